@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mballoc.h - the ext4 multi-block allocator as a userspace library.
+ *
+ * A volume is a run of blocks cut into block groups.  Each group keeps a
+ * block bitmap and a buddy bitmap; mb_alloc() finds space with ext4's
+ * criteria passes, serves files from per-file ("inode") and per-CPU
+ * ("locality group") preallocations, and never answers -ENOSPC while the
+ * space asked for exists -- at any number of threads.  That last promise is
+ * the point of the project: it implements the 2020 ext4 series that fixed
+ * spurious ENOSPC on nearly full volumes (a per-CPU discard_pa_seq counter,
+ * leftovers placed on the PA list under the group lock, strict re-checks on
+ * retry).
+ *
+ * Units: every block number and length is in blocks of the volume's block
+ * size.  Logical block numbers are positions inside a file.  Every function
+ * returns 0 (or a count >= 0) on success and a negative errno on failure.
+ *
+ * Caveats
+ * -------
+ * Threads: every call is thread-safe unless its comment says otherwise.
+ *   Calls on one struct mb_file are serialized internally (ext4's
+ *   i_data_sem); calls on different files run in parallel.  The allocation
+ *   fast path takes no volume-wide lock.
+ * Destruction: mb_volume_destroy() and mb_file_close() must not race with
+ *   other calls on the same object; the caller owns their lifetime.
+ * fork(): a child must not use a volume opened by its parent.
+ * Counters: mb_free_blocks() and the statistics are exact when no call is
+ *   in flight and a close approximation otherwise (per-CPU sums).
+ * Crash guarantee: in-memory volumes have none.  Persistent volumes (see
+ *   mb_volume_open) come back after a crash exactly as of their last durable
+ *   mb_commit().
+ */
+#ifndef MBALLOC_H
+#define MBALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MB_API __attribute__((visibility("default")))
+#else
+#define MB_API
+#endif
+
+#define MB_VERSION_MAJOR 0
+#define MB_VERSION_MINOR 1
+#define MB_VERSION_PATCH 0
+#define MB_VERSION_STRING "0.1.0"
+
+/** Returns the library's version string, e.g. "0.1.0". */
+MB_API const char *mb_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Volume                                                                    */
+/* ------------------------------------------------------------------------ */
+
+struct mb_volume;
+struct mb_file;
+
+/*
+ * Geometry of a volume.  Group g covers blocks
+ * [first_data_block + g * blocks_per_group, ... + blocks_per_group), the
+ * last group may be shorter.  The first reserved_per_group blocks of every
+ * group hold its metadata and are never handed out.
+ */
+struct mb_geometry {
+	uint32_t block_size;         /* bytes; power of two, 1024..65536 */
+	uint32_t blocks_per_group;   /* 0 = 8 * block_size (one bitmap block); else a
+					multiple of 8, 16..8 * block_size */
+	uint64_t blocks_count;       /* total blocks, first_data_block included */
+	uint32_t first_data_block;   /* blocks before group 0 (ext4: 1 at 1 KiB) */
+	uint32_t reserved_per_group; /* metadata blocks at each group's start */
+};
+
+/*
+ * Creates an in-memory volume with every block free but the reserved ones.
+ * Group bitmaps are built lazily, so even a huge volume is created in
+ * O(groups) time and small memory.
+ * Errors: -EINVAL bad geometry (the message list is in the header comment of
+ *         struct mb_geometry), -ENOMEM.
+ * Thread-safety: any.
+ */
+MB_API int mb_volume_create(const struct mb_geometry *geo, struct mb_volume **out);
+
+/*
+ * Frees the volume and everything in it (open files included).
+ * Thread-safety: no other call may be in flight on this volume.
+ */
+MB_API void mb_volume_destroy(struct mb_volume *vol);
+
+/* Fills *geo with the volume's geometry (blocks_per_group resolved). */
+MB_API void mb_volume_geometry(const struct mb_volume *vol, struct mb_geometry *geo);
+
+/* Number of block groups. */
+MB_API uint32_t mb_groups_count(const struct mb_volume *vol);
+
+/*
+ * Free blocks in on-disk terms: preallocated but unused blocks count as
+ * free (as in ext4's s_freeclusters_counter).  Exact when quiescent.
+ */
+MB_API uint64_t mb_free_blocks(const struct mb_volume *vol);
+
+/* ------------------------------------------------------------------------ */
+/* Allocation and free                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Request hints, with ext4's names and values. */
+#define MB_HINT_MERGE 0x0001     /* a shorter extent at the goal is fine */
+#define MB_HINT_FIRST 0x0008     /* take the first extent found */
+#define MB_HINT_DATA 0x0020      /* file data (implied when a file is given) */
+#define MB_HINT_NOPREALLOC 0x0040 /* no normalization, no preallocation */
+#define MB_HINT_GOAL_ONLY 0x0100 /* allocate at the goal or fail (-ENOSPC) */
+#define MB_HINT_TRY_GOAL 0x0200  /* try the exact goal block first */
+#define MB_HINT_PUBLIC_MASK 0x0369
+
+/* "No goal": the search starts at the file's home group (or group 0). */
+#define MB_GOAL_NONE UINT64_MAX
+
+/*
+ * One allocation request (ext4's struct ext4_allocation_request).
+ * lleft/pleft and lright/pright describe the nearest mapped neighbours of
+ * `logical` in the file (logical and physical block); pleft/pright 0 means
+ * "no such neighbour".  They let normalization stop at what is already
+ * mapped, as ext4's extent code does.
+ */
+struct mb_request {
+	struct mb_file *file; /* owner; NULL = no preallocation (metadata) */
+	uint64_t logical;     /* logical block in the file */
+	uint64_t goal;        /* physical goal block, or MB_GOAL_NONE */
+	uint32_t len;         /* blocks wanted, >= 1 */
+	uint32_t flags;       /* MB_HINT_* */
+	uint64_t lleft, pleft;
+	uint64_t lright, pright;
+};
+
+/* An allocated extent. */
+struct mb_extent {
+	uint64_t start;   /* first physical block */
+	uint64_t logical; /* logical block of `start` (the request's logical) */
+	uint32_t len;     /* 1 .. request len */
+};
+
+/*
+ * Allocates up to req->len contiguous blocks.  The result may be shorter
+ * than asked (never empty); a request larger than a group is cut to one.
+ * Errors: -EINVAL bad request (len 0, goal past the end, unknown flags,
+ *         file of another volume); -ENOSPC no free block exists for it (with
+ *         MB_HINT_GOAL_ONLY: none at the goal); -ENOMEM.
+ * Thread-safety: any.
+ */
+MB_API int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out);
+
+/*
+ * Frees [start, start + len), which may span groups.  All-or-nothing: if any
+ * block of the range is out of the volume, reserved or already free, nothing
+ * changes.  On a persistent volume the blocks become reusable once the
+ * commit recording the free is durable.
+ * Errors: -EINVAL zero length, out of range, or metadata blocks;
+ *         -EEXIST a block in the range is already free (double free).
+ * Thread-safety: any.
+ */
+MB_API int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Files and preallocation                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Opens a file: the owner of inode preallocations.  `ino` is any number
+ * naming the file (it chooses the home group and stream goal, as ext4's
+ * inode number does).
+ * Errors: -ENOMEM.  Thread-safety: any.
+ */
+MB_API int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **out);
+
+/*
+ * Sets the file's size in blocks (ext4's i_size); normalization predicts
+ * growth from it.  Thread-safety: any.
+ */
+MB_API void mb_file_set_size(struct mb_file *file, uint64_t size_blocks);
+
+/*
+ * Returns the file's unused preallocated blocks to the volume (as ext4 does
+ * on truncate).  Returns the number of blocks released.
+ * Thread-safety: any.
+ */
+MB_API int64_t mb_file_discard(struct mb_file *file);
+
+/*
+ * Discards the file's preallocations and frees the handle.  Blocks already
+ * allocated stay allocated.  Thread-safety: no other call on this file.
+ */
+MB_API void mb_file_close(struct mb_file *file);
+
+/*
+ * Discards every preallocation of the volume (inode and locality group).
+ * Returns the number of blocks released.  Thread-safety: any.
+ */
+MB_API int64_t mb_discard_all(struct mb_volume *vol);
+
+/* ------------------------------------------------------------------------ */
+/* Tunables and statistics                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Tunables, by ext4's /sys/fs/ext4/<dev>/ names: mb_stats, mb_max_to_scan,
+ * mb_min_to_scan, mb_order2_req, mb_stream_req, mb_group_prealloc,
+ * mb_max_linear_groups, mb_optimize_scan, mb_best_avail_max_trim_order,
+ * mb_enospc_policy (ours: 0 = seq, the 2020 fix; 1 = legacy, before it).
+ * Errors: -ENOENT unknown name; -EINVAL value out of range (nothing changes).
+ * Thread-safety: any; a new value applies to requests that start later.
+ */
+MB_API int mb_tunable_get(const struct mb_volume *vol, const char *name, uint64_t *value);
+MB_API int mb_tunable_set(struct mb_volume *vol, const char *name, uint64_t value);
+/* The name of tunable i (0-based), or NULL past the last one. */
+MB_API const char *mb_tunable_name(unsigned i);
+
+#define MB_POLICY_SEQ 0
+#define MB_POLICY_LEGACY 1
+
+/* Criteria, in the order they are tried (ext4 6.5+ names). */
+enum mb_criteria {
+	MB_CR_POWER2_ALIGNED = 0,
+	MB_CR_GOAL_LEN_FAST,
+	MB_CR_BEST_AVAIL_LEN,
+	MB_CR_GOAL_LEN_SLOW,
+	MB_CR_ANY_FREE,
+	MB_NUM_CRS
+};
+
+/* ext4's mb_stats.  Collected only while the mb_stats tunable is 1. */
+struct mb_stats {
+	uint64_t reqs, success, groups_scanned, extents_scanned;
+	struct {
+		uint64_t hits, groups_considered, extents_scanned, useless_loops;
+	} cr[MB_NUM_CRS];
+	uint64_t goal_hits, stream_goal_hits, len_goal_hits, two_n_hits;
+	uint64_t breaks, lost, buddies_generated, preallocated, discarded;
+	/* Beyond ext4: the ENOSPC machinery of the seed series. */
+	uint64_t enospc, retries, strict_retries, discard_passes, pa_hits;
+};
+
+/* Copies the statistics.  Thread-safety: any (values are relaxed sums). */
+MB_API void mb_stats_get(const struct mb_volume *vol, struct mb_stats *st);
+MB_API void mb_stats_reset(struct mb_volume *vol);
+/* Name of criterion cr ("CR_POWER2_ALIGNED", ...), or "?" */
+MB_API const char *mb_criteria_name(int cr);
+
+#define MB_MAX_ORDERS 20 /* orders 0..19: 2^19 blocks = 8 * 64 KiB */
+
+/* One row of ext4's /proc/fs/ext4/<dev>/mb_groups. */
+struct mb_group_stat {
+	uint32_t free;       /* bb_free: free in buddy terms (PA space is used) */
+	uint32_t fragments;  /* bb_fragments: free runs */
+	uint32_t first_free; /* bb_first_free, group-relative */
+	int32_t largest_free_order;
+	int32_t avg_fragment_order;
+	uint32_t counters[MB_MAX_ORDERS]; /* free chunks per order */
+	uint32_t disk_free;  /* the descriptor's free count (on-disk terms) */
+	uint32_t flags;      /* MB_GROUP_* */
+};
+#define MB_GROUP_CORRUPT 0x1
+#define MB_GROUP_LOADED 0x2 /* bitmaps built (not lazily synthesized) */
+
+/*
+ * Reads group g's counters.  Errors: -EINVAL g out of range.
+ * Thread-safety: any (takes the group lock).
+ */
+MB_API int mb_group_stat(struct mb_volume *vol, uint32_t g, struct mb_group_stat *st);
+
+/* Highest buddy order of this volume (log2 of blocks_per_group). */
+MB_API int mb_max_order(const struct mb_volume *vol);
+
+/*
+ * Verifies the whole volume: every group's buddy equals a rebuild from its
+ * bitmap, every counter, every preallocation, and the volume's total.
+ * Writes one line per problem into buf (NUL-terminated, truncated to buflen;
+ * buf may be NULL).  Returns the number of problems found (0 = clean).
+ * Thread-safety: any; the result is exact only when no call is in flight.
+ */
+MB_API int mb_check(struct mb_volume *vol, char *buf, size_t buflen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MBALLOC_H */

@@ -1,0 +1,657 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.c - mb_alloc(): the allocation context, ext4's regular allocator
+ * (goal, then the criteria passes over the groups) and the ENOSPC retry
+ * logic of the 2020 series.
+ *
+ * Design
+ * ------
+ * A request first tries the caller's preallocations (prealloc.c).  If
+ * none serves it, normalization (normalize.c) widens it to a window the
+ * file is likely to grow into, an empty PA object is allocated, and the
+ * regular allocator searches: the goal block, then criteria from cheap to
+ * expensive (CR_POWER2_ALIGNED: buddy lookup of a 2^k chunk;
+ * CR_GOAL_LEN_FAST / CR_BEST_AVAIL_LEN: groups whose average free fragment
+ * is long enough, found through the optimized-scan sets; CR_GOAL_LEN_SLOW:
+ * any group with enough free blocks; CR_ANY_FREE: anything).  What is found
+ * beyond the request becomes a preallocation in the same critical section
+ * that marked it used.
+ *
+ * When the search fails, preallocations are discarded and the search is
+ * retried.  Whether a retry can help is decided by discard_pa_seq, a
+ * per-CPU counter bumped by every buddy mark-used / free and by discards:
+ * the first failure always retries, with groups judged under their lock
+ * (MB_STRICT_CHECK); later failures retry only if the counter moved, or if
+ * a discard is in flight elsewhere.  The first pass never takes a lock just
+ * to judge a group, so the fast path pays nothing for this.
+ *
+ * Locking rules
+ * -------------
+ * Order (enum mb_lock_rank): f_data_sem < v_lock < lg_mutex < bb_lock <
+ * object lock (f_pa_lock / lg_prealloc_lock) < pa_lock.
+ * - bb_lock protects a group's bitmaps, counters, PA list and pending frees.
+ *   Counters are also read without it as hints (good-group prefilter); only
+ *   the locked re-check decides.
+ * - A PA is created, linked to its group and to its owner, and its space
+ *   marked used in the buddy, all under one bb_lock hold (seed fix 2).
+ * - pa_count (under pa_lock) pins a PA for an in-flight user; discard skips
+ *   pinned PAs and reports them as busy, which makes the caller retry.
+ * - pa_deleted is set once, under pa_lock, by whoever tears the PA down;
+ *   that party alone unlinks and frees it.
+ * - No lock is held while waiting for anything but another lock.
+ */
+#include <sched.h>
+#include <stdlib.h>
+
+#include "mb_int.h"
+
+/* ------------------------------------------------------------------------ */
+/* Context                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static mb_grp_t mb_home_group(const struct mb_volume *vol, const struct mb_file *file)
+{
+	if (!file)
+		return 0;
+	/* ext4 puts an inode's data near its inode's group; hash stands in. */
+	uint64_t h = file->f_ino * 0x9E3779B97F4A7C15ULL;
+
+	return (mb_grp_t)((h >> 32) % vol->ngroups);
+}
+
+static int mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_request *req)
+{
+	if (!req->len || (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK))
+		return -EINVAL;
+	if (req->file && req->file->f_vol != vol)
+		return -EINVAL;
+	if (req->goal != MB_GOAL_NONE &&
+	    (req->goal >= vol->geo.blocks_count || req->goal < vol->geo.first_data_block))
+		return -EINVAL;
+
+	*ac = (struct mb_ac){ .vol = vol, .file = req->file, .req = req, .flags = req->flags };
+	if (ac->file)
+		ac->flags |= MB_HINT_DATA;
+	uint32_t len = req->len < vol->bpg ? req->len : vol->bpg;
+
+	if (req->goal != MB_GOAL_NONE) {
+		ac->o_ex.fe_group = mb_block_group(vol, req->goal);
+		ac->o_ex.fe_start = mb_block_offset(vol, req->goal);
+		ac->goal_block = true;
+	} else {
+		ac->o_ex.fe_group = mb_home_group(vol, ac->file);
+		ac->o_ex.fe_start = 0;
+		ac->flags &= ~(uint32_t)(MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY);
+	}
+	ac->o_ex.fe_len = len;
+	ac->o_ex.fe_logical = req->logical;
+	ac->g_ex = ac->o_ex;
+	ac->orig_goal_len = len;
+	ac->status = MB_AC_CONTINUE;
+	return 0;
+}
+
+/*
+ * ext4_mb_group_or_file (modern): small files share the CPU's locality
+ * group PA; larger ones get their own inode PA and the stream goal.
+ */
+static void mb_group_or_file(struct mb_ac *ac)
+{
+	struct mb_volume *vol = ac->vol;
+
+	if (!ac->file || (ac->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)))
+		return;
+	uint64_t size = ac->o_ex.fe_logical + ac->o_ex.fe_len;
+	uint64_t isize = MB_READ_ONCE(ac->file->f_size);
+
+	if (isize > size)
+		size = isize;
+	if (size > MB_READ_ONCE(vol->t.mb_stream_req) || !MB_READ_ONCE(vol->t.mb_group_prealloc)) {
+		ac->flags |= MB_STREAM_ALLOC;
+		return;
+	}
+	ac->flags |= MB_HINT_GROUP_ALLOC;
+	ac->lg = &vol->lgs[mb_cpu_slot(vol)];
+	mb_lock(&ac->lg->lg_mutex);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Judging groups                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * ext4_mb_good_group: may group grp serve this criterion?  A pure predicate
+ * on the counters; called with bb_lock held for a verdict, or without it as
+ * a prefilter whose "no" is only a hint.
+ */
+bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
+{
+	uint32_t free = MB_READ_ONCE(grp->bb_free);
+	uint32_t frags = MB_READ_ONCE(grp->bb_fragments);
+	uint32_t goal = ac->g_ex.fe_len;
+
+	if (!free || !frags || mb_group_corrupt(grp))
+		return false;
+	switch (cr) {
+	case MB_CR_POWER2_ALIGNED:
+		return free >= goal &&
+		       MB_READ_ONCE(grp->bb_largest_free_order) >= ac->ac_2order;
+	case MB_CR_GOAL_LEN_FAST:
+	case MB_CR_BEST_AVAIL_LEN:
+		return free / frags >= goal;
+	case MB_CR_GOAL_LEN_SLOW:
+		return free >= goal;
+	default:
+		return true;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Taking what was found                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * ext4_mb_use_best_found: trims the best extent to the goal, marks it used
+ * in the buddy and -- seed fix 2 -- turns any surplus into a PA before the
+ * group lock is dropped.  The request's own share is marked on disk here
+ * too, so no other thread ever sees blocks that are used in the buddy but
+ * belong to nobody.  Under the legacy policy the PA is linked later, after
+ * the lock was dropped, as ext4 did before 5.8.
+ */
+void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	struct mb_volume *vol = ac->vol;
+
+	mb_assert_locked(&grp->bb_lock);
+	if (ac->b_ex.fe_len > ac->g_ex.fe_len)
+		ac->b_ex.fe_len = ac->g_ex.fe_len;
+	ac->b_ex.fe_logical = ac->g_ex.fe_logical;
+	mb_buddy_mark_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+	ac->f_ex = ac->b_ex;
+	ac->status = MB_AC_FOUND;
+
+	if (ac->flags & MB_STREAM_ALLOC) {
+		uint32_t h = (uint32_t)(ac->file->f_ino % vol->nr_stream_goals);
+		atomic_store_explicit(&vol->stream_goals[h], ac->f_ex.fe_group,
+				      memory_order_relaxed);
+	}
+	if (ac->pa_obj && ac->f_ex.fe_len > ac->o_ex.fe_len)
+		mb_new_preallocation_locked(ac, grp);
+	mb_group_mark_disk_used_locked(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+}
+
+/* ext4_mb_measure_extent + check_limits: keep the best, decide when to stop. */
+static void mb_measure_extent_locked(struct mb_ac *ac, struct mb_group *grp, struct mb_fex *ex)
+{
+	struct mb_fex *bex = &ac->b_ex;
+	uint32_t goal = ac->g_ex.fe_len;
+
+	ac->found++;
+	mb_stat_cr(ac->vol, ac->criteria, 2, 1);
+	if ((ac->flags & MB_HINT_FIRST) || ex->fe_len == goal) {
+		*bex = *ex;
+		mb_use_best_found_locked(ac, grp);
+		return;
+	}
+	if (bex->fe_len == 0) {
+		*bex = *ex;
+	} else if (bex->fe_len < goal) {
+		if (ex->fe_len > bex->fe_len)
+			*bex = *ex; /* short of the goal: longer is better */
+	} else if (ex->fe_len >= goal && ex->fe_len < bex->fe_len) {
+		*bex = *ex; /* satisfied: the smallest that still fits */
+	}
+}
+
+static void mb_check_limits_locked(struct mb_ac *ac, struct mb_group *grp, bool finish)
+{
+	struct mb_volume *vol = ac->vol;
+
+	if (ac->status == MB_AC_FOUND)
+		return;
+	if (ac->found > MB_READ_ONCE(vol->t.mb_max_to_scan) && !(ac->flags & MB_HINT_FIRST)) {
+		ac->status = MB_AC_BREAK;
+		return;
+	}
+	if (ac->b_ex.fe_len < ac->g_ex.fe_len)
+		return;
+	if ((finish || ac->found > MB_READ_ONCE(vol->t.mb_min_to_scan)) &&
+	    ac->b_ex.fe_group == mb_group_no(vol, grp))
+		mb_use_best_found_locked(ac, grp);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scanning one group                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* CR_POWER2_ALIGNED: the buddy names a free 2^k chunk directly. */
+static void mb_simple_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	struct mb_volume *vol = ac->vol;
+
+	for (int k = ac->ac_2order; k <= vol->max_order; k++) {
+		mb_grpblk_t start;
+
+		if (!grp->bb_counters[k])
+			continue;
+		if (mb_buddy_first_free_chunk(vol, grp, k, &start)) {
+			mb_group_set_corrupt_locked(vol, grp);
+			return;
+		}
+		ac->found++;
+		ac->b_ex = (struct mb_fex){ mb_group_no(vol, grp), start, 1u << k, 0 };
+		mb_use_best_found_locked(ac, grp);
+		mb_stat_inc(vol, MB_ST_2N_HITS);
+		return;
+	}
+}
+
+/* The cheap goal-length criteria skip free runs shorter than the goal. */
+static bool mb_cr_expensive(int cr)
+{
+	return cr >= MB_CR_GOAL_LEN_SLOW;
+}
+
+/* ext4_mb_complex_scan_group: walk free runs from bb_first_free. */
+static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	struct mb_volume *vol = ac->vol;
+	uint32_t free = grp->bb_free;
+	uint32_t i = grp->bb_first_free;
+
+	while (free && ac->status == MB_AC_CONTINUE) {
+		i = mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, i);
+		if (i >= vol->bpg)
+			break;
+		if (!mb_cr_expensive(ac->criteria)) {
+			uint32_t j = mb_find_next_bit(grp->bb_bitmap, vol->bpg, i);
+
+			if (j - i < ac->g_ex.fe_len) {
+				free -= j - i < free ? j - i : free;
+				i = j;
+				continue;
+			}
+		}
+		uint32_t len = mb_buddy_find_extent(vol, grp, i, ac->g_ex.fe_len);
+
+		if (!len || len > free) {
+			mb_group_set_corrupt_locked(vol, grp); /* counters disagree */
+			return;
+		}
+		struct mb_fex ex = { mb_group_no(vol, grp), i, len, ac->g_ex.fe_logical };
+
+		mb_measure_extent_locked(ac, grp, &ex);
+		i += len;
+		free -= len;
+		if (ac->status == MB_AC_CONTINUE)
+			mb_check_limits_locked(ac, grp, false);
+	}
+	mb_check_limits_locked(ac, grp, true);
+}
+
+/*
+ * Looks at one group.  The first pass prefilters without the lock; under
+ * MB_STRICT_CHECK (a retry, seq policy) the verdict is taken under the lock
+ * only, so a group whose PAs are being returned is never wrongly skipped.
+ */
+static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
+{
+	struct mb_volume *vol = ac->vol;
+	struct mb_group *grp = &vol->groups[g];
+
+	mb_stat_cr(vol, cr, 1, 1);
+	if (!(ac->flags & MB_STRICT_CHECK) && !mb_good_group(ac, grp, cr)) {
+		MB_HOOK(vol, MB_HOOK_GOOD_GROUP_CHECKED, g);
+		return;
+	}
+	mb_lock(&grp->bb_lock);
+	if (mb_group_load_locked(vol, grp) || !mb_good_group(ac, grp, cr)) {
+		mb_unlock(&grp->bb_lock);
+		return;
+	}
+	ac->groups_scanned++;
+	mb_stat_inc(vol, MB_ST_GROUPS_SCANNED);
+	if (cr == MB_CR_POWER2_ALIGNED)
+		mb_simple_scan_group_locked(ac, grp);
+	else
+		mb_complex_scan_group_locked(ac, grp);
+	mb_unlock(&grp->bb_lock);
+	mb_pa_after_unlock(ac); /* legacy: the race-2 window closes here */
+	if (ac->status == MB_AC_FOUND)
+		mb_stat_cr(vol, cr, 0, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Choosing groups                                                           */
+/* ------------------------------------------------------------------------ */
+
+static bool mb_should_optimize(const struct mb_ac *ac, int cr)
+{
+	return MB_READ_ONCE(ac->vol->t.mb_optimize_scan) && cr <= MB_CR_BEST_AVAIL_LEN;
+}
+
+/* Visits every member of `set` starting at the goal group, wrapping. */
+static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t goal)
+{
+	for (int pass = 0; pass < 2 && ac->status == MB_AC_CONTINUE; pass++) {
+		uint32_t end = pass ? goal : ac->vol->ngroups;
+		uint32_t g = mb_gset_next(set, pass ? 0 : goal);
+
+		while (g < end && ac->status == MB_AC_CONTINUE) {
+			mb_try_group(ac, g, cr);
+			if (g + 1 >= end)
+				break;
+			g = mb_gset_next(set, g + 1);
+		}
+	}
+}
+
+static void mb_scan_linear(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t count)
+{
+	mb_grp_t g = goal;
+
+	for (uint32_t n = 0; n < count && ac->status == MB_AC_CONTINUE; n++) {
+		mb_try_group(ac, g, cr);
+		if (++g == ac->vol->ngroups)
+			g = 0;
+	}
+}
+
+/* CR_BEST_AVAIL_LEN: shrink the goal by up to mb_best_avail_max_trim_order. */
+static void mb_scan_best_avail(struct mb_ac *ac, mb_grp_t goal)
+{
+	struct mb_volume *vol = ac->vol;
+	int order = mb_ilog2(ac->g_ex.fe_len);
+	int min_order = order - (int)MB_READ_ONCE(vol->t.mb_best_avail_max_trim_order);
+	int floor = mb_fls32(ac->o_ex.fe_len) - 1;
+
+	if (min_order < floor)
+		min_order = floor;
+	if (min_order < 0)
+		min_order = 0;
+	for (int i = order; i >= min_order && ac->status == MB_AC_CONTINUE; i--) {
+		uint32_t len = 1u << i;
+
+		if (len >= ac->orig_goal_len || len < ac->o_ex.fe_len)
+			continue; /* not a trim, or below what was asked */
+		ac->g_ex.fe_len = len;
+		for (int k = i; k <= vol->max_order && ac->status == MB_AC_CONTINUE; k++)
+			mb_scan_set(ac, &vol->avg_set[k], MB_CR_BEST_AVAIL_LEN, goal);
+	}
+	if (ac->status == MB_AC_CONTINUE)
+		ac->g_ex.fe_len = ac->orig_goal_len;
+}
+
+static void mb_scan_criterion(struct mb_ac *ac, int cr, mb_grp_t goal)
+{
+	struct mb_volume *vol = ac->vol;
+
+	if (!mb_should_optimize(ac, cr)) {
+		if (cr != MB_CR_BEST_AVAIL_LEN) /* same verdicts as GOAL_LEN_FAST */
+			mb_scan_linear(ac, cr, goal, vol->ngroups);
+		return;
+	}
+	uint32_t linear = MB_READ_ONCE(vol->t.mb_max_linear_groups);
+
+	if (linear) {
+		mb_scan_linear(ac, cr, goal, linear < vol->ngroups ? linear : vol->ngroups);
+		if (++goal >= vol->ngroups)
+			goal = 0;
+	}
+	if (cr == MB_CR_POWER2_ALIGNED) {
+		for (int k = ac->ac_2order; k <= vol->max_order && ac->status == MB_AC_CONTINUE; k++)
+			mb_scan_set(ac, &vol->largest_set[k], cr, goal);
+	} else if (cr == MB_CR_GOAL_LEN_FAST) {
+		int k = mb_ilog2(ac->g_ex.fe_len);
+
+		for (; k <= vol->max_order && ac->status == MB_AC_CONTINUE; k++)
+			mb_scan_set(ac, &vol->avg_set[k], cr, goal);
+	} else {
+		mb_scan_best_avail(ac, goal);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* The regular allocator                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* ext4_mb_find_by_goal: the exact goal block, if asked for. */
+static void mb_find_by_goal(struct mb_ac *ac)
+{
+	struct mb_volume *vol = ac->vol;
+	struct mb_group *grp = &vol->groups[ac->g_ex.fe_group];
+
+	if (!(ac->flags & (MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)))
+		return;
+	if (!(ac->flags & MB_STRICT_CHECK) && !MB_READ_ONCE(grp->bb_free))
+		return;
+	mb_lock(&grp->bb_lock);
+	if (mb_group_load_locked(vol, grp) || mb_group_corrupt(grp)) {
+		mb_unlock(&grp->bb_lock);
+		return;
+	}
+	uint32_t len = mb_buddy_find_extent(vol, grp, ac->g_ex.fe_start, ac->g_ex.fe_len);
+
+	if (len >= ac->g_ex.fe_len || (len && (ac->flags & MB_HINT_MERGE))) {
+		ac->found++;
+		ac->b_ex = ac->g_ex;
+		ac->b_ex.fe_len = len;
+		mb_use_best_found_locked(ac, grp);
+		mb_stat_inc(vol, MB_ST_GOAL_HITS);
+	}
+	mb_unlock(&grp->bb_lock);
+	mb_pa_after_unlock(ac);
+}
+
+/* Re-checks a remembered best extent under its group lock. */
+static void mb_try_best_found(struct mb_ac *ac)
+{
+	struct mb_volume *vol = ac->vol;
+	struct mb_group *grp = &vol->groups[ac->b_ex.fe_group];
+
+	mb_lock(&grp->bb_lock);
+	uint32_t len = mb_buddy_find_extent(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+
+	if (len) {
+		if (len < ac->b_ex.fe_len)
+			ac->b_ex.fe_len = len;
+		mb_use_best_found_locked(ac, grp);
+	}
+	mb_unlock(&grp->bb_lock);
+	mb_pa_after_unlock(ac);
+}
+
+static void mb_ac_reset_search(struct mb_ac *ac)
+{
+	ac->b_ex = (struct mb_fex){ 0 };
+	ac->found = 0;
+	ac->status = MB_AC_CONTINUE;
+	ac->g_ex.fe_len = ac->orig_goal_len;
+}
+
+static void mb_regular_allocator(struct mb_ac *ac)
+{
+	struct mb_volume *vol = ac->vol;
+
+	mb_ac_reset_search(ac);
+	mb_find_by_goal(ac);
+	if (ac->status == MB_AC_FOUND || (ac->flags & MB_HINT_GOAL_ONLY))
+		return;
+
+	uint32_t len = ac->g_ex.fe_len;
+	int i = mb_fls32(len);
+
+	ac->ac_2order = 0;
+	if (i >= (int)MB_READ_ONCE(vol->t.mb_order2_req) && i - 1 <= vol->max_order &&
+	    !(len & (len - 1)))
+		ac->ac_2order = i - 1;
+	int cr = ac->ac_2order ? MB_CR_POWER2_ALIGNED : MB_CR_GOAL_LEN_FAST;
+
+	mb_grp_t goal = ac->g_ex.fe_group;
+	if (ac->flags & MB_STREAM_ALLOC) {
+		uint32_t h = (uint32_t)(ac->file->f_ino % vol->nr_stream_goals);
+
+		goal = (mb_grp_t)atomic_load_explicit(&vol->stream_goals[h], memory_order_relaxed);
+		if (goal >= vol->ngroups)
+			goal = 0;
+	}
+again:
+	for (; cr < MB_NUM_CRS && ac->status == MB_AC_CONTINUE; cr++) {
+		ac->criteria = cr;
+		mb_scan_criterion(ac, cr, goal);
+	}
+	if (ac->b_ex.fe_len && ac->status != MB_AC_FOUND && !(ac->flags & MB_HINT_FIRST)) {
+		mb_try_best_found(ac);
+		if (ac->status != MB_AC_FOUND) {
+			/* someone luckier took it: take the first thing found */
+			mb_stat_inc(vol, MB_ST_LOST);
+			mb_ac_reset_search(ac);
+			ac->flags |= MB_HINT_FIRST;
+			cr = MB_CR_ANY_FREE;
+			goto again;
+		}
+	}
+	if (ac->status == MB_AC_BREAK)
+		mb_stat_inc(vol, MB_ST_BREAKS);
+}
+
+/* ------------------------------------------------------------------------ */
+/* ENOSPC: discard and retry                                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * ext4_mb_discard_preallocations: walk the groups from the goal, dropping
+ * unused PAs until `needed` blocks came back.  *busy reports PAs that are
+ * pinned by a user or being torn down by another thread: space that will
+ * reappear, so the caller must not conclude ENOSPC yet.
+ */
+static int64_t mb_discard_preallocations(struct mb_volume *vol, mb_grp_t from, uint32_t needed,
+					 bool *busy)
+{
+	int64_t freed = 0;
+
+	mb_stat_inc(vol, MB_ST_DISCARD_PASSES);
+	for (uint32_t n = 0; n < vol->ngroups && (uint64_t)freed < needed; n++) {
+		mb_grp_t g = (from + n) % vol->ngroups;
+
+		freed += mb_discard_group_preallocations(vol, g, needed - (uint32_t)freed, busy);
+	}
+	return freed;
+}
+
+/*
+ * ext4_mb_discard_preallocations_should_retry plus the commit of pending
+ * frees.  seq policy (the series): retry if a discard freed something, if
+ * space is pinned or being discarded, on the first failure (then strictly)
+ * or if discard_pa_seq moved since the last sample.  legacy: retry only if
+ * the discard freed something.
+ */
+static bool mb_should_retry(struct mb_ac *ac)
+{
+	struct mb_volume *vol = ac->vol;
+	bool legacy = MB_READ_ONCE(vol->t.mb_enospc_policy) == MB_POLICY_LEGACY;
+	bool busy = false;
+
+	if (ac->rounds++ >= MB_READ_ONCE(vol->t.mb_max_retries))
+		return false;
+	mb_stat_inc(vol, MB_ST_RETRIES);
+	if (atomic_load_explicit(&vol->free_pending, memory_order_relaxed) && !legacy &&
+	    mb_commit_frees(vol) > 0)
+		return true;
+
+	int64_t freed = mb_discard_preallocations(vol, ac->g_ex.fe_group, ac->o_ex.fe_len, &busy);
+
+	MB_HOOK(vol, MB_HOOK_BEFORE_RETRY, ac->g_ex.fe_group);
+	if (freed > 0)
+		return true;
+	if (legacy)
+		return false;
+	if (busy) {
+		sched_yield(); /* the pinning user or discarder is mid-way */
+		return true;
+	}
+	uint64_t sum = mb_seq_sum(vol);
+
+	if (!(ac->flags & MB_STRICT_CHECK) || sum != ac->seq) {
+		ac->flags |= MB_STRICT_CHECK;
+		ac->seq = sum;
+		mb_stat_inc(vol, MB_ST_STRICT_RETRIES);
+		return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* mb_alloc                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void mb_release_context(struct mb_ac *ac)
+{
+	mb_pa_release_context(ac);
+	if (ac->lg)
+		mb_unlock(&ac->lg->lg_mutex);
+	if (ac->pa_obj)
+		mb_pa_free(ac->pa_obj);
+	ac->pa_obj = NULL;
+}
+
+static void mb_ac_stats(struct mb_ac *ac, int err)
+{
+	struct mb_volume *vol = ac->vol;
+
+	if (!MB_READ_ONCE(vol->t.mb_stats))
+		return;
+	mb_stat_inc(vol, MB_ST_REQS);
+	if (err) {
+		mb_stat_inc(vol, MB_ST_ENOSPC);
+		return;
+	}
+	if (ac->b_ex.fe_len >= ac->o_ex.fe_len)
+		mb_stat_inc(vol, MB_ST_SUCCESS);
+	if (ac->f_ex.fe_len == ac->orig_goal_len)
+		mb_stat_inc(vol, MB_ST_LEN_GOAL_HITS);
+	if ((ac->flags & MB_STREAM_ALLOC) && ac->f_ex.fe_group == ac->g_ex.fe_group)
+		mb_stat_inc(vol, MB_ST_STREAM_GOAL_HITS);
+}
+
+static int mb_alloc_search(struct mb_ac *ac)
+{
+	ac->seq = mb_seq_local(ac->vol);
+	if (mb_use_preallocated(ac))
+		return 0;
+	mb_normalize_request(ac);
+	if (ac->file && !(ac->flags & MB_HINT_NOPREALLOC)) {
+		ac->pa_obj = mb_pa_alloc(); /* filled under the group lock later */
+		if (!ac->pa_obj)
+			return -ENOMEM;
+	}
+	do {
+		mb_regular_allocator(ac);
+		if (ac->status == MB_AC_FOUND)
+			return 0;
+	} while (!(ac->flags & MB_HINT_GOAL_ONLY) && mb_should_retry(ac));
+	return -ENOSPC;
+}
+
+int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out)
+{
+	struct mb_ac ac;
+	int err = mb_ac_init(&ac, vol, req);
+
+	if (err)
+		return err;
+	if (ac.file)
+		mb_lock(&ac.file->f_data_sem);
+	mb_group_or_file(&ac);
+	err = mb_alloc_search(&ac);
+	if (!err) {
+		out->start = mb_fex_block(vol, &ac.b_ex);
+		out->len = ac.b_ex.fe_len;
+		out->logical = req->logical;
+	}
+	mb_release_context(&ac);
+	if (ac.file)
+		mb_unlock(&ac.file->f_data_sem);
+	mb_ac_stats(&ac, err);
+	return err;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bitops.c - bit searches and range operations on bitmaps stored as
+ * little-endian 64-bit words (bit i is bit i%64 of word i/64, so the bytes
+ * of a word array are also ext4's on-disk bit order on little-endian hosts).
+ */
+#include "mb_int.h"
+
+static inline uint64_t mb_word_mask_from(uint32_t bit)
+{
+	return ~0ULL << (bit & 63);
+}
+
+/* First bit >= from whose value is `want` (the word is inverted for 0s). */
+static uint32_t mb_find_next(const uint64_t *map, uint32_t size, uint32_t from, uint64_t invert)
+{
+	if (from >= size)
+		return size;
+	uint32_t w = from >> 6, nw = (size + 63) >> 6;
+	uint64_t word = (map[w] ^ invert) & mb_word_mask_from(from);
+
+	while (!word) {
+		if (++w >= nw)
+			return size;
+		word = map[w] ^ invert;
+	}
+	uint32_t bit = (w << 6) + (uint32_t)__builtin_ctzll(word);
+	return bit < size ? bit : size;
+}
+
+uint32_t mb_find_next_zero_bit(const uint64_t *map, uint32_t size, uint32_t from)
+{
+	return mb_find_next(map, size, from, ~0ULL);
+}
+
+uint32_t mb_find_next_bit(const uint64_t *map, uint32_t size, uint32_t from)
+{
+	return mb_find_next(map, size, from, 0);
+}
+
+/* Calls fn on each word of [start, start + len) with the mask of the range. */
+#define MB_FOR_RANGE_WORDS(start, len, w, mask, body)                                              \
+	do {                                                                                       \
+		uint32_t _s = (start), _e = (start) + (len);                                       \
+		while (_s < _e) {                                                                  \
+			uint32_t w = _s >> 6, _b = _s & 63;                                        \
+			uint32_t _n = 64 - _b < _e - _s ? 64 - _b : _e - _s;                       \
+			uint64_t mask = (_n == 64 ? ~0ULL : ((1ULL << _n) - 1)) << _b;             \
+			body;                                                                      \
+			_s += _n;                                                                  \
+		}                                                                                  \
+	} while (0)
+
+void mb_set_bits(uint64_t *map, uint32_t start, uint32_t len)
+{
+	MB_FOR_RANGE_WORDS(start, len, w, mask, map[w] |= mask);
+}
+
+void mb_clear_bits(uint64_t *map, uint32_t start, uint32_t len)
+{
+	MB_FOR_RANGE_WORDS(start, len, w, mask, map[w] &= ~mask);
+}
+
+bool mb_range_all_set(const uint64_t *map, uint32_t start, uint32_t len)
+{
+	MB_FOR_RANGE_WORDS(start, len, w, mask, if ((map[w] & mask) != mask) return false);
+	return true;
+}
+
+bool mb_range_all_clear(const uint64_t *map, uint32_t start, uint32_t len)
+{
+	MB_FOR_RANGE_WORDS(start, len, w, mask, if (map[w] & mask) return false);
+	return true;
+}
+
+uint32_t mb_count_zero_bits(const uint64_t *map, uint32_t start, uint32_t len)
+{
+	uint32_t n = 0;
+
+	MB_FOR_RANGE_WORDS(start, len, w, mask, n += (uint32_t)__builtin_popcountll(~map[w] & mask));
+	return n;
+}

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * buddy.c - the buddy bitmap of one group: build it from the in-core
+ * bitmap, mark extents used, free them, and find free extents.
+ *
+ * Semantics (ext4's): order 0 is the in-core bitmap, a bit per block, 0 =
+ * free.  At order k >= 1 bit i covers the aligned chunk [i*2^k, (i+1)*2^k)
+ * and is 0 exactly when that chunk is free and maximal (its buddy chunk is
+ * not wholly free).  bb_counters[k] counts maximal free chunks of order k,
+ * so bb_free = sum(bb_counters[k] << k).  Incremental updates keep the
+ * buddy bit-identical to a rebuild; the tests hold us to that.
+ *
+ * Locking: every function needs the group's bb_lock (or sole ownership).
+ */
+#include <string.h>
+
+#include "mb_int.h"
+
+static inline uint64_t *mb_order_map(const struct mb_volume *vol, struct mb_group *grp, int k)
+{
+	return k == 0 ? grp->bb_bitmap : grp->bb_buddy + vol->mb_offsets[k];
+}
+
+/* Largest order of an aligned chunk that starts at `start` and fits in len. */
+static int mb_chunk_order(const struct mb_volume *vol, uint32_t start, uint32_t len)
+{
+	int order = mb_ilog2(len);
+
+	if (start) {
+		int align = __builtin_ctz(start);
+
+		if (align < order)
+			order = align;
+	}
+	return order < vol->max_order ? order : vol->max_order;
+}
+
+/*
+ * Records the free run [start, start + len) as maximal aligned chunks.
+ * Buddy bits are cleared only when buddy != NULL (NULL: counters only, for
+ * groups whose bitmaps are synthesized lazily).  Order-0 bits are the
+ * caller's business.
+ */
+void mb_buddy_counters_from_run(const struct mb_volume *vol, uint32_t *counters,
+				mb_grpblk_t start, uint32_t len, uint64_t *buddy)
+{
+	while (len) {
+		int k = mb_chunk_order(vol, start, len);
+
+		if (k > 0 && buddy)
+			mb_clear_bit(buddy + vol->mb_offsets[k], start >> k);
+		counters[k]++;
+		start += 1u << k;
+		len -= 1u << k;
+	}
+}
+
+/*
+ * ext4_mb_generate_buddy as a pure function: from an order-0 bitmap, the
+ * buddy orders >= 1 and the group's summary counters.
+ */
+void mb_buddy_build(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
+		    struct mb_buddy_summary *sum)
+{
+	uint32_t i = 0;
+
+	memset(buddy, 0xff, vol->buddy_words * sizeof(uint64_t));
+	memset(sum, 0, sizeof(*sum));
+	sum->first = vol->bpg;
+	while ((i = mb_find_next_zero_bit(bitmap, vol->bpg, i)) < vol->bpg) {
+		uint32_t end = mb_find_next_bit(bitmap, vol->bpg, i);
+
+		if (sum->first == vol->bpg)
+			sum->first = i;
+		sum->frags++;
+		sum->free += end - i;
+		mb_buddy_counters_from_run(vol, sum->counters, i, end - i, buddy);
+		i = end;
+	}
+}
+
+/* Rebuilds buddy orders >= 1 and every counter from bb_bitmap. */
+void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp)
+{
+	struct mb_buddy_summary sum;
+
+	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, &sum);
+	memcpy(grp->bb_counters, sum.counters, sizeof(grp->bb_counters));
+	MB_WRITE_ONCE(grp->bb_free, sum.free);
+	MB_WRITE_ONCE(grp->bb_fragments, sum.frags);
+	MB_WRITE_ONCE(grp->bb_first_free, sum.first);
+	mb_group_update_orders_locked(vol, grp);
+}
+
+/* Smallest k >= 1 whose bit for `block` is clear; 0 if none (an order-0 chunk or used). */
+int mb_buddy_order_for_block(const struct mb_volume *vol, const struct mb_group *grp,
+			     mb_grpblk_t block)
+{
+	for (int k = 1; k <= vol->max_order; k++) {
+		if ((block >> k) >= vol->mb_maxs[k])
+			break;
+		if (!mb_test_bit(grp->bb_buddy + vol->mb_offsets[k], block >> k))
+			return k;
+	}
+	return 0;
+}
+
+static bool mb_is_free(const struct mb_volume *vol, const struct mb_group *grp, int64_t b)
+{
+	return b >= 0 && b < (int64_t)vol->bpg && !mb_test_bit(grp->bb_bitmap, (uint32_t)b);
+}
+
+/* Marks [start, start + len) used; every block in it must be free. */
+void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			uint32_t len)
+{
+	bool left = mb_is_free(vol, grp, (int64_t)start - 1);
+	bool right = mb_is_free(vol, grp, (int64_t)start + len);
+	uint32_t b = start, rest = len;
+
+	assert(len && mb_range_all_clear(grp->bb_bitmap, start, len));
+	while (rest) {
+		int k = mb_buddy_order_for_block(vol, grp, b);
+		uint32_t c0 = (b >> k) << k;
+
+		if (k > 0)
+			mb_set_bit(mb_order_map(vol, grp, k), b >> k);
+		grp->bb_counters[k]--;
+		if (c0 == b && rest >= (1u << k)) {
+			b += 1u << k; /* the whole chunk goes */
+			rest -= 1u << k;
+			continue;
+		}
+		/* Split: both halves become maximal free chunks of order k-1. */
+		if (k - 1 > 0) {
+			mb_clear_bit(mb_order_map(vol, grp, k - 1), (c0 >> (k - 1)));
+			mb_clear_bit(mb_order_map(vol, grp, k - 1), (c0 >> (k - 1)) + 1);
+		}
+		grp->bb_counters[k - 1] += 2;
+	}
+	mb_set_bits(grp->bb_bitmap, start, len);
+
+	uint32_t frags = grp->bb_fragments;
+	if (left && right)
+		frags++;
+	else if (!left && !right)
+		frags--;
+	MB_WRITE_ONCE(grp->bb_fragments, frags);
+	MB_WRITE_ONCE(grp->bb_free, grp->bb_free - len);
+	if (grp->bb_first_free == start)
+		MB_WRITE_ONCE(grp->bb_first_free,
+			      mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, start + len));
+	mb_seq_bump(vol);
+	mb_group_update_orders_locked(vol, grp);
+}
+
+/* Is the chunk (k, i) free and maximal?  Used while merging upward. */
+static bool mb_chunk_free(const struct mb_volume *vol, struct mb_group *grp, int k, uint32_t i)
+{
+	if (i >= vol->mb_maxs[k])
+		return false;
+	if (k == 0)
+		return !mb_test_bit(grp->bb_bitmap, i);
+	return !mb_test_bit(mb_order_map(vol, grp, k), i);
+}
+
+/* Frees one aligned chunk of order k at index i and merges it with free buddies. */
+static void mb_buddy_free_chunk(struct mb_volume *vol, struct mb_group *grp, int k, uint32_t i)
+{
+	mb_clear_bits(grp->bb_bitmap, i << k, 1u << k);
+	while (k < vol->max_order && (i >> 1) < vol->mb_maxs[k + 1] &&
+	       mb_chunk_free(vol, grp, k, i ^ 1)) {
+		if (k > 0)
+			mb_set_bit(mb_order_map(vol, grp, k), i ^ 1);
+		grp->bb_counters[k]--;
+		i >>= 1;
+		k++;
+	}
+	if (k > 0)
+		mb_clear_bit(mb_order_map(vol, grp, k), i);
+	grp->bb_counters[k]++;
+}
+
+/*
+ * Returns [start, start + len) to the buddy.  If any block is already free
+ * nothing changes and -EEXIST is returned (a double free: the caller flags
+ * the group).
+ */
+int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len)
+{
+	if (!mb_range_all_set(grp->bb_bitmap, start, len))
+		return -EEXIST;
+
+	bool left = mb_is_free(vol, grp, (int64_t)start - 1);
+	bool right = mb_is_free(vol, grp, (int64_t)start + len);
+	uint32_t b = start, rest = len;
+
+	while (rest) {
+		int k = mb_chunk_order(vol, b, rest);
+
+		mb_buddy_free_chunk(vol, grp, k, b >> k);
+		b += 1u << k;
+		rest -= 1u << k;
+	}
+	uint32_t frags = grp->bb_fragments;
+	if (left && right)
+		frags--;
+	else if (!left && !right)
+		frags++;
+	MB_WRITE_ONCE(grp->bb_fragments, frags);
+	MB_WRITE_ONCE(grp->bb_free, grp->bb_free + len);
+	if (start < grp->bb_first_free)
+		MB_WRITE_ONCE(grp->bb_first_free, start);
+	mb_seq_bump(vol);
+	mb_group_update_orders_locked(vol, grp);
+	return 0;
+}
+
+/*
+ * Length of the free extent starting at `block`, following maximal chunks
+ * until `needed` blocks are covered or a used block ends it (ext4's
+ * mb_find_extent).  0 if `block` is used.
+ */
+uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t block,
+			      uint32_t needed)
+{
+	if (mb_test_bit(grp->bb_bitmap, block))
+		return 0;
+
+	int k = mb_buddy_order_for_block(vol, grp, block);
+	uint32_t next = ((block >> k) + 1) << k;
+	uint32_t len = next - block;
+
+	while (len < needed && next < vol->bpg && !mb_test_bit(grp->bb_bitmap, next)) {
+		k = mb_buddy_order_for_block(vol, grp, next);
+		len += 1u << k;
+		next += 1u << k;
+	}
+	return len;
+}
+
+/* First free chunk of exactly order k (ext4's simple scan).  -ENOENT if none. */
+int mb_buddy_first_free_chunk(const struct mb_volume *vol, const struct mb_group *grp, int k,
+			      mb_grpblk_t *start)
+{
+	const uint64_t *map = k ? grp->bb_buddy + vol->mb_offsets[k] : grp->bb_bitmap;
+	uint32_t i = 0;
+
+	if (k == 0) {
+		/* order-0 chunks are free blocks whose pair at order 1 is not free */
+		for (i = mb_find_next_zero_bit(map, vol->bpg, 0); i < vol->bpg;
+		     i = mb_find_next_zero_bit(map, vol->bpg, i + 1)) {
+			if (mb_buddy_order_for_block(vol, grp, i) == 0) {
+				*start = i;
+				return 0;
+			}
+		}
+		return -ENOENT;
+	}
+	i = mb_find_next_zero_bit(map, vol->mb_maxs[k], 0);
+	if (i >= vol->mb_maxs[k])
+		return -EUCLEAN; /* counter says there is one: corrupt */
+	*start = i << k;
+	return 0;
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check.c - mb_check(): full verification of a volume.  Per group, under
+ * its lock: the in-core bitmap equals on-disk | pending frees | PA space,
+ * the buddy and every counter equal a rebuild, the descriptor count equals
+ * the on-disk bitmap, every PA's free count matches its blocks, PAs do not
+ * overlap, and the group sits in the right optimized-scan sets.  Then the
+ * volume total and each file's PA list (sorted, disjoint).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mb_int.h"
+
+struct mb_report {
+	char *buf;
+	size_t len, used;
+	int problems;
+};
+
+__attribute__((format(printf, 2, 3))) static void mb_report(struct mb_report *r,
+							  const char *fmt, ...)
+{
+	va_list ap;
+
+	r->problems++;
+	if (!r->buf || r->used + 1 >= r->len)
+		return;
+	va_start(ap, fmt);
+	int n = vsnprintf(r->buf + r->used, r->len - r->used, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		r->used += (size_t)n < r->len - r->used ? (size_t)n : r->len - r->used - 1;
+}
+
+struct mb_check_bufs {
+	uint64_t *expect;  /* expected in-core bitmap */
+	uint64_t *paspace; /* PA ranges, to catch overlaps */
+	uint64_t *buddy;   /* rebuilt buddy */
+};
+
+/* Adds [off, off + len) to the PA space map; reports overlaps. */
+static void mb_check_pa_range(struct mb_report *r, mb_grp_t g, struct mb_check_bufs *b,
+			      uint32_t off, uint32_t len)
+{
+	if (!mb_range_all_clear(b->paspace, off, len))
+		mb_report(r, "group %u: preallocations overlap at %u+%u\n", g, off, len);
+	mb_set_bits(b->paspace, off, len);
+	mb_set_bits(b->expect, off, len);
+}
+
+static void mb_check_pas_locked(struct mb_volume *vol, struct mb_group *grp, mb_grp_t g,
+				struct mb_check_bufs *b, struct mb_report *r)
+{
+	const uint64_t *pending = mb_group_pending_map(vol, grp);
+	struct mb_list *pos;
+
+	mb_list_for_each(pos, &grp->bb_prealloc_list)
+	{
+		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list);
+		uint32_t off = mb_block_offset(vol, pa->pa_pstart);
+
+		if (pa->pa_group != g || mb_block_group(vol, pa->pa_pstart) != g ||
+		    off + pa->pa_len > grp->bb_len) {
+			mb_report(r, "group %u: PA at %llu+%u lies outside its group\n", g,
+				  (unsigned long long)pa->pa_pstart, pa->pa_len);
+			continue;
+		}
+		mb_lock(&pa->pa_lock);
+		uint32_t pfree = pa->pa_free;
+		bool deleted = pa->pa_deleted;
+		mb_unlock(&pa->pa_lock);
+		if (pa->pa_type == MB_GROUP_PA) {
+			if (pfree != pa->pa_len)
+				mb_report(r, "group %u: group PA at %u: free %u != len %u\n", g, off,
+					  pfree, pa->pa_len);
+			if (!mb_range_all_clear(grp->bb_disk, off, pfree))
+				mb_report(r, "group %u: group PA at %u+%u is used on disk\n", g, off,
+					  pfree);
+			mb_check_pa_range(r, g, b, off, pfree);
+			continue;
+		}
+		uint32_t unused = 0;
+		for (uint32_t i = off; i < off + pa->pa_len; i++)
+			unused += !mb_test_bit(grp->bb_disk, i) && !mb_test_bit(pending, i);
+		if (!deleted && unused != pfree)
+			mb_report(r, "group %u: inode PA at %u+%u: pa_free %u but %u unused blocks\n",
+				  g, off, pa->pa_len, pfree, unused);
+		mb_check_pa_range(r, g, b, off, pa->pa_len);
+	}
+}
+
+static void mb_check_counters(struct mb_volume *vol, struct mb_group *grp, mb_grp_t g,
+			      struct mb_check_bufs *b, struct mb_report *r)
+{
+	struct mb_buddy_summary sum;
+
+	mb_buddy_build(vol, grp->bb_bitmap, b->buddy, &sum);
+	if (memcmp(b->buddy, grp->bb_buddy, vol->buddy_words * sizeof(uint64_t)))
+		mb_report(r, "group %u: buddy differs from a rebuild\n", g);
+	if (memcmp(sum.counters, grp->bb_counters, sizeof(sum.counters)))
+		mb_report(r, "group %u: bb_counters differ from a rebuild\n", g);
+	if (sum.free != grp->bb_free || sum.frags != grp->bb_fragments ||
+	    sum.first != grp->bb_first_free)
+		mb_report(r, "group %u: free/frags/first %u/%u/%u, rebuild says %u/%u/%u\n", g,
+			  grp->bb_free, grp->bb_fragments, grp->bb_first_free, sum.free, sum.frags,
+			  sum.first);
+	uint32_t disk_free = mb_count_zero_bits(grp->bb_disk, 0, vol->bpg);
+	if (disk_free != grp->bg_free)
+		mb_report(r, "group %u: descriptor free %u, on-disk bitmap %u\n", g, grp->bg_free,
+			  disk_free);
+	uint32_t pend = vol->bitmap_words * 64 - mb_count_zero_bits(mb_group_pending_map(vol, grp),
+								       0, vol->bitmap_words * 64);
+	if (pend != grp->bb_pending_count)
+		mb_report(r, "group %u: %u pending frees, count says %u\n", g, pend,
+			  grp->bb_pending_count);
+}
+
+/* The group is in exactly the scan sets its counters name. */
+static void mb_check_sets(struct mb_volume *vol, struct mb_group *grp, mb_grp_t g,
+			  struct mb_report *r)
+{
+	bool corrupt = mb_group_corrupt(grp);
+	int lo = corrupt ? -1 : mb_group_largest_order(vol, grp->bb_counters);
+	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
+
+	if (lo != grp->bb_largest_free_order || ao != grp->bb_avg_fragment_size_order)
+		mb_report(r, "group %u: cached orders %d/%d, counters say %d/%d\n", g,
+			  grp->bb_largest_free_order, grp->bb_avg_fragment_size_order, lo, ao);
+	for (int k = 0; k <= vol->max_order; k++) {
+		if (mb_gset_test(&vol->largest_set[k], g) != (k == lo))
+			mb_report(r, "group %u: wrong largest-order set membership at %d\n", g, k);
+		if (mb_gset_test(&vol->avg_set[k], g) != (k == ao))
+			mb_report(r, "group %u: wrong avg-fragment set membership at %d\n", g, k);
+	}
+}
+
+static void mb_check_group(struct mb_volume *vol, mb_grp_t g, struct mb_check_bufs *b,
+			   struct mb_report *r, int64_t *disk_free)
+{
+	struct mb_group *grp = &vol->groups[g];
+
+	mb_lock(&grp->bb_lock);
+	if (!mb_group_corrupt(grp))
+		*disk_free += grp->bg_free;
+	else
+		mb_report(r, "group %u: flagged corrupt\n", g);
+	if (atomic_load(&grp->bb_state) & MB_GRP_NEED_INIT) {
+		if (!mb_list_empty(&grp->bb_prealloc_list) || grp->bb_free != grp->bg_free)
+			mb_report(r, "group %u: unloaded but has PAs or free %u != %u\n", g,
+				  grp->bb_free, grp->bg_free);
+		mb_check_sets(vol, grp, g, r);
+		mb_unlock(&grp->bb_lock);
+		return;
+	}
+	size_t bytes = vol->bitmap_words * sizeof(uint64_t);
+
+	memset(b->paspace, 0, bytes);
+	memcpy(b->expect, grp->bb_disk, bytes);
+	for (uint32_t w = 0; w < vol->bitmap_words; w++)
+		b->expect[w] |= mb_group_pending_map(vol, grp)[w];
+	mb_check_pas_locked(vol, grp, g, b, r);
+	if (memcmp(b->expect, grp->bb_bitmap, bytes))
+		mb_report(r, "group %u: in-core bitmap != on-disk | pending | PAs\n", g);
+	mb_check_counters(vol, grp, g, b, r);
+	mb_check_sets(vol, grp, g, r);
+	mb_unlock(&grp->bb_lock);
+}
+
+static void mb_check_files(struct mb_volume *vol, struct mb_report *r)
+{
+	struct mb_list *fpos, *pos;
+
+	mb_lock(&vol->v_lock);
+	mb_list_for_each(fpos, &vol->v_files)
+	{
+		struct mb_file *f = MB_CONTAINER_OF(fpos, struct mb_file, f_link);
+		uint64_t end = 0;
+
+		mb_read_lock(&f->f_pa_lock);
+		mb_list_for_each(pos, &f->f_pa_list)
+		{
+			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+
+			if (pa->pa_lstart < end)
+				mb_report(r, "file %llu: PAs overlap or are unsorted at logical %llu\n",
+					  (unsigned long long)f->f_ino,
+					  (unsigned long long)pa->pa_lstart);
+			end = pa->pa_lstart + pa->pa_len;
+		}
+		mb_rw_unlock(&f->f_pa_lock);
+	}
+	mb_unlock(&vol->v_lock);
+}
+
+int mb_check(struct mb_volume *vol, char *buf, size_t buflen)
+{
+	struct mb_report r = { buf, buflen, 0, 0 };
+	size_t bytes = vol->bitmap_words * sizeof(uint64_t);
+	struct mb_check_bufs b = { malloc(bytes), malloc(bytes),
+				   malloc(vol->buddy_words * sizeof(uint64_t)) };
+	int64_t disk_free = 0;
+
+	if (buf && buflen)
+		buf[0] = 0;
+	if (!b.expect || !b.paspace || !b.buddy) {
+		free(b.expect);
+		free(b.paspace);
+		free(b.buddy);
+		return -ENOMEM;
+	}
+	for (mb_grp_t g = 0; g < vol->ngroups; g++)
+		mb_check_group(vol, g, &b, &r, &disk_free);
+	if (disk_free != mb_free_counter_sum(vol))
+		mb_report(&r, "volume: free counter %lld, groups add up to %lld\n",
+			  (long long)mb_free_counter_sum(vol), (long long)disk_free);
+	mb_check_files(vol, &r);
+	free(b.expect);
+	free(b.paspace);
+	free(b.buddy);
+	return r.problems;
+}

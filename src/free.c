@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * free.c - freeing extents and the commit boundary.  A free clears the
+ * on-disk bits at once; the blocks reach the buddy (become allocatable)
+ * immediately on in-memory volumes and only after the commit that records
+ * the free on persistent ones (ext4 keeps them per transaction for the same
+ * reason: a crash before the commit must not find them reused).
+ *
+ * Blocks freed inside a live inode PA go back to that PA, not to the buddy
+ * (see prealloc.c for why).
+ *
+ * Locking: bb_lock per group; pa_lock nested inside it for pa_free.
+ */
+#include "mb_int.h"
+
+/* The non-deleted inode PA of grp containing block `off`, or NULL. */
+static struct mb_pa *mb_inode_pa_at_locked(struct mb_volume *vol, struct mb_group *grp,
+					   mb_grpblk_t off, uint32_t *pa_end_off)
+{
+	mb_fsblk_t b = mb_group_first_block(vol, mb_group_no(vol, grp)) + off;
+	struct mb_list *pos;
+
+	mb_list_for_each(pos, &grp->bb_prealloc_list)
+	{
+		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list);
+
+		if (pa->pa_type != MB_INODE_PA || b < pa->pa_pstart || b >= pa->pa_pstart + pa->pa_len)
+			continue;
+		*pa_end_off = mb_block_offset(vol, pa->pa_pstart) + pa->pa_len;
+		return pa;
+	}
+	return NULL;
+}
+
+/* First block >= off that starts an inode PA, or `end`. */
+static uint32_t mb_next_pa_start_locked(struct mb_volume *vol, struct mb_group *grp,
+					mb_grpblk_t off, uint32_t end)
+{
+	mb_fsblk_t base = mb_group_first_block(vol, mb_group_no(vol, grp));
+	struct mb_list *pos;
+
+	mb_list_for_each(pos, &grp->bb_prealloc_list)
+	{
+		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list);
+		uint32_t s = (uint32_t)(pa->pa_pstart - base);
+
+		if (pa->pa_type == MB_INODE_PA && s >= off && s < end)
+			end = s;
+	}
+	return end;
+}
+
+/*
+ * Makes [off, off + len) allocatable again: pieces inside a live inode PA
+ * return to it (pa_free grows, the buddy keeps them used); pieces inside a
+ * PA being torn down are left for its release; the rest goes to the buddy.
+ */
+void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
+			     uint32_t len)
+{
+	uint32_t end = off + len;
+
+	while (off < end) {
+		uint32_t pa_end;
+		struct mb_pa *pa = mb_inode_pa_at_locked(vol, grp, off, &pa_end);
+
+		if (pa) {
+			uint32_t n = (pa_end < end ? pa_end : end) - off;
+
+			mb_lock(&pa->pa_lock);
+			if (!pa->pa_deleted)
+				pa->pa_free += n;
+			mb_unlock(&pa->pa_lock);
+			off += n;
+			continue;
+		}
+		uint32_t stop = mb_next_pa_start_locked(vol, grp, off, end);
+
+		if (mb_buddy_free(vol, grp, off, stop - off))
+			mb_group_set_corrupt_locked(vol, grp);
+		off = stop;
+	}
+}
+
+/* Checks a group-contained range: inside the group's data area, all used. */
+static int mb_free_validate_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
+				   uint32_t len)
+{
+	if (off < vol->geo.reserved_per_group || off + len > grp->bb_len)
+		return -EINVAL;
+	if (mb_group_corrupt(grp))
+		return -EUCLEAN;
+	if (!mb_range_all_set(grp->bb_disk, off, len))
+		return -EEXIST;
+	return 0;
+}
+
+static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, uint32_t len,
+			    bool apply)
+{
+	struct mb_group *grp = &vol->groups[g];
+	int err;
+
+	mb_lock(&grp->bb_lock);
+	err = mb_group_load_locked(vol, grp);
+	if (!err)
+		err = mb_free_validate_locked(vol, grp, off, len);
+	if (!err && apply) {
+		mb_clear_bits(grp->bb_disk, off, len);
+		grp->bg_free += len;
+		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
+		mb_free_counter_add(vol, len);
+		if (vol->deferred_frees) {
+			mb_set_bits(mb_group_pending_map(vol, grp), off, len);
+			grp->bb_pending_count += len;
+			atomic_fetch_add_explicit(&vol->free_pending, len, memory_order_relaxed);
+		} else {
+			mb_return_blocks_locked(vol, grp, off, len);
+		}
+	}
+	mb_unlock(&grp->bb_lock);
+	return err;
+}
+
+/* Runs fn over the per-group pieces of [start, start + len). */
+static int mb_free_pass(struct mb_volume *vol, uint64_t start, uint64_t len, bool apply)
+{
+	while (len) {
+		mb_grp_t g = mb_block_group(vol, start);
+		mb_grpblk_t off = mb_block_offset(vol, start);
+		uint64_t room = vol->bpg - off;
+		uint32_t n = (uint32_t)(len < room ? len : room);
+		int err = mb_free_in_group(vol, g, off, n, apply);
+
+		if (err)
+			return err;
+		start += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Validates every piece first, then applies: all-or-nothing unless another
+ * thread frees an overlapping range at the same moment (itself a double
+ * free by the caller), in which case the second pass reports -EEXIST.
+ */
+int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len)
+{
+	if (!len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
+	    len > vol->geo.blocks_count - start)
+		return -EINVAL;
+	int err = mb_free_pass(vol, start, len, false);
+
+	return err ? err : mb_free_pass(vol, start, len, true);
+}
+
+/*
+ * The commit callback (ext4_process_freed_data): pending frees of every
+ * group become allocatable.  Returns the number of blocks released.
+ */
+int mb_commit_frees(struct mb_volume *vol)
+{
+	int released = 0;
+
+	if (!atomic_load_explicit(&vol->free_pending, memory_order_acquire))
+		return 0;
+	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+		struct mb_group *grp = &vol->groups[g];
+
+		if (!MB_READ_ONCE(grp->bb_pending_count))
+			continue;
+		mb_lock(&grp->bb_lock);
+		uint64_t *pending = mb_group_pending_map(vol, grp);
+		uint32_t i = 0;
+
+		while ((i = mb_find_next_bit(pending, vol->bpg, i)) < vol->bpg) {
+			uint32_t j = mb_find_next_zero_bit(pending, vol->bpg, i);
+
+			mb_clear_bits(pending, i, j - i);
+			mb_return_blocks_locked(vol, grp, i, j - i);
+			released += (int)(j - i);
+			i = j;
+		}
+		atomic_fetch_sub_explicit(&vol->free_pending, grp->bb_pending_count,
+					  memory_order_relaxed);
+		MB_WRITE_ONCE(grp->bb_pending_count, 0);
+		mb_unlock(&grp->bb_lock);
+	}
+	return released;
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * group.c - per-group state: creation with synthesized counters, lazy
+ * loading of the bitmaps (ext4's NEED_INIT / BLOCK_UNINIT), keeping the
+ * optimized-scan sets in step with the counters, and corruption flags.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mb_int.h"
+
+int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags)
+{
+	if (!free || !frags)
+		return -1;
+	int o = mb_ilog2(free / frags);
+
+	return o < vol->max_order ? o : vol->max_order;
+}
+
+int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters)
+{
+	for (int k = vol->max_order; k >= 0; k--)
+		if (counters[k])
+			return k;
+	return -1;
+}
+
+/*
+ * Recomputes the largest-free and average-fragment orders and moves the
+ * group between the optimized-scan sets.  Corrupt groups are in no set.
+ */
+void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_grp_t g = mb_group_no(vol, grp);
+	bool corrupt = mb_group_corrupt(grp);
+	int lo = corrupt ? -1 : mb_group_largest_order(vol, grp->bb_counters);
+	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
+
+	if (lo != grp->bb_largest_free_order) {
+		if (grp->bb_largest_free_order >= 0)
+			mb_gset_del(&vol->largest_set[grp->bb_largest_free_order], g);
+		if (lo >= 0)
+			mb_gset_add(&vol->largest_set[lo], g);
+		MB_WRITE_ONCE(grp->bb_largest_free_order, lo);
+	}
+	if (ao != grp->bb_avg_fragment_size_order) {
+		if (grp->bb_avg_fragment_size_order >= 0)
+			mb_gset_del(&vol->avg_set[grp->bb_avg_fragment_size_order], g);
+		if (ao >= 0)
+			mb_gset_add(&vol->avg_set[ao], g);
+		MB_WRITE_ONCE(grp->bb_avg_fragment_size_order, ao);
+	}
+}
+
+/* Metadata blocks at the head of group g (reserved_per_group, clipped). */
+static uint32_t mb_group_reserved(const struct mb_volume *vol, const struct mb_group *grp)
+{
+	return vol->geo.reserved_per_group < grp->bb_len ? vol->geo.reserved_per_group
+							 : grp->bb_len;
+}
+
+/* Sets up every group as BLOCK_UNINIT: only its metadata is used. */
+int mb_groups_init(struct mb_volume *vol)
+{
+	vol->groups = aligned_alloc(MB_CACHELINE, sizeof(struct mb_group) * vol->ngroups);
+	if (!vol->groups)
+		return -ENOMEM;
+	memset(vol->groups, 0, sizeof(struct mb_group) * vol->ngroups);
+	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+		struct mb_group *grp = &vol->groups[g];
+		uint64_t left = vol->geo.blocks_count - mb_group_first_block(vol, g);
+
+		grp->bb_len = left < vol->bpg ? (uint32_t)left : vol->bpg;
+		mb_mutex_init(&grp->bb_lock, MB_RANK_GROUP);
+		mb_list_init(&grp->bb_prealloc_list);
+		mb_list_init(&grp->bb_pending);
+		atomic_init(&grp->bb_state, MB_GRP_NEED_INIT);
+		grp->bb_largest_free_order = -1;
+		grp->bb_avg_fragment_size_order = -1;
+
+		uint32_t rsv = mb_group_reserved(vol, grp);
+		uint32_t free = grp->bb_len - rsv;
+
+		grp->bg_free = free;
+		grp->bb_free = free;
+		grp->bb_fragments = free ? 1 : 0;
+		grp->bb_first_free = free ? rsv : vol->bpg;
+		if (free)
+			mb_buddy_counters_from_run(vol, grp->bb_counters, rsv, free, NULL);
+		mb_group_update_orders_locked(vol, grp);
+		mb_free_counter_add(vol, free);
+	}
+	return 0;
+}
+
+void mb_groups_destroy(struct mb_volume *vol)
+{
+	if (!vol->groups)
+		return;
+	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+		free(vol->groups[g].bb_bitmap);
+		mb_mutex_destroy(&vol->groups[g].bb_lock);
+	}
+	free(vol->groups);
+	vol->groups = NULL;
+}
+
+/*
+ * Builds a NEED_INIT group's bitmaps: the on-disk bitmap of a BLOCK_UNINIT
+ * group is its metadata plus the padding past bb_len; no PA can exist in a
+ * group that was never loaded, so the in-core bitmap equals it.  One buffer
+ * holds in-core bitmap, buddy, on-disk bitmap and pending-free map.
+ */
+int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_assert_locked(&grp->bb_lock);
+	if (MB_LIKELY(!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) &
+			MB_GRP_NEED_INIT)))
+		return 0;
+
+	size_t words = 3 * (size_t)vol->bitmap_words + vol->buddy_words;
+	uint64_t *buf = malloc(words * sizeof(uint64_t));
+
+	if (!buf)
+		return -ENOMEM;
+	grp->bb_bitmap = buf;
+	grp->bb_buddy = buf + vol->bitmap_words;
+	grp->bb_disk = grp->bb_buddy + vol->buddy_words;
+	uint64_t *pending = grp->bb_disk + vol->bitmap_words;
+
+	memset(grp->bb_disk, 0, vol->bitmap_words * sizeof(uint64_t));
+	memset(pending, 0, vol->bitmap_words * sizeof(uint64_t));
+	mb_set_bits(grp->bb_disk, 0, mb_group_reserved(vol, grp));
+	mb_set_bits(grp->bb_disk, grp->bb_len, vol->bitmap_words * 64 - grp->bb_len);
+	memcpy(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
+
+	uint32_t expect = grp->bb_free;
+
+	mb_buddy_generate(vol, grp);
+	assert(grp->bb_free == expect);
+	(void)expect;
+	atomic_fetch_and_explicit(&grp->bb_state, ~(uint32_t)MB_GRP_NEED_INIT,
+				  memory_order_relaxed);
+	mb_stat_inc(vol, MB_ST_BUDDIES_GENERATED);
+	return 0;
+}
+
+/* The pending-free map (blocks freed, not yet committed) of a loaded group. */
+uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp)
+{
+	return grp->bb_disk + vol->bitmap_words;
+}
+
+/*
+ * Flags the group's bitmap corrupt: it leaves the scan sets and its free
+ * blocks leave the volume's count, exactly once (test-and-set).
+ */
+void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	uint32_t old = atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_CORRUPT,
+						memory_order_relaxed);
+
+	if (old & MB_GRP_CORRUPT)
+		return;
+	mb_free_counter_add(vol, -(int64_t)grp->bg_free);
+	mb_group_update_orders_locked(vol, grp);
+}
+
+/* Sets on-disk bits for a range the buddy already counts as used. */
+void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
+				    mb_grpblk_t start, uint32_t len)
+{
+	mb_assert_locked(&grp->bb_lock);
+	assert(mb_range_all_clear(grp->bb_disk, start, len));
+	mb_set_bits(grp->bb_disk, start, len);
+	grp->bg_free -= len;
+	atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
+	mb_free_counter_add(vol, -(int64_t)len);
+}

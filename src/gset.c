@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gset.c - sets of groups for optimized scanning (ext4's mb_optimize_scan
+ * lists, in the 6.17 shape: indexed by group and walked from the goal
+ * group upward, then wrapping).  A 64-ary bitmap tree: level 0 has a bit
+ * per group, level i+1 a bit per non-empty word of level i.
+ *
+ * Concurrency: updates are atomic RMWs made by the holder of that group's
+ * lock; lookups are lock-free hints.  The one invariant that matters is
+ * "no summary bit stays clear over a non-empty word", else a group could
+ * become invisible.  A remover clears the summary bit when its word became
+ * empty and then re-reads the word; if an adder slipped in, it sets the
+ * summary bit again.  An adder sets the word bit before the summary bit.
+ * With sequentially consistent RMWs every interleaving ends with the
+ * summary set whenever the word is non-empty.
+ */
+#include <stdlib.h>
+
+#include "mb_int.h"
+
+int mb_gset_init(struct mb_gset *s, uint32_t nbits)
+{
+	uint32_t bits = nbits ? nbits : 1;
+
+	s->nbits = nbits;
+	s->nlevels = 0;
+	do {
+		uint32_t words = (bits + 63) / 64;
+
+		if (s->nlevels == MB_GSET_MAX_LEVELS)
+			return -EINVAL;
+		s->lvl[s->nlevels] = calloc(words, sizeof(uint64_t));
+		if (!s->lvl[s->nlevels]) {
+			mb_gset_destroy(s);
+			return -ENOMEM;
+		}
+		s->nwords[s->nlevels++] = words;
+		bits = words;
+	} while (bits > 1);
+	return 0;
+}
+
+void mb_gset_destroy(struct mb_gset *s)
+{
+	for (int i = 0; i < s->nlevels; i++)
+		free((void *)s->lvl[i]);
+	s->nlevels = 0;
+}
+
+void mb_gset_add(struct mb_gset *s, uint32_t g)
+{
+	for (int l = 0; l < s->nlevels; l++, g >>= 6) {
+		uint64_t bit = 1ULL << (g & 63);
+		uint64_t old = atomic_fetch_or(&s->lvl[l][g >> 6], bit);
+
+		if (old)
+			return; /* the word was non-empty: its summary bit is set */
+	}
+}
+
+void mb_gset_del(struct mb_gset *s, uint32_t g)
+{
+	uint64_t bit = 1ULL << (g & 63);
+	uint64_t old = atomic_fetch_and(&s->lvl[0][g >> 6], ~bit);
+
+	if (old & ~bit)
+		return; /* the word is still non-empty */
+	/* Word g>>6 may have emptied: clear summary bits upward, re-checking. */
+	for (int l = 0; l + 1 < s->nlevels; l++) {
+		uint32_t wi = g >> (6 * (l + 1)); /* word index at level l */
+		_Atomic uint64_t *cur = &s->lvl[l][wi];
+		_Atomic uint64_t *par = &s->lvl[l + 1][wi >> 6];
+		uint64_t pbit = 1ULL << (wi & 63);
+		uint64_t pold = atomic_fetch_and(par, ~pbit);
+
+		if (atomic_load(cur)) {
+			atomic_fetch_or(par, pbit); /* an adder raced us */
+			return;
+		}
+		if (pold & ~pbit)
+			return; /* the parent word is still non-empty */
+	}
+}
+
+bool mb_gset_test(const struct mb_gset *s, uint32_t g)
+{
+	return (atomic_load_explicit(&s->lvl[0][g >> 6], memory_order_relaxed) >> (g & 63)) & 1;
+}
+
+static uint32_t mb_gset_level_bits(const struct mb_gset *s, int l)
+{
+	return l ? s->nwords[l - 1] : s->nbits;
+}
+
+/*
+ * Next set bit >= i at level l.  When a word is exhausted, the level above
+ * names the next non-empty word; a stale summary (a word found empty) just
+ * moves the search on.
+ */
+static uint32_t mb_gset_next_at(const struct mb_gset *s, int l, uint32_t i)
+{
+	uint32_t nb = mb_gset_level_bits(s, l);
+
+	while (i < nb) {
+		uint64_t w = atomic_load_explicit(&s->lvl[l][i >> 6], memory_order_relaxed);
+
+		w &= ~0ULL << (i & 63);
+		if (w) {
+			uint32_t bit = (i & ~63u) + (uint32_t)__builtin_ctzll(w);
+
+			return bit < nb ? bit : UINT32_MAX;
+		}
+		uint32_t wi = (i >> 6) + 1;
+
+		if (l + 1 == s->nlevels) {
+			i = wi << 6;
+			continue;
+		}
+		uint32_t nwi = mb_gset_next_at(s, l + 1, wi);
+
+		if (nwi == UINT32_MAX)
+			return UINT32_MAX;
+		i = nwi << 6;
+	}
+	return UINT32_MAX;
+}
+
+uint32_t mb_gset_next(const struct mb_gset *s, uint32_t from)
+{
+	if (from >= s->nbits)
+		return UINT32_MAX;
+	return mb_gset_next_at(s, 0, from);
+}
+
+uint32_t mb_gset_count(const struct mb_gset *s)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < s->nwords[0]; i++)
+		n += (uint32_t)__builtin_popcountll(atomic_load(&s->lvl[0][i]));
+	return n;
+}

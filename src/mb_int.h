@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mb_int.h - internal types shared by the library's source files: units,
+ * the volume, groups, preallocations, locality groups, per-CPU state, lock
+ * ranks and debug assertions.  Nothing here is exported (the build uses
+ * -fvisibility=hidden and src/mballoc.map).
+ *
+ * Thread-safety of each field is written next to it.  "hint" means a
+ * lock-free reader may see a stale value and the code that uses it must be
+ * (and says why it is) safe with that.
+ */
+#ifndef MB_INT_H
+#define MB_INT_H
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mballoc.h"
+#include "mb_list.h"
+
+typedef uint32_t mb_grp_t;    /* group number */
+typedef uint32_t mb_grpblk_t; /* block number relative to its group */
+typedef uint64_t mb_fsblk_t;  /* block number on the volume */
+
+#define MB_CACHELINE 64
+#define MB_ALIGNED __attribute__((aligned(MB_CACHELINE)))
+#define MB_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MB_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/*
+ * Plain fields that are written under a lock and read without it as hints.
+ * Relaxed atomics make the race defined (and ThreadSanitizer-clean); the
+ * pairing is always "writer holds the lock, reader tolerates staleness".
+ */
+#define MB_READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define MB_WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* ------------------------------------------------------------------------ */
+/* Locks with ranks (debug builds check the order, jemalloc-witness style)   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Lock order, outermost first.  A thread may only take a lock whose rank is
+ * greater than every rank it holds (two locks of one rank are never held
+ * together).  Written once here; checked by mb_lock() when MB_DEBUG is on.
+ */
+enum mb_lock_rank {
+	MB_RANK_FILE_DATA = 1, /* mb_file.f_data_sem: one allocation per file */
+	MB_RANK_VOLUME,        /* mb_volume.v_lock: file list, commit */
+	MB_RANK_LG,            /* mb_lg.lg_mutex: one group-PA user per CPU */
+	MB_RANK_GROUP,         /* mb_group.bb_lock */
+	MB_RANK_OBJECT,        /* mb_file.f_pa_lock, mb_lg.lg_prealloc_lock */
+	MB_RANK_PA,            /* mb_pa.pa_lock */
+	MB_RANK_LEAF,          /* short leaf locks: nothing is taken inside */
+};
+
+struct mb_mutex {
+	pthread_mutex_t m;
+	int rank;
+#ifdef MB_DEBUG
+	_Atomic(pthread_t *) owner_tag; /* debug: which thread holds it */
+#endif
+};
+
+struct mb_rwlock {
+	pthread_rwlock_t l;
+	int rank;
+};
+
+int mb_mutex_init(struct mb_mutex *mx, int rank);
+void mb_mutex_destroy(struct mb_mutex *mx);
+void mb_lock(struct mb_mutex *mx);
+int mb_trylock(struct mb_mutex *mx);
+void mb_unlock(struct mb_mutex *mx);
+int mb_rwlock_init(struct mb_rwlock *rw, int rank);
+void mb_rwlock_destroy(struct mb_rwlock *rw);
+void mb_read_lock(struct mb_rwlock *rw);
+void mb_write_lock(struct mb_rwlock *rw);
+void mb_rw_unlock(struct mb_rwlock *rw);
+
+#ifdef MB_DEBUG
+bool mb_mutex_held(struct mb_mutex *mx);
+#define mb_assert_locked(mx) assert(mb_mutex_held(mx))
+#else
+#define mb_assert_locked(mx) ((void)(mx))
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Group sets for optimized scanning                                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A set of group numbers as a bitmap with summary levels (64-ary), so
+ * "next member at or after g" costs O(log64 groups).  Members are added and
+ * removed with atomic RMW by whoever holds the group's lock; lookups take no
+ * lock and are hints (a group may leave the set just after being found; the
+ * caller re-checks under the group lock).  See gset.c for why a summary bit
+ * is never left clear over a non-empty word.
+ */
+#define MB_GSET_MAX_LEVELS 6
+struct mb_gset {
+	_Atomic uint64_t *lvl[MB_GSET_MAX_LEVELS]; /* lvl[0]: one bit per group */
+	uint32_t nwords[MB_GSET_MAX_LEVELS];
+	int nlevels;
+	uint32_t nbits;
+};
+
+int mb_gset_init(struct mb_gset *s, uint32_t nbits);
+void mb_gset_destroy(struct mb_gset *s);
+void mb_gset_add(struct mb_gset *s, uint32_t g);
+void mb_gset_del(struct mb_gset *s, uint32_t g);
+bool mb_gset_test(const struct mb_gset *s, uint32_t g);
+/* First member >= from, or UINT32_MAX. */
+uint32_t mb_gset_next(const struct mb_gset *s, uint32_t from);
+uint32_t mb_gset_count(const struct mb_gset *s);
+
+/* ------------------------------------------------------------------------ */
+/* Groups                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* bb_state bits (atomic) */
+#define MB_GRP_NEED_INIT 0x1   /* bitmaps not built yet: counters synthesized */
+#define MB_GRP_CORRUPT 0x2     /* BBITMAP_CORRUPT: never allocate from it */
+#define MB_GRP_WAS_TRIMMED 0x4
+#define MB_GRP_DIRTY 0x8       /* changed since the last commit */
+
+struct mb_group {
+	struct mb_mutex bb_lock; /* rank MB_RANK_GROUP */
+
+	/*
+	 * Buddy counters.  Protected by bb_lock; written with MB_WRITE_ONCE and
+	 * read without the lock as hints by the good-group prefilter and
+	 * mb_free_blocks(): a stale value can only make the prefilter skip or
+	 * visit a group needlessly, and the retry path re-judges under the lock.
+	 */
+	uint32_t bb_free;      /* free in buddy terms: PA space counts as used */
+	uint32_t bb_fragments; /* free runs */
+	uint32_t bb_first_free;
+	int32_t bb_largest_free_order;      /* -1: nothing free */
+	int32_t bb_avg_fragment_size_order; /* -1: nothing free */
+	_Atomic uint32_t bb_state;          /* MB_GRP_* */
+
+	uint32_t bg_free; /* descriptor free count, on-disk terms; bb_lock */
+	uint32_t bb_len;  /* blocks in this group (last may be short); const */
+
+	/*
+	 * Bitmaps, allocated on first load (NEED_INIT cleared), protected by
+	 * bb_lock.  bb_bitmap = buddy order 0 = on-disk | PAs | pending frees.
+	 * bb_disk = the on-disk bitmap (persistent truth).  Padding bits past
+	 * bb_len are set in both.
+	 */
+	uint64_t *bb_bitmap;
+	uint64_t *bb_buddy; /* orders >= 1, at vol->mb_offsets[k] (in words) */
+	uint64_t *bb_disk;
+
+	struct mb_list bb_prealloc_list; /* every PA in this group; bb_lock */
+	struct mb_list bb_pending;       /* frees awaiting commit; bb_lock */
+	uint32_t bb_pending_count;       /* blocks in bb_pending; bb_lock */
+
+	uint32_t bb_counters[MB_MAX_ORDERS]; /* free chunks per order; bb_lock */
+} MB_ALIGNED;
+
+/* ------------------------------------------------------------------------ */
+/* Preallocations, files, locality groups                                    */
+/* ------------------------------------------------------------------------ */
+
+enum mb_pa_type { MB_INODE_PA = 0, MB_GROUP_PA = 1 };
+
+struct mb_pa {
+	struct mb_mutex pa_lock; /* rank MB_RANK_PA: pa_free, pa_deleted, group-PA start/len */
+	mb_fsblk_t pa_pstart;    /* physical start (group PA: advances as used) */
+	uint64_t pa_lstart;      /* logical start (group PA: == pa_pstart) */
+	uint32_t pa_len;         /* size; inode PA: constant */
+	uint32_t pa_free;        /* unused blocks; pa_lock (hint reads: MB_READ_ONCE) */
+	bool pa_deleted;         /* set once, under pa_lock, when teardown starts */
+	uint8_t pa_type;         /* enum mb_pa_type; const */
+	int pa_count;            /* in-flight users; pa_lock.  Discard skips PAs with users */
+	mb_grp_t pa_group;       /* group holding it; const */
+	struct mb_list pa_group_list; /* on group->bb_prealloc_list; group bb_lock */
+	struct mb_list pa_node;       /* on file f_pa_list / lg bucket; object lock */
+	struct mb_list pa_tmp_list;   /* a discarder's private list */
+	struct mb_file *pa_file;      /* inode PA owner; const */
+	struct mb_lg *pa_lg;          /* group PA owner; const */
+	int pa_bucket;                /* lg bucket it is on (-1 none); lg_prealloc_lock */
+};
+
+struct mb_file {
+	struct mb_volume *f_vol;
+	uint64_t f_ino;
+	struct mb_mutex f_data_sem; /* rank MB_RANK_FILE_DATA; ext4's i_data_sem */
+	struct mb_rwlock f_pa_lock; /* rank MB_RANK_OBJECT; protects f_pa_list */
+	struct mb_list f_pa_list;   /* inode PAs sorted by pa_lstart, disjoint */
+	uint64_t f_size;            /* blocks; MB_READ_ONCE/MB_WRITE_ONCE */
+	struct mb_list f_link;      /* on vol->v_files; vol->v_lock */
+};
+
+#define MB_LG_BUCKETS 10
+struct mb_lg {
+	struct mb_mutex lg_mutex;         /* rank MB_RANK_LG; one group-PA user */
+	struct mb_mutex lg_prealloc_lock; /* rank MB_RANK_OBJECT; the buckets */
+	struct mb_list lg_prealloc_list[MB_LG_BUCKETS]; /* by fls(pa_free) - 1 */
+	uint32_t lg_bucket_len[MB_LG_BUCKETS];
+} MB_ALIGNED;
+
+/* ------------------------------------------------------------------------ */
+/* Per-CPU state                                                             */
+/* ------------------------------------------------------------------------ */
+
+enum mb_stat_id {
+	MB_ST_REQS, MB_ST_SUCCESS, MB_ST_GROUPS_SCANNED, MB_ST_EXTENTS_SCANNED,
+	MB_ST_GOAL_HITS, MB_ST_STREAM_GOAL_HITS, MB_ST_LEN_GOAL_HITS, MB_ST_2N_HITS,
+	MB_ST_BREAKS, MB_ST_LOST, MB_ST_BUDDIES_GENERATED, MB_ST_PREALLOCATED,
+	MB_ST_DISCARDED, MB_ST_ENOSPC, MB_ST_RETRIES, MB_ST_STRICT_RETRIES,
+	MB_ST_DISCARD_PASSES, MB_ST_PA_HITS,
+	MB_ST_CR_BASE, /* then 4 per criterion: hits, considered, extents, useless */
+	MB_ST_COUNT = MB_ST_CR_BASE + 4 * MB_NUM_CRS
+};
+
+/*
+ * One slot per CPU (sched_getcpu() modulo the slot count), one cache line
+ * or more each, so the fast path writes only lines its CPU owns.  A thread
+ * that migrates mid-update still updates atomically, just a remote slot.
+ */
+struct mb_pcpu {
+	/* bumped (relaxed) on every buddy mark-used / free and when a discard
+	   takes a PA; summed only on the ENOSPC path.  Pairs with the group
+	   lock: every bump happens under a group lock, and the sum is taken
+	   after the failed pass released its locks. */
+	_Atomic uint64_t discard_pa_seq;
+	_Atomic int64_t free_delta; /* stripe of the volume free counter */
+	_Atomic uint64_t stat[MB_ST_COUNT];
+} MB_ALIGNED;
+
+/* ------------------------------------------------------------------------ */
+/* Tunables                                                                  */
+/* ------------------------------------------------------------------------ */
+
+struct mb_tunables {
+	/* Read relaxed by allocators; written by mb_tunable_set. */
+	uint32_t mb_stats;
+	uint32_t mb_max_to_scan;
+	uint32_t mb_min_to_scan;
+	uint32_t mb_order2_req;
+	uint32_t mb_stream_req;
+	uint32_t mb_group_prealloc;
+	uint32_t mb_max_linear_groups;
+	uint32_t mb_optimize_scan;
+	uint32_t mb_best_avail_max_trim_order;
+	uint32_t mb_enospc_policy;
+	uint32_t mb_max_retries; /* bound on ENOSPC retry rounds (see alloc.c) */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Test-only race hooks (hook.c)                                             */
+/* ------------------------------------------------------------------------ */
+
+enum mb_hook_id {
+	MB_HOOK_GOOD_GROUP_CHECKED, /* race 1: group judged unlocked */
+	MB_HOOK_LEFTOVER_UNLINKED,  /* race 2: surplus marked used, PA not listed */
+	MB_HOOK_DISCARD_COLLECTED,  /* race 3: PAs taken off the list, not freed */
+	MB_HOOK_BEFORE_RETRY,       /* the ENOSPC retry decision */
+	MB_HOOK_COUNT
+};
+
+#ifdef MB_TESTING
+void mb_hook_fire(struct mb_volume *vol, enum mb_hook_id id, mb_grp_t group);
+#define MB_HOOK(vol, id, g) mb_hook_fire((vol), (id), (g))
+#else
+#define MB_HOOK(vol, id, g) ((void)0)
+#endif
+
+typedef void (*mb_hook_fn)(void *arg, int id, uint32_t group);
+
+/* ------------------------------------------------------------------------ */
+/* The volume                                                                */
+/* ------------------------------------------------------------------------ */
+
+struct mb_volume {
+	/* Geometry: constant after creation. */
+	struct mb_geometry geo;
+	uint32_t bpg;        /* blocks per group */
+	uint32_t ngroups;
+	int max_order;       /* floor(log2(bpg)) */
+	uint32_t bitmap_words;               /* uint64_t words of one bitmap */
+	uint32_t mb_offsets[MB_MAX_ORDERS];  /* buddy order k: word offset */
+	uint32_t mb_maxs[MB_MAX_ORDERS];     /* buddy order k: bits (bpg >> k) */
+	uint32_t buddy_words;
+
+	struct mb_group *groups;
+	/* Optimized scanning: by largest free order, by avg fragment order. */
+	struct mb_gset largest_set[MB_MAX_ORDERS];
+	struct mb_gset avg_set[MB_MAX_ORDERS];
+
+	struct mb_tunables t;
+
+	struct mb_pcpu *pcpu;
+	uint32_t pcpu_mask; /* slots - 1 (a power of two) */
+	struct mb_lg *lgs;  /* one per slot */
+
+	/* Stream goals (ext4 6.17: several, hashed by inode); relaxed hints. */
+	_Atomic uint64_t *stream_goals;
+	uint32_t nr_stream_goals;
+
+	struct mb_mutex v_lock; /* rank MB_RANK_VOLUME: v_files, commit */
+	struct mb_list v_files;
+
+	/* Blocks freed but not yet committed (deferred frees), all groups. */
+	_Atomic uint64_t free_pending;
+	bool deferred_frees; /* persistent volumes defer frees until commit */
+
+	/* Test hooks: set before threads start; read without a lock. */
+	mb_hook_fn hook_fn;
+	void *hook_arg;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                             */
+/* ------------------------------------------------------------------------ */
+
+static inline int mb_fls32(uint32_t x) /* 1-based index of the top bit; 0 for 0 */
+{
+	return x ? 32 - __builtin_clz(x) : 0;
+}
+
+static inline int mb_ilog2(uint64_t x) /* floor(log2 x), x > 0 */
+{
+	return 63 - __builtin_clzll(x);
+}
+
+static inline mb_grp_t mb_block_group(const struct mb_volume *vol, mb_fsblk_t b)
+{
+	return (mb_grp_t)((b - vol->geo.first_data_block) / vol->bpg);
+}
+
+static inline mb_grpblk_t mb_block_offset(const struct mb_volume *vol, mb_fsblk_t b)
+{
+	return (mb_grpblk_t)((b - vol->geo.first_data_block) % vol->bpg);
+}
+
+static inline mb_fsblk_t mb_group_first_block(const struct mb_volume *vol, mb_grp_t g)
+{
+	return vol->geo.first_data_block + (mb_fsblk_t)g * vol->bpg;
+}
+
+static inline bool mb_test_bit(const uint64_t *map, uint32_t i)
+{
+	return (map[i >> 6] >> (i & 63)) & 1;
+}
+
+static inline void mb_set_bit(uint64_t *map, uint32_t i)
+{
+	map[i >> 6] |= 1ULL << (i & 63);
+}
+
+static inline void mb_clear_bit(uint64_t *map, uint32_t i)
+{
+	map[i >> 6] &= ~(1ULL << (i & 63));
+}
+
+/* bitops.c */
+uint32_t mb_find_next_zero_bit(const uint64_t *map, uint32_t size, uint32_t from);
+uint32_t mb_find_next_bit(const uint64_t *map, uint32_t size, uint32_t from);
+void mb_set_bits(uint64_t *map, uint32_t start, uint32_t len);
+void mb_clear_bits(uint64_t *map, uint32_t start, uint32_t len);
+bool mb_range_all_set(const uint64_t *map, uint32_t start, uint32_t len);
+bool mb_range_all_clear(const uint64_t *map, uint32_t start, uint32_t len);
+uint32_t mb_count_zero_bits(const uint64_t *map, uint32_t start, uint32_t len);
+
+/* percpu.c */
+unsigned mb_cpu_slot(const struct mb_volume *vol);
+static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
+{
+	return &vol->pcpu[mb_cpu_slot(vol)];
+}
+void mb_seq_bump(struct mb_volume *vol);
+uint64_t mb_seq_local(struct mb_volume *vol);
+uint64_t mb_seq_sum(const struct mb_volume *vol);
+void mb_free_counter_add(struct mb_volume *vol, int64_t delta);
+int64_t mb_free_counter_sum(const struct mb_volume *vol);
+
+/* stats.c */
+static inline void mb_stat_add(struct mb_volume *vol, enum mb_stat_id id, uint64_t n)
+{
+	if (MB_UNLIKELY(MB_READ_ONCE(vol->t.mb_stats)))
+		atomic_fetch_add_explicit(&mb_this_pcpu(vol)->stat[id], n, memory_order_relaxed);
+}
+static inline void mb_stat_inc(struct mb_volume *vol, enum mb_stat_id id)
+{
+	mb_stat_add(vol, id, 1);
+}
+static inline void mb_stat_cr(struct mb_volume *vol, int cr, int which, uint64_t n)
+{
+	mb_stat_add(vol, (enum mb_stat_id)(MB_ST_CR_BASE + 4 * cr + which), n);
+}
+void mb_tunables_default(struct mb_volume *vol);
+
+/* buddy.c: every function needs the group's bb_lock (or exclusive access) */
+void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp);
+void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			uint32_t len);
+int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len);
+uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t block,
+			      uint32_t needed);
+int mb_buddy_order_for_block(const struct mb_volume *vol, const struct mb_group *grp,
+			     mb_grpblk_t block);
+int mb_buddy_first_free_chunk(const struct mb_volume *vol, const struct mb_group *grp, int order,
+			      mb_grpblk_t *start);
+void mb_buddy_counters_from_run(const struct mb_volume *vol, uint32_t *counters,
+				mb_grpblk_t start, uint32_t len, uint64_t *buddy);
+struct mb_buddy_summary {
+	uint32_t free, frags, first;
+	uint32_t counters[MB_MAX_ORDERS];
+};
+void mb_buddy_build(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
+		    struct mb_buddy_summary *sum);
+int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags);
+int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters);
+static inline uint64_t *mb_buddy_order_map(const struct mb_volume *vol, uint64_t *buddy, int k)
+{
+	return buddy + vol->mb_offsets[k];
+}
+
+/* group.c */
+int mb_groups_init(struct mb_volume *vol);
+void mb_groups_destroy(struct mb_volume *vol);
+int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp);
+void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp);
+void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp);
+static inline mb_grp_t mb_group_no(const struct mb_volume *vol, const struct mb_group *grp)
+{
+	return (mb_grp_t)(grp - vol->groups);
+}
+static inline bool mb_group_corrupt(struct mb_group *grp)
+{
+	return atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_CORRUPT;
+}
+uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp);
+void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
+				    mb_grpblk_t start, uint32_t len);
+
+/* normalize.c, prealloc.c, alloc.c, free.c: see the per-file headers */
+struct mb_ac;
+void mb_normalize_request(struct mb_ac *ac);
+bool mb_use_preallocated(struct mb_ac *ac);
+struct mb_pa *mb_pa_alloc(void);
+void mb_pa_free(struct mb_pa *pa);
+void mb_new_preallocation_locked(struct mb_ac *ac, struct mb_group *grp);
+void mb_pa_after_unlock(struct mb_ac *ac);
+void mb_pa_release_context(struct mb_ac *ac);
+int64_t mb_discard_group_preallocations(struct mb_volume *vol, mb_grp_t g, uint32_t needed,
+					bool *busy);
+int64_t mb_discard_file_preallocations(struct mb_file *file);
+int64_t mb_discard_lg_all(struct mb_volume *vol);
+void mb_lgs_init(struct mb_volume *vol);
+void mb_lgs_destroy(struct mb_volume *vol);
+int mb_commit_frees(struct mb_volume *vol);
+void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
+			     uint32_t len);
+int mb_check_group_pas_locked(struct mb_volume *vol, struct mb_group *grp, uint64_t *pa_blocks,
+			      char **buf, size_t *len, int *nproblems);
+
+#endif /* MB_INT_H */
+
+/* ------------------------------------------------------------------------ */
+/* Allocation context (alloc.c, normalize.c, prealloc.c)                     */
+/* ------------------------------------------------------------------------ */
+
+/* Internal request flags (ext4 values). */
+#define MB_HINT_GROUP_ALLOC 0x0080
+#define MB_STREAM_ALLOC 0x0800
+#define MB_STRICT_CHECK 0x4000
+
+/* A free extent: group-relative start. */
+struct mb_fex {
+	mb_grp_t fe_group;
+	mb_grpblk_t fe_start;
+	uint32_t fe_len;
+	uint64_t fe_logical;
+};
+
+enum mb_ac_status { MB_AC_CONTINUE, MB_AC_FOUND, MB_AC_BREAK };
+
+/* One mb_alloc() call; lives on the caller's stack, never shared. */
+struct mb_ac {
+	struct mb_volume *vol;
+	struct mb_file *file;
+	const struct mb_request *req;
+	struct mb_fex o_ex; /* the original request */
+	struct mb_fex g_ex; /* the normalized goal */
+	struct mb_fex b_ex; /* best found so far / the result */
+	struct mb_fex f_ex; /* what was marked used in the buddy */
+	uint32_t orig_goal_len;
+	uint32_t flags;
+	int criteria;
+	enum mb_ac_status status;
+	uint32_t found;          /* extents measured */
+	uint32_t groups_scanned; /* groups examined under their lock */
+	int ac_2order;           /* log2(goal) for the power-of-two pass, or 0 */
+	struct mb_pa *pa_obj;    /* empty PA allocated before the search (seed fix 2) */
+	struct mb_pa *pa;        /* PA used or created; holds a pa_count ref */
+	struct mb_pa *pa_late;   /* legacy policy: PA to link after the group unlock */
+	bool pa_created;         /* a new PA was made in this pass (hook point) */
+	struct mb_lg *lg;        /* locality group (lg_mutex held) or NULL */
+	uint64_t seq;            /* discard_pa_seq sample */
+	uint32_t rounds;         /* ENOSPC retry rounds */
+	bool goal_block;         /* a physical goal was given */
+};
+
+static inline mb_fsblk_t mb_fex_block(const struct mb_volume *vol, const struct mb_fex *e)
+{
+	return mb_group_first_block(vol, e->fe_group) + e->fe_start;
+}
+
+bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr);
+void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp);
+void mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa *pa,
+				uint32_t *freed);
+
+#ifdef MB_TESTING
+void mb_hook_set(struct mb_volume *vol, mb_hook_fn fn, void *arg);
+#endif

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * normalize.c - request normalization (ext4_mb_normalize_request): widen a
+ * file's request to the window it will probably grow into, so sequential
+ * writers asking one block at a time get large contiguous extents, then
+ * clip the window to what is already mapped, to the group size and to the
+ * file's live preallocations.
+ *
+ * Locking: reads the file's PA list under f_pa_lock (read); the caller
+ * holds f_data_sem, so no PA of this file appears meanwhile.
+ */
+#include "mb_int.h"
+
+#define MB_KIB 1024ULL
+#define MB_MIB (1024ULL * 1024)
+
+/*
+ * ext4's size table.  size: predicted file size in bytes.  Sets the window
+ * in bytes (*wsize) and its start in blocks (*wstart).  Returns false for
+ * "leave the request as it is".  `max` = 2 << blocksize_bits reproduces
+ * ext4's NRL_CHECK_SIZE quirk: small blocks take the 2 MiB row early.
+ */
+bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, int bsbits,
+			 uint64_t *wsize, uint64_t *wstart)
+{
+	uint64_t max = 2ULL << bsbits;
+
+	*wstart = 0;
+	if (size <= 16 * MB_KIB) {
+		*wsize = 16 * MB_KIB;
+	} else if (size <= MB_MIB) {
+		*wsize = 1ULL << (64 - __builtin_clzll(size - 1)); /* next power of two */
+	} else if (size <= 4 * MB_MIB || max <= 2 * MB_KIB) {
+		*wsize = 2 * MB_MIB;
+		*wstart = (logical >> (21 - bsbits)) << (21 - bsbits);
+	} else if (size <= 8 * MB_MIB || max <= 4 * MB_KIB) {
+		*wsize = 4 * MB_MIB;
+		*wstart = (logical >> (22 - bsbits)) << (22 - bsbits);
+	} else if (req_bytes <= 8 * MB_MIB || max <= 8 * MB_KIB) {
+		*wsize = 8 * MB_MIB;
+		*wstart = (logical >> (23 - bsbits)) << (23 - bsbits);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/*
+ * ext4_mb_pa_adjust_overlap: shrink [*start, *end) so it overlaps none of
+ * the file's live PAs.  Returns false if the request itself overlaps one
+ * (it could not be served from it: the block there is taken).
+ */
+static bool mb_adjust_to_pas(struct mb_ac *ac, uint64_t *start, uint64_t *end)
+{
+	uint64_t lblk = ac->o_ex.fe_logical, oend = lblk + ac->o_ex.fe_len;
+	struct mb_list *pos;
+	bool ok = true;
+
+	mb_read_lock(&ac->file->f_pa_lock);
+	mb_list_for_each(pos, &ac->file->f_pa_list)
+	{
+		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+		uint64_t ps = pa->pa_lstart, pe = ps + pa->pa_len;
+
+		if (MB_READ_ONCE(pa->pa_deleted) || pe <= *start || ps >= *end)
+			continue;
+		if (ps < oend && pe > lblk) {
+			ok = false;
+			break;
+		}
+		if (pe <= lblk)
+			*start = pe;
+		else
+			*end = ps;
+	}
+	mb_rw_unlock(&ac->file->f_pa_lock);
+	return ok;
+}
+
+/* Clips the window to the mapped neighbours the caller told us about. */
+static void mb_clip_to_neighbours(const struct mb_request *req, uint64_t *start, uint64_t *end)
+{
+	if (req->pleft && *start <= req->lleft)
+		*start = req->lleft + 1;
+	if (req->pright && *end > req->lright)
+		*end = req->lright;
+}
+
+/* Physical goal: merge with a mapped neighbour when the window touches it. */
+static void mb_merge_goal(struct mb_ac *ac, uint64_t start, uint64_t size)
+{
+	const struct mb_request *req = ac->req;
+	struct mb_volume *vol = ac->vol;
+	mb_fsblk_t goal = MB_GOAL_NONE;
+
+	if (req->pright && req->lright == start + size && req->pright >= size &&
+	    req->pright - size >= vol->geo.first_data_block)
+		goal = req->pright - size;
+	if (req->pleft && req->lleft + 1 == start && req->pleft + 1 < vol->geo.blocks_count)
+		goal = req->pleft + 1;
+	if (goal == MB_GOAL_NONE && ac->goal_block) {
+		/* the caller's goal names the request's block: shift it to the window */
+		mb_fsblk_t g0 = mb_fex_block(vol, &ac->o_ex);
+		uint64_t shift = ac->o_ex.fe_logical - start;
+
+		if (g0 >= vol->geo.first_data_block + shift) {
+			ac->g_ex.fe_group = mb_block_group(vol, g0 - shift);
+			ac->g_ex.fe_start = mb_block_offset(vol, g0 - shift);
+		}
+		return;
+	}
+	if (goal == MB_GOAL_NONE)
+		return;
+	ac->g_ex.fe_group = mb_block_group(vol, goal);
+	ac->g_ex.fe_start = mb_block_offset(vol, goal);
+	ac->flags |= MB_HINT_TRY_GOAL;
+}
+
+void mb_normalize_request(struct mb_ac *ac)
+{
+	struct mb_volume *vol = ac->vol;
+	int bsbits = mb_ilog2(vol->geo.block_size);
+
+	if (!ac->file || (ac->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)))
+		return;
+	if (ac->flags & MB_HINT_GROUP_ALLOC) {
+		uint32_t gp = MB_READ_ONCE(vol->t.mb_group_prealloc);
+
+		ac->g_ex.fe_len = gp < vol->bpg ? gp : vol->bpg;
+		if (ac->g_ex.fe_len < ac->o_ex.fe_len)
+			ac->g_ex.fe_len = ac->o_ex.fe_len;
+		ac->orig_goal_len = ac->g_ex.fe_len;
+		return;
+	}
+	uint64_t lblk = ac->o_ex.fe_logical, olen = ac->o_ex.fe_len;
+	uint64_t size = lblk + olen, isize = MB_READ_ONCE(ac->file->f_size);
+	uint64_t wsize, wstart;
+
+	if (isize > size)
+		size = isize;
+	if (!mb_normalize_window(size << bsbits, olen << bsbits, lblk, bsbits, &wsize, &wstart))
+		return;
+	uint64_t start = wstart, end = wstart + (wsize >> bsbits);
+	uint64_t grp_floor = lblk - lblk % vol->bpg; /* tiny groups: stay in one */
+
+	if (start < grp_floor)
+		start = grp_floor;
+	mb_clip_to_neighbours(ac->req, &start, &end);
+	if (end - start > vol->bpg)
+		end = start + vol->bpg;
+	if (start > lblk || end < lblk + olen || !mb_adjust_to_pas(ac, &start, &end)) {
+		ac->flags |= MB_HINT_NOPREALLOC; /* neighbours or PAs leave no room */
+		return;
+	}
+	if (end - start > vol->bpg)
+		end = start + vol->bpg;
+	if (end < lblk + olen)
+		return;
+	ac->g_ex.fe_logical = start;
+	ac->g_ex.fe_len = (uint32_t)(end - start);
+	ac->orig_goal_len = ac->g_ex.fe_len;
+	mb_merge_goal(ac, start, end - start);
+}

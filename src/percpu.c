@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * percpu.c - per-CPU slots: the discard_pa_seq counter of the 2020 ENOSPC
+ * series and the stripes of the volume's free-block counter.  The fast path
+ * touches only its own CPU's slot; sums are for the failure path and for
+ * reporting.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+
+#include "mb_int.h"
+
+/*
+ * sched_getcpu() is a vDSO call (a few ns).  A thread that migrates after
+ * reading it updates a neighbour's slot, which is still correct: slots are
+ * atomics, only their locality is lost.
+ */
+unsigned mb_cpu_slot(const struct mb_volume *vol)
+{
+	int cpu = sched_getcpu();
+
+	if (MB_UNLIKELY(cpu < 0)) {
+		static _Thread_local char tag;
+		cpu = (int)(((uintptr_t)&tag >> 6) & 0xffff);
+	}
+	return (unsigned)cpu & vol->pcpu_mask;
+}
+
+void mb_seq_bump(struct mb_volume *vol)
+{
+	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->discard_pa_seq, 1, memory_order_relaxed);
+}
+
+/* The fast path samples only this CPU's counter (one local load). */
+uint64_t mb_seq_local(struct mb_volume *vol)
+{
+	return atomic_load_explicit(&mb_this_pcpu(vol)->discard_pa_seq, memory_order_relaxed);
+}
+
+/*
+ * Every counter only grows, so two sums that are equal mean no slot moved
+ * in between (each slot's value is bracketed by its two reads).  Acquire
+ * pairs with the group unlock that follows each bump.
+ */
+uint64_t mb_seq_sum(const struct mb_volume *vol)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		sum += atomic_load_explicit(&vol->pcpu[i].discard_pa_seq, memory_order_acquire);
+	return sum;
+}
+
+void mb_free_counter_add(struct mb_volume *vol, int64_t delta)
+{
+	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->free_delta, delta, memory_order_relaxed);
+}
+
+int64_t mb_free_counter_sum(const struct mb_volume *vol)
+{
+	int64_t sum = 0;
+
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		sum += atomic_load_explicit(&vol->pcpu[i].free_delta, memory_order_relaxed);
+	return sum;
+}

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats.c - tunables by ext4's sysfs names, with ranges, and the mb_stats
+ * counters summed over the per-CPU slots.
+ */
+#include <string.h>
+
+#include "mb_int.h"
+
+struct mb_tunable_desc {
+	const char *name;
+	size_t offset;
+	uint64_t min, max; /* max 0: the volume decides (see mb_tunable_max) */
+};
+
+#define MB_T(name, lo, hi) { #name, offsetof(struct mb_tunables, name), lo, hi }
+static const struct mb_tunable_desc mb_tunable_table[] = {
+	MB_T(mb_stats, 0, 1),
+	MB_T(mb_max_to_scan, 1, UINT32_MAX),
+	MB_T(mb_min_to_scan, 1, UINT32_MAX),
+	MB_T(mb_order2_req, 1, 64),
+	MB_T(mb_stream_req, 0, UINT32_MAX),
+	MB_T(mb_group_prealloc, 0, 0),
+	MB_T(mb_max_linear_groups, 0, UINT32_MAX),
+	MB_T(mb_optimize_scan, 0, 1),
+	MB_T(mb_best_avail_max_trim_order, 0, 0),
+	MB_T(mb_enospc_policy, 0, 1),
+	MB_T(mb_max_retries, 1, UINT32_MAX),
+};
+#define MB_NTUNABLES (sizeof(mb_tunable_table) / sizeof(mb_tunable_table[0]))
+
+void mb_tunables_default(struct mb_volume *vol)
+{
+	struct mb_tunables *t = &vol->t;
+
+	t->mb_stats = 0;
+	t->mb_max_to_scan = 200;
+	t->mb_min_to_scan = 10;
+	t->mb_order2_req = 2;
+	t->mb_stream_req = 16;
+	t->mb_group_prealloc = vol->bpg < 512 ? vol->bpg : 512;
+	t->mb_max_linear_groups = 0; /* ext4: 4 on rotational media, 0 otherwise */
+	t->mb_optimize_scan = vol->ngroups >= 16;
+	t->mb_best_avail_max_trim_order = 3;
+	t->mb_enospc_policy = MB_POLICY_SEQ;
+	/*
+	 * ext4 caps retries at 3 rounds to stop live-locks over the last
+	 * extents.  Our rounds retry only while something moved, so they end
+	 * when the others stop; the cap is a backstop, high enough that the
+	 * stress modes never reach it (they report when they do).
+	 */
+	t->mb_max_retries = 4096;
+}
+
+static uint64_t mb_tunable_max(const struct mb_volume *vol, const struct mb_tunable_desc *d)
+{
+	if (d->max)
+		return d->max;
+	if (!strcmp(d->name, "mb_group_prealloc"))
+		return vol->bpg;
+	return (uint64_t)vol->max_order; /* mb_best_avail_max_trim_order */
+}
+
+static const struct mb_tunable_desc *mb_tunable_find(const char *name)
+{
+	for (size_t i = 0; name && i < MB_NTUNABLES; i++)
+		if (!strcmp(mb_tunable_table[i].name, name))
+			return &mb_tunable_table[i];
+	return NULL;
+}
+
+const char *mb_tunable_name(unsigned i)
+{
+	return i < MB_NTUNABLES ? mb_tunable_table[i].name : NULL;
+}
+
+int mb_tunable_get(const struct mb_volume *vol, const char *name, uint64_t *value)
+{
+	const struct mb_tunable_desc *d = mb_tunable_find(name);
+
+	if (!d)
+		return -ENOENT;
+	const uint32_t *field = (const uint32_t *)((const char *)&vol->t + d->offset);
+	*value = __atomic_load_n(field, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int mb_tunable_set(struct mb_volume *vol, const char *name, uint64_t value)
+{
+	const struct mb_tunable_desc *d = mb_tunable_find(name);
+
+	if (!d)
+		return -ENOENT;
+	if (value < d->min || value > mb_tunable_max(vol, d))
+		return -EINVAL;
+	uint32_t *field = (uint32_t *)((char *)&vol->t + d->offset);
+	__atomic_store_n(field, (uint32_t)value, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static uint64_t mb_stat_sum(const struct mb_volume *vol, int id)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		n += atomic_load_explicit(&vol->pcpu[i].stat[id], memory_order_relaxed);
+	return n;
+}
+
+void mb_stats_get(const struct mb_volume *vol, struct mb_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->reqs = mb_stat_sum(vol, MB_ST_REQS);
+	st->success = mb_stat_sum(vol, MB_ST_SUCCESS);
+	st->groups_scanned = mb_stat_sum(vol, MB_ST_GROUPS_SCANNED);
+	st->goal_hits = mb_stat_sum(vol, MB_ST_GOAL_HITS);
+	st->stream_goal_hits = mb_stat_sum(vol, MB_ST_STREAM_GOAL_HITS);
+	st->len_goal_hits = mb_stat_sum(vol, MB_ST_LEN_GOAL_HITS);
+	st->two_n_hits = mb_stat_sum(vol, MB_ST_2N_HITS);
+	st->breaks = mb_stat_sum(vol, MB_ST_BREAKS);
+	st->lost = mb_stat_sum(vol, MB_ST_LOST);
+	st->buddies_generated = mb_stat_sum(vol, MB_ST_BUDDIES_GENERATED);
+	st->preallocated = mb_stat_sum(vol, MB_ST_PREALLOCATED);
+	st->discarded = mb_stat_sum(vol, MB_ST_DISCARDED);
+	st->enospc = mb_stat_sum(vol, MB_ST_ENOSPC);
+	st->retries = mb_stat_sum(vol, MB_ST_RETRIES);
+	st->strict_retries = mb_stat_sum(vol, MB_ST_STRICT_RETRIES);
+	st->discard_passes = mb_stat_sum(vol, MB_ST_DISCARD_PASSES);
+	st->pa_hits = mb_stat_sum(vol, MB_ST_PA_HITS);
+	for (int cr = 0; cr < MB_NUM_CRS; cr++) {
+		st->cr[cr].hits = mb_stat_sum(vol, MB_ST_CR_BASE + 4 * cr);
+		st->cr[cr].groups_considered = mb_stat_sum(vol, MB_ST_CR_BASE + 4 * cr + 1);
+		st->cr[cr].extents_scanned = mb_stat_sum(vol, MB_ST_CR_BASE + 4 * cr + 2);
+		st->cr[cr].useless_loops = mb_stat_sum(vol, MB_ST_CR_BASE + 4 * cr + 3);
+		st->extents_scanned += st->cr[cr].extents_scanned;
+	}
+}
+
+void mb_stats_reset(struct mb_volume *vol)
+{
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		for (int id = 0; id < MB_ST_COUNT; id++)
+			atomic_store_explicit(&vol->pcpu[i].stat[id], 0, memory_order_relaxed);
+}
+
+const char *mb_criteria_name(int cr)
+{
+	static const char *const names[MB_NUM_CRS] = {
+		"CR_POWER2_ALIGNED", "CR_GOAL_LEN_FAST", "CR_BEST_AVAIL_LEN",
+		"CR_GOAL_LEN_SLOW", "CR_ANY_FREE",
+	};
+	return cr >= 0 && cr < MB_NUM_CRS ? names[cr] : "?";
+}
+
+int mb_group_stat(struct mb_volume *vol, uint32_t g, struct mb_group_stat *st)
+{
+	if (g >= vol->ngroups)
+		return -EINVAL;
+	struct mb_group *grp = &vol->groups[g];
+	uint32_t state;
+
+	memset(st, 0, sizeof(*st));
+	mb_lock(&grp->bb_lock);
+	st->free = grp->bb_free;
+	st->fragments = grp->bb_fragments;
+	st->first_free = grp->bb_first_free;
+	st->largest_free_order = grp->bb_largest_free_order;
+	st->avg_fragment_order = grp->bb_avg_fragment_size_order;
+	memcpy(st->counters, grp->bb_counters, sizeof(st->counters));
+	st->disk_free = grp->bg_free;
+	state = atomic_load(&grp->bb_state);
+	mb_unlock(&grp->bb_lock);
+	st->flags = ((state & MB_GRP_CORRUPT) ? MB_GROUP_CORRUPT : 0) |
+		    ((state & MB_GRP_NEED_INIT) ? 0 : MB_GROUP_LOADED);
+	return 0;
+}

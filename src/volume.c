@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * volume.c - creating and destroying volumes (geometry checks, derived
+ * sizes, per-CPU slots), files, and the volume-wide queries.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mb_int.h"
+
+const char *mb_version(void)
+{
+	return MB_VERSION_STRING;
+}
+
+static bool mb_is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+/* Fills in the derived geometry; -EINVAL for anything impossible. */
+static int mb_geometry_resolve(struct mb_volume *vol, const struct mb_geometry *in)
+{
+	struct mb_geometry geo = *in;
+
+	if (!mb_is_pow2(geo.block_size) || geo.block_size < 1024 || geo.block_size > 65536)
+		return -EINVAL;
+	if (!geo.blocks_per_group)
+		geo.blocks_per_group = 8 * geo.block_size;
+	if (geo.blocks_per_group % 8 || geo.blocks_per_group < 16 ||
+	    geo.blocks_per_group > 8 * geo.block_size)
+		return -EINVAL;
+	if (geo.blocks_count <= geo.first_data_block || geo.reserved_per_group >= geo.blocks_per_group)
+		return -EINVAL;
+	uint64_t groups = (geo.blocks_count - geo.first_data_block + geo.blocks_per_group - 1) /
+			  geo.blocks_per_group;
+	if (groups > (1ULL << 31))
+		return -EINVAL;
+
+	vol->geo = geo;
+	vol->bpg = geo.blocks_per_group;
+	vol->ngroups = (uint32_t)groups;
+	vol->max_order = mb_ilog2(vol->bpg);
+	vol->bitmap_words = (vol->bpg + 63) / 64;
+	uint32_t off = 0;
+
+	for (int k = 1; k <= vol->max_order; k++) {
+		vol->mb_maxs[k] = vol->bpg >> k;
+		vol->mb_offsets[k] = off;
+		off += (vol->mb_maxs[k] + 63) / 64;
+	}
+	vol->mb_maxs[0] = vol->bpg;
+	vol->buddy_words = off ? off : 1;
+	return 0;
+}
+
+static uint32_t mb_slots(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+	uint32_t s = 1;
+
+	while (s < (uint32_t)(n > 0 ? n : 1) && s < 1024)
+		s <<= 1;
+	return s;
+}
+
+static int mb_volume_alloc_state(struct mb_volume *vol)
+{
+	uint32_t slots = mb_slots();
+
+	vol->pcpu_mask = slots - 1;
+	vol->pcpu = aligned_alloc(MB_CACHELINE, sizeof(struct mb_pcpu) * slots);
+	vol->lgs = aligned_alloc(MB_CACHELINE, sizeof(struct mb_lg) * slots);
+	if (!vol->pcpu || !vol->lgs) {
+		free(vol->lgs);
+		vol->lgs = NULL; /* not initialized: destroy must skip it */
+		return -ENOMEM;
+	}
+	memset(vol->pcpu, 0, sizeof(struct mb_pcpu) * slots);
+	mb_lgs_init(vol);
+
+	uint32_t goals = (vol->ngroups + 3) / 4;
+	vol->nr_stream_goals = goals < slots ? goals : slots;
+	vol->stream_goals = calloc(vol->nr_stream_goals, sizeof(*vol->stream_goals));
+	if (!vol->stream_goals)
+		return -ENOMEM;
+	for (int k = 0; k <= vol->max_order; k++) {
+		int err = mb_gset_init(&vol->largest_set[k], vol->ngroups);
+
+		if (!err)
+			err = mb_gset_init(&vol->avg_set[k], vol->ngroups);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int mb_volume_create(const struct mb_geometry *geo, struct mb_volume **out)
+{
+	struct mb_volume *vol;
+	int err;
+
+	if (!geo || !out)
+		return -EINVAL;
+	vol = calloc(1, sizeof(*vol));
+	if (!vol)
+		return -ENOMEM;
+	mb_mutex_init(&vol->v_lock, MB_RANK_VOLUME);
+	mb_list_init(&vol->v_files);
+	err = mb_geometry_resolve(vol, geo);
+	if (!err)
+		err = mb_volume_alloc_state(vol);
+	if (!err) {
+		mb_tunables_default(vol);
+		err = mb_groups_init(vol);
+	}
+	if (err) {
+		mb_volume_destroy(vol);
+		return err;
+	}
+	*out = vol;
+	return 0;
+}
+
+void mb_volume_destroy(struct mb_volume *vol)
+{
+	if (!vol)
+		return;
+	while (!mb_list_empty(&vol->v_files))
+		mb_file_close(MB_CONTAINER_OF(vol->v_files.next, struct mb_file, f_link));
+	if (vol->groups)
+		mb_discard_all(vol);
+	mb_groups_destroy(vol);
+	for (int k = 0; k < MB_MAX_ORDERS; k++) {
+		mb_gset_destroy(&vol->largest_set[k]);
+		mb_gset_destroy(&vol->avg_set[k]);
+	}
+	if (vol->lgs)
+		mb_lgs_destroy(vol);
+	free(vol->lgs);
+	free(vol->pcpu);
+	free((void *)vol->stream_goals);
+	mb_mutex_destroy(&vol->v_lock);
+	free(vol);
+}
+
+void mb_volume_geometry(const struct mb_volume *vol, struct mb_geometry *geo)
+{
+	*geo = vol->geo;
+}
+
+uint32_t mb_groups_count(const struct mb_volume *vol)
+{
+	return vol->ngroups;
+}
+
+int mb_max_order(const struct mb_volume *vol)
+{
+	return vol->max_order;
+}
+
+uint64_t mb_free_blocks(const struct mb_volume *vol)
+{
+	int64_t n = mb_free_counter_sum(vol);
+
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+int64_t mb_discard_all(struct mb_volume *vol)
+{
+	int64_t freed = 0;
+
+	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+		bool busy = false;
+
+		freed += mb_discard_group_preallocations(vol, g, UINT32_MAX, &busy);
+	}
+	return freed;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                     */
+/* ------------------------------------------------------------------------ */
+
+int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **out)
+{
+	struct mb_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	f->f_vol = vol;
+	f->f_ino = ino;
+	mb_mutex_init(&f->f_data_sem, MB_RANK_FILE_DATA);
+	mb_rwlock_init(&f->f_pa_lock, MB_RANK_OBJECT);
+	mb_list_init(&f->f_pa_list);
+	mb_lock(&vol->v_lock);
+	mb_list_add_tail(&f->f_link, &vol->v_files);
+	mb_unlock(&vol->v_lock);
+	*out = f;
+	return 0;
+}
+
+void mb_file_set_size(struct mb_file *file, uint64_t size_blocks)
+{
+	MB_WRITE_ONCE(file->f_size, size_blocks);
+}
+
+int64_t mb_file_discard(struct mb_file *file)
+{
+	mb_lock(&file->f_data_sem);
+	int64_t n = mb_discard_file_preallocations(file);
+	mb_unlock(&file->f_data_sem);
+	return n;
+}
+
+void mb_file_close(struct mb_file *file)
+{
+	struct mb_volume *vol = file->f_vol;
+
+	mb_file_discard(file);
+	mb_lock(&vol->v_lock);
+	mb_list_del(&file->f_link);
+	mb_unlock(&vol->v_lock);
+	mb_mutex_destroy(&file->f_data_sem);
+	mb_rwlock_destroy(&file->f_pa_lock);
+	free(file);
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* test_smoke.c - one allocation and free per geometry: the build works. */
+#include "harness.h"
+
+TEST(alloc_free_roundtrip)
+{
+	for (int i = 0; i < mb_test_ngeos; i++) {
+		struct mb_volume *vol;
+		struct mb_extent ex;
+		struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 8 };
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[i].geo, &vol), 0);
+		uint64_t before = mb_free_blocks(vol);
+		ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+		ASSERT_EQ_U64(ex.len, 8);
+		ASSERT_EQ_U64(mb_free_blocks(vol), before - 8);
+		ASSERT_CHECK_CLEAN(vol);
+		ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
+		ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), -EEXIST);
+		ASSERT_EQ_U64(mb_free_blocks(vol), before);
+		ASSERT_CHECK_CLEAN(vol);
+		mb_volume_destroy(vol);
+	}
+}

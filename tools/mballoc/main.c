@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - the mballoc command: subcommand dispatch, --help, --version.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+static const struct mb_cmd mb_cmds[] = {
+	{ "stress", "many threads allocating on a nearly full volume (the seed scenario)",
+	  mb_cmd_stress },
+	{ "groups", "per-group free space table (ext4's mb_groups)", mb_cmd_groups },
+	{ "stats", "allocator statistics (ext4's mb_stats)", mb_cmd_stats },
+};
+#define MB_NCMDS (sizeof(mb_cmds) / sizeof(mb_cmds[0]))
+
+static void mb_usage(FILE *f)
+{
+	fprintf(f, "usage: mballoc <command> [options]\n\n"
+		   "The ext4 multi-block allocator in userspace.\n\ncommands:\n");
+	for (size_t i = 0; i < MB_NCMDS; i++)
+		fprintf(f, "  %-8s %s\n", mb_cmds[i].name, mb_cmds[i].summary);
+	fprintf(f, "\n'mballoc <command> --help' describes a command.\n"
+		   "Options: -h, --help; -V, --version.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		mb_usage(stderr);
+		return MB_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		mb_usage(stdout);
+		return MB_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("mballoc %s\n", mb_version());
+		return MB_EXIT_OK;
+	}
+	for (size_t i = 0; i < MB_NCMDS; i++)
+		if (!strcmp(argv[1], mb_cmds[i].name))
+			return mb_cmds[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "mballoc: unknown command '%s'\n", argv[1]);
+	mb_usage(stderr);
+	return MB_EXIT_USAGE;
+}
