@@ -445,6 +445,8 @@ void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
 /* normalize.c, prealloc.c, alloc.c, free.c: see the per-file headers */
 struct mb_ac;
 void mb_normalize_request(struct mb_ac *ac);
+bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, int bsbits,
+			 uint64_t *wsize, uint64_t *wstart);
 bool mb_use_preallocated(struct mb_ac *ac);
 struct mb_pa *mb_pa_alloc(void);
 void mb_pa_free(struct mb_pa *pa);
