@@ -555,8 +555,9 @@ static bool mb_should_retry(struct mb_ac *ac)
 	if (ac->rounds++ >= MB_READ_ONCE(vol->t.mb_max_retries))
 		return false;
 	mb_stat_inc(vol, MB_ST_RETRIES);
+	/* frees waiting for a commit are space only a commit can give back */
 	if (atomic_load_explicit(&vol->free_pending, memory_order_relaxed) && !legacy &&
-	    mb_commit_frees(vol) > 0)
+	    mb_force_commit(vol) > 0)
 		return true;
 
 	int64_t freed = mb_discard_preallocations(vol, ac->g_ex.fe_group, ac->o_ex.fe_len, &busy);

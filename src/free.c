@@ -189,3 +189,13 @@ int mb_commit_frees(struct mb_volume *vol)
 	}
 	return released;
 }
+
+/*
+ * Makes pending frees allocatable as soon as possible: on an in-memory
+ * volume by releasing them, on a persistent one by a durable commit.
+ * Returns the number of blocks that became allocatable, or -errno.
+ */
+int mb_force_commit(struct mb_volume *vol)
+{
+	return mb_commit_frees(vol);
+}

@@ -460,6 +460,7 @@ int64_t mb_discard_lg_all(struct mb_volume *vol);
 void mb_lgs_init(struct mb_volume *vol);
 void mb_lgs_destroy(struct mb_volume *vol);
 int mb_commit_frees(struct mb_volume *vol);
+int mb_force_commit(struct mb_volume *vol);
 void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
 			     uint32_t len);
 int mb_check_group_pas_locked(struct mb_volume *vol, struct mb_group *grp, uint64_t *pa_blocks,
