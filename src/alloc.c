@@ -301,7 +301,7 @@ static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
 
 	mb_stat_cr(vol, cr, 1, 1);
 	if (!(ac->flags & MB_STRICT_CHECK) && !mb_good_group(ac, grp, cr)) {
-		MB_HOOK(vol, MB_HOOK_GOOD_GROUP_CHECKED, g);
+		MB_HOOK(vol, MB_HOOK_GOOD_GROUP_CHECKED, g, cr);
 		return;
 	}
 	mb_lock(&grp->bb_lock);
@@ -562,7 +562,7 @@ static bool mb_should_retry(struct mb_ac *ac)
 
 	int64_t freed = mb_discard_preallocations(vol, ac->g_ex.fe_group, ac->o_ex.fe_len, &busy);
 
-	MB_HOOK(vol, MB_HOOK_BEFORE_RETRY, ac->g_ex.fe_group);
+	MB_HOOK(vol, MB_HOOK_BEFORE_RETRY, ac->g_ex.fe_group, 0);
 	if (freed > 0)
 		return true;
 	if (legacy)

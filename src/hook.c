@@ -15,11 +15,11 @@ void mb_hook_set(struct mb_volume *vol, mb_hook_fn fn, void *arg)
 	vol->hook_fn = fn;
 }
 
-void mb_hook_fire(struct mb_volume *vol, enum mb_hook_id id, mb_grp_t group)
+void mb_hook_fire(struct mb_volume *vol, enum mb_hook_id id, mb_grp_t group, int cr)
 {
 	mb_hook_fn fn = vol->hook_fn;
 
 	if (fn)
-		fn(vol->hook_arg, (int)id, group);
+		fn(vol->hook_arg, (int)id, group, cr);
 }
 #endif

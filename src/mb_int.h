@@ -267,13 +267,14 @@ enum mb_hook_id {
 };
 
 #ifdef MB_TESTING
-void mb_hook_fire(struct mb_volume *vol, enum mb_hook_id id, mb_grp_t group);
-#define MB_HOOK(vol, id, g) mb_hook_fire((vol), (id), (g))
+void mb_hook_fire(struct mb_volume *vol, enum mb_hook_id id, mb_grp_t group, int cr);
+#define MB_HOOK(vol, id, g, cr) mb_hook_fire((vol), (id), (g), (cr))
 #else
-#define MB_HOOK(vol, id, g) ((void)0)
+#define MB_HOOK(vol, id, g, cr) ((void)0)
 #endif
 
-typedef void (*mb_hook_fn)(void *arg, int id, uint32_t group);
+/* A test's hook: which point, the group involved, the criterion (or 0). */
+typedef void (*mb_hook_fn)(void *arg, int id, uint32_t group, int cr);
 
 /* ------------------------------------------------------------------------ */
 /* The volume                                                                */

@@ -244,7 +244,7 @@ int64_t mb_discard_group_preallocations(struct mb_volume *vol, mb_grp_t g, uint3
 		mb_collect_group_pas_locked(grp, &list, &pinned, &inflight);
 		if (!mb_list_empty(&list))
 			mb_seq_bump(vol); /* only when a PA was taken: no dead loop */
-		MB_HOOK(vol, MB_HOOK_DISCARD_COLLECTED, g);
+		MB_HOOK(vol, MB_HOOK_DISCARD_COLLECTED, g, 0);
 		mb_list_for_each_safe(pos, tmp, &list)
 		{
 			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_tmp_list);
@@ -296,7 +296,7 @@ static int64_t mb_discard_file_pas(struct mb_file *file, bool wait_all)
 		mb_rw_unlock(&file->f_pa_lock);
 		if (!mb_list_empty(&list)) {
 			mb_seq_bump(vol);
-			MB_HOOK(vol, MB_HOOK_DISCARD_COLLECTED, UINT32_MAX);
+			MB_HOOK(vol, MB_HOOK_DISCARD_COLLECTED, UINT32_MAX, 0);
 		}
 		freed += mb_pa_release_list(vol, &list);
 		if (!left || !wait_all)
@@ -551,7 +551,7 @@ void mb_pa_after_unlock(struct mb_ac *ac)
 	if (!ac->pa_created)
 		return;
 	ac->pa_created = false;
-	MB_HOOK(ac->vol, MB_HOOK_LEFTOVER_UNLINKED, ac->f_ex.fe_group);
+	MB_HOOK(ac->vol, MB_HOOK_LEFTOVER_UNLINKED, ac->f_ex.fe_group, 0);
 	struct mb_pa *pa = ac->pa_late;
 
 	if (!pa)
