@@ -499,6 +499,8 @@ again:
 	for (; cr < MB_NUM_CRS && ac->status == MB_AC_CONTINUE; cr++) {
 		ac->criteria = cr;
 		mb_scan_criterion(ac, cr, goal);
+		if (ac->status != MB_AC_FOUND)
+			mb_stat_cr(vol, cr, 3, 1); /* a useless loop */
 	}
 	if (ac->b_ex.fe_len && ac->status != MB_AC_FOUND && !(ac->flags & MB_HINT_FIRST)) {
 		mb_try_best_found(ac);

@@ -62,7 +62,8 @@ static bool mb_adjust_to_pas(struct mb_ac *ac, uint64_t *start, uint64_t *end)
 		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
 		uint64_t ps = pa->pa_lstart, pe = ps + pa->pa_len;
 
-		if (MB_READ_ONCE(pa->pa_deleted) || pe <= *start || ps >= *end)
+		/* a PA being torn down still counts: trimming against it is harmless */
+		if (pe <= *start || ps >= *end)
 			continue;
 		if (ps < oend && pe > lblk) {
 			ok = false;

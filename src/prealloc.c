@@ -407,7 +407,9 @@ static struct mb_pa *mb_find_group_pa(struct mb_ac *ac)
 		{
 			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
 
-			if (MB_READ_ONCE(pa->pa_free) < ac->o_ex.fe_len || MB_READ_ONCE(pa->pa_deleted))
+			/* pa_free of our lg's PAs changes only under lg_mutex, which we
+			   hold; pa_deleted is re-checked by mb_pa_pin under pa_lock */
+			if (pa->pa_free < ac->o_ex.fe_len)
 				continue;
 			if (!best || mb_goal_distance(ac, pa) < mb_goal_distance(ac, best))
 				best = pa;
