@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_bitops.c - bit searches and range operations against a naive
+ * bit-at-a-time model, on random bitmaps whose sizes are often not a
+ * multiple of 64 (the tail word is where word-at-a-time code goes wrong).
+ */
+#include <string.h>
+
+#include "harness.h"
+#include "mb_int.h"
+
+#define MAX_WORDS 40
+
+static bool naive_bit(const uint64_t *map, uint32_t i)
+{
+	return (map[i / 64] >> (i % 64)) & 1;
+}
+
+static uint32_t naive_find(const uint64_t *map, uint32_t size, uint32_t from, bool want)
+{
+	for (uint32_t i = from; i < size; i++)
+		if (naive_bit(map, i) == want)
+			return i;
+	return size;
+}
+
+/* Random words with a random density, so long runs of 0s and 1s both occur. */
+static void random_map(uint64_t *rng, uint64_t *map, uint32_t words)
+{
+	unsigned dens = (unsigned)mb_rand_below(rng, 5);
+
+	for (uint32_t w = 0; w < words; w++) {
+		uint64_t x = mb_rand_next(rng);
+
+		if (dens == 0)
+			x &= mb_rand_next(rng) & mb_rand_next(rng); /* sparse 1s */
+		else if (dens == 1)
+			x |= mb_rand_next(rng) | mb_rand_next(rng); /* sparse 0s */
+		else if (dens == 2)
+			x = mb_rand_below(rng, 2) ? ~0ULL : 0; /* whole words */
+		map[w] = x;
+	}
+}
+
+static uint32_t random_size(uint64_t *rng)
+{
+	switch (mb_rand_below(rng, 4)) {
+	case 0:
+		return 64 * (uint32_t)(1 + mb_rand_below(rng, MAX_WORDS - 1));
+	case 1:
+		return (uint32_t)(1 + mb_rand_below(rng, 130));
+	default:
+		return (uint32_t)(1 + mb_rand_below(rng, 64 * (MAX_WORDS - 1)));
+	}
+}
+
+TEST(find_next_vs_naive)
+{
+	uint64_t rng = mb_test_seed, map[MAX_WORDS];
+
+	for (int round = 0; round < 3000; round++) {
+		uint32_t size = random_size(&rng);
+
+		random_map(&rng, map, MAX_WORDS);
+		for (int q = 0; q < 40; q++) {
+			/* from also past size: the search must answer size */
+			uint32_t from = (uint32_t)mb_rand_below(&rng, size + 70);
+
+			ASSERT_EQ_U64(mb_find_next_zero_bit(map, size, from),
+				      naive_find(map, size, from, false));
+			ASSERT_EQ_U64(mb_find_next_bit(map, size, from),
+				      naive_find(map, size, from, true));
+		}
+	}
+}
+
+/* Bits set past `size` must not be reported by a zero search either way. */
+TEST(find_next_ignores_tail_bits)
+{
+	uint64_t map[2] = { ~0ULL, 0 };
+
+	ASSERT_EQ_U64(mb_find_next_zero_bit(map, 64, 0), 64);
+	ASSERT_EQ_U64(mb_find_next_zero_bit(map, 70, 0), 64);
+	ASSERT_EQ_U64(mb_find_next_bit(map, 70, 64), 70);
+	map[1] = 1ULL << 10;
+	ASSERT_EQ_U64(mb_find_next_bit(map, 74, 64), 74);
+	ASSERT_EQ_U64(mb_find_next_bit(map, 75, 64), 74);
+	ASSERT_EQ_U64(mb_find_next_bit(map, 73, 3), 3);
+}
+
+/* set/clear change exactly [start, start + len): compare every bit. */
+static bool check_range_op(uint64_t *rng, bool set)
+{
+	uint64_t map[MAX_WORDS], ref[MAX_WORDS];
+	uint32_t nbits = MAX_WORDS * 64;
+	uint32_t start = (uint32_t)mb_rand_below(rng, nbits);
+	uint32_t len = (uint32_t)mb_rand_below(rng, nbits - start + 1);
+
+	random_map(rng, map, MAX_WORDS);
+	memcpy(ref, map, sizeof(map));
+	for (uint32_t i = start; i < start + len; i++) {
+		if (set)
+			ref[i / 64] |= 1ULL << (i % 64);
+		else
+			ref[i / 64] &= ~(1ULL << (i % 64));
+	}
+	if (set)
+		mb_set_bits(map, start, len);
+	else
+		mb_clear_bits(map, start, len);
+	return !memcmp(map, ref, sizeof(map));
+}
+
+TEST(set_clear_bits_vs_naive)
+{
+	uint64_t rng = mb_test_seed ^ 0x5e7;
+
+	for (int round = 0; round < 20000; round++) {
+		ASSERT_TRUE(check_range_op(&rng, true));
+		ASSERT_TRUE(check_range_op(&rng, false));
+	}
+}
+
+static void naive_range(const uint64_t *map, uint32_t start, uint32_t len, bool *all_set,
+			bool *all_clear, uint32_t *zeros)
+{
+	*all_set = *all_clear = true;
+	*zeros = 0;
+	for (uint32_t i = start; i < start + len; i++) {
+		bool b = naive_bit(map, i);
+
+		*all_set &= b;
+		*all_clear &= !b;
+		*zeros += !b;
+	}
+}
+
+TEST(range_queries_vs_naive)
+{
+	uint64_t rng = mb_test_seed ^ 0xabc, map[MAX_WORDS];
+	uint32_t nbits = MAX_WORDS * 64;
+
+	for (int round = 0; round < 20000; round++) {
+		uint32_t start = (uint32_t)mb_rand_below(&rng, nbits);
+		uint32_t len = (uint32_t)mb_rand_below(&rng, nbits - start + 1);
+		bool set, clear;
+		uint32_t zeros;
+
+		random_map(&rng, map, MAX_WORDS);
+		/* Short ranges inside uniform words are the interesting ones. */
+		if (mb_rand_below(&rng, 2))
+			len = (uint32_t)mb_rand_below(&rng, (nbits - start < 140 ? nbits - start : 140) + 1);
+		naive_range(map, start, len, &set, &clear, &zeros);
+		ASSERT_EQ_INT(mb_range_all_set(map, start, len), set);
+		ASSERT_EQ_INT(mb_range_all_clear(map, start, len), clear);
+		ASSERT_EQ_U64(mb_count_zero_bits(map, start, len), zeros);
+	}
+}
+
+/* The inline single-bit helpers agree with the word layout the rest assumes. */
+TEST(single_bit_helpers)
+{
+	uint64_t rng = mb_test_seed ^ 0x1, map[MAX_WORDS] = { 0 };
+	bool ref[MAX_WORDS * 64] = { false };
+
+	for (int i = 0; i < 50000; i++) {
+		uint32_t b = (uint32_t)mb_rand_below(&rng, MAX_WORDS * 64);
+
+		if (mb_rand_below(&rng, 2)) {
+			mb_set_bit(map, b);
+			ref[b] = true;
+		} else {
+			mb_clear_bit(map, b);
+			ref[b] = false;
+		}
+		uint32_t p = (uint32_t)mb_rand_below(&rng, MAX_WORDS * 64);
+
+		ASSERT_EQ_INT(mb_test_bit(map, p), ref[p]);
+		ASSERT_EQ_INT(naive_bit(map, p), ref[p]);
+	}
+}

@@ -1,0 +1,640 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_buddy.c - the buddy bitmap against an independent model, over every
+ * geometry in mb_test_geos:
+ *   (a) mb_buddy_build / mb_buddy_generate == a naive pairwise-merging
+ *       builder, on KUnit-style random bitmaps (8 slices, one range each)
+ *       and on random bit soups;
+ *   (b) incremental mb_buddy_mark_used / mb_buddy_free == a fresh rebuild,
+ *       bit for bit, after every operation (and a double free changes
+ *       nothing);
+ *   (c) the invariants of design section 1.3 on every buddy we see;
+ *   (d) mb_buddy_find_extent == a walk over the naive maximal chunks.
+ * The model knows only the definition: chunk (k, i) covers blocks
+ * [i*2^k, (i+1)*2^k) and is "free and maximal" when it is wholly free and
+ * its parent chunk (k+1, i/2) is not (or does not exist).
+ */
+#include <string.h>
+
+#include "harness.h"
+#include "mb_int.h"
+
+/* ------------------------------------------------------------------------ */
+/* The naive model                                                           */
+/* ------------------------------------------------------------------------ */
+
+struct naive {
+	uint32_t bpg;
+	int max_order;
+	uint32_t nchunks[MB_MAX_ORDERS]; /* chunks of order k: bpg >> k */
+	uint8_t *whole[MB_MAX_ORDERS];   /* chunk (k, i) wholly free */
+	uint32_t counters[MB_MAX_ORDERS];
+	uint32_t free, frags, first;
+	int largest, avg;
+};
+
+static void naive_init(struct naive *n, uint32_t bpg)
+{
+	memset(n, 0, sizeof(*n));
+	n->bpg = bpg;
+	while ((2ULL << n->max_order) <= bpg)
+		n->max_order++;
+	for (int k = 0; k <= n->max_order; k++) {
+		n->nchunks[k] = bpg >> k;
+		n->whole[k] = calloc(n->nchunks[k] ? n->nchunks[k] : 1, 1);
+	}
+}
+
+static void naive_destroy(struct naive *n)
+{
+	for (int k = 0; k <= n->max_order; k++)
+		free(n->whole[k]);
+}
+
+static bool naive_maximal(const struct naive *n, int k, uint32_t i)
+{
+	if (i >= n->nchunks[k] || !n->whole[k][i])
+		return false;
+	if (k == n->max_order || (i >> 1) >= n->nchunks[k + 1])
+		return true;
+	return !n->whole[k + 1][i >> 1];
+}
+
+/* Builds the model from an order-0 bitmap (bit set = used). */
+static void naive_build(struct naive *n, const uint64_t *bitmap)
+{
+	memset(n->counters, 0, sizeof(n->counters));
+	n->free = n->frags = 0;
+	n->first = n->bpg;
+	for (uint32_t i = 0; i < n->bpg; i++) {
+		bool f = !((bitmap[i / 64] >> (i % 64)) & 1);
+
+		n->whole[0][i] = f;
+		n->free += f;
+		if (f && n->first == n->bpg)
+			n->first = i;
+		if (f && (i == 0 || !n->whole[0][i - 1]))
+			n->frags++;
+	}
+	for (int k = 1; k <= n->max_order; k++)
+		for (uint32_t i = 0; i < n->nchunks[k]; i++)
+			n->whole[k][i] = n->whole[k - 1][2 * i] && n->whole[k - 1][2 * i + 1];
+	n->largest = -1;
+	for (int k = 0; k <= n->max_order; k++) {
+		for (uint32_t i = 0; i < n->nchunks[k]; i++)
+			n->counters[k] += naive_maximal(n, k, i);
+		if (n->counters[k])
+			n->largest = k;
+	}
+	n->avg = -1;
+	if (n->frags) {
+		uint32_t a = n->free / n->frags;
+
+		n->avg = 0;
+		while (n->avg < n->max_order && (2u << n->avg) <= a)
+			n->avg++;
+	}
+}
+
+/* Order of the maximal free chunk holding free block b. */
+static int naive_order_of(const struct naive *n, uint32_t b)
+{
+	for (int k = 0; k <= n->max_order; k++)
+		if (naive_maximal(n, k, b >> k))
+			return k;
+	return -1;
+}
+
+/* mb_find_extent by definition: whole maximal chunks until `needed`. */
+static uint32_t naive_find_extent(const struct naive *n, uint32_t b, uint32_t needed)
+{
+	if (!n->whole[0][b])
+		return 0;
+	int k = naive_order_of(n, b);
+	uint32_t next = ((b >> k) + 1) << k, len = next - b;
+
+	while (len < needed && next < n->bpg && n->whole[0][next]) {
+		k = naive_order_of(n, next);
+		len += 1u << k;
+		next += 1u << k;
+	}
+	return len;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Comparing a buddy with the model                                          */
+/* ------------------------------------------------------------------------ */
+
+static bool buddy_bit(const struct mb_volume *vol, uint64_t *buddy, int k, uint32_t i)
+{
+	return mb_test_bit(mb_buddy_order_map(vol, buddy, k), i);
+}
+
+/* Every buddy bit of orders >= 1 is 0 exactly for naive maximal chunks. */
+static bool compare_buddy(const struct mb_volume *vol, uint64_t *buddy, const struct naive *n,
+			  const char *what)
+{
+	for (int k = 1; k <= n->max_order; k++) {
+		for (uint32_t i = 0; i < n->nchunks[k]; i++) {
+			if (buddy_bit(vol, buddy, k, i) == !naive_maximal(n, k, i))
+				continue;
+			mb_test_fail(__FILE__, __LINE__, "%s: buddy bit (%d, %u) is %d, model says %d",
+				     what, k, i, buddy_bit(vol, buddy, k, i), !naive_maximal(n, k, i));
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool compare_counters(const uint32_t *counters, uint32_t free, uint32_t frags,
+			     uint32_t first, const struct naive *n, const char *what)
+{
+	for (int k = 0; k < MB_MAX_ORDERS; k++) {
+		if (counters[k] != n->counters[k]) {
+			mb_test_fail(__FILE__, __LINE__, "%s: counters[%d] %u, model %u", what, k,
+				     counters[k], n->counters[k]);
+			return false;
+		}
+	}
+	if (free != n->free || frags != n->frags || first != n->first) {
+		mb_test_fail(__FILE__, __LINE__, "%s: free/frags/first %u/%u/%u, model %u/%u/%u", what,
+			     free, frags, first, n->free, n->frags, n->first);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Design section 1.3: a 0 at (k, i) means 1s at (k-1, 2i) and (k-1, 2i+1)
+ * (for k >= 2) and every covered block free; counters[k] counts the 0s of
+ * order k; the 0s cover each free block exactly once (order-0 chunks are
+ * the free blocks no higher 0 covers); free = sum of counters[k] << k.
+ */
+static bool check_invariants(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
+			     const uint32_t *counters, uint32_t nfree)
+{
+	uint32_t bpg = vol->bpg, *cover = calloc(bpg, sizeof(uint32_t)), c0 = 0;
+	uint64_t sum = 0;
+	bool ok = true;
+
+	for (int k = 1; k <= vol->max_order && ok; k++) {
+		uint32_t zeros = 0;
+
+		for (uint32_t i = 0; i < (bpg >> k) && ok; i++) {
+			if (buddy_bit(vol, buddy, k, i))
+				continue;
+			zeros++;
+			if (k >= 2 && (!buddy_bit(vol, buddy, k - 1, 2 * i) ||
+				       !buddy_bit(vol, buddy, k - 1, 2 * i + 1)))
+				ok = false;
+			for (uint32_t b = i << k; b < (i + 1) << k; b++) {
+				ok &= !mb_test_bit(bitmap, b);
+				cover[b]++;
+			}
+		}
+		ok &= zeros == counters[k];
+		sum += (uint64_t)counters[k] << k;
+	}
+	for (uint32_t b = 0; b < bpg && ok; b++) {
+		ok &= cover[b] <= 1;
+		c0 += !mb_test_bit(bitmap, b) && !cover[b];
+	}
+	free(cover);
+	if (!ok || c0 != counters[0] || sum + counters[0] != nfree) {
+		mb_test_fail(__FILE__, __LINE__, "buddy invariants broken (order-0 chunks %u/%u, sum %llu, free %u)",
+			     c0, counters[0], (unsigned long long)(sum + counters[0]), nfree);
+		return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Random bitmaps                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Padding past the group's end is used, as in the library's bitmaps. */
+static void set_padding(const struct mb_volume *vol, uint64_t *bitmap, uint32_t bb_len)
+{
+	for (uint32_t b = bb_len; b < vol->bitmap_words * 64; b++)
+		bitmap[b / 64] |= 1ULL << (b % 64);
+}
+
+static void set_range(uint64_t *bitmap, uint32_t start, uint32_t len, bool used)
+{
+	for (uint32_t b = start; b < start + len; b++) {
+		if (used)
+			bitmap[b / 64] |= 1ULL << (b % 64);
+		else
+			bitmap[b / 64] &= ~(1ULL << (b % 64));
+	}
+}
+
+/* KUnit: the group cut into 8 slices, one random range (maybe empty) in each. */
+static void slice_ranges(uint64_t *rng, uint32_t bb_len, uint32_t *start, uint32_t *len)
+{
+	uint32_t slice = bb_len / 8;
+
+	for (int s = 0; s < 8; s++) {
+		uint32_t lo = s * slice, hi = s == 7 ? bb_len : lo + slice;
+
+		start[s] = lo + (uint32_t)mb_rand_below(rng, hi - lo ? hi - lo : 1);
+		len[s] = (uint32_t)mb_rand_below(rng, hi - start[s] + 1);
+		if (start[s] >= hi)
+			len[s] = 0;
+	}
+}
+
+static void random_bitmap(uint64_t *rng, const struct mb_volume *vol, uint64_t *bitmap,
+			  uint32_t bb_len)
+{
+	unsigned kind = (unsigned)mb_rand_below(rng, 4);
+	uint32_t start[8], len[8];
+
+	if (kind < 2) { /* ranges used on a free group, or freed on a full one */
+		memset(bitmap, kind ? 0xff : 0, vol->bitmap_words * 8);
+		slice_ranges(rng, bb_len, start, len);
+		for (int s = 0; s < 8; s++)
+			set_range(bitmap, start[s], len[s], !kind);
+	} else {
+		/* bit soup; kind 3 runs of random length */
+		uint32_t b = 0;
+
+		while (b < bb_len) {
+			uint32_t run = kind == 2 ? 1 : 1 + (uint32_t)mb_rand_below(rng, 300);
+
+			run = run < bb_len - b ? run : bb_len - b;
+			set_range(bitmap, b, run, mb_rand_below(rng, 2));
+			b += run;
+		}
+	}
+	set_padding(vol, bitmap, bb_len);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-geometry fixtures                                                     */
+/* ------------------------------------------------------------------------ */
+
+struct fixture {
+	struct mb_volume *vol;
+	struct naive n;
+	uint64_t *bitmap, *buddy;
+	const char *name;
+};
+
+static bool fixture_init(struct fixture *f, int gi)
+{
+	f->name = mb_test_geos[gi].name;
+	if (mb_volume_create(&mb_test_geos[gi].geo, &f->vol))
+		return false;
+	naive_init(&f->n, f->vol->bpg);
+	f->bitmap = calloc(f->vol->bitmap_words, sizeof(uint64_t));
+	f->buddy = calloc(f->vol->buddy_words, sizeof(uint64_t));
+	return f->bitmap && f->buddy && f->n.max_order == f->vol->max_order;
+}
+
+static void fixture_destroy(struct fixture *f)
+{
+	naive_destroy(&f->n);
+	free(f->bitmap);
+	free(f->buddy);
+	mb_volume_destroy(f->vol);
+}
+
+/* Rounds per geometry: about the same number of bits examined for each. */
+static int rounds_for(const struct mb_volume *vol, int base)
+{
+	int r = (int)(base * 32768.0 / vol->bpg * mb_test_scale);
+
+	return r < 8 ? 8 : r > 4 * base ? 4 * base : r;
+}
+
+/* A random group, the short last one often: its padding matters. */
+static mb_grp_t pick_group(uint64_t *rng, const struct mb_volume *vol)
+{
+	if (mb_rand_below(rng, 3) == 0)
+		return vol->ngroups - 1;
+	return (mb_grp_t)mb_rand_below(rng, vol->ngroups);
+}
+
+/* ------------------------------------------------------------------------ */
+/* (a) build == model                                                        */
+/* ------------------------------------------------------------------------ */
+
+static bool check_build(struct fixture *f, uint64_t *rng, mb_grp_t g)
+{
+	struct mb_volume *vol = f->vol;
+	struct mb_group *grp = &vol->groups[g];
+	struct mb_buddy_summary sum;
+	bool ok;
+
+	random_bitmap(rng, vol, f->bitmap, grp->bb_len);
+	naive_build(&f->n, f->bitmap);
+	mb_buddy_build(vol, f->bitmap, f->buddy, &sum);
+	ok = compare_buddy(vol, f->buddy, &f->n, f->name) &&
+	     compare_counters(sum.counters, sum.free, sum.frags, sum.first, &f->n, f->name) &&
+	     check_invariants(vol, f->bitmap, f->buddy, sum.counters, sum.free);
+	if (!ok)
+		return false;
+
+	/* The same bitmap through a real group: its cached orders too. */
+	mb_lock(&grp->bb_lock);
+	ok = !mb_group_load_locked(vol, grp);
+	memcpy(grp->bb_bitmap, f->bitmap, vol->bitmap_words * sizeof(uint64_t));
+	mb_buddy_generate(vol, grp);
+	ok = ok && !memcmp(grp->bb_buddy, f->buddy, vol->buddy_words * sizeof(uint64_t)) &&
+	     compare_counters(grp->bb_counters, grp->bb_free, grp->bb_fragments,
+			      grp->bb_first_free, &f->n, f->name) &&
+	     grp->bb_largest_free_order == f->n.largest &&
+	     grp->bb_avg_fragment_size_order == f->n.avg;
+	mb_unlock(&grp->bb_lock);
+	if (!ok && !mb_test_failed)
+		mb_test_fail(__FILE__, __LINE__, "%s group %u: generate differs (largest %d/%d avg %d/%d)",
+			     f->name, g, grp->bb_largest_free_order, f->n.largest,
+			     grp->bb_avg_fragment_size_order, f->n.avg);
+	return ok;
+}
+
+TEST(generate_buddy_vs_naive)
+{
+	uint64_t rng = mb_test_seed;
+
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		for (int r = rounds_for(f.vol, 60); r > 0 && !mb_test_failed; r--)
+			check_build(&f, &rng, pick_group(&rng, f.vol));
+		fixture_destroy(&f);
+	}
+}
+
+/* Hand-made edge cases: all free, all used, one free block at each end. */
+TEST(generate_buddy_edges)
+{
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+		struct mb_buddy_summary sum;
+		uint32_t bpg;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		bpg = f.vol->bpg;
+		for (int c = 0; c < 4 && !mb_test_failed; c++) {
+			memset(f.bitmap, c == 0 ? 0 : 0xff, f.vol->bitmap_words * 8);
+			if (c == 2)
+				set_range(f.bitmap, 0, 1, false);
+			if (c == 3)
+				set_range(f.bitmap, bpg - 1, 1, false);
+			set_padding(f.vol, f.bitmap, bpg);
+			naive_build(&f.n, f.bitmap);
+			mb_buddy_build(f.vol, f.bitmap, f.buddy, &sum);
+			if (!compare_buddy(f.vol, f.buddy, &f.n, f.name) ||
+			    !compare_counters(sum.counters, sum.free, sum.frags, sum.first, &f.n,
+					      f.name))
+				break;
+		}
+		/* A wholly free group is one top chunk plus the rest of bpg's bits. */
+		memset(f.bitmap, 0, f.vol->bitmap_words * 8);
+		set_padding(f.vol, f.bitmap, bpg);
+		mb_buddy_build(f.vol, f.bitmap, f.buddy, &sum);
+		for (int k = 0; k <= f.vol->max_order; k++)
+			ASSERT_EQ_U64(sum.counters[k], (bpg >> k) & 1);
+		fixture_destroy(&f);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* (b) incremental == rebuild                                                */
+/* ------------------------------------------------------------------------ */
+
+/* The group's state equals a fresh rebuild of its bitmap, and the model. */
+static bool group_matches_rebuild(struct fixture *f, struct mb_group *grp, const char *op)
+{
+	struct mb_volume *vol = f->vol;
+	struct mb_buddy_summary sum;
+
+	mb_buddy_build(vol, grp->bb_bitmap, f->buddy, &sum);
+	if (memcmp(f->buddy, grp->bb_buddy, vol->buddy_words * sizeof(uint64_t))) {
+		mb_test_fail(__FILE__, __LINE__, "%s: after %s the buddy differs from a rebuild",
+			     f->name, op);
+		return false;
+	}
+	naive_build(&f->n, grp->bb_bitmap);
+	return compare_counters(grp->bb_counters, grp->bb_free, grp->bb_fragments,
+				grp->bb_first_free, &f->n, op) &&
+	       compare_buddy(vol, grp->bb_buddy, &f->n, op) &&
+	       check_invariants(vol, grp->bb_bitmap, grp->bb_buddy, grp->bb_counters,
+				grp->bb_free) &&
+	       grp->bb_largest_free_order == f->n.largest &&
+	       grp->bb_avg_fragment_size_order == f->n.avg;
+}
+
+/* A run of blocks all in state `used` starting at a random block, or 0. */
+static uint32_t random_run(uint64_t *rng, const uint64_t *bitmap, uint32_t bb_len, bool used,
+			   uint32_t *start)
+{
+	uint32_t b = (uint32_t)mb_rand_below(rng, bb_len), n = 0, cap;
+
+	while (b < bb_len && mb_test_bit(bitmap, b) != used)
+		b++;
+	if (b >= bb_len)
+		return 0;
+	switch (mb_rand_below(rng, 3)) {
+	case 0:
+		cap = 1 + (uint32_t)mb_rand_below(rng, 8);
+		break;
+	case 1:
+		cap = 1 + (uint32_t)mb_rand_below(rng, 600);
+		break;
+	default:
+		cap = bb_len;
+	}
+	while (b + n < bb_len && n < cap && mb_test_bit(bitmap, b + n) == used)
+		n++;
+	*start = b;
+	return n;
+}
+
+/* A double free (range with a free block) must leave everything as it was. */
+static bool check_double_free(struct fixture *f, uint64_t *rng, struct mb_group *grp)
+{
+	struct mb_volume *vol = f->vol;
+	size_t bw = vol->bitmap_words * 8, dw = vol->buddy_words * 8;
+	uint64_t *bm = malloc(bw), *bd = malloc(dw);
+	uint32_t cnt[MB_MAX_ORDERS], s, n = random_run(rng, grp->bb_bitmap, grp->bb_len, false, &s);
+	uint32_t free0 = grp->bb_free, frag0 = grp->bb_fragments, first0 = grp->bb_first_free;
+	bool ok = true;
+
+	if (n) {
+		/* widen over used neighbours so the range mixes used and free */
+		uint32_t lo = s > 5 ? s - 5 : 0, hi = s + n + 5 < grp->bb_len ? s + n + 5 : grp->bb_len;
+
+		memcpy(bm, grp->bb_bitmap, bw);
+		memcpy(bd, grp->bb_buddy, dw);
+		memcpy(cnt, grp->bb_counters, sizeof(cnt));
+		ok = mb_buddy_free(vol, grp, lo, hi - lo) == -EEXIST &&
+		     !memcmp(bm, grp->bb_bitmap, bw) && !memcmp(bd, grp->bb_buddy, dw) &&
+		     !memcmp(cnt, grp->bb_counters, sizeof(cnt)) && free0 == grp->bb_free &&
+		     frag0 == grp->bb_fragments && first0 == grp->bb_first_free;
+		if (!ok)
+			mb_test_fail(__FILE__, __LINE__, "%s: double free of %u+%u changed the group",
+				     f->name, lo, hi - lo);
+	}
+	free(bm);
+	free(bd);
+	return ok;
+}
+
+/* One random step on a loaded group; mirrors it in `shadow`. */
+static bool incremental_step(struct fixture *f, uint64_t *rng, struct mb_group *grp,
+			     uint64_t *shadow)
+{
+	struct mb_volume *vol = f->vol;
+	bool use = mb_rand_below(rng, 2);
+	uint32_t s, n = random_run(rng, grp->bb_bitmap, grp->bb_len, !use, &s);
+	char op[64];
+
+	if (!n)
+		return true;
+	if (use) {
+		mb_buddy_mark_used(vol, grp, s, n);
+	} else if (mb_buddy_free(vol, grp, s, n)) {
+		mb_test_fail(__FILE__, __LINE__, "%s: free of used %u+%u failed", f->name, s, n);
+		return false;
+	}
+	set_range(shadow, s, n, use);
+	snprintf(op, sizeof(op), "%s %s %u+%u", f->name, use ? "mark_used" : "free", s, n);
+	if (memcmp(shadow, grp->bb_bitmap, vol->bitmap_words * 8)) {
+		mb_test_fail(__FILE__, __LINE__, "%s: order-0 bits other than the range changed", op);
+		return false;
+	}
+	return group_matches_rebuild(f, grp, op);
+}
+
+/* Loads group g and gives it a random starting bitmap. */
+static void group_start(struct fixture *f, uint64_t *rng, struct mb_group *grp, uint64_t *shadow)
+{
+	struct mb_volume *vol = f->vol;
+
+	mb_group_load_locked(vol, grp);
+	random_bitmap(rng, vol, grp->bb_bitmap, grp->bb_len);
+	mb_buddy_generate(vol, grp);
+	memcpy(shadow, grp->bb_bitmap, vol->bitmap_words * 8);
+}
+
+TEST(incremental_equals_rebuild)
+{
+	uint64_t rng = mb_test_seed ^ 0x1ec;
+
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
+
+		for (int r = rounds_for(f.vol, 6); r > 0 && !mb_test_failed; r--) {
+			struct mb_group *grp = &f.vol->groups[pick_group(&rng, f.vol)];
+
+			mb_lock(&grp->bb_lock);
+			group_start(&f, &rng, grp, shadow);
+			for (int i = 0; i < 60 && !mb_test_failed; i++) {
+				if (!incremental_step(&f, &rng, grp, shadow))
+					break;
+				if (i % 10 == 0)
+					check_double_free(&f, &rng, grp);
+			}
+			mb_unlock(&grp->bb_lock);
+		}
+		free(shadow);
+		fixture_destroy(&f);
+	}
+}
+
+/*
+ * KUnit's test_mb_mark_used / test_mb_free_blocks: slice ranges marked used
+ * on a free group, or freed on a full one, one by one.
+ */
+TEST(kunit_slices_mark_and_free)
+{
+	uint64_t rng = mb_test_seed ^ 0x5a1;
+
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		struct mb_volume *vol = f.vol;
+		struct mb_group *grp = &vol->groups[pick_group(&rng, vol)];
+		uint32_t start[8], len[8];
+
+		mb_lock(&grp->bb_lock);
+		mb_group_load_locked(vol, grp);
+		for (int r = 0; r < 10 && !mb_test_failed; r++) {
+			bool fill = r & 1; /* odd rounds: start full and free */
+
+			memset(grp->bb_bitmap, fill ? 0xff : 0, vol->bitmap_words * 8);
+			set_padding(vol, grp->bb_bitmap, grp->bb_len);
+			mb_buddy_generate(vol, grp);
+			slice_ranges(&rng, grp->bb_len, start, len);
+			for (int s = 0; s < 8 && !mb_test_failed; s++) {
+				if (!len[s])
+					continue;
+				if (fill)
+					ASSERT_EQ_INT(mb_buddy_free(vol, grp, start[s], len[s]), 0);
+				else
+					mb_buddy_mark_used(vol, grp, start[s], len[s]);
+				group_matches_rebuild(&f, grp, fill ? "slice free" : "slice used");
+			}
+		}
+		mb_unlock(&grp->bb_lock);
+		fixture_destroy(&f);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* (d) find_extent                                                           */
+/* ------------------------------------------------------------------------ */
+
+static uint32_t naive_run(const struct naive *n, uint32_t b)
+{
+	uint32_t e = b;
+
+	while (e < n->bpg && n->whole[0][e])
+		e++;
+	return e - b;
+}
+
+TEST(find_extent_vs_naive)
+{
+	uint64_t rng = mb_test_seed ^ 0xfe;
+
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
+
+		for (int r = rounds_for(f.vol, 20); r > 0 && !mb_test_failed; r--) {
+			struct mb_group *grp = &f.vol->groups[pick_group(&rng, f.vol)];
+
+			mb_lock(&grp->bb_lock);
+			group_start(&f, &rng, grp, shadow);
+			for (int i = 0; i < 4; i++) /* incremental buddies too */
+				incremental_step(&f, &rng, grp, shadow);
+			naive_build(&f.n, grp->bb_bitmap);
+			for (int q = 0; q < 300 && !mb_test_failed; q++) {
+				uint32_t b = (uint32_t)mb_rand_below(&rng, grp->bb_len);
+				uint32_t need = 1 + (uint32_t)mb_rand_below(&rng, q & 1 ? 64 : f.vol->bpg);
+				uint32_t got = mb_buddy_find_extent(f.vol, grp, b, need);
+				uint32_t run = naive_run(&f.n, b);
+
+				if (got != naive_find_extent(&f.n, b, need) || got > run ||
+				    got < (need < run ? need : run))
+					mb_test_fail(__FILE__, __LINE__,
+						     "%s: find_extent(%u, %u) = %u, model %u, run %u",
+						     f.name, b, need, got, naive_find_extent(&f.n, b, need), run);
+			}
+			mb_unlock(&grp->bb_lock);
+		}
+		free(shadow);
+		fixture_destroy(&f);
+	}
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_gset.c - the group sets behind optimized scanning, against a bool
+ * array: random add/del/next/test/count at sizes around the 64-bit word
+ * and summary-level boundaries, then threads changing disjoint members of
+ * shared words at once, after which next() must find exactly the members
+ * (a summary bit left clear over a non-empty word hides a group forever).
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "harness.h"
+#include "mb_int.h"
+
+static const uint32_t sizes[] = { 1, 63, 64, 65, 4096, 4097, 300000 };
+
+static uint32_t naive_next(const bool *in, uint32_t n, uint32_t from)
+{
+	for (uint32_t i = from; i < n; i++)
+		if (in[i])
+			return i;
+	return UINT32_MAX;
+}
+
+/* Walks the set with next() and compares the walk with the model. */
+static bool walk_matches(const struct mb_gset *s, const bool *in, uint32_t n)
+{
+	uint32_t g = mb_gset_next(s, 0), expect = naive_next(in, n, 0);
+
+	while (expect != UINT32_MAX) {
+		if (g != expect)
+			return false;
+		g = expect + 1 < n ? mb_gset_next(s, expect + 1) : UINT32_MAX;
+		expect = expect + 1 < n ? naive_next(in, n, expect + 1) : UINT32_MAX;
+	}
+	return g == UINT32_MAX;
+}
+
+/* A member near a recent one: clusters make words fill up and empty out. */
+static uint32_t pick(uint64_t *rng, uint32_t n, uint32_t *hot)
+{
+	if (mb_rand_below(rng, 4) == 0)
+		*hot = (uint32_t)mb_rand_below(rng, n);
+	uint32_t g = *hot + (uint32_t)mb_rand_below(rng, 130);
+
+	return g < n ? g : (uint32_t)mb_rand_below(rng, n);
+}
+
+static void random_ops(uint32_t n, uint64_t *rng)
+{
+	struct mb_gset s;
+	bool *in = calloc(n, sizeof(bool));
+	uint32_t count = 0, hot = 0;
+
+	ASSERT_TRUE(in);
+	ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
+	for (int op = 0; op < 60000; op++) {
+		uint32_t g = pick(rng, n, &hot);
+
+		/* Adds and deletes only change membership, as group.c uses them. */
+		if (mb_rand_below(rng, 2) && !in[g]) {
+			mb_gset_add(&s, g);
+			in[g] = true;
+			count++;
+		} else if (in[g]) {
+			mb_gset_del(&s, g);
+			in[g] = false;
+			count--;
+		}
+		uint32_t from = mb_rand_below(rng, 3) ? pick(rng, n, &hot)
+						      : (uint32_t)mb_rand_below(rng, n + 10);
+
+		if (mb_gset_next(&s, from) != naive_next(in, n, from < n ? from : n)) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d: next(%u) = %u, want %u", n,
+				     op, from, mb_gset_next(&s, from), naive_next(in, n, from));
+			break;
+		}
+		if (mb_gset_test(&s, g) != in[g]) {
+			mb_test_fail(__FILE__, __LINE__, "size %u: test(%u) wrong", n, g);
+			break;
+		}
+		if (op % 1000 == 0 && (mb_gset_count(&s) != count || !walk_matches(&s, in, n))) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d: count/walk wrong", n, op);
+			break;
+		}
+	}
+	if (!mb_test_failed && (!walk_matches(&s, in, n) || mb_gset_count(&s) != count))
+		mb_test_fail(__FILE__, __LINE__, "size %u: final walk wrong", n);
+	mb_gset_destroy(&s);
+	free(in);
+}
+
+TEST(gset_random_vs_naive)
+{
+	uint64_t rng = mb_test_seed;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !mb_test_failed; i++)
+		random_ops(sizes[i], &rng);
+}
+
+/* Emptying the set and refilling it leaves no stale summary bit behind. */
+TEST(gset_fill_drain)
+{
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint32_t n = sizes[i];
+		struct mb_gset s;
+
+		ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
+		for (uint32_t g = 0; g < n; g++)
+			mb_gset_add(&s, g);
+		ASSERT_EQ_U64(mb_gset_count(&s), n);
+		for (uint32_t g = 0; g + 1 < n; g++)
+			mb_gset_del(&s, g);
+		ASSERT_EQ_U64(mb_gset_next(&s, 0), n - 1);
+		mb_gset_del(&s, n - 1);
+		ASSERT_EQ_U64(mb_gset_next(&s, 0), UINT32_MAX);
+		ASSERT_EQ_U64(mb_gset_count(&s), 0);
+		for (uint32_t w = 0; w < s.nwords[s.nlevels - 1]; w++)
+			ASSERT_EQ_U64(atomic_load(&s.lvl[s.nlevels - 1][w]), 0);
+		mb_gset_add(&s, n / 2);
+		ASSERT_EQ_U64(mb_gset_next(&s, 0), n / 2);
+		ASSERT_EQ_U64(mb_gset_next(&s, n / 2 + 1 < n ? n / 2 + 1 : n), UINT32_MAX);
+		mb_gset_destroy(&s);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Threads on disjoint members of shared words                               */
+/* ------------------------------------------------------------------------ */
+
+struct stress_arg {
+	struct mb_gset *s;
+	bool *in; /* this thread writes only its own members' slots */
+	uint32_t n, tid, nthreads;
+	uint64_t seed;
+	int ops;
+};
+
+/*
+ * Thread t owns members g with g % nthreads == t, so every word is shared.
+ * Each step fills or empties this thread's part of one word of a small
+ * window, so words really go empty (summary bits cleared) while another
+ * thread refills them: the race gset.c's re-check exists for.
+ */
+static void *stress_thread(void *p)
+{
+	struct stress_arg *a = p;
+	uint64_t rng = a->seed;
+	uint32_t nwords = (a->n + 63) / 64;
+
+	for (int i = 0; i < a->ops; i++) {
+		/* The window drifts across level-1 word boundaries too. */
+		uint32_t base = nwords > 8 ? (uint32_t)(i / 4000) * 61 % (nwords - 7) : 0;
+		uint32_t w = base + (uint32_t)mb_rand_below(&rng, nwords < 8 ? nwords : 8);
+		bool add = mb_rand_below(&rng, 2);
+
+		for (uint32_t g = w * 64; g < w * 64 + 64 && g < a->n; g++) {
+			if (g % a->nthreads != a->tid || a->in[g] == add)
+				continue;
+			if (add)
+				mb_gset_add(a->s, g);
+			else
+				mb_gset_del(a->s, g);
+			a->in[g] = add;
+		}
+	}
+	return NULL;
+}
+
+static void run_stress(uint32_t n, uint32_t nthreads, uint64_t seed)
+{
+	struct mb_gset s;
+	pthread_t th[4];
+	struct stress_arg args[4];
+	bool *in = calloc(n, sizeof(bool));
+
+	ASSERT_TRUE(in);
+	ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
+	for (uint32_t t = 0; t < nthreads; t++) {
+		args[t] = (struct stress_arg){ &s, in, n, t, nthreads, seed + t, 30000 };
+		ASSERT_EQ_INT(pthread_create(&th[t], NULL, stress_thread, &args[t]), 0);
+	}
+	for (uint32_t t = 0; t < nthreads; t++)
+		pthread_join(th[t], NULL);
+	uint32_t count = 0;
+
+	for (uint32_t g = 0; g < n; g++)
+		count += in[g];
+	if (!walk_matches(&s, in, n))
+		mb_test_fail(__FILE__, __LINE__, "n %u threads %u: next() misses or invents members",
+			     n, nthreads);
+	ASSERT_EQ_U64(mb_gset_count(&s), count);
+	mb_gset_destroy(&s);
+	free(in);
+}
+
+TEST(gset_threads_disjoint_members)
+{
+	for (uint32_t nthreads = 2; nthreads <= 4 && !mb_test_failed; nthreads++) {
+		run_stress(4097, nthreads, mb_test_seed + nthreads);
+		run_stress(300000, nthreads, mb_test_seed * 3 + nthreads);
+	}
+}
