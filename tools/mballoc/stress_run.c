@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stress_run.c - one iteration of `mballoc stress`: a fresh volume, one
+ * file per thread, the threads released together through a start gate,
+ * then the verification and the iteration's figures.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stress_int.h"
+
+static double mb_stress_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* splitmix64: spreads (seed, iteration, thread) over distinct streams. */
+static uint64_t mb_stress_mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return (x ^ (x >> 31)) | 1;
+}
+
+/*
+ * Per-thread targets: seed mode splits fill * capacity blocks of demand,
+ * churn mode as many blocks of quota; the remainder goes one block each to
+ * the first threads so that --fill 1 asks for exactly the capacity.
+ */
+static void mb_stress_targets(struct mb_stress_shared *sh)
+{
+	double want = sh->o->fill * (double)sh->capacity;
+	uint64_t total = want >= (double)sh->capacity ? sh->capacity : (uint64_t)want;
+	uint64_t each = total / sh->nthreads, rest = total % sh->nthreads;
+
+	for (uint32_t i = 0; i < sh->nthreads; i++)
+		sh->th[i].target = each + (i < rest);
+}
+
+static int mb_stress_open_files(struct mb_stress_shared *sh, uint64_t iter)
+{
+	for (uint32_t i = 0; i < sh->nthreads; i++) {
+		struct mb_stress_thread *t = &sh->th[i];
+
+		t->sh = sh;
+		t->idx = i;
+		t->rng = mb_stress_mix(sh->o->seed ^ mb_stress_mix(iter * 1000003 + i));
+		/* inode numbers as ext4 hands them out: 12 is the first file */
+		int err = mb_file_open(sh->vol, 12 + i, &t->file);
+
+		if (err) {
+			mb_cli_err("stress", "cannot open file %u: %s", i, strerror(-err));
+			return err;
+		}
+	}
+	mb_stress_targets(sh);
+	return 0;
+}
+
+static int mb_stress_setup(struct mb_stress_shared *sh, const struct mb_stress_opts *o,
+			   uint64_t iter)
+{
+	struct mb_geometry geo;
+
+	memset(sh, 0, sizeof(*sh));
+	sh->o = o;
+	sh->iter = iter;
+	sh->nthreads = (uint32_t)o->threads;
+	pthread_mutex_init(&sh->gate_lock, NULL);
+	pthread_cond_init(&sh->gate_cond, NULL);
+	if (mb_cli_make_volume("stress", &o->vol, &sh->vol))
+		return -EINVAL;
+	mb_tunable_set(sh->vol, "mb_stats", 1);
+	int err = mb_tunable_set(sh->vol, "mb_enospc_policy", (uint64_t)o->policy);
+
+	if (err) {
+		mb_cli_err("stress", "cannot set mb_enospc_policy: %s", strerror(-err));
+		return err;
+	}
+	mb_volume_geometry(sh->vol, &geo);
+	sh->nblocks = geo.blocks_count;
+	sh->capacity = mb_free_blocks(sh->vol);
+	sh->shadow = calloc((sh->nblocks + 63) / 64, sizeof(*sh->shadow));
+	sh->th = calloc(sh->nthreads, sizeof(*sh->th));
+	if (!sh->shadow || !sh->th) {
+		mb_cli_err("stress", "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	return mb_stress_open_files(sh, iter);
+}
+
+/* Closes what setup opened; safe on a half-built state. */
+static void mb_stress_teardown(struct mb_stress_shared *sh)
+{
+	for (uint32_t i = 0; sh->th && i < sh->nthreads; i++) {
+		if (sh->th[i].file)
+			mb_file_close(sh->th[i].file);
+		free(sh->th[i].ex);
+	}
+	pthread_mutex_destroy(&sh->gate_lock);
+	pthread_cond_destroy(&sh->gate_cond);
+	free(sh->th);
+	free((void *)sh->shadow);
+	if (sh->vol)
+		mb_volume_destroy(sh->vol);
+}
+
+/* Lets the first `n` created threads go once all of them are parked. */
+static void mb_stress_open_gate(struct mb_stress_shared *sh, uint32_t n)
+{
+	pthread_mutex_lock(&sh->gate_lock);
+	while (sh->gate_waiting < n)
+		pthread_cond_wait(&sh->gate_cond, &sh->gate_lock);
+	sh->gate_open = true;
+	pthread_cond_broadcast(&sh->gate_cond);
+	pthread_mutex_unlock(&sh->gate_lock);
+}
+
+static void mb_stress_progress(const struct mb_stress_opts *o, uint64_t iter, double secs)
+{
+	if (!o->progress)
+		return;
+	if (o->mode == MB_STRESS_CHURN)
+		fprintf(stderr, "\rmballoc stress: iteration %llu/%llu: %.0f/%.0f s ",
+			(unsigned long long)iter, (unsigned long long)o->iterations, secs,
+			o->duration);
+	else
+		fprintf(stderr, "\rmballoc stress: iteration %llu/%llu ", (unsigned long long)iter,
+			(unsigned long long)o->iterations);
+}
+
+/* Churn mode: the main thread keeps time and calls the threads off. */
+static void mb_stress_keep_time(struct mb_stress_shared *sh, double t0)
+{
+	double now;
+
+	while ((now = mb_stress_now() - t0) < sh->o->duration) {
+		double left = sh->o->duration - now;
+		double nap = left < 0.1 ? left : 0.1;
+		struct timespec ts = { 0, (long)(nap * 1e9) };
+
+		mb_stress_progress(sh->o, sh->iter, now);
+		nanosleep(&ts, NULL);
+	}
+	atomic_store_explicit(&sh->stop, true, memory_order_relaxed);
+}
+
+/* Creates, releases and joins the threads; returns the seconds they ran. */
+static int mb_stress_race(struct mb_stress_shared *sh, double *secs)
+{
+	uint32_t n = 0;
+	int err = 0;
+
+	mb_stress_progress(sh->o, sh->iter, 0);
+	for (; n < sh->nthreads; n++) {
+		err = pthread_create(&sh->th[n].tid, NULL, mb_stress_thread_main, &sh->th[n]);
+		if (err) {
+			mb_cli_err("stress", "cannot create thread %u: %s", n, strerror(err));
+			atomic_store(&sh->stop, true); /* the ones created finish at once */
+			break;
+		}
+	}
+	mb_stress_open_gate(sh, n);
+	double t0 = mb_stress_now();
+
+	if (!err && sh->o->mode == MB_STRESS_CHURN)
+		mb_stress_keep_time(sh, t0);
+	for (uint32_t i = 0; i < n; i++)
+		pthread_join(sh->th[i].tid, NULL);
+	*secs = mb_stress_now() - t0;
+	return err ? -err : 0;
+}
+
+/* Sums the threads' counters into the iteration's result. */
+static void mb_stress_collect(struct mb_stress_shared *sh, struct mb_stress_result *r)
+{
+	uint64_t target = 0, held = 0;
+
+	for (uint32_t i = 0; i < sh->nthreads; i++) {
+		struct mb_stress_thread *t = &sh->th[i];
+
+		r->ops += t->ops;
+		r->frees += t->frees;
+		r->discards += t->discards;
+		r->enospc += t->enospc;
+		r->spurious += t->spurious;
+		r->errors += t->errors;
+		if (t->max_free > r->max_free_at_enospc)
+			r->max_free_at_enospc = t->max_free;
+		if (t->first_err)
+			mb_cli_err("stress", "iteration %llu: thread %u: unexpected error: %s",
+				   (unsigned long long)sh->iter, i, strerror(-t->first_err));
+		target += t->target;
+		held += t->held;
+	}
+	if (sh->o->mode == MB_STRESS_SEED)
+		r->fill_reached = target ? (double)held / (double)target : 1.0;
+	else if (sh->o->mode == MB_STRESS_FILL)
+		r->fill_reached = sh->capacity ? (double)held / (double)sh->capacity : 1.0;
+	else
+		r->fill_reached = sh->capacity ? (double)atomic_load(&sh->peak_held) /
+							 (double)sh->capacity
+					       : 1.0;
+}
+
+/*
+ * Runs iteration `iter` (1-based).  Returns 0 when the iteration ran (its
+ * verdict is in *r), or a negative errno when it could not be set up.
+ */
+int mb_stress_iteration(const struct mb_stress_opts *o, uint64_t iter, struct mb_stress_result *r)
+{
+	struct mb_stress_shared sh;
+	struct mb_stats st;
+	int err = mb_stress_setup(&sh, o, iter);
+
+	memset(r, 0, sizeof(*r));
+	if (!err)
+		err = mb_stress_race(&sh, &r->seconds);
+	if (!err) {
+		r->capacity = sh.capacity;
+		r->groups = mb_groups_count(sh.vol);
+		mb_stress_collect(&sh, r);
+		r->check_ok = mb_stress_verify(&sh, r);
+		mb_stats_get(sh.vol, &st);
+		r->retries = st.retries;
+		r->discarded = st.discarded;
+	}
+	mb_stress_teardown(&sh);
+	return err;
+}
