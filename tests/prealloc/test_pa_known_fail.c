@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_pa_known_fail.c - fragmentation bounds of issue #3 that the
+ * library misses today (registered DISABLED in CMakeLists.txt; run by
+ * hand).  Each test says what goes wrong and where.
+ */
+#include "pa_util.h"
+
+#include <string.h>
+
+/*
+ * Bound: a lone sequential writer on an empty volume ends with <= 2
+ * extents, whatever its inode number.  Misses it when the file's home
+ * group (locality-group PA) is also the group its stream allocation picks:
+ * the group PA sits at the first free 512-block chunk (offset 512), the
+ * inode PAs start at the first free 16-block chunk (offset 16) and grow
+ * contiguously into it at logical block 512, so a third extent starts
+ * there.  With 4 KiB blocks and 8 groups: 8 of 64 inode numbers.
+ */
+TEST(single_writer_every_ino)
+{
+	static const struct {
+		const char *name;
+		struct mb_geometry geo;
+		uint64_t blocks;
+	} cases[] = {
+		{ "4k-8groups", { 4096, 0, 262144, 0, 2 }, 4096 },
+		{ "4k-2groups", { 4096, 0, 65536, 0, 2 }, 4096 },
+		/* ext4's 1 KiB layout: the last group is one block short, so it is
+		   the only group of largest free order 11 and optimized CR0 sends
+		   the stream there, into the home group of the writer below */
+		{ "1k-short-last", { 1024, 0, 262144, 1, 2 }, 6144 },
+	};
+
+	uint64_t overall = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t worst = 0, worst_ino = 0, bad = 0;
+
+		for (uint64_t ino = 1; ino <= 64; ino++) {
+			struct mb_volume *vol;
+			struct pa_writer w = { 0 };
+
+			ASSERT_EQ_INT(mb_volume_create(&cases[i].geo, &vol), 0);
+			ASSERT_EQ_INT(mb_file_open(vol, ino, &w.file), 0);
+			while (w.next < cases[i].blocks)
+				ASSERT_EQ_INT(pa_write(vol, &w, 1), 0);
+			ASSERT_CHECK_CLEAN(vol);
+			mb_volume_destroy(vol);
+			bad += w.extents > 2;
+			if (w.extents > worst) {
+				worst = w.extents;
+				worst_ino = ino;
+			}
+		}
+		printf("%s: %" PRIu64 " of 64 files over 2 extents, worst %" PRIu64
+		       " (ino %" PRIu64 ")\n",
+		       cases[i].name, bad, worst, worst_ino);
+		overall = worst > overall ? worst : overall;
+	}
+	ASSERT_LE_U64(overall, 2);
+}
+
+/*
+ * Bound: 16 interleaved 1-block writers end with <= 12 extents per 16 MiB
+ * file.  Misses it (24 each): the first mb_stream_req (16) blocks of every
+ * file come from the one locality-group PA, which hands out its front
+ * block to whichever writer asks next, so each file's first 16 blocks are
+ * 16 separate extents; the 8 inode windows after that are one extent each.
+ */
+TEST(interleaved_writers_whole_file)
+{
+	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2 };
+	struct pa_writer w[16];
+	struct mb_volume *vol;
+	uint64_t worst = 0, total = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < 16; i++)
+		ASSERT_EQ_INT(mb_file_open(vol, 100 + (uint64_t)i, &w[i].file), 0);
+	for (int b = 0; b < 4096; b++)
+		for (int i = 0; i < 16; i++)
+			ASSERT_EQ_INT(pa_write(vol, &w[i], 1), 0);
+	for (int i = 0; i < 16; i++) {
+		total += w[i].extents;
+		worst = w[i].extents > worst ? w[i].extents : worst;
+	}
+	printf("16 writers: mean %.2f, worst %" PRIu64 " extents per file\n", total / 16.0,
+	       worst);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_LE_U64(worst, 12);
+	mb_volume_destroy(vol);
+}
