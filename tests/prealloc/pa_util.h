@@ -25,6 +25,7 @@ struct pa_writer {
 	uint64_t first;    /* physical block of logical 0 */
 	uint32_t flags;    /* MB_HINT_* added to every request */
 	uint64_t held;     /* blocks the file holds */
+	uint64_t goal0;    /* goal of the first request; 0 = MB_GOAL_NONE */
 };
 
 /*
@@ -39,6 +40,8 @@ static inline int pa_write(struct mb_volume *vol, struct pa_writer *w, uint32_t 
 					 .goal = MB_GOAL_NONE, .flags = w->flags };
 		struct mb_extent ex;
 
+		if (w->goal0)
+			rq.goal = w->goal0;
 		if (w->next) {
 			rq.goal = w->last + 1;
 			rq.lleft = w->next - 1;
@@ -104,5 +107,12 @@ static inline int pa_pin_one_cpu(void)
 	}
 	return -1;
 }
+
+/*
+ * pa_small.c: writes 1000 small files (goal: start of group dir_goal_group,
+ * UINT64_MAX for none) and asserts they pack into <= 2 groups and follow
+ * each other; file sizes come from `seed`; `what` names the case in the printed figures.
+ */
+void small_files_packed(uint64_t dir_goal_group, uint64_t seed, const char *what);
 
 #endif
