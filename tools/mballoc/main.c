@@ -11,6 +11,8 @@ static const struct mb_cmd mb_cmds[] = {
 	  mb_cmd_stress },
 	{ "groups", "per-group free space table (ext4's mb_groups)", mb_cmd_groups },
 	{ "stats", "allocator statistics (ext4's mb_stats)", mb_cmd_stats },
+	{ "bench", "speed, scaling and fragmentation vs peers in the same run", mb_cmd_bench },
+	{ "freefrag", "free-extent report (e2freefrag) of an aged volume", mb_cmd_freefrag },
 };
 #define MB_NCMDS (sizeof(mb_cmds) / sizeof(mb_cmds[0]))
 
