@@ -109,10 +109,18 @@ static inline int pa_pin_one_cpu(void)
 }
 
 /*
- * pa_small.c: writes 1000 small files (goal: start of group dir_goal_group,
+ * pa_scenarios.c: writes 1000 small files (goal: start of group dir_goal_group,
  * UINT64_MAX for none) and asserts they pack into <= 2 groups and follow
  * each other; file sizes come from `seed`; `what` names the case in the printed figures.
  */
 void small_files_packed(uint64_t dir_goal_group, uint64_t seed, const char *what);
+
+/*
+ * pa_scenarios.c: two large files sharing a stream slot; the first leaves
+ * a `hole`-block hole at the volume's start; checks the second and later
+ * allocations follow the stream, and that small files use the locality
+ * group.
+ */
+void stream_scenario(uint32_t hole);
 
 #endif

@@ -134,3 +134,19 @@ TEST(small_files_packed_no_goal)
 	for (uint64_t seed = 1; seed <= 8; seed++)
 		small_files_packed(UINT64_MAX, seed, "no goal");
 }
+
+/*
+ * Bound: a file sharing a stream slot starts at the stream's position even
+ * when a 512-block hole (order 9) lies behind it.  Misses it: optimized
+ * CR_POWER2_ALIGNED scans each order's set over [goal, ngroups) and then
+ * wraps to [0, goal) before trying the next order (alloc.c, mb_scan_set
+ * called per order from mb_scan_criterion), so a smaller-order group behind
+ * the goal beats a larger-order one after it.  ext4 (6.17 xarrays, after
+ * the scan-range fix) walks every order over [goal, ngroups) first and
+ * wraps once: ext4_mb_scan_groups_p2_aligned's wrap_around label.  The
+ * same holds for the CR_GOAL_LEN_FAST and CR_BEST_AVAIL_LEN scans.
+ */
+TEST(stream_goal_with_small_hole_behind)
+{
+	stream_scenario(512);
+}
