@@ -285,6 +285,141 @@ MB_API int mb_max_order(const struct mb_volume *vol);
  */
 MB_API int mb_check(struct mb_volume *vol, char *buf, size_t buflen);
 
+/* ------------------------------------------------------------------------ */
+/* Persistence                                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A persistent volume lives in a regular file or a block device, in the
+ * format of docs/FORMAT.md (little-endian, crc32c on every structure):
+ * superblock, group descriptor table, one bitmap block per group, journal.
+ *
+ * Allocations and frees change the in-memory state at once.  mb_commit()
+ * (or the background thread every commit_interval_s) writes every changed
+ * group's bitmap and descriptor plus the superblock to the journal with a
+ * checksummed commit record, syncs, copies them home and syncs again.
+ *
+ * Crash guarantee: after a crash the volume opens exactly as of its last
+ * durable commit -- every extent allocated before that commit is allocated,
+ * every extent freed before it is free, nothing later is visible.  A commit
+ * that had not returned may or may not be durable (all or nothing per
+ * transaction).  One exception: a commit larger than the journal's
+ * capacity (mb_volume_info.journal_capacity blocks) is written as several
+ * transactions, each atomic, so a crash in the middle of it leaves some
+ * groups at the new state and the others at the previous one.
+ *
+ * Freed blocks are not reused until the commit recording the free is
+ * durable (a crash must not find them owned by someone else); the
+ * allocator forces such a commit before it answers -ENOSPC.
+ *
+ * Opening reads the superblock, the descriptor table and (after an unclean
+ * shutdown) the journal; group bitmaps are read on first use.  A failed
+ * open writes nothing.
+ */
+
+#define MB_COMMIT_INTERVAL_DEFAULT 5 /* seconds */
+
+struct mb_open_opts {
+	uint32_t commit_interval_s; /* background commit period in seconds; 0 = none.
+				       A NULL opts means MB_COMMIT_INTERVAL_DEFAULT */
+	int read_only;              /* 1: never write; mb_commit/mb_free give -EROFS */
+	uint32_t journal_blocks;    /* mb_volume_format only: journal size in blocks,
+				       0 = all the room left in group 0's reserved area */
+};
+
+/*
+ * Creates an empty persistent volume at `path`: a block device, or a
+ * regular file (created, or resized to blocks_count * block_size bytes;
+ * sparse).  Every group starts BLOCK_UNINIT, so only the superblock, the
+ * descriptor table and one journal block are written.  Group 0's reserved
+ * area holds the descriptor table, group 0's bitmap and the journal (and
+ * the superblock when first_data_block is 0); every other group's bitmap is
+ * its first block.  opts may be NULL (only journal_blocks is used).
+ * Errors: -EINVAL bad geometry, or the metadata does not fit in
+ *         reserved_per_group blocks (at least 1 per group; group 0 needs
+ *         desc_blocks + 1 + journal (>= 8) [+ 1 when first_data_block is 0]);
+ *         -ENOSPC a block device smaller than the volume; -EROFS read-only
+ *         file or device; -EIO; other -errno from open(2).
+ * Thread-safety: any (do not format a volume that is open).
+ */
+MB_API int mb_volume_format(const char *path, const struct mb_geometry *geo,
+			    const struct mb_open_opts *opts);
+
+/*
+ * Opens a persistent volume, replaying a committed transaction left in the
+ * journal by a crash (a torn or uncommitted one is ignored), and marks it
+ * in use (state dirty) unless read_only.  opts may be NULL (defaults).
+ * The returned volume works like one from mb_volume_create(), with deferred
+ * frees (see above).
+ * Errors: -EINVAL not an mballoc volume (magic), unsupported version or
+ *         features; -EUCLEAN a bad checksum, impossible geometry, a
+ *         journal or table outside its place, a bad journal transaction;
+ *         -EIO the file is shorter than the volume, or a read failed;
+ *         -EROFS the file is read-only and read_only was not asked;
+ *         -ENOMEM; other -errno from open(2) (e.g. -ENOENT).
+ * Thread-safety: any.
+ */
+MB_API int mb_volume_open(const char *path, const struct mb_open_opts *opts,
+			  struct mb_volume **out);
+
+/*
+ * Makes every change so far durable (see the crash guarantee) and lets
+ * frees recorded by it be reused.  Returns 0, or -errno.  After an I/O
+ * error the volume refuses every later commit with that error (its disk
+ * state stays the last durable commit).
+ * Errors: -EROFS read-only volume; -EIO; -ENOMEM; -EINVAL in-memory volume.
+ * Thread-safety: any; commits are serialized, allocation continues while
+ * one runs (each group is locked only to copy its bitmap).
+ */
+MB_API int mb_commit(struct mb_volume *vol);
+
+/*
+ * Commits, marks the volume clean and frees it (as mb_volume_destroy()).
+ * The volume is freed even on error.  On an in-memory volume it equals
+ * mb_volume_destroy() and returns 0.  mb_volume_destroy() on a persistent
+ * volume stops without writing anything: the disk keeps the last durable
+ * commit, exactly as after a crash.
+ * Errors: those of mb_commit(); 0 for a read-only volume.
+ * Thread-safety: no other call may be in flight on this volume.
+ */
+MB_API int mb_volume_close(struct mb_volume *vol);
+
+/* What `mballoc info` shows. */
+struct mb_volume_info {
+	struct mb_geometry geo; /* blocks_per_group resolved */
+	uint32_t groups;
+	uint32_t groups_uninit;    /* descriptors still BLOCK_UNINIT */
+	uint64_t free_blocks;      /* as mb_free_blocks() */
+	uint8_t uuid[16];
+	uint32_t format_version;
+	uint64_t desc_start;       /* block */
+	uint32_t desc_blocks;
+	uint64_t journal_start;    /* block */
+	uint32_t journal_blocks;
+	uint32_t journal_capacity; /* blocks one transaction can carry */
+	uint64_t seq;              /* last durable transaction */
+	int persistent, read_only;
+	int was_clean;             /* the volume was closed cleanly before this open */
+	int replayed;              /* this open replayed a journal transaction */
+	uint64_t open_bytes_read;  /* bytes the open read from the device */
+	uint64_t bytes_read, bytes_written, syncs; /* device totals since open */
+};
+
+/*
+ * Fills *info.  For an in-memory volume only geo, groups, free_blocks are
+ * meaningful (persistent = 0).  Thread-safety: any.
+ */
+MB_API void mb_volume_info(struct mb_volume *vol, struct mb_volume_info *info);
+
+/*
+ * Full verification of a persistent volume: reads every group's bitmap
+ * (checking its crc32c against the descriptor), then runs mb_check().
+ * Writes one line per problem into buf as mb_check() does.  Returns the
+ * number of problems (0 = clean), or -ENOMEM.
+ * Thread-safety: any; exact only when no call is in flight.
+ */
+MB_API int mb_volume_verify(struct mb_volume *vol, char *buf, size_t buflen);
+
 #ifdef __cplusplus
 }
 #endif

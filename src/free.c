@@ -9,8 +9,16 @@
  * Blocks freed inside a live inode PA go back to that PA, not to the buddy
  * (see prealloc.c for why).
  *
+ * Per transaction: a commit snapshots each dirty group under its bb_lock
+ * and copies the group's pending map into its committing map; when that
+ * commit is durable exactly those blocks are released.  Frees made after
+ * the snapshot stay pending for the next commit, because the snapshot (and
+ * so the durable state) still shows them allocated.
+ *
  * Locking: bb_lock per group; pa_lock nested inside it for pa_free.
  */
+#include <string.h>
+
 #include "mb_int.h"
 
 /* The non-deleted inode PA of grp containing block `off`, or NULL. */
@@ -147,6 +155,8 @@ static int mb_free_pass(struct mb_volume *vol, uint64_t start, uint64_t len, boo
  */
 int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len)
 {
+	if (vol->persist && vol->persist->read_only)
+		return -EROFS;
 	if (!len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
 	    len > vol->geo.blocks_count - start)
 		return -EINVAL;
@@ -191,11 +201,52 @@ int mb_commit_frees(struct mb_volume *vol)
 }
 
 /*
+ * A commit's snapshot of grp: its pending frees become this transaction's
+ * (the committing map).  Returns how many.  The previous commit released
+ * its own before this one started (commits are serialized).
+ */
+uint32_t mb_free_snapshot_pending_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_assert_locked(&grp->bb_lock);
+	memcpy(mb_group_committing_map(vol, grp), mb_group_pending_map(vol, grp),
+	       vol->bitmap_words * sizeof(uint64_t));
+	return grp->bb_pending_count;
+}
+
+/*
+ * The transaction that snapshotted grp is durable: its frees become
+ * allocatable (to the buddy, or back to a live inode PA).  Returns blocks.
+ */
+uint32_t mb_free_release_committed_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	uint64_t *pending = mb_group_pending_map(vol, grp);
+	uint64_t *committing = mb_group_committing_map(vol, grp);
+	uint32_t i = 0, released = 0;
+
+	mb_assert_locked(&grp->bb_lock);
+	while ((i = mb_find_next_bit(committing, vol->bpg, i)) < vol->bpg) {
+		uint32_t j = mb_find_next_zero_bit(committing, vol->bpg, i);
+
+		assert(mb_range_all_set(pending, i, j - i));
+		mb_clear_bits(committing, i, j - i);
+		mb_clear_bits(pending, i, j - i);
+		mb_return_blocks_locked(vol, grp, i, j - i);
+		released += j - i;
+		i = j;
+	}
+	MB_WRITE_ONCE(grp->bb_pending_count, grp->bb_pending_count - released);
+	atomic_fetch_sub_explicit(&vol->free_pending, released, memory_order_relaxed);
+	return released;
+}
+
+/*
  * Makes pending frees allocatable as soon as possible: on an in-memory
  * volume by releasing them, on a persistent one by a durable commit.
  * Returns the number of blocks that became allocatable, or -errno.
  */
 int mb_force_commit(struct mb_volume *vol)
 {
+	if (vol->persist)
+		return mb_persist_force_commit(vol);
 	return mb_commit_frees(vol);
 }

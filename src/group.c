@@ -107,10 +107,17 @@ void mb_groups_destroy(struct mb_volume *vol)
 }
 
 /*
- * Builds a NEED_INIT group's bitmaps: the on-disk bitmap of a BLOCK_UNINIT
- * group is its metadata plus the padding past bb_len; no PA can exist in a
- * group that was never loaded, so the in-core bitmap equals it.  One buffer
- * holds in-core bitmap, buddy, on-disk bitmap and pending-free map.
+ * Builds a NEED_INIT group's bitmaps.  The on-disk bitmap is read from the
+ * device on a persistent volume, unless the descriptor says BLOCK_UNINIT:
+ * then (and on in-memory volumes) it is the group's metadata plus the
+ * padding past bb_len.  No PA can exist in a group that was never loaded,
+ * so the in-core bitmap equals the on-disk one.  The counters seeded from
+ * the descriptor (hints, see mb_group_seed_locked) are replaced by the
+ * real ones; the free count cannot change (the loader checks the bitmap
+ * against the descriptor).  One buffer holds in-core bitmap, buddy,
+ * on-disk bitmap, pending-free map and committing map.  A bitmap that
+ * fails its checks flags the group corrupt and returns -EUCLEAN (or the
+ * read's error); the group stays NEED_INIT and is never allocated from.
  */
 int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 {
@@ -118,8 +125,10 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 	if (MB_LIKELY(!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) &
 			MB_GRP_NEED_INIT)))
 		return 0;
+	if (mb_group_corrupt(grp))
+		return -EUCLEAN;
 
-	size_t words = 3 * (size_t)vol->bitmap_words + vol->buddy_words;
+	size_t words = 4 * (size_t)vol->bitmap_words + vol->buddy_words;
 	uint64_t *buf = malloc(words * sizeof(uint64_t));
 
 	if (!buf)
@@ -127,12 +136,20 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 	grp->bb_bitmap = buf;
 	grp->bb_buddy = buf + vol->bitmap_words;
 	grp->bb_disk = grp->bb_buddy + vol->buddy_words;
-	uint64_t *pending = grp->bb_disk + vol->bitmap_words;
+	memset(grp->bb_disk, 0, 3 * vol->bitmap_words * sizeof(uint64_t));
+	if (vol->persist && !mb_persist_group_uninit(vol, mb_group_no(vol, grp))) {
+		int err = mb_persist_load_bitmap_locked(vol, grp);
 
-	memset(grp->bb_disk, 0, vol->bitmap_words * sizeof(uint64_t));
-	memset(pending, 0, vol->bitmap_words * sizeof(uint64_t));
-	mb_set_bits(grp->bb_disk, 0, mb_group_reserved(vol, grp));
-	mb_set_bits(grp->bb_disk, grp->bb_len, vol->bitmap_words * 64 - grp->bb_len);
+		if (err) {
+			free(buf);
+			grp->bb_bitmap = grp->bb_buddy = grp->bb_disk = NULL;
+			mb_group_set_corrupt_locked(vol, grp);
+			return err;
+		}
+	} else {
+		mb_set_bits(grp->bb_disk, 0, mb_group_reserved(vol, grp));
+		mb_set_bits(grp->bb_disk, grp->bb_len, vol->bitmap_words * 64 - grp->bb_len);
+	}
 	memcpy(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
 
 	uint32_t expect = grp->bb_free;
@@ -146,10 +163,52 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 	return 0;
 }
 
-/* The pending-free map (blocks freed, not yet committed) of a loaded group. */
+/*
+ * The pending-free map of a loaded group: blocks freed whose free is not
+ * durable yet (not allocatable).  bb_lock.
+ */
 uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp)
 {
 	return grp->bb_disk + vol->bitmap_words;
+}
+
+/*
+ * The committing map: the subset of the pending map that the running
+ * commit's snapshot of this group recorded as free; released when that
+ * commit is durable.  Frees after the snapshot wait for the next commit.
+ * bb_lock (written by the commit under it).
+ */
+uint64_t *mb_group_committing_map(const struct mb_volume *vol, struct mb_group *grp)
+{
+	return grp->bb_disk + 2 * vol->bitmap_words;
+}
+
+uint32_t mb_group_reserved_blocks(const struct mb_volume *vol, const struct mb_group *grp)
+{
+	return mb_group_reserved(vol, grp);
+}
+
+/*
+ * Seeds a NEED_INIT group's counters from its descriptor's free count: as
+ * if the free blocks were one run after the metadata.  Optimistic hints:
+ * the allocator re-judges a group under its lock after loading it, which
+ * replaces them; mb_check's NEED_INIT branch only needs bb_free == bg_free
+ * and consistent scan sets.  Adjusts the volume's free counter.
+ */
+void mb_group_seed_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t free)
+{
+	uint32_t rsv = mb_group_reserved(vol, grp);
+
+	assert(free <= grp->bb_len - rsv);
+	mb_free_counter_add(vol, (int64_t)free - (int64_t)grp->bg_free);
+	grp->bg_free = free;
+	MB_WRITE_ONCE(grp->bb_free, free);
+	MB_WRITE_ONCE(grp->bb_fragments, free ? 1u : 0u);
+	MB_WRITE_ONCE(grp->bb_first_free, free ? rsv : vol->bpg);
+	memset(grp->bb_counters, 0, sizeof(grp->bb_counters));
+	if (free)
+		mb_buddy_counters_from_run(vol, grp->bb_counters, rsv, free, NULL);
+	mb_group_update_orders_locked(vol, grp);
 }
 
 /*

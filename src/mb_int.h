@@ -52,6 +52,7 @@ enum mb_lock_rank {
 	MB_RANK_FILE_DATA = 1, /* mb_file.f_data_sem: one allocation per file */
 	MB_RANK_VOLUME,        /* mb_volume.v_lock: file list, commit */
 	MB_RANK_LG,            /* mb_lg.lg_mutex: one group-PA user per CPU */
+	MB_RANK_COMMIT,        /* mb_persist.commit_mx: one commit at a time */
 	MB_RANK_GROUP,         /* mb_group.bb_lock */
 	MB_RANK_OBJECT,        /* mb_file.f_pa_lock, mb_lg.lg_prealloc_lock */
 	MB_RANK_PA,            /* mb_pa.pa_lock */
@@ -312,6 +313,7 @@ struct mb_volume {
 	/* Blocks freed but not yet committed (deferred frees), all groups. */
 	_Atomic uint64_t free_pending;
 	bool deferred_frees; /* persistent volumes defer frees until commit */
+	struct mb_persist *persist; /* NULL for in-memory volumes; see persist.c */
 
 	/* Test hooks: set before threads start; read without a lock. */
 	mb_hook_fn hook_fn;
@@ -527,3 +529,193 @@ void mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_group *grp, str
 #ifdef MB_TESTING
 void mb_hook_set(struct mb_volume *vol, mb_hook_fn fn, void *arg);
 #endif
+
+/* ------------------------------------------------------------------------ */
+/* Persistence (crc32c.c, dev.c, ondisk.c, journal.c, persist.c)             */
+/* ------------------------------------------------------------------------ */
+
+#ifndef MB_INT_PERSIST_H
+#define MB_INT_PERSIST_H
+#include <stddef.h>
+
+/* crc32c.c: CRC-32C (Castagnoli), chainable: crc = mb_crc32c(crc, p, n), start at 0. */
+uint32_t mb_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/*
+ * dev.c: block devices.  Byte-addressed; every call is thread-safe (the
+ * crash shim serializes internally; the others only touch disjoint ranges
+ * or use pread/pwrite).  Reads past the end return -EIO.  Counters are
+ * relaxed atomics: totals for tests and `mballoc info`.
+ */
+struct mb_dev;
+struct mb_dev_ops {
+	int (*read)(struct mb_dev *dev, uint64_t off, void *buf, size_t len);
+	int (*write)(struct mb_dev *dev, uint64_t off, const void *buf, size_t len);
+	int (*sync)(struct mb_dev *dev);
+	void (*close)(struct mb_dev *dev);
+};
+struct mb_dev {
+	const struct mb_dev_ops *ops;
+	uint64_t size;  /* bytes; const */
+	bool read_only; /* const */
+	_Atomic uint64_t bytes_read, reads, bytes_written, writes, syncs;
+};
+int mb_dev_read(struct mb_dev *dev, uint64_t off, void *buf, size_t len);
+int mb_dev_write(struct mb_dev *dev, uint64_t off, const void *buf, size_t len);
+int mb_dev_sync(struct mb_dev *dev);
+void mb_dev_close(struct mb_dev *dev);
+/* A file or block device.  create_size > 0: create/extend a regular file to it. */
+int mb_dev_open_file(const char *path, bool read_only, uint64_t create_size,
+		     struct mb_dev **out);
+/* A private copy of image[0, size) (image NULL: zeroes). */
+int mb_dev_open_memory(const void *image, size_t size, bool read_only, struct mb_dev **out);
+/* Memory image contents (memory and crash backends): the live view. */
+const uint8_t *mb_dev_memory_data(struct mb_dev *dev);
+
+/*
+ * The crash shim: a memory device that remembers which writes are not yet
+ * synced.  Armed with crash_at = N, the N-th write is recorded and then the
+ * device "loses power": every later call returns -EIO.  mb_dev_crash_image
+ * then builds the surviving image: the synced state plus, for each unsynced
+ * write in order, the write kept, dropped, or torn (each 512-byte sector
+ * kept or not), chosen by `seed`.
+ */
+int mb_dev_crash_open(const void *image, size_t size, struct mb_dev **out);
+void mb_dev_crash_arm(struct mb_dev *dev, uint64_t crash_at);
+bool mb_dev_crashed(struct mb_dev *dev);
+struct mb_crash_fates {
+	uint64_t kept, dropped, torn;
+};
+int mb_dev_crash_image(struct mb_dev *dev, uint64_t seed, struct mb_crash_fates *fates,
+		       struct mb_dev **out);
+
+/* ondisk.c: the format (docs/FORMAT.md), encode/decode with checksums. */
+#define MB_SB_MAGIC 0xB10CA11Cu
+#define MB_FORMAT_VERSION 1
+#define MB_SB_SIZE 512 /* bytes used at the start of block 0: one atomic sector */
+#define MB_DESC_SIZE 32
+#define MB_DESC_BLOCK_UNINIT 0x1
+#define MB_STATE_CLEAN 1
+#define MB_STATE_DIRTY 2
+#define MB_JOURNAL_MIN 8 /* blocks */
+#define MB_JOURNAL_MAGIC 0x4A4E524Cu
+#define MB_INCOMPAT_SUPP 0u
+#define MB_RO_COMPAT_SUPP 0u
+
+struct mb_sb {
+	uint32_t version, compat, incompat, ro_compat;
+	struct mb_geometry geo;
+	uint32_t groups;
+	uint8_t uuid[16];
+	uint64_t desc_start;
+	uint32_t desc_blocks, desc_size;
+	uint64_t journal_start;
+	uint32_t journal_blocks;
+	uint32_t state;
+	uint64_t seq;
+	uint64_t free_blocks;
+	uint64_t format_time;
+};
+struct mb_desc {
+	uint32_t free;
+	uint16_t flags;
+	uint64_t bitmap_block;
+	uint32_t bitmap_crc;
+};
+/* Where each structure lives, derived from the geometry alone. */
+struct mb_layout {
+	uint64_t desc_start, bitmap0, journal_start;
+	uint32_t desc_blocks, room; /* room: group-0 reserved blocks from desc_start on */
+};
+int mb_layout_compute(const struct mb_geometry *geo, uint32_t groups, struct mb_layout *lay);
+void mb_sb_encode(const struct mb_sb *sb, uint8_t *buf);
+int mb_sb_decode(const uint8_t *buf, struct mb_sb *sb);
+void mb_desc_encode(const struct mb_desc *d, uint32_t g, uint8_t *buf);
+int mb_desc_decode(const uint8_t *buf, uint32_t g, struct mb_desc *d);
+uint64_t mb_bitmap_block_of(const struct mb_volume *vol, mb_grp_t g);
+void mb_bitmap_encode(const struct mb_volume *vol, const uint64_t *map, uint8_t *block);
+void mb_bitmap_decode(const struct mb_volume *vol, const uint8_t *block, uint64_t *map);
+int mb_sb_check_layout(const struct mb_sb *sb, uint64_t dev_size);
+static inline void mb_put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void mb_put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t mb_get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t mb_get_le64(const uint8_t *p)
+{
+	return (uint64_t)mb_get_le32(p) | (uint64_t)mb_get_le32(p + 4) << 32;
+}
+
+/*
+ * journal.c: one transaction = header block (seq, target block numbers),
+ * the blocks' new images, a commit block (crc32c of header and data).
+ * Transactions always start at the journal's first block; see FORMAT.md.
+ */
+struct mb_jtxn {
+	uint64_t seq;
+	uint32_t nr;
+	uint64_t *targets; /* nr home block numbers */
+	uint8_t *data;     /* nr blocks */
+};
+uint32_t mb_journal_capacity(uint32_t block_size, uint32_t journal_blocks);
+int mb_journal_write(struct mb_dev *dev, uint32_t bs, uint64_t jstart, const struct mb_jtxn *t);
+/* 1 = a complete transaction was read into *t (caller frees), 0 = none, <0 error. */
+int mb_journal_read(struct mb_dev *dev, uint32_t bs, uint64_t jstart, uint32_t jblocks,
+		    struct mb_jtxn *t);
+void mb_jtxn_free(struct mb_jtxn *t);
+
+/*
+ * persist.c: the persistent state of a volume.
+ * Lock order: commit_mx (MB_RANK_COMMIT) is taken with no group lock held
+ * and takes bb_locks inside; the allocator may call mb_force_commit with
+ * f_data_sem and an lg_mutex held, both of lower rank.
+ */
+struct mb_persist {
+	struct mb_dev *dev;
+	bool read_only;
+	struct mb_sb sb;         /* the latest superblock written; commit_mx */
+	struct mb_layout lay;    /* const */
+	uint8_t *desc;           /* committed descriptor table (desc_blocks blocks): entries
+				    of loaded groups change under commit_mx only; a NEED_INIT
+				    group's entry is constant, so its loader reads it freely */
+	struct mb_mutex commit_mx;
+	int err;                 /* sticky I/O error: commits refuse; commit_mx */
+	bool was_clean, replayed;
+	uint64_t open_bytes_read;
+	/* Read-only open with a transaction to replay: its blocks overlay the disk. */
+	struct mb_jtxn overlay;
+	/* Background commit thread. */
+	pthread_t thr;
+	bool thr_started, thr_stop; /* thr_stop: thr_mx */
+	pthread_mutex_t thr_mx;
+	pthread_cond_t thr_cv;
+	uint32_t interval_s;
+};
+int mb_volume_format_dev(struct mb_dev *dev, const struct mb_geometry *geo,
+			 const struct mb_open_opts *opts);
+/* On success the volume owns dev; on failure the caller still does. */
+int mb_volume_open_dev(struct mb_dev *dev, const struct mb_open_opts *opts,
+		       struct mb_volume **out);
+int mb_persist_load_bitmap_locked(struct mb_volume *vol, struct mb_group *grp);
+bool mb_persist_group_uninit(const struct mb_volume *vol, mb_grp_t g);
+int mb_persist_force_commit(struct mb_volume *vol);
+void mb_persist_destroy(struct mb_volume *vol);
+/* volume.c */
+int mb_geometry_validate(const struct mb_geometry *in, struct mb_geometry *out, uint32_t *groups);
+/* group.c */
+uint64_t *mb_group_committing_map(const struct mb_volume *vol, struct mb_group *grp);
+void mb_group_seed_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t free);
+uint32_t mb_group_reserved_blocks(const struct mb_volume *vol, const struct mb_group *grp);
+/* free.c: the per-transaction halves of deferred frees */
+uint32_t mb_free_snapshot_pending_locked(struct mb_volume *vol, struct mb_group *grp);
+uint32_t mb_free_release_committed_locked(struct mb_volume *vol, struct mb_group *grp);
+#endif /* MB_INT_PERSIST_H */

@@ -55,6 +55,20 @@ static int mb_geometry_resolve(struct mb_volume *vol, const struct mb_geometry *
 	return 0;
 }
 
+/* Resolves and checks a geometry without building a volume. */
+int mb_geometry_validate(const struct mb_geometry *in, struct mb_geometry *out, uint32_t *groups)
+{
+	struct mb_volume *tmp = calloc(1, sizeof(*tmp));
+	int err = tmp ? mb_geometry_resolve(tmp, in) : -ENOMEM;
+
+	if (!err) {
+		*out = tmp->geo;
+		*groups = tmp->ngroups;
+	}
+	free(tmp);
+	return err;
+}
+
 static uint32_t mb_slots(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_CONF);
@@ -127,6 +141,8 @@ void mb_volume_destroy(struct mb_volume *vol)
 {
 	if (!vol)
 		return;
+	if (vol->persist)
+		mb_persist_destroy(vol); /* stops the commit thread; writes nothing */
 	while (!mb_list_empty(&vol->v_files))
 		mb_file_close(MB_CONTAINER_OF(vol->v_files.next, struct mb_file, f_link));
 	if (vol->groups)

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * journal.c - writing and reading one journal transaction.  The journal
+ * holds at most one live transaction, always at its first block: a commit
+ * checkpoints (copies home and syncs) before the next one starts, so a
+ * torn newer transaction never hides an older one that still matters.
+ * Layout (docs/FORMAT.md): header block, nr data blocks, commit block whose
+ * crc32c covers the header and the data, so one sync after all of them is
+ * enough: a transaction whose data did not all land fails the check.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mb_int.h"
+
+#define MB_JT_HEADER 1
+#define MB_JT_COMMIT 2
+#define MB_JH_TARGETS 24 /* offset of the target list in the header */
+
+uint32_t mb_journal_capacity(uint32_t bs, uint32_t jblocks)
+{
+	uint32_t by_header = (bs - MB_JH_TARGETS - 4) / 8;
+
+	return by_header < jblocks - 2 ? by_header : jblocks - 2;
+}
+
+static void mb_jblock_seal(uint8_t *blk, uint32_t bs)
+{
+	mb_put_le32(blk + bs - 4, mb_crc32c(0, blk, bs - 4));
+}
+
+static bool mb_jblock_ok(const uint8_t *blk, uint32_t bs, uint32_t type, uint64_t seq)
+{
+	return mb_get_le32(blk) == MB_JOURNAL_MAGIC && mb_get_le32(blk + 4) == type &&
+	       mb_get_le64(blk + 8) == seq && mb_get_le32(blk + bs - 4) == mb_crc32c(0, blk, bs - 4);
+}
+
+static void mb_jblock_init(uint8_t *blk, uint32_t bs, uint32_t type, const struct mb_jtxn *t)
+{
+	memset(blk, 0, bs);
+	mb_put_le32(blk, MB_JOURNAL_MAGIC);
+	mb_put_le32(blk + 4, type);
+	mb_put_le64(blk + 8, t->seq);
+	mb_put_le32(blk + 16, t->nr);
+}
+
+/* Writes the transaction (no sync: the caller syncs once after it). */
+int mb_journal_write(struct mb_dev *dev, uint32_t bs, uint64_t jstart, const struct mb_jtxn *t)
+{
+	uint8_t *blk = malloc(bs);
+	int err = 0;
+
+	if (!blk)
+		return -ENOMEM;
+	mb_jblock_init(blk, bs, MB_JT_HEADER, t);
+	for (uint32_t i = 0; i < t->nr; i++)
+		mb_put_le64(blk + MB_JH_TARGETS + 8 * i, t->targets[i]);
+	mb_jblock_seal(blk, bs);
+	uint32_t data_crc = mb_crc32c(0, blk, bs);
+
+	err = mb_dev_write(dev, jstart * bs, blk, bs);
+	for (uint32_t i = 0; i < t->nr && !err; i++) {
+		const uint8_t *d = t->data + (size_t)i * bs;
+
+		data_crc = mb_crc32c(data_crc, d, bs);
+		err = mb_dev_write(dev, (jstart + 1 + i) * bs, d, bs);
+	}
+	if (!err) {
+		mb_jblock_init(blk, bs, MB_JT_COMMIT, t);
+		mb_put_le32(blk + 20, data_crc);
+		mb_jblock_seal(blk, bs);
+		err = mb_dev_write(dev, (jstart + 1 + t->nr) * bs, blk, bs);
+	}
+	free(blk);
+	return err;
+}
+
+void mb_jtxn_free(struct mb_jtxn *t)
+{
+	free(t->targets);
+	free(t->data);
+	*t = (struct mb_jtxn){ 0 };
+}
+
+/* Reads header + data + commit; 1 if they form a complete transaction. */
+static int mb_journal_read_body(struct mb_dev *dev, uint32_t bs, uint64_t jstart, uint8_t *blk,
+				struct mb_jtxn *t)
+{
+	uint32_t data_crc = mb_crc32c(0, blk, bs);
+	int err = 0;
+
+	t->targets = malloc(sizeof(uint64_t) * (t->nr ? t->nr : 1));
+	t->data = malloc((size_t)bs * (t->nr ? t->nr : 1));
+	if (!t->targets || !t->data)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->nr; i++)
+		t->targets[i] = mb_get_le64(blk + MB_JH_TARGETS + 8 * i);
+	for (uint32_t i = 0; i < t->nr && !err; i++) {
+		err = mb_dev_read(dev, (jstart + 1 + i) * bs, t->data + (size_t)i * bs, bs);
+		data_crc = mb_crc32c(data_crc, t->data + (size_t)i * bs, bs);
+	}
+	if (!err)
+		err = mb_dev_read(dev, (jstart + 1 + t->nr) * bs, blk, bs);
+	if (err)
+		return err;
+	return mb_jblock_ok(blk, bs, MB_JT_COMMIT, t->seq) && mb_get_le32(blk + 16) == t->nr &&
+	       mb_get_le32(blk + 20) == data_crc;
+}
+
+int mb_journal_read(struct mb_dev *dev, uint32_t bs, uint64_t jstart, uint32_t jblocks,
+		    struct mb_jtxn *t)
+{
+	uint8_t *blk = malloc(bs);
+	int ret;
+
+	*t = (struct mb_jtxn){ 0 };
+	if (!blk)
+		return -ENOMEM;
+	ret = mb_dev_read(dev, jstart * bs, blk, bs);
+	if (ret)
+		goto out;
+	t->seq = mb_get_le64(blk + 8);
+	t->nr = mb_get_le32(blk + 16);
+	if (!mb_jblock_ok(blk, bs, MB_JT_HEADER, t->seq) || !t->nr ||
+	    t->nr > mb_journal_capacity(bs, jblocks))
+		goto out; /* no transaction (or a torn header): nothing to replay */
+	ret = mb_journal_read_body(dev, bs, jstart, blk, t);
+out:
+	free(blk);
+	if (ret <= 0)
+		mb_jtxn_free(t);
+	return ret;
+}

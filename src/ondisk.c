@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ondisk.c - the on-disk format (docs/FORMAT.md): where each structure
+ * lives, and the little-endian encoding of the superblock, the group
+ * descriptors and the bitmap blocks, each with its crc32c.  Decoders check
+ * input and never trust it: bad data gives -EUCLEAN or -EINVAL.
+ */
+#include <string.h>
+
+#include "mb_int.h"
+
+/*
+ * Block 0 holds the superblock.  Group 0's reserved area, from block
+ * max(first_data_block, 1) on, holds the descriptor table, group 0's bitmap
+ * and the journal; group g > 0 keeps its bitmap in its first block.
+ * `geo` must be resolved (blocks_per_group != 0).
+ */
+int mb_layout_compute(const struct mb_geometry *geo, uint32_t groups, struct mb_layout *lay)
+{
+	uint64_t meta = geo->first_data_block ? geo->first_data_block : 1;
+	uint64_t len0 = geo->blocks_count - geo->first_data_block;
+	uint64_t desc_bytes = (uint64_t)groups * MB_DESC_SIZE;
+
+	if (len0 > geo->blocks_per_group)
+		len0 = geo->blocks_per_group;
+	uint64_t rsv0 = geo->reserved_per_group < len0 ? geo->reserved_per_group : len0;
+	uint64_t end = geo->first_data_block + rsv0;
+
+	lay->desc_blocks = (uint32_t)((desc_bytes + geo->block_size - 1) / geo->block_size);
+	lay->desc_start = meta;
+	lay->bitmap0 = meta + lay->desc_blocks;
+	lay->journal_start = lay->bitmap0 + 1;
+	if (!geo->reserved_per_group || lay->journal_start + MB_JOURNAL_MIN > end)
+		return -EINVAL;
+	lay->room = (uint32_t)(end - lay->journal_start);
+	return 0;
+}
+
+void mb_sb_encode(const struct mb_sb *sb, uint8_t *buf)
+{
+	memset(buf, 0, MB_SB_SIZE);
+	mb_put_le32(buf + 0, MB_SB_MAGIC);
+	mb_put_le32(buf + 4, sb->version);
+	mb_put_le32(buf + 8, sb->compat);
+	mb_put_le32(buf + 12, sb->incompat);
+	mb_put_le32(buf + 16, sb->ro_compat);
+	mb_put_le32(buf + 20, sb->geo.block_size);
+	mb_put_le32(buf + 24, sb->geo.blocks_per_group);
+	mb_put_le32(buf + 28, sb->geo.first_data_block);
+	mb_put_le32(buf + 32, sb->geo.reserved_per_group);
+	mb_put_le32(buf + 36, sb->groups);
+	mb_put_le64(buf + 40, sb->geo.blocks_count);
+	memcpy(buf + 48, sb->uuid, 16);
+	mb_put_le64(buf + 64, sb->desc_start);
+	mb_put_le32(buf + 72, sb->desc_blocks);
+	mb_put_le32(buf + 76, sb->desc_size);
+	mb_put_le64(buf + 80, sb->journal_start);
+	mb_put_le32(buf + 88, sb->journal_blocks);
+	mb_put_le32(buf + 92, sb->state);
+	mb_put_le64(buf + 96, sb->seq);
+	mb_put_le64(buf + 104, sb->free_blocks);
+	mb_put_le64(buf + 112, sb->format_time);
+	mb_put_le32(buf + MB_SB_SIZE - 4, mb_crc32c(0, buf, MB_SB_SIZE - 4));
+}
+
+/* -EINVAL: not ours (magic, version, features); -EUCLEAN: damaged. */
+int mb_sb_decode(const uint8_t *buf, struct mb_sb *sb)
+{
+	if (mb_get_le32(buf) != MB_SB_MAGIC)
+		return -EINVAL;
+	if (mb_get_le32(buf + MB_SB_SIZE - 4) != mb_crc32c(0, buf, MB_SB_SIZE - 4))
+		return -EUCLEAN;
+	*sb = (struct mb_sb){
+		.version = mb_get_le32(buf + 4),
+		.compat = mb_get_le32(buf + 8),
+		.incompat = mb_get_le32(buf + 12),
+		.ro_compat = mb_get_le32(buf + 16),
+		.geo = { mb_get_le32(buf + 20), mb_get_le32(buf + 24), mb_get_le64(buf + 40),
+			 mb_get_le32(buf + 28), mb_get_le32(buf + 32) },
+		.groups = mb_get_le32(buf + 36),
+		.desc_start = mb_get_le64(buf + 64),
+		.desc_blocks = mb_get_le32(buf + 72),
+		.desc_size = mb_get_le32(buf + 76),
+		.journal_start = mb_get_le64(buf + 80),
+		.journal_blocks = mb_get_le32(buf + 88),
+		.state = mb_get_le32(buf + 92),
+		.seq = mb_get_le64(buf + 96),
+		.free_blocks = mb_get_le64(buf + 104),
+		.format_time = mb_get_le64(buf + 112),
+	};
+	memcpy(sb->uuid, buf + 48, 16);
+	if (sb->version != MB_FORMAT_VERSION || (sb->incompat & ~MB_INCOMPAT_SUPP))
+		return -EINVAL;
+	if (sb->state != MB_STATE_CLEAN && sb->state != MB_STATE_DIRTY)
+		return -EUCLEAN;
+	return 0;
+}
+
+/*
+ * The superblock's placement fields must be exactly what the geometry
+ * implies (so a damaged one cannot point anywhere else), and the device must
+ * hold the whole volume.  Geometry itself was checked by the caller.
+ */
+int mb_sb_check_layout(const struct mb_sb *sb, uint64_t dev_size)
+{
+	struct mb_layout lay;
+
+	if (mb_layout_compute(&sb->geo, sb->groups, &lay))
+		return -EUCLEAN;
+	if (sb->desc_size != MB_DESC_SIZE || sb->desc_start != lay.desc_start ||
+	    sb->desc_blocks != lay.desc_blocks || sb->journal_start != lay.journal_start ||
+	    sb->journal_blocks < MB_JOURNAL_MIN || sb->journal_blocks > lay.room)
+		return -EUCLEAN;
+	if (dev_size / sb->geo.block_size < sb->geo.blocks_count)
+		return -EIO; /* truncated */
+	return 0;
+}
+
+static uint32_t mb_desc_crc(const uint8_t *buf, uint32_t g)
+{
+	uint8_t gno[4];
+
+	mb_put_le32(gno, g);
+	return mb_crc32c(mb_crc32c(0, gno, 4), buf, MB_DESC_SIZE - 4);
+}
+
+void mb_desc_encode(const struct mb_desc *d, uint32_t g, uint8_t *buf)
+{
+	memset(buf, 0, MB_DESC_SIZE);
+	mb_put_le32(buf + 0, d->free);
+	buf[4] = (uint8_t)d->flags;
+	buf[5] = (uint8_t)(d->flags >> 8);
+	mb_put_le64(buf + 8, d->bitmap_block);
+	mb_put_le32(buf + 16, d->bitmap_crc);
+	mb_put_le32(buf + 28, mb_desc_crc(buf, g));
+}
+
+int mb_desc_decode(const uint8_t *buf, uint32_t g, struct mb_desc *d)
+{
+	if (mb_get_le32(buf + 28) != mb_desc_crc(buf, g))
+		return -EUCLEAN;
+	d->free = mb_get_le32(buf);
+	d->flags = (uint16_t)(buf[4] | buf[5] << 8);
+	d->bitmap_block = mb_get_le64(buf + 8);
+	d->bitmap_crc = mb_get_le32(buf + 16);
+	return (d->flags & ~MB_DESC_BLOCK_UNINIT) ? -EUCLEAN : 0;
+}
+
+uint64_t mb_bitmap_block_of(const struct mb_volume *vol, mb_grp_t g)
+{
+	return g ? mb_group_first_block(vol, g) : vol->persist->lay.bitmap0;
+}
+
+/* Bit i of the group is bit i % 8 of byte i / 8; bytes past the map are 0xff. */
+void mb_bitmap_encode(const struct mb_volume *vol, const uint64_t *map, uint8_t *block)
+{
+	uint32_t bytes = vol->bitmap_words * 8;
+
+	for (uint32_t i = 0; i < bytes; i++)
+		block[i] = (uint8_t)(map[i / 8] >> (8 * (i % 8)));
+	memset(block + bytes, 0xff, vol->geo.block_size - bytes);
+}
+
+void mb_bitmap_decode(const struct mb_volume *vol, const uint8_t *block, uint64_t *map)
+{
+	for (uint32_t w = 0; w < vol->bitmap_words; w++)
+		map[w] = mb_get_le64(block + 8 * w);
+}
