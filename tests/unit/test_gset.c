@@ -201,3 +201,104 @@ TEST(gset_threads_disjoint_members)
 		run_stress(300000, nthreads, mb_test_seed * 3 + nthreads);
 	}
 }
+
+/* ------------------------------------------------------------------------ */
+/* The summary-bit race, checked at quiescent points                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Each thread owns one member in each of four words that straddle summary
+ * word boundaries at levels 1 and 2, so nearly every delete empties a word
+ * while another thread may be adding to it.  After each short burst all
+ * threads stop at a barrier and thread 0 walks the set with next(): a
+ * summary bit lost in the burst shows up as a missing member.
+ */
+static const uint32_t race_words[] = { 63, 64, 4095, 4096 };
+#define RACE_NWORDS 4
+#define RACE_N 300000
+
+struct race_arg {
+	struct mb_gset *s;
+	bool *in; /* [word][thread]; slot written by its thread only */
+	uint32_t tid, nthreads;
+	uint64_t seed;
+	int rounds;
+	pthread_barrier_t *bar;
+	int *bad_round; /* written by thread 0 between barriers */
+};
+
+static uint32_t race_member(uint32_t wi, uint32_t tid)
+{
+	return race_words[wi] * 64 + tid * 13;
+}
+
+/* Thread 0, everyone parked: the walk from 0 must list exactly the members. */
+static bool race_walk_ok(struct race_arg *a)
+{
+	uint32_t g = mb_gset_next(a->s, 0);
+
+	for (uint32_t wi = 0; wi < RACE_NWORDS; wi++) {
+		for (uint32_t t = 0; t < a->nthreads; t++) {
+			if (!a->in[wi * 4 + t])
+				continue;
+			if (g != race_member(wi, t))
+				return false;
+			g = mb_gset_next(a->s, g + 1);
+		}
+	}
+	return g == UINT32_MAX;
+}
+
+static void *race_thread(void *p)
+{
+	struct race_arg *a = p;
+	uint64_t rng = a->seed;
+
+	for (int r = 0; r < a->rounds && *a->bad_round < 0; r++) {
+		for (int i = 0; i < 16; i++) {
+			uint32_t wi = (uint32_t)mb_rand_below(&rng, RACE_NWORDS);
+			bool *slot = &a->in[wi * 4 + a->tid];
+
+			if (*slot)
+				mb_gset_del(a->s, race_member(wi, a->tid));
+			else
+				mb_gset_add(a->s, race_member(wi, a->tid));
+			*slot = !*slot;
+		}
+		pthread_barrier_wait(a->bar);
+		if (a->tid == 0 && !race_walk_ok(a))
+			*a->bad_round = r;
+		pthread_barrier_wait(a->bar);
+	}
+	return NULL;
+}
+
+TEST(gset_summary_race_quiescent_walk)
+{
+	int rounds = (int)(20000 * mb_test_scale);
+
+	for (uint32_t nthreads = 2; nthreads <= 4 && !mb_test_failed; nthreads++) {
+		struct mb_gset s;
+		pthread_t th[4];
+		struct race_arg args[4];
+		pthread_barrier_t bar;
+		bool in[RACE_NWORDS * 4] = { false };
+		int bad_round = -1;
+
+		ASSERT_EQ_INT(mb_gset_init(&s, RACE_N), 0);
+		pthread_barrier_init(&bar, NULL, nthreads);
+		for (uint32_t t = 0; t < nthreads; t++) {
+			args[t] = (struct race_arg){ &s, in, t, nthreads, mb_test_seed + 77 * t,
+						     rounds, &bar, &bad_round };
+			ASSERT_EQ_INT(pthread_create(&th[t], NULL, race_thread, &args[t]), 0);
+		}
+		for (uint32_t t = 0; t < nthreads; t++)
+			pthread_join(th[t], NULL);
+		pthread_barrier_destroy(&bar);
+		mb_gset_destroy(&s);
+		if (bad_round >= 0)
+			mb_test_fail(__FILE__, __LINE__,
+				     "%u threads: after round %d next() misses a member", nthreads,
+				     bad_round);
+	}
+}
