@@ -48,3 +48,20 @@ uint32_t mb_crc32c(uint32_t crc, const void *buf, size_t len)
 		crc = (crc >> 8) ^ mb_crc_tab[0][(crc ^ *p++) & 0xff];
 	return ~crc;
 }
+
+/*
+ * The checksum of a structure that holds its own checksum at field_off:
+ * computed over all len bytes with that field read as zero.  (A crc32c
+ * stored right after the bytes it covers would make any later crc32c over
+ * the whole structure blind to its contents -- the CRC residue property --
+ * so the journal's checksum could not tell two sealed superblocks apart.)
+ */
+uint32_t mb_crc32c_field(uint32_t crc, const void *buf, size_t len, size_t field_off)
+{
+	static const uint8_t zero[4];
+	const uint8_t *p = buf;
+
+	crc = mb_crc32c(crc, p, field_off);
+	crc = mb_crc32c(crc, zero, 4);
+	return mb_crc32c(crc, p + field_off + 4, len - field_off - 4);
+}

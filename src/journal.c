@@ -26,13 +26,13 @@ uint32_t mb_journal_capacity(uint32_t bs, uint32_t jblocks)
 
 static void mb_jblock_seal(uint8_t *blk, uint32_t bs)
 {
-	mb_put_le32(blk + bs - 4, mb_crc32c(0, blk, bs - 4));
+	mb_put_le32(blk + bs - 4, mb_crc32c_field(0, blk, bs, bs - 4));
 }
 
 static bool mb_jblock_ok(const uint8_t *blk, uint32_t bs, uint32_t type, uint64_t seq)
 {
 	return mb_get_le32(blk) == MB_JOURNAL_MAGIC && mb_get_le32(blk + 4) == type &&
-	       mb_get_le64(blk + 8) == seq && mb_get_le32(blk + bs - 4) == mb_crc32c(0, blk, bs - 4);
+	       mb_get_le64(blk + 8) == seq && mb_get_le32(blk + bs - 4) == mb_crc32c_field(0, blk, bs, bs - 4);
 }
 
 static void mb_jblock_init(uint8_t *blk, uint32_t bs, uint32_t type, const struct mb_jtxn *t)

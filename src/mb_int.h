@@ -540,6 +540,8 @@ void mb_hook_set(struct mb_volume *vol, mb_hook_fn fn, void *arg);
 
 /* crc32c.c: CRC-32C (Castagnoli), chainable: crc = mb_crc32c(crc, p, n), start at 0. */
 uint32_t mb_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The crc32c of buf with its own 4-byte checksum field (at field_off) read as zero. */
+uint32_t mb_crc32c_field(uint32_t crc, const void *buf, size_t len, size_t field_off);
 
 /*
  * dev.c: block devices.  Byte-addressed; every call is thread-safe (the

@@ -60,7 +60,7 @@ void mb_sb_encode(const struct mb_sb *sb, uint8_t *buf)
 	mb_put_le64(buf + 96, sb->seq);
 	mb_put_le64(buf + 104, sb->free_blocks);
 	mb_put_le64(buf + 112, sb->format_time);
-	mb_put_le32(buf + MB_SB_SIZE - 4, mb_crc32c(0, buf, MB_SB_SIZE - 4));
+	mb_put_le32(buf + MB_SB_SIZE - 4, mb_crc32c_field(0, buf, MB_SB_SIZE, MB_SB_SIZE - 4));
 }
 
 /* -EINVAL: not ours (magic, version, features); -EUCLEAN: damaged. */
@@ -68,7 +68,7 @@ int mb_sb_decode(const uint8_t *buf, struct mb_sb *sb)
 {
 	if (mb_get_le32(buf) != MB_SB_MAGIC)
 		return -EINVAL;
-	if (mb_get_le32(buf + MB_SB_SIZE - 4) != mb_crc32c(0, buf, MB_SB_SIZE - 4))
+	if (mb_get_le32(buf + MB_SB_SIZE - 4) != mb_crc32c_field(0, buf, MB_SB_SIZE, MB_SB_SIZE - 4))
 		return -EUCLEAN;
 	*sb = (struct mb_sb){
 		.version = mb_get_le32(buf + 4),
@@ -121,7 +121,7 @@ static uint32_t mb_desc_crc(const uint8_t *buf, uint32_t g)
 	uint8_t gno[4];
 
 	mb_put_le32(gno, g);
-	return mb_crc32c(mb_crc32c(0, gno, 4), buf, MB_DESC_SIZE - 4);
+	return mb_crc32c_field(mb_crc32c(0, gno, 4), buf, MB_DESC_SIZE, MB_DESC_SIZE - 4);
 }
 
 void mb_desc_encode(const struct mb_desc *d, uint32_t g, uint8_t *buf)
