@@ -126,13 +126,15 @@ static int mb_stress_parse(int argc, char **argv, struct mb_stress_opts *o)
 
 	mb_stress_defaults(o);
 	optind = 1;
+	opterr = 0; /* our own message, in the CLI's format */
 	while ((c = getopt_long(argc, argv, "qh", longopts, &li)) != -1) {
 		if (c == 'h') {
 			mb_stress_usage(stdout);
 			exit(MB_EXIT_OK);
 		}
-		if (c == '?' || c == ':')
-			return MB_EXIT_USAGE;
+		if (c == '?')
+			return mb_cli_usage_err("stress", "bad option or missing value: '%s'",
+						argv[optind - 1]);
 		if (!mb_stress_opt(o, c, optarg, &fill_set, &iter_set))
 			return mb_cli_usage_err("stress", "invalid value for --%s: '%s'",
 						longopts[li].name, optarg ? optarg : "");
@@ -193,6 +195,8 @@ static void mb_stress_add(struct mb_stress_total *tot, const struct mb_stress_re
 		s->max_free_at_enospc = r->max_free_at_enospc;
 	if (!tot->done || r->fill_reached < s->fill_reached)
 		s->fill_reached = r->fill_reached;
+	if (!tot->done || r->first_enospc_fill < s->first_enospc_fill)
+		s->first_enospc_fill = r->first_enospc_fill;
 	tot->check_ok &= r->check_ok;
 	tot->failed += mb_stress_failed(r);
 	tot->done++;
@@ -212,10 +216,12 @@ static void mb_stress_print_json(const struct mb_stress_opts *o, const struct mb
 	       (unsigned long long)s->spurious, s->fill_reached, (unsigned long long)s->retries,
 	       (unsigned long long)s->discarded, (unsigned long long)s->double_allocs,
 	       t->check_ok ? "true" : "false", (unsigned long long)s->errors);
-	printf("\"max_free_at_enospc\":%llu,\"seconds\":%.6f,\"ops\":%llu,\"ops_per_sec\":%.1f,"
+	printf("\"first_enospc_fill\":%.6f,\"max_free_at_enospc\":%llu,\"seconds\":%.6f,"
+	       "\"ops\":%llu,\"ops_per_sec\":%.1f,"
 	       "\"frees\":%llu,\"seed\":%llu,\"size\":%llu,\"block_size\":%llu,"
 	       "\"capacity\":%llu,\"groups\":%u,\"fill\":%.6f,\"chunk\":%llu,\"duration\":%.3f}\n",
-	       (unsigned long long)s->max_free_at_enospc, s->seconds, (unsigned long long)s->ops,
+	       s->first_enospc_fill, (unsigned long long)s->max_free_at_enospc, s->seconds,
+	       (unsigned long long)s->ops,
 	       s->seconds > 0 ? (double)s->ops / s->seconds : 0.0, (unsigned long long)s->frees,
 	       (unsigned long long)o->seed, (unsigned long long)o->vol.size,
 	       (unsigned long long)o->vol.block_size, (unsigned long long)s->capacity, s->groups,
@@ -237,7 +243,8 @@ static void mb_stress_print_text(const struct mb_stress_opts *o, const struct mb
 	printf("  enospc: %llu, spurious %llu (at most %llu blocks free at an ENOSPC)\n",
 	       (unsigned long long)s->enospc, (unsigned long long)s->spurious,
 	       (unsigned long long)s->max_free_at_enospc);
-	printf("  %s: %.3f%% (min)\n", mb_stress_fill_word(o->mode), 100.0 * s->fill_reached);
+	printf("  %s: %.3f%% (min); held at the first ENOSPC: %.3f%% of capacity (min)\n",
+	       mb_stress_fill_word(o->mode), 100.0 * s->fill_reached, 100.0 * s->first_enospc_fill);
 	printf("  retries: %llu, discarded blocks: %llu\n", (unsigned long long)s->retries,
 	       (unsigned long long)s->discarded);
 	printf("  double allocations: %llu, check: %s, errors: %llu\n",

@@ -27,8 +27,8 @@ struct mb_stress_opts {
 	uint64_t chunk;
 	uint64_t iterations;
 	double duration; /* churn: seconds per iteration */
-	int mode;        /* enum mb_stress_mode */
-	int policy;      /* MB_POLICY_* */
+	int mode;	 /* enum mb_stress_mode */
+	int policy;	 /* MB_POLICY_* */
 	uint64_t seed;
 	bool json, progress, quiet;
 };
@@ -37,7 +37,7 @@ struct mb_stress_opts {
 struct mb_stress_result {
 	uint64_t capacity; /* free blocks of the fresh volume */
 	uint32_t groups;
-	uint64_t ops;      /* mb_alloc calls */
+	uint64_t ops; /* mb_alloc calls */
 	uint64_t frees, discards;
 	uint64_t enospc, spurious;
 	uint64_t max_free_at_enospc; /* largest estimate of truly free blocks */
@@ -45,6 +45,7 @@ struct mb_stress_result {
 	uint64_t errors; /* unexpected errno from the library */
 	uint64_t retries, discarded;
 	double fill_reached;
+	double first_enospc_fill; /* fraction of capacity held at the first ENOSPC */
 	double seconds;
 	bool check_ok;
 };
@@ -56,12 +57,12 @@ struct mb_stress_thread {
 	uint32_t idx;
 	struct mb_file *file;
 	uint64_t rng;
-	uint64_t target; /* seed: blocks to write; churn: quota; fill: unused */
+	uint64_t target;      /* seed: blocks to write; churn: quota; fill: unused */
 	struct mb_extent *ex; /* extents held, in allocation order */
 	size_t nex, cap;
-	uint64_t held;                    /* sum of ex[].len */
+	uint64_t held;			  /* sum of ex[].len */
 	uint64_t next_logical, last_pblk; /* where the file's next write goes */
-	bool mapped;                      /* the file has a last_pblk */
+	bool mapped;			  /* the file has a last_pblk */
 	uint64_t ops, frees, discards, enospc, spurious, errors, max_free;
 	int first_err;
 };
@@ -75,24 +76,25 @@ struct mb_stress_shared {
 	const struct mb_stress_opts *o;
 	struct mb_volume *vol;
 	uint64_t capacity;
-	uint64_t nblocks;         /* blocks_count: the shadow bitmap's size */
-	_Atomic uint64_t *shadow; /* one bit per block, set while held */
-	_Atomic uint64_t held;     /* blocks held by all threads */
+	uint64_t nblocks;	   /* blocks_count: the shadow bitmap's size */
+	_Atomic uint64_t *shadow;  /* one bit per block, set while held */
+	_Atomic uint64_t held;	   /* blocks held by all threads */
 	_Atomic uint64_t inflight; /* requested lengths of calls inside mb_alloc */
 	_Atomic uint64_t peak_held;
+	_Atomic uint64_t first_enospc_held; /* held at the first ENOSPC; UINT64_MAX: none */
 	_Atomic uint64_t double_allocs;
-	_Atomic bool stop; /* churn: time is up */
+	_Atomic bool stop;     /* churn: time is up */
+	_Atomic bool reported; /* the first spurious ENOSPC has been described */
 	pthread_mutex_t gate_lock;
 	pthread_cond_t gate_cond;
 	uint32_t gate_waiting; /* protected by gate_lock */
-	bool gate_open;        /* protected by gate_lock */
+	bool gate_open;	       /* protected by gate_lock */
 	struct mb_stress_thread *th;
 	uint32_t nthreads;
 	uint64_t iter; /* 1-based, for messages */
 };
 
-int mb_stress_iteration(const struct mb_stress_opts *o, uint64_t iter,
-			struct mb_stress_result *r);
+int mb_stress_iteration(const struct mb_stress_opts *o, uint64_t iter, struct mb_stress_result *r);
 
 /* stress_worker.c */
 void *mb_stress_thread_main(void *arg);

@@ -88,6 +88,7 @@ static int mb_stress_setup(struct mb_stress_shared *sh, const struct mb_stress_o
 	mb_volume_geometry(sh->vol, &geo);
 	sh->nblocks = geo.blocks_count;
 	sh->capacity = mb_free_blocks(sh->vol);
+	atomic_init(&sh->first_enospc_held, UINT64_MAX);
 	sh->shadow = calloc((sh->nblocks + 63) / 64, sizeof(*sh->shadow));
 	sh->th = calloc(sh->nthreads, sizeof(*sh->th));
 	if (!sh->shadow || !sh->th) {
@@ -145,7 +146,7 @@ static void mb_stress_keep_time(struct mb_stress_shared *sh, double t0)
 	while ((now = mb_stress_now() - t0) < sh->o->duration) {
 		double left = sh->o->duration - now;
 		double nap = left < 0.1 ? left : 0.1;
-		struct timespec ts = { 0, (long)(nap * 1e9) };
+		struct timespec ts = {0, (long)(nap * 1e9)};
 
 		mb_stress_progress(sh->o, sh->iter, now);
 		nanosleep(&ts, NULL);
@@ -201,14 +202,17 @@ static void mb_stress_collect(struct mb_stress_shared *sh, struct mb_stress_resu
 		target += t->target;
 		held += t->held;
 	}
+	uint64_t first = atomic_load(&sh->first_enospc_held);
+
+	r->first_enospc_fill =
+	    first == UINT64_MAX || !sh->capacity ? 1.0 : (double)first / (double)sh->capacity;
 	if (sh->o->mode == MB_STRESS_SEED)
 		r->fill_reached = target ? (double)held / (double)target : 1.0;
 	else if (sh->o->mode == MB_STRESS_FILL)
 		r->fill_reached = sh->capacity ? (double)held / (double)sh->capacity : 1.0;
 	else
-		r->fill_reached = sh->capacity ? (double)atomic_load(&sh->peak_held) /
-							 (double)sh->capacity
-					       : 1.0;
+		r->fill_reached =
+		    sh->capacity ? (double)atomic_load(&sh->peak_held) / (double)sh->capacity : 1.0;
 }
 
 /*

@@ -63,7 +63,8 @@ static uint64_t mb_stress_overlaps(struct mb_stress_shared *sh, bool *bad)
 			const struct mb_extent *e = &sh->th[i].ex[k];
 
 			if (mb_stress_in_metadata(&geo, e->start, e->len)) {
-				mb_cli_err("stress", "iteration %llu: extent %llu+%u is in metadata",
+				mb_cli_err("stress",
+					   "iteration %llu: extent %llu+%u is in metadata",
 					   (unsigned long long)sh->iter,
 					   (unsigned long long)e->start, e->len);
 				*bad = true;

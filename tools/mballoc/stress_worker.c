@@ -53,8 +53,8 @@ static uint64_t mb_shadow_mark(struct mb_stress_shared *sh, uint64_t start, uint
 
 	while (len) {
 		uint64_t mask = mb_shadow_mask(start, len, &n);
-		uint64_t old = atomic_fetch_or_explicit(&sh->shadow[start / 64], mask,
-							memory_order_relaxed);
+		uint64_t old =
+		    atomic_fetch_or_explicit(&sh->shadow[start / 64], mask, memory_order_relaxed);
 
 		dup += (uint64_t)__builtin_popcountll(old & mask);
 		start += n;
@@ -100,17 +100,40 @@ static uint64_t mb_stress_free_estimate(struct mb_stress_shared *sh)
 	return busy < sh->capacity ? sh->capacity - busy : 0;
 }
 
+/*
+ * Describes the iteration's first spurious ENOSPC on stderr, as a lead for
+ * whoever debugs it: the request, and the free space seen around it.
+ */
+static void mb_stress_report_spurious(struct mb_stress_thread *t, const struct mb_request *rq,
+				      uint64_t free)
+{
+	struct mb_stress_shared *sh = t->sh;
+
+	if (sh->o->quiet || atomic_exchange_explicit(&sh->reported, true, memory_order_relaxed))
+		return;
+	mb_cli_err("stress",
+		   "iteration %llu: thread %u: spurious ENOSPC for %u block(s) at logical %llu, "
+		   "goal %lld: %llu block(s) neither held nor in flight, volume free count %llu",
+		   (unsigned long long)sh->iter, t->idx, rq->len, (unsigned long long)rq->logical,
+		   rq->goal == MB_GOAL_NONE ? -1LL : (long long)rq->goal, (unsigned long long)free,
+		   (unsigned long long)mb_free_blocks(sh->vol));
+}
+
 /* ENOSPC is spurious by construction in seed and churn mode (demand never
  * exceeds capacity); in fill mode only while a block is truly free. */
-static void mb_stress_enospc(struct mb_stress_thread *t)
+static void mb_stress_enospc(struct mb_stress_thread *t, const struct mb_request *rq)
 {
 	uint64_t free = mb_stress_free_estimate(t->sh);
+	uint64_t none = UINT64_MAX;
 
+	atomic_compare_exchange_strong(&t->sh->first_enospc_held, &none, atomic_load(&t->sh->held));
 	t->enospc++;
 	if (free > t->max_free)
 		t->max_free = free;
-	if (t->sh->o->mode != MB_STRESS_FILL || free >= 1)
+	if (t->sh->o->mode != MB_STRESS_FILL || free >= 1) {
 		t->spurious++;
+		mb_stress_report_spurious(t, rq, free);
+	}
 }
 
 static void mb_stress_note_held(struct mb_stress_shared *sh, uint64_t len)
@@ -118,9 +141,9 @@ static void mb_stress_note_held(struct mb_stress_shared *sh, uint64_t len)
 	uint64_t now = atomic_fetch_add(&sh->held, len) + len;
 	uint64_t peak = atomic_load_explicit(&sh->peak_held, memory_order_relaxed);
 
-	while (now > peak && !atomic_compare_exchange_weak_explicit(&sh->peak_held, &peak, now,
-								    memory_order_relaxed,
-								    memory_order_relaxed))
+	while (now > peak &&
+	       !atomic_compare_exchange_weak_explicit(&sh->peak_held, &peak, now,
+						      memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
@@ -164,8 +187,11 @@ static int mb_stress_reserve_slot(struct mb_stress_thread *t)
  * after the last mapped block, which is also the left neighbour. */
 static void mb_stress_request(struct mb_stress_thread *t, uint32_t len, struct mb_request *rq)
 {
-	*rq = (struct mb_request){ .file = t->file, .logical = t->next_logical,
-				   .goal = MB_GOAL_NONE, .len = len, .flags = MB_HINT_DATA };
+	*rq = (struct mb_request){.file = t->file,
+				  .logical = t->next_logical,
+				  .goal = MB_GOAL_NONE,
+				  .len = len,
+				  .flags = MB_HINT_DATA};
 	if (!t->mapped)
 		return;
 	rq->lleft = t->next_logical - 1;
@@ -196,7 +222,7 @@ static int mb_stress_alloc(struct mb_stress_thread *t, uint32_t len)
 	atomic_fetch_sub(&sh->inflight, len); /* after held grew: see free_estimate */
 	t->ops++;
 	if (err == -ENOSPC)
-		mb_stress_enospc(t);
+		mb_stress_enospc(t, &rq);
 	else if (err)
 		mb_stress_error(t, err);
 	return err;
@@ -269,11 +295,12 @@ static void mb_stress_churn(struct mb_stress_thread *t)
 	while (!atomic_load_explicit(&t->sh->stop, memory_order_relaxed) && t->target) {
 		uint64_t r = mb_stress_rng(&t->rng);
 
-		if (t->nex && (t->held >= t->target || (r & 1))) {
+		/* mostly allocate, so every quota and the volume stay nearly full */
+		if (t->nex && (t->held >= t->target || (r & 3) == 0)) {
 			mb_stress_free_one(t);
 			continue;
 		}
-		if (r % 128 == 0) {
+		if (r % 128 == 1) {
 			mb_file_discard(t->file);
 			t->discards++;
 			continue;
