@@ -53,10 +53,14 @@ static mb_grp_t mb_home_group(const struct mb_volume *vol, const struct mb_file 
 {
 	if (!file)
 		return 0;
-	/* ext4 puts an inode's data near its inode's group; hash stands in. */
-	uint64_t h = file->f_ino * 0x9E3779B97F4A7C15ULL;
+	/*
+	 * ext4 puts data near the inode's group, and a directory's consecutive
+	 * inodes share a group.  Inode numbers stand in for that: one "inode
+	 * group" per block group, one inode per 16 KiB (mke2fs's default ratio).
+	 */
+	uint64_t ipg = ((uint64_t)vol->bpg * vol->geo.block_size) >> 14;
 
-	return (mb_grp_t)((h >> 32) % vol->ngroups);
+	return (mb_grp_t)(((file->f_ino ? file->f_ino - 1 : 0) / (ipg ? ipg : 1)) % vol->ngroups);
 }
 
 static int mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_request *req)
@@ -330,20 +334,32 @@ static bool mb_should_optimize(const struct mb_ac *ac, int cr)
 	return MB_READ_ONCE(ac->vol->t.mb_optimize_scan) && cr <= MB_CR_BEST_AVAIL_LEN;
 }
 
-/* Visits every member of `set` starting at the goal group, wrapping. */
-static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t goal)
+/* Visits the members of `set` in [from, end). */
+static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t from,
+			mb_grp_t end)
 {
-	for (int pass = 0; pass < 2 && ac->status == MB_AC_CONTINUE; pass++) {
-		uint32_t end = pass ? goal : ac->vol->ngroups;
-		uint32_t g = mb_gset_next(set, pass ? 0 : goal);
+	uint32_t g = mb_gset_next(set, from);
 
-		while (g < end && ac->status == MB_AC_CONTINUE) {
-			mb_try_group(ac, g, cr);
-			if (g + 1 >= end)
-				break;
-			g = mb_gset_next(set, g + 1);
-		}
+	while (g < end && ac->status == MB_AC_CONTINUE) {
+		mb_try_group(ac, g, cr);
+		if (g + 1 >= end)
+			break;
+		g = mb_gset_next(set, g + 1);
 	}
+}
+
+/*
+ * Visits the sets of orders lo..hi: every order over [goal, ngroups) first,
+ * then every order over [0, goal), as ext4 6.17 does -- so a group past the
+ * goal is preferred to a better-sized one behind it (fewer far jumps).
+ */
+static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, int lo, int hi, int cr,
+			   mb_grp_t goal)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = lo; k <= hi && ac->status == MB_AC_CONTINUE; k++)
+			mb_scan_set(ac, &sets[k], cr, pass ? 0 : goal,
+				    pass ? goal : ac->vol->ngroups);
 }
 
 static void mb_scan_linear(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t count)
@@ -375,8 +391,7 @@ static void mb_scan_best_avail(struct mb_ac *ac, mb_grp_t goal)
 		if (len >= ac->orig_goal_len || len < ac->o_ex.fe_len)
 			continue; /* not a trim, or below what was asked */
 		ac->g_ex.fe_len = len;
-		for (int k = i; k <= vol->max_order && ac->status == MB_AC_CONTINUE; k++)
-			mb_scan_set(ac, &vol->avg_set[k], MB_CR_BEST_AVAIL_LEN, goal);
+		mb_scan_orders(ac, vol->avg_set, i, vol->max_order, MB_CR_BEST_AVAIL_LEN, goal);
 	}
 	if (ac->status == MB_AC_CONTINUE)
 		ac->g_ex.fe_len = ac->orig_goal_len;
@@ -394,21 +409,16 @@ static void mb_scan_criterion(struct mb_ac *ac, int cr, mb_grp_t goal)
 	uint32_t linear = MB_READ_ONCE(vol->t.mb_max_linear_groups);
 
 	if (linear) {
-		mb_scan_linear(ac, cr, goal, linear < vol->ngroups ? linear : vol->ngroups);
-		if (++goal >= vol->ngroups)
-			goal = 0;
+		linear = linear < vol->ngroups ? linear : vol->ngroups;
+		mb_scan_linear(ac, cr, goal, linear);
+		goal = (mb_grp_t)(((uint64_t)goal + linear) % vol->ngroups);
 	}
-	if (cr == MB_CR_POWER2_ALIGNED) {
-		for (int k = ac->ac_2order; k <= vol->max_order && ac->status == MB_AC_CONTINUE; k++)
-			mb_scan_set(ac, &vol->largest_set[k], cr, goal);
-	} else if (cr == MB_CR_GOAL_LEN_FAST) {
-		int k = mb_ilog2(ac->g_ex.fe_len);
-
-		for (; k <= vol->max_order && ac->status == MB_AC_CONTINUE; k++)
-			mb_scan_set(ac, &vol->avg_set[k], cr, goal);
-	} else {
+	if (cr == MB_CR_POWER2_ALIGNED)
+		mb_scan_orders(ac, vol->largest_set, ac->ac_2order, vol->max_order, cr, goal);
+	else if (cr == MB_CR_GOAL_LEN_FAST)
+		mb_scan_orders(ac, vol->avg_set, mb_ilog2(ac->g_ex.fe_len), vol->max_order, cr, goal);
+	else
 		mb_scan_best_avail(ac, goal);
-	}
 }
 
 /* ------------------------------------------------------------------------ */

@@ -435,12 +435,61 @@ static bool mb_use_group_pa(struct mb_ac *ac)
 	return true;
 }
 
+/*
+ * Beyond ext4: a file that outgrew the locality group (its first
+ * mb_stream_req blocks came from this CPU's group PA) and asks for the
+ * block right after them may keep taking the group PA's front, as long as
+ * it is the group PA's next block.  Otherwise its first own window lands
+ * elsewhere and the file starts with a needless break.  Takes lg_mutex
+ * (kept in ac->lg until release, like a group allocation).
+ */
+static bool mb_use_lg_front(struct mb_ac *ac)
+{
+	struct mb_volume *vol = ac->vol;
+	struct mb_lg *lg = &vol->lgs[mb_cpu_slot(vol)];
+	mb_fsblk_t goal = mb_fex_block(vol, &ac->o_ex);
+	struct mb_pa *hit = NULL;
+
+	mb_lock(&lg->lg_mutex);
+	mb_lock(&lg->lg_prealloc_lock);
+	for (int b = 0; b < MB_LG_BUCKETS && !hit; b++) {
+		struct mb_list *pos;
+
+		mb_list_for_each(pos, &lg->lg_prealloc_list[b])
+		{
+			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+
+			if (pa->pa_pstart == goal && mb_pa_pin(pa, 1)) {
+				hit = pa;
+				break;
+			}
+		}
+	}
+	mb_unlock(&lg->lg_prealloc_lock);
+	if (hit) {
+		uint32_t len = ac->o_ex.fe_len < hit->pa_free ? ac->o_ex.fe_len : hit->pa_free;
+
+		if (mb_pa_take(ac, hit, hit->pa_pstart, len)) {
+			ac->pa = hit;
+			ac->lg = lg;
+			return true;
+		}
+		mb_pa_put(vol, hit);
+	}
+	mb_unlock(&lg->lg_mutex);
+	return false;
+}
+
 /* ext4_mb_use_preallocated: serve the request from a PA, no group search. */
 bool mb_use_preallocated(struct mb_ac *ac)
 {
 	if (!ac->file || (ac->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)))
 		return false;
 	bool ok = (ac->flags & MB_HINT_GROUP_ALLOC) ? mb_use_group_pa(ac) : mb_use_inode_pa(ac);
+
+	if (!ok && (ac->flags & MB_STREAM_ALLOC) && ac->goal_block &&
+	    MB_READ_ONCE(ac->vol->t.mb_group_prealloc))
+		ok = mb_use_lg_front(ac);
 
 	if (ok) {
 		ac->status = MB_AC_FOUND;
@@ -534,7 +583,7 @@ void mb_new_preallocation_locked(struct mb_ac *ac, struct mb_group *grp)
 	pa->pa_count = 1;
 	ac->pa = pa;
 	ac->pa_created = true;
-	mb_stat_add(vol, MB_ST_PREALLOCATED, pa->pa_len);
+	mb_stat_add(vol, MB_ST_PREALLOCATED, ac->f_ex.fe_len); /* the whole find, as ext4 */
 	if (MB_READ_ONCE(vol->t.mb_enospc_policy) == MB_POLICY_LEGACY) {
 		ac->pa_late = pa;
 		return;
