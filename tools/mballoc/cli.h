@@ -47,6 +47,9 @@ int mb_cli_make_volume(const char *cmd, const struct mb_vol_opts *o, struct mb_v
 int mb_cmd_groups(int argc, char **argv);
 int mb_cmd_stats(int argc, char **argv);
 int mb_cmd_stress(int argc, char **argv);
+int mb_cmd_format(int argc, char **argv);
+int mb_cmd_info(int argc, char **argv);
+int mb_cmd_check(int argc, char **argv);
 int mb_cmd_bench(int argc, char **argv);
 int mb_cmd_freefrag(int argc, char **argv);
 

@@ -11,6 +11,10 @@ static const struct mb_cmd mb_cmds[] = {
 	  mb_cmd_stress },
 	{ "groups", "per-group free space table (ext4's mb_groups)", mb_cmd_groups },
 	{ "stats", "allocator statistics (ext4's mb_stats)", mb_cmd_stats },
+	{ "format", "create a persistent volume in a file or block device", mb_cmd_format },
+	{ "info", "geometry, free space, journal and state of a persistent volume", mb_cmd_info },
+	{ "check", "verify a persistent volume (every bitmap, checksum and counter)",
+	  mb_cmd_check },
 	{ "bench", "speed, scaling and fragmentation vs peers in the same run", mb_cmd_bench },
 	{ "freefrag", "free-extent report (e2freefrag) of an aged volume", mb_cmd_freefrag },
 };

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_volume.c - `mballoc format`, `mballoc info` and `mballoc check`: the
+ * persistent-volume commands.  format creates a volume in a file or block
+ * device; info opens it read-only and prints its superblock facts; check
+ * opens it read-only (replaying the journal in memory), reads every bitmap
+ * and runs mb_check, exit 1 with the list of problems.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char *const mb_format_help =
+	"usage: mballoc format PATH --size SIZE [options]\n"
+	"Creates an empty persistent volume in a file (created or resized, sparse)\n"
+	"or a block device (--size defaults to the device size).\n"
+	"  --size SIZE             volume size (K/M/G/T suffixes)\n"
+	"  --block-size SIZE       block size, 1K..64K (default 4K)\n"
+	"  --blocks-per-group N    default 8 * block size\n"
+	"  --reserved N            metadata blocks per group (default: just enough for\n"
+	"                          group 0's descriptor table, bitmap and journal)\n"
+	"  --journal N             journal blocks (default: the room left in group 0)\n"
+	"  -h, --help\n";
+
+struct mb_format_opts {
+	uint64_t size, block_size, bpg, reserved, journal;
+	bool have_reserved;
+	const char *path;
+};
+
+/* Size of a block device, or 0. */
+static uint64_t mb_blockdev_size(const char *path)
+{
+	struct stat st;
+	uint64_t size = 0;
+
+	if (stat(path, &st) || !S_ISBLK(st.st_mode))
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (ioctl(fd, BLKGETSIZE64, &size))
+			size = 0;
+		close(fd);
+	}
+	return size;
+}
+
+static int mb_format_parse(int argc, char **argv, struct mb_format_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "size", required_argument, 0, 's' },	{ "block-size", required_argument, 0, 'b' },
+		{ "blocks-per-group", required_argument, 0, 'g' },
+		{ "reserved", required_argument, 0, 'r' }, { "journal", required_argument, 0, 'J' },
+		{ "help", no_argument, 0, 'h' },	{ 0, 0, 0, 0 },
+	};
+	int c;
+
+	*o = (struct mb_format_opts){ .block_size = 4096 };
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		bool ok = true;
+
+		switch (c) {
+		case 's': ok = !mb_parse_size(optarg, &o->size); break;
+		case 'b': ok = !mb_parse_size(optarg, &o->block_size); break;
+		case 'g': ok = mb_parse_u64(optarg, &o->bpg); break;
+		case 'r': ok = mb_parse_u64(optarg, &o->reserved); o->have_reserved = true; break;
+		case 'J': ok = mb_parse_u64(optarg, &o->journal); break;
+		case 'h': fputs(mb_format_help, stdout); exit(MB_EXIT_OK);
+		default: return MB_EXIT_USAGE;
+		}
+		if (!ok)
+			return mb_cli_usage_err("format", "invalid value '%s'", optarg);
+	}
+	if (optind + 1 != argc)
+		return mb_cli_usage_err("format", optind < argc ? "one PATH expected"
+								 : "missing PATH");
+	o->path = argv[optind];
+	if (!o->size)
+		o->size = mb_blockdev_size(o->path);
+	if (!o->size)
+		return mb_cli_usage_err("format", "--size is required");
+	if (o->block_size < 1024 || o->block_size > 65536 || o->bpg > UINT32_MAX ||
+	    o->reserved > UINT32_MAX || o->journal > UINT32_MAX)
+		return mb_cli_usage_err("format", "invalid geometry");
+	return 0;
+}
+
+/*
+ * Default reserved blocks: superblock, descriptor table (32 bytes per
+ * group), group 0's bitmap and a journal that holds every group's bitmap
+ * in one transaction when it can (at most what one transaction carries).
+ */
+static uint64_t mb_default_reserved(uint64_t blocks, uint64_t bs, uint64_t bpg, uint64_t journal)
+{
+	uint64_t groups = (blocks + bpg - 1) / bpg;
+	uint64_t desc = (groups * 32 + bs - 1) / bs;
+	uint64_t j = journal;
+
+	if (!j) {
+		uint64_t cap = (bs - 28) / 8 + 2;
+
+		j = groups + desc + 3;
+		j = j < cap ? j : cap;
+		j = j < 8 ? 8 : j;
+	}
+	return 2 + desc + j;
+}
+
+int mb_cmd_format(int argc, char **argv)
+{
+	struct mb_format_opts o;
+	int rc = mb_format_parse(argc, argv, &o);
+
+	if (rc)
+		return rc;
+	uint64_t bpg = o.bpg ? o.bpg : 8 * o.block_size;
+	struct mb_geometry geo = {
+		.block_size = (uint32_t)o.block_size,
+		.blocks_per_group = (uint32_t)o.bpg,
+		.blocks_count = o.size / o.block_size,
+		.reserved_per_group = (uint32_t)(o.have_reserved ? o.reserved
+					: mb_default_reserved(o.size / o.block_size, o.block_size, bpg,
+							      o.journal)),
+	};
+	struct mb_open_opts opts = { .journal_blocks = (uint32_t)o.journal };
+	int err = mb_volume_format(o.path, &geo, &opts);
+
+	if (err) {
+		mb_cli_err("format", "%s: %s", o.path, strerror(-err));
+		if (err == -EINVAL)
+			fprintf(stderr, "mballoc: format: the geometry is impossible or group 0's "
+					"%u reserved blocks cannot hold the metadata\n",
+				geo.reserved_per_group);
+		return MB_EXIT_FAIL;
+	}
+	printf("formatted %s: %llu blocks of %llu bytes, %llu blocks per group, %u reserved "
+	       "per group\n", o.path, (unsigned long long)geo.blocks_count,
+	       (unsigned long long)o.block_size, (unsigned long long)bpg, geo.reserved_per_group);
+	return MB_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* info and check                                                            */
+/* ------------------------------------------------------------------------ */
+
+static int mb_path_json_parse(const char *cmd, int argc, char **argv, bool *json,
+			      const char **path)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	int c;
+
+	*json = false;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': *json = true; break;
+		case 'h':
+			printf("usage: mballoc %s PATH [--json]\n%s", cmd,
+			       strcmp(cmd, "info") ? "Opens the volume read-only (replaying its journal "
+						     "in memory), reads every\nbitmap and verifies "
+						     "everything; exit 1 with the list of problems.\n"
+						   : "Prints a persistent volume's geometry, free space, "
+						     "journal and state\n(opened read-only).\n");
+			exit(MB_EXIT_OK);
+		default: return MB_EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc)
+		return mb_cli_usage_err(cmd, optind < argc ? "one PATH expected" : "missing PATH");
+	*path = argv[optind];
+	return 0;
+}
+
+static int mb_open_ro(const char *cmd, const char *path, struct mb_volume **vol)
+{
+	struct mb_open_opts o = { .commit_interval_s = 0, .read_only = 1 };
+	int err = mb_volume_open(path, &o, vol);
+
+	if (err)
+		mb_cli_err(cmd, "%s: %s", path, strerror(-err));
+	return err;
+}
+
+static void mb_uuid_str(const uint8_t *u, char *s)
+{
+	static const int dash[] = { 4, 6, 8, 10 };
+	int k = 0;
+
+	for (int i = 0; i < 16; i++) {
+		for (int d = 0; d < 4; d++)
+			if (dash[d] == i)
+				s[k++] = '-';
+		k += sprintf(s + k, "%02x", u[i]);
+	}
+}
+
+/* Prints s as a JSON string. */
+static void mb_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void mb_info_print(const char *path, const struct mb_volume_info *i, bool json)
+{
+	char uuid[40];
+	const char *state = i->was_clean ? "clean" : "dirty";
+
+	mb_uuid_str(i->uuid, uuid);
+	if (!json) {
+		printf("volume:            %s\nuuid:              %s\nformat version:    %u\n"
+		       "state:             %s%s\n", path, uuid, i->format_version, state,
+		       i->replayed ? " (a committed transaction awaits replay)" : "");
+		printf("block size:        %u\nblocks:            %llu\nblocks per group:  %u\n"
+		       "first data block:  %u\nreserved per group: %u\ngroups:            %u "
+		       "(%u never written)\nfree blocks:       %llu\n",
+		       i->geo.block_size, (unsigned long long)i->geo.blocks_count,
+		       i->geo.blocks_per_group, i->geo.first_data_block, i->geo.reserved_per_group,
+		       i->groups, i->groups_uninit, (unsigned long long)i->free_blocks);
+		printf("descriptor table:  blocks %llu..%llu\njournal:           blocks %llu..%llu "
+		       "(%u blocks, %u per transaction)\nlast transaction:  %llu\n",
+		       (unsigned long long)i->desc_start,
+		       (unsigned long long)(i->desc_start + i->desc_blocks - 1),
+		       (unsigned long long)i->journal_start,
+		       (unsigned long long)(i->journal_start + i->journal_blocks - 1),
+		       i->journal_blocks, i->journal_capacity, (unsigned long long)i->seq);
+		return;
+	}
+	printf("{\"path\":");
+	mb_json_str(path);
+	printf(",\"uuid\":\"%s\",\"format_version\":%u,\"state\":\"%s\",\"needs_replay\":%s,"
+	       "\"block_size\":%u,\"blocks\":%llu,\"blocks_per_group\":%u,\"first_data_block\":%u,"
+	       "\"reserved_per_group\":%u,\"groups\":%u,\"groups_uninit\":%u,\"free_blocks\":%llu,"
+	       "\"desc_start\":%llu,\"desc_blocks\":%u,\"journal_start\":%llu,"
+	       "\"journal_blocks\":%u,\"journal_capacity\":%u,\"seq\":%llu,"
+	       "\"open_bytes_read\":%llu}\n",
+	       uuid, i->format_version, state, i->replayed ? "true" : "false", i->geo.block_size,
+	       (unsigned long long)i->geo.blocks_count, i->geo.blocks_per_group,
+	       i->geo.first_data_block, i->geo.reserved_per_group, i->groups, i->groups_uninit,
+	       (unsigned long long)i->free_blocks, (unsigned long long)i->desc_start,
+	       i->desc_blocks, (unsigned long long)i->journal_start, i->journal_blocks,
+	       i->journal_capacity, (unsigned long long)i->seq,
+	       (unsigned long long)i->open_bytes_read);
+}
+
+int mb_cmd_info(int argc, char **argv)
+{
+	const char *path;
+	bool json;
+	struct mb_volume *vol;
+	struct mb_volume_info info;
+	int rc = mb_path_json_parse("info", argc, argv, &json, &path);
+
+	if (rc)
+		return rc;
+	if (mb_open_ro("info", path, &vol))
+		return MB_EXIT_FAIL;
+	mb_volume_info(vol, &info);
+	mb_info_print(path, &info, json);
+	mb_volume_destroy(vol);
+	return MB_EXIT_OK;
+}
+
+/* Prints the problem lines, as text or as JSON strings. */
+static void mb_check_print(const char *path, int n, char *report, bool json)
+{
+	if (!json) {
+		if (n)
+			printf("%s: %d problem%s:\n%s", path, n, n == 1 ? "" : "s", report);
+		else
+			printf("%s: clean\n", path);
+		return;
+	}
+	printf("{\"path\":");
+	mb_json_str(path);
+	printf(",\"clean\":%s,\"problems\":%d,\"messages\":[", n ? "false" : "true", n);
+	bool first = true;
+
+	for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n")) {
+		printf(first ? "" : ",");
+		mb_json_str(line);
+		first = false;
+	}
+	printf("]}\n");
+}
+
+int mb_cmd_check(int argc, char **argv)
+{
+	const char *path;
+	bool json;
+	struct mb_volume *vol;
+	int rc = mb_path_json_parse("check", argc, argv, &json, &path);
+
+	if (rc)
+		return rc;
+	if (mb_open_ro("check", path, &vol))
+		return MB_EXIT_FAIL;
+	size_t len = 1 << 20;
+	char *report = malloc(len);
+
+	if (!report) {
+		mb_volume_destroy(vol);
+		mb_cli_err("check", "%s: %s", path, strerror(ENOMEM));
+		return MB_EXIT_FAIL;
+	}
+	int n = mb_volume_verify(vol, report, len);
+
+	mb_volume_destroy(vol);
+	if (n < 0) {
+		mb_cli_err("check", "%s: %s", path, strerror(-n));
+		free(report);
+		return MB_EXIT_FAIL;
+	}
+	mb_check_print(path, n, report, json);
+	free(report);
+	return n ? MB_EXIT_FAIL : MB_EXIT_OK;
+}
