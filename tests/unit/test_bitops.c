@@ -77,7 +77,7 @@ TEST(find_next_vs_naive)
 /* Bits set past `size` must not be reported by a zero search either way. */
 TEST(find_next_ignores_tail_bits)
 {
-	uint64_t map[2] = { ~0ULL, 0 };
+	uint64_t map[2] = {~0ULL, 0};
 
 	ASSERT_EQ_U64(mb_find_next_zero_bit(map, 64, 0), 64);
 	ASSERT_EQ_U64(mb_find_next_zero_bit(map, 70, 0), 64);
@@ -149,7 +149,8 @@ TEST(range_queries_vs_naive)
 		random_map(&rng, map, MAX_WORDS);
 		/* Short ranges inside uniform words are the interesting ones. */
 		if (mb_rand_below(&rng, 2))
-			len = (uint32_t)mb_rand_below(&rng, (nbits - start < 140 ? nbits - start : 140) + 1);
+			len = (uint32_t)mb_rand_below(
+			    &rng, (nbits - start < 140 ? nbits - start : 140) + 1);
 		naive_range(map, start, len, &set, &clear, &zeros);
 		ASSERT_EQ_INT(mb_range_all_set(map, start, len), set);
 		ASSERT_EQ_INT(mb_range_all_clear(map, start, len), clear);
@@ -160,8 +161,8 @@ TEST(range_queries_vs_naive)
 /* The inline single-bit helpers agree with the word layout the rest assumes. */
 TEST(single_bit_helpers)
 {
-	uint64_t rng = mb_test_seed ^ 0x1, map[MAX_WORDS] = { 0 };
-	bool ref[MAX_WORDS * 64] = { false };
+	uint64_t rng = mb_test_seed ^ 0x1, map[MAX_WORDS] = {0};
+	bool ref[MAX_WORDS * 64] = {false};
 
 	for (int i = 0; i < 50000; i++) {
 		uint32_t b = (uint32_t)mb_rand_below(&rng, MAX_WORDS * 64);

@@ -27,7 +27,7 @@ struct naive {
 	uint32_t bpg;
 	int max_order;
 	uint32_t nchunks[MB_MAX_ORDERS]; /* chunks of order k: bpg >> k */
-	uint8_t *whole[MB_MAX_ORDERS];   /* chunk (k, i) wholly free */
+	uint8_t *whole[MB_MAX_ORDERS];	 /* chunk (k, i) wholly free */
 	uint32_t counters[MB_MAX_ORDERS];
 	uint32_t free, frags, first;
 	int largest, avg;
@@ -138,8 +138,9 @@ static bool compare_buddy(const struct mb_volume *vol, uint64_t *buddy, const st
 		for (uint32_t i = 0; i < n->nchunks[k]; i++) {
 			if (buddy_bit(vol, buddy, k, i) == !naive_maximal(n, k, i))
 				continue;
-			mb_test_fail(__FILE__, __LINE__, "%s: buddy bit (%d, %u) is %d, model says %d",
-				     what, k, i, buddy_bit(vol, buddy, k, i), !naive_maximal(n, k, i));
+			mb_test_fail(__FILE__, __LINE__,
+				     "%s: buddy bit (%d, %u) is %d, model says %d", what, k, i,
+				     buddy_bit(vol, buddy, k, i), !naive_maximal(n, k, i));
 			return false;
 		}
 	}
@@ -157,8 +158,8 @@ static bool compare_counters(const uint32_t *counters, uint32_t free, uint32_t f
 		}
 	}
 	if (free != n->free || frags != n->frags || first != n->first) {
-		mb_test_fail(__FILE__, __LINE__, "%s: free/frags/first %u/%u/%u, model %u/%u/%u", what,
-			     free, frags, first, n->free, n->frags, n->first);
+		mb_test_fail(__FILE__, __LINE__, "%s: free/frags/first %u/%u/%u, model %u/%u/%u",
+			     what, free, frags, first, n->free, n->frags, n->first);
 		return false;
 	}
 	return true;
@@ -201,7 +202,8 @@ static bool check_invariants(const struct mb_volume *vol, const uint64_t *bitmap
 	}
 	free(cover);
 	if (!ok || c0 != counters[0] || sum + counters[0] != nfree) {
-		mb_test_fail(__FILE__, __LINE__, "buddy invariants broken (order-0 chunks %u/%u, sum %llu, free %u)",
+		mb_test_fail(__FILE__, __LINE__,
+			     "buddy invariants broken (order-0 chunks %u/%u, sum %llu, free %u)",
 			     c0, counters[0], (unsigned long long)(sum + counters[0]), nfree);
 		return false;
 	}
@@ -350,14 +352,15 @@ static bool check_build(struct fixture *f, uint64_t *rng, mb_grp_t g)
 	memcpy(grp->bb_bitmap, f->bitmap, vol->bitmap_words * sizeof(uint64_t));
 	mb_buddy_generate(vol, grp);
 	ok = ok && !memcmp(grp->bb_buddy, f->buddy, vol->buddy_words * sizeof(uint64_t)) &&
-	     compare_counters(grp->bb_counters, grp->bb_free, grp->bb_fragments,
-			      grp->bb_first_free, &f->n, f->name) &&
+	     compare_counters(grp->bb_counters, grp->bb_free, grp->bb_fragments, grp->bb_first_free,
+			      &f->n, f->name) &&
 	     grp->bb_largest_free_order == f->n.largest &&
 	     grp->bb_avg_fragment_size_order == f->n.avg;
 	mb_unlock(&grp->bb_lock);
 	if (!ok && !mb_test_failed)
-		mb_test_fail(__FILE__, __LINE__, "%s group %u: generate differs (largest %d/%d avg %d/%d)",
-			     f->name, g, grp->bb_largest_free_order, f->n.largest,
+		mb_test_fail(__FILE__, __LINE__,
+			     "%s group %u: generate differs (largest %d/%d avg %d/%d)", f->name, g,
+			     grp->bb_largest_free_order, f->n.largest,
 			     grp->bb_avg_fragment_size_order, f->n.avg);
 	return ok;
 }
@@ -474,7 +477,8 @@ static bool check_double_free(struct fixture *f, uint64_t *rng, struct mb_group 
 
 	if (n) {
 		/* widen over used neighbours so the range mixes used and free */
-		uint32_t lo = s > 5 ? s - 5 : 0, hi = s + n + 5 < grp->bb_len ? s + n + 5 : grp->bb_len;
+		uint32_t lo = s > 5 ? s - 5 : 0,
+			 hi = s + n + 5 < grp->bb_len ? s + n + 5 : grp->bb_len;
 
 		memcpy(bm, grp->bb_bitmap, bw);
 		memcpy(bd, grp->bb_buddy, dw);
@@ -484,8 +488,9 @@ static bool check_double_free(struct fixture *f, uint64_t *rng, struct mb_group 
 		     !memcmp(cnt, grp->bb_counters, sizeof(cnt)) && free0 == grp->bb_free &&
 		     frag0 == grp->bb_fragments && first0 == grp->bb_first_free;
 		if (!ok)
-			mb_test_fail(__FILE__, __LINE__, "%s: double free of %u+%u changed the group",
-				     f->name, lo, hi - lo);
+			mb_test_fail(__FILE__, __LINE__,
+				     "%s: double free of %u+%u changed the group", f->name, lo,
+				     hi - lo);
 	}
 	free(bm);
 	free(bd);
@@ -512,7 +517,8 @@ static bool incremental_step(struct fixture *f, uint64_t *rng, struct mb_group *
 	set_range(shadow, s, n, use);
 	snprintf(op, sizeof(op), "%s %s %u+%u", f->name, use ? "mark_used" : "free", s, n);
 	if (memcmp(shadow, grp->bb_bitmap, vol->bitmap_words * 8)) {
-		mb_test_fail(__FILE__, __LINE__, "%s: order-0 bits other than the range changed", op);
+		mb_test_fail(__FILE__, __LINE__, "%s: order-0 bits other than the range changed",
+			     op);
 		return false;
 	}
 	return group_matches_rebuild(f, grp, op);
@@ -630,15 +636,18 @@ TEST(find_extent_vs_naive)
 			naive_build(&f.n, grp->bb_bitmap);
 			for (int q = 0; q < 300 && !mb_test_failed; q++) {
 				uint32_t b = (uint32_t)mb_rand_below(&rng, grp->bb_len);
-				uint32_t need = 1 + (uint32_t)mb_rand_below(&rng, q & 1 ? 64 : f.vol->bpg);
+				uint32_t need =
+				    1 + (uint32_t)mb_rand_below(&rng, q & 1 ? 64 : f.vol->bpg);
 				uint32_t got = mb_buddy_find_extent(f.vol, grp, b, need);
 				uint32_t run = naive_run(&f.n, b);
 
 				if (got != naive_find_extent(&f.n, b, need) || got > run ||
 				    got < (need < run ? need : run))
-					mb_test_fail(__FILE__, __LINE__,
-						     "%s: find_extent(%u, %u) = %u, model %u, run %u",
-						     f.name, b, need, got, naive_find_extent(&f.n, b, need), run);
+					mb_test_fail(
+					    __FILE__, __LINE__,
+					    "%s: find_extent(%u, %u) = %u, model %u, run %u",
+					    f.name, b, need, got, naive_find_extent(&f.n, b, need),
+					    run);
 			}
 			mb_unlock(&grp->bb_lock);
 		}

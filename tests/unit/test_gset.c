@@ -12,7 +12,7 @@
 #include "harness.h"
 #include "mb_int.h"
 
-static const uint32_t sizes[] = { 1, 63, 64, 65, 4096, 4097, 300000 };
+static const uint32_t sizes[] = {1, 63, 64, 65, 4096, 4097, 300000};
 
 static uint32_t naive_next(const bool *in, uint32_t n, uint32_t from)
 {
@@ -177,7 +177,7 @@ static void run_stress(uint32_t n, uint32_t nthreads, uint64_t seed)
 	ASSERT_TRUE(in);
 	ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
 	for (uint32_t t = 0; t < nthreads; t++) {
-		args[t] = (struct stress_arg){ &s, in, n, t, nthreads, seed + t, 30000 };
+		args[t] = (struct stress_arg){&s, in, n, t, nthreads, seed + t, 30000};
 		ASSERT_EQ_INT(pthread_create(&th[t], NULL, stress_thread, &args[t]), 0);
 	}
 	for (uint32_t t = 0; t < nthreads; t++)
@@ -187,8 +187,8 @@ static void run_stress(uint32_t n, uint32_t nthreads, uint64_t seed)
 	for (uint32_t g = 0; g < n; g++)
 		count += in[g];
 	if (!walk_matches(&s, in, n))
-		mb_test_fail(__FILE__, __LINE__, "n %u threads %u: next() misses or invents members",
-			     n, nthreads);
+		mb_test_fail(__FILE__, __LINE__,
+			     "n %u threads %u: next() misses or invents members", n, nthreads);
 	ASSERT_EQ_U64(mb_gset_count(&s), count);
 	mb_gset_destroy(&s);
 	free(in);
@@ -213,7 +213,7 @@ TEST(gset_threads_disjoint_members)
  * threads stop at a barrier and thread 0 walks the set with next(): a
  * summary bit lost in the burst shows up as a missing member.
  */
-static const uint32_t race_words[] = { 63, 64, 4095, 4096 };
+static const uint32_t race_words[] = {63, 64, 4095, 4096};
 #define RACE_NWORDS 4
 #define RACE_N 300000
 
@@ -282,14 +282,14 @@ TEST(gset_summary_race_quiescent_walk)
 		pthread_t th[4];
 		struct race_arg args[4];
 		pthread_barrier_t bar;
-		bool in[RACE_NWORDS * 4] = { false };
+		bool in[RACE_NWORDS * 4] = {false};
 		int bad_round = -1;
 
 		ASSERT_EQ_INT(mb_gset_init(&s, RACE_N), 0);
 		pthread_barrier_init(&bar, NULL, nthreads);
 		for (uint32_t t = 0; t < nthreads; t++) {
-			args[t] = (struct race_arg){ &s, in, t, nthreads, mb_test_seed + 77 * t,
-						     rounds, &bar, &bad_round };
+			args[t] = (struct race_arg){
+			    &s, in, t, nthreads, mb_test_seed + 77 * t, rounds, &bar, &bad_round};
 			ASSERT_EQ_INT(pthread_create(&th[t], NULL, race_thread, &args[t]), 0);
 		}
 		for (uint32_t t = 0; t < nthreads; t++)

@@ -102,7 +102,7 @@ static void live_push(struct model *m, uint64_t start, uint32_t len)
 		m->cap = m->cap ? 2 * m->cap : 1024;
 		m->ext = realloc(m->ext, m->cap * sizeof(*m->ext));
 	}
-	m->ext[m->n++] = (struct live){ start, len };
+	m->ext[m->n++] = (struct live){start, len};
 }
 
 /* ------------------------------------------------------------------------ */
@@ -111,8 +111,8 @@ static void live_push(struct model *m, uint64_t start, uint32_t len)
 
 static uint32_t random_flags(struct model *m, bool *goal_only)
 {
-	static const uint32_t hints[] = { MB_HINT_TRY_GOAL, MB_HINT_MERGE, MB_HINT_FIRST,
-					  MB_HINT_NOPREALLOC };
+	static const uint32_t hints[] = {MB_HINT_TRY_GOAL, MB_HINT_MERGE, MB_HINT_FIRST,
+					 MB_HINT_NOPREALLOC};
 	uint32_t f = 0;
 
 	for (int i = 0; i < 4; i++)
@@ -149,9 +149,10 @@ static bool extent_valid(struct model *m, const struct mb_request *rq, const str
 	if (ex->len < 1 || ex->len > rq->len || ex->len > m->geo.blocks_per_group ||
 	    ex->start < m->geo.first_data_block || ex->start + ex->len > m->geo.blocks_count ||
 	    ex->logical != rq->logical) {
-		mb_test_fail(__FILE__, __LINE__, "extent %llu+%u (logical %llu) for len %u: out of bounds",
-			     (unsigned long long)ex->start, ex->len, (unsigned long long)ex->logical,
-			     rq->len);
+		mb_test_fail(__FILE__, __LINE__,
+			     "extent %llu+%u (logical %llu) for len %u: out of bounds",
+			     (unsigned long long)ex->start, ex->len,
+			     (unsigned long long)ex->logical, rq->len);
 		return false;
 	}
 	for (uint64_t b = ex->start; b < ex->start + ex->len; b++) {
@@ -189,7 +190,8 @@ static bool do_alloc(struct model *m)
 		m->enospc_full += m->nfree == 0;
 		if ((goal_only && rq.goal != MB_GOAL_NONE) || m->nfree == 0)
 			return true;
-		mb_test_fail(__FILE__, __LINE__, "-ENOSPC for len %u flags %#x goal %llu file %d with %llu blocks free",
+		mb_test_fail(__FILE__, __LINE__,
+			     "-ENOSPC for len %u flags %#x goal %llu file %d with %llu blocks free",
 			     rq.len, rq.flags, (unsigned long long)rq.goal, fi,
 			     (unsigned long long)m->nfree);
 		return false;
@@ -305,7 +307,8 @@ static bool checkpoint(struct model *m)
 	if (released < 0 || before + (uint64_t)released != m->nfree || after != m->nfree ||
 	    mb_free_blocks(m->vol) != m->nfree) {
 		mb_test_fail(__FILE__, __LINE__,
-			     "checkpoint: buddy free %llu + discarded %lld, then %llu; volume %llu; oracle %llu",
+			     "checkpoint: buddy free %llu + discarded %lld, then %llu; volume "
+			     "%llu; oracle %llu",
 			     (unsigned long long)before, (long long)released,
 			     (unsigned long long)after, (unsigned long long)mb_free_blocks(m->vol),
 			     (unsigned long long)m->nfree);
@@ -332,7 +335,7 @@ static bool check_clean(struct model *m, uint64_t op)
 /* Steers between half-empty and full, so ENOSPC and near-full scans happen. */
 static bool one_op(struct model *m, uint64_t op)
 {
-	static const double targets[] = { 0.2, 0.5, 0.8, 0.95, 1.01 };
+	static const double targets[] = {0.2, 0.5, 0.8, 0.95, 1.01};
 	double used = 1.0 - (double)m->nfree / (double)m->data_blocks;
 	uint64_t r = mb_rand_below(&m->rng, 1000);
 
@@ -358,10 +361,10 @@ static void run_geometry(const struct mb_test_geo *tg, uint64_t ops, uint64_t se
 		if (!one_op(&m, op))
 			break;
 		if (mb_free_blocks(m.vol) != m.nfree) {
-			mb_test_fail(__FILE__, __LINE__, "%s op %llu: mb_free_blocks %llu, oracle %llu",
-				     tg->name, (unsigned long long)op,
-				     (unsigned long long)mb_free_blocks(m.vol),
-				     (unsigned long long)m.nfree);
+			mb_test_fail(
+			    __FILE__, __LINE__, "%s op %llu: mb_free_blocks %llu, oracle %llu",
+			    tg->name, (unsigned long long)op,
+			    (unsigned long long)mb_free_blocks(m.vol), (unsigned long long)m.nfree);
 			break;
 		}
 		if ((op % CHECK_EVERY == 0 && !check_clean(&m, op)) ||
@@ -391,7 +394,6 @@ TEST(random_vs_oracle)
 			     &lib_ops);
 	printf("  single-thread alloc+free: %.0f ops/s inside the library (%llu calls), "
 	       "%.0f ops/s with the oracle\n",
-	       lib_seconds > 0 ? (double)lib_ops / lib_seconds : 0.0,
-	       (unsigned long long)lib_ops,
+	       lib_seconds > 0 ? (double)lib_ops / lib_seconds : 0.0, (unsigned long long)lib_ops,
 	       (double)(per_geo * (uint64_t)mb_test_ngeos) / (now() - t0));
 }
