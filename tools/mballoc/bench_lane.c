@@ -127,7 +127,7 @@ static int mb_pa_round(struct mb_lane *l, uint64_t *blk, size_t cap, uint64_t id
 			}
 			if (err)
 				break;
-			rq.goal = blk[n] + 1;
+			rq.goal = blk[n] + 1 < l->sh.blocks ? blk[n] + 1 : 0;
 		}
 		*ns += mb_bench_now_ns() - t0;
 	}

@@ -44,7 +44,7 @@ static void mb_json_res(FILE *f, const struct mb_bench_res *r, double ours)
 	fprintf(f, ",\"skipped\":%s", r->skipped ? "true" : "false");
 	if (!r->skipped) {
 		fprintf(f, ",\"ops\":%llu,\"ops_per_s\":%.0f,\"p50_ns\":%llu,\"p99_ns\":%llu,"
-			   "\"p999_ns\":%llu,\"latency_sample_every\":%u",
+			   "\"p999_ns\":%llu,\"latency_sample_every\":%u" /* 0 = not measured */,
 			(unsigned long long)r->ops, r->ops_s, (unsigned long long)r->p50,
 			(unsigned long long)r->p99, (unsigned long long)r->p999, r->sample_every);
 		if (ours > 0 && r->ops_s > 0)
@@ -100,9 +100,15 @@ static void mb_table_res(const struct mb_bench_row *row, int i)
 		snprintf(sp, sizeof(sp), "%.1f", r->split_pct);
 		snprintf(fr, sizeof(fr), "%.3f", r->frag.score);
 	}
-	printf("%-34s %-9s %12s %9llu %9llu %9llu %8s %7s %6s %6s  %s\n", i ? "" : row->params,
-	       r->alloc, rate, (unsigned long long)r->p50, (unsigned long long)r->p99,
-	       (unsigned long long)r->p999, ratio, ea, sp, fr, r->note);
+	char p50[24] = "-", p99[24] = "-", p999[24] = "-";
+
+	if (r->sample_every) { /* 0: the peer measured no latency (kernel) */
+		snprintf(p50, sizeof(p50), "%llu", (unsigned long long)r->p50);
+		snprintf(p99, sizeof(p99), "%llu", (unsigned long long)r->p99);
+		snprintf(p999, sizeof(p999), "%llu", (unsigned long long)r->p999);
+	}
+	printf("%-34s %-9s %12s %9s %9s %9s %8s %7s %6s %6s  %s\n", i ? "" : row->params,
+	       r->alloc, rate, p50, p99, p999, ratio, ea, sp, fr, r->note);
 }
 
 /* Free-extent histogram of an aging row: "2^k:count" for non-empty buckets. */
