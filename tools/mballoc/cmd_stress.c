@@ -50,6 +50,8 @@ static void mb_stress_usage(FILE *f)
 		"  --duration SECS         churn: seconds per iteration (default 10)\n"
 		"  --policy seq|legacy     mb_enospc_policy: the 2020 fix or before it\n"
 		"  --seed N                random seed (default: from the clock; printed)\n"
+		"  --tunable NAME=VALUE    set a library tunable on every volume (repeatable;\n"
+		"                          mb_enospc_policy is --policy's)\n"
 		"  --json                  one JSON object on stdout\n"
 		"  --progress, --no-progress  progress on stderr (default: if a TTY)\n"
 		"  -q, --quiet             no per-iteration lines\n"
@@ -69,7 +71,24 @@ static int mb_stress_lookup(const char *s, const char *const *names, int n)
 	return -1;
 }
 
-static bool mb_stress_opt(struct mb_stress_opts *o, int c, const char *arg, bool *fill_set,
+/* "NAME=VALUE": NAME is checked when the first volume is made. */
+static bool mb_stress_tunable_opt(struct mb_stress_opts *o, char *arg)
+{
+	char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg || o->ntunables == MB_STRESS_MAX_TUNABLES)
+		return false;
+	*eq = 0;
+	o->tunable_name[o->ntunables] = arg;
+	if (!mb_parse_u64(eq + 1, &o->tunable_value[o->ntunables])) {
+		*eq = '=';
+		return false;
+	}
+	o->ntunables++;
+	return true;
+}
+
+static bool mb_stress_opt(struct mb_stress_opts *o, int c, char *arg, bool *fill_set,
 			  bool *iter_set)
 {
 	switch (c) {
@@ -89,6 +108,7 @@ static bool mb_stress_opt(struct mb_stress_opts *o, int c, const char *arg, bool
 	case 'm': return (o->mode = mb_stress_lookup(arg, mb_stress_modes, 3)) >= 0;
 	case 'p': return (o->policy = mb_stress_lookup(arg, mb_stress_policies, 2)) >= 0;
 	case 'S': return mb_parse_u64(arg, &o->seed);
+	case 'T': return mb_stress_tunable_opt(o, arg);
 	case 'j': o->json = true; return true;
 	case 'P': o->progress = true; return true;
 	case 'N': o->progress = false; return true;
@@ -117,6 +137,7 @@ static int mb_stress_parse(int argc, char **argv, struct mb_stress_opts *o)
 		{ "iterations", required_argument, 0, 'i' },
 		{ "duration", required_argument, 0, 'd' }, { "mode", required_argument, 0, 'm' },
 		{ "policy", required_argument, 0, 'p' },   { "seed", required_argument, 0, 'S' },
+		{ "tunable", required_argument, 0, 'T' },
 		{ "json", no_argument, 0, 'j' },	   { "progress", no_argument, 0, 'P' },
 		{ "no-progress", no_argument, 0, 'N' },	   { "quiet", no_argument, 0, 'q' },
 		{ "help", no_argument, 0, 'h' },	   { 0, 0, 0, 0 },

@@ -18,6 +18,8 @@
 
 #include "cli.h"
 
+#define MB_STRESS_MAX_TUNABLES 16
+
 enum mb_stress_mode { MB_STRESS_SEED, MB_STRESS_FILL, MB_STRESS_CHURN };
 
 struct mb_stress_opts {
@@ -31,6 +33,10 @@ struct mb_stress_opts {
 	int policy;	 /* MB_POLICY_* */
 	uint64_t seed;
 	bool json, progress, quiet;
+	/* --tunable NAME=VALUE, applied to every fresh volume */
+	const char *tunable_name[MB_STRESS_MAX_TUNABLES];
+	uint64_t tunable_value[MB_STRESS_MAX_TUNABLES];
+	unsigned ntunables;
 };
 
 /* What one iteration measured; cmd_stress.c sums these. */

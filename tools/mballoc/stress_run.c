@@ -65,6 +65,29 @@ static int mb_stress_open_files(struct mb_stress_shared *sh, uint64_t iter)
 	return 0;
 }
 
+/* Statistics on (retries and discards are read from them), the policy,
+ * then the user's --tunable settings. */
+static int mb_stress_tunables(struct mb_volume *vol, const struct mb_stress_opts *o)
+{
+	int err = mb_tunable_set(vol, "mb_stats", 1);
+
+	if (!err)
+		err = mb_tunable_set(vol, "mb_enospc_policy", (uint64_t)o->policy);
+	if (err) {
+		mb_cli_err("stress", "cannot set statistics and policy: %s", strerror(-err));
+		return err;
+	}
+	for (unsigned i = 0; i < o->ntunables; i++) {
+		err = mb_tunable_set(vol, o->tunable_name[i], o->tunable_value[i]);
+		if (err) {
+			mb_cli_err("stress", "tunable %s=%llu: %s", o->tunable_name[i],
+				   (unsigned long long)o->tunable_value[i], strerror(-err));
+			return -EINVAL; /* bad usage */
+		}
+	}
+	return 0;
+}
+
 static int mb_stress_setup(struct mb_stress_shared *sh, const struct mb_stress_opts *o,
 			   uint64_t iter)
 {
@@ -78,13 +101,10 @@ static int mb_stress_setup(struct mb_stress_shared *sh, const struct mb_stress_o
 	pthread_cond_init(&sh->gate_cond, NULL);
 	if (mb_cli_make_volume("stress", &o->vol, &sh->vol))
 		return -EINVAL;
-	mb_tunable_set(sh->vol, "mb_stats", 1);
-	int err = mb_tunable_set(sh->vol, "mb_enospc_policy", (uint64_t)o->policy);
+	int err = mb_stress_tunables(sh->vol, o);
 
-	if (err) {
-		mb_cli_err("stress", "cannot set mb_enospc_policy: %s", strerror(-err));
+	if (err)
 		return err;
-	}
 	mb_volume_geometry(sh->vol, &geo);
 	sh->nblocks = geo.blocks_count;
 	sh->capacity = mb_free_blocks(sh->vol);

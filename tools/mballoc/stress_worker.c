@@ -109,7 +109,7 @@ static void mb_stress_report_spurious(struct mb_stress_thread *t, const struct m
 {
 	struct mb_stress_shared *sh = t->sh;
 
-	if (sh->o->quiet || atomic_exchange_explicit(&sh->reported, true, memory_order_relaxed))
+	if (atomic_exchange_explicit(&sh->reported, true, memory_order_relaxed))
 		return;
 	mb_cli_err("stress",
 		   "iteration %llu: thread %u: spurious ENOSPC for %u block(s) at logical %llu, "
