@@ -11,17 +11,22 @@
 #include "mb_int.h"
 
 /*
- * sched_getcpu() is a vDSO call (a few ns).  A thread that migrates after
- * reading it updates a neighbour's slot, which is still correct: slots are
- * atomics, only their locality is lost.
+ * sched_getcpu() is a vDSO call (a few ns), and one request needs the slot
+ * several times; a thread re-reads it every 64 uses.  A thread that
+ * migrated meanwhile updates another CPU's slot, which is still correct:
+ * slots are atomics, only their locality is lost for a while.
  */
 unsigned mb_cpu_slot(const struct mb_volume *vol)
 {
-	int cpu = sched_getcpu();
+	static _Thread_local int cpu = -1;
+	static _Thread_local unsigned uses;
 
-	if (MB_UNLIKELY(cpu < 0)) {
-		static _Thread_local char tag;
-		cpu = (int)(((uintptr_t)&tag >> 6) & 0xffff);
+	if (MB_UNLIKELY((uses++ & 63) == 0 || cpu < 0)) {
+		cpu = sched_getcpu();
+		if (MB_UNLIKELY(cpu < 0)) {
+			static _Thread_local char tag;
+			cpu = (int)(((uintptr_t)&tag >> 6) & 0xffff);
+		}
 	}
 	return (unsigned)cpu & vol->pcpu_mask;
 }
