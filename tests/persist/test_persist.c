@@ -81,11 +81,7 @@ TEST(format_open_close_roundtrip)
 	ASSERT_EQ_INT(mb_commit(vol), 0);
 	ASSERT_EQ_INT(mb_free(vol, ex[3].start, ex[3].len), 0);
 	ASSERT_CHECK_CLEAN(vol);
-	ASSERT_EQ_INT(mb_volume_close(vol), 0); /* closes dev */
-
-	/* the close committed the free and marked the volume clean */
-	dev = NULL;
-	ASSERT_TRUE(1);
+	ASSERT_EQ_INT(mb_volume_close(vol), 0); /* commits, marks clean, closes dev */
 }
 
 /* Frees after a commit's snapshot wait for the next commit. */
@@ -192,23 +188,6 @@ TEST(replay_uncheckpointed)
 }
 
 /* Only the superblock and descriptor table are read at open. */
-TEST(lazy_loading)
-{
-	struct mb_dev *dev = fresh_dev(&small_geo);
-	struct mb_volume *vol;
-	struct mb_extent ex;
-
-	ASSERT_EQ_INT(mb_volume_open_dev(dev, &no_thread, &vol), 0);
-	for (int g = 0; g < 16; g += 3) {
-		struct mb_request rq = { .goal = 256 * (uint64_t)g + 100, .len = 5,
-					 .flags = MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY };
-		ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
-	}
-	ASSERT_EQ_INT(mb_volume_close(vol), 0);
-	ASSERT_EQ_INT(mb_dev_open_memory(NULL, 0, false, &dev), 0);
-	mb_dev_close(dev);
-}
-
 TEST(lazy_loading_reads)
 {
 	struct mb_dev *dev = fresh_dev(&small_geo);
@@ -248,14 +227,10 @@ TEST(read_only_open)
 	struct mb_request rq = { .goal = 900, .len = 10, .flags = MB_HINT_NOPREALLOC };
 	struct mb_open_opts ro = { .read_only = 1 };
 
-	ASSERT_EQ_INT(mb_volume_open_dev(dev, &no_thread, &vol), 0);
-	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
-	/* commit to the journal only: crash at the first checkpoint write */
-	struct mb_dev *img = copy_dev(dev);
-	ASSERT_EQ_INT(mb_commit(vol), 0);
-	mb_volume_destroy(vol);
-	mb_dev_close(img);
+	struct mb_dev *img;
 
+	mb_dev_close(dev);
+	/* commit to the journal only: power cut at the first checkpoint write */
 	ASSERT_EQ_INT(mb_dev_crash_open(NULL, small_geo.blocks_count * 1024, &dev), 0);
 	ASSERT_EQ_INT(mb_volume_format_dev(dev, &small_geo, NULL), 0);
 	ASSERT_EQ_INT(mb_volume_open_dev(dev, &no_thread, &vol), 0);
@@ -264,9 +239,6 @@ TEST(read_only_open)
 	ASSERT_TRUE(mb_commit(vol) < 0);
 	ASSERT_EQ_INT(mb_dev_crash_image(dev, 1, NULL, &img), 0);
 	mb_volume_destroy(vol);
-	const uint8_t *before = mb_dev_memory_data(img);
-	uint8_t *snap = malloc(img->size);
-	memcpy(snap, before, img->size);
 
 	ASSERT_EQ_INT(mb_volume_open_dev(img, &ro, &vol), 0);
 	struct mb_volume_info info;
@@ -276,10 +248,8 @@ TEST(read_only_open)
 	ASSERT_EQ_INT(mb_free(vol, ex.start, 1), -EROFS);
 	ASSERT_EQ_INT(mb_commit(vol), -EROFS);
 	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_U64(info.bytes_written, 0);
 	ASSERT_EQ_INT(mb_volume_close(vol), 0);
-	/* nothing was written (the device was closed with the volume: compare
-	   against a reopen instead) */
-	free(snap);
 }
 
 /* A full volume whose only space is pending frees: the allocator commits. */
