@@ -8,7 +8,8 @@
  * The fill level stays put while measuring: requests go in batches that
  * take at most 1/8 of the free space, each batch is freed (untimed) before
  * the next.  A batch is timed as a whole; 1 call in N is also timed alone
- * for the latency quantiles.  Requests carry no file (ext4's no-prealloc
+ * for the latency quantiles.  The allocators of a row take turns in five
+ * slices of the measuring time.  Requests carry no file (ext4's no-prealloc
  * path), so every allocator does the same work: find a run.
  */
 #include <errno.h>
@@ -114,43 +115,85 @@ static uint64_t mb_fill_batch(struct mb_lane *l, const struct mb_fill_case *fc, 
 	return i;
 }
 
-static void mb_fill_measure(const struct mb_bench_cfg *c, struct mb_lane *l,
-			    const struct mb_fill_case *fc, struct mb_bench_res *r)
-{
-	uint64_t free_b = l->usable - mb_lane_used(l), b = free_b / (8ULL * fc->size);
-	uint64_t rng = c->seed * 7919 + fc->size, next = MB_BENCH_NO_GOAL, ops = 0, ns = 0, seq = 0;
-	uint64_t budget = (uint64_t)(c->secs * 1e9), short_ = 0;
+/* What one allocator has measured so far in a row (over several slices). */
+struct mb_fill_acc {
 	struct mb_bench_lat lat;
-	int err = 0;
+	uint64_t ops, ns, short_, seq, rng, next;
+	int err;
+};
+
+/*
+ * One slice of a row for one lane: batches until `budget` ns of allocation
+ * time.  The allocators of a row take turns slice by slice, so a burst of
+ * load from elsewhere on the machine hits them all alike.
+ */
+static void mb_fill_slice(struct mb_lane *l, const struct mb_fill_case *fc,
+			  struct mb_fill_acc *a, uint64_t budget)
+{
+	uint64_t b = (l->usable - mb_lane_used(l)) / (8ULL * fc->size), ns = 0, ops = 0;
 
 	b = b < 1 ? 1 : b > 1024 ? 1024 : b;
 	struct mb_ext *ex = malloc(b * sizeof(*ex));
 
-	mb_bench_lat_init(&lat, mb_cfg_sample(c, 16));
-	while (ex && !err && (ns < budget || ops < 16) && ops < 100000000) {
+	while (ex && !a->err && (ns < budget || ops < 4) && a->ops < 100000000) {
 		uint64_t t0 = mb_bench_now_ns();
-		uint64_t n = mb_fill_batch(l, fc, ex, b, &rng, &next, &lat, &seq, &err);
+		uint64_t n = mb_fill_batch(l, fc, ex, b, &a->rng, &a->next, &a->lat, &a->seq,
+					   &a->err);
 
 		ns += mb_bench_now_ns() - t0;
 		ops += n;
 		for (uint64_t i = 0; i < n; i++) {
 			mb_bench_shadow_set(&l->sh, ex[i].s, ex[i].n);
-			short_ += ex[i].n < fc->size;
+			a->short_ += ex[i].n < fc->size;
 		}
 		for (uint64_t i = 0; i < n; i++)
 			mb_lane_free(l, ex[i].s, ex[i].n);
-		if (err == -ENOSPC && n)
-			err = 0;
+		if (a->err == -ENOSPC && n)
+			a->err = 0;
 	}
-	mb_bench_res_fill(r, &lat, ops, ns);
-	if (err)
-		snprintf(r->note, sizeof(r->note), "stopped: %s", strerror(-err));
-	else if (short_)
-		snprintf(r->note, sizeof(r->note), "%.2f%% answers shorter than asked",
-			 100.0 * (double)short_ / (double)(ops ? ops : 1));
-	mb_lane_check(l, r);
-	mb_bench_lat_free(&lat);
+	a->ns += ns;
+	a->ops += ops;
 	free(ex);
+}
+
+static void mb_fill_result(struct mb_lane *l, struct mb_fill_acc *a, struct mb_bench_res *r)
+{
+	mb_bench_res_fill(r, &a->lat, a->ops, a->ns);
+	if (a->err)
+		snprintf(r->note, sizeof(r->note), "stopped: %s", strerror(-a->err));
+	else if (a->short_)
+		snprintf(r->note, sizeof(r->note), "%.2f%% answers shorter than asked",
+			 100.0 * (double)a->short_ / (double)(a->ops ? a->ops : 1));
+	mb_lane_check(l, r);
+	mb_bench_lat_free(&a->lat);
+}
+
+#define MB_FILL_SLICES 5
+
+static void mb_fill_row(const struct mb_bench_cfg *c, struct mb_lane *lanes, char (*why)[160],
+			const struct mb_fill_case *fc, struct mb_bench_row *row)
+{
+	struct mb_fill_acc acc[MB_BENCH_NALLOC];
+	uint64_t slice = (uint64_t)(c->secs * 1e9 / MB_FILL_SLICES);
+
+	for (int i = 0; i < MB_BENCH_NALLOC; i++) {
+		acc[i] = (struct mb_fill_acc){ .rng = c->seed * 7919 + fc->size,
+					       .next = MB_BENCH_NO_GOAL };
+		mb_bench_lat_init(&acc[i].lat, mb_cfg_sample(c, 16));
+	}
+	for (int k = 0; k < MB_FILL_SLICES; k++)
+		for (int i = 0; i < MB_BENCH_NALLOC; i++)
+			if (lanes[i].ok)
+				mb_fill_slice(&lanes[i], fc, &acc[i], slice);
+	for (int i = 0; i < MB_BENCH_NALLOC; i++) {
+		if (!lanes[i].ok) {
+			mb_res_skip(&row->res[i], lanes[i].a.name, why[i]);
+			mb_bench_lat_free(&acc[i].lat);
+			continue;
+		}
+		row->res[i].alloc = lanes[i].a.name;
+		mb_fill_result(&lanes[i], &acc[i], &row->res[i]);
+	}
 }
 
 /* All rows of one (pre-fill kind, level): the lanes are filled once. */
@@ -180,14 +223,7 @@ static void mb_fill_level(const struct mb_bench_cfg *c, const struct mb_bench_ge
 
 			snprintf(row.params, sizeof(row.params), "%s %2.0f%% len %-3u goal %s",
 				 aged ? "aged" : "seq ", level * 100, fc.size, mb_goal_names[gp]);
-			for (int i = 0; i < MB_BENCH_NALLOC; i++) {
-				if (!lanes[i].ok) {
-					mb_res_skip(&row.res[i], lanes[i].a.name, why[i]);
-					continue;
-				}
-				row.res[i].alloc = lanes[i].a.name;
-				mb_fill_measure(c, &lanes[i], &fc, &row.res[i]);
-			}
+			mb_fill_row(c, lanes, why, &fc, &row);
 			mb_bench_out_row(c->out, &row);
 		}
 	for (int i = 0; i < MB_BENCH_NALLOC; i++)

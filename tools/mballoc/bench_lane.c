@@ -140,22 +140,20 @@ static int mb_pa_round(struct mb_lane *l, uint64_t *blk, size_t cap, uint64_t id
 	return err == -ENOSPC ? 0 : err;
 }
 
-static void mb_pa_run(const struct mb_bench_cfg *c, struct mb_lane *l, struct mb_bench_res *r)
-{
-	size_t cap = l->usable / 2 < (1u << 20) ? l->usable / 2 : (1u << 20);
-	uint64_t *blk = malloc(cap * sizeof(*blk)), ops = 0, ns = 0, budget = c->secs * 1e9;
+struct mb_pa_acc {
 	struct mb_bench_lat lat;
-	int err = 0;
+	uint64_t ops, ns, id;
+	int err;
+};
 
-	mb_bench_lat_init(&lat, mb_cfg_sample(c, 256));
-	for (uint64_t id = 1; blk && !err && (ns < budget || !ops); id++)
-		err = mb_pa_round(l, blk, cap, id, &lat, &ops, &ns);
-	mb_bench_res_fill(r, &lat, ops, ns);
-	if (err)
-		snprintf(r->note, sizeof(r->note), "error: %s", strerror(-err));
-	mb_lane_check(l, r);
-	mb_bench_lat_free(&lat);
-	free(blk);
+/* One slice: rounds until `budget` ns; lanes take turns slice by slice. */
+static void mb_pa_slice(struct mb_lane *l, uint64_t *blk, size_t cap, struct mb_pa_acc *a,
+			uint64_t budget)
+{
+	uint64_t ns0 = a->ns, ops0 = a->ops;
+
+	while (!a->err && (a->ns - ns0 < budget || a->ops == ops0))
+		a->err = mb_pa_round(l, blk, cap, ++a->id, &a->lat, &a->ops, &a->ns);
 }
 
 int mb_bench_pa(const struct mb_bench_cfg *c)
@@ -170,16 +168,39 @@ int mb_bench_pa(const struct mb_bench_cfg *c)
 		 "mballoc: one mb_file (inode PA); peers: goal = previous block + 1; latency "
 		 "sampled 1 call in %u",
 		 mb_cfg_sample(c, 256));
-	for (int i = 0; i < MB_BENCH_NALLOC; i++) {
-		struct mb_lane l;
+	struct mb_lane l[MB_BENCH_NALLOC];
+	struct mb_pa_acc acc[MB_BENCH_NALLOC] = { 0 };
+	uint64_t *blk[MB_BENCH_NALLOC] = { 0 };
+	size_t cap[MB_BENCH_NALLOC] = { 0 };
 
-		if (mb_lane_open(&l, i, &g)) {
-			mb_res_skip(&row.res[i], l.a.name, l.a.note);
+	for (int i = 0; i < MB_BENCH_NALLOC; i++) {
+		mb_bench_lat_init(&acc[i].lat, mb_cfg_sample(c, 256));
+		if (mb_lane_open(&l[i], i, &g)) {
+			mb_res_skip(&row.res[i], l[i].a.name, l[i].a.note);
 			continue;
 		}
-		row.res[i].alloc = l.a.name;
-		mb_pa_run(c, &l, &row.res[i]);
-		mb_lane_close(&l);
+		cap[i] = l[i].usable / 2 < (1u << 20) ? l[i].usable / 2 : (1u << 20);
+		blk[i] = malloc(cap[i] * sizeof(uint64_t));
+		if (!blk[i])
+			acc[i].err = -ENOMEM;
+	}
+	for (int k = 0; k < 5; k++)
+		for (int i = 0; i < MB_BENCH_NALLOC; i++)
+			if (l[i].ok && blk[i])
+				mb_pa_slice(&l[i], blk[i], cap[i], &acc[i], (uint64_t)(c->secs * 2e8));
+	for (int i = 0; i < MB_BENCH_NALLOC; i++) {
+		if (l[i].ok) {
+			struct mb_bench_res *r = &row.res[i];
+
+			r->alloc = l[i].a.name;
+			mb_bench_res_fill(r, &acc[i].lat, acc[i].ops, acc[i].ns);
+			if (acc[i].err)
+				snprintf(r->note, sizeof(r->note), "error: %s", strerror(-acc[i].err));
+			mb_lane_check(&l[i], r);
+			mb_lane_close(&l[i]);
+		}
+		mb_bench_lat_free(&acc[i].lat);
+		free(blk[i]);
 	}
 	mb_bench_out_row(c->out, &row);
 	return 0;
