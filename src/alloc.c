@@ -552,6 +552,30 @@ static int64_t mb_discard_preallocations(struct mb_volume *vol, mb_grp_t from, u
 }
 
 /*
+ * Beyond ext4: once a request is failing, nobody should hoard.  A discard
+ * returns another thread's PA space, and that thread's next request would
+ * otherwise normalize and preallocate it all again -- a ping-pong that
+ * ends only at the retry cap, with a spurious ENOSPC.  While any request is
+ * in its retry rounds (vol->enospc_pressure), new requests take only what
+ * they ask for, and so does the failing request itself from now on.
+ */
+static void mb_ac_feel_pressure(struct mb_ac *ac)
+{
+	if (ac->pressured)
+		return;
+	ac->pressured = true;
+	atomic_fetch_add_explicit(&ac->vol->enospc_pressure, 1, memory_order_relaxed);
+	ac->flags |= MB_HINT_NOPREALLOC;
+	ac->g_ex.fe_len = ac->o_ex.fe_len;
+	ac->g_ex.fe_logical = ac->o_ex.fe_logical;
+	ac->orig_goal_len = ac->o_ex.fe_len;
+	if (ac->pa_obj) {
+		mb_pa_free(ac->pa_obj);
+		ac->pa_obj = NULL;
+	}
+}
+
+/*
  * ext4_mb_discard_preallocations_should_retry plus the commit of pending
  * frees.  seq policy (the series): retry if a discard freed something, if
  * space is pinned or being discarded, on the first failure (then strictly)
@@ -564,9 +588,11 @@ static bool mb_should_retry(struct mb_ac *ac)
 	bool legacy = MB_READ_ONCE(vol->t.mb_enospc_policy) == MB_POLICY_LEGACY;
 	bool busy = false;
 
-	if (ac->rounds++ >= MB_READ_ONCE(vol->t.mb_max_retries))
+	if (ac->rounds >= MB_READ_ONCE(vol->t.mb_max_retries))
 		return false;
 	mb_stat_inc(vol, MB_ST_RETRIES);
+	if (!legacy)
+		mb_ac_feel_pressure(ac);
 	/* frees waiting for a commit are space only a commit can give back */
 	if (atomic_load_explicit(&vol->free_pending, memory_order_relaxed) && !legacy &&
 	    mb_force_commit(vol) > 0)
@@ -575,13 +601,17 @@ static bool mb_should_retry(struct mb_ac *ac)
 	int64_t freed = mb_discard_preallocations(vol, ac->g_ex.fe_group, ac->o_ex.fe_len, &busy);
 
 	MB_HOOK(vol, MB_HOOK_BEFORE_RETRY, ac->g_ex.fe_group, 0);
+	ac->rounds++;
 	if (freed > 0)
 		return true;
 	if (legacy)
 		return false;
 	if (busy) {
-		sched_yield(); /* the pinning user or discarder is mid-way */
-		return true;
+		/* the pinning user or discarder is mid-way: space will reappear.
+		   Its progress bounds these rounds, so they do not count. */
+		ac->rounds--;
+		sched_yield();
+		return ++ac->busy_rounds < MB_MAX_BUSY_ROUNDS;
 	}
 	uint64_t sum = mb_seq_sum(vol);
 
@@ -632,6 +662,9 @@ static int mb_alloc_search(struct mb_ac *ac)
 	ac->seq = mb_seq_local(ac->vol);
 	if (mb_use_preallocated(ac))
 		return 0;
+	/* a request elsewhere is short of space: take only what is asked */
+	if (MB_UNLIKELY(atomic_load_explicit(&ac->vol->enospc_pressure, memory_order_relaxed)))
+		ac->flags |= MB_HINT_NOPREALLOC;
 	mb_normalize_request(ac);
 	if (ac->file && !(ac->flags & MB_HINT_NOPREALLOC)) {
 		ac->pa_obj = mb_pa_alloc(); /* filled under the group lock later */
@@ -663,6 +696,8 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 		out->logical = req->logical;
 	}
 	mb_release_context(&ac);
+	if (ac.pressured)
+		atomic_fetch_sub_explicit(&vol->enospc_pressure, 1, memory_order_relaxed);
 	if (ac.file)
 		mb_unlock(&ac.file->f_data_sem);
 	mb_ac_stats(&ac, err);

@@ -310,6 +310,12 @@ struct mb_volume {
 	struct mb_mutex v_lock; /* rank MB_RANK_VOLUME: v_files, commit */
 	struct mb_list v_files;
 
+	/* Requests in their ENOSPC retry rounds; while > 0 nobody preallocates.
+	   Written only on the failure path, read (relaxed) by every request:
+	   its own cache line keeps the fast path's read shared and clean. */
+	_Alignas(MB_CACHELINE) _Atomic int enospc_pressure;
+	char enospc_pad[MB_CACHELINE - sizeof(int)];
+
 	/* Blocks freed but not yet committed (deferred frees), all groups. */
 	_Atomic uint64_t free_pending;
 	bool deferred_frees; /* persistent volumes defer frees until commit */
@@ -490,6 +496,9 @@ struct mb_fex {
 
 enum mb_ac_status { MB_AC_CONTINUE, MB_AC_FOUND, MB_AC_BREAK };
 
+/* Bound on rounds that only wait for another thread's PA (see alloc.c). */
+#define MB_MAX_BUSY_ROUNDS (1u << 20)
+
 /* One mb_alloc() call; lives on the caller's stack, never shared. */
 struct mb_ac {
 	struct mb_volume *vol;
@@ -512,7 +521,9 @@ struct mb_ac {
 	bool pa_created;         /* a new PA was made in this pass (hook point) */
 	struct mb_lg *lg;        /* locality group (lg_mutex held) or NULL */
 	uint64_t seq;            /* discard_pa_seq sample */
-	uint32_t rounds;         /* ENOSPC retry rounds */
+	uint32_t rounds;         /* ENOSPC retry rounds (count toward mb_max_retries) */
+	uint32_t busy_rounds;    /* rounds spent waiting for pinned/in-flight PAs */
+	bool pressured;          /* counted in vol->enospc_pressure */
 	bool goal_block;         /* a physical goal was given */
 };
 
