@@ -150,7 +150,8 @@ struct mb_extent {
  * than asked (never empty); a request larger than a group is cut to one.
  * Errors: -EINVAL bad request (len 0, goal past the end, unknown flags,
  *         file of another volume); -ENOSPC no free block exists for it (with
- *         MB_HINT_GOAL_ONLY: none at the goal); -ENOMEM.
+ *         MB_HINT_GOAL_ONLY: none at the goal); -EROFS the volume was opened
+ *         read-only; -ENOMEM.
  * Thread-safety: any.
  */
 MB_API int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out);

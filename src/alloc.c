@@ -686,6 +686,8 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 
 	if (err)
 		return err;
+	if (MB_UNLIKELY(vol->persist && vol->persist->read_only))
+		return -EROFS; /* nothing allocated could ever be committed */
 	if (ac.file)
 		mb_lock(&ac.file->f_data_sem);
 	mb_group_or_file(&ac);
