@@ -8,6 +8,8 @@
  * goal = end of the previous piece for everyone).
  *
  * Each request is served in full by repeated calls; every call is timed.
+ * At least five refills are measured, then more until the calls add up to
+ * the measuring time, so a single preemption cannot dominate the rate.
  * A request counts as split when its first answer was short although the
  * shadow bitmap held a free run of the full length at that moment.
  */
@@ -161,12 +163,18 @@ static void mb_churn_run(struct mb_churn *ch, double hi, double lo, int cycles,
 	uint64_t low = (uint64_t)(lo * (double)ch->l->usable);
 	int err = mb_churn_fill(ch, high);
 
-	for (int cyc = 0; !err && cyc < cycles; cyc++) {
+	uint64_t budget = (uint64_t)(ch->c->secs * 1e9);
+	int cyc;
+
+	/* At least `cycles` refills, then more until the measured time is long
+	 * enough that one preemption cannot dominate it (at most 200). */
+	for (cyc = 0; !err && (cyc < cycles || (ch->ns < budget && cyc < 200)); cyc++) {
 		while (ch->nobj && mb_lane_used(ch->l) > low)
 			mb_churn_drop(ch, mb_bench_rng(&ch->rng) % ch->nobj);
 		ch->measure = true;
 		err = mb_churn_fill(ch, high);
 	}
+	snprintf(r->note, sizeof(r->note), "%d refills", cyc);
 	if (ch->l->a.quiesce)
 		ch->l->a.quiesce(ch->l->a.ctx); /* preallocated space is free space */
 	mb_bench_res_fill(r, &ch->lat, ch->calls, ch->ns);
@@ -199,8 +207,9 @@ int mb_bench_churn(const struct mb_bench_cfg *c)
 			snprintf(row.params, sizeof(row.params), "%.1f/%.1f %s", marks[m][0],
 				 marks[m][1], mb_gen_names[gen]);
 			snprintf(row.note, sizeof(row.note),
-				 "%llu MiB vol, %d refill cycles measured, every call timed%s",
-				 (unsigned long long)(g.blocks * c->block_size >> 20), cycles,
+				 "%llu MiB vol, refills measured: >= %d, then until %.2fs of calls; "
+				 "every call timed; frag at the high mark%s",
+				 (unsigned long long)(g.blocks * c->block_size >> 20), cycles, c->secs,
 				 gen == MB_GEN_OBJECTS && max_obj * c->block_size < (150ULL << 20)
 					 ? ", objects capped at vol/16"
 					 : "");
