@@ -167,6 +167,17 @@ MB_API int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct 
  */
 MB_API int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len);
 
+/*
+ * Counts the allocated blocks of [start, start + len) in on-disk terms
+ * (preallocated but unused blocks and frees awaiting their commit count as
+ * free).  Lets a caller check that what it believes it owns is allocated,
+ * e.g. after a crash.
+ * Errors: -EINVAL zero length or out of range; -EUCLEAN a group involved is
+ *         corrupt; -EIO its bitmap cannot be read.
+ * Thread-safety: any; exact only for ranges no other call is changing.
+ */
+MB_API int64_t mb_allocated_blocks(struct mb_volume *vol, uint64_t start, uint64_t len);
+
 /* ------------------------------------------------------------------------ */
 /* Files and preallocation                                                   */
 /* ------------------------------------------------------------------------ */

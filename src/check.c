@@ -5,7 +5,8 @@
  * the buddy and every counter equal a rebuild, the descriptor count equals
  * the on-disk bitmap, every PA's free count matches its blocks, PAs do not
  * overlap, and the group sits in the right optimized-scan sets.  Then the
- * volume total and each file's PA list (sorted, disjoint).
+ * volume total and each file's PA list (sorted, disjoint).  Also
+ * mb_allocated_blocks(), the on-disk query built on the same bitmaps.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -221,4 +222,32 @@ int mb_check(struct mb_volume *vol, char *buf, size_t buflen)
 	free(b.paspace);
 	free(b.buddy);
 	return r.problems;
+}
+
+int64_t mb_allocated_blocks(struct mb_volume *vol, uint64_t start, uint64_t len)
+{
+	int64_t used = 0;
+
+	if (!len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
+	    len > vol->geo.blocks_count - start)
+		return -EINVAL;
+	while (len) {
+		struct mb_group *grp = &vol->groups[mb_block_group(vol, start)];
+		mb_grpblk_t off = mb_block_offset(vol, start);
+		uint32_t n = (uint32_t)(len < vol->bpg - off ? len : vol->bpg - off);
+		int err;
+
+		mb_lock(&grp->bb_lock);
+		err = mb_group_load_locked(vol, grp);
+		if (!err && mb_group_corrupt(grp))
+			err = -EUCLEAN;
+		if (!err)
+			used += n - mb_count_zero_bits(grp->bb_disk, off, n);
+		mb_unlock(&grp->bb_lock);
+		if (err)
+			return err;
+		start += n;
+		len -= n;
+	}
+	return used;
 }

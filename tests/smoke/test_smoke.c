@@ -22,3 +22,23 @@ TEST(alloc_free_roundtrip)
 		mb_volume_destroy(vol);
 	}
 }
+
+TEST(allocated_blocks_query)
+{
+	struct mb_geometry geo = { 4096, 1024, 4096, 0, 2 };
+	struct mb_volume *vol;
+	struct mb_extent ex;
+	struct mb_request rq = { .goal = 1500, .len = 100, .flags = MB_HINT_TRY_GOAL };
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	ASSERT_EQ_U64(ex.start, 1500);
+	ASSERT_EQ_INT(mb_allocated_blocks(vol, 1500, 100), 100);
+	ASSERT_EQ_INT(mb_allocated_blocks(vol, 1490, 20), 10);  /* half in, half out */
+	ASSERT_EQ_INT(mb_allocated_blocks(vol, 1020, 8), 2);    /* metadata of group 1 */
+	ASSERT_EQ_INT(mb_allocated_blocks(vol, 0, 0), -EINVAL);
+	ASSERT_EQ_INT(mb_allocated_blocks(vol, 4000, 200), -EINVAL);
+	ASSERT_EQ_INT(mb_free(vol, 1550, 50), 0);
+	ASSERT_EQ_INT(mb_allocated_blocks(vol, 1500, 100), 50);
+	mb_volume_destroy(vol);
+}
