@@ -13,9 +13,9 @@ struct mb_bench_cfg {
 	bool quick;
 	uint64_t seed;
 	uint32_t block_size;
-	double secs;        /* measuring budget per allocator and row */
-	uint32_t sample;    /* latency: time 1 call in N (0 = workload default) */
-	bool kernel;        /* also run bench/kernel_ext4.sh where it applies */
+	double secs;	 /* measuring budget per allocator and row */
+	uint32_t sample; /* latency: time 1 call in N (0 = workload default) */
+	bool kernel;	 /* also run bench/kernel_ext4.sh where it applies */
 	const char *kernel_script;
 	struct mb_bench_out *out;
 };
@@ -24,7 +24,7 @@ struct mb_bench_cfg {
 struct mb_lane {
 	struct mb_bench_alloc a;
 	struct mb_bench_shadow sh;
-	uint64_t meta;   /* blocks the allocator never hands out */
+	uint64_t meta;	 /* blocks the allocator never hands out */
 	uint64_t usable; /* blocks - meta */
 	bool ok;
 };

@@ -27,10 +27,10 @@ struct mb_bench_geo {
 
 /* One allocation request, as the workloads express it. */
 struct mb_bench_req {
-	void *stream;     /* the allocator's per-file handle, or NULL */
+	void *stream;	  /* the allocator's per-file handle, or NULL */
 	uint64_t logical; /* logical block in the file (streams only) */
-	uint64_t goal;    /* physical goal, or MB_BENCH_NO_GOAL */
-	uint32_t len;     /* blocks wanted; the answer may be shorter */
+	uint64_t goal;	  /* physical goal, or MB_BENCH_NO_GOAL */
+	uint32_t len;	  /* blocks wanted; the answer may be shorter */
 };
 #define MB_BENCH_NO_GOAL UINT64_MAX
 
@@ -157,8 +157,7 @@ void mb_bench_out_kv(struct mb_bench_out *o, const char *workload, const char *t
 void mb_bench_out_finish(struct mb_bench_out *o, const char *machine_json);
 
 /* Fills r from lat and the op count/time. */
-void mb_bench_res_fill(struct mb_bench_res *r, struct mb_bench_lat *lat, uint64_t ops,
-		       uint64_t ns);
+void mb_bench_res_fill(struct mb_bench_res *r, struct mb_bench_lat *lat, uint64_t ops, uint64_t ns);
 
 /* Creates allocator i of a row: 0 ours, 1 naive, 2 libext2fs. */
 #define MB_BENCH_NALLOC 3

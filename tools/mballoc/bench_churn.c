@@ -20,7 +20,7 @@
 #include "bench_int.h"
 
 enum { MB_GEN_UNIFORM, MB_GEN_MIX, MB_GEN_OBJECTS };
-static const char *const mb_gen_names[] = { "uniform 1-256", "2M|64K", "objects 1-150M/8M" };
+static const char *const mb_gen_names[] = {"uniform 1-256", "2M|64K", "objects 1-150M/8M"};
 
 struct mb_obj {
 	uint64_t *s; /* extents: starts and lengths */
@@ -67,7 +67,7 @@ static int mb_obj_push(struct mb_obj *o, uint64_t s, uint32_t n)
 static int mb_churn_request(struct mb_churn *ch, struct mb_obj *o, void *st, uint64_t logical,
 			    uint32_t len, uint64_t *goal)
 {
-	struct mb_bench_req rq = { .stream = st, .logical = logical, .goal = *goal };
+	struct mb_bench_req rq = {.stream = st, .logical = logical, .goal = *goal};
 	uint32_t done = 0, n;
 	uint64_t s;
 
@@ -108,10 +108,9 @@ static int mb_churn_object(struct mb_churn *ch, struct mb_obj *o)
 	if (ch->gen == MB_GEN_UNIFORM)
 		return mb_churn_request(ch, o, NULL, 0, 1 + r % 256, &goal);
 	if (ch->gen == MB_GEN_MIX)
-		return mb_churn_request(ch, o, NULL, 0,
-					(uint32_t)(((r & 1) ? 2ULL << 20 : 64ULL << 10) /
-						   ch->c->block_size),
-					&goal);
+		return mb_churn_request(
+		    ch, o, NULL, 0,
+		    (uint32_t)(((r & 1) ? 2ULL << 20 : 64ULL << 10) / ch->c->block_size), &goal);
 	uint64_t mib = (1ULL << 20) / ch->c->block_size, piece = 8 * mib;
 
 	size = mib + r % (ch->max_obj - mib + 1); /* 1 MiB .. max */
@@ -192,9 +191,9 @@ static void mb_churn_run(struct mb_churn *ch, double hi, double lo, int cycles,
 
 int mb_bench_churn(const struct mb_bench_cfg *c)
 {
-	static const double marks[2][2] = { { 0.8, 0.6 }, { 0.9, 0.7 } };
-	struct mb_bench_geo g = { .blocks = (c->quick ? 256ULL << 20 : 2ULL << 30) / c->block_size,
-				  .block_size = c->block_size };
+	static const double marks[2][2] = {{0.8, 0.6}, {0.9, 0.7}};
+	struct mb_bench_geo g = {.blocks = (c->quick ? 256ULL << 20 : 2ULL << 30) / c->block_size,
+				 .block_size = c->block_size};
 	uint64_t max_obj = (150ULL << 20) / c->block_size;
 	int cycles = c->quick ? 2 : 5;
 
@@ -202,21 +201,25 @@ int mb_bench_churn(const struct mb_bench_cfg *c)
 		max_obj = g.blocks / 16;
 	for (int m = 0; m < 2; m++)
 		for (int gen = 0; gen < 3; gen++) {
-			struct mb_bench_row row = { .workload = "churn", .nres = MB_BENCH_NALLOC };
+			struct mb_bench_row row = {.workload = "churn", .nres = MB_BENCH_NALLOC};
 
 			snprintf(row.params, sizeof(row.params), "%.1f/%.1f %s", marks[m][0],
 				 marks[m][1], mb_gen_names[gen]);
-			snprintf(row.note, sizeof(row.note),
-				 "%llu MiB vol, refills measured: >= %d, then until %.2fs of calls; "
-				 "every call timed; frag at the high mark%s",
-				 (unsigned long long)(g.blocks * c->block_size >> 20), cycles, c->secs,
-				 gen == MB_GEN_OBJECTS && max_obj * c->block_size < (150ULL << 20)
-					 ? ", objects capped at vol/16"
-					 : "");
+			snprintf(
+			    row.note, sizeof(row.note),
+			    "%llu MiB vol, refills measured: >= %d, then until %.2fs of calls; "
+			    "every call timed; frag at the high mark%s",
+			    (unsigned long long)(g.blocks * c->block_size >> 20), cycles, c->secs,
+			    gen == MB_GEN_OBJECTS && max_obj * c->block_size < (150ULL << 20)
+				? ", objects capped at vol/16"
+				: "");
 			for (int i = 0; i < MB_BENCH_NALLOC; i++) {
 				struct mb_lane l;
-				struct mb_churn ch = { .c = c, .l = &l, .gen = gen,
-						       .rng = c->seed * 31 + 7, .max_obj = max_obj };
+				struct mb_churn ch = {.c = c,
+						      .l = &l,
+						      .gen = gen,
+						      .rng = c->seed * 31 + 7,
+						      .max_obj = max_obj};
 
 				if (mb_lane_open(&l, i, &g)) {
 					mb_res_skip(&row.res[i], l.a.name, l.a.note);

@@ -29,7 +29,7 @@ struct mb_ffile {
 static int mb_files_write(struct mb_lane *l, struct mb_ffile *f, uint32_t len,
 			  struct mb_bench_lat *lat, uint64_t *ops, uint64_t *ns)
 {
-	struct mb_bench_req rq = { .stream = f->st, .goal = f->goal };
+	struct mb_bench_req rq = {.stream = f->st, .goal = f->goal};
 	uint32_t done = 0, n;
 	uint64_t s;
 
@@ -57,7 +57,7 @@ static int mb_files_write(struct mb_lane *l, struct mb_ffile *f, uint32_t len,
 static void mb_files_run(const struct mb_bench_cfg *c, struct mb_lane *l, uint64_t big,
 			 struct mb_bench_res *r)
 {
-	struct mb_ffile w[MB_WRITERS] = { 0 };
+	struct mb_ffile w[MB_WRITERS] = {0};
 	uint32_t piece = (uint32_t)((64ULL << 10) / c->block_size);
 	uint64_t rng = c->seed * 131 + 3, ops = 0, ns = 0, small = 0, small_ext = 0, id = 100;
 	struct mb_bench_lat lat;
@@ -72,7 +72,7 @@ static void mb_files_run(const struct mb_bench_cfg *c, struct mb_lane *l, uint64
 		for (int i = 0; i < MB_WRITERS && !err; i++)
 			err = mb_files_write(l, &w[i], piece, &lat, &ops, &ns);
 		for (int k = 0; k < 4 && !err; k++, small++) {
-			struct mb_ffile f = { .goal = MB_BENCH_NO_GOAL };
+			struct mb_ffile f = {.goal = MB_BENCH_NO_GOAL};
 
 			f.st = l->a.stream_open ? l->a.stream_open(l->a.ctx, ++id) : NULL;
 			err = mb_files_write(l, &f, 1 + mb_bench_rng(&rng) % 4, &lat, &ops, &ns);
@@ -104,13 +104,13 @@ static void mb_files_run(const struct mb_bench_cfg *c, struct mb_lane *l, uint64
 
 int mb_bench_files(const struct mb_bench_cfg *c)
 {
-	struct mb_bench_geo g = { .blocks = (c->quick ? 256ULL << 20 : 4ULL << 30) / c->block_size,
-				  .block_size = c->block_size };
+	struct mb_bench_geo g = {.blocks = (c->quick ? 256ULL << 20 : 4ULL << 30) / c->block_size,
+				 .block_size = c->block_size};
 	uint64_t big = (c->quick ? 8ULL << 20 : 256ULL << 20) / c->block_size;
-	struct mb_bench_row row = { .workload = "files", .nres = 3 + c->kernel };
+	struct mb_bench_row row = {.workload = "files", .nres = 3 + c->kernel};
 
-	snprintf(row.params, sizeof(row.params), "%d writers x %llu MiB + small",
-		 MB_WRITERS, (unsigned long long)(big * c->block_size >> 20));
+	snprintf(row.params, sizeof(row.params), "%d writers x %llu MiB + small", MB_WRITERS,
+		 (unsigned long long)(big * c->block_size >> 20));
 	snprintf(row.note, sizeof(row.note),
 		 "ext/al = extents per big file; 4 small files (1-4 blocks) per round; every call "
 		 "timed; %llu MiB vol",

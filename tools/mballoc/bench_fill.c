@@ -19,7 +19,7 @@
 #include "bench_int.h"
 
 enum { MB_GOAL_P_NONE, MB_GOAL_P_NEXT, MB_GOAL_P_RANDOM };
-static const char *const mb_goal_names[] = { "none", "next", "random" };
+static const char *const mb_goal_names[] = {"none", "next", "random"};
 
 struct mb_ext {
 	uint64_t s;
@@ -34,7 +34,7 @@ static int mb_prefill_seq(struct mb_lane *l, double level)
 
 	while (mb_lane_used(l) < target) {
 		uint64_t left = target - mb_lane_used(l);
-		struct mb_bench_req rq = { .goal = goal, .len = left < 2048 ? (uint32_t)left : 2048 };
+		struct mb_bench_req rq = {.goal = goal, .len = left < 2048 ? (uint32_t)left : 2048};
 		int err = mb_lane_alloc(l, &rq, &s, &n);
 
 		if (err)
@@ -55,12 +55,15 @@ static int mb_prefill_aged(struct mb_lane *l, double level, uint64_t seed)
 	if (!t)
 		return -ENOMEM;
 	while (!err) {
-		struct mb_bench_req rq = { .goal = goal, .len = 1 + mb_bench_rng(&rng) % 64 };
+		struct mb_bench_req rq = {.goal = goal, .len = 1 + mb_bench_rng(&rng) % 64};
 
 		if (nt == cap) {
 			struct mb_ext *nx = realloc(t, 2 * cap * sizeof(*t));
 
-			if (!nx) { err = -ENOMEM; break; }
+			if (!nx) {
+				err = -ENOMEM;
+				break;
+			}
 			t = nx;
 			cap *= 2;
 		}
@@ -93,11 +96,11 @@ static uint64_t mb_fill_batch(struct mb_lane *l, const struct mb_fill_case *fc, 
 			      uint64_t b, uint64_t *rng, uint64_t *next, struct mb_bench_lat *lat,
 			      uint64_t *seq, int *err)
 {
-	struct mb_bench_req rq = { .len = fc->size };
+	struct mb_bench_req rq = {.len = fc->size};
 	uint64_t i;
 
 	for (i = 0; i < b; i++) {
-		rq.goal = fc->goal == MB_GOAL_P_NONE	 ? MB_BENCH_NO_GOAL
+		rq.goal = fc->goal == MB_GOAL_P_NONE   ? MB_BENCH_NO_GOAL
 			  : fc->goal == MB_GOAL_P_NEXT ? *next
 						       : mb_bench_rng(rng) % l->sh.blocks;
 		if (++*seq % lat->every == 0) {
@@ -127,8 +130,8 @@ struct mb_fill_acc {
  * time.  The allocators of a row take turns slice by slice, so a burst of
  * load from elsewhere on the machine hits them all alike.
  */
-static void mb_fill_slice(struct mb_lane *l, const struct mb_fill_case *fc,
-			  struct mb_fill_acc *a, uint64_t budget)
+static void mb_fill_slice(struct mb_lane *l, const struct mb_fill_case *fc, struct mb_fill_acc *a,
+			  uint64_t budget)
 {
 	uint64_t b = (l->usable - mb_lane_used(l)) / (8ULL * fc->size), ns = 0, ops = 0;
 
@@ -137,8 +140,8 @@ static void mb_fill_slice(struct mb_lane *l, const struct mb_fill_case *fc,
 
 	while (ex && !a->err && (ns < budget || ops < 4) && a->ops < 100000000) {
 		uint64_t t0 = mb_bench_now_ns();
-		uint64_t n = mb_fill_batch(l, fc, ex, b, &a->rng, &a->next, &a->lat, &a->seq,
-					   &a->err);
+		uint64_t n =
+		    mb_fill_batch(l, fc, ex, b, &a->rng, &a->next, &a->lat, &a->seq, &a->err);
 
 		ns += mb_bench_now_ns() - t0;
 		ops += n;
@@ -177,8 +180,8 @@ static void mb_fill_row(const struct mb_bench_cfg *c, struct mb_lane *lanes, cha
 	uint64_t slice = (uint64_t)(c->secs * 1e9 / MB_FILL_SLICES);
 
 	for (int i = 0; i < MB_BENCH_NALLOC; i++) {
-		acc[i] = (struct mb_fill_acc){ .rng = c->seed * 7919 + fc->size,
-					       .next = MB_BENCH_NO_GOAL };
+		acc[i] = (struct mb_fill_acc){.rng = c->seed * 7919 + fc->size,
+					      .next = MB_BENCH_NO_GOAL};
 		mb_bench_lat_init(&acc[i].lat, mb_cfg_sample(c, 16));
 	}
 	for (int k = 0; k < MB_FILL_SLICES; k++)
@@ -200,7 +203,7 @@ static void mb_fill_row(const struct mb_bench_cfg *c, struct mb_lane *lanes, cha
 static void mb_fill_level(const struct mb_bench_cfg *c, const struct mb_bench_geo *g, bool aged,
 			  double level)
 {
-	static const uint32_t sizes[] = { 1, 16, 256 };
+	static const uint32_t sizes[] = {1, 16, 256};
 	struct mb_lane lanes[MB_BENCH_NALLOC];
 	char why[MB_BENCH_NALLOC][160];
 
@@ -218,8 +221,8 @@ static void mb_fill_level(const struct mb_bench_cfg *c, const struct mb_bench_ge
 	}
 	for (int si = 0; si < 3; si++)
 		for (int gp = 0; gp < 3; gp++) {
-			struct mb_fill_case fc = { sizes[si], gp };
-			struct mb_bench_row row = { .workload = "fill", .nres = MB_BENCH_NALLOC };
+			struct mb_fill_case fc = {sizes[si], gp};
+			struct mb_bench_row row = {.workload = "fill", .nres = MB_BENCH_NALLOC};
 
 			snprintf(row.params, sizeof(row.params), "%s %2.0f%% len %-3u goal %s",
 				 aged ? "aged" : "seq ", level * 100, fc.size, mb_goal_names[gp]);
@@ -233,9 +236,9 @@ static void mb_fill_level(const struct mb_bench_cfg *c, const struct mb_bench_ge
 
 int mb_bench_fill(const struct mb_bench_cfg *c)
 {
-	static const double levels[] = { 0, 0.5, 0.9, 0.99 };
-	struct mb_bench_geo g = { .blocks = (c->quick ? 64ULL << 20 : 1ULL << 30) / c->block_size,
-				  .block_size = c->block_size };
+	static const double levels[] = {0, 0.5, 0.9, 0.99};
+	struct mb_bench_geo g = {.blocks = (c->quick ? 64ULL << 20 : 1ULL << 30) / c->block_size,
+				 .block_size = c->block_size};
 
 	for (int aged = 0; aged < 2; aged++)
 		for (int k = 0; k < 4; k++)

@@ -53,8 +53,8 @@ static int mb_huge_fill(struct mb_volume *vol, struct mb_huge *h)
 	mb_volume_geometry(vol, &geo);
 	for (uint32_t g = 0; g < h->groups && g < h->fill_groups; g++) {
 		uint64_t first = geo.first_data_block + (uint64_t)g * geo.blocks_per_group;
-		struct mb_request rq = { .goal = first, .len = geo.blocks_per_group / 2,
-					 .flags = MB_HINT_NOPREALLOC };
+		struct mb_request rq = {
+		    .goal = first, .len = geo.blocks_per_group / 2, .flags = MB_HINT_NOPREALLOC};
 		struct mb_extent ex;
 		int err = mb_alloc(vol, &rq, &ex);
 
@@ -67,8 +67,7 @@ static int mb_huge_fill(struct mb_volume *vol, struct mb_huge *h)
 
 /* 16-block requests at random goals inside the filled part, in batches
  * freed between them so the fullness stays at 50%. */
-static void mb_huge_measure(const struct mb_bench_cfg *c, struct mb_volume *vol,
-			    struct mb_huge *h)
+static void mb_huge_measure(const struct mb_bench_cfg *c, struct mb_volume *vol, struct mb_huge *h)
 {
 	struct mb_geometry geo;
 	struct mb_bench_lat lat;
@@ -83,7 +82,7 @@ static void mb_huge_measure(const struct mb_bench_cfg *c, struct mb_volume *vol,
 		int n = 0;
 
 		for (; n < 256; n++) {
-			struct mb_request rq = { .goal = mb_bench_rng(&rng) % span, .len = 16 };
+			struct mb_request rq = {.goal = mb_bench_rng(&rng) % span, .len = 16};
 			uint64_t t0 = mb_bench_now_ns();
 
 			if (mb_alloc(vol, &rq, &ex[n]))
@@ -108,8 +107,8 @@ static void mb_huge_measure(const struct mb_bench_cfg *c, struct mb_volume *vol,
 
 static void mb_huge_one(const struct mb_bench_cfg *c, struct mb_huge *h)
 {
-	struct mb_geometry geo = { .block_size = c->block_size,
-				   .blocks_count = h->bytes / c->block_size };
+	struct mb_geometry geo = {.block_size = c->block_size,
+				  .blocks_count = h->bytes / c->block_size};
 	struct mb_volume *vol;
 	double rss0 = mb_rss_mib();
 	uint64_t t0 = mb_bench_now_ns();
@@ -169,8 +168,8 @@ static void mb_huge_print(const struct mb_bench_cfg *c, const struct mb_huge *h,
 		 "\"p50_vs_1gib\":%.3f,\"mean_vs_1gib\":%.3f",
 		 name, (unsigned long long)h->bytes, h->groups, h->create_s, h->destroy_s,
 		 h->rss_create, h->rss_create / tib, h->filled, h->fill_s, h->rss_fill,
-		 (unsigned long long)h->ops, (unsigned long long)h->p50,
-		 (unsigned long long)h->p99, (unsigned long long)h->p999, h->mean, r50, rmean);
+		 (unsigned long long)h->ops, (unsigned long long)h->p50, (unsigned long long)h->p99,
+		 (unsigned long long)h->p999, h->mean, r50, rmean);
 	mb_bench_out_kv(c->out, "huge", text, json);
 }
 
@@ -178,10 +177,9 @@ int mb_bench_huge(const struct mb_bench_cfg *c)
 {
 	/* quick: 1 GiB, 1 TiB filled, 16 TiB with its first 1 TiB filled */
 	struct mb_huge h[3] = {
-		{ .bytes = 1ULL << 30, .fill_groups = UINT32_MAX },
-		{ .bytes = c->quick ? 1ULL << 40 : 16ULL << 40, .fill_groups = UINT32_MAX },
-		{ .bytes = c->quick ? 16ULL << 40 : 1ULL << 50,
-		  .fill_groups = c->quick ? 8192 : 131072 },
+	    {.bytes = 1ULL << 30, .fill_groups = UINT32_MAX},
+	    {.bytes = c->quick ? 1ULL << 40 : 16ULL << 40, .fill_groups = UINT32_MAX},
+	    {.bytes = c->quick ? 16ULL << 40 : 1ULL << 50, .fill_groups = c->quick ? 8192 : 131072},
 	};
 
 	for (int i = 0; i < 3; i++) {

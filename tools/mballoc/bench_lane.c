@@ -106,7 +106,7 @@ static int mb_pa_round(struct mb_lane *l, uint64_t *blk, size_t cap, uint64_t id
 		       struct mb_bench_lat *lat, uint64_t *ops, uint64_t *ns)
 {
 	void *st = l->a.stream_open ? l->a.stream_open(l->a.ctx, id) : NULL;
-	struct mb_bench_req rq = { .stream = st, .goal = MB_BENCH_NO_GOAL, .len = 1 };
+	struct mb_bench_req rq = {.stream = st, .goal = MB_BENCH_NO_GOAL, .len = 1};
 	size_t n = 0;
 	uint32_t got;
 	int err = 0;
@@ -158,9 +158,9 @@ static void mb_pa_slice(struct mb_lane *l, uint64_t *blk, size_t cap, struct mb_
 
 int mb_bench_pa(const struct mb_bench_cfg *c)
 {
-	struct mb_bench_geo g = { .blocks = (c->quick ? 1ULL << 30 : 16ULL << 30) / c->block_size,
-				  .block_size = c->block_size };
-	struct mb_bench_row row = { .workload = "pa", .nres = MB_BENCH_NALLOC };
+	struct mb_bench_geo g = {.blocks = (c->quick ? 1ULL << 30 : 16ULL << 30) / c->block_size,
+				 .block_size = c->block_size};
+	struct mb_bench_row row = {.workload = "pa", .nres = MB_BENCH_NALLOC};
 
 	snprintf(row.params, sizeof(row.params), "1-block appends, %llu MiB vol",
 		 (unsigned long long)(g.blocks * c->block_size >> 20));
@@ -169,9 +169,9 @@ int mb_bench_pa(const struct mb_bench_cfg *c)
 		 "sampled 1 call in %u",
 		 mb_cfg_sample(c, 256));
 	struct mb_lane l[MB_BENCH_NALLOC];
-	struct mb_pa_acc acc[MB_BENCH_NALLOC] = { 0 };
-	uint64_t *blk[MB_BENCH_NALLOC] = { 0 };
-	size_t cap[MB_BENCH_NALLOC] = { 0 };
+	struct mb_pa_acc acc[MB_BENCH_NALLOC] = {0};
+	uint64_t *blk[MB_BENCH_NALLOC] = {0};
+	size_t cap[MB_BENCH_NALLOC] = {0};
 
 	for (int i = 0; i < MB_BENCH_NALLOC; i++) {
 		mb_bench_lat_init(&acc[i].lat, mb_cfg_sample(c, 256));
@@ -187,7 +187,8 @@ int mb_bench_pa(const struct mb_bench_cfg *c)
 	for (int k = 0; k < 5; k++)
 		for (int i = 0; i < MB_BENCH_NALLOC; i++)
 			if (l[i].ok && blk[i])
-				mb_pa_slice(&l[i], blk[i], cap[i], &acc[i], (uint64_t)(c->secs * 2e8));
+				mb_pa_slice(&l[i], blk[i], cap[i], &acc[i],
+					    (uint64_t)(c->secs * 2e8));
 	for (int i = 0; i < MB_BENCH_NALLOC; i++) {
 		if (l[i].ok) {
 			struct mb_bench_res *r = &row.res[i];
@@ -195,7 +196,8 @@ int mb_bench_pa(const struct mb_bench_cfg *c)
 			r->alloc = l[i].a.name;
 			mb_bench_res_fill(r, &acc[i].lat, acc[i].ops, acc[i].ns);
 			if (acc[i].err)
-				snprintf(r->note, sizeof(r->note), "error: %s", strerror(-acc[i].err));
+				snprintf(r->note, sizeof(r->note), "error: %s",
+					 strerror(-acc[i].err));
 			mb_lane_check(&l[i], r);
 			mb_lane_close(&l[i]);
 		}

@@ -16,10 +16,10 @@
 static int mb_ours_alloc(void *ctx, const struct mb_bench_req *r, uint64_t *start, uint32_t *len)
 {
 	struct mb_request rq = {
-		.file = r->stream,
-		.logical = r->logical,
-		.goal = r->goal,
-		.len = r->len,
+	    .file = r->stream,
+	    .logical = r->logical,
+	    .goal = r->goal,
+	    .len = r->len,
 	};
 	struct mb_extent ex;
 	int err = mb_alloc(ctx, &rq, &ex);
@@ -79,9 +79,9 @@ static void mb_ours_destroy(void *ctx)
 int mb_bench_ours_create(const struct mb_bench_geo *g, struct mb_bench_alloc *a)
 {
 	struct mb_geometry geo = {
-		.block_size = g->block_size,
-		.blocks_per_group = g->blocks_per_group,
-		.blocks_count = g->blocks,
+	    .block_size = g->block_size,
+	    .blocks_per_group = g->blocks_per_group,
+	    .blocks_count = g->blocks,
 	};
 	struct mb_volume *vol;
 	int err = mb_volume_create(&geo, &vol);
@@ -107,10 +107,14 @@ int mb_bench_ours_create(const struct mb_bench_geo *g, struct mb_bench_alloc *a)
 int mb_bench_alloc_create(int i, const struct mb_bench_geo *g, struct mb_bench_alloc *a)
 {
 	switch (i) {
-	case 0: return mb_bench_ours_create(g, a);
-	case 1: return mb_bench_naive_create(g, a);
-	case 2: return mb_bench_ext2fs_create(g, a);
-	default: return -EINVAL;
+	case 0:
+		return mb_bench_ours_create(g, a);
+	case 1:
+		return mb_bench_naive_create(g, a);
+	case 2:
+		return mb_bench_ext2fs_create(g, a);
+	default:
+		return -EINVAL;
 	}
 }
 

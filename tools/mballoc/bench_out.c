@@ -43,18 +43,21 @@ static void mb_json_res(FILE *f, const struct mb_bench_res *r, double ours)
 	mb_json_str(f, r->alloc);
 	fprintf(f, ",\"skipped\":%s", r->skipped ? "true" : "false");
 	if (!r->skipped) {
-		fprintf(f, ",\"ops\":%llu,\"ops_per_s\":%.0f,\"p50_ns\":%llu,\"p99_ns\":%llu,"
-			   "\"p999_ns\":%llu,\"latency_sample_every\":%u" /* 0 = not measured */,
+		fprintf(f,
+			",\"ops\":%llu,\"ops_per_s\":%.0f,\"p50_ns\":%llu,\"p99_ns\":%llu,"
+			"\"p999_ns\":%llu,\"latency_sample_every\":%u" /* 0 = not measured */,
 			(unsigned long long)r->ops, r->ops_s, (unsigned long long)r->p50,
 			(unsigned long long)r->p99, (unsigned long long)r->p999, r->sample_every);
 		if (ours > 0 && r->ops_s > 0)
 			fprintf(f, ",\"mballoc_ratio\":%.3f", ours / r->ops_s);
 	}
 	if (r->aging && !r->skipped) {
-		fprintf(f, ",\"extents_per_alloc\":%.3f,\"split_pct\":%.3f,\"frag_score\":%.4f,"
-			   "\"free_extents\":%llu,\"free_blocks\":%llu,\"free_hist_log2\":[",
+		fprintf(f,
+			",\"extents_per_alloc\":%.3f,\"split_pct\":%.3f,\"frag_score\":%.4f,"
+			"\"free_extents\":%llu,\"free_blocks\":%llu,\"free_hist_log2\":[",
 			r->ext_per_alloc, r->split_pct, r->frag.score,
-			(unsigned long long)r->frag.extents, (unsigned long long)r->frag.free_blocks);
+			(unsigned long long)r->frag.extents,
+			(unsigned long long)r->frag.free_blocks);
 		for (int k = 0; k < MB_BENCH_HIST; k++)
 			fprintf(f, "%s%llu", k ? "," : "", (unsigned long long)r->frag.hist[k]);
 		fputc(']', f);
@@ -107,8 +110,8 @@ static void mb_table_res(const struct mb_bench_row *row, int i)
 		snprintf(p99, sizeof(p99), "%llu", (unsigned long long)r->p99);
 		snprintf(p999, sizeof(p999), "%llu", (unsigned long long)r->p999);
 	}
-	printf("%-34s %-9s %12s %9s %9s %9s %8s %7s %6s %6s  %s\n", i ? "" : row->params,
-	       r->alloc, rate, p50, p99, p999, ratio, ea, sp, fr, r->note);
+	printf("%-34s %-9s %12s %9s %9s %9s %8s %7s %6s %6s  %s\n", i ? "" : row->params, r->alloc,
+	       rate, p50, p99, p999, ratio, ea, sp, fr, r->note);
 }
 
 /* Free-extent histogram of an aging row: "2^k:count" for non-empty buckets. */

@@ -74,10 +74,11 @@ static void mb_thr_drop(struct mb_thr *t, size_t i)
 /* One object: a fresh file written in 64 KiB appends. */
 static int mb_thr_object(struct mb_thr *t, struct mb_tobj *o)
 {
-	uint32_t size = (uint32_t)(((mb_bench_rng(&t->rng) & 1) ? 2ULL << 20 : 64ULL << 10) / t->bs);
+	uint32_t size =
+	    (uint32_t)(((mb_bench_rng(&t->rng) & 1) ? 2ULL << 20 : 64ULL << 10) / t->bs);
 	uint32_t piece = (uint32_t)((64ULL << 10) / t->bs), done = 0, n;
 	void *st = t->a->stream_open ? t->a->stream_open(t->a->ctx, t->id << 32 | ++t->seq) : NULL;
-	struct mb_bench_req rq = { .stream = st, .goal = MB_BENCH_NO_GOAL };
+	struct mb_bench_req rq = {.stream = st, .goal = MB_BENCH_NO_GOAL};
 	uint64_t s;
 	int err = 0;
 
@@ -139,8 +140,8 @@ static void *mb_thr_main(void *arg)
 }
 
 /* Runs nthr threads on allocator a for secs; fills r. */
-static void mb_threads_run(const struct mb_bench_cfg *c, struct mb_bench_alloc *a,
-			   uint64_t blocks, int nthr, struct mb_bench_res *r)
+static void mb_threads_run(const struct mb_bench_cfg *c, struct mb_bench_alloc *a, uint64_t blocks,
+			   int nthr, struct mb_bench_res *r)
 {
 	struct mb_thr *t = calloc(nthr, sizeof(*t));
 	struct mb_bench_lat all;
@@ -150,10 +151,14 @@ static void mb_threads_run(const struct mb_bench_cfg *c, struct mb_bench_alloc *
 
 	mb_bench_lat_init(&all, mb_cfg_sample(c, 16));
 	for (int i = 0; t && i < nthr; i++) {
-		t[i] = (struct mb_thr){ .a = a, .id = i + 1, .rng = c->seed * 1000003 + i + 1,
-					.high = (uint64_t)(0.8 * blocks / nthr),
-					.low = (uint64_t)(0.6 * blocks / nthr), .blocks = blocks,
-					.bs = c->block_size, .stop = &stop };
+		t[i] = (struct mb_thr){.a = a,
+				       .id = i + 1,
+				       .rng = c->seed * 1000003 + i + 1,
+				       .high = (uint64_t)(0.8 * blocks / nthr),
+				       .low = (uint64_t)(0.6 * blocks / nthr),
+				       .blocks = blocks,
+				       .bs = c->block_size,
+				       .stop = &stop};
 		mb_bench_lat_init(&t[i].lat, all.every);
 	}
 	t0 = mb_bench_now_ns();
@@ -187,13 +192,13 @@ static void mb_threads_run(const struct mb_bench_cfg *c, struct mb_bench_alloc *
 
 int mb_bench_threads(const struct mb_bench_cfg *c)
 {
-	static const int counts[] = { 1, 2, 4, 8, 80 };
-	struct mb_bench_geo g = { .blocks = (c->quick ? 256ULL << 20 : 4ULL << 30) / c->block_size,
-				  .block_size = c->block_size };
-	double ours[5] = { 0 };
+	static const int counts[] = {1, 2, 4, 8, 80};
+	struct mb_bench_geo g = {.blocks = (c->quick ? 256ULL << 20 : 4ULL << 30) / c->block_size,
+				 .block_size = c->block_size};
+	double ours[5] = {0};
 
 	for (int k = 0; k < 5; k++) {
-		struct mb_bench_row row = { .workload = "threads", .nres = 3 + c->kernel };
+		struct mb_bench_row row = {.workload = "threads", .nres = 3 + c->kernel};
 
 		snprintf(row.params, sizeof(row.params), "%2d threads, 2M|64K files", counts[k]);
 		for (int i = 0; i < MB_BENCH_NALLOC; i++) {
@@ -204,7 +209,8 @@ int mb_bench_threads(const struct mb_bench_cfg *c)
 				continue;
 			}
 			if (!a.threaded && counts[k] > 1) {
-				mb_res_skip(&row.res[i], a.name, "skipped: single-threaded library");
+				mb_res_skip(&row.res[i], a.name,
+					    "skipped: single-threaded library");
 			} else {
 				row.res[i].alloc = a.name;
 				mb_threads_run(c, &a, g.blocks, counts[k], &row.res[i]);
@@ -218,8 +224,9 @@ int mb_bench_threads(const struct mb_bench_cfg *c)
 			mb_bench_kernel(c, args, &row.res[3]);
 		}
 		ours[k] = row.res[0].ops_s;
-		int len = snprintf(row.note, sizeof(row.note), "%llu MiB vol, %.2fs wall",
-				   (unsigned long long)(g.blocks * c->block_size >> 20), c->secs * 5);
+		int len =
+		    snprintf(row.note, sizeof(row.note), "%llu MiB vol, %.2fs wall",
+			     (unsigned long long)(g.blocks * c->block_size >> 20), c->secs * 5);
 
 		if (k && ours[0] > 0)
 			len += snprintf(row.note + len, sizeof(row.note) - len,

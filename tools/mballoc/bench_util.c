@@ -75,8 +75,7 @@ void mb_bench_lat_free(struct mb_bench_lat *l)
 	memset(l, 0, sizeof(*l));
 }
 
-void mb_bench_res_fill(struct mb_bench_res *r, struct mb_bench_lat *lat, uint64_t ops,
-		       uint64_t ns)
+void mb_bench_res_fill(struct mb_bench_res *r, struct mb_bench_lat *lat, uint64_t ops, uint64_t ns)
 {
 	r->ops = ops;
 	r->ops_s = ns ? (double)ops * 1e9 / (double)ns : 0;
@@ -239,9 +238,9 @@ void mb_bench_frag_finish(struct mb_bench_frag *f, uint32_t block_size)
 	 * their mean: exact, and no list of extents is needed. */
 	for (int k = 0; k < MB_BENCH_HIST; k++)
 		if (f->hist[k])
-			actual += (double)f->hist[k] *
-				  mb_frag_worth((double)f->hist_blocks[k] / (double)f->hist[k] *
-						block_size);
+			actual +=
+			    (double)f->hist[k] * mb_frag_worth((double)f->hist_blocks[k] /
+							       (double)f->hist[k] * block_size);
 	double ideal = mb_frag_worth(sum);
 	double worst = (double)f->free_blocks * mb_frag_worth(block_size);
 

@@ -20,12 +20,12 @@ static const struct {
 	int (*run)(const struct mb_bench_cfg *c);
 	const char *what;
 } mb_workloads[] = {
-	{ "pa", mb_bench_pa, "one file asking 1 block at a time (preallocation fast path)" },
-	{ "fill", mb_bench_fill, "1/16/256-block requests at 0-99% full, seq or aged, 3 goals" },
-	{ "churn", mb_bench_churn, "Ceph-style aging between high and low marks" },
-	{ "threads", mb_bench_threads, "churn of per-thread files at 1..80 threads" },
-	{ "files", mb_bench_files, "concurrent sequential writers + many small files" },
-	{ "huge", mb_bench_huge, "16 TiB and 1 PiB volumes: creation, memory, latency" },
+    {"pa", mb_bench_pa, "one file asking 1 block at a time (preallocation fast path)"},
+    {"fill", mb_bench_fill, "1/16/256-block requests at 0-99% full, seq or aged, 3 goals"},
+    {"churn", mb_bench_churn, "Ceph-style aging between high and low marks"},
+    {"threads", mb_bench_threads, "churn of per-thread files at 1..80 threads"},
+    {"files", mb_bench_files, "concurrent sequential writers + many small files"},
+    {"huge", mb_bench_huge, "16 TiB and 1 PiB volumes: creation, memory, latency"},
 };
 #define MB_NWORK (sizeof(mb_workloads) / sizeof(mb_workloads[0]))
 
@@ -52,11 +52,11 @@ static int mb_bench_parse(int argc, char **argv, struct mb_bench_cfg *c, const c
 			  bool *json)
 {
 	static const struct option lo[] = {
-		{ "workload", required_argument, 0, 'w' }, { "quick", no_argument, 0, 'q' },
-		{ "seconds", required_argument, 0, 't' },  { "block-size", required_argument, 0, 'b' },
-		{ "sample", required_argument, 0, 'n' },   { "seed", required_argument, 0, 'S' },
-		{ "kernel", no_argument, 0, 'k' },	   { "json", no_argument, 0, 'j' },
-		{ "help", no_argument, 0, 'h' },	   { 0, 0, 0, 0 },
+	    {"workload", required_argument, 0, 'w'}, {"quick", no_argument, 0, 'q'},
+	    {"seconds", required_argument, 0, 't'},  {"block-size", required_argument, 0, 'b'},
+	    {"sample", required_argument, 0, 'n'},   {"seed", required_argument, 0, 'S'},
+	    {"kernel", no_argument, 0, 'k'},	     {"json", no_argument, 0, 'j'},
+	    {"help", no_argument, 0, 'h'},	     {0, 0, 0, 0},
 	};
 	uint64_t v;
 	double secs = -1;
@@ -67,19 +67,38 @@ static int mb_bench_parse(int argc, char **argv, struct mb_bench_cfg *c, const c
 		bool ok = true;
 
 		switch (ch) {
-		case 'w': *list = optarg; break;
-		case 'q': c->quick = true; break;
-		case 't': ok = mb_parse_double(optarg, &secs) && secs > 0 && secs < 3600; break;
+		case 'w':
+			*list = optarg;
+			break;
+		case 'q':
+			c->quick = true;
+			break;
+		case 't':
+			ok = mb_parse_double(optarg, &secs) && secs > 0 && secs < 3600;
+			break;
 		case 'b':
-			ok = !mb_parse_size(optarg, &v) && v >= 1024 && v <= 65536 && !(v & (v - 1));
+			ok =
+			    !mb_parse_size(optarg, &v) && v >= 1024 && v <= 65536 && !(v & (v - 1));
 			c->block_size = (uint32_t)v;
 			break;
-		case 'n': ok = mb_parse_u64(optarg, &v) && v > 0 && v < (1u << 30); c->sample = v; break;
-		case 'S': ok = mb_parse_u64(optarg, &c->seed) && c->seed; break;
-		case 'k': c->kernel = true; break;
-		case 'j': *json = true; break;
-		case 'h': mb_bench_usage(stdout); exit(MB_EXIT_OK);
-		default: return MB_EXIT_USAGE;
+		case 'n':
+			ok = mb_parse_u64(optarg, &v) && v > 0 && v < (1u << 30);
+			c->sample = v;
+			break;
+		case 'S':
+			ok = mb_parse_u64(optarg, &c->seed) && c->seed;
+			break;
+		case 'k':
+			c->kernel = true;
+			break;
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			mb_bench_usage(stdout);
+			exit(MB_EXIT_OK);
+		default:
+			return MB_EXIT_USAGE;
 		}
 		if (!ok)
 			return mb_cli_usage_err("bench", "invalid value '%s'", optarg);
@@ -94,7 +113,8 @@ static int mb_bench_parse(int argc, char **argv, struct mb_bench_cfg *c, const c
 static int mb_workload_index(const char *name, size_t len)
 {
 	for (size_t i = 0; i < MB_NWORK; i++)
-		if (strlen(mb_workloads[i].name) == len && !strncmp(mb_workloads[i].name, name, len))
+		if (strlen(mb_workloads[i].name) == len &&
+		    !strncmp(mb_workloads[i].name, name, len))
 			return (int)i;
 	return -1;
 }
@@ -143,10 +163,10 @@ static void mb_machine_json(char *buf, size_t n)
 
 int mb_cmd_bench(int argc, char **argv)
 {
-	struct mb_bench_cfg c = { .seed = 1, .block_size = 4096 };
+	struct mb_bench_cfg c = {.seed = 1, .block_size = 4096};
 	struct mb_bench_out out;
 	const char *list = "all";
-	bool json = false, sel[MB_NWORK] = { false };
+	bool json = false, sel[MB_NWORK] = {false};
 	char machine[512];
 	int rc = mb_bench_parse(argc, argv, &c, &list, &json);
 
@@ -160,8 +180,9 @@ int mb_cmd_bench(int argc, char **argv)
 	c.kernel_script = MB_BENCH_DIR "/kernel_ext4.sh";
 	mb_machine_json(machine, sizeof(machine));
 	if (!json)
-		printf("mballoc bench%s: %s; ratios are mballoc ops/s / peer ops/s in the same run\n",
-		       c.quick ? " --quick" : "", machine);
+		printf(
+		    "mballoc bench%s: %s; ratios are mballoc ops/s / peer ops/s in the same run\n",
+		    c.quick ? " --quick" : "", machine);
 	for (size_t i = 0; i < MB_NWORK && !rc; i++)
 		if (sel[i] && mb_workloads[i].run(&c))
 			rc = MB_EXIT_FAIL;

@@ -49,33 +49,55 @@ static void mb_ff_usage(FILE *f)
 static int mb_ff_parse(int argc, char **argv, struct mb_ff_opts *o)
 {
 	static const struct option lo[] = {
-		{ "size", required_argument, 0, 's' },	 { "block-size", required_argument, 0, 'b' },
-		{ "blocks-per-group", required_argument, 0, 'g' },
-		{ "fill", required_argument, 0, 'f' },	 { "files", required_argument, 0, 'n' },
-		{ "seed", required_argument, 0, 'S' },	 { "chunk", required_argument, 0, 'c' },
-		{ "json", no_argument, 0, 'j' },	 { "help", no_argument, 0, 'h' },
-		{ 0, 0, 0, 0 },
+	    {"size", required_argument, 0, 's'},
+	    {"block-size", required_argument, 0, 'b'},
+	    {"blocks-per-group", required_argument, 0, 'g'},
+	    {"fill", required_argument, 0, 'f'},
+	    {"files", required_argument, 0, 'n'},
+	    {"seed", required_argument, 0, 'S'},
+	    {"chunk", required_argument, 0, 'c'},
+	    {"json", no_argument, 0, 'j'},
+	    {"help", no_argument, 0, 'h'},
+	    {0, 0, 0, 0},
 	};
 	int c;
 
-	*o = (struct mb_ff_opts){ { 256ULL << 20, 4096, 0, 0 }, 0.7, 64, 1, 0, false };
+	*o = (struct mb_ff_opts){{256ULL << 20, 4096, 0, 0}, 0.7, 64, 1, 0, false};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hc:", lo, NULL)) != -1) {
 		bool ok = true;
 
 		switch (c) {
-		case 's': ok = !mb_parse_size(optarg, &o->vol.size); break;
-		case 'b': ok = !mb_parse_size(optarg, &o->vol.block_size); break;
-		case 'g': ok = mb_parse_u64(optarg, &o->vol.blocks_per_group); break;
-		case 'f': ok = mb_parse_double(optarg, &o->fill) && o->fill >= 0 && o->fill <= 1; break;
-		case 'n': ok = mb_parse_u64(optarg, &o->files) && o->files > 0 && o->files < 1000000; break;
-		case 'S': ok = mb_parse_u64(optarg, &o->seed); break;
-		case 'c':
-			ok = !mb_parse_size(optarg, &o->chunk) && o->chunk && !(o->chunk & (o->chunk - 1));
+		case 's':
+			ok = !mb_parse_size(optarg, &o->vol.size);
 			break;
-		case 'j': o->json = true; break;
-		case 'h': mb_ff_usage(stdout); exit(MB_EXIT_OK);
-		default: return MB_EXIT_USAGE;
+		case 'b':
+			ok = !mb_parse_size(optarg, &o->vol.block_size);
+			break;
+		case 'g':
+			ok = mb_parse_u64(optarg, &o->vol.blocks_per_group);
+			break;
+		case 'f':
+			ok = mb_parse_double(optarg, &o->fill) && o->fill >= 0 && o->fill <= 1;
+			break;
+		case 'n':
+			ok = mb_parse_u64(optarg, &o->files) && o->files > 0 && o->files < 1000000;
+			break;
+		case 'S':
+			ok = mb_parse_u64(optarg, &o->seed);
+			break;
+		case 'c':
+			ok = !mb_parse_size(optarg, &o->chunk) && o->chunk &&
+			     !(o->chunk & (o->chunk - 1));
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'h':
+			mb_ff_usage(stdout);
+			exit(MB_EXIT_OK);
+		default:
+			return MB_EXIT_USAGE;
 		}
 		if (!ok)
 			return mb_cli_usage_err("freefrag", "invalid value '%s'", optarg);
@@ -108,10 +130,13 @@ static int mb_ff_age(struct mb_volume *vol, const struct mb_ff_opts *o)
 	for (uint64_t i = 0; !err && i < o->files; i++)
 		err = mb_file_open(vol, i + 1, &files[i]);
 	for (uint64_t i = 0; !err && used < target; i = (i + 1) % o->files) {
-		struct mb_request rq = { .file = files[i], .logical = next[i], .goal = MB_GOAL_NONE,
-					 .len = (uint32_t)(1 + mb_ff_rng(&rng) % 8) };
+		struct mb_request rq = {.file = files[i],
+					.logical = next[i],
+					.goal = MB_GOAL_NONE,
+					.len = (uint32_t)(1 + mb_ff_rng(&rng) % 8)};
 		if (nex == cap) {
-			struct mb_extent *n = realloc(ex, (cap = cap ? 2 * cap : 1024) * sizeof(*ex));
+			struct mb_extent *n =
+			    realloc(ex, (cap = cap ? 2 * cap : 1024) * sizeof(*ex));
 
 			if (!n) {
 				err = -ENOMEM;
@@ -140,7 +165,7 @@ static int mb_ff_age(struct mb_volume *vol, const struct mb_ff_opts *o)
 
 struct mb_ff_sum {
 	uint64_t total, free, extents, chunks_total, chunks_free;
-	uint64_t chunk_blocks; /* 0 = no --chunk */
+	uint64_t chunk_blocks;	/* 0 = no --chunk */
 	struct mb_bench_frag f; /* histogram of buddy chunks */
 	int largest_order, smallest_order;
 };
@@ -204,11 +229,12 @@ static void mb_ff_print_text(const struct mb_ff_sum *s, uint32_t bs)
 	printf("Total blocks: %llu\nFree blocks: %llu (%.1f%%)\n", (unsigned long long)s->total,
 	       (unsigned long long)s->free, 100.0 * (double)s->free / (double)s->total);
 	if (s->chunk_blocks)
-		printf("\nChunksize: %llu bytes (%llu blocks)\nTotal chunks: %llu\n"
-		       "Free chunks: %llu (%.1f%%)\n",
-		       (unsigned long long)(s->chunk_blocks * bs), (unsigned long long)s->chunk_blocks,
-		       (unsigned long long)s->chunks_total, (unsigned long long)s->chunks_free,
-		       s->chunks_total ? 100.0 * (double)s->chunks_free / (double)s->chunks_total : 0);
+		printf(
+		    "\nChunksize: %llu bytes (%llu blocks)\nTotal chunks: %llu\n"
+		    "Free chunks: %llu (%.1f%%)\n",
+		    (unsigned long long)(s->chunk_blocks * bs), (unsigned long long)s->chunk_blocks,
+		    (unsigned long long)s->chunks_total, (unsigned long long)s->chunks_free,
+		    s->chunks_total ? 100.0 * (double)s->chunks_free / (double)s->chunks_total : 0);
 	if (!s->extents)
 		return;
 	printf("\nMin. free extent: %llu KB (lower bound: smallest buddy chunk)\n",
@@ -228,9 +254,11 @@ static void mb_ff_print_text(const struct mb_ff_sum *s, uint32_t bs)
 
 		if (!s->f.hist[k])
 			continue;
-		snprintf(lo, sizeof(lo), "%llu%c", (unsigned long long)(a >= (1 << 20) ? a >> 20 : a >> 10),
+		snprintf(lo, sizeof(lo), "%llu%c",
+			 (unsigned long long)(a >= (1 << 20) ? a >> 20 : a >> 10),
 			 a >= (1 << 20) ? 'M' : 'K');
-		snprintf(hi, sizeof(hi), "%llu%c", (unsigned long long)(b >= (1 << 20) ? b >> 20 : b >> 10),
+		snprintf(hi, sizeof(hi), "%llu%c",
+			 (unsigned long long)(b >= (1 << 20) ? b >> 20 : b >> 10),
 			 b >= (1 << 20) ? 'M' : 'K');
 		printf("%5s...%5s-  :  %12llu  %12llu  %6.2f%%\n", lo, hi,
 		       (unsigned long long)s->f.hist[k], (unsigned long long)s->f.hist_blocks[k],
@@ -269,7 +297,7 @@ int mb_cmd_freefrag(int argc, char **argv)
 {
 	struct mb_ff_opts o;
 	struct mb_volume *vol;
-	struct mb_ff_sum s = { 0 };
+	struct mb_ff_sum s = {0};
 	struct mb_geometry geo;
 	int rc = mb_ff_parse(argc, argv, &o);
 
