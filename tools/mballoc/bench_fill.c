@@ -226,6 +226,10 @@ static void mb_fill_level(const struct mb_bench_cfg *c, const struct mb_bench_ge
 
 			snprintf(row.params, sizeof(row.params), "%s %2.0f%% len %-3u goal %s",
 				 aged ? "aged" : "seq ", level * 100, fc.size, mb_goal_names[gp]);
+			snprintf(row.note, sizeof(row.note),
+				 "%llu MiB vol; batches timed whole, latency from 1 call in %u",
+				 (unsigned long long)(g->blocks * c->block_size >> 20),
+				 mb_cfg_sample(c, 16));
 			mb_fill_row(c, lanes, why, &fc, &row);
 			mb_bench_out_row(c->out, &row);
 		}

@@ -224,9 +224,10 @@ int mb_bench_threads(const struct mb_bench_cfg *c)
 			mb_bench_kernel(c, args, &row.res[3]);
 		}
 		ours[k] = row.res[0].ops_s;
-		int len =
-		    snprintf(row.note, sizeof(row.note), "%llu MiB vol, %.2fs wall",
-			     (unsigned long long)(g.blocks * c->block_size >> 20), c->secs * 5);
+		int len = snprintf(row.note, sizeof(row.note),
+				   "%llu MiB vol, %.2fs wall, latency from 1 call in %u",
+				   (unsigned long long)(g.blocks * c->block_size >> 20),
+				   c->secs * 5, mb_cfg_sample(c, 16));
 
 		if (k && ours[0] > 0)
 			len += snprintf(row.note + len, sizeof(row.note) - len,
