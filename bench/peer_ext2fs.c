@@ -15,6 +15,7 @@
  * Thread-safety: none; libext2fs is single-threaded.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,6 +38,27 @@ static struct {
 	uint32_t bs;
 } mb_e2_imgs[8];
 static int mb_e2_nimgs;
+
+/*
+ * A run killed by a signal (^C, or SIGPIPE under `| head`) must not leave
+ * its images in /tmp: unlink them (async-signal-safe), then die as asked.
+ */
+static void mb_e2_on_signal(int sig)
+{
+	for (int i = 0; i < mb_e2_nimgs; i++)
+		unlink(mb_e2_imgs[i].path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void mb_e2_catch_signals(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (signal(sigs[i], SIG_IGN) != SIG_IGN) /* keep what the caller ignores */
+			signal(sigs[i], mb_e2_on_signal);
+}
 
 static const char *mb_e2_image(const struct mb_bench_geo *g, char *why, size_t wlen)
 {
@@ -62,6 +84,8 @@ static const char *mb_e2_image(const struct mb_bench_geo *g, char *why, size_t w
 		snprintf(why, wlen, "skipped: mkfs.ext4 failed (is e2fsprogs installed?)");
 		return NULL;
 	}
+	if (!mb_e2_nimgs)
+		mb_e2_catch_signals();
 	mb_e2_imgs[mb_e2_nimgs].blocks = g->blocks;
 	mb_e2_imgs[mb_e2_nimgs].bs = g->block_size;
 	return mb_e2_imgs[mb_e2_nimgs++].path;
