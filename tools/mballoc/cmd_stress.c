@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_stress.c - `mballoc stress`: many threads allocating on a nearly
- * full in-memory volume, counting the ENOSPC answers that should not have
- * happened.  The default run is the seed scenario of the 2020 ext4 series
+ * full volume (in memory, or a persistent --image), counting the ENOSPC
+ * answers that should not have happened.  The default run is the seed scenario of the 2020 ext4 series
  * (240 MiB, 64 KiB blocks, 80 threads each faulting in its own sparse file
  * to 80 % of the volume).  Option parsing and reporting live here; the
  * iteration itself is in stress_run.c.
@@ -32,8 +32,8 @@ static void mb_stress_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mballoc stress [options]\n"
-		"Threads race to allocate on a fresh in-memory volume; every ENOSPC answered\n"
-		"while space was free is counted as spurious.\n"
+		"Threads race to allocate on a fresh in-memory volume (or a persistent\n"
+		"--image); every ENOSPC answered while space was free is counted as spurious.\n"
 		"  --mode MODE             seed: each thread faults in a sparse file of\n"
 		"                          fill * capacity / threads blocks (default);\n"
 		"                          fill: append until ENOSPC, goal 100%% filled;\n"
@@ -52,14 +52,35 @@ static void mb_stress_usage(FILE *f)
 		"  --seed N                random seed (default: from the clock; printed)\n"
 		"  --tunable NAME=VALUE    set a library tunable on every volume (repeatable;\n"
 		"                          mb_enospc_policy is --policy's)\n"
+		"  --image PATH            run on a persistent volume in PATH, reopened by every\n"
+		"                          iteration (which frees what it allocated, commits\n"
+		"                          and closes).  A missing PATH is formatted with the\n"
+		"                          geometry options (--reserved: format's default);\n"
+		"                          an existing one keeps its geometry, and a geometry\n"
+		"                          option contradicting it is a usage error\n"
+		"  --format                with --image: format PATH even if it exists\n"
+		"  --reclaim               with --image: first free every block allocated on\n"
+		"                          PATH (what a killed run left behind)\n"
+		"  --commit-interval SECS  with --image: background commits every SECS (default\n"
+		"                          1; fractions allowed; 0: only the commit ending each\n"
+		"                          iteration and the --commit-log thread's)\n"
+		"  --commit-log FILE       with --image: one more thread allocates a few extents,\n"
+		"                          calls mb_commit, then appends them (\"start len\"\n"
+		"                          lines) to FILE and fsyncs it, so FILE lists only\n"
+		"                          durably allocated extents (see mballoc check\n"
+		"                          --expect-allocated).  It keeps them until the\n"
+		"                          iteration's end, empties FILE, then frees them;\n"
+		"                          its quota is 1/16 of the capacity\n"
 		"  --json                  one JSON object on stdout\n"
 		"  --progress, --no-progress  progress on stderr (default: if a TTY)\n"
 		"  -q, --quiet             no per-iteration lines\n"
 		"  -h, --help\n"
-		"Capacity is the fresh volume's free blocks (metadata excluded).\n"
+		"Capacity is the fresh volume's free blocks (metadata excluded); on an image,\n"
+		"its free blocks when the iteration opens it.\n"
 		"An iteration fails on a spurious ENOSPC (in seed and churn mode every\n"
 		"ENOSPC), a block allocated twice, an mb_check() problem, a free-count\n"
-		"mismatch or an unexpected error.\n"
+		"mismatch, a held extent the volume does not count as allocated, a failed\n"
+		"commit or an unexpected error.\n"
 		"Exit status: 0 clean, 1 an iteration failed, 2 usage.\n");
 }
 
@@ -88,14 +109,32 @@ static bool mb_stress_tunable_opt(struct mb_stress_opts *o, char *arg)
 	return true;
 }
 
+/* The --image options. */
+static bool mb_stress_image_opt(struct mb_stress_opts *o, int c, char *arg)
+{
+	switch (c) {
+	case 'I': o->image = arg; return true;
+	case 'L': o->commit_log = arg; return true;
+	case 'F': o->format = true; return true;
+	case 'R': o->reclaim = true; return true;
+	case 'C': return mb_parse_double(arg, &o->commit_interval) && o->commit_interval >= 0 &&
+			 o->commit_interval <= 86400;
+	}
+	return false;
+}
+
 static bool mb_stress_opt(struct mb_stress_opts *o, int c, char *arg, bool *fill_set,
 			  bool *iter_set)
 {
 	switch (c) {
-	case 's': return !mb_parse_size(arg, &o->vol.size);
-	case 'b': return !mb_parse_size(arg, &o->vol.block_size);
-	case 'g': return mb_parse_u64(arg, &o->vol.blocks_per_group);
-	case 'r': return mb_parse_u64(arg, &o->vol.reserved);
+	case 's': o->geo_given |= MB_STRESS_GEO_SIZE;
+		  return !mb_parse_size(arg, &o->vol.size);
+	case 'b': o->geo_given |= MB_STRESS_GEO_BS;
+		  return !mb_parse_size(arg, &o->vol.block_size);
+	case 'g': o->geo_given |= MB_STRESS_GEO_BPG;
+		  return mb_parse_u64(arg, &o->vol.blocks_per_group);
+	case 'r': o->geo_given |= MB_STRESS_GEO_RESERVED;
+		  return mb_parse_u64(arg, &o->vol.reserved);
 	case 't': return mb_parse_u64(arg, &o->threads) && o->threads >= 1 &&
 			 o->threads <= MB_STRESS_MAX_THREADS;
 	case 'f': *fill_set = true;
@@ -114,7 +153,7 @@ static bool mb_stress_opt(struct mb_stress_opts *o, int c, char *arg, bool *fill
 	case 'N': o->progress = false; return true;
 	case 'q': o->quiet = true; return true;
 	}
-	return false;
+	return mb_stress_image_opt(o, c, arg);
 }
 
 static void mb_stress_defaults(struct mb_stress_opts *o)
@@ -123,7 +162,7 @@ static void mb_stress_defaults(struct mb_stress_opts *o)
 				      .threads = 80, .fill = 0.80, .chunk = 1,
 				      .iterations = 10, .duration = 10,
 				      .mode = MB_STRESS_SEED, .policy = MB_POLICY_SEQ,
-				      .progress = isatty(2) };
+				      .progress = isatty(2), .commit_interval = 1 };
 	o->seed = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid();
 }
 
@@ -138,11 +177,15 @@ static int mb_stress_parse(int argc, char **argv, struct mb_stress_opts *o)
 		{ "duration", required_argument, 0, 'd' }, { "mode", required_argument, 0, 'm' },
 		{ "policy", required_argument, 0, 'p' },   { "seed", required_argument, 0, 'S' },
 		{ "tunable", required_argument, 0, 'T' },
+		{ "image", required_argument, 0, 'I' },	   { "format", no_argument, 0, 'F' },
+		{ "reclaim", no_argument, 0, 'R' },
+		{ "commit-interval", required_argument, 0, 'C' },
+		{ "commit-log", required_argument, 0, 'L' },
 		{ "json", no_argument, 0, 'j' },	   { "progress", no_argument, 0, 'P' },
 		{ "no-progress", no_argument, 0, 'N' },	   { "quiet", no_argument, 0, 'q' },
 		{ "help", no_argument, 0, 'h' },	   { 0, 0, 0, 0 },
 	};
-	bool fill_set = false, iter_set = false;
+	bool fill_set = false, iter_set = false, commit_set = false;
 	int c, li;
 
 	mb_stress_defaults(o);
@@ -156,12 +199,16 @@ static int mb_stress_parse(int argc, char **argv, struct mb_stress_opts *o)
 		if (c == '?')
 			return mb_cli_usage_err("stress", "bad option or missing value: '%s'",
 						argv[optind - 1]);
+		commit_set |= c == 'C';
 		if (!mb_stress_opt(o, c, optarg, &fill_set, &iter_set))
 			return mb_cli_usage_err("stress", "invalid value for --%s: '%s'",
 						longopts[li].name, optarg ? optarg : "");
 	}
 	if (optind < argc)
 		return mb_cli_usage_err("stress", "unexpected argument '%s'", argv[optind]);
+	if (!o->image && (o->commit_log || o->format || o->reclaim || commit_set))
+		return mb_cli_usage_err("stress", "--commit-log, --commit-interval, --format and "
+						  "--reclaim need --image");
 	if (o->mode == MB_STRESS_CHURN && !fill_set)
 		o->fill = 1.0;
 	if (o->mode == MB_STRESS_CHURN && !iter_set)
@@ -178,7 +225,7 @@ static const char *mb_stress_fill_word(int mode)
 
 static bool mb_stress_failed(const struct mb_stress_result *r)
 {
-	return r->spurious || r->double_allocs || r->errors || !r->check_ok;
+	return r->spurious || r->double_allocs || r->errors || r->commit_errors || !r->check_ok;
 }
 
 static void mb_stress_print_iter(const struct mb_stress_opts *o, uint64_t i,
@@ -212,6 +259,9 @@ static void mb_stress_add(struct mb_stress_total *tot, const struct mb_stress_re
 	s->retries += r->retries;
 	s->discarded += r->discarded;
 	s->seconds += r->seconds;
+	s->commits += r->commits;
+	s->commit_errors += r->commit_errors;
+	s->logged += r->logged;
 	if (r->max_free_at_enospc > s->max_free_at_enospc)
 		s->max_free_at_enospc = r->max_free_at_enospc;
 	if (!tot->done || r->fill_reached < s->fill_reached)
@@ -221,6 +271,21 @@ static void mb_stress_add(struct mb_stress_total *tot, const struct mb_stress_re
 	tot->check_ok &= r->check_ok;
 	tot->failed += mb_stress_failed(r);
 	tot->done++;
+}
+
+/* Prints s as a JSON string. */
+static void mb_stress_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
 }
 
 static void mb_stress_print_json(const struct mb_stress_opts *o, const struct mb_stress_total *t)
@@ -237,6 +302,13 @@ static void mb_stress_print_json(const struct mb_stress_opts *o, const struct mb
 	       (unsigned long long)s->spurious, s->fill_reached, (unsigned long long)s->retries,
 	       (unsigned long long)s->discarded, (unsigned long long)s->double_allocs,
 	       t->check_ok ? "true" : "false", (unsigned long long)s->errors);
+	if (o->image) {
+		printf("\"image\":");
+		mb_stress_json_str(o->image);
+		printf(",\"commits\":%llu,\"commit_errors\":%llu,\"logged_extents\":%llu,",
+		       (unsigned long long)s->commits, (unsigned long long)s->commit_errors,
+		       (unsigned long long)s->logged);
+	}
 	printf("\"first_enospc_fill\":%.6f,\"max_free_at_enospc\":%llu,\"seconds\":%.6f,"
 	       "\"ops\":%llu,\"ops_per_sec\":%.1f,"
 	       "\"frees\":%llu,\"seed\":%llu,\"size\":%llu,\"block_size\":%llu,"
@@ -259,6 +331,10 @@ static void mb_stress_print_text(const struct mb_stress_opts *o, const struct mb
 	printf("  volume: %llu bytes, %llu-byte blocks, capacity %llu blocks, %u group(s)\n",
 	       (unsigned long long)o->vol.size, (unsigned long long)o->vol.block_size,
 	       (unsigned long long)s->capacity, s->groups);
+	if (o->image)
+		printf("  image: %s, %llu commit(s) by the tool (%llu failed), %llu extent(s) "
+		       "logged\n", o->image, (unsigned long long)s->commits,
+		       (unsigned long long)s->commit_errors, (unsigned long long)s->logged);
 	printf("  iterations: %llu, failed %llu\n", (unsigned long long)t->done,
 	       (unsigned long long)t->failed);
 	printf("  enospc: %llu, spurious %llu (at most %llu blocks free at an ENOSPC)\n",
@@ -284,6 +360,8 @@ int mb_cmd_stress(int argc, char **argv)
 	int rc = mb_stress_parse(argc, argv, &o);
 
 	if (rc)
+		return rc;
+	if (o.image && (rc = mb_stress_image_prepare(&o)))
 		return rc;
 	for (uint64_t i = 1; i <= o.iterations; i++) {
 		int err = mb_stress_iteration(&o, i, &r);

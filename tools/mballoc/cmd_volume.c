@@ -4,12 +4,14 @@
  * persistent-volume commands.  format creates a volume in a file or block
  * device; info opens it read-only and prints its superblock facts; check
  * opens it read-only (replaying the journal in memory), reads every bitmap
- * and runs mb_check, exit 1 with the list of problems.
+ * and runs mb_check, then (--expect-allocated) asks mb_allocated_blocks
+ * about every extent a file lists; exit 1 with the list of problems.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <linux/fs.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "stress_int.h" /* mb_format_default_reserved(), shared with stress --image */
 
 static const char *const mb_format_help =
 	"usage: mballoc format PATH --size SIZE [options]\n"
@@ -100,7 +103,7 @@ static int mb_format_parse(int argc, char **argv, struct mb_format_opts *o)
  * group), group 0's bitmap and a journal that holds every group's bitmap
  * in one transaction when it can (at most what one transaction carries).
  */
-static uint64_t mb_default_reserved(uint64_t blocks, uint64_t bs, uint64_t bpg, uint64_t journal)
+uint64_t mb_format_default_reserved(uint64_t blocks, uint64_t bs, uint64_t bpg, uint64_t journal)
 {
 	uint64_t groups = (blocks + bpg - 1) / bpg;
 	uint64_t desc = (groups * 32 + bs - 1) / bs;
@@ -129,7 +132,7 @@ int mb_cmd_format(int argc, char **argv)
 		.blocks_per_group = (uint32_t)o.bpg,
 		.blocks_count = o.size / o.block_size,
 		.reserved_per_group = (uint32_t)(o.have_reserved ? o.reserved
-					: mb_default_reserved(o.size / o.block_size, o.block_size, bpg,
+					: mb_format_default_reserved(o.size / o.block_size, o.block_size, bpg,
 							      o.journal)),
 	};
 	struct mb_open_opts opts = { .journal_blocks = (uint32_t)o.journal };
@@ -153,11 +156,22 @@ int mb_cmd_format(int argc, char **argv)
 /* info and check                                                            */
 /* ------------------------------------------------------------------------ */
 
+static const char *const mb_check_help =
+	"usage: mballoc check PATH [--json] [--expect-allocated FILE]\n"
+	"Opens the volume read-only (replaying its journal in memory), reads every\n"
+	"bitmap and verifies everything; exit 1 with the list of problems.\n"
+	"  --expect-allocated FILE  also require every extent FILE lists (\"start len\"\n"
+	"                           per line, in blocks; as written by mballoc stress\n"
+	"                           --commit-log) to be fully allocated.  A last line\n"
+	"                           without its newline is ignored (a write cut short)\n";
+
+/* info and check; expect is NULL for info, which has no --expect-allocated. */
 static int mb_path_json_parse(const char *cmd, int argc, char **argv, bool *json,
-			      const char **path)
+			      const char **path, const char **expect)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' },
+		{ "expect-allocated", required_argument, 0, 'E' }, { 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -166,13 +180,18 @@ static int mb_path_json_parse(const char *cmd, int argc, char **argv, bool *json
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': *json = true; break;
+		case 'E':
+			if (!expect)
+				return mb_cli_usage_err(cmd, "--expect-allocated is check's");
+			*expect = optarg;
+			break;
 		case 'h':
-			printf("usage: mballoc %s PATH [--json]\n%s", cmd,
-			       strcmp(cmd, "info") ? "Opens the volume read-only (replaying its journal "
-						     "in memory), reads every\nbitmap and verifies "
-						     "everything; exit 1 with the list of problems.\n"
-						   : "Prints a persistent volume's geometry, free space, "
-						     "journal and state\n(opened read-only).\n");
+			if (expect)
+				fputs(mb_check_help, stdout);
+			else
+				printf("usage: mballoc info PATH [--json]\nPrints a persistent "
+				       "volume's geometry, free space, journal and state\n(opened "
+				       "read-only).\n");
 			exit(MB_EXIT_OK);
 		default: return MB_EXIT_USAGE;
 		}
@@ -269,7 +288,7 @@ int mb_cmd_info(int argc, char **argv)
 	bool json;
 	struct mb_volume *vol;
 	struct mb_volume_info info;
-	int rc = mb_path_json_parse("info", argc, argv, &json, &path);
+	int rc = mb_path_json_parse("info", argc, argv, &json, &path, NULL);
 
 	if (rc)
 		return rc;
@@ -281,19 +300,108 @@ int mb_cmd_info(int argc, char **argv)
 	return MB_EXIT_OK;
 }
 
+/* What --expect-allocated found. */
+struct mb_expect {
+	const char *file; /* NULL: not asked */
+	uint64_t checked, missing;
+	bool partial; /* the last line had no newline and was ignored */
+};
+
+/* Appends a line to the report (kept NUL-terminated, truncated at len). */
+__attribute__((format(printf, 3, 4))) static void mb_report_add(char *report, size_t len,
+								 const char *fmt, ...)
+{
+	size_t used = strlen(report);
+	va_list ap;
+
+	if (used + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(report + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+/* One "start len" line: a problem unless the extent is fully allocated. */
+static int mb_expect_line(struct mb_volume *vol, struct mb_expect *ex, const char *line,
+			  uint64_t lineno, char *report, size_t len)
+{
+	unsigned long long start, blocks;
+	char extra;
+
+	if (sscanf(line, "%llu %llu %c", &start, &blocks, &extra) != 2 || !blocks) {
+		mb_report_add(report, len, "%s:%llu: not \"start len\"\n", ex->file,
+			      (unsigned long long)lineno);
+		return 1;
+	}
+	ex->checked++;
+	int64_t got = mb_allocated_blocks(vol, start, blocks);
+
+	if (got == (int64_t)blocks)
+		return 0;
+	ex->missing++;
+	if (got < 0)
+		mb_report_add(report, len, "expected extent %llu+%llu: %s\n", start, blocks,
+			      strerror((int)-got));
+	else
+		mb_report_add(report, len, "expected extent %llu+%llu: only %lld block(s) allocated\n",
+			      start, blocks, (long long)got);
+	return 1;
+}
+
+/*
+ * Checks every extent ex->file lists.  Returns the problems found, or
+ * -errno when the file cannot be read.
+ */
+static int mb_expect_allocated(struct mb_volume *vol, struct mb_expect *ex, char *report,
+			       size_t len)
+{
+	FILE *f = fopen(ex->file, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	uint64_t lineno = 0;
+	int problems = 0;
+
+	if (!f)
+		return -errno;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		/* the writer's write() was cut short: it never reached its fsync */
+		if (line[n - 1] != '\n') {
+			ex->partial = true;
+			break;
+		}
+		problems += mb_expect_line(vol, ex, line, ++lineno, report, len);
+	}
+	int err = ferror(f) ? -EIO : 0;
+
+	free(line);
+	fclose(f);
+	return err ? err : problems;
+}
+
 /* Prints the problem lines, as text or as JSON strings. */
-static void mb_check_print(const char *path, int n, char *report, bool json)
+static void mb_check_print(const char *path, int n, char *report, bool json,
+			   const struct mb_expect *ex)
 {
 	if (!json) {
 		if (n)
 			printf("%s: %d problem%s:\n%s", path, n, n == 1 ? "" : "s", report);
 		else
 			printf("%s: clean\n", path);
+		if (ex->file)
+			printf("%s: %llu expected extent(s) checked, %llu not allocated%s\n",
+			       ex->file, (unsigned long long)ex->checked,
+			       (unsigned long long)ex->missing,
+			       ex->partial ? " (a partial last line ignored)" : "");
 		return;
 	}
 	printf("{\"path\":");
 	mb_json_str(path);
-	printf(",\"clean\":%s,\"problems\":%d,\"messages\":[", n ? "false" : "true", n);
+	printf(",\"clean\":%s,\"problems\":%d,", n ? "false" : "true", n);
+	if (ex->file)
+		printf("\"expected_extents\":%llu,\"expected_not_allocated\":%llu,",
+		       (unsigned long long)ex->checked, (unsigned long long)ex->missing);
+	printf("\"messages\":[");
 	bool first = true;
 
 	for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n")) {
@@ -304,12 +412,33 @@ static void mb_check_print(const char *path, int n, char *report, bool json)
 	printf("]}\n");
 }
 
+/* mb_volume_verify, then the expected extents; problems or -errno. */
+static int mb_check_run(struct mb_volume *vol, const char *path, struct mb_expect *ex,
+			char *report, size_t len)
+{
+	report[0] = 0;
+	int n = mb_volume_verify(vol, report, len);
+
+	if (n < 0) {
+		mb_cli_err("check", "%s: %s", path, strerror(-n));
+		return n;
+	}
+	if (!ex->file)
+		return n;
+	int m = mb_expect_allocated(vol, ex, report, len);
+
+	if (m < 0)
+		mb_cli_err("check", "%s: %s", ex->file, strerror(-m));
+	return m < 0 ? m : n + m;
+}
+
 int mb_cmd_check(int argc, char **argv)
 {
 	const char *path;
 	bool json;
 	struct mb_volume *vol;
-	int rc = mb_path_json_parse("check", argc, argv, &json, &path);
+	struct mb_expect ex = { 0 };
+	int rc = mb_path_json_parse("check", argc, argv, &json, &path, &ex.file);
 
 	if (rc)
 		return rc;
@@ -323,15 +452,11 @@ int mb_cmd_check(int argc, char **argv)
 		mb_cli_err("check", "%s: %s", path, strerror(ENOMEM));
 		return MB_EXIT_FAIL;
 	}
-	int n = mb_volume_verify(vol, report, len);
+	int n = mb_check_run(vol, path, &ex, report, len);
 
 	mb_volume_destroy(vol);
-	if (n < 0) {
-		mb_cli_err("check", "%s: %s", path, strerror(-n));
-		free(report);
-		return MB_EXIT_FAIL;
-	}
-	mb_check_print(path, n, report, json);
+	if (n >= 0)
+		mb_check_print(path, n, report, json, &ex);
 	free(report);
 	return n ? MB_EXIT_FAIL : MB_EXIT_OK;
 }

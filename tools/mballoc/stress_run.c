@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stress_run.c - one iteration of `mballoc stress`: a fresh volume, one
- * file per thread, the threads released together through a start gate,
- * then the verification and the iteration's figures.
+ * stress_run.c - one iteration of `mballoc stress`: a fresh volume (or the
+ * reopened --image), one file per thread, the threads released together
+ * through a start gate, then the verification and the iteration's figures.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,16 +33,22 @@ static uint64_t mb_stress_mix(uint64_t x)
 /*
  * Per-thread targets: seed mode splits fill * capacity blocks of demand,
  * churn mode as many blocks of quota; the remainder goes one block each to
- * the first threads so that --fill 1 asks for exactly the capacity.
+ * the first threads so that --fill 1 asks for exactly the capacity.  The
+ * --commit-log thread's quota, a sixteenth of the capacity, comes off the
+ * top, so that demand still never exceeds the capacity.
  */
 static void mb_stress_targets(struct mb_stress_shared *sh)
 {
+	uint64_t log_quota = sh->nthreads > sh->nworkers ? sh->capacity / 16 : 0;
+	uint64_t room = sh->capacity - log_quota;
 	double want = sh->o->fill * (double)sh->capacity;
-	uint64_t total = want >= (double)sh->capacity ? sh->capacity : (uint64_t)want;
-	uint64_t each = total / sh->nthreads, rest = total % sh->nthreads;
+	uint64_t total = want >= (double)room ? room : (uint64_t)want;
+	uint64_t each = total / sh->nworkers, rest = total % sh->nworkers;
 
-	for (uint32_t i = 0; i < sh->nthreads; i++)
+	for (uint32_t i = 0; i < sh->nworkers; i++)
 		sh->th[i].target = each + (i < rest);
+	if (log_quota)
+		sh->th[sh->nworkers].target = log_quota;
 }
 
 static int mb_stress_open_files(struct mb_stress_shared *sh, uint64_t iter)
@@ -96,11 +102,15 @@ static int mb_stress_setup(struct mb_stress_shared *sh, const struct mb_stress_o
 	memset(sh, 0, sizeof(*sh));
 	sh->o = o;
 	sh->iter = iter;
-	sh->nthreads = (uint32_t)o->threads;
+	sh->nworkers = (uint32_t)o->threads;
+	sh->nthreads = sh->nworkers + (o->commit_log ? 1 : 0);
+	sh->log_fd = -1;
+	sh->persistent = o->image != NULL;
 	pthread_mutex_init(&sh->gate_lock, NULL);
 	pthread_cond_init(&sh->gate_cond, NULL);
-	if (mb_cli_make_volume("stress", &o->vol, &sh->vol))
-		return -EINVAL;
+	if (sh->persistent ? mb_stress_image_open(o, &sh->vol) != 0
+			   : mb_cli_make_volume("stress", &o->vol, &sh->vol) != 0)
+		return sh->persistent ? -EIO : -EINVAL;
 	int err = mb_stress_tunables(sh->vol, o);
 
 	if (err)
@@ -115,12 +125,18 @@ static int mb_stress_setup(struct mb_stress_shared *sh, const struct mb_stress_o
 		mb_cli_err("stress", "%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	return mb_stress_open_files(sh, iter);
+	err = mb_stress_log_open(sh);
+	return err ? err : mb_stress_open_files(sh, iter);
 }
 
-/* Closes what setup opened; safe on a half-built state. */
-static void mb_stress_teardown(struct mb_stress_shared *sh)
+/*
+ * Closes what setup opened; safe on a half-built state.  A persistent
+ * volume is closed (a last commit); false if that fails.
+ */
+static bool mb_stress_teardown(struct mb_stress_shared *sh)
 {
+	int err = 0;
+
 	for (uint32_t i = 0; sh->th && i < sh->nthreads; i++) {
 		if (sh->th[i].file)
 			mb_file_close(sh->th[i].file);
@@ -130,8 +146,15 @@ static void mb_stress_teardown(struct mb_stress_shared *sh)
 	pthread_cond_destroy(&sh->gate_cond);
 	free(sh->th);
 	free((void *)sh->shadow);
-	if (sh->vol)
+	mb_stress_log_close(sh);
+	if (sh->vol && sh->persistent)
+		err = mb_volume_close(sh->vol);
+	else if (sh->vol)
 		mb_volume_destroy(sh->vol);
+	if (err)
+		mb_cli_err("stress", "iteration %llu: %s: close: %s", (unsigned long long)sh->iter,
+			   sh->o->image, strerror(-err));
+	return !err;
 }
 
 /* Lets the first `n` created threads go once all of them are parked. */
@@ -174,7 +197,11 @@ static void mb_stress_keep_time(struct mb_stress_shared *sh, double t0)
 	atomic_store_explicit(&sh->stop, true, memory_order_relaxed);
 }
 
-/* Creates, releases and joins the threads; returns the seconds they ran. */
+/*
+ * Creates, releases and joins the threads; returns the seconds they ran.
+ * The workers are joined first: in seed and fill mode their end is what
+ * stops the logger and the committer.
+ */
 static int mb_stress_race(struct mb_stress_shared *sh, double *secs)
 {
 	uint32_t n = 0;
@@ -182,7 +209,9 @@ static int mb_stress_race(struct mb_stress_shared *sh, double *secs)
 
 	mb_stress_progress(sh->o, sh->iter, 0);
 	for (; n < sh->nthreads; n++) {
-		err = pthread_create(&sh->th[n].tid, NULL, mb_stress_thread_main, &sh->th[n]);
+		err = pthread_create(&sh->th[n].tid, NULL,
+				     n < sh->nworkers ? mb_stress_thread_main : mb_stress_logger_main,
+				     &sh->th[n]);
 		if (err) {
 			mb_cli_err("stress", "cannot create thread %u: %s", n, strerror(err));
 			atomic_store(&sh->stop, true); /* the ones created finish at once */
@@ -192,10 +221,16 @@ static int mb_stress_race(struct mb_stress_shared *sh, double *secs)
 	mb_stress_open_gate(sh, n);
 	double t0 = mb_stress_now();
 
+	if (!err && (err = -mb_stress_committer_start(sh)))
+		atomic_store(&sh->stop, true);
 	if (!err && sh->o->mode == MB_STRESS_CHURN)
 		mb_stress_keep_time(sh, t0);
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n && i < sh->nworkers; i++)
 		pthread_join(sh->th[i].tid, NULL);
+	atomic_store(&sh->stop, true);
+	for (uint32_t i = sh->nworkers; i < n; i++)
+		pthread_join(sh->th[i].tid, NULL);
+	mb_stress_committer_stop(sh);
 	*secs = mb_stress_now() - t0;
 	return err ? -err : 0;
 }
@@ -219,8 +254,10 @@ static void mb_stress_collect(struct mb_stress_shared *sh, struct mb_stress_resu
 		if (t->first_err)
 			mb_cli_err("stress", "iteration %llu: thread %u: unexpected error: %s",
 				   (unsigned long long)sh->iter, i, strerror(-t->first_err));
-		target += t->target;
-		held += t->held;
+		if (i < sh->nworkers) { /* the logger stops with the workers, short of its quota */
+			target += t->target;
+			held += t->held;
+		}
 	}
 	uint64_t first = atomic_load(&sh->first_enospc_held);
 
@@ -257,6 +294,14 @@ int mb_stress_iteration(const struct mb_stress_opts *o, uint64_t iter, struct mb
 		r->retries = st.retries;
 		r->discarded = st.discarded;
 	}
-	mb_stress_teardown(&sh);
+	r->logged = sh.logged;
+	if (!mb_stress_teardown(&sh))
+		r->check_ok = false;
+	r->commits = atomic_load(&sh.commits);
+	r->commit_errors = atomic_load(&sh.commit_errors);
+	if (r->commit_errors)
+		mb_cli_err("stress", "iteration %llu: %llu commit(s) failed, the first: %s",
+			   (unsigned long long)iter, (unsigned long long)r->commit_errors,
+			   strerror(-atomic_load(&sh.first_commit_err)));
 	return err;
 }

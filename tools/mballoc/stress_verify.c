@@ -2,9 +2,11 @@
 /*
  * stress_verify.c - the end of every `mballoc stress` iteration, with all
  * threads joined: no block held twice or inside metadata, mb_check() clean,
- * and the volume's free count equal to the capacity minus what the threads
- * hold -- once with their files' preallocations discarded, and again after
- * they have freed everything.
+ * every held extent allocated (mb_allocated_blocks), and the volume's free
+ * count equal to the capacity minus what the threads hold -- once with
+ * their files' preallocations discarded, and again after they have freed
+ * everything.  On an --image the frees are committed and the last check
+ * is mb_volume_verify(), which also reads every bitmap back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +16,13 @@
 
 #define MB_STRESS_REPORT_LEN (64 * 1024)
 
-static bool mb_stress_check(struct mb_stress_shared *sh, const char *when)
+/* mb_check, or with `full` on an image mb_volume_verify. */
+static bool mb_stress_check(struct mb_stress_shared *sh, const char *when, bool full)
 {
 	char *buf = malloc(MB_STRESS_REPORT_LEN);
-	int n = mb_check(sh->vol, buf, buf ? MB_STRESS_REPORT_LEN : 0);
+	size_t len = buf ? MB_STRESS_REPORT_LEN : 0;
+	int n = full && sh->persistent ? mb_volume_verify(sh->vol, buf, len)
+				       : mb_check(sh->vol, buf, len);
 
 	if (n)
 		mb_cli_err("stress", "iteration %llu: mb_check %s: %d problem(s):\n%s",
@@ -114,6 +119,45 @@ static bool mb_stress_free_all(struct mb_stress_shared *sh)
 	return ok;
 }
 
+/* The volume must agree that every block a thread holds is allocated. */
+static bool mb_stress_held_allocated(struct mb_stress_shared *sh)
+{
+	uint64_t bad = 0;
+
+	for (uint32_t i = 0; i < sh->nthreads; i++) {
+		for (size_t k = 0; k < sh->th[i].nex; k++) {
+			const struct mb_extent *e = &sh->th[i].ex[k];
+			int64_t n = mb_allocated_blocks(sh->vol, e->start, e->len);
+
+			if (n != e->len && !bad++)
+				mb_cli_err("stress", "iteration %llu: held %llu+%u: %lld block(s) "
+						     "allocated",
+					   (unsigned long long)sh->iter,
+					   (unsigned long long)e->start, e->len, (long long)n);
+		}
+	}
+	if (bad)
+		mb_cli_err("stress", "iteration %llu: %llu held extent(s) not allocated",
+			   (unsigned long long)sh->iter, (unsigned long long)bad);
+	return !bad;
+}
+
+/*
+ * On an image: the log first forgets the extents (durably), then
+ * everything is freed and committed, so that the log never names a freed
+ * extent and the image is left as the iteration found it.
+ */
+static bool mb_stress_release(struct mb_stress_shared *sh)
+{
+	if (mb_stress_log_truncate(sh))
+		return false;
+	bool ok = mb_stress_free_all(sh);
+
+	if (sh->persistent && mb_stress_commit(sh))
+		ok = false; /* reported with the iteration's commit errors */
+	return ok;
+}
+
 static uint64_t mb_stress_held(const struct mb_stress_shared *sh)
 {
 	uint64_t held = 0;
@@ -133,7 +177,7 @@ bool mb_stress_verify(struct mb_stress_shared *sh, struct mb_stress_result *r)
 	if (r->double_allocs)
 		mb_cli_err("stress", "iteration %llu: %llu block(s) allocated twice",
 			   (unsigned long long)sh->iter, (unsigned long long)r->double_allocs);
-	bool ok = mb_stress_check(sh, "after the run") && !bad;
+	bool ok = mb_stress_check(sh, "after the run", false) && !bad;
 
 	for (uint32_t i = 0; i < sh->nthreads; i++) {
 		mb_file_close(sh->th[i].file);
@@ -146,7 +190,8 @@ bool mb_stress_verify(struct mb_stress_shared *sh, struct mb_stress_result *r)
 	uint64_t held = mb_stress_held(sh);
 
 	ok &= mb_stress_expect_free(sh, sh->capacity - held, "preallocations discarded");
-	ok &= mb_stress_free_all(sh);
+	ok &= mb_stress_held_allocated(sh);
+	ok &= mb_stress_release(sh);
 	ok &= mb_stress_expect_free(sh, sh->capacity, "after freeing everything");
-	return mb_stress_check(sh, "after freeing everything") && ok;
+	return mb_stress_check(sh, "after freeing everything", true) && ok;
 }

@@ -11,7 +11,7 @@
 #include "stress_int.h"
 
 /* xorshift64*: cheap, and per thread, so the RNG adds no shared state. */
-static uint64_t mb_stress_rng(uint64_t *s)
+uint64_t mb_stress_rng(uint64_t *s)
 {
 	*s ^= *s >> 12;
 	*s ^= *s << 25;
@@ -77,7 +77,7 @@ static void mb_shadow_clear(struct mb_stress_shared *sh, uint64_t start, uint64_
 	}
 }
 
-static void mb_stress_error(struct mb_stress_thread *t, int err)
+void mb_stress_error(struct mb_stress_thread *t, int err)
 {
 	t->errors++;
 	if (!t->first_err)
@@ -203,7 +203,7 @@ static void mb_stress_request(struct mb_stress_thread *t, uint32_t len, struct m
 }
 
 /* One mb_alloc() with its accounting; returns its result. */
-static int mb_stress_alloc(struct mb_stress_thread *t, uint32_t len)
+int mb_stress_alloc(struct mb_stress_thread *t, uint32_t len)
 {
 	struct mb_stress_shared *sh = t->sh;
 	struct mb_request rq;
@@ -330,5 +330,15 @@ void *mb_stress_thread_main(void *arg)
 		mb_stress_churn(t);
 		break;
 	}
+	return NULL;
+}
+
+/* The --commit-log thread: the last one, after the workers. */
+void *mb_stress_logger_main(void *arg)
+{
+	struct mb_stress_thread *t = arg;
+
+	mb_stress_gate_wait(t->sh);
+	mb_stress_logger(t);
 	return NULL;
 }
