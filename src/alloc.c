@@ -27,17 +27,20 @@
  *
  * Locking rules
  * -------------
- * Order (enum mb_lock_rank): f_data_sem < v_lock < lg_mutex < bb_lock <
- * object lock (f_pa_lock / lg_prealloc_lock) < pa_lock.
- * - bb_lock protects a group's bitmaps, counters, PA list and pending frees.
- *   Counters are also read without it as hints (good-group prefilter); only
- *   the locked re-check decides.
- * - A PA is created, linked to its group and to its owner, and its space
- *   marked used in the buddy, all under one bb_lock hold (seed fix 2).
- * - pa_count (under pa_lock) pins a PA for an in-flight user; discard skips
- *   pinned PAs and reports them as busy, which makes the caller retry.
- * - pa_deleted is set once, under pa_lock, by whoever tears the PA down;
- *   that party alone unlinks and frees it.
+ * Order (enum mb_lock_rank): v_lock < f_data_sem < lg_mutex < commit_mx <
+ * bb_lock.
+ * - bb_lock protects a group's bitmaps, counters, PA list and pending frees,
+ *   and the state of the PAs in the group (pa_free, pa_deleted, a group
+ *   PA's front).  Counters are also read without it as hints (good-group
+ *   prefilter); only the locked re-check decides.
+ * - A PA is created, listed in its group, and its space marked used in the
+ *   buddy -- and the request's share on disk -- in one bb_lock hold (seed
+ *   fix 2).  So no PA is ever "in use" outside a group lock, and discard
+ *   never has to wait for or skip a busy PA.
+ * - f_data_sem serializes a file's calls and protects its PA list;
+ *   lg_mutex does the same for a locality group and its buckets.  Only
+ *   the owner unlinks a PA from its list and frees it; others may only mark
+ *   it deleted (and return its space) under the group lock.
  * - No lock is held while waiting for anything but another lock.
  */
 #include <sched.h>
@@ -607,8 +610,8 @@ static bool mb_should_retry(struct mb_ac *ac)
 	if (legacy)
 		return false;
 	if (busy) {
-		/* the pinning user or discarder is mid-way: space will reappear.
-		   Its progress bounds these rounds, so they do not count. */
+		/* a discard is mid-way: space will reappear.  Its progress
+		   bounds these rounds, so they do not count. */
 		ac->rounds--;
 		sched_yield();
 		return ++ac->busy_rounds < MB_MAX_BUSY_ROUNDS;

@@ -69,10 +69,8 @@ static void mb_check_pas_locked(struct mb_volume *vol, struct mb_group *grp, mb_
 				  (unsigned long long)pa->pa_pstart, pa->pa_len);
 			continue;
 		}
-		mb_lock(&pa->pa_lock);
 		uint32_t pfree = pa->pa_free;
 		bool deleted = pa->pa_deleted;
-		mb_unlock(&pa->pa_lock);
 		if (pa->pa_type == MB_GROUP_PA) {
 			if (pfree != pa->pa_len)
 				mb_report(r, "group %u: group PA at %u: free %u != len %u\n", g, off,
@@ -180,7 +178,7 @@ static void mb_check_files(struct mb_volume *vol, struct mb_report *r)
 		struct mb_file *f = MB_CONTAINER_OF(fpos, struct mb_file, f_link);
 		uint64_t end = 0;
 
-		mb_read_lock(&f->f_pa_lock);
+		mb_lock(&f->f_data_sem); /* the file's PA list is its own */
 		mb_list_for_each(pos, &f->f_pa_list)
 		{
 			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
@@ -191,7 +189,7 @@ static void mb_check_files(struct mb_volume *vol, struct mb_report *r)
 					  (unsigned long long)pa->pa_lstart);
 			end = pa->pa_lstart + pa->pa_len;
 		}
-		mb_rw_unlock(&f->f_pa_lock);
+		mb_unlock(&f->f_data_sem);
 	}
 	mb_unlock(&vol->v_lock);
 }

@@ -15,7 +15,7 @@
  * the snapshot stay pending for the next commit, because the snapshot (and
  * so the durable state) still shows them allocated.
  *
- * Locking: bb_lock per group; pa_lock nested inside it for pa_free.
+ * Locking: bb_lock per group, which also protects the PAs' state.
  */
 #include <string.h>
 
@@ -75,10 +75,8 @@ void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grp
 		if (pa) {
 			uint32_t n = (pa_end < end ? pa_end : end) - off;
 
-			mb_lock(&pa->pa_lock);
 			if (!pa->pa_deleted)
 				pa->pa_free += n;
-			mb_unlock(&pa->pa_lock);
 			off += n;
 			continue;
 		}

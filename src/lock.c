@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lock.c - mutex and rwlock wrappers that carry a lock rank.  In debug
+ * lock.c - mutex wrappers that carry a lock rank.  In debug
  * builds (MB_DEBUG) each thread keeps the ranks it holds and every
  * acquisition asserts the order declared in enum mb_lock_rank.
  */
@@ -88,33 +88,4 @@ void mb_unlock(struct mb_mutex *mx)
 #endif
 	pthread_mutex_unlock(&mx->m);
 	mb_rank_release(mx->rank);
-}
-
-int mb_rwlock_init(struct mb_rwlock *rw, int rank)
-{
-	rw->rank = rank;
-	return -pthread_rwlock_init(&rw->l, NULL);
-}
-
-void mb_rwlock_destroy(struct mb_rwlock *rw)
-{
-	pthread_rwlock_destroy(&rw->l);
-}
-
-void mb_read_lock(struct mb_rwlock *rw)
-{
-	mb_rank_acquire(rw->rank);
-	pthread_rwlock_rdlock(&rw->l);
-}
-
-void mb_write_lock(struct mb_rwlock *rw)
-{
-	mb_rank_acquire(rw->rank);
-	pthread_rwlock_wrlock(&rw->l);
-}
-
-void mb_rw_unlock(struct mb_rwlock *rw)
-{
-	pthread_rwlock_unlock(&rw->l);
-	mb_rank_release(rw->rank);
 }

@@ -49,13 +49,11 @@ typedef uint64_t mb_fsblk_t;  /* block number on the volume */
  * together).  Written once here; checked by mb_lock() when MB_DEBUG is on.
  */
 enum mb_lock_rank {
-	MB_RANK_FILE_DATA = 1, /* mb_file.f_data_sem: one allocation per file */
-	MB_RANK_VOLUME,        /* mb_volume.v_lock: file list, commit */
-	MB_RANK_LG,            /* mb_lg.lg_mutex: one group-PA user per CPU */
+	MB_RANK_VOLUME = 1,    /* mb_volume.v_lock: the file list */
+	MB_RANK_FILE_DATA,     /* mb_file.f_data_sem: one call per file; its PA list */
+	MB_RANK_LG,            /* mb_lg.lg_mutex: one user per locality group; its buckets */
 	MB_RANK_COMMIT,        /* mb_persist.commit_mx: one commit at a time */
-	MB_RANK_GROUP,         /* mb_group.bb_lock */
-	MB_RANK_OBJECT,        /* mb_file.f_pa_lock, mb_lg.lg_prealloc_lock */
-	MB_RANK_PA,            /* mb_pa.pa_lock */
+	MB_RANK_GROUP,         /* mb_group.bb_lock: bitmaps, counters, PA state */
 	MB_RANK_LEAF,          /* short leaf locks: nothing is taken inside */
 };
 
@@ -67,21 +65,12 @@ struct mb_mutex {
 #endif
 };
 
-struct mb_rwlock {
-	pthread_rwlock_t l;
-	int rank;
-};
 
 int mb_mutex_init(struct mb_mutex *mx, int rank);
 void mb_mutex_destroy(struct mb_mutex *mx);
 void mb_lock(struct mb_mutex *mx);
 int mb_trylock(struct mb_mutex *mx);
 void mb_unlock(struct mb_mutex *mx);
-int mb_rwlock_init(struct mb_rwlock *rw, int rank);
-void mb_rwlock_destroy(struct mb_rwlock *rw);
-void mb_read_lock(struct mb_rwlock *rw);
-void mb_write_lock(struct mb_rwlock *rw);
-void mb_rw_unlock(struct mb_rwlock *rw);
 
 #ifdef MB_DEBUG
 bool mb_mutex_held(struct mb_mutex *mx);
@@ -171,38 +160,43 @@ struct mb_group {
 
 enum mb_pa_type { MB_INODE_PA = 0, MB_GROUP_PA = 1 };
 
+/*
+ * A preallocation.  Its state is protected by the bb_lock of its group:
+ * every use, creation, free-back and discard happens under that lock, so
+ * no per-PA lock or reference count is needed.  Its memory belongs to its
+ * owner (the file, or the locality group): a discarder marks it deleted,
+ * returns its space and unlinks it from the group list; only the owner
+ * unlinks it from the owner's list and frees it, the next time it looks.
+ */
 struct mb_pa {
-	struct mb_mutex pa_lock; /* rank MB_RANK_PA: pa_free, pa_deleted, group-PA start/len */
-	mb_fsblk_t pa_pstart;    /* physical start (group PA: advances as used) */
-	uint64_t pa_lstart;      /* logical start (group PA: == pa_pstart) */
-	uint32_t pa_len;         /* size; inode PA: constant */
-	uint32_t pa_free;        /* unused blocks; pa_lock (hint reads: MB_READ_ONCE) */
-	bool pa_deleted;         /* set once, under pa_lock, when teardown starts */
+	mb_fsblk_t pa_pstart;    /* physical start (group PA: advances as used); bb_lock */
+	uint64_t pa_lstart;      /* logical start (group PA: == pa_pstart); bb_lock */
+	uint32_t pa_len;         /* size; inode PA: constant; bb_lock */
+	uint32_t pa_free;        /* unused blocks; bb_lock (only the owner decreases it) */
+	bool pa_deleted;         /* set once, under bb_lock, by whoever tears it down */
+	bool pa_release_pending; /* legacy file discard: deleted, space not yet back */
 	uint8_t pa_type;         /* enum mb_pa_type; const */
-	int pa_count;            /* in-flight users; pa_lock.  Discard skips PAs with users */
 	mb_grp_t pa_group;       /* group holding it; const */
-	struct mb_list pa_group_list; /* on group->bb_prealloc_list; group bb_lock */
-	struct mb_list pa_node;       /* on file f_pa_list / lg bucket; object lock */
-	struct mb_list pa_tmp_list;   /* a discarder's private list */
+	struct mb_list pa_group_list; /* on group->bb_prealloc_list; bb_lock */
+	struct mb_list pa_node;       /* on f_pa_list (f_data_sem) / an lg bucket (lg_mutex) */
+	struct mb_list pa_tmp_list;   /* a discarder's private list, under bb_lock */
 	struct mb_file *pa_file;      /* inode PA owner; const */
 	struct mb_lg *pa_lg;          /* group PA owner; const */
-	int pa_bucket;                /* lg bucket it is on (-1 none); lg_prealloc_lock */
+	int pa_bucket;                /* lg bucket it is on (-1 none); lg_mutex */
 };
 
 struct mb_file {
 	struct mb_volume *f_vol;
 	uint64_t f_ino;
 	struct mb_mutex f_data_sem; /* rank MB_RANK_FILE_DATA; ext4's i_data_sem */
-	struct mb_rwlock f_pa_lock; /* rank MB_RANK_OBJECT; protects f_pa_list */
-	struct mb_list f_pa_list;   /* inode PAs sorted by pa_lstart, disjoint */
+	struct mb_list f_pa_list;   /* inode PAs by pa_lstart, disjoint; f_data_sem */
 	uint64_t f_size;            /* blocks; MB_READ_ONCE/MB_WRITE_ONCE */
 	struct mb_list f_link;      /* on vol->v_files; vol->v_lock */
 };
 
 #define MB_LG_BUCKETS 10
 struct mb_lg {
-	struct mb_mutex lg_mutex;         /* rank MB_RANK_LG; one group-PA user */
-	struct mb_mutex lg_prealloc_lock; /* rank MB_RANK_OBJECT; the buckets */
+	struct mb_mutex lg_mutex; /* rank MB_RANK_LG; one user; protects the buckets */
 	struct mb_list lg_prealloc_list[MB_LG_BUCKETS]; /* by fls(pa_free) - 1 */
 	uint32_t lg_bucket_len[MB_LG_BUCKETS];
 } MB_ALIGNED;
@@ -465,15 +459,12 @@ void mb_pa_release_context(struct mb_ac *ac);
 int64_t mb_discard_group_preallocations(struct mb_volume *vol, mb_grp_t g, uint32_t needed,
 					bool *busy);
 int64_t mb_discard_file_preallocations(struct mb_file *file);
-int64_t mb_discard_lg_all(struct mb_volume *vol);
 void mb_lgs_init(struct mb_volume *vol);
 void mb_lgs_destroy(struct mb_volume *vol);
 int mb_commit_frees(struct mb_volume *vol);
 int mb_force_commit(struct mb_volume *vol);
 void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
 			     uint32_t len);
-int mb_check_group_pas_locked(struct mb_volume *vol, struct mb_group *grp, uint64_t *pa_blocks,
-			      char **buf, size_t *len, int *nproblems);
 
 #endif /* MB_INT_H */
 
@@ -534,8 +525,6 @@ static inline mb_fsblk_t mb_fex_block(const struct mb_volume *vol, const struct 
 
 bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr);
 void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp);
-void mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa *pa,
-				uint32_t *freed);
 
 #ifdef MB_TESTING
 void mb_hook_set(struct mb_volume *vol, mb_hook_fn fn, void *arg);

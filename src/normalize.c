@@ -6,8 +6,8 @@
  * clip the window to what is already mapped, to the group size and to the
  * file's live preallocations.
  *
- * Locking: reads the file's PA list under f_pa_lock (read); the caller
- * holds f_data_sem, so no PA of this file appears meanwhile.
+ * Locking: reads the file's PA list, which is the caller's own (it holds
+ * f_data_sem).  PA bounds of inode PAs are constant.
  */
 #include "mb_int.h"
 
@@ -56,7 +56,6 @@ static bool mb_adjust_to_pas(struct mb_ac *ac, uint64_t *start, uint64_t *end)
 	struct mb_list *pos;
 	bool ok = true;
 
-	mb_read_lock(&ac->file->f_pa_lock);
 	mb_list_for_each(pos, &ac->file->f_pa_list)
 	{
 		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
@@ -74,7 +73,6 @@ static bool mb_adjust_to_pas(struct mb_ac *ac, uint64_t *start, uint64_t *end)
 		else
 			*end = ps;
 	}
-	mb_rw_unlock(&ac->file->f_pa_lock);
 	return ok;
 }
 

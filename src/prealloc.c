@@ -13,10 +13,13 @@
  * free blocks of a file that still has preallocations.  A group PA hands
  * out blocks from its front: its unused part is [pa_pstart, +pa_free).
  *
- * Locking: see alloc.c.  Lists: bb_prealloc_list under bb_lock, f_pa_list
- * under f_pa_lock, lg buckets under lg_prealloc_lock.
+ * Ownership (see struct mb_pa): PA state lives under its group's bb_lock;
+ * the memory belongs to the owner, whose list only the owner touches
+ * (f_data_sem / lg_mutex).  Anyone holding the group lock may discard a PA;
+ * the owner frees deleted PAs when it next walks its list.  So the fast
+ * path -- a request served from its file's PA -- takes the file's mutex and
+ * one group lock, and nothing else.
  */
-#include <sched.h>
 #include <stdlib.h>
 
 #include "mb_int.h"
@@ -27,7 +30,6 @@ struct mb_pa *mb_pa_alloc(void)
 
 	if (!pa)
 		return NULL;
-	mb_mutex_init(&pa->pa_lock, MB_RANK_PA);
 	mb_list_init(&pa->pa_group_list);
 	mb_list_init(&pa->pa_node);
 	mb_list_init(&pa->pa_tmp_list);
@@ -37,7 +39,6 @@ struct mb_pa *mb_pa_alloc(void)
 
 void mb_pa_free(struct mb_pa *pa)
 {
-	mb_mutex_destroy(&pa->pa_lock);
 	free(pa);
 }
 
@@ -46,56 +47,14 @@ static inline mb_fsblk_t mb_pa_end(const struct mb_pa *pa)
 	return pa->pa_pstart + pa->pa_len;
 }
 
-/* Pins pa for an allocation unless it is being torn down or empty. */
-static bool mb_pa_pin(struct mb_pa *pa, uint32_t min_free)
+static inline struct mb_group *mb_pa_grp(struct mb_volume *vol, const struct mb_pa *pa)
 {
-	bool ok;
-
-	mb_lock(&pa->pa_lock);
-	ok = !pa->pa_deleted && pa->pa_free >= min_free && pa->pa_free > 0;
-	if (ok)
-		pa->pa_count++;
-	mb_unlock(&pa->pa_lock);
-	return ok;
+	return &vol->groups[pa->pa_group];
 }
 
-/* ------------------------------------------------------------------------ */
-/* Owner lists                                                               */
-/* ------------------------------------------------------------------------ */
-
-/* Inserts an inode PA into its file's list, kept sorted by pa_lstart. */
-static void mb_file_insert_pa(struct mb_file *file, struct mb_pa *pa)
+static bool mb_policy_legacy(const struct mb_volume *vol)
 {
-	struct mb_list *pos;
-
-	mb_write_lock(&file->f_pa_lock);
-	mb_list_for_each(pos, &file->f_pa_list)
-	{
-		struct mb_pa *cur = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
-
-		if (cur->pa_lstart > pa->pa_lstart)
-			break;
-	}
-	mb_list_add_tail(&pa->pa_node, pos);
-	mb_rw_unlock(&file->f_pa_lock);
-}
-
-/* Removes pa from its owner (file list or lg bucket). */
-static void mb_pa_unlink_object(struct mb_pa *pa)
-{
-	if (pa->pa_type == MB_INODE_PA) {
-		mb_write_lock(&pa->pa_file->f_pa_lock);
-		mb_list_del(&pa->pa_node);
-		mb_rw_unlock(&pa->pa_file->f_pa_lock);
-	} else {
-		mb_lock(&pa->pa_lg->lg_prealloc_lock);
-		if (pa->pa_bucket >= 0) {
-			pa->pa_lg->lg_bucket_len[pa->pa_bucket]--;
-			pa->pa_bucket = -1;
-		}
-		mb_list_del(&pa->pa_node);
-		mb_unlock(&pa->pa_lg->lg_prealloc_lock);
-	}
+	return MB_READ_ONCE(vol->t.mb_enospc_policy) == MB_POLICY_LEGACY;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -104,17 +63,16 @@ static void mb_pa_unlink_object(struct mb_pa *pa)
 
 /*
  * ext4_mb_release_inode_pa: frees every run of the PA that is clear on
- * disk and not a pending free.  *freed gets the count, which the caller may
- * compare with pa_free (the bitmap wins).
+ * disk and not a pending free.  Returns the count (pa_free, when the
+ * bookkeeping is right; the bitmap wins, and mb_check reports a mismatch).
  */
-void mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa *pa,
-				uint32_t *freed)
+static uint32_t mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_group *grp,
+					   struct mb_pa *pa)
 {
 	uint32_t start = mb_block_offset(vol, pa->pa_pstart), end = start + pa->pa_len;
 	const uint64_t *pending = mb_group_pending_map(vol, grp);
 	uint32_t n = 0;
 
-	mb_assert_locked(&grp->bb_lock);
 	for (uint32_t i = start; i < end;) {
 		if (mb_test_bit(grp->bb_disk, i) || mb_test_bit(pending, i)) {
 			i++;
@@ -129,185 +87,170 @@ void mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_group *grp, str
 		n += j - i;
 		i = j;
 	}
-	*freed = n;
+	return n;
 }
 
-/* Releases a deleted PA's unused space; bb_lock held. Returns blocks freed. */
+/*
+ * Returns a deleted PA's unused space to the buddy and takes it off the
+ * group list; bb_lock held.  Returns the blocks freed.
+ */
 static uint32_t mb_pa_release_locked(struct mb_volume *vol, struct mb_group *grp,
 				     struct mb_pa *pa)
 {
 	uint32_t n = 0;
 
+	mb_assert_locked(&grp->bb_lock);
+	assert(pa->pa_deleted);
 	if (pa->pa_type == MB_INODE_PA) {
-		mb_release_inode_pa_locked(vol, grp, pa, &n);
+		n = mb_release_inode_pa_locked(vol, grp, pa);
 	} else if (pa->pa_free) {
 		n = pa->pa_free;
 		if (mb_buddy_free(vol, grp, mb_block_offset(vol, pa->pa_pstart), n))
 			mb_group_set_corrupt_locked(vol, grp);
 	}
+	pa->pa_release_pending = false;
 	mb_list_del(&pa->pa_group_list);
 	mb_stat_add(vol, MB_ST_DISCARDED, n);
 	return n;
 }
 
-/* Tears down PAs collected (already marked deleted) on a private list. */
-static int64_t mb_pa_release_list(struct mb_volume *vol, struct mb_list *list)
+/* Tears down a live PA: deleted, space back, off the group list. */
+static uint32_t mb_pa_discard_locked(struct mb_volume *vol, struct mb_group *grp,
+				     struct mb_pa *pa)
 {
-	struct mb_list *pos, *tmp;
-	int64_t freed = 0;
-
-	mb_list_for_each_safe(pos, tmp, list)
-	{
-		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_tmp_list);
-		struct mb_group *grp = &vol->groups[pa->pa_group];
-
-		mb_lock(&grp->bb_lock);
-		freed += mb_pa_release_locked(vol, grp, pa);
-		mb_unlock(&grp->bb_lock);
-		mb_list_del(&pa->pa_tmp_list);
-		mb_pa_free(pa);
-	}
-	return freed;
-}
-
-/* Claims pa for teardown.  Returns 1 taken, 0 pinned, -1 deleted already. */
-static int mb_pa_claim(struct mb_pa *pa)
-{
-	int ret;
-
-	mb_lock(&pa->pa_lock);
-	if (pa->pa_count)
-		ret = 0;
-	else if (pa->pa_deleted)
-		ret = -1;
-	else {
-		pa->pa_deleted = true;
-		ret = 1;
-	}
-	mb_unlock(&pa->pa_lock);
-	return ret;
+	pa->pa_deleted = true;
+	return mb_pa_release_locked(vol, grp, pa);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Discard                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* Collects the group's claimable PAs; bb_lock held.  Returns their free sum. */
-static uint32_t mb_collect_group_pas_locked(struct mb_group *grp, struct mb_list *out,
-					    bool *pinned, bool *inflight)
-{
-	struct mb_list *pos;
-	uint32_t free = 0;
-
-	mb_list_for_each(pos, &grp->bb_prealloc_list)
-	{
-		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list);
-		int r = mb_pa_claim(pa);
-
-		if (r == 0)
-			*pinned = true;
-		else if (r < 0)
-			*inflight = true;
-		else {
-			free += pa->pa_free;
-			mb_list_add_tail(&pa->pa_tmp_list, out);
-		}
-	}
-	return free;
-}
-
 /*
- * ext4_mb_discard_group_preallocations, the ENOSPC reclaimer: everything
- * happens under one hold of the group lock (the 2020 fix "discard
+ * ext4_mb_discard_group_preallocations, the ENOSPC reclaimer.  Everything
+ * happens under one hold of the group lock (the 2020 follow-up "discard
  * preallocations before releasing group lock"), so nothing is ever hidden
- * on a private list while the lock is free.  *busy: some PA was pinned by a
- * user or is being torn down by another thread (seq policy only: the legacy
- * policy skips those, as ext4 did before the series).
+ * on a private list while the lock is free.  A PA found deleted but still
+ * listed belongs to a legacy-style discard in flight: under the seq policy
+ * that is reported as *busy (its space will reappear: retry); the legacy
+ * policy skips it, as ext4 did before the series.
  */
 int64_t mb_discard_group_preallocations(struct mb_volume *vol, mb_grp_t g, uint32_t needed,
 					bool *busy)
 {
 	struct mb_group *grp = &vol->groups[g];
-	bool legacy = MB_READ_ONCE(vol->t.mb_enospc_policy) == MB_POLICY_LEGACY;
+	struct mb_list list, *pos, *tmp;
 	int64_t freed = 0;
 
-	for (;;) {
-		struct mb_list list, *pos, *tmp;
-		bool pinned = false, inflight = false;
+	(void)needed; /* a group's PAs all go: they are few and ext4 does so too */
+	mb_list_init(&list);
+	mb_lock(&grp->bb_lock);
+	mb_list_for_each(pos, &grp->bb_prealloc_list)
+	{
+		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list);
 
-		mb_list_init(&list);
+		if (pa->pa_deleted) {
+			*busy |= !mb_policy_legacy(vol);
+			continue;
+		}
+		pa->pa_deleted = true;
+		mb_list_add_tail(&pa->pa_tmp_list, &list);
+	}
+	if (!mb_list_empty(&list))
+		mb_seq_bump(vol); /* only when a PA was taken: no dead loop */
+	MB_HOOK(vol, MB_HOOK_DISCARD_COLLECTED, g, 0);
+	mb_list_for_each_safe(pos, tmp, &list)
+	{
+		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_tmp_list);
+
+		freed += mb_pa_release_locked(vol, grp, pa);
+		mb_list_del(&pa->pa_tmp_list);
+	}
+	mb_unlock(&grp->bb_lock);
+	return freed;
+}
+
+/*
+ * Legacy file discard, as ext4 before 5.8: first mark every PA deleted (each
+ * under its group lock), then return their space in a second pass.  Between
+ * the two, other threads see the PAs neither usable nor discardable (race
+ * 3 of the seed letter).
+ */
+static int64_t mb_discard_file_pas_legacy(struct mb_volume *vol, struct mb_file *file)
+{
+	struct mb_list *pos;
+	int64_t freed = 0;
+
+	mb_list_for_each(pos, &file->f_pa_list)
+	{
+		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+		struct mb_group *grp = mb_pa_grp(vol, pa);
+
 		mb_lock(&grp->bb_lock);
-		if (mb_list_empty(&grp->bb_prealloc_list)) {
-			mb_unlock(&grp->bb_lock);
-			return freed;
-		}
-		mb_collect_group_pas_locked(grp, &list, &pinned, &inflight);
-		if (!mb_list_empty(&list))
-			mb_seq_bump(vol); /* only when a PA was taken: no dead loop */
-		MB_HOOK(vol, MB_HOOK_DISCARD_COLLECTED, g, 0);
-		mb_list_for_each_safe(pos, tmp, &list)
-		{
-			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_tmp_list);
-
-			mb_pa_unlink_object(pa);
-			freed += mb_pa_release_locked(vol, grp, pa);
-			mb_list_del(&pa->pa_tmp_list);
-			mb_pa_free(pa);
-		}
+		if (!pa->pa_deleted)
+			pa->pa_deleted = pa->pa_release_pending = true;
 		mb_unlock(&grp->bb_lock);
-		if (!legacy) {
-			*busy |= pinned || inflight;
-			return freed;
-		}
-		/* ext4 5.7: wait for pinned PAs while short of the need */
-		if (!pinned || (uint64_t)freed >= needed)
-			return freed;
-		sched_yield();
+	}
+	MB_HOOK(vol, MB_HOOK_DISCARD_COLLECTED, UINT32_MAX, 0);
+	mb_list_for_each(pos, &file->f_pa_list)
+	{
+		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+		struct mb_group *grp = mb_pa_grp(vol, pa);
+
+		mb_lock(&grp->bb_lock);
+		if (pa->pa_release_pending)
+			freed += mb_pa_release_locked(vol, grp, pa);
+		mb_unlock(&grp->bb_lock);
+	}
+	return freed;
+}
+
+/* Frees the memory of every PA on the file's list (all deleted by now). */
+static void mb_file_free_pas(struct mb_file *file)
+{
+	struct mb_list *pos, *tmp;
+
+	mb_list_for_each_safe(pos, tmp, &file->f_pa_list)
+	{
+		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+
+		assert(pa->pa_deleted && !mb_list_linked(&pa->pa_group_list));
+		mb_list_del(&pa->pa_node);
+		mb_pa_free(pa);
 	}
 }
 
 /*
- * Discards a file's inode PAs (truncate, close).  PAs another thread is
- * tearing down stay on the list until it unlinks them; with wait_all the
- * call waits for that, so the file can be freed afterwards.
+ * Discards a file's inode PAs (truncate, close).  Caller holds f_data_sem.
+ * Each PA is torn down in one hold of its group lock.  Returns blocks freed.
  */
-static int64_t mb_discard_file_pas(struct mb_file *file, bool wait_all)
+int64_t mb_discard_file_preallocations(struct mb_file *file)
 {
 	struct mb_volume *vol = file->f_vol;
+	struct mb_list *pos;
 	int64_t freed = 0;
 
-	for (;;) {
-		struct mb_list list, *pos, *tmp;
-		bool left = false;
-
-		mb_list_init(&list);
-		mb_write_lock(&file->f_pa_lock);
-		mb_list_for_each_safe(pos, tmp, &file->f_pa_list)
+	mb_assert_locked(&file->f_data_sem);
+	if (mb_policy_legacy(vol)) {
+		freed = mb_discard_file_pas_legacy(vol, file);
+	} else {
+		mb_list_for_each(pos, &file->f_pa_list)
 		{
 			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+			struct mb_group *grp = mb_pa_grp(vol, pa);
 
-			if (mb_pa_claim(pa) != 1) {
-				left = true; /* pinned by nobody (f_data_sem held): in-flight teardown */
-				continue;
-			}
-			mb_list_del(&pa->pa_node);
-			mb_list_add_tail(&pa->pa_tmp_list, &list);
+			mb_lock(&grp->bb_lock);
+			if (!pa->pa_deleted)
+				freed += mb_pa_discard_locked(vol, grp, pa);
+			mb_unlock(&grp->bb_lock);
 		}
-		mb_rw_unlock(&file->f_pa_lock);
-		if (!mb_list_empty(&list)) {
+		if (!mb_list_empty(&file->f_pa_list)) {
 			mb_seq_bump(vol);
 			MB_HOOK(vol, MB_HOOK_DISCARD_COLLECTED, UINT32_MAX, 0);
 		}
-		freed += mb_pa_release_list(vol, &list);
-		if (!left || !wait_all)
-			return freed;
-		sched_yield();
 	}
-}
-
-int64_t mb_discard_file_preallocations(struct mb_file *file)
-{
-	return mb_discard_file_pas(file, true);
+	mb_file_free_pas(file);
+	return freed;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -315,73 +258,95 @@ int64_t mb_discard_file_preallocations(struct mb_file *file)
 /* ------------------------------------------------------------------------ */
 
 /*
- * Marks [start, start + len) used on disk for a pinned PA and takes it out
- * of pa_free.  Only the leading blocks that are really unused qualify (the
- * caller may re-write a logical block it already holds).  Returns blocks.
+ * Marks [off, off + len) of a live PA used on disk and takes it out of
+ * pa_free; bb_lock held.  Only the leading blocks that are really unused
+ * qualify (the caller may re-write a logical block it already holds).  A
+ * PA used up is retired (deleted, off the group list); its owner frees it.
+ * Returns the blocks taken.
  */
-static uint32_t mb_pa_take(struct mb_ac *ac, struct mb_pa *pa, mb_fsblk_t start, uint32_t len)
+static uint32_t mb_pa_take_locked(struct mb_ac *ac, struct mb_group *grp, struct mb_pa *pa,
+				  mb_grpblk_t off, uint32_t len)
 {
 	struct mb_volume *vol = ac->vol;
-	mb_grp_t g = mb_block_group(vol, start);
-	struct mb_group *grp = &vol->groups[g];
-	mb_grpblk_t off = mb_block_offset(vol, start);
-
-	mb_lock(&grp->bb_lock);
 	uint32_t n = mb_find_next_bit(grp->bb_disk, off + len, off) - off;
 	uint32_t p = mb_find_next_bit(mb_group_pending_map(vol, grp), off + n, off) - off;
 
 	n = p < n ? p : n;
-	if (n) {
-		mb_group_mark_disk_used_locked(vol, grp, off, n);
-		mb_lock(&pa->pa_lock);
-		pa->pa_free -= n;
-		if (pa->pa_type == MB_GROUP_PA) {
-			pa->pa_pstart += n;
-			pa->pa_lstart += n;
-			pa->pa_len -= n;
-		}
-		mb_unlock(&pa->pa_lock);
+	if (!n)
+		return 0;
+	mb_group_mark_disk_used_locked(vol, grp, off, n);
+	pa->pa_free -= n;
+	if (pa->pa_type == MB_GROUP_PA) {
+		pa->pa_pstart += n;
+		pa->pa_lstart += n;
+		pa->pa_len -= n;
 	}
-	mb_unlock(&grp->bb_lock);
-	ac->b_ex = (struct mb_fex){ g, off, n, ac->o_ex.fe_logical };
+	if (!pa->pa_free)
+		mb_pa_discard_locked(vol, grp, pa); /* nothing to return: just retire */
+	ac->b_ex = (struct mb_fex){ mb_group_no(vol, grp), off, n, ac->o_ex.fe_logical };
 	return n;
 }
 
-static void mb_pa_put(struct mb_volume *vol, struct mb_pa *pa);
+/* mb_pa_serve's verdicts. */
+enum mb_serve { MB_SERVE_DELETED = -1, MB_SERVE_NO = 0, MB_SERVE_OK = 1, MB_SERVE_USED_UP = 2 };
+
+/*
+ * Serves the request from pa if it is still live.  Everything about the PA
+ * is decided under its group lock: afterwards the owner may only act on the
+ * verdict (a PA a discarder deleted may still be on that discarder's list
+ * until it drops the lock, so its memory can be freed only after that).
+ */
+static enum mb_serve mb_pa_serve(struct mb_ac *ac, struct mb_pa *pa, mb_fsblk_t start,
+				  uint32_t len)
+{
+	struct mb_volume *vol = ac->vol;
+	struct mb_group *grp = mb_pa_grp(vol, pa);
+	enum mb_serve ret = MB_SERVE_DELETED;
+
+	mb_lock(&grp->bb_lock);
+	if (!pa->pa_deleted) {
+		ret = MB_SERVE_NO;
+		if (mb_pa_take_locked(ac, grp, pa, mb_block_offset(vol, start), len))
+			ret = pa->pa_deleted ? MB_SERVE_USED_UP : MB_SERVE_OK;
+	}
+	mb_unlock(&grp->bb_lock);
+	return ret;
+}
+
+/* The owner unlinks and frees a PA it found deleted. */
+static void mb_pa_forget(struct mb_pa *pa)
+{
+	if (pa->pa_bucket >= 0) {
+		pa->pa_lg->lg_bucket_len[pa->pa_bucket]--;
+		pa->pa_bucket = -1;
+	}
+	mb_list_del(&pa->pa_node);
+	mb_pa_free(pa);
+}
 
 static bool mb_use_inode_pa(struct mb_ac *ac)
 {
-	struct mb_file *file = ac->file;
 	uint64_t lblk = ac->o_ex.fe_logical;
-	struct mb_pa *found = NULL;
-	struct mb_list *pos;
+	struct mb_list *pos, *tmp;
 
-	mb_read_lock(&file->f_pa_lock);
-	mb_list_for_each(pos, &file->f_pa_list)
+	mb_list_for_each_safe(pos, tmp, &ac->file->f_pa_list)
 	{
 		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
 
 		if (pa->pa_lstart > lblk)
 			break;
-		if (lblk < pa->pa_lstart + pa->pa_len && mb_pa_pin(pa, 1)) {
-			found = pa;
-			break;
-		}
-	}
-	mb_rw_unlock(&file->f_pa_lock);
-	if (!found)
-		return false;
+		if (lblk >= pa->pa_lstart + pa->pa_len)
+			continue;
+		mb_fsblk_t start = pa->pa_pstart + (lblk - pa->pa_lstart);
+		uint64_t room = mb_pa_end(pa) - start;
+		uint32_t len = ac->o_ex.fe_len < room ? ac->o_ex.fe_len : (uint32_t)room;
+		enum mb_serve r = mb_pa_serve(ac, pa, start, len);
 
-	mb_fsblk_t start = found->pa_pstart + (lblk - found->pa_lstart);
-	uint64_t room = mb_pa_end(found) - start;
-	uint32_t len = ac->o_ex.fe_len < room ? ac->o_ex.fe_len : (uint32_t)room;
-
-	if (!mb_pa_take(ac, found, start, len)) {
-		mb_pa_put(ac->vol, found);
-		return false;
+		if (r == MB_SERVE_USED_UP || r == MB_SERVE_DELETED)
+			mb_pa_forget(pa); /* retired by us, or a discarder took it */
+		return r == MB_SERVE_OK || r == MB_SERVE_USED_UP;
 	}
-	ac->pa = found;
-	return true;
+	return false;
 }
 
 /* Distance from the goal, for choosing among group PAs. */
@@ -392,14 +357,16 @@ static uint64_t mb_goal_distance(const struct mb_ac *ac, const struct mb_pa *pa)
 	return pa->pa_pstart > goal ? pa->pa_pstart - goal : goal - pa->pa_pstart;
 }
 
-/* The locality group's PA nearest the goal with room for the request. */
-static struct mb_pa *mb_find_group_pa(struct mb_ac *ac)
+/*
+ * The locality group's PA nearest the goal with room for the request.
+ * pa_free and pa_pstart of our lg's PAs change only under lg_mutex, which
+ * we hold; pa_deleted is checked under the group lock when serving.
+ */
+static struct mb_pa *mb_find_group_pa(struct mb_ac *ac, struct mb_lg *lg)
 {
-	struct mb_lg *lg = ac->lg;
 	struct mb_pa *best = NULL;
 	int order = mb_fls32(ac->o_ex.fe_len) - 1;
 
-	mb_lock(&lg->lg_prealloc_lock);
 	for (int i = order; i < MB_LG_BUCKETS && !best; i++) {
 		struct mb_list *pos;
 
@@ -407,32 +374,31 @@ static struct mb_pa *mb_find_group_pa(struct mb_ac *ac)
 		{
 			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
 
-			/* pa_free of our lg's PAs changes only under lg_mutex, which we
-			   hold; pa_deleted is re-checked by mb_pa_pin under pa_lock */
 			if (pa->pa_free < ac->o_ex.fe_len)
 				continue;
 			if (!best || mb_goal_distance(ac, pa) < mb_goal_distance(ac, best))
 				best = pa;
 		}
 	}
-	if (best && !mb_pa_pin(best, ac->o_ex.fe_len))
-		best = NULL;
-	mb_unlock(&lg->lg_prealloc_lock);
 	return best;
 }
 
 static bool mb_use_group_pa(struct mb_ac *ac)
 {
-	struct mb_pa *pa = mb_find_group_pa(ac);
+	struct mb_pa *pa;
 
-	if (!pa)
-		return false;
-	if (!mb_pa_take(ac, pa, pa->pa_pstart, ac->o_ex.fe_len)) {
-		mb_pa_put(ac->vol, pa);
-		return false;
+	while ((pa = mb_find_group_pa(ac, ac->lg))) {
+		enum mb_serve r = mb_pa_serve(ac, pa, pa->pa_pstart, ac->o_ex.fe_len);
+
+		if (r == MB_SERVE_OK || r == MB_SERVE_USED_UP) {
+			ac->pa = pa; /* re-bucketed (or freed, if used up) at release */
+			return true;
+		}
+		if (r == MB_SERVE_NO)
+			return false; /* cannot happen: a group PA's front is unused */
+		mb_pa_forget(pa); /* deleted by a discarder */
 	}
-	ac->pa = pa;
-	return true;
+	return false;
 }
 
 /*
@@ -448,34 +414,29 @@ static bool mb_use_lg_front(struct mb_ac *ac)
 	struct mb_volume *vol = ac->vol;
 	struct mb_lg *lg = &vol->lgs[mb_cpu_slot(vol)];
 	mb_fsblk_t goal = mb_fex_block(vol, &ac->o_ex);
-	struct mb_pa *hit = NULL;
 
 	mb_lock(&lg->lg_mutex);
-	mb_lock(&lg->lg_prealloc_lock);
-	for (int b = 0; b < MB_LG_BUCKETS && !hit; b++) {
+	for (int b = 0; b < MB_LG_BUCKETS; b++) {
 		struct mb_list *pos;
 
 		mb_list_for_each(pos, &lg->lg_prealloc_list[b])
 		{
 			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+			uint32_t len = ac->o_ex.fe_len < pa->pa_free ? ac->o_ex.fe_len : pa->pa_free;
 
-			if (pa->pa_pstart == goal && mb_pa_pin(pa, 1)) {
-				hit = pa;
-				break;
+			if (pa->pa_pstart != goal)
+				continue;
+			enum mb_serve r = mb_pa_serve(ac, pa, goal, len);
+
+			if (r == MB_SERVE_OK || r == MB_SERVE_USED_UP) {
+				ac->pa = pa;
+				ac->lg = lg;
+				return true;
 			}
+			goto out; /* deleted or unusable: leave it to the lg's next user */
 		}
 	}
-	mb_unlock(&lg->lg_prealloc_lock);
-	if (hit) {
-		uint32_t len = ac->o_ex.fe_len < hit->pa_free ? ac->o_ex.fe_len : hit->pa_free;
-
-		if (mb_pa_take(ac, hit, hit->pa_pstart, len)) {
-			ac->pa = hit;
-			ac->lg = lg;
-			return true;
-		}
-		mb_pa_put(vol, hit);
-	}
+out:
 	mb_unlock(&lg->lg_mutex);
 	return false;
 }
@@ -490,7 +451,6 @@ bool mb_use_preallocated(struct mb_ac *ac)
 	if (!ok && (ac->flags & MB_STREAM_ALLOC) && ac->goal_block &&
 	    MB_READ_ONCE(ac->vol->t.mb_group_prealloc))
 		ok = mb_use_lg_front(ac);
-
 	if (ok) {
 		ac->status = MB_AC_FOUND;
 		ac->f_ex = ac->b_ex;
@@ -563,11 +523,25 @@ static void mb_new_group_pa_locked(struct mb_ac *ac, struct mb_pa *pa)
 	ac->b_ex.fe_logical = ac->o_ex.fe_logical;
 }
 
+/* Inserts an inode PA into its file's list, kept sorted by pa_lstart. */
+static void mb_file_insert_pa(struct mb_file *file, struct mb_pa *pa)
+{
+	struct mb_list *pos;
+
+	mb_list_for_each(pos, &file->f_pa_list)
+	{
+		if (MB_CONTAINER_OF(pos, struct mb_pa, pa_node)->pa_lstart > pa->pa_lstart)
+			break;
+	}
+	mb_list_add_tail(&pa->pa_node, pos);
+}
+
 /*
  * ext4_mb_new_preallocation, called from use_best_found with bb_lock held:
- * the surplus of ac->f_ex becomes a PA pinned by this request.  Under the
- * seq policy it is linked to the group and its owner before the lock is
- * dropped (seed fix 2); under legacy, after (mb_pa_after_unlock).
+ * the surplus of ac->f_ex becomes a PA.  Under the seq policy it is on the
+ * group list before the lock is dropped (seed fix 2); under legacy, after
+ * (mb_pa_after_unlock).  The file's list is ours (f_data_sem); a group PA
+ * joins its bucket at release (lg_mutex is held throughout).
  */
 void mb_new_preallocation_locked(struct mb_ac *ac, struct mb_group *grp)
 {
@@ -580,22 +554,22 @@ void mb_new_preallocation_locked(struct mb_ac *ac, struct mb_group *grp)
 	else
 		mb_new_inode_pa_locked(ac, pa);
 	pa->pa_group = mb_group_no(vol, grp);
-	pa->pa_count = 1;
-	ac->pa = pa;
 	ac->pa_created = true;
 	mb_stat_add(vol, MB_ST_PREALLOCATED, ac->f_ex.fe_len); /* the whole find, as ext4 */
-	if (MB_READ_ONCE(vol->t.mb_enospc_policy) == MB_POLICY_LEGACY) {
+	if (pa->pa_type == MB_INODE_PA)
+		mb_file_insert_pa(ac->file, pa);
+	else
+		ac->pa = pa;
+	if (mb_policy_legacy(vol)) {
 		ac->pa_late = pa;
 		return;
 	}
 	mb_list_add_tail(&pa->pa_group_list, &grp->bb_prealloc_list);
-	if (pa->pa_type == MB_INODE_PA)
-		mb_file_insert_pa(ac->file, pa);
 }
 
 /*
  * After the group lock of a successful search was dropped: the hook point of
- * race 2, and where the legacy policy finally links its new PA.
+ * race 2, and where the legacy policy finally lists its new PA.
  */
 void mb_pa_after_unlock(struct mb_ac *ac)
 {
@@ -608,108 +582,77 @@ void mb_pa_after_unlock(struct mb_ac *ac)
 	if (!pa)
 		return;
 	ac->pa_late = NULL;
-	struct mb_group *grp = &ac->vol->groups[pa->pa_group];
+	struct mb_group *grp = mb_pa_grp(ac->vol, pa);
 
 	mb_lock(&grp->bb_lock);
 	mb_list_add_tail(&pa->pa_group_list, &grp->bb_prealloc_list);
 	mb_unlock(&grp->bb_lock);
-	if (pa->pa_type == MB_INODE_PA)
-		mb_file_insert_pa(ac->file, pa);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Release                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/*
- * ext4_mb_put_pa: drops a pin; the last pin on a consumed PA tears it down
- * (pa_deleted decides who, so a concurrent discarder never double-frees).
- */
-static void mb_pa_put(struct mb_volume *vol, struct mb_pa *pa)
-{
-	bool teardown;
+#define MB_LG_BUCKET_MAX 8  /* ext4: a bucket over 8 PAs is trimmed ... */
+#define MB_LG_BUCKET_KEEP 5 /* ... down to 5 */
 
-	mb_lock(&pa->pa_lock);
-	teardown = --pa->pa_count == 0 && pa->pa_free == 0 && !pa->pa_deleted;
-	if (teardown)
-		pa->pa_deleted = true;
-	mb_unlock(&pa->pa_lock);
-	if (!teardown)
-		return;
-	struct mb_group *grp = &vol->groups[pa->pa_group];
-
-	mb_lock(&grp->bb_lock);
-	mb_pa_release_locked(vol, grp, pa); /* blocks freed back into it meanwhile */
-	mb_unlock(&grp->bb_lock);
-	mb_pa_unlink_object(pa);
-	mb_pa_free(pa);
-}
-
-/* Discards unpinned PAs of one lg bucket down to `keep` entries. */
+/* Discards the oldest PAs of one lg bucket down to `keep`; lg_mutex held. */
 static void mb_lg_trim_bucket(struct mb_volume *vol, struct mb_lg *lg, int b, uint32_t keep)
 {
-	struct mb_list list, *pos, *tmp;
+	struct mb_list *pos, *tmp;
 
-	mb_list_init(&list);
-	mb_lock(&lg->lg_prealloc_lock);
 	mb_list_for_each_safe(pos, tmp, &lg->lg_prealloc_list[b])
 	{
 		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+		struct mb_group *grp = mb_pa_grp(vol, pa);
 
 		if (lg->lg_bucket_len[b] <= keep)
 			break;
-		if (mb_pa_claim(pa) != 1)
-			continue;
-		mb_list_del(&pa->pa_node);
-		pa->pa_bucket = -1;
-		lg->lg_bucket_len[b]--;
-		mb_list_add_tail(&pa->pa_tmp_list, &list);
+		mb_lock(&grp->bb_lock);
+		if (!pa->pa_deleted)
+			mb_pa_discard_locked(vol, grp, pa);
+		mb_unlock(&grp->bb_lock);
+		mb_pa_forget(pa);
 	}
-	mb_unlock(&lg->lg_prealloc_lock);
-	mb_pa_release_list(vol, &list);
 }
-
-#define MB_LG_BUCKET_MAX 8  /* ext4: a bucket over 8 PAs is trimmed ... */
-#define MB_LG_BUCKET_KEEP 5 /* ... down to 5 */
 
 /* ext4_mb_add_n_trim: (re)file a group PA in its bucket by pa_free. */
 static void mb_lg_add_n_trim(struct mb_volume *vol, struct mb_lg *lg, struct mb_pa *pa)
 {
-	int b = -1;
+	struct mb_group *grp = mb_pa_grp(vol, pa);
+	bool deleted;
 
-	mb_lock(&lg->lg_prealloc_lock);
+	mb_lock(&grp->bb_lock);
+	deleted = pa->pa_deleted;
+	mb_unlock(&grp->bb_lock);
 	if (pa->pa_bucket >= 0) {
 		lg->lg_bucket_len[pa->pa_bucket]--;
 		mb_list_del(&pa->pa_node);
 		pa->pa_bucket = -1;
 	}
-	mb_lock(&pa->pa_lock);
-	if (pa->pa_free && !pa->pa_deleted) {
-		b = mb_fls32(pa->pa_free) - 1;
-		if (b >= MB_LG_BUCKETS)
-			b = MB_LG_BUCKETS - 1;
-		pa->pa_bucket = b;
-		lg->lg_bucket_len[b]++;
-		mb_list_add_tail(&pa->pa_node, &lg->lg_prealloc_list[b]);
+	if (deleted) {
+		mb_pa_free(pa); /* used up, or a discarder took it */
+		return;
 	}
-	mb_unlock(&pa->pa_lock);
-	bool trim = b >= 0 && lg->lg_bucket_len[b] > MB_LG_BUCKET_MAX;
-	mb_unlock(&lg->lg_prealloc_lock);
-	if (trim)
+	int b = mb_fls32(pa->pa_free) - 1;
+
+	if (b >= MB_LG_BUCKETS)
+		b = MB_LG_BUCKETS - 1;
+	pa->pa_bucket = b;
+	lg->lg_bucket_len[b]++;
+	mb_list_add_tail(&pa->pa_node, &lg->lg_prealloc_list[b]);
+	if (lg->lg_bucket_len[b] > MB_LG_BUCKET_MAX)
 		mb_lg_trim_bucket(vol, lg, b, MB_LG_BUCKET_KEEP);
 }
 
-/* ext4_mb_release_context, PA part: re-bucket group PAs, drop the pin. */
+/* ext4_mb_release_context, PA part: re-bucket a group PA we used or made. */
 void mb_pa_release_context(struct mb_ac *ac)
 {
 	struct mb_pa *pa = ac->pa;
 
-	if (!pa)
-		return;
 	ac->pa = NULL;
-	if (pa->pa_type == MB_GROUP_PA)
+	if (pa && pa->pa_type == MB_GROUP_PA)
 		mb_lg_add_n_trim(ac->vol, pa->pa_lg, pa);
-	mb_pa_put(ac->vol, pa);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -722,7 +665,6 @@ void mb_lgs_init(struct mb_volume *vol)
 		struct mb_lg *lg = &vol->lgs[i];
 
 		mb_mutex_init(&lg->lg_mutex, MB_RANK_LG);
-		mb_mutex_init(&lg->lg_prealloc_lock, MB_RANK_OBJECT);
 		for (int b = 0; b < MB_LG_BUCKETS; b++) {
 			mb_list_init(&lg->lg_prealloc_list[b]);
 			lg->lg_bucket_len[b] = 0;
@@ -730,10 +672,16 @@ void mb_lgs_init(struct mb_volume *vol)
 	}
 }
 
+/* Frees every group PA; their space must have been discarded already. */
 void mb_lgs_destroy(struct mb_volume *vol)
 {
 	for (uint32_t i = 0; i <= vol->pcpu_mask; i++) {
-		mb_mutex_destroy(&vol->lgs[i].lg_mutex);
-		mb_mutex_destroy(&vol->lgs[i].lg_prealloc_lock);
+		struct mb_lg *lg = &vol->lgs[i];
+
+		for (int b = 0; b < MB_LG_BUCKETS; b++)
+			while (!mb_list_empty(&lg->lg_prealloc_list[b]))
+				mb_pa_forget(MB_CONTAINER_OF(lg->lg_prealloc_list[b].next,
+							     struct mb_pa, pa_node));
+		mb_mutex_destroy(&lg->lg_mutex);
 	}
 }

@@ -208,7 +208,6 @@ int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **out)
 	f->f_vol = vol;
 	f->f_ino = ino;
 	mb_mutex_init(&f->f_data_sem, MB_RANK_FILE_DATA);
-	mb_rwlock_init(&f->f_pa_lock, MB_RANK_OBJECT);
 	mb_list_init(&f->f_pa_list);
 	mb_lock(&vol->v_lock);
 	mb_list_add_tail(&f->f_link, &vol->v_files);
@@ -239,6 +238,5 @@ void mb_file_close(struct mb_file *file)
 	mb_list_del(&file->f_link);
 	mb_unlock(&vol->v_lock);
 	mb_mutex_destroy(&file->f_data_sem);
-	mb_rwlock_destroy(&file->f_pa_lock);
 	free(file);
 }
