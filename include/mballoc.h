@@ -285,6 +285,22 @@ struct mb_group_stat {
  */
 MB_API int mb_group_stat(struct mb_volume *vol, uint32_t g, struct mb_group_stat *st);
 
+#define MB_FREE_ONDISK 0x1 /* free on disk (as e2freefrag sees it), not in buddy terms */
+
+/*
+ * Calls fn(start, len, arg) for each free extent of group g, in block
+ * order; `start` is a volume block number.  By default extents are free in
+ * buddy terms (allocatable now: preallocated space counts as used); with
+ * MB_FREE_ONDISK, free on disk.  A non-zero return from fn stops the walk
+ * and is returned.
+ * Errors: -EINVAL bad g or flags; -EUCLEAN the group is corrupt; -EIO its
+ *         bitmap cannot be read.
+ * Thread-safety: any.  fn runs under the group's lock and must not call
+ * into the volume.
+ */
+MB_API int mb_group_free_extents(struct mb_volume *vol, uint32_t g, unsigned flags,
+				 int (*fn)(uint64_t start, uint32_t len, void *arg), void *arg);
+
 /* Highest buddy order of this volume (log2 of blocks_per_group). */
 MB_API int mb_max_order(const struct mb_volume *vol);
 

@@ -271,7 +271,9 @@ static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 		if (i >= vol->bpg)
 			break;
 		if (!mb_cr_expensive(ac->criteria)) {
-			uint32_t j = mb_find_next_bit(grp->bb_bitmap, vol->bpg, i);
+			/* only whether the run reaches the goal matters: look no further */
+			uint32_t lim = vol->bpg - i > ac->g_ex.fe_len ? i + ac->g_ex.fe_len : vol->bpg;
+			uint32_t j = mb_find_next_bit(grp->bb_bitmap, lim, i);
 
 			if (j - i < ac->g_ex.fe_len) {
 				free -= j - i < free ? j - i : free;

@@ -5,8 +5,9 @@
  * the buddy and every counter equal a rebuild, the descriptor count equals
  * the on-disk bitmap, every PA's free count matches its blocks, PAs do not
  * overlap, and the group sits in the right optimized-scan sets.  Then the
- * volume total and each file's PA list (sorted, disjoint).  Also
- * mb_allocated_blocks(), the on-disk query built on the same bitmaps.
+ * volume total and each file's PA list (sorted, disjoint).  Also the
+ * queries built on the same bitmaps: mb_allocated_blocks() and
+ * mb_group_free_extents().
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -248,4 +249,29 @@ int64_t mb_allocated_blocks(struct mb_volume *vol, uint64_t start, uint64_t len)
 		len -= n;
 	}
 	return used;
+}
+
+int mb_group_free_extents(struct mb_volume *vol, uint32_t g, unsigned flags,
+			  int (*fn)(uint64_t start, uint32_t len, void *arg), void *arg)
+{
+	if (g >= vol->ngroups || (flags & ~(unsigned)MB_FREE_ONDISK) || !fn)
+		return -EINVAL;
+	struct mb_group *grp = &vol->groups[g];
+	mb_fsblk_t base = mb_group_first_block(vol, g);
+	int ret;
+
+	mb_lock(&grp->bb_lock);
+	ret = mb_group_load_locked(vol, grp);
+	if (!ret && mb_group_corrupt(grp))
+		ret = -EUCLEAN;
+	const uint64_t *map = (flags & MB_FREE_ONDISK) ? grp->bb_disk : grp->bb_bitmap;
+
+	for (uint32_t i = 0; !ret && (i = mb_find_next_zero_bit(map, vol->bpg, i)) < vol->bpg;) {
+		uint32_t end = mb_find_next_bit(map, vol->bpg, i);
+
+		ret = fn(base + i, end - i, arg);
+		i = end;
+	}
+	mb_unlock(&grp->bb_lock);
+	return ret;
 }

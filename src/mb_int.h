@@ -281,6 +281,7 @@ struct mb_volume {
 	uint32_t bpg;        /* blocks per group */
 	uint32_t ngroups;
 	int max_order;       /* floor(log2(bpg)) */
+	int bpg_shift;       /* log2(bpg) when bpg is a power of two, else 0 */
 	uint32_t bitmap_words;               /* uint64_t words of one bitmap */
 	uint32_t mb_offsets[MB_MAX_ORDERS];  /* buddy order k: word offset */
 	uint32_t mb_maxs[MB_MAX_ORDERS];     /* buddy order k: bits (bpg >> k) */
@@ -334,14 +335,17 @@ static inline int mb_ilog2(uint64_t x) /* floor(log2 x), x > 0 */
 	return 63 - __builtin_clzll(x);
 }
 
+/* Groups are almost always a power of two in size: shift, don't divide. */
 static inline mb_grp_t mb_block_group(const struct mb_volume *vol, mb_fsblk_t b)
 {
-	return (mb_grp_t)((b - vol->geo.first_data_block) / vol->bpg);
+	b -= vol->geo.first_data_block;
+	return (mb_grp_t)(vol->bpg_shift ? b >> vol->bpg_shift : b / vol->bpg);
 }
 
 static inline mb_grpblk_t mb_block_offset(const struct mb_volume *vol, mb_fsblk_t b)
 {
-	return (mb_grpblk_t)((b - vol->geo.first_data_block) % vol->bpg);
+	b -= vol->geo.first_data_block;
+	return (mb_grpblk_t)(vol->bpg_shift ? b & (vol->bpg - 1) : b % vol->bpg);
 }
 
 static inline mb_fsblk_t mb_group_first_block(const struct mb_volume *vol, mb_grp_t g)

@@ -42,6 +42,7 @@ static int mb_geometry_resolve(struct mb_volume *vol, const struct mb_geometry *
 	vol->bpg = geo.blocks_per_group;
 	vol->ngroups = (uint32_t)groups;
 	vol->max_order = mb_ilog2(vol->bpg);
+	vol->bpg_shift = mb_is_pow2(vol->bpg) ? vol->max_order : 0;
 	vol->bitmap_words = (vol->bpg + 63) / 64;
 	uint32_t off = 0;
 
