@@ -146,8 +146,13 @@ bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
 	case MB_CR_GOAL_LEN_FAST:
 	case MB_CR_BEST_AVAIL_LEN:
 		return free / frags >= goal;
-	case MB_CR_GOAL_LEN_SLOW:
-		return free >= goal;
+	case MB_CR_GOAL_LEN_SLOW: {
+		/* a free run of 4 * 2^k - 1 blocks would hold an aligned 2^(k+1)
+		   chunk, so with largest order k no run exceeds 4 * 2^k - 2 */
+		int lo = MB_READ_ONCE(grp->bb_largest_free_order);
+
+		return free >= goal && lo >= 0 && (4ULL << lo) - 2 >= goal;
+	}
 	default:
 		return true;
 	}
@@ -253,12 +258,6 @@ static void mb_simple_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 	}
 }
 
-/* The cheap goal-length criteria skip free runs shorter than the goal. */
-static bool mb_cr_expensive(int cr)
-{
-	return cr >= MB_CR_GOAL_LEN_SLOW;
-}
-
 /* ext4_mb_complex_scan_group: walk free runs from bb_first_free. */
 static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 {
@@ -270,12 +269,26 @@ static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 		i = mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, i);
 		if (i >= vol->bpg)
 			break;
-		if (!mb_cr_expensive(ac->criteria)) {
-			/* only whether the run reaches the goal matters: look no further */
-			uint32_t lim = vol->bpg - i > ac->g_ex.fe_len ? i + ac->g_ex.fe_len : vol->bpg;
+		/*
+		 * Runs that cannot matter are skipped with a bit scan and not
+		 * measured: the cheap criteria want runs that reach the goal;
+		 * CR_GOAL_LEN_SLOW, runs longer than the best so far while it is
+		 * short (so mb_max_to_scan counts only real candidates, and a
+		 * fitting run behind hundreds of crumbs is still found; only
+		 * groups that may hold a fitting run get here, see
+		 * mb_good_group).  CR_ANY_FREE measures everything, as ext4.
+		 */
+		uint32_t need = 1;
+
+		if (ac->criteria < MB_CR_GOAL_LEN_SLOW)
+			need = ac->g_ex.fe_len;
+		else if (ac->criteria == MB_CR_GOAL_LEN_SLOW && ac->b_ex.fe_len < ac->g_ex.fe_len)
+			need = ac->b_ex.fe_len + 1;
+		if (need > 1) {
+			uint32_t lim = vol->bpg - i > need ? i + need : vol->bpg;
 			uint32_t j = mb_find_next_bit(grp->bb_bitmap, lim, i);
 
-			if (j - i < ac->g_ex.fe_len) {
+			if (j - i < need) {
 				free -= j - i < free ? j - i : free;
 				i = j;
 				continue;
