@@ -677,9 +677,12 @@ static void mb_ac_stats(struct mb_ac *ac, int err)
 
 static int mb_alloc_search(struct mb_ac *ac)
 {
-	ac->seq = mb_seq_local(ac->vol);
-	if (mb_use_preallocated(ac))
+	if (mb_use_inode_preallocated(ac))
 		return 0;
+	mb_group_or_file(ac);
+	if (mb_use_group_preallocated(ac))
+		return 0;
+	ac->seq = mb_seq_local(ac->vol);
 	/* a request elsewhere is short of space: take only what is asked */
 	if (MB_UNLIKELY(atomic_load_explicit(&ac->vol->enospc_pressure, memory_order_relaxed)))
 		ac->flags |= MB_HINT_NOPREALLOC;
@@ -708,7 +711,6 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 		return -EROFS; /* nothing allocated could ever be committed */
 	if (ac.file)
 		mb_lock(&ac.file->f_data_sem);
-	mb_group_or_file(&ac);
 	err = mb_alloc_search(&ac);
 	if (!err) {
 		out->start = mb_fex_block(vol, &ac.b_ex);

@@ -234,6 +234,7 @@ void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
 	assert(mb_range_all_clear(grp->bb_disk, start, len));
 	mb_set_bits(grp->bb_disk, start, len);
 	grp->bg_free -= len;
-	atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
+	if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
+		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
 	mb_free_counter_add(vol, -(int64_t)len);
 }

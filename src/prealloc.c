@@ -441,22 +441,39 @@ out:
 	return false;
 }
 
-/* ext4_mb_use_preallocated: serve the request from a PA, no group search. */
-bool mb_use_preallocated(struct mb_ac *ac)
+static bool mb_pa_hit(struct mb_ac *ac)
 {
-	if (!ac->file || (ac->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)))
-		return false;
-	bool ok = (ac->flags & MB_HINT_GROUP_ALLOC) ? mb_use_group_pa(ac) : mb_use_inode_pa(ac);
+	ac->status = MB_AC_FOUND;
+	ac->f_ex = ac->b_ex;
+	mb_stat_inc(ac->vol, MB_ST_PA_HITS);
+	return true;
+}
 
-	if (!ok && (ac->flags & MB_STREAM_ALLOC) && ac->goal_block &&
-	    MB_READ_ONCE(ac->vol->t.mb_group_prealloc))
-		ok = mb_use_lg_front(ac);
-	if (ok) {
-		ac->status = MB_AC_FOUND;
-		ac->f_ex = ac->b_ex;
-		mb_stat_inc(ac->vol, MB_ST_PA_HITS);
-	}
-	return ok;
+static bool mb_may_use_pa(const struct mb_ac *ac)
+{
+	return ac->file && !(ac->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY));
+}
+
+/*
+ * ext4_mb_use_preallocated, first half: the file's own PAs, tried before
+ * anything else (the fast path: no group search, no locality group).
+ */
+bool mb_use_inode_preallocated(struct mb_ac *ac)
+{
+	return mb_may_use_pa(ac) && mb_use_inode_pa(ac) && mb_pa_hit(ac);
+}
+
+/* Second half, once the group-or-file decision is made: the lg's PAs. */
+bool mb_use_group_preallocated(struct mb_ac *ac)
+{
+	if (!mb_may_use_pa(ac))
+		return false;
+	if ((ac->flags & MB_HINT_GROUP_ALLOC) && mb_use_group_pa(ac))
+		return mb_pa_hit(ac);
+	if ((ac->flags & MB_STREAM_ALLOC) && ac->goal_block &&
+	    MB_READ_ONCE(ac->vol->t.mb_group_prealloc) && mb_use_lg_front(ac))
+		return mb_pa_hit(ac);
+	return false;
 }
 
 /* ------------------------------------------------------------------------ */
