@@ -81,13 +81,17 @@ static int64_t mb_stress_reclaim_range(struct mb_volume *vol, uint64_t start, ui
 	return b < 0 ? b : a + b;
 }
 
-/* --reclaim: the data blocks of every group, then a commit. */
-static int mb_stress_reclaim(const char *path, struct mb_volume *vol)
+/* --reclaim: the data blocks of every group, then a commit and a close. */
+static int mb_stress_reclaim(const char *path)
 {
+	struct mb_open_opts oo = { .commit_interval_s = 0 };
+	struct mb_volume *vol;
 	struct mb_geometry g;
 	int64_t freed = 0;
-	int err = 0;
+	int err = mb_volume_open(path, &oo, &vol);
 
+	if (err)
+		goto out;
 	mb_volume_geometry(vol, &g);
 	for (uint32_t i = 0; i < mb_groups_count(vol) && !err; i++) {
 		uint64_t start = g.first_data_block + (uint64_t)i * g.blocks_per_group;
@@ -104,8 +108,11 @@ static int mb_stress_reclaim(const char *path, struct mb_volume *vol)
 		else
 			freed += n;
 	}
-	if (!err)
-		err = mb_commit(vol);
+	if (err)
+		mb_volume_destroy(vol); /* nothing of a half reclaim is committed */
+	else
+		err = mb_volume_close(vol);
+out:
 	if (err)
 		mb_cli_err("stress", "%s: reclaim: %s", path, strerror(-err));
 	else if (freed)
@@ -114,9 +121,10 @@ static int mb_stress_reclaim(const char *path, struct mb_volume *vol)
 	return err;
 }
 
+/* The geometry options are checked on a read-only open: a refusal writes nothing. */
 int mb_stress_image_prepare(struct mb_stress_opts *o)
 {
-	struct mb_open_opts oo = { .commit_interval_s = 0 };
+	struct mb_open_opts oo = { .commit_interval_s = 0, .read_only = 1 };
 	struct mb_volume *vol;
 	struct mb_geometry g;
 	int rc = MB_EXIT_OK, err;
@@ -131,14 +139,10 @@ int mb_stress_image_prepare(struct mb_stress_opts *o)
 		return MB_EXIT_FAIL;
 	}
 	mb_volume_geometry(vol, &g);
+	mb_volume_destroy(vol);
 	rc = mb_stress_image_agree(o, &g);
-	if (!rc && o->reclaim && mb_stress_reclaim(o->image, vol))
+	if (!rc && o->reclaim && mb_stress_reclaim(o->image))
 		rc = MB_EXIT_FAIL;
-	err = mb_volume_close(vol);
-	if (err && !rc) {
-		mb_cli_err("stress", "%s: close: %s", o->image, strerror(-err));
-		rc = MB_EXIT_FAIL;
-	}
 	o->vol = (struct mb_vol_opts){ .size = g.blocks_count * g.block_size,
 				       .block_size = g.block_size,
 				       .blocks_per_group = g.blocks_per_group,

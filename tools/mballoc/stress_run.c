@@ -238,7 +238,7 @@ static int mb_stress_race(struct mb_stress_shared *sh, double *secs)
 /* Sums the threads' counters into the iteration's result. */
 static void mb_stress_collect(struct mb_stress_shared *sh, struct mb_stress_result *r)
 {
-	uint64_t target = 0, held = 0;
+	uint64_t target = 0, held = 0, all_held = 0;
 
 	for (uint32_t i = 0; i < sh->nthreads; i++) {
 		struct mb_stress_thread *t = &sh->th[i];
@@ -254,6 +254,7 @@ static void mb_stress_collect(struct mb_stress_shared *sh, struct mb_stress_resu
 		if (t->first_err)
 			mb_cli_err("stress", "iteration %llu: thread %u: unexpected error: %s",
 				   (unsigned long long)sh->iter, i, strerror(-t->first_err));
+		all_held += t->held;
 		if (i < sh->nworkers) { /* the logger stops with the workers, short of its quota */
 			target += t->target;
 			held += t->held;
@@ -266,7 +267,7 @@ static void mb_stress_collect(struct mb_stress_shared *sh, struct mb_stress_resu
 	if (sh->o->mode == MB_STRESS_SEED)
 		r->fill_reached = target ? (double)held / (double)target : 1.0;
 	else if (sh->o->mode == MB_STRESS_FILL)
-		r->fill_reached = sh->capacity ? (double)held / (double)sh->capacity : 1.0;
+		r->fill_reached = sh->capacity ? (double)all_held / (double)sh->capacity : 1.0;
 	else
 		r->fill_reached =
 		    sh->capacity ? (double)atomic_load(&sh->peak_held) / (double)sh->capacity : 1.0;
