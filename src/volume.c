@@ -100,6 +100,11 @@ static int mb_volume_alloc_state(struct mb_volume *vol)
 	vol->stream_goals = calloc(vol->nr_stream_goals, sizeof(*vol->stream_goals));
 	if (!vol->stream_goals)
 		return -ENOMEM;
+	/* Streams start spread over the volume, so writers hashed to different
+	   goals do not all begin in group 0 and share its lock. */
+	for (uint32_t i = 0; i < vol->nr_stream_goals; i++)
+		atomic_init(&vol->stream_goals[i],
+			    (uint64_t)i * vol->ngroups / vol->nr_stream_goals);
 	for (int k = 0; k <= vol->max_order; k++) {
 		int err = mb_gset_init(&vol->largest_set[k], vol->ngroups);
 
