@@ -117,9 +117,22 @@ static void mb_group_or_file(struct mb_ac *ac)
 		ac->flags |= MB_STREAM_ALLOC;
 		return;
 	}
+	struct mb_lg *lg = &vol->lgs[mb_cpu_slot(vol)];
+
+	mb_lock(&lg->lg_mutex);
+	if (ac->req->pleft && !mb_lg_continues(lg, ac->req->pleft + 1)) {
+		/*
+		 * Beyond ext4: an append whose previous block is not right
+		 * behind the locality group's front was interleaved with other
+		 * writers; sharing the group PA would cut the file into
+		 * one-block extents.  Give it its own (inode) preallocation.
+		 */
+		mb_unlock(&lg->lg_mutex);
+		ac->flags |= MB_STREAM_ALLOC;
+		return;
+	}
 	ac->flags |= MB_HINT_GROUP_ALLOC;
-	ac->lg = &vol->lgs[mb_cpu_slot(vol)];
-	mb_lock(&ac->lg->lg_mutex);
+	ac->lg = lg;
 }
 
 /* ------------------------------------------------------------------------ */

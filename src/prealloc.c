@@ -441,6 +441,21 @@ out:
 	return false;
 }
 
+/* Does a PA of lg start at block `next`?  lg_mutex held. */
+bool mb_lg_continues(struct mb_lg *lg, mb_fsblk_t next)
+{
+	for (int b = 0; b < MB_LG_BUCKETS; b++) {
+		struct mb_list *pos;
+
+		mb_list_for_each(pos, &lg->lg_prealloc_list[b])
+		{
+			if (MB_CONTAINER_OF(pos, struct mb_pa, pa_node)->pa_pstart == next)
+				return true;
+		}
+	}
+	return false;
+}
+
 static bool mb_pa_hit(struct mb_ac *ac)
 {
 	ac->status = MB_AC_FOUND;
