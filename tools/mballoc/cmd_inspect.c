@@ -3,6 +3,7 @@
  * cmd_inspect.c - `mballoc groups` and `mballoc stats`: ext4's
  * /proc/fs/ext4/<dev>/mb_groups and mb_stats, for an in-memory volume aged
  * by a seeded workload (files growing in small requests, random frees).
+ * The workload and its options are shared with `mballoc freefrag` (cli.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,9 +13,7 @@
 #include "cli.h"
 
 struct mb_inspect_opts {
-	struct mb_vol_opts vol;
-	double fill;
-	uint64_t files, seed;
+	struct mb_age_opts age;
 	bool json;
 };
 
@@ -23,47 +22,59 @@ static void mb_inspect_usage(const char *cmd, FILE *f)
 	fprintf(f,
 		"usage: mballoc %s [options]\n"
 		"Builds an in-memory volume, ages it with a seeded workload and prints %s.\n"
-		"  --size SIZE             volume size (default 256M)\n"
-		"  --block-size SIZE       block size, 1K..64K (default 4K)\n"
-		"  --blocks-per-group N    default 8 * block size\n"
-		"  --fill F                fraction to fill before freeing (default 0.7)\n"
-		"  --files N               files written round-robin (default 64)\n"
-		"  --seed N                workload seed (default 1)\n"
+		MB_AGE_HELP
 		"  --json                  one JSON object on stdout\n"
 		"  -h, --help\n",
 		cmd, strcmp(cmd, "groups") ? "ext4's mb_stats" : "the per-group table");
 }
 
+int mb_inspect_parse_opt(const char *cmd, int c, const char *arg, struct mb_age_opts *o)
+{
+	static const struct option age[] = { MB_AGE_LONGOPTS };
+	const char *name = "?";
+	bool ok;
+
+	switch (c) {
+	case 's': ok = !mb_parse_size(arg, &o->vol.size); break;
+	case 'b': ok = !mb_parse_size(arg, &o->vol.block_size); break;
+	case 'g': ok = mb_parse_u64(arg, &o->vol.blocks_per_group); break;
+	case 'f': ok = mb_parse_double(arg, &o->fill) && o->fill >= 0 && o->fill <= 1; break;
+	case 'n': ok = mb_parse_u64(arg, &o->files) && o->files > 0 && o->files < 1000000; break;
+	case 'S': ok = mb_parse_u64(arg, &o->seed); break;
+	default: return -1;
+	}
+	if (ok)
+		return 0;
+	for (size_t i = 0; i < sizeof(age) / sizeof(age[0]); i++)
+		if (age[i].val == c)
+			name = age[i].name;
+	return mb_cli_usage_err(cmd, "invalid value for --%s: '%s'", name, arg);
+}
+
 static int mb_inspect_parse(const char *cmd, int argc, char **argv, struct mb_inspect_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "size", required_argument, 0, 's' },	 { "block-size", required_argument, 0, 'b' },
-		{ "blocks-per-group", required_argument, 0, 'g' },
-		{ "fill", required_argument, 0, 'f' },	 { "files", required_argument, 0, 'n' },
-		{ "seed", required_argument, 0, 'S' },	 { "json", no_argument, 0, 'j' },
-		{ "help", no_argument, 0, 'h' },	 { 0, 0, 0, 0 },
+		MB_AGE_LONGOPTS,
+		{ "json", no_argument, 0, 'j' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
-	int c;
+	int c, rc;
 
-	*o = (struct mb_inspect_opts){ { 256ULL << 20, 4096, 0, 0 }, 0.7, 64, 1, false };
+	*o = (struct mb_inspect_opts){ MB_AGE_DEFAULTS, false };
 	optind = 1;
+	opterr = 0; /* our own message, in the CLI's format */
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		bool ok = true;
-
 		switch (c) {
-		case 's': ok = !mb_parse_size(optarg, &o->vol.size); break;
-		case 'b': ok = !mb_parse_size(optarg, &o->vol.block_size); break;
-		case 'g': ok = mb_parse_u64(optarg, &o->vol.blocks_per_group); break;
-		case 'f': ok = mb_parse_double(optarg, &o->fill) && o->fill >= 0 && o->fill <= 1; break;
-		case 'n': ok = mb_parse_u64(optarg, &o->files) && o->files > 0 && o->files < 1000000; break;
-		case 'S': ok = mb_parse_u64(optarg, &o->seed); break;
 		case 'j': o->json = true; break;
 		case 'h': mb_inspect_usage(cmd, stdout); exit(MB_EXIT_OK);
-		default: return MB_EXIT_USAGE;
+		case '?':
+			return mb_cli_usage_err(cmd, "bad option or missing value: '%s'",
+						argv[optind - 1]);
+		default:
+			if ((rc = mb_inspect_parse_opt(cmd, c, optarg, &o->age)))
+				return rc < 0 ? MB_EXIT_USAGE : rc;
 		}
-		if (!ok)
-			return mb_cli_usage_err(cmd, "invalid value for --%s: '%s'",
-						longopts[0].name ? argv[optind - 2] + 2 : "", optarg);
 	}
 	if (optind < argc)
 		return mb_cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
@@ -78,37 +89,44 @@ static uint64_t mb_rng(uint64_t *s)
 	return *s;
 }
 
-/* Files grow by 1..8 blocks round-robin up to the fill mark; a third of the
- * extents are then freed at random. */
-static int mb_inspect_age(struct mb_volume *vol, const struct mb_inspect_opts *o)
+/* Appends one slot to *ex (capacity *cap); NULL when out of memory. */
+static struct mb_extent *mb_inspect_slot(struct mb_extent **ex, size_t nex, size_t *cap)
 {
-	struct mb_geometry geo;
+	if (nex == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 1024;
+		struct mb_extent *n = realloc(*ex, ncap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		*ex = n;
+		*cap = ncap;
+	}
+	return &(*ex)[nex];
+}
+
+int mb_inspect_age(struct mb_volume *vol, const struct mb_age_opts *o)
+{
 	uint64_t rng = o->seed * 2654435761ULL + 1, used = 0;
+	uint64_t target = (uint64_t)(o->fill * (double)mb_free_blocks(vol));
 	struct mb_file **files = calloc(o->files, sizeof(*files));
 	uint64_t *next = calloc(o->files, sizeof(*next));
-	struct mb_extent *ex = NULL;
+	struct mb_extent *ex = NULL, *slot;
 	size_t nex = 0, cap = 0;
-	int err = 0;
+	int err = files && next ? 0 : -ENOMEM;
 
-	mb_volume_geometry(vol, &geo);
-	uint64_t target = (uint64_t)(o->fill * (double)mb_free_blocks(vol));
-	for (uint64_t i = 0; files && i < o->files && !err; i++)
+	for (uint64_t i = 0; !err && i < o->files; i++)
 		err = mb_file_open(vol, i + 1, &files[i]);
 	for (uint64_t i = 0; !err && used < target; i = (i + 1) % o->files) {
 		struct mb_request rq = { .file = files[i], .logical = next[i], .goal = MB_GOAL_NONE,
 					 .len = (uint32_t)(1 + mb_rng(&rng) % 8) };
-		if (nex == cap) {
-			cap = cap ? 2 * cap : 1024;
-			struct mb_extent *n = realloc(ex, cap * sizeof(*ex));
-			if (!n) { err = -ENOMEM; break; }
-			ex = n;
+
+		if (!(slot = mb_inspect_slot(&ex, nex, &cap)))
+			err = -ENOMEM;
+		else if (!(err = mb_alloc(vol, &rq, slot))) {
+			next[i] += slot->len;
+			used += slot->len;
+			nex++;
 		}
-		err = mb_alloc(vol, &rq, &ex[nex]);
-		if (err)
-			break;
-		next[i] += ex[nex].len;
-		used += ex[nex].len;
-		nex++;
 	}
 	if (err == -ENOSPC)
 		err = 0;
@@ -124,23 +142,28 @@ static int mb_inspect_age(struct mb_volume *vol, const struct mb_inspect_opts *o
 	return err;
 }
 
+int mb_inspect_volume(const char *cmd, const struct mb_age_opts *o, struct mb_volume **out)
+{
+	if (mb_cli_make_volume(cmd, &o->vol, out))
+		return MB_EXIT_FAIL;
+	mb_tunable_set(*out, "mb_stats", 1); /* so `stats` sees the workload */
+	int err = mb_inspect_age(*out, o);
+
+	if (err) {
+		mb_cli_err(cmd, "workload failed: %s", strerror(-err));
+		mb_volume_destroy(*out);
+		*out = NULL;
+		return MB_EXIT_FAIL;
+	}
+	return 0;
+}
+
 static int mb_inspect_setup(const char *cmd, int argc, char **argv, struct mb_inspect_opts *o,
 			    struct mb_volume **vol)
 {
 	int rc = mb_inspect_parse(cmd, argc, argv, o);
 
-	if (rc)
-		return rc;
-	if (mb_cli_make_volume(cmd, &o->vol, vol))
-		return MB_EXIT_FAIL;
-	mb_tunable_set(*vol, "mb_stats", 1);
-	int err = mb_inspect_age(*vol, o);
-	if (err) {
-		mb_cli_err(cmd, "workload failed: %s", strerror(-err));
-		mb_volume_destroy(*vol);
-		return MB_EXIT_FAIL;
-	}
-	return 0;
+	return rc ? rc : mb_inspect_volume(cmd, &o->age, vol);
 }
 
 static void mb_print_group_row(struct mb_volume *vol, uint32_t g, bool json, int orders)
