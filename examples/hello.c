@@ -14,9 +14,11 @@ int main(void)
 		return 1;
 	mb_file_open(vol, /*ino*/ 42, &f);
 	struct mb_request rq = { .file = f, .logical = 0, .goal = MB_GOAL_NONE, .len = 16 };
-	if (mb_alloc(vol, &rq, &ex) == 0) /* 0 or -errno, e.g. -ENOSPC */
+	int err = mb_alloc(vol, &rq, &ex); /* 0 or -errno, e.g. -ENOSPC */
+	if (!err) {
 		printf("%u blocks at %llu\n", ex.len, (unsigned long long)ex.start);
-	int err = mb_free(vol, ex.start, ex.len);
+		err = mb_free(vol, ex.start, ex.len);
+	}
 	mb_file_close(f);
 	mb_volume_destroy(vol);
 	return err ? 1 : 0;

@@ -81,8 +81,10 @@ struct mb_geometry {
  * Creates an in-memory volume with every block free but the reserved ones.
  * Group bitmaps are built lazily, so even a huge volume is created in
  * O(groups) time and small memory.
- * Errors: -EINVAL bad geometry (the message list is in the header comment of
- *         struct mb_geometry), -ENOMEM.
+ * Errors: -EINVAL bad geometry (block size not a power of two in 1..64 KiB,
+ *         blocks_per_group not a multiple of 8 in 16..8 * block_size,
+ *         blocks_count <= first_data_block, reserved_per_group >=
+ *         blocks_per_group, more than 2^31 groups), -ENOMEM.
  * Thread-safety: any.
  */
 MB_API int mb_volume_create(const struct mb_geometry *geo, struct mb_volume **out);
@@ -293,8 +295,11 @@ MB_API int mb_group_stat(struct mb_volume *vol, uint32_t g, struct mb_group_stat
  * buddy terms (allocatable now: preallocated space counts as used); with
  * MB_FREE_ONDISK, free on disk.  A non-zero return from fn stops the walk
  * and is returned.
- * Errors: -EINVAL bad g or flags; -EUCLEAN the group is corrupt; -EIO its
- *         bitmap cannot be read.
+ * Errors: -EINVAL bad g or flags, or fn NULL; -EUCLEAN the group is corrupt;
+ *         -EIO its bitmap cannot be read; -ENOMEM.
+ * Memory: a group never used before gets its bitmaps built (and, on a
+ * persistent volume, read), as any allocation in it would: walking every
+ * group of a huge volume costs about 3 bitmaps of memory per group.
  * Thread-safety: any.  fn runs under the group's lock and must not call
  * into the volume.
  */
