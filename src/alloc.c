@@ -339,7 +339,19 @@ static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
 		MB_HOOK(vol, MB_HOOK_GOOD_GROUP_CHECKED, g, cr);
 		return;
 	}
-	mb_lock(&grp->bb_lock);
+	/*
+	 * ext4 6.17: below CR_ANY_FREE a group whose lock is taken is skipped
+	 * -- someone is working there, and the next group serves as well.  It
+	 * keeps concurrent writers' windows in different groups (so their
+	 * preallocation hits do not share a lock) and costs nothing at ENOSPC:
+	 * the last criterion and every strict retry wait for each lock.
+	 */
+	if (cr < MB_CR_ANY_FREE && !(ac->flags & MB_STRICT_CHECK)) {
+		if (mb_trylock(&grp->bb_lock))
+			return;
+	} else {
+		mb_lock(&grp->bb_lock);
+	}
 	if (mb_group_load_locked(vol, grp) || !mb_good_group(ac, grp, cr)) {
 		mb_unlock(&grp->bb_lock);
 		return;

@@ -457,6 +457,7 @@ bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, in
 bool mb_use_inode_preallocated(struct mb_ac *ac);
 bool mb_use_group_preallocated(struct mb_ac *ac);
 bool mb_lg_continues(struct mb_lg *lg, mb_fsblk_t next);
+void *mb_zalloc_lines(size_t size);
 struct mb_pa *mb_pa_alloc(void);
 void mb_pa_free(struct mb_pa *pa);
 void mb_new_preallocation_locked(struct mb_ac *ac, struct mb_group *grp);

@@ -21,12 +21,27 @@
  * one group lock, and nothing else.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "mb_int.h"
 
+/*
+ * PAs and files are written on every fast-path hit by the thread that owns
+ * them; whole cache lines each keep two threads' objects from sharing one.
+ */
+void *mb_zalloc_lines(size_t size)
+{
+	size_t bytes = (size + MB_CACHELINE - 1) & ~(size_t)(MB_CACHELINE - 1);
+	void *p = aligned_alloc(MB_CACHELINE, bytes);
+
+	if (p)
+		memset(p, 0, bytes);
+	return p;
+}
+
 struct mb_pa *mb_pa_alloc(void)
 {
-	struct mb_pa *pa = calloc(1, sizeof(*pa));
+	struct mb_pa *pa = mb_zalloc_lines(sizeof(*pa));
 
 	if (!pa)
 		return NULL;

@@ -207,7 +207,7 @@ int64_t mb_discard_all(struct mb_volume *vol)
 
 int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **out)
 {
-	struct mb_file *f = calloc(1, sizeof(*f));
+	struct mb_file *f = mb_zalloc_lines(sizeof(*f));
 
 	if (!f)
 		return -ENOMEM;
