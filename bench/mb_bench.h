@@ -86,6 +86,14 @@ void mb_bench_lat_add(struct mb_bench_lat *l, uint64_t ns);
 uint64_t mb_bench_lat_q(struct mb_bench_lat *l, double q);
 void mb_bench_lat_free(struct mb_bench_lat *l);
 
+/* A growable list of extents (an object's pieces), merging contiguous ones. */
+struct mb_bench_exts {
+	uint64_t *s; /* starts */
+	uint32_t *n; /* lengths */
+	uint32_t cnt, cap;
+};
+int mb_bench_exts_push(struct mb_bench_exts *o, uint64_t start, uint32_t len);
+
 /* A shadow bitmap of used blocks: catches double allocation, and is where
  * free-extent statistics come from. */
 struct mb_bench_shadow {

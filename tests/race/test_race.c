@@ -151,6 +151,22 @@ static void race_done(struct race *r)
 	pthread_cond_destroy(&r->c);
 }
 
+/* Runs one scenario under one policy; *b_err gets B's result. */
+static int race_scenario(struct race r, int policy, bool file_has_pa, int *b_err)
+{
+	int err = race_volume(&r, policy);
+
+	if (!err && file_has_pa)
+		err = race_make_pa(&r);
+	if (!err) {
+		mb_file_set_size(r.file, 100); /* 400 KiB predicted: a 128-block window */
+		err = race_run(&r);
+	}
+	*b_err = r.b_err;
+	race_done(&r);
+	return err;
+}
+
 /*
  * Race 1 (patches 4-5): B, failing, discards the group's PAs under the group
  * lock and is parked before they reach the buddy.  A judges the group
@@ -160,60 +176,41 @@ static void race_done(struct race *r)
  */
 static int race1(int policy, int *b_err)
 {
-	struct race r = { .park_id = MB_HOOK_DISCARD_COLLECTED, .release_id = MB_HOOK_GOOD_GROUP_CHECKED,
+	struct race r = { .park_id = MB_HOOK_DISCARD_COLLECTED,
+			  .release_id = MB_HOOK_GOOD_GROUP_CHECKED,
 			  .release_cr = MB_CR_ANY_FREE, .b_kind = 0 };
-	int err = race_volume(&r, policy);
 
-	if (!err)
-		err = race_make_pa(&r);
-	if (!err)
-		err = race_run(&r);
-	*b_err = r.b_err;
-	race_done(&r);
-	return err;
+	return race_scenario(r, policy, true, b_err);
 }
 
 /*
  * Race 2 (patch 1): B's allocation took the whole chunk for a one-block
  * request; B is parked after the group lock was dropped.  Legacy has not put
  * the 127-block leftover on the PA list yet, so A's discard finds nothing.
- * With seq the leftover was listed under the same lock (pinned by B), so A
- * sees it busy, retries, and gets it once B is done.
+ * With seq the leftover was listed under the same lock, so A's discard
+ * returns it and A's retry succeeds.
  */
 static int race2(int policy, int *b_err)
 {
 	struct race r = { .park_id = MB_HOOK_LEFTOVER_UNLINKED, .release_id = MB_HOOK_BEFORE_RETRY,
 			  .release_cr = -1, .b_kind = 1 };
-	int err = race_volume(&r, policy);
 
-	if (!err) {
-		mb_file_set_size(r.file, 100);
-		err = race_run(&r);
-	}
-	*b_err = r.b_err;
-	race_done(&r);
-	return err;
+	return race_scenario(r, policy, false, b_err);
 }
 
 /*
- * Race 3 (patch 3): B is discarding the file's PA (truncate) and is parked
- * with the PA taken but not yet returned.  A's discard finds it already being
- * discarded.  Legacy skips it and gives up; seq knows a discard is in flight
- * and retries until the space is back.
+ * Race 3 (patch 3): B is discarding the file's PA (truncate).  Legacy does
+ * it in two phases, as ext4 did, and B is parked between them: the PA is
+ * taken but its space not yet returned, so A's discard skips it and gives
+ * up.  With seq a PA is taken and returned in one hold of its group lock,
+ * and a discard found in flight makes A retry: A succeeds.
  */
 static int race3(int policy, int *b_err)
 {
 	struct race r = { .park_id = MB_HOOK_DISCARD_COLLECTED, .release_id = MB_HOOK_BEFORE_RETRY,
 			  .release_cr = -1, .b_kind = 2 };
-	int err = race_volume(&r, policy);
 
-	if (!err)
-		err = race_make_pa(&r);
-	if (!err)
-		err = race_run(&r);
-	*b_err = r.b_err;
-	race_done(&r);
-	return err;
+	return race_scenario(r, policy, true, b_err);
 }
 
 TEST(race1_unlocked_good_group)

@@ -22,49 +22,20 @@
 enum { MB_GEN_UNIFORM, MB_GEN_MIX, MB_GEN_OBJECTS };
 static const char *const mb_gen_names[] = {"uniform 1-256", "2M|64K", "objects 1-150M/8M"};
 
-struct mb_obj {
-	uint64_t *s; /* extents: starts and lengths */
-	uint32_t *n;
-	uint32_t cnt, cap;
-};
-
 struct mb_churn {
 	const struct mb_bench_cfg *c;
 	struct mb_lane *l;
 	int gen;
 	uint64_t rng, max_obj; /* blocks */
-	struct mb_obj *objs;
+	struct mb_bench_exts *objs;
 	size_t nobj, capobj;
 	bool measure;
 	uint64_t reqs, calls, splits, ns, ids;
 	struct mb_bench_lat lat;
 };
 
-static int mb_obj_push(struct mb_obj *o, uint64_t s, uint32_t n)
-{
-	if (o->cnt && o->s[o->cnt - 1] + o->n[o->cnt - 1] == s) {
-		o->n[o->cnt - 1] += n; /* contiguous with the last piece */
-		return 0;
-	}
-	if (o->cnt == o->cap) {
-		uint32_t cap = o->cap ? 2 * o->cap : 4;
-		uint64_t *ns = realloc(o->s, cap * sizeof(*ns));
-		uint32_t *nn = ns ? realloc(o->n, cap * sizeof(*nn)) : NULL;
-
-		if (ns)
-			o->s = ns;
-		if (!nn)
-			return -ENOMEM;
-		o->n = nn;
-		o->cap = cap;
-	}
-	o->s[o->cnt] = s;
-	o->n[o->cnt++] = n;
-	return 0;
-}
-
 /* Serves one request of len blocks in full (or until ENOSPC). */
-static int mb_churn_request(struct mb_churn *ch, struct mb_obj *o, void *st, uint64_t logical,
+static int mb_churn_request(struct mb_churn *ch, struct mb_bench_exts *o, void *st, uint64_t logical,
 			    uint32_t len, uint64_t *goal)
 {
 	struct mb_bench_req rq = {.stream = st, .logical = logical, .goal = *goal};
@@ -88,7 +59,7 @@ static int mb_churn_request(struct mb_churn *ch, struct mb_obj *o, void *st, uin
 				ch->splits++;
 		}
 		mb_bench_shadow_set(&ch->l->sh, s, n);
-		if ((err = mb_obj_push(o, s, n)))
+		if ((err = mb_bench_exts_push(o, s, n)))
 			return err;
 		done += n;
 		rq.goal = *goal = s + n < ch->l->sh.blocks ? s + n : 0;
@@ -98,7 +69,7 @@ static int mb_churn_request(struct mb_churn *ch, struct mb_obj *o, void *st, uin
 }
 
 /* Writes one object of the generator's size; -ENOSPC when full. */
-static int mb_churn_object(struct mb_churn *ch, struct mb_obj *o)
+static int mb_churn_object(struct mb_churn *ch, struct mb_bench_exts *o)
 {
 	uint64_t r = mb_bench_rng(&ch->rng), size, goal = MB_BENCH_NO_GOAL;
 	struct mb_bench_alloc *a = &ch->l->a;
@@ -126,7 +97,7 @@ static int mb_churn_object(struct mb_churn *ch, struct mb_obj *o)
 
 static void mb_churn_drop(struct mb_churn *ch, size_t i)
 {
-	struct mb_obj *o = &ch->objs[i];
+	struct mb_bench_exts *o = &ch->objs[i];
 
 	for (uint32_t k = 0; k < o->cnt; k++)
 		mb_lane_free(ch->l, o->s[k], o->n[k]);
@@ -142,7 +113,7 @@ static int mb_churn_fill(struct mb_churn *ch, uint64_t high)
 	while (!err && mb_lane_used(ch->l) < high) {
 		if (ch->nobj == ch->capobj) {
 			size_t cap = ch->capobj ? 2 * ch->capobj : 1024;
-			struct mb_obj *n = realloc(ch->objs, cap * sizeof(*n));
+			struct mb_bench_exts *n = realloc(ch->objs, cap * sizeof(*n));
 
 			if (!n)
 				return -ENOMEM;

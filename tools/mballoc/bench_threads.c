@@ -17,50 +17,22 @@
 
 #include "bench_int.h"
 
-struct mb_tobj {
-	uint64_t *s;
-	uint32_t *n;
-	uint32_t cnt, cap;
-};
 
 struct mb_thr {
 	struct mb_bench_alloc *a;
 	pthread_t tid;
 	uint64_t id, rng, high, low, used, ops, blocks, seq;
 	uint32_t bs;
-	struct mb_tobj *objs;
+	struct mb_bench_exts *objs;
 	size_t nobj, capobj;
 	struct mb_bench_lat lat;
 	atomic_bool *stop;
 	int err;
 };
 
-static int mb_tobj_push(struct mb_tobj *o, uint64_t s, uint32_t n)
-{
-	if (o->cnt && o->s[o->cnt - 1] + o->n[o->cnt - 1] == s) {
-		o->n[o->cnt - 1] += n;
-		return 0;
-	}
-	if (o->cnt == o->cap) {
-		uint32_t cap = o->cap ? 2 * o->cap : 4;
-		uint64_t *ns = realloc(o->s, cap * sizeof(*ns));
-		uint32_t *nn = ns ? realloc(o->n, cap * sizeof(*nn)) : NULL;
-
-		if (ns)
-			o->s = ns;
-		if (!nn)
-			return -ENOMEM;
-		o->n = nn;
-		o->cap = cap;
-	}
-	o->s[o->cnt] = s;
-	o->n[o->cnt++] = n;
-	return 0;
-}
-
 static void mb_thr_drop(struct mb_thr *t, size_t i)
 {
-	struct mb_tobj *o = &t->objs[i];
+	struct mb_bench_exts *o = &t->objs[i];
 
 	for (uint32_t k = 0; k < o->cnt; k++) {
 		t->a->free(t->a->ctx, o->s[k], o->n[k]);
@@ -72,7 +44,7 @@ static void mb_thr_drop(struct mb_thr *t, size_t i)
 }
 
 /* One object: a fresh file written in 64 KiB appends. */
-static int mb_thr_object(struct mb_thr *t, struct mb_tobj *o)
+static int mb_thr_object(struct mb_thr *t, struct mb_bench_exts *o)
 {
 	uint32_t size =
 	    (uint32_t)(((mb_bench_rng(&t->rng) & 1) ? 2ULL << 20 : 64ULL << 10) / t->bs);
@@ -99,7 +71,7 @@ static int mb_thr_object(struct mb_thr *t, struct mb_tobj *o)
 		t->used += n;
 		done += n;
 		rq.goal = s + n < t->blocks ? s + n : 0;
-		err = mb_tobj_push(o, s, n);
+		err = mb_bench_exts_push(o, s, n);
 	}
 	if (st)
 		t->a->stream_close(t->a->ctx, st);
@@ -118,7 +90,7 @@ static void *mb_thr_main(void *arg)
 		}
 		if (t->nobj == t->capobj) {
 			size_t cap = t->capobj ? 2 * t->capobj : 256;
-			struct mb_tobj *n = realloc(t->objs, cap * sizeof(*n));
+			struct mb_bench_exts *n = realloc(t->objs, cap * sizeof(*n));
 
 			if (!n) {
 				t->err = -ENOMEM;

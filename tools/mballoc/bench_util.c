@@ -263,3 +263,26 @@ void mb_bench_frag_from_shadow(const struct mb_bench_shadow *s, uint32_t block_s
 	}
 	mb_bench_frag_finish(f, block_size);
 }
+
+int mb_bench_exts_push(struct mb_bench_exts *o, uint64_t start, uint32_t len)
+{
+	if (o->cnt && o->s[o->cnt - 1] + o->n[o->cnt - 1] == start) {
+		o->n[o->cnt - 1] += len; /* contiguous with the last piece */
+		return 0;
+	}
+	if (o->cnt == o->cap) {
+		uint32_t cap = o->cap ? 2 * o->cap : 4;
+		uint64_t *ns = realloc(o->s, cap * sizeof(*ns));
+		uint32_t *nn = ns ? realloc(o->n, cap * sizeof(*nn)) : NULL;
+
+		if (ns)
+			o->s = ns;
+		if (!nn)
+			return -ENOMEM;
+		o->n = nn;
+		o->cap = cap;
+	}
+	o->s[o->cnt] = start;
+	o->n[o->cnt++] = len;
+	return 0;
+}
