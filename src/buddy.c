@@ -258,11 +258,19 @@ int mb_buddy_first_free_chunk(const struct mb_volume *vol, const struct mb_group
 	uint32_t i = 0;
 
 	if (k == 0) {
-		/* order-0 chunks are free blocks whose pair at order 1 is not free */
-		for (i = mb_find_next_zero_bit(map, vol->bpg, 0); i < vol->bpg;
-		     i = mb_find_next_zero_bit(map, vol->bpg, i + 1)) {
-			if (mb_buddy_order_for_block(vol, grp, i) == 0) {
-				*start = i;
+		/*
+		 * An order-0 chunk is a free block whose pair (b ^ 1) is used:
+		 * swap each word's bit pairs and keep free bits whose partner
+		 * is not free.  Padding bits are set, so they never qualify.
+		 */
+		for (uint32_t w = 0; w < vol->bitmap_words; w++) {
+			uint64_t f = ~map[w];
+			uint64_t partner = ((f & 0x5555555555555555ULL) << 1) |
+					   ((f >> 1) & 0x5555555555555555ULL);
+			uint64_t lone = f & ~partner;
+
+			if (lone) {
+				*start = (w << 6) + (uint32_t)__builtin_ctzll(lone);
 				return 0;
 			}
 		}
