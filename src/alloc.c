@@ -576,9 +576,9 @@ again:
 
 /*
  * ext4_mb_discard_preallocations: walk the groups from the goal, dropping
- * unused PAs until `needed` blocks came back.  *busy reports PAs that are
- * pinned by a user or being torn down by another thread: space that will
- * reappear, so the caller must not conclude ENOSPC yet.
+ * unused PAs until `needed` blocks came back.  *busy reports PAs being
+ * torn down by another thread (a legacy-style two-phase discard): space
+ * that will reappear, so the caller must not conclude ENOSPC yet.
  */
 static int64_t mb_discard_preallocations(struct mb_volume *vol, mb_grp_t from, uint32_t needed,
 					 bool *busy)
@@ -621,7 +621,7 @@ static void mb_ac_feel_pressure(struct mb_ac *ac)
 /*
  * ext4_mb_discard_preallocations_should_retry plus the commit of pending
  * frees.  seq policy (the series): retry if a discard freed something, if
- * space is pinned or being discarded, on the first failure (then strictly)
+ * a discard is in flight elsewhere, on the first failure (then strictly)
  * or if discard_pa_seq moved since the last sample.  legacy: retry only if
  * the discard freed something.
  */

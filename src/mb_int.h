@@ -302,7 +302,7 @@ struct mb_volume {
 	_Atomic uint64_t *stream_goals;
 	uint32_t nr_stream_goals;
 
-	struct mb_mutex v_lock; /* rank MB_RANK_VOLUME: v_files, commit */
+	struct mb_mutex v_lock; /* rank MB_RANK_VOLUME: protects v_files */
 	struct mb_list v_files;
 
 	/* Requests in their ENOSPC retry rounds; while > 0 nobody preallocates.
@@ -514,13 +514,13 @@ struct mb_ac {
 	uint32_t groups_scanned; /* groups examined under their lock */
 	int ac_2order;           /* log2(goal) for the power-of-two pass, or 0 */
 	struct mb_pa *pa_obj;    /* empty PA allocated before the search (seed fix 2) */
-	struct mb_pa *pa;        /* PA used or created; holds a pa_count ref */
+	struct mb_pa *pa;        /* group PA used or created (re-bucketed at release) */
 	struct mb_pa *pa_late;   /* legacy policy: PA to link after the group unlock */
 	bool pa_created;         /* a new PA was made in this pass (hook point) */
 	struct mb_lg *lg;        /* locality group (lg_mutex held) or NULL */
 	uint64_t seq;            /* discard_pa_seq sample */
 	uint32_t rounds;         /* ENOSPC retry rounds (count toward mb_max_retries) */
-	uint32_t busy_rounds;    /* rounds spent waiting for pinned/in-flight PAs */
+	uint32_t busy_rounds;    /* rounds spent waiting for in-flight discards */
 	bool pressured;          /* counted in vol->enospc_pressure */
 	bool goal_block;         /* a physical goal was given */
 };
