@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -106,4 +107,9 @@ int mb_cli_make_volume(const char *cmd, const struct mb_vol_opts *o, struct mb_v
 			   (unsigned long long)o->size, (unsigned long long)o->block_size,
 			   (unsigned long long)o->blocks_per_group, strerror(-err));
 	return err;
+}
+
+int mb_cli_bad_option(const char *cmd, char **argv)
+{
+	return mb_cli_usage_err(cmd, "bad option or missing value: '%s'", argv[optind - 1]);
 }

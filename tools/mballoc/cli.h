@@ -29,6 +29,10 @@ int mb_parse_size(const char *s, uint64_t *out);
 bool mb_parse_u64(const char *s, uint64_t *out);
 bool mb_parse_double(const char *s, double *out);
 
+/* getopt's '?' (unknown option or missing value), in the CLI's format; set
+ * opterr = 0 before parsing.  Returns MB_EXIT_USAGE. */
+int mb_cli_bad_option(const char *cmd, char **argv);
+
 /* Prints "mballoc: cmd: msg" to stderr. */
 void mb_cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Usage error: message, then the command's usage hint; returns MB_EXIT_USAGE. */

@@ -63,6 +63,7 @@ static int mb_bench_parse(int argc, char **argv, struct mb_bench_cfg *c, const c
 	int ch;
 
 	optind = 1;
+	opterr = 0; /* our own message, in the CLI's format */
 	while ((ch = getopt_long(argc, argv, "hw:", lo, NULL)) != -1) {
 		bool ok = true;
 
@@ -97,6 +98,8 @@ static int mb_bench_parse(int argc, char **argv, struct mb_bench_cfg *c, const c
 		case 'h':
 			mb_bench_usage(stdout);
 			exit(MB_EXIT_OK);
+		case '?':
+			return mb_cli_bad_option("bench", argv);
 		default:
 			return MB_EXIT_USAGE;
 		}

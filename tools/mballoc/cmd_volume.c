@@ -69,6 +69,7 @@ static int mb_format_parse(int argc, char **argv, struct mb_format_opts *o)
 
 	*o = (struct mb_format_opts){ .block_size = 4096 };
 	optind = 1;
+	opterr = 0; /* our own message, in the CLI's format */
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		bool ok = true;
 
@@ -79,6 +80,7 @@ static int mb_format_parse(int argc, char **argv, struct mb_format_opts *o)
 		case 'r': ok = mb_parse_u64(optarg, &o->reserved); o->have_reserved = true; break;
 		case 'J': ok = mb_parse_u64(optarg, &o->journal); break;
 		case 'h': fputs(mb_format_help, stdout); exit(MB_EXIT_OK);
+		case '?': return mb_cli_bad_option("format", argv);
 		default: return MB_EXIT_USAGE;
 		}
 		if (!ok)
@@ -177,6 +179,7 @@ static int mb_path_json_parse(const char *cmd, int argc, char **argv, bool *json
 
 	*json = false;
 	optind = 1;
+	opterr = 0; /* our own message, in the CLI's format */
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': *json = true; break;
@@ -193,6 +196,7 @@ static int mb_path_json_parse(const char *cmd, int argc, char **argv, bool *json
 				       "volume's geometry, free space, journal and state\n(opened "
 				       "read-only).\n");
 			exit(MB_EXIT_OK);
+		case '?': return mb_cli_bad_option(cmd, argv);
 		default: return MB_EXIT_USAGE;
 		}
 	}
