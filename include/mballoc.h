@@ -180,6 +180,21 @@ MB_API int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len);
  */
 MB_API int64_t mb_allocated_blocks(struct mb_volume *vol, uint64_t start, uint64_t len);
 
+/*
+ * FITRIM: calls discard(start, len, arg) for every free run of at least
+ * minlen blocks (0 = 1) inside [start, start + len), e.g. to TRIM or unmap
+ * it on the device.  While the callback runs, that run is held away from
+ * allocators (they wait for it rather than report ENOSPC).  A non-zero
+ * return from discard stops the walk and is returned.  Returns the blocks
+ * trimmed.  Runs that cross a group boundary are trimmed per group.
+ * Errors: -EINVAL no callback, zero length or start past the end;
+ *         -EUCLEAN a group is corrupt; -ENOMEM; or discard's error.
+ * Thread-safety: any.  discard runs with no lock held and may take its
+ * time, but must not call into the volume for the same range.
+ */
+MB_API int64_t mb_trim(struct mb_volume *vol, uint64_t start, uint64_t len, uint32_t minlen,
+		       int (*discard)(uint64_t start, uint64_t len, void *arg), void *arg);
+
 /* ------------------------------------------------------------------------ */
 /* Files and preallocation                                                   */
 /* ------------------------------------------------------------------------ */

@@ -645,6 +645,8 @@ static bool mb_should_retry(struct mb_ac *ac)
 
 	MB_HOOK(vol, MB_HOOK_BEFORE_RETRY, ac->g_ex.fe_group, 0);
 	ac->rounds++;
+	/* free space a trim holds comes back when its callback returns */
+	busy |= !legacy && atomic_load_explicit(&vol->trim_inflight, memory_order_acquire);
 	if (freed > 0)
 		return true;
 	if (legacy)

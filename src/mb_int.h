@@ -311,6 +311,9 @@ struct mb_volume {
 	_Alignas(MB_CACHELINE) _Atomic int enospc_pressure;
 	char enospc_pad[MB_CACHELINE - sizeof(int)];
 
+	/* Free blocks held out of the buddy by an mb_trim() callback in flight. */
+	_Atomic uint64_t trim_inflight;
+
 	/* Blocks freed but not yet committed (deferred frees), all groups. */
 	_Atomic uint64_t free_pending;
 	bool deferred_frees; /* persistent volumes defer frees until commit */
