@@ -478,7 +478,18 @@ static void mb_find_by_goal(struct mb_ac *ac)
 		return;
 	if (!(ac->flags & MB_STRICT_CHECK) && !MB_READ_ONCE(grp->bb_free))
 		return;
-	mb_lock(&grp->bb_lock);
+	/*
+	 * A new window for a stream whose goal group is busy right now: some
+	 * other writer works there, and every preallocation hit of both would
+	 * share that lock.  Give up this one merge and let the window go to a
+	 * quiet group instead (GOAL_ONLY requests still wait).
+	 */
+	if ((ac->flags & MB_STREAM_ALLOC) && !(ac->flags & (MB_STRICT_CHECK | MB_HINT_GOAL_ONLY))) {
+		if (mb_trylock(&grp->bb_lock))
+			return;
+	} else {
+		mb_lock(&grp->bb_lock);
+	}
 	if (mb_group_load_locked(vol, grp) || mb_group_corrupt(grp)) {
 		mb_unlock(&grp->bb_lock);
 		return;
