@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "mb_bench.h"
 
 int mb_bench_out_init(struct mb_bench_out *o, bool json, bool quick)
@@ -23,24 +24,10 @@ int mb_bench_out_init(struct mb_bench_out *o, bool json, bool quick)
 	return 0;
 }
 
-static void mb_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void mb_json_res(FILE *f, const struct mb_bench_res *r, double ours)
 {
 	fprintf(f, "{\"alloc\":");
-	mb_json_str(f, r->alloc);
+	mb_cli_json_str(f, r->alloc);
 	fprintf(f, ",\"skipped\":%s", r->skipped ? "true" : "false");
 	if (!r->skipped) {
 		fprintf(f,
@@ -63,7 +50,7 @@ static void mb_json_res(FILE *f, const struct mb_bench_res *r, double ours)
 		fputc(']', f);
 	}
 	fprintf(f, ",\"note\":");
-	mb_json_str(f, r->note);
+	mb_cli_json_str(f, r->note);
 	fputc('}', f);
 }
 
@@ -128,11 +115,11 @@ void mb_bench_out_row(struct mb_bench_out *o, const struct mb_bench_row *r)
 {
 	if (o->json) {
 		fprintf(o->jf, "%s{\"workload\":", o->rows ? "," : "");
-		mb_json_str(o->jf, r->workload);
+		mb_cli_json_str(o->jf, r->workload);
 		fprintf(o->jf, ",\"params\":");
-		mb_json_str(o->jf, r->params);
+		mb_cli_json_str(o->jf, r->params);
 		fprintf(o->jf, ",\"note\":");
-		mb_json_str(o->jf, r->note);
+		mb_cli_json_str(o->jf, r->note);
 		fprintf(o->jf, ",\"results\":[");
 		for (int i = 0; i < r->nres; i++) {
 			if (i)
@@ -161,7 +148,7 @@ void mb_bench_out_kv(struct mb_bench_out *o, const char *workload, const char *t
 {
 	if (o->json) {
 		fprintf(o->jf, "%s{\"workload\":", o->rows ? "," : "");
-		mb_json_str(o->jf, workload);
+		mb_cli_json_str(o->jf, workload);
 		fprintf(o->jf, ",%s}", json_fields);
 	} else {
 		if (!o->last_workload || strcmp(o->last_workload, workload))

@@ -113,3 +113,18 @@ int mb_cli_bad_option(const char *cmd, char **argv)
 {
 	return mb_cli_usage_err(cmd, "bad option or missing value: '%s'", argv[optind - 1]);
 }
+
+/* Prints s as a JSON string (NULL prints ""). */
+void mb_cli_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}

@@ -33,6 +33,9 @@ bool mb_parse_double(const char *s, double *out);
  * opterr = 0 before parsing.  Returns MB_EXIT_USAGE. */
 int mb_cli_bad_option(const char *cmd, char **argv);
 
+/* Prints s to f as a JSON string (quoted, escaped; NULL prints ""). */
+void mb_cli_json_str(FILE *f, const char *s);
+
 /* Prints "mballoc: cmd: msg" to stderr. */
 void mb_cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Usage error: message, then the command's usage hint; returns MB_EXIT_USAGE. */

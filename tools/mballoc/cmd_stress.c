@@ -273,21 +273,6 @@ static void mb_stress_add(struct mb_stress_total *tot, const struct mb_stress_re
 	tot->done++;
 }
 
-/* Prints s as a JSON string. */
-static void mb_stress_json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void mb_stress_print_json(const struct mb_stress_opts *o, const struct mb_stress_total *t)
 {
 	const struct mb_stress_result *s = &t->sum;
@@ -304,7 +289,7 @@ static void mb_stress_print_json(const struct mb_stress_opts *o, const struct mb
 	       t->check_ok ? "true" : "false", (unsigned long long)s->errors);
 	if (o->image) {
 		printf("\"image\":");
-		mb_stress_json_str(o->image);
+		mb_cli_json_str(stdout, o->image);
 		printf(",\"commits\":%llu,\"commit_errors\":%llu,\"logged_extents\":%llu,",
 		       (unsigned long long)s->commits, (unsigned long long)s->commit_errors,
 		       (unsigned long long)s->logged);

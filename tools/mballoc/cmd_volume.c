@@ -229,21 +229,6 @@ static void mb_uuid_str(const uint8_t *u, char *s)
 	}
 }
 
-/* Prints s as a JSON string. */
-static void mb_json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void mb_info_print(const char *path, const struct mb_volume_info *i, bool json)
 {
 	char uuid[40];
@@ -270,7 +255,7 @@ static void mb_info_print(const char *path, const struct mb_volume_info *i, bool
 		return;
 	}
 	printf("{\"path\":");
-	mb_json_str(path);
+	mb_cli_json_str(stdout, path);
 	printf(",\"uuid\":\"%s\",\"format_version\":%u,\"state\":\"%s\",\"needs_replay\":%s,"
 	       "\"block_size\":%u,\"blocks\":%llu,\"blocks_per_group\":%u,\"first_data_block\":%u,"
 	       "\"reserved_per_group\":%u,\"groups\":%u,\"groups_uninit\":%u,\"free_blocks\":%llu,"
@@ -400,7 +385,7 @@ static void mb_check_print(const char *path, int n, char *report, bool json,
 		return;
 	}
 	printf("{\"path\":");
-	mb_json_str(path);
+	mb_cli_json_str(stdout, path);
 	printf(",\"clean\":%s,\"problems\":%d,", n ? "false" : "true", n);
 	if (ex->file)
 		printf("\"expected_extents\":%llu,\"expected_not_allocated\":%llu,",
@@ -410,7 +395,7 @@ static void mb_check_print(const char *path, int n, char *report, bool json,
 
 	for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n")) {
 		printf(first ? "" : ",");
-		mb_json_str(line);
+		mb_cli_json_str(stdout, line);
 		first = false;
 	}
 	printf("]}\n");
