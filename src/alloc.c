@@ -23,7 +23,15 @@
  * the first failure always retries, with groups judged under their lock
  * (MB_STRICT_CHECK); later failures retry only if the counter moved, or if
  * a discard is in flight elsewhere.  The first pass never takes a lock just
- * to judge a group, so the fast path pays nothing for this.
+ * to judge a group, so the fast path pays nothing for this.  Beyond the
+ * series: pending frees are committed, trims in flight are waited for, and
+ * while any request is in its retry rounds nobody preallocates (otherwise
+ * a discarded PA is re-preallocated by its owner before the failing thread
+ * gets to it).  Rounds are capped by mb_max_retries.
+ *
+ * Below CR_ANY_FREE, and for a stream's merge with its previous extent, a
+ * group whose lock is taken is skipped (ext4 6.17): somebody works there,
+ * and concurrent writers keep to different groups.
  *
  * Locking rules
  * -------------
