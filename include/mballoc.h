@@ -29,7 +29,8 @@
  *   in flight and a close approximation otherwise (per-CPU sums).
  * Crash guarantee: in-memory volumes have none.  Persistent volumes (see
  *   mb_volume_open) come back after a crash exactly as of their last durable
- *   mb_commit().
+ *   mb_commit() (one exception, a commit larger than the journal: see the
+ *   Persistence section).
  */
 #ifndef MBALLOC_H
 #define MBALLOC_H
