@@ -125,7 +125,7 @@ static void mb_group_or_file(struct mb_ac *ac)
 		ac->flags |= MB_STREAM_ALLOC;
 		return;
 	}
-	struct mb_lg *lg = &vol->lgs[mb_cpu_slot(vol)];
+	struct mb_lg *lg = mb_file_lg(ac->file);
 
 	mb_lock(&lg->lg_mutex);
 	if (ac->req->pleft && !mb_lg_continues(lg, ac->req->pleft + 1)) {
@@ -759,6 +759,8 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 		mb_lock(&ac.file->f_data_sem);
 	err = mb_alloc_search(&ac);
 	if (!err) {
+		if (ac.lg && ac.file)
+			ac.file->f_lg = ac.lg; /* it sticks to this group (mb_file_lg) */
 		out->start = mb_fex_block(vol, &ac.b_ex);
 		out->len = ac.b_ex.fe_len;
 		out->logical = req->logical;

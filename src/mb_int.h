@@ -191,6 +191,7 @@ struct mb_file {
 	struct mb_mutex f_data_sem; /* rank MB_RANK_FILE_DATA; ext4's i_data_sem */
 	struct mb_list f_pa_list;   /* inode PAs by pa_lstart, disjoint; f_data_sem */
 	uint64_t f_size;            /* blocks; MB_READ_ONCE/MB_WRITE_ONCE */
+	struct mb_lg *f_lg;         /* locality group that served it last; f_data_sem */
 	struct mb_list f_link;      /* on vol->v_files; vol->v_lock */
 };
 
@@ -460,6 +461,7 @@ bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, in
 bool mb_use_inode_preallocated(struct mb_ac *ac);
 bool mb_use_group_preallocated(struct mb_ac *ac);
 bool mb_lg_continues(struct mb_lg *lg, mb_fsblk_t next);
+struct mb_lg *mb_file_lg(struct mb_file *file);
 void *mb_zalloc_lines(size_t size);
 struct mb_pa *mb_pa_alloc(void);
 void mb_pa_free(struct mb_pa *pa);

@@ -427,7 +427,7 @@ static bool mb_use_group_pa(struct mb_ac *ac)
 static bool mb_use_lg_front(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
-	struct mb_lg *lg = &vol->lgs[mb_cpu_slot(vol)];
+	struct mb_lg *lg = mb_file_lg(ac->file);
 	mb_fsblk_t goal = mb_fex_block(vol, &ac->o_ex);
 
 	mb_lock(&lg->lg_mutex);
@@ -469,6 +469,19 @@ bool mb_lg_continues(struct mb_lg *lg, mb_fsblk_t next)
 		}
 	}
 	return false;
+}
+
+/*
+ * The locality group a file's small-file requests go to: this CPU's, unless
+ * the file already has one.  A file sticks to its group across migrations,
+ * so its blocks keep coming from one group PA (a thread that moves to
+ * another CPU mid-file would otherwise start a new extent there).
+ */
+struct mb_lg *mb_file_lg(struct mb_file *file)
+{
+	struct mb_volume *vol = file->f_vol;
+
+	return file->f_lg ? file->f_lg : &vol->lgs[mb_cpu_slot(vol)];
 }
 
 static bool mb_pa_hit(struct mb_ac *ac)
