@@ -250,35 +250,20 @@ uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_gr
 	return len;
 }
 
-/* First free chunk of exactly order k (ext4's simple scan).  -ENOENT if none. */
+/*
+ * First free chunk of exactly order k >= 1 (ext4's simple scan; the
+ * power-of-two pass starts at order 1).  -EUCLEAN if the counter said
+ * there was one and the buddy has none.
+ */
 int mb_buddy_first_free_chunk(const struct mb_volume *vol, const struct mb_group *grp, int k,
 			      mb_grpblk_t *start)
 {
-	const uint64_t *map = k ? grp->bb_buddy + vol->mb_offsets[k] : grp->bb_bitmap;
-	uint32_t i = 0;
+	assert(k >= 1 && k <= vol->max_order);
+	const uint64_t *map = grp->bb_buddy + vol->mb_offsets[k];
+	uint32_t i = mb_find_next_zero_bit(map, vol->mb_maxs[k], 0);
 
-	if (k == 0) {
-		/*
-		 * An order-0 chunk is a free block whose pair (b ^ 1) is used:
-		 * swap each word's bit pairs and keep free bits whose partner
-		 * is not free.  Padding bits are set, so they never qualify.
-		 */
-		for (uint32_t w = 0; w < vol->bitmap_words; w++) {
-			uint64_t f = ~map[w];
-			uint64_t partner = ((f & 0x5555555555555555ULL) << 1) |
-					   ((f >> 1) & 0x5555555555555555ULL);
-			uint64_t lone = f & ~partner;
-
-			if (lone) {
-				*start = (w << 6) + (uint32_t)__builtin_ctzll(lone);
-				return 0;
-			}
-		}
-		return -ENOENT;
-	}
-	i = mb_find_next_zero_bit(map, vol->mb_maxs[k], 0);
 	if (i >= vol->mb_maxs[k])
-		return -EUCLEAN; /* counter says there is one: corrupt */
+		return -EUCLEAN;
 	*start = i << k;
 	return 0;
 }

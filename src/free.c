@@ -116,7 +116,7 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 		grp->bg_free += len;
 		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
 		mb_free_counter_add(vol, len);
-		if (vol->deferred_frees) {
+		if (vol->persist) { /* the free waits for its commit */
 			mb_set_bits(mb_group_pending_map(vol, grp), off, len);
 			grp->bb_pending_count += len;
 			atomic_fetch_add_explicit(&vol->free_pending, len, memory_order_relaxed);
@@ -161,41 +161,6 @@ int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len)
 	int err = mb_free_pass(vol, start, len, false);
 
 	return err ? err : mb_free_pass(vol, start, len, true);
-}
-
-/*
- * The commit callback (ext4_process_freed_data): pending frees of every
- * group become allocatable.  Returns the number of blocks released.
- */
-int mb_commit_frees(struct mb_volume *vol)
-{
-	int released = 0;
-
-	if (!atomic_load_explicit(&vol->free_pending, memory_order_acquire))
-		return 0;
-	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
-		struct mb_group *grp = &vol->groups[g];
-
-		if (!MB_READ_ONCE(grp->bb_pending_count))
-			continue;
-		mb_lock(&grp->bb_lock);
-		uint64_t *pending = mb_group_pending_map(vol, grp);
-		uint32_t i = 0;
-
-		while ((i = mb_find_next_bit(pending, vol->bpg, i)) < vol->bpg) {
-			uint32_t j = mb_find_next_zero_bit(pending, vol->bpg, i);
-
-			mb_clear_bits(pending, i, j - i);
-			mb_return_blocks_locked(vol, grp, i, j - i);
-			released += (int)(j - i);
-			i = j;
-		}
-		atomic_fetch_sub_explicit(&vol->free_pending, grp->bb_pending_count,
-					  memory_order_relaxed);
-		MB_WRITE_ONCE(grp->bb_pending_count, 0);
-		mb_unlock(&grp->bb_lock);
-	}
-	return released;
 }
 
 /*
@@ -244,7 +209,6 @@ uint32_t mb_free_release_committed_locked(struct mb_volume *vol, struct mb_group
  */
 int mb_force_commit(struct mb_volume *vol)
 {
-	if (vol->persist)
-		return mb_persist_force_commit(vol);
-	return mb_commit_frees(vol);
+	/* in-memory volumes free at once: nothing is ever pending */
+	return vol->persist ? mb_persist_force_commit(vol) : 0;
 }

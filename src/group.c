@@ -54,7 +54,7 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 }
 
 /* Metadata blocks at the head of group g (reserved_per_group, clipped). */
-static uint32_t mb_group_reserved(const struct mb_volume *vol, const struct mb_group *grp)
+uint32_t mb_group_reserved(const struct mb_volume *vol, const struct mb_group *grp)
 {
 	return vol->geo.reserved_per_group < grp->bb_len ? vol->geo.reserved_per_group
 							 : grp->bb_len;
@@ -181,11 +181,6 @@ uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp
 uint64_t *mb_group_committing_map(const struct mb_volume *vol, struct mb_group *grp)
 {
 	return grp->bb_disk + 2 * vol->bitmap_words;
-}
-
-uint32_t mb_group_reserved_blocks(const struct mb_volume *vol, const struct mb_group *grp)
-{
-	return mb_group_reserved(vol, grp);
 }
 
 /*

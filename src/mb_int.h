@@ -317,7 +317,6 @@ struct mb_volume {
 
 	/* Blocks freed but not yet committed (deferred frees), all groups. */
 	_Atomic uint64_t free_pending;
-	bool deferred_frees; /* persistent volumes defer frees until commit */
 	struct mb_persist *persist; /* NULL for in-memory volumes; see persist.c */
 
 	/* Test hooks: set before threads start; read without a lock. */
@@ -473,7 +472,6 @@ int64_t mb_discard_group_preallocations(struct mb_volume *vol, mb_grp_t g, uint3
 int64_t mb_discard_file_preallocations(struct mb_file *file);
 void mb_lgs_init(struct mb_volume *vol);
 void mb_lgs_destroy(struct mb_volume *vol);
-int mb_commit_frees(struct mb_volume *vol);
 int mb_force_commit(struct mb_volume *vol);
 void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
 			     uint32_t len);
@@ -728,7 +726,7 @@ int mb_geometry_validate(const struct mb_geometry *in, struct mb_geometry *out, 
 /* group.c */
 uint64_t *mb_group_committing_map(const struct mb_volume *vol, struct mb_group *grp);
 void mb_group_seed_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t free);
-uint32_t mb_group_reserved_blocks(const struct mb_volume *vol, const struct mb_group *grp);
+uint32_t mb_group_reserved(const struct mb_volume *vol, const struct mb_group *grp);
 /* free.c: the per-transaction halves of deferred frees */
 uint32_t mb_free_snapshot_pending_locked(struct mb_volume *vol, struct mb_group *grp);
 uint32_t mb_free_release_committed_locked(struct mb_volume *vol, struct mb_group *grp);

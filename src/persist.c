@@ -271,7 +271,7 @@ static int mb_open_read_desc(struct mb_persist *p, const struct mb_sb *sb, struc
 	}
 	for (mb_grp_t g = 0; g < vol->ngroups && !err; g++) {
 		struct mb_group *grp = &vol->groups[g];
-		uint32_t room = grp->bb_len - mb_group_reserved_blocks(vol, grp);
+		uint32_t room = grp->bb_len - mb_group_reserved(vol, grp);
 		struct mb_desc d;
 
 		err = mb_desc_decode(mb_desc_at(p, g), g, &d);
@@ -382,7 +382,6 @@ int mb_volume_open_dev(struct mb_dev *dev, const struct mb_open_opts *opts,
 	if (!err && !ro)
 		err = mb_open_finish_rw(p);
 	if (!err) {
-		vol->deferred_frees = true;
 		err = mb_persist_start_thread(vol, opts ? opts->commit_interval_s
 							: MB_COMMIT_INTERVAL_DEFAULT);
 	}
@@ -442,7 +441,7 @@ int mb_persist_load_bitmap_locked(struct mb_volume *vol, struct mb_group *grp)
 	if (!err && mb_crc32c(0, blk, bs) != d.bitmap_crc)
 		err = -EUCLEAN;
 	if (!err) {
-		uint32_t rsv = mb_group_reserved_blocks(vol, grp);
+		uint32_t rsv = mb_group_reserved(vol, grp);
 		uint32_t pad = vol->bitmap_words * 64 - grp->bb_len;
 
 		mb_bitmap_decode(vol, blk, grp->bb_disk);
@@ -705,7 +704,6 @@ void mb_persist_destroy(struct mb_volume *vol)
 	mb_dev_close(p->dev);
 	mb_persist_free(p);
 	vol->persist = NULL;
-	vol->deferred_frees = false;
 }
 
 int mb_volume_close(struct mb_volume *vol)
