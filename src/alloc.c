@@ -109,32 +109,32 @@ static int mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_r
 /*
  * ext4_mb_group_or_file (modern): small files share the CPU's locality
  * group PA; larger ones get their own inode PA and the stream goal.
+ * Beyond ext4, the locality group is decided by continuity, not size
+ * alone: a file whose previous block is right behind a group PA's front
+ * keeps filling that PA, whatever its size (so a file that outgrows the
+ * group does not start its first own window in some hole); an append that
+ * is *not* behind it was interleaved with other writers, and sharing the
+ * group PA would cut it into one-block extents, so it gets an inode PA.
  */
 static void mb_group_or_file(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
+	const struct mb_request *req = ac->req;
 
 	if (!ac->file || (ac->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)))
 		return;
 	uint64_t size = ac->o_ex.fe_logical + ac->o_ex.fe_len;
 	uint64_t isize = MB_READ_ONCE(ac->file->f_size);
+	bool small = (isize > size ? isize : size) <= MB_READ_ONCE(vol->t.mb_stream_req);
 
-	if (isize > size)
-		size = isize;
-	if (size > MB_READ_ONCE(vol->t.mb_stream_req) || !MB_READ_ONCE(vol->t.mb_group_prealloc)) {
+	if (!MB_READ_ONCE(vol->t.mb_group_prealloc) || (!small && !req->pleft)) {
 		ac->flags |= MB_STREAM_ALLOC;
 		return;
 	}
 	struct mb_lg *lg = mb_file_lg(ac->file);
 
 	mb_lock(&lg->lg_mutex);
-	if (ac->req->pleft && !mb_lg_continues(lg, ac->req->pleft + 1)) {
-		/*
-		 * Beyond ext4: an append whose previous block is not right
-		 * behind the locality group's front was interleaved with other
-		 * writers; sharing the group PA would cut the file into
-		 * one-block extents.  Give it its own (inode) preallocation.
-		 */
+	if (req->pleft ? !mb_lg_pa_at(lg, req->pleft + 1) : !small) {
 		mb_unlock(&lg->lg_mutex);
 		ac->flags |= MB_STREAM_ALLOC;
 		return;
@@ -333,6 +333,18 @@ static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 }
 
 /*
+ * Takes grp's lock, or -- when a busy group may be skipped and this is not
+ * a strict retry -- only if it is free.  Returns whether it is held.
+ */
+static bool mb_lock_group(struct mb_ac *ac, struct mb_group *grp, bool may_skip)
+{
+	if (may_skip && !(ac->flags & MB_STRICT_CHECK))
+		return !mb_trylock(&grp->bb_lock);
+	mb_lock(&grp->bb_lock);
+	return true;
+}
+
+/*
  * Looks at one group.  The first pass prefilters without the lock; under
  * MB_STRICT_CHECK (a retry, seq policy) the verdict is taken under the lock
  * only, so a group whose PAs are being returned is never wrongly skipped.
@@ -354,12 +366,8 @@ static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
 	 * preallocation hits do not share a lock) and costs nothing at ENOSPC:
 	 * the last criterion and every strict retry wait for each lock.
 	 */
-	if (cr < MB_CR_ANY_FREE && !(ac->flags & MB_STRICT_CHECK)) {
-		if (mb_trylock(&grp->bb_lock))
-			return;
-	} else {
-		mb_lock(&grp->bb_lock);
-	}
+	if (!mb_lock_group(ac, grp, cr < MB_CR_ANY_FREE))
+		return;
 	if (mb_group_load_locked(vol, grp) || !mb_good_group(ac, grp, cr)) {
 		mb_unlock(&grp->bb_lock);
 		return;
@@ -492,12 +500,9 @@ static void mb_find_by_goal(struct mb_ac *ac)
 	 * share that lock.  Give up this one merge and let the window go to a
 	 * quiet group instead (GOAL_ONLY requests still wait).
 	 */
-	if ((ac->flags & MB_STREAM_ALLOC) && !(ac->flags & (MB_STRICT_CHECK | MB_HINT_GOAL_ONLY))) {
-		if (mb_trylock(&grp->bb_lock))
-			return;
-	} else {
-		mb_lock(&grp->bb_lock);
-	}
+	if (!mb_lock_group(ac, grp, (ac->flags & MB_STREAM_ALLOC) &&
+					     !(ac->flags & MB_HINT_GOAL_ONLY)))
+		return;
 	if (mb_group_load_locked(vol, grp) || mb_group_corrupt(grp)) {
 		mb_unlock(&grp->bb_lock);
 		return;
@@ -663,20 +668,19 @@ static bool mb_should_retry(struct mb_ac *ac)
 	int64_t freed = mb_discard_preallocations(vol, ac->g_ex.fe_group, ac->o_ex.fe_len, &busy);
 
 	MB_HOOK(vol, MB_HOOK_BEFORE_RETRY, ac->g_ex.fe_group, 0);
-	ac->rounds++;
-	/* free space a trim holds comes back when its callback returns */
-	busy |= !legacy && atomic_load_explicit(&vol->trim_inflight, memory_order_acquire);
-	if (freed > 0)
+	if (freed > 0) {
+		ac->rounds++;
 		return true;
+	}
 	if (legacy)
 		return false;
-	if (busy) {
-		/* a discard is mid-way: space will reappear.  Its progress
-		   bounds these rounds, so they do not count. */
-		ac->rounds--;
+	/* a discard or a trim is mid-way: its space will reappear, and its
+	   progress bounds these rounds, so they do not count toward the cap */
+	if (busy || atomic_load_explicit(&vol->trim_inflight, memory_order_acquire)) {
 		sched_yield();
 		return ++ac->busy_rounds < MB_MAX_BUSY_ROUNDS;
 	}
+	ac->rounds++;
 	uint64_t sum = mb_seq_sum(vol);
 
 	if (!(ac->flags & MB_STRICT_CHECK) || sum != ac->seq) {

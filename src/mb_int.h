@@ -459,7 +459,7 @@ bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, in
 			 uint64_t *wsize, uint64_t *wstart);
 bool mb_use_inode_preallocated(struct mb_ac *ac);
 bool mb_use_group_preallocated(struct mb_ac *ac);
-bool mb_lg_continues(struct mb_lg *lg, mb_fsblk_t next);
+struct mb_pa *mb_lg_pa_at(struct mb_lg *lg, mb_fsblk_t block);
 struct mb_lg *mb_file_lg(struct mb_file *file);
 void *mb_zalloc_lines(size_t size);
 struct mb_pa *mb_pa_alloc(void);

@@ -398,12 +398,23 @@ static struct mb_pa *mb_find_group_pa(struct mb_ac *ac, struct mb_lg *lg)
 	return best;
 }
 
+/*
+ * A request that continues a group PA (its goal is the PA's next block)
+ * takes from that PA what it has, up to the request; any other takes the
+ * PA nearest its goal with room for all of it.
+ */
 static bool mb_use_group_pa(struct mb_ac *ac)
 {
 	struct mb_pa *pa;
 
-	while ((pa = mb_find_group_pa(ac, ac->lg))) {
-		enum mb_serve r = mb_pa_serve(ac, pa, pa->pa_pstart, ac->o_ex.fe_len);
+	for (;;) {
+		pa = ac->goal_block ? mb_lg_pa_at(ac->lg, mb_fex_block(ac->vol, &ac->o_ex)) : NULL;
+		if (!pa)
+			pa = mb_find_group_pa(ac, ac->lg);
+		if (!pa)
+			return false;
+		uint32_t len = ac->o_ex.fe_len < pa->pa_free ? ac->o_ex.fe_len : pa->pa_free;
+		enum mb_serve r = mb_pa_serve(ac, pa, pa->pa_pstart, len);
 
 		if (r == MB_SERVE_OK || r == MB_SERVE_USED_UP) {
 			ac->pa = pa; /* re-bucketed (or freed, if used up) at release */
@@ -413,62 +424,23 @@ static bool mb_use_group_pa(struct mb_ac *ac)
 			return false; /* cannot happen: a group PA's front is unused */
 		mb_pa_forget(pa); /* deleted by a discarder */
 	}
-	return false;
 }
 
-/*
- * Beyond ext4: a file that outgrew the locality group (its first
- * mb_stream_req blocks came from this CPU's group PA) and asks for the
- * block right after them may keep taking the group PA's front, as long as
- * it is the group PA's next block.  Otherwise its first own window lands
- * elsewhere and the file starts with a needless break.  Takes lg_mutex
- * (kept in ac->lg until release, like a group allocation).
- */
-static bool mb_use_lg_front(struct mb_ac *ac)
+/* The PA of lg whose next block is `block` (a file continuing it), or NULL. */
+struct mb_pa *mb_lg_pa_at(struct mb_lg *lg, mb_fsblk_t block)
 {
-	struct mb_volume *vol = ac->vol;
-	struct mb_lg *lg = mb_file_lg(ac->file);
-	mb_fsblk_t goal = mb_fex_block(vol, &ac->o_ex);
-
-	mb_lock(&lg->lg_mutex);
 	for (int b = 0; b < MB_LG_BUCKETS; b++) {
 		struct mb_list *pos;
 
 		mb_list_for_each(pos, &lg->lg_prealloc_list[b])
 		{
 			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
-			uint32_t len = ac->o_ex.fe_len < pa->pa_free ? ac->o_ex.fe_len : pa->pa_free;
 
-			if (pa->pa_pstart != goal)
-				continue;
-			enum mb_serve r = mb_pa_serve(ac, pa, goal, len);
-
-			if (r == MB_SERVE_OK || r == MB_SERVE_USED_UP) {
-				ac->pa = pa;
-				ac->lg = lg;
-				return true;
-			}
-			goto out; /* deleted or unusable: leave it to the lg's next user */
+			if (pa->pa_pstart == block)
+				return pa;
 		}
 	}
-out:
-	mb_unlock(&lg->lg_mutex);
-	return false;
-}
-
-/* Does a PA of lg start at block `next`?  lg_mutex held. */
-bool mb_lg_continues(struct mb_lg *lg, mb_fsblk_t next)
-{
-	for (int b = 0; b < MB_LG_BUCKETS; b++) {
-		struct mb_list *pos;
-
-		mb_list_for_each(pos, &lg->lg_prealloc_list[b])
-		{
-			if (MB_CONTAINER_OF(pos, struct mb_pa, pa_node)->pa_pstart == next)
-				return true;
-		}
-	}
-	return false;
+	return NULL;
 }
 
 /*
@@ -512,9 +484,6 @@ bool mb_use_group_preallocated(struct mb_ac *ac)
 	if (!mb_may_use_pa(ac))
 		return false;
 	if ((ac->flags & MB_HINT_GROUP_ALLOC) && mb_use_group_pa(ac))
-		return mb_pa_hit(ac);
-	if ((ac->flags & MB_STREAM_ALLOC) && ac->goal_block &&
-	    MB_READ_ONCE(ac->vol->t.mb_group_prealloc) && mb_use_lg_front(ac))
 		return mb_pa_hit(ac);
 	return false;
 }

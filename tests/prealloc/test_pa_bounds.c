@@ -14,7 +14,7 @@
  * group (locality-group PA) was also the group its stream allocation
  * picked: the inode PAs started in a small hole in front of the group PA
  * and grew into it.  Fixed by letting a file that outgrows the locality
- * group keep taking the group PA's front (prealloc.c, mb_use_lg_front).
+ * group keep filling that group PA (alloc.c, mb_group_or_file).
  */
 TEST(single_writer_every_ino)
 {
