@@ -564,14 +564,15 @@ static void mb_regular_allocator(struct mb_ac *ac)
 		ac->ac_2order = i - 1;
 	int cr = ac->ac_2order ? MB_CR_POWER2_ALIGNED : MB_CR_GOAL_LEN_FAST;
 
-	mb_grp_t goal = ac->g_ex.fe_group;
 	if (ac->flags & MB_STREAM_ALLOC) {
+		/* ext4: the stream goal replaces the goal group (mb_ac_stats
+		   counts a stream goal hit against it) */
 		uint32_t h = (uint32_t)(ac->file->f_ino % vol->nr_stream_goals);
+		uint64_t sg = atomic_load_explicit(&vol->stream_goals[h], memory_order_relaxed);
 
-		goal = (mb_grp_t)atomic_load_explicit(&vol->stream_goals[h], memory_order_relaxed);
-		if (goal >= vol->ngroups)
-			goal = 0;
+		ac->g_ex.fe_group = (mb_grp_t)(sg < vol->ngroups ? sg : 0);
 	}
+	mb_grp_t goal = ac->g_ex.fe_group;
 again:
 	for (; cr < MB_NUM_CRS && ac->status == MB_AC_CONTINUE; cr++) {
 		ac->criteria = cr;
