@@ -234,12 +234,8 @@ int64_t mb_allocated_blocks(struct mb_volume *vol, uint64_t start, uint64_t len)
 		struct mb_group *grp = &vol->groups[mb_block_group(vol, start)];
 		mb_grpblk_t off = mb_block_offset(vol, start);
 		uint32_t n = (uint32_t)(len < vol->bpg - off ? len : vol->bpg - off);
-		int err;
+		int err = mb_group_lock_usable(vol, grp);
 
-		mb_lock(&grp->bb_lock);
-		err = mb_group_load_locked(vol, grp);
-		if (!err && mb_group_corrupt(grp))
-			err = -EUCLEAN;
 		if (!err)
 			used += n - mb_count_zero_bits(grp->bb_disk, off, n);
 		mb_unlock(&grp->bb_lock);
@@ -260,10 +256,7 @@ int mb_group_free_extents(struct mb_volume *vol, uint32_t g, unsigned flags,
 	mb_fsblk_t base = mb_group_first_block(vol, g);
 	int ret;
 
-	mb_lock(&grp->bb_lock);
-	ret = mb_group_load_locked(vol, grp);
-	if (!ret && mb_group_corrupt(grp))
-		ret = -EUCLEAN;
+	ret = mb_group_lock_usable(vol, grp);
 	const uint64_t *map = (flags & MB_FREE_ONDISK) ? grp->bb_disk : grp->bb_bitmap;
 
 	for (uint32_t i = 0; !ret && (i = mb_find_next_zero_bit(map, vol->bpg, i)) < vol->bpg;) {

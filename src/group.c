@@ -164,6 +164,19 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 }
 
 /*
+ * Locks grp and builds its bitmaps if needed, for callers that read them.
+ * Returns 0, -EUCLEAN if the group is corrupt, or the load's error; the
+ * lock is held either way.
+ */
+int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_lock(&grp->bb_lock);
+	int err = mb_group_load_locked(vol, grp);
+
+	return !err && mb_group_corrupt(grp) ? -EUCLEAN : err;
+}
+
+/*
  * The pending-free map of a loaded group: blocks freed whose free is not
  * durable yet (not allocatable).  bb_lock.
  */

@@ -438,6 +438,7 @@ static inline uint64_t *mb_buddy_order_map(const struct mb_volume *vol, uint64_t
 int mb_groups_init(struct mb_volume *vol);
 void mb_groups_destroy(struct mb_volume *vol);
 int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp);
+int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp);
 void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp);
 void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp);
 static inline mb_grp_t mb_group_no(const struct mb_volume *vol, const struct mb_group *grp)

@@ -40,12 +40,8 @@ static int64_t mb_trim_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t from
 	mb_fsblk_t base = mb_group_first_block(vol, g);
 	int64_t trimmed = 0;
 	mb_grpblk_t pos = from;
-	int err = 0;
+	int err = mb_group_lock_usable(vol, grp);
 
-	mb_lock(&grp->bb_lock);
-	err = mb_group_load_locked(vol, grp);
-	if (!err && mb_group_corrupt(grp))
-		err = -EUCLEAN;
 	while (!err) {
 		uint32_t n = mb_trim_take_locked(vol, grp, &pos, to, minlen);
 
