@@ -171,6 +171,23 @@ MB_API int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct 
 MB_API int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len);
 
 /*
+ * Marks [start, start + len) used on disk without a search, as if it had
+ * been allocated outside the allocator: to seed a volume from another
+ * file system's block bitmap, or to impose another allocator's decision
+ * (`mballoc replay --mode resync`).  The range may span groups.
+ * All-or-nothing: if any block of it is out of the volume, reserved,
+ * already used, preallocated or awaiting the commit of its free, nothing
+ * changes.  Undo with mb_free().
+ * Errors: -EINVAL zero length, out of range, or metadata blocks;
+ *         -EEXIST a block in the range is not free in buddy terms;
+ *         -EUCLEAN a group involved is corrupt; -EIO its bitmap cannot be
+ *         read; -EROFS read-only volume; -ENOMEM.
+ * Thread-safety: any; all-or-nothing unless another call takes part of
+ * the range at the same moment (then -EEXIST and a prefix may stay used).
+ */
+MB_API int mb_mark_used(struct mb_volume *vol, uint64_t start, uint64_t len);
+
+/*
  * Counts the allocated blocks of [start, start + len) in on-disk terms
  * (preallocated but unused blocks and frees awaiting their commit count as
  * free).  Lets a caller check that what it believes it owns is allocated,

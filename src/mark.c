@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mark.c - mb_mark_used(): marks blocks used that something other than the
+ * allocator handed out, e.g. when a volume is seeded from a file system's
+ * block bitmap, or a replay forces another allocator's decision.
+ */
+#include "mb_int.h"
+
+/* A group-contained range: inside the data area and free in buddy terms. */
+static int mb_mark_validate_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
+				   uint32_t len)
+{
+	if (off < mb_group_reserved(vol, grp) || off + len > grp->bb_len)
+		return -EINVAL;
+	if (mb_group_corrupt(grp))
+		return -EUCLEAN;
+	/* bb_bitmap = on-disk | PAs | pending frees: all must be clear. */
+	if (!mb_range_all_clear(grp->bb_bitmap, off, len))
+		return -EEXIST;
+	return 0;
+}
+
+static int mb_mark_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, uint32_t len,
+			    bool apply)
+{
+	struct mb_group *grp = &vol->groups[g];
+	int err;
+
+	mb_lock(&grp->bb_lock);
+	err = mb_group_load_locked(vol, grp);
+	if (!err)
+		err = mb_mark_validate_locked(vol, grp, off, len);
+	if (!err && apply) {
+		mb_buddy_mark_used(vol, grp, off, len);
+		mb_group_mark_disk_used_locked(vol, grp, off, len);
+	}
+	mb_unlock(&grp->bb_lock);
+	return err;
+}
+
+static int mb_mark_pass(struct mb_volume *vol, uint64_t start, uint64_t len, bool apply)
+{
+	while (len) {
+		mb_grp_t g = mb_block_group(vol, start);
+		mb_grpblk_t off = mb_block_offset(vol, start);
+		uint64_t room = vol->bpg - off;
+		uint32_t n = (uint32_t)(len < room ? len : room);
+		int err = mb_mark_in_group(vol, g, off, n, apply);
+
+		if (err)
+			return err;
+		start += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Validates every piece, then applies (all-or-nothing, as mb_free). */
+int mb_mark_used(struct mb_volume *vol, uint64_t start, uint64_t len)
+{
+	if (vol->persist && vol->persist->read_only)
+		return -EROFS;
+	if (!len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
+	    len > vol->geo.blocks_count - start)
+		return -EINVAL;
+	int err = mb_mark_pass(vol, start, len, false);
+
+	return err ? err : mb_mark_pass(vol, start, len, true);
+}
