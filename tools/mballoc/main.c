@@ -17,6 +17,7 @@ static const struct mb_cmd mb_cmds[] = {
 	  mb_cmd_check },
 	{ "bench", "speed, scaling and fragmentation vs peers in the same run", mb_cmd_bench },
 	{ "freefrag", "free-extent report (e2freefrag) of an aged volume", mb_cmd_freefrag },
+	{ "replay", "replay a Linux ext4 allocator trace and compare decisions", mb_cmd_replay },
 };
 #define MB_NCMDS (sizeof(mb_cmds) / sizeof(mb_cmds[0]))
 

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_replay.c - `mballoc replay IMAGE TRACE`: replays a Linux ext4 trace
+ * (ftrace text, see ../shared/traces/README.md) from the file system's
+ * start image and reports how often the library made the kernel's exact
+ * choice, the first divergence and the divergences grouped by kind, each
+ * with the kernel's line beside ours.  --end checks the final bitmap.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "replay.h"
+
+struct mb_rp_opts {
+	struct mb_replay_opts run;
+	const char *image, *trace, *end;
+	uint64_t show; /* kinds printed */
+	bool json;
+};
+
+static void mb_rp_usage(FILE *f)
+{
+	fprintf(f, "usage: mballoc replay [options] IMAGE TRACE\n"
+		   "Replays an ext4 allocator trace (tracefs text; '-' = stdin) from IMAGE, a\n"
+		   "raw ext4 image of the file system when the trace began, and compares\n"
+		   "every allocation with the kernel's.\n"
+		   "  -m, --mode MODE   resync (default): a differing extent is replaced by the\n"
+		   "                    kernel's, so the bitmaps keep tracking the kernel;\n"
+		   "                    free: our extents stay (free-running)\n"
+		   "  -e, --end IMAGE   check that the final bitmap equals this image's\n"
+		   "  -k, --kinds N     divergence kinds shown (default 12; all are counted)\n"
+		   "  --json            one JSON object on stdout\n"
+		   "  -h, --help\n");
+}
+
+static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
+{
+	static const struct option lo[] = {
+		{ "mode", required_argument, 0, 'm' }, { "end", required_argument, 0, 'e' },
+		{ "kinds", required_argument, 0, 'k' }, { "json", no_argument, 0, 'j' },
+		{ "help", no_argument, 0, 'h' },       { 0, 0, 0, 0 },
+	};
+	int c;
+
+	*o = (struct mb_rp_opts){ .run = { MB_REPLAY_RESYNC, 256 }, .show = 12 };
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "hm:e:k:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (!strcmp(optarg, "resync"))
+				o->run.mode = MB_REPLAY_RESYNC;
+			else if (!strcmp(optarg, "free"))
+				o->run.mode = MB_REPLAY_FREE;
+			else
+				return mb_cli_usage_err("replay", "invalid value for --mode: '%s' "
+								  "(resync or free)", optarg);
+			break;
+		case 'e': o->end = optarg; break;
+		case 'k':
+			if (!mb_parse_u64(optarg, &o->show))
+				return mb_cli_usage_err("replay", "invalid value for --kinds: '%s'",
+							optarg);
+			break;
+		case 'j': o->json = true; break;
+		case 'h': mb_rp_usage(stdout); exit(MB_EXIT_OK);
+		default: return mb_cli_bad_option("replay", argv);
+		}
+	}
+	if (argc - optind < 2)
+		return mb_cli_usage_err("replay", "IMAGE and TRACE are required");
+	if (argc - optind > 2)
+		return mb_cli_usage_err("replay", "unexpected argument '%s'", argv[optind + 2]);
+	o->image = argv[optind];
+	o->trace = argv[optind + 1];
+	return 0;
+}
+
+static double mb_pct(uint64_t a, uint64_t b)
+{
+	return b ? 100.0 * (double)a / (double)b : 0.0;
+}
+
+/* Most frequent first; ties by first occurrence. */
+static int mb_rp_kind_cmp(const void *x, const void *y)
+{
+	const struct mb_rkind *a = x, *b = y;
+
+	if (a->count != b->count)
+		return a->count < b->count ? 1 : -1;
+	return a->first_req < b->first_req ? -1 : a->first_req > b->first_req;
+}
+
+struct mb_rp_end {
+	bool checked;
+	int64_t diff; /* blocks that differ, or -errno */
+	uint64_t first;
+};
+
+static void mb_rp_print_trace(const struct mb_trace_counts *t)
+{
+	printf("trace: %llu lines, %llu events (%llu not used), %llu malformed",
+	       (unsigned long long)t->lines, (unsigned long long)t->events,
+	       (unsigned long long)t->ignored, (unsigned long long)t->malformed);
+	if (t->first_malformed)
+		printf(" (first at line %llu: \"%s\")", (unsigned long long)t->first_malformed,
+		       t->first_malformed_text);
+	printf(", %llu unknown flags\n", (unsigned long long)t->unknown_flags);
+}
+
+static void mb_rp_print_text(const struct mb_rp_opts *o, const struct mb_rimage *img,
+			     const struct mb_replay_result *r, const struct mb_rp_end *e)
+{
+	printf("replay: %s (%llu blocks of %u bytes, %u groups, %u blocks per group, flex_bg %u)\n"
+	       "mode: %s\n",
+	       o->image, (unsigned long long)img->geo.blocks_count, img->geo.block_size,
+	       img->groups, img->geo.blocks_per_group, img->flex_bg,
+	       o->run.mode == MB_REPLAY_RESYNC ? "resync" : "free");
+	mb_rp_print_trace(&r->trace);
+	printf("requests %llu, exact %llu (%.1f%%), same group %llu (%.1f%%), first divergence "
+	       "%lld\n",
+	       (unsigned long long)r->requests, (unsigned long long)r->exact,
+	       mb_pct(r->exact, r->requests), (unsigned long long)r->same_group,
+	       mb_pct(r->same_group, r->requests), (long long)r->first_divergence);
+	printf("unmatched %llu, ours failed %llu, kernel failed %llu, replaced %llu, resync "
+	       "conflicts %llu (PA drops %llu)\n",
+	       (unsigned long long)r->unmatched, (unsigned long long)r->ours_failed,
+	       (unsigned long long)r->kernel_failed, (unsigned long long)r->replaced,
+	       (unsigned long long)r->resync_conflicts, (unsigned long long)r->resync_pa_discards);
+	printf("frees %llu (%llu blocks, %llu refused), commits %llu, PA discards %llu, "
+	       "evictions %llu, inodes freed %llu, CPUs seen %llu (not chosen: see man page)\n",
+	       (unsigned long long)r->frees, (unsigned long long)r->free_blocks,
+	       (unsigned long long)r->free_errors, (unsigned long long)r->commits,
+	       (unsigned long long)r->discards, (unsigned long long)r->evictions,
+	       (unsigned long long)r->inode_frees, (unsigned long long)r->cpu_max + 1);
+	if (e->checked && e->diff >= 0)
+		printf("final bitmap: %s", e->diff ? "DIFFERS" : "matches the end image\n");
+	if (e->checked && e->diff > 0)
+		printf(" in %lld blocks (first %llu)\n", (long long)e->diff,
+		       (unsigned long long)e->first);
+	if (r->nkinds)
+		printf("divergences by kind (count, first request, kernel's line / ours):\n");
+	for (uint32_t i = 0; i < r->nkinds && i < o->show; i++)
+		printf("%6llu  #%llu  %s\n        kernel: %s\n        ours:   %s\n",
+		       (unsigned long long)r->kinds[i].count,
+		       (unsigned long long)r->kinds[i].first_req, r->kinds[i].name,
+		       r->kinds[i].kernel, r->kinds[i].ours);
+	if (r->nkinds > o->show)
+		printf("  ... %u more kinds (--kinds N)\n", r->nkinds - (uint32_t)o->show);
+}
+
+static void mb_rp_json_u64(const char *name, uint64_t v, bool comma)
+{
+	printf("\"%s\":%llu%s", name, (unsigned long long)v, comma ? "," : "");
+}
+
+static void mb_rp_print_json(const struct mb_rp_opts *o, const struct mb_rimage *img,
+			     const struct mb_replay_result *r, const struct mb_rp_end *e)
+{
+	const struct mb_trace_counts *t = &r->trace;
+
+	printf("{\"mode\":\"%s\",", o->run.mode == MB_REPLAY_RESYNC ? "resync" : "free");
+	printf("\"geometry\":{\"block_size\":%u,\"blocks_count\":%llu,\"blocks_per_group\":%u,"
+	       "\"first_data_block\":%u,\"groups\":%u,\"flex_bg\":%u},",
+	       img->geo.block_size, (unsigned long long)img->geo.blocks_count,
+	       img->geo.blocks_per_group, img->geo.first_data_block, img->groups, img->flex_bg);
+	mb_rp_json_u64("requests", r->requests, true);
+	mb_rp_json_u64("exact", r->exact, true);
+	printf("\"exact_pct\":%.2f,", mb_pct(r->exact, r->requests));
+	mb_rp_json_u64("same_group", r->same_group, true);
+	printf("\"same_group_pct\":%.2f,\"first_divergence\":%lld,", mb_pct(r->same_group,
+	       r->requests), (long long)r->first_divergence);
+	printf("\"final_bitmap_matches\":%s,", !e->checked || e->diff < 0 ? "null" :
+					      e->diff ? "false" : "true");
+	mb_rp_json_u64("final_bitmap_diff_blocks", e->checked && e->diff > 0 ? (uint64_t)e->diff : 0,
+		       true);
+	mb_rp_json_u64("unmatched", r->unmatched, true);
+	mb_rp_json_u64("ours_failed", r->ours_failed, true);
+	mb_rp_json_u64("kernel_failed", r->kernel_failed, true);
+	mb_rp_json_u64("replaced", r->replaced, true);
+	mb_rp_json_u64("resync_conflicts", r->resync_conflicts, true);
+	mb_rp_json_u64("frees", r->frees, true);
+	mb_rp_json_u64("free_errors", r->free_errors, true);
+	mb_rp_json_u64("commits", r->commits, true);
+	printf("\"trace\":{");
+	mb_rp_json_u64("lines", t->lines, true);
+	mb_rp_json_u64("events", t->events, true);
+	mb_rp_json_u64("ignored", t->ignored, true);
+	mb_rp_json_u64("malformed", t->malformed, true);
+	mb_rp_json_u64("too_long", t->too_long, true);
+	mb_rp_json_u64("unknown_flags", t->unknown_flags, true);
+	mb_rp_json_u64("first_malformed_line", t->first_malformed, true);
+	printf("\"kinds\":{");
+	for (int k = 1; k < MB_TEV_NKINDS; k++)
+		mb_rp_json_u64(mb_tev_kind_name((enum mb_tev_kind)k), t->kind[k],
+			       k + 1 < MB_TEV_NKINDS);
+	printf("}},\"divergences\":[");
+	for (uint32_t i = 0; i < r->nkinds; i++) {
+		printf("%s{\"kind\":", i ? "," : "");
+		mb_cli_json_str(stdout, r->kinds[i].name);
+		printf(",\"count\":%llu,\"first\":%llu,\"kernel\":",
+		       (unsigned long long)r->kinds[i].count,
+		       (unsigned long long)r->kinds[i].first_req);
+		mb_cli_json_str(stdout, r->kinds[i].kernel);
+		printf(",\"ours\":");
+		mb_cli_json_str(stdout, r->kinds[i].ours);
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+/* Loads an image; prints the error itself. */
+static int mb_rp_load(const char *path, struct mb_rimage *img)
+{
+	const char *why;
+	int err = mb_rimage_load(path, img, &why);
+
+	if (err)
+		mb_cli_err("replay", "%s: %s", path, why ? why : strerror(-err));
+	return err;
+}
+
+static struct mb_rp_end mb_rp_check_end(const char *path, struct mb_volume *vol,
+					const struct mb_rimage *start)
+{
+	struct mb_rp_end e = { .checked = true, .diff = -EINVAL };
+	struct mb_rimage end;
+
+	if (mb_rp_load(path, &end))
+		return e;
+	if (memcmp(&end.geo, &start->geo, sizeof(end.geo)))
+		mb_cli_err("replay", "%s: not the geometry of the start image", path);
+	else
+		e.diff = mb_rimage_compare(vol, &end, &e.first);
+	if (e.diff < 0 && e.diff != -EINVAL)
+		mb_cli_err("replay", "%s: %s", path, strerror((int)-e.diff));
+	mb_rimage_free(&end);
+	return e;
+}
+
+static FILE *mb_rp_open_trace(const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+
+	if (!f)
+		mb_cli_err("replay", "%s: %s", path, strerror(errno));
+	return f;
+}
+
+int mb_cmd_replay(int argc, char **argv)
+{
+	struct mb_rp_opts o;
+	struct mb_rimage img;
+	struct mb_replay_result r = { 0 };
+	struct mb_rp_end e = { 0 };
+	struct mb_volume *vol = NULL;
+	FILE *f;
+	int rc = mb_rp_parse(argc, argv, &o), err;
+
+	if (rc)
+		return rc;
+	if (mb_rp_load(o.image, &img))
+		return MB_EXIT_FAIL;
+	if ((err = mb_rimage_volume(&img, &vol))) {
+		mb_cli_err("replay", "%s: cannot build the volume: %s", o.image, strerror(-err));
+		mb_rimage_free(&img);
+		return MB_EXIT_FAIL;
+	}
+	if (!(f = mb_rp_open_trace(o.trace))) {
+		rc = MB_EXIT_FAIL;
+		goto out;
+	}
+	err = mb_replay_run(vol, &img, f, &o.run, &r);
+	if (f != stdin)
+		fclose(f);
+	if (err)
+		mb_cli_err("replay", "%s: %s", o.trace, strerror(-err));
+	qsort(r.kinds, r.nkinds, sizeof(*r.kinds), mb_rp_kind_cmp);
+	if (o.end)
+		e = mb_rp_check_end(o.end, vol, &img);
+	if (o.json)
+		mb_rp_print_json(&o, &img, &r, &e);
+	else
+		mb_rp_print_text(&o, &img, &r, &e);
+	rc = err || (e.checked && e.diff != 0) ? MB_EXIT_FAIL : MB_EXIT_OK;
+	mb_replay_result_free(&r);
+out:
+	mb_volume_destroy(vol);
+	mb_rimage_free(&img);
+	return rc;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * replay.h - internals of `mballoc replay`: the ext4 image reader
+ * (replay_image.c, libext2fs) and the replay engine (replay_run.c), used
+ * by the command (cmd_replay.c).
+ */
+#ifndef MB_REPLAY_H
+#define MB_REPLAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mballoc.h"
+#include "trace.h"
+
+/* What replay needs of an ext4 image: its geometry and block bitmap. */
+struct mb_rimage {
+	struct mb_geometry geo; /* reserved_per_group 0: metadata is in `used` */
+	uint32_t flex_bg;       /* groups per flex group, 1 without flex_bg */
+	uint32_t groups;
+	uint64_t *used;         /* one bit per block, 1 = in use; blocks_count bits */
+};
+
+/*
+ * Reads IMAGE's superblock and block bitmap with libext2fs (BLOCK_UNINIT
+ * groups are not read: libext2fs computes their metadata).  Bigalloc is
+ * refused.  Returns 0, -ENOTSUP (built without libext2fs, or an
+ * unsupported feature: *why says which), -EINVAL (not ext4, or geometry
+ * the library cannot hold), -EIO/-ENOMEM.
+ */
+int mb_rimage_load(const char *path, struct mb_rimage *img, const char **why);
+void mb_rimage_free(struct mb_rimage *img);
+static inline bool mb_rimage_used(const struct mb_rimage *img, uint64_t b)
+{
+	return img->used[b >> 6] >> (b & 63) & 1;
+}
+
+/* A volume with img's geometry and exactly img's used blocks. */
+int mb_rimage_volume(const struct mb_rimage *img, struct mb_volume **out);
+
+/* Blocks whose state differs between vol (on disk) and img; *first = the
+ * first of them.  Returns the count or -errno. */
+int64_t mb_rimage_compare(struct mb_volume *vol, const struct mb_rimage *img, uint64_t *first);
+
+enum mb_replay_mode { MB_REPLAY_RESYNC, MB_REPLAY_FREE };
+
+#define MB_REPLAY_TEXT 200 /* bytes kept of a kernel line for an example */
+
+/* One kind of divergence, with its first example. */
+struct mb_rkind {
+	char name[128];
+	uint64_t count;
+	uint64_t first_req; /* request index of the example */
+	char kernel[MB_REPLAY_TEXT]; /* the kernel's ext4_mballoc_alloc / _prealloc line */
+	char ours[MB_REPLAY_TEXT];
+};
+
+struct mb_replay_result {
+	uint64_t requests;      /* ext4_request_blocks paired with their result */
+	uint64_t exact, same_group;
+	int64_t first_divergence; /* request index, -1 none */
+	uint64_t ours_failed;   /* our mb_alloc failed (-ENOSPC ...) */
+	uint64_t kernel_failed; /* the kernel's result had len 0 */
+	uint64_t unmatched;     /* a request without result, or a result without request */
+	uint64_t replaced;      /* resync: ours replaced by the kernel's */
+	uint64_t resync_conflicts; /* resync could not mark the kernel's extent */
+	uint64_t resync_pa_discards; /* resync had to drop our PAs to mark it */
+	uint64_t frees, free_blocks, free_errors, commits;
+	uint64_t discards, evictions, inode_frees;
+	uint64_t cpu_max;       /* highest CPU seen on a request */
+	struct mb_rkind *kinds;
+	uint32_t nkinds, cap_kinds;
+	struct mb_trace_counts trace;
+};
+
+struct mb_replay_opts {
+	enum mb_replay_mode mode;
+	uint32_t ex_cap; /* max divergence kinds kept (the rest count as "other") */
+};
+
+/*
+ * Replays the trace read from f onto vol (made from the start image), then
+ * applies every pending free and discards every PA (as at unmount), so vol
+ * can be compared with the end image.  Returns 0, or -ENOMEM/-EIO (the
+ * result then covers what was replayed).  Bad lines are counted only.
+ */
+int mb_replay_run(struct mb_volume *vol, const struct mb_rimage *img, FILE *f,
+		  const struct mb_replay_opts *o, struct mb_replay_result *res);
+/* Frees what a result holds. */
+void mb_replay_result_free(struct mb_replay_result *res);
+
+#endif
