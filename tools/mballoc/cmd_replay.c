@@ -32,6 +32,7 @@ static void mb_rp_usage(FILE *f)
 		   "                    free: our extents stay (free-running)\n"
 		   "  -e, --end IMAGE   check that the final bitmap equals this image's\n"
 		   "  -k, --kinds N     divergence kinds shown (default 12; all are counted)\n"
+		   "  --no-pin          do not run requests on their trace CPU\n"
 		   "  --json            one JSON object on stdout\n"
 		   "  -h, --help\n");
 }
@@ -41,11 +42,12 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 	static const struct option lo[] = {
 		{ "mode", required_argument, 0, 'm' }, { "end", required_argument, 0, 'e' },
 		{ "kinds", required_argument, 0, 'k' }, { "json", no_argument, 0, 'j' },
+		{ "no-pin", no_argument, 0, 'P' },
 		{ "help", no_argument, 0, 'h' },       { 0, 0, 0, 0 },
 	};
 	int c;
 
-	*o = (struct mb_rp_opts){ .run = { MB_REPLAY_RESYNC, 256 }, .show = 12 };
+	*o = (struct mb_rp_opts){ .run = { MB_REPLAY_RESYNC, 256, false }, .show = 12 };
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "hm:e:k:", lo, NULL)) != -1) {
@@ -66,6 +68,7 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 							optarg);
 			break;
 		case 'j': o->json = true; break;
+		case 'P': o->run.no_pin = true; break;
 		case 'h': mb_rp_usage(stdout); exit(MB_EXIT_OK);
 		default: return mb_cli_bad_option("replay", argv);
 		}
@@ -131,11 +134,14 @@ static void mb_rp_print_text(const struct mb_rp_opts *o, const struct mb_rimage 
 	       (unsigned long long)r->kernel_failed, (unsigned long long)r->replaced,
 	       (unsigned long long)r->resync_conflicts, (unsigned long long)r->resync_pa_discards);
 	printf("frees %llu (%llu blocks, %llu refused), commits %llu, PA discards %llu, "
-	       "evictions %llu, inodes freed %llu, CPUs seen %llu (not chosen: see man page)\n",
+	       "evictions %llu, inodes freed %llu\n",
 	       (unsigned long long)r->frees, (unsigned long long)r->free_blocks,
 	       (unsigned long long)r->free_errors, (unsigned long long)r->commits,
 	       (unsigned long long)r->discards, (unsigned long long)r->evictions,
-	       (unsigned long long)r->inode_frees, (unsigned long long)r->cpu_max + 1);
+	       (unsigned long long)r->inode_frees);
+	printf("CPUs: %llu seen, %llu of %llu requests ran on their trace CPU\n",
+	       (unsigned long long)r->cpu_max + 1, (unsigned long long)r->cpu_pinned,
+	       (unsigned long long)r->requests);
 	if (e->checked && e->diff >= 0)
 		printf("final bitmap: %s", e->diff ? "DIFFERS" : "matches the end image\n");
 	if (e->checked && e->diff > 0)
@@ -185,6 +191,7 @@ static void mb_rp_print_json(const struct mb_rp_opts *o, const struct mb_rimage 
 	mb_rp_json_u64("frees", r->frees, true);
 	mb_rp_json_u64("free_errors", r->free_errors, true);
 	mb_rp_json_u64("commits", r->commits, true);
+	mb_rp_json_u64("cpu_pinned", r->cpu_pinned, true);
 	printf("\"trace\":{");
 	mb_rp_json_u64("lines", t->lines, true);
 	mb_rp_json_u64("events", t->events, true);

@@ -42,6 +42,18 @@ int mb_rimage_volume(const struct mb_rimage *img, struct mb_volume **out);
  * first of them.  Returns the count or -errno. */
 int64_t mb_rimage_compare(struct mb_volume *vol, const struct mb_rimage *img, uint64_t *first);
 
+/*
+ * replay_cpu.c: mb_alloc() on a thread pinned to the trace's CPU (so the
+ * library picks that CPU's locality group).  *pinned false: it ran on the
+ * caller's thread (no such CPU here, or pinning refused).  rc may be NULL
+ * (never pin).
+ */
+struct mb_rcpu;
+int mb_rcpu_init(struct mb_rcpu **out);
+void mb_rcpu_destroy(struct mb_rcpu *rc);
+int mb_rcpu_alloc(struct mb_rcpu *rc, int cpu, struct mb_volume *vol,
+		  const struct mb_request *rq, struct mb_extent *ex, bool *pinned);
+
 enum mb_replay_mode { MB_REPLAY_RESYNC, MB_REPLAY_FREE };
 
 #define MB_REPLAY_TEXT 200 /* bytes kept of a kernel line for an example */
@@ -68,6 +80,7 @@ struct mb_replay_result {
 	uint64_t frees, free_blocks, free_errors, commits;
 	uint64_t discards, evictions, inode_frees;
 	uint64_t cpu_max;       /* highest CPU seen on a request */
+	uint64_t cpu_pinned;    /* requests run on their trace CPU */
 	struct mb_rkind *kinds;
 	uint32_t nkinds, cap_kinds;
 	struct mb_trace_counts trace;
@@ -76,6 +89,7 @@ struct mb_replay_result {
 struct mb_replay_opts {
 	enum mb_replay_mode mode;
 	uint32_t ex_cap; /* max divergence kinds kept (the rest count as "other") */
+	bool no_pin;     /* run every request on the caller's thread */
 };
 
 /*

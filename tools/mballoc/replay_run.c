@@ -125,6 +125,7 @@ struct mb_replay {
 	struct mb_rfree *frees;
 	size_t nfrees, capfrees;
 	const char *line; /* the line being processed */
+	struct mb_rcpu *cpus; /* NULL: never pin */
 };
 
 static int mb_grow(void **arr, size_t *cap, size_t need, size_t size)
@@ -392,7 +393,9 @@ static void mb_rp_classify(struct mb_replay *rp, const struct mb_rpend *p, const
 
 	(void)vol;
 	int n = snprintf(name, sizeof(name), "%s kernel:%s%s%s%s ours:%s | %s",
-		 (p->req.flags & MB_EXT4_HINT_DATA) ? "data" : "meta", mb_rp_kernel_path(p),
+		 !(p->req.flags & MB_EXT4_HINT_DATA)       ? "meta" :
+		 (p->req.flags & MB_EXT4_HINT_NOPREALLOC) ? "data,noprealloc" : "data",
+		 mb_rp_kernel_path(p),
 		 p->k_new_ipa ? "+newPA(inode)" : p->k_new_gpa ? "+newPA(group)" : "",
 		 added_nopa ? "+NOPREALLOC" : "",
 		 p->k_search && (p->kmb.mflags & MB_EXT4_STREAM_ALLOC) ? "+stream" : "", ours, diff);
@@ -445,9 +448,10 @@ static void mb_rp_build(struct mb_replay *rp, const struct mb_rpend *p, struct m
 
 /* Ties our extent(s) to the kernel's [k, k + klen); free mode asks for the
  * rest when ours is shorter, as ext4's caller would. */
-static int mb_rp_tie(struct mb_replay *rp, struct mb_rino *in, struct mb_request rq, uint64_t k,
-		     uint64_t klen, struct mb_extent ex, bool have)
+static int mb_rp_tie(struct mb_replay *rp, struct mb_rino *in, struct mb_request rq, int cpu,
+		     uint64_t k, uint64_t klen, struct mb_extent ex, bool have)
 {
+	bool pinned;
 	int err = 0;
 
 	for (int round = 0; klen && !err; round++) {
@@ -468,7 +472,7 @@ static int mb_rp_tie(struct mb_replay *rp, struct mb_rino *in, struct mb_request
 		rq.pleft = ex.start + n - 1;
 		rq.goal = ex.start + n < rp->img->geo.blocks_count ? ex.start + n
 								   : rp->img->geo.first_data_block;
-		have = mb_alloc(rp->vol, &rq, &ex) == 0;
+		have = mb_rcpu_alloc(rp->cpus, cpu, rp->vol, &rq, &ex, &pinned) == 0;
 	}
 	return err;
 }
@@ -529,10 +533,12 @@ static int mb_rp_result(struct mb_replay *rp, struct mb_rpend *p, const struct m
 	if (p->req.flags & MB_EXT4_HINT_DATA)
 		rq.file = mb_rp_file(rp, in, p->req.ino, p->isize);
 	mb_stats_get(rp->vol, &a);
-	int rc = mb_alloc(rp->vol, &rq, &ex);
+	bool pinned;
+	int rc = mb_rcpu_alloc(rp->cpus, p->req.cpu, rp->vol, &rq, &ex, &pinned);
 
 	mb_stats_get(rp->vol, &b);
 	mb_rp_ours_path(&a, &b, ours, sizeof(ours));
+	res->cpu_pinned += pinned;
 	res->ours_failed += rc != 0;
 	res->kernel_failed += r->len == 0;
 	res->cpu_max = (uint64_t)p->req.cpu > res->cpu_max ? (uint64_t)p->req.cpu : res->cpu_max;
@@ -550,7 +556,7 @@ static int mb_rp_result(struct mb_replay *rp, struct mb_rpend *p, const struct m
 	if (exact || (rp->o->mode == MB_REPLAY_RESYNC && mb_rp_resync(rp, in, rc, &ex, r->block,
 								       r->len)))
 		return mb_rmap_insert(rp, r->block, r->block, r->len);
-	return mb_rp_tie(rp, in, rq, r->block, r->len, ex, rc == 0);
+	return mb_rp_tie(rp, in, rq, p->req.cpu, r->block, r->len, ex, rc == 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -762,6 +768,8 @@ int mb_replay_run(struct mb_volume *vol, const struct mb_rimage *img, FILE *f,
 	int rc, err = 0;
 
 	*res = (struct mb_replay_result){ .first_divergence = -1 };
+	if (!o->no_pin && mb_rcpu_init(&rp.cpus))
+		return -ENOMEM;
 	mb_tunable_set(vol, "mb_stats", 1);
 	while (!err && (rc = mb_trace_next(&r, &ev)) > 0)
 		err = mb_rp_event(&rp, &ev);
@@ -775,6 +783,7 @@ int mb_replay_run(struct mb_volume *vol, const struct mb_rimage *img, FILE *f,
 	/* As at unmount: every free committed, every PA released. */
 	mb_rp_apply_frees(&rp, MB_NONE);
 	mb_rp_destroy(&rp);
+	mb_rcpu_destroy(rp.cpus);
 	mb_discard_all(vol);
 	uint64_t bad = res->trace.malformed; /* mb_rp_mb_free's */
 
