@@ -229,14 +229,14 @@ static bool mb_parse_fields(const char *f, struct mb_tev *ev)
 	case MB_TEV_COMMIT_FLUSHING:
 	case MB_TEV_END_COMMIT: return mb_u64(f, "transaction", &ev->a);
 	case MB_TEV_WRITE_END: {
-		uint64_t pos, copied;
+		uint64_t pos = 0, copied = 0;
 
 		ok = mb_u64(f, "pos", &pos) && mb_u64(f, "copied", &copied);
 		ev->a = pos + copied;
 		return ok && ev->a >= pos;
 	}
 	case MB_TEV_FALLOC_ENTER: {
-		uint64_t off, len;
+		uint64_t off = 0, len = 0;
 		size_t n;
 		const char *mode = mb_field(f, "mode", &n);
 
