@@ -285,7 +285,8 @@ int mb_cmd_replay(int argc, char **argv)
 		fclose(f);
 	if (err)
 		mb_cli_err("replay", "%s: %s", o.trace, strerror(-err));
-	qsort(r.kinds, r.nkinds, sizeof(*r.kinds), mb_rp_kind_cmp);
+	if (r.nkinds) /* qsort(NULL, 0) is undefined */
+		qsort(r.kinds, r.nkinds, sizeof(*r.kinds), mb_rp_kind_cmp);
 	if (o.end)
 		e = mb_rp_check_end(o.end, vol, &img);
 	if (o.json)
