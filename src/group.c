@@ -116,8 +116,10 @@ void mb_groups_destroy(struct mb_volume *vol)
  * real ones; the free count cannot change (the loader checks the bitmap
  * against the descriptor).  One buffer holds in-core bitmap, buddy,
  * on-disk bitmap, pending-free map and committing map.  A bitmap that
- * fails its checks flags the group corrupt and returns -EUCLEAN (or the
- * read's error); the group stays NEED_INIT and is never allocated from.
+ * fails its checks flags the group corrupt and returns -EUCLEAN; the group
+ * stays NEED_INIT and is never allocated from.  A read that fails (-EIO,
+ * -ENOMEM) says nothing about the bitmap: the group stays NEED_INIT, not
+ * corrupt, and the next caller reads it again.
  */
 int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 {
@@ -143,7 +145,8 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 		if (err) {
 			free(buf);
 			grp->bb_bitmap = grp->bb_buddy = grp->bb_disk = NULL;
-			mb_group_set_corrupt_locked(vol, grp);
+			if (err == -EUCLEAN)
+				mb_group_set_corrupt_locked(vol, grp);
 			return err;
 		}
 	} else {
