@@ -154,7 +154,8 @@ struct mb_extent {
  * Errors: -EINVAL bad request (len 0, goal past the end, unknown flags,
  *         file of another volume); -ENOSPC no free block exists for it (with
  *         MB_HINT_GOAL_ONLY: none at the goal); -EROFS the volume was opened
- *         read-only; -ENOMEM.
+ *         read-only; -EIO no space found, and a group's bitmap could not be
+ *         read (it is read again next time); -ENOMEM.
  * Thread-safety: any.
  */
 MB_API int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out);

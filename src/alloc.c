@@ -344,6 +344,16 @@ static bool mb_lock_group(struct mb_ac *ac, struct mb_group *grp, bool may_skip)
 	return true;
 }
 
+/* Loads grp's bitmaps (bb_lock held); a failed read is remembered in ac. */
+static int mb_ac_load_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	int err = mb_group_load_locked(ac->vol, grp);
+
+	if (err && err != -EUCLEAN)
+		ac->load_err = err;
+	return err;
+}
+
 /*
  * Looks at one group.  The first pass prefilters without the lock; under
  * MB_STRICT_CHECK (a retry, seq policy) the verdict is taken under the lock
@@ -368,7 +378,7 @@ static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
 	 */
 	if (!mb_lock_group(ac, grp, cr < MB_CR_ANY_FREE))
 		return;
-	if (mb_group_load_locked(vol, grp) || !mb_good_group(ac, grp, cr)) {
+	if (mb_ac_load_locked(ac, grp) || !mb_good_group(ac, grp, cr)) {
 		mb_unlock(&grp->bb_lock);
 		return;
 	}
@@ -503,7 +513,7 @@ static void mb_find_by_goal(struct mb_ac *ac)
 	if (!mb_lock_group(ac, grp, (ac->flags & MB_STREAM_ALLOC) &&
 					     !(ac->flags & MB_HINT_GOAL_ONLY)))
 		return;
-	if (mb_group_load_locked(vol, grp) || mb_group_corrupt(grp)) {
+	if (mb_ac_load_locked(ac, grp) || mb_group_corrupt(grp)) {
 		mb_unlock(&grp->bb_lock);
 		return;
 	}
@@ -748,7 +758,7 @@ static int mb_alloc_search(struct mb_ac *ac)
 		if (ac->status == MB_AC_FOUND)
 			return 0;
 	} while (!(ac->flags & MB_HINT_GOAL_ONLY) && mb_should_retry(ac));
-	return -ENOSPC;
+	return ac->load_err ? ac->load_err : -ENOSPC;
 }
 
 int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out)

@@ -527,6 +527,8 @@ struct mb_ac {
 	uint32_t busy_rounds;    /* rounds spent waiting for in-flight discards */
 	bool pressured;          /* counted in vol->enospc_pressure */
 	bool goal_block;         /* a physical goal was given */
+	int load_err;            /* a group's bitmap could not be read (-EIO, -ENOMEM): the
+				    answer instead of -ENOSPC, whose promise it cannot keep */
 };
 
 static inline mb_fsblk_t mb_fex_block(const struct mb_volume *vol, const struct mb_fex *e)

@@ -216,8 +216,15 @@ static void do_alloc(struct mb_volume *vol, struct model *m, struct mb_file *f, 
 		model_failed(m, before);
 	else if (p->sb.seq != seq0)
 		model_durable(m, before);
-	if (err == -ENOSPC)
+	if (err == -ENOSPC) {
+		for (uint64_t b = 0; b < NBLK; b++)
+			if (data_block(b) && !m->cur[b] && !m->unsafe[b]) {
+				VIOLATION(m, "mb_alloc: -ENOSPC with block %llu free",
+					  (unsigned long long)b);
+				break;
+			}
 		return;
+	}
 	if (err) {
 		note_error(m, "mb_alloc", err);
 		return;
