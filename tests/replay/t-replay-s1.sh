@@ -40,6 +40,7 @@ has "$T/out" '"malformed":0,' "no malformed line"
 has "$T/out" '"unmatched":0,' "every request has its result"
 has "$T/out" '"resync_conflicts":0,' "every kernel extent could be imposed"
 has "$T/out" '"final_bitmap_matches":true' "final bitmap equals the kernel's"
+has "$T/out" '"beyond_isize":0,' "i_size followed from the events covers every request"
 if command -v python3 >/dev/null; then
 	python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/out" &&
 		ok "json parses" || bad "json parses"

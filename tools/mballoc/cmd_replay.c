@@ -139,9 +139,10 @@ static void mb_rp_print_text(const struct mb_rp_opts *o, const struct mb_rimage 
 	       (unsigned long long)r->free_errors, (unsigned long long)r->commits,
 	       (unsigned long long)r->discards, (unsigned long long)r->evictions,
 	       (unsigned long long)r->inode_frees);
-	printf("CPUs: %llu seen, %llu of %llu requests ran on their trace CPU\n",
+	printf("CPUs: %llu seen, %llu of %llu requests ran on their trace CPU; %llu data requests "
+	       "end past the i_size the trace shows\n",
 	       (unsigned long long)r->cpu_max + 1, (unsigned long long)r->cpu_pinned,
-	       (unsigned long long)r->requests);
+	       (unsigned long long)r->requests, (unsigned long long)r->beyond_isize);
 	if (e->checked && e->diff >= 0)
 		printf("final bitmap: %s", e->diff ? "DIFFERS" : "matches the end image\n");
 	if (e->checked && e->diff > 0)
@@ -192,6 +193,7 @@ static void mb_rp_print_json(const struct mb_rp_opts *o, const struct mb_rimage 
 	mb_rp_json_u64("free_errors", r->free_errors, true);
 	mb_rp_json_u64("commits", r->commits, true);
 	mb_rp_json_u64("cpu_pinned", r->cpu_pinned, true);
+	mb_rp_json_u64("beyond_isize", r->beyond_isize, true);
 	printf("\"trace\":{");
 	mb_rp_json_u64("lines", t->lines, true);
 	mb_rp_json_u64("events", t->events, true);

@@ -100,6 +100,7 @@ struct mb_rino {
 struct mb_rpend {
 	struct mb_tev req;
 	uint64_t isize; /* bytes, as the request saw it */
+	bool falloc;    /* made inside a size-changing fallocate */
 	bool k_pa, k_search, k_new_ipa, k_new_gpa;
 	struct mb_tev kmb; /* the kernel's ext4_mballoc_alloc */
 	char kline[MB_REPLAY_TEXT];
@@ -530,8 +531,15 @@ static int mb_rp_result(struct mb_replay *rp, struct mb_rpend *p, const struct m
 	if (!in)
 		return -ENOMEM;
 	mb_rp_build(rp, p, &rq);
-	if (p->req.flags & MB_EXT4_HINT_DATA)
+	if (p->req.flags & MB_EXT4_HINT_DATA) {
 		rq.file = mb_rp_file(rp, in, p->req.ino, p->isize);
+		/* Writeback never maps past i_size (fallocate does, then moves
+		   it): a request that ends beyond the size we followed saw a size
+		   no event printed (an extending truncate, say). */
+		uint64_t bs = rp->img->geo.block_size;
+
+		res->beyond_isize += !p->falloc && (p->req.lblk + p->req.len - 1) * bs >= p->isize;
+	}
 	mb_stats_get(rp->vol, &a);
 	bool pinned;
 	int rc = mb_rcpu_alloc(rp->cpus, p->req.cpu, rp->vol, &rq, &ex, &pinned);
@@ -610,7 +618,8 @@ static int mb_rp_request_event(struct mb_replay *rp, const struct mb_tev *ev)
 			rp->res->unmatched++; /* the previous one never got its result */
 		if (!(in = mb_rp_inode(rp, ev->ino)))
 			return -ENOMEM;
-		*p = (struct mb_rpend){ .req = *ev, .isize = mb_rp_isize(rp, in, ev->lblk) };
+		*p = (struct mb_rpend){ .req = *ev, .isize = mb_rp_isize(rp, in, ev->lblk),
+					.falloc = in->in_falloc };
 		snprintf(p->kline, sizeof(p->kline), "(no ext4_mballoc_alloc line)");
 		return 0;
 	case MB_TEV_MBALLOC:
