@@ -26,7 +26,8 @@ int __real_fsync(int fd);
 
 const char *const fault_kind_name[FK_NKINDS] = { "open", "fstat", "ftruncate", "pread",
 						 "pwrite", "fdatasync", "fsync" };
-const char *const fault_mode_name[FAULT_NMODES] = { "eio-once", "eio-forever", "short-once" };
+const char *const fault_mode_name[FAULT_NMODES] = { "eio-once", "eio-forever", "short-once",
+						   "torn-once" };
 
 /* A write not yet synced: the bytes it replaced. */
 struct undo {
@@ -48,7 +49,7 @@ static struct {
 	size_t nundo, undo_cap;
 } fi = { .mx = PTHREAD_MUTEX_INITIALIZER };
 
-enum verdict { RUN, FAIL_EIO, SHORTEN };
+enum verdict { RUN, FAIL_EIO, SHORTEN, TEAR };
 
 static void fi_record_kind(enum fault_kind k)
 {
@@ -77,10 +78,12 @@ static enum verdict fi_decide(enum fault_kind k)
 		bool hit = fi.at && (fi.calls == fi.at ||
 				     (fi.mode == FAULT_EIO_FOREVER && fi.calls > fi.at));
 
-		if (hit && fi.mode != FAULT_SHORT_ONCE)
+		if (hit && fi.mode == FAULT_SHORT_ONCE)
+			v = k == FK_PREAD || k == FK_PWRITE ? SHORTEN : RUN;
+		else if (hit && fi.mode == FAULT_TORN_ONCE)
+			v = k == FK_PWRITE ? TEAR : RUN;
+		else if (hit)
 			v = FAIL_EIO;
-		else if (hit && (k == FK_PREAD || k == FK_PWRITE))
-			v = SHORTEN;
 		fi.fired += v != RUN;
 	}
 	pthread_mutex_unlock(&fi.mx);
@@ -235,6 +238,7 @@ ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
 {
 	switch (fi_decide(FK_PREAD)) {
 	case FAIL_EIO:
+	case TEAR:
 		errno = EIO;
 		return -1;
 	case SHORTEN:
@@ -248,20 +252,24 @@ ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
 
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-	switch (fi_decide(FK_PWRITE)) {
-	case FAIL_EIO:
+	enum verdict v = fi_decide(FK_PWRITE);
+
+	if (v == FAIL_EIO) {
 		errno = EIO;
 		return -1;
-	case SHORTEN:
-		n -= n / 2;
-		break;
-	case RUN:
-		break;
 	}
+	if (v == SHORTEN)
+		n -= n / 2;
+	if (v == TEAR) /* whole sectors: the superblock is one, written atomically */
+		n = n / 2 / 512 * 512;
 	pthread_mutex_lock(&fi.mx);
 	fi_undo_save(fd, off, n);
 	ssize_t r = __real_pwrite(fd, buf, n, off);
 	pthread_mutex_unlock(&fi.mx);
+	if (v == TEAR) { /* part of it landed, then the device failed */
+		errno = EIO;
+		return -1;
+	}
 	return r;
 }
 

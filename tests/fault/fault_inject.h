@@ -7,7 +7,10 @@
  * to the real call, which under ASan/TSan is the sanitizer's interceptor).
  * Calls are numbered from 1 while counting is on; call `at` (and, in
  * FAULT_EIO_FOREVER mode, every later one) fails with EIO, or in
- * FAULT_SHORT_ONCE mode transfers half its bytes.
+ * FAULT_SHORT_ONCE mode transfers half its bytes, or in FAULT_TORN_ONCE
+ * mode (a write) writes its first half, rounded down to whole 512-byte
+ * sectors (a sector is written whole or not at all, as dev.c's crash shim
+ * assumes), and then fails with EIO.
  *
  * A failed fdatasync also loses every write since the last good one (they
  * are undone in the file): the page cache may drop them after a writeback
@@ -22,7 +25,8 @@
 
 enum fault_kind { FK_OPEN, FK_FSTAT, FK_FTRUNCATE, FK_PREAD, FK_PWRITE, FK_FDATASYNC, FK_FSYNC,
 		  FK_NKINDS };
-enum fault_mode { FAULT_EIO_ONCE, FAULT_EIO_FOREVER, FAULT_SHORT_ONCE, FAULT_NMODES };
+enum fault_mode { FAULT_EIO_ONCE, FAULT_EIO_FOREVER, FAULT_SHORT_ONCE, FAULT_TORN_ONCE,
+		  FAULT_NMODES };
 
 extern const char *const fault_kind_name[FK_NKINDS];
 extern const char *const fault_mode_name[FAULT_NMODES];

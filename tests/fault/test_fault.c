@@ -8,8 +8,9 @@
  * without closing (as a crash would), reopens (replaying the journal),
  * works and commits again, and closes.  A first run counts its system
  * calls C (fault_inject.c wraps them).  Then for every N in 1..C and each
- * mode -- EIO once, EIO from call N on, a short transfer once -- the
- * workload is replayed from scratch with the fault at call N.  Checked:
+ * mode -- EIO once, EIO from call N on, a short transfer once, a write
+ * torn (its first sectors land) and failed with EIO -- the workload is
+ * replayed from scratch with the fault at call N.  Checked:
  *   - nothing crashes (ASan/UBSan builds: no sanitizer report);
  *   - a failed write or sync is reported by some call (format, open,
  *     commit or close), never swallowed; after a failed commit every later
@@ -481,6 +482,8 @@ TEST(faults_at_every_call)
 	for (int mode = 0; mode < FAULT_NMODES; mode++) {
 		for (uint64_t n = 1; n <= calls && failures < 10; n++) {
 			if (mode == FAULT_SHORT_ONCE && kinds[n] != FK_PREAD && kinds[n] != FK_PWRITE)
+				continue;
+			if (mode == FAULT_TORN_ONCE && kinds[n] != FK_PWRITE)
 				continue;
 			failures += !one_run(seed, n, (enum fault_mode)mode, &t[mode]);
 		}
