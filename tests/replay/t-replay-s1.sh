@@ -52,6 +52,17 @@ echo "resync: $(grep -o '"exact_pct":[0-9.]*,"same_group":[0-9]*,"same_group_pct
 has "$T/free" "^requests 32," "free-running replays 32 requests"
 echo "free: $(grep '^requests' "$T/free")"
 
+# mb_stats beside the kernel's: every counter of its file gets a line.
+"$MB" replay --stats "$TR/mb_stats.end" "$T/start.raw" "$T/trace.txt" >"$T/stats" 2>&1 &&
+	ok "--stats exits 0" || { bad "--stats"; cat "$T/stats"; }
+has "$T/stats" "^  reqs  *32 | 32$" "mb_stats: 32 requests on both sides"
+has "$T/stats" "^  cr_goal_slow_stats:" "mb_stats: criterion sections"
+has "$T/stats" "^  buddies_time_used .* | -$" "mb_stats: a counter we lack shows -"
+"$MB" replay --json --stats "$TR/mb_stats.end" "$T/start.raw" "$T/trace.txt" >"$T/sj" 2>&1
+has "$T/sj" '"mb_stats":\[{"name":"reqs","kernel":"32","ours":32}' "mb_stats in the JSON object"
+"$MB" replay --stats "$T/nonexistent" "$T/start.raw" "$T/trace.txt" >"$T/out" 2>"$T/err"
+[ $? = 1 ] && ok "--stats missing file: exit 1" || bad "--stats missing file: exit 1"
+
 # The text report names the divergence kinds with the kernel's line.
 "$MB" replay "$T/start.raw" "$T/trace.txt" >"$T/text" 2>&1
 has "$T/text" "kernel: ext4_mballoc_alloc:" "text report shows the kernel's line"

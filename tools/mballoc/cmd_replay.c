@@ -10,13 +10,14 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "replay.h"
 
 struct mb_rp_opts {
 	struct mb_replay_opts run;
-	const char *image, *trace, *end;
+	const char *image, *trace, *end, *stats;
 	uint64_t show; /* kinds printed */
 	bool json;
 };
@@ -32,6 +33,7 @@ static void mb_rp_usage(FILE *f)
 		   "                    free: our extents stay (free-running)\n"
 		   "  -e, --end IMAGE   check that the final bitmap equals this image's\n"
 		   "  -k, --kinds N     divergence kinds shown (default 12; all are counted)\n"
+		   "  -s, --stats FILE  the kernel's mb_stats (mb_stats.end) with ours beside it\n"
 		   "  --no-pin          do not run requests on their trace CPU\n"
 		   "  --json            one JSON object on stdout\n"
 		   "  -h, --help\n");
@@ -42,7 +44,7 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 	static const struct option lo[] = {
 		{ "mode", required_argument, 0, 'm' }, { "end", required_argument, 0, 'e' },
 		{ "kinds", required_argument, 0, 'k' }, { "json", no_argument, 0, 'j' },
-		{ "no-pin", no_argument, 0, 'P' },
+		{ "no-pin", no_argument, 0, 'P' },     { "stats", required_argument, 0, 's' },
 		{ "help", no_argument, 0, 'h' },       { 0, 0, 0, 0 },
 	};
 	int c;
@@ -50,7 +52,7 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 	*o = (struct mb_rp_opts){ .run = { MB_REPLAY_RESYNC, 256, false }, .show = 12 };
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "hm:e:k:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hm:e:k:s:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (!strcmp(optarg, "resync"))
@@ -62,6 +64,7 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 								  "(resync or free)", optarg);
 			break;
 		case 'e': o->end = optarg; break;
+		case 's': o->stats = optarg; break;
 		case 'k':
 			if (!mb_parse_u64(optarg, &o->show))
 				return mb_cli_usage_err("replay", "invalid value for --kinds: '%s'",
@@ -157,6 +160,8 @@ static void mb_rp_print_text(const struct mb_rp_opts *o, const struct mb_rimage 
 		       r->kinds[i].kernel, r->kinds[i].ours);
 	if (r->nkinds > o->show)
 		printf("  ... %u more kinds (--kinds N)\n", r->nkinds - (uint32_t)o->show);
+	if (o->stats)
+		mb_rstats_print(o->stats, &r->stats, false);
 }
 
 static void mb_rp_json_u64(const char *name, uint64_t v, bool comma)
@@ -218,7 +223,13 @@ static void mb_rp_print_json(const struct mb_rp_opts *o, const struct mb_rimage 
 		mb_cli_json_str(stdout, r->kinds[i].ours);
 		printf("}");
 	}
-	printf("]}\n");
+	printf("]");
+	if (o->stats) {
+		printf(",\"mb_stats\":[");
+		mb_rstats_print(o->stats, &r->stats, true);
+		printf("]");
+	}
+	printf("}\n");
 }
 
 /* Loads an image; prints the error itself. */
@@ -271,6 +282,10 @@ int mb_cmd_replay(int argc, char **argv)
 
 	if (rc)
 		return rc;
+	if (o.stats && access(o.stats, R_OK)) {
+		mb_cli_err("replay", "%s: %s", o.stats, strerror(errno));
+		return MB_EXIT_FAIL;
+	}
 	if (mb_rp_load(o.image, &img))
 		return MB_EXIT_FAIL;
 	if ((err = mb_rimage_volume(&img, &vol))) {

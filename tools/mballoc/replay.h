@@ -85,6 +85,7 @@ struct mb_replay_result {
 	struct mb_rkind *kinds;
 	uint32_t nkinds, cap_kinds;
 	struct mb_trace_counts trace;
+	struct mb_stats stats;  /* ours at the end of the trace (before the final discards) */
 };
 
 struct mb_replay_opts {
@@ -101,6 +102,13 @@ struct mb_replay_opts {
  */
 int mb_replay_run(struct mb_volume *vol, const struct mb_rimage *img, FILE *f,
 		  const struct mb_replay_opts *o, struct mb_replay_result *res);
+/*
+ * replay_stats.c: prints the kernel's mb_stats file at path with our value
+ * beside each counter (JSON: the elements of an array).  Returns 0 or
+ * -errno (the file cannot be opened).
+ */
+int mb_rstats_print(const char *path, const struct mb_stats *st, bool json);
+
 /* Frees what a result holds. */
 void mb_replay_result_free(struct mb_replay_result *res);
 

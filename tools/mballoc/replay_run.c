@@ -789,6 +789,7 @@ int mb_replay_run(struct mb_volume *vol, const struct mb_rimage *img, FILE *f,
 
 		res->unmatched += p && p->req.kind == MB_TEV_REQUEST;
 	}
+	mb_stats_get(vol, &res->stats);
 	/* As at unmount: every free committed, every PA released. */
 	mb_rp_apply_frees(&rp, MB_NONE);
 	mb_rp_destroy(&rp);
