@@ -142,9 +142,9 @@ static void mb_rp_print_text(const struct mb_rp_opts *o, const struct mb_rimage 
 	       (unsigned long long)r->free_errors, (unsigned long long)r->commits,
 	       (unsigned long long)r->discards, (unsigned long long)r->evictions,
 	       (unsigned long long)r->inode_frees);
-	printf("CPUs: %llu seen, %llu of %llu requests ran on their trace CPU; %llu data requests "
+	printf("CPUs: highest %llu; %llu of %llu requests ran on their trace CPU; %llu data requests "
 	       "end past the i_size the trace shows\n",
-	       (unsigned long long)r->cpu_max + 1, (unsigned long long)r->cpu_pinned,
+	       (unsigned long long)r->cpu_max, (unsigned long long)r->cpu_pinned,
 	       (unsigned long long)r->requests, (unsigned long long)r->beyond_isize);
 	if (e->checked && e->diff >= 0)
 		printf("final bitmap: %s", e->diff ? "DIFFERS" : "matches the end image\n");
