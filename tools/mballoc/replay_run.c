@@ -686,7 +686,10 @@ static int mb_rp_inode_event(struct mb_replay *rp, const struct mb_tev *ev, stru
 			in->isize = 0, in->in_falloc = false;
 		return err;
 	case MB_TEV_DISCARD_PA:
-		rp->res->discards++;
+	case MB_TEV_RELEASE_INODE_PA:
+		/* A release follows its inode's discard (a no-op then), or comes
+		   alone from ext4's ENOSPC path: either way the file's PAs go. */
+		rp->res->discards += ev->kind == MB_TEV_DISCARD_PA;
 		if (in->f)
 			mb_file_discard(in->f);
 		return 0;
@@ -724,8 +727,7 @@ static int mb_rp_event(struct mb_replay *rp, const struct mb_tev *ev)
 
 	switch (ev->kind) {
 	case MB_TEV_OTHER:
-	case MB_TEV_RELEASE_INODE_PA:
-	case MB_TEV_RELEASE_GROUP_PA: return 0; /* our PAs live by our rules */
+	case MB_TEV_RELEASE_GROUP_PA: return 0; /* our group PAs live by our rules */
 	case MB_TEV_REQUEST:
 	case MB_TEV_MBALLOC:
 	case MB_TEV_PREALLOC:
