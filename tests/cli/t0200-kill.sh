@@ -39,6 +39,8 @@ while [ $i -le $KILLS ]; do
 		break
 	fi
 	kills=$((kills + 1))
+	# killed before it created the log (a loaded machine): it logged nothing
+	[ -e "$LOG" ] || : >"$LOG"
 	"$MB" check "$IMG" --expect-allocated "$LOG" >"$T/check" 2>&1
 	st=$?
 	n=$(sed -n 's/.*: \([0-9]*\) expected extent(s) checked.*/\1/p' "$T/check")

@@ -141,6 +141,8 @@ int mb_stress_image_prepare(struct mb_stress_opts *o)
 	mb_volume_geometry(vol, &g);
 	mb_volume_destroy(vol);
 	rc = mb_stress_image_agree(o, &g);
+	if (!rc && o->reclaim && o->commit_log && mb_stress_log_reset(o->commit_log))
+		rc = MB_EXIT_FAIL;
 	if (!rc && o->reclaim && mb_stress_reclaim(o->image))
 		rc = MB_EXIT_FAIL;
 	o->vol = (struct mb_vol_opts){ .size = g.blocks_count * g.block_size,

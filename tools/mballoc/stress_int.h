@@ -165,6 +165,7 @@ void mb_stress_committer_stop(struct mb_stress_shared *sh);
 int mb_stress_log_open(struct mb_stress_shared *sh);
 /* Empties the log durably: call before freeing the logged extents. */
 int mb_stress_log_truncate(struct mb_stress_shared *sh);
+int mb_stress_log_reset(const char *path);
 void mb_stress_log_close(struct mb_stress_shared *sh);
 void mb_stress_logger(struct mb_stress_thread *t);
 

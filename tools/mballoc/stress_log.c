@@ -36,6 +36,27 @@ int mb_stress_log_open(struct mb_stress_shared *sh)
 	return mb_stress_log_truncate(sh);
 }
 
+/*
+ * Empties FILE durably before --reclaim frees the extents it names: a kill
+ * between the reclaim's commit and mb_stress_log_open() must not leave
+ * FILE naming freed extents.
+ */
+int mb_stress_log_reset(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0 || fsync(fd)) {
+		int err = -errno;
+
+		mb_cli_err("stress", "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	close(fd);
+	return 0;
+}
+
 int mb_stress_log_truncate(struct mb_stress_shared *sh)
 {
 	if (sh->log_fd < 0)
