@@ -202,14 +202,35 @@ MB_API int64_t mb_allocated_blocks(struct mb_volume *vol, uint64_t start, uint64
 /*
  * FITRIM: calls discard(start, len, arg) for every free run of at least
  * minlen blocks (0 = 1) inside [start, start + len), e.g. to TRIM or unmap
- * it on the device.  While the callback runs, that run is held away from
- * allocators (they wait for it rather than report ENOSPC).  A non-zero
- * return from discard stops the walk and is returned.  Returns the blocks
- * trimmed.  Runs that cross a group boundary are trimmed per group.
- * Errors: -EINVAL no callback, zero length or start past the end;
- *         -EUCLEAN a group is corrupt; -ENOMEM; or discard's error.
+ * it on the device.  Runs are offered in block order and cut at group
+ * boundaries and at the range's edges.
+ *
+ * The range is clipped to the data blocks, [first_data_block,
+ * blocks_count): blocks below first_data_block or past the end are simply
+ * not there, and an end past 2^64 counts as the end of the volume (so
+ * len = UINT64_MAX means "to the end").  Nothing outside the range given
+ * is ever offered.
+ *
+ * discard's return decides: 0 the run was trimmed (it is counted); < 0 an
+ * error: the walk stops and mb_trim returns it; > 0 stop (e.g. a time
+ * budget ran out): the walk stops, this run is not counted, and mb_trim
+ * returns the blocks trimmed by the calls before it.  Either way the run
+ * is allocatable again once discard returns.
+ *
+ * While discard runs, its run is held away from allocators: an allocation
+ * that needs it sleeps until discard returns, however long that takes,
+ * rather than report ENOSPC or spin.
+ *
+ * Returns the blocks trimmed (>= 0; 0 when the range holds no data block
+ * or no long enough run).
+ * Errors: -EINVAL no callback, zero length, start >= blocks_count, or
+ *         minlen > blocks_per_group (no run can be that long);
+ *         -EUCLEAN a group is corrupt; -EIO a bitmap cannot be read;
+ *         -ENOMEM; or discard's negative return.  On an error, runs trimmed
+ *         before it stay trimmed.
  * Thread-safety: any.  discard runs with no lock held and may take its
- * time, but must not call into the volume for the same range.
+ * time, but must not allocate from this volume (mb_alloc, which may sleep
+ * until this very discard returns) nor wait for a thread that does.
  */
 MB_API int64_t mb_trim(struct mb_volume *vol, uint64_t start, uint64_t len, uint32_t minlen,
 		       int (*discard)(uint64_t start, uint64_t len, void *arg), void *arg);

@@ -10,9 +10,19 @@
  * design lists -- so vol->trim_inflight counts it and a failing allocation
  * waits for it (alloc.c, mb_should_retry) instead of giving up.
  *
+ * The callback's verdict: 0 trimmed (counted), < 0 an error (the walk stops
+ * and it is returned), > 0 stop (that run is not counted; the count of the
+ * runs before it is returned).
+ *
  * Locking: bb_lock per group, never held across the callback.
  */
 #include "mb_int.h"
+
+/* The caller's callback and its argument. */
+struct mb_trim_cb {
+	int (*discard)(uint64_t start, uint64_t len, void *arg);
+	void *arg;
+};
 
 /* Takes the next run >= minlen in [*pos, end) off the buddy; bb_lock held. */
 static uint32_t mb_trim_take_locked(struct mb_volume *vol, struct mb_group *grp,
@@ -33,58 +43,67 @@ static uint32_t mb_trim_take_locked(struct mb_volume *vol, struct mb_group *grp,
 	return 0;
 }
 
+/*
+ * Trims the runs of group g inside [from, to).  Returns the blocks trimmed,
+ * or -errno; *stop is set when the callback asked to stop (a positive
+ * return: that run is not counted).
+ */
 static int64_t mb_trim_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t from, uint32_t to,
-			     uint32_t minlen, int (*discard)(uint64_t, uint64_t, void *), void *arg)
+			     uint32_t minlen, const struct mb_trim_cb *cb, bool *stop)
 {
 	struct mb_group *grp = &vol->groups[g];
 	mb_fsblk_t base = mb_group_first_block(vol, g);
 	int64_t trimmed = 0;
 	mb_grpblk_t pos = from;
-	int err = mb_group_lock_usable(vol, grp);
+	int ret = mb_group_lock_usable(vol, grp);
 
-	while (!err) {
+	while (!ret) {
 		uint32_t n = mb_trim_take_locked(vol, grp, &pos, to, minlen);
 
 		if (!n)
 			break;
 		mb_unlock(&grp->bb_lock);
-		err = discard(base + pos, n, arg);
+		ret = cb->discard(base + pos, n, cb->arg);
 		mb_lock(&grp->bb_lock);
 		if (mb_buddy_free(vol, grp, pos, n))
 			mb_group_set_corrupt_locked(vol, grp);
+		/* pairs with the acquire load in mb_should_retry */
 		atomic_fetch_sub_explicit(&vol->trim_inflight, n, memory_order_release);
-		if (!err)
+		if (!ret)
 			trimmed += n;
 		pos += n;
 	}
 	mb_unlock(&grp->bb_lock);
-	return err ? err : trimmed;
+	*stop = ret > 0;
+	return ret < 0 ? ret : trimmed;
 }
 
 int64_t mb_trim(struct mb_volume *vol, uint64_t start, uint64_t len, uint32_t minlen,
 		int (*discard)(uint64_t start, uint64_t len, void *arg), void *arg)
 {
+	const struct mb_trim_cb cb = { discard, arg };
+	uint64_t fdb = vol->geo.first_data_block, count = vol->geo.blocks_count;
+	/* the end saturates: a length past 2^64 means "to the end" */
+	uint64_t end = len > UINT64_MAX - start ? UINT64_MAX : start + len;
 	int64_t total = 0;
+	bool stop = false;
 
-	if (!discard || !len || start >= vol->geo.blocks_count)
+	if (!discard || !len || start >= count || minlen > vol->bpg)
 		return -EINVAL;
-	if (start < vol->geo.first_data_block)
-		start = vol->geo.first_data_block;
-	if (len > vol->geo.blocks_count - start)
-		len = vol->geo.blocks_count - start;
-	if (!minlen)
-		minlen = 1;
-	while (len) {
+	/* clip [start, end) to the data blocks; the end stays where it was */
+	start = start > fdb ? start : fdb;
+	end = end < count ? end : count;
+	minlen = minlen ? minlen : 1;
+	while (start < end && !stop) {
 		mb_grp_t g = mb_block_group(vol, start);
 		mb_grpblk_t off = mb_block_offset(vol, start);
-		uint32_t n = (uint32_t)(len < vol->bpg - off ? len : vol->bpg - off);
-		int64_t r = mb_trim_group(vol, g, off, off + n, minlen, discard, arg);
+		uint32_t n = (uint32_t)(end - start < vol->bpg - off ? end - start : vol->bpg - off);
+		int64_t r = mb_trim_group(vol, g, off, off + n, minlen, &cb, &stop);
 
 		if (r < 0)
 			return r;
 		total += r;
 		start += n;
-		len -= n;
 	}
 	return total;
 }
