@@ -24,7 +24,9 @@
  * (MB_STRICT_CHECK); later failures retry only if the counter moved, or if
  * a discard is in flight elsewhere.  The first pass never takes a lock just
  * to judge a group, so the fast path pays nothing for this.  Beyond the
- * series: pending frees are committed, trims in flight are waited for, and
+ * series: pending frees are committed; space held by a trim callback or a
+ * discard in flight is slept for on the volume's space event (wait.c), not
+ * spun for and never reported as ENOSPC; and
  * while any request is in its retry rounds nobody preallocates (otherwise
  * a discarded PA is re-preallocated by its owner before the failing thread
  * gets to it).  Rounds are capped by mb_max_retries.
@@ -36,7 +38,7 @@
  * Locking rules
  * -------------
  * Order (enum mb_lock_rank): v_lock < f_data_sem < lg_mutex < commit_mx <
- * bb_lock.
+ * bb_lock < space_ev.lock.
  * - bb_lock protects a group's bitmaps, counters, PA list and pending frees,
  *   and the state of the PAs in the group (pa_free, pa_deleted, a group
  *   PA's front).  Counters are also read without it as hints (good-group
@@ -49,9 +51,13 @@
  *   lg_mutex does the same for a locality group and its buckets.  Only
  *   the owner unlinks a PA from its list and frees it; others may only mark
  *   it deleted (and return its space) under the group lock.
- * - No lock is held while waiting for anything but another lock.
+ * - space_ev.lock (wait.c) guards only the sleep of a failing allocator.
+ *   Only the retry path takes it, never the fast path; a trim signals it
+ *   under bb_lock, and a signal with nobody asleep takes no lock at all.
+ * - No lock is held while waiting for anything but another lock, except
+ *   that sleep: it holds at most the caller's f_data_sem and lg_mutex, and
+ *   its signallers (a trim, a legacy discard's second phase) take neither.
  */
-#include <sched.h>
 #include <stdlib.h>
 
 #include "mb_int.h"
@@ -655,10 +661,15 @@ static void mb_ac_feel_pressure(struct mb_ac *ac)
 
 /*
  * ext4_mb_discard_preallocations_should_retry plus the commit of pending
- * frees.  seq policy (the series): retry if a discard freed something, if
- * a discard is in flight elsewhere, on the first failure (then strictly)
- * or if discard_pa_seq moved since the last sample.  legacy: retry only if
- * the discard freed something.
+ * frees.  seq policy (the series): retry if a discard freed something, on
+ * the first failure (then strictly) or if discard_pa_seq moved since the
+ * last sample.  legacy: retry only if the discard freed something.
+ *
+ * Beyond the series, free space may be held rather than gone: a run under
+ * an mb_trim() callback, or PAs a legacy-style discard took and has not
+ * returned yet (*busy).  Then the rounds do not count toward the cap, and
+ * once a strict search failed with nothing moved, the request sleeps until
+ * held space comes back (wait.c) -- never a spin, never a spurious ENOSPC.
  */
 static bool mb_should_retry(struct mb_ac *ac)
 {
@@ -676,6 +687,8 @@ static bool mb_should_retry(struct mb_ac *ac)
 	    mb_force_commit(vol) > 0)
 		return true;
 
+	/* sampled before looking for held space: no return of it is missed */
+	uint64_t ev = mb_space_sample(vol);
 	int64_t freed = mb_discard_preallocations(vol, ac->g_ex.fe_group, ac->o_ex.fe_len, &busy);
 
 	MB_HOOK(vol, MB_HOOK_BEFORE_RETRY, ac->g_ex.fe_group, 0);
@@ -685,22 +698,22 @@ static bool mb_should_retry(struct mb_ac *ac)
 	}
 	if (legacy)
 		return false;
-	/* a discard or a trim is mid-way: its space will reappear, and its
-	   progress bounds these rounds, so they do not count toward the cap */
-	if (busy || atomic_load_explicit(&vol->trim_inflight, memory_order_acquire)) {
-		sched_yield();
-		return ++ac->busy_rounds < MB_MAX_BUSY_ROUNDS;
-	}
-	ac->rounds++;
+	/* pairs with the release in mb_trim_group */
+	bool held = busy || atomic_load_explicit(&vol->trim_inflight, memory_order_acquire);
 	uint64_t sum = mb_seq_sum(vol);
+	bool moved = !(ac->flags & MB_STRICT_CHECK) || sum != ac->seq;
 
-	if (!(ac->flags & MB_STRICT_CHECK) || sum != ac->seq) {
-		ac->flags |= MB_STRICT_CHECK;
-		ac->seq = sum;
+	ac->flags |= MB_STRICT_CHECK;
+	ac->seq = sum;
+	if (moved)
 		mb_stat_inc(vol, MB_ST_STRICT_RETRIES);
+	if (held) {
+		if (!moved)
+			mb_space_wait(vol, ev); /* holding at most f_data_sem, lg_mutex */
 		return true;
 	}
-	return false;
+	ac->rounds++;
+	return moved;
 }
 
 /* ------------------------------------------------------------------------ */

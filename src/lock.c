@@ -89,3 +89,21 @@ void mb_unlock(struct mb_mutex *mx)
 	pthread_mutex_unlock(&mx->m);
 	mb_rank_release(mx->rank);
 }
+
+/*
+ * pthread_cond_wait on mx: mx is released during the sleep and held again
+ * on return.  Its rank stays counted as held meanwhile (the thread takes
+ * nothing while asleep); the owner tag is cleared so another thread may
+ * take mx.
+ */
+void mb_cond_wait(pthread_cond_t *cv, struct mb_mutex *mx)
+{
+#ifdef MB_DEBUG
+	assert(mb_mutex_held(mx));
+	atomic_store_explicit(&mx->owner_tag, NULL, memory_order_relaxed);
+#endif
+	pthread_cond_wait(cv, &mx->m);
+#ifdef MB_DEBUG
+	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
+#endif
+}

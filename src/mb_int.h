@@ -54,6 +54,8 @@ enum mb_lock_rank {
 	MB_RANK_LG,            /* mb_lg.lg_mutex: one user per locality group; its buckets */
 	MB_RANK_COMMIT,        /* mb_persist.commit_mx: one commit at a time */
 	MB_RANK_GROUP,         /* mb_group.bb_lock: bitmaps, counters, PA state */
+	MB_RANK_EVENT,         /* mb_space_event.lock: only the sleep of a failing
+				  allocator (wait.c); signalled under bb_lock */
 	MB_RANK_LEAF,          /* short leaf locks: nothing is taken inside */
 };
 
@@ -71,6 +73,7 @@ void mb_mutex_destroy(struct mb_mutex *mx);
 void mb_lock(struct mb_mutex *mx);
 int mb_trylock(struct mb_mutex *mx);
 void mb_unlock(struct mb_mutex *mx);
+void mb_cond_wait(pthread_cond_t *cv, struct mb_mutex *mx);
 
 #ifdef MB_DEBUG
 bool mb_mutex_held(struct mb_mutex *mx);
@@ -259,6 +262,7 @@ enum mb_hook_id {
 	MB_HOOK_LEFTOVER_UNLINKED,  /* race 2: surplus marked used, PA not listed */
 	MB_HOOK_DISCARD_COLLECTED,  /* race 3: PAs taken off the list, not freed */
 	MB_HOOK_BEFORE_RETRY,       /* the ENOSPC retry decision */
+	MB_HOOK_SPACE_WAIT,         /* an allocator is about to sleep (event lock held) */
 	MB_HOOK_COUNT
 };
 
@@ -275,6 +279,20 @@ typedef void (*mb_hook_fn)(void *arg, int id, uint32_t group, int cr);
 /* ------------------------------------------------------------------------ */
 /* The volume                                                                */
 /* ------------------------------------------------------------------------ */
+
+/*
+ * An event count (wait.c): "held free space came back".  Bumped when a trim
+ * returns a run and when a legacy discard's second phase returns its PAs;
+ * a failing allocator samples gen before it looks for held space and
+ * sleeps while gen has not moved.  Touched only on the ENOSPC retry path
+ * and by those two signallers, never by the allocation fast path.
+ */
+struct mb_space_event {
+	_Alignas(MB_CACHELINE) struct mb_mutex lock; /* rank MB_RANK_EVENT: the sleep only */
+	pthread_cond_t cond;     /* broadcast under lock */
+	_Atomic uint64_t gen;    /* seq_cst; pairs with the waiters load (Dekker) */
+	_Atomic uint32_t waiters; /* sleepers, changed under lock; seq_cst, pairs with gen */
+};
 
 struct mb_volume {
 	/* Geometry: constant after creation. */
@@ -314,6 +332,8 @@ struct mb_volume {
 
 	/* Free blocks held out of the buddy by an mb_trim() callback in flight. */
 	_Atomic uint64_t trim_inflight;
+	/* Failing allocators sleep here until held space comes back (wait.c). */
+	struct mb_space_event space_ev;
 
 	/* Blocks freed but not yet committed (deferred frees), all groups. */
 	_Atomic uint64_t free_pending;
@@ -477,6 +497,13 @@ int mb_force_commit(struct mb_volume *vol);
 void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
 			     uint32_t len);
 
+/* wait.c */
+int mb_space_event_init(struct mb_volume *vol);
+void mb_space_event_destroy(struct mb_volume *vol);
+uint64_t mb_space_sample(struct mb_volume *vol);
+void mb_space_wait(struct mb_volume *vol, uint64_t seen);
+void mb_space_returned(struct mb_volume *vol);
+
 #endif /* MB_INT_H */
 
 /* ------------------------------------------------------------------------ */
@@ -497,9 +524,6 @@ struct mb_fex {
 };
 
 enum mb_ac_status { MB_AC_CONTINUE, MB_AC_FOUND, MB_AC_BREAK };
-
-/* Bound on rounds that only wait for another thread's PA (see alloc.c). */
-#define MB_MAX_BUSY_ROUNDS (1u << 20)
 
 /* One mb_alloc() call; lives on the caller's stack, never shared. */
 struct mb_ac {
@@ -524,7 +548,6 @@ struct mb_ac {
 	struct mb_lg *lg;        /* locality group (lg_mutex held) or NULL */
 	uint64_t seq;            /* discard_pa_seq sample */
 	uint32_t rounds;         /* ENOSPC retry rounds (count toward mb_max_retries) */
-	uint32_t busy_rounds;    /* rounds spent waiting for in-flight discards */
 	bool pressured;          /* counted in vol->enospc_pressure */
 	bool goal_block;         /* a physical goal was given */
 	int load_err;            /* a group's bitmap could not be read (-EIO, -ENOMEM): the

@@ -147,8 +147,9 @@ static uint32_t mb_pa_discard_locked(struct mb_volume *vol, struct mb_group *grp
  * preallocations before releasing group lock"), so nothing is ever hidden
  * on a private list while the lock is free.  A PA found deleted but still
  * listed belongs to a legacy-style discard in flight: under the seq policy
- * that is reported as *busy (its space will reappear: retry); the legacy
- * policy skips it, as ext4 did before the series.
+ * that is reported as *busy (its space will reappear, and the discard
+ * signals the space event when it has: wait); the legacy policy skips it,
+ * as ext4 did before the series.
  */
 int64_t mb_discard_group_preallocations(struct mb_volume *vol, mb_grp_t g, uint32_t needed,
 					bool *busy)
@@ -217,6 +218,9 @@ static int64_t mb_discard_file_pas_legacy(struct mb_volume *vol, struct mb_file 
 			freed += mb_pa_release_locked(vol, grp, pa);
 		mb_unlock(&grp->bb_lock);
 	}
+	/* a seq-policy allocator may have seen these PAs in flight (*busy in
+	   mb_discard_group_preallocations) and sleep until they are back */
+	mb_space_returned(vol);
 	return freed;
 }
 

@@ -7,8 +7,9 @@
  * A run being trimmed is marked used in the buddy (not on disk) while the
  * group lock is dropped for the callback, as ext4 does.  That space is
  * free but briefly unallocatable -- one of the spurious-ENOSPC sources the
- * design lists -- so vol->trim_inflight counts it and a failing allocation
- * waits for it (alloc.c, mb_should_retry) instead of giving up.
+ * design lists -- so vol->trim_inflight counts it, and a failing allocation
+ * sleeps on the space event (wait.c) until the run is returned, instead of
+ * giving up.
  *
  * The callback's verdict: 0 trimmed (counted), < 0 an error (the walk stops
  * and it is returned), > 0 stop (that run is not counted; the count of the
@@ -69,6 +70,7 @@ static int64_t mb_trim_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t from
 			mb_group_set_corrupt_locked(vol, grp);
 		/* pairs with the acquire load in mb_should_retry */
 		atomic_fetch_sub_explicit(&vol->trim_inflight, n, memory_order_release);
+		mb_space_returned(vol); /* wakes allocators waiting for this run */
 		if (!ret)
 			trimmed += n;
 		pos += n;

@@ -128,6 +128,12 @@ int mb_volume_create(const struct mb_geometry *geo, struct mb_volume **out)
 		return -ENOMEM;
 	mb_mutex_init(&vol->v_lock, MB_RANK_VOLUME);
 	mb_list_init(&vol->v_files);
+	err = mb_space_event_init(vol);
+	if (err) {
+		mb_mutex_destroy(&vol->v_lock);
+		free(vol);
+		return err;
+	}
 	err = mb_geometry_resolve(vol, geo);
 	if (!err)
 		err = mb_volume_alloc_state(vol);
@@ -163,6 +169,7 @@ void mb_volume_destroy(struct mb_volume *vol)
 	free(vol->lgs);
 	free(vol->pcpu);
 	free((void *)vol->stream_goals);
+	mb_space_event_destroy(vol);
 	mb_mutex_destroy(&vol->v_lock);
 	free(vol);
 }

@@ -14,7 +14,7 @@
 struct runs {
 	uint64_t start[256], len[256];
 	int n;
-	int fail_at;  /* return stop_ret (0: -EIO) at this call (0 = never) */
+	int fail_at; /* return stop_ret (0: -EIO) at this call (0 = never) */
 	int stop_ret;
 	int min;
 };
