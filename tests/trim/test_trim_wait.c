@@ -258,3 +258,126 @@ TEST(discard_in_flight_wakes_sleeping_allocator)
 	ASSERT_CHECK_CLEAN(x.vol);
 	ctx_done(&x);
 }
+
+/* ------------------------------------------------------------------------ */
+
+struct fill {
+	struct mb_volume *vol;
+	struct filler_arg {
+		struct fill *f;
+		int i;
+	} args[4];
+	atomic_bool stop;
+	atomic_uint_fast64_t allocated;
+	atomic_uint sleeps; /* allocators that went to sleep (hook) */
+	int errs[4];
+	uint64_t seed;
+};
+
+static int short_sleep(uint64_t start, uint64_t len, void *arg)
+{
+	struct timespec ts = { 0, 200000 }; /* a slow device: 0.2 ms per run */
+
+	(void)start, (void)len, (void)arg;
+	nanosleep(&ts, NULL);
+	return 0;
+}
+
+static void *fill_trimmer(void *arg)
+{
+	struct fill *f = arg;
+
+	while (!atomic_load(&f->stop))
+		mb_trim(f->vol, 0, UINT64_MAX, 1, short_sleep, NULL);
+	return NULL;
+}
+
+/* Filler i: odd ones write a file (PAs, lg_mutex held while waiting), even ones not. */
+static void *filler(void *arg)
+{
+	struct fill *f = ((struct filler_arg *)arg)->f;
+	int i = ((struct filler_arg *)arg)->i;
+	struct mb_file *file = NULL;
+	uint64_t rng = f->seed + (uint64_t)i * 0x9e3779b97f4a7c15ull, logical = 0;
+	int err = (i & 1) ? mb_file_open(f->vol, 100 + (uint64_t)i, &file) : 0;
+
+	while (!err) {
+		struct mb_request rq = { .file = file, .goal = MB_GOAL_NONE, .logical = logical };
+		struct mb_extent ex;
+
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		rq.len = 1 + (uint32_t)(rng >> 61);
+		if (file)
+			mb_file_set_size(file, logical + rq.len);
+		err = mb_alloc(f->vol, &rq, &ex);
+		if (!err) {
+			atomic_fetch_add(&f->allocated, ex.len);
+			logical += ex.len;
+		}
+	}
+	f->errs[i] = err;
+	if (file)
+		mb_file_close(file); /* returns its unused PA space: after the count */
+	return NULL;
+}
+
+static void count_sleeps(void *arg, int id, uint32_t group, int cr)
+{
+	struct fill *f = arg;
+
+	(void)group, (void)cr;
+	if (id == MB_HOOK_SPACE_WAIT)
+		atomic_fetch_add(&f->sleeps, 1);
+}
+
+/*
+ * Four threads fill a fragmented volume (512 free runs of 4 blocks) while
+ * another trims every free run over and over with a slow callback:
+ * allocators keep sleeping on trimmed runs and must be woken each time.  Every free block is always allocatable or held
+ * by a trim, so together they must get the whole capacity before ENOSPC
+ * (and a lost wakeup would hang: CTest's timeout).
+ */
+/* One round on a fresh fragmented volume. */
+static void fill_round(struct fill *f, int round)
+{
+	struct mb_geometry geo = { 4096, 1024, 8192, 0, 2 };
+	struct mb_request all = { .goal = MB_GOAL_NONE, .len = 1024 };
+	struct mb_extent ex;
+	pthread_t tt, ft[4];
+
+	*f = (struct fill){ .seed = mb_test_seed + (uint64_t)round, .sleeps = f->sleeps };
+	ASSERT_EQ_INT(mb_volume_create(&geo, &f->vol), 0);
+	while (!mb_alloc(f->vol, &all, &ex))
+		;
+	for (uint64_t b = 0; b < 8192; b += 16)
+		ASSERT_EQ_INT(mb_free(f->vol, b + 8, 4), 0);
+	uint64_t cap = mb_free_blocks(f->vol);
+
+	ASSERT_EQ_U64(cap, 2048);
+	mb_hook_set(f->vol, count_sleeps, f);
+	pthread_create(&tt, NULL, fill_trimmer, f);
+	for (int i = 0; i < 4; i++) {
+		f->args[i] = (struct filler_arg){ f, i };
+		pthread_create(&ft[i], NULL, filler, &f->args[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(ft[i], NULL);
+	atomic_store(&f->stop, true);
+	pthread_join(tt, NULL);
+	mb_hook_set(f->vol, NULL, NULL);
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ_INT(f->errs[i], -ENOSPC);
+	ASSERT_EQ_U64(atomic_load(&f->allocated), cap);
+	ASSERT_EQ_U64(mb_free_blocks(f->vol), 0);
+	ASSERT_CHECK_CLEAN(f->vol);
+	mb_volume_destroy(f->vol);
+}
+
+TEST(fillers_with_trimmer_get_all)
+{
+	static struct fill f;
+
+	for (int round = 0; round < 20 && !mb_test_failed; round++)
+		fill_round(&f, round);
+	printf("fillers slept %u times in 20 rounds\n", atomic_load(&f.sleeps));
+}
