@@ -125,11 +125,31 @@ MB_API uint64_t mb_free_blocks(const struct mb_volume *vol);
 #define MB_GOAL_NONE UINT64_MAX
 
 /*
- * One allocation request (ext4's struct ext4_allocation_request).
- * lleft/pleft and lright/pright describe the nearest mapped neighbours of
- * `logical` in the file (logical and physical block); pleft/pright 0 means
- * "no such neighbour".  They let normalization stop at what is already
- * mapped, as ext4's extent code does.
+ * Logical blocks a request may name: [logical, logical + len) must end at or
+ * below this (2^40 blocks; ext4 stops at 2^32).  The headroom keeps every
+ * window computation far from wrapping (a byte size is blocks << 16 at most).
+ */
+#define MB_LOGICAL_LIMIT (1ULL << 40)
+
+/*
+ * One allocation request (ext4's struct ext4_allocation_request).  Every
+ * field has a valid range; mb_alloc() answers -EINVAL, changing nothing,
+ * when one is outside it:
+ *   file     NULL or a file opened on this volume.
+ *   logical  logical + len <= MB_LOGICAL_LIMIT, with or without a file.
+ *   goal     MB_GOAL_NONE or a block in [first_data_block, blocks_count)
+ *            (a reserved block is allowed: the search starts there).
+ *   len      >= 1; more than a group is cut to one group.
+ *   flags    only bits of MB_HINT_PUBLIC_MASK; every combination is valid.
+ *   lleft/pleft, lright/pright: the nearest mapped neighbours of the
+ *            request in the file (logical and physical block), as ext4's
+ *            extent tree gives them.  They let normalization stop at what
+ *            is already mapped and continue a neighbour physically.
+ *            pleft (pright) 0 means "no such neighbour", and lleft (lright)
+ *            is then ignored.  Otherwise pleft (pright) must be a block in
+ *            [first_data_block, blocks_count), with lleft < logical
+ *            (lright >= logical + len).  They are hints beyond that: the
+ *            library does not check that those blocks are allocated.
  */
 struct mb_request {
 	struct mb_file *file; /* owner; NULL = no preallocation (metadata) */
@@ -151,8 +171,10 @@ struct mb_extent {
 /*
  * Allocates up to req->len contiguous blocks.  The result may be shorter
  * than asked (never empty); a request larger than a group is cut to one.
- * Errors: -EINVAL bad request (len 0, goal past the end, unknown flags,
- *         file of another volume); -ENOSPC no free block exists for it (with
+ * Errors: -EINVAL a field outside its range (see struct mb_request: len 0,
+ *         a logical range past MB_LOGICAL_LIMIT, goal or a neighbour outside
+ *         the volume, inconsistent neighbours, unknown flags, a file of
+ *         another volume); -ENOSPC no free block exists for it (with
  *         MB_HINT_GOAL_ONLY: none at the goal); -EROFS the volume was opened
  *         read-only; -EIO no space found, and a group's bitmap could not be
  *         read (it is read again next time); -ENOMEM.
@@ -166,7 +188,10 @@ MB_API int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct 
  * changes.  On a persistent volume the blocks become reusable once the
  * commit recording the free is durable.
  * Errors: -EINVAL zero length, out of range, or metadata blocks;
- *         -EEXIST a block in the range is already free (double free).
+ *         -EEXIST a block in the range is already free (double free);
+ *         -EROFS the volume was opened read-only; -EUCLEAN a group involved
+ *         is corrupt; -EIO its bitmap cannot be read; -ENOMEM (building a
+ *         group's bitmaps on first use).
  * Thread-safety: any.
  */
 MB_API int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len);
@@ -193,8 +218,9 @@ MB_API int mb_mark_used(struct mb_volume *vol, uint64_t start, uint64_t len);
  * (preallocated but unused blocks and frees awaiting their commit count as
  * free).  Lets a caller check that what it believes it owns is allocated,
  * e.g. after a crash.
+ * Metadata (reserved) blocks count as allocated.
  * Errors: -EINVAL zero length or out of range; -EUCLEAN a group involved is
- *         corrupt; -EIO its bitmap cannot be read.
+ *         corrupt; -EIO its bitmap cannot be read; -ENOMEM.
  * Thread-safety: any; exact only for ranges no other call is changing.
  */
 MB_API int64_t mb_allocated_blocks(struct mb_volume *vol, uint64_t start, uint64_t len);
@@ -249,14 +275,15 @@ MB_API int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **ou
 
 /*
  * Sets the file's size in blocks (ext4's i_size); normalization predicts
- * growth from it.  Thread-safety: any.
+ * growth from it (a size past MB_LOGICAL_LIMIT counts as MB_LOGICAL_LIMIT).
+ * Thread-safety: any.
  */
 MB_API void mb_file_set_size(struct mb_file *file, uint64_t size_blocks);
 
 /*
  * Returns the file's unused preallocated blocks to the volume (as ext4 does
  * on truncate).  Returns the number of blocks released.
- * Thread-safety: any.
+ * Errors: none (the count is >= 0).  Thread-safety: any.
  */
 MB_API int64_t mb_file_discard(struct mb_file *file);
 
@@ -268,7 +295,8 @@ MB_API void mb_file_close(struct mb_file *file);
 
 /*
  * Discards every preallocation of the volume (inode and locality group).
- * Returns the number of blocks released.  Thread-safety: any.
+ * Returns the number of blocks released.  Errors: none (the count is >= 0).
+ * Thread-safety: any.
  */
 MB_API int64_t mb_discard_all(struct mb_volume *vol);
 
@@ -369,6 +397,7 @@ MB_API int mb_max_order(const struct mb_volume *vol);
  * bitmap, every counter, every preallocation, and the volume's total.
  * Writes one line per problem into buf (NUL-terminated, truncated to buflen;
  * buf may be NULL).  Returns the number of problems found (0 = clean).
+ * Errors: -ENOMEM (no problem was looked for).
  * Thread-safety: any; the result is exact only when no call is in flight.
  */
 MB_API int mb_check(struct mb_volume *vol, char *buf, size_t buflen);
@@ -467,7 +496,8 @@ MB_API int mb_commit(struct mb_volume *vol);
  * mb_volume_destroy() and returns 0.  mb_volume_destroy() on a persistent
  * volume stops without writing anything: the disk keeps the last durable
  * commit, exactly as after a crash.
- * Errors: those of mb_commit(); 0 for a read-only volume.
+ * Errors: those of mb_commit(); -EIO or another -errno from writing or
+ *         syncing the clean superblock; 0 for a read-only volume.
  * Thread-safety: no other call may be in flight on this volume.
  */
 MB_API int mb_volume_close(struct mb_volume *vol);

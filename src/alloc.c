@@ -80,14 +80,39 @@ static mb_grp_t mb_home_group(const struct mb_volume *vol, const struct mb_file 
 	return (mb_grp_t)(((file->f_ino ? file->f_ino - 1 : 0) / (ipg ? ipg : 1)) % vol->ngroups);
 }
 
-static int mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_request *req)
+static bool mb_block_in_volume(const struct mb_volume *vol, uint64_t b)
+{
+	return b >= vol->geo.first_data_block && b < vol->geo.blocks_count;
+}
+
+/*
+ * The valid range of every request field (mballoc.h, struct mb_request).
+ * Everything downstream -- normalization windows, neighbour merges, PA
+ * placement -- relies on these bounds to stay inside the volume and to
+ * never wrap: a logical range below MB_LOGICAL_LIMIT, and neighbours that
+ * are volume blocks on the correct side of the request.
+ */
+static bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 {
 	if (!req->len || (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK))
-		return -EINVAL;
+		return false;
 	if (req->file && req->file->f_vol != vol)
-		return -EINVAL;
-	if (req->goal != MB_GOAL_NONE &&
-	    (req->goal >= vol->geo.blocks_count || req->goal < vol->geo.first_data_block))
+		return false;
+	if (req->logical >= MB_LOGICAL_LIMIT || req->len > MB_LOGICAL_LIMIT - req->logical)
+		return false;
+	if (req->goal != MB_GOAL_NONE && !mb_block_in_volume(vol, req->goal))
+		return false;
+	if (req->pleft && (!mb_block_in_volume(vol, req->pleft) || req->lleft >= req->logical))
+		return false;
+	if (req->pright &&
+	    (!mb_block_in_volume(vol, req->pright) || req->lright < req->logical + req->len))
+		return false;
+	return true;
+}
+
+static int mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_request *req)
+{
+	if (!mb_request_valid(vol, req))
 		return -EINVAL;
 
 	*ac = (struct mb_ac){ .vol = vol, .file = req->file, .req = req, .flags = req->flags };

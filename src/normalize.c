@@ -108,7 +108,9 @@ static void mb_merge_goal(struct mb_ac *ac, uint64_t start, uint64_t size)
 		}
 		return;
 	}
-	if (goal == MB_GOAL_NONE)
+	/* mb_ac_init keeps neighbours inside the volume; a goal outside it
+	   would index past vol->groups, so never trust the arithmetic alone */
+	if (goal < vol->geo.first_data_block || goal >= vol->geo.blocks_count)
 		return;
 	ac->g_ex.fe_group = mb_block_group(vol, goal);
 	ac->g_ex.fe_start = mb_block_offset(vol, goal);
@@ -135,11 +137,16 @@ void mb_normalize_request(struct mb_ac *ac)
 	uint64_t size = lblk + olen, isize = MB_READ_ONCE(ac->file->f_size);
 	uint64_t wsize, wstart;
 
+	/* lblk + olen <= MB_LOGICAL_LIMIT (mb_ac_init); clamping the size too
+	   keeps size << bsbits (< 2^57) and the window below 2^64 */
 	if (isize > size)
-		size = isize;
+		size = isize < MB_LOGICAL_LIMIT ? isize : MB_LOGICAL_LIMIT;
 	if (!mb_normalize_window(size << bsbits, olen << bsbits, lblk, bsbits, &wsize, &wstart))
 		return;
 	uint64_t start = wstart, end = wstart + (wsize >> bsbits);
+
+	if (end > MB_LOGICAL_LIMIT) /* no file block lies past the limit */
+		end = MB_LOGICAL_LIMIT;
 	uint64_t grp_floor = lblk - lblk % vol->bpg; /* tiny groups: stay in one */
 
 	if (start < grp_floor)

@@ -531,7 +531,11 @@ static void mb_new_inode_pa_locked(struct mb_ac *ac, struct mb_pa *pa)
 	pa->pa_pstart = mb_fex_block(vol, &ac->b_ex);
 	pa->pa_len = ac->b_ex.fe_len;
 
-	/* ext4_mb_use_inode_pa: the request's share comes out at once */
+	/* ext4_mb_use_inode_pa: the request's share comes out at once.  The
+	   window held the request and no logical range wraps (mb_ac_init), so
+	   the PA covers the request's first block */
+	assert(pa->pa_lstart <= ac->o_ex.fe_logical &&
+	       ac->o_ex.fe_logical - pa->pa_lstart < pa->pa_len);
 	mb_fsblk_t start = pa->pa_pstart + (ac->o_ex.fe_logical - pa->pa_lstart);
 	uint64_t room = mb_pa_end(pa) - start;
 	uint32_t len = ac->o_ex.fe_len < room ? ac->o_ex.fe_len : (uint32_t)room;
