@@ -68,6 +68,7 @@ struct tally {
 };
 
 static char img_path[256];
+static int session_ops = 60; /* 60 * --scale: runs x their length grow as its square */
 
 #define VIOLATION(m, ...)                                                                          \
 	do {                                                                                       \
@@ -378,8 +379,8 @@ static void workload(struct model *m, uint64_t seed, struct tally *t)
 		return;
 	}
 	m->formatted = true;
-	session(m, &rng, 60, false, t);
-	session(m, &rng, 60, true, t);
+	session(m, &rng, session_ops, false, t);
+	session(m, &rng, session_ops, true, t);
 }
 
 /* Reopens the image without faults and checks it against the model. */
@@ -456,6 +457,8 @@ TEST(faults_at_every_call)
 	int failures = 0;
 	uint64_t seed = mb_test_seed;
 
+	session_ops = (int)(60 * mb_test_scale);
+	session_ops = session_ops < 10 ? 10 : session_ops;
 	snprintf(dir, sizeof(dir), "%s/mb_fault_XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	ASSERT_TRUE(mkdtemp(dir) != NULL);
 	snprintf(img_path, sizeof(img_path), "%s/img", dir);
