@@ -23,10 +23,18 @@ delay() { awk -v s="$SEED" -v n="$1" 'BEGIN { srand(s + n); printf "%.2f", 0.1 +
 kills=0 extents=0 fails=0 empty=0
 i=1
 while [ $i -le $KILLS ]; do
+	rm -f "$LOG"
 	"$MB" stress --image "$IMG" --reclaim --mode churn --threads 8 --duration 30 \
 		--commit-log "$LOG" --commit-interval 0.2 --seed $((SEED + i)) -q \
 		>"$T/out" 2>"$T/err" &
 	pid=$!
+	# the delay starts once the run is up (it creates the log before its
+	# reclaim): a loaded machine or a sanitizer build may take seconds
+	n=0
+	while [ ! -e "$LOG" ] && [ $n -lt 300 ] && kill -0 $pid 2>/dev/null; do
+		sleep 0.1
+		n=$((n + 1))
+	done
 	sleep "$(delay $i)"
 	kill -9 $pid 2>/dev/null
 	wait $pid 2>/dev/null # no "Killed" from the shell
