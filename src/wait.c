@@ -42,6 +42,8 @@ void mb_space_event_destroy(struct mb_volume *vol)
 /* The generation to pass to mb_space_wait; sample it before looking. */
 uint64_t mb_space_sample(struct mb_volume *vol)
 {
+	/* pairs with the increment in mb_space_returned: space the caller's
+	   later look still sees held is returned, and gen bumped, after this */
 	return atomic_load_explicit(&vol->space_ev.gen, memory_order_seq_cst);
 }
 
@@ -61,7 +63,7 @@ void mb_space_wait(struct mb_volume *vol, uint64_t seen)
 		MB_HOOK(vol, MB_HOOK_SPACE_WAIT, 0, 0);
 		mb_cond_wait(&ev->cond, &ev->lock);
 	}
-	atomic_fetch_sub_explicit(&ev->waiters, 1, memory_order_seq_cst);
+	atomic_fetch_sub_explicit(&ev->waiters, 1, memory_order_seq_cst); /* same pair */
 	mb_unlock(&ev->lock);
 }
 
