@@ -35,6 +35,7 @@
 #ifndef MBALLOC_H
 #define MBALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -281,6 +282,21 @@ MB_API int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **ou
 MB_API void mb_file_set_size(struct mb_file *file, uint64_t size_blocks);
 
 /*
+ * Says whether anybody holds the file open for write (ext4's
+ * inode_is_open_for_write).  A request that ends exactly at the file's
+ * size (mb_file_set_size) on a closed file is its last: as ext4 does,
+ * unless the volume is busy it gets no inode preallocation -- a file of
+ * more than mb_stream_req blocks gets no preallocation at all, a smaller
+ * one still shares its locality group's.  Writeback after close(2) is the
+ * typical case: preallocating for a file nobody will extend wastes space
+ * until the PA is discarded.  A new file counts as open: a caller that
+ * never calls this keeps every preallocation it had before the call
+ * existed, and the call is needed only to give space back early.
+ * Errors: none.  Thread-safety: any; requests that start later see it.
+ */
+MB_API void mb_file_set_open_for_write(struct mb_file *file, bool open);
+
+/*
  * Returns the file's unused preallocated blocks to the volume (as ext4 does
  * on truncate).  Returns the number of blocks released.
  * Errors: none (the count is >= 0).  Thread-safety: any.
@@ -309,6 +325,12 @@ MB_API int64_t mb_discard_all(struct mb_volume *vol);
  * mb_min_to_scan, mb_order2_req, mb_stream_req, mb_group_prealloc,
  * mb_max_linear_groups, mb_optimize_scan, mb_best_avail_max_trim_order,
  * mb_enospc_policy (ours: 0 = seq, the 2020 fix; 1 = legacy, before it).
+ * Departures from ext4, each 0 (ext4's behaviour) by default and described
+ * in docs/FIDELITY.md: mb_lg_sticky (1: a file keeps the locality group
+ * it first used, instead of the current CPU's on every request) and
+ * mb_lg_continuity (1: a file continuing a group PA keeps filling it
+ * whatever its size, and a small file's append that does not continue it
+ * gets an inode PA instead).
  * Errors: -ENOENT unknown name; -EINVAL value out of range (nothing changes).
  * Thread-safety: any; a new value applies to requests that start later.
  */

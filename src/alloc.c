@@ -137,37 +137,61 @@ static int mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_r
 	return 0;
 }
 
+/* ext4_fs_is_busy: allocators have been waiting for group locks lately. */
+static bool mb_fs_busy(const struct mb_volume *vol)
+{
+	return atomic_load_explicit(&vol->lock_busy, memory_order_relaxed) >
+	       MB_LOCK_BUSY_THRESHOLD;
+}
+
 /*
- * ext4_mb_group_or_file (modern): small files share the CPU's locality
- * group PA; larger ones get their own inode PA and the stream goal.
- * Beyond ext4, the locality group is decided by continuity, not size
- * alone: a file whose previous block is right behind a group PA's front
- * keeps filling that PA, whatever its size (so a file that outgrows the
- * group does not start its first own window in some hole); an append that
- * is *not* behind it was interleaved with other writers, and sharing the
- * group PA would cut it into one-block extents, so it gets an inode PA.
+ * Departure mb_lg_continuity: the locality group is decided by continuity,
+ * not size alone.  A file whose previous block is right behind a group
+ * PA's front keeps filling that PA, whatever its size (so a file that
+ * outgrows the group does not start its first own window in some hole); an
+ * append that is *not* behind it was interleaved with other writers, and
+ * sharing the group PA would cut it into one-block extents, so it gets an
+ * inode PA.  lg_mutex held; returns whether the group PA is the answer.
+ */
+static bool mb_lg_continues_locked(struct mb_ac *ac, struct mb_lg *lg, bool small)
+{
+	const struct mb_request *req = ac->req;
+
+	return req->pleft ? mb_lg_pa_at(lg, req->pleft + 1) != NULL : small;
+}
+
+/*
+ * ext4_mb_group_or_file (6.x): small files share the CPU's locality group
+ * PA; larger ones get their own inode PA and the stream goal.  A request
+ * that ends at i_size of a file nobody holds open for write is the file's
+ * last: it gets no inode PA (unless the volume is busy), so a large closed
+ * file gets no preallocation at all.
  */
 static void mb_group_or_file(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
-	const struct mb_request *req = ac->req;
+	struct mb_file *file = ac->file;
 
-	if (!ac->file || (ac->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)))
+	if (!file || (ac->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)))
 		return;
-	uint64_t size = ac->o_ex.fe_logical + ac->o_ex.fe_len;
-	uint64_t isize = MB_READ_ONCE(ac->file->f_size);
-	bool small = (isize > size ? isize : size) <= MB_READ_ONCE(vol->t.mb_stream_req);
+	uint64_t end = ac->o_ex.fe_logical + ac->o_ex.fe_len;
+	uint64_t isize = MB_READ_ONCE(file->f_size);
+	bool inode_pa = end != isize || MB_READ_ONCE(file->f_open_write) || mb_fs_busy(vol);
+	bool small = (isize > end ? isize : end) <= MB_READ_ONCE(vol->t.mb_stream_req);
+	bool continuity = MB_READ_ONCE(vol->t.mb_lg_continuity);
+	uint32_t no_group = inode_pa ? MB_STREAM_ALLOC : MB_HINT_NOPREALLOC;
 
-	if (!MB_READ_ONCE(vol->t.mb_group_prealloc) || (!small && !req->pleft)) {
-		ac->flags |= MB_STREAM_ALLOC;
+	if (!MB_READ_ONCE(vol->t.mb_group_prealloc) ||
+	    (!small && !(continuity && ac->req->pleft))) {
+		ac->flags |= no_group;
 		return;
 	}
-	struct mb_lg *lg = mb_file_lg(ac->file);
+	struct mb_lg *lg = mb_file_lg(file);
 
 	mb_lock(&lg->lg_mutex);
-	if (req->pleft ? !mb_lg_pa_at(lg, req->pleft + 1) : !small) {
+	if (continuity && !mb_lg_continues_locked(ac, lg, small)) {
 		mb_unlock(&lg->lg_mutex);
-		ac->flags |= MB_STREAM_ALLOC;
+		ac->flags |= no_group;
 		return;
 	}
 	ac->flags |= MB_HINT_GROUP_ALLOC;
@@ -369,8 +393,21 @@ static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
  */
 static bool mb_lock_group(struct mb_ac *ac, struct mb_group *grp, bool may_skip)
 {
+	_Atomic uint32_t *busy = &ac->vol->lock_busy;
+	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
+
+	/* ext4_lock_group's contention estimate: down when the lock was free
+	   (no write when already 0: the common case stays a shared read), up
+	   when somebody held it.  Racy updates only blur an estimate. */
+	if (!mb_trylock(&grp->bb_lock)) {
+		if (b)
+			atomic_store_explicit(busy, b - 1, memory_order_relaxed);
+		return true;
+	}
+	if (b < MB_LOCK_BUSY_MAX)
+		atomic_store_explicit(busy, b + 1, memory_order_relaxed);
 	if (may_skip && !(ac->flags & MB_STRICT_CHECK))
-		return !mb_trylock(&grp->bb_lock);
+		return false;
 	mb_lock(&grp->bb_lock);
 	return true;
 }

@@ -194,6 +194,7 @@ struct mb_file {
 	struct mb_mutex f_data_sem; /* rank MB_RANK_FILE_DATA; ext4's i_data_sem */
 	struct mb_list f_pa_list;   /* inode PAs by pa_lstart, disjoint; f_data_sem */
 	uint64_t f_size;            /* blocks; MB_READ_ONCE/MB_WRITE_ONCE */
+	uint32_t f_open_write;      /* a writer holds it open; MB_READ_ONCE/MB_WRITE_ONCE */
 	struct mb_lg *f_lg;         /* locality group that served it last; f_data_sem */
 	struct mb_list f_link;      /* on vol->v_files; vol->v_lock */
 };
@@ -251,6 +252,9 @@ struct mb_tunables {
 	uint32_t mb_best_avail_max_trim_order;
 	uint32_t mb_enospc_policy;
 	uint32_t mb_max_retries; /* bound on ENOSPC retry rounds (see alloc.c) */
+	/* Departures from ext4 (docs/FIDELITY.md); 0 = ext4's behaviour. */
+	uint32_t mb_lg_sticky;     /* a file keeps the first locality group it used */
+	uint32_t mb_lg_continuity; /* group PA or inode PA decided by continuity */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -329,6 +333,11 @@ struct mb_volume {
 	   its own cache line keeps the fast path's read shared and clean. */
 	_Alignas(MB_CACHELINE) _Atomic int enospc_pressure;
 	char enospc_pad[MB_CACHELINE - sizeof(int)];
+
+	/* ext4's s_lock_busy: group lock contention seen by allocators, 0..
+	   MB_LOCK_BUSY_MAX; above MB_LOCK_BUSY_THRESHOLD the volume is busy
+	   and closed files keep their inode PAs.  A relaxed estimate. */
+	_Atomic uint32_t lock_busy;
 
 	/* Free blocks held out of the buddy by an mb_trim() callback in flight. */
 	_Atomic uint64_t trim_inflight;
@@ -524,6 +533,10 @@ struct mb_fex {
 };
 
 enum mb_ac_status { MB_AC_CONTINUE, MB_AC_FOUND, MB_AC_BREAK };
+
+/* ext4's EXT4_CONTENTION_THRESHOLD and EXT4_MAX_CONTENTION (lock_busy). */
+#define MB_LOCK_BUSY_THRESHOLD 2
+#define MB_LOCK_BUSY_MAX 8
 
 /* One mb_alloc() call; lives on the caller's stack, never shared. */
 struct mb_ac {

@@ -448,16 +448,19 @@ struct mb_pa *mb_lg_pa_at(struct mb_lg *lg, mb_fsblk_t block)
 }
 
 /*
- * The locality group a file's small-file requests go to: this CPU's, unless
- * the file already has one.  A file sticks to its group across migrations,
- * so its blocks keep coming from one group PA (a thread that moves to
- * another CPU mid-file would otherwise start a new extent there).
+ * The locality group a file's small-file requests go to: this CPU's, as in
+ * ext4.  Departure mb_lg_sticky: a file that already has one keeps it
+ * across migrations, so its blocks keep coming from one group PA (a thread
+ * that moves to another CPU mid-file would otherwise start a new extent
+ * there).  f_lg: f_data_sem, held by our caller.
  */
 struct mb_lg *mb_file_lg(struct mb_file *file)
 {
 	struct mb_volume *vol = file->f_vol;
 
-	return file->f_lg ? file->f_lg : &vol->lgs[mb_cpu_slot(vol)];
+	if (file->f_lg && MB_READ_ONCE(vol->t.mb_lg_sticky))
+		return file->f_lg;
+	return &vol->lgs[mb_cpu_slot(vol)];
 }
 
 static bool mb_pa_hit(struct mb_ac *ac)

@@ -26,6 +26,8 @@ static const struct mb_tunable_desc mb_tunable_table[] = {
 	MB_T(mb_best_avail_max_trim_order, 0, 0),
 	MB_T(mb_enospc_policy, 0, 1),
 	MB_T(mb_max_retries, 1, UINT32_MAX),
+	MB_T(mb_lg_sticky, 0, 1),
+	MB_T(mb_lg_continuity, 0, 1),
 };
 #define MB_NTUNABLES (sizeof(mb_tunable_table) / sizeof(mb_tunable_table[0]))
 
@@ -50,6 +52,9 @@ void mb_tunables_default(struct mb_volume *vol)
 	 * stress modes never reach it (they report when they do).
 	 */
 	t->mb_max_retries = 4096;
+	/* departures from ext4 (docs/FIDELITY.md): off, as ext4 */
+	t->mb_lg_sticky = 0;
+	t->mb_lg_continuity = 0;
 }
 
 static uint64_t mb_tunable_max(const struct mb_volume *vol, const struct mb_tunable_desc *d)

@@ -220,6 +220,7 @@ int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **out)
 		return -ENOMEM;
 	f->f_vol = vol;
 	f->f_ino = ino;
+	f->f_open_write = 1; /* see mb_file_set_open_for_write() */
 	mb_mutex_init(&f->f_data_sem, MB_RANK_FILE_DATA);
 	mb_list_init(&f->f_pa_list);
 	mb_lock(&vol->v_lock);
@@ -232,6 +233,11 @@ int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **out)
 void mb_file_set_size(struct mb_file *file, uint64_t size_blocks)
 {
 	MB_WRITE_ONCE(file->f_size, size_blocks);
+}
+
+void mb_file_set_open_for_write(struct mb_file *file, bool open)
+{
+	MB_WRITE_ONCE(file->f_open_write, open ? 1u : 0u);
 }
 
 int64_t mb_file_discard(struct mb_file *file)

@@ -65,6 +65,19 @@ static inline int pa_write(struct mb_volume *vol, struct pa_writer *w, uint32_t 
 	return 0;
 }
 
+/*
+ * The project's departures from ext4 that a test was written for
+ * (docs/FIDELITY.md): a file keeps its first locality group, and continuity
+ * (not size alone) chooses between the group PA and an inode PA.  The
+ * default is ext4's behaviour.  Returns 0 or -errno.
+ */
+static inline int pa_lg_departures(struct mb_volume *vol)
+{
+	int err = mb_tunable_set(vol, "mb_lg_sticky", 1);
+
+	return err ? err : mb_tunable_set(vol, "mb_lg_continuity", 1);
+}
+
 /* Free blocks in buddy terms: what mb_free_blocks() counts minus PA space. */
 static inline uint64_t pa_buddy_free(struct mb_volume *vol)
 {

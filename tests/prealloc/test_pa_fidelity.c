@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_pa_fidelity.c - issue 11's rules, one case each: the decisions
+ * Linux 6.18's mballoc makes, checked on small hand-made layouts (the
+ * real traces are replayed by tests/replay).
+ */
+#include "pa_util.h"
+
+/* A 4 KiB, 1-group volume with mb_stats on. */
+static struct mb_volume *fid_volume(void)
+{
+	const struct mb_geometry geo = { 4096, 0, 32768, 0, 2 };
+	struct mb_volume *vol = NULL;
+
+	if (mb_volume_create(&geo, &vol) || mb_tunable_set(vol, "mb_stats", 1)) {
+		mb_volume_destroy(vol);
+		return NULL;
+	}
+	return vol;
+}
+
+/*
+ * One request of len blocks at logical 0 for a file of size_blocks, open
+ * for write or not.  Returns the blocks it preallocated (mb_stats).
+ */
+static uint64_t fid_one_request(struct mb_volume *vol, uint64_t ino, uint64_t size_blocks,
+				uint32_t len, bool open, struct mb_extent *ex)
+{
+	struct mb_request rq = { .logical = 0, .len = len, .goal = MB_GOAL_NONE };
+	struct mb_stats a, b;
+	struct mb_file *f;
+
+	if (mb_file_open(vol, ino, &f))
+		return UINT64_MAX;
+	mb_file_set_size(f, size_blocks);
+	mb_file_set_open_for_write(f, open);
+	rq.file = f;
+	mb_stats_get(vol, &a);
+	if (mb_alloc(vol, &rq, ex))
+		return UINT64_MAX;
+	mb_stats_get(vol, &b);
+	return b.preallocated - a.preallocated;
+}
+
+/*
+ * Rule 1 (ext4_mb_group_or_file): writeback of a 29-block file after its
+ * last close is the file's last request -- it ends at i_size and nobody
+ * holds the file open for write.  ext4 gives it no preallocation: not
+ * normalized to 32, no inode PA, no stream goal.  Open, it gets the usual
+ * 32-block window.
+ */
+TEST(rule1_closed_file_at_isize_gets_no_pa)
+{
+	struct mb_volume *vol = fid_volume();
+	struct mb_extent ex;
+
+	ASSERT_TRUE(vol != NULL);
+	ASSERT_EQ_U64(fid_one_request(vol, 12, 29, 29, false, &ex), 0);
+	ASSERT_EQ_U64(ex.len, 29);
+	ASSERT_EQ_U64(mb_discard_all(vol), 0);
+	ASSERT_EQ_U64(fid_one_request(vol, 13, 29, 29, true, &ex), 32);
+	ASSERT_EQ_U64(ex.len, 29);
+	ASSERT_EQ_U64(mb_discard_all(vol), 3);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/*
+ * Rule 1, the other halves: a closed file whose request ends before i_size
+ * (more of it will be written back) keeps its inode PA, and a closed small
+ * file (<= mb_stream_req blocks) still shares the locality group's PA:
+ * 6.x only refuses closed files the *inode* PA.
+ */
+TEST(rule1_closed_file_other_cases)
+{
+	struct mb_volume *vol = fid_volume();
+	struct mb_extent ex;
+
+	ASSERT_TRUE(vol != NULL);
+	ASSERT_EQ_U64(fid_one_request(vol, 12, 64, 29, false, &ex), 64);
+	ASSERT_EQ_U64(mb_discard_all(vol), 64 - 29);
+	ASSERT_EQ_U64(fid_one_request(vol, 13, 10, 10, false, &ex), 512); /* group PA */
+	ASSERT_EQ_U64(mb_discard_all(vol), 512 - 10);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/* A file nobody said anything about counts as open (mb_file_open). */
+TEST(rule1_default_is_open)
+{
+	struct mb_volume *vol = fid_volume();
+	struct mb_request rq = { .logical = 0, .len = 29, .goal = MB_GOAL_NONE };
+	struct mb_extent ex;
+	struct mb_file *f;
+
+	ASSERT_TRUE(vol != NULL);
+	ASSERT_EQ_INT(mb_file_open(vol, 12, &f), 0);
+	mb_file_set_size(f, 29);
+	rq.file = f;
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	ASSERT_EQ_U64(mb_file_discard(f), 3);
+	mb_volume_destroy(vol);
+}
