@@ -15,11 +15,15 @@
 #include "cli.h"
 #include "replay.h"
 
+#define MB_RP_MAX_TUNABLES 16
+
 struct mb_rp_opts {
 	struct mb_replay_opts run;
 	const char *image, *trace, *end, *stats;
 	uint64_t show; /* kinds printed */
 	bool json;
+	char *tunable[MB_RP_MAX_TUNABLES]; /* NAME=VALUE, checked when set */
+	unsigned ntunables;
 };
 
 static void mb_rp_usage(FILE *f)
@@ -35,6 +39,8 @@ static void mb_rp_usage(FILE *f)
 		   "  -k, --kinds N     divergence kinds shown (default 12; all are counted)\n"
 		   "  -s, --stats FILE  the kernel's mb_stats (mb_stats.end) with ours beside it\n"
 		   "  --no-pin          do not run requests on their trace CPU\n"
+		   "  -t, --tunable NAME=VALUE  set a library tunable first (repeatable), e.g.\n"
+		   "                    mb_lg_sticky=1 to measure a departure from ext4\n"
 		   "  --json            one JSON object on stdout\n"
 		   "  -h, --help\n");
 }
@@ -45,6 +51,7 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 		{ "mode", required_argument, 0, 'm' }, { "end", required_argument, 0, 'e' },
 		{ "kinds", required_argument, 0, 'k' }, { "json", no_argument, 0, 'j' },
 		{ "no-pin", no_argument, 0, 'P' },     { "stats", required_argument, 0, 's' },
+		{ "tunable", required_argument, 0, 't' },
 		{ "help", no_argument, 0, 'h' },       { 0, 0, 0, 0 },
 	};
 	int c;
@@ -52,7 +59,7 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 	*o = (struct mb_rp_opts){ .run = { MB_REPLAY_RESYNC, 256, false }, .show = 12 };
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "hm:e:k:s:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hm:e:k:s:t:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (!strcmp(optarg, "resync"))
@@ -72,6 +79,13 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 			break;
 		case 'j': o->json = true; break;
 		case 'P': o->run.no_pin = true; break;
+		case 't':
+			if (!strchr(optarg, '=') || o->ntunables == MB_RP_MAX_TUNABLES)
+				return mb_cli_usage_err("replay", "invalid --tunable '%s' "
+								  "(NAME=VALUE, at most %d)",
+							optarg, MB_RP_MAX_TUNABLES);
+			o->tunable[o->ntunables++] = optarg;
+			break;
 		case 'h': mb_rp_usage(stdout); exit(MB_EXIT_OK);
 		default: return mb_cli_bad_option("replay", argv);
 		}
@@ -82,6 +96,27 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 		return mb_cli_usage_err("replay", "unexpected argument '%s'", argv[optind + 2]);
 	o->image = argv[optind];
 	o->trace = argv[optind + 1];
+	return 0;
+}
+
+/* Applies --tunable NAME=VALUE to the new volume; -errno on a bad one. */
+static int mb_rp_set_tunables(struct mb_rp_opts *o, struct mb_volume *vol)
+{
+	for (unsigned i = 0; i < o->ntunables; i++) {
+		char *eq = strchr(o->tunable[i], '=');
+		uint64_t v;
+		int err = -EINVAL;
+
+		*eq = '\0';
+		if (mb_parse_u64(eq + 1, &v))
+			err = mb_tunable_set(vol, o->tunable[i], v);
+		*eq = '=';
+		if (err) {
+			mb_cli_err("replay", "--tunable %s: %s", o->tunable[i],
+				   err == -ENOENT ? "unknown tunable" : "invalid value");
+			return err;
+		}
+	}
 	return 0;
 }
 
@@ -143,9 +178,10 @@ static void mb_rp_print_text(const struct mb_rp_opts *o, const struct mb_rimage 
 	       (unsigned long long)r->discards, (unsigned long long)r->evictions,
 	       (unsigned long long)r->inode_frees);
 	printf("CPUs: highest %llu; %llu of %llu requests ran on their trace CPU; %llu data requests "
-	       "end past the i_size the trace shows\n",
+	       "end past the i_size the trace shows; %llu on a file not open for write\n",
 	       (unsigned long long)r->cpu_max, (unsigned long long)r->cpu_pinned,
-	       (unsigned long long)r->requests, (unsigned long long)r->beyond_isize);
+	       (unsigned long long)r->requests, (unsigned long long)r->beyond_isize,
+	       (unsigned long long)r->closed_for_write);
 	if (e->checked && e->diff >= 0)
 		printf("final bitmap: %s", e->diff ? "DIFFERS" : "matches the end image\n");
 	if (e->checked && e->diff > 0)
@@ -199,6 +235,7 @@ static void mb_rp_print_json(const struct mb_rp_opts *o, const struct mb_rimage 
 	mb_rp_json_u64("commits", r->commits, true);
 	mb_rp_json_u64("cpu_pinned", r->cpu_pinned, true);
 	mb_rp_json_u64("beyond_isize", r->beyond_isize, true);
+	mb_rp_json_u64("closed_for_write", r->closed_for_write, true);
 	printf("\"trace\":{");
 	mb_rp_json_u64("lines", t->lines, true);
 	mb_rp_json_u64("events", t->events, true);
@@ -292,6 +329,10 @@ int mb_cmd_replay(int argc, char **argv)
 		mb_cli_err("replay", "%s: cannot build the volume: %s", o.image, strerror(-err));
 		mb_rimage_free(&img);
 		return MB_EXIT_FAIL;
+	}
+	if (mb_rp_set_tunables(&o, vol)) {
+		rc = MB_EXIT_USAGE;
+		goto out;
 	}
 	if (!(f = mb_rp_open_trace(o.trace))) {
 		rc = MB_EXIT_FAIL;

@@ -82,6 +82,7 @@ struct mb_replay_result {
 	uint64_t cpu_max;       /* highest CPU seen on a request */
 	uint64_t cpu_pinned;    /* requests run on their trace CPU */
 	uint64_t beyond_isize;  /* data requests ending past the i_size we followed */
+	uint64_t closed_for_write; /* data requests on a file not open for write */
 	struct mb_rkind *kinds;
 	uint32_t nkinds, cap_kinds;
 	struct mb_trace_counts trace;

@@ -516,6 +516,23 @@ static struct mb_file *mb_rp_file(struct mb_replay *rp, struct mb_rino *in, uint
 	return in->f;
 }
 
+/*
+ * Whether the file was open for write at request p.  No event prints an
+ * open or a close, and ext4_discard_preallocations at release fires only
+ * when no delalloc block is reserved, which misses exactly the common case
+ * (write, close, writeback later).  But the kernel's own flags reveal it
+ * wherever it matters (issue 11 allows that fact): in 6.18 only
+ * ext4_mb_group_or_file adds HINT_NOPREALLOC, and only for a request that
+ * ends at i_size of a file not open for write (on a volume not busy).
+ * Elsewhere the file counts as open, which decides nothing: a closed file
+ * is refused only the inode PA of a request ending at i_size.
+ */
+static bool mb_rp_closed_for_write(const struct mb_rpend *p)
+{
+	return p->k_search && (p->kmb.mflags & MB_EXT4_HINT_NOPREALLOC) &&
+	       !(p->req.flags & MB_EXT4_HINT_NOPREALLOC);
+}
+
 /* ext4_allocate_blocks r ends the request p: ours, compared, placed. */
 static int mb_rp_result(struct mb_replay *rp, struct mb_rpend *p, const struct mb_tev *r)
 {
@@ -533,6 +550,12 @@ static int mb_rp_result(struct mb_replay *rp, struct mb_rpend *p, const struct m
 	mb_rp_build(rp, p, &rq);
 	if (p->req.flags & MB_EXT4_HINT_DATA) {
 		rq.file = mb_rp_file(rp, in, p->req.ino, p->isize);
+		if (rq.file) {
+			bool closed = mb_rp_closed_for_write(p);
+
+			mb_file_set_open_for_write(rq.file, !closed);
+			res->closed_for_write += closed;
+		}
 		/* Writeback never maps past i_size (fallocate does, then moves
 		   it): a request that ends beyond the size we followed saw a size
 		   no event printed (an extending truncate, say). */
