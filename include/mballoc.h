@@ -120,7 +120,13 @@ MB_API uint64_t mb_free_blocks(const struct mb_volume *vol);
 #define MB_HINT_NOPREALLOC 0x0040 /* no normalization, no preallocation */
 #define MB_HINT_GOAL_ONLY 0x0100 /* allocate at the goal or fail (-ENOSPC) */
 #define MB_HINT_TRY_GOAL 0x0200  /* try the exact goal block first */
-#define MB_HINT_PUBLIC_MASK 0x0369
+/* place blocks the caller reserved with mb_reserve() (see Reservations) */
+#define MB_HINT_DELALLOC_RESERVED 0x0400
+/* may use the root blocks (r_blocks_count), not reserved_clusters */
+#define MB_HINT_USE_ROOT_BLOCKS 0x1000
+/* may use the root blocks and the system reserve (reserved_clusters) */
+#define MB_HINT_USE_RESERVED 0x2000
+#define MB_HINT_PUBLIC_MASK 0x3769
 
 /* "No goal": the search starts at the file's home group (or group 0). */
 #define MB_GOAL_NONE UINT64_MAX
@@ -179,6 +185,20 @@ struct mb_extent {
  *         MB_HINT_GOAL_ONLY: none at the goal); -EROFS the volume was opened
  *         read-only; -EIO no space found, and a group's bitmap could not be
  *         read (it is read again next time); -ENOMEM.
+ * Space: without MB_HINT_DELALLOC_RESERVED a request first claims its
+ *         length from the free blocks nobody reserved, less the system
+ *         reserve (see Reservations; USE_ROOT_BLOCKS / USE_RESERVED lower
+ *         that floor), halving it until it fits, as ext4_mb_new_blocks; it
+ *         fails with -ENOSPC when not one block is there for it.  With
+ *         MB_HINT_DELALLOC_RESERVED it claims nothing and places blocks
+ *         the caller holds from mb_reserve(); the reservation falls by the
+ *         extent's length.  Such a request never fails with -ENOSPC while
+ *         the caller holds a reservation (it discards preallocations,
+ *         forces commits of pending frees and waits for trims, past
+ *         mb_max_retries), except with MB_HINT_GOAL_ONLY or the legacy
+ *         mb_enospc_policy.  The library does not check that the caller
+ *         holds len blocks reserved: placing more than it reserved breaks
+ *         other callers' reservations.
  * Thread-safety: any.
  */
 MB_API int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out);
@@ -263,6 +283,76 @@ MB_API int64_t mb_trim(struct mb_volume *vol, uint64_t start, uint64_t len, uint
 		       int (*discard)(uint64_t start, uint64_t len, void *arg), void *arg);
 
 /* ------------------------------------------------------------------------ */
+/* Reservations (ext4's delayed allocation)                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A reservation claims free blocks without placing them, as ext4 does when
+ * it accepts a buffered write (s_dirtyclusters_counter); writeback places
+ * them later with mb_alloc(MB_HINT_DELALLOC_RESERVED).  Reservations live in
+ * memory only: a volume opens with none.  Units: blocks.
+ *
+ * Reservable now = free - reserved - floor, where free is mb_free_blocks()
+ * (preallocated, pending and trimmed blocks count: they are reclaimable),
+ * reserved is every reservation not yet placed or given back plus what
+ * plain allocations in flight claimed, and floor is the system reserve:
+ * tunables reserved_clusters (ext4's s_resv_clusters; ext4 defaults to 2%
+ * of the volume, at most 4096 blocks, a library volume to 0 so that plain
+ * mb_alloc may take every free block) + r_blocks_count (root blocks;
+ * default 0).
+ * MB_HINT_USE_ROOT_BLOCKS drops r_blocks_count from the floor,
+ * MB_HINT_USE_RESERVED drops both (ext4's semantics).
+ *
+ * Exactness: a reservation fails only if the blocks are not there at the
+ * moment it decides: far from empty it takes from a per-CPU share (no lock),
+ * near empty it decides under a lock on the exact total.  A free or an
+ * unreserve that runs concurrently with a failing mb_reserve() may be
+ * counted after it; one that returned before mb_reserve() started is always
+ * counted.  mb_free_blocks() and mb_mark_used() blocks are not reservable
+ * once used; mb_mark_used() and a group found corrupt may take blocks away
+ * from outstanding reservations (they are forced, not claimed).
+ */
+
+/* struct mb_statfs: what mb_statfs() reports, in blocks. */
+struct mb_statfs {
+	uint64_t total;         /* blocks_count */
+	uint64_t free;          /* mb_free_blocks() */
+	uint64_t reserved;      /* outstanding mb_reserve() blocks */
+	uint64_t resv_clusters; /* the reserved_clusters tunable */
+	uint64_t r_blocks;      /* the r_blocks_count tunable */
+	uint64_t avail;         /* what mb_reserve(vol, n, 0) could get now (f_bavail) */
+};
+
+/*
+ * Claims n blocks of free space without placing them.
+ * flags: 0, MB_HINT_USE_ROOT_BLOCKS or MB_HINT_USE_RESERVED.
+ * Errors: -EINVAL vol NULL, n 0 or more than blocks_count, unknown flags;
+ *         -EROFS the volume was opened read-only; -ENOSPC fewer than n
+ *         reservable blocks.  Nothing changes on error.
+ * Thread-safety: any.  No lock while far from empty (per-CPU shares);
+ *         near empty, a volume-wide leaf lock that decides exactly.
+ */
+MB_API int mb_reserve(struct mb_volume *vol, uint64_t n, uint32_t flags);
+
+/*
+ * Gives back n blocks of reservations (written data that was truncated
+ * before writeback, say).
+ * Errors: -EINVAL vol NULL, n 0, or n more than the outstanding
+ *         reservations (then nothing changes; the check is exact when no
+ *         reserve / unreserve / delalloc allocation runs concurrently).
+ * Thread-safety: any; lock-free.
+ */
+MB_API int mb_unreserve(struct mb_volume *vol, uint64_t n);
+
+/*
+ * Fills *st.  st->avail is exact when no call is in flight and never more
+ * than a reservation could get at the moment it was taken otherwise.
+ * Errors: -EINVAL vol or st NULL.
+ * Thread-safety: any; takes the reservation lock briefly.
+ */
+MB_API int mb_statfs(struct mb_volume *vol, struct mb_statfs *st);
+
+/* ------------------------------------------------------------------------ */
 /* Files and preallocation                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -324,7 +414,9 @@ MB_API int64_t mb_discard_all(struct mb_volume *vol);
  * Tunables, by ext4's /sys/fs/ext4/<dev>/ names: mb_stats, mb_max_to_scan,
  * mb_min_to_scan, mb_order2_req, mb_stream_req, mb_group_prealloc,
  * mb_max_linear_groups, mb_optimize_scan, mb_best_avail_max_trim_order,
- * mb_enospc_policy (ours: 0 = seq, the 2020 fix; 1 = legacy, before it).
+ * mb_enospc_policy (ours: 0 = seq, the 2020 fix; 1 = legacy, before it),
+ * reserved_clusters and r_blocks_count (the system reserve, see
+ * Reservations; each below blocks_count).
  * Departures from ext4, each 0 (ext4's behaviour) by default and described
  * in docs/FIDELITY.md: mb_lg_sticky (1: a file keeps the locality group
  * it first used, instead of the current CPU's on every request) and

@@ -739,7 +739,8 @@ static bool mb_should_retry(struct mb_ac *ac)
 	bool legacy = MB_READ_ONCE(vol->t.mb_enospc_policy) == MB_POLICY_LEGACY;
 	bool busy = false;
 
-	if (ac->rounds >= MB_READ_ONCE(vol->t.mb_max_retries))
+	if (ac->rounds >= MB_READ_ONCE(vol->t.mb_max_retries) &&
+	    !mb_resv_must_retry(vol, ac->flags)) /* reserved space never gives up */
 		return false;
 	mb_stat_inc(vol, MB_ST_RETRIES);
 	if (!legacy)
@@ -775,7 +776,7 @@ static bool mb_should_retry(struct mb_ac *ac)
 		return true;
 	}
 	ac->rounds++;
-	return moved;
+	return moved || mb_resv_must_retry(vol, ac->flags);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -845,6 +846,11 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 		return err;
 	if (MB_UNLIKELY(vol->persist && vol->persist->read_only))
 		return -EROFS; /* nothing allocated could ever be committed */
+	uint64_t claimed = 0; /* reserve.c: the free-space gate */
+
+	err = mb_resv_claim_request(&ac, &claimed);
+	if (err)
+		return err;
 	if (ac.file)
 		mb_lock(&ac.file->f_data_sem);
 	err = mb_alloc_search(&ac);
@@ -856,6 +862,7 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 		out->logical = req->logical;
 	}
 	mb_release_context(&ac);
+	mb_resv_consumed(vol, claimed, err ? 0 : ac.b_ex.fe_len, ac.flags);
 	if (ac.pressured)
 		atomic_fetch_sub_explicit(&vol->enospc_pressure, 1, memory_order_relaxed);
 	if (ac.file)

@@ -247,5 +247,5 @@ void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
 	grp->bg_free -= len;
 	if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
 		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
-	mb_free_counter_add(vol, -(int64_t)len);
+	mb_free_counter_consume(vol, len); /* claimed or reserved: U does not move */
 }

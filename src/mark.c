@@ -33,6 +33,7 @@ static int mb_mark_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 	if (!err && apply) {
 		mb_buddy_mark_used(vol, grp, off, len);
 		mb_group_mark_disk_used_locked(vol, grp, off, len);
+		mb_resv_adjust(vol, -(int64_t)len); /* nobody claimed these blocks */
 	}
 	mb_unlock(&grp->bb_lock);
 	return err;

@@ -232,6 +232,11 @@ struct mb_pcpu {
 	   after the failed pass released its locks. */
 	_Atomic uint64_t discard_pa_seq;
 	_Atomic int64_t free_delta; /* stripe of the volume free counter */
+	/* reserve.c: unclaimed free blocks this CPU may hand out without the
+	   pool lock (may go negative: corruption, mb_mark_used); and this
+	   CPU's stripe of the outstanding reservations (any sign). */
+	_Atomic int64_t resv_cache;
+	_Atomic int64_t resv_count;
 	_Atomic uint64_t stat[MB_ST_COUNT];
 } MB_ALIGNED;
 
@@ -255,6 +260,8 @@ struct mb_tunables {
 	/* Departures from ext4 (docs/FIDELITY.md); 0 = ext4's behaviour. */
 	uint32_t mb_lg_sticky;     /* a file keeps the first locality group it used */
 	uint32_t mb_lg_continuity; /* group PA or inode PA decided by continuity */
+	uint32_t reserved_clusters; /* system reserve, ext4's s_resv_clusters */
+	uint32_t r_blocks_count;    /* root blocks, ext4's s_r_blocks_count */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -267,6 +274,7 @@ enum mb_hook_id {
 	MB_HOOK_DISCARD_COLLECTED,  /* race 3: PAs taken off the list, not freed */
 	MB_HOOK_BEFORE_RETRY,       /* the ENOSPC retry decision */
 	MB_HOOK_SPACE_WAIT,         /* an allocator is about to sleep (event lock held) */
+	MB_HOOK_RESV_DECIDED,       /* a claim's precise path decided, not yet taken */
 	MB_HOOK_COUNT
 };
 
@@ -297,6 +305,17 @@ struct mb_space_event {
 	_Atomic uint64_t gen;    /* seq_cst; pairs with the waiters load (Dekker) */
 	_Atomic uint32_t waiters; /* sleepers, changed under lock; seq_cst, pairs with gen */
 };
+
+/*
+ * Reservations (reserve.c).  U, the free blocks nobody has claimed, lives
+ * in rs_pool plus every slot's resv_cache; a block of U is in exactly one of
+ * them.  Claims take from the own slot's cache lock-free; the precise path
+ * drains every cache into the pool under rs_lock and decides there.
+ */
+struct mb_resv {
+	_Alignas(MB_CACHELINE) struct mb_mutex rs_lock; /* rank MB_RANK_LEAF */
+	int64_t rs_pool; /* protected by rs_lock */
+} MB_ALIGNED;
 
 struct mb_volume {
 	/* Geometry: constant after creation. */
@@ -347,6 +366,8 @@ struct mb_volume {
 	/* Blocks freed but not yet committed (deferred frees), all groups. */
 	_Atomic uint64_t free_pending;
 	struct mb_persist *persist; /* NULL for in-memory volumes; see persist.c */
+
+	struct mb_resv resv; /* reserve.c; own cache lines */
 
 	/* Test hooks: set before threads start; read without a lock. */
 	mb_hook_fn hook_fn;
@@ -419,7 +440,20 @@ void mb_seq_bump(struct mb_volume *vol);
 uint64_t mb_seq_local(struct mb_volume *vol);
 uint64_t mb_seq_sum(const struct mb_volume *vol);
 void mb_free_counter_add(struct mb_volume *vol, int64_t delta);
+void mb_free_counter_consume(struct mb_volume *vol, uint64_t len);
 int64_t mb_free_counter_sum(const struct mb_volume *vol);
+
+/* reserve.c */
+void mb_resv_init(struct mb_volume *vol);
+void mb_resv_destroy(struct mb_volume *vol);
+void mb_resv_adjust(struct mb_volume *vol, int64_t delta);
+int mb_resv_claim(struct mb_volume *vol, uint64_t n, uint32_t flags);
+struct mb_ac;
+int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed);
+void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags);
+void mb_resv_retune(struct mb_volume *vol);
+bool mb_resv_must_retry(struct mb_volume *vol, uint32_t flags);
+uint32_t mb_resv_default_clusters(const struct mb_volume *vol);
 
 /* stats.c */
 static inline void mb_stat_add(struct mb_volume *vol, enum mb_stat_id id, uint64_t n)

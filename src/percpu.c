@@ -56,9 +56,22 @@ uint64_t mb_seq_sum(const struct mb_volume *vol)
 	return sum;
 }
 
+/*
+ * Free blocks that appear or vanish outside an allocation (a free, a group
+ * seeded or flagged corrupt, mb_mark_used) are unclaimed: they change the
+ * reservable count too (reserve.c).
+ */
 void mb_free_counter_add(struct mb_volume *vol, int64_t delta)
 {
 	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->free_delta, delta, memory_order_relaxed);
+	mb_resv_adjust(vol, delta);
+}
+
+/* An allocation marks blocks it claimed (or that were reserved) on disk. */
+void mb_free_counter_consume(struct mb_volume *vol, uint64_t len)
+{
+	atomic_fetch_sub_explicit(&mb_this_pcpu(vol)->free_delta, (int64_t)len,
+				  memory_order_relaxed);
 }
 
 int64_t mb_free_counter_sum(const struct mb_volume *vol)

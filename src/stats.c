@@ -28,6 +28,8 @@ static const struct mb_tunable_desc mb_tunable_table[] = {
 	MB_T(mb_max_retries, 1, UINT32_MAX),
 	MB_T(mb_lg_sticky, 0, 1),
 	MB_T(mb_lg_continuity, 0, 1),
+	MB_T(reserved_clusters, 0, 0),
+	MB_T(r_blocks_count, 0, 0),
 };
 #define MB_NTUNABLES (sizeof(mb_tunable_table) / sizeof(mb_tunable_table[0]))
 
@@ -55,6 +57,10 @@ void mb_tunables_default(struct mb_volume *vol)
 	/* departures from ext4 (docs/FIDELITY.md): off, as ext4 */
 	t->mb_lg_sticky = 0;
 	t->mb_lg_continuity = 0;
+	/* ext4 would say mb_resv_default_clusters(); a library volume starts
+	   without a system reserve, so plain mb_alloc may take every free block */
+	t->reserved_clusters = 0;
+	t->r_blocks_count = 0;
 }
 
 static uint64_t mb_tunable_max(const struct mb_volume *vol, const struct mb_tunable_desc *d)
@@ -63,6 +69,12 @@ static uint64_t mb_tunable_max(const struct mb_volume *vol, const struct mb_tuna
 		return d->max;
 	if (!strcmp(d->name, "mb_group_prealloc"))
 		return vol->bpg;
+	if (!strcmp(d->name, "reserved_clusters") || !strcmp(d->name, "r_blocks_count")) {
+		/* ext4's reserved_clusters_store: below the volume's size */
+		uint64_t n = vol->geo.blocks_count - 1;
+
+		return n < UINT32_MAX ? n : UINT32_MAX;
+	}
 	return (uint64_t)vol->max_order; /* mb_best_avail_max_trim_order */
 }
 
@@ -100,6 +112,8 @@ int mb_tunable_set(struct mb_volume *vol, const char *name, uint64_t value)
 		return -EINVAL;
 	uint32_t *field = (uint32_t *)((char *)&vol->t + d->offset);
 	__atomic_store_n(field, (uint32_t)value, __ATOMIC_RELAXED);
+	if (!strcmp(d->name, "reserved_clusters") || !strcmp(d->name, "r_blocks_count"))
+		mb_resv_retune(vol);
 	return 0;
 }
 

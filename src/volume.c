@@ -128,8 +128,10 @@ int mb_volume_create(const struct mb_geometry *geo, struct mb_volume **out)
 		return -ENOMEM;
 	mb_mutex_init(&vol->v_lock, MB_RANK_VOLUME);
 	mb_list_init(&vol->v_files);
+	mb_resv_init(vol);
 	err = mb_space_event_init(vol);
 	if (err) {
+		mb_resv_destroy(vol);
 		mb_mutex_destroy(&vol->v_lock);
 		free(vol);
 		return err;
@@ -170,6 +172,7 @@ void mb_volume_destroy(struct mb_volume *vol)
 	free(vol->pcpu);
 	free((void *)vol->stream_goals);
 	mb_space_event_destroy(vol);
+	mb_resv_destroy(vol);
 	mb_mutex_destroy(&vol->v_lock);
 	free(vol);
 }

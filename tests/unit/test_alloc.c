@@ -287,7 +287,7 @@ static void bad_alloc_args(struct mb_volume *vol, struct mb_volume *other)
 	struct mb_extent ex;
 	struct mb_file *foreign;
 	static const uint32_t bad_flags[] = {0x0002, 0x0004, 0x0010, 0x0080,
-					     0x0400, 0x0800, 0x4000, 0x80000000u};
+					     0x0800, 0x4000, 0x8000, 0x80000000u};
 
 	mb_volume_geometry(vol, &geo);
 	ASSERT_EQ_INT(alloc_one(vol, MB_GOAL_NONE, 0, 0, &ex), -EINVAL);

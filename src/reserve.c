@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reserve.c - reservations as in ext4's delayed allocation: mb_reserve(),
+ * mb_unreserve(), the claim every plain mb_alloc() makes first, the system
+ * reserve (ext4's s_resv_clusters and root blocks) and mb_statfs().
+ *
+ * Accounting
+ * ----------
+ * F is the volume's free counter (on-disk free: PA space, pending frees and
+ * trims in flight count, as they are all reclaimable).  R is what mb_reserve
+ * handed out, C what plain allocations in flight claimed.  U = F - R - C is
+ * the unclaimed free space; a claim of n (reserve, or a plain allocation)
+ * succeeds iff U - floor >= n, where floor is the system reserve its flags
+ * may not touch (ext4_has_free_clusters):
+ *   none: reserved_clusters + r_blocks_count; MB_HINT_USE_ROOT_BLOCKS:
+ *   reserved_clusters; MB_HINT_USE_RESERVED: 0.
+ * U is kept directly, never computed from F and R, so no reader can see one
+ * moved and not the other: an allocation's mark on disk lowers F but not U
+ * (mb_free_counter_consume) -- the claim already counted those blocks --
+ * and every other change of F moves U by the same amount
+ * (mb_free_counter_add -> mb_resv_adjust).  Since plain allocations claim
+ * first, F >= R always: a USE_RESERVED allocation always has its blocks
+ * somewhere on disk, free, in a PA, pending a commit or being trimmed.
+ *
+ * Exactness without a global lock on the fast path
+ * ------------------------------------------------
+ * Like a percpu_counter, U is striped: rs_pool plus one resv_cache per
+ * slot.  Unlike a percpu_counter the stripes are not deltas of an estimate
+ * but disjoint shares: a block of U is in exactly one place.  A claim takes
+ * from its own slot's share with a CAS (never below n), so a fast-path
+ * success is always backed by real blocks.  A claim the own share cannot
+ * serve takes rs_lock; if the pool alone cannot serve it either, it drains
+ * every share into the pool (atomic exchange) and decides on the exact
+ * total.  Shares are refilled from the pool by `batch` only while the pool
+ * stays above the largest floor by nslots * batch, so near empty every
+ * share is drained and every claim decides under the lock (the precise
+ * path).  Returns of space (frees, unreserve, a claim's unused part) add
+ * to the own share lock-free; one that races with a precise decision may
+ * be missed by it, which only orders that return after the failing claim.
+ *
+ * Lock order: rs_lock is a leaf (MB_RANK_LEAF); it is taken with at most
+ * f_data_sem / lg_mutex held, never under bb_lock (mb_resv_adjust, called
+ * under bb_lock, is lock-free).
+ */
+#include <sched.h>
+
+#include "mb_int.h"
+
+/* Blocks a slot's share is refilled with; the precise zone is slots * this. */
+#define MB_RESV_BATCH 64
+
+static struct mb_pcpu *mb_resv_slot(struct mb_volume *vol)
+{
+	return mb_this_pcpu(vol);
+}
+
+/* ext4_calculate_resv_clusters: 2% of the volume, at most 4096 blocks. */
+uint32_t mb_resv_default_clusters(const struct mb_volume *vol)
+{
+	uint64_t r = vol->geo.blocks_count / 50;
+
+	return (uint32_t)(r < 4096 ? r : 4096);
+}
+
+void mb_resv_init(struct mb_volume *vol)
+{
+	mb_mutex_init(&vol->resv.rs_lock, MB_RANK_LEAF);
+	vol->resv.rs_pool = 0;
+}
+
+void mb_resv_destroy(struct mb_volume *vol)
+{
+	mb_mutex_destroy(&vol->resv.rs_lock);
+}
+
+static uint64_t mb_resv_floor(const struct mb_volume *vol, uint32_t flags)
+{
+	uint64_t resv = MB_READ_ONCE(vol->t.reserved_clusters);
+
+	if (flags & MB_HINT_USE_RESERVED)
+		return 0;
+	if (flags & MB_HINT_USE_ROOT_BLOCKS)
+		return resv;
+	return resv + MB_READ_ONCE(vol->t.r_blocks_count);
+}
+
+/* Lock-free: a free, a seeded or corrupt group, mb_mark_used. */
+void mb_resv_adjust(struct mb_volume *vol, int64_t delta)
+{
+	/* relaxed: only the share's total matters; rs_lock orders the drain */
+	atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_cache, delta, memory_order_relaxed);
+}
+
+/* Moves every slot's share into the pool: afterwards the pool is U. */
+static void mb_resv_drain_locked(struct mb_volume *vol)
+{
+	mb_assert_locked(&vol->resv.rs_lock);
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		vol->resv.rs_pool +=
+			atomic_exchange_explicit(&vol->pcpu[i].resv_cache, 0, memory_order_relaxed);
+}
+
+static bool mb_resv_take_share(struct mb_pcpu *slot, uint64_t n)
+{
+	int64_t v = atomic_load_explicit(&slot->resv_cache, memory_order_relaxed);
+
+	while (v >= (int64_t)n) {
+		if (atomic_compare_exchange_weak_explicit(&slot->resv_cache, &v, v - (int64_t)n,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
+/* The slow path: decides under rs_lock, on the exact total if need be. */
+static int mb_resv_claim_slow(struct mb_volume *vol, uint64_t n, uint32_t flags)
+{
+	struct mb_resv *rs = &vol->resv;
+	int64_t need = (int64_t)(n + mb_resv_floor(vol, flags));
+	int64_t zone = (int64_t)(vol->pcpu_mask + 1) * MB_RESV_BATCH;
+	int64_t top = (int64_t)mb_resv_floor(vol, 0);
+
+	mb_lock(&rs->rs_lock);
+	if (rs->rs_pool < need + zone)
+		mb_resv_drain_locked(vol);
+	bool ok = rs->rs_pool >= need;
+
+	MB_HOOK(vol, MB_HOOK_RESV_DECIDED, 0, ok);
+	if (ok) {
+		rs->rs_pool -= (int64_t)n;
+		/* far from empty: give this slot a share for its next claims */
+		if (rs->rs_pool - MB_RESV_BATCH >= top + zone) {
+			rs->rs_pool -= MB_RESV_BATCH;
+			atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_cache, MB_RESV_BATCH,
+						  memory_order_relaxed);
+		}
+	}
+	mb_unlock(&rs->rs_lock);
+	return ok ? 0 : -ENOSPC;
+}
+
+/* Claims n blocks of U (ext4_claim_free_clusters); 0 or -ENOSPC. */
+int mb_resv_claim(struct mb_volume *vol, uint64_t n, uint32_t flags)
+{
+	/*
+	 * A share is handed out only while the pool keeps the largest floor,
+	 * so taking from it respects every flag's floor.
+	 */
+	if (mb_resv_take_share(mb_resv_slot(vol), n))
+		return 0;
+	return mb_resv_claim_slow(vol, n, flags);
+}
+
+/*
+ * mb_alloc's gate (ext4_mb_new_blocks): a plain request claims its length,
+ * halved until the claim fits, and is cut to what it claimed; -ENOSPC when
+ * not even one block is there for it.  A DELALLOC_RESERVED one claimed
+ * when its caller reserved.
+ */
+int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed)
+{
+	uint64_t n = ac->o_ex.fe_len;
+
+	*claimed = 0;
+	if (ac->flags & MB_HINT_DELALLOC_RESERVED)
+		return 0;
+	while (n && mb_resv_claim(ac->vol, n, ac->flags))
+		n >>= 1;
+	if (!n)
+		return -ENOSPC;
+	if (n < ac->o_ex.fe_len) {
+		ac->o_ex.fe_len = (uint32_t)n;
+		ac->g_ex.fe_len = (uint32_t)n;
+		ac->orig_goal_len = (uint32_t)n;
+	}
+	*claimed = n;
+	return 0;
+}
+
+/*
+ * An allocation is over: it got `got` blocks.  A plain one returns what it
+ * claimed beyond that; a DELALLOC_RESERVED one used `got` of the caller's
+ * reservation (U does not move: F and R both fell by got).
+ */
+void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags)
+{
+	struct mb_pcpu *slot = mb_resv_slot(vol);
+
+	if (flags & MB_HINT_DELALLOC_RESERVED) {
+		atomic_fetch_sub_explicit(&slot->resv_count, (int64_t)got, memory_order_relaxed);
+		return;
+	}
+	assert(got <= claimed);
+	if (claimed > got)
+		atomic_fetch_add_explicit(&slot->resv_cache, (int64_t)(claimed - got),
+					  memory_order_relaxed);
+}
+
+/*
+ * A USE_RESERVED (delalloc) allocation may not give up while free blocks
+ * exist on disk: F >= R, so they are its own reserved blocks, held by a PA,
+ * a pending free or a trim that the retry rounds reclaim.
+ */
+bool mb_resv_must_retry(struct mb_volume *vol, uint32_t flags)
+{
+	if (!(flags & MB_HINT_DELALLOC_RESERVED) || mb_free_blocks(vol) == 0)
+		return false;
+	sched_yield(); /* the holder needs the CPU to give the space back */
+	return true;
+}
+
+/* reserved_clusters or r_blocks_count changed: shares must respect the new floor. */
+void mb_resv_retune(struct mb_volume *vol)
+{
+	mb_lock(&vol->resv.rs_lock);
+	mb_resv_drain_locked(vol);
+	mb_unlock(&vol->resv.rs_lock);
+}
+
+static int64_t mb_resv_count_sum(const struct mb_volume *vol)
+{
+	int64_t sum = 0;
+
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		sum += atomic_load_explicit(&vol->pcpu[i].resv_count, memory_order_relaxed);
+	return sum;
+}
+
+static bool mb_resv_read_only(const struct mb_volume *vol)
+{
+	return vol->persist && vol->persist->read_only;
+}
+
+int mb_reserve(struct mb_volume *vol, uint64_t n, uint32_t flags)
+{
+	if (!vol || !n || n > vol->geo.blocks_count ||
+	    (flags & ~(uint32_t)(MB_HINT_USE_ROOT_BLOCKS | MB_HINT_USE_RESERVED)))
+		return -EINVAL;
+	if (mb_resv_read_only(vol))
+		return -EROFS;
+	int err = mb_resv_claim(vol, n, flags);
+
+	if (!err)
+		atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_count, (int64_t)n,
+					  memory_order_relaxed);
+	return err;
+}
+
+int mb_unreserve(struct mb_volume *vol, uint64_t n)
+{
+	if (!vol || !n)
+		return -EINVAL;
+	int64_t held = mb_resv_count_sum(vol);
+
+	if (held < 0 || n > (uint64_t)held)
+		return -EINVAL;
+	struct mb_pcpu *slot = mb_resv_slot(vol);
+
+	atomic_fetch_sub_explicit(&slot->resv_count, (int64_t)n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&slot->resv_cache, (int64_t)n, memory_order_relaxed);
+	return 0;
+}
+
+int mb_statfs(struct mb_volume *vol, struct mb_statfs *st)
+{
+	if (!vol || !st)
+		return -EINVAL;
+	struct mb_resv *rs = &vol->resv;
+	int64_t held = mb_resv_count_sum(vol);
+
+	*st = (struct mb_statfs){
+		.total = vol->geo.blocks_count,
+		.free = mb_free_blocks(vol),
+		.reserved = held > 0 ? (uint64_t)held : 0,
+		.resv_clusters = MB_READ_ONCE(vol->t.reserved_clusters),
+		.r_blocks = MB_READ_ONCE(vol->t.r_blocks_count),
+	};
+	/*
+	 * Under the lock, after a drain, the pool is what a claim would see:
+	 * shares taken meanwhile are gone, returns added meanwhile are only
+	 * missed (never more than a reservation could get).
+	 */
+	mb_lock(&rs->rs_lock);
+	mb_resv_drain_locked(vol);
+	int64_t avail = rs->rs_pool - (int64_t)mb_resv_floor(vol, 0);
+	mb_unlock(&rs->rs_lock);
+	st->avail = avail > 0 ? (uint64_t)avail : 0;
+	return 0;
+}

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_reserve.c - mb_reserve / mb_unreserve / mb_statfs and
+ * MB_HINT_DELALLOC_RESERVED: the exact boundary (alone and under threads),
+ * the system reserve's flags, delalloc placement while PAs and pending
+ * frees hold the space, and bad arguments that change nothing.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+
+#include "harness.h"
+#include "mb_int.h"
+
+static const struct mb_geometry geo64k = {
+	.block_size = 4096, .blocks_per_group = 0, .blocks_count = 65536,
+	.first_data_block = 0, .reserved_per_group = 2,
+};
+
+static struct mb_volume *new_volume(void)
+{
+	struct mb_volume *vol = NULL;
+
+	return mb_volume_create(&geo64k, &vol) ? NULL : vol;
+}
+
+static uint64_t avail(struct mb_volume *vol)
+{
+	struct mb_statfs st;
+
+	return mb_statfs(vol, &st) ? UINT64_MAX : st.avail;
+}
+
+static uint64_t reserved(struct mb_volume *vol)
+{
+	struct mb_statfs st;
+
+	return mb_statfs(vol, &st) ? UINT64_MAX : st.reserved;
+}
+
+/* Leaves exactly k blocks reservable with flags 0, through the system reserve. */
+static int leave_reservable(struct mb_volume *vol, uint64_t k)
+{
+	uint64_t free = mb_free_blocks(vol);
+
+	return mb_tunable_set(vol, "reserved_clusters", free - k);
+}
+
+TEST(statfs_quiescent)
+{
+	struct mb_volume *vol = new_volume();
+	struct mb_statfs st;
+
+	ASSERT_TRUE(vol);
+	ASSERT_EQ_INT(mb_statfs(vol, &st), 0);
+	ASSERT_EQ_U64(st.total, 65536);
+	ASSERT_EQ_U64(st.free, 65532);
+	ASSERT_EQ_U64(st.reserved, 0);
+	ASSERT_EQ_U64(st.resv_clusters, 0);
+	ASSERT_EQ_U64(st.avail, 65532);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "reserved_clusters", 1000), 0);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "r_blocks_count", 24), 0);
+	ASSERT_EQ_INT(mb_reserve(vol, 8, 0), 0);
+	ASSERT_EQ_INT(mb_statfs(vol, &st), 0);
+	ASSERT_EQ_U64(st.reserved, 8);
+	ASSERT_EQ_U64(st.resv_clusters, 1000);
+	ASSERT_EQ_U64(st.r_blocks, 24);
+	ASSERT_EQ_U64(st.avail, 65532 - 1024 - 8);
+	mb_volume_destroy(vol);
+}
+
+/* Reserving exactly what is reservable succeeds, one more fails; each
+ * system-reserve flag opens exactly its part of the floor. */
+TEST(exact_boundary_and_floors)
+{
+	struct mb_volume *vol = new_volume();
+
+	ASSERT_TRUE(vol);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "reserved_clusters", 100), 0);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "r_blocks_count", 20), 0);
+	uint64_t k = avail(vol);
+
+	ASSERT_EQ_U64(k, 65532 - 120);
+	ASSERT_EQ_INT(mb_reserve(vol, k + 1, 0), -ENOSPC);
+	ASSERT_EQ_U64(reserved(vol), 0);
+	ASSERT_EQ_INT(mb_reserve(vol, k, 0), 0);
+	ASSERT_EQ_INT(mb_reserve(vol, 1, 0), -ENOSPC);
+	ASSERT_EQ_U64(avail(vol), 0);
+	ASSERT_EQ_INT(mb_unreserve(vol, 1), 0);
+	ASSERT_EQ_U64(avail(vol), 1);
+	ASSERT_EQ_INT(mb_reserve(vol, 1, 0), 0);
+	/* root blocks: 20 with USE_ROOT_BLOCKS, not one more */
+	ASSERT_EQ_INT(mb_reserve(vol, 21, MB_HINT_USE_ROOT_BLOCKS), -ENOSPC);
+	ASSERT_EQ_INT(mb_reserve(vol, 20, MB_HINT_USE_ROOT_BLOCKS), 0);
+	ASSERT_EQ_INT(mb_reserve(vol, 1, MB_HINT_USE_ROOT_BLOCKS), -ENOSPC);
+	/* the system reserve: 100 more with USE_RESERVED, then nothing */
+	ASSERT_EQ_INT(mb_reserve(vol, 100, MB_HINT_USE_RESERVED), 0);
+	ASSERT_EQ_INT(mb_reserve(vol, 1, MB_HINT_USE_RESERVED), -ENOSPC);
+	ASSERT_EQ_U64(reserved(vol), 65532);
+	/* every free block is reserved: a plain allocation may not take one */
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1 };
+	struct mb_extent ex;
+
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), -ENOSPC);
+	rq.flags = MB_HINT_USE_RESERVED;
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), -ENOSPC);
+	/* writeback places all of it */
+	uint64_t placed = 0;
+
+	rq = (struct mb_request){ .goal = MB_GOAL_NONE, .len = 4096,
+				  .flags = MB_HINT_DELALLOC_RESERVED };
+	while (reserved(vol)) {
+		uint64_t left = reserved(vol);
+
+		rq.len = left < 4096 ? (uint32_t)left : 4096;
+		ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+		placed += ex.len;
+	}
+	ASSERT_EQ_U64(placed, 65532);
+	ASSERT_EQ_U64(mb_free_blocks(vol), 0);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/* One block at a time: the per-CPU shares and the precise path together
+ * hand out exactly what is reservable. */
+TEST(one_by_one_exact)
+{
+	struct mb_volume *vol = new_volume();
+	uint64_t n = 0;
+
+	ASSERT_TRUE(vol);
+	ASSERT_EQ_INT(leave_reservable(vol, 5000), 0);
+	while (mb_reserve(vol, 1, 0) == 0)
+		n++;
+	ASSERT_EQ_U64(n, 5000);
+	ASSERT_EQ_U64(avail(vol), 0);
+	/* a plain allocation claims, then returns what it did not use */
+	ASSERT_EQ_INT(mb_unreserve(vol, 300), 0);
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1000 };
+	struct mb_extent ex;
+
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	ASSERT_TRUE(ex.len <= 300);
+	ASSERT_EQ_U64(avail(vol), 300 - ex.len);
+	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
+	ASSERT_EQ_U64(avail(vol), 300);
+	mb_volume_destroy(vol);
+}
+
+TEST(bad_arguments_change_nothing)
+{
+	struct mb_volume *vol = new_volume();
+	struct mb_statfs before, after;
+
+	ASSERT_TRUE(vol);
+	ASSERT_EQ_INT(mb_reserve(vol, 10, 0), 0);
+	ASSERT_EQ_INT(mb_statfs(vol, &before), 0);
+	ASSERT_EQ_INT(mb_reserve(NULL, 1, 0), -EINVAL);
+	ASSERT_EQ_INT(mb_reserve(vol, 0, 0), -EINVAL);
+	ASSERT_EQ_INT(mb_reserve(vol, 65537, 0), -EINVAL);
+	ASSERT_EQ_INT(mb_reserve(vol, UINT64_MAX, 0), -EINVAL);
+	ASSERT_EQ_INT(mb_reserve(vol, 1, MB_HINT_DELALLOC_RESERVED), -EINVAL);
+	ASSERT_EQ_INT(mb_reserve(vol, 1, 0x80000000u), -EINVAL);
+	ASSERT_EQ_INT(mb_reserve(vol, 65536, 0), -ENOSPC);
+	ASSERT_EQ_INT(mb_unreserve(NULL, 1), -EINVAL);
+	ASSERT_EQ_INT(mb_unreserve(vol, 0), -EINVAL);
+	ASSERT_EQ_INT(mb_unreserve(vol, 11), -EINVAL);
+	ASSERT_EQ_INT(mb_unreserve(vol, UINT64_MAX), -EINVAL);
+	ASSERT_EQ_INT(mb_statfs(NULL, &after), -EINVAL);
+	ASSERT_EQ_INT(mb_statfs(vol, NULL), -EINVAL);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "reserved_clusters", 65536), -EINVAL);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "r_blocks_count", 65536), -EINVAL);
+	ASSERT_EQ_INT(mb_statfs(vol, &after), 0);
+	ASSERT_TRUE(memcmp(&before, &after, sizeof(before)) == 0);
+	ASSERT_EQ_INT(mb_unreserve(vol, 10), 0);
+	ASSERT_EQ_U64(reserved(vol), 0);
+	mb_volume_destroy(vol);
+}
+
+/*
+ * Delalloc placement never fails while its blocks are held by inode PAs
+ * (other files' windows) or by frees waiting for a commit, even with the
+ * retry cap at 1.  Persistent volume on the memory backend, no commit
+ * thread: only the allocator's forced commit returns the pending frees.
+ */
+TEST(delalloc_reclaims_pas_and_pending_frees)
+{
+	static const struct mb_open_opts no_thread = { .commit_interval_s = 0 };
+	struct mb_geometry geo = { .block_size = 1024, .blocks_per_group = 256,
+				   .blocks_count = 16 * 256, .reserved_per_group = 24 };
+	struct mb_dev *dev = NULL;
+	struct mb_volume *vol = NULL;
+
+	ASSERT_EQ_INT(mb_dev_open_memory(NULL, geo.blocks_count * geo.block_size, false, &dev), 0);
+	ASSERT_EQ_INT(mb_volume_format_dev(dev, &geo, NULL), 0);
+	ASSERT_EQ_INT(mb_volume_open_dev(dev, &no_thread, &vol), 0);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_max_retries", 1), 0);
+
+	/* files write a little each: their normalized windows become PAs */
+	enum { NF = 32 };
+	struct mb_file *f[NF];
+	static struct mb_extent kept[NF * 8];
+	int nk = 0;
+
+	for (int i = 0; i < NF; i++) {
+		ASSERT_EQ_INT(mb_file_open(vol, 100 + (uint64_t)i * 64, &f[i]), 0);
+		for (int j = 0; j < 8; j++) {
+			struct mb_request rq = { .file = f[i], .logical = (uint64_t)j * 3,
+						 .goal = MB_GOAL_NONE, .len = 3 };
+
+			mb_file_set_size(f[i], (uint64_t)j * 3 + 3);
+			ASSERT_EQ_INT(mb_alloc(vol, &rq, &kept[nk]), 0);
+			nk++;
+		}
+	}
+	ASSERT_EQ_INT(mb_commit(vol), 0);
+	/* half of it freed again: pending until a commit */
+	for (int i = 0; i < nk; i += 2)
+		ASSERT_EQ_INT(mb_free(vol, kept[i].start, kept[i].len), 0);
+
+	/* the space really is held: pending frees, and PAs beyond them */
+	uint64_t pending = atomic_load(&vol->free_pending), buddy_free = 0;
+
+	for (mb_grp_t g = 0; g < vol->ngroups; g++)
+		buddy_free += vol->groups[g].bb_free;
+	ASSERT_TRUE(pending > 0);
+	ASSERT_TRUE(buddy_free + pending < mb_free_blocks(vol));
+
+	uint64_t k = avail(vol);
+
+	ASSERT_EQ_U64(k, mb_free_blocks(vol));
+	ASSERT_EQ_INT(mb_reserve(vol, k, 0), 0);
+	/* writeback of a file that owns no PA, in 16-block pieces */
+	struct mb_file *w;
+	uint64_t placed = 0;
+
+	ASSERT_EQ_INT(mb_file_open(vol, 9, &w), 0);
+	while (placed < k) {
+		uint64_t left = k - placed;
+		struct mb_request rq = { .file = w, .logical = placed, .goal = MB_GOAL_NONE,
+					 .len = left < 16 ? (uint32_t)left : 16,
+					 .flags = MB_HINT_DELALLOC_RESERVED };
+		struct mb_extent ex;
+
+		ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+		placed += ex.len;
+	}
+	ASSERT_EQ_U64(placed, k);
+	ASSERT_EQ_U64(reserved(vol), 0);
+	ASSERT_EQ_U64(mb_free_blocks(vol), 0);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_file_close(w);
+	for (int i = 0; i < NF; i++)
+		mb_file_close(f[i]);
+	mb_volume_destroy(vol);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Threads at the boundary                                                   */
+/* ------------------------------------------------------------------------ */
+
+struct race {
+	struct mb_volume *vol;
+	pthread_barrier_t go;
+	_Atomic uint64_t ok, fail;
+	int tries;
+};
+
+/* Widens the window between the precise decision and the take. */
+static void race_hook(void *arg, int id, uint32_t group, int cr)
+{
+	(void)arg;
+	(void)group;
+	(void)cr;
+	if (id == MB_HOOK_RESV_DECIDED)
+		for (int i = 0; i < 3; i++)
+			sched_yield();
+}
+
+static void *reserver(void *arg)
+{
+	struct race *r = arg;
+
+	pthread_barrier_wait(&r->go);
+	for (int i = 0; i < r->tries; i++) {
+		int err = mb_reserve(r->vol, 1, 0);
+
+		if (err == 0)
+			atomic_fetch_add(&r->ok, 1);
+		else if (err == -ENOSPC)
+			atomic_fetch_add(&r->fail, 1);
+	}
+	return NULL;
+}
+
+/* nthreads * tries attempts of 1 block on k reservable: exactly k succeed. */
+static int race_exact_k(uint64_t k, int nthreads, int tries, uint64_t *ok)
+{
+	struct race r = { .tries = tries };
+	pthread_t th[64];
+
+	if (mb_volume_create(&geo64k, &r.vol) || leave_reservable(r.vol, k))
+		return -1;
+	mb_hook_set(r.vol, race_hook, &r);
+	pthread_barrier_init(&r.go, NULL, (unsigned)nthreads);
+	for (int i = 0; i < nthreads; i++)
+		pthread_create(&th[i], NULL, reserver, &r);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&r.go);
+	mb_hook_set(r.vol, NULL, NULL);
+	*ok = r.ok;
+	int bad = r.ok + r.fail != (uint64_t)nthreads * (uint64_t)tries || avail(r.vol) != 0 ||
+		  reserved(r.vol) != r.ok;
+	mb_volume_destroy(r.vol);
+	return bad ? -1 : 0;
+}
+
+TEST(threads_exact_k_near_empty)
+{
+	for (int round = 0; round < 20; round++) {
+		uint64_t ok = 0;
+
+		ASSERT_EQ_INT(race_exact_k(37, 16, 4, &ok), 0);
+		ASSERT_EQ_U64(ok, 37);
+	}
+}
+
+/* Far from empty first (shares), then down to the last block. */
+TEST(threads_exact_k_through_shares)
+{
+	uint64_t k = 20000 + 13;
+
+	for (int round = 0; round < 3; round++) {
+		uint64_t ok = 0;
+
+		ASSERT_EQ_INT(race_exact_k(k, 8, 3000, &ok), 0);
+		ASSERT_EQ_U64(ok, k);
+	}
+}
