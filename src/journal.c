@@ -131,3 +131,50 @@ out:
 		mb_jtxn_free(t);
 	return ret;
 }
+
+/* Is blk a metadata block a transaction may carry? */
+static bool mb_txn_target_ok(const struct mb_sb *sb, uint64_t blk)
+{
+	uint64_t rel;
+
+	if (blk == 0 || (blk >= sb->desc_start && blk <= sb->desc_start + sb->desc_blocks))
+		return true; /* superblock, descriptor table, group 0's bitmap */
+	if (blk < sb->geo.first_data_block || blk >= sb->geo.blocks_count)
+		return false;
+	rel = blk - sb->geo.first_data_block;
+	return rel % sb->geo.blocks_per_group == 0 && rel;
+}
+
+static int mb_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * A block named twice would be replayed in one order and overlaid in the
+ * other (read-only opens take the first image); our writer never does it.
+ */
+int mb_jtxn_check(const struct mb_jtxn *t, const struct mb_sb *sb, uint32_t *sb_slot)
+{
+	uint64_t *sorted = malloc(sizeof(uint64_t) * t->nr);
+	int err = 0;
+
+	if (!sorted)
+		return -ENOMEM;
+	*sb_slot = UINT32_MAX;
+	for (uint32_t i = 0; i < t->nr && !err; i++) {
+		if (!mb_txn_target_ok(sb, t->targets[i]))
+			err = -EUCLEAN;
+		if (t->targets[i] == 0)
+			*sb_slot = i;
+		sorted[i] = t->targets[i];
+	}
+	qsort(sorted, t->nr, sizeof(uint64_t), mb_u64_cmp);
+	for (uint32_t i = 1; i < t->nr && !err; i++)
+		if (sorted[i] == sorted[i - 1])
+			err = -EUCLEAN;
+	free(sorted);
+	return err ? err : *sb_slot == UINT32_MAX ? -EUCLEAN : 0;
+}

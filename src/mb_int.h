@@ -686,6 +686,9 @@ int mb_dev_crash_image(struct mb_dev *dev, uint64_t seed, struct mb_crash_fates 
 #define MB_JOURNAL_MAGIC 0x4A4E524Cu
 #define MB_INCOMPAT_SUPP 0u
 #define MB_RO_COMPAT_SUPP 0u
+/* Highest sequence number a superblock may carry: a commit per nanosecond
+ * reaches it in 292 years, and seq + 1 never wraps. */
+#define MB_SEQ_MAX (UINT64_MAX >> 1)
 
 struct mb_sb {
 	uint32_t version, compat, incompat, ro_compat;
@@ -714,13 +717,16 @@ struct mb_layout {
 };
 int mb_layout_compute(const struct mb_geometry *geo, uint32_t groups, struct mb_layout *lay);
 void mb_sb_encode(const struct mb_sb *sb, uint8_t *buf);
-int mb_sb_decode(const uint8_t *buf, struct mb_sb *sb);
+/* Decode + the one validation every superblock copy passes. -EINVAL not
+ * ours, -EUCLEAN damaged, -EIO device too small, -EROFS (writable only). */
+int mb_sb_load(const uint8_t *buf, uint64_t dev_size, bool writable, struct mb_sb *sb);
+bool mb_sb_same_volume(const struct mb_sb *a, const struct mb_sb *b);
 void mb_desc_encode(const struct mb_desc *d, uint32_t g, uint8_t *buf);
-int mb_desc_decode(const uint8_t *buf, uint32_t g, struct mb_desc *d);
+/* Decode + validation of descriptor g: -EUCLEAN when damaged. */
+int mb_desc_load(const struct mb_volume *vol, const uint8_t *buf, mb_grp_t g, struct mb_desc *d);
 uint64_t mb_bitmap_block_of(const struct mb_volume *vol, mb_grp_t g);
 void mb_bitmap_encode(const struct mb_volume *vol, const uint64_t *map, uint8_t *block);
 void mb_bitmap_decode(const struct mb_volume *vol, const uint8_t *block, uint64_t *map);
-int mb_sb_check_layout(const struct mb_sb *sb, uint64_t dev_size);
 static inline void mb_put_le32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -757,6 +763,9 @@ int mb_journal_write(struct mb_dev *dev, uint32_t bs, uint64_t jstart, const str
 int mb_journal_read(struct mb_dev *dev, uint32_t bs, uint64_t jstart, uint32_t jblocks,
 		    struct mb_jtxn *t);
 void mb_jtxn_free(struct mb_jtxn *t);
+/* Targets of a transaction read for volume sb: each a metadata block, none
+ * twice, the superblock among them (its slot in *sb_slot); else -EUCLEAN. */
+int mb_jtxn_check(const struct mb_jtxn *t, const struct mb_sb *sb, uint32_t *sb_slot);
 
 /*
  * persist.c: the persistent state of a volume.

@@ -64,7 +64,7 @@ void mb_sb_encode(const struct mb_sb *sb, uint8_t *buf)
 }
 
 /* -EINVAL: not ours (magic, version, features); -EUCLEAN: damaged. */
-int mb_sb_decode(const uint8_t *buf, struct mb_sb *sb)
+static int mb_sb_decode(const uint8_t *buf, struct mb_sb *sb)
 {
 	if (mb_get_le32(buf) != MB_SB_MAGIC)
 		return -EINVAL;
@@ -101,7 +101,7 @@ int mb_sb_decode(const uint8_t *buf, struct mb_sb *sb)
  * implies (so a damaged one cannot point anywhere else), and the device must
  * hold the whole volume.  Geometry itself was checked by the caller.
  */
-int mb_sb_check_layout(const struct mb_sb *sb, uint64_t dev_size)
+static int mb_sb_check_layout(const struct mb_sb *sb, uint64_t dev_size)
 {
 	struct mb_layout lay;
 
@@ -114,6 +114,54 @@ int mb_sb_check_layout(const struct mb_sb *sb, uint64_t dev_size)
 	if (dev_size / sb->geo.block_size < sb->geo.blocks_count)
 		return -EIO; /* truncated */
 	return 0;
+}
+
+/*
+ * Every superblock read from disk goes through here before any of its
+ * fields is used: the home copy and each copy a journal transaction
+ * carries.  Geometry, placement, sequence number and free count are
+ * range-checked, so no later arithmetic on them can overflow (blocks_count
+ * is below 2^51 once the geometry holds: 2^31 groups of at most 2^19).
+ * The free count must also equal the descriptors' sum; the caller checks
+ * that once the table is read.
+ */
+int mb_sb_load(const uint8_t *buf, uint64_t dev_size, bool writable, struct mb_sb *sb)
+{
+	struct mb_geometry geo;
+	uint32_t groups;
+	int err = mb_sb_decode(buf, sb);
+
+	if (err)
+		return err;
+	if (!sb->geo.blocks_per_group || mb_geometry_validate(&sb->geo, &geo, &groups) ||
+	    groups != sb->groups)
+		return -EUCLEAN;
+	err = mb_sb_check_layout(sb, dev_size);
+	if (err)
+		return err;
+	if (sb->seq > MB_SEQ_MAX || sb->free_blocks > sb->geo.blocks_count)
+		return -EUCLEAN;
+	if (writable && (sb->ro_compat & ~MB_RO_COMPAT_SUPP))
+		return -EROFS;
+	return 0;
+}
+
+/*
+ * Fields no transaction may change: a journal copy that differs from the
+ * home superblock in any of them belongs to another volume or is damaged.
+ * (Feature bits may change; each copy's are checked by mb_sb_load.)
+ */
+bool mb_sb_same_volume(const struct mb_sb *a, const struct mb_sb *b)
+{
+	return a->version == b->version && a->geo.block_size == b->geo.block_size &&
+	       a->geo.blocks_per_group == b->geo.blocks_per_group &&
+	       a->geo.blocks_count == b->geo.blocks_count &&
+	       a->geo.first_data_block == b->geo.first_data_block &&
+	       a->geo.reserved_per_group == b->geo.reserved_per_group && a->groups == b->groups &&
+	       !memcmp(a->uuid, b->uuid, sizeof(a->uuid)) && a->desc_start == b->desc_start &&
+	       a->desc_blocks == b->desc_blocks && a->desc_size == b->desc_size &&
+	       a->journal_start == b->journal_start && a->journal_blocks == b->journal_blocks &&
+	       a->format_time == b->format_time;
 }
 
 static uint32_t mb_desc_crc(const uint8_t *buf, uint32_t g)
@@ -135,7 +183,7 @@ void mb_desc_encode(const struct mb_desc *d, uint32_t g, uint8_t *buf)
 	mb_put_le32(buf + 28, mb_desc_crc(buf, g));
 }
 
-int mb_desc_decode(const uint8_t *buf, uint32_t g, struct mb_desc *d)
+static int mb_desc_decode(const uint8_t *buf, uint32_t g, struct mb_desc *d)
 {
 	if (mb_get_le32(buf + 28) != mb_desc_crc(buf, g))
 		return -EUCLEAN;
@@ -144,6 +192,23 @@ int mb_desc_decode(const uint8_t *buf, uint32_t g, struct mb_desc *d)
 	d->bitmap_block = mb_get_le64(buf + 8);
 	d->bitmap_crc = mb_get_le32(buf + 16);
 	return (d->flags & ~MB_DESC_BLOCK_UNINIT) ? -EUCLEAN : 0;
+}
+
+/*
+ * Every descriptor read from disk (home table or a journal image of it)
+ * goes through here: checksum, flags, a free count the group can hold, the
+ * bitmap where the layout puts it.
+ */
+int mb_desc_load(const struct mb_volume *vol, const uint8_t *buf, mb_grp_t g, struct mb_desc *d)
+{
+	const struct mb_group *grp = &vol->groups[g];
+	uint32_t room = grp->bb_len - mb_group_reserved(vol, grp);
+	int err = mb_desc_decode(buf, g, d);
+
+	if (!err && (d->free > room || d->bitmap_block != mb_bitmap_block_of(vol, g) ||
+		     ((d->flags & MB_DESC_BLOCK_UNINIT) && d->free != room)))
+		err = -EUCLEAN;
+	return err;
 }
 
 uint64_t mb_bitmap_block_of(const struct mb_volume *vol, mb_grp_t g)

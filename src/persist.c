@@ -178,42 +178,37 @@ int mb_volume_format(const char *path, const struct mb_geometry *geo,
 /* Open: superblock, journal, descriptors                                    */
 /* ------------------------------------------------------------------------ */
 
+/* The home superblock: the same checks as every copy (mb_sb_load). */
 static int mb_open_read_sb(struct mb_dev *dev, bool read_only, struct mb_sb *sb)
 {
 	uint8_t buf[MB_SB_SIZE];
-	struct mb_geometry geo;
-	uint32_t groups;
 	int err;
 
 	if (dev->size < MB_SB_SIZE)
 		return -EIO;
 	err = mb_dev_read(dev, 0, buf, MB_SB_SIZE);
 	if (!err)
-		err = mb_sb_decode(buf, sb);
-	if (err)
-		return err;
-	if (!sb->geo.blocks_per_group || mb_geometry_validate(&sb->geo, &geo, &groups) ||
-	    groups != sb->groups)
-		return -EUCLEAN;
-	err = mb_sb_check_layout(sb, dev->size);
-	if (err)
-		return err;
-	if (!read_only && (dev->read_only || (sb->ro_compat & ~MB_RO_COMPAT_SUPP)))
-		return -EROFS;
-	return 0;
+		err = mb_sb_load(buf, dev->size, !read_only, sb);
+	if (!err && !read_only && dev->read_only)
+		err = -EROFS;
+	return err;
 }
 
-/* Is blk a metadata block a transaction may carry? */
-static bool mb_txn_target_ok(const struct mb_sb *sb, uint64_t blk)
+/*
+ * The superblock a transaction carries passes the checks of the home copy,
+ * then must describe the same volume at the transaction's seq.
+ */
+static int mb_open_journal_sb(struct mb_persist *p, const struct mb_sb *home, uint32_t slot,
+			      struct mb_sb *nsb)
 {
-	uint64_t rel;
+	const uint8_t *img = p->overlay.data + (size_t)slot * home->geo.block_size;
+	int err = mb_sb_load(img, p->dev->size, !p->read_only, nsb);
 
-	if (blk == 0 || (blk >= sb->desc_start && blk <= sb->desc_start + sb->desc_blocks))
-		return true; /* superblock, descriptor table, group 0's bitmap */
-	if (blk < sb->geo.first_data_block || blk >= sb->geo.blocks_count)
-		return false;
-	rel = blk - sb->geo.first_data_block;
-	return rel % sb->geo.blocks_per_group == 0 && rel;
+	if (err)
+		return err == -EROFS || err == -ENOMEM ? err : -EUCLEAN;
+	if (!mb_sb_same_volume(home, nsb) || nsb->seq != p->overlay.seq)
+		return -EUCLEAN;
+	return 0;
 }
 
 /*
@@ -222,10 +217,11 @@ static bool mb_txn_target_ok(const struct mb_sb *sb, uint64_t blk)
  */
 static int mb_open_journal(struct mb_persist *p, struct mb_sb *sb)
 {
-	uint32_t bs = sb->geo.block_size;
 	struct mb_jtxn *t = &p->overlay;
 	struct mb_sb nsb;
-	int ret = mb_journal_read(p->dev, bs, sb->journal_start, sb->journal_blocks, t);
+	uint32_t slot;
+	int ret = mb_journal_read(p->dev, sb->geo.block_size, sb->journal_start,
+				  sb->journal_blocks, t);
 
 	if (ret <= 0)
 		return ret;
@@ -233,30 +229,27 @@ static int mb_open_journal(struct mb_persist *p, struct mb_sb *sb)
 		mb_jtxn_free(t);
 		return 0;
 	}
-	if (t->seq > sb->seq + 1)
+	if (t->seq - sb->seq > 1)
 		return -EUCLEAN;
-	bool has_sb = false;
-
-	for (uint32_t i = 0; i < t->nr; i++) {
-		if (!mb_txn_target_ok(sb, t->targets[i]))
-			return -EUCLEAN;
-		has_sb |= t->targets[i] == 0;
-		if (t->targets[i] == 0 && mb_sb_decode(t->data + (size_t)i * bs, &nsb))
-			return -EUCLEAN;
-	}
-	if (!has_sb || memcmp(nsb.uuid, sb->uuid, 16) || memcmp(&nsb.geo, &sb->geo, sizeof(nsb.geo)) ||
-	    nsb.seq != t->seq || nsb.journal_blocks != sb->journal_blocks)
-		return -EUCLEAN;
+	ret = mb_jtxn_check(t, sb, &slot);
+	if (!ret)
+		ret = mb_open_journal_sb(p, sb, slot, &nsb);
+	if (ret)
+		return ret;
 	*sb = nsb;
 	p->replayed = true;
 	return 0;
 }
 
-/* Reads and checks the whole descriptor table (through the overlay). */
+/*
+ * Reads and checks the whole descriptor table (through the overlay); the
+ * superblock's free count must be their sum.
+ */
 static int mb_open_read_desc(struct mb_persist *p, const struct mb_sb *sb, struct mb_volume *vol)
 {
 	uint32_t bs = sb->geo.block_size;
 	size_t bytes = (size_t)sb->desc_blocks * bs;
+	uint64_t free = 0;
 	int err;
 
 	p->desc = malloc(bytes);
@@ -271,20 +264,17 @@ static int mb_open_read_desc(struct mb_persist *p, const struct mb_sb *sb, struc
 	}
 	for (mb_grp_t g = 0; g < vol->ngroups && !err; g++) {
 		struct mb_group *grp = &vol->groups[g];
-		uint32_t room = grp->bb_len - mb_group_reserved(vol, grp);
 		struct mb_desc d;
 
-		err = mb_desc_decode(mb_desc_at(p, g), g, &d);
-		if (!err && (d.free > room || d.bitmap_block != mb_bitmap_block_of(vol, g) ||
-			     ((d.flags & MB_DESC_BLOCK_UNINIT) && d.free != room)))
-			err = -EUCLEAN;
+		err = mb_desc_load(vol, mb_desc_at(p, g), g, &d);
 		if (!err) {
+			free += d.free;
 			mb_lock(&grp->bb_lock);
 			mb_group_seed_locked(vol, grp, d.free);
 			mb_unlock(&grp->bb_lock);
 		}
 	}
-	return err;
+	return !err && free != sb->free_blocks ? -EUCLEAN : err;
 }
 
 /* Read-write open: the replayed transaction goes home, then "in use". */
@@ -435,7 +425,7 @@ int mb_persist_load_bitmap_locked(struct mb_volume *vol, struct mb_group *grp)
 	mb_assert_locked(&grp->bb_lock);
 	if (!blk)
 		return -ENOMEM;
-	err = mb_desc_decode(mb_desc_at(p, g), g, &d);
+	err = mb_desc_load(vol, mb_desc_at(p, g), g, &d);
 	if (!err)
 		err = mb_read_block(p, bs, d.bitmap_block, blk);
 	if (!err && mb_crc32c(0, blk, bs) != d.bitmap_crc)
@@ -543,8 +533,11 @@ static int mb_txn_write(struct mb_volume *vol, struct mb_txn_build *b)
 	struct mb_sb sb = p->sb;
 	int err;
 
+	if (sb.seq >= MB_SEQ_MAX)
+		return -EOVERFLOW; /* unreachable in practice: see MB_SEQ_MAX */
 	sb.seq++;
 	sb.state = MB_STATE_DIRTY;
+	/* open checked free_blocks = the descriptors' sum (< 2^51): no wrap */
 	sb.free_blocks = (uint64_t)((int64_t)sb.free_blocks + b->free_delta);
 	memset(mb_slot(b, bs, 0), 0, bs);
 	mb_sb_encode(&sb, mb_slot(b, bs, 0));

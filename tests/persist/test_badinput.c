@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "image_reseal.h"
 #include "mb_int.h"
 
 static const struct mb_geometry geo = {
@@ -262,4 +263,196 @@ TEST(format_refuses_bad_geometry)
 	ASSERT_EQ_INT(mb_volume_open("/nonexistent/dir/vol", NULL, NULL), -EINVAL);
 	struct mb_volume *vol;
 	ASSERT_EQ_INT(mb_volume_open("/nonexistent/dir/vol", NULL, &vol), -ENOENT);
+}
+
+
+/*
+ * Issue 9, item 6: every superblock read from disk passes the same checks,
+ * the home copy and the copy a journal transaction carries alike.  Each
+ * case sets one field with every checksum recomputed, so only the
+ * validation can refuse it.
+ */
+static const struct sb_case {
+	const char *what;
+	int off, width;
+	uint64_t v;
+} sb_cases[] = {
+	{ "desc_blocks 0", 72, 4, 0 },
+	{ "desc_blocks huge", 72, 4, 0xfffffff0u },
+	{ "journal_start past the device", 80, 8, 1ULL << 40 },
+	{ "journal_start last block", 80, 8, 8 * 256 - 1 },
+	{ "desc_size 64", 76, 4, 64 },
+	{ "desc_size 0", 76, 4, 0 },
+	{ "groups 9", 36, 4, 9 },
+	{ "groups 0", 36, 4, 0 },
+	{ "journal_blocks 1", 88, 4, 1 },
+	{ "free_blocks 2^63", 104, 8, 1ULL << 63 },
+	{ "free_blocks off by one", 104, 8, 0 /* set below */ },
+	{ "seq 2^64-1", 96, 8, UINT64_MAX },
+};
+
+static void set_field(uint8_t *sb, const struct sb_case *c)
+{
+	if (c->width == 4)
+		mb_put_le32(sb + c->off, (uint32_t)c->v);
+	else
+		mb_put_le64(sb + c->off, c->v);
+	if (c->off == 104 && !c->v) /* one more free block than the descriptors say */
+		mb_put_le64(sb + 104, mb_get_le64(sb + 104) + 1);
+}
+
+/* The superblock image inside the live transaction of good_image(). */
+static uint8_t *journal_sb(uint8_t *img)
+{
+	uint64_t js = mb_get_le64(img + 80);
+	uint8_t *hdr = img + js * 1024;
+
+	if (mb_get_le32(hdr) != MB_JOURNAL_MAGIC || mb_get_le64(hdr + 24) != 0)
+		abort(); /* good_image() puts the superblock in slot 0 */
+	return hdr + 1024;
+}
+
+/* An image whose journal holds nothing to replay: the home copy is read. */
+static uint8_t *clean_image(void)
+{
+	uint8_t *img = good_image();
+
+	memset(img + mb_get_le64(img + 80) * 1024, 0, 1024);
+	return img;
+}
+
+TEST(home_superblock_fields_validated)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(sb_cases) / sizeof(sb_cases[0]); i++) {
+		uint8_t *img = clean_image();
+
+		set_field(img, &sb_cases[i]);
+		mb_image_reseal(img, IMG_SIZE);
+		int rw = try_open(img, IMG_SIZE, false, false);
+		int ro = try_open(img, IMG_SIZE, true, true);
+		if (rw != -EUCLEAN || ro != -EUCLEAN) {
+			fprintf(stderr, "home %s: rw %d ro %d\n", sb_cases[i].what, rw, ro);
+			bad++;
+		}
+		free(img);
+	}
+	ASSERT_EQ_INT(bad, 0);
+}
+
+TEST(journal_superblock_fields_validated)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(sb_cases) / sizeof(sb_cases[0]); i++) {
+		uint8_t *img = good_image();
+
+		set_field(journal_sb(img), &sb_cases[i]);
+		mb_image_reseal(img, IMG_SIZE);
+		int rw = try_open(img, IMG_SIZE, false, false);
+		int ro = try_open(img, IMG_SIZE, true, true);
+		if (rw != -EUCLEAN || ro != -EUCLEAN) {
+			fprintf(stderr, "journal %s: rw %d ro %d\n", sb_cases[i].what, rw, ro);
+			bad++;
+		}
+		free(img);
+	}
+	ASSERT_EQ_INT(bad, 0);
+}
+
+/* The helper itself: resealing an untouched image changes nothing. */
+TEST(reseal_is_identity_on_good_images)
+{
+	uint8_t *img = good_image();
+	uint8_t *copy = malloc(IMG_SIZE);
+
+	memcpy(copy, img, IMG_SIZE);
+	mb_image_reseal(copy, IMG_SIZE);
+	for (size_t i = 0; i < IMG_SIZE; i++)
+		if (img[i] != copy[i]) {
+			fprintf(stderr, "reseal changed byte %zu (block %zu)\n", i, i / 1024);
+			break;
+		}
+	ASSERT_TRUE(memcmp(img, copy, IMG_SIZE) == 0);
+	free(copy);
+	free(img);
+}
+
+/* Unknown ro_compat bits: read-only opens only, whichever copy has them. */
+TEST(ro_compat_in_either_copy)
+{
+	uint8_t *img = clean_image();
+
+	mb_put_le32(img + 16, 0x4);
+	mb_image_reseal(img, IMG_SIZE);
+	ASSERT_EQ_INT(try_open(img, IMG_SIZE, false, false), -EROFS);
+	ASSERT_EQ_INT(try_open(img, IMG_SIZE, false, true), 0);
+	free(img);
+
+	img = good_image(); /* only the journal copy has the bit */
+	mb_put_le32(journal_sb(img) + 16, 0x4);
+	mb_image_reseal(img, IMG_SIZE);
+	ASSERT_EQ_INT(try_open(img, IMG_SIZE, false, false), -EROFS);
+	ASSERT_EQ_INT(try_open(img, IMG_SIZE, false, true), 0);
+	free(img);
+}
+
+/* The journal copy must describe the same volume as the home one. */
+TEST(journal_superblock_agrees_with_home)
+{
+	static const struct sb_case diff[] = {
+		{ "uuid", 48, 4, 0x12345678 },
+		{ "format_time", 112, 8, 42 },
+		{ "journal_blocks 9", 88, 4, 9 },
+		{ "blocks_count 2040 (still 8 groups)", 40, 8, 2040 },
+	};
+	for (size_t i = 0; i < sizeof(diff) / sizeof(diff[0]); i++) {
+		uint8_t *img = good_image();
+
+		set_field(journal_sb(img), &diff[i]);
+		mb_image_reseal(img, IMG_SIZE);
+		ASSERT_EQ_INT(try_open(img, IMG_SIZE, false, false), -EUCLEAN);
+		ASSERT_EQ_INT(try_open(img, IMG_SIZE, false, true), -EUCLEAN);
+		free(img);
+	}
+}
+
+/* A transaction naming one block twice (ours never do) is damaged. */
+TEST(journal_duplicate_target)
+{
+	uint8_t *img = good_image();
+	uint8_t *hdr = img + mb_get_le64(img + 80) * 1024;
+
+	ASSERT_TRUE(mb_get_le32(hdr + 16) >= 3);
+	mb_put_le64(hdr + 24 + 16, mb_get_le64(hdr + 24 + 8));
+	mb_image_reseal(img, IMG_SIZE);
+	ASSERT_EQ_INT(try_open(img, IMG_SIZE, false, false), -EUCLEAN);
+	ASSERT_EQ_INT(try_open(img, IMG_SIZE, false, true), -EUCLEAN);
+	free(img);
+}
+
+/* Item 7: a huge informational free count once opened and overflowed on commit. */
+TEST(free_blocks_huge_then_commit)
+{
+	uint8_t *img = clean_image();
+	struct mb_dev *dev;
+	struct mb_volume *vol;
+
+	mb_put_le64(img + 104, 1ULL << 63);
+	mb_image_reseal(img, IMG_SIZE);
+	ASSERT_EQ_INT(mb_dev_open_memory(img, IMG_SIZE, false, &dev), 0);
+	int err = mb_volume_open_dev(dev, &no_thread, &vol);
+	if (!err) { /* the old code: the first commit did signed arithmetic on it */
+		struct mb_request rq = { .goal = 700, .len = 4, .flags = MB_HINT_NOPREALLOC };
+		struct mb_extent ex;
+
+		mb_alloc(vol, &rq, &ex);
+		mb_commit(vol);
+		mb_volume_destroy(vol);
+	} else {
+		mb_dev_close(dev);
+	}
+	ASSERT_EQ_INT(err, -EUCLEAN);
+	free(img);
 }
