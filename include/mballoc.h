@@ -570,8 +570,10 @@ struct mb_open_opts {
  *         reserved_per_group blocks (at least 1 per group; group 0 needs
  *         desc_blocks + 1 + journal (>= 8) [+ 1 when first_data_block is 0]);
  *         -ENOSPC a block device smaller than the volume; -EROFS read-only
- *         file or device; -EIO; other -errno from open(2).
- * Thread-safety: any (do not format a volume that is open).
+ *         file or device; -EBUSY the volume is open (read-only or not) in
+ *         this or another process (see mb_volume_open); -EIO; other -errno
+ *         from open(2).
+ * Thread-safety: any.
  */
 MB_API int mb_volume_format(const char *path, const struct mb_geometry *geo,
 			    const struct mb_open_opts *opts);
@@ -582,11 +584,26 @@ MB_API int mb_volume_format(const char *path, const struct mb_geometry *geo,
  * in use (state dirty) unless read_only.  opts may be NULL (defaults).
  * The returned volume works like one from mb_volume_create(), with deferred
  * frees (see above).
+ * One writer per volume: a read-write open holds an exclusive lock until
+ * mb_volume_close()/mb_volume_destroy() (flock(2) on a regular file; on a
+ * block device also O_EXCL), a read-only open a shared one.  Read-only
+ * opens coexist; a writer excludes every other open, in this process or
+ * another.  flock is advisory: only openers that lock (this library,
+ * flock(1)) are kept out.  A process that dies releases its locks.
+ * Every superblock read (the home copy and the copy a journal transaction
+ * carries) passes the same checks, and everything is checked before
+ * anything is written: a failed open leaves the volume's bytes unchanged.
  * Errors: -EINVAL not an mballoc volume (magic), unsupported version or
  *         features; -EUCLEAN a bad checksum, impossible geometry, a
- *         journal or table outside its place, a bad journal transaction;
+ *         journal or table outside its place, a bad journal transaction
+ *         or a superblock copy in it that fails those checks or describes
+ *         another volume, a free count or sequence number out of range;
  *         -EIO the file is shorter than the volume, or a read failed;
- *         -EROFS the file is read-only and read_only was not asked;
+ *         -EROFS the file is read-only, or either superblock copy has
+ *         ro_compat features this version does not know, and read_only
+ *         was not asked;
+ *         -EBUSY another open holds the volume (any open, for a read-write
+ *         one; a read-write one, for a read-only one);
  *         -ENOMEM; other -errno from open(2) (e.g. -ENOENT).
  * Thread-safety: any.
  */

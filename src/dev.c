@@ -10,6 +10,7 @@
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -143,17 +144,43 @@ static int mb_fdev_size(int fd, uint64_t create_size, uint64_t *size)
 	return 0;
 }
 
+/*
+ * One writer per volume (two would each commit over the other's updates):
+ * a read-write open takes an exclusive flock, a read-only open a shared
+ * one, so readers coexist with each other but not with a writer.  The lock
+ * belongs to this open file description and goes with its close.  A block
+ * device opened for writing also gets O_EXCL, which the kernel enforces
+ * against mounts and other exclusive openers (flock is advisory).
+ */
+static int mb_fdev_lock(int fd, bool read_only)
+{
+	if (!flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB))
+		return 0;
+	return errno == EWOULDBLOCK ? -EBUSY : -errno;
+}
+
+static int mb_fdev_open_flags(const char *path, bool read_only, uint64_t create_size)
+{
+	struct stat st;
+
+	if (!read_only && !stat(path, &st) && S_ISBLK(st.st_mode))
+		return O_RDWR | O_EXCL | O_CLOEXEC; /* exists: no O_CREAT (EEXIST with O_EXCL) */
+	return (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (create_size ? O_CREAT : 0);
+}
+
 int mb_dev_open_file(const char *path, bool read_only, uint64_t create_size,
 		     struct mb_dev **out)
 {
-	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (create_size ? O_CREAT : 0);
-	int fd = open(path, flags, 0644);
+	int fd = open(path, mb_fdev_open_flags(path, read_only, create_size), 0644);
 
 	if (fd < 0)
 		return errno == EACCES && !read_only && !access(path, R_OK) ? -EROFS : -errno;
 	struct mb_dev_file *f = calloc(1, sizeof(*f));
-	int err = f ? mb_fdev_size(fd, create_size, &f->dev.size) : -ENOMEM;
+	/* locked before the size: format must not truncate a volume in use */
+	int err = f ? mb_fdev_lock(fd, read_only) : -ENOMEM;
 
+	if (!err)
+		err = mb_fdev_size(fd, create_size, &f->dev.size);
 	if (err) {
 		free(f);
 		close(fd);

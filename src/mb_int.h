@@ -649,7 +649,9 @@ int mb_dev_read(struct mb_dev *dev, uint64_t off, void *buf, size_t len);
 int mb_dev_write(struct mb_dev *dev, uint64_t off, const void *buf, size_t len);
 int mb_dev_sync(struct mb_dev *dev);
 void mb_dev_close(struct mb_dev *dev);
-/* A file or block device.  create_size > 0: create/extend a regular file to it. */
+/* A file or block device.  create_size > 0: create/extend a regular file to it.
+ * Holds the volume lock until closed (flock; O_EXCL for a writable block
+ * device): -EBUSY when a writer, or for a writer any opener, holds it. */
 int mb_dev_open_file(const char *path, bool read_only, uint64_t create_size,
 		     struct mb_dev **out);
 /* A private copy of image[0, size) (image NULL: zeroes). */

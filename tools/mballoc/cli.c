@@ -75,6 +75,11 @@ void mb_cli_err(const char *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+const char *mb_cli_open_strerror(int err)
+{
+	return err == -EBUSY ? "volume is in use by another process" : strerror(-err);
+}
+
 int mb_cli_usage_err(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;

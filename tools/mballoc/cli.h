@@ -38,6 +38,9 @@ void mb_cli_json_str(FILE *f, const char *s);
 
 /* Prints "mballoc: cmd: msg" to stderr. */
 void mb_cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Why a volume open or format failed: strerror, except -EBUSY (another
+ * process has the volume open, see mb_volume_open) gets its own words. */
+const char *mb_cli_open_strerror(int err);
 /* Usage error: message, then the command's usage hint; returns MB_EXIT_USAGE. */
 int mb_cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -141,7 +141,7 @@ int mb_cmd_format(int argc, char **argv)
 	int err = mb_volume_format(o.path, &geo, &opts);
 
 	if (err) {
-		mb_cli_err("format", "%s: %s", o.path, strerror(-err));
+		mb_cli_err("format", "%s: %s", o.path, mb_cli_open_strerror(err));
 		if (err == -EINVAL)
 			fprintf(stderr, "mballoc: format: the geometry is impossible or group 0's "
 					"%u reserved blocks cannot hold the metadata\n",
@@ -212,7 +212,7 @@ static int mb_open_ro(const char *cmd, const char *path, struct mb_volume **vol)
 	int err = mb_volume_open(path, &o, vol);
 
 	if (err)
-		mb_cli_err(cmd, "%s: %s", path, strerror(-err));
+		mb_cli_err(cmd, "%s: %s", path, mb_cli_open_strerror(err));
 	return err;
 }
 

@@ -30,7 +30,7 @@ static int mb_stress_image_format(const struct mb_stress_opts *o)
 	int err = mb_volume_format(o->image, &geo, NULL);
 
 	if (err) {
-		mb_cli_err("stress", "%s: cannot format: %s", o->image, strerror(-err));
+		mb_cli_err("stress", "%s: cannot format: %s", o->image, mb_cli_open_strerror(err));
 		return err == -EINVAL ? MB_EXIT_USAGE : MB_EXIT_FAIL;
 	}
 	return MB_EXIT_OK;
@@ -114,7 +114,7 @@ static int mb_stress_reclaim(const char *path)
 		err = mb_volume_close(vol);
 out:
 	if (err)
-		mb_cli_err("stress", "%s: reclaim: %s", path, strerror(-err));
+		mb_cli_err("stress", "%s: reclaim: %s", path, mb_cli_open_strerror(err));
 	else if (freed)
 		fprintf(stderr, "mballoc: stress: %s: reclaimed %lld block(s)\n", path,
 			(long long)freed);
@@ -135,7 +135,7 @@ int mb_stress_image_prepare(struct mb_stress_opts *o)
 		return rc;
 	err = mb_volume_open(o->image, &oo, &vol);
 	if (err) {
-		mb_cli_err("stress", "%s: %s", o->image, strerror(-err));
+		mb_cli_err("stress", "%s: %s", o->image, mb_cli_open_strerror(err));
 		return MB_EXIT_FAIL;
 	}
 	mb_volume_geometry(vol, &g);
@@ -170,7 +170,7 @@ int mb_stress_image_open(const struct mb_stress_opts *o, struct mb_volume **vol)
 		oo.commit_interval_s = (uint32_t)o->commit_interval;
 	err = mb_volume_open(o->image, &oo, vol);
 	if (err)
-		mb_cli_err("stress", "%s: %s", o->image, strerror(-err));
+		mb_cli_err("stress", "%s: %s", o->image, mb_cli_open_strerror(err));
 	return err;
 }
 
