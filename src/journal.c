@@ -75,6 +75,19 @@ int mb_journal_write(struct mb_dev *dev, uint32_t bs, uint64_t jstart, const str
 	return err;
 }
 
+/* An all-zero header: no transaction (no sync). */
+int mb_journal_clear(struct mb_dev *dev, uint32_t bs, uint64_t jstart)
+{
+	uint8_t *blk = calloc(1, bs);
+	int err;
+
+	if (!blk)
+		return -ENOMEM;
+	err = mb_dev_write(dev, jstart * bs, blk, bs);
+	free(blk);
+	return err;
+}
+
 void mb_jtxn_free(struct mb_jtxn *t)
 {
 	free(t->targets);

@@ -761,6 +761,7 @@ struct mb_jtxn {
 };
 uint32_t mb_journal_capacity(uint32_t block_size, uint32_t journal_blocks);
 int mb_journal_write(struct mb_dev *dev, uint32_t bs, uint64_t jstart, const struct mb_jtxn *t);
+int mb_journal_clear(struct mb_dev *dev, uint32_t bs, uint64_t jstart);
 /* 1 = a complete transaction was read into *t (caller frees), 0 = none, <0 error. */
 int mb_journal_read(struct mb_dev *dev, uint32_t bs, uint64_t jstart, uint32_t jblocks,
 		    struct mb_jtxn *t);

@@ -96,10 +96,8 @@ static int mb_format_write_desc(struct mb_dev *dev, const struct mb_sb *sb)
 		}
 		err = mb_dev_write(dev, (sb->desc_start + b) * bs, blk, bs);
 	}
-	if (!err) { /* no transaction in the journal */
-		memset(blk, 0, bs);
-		err = mb_dev_write(dev, sb->journal_start * bs, blk, bs);
-	}
+	if (!err) /* no transaction in the journal */
+		err = mb_journal_clear(dev, bs, sb->journal_start);
 	free(blk);
 	return err;
 }
@@ -287,7 +285,14 @@ static int mb_open_finish_rw(struct mb_persist *p)
 	for (uint32_t i = 0; i < p->overlay.nr && !err; i++)
 		err = mb_write_home(p->dev, bs, p->overlay.targets[i],
 				    p->overlay.data + (size_t)i * bs);
-	if (!err && p->overlay.nr)
+	/*
+	 * A clean open never read the journal, and from the dirty superblock
+	 * on a later open would replay what it holds: clear it first, so
+	 * nothing this open did not check can ever be replayed.
+	 */
+	if (!err && p->was_clean)
+		err = mb_journal_clear(p->dev, bs, p->sb.journal_start);
+	if (!err && (p->overlay.nr || p->was_clean))
 		err = mb_dev_sync(p->dev);
 	mb_jtxn_free(&p->overlay);
 	p->sb.state = MB_STATE_DIRTY;

@@ -456,3 +456,26 @@ TEST(free_blocks_huge_then_commit)
 	ASSERT_EQ_INT(err, -EUCLEAN);
 	free(img);
 }
+
+/*
+ * Found by fuzz_open: a clean volume's journal is not read, but once a
+ * read-write open marked it dirty, the next open replayed it.  A sealed
+ * transaction with a bad superblock copy then made a volume that had opened
+ * fine unopenable after a power cut.  The clean open now clears it.
+ */
+TEST(clean_open_never_leaves_unchecked_journal)
+{
+	uint8_t *img = good_image();
+	struct mb_dev *dev;
+	struct mb_volume *vol;
+
+	mb_put_le32(img + 92, MB_STATE_CLEAN);
+	mb_put_le32(journal_sb(img) + 72, 0); /* desc_blocks 0 in the journal's copy */
+	mb_image_reseal(img, IMG_SIZE);
+	ASSERT_EQ_INT(mb_dev_open_memory(img, IMG_SIZE, false, &dev), 0);
+	ASSERT_EQ_INT(mb_volume_open_dev(dev, &no_thread, &vol), 0);
+	memcpy(img, mb_dev_memory_data(dev), IMG_SIZE); /* power cut: no close */
+	mb_volume_destroy(vol);
+	ASSERT_EQ_INT(try_open(img, IMG_SIZE, false, false), 0);
+	free(img);
+}
