@@ -23,13 +23,25 @@ expect() { # expect CODE NAME CMD...
 has() { # has FILE TEXT NAME
 	if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in:"; cat "$1"; fi
 }
-# busy_wait: polls (no timing assumption) until a read-only open of $V is refused
+# busy_wait: polls until a read-only open of $V is refused (no timing assumption)
 busy_wait() {
 	n=0
-	while [ $n -lt 600 ]; do
+	while [ $n -lt 1200 ]; do
 		if ! "$MB" info "$V" >/dev/null 2>"$T/poll" && grep -q "in use" "$T/poll"; then
 			return 0
 		fi
+		n=$((n + 1))
+		sleep 0.05
+	done
+	return 1
+}
+# dirty_wait: polls the superblock's state (byte 92: 2 = in use) without
+# opening the volume: a poller's read-only open would itself keep the writer out
+dirty_wait() {
+	n=0
+	while [ $n -lt 1200 ]; do
+		[ "$(od -An -tu4 -j92 -N4 "$V" | tr -d ' ')" = 2 ] && return 0
+		kill -0 $pid 2>/dev/null || return 1
 		n=$((n + 1))
 		sleep 0.05
 	done
@@ -41,10 +53,10 @@ V=$T/vol.img
 "$MB" format "$V" --size 16M --block-size 1K --blocks-per-group 1024 >/dev/null || exit 1
 
 # Two concurrent stress runs: the second is refused while the first runs.
-"$MB" stress --image "$V" --mode churn --threads 2 --duration 5 --iterations 1 -q \
+"$MB" stress --image "$V" --mode churn --threads 2 --duration 15 --iterations 1 -q \
 	>"$T/first.out" 2>"$T/first.err" &
 pid=$!
-if busy_wait; then ok "the first stress holds the volume"; else
+if dirty_wait; then ok "the first stress holds the volume"; else
 	bad "the first stress never held the volume"; fi
 expect 1 "second stress is refused" "$MB" stress --image "$V" --mode churn --threads 2 \
 	--duration 1 --iterations 1 -q
