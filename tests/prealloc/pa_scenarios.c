@@ -158,7 +158,9 @@ void stream_scenario(uint32_t hole)
 	ASSERT_TRUE(b0 >= a1);
 	ASSERT_TRUE(b0 <= a1 + 1);
 
-	/* small files: one locality-group PA, packed, wherever it is */
+	/* small files: one locality-group PA, packed, wherever it is (one CPU:
+	   a migration between the two would mean another group's PA) */
+	ASSERT_TRUE(pa_pin_one_cpu() >= 0);
 	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_stats", 1), 0);
 	for (int i = 0; i < 2; i++) {
 		struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 4 };
