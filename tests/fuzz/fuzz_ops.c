@@ -168,7 +168,7 @@ static uint64_t fz_hostile64(struct fz *z, struct fz_in *in)
 
 	switch (sel % 16) {
 	case 0: return 0;
-	case 1: return UINT64_MAX - small;
+	case 1: return UINT64_MAX - small % 8; /* + a short length wraps */
 	case 2: return (1ULL << 63) + small - 128;
 	case 3: return count + small - 128;
 	case 4: return z->geo.first_data_block + small;
