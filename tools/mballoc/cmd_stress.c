@@ -18,7 +18,7 @@
 
 #define MB_STRESS_MAX_THREADS 4096
 
-static const char *const mb_stress_modes[] = { "seed", "fill", "churn" };
+static const char *const mb_stress_modes[] = { "seed", "fill", "churn", "delalloc" };
 static const char *const mb_stress_policies[] = { "seq", "legacy" };
 
 /* Sums over the iterations. */
@@ -37,7 +37,11 @@ static void mb_stress_usage(FILE *f)
 		"  --mode MODE             seed: each thread faults in a sparse file of\n"
 		"                          fill * capacity / threads blocks (default);\n"
 		"                          fill: append until ENOSPC, goal 100%% filled;\n"
-		"                          churn: random alloc/free under per-thread quotas\n"
+		"                          churn: random alloc/free under per-thread quotas;\n"
+		"                          delalloc: each thread reserves (mb_reserve) chunk\n"
+		"                          blocks per write up to fill * reservable / threads,\n"
+		"                          and one more thread, the flusher, places them with\n"
+		"                          MB_HINT_DELALLOC_RESERVED; every failure counts\n"
 		"  --size SIZE             volume size (default 240M)\n"
 		"  --block-size SIZE       1K..64K (default 64K)\n"
 		"  --blocks-per-group N    default 8 * block size\n"
@@ -144,7 +148,7 @@ static bool mb_stress_opt(struct mb_stress_opts *o, int c, char *arg, bool *fill
 		  return mb_parse_u64(arg, &o->iterations) && o->iterations >= 1;
 	case 'd': return mb_parse_double(arg, &o->duration) && o->duration > 0 &&
 			 o->duration <= 86400;
-	case 'm': return (o->mode = mb_stress_lookup(arg, mb_stress_modes, 3)) >= 0;
+	case 'm': return (o->mode = mb_stress_lookup(arg, mb_stress_modes, 4)) >= 0;
 	case 'p': return (o->policy = mb_stress_lookup(arg, mb_stress_policies, 2)) >= 0;
 	case 'S': return mb_parse_u64(arg, &o->seed);
 	case 'T': return mb_stress_tunable_opt(o, arg);
@@ -209,6 +213,8 @@ static int mb_stress_parse(int argc, char **argv, struct mb_stress_opts *o)
 	if (!o->image && (o->commit_log || o->format || o->reclaim || commit_set))
 		return mb_cli_usage_err("stress", "--commit-log, --commit-interval, --format and "
 						  "--reclaim need --image");
+	if (o->mode == MB_STRESS_DELALLOC && o->commit_log)
+		return mb_cli_usage_err("stress", "--commit-log does not go with --mode delalloc");
 	if (o->mode == MB_STRESS_CHURN && !fill_set)
 		o->fill = 1.0;
 	if (o->mode == MB_STRESS_CHURN && !iter_set)
@@ -220,7 +226,9 @@ static int mb_stress_parse(int argc, char **argv, struct mb_stress_opts *o)
 
 static const char *mb_stress_fill_word(int mode)
 {
-	return mode == MB_STRESS_SEED ? "written" : mode == MB_STRESS_FILL ? "filled" : "peak";
+	return mode == MB_STRESS_SEED || mode == MB_STRESS_DELALLOC ? "written"
+	       : mode == MB_STRESS_FILL				    ? "filled"
+								    : "peak";
 }
 
 static bool mb_stress_failed(const struct mb_stress_result *r)

@@ -31,7 +31,7 @@
 #define MB_STRESS_GEO_BPG 0x4
 #define MB_STRESS_GEO_RESERVED 0x8
 
-enum mb_stress_mode { MB_STRESS_SEED, MB_STRESS_FILL, MB_STRESS_CHURN };
+enum mb_stress_mode { MB_STRESS_SEED, MB_STRESS_FILL, MB_STRESS_CHURN, MB_STRESS_DELALLOC };
 
 struct mb_stress_opts {
 	struct mb_vol_opts vol;
@@ -92,6 +92,11 @@ struct mb_stress_thread {
 	bool mapped;			  /* the file has a last_pblk */
 	uint64_t ops, frees, discards, enospc, spurious, errors, max_free;
 	int first_err;
+	/* delalloc mode: the writer reserves (its own counters below) and
+	   hands blocks to the flusher through dirty; the flusher owns ex,
+	   held, next_logical and the counters above. */
+	_Atomic uint64_t dirty;
+	uint64_t reserves, resv_fail, written;
 };
 
 /*
@@ -103,6 +108,8 @@ struct mb_stress_shared {
 	const struct mb_stress_opts *o;
 	struct mb_volume *vol;
 	uint64_t capacity;
+	uint64_t free0;		   /* free blocks of the fresh volume (delalloc: capacity
+				      is what is reservable, free0 less the floor) */
 	uint64_t nblocks;	   /* blocks_count: the shadow bitmap's size */
 	_Atomic uint64_t *shadow;  /* one bit per block, set while held */
 	_Atomic uint64_t held;	   /* blocks held by all threads */
@@ -134,6 +141,7 @@ int mb_stress_iteration(const struct mb_stress_opts *o, uint64_t iter, struct mb
 /* stress_worker.c */
 void *mb_stress_thread_main(void *arg);
 void *mb_stress_logger_main(void *arg);
+void *mb_stress_flusher_main(void *arg);
 void mb_stress_gate_wait(struct mb_stress_shared *sh);
 uint64_t mb_stress_rng(uint64_t *s);
 /* One mb_alloc for thread t with all the accounting; returns its result

@@ -39,7 +39,7 @@ static uint64_t mb_stress_mix(uint64_t x)
  */
 static void mb_stress_targets(struct mb_stress_shared *sh)
 {
-	uint64_t log_quota = sh->nthreads > sh->nworkers ? sh->capacity / 16 : 0;
+	uint64_t log_quota = sh->o->commit_log ? sh->capacity / 16 : 0;
 	uint64_t room = sh->capacity - log_quota;
 	double want = sh->o->fill * (double)sh->capacity;
 	uint64_t total = want >= (double)room ? room : (uint64_t)want;
@@ -103,7 +103,7 @@ static int mb_stress_setup(struct mb_stress_shared *sh, const struct mb_stress_o
 	sh->o = o;
 	sh->iter = iter;
 	sh->nworkers = (uint32_t)o->threads;
-	sh->nthreads = sh->nworkers + (o->commit_log ? 1 : 0);
+	sh->nthreads = sh->nworkers + (o->commit_log || o->mode == MB_STRESS_DELALLOC ? 1 : 0);
 	sh->log_fd = -1;
 	sh->persistent = o->image != NULL;
 	pthread_mutex_init(&sh->gate_lock, NULL);
@@ -118,6 +118,13 @@ static int mb_stress_setup(struct mb_stress_shared *sh, const struct mb_stress_o
 	mb_volume_geometry(sh->vol, &geo);
 	sh->nblocks = geo.blocks_count;
 	sh->capacity = mb_free_blocks(sh->vol);
+	sh->free0 = sh->capacity;
+	if (o->mode == MB_STRESS_DELALLOC) { /* what mb_reserve can get */
+		struct mb_statfs st;
+
+		mb_statfs(sh->vol, &st);
+		sh->capacity = st.avail;
+	}
 	atomic_init(&sh->first_enospc_held, UINT64_MAX);
 	sh->shadow = calloc((sh->nblocks + 63) / 64, sizeof(*sh->shadow));
 	sh->th = calloc(sh->nthreads, sizeof(*sh->th));
@@ -210,7 +217,9 @@ static int mb_stress_race(struct mb_stress_shared *sh, double *secs)
 	mb_stress_progress(sh->o, sh->iter, 0);
 	for (; n < sh->nthreads; n++) {
 		err = pthread_create(&sh->th[n].tid, NULL,
-				     n < sh->nworkers ? mb_stress_thread_main : mb_stress_logger_main,
+				     n < sh->nworkers		      ? mb_stress_thread_main
+				     : sh->o->mode == MB_STRESS_DELALLOC ? mb_stress_flusher_main
+									 : mb_stress_logger_main,
 				     &sh->th[n]);
 		if (err) {
 			mb_cli_err("stress", "cannot create thread %u: %s", n, strerror(err));
@@ -254,6 +263,9 @@ static void mb_stress_collect(struct mb_stress_shared *sh, struct mb_stress_resu
 		if (t->first_err)
 			mb_cli_err("stress", "iteration %llu: thread %u: unexpected error: %s",
 				   (unsigned long long)sh->iter, i, strerror(-t->first_err));
+		r->ops += t->reserves;
+		r->enospc += t->resv_fail;
+		r->spurious += t->resv_fail;
 		all_held += t->held;
 		if (i < sh->nworkers) { /* the logger stops with the workers, short of its quota */
 			target += t->target;
@@ -264,7 +276,7 @@ static void mb_stress_collect(struct mb_stress_shared *sh, struct mb_stress_resu
 
 	r->first_enospc_fill =
 	    first == UINT64_MAX || !sh->capacity ? 1.0 : (double)first / (double)sh->capacity;
-	if (sh->o->mode == MB_STRESS_SEED)
+	if (sh->o->mode == MB_STRESS_SEED || sh->o->mode == MB_STRESS_DELALLOC)
 		r->fill_reached = target ? (double)held / (double)target : 1.0;
 	else if (sh->o->mode == MB_STRESS_FILL)
 		r->fill_reached = sh->capacity ? (double)all_held / (double)sh->capacity : 1.0;

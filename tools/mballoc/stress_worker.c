@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <sched.h>
+
 #include "stress_int.h"
 
 /* xorshift64*: cheap, and per thread, so the RNG adds no shared state. */
@@ -192,6 +194,8 @@ static void mb_stress_request(struct mb_stress_thread *t, uint32_t len, struct m
 				  .goal = MB_GOAL_NONE,
 				  .len = len,
 				  .flags = MB_HINT_DATA};
+	if (t->sh->o->mode == MB_STRESS_DELALLOC)
+		rq->flags |= MB_HINT_DELALLOC_RESERVED;
 	if (!t->mapped)
 		return;
 	rq->lleft = t->next_logical - 1;
@@ -200,6 +204,81 @@ static void mb_stress_request(struct mb_stress_thread *t, uint32_t len, struct m
 		rq->goal = t->last_pblk + 1;
 		rq->flags |= MB_HINT_TRY_GOAL;
 	}
+}
+
+/* Delalloc mode: the stress's stand-in for a buffered write path. */
+static void mb_stress_delalloc_writer(struct mb_stress_thread *t)
+{
+	uint64_t chunk = t->sh->o->chunk;
+
+	while (t->written < t->target) {
+		uint64_t left = t->target - t->written, n = left < chunk ? left : chunk;
+		int err = mb_reserve(t->sh->vol, n, 0);
+
+		t->reserves++;
+		if (err) { /* the demand never exceeds what is reservable */
+			t->resv_fail++;
+			if (err != -ENOSPC)
+				mb_stress_error(t, err);
+			else if (!atomic_exchange(&t->sh->reported, true))
+				mb_cli_err("stress", "iteration %llu: thread %u: mb_reserve(%llu) "
+					   "failed with %llu of %llu written",
+					   (unsigned long long)t->sh->iter, t->idx,
+					   (unsigned long long)n, (unsigned long long)t->written,
+					   (unsigned long long)t->target);
+			return;
+		}
+		t->written += n;
+		/* release: the flusher's exchange sees the reservation made */
+		atomic_fetch_add_explicit(&t->dirty, n, memory_order_release);
+	}
+}
+
+/* Writeback of one writer's dirty blocks, in chunk-sized requests. */
+static void mb_stress_writeback(struct mb_stress_thread *w, uint64_t dirty)
+{
+	uint64_t chunk = w->sh->o->chunk;
+
+	while (dirty) {
+		uint32_t len = (uint32_t)(dirty < chunk ? dirty : chunk);
+
+		mb_file_set_size(w->file, w->next_logical + len);
+		uint64_t before = w->held;
+
+		if (mb_stress_alloc(w, len))
+			return; /* counted as spurious or an error: the run fails */
+		dirty -= w->held - before;
+	}
+}
+
+/*
+ * The flusher: sweeps the writers' dirty counts until the writers are all
+ * joined (sh->stop, set only then) and one whole sweep found nothing.
+ */
+void *mb_stress_flusher_main(void *arg)
+{
+	struct mb_stress_thread *f = arg;
+	struct mb_stress_shared *sh = f->sh;
+
+	mb_stress_gate_wait(sh);
+	for (;;) {
+		bool done = atomic_load(&sh->stop), found = false;
+
+		for (uint32_t i = 0; i < sh->nworkers; i++) {
+			uint64_t d = atomic_exchange_explicit(&sh->th[i].dirty, 0,
+							      memory_order_acquire);
+
+			if (d) {
+				found = true;
+				mb_stress_writeback(&sh->th[i], d);
+			}
+		}
+		if (done && !found)
+			break;
+		if (!found)
+			sched_yield();
+	}
+	return NULL;
 }
 
 /* One mb_alloc() with its accounting; returns its result. */
@@ -325,6 +404,9 @@ void *mb_stress_thread_main(void *arg)
 		break;
 	case MB_STRESS_FILL:
 		mb_stress_fill(t);
+		break;
+	case MB_STRESS_DELALLOC:
+		mb_stress_delalloc_writer(t);
 		break;
 	default:
 		mb_stress_churn(t);
