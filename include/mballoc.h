@@ -235,6 +235,19 @@ MB_API int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len);
 MB_API int mb_mark_used(struct mb_volume *vol, uint64_t start, uint64_t len);
 
 /*
+ * Sets the stream goal that files numbered `ino` start their stream
+ * allocations from (ext4's s_mb_last_groups slot ino hashes to) to
+ * `group`, e.g. to impose another allocator's decision beside
+ * mb_mark_used() (`mballoc replay --mode resync`).  Otherwise the
+ * allocator keeps it itself: the group where the last stream allocation
+ * hashed to that slot ended.
+ * Errors: -EINVAL group past the last one.
+ * Thread-safety: any (a hint: a concurrent stream allocation may replace
+ * it at once).
+ */
+MB_API int mb_stream_goal_set(struct mb_volume *vol, uint64_t ino, uint32_t group);
+
+/*
  * Counts the allocated blocks of [start, start + len) in on-disk terms
  * (preallocated but unused blocks and frees awaiting their commit count as
  * free).  Lets a caller check that what it believes it owns is allocated,
@@ -419,10 +432,12 @@ MB_API int64_t mb_discard_all(struct mb_volume *vol);
  * Reservations; each below blocks_count).
  * Departures from ext4, each 0 (ext4's behaviour) by default and described
  * in docs/FIDELITY.md: mb_lg_sticky (1: a file keeps the locality group
- * it first used, instead of the current CPU's on every request) and
+ * it first used, instead of the current CPU's on every request),
  * mb_lg_continuity (1: a file continuing a group PA keeps filling it
  * whatever its size, and a small file's append that does not continue it
- * gets an inode PA instead).
+ * gets an inode PA instead), mb_stream_spread (1: stream goals start
+ * spread over the volume, not all at group 0) and mb_goal_skip_busy (1: a
+ * stream's new window gives up its goal group when its lock is taken).
  * Errors: -ENOENT unknown name; -EINVAL value out of range (nothing changes).
  * Thread-safety: any; a new value applies to requests that start later.
  */

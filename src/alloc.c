@@ -172,8 +172,8 @@ static void mb_group_or_file(struct mb_ac *ac)
 	struct mb_volume *vol = ac->vol;
 	struct mb_file *file = ac->file;
 
-	if (!file || (ac->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)))
-		return;
+	if (!file || (ac->flags & MB_HINT_GOAL_ONLY))
+		return; /* NOPREALLOC too is a stream (rule 3): fallocate's are */
 	uint64_t end = ac->o_ex.fe_logical + ac->o_ex.fe_len;
 	uint64_t isize = MB_READ_ONCE(file->f_size);
 	bool inode_pa = end != isize || MB_READ_ONCE(file->f_open_write) || mb_fs_busy(vol);
@@ -186,6 +186,10 @@ static void mb_group_or_file(struct mb_ac *ac)
 		ac->flags |= no_group;
 		return;
 	}
+	/* ext4 would still serve a small NOPREALLOC request from the group
+	   PA; we never serve NOPREALLOC from a PA (mb_may_use_pa) */
+	if (ac->flags & MB_HINT_NOPREALLOC)
+		return;
 	struct mb_lg *lg = mb_file_lg(file);
 
 	mb_lock(&lg->lg_mutex);
@@ -573,13 +577,16 @@ static void mb_find_by_goal(struct mb_ac *ac)
 	if (!(ac->flags & MB_STRICT_CHECK) && !MB_READ_ONCE(grp->bb_free))
 		return;
 	/*
-	 * A new window for a stream whose goal group is busy right now: some
-	 * other writer works there, and every preallocation hit of both would
-	 * share that lock.  Give up this one merge and let the window go to a
-	 * quiet group instead (GOAL_ONLY requests still wait).
+	 * Departure mb_goal_skip_busy (ext4 always waits here): a new window
+	 * for a stream whose goal group is busy right now -- some other writer
+	 * works there, and every preallocation hit of both would share that
+	 * lock.  Give up this one merge and let the window go to a quiet group
+	 * instead (GOAL_ONLY requests still wait).
 	 */
-	if (!mb_lock_group(ac, grp, (ac->flags & MB_STREAM_ALLOC) &&
-					     !(ac->flags & MB_HINT_GOAL_ONLY)))
+	bool skip = MB_READ_ONCE(vol->t.mb_goal_skip_busy) && (ac->flags & MB_STREAM_ALLOC) &&
+		    !(ac->flags & MB_HINT_GOAL_ONLY);
+
+	if (!mb_lock_group(ac, grp, skip))
 		return;
 	if (mb_ac_load_locked(ac, grp) || mb_group_corrupt(grp)) {
 		mb_unlock(&grp->bb_lock);
@@ -624,6 +631,27 @@ static void mb_ac_reset_search(struct mb_ac *ac)
 	ac->g_ex.fe_len = ac->orig_goal_len;
 }
 
+/*
+ * The group a stream allocation starts from: where the last stream hashed
+ * to the same goal ended.  Before any, ext4 starts every stream at group 0
+ * (s_mb_last_groups is zeroed); departure mb_stream_spread starts them
+ * spread over the volume, so writers hashed to different goals do not all
+ * begin in group 0 and share its lock.  A relaxed hint (pairs with nothing:
+ * a stale goal only starts the search elsewhere).
+ */
+static mb_grp_t mb_stream_goal(const struct mb_ac *ac)
+{
+	const struct mb_volume *vol = ac->vol;
+	uint32_t h = (uint32_t)(ac->file->f_ino % vol->nr_stream_goals);
+	uint64_t sg = atomic_load_explicit(&vol->stream_goals[h], memory_order_relaxed);
+
+	if (sg < vol->ngroups)
+		return (mb_grp_t)sg;
+	if (!MB_READ_ONCE(vol->t.mb_stream_spread))
+		return 0;
+	return (mb_grp_t)((uint64_t)h * vol->ngroups / vol->nr_stream_goals);
+}
+
 static void mb_regular_allocator(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
@@ -645,10 +673,7 @@ static void mb_regular_allocator(struct mb_ac *ac)
 	if (ac->flags & MB_STREAM_ALLOC) {
 		/* ext4: the stream goal replaces the goal group (mb_ac_stats
 		   counts a stream goal hit against it) */
-		uint32_t h = (uint32_t)(ac->file->f_ino % vol->nr_stream_goals);
-		uint64_t sg = atomic_load_explicit(&vol->stream_goals[h], memory_order_relaxed);
-
-		ac->g_ex.fe_group = (mb_grp_t)(sg < vol->ngroups ? sg : 0);
+		ac->g_ex.fe_group = mb_stream_goal(ac);
 	}
 	mb_grp_t goal = ac->g_ex.fe_group;
 again:

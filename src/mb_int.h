@@ -262,6 +262,8 @@ struct mb_tunables {
 	uint32_t mb_lg_continuity; /* group PA or inode PA decided by continuity */
 	uint32_t reserved_clusters; /* system reserve, ext4's s_resv_clusters */
 	uint32_t r_blocks_count;    /* root blocks, ext4's s_r_blocks_count */
+	uint32_t mb_stream_spread; /* stream goals start spread, not at group 0 */
+	uint32_t mb_goal_skip_busy; /* a stream's new window skips a busy goal group */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -340,7 +342,8 @@ struct mb_volume {
 	uint32_t pcpu_mask; /* slots - 1 (a power of two) */
 	struct mb_lg *lgs;  /* one per slot */
 
-	/* Stream goals (ext4 6.17: several, hashed by inode); relaxed hints. */
+	/* Stream goals (ext4 6.17: several, hashed by inode); relaxed hints.
+	   MB_STREAM_GOAL_UNSET until a stream allocation wrote one. */
 	_Atomic uint64_t *stream_goals;
 	uint32_t nr_stream_goals;
 
@@ -567,6 +570,8 @@ struct mb_fex {
 };
 
 enum mb_ac_status { MB_AC_CONTINUE, MB_AC_FOUND, MB_AC_BREAK };
+
+#define MB_STREAM_GOAL_UNSET UINT64_MAX
 
 /* ext4's EXT4_CONTENTION_THRESHOLD and EXT4_MAX_CONTENTION (lock_busy). */
 #define MB_LOCK_BUSY_THRESHOLD 2

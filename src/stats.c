@@ -30,6 +30,8 @@ static const struct mb_tunable_desc mb_tunable_table[] = {
 	MB_T(mb_lg_continuity, 0, 1),
 	MB_T(reserved_clusters, 0, 0),
 	MB_T(r_blocks_count, 0, 0),
+	MB_T(mb_stream_spread, 0, 1),
+	MB_T(mb_goal_skip_busy, 0, 1),
 };
 #define MB_NTUNABLES (sizeof(mb_tunable_table) / sizeof(mb_tunable_table[0]))
 
@@ -61,6 +63,8 @@ void mb_tunables_default(struct mb_volume *vol)
 	   without a system reserve, so plain mb_alloc may take every free block */
 	t->reserved_clusters = 0;
 	t->r_blocks_count = 0;
+	t->mb_stream_spread = 0;
+	t->mb_goal_skip_busy = 0;
 }
 
 static uint64_t mb_tunable_max(const struct mb_volume *vol, const struct mb_tunable_desc *d)

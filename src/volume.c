@@ -100,11 +100,9 @@ static int mb_volume_alloc_state(struct mb_volume *vol)
 	vol->stream_goals = calloc(vol->nr_stream_goals, sizeof(*vol->stream_goals));
 	if (!vol->stream_goals)
 		return -ENOMEM;
-	/* Streams start spread over the volume, so writers hashed to different
-	   goals do not all begin in group 0 and share its lock. */
+	/* No stream has a goal yet: mb_stream_goal() says where it starts. */
 	for (uint32_t i = 0; i < vol->nr_stream_goals; i++)
-		atomic_init(&vol->stream_goals[i],
-			    (uint64_t)i * vol->ngroups / vol->nr_stream_goals);
+		atomic_init(&vol->stream_goals[i], MB_STREAM_GOAL_UNSET);
 	for (int k = 0; k <= vol->max_order; k++) {
 		int err = mb_gset_init(&vol->largest_set[k], vol->ngroups);
 
@@ -236,6 +234,16 @@ int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **out)
 void mb_file_set_size(struct mb_file *file, uint64_t size_blocks)
 {
 	MB_WRITE_ONCE(file->f_size, size_blocks);
+}
+
+int mb_stream_goal_set(struct mb_volume *vol, uint64_t ino, uint32_t group)
+{
+	if (group >= vol->ngroups)
+		return -EINVAL;
+	/* relaxed: a hint, as every stream goal (alloc.c, mb_stream_goal) */
+	atomic_store_explicit(&vol->stream_goals[ino % vol->nr_stream_goals], group,
+			      memory_order_relaxed);
+	return 0;
 }
 
 void mb_file_set_open_for_write(struct mb_file *file, bool open)

@@ -101,3 +101,56 @@ TEST(rule1_default_is_open)
 	ASSERT_EQ_U64(mb_file_discard(f), 3);
 	mb_volume_destroy(vol);
 }
+
+/* One large request (64 blocks) of file ino with a goal in group 2 of a
+ * 16-group volume; returns the group it went to. */
+static uint64_t fid_stream_group(uint32_t flags, uint64_t ino, bool spread)
+{
+	const struct mb_geometry geo = { 4096, 0, 16 * 32768, 0, 2 };
+	struct mb_request rq = { .logical = 0, .len = 64, .goal = 2 * 32768 + 100, .flags = flags };
+	struct mb_volume *vol;
+	struct mb_extent ex;
+	uint64_t g = UINT64_MAX;
+
+	if (mb_volume_create(&geo, &vol))
+		return g;
+	if (!mb_tunable_set(vol, "mb_stream_spread", spread) && !mb_file_open(vol, ino, &rq.file) &&
+	    !mb_alloc(vol, &rq, &ex))
+		g = ex.start / 32768;
+	mb_volume_destroy(vol);
+	return g;
+}
+
+/*
+ * Rule 3: fallocate's requests carry NOPREALLOC, yet ext4 still makes a
+ * large one a stream allocation: it starts at the stream goal, not at the
+ * caller's goal group.  And ext4's stream goals all start at group 0
+ * (s_mb_last_groups is zeroed); spreading them is the mb_stream_spread
+ * departure.
+ */
+TEST(rule3_noprealloc_stream_from_group0)
+{
+	ASSERT_EQ_U64(fid_stream_group(MB_HINT_NOPREALLOC, 1, false), 0);
+	ASSERT_EQ_U64(fid_stream_group(0, 1, false), 0);
+	ASSERT_EQ_U64(fid_stream_group(MB_HINT_NOPREALLOC, 1, true) == 0, 0); /* spread */
+	/* GOAL_ONLY is never a stream: it stays at its goal */
+	ASSERT_EQ_U64(fid_stream_group(MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY, 1, false), 2);
+}
+
+/* mb_stream_goal_set() (the replay's resync of ext4's s_mb_last_groups)
+ * moves where the next stream allocation of that slot starts. */
+TEST(stream_goal_set)
+{
+	const struct mb_geometry geo = { 4096, 0, 16 * 32768, 0, 2 };
+	struct mb_request rq = { .logical = 0, .len = 64, .goal = MB_GOAL_NONE };
+	struct mb_volume *vol;
+	struct mb_extent ex;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_file_open(vol, 7, &rq.file), 0);
+	ASSERT_EQ_INT(mb_stream_goal_set(vol, 7, 16), -EINVAL);
+	ASSERT_EQ_INT(mb_stream_goal_set(vol, 7, 5), 0);
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	ASSERT_EQ_U64(ex.start / 32768, 5);
+	mb_volume_destroy(vol);
+}

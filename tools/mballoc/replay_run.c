@@ -533,6 +533,20 @@ static bool mb_rp_closed_for_write(const struct mb_rpend *p)
 	       !(p->req.flags & MB_EXT4_HINT_NOPREALLOC);
 }
 
+/* Resync, allocator state: a kernel stream allocation moved its stream
+ * goal to the group of its result (ext4_mb_use_best_found); ours follows. */
+static void mb_rp_resync_stream_goal(struct mb_replay *rp, const struct mb_rpend *p,
+				     const struct mb_tev *r)
+{
+	const struct mb_geometry *geo = &rp->img->geo;
+
+	if (rp->o->mode != MB_REPLAY_RESYNC || !p->k_search ||
+	    !(p->kmb.mflags & MB_EXT4_STREAM_ALLOC) || !r->len || r->block < geo->first_data_block)
+		return;
+	mb_stream_goal_set(rp->vol, p->req.ino,
+			   (uint32_t)((r->block - geo->first_data_block) / geo->blocks_per_group));
+}
+
 /* ext4_allocate_blocks r ends the request p: ours, compared, placed. */
 static int mb_rp_result(struct mb_replay *rp, struct mb_rpend *p, const struct mb_tev *r)
 {
@@ -585,8 +599,10 @@ static int mb_rp_result(struct mb_replay *rp, struct mb_rpend *p, const struct m
 	if (!r->len)
 		return rc ? 0 : mb_rp_add_orphan(in, ex.start, ex.len);
 	if (exact || (rp->o->mode == MB_REPLAY_RESYNC && mb_rp_resync(rp, in, rc, &ex, r->block,
-								       r->len)))
+								       r->len))) {
+		mb_rp_resync_stream_goal(rp, p, r);
 		return mb_rmap_insert(rp, r->block, r->block, r->len);
+	}
 	return mb_rp_tie(rp, in, rq, p->req.cpu, r->block, r->len, ex, rc == 0);
 }
 
