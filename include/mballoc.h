@@ -518,7 +518,8 @@ MB_API int mb_group_stat(struct mb_volume *vol, uint32_t g, struct mb_group_stat
 MB_API int mb_group_free_extents(struct mb_volume *vol, uint32_t g, unsigned flags,
 				 int (*fn)(uint64_t start, uint32_t len, void *arg), void *arg);
 
-/* Highest buddy order of this volume (log2 of blocks_per_group). */
+/* Highest buddy order of this volume: log2(blocks_per_group), capped at
+ * log2(block_size) + 1 as ext4's (13 at 4 KiB, 11 at 1 KiB). */
 MB_API int mb_max_order(const struct mb_volume *vol);
 
 /*

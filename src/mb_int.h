@@ -324,7 +324,7 @@ struct mb_volume {
 	struct mb_geometry geo;
 	uint32_t bpg;        /* blocks per group */
 	uint32_t ngroups;
-	int max_order;       /* floor(log2(bpg)) */
+	int max_order;       /* min(floor(log2(bpg)), log2(block_size) + 1): ext4's */
 	int bpg_shift;       /* log2(bpg) when bpg is a power of two, else 0 */
 	uint32_t bitmap_words;               /* uint64_t words of one bitmap */
 	uint32_t mb_offsets[MB_MAX_ORDERS];  /* buddy order k: word offset */

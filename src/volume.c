@@ -41,8 +41,12 @@ static int mb_geometry_resolve(struct mb_volume *vol, const struct mb_geometry *
 	vol->geo = geo;
 	vol->bpg = geo.blocks_per_group;
 	vol->ngroups = (uint32_t)groups;
-	vol->max_order = mb_ilog2(vol->bpg);
-	vol->bpg_shift = mb_is_pow2(vol->bpg) ? vol->max_order : 0;
+	/* ext4's buddy stops at order blocksize_bits + 1 (MB_NUM_ORDERS): a
+	   longer free run is several chunks of that order (rule 4) */
+	int cap = mb_ilog2(geo.block_size) + 1;
+
+	vol->max_order = mb_ilog2(vol->bpg) < cap ? mb_ilog2(vol->bpg) : cap;
+	vol->bpg_shift = mb_is_pow2(vol->bpg) ? mb_ilog2(vol->bpg) : 0;
 	vol->bitmap_words = (vol->bpg + 63) / 64;
 	uint32_t off = 0;
 

@@ -154,3 +154,32 @@ TEST(stream_goal_set)
 	ASSERT_EQ_U64(ex.start / 32768, 5);
 	mb_volume_destroy(vol);
 }
+
+/*
+ * Rule 4: ext4's buddy stops at order blocksize_bits + 1 (13 at 4 KiB, 11
+ * at 1 KiB), not log2(blocks per group): an empty 32768-block group is 4
+ * free chunks of order 13 (mb_groups counts them so).
+ */
+TEST(rule4_buddy_orders_stop_at_blocksize_bits_plus_1)
+{
+	static const struct {
+		struct mb_geometry geo;
+		int max_order;
+		uint64_t top_chunks;
+	} cases[] = {
+		{ { 4096, 0, 2 * 32768, 0, 0 }, 13, 4 },
+		{ { 1024, 0, 2 * 8192 + 1, 1, 0 }, 11, 4 },
+		{ { 65536, 4096, 2 * 4096, 0, 0 }, 12, 1 }, /* small groups: log2(bpg) */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mb_volume *vol;
+		struct mb_group_stat st;
+
+		ASSERT_EQ_INT(mb_volume_create(&cases[i].geo, &vol), 0);
+		ASSERT_EQ_INT(mb_max_order(vol), cases[i].max_order);
+		ASSERT_EQ_INT(mb_group_stat(vol, 1, &st), 0);
+		ASSERT_EQ_U64(st.counters[cases[i].max_order], cases[i].top_chunks);
+		mb_volume_destroy(vol);
+	}
+}

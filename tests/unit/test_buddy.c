@@ -33,11 +33,16 @@ struct naive {
 	int largest, avg;
 };
 
-static void naive_init(struct naive *n, uint32_t bpg)
+/* ext4's buddy: orders up to log2(bpg), capped at blocksize_bits + 1 (rule 4) */
+static void naive_init(struct naive *n, uint32_t bpg, uint32_t block_size)
 {
+	int cap = 1;
+
+	while ((1u << cap) < block_size)
+		cap++;
 	memset(n, 0, sizeof(*n));
 	n->bpg = bpg;
-	while ((2ULL << n->max_order) <= bpg)
+	while ((2ULL << n->max_order) <= bpg && n->max_order < cap + 1)
 		n->max_order++;
 	for (int k = 0; k <= n->max_order; k++) {
 		n->nchunks[k] = bpg >> k;
@@ -288,7 +293,7 @@ static bool fixture_init(struct fixture *f, int gi)
 	f->name = mb_test_geos[gi].name;
 	if (mb_volume_create(&mb_test_geos[gi].geo, &f->vol))
 		return false;
-	naive_init(&f->n, f->vol->bpg);
+	naive_init(&f->n, f->vol->bpg, f->vol->geo.block_size);
 	f->bitmap = calloc(f->vol->bitmap_words, sizeof(uint64_t));
 	f->buddy = calloc(f->vol->buddy_words, sizeof(uint64_t));
 	return f->bitmap && f->buddy && f->n.max_order == f->vol->max_order;
@@ -403,12 +408,14 @@ TEST(generate_buddy_edges)
 					      f.name))
 				break;
 		}
-		/* A wholly free group is one top chunk plus the rest of bpg's bits. */
+		/* A wholly free group is bpg >> max_order top chunks (ext4 caps
+		   the order at blocksize_bits + 1) plus the rest of bpg's bits. */
 		memset(f.bitmap, 0, f.vol->bitmap_words * 8);
 		set_padding(f.vol, f.bitmap, bpg);
 		mb_buddy_build(f.vol, f.bitmap, f.buddy, &sum);
-		for (int k = 0; k <= f.vol->max_order; k++)
+		for (int k = 0; k < f.vol->max_order; k++)
 			ASSERT_EQ_U64(sum.counters[k], (bpg >> k) & 1);
+		ASSERT_EQ_U64(sum.counters[f.vol->max_order], bpg >> f.vol->max_order);
 		fixture_destroy(&f);
 	}
 }
