@@ -318,7 +318,10 @@ MB_API int64_t mb_trim(struct mb_volume *vol, uint64_t start, uint64_t len, uint
  *
  * Exactness: a reservation fails only if the blocks are not there at the
  * moment it decides: far from empty it takes from a per-CPU share (no lock),
- * near empty it decides under a lock on the exact total.  A free or an
+ * near empty it decides under a lock on the exact total.  Blocks that a
+ * concurrent plain mb_alloc() claimed but may not use are waited for (the
+ * caller sleeps until that allocation settles), so neither mb_reserve()
+ * nor a plain mb_alloc() fails because of them.  A free or an
  * unreserve that runs concurrently with a failing mb_reserve() may be
  * counted after it; one that returned before mb_reserve() started is always
  * counted.  mb_free_blocks() and mb_mark_used() blocks are not reservable

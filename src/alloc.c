@@ -801,7 +801,7 @@ static bool mb_should_retry(struct mb_ac *ac)
 		return true;
 	}
 	ac->rounds++;
-	return moved || mb_resv_must_retry(vol, ac->flags);
+	return moved;
 }
 
 /* ------------------------------------------------------------------------ */

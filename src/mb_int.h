@@ -237,6 +237,11 @@ struct mb_pcpu {
 	   CPU's stripe of the outstanding reservations (any sign). */
 	_Atomic int64_t resv_cache;
 	_Atomic int64_t resv_count;
+	/* reserve.c: blocks plain mb_alloc() calls claimed and have not settled
+	   yet (any sign per slot), and how many such claims settled.  seq_cst:
+	   they pair with space_ev.waiters (mb_resv_settle, mb_resv_wait). */
+	_Atomic int64_t resv_inflight;
+	_Atomic uint64_t resv_settled;
 	_Atomic uint64_t stat[MB_ST_COUNT];
 } MB_ALIGNED;
 
@@ -277,6 +282,7 @@ enum mb_hook_id {
 	MB_HOOK_BEFORE_RETRY,       /* the ENOSPC retry decision */
 	MB_HOOK_SPACE_WAIT,         /* an allocator is about to sleep (event lock held) */
 	MB_HOOK_RESV_DECIDED,       /* a claim's precise path decided, not yet taken */
+	MB_HOOK_RESV_CLAIMED,       /* a plain mb_alloc claimed its blocks, not yet searched */
 	MB_HOOK_COUNT
 };
 
@@ -450,7 +456,6 @@ int64_t mb_free_counter_sum(const struct mb_volume *vol);
 void mb_resv_init(struct mb_volume *vol);
 void mb_resv_destroy(struct mb_volume *vol);
 void mb_resv_adjust(struct mb_volume *vol, int64_t delta);
-int mb_resv_claim(struct mb_volume *vol, uint64_t n, uint32_t flags);
 struct mb_ac;
 int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed);
 void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags);
@@ -548,6 +553,8 @@ int mb_space_event_init(struct mb_volume *vol);
 void mb_space_event_destroy(struct mb_volume *vol);
 uint64_t mb_space_sample(struct mb_volume *vol);
 void mb_space_wait(struct mb_volume *vol, uint64_t seen);
+void mb_space_wait_while(struct mb_volume *vol, uint64_t seen,
+			 bool (*stay)(struct mb_volume *vol, const void *arg), const void *arg);
 void mb_space_returned(struct mb_volume *vol);
 
 #endif /* MB_INT_H */

@@ -42,8 +42,6 @@
  * f_data_sem / lg_mutex held, never under bb_lock (mb_resv_adjust, called
  * under bb_lock, is lock-free).
  */
-#include <sched.h>
-
 #include "mb_int.h"
 
 /* Blocks a slot's share is refilled with; the precise zone is slots * this. */
@@ -100,21 +98,48 @@ static void mb_resv_drain_locked(struct mb_volume *vol)
 			atomic_exchange_explicit(&vol->pcpu[i].resv_cache, 0, memory_order_relaxed);
 }
 
-static bool mb_resv_take_share(struct mb_pcpu *slot, uint64_t n)
+/*
+ * A plain claim in flight may leave part of its blocks unused: until it
+ * settles, a failing claim must wait for it rather than answer ENOSPC
+ * (mb_resv_wait).  Publishing: resv_inflight goes up before the blocks
+ * leave U (seq_cst), so a precise decision that drained them also sees
+ * them in flight; it goes down, and resv_settled up, after the unused part
+ * is back in U.
+ */
+static void mb_resv_settle(struct mb_volume *vol, uint64_t n)
 {
+	struct mb_pcpu *slot = mb_resv_slot(vol);
+
+	atomic_fetch_sub_explicit(&slot->resv_inflight, (int64_t)n, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&slot->resv_settled, 1, memory_order_seq_cst);
+	/* Dekker with mb_space_wait_while: settled published, then waiters read */
+	if (atomic_load_explicit(&vol->space_ev.waiters, memory_order_seq_cst))
+		mb_space_returned(vol);
+}
+
+static bool mb_resv_take_share(struct mb_volume *vol, uint64_t n, bool track)
+{
+	struct mb_pcpu *slot = mb_resv_slot(vol);
 	int64_t v = atomic_load_explicit(&slot->resv_cache, memory_order_relaxed);
 
+	if (v < (int64_t)n)
+		return false; /* near empty the shares are dry: nothing published */
+	if (track)
+		atomic_fetch_add_explicit(&slot->resv_inflight, (int64_t)n, memory_order_seq_cst);
 	while (v >= (int64_t)n) {
+		/* seq_cst: ordered after the in-flight publication for a drain */
 		if (atomic_compare_exchange_weak_explicit(&slot->resv_cache, &v, v - (int64_t)n,
-							  memory_order_relaxed,
+							  memory_order_seq_cst,
 							  memory_order_relaxed))
 			return true;
 	}
+	if (track)
+		mb_resv_settle(vol, n); /* lost the race: withdraw, wake who saw it */
 	return false;
 }
 
 /* The slow path: decides under rs_lock, on the exact total if need be. */
-static int mb_resv_claim_slow(struct mb_volume *vol, uint64_t n, uint32_t flags)
+static int mb_resv_claim_slow(struct mb_volume *vol, uint64_t n, uint32_t flags, bool track)
 {
 	struct mb_resv *rs = &vol->resv;
 	int64_t need = (int64_t)(n + mb_resv_floor(vol, flags));
@@ -129,6 +154,9 @@ static int mb_resv_claim_slow(struct mb_volume *vol, uint64_t n, uint32_t flags)
 	MB_HOOK(vol, MB_HOOK_RESV_DECIDED, 0, ok);
 	if (ok) {
 		rs->rs_pool -= (int64_t)n;
+		if (track) /* under rs_lock: every later decision sees it */
+			atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_inflight, (int64_t)n,
+						  memory_order_seq_cst);
 		/* far from empty: give this slot a share for its next claims */
 		if (rs->rs_pool - MB_RESV_BATCH >= top + zone) {
 			rs->rs_pool -= MB_RESV_BATCH;
@@ -140,35 +168,89 @@ static int mb_resv_claim_slow(struct mb_volume *vol, uint64_t n, uint32_t flags)
 	return ok ? 0 : -ENOSPC;
 }
 
-/* Claims n blocks of U (ext4_claim_free_clusters); 0 or -ENOSPC. */
-int mb_resv_claim(struct mb_volume *vol, uint64_t n, uint32_t flags)
+/*
+ * Claims n blocks of U (ext4_claim_free_clusters); 0 or -ENOSPC.  track:
+ * the claim is a plain mb_alloc's, in flight until mb_resv_consumed.
+ */
+static int mb_resv_claim(struct mb_volume *vol, uint64_t n, uint32_t flags, bool track)
 {
 	/*
 	 * A share is handed out only while the pool keeps the largest floor,
 	 * so taking from it respects every flag's floor.
 	 */
-	if (mb_resv_take_share(mb_resv_slot(vol), n))
+	if (mb_resv_take_share(vol, n, track))
 		return 0;
-	return mb_resv_claim_slow(vol, n, flags);
+	return mb_resv_claim_slow(vol, n, flags, track);
+}
+
+static int64_t mb_resv_inflight_sum(struct mb_volume *vol)
+{
+	int64_t sum = 0;
+
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		sum += atomic_load_explicit(&vol->pcpu[i].resv_inflight, memory_order_seq_cst);
+	return sum;
+}
+
+static uint64_t mb_resv_settled_sum(struct mb_volume *vol)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		sum += atomic_load_explicit(&vol->pcpu[i].resv_settled, memory_order_seq_cst);
+	return sum;
+}
+
+/* mb_space_wait_while's predicate: no claim settled since *arg was sampled. */
+static bool mb_resv_unsettled(struct mb_volume *vol, const void *arg)
+{
+	return mb_resv_settled_sum(vol) == *(const uint64_t *)arg &&
+	       mb_resv_inflight_sum(vol) > 0;
+}
+
+/*
+ * Claims n blocks -- or, with halve, the largest n >> k that fits -- and
+ * returns what it claimed, 0 when U truly lacks even the smallest.  "Truly":
+ * blocks other plain allocations claimed and may not use are waited for
+ * (they settle), never reported as missing.  Sleeps, never spins; every
+ * wakeup is another claim settling.  Call with no lock held.
+ */
+static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint32_t flags,
+				   bool halve, bool track)
+{
+	for (;;) {
+		/* sampled before the attempt: a settle after it wakes us */
+		uint64_t settled = mb_resv_settled_sum(vol);
+		uint64_t gen = mb_space_sample(vol);
+
+		for (uint64_t m = n; m; m = halve ? m >> 1 : 0)
+			if (!mb_resv_claim(vol, m, flags, track))
+				return m;
+		if (mb_resv_inflight_sum(vol) <= 0)
+			return 0;
+		mb_space_wait_while(vol, gen, mb_resv_unsettled, &settled);
+	}
 }
 
 /*
  * mb_alloc's gate (ext4_mb_new_blocks): a plain request claims its length,
  * halved until the claim fits, and is cut to what it claimed; -ENOSPC when
- * not even one block is there for it.  A DELALLOC_RESERVED one claimed
- * when its caller reserved.
+ * not even one block is there for it, even after every other claim in
+ * flight settled (ext4 answers ENOSPC at once, though a concurrent claim
+ * may hand blocks back).  A DELALLOC_RESERVED one claimed when its caller
+ * reserved.
  */
 int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed)
 {
-	uint64_t n = ac->o_ex.fe_len;
+	uint64_t n;
 
 	*claimed = 0;
 	if (ac->flags & MB_HINT_DELALLOC_RESERVED)
 		return 0;
-	while (n && mb_resv_claim(ac->vol, n, ac->flags))
-		n >>= 1;
+	n = mb_resv_claim_wait(ac->vol, ac->o_ex.fe_len, ac->flags, true, true);
 	if (!n)
 		return -ENOSPC;
+	MB_HOOK(ac->vol, MB_HOOK_RESV_CLAIMED, 0, 0);
 	if (n < ac->o_ex.fe_len) {
 		ac->o_ex.fe_len = (uint32_t)n;
 		ac->g_ex.fe_len = (uint32_t)n;
@@ -195,19 +277,20 @@ void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uin
 	if (claimed > got)
 		atomic_fetch_add_explicit(&slot->resv_cache, (int64_t)(claimed - got),
 					  memory_order_relaxed);
+	if (claimed)
+		mb_resv_settle(vol, claimed);
 }
 
 /*
  * A USE_RESERVED (delalloc) allocation may not give up while free blocks
  * exist on disk: F >= R, so they are its own reserved blocks, held by a PA,
- * a pending free or a trim that the retry rounds reclaim.
+ * a pending free or a trim that the retry rounds reclaim.  This lifts the
+ * mb_max_retries cap only; the rounds themselves sleep or follow progress
+ * (alloc.c, mb_should_retry), they never spin.
  */
 bool mb_resv_must_retry(struct mb_volume *vol, uint32_t flags)
 {
-	if (!(flags & MB_HINT_DELALLOC_RESERVED) || mb_free_blocks(vol) == 0)
-		return false;
-	sched_yield(); /* the holder needs the CPU to give the space back */
-	return true;
+	return (flags & MB_HINT_DELALLOC_RESERVED) && mb_free_blocks(vol) != 0;
 }
 
 /* reserved_clusters or r_blocks_count changed: shares must respect the new floor. */
@@ -239,7 +322,7 @@ int mb_reserve(struct mb_volume *vol, uint64_t n, uint32_t flags)
 		return -EINVAL;
 	if (mb_resv_read_only(vol))
 		return -EROFS;
-	int err = mb_resv_claim(vol, n, flags);
+	int err = mb_resv_claim_wait(vol, n, flags, false, false) ? 0 : -ENOSPC;
 
 	if (!err)
 		atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_count, (int64_t)n,

@@ -53,13 +53,27 @@ uint64_t mb_space_sample(struct mb_volume *vol)
  */
 void mb_space_wait(struct mb_volume *vol, uint64_t seen)
 {
+	mb_space_wait_while(vol, seen, NULL, NULL);
+}
+
+/*
+ * The same, but also wakes as soon as stay(vol, arg) is false.  stay is
+ * evaluated after this waiter is counted, so a signaller that publishes
+ * its change before reading `waiters` is either seen by stay or sees us
+ * (reserve.c's settled claims use this, without touching gen when nobody
+ * sleeps).
+ */
+void mb_space_wait_while(struct mb_volume *vol, uint64_t seen,
+			 bool (*stay)(struct mb_volume *vol, const void *arg), const void *arg)
+{
 	struct mb_space_event *ev = &vol->space_ev;
 
 	mb_lock(&ev->lock);
 	/* Dekker with mb_space_returned: we publish waiters, then read gen; it
 	   publishes gen, then reads waiters.  One of us sees the other. */
 	atomic_fetch_add_explicit(&ev->waiters, 1, memory_order_seq_cst);
-	while (atomic_load_explicit(&ev->gen, memory_order_seq_cst) == seen) {
+	while (atomic_load_explicit(&ev->gen, memory_order_seq_cst) == seen &&
+	       (!stay || stay(vol, arg))) {
 		MB_HOOK(vol, MB_HOOK_SPACE_WAIT, 0, 0);
 		mb_cond_wait(&ev->cond, &ev->lock);
 	}

@@ -339,3 +339,117 @@ TEST(threads_exact_k_through_shares)
 		ASSERT_EQ_U64(ok, k);
 	}
 }
+
+/* ------------------------------------------------------------------------ */
+/* A claim in flight that will not use all it claimed                        */
+/* ------------------------------------------------------------------------ */
+
+struct inflight {
+	struct mb_volume *vol;
+	pthread_mutex_t mx;
+	pthread_cond_t cv;
+	pthread_t a;
+	bool a_parked, a_go, b_asleep, b_done;
+	int a_err, b_err;
+	struct mb_extent a_ex, b_ex;
+};
+
+static void inflight_set(struct inflight *t, bool *flag)
+{
+	pthread_mutex_lock(&t->mx);
+	*flag = true;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mx);
+}
+
+/* Parks A right after its claim; tells the test when B goes to sleep. */
+static void inflight_hook(void *arg, int id, uint32_t group, int cr)
+{
+	struct inflight *t = arg;
+
+	(void)group;
+	(void)cr;
+	if (id == MB_HOOK_RESV_CLAIMED && pthread_equal(pthread_self(), t->a) && !t->a_parked) {
+		pthread_mutex_lock(&t->mx);
+		t->a_parked = true;
+		pthread_cond_broadcast(&t->cv);
+		while (!t->a_go)
+			pthread_cond_wait(&t->cv, &t->mx);
+		pthread_mutex_unlock(&t->mx);
+	} else if (id == MB_HOOK_SPACE_WAIT && !pthread_equal(pthread_self(), t->a)) {
+		inflight_set(t, &t->b_asleep);
+	}
+}
+
+static void *inflight_a(void *arg)
+{
+	struct inflight *t = arg;
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 2 };
+
+	t->a_err = mb_alloc(t->vol, &rq, &t->a_ex);
+	return NULL;
+}
+
+static void *inflight_b(void *arg)
+{
+	struct inflight *t = arg;
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1 };
+
+	t->b_err = mb_alloc(t->vol, &rq, &t->b_ex);
+	inflight_set(t, &t->b_done);
+	return NULL;
+}
+
+/*
+ * Two single free blocks.  A asks for 2 and claims both, then is parked;
+ * B asks for 1.  B must wait for A's claim to settle -- A can only use one
+ * block -- and get the other, not answer ENOSPC with a block free.
+ */
+TEST(plain_claim_waits_for_claims_in_flight)
+{
+	struct inflight t = { 0 };
+	struct mb_extent ex;
+	pthread_t b;
+
+	ASSERT_TRUE((t.vol = new_volume()) != NULL);
+	for (;;) { /* fill the volume */
+		struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 4096 };
+
+		if (mb_alloc(t.vol, &rq, &ex))
+			break;
+	}
+	ASSERT_EQ_U64(mb_free_blocks(t.vol), 0);
+	ASSERT_EQ_INT(mb_free(t.vol, 1000, 1), 0);
+	ASSERT_EQ_INT(mb_free(t.vol, 1002, 1), 0);
+	pthread_mutex_init(&t.mx, NULL);
+	pthread_cond_init(&t.cv, NULL);
+	mb_hook_set(t.vol, inflight_hook, &t);
+
+	pthread_mutex_lock(&t.mx);
+	pthread_create(&t.a, NULL, inflight_a, &t);
+	while (!t.a_parked)
+		pthread_cond_wait(&t.cv, &t.mx);
+	pthread_mutex_unlock(&t.mx);
+	pthread_create(&b, NULL, inflight_b, &t);
+	pthread_mutex_lock(&t.mx);
+	while (!t.b_asleep && !t.b_done)
+		pthread_cond_wait(&t.cv, &t.mx);
+	bool b_finished_early = t.b_done;
+	t.a_go = true; /* release A either way, so the threads end */
+	pthread_cond_broadcast(&t.cv);
+	pthread_mutex_unlock(&t.mx);
+	pthread_join(t.a, NULL);
+	pthread_join(b, NULL);
+	mb_hook_set(t.vol, NULL, NULL);
+
+	ASSERT_EQ_INT(t.b_err, 0); /* old code: -ENOSPC with block 1002 free */
+	ASSERT_TRUE(!b_finished_early);
+	ASSERT_EQ_INT(t.a_err, 0);
+	ASSERT_EQ_U64(t.a_ex.len + t.b_ex.len, 2);
+	ASSERT_EQ_U64(mb_free_blocks(t.vol), 0);
+	ASSERT_EQ_U64(avail(t.vol), 0);
+	ASSERT_EQ_INT(mb_check(t.vol, NULL, 0), 0);
+	pthread_cond_destroy(&t.cv);
+	pthread_mutex_destroy(&t.mx);
+	mb_volume_destroy(t.vol);
+}
