@@ -128,39 +128,10 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 	return err;
 }
 
-/* Runs fn over the per-group pieces of [start, start + len). */
-static int mb_free_pass(struct mb_volume *vol, uint64_t start, uint64_t len, bool apply)
-{
-	while (len) {
-		mb_grp_t g = mb_block_group(vol, start);
-		mb_grpblk_t off = mb_block_offset(vol, start);
-		uint64_t room = vol->bpg - off;
-		uint32_t n = (uint32_t)(len < room ? len : room);
-		int err = mb_free_in_group(vol, g, off, n, apply);
-
-		if (err)
-			return err;
-		start += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/*
- * Validates every piece first, then applies: all-or-nothing unless another
- * thread frees an overlapping range at the same moment (itself a double
- * free by the caller), in which case the second pass reports -EEXIST.
- */
+/* Validates every piece first, then applies (mb_range_validate_apply). */
 int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len)
 {
-	if (vol->persist && vol->persist->read_only)
-		return -EROFS;
-	if (!len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
-	    len > vol->geo.blocks_count - start)
-		return -EINVAL;
-	int err = mb_free_pass(vol, start, len, false);
-
-	return err ? err : mb_free_pass(vol, start, len, true);
+	return mb_range_validate_apply(vol, start, len, mb_free_in_group);
 }
 
 /*

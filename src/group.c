@@ -249,3 +249,41 @@ void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
 		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
 	mb_free_counter_consume(vol, len); /* claimed or reserved: U does not move */
 }
+
+/* Runs piece over the per-group pieces of [start, start + len). */
+static int mb_range_pass(struct mb_volume *vol, uint64_t start, uint64_t len,
+			 mb_range_piece_fn piece, bool apply)
+{
+	while (len) {
+		mb_grp_t g = mb_block_group(vol, start);
+		mb_grpblk_t off = mb_block_offset(vol, start);
+		uint64_t room = vol->bpg - off;
+		uint32_t n = (uint32_t)(len < room ? len : room);
+		int err = piece(vol, g, off, n, apply);
+
+		if (err)
+			return err;
+		start += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * mb_free and mb_mark_used on a range that may span groups: checks the
+ * range, validates every piece, then applies them -- all-or-nothing unless
+ * another thread changes an overlapping range at the same moment (then the
+ * second pass reports it, e.g. -EEXIST).
+ */
+int mb_range_validate_apply(struct mb_volume *vol, uint64_t start, uint64_t len,
+			    mb_range_piece_fn piece)
+{
+	if (vol->persist && vol->persist->read_only)
+		return -EROFS;
+	if (!len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
+	    len > vol->geo.blocks_count - start)
+		return -EINVAL;
+	int err = mb_range_pass(vol, start, len, piece, false);
+
+	return err ? err : mb_range_pass(vol, start, len, piece, true);
+}

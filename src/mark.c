@@ -39,32 +39,8 @@ static int mb_mark_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 	return err;
 }
 
-static int mb_mark_pass(struct mb_volume *vol, uint64_t start, uint64_t len, bool apply)
-{
-	while (len) {
-		mb_grp_t g = mb_block_group(vol, start);
-		mb_grpblk_t off = mb_block_offset(vol, start);
-		uint64_t room = vol->bpg - off;
-		uint32_t n = (uint32_t)(len < room ? len : room);
-		int err = mb_mark_in_group(vol, g, off, n, apply);
-
-		if (err)
-			return err;
-		start += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* Validates every piece, then applies (all-or-nothing, as mb_free). */
 int mb_mark_used(struct mb_volume *vol, uint64_t start, uint64_t len)
 {
-	if (vol->persist && vol->persist->read_only)
-		return -EROFS;
-	if (!len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
-	    len > vol->geo.blocks_count - start)
-		return -EINVAL;
-	int err = mb_mark_pass(vol, start, len, false);
-
-	return err ? err : mb_mark_pass(vol, start, len, true);
+	return mb_range_validate_apply(vol, start, len, mb_mark_in_group);
 }
