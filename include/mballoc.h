@@ -441,6 +441,9 @@ MB_API int64_t mb_discard_all(struct mb_volume *vol);
  * gets an inode PA instead), mb_stream_spread (1: stream goals start
  * spread over the volume, not all at group 0) and mb_goal_skip_busy (1: a
  * stream's new window gives up its goal group when its lock is taken).
+ * One departure is on by default, mb_enospc_no_prealloc (1: while any
+ * request is in its ENOSPC retry rounds, no request preallocates; it was
+ * added against a spurious ENOSPC; 0 is ext4's behaviour).
  * Errors: -ENOENT unknown name; -EINVAL value out of range (nothing changes).
  * Thread-safety: any; a new value applies to requests that start later.
  */

@@ -729,10 +729,11 @@ static int64_t mb_discard_preallocations(struct mb_volume *vol, mb_grp_t from, u
  * ends only at the retry cap, with a spurious ENOSPC.  While any request is
  * in its retry rounds (vol->enospc_pressure), new requests take only what
  * they ask for, and so does the failing request itself from now on.
+ * Tunable mb_enospc_no_prealloc (1; 0 is ext4's behaviour).
  */
 static void mb_ac_feel_pressure(struct mb_ac *ac)
 {
-	if (ac->pressured)
+	if (ac->pressured || !MB_READ_ONCE(ac->vol->t.mb_enospc_no_prealloc))
 		return;
 	ac->pressured = true;
 	atomic_fetch_add_explicit(&ac->vol->enospc_pressure, 1, memory_order_relaxed);

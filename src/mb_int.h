@@ -269,6 +269,7 @@ struct mb_tunables {
 	uint32_t r_blocks_count;    /* root blocks, ext4's s_r_blocks_count */
 	uint32_t mb_stream_spread; /* stream goals start spread, not at group 0 */
 	uint32_t mb_goal_skip_busy; /* a stream's new window skips a busy goal group */
+	uint32_t mb_enospc_no_prealloc; /* no new PA while a request is in ENOSPC rounds */
 };
 
 /* ------------------------------------------------------------------------ */

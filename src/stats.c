@@ -32,6 +32,7 @@ static const struct mb_tunable_desc mb_tunable_table[] = {
 	MB_T(r_blocks_count, 0, 0),
 	MB_T(mb_stream_spread, 0, 1),
 	MB_T(mb_goal_skip_busy, 0, 1),
+	MB_T(mb_enospc_no_prealloc, 0, 1),
 };
 #define MB_NTUNABLES (sizeof(mb_tunable_table) / sizeof(mb_tunable_table[0]))
 
@@ -65,6 +66,8 @@ void mb_tunables_default(struct mb_volume *vol)
 	t->r_blocks_count = 0;
 	t->mb_stream_spread = 0;
 	t->mb_goal_skip_busy = 0;
+	/* a departure that fixes a spurious ENOSPC: on by default */
+	t->mb_enospc_no_prealloc = 1;
 }
 
 static uint64_t mb_tunable_max(const struct mb_volume *vol, const struct mb_tunable_desc *d)
