@@ -92,10 +92,10 @@ void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grp
 static int mb_free_validate_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
 				   uint32_t len)
 {
-	if (off < vol->geo.reserved_per_group || off + len > grp->bb_len)
-		return -EINVAL;
-	if (mb_group_corrupt(grp))
-		return -EUCLEAN;
+	int err = mb_range_piece_check_locked(vol, grp, off, len);
+
+	if (err)
+		return err;
 	if (!mb_range_all_set(grp->bb_disk, off, len))
 		return -EEXIST;
 	return 0;

@@ -250,6 +250,16 @@ void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
 	mb_free_counter_consume(vol, len); /* claimed or reserved: U does not move */
 }
 
+/* A piece's common checks: inside the group's data area, group not corrupt. */
+int mb_range_piece_check_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
+				uint32_t len)
+{
+	mb_assert_locked(&grp->bb_lock);
+	if (off < mb_group_reserved(vol, grp) || off + len > grp->bb_len)
+		return -EINVAL;
+	return mb_group_corrupt(grp) ? -EUCLEAN : 0;
+}
+
 /* Runs piece over the per-group pieces of [start, start + len). */
 static int mb_range_pass(struct mb_volume *vol, uint64_t start, uint64_t len,
 			 mb_range_piece_fn piece, bool apply)

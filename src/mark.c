@@ -10,10 +10,10 @@
 static int mb_mark_validate_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
 				   uint32_t len)
 {
-	if (off < mb_group_reserved(vol, grp) || off + len > grp->bb_len)
-		return -EINVAL;
-	if (mb_group_corrupt(grp))
-		return -EUCLEAN;
+	int err = mb_range_piece_check_locked(vol, grp, off, len);
+
+	if (err)
+		return err;
 	/* bb_bitmap = on-disk | PAs | pending frees: all must be clear. */
 	if (!mb_range_all_clear(grp->bb_bitmap, off, len))
 		return -EEXIST;

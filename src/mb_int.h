@@ -527,6 +527,8 @@ void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
 /* One group's piece of a range; apply false: only validate it. */
 typedef int (*mb_range_piece_fn)(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off,
 				 uint32_t len, bool apply);
+int mb_range_piece_check_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
+				uint32_t len);
 int mb_range_validate_apply(struct mb_volume *vol, uint64_t start, uint64_t len,
 			    mb_range_piece_fn piece);
 
