@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_ext4img.c - the ext4 image reader (src/store_ext4.c) on images made
+ * by mkfs.ext4: geometry from the superblock; each group's used blocks
+ * equal libext2fs's own block bitmap (which computes BLOCK_UNINIT groups
+ * independently); unsupported features and corrupt bitmaps refused.
+ * Skips (77) without libext2fs or mkfs.ext4.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "mb_int.h"
+#include "store_ext4.h"
+
+#ifdef MB_HAVE_EXT2FS
+#include <ext2fs/ext2fs.h>
+
+static char mb_dir[64];
+
+static void mb_cleanup(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", mb_dir);
+	if (mb_dir[0] && system(cmd))
+		fprintf(stderr, "cannot remove %s\n", mb_dir);
+}
+
+/* Makes DIR/name with mkfs.ext4 OPTS SIZE; returns its path (static). */
+static const char *mb_mkfs(const char *name, const char *opts, const char *size)
+{
+	static char path[128];
+	char cmd[512];
+
+	if (!mb_dir[0]) {
+		snprintf(mb_dir, sizeof(mb_dir), "/tmp/test_ext4img.XXXXXX");
+		if (!mkdtemp(mb_dir))
+			mb_test_skip("mkdtemp failed");
+		atexit(mb_cleanup);
+	}
+	snprintf(path, sizeof(path), "%s/%s", mb_dir, name);
+	snprintf(cmd, sizeof(cmd), "rm -f '%s'; mkfs.ext4 -F -q %s '%s' %s 2>&1", path, opts, path,
+		 size);
+	if (system(cmd))
+		mb_test_skip("mkfs.ext4 failed or is missing");
+	return path;
+}
+
+/* libext2fs's view of block b (its read computes BLOCK_UNINIT groups). */
+struct mb_ref {
+	ext2_filsys fs;
+};
+
+static int mb_ref_open(const char *path, struct mb_ref *r)
+{
+	if (ext2fs_open(path, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &r->fs))
+		return -1;
+	return ext2fs_read_block_bitmap(r->fs) ? -1 : 0;
+}
+
+/* Compares every group of the image with libext2fs; returns the uninit count. */
+static int mb_compare_image(const char *path, uint32_t want_bs, uint32_t want_flex)
+{
+	struct mb_ext4 *x;
+	struct mb_geometry geo;
+	struct mb_ref r;
+	uint32_t flex, uninit = 0;
+	const char *why;
+	int err = mb_ext4_open(path, &x, &geo, &flex, &why);
+
+	if (err) {
+		fprintf(stderr, "open %s: %d %s\n", path, err, why ? why : "");
+		return -1;
+	}
+	if (mb_ref_open(path, &r) || geo.block_size != want_bs || flex != want_flex ||
+	    geo.blocks_count != ext2fs_blocks_count(r.fs->super) ||
+	    geo.blocks_per_group != r.fs->super->s_blocks_per_group ||
+	    geo.first_data_block != r.fs->super->s_first_data_block) {
+		fprintf(stderr, "%s: geometry bs %u flex %u\n", path, geo.block_size, flex);
+		mb_ext4_close(x);
+		return -1;
+	}
+	uint64_t *used = calloc(geo.blocks_per_group / 64 + 1, sizeof(uint64_t));
+
+	for (uint32_t g = 0; used && !err && g < r.fs->group_desc_count; g++) {
+		uint64_t lo = geo.first_data_block + (uint64_t)g * geo.blocks_per_group;
+
+		uninit += mb_ext4_group_uninit(x, g);
+		if ((err = mb_ext4_read_group(x, g, used)))
+			fprintf(stderr, "%s: group %u: %d\n", path, g, err);
+		for (uint64_t b = lo; !err && b < lo + geo.blocks_per_group &&
+				      b < geo.blocks_count; b++)
+			if (mb_test_bit(used, (uint32_t)(b - lo)) !=
+			    !!ext2fs_test_block_bitmap2(r.fs->block_map, b)) {
+				fprintf(stderr, "%s: block %llu differs\n", path,
+					(unsigned long long)b);
+				err = -1;
+			}
+	}
+	free(used);
+	ext2fs_close_free(&r.fs);
+	mb_ext4_close(x);
+	return err ? -1 : (int)uninit;
+}
+
+TEST(reader_matches_libext2fs_4k_flex)
+{
+	const char *p = mb_mkfs("a.img", "-b 4096", "1G");
+
+	ASSERT_TRUE(mb_compare_image(p, 4096, 16) > 0); /* some groups BLOCK_UNINIT */
+}
+
+TEST(reader_matches_libext2fs_1k_flex)
+{
+	const char *p = mb_mkfs("b.img", "-b 1024", "64M"); /* first data block 1 */
+
+	ASSERT_TRUE(mb_compare_image(p, 1024, 16) > 0);
+}
+
+TEST(reader_matches_libext2fs_no_flex_bg)
+{
+	const char *p = mb_mkfs("c.img", "-b 4096 -O ^flex_bg", "512M");
+
+	ASSERT_TRUE(mb_compare_image(p, 4096, 1) > 0);
+}
+
+TEST(reader_matches_libext2fs_2k_meta_bg_odd_end)
+{
+	/* meta_bg moves descriptor copies; 8001 KiB ends mid-group */
+	const char *p = mb_mkfs("d.img", "-b 2048 -O meta_bg,^resize_inode -G 4", "40001K");
+
+	ASSERT_TRUE(mb_compare_image(p, 2048, 4) >= 0);
+}
+
+TEST(reader_matches_libext2fs_uninit_bg)
+{
+	/* gdt_csum instead of metadata_csum still trusts BLOCK_UNINIT */
+	const char *p = mb_mkfs("e.img", "-b 1024 -O ^metadata_csum,uninit_bg", "32M");
+
+	ASSERT_TRUE(mb_compare_image(p, 1024, 16) > 0);
+}
+
+TEST(bigalloc_refused)
+{
+	const char *p = mb_mkfs("big.img", "-b 4096 -O bigalloc -C 65536", "256M");
+	struct mb_ext4 *x;
+	struct mb_geometry geo;
+	uint32_t flex;
+	const char *why;
+
+	ASSERT_EQ_INT(mb_ext4_open(p, &x, &geo, &flex, &why), -ENOTSUP);
+	ASSERT_TRUE(why && strstr(why, "bigalloc"));
+}
+
+TEST(not_ext4_refused)
+{
+	char path[128];
+	struct mb_ext4 *x;
+	struct mb_geometry geo;
+	uint32_t flex;
+	const char *why;
+
+	mb_mkfs("dummy.img", "", "1M"); /* makes mb_dir */
+	snprintf(path, sizeof(path), "%s/zero.img", mb_dir);
+	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+
+	ASSERT_TRUE(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+	close(fd);
+	ASSERT_EQ_INT(mb_ext4_open(path, &x, &geo, &flex, &why), -EINVAL);
+	ASSERT_TRUE(why && strstr(why, "bad magic"));
+	snprintf(path, sizeof(path), "%s/missing.img", mb_dir);
+	ASSERT_EQ_INT(mb_ext4_open(path, &x, &geo, &flex, &why), -ENOENT);
+}
+
+/* Rewrites one byte of group g's block bitmap (checksums not updated). */
+static int mb_poke_bitmap(const char *path, uint32_t g, uint32_t bit, bool set)
+{
+	ext2_filsys fs;
+	uint8_t byte;
+	int fd, rc = -1;
+
+	if (ext2fs_open(path, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs))
+		return -1;
+	off_t at = (off_t)ext2fs_block_bitmap_loc(fs, g) * fs->blocksize + bit / 8;
+
+	ext2fs_close_free(&fs);
+	if ((fd = open(path, O_RDWR)) < 0)
+		return -1;
+	if (pread(fd, &byte, 1, at) == 1) {
+		byte = set ? byte | (uint8_t)(1u << (bit & 7)) : byte & (uint8_t)~(1u << (bit & 7));
+		rc = pwrite(fd, &byte, 1, at) == 1 ? 0 : -1;
+	}
+	close(fd);
+	return rc;
+}
+
+/* Reads group g of the image at path: the reader's error. */
+static int mb_read_one(const char *path, uint32_t g)
+{
+	struct mb_ext4 *x;
+	struct mb_geometry geo;
+	uint32_t flex;
+	const char *why;
+	int err = mb_ext4_open(path, &x, &geo, &flex, &why);
+
+	if (err)
+		return err;
+	uint64_t *used = calloc(geo.blocks_per_group / 64 + 1, sizeof(uint64_t));
+
+	err = used ? mb_ext4_read_group(x, g, used) : -ENOMEM;
+	free(used);
+	mb_ext4_close(x);
+	return err;
+}
+
+TEST(metadata_left_free_is_corrupt)
+{
+	/* no checksums, so only the metadata check can see it: group 0's
+	   first block (its superblock) marked free, the free count too */
+	const char *p = mb_mkfs("m.img", "-b 4096 -O ^metadata_csum,^uninit_bg", "64M");
+
+	ASSERT_EQ_INT(mb_read_one(p, 0), 0);
+	ASSERT_EQ_INT(mb_poke_bitmap(p, 0, 0, false), 0);
+	ASSERT_EQ_INT(mb_read_one(p, 0), -EUCLEAN);
+}
+
+TEST(free_count_mismatch_is_corrupt)
+{
+	/* a free data block marked used: no metadata involved, the
+	   descriptor's free count disagrees */
+	const char *p = mb_mkfs("f.img", "-b 4096 -O ^metadata_csum,^uninit_bg", "64M");
+
+	ASSERT_EQ_INT(mb_poke_bitmap(p, 1, 8000, true), 0);
+	ASSERT_EQ_INT(mb_read_one(p, 1), -EUCLEAN);
+	ASSERT_EQ_INT(mb_read_one(p, 0), 0); /* other groups read fine */
+}
+
+TEST(bitmap_checksum_is_checked)
+{
+	/* one group of 16384 blocks: bit 30000 is padding (set), outside
+	   every count and metadata run; only the checksum covers it */
+	const char *p = mb_mkfs("c2.img", "-b 4096", "64M");
+
+	ASSERT_EQ_INT(mb_read_one(p, 0), 0);
+	ASSERT_EQ_INT(mb_poke_bitmap(p, 0, 30000, false), 0);
+	ASSERT_EQ_INT(mb_read_one(p, 0), -EUCLEAN);
+}
+#else
+TEST(skipped)
+{
+	mb_test_skip("built without libext2fs");
+}
+#endif
