@@ -77,6 +77,10 @@ struct mb_geometry {
 	uint64_t blocks_count;       /* total blocks, first_data_block included */
 	uint32_t first_data_block;   /* blocks before group 0 (ext4: 1 at 1 KiB) */
 	uint32_t reserved_per_group; /* metadata blocks at each group's start */
+	uint32_t flex_bg;            /* groups per flex group (ext4's flex_bg size):
+					0 or 1 = no flex_bg, else a power of two
+					up to 2^31; ext4 keeps data out of a flex
+					group's first group at CR_POWER2_ALIGNED */
 };
 
 /*
@@ -86,7 +90,8 @@ struct mb_geometry {
  * Errors: -EINVAL bad geometry (block size not a power of two in 1..64 KiB,
  *         blocks_per_group not a multiple of 8 in 16..8 * block_size,
  *         blocks_count <= first_data_block, reserved_per_group >=
- *         blocks_per_group, more than 2^31 groups), -ENOMEM.
+ *         blocks_per_group, more than 2^31 groups, flex_bg not 0 or a
+ *         power of two), -ENOMEM.
  * Thread-safety: any.
  */
 MB_API int mb_volume_create(const struct mb_geometry *geo, struct mb_volume **out);

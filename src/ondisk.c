@@ -60,6 +60,7 @@ void mb_sb_encode(const struct mb_sb *sb, uint8_t *buf)
 	mb_put_le64(buf + 96, sb->seq);
 	mb_put_le64(buf + 104, sb->free_blocks);
 	mb_put_le64(buf + 112, sb->format_time);
+	mb_put_le32(buf + 120, sb->geo.flex_bg);
 	mb_put_le32(buf + MB_SB_SIZE - 4, mb_crc32c_field(0, buf, MB_SB_SIZE, MB_SB_SIZE - 4));
 }
 
@@ -76,7 +77,7 @@ static int mb_sb_decode(const uint8_t *buf, struct mb_sb *sb)
 		.incompat = mb_get_le32(buf + 12),
 		.ro_compat = mb_get_le32(buf + 16),
 		.geo = { mb_get_le32(buf + 20), mb_get_le32(buf + 24), mb_get_le64(buf + 40),
-			 mb_get_le32(buf + 28), mb_get_le32(buf + 32) },
+			 mb_get_le32(buf + 28), mb_get_le32(buf + 32), mb_get_le32(buf + 120) },
 		.groups = mb_get_le32(buf + 36),
 		.desc_start = mb_get_le64(buf + 64),
 		.desc_blocks = mb_get_le32(buf + 72),
@@ -157,7 +158,8 @@ bool mb_sb_same_volume(const struct mb_sb *a, const struct mb_sb *b)
 	       a->geo.blocks_per_group == b->geo.blocks_per_group &&
 	       a->geo.blocks_count == b->geo.blocks_count &&
 	       a->geo.first_data_block == b->geo.first_data_block &&
-	       a->geo.reserved_per_group == b->geo.reserved_per_group && a->groups == b->groups &&
+	       a->geo.reserved_per_group == b->geo.reserved_per_group &&
+	       a->geo.flex_bg == b->geo.flex_bg && a->groups == b->groups &&
 	       !memcmp(a->uuid, b->uuid, sizeof(a->uuid)) && a->desc_start == b->desc_start &&
 	       a->desc_blocks == b->desc_blocks && a->desc_size == b->desc_size &&
 	       a->journal_start == b->journal_start && a->journal_blocks == b->journal_blocks &&

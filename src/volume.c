@@ -37,6 +37,8 @@ static int mb_geometry_resolve(struct mb_volume *vol, const struct mb_geometry *
 			  geo.blocks_per_group;
 	if (groups > (1ULL << 31))
 		return -EINVAL;
+	if (geo.flex_bg > 1 && !mb_is_pow2(geo.flex_bg))
+		return -EINVAL;
 
 	vol->geo = geo;
 	vol->bpg = geo.blocks_per_group;

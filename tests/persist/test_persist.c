@@ -84,6 +84,24 @@ TEST(format_open_close_roundtrip)
 	ASSERT_EQ_INT(mb_volume_close(vol), 0); /* commits, marks clean, closes dev */
 }
 
+/* The flex_bg size is checked, kept on disk and read back (rule 2's input). */
+TEST(flex_bg_geometry_roundtrip)
+{
+	struct mb_geometry geo = small_geo, got;
+	struct mb_volume *vol;
+
+	geo.flex_bg = 3;
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), -EINVAL);
+	geo.flex_bg = 4;
+	struct mb_dev *dev = fresh_dev(&geo);
+
+	ASSERT_TRUE(dev);
+	ASSERT_EQ_INT(mb_volume_open_dev(dev, &no_thread, &vol), 0);
+	mb_volume_geometry(vol, &got);
+	ASSERT_EQ_U64(got.flex_bg, 4);
+	ASSERT_EQ_INT(mb_volume_close(vol), 0);
+}
+
 /* Frees after a commit's snapshot wait for the next commit. */
 TEST(deferred_free_per_transaction)
 {

@@ -72,7 +72,7 @@ static void packing(struct mb_volume *vol, const struct placed *p, double *in_tw
 
 void small_files_packed(uint64_t dir_goal_group, uint64_t seed, const char *what)
 {
-	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2 }; /* 1 GiB, 8 groups */
+	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2, 0 }; /* 1 GiB, 8 groups */
 	struct placed *p = calloc(NFILES, sizeof(*p));
 	struct mb_volume *vol;
 	double in_two, adjacent;
@@ -131,7 +131,7 @@ static int stream_write(struct mb_volume *vol, struct pa_writer *w, uint64_t blo
 
 void stream_scenario(uint32_t hole)
 {
-	const struct mb_geometry geo = { 4096, SGEO_BPG, 262144, 0, 0 }; /* 128 groups */
+	const struct mb_geometry geo = { 4096, SGEO_BPG, 262144, 0, 0, 0 }; /* 128 groups */
 	struct pa_writer a = { 0 }, b = { 0 };
 	struct mb_file *small[2];
 	struct mb_extent sx[2];

@@ -23,12 +23,12 @@ TEST(single_writer_every_ino)
 		struct mb_geometry geo;
 		uint64_t blocks;
 	} cases[] = {
-		{ "4k-8groups", { 4096, 0, 262144, 0, 2 }, 4096 },
-		{ "4k-2groups", { 4096, 0, 65536, 0, 2 }, 4096 },
+		{ "4k-8groups", { 4096, 0, 262144, 0, 2, 0 }, 4096 },
+		{ "4k-2groups", { 4096, 0, 65536, 0, 2, 0 }, 4096 },
 		/* ext4's 1 KiB layout: the last group is one block short, so it is
 		   the only group of largest free order 11 and optimized CR0 sends
 		   the stream there, into the home group of the writer below */
-		{ "1k-short-last", { 1024, 0, 262144, 1, 2 }, 6144 },
+		{ "1k-short-last", { 1024, 0, 262144, 1, 2, 0 }, 6144 },
 	};
 
 	uint64_t overall = 0;
@@ -71,7 +71,7 @@ TEST(single_writer_every_ino)
  */
 TEST(group_pa_preallocated_stat)
 {
-	const struct mb_geometry geo = { 4096, 0, 65536, 0, 2 };
+	const struct mb_geometry geo = { 4096, 0, 65536, 0, 2, 0 };
 	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1 };
 	struct mb_volume *vol;
 	struct mb_extent ex;
@@ -130,7 +130,7 @@ TEST(stream_goal_with_small_hole_behind)
  */
 TEST(interleaved_writers_whole_file)
 {
-	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2 };
+	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2, 0 };
 	struct pa_writer w[16];
 	struct mb_volume *vol;
 	uint64_t worst = 0, total = 0;

@@ -9,7 +9,7 @@
 /* A 4 KiB, 1-group volume with mb_stats on. */
 static struct mb_volume *fid_volume(void)
 {
-	const struct mb_geometry geo = { 4096, 0, 32768, 0, 2 };
+	const struct mb_geometry geo = { 4096, 0, 32768, 0, 2, 0 };
 	struct mb_volume *vol = NULL;
 
 	if (mb_volume_create(&geo, &vol) || mb_tunable_set(vol, "mb_stats", 1)) {
@@ -106,7 +106,7 @@ TEST(rule1_default_is_open)
  * 16-group volume; returns the group it went to. */
 static uint64_t fid_stream_group(uint32_t flags, uint64_t ino, bool spread)
 {
-	const struct mb_geometry geo = { 4096, 0, 16 * 32768, 0, 2 };
+	const struct mb_geometry geo = { 4096, 0, 16 * 32768, 0, 2, 0 };
 	struct mb_request rq = { .logical = 0, .len = 64, .goal = 2 * 32768 + 100, .flags = flags };
 	struct mb_volume *vol;
 	struct mb_extent ex;
@@ -141,7 +141,7 @@ TEST(rule3_noprealloc_stream_from_group0)
  * moves where the next stream allocation of that slot starts. */
 TEST(stream_goal_set)
 {
-	const struct mb_geometry geo = { 4096, 0, 16 * 32768, 0, 2 };
+	const struct mb_geometry geo = { 4096, 0, 16 * 32768, 0, 2, 0 };
 	struct mb_request rq = { .logical = 0, .len = 64, .goal = MB_GOAL_NONE };
 	struct mb_volume *vol;
 	struct mb_extent ex;
@@ -167,9 +167,9 @@ TEST(rule4_buddy_orders_stop_at_blocksize_bits_plus_1)
 		int max_order;
 		uint64_t top_chunks;
 	} cases[] = {
-		{ { 4096, 0, 2 * 32768, 0, 0 }, 13, 4 },
-		{ { 1024, 0, 2 * 8192 + 1, 1, 0 }, 11, 4 },
-		{ { 65536, 4096, 2 * 4096, 0, 0 }, 12, 1 }, /* small groups: log2(bpg) */
+		{ { 4096, 0, 2 * 32768, 0, 0, 0 }, 13, 4 },
+		{ { 1024, 0, 2 * 8192 + 1, 1, 0, 0 }, 11, 4 },
+		{ { 65536, 4096, 2 * 4096, 0, 0, 0 }, 12, 1 }, /* small groups: log2(bpg) */
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

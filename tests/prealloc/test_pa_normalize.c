@@ -114,7 +114,7 @@ TEST(normalize_power_of_two_boundaries)
 static int first_requests(uint32_t block_size, uint64_t stream_req, struct mb_stats *st,
 			  uint64_t *contiguous)
 {
-	const struct mb_geometry geo = { block_size, 0, 65536, 0, 2 };
+	const struct mb_geometry geo = { block_size, 0, 65536, 0, 2, 0 };
 	struct mb_volume *vol;
 	struct pa_writer w = { 0 };
 	int err = mb_volume_create(&geo, &vol);
@@ -181,7 +181,7 @@ TEST(normalize_first_request_end_to_end)
 /* The window stops at the mapped left neighbour (lleft) and merges with it. */
 TEST(normalize_clips_to_left_neighbour)
 {
-	const struct mb_geometry geo = { 4096, 0, 65536, 0, 2 };
+	const struct mb_geometry geo = { 4096, 0, 65536, 0, 2, 0 };
 	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1, .flags = MB_HINT_NOPREALLOC };
 	struct mb_volume *vol;
 	struct mb_file *file;

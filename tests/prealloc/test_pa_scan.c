@@ -29,7 +29,7 @@ static uint64_t considered(const struct mb_stats *st)
  */
 TEST(optimized_scan_finds_the_one_group)
 {
-	const struct mb_geometry geo = { 1024, SCAN_BPG, (uint64_t)SCAN_GROUPS * SCAN_BPG, 0, 0 };
+	const struct mb_geometry geo = { 1024, SCAN_BPG, (uint64_t)SCAN_GROUPS * SCAN_BPG, 0, 0, 0 };
 	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 8 };
 	const uint64_t last = (uint64_t)(SCAN_GROUPS - 1) * SCAN_BPG;
 	struct mb_volume *vol;

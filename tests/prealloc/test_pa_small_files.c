@@ -40,7 +40,7 @@ static int write_mixed(struct mb_volume *vol, struct pa_writer *w, int n, uint64
  */
 TEST(closing_files_returns_pa_blocks)
 {
-	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2 };
+	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2, 0 };
 	struct pa_writer w[8];
 	struct mb_volume *vol;
 	uint64_t held;
@@ -93,7 +93,7 @@ TEST(closing_files_returns_pa_blocks)
 /* Files that never were small own only inode PAs: closing returns all. */
 TEST(closing_large_files_returns_everything)
 {
-	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2 };
+	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2, 0 };
 	struct pa_writer w[6];
 	struct mb_volume *vol;
 	uint64_t held = 0;

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-static const struct mb_geometry geo = { 4096, 1024, 65536, 0, 2 }; /* 64 groups */
+static const struct mb_geometry geo = { 4096, 1024, 65536, 0, 2, 0 }; /* 64 groups */
 
 TEST(tunables_round_trip)
 {
@@ -67,7 +67,7 @@ TEST(tunables_defaults)
 	}
 	mb_volume_destroy(vol);
 	/* optimized scanning defaults on iff there are >= 16 groups */
-	const struct mb_geometry few = { 4096, 1024, 15 * 1024, 0, 2 };
+	const struct mb_geometry few = { 4096, 1024, 15 * 1024, 0, 2, 0 };
 	uint64_t v;
 
 	ASSERT_EQ_INT(mb_volume_create(&few, &vol), 0);

@@ -46,9 +46,9 @@ TEST(single_sequential_writer)
 		struct mb_geometry geo;
 		uint64_t blocks;
 	} cases[] = {
-		{ "4k", { 4096, 0, 262144, 0, 2 }, 4096 },  /* 16 MiB file, 1 GiB volume */
-		{ "1k", { 1024, 0, 262145, 1, 2 }, 6144 },  /* 6 MiB file, 32 full groups */
-		{ "64k", { 65536, 0, 16384, 0, 2 }, 256 },  /* 16 MiB file */
+		{ "4k", { 4096, 0, 262144, 0, 2, 0 }, 4096 },  /* 16 MiB file, 1 GiB volume */
+		{ "1k", { 1024, 0, 262145, 1, 2, 0 }, 6144 },  /* 6 MiB file, 32 full groups */
+		{ "64k", { 65536, 0, 16384, 0, 2, 0 }, 256 },  /* 16 MiB file */
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -72,7 +72,7 @@ TEST(single_sequential_writer)
  */
 static int two_writers(uint32_t flags, uint64_t *extents)
 {
-	const struct mb_geometry geo = { 4096, 0, 32768, 0, 2 };
+	const struct mb_geometry geo = { 4096, 0, 32768, 0, 2, 0 };
 	struct pa_writer w[2] = { { .flags = flags }, { .flags = flags } };
 	struct mb_volume *vol;
 	int err = mb_volume_create(&geo, &vol);
@@ -123,7 +123,7 @@ TEST(pa_versus_noprealloc)
  */
 TEST(interleaved_sequential_writers)
 {
-	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2 }; /* 1 GiB */
+	const struct mb_geometry geo = { 4096, 0, 262144, 0, 2, 0 }; /* 1 GiB */
 	struct pa_writer w[NWRITERS];
 	uint64_t prefix[NWRITERS];
 	struct mb_volume *vol;

@@ -25,7 +25,7 @@ TEST(alloc_free_roundtrip)
 
 TEST(allocated_blocks_query)
 {
-	struct mb_geometry geo = { 4096, 1024, 4096, 0, 2 };
+	struct mb_geometry geo = { 4096, 1024, 4096, 0, 2, 0 };
 	struct mb_volume *vol;
 	struct mb_extent ex;
 	struct mb_request rq = { .goal = 1500, .len = 100, .flags = MB_HINT_TRY_GOAL };
@@ -55,7 +55,7 @@ static int collect_extent(uint64_t start, uint32_t len, void *arg)
 
 TEST(free_extents_walk)
 {
-	struct mb_geometry geo = { 4096, 1024, 4096, 0, 2 };
+	struct mb_geometry geo = { 4096, 1024, 4096, 0, 2, 0 };
 	struct mb_volume *vol;
 	struct mb_extent ex;
 	struct mb_request rq = { .goal = 1500, .len = 100, .flags = MB_HINT_TRY_GOAL };

@@ -45,7 +45,7 @@ static int collect_long(uint64_t start, uint32_t len, void *arg)
 static int holey_volume(struct mb_volume **vol)
 {
 	static const uint64_t holes[][2] = { { 10, 1 }, { 20, 3 }, { 40, 4 }, { 60, 9 }, { 200, 100 } };
-	struct mb_geometry geo = { 4096, 1024, 1024, 0, 2 };
+	struct mb_geometry geo = { 4096, 1024, 1024, 0, 2, 0 };
 	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1024 };
 	struct mb_extent ex;
 	int err = mb_volume_create(&geo, vol);
@@ -152,7 +152,7 @@ static int64_t trim_within(struct mb_volume *vol, uint64_t start, uint64_t len, 
  */
 TEST(trim_range_below_first_data_block)
 {
-	struct mb_geometry geo = { 4096, 1024, 2049, 1, 2 };
+	struct mb_geometry geo = { 4096, 1024, 2049, 1, 2, 0 };
 	struct mb_volume *vol;
 	struct runs got;
 
@@ -171,7 +171,7 @@ TEST(trim_range_below_first_data_block)
 /* Every other edge: ends past the volume or past 2^64, minlen vs a group. */
 TEST(trim_range_edges)
 {
-	struct mb_geometry geo = { 4096, 1024, 2048 + 100, 0, 0 }; /* last group: 100 */
+	struct mb_geometry geo = { 4096, 1024, 2048 + 100, 0, 0, 0 }; /* last group: 100 */
 	struct mb_volume *vol;
 	struct runs got;
 
@@ -240,7 +240,7 @@ static void *trimmer(void *arg)
  */
 TEST(trim_never_causes_enospc)
 {
-	struct mb_geometry geo = { 4096, 1024, 8192, 0, 2 };
+	struct mb_geometry geo = { 4096, 1024, 8192, 0, 2, 0 };
 	struct race r = { .err = 0 };
 	pthread_t t;
 

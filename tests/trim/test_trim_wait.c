@@ -92,7 +92,7 @@ static void hook(void *arg, int id, uint32_t group, int cr)
 /* One group of 1024 blocks, all allocated but [500, 600). */
 static int one_free_run(struct ctx *x)
 {
-	struct mb_geometry geo = { 4096, 1024, 1024, 0, 2 };
+	struct mb_geometry geo = { 4096, 1024, 1024, 0, 2, 0 };
 	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1024 };
 	struct mb_extent ex;
 	int err = mb_volume_create(&geo, &x->vol);
@@ -340,7 +340,7 @@ static void count_sleeps(void *arg, int id, uint32_t group, int cr)
 /* One round on a fresh fragmented volume. */
 static void fill_round(struct fill *f, int round)
 {
-	struct mb_geometry geo = { 4096, 1024, 8192, 0, 2 };
+	struct mb_geometry geo = { 4096, 1024, 8192, 0, 2, 0 };
 	struct mb_request all = { .goal = MB_GOAL_NONE, .len = 1024 };
 	struct mb_extent ex;
 	pthread_t tt, ft[4];

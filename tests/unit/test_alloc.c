@@ -438,8 +438,8 @@ static void cross_group_double_free(const struct mb_geometry *geo)
 TEST(cross_group_double_free_all_or_nothing)
 {
 	static const struct mb_geometry extra[] = {
-	    {1024, 64, 64 * 6, 0, 0},
-	    {4096, 16, 16 * 5 + 3, 0, 0},
+	    {1024, 64, 64 * 6, 0, 0, 0},
+	    {4096, 16, 16 * 5 + 3, 0, 0, 0},
 	};
 
 	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++)

@@ -29,8 +29,9 @@ static int mb_rimage_geometry(ext2_filsys fs, struct mb_rimage *img, const char 
 		.blocks_count = ext2fs_blocks_count(sb),
 		.first_data_block = sb->s_first_data_block,
 		.reserved_per_group = 0,
+		.flex_bg = ext2fs_has_feature_flex_bg(sb) ? 1u << sb->s_log_groups_per_flex : 1,
 	};
-	img->flex_bg = ext2fs_has_feature_flex_bg(sb) ? 1u << sb->s_log_groups_per_flex : 1;
+	img->flex_bg = img->geo.flex_bg;
 	img->groups = fs->group_desc_count;
 	return 0;
 }
