@@ -52,5 +52,7 @@ int mb_bench_threads(const struct mb_bench_cfg *c);
 int mb_bench_huge(const struct mb_bench_cfg *c);
 /* Runs bench/kernel_ext4.sh; fills r (skipped with its message if it can't). */
 void mb_bench_kernel(const struct mb_bench_cfg *c, const char *args, struct mb_bench_res *r);
+/* The path of kernel_ext4.sh for this binary, in buf (n bytes) or a constant. */
+const char *mb_bench_kernel_script(char *buf, size_t n);
 
 #endif

@@ -170,7 +170,7 @@ int mb_cmd_bench(int argc, char **argv)
 	struct mb_bench_out out;
 	const char *list = "all";
 	bool json = false, sel[MB_NWORK] = {false};
-	char machine[512];
+	char machine[512], script[4096];
 	int rc = mb_bench_parse(argc, argv, &c, &list, &json);
 
 	if (rc || (rc = mb_bench_select(list, sel)))
@@ -180,7 +180,7 @@ int mb_cmd_bench(int argc, char **argv)
 		return MB_EXIT_FAIL;
 	}
 	c.out = &out;
-	c.kernel_script = MB_BENCH_DIR "/kernel_ext4.sh";
+	c.kernel_script = mb_bench_kernel_script(script, sizeof(script));
 	mb_machine_json(machine, sizeof(machine));
 	if (!json)
 		printf(
