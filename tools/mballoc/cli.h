@@ -100,5 +100,6 @@ int mb_cmd_check(int argc, char **argv);
 int mb_cmd_bench(int argc, char **argv);
 int mb_cmd_freefrag(int argc, char **argv);
 int mb_cmd_replay(int argc, char **argv);
+int mb_cmd_record(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const struct mb_cmd mb_cmds[] = {
 	{ "bench", "speed, scaling and fragmentation vs peers in the same run", mb_cmd_bench },
 	{ "freefrag", "free-extent report (e2freefrag) of an aged volume", mb_cmd_freefrag },
 	{ "replay", "replay a Linux ext4 allocator trace and compare decisions", mb_cmd_replay },
+	{ "record", "capture a Linux ext4 allocator trace of a command (root)", mb_cmd_record },
 };
 #define MB_NCMDS (sizeof(mb_cmds) / sizeof(mb_cmds[0]))
 
