@@ -114,8 +114,10 @@ static void mb_rec_child(char *const argv[], const char *out, const char *cwd)
 static int mb_rec_spawn(char *const argv[], const char *out, const char *cwd)
 {
 	int status;
-	pid_t pid = fork();
+	pid_t pid;
 
+	fflush(NULL); /* our output first, then the child's */
+	pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0)
@@ -145,7 +147,6 @@ static int mb_rec_tool(const struct mb_rec *r, char *const argv[], const char *o
 		out = quiet;
 	}
 	rc = mb_rec_spawn(argv, out, NULL);
-
 	if (rc == 0)
 		return 0;
 	if (mb_rec_sig)
