@@ -207,6 +207,19 @@ static void mb_group_or_file(struct mb_ac *ac)
 /* ------------------------------------------------------------------------ */
 
 /*
+ * Rule 2: with flex groups of 4 or more groups, the first group of each
+ * holds the whole flex group's bitmaps and inode tables, so ext4 keeps data
+ * out of it at CR_POWER2_ALIGNED (later criteria may still use it).
+ */
+static bool mb_flex_first_group(const struct mb_ac *ac, const struct mb_group *grp)
+{
+	uint32_t flex = ac->vol->geo.flex_bg;
+
+	return (ac->flags & MB_HINT_DATA) && flex >= 4 &&
+	       !(mb_group_no(ac->vol, grp) & (flex - 1));
+}
+
+/*
  * ext4_mb_good_group: may group grp serve this criterion?  A pure predicate
  * on the counters; called with bb_lock held for a verdict, or without it as
  * a prefilter whose "no" is only a hint.
@@ -221,6 +234,8 @@ bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
 		return false;
 	switch (cr) {
 	case MB_CR_POWER2_ALIGNED:
+		if (mb_flex_first_group(ac, grp))
+			return false;
 		return free >= goal &&
 		       MB_READ_ONCE(grp->bb_largest_free_order) >= ac->ac_2order;
 	case MB_CR_GOAL_LEN_FAST:

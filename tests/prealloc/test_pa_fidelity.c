@@ -183,3 +183,37 @@ TEST(rule4_buddy_orders_stop_at_blocksize_bits_plus_1)
 		mb_volume_destroy(vol);
 	}
 }
+
+/* A 64-block request (a power of two: CR_POWER2_ALIGNED) aimed at group 0
+ * of an empty 8-group volume with the given flex_bg size; data when with a
+ * file.  Returns the group it went to. */
+static uint64_t fid_flex_group(uint32_t flex_bg, bool data)
+{
+	const struct mb_geometry geo = { 4096, 0, 8 * 32768, 0, 2, flex_bg };
+	struct mb_request rq = { .logical = 0, .len = 64, .goal = 100, .flags = MB_HINT_NOPREALLOC };
+	struct mb_volume *vol;
+	struct mb_extent ex;
+	uint64_t g = UINT64_MAX;
+
+	if (mb_volume_create(&geo, &vol))
+		return g;
+	if ((!data || !mb_file_open(vol, 3, &rq.file)) && !mb_alloc(vol, &rq, &ex))
+		g = ex.start / 32768;
+	mb_volume_destroy(vol);
+	return g;
+}
+
+/*
+ * Rule 2 (ext4_mb_good_group, CR_POWER2_ALIGNED): with flex groups of 4 or
+ * more groups, a data request never gets the first group of a flex group
+ * there -- it holds the flex group's bitmaps and inode tables.  Smaller
+ * flex groups, no flex_bg, and metadata are not affected.
+ */
+TEST(rule2_flex_bg_first_group_skipped_for_data)
+{
+	ASSERT_EQ_U64(fid_flex_group(16, true), 1);
+	ASSERT_EQ_U64(fid_flex_group(4, true), 1);
+	ASSERT_EQ_U64(fid_flex_group(2, true), 0);
+	ASSERT_EQ_U64(fid_flex_group(0, true), 0);
+	ASSERT_EQ_U64(fid_flex_group(16, false), 0);
+}
