@@ -17,29 +17,39 @@ done
 losetup -f >/dev/null 2>&1 || { echo "skip: no free loop device"; exit 77; }
 # The image lives on tmpfs (non-rotational loop device, as the captures).
 T=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-mkdir "$T/tmp"
+mkdir "$T/tmp" "$T/tfs"
+# Our own view of tracefs (one tree for every mount): to see that a run's
+# instance is gone, and for --tracefs.  Unmounted before the temp dir goes,
+# never walked by rm (it holds everyone's trace instances).
+mount -t tracefs nodev "$T/tfs" 2>/dev/null ||
+	{ rm -rf "$T"; echo "skip: cannot mount tracefs"; exit 77; }
+# --one-file-system: should a run leak a mount, rm must not walk into it.
+trap 'umount "$T/tfs" && rm -rf --one-file-system "$T"' EXIT
 fails=0
 ok() { echo "ok   $1"; }
 bad() { echo "FAIL $1"; fails=$((fails + 1)); }
 # Nothing of a run may outlive it: its temp dir (which named the mount
-# point, the image behind the loop device and the trace instance) is gone.
+# point and the image behind the loop device) and its trace instance (the
+# workload wrote its trace_marker path to $T/marker) are gone.
 clean() { # clean NAME
 	left=$(ls -A "$T/tmp")
 	[ -z "$left" ] && ok "$1: temp dir removed" || bad "$1: left in tmpdir: $left"
 	grep -q "$T/tmp" /proc/mounts && bad "$1: a mount is left" || ok "$1: nothing mounted"
 	losetup -a | grep -q "$T/tmp" && bad "$1: a loop device is left" ||
 		ok "$1: no loop device"
-	for i in /sys/kernel/tracing/instances /sys/kernel/debug/tracing/instances; do
-		ls "$i" 2>/dev/null | grep -q '^mballoc-record' &&
-			bad "$1: trace instance left in $i"
-	done
+	if [ -s "$T/marker" ]; then
+		inst=$(basename "$(dirname "$(cat "$T/marker")")")
+		[ -d "$T/tfs/instances/$inst" ] && bad "$1: trace instance $inst left" ||
+			ok "$1: trace instance removed"
+	fi
+	rm -f "$T/marker"
 }
 R="$MB record --tmpdir $T/tmp --settle 1"
 
 # 1. A tiny capture: 1 KiB blocks without flex_bg, two files and a fallocate.
 $R -s 16M -m "-b 1024 -O ^flex_bg" -o "$T/cap" -- sh -c \
-	'[ "$PWD" = "$MB_RECORD_MNT" ] && [ -w "$MB_RECORD_MARKER" ] || exit 3
+	"echo \$MB_RECORD_MARKER >$T/marker"'
+	 [ "$PWD" = "$MB_RECORD_MNT" ] && [ -w "$MB_RECORD_MARKER" ] || exit 3
 	 head -c 100000 /dev/zero >a && head -c 3000 /dev/zero >b && fallocate -l 64K c &&
 	 echo "mb size ino=$(stat -c %i a) size=100000" >"$MB_RECORD_MARKER"' \
 	>"$T/out" 2>&1
@@ -124,12 +134,26 @@ if command -v setpriv >/dev/null; then
 		{ bad "not root: exit 1, message"; cat "$T/err"; }
 fi
 
-# 6. SIGTERM, then SIGINT, while the workload runs (it ignores neither):
+# 6. tracefs already mounted (our view of it): the instance is made there
+# and removed, the mount is left as it was.
+$R --tracefs "$T/tfs" -o "$T/tc" -- sh -c "echo \$MB_RECORD_MARKER >$T/marker"'
+	[ -d "$(dirname "$MB_RECORD_MARKER")/events/ext4" ]' >/dev/null 2>"$T/err"
+[ $? = 0 ] && ok "--tracefs: capture" || { bad "--tracefs: capture"; cat "$T/err"; }
+grep -q "^$T/tfs/instances/mballoc-record" "$T/marker" && ok "--tracefs: instance there" ||
+	bad "--tracefs: instance there"
+grep -q "^events .*ext4_request_blocks" "$T/tc/meta.txt" 2>/dev/null &&
+	ok "--tracefs: events listed" || bad "--tracefs: events listed"
+grep -q " $T/tfs " /proc/mounts && ok "--tracefs: its mount stays" ||
+	bad "--tracefs: its mount stays"
+clean "--tracefs"
+
+# 7. SIGTERM, then SIGINT, while the workload runs (it ignores neither):
 # the workload's group is signalled, everything is undone, exit 128 + sig.
 for spec in TERM:15 INT:2; do
 	sig=${spec%:*} want=$((128 + ${spec#*:}))
 	rm -f "$T/started"
-	$R -o "$T/sig$sig" -- sh -c "touch $T/started; exec sleep 600.$$" 2>"$T/err" &
+	$R -o "$T/sig$sig" -- sh -c "echo \$MB_RECORD_MARKER >$T/marker; touch $T/started
+		exec sleep 600.$$" 2>"$T/err" &
 	pid=$!
 	i=0
 	while [ ! -e "$T/started" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
