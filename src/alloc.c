@@ -61,6 +61,7 @@
 #include <stdlib.h>
 
 #include "mb_int.h"
+#include "store.h"
 
 /* ------------------------------------------------------------------------ */
 /* Context                                                                   */
@@ -885,7 +886,7 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 
 	if (err)
 		return err;
-	if (MB_UNLIKELY(vol->persist && vol->persist->read_only))
+	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
 		return -EROFS; /* nothing allocated could ever be committed */
 	uint64_t claimed = 0; /* reserve.c: the free-space gate */
 

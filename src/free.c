@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * free.c - freeing extents and the commit boundary.  A free clears the
- * on-disk bits at once; the blocks reach the buddy (become allocatable)
- * immediately on in-memory volumes and only after the commit that records
- * the free on persistent ones (ext4 keeps them per transaction for the same
- * reason: a crash before the commit must not find them reused).
+ * on-disk bits at once; the blocks reach the buddy (become allocatable) at
+ * once, unless the volume's store makes frees wait for the commit that
+ * records them (MB_STORE_FREES_WAIT_COMMIT; ext4 keeps them per
+ * transaction for the same reason: a crash before the commit must not find
+ * them reused).
  *
  * Blocks freed inside a live inode PA go back to that PA, not to the buddy
  * (see prealloc.c for why).
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "mb_int.h"
+#include "store.h"
 
 /* The non-deleted inode PA of grp containing block `off`, or NULL. */
 static struct mb_pa *mb_inode_pa_at_locked(struct mb_volume *vol, struct mb_group *grp,
@@ -116,7 +118,7 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 		grp->bg_free += len;
 		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
 		mb_free_counter_add(vol, len);
-		if (vol->persist) { /* the free waits for its commit */
+		if (mb_store_frees_wait(vol->store)) { /* the free waits for its commit */
 			mb_set_bits(mb_group_pending_map(vol, grp), off, len);
 			grp->bb_pending_count += len;
 			atomic_fetch_add_explicit(&vol->free_pending, len, memory_order_relaxed);
@@ -174,12 +176,13 @@ uint32_t mb_free_release_committed_locked(struct mb_volume *vol, struct mb_group
 }
 
 /*
- * Makes pending frees allocatable as soon as possible: on an in-memory
- * volume by releasing them, on a persistent one by a durable commit.
- * Returns the number of blocks that became allocatable, or -errno.
+ * Makes pending frees allocatable as soon as possible: by the store's
+ * commit.  Returns > 0 when blocks became allocatable, 0, or -errno.
  */
 int mb_force_commit(struct mb_volume *vol)
 {
-	/* in-memory volumes free at once: nothing is ever pending */
-	return vol->persist ? mb_persist_force_commit(vol) : 0;
+	struct mb_store *st = vol->store;
+
+	/* a store without commit frees at once: nothing is ever pending */
+	return st->ops->commit ? st->ops->commit(st) : 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mb_int.h"
+#include "store.h"
 
 int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags)
 {
@@ -107,10 +108,10 @@ void mb_groups_destroy(struct mb_volume *vol)
 }
 
 /*
- * Builds a NEED_INIT group's bitmaps.  The on-disk bitmap is read from the
- * device on a persistent volume, unless the descriptor says BLOCK_UNINIT:
- * then (and on in-memory volumes) it is the group's metadata plus the
- * padding past bb_len.  No PA can exist in a group that was never loaded,
+ * Builds a NEED_INIT group's bitmaps.  The on-disk bitmap comes from the
+ * volume's store, unless the store says the group is uninit (BLOCK_UNINIT;
+ * every group of a memory store): then it is the group's metadata plus
+ * the padding past bb_len.  No PA can exist in a group that was never loaded,
  * so the in-core bitmap equals the on-disk one.  The counters seeded from
  * the descriptor (hints, see mb_group_seed_locked) are replaced by the
  * real ones; the free count cannot change (the loader checks the bitmap
@@ -139,8 +140,9 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 	grp->bb_buddy = buf + vol->bitmap_words;
 	grp->bb_disk = grp->bb_buddy + vol->buddy_words;
 	memset(grp->bb_disk, 0, 3 * vol->bitmap_words * sizeof(uint64_t));
-	if (vol->persist && !mb_persist_group_uninit(vol, mb_group_no(vol, grp))) {
-		int err = mb_persist_load_bitmap_locked(vol, grp);
+	if (!vol->store->ops->group_uninit(vol->store, mb_group_no(vol, grp))) {
+		int err = vol->store->ops->load_bitmap(vol->store, mb_group_no(vol, grp),
+						       grp->bb_disk);
 
 		if (err) {
 			free(buf);
@@ -288,7 +290,7 @@ static int mb_range_pass(struct mb_volume *vol, uint64_t start, uint64_t len,
 int mb_range_validate_apply(struct mb_volume *vol, uint64_t start, uint64_t len,
 			    mb_range_piece_fn piece)
 {
-	if (vol->persist && vol->persist->read_only)
+	if (mb_store_read_only(vol->store))
 		return -EROFS;
 	if (!len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
 	    len > vol->geo.blocks_count - start)

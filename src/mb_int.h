@@ -375,7 +375,7 @@ struct mb_volume {
 
 	/* Blocks freed but not yet committed (deferred frees), all groups. */
 	_Atomic uint64_t free_pending;
-	struct mb_persist *persist; /* NULL for in-memory volumes; see persist.c */
+	struct mb_store *store; /* where the bitmaps live (store.h); const after creation */
 
 	struct mb_resv resv; /* reserve.c; own cache lines */
 
@@ -641,6 +641,8 @@ void mb_hook_set(struct mb_volume *vol, mb_hook_fn fn, void *arg);
 #define MB_INT_PERSIST_H
 #include <stddef.h>
 
+#include "store.h"
+
 /* crc32c.c: CRC-32C (Castagnoli), chainable: crc = mb_crc32c(crc, p, n), start at 0. */
 uint32_t mb_crc32c(uint32_t crc, const void *buf, size_t len);
 /* The crc32c of buf with its own 4-byte checksum field (at field_off) read as zero. */
@@ -797,6 +799,7 @@ int mb_jtxn_check(const struct mb_jtxn *t, const struct mb_sb *sb, uint32_t *sb_
  * f_data_sem and an lg_mutex held, both of lower rank.
  */
 struct mb_persist {
+	struct mb_store store; /* first: the volume's store ("mballoc") */
 	struct mb_dev *dev;
 	bool read_only;
 	struct mb_sb sb;         /* the latest superblock written; commit_mx */
@@ -822,10 +825,8 @@ int mb_volume_format_dev(struct mb_dev *dev, const struct mb_geometry *geo,
 /* On success the volume owns dev; on failure the caller still does. */
 int mb_volume_open_dev(struct mb_dev *dev, const struct mb_open_opts *opts,
 		       struct mb_volume **out);
-int mb_persist_load_bitmap_locked(struct mb_volume *vol, struct mb_group *grp);
-bool mb_persist_group_uninit(const struct mb_volume *vol, mb_grp_t g);
-int mb_persist_force_commit(struct mb_volume *vol);
-void mb_persist_destroy(struct mb_volume *vol);
+/* The mballoc store of vol, or NULL when vol has another store. */
+struct mb_persist *mb_persist_of(const struct mb_volume *vol);
 /* volume.c */
 int mb_geometry_validate(const struct mb_geometry *in, struct mb_geometry *out, uint32_t *groups);
 /* group.c */

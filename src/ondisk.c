@@ -215,7 +215,7 @@ int mb_desc_load(const struct mb_volume *vol, const uint8_t *buf, mb_grp_t g, st
 
 uint64_t mb_bitmap_block_of(const struct mb_volume *vol, mb_grp_t g)
 {
-	return g ? mb_group_first_block(vol, g) : vol->persist->lay.bitmap0;
+	return g ? mb_group_first_block(vol, g) : mb_persist_of(vol)->lay.bitmap0;
 }
 
 /* Bit i of the group is bit i % 8 of byte i / 8; bytes past the map are 0xff. */

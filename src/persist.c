@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "mb_int.h"
+#include "store.h"
 
 static uint32_t mb_bs(const struct mb_volume *vol)
 {
@@ -32,9 +33,19 @@ static uint8_t *mb_desc_at(struct mb_persist *p, mb_grp_t g)
 	return p->desc + (size_t)g * MB_DESC_SIZE;
 }
 
-bool mb_persist_group_uninit(const struct mb_volume *vol, mb_grp_t g)
+static const struct mb_store_ops mb_persist_store_ops;
+
+struct mb_persist *mb_persist_of(const struct mb_volume *vol)
 {
-	return vol->persist->desc[(size_t)g * MB_DESC_SIZE + 4] & MB_DESC_BLOCK_UNINIT;
+	struct mb_store *st = vol->store;
+
+	return st && st->ops == &mb_persist_store_ops ? (struct mb_persist *)st : NULL;
+}
+
+static bool mb_persist_group_uninit(struct mb_store *st, uint32_t g)
+{
+	return ((struct mb_persist *)st)->desc[(size_t)g * MB_DESC_SIZE + 4] &
+	       MB_DESC_BLOCK_UNINIT;
 }
 
 /* A block as the volume sees it: the replay overlay (read-only opens) first. */
@@ -306,7 +317,7 @@ static void *mb_commit_thread(void *arg);
 
 static int mb_persist_start_thread(struct mb_volume *vol, uint32_t interval)
 {
-	struct mb_persist *p = vol->persist;
+	struct mb_persist *p = mb_persist_of(vol);
 	pthread_condattr_t ca;
 
 	p->interval_s = interval;
@@ -329,6 +340,8 @@ static struct mb_persist *mb_persist_alloc(struct mb_dev *dev, bool read_only)
 
 	if (!p)
 		return NULL;
+	p->store.ops = &mb_persist_store_ops;
+	p->store.flags = MB_STORE_FREES_WAIT_COMMIT | (read_only ? MB_STORE_READ_ONLY : 0);
 	p->dev = dev;
 	p->read_only = read_only;
 	mb_mutex_init(&p->commit_mx, MB_RANK_COMMIT);
@@ -367,9 +380,8 @@ int mb_volume_open_dev(struct mb_dev *dev, const struct mb_open_opts *opts,
 	if (!err && !p->was_clean)
 		err = mb_open_journal(p, &p->sb);
 	if (!err)
-		err = mb_volume_create(&p->sb.geo, &vol);
+		err = mb_volume_create_on(&p->sb.geo, &p->store, &vol);
 	if (!err) {
-		vol->persist = p;
 		mb_layout_compute(&vol->geo, vol->ngroups, &p->lay);
 		err = mb_open_read_desc(p, &p->sb, vol);
 	}
@@ -383,7 +395,7 @@ int mb_volume_open_dev(struct mb_dev *dev, const struct mb_open_opts *opts,
 	if (err) {
 		if (vol) {
 			p->dev = NULL; /* the caller keeps the device */
-			mb_volume_destroy(vol);
+			mb_volume_destroy(vol); /* and the store with it */
 		} else {
 			mb_persist_free(p);
 		}
@@ -414,14 +426,16 @@ int mb_volume_open(const char *path, const struct mb_open_opts *opts, struct mb_
 /* ------------------------------------------------------------------------ */
 
 /*
- * Reads group grp's bitmap into bb_disk and checks it against its
- * descriptor: crc32c, metadata and padding bits set, free count.
- * bb_lock held (the read happens under it, as ext4 waits on the buffer).
+ * The store's load_bitmap: reads group g's bitmap into bits and checks it
+ * against its descriptor: crc32c, metadata and padding bits set, free
+ * count.  bb_lock held (the read happens under it, as ext4 waits on the
+ * buffer).
  */
-int mb_persist_load_bitmap_locked(struct mb_volume *vol, struct mb_group *grp)
+static int mb_persist_load_bitmap(struct mb_store *st, uint32_t g, uint64_t *bits)
 {
-	struct mb_persist *p = vol->persist;
-	mb_grp_t g = mb_group_no(vol, grp);
+	struct mb_persist *p = (struct mb_persist *)st;
+	struct mb_volume *vol = st->vol;
+	struct mb_group *grp = &vol->groups[g];
 	uint32_t bs = mb_bs(vol);
 	uint8_t *blk = malloc(bs);
 	struct mb_desc d;
@@ -439,10 +453,9 @@ int mb_persist_load_bitmap_locked(struct mb_volume *vol, struct mb_group *grp)
 		uint32_t rsv = mb_group_reserved(vol, grp);
 		uint32_t pad = vol->bitmap_words * 64 - grp->bb_len;
 
-		mb_bitmap_decode(vol, blk, grp->bb_disk);
-		if (!mb_range_all_set(grp->bb_disk, 0, rsv) ||
-		    !mb_range_all_set(grp->bb_disk, grp->bb_len, pad) ||
-		    mb_count_zero_bits(grp->bb_disk, 0, grp->bb_len) != d.free)
+		mb_bitmap_decode(vol, blk, bits);
+		if (!mb_range_all_set(bits, 0, rsv) || !mb_range_all_set(bits, grp->bb_len, pad) ||
+		    mb_count_zero_bits(bits, 0, grp->bb_len) != d.free)
 			err = -EUCLEAN;
 	}
 	free(blk);
@@ -483,7 +496,7 @@ static uint32_t mb_txn_add(struct mb_txn_build *b, uint64_t target)
 static void mb_snapshot_group_locked(struct mb_volume *vol, struct mb_group *grp,
 				     struct mb_txn_build *b)
 {
-	struct mb_persist *p = vol->persist;
+	struct mb_persist *p = mb_persist_of(vol);
 	mb_grp_t g = mb_group_no(vol, grp);
 	uint32_t bs = mb_bs(vol), per = bs / MB_DESC_SIZE;
 	uint64_t dblk = p->sb.desc_start + g / per;
@@ -517,7 +530,7 @@ static void mb_txn_fill(struct mb_volume *vol, struct mb_txn_build *b, mb_grp_t 
 	b->last_desc = UINT64_MAX;
 	for (; *next < vol->ngroups; (*next)++) {
 		struct mb_group *grp = &vol->groups[*next];
-		uint64_t dblk = vol->persist->sb.desc_start + *next / per;
+		uint64_t dblk = mb_persist_of(vol)->sb.desc_start + *next / per;
 
 		/* hint: only a commit clears DIRTY, and commits are serialized */
 		if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
@@ -533,7 +546,7 @@ static void mb_txn_fill(struct mb_volume *vol, struct mb_txn_build *b, mb_grp_t 
 /* Journal, sync, checkpoint, sync.  commit_mx held. */
 static int mb_txn_write(struct mb_volume *vol, struct mb_txn_build *b)
 {
-	struct mb_persist *p = vol->persist;
+	struct mb_persist *p = mb_persist_of(vol);
 	uint32_t bs = mb_bs(vol);
 	struct mb_sb sb = p->sb;
 	int err;
@@ -594,7 +607,7 @@ static int64_t mb_txn_release(struct mb_volume *vol, struct mb_txn_build *b)
 /* The commit; commit_mx held.  Returns blocks released, or -errno. */
 static int64_t mb_commit_locked(struct mb_volume *vol)
 {
-	struct mb_persist *p = vol->persist;
+	struct mb_persist *p = mb_persist_of(vol);
 	uint32_t bs = mb_bs(vol);
 	struct mb_txn_build b = { .cap = mb_journal_capacity(bs, p->sb.journal_blocks) };
 	int64_t released = 0;
@@ -633,22 +646,25 @@ static int64_t mb_commit_locked(struct mb_volume *vol)
 
 int mb_commit(struct mb_volume *vol)
 {
-	if (!vol || !vol->persist)
+	struct mb_persist *p = vol ? mb_persist_of(vol) : NULL;
+
+	if (!p)
 		return -EINVAL;
-	mb_lock(&vol->persist->commit_mx);
+	mb_lock(&p->commit_mx);
 	int64_t r = mb_commit_locked(vol);
-	mb_unlock(&vol->persist->commit_mx);
+	mb_unlock(&p->commit_mx);
 	return r < 0 ? (int)r : 0;
 }
 
 /*
- * The allocator's last resort before -ENOSPC: a durable commit.  If the
- * pending frees were released while we waited for commit_mx, report
- * progress so the caller retries.
+ * The store's commit, the allocator's last resort before -ENOSPC: a
+ * durable commit.  If the pending frees were released while we waited for
+ * commit_mx, report progress so the caller retries.
  */
-int mb_persist_force_commit(struct mb_volume *vol)
+static int mb_persist_force_commit(struct mb_store *st)
 {
-	struct mb_persist *p = vol->persist;
+	struct mb_persist *p = (struct mb_persist *)st;
+	struct mb_volume *vol = st->vol;
 	int64_t r;
 
 	mb_lock(&p->commit_mx);
@@ -663,7 +679,7 @@ int mb_persist_force_commit(struct mb_volume *vol)
 static void *mb_commit_thread(void *arg)
 {
 	struct mb_volume *vol = arg;
-	struct mb_persist *p = vol->persist;
+	struct mb_persist *p = mb_persist_of(vol);
 	struct timespec ts;
 
 	pthread_mutex_lock(&p->thr_mx);
@@ -694,15 +710,23 @@ static void mb_persist_stop_thread(struct mb_persist *p)
 	p->thr_started = false;
 }
 
-void mb_persist_destroy(struct mb_volume *vol)
+/* The store's destroy: stops the commit thread, writes nothing. */
+static void mb_persist_destroy(struct mb_store *st)
 {
-	struct mb_persist *p = vol->persist;
+	struct mb_persist *p = (struct mb_persist *)st;
 
 	mb_persist_stop_thread(p);
 	mb_dev_close(p->dev);
 	mb_persist_free(p);
-	vol->persist = NULL;
 }
+
+static const struct mb_store_ops mb_persist_store_ops = {
+	.name = "mballoc",
+	.group_uninit = mb_persist_group_uninit,
+	.load_bitmap = mb_persist_load_bitmap,
+	.commit = mb_persist_force_commit,
+	.destroy = mb_persist_destroy,
+};
 
 int mb_volume_close(struct mb_volume *vol)
 {
@@ -711,7 +735,7 @@ int mb_volume_close(struct mb_volume *vol)
 
 	if (!vol)
 		return 0;
-	p = vol->persist;
+	p = mb_persist_of(vol);
 	if (p && !p->read_only) {
 		uint8_t buf[MB_SB_SIZE];
 
@@ -735,7 +759,7 @@ int mb_volume_close(struct mb_volume *vol)
 
 void mb_volume_info(struct mb_volume *vol, struct mb_volume_info *info)
 {
-	struct mb_persist *p = vol->persist;
+	struct mb_persist *p = mb_persist_of(vol);
 
 	memset(info, 0, sizeof(*info));
 	info->geo = vol->geo;
@@ -745,7 +769,7 @@ void mb_volume_info(struct mb_volume *vol, struct mb_volume_info *info)
 		return;
 	mb_lock(&p->commit_mx);
 	for (mb_grp_t g = 0; g < vol->ngroups; g++)
-		info->groups_uninit += mb_persist_group_uninit(vol, g);
+		info->groups_uninit += mb_persist_group_uninit(&p->store, g);
 	memcpy(info->uuid, p->sb.uuid, 16);
 	info->format_version = p->sb.version;
 	info->desc_start = p->sb.desc_start;

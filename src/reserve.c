@@ -43,6 +43,7 @@
  * under bb_lock, is lock-free).
  */
 #include "mb_int.h"
+#include "store.h"
 
 /* Blocks a slot's share is refilled with; the precise zone is slots * this. */
 #define MB_RESV_BATCH 64
@@ -312,7 +313,7 @@ static int64_t mb_resv_count_sum(const struct mb_volume *vol)
 
 static bool mb_resv_read_only(const struct mb_volume *vol)
 {
-	return vol->persist && vol->persist->read_only;
+	return mb_store_read_only(vol->store);
 }
 
 int mb_reserve(struct mb_volume *vol, uint64_t n, uint32_t flags)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "mb_int.h"
+#include "store.h"
 
 const char *mb_version(void)
 {
@@ -120,7 +121,8 @@ static int mb_volume_alloc_state(struct mb_volume *vol)
 	return 0;
 }
 
-int mb_volume_create(const struct mb_geometry *geo, struct mb_volume **out)
+int mb_volume_create_on(const struct mb_geometry *geo, struct mb_store *st,
+			struct mb_volume **out)
 {
 	struct mb_volume *vol;
 	int err;
@@ -148,19 +150,39 @@ int mb_volume_create(const struct mb_geometry *geo, struct mb_volume **out)
 		err = mb_groups_init(vol);
 	}
 	if (err) {
-		mb_volume_destroy(vol);
+		mb_volume_destroy(vol); /* no store yet: the caller keeps st */
 		return err;
 	}
+	st->vol = vol;
+	vol->store = st;
 	*out = vol;
 	return 0;
+}
+
+int mb_volume_create(const struct mb_geometry *geo, struct mb_volume **out)
+{
+	struct mb_store *st;
+	int err;
+
+	if (!geo || !out)
+		return -EINVAL;
+	err = mb_store_memory_new(&st);
+	if (err)
+		return err;
+	err = mb_volume_create_on(geo, st, out);
+	if (err)
+		st->ops->destroy(st);
+	return err;
 }
 
 void mb_volume_destroy(struct mb_volume *vol)
 {
 	if (!vol)
 		return;
-	if (vol->persist)
-		mb_persist_destroy(vol); /* stops the commit thread; writes nothing */
+	if (vol->store) { /* stops its threads, writes nothing; nothing below calls it */
+		vol->store->ops->destroy(vol->store);
+		vol->store = NULL;
+	}
 	while (!mb_list_empty(&vol->v_files))
 		mb_file_close(MB_CONTAINER_OF(vol->v_files.next, struct mb_file, f_link));
 	if (vol->groups)

@@ -63,11 +63,11 @@ static int do_alloc(struct model *m, struct mb_dev *dev, struct mb_file *f, uint
 	rq.goal = mb_rand_below(rng, 3) ? MB_GOAL_NONE : mb_rand_below(rng, NBLK);
 	if (!f)
 		rq.flags = MB_HINT_NOPREALLOC;
-	uint64_t seq0 = g_vol->persist->sb.seq;
+	uint64_t seq0 = mb_persist_of(g_vol)->sb.seq;
 	memcpy(m->inflight, m->cur, NBLK); /* a forced commit would snapshot this */
 	int err = mb_alloc(g_vol, &rq, &ex);
 
-	if (g_vol->persist->sb.seq != seq0)
+	if (mb_persist_of(g_vol)->sb.seq != seq0)
 		model_commit_done(m); /* forced, durable, before the extent was taken */
 	if (mb_dev_crashed(dev)) {
 		m->cut_in_commit = true;

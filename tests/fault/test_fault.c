@@ -200,7 +200,7 @@ static void note_error(struct model *m, const char *call, int err)
 
 static void do_alloc(struct mb_volume *vol, struct model *m, struct mb_file *f, uint64_t *rng)
 {
-	struct mb_persist *p = vol->persist;
+	struct mb_persist *p = mb_persist_of(vol);
 	struct mb_request rq = { .file = f, .len = 1 + (uint32_t)mb_rand_below(rng, 40),
 				 .logical = mb_rand_below(rng, 2048), .goal = MB_GOAL_NONE };
 	struct mb_extent ex;
