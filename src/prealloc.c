@@ -377,7 +377,10 @@ static uint64_t mb_goal_distance(const struct mb_ac *ac, const struct mb_pa *pa)
 }
 
 /*
- * The locality group's PA nearest the goal with room for the request.
+ * The locality group's PA nearest the goal with room for the request, from
+ * every bucket of the request's order and up: ext4_mb_use_preallocated does
+ * not stop at the first bucket with a candidate, so a fresh PA near the goal
+ * wins over a nearly used-up one far away (test_pa_fidelity).
  * pa_free and pa_pstart of our lg's PAs change only under lg_mutex, which
  * we hold; pa_deleted is checked under the group lock when serving.
  */
@@ -386,7 +389,7 @@ static struct mb_pa *mb_find_group_pa(struct mb_ac *ac, struct mb_lg *lg)
 	struct mb_pa *best = NULL;
 	int order = mb_fls32(ac->o_ex.fe_len) - 1;
 
-	for (int i = order; i < MB_LG_BUCKETS && !best; i++) {
+	for (int i = order; i < MB_LG_BUCKETS; i++) {
 		struct mb_list *pos;
 
 		mb_list_for_each(pos, &lg->lg_prealloc_list[i])
