@@ -21,8 +21,8 @@ bad() { echo "FAIL $1"; fails=$((fails + 1)); }
 field() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" "$T/out"; }
 
 # capture:requests:exact floor (resync)
-for spec in k4-seq:64:62 k4-falloc:40:39 k4-interleave-nofl:60:60 k2-seq:24:22 \
-	k2-small-nofl:308:160 k2-falloc-nofl:30:30 k1-small:408:408 k1-churn-nofl:458:262; do
+for spec in k4-seq:64:64 k4-falloc:40:40 k4-interleave-nofl:60:60 k2-seq:24:24 \
+	k2-small-nofl:308:308 k2-falloc-nofl:30:30 k1-small:408:408 k1-churn-nofl:458:458; do
 	s=${spec%%:*} rest=${spec#*:}
 	reqs=${rest%%:*} floor=${rest#*:}
 	D=$CAP/$s
