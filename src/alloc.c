@@ -61,6 +61,7 @@
 #include <stdlib.h>
 
 #include "mb_int.h"
+#include "probe.h"
 #include "store.h"
 
 /* ------------------------------------------------------------------------ */
@@ -886,6 +887,7 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 
 	if (err)
 		return err;
+	mb_probe_request(vol, req);
 	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
 		return -EROFS; /* nothing allocated could ever be committed */
 	uint64_t claimed = 0; /* reserve.c: the free-space gate */
@@ -903,6 +905,7 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 		out->len = ac.b_ex.fe_len;
 		out->logical = req->logical;
 	}
+	mb_probe_alloc_done(&ac, err);
 	mb_release_context(&ac);
 	mb_resv_consumed(vol, claimed, err ? 0 : ac.b_ex.fe_len, ac.flags);
 	if (ac.pressured)

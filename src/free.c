@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "mb_int.h"
+#include "probe.h"
 #include "store.h"
 
 /* The non-deleted inode PA of grp containing block `off`, or NULL. */
@@ -114,6 +115,7 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 	if (!err)
 		err = mb_free_validate_locked(vol, grp, off, len);
 	if (!err && apply) {
+		mb_probe_free(vol, g, off, len);
 		mb_clear_bits(grp->bb_disk, off, len);
 		grp->bg_free += len;
 		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "mb_int.h"
+#include "probe.h"
 
 /*
  * PAs and files are written on every fast-path hit by the thread that owns
@@ -99,6 +100,7 @@ static uint32_t mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_grou
 			j++;
 		if (mb_buddy_free(vol, grp, i, j - i))
 			mb_group_set_corrupt_locked(vol, grp);
+		mb_probe_release_inode_pa(vol, pa, pa->pa_pstart + (i - start), j - i);
 		n += j - i;
 		i = j;
 	}
@@ -119,6 +121,7 @@ static uint32_t mb_pa_release_locked(struct mb_volume *vol, struct mb_group *grp
 	if (pa->pa_type == MB_INODE_PA) {
 		n = mb_release_inode_pa_locked(vol, grp, pa);
 	} else if (pa->pa_free) {
+		mb_probe_release_group_pa(vol, pa);
 		n = pa->pa_free;
 		if (mb_buddy_free(vol, grp, mb_block_offset(vol, pa->pa_pstart), n))
 			mb_group_set_corrupt_locked(vol, grp);
@@ -250,6 +253,7 @@ int64_t mb_discard_file_preallocations(struct mb_file *file)
 	int64_t freed = 0;
 
 	mb_assert_locked(&file->f_data_sem);
+	mb_probe_discard_preallocations(file);
 	if (mb_policy_legacy(vol)) {
 		freed = mb_discard_file_pas_legacy(vol, file);
 	} else {
@@ -597,6 +601,7 @@ void mb_new_preallocation_locked(struct mb_ac *ac, struct mb_group *grp)
 	else
 		mb_new_inode_pa_locked(ac, pa);
 	pa->pa_group = mb_group_no(vol, grp);
+	mb_probe_new_pa(ac, pa);
 	ac->pa_created = true;
 	mb_stat_add(vol, MB_ST_PREALLOCATED, ac->f_ex.fe_len); /* the whole find, as ext4 */
 	if (pa->pa_type == MB_INODE_PA)

@@ -18,6 +18,7 @@
  * Locking: bb_lock per group, never held across the callback.
  */
 #include "mb_int.h"
+#include "probe.h"
 
 /* The caller's callback and its argument. */
 struct mb_trim_cb {
@@ -63,6 +64,7 @@ static int64_t mb_trim_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t from
 
 		if (!n)
 			break;
+		mb_probe_trim_extent(vol, g, pos, n);
 		mb_unlock(&grp->bb_lock);
 		ret = cb->discard(base + pos, n, cb->arg);
 		mb_lock(&grp->bb_lock);

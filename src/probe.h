@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * probe.h - USDT probes (provider `mballoc`) where ext4 has tracepoints,
+ * with ext4's names and, as far as USDT's 12 arguments allow, its
+ * arguments.  Built when sys/sdt.h is found (CMake: MB_HAVE_SDT); without
+ * it every mb_probe_* compiles to nothing.  A probe is a nop instruction
+ * until a tracer attaches (bpftrace, perf, systemtap); its arguments are
+ * read from registers at that point, so a probe costs no call and no
+ * branch.  `dev` in ext4 is the volume pointer here; extents ext4 prints
+ * as group/start/len are absolute blocks and a length, except in
+ * ext4_mballoc_free and ext4_trim_extent, which keep group and offset.
+ *
+ *   ext4_request_blocks      vol ino len logical lleft lright goal pleft pright flags
+ *   ext4_allocate_blocks     vol ino block len logical lleft lright goal pleft pright flags
+ *                            (block 0, len 0: it failed)
+ *   ext4_mballoc_alloc       vol ino cr groups found result_len result_block
+ *                            orig_block orig_len goal_block goal_len flags
+ *                            (the regular allocator's search; result_len 0: failed)
+ *   ext4_mballoc_prealloc    vol ino result_block result_len result_logical
+ *                            orig_len orig_block orig_logical
+ *   ext4_mb_new_inode_pa     vol ino pa_pstart pa_len pa_lstart
+ *   ext4_mb_new_group_pa     vol ino pa_pstart pa_len pa_lstart
+ *   ext4_mb_release_inode_pa vol ino block count   (each run given back)
+ *   ext4_mb_release_group_pa vol pa_pstart pa_len
+ *   ext4_discard_preallocations vol ino len        (len: the file's PAs)
+ *   ext4_mballoc_free        vol ino group start len (ino 0: mb_free has none)
+ *   ext4_trim_extent         vol group start len
+ *
+ * ext4's two search probes have more arguments than USDT allows (12), so
+ * they lose ext4's logical blocks, buddy and tail; and what one reads most
+ * comes first (bpftrace 0.17 reads only arg0..arg5).
+ *
+ * Every probe fires only on paths that act: a request refused by
+ * validation (-EINVAL) fires nothing, and one refused before the search
+ * (-EROFS, the free-space claim) fires ext4_request_blocks alone.
+ * Included by the .c files that fire them (after mb_int.h); one line each.
+ */
+#ifndef MB_PROBE_H
+#define MB_PROBE_H
+
+#ifdef MB_HAVE_SDT
+#define SDT_USE_VARIADIC /* STAP_PROBEV: any count up to 12 */
+#include <sys/sdt.h>
+
+#define MB_PROBE(name, ...) STAP_PROBEV(mballoc, name, __VA_ARGS__)
+
+static inline uint64_t mb_probe_ino(const struct mb_file *file)
+{
+	return file ? file->f_ino : 0;
+}
+
+static inline void mb_probe_request(const struct mb_volume *vol, const struct mb_request *r)
+{
+	MB_PROBE(ext4_request_blocks, vol, mb_probe_ino(r->file), r->len, r->logical, r->lleft,
+		 r->lright, r->goal, r->pleft, r->pright, r->flags);
+}
+
+/* The search's outcome (mballoc_alloc or _prealloc), then the request's. */
+static inline void mb_probe_alloc_done(const struct mb_ac *ac, int err)
+{
+	const struct mb_volume *vol = ac->vol;
+	const struct mb_request *r = ac->req;
+	uint64_t ino = mb_probe_ino(ac->file);
+	uint64_t block = err ? 0 : mb_fex_block(vol, &ac->b_ex);
+	uint32_t len = err ? 0 : ac->b_ex.fe_len;
+
+	/* a PA hit (prealloc.c mb_pa_hit) is found without measuring an extent */
+	if (!err && !ac->found)
+		MB_PROBE(ext4_mballoc_prealloc, vol, ino, block, len, ac->b_ex.fe_logical,
+			 ac->o_ex.fe_len, mb_fex_block(vol, &ac->o_ex), ac->o_ex.fe_logical);
+	else
+		MB_PROBE(ext4_mballoc_alloc, vol, ino, ac->criteria, ac->groups_scanned, ac->found,
+			 len, block, mb_fex_block(vol, &ac->o_ex), ac->o_ex.fe_len,
+			 mb_fex_block(vol, &ac->g_ex), ac->g_ex.fe_len, ac->flags);
+	MB_PROBE(ext4_allocate_blocks, vol, ino, block, len, r->logical, r->lleft, r->lright,
+		 r->goal, r->pleft, r->pright, r->flags);
+}
+
+static inline void mb_probe_new_pa(const struct mb_ac *ac, const struct mb_pa *pa)
+{
+	uint64_t ino = mb_probe_ino(ac->file);
+
+	if (pa->pa_type == MB_INODE_PA)
+		MB_PROBE(ext4_mb_new_inode_pa, ac->vol, ino, pa->pa_pstart, pa->pa_len,
+			 pa->pa_lstart);
+	else
+		MB_PROBE(ext4_mb_new_group_pa, ac->vol, ino, pa->pa_pstart, pa->pa_len,
+			 pa->pa_lstart);
+}
+
+static inline void mb_probe_release_inode_pa(const struct mb_volume *vol, const struct mb_pa *pa,
+					     uint64_t block, uint32_t count)
+{
+	MB_PROBE(ext4_mb_release_inode_pa, vol, mb_probe_ino(pa->pa_file), block, count);
+}
+
+static inline void mb_probe_release_group_pa(const struct mb_volume *vol, const struct mb_pa *pa)
+{
+	MB_PROBE(ext4_mb_release_group_pa, vol, pa->pa_pstart, pa->pa_len);
+}
+
+/* Caller holds f_data_sem (the list is the file's). */
+static inline void mb_probe_discard_preallocations(const struct mb_file *file)
+{
+	const struct mb_list *pos;
+	uint32_t n = 0;
+
+	mb_list_for_each(pos, &file->f_pa_list)
+		n++;
+	MB_PROBE(ext4_discard_preallocations, file->f_vol, file->f_ino, n);
+}
+
+static inline void mb_probe_free(const struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off,
+				 uint32_t len)
+{
+	MB_PROBE(ext4_mballoc_free, vol, (uint64_t)0, g, off, len);
+}
+
+static inline void mb_probe_trim_extent(const struct mb_volume *vol, mb_grp_t g,
+					mb_grpblk_t off, uint32_t len)
+{
+	MB_PROBE(ext4_trim_extent, vol, g, off, len);
+}
+
+#else /* no sys/sdt.h: nothing at all */
+
+#define mb_probe_request(vol, r) ((void)0)
+#define mb_probe_alloc_done(ac, err) ((void)0)
+#define mb_probe_new_pa(ac, pa) ((void)0)
+#define mb_probe_release_inode_pa(vol, pa, block, count) ((void)0)
+#define mb_probe_release_group_pa(vol, pa) ((void)0)
+#define mb_probe_discard_preallocations(file) ((void)0)
+#define mb_probe_free(vol, g, off, len) ((void)0)
+#define mb_probe_trim_extent(vol, g, off, len) ((void)0)
+
+#endif
+#endif
