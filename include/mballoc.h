@@ -456,6 +456,18 @@ MB_API int mb_tunable_get(const struct mb_volume *vol, const char *name, uint64_
 MB_API int mb_tunable_set(struct mb_volume *vol, const char *name, uint64_t value);
 /* The name of tunable i (0-based), or NULL past the last one. */
 MB_API const char *mb_tunable_name(unsigned i);
+/*
+ * What tunable `name` accepts and means: *min and *max bound the values
+ * mb_tunable_set() takes on vol (inclusive); with vol NULL, *max is 0 for
+ * the tunables whose bound depends on the volume (mb_group_prealloc:
+ * blocks per group; mb_best_avail_max_trim_order: the highest buddy order;
+ * reserved_clusters and r_blocks_count: below blocks_count).  *help is a
+ * static one-line description.  Any out-pointer may be NULL.
+ * Errors: -ENOENT unknown name.
+ * Thread-safety: any.
+ */
+MB_API int mb_tunable_info(const struct mb_volume *vol, const char *name, uint64_t *min,
+			   uint64_t *max, const char **help);
 
 #define MB_POLICY_SEQ 0
 #define MB_POLICY_LEGACY 1

@@ -11,28 +11,48 @@ struct mb_tunable_desc {
 	const char *name;
 	size_t offset;
 	uint64_t min, max; /* max 0: the volume decides (see mb_tunable_max) */
+	const char *help;  /* one line for `mballoc tunables` */
 };
 
-#define MB_T(name, lo, hi) { #name, offsetof(struct mb_tunables, name), lo, hi }
+#define MB_T(name, lo, hi, help) { #name, offsetof(struct mb_tunables, name), lo, hi, help }
 static const struct mb_tunable_desc mb_tunable_table[] = {
-	MB_T(mb_stats, 0, 1),
-	MB_T(mb_max_to_scan, 1, UINT32_MAX),
-	MB_T(mb_min_to_scan, 1, UINT32_MAX),
-	MB_T(mb_order2_req, 1, 64),
-	MB_T(mb_stream_req, 0, UINT32_MAX),
-	MB_T(mb_group_prealloc, 0, 0),
-	MB_T(mb_max_linear_groups, 0, UINT32_MAX),
-	MB_T(mb_optimize_scan, 0, 1),
-	MB_T(mb_best_avail_max_trim_order, 0, 0),
-	MB_T(mb_enospc_policy, 0, 1),
-	MB_T(mb_max_retries, 1, UINT32_MAX),
-	MB_T(mb_lg_sticky, 0, 1),
-	MB_T(mb_lg_continuity, 0, 1),
-	MB_T(reserved_clusters, 0, 0),
-	MB_T(r_blocks_count, 0, 0),
-	MB_T(mb_stream_spread, 0, 1),
-	MB_T(mb_goal_skip_busy, 0, 1),
-	MB_T(mb_enospc_no_prealloc, 0, 1),
+	MB_T(mb_stats, 0, 1, "1: count requests, criteria hits and retries (mb_stats)"),
+	MB_T(mb_max_to_scan, 1, UINT32_MAX,
+	     "free extents a best-fit search may look at in a group before taking its best"),
+	MB_T(mb_min_to_scan, 1, UINT32_MAX,
+	     "free extents a best-fit search looks at before a good-enough one may end it"),
+	MB_T(mb_order2_req, 1, 64,
+	     "requests of at least 2^N blocks first try the power-of-two aligned criterion"),
+	MB_T(mb_stream_req, 0, UINT32_MAX,
+	     "files smaller than this many blocks share a per-CPU locality group; "
+	     "larger ones stream"),
+	MB_T(mb_group_prealloc, 0, 0,
+	     "blocks a locality group preallocates at a time for small files"),
+	MB_T(mb_max_linear_groups, 0, UINT32_MAX,
+	     "groups tried in order before the optimized scan (ext4: 4 on rotating disks)"),
+	MB_T(mb_optimize_scan, 0, 1,
+	     "1: find groups through per-order lists instead of walking them in order"),
+	MB_T(mb_best_avail_max_trim_order, 0, 0,
+	     "orders by which the best-available criterion may shrink a request"),
+	MB_T(mb_enospc_policy, 0, 1,
+	     "0: the 2020 fix (no ENOSPC while the space exists); 1: ext4 before it"),
+	MB_T(mb_max_retries, 1, UINT32_MAX,
+	     "cap on ENOSPC retry rounds (a backstop: rounds end when nothing moves)"),
+	MB_T(mb_lg_sticky, 0, 1,
+	     "departure, 1: a file keeps the locality group it first used"),
+	MB_T(mb_lg_continuity, 0, 1,
+	     "departure, 1: a file continuing a group preallocation keeps filling it"),
+	MB_T(reserved_clusters, 0, 0,
+	     "system reserve: blocks only MB_HINT_USE_RESERVED allocations may take"),
+	MB_T(r_blocks_count, 0, 0,
+	     "root blocks: blocks only MB_HINT_USE_ROOT_BLOCKS allocations may take"),
+	MB_T(mb_stream_spread, 0, 1,
+	     "departure, 1: stream goals start spread over the volume, not at group 0"),
+	MB_T(mb_goal_skip_busy, 0, 1,
+	     "departure, 1: a stream's new window skips its goal group when it is locked"),
+	MB_T(mb_enospc_no_prealloc, 0, 1,
+	     "departure (on by default), 1: no preallocation while any request retries "
+	     "after ENOSPC"),
 };
 #define MB_NTUNABLES (sizeof(mb_tunable_table) / sizeof(mb_tunable_table[0]))
 
@@ -96,6 +116,22 @@ static const struct mb_tunable_desc *mb_tunable_find(const char *name)
 const char *mb_tunable_name(unsigned i)
 {
 	return i < MB_NTUNABLES ? mb_tunable_table[i].name : NULL;
+}
+
+int mb_tunable_info(const struct mb_volume *vol, const char *name, uint64_t *min, uint64_t *max,
+		    const char **help)
+{
+	const struct mb_tunable_desc *d = mb_tunable_find(name);
+
+	if (!d)
+		return -ENOENT;
+	if (min)
+		*min = d->min;
+	if (max)
+		*max = vol ? mb_tunable_max(vol, d) : d->max;
+	if (help)
+		*help = d->help;
+	return 0;
 }
 
 int mb_tunable_get(const struct mb_volume *vol, const char *name, uint64_t *value)

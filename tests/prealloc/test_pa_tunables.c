@@ -137,3 +137,35 @@ TEST(tunables_unknown_names)
 	ASSERT_EQ_INT(mb_tunable_get(vol, "mb_stats_", &v), -ENOENT);
 	mb_volume_destroy(vol);
 }
+
+/* mb_tunable_info's range is exactly what mb_tunable_set takes, on this volume. */
+TEST(tunables_info_is_the_set_range)
+{
+	struct mb_volume *vol;
+	const char *name, *help = NULL;
+	uint64_t lo, hi, orig, v;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	for (unsigned n = 0; (name = mb_tunable_name(n)); n++) {
+		ASSERT_EQ_INT(mb_tunable_info(vol, name, &lo, &hi, &help), 0);
+		ASSERT_TRUE(help && strlen(help) > 10);
+		ASSERT_TRUE(lo <= hi);
+		ASSERT_EQ_INT(mb_tunable_get(vol, name, &orig), 0);
+		ASSERT_TRUE(orig >= lo && orig <= hi); /* the default is in range */
+		ASSERT_EQ_INT(mb_tunable_set(vol, name, hi), 0);
+		ASSERT_EQ_INT(mb_tunable_set(vol, name, hi + 1), -EINVAL);
+		ASSERT_EQ_INT(mb_tunable_set(vol, name, lo), 0);
+		if (lo)
+			ASSERT_EQ_INT(mb_tunable_set(vol, name, lo - 1), -EINVAL);
+		ASSERT_EQ_INT(mb_tunable_get(vol, name, &v), 0);
+		ASSERT_EQ_U64(v, lo);
+		ASSERT_EQ_INT(mb_tunable_set(vol, name, orig), 0);
+		/* without a volume, a bound the volume decides reads 0 */
+		ASSERT_EQ_INT(mb_tunable_info(NULL, name, NULL, &v, NULL), 0);
+		ASSERT_TRUE(v == hi || v == 0);
+	}
+	ASSERT_EQ_INT(mb_tunable_info(vol, "mb_group_prealloc", NULL, &hi, NULL), 0);
+	ASSERT_EQ_U64(hi, geo.blocks_per_group);
+	ASSERT_EQ_INT(mb_tunable_info(vol, "mb_no_such", &lo, &hi, &help), -ENOENT);
+	mb_volume_destroy(vol);
+}
