@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# t0100-volume.sh - mballoc format / info / check: exit codes, --json,
-# error messages, and damaged images.  Usage: t0100-volume.sh MBALLOC
+# t0100-volume.sh - mballoc format / info / check: exit codes (check's are
+# e2fsck's: 0 clean, 4 problems, 8 cannot check, 16 usage), --json, error
+# messages in words, and damaged images.  Usage: t0100-volume.sh MBALLOC
 MB=${1:?usage: $0 MBALLOC}
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -28,6 +29,8 @@ expect 0 "info" "$MB" info "$V"
 has "$T/out" "state: *clean" "info says clean"
 expect 0 "info --json" "$MB" info "$V" --json
 has "$T/out" '"groups":64' "json has the group count"
+has "$T/out" '"schema_version":1' "json has the schema version"
+has "$T/out" '"blocks_count":65536' "json names the size blocks_count"
 has "$T/out" '"state":"clean"' "json has the state"
 [ "$(wc -l <"$T/out")" = 1 ] && ok "json is one line" || bad "json is one line"
 if command -v python3 >/dev/null; then
@@ -42,21 +45,31 @@ has "$T/out" '"problems":0' "check json counts problems"
 # usage errors exit 2
 expect 2 "format without size" "$MB" format "$T/x.img"
 expect 2 "info without path" "$MB" info
-expect 2 "check bad option" "$MB" check "$V" --bogus
+expect 16 "check bad option: e2fsck's usage code" "$MB" check "$V" --bogus
+expect 16 "check without path" "$MB" check
 expect 0 "format --help" "$MB" format --help
 
-# impossible geometry: exit 1 with the path and strerror
+# impossible geometry: exit 1 with the path and why; the file it made is gone
 expect 1 "reserved too small" "$MB" format "$T/y.img" --size 1M --block-size 1K --reserved 2
-has "$T/err" "mballoc: format: $T/y.img: Invalid argument" "format error message"
+has "$T/err" "mballoc: format: $T/y.img: impossible geometry" "format error message"
+[ ! -e "$T/y.img" ] && ok "a failed format leaves no file behind" ||
+	bad "a failed format left $T/y.img behind"
 
-# missing file
+# missing file: info fails (1), check cannot check (8)
 expect 1 "info missing" "$MB" info "$T/none.img"
 has "$T/err" "mballoc: info: $T/none.img: No such file or directory" "missing file message"
+expect 8 "check missing: operational error" "$MB" check "$T/none.img"
 
-# wrong magic
+# wrong magic: words, not "Invalid argument"
 dd if=/dev/zero of="$T/zero.img" bs=1024 count=64 2>/dev/null
-expect 1 "check zeroes" "$MB" check "$T/zero.img"
-has "$T/err" "mballoc: check: $T/zero.img: Invalid argument" "wrong magic message"
+expect 8 "check zeroes: operational error" "$MB" check "$T/zero.img"
+has "$T/err" "mballoc: check: $T/zero.img: not an mballoc volume (bad magic)$" "wrong magic message"
+expect 1 "info zeroes" "$MB" info "$T/zero.img"
+has "$T/err" "mballoc: info: $T/zero.img: not an mballoc volume (bad magic)$" "info: wrong magic"
+# an XFS signature is named
+printf 'XFSB' | dd of="$T/zero.img" conv=notrunc 2>/dev/null
+expect 1 "groups on XFS" "$MB" groups "$T/zero.img"
+has "$T/err" "not an mballoc volume (bad magic; it holds an XFS file system)" "names what it holds"
 
 # bad superblock checksum: flip a byte of blocks_count
 cp "$V" "$T/crc.img"
@@ -66,14 +79,15 @@ has "$T/err" "Structure needs cleaning" "bad checksum message"
 
 # truncated file
 head -c 65536 "$V" >"$T/short.img"
-expect 1 "truncated" "$MB" check "$T/short.img"
+expect 8 "truncated: cannot read" "$MB" check "$T/short.img"
 has "$T/err" "Input/output error" "truncated message"
 
-# a damaged descriptor table: check reports it (exit 1)
+# a damaged descriptor table: a problem found (4), listed in the JSON
 cp "$V" "$T/desc.img"
 printf '\001' | dd of="$T/desc.img" bs=1 seek=$((1024 + 32 * 5)) conv=notrunc 2>/dev/null
-expect 1 "bad descriptor" "$MB" check "$T/desc.img" --json
+expect 4 "bad descriptor: problems found" "$MB" check "$T/desc.img" --json
 has "$T/err" "Structure needs cleaning" "bad descriptor message"
+has "$T/out" '"clean":false,"problems":1' "bad descriptor: json counts it"
 
 # a read-only file opens for info/check (read-only opens)
 cp "$V" "$T/ro.img"

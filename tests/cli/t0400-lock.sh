@@ -61,7 +61,7 @@ if dirty_wait; then ok "the first stress holds the volume"; else
 expect 1 "second stress is refused" "$MB" stress --image "$V" --mode churn --threads 2 \
 	--duration 1 --iterations 1 -q
 has "$T/err" "mballoc: stress: $V: $MSG" "second stress says why"
-expect 1 "format is refused" "$MB" format "$V" --size 16M --block-size 1K
+expect 1 "format -F is refused" "$MB" format -F "$V" --size 16M --block-size 1K
 has "$T/err" "mballoc: format: $V: $MSG" "format says why"
 wait $pid
 st=$?
@@ -80,7 +80,7 @@ if command -v flock >/dev/null; then
 	expect 1 "stress refused (exclusive holder)" "$MB" stress --image "$V" --mode churn \
 		--threads 2 --duration 1 --iterations 1 -q
 	has "$T/err" "$MSG" "stress message"
-	expect 1 "check refused (exclusive holder)" "$MB" check "$V"
+	expect 8 "check refused (exclusive holder): cannot check" "$MB" check "$V"
 	has "$T/err" "mballoc: check: $V: $MSG" "check message"
 	expect 1 "stress --format refused" "$MB" stress --image "$V" --format --mode churn \
 		--threads 2 --duration 1 --iterations 1 -q

@@ -77,7 +77,29 @@ void mb_cli_err(const char *cmd, const char *fmt, ...)
 
 const char *mb_cli_open_strerror(int err)
 {
-	return err == -EBUSY ? "volume is in use by another process" : strerror(-err);
+	switch (err) {
+	case -EBUSY: return "volume is in use by another process";
+	case -EINVAL: return "not an mballoc volume (bad magic), or an unsupported version";
+	case -EUCLEAN: return "corrupt volume: a checksum or a field is wrong "
+			      "(Structure needs cleaning)";
+	case -EROFS: return "read-only file or device (Read-only file system)";
+	default: return strerror(-err);
+	}
+}
+
+const char *mb_cli_volume_why(const char *path, int err)
+{
+	static char buf[160];
+	const char *what;
+
+	if (err != -EINVAL || mb_probe(path, &what))
+		return mb_cli_open_strerror(err);
+	if (what && !strcmp(what, MB_PROBE_MBALLOC))
+		return "unsupported mballoc format version or features";
+	if (!what)
+		return "not an mballoc volume (bad magic)";
+	snprintf(buf, sizeof(buf), "not an mballoc volume (bad magic; it holds %s)", what);
+	return buf;
 }
 
 int mb_cli_usage_err(const char *cmd, const char *fmt, ...)
@@ -117,19 +139,4 @@ int mb_cli_make_volume(const char *cmd, const struct mb_vol_opts *o, struct mb_v
 int mb_cli_bad_option(const char *cmd, char **argv)
 {
 	return mb_cli_usage_err(cmd, "bad option or missing value: '%s'", argv[optind - 1]);
-}
-
-/* Prints s as a JSON string (NULL prints ""). */
-void mb_cli_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_freefrag.c - `mballoc freefrag`: e2freefrag's report for an
- * in-memory volume aged as `mballoc groups` ages it (same options, same
- * seeded workload: mb_inspect_age() in cmd_inspect.c).
+ * cmd_freefrag.c - `mballoc freefrag`: e2freefrag's report for a volume
+ * PATH (opened read-only) or, with --synthetic, an in-memory volume aged
+ * as `mballoc groups --synthetic` ages it (same options, same seeded
+ * workload: mb_inspect_age() in cmd_inspect.c).
  *
  * Every figure is exact: the report walks each group's on-disk free
  * extents (mb_group_free_extents() with MB_FREE_ONDISK, as e2freefrag reads
@@ -20,16 +21,18 @@
 #include "mb_bench.h"
 
 struct mb_ff_opts {
-	struct mb_age_opts age;
+	struct mb_source src;
 	uint64_t chunk; /* bytes; 0 = no --chunk */
 	bool json;
 };
 
 static void mb_ff_usage(FILE *f)
 {
-	fprintf(f, "usage: mballoc freefrag [options]\n"
-		   "Builds an in-memory volume, ages it like 'mballoc groups' and prints\n"
-		   "e2freefrag's report of its free space.\n" MB_AGE_HELP
+	fprintf(f, "usage: mballoc freefrag PATH [options]\n"
+		   "       mballoc freefrag --synthetic [aging options] [options]\n"
+		   "Prints e2freefrag's report of the free space of the volume in PATH\n"
+		   "(opened read-only) or of an in-memory volume aged by a seeded workload.\n"
+		   MB_AGE_HELP
 		   "  -c, --chunk SIZE        also count free chunks of SIZE (power of two)\n"
 		   "  --json                  one JSON object on stdout\n"
 		   "  -h, --help\n");
@@ -38,7 +41,7 @@ static void mb_ff_usage(FILE *f)
 static int mb_ff_parse(int argc, char **argv, struct mb_ff_opts *o)
 {
 	static const struct option lo[] = {
-		MB_AGE_LONGOPTS,
+		MB_SOURCE_LONGOPTS,
 		{ "chunk", required_argument, 0, 'c' },
 		{ "json", no_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' },
@@ -46,7 +49,7 @@ static int mb_ff_parse(int argc, char **argv, struct mb_ff_opts *o)
 	};
 	int c, rc;
 
-	*o = (struct mb_ff_opts){ MB_AGE_DEFAULTS, 0, false };
+	*o = (struct mb_ff_opts){ MB_SOURCE_DEFAULTS, 0, false };
 	optind = 1;
 	opterr = 0; /* our own message, in the CLI's format */
 	while ((c = getopt_long(argc, argv, "hc:", lo, NULL)) != -1) {
@@ -59,17 +62,13 @@ static int mb_ff_parse(int argc, char **argv, struct mb_ff_opts *o)
 			break;
 		case 'j': o->json = true; break;
 		case 'h': mb_ff_usage(stdout); exit(MB_EXIT_OK);
-		case '?':
-			return mb_cli_usage_err("freefrag", "bad option or missing value: '%s'",
-						argv[optind - 1]);
+		case '?': return mb_cli_bad_option("freefrag", argv);
 		default:
-			if ((rc = mb_inspect_parse_opt("freefrag", c, optarg, &o->age)))
+			if ((rc = mb_source_opt("freefrag", c, optarg, &o->src)))
 				return rc < 0 ? MB_EXIT_USAGE : rc;
 		}
 	}
-	if (optind < argc)
-		return mb_cli_usage_err("freefrag", "unexpected argument '%s'", argv[optind]);
-	return 0;
+	return mb_source_args("freefrag", argc, argv, &o->src);
 }
 
 struct mb_ff_sum {
@@ -171,11 +170,11 @@ static void mb_ff_print_hist(const struct mb_ff_sum *s, uint32_t bs)
 	}
 }
 
-static void mb_ff_print_text(const struct mb_ff_sum *s, uint32_t bs)
+static void mb_ff_print_text(const char *device, const struct mb_ff_sum *s, uint32_t bs)
 {
 	uint64_t kb = bs / 1024, free = s->f.free_blocks;
 
-	printf("Device: in-memory volume (aged like 'mballoc groups')\n");
+	printf("Device: %s\n", device);
 	printf("Blocksize: %u bytes\n", bs);
 	printf("Total blocks: %llu\nFree blocks: %llu (%.1f%%)\n", (unsigned long long)s->total,
 	       (unsigned long long)free, 100.0 * (double)free / (double)s->total);
@@ -197,32 +196,38 @@ static void mb_ff_print_text(const struct mb_ff_sum *s, uint32_t bs)
 	mb_ff_print_hist(s, bs);
 }
 
-static void mb_ff_print_json(const struct mb_ff_sum *s, uint32_t bs)
+static void mb_ff_print_json(const char *path, const struct mb_ff_sum *s, uint32_t bs)
 {
 	const struct mb_bench_frag *f = &s->f;
+	struct mb_json j;
 
-	printf("{\"block_size\":%u,\"total_blocks\":%llu,\"free_blocks\":%llu,"
-	       "\"free_extents\":%llu,\"avg_free_extent_blocks\":%.2f,"
-	       "\"min_free_extent_blocks\":%llu,\"max_free_extent_blocks\":%llu,"
-	       "\"frag_score\":%.4f",
-	       bs, (unsigned long long)s->total, (unsigned long long)f->free_blocks,
-	       (unsigned long long)f->extents,
-	       f->extents ? (double)f->free_blocks / (double)f->extents : 0,
-	       (unsigned long long)f->min, (unsigned long long)f->max, f->score);
-	if (s->chunk_blocks)
-		printf(",\"chunk_blocks\":%llu,\"total_chunks\":%llu,\"free_chunks\":%llu",
-		       (unsigned long long)s->chunk_blocks, (unsigned long long)s->chunks_total,
-		       (unsigned long long)s->chunks_free);
-	printf(",\"histogram\":[");
-	for (int k = 0, first = 1; k < MB_BENCH_HIST; k++) {
+	mb_json_start(&j, stdout, "freefrag");
+	mb_json_str(&j, "path", path);
+	mb_json_u64(&j, "block_size", bs);
+	mb_json_u64(&j, "blocks_count", s->total);
+	mb_json_u64(&j, "free_blocks", f->free_blocks);
+	mb_json_u64(&j, "free_extents", f->extents);
+	mb_json_dbl(&j, "avg_free_extent_blocks",
+		    f->extents ? (double)f->free_blocks / (double)f->extents : 0, 2);
+	mb_json_u64(&j, "min_free_extent_blocks", f->min);
+	mb_json_u64(&j, "max_free_extent_blocks", f->max);
+	mb_json_dbl(&j, "frag_score", f->score, 4);
+	if (s->chunk_blocks) {
+		mb_json_u64(&j, "chunk_blocks", s->chunk_blocks);
+		mb_json_u64(&j, "total_chunks", s->chunks_total);
+		mb_json_u64(&j, "free_chunks", s->chunks_free);
+	}
+	mb_json_arr(&j, "histogram");
+	for (int k = 0; k < MB_BENCH_HIST; k++) {
 		if (!f->hist[k])
 			continue;
-		printf("%s{\"min_blocks\":%llu,\"extents\":%llu,\"blocks\":%llu}", first ? "" : ",",
-		       1ULL << k, (unsigned long long)f->hist[k],
-		       (unsigned long long)f->hist_blocks[k]);
-		first = 0;
+		mb_json_obj(&j, NULL);
+		mb_json_u64(&j, "min_blocks", 1ULL << k);
+		mb_json_u64(&j, "free_extents", f->hist[k]);
+		mb_json_u64(&j, "free_blocks", f->hist_blocks[k]);
+		mb_json_end(&j);
 	}
-	printf("]}\n");
+	mb_json_finish(&j);
 }
 
 int mb_cmd_freefrag(int argc, char **argv)
@@ -235,17 +240,19 @@ int mb_cmd_freefrag(int argc, char **argv)
 
 	if (rc)
 		return rc;
-	if (o.chunk && o.chunk < o.age.vol.block_size)
-		return mb_cli_usage_err("freefrag", "chunk smaller than a block");
-	if ((rc = mb_inspect_volume("freefrag", &o.age, &vol)))
+	if ((rc = mb_source_open("freefrag", &o.src, &vol)))
 		return rc;
 	mb_volume_geometry(vol, &geo);
+	if (o.chunk && o.chunk < geo.block_size) {
+		mb_volume_destroy(vol);
+		return mb_cli_usage_err("freefrag", "chunk smaller than a block");
+	}
 	s.chunk_blocks = o.chunk / geo.block_size;
 	rc = mb_ff_collect(vol, &s) ? MB_EXIT_FAIL : MB_EXIT_OK;
 	if (!rc && o.json)
-		mb_ff_print_json(&s, geo.block_size);
+		mb_ff_print_json(o.src.path, &s, geo.block_size);
 	else if (!rc)
-		mb_ff_print_text(&s, geo.block_size);
+		mb_ff_print_text(mb_source_name(&o.src), &s, geo.block_size);
 	mb_volume_destroy(vol);
 	return rc;
 }

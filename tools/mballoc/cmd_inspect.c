@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_inspect.c - `mballoc groups` and `mballoc stats`: ext4's
- * /proc/fs/ext4/<dev>/mb_groups and mb_stats, for an in-memory volume aged
- * by a seeded workload (files growing in small requests, random frees).
- * The workload and its options are shared with `mballoc freefrag` (cli.h).
+ * /proc/fs/ext4/<dev>/mb_groups and mb_stats, for a volume PATH (opened
+ * read-only) or, with --synthetic, an in-memory volume aged by a seeded
+ * workload (files growing in small requests, random frees).  The workload
+ * and its options are shared with `freefrag` and `map` (cli.h, source.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,19 +14,21 @@
 #include "cli.h"
 
 struct mb_inspect_opts {
-	struct mb_age_opts age;
+	struct mb_source src;
 	bool json;
 };
 
 static void mb_inspect_usage(const char *cmd, FILE *f)
 {
 	fprintf(f,
-		"usage: mballoc %s [options]\n"
-		"Builds an in-memory volume, ages it with a seeded workload and prints %s.\n"
+		"usage: mballoc %s PATH [--json]\n"
+		"       mballoc %s --synthetic [aging options] [--json]\n"
+		"Prints %s of the volume in PATH (opened read-only)\n"
+		"or of an in-memory volume aged by a seeded workload.\n"
 		MB_AGE_HELP
 		"  --json                  one JSON object on stdout\n"
 		"  -h, --help\n",
-		cmd, strcmp(cmd, "groups") ? "ext4's mb_stats" : "the per-group table");
+		cmd, cmd, strcmp(cmd, "groups") ? "ext4's mb_stats" : "the per-group table");
 }
 
 int mb_inspect_parse_opt(const char *cmd, int c, const char *arg, struct mb_age_opts *o)
@@ -54,31 +57,27 @@ int mb_inspect_parse_opt(const char *cmd, int c, const char *arg, struct mb_age_
 static int mb_inspect_parse(const char *cmd, int argc, char **argv, struct mb_inspect_opts *o)
 {
 	static const struct option longopts[] = {
-		MB_AGE_LONGOPTS,
+		MB_SOURCE_LONGOPTS,
 		{ "json", no_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	int c, rc;
 
-	*o = (struct mb_inspect_opts){ MB_AGE_DEFAULTS, false };
+	*o = (struct mb_inspect_opts){ MB_SOURCE_DEFAULTS, false };
 	optind = 1;
 	opterr = 0; /* our own message, in the CLI's format */
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': o->json = true; break;
 		case 'h': mb_inspect_usage(cmd, stdout); exit(MB_EXIT_OK);
-		case '?':
-			return mb_cli_usage_err(cmd, "bad option or missing value: '%s'",
-						argv[optind - 1]);
+		case '?': return mb_cli_bad_option(cmd, argv);
 		default:
-			if ((rc = mb_inspect_parse_opt(cmd, c, optarg, &o->age)))
+			if ((rc = mb_source_opt(cmd, c, optarg, &o->src)))
 				return rc < 0 ? MB_EXIT_USAGE : rc;
 		}
 	}
-	if (optind < argc)
-		return mb_cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
-	return 0;
+	return mb_source_args(cmd, argc, argv, &o->src);
 }
 
 static uint64_t mb_rng(uint64_t *s)
@@ -163,20 +162,26 @@ static int mb_inspect_setup(const char *cmd, int argc, char **argv, struct mb_in
 {
 	int rc = mb_inspect_parse(cmd, argc, argv, o);
 
-	return rc ? rc : mb_inspect_volume(cmd, &o->age, vol);
+	return rc ? rc : mb_source_open(cmd, &o->src, vol);
 }
 
-static void mb_print_group_row(struct mb_volume *vol, uint32_t g, bool json, int orders)
+static void mb_print_group_row(struct mb_volume *vol, uint32_t g, struct mb_json *j, int orders)
 {
 	struct mb_group_stat st;
 
 	mb_group_stat(vol, g, &st);
-	if (json) {
-		printf("%s{\"group\":%u,\"free\":%u,\"frags\":%u,\"first\":%u,\"counters\":[", g ? "," : "",
-		       g, st.free, st.fragments, st.first_free);
+	if (j) {
+		mb_json_obj(j, NULL);
+		mb_json_u64(j, "group", g);
+		mb_json_u64(j, "free_blocks", st.free);
+		mb_json_u64(j, "fragments", st.fragments);
+		mb_json_u64(j, "first_free", st.first_free);
+		mb_json_arr(j, "counters");
 		for (int k = 0; k < orders; k++)
-			printf("%s%u", k ? "," : "", st.counters[k]);
-		printf("],\"corrupt\":%s}", (st.flags & MB_GROUP_CORRUPT) ? "true" : "false");
+			mb_json_u64(j, NULL, st.counters[k]);
+		mb_json_end(j);
+		mb_json_bool(j, "corrupt", st.flags & MB_GROUP_CORRUPT);
+		mb_json_end(j);
 		return;
 	}
 	printf("#%-5u: %-5u %-5u %-5u [", g, st.free, st.fragments, st.first_free);
@@ -189,13 +194,17 @@ int mb_cmd_groups(int argc, char **argv)
 {
 	struct mb_inspect_opts o;
 	struct mb_volume *vol;
+	struct mb_json j;
 	int rc = mb_inspect_setup("groups", argc, argv, &o, &vol);
 
 	if (rc)
 		return rc;
 	int orders = mb_max_order(vol) + 1;
 	if (o.json) {
-		printf("{\"groups\":[");
+		mb_json_start(&j, stdout, "groups");
+		mb_json_str(&j, "path", o.src.path);
+		mb_json_u64(&j, "free_blocks", mb_free_blocks(vol));
+		mb_json_arr(&j, "groups");
 	} else {
 		printf("#group: free  frags first [");
 		for (int k = 0; k < orders; k++)
@@ -203,35 +212,32 @@ int mb_cmd_groups(int argc, char **argv)
 		printf(" ]\n");
 	}
 	for (uint32_t g = 0; g < mb_groups_count(vol); g++)
-		mb_print_group_row(vol, g, o.json, orders);
+		mb_print_group_row(vol, g, o.json ? &j : NULL, orders);
 	if (o.json)
-		printf("]}\n");
+		mb_json_finish(&j);
 	mb_volume_destroy(vol);
 	return MB_EXIT_OK;
 }
 
-static void mb_print_stats(struct mb_volume *vol, const struct mb_stats *st, bool json)
+static const char *const mb_cr_stat_names[MB_NUM_CRS] = {
+	"cr_p2_aligned_stats", "cr_goal_fast_stats", "cr_best_avail_stats", "cr_goal_slow_stats",
+	"cr_any_free_stats"
+};
+
+static void mb_print_stats_text(struct mb_volume *vol, const struct mb_stats *st)
 {
-	static const char *const crn[MB_NUM_CRS] = { "cr_p2_aligned_stats", "cr_goal_fast_stats",
-						     "cr_best_avail_stats", "cr_goal_slow_stats",
-						     "cr_any_free_stats" };
-	const char *f = json ? "\"%s\":%llu," : "\t%s: %llu\n";
-#define P(name, v) printf(f, name, (unsigned long long)(v))
-	printf(json ? "{\"mballoc\":{" : "mballoc:\n");
+#define P(name, v) printf("\t%s: %llu\n", name, (unsigned long long)(v))
+	printf("mballoc:\n");
 	P("reqs", st->reqs);
 	P("success", st->success);
 	P("groups_scanned", st->groups_scanned);
 	for (int cr = 0; cr < MB_NUM_CRS; cr++) {
-		printf(json ? "\"%s\":{" : "\t%s:\n", crn[cr]);
-		const char *g = json ? "\"%s\":%llu%s" : "\t\t%s: %llu\n%s";
-		printf(g, "hits", (unsigned long long)st->cr[cr].hits, json ? "," : "");
-		printf(g, "groups_considered", (unsigned long long)st->cr[cr].groups_considered,
-		       json ? "," : "");
-		printf(g, "extents_scanned", (unsigned long long)st->cr[cr].extents_scanned,
-		       json ? "," : "");
-		printf(g, "useless_loops", (unsigned long long)st->cr[cr].useless_loops, "");
-		if (json)
-			printf("},");
+		printf("\t%s:\n", mb_cr_stat_names[cr]);
+		printf("\t\thits: %llu\n", (unsigned long long)st->cr[cr].hits);
+		printf("\t\tgroups_considered: %llu\n",
+		       (unsigned long long)st->cr[cr].groups_considered);
+		printf("\t\textents_scanned: %llu\n", (unsigned long long)st->cr[cr].extents_scanned);
+		printf("\t\tuseless_loops: %llu\n", (unsigned long long)st->cr[cr].useless_loops);
 	}
 	P("extents_scanned", st->extents_scanned);
 	P("goal_hits", st->goal_hits);
@@ -240,21 +246,55 @@ static void mb_print_stats(struct mb_volume *vol, const struct mb_stats *st, boo
 	P("2^n_hits", st->two_n_hits);
 	P("breaks", st->breaks);
 	P("lost", st->lost);
-	if (json)
-		printf("\"buddies_generated\":%llu,\"groups\":%u,",
-		       (unsigned long long)st->buddies_generated, mb_groups_count(vol));
-	else
-		printf("\tbuddies_generated: %llu/%u\n", (unsigned long long)st->buddies_generated,
-		       mb_groups_count(vol));
+	printf("\tbuddies_generated: %llu/%u\n", (unsigned long long)st->buddies_generated,
+	       mb_groups_count(vol));
 	P("preallocated", st->preallocated);
 	P("discarded", st->discarded);
 	P("pa_hits", st->pa_hits);
 	P("enospc", st->enospc);
 	P("retries", st->retries);
 	P("strict_retries", st->strict_retries);
-	printf(json ? "\"discard_passes\":%llu}}\n" : "\tdiscard_passes: %llu\n",
-	       (unsigned long long)st->discard_passes);
+	P("discard_passes", st->discard_passes);
 #undef P
+}
+
+/* The same counters under the same names (ext4's), in the "mballoc" object. */
+static void mb_print_stats_json(struct mb_volume *vol, const char *path, const struct mb_stats *st)
+{
+	struct mb_json j;
+
+	mb_json_start(&j, stdout, "stats");
+	mb_json_str(&j, "path", path);
+	mb_json_u64(&j, "groups", mb_groups_count(vol));
+	mb_json_u64(&j, "free_blocks", mb_free_blocks(vol));
+	mb_json_obj(&j, "mballoc");
+	mb_json_u64(&j, "reqs", st->reqs);
+	mb_json_u64(&j, "success", st->success);
+	mb_json_u64(&j, "groups_scanned", st->groups_scanned);
+	for (int cr = 0; cr < MB_NUM_CRS; cr++) {
+		mb_json_obj(&j, mb_cr_stat_names[cr]);
+		mb_json_u64(&j, "hits", st->cr[cr].hits);
+		mb_json_u64(&j, "groups_considered", st->cr[cr].groups_considered);
+		mb_json_u64(&j, "extents_scanned", st->cr[cr].extents_scanned);
+		mb_json_u64(&j, "useless_loops", st->cr[cr].useless_loops);
+		mb_json_end(&j);
+	}
+	mb_json_u64(&j, "extents_scanned", st->extents_scanned);
+	mb_json_u64(&j, "goal_hits", st->goal_hits);
+	mb_json_u64(&j, "stream_goal_hits", st->stream_goal_hits);
+	mb_json_u64(&j, "len_goal_hits", st->len_goal_hits);
+	mb_json_u64(&j, "2^n_hits", st->two_n_hits);
+	mb_json_u64(&j, "breaks", st->breaks);
+	mb_json_u64(&j, "lost", st->lost);
+	mb_json_u64(&j, "buddies_generated", st->buddies_generated);
+	mb_json_u64(&j, "preallocated", st->preallocated);
+	mb_json_u64(&j, "discarded", st->discarded);
+	mb_json_u64(&j, "pa_hits", st->pa_hits);
+	mb_json_u64(&j, "enospc", st->enospc);
+	mb_json_u64(&j, "retries", st->retries);
+	mb_json_u64(&j, "strict_retries", st->strict_retries);
+	mb_json_u64(&j, "discard_passes", st->discard_passes);
+	mb_json_finish(&j);
 }
 
 int mb_cmd_stats(int argc, char **argv)
@@ -266,8 +306,12 @@ int mb_cmd_stats(int argc, char **argv)
 
 	if (rc)
 		return rc;
+	/* on a volume PATH the counters are this open's: none are kept on disk */
 	mb_stats_get(vol, &st);
-	mb_print_stats(vol, &st, o.json);
+	if (o.json)
+		mb_print_stats_json(vol, o.src.path, &st);
+	else
+		mb_print_stats_text(vol, &st);
 	mb_volume_destroy(vol);
 	return MB_EXIT_OK;
 }

@@ -104,18 +104,19 @@ static int mb_rp_set_tunables(struct mb_rp_opts *o, struct mb_volume *vol)
 {
 	for (unsigned i = 0; i < o->ntunables; i++) {
 		char *eq = strchr(o->tunable[i], '=');
-		uint64_t v;
+		uint64_t v = UINT64_MAX; /* stays so when the value does not parse */
 		int err = -EINVAL;
 
 		*eq = '\0';
 		if (mb_parse_u64(eq + 1, &v))
 			err = mb_tunable_set(vol, o->tunable[i], v);
+		else
+			mb_cli_err("replay", "--tunable %s: invalid value '%s'", o->tunable[i], eq + 1);
+		if (err && v != UINT64_MAX)
+			mb_cli_tunable_err("replay", vol, o->tunable[i], v, err);
 		*eq = '=';
-		if (err) {
-			mb_cli_err("replay", "--tunable %s: %s", o->tunable[i],
-				   err == -ENOENT ? "unknown tunable" : "invalid value");
+		if (err)
 			return err;
-		}
 	}
 	return 0;
 }

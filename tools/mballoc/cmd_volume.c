@@ -2,10 +2,12 @@
 /*
  * cmd_volume.c - `mballoc format`, `mballoc info` and `mballoc check`: the
  * persistent-volume commands.  format creates a volume in a file or block
- * device; info opens it read-only and prints its superblock facts; check
- * opens it read-only (replaying the journal in memory), reads every bitmap
- * and runs mb_check, then (--expect-allocated) asks mb_allocated_blocks
- * about every extent a file lists; exit 1 with the list of problems.
+ * device, refusing one that holds a known signature unless forced, and
+ * removes a file it created when it fails; info opens it read-only and
+ * prints its superblock facts; check opens it read-only (replaying the
+ * journal in memory), reads every bitmap and runs mb_check, then
+ * (--expect-allocated) asks mb_allocated_blocks about every extent a file
+ * lists; it exits as e2fsck does: 0 clean, 4 problems, 8 cannot check.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,11 +33,13 @@ static const char *const mb_format_help =
 	"  --reserved N            metadata blocks per group (default: just enough for\n"
 	"                          group 0's descriptor table, bitmap and journal)\n"
 	"  --journal N             journal blocks (default: the room left in group 0)\n"
+	"  -F, --force             format even over an mballoc volume or another known\n"
+	"                          signature (ext2/3/4, XFS, btrfs, swap, LUKS, ...)\n"
 	"  -h, --help\n";
 
 struct mb_format_opts {
 	uint64_t size, block_size, bpg, reserved, journal;
-	bool have_reserved;
+	bool have_reserved, force;
 	const char *path;
 };
 
@@ -63,17 +67,19 @@ static int mb_format_parse(int argc, char **argv, struct mb_format_opts *o)
 		{ "size", required_argument, 0, 's' },	{ "block-size", required_argument, 0, 'b' },
 		{ "blocks-per-group", required_argument, 0, 'g' },
 		{ "reserved", required_argument, 0, 'r' }, { "journal", required_argument, 0, 'J' },
-		{ "help", no_argument, 0, 'h' },	{ 0, 0, 0, 0 },
+		{ "force", no_argument, 0, 'F' },	{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	int c;
 
 	*o = (struct mb_format_opts){ .block_size = 4096 };
 	optind = 1;
 	opterr = 0; /* our own message, in the CLI's format */
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hF", longopts, NULL)) != -1) {
 		bool ok = true;
 
 		switch (c) {
+		case 'F': o->force = true; break;
 		case 's': ok = !mb_parse_size(optarg, &o->size); break;
 		case 'b': ok = !mb_parse_size(optarg, &o->block_size); break;
 		case 'g': ok = mb_parse_u64(optarg, &o->bpg); break;
@@ -121,12 +127,62 @@ uint64_t mb_format_default_reserved(uint64_t blocks, uint64_t bs, uint64_t bpg, 
 	return 2 + desc + j;
 }
 
+/*
+ * Refuses a PATH that holds a known signature, unless forced.  Returns 0
+ * to go on, or MB_EXIT_FAIL after printing why.  A PATH that cannot be
+ * read (absent, or write-only) is left to the format's own open.
+ */
+static int mb_format_probe(const struct mb_format_opts *o)
+{
+	const char *what;
+
+	if (o->force || mb_probe(o->path, &what) || !what)
+		return 0;
+	mb_cli_err("format", "%s: holds %s; not formatted (-F formats it anyway)", o->path,
+		   what);
+	return MB_EXIT_FAIL;
+}
+
+/* Why the format failed, in words. */
+static void mb_format_report(const struct mb_format_opts *o, const struct mb_geometry *geo,
+			     int err)
+{
+	if (err == -EINVAL)
+		mb_cli_err("format", "%s: impossible geometry, or group 0's %u reserved blocks "
+				     "cannot hold the metadata (Invalid argument)",
+			   o->path, geo->reserved_per_group);
+	else if (err == -ENOSPC)
+		mb_cli_err("format", "%s: the device is smaller than the volume", o->path);
+	else
+		mb_cli_err("format", "%s: %s", o->path, mb_cli_open_strerror(err));
+}
+
+/*
+ * Leaves nothing behind after a failed format: removes the file it
+ * created, and gives an existing regular file back its size (the library
+ * sizes the file before its last geometry checks; what it added is holes).
+ * Not after -EBUSY: the file belongs to whoever holds it.
+ */
+static void mb_format_undo(const char *path, bool existed, off_t old_size, int err)
+{
+	struct stat st;
+
+	if (err == -EBUSY || lstat(path, &st) || !S_ISREG(st.st_mode))
+		return;
+	if (!existed)
+		unlink(path);
+	else if (st.st_size != old_size && truncate(path, old_size))
+		mb_cli_err("format", "%s: cannot restore its size of %lld bytes: %s", path,
+			   (long long)old_size, strerror(errno));
+}
+
 int mb_cmd_format(int argc, char **argv)
 {
 	struct mb_format_opts o;
+	struct stat st;
 	int rc = mb_format_parse(argc, argv, &o);
 
-	if (rc)
+	if (rc || (rc = mb_format_probe(&o)))
 		return rc;
 	uint64_t bpg = o.bpg ? o.bpg : 8 * o.block_size;
 	struct mb_geometry geo = {
@@ -138,14 +194,13 @@ int mb_cmd_format(int argc, char **argv)
 							      o.journal)),
 	};
 	struct mb_open_opts opts = { .journal_blocks = (uint32_t)o.journal };
+	bool existed = !lstat(o.path, &st);
+	off_t old_size = st.st_size;
 	int err = mb_volume_format(o.path, &geo, &opts);
 
 	if (err) {
-		mb_cli_err("format", "%s: %s", o.path, mb_cli_open_strerror(err));
-		if (err == -EINVAL)
-			fprintf(stderr, "mballoc: format: the geometry is impossible or group 0's "
-					"%u reserved blocks cannot hold the metadata\n",
-				geo.reserved_per_group);
+		mb_format_report(&o, &geo, err);
+		mb_format_undo(o.path, existed, old_size, err);
 		return MB_EXIT_FAIL;
 	}
 	printf("formatted %s: %llu blocks of %llu bytes, %llu blocks per group, %u reserved "
@@ -161,7 +216,9 @@ int mb_cmd_format(int argc, char **argv)
 static const char *const mb_check_help =
 	"usage: mballoc check PATH [--json] [--expect-allocated FILE]\n"
 	"Opens the volume read-only (replaying its journal in memory), reads every\n"
-	"bitmap and verifies everything; exit 1 with the list of problems.\n"
+	"bitmap and verifies everything.  Exits as e2fsck: 0 clean, 4 problems found\n"
+	"(listed; nothing is repaired), 8 the volume cannot be checked (cannot open,\n"
+	"in use, not an mballoc volume, cannot read), 16 usage error.\n"
 	"  --expect-allocated FILE  also require every extent FILE lists (\"start len\"\n"
 	"                           per line, in blocks; as written by mballoc stress\n"
 	"                           --commit-log) to be fully allocated.  A last line\n"
@@ -212,7 +269,7 @@ static int mb_open_ro(const char *cmd, const char *path, struct mb_volume **vol)
 	int err = mb_volume_open(path, &o, vol);
 
 	if (err)
-		mb_cli_err(cmd, "%s: %s", path, mb_cli_open_strerror(err));
+		mb_cli_err(cmd, "%s: %s", path, mb_cli_volume_why(path, err));
 	return err;
 }
 
@@ -254,21 +311,30 @@ static void mb_info_print(const char *path, const struct mb_volume_info *i, bool
 		       i->journal_blocks, i->journal_capacity, (unsigned long long)i->seq);
 		return;
 	}
-	printf("{\"path\":");
-	mb_cli_json_str(stdout, path);
-	printf(",\"uuid\":\"%s\",\"format_version\":%u,\"state\":\"%s\",\"needs_replay\":%s,"
-	       "\"block_size\":%u,\"blocks\":%llu,\"blocks_per_group\":%u,\"first_data_block\":%u,"
-	       "\"reserved_per_group\":%u,\"groups\":%u,\"groups_uninit\":%u,\"free_blocks\":%llu,"
-	       "\"desc_start\":%llu,\"desc_blocks\":%u,\"journal_start\":%llu,"
-	       "\"journal_blocks\":%u,\"journal_capacity\":%u,\"seq\":%llu,"
-	       "\"open_bytes_read\":%llu}\n",
-	       uuid, i->format_version, state, i->replayed ? "true" : "false", i->geo.block_size,
-	       (unsigned long long)i->geo.blocks_count, i->geo.blocks_per_group,
-	       i->geo.first_data_block, i->geo.reserved_per_group, i->groups, i->groups_uninit,
-	       (unsigned long long)i->free_blocks, (unsigned long long)i->desc_start,
-	       i->desc_blocks, (unsigned long long)i->journal_start, i->journal_blocks,
-	       i->journal_capacity, (unsigned long long)i->seq,
-	       (unsigned long long)i->open_bytes_read);
+	struct mb_json j;
+
+	mb_json_start(&j, stdout, "info");
+	mb_json_str(&j, "path", path);
+	mb_json_str(&j, "uuid", uuid);
+	mb_json_u64(&j, "format_version", i->format_version);
+	mb_json_str(&j, "state", state);
+	mb_json_bool(&j, "needs_replay", i->replayed);
+	mb_json_u64(&j, "block_size", i->geo.block_size);
+	mb_json_u64(&j, "blocks_count", i->geo.blocks_count);
+	mb_json_u64(&j, "blocks_per_group", i->geo.blocks_per_group);
+	mb_json_u64(&j, "first_data_block", i->geo.first_data_block);
+	mb_json_u64(&j, "reserved_per_group", i->geo.reserved_per_group);
+	mb_json_u64(&j, "groups", i->groups);
+	mb_json_u64(&j, "groups_uninit", i->groups_uninit);
+	mb_json_u64(&j, "free_blocks", i->free_blocks);
+	mb_json_u64(&j, "desc_start", i->desc_start);
+	mb_json_u64(&j, "desc_blocks", i->desc_blocks);
+	mb_json_u64(&j, "journal_start", i->journal_start);
+	mb_json_u64(&j, "journal_blocks", i->journal_blocks);
+	mb_json_u64(&j, "journal_capacity", i->journal_capacity);
+	mb_json_u64(&j, "seq", i->seq);
+	mb_json_u64(&j, "open_bytes_read", i->open_bytes_read);
+	mb_json_finish(&j);
 }
 
 int mb_cmd_info(int argc, char **argv)
@@ -384,21 +450,20 @@ static void mb_check_print(const char *path, int n, char *report, bool json,
 			       ex->partial ? " (a partial last line ignored)" : "");
 		return;
 	}
-	printf("{\"path\":");
-	mb_cli_json_str(stdout, path);
-	printf(",\"clean\":%s,\"problems\":%d,", n ? "false" : "true", n);
-	if (ex->file)
-		printf("\"expected_extents\":%llu,\"expected_not_allocated\":%llu,",
-		       (unsigned long long)ex->checked, (unsigned long long)ex->missing);
-	printf("\"messages\":[");
-	bool first = true;
+	struct mb_json j;
 
-	for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n")) {
-		printf(first ? "" : ",");
-		mb_cli_json_str(stdout, line);
-		first = false;
+	mb_json_start(&j, stdout, "check");
+	mb_json_str(&j, "path", path);
+	mb_json_bool(&j, "clean", !n);
+	mb_json_u64(&j, "problems", (uint64_t)n);
+	if (ex->file) {
+		mb_json_u64(&j, "expected_extents", ex->checked);
+		mb_json_u64(&j, "expected_not_allocated", ex->missing);
 	}
-	printf("]}\n");
+	mb_json_arr(&j, "messages");
+	for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n"))
+		mb_json_str(&j, NULL, line);
+	mb_json_finish(&j);
 }
 
 /* mb_volume_verify, then the expected extents; problems or -errno. */
@@ -421,6 +486,23 @@ static int mb_check_run(struct mb_volume *vol, const char *path, struct mb_expec
 	return m < 0 ? m : n + m;
 }
 
+/*
+ * An open that found corruption is a problem found (exit 4), reported as
+ * one; any other failed open is operational (exit 8).
+ */
+static int mb_check_open_failed(const char *path, int err, bool json)
+{
+	char report[256];
+
+	if (err != -EUCLEAN)
+		return MB_EXIT_CHECK_ERROR;
+	snprintf(report, sizeof(report), "cannot open: %s\n", mb_cli_open_strerror(err));
+	struct mb_expect none = { 0 };
+
+	mb_check_print(path, 1, report, json, &none);
+	return MB_EXIT_CHECK_PROBLEMS;
+}
+
 int mb_cmd_check(int argc, char **argv)
 {
 	const char *path;
@@ -429,17 +511,17 @@ int mb_cmd_check(int argc, char **argv)
 	struct mb_expect ex = { 0 };
 	int rc = mb_path_json_parse("check", argc, argv, &json, &path, &ex.file);
 
-	if (rc)
-		return rc;
-	if (mb_open_ro("check", path, &vol))
-		return MB_EXIT_FAIL;
+	if (rc) /* e2fsck's usage error */
+		return rc == MB_EXIT_USAGE ? MB_EXIT_CHECK_USAGE : rc;
+	if ((rc = mb_open_ro("check", path, &vol)))
+		return mb_check_open_failed(path, rc, json);
 	size_t len = 1 << 20;
 	char *report = malloc(len);
 
 	if (!report) {
 		mb_volume_destroy(vol);
 		mb_cli_err("check", "%s: %s", path, strerror(ENOMEM));
-		return MB_EXIT_FAIL;
+		return MB_EXIT_CHECK_ERROR;
 	}
 	int n = mb_check_run(vol, path, &ex, report, len);
 
@@ -447,5 +529,7 @@ int mb_cmd_check(int argc, char **argv)
 	if (n >= 0)
 		mb_check_print(path, n, report, json, &ex);
 	free(report);
-	return n ? MB_EXIT_FAIL : MB_EXIT_OK;
+	if (n < 0)
+		return MB_EXIT_CHECK_ERROR;
+	return n ? MB_EXIT_CHECK_PROBLEMS : MB_EXIT_OK;
 }

@@ -86,8 +86,8 @@ static int mb_stress_tunables(struct mb_volume *vol, const struct mb_stress_opts
 	for (unsigned i = 0; i < o->ntunables; i++) {
 		err = mb_tunable_set(vol, o->tunable_name[i], o->tunable_value[i]);
 		if (err) {
-			mb_cli_err("stress", "tunable %s=%llu: %s", o->tunable_name[i],
-				   (unsigned long long)o->tunable_value[i], strerror(-err));
+			mb_cli_tunable_err("stress", vol, o->tunable_name[i], o->tunable_value[i],
+					   err);
 			return -EINVAL; /* bad usage */
 		}
 	}
