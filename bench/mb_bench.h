@@ -148,12 +148,16 @@ struct mb_bench_row {
 };
 
 /* Output sink: a table on stdout as rows arrive, or one JSON object. */
+struct mb_json;
 struct mb_bench_out {
 	bool json;
 	bool quick;
+	bool progress;     /* a line on stderr after each row: it is a terminal */
+	uint64_t start_ns; /* for the progress line */
 	FILE *jf; /* JSON rows, in memory until the end */
 	char *jbuf;
 	size_t jlen;
+	struct mb_json *j; /* the writer on jf */
 	int rows;
 	const char *last_workload;
 };

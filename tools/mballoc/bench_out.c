@@ -3,10 +3,12 @@
  * bench_out.c - printing bench results: an aligned table on stdout as rows
  * finish (for people), or exactly one JSON object at the end (for
  * machines; rows are kept in memory until then).  Each peer's line carries
- * the ratio mballoc / peer of ops/s measured in the same row.
+ * the ratio mballoc / peer of ops/s measured in the same row.  On a terminal,
+ * stderr gets a progress line after each row (long runs take minutes).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "mb_bench.h"
@@ -16,42 +18,69 @@ int mb_bench_out_init(struct mb_bench_out *o, bool json, bool quick)
 	memset(o, 0, sizeof(*o));
 	o->json = json;
 	o->quick = quick;
-	if (json) {
-		o->jf = open_memstream(&o->jbuf, &o->jlen);
-		if (!o->jf)
-			return -1;
+	o->progress = isatty(STDERR_FILENO);
+	o->start_ns = mb_bench_now_ns();
+	if (!json)
+		return 0;
+	o->jf = open_memstream(&o->jbuf, &o->jlen);
+	o->j = malloc(sizeof(*o->j));
+	if (!o->jf || !o->j) {
+		if (o->jf)
+			fclose(o->jf);
+		free(o->jbuf);
+		free(o->j);
+		return -1;
 	}
+	mb_json_start(o->j, o->jf, "bench");
+	mb_json_bool(o->j, "quick", quick);
+	mb_json_arr(o->j, "rows");
 	return 0;
 }
 
-static void mb_json_res(FILE *f, const struct mb_bench_res *r, double ours)
+/* After a row, on a terminal: how far the run is (stdout may be a pipe). */
+static void mb_bench_progress(struct mb_bench_out *o, const char *workload)
 {
-	fprintf(f, "{\"alloc\":");
-	mb_cli_json_str(f, r->alloc);
-	fprintf(f, ",\"skipped\":%s", r->skipped ? "true" : "false");
+	if (!o->progress)
+		return;
+	fprintf(stderr, "\r\033[Kbench: %d rows done, last %s, %.0f s", o->rows, workload,
+		(double)(mb_bench_now_ns() - o->start_ns) / 1e9);
+}
+
+/* Clears the progress line before the table goes on, on the same terminal. */
+static void mb_bench_progress_clear(struct mb_bench_out *o)
+{
+	if (o->progress)
+		fprintf(stderr, "\r\033[K");
+}
+
+static void mb_json_res(struct mb_json *j, const struct mb_bench_res *r, double ours)
+{
+	mb_json_obj(j, NULL);
+	mb_json_str(j, "alloc", r->alloc);
+	mb_json_bool(j, "skipped", r->skipped);
 	if (!r->skipped) {
-		fprintf(f,
-			",\"ops\":%llu,\"ops_per_s\":%.0f,\"p50_ns\":%llu,\"p99_ns\":%llu,"
-			"\"p999_ns\":%llu,\"latency_sample_every\":%u" /* 0 = not measured */,
-			(unsigned long long)r->ops, r->ops_s, (unsigned long long)r->p50,
-			(unsigned long long)r->p99, (unsigned long long)r->p999, r->sample_every);
+		mb_json_u64(j, "ops", r->ops);
+		mb_json_dbl(j, "ops_per_s", r->ops_s, 0);
+		mb_json_u64(j, "p50_ns", r->p50);
+		mb_json_u64(j, "p99_ns", r->p99);
+		mb_json_u64(j, "p999_ns", r->p999);
+		mb_json_u64(j, "latency_sample_every", r->sample_every); /* 0 = not measured */
 		if (ours > 0 && r->ops_s > 0)
-			fprintf(f, ",\"mballoc_ratio\":%.3f", ours / r->ops_s);
+			mb_json_dbl(j, "mballoc_ratio", ours / r->ops_s, 3);
 	}
 	if (r->aging && !r->skipped) {
-		fprintf(f,
-			",\"extents_per_alloc\":%.3f,\"split_pct\":%.3f,\"frag_score\":%.4f,"
-			"\"free_extents\":%llu,\"free_blocks\":%llu,\"free_hist_log2\":[",
-			r->ext_per_alloc, r->split_pct, r->frag.score,
-			(unsigned long long)r->frag.extents,
-			(unsigned long long)r->frag.free_blocks);
+		mb_json_dbl(j, "extents_per_alloc", r->ext_per_alloc, 3);
+		mb_json_dbl(j, "split_pct", r->split_pct, 3);
+		mb_json_dbl(j, "frag_score", r->frag.score, 4);
+		mb_json_u64(j, "free_extents", r->frag.extents);
+		mb_json_u64(j, "free_blocks", r->frag.free_blocks);
+		mb_json_arr(j, "free_hist_log2");
 		for (int k = 0; k < MB_BENCH_HIST; k++)
-			fprintf(f, "%s%llu", k ? "," : "", (unsigned long long)r->frag.hist[k]);
-		fputc(']', f);
+			mb_json_u64(j, NULL, r->frag.hist[k]);
+		mb_json_end(j);
 	}
-	fprintf(f, ",\"note\":");
-	mb_cli_json_str(f, r->note);
-	fputc('}', f);
+	mb_json_str(j, "note", r->note);
+	mb_json_end(j);
 }
 
 static void mb_table_header(const char *workload)
@@ -114,20 +143,17 @@ static void mb_table_hist(const struct mb_bench_res *r)
 void mb_bench_out_row(struct mb_bench_out *o, const struct mb_bench_row *r)
 {
 	if (o->json) {
-		fprintf(o->jf, "%s{\"workload\":", o->rows ? "," : "");
-		mb_cli_json_str(o->jf, r->workload);
-		fprintf(o->jf, ",\"params\":");
-		mb_cli_json_str(o->jf, r->params);
-		fprintf(o->jf, ",\"note\":");
-		mb_cli_json_str(o->jf, r->note);
-		fprintf(o->jf, ",\"results\":[");
-		for (int i = 0; i < r->nres; i++) {
-			if (i)
-				fputc(',', o->jf);
-			mb_json_res(o->jf, &r->res[i], i ? r->res[0].ops_s : 0);
-		}
-		fprintf(o->jf, "]}");
+		mb_json_obj(o->j, NULL);
+		mb_json_str(o->j, "workload", r->workload);
+		mb_json_str(o->j, "params", r->params);
+		mb_json_str(o->j, "note", r->note);
+		mb_json_arr(o->j, "results");
+		for (int i = 0; i < r->nres; i++)
+			mb_json_res(o->j, &r->res[i], i ? r->res[0].ops_s : 0);
+		mb_json_end(o->j);
+		mb_json_end(o->j);
 	} else {
+		mb_bench_progress_clear(o);
 		if (!o->last_workload || strcmp(o->last_workload, r->workload))
 			mb_table_header(r->workload);
 		for (int i = 0; i < r->nres; i++) {
@@ -141,16 +167,19 @@ void mb_bench_out_row(struct mb_bench_out *o, const struct mb_bench_row *r)
 	}
 	o->last_workload = r->workload;
 	o->rows++;
+	mb_bench_progress(o, r->workload);
 }
 
 void mb_bench_out_kv(struct mb_bench_out *o, const char *workload, const char *text,
 		     const char *json_fields)
 {
 	if (o->json) {
-		fprintf(o->jf, "%s{\"workload\":", o->rows ? "," : "");
-		mb_cli_json_str(o->jf, workload);
-		fprintf(o->jf, ",%s}", json_fields);
+		mb_json_obj(o->j, NULL);
+		mb_json_str(o->j, "workload", workload);
+		mb_json_raw_members(o->j, json_fields);
+		mb_json_end(o->j);
 	} else {
+		mb_bench_progress_clear(o);
 		if (!o->last_workload || strcmp(o->last_workload, workload))
 			printf("\n== %s ==\n", workload);
 		printf("%s\n", text);
@@ -158,14 +187,19 @@ void mb_bench_out_kv(struct mb_bench_out *o, const char *workload, const char *t
 	}
 	o->last_workload = workload;
 	o->rows++;
+	mb_bench_progress(o, workload);
 }
 
 void mb_bench_out_finish(struct mb_bench_out *o, const char *machine_json)
 {
+	mb_bench_progress_clear(o);
 	if (!o->json)
 		return;
+	mb_json_end(o->j); /* rows */
+	mb_json_raw(o->j, "machine", machine_json);
+	mb_json_finish(o->j);
 	fclose(o->jf);
-	printf("{\"tool\":\"mballoc bench\",\"quick\":%s,\"machine\":%s,\"rows\":[%s]}\n",
-	       o->quick ? "true" : "false", machine_json, o->jbuf ? o->jbuf : "");
+	fputs(o->jbuf ? o->jbuf : "", stdout);
 	free(o->jbuf);
+	free(o->j);
 }

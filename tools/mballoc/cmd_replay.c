@@ -198,76 +198,78 @@ static void mb_rp_print_text(const struct mb_rp_opts *o, const struct mb_rimage 
 	if (r->nkinds > o->show)
 		printf("  ... %u more kinds (--kinds N)\n", r->nkinds - (uint32_t)o->show);
 	if (o->stats)
-		mb_rstats_print(o->stats, &r->stats, false);
-}
-
-static void mb_rp_json_u64(const char *name, uint64_t v, bool comma)
-{
-	printf("\"%s\":%llu%s", name, (unsigned long long)v, comma ? "," : "");
+		mb_rstats_print(o->stats, &r->stats, NULL);
 }
 
 static void mb_rp_print_json(const struct mb_rp_opts *o, const struct mb_rimage *img,
 			     const struct mb_replay_result *r, const struct mb_rp_end *e)
 {
 	const struct mb_trace_counts *t = &r->trace;
+	struct mb_json j;
 
-	printf("{\"mode\":\"%s\",", o->run.mode == MB_REPLAY_RESYNC ? "resync" : "free");
-	printf("\"geometry\":{\"block_size\":%u,\"blocks_count\":%llu,\"blocks_per_group\":%u,"
-	       "\"first_data_block\":%u,\"groups\":%u,\"flex_bg\":%u},",
-	       img->geo.block_size, (unsigned long long)img->geo.blocks_count,
-	       img->geo.blocks_per_group, img->geo.first_data_block, img->groups, img->flex_bg);
-	mb_rp_json_u64("requests", r->requests, true);
-	mb_rp_json_u64("exact", r->exact, true);
-	printf("\"exact_pct\":%.2f,", mb_pct(r->exact, r->requests));
-	mb_rp_json_u64("same_group", r->same_group, true);
-	printf("\"same_group_pct\":%.2f,\"first_divergence\":%lld,", mb_pct(r->same_group,
-	       r->requests), (long long)r->first_divergence);
-	printf("\"final_bitmap_matches\":%s,", !e->checked || e->diff < 0 ? "null" :
-					      e->diff ? "false" : "true");
-	mb_rp_json_u64("final_bitmap_diff_blocks", e->checked && e->diff > 0 ? (uint64_t)e->diff : 0,
-		       true);
-	mb_rp_json_u64("unmatched", r->unmatched, true);
-	mb_rp_json_u64("ours_failed", r->ours_failed, true);
-	mb_rp_json_u64("kernel_failed", r->kernel_failed, true);
-	mb_rp_json_u64("replaced", r->replaced, true);
-	mb_rp_json_u64("resync_conflicts", r->resync_conflicts, true);
-	mb_rp_json_u64("frees", r->frees, true);
-	mb_rp_json_u64("free_errors", r->free_errors, true);
-	mb_rp_json_u64("commits", r->commits, true);
-	mb_rp_json_u64("cpu_pinned", r->cpu_pinned, true);
-	mb_rp_json_u64("beyond_isize", r->beyond_isize, true);
-	mb_rp_json_u64("closed_for_write", r->closed_for_write, true);
-	printf("\"trace\":{");
-	mb_rp_json_u64("lines", t->lines, true);
-	mb_rp_json_u64("events", t->events, true);
-	mb_rp_json_u64("ignored", t->ignored, true);
-	mb_rp_json_u64("malformed", t->malformed, true);
-	mb_rp_json_u64("too_long", t->too_long, true);
-	mb_rp_json_u64("unknown_flags", t->unknown_flags, true);
-	mb_rp_json_u64("first_malformed_line", t->first_malformed, true);
-	printf("\"kinds\":{");
+	mb_json_start(&j, stdout, "replay");
+	mb_json_str(&j, "mode", o->run.mode == MB_REPLAY_RESYNC ? "resync" : "free");
+	mb_json_obj(&j, "geometry");
+	mb_json_u64(&j, "block_size", img->geo.block_size);
+	mb_json_u64(&j, "blocks_count", img->geo.blocks_count);
+	mb_json_u64(&j, "blocks_per_group", img->geo.blocks_per_group);
+	mb_json_u64(&j, "first_data_block", img->geo.first_data_block);
+	mb_json_u64(&j, "groups", img->groups);
+	mb_json_u64(&j, "flex_bg", img->flex_bg);
+	mb_json_end(&j);
+	mb_json_u64(&j, "requests", r->requests);
+	mb_json_u64(&j, "exact", r->exact);
+	mb_json_dbl(&j, "exact_pct", mb_pct(r->exact, r->requests), 2);
+	mb_json_u64(&j, "same_group", r->same_group);
+	mb_json_dbl(&j, "same_group_pct", mb_pct(r->same_group, r->requests), 2);
+	mb_json_i64(&j, "first_divergence", r->first_divergence);
+	if (!e->checked || e->diff < 0)
+		mb_json_null(&j, "final_bitmap_matches");
+	else
+		mb_json_bool(&j, "final_bitmap_matches", !e->diff);
+	mb_json_u64(&j, "final_bitmap_diff_blocks",
+		    e->checked && e->diff > 0 ? (uint64_t)e->diff : 0);
+	mb_json_u64(&j, "unmatched", r->unmatched);
+	mb_json_u64(&j, "ours_failed", r->ours_failed);
+	mb_json_u64(&j, "kernel_failed", r->kernel_failed);
+	mb_json_u64(&j, "replaced", r->replaced);
+	mb_json_u64(&j, "resync_conflicts", r->resync_conflicts);
+	mb_json_u64(&j, "frees", r->frees);
+	mb_json_u64(&j, "free_errors", r->free_errors);
+	mb_json_u64(&j, "commits", r->commits);
+	mb_json_u64(&j, "cpu_pinned", r->cpu_pinned);
+	mb_json_u64(&j, "beyond_isize", r->beyond_isize);
+	mb_json_u64(&j, "closed_for_write", r->closed_for_write);
+	mb_json_obj(&j, "trace");
+	mb_json_u64(&j, "lines", t->lines);
+	mb_json_u64(&j, "events", t->events);
+	mb_json_u64(&j, "ignored", t->ignored);
+	mb_json_u64(&j, "malformed", t->malformed);
+	mb_json_u64(&j, "too_long", t->too_long);
+	mb_json_u64(&j, "unknown_flags", t->unknown_flags);
+	mb_json_u64(&j, "first_malformed_line", t->first_malformed);
+	mb_json_obj(&j, "kinds");
 	for (int k = 1; k < MB_TEV_NKINDS; k++)
-		mb_rp_json_u64(mb_tev_kind_name((enum mb_tev_kind)k), t->kind[k],
-			       k + 1 < MB_TEV_NKINDS);
-	printf("}},\"divergences\":[");
+		mb_json_u64(&j, mb_tev_kind_name((enum mb_tev_kind)k), t->kind[k]);
+	mb_json_end(&j);
+	mb_json_end(&j);
+	mb_json_arr(&j, "divergences");
 	for (uint32_t i = 0; i < r->nkinds; i++) {
-		printf("%s{\"kind\":", i ? "," : "");
-		mb_cli_json_str(stdout, r->kinds[i].name);
-		printf(",\"count\":%llu,\"first\":%llu,\"kernel\":",
-		       (unsigned long long)r->kinds[i].count,
-		       (unsigned long long)r->kinds[i].first_req);
-		mb_cli_json_str(stdout, r->kinds[i].kernel);
-		printf(",\"ours\":");
-		mb_cli_json_str(stdout, r->kinds[i].ours);
-		printf("}");
+		mb_json_obj(&j, NULL);
+		mb_json_str(&j, "kind", r->kinds[i].name);
+		mb_json_u64(&j, "count", r->kinds[i].count);
+		mb_json_u64(&j, "first", r->kinds[i].first_req);
+		mb_json_str(&j, "kernel", r->kinds[i].kernel);
+		mb_json_str(&j, "ours", r->kinds[i].ours);
+		mb_json_end(&j);
 	}
-	printf("]");
+	mb_json_end(&j);
 	if (o->stats) {
-		printf(",\"mb_stats\":[");
-		mb_rstats_print(o->stats, &r->stats, true);
-		printf("]");
+		mb_json_arr(&j, "mb_stats");
+		mb_rstats_print(o->stats, &r->stats, &j);
+		mb_json_end(&j);
 	}
-	printf("}\n");
+	mb_json_finish(&j);
 }
 
 /* Loads an image; prints the error itself. */

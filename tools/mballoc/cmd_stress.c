@@ -284,34 +284,43 @@ static void mb_stress_add(struct mb_stress_total *tot, const struct mb_stress_re
 static void mb_stress_print_json(const struct mb_stress_opts *o, const struct mb_stress_total *t)
 {
 	const struct mb_stress_result *s = &t->sum;
+	struct mb_json j;
 
-	printf("{\"mode\":\"%s\",\"policy\":\"%s\",\"threads\":%llu,\"iterations\":%llu,"
-	       "\"failed_iterations\":%llu,\"enospc\":%llu,\"spurious_enospc\":%llu,"
-	       "\"fill_reached\":%.6f,\"retries\":%llu,\"discarded_blocks\":%llu,"
-	       "\"double_allocations\":%llu,\"check_ok\":%s,\"errors\":%llu,",
-	       mb_stress_modes[o->mode], mb_stress_policies[o->policy],
-	       (unsigned long long)o->threads, (unsigned long long)t->done,
-	       (unsigned long long)t->failed, (unsigned long long)s->enospc,
-	       (unsigned long long)s->spurious, s->fill_reached, (unsigned long long)s->retries,
-	       (unsigned long long)s->discarded, (unsigned long long)s->double_allocs,
-	       t->check_ok ? "true" : "false", (unsigned long long)s->errors);
+	mb_json_start(&j, stdout, "stress");
+	mb_json_str(&j, "mode", mb_stress_modes[o->mode]);
+	mb_json_str(&j, "policy", mb_stress_policies[o->policy]);
+	mb_json_u64(&j, "threads", o->threads);
+	mb_json_u64(&j, "iterations", t->done);
+	mb_json_u64(&j, "failed_iterations", t->failed);
+	mb_json_u64(&j, "enospc", s->enospc);
+	mb_json_u64(&j, "spurious_enospc", s->spurious);
+	mb_json_dbl(&j, "fill_reached", s->fill_reached, 6);
+	mb_json_u64(&j, "retries", s->retries);
+	mb_json_u64(&j, "discarded_blocks", s->discarded);
+	mb_json_u64(&j, "double_allocations", s->double_allocs);
+	mb_json_bool(&j, "check_ok", t->check_ok);
+	mb_json_u64(&j, "errors", s->errors);
+	mb_json_str(&j, "path", o->image); /* null without --image */
 	if (o->image) {
-		printf("\"image\":");
-		mb_cli_json_str(stdout, o->image);
-		printf(",\"commits\":%llu,\"commit_errors\":%llu,\"logged_extents\":%llu,",
-		       (unsigned long long)s->commits, (unsigned long long)s->commit_errors,
-		       (unsigned long long)s->logged);
+		mb_json_u64(&j, "commits", s->commits);
+		mb_json_u64(&j, "commit_errors", s->commit_errors);
+		mb_json_u64(&j, "logged_extents", s->logged);
 	}
-	printf("\"first_enospc_fill\":%.6f,\"max_free_at_enospc\":%llu,\"seconds\":%.6f,"
-	       "\"ops\":%llu,\"ops_per_sec\":%.1f,"
-	       "\"frees\":%llu,\"seed\":%llu,\"size\":%llu,\"block_size\":%llu,"
-	       "\"capacity\":%llu,\"groups\":%u,\"fill\":%.6f,\"chunk\":%llu,\"duration\":%.3f}\n",
-	       s->first_enospc_fill, (unsigned long long)s->max_free_at_enospc, s->seconds,
-	       (unsigned long long)s->ops,
-	       s->seconds > 0 ? (double)s->ops / s->seconds : 0.0, (unsigned long long)s->frees,
-	       (unsigned long long)o->seed, (unsigned long long)o->vol.size,
-	       (unsigned long long)o->vol.block_size, (unsigned long long)s->capacity, s->groups,
-	       o->fill, (unsigned long long)o->chunk, o->duration);
+	mb_json_dbl(&j, "first_enospc_fill", s->first_enospc_fill, 6);
+	mb_json_u64(&j, "max_free_at_enospc", s->max_free_at_enospc);
+	mb_json_dbl(&j, "seconds", s->seconds, 6);
+	mb_json_u64(&j, "ops", s->ops);
+	mb_json_dbl(&j, "ops_per_s", s->seconds > 0 ? (double)s->ops / s->seconds : 0.0, 1);
+	mb_json_u64(&j, "frees", s->frees);
+	mb_json_u64(&j, "seed", o->seed);
+	mb_json_u64(&j, "size_bytes", o->vol.size);
+	mb_json_u64(&j, "block_size", o->vol.block_size);
+	mb_json_u64(&j, "capacity_blocks", s->capacity);
+	mb_json_u64(&j, "groups", s->groups);
+	mb_json_dbl(&j, "fill", o->fill, 6);
+	mb_json_u64(&j, "chunk_blocks", o->chunk);
+	mb_json_dbl(&j, "duration", o->duration, 3);
+	mb_json_finish(&j);
 }
 
 static void mb_stress_print_text(const struct mb_stress_opts *o, const struct mb_stress_total *t)

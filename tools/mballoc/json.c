@@ -119,3 +119,20 @@ void mb_json_null(struct mb_json *j, const char *key)
 	mb_json_member(j, key);
 	fputs("null", j->f);
 }
+
+void mb_json_raw(struct mb_json *j, const char *key, const char *value)
+{
+	mb_json_member(j, key);
+	fputs(value, j->f);
+}
+
+void mb_json_raw_members(struct mb_json *j, const char *members)
+{
+	assert(j->depth > 0 && j->close[j->depth - 1] == '}');
+	if (!*members)
+		return;
+	if (j->has_item[j->depth - 1])
+		fputc(',', j->f);
+	j->has_item[j->depth - 1] = true;
+	fputs(members, j->f);
+}

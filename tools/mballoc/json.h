@@ -48,6 +48,15 @@ void mb_json_str(struct mb_json *j, const char *key, const char *s); /* NULL pri
 void mb_json_bool(struct mb_json *j, const char *key, bool v);
 void mb_json_null(struct mb_json *j, const char *key);
 
+/*
+ * Pre-encoded JSON from trusted code (values the program formatted
+ * itself): mb_json_raw writes one member whose value is `value`;
+ * mb_json_raw_members writes `members` ("\"a\":1,\"b\":2") into the open
+ * object.  The writer only places the commas.
+ */
+void mb_json_raw(struct mb_json *j, const char *key, const char *value);
+void mb_json_raw_members(struct mb_json *j, const char *members);
+
 /* Prints s to f as a JSON string (quoted, escaped; NULL prints ""). */
 void mb_json_quote(FILE *f, const char *s);
 

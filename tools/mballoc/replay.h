@@ -108,7 +108,8 @@ int mb_replay_run(struct mb_volume *vol, const struct mb_rimage *img, FILE *f,
  * beside each counter (JSON: the elements of an array).  Returns 0 or
  * -errno (the file cannot be opened).
  */
-int mb_rstats_print(const char *path, const struct mb_stats *st, bool json);
+struct mb_json; /* j: NULL for the table, else the writer with the array open */
+int mb_rstats_print(const char *path, const struct mb_stats *st, struct mb_json *j);
 
 /* Frees what a result holds. */
 void mb_replay_result_free(struct mb_replay_result *res);

@@ -88,24 +88,23 @@ static bool mb_rs_split(const char *line, struct mb_rs_line *l)
 	return true;
 }
 
-int mb_rstats_print(const char *path, const struct mb_stats *st, bool json)
+int mb_rstats_print(const char *path, const struct mb_stats *st, struct mb_json *j)
 {
 	FILE *f = fopen(path, "r");
 	char line[256], sec[64] = "";
 	struct mb_rs_line l;
 	uint64_t v = 0;
-	int n = 0;
 
 	if (!f)
 		return -errno;
-	if (!json)
+	if (!j)
 		printf("mb_stats (%s | ours):\n", path);
 	while (fgets(line, sizeof(line), f)) {
 		if (!mb_rs_split(line, &l))
 			continue;
 		if (!l.val[0]) { /* a section header ("mballoc:", "cr_..._stats:") */
 			snprintf(sec, sizeof(sec), "%s", l.tabs ? l.key : "");
-			if (!json)
+			if (!j)
 				printf("%*s%s:\n", 2 * l.tabs, "", l.key);
 			continue;
 		}
@@ -113,14 +112,17 @@ int mb_rstats_print(const char *path, const struct mb_stats *st, bool json)
 			sec[0] = 0;
 		bool have = mb_rs_ours(sec[0] ? sec : NULL, l.key, st, &v);
 
-		if (json) {
-			printf("%s{\"name\":", n++ ? "," : "");
-			mb_cli_json_str(stdout, sec[0] ? sec : l.key);
+		if (j) {
+			mb_json_obj(j, NULL);
+			mb_json_str(j, "name", sec[0] ? sec : l.key);
 			if (sec[0])
-				printf(",\"counter\":\"%s\"", l.key);
-			printf(",\"kernel\":");
-			mb_cli_json_str(stdout, l.val);
-			printf(have ? ",\"ours\":%llu}" : ",\"ours\":null}", (unsigned long long)v);
+				mb_json_str(j, "counter", l.key);
+			mb_json_str(j, "kernel", l.val);
+			if (have)
+				mb_json_u64(j, "ours", v);
+			else
+				mb_json_null(j, "ours");
+			mb_json_end(j);
 		} else if (have) {
 			printf("%*s%-24s %12s | %llu\n", 2 * l.tabs, "", l.key, l.val,
 			       (unsigned long long)v);
