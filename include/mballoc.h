@@ -374,6 +374,115 @@ MB_API int mb_unreserve(struct mb_volume *vol, uint64_t n);
 MB_API int mb_statfs(struct mb_volume *vol, struct mb_statfs *st);
 
 /* ------------------------------------------------------------------------ */
+/* Constraints and multi-extent allocation                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * What an extent must look like (XFS's minlen and alignment, Ceph's
+ * alloc_unit and max_alloc_size).  Units: blocks.  A zero field is "no
+ * constraint", and a NULL or all-zero constraint is no constraint at all:
+ * mb_alloc_constrained() then is mb_alloc(), decision for decision.
+ *   min_len  0 or 1..blocks_per_group, a multiple of align: the extent is
+ *            at least this long (0: align, or 1 without one).
+ *   align    0 or a power of two 1..blocks_per_group: the extent's start
+ *            (its volume block number) and its length are multiples of it.
+ *   max_len  0 (no limit but a group) or a multiple of align >= min_len:
+ *            no extent is longer.
+ *   flags    0 (reserved).
+ *
+ * A constrained request is placed straight from the buddy: it neither
+ * uses nor creates preallocations (a preallocation's blocks would ignore
+ * the constraint), so its file only names the home group, and
+ * MB_HINT_NOPREALLOC, MB_HINT_MERGE and MB_HINT_FIRST change nothing.
+ *
+ * ENOSPC is exact: -ENOSPC means that, at one moment during the call, no
+ * free run satisfied the constraint anywhere on the volume, even though
+ * shorter or unaligned pieces may be free.  Before it answers so, the call
+ * reclaims what ENOSPC rounds of mb_alloc() reclaim: it discards every
+ * preallocation, forces the commit of pending frees and sleeps until trims
+ * in flight return their runs.  Reservations come first, as in mb_alloc():
+ * a request without MB_HINT_DELALLOC_RESERVED claims its blocks from the
+ * reservable space (halving, but never below the minimum), and fails with
+ * -ENOSPC when not even min_len blocks are reservable.  The "never ENOSPC
+ * while reserved" promise of MB_HINT_DELALLOC_RESERVED cannot hold for a
+ * constraint (reserved blocks may all be unaligned crumbs): such a request
+ * fails with -ENOSPC like any other, its reservation untouched.
+ */
+struct mb_constraint {
+	uint32_t min_len;
+	uint32_t align;
+	uint32_t max_len;
+	uint32_t flags;
+};
+
+/*
+ * Allocates one extent that satisfies c: its length is the longest the
+ * volume has now, up to req->len (cut to a group, to max_len and down to a
+ * multiple of align), and at least min_len.  The search starts at the goal
+ * (the exact goal first with MB_HINT_TRY_GOAL; only there with
+ * MB_HINT_GOAL_ONLY) or, without one, at the file's home group, and does
+ * not visit groups that cannot hold min_len blocks (the optimized-scan
+ * sets), so its cost does not grow with the size of the volume.
+ * Errors: those of mb_alloc() (the request's fields have the same ranges);
+ *         -EINVAL also for a bad constraint (align not a power of two or
+ *         above blocks_per_group, min_len above blocks_per_group, min_len
+ *         or max_len not a multiple of align, max_len < min_len, flags not
+ *         0), req->len shorter than the minimum, or MB_HINT_GOAL_ONLY with a
+ *         goal that is not aligned; -ENOSPC no free run satisfies c (see
+ *         above), or fewer than min_len blocks are reservable.  Nothing
+ *         changes on error.
+ * Thread-safety: any.
+ */
+MB_API int mb_alloc_constrained(struct mb_volume *vol, const struct mb_request *req,
+				const struct mb_constraint *c, struct mb_extent *out);
+
+/*
+ * The longest extent that satisfies c which an allocation could take now
+ * (c NULL: any free extent): returns its length in blocks (at most max_len,
+ * a group) and, if start is not NULL, its first block; 0 when there is
+ * none.  Counts free blocks in buddy terms: blocks held by preallocations,
+ * awaiting a commit or under a trim are not counted (an allocation would
+ * reclaim them first), nor are reservations (they say nothing about
+ * placement).
+ * Errors: -EINVAL vol NULL or a bad constraint (as mb_alloc_constrained);
+ *         -EIO a bitmap could not be read; -ENOMEM.
+ * Thread-safety: any; exact when no call is in flight, otherwise a run that
+ *         was free at some moment of the call.
+ */
+MB_API int64_t mb_largest_extent(struct mb_volume *vol, const struct mb_constraint *c,
+				 uint64_t *start);
+
+#define MB_VEC_ALL 0x1 /* all-or-nothing: len blocks, or nothing stays allocated */
+
+/*
+ * Gathers up to req->len blocks (not cut to a group) in at most n extents
+ * that each satisfy c (NULL: none), written to out[0..): contiguous first --
+ * every extent is the longest the volume has, each next one starts at the
+ * end of the last when it can -- so a volume with a long enough run
+ * answers with one extent.  out[i].logical continues the file: req->logical
+ * plus the lengths before it.  Returns the number of extents (1..n).
+ *
+ * Without MB_VEC_ALL the result may be short (fewer blocks than asked); it
+ * fails with -ENOSPC only when not one extent satisfies c.  With
+ * MB_VEC_ALL it is exactly req->len blocks, or -ENOSPC and nothing stays
+ * allocated; -ENOSPC only when the free space that satisfies c, taken in at
+ * most n extents, is smaller than req->len at one moment during the call
+ * (after the reclaiming described above).  With MB_HINT_DELALLOC_RESERVED
+ * the blocks placed come out of the caller's reservation, as in mb_alloc;
+ * otherwise the call first claims req->len blocks (with MB_VEC_ALL all of
+ * them, or -ENOSPC; without, halving down to the minimum).
+ * Errors: -EINVAL vol, req or out NULL, n 0, vflags unknown, a bad request
+ *         (as mb_alloc: len 0, logical + len past MB_LOGICAL_LIMIT, ...) or
+ *         constraint (as mb_alloc_constrained), MB_HINT_GOAL_ONLY (a vector
+ *         has no single place); -ENOSPC as above; -EROFS read-only volume;
+ *         -EIO, -ENOMEM as mb_alloc.  On any error nothing stays allocated.
+ * Thread-safety: any.
+ */
+MB_API int mb_alloc_vec(struct mb_volume *vol, const struct mb_request *req,
+			const struct mb_constraint *c, uint32_t vflags, struct mb_extent *out,
+			uint32_t n);
+
+/* ------------------------------------------------------------------------ */
 /* Files and preallocation                                                   */
 /* ------------------------------------------------------------------------ */
 

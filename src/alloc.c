@@ -68,7 +68,7 @@
 /* Context                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static mb_grp_t mb_home_group(const struct mb_volume *vol, const struct mb_file *file)
+mb_grp_t mb_home_group(const struct mb_volume *vol, const struct mb_file *file)
 {
 	if (!file)
 		return 0;
@@ -94,7 +94,7 @@ static bool mb_block_in_volume(const struct mb_volume *vol, uint64_t b)
  * never wrap: a logical range below MB_LOGICAL_LIMIT, and neighbours that
  * are volume blocks on the correct side of the request.
  */
-static bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
+bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 {
 	if (!req->len || (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK))
 		return false;

@@ -284,6 +284,7 @@ enum mb_hook_id {
 	MB_HOOK_SPACE_WAIT,         /* an allocator is about to sleep (event lock held) */
 	MB_HOOK_RESV_DECIDED,       /* a claim's precise path decided, not yet taken */
 	MB_HOOK_RESV_CLAIMED,       /* a plain mb_alloc claimed its blocks, not yet searched */
+	MB_HOOK_CONS_FAILED,        /* constrain.c: a pass found nothing, not yet decided */
 	MB_HOOK_COUNT
 };
 
@@ -463,6 +464,7 @@ void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uin
 void mb_resv_retune(struct mb_volume *vol);
 bool mb_resv_must_retry(struct mb_volume *vol, uint32_t flags);
 uint32_t mb_resv_default_clusters(const struct mb_volume *vol);
+uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uint32_t flags);
 
 /* stats.c */
 static inline void mb_stat_add(struct mb_volume *vol, enum mb_stat_id id, uint64_t n)
@@ -627,6 +629,8 @@ static inline mb_fsblk_t mb_fex_block(const struct mb_volume *vol, const struct 
 }
 
 bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr);
+bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req);
+mb_grp_t mb_home_group(const struct mb_volume *vol, const struct mb_file *file);
 void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp);
 
 #ifdef MB_TESTING

@@ -210,23 +210,29 @@ static bool mb_resv_unsettled(struct mb_volume *vol, const void *arg)
 }
 
 /*
- * Claims n blocks -- or, with halve, the largest n >> k that fits -- and
- * returns what it claimed, 0 when U truly lacks even the smallest.  "Truly":
+ * Claims n blocks -- or the largest n >> k that fits, but not below lo (lo
+ * itself is tried last) -- and returns what it claimed, 0 when U truly
+ * lacks even lo.  "Truly":
  * blocks other plain allocations claimed and may not use are waited for
  * (they settle), never reported as missing.  Sleeps, never spins; every
  * wakeup is another claim settling.  Call with no lock held.
  */
-static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint32_t flags,
-				   bool halve, bool track)
+static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint64_t lo,
+				   uint32_t flags, bool track)
 {
+	assert(lo >= 1 && lo <= n);
 	for (;;) {
 		/* sampled before the attempt: a settle after it wakes us */
 		uint64_t settled = mb_resv_settled_sum(vol);
 		uint64_t gen = mb_space_sample(vol);
 
-		for (uint64_t m = n; m; m = halve ? m >> 1 : 0)
+		/* n, n/2, ... while above lo, then lo itself */
+		for (uint64_t m = n; m >= lo; m = m > lo && m >> 1 < lo ? lo : m >> 1) {
 			if (!mb_resv_claim(vol, m, flags, track))
 				return m;
+			if (m == lo)
+				break;
+		}
 		if (mb_resv_inflight_sum(vol) <= 0)
 			return 0;
 		mb_space_wait_while(vol, gen, mb_resv_unsettled, &settled);
@@ -248,7 +254,7 @@ int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed)
 	*claimed = 0;
 	if (ac->flags & MB_HINT_DELALLOC_RESERVED)
 		return 0;
-	n = mb_resv_claim_wait(ac->vol, ac->o_ex.fe_len, ac->flags, true, true);
+	n = mb_resv_claim_wait(ac->vol, ac->o_ex.fe_len, 1, ac->flags, true);
 	if (!n)
 		return -ENOSPC;
 	MB_HOOK(ac->vol, MB_HOOK_RESV_CLAIMED, 0, 0);
@@ -259,6 +265,16 @@ int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed)
 	}
 	*claimed = n;
 	return 0;
+}
+
+/*
+ * constrain.c's gate: a plain constrained request or vector claims hi
+ * blocks, halving down to lo, as mb_resv_claim_request; 0 when not even lo
+ * is there.  Settle it with mb_resv_consumed.
+ */
+uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uint32_t flags)
+{
+	return mb_resv_claim_wait(vol, hi, lo, flags, true);
 }
 
 /*
@@ -323,7 +339,7 @@ int mb_reserve(struct mb_volume *vol, uint64_t n, uint32_t flags)
 		return -EINVAL;
 	if (mb_resv_read_only(vol))
 		return -EROFS;
-	int err = mb_resv_claim_wait(vol, n, flags, false, false) ? 0 : -ENOSPC;
+	int err = mb_resv_claim_wait(vol, n, n, flags, false) ? 0 : -ENOSPC;
 
 	if (!err)
 		atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_count, (int64_t)n,
