@@ -166,6 +166,7 @@ static bool mb_cons_try_group(struct mb_cons *k, mb_grp_t g, uint32_t want, bool
 			k->load_err = err;
 		goto out;
 	}
+	mb_stat_inc(vol, MB_ST_GROUPS_SCANNED);
 	if (k->has_goal && g == k->goal_group)
 		mb_cons_goal_piece_locked(k, grp, want, &ex);
 	if (ex.fe_len < want && !(k->flags & MB_HINT_GOAL_ONLY))
@@ -229,8 +230,14 @@ static bool mb_cons_take_best(struct mb_cons *k, const struct mb_fex *best)
 uint32_t mb_cons_pass(struct mb_cons *k, uint32_t want, bool take, struct mb_fex *got)
 {
 	struct mb_volume *vol = k->vol;
+	/* no group holds more: stop at the first piece that long */
+	uint32_t cap = (uint32_t)mb_round_down(vol->bpg - vol->geo.reserved_per_group, k->align);
 
 	assert(want >= k->min && want <= k->max);
+	*got = (struct mb_fex){ 0 };
+	if (cap < k->min)
+		return 0;
+	want = want < cap ? want : cap;
 	for (;;) {
 		struct mb_fex best = { 0 };
 		bool done = mb_cons_try_group(k, k->goal_group, want, take, &best) ||

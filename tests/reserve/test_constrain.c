@@ -228,6 +228,36 @@ TEST(longest_up_to_len_and_max)
 	mb_volume_destroy(vol);
 }
 
+/*
+ * Group choice does not grow with the volume: on 65536 groups, pieces of a
+ * whole group's worth are found in the goal group or the next one.  Before
+ * the pass stopped at the longest piece a group can hold, every call looked
+ * at every group for a piece of 32768 that no group has.
+ */
+TEST(groups_visited_not_linear)
+{
+	static const struct mb_geometry big = { .block_size = 4096, .blocks_count = 65536ULL * 32768,
+						 .reserved_per_group = 1 };
+	struct mb_volume *vol = new_volume(&big);
+	struct mb_constraint c = cons(64, 64, 0);
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 40000 };
+	struct mb_extent ex, v[8];
+	struct mb_stats st;
+
+	ASSERT_TRUE(vol);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_stats", 1), 0);
+	for (int i = 0; i < 50; i++) {
+		ASSERT_EQ_INT(mb_alloc_constrained(vol, &rq, &c, &ex), 0);
+		ASSERT_EQ_U64(ex.len, 32704);
+	}
+	rq.len = 8 * 32704;
+	ASSERT_EQ_INT(mb_alloc_vec(vol, &rq, &c, MB_VEC_ALL, v, 8), 8);
+	ASSERT_EQ_INT(mb_largest_extent(vol, &c, NULL), 32704);
+	mb_stats_get(vol, &st);
+	ASSERT_LE_U64(st.groups_scanned, 3 * 59);
+	mb_volume_destroy(vol);
+}
+
 /* TRY_GOAL takes the aligned goal; GOAL_ONLY only there, aligned goals only. */
 TEST(goal_hints)
 {
