@@ -6,7 +6,9 @@
  * sequence of operations whose every argument is drawn from hostile
  * distributions: requests with wrapping logicals, out-of-volume neighbours,
  * any flag bits and huge lengths; frees of arbitrary ranges; trims; file
- * open/close/discard/set_size; discard_all; commits; reopen.
+ * open/close/discard/set_size; discard_all; commits; reopen; constrained
+ * allocations, vectors and the largest-extent query with hostile
+ * constraints; reservations, their release and statfs.
  *
  * A model follows along: a shadow bitmap of the blocks the library handed
  * out (on-disk terms) and their count.  After every call the library's
@@ -120,6 +122,7 @@ struct fz {
 	uint8_t durable[FZ_MAX_BLOCKS];   /* persistent: as of the last durable commit */
 	uint64_t nused, ndurable, data_blocks;
 	uint64_t seq;                     /* persistent: the last durable transaction */
+	int64_t resv;                     /* R: outstanding reservations (any sign) */
 	struct fz_ext ext[FZ_MAX_EXTENTS]; /* some extents handed out, to free later */
 	unsigned next_ext;
 	uint64_t next_logical;
@@ -154,6 +157,19 @@ static void fz_verify(struct fz *z)
 {
 	FZ_REQUIRE(mb_check(z->vol, NULL, 0) == 0);
 	FZ_REQUIRE(mb_free_blocks(z->vol) == z->data_blocks - z->nused);
+
+	struct mb_statfs st;
+	int64_t u = (int64_t)(z->data_blocks - z->nused) - z->resv;
+
+	FZ_REQUIRE(mb_statfs(z->vol, &st) == 0);
+	FZ_REQUIRE(st.reserved == (uint64_t)(z->resv > 0 ? z->resv : 0));
+	FZ_REQUIRE(st.avail == (uint64_t)(u > 0 ? u : 0));
+}
+
+/* U: the free blocks no reservation holds (a plain claim's pool). */
+static int64_t fz_unclaimed(const struct fz *z)
+{
+	return (int64_t)(z->data_blocks - z->nused) - z->resv;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -278,9 +294,11 @@ static void fz_alloc_ok(struct fz *z, const struct mb_request *rq, const struct 
 	fz_remember(z, ex->start, ex->len);
 }
 
-/* One mb_alloc() checked against the model; returns its error. */
-static int fz_alloc(struct fz *z, const struct mb_request *rq)
+/* One mb_alloc() (or, via_cons, mb_alloc_constrained() with an all-zero
+   constraint: the same call) checked against the model; returns its error. */
+static int fz_alloc_via(struct fz *z, const struct mb_request *rq, bool via_cons)
 {
+	static const struct mb_constraint none;
 	struct mb_extent ex;
 	uint8_t before[FZ_MAX_BLOCKS];
 	uint64_t nbefore = z->nused;
@@ -295,14 +313,18 @@ static int fz_alloc(struct fz *z, const struct mb_request *rq)
 			" pright=%" PRIu64 " (blocks_count %" PRIu64 ")\n",
 			rq->file != NULL, rq->logical, rq->goal, rq->len, rq->flags, rq->lleft,
 			rq->pleft, rq->lright, rq->pright, z->geo.blocks_count);
-	int err = mb_alloc(z->vol, rq, &ex);
+	int err = via_cons ? mb_alloc_constrained(z->vol, rq, &none, &ex) : mb_alloc(z->vol, rq, &ex);
+	bool delalloc = rq->flags & MB_HINT_DELALLOC_RESERVED;
 
 	FZ_REQUIRE(err == 0 || err == -EINVAL || err == -ENOSPC);
 	FZ_REQUIRE(valid ? err != -EINVAL : err == -EINVAL);
-	if (err == -ENOSPC && !(rq->flags & MB_HINT_GOAL_ONLY))
-		FZ_REQUIRE(z->nused == z->data_blocks); /* never a spurious ENOSPC */
-	if (!err)
+	if (err == -ENOSPC && !(rq->flags & MB_HINT_GOAL_ONLY)) /* never a spurious ENOSPC */
+		FZ_REQUIRE(z->nused == z->data_blocks || (!delalloc && fz_unclaimed(z) < 1));
+	if (!err) {
 		fz_alloc_ok(z, rq, &ex);
+		if (delalloc)
+			z->resv -= ex.len;
+	}
 	/* an allocation may force a commit (freed space) before it takes blocks */
 	if (z->persistent && fz_seq(z) != z->seq) {
 		memcpy(z->durable, before, z->geo.blocks_count);
@@ -312,12 +334,18 @@ static int fz_alloc(struct fz *z, const struct mb_request *rq)
 	return err;
 }
 
-static void fz_op_alloc(struct fz *z, struct fz_in *in)
+static int fz_alloc(struct fz *z, const struct mb_request *rq)
+{
+	return fz_alloc_via(z, rq, false);
+}
+
+/* op >= 208: through mb_alloc_constrained's unconstrained path (same answers) */
+static void fz_op_alloc(struct fz *z, struct fz_in *in, uint8_t op)
 {
 	struct mb_request rq;
 
 	fz_decode_request(z, in, &rq);
-	fz_alloc(z, &rq);
+	fz_alloc_via(z, &rq, op >= 208);
 }
 
 /* Fills the volume with short metadata extents, then frees every other
@@ -490,6 +518,7 @@ static void fz_op_reopen(struct fz *z, struct fz_in *in)
 	memcpy(z->durable, z->used, z->geo.blocks_count);
 	z->ndurable = z->nused;
 	z->seq = fz_seq(z);
+	z->resv = 0; /* reservations live in memory only */
 }
 
 static void fz_op_commit(struct fz *z)
@@ -504,6 +533,279 @@ static void fz_op_commit(struct fz *z)
 	memcpy(z->durable, z->used, z->geo.blocks_count);
 	z->ndurable = z->nused;
 	z->seq = fz_seq(z);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Constraints, vectors, reservations                                        */
+/* ------------------------------------------------------------------------ */
+
+/* The constraint's rules (mballoc.h); *k resolved: min, align, max. */
+static bool fz_cons_valid(const struct fz *z, const struct mb_constraint *c, uint32_t *min,
+			  uint32_t *a, uint32_t *max)
+{
+	uint32_t bpg = z->geo.blocks_per_group;
+
+	if (c->flags || (c->align & (c->align - 1)) || c->align > bpg || c->min_len > bpg)
+		return false;
+	*a = c->align ? c->align : 1;
+	if (c->min_len % *a || c->max_len % *a || (c->max_len && c->max_len < c->min_len))
+		return false;
+	*min = c->min_len ? c->min_len : *a;
+	*max = bpg / *a * *a;
+	if (c->max_len && c->max_len < *max)
+		*max = c->max_len;
+	return true;
+}
+
+static void fz_decode_cons(struct fz *z, struct fz_in *in, struct mb_constraint *c)
+{
+	uint8_t sel = fz_u8(in);
+
+	memset(c, 0, sizeof(*c));
+	if (sel % 8 == 0) { /* hostile */
+		c->min_len = fz_hostile32(z, in);
+		c->align = fz_hostile32(z, in);
+		c->max_len = fz_hostile32(z, in);
+		c->flags = sel & 8 ? fz_u8(in) : 0;
+		return;
+	}
+	c->align = (sel & 8) ? 1u << (fz_u8(in) % 7) : 0;
+	uint32_t a = c->align ? c->align : 1;
+
+	c->min_len = (sel & 16) ? a * (fz_u8(in) % 5) : 0;
+	c->max_len = (sel & 32) ? a * (fz_u8(in) % 9) : 0;
+	if (c->max_len && c->max_len < c->min_len)
+		c->max_len = c->min_len;
+}
+
+/* The pieces the model's free blocks offer (allocvec.c's cut), longest first. */
+static int fz_pieces(const struct fz *z, uint32_t a, uint32_t max, uint32_t *out)
+{
+	int np = 0;
+	uint64_t b = 0;
+
+	while (b < z->geo.blocks_count) {
+		if (!fz_is_data(z, b) || z->used[b]) {
+			b++;
+			continue;
+		}
+		uint64_t e = b;
+
+		while (e < z->geo.blocks_count && fz_is_data(z, e) && !z->used[e])
+			e++;
+		uint64_t as = (b + a - 1) / a * a, ae = e / a * a;
+
+		for (uint64_t st = as; st < ae; st += max)
+			out[np++] = (uint32_t)(ae - st < max ? ae - st : max);
+		b = e;
+	}
+	for (int i = 1; i < np; i++)
+		for (int j = i; j > 0 && out[j] > out[j - 1]; j--) {
+			uint32_t t = out[j];
+
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return np;
+}
+
+/* Could len be gathered in n pieces, all >= min but a last that completes? */
+static bool fz_could_gather(const struct fz *z, uint32_t min, uint32_t a, uint32_t max,
+			    uint64_t len, uint64_t n)
+{
+	static uint32_t p[FZ_MAX_BLOCKS];
+	int np = fz_pieces(z, a, max, p);
+	uint64_t r = len;
+
+	for (int i = 0; i < np && (uint64_t)i < n && r; i++) {
+		if (p[i] >= r)
+			return true;
+		if (p[i] < min)
+			return false;
+		r -= p[i];
+	}
+	return r == 0;
+}
+
+/* An extent the model accepts: data blocks, free, aligned, long enough. */
+static void fz_take(struct fz *z, const struct mb_extent *e, uint32_t min, uint32_t a,
+		    uint32_t max, bool last)
+{
+	FZ_REQUIRE(e->len >= 1 && e->len <= max && e->start % a == 0 && e->len % a == 0);
+	FZ_REQUIRE(last || e->len >= min);
+	FZ_REQUIRE(e->start < z->geo.blocks_count && e->len <= z->geo.blocks_count - e->start);
+	for (uint64_t b = e->start; b < e->start + e->len; b++) {
+		FZ_REQUIRE(fz_is_data(z, b) && !z->used[b]);
+		z->used[b] = 1;
+	}
+	z->nused += e->len;
+	fz_remember(z, e->start, e->len);
+}
+
+/* A forced commit inside a call: the durable state is what preceded it. */
+static void fz_after_call(struct fz *z, const uint8_t *before, uint64_t nbefore)
+{
+	if (z->persistent && fz_seq(z) != z->seq) {
+		memcpy(z->durable, before, z->geo.blocks_count);
+		z->ndurable = nbefore;
+		z->seq = fz_seq(z);
+	}
+}
+
+static void fz_op_constrained(struct fz *z, const struct mb_request *rq,
+			      const struct mb_constraint *c)
+{
+	if (!c->min_len && !c->align && !c->max_len && !c->flags) {
+		fz_alloc_via(z, rq, true); /* no constraint: mb_alloc itself */
+		return;
+	}
+	static uint8_t before[FZ_MAX_BLOCKS];
+	uint64_t nbefore = z->nused;
+	uint32_t min = 1, a = 1, max = 1;
+	bool valid = fz_req_valid(z, rq) && fz_cons_valid(z, c, &min, &a, &max);
+	uint32_t want = 0;
+	struct mb_extent ex;
+
+	if (valid) {
+		want = (rq->len < max ? rq->len : max) / a * a;
+		valid = want >= min && !((rq->flags & MB_HINT_GOAL_ONLY) &&
+					 rq->goal != MB_GOAL_NONE && rq->goal % a);
+	}
+	memcpy(before, z->used, z->geo.blocks_count);
+	int err = mb_alloc_constrained(z->vol, rq, c, &ex);
+
+	FZ_REQUIRE(valid ? (err == 0 || err == -ENOSPC) : err == -EINVAL);
+	bool delalloc = rq->flags & MB_HINT_DELALLOC_RESERVED;
+
+	if (err == -ENOSPC && !(rq->flags & MB_HINT_GOAL_ONLY))
+		FZ_REQUIRE((!delalloc && fz_unclaimed(z) < min) ||
+			   !fz_could_gather(z, min, a, max, min, 1));
+	if (!err) {
+		FZ_REQUIRE(ex.len <= want && ex.logical == rq->logical);
+		if ((rq->flags & MB_HINT_GOAL_ONLY) && rq->goal != MB_GOAL_NONE)
+			FZ_REQUIRE(ex.start == rq->goal);
+		fz_take(z, &ex, min, a, max, false);
+		if (delalloc)
+			z->resv -= ex.len;
+	}
+	fz_after_call(z, before, nbefore);
+}
+
+static void fz_op_vec(struct fz *z, struct fz_in *in, const struct mb_request *rq,
+		      const struct mb_constraint *c)
+{
+	static uint8_t before[FZ_MAX_BLOCKS];
+	struct mb_extent out[8];
+	uint8_t sel = fz_u8(in);
+	uint32_t n = sel % 10, vflags = sel & 16 ? MB_VEC_ALL : 0;
+	uint64_t nbefore = z->nused;
+	uint32_t min = 1, a = 1, max = 1;
+	bool null_out = n == 9;
+
+	if (sel & 32)
+		vflags |= fz_u8(in) & ~1u; /* unknown bits */
+	n = null_out ? 1 : n;
+	bool valid = !null_out && n && !(vflags & ~(uint32_t)MB_VEC_ALL) && fz_req_valid(z, rq) &&
+		     !(rq->flags & MB_HINT_GOAL_ONLY) && fz_cons_valid(z, c, &min, &a, &max) &&
+		     rq->len % a == 0 && rq->len >= min;
+
+	memcpy(before, z->used, z->geo.blocks_count);
+	int got = mb_alloc_vec(z->vol, rq, c, vflags, null_out ? NULL : out, n);
+	bool delalloc = rq->flags & MB_HINT_DELALLOC_RESERVED, all = vflags & MB_VEC_ALL;
+
+	FZ_REQUIRE(valid ? (got > 0 || got == -ENOSPC) : got == -EINVAL);
+	if (got == -ENOSPC) {
+		uint64_t need = all ? rq->len : min;
+
+		FZ_REQUIRE((!delalloc && fz_unclaimed(z) < (int64_t)need) ||
+			   !fz_could_gather(z, min, a, max, need, all ? n : 1));
+	}
+	uint64_t sum = 0;
+
+	for (int i = 0; i < got; i++) {
+		FZ_REQUIRE(out[i].logical == rq->logical + sum);
+		sum += out[i].len;
+		FZ_REQUIRE(sum <= rq->len);
+		fz_take(z, &out[i], min, a, max, i == got - 1 && sum == rq->len);
+	}
+	FZ_REQUIRE(got <= 0 || (uint32_t)got <= n);
+	FZ_REQUIRE(got <= 0 || !all || sum == rq->len);
+	if (got > 0 && delalloc)
+		z->resv -= (int64_t)sum;
+	fz_after_call(z, before, nbefore);
+}
+
+static void fz_op_largest(struct fz *z, const struct mb_constraint *c)
+{
+	static const struct mb_constraint none;
+	uint32_t min = 1, a = 1, max = 1;
+	bool valid = fz_cons_valid(z, c ? c : &none, &min, &a, &max);
+	uint64_t start = UINT64_MAX;
+	int64_t len = mb_largest_extent(z->vol, c, &start);
+	static uint32_t p[FZ_MAX_BLOCKS];
+
+	FZ_REQUIRE(valid ? len >= 0 : len == -EINVAL);
+	if (len <= 0)
+		return;
+	/* buddy terms: never more than the model's free blocks give */
+	FZ_REQUIRE(fz_pieces(z, a, max, p) > 0 && len <= p[0] && len >= min);
+	FZ_REQUIRE(start % a == 0 && (uint64_t)len % a == 0);
+	for (uint64_t b = start; b < start + (uint64_t)len; b++)
+		FZ_REQUIRE(fz_is_data(z, b) && !z->used[b]);
+}
+
+static void fz_op_reserve(struct fz *z, struct fz_in *in, bool give_back)
+{
+	uint64_t n = fz_u8(in) & 1 ? fz_hostile64(z, in) : fz_u8(in) % 64;
+	uint32_t flags = fz_u8(in) & 1 ? (uint32_t)fz_bytes(in, 2) : 0;
+
+	if (give_back) {
+		bool ok = n && z->resv > 0 && n <= (uint64_t)z->resv;
+
+		FZ_REQUIRE(mb_unreserve(z->vol, n) == (ok ? 0 : -EINVAL));
+		z->resv -= ok ? (int64_t)n : 0;
+		return;
+	}
+	int err = mb_reserve(z->vol, n, flags);
+
+	if (!n || n > z->geo.blocks_count ||
+	    (flags & ~(uint32_t)(MB_HINT_USE_ROOT_BLOCKS | MB_HINT_USE_RESERVED))) {
+		FZ_REQUIRE(err == -EINVAL);
+		return;
+	}
+	/* exact: the fuzzer sets no system reserve */
+	FZ_REQUIRE(err == ((int64_t)n <= fz_unclaimed(z) ? 0 : -ENOSPC));
+	z->resv += err ? 0 : (int64_t)n;
+}
+
+static void fz_op_cons(struct fz *z, struct fz_in *in)
+{
+	uint8_t sel = fz_u8(in);
+	struct mb_request rq;
+	struct mb_constraint c;
+
+	switch (sel % 6) {
+	case 0:
+	case 1:
+		fz_decode_request(z, in, &rq);
+		fz_decode_cons(z, in, &c);
+		if (sel % 6)
+			fz_op_vec(z, in, &rq, &c);
+		else
+			fz_op_constrained(z, &rq, &c);
+		break;
+	case 2:
+		fz_decode_cons(z, in, &c);
+		fz_op_largest(z, sel & 64 ? NULL : &c);
+		break;
+	case 3:
+	case 4:
+		fz_op_reserve(z, in, sel % 6 == 4);
+		break;
+	default:
+		FZ_REQUIRE(mb_statfs(z->vol, NULL) == -EINVAL);
+		break;
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -558,13 +860,13 @@ static void fz_step(struct fz *z, struct fz_in *in)
 	uint8_t op = fz_u8(in);
 
 	switch (op % 13) {
-	case 0: case 1: case 2: case 3: fz_op_alloc(z, in); break;
+	case 0: case 1: case 2: case 3: fz_op_alloc(z, in, op); break;
 	case 12: fz_op_fragment(z, in); break;
 	case 4: case 5: fz_op_free(z, in); break;
 	case 6: fz_op_file(z, in); break;
 	case 7: fz_op_trim(z, in); break;
 	case 8: fz_op_count(z, in); break;
-	case 9: FZ_REQUIRE(mb_discard_all(z->vol) >= 0); break;
+	case 9: if (op & 128) fz_op_cons(z, in); else FZ_REQUIRE(mb_discard_all(z->vol) >= 0); break;
 	case 10: if (op & 16) fz_op_commit(z); else fz_op_tunable(z, in); break;
 	default: fz_op_reopen(z, in); break;
 	}
