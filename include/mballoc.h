@@ -418,7 +418,7 @@ struct mb_constraint {
 /*
  * Allocates one extent that satisfies c: its length is the longest the
  * volume has now, up to req->len (cut to a group, to max_len and down to a
- * multiple of align), and at least min_len.  The search starts at the goal
+ * multiple of align), and at least min_len (-EINVAL if that cut leaves less).  The search starts at the goal
  * (the exact goal first with MB_HINT_TRY_GOAL; only there with
  * MB_HINT_GOAL_ONLY) or, without one, at the file's home group, and does
  * not visit groups that cannot hold min_len blocks (the optimized-scan
@@ -459,8 +459,11 @@ MB_API int64_t mb_largest_extent(struct mb_volume *vol, const struct mb_constrai
  * that each satisfy c (NULL: none), written to out[0..): contiguous first --
  * every extent is the longest the volume has, each next one starts at the
  * end of the last when it can -- so a volume with a long enough run
- * answers with one extent.  out[i].logical continues the file: req->logical
- * plus the lengths before it.  Returns the number of extents (1..n).
+ * answers with one extent.  Every extent satisfies c, except that the last
+ * may be shorter than min_len when it completes req->len.  Extents are
+ * placed as constrained requests are (no preallocation), also with c NULL.
+ * out[i].logical continues the file: req->logical plus the lengths before
+ * it.  Returns the number of extents (1..n).
  *
  * Without MB_VEC_ALL the result may be short (fewer blocks than asked); it
  * fails with -ENOSPC only when not one extent satisfies c.  With
@@ -473,8 +476,9 @@ MB_API int64_t mb_largest_extent(struct mb_volume *vol, const struct mb_constrai
  * them, or -ENOSPC; without, halving down to the minimum).
  * Errors: -EINVAL vol, req or out NULL, n 0, vflags unknown, a bad request
  *         (as mb_alloc: len 0, logical + len past MB_LOGICAL_LIMIT, ...) or
- *         constraint (as mb_alloc_constrained), MB_HINT_GOAL_ONLY (a vector
- *         has no single place); -ENOSPC as above; -EROFS read-only volume;
+ *         constraint (as mb_alloc_constrained), req->len not a multiple of
+ *         align or below min_len, MB_HINT_GOAL_ONLY (a vector has no single
+ *         place); -ENOSPC as above; -EROFS read-only volume;
  *         -EIO, -ENOMEM as mb_alloc.  On any error nothing stays allocated.
  * Thread-safety: any.
  */
