@@ -745,6 +745,9 @@ MB_API int mb_volume_format(const char *path, const struct mb_geometry *geo,
  * Every superblock read (the home copy and the copy a journal transaction
  * carries) passes the same checks, and everything is checked before
  * anything is written: a failed open leaves the volume's bytes unchanged.
+ * An ext4 image (not an mballoc volume, but the ext2/3/4 magic) opens
+ * through mb_volume_open_ext4() when read_only is asked, so every reader
+ * of a PATH takes both; a read-write open of one answers -EROFS.
  * Errors: -EINVAL not an mballoc volume (magic), unsupported version or
  *         features; -EUCLEAN a bad checksum, impossible geometry, a
  *         journal or table outside its place, a bad journal transaction
@@ -820,6 +823,63 @@ MB_API void mb_volume_info(struct mb_volume *vol, struct mb_volume_info *info);
  * Thread-safety: any; exact only when no call is in flight.
  */
 MB_API int mb_volume_verify(struct mb_volume *vol, char *buf, size_t buflen);
+
+/* ------------------------------------------------------------------------ */
+/* ext4 images                                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * An ext4 (or ext2/ext3) file system image, or block device, read through
+ * libext2fs -- an optional dependency: a library built without it answers
+ * -ENOTSUP.  The image is never written, whatever the options.
+ *
+ * Geometry comes from the superblock (block size, blocks per group, first
+ * data block, blocks count; the flex_bg size where the geometry has that
+ * field), with reserved_per_group 0: ext4's metadata is not at each
+ * group's head, so every metadata block (superblock and descriptor copies,
+ * block and inode bitmaps, inode tables) is simply used.  A group's used
+ * blocks come from its block bitmap, read on first use with its checksum
+ * (metadata_csum) and free count checked; a BLOCK_UNINIT group is never
+ * read: its metadata is computed from the layout, as ext4 does.  A bitmap
+ * that fails a check (bad checksum, a metadata block free, a free count
+ * other than its descriptor's) makes its group corrupt, as in ext4: it is
+ * never allocated from, and calls that need it answer -EUCLEAN.
+ *
+ * opts NULL or opts->read_only 1: a read-only volume (mb_alloc, mb_free,
+ * mb_mark_used and reservations answer -EROFS), for inspection.
+ * opts->read_only 0: a scratch volume that starts as the image: allocations
+ * and frees change memory only, frees are reusable at once (nothing waits
+ * for a commit; mb_commit answers -EINVAL as on an in-memory volume), so a
+ * caller can replay another allocator's history from it.  Other fields of
+ * opts are ignored.  Nothing locks the image: open it while nobody writes
+ * it (a mounted file system's bitmaps may change under the reader).
+ * mb_volume_close() and mb_volume_destroy() release it and write nothing.
+ *
+ * Errors: -ENOTSUP built without libext2fs; bigalloc, an external journal
+ *         device, or a journal that needs recovery (the bitmaps on disk are
+ *         stale until it is replayed); incompatible features libext2fs does
+ *         not know; -EINVAL not an ext2/3/4 file system (bad magic), or
+ *         path/out NULL; -EUCLEAN a superblock or group descriptor
+ *         checksum is wrong, or a descriptor points outside the file
+ *         system; -EIO; -ENOMEM; other -errno from open(2) (e.g. -ENOENT).
+ *         mb_volume_open_error() says which, in words.
+ * Thread-safety: any.  Group bitmaps are read under their group's lock;
+ * reads of different groups are serialized inside the store (libext2fs is
+ * not thread-safe), other groups stay usable meanwhile.
+ */
+MB_API int mb_volume_open_ext4(const char *path, const struct mb_open_opts *opts,
+			       struct mb_volume **out);
+
+/*
+ * Why the calling thread's last failed mb_volume_open_ext4() (or an
+ * mb_volume_open() that found an ext4 image) failed, in words a program
+ * can print after the path: "bigalloc is not supported ...", "not an
+ * ext2/3/4 file system (bad magic)".  NULL when the last open succeeded
+ * or the error code says it all (e.g. -ENOENT: use strerror).  The string
+ * is static; the next open on this thread replaces it.
+ * Thread-safety: any (per thread).
+ */
+MB_API const char *mb_volume_open_error(void);
 
 #ifdef __cplusplus
 }

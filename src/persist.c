@@ -22,6 +22,7 @@
 
 #include "mb_int.h"
 #include "store.h"
+#include "store_ext4.h"
 
 static uint32_t mb_bs(const struct mb_volume *vol)
 {
@@ -409,6 +410,7 @@ int mb_volume_open(const char *path, const struct mb_open_opts *opts, struct mb_
 {
 	struct mb_dev *dev;
 
+	mb_volume_open_error_set(NULL);
 	if (!path || !out)
 		return -EINVAL;
 	int err = mb_dev_open_file(path, opts && opts->read_only, 0, &dev);
@@ -418,6 +420,8 @@ int mb_volume_open(const char *path, const struct mb_open_opts *opts, struct mb_
 	err = mb_volume_open_dev(dev, opts, out);
 	if (err)
 		mb_dev_close(dev);
+	if (err == -EINVAL && mb_ext4_probe(path)) /* not ours, but an ext4 image */
+		return mb_volume_open_ext4_ro(path, opts, out);
 	return err;
 }
 

@@ -11,10 +11,13 @@
  * (ext4 marks such a group's bitmap corrupt too).  Nothing is written.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mb_int.h"
+#include "store.h"
 #include "store_ext4.h"
 
 #ifdef MB_HAVE_EXT2FS
@@ -189,6 +192,7 @@ static int mb_ext4_load(struct mb_ext4 *x, uint32_t *flex_bg, const char **why)
 	*flex_bg = ext2fs_has_feature_flex_bg(sb) && sb->s_log_groups_per_flex < 32
 			   ? 1u << sb->s_log_groups_per_flex
 			   : 1;
+	x->geo.flex_bg = *flex_bg;
 	return mb_ext4_scan_desc(x, why);
 }
 
@@ -308,10 +312,14 @@ static int mb_ext4_read_bitmap(struct mb_ext4 *x, uint32_t g, uint64_t *used)
 
 int mb_ext4_read_group(struct mb_ext4 *x, uint32_t g, uint64_t *used)
 {
-	uint32_t len = mb_ext4_group_len(x, g), words = (len + 63) / 64;
+	uint32_t len, words;
 	uint64_t *meta;
 	int err;
 
+	if (g >= x->groups)
+		return -EINVAL;
+	len = mb_ext4_group_len(x, g);
+	words = (len + 63) / 64;
 	mb_clear_bits(used, 0, len);
 	if (x->grp[g].uninit) {
 		mb_ext4_meta_bits(x, g, used);
@@ -363,3 +371,128 @@ int mb_ext4_read_group(struct mb_ext4 *x, uint32_t g, uint64_t *used)
 	return -ENOTSUP;
 }
 #endif
+
+
+/* ------------------------------------------------------------------------ */
+/* The store: an image under a volume (built with or without libext2fs:     */
+/* without it mb_ext4_open answers -ENOTSUP and nothing below runs further) */
+/* ------------------------------------------------------------------------ */
+
+/* Why this thread's last ext4 open failed (mb_volume_open_error). */
+static _Thread_local const char *mb_ext4_why;
+
+const char *mb_volume_open_error(void)
+{
+	return mb_ext4_why;
+}
+
+void mb_volume_open_error_set(const char *why)
+{
+	mb_ext4_why = why;
+}
+
+struct mb_ext4_store {
+	struct mb_store st; /* first: the core sees only this */
+	struct mb_ext4 *x;  /* const; its reads serialize themselves */
+};
+
+/*
+ * Never "uninit" to the core: it would build such a group as
+ * reserved_per_group metadata blocks at its head, while ext4's metadata
+ * lies anywhere.  load_bitmap computes a BLOCK_UNINIT group's metadata
+ * itself, without a read.
+ */
+static bool mb_ext4_st_uninit(struct mb_store *st, uint32_t g)
+{
+	(void)st, (void)g;
+	return false;
+}
+
+static int mb_ext4_st_load(struct mb_store *st, uint32_t g, uint64_t *bits)
+{
+	struct mb_volume *vol = st->vol;
+	uint32_t len = vol->groups[g].bb_len;
+	int err = mb_ext4_read_group(((struct mb_ext4_store *)st)->x, g, bits);
+
+	if (!err) /* the core's convention: padding past the group is used */
+		mb_set_bits(bits, len, vol->bitmap_words * 64 - len);
+	return err;
+}
+
+static void mb_ext4_st_destroy(struct mb_store *st)
+{
+	mb_ext4_close(((struct mb_ext4_store *)st)->x);
+	free(st);
+}
+
+static const struct mb_store_ops mb_ext4_store_ops = {
+	.name = "ext4",
+	.group_uninit = mb_ext4_st_uninit,
+	.load_bitmap = mb_ext4_st_load,
+	.commit = NULL, /* nothing is ever written: frees are reusable at once */
+	.destroy = mb_ext4_st_destroy,
+};
+
+/* Each group's free count from its descriptor, until the group loads. */
+static void mb_ext4_seed(struct mb_volume *vol, const struct mb_ext4 *x)
+{
+	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+		struct mb_group *grp = &vol->groups[g];
+
+		mb_lock(&grp->bb_lock);
+		mb_group_seed_locked(vol, grp, mb_ext4_group_free(x, g));
+		mb_unlock(&grp->bb_lock);
+	}
+}
+
+int mb_volume_open_ext4(const char *path, const struct mb_open_opts *opts,
+			struct mb_volume **out)
+{
+	struct mb_ext4_store *s;
+	struct mb_geometry geo;
+	uint32_t flex;
+	int err;
+
+	mb_ext4_why = NULL;
+	if (!path || !out)
+		return -EINVAL;
+	if (!(s = calloc(1, sizeof(*s))))
+		return -ENOMEM;
+	if ((err = mb_ext4_open(path, &s->x, &geo, &flex, &mb_ext4_why))) {
+		free(s);
+		return err;
+	}
+	s->st.ops = &mb_ext4_store_ops;
+	s->st.flags = !opts || opts->read_only ? MB_STORE_READ_ONLY : 0;
+	if ((err = mb_volume_create_on(&geo, &s->st, out))) {
+		mb_ext4_st_destroy(&s->st);
+		mb_ext4_why = "its geometry is outside what the allocator supports";
+		return err;
+	}
+	mb_ext4_seed(*out, s->x);
+	return 0;
+}
+
+int mb_volume_open_ext4_ro(const char *path, const struct mb_open_opts *opts,
+			   struct mb_volume **out)
+{
+	if (!opts || !opts->read_only) {
+		mb_ext4_why = "ext4 images open read-only here (mb_volume_open_ext4 "
+			      "gives a scratch volume)";
+		return -EROFS;
+	}
+	return mb_volume_open_ext4(path, opts, out);
+}
+
+bool mb_ext4_probe(const char *path)
+{
+	uint8_t magic[2];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool yes;
+
+	if (fd < 0)
+		return false;
+	yes = pread(fd, magic, 2, 1024 + 56) == 2 && magic[0] == 0x53 && magic[1] == 0xef;
+	close(fd);
+	return yes;
+}

@@ -44,8 +44,18 @@ uint32_t mb_ext4_group_free(const struct mb_ext4 *x, uint32_t g);
  * its block bitmap, or for a BLOCK_UNINIT group its metadata, computed.
  * Errors: -EUCLEAN the bitmap fails its checksum, leaves a metadata block
  *         free or disagrees with the descriptor's free count; -EIO the
- *         read failed; -ENOMEM.
+ *         read failed; -EINVAL no group g; -ENOMEM.
  */
 int mb_ext4_read_group(struct mb_ext4 *x, uint32_t g, uint64_t *used);
+
+/* Whether path holds the ext2/3/4 superblock magic (0xEF53 at byte 1080). */
+bool mb_ext4_probe(const char *path);
+
+/* mb_volume_open() of an ext4 image: read-only opens only, else -EROFS. */
+int mb_volume_open_ext4_ro(const char *path, const struct mb_open_opts *opts,
+			   struct mb_volume **out);
+
+/* Sets what mb_volume_open_error() answers on this thread (NULL: nothing). */
+void mb_volume_open_error_set(const char *why);
 
 #endif

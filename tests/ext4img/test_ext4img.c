@@ -190,7 +190,7 @@ static int mb_poke_bitmap(const char *path, uint32_t g, uint32_t bit, bool set)
 	ext2fs_close_free(&fs);
 	if ((fd = open(path, O_RDWR)) < 0)
 		return -1;
-	if (pread(fd, &byte, 1, at) == 1) {
+	if (pread(fd, &byte, 1, at) == 1 && !!(byte >> (bit & 7) & 1) != set) { /* a change */
 		byte = set ? byte | (uint8_t)(1u << (bit & 7)) : byte & (uint8_t)~(1u << (bit & 7));
 		rc = pwrite(fd, &byte, 1, at) == 1 ? 0 : -1;
 	}
@@ -232,9 +232,10 @@ TEST(free_count_mismatch_is_corrupt)
 {
 	/* a free data block marked used: no metadata involved, the
 	   descriptor's free count disagrees */
-	const char *p = mb_mkfs("f.img", "-b 4096 -O ^metadata_csum,^uninit_bg", "64M");
+	const char *p = mb_mkfs("f.img", "-b 4096 -O ^metadata_csum,^uninit_bg", "256M");
 
-	ASSERT_EQ_INT(mb_poke_bitmap(p, 1, 8000, true), 0);
+	ASSERT_EQ_INT(mb_read_one(p, 1), 0);
+	ASSERT_EQ_INT(mb_poke_bitmap(p, 1, 32000, true), 0);
 	ASSERT_EQ_INT(mb_read_one(p, 1), -EUCLEAN);
 	ASSERT_EQ_INT(mb_read_one(p, 0), 0); /* other groups read fine */
 }
@@ -249,7 +250,165 @@ TEST(bitmap_checksum_is_checked)
 	ASSERT_EQ_INT(mb_poke_bitmap(p, 0, 30000, false), 0);
 	ASSERT_EQ_INT(mb_read_one(p, 0), -EUCLEAN);
 }
+/* Every free extent the volume sees on disk, compared with libext2fs. */
+struct mb_walk {
+	ext2_filsys fs;
+	uint64_t next, bad, free;
+};
+
+static int mb_walk_extent(uint64_t start, uint32_t len, void *arg)
+{
+	struct mb_walk *w = arg;
+
+	for (uint64_t b = w->next; b < start + len; b++) /* used up to start, free after */
+		w->bad += !!ext2fs_test_block_bitmap2(w->fs->block_map, b) != (b < start);
+	w->next = start + len;
+	w->free += len;
+	return 0;
+}
+
+static int mb_walk_volume(struct mb_volume *vol, const char *path, uint64_t *free)
+{
+	struct mb_ref r;
+	struct mb_geometry geo;
+	int err = 0;
+
+	if (mb_ref_open(path, &r))
+		return -1;
+	mb_volume_geometry(vol, &geo);
+	struct mb_walk w = { r.fs, geo.first_data_block, 0, 0 };
+
+	for (uint32_t g = 0; !err && g < mb_groups_count(vol); g++)
+		err = mb_group_free_extents(vol, g, MB_FREE_ONDISK, mb_walk_extent, &w);
+	mb_walk_extent(geo.blocks_count, 0, &w); /* the used tail */
+	ext2fs_close_free(&r.fs);
+	*free = w.free;
+	return err ? err : (int)w.bad;
+}
+
+TEST(volume_read_only_matches_image)
+{
+	const char *p = mb_mkfs("v.img", "-b 1024", "64M");
+	struct mb_open_opts ro = { .read_only = 1 };
+	struct mb_volume *vol;
+	struct mb_geometry geo;
+	struct mb_extent ex;
+	uint64_t free;
+
+	ASSERT_EQ_INT(mb_volume_open_ext4(p, &ro, &vol), 0);
+	ASSERT_TRUE(mb_volume_open_error() == NULL);
+	mb_volume_geometry(vol, &geo);
+	ASSERT_EQ_U64(geo.flex_bg, 16);
+	ASSERT_EQ_U64(geo.first_data_block, 1);
+	ASSERT_EQ_INT(mb_walk_volume(vol, p, &free), 0);
+	ASSERT_EQ_U64(free, mb_free_blocks(vol));
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1 };
+
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), -EROFS);
+	ASSERT_EQ_INT(mb_mark_used(vol, 5000, 1), -EROFS);
+	ASSERT_EQ_INT(mb_commit(vol), -EINVAL);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_INT(mb_volume_close(vol), 0);
+	/* mb_volume_open recognises it, read-only only */
+	ASSERT_EQ_INT(mb_volume_open(p, &ro, &vol), 0);
+	mb_volume_destroy(vol);
+	ASSERT_EQ_INT(mb_volume_open(p, NULL, &vol), -EROFS);
+	ASSERT_TRUE(mb_volume_open_error() && strstr(mb_volume_open_error(), "read-only"));
+}
+
+static uint64_t mb_file_sum(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	uint64_t h = 1469598103934665603ULL;
+	int c;
+
+	while (f && (c = getc(f)) != EOF)
+		h = (h ^ (uint64_t)c) * 1099511628211ULL;
+	if (f)
+		fclose(f);
+	return h;
+}
+
+TEST(volume_scratch_allocates_in_memory_only)
+{
+	const char *p = mb_mkfs("s.img", "-b 4096", "128M");
+	struct mb_open_opts rw = { .read_only = 0 };
+	struct mb_volume *vol;
+	struct mb_extent ex;
+	uint64_t sum = mb_file_sum(p), free0, free1;
+
+	ASSERT_EQ_INT(mb_volume_open_ext4(p, &rw, &vol), 0);
+	free0 = mb_free_blocks(vol);
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 300 };
+
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	ASSERT_EQ_INT(mb_allocated_blocks(vol, ex.start, ex.len), ex.len);
+	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
+	ASSERT_EQ_U64(mb_free_blocks(vol), free0); /* frees are reusable at once */
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_INT(mb_volume_close(vol), 0);
+	ASSERT_EQ_U64(mb_file_sum(p), sum); /* the image is never written */
+	ASSERT_EQ_INT(mb_volume_open_ext4(p, NULL, &vol), 0); /* NULL: read-only */
+	free1 = mb_free_blocks(vol);
+	ASSERT_EQ_U64(free1, free0);
+	mb_volume_destroy(vol);
+}
+
+TEST(uninit_group_bitmap_never_read)
+{
+	/* garbage in every BLOCK_UNINIT group's bitmap block: a reader that
+	   read it would fail its checksum; ours computes those groups */
+	const char *p = mb_mkfs("u.img", "-b 4096", "1G");
+	ext2_filsys fs;
+	struct mb_volume *vol;
+	uint32_t uninit = 0;
+	uint64_t free;
+	int fd = open(p, O_RDWR);
+	uint8_t junk[4096];
+
+	memset(junk, 0x5a, sizeof(junk));
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_EQ_INT(ext2fs_open(p, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs), 0);
+	for (dgrp_t g = 0; g < fs->group_desc_count; g++) {
+		if (!ext2fs_bg_flags_test(fs, g, EXT2_BG_BLOCK_UNINIT))
+			continue;
+		uninit++;
+		ASSERT_EQ_INT(pwrite(fd, junk, 4096, (off_t)ext2fs_block_bitmap_loc(fs, g) * 4096),
+			      4096);
+	}
+	ext2fs_close_free(&fs);
+	close(fd);
+	ASSERT_TRUE(uninit > 0);
+	ASSERT_EQ_INT(mb_volume_open_ext4(p, NULL, &vol), 0);
+	ASSERT_EQ_INT(mb_walk_volume(vol, p, &free), 0);
+	ASSERT_EQ_U64(free, mb_free_blocks(vol));
+	mb_volume_destroy(vol);
+}
+
+TEST(volume_open_errors_in_words)
+{
+	const char *p = mb_mkfs("big2.img", "-b 4096 -O bigalloc -C 65536", "256M");
+	struct mb_open_opts ro = { .read_only = 1 };
+	struct mb_volume *vol = NULL;
+
+	ASSERT_EQ_INT(mb_volume_open_ext4(p, &ro, &vol), -ENOTSUP);
+	ASSERT_TRUE(vol == NULL);
+	ASSERT_TRUE(mb_volume_open_error() && strstr(mb_volume_open_error(), "bigalloc"));
+	ASSERT_EQ_INT(mb_volume_open(p, &ro, &vol), -ENOTSUP); /* through the generic open */
+	ASSERT_TRUE(mb_volume_open_error() && strstr(mb_volume_open_error(), "bigalloc"));
+	ASSERT_EQ_INT(mb_volume_open_ext4(NULL, &ro, &vol), -EINVAL);
+	ASSERT_EQ_INT(mb_volume_open_ext4("/nonexistent/x.img", &ro, &vol), -ENOENT);
+	ASSERT_TRUE(mb_volume_open_error() == NULL); /* strerror says it */
+}
 #else
+TEST(no_ext2fs_enotsup)
+{
+	struct mb_volume *vol;
+
+	ASSERT_EQ_INT(mb_volume_open_ext4("/dev/null", NULL, &vol), -ENOTSUP);
+	ASSERT_TRUE(mb_volume_open_error() && strstr(mb_volume_open_error(), "libext2fs"));
+}
+
 TEST(skipped)
 {
 	mb_test_skip("built without libext2fs");

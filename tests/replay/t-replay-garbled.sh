@@ -82,7 +82,7 @@ fi
 has "$T/err" "mballoc: replay: .*nonexistent: No such file" "missing trace: message"
 "$MB" replay "$T/trace" "$T/trace" >"$T/out" 2>"$T/err"
 [ $? = 1 ] && ok "not an image: exit 1" || bad "not an image: exit 1"
-has "$T/err" "not an ext2/3/4 file system image" "not an image: message"
+has "$T/err" "not an ext2/3/4 file system" "not an image: message"
 "$MB" replay --mode fast "$T/img" "$T/trace" >"$T/out" 2>"$T/err"
 [ $? = 2 ] && ok "bad mode: exit 2" || bad "bad mode: exit 2"
 "$MB" replay "$T/img" >"$T/out" 2>"$T/err"

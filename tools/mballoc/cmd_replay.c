@@ -273,10 +273,10 @@ static void mb_rp_print_json(const struct mb_rp_opts *o, const struct mb_rimage 
 }
 
 /* Loads an image; prints the error itself. */
-static int mb_rp_load(const char *path, struct mb_rimage *img)
+static int mb_rp_load(const char *path, bool scratch, struct mb_rimage *img)
 {
 	const char *why;
-	int err = mb_rimage_load(path, img, &why);
+	int err = mb_rimage_load(path, scratch, img, &why);
 
 	if (err)
 		mb_cli_err("replay", "%s: %s", path, why ? why : strerror(-err));
@@ -289,7 +289,7 @@ static struct mb_rp_end mb_rp_check_end(const char *path, struct mb_volume *vol,
 	struct mb_rp_end e = { .checked = true, .diff = -EINVAL };
 	struct mb_rimage end;
 
-	if (mb_rp_load(path, &end))
+	if (mb_rp_load(path, false, &end))
 		return e;
 	if (memcmp(&end.geo, &start->geo, sizeof(end.geo)))
 		mb_cli_err("replay", "%s: not the geometry of the start image", path);
@@ -326,7 +326,7 @@ int mb_cmd_replay(int argc, char **argv)
 		mb_cli_err("replay", "%s: %s", o.stats, strerror(errno));
 		return MB_EXIT_FAIL;
 	}
-	if (mb_rp_load(o.image, &img))
+	if (mb_rp_load(o.image, true, &img))
 		return MB_EXIT_FAIL;
 	if ((err = mb_rimage_volume(&img, &vol))) {
 		mb_cli_err("replay", "%s: cannot build the volume: %s", o.image, strerror(-err));

@@ -13,34 +13,31 @@
 #include "mballoc.h"
 #include "trace.h"
 
-/* What replay needs of an ext4 image: its geometry and block bitmap. */
+/* An ext4 image opened for replay (replay_image.c, the library's ext4
+ * image store): its volume and the geometry replay reads. */
 struct mb_rimage {
-	struct mb_geometry geo; /* reserved_per_group 0: metadata is in `used` */
+	struct mb_geometry geo; /* reserved_per_group 0: metadata is used blocks */
 	uint32_t flex_bg;       /* groups per flex group, 1 without flex_bg */
 	uint32_t groups;
-	uint64_t *used;         /* one bit per block, 1 = in use; blocks_count bits */
+	struct mb_volume *vol;  /* owned until mb_rimage_volume() takes it */
 };
 
 /*
- * Reads IMAGE's superblock and block bitmap with libext2fs (BLOCK_UNINIT
- * groups are not read: libext2fs computes their metadata).  Bigalloc is
- * refused.  Returns 0, -ENOTSUP (built without libext2fs, or an
- * unsupported feature: *why says which), -EINVAL (not ext4, or geometry
- * the library cannot hold), -EIO/-ENOMEM.
+ * Opens IMAGE with mb_volume_open_ext4(): scratch (changes in memory
+ * only) for the start image, read-only for the end image.  Returns 0 or
+ * its error, with *why in words when it has them (else NULL: strerror).
  */
-int mb_rimage_load(const char *path, struct mb_rimage *img, const char **why);
+int mb_rimage_load(const char *path, bool scratch, struct mb_rimage *img, const char **why);
 void mb_rimage_free(struct mb_rimage *img);
-static inline bool mb_rimage_used(const struct mb_rimage *img, uint64_t b)
-{
-	return img->used[b >> 6] >> (b & 63) & 1;
-}
 
-/* A volume with img's geometry and exactly img's used blocks. */
-int mb_rimage_volume(const struct mb_rimage *img, struct mb_volume **out);
+/* Loads every group of img's volume (as reading mb_groups at mount does in
+ * the kernel) and hands the volume to the caller.  Returns 0 or -errno
+ * (-EUCLEAN: a group's bitmap is corrupt). */
+int mb_rimage_volume(struct mb_rimage *img, struct mb_volume **out);
 
-/* Blocks whose state differs between vol (on disk) and img; *first = the
- * first of them.  Returns the count or -errno. */
-int64_t mb_rimage_compare(struct mb_volume *vol, const struct mb_rimage *img, uint64_t *first);
+/* Blocks whose on-disk state differs between vol and the end image's
+ * volume; *first = the first of them.  Returns the count or -errno. */
+int64_t mb_rimage_compare(struct mb_volume *vol, const struct mb_rimage *end, uint64_t *first);
 
 /*
  * replay_cpu.c: mb_alloc() on a thread pinned to the trace's CPU (so the

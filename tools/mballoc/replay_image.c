@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * replay_image.c - an ext4 image's geometry and block bitmap for `mballoc
- * replay`, read with libext2fs (optional: without it, -ENOTSUP), and the
- * in-memory volume seeded from them with mb_mark_used().  Until the
- * library has an ext4 image store, this is how a replay starts from the
- * kernel's state.
+ * replay_image.c - where `mballoc replay` starts and what it checks at the
+ * end: ext4 images opened through the library's ext4 image store
+ * (mb_volume_open_ext4).  The start image gives a scratch volume (changes
+ * stay in memory) with every group loaded, as the kernel's were once
+ * mb_groups had been read at mount; the end image a read-only volume whose
+ * on-disk bitmap ours is compared with.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,135 +13,93 @@
 
 #include "replay.h"
 
-#ifdef MB_HAVE_EXT2FS
-#include <ext2fs/ext2fs.h>
-
-static int mb_rimage_geometry(ext2_filsys fs, struct mb_rimage *img, const char **why)
+int mb_rimage_load(const char *path, bool scratch, struct mb_rimage *img, const char **why)
 {
-	struct ext2_super_block *sb = fs->super;
-
-	if (ext2fs_has_feature_bigalloc(sb)) {
-		*why = "bigalloc is not supported";
-		return -ENOTSUP;
-	}
-	img->geo = (struct mb_geometry){
-		.block_size = EXT2_BLOCK_SIZE(sb),
-		.blocks_per_group = sb->s_blocks_per_group,
-		.blocks_count = ext2fs_blocks_count(sb),
-		.first_data_block = sb->s_first_data_block,
-		.reserved_per_group = 0,
-		.flex_bg = ext2fs_has_feature_flex_bg(sb) ? 1u << sb->s_log_groups_per_flex : 1,
-	};
-	img->flex_bg = img->geo.flex_bg;
-	img->groups = fs->group_desc_count;
-	return 0;
-}
-
-static int mb_rimage_bitmap(ext2_filsys fs, struct mb_rimage *img)
-{
-	uint64_t n = img->geo.blocks_count;
-
-	if (ext2fs_read_block_bitmap(fs))
-		return -EIO;
-	img->used = calloc((n + 63) / 64, sizeof(uint64_t));
-	if (!img->used)
-		return -ENOMEM;
-	for (uint64_t b = img->geo.first_data_block; b < n; b++)
-		if (ext2fs_test_block_bitmap2(fs->block_map, b))
-			img->used[b >> 6] |= 1ull << (b & 63);
-	return 0;
-}
-
-int mb_rimage_load(const char *path, struct mb_rimage *img, const char **why)
-{
-	ext2_filsys fs;
+	struct mb_open_opts o = { .read_only = !scratch };
 	int err;
 
 	*img = (struct mb_rimage){ 0 };
 	*why = NULL;
-	if (ext2fs_open(path, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs)) {
-		*why = "not an ext2/3/4 file system image";
-		return -EINVAL;
-	}
-	err = mb_rimage_geometry(fs, img, why);
-	if (!err)
-		err = mb_rimage_bitmap(fs, img);
-	ext2fs_close_free(&fs);
-	if (err)
-		mb_rimage_free(img);
-	return err;
-}
-#else
-int mb_rimage_load(const char *path, struct mb_rimage *img, const char **why)
-{
-	(void)path;
-	*img = (struct mb_rimage){ 0 };
-	*why = "built without libext2fs";
-	return -ENOTSUP;
-}
-#endif
-
-void mb_rimage_free(struct mb_rimage *img)
-{
-	free(img->used);
-	img->used = NULL;
-}
-
-int mb_rimage_volume(const struct mb_rimage *img, struct mb_volume **out)
-{
-	struct mb_volume *vol;
-	uint64_t n = img->geo.blocks_count;
-	int err = mb_volume_create(&img->geo, &vol);
-
-	if (err)
-		return err;
-	for (uint64_t b = img->geo.first_data_block; b < n && !err;) {
-		if (!mb_rimage_used(img, b)) {
-			b++;
-			continue;
-		}
-		uint64_t e = b;
-
-		while (e < n && mb_rimage_used(img, e))
-			e++;
-		err = mb_mark_used(vol, b, e - b);
-		b = e;
-	}
-	if (err) {
-		mb_volume_destroy(vol);
+	if ((err = mb_volume_open_ext4(path, &o, &img->vol))) {
+		*why = mb_volume_open_error();
 		return err;
 	}
-	*out = vol;
+	mb_volume_geometry(img->vol, &img->geo);
+	img->flex_bg = img->geo.flex_bg > 1 ? img->geo.flex_bg : 1;
+	img->groups = mb_groups_count(img->vol);
 	return 0;
 }
 
+void mb_rimage_free(struct mb_rimage *img)
+{
+	if (img->vol)
+		mb_volume_destroy(img->vol);
+	img->vol = NULL;
+}
+
+static int mb_rimage_nop(uint64_t start, uint32_t len, void *arg)
+{
+	(void)start, (void)len, (void)arg;
+	return 0;
+}
+
+int mb_rimage_volume(struct mb_rimage *img, struct mb_volume **out)
+{
+	int err = 0;
+
+	for (uint32_t g = 0; g < img->groups && !err; g++) /* load every group */
+		err = mb_group_free_extents(img->vol, g, 0, mb_rimage_nop, NULL);
+	if (err)
+		return err;
+	*out = img->vol;
+	img->vol = NULL;
+	return 0;
+}
+
+/* One group's on-disk free blocks, one byte per block (group-relative). */
 struct mb_rcmp {
-	uint8_t *ours_free; /* one byte per block: on-disk free in ours */
+	uint8_t *free;
+	uint64_t base;
 };
 
 static int mb_rimage_mark_free(uint64_t start, uint32_t len, void *arg)
 {
-	memset(((struct mb_rcmp *)arg)->ours_free + start, 1, len);
+	struct mb_rcmp *c = arg;
+
+	memset(c->free + (start - c->base), 1, len);
 	return 0;
 }
 
-int64_t mb_rimage_compare(struct mb_volume *vol, const struct mb_rimage *img, uint64_t *first)
+static int mb_rimage_group_free(struct mb_volume *vol, uint32_t g, struct mb_rcmp *c)
 {
-	uint64_t n = img->geo.blocks_count, diff = 0;
-	struct mb_rcmp c = { calloc(n, 1) };
-	int err = 0;
+	struct mb_geometry geo;
 
-	if (!c.ours_free)
-		return -ENOMEM;
-	for (uint32_t g = 0; g < mb_groups_count(vol) && !err; g++)
-		err = mb_group_free_extents(vol, g, MB_FREE_ONDISK, mb_rimage_mark_free, &c);
+	mb_volume_geometry(vol, &geo);
+	c->base = geo.first_data_block + (uint64_t)g * geo.blocks_per_group;
+	memset(c->free, 0, geo.blocks_per_group);
+	return mb_group_free_extents(vol, g, MB_FREE_ONDISK, mb_rimage_mark_free, c);
+}
+
+int64_t mb_rimage_compare(struct mb_volume *vol, const struct mb_rimage *end, uint64_t *first)
+{
+	uint32_t bpg = end->geo.blocks_per_group;
+	struct mb_rcmp a = { malloc(bpg), 0 }, b = { malloc(bpg), 0 };
+	uint64_t diff = 0;
+	int err = a.free && b.free ? 0 : -ENOMEM;
+
 	*first = UINT64_MAX;
-	for (uint64_t b = img->geo.first_data_block; b < n && !err; b++) {
-		if (c.ours_free[b] == !mb_rimage_used(img, b))
-			continue;
-		if (!diff++)
-			*first = b;
+	for (uint32_t g = 0; g < end->groups && !err; g++) {
+		err = mb_rimage_group_free(vol, g, &a);
+		if (!err)
+			err = mb_rimage_group_free(end->vol, g, &b);
+		for (uint32_t i = 0; !err && i < bpg; i++) {
+			if (a.free[i] == b.free[i])
+				continue;
+			if (!diff++)
+				*first = a.base + i;
+		}
 	}
-	free(c.ours_free);
+	free(a.free);
+	free(b.free);
 	return err ? err : (int64_t)diff;
 }
