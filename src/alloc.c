@@ -362,6 +362,8 @@ static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 	uint32_t free = grp->bb_free;
 	uint32_t i = grp->bb_first_free;
 
+	if (mb_runsum_scan_locked(ac, grp))
+		free = 0; /* the walk's outcome, without the walk */
 	while (free && ac->status == MB_AC_CONTINUE) {
 		i = mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, i);
 		if (i >= vol->bpg)

@@ -84,6 +84,7 @@ void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp)
 {
 	struct mb_buddy_summary sum;
 
+	mb_runsum_drop_locked(grp);
 	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, &sum);
 	memcpy(grp->bb_counters, sum.counters, sizeof(grp->bb_counters));
 	MB_WRITE_ONCE(grp->bb_free, sum.free);
@@ -139,6 +140,7 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 		grp->bb_counters[k - 1] += 2;
 	}
 	mb_set_bits(grp->bb_bitmap, start, len);
+	mb_runsum_drop_locked(grp);
 
 	uint32_t frags = grp->bb_fragments;
 	if (left && right)
@@ -195,6 +197,7 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 	bool right = mb_is_free(vol, grp, (int64_t)start + len);
 	uint32_t b = start, rest = len;
 
+	mb_runsum_drop_locked(grp);
 	while (rest) {
 		int k = mb_chunk_order(vol, b, rest);
 

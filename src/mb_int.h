@@ -121,6 +121,26 @@ uint32_t mb_gset_count(const struct mb_gset *s);
 #define MB_GRP_WAS_TRIMMED 0x4
 #define MB_GRP_DIRTY 0x8       /* changed since the last commit */
 
+/*
+ * A group's free runs as the complex scan meets them (runsum.c): the run
+ * count and the record runs (each longer than every run before it; the
+ * last MB_RUNSUM_RECS of them, dropped_len = length of the last one not
+ * kept); or (LONG) only that a run of long_len blocks exists.  Built
+ * lazily, dropped by every change of bb_bitmap.
+ */
+#define MB_RUNSUM_RECS 12
+enum { MB_RUNSUM_STALE = 0, MB_RUNSUM_USABLE, MB_RUNSUM_UNUSABLE, MB_RUNSUM_LONG };
+struct mb_run {
+	uint32_t start, len;
+};
+struct mb_runsum {
+	uint8_t state; /* MB_RUNSUM_* */
+	uint8_t nrec;
+	int8_t long_order; /* bb_largest_free_order when long_len was seen */
+	uint32_t nruns, dropped_len, long_len;
+	struct mb_run rec[MB_RUNSUM_RECS];
+};
+
 struct mb_group {
 	struct mb_mutex bb_lock; /* rank MB_RANK_GROUP */
 
@@ -155,6 +175,7 @@ struct mb_group {
 	uint32_t bb_pending_count;       /* blocks in bb_pending; bb_lock */
 
 	uint32_t bb_counters[MB_MAX_ORDERS]; /* free chunks per order; bb_lock */
+	struct mb_runsum bb_runsum;          /* scan shortcut (runsum.c); bb_lock */
 } MB_ALIGNED;
 
 /* ------------------------------------------------------------------------ */
@@ -270,6 +291,8 @@ struct mb_tunables {
 	uint32_t mb_stream_spread; /* stream goals start spread, not at group 0 */
 	uint32_t mb_goal_skip_busy; /* a stream's new window skips a busy goal group */
 	uint32_t mb_enospc_no_prealloc; /* no new PA while a request is in ENOSPC rounds */
+	/* Not a departure: speed only, same decisions. */
+	uint32_t mb_scan_summary; /* complex scan may use a group's run summary */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -481,6 +504,14 @@ static inline void mb_stat_cr(struct mb_volume *vol, int cr, int which, uint64_t
 	mb_stat_add(vol, (enum mb_stat_id)(MB_ST_CR_BASE + 4 * cr + which), n);
 }
 void mb_tunables_default(struct mb_volume *vol);
+
+/* runsum.c: bb_lock held */
+static inline void mb_runsum_drop_locked(struct mb_group *grp)
+{
+	grp->bb_runsum.state = MB_RUNSUM_STALE;
+}
+struct mb_ac;
+bool mb_runsum_scan_locked(struct mb_ac *ac, struct mb_group *grp);
 
 /* buddy.c: every function needs the group's bb_lock (or exclusive access) */
 void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp);

@@ -53,6 +53,9 @@ static const struct mb_tunable_desc mb_tunable_table[] = {
 	MB_T(mb_enospc_no_prealloc, 0, 1,
 	     "departure (on by default), 1: no preallocation while any request retries "
 	     "after ENOSPC"),
+	MB_T(mb_scan_summary, 0, 1,
+	     "speed only, 1: the group scan may use a summary of a group's free runs "
+	     "(same decisions)"),
 };
 #define MB_NTUNABLES (sizeof(mb_tunable_table) / sizeof(mb_tunable_table[0]))
 
@@ -88,6 +91,8 @@ void mb_tunables_default(struct mb_volume *vol)
 	t->mb_goal_skip_busy = 0;
 	/* a departure that fixes a spurious ENOSPC: on by default */
 	t->mb_enospc_no_prealloc = 1;
+	/* speed only, the decisions are the same either way (runsum.c) */
+	t->mb_scan_summary = 1;
 }
 
 static uint64_t mb_tunable_max(const struct mb_volume *vol, const struct mb_tunable_desc *d)
