@@ -31,6 +31,19 @@
  *   mb_volume_open) come back after a crash exactly as of their last durable
  *   mb_commit() (one exception, a commit larger than the journal: see the
  *   Persistence section).
+ *
+ * Growing structs (ABI)
+ * ---------------------
+ * Every public struct ends in a `spare` array, so later versions add
+ * fields there without changing its size or any field's offset:
+ *   - structs the caller fills (mb_geometry, mb_request, mb_open_opts):
+ *     spare must be zero, or the call fails with -EINVAL.  Initialise
+ *     them with `= { .field = ... }` or memset: a zero-initialised new
+ *     field will always mean what the library did before it existed.
+ *   - structs the library fills (mb_statfs, mb_stats, mb_group_stat,
+ *     mb_volume_info): the library writes the whole struct, spare as
+ *     zero.
+ * mb_extent is a plain value (arrays of it are common) and does not grow.
  */
 #ifndef MBALLOC_H
 #define MBALLOC_H
@@ -50,11 +63,11 @@ extern "C" {
 #endif
 
 #define MB_VERSION_MAJOR 0
-#define MB_VERSION_MINOR 1
+#define MB_VERSION_MINOR 2
 #define MB_VERSION_PATCH 0
-#define MB_VERSION_STRING "0.1.0"
+#define MB_VERSION_STRING "0.2.0"
 
-/** Returns the library's version string, e.g. "0.1.0". */
+/** Returns the library's version string, e.g. "0.2.0". */
 MB_API const char *mb_version(void);
 
 /* ------------------------------------------------------------------------ */
@@ -81,6 +94,7 @@ struct mb_geometry {
 					0 or 1 = no flex_bg, else a power of two
 					up to 2^31; ext4 keeps data out of a flex
 					group's first group at CR_POWER2_ALIGNED */
+	uint32_t spare[9];            /* must be zero (see Growing structs) */
 };
 
 /*
@@ -131,7 +145,10 @@ MB_API uint64_t mb_free_blocks(const struct mb_volume *vol);
 #define MB_HINT_USE_ROOT_BLOCKS 0x1000
 /* may use the root blocks and the system reserve (reserved_clusters) */
 #define MB_HINT_USE_RESERVED 0x2000
-#define MB_HINT_PUBLIC_MASK 0x3769
+/* Request flags beyond ext4's hints: a neighbour is given (see mb_request). */
+#define MB_REQ_PLEFT 0x01000000
+#define MB_REQ_PRIGHT 0x02000000
+#define MB_HINT_PUBLIC_MASK 0x03003769
 
 /* "No goal": the search starts at the file's home group (or group 0). */
 #define MB_GOAL_NONE UINT64_MAX
@@ -157,11 +174,17 @@ MB_API uint64_t mb_free_blocks(const struct mb_volume *vol);
  *            request in the file (logical and physical block), as ext4's
  *            extent tree gives them.  They let normalization stop at what
  *            is already mapped and continue a neighbour physically.
- *            pleft (pright) 0 means "no such neighbour", and lleft (lright)
- *            is then ignored.  Otherwise pleft (pright) must be a block in
- *            [first_data_block, blocks_count), with lleft < logical
- *            (lright >= logical + len).  They are hints beyond that: the
- *            library does not check that those blocks are allocated.
+ *            A left neighbour is present when flags has MB_REQ_PLEFT or
+ *            pleft is not 0 (so pleft 0 without the flag means "none",
+ *            as before the flag existed; a neighbour at block 0, on a
+ *            volume whose first_data_block is 0, needs the flag); the same
+ *            for the right one with MB_REQ_PRIGHT.  Absent, lleft/pleft
+ *            (lright/pright) are ignored.  Present, pleft (pright) must be
+ *            a block in [first_data_block, blocks_count), with lleft <
+ *            logical (lright >= logical + len).  They are hints beyond
+ *            that: the library does not check that those blocks are
+ *            allocated.
+ *   spare must be zero.
  */
 struct mb_request {
 	struct mb_file *file; /* owner; NULL = no preallocation (metadata) */
@@ -171,6 +194,7 @@ struct mb_request {
 	uint32_t flags;       /* MB_HINT_* */
 	uint64_t lleft, pleft;
 	uint64_t lright, pright;
+	uint64_t spare[4];    /* must be zero (see Growing structs) */
 };
 
 /* An allocated extent. */
@@ -342,6 +366,7 @@ struct mb_statfs {
 	uint64_t resv_clusters; /* the reserved_clusters tunable */
 	uint64_t r_blocks;      /* the r_blocks_count tunable */
 	uint64_t avail;         /* what mb_reserve(vol, n, 0) could get now (f_bavail) */
+	uint64_t spare[8];      /* zero (see Growing structs) */
 };
 
 /*
@@ -608,6 +633,7 @@ struct mb_stats {
 	uint64_t breaks, lost, buddies_generated, preallocated, discarded;
 	/* Beyond ext4: the ENOSPC machinery of the seed series. */
 	uint64_t enospc, retries, strict_retries, discard_passes, pa_hits;
+	uint64_t spare[16]; /* zero (see Growing structs) */
 };
 
 /* Copies the statistics.  Thread-safety: any (values are relaxed sums). */
@@ -628,6 +654,7 @@ struct mb_group_stat {
 	uint32_t counters[MB_MAX_ORDERS]; /* free chunks per order */
 	uint32_t disk_free;  /* the descriptor's free count (on-disk terms) */
 	uint32_t flags;      /* MB_GROUP_* */
+	uint32_t spare[8];    /* zero (see Growing structs) */
 };
 #define MB_GROUP_CORRUPT 0x1
 #define MB_GROUP_LOADED 0x2 /* bitmaps built (not lazily synthesized) */
@@ -711,6 +738,7 @@ struct mb_open_opts {
 	int read_only;              /* 1: never write; mb_commit/mb_free give -EROFS */
 	uint32_t journal_blocks;    /* mb_volume_format only: journal size in blocks,
 				       0 = all the room left in group 0's reserved area */
+	uint32_t spare[13];         /* must be zero (see Growing structs) */
 };
 
 /*
@@ -810,6 +838,7 @@ struct mb_volume_info {
 	int replayed;              /* this open replayed a journal transaction */
 	uint64_t open_bytes_read;  /* bytes the open read from the device */
 	uint64_t bytes_read, bytes_written, syncs; /* device totals since open */
+	uint64_t spare[16];        /* zero (see Growing structs) */
 };
 
 /*

@@ -96,7 +96,8 @@ static bool mb_block_in_volume(const struct mb_volume *vol, uint64_t b)
  */
 bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 {
-	if (!req->len || (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK))
+	if (!req->len || (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK) ||
+	    !mb_zeroed(req->spare, sizeof(req->spare)))
 		return false;
 	if (req->file && req->file->f_vol != vol)
 		return false;
@@ -104,9 +105,10 @@ bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 		return false;
 	if (req->goal != MB_GOAL_NONE && !mb_block_in_volume(vol, req->goal))
 		return false;
-	if (req->pleft && (!mb_block_in_volume(vol, req->pleft) || req->lleft >= req->logical))
+	if (mb_req_has_left(req) &&
+	    (!mb_block_in_volume(vol, req->pleft) || req->lleft >= req->logical))
 		return false;
-	if (req->pright &&
+	if (mb_req_has_right(req) &&
 	    (!mb_block_in_volume(vol, req->pright) || req->lright < req->logical + req->len))
 		return false;
 	return true;
@@ -159,7 +161,7 @@ static bool mb_lg_continues_locked(struct mb_ac *ac, struct mb_lg *lg, bool smal
 {
 	const struct mb_request *req = ac->req;
 
-	return req->pleft ? mb_lg_pa_at(lg, req->pleft + 1) != NULL : small;
+	return mb_req_has_left(req) ? mb_lg_pa_at(lg, req->pleft + 1) != NULL : small;
 }
 
 /*
@@ -184,7 +186,7 @@ static void mb_group_or_file(struct mb_ac *ac)
 	uint32_t no_group = inode_pa ? MB_STREAM_ALLOC : MB_HINT_NOPREALLOC;
 
 	if (!MB_READ_ONCE(vol->t.mb_group_prealloc) ||
-	    (!small && !(continuity && ac->req->pleft))) {
+	    (!small && !(continuity && mb_req_has_left(ac->req)))) {
 		ac->flags |= no_group;
 		return;
 	}

@@ -412,6 +412,29 @@ struct mb_volume {
 /* Small helpers                                                             */
 /* ------------------------------------------------------------------------ */
 
+/* A public struct's spare space is all zero (mballoc.h: Growing structs). */
+static inline bool mb_zeroed(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i])
+			return false;
+	return true;
+}
+
+/* The request names a left (right) neighbour: the flag, or a non-zero
+   block as before the flag existed (mballoc.h, struct mb_request). */
+static inline bool mb_req_has_left(const struct mb_request *req)
+{
+	return req->pleft || (req->flags & MB_REQ_PLEFT);
+}
+
+static inline bool mb_req_has_right(const struct mb_request *req)
+{
+	return req->pright || (req->flags & MB_REQ_PRIGHT);
+}
+
 static inline int mb_fls32(uint32_t x) /* 1-based index of the top bit; 0 for 0 */
 {
 	return x ? 32 - __builtin_clz(x) : 0;

@@ -79,9 +79,9 @@ static bool mb_adjust_to_pas(struct mb_ac *ac, uint64_t *start, uint64_t *end)
 /* Clips the window to the mapped neighbours the caller told us about. */
 static void mb_clip_to_neighbours(const struct mb_request *req, uint64_t *start, uint64_t *end)
 {
-	if (req->pleft && *start <= req->lleft)
+	if (mb_req_has_left(req) && *start <= req->lleft)
 		*start = req->lleft + 1;
-	if (req->pright && *end > req->lright)
+	if (mb_req_has_right(req) && *end > req->lright)
 		*end = req->lright;
 }
 
@@ -92,10 +92,10 @@ static void mb_merge_goal(struct mb_ac *ac, uint64_t start, uint64_t size)
 	struct mb_volume *vol = ac->vol;
 	mb_fsblk_t goal = MB_GOAL_NONE;
 
-	if (req->pright && req->lright == start + size && req->pright >= size &&
+	if (mb_req_has_right(req) && req->lright == start + size && req->pright >= size &&
 	    req->pright - size >= vol->geo.first_data_block)
 		goal = req->pright - size;
-	if (req->pleft && req->lleft + 1 == start && req->pleft + 1 < vol->geo.blocks_count)
+	if (mb_req_has_left(req) && req->lleft + 1 == start && req->pleft + 1 < vol->geo.blocks_count)
 		goal = req->pleft + 1;
 	if (goal == MB_GOAL_NONE && ac->goal_block) {
 		/* the caller's goal names the request's block: shift it to the window */

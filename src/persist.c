@@ -171,7 +171,8 @@ int mb_volume_format(const char *path, const struct mb_geometry *geo,
 	uint32_t groups;
 	struct mb_dev *dev;
 
-	if (!path || !geo || mb_geometry_validate(geo, &g, &groups))
+	if (!path || !geo || mb_geometry_validate(geo, &g, &groups) ||
+	    (opts && !mb_zeroed(opts->spare, sizeof(opts->spare))))
 		return -EINVAL;
 	if (g.blocks_count > UINT64_MAX / g.block_size)
 		return -EINVAL;
@@ -374,7 +375,7 @@ int mb_volume_open_dev(struct mb_dev *dev, const struct mb_open_opts *opts,
 	uint64_t before = atomic_load_explicit(&dev->bytes_read, memory_order_relaxed);
 	int err;
 
-	if (!p || !out)
+	if (!p || !out || (opts && !mb_zeroed(opts->spare, sizeof(opts->spare))))
 		return p ? (mb_persist_free(p), -EINVAL) : -ENOMEM;
 	err = mb_open_read_sb(dev, ro, &p->sb);
 	p->was_clean = p->sb.state == MB_STATE_CLEAN;

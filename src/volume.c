@@ -25,6 +25,8 @@ static int mb_geometry_resolve(struct mb_volume *vol, const struct mb_geometry *
 {
 	struct mb_geometry geo = *in;
 
+	if (!mb_zeroed(geo.spare, sizeof(geo.spare)))
+		return -EINVAL;
 	if (!mb_is_pow2(geo.block_size) || geo.block_size < 1024 || geo.block_size > 65536)
 		return -EINVAL;
 	if (!geo.blocks_per_group)

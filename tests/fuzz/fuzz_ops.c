@@ -226,10 +226,10 @@ static bool fz_req_valid(const struct fz *z, const struct mb_request *rq)
 		return false;
 	if (rq->goal != MB_GOAL_NONE && (rq->goal < g->first_data_block || rq->goal >= g->blocks_count))
 		return false;
-	if (rq->pleft && (rq->pleft < g->first_data_block || rq->pleft >= g->blocks_count ||
+	if ((rq->pleft || (rq->flags & MB_REQ_PLEFT)) && (rq->pleft < g->first_data_block || rq->pleft >= g->blocks_count ||
 			  rq->lleft >= rq->logical))
 		return false;
-	if (rq->pright && (rq->pright < g->first_data_block || rq->pright >= g->blocks_count ||
+	if ((rq->pright || (rq->flags & MB_REQ_PRIGHT)) && (rq->pright < g->first_data_block || rq->pright >= g->blocks_count ||
 			   rq->lright < rq->logical + rq->len))
 		return false;
 	return true;

@@ -200,6 +200,7 @@ static void mb_stress_request(struct mb_stress_thread *t, uint32_t len, struct m
 		return;
 	rq->lleft = t->next_logical - 1;
 	rq->pleft = t->last_pblk;
+	rq->flags |= MB_REQ_PLEFT; /* block 0 too is a neighbour */
 	if (t->last_pblk + 1 < t->sh->nblocks) {
 		rq->goal = t->last_pblk + 1;
 		rq->flags |= MB_HINT_TRY_GOAL;
