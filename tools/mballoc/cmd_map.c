@@ -243,17 +243,21 @@ static void mb_map_row(struct mb_map *m, uint32_t gno)
 	fprintf(f, "</g>\n");
 }
 
-/* "1", "2-3", "4-7", ..., "8M+" : bucket k holds extents of 2^k..2^(k+1)-1 blocks. */
+/* "1", "2-3", "4-7", ..., "1K-2K", ..., "8M+": bucket k holds 2^k..2^(k+1)-1 blocks. */
 static void mb_map_bucket_label(char *buf, size_t n, int k)
 {
+	static const char unit[] = { 0, 'K', 'M', 'G' };
+
 	if (k == 0)
 		snprintf(buf, n, "1");
-	else if (k == MB_BENCH_HIST - 1)
-		snprintf(buf, n, "%llu+", 1ULL << k);
 	else if (k < 10)
 		snprintf(buf, n, "%llu-%llu", 1ULL << k, (2ULL << k) - 1);
+	else if (k == MB_BENCH_HIST - 1)
+		snprintf(buf, n, "%llu%c+", 1ULL << (k % 10), unit[k / 10]);
 	else
-		snprintf(buf, n, "%lluK+", 1ULL << (k - 10));
+		snprintf(buf, n, "%llu%c-%llu%c", 1ULL << (k % 10), unit[k / 10],
+			 (2ULL << (k % 10)) >> ((k % 10) == 9 ? 10 : 0),
+			 unit[k / 10 + ((k % 10) == 9)]);
 }
 
 /* The free-extent histogram: a bar per bucket, its height its share of the free blocks. */
@@ -270,7 +274,8 @@ static void mb_map_histogram(struct mb_map *m, double y)
 			top = k;
 		most = h->hist_blocks[k] > most ? h->hist_blocks[k] : most;
 	}
-	double bw = MB_MAP_LAYOUT_W / (top + 1), base = y + 20 + MB_MAP_HIST_H;
+	/* room above the tallest bar for its count, below the title */
+	double bw = MB_MAP_LAYOUT_W / (top + 1), base = y + 36 + MB_MAP_HIST_H;
 
 	fprintf(f, "<g class=\"histogram\" data-free-extents=\"%llu\">\n<text x=\"%.0f\" "
 		   "y=\"%.2f\" font-weight=\"bold\">free extents by size in blocks: bar height = "
@@ -321,7 +326,7 @@ static int mb_map_draw(struct mb_volume *vol, struct mb_map *m, const char *name
 	m->pitch = m->row_h + (m->row_h >= 6 ? 2 : 0);
 	double hist_y = MB_MAP_TOP + m->groups * m->pitch + 16;
 
-	mb_map_header(m, name, mb_free_blocks(vol), hist_y + MB_MAP_HIST_H + 50);
+	mb_map_header(m, name, mb_free_blocks(vol), hist_y + MB_MAP_HIST_H + 66);
 	for (uint32_t g = 0; g < m->groups && !err; g++) {
 		if (!(err = mb_map_walk(vol, m, g)))
 			mb_map_row(m, g);
