@@ -92,6 +92,8 @@ const char *mb_cli_volume_why(const char *path, int err)
 	static char buf[160];
 	const char *what;
 
+	if (mb_volume_open_error()) /* an ext4 image the library refused, in its words */
+		return mb_volume_open_error();
 	if (err != -EINVAL || mb_probe(path, &what))
 		return mb_cli_open_strerror(err);
 	if (what && !strcmp(what, MB_PROBE_MBALLOC))

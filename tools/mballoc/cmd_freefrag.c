@@ -71,12 +71,22 @@ static int mb_ff_parse(int argc, char **argv, struct mb_ff_opts *o)
 	return mb_source_args("freefrag", argc, argv, &o->src);
 }
 
+/* e2freefrag's histogram: bucket k holds extents of [2^k, 2^(k+1)) blocks,
+ * the last one everything longer. */
+#define MB_FF_HIST 32
+
 struct mb_ff_sum {
 	uint64_t total, chunks_total, chunks_free;
 	uint64_t chunk_blocks;       /* 0 = no --chunk */
 	uint64_t run_start, run_len; /* the extent being built; may span groups */
-	struct mb_bench_frag f;      /* extents, min, max, histogram */
+	struct mb_bench_frag f;      /* extents, min, max, score, JSON histogram */
+	uint64_t hist[MB_FF_HIST], hist_blocks[MB_FF_HIST]; /* the text report's */
 };
+
+static int mb_ilog2_u64(uint64_t x)
+{
+	return 63 - __builtin_clzll(x);
+}
 
 /* Counts the extent being built, once it can grow no more. */
 static void mb_ff_flush(struct mb_ff_sum *s)
@@ -86,6 +96,11 @@ static void mb_ff_flush(struct mb_ff_sum *s)
 	if (!s->run_len)
 		return;
 	mb_bench_frag_add(&s->f, s->run_len);
+	int k = mb_ilog2_u64(s->run_len);
+
+	k = k < MB_FF_HIST ? k : MB_FF_HIST - 1;
+	s->hist[k]++;
+	s->hist_blocks[k] += s->run_len;
 	if (c) {
 		first = (s->run_start + c - 1) / c;
 		last = (s->run_start + s->run_len) / c;
@@ -137,15 +152,28 @@ static int mb_ff_collect(struct mb_volume *vol, struct mb_ff_sum *s)
 	return 0;
 }
 
-/* "4K", "512K", "2M": e2freefrag's range labels. */
-static void mb_ff_label(char *buf, size_t n, uint64_t bytes)
+/*
+ * e2freefrag's range label of bucket k: its start, 2^k blocks, in the
+ * largest unit (K, M, G, ...) that keeps it a whole number; the end is
+ * twice the start in the start's unit ("512K...1024K-"), "max" for the
+ * last bucket.
+ */
+static void mb_ff_range(char *buf, size_t n, int k, uint32_t bs)
 {
-	if (bytes >= (1ULL << 30))
-		snprintf(buf, n, "%lluG", (unsigned long long)(bytes >> 30));
-	else if (bytes >= (1ULL << 20))
-		snprintf(buf, n, "%lluM", (unsigned long long)(bytes >> 20));
+	static const char units[] = "KMGTPEZY";
+	uint64_t v = ((uint64_t)bs << k) >> 10; /* KiB */
+	int u = 0;
+	char end[24];
+
+	while (v >= 1024 && !(v & 1023) && units[u + 1]) {
+		v >>= 10;
+		u++;
+	}
+	if (k == MB_FF_HIST - 1)
+		snprintf(end, sizeof(end), "max ");
 	else
-		snprintf(buf, n, "%lluK", (unsigned long long)(bytes >> 10));
+		snprintf(end, sizeof(end), "%5llu%c-", (unsigned long long)(2 * v), units[u]);
+	snprintf(buf, n, "%5llu%c...%7s", (unsigned long long)v, units[u], end);
 }
 
 static void mb_ff_print_hist(const struct mb_ff_sum *s, uint32_t bs)
@@ -153,20 +181,15 @@ static void mb_ff_print_hist(const struct mb_ff_sum *s, uint32_t bs)
 	printf("\nHISTOGRAM OF FREE EXTENT SIZES:\n");
 	printf("%s :  %12s  %12s  %7s\n", "Extent Size Range", "Free extents", "Free Blocks",
 	       "Percent");
-	for (int k = 0; k < MB_BENCH_HIST; k++) {
-		char lo[16], hi[16];
-		uint64_t a = (1ULL << k) * bs;
+	for (int k = 0; k < MB_FF_HIST; k++) {
+		char range[48];
 
-		if (!s->f.hist[k])
+		if (!s->hist[k])
 			continue;
-		mb_ff_label(lo, sizeof(lo), a);
-		if (k == MB_BENCH_HIST - 1) /* the last bucket takes every longer extent */
-			snprintf(hi, sizeof(hi), "max");
-		else
-			mb_ff_label(hi, sizeof(hi), 2 * a);
-		printf("%5s...%5s-  :  %12llu  %12llu  %6.2f%%\n", lo, hi,
-		       (unsigned long long)s->f.hist[k], (unsigned long long)s->f.hist_blocks[k],
-		       100.0 * (double)s->f.hist_blocks[k] / (double)s->f.free_blocks);
+		mb_ff_range(range, sizeof(range), k, bs);
+		printf("%s  :  %12llu  %12llu  %6.2f%%\n", range, (unsigned long long)s->hist[k],
+		       (unsigned long long)s->hist_blocks[k],
+		       100.0 * (double)s->hist_blocks[k] / (double)s->f.free_blocks);
 	}
 }
 
@@ -178,21 +201,25 @@ static void mb_ff_print_text(const char *device, const struct mb_ff_sum *s, uint
 	printf("Blocksize: %u bytes\n", bs);
 	printf("Total blocks: %llu\nFree blocks: %llu (%.1f%%)\n", (unsigned long long)s->total,
 	       (unsigned long long)free, 100.0 * (double)free / (double)s->total);
-	if (s->chunk_blocks)
+	if (s->chunk_blocks) {
+		/* e2freefrag's count: one more than the whole chunks (a partial
+		   last chunk, even when there is none); JSON has the real one */
+		uint64_t tc = s->chunks_total + 1;
+
 		printf("\nChunksize: %llu bytes (%llu blocks)\nTotal chunks: %llu\n"
 		       "Free chunks: %llu (%.1f%%)\n",
 		       (unsigned long long)(s->chunk_blocks * bs),
-		       (unsigned long long)s->chunk_blocks, (unsigned long long)s->chunks_total,
+		       (unsigned long long)s->chunk_blocks, (unsigned long long)tc,
 		       (unsigned long long)s->chunks_free,
-		       s->chunks_total ? 100.0 * (double)s->chunks_free / (double)s->chunks_total
-				       : 0);
+		       100.0 * (double)s->chunks_free / (double)tc);
+	}
 	if (!s->f.extents)
 		return;
-	printf("\nMin. free extent: %llu KB\nMax. free extent: %llu KB\n"
+	/* e2freefrag's lines, its trailing blank after the minimum included */
+	printf("\nMin. free extent: %llu KB \nMax. free extent: %llu KB\n"
 	       "Avg. free extent: %llu KB\nNum. free extent: %llu\n",
 	       (unsigned long long)(s->f.min * kb), (unsigned long long)(s->f.max * kb),
-	       (unsigned long long)(free * kb / s->f.extents), (unsigned long long)s->f.extents);
-	printf("Fragmentation score (Ceph-style): %.3f\n", s->f.score);
+	       (unsigned long long)(free / s->f.extents * kb), (unsigned long long)s->f.extents);
 	mb_ff_print_hist(s, bs);
 }
 

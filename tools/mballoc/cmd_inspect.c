@@ -186,10 +186,24 @@ static int mb_inspect_setup(const char *cmd, int argc, char **argv, struct mb_in
 	return rc ? rc : mb_source_open(cmd, &o->src, vol);
 }
 
+/* The kernel's mb_groups prints orders 0..13 whatever the block size:
+ * zeros past the volume's highest order, nothing past 13. */
+#define MB_KERNEL_ORDERS 14
+
+static int mb_group_touch(uint64_t start, uint32_t len, void *arg)
+{
+	(void)start, (void)len, (void)arg;
+	return 0;
+}
+
 static void mb_print_group_row(struct mb_volume *vol, uint32_t g, struct mb_json *j, int orders)
 {
 	struct mb_group_stat st;
 
+	/* Reading mb_groups loads every group's buddy in ext4: show the
+	   bitmap's counters, not a lazy group's estimate (a load error shows
+	   as the corrupt flag or the estimate) */
+	mb_group_free_extents(vol, g, 0, mb_group_touch, NULL);
 	mb_group_stat(vol, g, &st);
 	if (j) {
 		mb_json_obj(j, NULL);
@@ -206,8 +220,8 @@ static void mb_print_group_row(struct mb_volume *vol, uint32_t g, struct mb_json
 		return;
 	}
 	printf("#%-5u: %-5u %-5u %-5u [", g, st.free, st.fragments, st.first_free);
-	for (int k = 0; k < orders; k++)
-		printf(" %-5u", st.counters[k]);
+	for (int k = 0; k < MB_KERNEL_ORDERS; k++)
+		printf(" %-5u", k < orders ? st.counters[k] : 0);
 	printf(" ]%s\n", (st.flags & MB_GROUP_CORRUPT) ? " Block bitmap corrupted!" : "");
 }
 
@@ -228,7 +242,7 @@ int mb_cmd_groups(int argc, char **argv)
 		mb_json_arr(&j, "groups");
 	} else {
 		printf("#group: free  frags first [");
-		for (int k = 0; k < orders; k++)
+		for (int k = 0; k < MB_KERNEL_ORDERS; k++)
 			printf(" 2^%-3d", k);
 		printf(" ]\n");
 	}
