@@ -582,8 +582,11 @@ MB_API int64_t mb_discard_all(struct mb_volume *vol);
  * mb_lg_continuity (1: a file continuing a group PA keeps filling it
  * whatever its size, and a small file's append that does not continue it
  * gets an inode PA instead), mb_stream_spread (1: stream goals start
- * spread over the volume, not all at group 0) and mb_goal_skip_busy (1: a
- * stream's new window gives up its goal group when its lock is taken).
+ * spread over the volume, not all at group 0), mb_goal_skip_busy (1: a
+ * stream's new window gives up its goal group when its lock is taken) and
+ * mb_slow_skip_short (1: CR_GOAL_LEN_SLOW skips, uncounted, free runs that
+ * cannot beat the best so far and groups with no run as long as the goal;
+ * ext4 measures and counts every run toward mb_min/max_to_scan).
  * One departure is on by default, mb_enospc_no_prealloc (1: while any
  * request is in its ENOSPC retry rounds, no request preallocates; it was
  * added against a spurious ENOSPC; 0 is ext4's behaviour).

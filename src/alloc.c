@@ -246,8 +246,11 @@ bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
 	case MB_CR_BEST_AVAIL_LEN:
 		return free / frags >= goal;
 	case MB_CR_GOAL_LEN_SLOW: {
-		/* a free run of 4 * 2^k - 1 blocks would hold an aligned 2^(k+1)
-		   chunk, so with largest order k no run exceeds 4 * 2^k - 2 */
+		if (!MB_READ_ONCE(ac->vol->t.mb_slow_skip_short))
+			return free >= goal; /* ext4 (rule 5) */
+		/* departure: a free run of 4 * 2^k - 1 blocks would hold an
+		   aligned 2^(k+1) chunk, so with largest order k no run exceeds
+		   4 * 2^k - 2; skip groups where none can reach the goal */
 		int lo = MB_READ_ONCE(grp->bb_largest_free_order);
 
 		return free >= goal && lo >= 0 && (4ULL << lo) - 2 >= goal;
@@ -371,19 +374,20 @@ static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 		if (i >= vol->bpg)
 			break;
 		/*
-		 * Runs that cannot matter are skipped with a bit scan and not
-		 * measured: the cheap criteria want runs that reach the goal;
-		 * CR_GOAL_LEN_SLOW, runs longer than the best so far while it is
-		 * short (so mb_max_to_scan counts only real candidates, and a
-		 * fitting run behind hundreds of crumbs is still found; only
-		 * groups that may hold a fitting run get here, see
-		 * mb_good_group).  CR_ANY_FREE measures everything, as ext4.
+		 * The cheap criteria skip runs shorter than the goal with a bit
+		 * scan, unmeasured.  From CR_GOAL_LEN_SLOW on ext4 measures every
+		 * run and counts it toward mb_min_to_scan / mb_max_to_scan (rule
+		 * 5).  Departure mb_slow_skip_short: CR_GOAL_LEN_SLOW skips runs
+		 * not longer than the best so far while it is short, so
+		 * mb_max_to_scan counts only real candidates and a fitting run
+		 * behind hundreds of crumbs is still found.
 		 */
 		uint32_t need = 1;
 
 		if (ac->criteria < MB_CR_GOAL_LEN_SLOW)
 			need = ac->g_ex.fe_len;
-		else if (ac->criteria == MB_CR_GOAL_LEN_SLOW && ac->b_ex.fe_len < ac->g_ex.fe_len)
+		else if (ac->criteria == MB_CR_GOAL_LEN_SLOW && ac->b_ex.fe_len < ac->g_ex.fe_len &&
+			 MB_READ_ONCE(vol->t.mb_slow_skip_short))
 			need = ac->b_ex.fe_len + 1;
 		if (need > 1) {
 			uint32_t lim = vol->bpg - i > need ? i + need : vol->bpg;

@@ -293,6 +293,7 @@ struct mb_tunables {
 	uint32_t mb_enospc_no_prealloc; /* no new PA while a request is in ENOSPC rounds */
 	/* Not a departure: speed only, same decisions. */
 	uint32_t mb_scan_summary; /* complex scan may use a group's run summary */
+	uint32_t mb_slow_skip_short; /* CR_GOAL_LEN_SLOW skips runs not beating the best */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -489,6 +490,7 @@ uint32_t mb_count_zero_bits(const uint64_t *map, uint32_t start, uint32_t len);
 
 /* percpu.c */
 unsigned mb_cpu_slot(const struct mb_volume *vol);
+unsigned mb_cpu_now(const struct mb_volume *vol); /* read fresh: locality groups */
 static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
 {
 	return &vol->pcpu[mb_cpu_slot(vol)];

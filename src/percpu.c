@@ -16,19 +16,40 @@
  * migrated meanwhile updates another CPU's slot, which is still correct:
  * slots are atomics, only their locality is lost for a while.
  */
+static _Thread_local int mb_cpu = -1;
+static _Thread_local unsigned mb_cpu_uses;
+
+static int mb_cpu_read(void)
+{
+	int cpu = sched_getcpu();
+
+	if (MB_UNLIKELY(cpu < 0)) {
+		static _Thread_local char tag; /* no CPU number: one slot per thread */
+		cpu = (int)(((uintptr_t)&tag >> 6) & 0xffff);
+	}
+	mb_cpu = cpu;
+	return cpu;
+}
+
 unsigned mb_cpu_slot(const struct mb_volume *vol)
 {
-	static _Thread_local int cpu = -1;
-	static _Thread_local unsigned uses;
+	int cpu = mb_cpu;
 
-	if (MB_UNLIKELY((uses++ & 63) == 0 || cpu < 0)) {
-		cpu = sched_getcpu();
-		if (MB_UNLIKELY(cpu < 0)) {
-			static _Thread_local char tag;
-			cpu = (int)(((uintptr_t)&tag >> 6) & 0xffff);
-		}
-	}
+	if (MB_UNLIKELY((mb_cpu_uses++ & 63) == 0 || cpu < 0))
+		cpu = mb_cpu_read();
 	return (unsigned)cpu & vol->pcpu_mask;
+}
+
+/*
+ * The CPU the caller runs on now, read fresh (rule 7: ext4 takes the
+ * current CPU's locality group on every request, so a thread that migrated
+ * uses its new CPU's group at once).  sched_getcpu() is answered from the
+ * vDSO or rseq area on Linux, no system call; it also refreshes the cache
+ * mb_cpu_slot() reads.
+ */
+unsigned mb_cpu_now(const struct mb_volume *vol)
+{
+	return (unsigned)mb_cpu_read() & vol->pcpu_mask;
 }
 
 void mb_seq_bump(struct mb_volume *vol)

@@ -467,7 +467,7 @@ struct mb_lg *mb_file_lg(struct mb_file *file)
 
 	if (file->f_lg && MB_READ_ONCE(vol->t.mb_lg_sticky))
 		return file->f_lg;
-	return &vol->lgs[mb_cpu_slot(vol)];
+	return &vol->lgs[mb_cpu_now(vol)];
 }
 
 static bool mb_pa_hit(struct mb_ac *ac)

@@ -6,8 +6,9 @@
  *
  * The complex scan (alloc.c) walks a group's free runs from bb_first_free
  * and "measures" some of them: while the best extent so far is shorter than
- * the goal, CR_GOAL_LEN_SLOW measures a run only if it is longer than the
- * best so far, CR_ANY_FREE measures every run, the cheaper criteria only
+ * the goal, CR_GOAL_LEN_SLOW and CR_ANY_FREE measure every run (with the
+ * departure mb_slow_skip_short, CR_GOAL_LEN_SLOW only runs longer than the
+ * best so far), the cheaper criteria only
  * runs that reach the goal.  A run is measured in CR_GOAL_LEN_SLOW exactly
  * when it is a record (longer than every run before it in the group) and
  * longer than the best the scan entered with.  So when no run reaches the
@@ -128,13 +129,13 @@ bool mb_runsum_scan_locked(struct mb_ac *ac, struct mb_group *grp)
 
 	if (max >= goal)
 		return false; /* a run reaches the goal: the walk decides */
-	if (ac->criteria == MB_CR_GOAL_LEN_SLOW) {
+	if (ac->criteria == MB_CR_GOAL_LEN_SLOW && MB_READ_ONCE(vol->t.mb_slow_skip_short)) {
 		if (best < rs->dropped_len)
 			return false; /* records we did not keep would count */
 		for (uint32_t k = 0; k < rs->nrec; k++)
 			measured += rs->rec[k].len > best;
-	} else if (ac->criteria == MB_CR_ANY_FREE) {
-		measured = rs->nruns;
+	} else if (ac->criteria >= MB_CR_GOAL_LEN_SLOW) {
+		measured = rs->nruns; /* ext4 measures every run here (rule 5) */
 	} /* cheaper criteria measure only runs that reach the goal: none */
 	if ((uint64_t)ac->found + measured > MB_READ_ONCE(vol->t.mb_max_to_scan))
 		return false; /* the walk would stop inside this group */

@@ -56,6 +56,8 @@ static const struct mb_tunable_desc mb_tunable_table[] = {
 	MB_T(mb_scan_summary, 0, 1,
 	     "speed only, 1: the group scan may use a summary of a group's free runs "
 	     "(same decisions)"),
+	MB_T(mb_slow_skip_short, 0, 1,
+	     "departure, 1: the slow best-fit pass skips free runs that cannot beat its best"),
 };
 #define MB_NTUNABLES (sizeof(mb_tunable_table) / sizeof(mb_tunable_table[0]))
 
@@ -89,6 +91,7 @@ void mb_tunables_default(struct mb_volume *vol)
 	t->r_blocks_count = 0;
 	t->mb_stream_spread = 0;
 	t->mb_goal_skip_busy = 0;
+	t->mb_slow_skip_short = 0;
 	/* a departure that fixes a spurious ENOSPC: on by default */
 	t->mb_enospc_no_prealloc = 1;
 	/* speed only, the decisions are the same either way (runsum.c) */

@@ -279,3 +279,48 @@ TEST(lg_pa_nearest_goal_over_all_buckets)
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
+
+/*
+ * Rule 5 (ext4_mb_complex_scan_group, ext4_mb_measure_extent): from
+ * CR_GOAL_LEN_SLOW on, ext4 measures every free run and counts it toward
+ * mb_max_to_scan.  One group: ten 50-block runs, then a 150-block run; a
+ * 100-block request (average fragment too small for CR_GOAL_LEN_FAST).
+ * With mb_max_to_scan 5 ext4 stops after six runs and takes the best so
+ * far, the first 50-block run; skipping runs that cannot beat the best
+ * (departure mb_slow_skip_short) reaches the 150-block run instead.
+ */
+static int fid_slow_scan(uint32_t skip_short, struct mb_extent *ex)
+{
+	const struct mb_geometry geo = { 4096, 0, 32768, 0, 0, 0 };
+	struct mb_request rq = { .len = 100, .goal = 0 };
+	struct mb_volume *vol;
+	uint64_t used = 0;
+	int err;
+
+	if (mb_volume_create(&geo, &vol))
+		return -1;
+	for (uint64_t r = 0; r <= 10; r++) { /* runs at 1000, 2000, ..., 11000 */
+		uint64_t start = 1000 * (r + 1), len = r < 10 ? 50 : 150;
+
+		mb_mark_used(vol, used, start - used);
+		used = start + len;
+	}
+	mb_mark_used(vol, used, 32768 - used);
+	err = mb_tunable_set(vol, "mb_max_to_scan", 5);
+	err = err ? err : mb_tunable_set(vol, "mb_slow_skip_short", skip_short);
+	err = err ? err : mb_alloc(vol, &rq, ex);
+	mb_volume_destroy(vol);
+	return err;
+}
+
+TEST(rule5_goal_len_slow_counts_every_run)
+{
+	struct mb_extent ex;
+
+	ASSERT_EQ_INT(fid_slow_scan(0, &ex), 0);
+	ASSERT_EQ_U64(ex.start, 1000);
+	ASSERT_EQ_U64(ex.len, 50);
+	ASSERT_EQ_INT(fid_slow_scan(1, &ex), 0); /* the departure */
+	ASSERT_EQ_U64(ex.start, 11000);
+	ASSERT_EQ_U64(ex.len, 100);
+}

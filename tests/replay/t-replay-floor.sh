@@ -17,7 +17,7 @@ trap 'rm -rf "$T"' EXIT
 fails=0
 
 # trace, exact-match floor (requests: s1 32, s3 2060, s4 200, s5 852, s6 80)
-for spec in s1:32 s3:2060 s4:200 s5:766 s6:80; do
+for spec in s1:32 s3:2060 s4:200 s5:852 s6:80; do
 	s=${spec%%:*} floor=${spec#*:}
 	[ -f "$TR/$s/trace.txt.zst" ] || { echo "skip: no traces at $TR"; exit 77; }
 	zstd -qdf "$TR/$s/trace.txt.zst" -o "$T/trace.txt" &&

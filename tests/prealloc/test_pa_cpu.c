@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_pa_cpu.c - rule 7 of issue 11: ext4 takes the current CPU's
+ * locality group on every request.  A thread that alternates between two
+ * CPUs must alternate between their two group PAs, request by request.
+ * Needs two CPUs the thread may run on (else exit 77).
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+
+#include "mb_int.h"
+#include "pa_util.h"
+
+static int pin(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	return sched_setaffinity(0, sizeof(one), &one);
+}
+
+TEST(rule7_lg_follows_the_cpu_on_every_request)
+{
+	const struct mb_geometry geo = { 4096, 0, 4 * 32768, 0, 0, 0 };
+	int cpus[2], n = 0;
+	cpu_set_t set;
+	struct mb_volume *vol;
+
+	ASSERT_EQ_INT(sched_getaffinity(0, sizeof(set), &set), 0);
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	if (n < 2)
+		mb_test_skip("needs two CPUs");
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	if ((cpus[0] & (int)vol->pcpu_mask) == (cpus[1] & (int)vol->pcpu_mask))
+		mb_test_skip("the two CPUs share a locality group");
+	/* small files of 8 blocks, goal block 0: the first CPU's group PA
+	   starts at 0, the second's right after it at 512; each file takes
+	   the next 8 blocks of its CPU's PA */
+	for (uint64_t k = 0; k < 16; k++) {
+		struct mb_request rq = { .len = 8, .goal = 0 };
+		struct mb_extent ex;
+
+		ASSERT_EQ_INT(pin(cpus[k % 2]), 0);
+		ASSERT_EQ_INT(mb_file_open(vol, 100 + k, &rq.file), 0);
+		ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+		ASSERT_EQ_U64(ex.start, (k % 2) * 512 + (k / 2) * 8);
+	}
+	mb_volume_destroy(vol);
+}
