@@ -36,7 +36,8 @@
  * ---------------------
  * Every public struct ends in a `spare` array, so later versions add
  * fields there without changing its size or any field's offset:
- *   - structs the caller fills (mb_geometry, mb_request, mb_open_opts):
+ *   - structs the caller fills (mb_geometry, mb_request, mb_constraint,
+ *     mb_open_opts):
  *     spare must be zero, or the call fails with -EINVAL.  Initialise
  *     them with `= { .field = ... }` or memset: a zero-initialised new
  *     field will always mean what the library did before it existed.
@@ -438,6 +439,7 @@ struct mb_constraint {
 	uint32_t align;
 	uint32_t max_len;
 	uint32_t flags;
+	uint32_t spare[4]; /* must be zero (see Growing structs) */
 };
 
 /*

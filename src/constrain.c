@@ -49,7 +49,8 @@ int mb_cons_setup(struct mb_cons *k, struct mb_volume *vol, const struct mb_cons
 	uint32_t bpg = vol->bpg;
 
 	c = c ? c : &none;
-	if (c->flags || (c->align & (c->align - 1)) || c->align > bpg || c->min_len > bpg)
+	if (c->flags || !mb_zeroed(c->spare, sizeof(c->spare)) || (c->align & (c->align - 1)) ||
+	    c->align > bpg || c->min_len > bpg)
 		return -EINVAL;
 	uint32_t a = c->align ? c->align : 1;
 

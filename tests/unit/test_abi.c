@@ -91,6 +91,31 @@ TEST(request_spare_must_be_zero)
 	mb_volume_destroy(vol);
 }
 
+TEST(constraint_spare_must_be_zero)
+{
+	struct mb_geometry geo = {.block_size = 4096, .blocks_count = 65536};
+	struct mb_volume *vol;
+	struct mb_extent ex;
+	struct mb_request rq = {.goal = MB_GOAL_NONE, .len = 8};
+	struct mb_constraint c = {.min_len = 8};
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	uint64_t before = mb_free_blocks(vol);
+
+	c.spare[3] = 1;
+	int bad = mb_alloc_constrained(vol, &rq, &c, &ex);
+	uint64_t after_bad = mb_free_blocks(vol);
+
+	c.spare[3] = 0;
+	int good = mb_alloc_constrained(vol, &rq, &c, &ex);
+
+	mb_volume_destroy(vol);
+	ASSERT_EQ_INT(bad, -EINVAL);
+	ASSERT_EQ_INT(good, 0);
+	ASSERT_EQ_U64(after_bad, before); /* nothing allocated by the refused call */
+	ASSERT_EQ_U64(ex.len, 8);
+}
+
 /* The library writes every byte of what it fills: spare comes back zero. */
 TEST(library_filled_spare_is_zero)
 {
