@@ -7,8 +7,7 @@ MB=${1:?usage: $0 MBALLOC}
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
 fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "${0%/*}/lib.sh"
 # expect CODE NAME CMD...: runs CMD, checks its exit code
 expect() {
 	want=$1 name=$2
@@ -17,9 +16,6 @@ expect() {
 	got=$?
 	if [ "$got" = "$want" ]; then ok "$name"; else
 		bad "$name (exit $got, want $want)"; cat "$T/out" "$T/err"; fi
-}
-has() { # has FILE TEXT NAME
-	if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in:"; cat "$1"; fi
 }
 
 V=$T/vol.img

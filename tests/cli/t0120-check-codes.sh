@@ -10,19 +10,7 @@ T=$(mktemp -d) || exit 1
 hold=
 trap '[ -n "$hold" ] && kill $hold 2>/dev/null; rm -rf "$T"' EXIT
 fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # expect CODE NAME CMD...
-	want=$1 name=$2
-	shift 2
-	"$@" >"$T/out" 2>"$T/err"
-	got=$?
-	if [ "$got" = "$want" ]; then ok "$name"; else
-		bad "$name (exit $got, want $want)"; cat "$T/out" "$T/err"; fi
-}
-has() { # has FILE TEXT NAME
-	if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in:"; cat "$1"; fi
-}
+. "${0%/*}/lib.sh"
 
 V=$T/vol.img
 "$MB" format "$V" --size 16M --block-size 1K --blocks-per-group 1024 >/dev/null || exit 1

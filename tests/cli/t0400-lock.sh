@@ -10,19 +10,7 @@ pid= hold=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; [ -n "$hold" ] && kill $hold 2>/dev/null;
       rm -rf "$T"' EXIT
 fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # expect CODE NAME CMD...
-	want=$1 name=$2
-	shift 2
-	"$@" >"$T/out" 2>"$T/err"
-	got=$?
-	if [ "$got" = "$want" ]; then ok "$name"; else
-		bad "$name (exit $got, want $want)"; cat "$T/out" "$T/err"; fi
-}
-has() { # has FILE TEXT NAME
-	if grep -q -- "$2" "$1"; then ok "$3"; else bad "$3: '$2' not in:"; cat "$1"; fi
-}
+. "${0%/*}/lib.sh"
 # busy_wait: polls until a read-only open of $V is refused (no timing assumption)
 busy_wait() {
 	n=0

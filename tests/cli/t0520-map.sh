@@ -12,16 +12,7 @@ command -v python3 >/dev/null || { echo "skip: python3 not installed"; exit 77; 
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
 fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
-expect() { # expect CODE NAME CMD...
-	want=$1 name=$2
-	shift 2
-	"$@" >"$T/out" 2>"$T/err"
-	got=$?
-	if [ "$got" = "$want" ]; then ok "$name"; else
-		bad "$name (exit $got, want $want)"; cat "$T/out" "$T/err"; fi
-}
+. "${0%/*}/lib.sh"
 
 cat >"$T/check.py" <<'PY'
 # check.py SVG GROUPS_JSON FREEFRAG_JSON: asserts the picture matches the data
