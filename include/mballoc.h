@@ -918,6 +918,170 @@ MB_API int mb_volume_open_ext4(const char *path, const struct mb_open_opts *opts
  */
 MB_API const char *mb_volume_open_error(void);
 
+
+/* ------------------------------------------------------------------------ */
+/* libext2fs allocator                                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * mballoc as the block allocator of libext2fs (e2fsprogs' library), so a
+ * program that writes an ext4 image through libext2fs gets ext4's
+ * placement: normalization, inode and locality-group preallocations, the
+ * criteria passes.  An optional part: a library built without libext2fs
+ * answers -ENOTSUP to every call here.
+ *
+ * mb_e2fs_attach() builds a volume on the file system's live block bitmap
+ * (fs->block_map, read if it was not) and installs libext2fs's allocator
+ * hooks: get_alloc_block(2), new_range, block_alloc_stats and
+ * block_alloc_stats_range.  The file system's bitmaps stay the truth;
+ * mballoc keeps its buddy and preallocations in memory:
+ *   - a block libext2fs asks for is placed by mb_alloc() and marked used
+ *     by libext2fs itself (ext2fs_block_alloc_stats*), as with its own
+ *     allocator;
+ *   - every block libext2fs frees (truncate, punch, ...) or marks used
+ *     without asking (another allocator) reaches mballoc through the stats
+ *     hooks;
+ *   - a block handed out that libext2fs never marked (it gave up on it) is
+ *     given back by mb_e2fs_sync(), mb_e2fs_file_end() and detach.
+ * After mb_e2fs_sync() (no libext2fs call in flight), mb_free_blocks() of
+ * the volume equals ext2fs_free_blocks_count(fs->super).
+ *
+ * Files: libext2fs's data allocations name their inode and logical block
+ * (blk_alloc_ctx); mb_e2fs_file_begin() says the inode's size and whether
+ * it is open for write, so normalization and the closed-file rule work as
+ * in ext4.  An inode never begun gets a file of its own on its first data
+ * block (size from its inode; the previous such file is dropped).  Range
+ * allocations (ext2fs_fallocate, ext2fs_alloc_range) carry no inode: they
+ * go to the last file begun and not ended, at its cursor
+ * (mb_e2fs_file_seek).  Extent tree, directory and symlink blocks (no
+ * context, or BLOCK_ALLOC_METADATA) take the metadata path (no file).
+ *
+ * libext2fs 1.43 to 1.47.3 pass (end of range, 0) to the range stats hook
+ * instead of (start, length).  Attach probes for it; while it holds, the
+ * hook recovers the range from the bitmaps (see mb_e2fs_stats).
+ *
+ * Thread-safety: libext2fs is not thread-safe.  Every call here on one
+ * attachment, and every libext2fs call on its fs, must come from one
+ * thread at a time; the hooks run inside those libext2fs calls.  Different
+ * file systems may be used from different threads.
+ */
+struct struct_ext2_filsys; /* what libext2fs's ext2_filsys points to */
+struct mb_e2fs;
+
+struct mb_e2fs_opts {
+	uint32_t flags;    /* MB_E2FS_*; 0 */
+	uint32_t spare[7]; /* must be zero (see Growing structs) */
+};
+/* For tests: trust the range stats hook's arguments even on a libext2fs
+ * that passes wrong ones (turns the 1.47.0 workaround off). */
+#define MB_E2FS_TRUST_RANGE_ARGS 0x1
+
+/*
+ * Attaches mballoc to fs, an ext4 file system opened read-write
+ * (EXT2_FLAG_RW; EXT2_FLAG_64BITS recommended).  opts may be NULL.
+ * Attach reads the block bitmap if fs has none, and (only when every check
+ * passed) probes the range stats hook by releasing and re-taking the
+ * primary superblock's block: the counters come back as they were, but
+ * the superblock and bitmaps are marked dirty (written at ext2fs_close).
+ * Errors: -EINVAL fs or out NULL, fs not a libext2fs handle, unknown
+ *         opts flags or spare not zero; -EROFS fs opened read-only;
+ *         -ENOTSUP built without libext2fs, no extents feature (not ext4),
+ *         bigalloc, an external journal device, a journal that needs
+ *         recovery, a geometry the allocator cannot model; -EBUSY fs is
+ *         attached already or has allocator hooks of its own;
+ *         -EIO the block bitmap cannot be read; -ENOMEM.
+ *         mb_volume_open_error() says which, in words.  On error nothing
+ *         of fs changed (but for a block bitmap read in).
+ * Thread-safety: see above.
+ */
+MB_API int mb_e2fs_attach(struct struct_ext2_filsys *fs, const struct mb_e2fs_opts *opts,
+			  struct mb_e2fs **out);
+
+/*
+ * Gives back blocks handed out and never used (mb_e2fs_sync), ends every
+ * file, discards every preallocation (no block stays reserved in memory
+ * only), restores the hooks fs had before attach and frees e.  fs stays
+ * open, its bitmaps as libext2fs left them; close it as usual.
+ * Returns 0, or -EUCLEAN when mballoc's view and fs->block_map disagreed
+ * (mb_e2fs_verify); e is freed either way.
+ * Thread-safety: see above; no libext2fs call on fs may be in flight.
+ */
+MB_API int mb_e2fs_detach(struct mb_e2fs *e);
+
+/*
+ * The volume underneath, for mb_tunable_set(), mb_stats_get(),
+ * mb_check(), mb_group_stat(), mb_free_blocks() ...  Do not allocate or
+ * free on it directly: libext2fs would not know.  Valid until detach.
+ */
+MB_API struct mb_volume *mb_e2fs_volume(struct mb_e2fs *e);
+
+#define MB_E2FS_FILE_CLOSED 0x1 /* nobody holds it open for write (writeback after close) */
+
+/*
+ * Before libext2fs writes inode ino: its size in blocks (the i_size ext4's
+ * normalization predicts from) and flags (MB_E2FS_FILE_CLOSED, or 0: open
+ * for write).  Makes ino the current file for range allocations, with its
+ * cursor at logical block 0.  Again on a begun inode: updates size and
+ * flags, keeps its preallocations.
+ * Errors: -EINVAL ino 0 or past s_inodes_count, unknown flags; -ENOMEM.
+ */
+MB_API int mb_e2fs_file_begin(struct mb_e2fs *e, uint32_t ino, uint64_t size_blocks,
+			      uint32_t flags);
+
+/*
+ * The logical block the current file's next range allocation starts at
+ * (ext2fs_fallocate(..., start, len): seek to start first).  Each range
+ * allocation advances it by its length.  Makes ino the current file.
+ * Errors: -ENOENT ino not begun; -EINVAL lblk >= MB_LOGICAL_LIMIT.
+ */
+MB_API int mb_e2fs_file_seek(struct mb_e2fs *e, uint32_t ino, uint64_t lblk);
+
+/*
+ * Done writing ino: discards its preallocations and gives back blocks
+ * handed out and never used (mb_e2fs_sync).
+ * Errors: -ENOENT ino not begun.
+ */
+MB_API int mb_e2fs_file_end(struct mb_e2fs *e, uint32_t ino);
+
+/*
+ * Gives back to mballoc every block handed out since the last sync that
+ * libext2fs did not mark used (it gave up on it).  Call it between
+ * libext2fs calls, never from inside one (a block handed out is marked by
+ * libext2fs only after the hook returns).  Returns the blocks given back.
+ * Errors: -EIO, -ENOMEM (mballoc's own errors; the count is then partial).
+ */
+MB_API int64_t mb_e2fs_sync(struct mb_e2fs *e);
+
+struct mb_e2fs_stats {
+	uint64_t data_allocs, data_blocks; /* placed for a file */
+	uint64_t meta_allocs, meta_blocks; /* placed on the metadata path */
+	uint64_t frees, freed_blocks;      /* libext2fs frees mirrored */
+	uint64_t foreign_allocs, foreign_blocks; /* marked used by libext2fs
+						    without asking mballoc */
+	uint64_t returned_blocks;  /* handed out, never used, given back */
+	uint64_t enospc;           /* hook calls answered EXT2_ET_BLOCK_ALLOC_FAIL */
+	uint64_t desync;           /* blocks where mballoc disagreed with fs (0) */
+	uint64_t range_recovered;  /* range stats calls whose range was recovered */
+	uint32_t range_args_broken; /* 1: this libext2fs passes (end, 0) to the
+				       range stats hook (1.43..1.47.3) */
+	uint32_t files;            /* files begun and not ended */
+	uint64_t spare[8];         /* zero (see Growing structs) */
+};
+
+/* Fills *st.  Errors: -EINVAL e or st NULL. */
+MB_API int mb_e2fs_stats_get(struct mb_e2fs *e, struct mb_e2fs_stats *st);
+
+/*
+ * Compares mballoc's on-disk view of every group (preallocated blocks
+ * count as free; a group never loaded by its free count) with
+ * fs->block_map and the descriptors.  Writes one line per disagreeing
+ * group into buf (NUL-terminated, truncated to buflen; may be NULL).
+ * Returns the blocks that disagree (0: in sync).  Exact only between
+ * libext2fs calls, after mb_e2fs_sync().
+ * Errors: -EINVAL e NULL; -ENOMEM.
+ */
+MB_API int64_t mb_e2fs_verify(struct mb_e2fs *e, char *buf, size_t buflen);
+
 #ifdef __cplusplus
 }
 #endif
