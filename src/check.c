@@ -171,7 +171,7 @@ static void mb_check_group(struct mb_volume *vol, mb_grp_t g, struct mb_check_bu
 
 static void mb_check_files(struct mb_volume *vol, struct mb_report *r)
 {
-	struct mb_list *fpos, *pos;
+	struct mb_list *fpos;
 
 	mb_lock(&vol->v_lock);
 	mb_list_for_each(fpos, &vol->v_files)
@@ -179,11 +179,8 @@ static void mb_check_files(struct mb_volume *vol, struct mb_report *r)
 		struct mb_file *f = MB_CONTAINER_OF(fpos, struct mb_file, f_link);
 		uint64_t end = 0;
 
-		mb_lock(&f->f_data_sem); /* the file's PA list is its own */
-		mb_list_for_each(pos, &f->f_pa_list)
-		{
-			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
-
+		mb_lock(&f->f_data_sem); /* the file's PA tree is its own */
+		for (struct mb_pa *pa = mb_file_pa_from(f, 0); pa; pa = mb_file_pa_next(pa)) {
 			if (pa->pa_lstart < end)
 				mb_report(r, "file %llu: PAs overlap or are unsorted at logical %llu\n",
 					  (unsigned long long)f->f_ino,

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "mballoc.h"
+#include "avl.h"
 #include "mb_list.h"
 
 typedef uint32_t mb_grp_t;    /* group number */
@@ -202,7 +203,10 @@ struct mb_pa {
 	uint8_t pa_type;         /* enum mb_pa_type; const */
 	mb_grp_t pa_group;       /* group holding it; const */
 	struct mb_list pa_group_list; /* on group->bb_prealloc_list; bb_lock */
-	struct mb_list pa_node;       /* on f_pa_list (f_data_sem) / an lg bucket (lg_mutex) */
+	union {
+		struct mb_list pa_node;      /* group PA: on an lg bucket (lg_mutex) */
+		struct mb_avl_node pa_tnode; /* inode PA: in f_pa_tree (f_data_sem) */
+	};
 	struct mb_list pa_tmp_list;   /* a discarder's private list, under bb_lock */
 	struct mb_file *pa_file;      /* inode PA owner; const */
 	struct mb_lg *pa_lg;          /* group PA owner; const */
@@ -213,7 +217,7 @@ struct mb_file {
 	struct mb_volume *f_vol;
 	uint64_t f_ino;
 	struct mb_mutex f_data_sem; /* rank MB_RANK_FILE_DATA; ext4's i_data_sem */
-	struct mb_list f_pa_list;   /* inode PAs by pa_lstart, disjoint; f_data_sem */
+	struct mb_avl f_pa_tree;    /* inode PAs by pa_lstart, disjoint; f_data_sem */
 	uint64_t f_size;            /* blocks; MB_READ_ONCE/MB_WRITE_ONCE */
 	uint32_t f_open_write;      /* a writer holds it open; MB_READ_ONCE/MB_WRITE_ONCE */
 	struct mb_lg *f_lg;         /* locality group that served it last; f_data_sem */
@@ -599,6 +603,11 @@ bool mb_use_inode_preallocated(struct mb_ac *ac);
 bool mb_use_group_preallocated(struct mb_ac *ac);
 struct mb_pa *mb_lg_pa_at(struct mb_lg *lg, mb_fsblk_t block);
 struct mb_lg *mb_file_lg(struct mb_file *file);
+/* A file's inode PAs in pa_lstart order; f_data_sem held.  _from(file, l):
+   the first that may overlap [l, ...) (the last starting at or before l,
+   else the first); NULL past the end. */
+struct mb_pa *mb_file_pa_from(const struct mb_file *file, uint64_t lblk);
+struct mb_pa *mb_file_pa_next(const struct mb_pa *pa);
 void *mb_zalloc_lines(size_t size);
 struct mb_pa *mb_pa_alloc(void);
 void mb_pa_free(struct mb_pa *pa);

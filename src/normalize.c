@@ -6,7 +6,7 @@
  * clip the window to what is already mapped, to the group size and to the
  * file's live preallocations.
  *
- * Locking: reads the file's PA list, which is the caller's own (it holds
+ * Locking: reads the file's PA tree, which is the caller's own (it holds
  * f_data_sem).  PA bounds of inode PAs are constant.
  */
 #include "mb_int.h"
@@ -53,16 +53,16 @@ bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, in
 static bool mb_adjust_to_pas(struct mb_ac *ac, uint64_t *start, uint64_t *end)
 {
 	uint64_t lblk = ac->o_ex.fe_logical, oend = lblk + ac->o_ex.fe_len;
-	struct mb_list *pos;
 	bool ok = true;
 
-	mb_list_for_each(pos, &ac->file->f_pa_list)
-	{
-		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+	/* PAs are disjoint and in order: only those from the one starting at
+	   or before *start up to *end can overlap, and *end only shrinks */
+	for (struct mb_pa *pa = mb_file_pa_from(ac->file, *start); pa && pa->pa_lstart < *end;
+	     pa = mb_file_pa_next(pa)) {
 		uint64_t ps = pa->pa_lstart, pe = ps + pa->pa_len;
 
 		/* a PA being torn down still counts: trimming against it is harmless */
-		if (pe <= *start || ps >= *end)
+		if (pe <= *start)
 			continue;
 		if (ps < oend && pe > lblk) {
 			ok = false;

@@ -14,9 +14,9 @@
  * out blocks from its front: its unused part is [pa_pstart, +pa_free).
  *
  * Ownership (see struct mb_pa): PA state lives under its group's bb_lock;
- * the memory belongs to the owner, whose list only the owner touches
- * (f_data_sem / lg_mutex).  Anyone holding the group lock may discard a PA;
- * the owner frees deleted PAs when it next walks its list.  So the fast
+ * the memory belongs to the owner, whose tree / buckets only the owner
+ * touches (f_data_sem / lg_mutex).  Anyone holding the group lock may
+ * discard a PA; the owner frees a deleted PA when it next finds it.  So the fast
  * path -- a request served from its file's PA -- takes the file's mutex and
  * one group lock, and nothing else.
  */
@@ -47,7 +47,7 @@ struct mb_pa *mb_pa_alloc(void)
 	if (!pa)
 		return NULL;
 	mb_list_init(&pa->pa_group_list);
-	mb_list_init(&pa->pa_node);
+	mb_list_init(&pa->pa_node); /* an inode PA's pa_tnode is set on insert */
 	mb_list_init(&pa->pa_tmp_list);
 	pa->pa_bucket = -1;
 	return pa;
@@ -67,6 +67,62 @@ static inline struct mb_group *mb_pa_grp(struct mb_volume *vol, const struct mb_
 {
 	return &vol->groups[pa->pa_group];
 }
+
+/* ------------------------------------------------------------------------ */
+/* A file's PA tree (f_data_sem)                                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A file's inode PAs are disjoint logical ranges, kept in an AVL tree by
+ * pa_lstart (constant for an inode PA), as ext4 keeps them in an rbtree
+ * since 6.4: the PA covering a block, and the PAs overlapping a window,
+ * are found in O(log n) however many PAs the file's history left.
+ */
+static inline struct mb_pa *mb_tnode_pa(const struct mb_avl_node *n)
+{
+	return n ? MB_CONTAINER_OF(n, struct mb_pa, pa_tnode) : NULL;
+}
+
+static int mb_pa_cmp(const struct mb_avl_node *a, const struct mb_avl_node *b)
+{
+	uint64_t x = mb_tnode_pa(a)->pa_lstart, y = mb_tnode_pa(b)->pa_lstart;
+
+	return x < y ? -1 : x > y;
+}
+
+static int mb_pa_key_cmp(const void *key, const struct mb_avl_node *n)
+{
+	uint64_t l = *(const uint64_t *)key, s = mb_tnode_pa(n)->pa_lstart;
+
+	return l < s ? -1 : l > s;
+}
+
+/* The file's PA with the greatest pa_lstart <= lblk, or NULL. */
+static inline struct mb_pa *mb_file_pa_floor(const struct mb_file *file, uint64_t lblk)
+{
+	return mb_tnode_pa(mb_avl_floor(&file->f_pa_tree, &lblk, mb_pa_key_cmp));
+}
+
+struct mb_pa *mb_file_pa_from(const struct mb_file *file, uint64_t lblk)
+{
+	struct mb_pa *pa = mb_file_pa_floor(file, lblk);
+
+	return pa ? pa : mb_tnode_pa(mb_avl_first(&file->f_pa_tree));
+}
+
+struct mb_pa *mb_file_pa_next(const struct mb_pa *pa)
+{
+	return mb_tnode_pa(mb_avl_next(&pa->pa_tnode));
+}
+
+/* Ties cannot happen (disjoint); mb_avl_insert would put it after them. */
+static void mb_file_insert_pa(struct mb_file *file, struct mb_pa *pa)
+{
+	mb_avl_insert(&file->f_pa_tree, &pa->pa_tnode, mb_pa_cmp);
+}
+
+#define mb_file_for_each_pa(pa, file)                                                              \
+	for (pa = mb_tnode_pa(mb_avl_first(&(file)->f_pa_tree)); pa; pa = mb_file_pa_next(pa))
 
 static bool mb_policy_legacy(const struct mb_volume *vol)
 {
@@ -197,12 +253,11 @@ int64_t mb_discard_group_preallocations(struct mb_volume *vol, mb_grp_t g, uint3
  */
 static int64_t mb_discard_file_pas_legacy(struct mb_volume *vol, struct mb_file *file)
 {
-	struct mb_list *pos;
+	struct mb_pa *pa;
 	int64_t freed = 0;
 
-	mb_list_for_each(pos, &file->f_pa_list)
+	mb_file_for_each_pa(pa, file)
 	{
-		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
 		struct mb_group *grp = mb_pa_grp(vol, pa);
 
 		mb_lock(&grp->bb_lock);
@@ -211,9 +266,8 @@ static int64_t mb_discard_file_pas_legacy(struct mb_volume *vol, struct mb_file 
 		mb_unlock(&grp->bb_lock);
 	}
 	MB_HOOK(vol, MB_HOOK_DISCARD_COLLECTED, UINT32_MAX, 0);
-	mb_list_for_each(pos, &file->f_pa_list)
+	mb_file_for_each_pa(pa, file)
 	{
-		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
 		struct mb_group *grp = mb_pa_grp(vol, pa);
 
 		mb_lock(&grp->bb_lock);
@@ -227,17 +281,14 @@ static int64_t mb_discard_file_pas_legacy(struct mb_volume *vol, struct mb_file 
 	return freed;
 }
 
-/* Frees the memory of every PA on the file's list (all deleted by now). */
+/* Frees the memory of every PA in the file's tree (all deleted by now). */
 static void mb_file_free_pas(struct mb_file *file)
 {
-	struct mb_list *pos, *tmp;
-
-	mb_list_for_each_safe(pos, tmp, &file->f_pa_list)
-	{
-		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+	while (!mb_avl_empty(&file->f_pa_tree)) {
+		struct mb_pa *pa = mb_tnode_pa(file->f_pa_tree.root);
 
 		assert(pa->pa_deleted && !mb_list_linked(&pa->pa_group_list));
-		mb_list_del(&pa->pa_node);
+		mb_avl_remove(&file->f_pa_tree, &pa->pa_tnode);
 		mb_pa_free(pa);
 	}
 }
@@ -249,7 +300,7 @@ static void mb_file_free_pas(struct mb_file *file)
 int64_t mb_discard_file_preallocations(struct mb_file *file)
 {
 	struct mb_volume *vol = file->f_vol;
-	struct mb_list *pos;
+	struct mb_pa *pa;
 	int64_t freed = 0;
 
 	mb_assert_locked(&file->f_data_sem);
@@ -257,9 +308,8 @@ int64_t mb_discard_file_preallocations(struct mb_file *file)
 	if (mb_policy_legacy(vol)) {
 		freed = mb_discard_file_pas_legacy(vol, file);
 	} else {
-		mb_list_for_each(pos, &file->f_pa_list)
+		mb_file_for_each_pa(pa, file)
 		{
-			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
 			struct mb_group *grp = mb_pa_grp(vol, pa);
 
 			mb_lock(&grp->bb_lock);
@@ -267,7 +317,7 @@ int64_t mb_discard_file_preallocations(struct mb_file *file)
 				freed += mb_pa_discard_locked(vol, grp, pa);
 			mb_unlock(&grp->bb_lock);
 		}
-		if (!mb_list_empty(&file->f_pa_list)) {
+		if (!mb_avl_empty(&file->f_pa_tree)) {
 			mb_seq_bump(vol);
 			MB_HOOK(vol, MB_HOOK_DISCARD_COLLECTED, UINT32_MAX, 0);
 		}
@@ -336,9 +386,17 @@ static enum mb_serve mb_pa_serve(struct mb_ac *ac, struct mb_pa *pa, mb_fsblk_t 
 	return ret;
 }
 
-/* The owner unlinks and frees a PA it found deleted. */
+/*
+ * The owner unlinks and frees a PA it found deleted: an inode PA from its
+ * file's tree (f_data_sem), a group PA from its bucket (lg_mutex).
+ */
 static void mb_pa_forget(struct mb_pa *pa)
 {
+	if (pa->pa_type == MB_INODE_PA) {
+		mb_avl_remove(&pa->pa_file->f_pa_tree, &pa->pa_tnode);
+		mb_pa_free(pa);
+		return;
+	}
 	if (pa->pa_bucket >= 0) {
 		pa->pa_lg->lg_bucket_len[pa->pa_bucket]--;
 		pa->pa_bucket = -1;
@@ -347,29 +405,22 @@ static void mb_pa_forget(struct mb_pa *pa)
 	mb_pa_free(pa);
 }
 
+/* The PA covering the request's first block, if any: PAs are disjoint. */
 static bool mb_use_inode_pa(struct mb_ac *ac)
 {
 	uint64_t lblk = ac->o_ex.fe_logical;
-	struct mb_list *pos, *tmp;
+	struct mb_pa *pa = mb_file_pa_floor(ac->file, lblk);
 
-	mb_list_for_each_safe(pos, tmp, &ac->file->f_pa_list)
-	{
-		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+	if (!pa || lblk >= pa->pa_lstart + pa->pa_len)
+		return false;
+	mb_fsblk_t start = pa->pa_pstart + (lblk - pa->pa_lstart);
+	uint64_t room = mb_pa_end(pa) - start;
+	uint32_t len = ac->o_ex.fe_len < room ? ac->o_ex.fe_len : (uint32_t)room;
+	enum mb_serve r = mb_pa_serve(ac, pa, start, len);
 
-		if (pa->pa_lstart > lblk)
-			break;
-		if (lblk >= pa->pa_lstart + pa->pa_len)
-			continue;
-		mb_fsblk_t start = pa->pa_pstart + (lblk - pa->pa_lstart);
-		uint64_t room = mb_pa_end(pa) - start;
-		uint32_t len = ac->o_ex.fe_len < room ? ac->o_ex.fe_len : (uint32_t)room;
-		enum mb_serve r = mb_pa_serve(ac, pa, start, len);
-
-		if (r == MB_SERVE_USED_UP || r == MB_SERVE_DELETED)
-			mb_pa_forget(pa); /* retired by us, or a discarder took it */
-		return r == MB_SERVE_OK || r == MB_SERVE_USED_UP;
-	}
-	return false;
+	if (r == MB_SERVE_USED_UP || r == MB_SERVE_DELETED)
+		mb_pa_forget(pa); /* retired by us, or a discarder took it */
+	return r == MB_SERVE_OK || r == MB_SERVE_USED_UP;
 }
 
 /* Distance from the goal, for choosing among group PAs. */
@@ -570,24 +621,11 @@ static void mb_new_group_pa_locked(struct mb_ac *ac, struct mb_pa *pa)
 	ac->b_ex.fe_logical = ac->o_ex.fe_logical;
 }
 
-/* Inserts an inode PA into its file's list, kept sorted by pa_lstart. */
-static void mb_file_insert_pa(struct mb_file *file, struct mb_pa *pa)
-{
-	struct mb_list *pos;
-
-	mb_list_for_each(pos, &file->f_pa_list)
-	{
-		if (MB_CONTAINER_OF(pos, struct mb_pa, pa_node)->pa_lstart > pa->pa_lstart)
-			break;
-	}
-	mb_list_add_tail(&pa->pa_node, pos);
-}
-
 /*
  * ext4_mb_new_preallocation, called from use_best_found with bb_lock held:
  * the surplus of ac->f_ex becomes a PA.  Under the seq policy it is on the
  * group list before the lock is dropped (seed fix 2); under legacy, after
- * (mb_pa_after_unlock).  The file's list is ours (f_data_sem); a group PA
+ * (mb_pa_after_unlock).  The file's tree is ours (f_data_sem); a group PA
  * joins its bucket at release (lg_mutex is held throughout).
  */
 void mb_new_preallocation_locked(struct mb_ac *ac, struct mb_group *grp)

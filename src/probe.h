@@ -99,15 +99,11 @@ static inline void mb_probe_release_group_pa(const struct mb_volume *vol, const 
 	MB_PROBE(ext4_mb_release_group_pa, vol, pa->pa_pstart, pa->pa_len);
 }
 
-/* Caller holds f_data_sem (the list is the file's). */
+/* Caller holds f_data_sem (the tree is the file's). */
 static inline void mb_probe_discard_preallocations(const struct mb_file *file)
 {
-	const struct mb_list *pos;
-	uint32_t n = 0;
-
-	mb_list_for_each(pos, &file->f_pa_list)
-		n++;
-	MB_PROBE(ext4_discard_preallocations, file->f_vol, file->f_ino, n);
+	MB_PROBE(ext4_discard_preallocations, file->f_vol, file->f_ino,
+		 (uint32_t)file->f_pa_tree.count);
 }
 
 static inline void mb_probe_free(const struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off,

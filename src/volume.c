@@ -253,7 +253,7 @@ int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **out)
 	f->f_ino = ino;
 	f->f_open_write = 1; /* see mb_file_set_open_for_write() */
 	mb_mutex_init(&f->f_data_sem, MB_RANK_FILE_DATA);
-	mb_list_init(&f->f_pa_list);
+	mb_avl_init(&f->f_pa_tree);
 	mb_lock(&vol->v_lock);
 	mb_list_add_tail(&f->f_link, &vol->v_files);
 	mb_unlock(&vol->v_lock);
