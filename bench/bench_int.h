@@ -18,7 +18,81 @@ struct mb_bench_cfg {
 	bool kernel;	 /* also run bench/kernel_ext4.sh where it applies */
 	const char *kernel_script;
 	struct mb_bench_out *out;
+	uint32_t peers; /* side-by-side peers: bits of enum mb_peer_id */
+	uint64_t size;	/* side-by-side volume size in bytes (0 = default) */
+	bool *failed;	/* set when a correctness check fails (exit status 1) */
 };
+
+/* ------------------------------------------------------------------------ */
+/* Side-by-side workloads (bench_side.c, bench_matrix.c, bench_ceph.c)      */
+/* ------------------------------------------------------------------------ */
+
+/* The peers mballoc is measured against; ours come first in every row. */
+enum mb_peer_id {
+	MB_PEER_NAIVE,
+	MB_PEER_STUPID,
+	MB_PEER_AVL,
+	MB_PEER_BITMAP,
+	MB_PEER_SPDK,
+	MB_PEER_COUNT
+};
+
+/* One allocator of a side-by-side row, and how the workload drives it. */
+struct mb_side_kind {
+	const char *name; /* "mballoc", "mballoc+file", "ceph-bitmap", ... */
+	int peer;	  /* enum mb_peer_id, or -1 for mballoc */
+	bool file;	  /* mballoc through one mb_file per thread */
+};
+
+/* Fills k with mballoc (and mballoc+file when with_file) then the chosen
+ * peers that can serve len-block requests (len 0: any); returns the count
+ * and sets *nours. */
+int mb_side_kinds(const struct mb_bench_cfg *c, bool with_file, uint32_t len,
+		  struct mb_side_kind *k, int *nours);
+/* Parses --peer into *mask; 0, or -EINVAL with *bad = the unknown name. */
+int mb_side_parse_peers(const char *list, uint32_t *mask, char *bad, size_t nbad);
+/* The peers built into this binary (the default: Ceph's and spdk's when
+ * built, else the naive bitmap). */
+uint32_t mb_side_built_peers(void);
+uint32_t mb_side_default_peers(void);
+const char *mb_side_peer_name(int peer);
+/* Creates a fresh allocator of kind k (a->note holds why not). */
+int mb_side_create(const struct mb_side_kind *k, const struct mb_bench_geo *g,
+		   struct mb_bench_alloc *a);
+
+/*
+ * Serves a request of len blocks in full: one alloc_multi call, or alloc
+ * calls from the goal, each further one at the end of the previous piece.
+ * Pieces land in out (contiguous ones joined).  Returns 0, -ENOSPC when
+ * space ran out (*got < len; the pieces got stay in out), or -errno.
+ */
+int mb_side_get(struct mb_bench_alloc *a, void *stream, uint64_t logical, uint32_t len,
+		uint64_t goal, struct mb_bench_exts *out, uint64_t *got);
+void mb_side_exts_free(struct mb_bench_exts *o);
+
+/* A pre-fill every allocator of a row gets alike: used runs, ascending. */
+struct mb_layout {
+	struct mb_bench_exts used;
+	uint64_t used_blocks;
+};
+/* name: "empty", "seqP" or "agedP" (P percent). */
+int mb_layout_make(const char *name, uint64_t blocks, uint64_t seed, struct mb_layout *lo);
+int mb_layout_apply(const struct mb_layout *lo, struct mb_bench_alloc *a);
+void mb_layout_free(struct mb_layout *lo);
+/* Checks the allocator's own free count (after quiescing it) is `want`;
+ * false (with a note, and the run marked failed) when not. */
+bool mb_side_check_free(const struct mb_bench_cfg *c, struct mb_bench_alloc *a, uint64_t want,
+			struct mb_bench_res *r);
+/* Checks that no two of the n extents overlap (shadow bitmap of blocks). */
+bool mb_side_check_overlap(const struct mb_bench_cfg *c, const struct mb_bench_exts *e, int n,
+			   const struct mb_layout *lo, uint64_t blocks, struct mb_bench_res *r,
+			   uint64_t *used);
+double mb_side_median(double *v, int n);
+/* Marks the run failed and writes "BUG: ..." into r->note. */
+void mb_side_fail(const struct mb_bench_cfg *c, struct mb_bench_res *r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The side-by-side volume size in blocks: --size, or dflt bytes (quick: q). */
+uint64_t mb_side_blocks(const struct mb_bench_cfg *c, uint64_t dflt, uint64_t q);
 
 /* One allocator under a single-threaded workload, with its shadow. */
 struct mb_lane {
@@ -50,6 +124,11 @@ int mb_bench_pa(const struct mb_bench_cfg *c);
 int mb_bench_files(const struct mb_bench_cfg *c);
 int mb_bench_threads(const struct mb_bench_cfg *c);
 int mb_bench_huge(const struct mb_bench_cfg *c);
+int mb_bench_matrix(const struct mb_bench_cfg *c);
+int mb_bench_drain(const struct mb_bench_cfg *c);
+int mb_bench_cephbench(const struct mb_bench_cfg *c);
+int mb_bench_90_300(const struct mb_bench_cfg *c);
+int mb_bench_aging(const struct mb_bench_cfg *c);
 /* Runs bench/kernel_ext4.sh; fills r (skipped with its message if it can't). */
 void mb_bench_kernel(const struct mb_bench_cfg *c, const char *args, struct mb_bench_res *r);
 /* The path of kernel_ext4.sh for this binary, in buf (n bytes) or a constant. */

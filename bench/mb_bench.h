@@ -34,6 +34,8 @@ struct mb_bench_req {
 };
 #define MB_BENCH_NO_GOAL UINT64_MAX
 
+struct mb_bench_exts;
+
 /*
  * An allocator under test.  alloc returns 0 and one extent (1..len blocks,
  * the full length whenever the allocator finds a free run that long),
@@ -42,6 +44,7 @@ struct mb_bench_req {
 struct mb_bench_alloc {
 	const char *name;
 	bool threaded; /* alloc/free may be called from many threads at once */
+	uint64_t blocks; /* the volume's size (set by mb_side_create) */
 	void *ctx;
 	int (*alloc)(void *ctx, const struct mb_bench_req *r, uint64_t *start, uint32_t *len);
 	int (*free)(void *ctx, uint64_t start, uint32_t len);
@@ -53,6 +56,19 @@ struct mb_bench_alloc {
 	/* Marks the blocks the allocator never hands out (metadata) in map. */
 	void (*metadata)(void *ctx, uint64_t *map);
 	void (*destroy)(void *ctx);
+	/*
+	 * Optional, for the side-by-side workloads (bench_side.c):
+	 * mark_used takes [start, start + len) out of the free space without a
+	 * search (a pre-fill every allocator gets alike); free_count is the
+	 * allocator's own count of free blocks; alloc_multi serves a request
+	 * in one call with as many extents as the allocator chooses (Ceph's
+	 * allocate() gathers pieces), appending them to out and adding the
+	 * blocks to *got (short only when space ran out: then -ENOSPC).
+	 */
+	int (*mark_used)(void *ctx, uint64_t start, uint64_t len);
+	uint64_t (*free_count)(void *ctx);
+	int (*alloc_multi)(void *ctx, const struct mb_bench_req *r, struct mb_bench_exts *out,
+			   uint64_t *got);
 	char note[160]; /* printed with every row of this allocator */
 };
 
@@ -63,6 +79,14 @@ struct mb_bench_alloc {
 int mb_bench_ours_create(const struct mb_bench_geo *g, struct mb_bench_alloc *a);
 int mb_bench_naive_create(const struct mb_bench_geo *g, struct mb_bench_alloc *a);
 int mb_bench_ext2fs_create(const struct mb_bench_geo *g, struct mb_bench_alloc *a);
+/*
+ * Optional peers built from the user's checkouts (bench/peer_ceph.cc with
+ * -DMB_CEPH_SRC, bench/peer_spdk.c with -DMB_SPDK_SRC).  kind: "stupid",
+ * "avl" or "bitmap".  Thread-safety: the Ceph allocators lock inside;
+ * spdk's bit pool is wrapped in a mutex by the peer.
+ */
+int mb_bench_ceph_create(const char *kind, const struct mb_bench_geo *g, struct mb_bench_alloc *a);
+int mb_bench_spdk_create(const struct mb_bench_geo *g, struct mb_bench_alloc *a);
 /* mkfs.ext4 images are cached per geometry; remove them at exit. */
 void mb_bench_ext2fs_cleanup(void);
 bool mb_bench_ext2fs_available(void);
@@ -72,6 +96,8 @@ bool mb_bench_ext2fs_available(void);
 /* ------------------------------------------------------------------------ */
 
 uint64_t mb_bench_now_ns(void);
+/* CPU time of the whole process, all threads (CLOCK_PROCESS_CPUTIME_ID). */
+uint64_t mb_bench_cpu_ns(void);
 uint64_t mb_bench_rng(uint64_t *s); /* xorshift64*, seeded != 0 */
 
 /* Latency samples in ns; every `every`-th call is timed. */
@@ -129,6 +155,7 @@ struct mb_bench_res {
 	const char *alloc;
 	bool skipped;
 	double ops_s;
+	double cpu_ops_s; /* ops per CPU-second of the process; 0 = not measured */
 	uint64_t ops;
 	uint64_t p50, p99, p999; /* ns */
 	uint32_t sample_every;
@@ -138,11 +165,14 @@ struct mb_bench_res {
 	char note[200];
 };
 
-#define MB_BENCH_MAX_PEERS 4
+#define MB_BENCH_MAX_PEERS 8
 struct mb_bench_row {
 	const char *workload;
 	char params[96];
 	int nres;
+	/* res[0 .. nours-1] are mballoc's variants (0 = just res[0]); ratios
+	 * then compare the best of them with each peer, per CPU-second */
+	int nours;
 	struct mb_bench_res res[MB_BENCH_MAX_PEERS]; /* res[0] is ours */
 	char note[200];
 };

@@ -118,6 +118,34 @@ static int mb_naive_free(void *ctx, uint64_t start, uint32_t len)
 	return 0;
 }
 
+static int mb_naive_mark_used(void *ctx, uint64_t start, uint64_t len)
+{
+	struct mb_naive *n = ctx;
+
+	if (!len || start >= n->blocks || len > n->blocks - start)
+		return -EINVAL;
+	pthread_mutex_lock(&n->n_lock);
+	if (mb_naive_next(n->map, start, start + len, 1) < start + len) {
+		pthread_mutex_unlock(&n->n_lock);
+		return -EEXIST;
+	}
+	mb_naive_mark(n->map, start, len, 1);
+	n->n_free -= len;
+	pthread_mutex_unlock(&n->n_lock);
+	return 0;
+}
+
+static uint64_t mb_naive_free_count(void *ctx)
+{
+	struct mb_naive *n = ctx;
+	uint64_t f;
+
+	pthread_mutex_lock(&n->n_lock);
+	f = n->n_free;
+	pthread_mutex_unlock(&n->n_lock);
+	return f;
+}
+
 static void mb_naive_destroy(void *ctx)
 {
 	struct mb_naive *n = ctx;
@@ -149,5 +177,7 @@ int mb_bench_naive_create(const struct mb_bench_geo *g, struct mb_bench_alloc *a
 	a->alloc = mb_naive_alloc;
 	a->free = mb_naive_free;
 	a->destroy = mb_naive_destroy;
+	a->mark_used = mb_naive_mark_used;
+	a->free_count = mb_naive_free_count;
 	return 0;
 }

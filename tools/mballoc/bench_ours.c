@@ -50,6 +50,16 @@ static void mb_ours_stream_close(void *ctx, void *stream)
 		mb_file_close(stream);
 }
 
+static int mb_ours_mark_used(void *ctx, uint64_t start, uint64_t len)
+{
+	return mb_mark_used(ctx, start, len);
+}
+
+static uint64_t mb_ours_free_count(void *ctx)
+{
+	return mb_free_blocks(ctx);
+}
+
 static void mb_ours_quiesce(void *ctx)
 {
 	mb_discard_all(ctx);
@@ -101,6 +111,8 @@ int mb_bench_ours_create(const struct mb_bench_geo *g, struct mb_bench_alloc *a)
 	a->quiesce = mb_ours_quiesce;
 	a->metadata = mb_ours_metadata;
 	a->destroy = mb_ours_destroy;
+	a->mark_used = mb_ours_mark_used;
+	a->free_count = mb_ours_free_count;
 	return 0;
 }
 

@@ -26,6 +26,11 @@ static const struct {
     {"threads", mb_bench_threads, "churn of per-thread files at 1..80 threads"},
     {"files", mb_bench_files, "concurrent sequential writers + many small files"},
     {"huge", mb_bench_huge, "16 TiB and 1 PiB volumes: creation, memory, latency"},
+    {"matrix", mb_bench_matrix, "vs --peer: fills x len 1/16/256 x goals x 1-2 threads"},
+    {"bench", mb_bench_cephbench, "vs --peer: Ceph's Allocator_bench 'bench' shape"},
+    {"90_300", mb_bench_90_300, "vs --peer: Ceph's '90_300' (fill 90%, overwrite 3x)"},
+    {"aging", mb_bench_aging, "vs --peer: Ceph's aging protocol, two size generators"},
+    {"drain", mb_bench_drain, "vs --peer: the last 10% of an aged 90% volume, to 0"},
 };
 #define MB_NWORK (sizeof(mb_workloads) / sizeof(mb_workloads[0]))
 
@@ -44,6 +49,15 @@ static void mb_bench_usage(FILE *f)
 		   "  --sample N         time 1 call in N for latency (default per workload)\n"
 		   "  --seed N           workload seed (default 1)\n"
 		   "  --kernel           also run bench/kernel_ext4.sh (root, loop device)\n"
+		   "  --peer LIST        peers of matrix/bench/90_300/aging/drain: naive,\n"
+		   "                     ceph-stupid, ceph-avl, ceph-bitmap (ceph = all three),\n"
+		   "                     spdk-bitpool (spdk); built here:");
+	for (int i = 0; i < MB_PEER_COUNT; i++)
+		if (mb_side_built_peers() & (1u << i))
+			fprintf(f, " %s", mb_side_peer_name(i));
+	fprintf(f, "\n"
+		   "  --size SIZE        their volume size (defaults: matrix, drain 32G;\n"
+		   "                     bench, aging 64G; 90_300 16G; quick 64M/256M)\n"
 		   "  --json             one JSON object on stdout\n"
 		   "  -h, --help\n");
 }
@@ -56,8 +70,10 @@ static int mb_bench_parse(int argc, char **argv, struct mb_bench_cfg *c, const c
 	    {"seconds", required_argument, 0, 't'},  {"block-size", required_argument, 0, 'b'},
 	    {"sample", required_argument, 0, 'n'},   {"seed", required_argument, 0, 'S'},
 	    {"kernel", no_argument, 0, 'k'},	     {"json", no_argument, 0, 'j'},
+	    {"peer", required_argument, 0, 'p'},     {"size", required_argument, 0, 'z'},
 	    {"help", no_argument, 0, 'h'},	     {0, 0, 0, 0},
 	};
+	char bad[64];
 	uint64_t v;
 	double secs = -1;
 	int ch;
@@ -92,6 +108,21 @@ static int mb_bench_parse(int argc, char **argv, struct mb_bench_cfg *c, const c
 		case 'k':
 			c->kernel = true;
 			break;
+		case 'p':
+			if (mb_side_parse_peers(optarg, &c->peers, bad, sizeof(bad)))
+				return mb_cli_usage_err("bench", "unknown peer '%s'", bad);
+			for (int i = 0; i < MB_PEER_COUNT; i++)
+				if ((c->peers & (1u << i)) && !(mb_side_built_peers() & (1u << i)))
+					return mb_cli_usage_err(
+					    "bench",
+					    "peer '%s' is not built in (cmake -DMB_%s_SRC=...)",
+					    mb_side_peer_name(i),
+					    i == MB_PEER_SPDK ? "SPDK" : "CEPH");
+			break;
+		case 'z':
+			ok = !mb_parse_size(optarg, &v) && v >= (16ULL << 20) && v <= (1ULL << 50);
+			c->size = v;
+			break;
 		case 'j':
 			*json = true;
 			break;
@@ -109,6 +140,8 @@ static int mb_bench_parse(int argc, char **argv, struct mb_bench_cfg *c, const c
 	if (optind < argc)
 		return mb_cli_usage_err("bench", "unexpected argument '%s'", argv[optind]);
 	c->secs = secs > 0 ? secs : c->quick ? 0.01 : 0.2;
+	if (!c->peers)
+		c->peers = mb_side_default_peers();
 	return 0;
 }
 
@@ -166,7 +199,8 @@ static void mb_machine_json(char *buf, size_t n)
 
 int mb_cmd_bench(int argc, char **argv)
 {
-	struct mb_bench_cfg c = {.seed = 1, .block_size = 4096};
+	bool failed = false;
+	struct mb_bench_cfg c = {.seed = 1, .block_size = 4096, .failed = &failed};
 	struct mb_bench_out out;
 	const char *list = "all";
 	bool json = false, sel[MB_NWORK] = {false};
@@ -191,5 +225,9 @@ int mb_cmd_bench(int argc, char **argv)
 			rc = MB_EXIT_FAIL;
 	mb_bench_out_finish(&out, machine);
 	mb_bench_ext2fs_cleanup();
+	if (!rc && failed) {
+		mb_cli_err("bench", "a correctness check failed (see the BUG notes)");
+		rc = MB_EXIT_FAIL;
+	}
 	return rc;
 }

@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: MIT
+// Stand-in for Ceph's include/ceph_assert.h (see mb_ceph_standin.h).
+#pragma once
+#include "mb_ceph_standin.h"

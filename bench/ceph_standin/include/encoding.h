@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: MIT
+// Stand-in for Ceph's include/encoding.h (see mb_ceph_standin.h).
+#pragma once
+#include "mb_ceph_standin.h"
