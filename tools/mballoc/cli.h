@@ -153,5 +153,6 @@ int mb_cmd_record(int argc, char **argv);
 int mb_cmd_trim(int argc, char **argv);
 int mb_cmd_map(int argc, char **argv);
 int mb_cmd_tunables(int argc, char **argv);
+int mb_cmd_e2fs(int argc, char **argv);
 
 #endif

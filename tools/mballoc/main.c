@@ -23,6 +23,7 @@ static const struct mb_cmd mb_cmds[] = {
 	{ "freefrag", "free-extent report (e2freefrag) of a volume", mb_cmd_freefrag },
 	{ "replay", "replay a Linux ext4 allocator trace and compare decisions", mb_cmd_replay },
 	{ "record", "capture a Linux ext4 allocator trace of a command (root)", mb_cmd_record },
+	{ "e2fs", "write ext4 images through libext2fs: populate, fallocate, rm", mb_cmd_e2fs },
 };
 #define MB_NCMDS (sizeof(mb_cmds) / sizeof(mb_cmds[0]))
 
