@@ -65,7 +65,9 @@ static errcode_t mb_fa_alloc(struct mb_e2img *e, ext2_ino_t ino, uint64_t size)
 	if (!err)
 		err = mb_e2img_file_seek(e, ino, 0);
 	if (!err && blocks)
-		err = ext2fs_fallocate(e->fs, EXT2_FALLOCATE_FORCE_UNINIT, ino, &inode, ~0ULL, 0,
+		/* No inode given: it reads the inode and writes it back with the
+		 * blocks counted (given one, the caller would write it). */
+		err = ext2fs_fallocate(e->fs, EXT2_FALLOCATE_FORCE_UNINIT, ino, NULL, ~0ULL, 0,
 				       blocks);
 	mb_e2img_file_end(e, ino);
 	if (err)

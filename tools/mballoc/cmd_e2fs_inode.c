@@ -14,6 +14,10 @@
 #include "cmd_e2fs.h"
 
 #ifdef MB_HAVE_EXT2FS
+#include <ext2fs/ext3_extents.h>
+#endif
+
+#ifdef MB_HAVE_EXT2FS
 
 errcode_t mb_e2img_link(struct mb_e2img *e, ext2_ino_t dir, const char *name, ext2_ino_t ino,
 		       int ftype)
@@ -171,6 +175,55 @@ errcode_t mb_e2img_set_attrs(struct mb_e2img *e, ext2_ino_t ino, const struct st
 	return err;
 }
 
+/* Marks blocks [blk, blk + len) free, after checking they are in the
+ * file system (a corrupt tree must not free metadata). */
+static errcode_t mb_e2img_free_range(ext2_filsys fs, blk64_t blk, blk64_t len)
+{
+	if (blk < fs->super->s_first_data_block || len > ext2fs_blocks_count(fs->super) ||
+	    blk > ext2fs_blocks_count(fs->super) - len)
+		return EXT2_ET_BAD_BLOCK_NUM;
+	ext2fs_block_alloc_stats_range(fs, blk, (blk_t)len, -1);
+	return 0;
+}
+
+/*
+ * Frees every block of an extent-mapped inode: data extents and the tree's
+ * own blocks, walked once; then an empty tree.  Not ext2fs_punch: 1.47.0's
+ * refuses an extent that ends at the last block of the file system
+ * (EXT2_ET_BAD_BLOCK_NUM), and a file being deleted needs no tree edits.
+ */
+static errcode_t mb_e2img_free_extents(struct mb_e2img *e, ext2_ino_t ino,
+				       struct ext2_inode *in)
+{
+	ext2_extent_handle_t h;
+	struct ext2fs_extent ex;
+	errcode_t err = ext2fs_extent_open2(e->fs, ino, in, &h);
+
+	if (err)
+		return err;
+	err = ext2fs_extent_get(h, EXT2_EXTENT_ROOT, &ex);
+	while (!err) {
+		if (ex.e_flags & EXT2_EXTENT_FLAGS_LEAF) {
+			if (ex.e_len)
+				err = mb_e2img_free_range(e->fs, ex.e_pblk, ex.e_len);
+		} else if (!(ex.e_flags & EXT2_EXTENT_FLAGS_SECOND_VISIT)) {
+			err = mb_e2img_free_range(e->fs, ex.e_pblk, 1); /* a tree block */
+		}
+		if (!err)
+			err = ext2fs_extent_get(h, EXT2_EXTENT_NEXT, &ex);
+	}
+	ext2fs_extent_free(h);
+	if (err != EXT2_ET_EXTENT_NO_NEXT && err != EXT2_ET_NO_CURRENT_NODE)
+		return err;
+	struct ext3_extent_header *eh = (struct ext3_extent_header *)in->i_block;
+
+	memset(in->i_block, 0, sizeof(in->i_block));
+	eh->eh_magic = ext2fs_cpu_to_le16(EXT3_EXT_MAGIC);
+	eh->eh_max = ext2fs_cpu_to_le16((sizeof(in->i_block) - sizeof(*eh)) /
+					sizeof(struct ext3_extent));
+	return ext2fs_iblk_set(e->fs, in, 0);
+}
+
 errcode_t mb_e2img_release(struct mb_e2img *e, ext2_ino_t ino)
 {
 	struct ext2_inode_large *in;
@@ -179,23 +232,26 @@ errcode_t mb_e2img_release(struct mb_e2img *e, ext2_ino_t ino)
 	if (err)
 		return err;
 	int isdir = LINUX_S_ISDIR(in->i_mode);
+	struct ext2_inode *small = (struct ext2_inode *)in;
 
-	/* A fast symlink keeps its target in i_block: no block to punch. */
-	if (ext2fs_inode_has_valid_blocks2(e->fs, (struct ext2_inode *)in)) {
-		err = ext2fs_punch(e->fs, ino, (struct ext2_inode *)in, NULL, 0, ~0ULL);
+	/* A fast symlink keeps its target in i_block: no block to free. */
+	if (ext2fs_inode_has_valid_blocks2(e->fs, small)) {
+		if (small->i_flags & EXT4_EXTENTS_FL)
+			err = mb_e2img_free_extents(e, ino, small);
+		else
+			err = ext2fs_punch(e->fs, ino, small, NULL, 0, ~0ULL);
 		if (err)
 			goto out;
 	}
-	if (ext2fs_file_acl_block(e->fs, (struct ext2_inode *)in)) {
+	if (ext2fs_file_acl_block(e->fs, small)) {
 		err = ext2fs_free_ext_attr(e->fs, ino, in);
 		if (err)
 			goto out;
 	}
 	in->i_links_count = 0;
 	in->i_dtime = e->fs->now ? (uint32_t)e->fs->now : (uint32_t)time(NULL);
-	ext2fs_inode_size_set(e->fs, (struct ext2_inode *)in, 0);
-	err = ext2fs_write_inode_full(e->fs, ino, (struct ext2_inode *)in,
-				      EXT2_INODE_SIZE(e->fs->super));
+	ext2fs_inode_size_set(e->fs, small, 0);
+	err = ext2fs_write_inode_full(e->fs, ino, small, EXT2_INODE_SIZE(e->fs->super));
 	if (!err)
 		ext2fs_inode_alloc_stats2(e->fs, ino, -1, isdir);
 out:
