@@ -235,6 +235,8 @@ static void mb_mx_cell(const struct mb_bench_cfg *c, struct mb_mx_lane *ln, int 
 		res->ops_s = mb_side_median(ops[j], reps);
 		res->cpu_ops_s = mb_side_median(cops[j], reps);
 	}
+	mb_side_exts_free(&m.ex[0]);
+	mb_side_exts_free(&m.ex[1]);
 	mb_bench_out_row(c->out, &row);
 }
 
