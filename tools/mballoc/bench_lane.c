@@ -142,7 +142,7 @@ static int mb_pa_round(struct mb_lane *l, uint64_t *blk, size_t cap, uint64_t id
 
 struct mb_pa_acc {
 	struct mb_bench_lat lat;
-	uint64_t ops, ns, id;
+	uint64_t ops, ns, id, cpu_ns; /* cpu_ns: the process's, over whole slices */
 	int err;
 };
 
@@ -150,10 +150,16 @@ struct mb_pa_acc {
 static void mb_pa_slice(struct mb_lane *l, uint64_t *blk, size_t cap, struct mb_pa_acc *a,
 			uint64_t budget)
 {
-	uint64_t ns0 = a->ns, ops0 = a->ops;
+	uint64_t ns0 = a->ns, ops0 = a->ops, c0 = mb_bench_cpu_ns(), w0 = mb_bench_now_ns();
 
 	while (!a->err && (a->ns - ns0 < budget || a->ops == ops0))
 		a->err = mb_pa_round(l, blk, cap, ++a->id, &a->lat, &a->ops, &a->ns);
+	/* CPU of the timed batches: their time times the process's CPU share
+	 * over the slice (which also holds the untimed frees) */
+	uint64_t cpu = mb_bench_cpu_ns() - c0, wall = mb_bench_now_ns() - w0;
+
+	a->cpu_ns += (uint64_t)((double)(a->ns - ns0) *
+				(wall && cpu < wall ? (double)cpu / (double)wall : 1.0));
 }
 
 int mb_bench_pa(const struct mb_bench_cfg *c)
@@ -195,6 +201,11 @@ int mb_bench_pa(const struct mb_bench_cfg *c)
 
 			r->alloc = l[i].a.name;
 			mb_bench_res_fill(r, &acc[i].lat, acc[i].ops, acc[i].ns);
+			if (acc[i].cpu_ns) {
+				r->cpu_ops_s = (double)acc[i].ops * 1e9 / (double)acc[i].cpu_ns;
+				snprintf(r->note, sizeof(r->note), "%.2fM per CPU-second",
+					 r->cpu_ops_s / 1e6);
+			}
 			if (acc[i].err)
 				snprintf(r->note, sizeof(r->note), "error: %s",
 					 strerror(-acc[i].err));
