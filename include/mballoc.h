@@ -593,8 +593,9 @@ MB_API int64_t mb_discard_all(struct mb_volume *vol);
  * request is in its ENOSPC retry rounds, no request preallocates; it was
  * added against a spurious ENOSPC; 0 is ext4's behaviour).
  * mb_scan_summary (1 by default) changes speed only, never a decision: 1
- * lets the group scan account for a whole group from a cached summary of
- * its free runs instead of walking its bitmap; 0 always walks.
+ * lets the group scan jump over free runs with a tree of each group's runs
+ * (kept up to date with its bitmap) instead of walking the bitmap run by
+ * run; 0 always walks.
  * Errors: -ENOENT unknown name; -EINVAL value out of range (nothing changes).
  * Thread-safety: any; a new value applies to requests that start later.
  */

@@ -360,35 +360,65 @@ static void mb_simple_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 	}
 }
 
+/*
+ * The shortest free run the complex scan measures next.  The cheap
+ * criteria skip runs shorter than the goal with a bit scan, unmeasured.
+ * From CR_GOAL_LEN_SLOW on ext4 measures every run and counts it toward
+ * mb_min_to_scan / mb_max_to_scan (rule 5).  Departure mb_slow_skip_short:
+ * CR_GOAL_LEN_SLOW skips runs not longer than the best so far while it is
+ * short, so mb_max_to_scan counts only real candidates and a fitting run
+ * behind hundreds of crumbs is still found.
+ */
+static bool mb_scan_skips_short(const struct mb_ac *ac)
+{
+	return ac->criteria == MB_CR_GOAL_LEN_SLOW && ac->b_ex.fe_len < ac->g_ex.fe_len &&
+	       MB_READ_ONCE(ac->vol->t.mb_slow_skip_short);
+}
+
+static uint32_t mb_scan_need(const struct mb_ac *ac)
+{
+	if (ac->criteria < MB_CR_GOAL_LEN_SLOW)
+		return ac->g_ex.fe_len;
+	return mb_scan_skips_short(ac) ? ac->b_ex.fe_len + 1 : 1;
+}
+
+/*
+ * Measures the free extent at i (a run of `need` blocks or more starts
+ * there); returns where the walk resumes, or vol->bpg when the group was
+ * flagged corrupt.
+ */
+static uint32_t mb_scan_measure_at_locked(struct mb_ac *ac, struct mb_group *grp, uint32_t i,
+					  uint32_t *free)
+{
+	struct mb_volume *vol = ac->vol;
+	uint32_t len = mb_buddy_find_extent(vol, grp, i, ac->g_ex.fe_len);
+
+	if (!len || len > *free) {
+		mb_group_set_corrupt_locked(vol, grp); /* counters disagree */
+		return vol->bpg;
+	}
+	struct mb_fex ex = { mb_group_no(vol, grp), i, len, ac->g_ex.fe_logical };
+
+	mb_measure_extent_locked(ac, grp, &ex);
+	*free -= len;
+	if (ac->status == MB_AC_CONTINUE)
+		mb_check_limits_locked(ac, grp, false);
+	return i + len;
+}
+
 /* ext4_mb_complex_scan_group: walk free runs from bb_first_free. */
-static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
+static void mb_complex_walk_group_locked(struct mb_ac *ac, struct mb_group *grp)
 {
 	struct mb_volume *vol = ac->vol;
 	uint32_t free = grp->bb_free;
 	uint32_t i = grp->bb_first_free;
 
-	if (mb_runsum_scan_locked(ac, grp))
-		free = 0; /* the walk's outcome, without the walk */
 	while (free && ac->status == MB_AC_CONTINUE) {
 		i = mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, i);
 		if (i >= vol->bpg)
 			break;
-		/*
-		 * The cheap criteria skip runs shorter than the goal with a bit
-		 * scan, unmeasured.  From CR_GOAL_LEN_SLOW on ext4 measures every
-		 * run and counts it toward mb_min_to_scan / mb_max_to_scan (rule
-		 * 5).  Departure mb_slow_skip_short: CR_GOAL_LEN_SLOW skips runs
-		 * not longer than the best so far while it is short, so
-		 * mb_max_to_scan counts only real candidates and a fitting run
-		 * behind hundreds of crumbs is still found.
-		 */
-		uint32_t need = 1;
+		uint32_t need = mb_scan_need(ac);
 
-		if (ac->criteria < MB_CR_GOAL_LEN_SLOW)
-			need = ac->g_ex.fe_len;
-		else if (ac->criteria == MB_CR_GOAL_LEN_SLOW && ac->b_ex.fe_len < ac->g_ex.fe_len &&
-			 MB_READ_ONCE(vol->t.mb_slow_skip_short))
-			need = ac->b_ex.fe_len + 1;
 		if (need > 1) {
 			uint32_t lim = vol->bpg - i > need ? i + need : vol->bpg;
 			uint32_t j = mb_find_next_bit(grp->bb_bitmap, lim, i);
@@ -399,21 +429,90 @@ static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 				continue;
 			}
 		}
-		uint32_t len = mb_buddy_find_extent(vol, grp, i, ac->g_ex.fe_len);
-
-		if (!len || len > free) {
-			mb_group_set_corrupt_locked(vol, grp); /* counters disagree */
-			return;
-		}
-		struct mb_fex ex = { mb_group_no(vol, grp), i, len, ac->g_ex.fe_logical };
-
-		mb_measure_extent_locked(ac, grp, &ex);
-		i += len;
-		free -= len;
-		if (ac->status == MB_AC_CONTINUE)
-			mb_check_limits_locked(ac, grp, false);
+		i = mb_scan_measure_at_locked(ac, grp, i, &free);
 	}
+	if (mb_group_corrupt(grp))
+		return;
 	mb_check_limits_locked(ac, grp, true);
+}
+
+/*
+ * Accounts at once for the runs in [i, p), all shorter than the goal and
+ * each measured by the walk (need 1): it counts them, keeps the first of
+ * the longest while the best is short, and stops after the run that takes
+ * `found` past mb_max_to_scan (status BREAK), as the walk would.
+ */
+static void mb_scan_short_runs_locked(struct mb_ac *ac, struct mb_group *grp, uint32_t i,
+				      uint32_t p)
+{
+	struct mb_volume *vol = ac->vol;
+	uint32_t runs, longest;
+	uint64_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
+	uint64_t left = ac->found < max ? max - ac->found + 1 : 1; /* runs until BREAK */
+
+	mb_runsum_range(vol, grp, i, p, &runs, &longest);
+	if (runs >= left) {
+		uint32_t k = mb_runsum_kth(vol, grp, i, (uint32_t)left);
+
+		p = mb_find_next_bit(grp->bb_bitmap, vol->bpg, k);
+		mb_runsum_range(vol, grp, i, p, &runs, &longest);
+		assert(runs == left);
+	}
+	if (!runs)
+		return;
+	ac->found += runs;
+	mb_stat_cr(vol, ac->criteria, 2, runs);
+	if (ac->b_ex.fe_len < ac->g_ex.fe_len && longest > ac->b_ex.fe_len)
+		ac->b_ex = (struct mb_fex){ mb_group_no(vol, grp),
+					    mb_runsum_next_long(vol, grp, i, longest), longest,
+					    ac->g_ex.fe_logical };
+	if (ac->found > max && !(ac->flags & MB_HINT_FIRST))
+		ac->status = MB_AC_BREAK;
+}
+
+/*
+ * The same walk, jumping: the run tree (runsum.c) names the next run the
+ * walk would measure, and a stretch of runs the walk would measure one by
+ * one without a decision (all shorter than the goal) is accounted for at
+ * once.  Where a measure may decide -- a run of goal length or more, the
+ * first run under MB_HINT_FIRST, a best of goal length in this group
+ * waiting for mb_min_to_scan -- it measures exactly as the walk does.
+ */
+static void mb_complex_jump_group_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	struct mb_volume *vol = ac->vol;
+	uint32_t free = grp->bb_free;
+	uint32_t i = grp->bb_first_free;
+	mb_grp_t g = mb_group_no(vol, grp);
+
+	while (i < vol->bpg && ac->status == MB_AC_CONTINUE) {
+		uint32_t need = mb_scan_need(ac);
+		/* every run is measured (need 1 but not a skip-short best of 0) */
+		bool bulk = ac->criteria >= MB_CR_GOAL_LEN_SLOW && !mb_scan_skips_short(ac) &&
+			    !(ac->flags & MB_HINT_FIRST) &&
+			    !(ac->b_ex.fe_len >= ac->g_ex.fe_len && ac->b_ex.fe_group == g);
+		uint32_t p = mb_runsum_next_long(vol, grp, i, bulk ? ac->g_ex.fe_len : need);
+
+		if (bulk && p > i) {
+			mb_scan_short_runs_locked(ac, grp, i, p);
+			if (ac->status != MB_AC_CONTINUE)
+				break;
+		}
+		if (p >= vol->bpg)
+			break;
+		i = mb_scan_measure_at_locked(ac, grp, p, &free);
+	}
+	if (mb_group_corrupt(grp))
+		return;
+	mb_check_limits_locked(ac, grp, true);
+}
+
+static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	if (MB_READ_ONCE(ac->vol->t.mb_scan_summary))
+		mb_complex_jump_group_locked(ac, grp);
+	else
+		mb_complex_walk_group_locked(ac, grp);
 }
 
 /*

@@ -8,7 +8,8 @@
  * and is 0 exactly when that chunk is free and maximal (its buddy chunk is
  * not wholly free).  bb_counters[k] counts maximal free chunks of order k,
  * so bb_free = sum(bb_counters[k] << k).  Incremental updates keep the
- * buddy bit-identical to a rebuild; the tests hold us to that.
+ * buddy (and the free-run tree, runsum.c) bit-identical to a rebuild; the
+ * tests hold us to that.
  *
  * Locking: every function needs the group's bb_lock (or sole ownership).
  */
@@ -84,8 +85,8 @@ void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp)
 {
 	struct mb_buddy_summary sum;
 
-	mb_runsum_drop_locked(grp);
 	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, &sum);
+	mb_runsum_build_locked(vol, grp);
 	memcpy(grp->bb_counters, sum.counters, sizeof(grp->bb_counters));
 	MB_WRITE_ONCE(grp->bb_free, sum.free);
 	MB_WRITE_ONCE(grp->bb_fragments, sum.frags);
@@ -140,7 +141,7 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 		grp->bb_counters[k - 1] += 2;
 	}
 	mb_set_bits(grp->bb_bitmap, start, len);
-	mb_runsum_drop_locked(grp);
+	mb_runsum_update_locked(vol, grp, start, len);
 
 	uint32_t frags = grp->bb_fragments;
 	if (left && right)
@@ -197,7 +198,6 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 	bool right = mb_is_free(vol, grp, (int64_t)start + len);
 	uint32_t b = start, rest = len;
 
-	mb_runsum_drop_locked(grp);
 	while (rest) {
 		int k = mb_chunk_order(vol, b, rest);
 
@@ -205,6 +205,7 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 		b += 1u << k;
 		rest -= 1u << k;
 	}
+	mb_runsum_update_locked(vol, grp, start, len);
 	uint32_t frags = grp->bb_fragments;
 	if (left && right)
 		frags--;

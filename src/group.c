@@ -116,7 +116,8 @@ void mb_groups_destroy(struct mb_volume *vol)
  * the descriptor (hints, see mb_group_seed_locked) are replaced by the
  * real ones; the free count cannot change (the loader checks the bitmap
  * against the descriptor).  One buffer holds in-core bitmap, buddy,
- * on-disk bitmap, pending-free map and committing map.  A bitmap that
+ * on-disk bitmap, pending-free map, committing map and the free-run tree
+ * (runsum.c).  A bitmap that
  * fails its checks flags the group corrupt and returns -EUCLEAN; the group
  * stays NEED_INIT and is never allocated from.  A read that fails (-EIO,
  * -ENOMEM) says nothing about the bitmap: the group stays NEED_INIT, not
@@ -131,7 +132,7 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 	if (mb_group_corrupt(grp))
 		return -EUCLEAN;
 
-	size_t words = 4 * (size_t)vol->bitmap_words + vol->buddy_words;
+	size_t words = 4 * (size_t)vol->bitmap_words + vol->buddy_words + mb_runsum_words(vol);
 	uint64_t *buf = malloc(words * sizeof(uint64_t));
 
 	if (!buf)

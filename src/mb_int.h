@@ -122,24 +122,11 @@ uint32_t mb_gset_count(const struct mb_gset *s);
 #define MB_GRP_WAS_TRIMMED 0x4
 #define MB_GRP_DIRTY 0x8       /* changed since the last commit */
 
-/*
- * A group's free runs as the complex scan meets them (runsum.c): the run
- * count and the record runs (each longer than every run before it; the
- * last MB_RUNSUM_RECS of them, dropped_len = length of the last one not
- * kept); or (LONG) only that a run of long_len blocks exists.  Built
- * lazily, dropped by every change of bb_bitmap.
- */
-#define MB_RUNSUM_RECS 12
-enum { MB_RUNSUM_STALE = 0, MB_RUNSUM_USABLE, MB_RUNSUM_UNUSABLE, MB_RUNSUM_LONG };
-struct mb_run {
-	uint32_t start, len;
-};
-struct mb_runsum {
-	uint8_t state; /* MB_RUNSUM_* */
-	uint8_t nrec;
-	int8_t long_order; /* bb_largest_free_order when long_len was seen */
-	uint32_t nruns, dropped_len, long_len;
-	struct mb_run rec[MB_RUNSUM_RECS];
+/* A node of a group's free-run tree (runsum.c). */
+struct mb_rs {
+	uint32_t pre, suf; /* free blocks at the start / end of the range */
+	uint32_t max;      /* longest free stretch inside */
+	uint32_t cnt;      /* free runs starting inside (a run entering from the left: no) */
 };
 
 struct mb_group {
@@ -176,7 +163,6 @@ struct mb_group {
 	uint32_t bb_pending_count;       /* blocks in bb_pending; bb_lock */
 
 	uint32_t bb_counters[MB_MAX_ORDERS]; /* free chunks per order; bb_lock */
-	struct mb_runsum bb_runsum;          /* scan shortcut (runsum.c); bb_lock */
 } MB_ALIGNED;
 
 /* ------------------------------------------------------------------------ */
@@ -534,13 +520,18 @@ static inline void mb_stat_cr(struct mb_volume *vol, int cr, int which, uint64_t
 }
 void mb_tunables_default(struct mb_volume *vol);
 
-/* runsum.c: bb_lock held */
-static inline void mb_runsum_drop_locked(struct mb_group *grp)
-{
-	grp->bb_runsum.state = MB_RUNSUM_STALE;
-}
-struct mb_ac;
-bool mb_runsum_scan_locked(struct mb_ac *ac, struct mb_group *grp);
+/* runsum.c: bb_lock held (the tree lives in the group's bitmap buffer) */
+size_t mb_runsum_words(const struct mb_volume *vol);
+struct mb_rs *mb_runsum_tree(const struct mb_volume *vol, const struct mb_group *grp);
+void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp);
+void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
+			     uint32_t len);
+uint32_t mb_runsum_next_long(const struct mb_volume *vol, const struct mb_group *grp,
+			     uint32_t from, uint32_t len);
+void mb_runsum_range(const struct mb_volume *vol, const struct mb_group *grp, uint32_t a,
+		     uint32_t b, uint32_t *runs, uint32_t *longest);
+uint32_t mb_runsum_kth(const struct mb_volume *vol, const struct mb_group *grp, uint32_t a,
+		       uint32_t k);
 
 /* buddy.c: every function needs the group's bb_lock (or exclusive access) */
 void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp);

@@ -1,148 +1,407 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * runsum.c - a group's free-run summary, so the complex scan can account
- * for a whole group without walking its bitmap when the walk could not
- * change anything but counters it can compute.
+ * runsum.c - a group's free-run tree, so the complex scan (alloc.c) can
+ * jump over free runs instead of walking its bitmap one run at a time.
  *
- * The complex scan (alloc.c) walks a group's free runs from bb_first_free
- * and "measures" some of them: while the best extent so far is shorter than
- * the goal, CR_GOAL_LEN_SLOW and CR_ANY_FREE measure every run (with the
- * departure mb_slow_skip_short, CR_GOAL_LEN_SLOW only runs longer than the
- * best so far), the cheaper criteria only
- * runs that reach the goal.  A run is measured in CR_GOAL_LEN_SLOW exactly
- * when it is a record (longer than every run before it in the group) and
- * longer than the best the scan entered with.  So when no run reaches the
- * goal, the outcome of walking the whole group -- how many runs were
- * measured, and which one is the best afterwards (the first of the longest)
- * -- follows from the group's record runs and its run count.  The summary
- * keeps those, is rebuilt lazily from the bitmap, and is dropped by every
- * change of the bitmap (buddy.c).  Where the walk would stop inside the
- * group (mb_max_to_scan reached) or measure a run of goal length or more,
- * the caller walks as before: decisions are unchanged.
+ * The tree is a segment tree over the in-core bitmap (bb_bitmap) with a
+ * leaf per 512 blocks.  Each node summarizes its range: the free blocks
+ * at its start (pre) and end (suf), its longest free stretch (max), and how
+ * many free runs start in it (cnt, counting a run that enters from the left
+ * as not starting here).  It answers, from any block i taken as the start
+ * of a run (the scan resumes inside a run after a partial measure):
+ *  - the first run of at least L blocks (mb_runsum_next_long);
+ *  - how many runs, and the longest, lie in [i, j) (mb_runsum_range);
+ *  - where the k-th run starts (mb_runsum_kth).
+ * in O(log) nodes plus a few words.  With them the scan reproduces exactly
+ * the runs ext4's walk would skip, count and measure.  Every change of the
+ * bitmap goes through buddy.c, which rebuilds the touched leaves and their
+ * ancestors (mb_runsum_update_locked).
+ *
+ * Storage: 2 * leaves nodes of 16 bytes behind the group's bitmaps, in the
+ * buffer group.c allocates (about 6% of a group's bitmap memory).
  *
  * Locking: everything here needs the group's bb_lock.
  */
 #include "mb_int.h"
 
-/*
- * Rebuilds grp's summary from its bitmap, exactly as the scan sees runs.
- * It stops at the first run of `stop` blocks or more (the walk that follows
- * stops near there too, so the summary would be wasted): the group is then
- * known to hold a run that long, which is all a request that long needs.
- */
-static void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t stop)
+#define MB_RS_LEAF_WORDS 8u
+#define MB_RS_LEAF_BITS (64u * MB_RS_LEAF_WORDS)
+#define MB_RS_NONE UINT32_MAX
+
+/* Leaves, a power of two so that node n's children are 2n and 2n+1. */
+static uint32_t mb_rs_leaves(const struct mb_volume *vol)
 {
-	struct mb_runsum *rs = &grp->bb_runsum;
-	const uint64_t *map = grp->bb_bitmap;
-	uint32_t i = grp->bb_first_free, total = 0, max = 0;
+	uint32_t need = (vol->bitmap_words + MB_RS_LEAF_WORDS - 1) / MB_RS_LEAF_WORDS;
 
-	rs->long_len = 0;
-	rs->nruns = 0;
-	rs->nrec = 0;
-	rs->dropped_len = 0;
-	while ((i = mb_find_next_zero_bit(map, vol->bpg, i)) < vol->bpg) {
-		uint32_t j = mb_find_next_bit(map, vol->bpg, i);
-		uint32_t len = j - i;
-
-		if (len >= stop) {
-			rs->state = MB_RUNSUM_LONG;
-			rs->long_len = len;
-			rs->long_order = grp->bb_largest_free_order;
-			return;
-		}
-		rs->nruns++;
-		total += len;
-		if (len > max) {
-			/* keep the last MB_RUNSUM_RECS records: the longest ones */
-			if (rs->nrec == MB_RUNSUM_RECS) {
-				rs->dropped_len = rs->rec[0].len;
-				for (int k = 1; k < MB_RUNSUM_RECS; k++)
-					rs->rec[k - 1] = rs->rec[k];
-				rs->nrec--;
-			}
-			rs->rec[rs->nrec++] = (struct mb_run){i, len};
-			max = len;
-		}
-		i = j;
-	}
-	/* counters that disagree with the bitmap: let the scan find it */
-	rs->state = total == grp->bb_free ? MB_RUNSUM_USABLE : MB_RUNSUM_UNUSABLE;
+	return need <= 1 ? 1 : 1u << (32 - __builtin_clz(need - 1));
 }
 
-/*
- * Building costs one walk of the group: worth it only where the walk would
- * cover the whole group anyway.  The cheap criteria stop at the first run
- * that reaches the goal, which a group that passed good_group usually has;
- * CR_GOAL_LEN_SLOW does too when the largest free order proves a run that
- * long; CR_ANY_FREE stops after mb_max_to_scan runs.
- */
-static bool mb_runsum_worth_building(const struct mb_ac *ac, const struct mb_group *grp)
+size_t mb_runsum_words(const struct mb_volume *vol)
 {
-	uint64_t runs = ac->found + (uint64_t)grp->bb_fragments;
+	return 2 * (size_t)mb_rs_leaves(vol) * sizeof(struct mb_rs) / sizeof(uint64_t);
+}
 
-	/* a group that held a run this long at its last build most likely
-	   still does while its largest free order has not dropped (a hint
-	   that survives the drop of the summary) */
-	if (grp->bb_runsum.long_len >= ac->g_ex.fe_len &&
-	    grp->bb_largest_free_order >= grp->bb_runsum.long_order)
-		return false;
-	switch (ac->criteria) {
-	case MB_CR_GOAL_LEN_SLOW:
-		return grp->bb_largest_free_order >= 0 &&
-		       (1ULL << grp->bb_largest_free_order) < ac->g_ex.fe_len;
-	case MB_CR_ANY_FREE:
-		return runs <= MB_READ_ONCE(ac->vol->t.mb_max_to_scan);
+/* Must match the buffer layout of mb_group_load_locked. */
+struct mb_rs *mb_runsum_tree(const struct mb_volume *vol, const struct mb_group *grp)
+{
+	return (struct mb_rs *)(grp->bb_disk + 3 * (size_t)vol->bitmap_words);
+}
+
+/* Population count without a libgcc call (no -mpopcnt in portable builds). */
+static inline uint32_t mb_rs_popcount(uint64_t x)
+{
+	x -= (x >> 1) & 0x5555555555555555ULL;
+	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (uint32_t)((x * 0x0101010101010101ULL) >> 56);
+}
+
+/* Free-block mask of word w; words past the bitmap are used. */
+static inline uint64_t mb_rs_free(const struct mb_volume *vol, const struct mb_group *grp,
+				  uint32_t w)
+{
+	return w < vol->bitmap_words ? ~grp->bb_bitmap[w] : 0;
+}
+
+/* Length of the free run at bit x of z (bit x free); runs end at bit 63. */
+static inline uint32_t mb_rs_run_at(uint64_t z, uint32_t x)
+{
+	uint64_t inv = ~(z >> x); /* zeros shifted in: never all ones past x = 0 */
+
+	return inv ? (uint32_t)__builtin_ctzll(inv) : 64;
+}
+
+static struct mb_rs mb_rs_word(uint64_t z)
+{
+	struct mb_rs r = {0, 0, 0, 0};
+
+	if (!z)
+		return r;
+	if (z == ~0ULL)
+		return (struct mb_rs){64, 64, 64, 1};
+	r.pre = (uint32_t)__builtin_ctzll(~z);
+	r.suf = (uint32_t)__builtin_clzll(~z);
+	r.cnt = mb_rs_popcount(z & ~(z << 1));
+	for (uint32_t x = 0; x < 64;) {
+		uint64_t rest = z >> x;
+
+		if (!rest)
+			break;
+		x += (uint32_t)__builtin_ctzll(rest);
+		uint32_t l = mb_rs_run_at(z, x);
+
+		if (l > r.max)
+			r.max = l;
+		x += l;
+	}
+	return r;
+}
+
+/* The summary of range A (na blocks) followed by range B (nb blocks). */
+static inline struct mb_rs mb_rs_join(struct mb_rs a, uint32_t na, struct mb_rs b, uint32_t nb)
+{
+	struct mb_rs r;
+	uint32_t mid = a.suf + b.pre;
+
+	r.pre = a.pre == na ? na + b.pre : a.pre;
+	r.suf = b.suf == nb ? nb + a.suf : b.suf;
+	r.max = a.max > b.max ? a.max : b.max;
+	if (mid > r.max)
+		r.max = mid;
+	r.cnt = a.cnt + b.cnt - (a.suf && b.pre);
+	return r;
+}
+
+static struct mb_rs mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp,
+			       uint32_t leaf)
+{
+	uint32_t w0 = leaf * MB_RS_LEAF_WORDS;
+	struct mb_rs r = mb_rs_word(mb_rs_free(vol, grp, w0));
+
+	for (uint32_t k = 1; k < MB_RS_LEAF_WORDS; k++)
+		r = mb_rs_join(r, 64 * k, mb_rs_word(mb_rs_free(vol, grp, w0 + k)), 64);
+	return r;
+}
+
+void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t p = mb_rs_leaves(vol);
+
+	for (uint32_t l = 0; l < p; l++)
+		t[p + l] = mb_rs_leaf(vol, grp, l);
+	for (uint32_t n = p - 1; n >= 1; n--) {
+		/* node n at depth floor(log2(n)) covers p >> depth leaves */
+		uint32_t half = MB_RS_LEAF_BITS * (p >> (31 - __builtin_clz(n))) / 2;
+
+		t[n] = mb_rs_join(t[2 * n], half, t[2 * n + 1], half);
+	}
+}
+
+/* Bits [start, start + len) of bb_bitmap changed: refresh their leaves. */
+void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
+			     uint32_t len)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t p = mb_rs_leaves(vol);
+	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
+
+	assert(len && hi < p);
+	for (uint32_t l = lo; l <= hi; l++)
+		t[p + l] = mb_rs_leaf(vol, grp, l);
+	lo += p;
+	hi += p;
+	for (uint32_t size = 2 * MB_RS_LEAF_BITS; lo > 1; size *= 2) {
+		lo >>= 1;
+		hi >>= 1;
+		for (uint32_t n = lo; n <= hi; n++)
+			t[n] = mb_rs_join(t[2 * n], size / 2, t[2 * n + 1], size / 2);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Walking the pieces of a range in order                                    */
+/* ------------------------------------------------------------------------ */
+
+enum { MB_RS_LONG, MB_RS_KTH, MB_RS_SUM };
+
+/*
+ * One in-order walk over [a, b): partial words at either end, whole nodes
+ * between.  Each piece is either absorbed whole (its summary folded into
+ * the walk's state) or, when the answer lies inside it, descended into
+ * down to the bit.  The block before a is taken as used.
+ */
+struct mb_rs_walk {
+	int mode;
+	uint32_t want;  /* LONG: run length; KTH: run number (1-based) */
+	uint32_t c, s;  /* LONG: free run open at the cursor, from block s */
+	uint32_t runs;  /* KTH: runs started so far */
+	bool prev_free; /* KTH: the block before the cursor is free */
+	struct mb_rs acc; /* SUM: summary so far, of acc_n blocks */
+	uint32_t acc_n;
+	uint32_t found; /* the answer, MB_RS_NONE until known */
+};
+
+/* New runs piece x starts, given what precedes it. */
+static inline uint32_t mb_rs_new_runs(const struct mb_rs_walk *w, const struct mb_rs *x)
+{
+	return x->cnt - (w->prev_free && x->pre);
+}
+
+/* Does the answer lie inside x?  (LONG may answer at once: w->found.) */
+static bool mb_rs_inside(struct mb_rs_walk *w, const struct mb_rs *x, uint32_t start)
+{
+	switch (w->mode) {
+	case MB_RS_LONG:
+		if (w->c + x->pre >= w->want && w->c + x->pre) {
+			w->found = w->c ? w->s : start;
+			return false;
+		}
+		return x->max >= w->want;
+	case MB_RS_KTH:
+		return w->runs + mb_rs_new_runs(w, x) >= w->want;
 	default:
 		return false;
 	}
 }
 
-/*
- * Accounts for scanning all of grp under ac's criterion when the summary
- * makes the walk's outcome certain; returns false (nothing changed) when
- * the caller must walk.  On true the caller finishes as after a walk
- * (mb_check_limits_locked with finish).
- */
-bool mb_runsum_scan_locked(struct mb_ac *ac, struct mb_group *grp)
+static void mb_rs_absorb(struct mb_rs_walk *w, const struct mb_rs *x, uint32_t size,
+			 uint32_t start)
 {
-	struct mb_volume *vol = ac->vol;
-	struct mb_runsum *rs = &grp->bb_runsum;
-	uint32_t goal = ac->g_ex.fe_len, best = ac->b_ex.fe_len;
-
-	mb_assert_locked(&grp->bb_lock);
-	if ((ac->flags & MB_HINT_FIRST) || ac->status != MB_AC_CONTINUE || best >= goal ||
-	    !MB_READ_ONCE(vol->t.mb_scan_summary))
-		return false;
-	if (rs->state == MB_RUNSUM_LONG && rs->long_len < goal)
-		rs->state = MB_RUNSUM_STALE; /* not enough to know for this goal */
-	if (rs->state == MB_RUNSUM_LONG)
-		return false;
-	if (rs->state == MB_RUNSUM_STALE) {
-		if (!mb_runsum_worth_building(ac, grp))
-			return false;
-		mb_runsum_build_locked(vol, grp, goal);
+	switch (w->mode) {
+	case MB_RS_LONG:
+		if (x->pre == size) {
+			if (!w->c)
+				w->s = start;
+			w->c += size;
+		} else {
+			w->c = x->suf;
+			w->s = start + size - x->suf;
+		}
+		break;
+	case MB_RS_KTH:
+		w->runs += mb_rs_new_runs(w, x);
+		w->prev_free = x->suf > 0;
+		break;
+	default:
+		w->acc = w->acc_n ? mb_rs_join(w->acc, w->acc_n, *x, size) : *x;
+		w->acc_n += size;
 	}
-	if (rs->state != MB_RUNSUM_USABLE)
-		return false;
-	const struct mb_run *top = rs->nrec ? &rs->rec[rs->nrec - 1] : NULL;
-	uint32_t max = top ? top->len : 0, measured = 0;
+}
 
-	if (max >= goal)
-		return false; /* a run reaches the goal: the walk decides */
-	if (ac->criteria == MB_CR_GOAL_LEN_SLOW && MB_READ_ONCE(vol->t.mb_slow_skip_short)) {
-		if (best < rs->dropped_len)
-			return false; /* records we did not keep would count */
-		for (uint32_t k = 0; k < rs->nrec; k++)
-			measured += rs->rec[k].len > best;
-	} else if (ac->criteria >= MB_CR_GOAL_LEN_SLOW) {
-		measured = rs->nruns; /* ext4 measures every run here (rule 5) */
-	} /* cheaper criteria measure only runs that reach the goal: none */
-	if ((uint64_t)ac->found + measured > MB_READ_ONCE(vol->t.mb_max_to_scan))
-		return false; /* the walk would stop inside this group */
-	ac->found += measured;
-	mb_stat_cr(vol, ac->criteria, 2, measured);
-	if (measured && max > best)
-		ac->b_ex =
-		    (struct mb_fex){mb_group_no(vol, grp), top->start, max, ac->g_ex.fe_logical};
-	return true;
+/* The answer is inside the word z at `start`: find its bit. */
+static void mb_rs_resolve_word(struct mb_rs_walk *w, uint64_t z, uint32_t start)
+{
+	if (w->mode == MB_RS_KTH) {
+		uint64_t starts = z & ~((z << 1) | (uint64_t)w->prev_free);
+
+		for (uint32_t k = w->want - w->runs; k > 1; k--)
+			starts &= starts - 1;
+		w->found = start + (uint32_t)__builtin_ctzll(starts);
+		return;
+	}
+	for (uint32_t x = 0; x < 64;) {
+		uint64_t rest = z >> x;
+
+		if (!rest)
+			break;
+		x += (uint32_t)__builtin_ctzll(rest);
+		uint32_t l = mb_rs_run_at(z, x);
+		bool joined = x == 0 && w->c;
+		uint32_t len = joined ? w->c + l : l;
+
+		if (len >= w->want) {
+			w->found = joined ? w->s : start + x;
+			return;
+		}
+		x += l;
+	}
+	assert(0); /* mb_rs_inside said the run was here */
+}
+
+static void mb_rs_piece_word(struct mb_rs_walk *w, uint64_t z, uint32_t start)
+{
+	struct mb_rs x = mb_rs_word(z);
+
+	if (mb_rs_inside(w, &x, start))
+		mb_rs_resolve_word(w, z, start);
+	else if (w->found == MB_RS_NONE)
+		mb_rs_absorb(w, &x, 64, start);
+}
+
+/* Whole node n (size blocks from start). */
+static void mb_rs_piece_node(struct mb_rs_walk *w, const struct mb_volume *vol,
+			     const struct mb_group *grp, uint32_t n, uint32_t size, uint32_t start)
+{
+	const struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t p = mb_rs_leaves(vol);
+
+	if (!mb_rs_inside(w, &t[n], start)) {
+		if (w->found == MB_RS_NONE)
+			mb_rs_absorb(w, &t[n], size, start);
+		return;
+	}
+	if (n >= p) { /* a leaf: its words */
+		uint32_t w0 = (n - p) * MB_RS_LEAF_WORDS;
+
+		for (uint32_t k = 0; k < MB_RS_LEAF_WORDS && w->found == MB_RS_NONE; k++)
+			mb_rs_piece_word(w, mb_rs_free(vol, grp, w0 + k), start + 64 * k);
+		return;
+	}
+	mb_rs_piece_node(w, vol, grp, 2 * n, size / 2, start);
+	if (w->found == MB_RS_NONE)
+		mb_rs_piece_node(w, vol, grp, 2 * n + 1, size / 2, start + size / 2);
+}
+
+/* Words [a, b) one at a time, bits outside the range taken as used. */
+static void mb_rs_words(struct mb_rs_walk *w, const struct mb_volume *vol,
+			const struct mb_group *grp, uint32_t a, uint32_t b)
+{
+	while (a < b && w->found == MB_RS_NONE) {
+		uint32_t wi = a >> 6, end = (wi + 1) << 6;
+		uint64_t z = mb_rs_free(vol, grp, wi) & (~0ULL << (a & 63));
+
+		if (b < end)
+			z &= ~(~0ULL << (b & 63));
+		mb_rs_piece_word(w, z, wi << 6);
+		a = end;
+	}
+}
+
+static void mb_rs_walk_range(struct mb_rs_walk *w, const struct mb_volume *vol,
+			     const struct mb_group *grp, uint32_t a, uint32_t b)
+{
+	/* every block before bb_first_free is used: start at a leaf edge then,
+	   so that a walk over the whole group is its root alone */
+	if (a <= grp->bb_first_free)
+		a = 0;
+	uint32_t p = mb_rs_leaves(vol);
+
+	if (!a && b >= p * MB_RS_LEAF_BITS) {
+		mb_rs_piece_node(w, vol, grp, 1, p * MB_RS_LEAF_BITS, 0);
+		return;
+	}
+	uint32_t la = (a + MB_RS_LEAF_BITS - 1) / MB_RS_LEAF_BITS, lb = b / MB_RS_LEAF_BITS;
+
+	if (la >= lb) { /* no whole leaf */
+		mb_rs_words(w, vol, grp, a, b);
+		return;
+	}
+	mb_rs_words(w, vol, grp, a, la * MB_RS_LEAF_BITS);
+	/* the canonical nodes of leaves [la, lb), left to right */
+	uint32_t right[64], nr = 0, lvl_r[64];
+	uint32_t l = la + p, r = lb + p, lvl = 0;
+
+	while (l < r && w->found == MB_RS_NONE) {
+		if (l & 1) {
+			uint32_t start = ((l << lvl) - p) * MB_RS_LEAF_BITS;
+
+			mb_rs_piece_node(w, vol, grp, l, MB_RS_LEAF_BITS << lvl, start);
+			l++;
+		}
+		if (r & 1) {
+			r--;
+			right[nr] = r;
+			lvl_r[nr++] = lvl;
+		}
+		l >>= 1;
+		r >>= 1;
+		lvl++;
+	}
+	while (nr && w->found == MB_RS_NONE) {
+		nr--;
+		uint32_t start = ((right[nr] << lvl_r[nr]) - p) * MB_RS_LEAF_BITS;
+
+		mb_rs_piece_node(w, vol, grp, right[nr], MB_RS_LEAF_BITS << lvl_r[nr], start);
+	}
+	mb_rs_words(w, vol, grp, lb * MB_RS_LEAF_BITS, b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Queries                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The first block p >= from that starts a free run of at least len blocks,
+ * block from counting as a run start; vol->bpg if none.
+ */
+uint32_t mb_runsum_next_long(const struct mb_volume *vol, const struct mb_group *grp,
+			     uint32_t from, uint32_t len)
+{
+	struct mb_rs_walk w = {.mode = MB_RS_LONG, .want = len, .found = MB_RS_NONE};
+
+	assert(len);
+	if (from >= vol->bpg)
+		return vol->bpg;
+	mb_rs_walk_range(&w, vol, grp, from, vol->bpg);
+	if (w.found == MB_RS_NONE && w.c >= len)
+		w.found = w.s;
+	return w.found < vol->bpg ? w.found : vol->bpg;
+}
+
+/* How many free runs start in [a, b) (block a counting as a start), and the longest. */
+void mb_runsum_range(const struct mb_volume *vol, const struct mb_group *grp, uint32_t a,
+		     uint32_t b, uint32_t *runs, uint32_t *longest)
+{
+	struct mb_rs_walk w = {.mode = MB_RS_SUM, .found = MB_RS_NONE};
+
+	*runs = *longest = 0;
+	if (a >= b)
+		return;
+	mb_rs_walk_range(&w, vol, grp, a, b);
+	*runs = w.acc.cnt;
+	*longest = w.acc.max;
+}
+
+/* Where the k-th free run (k >= 1) from block a starts; vol->bpg if fewer. */
+uint32_t mb_runsum_kth(const struct mb_volume *vol, const struct mb_group *grp, uint32_t a,
+		       uint32_t k)
+{
+	struct mb_rs_walk w = {.mode = MB_RS_KTH, .want = k, .found = MB_RS_NONE};
+
+	assert(k);
+	if (a >= vol->bpg)
+		return vol->bpg;
+	mb_rs_walk_range(&w, vol, grp, a, vol->bpg);
+	return w.found < vol->bpg ? w.found : vol->bpg;
 }

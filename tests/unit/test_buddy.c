@@ -436,6 +436,22 @@ static bool group_matches_rebuild(struct fixture *f, struct mb_group *grp, const
 			     f->name, op);
 		return false;
 	}
+	/* the free-run tree too (runsum.c): incremental == rebuilt */
+	size_t tree_bytes = mb_runsum_words(vol) * sizeof(uint64_t);
+	void *tree = malloc(tree_bytes);
+
+	if (!tree)
+		return false;
+	memcpy(tree, mb_runsum_tree(vol, grp), tree_bytes);
+	mb_runsum_build_locked(vol, grp);
+	bool same_tree = !memcmp(tree, mb_runsum_tree(vol, grp), tree_bytes);
+
+	free(tree);
+	if (!same_tree) {
+		mb_test_fail(__FILE__, __LINE__, "%s: after %s the run tree differs from a rebuild",
+			     f->name, op);
+		return false;
+	}
 	naive_build(&f->n, grp->bb_bitmap);
 	return compare_counters(grp->bb_counters, grp->bb_free, grp->bb_fragments,
 				grp->bb_first_free, &f->n, op) &&

@@ -9,11 +9,15 @@
  * aged fills where no run reaches the request (whole groups accounted
  * for), small mb_max_to_scan (the walk stops inside a group), groups whose
  * runs grow in scan order (more records than the summary keeps), and
- * files (normalized goals, preallocations, discards).
+ * files (normalized goals, preallocations, discards), drains to ENOSPC,
+ * 4 KiB groups (a deep tree), and the skip-short departure.  A model test
+ * holds the tree's queries (next long run, runs in a range, k-th run) to
+ * a plain bit walk on random bitmaps of every test geometry.
  */
 #include <string.h>
 
 #include "harness.h"
+#include "mb_int.h"
 
 struct pair {
 	struct mb_volume *v[2]; /* [0] summary on, [1] walking */
@@ -25,9 +29,10 @@ struct pair {
 	uint64_t blocks;
 };
 
-static int pair_init(struct pair *p, uint32_t groups, uint32_t max_to_scan, uint64_t seed)
+static int pair_init_geo(struct pair *p, uint32_t block_size, uint32_t bpg, uint32_t groups,
+			 uint32_t max_to_scan, uint64_t seed)
 {
-	struct mb_geometry g = {.block_size = 1024, .blocks_per_group = 2048};
+	struct mb_geometry g = {.block_size = block_size, .blocks_per_group = bpg};
 
 	memset(p, 0, sizeof(*p));
 	g.blocks_count = (uint64_t)groups * g.blocks_per_group;
@@ -49,6 +54,17 @@ static int pair_init(struct pair *p, uint32_t groups, uint32_t max_to_scan, uint
 	p->start = malloc(p->cap * sizeof(*p->start));
 	p->len = malloc(p->cap * sizeof(*p->len));
 	return p->start && p->len ? 0 : -ENOMEM;
+}
+
+static int pair_init(struct pair *p, uint32_t groups, uint32_t max_to_scan, uint64_t seed)
+{
+	return pair_init_geo(p, 1024, 2048, groups, max_to_scan, seed);
+}
+
+static void pair_set(struct pair *p, const char *name, uint64_t v)
+{
+	for (int k = 0; k < 2; k++)
+		mb_tunable_set(p->v[k], name, v);
 }
 
 static void pair_destroy(struct pair *p)
@@ -266,4 +282,169 @@ TEST(files_same_answers)
 
 	pair_destroy(&p);
 	ASSERT_EQ_INT(bad, 0);
+}
+
+/* 4 KiB blocks: 32768-block groups, a tree of 64 leaves; both scan modes. */
+TEST(big_groups_same_answers)
+{
+	for (unsigned k = 0; k < 4; k++) {
+		struct pair p;
+
+		ASSERT_EQ_INT(pair_init_geo(&p, 4096, 32768, 6, 200, mb_test_seed * 7 + k), 0);
+		if (k & 1)
+			pair_set(&p, "mb_slow_skip_short", 1);
+		if (k & 2)
+			pair_set(&p, "mb_min_to_scan", 40);
+		ASSERT_EQ_INT(pair_age(&p, 64, 88 + 3 * k), 0);
+		int bad = pair_run(&p, 2500, k < 2 ? 300 : 24, false);
+
+		pair_destroy(&p);
+		ASSERT_EQ_INT(bad, 0);
+	}
+}
+
+/* Small requests chained from the last answer until ENOSPC, both alike. */
+TEST(drain_same_answers)
+{
+	static const uint32_t len[] = {1, 16, 70};
+
+	for (unsigned k = 0; k < sizeof(len) / sizeof(len[0]); k++) {
+		struct pair p;
+		int bad = 0, n = 0;
+
+		ASSERT_EQ_INT(pair_init_geo(&p, 4096, 8192, 5, k ? 200 : 30, mb_test_seed + 900 + k), 0);
+		ASSERT_EQ_INT(pair_age(&p, 64, 85), 0);
+		for (;;) {
+			struct mb_request r = {.len = len[k], .goal = p.next_goal};
+
+			p.n = 0; /* nothing is freed here: keep no answers */
+			if (pair_alloc(&p, &r, -1) != 0 || ++n > 200000) {
+				bad = 1;
+				break;
+			}
+			if (!p.n)
+				break; /* both said ENOSPC */
+		}
+		ASSERT_TRUE(n > 100);
+		bad |= pair_same_stats(&p);
+		pair_destroy(&p);
+		ASSERT_EQ_INT(bad, 0);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* The tree's queries against a bit walk                                     */
+/* ------------------------------------------------------------------------ */
+
+static bool bit_free(const uint64_t *map, uint32_t b)
+{
+	return !((map[b >> 6] >> (b & 63)) & 1);
+}
+
+/* First run of >= len from `from` (from counts as a start). */
+static uint32_t model_next_long(const uint64_t *map, uint32_t bpg, uint32_t from, uint32_t len)
+{
+	for (uint32_t i = from; i < bpg;) {
+		if (!bit_free(map, i)) {
+			i++;
+			continue;
+		}
+		uint32_t e = i;
+
+		while (e < bpg && bit_free(map, e))
+			e++;
+		if (e - i >= len)
+			return i;
+		i = e;
+	}
+	return bpg;
+}
+
+static void model_range(const uint64_t *map, uint32_t a, uint32_t b, uint32_t *runs,
+			uint32_t *longest)
+{
+	*runs = *longest = 0;
+	for (uint32_t i = a; i < b;) {
+		if (!bit_free(map, i)) {
+			i++;
+			continue;
+		}
+		uint32_t e = i;
+
+		while (e < b && bit_free(map, e))
+			e++;
+		++*runs;
+		if (e - i > *longest)
+			*longest = e - i;
+		i = e;
+	}
+}
+
+static uint32_t model_kth(const uint64_t *map, uint32_t bpg, uint32_t a, uint32_t k)
+{
+	for (uint32_t i = a; i < bpg; i++)
+		if (bit_free(map, i) && (i == a || !bit_free(map, i - 1)) && !--k)
+			return i;
+	return bpg;
+}
+
+/* A random bitmap: runs of random length, free with probability pct/100. */
+static void random_runs(uint64_t *rng, uint64_t *map, uint32_t bb_len, uint32_t maxrun,
+			unsigned pct)
+{
+	for (uint32_t b = 0; b < bb_len;) {
+		uint32_t run = 1 + (uint32_t)mb_rand_below(rng, maxrun);
+		bool free = mb_rand_below(rng, 100) < pct;
+
+		run = run < bb_len - b ? run : bb_len - b;
+		for (uint32_t i = b; i < b + run; i++)
+			if (free)
+				map[i >> 6] &= ~(1ULL << (i & 63));
+			else
+				map[i >> 6] |= 1ULL << (i & 63);
+		b += run;
+	}
+}
+
+TEST(queries_match_a_bit_walk)
+{
+	uint64_t rng = mb_test_seed ^ 0x7eee;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 12; round++) {
+			mb_grp_t g = (mb_grp_t)mb_rand_below(&rng, vol->ngroups);
+			struct mb_group *grp = &vol->groups[g];
+			uint32_t bpg = vol->bpg;
+			static const uint32_t maxrun[] = {1, 3, 40, 700};
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			random_runs(&rng, grp->bb_bitmap, grp->bb_len, maxrun[round % 4],
+				    round < 8 ? 50 : 95);
+			mb_buddy_generate(vol, grp); /* counters and tree from the bitmap */
+			for (int q = 0; q < 300; q++) {
+				uint32_t a = (uint32_t)mb_rand_below(&rng, bpg);
+				uint32_t b = a + (uint32_t)mb_rand_below(&rng, bpg - a + 1);
+				uint32_t len = 1 + (uint32_t)mb_rand_below(&rng, q & 1 ? 80 : bpg);
+				uint32_t k = 1 + (uint32_t)mb_rand_below(&rng, 60);
+				uint32_t r1, l1, r2, l2;
+
+				if (q % 7 == 0)
+					a = grp->bb_first_free - (grp->bb_first_free && q % 2);
+				ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, a, len),
+					      model_next_long(grp->bb_bitmap, bpg, a, len));
+				mb_runsum_range(vol, grp, a, b, &r1, &l1);
+				model_range(grp->bb_bitmap, a, b, &r2, &l2);
+				ASSERT_EQ_INT(r1, r2);
+				ASSERT_EQ_INT(l1, l2);
+				ASSERT_EQ_INT(mb_runsum_kth(vol, grp, a, k),
+					      model_kth(grp->bb_bitmap, bpg, a, k));
+			}
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
 }
