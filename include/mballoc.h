@@ -945,7 +945,8 @@ MB_API const char *mb_volume_open_error(void);
  *   - a block handed out that libext2fs never marked (it gave up on it) is
  *     given back by mb_e2fs_sync(), mb_e2fs_file_end() and detach.
  * After mb_e2fs_sync() (no libext2fs call in flight), mb_free_blocks() of
- * the volume equals ext2fs_free_blocks_count(fs->super).
+ * the volume (plus held_blocks, see below) equals
+ * ext2fs_free_blocks_count(fs->super).
  *
  * Files: libext2fs's data allocations name their inode and logical block
  * (blk_alloc_ctx); mb_e2fs_file_begin() says the inode's size and whether
@@ -960,6 +961,12 @@ MB_API const char *mb_volume_open_error(void);
  * libext2fs 1.43 to 1.47.3 pass (end of range, 0) to the range stats hook
  * instead of (start, length).  Attach probes for it; while it holds, the
  * hook recovers the range from the bitmaps (see mb_e2fs_stats).
+ * libext2fs 1.46.6 to 1.47.3 cannot punch (truncate, delete) an extent
+ * that ends at the file system's last block (EXT2_ET_BAD_BLOCK_NUM; an
+ * off-by-one fixed in 1.47.4).  With those versions mballoc never hands
+ * out that block: it stays free in the file system and used in mballoc
+ * (stats held_blocks = 1), so the invariant below reads
+ * mb_free_blocks() + held_blocks == the file system's free blocks.
  *
  * Thread-safety: libext2fs is not thread-safe.  Every call here on one
  * attachment, and every libext2fs call on its fs, must come from one
@@ -1066,7 +1073,8 @@ struct mb_e2fs_stats {
 	uint32_t range_args_broken; /* 1: this libext2fs passes (end, 0) to the
 				       range stats hook (1.43..1.47.3) */
 	uint32_t files;            /* files begun and not ended */
-	uint64_t spare[8];         /* zero (see Growing structs) */
+	uint64_t held_blocks;      /* blocks kept from allocation (see below) */
+	uint64_t spare[7];         /* zero (see Growing structs) */
 };
 
 /* Fills *st.  Errors: -EINVAL e or st NULL. */

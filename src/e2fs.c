@@ -217,6 +217,19 @@ static int mb_e2fs_check_handle(ext2_filsys fs, const struct mb_e2fs_opts *opts,
 	return 0;
 }
 
+/* Keeps the last block from allocation where libext2fs cannot punch it. */
+static void mb_e2fs_hold_last(struct mb_e2fs *e)
+{
+	uint64_t last = ext2fs_blocks_count(e->fs->super) - 1;
+
+	if (!mb_e2fs_punch_off_by_one() || ext2fs_test_block_bitmap2(e->fs->block_map, last))
+		return;
+	if (!mb_mark_used(e->vol, last, 1)) {
+		e->held = last;
+		e->st.held_blocks = 1;
+	}
+}
+
 static int mb_e2fs_attach_checked(ext2_filsys fs, const struct mb_e2fs_opts *opts,
 				  struct mb_e2fs **out, const char **why)
 {
@@ -249,6 +262,7 @@ static int mb_e2fs_attach_checked(ext2_filsys fs, const struct mb_e2fs_opts *opt
 		return err;
 	}
 	e->st.range_args_broken = mb_e2fs_probe_range_args(fs);
+	mb_e2fs_hold_last(e);
 	mb_e2fs_hooks_install(e);
 	*out = e;
 	return 0;
@@ -286,6 +300,10 @@ int mb_e2fs_detach(struct mb_e2fs *e)
 	if (!e)
 		return -EINVAL;
 	mb_e2fs_sync(e);
+	if (e->held && mb_free(e->vol, e->held, 1) == 0) {
+		e->held = 0;
+		e->st.held_blocks = 0;
+	}
 	while (e->nfiles)
 		mb_e2fs_file_drop(e, &e->files[0]);
 	mb_discard_all(e->vol);
@@ -366,6 +384,9 @@ int64_t mb_e2fs_verify(struct mb_e2fs *e, char *buf, size_t buflen)
 		buf[0] = '\0';
 	for (uint32_t g = 0; g < e->vol->ngroups; g++) {
 		int64_t d = mb_e2fs_group_diff(e->vol, e->fs, g);
+
+		if (e->held && mb_block_group(e->vol, e->held) == g)
+			d -= d > 0; /* used in mballoc only, on purpose */
 
 		if (d && buf && used + 1 < buflen) {
 			int n = snprintf(buf + used, buflen - used,

@@ -48,6 +48,7 @@ struct mb_e2fs {
 	uint32_t auto_ino;	     /* the one auto-begun file; 0 none */
 	struct mb_e2fs_run *pending; /* handed out since the last sync */
 	size_t npending, pending_cap;
+	uint64_t held; /* block kept from allocation (punch bug), 0 none */
 	struct mb_e2fs_stats st;
 };
 
@@ -67,6 +68,9 @@ void mb_e2fs_hooks_restore(struct mb_e2fs *e);
 /* Whether this libext2fs passes (end, 0) to the range stats hook: a probe
  * on fs (see mb_e2fs_attach); false when it cannot tell. */
 bool mb_e2fs_probe_range_args(ext2_filsys fs);
+/* Whether this libext2fs cannot punch an extent ending at the last block
+ * (1.46.6 <= version < 1.47.4). */
+bool mb_e2fs_punch_off_by_one(void);
 /* Mirrors a change libext2fs made to [start, start + len) of its bitmap. */
 void mb_e2fs_mirror(struct mb_e2fs *e, uint64_t start, uint64_t len, int inuse);
 

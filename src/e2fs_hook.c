@@ -19,6 +19,7 @@
  * Thread-safety: the thread driving libext2fs (e2fs.h).
  */
 #include <errno.h>
+#include <stdio.h>
 
 #include "mb_int.h"
 
@@ -88,6 +89,27 @@ static int mb_e2fs_place(struct mb_e2fs *e, struct mb_request *req, const struct
 	return 0;
 }
 
+/*
+ * libext2fs's goal for a data block is the physical block of lblk - 1 when
+ * that is mapped (its own allocator searches forward from there).  ext4
+ * gives mballoc the block after it, plus the neighbour itself (lleft,
+ * pleft) for normalization: the same here, once the mapping is confirmed.
+ */
+static void mb_e2fs_left(struct mb_e2fs *e, const struct blk_alloc_ctx *ctx, struct mb_request *req)
+{
+	blk64_t p = 0;
+
+	if (!ctx->lblk || !ctx->inode || req->goal == MB_GOAL_NONE ||
+	    req->goal + 1 >= e->vol->geo.blocks_count ||
+	    ext2fs_bmap2(e->fs, ctx->ino, ctx->inode, NULL, 0, ctx->lblk - 1, NULL, &p) ||
+	    p != req->goal)
+		return;
+	req->lleft = ctx->lblk - 1;
+	req->pleft = p;
+	req->flags |= MB_REQ_PLEFT;
+	req->goal = p + 1;
+}
+
 static errcode_t mb_e2fs_get_block2(ext2_filsys fs, blk64_t goal, blk64_t *ret,
 				    struct blk_alloc_ctx *ctx)
 {
@@ -104,6 +126,7 @@ static errcode_t mb_e2fs_get_block2(ext2_filsys fs, blk64_t goal, blk64_t *ret,
 		if (f) {
 			req.file = f->file;
 			req.logical = ctx->lblk;
+			mb_e2fs_left(e, ctx, &req);
 		}
 	}
 	if ((err = mb_e2fs_place(e, &req, NULL, &ex)))
@@ -212,6 +235,11 @@ void mb_e2fs_mirror(struct mb_e2fs *e, uint64_t start, uint64_t len, int inuse)
 {
 	struct mb_volume *vol = e->vol;
 	uint64_t end;
+
+	if (e->held && inuse > 0 && e->held >= start && e->held - start < len) {
+		e->held = 0; /* libext2fs took it itself: mballoc has it used already */
+		e->st.held_blocks = 0;
+	}
 
 	if (!inuse || !len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
 	    len > vol->geo.blocks_count - start)
@@ -336,6 +364,29 @@ void mb_e2fs_hooks_restore(struct mb_e2fs *e)
 	ext2fs_set_new_range_callback(fs, e->saved.new_range, NULL);
 	ext2fs_set_block_alloc_stats_callback(fs, e->saved.stats, NULL);
 	ext2fs_set_block_alloc_stats_range_callback(fs, e->saved.stats_range, NULL);
+}
+
+static long mb_e2fs_version(void)
+{
+	const char *ver = NULL, *date = NULL;
+	int a = 0, b = 0, c = 0;
+
+	ext2fs_get_library_version(&ver, &date);
+	if (!ver || sscanf(ver, "%d.%d.%d", &a, &b, &c) < 2)
+		return 0;
+	return a * 10000L + b * 100L + c;
+}
+
+/*
+ * e2fsprogs 509da989 ("fix off-by-one bug in punch_extent_blocks"):
+ * 1.46.6 added a range check that refuses an extent ending at the last
+ * block; 1.47.4 fixed it.  Not probed: that needs a file.
+ */
+bool mb_e2fs_punch_off_by_one(void)
+{
+	long v = mb_e2fs_version();
+
+	return v >= 14606 && v < 14704;
 }
 
 /* What the probe's hook saw. */
