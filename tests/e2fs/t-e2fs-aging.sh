@@ -22,7 +22,7 @@ mkdir -p "$MNT"
 realtree "$T/src" 12288 || { echo "setup: cannot make the source tree"; exit 1; }
 (cd "$T/src" && find . -type f | sort | awk 'NR % 3 == 0' | sed 's|^\.||') >"$T/third"
 # the expected /a: the source without the removed third
-cp -a "$T/src" "$T/exp_a" && (cd "$T/exp_a" && sed 's|^|.|' "$T/third" | xargs rm -f) || exit 1
+cp -a "$T/src" "$T/exp_a" && (cd "$T/exp_a" && sed 's|^|.|' "$T/third" | tr '\n' '\0' | xargs -0 rm -f) || exit 1
 echo "source: $(du -sk "$T/src" | cut -f1) KiB, $(wc -l <"$T/third") files to remove"
 mounted=0
 counts() { dumpe2fs -h "$1" 2>/dev/null | grep -E '^Free (blocks|inodes):'; }
@@ -32,7 +32,8 @@ for alloc in $(allocators); do
 	mkfs.ext4 -q -F -b 4096 "$img" 40M >/dev/null 2>&1 || { bad "mkfs"; continue; }
 	counts "$img" >"$T/fresh.counts"
 	expect 0 "$alloc: populate /a" "$MB" e2fs populate --allocator=$alloc -t /a "$img" "$T/src"
-	sed 's|^|/a|' "$T/third" | xargs "$MB" e2fs rm --allocator=$alloc "$img" >"$T/out" 2>&1
+	sed 's|^|/a|' "$T/third" | tr '\n' '\0' |
+		xargs -0 "$MB" e2fs rm --allocator=$alloc "$img" >"$T/out" 2>&1
 	rc=$?
 	[ $rc = 0 ] && ok "$alloc: rm a third" || { bad "$alloc: rm a third (exit $rc)"; cat "$T/out"; }
 	fsck_clean "$img" "$alloc: after rm"

@@ -8,7 +8,7 @@
 # missing path; fallocate of a directory; unknown allocator or option.
 # Usage: t-e2fs-errors.sh MBALLOC HAVE_EXT2FS; exit 77 = skipped.
 MB=${1:?usage: $0 MBALLOC HAVE_EXT2FS}
-for c in mkfs.ext4 mkfs.ext2 e2fsck debugfs; do
+for c in mkfs.ext4 mkfs.ext2 e2fsck debugfs dumpe2fs; do
 	command -v $c >/dev/null || { echo "skip: $c not installed"; exit 77; }
 done
 . "${0%/*}/e2fs_lib.sh"
@@ -81,6 +81,20 @@ for alloc in $(allocators); do
 	done <"$T/names"
 	[ $n -gt 0 ] && [ $bads = 0 ] && ok "$alloc: full image: its $n top-level files are whole" ||
 		bad "$alloc: full image: $bads of $n files differ"
+	# A file that ends at the last block of the file system is removed
+	# whole (libext2fs 1.47.0's punch refuses it: 'Illegal block number').
+	mkfs.ext4 -q -F -b 1024 "$T/small.img" 4M >/dev/null 2>&1 || exit 1
+	dumpe2fs -h "$T/small.img" 2>/dev/null | grep -E '^Free (blocks|inodes):' >"$T/c.fresh"
+	f=$(sed -n 's/^Free blocks: *//p' "$T/c.fresh")
+	expect 0 "$alloc: fallocate every free block" "$MB" e2fs fallocate $A "$T/small.img" /all \
+		$((f * 1024))
+	debugfs -R "stat /all" "$T/small.img" 2>/dev/null | grep -q -- "-$(($(dumpe2fs -h \
+		"$T/small.img" 2>/dev/null | sed -n 's/^Block count: *//p') - 1))\$" &&
+		ok "$alloc: /all ends at the last block" || bad "$alloc: /all misses the last block"
+	expect 0 "$alloc: rm the file at the last block" "$MB" e2fs rm $A "$T/small.img" /all
+	dumpe2fs -h "$T/small.img" 2>/dev/null | grep -E '^Free (blocks|inodes):' >"$T/c.after"
+	same "$T/c.fresh" "$T/c.after" "$alloc: every block given back"
+	fsck_clean "$T/small.img" "$alloc: after rm at the last block"
 	# An inode table full (-N 64) is ENOSPC too.
 	mkfs.ext4 -q -F -N 64 "$T/small.img" 16M >/dev/null 2>&1 || exit 1
 	expect 1 "$alloc: no inode left" "$MB" e2fs populate $A "$T/small.img" /usr/include/linux

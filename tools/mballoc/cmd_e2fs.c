@@ -111,6 +111,12 @@ int mb_e2img_open(struct mb_e2img *e, const char *cmd, const char *image,
 	int mount_flags = 0;
 	errcode_t err;
 
+	static bool table_added;
+
+	if (!table_added) { /* error_message() then names libext2fs's codes */
+		initialize_ext2_error_table();
+		table_added = true;
+	}
 	*e = (struct mb_e2img){ .cmd = cmd, .image = image, .alloc = alloc, .progress = progress };
 	e->start_ns = mb_e2img_now_ns();
 	if (access(image, F_OK))

@@ -185,14 +185,57 @@ static errcode_t mb_pop_data(struct mb_pop *p, int fd, ext2_file_t f, uint64_t s
 	return 0;
 }
 
-/* The data of a regular file, announced to the allocator as one open file. */
+/*
+ * Under mballoc, the blocks of each data segment are allocated in one
+ * range request before any is written, as ext4's delayed allocation asks
+ * at writeback: ext4's normalization sees the whole extent, not one block
+ * at a time (which for files over 8 MiB it would not round up).  The data
+ * overwrites every block (set_size zeroes the tail past EOF), so the
+ * extents are marked initialized.  Before the file is opened: the open
+ * file keeps its own copy of the inode.
+ */
+static errcode_t mb_pop_prealloc(struct mb_pop *p, int fd, ext2_ino_t ino, uint64_t size)
+{
+	uint64_t bs = p->e.fs->blocksize;
+	off_t off = 0;
+
+	while ((uint64_t)off < size) {
+		off_t data = lseek(fd, off, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0) {
+			data = off;
+			hole = (off_t)size;
+		} else if ((hole = lseek(fd, data, SEEK_HOLE)) < 0 || (uint64_t)hole > size) {
+			hole = (off_t)size;
+		}
+		uint64_t first = (uint64_t)data / bs, end = ((uint64_t)hole + bs - 1) / bs;
+		errcode_t err = mb_e2img_file_seek(&p->e, ino, first);
+
+		if (!err && end > first)
+			err = ext2fs_fallocate(p->e.fs, EXT2_FALLOCATE_FORCE_INIT, ino, NULL, ~0ULL,
+					       first, end - first);
+		if (err)
+			return err;
+		off = hole;
+	}
+	return 0;
+}
+
+/* The data of a regular file, announced to the allocator as one file
+ * written and closed, then flushed (cp with delayed allocation). */
 static errcode_t mb_pop_write(struct mb_pop *p, int fd, ext2_ino_t ino, const struct stat *st)
 {
 	ext2_file_t f;
 	errcode_t err = mb_e2img_file_begin(&p->e, ino, (uint64_t)st->st_size, true);
 
-	if (err)
+	if (!err && p->e.attach)
+		err = mb_pop_prealloc(p, fd, ino, (uint64_t)st->st_size);
+	if (err) {
+		mb_e2img_file_end(&p->e, ino);
 		return err;
+	}
 	err = ext2fs_file_open(p->e.fs, ino, EXT2_FILE_WRITE, &f);
 	if (!err) {
 		err = mb_pop_data(p, fd, f, (uint64_t)st->st_size);
