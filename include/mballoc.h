@@ -149,7 +149,12 @@ MB_API uint64_t mb_free_blocks(const struct mb_volume *vol);
 /* Request flags beyond ext4's hints: a neighbour is given (see mb_request). */
 #define MB_REQ_PLEFT 0x01000000
 #define MB_REQ_PRIGHT 0x02000000
-#define MB_HINT_PUBLIC_MASK 0x03003769
+/* Request flag beyond ext4's hints: req->cpu names the request's CPU. */
+#define MB_REQ_CPU 0x04000000
+#define MB_HINT_PUBLIC_MASK 0x07003769
+
+/* mb_request.cpu: the CPU the call runs on (what 0 means without MB_REQ_CPU). */
+#define MB_CPU_CURRENT UINT32_MAX
 
 /* "No goal": the search starts at the file's home group (or group 0). */
 #define MB_GOAL_NONE UINT64_MAX
@@ -185,7 +190,18 @@ MB_API uint64_t mb_free_blocks(const struct mb_volume *vol);
  *            logical (lright >= logical + len).  They are hints beyond
  *            that: the library does not check that those blocks are
  *            allocated.
- *   spare must be zero.
+ *   cpu      the CPU whose locality group serves the request's small-file
+ *            blocks (ext4 takes the CPU the request runs on, rule 7 of
+ *            docs/FIDELITY.md), so a caller that queues requests to
+ *            workers, or replays them, can say where each came from.
+ *            Read only with MB_REQ_CPU; then any number names a CPU (CPUs
+ *            fold onto the volume's per-CPU slots, a power of two >= the
+ *            CPUs configured, by their low bits, as the current CPU does)
+ *            and MB_CPU_CURRENT (-1) means the CPU the call runs on.
+ *            Without MB_REQ_CPU it must be 0 or MB_CPU_CURRENT, and the
+ *            call runs on its own CPU's group, as before the field existed.
+ *            Per-CPU counters always use the CPU the call runs on.
+ *   spare0, spare must be zero.
  */
 struct mb_request {
 	struct mb_file *file; /* owner; NULL = no preallocation (metadata) */
@@ -195,7 +211,9 @@ struct mb_request {
 	uint32_t flags;       /* MB_HINT_* */
 	uint64_t lleft, pleft;
 	uint64_t lright, pright;
-	uint64_t spare[4];    /* must be zero (see Growing structs) */
+	uint32_t cpu;         /* with MB_REQ_CPU: the CPU the request runs on */
+	uint32_t spare0;      /* must be zero (see Growing structs) */
+	uint64_t spare[3];    /* must be zero */
 };
 
 /* An allocated extent. */
@@ -589,9 +607,20 @@ MB_API int64_t mb_discard_all(struct mb_volume *vol);
  * mb_slow_skip_short (1: CR_GOAL_LEN_SLOW skips, uncounted, free runs that
  * cannot beat the best so far and groups with no run as long as the goal;
  * ext4 measures and counts every run toward mb_min/max_to_scan).
+ * mb_noprealloc_no_pa (1: a MB_HINT_NOPREALLOC request is never served
+ * from an inode or locality-group PA; ext4 serves it from either).
  * One departure is on by default, mb_enospc_no_prealloc (1: while any
  * request is in its ENOSPC retry rounds, no request preallocates; it was
  * added against a spurious ENOSPC; 0 is ext4's behaviour).
+ * mb_profile sets every departure at once, and reserved_clusters:
+ * MB_PROFILE_MBALLOC (0, the default: the values above, ext4's decisions
+ * plus the departure that fixes a spurious ENOSPC; reserved_clusters 0),
+ * MB_PROFILE_EXT4 (1: every ext4 value, mb_enospc_no_prealloc 0 and
+ * reserved_clusters ext4's min(2%, 4096 blocks)) or MB_PROFILE_PROJECT (2:
+ * every departure 1, reserved_clusters 0).  Tunables set afterwards
+ * override it; reading mb_profile gives the profile last selected, even
+ * if tunables changed since.  mb_scan_summary and the ext4 tunables
+ * (mb_max_to_scan ...) are not part of a profile.
  * mb_scan_summary (1 by default) changes speed only, never a decision: 1
  * lets the group scan jump over free runs with a tree of each group's runs
  * (kept up to date with its bitmap) instead of walking the bitmap run by
@@ -618,6 +647,11 @@ MB_API int mb_tunable_info(const struct mb_volume *vol, const char *name, uint64
 
 #define MB_POLICY_SEQ 0
 #define MB_POLICY_LEGACY 1
+
+/* Values of the mb_profile tunable (see mb_tunable_set). */
+#define MB_PROFILE_MBALLOC 0 /* the default: ext4 + correctness fixes */
+#define MB_PROFILE_EXT4 1    /* every ext4 value */
+#define MB_PROFILE_PROJECT 2 /* every departure on */
 
 /* Criteria, in the order they are tried (ext4 6.5+ names). */
 enum mb_criteria {

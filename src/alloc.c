@@ -96,9 +96,11 @@ static bool mb_block_in_volume(const struct mb_volume *vol, uint64_t b)
  */
 bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 {
-	if (!req->len || (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK) ||
+	if (!req->len || (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK) || req->spare0 ||
 	    !mb_zeroed(req->spare, sizeof(req->spare)))
 		return false;
+	if (!(req->flags & MB_REQ_CPU) && req->cpu && req->cpu != MB_CPU_CURRENT)
+		return false; /* a CPU named without the flag: the caller forgot it */
 	if (req->file && req->file->f_vol != vol)
 		return false;
 	if (req->logical >= MB_LOGICAL_LIMIT || req->len > MB_LOGICAL_LIMIT - req->logical)
@@ -190,11 +192,11 @@ static void mb_group_or_file(struct mb_ac *ac)
 		ac->flags |= no_group;
 		return;
 	}
-	/* ext4 would still serve a small NOPREALLOC request from the group
-	   PA; we never serve NOPREALLOC from a PA (mb_may_use_pa) */
-	if (ac->flags & MB_HINT_NOPREALLOC)
+	/* as ext4, a small NOPREALLOC request (a fallocate) takes the group
+	   PA too, it only never makes one; departure mb_noprealloc_no_pa */
+	if ((ac->flags & MB_HINT_NOPREALLOC) && MB_READ_ONCE(vol->t.mb_noprealloc_no_pa))
 		return;
-	struct mb_lg *lg = mb_file_lg(file);
+	struct mb_lg *lg = mb_file_lg(file, ac->req);
 
 	mb_lock(&lg->lg_mutex);
 	if (continuity && !mb_lg_continues_locked(ac, lg, small)) {

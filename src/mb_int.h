@@ -284,6 +284,8 @@ struct mb_tunables {
 	/* Not a departure: speed only, same decisions. */
 	uint32_t mb_scan_summary; /* complex scan may use a group's run summary */
 	uint32_t mb_slow_skip_short; /* CR_GOAL_LEN_SLOW skips runs not beating the best */
+	uint32_t mb_noprealloc_no_pa; /* a NOPREALLOC request is never served from a PA */
+	uint32_t mb_profile; /* the MB_PROFILE_* last selected (stats.c sets the rest) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -481,6 +483,8 @@ uint32_t mb_count_zero_bits(const uint64_t *map, uint32_t start, uint32_t len);
 /* percpu.c */
 unsigned mb_cpu_slot(const struct mb_volume *vol);
 unsigned mb_cpu_now(const struct mb_volume *vol); /* read fresh: locality groups */
+/* the slot of the CPU a request names (MB_REQ_CPU), else mb_cpu_now() */
+unsigned mb_req_cpu_slot(const struct mb_volume *vol, const struct mb_request *req);
 static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
 {
 	return &vol->pcpu[mb_cpu_slot(vol)];
@@ -593,7 +597,7 @@ bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, in
 bool mb_use_inode_preallocated(struct mb_ac *ac);
 bool mb_use_group_preallocated(struct mb_ac *ac);
 struct mb_pa *mb_lg_pa_at(struct mb_lg *lg, mb_fsblk_t block);
-struct mb_lg *mb_file_lg(struct mb_file *file);
+struct mb_lg *mb_file_lg(struct mb_file *file, const struct mb_request *req);
 /* A file's inode PAs in pa_lstart order; f_data_sem held.  _from(file, l):
    the first that may overlap [l, ...) (the last starting at or before l,
    else the first); NULL past the end. */

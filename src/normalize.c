@@ -47,12 +47,14 @@ bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, in
 
 /*
  * ext4_mb_pa_adjust_overlap: shrink [*start, *end) so it overlaps none of
- * the file's live PAs.  Returns false if the request itself overlaps one
- * (it could not be served from it: the block there is taken).
+ * the file's live PAs.  Returns false if the request's first block lies in
+ * one (it could not be served from it: the block there is taken).  A PA
+ * that starts inside the request cuts the window short of the request's
+ * end, as in ext4 (rule 6).
  */
 static bool mb_adjust_to_pas(struct mb_ac *ac, uint64_t *start, uint64_t *end)
 {
-	uint64_t lblk = ac->o_ex.fe_logical, oend = lblk + ac->o_ex.fe_len;
+	uint64_t lblk = ac->o_ex.fe_logical;
 	bool ok = true;
 
 	/* PAs are disjoint and in order: only those from the one starting at
@@ -64,7 +66,7 @@ static bool mb_adjust_to_pas(struct mb_ac *ac, uint64_t *start, uint64_t *end)
 		/* a PA being torn down still counts: trimming against it is harmless */
 		if (pe <= *start)
 			continue;
-		if (ps < oend && pe > lblk) {
+		if (ps <= lblk && pe > lblk) {
 			ok = false;
 			break;
 		}
@@ -154,14 +156,17 @@ void mb_normalize_request(struct mb_ac *ac)
 	mb_clip_to_neighbours(ac->req, &start, &end);
 	if (end - start > vol->bpg)
 		end = start + vol->bpg;
-	if (start > lblk || end < lblk + olen || !mb_adjust_to_pas(ac, &start, &end)) {
+	/*
+	 * Rule 6: the window must hold the request's first block, not all of
+	 * it.  A window shorter than the request (a 544-block request at
+	 * logical 0 of a 2176 KiB file gets the 2 MiB window of 512 blocks) is
+	 * kept, as ext4 does: 512 blocks are allocated and the caller asks
+	 * again for the rest.
+	 */
+	if (start > lblk || end <= lblk || !mb_adjust_to_pas(ac, &start, &end)) {
 		ac->flags |= MB_HINT_NOPREALLOC; /* neighbours or PAs leave no room */
 		return;
 	}
-	if (end - start > vol->bpg)
-		end = start + vol->bpg;
-	if (end < lblk + olen)
-		return;
 	ac->g_ex.fe_logical = start;
 	ac->g_ex.fe_len = (uint32_t)(end - start);
 	ac->orig_goal_len = ac->g_ex.fe_len;

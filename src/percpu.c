@@ -52,6 +52,18 @@ unsigned mb_cpu_now(const struct mb_volume *vol)
 	return (unsigned)mb_cpu_read() & vol->pcpu_mask;
 }
 
+/*
+ * A request may name its CPU (MB_REQ_CPU): a caller that hands requests to
+ * worker threads, or replays a trace, keeps each on its own locality
+ * group.  Folded by the low bits, as sched_getcpu()'s answer is.
+ */
+unsigned mb_req_cpu_slot(const struct mb_volume *vol, const struct mb_request *req)
+{
+	if ((req->flags & MB_REQ_CPU) && req->cpu != MB_CPU_CURRENT)
+		return req->cpu & vol->pcpu_mask;
+	return mb_cpu_now(vol);
+}
+
 void mb_seq_bump(struct mb_volume *vol)
 {
 	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->discard_pa_seq, 1, memory_order_relaxed);

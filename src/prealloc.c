@@ -506,19 +506,20 @@ struct mb_pa *mb_lg_pa_at(struct mb_lg *lg, mb_fsblk_t block)
 }
 
 /*
- * The locality group a file's small-file requests go to: this CPU's, as in
- * ext4.  Departure mb_lg_sticky: a file that already has one keeps it
- * across migrations, so its blocks keep coming from one group PA (a thread
- * that moves to another CPU mid-file would otherwise start a new extent
- * there).  f_lg: f_data_sem, held by our caller.
+ * The locality group a file's small-file requests go to: the request's
+ * CPU's (the one it names, else the one it runs on), as in ext4.
+ * Departure mb_lg_sticky: a file that already has one keeps it across
+ * migrations, so its blocks keep coming from one group PA (a thread that
+ * moves to another CPU mid-file would otherwise start a new extent there).
+ * f_lg: f_data_sem, held by our caller.
  */
-struct mb_lg *mb_file_lg(struct mb_file *file)
+struct mb_lg *mb_file_lg(struct mb_file *file, const struct mb_request *req)
 {
 	struct mb_volume *vol = file->f_vol;
 
 	if (file->f_lg && MB_READ_ONCE(vol->t.mb_lg_sticky))
 		return file->f_lg;
-	return &vol->lgs[mb_cpu_now(vol)];
+	return &vol->lgs[mb_req_cpu_slot(vol, req)];
 }
 
 static bool mb_pa_hit(struct mb_ac *ac)
@@ -529,9 +530,17 @@ static bool mb_pa_hit(struct mb_ac *ac)
 	return true;
 }
 
+/*
+ * ext4_mb_use_preallocated does not look at NOPREALLOC: the hint stops
+ * normalization and new PAs, yet a PA that exists still serves the request
+ * (an inode PA holding its block, or its locality group's).  Departure
+ * mb_noprealloc_no_pa: never from a PA.
+ */
 static bool mb_may_use_pa(const struct mb_ac *ac)
 {
-	return ac->file && !(ac->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY));
+	if (!ac->file || (ac->flags & MB_HINT_GOAL_ONLY))
+		return false;
+	return !(ac->flags & MB_HINT_NOPREALLOC) || !MB_READ_ONCE(ac->vol->t.mb_noprealloc_no_pa);
 }
 
 /*

@@ -58,6 +58,11 @@ static const struct mb_tunable_desc mb_tunable_table[] = {
 	     "(same decisions)"),
 	MB_T(mb_slow_skip_short, 0, 1,
 	     "departure, 1: the slow best-fit pass skips free runs that cannot beat its best"),
+	MB_T(mb_noprealloc_no_pa, 0, 1,
+	     "departure, 1: a NOPREALLOC request is never served from a preallocation"),
+	MB_T(mb_profile, 0, 2,
+	     "sets every departure at once: 0 mballoc (ext4 + correctness fixes), "
+	     "1 ext4, 2 project"),
 };
 #define MB_NTUNABLES (sizeof(mb_tunable_table) / sizeof(mb_tunable_table[0]))
 
@@ -96,6 +101,46 @@ void mb_tunables_default(struct mb_volume *vol)
 	t->mb_enospc_no_prealloc = 1;
 	/* speed only, the decisions are the same either way (runsum.c) */
 	t->mb_scan_summary = 1;
+	t->mb_noprealloc_no_pa = 0;
+	t->mb_profile = MB_PROFILE_MBALLOC; /* what the lines above amount to */
+}
+
+/*
+ * Profiles (mb_profile): each departure's value under MB_PROFILE_MBALLOC
+ * (the defaults above: ext4's decisions, plus the departures that fix a
+ * correctness bug), MB_PROFILE_EXT4 (every ext4 value) and
+ * MB_PROFILE_PROJECT (every departure the project made on purpose, on).
+ * reserved_clusters's ext4 value depends on the volume: MB_RESV_EXT4.
+ */
+#define MB_RESV_EXT4 UINT32_MAX
+static const struct {
+	const char *name;
+	uint32_t v[3]; /* by MB_PROFILE_* */
+} mb_profile_table[] = {
+	{ "mb_lg_sticky", { 0, 0, 1 } },
+	{ "mb_lg_continuity", { 0, 0, 1 } },
+	{ "mb_stream_spread", { 0, 0, 1 } },
+	{ "mb_goal_skip_busy", { 0, 0, 1 } },
+	{ "mb_slow_skip_short", { 0, 0, 1 } },
+	{ "mb_noprealloc_no_pa", { 0, 0, 1 } },
+	{ "mb_enospc_no_prealloc", { 1, 0, 1 } },
+	{ "reserved_clusters", { 0, MB_RESV_EXT4, 0 } },
+};
+
+static void mb_profile_apply(struct mb_volume *vol, uint32_t profile)
+{
+	for (size_t i = 0; i < sizeof(mb_profile_table) / sizeof(mb_profile_table[0]); i++) {
+		uint64_t v = mb_profile_table[i].v[profile];
+
+		if (v == MB_RESV_EXT4)
+			v = mb_resv_default_clusters(vol);
+		/* every value is in range: the table's, or ext4's own reserve,
+		   which is below blocks_count */
+		int err = mb_tunable_set(vol, mb_profile_table[i].name, v);
+
+		assert(!err);
+		(void)err;
+	}
 }
 
 static uint64_t mb_tunable_max(const struct mb_volume *vol, const struct mb_tunable_desc *d)
@@ -162,6 +207,8 @@ int mb_tunable_set(struct mb_volume *vol, const char *name, uint64_t value)
 	if (value < d->min || value > mb_tunable_max(vol, d))
 		return -EINVAL;
 	uint32_t *field = (uint32_t *)((char *)&vol->t + d->offset);
+	if (!strcmp(d->name, "mb_profile"))
+		mb_profile_apply(vol, (uint32_t)value);
 	__atomic_store_n(field, (uint32_t)value, __ATOMIC_RELAXED);
 	if (!strcmp(d->name, "reserved_clusters") || !strcmp(d->name, "r_blocks_count"))
 		mb_resv_retune(vol);

@@ -324,3 +324,97 @@ TEST(rule5_goal_len_slow_counts_every_run)
 	ASSERT_EQ_U64(ex.start, 11000);
 	ASSERT_EQ_U64(ex.len, 100);
 }
+
+/*
+ * Rule 6 (ext4_mb_normalize_request): the window must hold the request's
+ * first block, not all of it.  A 544-block request at logical 0 of a file
+ * of 544 blocks (2176 KiB) gets the 2 MiB row: a 512-block window at 0,
+ * shorter than the request.  ext4 keeps it and allocates 512 blocks (the
+ * caller asks again for the other 32); the library used to refuse the
+ * window and allocate all 544 unnormalized.
+ */
+TEST(rule6_short_window_kept)
+{
+	struct mb_volume *vol = fid_volume();
+	struct mb_extent ex;
+
+	ASSERT_TRUE(vol != NULL);
+	ASSERT_EQ_U64(fid_one_request(vol, 12, 544, 544, true, &ex), 0); /* no PA */
+	ASSERT_EQ_U64(ex.len, 512);
+	ASSERT_EQ_U64(ex.start % 512, 0); /* a 2^9 goal: CR_POWER2_ALIGNED */
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/* One request of file ino (size_blocks), its CPU named: CPU 0. */
+static int fid_cpu0_request(struct mb_volume *vol, uint64_t ino, uint64_t size_blocks,
+			    uint64_t logical, uint32_t len, uint32_t flags, struct mb_file **keep,
+			    struct mb_extent *ex)
+{
+	struct mb_request rq = { .logical = logical, .len = len, .goal = 0,
+				 .flags = flags | MB_REQ_CPU, .cpu = 0 };
+	int err = *keep ? 0 : mb_file_open(vol, ino, keep);
+
+	if (err)
+		return err;
+	mb_file_set_size(*keep, size_blocks);
+	rq.file = *keep;
+	return mb_alloc(vol, &rq, ex);
+}
+
+/*
+ * ext4_mb_use_preallocated does not look at HINT_NOPREALLOC: a small
+ * fallocate still takes the next blocks of its CPU's group PA, and a
+ * request inside a file's inode PA still comes from it -- NOPREALLOC only
+ * stops normalization and new PAs.  Departure mb_noprealloc_no_pa (the
+ * library's behaviour before) served neither from a PA.
+ */
+static int fid_noprealloc(uint32_t no_pa, uint64_t *grp_pa_start, uint64_t *grp_start,
+			  uint64_t *ino_pa_start, uint64_t *ino_start)
+{
+	struct mb_volume *vol = fid_volume();
+	struct mb_file *a = NULL, *b = NULL, *c = NULL;
+	struct mb_extent ex;
+	struct mb_stats st0, st1;
+	int err = vol ? mb_tunable_set(vol, "mb_noprealloc_no_pa", no_pa) : -ENOMEM;
+
+	/* a small file makes CPU 0's group PA: 8 blocks at 512 (the aligned
+	   chunk; 0 and 1 are reserved), the PA [520, 1024) */
+	err = err ? err : fid_cpu0_request(vol, 100, 8, 0, 8, 0, &a, &ex);
+	*grp_pa_start = ex.start + 8;
+	/* a larger open file gets an inode PA: logical [0, 128) */
+	err = err ? err : fid_cpu0_request(vol, 101, 100, 0, 1, 0, &b, &ex);
+	*ino_pa_start = ex.start;
+	if (!err)
+		mb_stats_get(vol, &st0);
+	/* a 4-block fallocate of a small file, and one inside b's PA */
+	err = err ? err : fid_cpu0_request(vol, 102, 4, 0, 4, MB_HINT_NOPREALLOC, &c, &ex);
+	*grp_start = ex.start;
+	err = err ? err : fid_cpu0_request(vol, 101, 100, 50, 4, MB_HINT_NOPREALLOC, &b, &ex);
+	*ino_start = ex.start;
+	if (!err) {
+		mb_stats_get(vol, &st1);
+		if (st1.preallocated != st0.preallocated)
+			err = -EEXIST; /* NOPREALLOC made a PA */
+	}
+	for (struct mb_file **f = (struct mb_file *[]){ a, b, c }, **e = f + 3; f < e; f++)
+		if (*f)
+			mb_file_close(*f);
+	if (!err && mb_check(vol, NULL, 0) != 0)
+		err = -EUCLEAN;
+	mb_volume_destroy(vol);
+	return err;
+}
+
+TEST(noprealloc_served_from_existing_pas)
+{
+	uint64_t gpa, g, ipa, i;
+
+	ASSERT_EQ_INT(fid_noprealloc(0, &gpa, &g, &ipa, &i), 0);
+	ASSERT_EQ_U64(gpa, 520);
+	ASSERT_EQ_U64(g, gpa);      /* the group PA's next blocks */
+	ASSERT_EQ_U64(i, ipa + 50); /* the inode PA's block for logical 50 */
+	ASSERT_EQ_INT(fid_noprealloc(1, &gpa, &g, &ipa, &i), 0); /* the departure */
+	ASSERT_TRUE(g != gpa);
+	ASSERT_TRUE(i != ipa + 50);
+}

@@ -169,3 +169,76 @@ TEST(tunables_info_is_the_set_range)
 	ASSERT_EQ_INT(mb_tunable_info(vol, "mb_no_such", &lo, &hi, &help), -ENOENT);
 	mb_volume_destroy(vol);
 }
+
+/*
+ * mb_profile sets every departure at once (docs/FIDELITY.md): ext4 (1)
+ * every ext4 value, project (2) every departure on, mballoc (0, the
+ * default) ext4's decisions plus the fix for a spurious ENOSPC.  A tunable
+ * set afterwards overrides its profile value; the profile reads back as
+ * the one last selected.
+ */
+static const char *const profile_names[] = { "mb_lg_sticky", "mb_lg_continuity",
+	"mb_stream_spread", "mb_goal_skip_busy", "mb_slow_skip_short", "mb_noprealloc_no_pa",
+	"mb_enospc_no_prealloc", "reserved_clusters" };
+#define NPROF (sizeof(profile_names) / sizeof(profile_names[0]))
+
+static void profile_expect(struct mb_volume *vol, const uint64_t want[NPROF])
+{
+	for (size_t i = 0; i < NPROF; i++) {
+		uint64_t v;
+
+		ASSERT_EQ_INT(mb_tunable_get(vol, profile_names[i], &v), 0);
+		if (v != want[i])
+			fprintf(stderr, "%s: %llu, want %llu\n", profile_names[i],
+				(unsigned long long)v, (unsigned long long)want[i]);
+		ASSERT_EQ_U64(v, want[i]);
+	}
+}
+
+TEST(profile_sets_every_departure)
+{
+	/* 65536 blocks: ext4's reserve is min(2%, 4096) = 1310 */
+	static const uint64_t mballoc[NPROF] = { 0, 0, 0, 0, 0, 0, 1, 0 };
+	static const uint64_t ext4[NPROF] = { 0, 0, 0, 0, 0, 0, 0, 1310 };
+	static const uint64_t project[NPROF] = { 1, 1, 1, 1, 1, 1, 1, 0 };
+	struct mb_volume *vol;
+	uint64_t v;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_tunable_get(vol, "mb_profile", &v), 0);
+	ASSERT_EQ_U64(v, MB_PROFILE_MBALLOC);
+	profile_expect(vol, mballoc);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_profile", MB_PROFILE_EXT4), 0);
+	profile_expect(vol, ext4);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_profile", MB_PROFILE_PROJECT), 0);
+	profile_expect(vol, project);
+	/* out of range: refused, nothing changes */
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_profile", 3), -EINVAL);
+	profile_expect(vol, project);
+	ASSERT_EQ_INT(mb_tunable_get(vol, "mb_profile", &v), 0);
+	ASSERT_EQ_U64(v, MB_PROFILE_PROJECT);
+	/* one departure overridden after the ext4 profile keeps its value */
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_profile", MB_PROFILE_EXT4), 0);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_lg_sticky", 1), 0);
+	uint64_t ext4_sticky[NPROF];
+
+	memcpy(ext4_sticky, ext4, sizeof(ext4));
+	ext4_sticky[0] = 1;
+	profile_expect(vol, ext4_sticky);
+	ASSERT_EQ_INT(mb_tunable_get(vol, "mb_profile", &v), 0);
+	ASSERT_EQ_U64(v, MB_PROFILE_EXT4);
+	/* back to the default profile: every tunable as on a fresh volume */
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_profile", MB_PROFILE_MBALLOC), 0);
+	struct mb_volume *fresh;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &fresh), 0);
+	for (unsigned n = 0; mb_tunable_name(n); n++) {
+		uint64_t a, b;
+
+		ASSERT_EQ_INT(mb_tunable_get(vol, mb_tunable_name(n), &a), 0);
+		ASSERT_EQ_INT(mb_tunable_get(fresh, mb_tunable_name(n), &b), 0);
+		ASSERT_EQ_U64(a, b);
+	}
+	mb_volume_destroy(fresh);
+	mb_volume_destroy(vol);
+}

@@ -39,5 +39,20 @@ for spec in s1:32 s3:2060 s4:200 s5:852 s6:80; do
 	fi
 	grep -q '"final_bitmap_matches":true' "$T/out" && echo "ok   $s: final bitmap" ||
 		{ echo "FAIL $s: final bitmap differs"; fails=$((fails + 1)); }
+	# the ext4 profile (every departure at ext4's value) is the kernel too
+	"$MB" replay --json --tunable mb_profile=ext4 --end "$T/end.raw" "$T/start.raw" \
+		"$T/trace.txt" >"$T/out" 2>"$T/err"
+	exact=$(sed -n 's/.*"exact":\([0-9]*\),.*/\1/p' "$T/out")
+	if [ "$exact" = "$floor" ] && grep -q '"final_bitmap_matches":true' "$T/out"; then
+		echo "ok   $s: mb_profile=ext4 exact $exact, final bitmap"
+	else
+		echo "FAIL $s: mb_profile=ext4 exact '$exact' != $floor"; cat "$T/err"
+		fails=$((fails + 1))
+	fi
 done
+# profile names: a bad one is a usage error in words, a good one works
+"$MB" replay --tunable mb_profile=bogus "$T/start.raw" "$T/trace.txt" >"$T/out" 2>"$T/err"
+[ $? = 2 ] && grep -q "mb_profile: invalid value 'bogus'" "$T/err" &&
+	echo "ok   mb_profile=bogus refused" ||
+	{ echo "FAIL mb_profile=bogus"; cat "$T/err"; fails=$((fails + 1)); }
 [ $fails = 0 ] || { echo "$fails failed"; exit 1; }

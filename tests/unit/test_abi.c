@@ -81,13 +81,32 @@ TEST(request_spare_must_be_zero)
 	for (size_t i = 0; i < 4; i++) {
 		struct mb_request rq = {.goal = MB_GOAL_NONE, .len = 8};
 
-		rq.spare[i] = 1ULL << 63;
+		if (i < 3)
+			rq.spare[i] = 1ULL << 63;
+		else
+			rq.spare0 = 1;
 		if (mb_alloc(vol, &rq, &ex) != -EINVAL) {
 			mb_volume_destroy(vol);
 			ASSERT_TRUE(!"a request with spare set was not refused");
 		}
 	}
+	/* cpu took spare space: a CPU named without MB_REQ_CPU is refused,
+	   0 and MB_CPU_CURRENT mean the current CPU with or without it */
+	struct mb_request cpu = {.goal = MB_GOAL_NONE, .len = 8, .cpu = 1};
+
+	ASSERT_EQ_INT(mb_alloc(vol, &cpu, &ex), -EINVAL);
 	ASSERT_EQ_U64(mb_free_blocks(vol), before);
+	cpu.cpu = MB_CPU_CURRENT;
+	ASSERT_EQ_INT(mb_alloc(vol, &cpu, &ex), 0);
+	cpu.flags = MB_REQ_CPU;
+	ASSERT_EQ_INT(mb_alloc(vol, &cpu, &ex), 0);
+	cpu.cpu = 1;
+	ASSERT_EQ_INT(mb_alloc(vol, &cpu, &ex), 0);
+	ASSERT_EQ_U64(mb_free_blocks(vol), before - 24);
+	/* the struct kept its size and the fields their offsets */
+	ASSERT_EQ_U64(sizeof(struct mb_request), 96);
+	ASSERT_EQ_U64(offsetof(struct mb_request, cpu), 64);
+	ASSERT_EQ_U64(offsetof(struct mb_request, spare), 72);
 	mb_volume_destroy(vol);
 }
 

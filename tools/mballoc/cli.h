@@ -33,6 +33,9 @@ struct mb_cmd {
 int mb_parse_size(const char *s, uint64_t *out);
 /* Parses a plain unsigned number; false on junk or overflow. */
 bool mb_parse_u64(const char *s, uint64_t *out);
+/* A --tunable value: a number, or for mb_profile a profile's name
+ * (mballoc, ext4, project; cmd_tunables.c). */
+bool mb_parse_tunable_value(const char *name, const char *s, uint64_t *out);
 bool mb_parse_double(const char *s, double *out);
 
 /* getopt's '?' (unknown option or missing value), in the CLI's format; set

@@ -40,7 +40,8 @@ static void mb_rp_usage(FILE *f)
 		   "  -s, --stats FILE  the kernel's mb_stats (mb_stats.end) with ours beside it\n"
 		   "  --no-pin          do not run requests on their trace CPU\n"
 		   "  -t, --tunable NAME=VALUE  set a library tunable first (repeatable), e.g.\n"
-		   "                    mb_lg_sticky=1 to measure a departure from ext4\n"
+		   "                    mb_lg_sticky=1 to measure a departure from ext4, or\n"
+		   "                    mb_profile=ext4 (every ext4 value; later ones override)\n"
 		   "  --json            one JSON object on stdout\n"
 		   "  -h, --help\n");
 }
@@ -108,7 +109,7 @@ static int mb_rp_set_tunables(struct mb_rp_opts *o, struct mb_volume *vol)
 		int err = -EINVAL;
 
 		*eq = '\0';
-		if (mb_parse_u64(eq + 1, &v))
+		if (mb_parse_tunable_value(o->tunable[i], eq + 1, &v))
 			err = mb_tunable_set(vol, o->tunable[i], v);
 		else
 			mb_cli_err("replay", "--tunable %s: invalid value '%s'", o->tunable[i], eq + 1);

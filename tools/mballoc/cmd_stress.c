@@ -105,7 +105,7 @@ static bool mb_stress_tunable_opt(struct mb_stress_opts *o, char *arg)
 		return false;
 	*eq = 0;
 	o->tunable_name[o->ntunables] = arg;
-	if (!mb_parse_u64(eq + 1, &o->tunable_value[o->ntunables])) {
+	if (!mb_parse_tunable_value(arg, eq + 1, &o->tunable_value[o->ntunables])) {
 		*eq = '=';
 		return false;
 	}

@@ -18,9 +18,24 @@ static const char *const mb_tunables_help =
 	"has them): value, accepted range and meaning.  Tunables live in memory and\n"
 	"start at their defaults on every open; with PATH (opened read-only) the\n"
 	"defaults and ranges are that volume's, without it those of a fresh in-memory\n"
-	"volume of 256 MiB with 4 KiB blocks.\n"
+	"volume of 256 MiB with 4 KiB blocks.  mb_profile sets every departure from\n"
+	"ext4 at once (0 mballoc, the default; 1 ext4; 2 project); commands that take\n"
+	"--tunable NAME=VALUE accept those names for it, e.g. --tunable mb_profile=ext4.\n"
 	"  --json                  one JSON object on stdout\n"
 	"  -h, --help\n";
+
+static const char *const mb_profile_names[] = { "mballoc", "ext4", "project" };
+
+bool mb_parse_tunable_value(const char *name, const char *s, uint64_t *out)
+{
+	if (!strcmp(name, "mb_profile"))
+		for (uint64_t i = 0; i < sizeof(mb_profile_names) / sizeof(mb_profile_names[0]); i++)
+			if (!strcmp(s, mb_profile_names[i])) {
+				*out = i;
+				return true;
+			}
+	return mb_parse_u64(s, out);
+}
 
 void mb_cli_tunable_err(const char *cmd, struct mb_volume *vol, const char *name,
 			uint64_t value, int err)
