@@ -296,6 +296,43 @@ MB_API int mb_mark_used(struct mb_volume *vol, uint64_t start, uint64_t len);
 MB_API int mb_stream_goal_set(struct mb_volume *vol, uint64_t ino, uint32_t group);
 
 /*
+ * Makes [pstart, pstart + len) a preallocation another allocator decided,
+ * beside mb_mark_used() (`mballoc replay --mode resync` imposes the
+ * kernel's, from ext4_mb_new_inode_pa / ext4_mb_new_group_pa, so later
+ * requests are served from the kernel's PAs).  The range lies in one group.
+ * Its blocks allocated on disk (the share of the request that made the PA,
+ * marked with mb_mark_used() first) count as used from it; every other
+ * block must be free and becomes preallocated: only the PA's owner takes
+ * it, mb_file_discard() / mb_discard_all() give it back.
+ *   file non-NULL: an inode PA of file for logical [lstart, lstart + len)
+ *     (logical l is served from pstart + l - lstart); cpu is ignored.
+ *   file NULL: a locality-group PA of CPU cpu's group (cpu as in struct
+ *     mb_request with MB_REQ_CPU; MB_CPU_CURRENT: the caller's); its
+ *     allocated blocks must be a prefix (a group PA is used from its
+ *     front); lstart is ignored.
+ * Errors: -EINVAL len 0 or over a group, a range outside the data blocks
+ *         or across groups, a logical range past MB_LOGICAL_LIMIT, a file
+ *         of another volume, a group PA whose allocated blocks are not a
+ *         prefix, no free block in the range; -EEXIST a free block of it
+ *         is preallocated or a pending free already, or the inode PA
+ *         overlaps one of the file's PAs; -EROFS; -EUCLEAN, -EIO, -ENOMEM
+ *         (the group's bitmaps).  Nothing changes on error.
+ * Thread-safety: any.
+ */
+MB_API int mb_prealloc_add(struct mb_volume *vol, struct mb_file *file, uint32_t cpu,
+			   uint64_t pstart, uint64_t lstart, uint32_t len);
+
+/*
+ * Discards the preallocation holding unused block `block`: file's inode PA
+ * whose blocks [pstart, pstart + len) hold it, or with file NULL the
+ * locality-group PA (of any CPU) whose unused blocks do.  Its unused blocks
+ * become free.  Returns the blocks freed (0: no such PA).
+ * Errors: -EINVAL a file of another volume.  Thread-safety: any.
+ */
+MB_API int64_t mb_prealloc_discard_at(struct mb_volume *vol, struct mb_file *file,
+				      uint64_t block);
+
+/*
  * Counts the allocated blocks of [start, start + len) in on-disk terms
  * (preallocated but unused blocks and frees awaiting their commit count as
  * free).  Lets a caller check that what it believes it owns is allocated,

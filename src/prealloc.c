@@ -25,6 +25,7 @@
 
 #include "mb_int.h"
 #include "probe.h"
+#include "store.h"
 
 /*
  * PAs and files are written on every fast-path hit by the thread that owns
@@ -779,4 +780,188 @@ void mb_lgs_destroy(struct mb_volume *vol)
 							     struct mb_pa, pa_node));
 		mb_mutex_destroy(&lg->lg_mutex);
 	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Imposed PAs (mb_prealloc_add, mb_prealloc_discard_at)                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Checks [off, off + len) of grp for a PA: *used = blocks allocated on
+ * disk, the rest must be clear in bb_bitmap (not in another PA, not a
+ * pending free).  A group PA is used from its front: its used blocks must
+ * be a prefix.  bb_lock held.
+ */
+static int mb_pa_add_check_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
+				  uint32_t len, bool group_pa, uint32_t *used)
+{
+	int err = mb_range_piece_check_locked(vol, grp, off, len);
+
+	if (err)
+		return err;
+	*used = 0;
+	for (uint32_t i = off; i < off + len; i++) {
+		if (mb_test_bit(grp->bb_disk, i)) {
+			if (group_pa && i != off + *used)
+				return -EINVAL;
+			(*used)++;
+		} else if (mb_test_bit(grp->bb_bitmap, i)) {
+			return -EEXIST;
+		}
+	}
+	return *used == len ? -EINVAL : 0;
+}
+
+/* Marks the PA's free blocks used in the buddy (not on disk) and lists it. */
+static void mb_pa_add_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa *pa,
+			     mb_grpblk_t off, uint32_t len)
+{
+	for (uint32_t i = off; i < off + len;) {
+		if (mb_test_bit(grp->bb_disk, i)) {
+			i++;
+			continue;
+		}
+		uint32_t j = i + 1;
+
+		while (j < off + len && !mb_test_bit(grp->bb_disk, j))
+			j++;
+		mb_buddy_mark_used(vol, grp, i, j - i);
+		i = j;
+	}
+	mb_list_add_tail(&pa->pa_group_list, &grp->bb_prealloc_list);
+}
+
+/* Whether logical [lstart, lstart + len) meets a PA on the file's list. */
+static bool mb_file_pa_overlaps(struct mb_file *file, uint64_t lstart, uint64_t len)
+{
+	for (struct mb_pa *pa = mb_file_pa_from(file, lstart); pa && pa->pa_lstart < lstart + len;
+	     pa = mb_file_pa_next(pa))
+		if (lstart < pa->pa_lstart + pa->pa_len)
+			return true;
+	return false;
+}
+
+int mb_prealloc_add(struct mb_volume *vol, struct mb_file *file, uint32_t cpu, uint64_t pstart,
+		    uint64_t lstart, uint32_t len)
+{
+	if (mb_store_read_only(vol->store))
+		return -EROFS;
+	if (!len || len > vol->bpg || pstart < vol->geo.first_data_block ||
+	    pstart >= vol->geo.blocks_count || len > vol->geo.blocks_count - pstart ||
+	    mb_block_group(vol, pstart) != mb_block_group(vol, pstart + len - 1) ||
+	    (file && (file->f_vol != vol || lstart >= MB_LOGICAL_LIMIT ||
+		      len > MB_LOGICAL_LIMIT - lstart)))
+		return -EINVAL;
+	struct mb_request who = { .flags = MB_REQ_CPU, .cpu = cpu };
+	struct mb_group *grp = &vol->groups[mb_block_group(vol, pstart)];
+	mb_grpblk_t off = mb_block_offset(vol, pstart);
+	struct mb_lg *lg = file ? NULL : &vol->lgs[mb_req_cpu_slot(vol, &who)];
+	struct mb_pa *pa = mb_pa_alloc();
+	uint32_t used = 0;
+	int err = 0;
+
+	if (!pa)
+		return -ENOMEM;
+	mb_lock(file ? &file->f_data_sem : &lg->lg_mutex);
+	if (file && mb_file_pa_overlaps(file, lstart, len))
+		err = -EEXIST;
+	mb_lock(&grp->bb_lock);
+	err = err ? err : mb_group_load_locked(vol, grp);
+	err = err ? err : mb_pa_add_check_locked(vol, grp, off, len, !file, &used);
+	if (!err) {
+		pa->pa_type = file ? MB_INODE_PA : MB_GROUP_PA;
+		pa->pa_file = file;
+		pa->pa_lg = lg;
+		pa->pa_group = mb_group_no(vol, grp);
+		/* a group PA keeps only its unused tail (mb_new_group_pa_locked) */
+		pa->pa_pstart = file ? pstart : pstart + used;
+		pa->pa_lstart = file ? lstart : pa->pa_pstart;
+		pa->pa_len = file ? len : len - used;
+		pa->pa_free = len - used;
+		mb_pa_add_locked(vol, grp, pa, off, len);
+	}
+	mb_unlock(&grp->bb_lock);
+	if (!err && file)
+		mb_file_insert_pa(file, pa);
+	else if (!err)
+		mb_lg_add_n_trim(vol, lg, pa);
+	mb_unlock(file ? &file->f_data_sem : &lg->lg_mutex);
+	if (err)
+		mb_pa_free(pa);
+	return err;
+}
+
+/* Discards pa (found live on its owner's list, the owner's lock held). */
+static int64_t mb_pa_drop(struct mb_volume *vol, struct mb_pa *pa)
+{
+	struct mb_group *grp = mb_pa_grp(vol, pa);
+	int64_t n = 0;
+
+	mb_lock(&grp->bb_lock);
+	if (!pa->pa_deleted) {
+		n = mb_pa_discard_locked(vol, grp, pa);
+		mb_seq_bump(vol);
+	}
+	mb_unlock(&grp->bb_lock);
+	mb_pa_forget(pa);
+	return n;
+}
+
+static bool mb_pa_holds(const struct mb_pa *pa, mb_fsblk_t block)
+{
+	return block >= pa->pa_pstart && block - pa->pa_pstart < pa->pa_len;
+}
+
+/* The file's inode PA whose blocks (pa_pstart .. + pa_len) hold block. */
+static struct mb_pa *mb_file_pa_at(struct mb_file *file, mb_fsblk_t block)
+{
+	struct mb_pa *pa;
+
+	mb_file_for_each_pa(pa, file)
+		if (mb_pa_holds(pa, block))
+			return pa;
+	return NULL;
+}
+
+/* The group PA on an lg bucket whose unused blocks hold block. */
+static struct mb_pa *mb_pa_list_at(struct mb_list *list, mb_fsblk_t block)
+{
+	struct mb_list *pos;
+
+	mb_list_for_each(pos, list)
+	{
+		struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+
+		if (mb_pa_holds(pa, block))
+			return pa;
+	}
+	return NULL;
+}
+
+int64_t mb_prealloc_discard_at(struct mb_volume *vol, struct mb_file *file, uint64_t block)
+{
+	struct mb_pa *pa;
+	int64_t n = 0;
+
+	if (file && file->f_vol != vol)
+		return -EINVAL;
+	if (file) {
+		mb_lock(&file->f_data_sem);
+		if ((pa = mb_file_pa_at(file, block)))
+			n = mb_pa_drop(vol, pa);
+		mb_unlock(&file->f_data_sem);
+		return n;
+	}
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++) {
+		struct mb_lg *lg = &vol->lgs[i];
+
+		mb_lock(&lg->lg_mutex);
+		for (int b = 0; b < MB_LG_BUCKETS && !n; b++)
+			if ((pa = mb_pa_list_at(&lg->lg_prealloc_list[b], block)))
+				n = mb_pa_drop(vol, pa) + 1;
+		mb_unlock(&lg->lg_mutex);
+		if (n)
+			return n - 1;
+	}
+	return 0;
 }

@@ -38,7 +38,10 @@ static void mb_rp_usage(FILE *f)
 		   "  -e, --end IMAGE   check that the final bitmap equals this image's\n"
 		   "  -k, --kinds N     divergence kinds shown (default 12; all are counted)\n"
 		   "  -s, --stats FILE  the kernel's mb_stats (mb_stats.end) with ours beside it\n"
-		   "  --no-pin          do not run requests on their trace CPU\n"
+		   "  --no-pin          do not run requests on their trace CPU (they still\n"
+		   "                    name it: MB_REQ_CPU)\n"
+		   "  --no-pa-resync    resync imposes the kernel's extents only, not the PAs\n"
+		   "                    of its ext4_mb_new_inode_pa / ext4_mb_new_group_pa\n"
 		   "  -t, --tunable NAME=VALUE  set a library tunable first (repeatable), e.g.\n"
 		   "                    mb_lg_sticky=1 to measure a departure from ext4, or\n"
 		   "                    mb_profile=ext4 (every ext4 value; later ones override)\n"
@@ -52,7 +55,7 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 		{ "mode", required_argument, 0, 'm' }, { "end", required_argument, 0, 'e' },
 		{ "kinds", required_argument, 0, 'k' }, { "json", no_argument, 0, 'j' },
 		{ "no-pin", no_argument, 0, 'P' },     { "stats", required_argument, 0, 's' },
-		{ "tunable", required_argument, 0, 't' },
+		{ "tunable", required_argument, 0, 't' }, { "no-pa-resync", no_argument, 0, 'A' },
 		{ "help", no_argument, 0, 'h' },       { 0, 0, 0, 0 },
 	};
 	int c;
@@ -80,6 +83,7 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 			break;
 		case 'j': o->json = true; break;
 		case 'P': o->run.no_pin = true; break;
+		case 'A': o->run.no_pa_resync = true; break;
 		case 't':
 			if (!strchr(optarg, '=') || o->ntunables == MB_RP_MAX_TUNABLES)
 				return mb_cli_usage_err("replay", "invalid --tunable '%s' "
@@ -169,10 +173,11 @@ static void mb_rp_print_text(const struct mb_rp_opts *o, const struct mb_rimage 
 	       mb_pct(r->exact, r->requests), (unsigned long long)r->same_group,
 	       mb_pct(r->same_group, r->requests), (long long)r->first_divergence);
 	printf("unmatched %llu, ours failed %llu, kernel failed %llu, replaced %llu, resync "
-	       "conflicts %llu (PA drops %llu)\n",
+	       "conflicts %llu (PA drops %llu), PAs imposed %llu (%llu refused)\n",
 	       (unsigned long long)r->unmatched, (unsigned long long)r->ours_failed,
 	       (unsigned long long)r->kernel_failed, (unsigned long long)r->replaced,
-	       (unsigned long long)r->resync_conflicts, (unsigned long long)r->resync_pa_discards);
+	       (unsigned long long)r->resync_conflicts, (unsigned long long)r->resync_pa_discards,
+	       (unsigned long long)r->pa_resyncs, (unsigned long long)r->pa_resync_conflicts);
 	printf("frees %llu (%llu blocks, %llu refused), commits %llu, PA discards %llu, "
 	       "evictions %llu, inodes freed %llu\n",
 	       (unsigned long long)r->frees, (unsigned long long)r->free_blocks,
@@ -235,6 +240,8 @@ static void mb_rp_print_json(const struct mb_rp_opts *o, const struct mb_rimage 
 	mb_json_u64(&j, "kernel_failed", r->kernel_failed);
 	mb_json_u64(&j, "replaced", r->replaced);
 	mb_json_u64(&j, "resync_conflicts", r->resync_conflicts);
+	mb_json_u64(&j, "pa_resyncs", r->pa_resyncs);
+	mb_json_u64(&j, "pa_resync_conflicts", r->pa_resync_conflicts);
 	mb_json_u64(&j, "frees", r->frees);
 	mb_json_u64(&j, "free_errors", r->free_errors);
 	mb_json_u64(&j, "commits", r->commits);

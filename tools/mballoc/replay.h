@@ -74,6 +74,8 @@ struct mb_replay_result {
 	uint64_t replaced;      /* resync: ours replaced by the kernel's */
 	uint64_t resync_conflicts; /* resync could not mark the kernel's extent */
 	uint64_t resync_pa_discards; /* resync had to drop our PAs to mark it */
+	uint64_t pa_resyncs;    /* resync: a request's new PA differed, the kernel's imposed */
+	uint64_t pa_resync_conflicts; /* ... and the kernel's PA could not be added */
 	uint64_t frees, free_blocks, free_errors, commits;
 	uint64_t discards, evictions, inode_frees;
 	uint64_t cpu_max;       /* highest CPU seen on a request */
@@ -90,6 +92,7 @@ struct mb_replay_opts {
 	enum mb_replay_mode mode;
 	uint32_t ex_cap; /* max divergence kinds kept (the rest count as "other") */
 	bool no_pin;     /* run every request on the caller's thread */
+	bool no_pa_resync; /* resync imposes extents only, not the kernel's PAs */
 };
 
 /*

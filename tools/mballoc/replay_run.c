@@ -102,6 +102,7 @@ struct mb_rpend {
 	uint64_t isize; /* bytes, as the request saw it */
 	bool falloc;    /* made inside a size-changing fallocate */
 	bool k_pa, k_search, k_new_ipa, k_new_gpa;
+	uint64_t kpa_pstart, kpa_lstart, kpa_len; /* the PA it made (ext4_mb_new_*_pa) */
 	struct mb_tev kmb; /* the kernel's ext4_mballoc_alloc */
 	char kline[MB_REPLAY_TEXT];
 };
@@ -431,9 +432,11 @@ static void mb_rp_build(struct mb_replay *rp, const struct mb_rpend *p, struct m
 	uint64_t pr = e->pright ? mb_rmap_k2o(rp, e->pright) : 0;
 	uint64_t goal = e->goal, o;
 
+	/* the request names its trace CPU (its locality group), pinned or not */
 	*rq = (struct mb_request){ .logical = e->lblk, .len = e->len ? (uint32_t)e->len : 1,
-				   .flags = e->flags & MB_HINT_PUBLIC_MASK, .lleft = e->lleft,
-				   .lright = e->lright };
+				   .flags = (e->flags & MB_HINT_PUBLIC_MASK) | MB_REQ_CPU,
+				   .cpu = e->cpu >= 0 ? (uint32_t)e->cpu : MB_CPU_CURRENT,
+				   .lleft = e->lleft, .lright = e->lright };
 	rq->pleft = pl == MB_NONE ? 0 : pl;
 	rq->pright = pr == MB_NONE ? 0 : pr;
 	if (e->pleft && e->lblk > e->lleft && goal == e->pleft + (e->lblk - e->lleft))
@@ -547,6 +550,48 @@ static void mb_rp_resync_stream_goal(struct mb_replay *rp, const struct mb_rpend
 			   (uint32_t)((r->block - geo->first_data_block) / geo->blocks_per_group));
 }
 
+/*
+ * Resync, preallocation state (before the extent's resync): when this
+ * request made a PA on either side and they differ, ours goes and the
+ * kernel's is imposed (mb_prealloc_add), so later requests are served from
+ * the kernel's PAs.  made: blocks of our find when we made a PA (mb_stats'
+ * preallocated), 0 if none.  Ours is recognized by the blocks around our
+ * extent: an inode PA holds its first block, a group PA starts right after
+ * it.  The kernel's PA is added once its extent is marked (pa_impose).
+ */
+static void mb_rp_pa_drop_ours(struct mb_replay *rp, const struct mb_rpend *p,
+			       struct mb_rino *in, const struct mb_tev *r, int rc,
+			       const struct mb_extent *ex, uint64_t made)
+{
+	bool kmade = p->k_new_ipa || p->k_new_gpa;
+	bool same = !rc && kmade && ex->start == r->block && ex->len == r->len &&
+		    made == p->kpa_len;
+
+	if (rp->o->mode != MB_REPLAY_RESYNC || rp->o->no_pa_resync || same || (!kmade && !made))
+		return;
+	rp->res->pa_resyncs++;
+	if (made && !rc && in->f && mb_prealloc_discard_at(rp->vol, in->f, ex->start) <= 0)
+		mb_prealloc_discard_at(rp->vol, NULL, ex->start + ex->len);
+}
+
+static void mb_rp_pa_impose(struct mb_replay *rp, const struct mb_rpend *p, struct mb_rino *in)
+{
+	bool inode = p->k_new_ipa;
+	int err;
+
+	if (!(p->k_new_ipa || p->k_new_gpa) || !p->kpa_len || p->kpa_len > UINT32_MAX)
+		return;
+	err = mb_prealloc_add(rp->vol, inode ? in->f : NULL, (uint32_t)p->req.cpu,
+			      p->kpa_pstart, p->kpa_lstart, (uint32_t)p->kpa_len);
+	if (err == -EEXIST && inode && in->f && mb_file_discard(in->f) > 0)
+		err = mb_prealloc_add(rp->vol, in->f, 0, p->kpa_pstart, p->kpa_lstart,
+				      (uint32_t)p->kpa_len);
+	if (err == -EEXIST && mb_discard_all(rp->vol) > 0)
+		err = mb_prealloc_add(rp->vol, inode ? in->f : NULL, (uint32_t)p->req.cpu,
+				      p->kpa_pstart, p->kpa_lstart, (uint32_t)p->kpa_len);
+	rp->res->pa_resync_conflicts += err != 0;
+}
+
 /* ext4_allocate_blocks r ends the request p: ours, compared, placed. */
 static int mb_rp_result(struct mb_replay *rp, struct mb_rpend *p, const struct mb_tev *r)
 {
@@ -598,8 +643,13 @@ static int mb_rp_result(struct mb_replay *rp, struct mb_rpend *p, const struct m
 	}
 	if (!r->len)
 		return rc ? 0 : mb_rp_add_orphan(in, ex.start, ex.len);
+	uint64_t pa_before = res->pa_resyncs;
+
+	mb_rp_pa_drop_ours(rp, p, in, r, rc, &ex, b.preallocated - a.preallocated);
 	if (exact || (rp->o->mode == MB_REPLAY_RESYNC && mb_rp_resync(rp, in, rc, &ex, r->block,
 								       r->len))) {
+		if (res->pa_resyncs != pa_before)
+			mb_rp_pa_impose(rp, p, in);
 		mb_rp_resync_stream_goal(rp, p, r);
 		return mb_rmap_insert(rp, r->block, r->block, r->len);
 	}
@@ -666,8 +716,14 @@ static int mb_rp_request_event(struct mb_replay *rp, const struct mb_tev *ev)
 		p->kmb = *ev;
 		break;
 	case MB_TEV_PREALLOC: p->k_pa = true; break;
-	case MB_TEV_NEW_INODE_PA: p->k_new_ipa = true; return 0;
-	case MB_TEV_NEW_GROUP_PA: p->k_new_gpa = true; return 0;
+	case MB_TEV_NEW_INODE_PA:
+	case MB_TEV_NEW_GROUP_PA:
+		p->k_new_ipa = ev->kind == MB_TEV_NEW_INODE_PA;
+		p->k_new_gpa = ev->kind == MB_TEV_NEW_GROUP_PA;
+		p->kpa_pstart = ev->block;
+		p->kpa_lstart = ev->lblk;
+		p->kpa_len = ev->len;
+		return 0;
 	default: return 0;
 	}
 	mb_rp_keep_line(p, rp->line);
