@@ -493,7 +493,10 @@ static void mb_complex_jump_group_locked(struct mb_ac *ac, struct mb_group *grp)
 		bool bulk = ac->criteria >= MB_CR_GOAL_LEN_SLOW && !mb_scan_skips_short(ac) &&
 			    !(ac->flags & MB_HINT_FIRST) &&
 			    !(ac->b_ex.fe_len >= ac->g_ex.fe_len && ac->b_ex.fe_group == g);
-		uint32_t p = mb_runsum_next_long(vol, grp, i, bulk ? ac->g_ex.fe_len : need);
+		uint32_t want = bulk ? ac->g_ex.fe_len : need;
+		/* any free block will do: a bit scan is cheaper than the tree */
+		uint32_t p = want == 1 ? mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, i)
+				       : mb_runsum_next_long(vol, grp, i, want);
 
 		if (bulk && p > i) {
 			mb_scan_short_runs_locked(ac, grp, i, p);

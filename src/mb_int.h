@@ -530,12 +530,12 @@ struct mb_rs *mb_runsum_tree(const struct mb_volume *vol, const struct mb_group 
 void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp);
 void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
 			     uint32_t len);
-uint32_t mb_runsum_next_long(const struct mb_volume *vol, const struct mb_group *grp,
-			     uint32_t from, uint32_t len);
-void mb_runsum_range(const struct mb_volume *vol, const struct mb_group *grp, uint32_t a,
-		     uint32_t b, uint32_t *runs, uint32_t *longest);
-uint32_t mb_runsum_kth(const struct mb_volume *vol, const struct mb_group *grp, uint32_t a,
-		       uint32_t k);
+void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp);
+uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+			     uint32_t len);
+void mb_runsum_range(const struct mb_volume *vol, struct mb_group *grp, uint32_t a, uint32_t b,
+		     uint32_t *runs, uint32_t *longest);
+uint32_t mb_runsum_kth(const struct mb_volume *vol, struct mb_group *grp, uint32_t a, uint32_t k);
 
 /* buddy.c: every function needs the group's bb_lock (or exclusive access) */
 void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp);

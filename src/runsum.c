@@ -15,7 +15,7 @@
  * in O(log) nodes plus a few words.  With them the scan reproduces exactly
  * the runs ext4's walk would skip, count and measure.  Every change of the
  * bitmap goes through buddy.c, which rebuilds the touched leaves and their
- * ancestors (mb_runsum_update_locked).
+ * ancestors (mb_runsum_update_locked), lazily: at the next query.
  *
  * Storage: 2 * leaves nodes of 16 bytes behind the group's bitmaps, in the
  * buffer group.c allocates (about 6% of a group's bitmap memory).
@@ -27,6 +27,7 @@
 #define MB_RS_LEAF_WORDS 8u
 #define MB_RS_LEAF_BITS (64u * MB_RS_LEAF_WORDS)
 #define MB_RS_NONE UINT32_MAX
+#define MB_RS_STALE UINT32_MAX /* in cnt: recompute before use */
 
 /* Leaves, a power of two so that node n's children are 2n and 2n+1. */
 static uint32_t mb_rs_leaves(const struct mb_volume *vol)
@@ -138,7 +139,13 @@ void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
 	}
 }
 
-/* Bits [start, start + len) of bb_bitmap changed: refresh their leaves. */
+/*
+ * Bits [start, start + len) of bb_bitmap changed: their leaves, and every
+ * ancestor, are marked stale (cnt = MB_RS_STALE) and recomputed by the
+ * next query (mb_runsum_flush_locked).  A stale node's ancestors are all
+ * stale, so the marking stops at the first one already marked: a group
+ * allocated from many times between two scans pays for one refresh.
+ */
 void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
 			     uint32_t len)
 {
@@ -148,15 +155,30 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
 
 	assert(len && hi < p);
 	for (uint32_t l = lo; l <= hi; l++)
-		t[p + l] = mb_rs_leaf(vol, grp, l);
-	lo += p;
-	hi += p;
-	for (uint32_t size = 2 * MB_RS_LEAF_BITS; lo > 1; size *= 2) {
-		lo >>= 1;
-		hi >>= 1;
-		for (uint32_t n = lo; n <= hi; n++)
-			t[n] = mb_rs_join(t[2 * n], size / 2, t[2 * n + 1], size / 2);
+		for (uint32_t n = p + l; n && t[n].cnt != MB_RS_STALE; n >>= 1)
+			t[n].cnt = MB_RS_STALE;
+}
+
+static void mb_rs_flush_node(const struct mb_volume *vol, struct mb_group *grp, struct mb_rs *t,
+			     uint32_t p, uint32_t n, uint32_t size)
+{
+	if (t[n].cnt != MB_RS_STALE)
+		return;
+	if (n >= p) {
+		t[n] = mb_rs_leaf(vol, grp, n - p);
+		return;
 	}
+	mb_rs_flush_node(vol, grp, t, p, 2 * n, size / 2);
+	mb_rs_flush_node(vol, grp, t, p, 2 * n + 1, size / 2);
+	t[n] = mb_rs_join(t[2 * n], size / 2, t[2 * n + 1], size / 2);
+}
+
+/* Recomputes the stale nodes: the tree then matches a fresh build. */
+void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp)
+{
+	uint32_t p = mb_rs_leaves(vol);
+
+	mb_rs_flush_node(vol, grp, mb_runsum_tree(vol, grp), p, 1, p * MB_RS_LEAF_BITS);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -365,14 +387,15 @@ static void mb_rs_walk_range(struct mb_rs_walk *w, const struct mb_volume *vol,
  * The first block p >= from that starts a free run of at least len blocks,
  * block from counting as a run start; vol->bpg if none.
  */
-uint32_t mb_runsum_next_long(const struct mb_volume *vol, const struct mb_group *grp,
-			     uint32_t from, uint32_t len)
+uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+			     uint32_t len)
 {
 	struct mb_rs_walk w = {.mode = MB_RS_LONG, .want = len, .found = MB_RS_NONE};
 
 	assert(len);
 	if (from >= vol->bpg)
 		return vol->bpg;
+	mb_runsum_flush_locked(vol, grp);
 	mb_rs_walk_range(&w, vol, grp, from, vol->bpg);
 	if (w.found == MB_RS_NONE && w.c >= len)
 		w.found = w.s;
@@ -380,28 +403,29 @@ uint32_t mb_runsum_next_long(const struct mb_volume *vol, const struct mb_group 
 }
 
 /* How many free runs start in [a, b) (block a counting as a start), and the longest. */
-void mb_runsum_range(const struct mb_volume *vol, const struct mb_group *grp, uint32_t a,
-		     uint32_t b, uint32_t *runs, uint32_t *longest)
+void mb_runsum_range(const struct mb_volume *vol, struct mb_group *grp, uint32_t a, uint32_t b,
+		     uint32_t *runs, uint32_t *longest)
 {
 	struct mb_rs_walk w = {.mode = MB_RS_SUM, .found = MB_RS_NONE};
 
 	*runs = *longest = 0;
 	if (a >= b)
 		return;
+	mb_runsum_flush_locked(vol, grp);
 	mb_rs_walk_range(&w, vol, grp, a, b);
 	*runs = w.acc.cnt;
 	*longest = w.acc.max;
 }
 
 /* Where the k-th free run (k >= 1) from block a starts; vol->bpg if fewer. */
-uint32_t mb_runsum_kth(const struct mb_volume *vol, const struct mb_group *grp, uint32_t a,
-		       uint32_t k)
+uint32_t mb_runsum_kth(const struct mb_volume *vol, struct mb_group *grp, uint32_t a, uint32_t k)
 {
 	struct mb_rs_walk w = {.mode = MB_RS_KTH, .want = k, .found = MB_RS_NONE};
 
 	assert(k);
 	if (a >= vol->bpg)
 		return vol->bpg;
+	mb_runsum_flush_locked(vol, grp);
 	mb_rs_walk_range(&w, vol, grp, a, vol->bpg);
 	return w.found < vol->bpg ? w.found : vol->bpg;
 }
