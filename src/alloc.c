@@ -60,9 +60,10 @@
  */
 #include <stdlib.h>
 
-#include "mb_int.h"
+#include "alloc_ctx.h"
 #include "probe.h"
 #include "store.h"
+#include "percpu.h"
 
 /* ------------------------------------------------------------------------ */
 /* Context                                                                   */

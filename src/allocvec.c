@@ -19,6 +19,7 @@
  * and the shortfall is true; otherwise it is rolled back and run again.
  */
 #include "constrain.h"
+#include "store.h"
 
 /* Shared checks; -EINVAL or -EROFS, nothing changed. */
 static int mb_cons_request(struct mb_cons *k, struct mb_volume *vol, const struct mb_request *req,

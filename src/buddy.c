@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "mb_int.h"
+#include "percpu.h"
 
 static inline uint64_t *mb_order_map(const struct mb_volume *vol, struct mb_group *grp, int k)
 {

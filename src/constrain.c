@@ -31,6 +31,7 @@
  * caller holds no f_data_sem: constrained requests use no preallocation).
  */
 #include "constrain.h"
+#include "percpu.h"
 
 static inline uint64_t mb_round_up(uint64_t x, uint32_t a)
 {

@@ -7,7 +7,7 @@
 #ifndef MB_CONSTRAIN_H
 #define MB_CONSTRAIN_H
 
-#include "mb_int.h"
+#include "alloc_ctx.h"
 
 /*
  * One constrained call; lives on the caller's stack, never shared.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * crc32c.h - the two implementations behind mb_crc32c() (mb_int.h), named
+ * crc32c.h - the two implementations behind mb_crc32c() (ondisk.h), named
  * so tests and the crc32c bench can run each: the table code every CPU
  * has, and the SSE4.2 crc32 instruction.  Both compute the same function
  * (the instruction's polynomial is Castagnoli's), so the choice never

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dev.c - the block-device backends under a persistent volume: a regular
- * file or block device (pread/pwrite + fdatasync), a memory image, and the
- * crash shim tests use to cut power at any write (SQLite's test6.c idea):
- * it keeps the synced image and the writes since the last sync, and builds
- * what survives a crash by keeping, dropping or tearing each of them.
+ * dev.c - the block-device backends under the mballoc format store: a
+ * regular file or block device (pread/pwrite + fdatasync) and a memory
+ * image.  The crash shim the tests cut power with lives in the test
+ * harness (tests/harness/crash_dev.c).
  */
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -15,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mb_int.h"
+#include <errno.h>
 
-#define MB_SECTOR 512
+#include "dev.h"
 
 static void mb_dev_count(_Atomic uint64_t *ops, _Atomic uint64_t *bytes, size_t len)
 {
@@ -119,7 +118,7 @@ static void mb_fdev_close(struct mb_dev *dev)
 }
 
 static const struct mb_dev_ops mb_fdev_ops = { mb_fdev_read, mb_fdev_write, mb_fdev_sync,
-					       mb_fdev_close };
+					       mb_fdev_close, NULL };
 
 /* Size of an open file or block device; grows a regular file to create_size. */
 static int mb_fdev_size(int fd, uint64_t create_size, uint64_t *size)
@@ -225,8 +224,13 @@ static void mb_mem_close(struct mb_dev *dev)
 	free(dev);
 }
 
+static const uint8_t *mb_mem_data(struct mb_dev *dev)
+{
+	return ((struct mb_dev_mem *)dev)->data;
+}
+
 static const struct mb_dev_ops mb_mem_ops = { mb_mem_read, mb_mem_write, mb_mem_sync,
-					      mb_mem_close };
+					      mb_mem_close, mb_mem_data };
 
 static int mb_mem_init(struct mb_dev_mem *m, const void *image, size_t size)
 {
@@ -259,204 +263,5 @@ int mb_dev_open_memory(const void *image, size_t size, bool read_only, struct mb
 
 const uint8_t *mb_dev_memory_data(struct mb_dev *dev)
 {
-	return ((struct mb_dev_mem *)dev)->data;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The crash shim                                                            */
-/* ------------------------------------------------------------------------ */
-
-struct mb_pending_write {
-	uint64_t off;
-	size_t len;
-	uint8_t *data;
-};
-
-struct mb_dev_crash {
-	struct mb_dev_mem mem; /* first: the live image, all writes applied */
-	pthread_mutex_t mx;    /* everything below */
-	uint8_t *synced;       /* what a crash cannot take away */
-	struct mb_pending_write *pend;
-	size_t npend, cap;
-	uint64_t nwrites, crash_at;
-	bool crashed;
-};
-
-static int mb_crash_read(struct mb_dev *dev, uint64_t off, void *buf, size_t len)
-{
-	struct mb_dev_crash *c = (struct mb_dev_crash *)dev;
-
-	pthread_mutex_lock(&c->mx);
-	int err = c->crashed ? -EIO : mb_mem_read(dev, off, buf, len);
-	pthread_mutex_unlock(&c->mx);
-	return err;
-}
-
-static int mb_crash_record(struct mb_dev_crash *c, uint64_t off, const void *buf, size_t len)
-{
-	if (c->npend == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 64;
-		void *p = realloc(c->pend, cap * sizeof(*c->pend));
-
-		if (!p)
-			return -ENOMEM;
-		c->pend = p;
-		c->cap = cap;
-	}
-	uint8_t *copy = malloc(len ? len : 1);
-
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, buf, len);
-	c->pend[c->npend++] = (struct mb_pending_write){ off, len, copy };
-	return 0;
-}
-
-static int mb_crash_write(struct mb_dev *dev, uint64_t off, const void *buf, size_t len)
-{
-	struct mb_dev_crash *c = (struct mb_dev_crash *)dev;
-	int err = -EIO;
-
-	pthread_mutex_lock(&c->mx);
-	if (!c->crashed) {
-		err = mb_crash_record(c, off, buf, len);
-		if (!err)
-			mb_mem_write(dev, off, buf, len);
-		if (++c->nwrites == c->crash_at)
-			c->crashed = true; /* the write is in flight: it may or may not land */
-	}
-	pthread_mutex_unlock(&c->mx);
-	return err;
-}
-
-static void mb_crash_drop_pending(struct mb_dev_crash *c)
-{
-	for (size_t i = 0; i < c->npend; i++)
-		free(c->pend[i].data);
-	c->npend = 0;
-}
-
-static int mb_crash_sync(struct mb_dev *dev)
-{
-	struct mb_dev_crash *c = (struct mb_dev_crash *)dev;
-	int err = -EIO;
-
-	pthread_mutex_lock(&c->mx);
-	if (!c->crashed) {
-		for (size_t i = 0; i < c->npend; i++)
-			memcpy(c->synced + c->pend[i].off, c->pend[i].data, c->pend[i].len);
-		mb_crash_drop_pending(c);
-		err = 0;
-	}
-	pthread_mutex_unlock(&c->mx);
-	return err;
-}
-
-static void mb_crash_close(struct mb_dev *dev)
-{
-	struct mb_dev_crash *c = (struct mb_dev_crash *)dev;
-
-	mb_crash_drop_pending(c);
-	free(c->pend);
-	free(c->synced);
-	pthread_mutex_destroy(&c->mx);
-	mb_mem_close(dev);
-}
-
-static const struct mb_dev_ops mb_crash_ops = { mb_crash_read, mb_crash_write, mb_crash_sync,
-						mb_crash_close };
-
-int mb_dev_crash_open(const void *image, size_t size, struct mb_dev **out)
-{
-	struct mb_dev_crash *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return -ENOMEM;
-	if (mb_mem_init(&c->mem, image, size)) {
-		free(c);
-		return -ENOMEM;
-	}
-	c->synced = malloc(size ? size : 1);
-	if (!c->synced) {
-		mb_mem_close(&c->mem.dev);
-		return -ENOMEM;
-	}
-	memcpy(c->synced, c->mem.data, size);
-	pthread_mutex_init(&c->mx, NULL);
-	c->mem.dev.ops = &mb_crash_ops;
-	*out = &c->mem.dev;
-	return 0;
-}
-
-void mb_dev_crash_arm(struct mb_dev *dev, uint64_t crash_at)
-{
-	struct mb_dev_crash *c = (struct mb_dev_crash *)dev;
-
-	pthread_mutex_lock(&c->mx);
-	c->crash_at = crash_at ? c->nwrites + crash_at : 0;
-	pthread_mutex_unlock(&c->mx);
-}
-
-bool mb_dev_crashed(struct mb_dev *dev)
-{
-	struct mb_dev_crash *c = (struct mb_dev_crash *)dev;
-
-	pthread_mutex_lock(&c->mx);
-	bool crashed = c->crashed;
-	pthread_mutex_unlock(&c->mx);
-	return crashed;
-}
-
-static uint64_t mb_crash_rng(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
-}
-
-/* Applies one unsynced write to img: kept, dropped, or torn by sectors. */
-static void mb_crash_apply(const struct mb_pending_write *w, uint8_t *img, uint64_t *rng,
-			   struct mb_crash_fates *f)
-{
-	switch (mb_crash_rng(rng) % 3) {
-	case 0:
-		memcpy(img + w->off, w->data, w->len);
-		f->kept++;
-		return;
-	case 1:
-		f->dropped++;
-		return;
-	}
-	f->torn++;
-	for (size_t s = 0; s < w->len; s += MB_SECTOR) {
-		size_t n = w->len - s < MB_SECTOR ? w->len - s : MB_SECTOR;
-
-		if (mb_crash_rng(rng) & 1)
-			memcpy(img + w->off + s, w->data + s, n);
-	}
-}
-
-int mb_dev_crash_image(struct mb_dev *dev, uint64_t seed, struct mb_crash_fates *fates,
-		       struct mb_dev **out)
-{
-	struct mb_dev_crash *c = (struct mb_dev_crash *)dev;
-	struct mb_crash_fates f = { 0 };
-	uint64_t rng = seed;
-
-	pthread_mutex_lock(&c->mx);
-	int err = mb_dev_crash_open(c->synced, c->mem.dev.size, out);
-
-	if (!err) {
-		struct mb_dev_crash *n = (struct mb_dev_crash *)*out;
-
-		for (size_t i = 0; i < c->npend; i++)
-			mb_crash_apply(&c->pend[i], n->mem.data, &rng, &f);
-		memcpy(n->synced, n->mem.data, n->mem.dev.size);
-	}
-	pthread_mutex_unlock(&c->mx);
-	if (fates)
-		*fates = f;
-	return err;
+	return dev->ops->memory ? dev->ops->memory(dev) : NULL;
 }

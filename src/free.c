@@ -10,11 +10,8 @@
  * Blocks freed inside a live inode PA go back to that PA, not to the buddy
  * (see prealloc.c for why).
  *
- * Per transaction: a commit snapshots each dirty group under its bb_lock
- * and copies the group's pending map into its committing map; when that
- * commit is durable exactly those blocks are released.  Frees made after
- * the snapshot stay pending for the next commit, because the snapshot (and
- * so the durable state) still shows them allocated.
+ * A free that waits is recorded in the group's pending map; the commit
+ * machinery (commit.c) releases it once a commit recorded it durably.
  *
  * Locking: bb_lock per group, which also protects the PAs' state.
  */
@@ -136,45 +133,6 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len)
 {
 	return mb_range_validate_apply(vol, start, len, mb_free_in_group);
-}
-
-/*
- * A commit's snapshot of grp: its pending frees become this transaction's
- * (the committing map).  Returns how many.  The previous commit released
- * its own before this one started (commits are serialized).
- */
-uint32_t mb_free_snapshot_pending_locked(struct mb_volume *vol, struct mb_group *grp)
-{
-	mb_assert_locked(&grp->bb_lock);
-	memcpy(mb_group_committing_map(vol, grp), mb_group_pending_map(vol, grp),
-	       vol->bitmap_words * sizeof(uint64_t));
-	return grp->bb_pending_count;
-}
-
-/*
- * The transaction that snapshotted grp is durable: its frees become
- * allocatable (to the buddy, or back to a live inode PA).  Returns blocks.
- */
-uint32_t mb_free_release_committed_locked(struct mb_volume *vol, struct mb_group *grp)
-{
-	uint64_t *pending = mb_group_pending_map(vol, grp);
-	uint64_t *committing = mb_group_committing_map(vol, grp);
-	uint32_t i = 0, released = 0;
-
-	mb_assert_locked(&grp->bb_lock);
-	while ((i = mb_find_next_bit(committing, vol->bpg, i)) < vol->bpg) {
-		uint32_t j = mb_find_next_zero_bit(committing, vol->bpg, i);
-
-		assert(mb_range_all_set(pending, i, j - i));
-		mb_clear_bits(committing, i, j - i);
-		mb_clear_bits(pending, i, j - i);
-		mb_return_blocks_locked(vol, grp, i, j - i);
-		released += j - i;
-		i = j;
-	}
-	MB_WRITE_ONCE(grp->bb_pending_count, grp->bb_pending_count - released);
-	atomic_fetch_sub_explicit(&vol->free_pending, released, memory_order_relaxed);
-	return released;
 }
 
 /*

@@ -1,58 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * group.c - per-group state: creation with synthesized counters, lazy
- * loading of the bitmaps (ext4's NEED_INIT / BLOCK_UNINIT), keeping the
- * optimized-scan sets in step with the counters, and corruption flags.
+ * group.c - per-group state: creation with synthesized counters, seeding
+ * them from the store, lazy loading of the bitmaps from the store (ext4's
+ * NEED_INIT / BLOCK_UNINIT), and corruption flags.  The optimized-scan
+ * sets are kept in step with the counters by group_sets.c.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "mb_int.h"
 #include "store.h"
-
-int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags)
-{
-	if (!free || !frags)
-		return -1;
-	int o = mb_ilog2(free / frags);
-
-	return o < vol->max_order ? o : vol->max_order;
-}
-
-int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters)
-{
-	for (int k = vol->max_order; k >= 0; k--)
-		if (counters[k])
-			return k;
-	return -1;
-}
-
-/*
- * Recomputes the largest-free and average-fragment orders and moves the
- * group between the optimized-scan sets.  Corrupt groups are in no set.
- */
-void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
-{
-	mb_grp_t g = mb_group_no(vol, grp);
-	bool corrupt = mb_group_corrupt(grp);
-	int lo = corrupt ? -1 : mb_group_largest_order(vol, grp->bb_counters);
-	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
-
-	if (lo != grp->bb_largest_free_order) {
-		if (grp->bb_largest_free_order >= 0)
-			mb_gset_del(&vol->largest_set[grp->bb_largest_free_order], g);
-		if (lo >= 0)
-			mb_gset_add(&vol->largest_set[lo], g);
-		MB_WRITE_ONCE(grp->bb_largest_free_order, lo);
-	}
-	if (ao != grp->bb_avg_fragment_size_order) {
-		if (grp->bb_avg_fragment_size_order >= 0)
-			mb_gset_del(&vol->avg_set[grp->bb_avg_fragment_size_order], g);
-		if (ao >= 0)
-			mb_gset_add(&vol->avg_set[ao], g);
-		MB_WRITE_ONCE(grp->bb_avg_fragment_size_order, ao);
-	}
-}
+#include "percpu.h"
 
 /* Metadata blocks at the head of group g (reserved_per_group, clipped). */
 uint32_t mb_group_reserved(const struct mb_volume *vol, const struct mb_group *grp)
@@ -223,6 +181,31 @@ void mb_group_seed_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t 
 	if (free)
 		mb_buddy_counters_from_run(vol, grp->bb_counters, rsv, free, NULL);
 	mb_group_update_orders_locked(vol, grp);
+}
+
+/*
+ * Seeds every group from the free count its store records (store.h,
+ * group_free), before the volume is used.  -EUCLEAN for a count larger
+ * than the group's data area.
+ */
+int mb_groups_seed(struct mb_volume *vol)
+{
+	struct mb_store *st = vol->store;
+
+	for (mb_grp_t g = 0; st->ops->group_free && g < vol->ngroups; g++) {
+		struct mb_group *grp = &vol->groups[g];
+		uint32_t free;
+		int err = st->ops->group_free(st, g, &free);
+
+		if (!err && free > grp->bb_len - mb_group_reserved(vol, grp))
+			err = -EUCLEAN;
+		if (err)
+			return err;
+		mb_lock(&grp->bb_lock);
+		mb_group_seed_locked(vol, grp, free);
+		mb_unlock(&grp->bb_lock);
+	}
+	return 0;
 }
 
 /*

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mb_int.h"
+#include "journal.h"
 
 #define MB_JT_HEADER 1
 #define MB_JT_COMMIT 2

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mb_int.h - internal types shared by the library's source files: units,
- * the volume, groups, preallocations, locality groups, per-CPU state, lock
- * ranks and debug assertions.  Nothing here is exported (the build uses
- * -fvisibility=hidden and src/mballoc.map).
+ * mb_int.h - the core's internal types, shared by the library's source
+ * files: units, the volume, groups, preallocations, locality groups,
+ * per-CPU state, lock ranks and debug assertions.  Nothing here is
+ * exported (the build uses -fvisibility=hidden and src/mballoc.map).
+ * The other internal headers, each for one layer: alloc_ctx.h (one
+ * mb_alloc call), store.h (the store interface), commit.h (the commit
+ * machinery), dev.h, ondisk.h, journal.h and store_mballoc.h (the mballoc
+ * format store), persist.h (the layer above the stores).
  *
  * Thread-safety of each field is written next to it.  "hint" means a
  * lock-free reader may see a stale value and the code that uses it must be
@@ -480,23 +484,10 @@ bool mb_range_all_set(const uint64_t *map, uint32_t start, uint32_t len);
 bool mb_range_all_clear(const uint64_t *map, uint32_t start, uint32_t len);
 uint32_t mb_count_zero_bits(const uint64_t *map, uint32_t start, uint32_t len);
 
-/* percpu.c */
-unsigned mb_cpu_slot(const struct mb_volume *vol);
-unsigned mb_cpu_now(const struct mb_volume *vol); /* read fresh: locality groups */
-/* the slot of the CPU a request names (MB_REQ_CPU), else mb_cpu_now() */
-unsigned mb_req_cpu_slot(const struct mb_volume *vol, const struct mb_request *req);
-static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
-{
-	return &vol->pcpu[mb_cpu_slot(vol)];
-}
-void mb_seq_bump(struct mb_volume *vol);
-uint64_t mb_seq_local(struct mb_volume *vol);
-uint64_t mb_seq_sum(const struct mb_volume *vol);
+/* reserve.c: the free-block counter (per-CPU stripes) and reservations */
 void mb_free_counter_add(struct mb_volume *vol, int64_t delta);
 void mb_free_counter_consume(struct mb_volume *vol, uint64_t len);
 int64_t mb_free_counter_sum(const struct mb_volume *vol);
-
-/* reserve.c */
 void mb_resv_init(struct mb_volume *vol);
 void mb_resv_destroy(struct mb_volume *vol);
 void mb_resv_adjust(struct mb_volume *vol, int64_t delta);
@@ -508,20 +499,7 @@ bool mb_resv_must_retry(struct mb_volume *vol, uint32_t flags);
 uint32_t mb_resv_default_clusters(const struct mb_volume *vol);
 uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uint32_t flags);
 
-/* stats.c */
-static inline void mb_stat_add(struct mb_volume *vol, enum mb_stat_id id, uint64_t n)
-{
-	if (MB_UNLIKELY(MB_READ_ONCE(vol->t.mb_stats)))
-		atomic_fetch_add_explicit(&mb_this_pcpu(vol)->stat[id], n, memory_order_relaxed);
-}
-static inline void mb_stat_inc(struct mb_volume *vol, enum mb_stat_id id)
-{
-	mb_stat_add(vol, id, 1);
-}
-static inline void mb_stat_cr(struct mb_volume *vol, int cr, int which, uint64_t n)
-{
-	mb_stat_add(vol, (enum mb_stat_id)(MB_ST_CR_BASE + 4 * cr + which), n);
-}
+/* stats.c (the per-CPU statistics inlines are in percpu.h) */
 void mb_tunables_default(struct mb_volume *vol);
 
 /* runsum.c: bb_lock held (the tree lives in the group's bitmap buffer) */
@@ -556,19 +534,21 @@ struct mb_buddy_summary {
 };
 void mb_buddy_build(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
 		    struct mb_buddy_summary *sum);
-int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags);
-int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters);
 static inline uint64_t *mb_buddy_order_map(const struct mb_volume *vol, uint64_t *buddy, int k)
 {
 	return buddy + vol->mb_offsets[k];
 }
+
+/* group_sets.c: the optimized-scan sets, kept in step with the counters */
+int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags);
+int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters);
+void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp);
 
 /* group.c */
 int mb_groups_init(struct mb_volume *vol);
 void mb_groups_destroy(struct mb_volume *vol);
 int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp);
 int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp);
-void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp);
 void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp);
 static inline mb_grp_t mb_group_no(const struct mb_volume *vol, const struct mb_group *grp)
 {
@@ -627,277 +607,21 @@ void mb_space_wait_while(struct mb_volume *vol, uint64_t seen,
 			 bool (*stay)(struct mb_volume *vol, const void *arg), const void *arg);
 void mb_space_returned(struct mb_volume *vol);
 
-#endif /* MB_INT_H */
+/* volume.c */
+int mb_geometry_validate(const struct mb_geometry *in, struct mb_geometry *out, uint32_t *groups);
 
-/* ------------------------------------------------------------------------ */
-/* Allocation context (alloc.c, normalize.c, prealloc.c)                     */
-/* ------------------------------------------------------------------------ */
-
-/* Internal request flags (ext4 values). */
-#define MB_HINT_GROUP_ALLOC 0x0080
-#define MB_STREAM_ALLOC 0x0800
-#define MB_STRICT_CHECK 0x4000
-
-/* A free extent: group-relative start. */
-struct mb_fex {
-	mb_grp_t fe_group;
-	mb_grpblk_t fe_start;
-	uint32_t fe_len;
-	uint64_t fe_logical;
-};
-
-enum mb_ac_status { MB_AC_CONTINUE, MB_AC_FOUND, MB_AC_BREAK };
-
-#define MB_STREAM_GOAL_UNSET UINT64_MAX
+/* group.c: seeding counters from a store, the metadata area, the commit's map */
+void mb_group_seed_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t free);
+uint32_t mb_group_reserved(const struct mb_volume *vol, const struct mb_group *grp);
+uint64_t *mb_group_committing_map(const struct mb_volume *vol, struct mb_group *grp);
 
 /* ext4's EXT4_CONTENTION_THRESHOLD and EXT4_MAX_CONTENTION (lock_busy). */
 #define MB_LOCK_BUSY_THRESHOLD 2
 #define MB_LOCK_BUSY_MAX 8
-
-/* One mb_alloc() call; lives on the caller's stack, never shared. */
-struct mb_ac {
-	struct mb_volume *vol;
-	struct mb_file *file;
-	const struct mb_request *req;
-	struct mb_fex o_ex; /* the original request */
-	struct mb_fex g_ex; /* the normalized goal */
-	struct mb_fex b_ex; /* best found so far / the result */
-	struct mb_fex f_ex; /* what was marked used in the buddy */
-	uint32_t orig_goal_len;
-	uint32_t flags;
-	int criteria;
-	enum mb_ac_status status;
-	uint32_t found;          /* extents measured */
-	uint32_t groups_scanned; /* groups examined under their lock */
-	int ac_2order;           /* log2(goal) for the power-of-two pass, or 0 */
-	struct mb_pa *pa_obj;    /* empty PA allocated before the search (seed fix 2) */
-	struct mb_pa *pa;        /* group PA used or created (re-bucketed at release) */
-	struct mb_pa *pa_late;   /* legacy policy: PA to link after the group unlock */
-	bool pa_created;         /* a new PA was made in this pass (hook point) */
-	struct mb_lg *lg;        /* locality group (lg_mutex held) or NULL */
-	uint64_t seq;            /* discard_pa_seq sample */
-	uint32_t rounds;         /* ENOSPC retry rounds (count toward mb_max_retries) */
-	bool pressured;          /* counted in vol->enospc_pressure */
-	bool goal_block;         /* a physical goal was given */
-	int load_err;            /* a group's bitmap could not be read (-EIO, -ENOMEM): the
-				    answer instead of -ENOSPC, whose promise it cannot keep */
-};
-
-static inline mb_fsblk_t mb_fex_block(const struct mb_volume *vol, const struct mb_fex *e)
-{
-	return mb_group_first_block(vol, e->fe_group) + e->fe_start;
-}
-
-bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr);
-bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req);
-mb_grp_t mb_home_group(const struct mb_volume *vol, const struct mb_file *file);
-void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp);
+#define MB_STREAM_GOAL_UNSET UINT64_MAX
 
 #ifdef MB_TESTING
 void mb_hook_set(struct mb_volume *vol, mb_hook_fn fn, void *arg);
 #endif
 
-/* ------------------------------------------------------------------------ */
-/* Persistence (crc32c.c, dev.c, ondisk.c, journal.c, persist.c)             */
-/* ------------------------------------------------------------------------ */
-
-#ifndef MB_INT_PERSIST_H
-#define MB_INT_PERSIST_H
-#include <stddef.h>
-
-#include "store.h"
-
-/* crc32c.c: CRC-32C (Castagnoli), chainable: crc = mb_crc32c(crc, p, n), start at 0. */
-uint32_t mb_crc32c(uint32_t crc, const void *buf, size_t len);
-/* The crc32c of buf with its own 4-byte checksum field (at field_off) read as zero. */
-uint32_t mb_crc32c_field(uint32_t crc, const void *buf, size_t len, size_t field_off);
-
-/*
- * dev.c: block devices.  Byte-addressed; every call is thread-safe (the
- * crash shim serializes internally; the others only touch disjoint ranges
- * or use pread/pwrite).  Reads past the end return -EIO.  Counters are
- * relaxed atomics: totals for tests and `mballoc info`.
- */
-struct mb_dev;
-struct mb_dev_ops {
-	int (*read)(struct mb_dev *dev, uint64_t off, void *buf, size_t len);
-	int (*write)(struct mb_dev *dev, uint64_t off, const void *buf, size_t len);
-	int (*sync)(struct mb_dev *dev);
-	void (*close)(struct mb_dev *dev);
-};
-struct mb_dev {
-	const struct mb_dev_ops *ops;
-	uint64_t size;  /* bytes; const */
-	bool read_only; /* const */
-	_Atomic uint64_t bytes_read, reads, bytes_written, writes, syncs;
-};
-int mb_dev_read(struct mb_dev *dev, uint64_t off, void *buf, size_t len);
-int mb_dev_write(struct mb_dev *dev, uint64_t off, const void *buf, size_t len);
-int mb_dev_sync(struct mb_dev *dev);
-void mb_dev_close(struct mb_dev *dev);
-/* A file or block device.  create_size > 0: create/extend a regular file to it.
- * Holds the volume lock until closed (flock; O_EXCL for a writable block
- * device): -EBUSY when a writer, or for a writer any opener, holds it. */
-int mb_dev_open_file(const char *path, bool read_only, uint64_t create_size,
-		     struct mb_dev **out);
-/* A private copy of image[0, size) (image NULL: zeroes). */
-int mb_dev_open_memory(const void *image, size_t size, bool read_only, struct mb_dev **out);
-/* Memory image contents (memory and crash backends): the live view. */
-const uint8_t *mb_dev_memory_data(struct mb_dev *dev);
-
-/*
- * The crash shim: a memory device that remembers which writes are not yet
- * synced.  Armed with crash_at = N, the N-th write is recorded and then the
- * device "loses power": every later call returns -EIO.  mb_dev_crash_image
- * then builds the surviving image: the synced state plus, for each unsynced
- * write in order, the write kept, dropped, or torn (each 512-byte sector
- * kept or not), chosen by `seed`.
- */
-int mb_dev_crash_open(const void *image, size_t size, struct mb_dev **out);
-void mb_dev_crash_arm(struct mb_dev *dev, uint64_t crash_at);
-bool mb_dev_crashed(struct mb_dev *dev);
-struct mb_crash_fates {
-	uint64_t kept, dropped, torn;
-};
-int mb_dev_crash_image(struct mb_dev *dev, uint64_t seed, struct mb_crash_fates *fates,
-		       struct mb_dev **out);
-
-/* ondisk.c: the format (docs/FORMAT.md), encode/decode with checksums. */
-#define MB_SB_MAGIC 0xB10CA11Cu
-#define MB_FORMAT_VERSION 1
-#define MB_SB_SIZE 512 /* bytes used at the start of block 0: one atomic sector */
-#define MB_DESC_SIZE 32
-#define MB_DESC_BLOCK_UNINIT 0x1
-#define MB_STATE_CLEAN 1
-#define MB_STATE_DIRTY 2
-#define MB_JOURNAL_MIN 8 /* blocks */
-#define MB_JOURNAL_MAGIC 0x4A4E524Cu
-#define MB_INCOMPAT_SUPP 0u
-#define MB_RO_COMPAT_SUPP 0u
-/* Highest sequence number a superblock may carry: a commit per nanosecond
- * reaches it in 292 years, and seq + 1 never wraps. */
-#define MB_SEQ_MAX (UINT64_MAX >> 1)
-
-struct mb_sb {
-	uint32_t version, compat, incompat, ro_compat;
-	struct mb_geometry geo;
-	uint32_t groups;
-	uint8_t uuid[16];
-	uint64_t desc_start;
-	uint32_t desc_blocks, desc_size;
-	uint64_t journal_start;
-	uint32_t journal_blocks;
-	uint32_t state;
-	uint64_t seq;
-	uint64_t free_blocks;
-	uint64_t format_time;
-};
-struct mb_desc {
-	uint32_t free;
-	uint16_t flags;
-	uint64_t bitmap_block;
-	uint32_t bitmap_crc;
-};
-/* Where each structure lives, derived from the geometry alone. */
-struct mb_layout {
-	uint64_t desc_start, bitmap0, journal_start;
-	uint32_t desc_blocks, room; /* room: group-0 reserved blocks from desc_start on */
-};
-int mb_layout_compute(const struct mb_geometry *geo, uint32_t groups, struct mb_layout *lay);
-void mb_sb_encode(const struct mb_sb *sb, uint8_t *buf);
-/* Decode + the one validation every superblock copy passes. -EINVAL not
- * ours, -EUCLEAN damaged, -EIO device too small, -EROFS (writable only). */
-int mb_sb_load(const uint8_t *buf, uint64_t dev_size, bool writable, struct mb_sb *sb);
-bool mb_sb_same_volume(const struct mb_sb *a, const struct mb_sb *b);
-void mb_desc_encode(const struct mb_desc *d, uint32_t g, uint8_t *buf);
-/* Decode + validation of descriptor g: -EUCLEAN when damaged. */
-int mb_desc_load(const struct mb_volume *vol, const uint8_t *buf, mb_grp_t g, struct mb_desc *d);
-uint64_t mb_bitmap_block_of(const struct mb_volume *vol, mb_grp_t g);
-void mb_bitmap_encode(const struct mb_volume *vol, const uint64_t *map, uint8_t *block);
-void mb_bitmap_decode(const struct mb_volume *vol, const uint8_t *block, uint64_t *map);
-static inline void mb_put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void mb_put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint32_t mb_get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t mb_get_le64(const uint8_t *p)
-{
-	return (uint64_t)mb_get_le32(p) | (uint64_t)mb_get_le32(p + 4) << 32;
-}
-
-/*
- * journal.c: one transaction = header block (seq, target block numbers),
- * the blocks' new images, a commit block (crc32c of header and data).
- * Transactions always start at the journal's first block; see FORMAT.md.
- */
-struct mb_jtxn {
-	uint64_t seq;
-	uint32_t nr;
-	uint64_t *targets; /* nr home block numbers */
-	uint8_t *data;     /* nr blocks */
-};
-uint32_t mb_journal_capacity(uint32_t block_size, uint32_t journal_blocks);
-int mb_journal_write(struct mb_dev *dev, uint32_t bs, uint64_t jstart, const struct mb_jtxn *t);
-int mb_journal_clear(struct mb_dev *dev, uint32_t bs, uint64_t jstart);
-/* 1 = a complete transaction was read into *t (caller frees), 0 = none, <0 error. */
-int mb_journal_read(struct mb_dev *dev, uint32_t bs, uint64_t jstart, uint32_t jblocks,
-		    struct mb_jtxn *t);
-void mb_jtxn_free(struct mb_jtxn *t);
-/* Targets of a transaction read for volume sb: each a metadata block, none
- * twice, the superblock among them (its slot in *sb_slot); else -EUCLEAN. */
-int mb_jtxn_check(const struct mb_jtxn *t, const struct mb_sb *sb, uint32_t *sb_slot);
-
-/*
- * persist.c: the persistent state of a volume.
- * Lock order: commit_mx (MB_RANK_COMMIT) is taken with no group lock held
- * and takes bb_locks inside; the allocator may call mb_force_commit with
- * f_data_sem and an lg_mutex held, both of lower rank.
- */
-struct mb_persist {
-	struct mb_store store; /* first: the volume's store ("mballoc") */
-	struct mb_dev *dev;
-	bool read_only;
-	struct mb_sb sb;         /* the latest superblock written; commit_mx */
-	struct mb_layout lay;    /* const */
-	uint8_t *desc;           /* committed descriptor table (desc_blocks blocks): entries
-				    of loaded groups change under commit_mx only; a NEED_INIT
-				    group's entry is constant, so its loader reads it freely */
-	struct mb_mutex commit_mx;
-	int err;                 /* sticky I/O error: commits refuse; commit_mx */
-	bool was_clean, replayed;
-	uint64_t open_bytes_read;
-	/* Read-only open with a transaction to replay: its blocks overlay the disk. */
-	struct mb_jtxn overlay;
-	/* Background commit thread. */
-	pthread_t thr;
-	bool thr_started, thr_stop; /* thr_stop: thr_mx */
-	pthread_mutex_t thr_mx;
-	pthread_cond_t thr_cv;
-	uint32_t interval_s;
-};
-int mb_volume_format_dev(struct mb_dev *dev, const struct mb_geometry *geo,
-			 const struct mb_open_opts *opts);
-/* On success the volume owns dev; on failure the caller still does. */
-int mb_volume_open_dev(struct mb_dev *dev, const struct mb_open_opts *opts,
-		       struct mb_volume **out);
-/* The mballoc store of vol, or NULL when vol has another store. */
-struct mb_persist *mb_persist_of(const struct mb_volume *vol);
-/* volume.c */
-int mb_geometry_validate(const struct mb_geometry *in, struct mb_geometry *out, uint32_t *groups);
-/* group.c */
-uint64_t *mb_group_committing_map(const struct mb_volume *vol, struct mb_group *grp);
-void mb_group_seed_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t free);
-uint32_t mb_group_reserved(const struct mb_volume *vol, const struct mb_group *grp);
-/* free.c: the per-transaction halves of deferred frees */
-uint32_t mb_free_snapshot_pending_locked(struct mb_volume *vol, struct mb_group *grp);
-uint32_t mb_free_release_committed_locked(struct mb_volume *vol, struct mb_group *grp);
-#endif /* MB_INT_PERSIST_H */
+#endif /* MB_INT_H */

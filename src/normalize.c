@@ -9,7 +9,7 @@
  * Locking: reads the file's PA tree, which is the caller's own (it holds
  * f_data_sem).  PA bounds of inode PAs are constant.
  */
-#include "mb_int.h"
+#include "alloc_ctx.h"
 
 #define MB_KIB 1024ULL
 #define MB_MIB (1024ULL * 1024)

@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "mb_int.h"
+#include "ondisk.h"
 
 /*
  * Block 0 holds the superblock.  Group 0's reserved area, from block
@@ -201,21 +201,22 @@ static int mb_desc_decode(const uint8_t *buf, uint32_t g, struct mb_desc *d)
  * goes through here: checksum, flags, a free count the group can hold, the
  * bitmap where the layout puts it.
  */
-int mb_desc_load(const struct mb_volume *vol, const uint8_t *buf, mb_grp_t g, struct mb_desc *d)
+int mb_desc_load(const struct mb_volume *vol, const struct mb_layout *lay, const uint8_t *buf,
+		 mb_grp_t g, struct mb_desc *d)
 {
 	const struct mb_group *grp = &vol->groups[g];
 	uint32_t room = grp->bb_len - mb_group_reserved(vol, grp);
 	int err = mb_desc_decode(buf, g, d);
 
-	if (!err && (d->free > room || d->bitmap_block != mb_bitmap_block_of(vol, g) ||
+	if (!err && (d->free > room || d->bitmap_block != mb_bitmap_block_of(vol, lay, g) ||
 		     ((d->flags & MB_DESC_BLOCK_UNINIT) && d->free != room)))
 		err = -EUCLEAN;
 	return err;
 }
 
-uint64_t mb_bitmap_block_of(const struct mb_volume *vol, mb_grp_t g)
+uint64_t mb_bitmap_block_of(const struct mb_volume *vol, const struct mb_layout *lay, mb_grp_t g)
 {
-	return g ? mb_group_first_block(vol, g) : mb_persist_of(vol)->lay.bitmap0;
+	return g ? mb_group_first_block(vol, g) : lay->bitmap0;
 }
 
 /* Bit i of the group is bit i % 8 of byte i / 8; bytes past the map are 0xff. */

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * percpu.c - per-CPU slots: the discard_pa_seq counter of the 2020 ENOSPC
- * series and the stripes of the volume's free-block counter.  The fast path
- * touches only its own CPU's slot; sums are for the failure path and for
- * reporting.
+ * percpu.c - per-CPU slots: finding this CPU's slot, and the
+ * discard_pa_seq counter of the 2020 ENOSPC series.  The fast path touches
+ * only its own CPU's slot; sums are for the failure path.  The stripes of
+ * the free-block counter live in the slots too; reserve.c keeps them.
  */
 #define _GNU_SOURCE
 #include <sched.h>
 
 #include "mb_int.h"
+#include "percpu.h"
 
 /*
  * sched_getcpu() is a vDSO call (a few ns), and one request needs the slot
@@ -86,32 +87,5 @@ uint64_t mb_seq_sum(const struct mb_volume *vol)
 
 	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
 		sum += atomic_load_explicit(&vol->pcpu[i].discard_pa_seq, memory_order_acquire);
-	return sum;
-}
-
-/*
- * Free blocks that appear or vanish outside an allocation (a free, a group
- * seeded or flagged corrupt, mb_mark_used) are unclaimed: they change the
- * reservable count too (reserve.c).
- */
-void mb_free_counter_add(struct mb_volume *vol, int64_t delta)
-{
-	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->free_delta, delta, memory_order_relaxed);
-	mb_resv_adjust(vol, delta);
-}
-
-/* An allocation marks blocks it claimed (or that were reserved) on disk. */
-void mb_free_counter_consume(struct mb_volume *vol, uint64_t len)
-{
-	atomic_fetch_sub_explicit(&mb_this_pcpu(vol)->free_delta, (int64_t)len,
-				  memory_order_relaxed);
-}
-
-int64_t mb_free_counter_sum(const struct mb_volume *vol)
-{
-	int64_t sum = 0;
-
-	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
-		sum += atomic_load_explicit(&vol->pcpu[i].free_delta, memory_order_relaxed);
 	return sum;
 }

@@ -23,7 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mb_int.h"
+#include "alloc_ctx.h"
+#include "percpu.h"
 #include "probe.h"
 #include "store.h"
 

@@ -33,10 +33,12 @@
  * Every probe fires only on paths that act: a request refused by
  * validation (-EINVAL) fires nothing, and one refused before the search
  * (-EROFS, the free-space claim) fires ext4_request_blocks alone.
- * Included by the .c files that fire them (after mb_int.h); one line each.
+ * Included by the .c files that fire them; one line each.
  */
 #ifndef MB_PROBE_H
 #define MB_PROBE_H
+
+#include "alloc_ctx.h"
 
 #ifdef MB_HAVE_SDT
 #define SDT_USE_VARIADIC /* STAP_PROBEV: any count up to 12 */

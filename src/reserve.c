@@ -42,8 +42,9 @@
  * f_data_sem / lg_mutex held, never under bb_lock (mb_resv_adjust, called
  * under bb_lock, is lock-free).
  */
-#include "mb_int.h"
+#include "alloc_ctx.h"
 #include "store.h"
+#include "percpu.h"
 
 /* Blocks a slot's share is refilled with; the precise zone is slots * this. */
 #define MB_RESV_BATCH 64
@@ -387,4 +388,42 @@ int mb_statfs(struct mb_volume *vol, struct mb_statfs *st)
 	mb_unlock(&rs->rs_lock);
 	st->avail = avail > 0 ? (uint64_t)avail : 0;
 	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The free-block counter: per-CPU stripes, the reservations' input          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Free blocks that appear or vanish outside an allocation (a free, a group
+ * seeded or flagged corrupt, mb_mark_used) are unclaimed: they change the
+ * reservable count too (reserve.c).
+ */
+void mb_free_counter_add(struct mb_volume *vol, int64_t delta)
+{
+	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->free_delta, delta, memory_order_relaxed);
+	mb_resv_adjust(vol, delta);
+}
+
+/* An allocation marks blocks it claimed (or that were reserved) on disk. */
+void mb_free_counter_consume(struct mb_volume *vol, uint64_t len)
+{
+	atomic_fetch_sub_explicit(&mb_this_pcpu(vol)->free_delta, (int64_t)len,
+				  memory_order_relaxed);
+}
+
+int64_t mb_free_counter_sum(const struct mb_volume *vol)
+{
+	int64_t sum = 0;
+
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		sum += atomic_load_explicit(&vol->pcpu[i].free_delta, memory_order_relaxed);
+	return sum;
+}
+
+uint64_t mb_free_blocks(const struct mb_volume *vol)
+{
+	int64_t n = mb_free_counter_sum(vol);
+
+	return n > 0 ? (uint64_t)n : 0;
 }

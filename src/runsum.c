@@ -22,7 +22,8 @@
  *
  * Locking: everything here needs the group's bb_lock.
  */
-#include "mb_int.h"
+#include "alloc_ctx.h"
+#include "percpu.h"
 
 #define MB_RS_LEAF_WORDS 8u
 #define MB_RS_LEAF_BITS (64u * MB_RS_LEAF_WORDS)

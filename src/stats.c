@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mb_int.h"
+#include "percpu.h"
 
 struct mb_tunable_desc {
 	const char *name;

@@ -9,13 +9,14 @@
  *
  * Stores today: "memory" (store_mem.c, mb_volume_create volumes: every
  * group starts as its metadata only, nothing is durable), "mballoc"
- * (persist.c: the on-disk format with its journal, docs/FORMAT.md).
+ * (store_mballoc.c: the on-disk format with its journal, docs/FORMAT.md).
+ * The layer above them (persist.c) opens, closes and describes volumes.
  *
  * How to add a store
  * ------------------
  * Embed a struct mb_store first in your own struct, fill in ops and flags,
- * build the volume with mb_volume_create_on(), then seed each group's free
- * count (mb_group_seed_locked) before anyone allocates.  What each op must
+ * build the volume with mb_volume_create_on(), then mb_groups_seed() before
+ * anyone allocates (persist.c shows the whole sequence).  What each op must
  * guarantee:
  *
  * group_uninit(st, g): true when group g holds nothing but its metadata
@@ -48,6 +49,20 @@
  *   and frees it.  Called once, first, by mb_volume_destroy(), with no
  *   other call in flight on the volume.
  *
+ * Optional ops:
+ * group_free(st, g, &free): the free count the store's metadata records
+ *   for g (its descriptor), so that counters are right before any bitmap
+ *   is read; mb_groups_seed() asks every group once, before the volume is
+ *   used.  load_bitmap must later agree with it (or answer -EUCLEAN).
+ *   NULL: every group starts with all but its metadata free.
+ * mark_clean(st): mb_volume_close(), after the final commit: record that
+ *   the volume was closed cleanly.
+ * info(st, info): fills the store's part of mb_volume_info.
+ *
+ * Stores whose frees wait usually build on the commit machinery (commit.h):
+ * they set committer and use mb_committer_force as their commit op; then
+ * mb_commit() and mb_volume_close() commit through it.
+ *
  * Properties (flags, constant after creation):
  *   MB_STORE_FREES_WAIT_COMMIT: a freed block becomes allocatable only
  *     after the commit that records the free (a crash before it must not
@@ -64,6 +79,7 @@
 struct mb_store;
 struct mb_volume;
 struct mb_geometry;
+struct mb_volume_info;
 
 struct mb_store_ops {
 	const char *name; /* "memory", "mballoc", ... */
@@ -71,15 +87,22 @@ struct mb_store_ops {
 	int (*load_bitmap)(struct mb_store *st, uint32_t group, uint64_t *bits);
 	int (*commit)(struct mb_store *st); /* NULL: frees never wait */
 	void (*destroy)(struct mb_store *st);
+	/* Optional (NULL: nothing to do / say): */
+	int (*group_free)(struct mb_store *st, uint32_t group, uint32_t *free);
+	int (*mark_clean)(struct mb_store *st);
+	void (*info)(struct mb_store *st, struct mb_volume_info *info);
 };
 
 #define MB_STORE_FREES_WAIT_COMMIT 0x1u
 #define MB_STORE_READ_ONLY 0x2u
 
+struct mb_committer;
+
 struct mb_store {
 	const struct mb_store_ops *ops; /* const */
 	struct mb_volume *vol;          /* set by mb_volume_create_on; const after */
 	uint32_t flags;                 /* MB_STORE_*; const */
+	struct mb_committer *committer; /* commit.h, for stores whose frees wait; else NULL */
 };
 
 static inline bool mb_store_read_only(const struct mb_store *st)
@@ -91,6 +114,9 @@ static inline bool mb_store_frees_wait(const struct mb_store *st)
 {
 	return st->flags & MB_STORE_FREES_WAIT_COMMIT;
 }
+
+/* group.c: seeds every group's counters from the store's group_free. */
+int mb_groups_seed(struct mb_volume *vol);
 
 /* store_mem.c: the store of mb_volume_create() volumes. */
 int mb_store_memory_new(struct mb_store **out);

@@ -220,13 +220,6 @@ int mb_max_order(const struct mb_volume *vol)
 	return vol->max_order;
 }
 
-uint64_t mb_free_blocks(const struct mb_volume *vol)
-{
-	int64_t n = mb_free_counter_sum(vol);
-
-	return n > 0 ? (uint64_t)n : 0;
-}
-
 int64_t mb_discard_all(struct mb_volume *vol)
 {
 	int64_t freed = 0;

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 #define NBLK (12 * 128)
 static const struct mb_geometry crash_geo = {

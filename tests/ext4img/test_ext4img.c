@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 #include "store_ext4.h"
 
 #ifdef MB_HAVE_EXT2FS

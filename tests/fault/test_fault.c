@@ -34,7 +34,7 @@
 
 #include "fault_inject.h"
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 #define BPG 128
 #define NGROUPS 6
@@ -206,7 +206,7 @@ static void do_alloc(struct mb_volume *vol, struct model *m, struct mb_file *f, 
 	struct mb_extent ex;
 	uint8_t before[NBLK];
 	uint64_t seq0 = p->sb.seq;
-	int perr0 = p->err;
+	int perr0 = p->c.err;
 
 	if (!mb_rand_below(rng, 3))
 		rq.goal = mb_rand_below(rng, NBLK);
@@ -216,7 +216,7 @@ static void do_alloc(struct mb_volume *vol, struct model *m, struct mb_file *f, 
 	int err = mb_alloc(vol, &rq, &ex);
 
 	/* seq counts transactions: a split commit may fail after one landed */
-	if (p->err && !perr0)
+	if (p->c.err && !perr0)
 		model_failed(m, before);
 	else if (p->sb.seq != seq0)
 		model_durable(m, before);

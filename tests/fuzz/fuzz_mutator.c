@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 #include "image_reseal.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -93,7 +93,7 @@ static void fz_dev_close(struct mb_dev *dev)
 }
 
 static const struct mb_dev_ops fz_dev_ops = { fz_dev_read, fz_dev_write, fz_dev_sync,
-					      fz_dev_close };
+					      fz_dev_close, NULL };
 
 static struct mb_dev *fz_dev_new(void)
 {

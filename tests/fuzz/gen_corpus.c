@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 static const struct mb_geometry geo = { .block_size = 1024, .blocks_per_group = 32,
 					.blocks_count = 64, .reserved_per_group = 12 };

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "image_reseal.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 #define SB_CRC_OFF (MB_SB_SIZE - 4)
 #define JH_TARGETS 24

@@ -9,7 +9,7 @@
 
 #include "harness.h"
 #include "image_reseal.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 static const struct mb_geometry geo = {
 	.block_size = 1024, .blocks_per_group = 256, .blocks_count = 8 * 256,

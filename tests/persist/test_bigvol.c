@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 static double now(void)
 {

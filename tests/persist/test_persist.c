@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 static const struct mb_geometry small_geo = {
 	.block_size = 1024, .blocks_per_group = 256, .blocks_count = 16 * 256,
@@ -131,11 +131,11 @@ TEST(deferred_free_per_transaction)
 	struct mb_group *grp = &vol->groups[mb_block_group(vol, ex2.start)];
 	ASSERT_EQ_INT(mb_free(vol, ex2.start, 8), 0);
 	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_U64(mb_free_snapshot_pending_locked(vol, grp), 8);
+	ASSERT_EQ_U64(mb_commit_snapshot_pending_locked(vol, grp), 8);
 	mb_unlock(&grp->bb_lock);
 	ASSERT_EQ_INT(mb_free(vol, ex2.start + 8, 8), 0);
 	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_U64(mb_free_release_committed_locked(vol, grp), 8);
+	ASSERT_EQ_U64(mb_commit_release_locked(vol, grp), 8);
 	mb_unlock(&grp->bb_lock);
 	ASSERT_EQ_U64(atomic_load(&vol->free_pending), 8);
 	ASSERT_CHECK_CLEAN(vol);

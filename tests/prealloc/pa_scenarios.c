@@ -6,7 +6,7 @@
  */
 #include "pa_util.h"
 
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 #define NFILES 1000
 

@@ -6,7 +6,7 @@
  */
 #include "pa_util.h"
 
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 #define KIB 1024ULL
 #define MIB (1024ULL * 1024)

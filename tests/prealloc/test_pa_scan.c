@@ -7,7 +7,7 @@
  */
 #include "pa_util.h"
 
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 #define SCAN_GROUPS 65536
 #define SCAN_BPG 16

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 struct race {
 	struct mb_volume *vol;

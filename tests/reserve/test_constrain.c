@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 /* 16 groups of 256 1 KiB blocks, 2 metadata blocks each (group g starts at g * 256). */
 static const struct mb_geometry geo16 = {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 static const struct mb_geometry geo64k = {
 	.block_size = 4096, .blocks_per_group = 0, .blocks_count = 65536,

@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 struct ctx {
 	struct mb_volume *vol;

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                   */

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 /* ------------------------------------------------------------------------ */
 /* The naive model                                                           */

@@ -9,7 +9,7 @@
 
 #include "crc32c.h"
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 typedef uint32_t (*mb_crc_fn)(uint32_t, const void *, size_t);
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 static const uint32_t sizes[] = {1, 63, 64, 65, 4096, 4097, 300000};
 

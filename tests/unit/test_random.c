@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "mb_int.h"
+#include "mb_test_int.h"
 
 #define NFILES 6
 #define CHECK_EVERY 5000

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc_ctx.h - one mb_alloc() call's context, shared by alloc.c,
+ * normalize.c, prealloc.c and reserve.c.  It lives on the caller's stack
+ * and is never shared between threads.
+ */
+#ifndef MB_ALLOC_CTX_H
+#define MB_ALLOC_CTX_H
+
+#include "mb_int.h"
+
+/* Internal request flags (ext4 values). */
+#define MB_HINT_GROUP_ALLOC 0x0080
+#define MB_STREAM_ALLOC 0x0800
+#define MB_STRICT_CHECK 0x4000
+
+/* A free extent: group-relative start. */
+struct mb_fex {
+	mb_grp_t fe_group;
+	mb_grpblk_t fe_start;
+	uint32_t fe_len;
+	uint64_t fe_logical;
+};
+
+enum mb_ac_status { MB_AC_CONTINUE, MB_AC_FOUND, MB_AC_BREAK };
+
+/* One mb_alloc() call; lives on the caller's stack, never shared. */
+struct mb_ac {
+	struct mb_volume *vol;
+	struct mb_file *file;
+	const struct mb_request *req;
+	struct mb_fex o_ex; /* the original request */
+	struct mb_fex g_ex; /* the normalized goal */
+	struct mb_fex b_ex; /* best found so far / the result */
+	struct mb_fex f_ex; /* what was marked used in the buddy */
+	uint32_t orig_goal_len;
+	uint32_t flags;
+	int criteria;
+	enum mb_ac_status status;
+	uint32_t found;          /* extents measured */
+	uint32_t groups_scanned; /* groups examined under their lock */
+	int ac_2order;           /* log2(goal) for the power-of-two pass, or 0 */
+	struct mb_pa *pa_obj;    /* empty PA allocated before the search (seed fix 2) */
+	struct mb_pa *pa;        /* group PA used or created (re-bucketed at release) */
+	struct mb_pa *pa_late;   /* legacy policy: PA to link after the group unlock */
+	bool pa_created;         /* a new PA was made in this pass (hook point) */
+	struct mb_lg *lg;        /* locality group (lg_mutex held) or NULL */
+	uint64_t seq;            /* discard_pa_seq sample */
+	uint32_t rounds;         /* ENOSPC retry rounds (count toward mb_max_retries) */
+	bool pressured;          /* counted in vol->enospc_pressure */
+	bool goal_block;         /* a physical goal was given */
+	int load_err;            /* a group's bitmap could not be read (-EIO, -ENOMEM): the
+				    answer instead of -ENOSPC, whose promise it cannot keep */
+};
+
+static inline mb_fsblk_t mb_fex_block(const struct mb_volume *vol, const struct mb_fex *e)
+{
+	return mb_group_first_block(vol, e->fe_group) + e->fe_start;
+}
+
+bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr);
+bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req);
+mb_grp_t mb_home_group(const struct mb_volume *vol, const struct mb_file *file);
+void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp);
+
+#endif /* MB_ALLOC_CTX_H */

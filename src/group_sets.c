@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * group_sets.c - the optimized-scan sets: each group sits in the set of its
+ * largest free buddy order and in that of its average free-fragment order,
+ * so the allocator finds candidate groups without visiting them.  Called
+ * whenever a group's buddy counters change, under its bb_lock.
+ */
+#include "mb_int.h"
+
+int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags)
+{
+	if (!free || !frags)
+		return -1;
+	int o = mb_ilog2(free / frags);
+
+	return o < vol->max_order ? o : vol->max_order;
+}
+
+int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters)
+{
+	for (int k = vol->max_order; k >= 0; k--)
+		if (counters[k])
+			return k;
+	return -1;
+}
+
+/*
+ * Recomputes the largest-free and average-fragment orders and moves the
+ * group between the optimized-scan sets.  Corrupt groups are in no set.
+ */
+void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_grp_t g = mb_group_no(vol, grp);
+	bool corrupt = mb_group_corrupt(grp);
+	int lo = corrupt ? -1 : mb_group_largest_order(vol, grp->bb_counters);
+	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
+
+	if (lo != grp->bb_largest_free_order) {
+		if (grp->bb_largest_free_order >= 0)
+			mb_gset_del(&vol->largest_set[grp->bb_largest_free_order], g);
+		if (lo >= 0)
+			mb_gset_add(&vol->largest_set[lo], g);
+		MB_WRITE_ONCE(grp->bb_largest_free_order, lo);
+	}
+	if (ao != grp->bb_avg_fragment_size_order) {
+		if (grp->bb_avg_fragment_size_order >= 0)
+			mb_gset_del(&vol->avg_set[grp->bb_avg_fragment_size_order], g);
+		if (ao >= 0)
+			mb_gset_add(&vol->avg_set[ao], g);
+		MB_WRITE_ONCE(grp->bb_avg_fragment_size_order, ao);
+	}
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * percpu.h - this CPU's slot (percpu.c) and what the fast path counts in
+ * it: discard_pa_seq and the statistics.  The fast path touches only its
+ * own slot; sums are for the failure path and for reporting.
+ */
+#ifndef MB_PERCPU_H
+#define MB_PERCPU_H
+
+#include "mb_int.h"
+
+unsigned mb_cpu_slot(const struct mb_volume *vol);
+unsigned mb_cpu_now(const struct mb_volume *vol); /* read fresh: locality groups */
+/* the slot of the CPU a request names (MB_REQ_CPU), else mb_cpu_now() */
+unsigned mb_req_cpu_slot(const struct mb_volume *vol, const struct mb_request *req);
+static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
+{
+	return &vol->pcpu[mb_cpu_slot(vol)];
+}
+void mb_seq_bump(struct mb_volume *vol);
+uint64_t mb_seq_local(struct mb_volume *vol);
+uint64_t mb_seq_sum(const struct mb_volume *vol);
+
+/* Statistics (stats.c sums them): only when the mb_stats tunable is on. */
+static inline void mb_stat_add(struct mb_volume *vol, enum mb_stat_id id, uint64_t n)
+{
+	if (MB_UNLIKELY(MB_READ_ONCE(vol->t.mb_stats)))
+		atomic_fetch_add_explicit(&mb_this_pcpu(vol)->stat[id], n, memory_order_relaxed);
+}
+static inline void mb_stat_inc(struct mb_volume *vol, enum mb_stat_id id)
+{
+	mb_stat_add(vol, id, 1);
+}
+static inline void mb_stat_cr(struct mb_volume *vol, int cr, int which, uint64_t n)
+{
+	mb_stat_add(vol, (enum mb_stat_id)(MB_ST_CR_BASE + 4 * cr + which), n);
+}
+
+#endif /* MB_PERCPU_H */
