@@ -1162,6 +1162,87 @@ MB_API int mb_e2fs_stats_get(struct mb_e2fs *e, struct mb_e2fs_stats *st);
  */
 MB_API int64_t mb_e2fs_verify(struct mb_e2fs *e, char *buf, size_t buflen);
 
+/* ------------------------------------------------------------------------ */
+/* Callback store: the caller keeps the bitmaps                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A volume whose block bitmaps live with the caller -- in a database's or
+ * an object store's own pages -- and are journaled in the caller's own
+ * transactions.  The library reads a group's bitmap through load() the
+ * first time it needs the group, and hands every changed bitmap to
+ * commit() at each mb_commit() (and before answering -ENOSPC while freed
+ * blocks wait).  As on mb_volume_open() volumes, a freed block becomes
+ * allocatable again only after the commit() that recorded its free has
+ * returned 0, so a crash before it never finds the block reused.
+ *
+ * Bitmaps: bit i of a group's bitmap (word i / 64, bit i % 64) is block
+ * first_data_block + group * blocks_per_group + i; 1 = used.  A bitmap is
+ * (blocks_per_group + 63) / 64 uint64_t words, blocks_per_group resolved
+ * (0 means 8 * block_size); bits past the end of the volume's last group
+ * are set.  Each group's first reserved_per_group blocks are its metadata
+ * and are always used.
+ */
+struct mb_group_bitmap {
+	uint32_t group;
+	uint32_t free;        /* blocks the bitmap shows free */
+	const uint64_t *bits; /* valid only during the commit() call */
+};
+
+struct mb_store_callbacks {
+	void *arg; /* passed to every callback */
+	/*
+	 * Fills bits (zeroed by the library) with group's durable bitmap.
+	 * Called from any thread that needs the group, with the group's lock
+	 * held: it must not call into the library for this volume.  It may be
+	 * called more than once for a group.  Return 0, or a negative errno:
+	 * -EUCLEAN the bitmap is damaged (the group is never allocated from),
+	 * anything else a failed read (the next user tries again; mb_alloc may
+	 * answer -EIO instead of -ENOSPC meanwhile).  Required.
+	 */
+	int (*load)(void *arg, uint32_t group, uint64_t *bits);
+	/*
+	 * Makes groups[0, n) durable as one transaction (all of it or none of
+	 * it survives a crash): n >= 1 groups whose bitmaps changed since their
+	 * last commit, in group order.  One mb_commit() may call it several
+	 * times (at most max_groups groups each).  Called with no lock of the
+	 * library held, one call at a time per volume, from the thread that
+	 * commits (an mb_commit() caller, an allocator out of space, or the
+	 * commit thread): it must not call mb_commit() or mb_volume_close() on
+	 * this volume.  Return 0, or a negative errno: the groups stay changed,
+	 * and every later commit of the volume fails with -EIO (-ENOMEM
+	 * excepted: the next commit tries again).  Required.
+	 */
+	int (*commit)(void *arg, const struct mb_group_bitmap *groups, uint32_t n);
+	/*
+	 * Optional: the free blocks of group by the caller's own records, so
+	 * that opening needs no bitmap.  NULL: the open loads every bitmap once
+	 * to count.  load() must agree with it, or the group is corrupt.
+	 */
+	int (*group_free)(void *arg, uint32_t group, uint32_t *free);
+	uint32_t max_groups; /* most groups per commit() call; 0 = 64 */
+};
+
+/*
+ * Creates a volume of geometry geo on the caller's bitmaps (see above).
+ * opts may be NULL (defaults); commit_interval_s > 0 starts a thread that
+ * commits that often (commit() then runs on it); read_only refuses
+ * everything that changes a bitmap.  group_free() (or load(), without it)
+ * runs for every group before this returns.  Close with mb_volume_close()
+ * (a final commit()) or mb_volume_destroy() (no commit: the caller keeps
+ * the last committed state, as after a crash).  mb_volume_info() reports
+ * persistent = 1.
+ * Errors: -EINVAL bad geometry (as mb_volume_create), cb NULL, or load or
+ *         commit missing; -EUCLEAN a group_free() count larger than the
+ *         group's blocks past its metadata, a load() at open that leaves a
+ *         metadata block free, or the error group_free()/load() returned;
+ *         -ENOMEM.
+ * Thread-safety: any.
+ */
+MB_API int mb_volume_open_callbacks(const struct mb_geometry *geo,
+				    const struct mb_store_callbacks *cb,
+				    const struct mb_open_opts *opts, struct mb_volume **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,7 +5,8 @@
  * its store in one sequence (mb_volume_open_dev): the store checks what it
  * holds, mb_volume_create_on builds the volume, the store reads its group
  * table, mb_groups_seed seeds the counters, then the commit thread starts.
- * The stores: store_mem.c, store_mballoc.c (store.h says how to add one).
+ * The stores: store_mem.c, store_mballoc.c, store_cb.c (store.h says how
+ * to add one).
  */
 #include <stdio.h>
 #include <string.h>
@@ -120,6 +121,36 @@ int mb_volume_open(const char *path, const struct mb_open_opts *opts, struct mb_
 	if (err == -EINVAL && mb_ext4_probe(path)) /* not ours, but an ext4 image */
 		return mb_volume_open_ext4_ro(path, opts, out);
 	return err;
+}
+
+int mb_volume_open_callbacks(const struct mb_geometry *geo,
+			     const struct mb_store_callbacks *cb,
+			     const struct mb_open_opts *opts, struct mb_volume **out)
+{
+	struct mb_volume *vol;
+	struct mb_store *st;
+	int err;
+
+	if (!geo || !cb || !cb->load || !cb->commit || !out)
+		return -EINVAL;
+	err = mb_store_callbacks_new(cb, opts && opts->read_only, &st);
+	if (err)
+		return err;
+	err = mb_volume_create_on(geo, st, &vol);
+	if (err) {
+		st->ops->destroy(st);
+		return err;
+	}
+	err = mb_groups_seed(vol);
+	if (!err)
+		err = mb_committer_start(st->committer, opts ? opts->commit_interval_s
+							  : MB_COMMIT_INTERVAL_DEFAULT);
+	if (err) {
+		mb_volume_destroy(vol);
+		return err;
+	}
+	*out = vol;
+	return 0;
 }
 
 int mb_commit(struct mb_volume *vol)

@@ -9,7 +9,8 @@
  *
  * Stores today: "memory" (store_mem.c, mb_volume_create volumes: every
  * group starts as its metadata only, nothing is durable), "mballoc"
- * (store_mballoc.c: the on-disk format with its journal, docs/FORMAT.md).
+ * (store_mballoc.c: the on-disk format with its journal, docs/FORMAT.md),
+ * "callbacks" (store_cb.c: the caller's load and commit functions).
  * The layer above them (persist.c) opens, closes and describes volumes.
  *
  * How to add a store
@@ -120,6 +121,10 @@ int mb_groups_seed(struct mb_volume *vol);
 
 /* store_mem.c: the store of mb_volume_create() volumes. */
 int mb_store_memory_new(struct mb_store **out);
+/* store_cb.c: the callback store of mb_volume_open_callbacks(); cb is copied. */
+struct mb_store_callbacks;
+int mb_store_callbacks_new(const struct mb_store_callbacks *cb, bool read_only,
+			   struct mb_store **out);
 
 /*
  * volume.c: builds a volume on st.  On success the volume owns st (its
