@@ -37,13 +37,13 @@
  * Every public struct ends in a `spare` array, so later versions add
  * fields there without changing its size or any field's offset:
  *   - structs the caller fills (mb_geometry, mb_request, mb_constraint,
- *     mb_open_opts):
+ *     mb_open_opts, mb_store_callbacks):
  *     spare must be zero, or the call fails with -EINVAL.  Initialise
  *     them with `= { .field = ... }` or memset: a zero-initialised new
  *     field will always mean what the library did before it existed.
  *   - structs the library fills (mb_statfs, mb_stats, mb_group_stat,
- *     mb_volume_info): the library writes the whole struct, spare as
- *     zero.
+ *     mb_volume_info, mb_group_bitmap): the library writes the whole
+ *     struct, spare as zero.
  * mb_extent is a plain value (arrays of it are common) and does not grow.
  */
 #ifndef MBALLOC_H
@@ -1187,6 +1187,7 @@ struct mb_group_bitmap {
 	uint32_t group;
 	uint32_t free;        /* blocks the bitmap shows free */
 	const uint64_t *bits; /* valid only during the commit() call */
+	uint64_t spare[2];    /* zero (see Growing structs) */
 };
 
 struct mb_store_callbacks {
@@ -1221,6 +1222,7 @@ struct mb_store_callbacks {
 	 */
 	int (*group_free)(void *arg, uint32_t group, uint32_t *free);
 	uint32_t max_groups; /* most groups per commit() call; 0 = 64 */
+	uint32_t spare[9];   /* must be zero (see Growing structs) */
 };
 
 /*
@@ -1232,8 +1234,8 @@ struct mb_store_callbacks {
  * (a final commit()) or mb_volume_destroy() (no commit: the caller keeps
  * the last committed state, as after a crash).  mb_volume_info() reports
  * persistent = 1.
- * Errors: -EINVAL bad geometry (as mb_volume_create), cb NULL, or load or
- *         commit missing; -EUCLEAN a group_free() count larger than the
+ * Errors: -EINVAL bad geometry (as mb_volume_create), cb NULL, load or
+ *         commit missing, or spare space of cb or opts not zero; -EUCLEAN a group_free() count larger than the
  *         group's blocks past its metadata, a load() at open that leaves a
  *         metadata block free, or the error group_free()/load() returned;
  *         -ENOMEM.

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "mb_int.h"
-#include "store_ext4.h" /* mb_volume_open_error_set */
+#include "persist.h" /* mb_volume_open_error_set */
 
 #ifdef MB_HAVE_EXT2FS
 #include "e2fs.h"

@@ -5,8 +5,8 @@
  * its store in one sequence (mb_volume_open_dev): the store checks what it
  * holds, mb_volume_create_on builds the volume, the store reads its group
  * table, mb_groups_seed seeds the counters, then the commit thread starts.
- * The stores: store_mem.c, store_mballoc.c, store_cb.c (store.h says how
- * to add one).
+ * The stores: store_mem.c, store_mballoc.c, store_ext4.c, store_cb.c (store.h
+ * says how to add one).
  */
 #include <stdio.h>
 #include <string.h>
@@ -104,11 +104,54 @@ int mb_volume_open_dev(struct mb_dev *dev, const struct mb_open_opts *opts,
 	return 0;
 }
 
+/* Why this thread's last open failed, in words (mb_volume_open_error). */
+static _Thread_local const char *mb_open_why;
+
+const char *mb_volume_open_error(void)
+{
+	return mb_open_why;
+}
+
+void mb_volume_open_error_set(const char *why)
+{
+	mb_open_why = why;
+}
+
+int mb_volume_open_ext4(const char *path, const struct mb_open_opts *opts,
+			struct mb_volume **out)
+{
+	struct mb_geometry geo;
+	struct mb_volume *vol;
+	struct mb_store *st;
+	int err;
+
+	mb_open_why = NULL;
+	if (!path || !out || (opts && !mb_zeroed(opts->spare, sizeof(opts->spare))))
+		return -EINVAL;
+	err = mb_store_ext4_new(path, !opts || opts->read_only, &st, &geo, &mb_open_why);
+	if (err)
+		return err;
+	err = mb_volume_create_on(&geo, st, &vol);
+	if (err) {
+		st->ops->destroy(st);
+		mb_open_why = "its geometry is outside what the allocator supports";
+		return err;
+	}
+	err = mb_groups_seed(vol);
+	if (err) {
+		mb_volume_destroy(vol); /* and the store with it */
+		mb_open_why = "a group descriptor counts more free blocks than its group has";
+		return err;
+	}
+	*out = vol;
+	return 0;
+}
+
 int mb_volume_open(const char *path, const struct mb_open_opts *opts, struct mb_volume **out)
 {
 	struct mb_dev *dev;
 
-	mb_volume_open_error_set(NULL);
+	mb_open_why = NULL;
 	if (!path || !out)
 		return -EINVAL;
 	int err = mb_dev_open_file(path, opts && opts->read_only, 0, &dev);
@@ -118,9 +161,15 @@ int mb_volume_open(const char *path, const struct mb_open_opts *opts, struct mb_
 	err = mb_volume_open_dev(dev, opts, out);
 	if (err)
 		mb_dev_close(dev);
-	if (err == -EINVAL && mb_ext4_probe(path)) /* not ours, but an ext4 image */
-		return mb_volume_open_ext4_ro(path, opts, out);
-	return err;
+	if (err != -EINVAL || !mb_ext4_probe(path))
+		return err;
+	/* not ours, but an ext4 image: inspecting opens only */
+	if (!opts || !opts->read_only) {
+		mb_open_why = "ext4 images open read-only here (mb_volume_open_ext4 "
+			      "gives a scratch volume)";
+		return -EROFS;
+	}
+	return mb_volume_open_ext4(path, opts, out);
 }
 
 int mb_volume_open_callbacks(const struct mb_geometry *geo,
@@ -131,7 +180,9 @@ int mb_volume_open_callbacks(const struct mb_geometry *geo,
 	struct mb_store *st;
 	int err;
 
-	if (!geo || !cb || !cb->load || !cb->commit || !out)
+	if (!geo || !cb || !cb->load || !cb->commit || !out ||
+	    !mb_zeroed(cb->spare, sizeof(cb->spare)) ||
+	    (opts && !mb_zeroed(opts->spare, sizeof(opts->spare))))
 		return -EINVAL;
 	err = mb_store_callbacks_new(cb, opts && opts->read_only, &st);
 	if (err)

@@ -16,4 +16,8 @@ int mb_volume_format_dev(struct mb_dev *dev, const struct mb_geometry *geo,
 int mb_volume_open_dev(struct mb_dev *dev, const struct mb_open_opts *opts,
 		       struct mb_volume **out);
 
+/* Sets what mb_volume_open_error() answers on this thread (NULL: nothing);
+   for opens built elsewhere (e2fs.c). */
+void mb_volume_open_error_set(const char *why);
+
 #endif /* MB_PERSIST_H */

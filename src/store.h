@@ -10,7 +10,9 @@
  * Stores today: "memory" (store_mem.c, mb_volume_create volumes: every
  * group starts as its metadata only, nothing is durable), "mballoc"
  * (store_mballoc.c: the on-disk format with its journal, docs/FORMAT.md),
- * "callbacks" (store_cb.c: the caller's load and commit functions).
+ * "ext4" (store_ext4.c: an ext4 image through libext2fs, read-only or a
+ * scratch copy in memory), "callbacks" (store_cb.c: the caller's load and
+ * commit functions).
  * The layer above them (persist.c) opens, closes and describes volumes.
  *
  * How to add a store

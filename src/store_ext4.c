@@ -378,19 +378,6 @@ int mb_ext4_read_group(struct mb_ext4 *x, uint32_t g, uint64_t *used)
 /* without it mb_ext4_open answers -ENOTSUP and nothing below runs further) */
 /* ------------------------------------------------------------------------ */
 
-/* Why this thread's last ext4 open failed (mb_volume_open_error). */
-static _Thread_local const char *mb_ext4_why;
-
-const char *mb_volume_open_error(void)
-{
-	return mb_ext4_why;
-}
-
-void mb_volume_open_error_set(const char *why)
-{
-	mb_ext4_why = why;
-}
-
 struct mb_ext4_store {
 	struct mb_store st; /* first: the core sees only this */
 	struct mb_ext4 *x;  /* const; its reads serialize themselves */
@@ -419,6 +406,13 @@ static int mb_ext4_st_load(struct mb_store *st, uint32_t g, uint64_t *bits)
 	return err;
 }
 
+/* Each group's free count from its descriptor, until the group loads. */
+static int mb_ext4_st_group_free(struct mb_store *st, uint32_t g, uint32_t *free)
+{
+	*free = mb_ext4_group_free(((struct mb_ext4_store *)st)->x, g);
+	return 0;
+}
+
 static void mb_ext4_st_destroy(struct mb_store *st)
 {
 	mb_ext4_close(((struct mb_ext4_store *)st)->x);
@@ -431,57 +425,27 @@ static const struct mb_store_ops mb_ext4_store_ops = {
 	.load_bitmap = mb_ext4_st_load,
 	.commit = NULL, /* nothing is ever written: frees are reusable at once */
 	.destroy = mb_ext4_st_destroy,
+	.group_free = mb_ext4_st_group_free,
 };
 
-/* Each group's free count from its descriptor, until the group loads. */
-static void mb_ext4_seed(struct mb_volume *vol, const struct mb_ext4 *x)
+int mb_store_ext4_new(const char *path, bool read_only, struct mb_store **out,
+		      struct mb_geometry *geo, const char **why)
 {
-	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
-		struct mb_group *grp = &vol->groups[g];
-
-		mb_lock(&grp->bb_lock);
-		mb_group_seed_locked(vol, grp, mb_ext4_group_free(x, g));
-		mb_unlock(&grp->bb_lock);
-	}
-}
-
-int mb_volume_open_ext4(const char *path, const struct mb_open_opts *opts,
-			struct mb_volume **out)
-{
-	struct mb_ext4_store *s;
-	struct mb_geometry geo;
+	struct mb_ext4_store *s = calloc(1, sizeof(*s));
 	uint32_t flex;
 	int err;
 
-	mb_ext4_why = NULL;
-	if (!path || !out)
-		return -EINVAL;
-	if (!(s = calloc(1, sizeof(*s))))
+	*why = NULL;
+	if (!s)
 		return -ENOMEM;
-	if ((err = mb_ext4_open(path, &s->x, &geo, &flex, &mb_ext4_why))) {
+	if ((err = mb_ext4_open(path, &s->x, geo, &flex, why))) {
 		free(s);
 		return err;
 	}
 	s->st.ops = &mb_ext4_store_ops;
-	s->st.flags = !opts || opts->read_only ? MB_STORE_READ_ONLY : 0;
-	if ((err = mb_volume_create_on(&geo, &s->st, out))) {
-		mb_ext4_st_destroy(&s->st);
-		mb_ext4_why = "its geometry is outside what the allocator supports";
-		return err;
-	}
-	mb_ext4_seed(*out, s->x);
+	s->st.flags = read_only ? MB_STORE_READ_ONLY : 0;
+	*out = &s->st;
 	return 0;
-}
-
-int mb_volume_open_ext4_ro(const char *path, const struct mb_open_opts *opts,
-			   struct mb_volume **out)
-{
-	if (!opts || !opts->read_only) {
-		mb_ext4_why = "ext4 images open read-only here (mb_volume_open_ext4 "
-			      "gives a scratch volume)";
-		return -EROFS;
-	}
-	return mb_volume_open_ext4(path, opts, out);
 }
 
 bool mb_ext4_probe(const char *path)

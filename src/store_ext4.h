@@ -51,11 +51,15 @@ int mb_ext4_read_group(struct mb_ext4 *x, uint32_t g, uint64_t *used);
 /* Whether path holds the ext2/3/4 superblock magic (0xEF53 at byte 1080). */
 bool mb_ext4_probe(const char *path);
 
-/* mb_volume_open() of an ext4 image: read-only opens only, else -EROFS. */
-int mb_volume_open_ext4_ro(const char *path, const struct mb_open_opts *opts,
-			   struct mb_volume **out);
+struct mb_store;
 
-/* Sets what mb_volume_open_error() answers on this thread (NULL: nothing). */
-void mb_volume_open_error_set(const char *why);
+/*
+ * The ext4 image store on the image at path (store.h): *geo gets the
+ * volume's geometry; read_only sets MB_STORE_READ_ONLY, else the volume is
+ * a scratch copy (changes stay in memory, frees are reusable at once).
+ * The image is never written.  Errors as mb_ext4_open, *why set the same.
+ */
+int mb_store_ext4_new(const char *path, bool read_only, struct mb_store **out,
+		      struct mb_geometry *geo, const char **why);
 
 #endif

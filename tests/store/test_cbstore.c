@@ -78,6 +78,7 @@ static int db_commit(void *arg, const struct mb_group_bitmap *groups, uint32_t n
 		}
 		DB_CHECK(d, i == 0 || groups[i].group > groups[i - 1].group);
 		DB_CHECK(d, groups[i].free == db_count_free(groups[i].bits));
+		DB_CHECK(d, !groups[i].spare[0] && !groups[i].spare[1]);
 		memcpy(d->pages[groups[i].group], groups[i].bits, sizeof(d->pages[0]));
 		d->committed[groups[i].group]++;
 	}
@@ -301,6 +302,11 @@ TEST(read_only_and_bad_args)
 	none.load = NULL;
 	ASSERT_EQ_INT(mb_volume_open_callbacks(&geo, &none, NULL, &vol), -EINVAL);
 	ASSERT_EQ_INT(mb_volume_open_callbacks(&geo, NULL, NULL, &vol), -EINVAL);
+	none = cb;
+	none.spare[8] = 1; /* a field of a later version this one does not know */
+	ASSERT_EQ_INT(mb_volume_open_callbacks(&geo, &none, NULL, &vol), -EINVAL);
+	struct mb_open_opts bad_opts = { .spare[0] = 1 };
+	ASSERT_EQ_INT(mb_volume_open_callbacks(&geo, &cb, &bad_opts, &vol), -EINVAL);
 	d.pages[1][0] = 0; /* a metadata block free: refused at open */
 	d.give_free = false;
 	cb = db_cb(&d);
