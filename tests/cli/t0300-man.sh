@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # t0300-man.sh - the man pages render without warnings, and mballoc.1 has a
 # section for every command `mballoc --help` lists, naming every long option
-# of that command's --help.  Skips (77) without groff or man.
+# of that command's --help; each page's .TH names the version `mballoc
+# --version` prints (CMake's project version).  Skips (77) without groff or
+# man.
 # Usage: t0300-man.sh MBALLOC
 MB=${1:?usage: $0 MBALLOC}
 MAN=$(cd "$(dirname "$0")/../../man" && pwd) || exit 1
@@ -26,6 +28,18 @@ for page in mballoc.1 mballoc.3; do
 	else
 		bad "$page renders with warnings:"
 		cat "$T/warn"
+	fi
+done
+
+# The version in each page's title line is the program's (CMake's project()).
+ver=$("$MB" --version | sed -n 's/^mballoc \([0-9][0-9.]*\)$/\1/p')
+[ -n "$ver" ] || bad "mballoc --version prints 'mballoc X.Y.Z'"
+for page in mballoc.1 mballoc.3; do
+	th=$(sed -n 's/^\.TH .*"mballoc \([0-9][0-9.]*\)".*/\1/p' "$MAN/$page")
+	if [ -n "$ver" ] && [ "$th" = "$ver" ]; then
+		ok "$page names version $ver"
+	else
+		bad "$page names version '$th', mballoc --version '$ver'"
 	fi
 done
 
