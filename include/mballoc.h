@@ -959,7 +959,10 @@ MB_API int mb_volume_verify(struct mb_volume *vol, char *buf, size_t buflen);
  * opts->read_only 0: a scratch volume that starts as the image: allocations
  * and frees change memory only, frees are reusable at once (nothing waits
  * for a commit; mb_commit answers -EINVAL as on an in-memory volume), so a
- * caller can replay another allocator's history from it.  Other fields of
+ * caller can replay another allocator's history from it.  mb_free() of a
+ * range holding file-system metadata (superblock or descriptor copies,
+ * bitmaps, inode tables) answers -EINVAL and changes nothing.
+ * mb_volume_info() reports read_only.  Other fields of
  * opts are ignored.  Nothing locks the image: open it while nobody writes
  * it (a mounted file system's bitmaps may change under the reader).
  * mb_volume_close() and mb_volume_destroy() release it and write nothing.

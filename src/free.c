@@ -88,7 +88,8 @@ void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grp
 	}
 }
 
-/* Checks a group-contained range: inside the group's data area, all used. */
+/* Checks a group-contained range: inside the group's data area, all used,
+   none of it the store's metadata. */
 static int mb_free_validate_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
 				   uint32_t len)
 {
@@ -98,6 +99,9 @@ static int mb_free_validate_locked(struct mb_volume *vol, struct mb_group *grp, 
 		return err;
 	if (!mb_range_all_set(grp->bb_disk, off, len))
 		return -EEXIST;
+	if (vol->store->ops->is_meta &&
+	    vol->store->ops->is_meta(vol->store, mb_group_no(vol, grp), off, len))
+		return -EINVAL; /* the store's metadata (an ext4 image's bitmaps...) */
 	return 0;
 }
 

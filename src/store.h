@@ -58,6 +58,11 @@
  *   is read; mb_groups_seed() asks every group once, before the volume is
  *   used.  load_bitmap must later agree with it (or answer -EUCLEAN).
  *   NULL: every group starts with all but its metadata free.
+ * is_meta(st, g, off, len): whether any block of [off, off + len) of group
+ *   g is the store's metadata beyond the group's first reserved_per_group
+ *   blocks (the core refuses those itself): mb_free() of such a range
+ *   answers -EINVAL and changes nothing.  Called with g's bb_lock held; must
+ *   not sleep, allocate or take a lock.  NULL: no metadata elsewhere.
  * mark_clean(st): mb_volume_close(), after the final commit: record that
  *   the volume was closed cleanly.
  * info(st, info): fills the store's part of mb_volume_info.
@@ -92,6 +97,7 @@ struct mb_store_ops {
 	void (*destroy)(struct mb_store *st);
 	/* Optional (NULL: nothing to do / say): */
 	int (*group_free)(struct mb_store *st, uint32_t group, uint32_t *free);
+	bool (*is_meta)(struct mb_store *st, uint32_t group, uint32_t off, uint32_t len);
 	int (*mark_clean)(struct mb_store *st);
 	void (*info)(struct mb_store *st, struct mb_volume_info *info);
 };

@@ -287,6 +287,34 @@ static void mb_ext4_meta_bits(const struct mb_ext4 *x, uint32_t g, uint64_t *map
 		mb_ext4_mark(x, g, map, x->meta[a].start, x->meta[a].len);
 }
 
+static bool mb_ext4_overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+bool mb_ext4_range_meta(const struct mb_ext4 *x, uint32_t g, uint32_t off, uint32_t len)
+{
+	uint64_t lo = mb_ext4_group_start(x, g), s = lo + off;
+	blk64_t super = 0, old_desc = 0, new_desc = 0;
+	size_t a = 0, b = x->nmeta;
+
+	if (ext2fs_bg_has_super(x->fs, g) && mb_ext4_overlaps(s, len, lo, 1))
+		return true;
+	ext2fs_super_and_bgd_loc2(x->fs, g, &super, &old_desc, &new_desc, NULL);
+	if ((old_desc && mb_ext4_overlaps(s, len, old_desc, x->old_desc_blocks)) ||
+	    (new_desc && mb_ext4_overlaps(s, len, new_desc, 1)))
+		return true;
+	while (a < b) { /* the first run that ends past s */
+		size_t m = a + (b - a) / 2;
+
+		if (x->meta[m].start + x->meta[m].len <= s)
+			a = m + 1;
+		else
+			b = m;
+	}
+	return a < x->nmeta && x->meta[a].start < s + len;
+}
+
 /* Reads group g's bitmap block into used; io_mx serializes libext2fs. */
 static int mb_ext4_read_bitmap(struct mb_ext4 *x, uint32_t g, uint64_t *used)
 {
@@ -370,6 +398,12 @@ int mb_ext4_read_group(struct mb_ext4 *x, uint32_t g, uint64_t *used)
 	(void)x, (void)g, (void)used;
 	return -ENOTSUP;
 }
+
+bool mb_ext4_range_meta(const struct mb_ext4 *x, uint32_t g, uint32_t off, uint32_t len)
+{
+	(void)x, (void)g, (void)off, (void)len;
+	return false;
+}
 #endif
 
 
@@ -413,6 +447,17 @@ static int mb_ext4_st_group_free(struct mb_store *st, uint32_t g, uint32_t *free
 	return 0;
 }
 
+/* ext4's metadata lies anywhere in a group: a free must not reach it. */
+static bool mb_ext4_st_is_meta(struct mb_store *st, uint32_t g, uint32_t off, uint32_t len)
+{
+	return mb_ext4_range_meta(((struct mb_ext4_store *)st)->x, g, off, len);
+}
+
+static void mb_ext4_st_info(struct mb_store *st, struct mb_volume_info *info)
+{
+	info->read_only = mb_store_read_only(st);
+}
+
 static void mb_ext4_st_destroy(struct mb_store *st)
 {
 	mb_ext4_close(((struct mb_ext4_store *)st)->x);
@@ -426,6 +471,8 @@ static const struct mb_store_ops mb_ext4_store_ops = {
 	.commit = NULL, /* nothing is ever written: frees are reusable at once */
 	.destroy = mb_ext4_st_destroy,
 	.group_free = mb_ext4_st_group_free,
+	.is_meta = mb_ext4_st_is_meta,
+	.info = mb_ext4_st_info,
 };
 
 int mb_store_ext4_new(const char *path, bool read_only, struct mb_store **out,

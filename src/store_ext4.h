@@ -48,6 +48,11 @@ uint32_t mb_ext4_group_free(const struct mb_ext4 *x, uint32_t g);
  */
 int mb_ext4_read_group(struct mb_ext4 *x, uint32_t g, uint64_t *used);
 
+/* Whether any block of [off, off + len) of group g is file-system metadata
+ * (superblock or descriptor copy, bitmap, inode table).  Constant data:
+ * any thread, no lock, no allocation. */
+bool mb_ext4_range_meta(const struct mb_ext4 *x, uint32_t g, uint32_t off, uint32_t len);
+
 /* Whether path holds the ext2/3/4 superblock magic (0xEF53 at byte 1080). */
 bool mb_ext4_probe(const char *path);
 

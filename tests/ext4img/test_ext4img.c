@@ -308,6 +308,10 @@ TEST(volume_read_only_matches_image)
 	ASSERT_EQ_INT(mb_mark_used(vol, 5000, 1), -EROFS);
 	ASSERT_EQ_INT(mb_commit(vol), -EINVAL);
 	ASSERT_CHECK_CLEAN(vol);
+	struct mb_volume_info info;
+
+	mb_volume_info(vol, &info);
+	ASSERT_EQ_INT(info.read_only, 1);
 	ASSERT_EQ_INT(mb_volume_close(vol), 0);
 	/* mb_volume_open recognises it, read-only only */
 	ASSERT_EQ_INT(mb_volume_open(p, &ro, &vol), 0);
@@ -338,6 +342,10 @@ TEST(volume_scratch_allocates_in_memory_only)
 	uint64_t sum = mb_file_sum(p), free0, free1;
 
 	ASSERT_EQ_INT(mb_volume_open_ext4(p, &rw, &vol), 0);
+	struct mb_volume_info info;
+
+	mb_volume_info(vol, &info);
+	ASSERT_EQ_INT(info.read_only, 0);
 	free0 = mb_free_blocks(vol);
 	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 300 };
 
@@ -351,6 +359,53 @@ TEST(volume_scratch_allocates_in_memory_only)
 	ASSERT_EQ_INT(mb_volume_open_ext4(p, NULL, &vol), 0); /* NULL: read-only */
 	free1 = mb_free_blocks(vol);
 	ASSERT_EQ_U64(free1, free0);
+	mb_volume_destroy(vol);
+}
+
+/*
+ * A scratch volume refuses to free file-system metadata: the superblock and
+ * its backup, the descriptor table, each bitmap, the inode table, alone or
+ * inside a larger range -- and nothing changes.
+ */
+TEST(scratch_refuses_freeing_metadata)
+{
+	const char *p = mb_mkfs("meta.img", "-b 1024", "32M");
+	struct mb_open_opts rw = { .read_only = 0 };
+	struct mb_volume *vol;
+	ext2_filsys fs;
+	uint64_t meta[8];
+	size_t n = 0;
+
+	ASSERT_TRUE(!ext2fs_open(p, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs));
+	meta[n++] = fs->super->s_first_data_block;     /* superblock */
+	meta[n++] = fs->super->s_first_data_block + 1; /* descriptors */
+	meta[n++] = ext2fs_block_bitmap_loc(fs, 0);
+	meta[n++] = ext2fs_inode_bitmap_loc(fs, 0);
+	meta[n++] = ext2fs_inode_table_loc(fs, 0) + fs->inode_blocks_per_group - 1;
+	meta[n++] = ext2fs_group_first_block2(fs, 1); /* group 1: a superblock backup */
+	meta[n++] = ext2fs_inode_table_loc(fs, 1);    /* flex_bg: in group 0 */
+	ASSERT_TRUE(ext2fs_bg_has_super(fs, 1));
+	ext2fs_close_free(&fs);
+	ASSERT_EQ_INT(mb_volume_open_ext4(p, &rw, &vol), 0);
+	uint64_t free0 = mb_free_blocks(vol);
+
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_EQ_INT(mb_free(vol, meta[i], 1), -EINVAL);
+		ASSERT_EQ_INT(mb_allocated_blocks(vol, meta[i], 1), 1);
+	}
+	/* a range of data blocks that ends in metadata: all of it refused */
+	struct mb_request rq = { .goal = meta[5] - 64, .len = 32 };
+	struct mb_extent ex;
+
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
+	ASSERT_EQ_U64(mb_free_blocks(vol), free0);
+	ASSERT_EQ_INT(mb_mark_used(vol, meta[5] - 8, 8), 0);
+	ASSERT_EQ_INT(mb_free(vol, meta[5] - 8, 9), -EINVAL);
+	ASSERT_EQ_INT(mb_allocated_blocks(vol, meta[5] - 8, 9), 9);
+	ASSERT_EQ_INT(mb_free(vol, meta[5] - 8, 8), 0);
+	ASSERT_EQ_U64(mb_free_blocks(vol), free0);
+	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
 
