@@ -10,6 +10,8 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "persist.h"
 #include "store_ext4.h"
@@ -21,24 +23,40 @@ int mb_volume_format_dev(struct mb_dev *dev, const struct mb_geometry *geo,
 	return mb_mballoc_format(dev, geo, opts);
 }
 
+/*
+ * Every check first, then the file: a failed format leaves nothing behind
+ * (a file it created is removed, an existing one gets its size back; its
+ * bytes change only when a write itself failed).
+ */
 int mb_volume_format(const char *path, const struct mb_geometry *geo,
 		     const struct mb_open_opts *opts)
 {
 	struct mb_geometry g;
 	uint32_t groups;
 	struct mb_dev *dev;
+	struct stat st;
 
 	if (!path || !geo || mb_geometry_validate(geo, &g, &groups) ||
 	    (opts && !mb_zeroed(opts->spare, sizeof(opts->spare))))
 		return -EINVAL;
-	if (g.blocks_count > UINT64_MAX / g.block_size)
+	if (g.blocks_count > UINT64_MAX / g.block_size || mb_mballoc_format_check(geo, opts))
 		return -EINVAL;
+	bool existed = !stat(path, &st);
 	int err = mb_dev_open_file(path, false, g.blocks_count * g.block_size, &dev);
 
-	if (err)
-		return err;
-	err = mb_volume_format_dev(dev, geo, opts);
-	mb_dev_close(dev);
+	bool opened = !err;
+
+	if (opened) {
+		err = mb_volume_format_dev(dev, geo, opts);
+		mb_dev_close(dev);
+	}
+	if (err && !existed) {
+		unlink(path);
+	} else if (err && opened && S_ISREG(st.st_mode)) {
+		int undo = truncate(path, st.st_size); /* the format's error says more */
+
+		(void)undo;
+	}
 	return err;
 }
 

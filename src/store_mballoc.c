@@ -121,6 +121,31 @@ static uint64_t mb_sb_initial_free(const struct mb_sb *sb)
 	return free;
 }
 
+/* Every check of a format that needs no device; fills the superblock's
+   geometry, group count and journal size. */
+static int mb_format_plan(const struct mb_geometry *geo, const struct mb_open_opts *opts,
+			  struct mb_sb *sb, struct mb_layout *lay)
+{
+	if (!geo || mb_geometry_validate(geo, &sb->geo, &sb->groups) ||
+	    mb_layout_compute(&sb->geo, sb->groups, lay))
+		return -EINVAL;
+	uint32_t jmax = mb_journal_capacity(sb->geo.block_size, UINT32_MAX) + 2;
+	uint32_t want = opts ? opts->journal_blocks : 0;
+
+	if (want && (want < MB_JOURNAL_MIN || want > lay->room))
+		return -EINVAL;
+	sb->journal_blocks = want ? want : (lay->room < jmax ? lay->room : jmax);
+	return 0;
+}
+
+int mb_mballoc_format_check(const struct mb_geometry *geo, const struct mb_open_opts *opts)
+{
+	struct mb_sb sb;
+	struct mb_layout lay;
+
+	return mb_format_plan(geo, opts, &sb, &lay);
+}
+
 int mb_mballoc_format(struct mb_dev *dev, const struct mb_geometry *geo,
 		      const struct mb_open_opts *opts)
 {
@@ -128,17 +153,10 @@ int mb_mballoc_format(struct mb_dev *dev, const struct mb_geometry *geo,
 			    .state = MB_STATE_CLEAN };
 	struct mb_layout lay;
 	uint8_t buf[MB_SB_SIZE];
-	int err;
+	int err = mb_format_plan(geo, opts, &sb, &lay);
 
-	if (!geo || mb_geometry_validate(geo, &sb.geo, &sb.groups) ||
-	    mb_layout_compute(&sb.geo, sb.groups, &lay))
-		return -EINVAL;
-	uint32_t jmax = mb_journal_capacity(sb.geo.block_size, UINT32_MAX) + 2;
-	uint32_t want = opts ? opts->journal_blocks : 0;
-
-	if (want && (want < MB_JOURNAL_MIN || want > lay.room))
-		return -EINVAL;
-	sb.journal_blocks = want ? want : (lay.room < jmax ? lay.room : jmax);
+	if (err)
+		return err;
 	if (dev->size / sb.geo.block_size < sb.geo.blocks_count)
 		return -ENOSPC;
 	sb.desc_start = lay.desc_start;

@@ -36,6 +36,8 @@ struct mb_persist {
 /* Writes a fresh volume of geometry geo on dev (opts: journal_blocks). */
 int mb_mballoc_format(struct mb_dev *dev, const struct mb_geometry *geo,
 		      const struct mb_open_opts *opts);
+/* The checks of mb_mballoc_format that need no device: -EINVAL or 0. */
+int mb_mballoc_format_check(const struct mb_geometry *geo, const struct mb_open_opts *opts);
 /*
  * Reads and checks the superblock and the journal of dev (nothing written)
  * into a new store; its geometry is then p->sb.geo.  On failure the caller

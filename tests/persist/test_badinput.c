@@ -4,7 +4,10 @@
  * error (-EINVAL not ours, -EUCLEAN damaged, -EIO truncated, -EROFS
  * read-only), never a crash, and a failed open leaves the image unchanged.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "harness.h"
@@ -265,6 +268,44 @@ TEST(format_refuses_bad_geometry)
 	ASSERT_EQ_INT(mb_volume_open("/nonexistent/dir/vol", NULL, &vol), -ENOENT);
 }
 
+/*
+ * A failed mb_volume_format() leaves nothing behind: no new file, and an
+ * existing file keeps its size and bytes -- whichever check fails (the
+ * geometry, the layout, the journal size).
+ */
+TEST(failed_format_leaves_nothing)
+{
+	char dir[] = "/tmp/mb_badfmt_XXXXXX";
+	char path[64];
+	struct mb_geometry tight = geo;
+	struct mb_open_opts tiny = { .journal_blocks = 1 };
+	struct stat st;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/vol", dir);
+	tight.reserved_per_group = 10; /* the layout needs 11 */
+	int e1 = mb_volume_format(path, &tight, NULL);
+	int gone1 = stat(path, &st) != 0;
+	int e2 = mb_volume_format(path, &geo, &tiny);
+	int gone2 = stat(path, &st) != 0;
+	FILE *f = fopen(path, "w"); /* an existing file of 5 bytes */
+
+	if (f) {
+		fputs("keep\n", f);
+		fclose(f);
+	}
+	int e3 = mb_volume_format(path, &geo, &tiny);
+	int kept = !stat(path, &st) && st.st_size == 5;
+
+	unlink(path);
+	rmdir(dir);
+	ASSERT_EQ_INT(e1, -EINVAL);
+	ASSERT_TRUE(gone1);
+	ASSERT_EQ_INT(e2, -EINVAL);
+	ASSERT_TRUE(gone2);
+	ASSERT_EQ_INT(e3, -EINVAL);
+	ASSERT_TRUE(kept);
+}
 
 /*
  * Issue 9, item 6: every superblock read from disk passes the same checks,
