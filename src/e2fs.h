@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * e2fs.h - internals of mballoc as libext2fs's allocator: the attachment
- * (e2fs.c), the hooks libext2fs calls (e2fs_hook.c) and the store over the
- * live block bitmap (store_e2fs.c).  Only compiled with MB_HAVE_EXT2FS.
+ * (e2fs.c, its state in e2fs_state.c), the hooks libext2fs calls
+ * (e2fs_hook.c) and the store over the live block bitmap (store_e2fs.c).  Only compiled with MB_HAVE_EXT2FS.
  *
  * Thread-safety: an attachment belongs to the one thread that drives its
  * libext2fs handle at a time (libext2fs is not thread-safe), so nothing in
@@ -52,8 +52,12 @@ struct mb_e2fs {
 	struct mb_e2fs_stats st;
 };
 
-/* e2fs.c */
+/* e2fs_state.c */
 struct mb_e2fs *mb_e2fs_lookup(ext2_filsys fs);
+int mb_e2fs_register(struct mb_e2fs *e);
+void mb_e2fs_unregister(struct mb_e2fs *e);
+struct mb_e2fs_file *mb_e2fs_file_add(struct mb_e2fs *e, uint32_t ino);
+void mb_e2fs_file_drop(struct mb_e2fs *e, struct mb_e2fs_file *f);
 struct mb_e2fs_file *mb_e2fs_file_find(struct mb_e2fs *e, uint32_t ino);
 /* The file a data allocation for ino goes to, begun now if need be
  * (inode: its size, may be NULL); NULL on -ENOMEM (then: metadata path). */
