@@ -132,7 +132,7 @@ static int mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_r
 		ac->o_ex.fe_start = mb_block_offset(vol, req->goal);
 		ac->goal_block = true;
 	} else {
-		ac->o_ex.fe_group = mb_home_group(vol, ac->file);
+		ac->o_ex.fe_group = ac->file ? ac->file->f_home : 0;
 		ac->o_ex.fe_start = 0;
 		ac->flags &= ~(uint32_t)(MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY);
 	}
@@ -996,13 +996,18 @@ static int mb_alloc_search(struct mb_ac *ac)
 int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out)
 {
 	struct mb_ac ac;
+
+	if (!mb_request_valid(vol, req))
+		return -EINVAL;
+	mb_probe_request(vol, req);
+	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
+		return -EROFS; /* nothing allocated could ever be committed */
+	if (mb_pa_fast_alloc(vol, req, out))
+		return 0; /* its file's PA served it (prealloc.c) */
 	int err = mb_ac_init(&ac, vol, req);
 
 	if (err)
 		return err;
-	mb_probe_request(vol, req);
-	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
-		return -EROFS; /* nothing allocated could ever be committed */
 	uint64_t claimed = 0; /* reserve.c: the free-space gate */
 
 	err = mb_resv_claim_request(&ac, &claimed);

@@ -211,6 +211,7 @@ struct mb_file {
 	uint64_t f_size;            /* blocks; MB_READ_ONCE/MB_WRITE_ONCE */
 	uint32_t f_open_write;      /* a writer holds it open; MB_READ_ONCE/MB_WRITE_ONCE */
 	struct mb_lg *f_lg;         /* locality group that served it last; f_data_sem */
+	mb_grp_t f_home;            /* mb_home_group(), computed at open; const */
 	struct mb_list f_link;      /* on vol->v_files; vol->v_lock */
 };
 
@@ -413,11 +414,13 @@ struct mb_volume {
 static inline bool mb_zeroed(const void *p, size_t n)
 {
 	const unsigned char *c = p;
+	unsigned char any = 0;
 
+	/* no early exit: the compiler turns this into a few wide loads (every
+	   mb_alloc checks its request's spare words) */
 	for (size_t i = 0; i < n; i++)
-		if (c[i])
-			return false;
-	return true;
+		any |= c[i];
+	return !any;
 }
 
 /* The request names a left (right) neighbour: the flag, or a non-zero
@@ -494,6 +497,7 @@ void mb_resv_adjust(struct mb_volume *vol, int64_t delta);
 struct mb_ac;
 int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed);
 void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags);
+bool mb_resv_take_exact(struct mb_volume *vol, uint64_t need, uint64_t n);
 void mb_resv_retune(struct mb_volume *vol);
 bool mb_resv_must_retry(struct mb_volume *vol, uint32_t flags);
 uint32_t mb_resv_default_clusters(const struct mb_volume *vol);
@@ -575,6 +579,8 @@ void mb_normalize_request(struct mb_ac *ac);
 bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, int bsbits,
 			 uint64_t *wsize, uint64_t *wstart);
 bool mb_use_inode_preallocated(struct mb_ac *ac);
+uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
+			  struct mb_extent *out);
 bool mb_use_group_preallocated(struct mb_ac *ac);
 struct mb_pa *mb_lg_pa_at(struct mb_lg *lg, mb_fsblk_t block);
 struct mb_lg *mb_file_lg(struct mb_file *file, const struct mb_request *req);

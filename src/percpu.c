@@ -17,8 +17,10 @@
  * migrated meanwhile updates another CPU's slot, which is still correct:
  * slots are atomics, only their locality is lost for a while.
  */
-static _Thread_local int mb_cpu = -1;
-static _Thread_local unsigned mb_cpu_uses;
+/* initial-exec: read on every per-CPU update, so no __tls_get_addr call */
+#define MB_TLS_FAST __attribute__((tls_model("initial-exec")))
+static _Thread_local int mb_cpu MB_TLS_FAST = -1;
+static _Thread_local unsigned mb_cpu_uses MB_TLS_FAST;
 
 static int mb_cpu_read(void)
 {

@@ -339,14 +339,22 @@ int64_t mb_discard_file_preallocations(struct mb_file *file)
  * PA used up is retired (deleted, off the group list); its owner frees it.
  * Returns the blocks taken.
  */
+/* How many of [off, off + len) from off on are unused: clear on disk, not pending. */
+static uint32_t mb_pa_unused_run_locked(struct mb_volume *vol, struct mb_group *grp,
+					mb_grpblk_t off, uint32_t len)
+{
+	uint32_t n = mb_find_next_bit(grp->bb_disk, off + len, off) - off;
+	uint32_t p = mb_find_next_bit(mb_group_pending_map(vol, grp), off + n, off) - off;
+
+	return p < n ? p : n;
+}
+
 static uint32_t mb_pa_take_locked(struct mb_ac *ac, struct mb_group *grp, struct mb_pa *pa,
 				  mb_grpblk_t off, uint32_t len)
 {
 	struct mb_volume *vol = ac->vol;
-	uint32_t n = mb_find_next_bit(grp->bb_disk, off + len, off) - off;
-	uint32_t p = mb_find_next_bit(mb_group_pending_map(vol, grp), off + n, off) - off;
+	uint32_t n = mb_pa_unused_run_locked(vol, grp, off, len);
 
-	n = p < n ? p : n;
 	if (!n)
 		return 0;
 	mb_group_mark_disk_used_locked(vol, grp, off, n);
@@ -562,6 +570,95 @@ bool mb_use_group_preallocated(struct mb_ac *ac)
 	if ((ac->flags & MB_HINT_GROUP_ALLOC) && mb_use_group_pa(ac))
 		return mb_pa_hit(ac);
 	return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The fast path: a plain request its file's PA serves                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Requests the fast path may decide: a file's, allowed to use PAs, and
+ * with nothing to count (mb_stats counts requests in the allocation
+ * context; with it on, every request goes the regular way).
+ */
+static bool mb_pa_fast_ok(const struct mb_volume *vol, const struct mb_request *req)
+{
+	return req->file && !(req->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)) &&
+	       !MB_READ_ONCE(vol->t.mb_stats);
+}
+
+/*
+ * Takes what the regular path would take from a live inode PA: the unused
+ * run at the request's block, up to the request and the PA's end.  A plain
+ * request claims exactly that, and only if its CPU's share of the unclaimed
+ * space holds the whole request -- just when the regular claim would have
+ * been granted in full from that share, so the outcome is the same.
+ * Returns the blocks taken (0: leave the request to the regular path).
+ */
+static uint32_t mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *grp,
+				       struct mb_pa *pa, const struct mb_request *req,
+				       uint32_t len)
+{
+	mb_fsblk_t start = pa->pa_pstart + (req->logical - pa->pa_lstart);
+	uint64_t room = mb_pa_end(pa) - start;
+	mb_grpblk_t off = mb_block_offset(vol, start);
+	uint32_t n = mb_pa_unused_run_locked(vol, grp, off, len < room ? len : (uint32_t)room);
+
+	if (!n)
+		return 0;
+	if (!(req->flags & MB_HINT_DELALLOC_RESERVED) && !mb_resv_take_exact(vol, len, n))
+		return 0;
+	mb_group_mark_disk_used_locked(vol, grp, off, n);
+	pa->pa_free -= n;
+	if (!pa->pa_free)
+		mb_pa_discard_locked(vol, grp, pa); /* nothing to return: just retire */
+	return n;
+}
+
+/*
+ * mb_alloc's first try, before any allocation context exists: the inode PA
+ * covering the request's first block serves it under f_data_sem and that
+ * PA's group lock (ext4: i_data_sem, the tree's read lock and pa_lock),
+ * with one CAS for the space claim and nothing in flight to settle.  It
+ * decides exactly as the regular path's first step, mb_use_inode_pa, would;
+ * whatever it cannot decide that way (no PA there, a PA deleted by a
+ * discarder, the block taken, a dry share, mb_stats on) it leaves alone
+ * and returns 0, and the regular path starts from scratch.
+ * Returns the blocks allocated (*out filled) or 0.  No malloc.
+ */
+uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
+			  struct mb_extent *out)
+{
+	struct mb_file *file = req->file;
+	uint32_t len = req->len < vol->bpg ? req->len : vol->bpg, got = 0;
+	struct mb_pa *pa;
+	bool used_up = false;
+
+	if (!mb_pa_fast_ok(vol, req))
+		return 0;
+	mb_lock(&file->f_data_sem);
+	pa = mb_file_pa_floor(file, req->logical);
+	if (pa && req->logical < pa->pa_lstart + pa->pa_len) {
+		struct mb_group *grp = mb_pa_grp(vol, pa);
+
+		mb_lock(&grp->bb_lock);
+		if (!pa->pa_deleted)
+			got = mb_pa_fast_take_locked(vol, grp, pa, req, len);
+		used_up = got && pa->pa_deleted;
+		mb_unlock(&grp->bb_lock);
+	}
+	if (got) {
+		out->start = pa->pa_pstart + (req->logical - pa->pa_lstart);
+		out->len = got;
+		out->logical = req->logical;
+		if (req->flags & MB_HINT_DELALLOC_RESERVED)
+			mb_resv_consumed(vol, 0, got, req->flags);
+		mb_probe_pa_fast(vol, req, out->start, got, len);
+	}
+	if (used_up)
+		mb_pa_forget(pa); /* retired by us: its memory is ours to free */
+	mb_unlock(&file->f_data_sem);
+	return got;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -78,6 +78,23 @@ static inline void mb_probe_alloc_done(const struct mb_ac *ac, int err)
 		 r->goal, r->pleft, r->pright, r->flags);
 }
 
+/*
+ * mb_alloc_done's two probes for a request prealloc.c's fast path served
+ * from an inode PA: the same arguments an allocation context would give
+ * (the original goal: the caller's, else the start of the home group).
+ */
+static inline void mb_probe_pa_fast(const struct mb_volume *vol, const struct mb_request *r,
+				    uint64_t block, uint32_t len, uint32_t olen)
+{
+	uint64_t ino = mb_probe_ino(r->file);
+	uint64_t goal = r->goal != MB_GOAL_NONE ? r->goal
+						 : mb_group_first_block(vol, r->file->f_home);
+
+	MB_PROBE(ext4_mballoc_prealloc, vol, ino, block, len, r->logical, olen, goal, r->logical);
+	MB_PROBE(ext4_allocate_blocks, vol, ino, block, len, r->logical, r->lleft, r->lright,
+		 r->goal, r->pleft, r->pright, r->flags);
+}
+
 static inline void mb_probe_new_pa(const struct mb_ac *ac, const struct mb_pa *pa)
 {
 	uint64_t ino = mb_probe_ino(ac->file);
@@ -124,6 +141,7 @@ static inline void mb_probe_trim_extent(const struct mb_volume *vol, mb_grp_t g,
 
 #define mb_probe_request(vol, r) ((void)0)
 #define mb_probe_alloc_done(ac, err) ((void)0)
+#define mb_probe_pa_fast(vol, r, block, len, olen) ((void)0)
 #define mb_probe_new_pa(ac, pa) ((void)0)
 #define mb_probe_release_inode_pa(vol, pa, block, count) ((void)0)
 #define mb_probe_release_group_pa(vol, pa) ((void)0)

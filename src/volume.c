@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "mb_int.h"
+#include "alloc_ctx.h"
 #include "store.h"
 
 const char *mb_version(void)
@@ -244,6 +245,7 @@ int mb_file_open(struct mb_volume *vol, uint64_t ino, struct mb_file **out)
 		return -ENOMEM;
 	f->f_vol = vol;
 	f->f_ino = ino;
+	f->f_home = mb_home_group(vol, f);
 	f->f_open_write = 1; /* see mb_file_set_open_for_write() */
 	mb_mutex_init(&f->f_data_sem, MB_RANK_FILE_DATA);
 	mb_avl_init(&f->f_pa_tree);

@@ -34,6 +34,7 @@ struct dstate {
 	struct dext ext[MAXEXT];
 	unsigned n;
 	uint64_t rng, hash;
+	uint64_t reserved; /* mb_reserve()d, not yet placed */
 	FILE *trace;
 };
 
@@ -62,13 +63,20 @@ static void drop(struct dstate *s, unsigned i)
 	s->ext[i] = s->ext[--s->n];
 }
 
-static void write_at(struct dstate *s, int fi, uint64_t logical, uint32_t len, uint64_t goal)
+static void write_at(struct dstate *s, int fi, uint64_t logical, uint32_t len, uint64_t goal,
+		     uint32_t flags)
 {
-	struct mb_request rq = { .file = s->f[fi], .logical = logical, .len = len, .goal = goal };
+	struct mb_request rq = { .file = s->f[fi], .logical = logical, .len = len, .goal = goal,
+				 .flags = flags };
 	struct mb_extent ex;
-	int rc = mb_alloc(s->vol, &rq, &ex);
+	int rc;
 
+	if ((flags & MB_HINT_DELALLOC_RESERVED) && s->reserved < len)
+		rq.flags &= ~(uint32_t)MB_HINT_DELALLOC_RESERVED;
+	rc = mb_alloc(s->vol, &rq, &ex);
 	note(s, 1, rc, rc ? 0 : ex.start, rc ? 0 : ex.len);
+	if (!rc && (rq.flags & MB_HINT_DELALLOC_RESERVED))
+		s->reserved -= ex.len;
 	if (rc == -ENOSPC) { /* make room: free a third of what is held */
 		for (unsigned k = s->n / 3; k && s->n; k--)
 			drop(s, (unsigned)mb_rand_below(&s->rng, s->n));
@@ -102,13 +110,17 @@ static void one_op(struct dstate *s)
 						 : 1 + (uint32_t)mb_rand_below(&s->rng, 300);
 	uint64_t goal = mb_rand_below(&s->rng, 4) ? MB_GOAL_NONE
 						  : mb_rand_below(&s->rng, 4 * 1024);
+	uint32_t flags = mb_rand_below(&s->rng, 8) ? 0 : MB_HINT_DELALLOC_RESERVED;
+
+	if (!mb_rand_below(&s->rng, 16))
+		flags |= MB_HINT_NOPREALLOC;
 
 	if (r < 45) {
 		if (mb_rand_below(&s->rng, 2))
 			mb_file_set_size(s->f[fi], s->next[fi]);
-		write_at(s, fi, s->next[fi], len, goal);
+		write_at(s, fi, s->next[fi], len, goal, flags);
 	} else if (r < 65) {
-		write_at(s, fi, mb_rand_below(&s->rng, 6000), len, goal);
+		write_at(s, fi, mb_rand_below(&s->rng, 6000), len, goal, flags);
 	} else if (r < 75) {
 		if (s->n)
 			drop(s, (unsigned)mb_rand_below(&s->rng, s->n));
@@ -122,8 +134,22 @@ static void one_op(struct dstate *s)
 		mb_file_set_size(s->f[fi], mb_rand_below(&s->rng, 20000));
 	} else if (r < 94) {
 		note(s, 8, mb_discard_all(s->vol), 0, 0);
+	} else if (r < 97) {
+		/* reservations: the space left to plain claims shrinks (shares run dry) */
+		uint64_t n = 1 + mb_rand_below(&s->rng, 600);
+		int rc = mb_reserve(s->vol, n, 0);
+
+		note(s, 10, rc, n, 0);
+		s->reserved += rc ? 0 : n;
+	} else if (r < 98) {
+		uint64_t n = s->reserved / 2;
+
+		if (n) {
+			note(s, 11, mb_unreserve(s->vol, n), n, 0);
+			s->reserved -= n;
+		}
 	} else {
-		write_at(s, fi, s->next[fi], 1, MB_GOAL_NONE); /* small tail write */
+		write_at(s, fi, s->next[fi], 1, MB_GOAL_NONE, 0); /* small tail write */
 	}
 }
 
