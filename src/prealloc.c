@@ -641,6 +641,7 @@ uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
 	if (pa && req->logical < pa->pa_lstart + pa->pa_len) {
 		struct mb_group *grp = mb_pa_grp(vol, pa);
 
+		MB_HOOK(vol, MB_HOOK_PA_FAST_FOUND, pa->pa_group, 0);
 		mb_lock(&grp->bb_lock);
 		if (!pa->pa_deleted)
 			got = mb_pa_fast_take_locked(vol, grp, pa, req, len);

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_race_pa_fast.c - the PA fast path against a discarder.  A file's
+ * inode PA is found without the group lock (the file's tree is the
+ * owner's); a discarder may delete it and give its space back to the
+ * buddy before the owner takes that lock.  The owner is parked right there
+ * (MB_HOOK_PA_FAST_FOUND) while mb_discard_all() runs, then released: it
+ * must see the PA deleted and fall back to a regular search.  Taking from
+ * the deleted PA would mark blocks used on disk that the buddy calls free:
+ * mb_check() reports it, and a later allocation could hand them out twice.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "harness.h"
+#include "mb_int.h"
+
+struct fast_race {
+	struct mb_volume *vol;
+	struct mb_file *file;
+	pthread_t owner;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool parked, released;
+	int err;
+	struct mb_extent ex;
+};
+
+static void fast_hook(void *arg, int id, uint32_t group, int cr)
+{
+	struct fast_race *r = arg;
+
+	(void)group;
+	(void)cr;
+	if (id != MB_HOOK_PA_FAST_FOUND || !pthread_equal(pthread_self(), r->owner))
+		return;
+	pthread_mutex_lock(&r->m);
+	if (!r->parked) {
+		r->parked = true;
+		pthread_cond_broadcast(&r->c);
+		while (!r->released)
+			pthread_cond_wait(&r->c, &r->m);
+	}
+	pthread_mutex_unlock(&r->m);
+}
+
+static void *fast_owner(void *arg)
+{
+	struct fast_race *r = arg;
+	struct mb_request rq = { .file = r->file, .logical = 1, .goal = MB_GOAL_NONE, .len = 1 };
+
+	r->err = mb_alloc(r->vol, &rq, &r->ex);
+	pthread_mutex_lock(&r->m);
+	r->parked = true; /* in case it never reached the hook */
+	pthread_cond_broadcast(&r->c);
+	pthread_mutex_unlock(&r->m);
+	return NULL;
+}
+
+/* One group of 1024 blocks, all used but 128; the file's PA holds 127 of them. */
+static int fast_volume(struct fast_race *r)
+{
+	struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
+				   .blocks_count = 1024 };
+	struct mb_request all = { .goal = MB_GOAL_NONE, .len = 1024 };
+	struct mb_request first = { .goal = MB_GOAL_NONE, .len = 1 };
+	struct mb_extent ex;
+	int err = mb_volume_create(&geo, &r->vol);
+
+	if (err)
+		return err;
+	while (!mb_alloc(r->vol, &all, &ex))
+		;
+	if (mb_free_blocks(r->vol) || mb_free(r->vol, 512, 128))
+		return -EIO;
+	if ((err = mb_file_open(r->vol, 7, &r->file)))
+		return err;
+	mb_file_set_size(r->file, 100); /* a 128-block window */
+	first.file = r->file;
+	if ((err = mb_alloc(r->vol, &first, &ex)))
+		return err;
+	return mb_free_blocks(r->vol) == 127 ? 0 : -EIO;
+}
+
+TEST(fast_path_sees_a_discarded_pa)
+{
+	struct fast_race r;
+	struct mb_request rest = { .goal = MB_GOAL_NONE, .len = 1 };
+	struct mb_extent ex;
+
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.m, NULL);
+	pthread_cond_init(&r.c, NULL);
+	ASSERT_EQ_INT(fast_volume(&r), 0);
+	mb_hook_set(r.vol, fast_hook, &r);
+	pthread_mutex_lock(&r.m);
+	pthread_create(&r.owner, NULL, fast_owner, &r);
+	while (!r.parked)
+		pthread_cond_wait(&r.c, &r.m);
+	pthread_mutex_unlock(&r.m);
+	/* the owner holds its file's lock and the PA's address, not its group lock */
+	ASSERT_EQ_INT(mb_discard_all(r.vol), 127);
+	pthread_mutex_lock(&r.m);
+	r.released = true;
+	pthread_cond_broadcast(&r.c);
+	pthread_mutex_unlock(&r.m);
+	pthread_join(r.owner, NULL);
+	mb_hook_set(r.vol, NULL, NULL);
+	ASSERT_EQ_INT(r.err, 0);
+	ASSERT_CHECK_CLEAN(r.vol);
+	/* everything left goes to others: never the owner's block again */
+	ASSERT_EQ_U64(mb_free_blocks(r.vol), 126);
+	for (int i = 0; i < 126; i++) {
+		ASSERT_EQ_INT(mb_alloc(r.vol, &rest, &ex), 0);
+		ASSERT_TRUE(ex.start != r.ex.start);
+	}
+	ASSERT_EQ_INT(mb_alloc(r.vol, &rest, &ex), -ENOSPC);
+	ASSERT_CHECK_CLEAN(r.vol);
+	mb_file_close(r.file);
+	mb_volume_destroy(r.vol);
+	pthread_mutex_destroy(&r.m);
+	pthread_cond_destroy(&r.c);
+}
