@@ -14,7 +14,7 @@
  * Figures only: no timing or size is asserted (the CTest entry runs
  * --quick and checks that it ran to the end).
  *
- * Usage: bench_mem_size [--quick] [--age-gib N] [--max-gib N]
+ * Usage: bench_mem_size [--quick] [--age-gib N] [--max-gib N] [--cache N]
  */
 #include <inttypes.h>
 #include <malloc.h>
@@ -65,11 +65,23 @@ static uint64_t mb_xs(uint64_t *s)
 	return *s;
 }
 
+static uint64_t mb_cache_groups; /* --cache: mb_cache_groups, 0 = default */
+
 static int mb_create(uint64_t bytes, struct mb_volume **vol)
 {
 	struct mb_geometry g = {.block_size = BS, .blocks_count = bytes / BS};
+	int err = mb_volume_create(&g, vol);
 
-	return mb_volume_create(&g, vol);
+	if (!err && mb_cache_groups) {
+		uint64_t max = 0;
+
+		mb_tunable_info(*vol, "mb_cache_groups", NULL, &max, NULL);
+		err = mb_tunable_set(*vol, "mb_cache_groups",
+				     mb_cache_groups < max ? mb_cache_groups : max);
+		if (err)
+			mb_volume_destroy(*vol);
+	}
+	return err;
 }
 
 /* Marks tiles of 1..64 blocks used, each with probability pct/100. */
@@ -151,7 +163,7 @@ static int mb_size_row(uint64_t bytes, uint64_t region, unsigned calls)
 static int mb_fill_row(uint64_t bytes, unsigned pct, unsigned calls)
 {
 	struct mb_volume *vol;
-	double h0 = mb_heap_mib(), r0 = mb_rss_mib();
+	double h0 = mb_heap_mib();
 	int err = mb_create(bytes, &vol);
 
 	if (err)
@@ -163,13 +175,15 @@ static int mb_fill_row(uint64_t bytes, unsigned pct, unsigned calls)
 
 	if (!err)
 		err = mb_touch(vol, MB_GOAL_NONE);
-	double heap = mb_heap_mib() - h0, rss = mb_rss_mib() - r0;
+	double heap = mb_heap_mib() - h0;
 	double tib = (double)bytes / (1024.0 * GIB);
 	double ns = err ? 0 : mb_call_ns(vol, bytes / BS, calls, &err);
+	uint64_t cache = 0;
 
-	printf("fill %3u%% of %6.0f GiB  age %7.2f s  heap %8.2f MiB/TiB  rss %8.2f MiB/TiB  "
-	       "alloc+free(16, random goal) %8.0f ns\n",
-	       pct, (double)bytes / GIB, ta, heap / tib, rss / tib, ns);
+	mb_tunable_get(vol, "mb_cache_groups", &cache);
+	printf("fill %3u%% of %6.0f GiB  age %7.2f s  heap %8.2f MiB/TiB  "
+	       "alloc+free(16, random goal) %8.0f ns  (mb_cache_groups %" PRIu64 " of %u)\n",
+	       pct, (double)bytes / GIB, ta, heap / tib, ns, cache, mb_groups_count(vol));
 	mb_volume_destroy(vol);
 	return err;
 }
@@ -184,10 +198,12 @@ int main(int argc, char **argv)
 			quick = true;
 		else if (!strcmp(argv[i], "--age-gib") && i + 1 < argc)
 			age_gib = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--cache") && i + 1 < argc)
+			mb_cache_groups = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--max-gib") && i + 1 < argc)
 			max_gib = strtoull(argv[++i], NULL, 0);
 		else {
-			fprintf(stderr, "usage: %s [--quick] [--age-gib N] [--max-gib N]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--age-gib N] [--max-gib N] [--cache N]\n", argv[0]);
 			return 2;
 		}
 	}

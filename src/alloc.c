@@ -564,7 +564,7 @@ static int mb_ac_load_locked(struct mb_ac *ac, struct mb_group *grp)
 static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
 {
 	struct mb_volume *vol = ac->vol;
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 
 	mb_stat_cr(vol, cr, 1, 1);
 	if (!(ac->flags & MB_STRICT_CHECK) && !mb_good_group(ac, grp, cr)) {
@@ -700,7 +700,7 @@ static void mb_scan_criterion(struct mb_ac *ac, int cr, mb_grp_t goal)
 static void mb_find_by_goal(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
-	struct mb_group *grp = &vol->groups[ac->g_ex.fe_group];
+	struct mb_group *grp = mb_group_at(vol, ac->g_ex.fe_group);
 
 	if (!(ac->flags & (MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)))
 		return;
@@ -739,10 +739,12 @@ static void mb_find_by_goal(struct mb_ac *ac)
 static void mb_try_best_found(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
-	struct mb_group *grp = &vol->groups[ac->b_ex.fe_group];
+	struct mb_group *grp = mb_group_at(vol, ac->b_ex.fe_group);
 
 	mb_lock(&grp->bb_lock);
-	uint32_t len = mb_buddy_find_extent(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+	/* its buddy may have been dropped since the scan (gcache.c) */
+	uint32_t len = mb_ac_load_locked(ac, grp) ? 0 :
+		mb_buddy_find_extent(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
 
 	if (len) {
 		if (len < ac->b_ex.fe_len)
@@ -844,10 +846,14 @@ static int64_t mb_discard_preallocations(struct mb_volume *vol, mb_grp_t from, u
 	int64_t freed = 0;
 
 	mb_stat_inc(vol, MB_ST_DISCARD_PASSES);
-	for (uint32_t n = 0; n < vol->ngroups && (uint64_t)freed < needed; n++) {
-		mb_grp_t g = (from + n) % vol->ngroups;
+	/* from the goal on, wrapping; a group never set up holds no PA */
+	for (int pass = 0; pass < 2; pass++) {
+		mb_grp_t end = pass ? from : vol->ngroups;
 
-		freed += mb_discard_group_preallocations(vol, g, needed - (uint32_t)freed, busy);
+		for (mb_grp_t g = mb_group_next_setup(vol, pass ? 0 : from);
+		     g < end && (uint64_t)freed < needed; g = mb_group_next_setup(vol, g + 1))
+			freed += mb_discard_group_preallocations(vol, g, needed - (uint32_t)freed,
+								 busy);
 	}
 	return freed;
 }

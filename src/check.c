@@ -140,7 +140,7 @@ static void mb_check_sets(struct mb_volume *vol, struct mb_group *grp, mb_grp_t 
 static void mb_check_group(struct mb_volume *vol, mb_grp_t g, struct mb_check_bufs *b,
 			   struct mb_report *r, int64_t *disk_free)
 {
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 
 	mb_lock(&grp->bb_lock);
 	if (!mb_group_corrupt(grp))
@@ -152,6 +152,13 @@ static void mb_check_group(struct mb_volume *vol, mb_grp_t g, struct mb_check_bu
 			mb_report(r, "group %u: unloaded but has PAs or free %u != %u\n", g,
 				  grp->bb_free, grp->bg_free);
 		mb_check_sets(vol, grp, g, r);
+		mb_unlock(&grp->bb_lock);
+		return;
+	}
+	int err = mb_group_load_locked(vol, grp); /* rebuilds a dropped buddy */
+
+	if (err) {
+		mb_report(r, "group %u: cannot rebuild its buddy: %d\n", g, err);
 		mb_unlock(&grp->bb_lock);
 		return;
 	}
@@ -208,8 +215,14 @@ int mb_check(struct mb_volume *vol, char *buf, size_t buflen)
 		free(b.buddy);
 		return -ENOMEM;
 	}
-	for (mb_grp_t g = 0; g < vol->ngroups; g++)
+	/* a group never set up is pristine: its free count is its geometry's */
+	disk_free = (int64_t)(vol->ngroups - 1) * mb_group_pristine_free(vol, 0) +
+		    mb_group_pristine_free(vol, vol->ngroups - 1);
+	for (mb_grp_t g = mb_group_next_setup(vol, 0); g != UINT32_MAX;
+	     g = mb_group_next_setup(vol, g + 1)) {
+		disk_free -= mb_group_pristine_free(vol, g);
 		mb_check_group(vol, g, &b, &r, &disk_free);
+	}
 	if (disk_free != mb_free_counter_sum(vol))
 		mb_report(&r, "volume: free counter %lld, groups add up to %lld\n",
 			  (long long)mb_free_counter_sum(vol), (long long)disk_free);
@@ -228,7 +241,7 @@ int64_t mb_allocated_blocks(struct mb_volume *vol, uint64_t start, uint64_t len)
 	    len > vol->geo.blocks_count - start)
 		return -EINVAL;
 	while (len) {
-		struct mb_group *grp = &vol->groups[mb_block_group(vol, start)];
+		struct mb_group *grp = mb_group_at(vol, mb_block_group(vol, start));
 		mb_grpblk_t off = mb_block_offset(vol, start);
 		uint32_t n = (uint32_t)(len < vol->bpg - off ? len : vol->bpg - off);
 		int err = mb_group_lock_usable(vol, grp);
@@ -249,7 +262,7 @@ int mb_group_free_extents(struct mb_volume *vol, uint32_t g, unsigned flags,
 {
 	if (g >= vol->ngroups || (flags & ~(unsigned)MB_FREE_ONDISK) || !fn)
 		return -EINVAL;
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	mb_fsblk_t base = mb_group_first_block(vol, g);
 	int ret;
 

@@ -70,7 +70,13 @@ static void mb_commit_fill(struct mb_committer *c, struct mb_commit_batch *b, mb
 	b->n = 0;
 	memset(b->tally, 0, sizeof(b->tally));
 	for (; *next < vol->ngroups && b->n < c->batch_cap; (*next)++) {
-		struct mb_group *grp = &vol->groups[*next];
+		/* a group never set up never changed: skip to the next one */
+		*next = mb_group_next_setup(vol, *next);
+		if (*next >= vol->ngroups) {
+			*next = vol->ngroups;
+			break;
+		}
+		struct mb_group *grp = mb_group_at(vol, *next);
 
 		/* hint: only a commit clears DIRTY, and commits are serialized */
 		if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
@@ -87,7 +93,7 @@ static void mb_commit_fill(struct mb_committer *c, struct mb_commit_batch *b, mb
 static void mb_commit_redirty(struct mb_volume *vol, const struct mb_commit_batch *b)
 {
 	for (uint32_t i = 0; i < b->n; i++)
-		atomic_fetch_or_explicit(&vol->groups[b->groups[i].group].bb_state, MB_GRP_DIRTY,
+		atomic_fetch_or_explicit(&mb_group_at(vol, b->groups[i].group)->bb_state, MB_GRP_DIRTY,
 					 memory_order_relaxed);
 }
 
@@ -96,7 +102,7 @@ static int64_t mb_commit_release(struct mb_volume *vol, const struct mb_commit_b
 	int64_t released = 0;
 
 	for (uint32_t i = 0; i < b->n; i++) {
-		struct mb_group *grp = &vol->groups[b->groups[i].group];
+		struct mb_group *grp = mb_group_at(vol, b->groups[i].group);
 
 		mb_lock(&grp->bb_lock);
 		released += mb_commit_release_locked(vol, grp);

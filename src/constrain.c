@@ -158,7 +158,7 @@ static bool mb_cons_try_group(struct mb_cons *k, mb_grp_t g, uint32_t want, bool
 			      struct mb_fex *best)
 {
 	struct mb_volume *vol = k->vol;
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	struct mb_fex ex = { .fe_group = g };
 	bool taken = false;
 	int err = mb_group_lock_usable(vol, grp);
@@ -212,11 +212,11 @@ static uint64_t mb_cons_order_bound(const struct mb_volume *vol, int o)
 /* Re-takes a remembered piece under its lock; false if it is gone. */
 static bool mb_cons_take_best(struct mb_cons *k, const struct mb_fex *best)
 {
-	struct mb_group *grp = &k->vol->groups[best->fe_group];
+	struct mb_group *grp = mb_group_at(k->vol, best->fe_group);
 	bool ok;
 
-	mb_lock(&grp->bb_lock);
-	ok = !mb_group_corrupt(grp) &&
+	/* its buddy may have been dropped since the pass (gcache.c) */
+	ok = !mb_group_lock_usable(k->vol, grp) &&
 	     mb_range_all_clear(grp->bb_bitmap, best->fe_start, best->fe_len);
 	if (ok)
 		mb_cons_take_locked(k, grp, best);
@@ -275,7 +275,9 @@ static int64_t mb_cons_discard_all(struct mb_volume *vol, bool *busy)
 	int64_t freed = 0;
 
 	mb_stat_inc(vol, MB_ST_DISCARD_PASSES);
-	for (mb_grp_t g = 0; g < vol->ngroups; g++)
+	/* a group never set up holds no PA */
+	for (mb_grp_t g = mb_group_next_setup(vol, 0); g != UINT32_MAX;
+	     g = mb_group_next_setup(vol, g + 1))
 		freed += mb_discard_group_preallocations(vol, g, UINT32_MAX, busy);
 	return freed;
 }
@@ -333,9 +335,15 @@ void mb_cons_end(struct mb_cons *k)
  */
 void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex)
 {
-	struct mb_group *grp = &vol->groups[ex->fe_group];
+	struct mb_group *grp = mb_group_at(vol, ex->fe_group);
 
 	mb_lock(&grp->bb_lock);
+	/* a dropped buddy is rebuilt first (gcache.c); without the memory for
+	   it the blocks stay used: a leak, never a double allocation */
+	if (mb_group_load_locked(vol, grp)) {
+		mb_unlock(&grp->bb_lock);
+		return;
+	}
 	assert(mb_range_all_set(grp->bb_disk, ex->fe_start, ex->fe_len));
 	mb_clear_bits(grp->bb_disk, ex->fe_start, ex->fe_len);
 	grp->bg_free += ex->fe_len;

@@ -247,7 +247,7 @@ void mb_e2fs_mirror(struct mb_e2fs *e, uint64_t start, uint64_t len, int inuse)
 	end = start + len;
 	while (start < end) {
 		mb_grp_t g = mb_block_group(vol, start);
-		uint64_t gend = mb_group_first_block(vol, g) + vol->groups[g].bb_len;
+		uint64_t gend = mb_group_first_block(vol, g) + mb_group_len(vol, g);
 		uint64_t n = (end < gend ? end : gend) - start;
 
 		if (mb_e2fs_account_unloaded(vol, g, inuse > 0 ? -(int64_t)n : (int64_t)n))

@@ -108,7 +108,7 @@ static int mb_free_validate_locked(struct mb_volume *vol, struct mb_group *grp, 
 static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, uint32_t len,
 			    bool apply)
 {
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	int err;
 
 	mb_lock(&grp->bb_lock);

@@ -5,6 +5,7 @@
  * NEED_INIT / BLOCK_UNINIT), and corruption flags.  The optimized-scan
  * sets are kept in step with the counters by group_sets.c.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,50 +20,174 @@ uint32_t mb_group_reserved(const struct mb_volume *vol, const struct mb_group *g
 							 : grp->bb_len;
 }
 
-/* Sets up every group as BLOCK_UNINIT: only its metadata is used. */
+/* A group's length: bpg, the last one may be shorter. */
+uint32_t mb_group_len(const struct mb_volume *vol, mb_grp_t g)
+{
+	uint64_t left = vol->geo.blocks_count - mb_group_first_block(vol, g);
+
+	return left < vol->bpg ? (uint32_t)left : vol->bpg;
+}
+
+/* Free blocks of group g while it is pristine (BLOCK_UNINIT). */
+uint32_t mb_group_pristine_free(const struct mb_volume *vol, mb_grp_t g)
+{
+	uint32_t len = mb_group_len(vol, g);
+	uint32_t rsv = vol->geo.reserved_per_group;
+
+	return rsv < len ? len - rsv : 0;
+}
+
+/*
+ * Fills in a pristine group's counters: BLOCK_UNINIT, only its metadata
+ * used, the rest one free run.  Orders as mb_group_update_orders_locked
+ * would set them, but without touching the scan sets: a pristine group is
+ * already in them (mb_groups_init).
+ */
+static void mb_group_fill_pristine(struct mb_volume *vol, struct mb_group *grp, mb_grp_t g)
+{
+	grp->bb_len = mb_group_len(vol, g);
+	uint32_t rsv = mb_group_reserved(vol, grp);
+	uint32_t free = grp->bb_len - rsv;
+
+	grp->bg_free = free;
+	grp->bb_free = free;
+	grp->bb_fragments = free ? 1 : 0;
+	grp->bb_first_free = free ? rsv : vol->bpg;
+	memset(grp->bb_counters, 0, sizeof(grp->bb_counters));
+	if (free)
+		mb_buddy_counters_from_run(vol, grp->bb_counters, rsv, free, NULL);
+	grp->bb_largest_free_order = mb_group_largest_order(vol, grp->bb_counters);
+	grp->bb_avg_fragment_size_order = mb_group_avg_order(vol, free, grp->bb_fragments);
+}
+
+/*
+ * Sets up a group struct on its first use, once: the thread that flips
+ * bb_state from 0 to SETTING fills it in and publishes SETUP with a release
+ * store; the others wait for that (it takes a few hundred nanoseconds).
+ * Nobody else writes a group before it is set up, so the struct's zeroes
+ * (calloc) are all it holds until then.
+ */
+void mb_group_setup(struct mb_volume *vol, struct mb_group *grp)
+{
+	uint32_t zero = 0;
+	mb_grp_t g = mb_group_no(vol, grp);
+
+	if (!atomic_compare_exchange_strong_explicit(&grp->bb_state, &zero, MB_GRP_SETTING,
+						     memory_order_acquire,
+						     memory_order_acquire)) {
+		while (!(atomic_load_explicit(&grp->bb_state, memory_order_acquire) &
+			 MB_GRP_SETUP))
+			sched_yield();
+		return;
+	}
+	mb_mutex_init(&grp->bb_lock, MB_RANK_GROUP);
+	mb_list_init(&grp->bb_prealloc_list);
+	mb_list_init(&grp->bb_pending);
+	mb_group_fill_pristine(vol, grp, g);
+	mb_gset_add(&vol->setup_set, g);
+	/* release: pairs with the acquire loads in mb_group_at / mb_group_peek */
+	atomic_store_explicit(&grp->bb_state, MB_GRP_NEED_INIT | MB_GRP_SETUP,
+			      memory_order_release);
+}
+
+/*
+ * Makes every group pristine (BLOCK_UNINIT: only its metadata used) without
+ * visiting it: the structs stay zero until first use (mb_group_at), every
+ * full-length group joins the scan sets of its orders in one fill, the last
+ * group (maybe shorter) is set up now, and the free count is a product.
+ */
 int mb_groups_init(struct mb_volume *vol)
 {
-	vol->groups = aligned_alloc(MB_CACHELINE, sizeof(struct mb_group) * vol->ngroups);
-	if (!vol->groups)
+	size_t bytes = sizeof(struct mb_group) * (size_t)vol->ngroups + MB_CACHELINE;
+	mb_grp_t last = vol->ngroups - 1;
+	int err;
+
+	vol->groups_mem = mb_zmap(bytes); /* untouched until a group is used */
+	vol->zero_map = calloc(vol->bitmap_words, sizeof(uint64_t));
+	if (!vol->groups_mem || !vol->zero_map)
 		return -ENOMEM;
-	memset(vol->groups, 0, sizeof(struct mb_group) * vol->ngroups);
-	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
-		struct mb_group *grp = &vol->groups[g];
-		uint64_t left = vol->geo.blocks_count - mb_group_first_block(vol, g);
+	vol->groups = (struct mb_group *)(((uintptr_t)vol->groups_mem + MB_CACHELINE - 1) &
+					  ~(uintptr_t)(MB_CACHELINE - 1));
+	err = mb_gset_init(&vol->setup_set, vol->ngroups);
+	if (!err)
+		err = mb_gcache_init(vol);
+	if (err)
+		return err;
+	if (last) {
+		struct mb_group tmpl = { 0 };
 
-		grp->bb_len = left < vol->bpg ? (uint32_t)left : vol->bpg;
-		mb_mutex_init(&grp->bb_lock, MB_RANK_GROUP);
-		mb_list_init(&grp->bb_prealloc_list);
-		mb_list_init(&grp->bb_pending);
-		atomic_init(&grp->bb_state, MB_GRP_NEED_INIT);
-		grp->bb_largest_free_order = -1;
-		grp->bb_avg_fragment_size_order = -1;
-
-		uint32_t rsv = mb_group_reserved(vol, grp);
-		uint32_t free = grp->bb_len - rsv;
-
-		grp->bg_free = free;
-		grp->bb_free = free;
-		grp->bb_fragments = free ? 1 : 0;
-		grp->bb_first_free = free ? rsv : vol->bpg;
-		if (free)
-			mb_buddy_counters_from_run(vol, grp->bb_counters, rsv, free, NULL);
-		mb_group_update_orders_locked(vol, grp);
-		mb_free_counter_add(vol, free);
+		mb_group_fill_pristine(vol, &tmpl, 0);
+		if (tmpl.bb_largest_free_order >= 0)
+			mb_gset_fill(&vol->largest_set[tmpl.bb_largest_free_order], last);
+		if (tmpl.bb_avg_fragment_size_order >= 0)
+			mb_gset_fill(&vol->avg_set[tmpl.bb_avg_fragment_size_order], last);
 	}
+	struct mb_group *lg = mb_group_at(vol, last);
+
+	if (lg->bb_largest_free_order >= 0)
+		mb_gset_add(&vol->largest_set[lg->bb_largest_free_order], last);
+	if (lg->bb_avg_fragment_size_order >= 0)
+		mb_gset_add(&vol->avg_set[lg->bb_avg_fragment_size_order], last);
+	mb_free_counter_add(vol, (int64_t)last * mb_group_pristine_free(vol, 0) +
+					 mb_group_pristine_free(vol, last));
 	return 0;
 }
 
 void mb_groups_destroy(struct mb_volume *vol)
 {
-	if (!vol->groups)
-		return;
-	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
-		free(vol->groups[g].bb_bitmap);
-		mb_mutex_destroy(&vol->groups[g].bb_lock);
+	if (vol->groups && vol->setup_set.nlevels) {
+		for (mb_grp_t g = mb_group_next_setup(vol, 0); g != UINT32_MAX;
+		     g = mb_group_next_setup(vol, g + 1)) {
+			free(vol->groups[g].bb_bitmap);
+			free(vol->groups[g].bb_disk);
+			mb_mutex_destroy(&vol->groups[g].bb_lock);
+		}
 	}
-	free(vol->groups);
-	vol->groups = NULL;
+	mb_gcache_destroy(vol);
+	mb_gset_destroy(&vol->setup_set);
+	mb_zunmap(vol->groups_mem, sizeof(struct mb_group) * (size_t)vol->ngroups + MB_CACHELINE);
+	free(vol->zero_map);
+	vol->groups = vol->groups_mem = NULL;
+	vol->zero_map = NULL;
+}
+
+/* Words of a group's derived buffer: in-core bitmap, buddy, free-run tree. */
+static size_t mb_group_derived_words(const struct mb_volume *vol)
+{
+	return (size_t)vol->bitmap_words + vol->buddy_words + mb_runsum_words(vol);
+}
+
+/* Words of a group's durable buffer: bb_disk, then pending and committing
+   maps when the store's frees wait for a commit. */
+static size_t mb_group_durable_words(const struct mb_volume *vol)
+{
+	return (vol->frees_wait ? 3 : 1) * (size_t)vol->bitmap_words;
+}
+
+/*
+ * Builds the derived state of a loaded group whose derived state was
+ * dropped (gcache.c): the in-core bitmap is on-disk | pending (a group is
+ * dropped only with no PA and nothing held out of the buddy), then the
+ * buddy and the counters, which come out as they were.
+ */
+static int mb_group_rebuild_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	uint64_t *buf = malloc(mb_group_derived_words(vol) * sizeof(uint64_t));
+	const uint64_t *pending = mb_group_pending_map(vol, grp);
+	uint32_t expect = grp->bb_free, frags = grp->bb_fragments;
+
+	if (!buf)
+		return -ENOMEM;
+	grp->bb_bitmap = buf;
+	grp->bb_buddy = buf + vol->bitmap_words;
+	for (uint32_t w = 0; w < vol->bitmap_words; w++)
+		buf[w] = grp->bb_disk[w] | pending[w];
+	mb_buddy_generate(vol, grp);
+	assert(grp->bb_free == expect && grp->bb_fragments == frags);
+	(void)expect;
+	(void)frags;
+	mb_stat_inc(vol, MB_ST_BUDDIES_GENERATED);
+	return 0;
 }
 
 /*
@@ -73,47 +198,46 @@ void mb_groups_destroy(struct mb_volume *vol)
  * so the in-core bitmap equals the on-disk one.  The counters seeded from
  * the descriptor (hints, see mb_group_seed_locked) are replaced by the
  * real ones; the free count cannot change (the loader checks the bitmap
- * against the descriptor).  One buffer holds in-core bitmap, buddy,
- * on-disk bitmap, pending-free map, committing map and the free-run tree
- * (runsum.c).  A bitmap that
- * fails its checks flags the group corrupt and returns -EUCLEAN; the group
- * stays NEED_INIT and is never allocated from.  A read that fails (-EIO,
- * -ENOMEM) says nothing about the bitmap: the group stays NEED_INIT, not
- * corrupt, and the next caller reads it again.
+ * against the descriptor).  Two buffers: the durable one (on-disk bitmap,
+ * and pending and committing maps when frees wait) and the derived one
+ * (in-core bitmap, buddy and free-run tree, runsum.c), which gcache.c may drop when the group is
+ * cold; then this rebuilds it.  A bitmap that fails its checks flags the
+ * group corrupt and returns -EUCLEAN; the group stays NEED_INIT and is never
+ * allocated from.  A read that fails (-EIO, -ENOMEM) says nothing about the
+ * bitmap: the group stays NEED_INIT, not corrupt, and the next caller reads
+ * it again.
  */
-int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
+static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *grp)
 {
-	mb_assert_locked(&grp->bb_lock);
-	if (MB_LIKELY(!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) &
-			MB_GRP_NEED_INIT)))
-		return 0;
 	if (mb_group_corrupt(grp))
 		return -EUCLEAN;
 
-	size_t words = 4 * (size_t)vol->bitmap_words + vol->buddy_words + mb_runsum_words(vol);
-	uint64_t *buf = malloc(words * sizeof(uint64_t));
+	size_t dwords = mb_group_durable_words(vol);
+	uint64_t *disk = calloc(dwords, sizeof(uint64_t));
+	uint64_t *buf = malloc(mb_group_derived_words(vol) * sizeof(uint64_t));
 
-	if (!buf)
+	if (!disk || !buf) {
+		free(disk);
+		free(buf);
 		return -ENOMEM;
-	grp->bb_bitmap = buf;
-	grp->bb_buddy = buf + vol->bitmap_words;
-	grp->bb_disk = grp->bb_buddy + vol->buddy_words;
-	memset(grp->bb_disk, 0, 3 * vol->bitmap_words * sizeof(uint64_t));
+	}
 	if (!vol->store->ops->group_uninit(vol->store, mb_group_no(vol, grp))) {
-		int err = vol->store->ops->load_bitmap(vol->store, mb_group_no(vol, grp),
-						       grp->bb_disk);
+		int err = vol->store->ops->load_bitmap(vol->store, mb_group_no(vol, grp), disk);
 
 		if (err) {
+			free(disk);
 			free(buf);
-			grp->bb_bitmap = grp->bb_buddy = grp->bb_disk = NULL;
 			if (err == -EUCLEAN)
 				mb_group_set_corrupt_locked(vol, grp);
 			return err;
 		}
 	} else {
-		mb_set_bits(grp->bb_disk, 0, mb_group_reserved(vol, grp));
-		mb_set_bits(grp->bb_disk, grp->bb_len, vol->bitmap_words * 64 - grp->bb_len);
+		mb_set_bits(disk, 0, mb_group_reserved(vol, grp));
+		mb_set_bits(disk, grp->bb_len, vol->bitmap_words * 64 - grp->bb_len);
 	}
+	grp->bb_disk = disk;
+	grp->bb_bitmap = buf;
+	grp->bb_buddy = buf + vol->bitmap_words;
 	memcpy(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
 
 	uint32_t expect = grp->bb_free;
@@ -125,6 +249,30 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 				  memory_order_relaxed);
 	mb_stat_inc(vol, MB_ST_BUDDIES_GENERATED);
 	return 0;
+}
+
+/*
+ * Makes grp's bitmaps and buddy usable: the first load, or a rebuild of a
+ * dropped derived state; then counts it in the cache (gcache.c), which may
+ * drop another group's.  bb_lock held.  0 or -errno (see above).
+ */
+int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_assert_locked(&grp->bb_lock);
+	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+	int err = 0;
+
+	if (MB_LIKELY(!(state & MB_GRP_NEED_INIT) && grp->bb_bitmap)) {
+		if (MB_LIKELY(state & MB_GRP_TRACKED))
+			return 0;
+	} else if (state & MB_GRP_NEED_INIT) {
+		err = mb_group_first_load_locked(vol, grp);
+	} else {
+		err = mb_group_rebuild_locked(vol, grp);
+	}
+	if (!err)
+		mb_gcache_track_locked(vol, grp);
+	return err;
 }
 
 /*
@@ -146,7 +294,8 @@ int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp)
  */
 uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp)
 {
-	return grp->bb_disk + vol->bitmap_words;
+	/* a store whose frees never wait has nothing pending: shared zeroes */
+	return vol->frees_wait ? grp->bb_disk + vol->bitmap_words : vol->zero_map;
 }
 
 /*
@@ -157,6 +306,7 @@ uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp
  */
 uint64_t *mb_group_committing_map(const struct mb_volume *vol, struct mb_group *grp)
 {
+	assert(vol->frees_wait);
 	return grp->bb_disk + 2 * vol->bitmap_words;
 }
 
@@ -193,14 +343,18 @@ int mb_groups_seed(struct mb_volume *vol)
 	struct mb_store *st = vol->store;
 
 	for (mb_grp_t g = 0; st->ops->group_free && g < vol->ngroups; g++) {
-		struct mb_group *grp = &vol->groups[g];
+		struct mb_group *grp;
 		uint32_t free;
 		int err = st->ops->group_free(st, g, &free);
 
-		if (!err && free > grp->bb_len - mb_group_reserved(vol, grp))
+		if (!err && free > mb_group_pristine_free(vol, g))
 			err = -EUCLEAN;
 		if (err)
 			return err;
+		/* a group as free as at creation stays untouched (mb_group_at) */
+		if (free == mb_group_pristine_free(vol, g) && !mb_group_peek(vol, g))
+			continue;
+		grp = mb_group_at(vol, g);
 		mb_lock(&grp->bb_lock);
 		mb_group_seed_locked(vol, grp, free);
 		mb_unlock(&grp->bb_lock);

@@ -29,7 +29,7 @@ int mb_gset_init(struct mb_gset *s, uint32_t nbits)
 
 		if (s->nlevels == MB_GSET_MAX_LEVELS)
 			return -EINVAL;
-		s->lvl[s->nlevels] = calloc(words, sizeof(uint64_t));
+		s->lvl[s->nlevels] = mb_zmap(words * sizeof(uint64_t));
 		if (!s->lvl[s->nlevels]) {
 			mb_gset_destroy(s);
 			return -ENOMEM;
@@ -43,8 +43,25 @@ int mb_gset_init(struct mb_gset *s, uint32_t nbits)
 void mb_gset_destroy(struct mb_gset *s)
 {
 	for (int i = 0; i < s->nlevels; i++)
-		free((void *)s->lvl[i]);
+		mb_zunmap((void *)s->lvl[i], s->nwords[i] * sizeof(uint64_t));
 	s->nlevels = 0;
+}
+
+/*
+ * Makes groups [0, n) members, summaries included.  Only before the set is
+ * shared (volume creation): plain stores, O(n / 64).
+ */
+void mb_gset_fill(struct mb_gset *s, uint32_t n)
+{
+	for (int l = 0; l < s->nlevels && n; l++) {
+		mb_zmap_prefault((void *)s->lvl[l], (n + 63) / 64 * sizeof(uint64_t));
+		for (uint32_t w = 0; w < n / 64; w++)
+			atomic_store_explicit(&s->lvl[l][w], ~0ULL, memory_order_relaxed);
+		if (n % 64)
+			atomic_store_explicit(&s->lvl[l][n / 64], (1ULL << (n % 64)) - 1,
+					      memory_order_relaxed);
+		n = (n + 63) / 64;
+	}
 }
 
 void mb_gset_add(struct mb_gset *s, uint32_t g)

@@ -28,6 +28,13 @@ static void mb_rank_acquire(int rank)
 	mb_held_count[rank]++;
 }
 
+/* A trylock cannot deadlock: it may nest in a lock of its own rank. */
+static void mb_rank_acquire_nested(int rank)
+{
+	mb_held_ranks |= 1u << rank;
+	mb_held_count[rank]++;
+}
+
 static void mb_rank_release(int rank)
 {
 	if (--mb_held_count[rank] == 0)
@@ -43,6 +50,7 @@ bool mb_mutex_held(struct mb_mutex *mx)
 }
 #else
 #define mb_rank_acquire(r) ((void)(r))
+#define mb_rank_acquire_nested(r) ((void)(r))
 #define mb_rank_release(r) ((void)(r))
 #endif
 
@@ -74,6 +82,22 @@ int mb_trylock(struct mb_mutex *mx)
 	if (pthread_mutex_trylock(&mx->m))
 		return -EBUSY;
 	mb_rank_acquire(mx->rank);
+#ifdef MB_DEBUG
+	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
+#endif
+	return 0;
+}
+
+/*
+ * Like mb_trylock, but allowed while holding a lock of the same or a higher
+ * rank: it never waits, so it cannot close a cycle.  For taking a second
+ * group's lock from under a first (gcache.c drops a cold group's buddy).
+ */
+int mb_trylock_nested(struct mb_mutex *mx)
+{
+	if (pthread_mutex_trylock(&mx->m))
+		return -EBUSY;
+	mb_rank_acquire_nested(mx->rank);
 #ifdef MB_DEBUG
 	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
 #endif

@@ -77,6 +77,7 @@ int mb_mutex_init(struct mb_mutex *mx, int rank);
 void mb_mutex_destroy(struct mb_mutex *mx);
 void mb_lock(struct mb_mutex *mx);
 int mb_trylock(struct mb_mutex *mx);
+int mb_trylock_nested(struct mb_mutex *mx);
 void mb_unlock(struct mb_mutex *mx);
 void mb_cond_wait(pthread_cond_t *cv, struct mb_mutex *mx);
 
@@ -107,9 +108,15 @@ struct mb_gset {
 	uint32_t nbits;
 };
 
+/* bigmem.c: zeroed memory untouched until used (mmap above 64 KiB). */
+void *mb_zmap(size_t size);
+void mb_zunmap(void *p, size_t size);
+void mb_zmap_prefault(void *p, size_t size);
+
 int mb_gset_init(struct mb_gset *s, uint32_t nbits);
 void mb_gset_destroy(struct mb_gset *s);
 void mb_gset_add(struct mb_gset *s, uint32_t g);
+void mb_gset_fill(struct mb_gset *s, uint32_t n);
 void mb_gset_del(struct mb_gset *s, uint32_t g);
 bool mb_gset_test(const struct mb_gset *s, uint32_t g);
 /* First member >= from, or UINT32_MAX. */
@@ -125,6 +132,9 @@ uint32_t mb_gset_count(const struct mb_gset *s);
 #define MB_GRP_CORRUPT 0x2     /* BBITMAP_CORRUPT: never allocate from it */
 #define MB_GRP_WAS_TRIMMED 0x4
 #define MB_GRP_DIRTY 0x8       /* changed since the last commit */
+#define MB_GRP_SETUP 0x10      /* struct set up (mb_group_at); never cleared */
+#define MB_GRP_SETTING 0x20    /* being set up by one thread: others wait */
+#define MB_GRP_TRACKED 0x40    /* counted in the derived-state ring (gcache.c) */
 
 /* A node of a group's free-run tree (runsum.c). */
 struct mb_rs {
@@ -154,9 +164,12 @@ struct mb_group {
 
 	/*
 	 * Bitmaps, allocated on first load (NEED_INIT cleared), protected by
-	 * bb_lock.  bb_bitmap = buddy order 0 = on-disk | PAs | pending frees.
-	 * bb_disk = the on-disk bitmap (persistent truth).  Padding bits past
-	 * bb_len are set in both.
+	 * bb_lock.  bb_disk = the on-disk bitmap (persistent truth), then --
+	 * when the store's frees wait for a commit -- the pending and the
+	 * committing maps: kept while the volume lives.  bb_bitmap = buddy
+	 * order 0 = on-disk | PAs | pending frees, and bb_buddy (one buffer):
+	 * derived, dropped when cold (NULL; gcache.c) and rebuilt by
+	 * mb_group_load_locked.  Padding bits past bb_len are set in both.
 	 */
 	uint64_t *bb_bitmap;
 	uint64_t *bb_buddy; /* orders >= 1, at vol->mb_offsets[k] (in words) */
@@ -291,6 +304,8 @@ struct mb_tunables {
 	uint32_t mb_slow_skip_short; /* CR_GOAL_LEN_SLOW skips runs not beating the best */
 	uint32_t mb_noprealloc_no_pa; /* a NOPREALLOC request is never served from a PA */
 	uint32_t mb_profile; /* the MB_PROFILE_* last selected (stats.c sets the rest) */
+	/* Memory only: groups whose derived state stays built (gcache.c). */
+	uint32_t mb_cache_groups;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -361,7 +376,24 @@ struct mb_volume {
 	uint32_t mb_maxs[MB_MAX_ORDERS];     /* buddy order k: bits (bpg >> k) */
 	uint32_t buddy_words;
 
+	/*
+	 * ngroups structs, zero until first use: mb_group_at() sets a group up
+	 * on first access (so creating a huge volume touches no group), and
+	 * setup_set lists the groups set up (walks skip the untouched ones,
+	 * which hold nothing but their geometry).  groups_mem: the allocation.
+	 */
 	struct mb_group *groups;
+	void *groups_mem;
+	struct mb_gset setup_set;
+	/* gcache.c: the ring of groups with derived state built (group + 1). */
+	_Atomic uint32_t *gc_slot;
+	uint32_t gc_size;           /* const; the most mb_cache_groups may be */
+	_Atomic uint64_t gc_hand;   /* relaxed: next slot */
+	_Atomic uint64_t gc_drops;  /* derived states dropped (relaxed count) */
+	uint64_t *zero_map;         /* bitmap_words zeros: the pending map of stores
+				       whose frees never wait; const */
+	bool frees_wait;            /* the store's MB_STORE_FREES_WAIT_COMMIT, kept:
+				       destroy tears the store down first; const */
 	/* Optimized scanning: by largest free order, by avg fragment order. */
 	struct mb_gset largest_set[MB_MAX_ORDERS];
 	struct mb_gset avg_set[MB_MAX_ORDERS];
@@ -507,6 +539,11 @@ uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uin
 /* stats.c (the per-CPU statistics inlines are in percpu.h) */
 void mb_tunables_default(struct mb_volume *vol);
 
+/* gcache.c */
+int mb_gcache_init(struct mb_volume *vol);
+void mb_gcache_destroy(struct mb_volume *vol);
+void mb_gcache_track_locked(struct mb_volume *vol, struct mb_group *grp);
+
 /* runsum.c: bb_lock held (the tree lives in the group's bitmap buffer) */
 size_t mb_runsum_words(const struct mb_volume *vol);
 struct mb_rs *mb_runsum_tree(const struct mb_volume *vol, const struct mb_group *grp);
@@ -551,6 +588,37 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp);
 
 /* group.c */
 int mb_groups_init(struct mb_volume *vol);
+void mb_group_setup(struct mb_volume *vol, struct mb_group *grp);
+uint32_t mb_group_len(const struct mb_volume *vol, mb_grp_t g);
+uint32_t mb_group_pristine_free(const struct mb_volume *vol, mb_grp_t g);
+/*
+ * Group g, set up on first use (lazy; safe from any thread, lock-free).
+ * Every access to a group goes through here or mb_group_peek().
+ */
+static inline struct mb_group *mb_group_at(struct mb_volume *vol, mb_grp_t g)
+{
+	struct mb_group *grp = &vol->groups[g];
+
+	/* acquire: pairs with the release store that ends mb_group_setup */
+	if (MB_UNLIKELY(!(atomic_load_explicit(&grp->bb_state, memory_order_acquire) &
+			  MB_GRP_SETUP)))
+		mb_group_setup(vol, grp);
+	return grp;
+}
+/* Group g if it was ever set up, else NULL (it is then pristine: only its
+   metadata used, no PA, nothing pending).  Lock-free. */
+static inline struct mb_group *mb_group_peek(struct mb_volume *vol, mb_grp_t g)
+{
+	struct mb_group *grp = &vol->groups[g];
+
+	return (atomic_load_explicit(&grp->bb_state, memory_order_acquire) & MB_GRP_SETUP) ? grp
+											   : NULL;
+}
+/* The next group >= g ever set up, or UINT32_MAX: walks skip the rest. */
+static inline mb_grp_t mb_group_next_setup(const struct mb_volume *vol, mb_grp_t g)
+{
+	return mb_gset_next(&vol->setup_set, g);
+}
 void mb_groups_destroy(struct mb_volume *vol);
 int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp);
 int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp);

@@ -204,8 +204,7 @@ static int mb_desc_decode(const uint8_t *buf, uint32_t g, struct mb_desc *d)
 int mb_desc_load(const struct mb_volume *vol, const struct mb_layout *lay, const uint8_t *buf,
 		 mb_grp_t g, struct mb_desc *d)
 {
-	const struct mb_group *grp = &vol->groups[g];
-	uint32_t room = grp->bb_len - mb_group_reserved(vol, grp);
+	uint32_t room = mb_group_pristine_free(vol, g);
 	int err = mb_desc_decode(buf, g, d);
 
 	if (!err && (d->free > room || d->bitmap_block != mb_bitmap_block_of(vol, lay, g) ||

@@ -265,7 +265,7 @@ int mb_volume_verify(struct mb_volume *vol, char *buf, size_t buflen)
 	if (buf && buflen)
 		buf[0] = 0;
 	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
-		struct mb_group *grp = &vol->groups[g];
+		struct mb_group *grp = mb_group_at(vol, g);
 
 		mb_lock(&grp->bb_lock);
 		int err = mb_group_load_locked(vol, grp);

@@ -67,7 +67,7 @@ static inline mb_fsblk_t mb_pa_end(const struct mb_pa *pa)
 
 static inline struct mb_group *mb_pa_grp(struct mb_volume *vol, const struct mb_pa *pa)
 {
-	return &vol->groups[pa->pa_group];
+	return mb_group_at(vol, pa->pa_group);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -215,7 +215,7 @@ static uint32_t mb_pa_discard_locked(struct mb_volume *vol, struct mb_group *grp
 int64_t mb_discard_group_preallocations(struct mb_volume *vol, mb_grp_t g, uint32_t needed,
 					bool *busy)
 {
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	struct mb_list list, *pos, *tmp;
 	int64_t freed = 0;
 
@@ -952,7 +952,7 @@ int mb_prealloc_add(struct mb_volume *vol, struct mb_file *file, uint32_t cpu, u
 		      len > MB_LOGICAL_LIMIT - lstart)))
 		return -EINVAL;
 	struct mb_request who = { .flags = MB_REQ_CPU, .cpu = cpu };
-	struct mb_group *grp = &vol->groups[mb_block_group(vol, pstart)];
+	struct mb_group *grp = mb_group_at(vol, mb_block_group(vol, pstart));
 	mb_grpblk_t off = mb_block_offset(vol, pstart);
 	struct mb_lg *lg = file ? NULL : &vol->lgs[mb_req_cpu_slot(vol, &who)];
 	struct mb_pa *pa = mb_pa_alloc();

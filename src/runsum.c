@@ -17,8 +17,8 @@
  * bitmap goes through buddy.c, which rebuilds the touched leaves and their
  * ancestors (mb_runsum_update_locked), lazily: at the next query.
  *
- * Storage: 2 * leaves nodes of 16 bytes behind the group's bitmaps, in the
- * buffer group.c allocates (about 6% of a group's bitmap memory).
+ * Storage: 2 * leaves nodes of 16 bytes behind the group's buddy, in the
+ * derived buffer group.c allocates (and may drop: gcache.c) (about 6% of a group's bitmap memory).
  *
  * Locking: everything here needs the group's bb_lock.
  */
@@ -43,10 +43,10 @@ size_t mb_runsum_words(const struct mb_volume *vol)
 	return 2 * (size_t)mb_rs_leaves(vol) * sizeof(struct mb_rs) / sizeof(uint64_t);
 }
 
-/* Must match the buffer layout of mb_group_load_locked. */
+/* Must match the layout of the derived buffer (group.c): after the buddy. */
 struct mb_rs *mb_runsum_tree(const struct mb_volume *vol, const struct mb_group *grp)
 {
-	return (struct mb_rs *)(grp->bb_disk + 3 * (size_t)vol->bitmap_words);
+	return (struct mb_rs *)(grp->bb_buddy + vol->buddy_words);
 }
 
 /* Population count without a libgcc call (no -mpopcnt in portable builds). */

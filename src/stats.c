@@ -64,6 +64,9 @@ static const struct mb_tunable_desc mb_tunable_table[] = {
 	MB_T(mb_profile, 0, 2,
 	     "sets every departure at once: 0 mballoc (ext4 + correctness fixes), "
 	     "1 ext4, 2 project"),
+	MB_T(mb_cache_groups, 1, 0,
+	     "memory only, groups whose buddy stays built; colder ones are dropped and "
+	     "rebuilt on use (same decisions)"),
 };
 #define MB_NTUNABLES (sizeof(mb_tunable_table) / sizeof(mb_tunable_table[0]))
 
@@ -150,6 +153,8 @@ static uint64_t mb_tunable_max(const struct mb_volume *vol, const struct mb_tuna
 		return d->max;
 	if (!strcmp(d->name, "mb_group_prealloc"))
 		return vol->bpg;
+	if (!strcmp(d->name, "mb_cache_groups"))
+		return vol->gc_size; /* the ring's size, fixed at creation */
 	if (!strcmp(d->name, "reserved_clusters") || !strcmp(d->name, "r_blocks_count")) {
 		/* ext4's reserved_clusters_store: below the volume's size */
 		uint64_t n = vol->geo.blocks_count - 1;
@@ -274,7 +279,7 @@ int mb_group_stat(struct mb_volume *vol, uint32_t g, struct mb_group_stat *st)
 {
 	if (g >= vol->ngroups)
 		return -EINVAL;
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	uint32_t state;
 
 	memset(st, 0, sizeof(*st));

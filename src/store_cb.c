@@ -44,7 +44,7 @@ static bool mb_cb_group_uninit(struct mb_store *st, uint32_t g)
 static int mb_cb_read(struct mb_cb_store *s, uint32_t g, uint64_t *bits, uint32_t *free)
 {
 	struct mb_volume *vol = s->store.vol;
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	int err = mb_cb_err(s->cb.load(s->cb.arg, g, bits));
 
 	if (err)
@@ -62,7 +62,7 @@ static int mb_cb_load_bitmap(struct mb_store *st, uint32_t g, uint64_t *bits)
 	uint32_t free;
 	int err = mb_cb_read(mb_cb(st), g, bits, &free);
 
-	if (!err && free != st->vol->groups[g].bg_free)
+	if (!err && free != mb_group_at(st->vol, g)->bg_free)
 		err = -EUCLEAN;
 	return err;
 }

@@ -83,7 +83,7 @@ static int mb_e2fs_st_load(struct mb_store *st, uint32_t g, uint64_t *bits)
 {
 	struct mb_e2fs_store *s = (struct mb_e2fs_store *)st;
 	struct mb_volume *vol = st->vol;
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	uint64_t first = mb_group_first_block(vol, g);
 	uint32_t len = grp->bb_len;
 	uint8_t *bytes = calloc(1, (len + 7) / 8);
@@ -130,8 +130,12 @@ int mb_e2fs_volume_new(ext2_filsys fs, const struct mb_geometry *geo, struct mb_
 		return err;
 	}
 	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
-		struct mb_group *grp = &vol->groups[g];
 		uint32_t free = ext2fs_bg_free_blocks_count(fs, g);
+
+		/* a group as free as at creation stays untouched (mb_group_at) */
+		if (free == mb_group_pristine_free(vol, g) && !mb_group_peek(vol, g))
+			continue;
+		struct mb_group *grp = mb_group_at(vol, g);
 
 		mb_lock(&grp->bb_lock);
 		if (free <= grp->bb_len)
@@ -146,7 +150,7 @@ int mb_e2fs_volume_new(ext2_filsys fs, const struct mb_geometry *geo, struct mb_
 
 bool mb_e2fs_account_unloaded(struct mb_volume *vol, uint32_t g, int64_t delta)
 {
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	bool unloaded;
 
 	mb_lock(&grp->bb_lock);
@@ -165,7 +169,7 @@ bool mb_e2fs_account_unloaded(struct mb_volume *vol, uint32_t g, int64_t delta)
 
 int64_t mb_e2fs_reseed_unloaded(struct mb_volume *vol, uint32_t g, uint32_t free)
 {
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	int64_t moved = -1;
 
 	mb_lock(&grp->bb_lock);
@@ -189,7 +193,7 @@ bool mb_e2fs_vol_used(struct mb_volume *vol, uint64_t b)
 
 int64_t mb_e2fs_group_diff(struct mb_volume *vol, ext2_filsys fs, uint32_t g)
 {
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	uint64_t first = mb_group_first_block(vol, g);
 	int64_t diff = 0;
 

@@ -432,7 +432,7 @@ static bool mb_ext4_st_uninit(struct mb_store *st, uint32_t g)
 static int mb_ext4_st_load(struct mb_store *st, uint32_t g, uint64_t *bits)
 {
 	struct mb_volume *vol = st->vol;
-	uint32_t len = vol->groups[g].bb_len;
+	uint32_t len = mb_group_len(vol, g);
 	int err = mb_ext4_read_group(((struct mb_ext4_store *)st)->x, g, bits);
 
 	if (!err) /* the core's convention: padding past the group is used */

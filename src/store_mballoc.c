@@ -325,7 +325,7 @@ static int mb_persist_load_bitmap(struct mb_store *st, uint32_t g, uint64_t *bit
 {
 	struct mb_persist *p = (struct mb_persist *)st;
 	struct mb_volume *vol = st->vol;
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	uint32_t bs = mb_bs(vol);
 	uint8_t *blk = malloc(bs);
 	struct mb_desc d;

@@ -18,7 +18,7 @@ static bool mb_mem_group_uninit(struct mb_store *st, uint32_t group)
 static int mb_mem_load_bitmap(struct mb_store *st, uint32_t group, uint64_t *bits)
 {
 	struct mb_volume *vol = st->vol;
-	struct mb_group *grp = &vol->groups[group];
+	struct mb_group *grp = mb_group_at(vol, group);
 
 	mb_set_bits(bits, 0, mb_group_reserved(vol, grp));
 	mb_set_bits(bits, grp->bb_len, vol->bitmap_words * 64 - grp->bb_len);

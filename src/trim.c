@@ -53,7 +53,7 @@ static uint32_t mb_trim_take_locked(struct mb_volume *vol, struct mb_group *grp,
 static int64_t mb_trim_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t from, uint32_t to,
 			     uint32_t minlen, const struct mb_trim_cb *cb, bool *stop)
 {
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	mb_fsblk_t base = mb_group_first_block(vol, g);
 	int64_t trimmed = 0;
 	mb_grpblk_t pos = from;

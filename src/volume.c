@@ -158,6 +158,7 @@ int mb_volume_create_on(const struct mb_geometry *geo, struct mb_store *st,
 	}
 	st->vol = vol;
 	vol->store = st;
+	vol->frees_wait = mb_store_frees_wait(st);
 	*out = vol;
 	return 0;
 }
@@ -225,7 +226,9 @@ int64_t mb_discard_all(struct mb_volume *vol)
 {
 	int64_t freed = 0;
 
-	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+	/* a group never set up holds no PA */
+	for (mb_grp_t g = mb_group_next_setup(vol, 0); g != UINT32_MAX;
+	     g = mb_group_next_setup(vol, g + 1)) {
 		bool busy = false;
 
 		freed += mb_discard_group_preallocations(vol, g, UINT32_MAX, &busy);

@@ -181,7 +181,7 @@ static int verify_image(struct mb_dev *img, struct model *m, struct run_stats *s
 	uint64_t free_d = 0, free_i = 0;
 
 	for (uint64_t b = 0; b < NBLK; b++) {
-		struct mb_group *grp = &vol->groups[mb_block_group(vol, b)];
+		struct mb_group *grp = mb_group_at(vol, mb_block_group(vol, b));
 		uint32_t off = mb_block_offset(vol, b);
 
 		if (off < crash_geo.reserved_per_group)

@@ -41,7 +41,7 @@ static struct mb_dev *copy_dev(struct mb_dev *dev)
 
 static bool block_allocated(struct mb_volume *vol, uint64_t b)
 {
-	struct mb_group *grp = &vol->groups[mb_block_group(vol, b)];
+	struct mb_group *grp = mb_group_at(vol, mb_block_group(vol, b));
 	bool used;
 
 	mb_lock(&grp->bb_lock);
@@ -128,7 +128,7 @@ TEST(deferred_free_per_transaction)
 
 	/* a free made between snapshot and release stays pending: simulate by
 	   snapshotting the group by hand, freeing, then releasing */
-	struct mb_group *grp = &vol->groups[mb_block_group(vol, ex2.start)];
+	struct mb_group *grp = mb_group_at(vol, mb_block_group(vol, ex2.start));
 	ASSERT_EQ_INT(mb_free(vol, ex2.start, 8), 0);
 	mb_lock(&grp->bb_lock);
 	ASSERT_EQ_U64(mb_commit_snapshot_pending_locked(vol, grp), 8);

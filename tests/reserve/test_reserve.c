@@ -223,7 +223,7 @@ TEST(delalloc_reclaims_pas_and_pending_frees)
 	uint64_t pending = atomic_load(&vol->free_pending), buddy_free = 0;
 
 	for (mb_grp_t g = 0; g < vol->ngroups; g++)
-		buddy_free += vol->groups[g].bb_free;
+		buddy_free += mb_group_at(vol, g)->bb_free;
 	ASSERT_TRUE(pending > 0);
 	ASSERT_TRUE(buddy_free + pending < mb_free_blocks(vol));
 

@@ -101,7 +101,7 @@ static struct mb_volume *new_volume(int gi, bool optimize_scan)
 /* Block b's bit in group g's on-disk and in-core bitmaps (1 = used). */
 static void block_bits(struct mb_volume *vol, uint64_t b, bool *disk, bool *incore)
 {
-	struct mb_group *grp = &vol->groups[mb_block_group(vol, b)];
+	struct mb_group *grp = mb_group_at(vol, mb_block_group(vol, b));
 	uint32_t off = mb_block_offset(vol, b);
 
 	mb_lock(&grp->bb_lock);

@@ -338,7 +338,7 @@ static mb_grp_t pick_group(uint64_t *rng, const struct mb_volume *vol)
 static bool check_build(struct fixture *f, uint64_t *rng, mb_grp_t g)
 {
 	struct mb_volume *vol = f->vol;
-	struct mb_group *grp = &vol->groups[g];
+	struct mb_group *grp = mb_group_at(vol, g);
 	struct mb_buddy_summary sum;
 	bool ok;
 
@@ -570,7 +570,7 @@ TEST(incremental_equals_rebuild)
 		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
 
 		for (int r = rounds_for(f.vol, 6); r > 0 && !mb_test_failed; r--) {
-			struct mb_group *grp = &f.vol->groups[pick_group(&rng, f.vol)];
+			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
 
 			mb_lock(&grp->bb_lock);
 			group_start(&f, &rng, grp, shadow);
@@ -600,7 +600,7 @@ TEST(kunit_slices_mark_and_free)
 
 		ASSERT_TRUE(fixture_init(&f, gi));
 		struct mb_volume *vol = f.vol;
-		struct mb_group *grp = &vol->groups[pick_group(&rng, vol)];
+		struct mb_group *grp = mb_group_at(vol, pick_group(&rng, vol));
 		uint32_t start[8], len[8];
 
 		mb_lock(&grp->bb_lock);
@@ -651,7 +651,7 @@ TEST(find_extent_vs_naive)
 		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
 
 		for (int r = rounds_for(f.vol, 20); r > 0 && !mb_test_failed; r--) {
-			struct mb_group *grp = &f.vol->groups[pick_group(&rng, f.vol)];
+			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
 
 			mb_lock(&grp->bb_lock);
 			group_start(&f, &rng, grp, shadow);

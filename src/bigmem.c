@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bigmem.c - large zeroed arrays that cost nothing until touched: the group
+ * structs and the scan sets of a huge volume.  They come straight from
+ * mmap, so the kernel hands out zero pages on first touch and creating a
+ * 1 PiB volume writes nothing.  (calloc would do so too, until glibc's
+ * sliding mmap threshold moves up after a big free and serves them from the
+ * heap -- with a memset of every byte.)
+ */
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "mb_int.h"
+
+/* Below this a plain calloc is as cheap and wastes no page. */
+#define MB_BIGMEM_MIN (64u << 10)
+
+void *mb_zmap(size_t size)
+{
+	if (size < MB_BIGMEM_MIN)
+		return calloc(1, size ? size : 1);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * Faults in the pages of [p, p + size) that are about to be written, in one
+ * call instead of a page fault each (those are slow in some VMs).  Only a
+ * hint: without MADV_POPULATE_WRITE (Linux 5.14) the writes fault as usual.
+ */
+void mb_zmap_prefault(void *p, size_t size)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095;
+
+	if (size >= MB_BIGMEM_MIN)
+		(void)madvise((void *)a, (uintptr_t)p + size - a, MADV_POPULATE_WRITE);
+#else
+	(void)p;
+	(void)size;
+#endif
+}
+
+/* Frees mb_zmap(size)'s p; size must be the same. */
+void mb_zunmap(void *p, size_t size)
+{
+	if (!p)
+		return;
+	if (size < MB_BIGMEM_MIN)
+		free(p);
+	else
+		munmap(p, size);
+}

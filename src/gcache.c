@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gcache.c - which groups keep their derived state built.  A loaded group
+ * has a durable on-disk bitmap (bb_disk) and derived state: the in-core
+ * bitmap, the buddy and the run summary, all rebuilt from bb_disk (plus
+ * pending frees) by mb_group_load_locked.  ext4 keeps buddy pages in the
+ * page cache and loses them under memory pressure; we keep at most
+ * mb_cache_groups groups built (tunable, at most vol->gc_size) and drop the
+ * derived state of the oldest beyond that.  A rebuild gives a bit-identical
+ * bitmap and buddy and the same counters (buddy.c), so decisions do not
+ * depend on what was dropped (tests/unit/test_gcache.c).
+ *
+ * The ring: gc_slot[] holds group + 1 of the groups built most recently;
+ * a group is in it at most once, exactly while its MB_GRP_TRACKED bit is
+ * set (set by whoever turns it on, under the group's lock; cleared by
+ * whoever takes it out of the ring).  A group that is used while built but
+ * untracked is put back in (mb_gcache_track_locked), so a group that could
+ * not be dropped when it was evicted is re-counted the next time it works.
+ *
+ * Locking: called with one group's bb_lock held; a victim's lock is only
+ * tried (mb_trylock_nested), never waited for: a busy victim is someone's
+ * working set and stays built, untracked.  The ring itself is atomics, and
+ * it is touched only when a group is built or re-tracked -- never on the
+ * path of a request whose groups are built.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mb_int.h"
+
+/* Default ring: 3/8 of the groups (at least 64), so that a volume every
+ * group of which was touched stays near 64 MiB per TiB (docs/MEMORY.md). */
+static uint32_t mb_gcache_default(uint32_t ngroups)
+{
+	uint64_t n = (uint64_t)ngroups * 3 / 8;
+
+	if (n < 64)
+		n = 64;
+	return n < ngroups ? (uint32_t)n : ngroups;
+}
+
+int mb_gcache_init(struct mb_volume *vol)
+{
+	vol->gc_size = mb_gcache_default(vol->ngroups);
+	vol->gc_slot = mb_zmap(vol->gc_size * sizeof(*vol->gc_slot));
+	if (!vol->gc_slot)
+		return -ENOMEM;
+	atomic_init(&vol->gc_hand, 0);
+	vol->t.mb_cache_groups = vol->gc_size;
+	return 0;
+}
+
+void mb_gcache_destroy(struct mb_volume *vol)
+{
+	mb_zunmap((void *)vol->gc_slot, vol->gc_size * sizeof(*vol->gc_slot));
+	vol->gc_slot = NULL;
+}
+
+/* Whether grp's derived state can be rebuilt from bb_disk alone: no PA,
+   nothing pending, nothing held out of the buddy (a trim in flight). */
+static bool mb_group_droppable_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	return grp->bb_bitmap && !mb_group_corrupt(grp) &&
+	       mb_list_empty(&grp->bb_prealloc_list) && !grp->bb_pending_count &&
+	       !memcmp(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
+}
+
+/* Frees grp's derived state if it can be rebuilt; bb_lock held. */
+static void mb_group_drop_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_assert_locked(&grp->bb_lock);
+	if (!mb_group_droppable_locked(vol, grp))
+		return;
+	free(grp->bb_bitmap); /* bb_buddy lives in the same buffer */
+	grp->bb_bitmap = grp->bb_buddy = NULL; /* and the free-run tree after them */
+	atomic_fetch_add_explicit(&vol->gc_drops, 1, memory_order_relaxed); /* tests, stats */
+}
+
+/* Takes victim (group + 1) out of the accounting and drops it if it can. */
+static void mb_gcache_evict(struct mb_volume *vol, uint32_t victim)
+{
+	struct mb_group *grp = &vol->groups[victim - 1];
+
+	if (mb_trylock_nested(&grp->bb_lock)) {
+		/* busy: it stays built; its user's next load re-tracks it */
+		atomic_fetch_and_explicit(&grp->bb_state, ~(uint32_t)MB_GRP_TRACKED,
+					  memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_and_explicit(&grp->bb_state, ~(uint32_t)MB_GRP_TRACKED,
+				  memory_order_relaxed);
+	mb_group_drop_locked(vol, grp);
+	mb_unlock(&grp->bb_lock);
+}
+
+/*
+ * grp's derived state is built and in use: count it in the ring (once) and
+ * drop the group it displaces.  bb_lock held.
+ */
+void mb_gcache_track_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_assert_locked(&grp->bb_lock);
+	uint32_t old = atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_TRACKED,
+						memory_order_relaxed);
+
+	if (old & MB_GRP_TRACKED)
+		return;
+	uint32_t cap = MB_READ_ONCE(vol->t.mb_cache_groups);
+
+	if (!cap || cap > vol->gc_size)
+		cap = vol->gc_size; /* mb_tunable_set keeps it in range; be safe */
+	/* relaxed: the ring is bookkeeping; each victim is judged under its
+	   own lock, which orders everything that matters */
+	uint64_t h = atomic_fetch_add_explicit(&vol->gc_hand, 1, memory_order_relaxed);
+	uint32_t victim = atomic_exchange_explicit(&vol->gc_slot[h % cap],
+						   mb_group_no(vol, grp) + 1, memory_order_relaxed);
+
+	if (victim && victim != mb_group_no(vol, grp) + 1)
+		mb_gcache_evict(vol, victim);
+}
