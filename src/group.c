@@ -270,8 +270,10 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 	} else {
 		err = mb_group_rebuild_locked(vol, grp);
 	}
-	if (!err)
+	if (!err) {
 		mb_gcache_track_locked(vol, grp);
+		MB_HOOK(vol, MB_HOOK_GROUP_BUILT, mb_group_no(vol, grp), 0);
+	}
 	return err;
 }
 

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_gcache.c - lazily set-up groups and dropped buddies (group.c,
+ * gcache.c) change no decision.
+ *
+ * drops_same_decisions: two volumes, one with mb_cache_groups = 1 (every
+ * build drops the previous group's bitmap and buddy, so nearly every request
+ * rebuilds), run the same seeded mix of file and metadata allocations,
+ * frees, mark-used, constrained allocations, trims and discards; every
+ * answer must be identical, and both volumes mb_check-clean.
+ * untouched_groups_stay_untouched: a 64 TiB volume sets up only the groups
+ * it uses, and its counts add up as if every group were there.
+ * short_last_group: the pristine counts of a volume whose last group is
+ * short hold to the last block.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <string.h>
+
+#include "harness.h"
+#include "mb_int.h"
+
+#define NFILES 8
+
+struct pair {
+	struct mb_volume *v[2];
+	struct mb_file *f[2][NFILES];
+	uint64_t fsize[NFILES];
+};
+
+static int no_discard(uint64_t start, uint64_t len, void *arg)
+{
+	(void)start;
+	(void)len;
+	(void)arg;
+	return 0;
+}
+
+/* Locality groups follow the CPU: keep both volumes' calls on one. */
+static void pin_cpu(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu < 0 ? 0 : cpu, &set);
+	(void)sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* Extents handed out and not freed yet (the same for both volumes). */
+struct held {
+	uint64_t start[4096];
+	uint32_t len[4096];
+	unsigned n;
+};
+
+static void one_alloc(struct pair *p, struct held *h, uint64_t *rng, int *err, uint64_t *start)
+{
+	struct mb_geometry geo;
+	int fi = (int)mb_rand_below(rng, NFILES + 2) - 2; /* < 0: metadata */
+	uint32_t len = 1 + (uint32_t)mb_rand_below(rng, mb_rand_below(rng, 4) ? 32 : 300);
+	bool goal = mb_rand_below(rng, 3) == 0;
+	bool cons = mb_rand_below(rng, 10) == 0;
+	struct mb_extent ex[2];
+
+	mb_volume_geometry(p->v[0], &geo);
+	uint64_t g = goal ? mb_rand_below(rng, geo.blocks_count) : MB_GOAL_NONE;
+
+	for (int i = 0; i < 2; i++) {
+		struct mb_request rq = { .file = fi >= 0 ? p->f[i][fi] : NULL,
+					 .logical = fi >= 0 ? p->fsize[fi] : 0,
+					 .goal = g, .len = len };
+		struct mb_constraint c = { .align = 4 };
+
+		if (fi >= 0)
+			mb_file_set_size(p->f[i][fi], p->fsize[fi] + len);
+		err[i] = cons ? mb_alloc_constrained(p->v[i], &rq, &c, &ex[i])
+			      : mb_alloc(p->v[i], &rq, &ex[i]);
+		start[i] = err[i] ? 0 : ex[i].start * 65536 + ex[i].len;
+	}
+	if (!err[0] && err[1] == 0 && start[0] == start[1]) {
+		if (fi >= 0)
+			p->fsize[fi] += ex[0].len;
+		if (h->n < 4096) {
+			h->start[h->n] = ex[0].start;
+			h->len[h->n++] = ex[0].len;
+		}
+	}
+}
+
+/* One random operation on both volumes; 0 when they answered alike. */
+static int one_op(struct pair *p, struct held *h, uint64_t *rng, unsigned step)
+{
+	unsigned op = (unsigned)mb_rand_below(rng, 100);
+	int err[2] = { 0, 0 };
+	uint64_t got[2] = { 0, 0 };
+
+	if (op < 55 || !h->n) {
+		one_alloc(p, h, rng, err, got);
+	} else if (op < 85) {
+		unsigned k = (unsigned)mb_rand_below(rng, h->n);
+
+		for (int i = 0; i < 2; i++)
+			err[i] = mb_free(p->v[i], h->start[k], h->len[k]);
+		h->start[k] = h->start[--h->n];
+		h->len[k] = h->len[h->n];
+	} else if (op < 90) {
+		uint64_t b = mb_rand_below(rng, mb_groups_count(p->v[0]) * 1024ULL);
+
+		for (int i = 0; i < 2; i++)
+			err[i] = mb_mark_used(p->v[i], b, 3);
+		if (!err[0] && h->n < 4096) {
+			h->start[h->n] = b;
+			h->len[h->n++] = 3;
+		}
+	} else if (op < 95) {
+		int fi = (int)mb_rand_below(rng, NFILES);
+
+		for (int i = 0; i < 2; i++)
+			got[i] = (uint64_t)mb_file_discard(p->f[i][fi]);
+	} else if (op < 97) {
+		uint64_t b = mb_rand_below(rng, mb_groups_count(p->v[0]) * 1024ULL - 4096);
+
+		for (int i = 0; i < 2; i++)
+			got[i] = (uint64_t)mb_trim(p->v[i], b, 4096, 8, no_discard, NULL);
+	} else {
+		for (int i = 0; i < 2; i++)
+			got[i] = (uint64_t)mb_discard_all(p->v[i]);
+	}
+	if (err[0] != err[1] || got[0] != got[1]) {
+		printf("step %u op %u: err %d/%d, result %" PRIu64 "/%" PRIu64 "\n", step, op,
+		       err[0], err[1], got[0], got[1]);
+		return -1;
+	}
+	return 0;
+}
+
+TEST(drops_same_decisions)
+{
+	/* 64 groups of 1024 blocks, 2 metadata blocks each */
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
+					 .blocks_count = 64 * 1024, .reserved_per_group = 2 };
+	static struct pair p;
+	static struct held h;
+	uint64_t rng = mb_test_seed;
+	unsigned steps = (unsigned)(6000 * mb_test_scale);
+	struct mb_stats st[2];
+
+	pin_cpu();
+	memset(&p, 0, sizeof(p));
+	h.n = 0;
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ_INT(mb_volume_create(&geo, &p.v[i]), 0);
+		ASSERT_EQ_INT(mb_tunable_set(p.v[i], "mb_stats", 1), 0);
+		for (int f = 0; f < NFILES; f++)
+			ASSERT_EQ_INT(mb_file_open(p.v[i], 100 + 37 * (uint64_t)f, &p.f[i][f]), 0);
+	}
+	ASSERT_EQ_INT(mb_tunable_set(p.v[1], "mb_cache_groups", 1), 0);
+	ASSERT_EQ_INT(mb_tunable_set(p.v[1], "mb_cache_groups", 0), -EINVAL);
+	for (unsigned s = 0; s < steps; s++)
+		ASSERT_EQ_INT(one_op(&p, &h, &rng, s), 0);
+	mb_stats_get(p.v[0], &st[0]);
+	mb_stats_get(p.v[1], &st[1]);
+	printf("%u steps: %" PRIu64 " drops, buddies generated %" PRIu64 " (cached) / %" PRIu64
+	       " (one group cached)\n",
+	       steps, (uint64_t)atomic_load(&p.v[1]->gc_drops), st[0].buddies_generated,
+	       st[1].buddies_generated);
+	ASSERT_EQ_U64(atomic_load(&p.v[0]->gc_drops), 0);
+	ASSERT_LE_U64(steps / 10, atomic_load(&p.v[1]->gc_drops)); /* it really dropped */
+	ASSERT_EQ_U64(mb_free_blocks(p.v[0]), mb_free_blocks(p.v[1]));
+	ASSERT_CHECK_CLEAN(p.v[0]);
+	ASSERT_CHECK_CLEAN(p.v[1]);
+	for (int i = 0; i < 2; i++)
+		mb_volume_destroy(p.v[i]);
+}
+
+TEST(untouched_groups_stay_untouched)
+{
+	/* 64 TiB of 4 KiB blocks: 524288 groups */
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_count = 1ULL << 34 };
+	struct mb_volume *vol;
+	struct mb_extent ex;
+	struct mb_request rq = { .goal = (1ULL << 34) - 100000, .len = 64 };
+	struct mb_statfs sf;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	/* the last group is set up at creation; nothing else yet */
+	ASSERT_EQ_U64(mb_gset_count(&vol->setup_set), 1);
+	ASSERT_EQ_U64(mb_free_blocks(vol), 1ULL << 34);
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	ASSERT_EQ_U64(mb_gset_count(&vol->setup_set), 2);
+	ASSERT_EQ_INT(mb_statfs(vol, &sf), 0);
+	ASSERT_EQ_U64(mb_free_blocks(vol), (1ULL << 34) - 64);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
+	ASSERT_EQ_U64(mb_discard_all(vol), 0);
+	ASSERT_EQ_U64(mb_gset_count(&vol->setup_set), 2);
+	ASSERT_EQ_U64(mb_free_blocks(vol), 1ULL << 34);
+	mb_volume_destroy(vol);
+}
+
+TEST(short_last_group)
+{
+	/* 10 groups of 512 and a last one of 100 blocks, 7 metadata blocks each */
+	const struct mb_geometry geo = { .block_size = 1024, .blocks_per_group = 512,
+					 .blocks_count = 1 + 10 * 512 + 100,
+					 .first_data_block = 1, .reserved_per_group = 7 };
+	struct mb_volume *vol;
+	uint64_t want = 10 * (512 - 7) + (100 - 7), got = 0;
+	struct mb_extent ex;
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 64, .flags = MB_HINT_NOPREALLOC };
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_U64(mb_free_blocks(vol), want);
+	ASSERT_CHECK_CLEAN(vol);
+	while (mb_alloc(vol, &rq, &ex) == 0)
+		got += ex.len;
+	ASSERT_EQ_U64(got, want);
+	ASSERT_EQ_U64(mb_free_blocks(vol), 0);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
