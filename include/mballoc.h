@@ -662,6 +662,14 @@ MB_API int64_t mb_discard_all(struct mb_volume *vol);
  * lets the group scan jump over free runs with a tree of each group's runs
  * (kept up to date with its bitmap) instead of walking the bitmap run by
  * run; 0 always walks.
+ * mb_cache_groups (memory only, never a decision): how many groups keep
+ * their in-core bitmap and buddy built; the buddy of a colder group is
+ * dropped and rebuilt from its on-disk bitmap when it is next used, as
+ * ext4 rebuilds evicted buddy pages.  1..its maximum (mb_tunable_info);
+ * the default, 3/8 of the groups (at least 64), keeps a volume whose every
+ * group was used near 60 MiB per TiB at 4 KiB blocks; the maximum keeps
+ * every buddy built (about 96 MiB per TiB).  Lowering it applies to groups
+ * built afterwards.
  * Errors: -ENOENT unknown name; -EINVAL value out of range (nothing changes).
  * Thread-safety: any; a new value applies to requests that start later.
  */

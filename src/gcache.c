@@ -29,7 +29,7 @@
 #include "mb_int.h"
 
 /* Default ring: 3/8 of the groups (at least 64), so that a volume every
- * group of which was touched stays near 64 MiB per TiB (docs/MEMORY.md). */
+ * group of which was touched stays near 64 MiB per TiB . */
 static uint32_t mb_gcache_default(uint32_t ngroups)
 {
 	uint64_t n = (uint64_t)ngroups * 3 / 8;
