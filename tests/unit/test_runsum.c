@@ -416,7 +416,7 @@ TEST(queries_match_a_bit_walk)
 		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
 		for (int round = 0; round < 12; round++) {
 			mb_grp_t g = (mb_grp_t)mb_rand_below(&rng, vol->ngroups);
-			struct mb_group *grp = &vol->groups[g];
+			struct mb_group *grp = mb_group_at(vol, g);
 			uint32_t bpg = vol->bpg;
 			static const uint32_t maxrun[] = {1, 3, 40, 700};
 
