@@ -5,7 +5,7 @@
  * bitmap, the buddy and the run summary, all rebuilt from bb_disk (plus
  * pending frees) by mb_group_load_locked.  ext4 keeps buddy pages in the
  * page cache and loses them under memory pressure; we keep at most
- * mb_cache_groups groups built (tunable, at most vol->gc_size) and drop the
+ * mb_cache_groups groups built (tunable, 1..ngroups) and drop the
  * derived state of the oldest beyond that.  A rebuild gives a bit-identical
  * bitmap and buddy and the same counters (buddy.c), so decisions do not
  * depend on what was dropped (tests/unit/test_gcache.c).
@@ -28,11 +28,17 @@
 
 #include "mb_int.h"
 
-/* Default ring: 3/8 of the groups (at least 64), so that a volume every
- * group of which was touched stays near 64 MiB per TiB . */
+/*
+ * The default of mb_cache_groups: 9/32 of the groups (at least 64).  At
+ * 4 KiB blocks a used group costs 4 KiB of on-disk bitmap and 384 bytes of
+ * struct for good, and 10 KiB of derived state (bitmap, buddy, run tree)
+ * while built: 9/32 of them built keeps a volume whose every group was used
+ * under 64 MiB per TiB resident.  The ring has a slot per group, so the tunable may go
+ * up to all of them (every buddy kept, about 115 MiB per TiB).
+ */
 static uint32_t mb_gcache_default(uint32_t ngroups)
 {
-	uint64_t n = (uint64_t)ngroups * 3 / 8;
+	uint64_t n = (uint64_t)ngroups * 9 / 32;
 
 	if (n < 64)
 		n = 64;
@@ -41,12 +47,12 @@ static uint32_t mb_gcache_default(uint32_t ngroups)
 
 int mb_gcache_init(struct mb_volume *vol)
 {
-	vol->gc_size = mb_gcache_default(vol->ngroups);
+	vol->gc_size = vol->ngroups;
 	vol->gc_slot = mb_zmap(vol->gc_size * sizeof(*vol->gc_slot));
 	if (!vol->gc_slot)
 		return -ENOMEM;
 	atomic_init(&vol->gc_hand, 0);
-	vol->t.mb_cache_groups = vol->gc_size;
+	vol->t.mb_cache_groups = mb_gcache_default(vol->ngroups);
 	return 0;
 }
 
