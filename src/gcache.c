@@ -29,20 +29,19 @@
 #include "mb_int.h"
 
 /*
- * The default of mb_cache_groups: 9/32 of the groups (at least 64).  At
- * 4 KiB blocks a used group costs 4 KiB of on-disk bitmap and 384 bytes of
- * struct for good, and 10 KiB of derived state (bitmap, buddy, run tree)
- * while built: 9/32 of them built keeps a volume whose every group was used
- * under 64 MiB per TiB resident.  The ring has a slot per group, so the tunable may go
- * up to all of them (every buddy kept, about 115 MiB per TiB).
+ * The default of mb_cache_groups: every group, so nothing is ever dropped
+ * and a request never pays for a rebuild.  At 4 KiB blocks a used group
+ * costs 4 KiB of on-disk bitmap and 384 bytes of struct for good, and
+ * 10 KiB of derived state (bitmap, buddy, run tree) while built: a volume
+ * whose every group was used holds about 115 MiB per TiB.  9/32 of the
+ * groups keeps it under 64 MiB per TiB, but random goals over the whole
+ * volume then rebuild a buddy on most calls (14.5 us instead of 0.9 us per
+ * call at 1 TiB aged 50%), so that is the caller's choice.  With every
+ * group in the ring (one slot each) the ring never wraps: no victim.
  */
 static uint32_t mb_gcache_default(uint32_t ngroups)
 {
-	uint64_t n = (uint64_t)ngroups * 9 / 32;
-
-	if (n < 64)
-		n = 64;
-	return n < ngroups ? (uint32_t)n : ngroups;
+	return ngroups;
 }
 
 int mb_gcache_init(struct mb_volume *vol)
