@@ -51,7 +51,7 @@ uint32_t mb_find_next_bit(const uint64_t *map, uint32_t size, uint32_t from)
 		}                                                                                  \
 	} while (0)
 
-void mb_set_bits(uint64_t *map, uint32_t start, uint32_t len)
+void mb_set_bits_words(uint64_t *map, uint32_t start, uint32_t len)
 {
 	MB_FOR_RANGE_WORDS(start, len, w, mask, map[w] |= mask);
 }

@@ -379,9 +379,12 @@ void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp)
 	mb_group_update_orders_locked(vol, grp);
 }
 
-/* Sets on-disk bits for a range the buddy already counts as used. */
-void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
-				    mb_grpblk_t start, uint32_t len)
+/*
+ * Sets on-disk bits for a range the buddy already counts as used, leaving
+ * the volume's free counter to the caller (the PA fast path lowers it on
+ * the per-CPU slot it already holds).
+ */
+void mb_group_mark_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len)
 {
 	mb_assert_locked(&grp->bb_lock);
 	assert(mb_range_all_clear(grp->bb_disk, start, len));
@@ -389,6 +392,12 @@ void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
 	grp->bg_free -= len;
 	if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
 		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
+}
+
+void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
+				    mb_grpblk_t start, uint32_t len)
+{
+	mb_group_mark_disk_locked(grp, start, len);
 	mb_free_counter_consume(vol, len); /* claimed or reserved: U does not move */
 }
 

@@ -68,6 +68,7 @@ void mb_mutex_destroy(struct mb_mutex *mx)
 	pthread_mutex_destroy(&mx->m);
 }
 
+#ifdef MB_DEBUG /* else inline in mb_int.h */
 void mb_lock(struct mb_mutex *mx)
 {
 	mb_rank_acquire(mx->rank);
@@ -113,6 +114,7 @@ void mb_unlock(struct mb_mutex *mx)
 	pthread_mutex_unlock(&mx->m);
 	mb_rank_release(mx->rank);
 }
+#endif
 
 /*
  * pthread_cond_wait on mx: mx is released during the sleep and held again

@@ -75,11 +75,35 @@ struct mb_mutex {
 
 int mb_mutex_init(struct mb_mutex *mx, int rank);
 void mb_mutex_destroy(struct mb_mutex *mx);
+void mb_cond_wait(pthread_cond_t *cv, struct mb_mutex *mx);
+#ifdef MB_DEBUG
 void mb_lock(struct mb_mutex *mx);
 int mb_trylock(struct mb_mutex *mx);
 int mb_trylock_nested(struct mb_mutex *mx);
 void mb_unlock(struct mb_mutex *mx);
-void mb_cond_wait(pthread_cond_t *cv, struct mb_mutex *mx);
+#else
+/* Without rank checks a lock is the pthread call itself: inlined, as the
+   PA fast path takes two pairs per call (lock.c has the checked ones). */
+static inline void mb_lock(struct mb_mutex *mx)
+{
+	pthread_mutex_lock(&mx->m);
+}
+
+static inline int mb_trylock(struct mb_mutex *mx)
+{
+	return pthread_mutex_trylock(&mx->m) ? -EBUSY : 0;
+}
+
+static inline int mb_trylock_nested(struct mb_mutex *mx)
+{
+	return mb_trylock(mx);
+}
+
+static inline void mb_unlock(struct mb_mutex *mx)
+{
+	pthread_mutex_unlock(&mx->m);
+}
+#endif
 
 #ifdef MB_DEBUG
 bool mb_mutex_held(struct mb_mutex *mx);
@@ -515,7 +539,18 @@ static inline void mb_clear_bit(uint64_t *map, uint32_t i)
 /* bitops.c */
 uint32_t mb_find_next_zero_bit(const uint64_t *map, uint32_t size, uint32_t from);
 uint32_t mb_find_next_bit(const uint64_t *map, uint32_t size, uint32_t from);
-void mb_set_bits(uint64_t *map, uint32_t start, uint32_t len);
+void mb_set_bits_words(uint64_t *map, uint32_t start, uint32_t len);
+/* A range inside one word (a PA hit's few blocks) is one OR, inline. */
+static inline void mb_set_bits(uint64_t *map, uint32_t start, uint32_t len)
+{
+	uint32_t b = start & 63;
+
+	if (b + len < 64) {
+		map[start >> 6] |= ((1ULL << len) - 1) << b;
+		return;
+	}
+	mb_set_bits_words(map, start, len);
+}
 void mb_clear_bits(uint64_t *map, uint32_t start, uint32_t len);
 bool mb_range_all_set(const uint64_t *map, uint32_t start, uint32_t len);
 bool mb_range_all_clear(const uint64_t *map, uint32_t start, uint32_t len);
@@ -531,7 +566,8 @@ void mb_resv_adjust(struct mb_volume *vol, int64_t delta);
 struct mb_ac;
 int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed);
 void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags);
-bool mb_resv_take_exact(struct mb_volume *vol, uint64_t need, uint64_t n);
+struct mb_pcpu;
+bool mb_resv_take_exact(struct mb_pcpu *slot, uint64_t need, uint64_t n);
 void mb_resv_retune(struct mb_volume *vol);
 bool mb_resv_must_retry(struct mb_volume *vol, uint32_t flags);
 uint32_t mb_resv_default_clusters(const struct mb_volume *vol);
@@ -633,6 +669,7 @@ static inline bool mb_group_corrupt(struct mb_group *grp)
 	return atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_CORRUPT;
 }
 uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp);
+void mb_group_mark_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
 				    mb_grpblk_t start, uint32_t len);
 /* One group's piece of a range; apply false: only validate it. */

@@ -17,6 +17,11 @@ static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
 {
 	return &vol->pcpu[mb_cpu_slot(vol)];
 }
+/* mb_free_counter_consume (reserve.c) on a slot the caller already holds. */
+static inline void mb_free_counter_consume_slot(struct mb_pcpu *slot, uint64_t len)
+{
+	atomic_fetch_sub_explicit(&slot->free_delta, (int64_t)len, memory_order_relaxed);
+}
 void mb_seq_bump(struct mb_volume *vol);
 uint64_t mb_seq_local(struct mb_volume *vol);
 uint64_t mb_seq_sum(const struct mb_volume *vol);

@@ -136,6 +136,30 @@ static bool mb_policy_legacy(const struct mb_volume *vol)
 /* ------------------------------------------------------------------------ */
 
 /*
+ * The first block in [from, end) that is unused (clear on disk and not
+ * pending) if `unused`, else the first that is used; end if none.  A
+ * word at a time: a used-up PA's release looks at every block it covers.
+ */
+static uint32_t mb_unused_next(const uint64_t *disk, const uint64_t *pending, uint32_t from,
+			       uint32_t end, bool unused)
+{
+	uint64_t flip = unused ? ~0ULL : 0;
+
+	while (from < end) {
+		uint32_t b = from & 63;
+		uint64_t hit = (((disk[from >> 6] | pending[from >> 6]) ^ flip) >> b);
+
+		if (hit) {
+			uint32_t i = from + (uint32_t)__builtin_ctzll(hit);
+
+			return i < end ? i : end;
+		}
+		from += 64 - b;
+	}
+	return end;
+}
+
+/*
  * ext4_mb_release_inode_pa: frees every run of the PA that is clear on
  * disk and not a pending free.  Returns the count (pa_free, when the
  * bookkeeping is right; the bitmap wins, and mb_check reports a mismatch).
@@ -147,20 +171,14 @@ static uint32_t mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_grou
 	const uint64_t *pending = mb_group_pending_map(vol, grp);
 	uint32_t n = 0;
 
-	for (uint32_t i = start; i < end;) {
-		if (mb_test_bit(grp->bb_disk, i) || mb_test_bit(pending, i)) {
-			i++;
-			continue;
-		}
-		uint32_t j = i + 1;
+	for (uint32_t i = mb_unused_next(grp->bb_disk, pending, start, end, true); i < end;) {
+		uint32_t j = mb_unused_next(grp->bb_disk, pending, i, end, false);
 
-		while (j < end && !mb_test_bit(grp->bb_disk, j) && !mb_test_bit(pending, j))
-			j++;
 		if (mb_buddy_free(vol, grp, i, j - i))
 			mb_group_set_corrupt_locked(vol, grp);
 		mb_probe_release_inode_pa(vol, pa, pa->pa_pstart + (i - start), j - i);
 		n += j - i;
-		i = j;
+		i = mb_unused_next(grp->bb_disk, pending, j, end, true);
 	}
 	return n;
 }
@@ -340,11 +358,20 @@ int64_t mb_discard_file_preallocations(struct mb_file *file)
  * Returns the blocks taken.
  */
 /* How many of [off, off + len) from off on are unused: clear on disk, not pending. */
-static uint32_t mb_pa_unused_run_locked(struct mb_volume *vol, struct mb_group *grp,
-					mb_grpblk_t off, uint32_t len)
+static inline uint32_t mb_pa_unused_run_locked(struct mb_volume *vol, struct mb_group *grp,
+					       mb_grpblk_t off, uint32_t len)
 {
-	uint32_t n = mb_find_next_bit(grp->bb_disk, off + len, off) - off;
-	uint32_t p = mb_find_next_bit(mb_group_pending_map(vol, grp), off + n, off) - off;
+	const uint64_t *disk = grp->bb_disk, *pending = mb_group_pending_map(vol, grp);
+	uint32_t b = off & 63;
+
+	if (MB_LIKELY(b + len <= 64)) { /* a hit's few blocks: one word of each map */
+		uint64_t used = (disk[off >> 6] | pending[off >> 6]) >> b;
+		uint32_t n = used ? (uint32_t)__builtin_ctzll(used) : 64 - b;
+
+		return n < len ? n : len;
+	}
+	uint32_t n = mb_find_next_bit(disk, off + len, off) - off;
+	uint32_t p = mb_find_next_bit(pending, off + n, off) - off;
 
 	return p < n ? p : n;
 }
@@ -603,12 +630,16 @@ static uint32_t mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *g
 	uint64_t room = mb_pa_end(pa) - start;
 	mb_grpblk_t off = mb_block_offset(vol, start);
 	uint32_t n = mb_pa_unused_run_locked(vol, grp, off, len < room ? len : (uint32_t)room);
+	struct mb_pcpu *slot;
 
 	if (!n)
 		return 0;
-	if (!(req->flags & MB_HINT_DELALLOC_RESERVED) && !mb_resv_take_exact(vol, len, n))
+	slot = mb_this_pcpu(vol); /* the claim's share and the free counter's stripe */
+	if (!(req->flags & MB_HINT_DELALLOC_RESERVED) && !mb_resv_take_exact(slot, len, n))
 		return 0;
-	mb_group_mark_disk_used_locked(vol, grp, off, n);
+	/* mb_group_mark_disk_used_locked, on the slot at hand */
+	mb_group_mark_disk_locked(grp, off, n);
+	mb_free_counter_consume_slot(slot, n);
 	pa->pa_free -= n;
 	if (!pa->pa_free)
 		mb_pa_discard_locked(vol, grp, pa); /* nothing to return: just retire */

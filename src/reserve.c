@@ -142,15 +142,15 @@ static bool mb_resv_take_share(struct mb_volume *vol, uint64_t n, bool track)
 
 /*
  * The PA fast path's claim (prealloc.c, mb_pa_fast_alloc): takes n blocks
- * of this slot's share if the share holds at least `need` (the whole
+ * of this CPU's slot's share (the caller looked the slot up once for this
+ * and for the free counter) if the share holds at least `need` (the whole
  * request, so the regular claim would have been granted in full from the
  * share as well).  One CAS; nothing is published in flight, because the
  * caller marks exactly these n blocks used in the bb_lock hold it is in
  * (lock-free, so no rank question): no claimed block is ever handed back.
  */
-bool mb_resv_take_exact(struct mb_volume *vol, uint64_t need, uint64_t n)
+bool mb_resv_take_exact(struct mb_pcpu *slot, uint64_t need, uint64_t n)
 {
-	struct mb_pcpu *slot = mb_resv_slot(vol);
 	int64_t v = atomic_load_explicit(&slot->resv_cache, memory_order_relaxed);
 
 	assert(n <= need);
