@@ -26,6 +26,10 @@ static __attribute__((unused)) void mb_tdir_cleanup(void)
 {
 	char cmd[128];
 
+	if (getenv("MB_E2FS_KEEP")) { /* for a look at a failed image */
+		fprintf(stderr, "images kept in %s\n", mb_tdir);
+		return;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", mb_tdir);
 	if (mb_tdir[0] && system(cmd))
 		fprintf(stderr, "cannot remove %s\n", mb_tdir);
@@ -52,13 +56,20 @@ static const char *mb_t_mkfs(const char *name, const char *opts, const char *siz
 	return path;
 }
 
-/* e2fsck -fn: 0 when the image is clean. */
+/* e2fsck -fn: 0 when the image is clean; else its report goes to stderr
+ * (the first 60 lines), so a failure says what e2fsck found. */
 static __attribute__((unused)) int mb_t_fsck(const char *path)
 {
-	char cmd[256];
+	char cmd[512];
+	int rc;
 
 	snprintf(cmd, sizeof(cmd), "e2fsck -fn '%s' >/dev/null 2>&1", path);
-	return system(cmd);
+	if (!(rc = system(cmd)))
+		return 0;
+	snprintf(cmd, sizeof(cmd), "e2fsck -fn '%s' 2>&1 | head -60 >&2", path);
+	if (system(cmd))
+		fprintf(stderr, "e2fsck -fn %s: cannot show its report\n", path);
+	return rc;
 }
 
 /* The image's bytes, for "untouched" checks (cksum output). */
