@@ -1041,6 +1041,11 @@ MB_API const char *mb_volume_open_error(void);
  * go to the last file begun and not ended, at its cursor
  * (mb_e2fs_file_seek).  Extent tree, directory and symlink blocks (no
  * context, or BLOCK_ALLOC_METADATA) take the metadata path (no file).
+ * As ext4 keeps s_resv_clusters, data allocations (with a file, and every
+ * range) leave the last 12 free blocks to metadata, so an extent insert
+ * can always split the tree to map a run already marked used (libext2fs's
+ * fallocate does not give a run back when that split fails): a full image
+ * answers EXT2_ET_BLOCK_ALLOC_FAIL to data with up to 12 blocks free.
  *
  * libext2fs 1.43 to 1.47.3 pass (end of range, 0) to the range stats hook
  * instead of (start, length).  Attach probes for it; while it holds, the

@@ -15,6 +15,14 @@
 
 #include "mballoc.h"
 
+/*
+ * Free blocks only metadata (extent tree, directory) may take: what one
+ * insert into the deepest extent tree (5 levels, ext4's limit) can need
+ * if every level splits and the root grows, twice (a write into the
+ * middle of an extent inserts two).  See mb_e2fs_data_room().
+ */
+#define MB_E2FS_META_RESERVE 12u
+
 /* A file begun (mb_e2fs_file_begin) or picked up from a hook's context. */
 struct mb_e2fs_file {
 	uint32_t ino;

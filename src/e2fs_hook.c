@@ -60,6 +60,42 @@ static bool mb_e2fs_taken(struct mb_e2fs *e, uint64_t start, uint64_t len)
 }
 
 /*
+ * Blocks a data allocation may take now: the free ones (less the held
+ * block) but for MB_E2FS_META_RESERVE, which only metadata may use --
+ * ext4's s_resv_clusters.  libext2fs needs it for the same reason ext4
+ * does: a data run is marked used before its extent goes into the tree,
+ * and that insert may split tree blocks.  ext2fs_fallocate (1.47.0) marks
+ * a run (claim_range, i_blocks too) and, when the split finds no block,
+ * returns the error without giving the run back: blocks used and mapped
+ * by no file (e2fsck: "i_blocks is N, should be N-2", "Block bitmap
+ * differences: -B").  A data request that would eat into the reserve is
+ * shortened, or refused with ENOSPC, before it reaches mballoc.
+ */
+static uint64_t mb_e2fs_data_room(const struct mb_e2fs *e)
+{
+	uint64_t free = ext2fs_free_blocks_count(e->fs->super);
+
+	free -= free >= e->st.held_blocks ? e->st.held_blocks : free;
+	return free > MB_E2FS_META_RESERVE ? free - MB_E2FS_META_RESERVE : 0;
+}
+
+/* Fits data request req (exactly len blocks when exact) into the room
+ * data may use; -ENOSPC when it cannot. */
+static int mb_e2fs_fit_data(struct mb_e2fs *e, struct mb_request *req, bool exact)
+{
+	uint64_t room = mb_e2fs_data_room(e);
+
+	if (room >= req->len)
+		return 0;
+	if (!room || exact) {
+		e->st.enospc++;
+		return -ENOSPC;
+	}
+	req->len = (uint32_t)room;
+	return 0;
+}
+
+/*
  * Places req with mballoc (constrained when c is not NULL), checked
  * against fs's bitmap and remembered as handed out.
  */
@@ -128,6 +164,8 @@ static errcode_t mb_e2fs_get_block2(ext2_filsys fs, blk64_t goal, blk64_t *ret,
 			req.logical = ctx->lblk;
 			mb_e2fs_left(e, ctx, &req);
 		}
+		if ((err = mb_e2fs_fit_data(e, &req, true)))
+			return mb_e2fs_errcode(err);
 	}
 	if ((err = mb_e2fs_place(e, &req, NULL, &ex)))
 		return mb_e2fs_errcode(err);
@@ -166,6 +204,8 @@ static errcode_t mb_e2fs_new_range(ext2_filsys fs, int flags, blk64_t goal, blk6
 			return EXT2_ET_BLOCK_ALLOC_FAIL;
 		req.flags |= MB_HINT_GOAL_ONLY;
 	}
+	if ((err = mb_e2fs_fit_data(e, &req, exact))) /* a range is data, file or not */
+		return mb_e2fs_errcode(err);
 	if (f && f->cursor + req.len <= MB_LOGICAL_LIMIT) {
 		req.file = f->file;
 		req.logical = f->cursor;
