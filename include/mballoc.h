@@ -1042,10 +1042,12 @@ MB_API const char *mb_volume_open_error(void);
  * (mb_e2fs_file_seek).  Extent tree, directory and symlink blocks (no
  * context, or BLOCK_ALLOC_METADATA) take the metadata path (no file).
  * As ext4 keeps s_resv_clusters, data allocations (with a file, and every
- * range) leave the last 12 free blocks to metadata, so an extent insert
- * can always split the tree to map a run already marked used (libext2fs's
- * fallocate does not give a run back when that split fails): a full image
- * answers EXT2_ET_BLOCK_ALLOC_FAIL to data with up to 12 blocks free.
+ * range) leave 2% of the blocks (at most 4096, at least 12; stats
+ * resv_blocks) to metadata, so an extent insert can always split the tree
+ * to map a run already marked used (libext2fs's fallocate does not give a
+ * run back when that split fails), and the last files copied onto a full
+ * image are not cut into its last scraps: data gets
+ * EXT2_ET_BLOCK_ALLOC_FAIL with up to resv_blocks free, as from ext4.
  *
  * libext2fs 1.43 to 1.47.3 pass (end of range, 0) to the range stats hook
  * instead of (start, length).  Attach probes for it; while it holds, the
@@ -1163,7 +1165,9 @@ struct mb_e2fs_stats {
 				       range stats hook (1.43..1.47.3) */
 	uint32_t files;            /* files begun and not ended */
 	uint64_t held_blocks;      /* blocks kept from allocation (see below) */
-	uint64_t spare[7];         /* zero (see Growing structs) */
+	uint64_t resv_blocks;      /* free blocks data may not take (ext4's
+				      s_resv_clusters: 2%, at most 4096, at least 12) */
+	uint64_t spare[6];         /* zero (see Growing structs) */
 };
 
 /* Fills *st.  Errors: -EINVAL e or st NULL. */

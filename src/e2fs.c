@@ -82,6 +82,19 @@ static void mb_e2fs_hold_last(struct mb_e2fs *e)
 	}
 }
 
+/*
+ * ext4_calculate_resv_clusters: 2% of the blocks, at most 4096, for an
+ * extent-mapped file system (here always); never under the floor one
+ * extent insert may need.
+ */
+static uint64_t mb_e2fs_resv_blocks(ext2_filsys fs)
+{
+	uint64_t r = ext2fs_blocks_count(fs->super) / 50;
+
+	r = r < 4096 ? r : 4096;
+	return r > MB_E2FS_META_RESERVE_MIN ? r : MB_E2FS_META_RESERVE_MIN;
+}
+
 static int mb_e2fs_attach_checked(ext2_filsys fs, const struct mb_e2fs_opts *opts,
 				  struct mb_e2fs **out, const char **why)
 {
@@ -101,6 +114,8 @@ static int mb_e2fs_attach_checked(ext2_filsys fs, const struct mb_e2fs_opts *opt
 		return -ENOMEM;
 	e->fs = fs;
 	e->flags = opts ? opts->flags : 0;
+	e->resv = mb_e2fs_resv_blocks(fs);
+	e->st.resv_blocks = e->resv;
 	if ((err = mb_e2fs_volume_new(fs, &geo, &e->vol))) {
 		*why =
 		    err == -ENOMEM ? NULL : "its geometry is outside what the allocator supports";

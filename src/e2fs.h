@@ -16,12 +16,13 @@
 #include "mballoc.h"
 
 /*
- * Free blocks only metadata (extent tree, directory) may take: what one
- * insert into the deepest extent tree (5 levels, ext4's limit) can need
- * if every level splits and the root grows, twice (a write into the
- * middle of an extent inserts two).  See mb_e2fs_data_room().
+ * The floor of the blocks only metadata may take (see mb_e2fs_data_room):
+ * what one insert into the deepest extent tree (5 levels, ext4's limit)
+ * can need if every level splits and the root grows, twice (a write into
+ * the middle of an extent inserts two).  Images of under 600 blocks get it
+ * instead of ext4's 2%.
  */
-#define MB_E2FS_META_RESERVE 12u
+#define MB_E2FS_META_RESERVE_MIN 12u
 
 /* A file begun (mb_e2fs_file_begin) or picked up from a hook's context. */
 struct mb_e2fs_file {
@@ -57,6 +58,7 @@ struct mb_e2fs {
 	struct mb_e2fs_run *pending; /* handed out since the last sync */
 	size_t npending, pending_cap;
 	uint64_t held; /* block kept from allocation (punch bug), 0 none */
+	uint64_t resv; /* free blocks data may not take (st.resv_blocks) */
 	struct mb_e2fs_stats st;
 };
 

@@ -61,22 +61,23 @@ static bool mb_e2fs_taken(struct mb_e2fs *e, uint64_t start, uint64_t len)
 
 /*
  * Blocks a data allocation may take now: the free ones (less the held
- * block) but for MB_E2FS_META_RESERVE, which only metadata may use --
- * ext4's s_resv_clusters.  libext2fs needs it for the same reason ext4
- * does: a data run is marked used before its extent goes into the tree,
- * and that insert may split tree blocks.  ext2fs_fallocate (1.47.0) marks
- * a run (claim_range, i_blocks too) and, when the split finds no block,
- * returns the error without giving the run back: blocks used and mapped
- * by no file (e2fsck: "i_blocks is N, should be N-2", "Block bitmap
- * differences: -B").  A data request that would eat into the reserve is
- * shortened, or refused with ENOSPC, before it reaches mballoc.
+ * block) but for e->resv, which only metadata may use -- ext4's
+ * s_resv_clusters, which data written even by root leaves free.
+ * libext2fs needs it for the reason ext4 has it: a data run is marked used
+ * before its extent goes into the tree, and that insert may have to split
+ * tree blocks.  ext2fs_fallocate (1.47.0) marks a run (claim_range, and
+ * i_blocks) and, when the split finds no block, returns the error without
+ * giving the run back: blocks used and mapped by no file (e2fsck: "i_blocks
+ * is N, should be N-2", "Block bitmap differences: -B").  A data request
+ * that would eat into the reserve is shortened, or refused with ENOSPC,
+ * before it reaches mballoc.
  */
 static uint64_t mb_e2fs_data_room(const struct mb_e2fs *e)
 {
 	uint64_t free = ext2fs_free_blocks_count(e->fs->super);
 
 	free -= free >= e->st.held_blocks ? e->st.held_blocks : free;
-	return free > MB_E2FS_META_RESERVE ? free - MB_E2FS_META_RESERVE : 0;
+	return free > e->resv ? free - e->resv : 0;
 }
 
 /* Fits data request req (exactly len blocks when exact) into the room
