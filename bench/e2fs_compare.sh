@@ -186,4 +186,9 @@ mb_pop "$img" /a || { echo "mballoc populate failed" >&2; exit 1; }
 t=$(python3 -c "print($(now) - $t0)")
 row fresh "mballoc e2fs populate" "$img" "$t"
 age "$img" mb_pop mb_rm && row aged "mballoc e2fs populate" "$img" "$(cat "$W/secs")"
+resv=$(($(dumpe2fs -h "$img" 2>/dev/null | sed -n 's/^Block count: *//p') / 50))
+[ $resv -le 4096 ] || resv=4096
+echo "block size $(dumpe2fs -h "$img" 2>/dev/null | sed -n 's/^Block size: *//p') (mkfs.ext4's" \
+	"default for $SIZE); mballoc and the kernel leave $resv blocks to metadata" \
+	"(s_resv_clusters), libext2fs none" >>"$OUT/setup.txt"
 cat "$OUT/setup.txt"
