@@ -557,7 +557,8 @@ static int mb_ac_load_locked(struct mb_ac *ac, struct mb_group *grp)
 }
 
 /*
- * Looks at one group.  The first pass prefilters without the lock; under
+ * Looks at one group (the caller counts it as considered).  The first pass
+ * prefilters without the lock; under
  * MB_STRICT_CHECK (a retry, seq policy) the verdict is taken under the lock
  * only, so a group whose PAs are being returned is never wrongly skipped.
  */
@@ -566,7 +567,6 @@ static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
 	struct mb_volume *vol = ac->vol;
 	struct mb_group *grp = mb_group_at(vol, g);
 
-	mb_stat_cr(vol, cr, 1, 1);
 	if (!(ac->flags & MB_STRICT_CHECK) && !mb_good_group(ac, grp, cr)) {
 		MB_HOOK(vol, MB_HOOK_GOOD_GROUP_CHECKED, g, cr);
 		return;
@@ -609,9 +609,10 @@ static bool mb_should_optimize(const struct mb_ac *ac, int cr)
 static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t from,
 			mb_grp_t end)
 {
-	uint32_t g = mb_gset_next(set, from);
+	uint32_t g = mb_gset_any_from(set, from) ? mb_gset_next(set, from) : UINT32_MAX;
 
 	while (g < end && ac->status == MB_AC_CONTINUE) {
+		mb_stat_cr(ac->vol, cr, 1, 1);
 		mb_try_group(ac, g, cr);
 		if (g + 1 >= end)
 			break;
@@ -633,15 +634,71 @@ static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, int lo, int h
 				    pass ? goal : ac->vol->ngroups);
 }
 
+/*
+ * May a linear pass jump through free_ge?  Only where the plain pass would
+ * judge groups without their lock (not on a strict retry), with the speed
+ * structures on (mb_scan_summary), and with no test hook that waits for a
+ * group's unlocked verdict (the jump never judges the groups it skips).
+ */
+static bool mb_linear_indexed(const struct mb_ac *ac)
+{
+	return !(ac->flags & MB_STRICT_CHECK) && MB_READ_ONCE(ac->vol->t.mb_scan_summary) &&
+	       !ac->vol->hook_fn;
+}
+
+/*
+ * The linear pass through the index: every criterion's good_group needs
+ * bb_free >= need (need 1 for CR_ANY_FREE), and free_ge[ilog2(need)] holds
+ * every such group, so the groups it skips are exactly groups the plain
+ * pass would reject unlocked.  It visits the rest in the same order and
+ * counts as considered what the plain pass would have: every group up to
+ * the one that decided, or all `count`.
+ */
+static void mb_scan_linear_indexed(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t count)
+{
+	struct mb_volume *vol = ac->vol;
+	uint32_t need = cr == MB_CR_ANY_FREE ? 1 : ac->g_ex.fe_len;
+	int k = mb_ilog2(need ? need : 1);
+	const struct mb_gset *set = &vol->free_ge[k < vol->max_order ? k : vol->max_order];
+	uint64_t considered = count;
+	/* positions [goal, goal + count) wrap once at ngroups: two ranges */
+	uint64_t stop = (uint64_t)goal + count;
+
+	for (int pass = 0; pass < 2; pass++) {
+		mb_grp_t from = pass ? 0 : goal;
+		uint32_t end = pass ? (stop > vol->ngroups ? (uint32_t)(stop - vol->ngroups) : 0)
+				    : (stop < vol->ngroups ? (uint32_t)stop : vol->ngroups);
+		uint32_t base = pass ? vol->ngroups - goal : 0; /* position of group `from` */
+
+		for (uint32_t g = from < end ? mb_gset_next(set, from) : UINT32_MAX; g < end;
+		     g = g + 1 < end ? mb_gset_next(set, g + 1) : UINT32_MAX) {
+			mb_try_group(ac, g, cr);
+			if (ac->status != MB_AC_CONTINUE) {
+				considered = base + (g - from) + 1;
+				goto out;
+			}
+		}
+	}
+out:
+	mb_stat_cr(vol, cr, 1, considered);
+}
+
 static void mb_scan_linear(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t count)
 {
 	mb_grp_t g = goal;
+	uint32_t n = 0;
 
-	for (uint32_t n = 0; n < count && ac->status == MB_AC_CONTINUE; n++) {
+	if (mb_linear_indexed(ac)) {
+		mb_scan_linear_indexed(ac, cr, goal, count);
+		return;
+	}
+	while (n < count && ac->status == MB_AC_CONTINUE) {
+		n++;
 		mb_try_group(ac, g, cr);
 		if (++g == ac->vol->ngroups)
 			g = 0;
 	}
+	mb_stat_cr(ac->vol, cr, 1, n);
 }
 
 /* CR_BEST_AVAIL_LEN: shrink the goal by up to mb_best_avail_max_trim_order. */

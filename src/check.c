@@ -125,7 +125,11 @@ static void mb_check_sets(struct mb_volume *vol, struct mb_group *grp, mb_grp_t 
 	bool corrupt = mb_group_corrupt(grp);
 	int lo = corrupt ? -1 : mb_group_largest_order(vol, grp->bb_counters);
 	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
+	int fo = corrupt ? -1 : mb_group_free_order(vol, grp->bb_free, grp->bb_fragments);
 
+	if (fo != grp->bb_free_order)
+		mb_report(r, "group %u: cached free order %d, counters say %d\n", g,
+			  grp->bb_free_order, fo);
 	if (lo != grp->bb_largest_free_order || ao != grp->bb_avg_fragment_size_order)
 		mb_report(r, "group %u: cached orders %d/%d, counters say %d/%d\n", g,
 			  grp->bb_largest_free_order, grp->bb_avg_fragment_size_order, lo, ao);
@@ -134,6 +138,8 @@ static void mb_check_sets(struct mb_volume *vol, struct mb_group *grp, mb_grp_t 
 			mb_report(r, "group %u: wrong largest-order set membership at %d\n", g, k);
 		if (mb_gset_test(&vol->avg_set[k], g) != (k == ao))
 			mb_report(r, "group %u: wrong avg-fragment set membership at %d\n", g, k);
+		if (mb_gset_test(&vol->free_ge[k], g) != (k <= fo))
+			mb_report(r, "group %u: wrong free-order set membership at %d\n", g, k);
 	}
 }
 

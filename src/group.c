@@ -58,6 +58,7 @@ static void mb_group_fill_pristine(struct mb_volume *vol, struct mb_group *grp, 
 		mb_buddy_counters_from_run(vol, grp->bb_counters, rsv, free, NULL);
 	grp->bb_largest_free_order = mb_group_largest_order(vol, grp->bb_counters);
 	grp->bb_avg_fragment_size_order = mb_group_avg_order(vol, free, grp->bb_fragments);
+	grp->bb_free_order = mb_group_free_order(vol, free, grp->bb_fragments);
 }
 
 /*
@@ -121,6 +122,8 @@ int mb_groups_init(struct mb_volume *vol)
 			mb_gset_fill(&vol->largest_set[tmpl.bb_largest_free_order], last);
 		if (tmpl.bb_avg_fragment_size_order >= 0)
 			mb_gset_fill(&vol->avg_set[tmpl.bb_avg_fragment_size_order], last);
+		for (int k = 0; k <= tmpl.bb_free_order; k++)
+			mb_gset_fill(&vol->free_ge[k], last);
 	}
 	struct mb_group *lg = mb_group_at(vol, last);
 
@@ -128,6 +131,8 @@ int mb_groups_init(struct mb_volume *vol)
 		mb_gset_add(&vol->largest_set[lg->bb_largest_free_order], last);
 	if (lg->bb_avg_fragment_size_order >= 0)
 		mb_gset_add(&vol->avg_set[lg->bb_avg_fragment_size_order], last);
+	for (int k = 0; k <= lg->bb_free_order; k++)
+		mb_gset_add(&vol->free_ge[k], last);
 	mb_free_counter_add(vol, (int64_t)last * mb_group_pristine_free(vol, 0) +
 					 mb_group_pristine_free(vol, last));
 	return 0;

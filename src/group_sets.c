@@ -2,8 +2,10 @@
 /*
  * group_sets.c - the optimized-scan sets: each group sits in the set of its
  * largest free buddy order and in that of its average free-fragment order,
- * so the allocator finds candidate groups without visiting them.  Called
- * whenever a group's buddy counters change, under its bb_lock.
+ * so the allocator finds candidate groups without visiting them; and, for
+ * the linear passes (alloc.c), in free_ge[0..k] where 2^k <= bb_free, so a
+ * pass that needs n free blocks visits only groups that may hold them.
+ * Called whenever a group's buddy counters change, under its bb_lock.
  */
 #include "mb_int.h"
 
@@ -24,9 +26,28 @@ int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters
 	return -1;
 }
 
+/* ilog2(free) up to max_order, -1 when nothing is free: see free_ge. */
+int mb_group_free_order(const struct mb_volume *vol, uint32_t free, uint32_t frags)
+{
+	if (!free || !frags)
+		return -1;
+	int o = mb_ilog2(free);
+
+	return o < vol->max_order ? o : vol->max_order;
+}
+
+/* Moves g from free_ge[0..from] to free_ge[0..to]: the orders in between. */
+static void mb_group_move_free_order(struct mb_volume *vol, mb_grp_t g, int from, int to)
+{
+	for (int k = from + 1; k <= to; k++)
+		mb_gset_add(&vol->free_ge[k], g);
+	for (int k = from; k > to; k--)
+		mb_gset_del(&vol->free_ge[k], g);
+}
+
 /*
- * Recomputes the largest-free and average-fragment orders and moves the
- * group between the optimized-scan sets.  Corrupt groups are in no set.
+ * Recomputes the largest-free, average-fragment and free orders and moves
+ * the group between the scan sets.  Corrupt groups are in no set.
  */
 void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 {
@@ -34,7 +55,12 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 	bool corrupt = mb_group_corrupt(grp);
 	int lo = corrupt ? -1 : mb_group_largest_order(vol, grp->bb_counters);
 	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
+	int fo = corrupt ? -1 : mb_group_free_order(vol, grp->bb_free, grp->bb_fragments);
 
+	if (fo != grp->bb_free_order) {
+		mb_group_move_free_order(vol, g, grp->bb_free_order, fo);
+		MB_WRITE_ONCE(grp->bb_free_order, fo);
+	}
 	if (lo != grp->bb_largest_free_order) {
 		if (grp->bb_largest_free_order >= 0)
 			mb_gset_del(&vol->largest_set[grp->bb_largest_free_order], g);

@@ -144,15 +144,9 @@ static uint32_t mb_gset_next_at(const struct mb_gset *s, int l, uint32_t i)
 
 uint32_t mb_gset_next(const struct mb_gset *s, uint32_t from)
 {
-	if (from >= s->nbits)
-		return UINT32_MAX;
-	/* the top word (one, by construction) says at once whether any member
-	   lies at or past `from`: most sets a scan visits are empty */
-	int top = s->nlevels - 1;
-	uint32_t tb = from >> (6 * top);
-	uint64_t w = atomic_load_explicit(&s->lvl[top][0], memory_order_relaxed);
-
-	if (!(w & (~0ULL << tb)))
+	/* the top word says at once whether any member lies at or past
+	   `from`: most sets a scan visits are empty */
+	if (!mb_gset_any_from(s, from))
 		return UINT32_MAX;
 	return mb_gset_next_at(s, 0, from);
 }

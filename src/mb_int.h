@@ -145,6 +145,21 @@ void mb_gset_del(struct mb_gset *s, uint32_t g);
 bool mb_gset_test(const struct mb_gset *s, uint32_t g);
 /* First member >= from, or UINT32_MAX. */
 uint32_t mb_gset_next(const struct mb_gset *s, uint32_t from);
+
+/*
+ * Whether the set may have a member >= from: its top word (one, by
+ * construction) has a bit at or past from's.  One load, inline, so that a
+ * scan over many mostly empty sets pays no call for each.  A hint, as any
+ * lookup: "no" means none was there when the word was read.
+ */
+static inline bool mb_gset_any_from(const struct mb_gset *s, uint32_t from)
+{
+	int top = s->nlevels - 1;
+	uint32_t tb = from >> (6 * top);
+
+	return from < s->nbits && tb < 64 &&
+	       (atomic_load_explicit(&s->lvl[top][0], memory_order_relaxed) & (~0ULL << tb));
+}
 uint32_t mb_gset_count(const struct mb_gset *s);
 
 /* ------------------------------------------------------------------------ */
@@ -181,6 +196,7 @@ struct mb_group {
 	uint32_t bb_first_free;
 	int32_t bb_largest_free_order;      /* -1: nothing free */
 	int32_t bb_avg_fragment_size_order; /* -1: nothing free */
+	int32_t bb_free_order; /* ilog2(bb_free) up to max_order; -1: nothing free */
 	_Atomic uint32_t bb_state;          /* MB_GRP_* */
 
 	uint32_t bg_free; /* descriptor free count, on-disk terms; bb_lock */
@@ -422,6 +438,9 @@ struct mb_volume {
 	/* Optimized scanning: by largest free order, by avg fragment order. */
 	struct mb_gset largest_set[MB_MAX_ORDERS];
 	struct mb_gset avg_set[MB_MAX_ORDERS];
+	/* The linear passes' index: free_ge[k] holds the groups with
+	   bb_free_order >= k (a group is in free_ge[0..bb_free_order]). */
+	struct mb_gset free_ge[MB_MAX_ORDERS];
 
 	struct mb_tunables t;
 
@@ -620,6 +639,7 @@ static inline uint64_t *mb_buddy_order_map(const struct mb_volume *vol, uint64_t
 
 /* group_sets.c: the optimized-scan sets, kept in step with the counters */
 int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags);
+int mb_group_free_order(const struct mb_volume *vol, uint32_t free, uint32_t frags);
 int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters);
 void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp);
 

@@ -118,6 +118,8 @@ static int mb_volume_alloc_state(struct mb_volume *vol)
 
 		if (!err)
 			err = mb_gset_init(&vol->avg_set[k], vol->ngroups);
+		if (!err)
+			err = mb_gset_init(&vol->free_ge[k], vol->ngroups);
 		if (err)
 			return err;
 	}
@@ -195,6 +197,7 @@ void mb_volume_destroy(struct mb_volume *vol)
 	for (int k = 0; k < MB_MAX_ORDERS; k++) {
 		mb_gset_destroy(&vol->largest_set[k]);
 		mb_gset_destroy(&vol->avg_set[k]);
+		mb_gset_destroy(&vol->free_ge[k]);
 	}
 	if (vol->lgs)
 		mb_lgs_destroy(vol);
