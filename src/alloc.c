@@ -625,13 +625,23 @@ static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t 
  * then every order over [0, goal), as ext4 6.17 does -- so a group past the
  * goal is preferred to a better-sized one behind it (fewer far jumps).
  */
-static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, int lo, int hi, int cr,
-			   mb_grp_t goal)
+static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, struct mb_gset *ge, int lo,
+			   int hi, int cr, mb_grp_t goal)
 {
-	for (int pass = 0; pass < 2; pass++)
+	if (lo > hi)
+		return; /* a goal past the largest order: no set to visit */
+	for (int pass = 0; pass < 2; pass++) {
+		mb_grp_t from = pass ? 0 : goal, end = pass ? goal : ac->vol->ngroups;
+		/* ge[lo] holds the members of every set visited here: when none
+		   is in range, the pass would find every set empty there */
+		uint32_t first = mb_gset_any_from(&ge[lo], from) ? mb_gset_next(&ge[lo], from)
+								 : UINT32_MAX;
+
+		if (first >= end && !(ac->flags & MB_STRICT_CHECK))
+			continue;
 		for (int k = lo; k <= hi && ac->status == MB_AC_CONTINUE; k++)
-			mb_scan_set(ac, &sets[k], cr, pass ? 0 : goal,
-				    pass ? goal : ac->vol->ngroups);
+			mb_scan_set(ac, &sets[k], cr, from, end);
+	}
 }
 
 /*
@@ -719,7 +729,8 @@ static void mb_scan_best_avail(struct mb_ac *ac, mb_grp_t goal)
 		if (len >= ac->orig_goal_len || len < ac->o_ex.fe_len)
 			continue; /* not a trim, or below what was asked */
 		ac->g_ex.fe_len = len;
-		mb_scan_orders(ac, vol->avg_set, i, vol->max_order, MB_CR_BEST_AVAIL_LEN, goal);
+		mb_scan_orders(ac, vol->avg_set, vol->avg_ge, i, vol->max_order,
+			       MB_CR_BEST_AVAIL_LEN, goal);
 	}
 	if (ac->status == MB_AC_CONTINUE)
 		ac->g_ex.fe_len = ac->orig_goal_len;
@@ -742,9 +753,11 @@ static void mb_scan_criterion(struct mb_ac *ac, int cr, mb_grp_t goal)
 		goal = (mb_grp_t)(((uint64_t)goal + linear) % vol->ngroups);
 	}
 	if (cr == MB_CR_POWER2_ALIGNED)
-		mb_scan_orders(ac, vol->largest_set, ac->ac_2order, vol->max_order, cr, goal);
+		mb_scan_orders(ac, vol->largest_set, vol->largest_ge, ac->ac_2order, vol->max_order,
+			       cr, goal);
 	else if (cr == MB_CR_GOAL_LEN_FAST)
-		mb_scan_orders(ac, vol->avg_set, mb_ilog2(ac->g_ex.fe_len), vol->max_order, cr, goal);
+		mb_scan_orders(ac, vol->avg_set, vol->avg_ge, mb_ilog2(ac->g_ex.fe_len),
+			       vol->max_order, cr, goal);
 	else
 		mb_scan_best_avail(ac, goal);
 }

@@ -138,8 +138,11 @@ static void mb_check_sets(struct mb_volume *vol, struct mb_group *grp, mb_grp_t 
 			mb_report(r, "group %u: wrong largest-order set membership at %d\n", g, k);
 		if (mb_gset_test(&vol->avg_set[k], g) != (k == ao))
 			mb_report(r, "group %u: wrong avg-fragment set membership at %d\n", g, k);
-		if (mb_gset_test(&vol->free_ge[k], g) != (k <= fo))
-			mb_report(r, "group %u: wrong free-order set membership at %d\n", g, k);
+		if (mb_gset_test(&vol->free_ge[k], g) != (k <= fo) ||
+		    mb_gset_test(&vol->largest_ge[k], g) != (k <= lo) ||
+		    mb_gset_test(&vol->avg_ge[k], g) != (k <= ao))
+			mb_report(r, "group %u: wrong free/largest/avg-or-more set membership at %d\n",
+				  g, k);
 	}
 }
 

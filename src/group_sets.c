@@ -5,6 +5,9 @@
  * so the allocator finds candidate groups without visiting them; and, for
  * the linear passes (alloc.c), in free_ge[0..k] where 2^k <= bb_free, so a
  * pass that needs n free blocks visits only groups that may hold them.
+ * largest_ge / avg_ge hold each group in the sets of its orders and every
+ * lower one: one look tells whether any set of order k or more has a
+ * member in a range of groups.
  * Called whenever a group's buddy counters change, under its bb_lock.
  */
 #include "mb_int.h"
@@ -36,13 +39,13 @@ int mb_group_free_order(const struct mb_volume *vol, uint32_t free, uint32_t fra
 	return o < vol->max_order ? o : vol->max_order;
 }
 
-/* Moves g from free_ge[0..from] to free_ge[0..to]: the orders in between. */
-static void mb_group_move_free_order(struct mb_volume *vol, mb_grp_t g, int from, int to)
+/* Moves g from ge[0..from] to ge[0..to]: the orders in between. */
+static void mb_group_move_ge(struct mb_gset *ge, mb_grp_t g, int from, int to)
 {
 	for (int k = from + 1; k <= to; k++)
-		mb_gset_add(&vol->free_ge[k], g);
+		mb_gset_add(&ge[k], g);
 	for (int k = from; k > to; k--)
-		mb_gset_del(&vol->free_ge[k], g);
+		mb_gset_del(&ge[k], g);
 }
 
 /*
@@ -58,7 +61,7 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 	int fo = corrupt ? -1 : mb_group_free_order(vol, grp->bb_free, grp->bb_fragments);
 
 	if (fo != grp->bb_free_order) {
-		mb_group_move_free_order(vol, g, grp->bb_free_order, fo);
+		mb_group_move_ge(vol->free_ge, g, grp->bb_free_order, fo);
 		MB_WRITE_ONCE(grp->bb_free_order, fo);
 	}
 	if (lo != grp->bb_largest_free_order) {
@@ -66,6 +69,7 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 			mb_gset_del(&vol->largest_set[grp->bb_largest_free_order], g);
 		if (lo >= 0)
 			mb_gset_add(&vol->largest_set[lo], g);
+		mb_group_move_ge(vol->largest_ge, g, grp->bb_largest_free_order, lo);
 		MB_WRITE_ONCE(grp->bb_largest_free_order, lo);
 	}
 	if (ao != grp->bb_avg_fragment_size_order) {
@@ -73,6 +77,7 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 			mb_gset_del(&vol->avg_set[grp->bb_avg_fragment_size_order], g);
 		if (ao >= 0)
 			mb_gset_add(&vol->avg_set[ao], g);
+		mb_group_move_ge(vol->avg_ge, g, grp->bb_avg_fragment_size_order, ao);
 		MB_WRITE_ONCE(grp->bb_avg_fragment_size_order, ao);
 	}
 }

@@ -441,6 +441,9 @@ struct mb_volume {
 	/* The linear passes' index: free_ge[k] holds the groups with
 	   bb_free_order >= k (a group is in free_ge[0..bb_free_order]). */
 	struct mb_gset free_ge[MB_MAX_ORDERS];
+	/* largest_ge[k]: the members of largest_set[k..]; avg_ge likewise. */
+	struct mb_gset largest_ge[MB_MAX_ORDERS];
+	struct mb_gset avg_ge[MB_MAX_ORDERS];
 
 	struct mb_tunables t;
 

@@ -120,6 +120,10 @@ static int mb_volume_alloc_state(struct mb_volume *vol)
 			err = mb_gset_init(&vol->avg_set[k], vol->ngroups);
 		if (!err)
 			err = mb_gset_init(&vol->free_ge[k], vol->ngroups);
+		if (!err)
+			err = mb_gset_init(&vol->largest_ge[k], vol->ngroups);
+		if (!err)
+			err = mb_gset_init(&vol->avg_ge[k], vol->ngroups);
 		if (err)
 			return err;
 	}
@@ -198,6 +202,8 @@ void mb_volume_destroy(struct mb_volume *vol)
 		mb_gset_destroy(&vol->largest_set[k]);
 		mb_gset_destroy(&vol->avg_set[k]);
 		mb_gset_destroy(&vol->free_ge[k]);
+		mb_gset_destroy(&vol->largest_ge[k]);
+		mb_gset_destroy(&vol->avg_ge[k]);
 	}
 	if (vol->lgs)
 		mb_lgs_destroy(vol);
