@@ -605,6 +605,19 @@ static bool mb_should_optimize(const struct mb_ac *ac, int cr)
 	return MB_READ_ONCE(ac->vol->t.mb_optimize_scan) && cr <= MB_CR_BEST_AVAIL_LEN;
 }
 
+/*
+ * May a pass jump through the group indexes (free_ge, largest_ge, avg_ge)?
+ * Only where the plain pass would judge groups without their lock (not on
+ * a strict retry), with the speed structures on (mb_scan_summary), and
+ * with no test hook that waits for a group's unlocked verdict (a jump
+ * never judges the groups it skips).
+ */
+static bool mb_scan_indexed(const struct mb_ac *ac)
+{
+	return !(ac->flags & MB_STRICT_CHECK) && MB_READ_ONCE(ac->vol->t.mb_scan_summary) &&
+	       !ac->vol->hook_fn;
+}
+
 /* Visits the members of `set` in [from, end). */
 static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t from,
 			mb_grp_t end)
@@ -628,32 +641,21 @@ static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t 
 static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, struct mb_gset *ge, int lo,
 			   int hi, int cr, mb_grp_t goal)
 {
+	bool indexed = mb_scan_indexed(ac);
+
 	if (lo > hi)
 		return; /* a goal past the largest order: no set to visit */
 	for (int pass = 0; pass < 2; pass++) {
 		mb_grp_t from = pass ? 0 : goal, end = pass ? goal : ac->vol->ngroups;
+
 		/* ge[lo] holds the members of every set visited here: when none
 		   is in range, the pass would find every set empty there */
-		uint32_t first = mb_gset_any_from(&ge[lo], from) ? mb_gset_next(&ge[lo], from)
-								 : UINT32_MAX;
-
-		if (first >= end && !(ac->flags & MB_STRICT_CHECK))
+		if (indexed &&
+		    (!mb_gset_any_from(&ge[lo], from) || mb_gset_next(&ge[lo], from) >= end))
 			continue;
 		for (int k = lo; k <= hi && ac->status == MB_AC_CONTINUE; k++)
 			mb_scan_set(ac, &sets[k], cr, from, end);
 	}
-}
-
-/*
- * May a linear pass jump through free_ge?  Only where the plain pass would
- * judge groups without their lock (not on a strict retry), with the speed
- * structures on (mb_scan_summary), and with no test hook that waits for a
- * group's unlocked verdict (the jump never judges the groups it skips).
- */
-static bool mb_linear_indexed(const struct mb_ac *ac)
-{
-	return !(ac->flags & MB_STRICT_CHECK) && MB_READ_ONCE(ac->vol->t.mb_scan_summary) &&
-	       !ac->vol->hook_fn;
 }
 
 /*
@@ -698,7 +700,7 @@ static void mb_scan_linear(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t cou
 	mb_grp_t g = goal;
 	uint32_t n = 0;
 
-	if (mb_linear_indexed(ac)) {
+	if (mb_scan_indexed(ac)) {
 		mb_scan_linear_indexed(ac, cr, goal, count);
 		return;
 	}
