@@ -91,6 +91,17 @@ void mb_group_setup(struct mb_volume *vol, struct mb_group *grp)
 			      memory_order_release);
 }
 
+/* Groups [0, n), all like tmpl, join the "order k or more" sets of their orders. */
+static void mb_group_fill_ge(struct mb_volume *vol, const struct mb_group *tmpl, uint32_t n)
+{
+	for (int k = 0; k <= tmpl->bb_free_order; k++)
+		mb_gset_fill(&vol->free_ge[k], n);
+	for (int k = 0; k <= tmpl->bb_largest_free_order; k++)
+		mb_gset_fill(&vol->largest_ge[k], n);
+	for (int k = 0; k <= tmpl->bb_avg_fragment_size_order; k++)
+		mb_gset_fill(&vol->avg_ge[k], n);
+}
+
 /*
  * Makes every group pristine (BLOCK_UNINIT: only its metadata used) without
  * visiting it: the structs stay zero until first use (mb_group_at), every
@@ -122,8 +133,7 @@ int mb_groups_init(struct mb_volume *vol)
 			mb_gset_fill(&vol->largest_set[tmpl.bb_largest_free_order], last);
 		if (tmpl.bb_avg_fragment_size_order >= 0)
 			mb_gset_fill(&vol->avg_set[tmpl.bb_avg_fragment_size_order], last);
-		for (int k = 0; k <= tmpl.bb_free_order; k++)
-			mb_gset_fill(&vol->free_ge[k], last);
+		mb_group_fill_ge(vol, &tmpl, last);
 	}
 	struct mb_group *lg = mb_group_at(vol, last);
 
@@ -133,6 +143,10 @@ int mb_groups_init(struct mb_volume *vol)
 		mb_gset_add(&vol->avg_set[lg->bb_avg_fragment_size_order], last);
 	for (int k = 0; k <= lg->bb_free_order; k++)
 		mb_gset_add(&vol->free_ge[k], last);
+	for (int k = 0; k <= lg->bb_largest_free_order; k++)
+		mb_gset_add(&vol->largest_ge[k], last);
+	for (int k = 0; k <= lg->bb_avg_fragment_size_order; k++)
+		mb_gset_add(&vol->avg_ge[k], last);
 	mb_free_counter_add(vol, (int64_t)last * mb_group_pristine_free(vol, 0) +
 					 mb_group_pristine_free(vol, last));
 	return 0;
