@@ -661,7 +661,10 @@ MB_API int64_t mb_discard_all(struct mb_volume *vol);
  * mb_scan_summary (1 by default) changes speed only, never a decision: 1
  * lets the group scan jump over free runs with a tree of each group's runs
  * (kept up to date with its bitmap) instead of walking the bitmap run by
- * run; 0 always walks.
+ * run, and lets the passes over groups skip, through sets of groups by
+ * free, largest and average-fragment order, the groups whose counters
+ * already fail the criterion (counted as considered all the same); 0
+ * always walks.
  * mb_cache_groups (memory only, never a decision): how many groups keep
  * their in-core bitmap and buddy built; the buddy of a colder group is
  * dropped and rebuilt from its on-disk bitmap when it is next used, as

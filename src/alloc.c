@@ -15,7 +15,10 @@
  * is long enough, found through the optimized-scan sets; CR_GOAL_LEN_SLOW:
  * any group with enough free blocks; CR_ANY_FREE: anything).  What is found
  * beyond the request becomes a preallocation in the same critical section
- * that marked it used.
+ * that marked it used.  Speed only (mb_scan_summary): the linear passes
+ * jump through free_ge to the next group with enough free blocks, and an
+ * optimized pass with no group of its orders in range is skipped at once
+ * (largest_ge / avg_ge) -- same groups visited, same counters.
  *
  * When the search fails, preallocations are discarded and the search is
  * retried.  Whether a retry can help is decided by discard_pa_seq, a

@@ -55,8 +55,8 @@ static const struct mb_tunable_desc mb_tunable_table[] = {
 	     "departure (on by default), 1: no preallocation while any request retries "
 	     "after ENOSPC"),
 	MB_T(mb_scan_summary, 0, 1,
-	     "speed only, 1: the group scan jumps over free runs with a tree of them "
-	     "(same decisions)"),
+	     "speed only, 1: the group scan jumps over free runs with a tree of them, "
+	     "group passes skip groups through order sets (same decisions)"),
 	MB_T(mb_slow_skip_short, 0, 1,
 	     "departure, 1: the slow best-fit pass skips free runs that cannot beat its best"),
 	MB_T(mb_noprealloc_no_pa, 0, 1,
