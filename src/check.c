@@ -194,6 +194,7 @@ static void mb_check_files(struct mb_volume *vol, struct mb_report *r)
 	{
 		struct mb_file *f = MB_CONTAINER_OF(fpos, struct mb_file, f_link);
 		uint64_t end = 0;
+		uint32_t n = 0;
 
 		mb_lock(&f->f_data_sem); /* the file's PA tree is its own */
 		for (struct mb_pa *pa = mb_file_pa_from(f, 0); pa; pa = mb_file_pa_next(pa)) {
@@ -202,7 +203,13 @@ static void mb_check_files(struct mb_volume *vol, struct mb_report *r)
 					  (unsigned long long)f->f_ino,
 					  (unsigned long long)pa->pa_lstart);
 			end = pa->pa_lstart + pa->pa_len;
+			n++;
 		}
+		/* a count below the tree's would keep the PA fast path away */
+		if (n != atomic_load_explicit(&f->f_npa, memory_order_relaxed))
+			mb_report(r, "file %llu: %u PAs in its tree, f_npa says %u\n",
+				  (unsigned long long)f->f_ino, n,
+				  atomic_load_explicit(&f->f_npa, memory_order_relaxed));
 		mb_unlock(&f->f_data_sem);
 	}
 	mb_unlock(&vol->v_lock);

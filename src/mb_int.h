@@ -266,6 +266,11 @@ struct mb_file {
 	struct mb_lg *f_lg;         /* locality group that served it last; f_data_sem */
 	mb_grp_t f_home;            /* mb_home_group(), computed at open; const */
 	struct mb_list f_link;      /* on vol->v_files; vol->v_lock */
+	/* PAs in f_pa_tree: written under f_data_sem (one writer, so a
+	   relaxed load and store), read without it by the PA fast path to
+	   skip a file that has none (a stale answer only picks the other
+	   path, which decides the same). */
+	_Atomic uint32_t f_npa;
 };
 
 #define MB_LG_BUCKETS 10

@@ -117,10 +117,25 @@ struct mb_pa *mb_file_pa_next(const struct mb_pa *pa)
 	return mb_tnode_pa(mb_avl_next(&pa->pa_tnode));
 }
 
+/* f_npa follows the tree; f_data_sem held, so no other writer. */
+static void mb_file_npa_add(struct mb_file *file, int d)
+{
+	uint32_t n = atomic_load_explicit(&file->f_npa, memory_order_relaxed);
+
+	atomic_store_explicit(&file->f_npa, n + (uint32_t)d, memory_order_relaxed);
+}
+
 /* Ties cannot happen (disjoint); mb_avl_insert would put it after them. */
 static void mb_file_insert_pa(struct mb_file *file, struct mb_pa *pa)
 {
 	mb_avl_insert(&file->f_pa_tree, &pa->pa_tnode, mb_pa_cmp);
+	mb_file_npa_add(file, 1);
+}
+
+static void mb_file_remove_pa(struct mb_file *file, struct mb_pa *pa)
+{
+	mb_avl_remove(&file->f_pa_tree, &pa->pa_tnode);
+	mb_file_npa_add(file, -1);
 }
 
 #define mb_file_for_each_pa(pa, file)                                                              \
@@ -308,7 +323,7 @@ static void mb_file_free_pas(struct mb_file *file)
 		struct mb_pa *pa = mb_tnode_pa(file->f_pa_tree.root);
 
 		assert(pa->pa_deleted && !mb_list_linked(&pa->pa_group_list));
-		mb_avl_remove(&file->f_pa_tree, &pa->pa_tnode);
+		mb_file_remove_pa(file, pa);
 		mb_pa_free(pa);
 	}
 }
@@ -430,7 +445,7 @@ static enum mb_serve mb_pa_serve(struct mb_ac *ac, struct mb_pa *pa, mb_fsblk_t 
 static void mb_pa_forget(struct mb_pa *pa)
 {
 	if (pa->pa_type == MB_INODE_PA) {
-		mb_avl_remove(&pa->pa_file->f_pa_tree, &pa->pa_tnode);
+		mb_file_remove_pa(pa->pa_file, pa);
 		mb_pa_free(pa);
 		return;
 	}
@@ -665,8 +680,8 @@ uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
 	struct mb_pa *pa;
 	bool used_up = false;
 
-	if (!mb_pa_fast_ok(vol, req))
-		return 0;
+	if (!mb_pa_fast_ok(vol, req) || !atomic_load_explicit(&file->f_npa, memory_order_relaxed))
+		return 0; /* nothing to decide here (a small file: its lg's PA) */
 	mb_lock(&file->f_data_sem);
 	pa = mb_file_pa_floor(file, req->logical);
 	if (pa && req->logical < pa->pa_lstart + pa->pa_len) {
