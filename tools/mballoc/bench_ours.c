@@ -13,19 +13,44 @@
 #include "cli.h"
 #include "mb_bench.h"
 
+/*
+ * A stream is a file plus its right-most mapped block.  A request at or
+ * past it names that block as its left neighbour (lleft/pleft), as ext4's
+ * extent tree does for every write: normalization then stays off the
+ * logical blocks the file already has, and an appending file keeps one or
+ * two PAs instead of thousands.  One thread per stream (as every workload).
+ */
+struct mb_ours_stream {
+	struct mb_file *f;
+	uint64_t lend, pend; /* logical / physical end of the right-most extent */
+	bool mapped;
+};
+
 static int mb_ours_alloc(void *ctx, const struct mb_bench_req *r, uint64_t *start, uint32_t *len)
 {
+	struct mb_ours_stream *st = r->stream;
 	struct mb_request rq = {
-	    .file = r->stream,
+	    .file = st ? st->f : NULL,
 	    .logical = r->logical,
 	    .goal = r->goal,
 	    .len = r->len,
 	};
 	struct mb_extent ex;
+
+	if (st && st->mapped && r->logical >= st->lend) {
+		rq.lleft = st->lend - 1;
+		rq.pleft = st->pend - 1;
+		rq.flags |= MB_REQ_PLEFT;
+	}
 	int err = mb_alloc(ctx, &rq, &ex);
 
 	if (err)
 		return err;
+	if (st && r->logical + ex.len >= st->lend) {
+		st->lend = r->logical + ex.len;
+		st->pend = ex.start + ex.len;
+		st->mapped = true;
+	}
 	*start = ex.start;
 	*len = ex.len;
 	return 0;
@@ -38,16 +63,24 @@ static int mb_ours_free(void *ctx, uint64_t start, uint32_t len)
 
 static void *mb_ours_stream_open(void *ctx, uint64_t id)
 {
-	struct mb_file *f = NULL;
+	struct mb_ours_stream *st = calloc(1, sizeof(*st));
 
-	return mb_file_open(ctx, id, &f) ? NULL : f;
+	if (st && mb_file_open(ctx, id, &st->f)) {
+		free(st);
+		st = NULL;
+	}
+	return st;
 }
 
 static void mb_ours_stream_close(void *ctx, void *stream)
 {
+	struct mb_ours_stream *st = stream;
+
 	(void)ctx;
-	if (stream)
-		mb_file_close(stream);
+	if (st) {
+		mb_file_close(st->f);
+		free(st);
+	}
 }
 
 static int mb_ours_mark_used(void *ctx, uint64_t start, uint64_t len)
