@@ -567,12 +567,15 @@ static inline void mb_clear_bit(uint64_t *map, uint32_t i)
 uint32_t mb_find_next_zero_bit(const uint64_t *map, uint32_t size, uint32_t from);
 uint32_t mb_find_next_bit(const uint64_t *map, uint32_t size, uint32_t from);
 void mb_set_bits_words(uint64_t *map, uint32_t start, uint32_t len);
-/* A range inside one word (a PA hit's few blocks) is one OR, inline. */
+/*
+ * A range inside one word (a PA hit's few blocks) is one OR, inline.  An
+ * empty range touches nothing (it may start at the map's end).
+ */
 static inline void mb_set_bits(uint64_t *map, uint32_t start, uint32_t len)
 {
 	uint32_t b = start & 63;
 
-	if (b + len < 64) {
+	if (len - 1 < 63 - b) { /* 1 <= len < 64 - b, without overflow */
 		map[start >> 6] |= ((1ULL << len) - 1) << b;
 		return;
 	}

@@ -180,3 +180,29 @@ TEST(single_bit_helpers)
 		ASSERT_EQ_INT(naive_bit(map, p), ref[p]);
 	}
 }
+
+/*
+ * An empty range at the map's end touches no word: a group load sets
+ * [bb_len, bb_len + 0) on a map whose last word ends there, and a stray
+ * write of that word races with whoever owns the memory after it.  The
+ * map here is one word of heap, so ASan (and TSan) report the stray word.
+ */
+TEST(set_bits_empty_range_at_end)
+{
+	uint64_t *map = malloc(sizeof(uint64_t));
+
+	ASSERT_TRUE(map != NULL);
+	map[0] = 0;
+	mb_set_bits(map, 64, 0);
+	mb_set_bits(map, 63, 1);
+	mb_set_bits(map, 0, 0);
+	ASSERT_EQ_U64(map[0], 1ULL << 63);
+	free(map);
+	/* a range of one full word, and one that fills a word to its end */
+	uint64_t m2[2] = {0, 0};
+
+	mb_set_bits(m2, 0, 64);
+	mb_set_bits(m2, 65, 63);
+	ASSERT_EQ_U64(m2[0], ~0ULL);
+	ASSERT_EQ_U64(m2[1], ~0ULL << 1);
+}
