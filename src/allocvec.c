@@ -54,10 +54,12 @@ static struct mb_fex mb_vec_to_fex(const struct mb_volume *vol, const struct mb_
 /*
  * One greedy gathering of up to len blocks in up to n extents (see the top
  * of the file), written to out[] from `logical` on.  Returns the extents
- * taken; *sum their blocks.
+ * taken; *sum their blocks.  `asked` is req->len: len is less when the
+ * claim was cut, and then a remainder below min is not gathered (only a
+ * last extent that completes req->len may be shorter than min).
  */
-static uint32_t mb_vec_gather(struct mb_cons *k, uint64_t len, uint32_t n, uint64_t logical,
-			      struct mb_extent *out, uint64_t *sum)
+static uint32_t mb_vec_gather(struct mb_cons *k, uint64_t len, uint64_t asked, uint32_t n,
+			      uint64_t logical, struct mb_extent *out, uint64_t *sum)
 {
 	struct mb_volume *vol = k->vol;
 	uint32_t cnt = 0, min = k->min;
@@ -67,6 +69,8 @@ static uint32_t mb_vec_gather(struct mb_cons *k, uint64_t len, uint32_t n, uint6
 	while (cnt < n && *sum < len) {
 		uint32_t want = mb_cons_want(k, len - *sum);
 
+		if (want < min && *sum + want != asked)
+			break; /* a short vector: the claim was cut */
 		k->min = want < min ? want : min; /* the last piece completes len */
 		uint32_t got = mb_cons_pass(k, want, true, &ex);
 
@@ -90,8 +94,8 @@ static uint32_t mb_vec_gather(struct mb_cons *k, uint64_t len, uint32_t n, uint6
  * with the ENOSPC rounds of constrain.c.  Returns the extent count or
  * -errno.  GOAL_ONLY gets a single round, as in mb_alloc.
  */
-static int mb_vec_place(struct mb_cons *k, uint64_t len, uint32_t n, bool all, uint64_t logical,
-			struct mb_extent *out, uint64_t *sum)
+static int mb_vec_place(struct mb_cons *k, uint64_t len, uint64_t asked, uint32_t n, bool all,
+			uint64_t logical, struct mb_extent *out, uint64_t *sum)
 {
 	struct mb_cons start = *k;
 
@@ -100,7 +104,7 @@ static int mb_vec_place(struct mb_cons *k, uint64_t len, uint32_t n, bool all, u
 		k->goal_group = start.goal_group;
 		k->goal_off = start.goal_off;
 		mb_cons_round_begin(k);
-		uint32_t cnt = mb_vec_gather(k, len, n, logical, out, sum);
+		uint32_t cnt = mb_vec_gather(k, len, asked, n, logical, out, sum);
 
 		if (*sum == len || (cnt && !all))
 			return (int)cnt;
@@ -126,7 +130,7 @@ static int mb_vec_run(struct mb_cons *k, uint64_t lo, uint64_t *len, uint32_t n,
 {
 	struct mb_volume *vol = k->vol;
 	bool plain = !(k->flags & MB_HINT_DELALLOC_RESERVED);
-	uint64_t claimed = 0;
+	uint64_t claimed = 0, asked = *len;
 	int ret;
 
 	if (plain) {
@@ -135,7 +139,7 @@ static int mb_vec_run(struct mb_cons *k, uint64_t lo, uint64_t *len, uint32_t n,
 			return -ENOSPC;
 		*len = claimed - claimed % k->align; /* >= lo: lo is a multiple of align */
 	}
-	ret = mb_vec_place(k, *len, n, all, logical, out, sum);
+	ret = mb_vec_place(k, *len, asked, n, all, logical, out, sum);
 	mb_cons_end(k);
 	mb_resv_consumed(vol, claimed, ret < 0 ? 0 : *sum, k->flags);
 	return ret;

@@ -528,6 +528,35 @@ TEST(vec_last_extent_completes)
 	mb_volume_destroy(vol);
 }
 
+/*
+ * A plain vector whose claim was cut (halving: 20 did not fit, 10 did)
+ * gathers only what it claimed, but its last extent may be shorter than
+ * min only when it completes req->len: free runs of 6, min 6 align 2, 20
+ * asked -> one extent of 6, never 6 + 4 (test_constrain_model's "constraint
+ * not satisfied (1696, 4)": a claim cut under contention near full).
+ */
+TEST(vec_cut_claim_keeps_min)
+{
+	struct mb_volume *vol = new_volume(&geo16);
+	struct mb_constraint c = cons(6, 2, 12);
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 20, .flags = MB_HINT_USE_RESERVED };
+	struct mb_extent v[4];
+
+	ASSERT_TRUE(vol);
+	fill(vol);
+	for (uint64_t g = 2; g < 5; g++) /* 18 free: a claim of 20 is cut to 10 */
+		ASSERT_EQ_INT(mb_free(vol, g * 256 + 64, 6), 0);
+	int n = mb_alloc_vec(vol, &rq, &c, 0, v, 4);
+
+	ASSERT_TRUE(n >= 1);
+	for (int i = 0; i < n; i++)
+		ASSERT_TRUE(satisfies(&v[i], &c));
+	ASSERT_EQ_INT(n, 1);
+	ASSERT_EQ_U64(mb_free_blocks(vol), 12);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
 /* Reservations: a plain vector cannot take reserved blocks; a delalloc one
  * places them and the reservation falls by what it placed. */
 TEST(vec_and_reservations)
