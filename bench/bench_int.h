@@ -21,6 +21,7 @@ struct mb_bench_cfg {
 	uint32_t peers; /* side-by-side peers: bits of enum mb_peer_id */
 	uint64_t size;	/* side-by-side volume size in bytes (0 = default) */
 	bool *failed;	/* set when a correctness check fails (exit status 1) */
+	const char *cells; /* matrix cells to run (--cells; NULL = all) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -125,6 +126,9 @@ int mb_bench_files(const struct mb_bench_cfg *c);
 int mb_bench_threads(const struct mb_bench_cfg *c);
 int mb_bench_huge(const struct mb_bench_cfg *c);
 int mb_bench_matrix(const struct mb_bench_cfg *c);
+/* Whether every name of a --cells list is a matrix fill, len, goal or
+ * thread count. */
+bool mb_bench_matrix_cells_valid(const char *list);
 int mb_bench_drain(const struct mb_bench_cfg *c);
 int mb_bench_cephbench(const struct mb_bench_cfg *c);
 int mb_bench_90_300(const struct mb_bench_cfg *c);

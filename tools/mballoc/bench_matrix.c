@@ -240,9 +240,66 @@ static void mb_mx_cell(const struct mb_bench_cfg *c, struct mb_mx_lane *ln, int 
 	mb_bench_out_row(c->out, &row);
 }
 
+static const char *const mb_mx_fills[] = {"empty", "seq50", "seq90", "aged50", "aged90"};
+static const char *const mb_mx_lens[] = {"1", "16", "256"};
+static const char *const mb_mx_thrs[] = {"1thr", "2thr"};
+
+/* The dimensions of --cells, each a list of the names it may hold. */
+static const struct mb_mx_dim {
+	const char *const *names;
+	size_t n;
+} mb_mx_dims[] = {
+    {mb_mx_fills, 5},
+    {mb_mx_lens, 3},
+    {mb_hint_names, 3},
+    {mb_mx_thrs, 2},
+};
+
+/* The dimension a --cells name belongs to, or -1. */
+static int mb_mx_dim_of(const char *name, size_t len)
+{
+	for (size_t d = 0; d < sizeof(mb_mx_dims) / sizeof(mb_mx_dims[0]); d++)
+		for (size_t i = 0; i < mb_mx_dims[d].n; i++)
+			if (strlen(mb_mx_dims[d].names[i]) == len &&
+			    !strncmp(mb_mx_dims[d].names[i], name, len))
+				return (int)d;
+	return -1;
+}
+
+bool mb_bench_matrix_cells_valid(const char *list)
+{
+	for (const char *p = list; *p; p += *p == ',') {
+		size_t n = strcspn(p, ",");
+
+		if (mb_mx_dim_of(p, n) < 0)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+/* Whether `name` of dimension d is selected: named in the list, or the
+ * list names nothing of that dimension. */
+static bool mb_mx_selected(const char *list, int d, const char *name)
+{
+	bool any = false;
+
+	for (const char *p = list ? list : ""; *p; p += *p == ',') {
+		size_t n = strcspn(p, ",");
+
+		if (mb_mx_dim_of(p, n) == d) {
+			any = true;
+			if (strlen(name) == n && !strncmp(p, name, n))
+				return true;
+		}
+		p += n;
+	}
+	return !any;
+}
+
 int mb_bench_matrix(const struct mb_bench_cfg *c)
 {
-	static const char *const fills[] = {"empty", "seq50", "seq90", "aged50", "aged90"};
+	static const char *const *fills = mb_mx_fills;
 	static const uint32_t lens[] = {1, 16, 256};
 	struct mb_bench_geo g = {.blocks = mb_side_blocks(c, 32ULL << 30, 64ULL << 20),
 				 .block_size = c->block_size};
@@ -250,9 +307,14 @@ int mb_bench_matrix(const struct mb_bench_cfg *c)
 	int nours, n = mb_side_kinds(c, true, 1, k, &nours);
 	uint64_t cell = 0;
 
-	for (size_t f = 0; f < sizeof(fills) / sizeof(fills[0]); f++) {
+	for (size_t f = 0; f < 5; f++) {
 		struct mb_mx_lane ln[MB_BENCH_MAX_PEERS];
 		struct mb_layout lo;
+
+		cell += 18; /* cell numbers (the seeds) do not depend on --cells */
+		if (!mb_mx_selected(c->cells, 0, fills[f]))
+			continue;
+		cell -= 18;
 
 		if (mb_layout_make(fills[f], g.blocks, 12345, &lo))
 			return -1;
@@ -268,8 +330,11 @@ int mb_bench_matrix(const struct mb_bench_cfg *c)
 		for (size_t li = 0; li < 3; li++)
 			for (int h = 0; h < 3; h++)
 				for (int t = 1; t <= 2; t++)
-					mb_mx_cell(c, ln, n, nours, &lo, fills[f], g.blocks,
-						   lens[li], h, t, ++cell);
+					if (++cell, mb_mx_selected(c->cells, 1, mb_mx_lens[li]) &&
+						       mb_mx_selected(c->cells, 2, mb_hint_names[h]) &&
+						       mb_mx_selected(c->cells, 3, mb_mx_thrs[t - 1]))
+						mb_mx_cell(c, ln, n, nours, &lo, fills[f], g.blocks,
+							   lens[li], h, t, cell);
 		for (int i = 0; i < n; i++)
 			if (ln[i].ok)
 				mb_bench_alloc_destroy(&ln[i].a);

@@ -58,6 +58,9 @@ static void mb_bench_usage(FILE *f)
 	fprintf(f, "\n"
 		   "  --size SIZE        their volume size (defaults: matrix, drain 32G;\n"
 		   "                     bench, aging 64G; 90_300 16G; quick 64M/256M)\n"
+		   "  --cells LIST       matrix cells only: fills (empty seq50 seq90 aged50\n"
+		   "                     aged90), lens (1 16 256), goals (zero next random),\n"
+		   "                     threads (1thr 2thr); a dimension not named runs all\n"
 		   "  --json             one JSON object on stdout\n"
 		   "  -h, --help\n");
 }
@@ -71,7 +74,8 @@ static int mb_bench_parse(int argc, char **argv, struct mb_bench_cfg *c, const c
 	    {"sample", required_argument, 0, 'n'},   {"seed", required_argument, 0, 'S'},
 	    {"kernel", no_argument, 0, 'k'},	     {"json", no_argument, 0, 'j'},
 	    {"peer", required_argument, 0, 'p'},     {"size", required_argument, 0, 'z'},
-	    {"help", no_argument, 0, 'h'},	     {0, 0, 0, 0},
+	    {"cells", required_argument, 0, 'c'},    {"help", no_argument, 0, 'h'},
+	    {0, 0, 0, 0},
 	};
 	char bad[64];
 	uint64_t v;
@@ -122,6 +126,10 @@ static int mb_bench_parse(int argc, char **argv, struct mb_bench_cfg *c, const c
 		case 'z':
 			ok = !mb_parse_size(optarg, &v) && v >= (16ULL << 20) && v <= (1ULL << 50);
 			c->size = v;
+			break;
+		case 'c':
+			ok = mb_bench_matrix_cells_valid(optarg);
+			c->cells = optarg;
 			break;
 		case 'j':
 			*json = true;
