@@ -100,16 +100,21 @@ static bool mb_block_in_volume(const struct mb_volume *vol, uint64_t b)
  */
 bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 {
-	if (!req->len || (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK) || req->spare0 ||
-	    !mb_zeroed(req->spare, sizeof(req->spare)))
+	_Static_assert(sizeof(req->spare) == 3 * sizeof(uint64_t), "test every spare word");
+	/* every call passes here: the words that must be zero in one test */
+	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | req->spare0 |
+		       (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK);
+
+	if (bad || !req->len)
 		return false;
 	if (!(req->flags & MB_REQ_CPU) && req->cpu && req->cpu != MB_CPU_CURRENT)
 		return false; /* a CPU named without the flag: the caller forgot it */
 	if (req->file && req->file->f_vol != vol)
 		return false;
-	if (req->logical >= MB_LOGICAL_LIMIT || req->len > MB_LOGICAL_LIMIT - req->logical)
+	/* logical + len <= MB_LOGICAL_LIMIT; len < 2^32 < the limit: no wrap */
+	if (req->logical > MB_LOGICAL_LIMIT - req->len)
 		return false;
-	if (req->goal != MB_GOAL_NONE && !mb_block_in_volume(vol, req->goal))
+	if (!mb_block_in_volume(vol, req->goal) && req->goal != MB_GOAL_NONE)
 		return false;
 	if (mb_req_has_left(req) &&
 	    (!mb_block_in_volume(vol, req->pleft) || req->lleft >= req->logical))
@@ -120,11 +125,9 @@ bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 	return true;
 }
 
-static int mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_request *req)
+/* Sets up the context of a request mb_request_valid() accepted. */
+static void mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_request *req)
 {
-	if (!mb_request_valid(vol, req))
-		return -EINVAL;
-
 	*ac = (struct mb_ac){ .vol = vol, .file = req->file, .req = req, .flags = req->flags };
 	if (ac->file)
 		ac->flags |= MB_HINT_DATA;
@@ -144,7 +147,6 @@ static int mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_r
 	ac->g_ex = ac->o_ex;
 	ac->orig_goal_len = len;
 	ac->status = MB_AC_CONTINUE;
-	return 0;
 }
 
 /* ext4_fs_is_busy: allocators have been waiting for group locks lately. */
@@ -1083,15 +1085,12 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 	mb_probe_request(vol, req);
 	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
 		return -EROFS; /* nothing allocated could ever be committed */
-	if (mb_pa_fast_alloc(vol, req, out))
+	if (req->file && mb_pa_fast_alloc(vol, req, out))
 		return 0; /* its file's PA served it (prealloc.c) */
-	int err = mb_ac_init(&ac, vol, req);
-
-	if (err)
-		return err;
+	mb_ac_init(&ac, vol, req);
 	uint64_t claimed = 0; /* reserve.c: the free-space gate */
+	int err = mb_resv_claim_request(&ac, &claimed);
 
-	err = mb_resv_claim_request(&ac, &claimed);
 	if (err)
 		return err;
 	if (ac.file)

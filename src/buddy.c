@@ -120,10 +120,13 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 	bool left = mb_is_free(vol, grp, (int64_t)start - 1);
 	bool right = mb_is_free(vol, grp, (int64_t)start + len);
 	uint32_t b = start, rest = len;
+	int k = -1; /* order of the free chunk holding b; -1: look it up */
 
 	assert(len && mb_range_all_clear(grp->bb_bitmap, start, len));
 	while (rest) {
-		int k = mb_buddy_order_for_block(vol, grp, b);
+		if (k < 0)
+			k = mb_buddy_order_for_block(vol, grp, b);
+		assert(k == mb_buddy_order_for_block(vol, grp, b));
 		uint32_t c0 = (b >> k) << k;
 
 		if (k > 0)
@@ -132,14 +135,18 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 		if (c0 == b && rest >= (1u << k)) {
 			b += 1u << k; /* the whole chunk goes */
 			rest -= 1u << k;
+			k = -1;
 			continue;
 		}
-		/* Split: both halves become maximal free chunks of order k-1. */
+		/* Split: both halves become maximal free chunks of order k-1, and
+		   b lies in one of them (every lower order's bit of b is set
+		   inside a free chunk), so no walk up from order 1 again. */
 		if (k - 1 > 0) {
 			mb_clear_bit(mb_order_map(vol, grp, k - 1), (c0 >> (k - 1)));
 			mb_clear_bit(mb_order_map(vol, grp, k - 1), (c0 >> (k - 1)) + 1);
 		}
 		grp->bb_counters[k - 1] += 2;
+		k--;
 	}
 	mb_set_bits(grp->bb_bitmap, start, len);
 	mb_runsum_update_locked(vol, grp, start, len);

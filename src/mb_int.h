@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mballoc.h"
 #include "avl.h"
@@ -499,11 +500,18 @@ struct mb_volume {
 static inline bool mb_zeroed(const void *p, size_t n)
 {
 	const unsigned char *c = p;
-	unsigned char any = 0;
+	uint64_t any = 0;
+	size_t i = 0;
 
-	/* no early exit: the compiler turns this into a few wide loads (every
-	   mb_alloc checks its request's spare words) */
-	for (size_t i = 0; i < n; i++)
+	/* word by word, no early exit: a few loads and ors (every mb_alloc
+	   checks its request's spare words; a byte loop cost ~25 instructions) */
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, c + i, 8);
+		any |= w;
+	}
+	for (; i < n; i++)
 		any |= c[i];
 	return !any;
 }

@@ -11,18 +11,11 @@
 #include "mb_int.h"
 #include "percpu.h"
 
-/*
- * sched_getcpu() is a vDSO call (a few ns), and one request needs the slot
- * several times; a thread re-reads it every 64 uses.  A thread that
- * migrated meanwhile updates another CPU's slot, which is still correct:
- * slots are atomics, only their locality is lost for a while.
- */
-/* initial-exec: read on every per-CPU update, so no __tls_get_addr call */
-#define MB_TLS_FAST __attribute__((tls_model("initial-exec")))
-static _Thread_local int mb_cpu MB_TLS_FAST = -1;
-static _Thread_local unsigned mb_cpu_uses MB_TLS_FAST;
+/* the cache mb_cpu_slot() (percpu.h) reads */
+_Thread_local int mb_cpu_cached MB_TLS_FAST = -1;
+_Thread_local unsigned mb_cpu_uses MB_TLS_FAST;
 
-static int mb_cpu_read(void)
+int mb_cpu_refresh(void)
 {
 	int cpu = sched_getcpu();
 
@@ -30,17 +23,8 @@ static int mb_cpu_read(void)
 		static _Thread_local char tag; /* no CPU number: one slot per thread */
 		cpu = (int)(((uintptr_t)&tag >> 6) & 0xffff);
 	}
-	mb_cpu = cpu;
+	mb_cpu_cached = cpu;
 	return cpu;
-}
-
-unsigned mb_cpu_slot(const struct mb_volume *vol)
-{
-	int cpu = mb_cpu;
-
-	if (MB_UNLIKELY((mb_cpu_uses++ & 63) == 0 || cpu < 0))
-		cpu = mb_cpu_read();
-	return (unsigned)cpu & vol->pcpu_mask;
 }
 
 /*
@@ -52,7 +36,7 @@ unsigned mb_cpu_slot(const struct mb_volume *vol)
  */
 unsigned mb_cpu_now(const struct mb_volume *vol)
 {
-	return (unsigned)mb_cpu_read() & vol->pcpu_mask;
+	return (unsigned)mb_cpu_refresh() & vol->pcpu_mask;
 }
 
 /*
@@ -65,17 +49,6 @@ unsigned mb_req_cpu_slot(const struct mb_volume *vol, const struct mb_request *r
 	if ((req->flags & MB_REQ_CPU) && req->cpu != MB_CPU_CURRENT)
 		return req->cpu & vol->pcpu_mask;
 	return mb_cpu_now(vol);
-}
-
-void mb_seq_bump(struct mb_volume *vol)
-{
-	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->discard_pa_seq, 1, memory_order_relaxed);
-}
-
-/* The fast path samples only this CPU's counter (one local load). */
-uint64_t mb_seq_local(struct mb_volume *vol)
-{
-	return atomic_load_explicit(&mb_this_pcpu(vol)->discard_pa_seq, memory_order_relaxed);
 }
 
 /*

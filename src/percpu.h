@@ -9,7 +9,27 @@
 
 #include "mb_int.h"
 
-unsigned mb_cpu_slot(const struct mb_volume *vol);
+/*
+ * sched_getcpu() is a vDSO call (a few ns), and one request needs the slot
+ * several times; a thread re-reads it every 64 uses (percpu.c).  A thread
+ * that migrated meanwhile updates another CPU's slot, which is still
+ * correct: slots are atomics, only their locality is lost for a while.
+ * Inline, with initial-exec TLS: every per-CPU update of the fast path
+ * reads it, so neither a call nor __tls_get_addr.
+ */
+#define MB_TLS_FAST __attribute__((tls_model("initial-exec")))
+extern _Thread_local int mb_cpu_cached MB_TLS_FAST;
+extern _Thread_local unsigned mb_cpu_uses MB_TLS_FAST;
+int mb_cpu_refresh(void);
+
+static inline unsigned mb_cpu_slot(const struct mb_volume *vol)
+{
+	int cpu = mb_cpu_cached;
+
+	if (MB_UNLIKELY((mb_cpu_uses++ & 63) == 0 || cpu < 0))
+		cpu = mb_cpu_refresh();
+	return (unsigned)cpu & vol->pcpu_mask;
+}
 unsigned mb_cpu_now(const struct mb_volume *vol); /* read fresh: locality groups */
 /* the slot of the CPU a request names (MB_REQ_CPU), else mb_cpu_now() */
 unsigned mb_req_cpu_slot(const struct mb_volume *vol, const struct mb_request *req);
@@ -22,8 +42,17 @@ static inline void mb_free_counter_consume_slot(struct mb_pcpu *slot, uint64_t l
 {
 	atomic_fetch_sub_explicit(&slot->free_delta, (int64_t)len, memory_order_relaxed);
 }
-void mb_seq_bump(struct mb_volume *vol);
-uint64_t mb_seq_local(struct mb_volume *vol);
+/* discard_pa_seq: bumped (relaxed) by every buddy mark-used and free and
+   by discards, under the group lock (struct mb_pcpu says what it pairs
+   with); the fast path samples only this CPU's counter, one local load. */
+static inline void mb_seq_bump(struct mb_volume *vol)
+{
+	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->discard_pa_seq, 1, memory_order_relaxed);
+}
+static inline uint64_t mb_seq_local(struct mb_volume *vol)
+{
+	return atomic_load_explicit(&mb_this_pcpu(vol)->discard_pa_seq, memory_order_relaxed);
+}
 uint64_t mb_seq_sum(const struct mb_volume *vol);
 
 /* Statistics (stats.c sums them): only when the mb_stats tunable is on. */
