@@ -8,7 +8,8 @@
  *   - every extent satisfies its constraint and the vector its contract;
  *   - every -ENOSPC was justified: the blocks that were surely free for the
  *     whole call (lock-free model check, below) hold no run the call could
- *     have used -- for an all-or-nothing vector, not len blocks in n pieces.
+ *     have used -- for an all-or-nothing vector, not len blocks in n pieces;
+ *   - at the end, nothing in flight: every free block is claimable again.
  *
  * "Surely free for the whole call [t0, t1]" (t = a model clock): the block's
  * last free returned before t0, no free of it is running, and no allocation
@@ -404,6 +405,12 @@ TEST(differential_under_threads)
 	printf("ops %" PRIu64 ", ENOSPC %" PRIu64 " (judged %" PRIu64 ", skipped %" PRIu64
 	       "), violations %" PRIu64 "\n",
 	       m.ops, m.enospc, m.checked, m.skipped, m.violations);
+	/* quiescent, no reservations: every free block is claimable again (a
+	   claim never settled, or settled short, would leave avail below) */
+	struct mb_statfs st;
+
+	ASSERT_EQ_INT(mb_statfs(vol, &st), 0);
+	ASSERT_EQ_U64(st.avail, st.free);
 	ASSERT_EQ_U64(m.violations, 0);
 	ASSERT_TRUE(m.checked > 0); /* the ENOSPC path was judged */
 	ASSERT_CHECK_CLEAN(vol);
