@@ -97,7 +97,7 @@ static void mb_check_counters(struct mb_volume *vol, struct mb_group *grp, mb_gr
 {
 	struct mb_buddy_summary sum;
 
-	mb_buddy_build(vol, grp->bb_bitmap, b->buddy, &sum);
+	mb_buddy_build_runs(vol, grp->bb_bitmap, b->buddy, &sum);
 	if (memcmp(b->buddy, grp->bb_buddy, vol->buddy_words * sizeof(uint64_t)))
 		mb_report(r, "group %u: buddy differs from a rebuild\n", g);
 	if (memcmp(sum.counters, grp->bb_counters, sizeof(sum.counters)))

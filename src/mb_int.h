@@ -618,6 +618,7 @@ void mb_tunables_default(struct mb_volume *vol);
 int mb_gcache_init(struct mb_volume *vol);
 void mb_gcache_destroy(struct mb_volume *vol);
 void mb_gcache_track_locked(struct mb_volume *vol, struct mb_group *grp);
+uint64_t *mb_gcache_claim_locked(struct mb_volume *vol, struct mb_group *grp);
 
 /* runsum.c: bb_lock held (the tree lives in the group's bitmap buffer) */
 size_t mb_runsum_words(const struct mb_volume *vol);
@@ -651,6 +652,9 @@ struct mb_buddy_summary {
 };
 void mb_buddy_build(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
 		    struct mb_buddy_summary *sum);
+/* The reference build, run by run (mb_check, tests): the same result. */
+void mb_buddy_build_runs(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
+			 struct mb_buddy_summary *sum);
 static inline uint64_t *mb_buddy_order_map(const struct mb_volume *vol, uint64_t *buddy, int k)
 {
 	return buddy + vol->mb_offsets[k];

@@ -384,6 +384,105 @@ TEST(generate_buddy_vs_naive)
 	}
 }
 
+/*
+ * A bitmap for fast_build_equals_runs: the kinds of random_bitmap, plus
+ * aligned power-of-two runs (high orders), aged tiles kept with a given
+ * probability, all free and all used; sometimes junk past bpg (both builds
+ * must ignore it).
+ */
+static void build_bitmap(uint64_t *rng, const struct mb_volume *vol, uint64_t *bitmap,
+			 uint32_t bb_len)
+{
+	unsigned kind = (unsigned)mb_rand_below(rng, 7);
+
+	if (kind < 4) {
+		random_bitmap(rng, vol, bitmap, bb_len);
+	} else if (kind == 4) { /* aligned chunks of random order, free or used */
+		uint32_t b = 0;
+
+		while (b < bb_len) {
+			uint32_t k = (uint32_t)mb_rand_below(rng, (uint64_t)vol->max_order + 2);
+			uint32_t run = 1u << k;
+
+			run = run < bb_len - b ? run : bb_len - b;
+			set_range(bitmap, b, run, mb_rand_below(rng, 2));
+			b += run;
+		}
+		set_padding(vol, bitmap, bb_len);
+	} else if (kind == 5) { /* aged: tiles of 1..64 blocks, each used with p% */
+		uint32_t p = (uint32_t)mb_rand_below(rng, 101), b = 0;
+
+		while (b < bb_len) {
+			uint32_t run = 1 + (uint32_t)mb_rand_below(rng, 64);
+
+			run = run < bb_len - b ? run : bb_len - b;
+			set_range(bitmap, b, run, mb_rand_below(rng, 100) < p);
+			b += run;
+		}
+		set_padding(vol, bitmap, bb_len);
+	} else { /* all free or all used */
+		memset(bitmap, mb_rand_below(rng, 2) ? 0xff : 0, vol->bitmap_words * 8);
+		set_padding(vol, bitmap, bb_len);
+	}
+	if (mb_rand_below(rng, 4) == 0)
+		for (uint32_t b = vol->bpg; b < vol->bitmap_words * 64; b++)
+			if (mb_rand_below(rng, 2))
+				bitmap[b / 64] &= ~(1ULL << (b % 64));
+}
+
+/*
+ * The word-parallel mb_buddy_build against the run-by-run reference
+ * (mb_buddy_build_runs) on random bitmaps of every geometry, the short last
+ * group often: the same buddy words, counters, free, fragments, first free.
+ * The fast build's buffer starts as junk: it must write every word.
+ */
+TEST(fast_build_equals_runs)
+{
+	uint64_t rng = mb_test_seed;
+
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		uint64_t *ref = calloc(f.vol->buddy_words, sizeof(uint64_t));
+
+		ASSERT_TRUE(ref != NULL);
+		for (int r = rounds_for(f.vol, 400); r > 0 && !mb_test_failed; r--) {
+			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
+			struct mb_buddy_summary fast, slow;
+
+			build_bitmap(&rng, f.vol, f.bitmap, grp->bb_len);
+			for (uint32_t w = 0; w < f.vol->buddy_words; w++)
+				f.buddy[w] = mb_rand_next(&rng);
+			memset(&fast, 0xa5, sizeof(fast));
+			mb_buddy_build(f.vol, f.bitmap, f.buddy, &fast);
+			mb_buddy_build_runs(f.vol, f.bitmap, ref, &slow);
+			for (uint32_t w = 0; w < f.vol->buddy_words; w++)
+				if (f.buddy[w] != ref[w]) {
+					mb_test_fail(__FILE__, __LINE__,
+						     "%s group %u: buddy word %u %016llx, runs %016llx",
+						     f.name, mb_group_no(f.vol, grp), w,
+						     (unsigned long long)f.buddy[w],
+						     (unsigned long long)ref[w]);
+					break;
+				}
+			for (int k = 0; k < MB_MAX_ORDERS && !mb_test_failed; k++)
+				if (fast.counters[k] != slow.counters[k])
+					mb_test_fail(__FILE__, __LINE__,
+						     "%s: counters[%d] %u, runs %u", f.name, k,
+						     fast.counters[k], slow.counters[k]);
+			if (!mb_test_failed && (fast.free != slow.free || fast.frags != slow.frags ||
+						fast.first != slow.first))
+				mb_test_fail(__FILE__, __LINE__,
+					     "%s: free/frags/first %u/%u/%u, runs %u/%u/%u", f.name,
+					     fast.free, fast.frags, fast.first, slow.free, slow.frags,
+					     slow.first);
+		}
+		free(ref);
+		fixture_destroy(&f);
+	}
+}
+
 /* Hand-made edge cases: all free, all used, one free block at each end. */
 TEST(generate_buddy_edges)
 {
