@@ -35,9 +35,10 @@
  * 10 KiB of derived state (bitmap, buddy, run tree) while built: a volume
  * whose every group was used holds about 115 MiB per TiB.  9/32 of the
  * groups keeps it under 64 MiB per TiB, but random goals over the whole
- * volume then rebuild a buddy on most calls (14.5 us instead of 0.9 us per
- * call at 1 TiB aged 50%), so that is the caller's choice.  With every
- * group in the ring (one slot each) the ring never wraps: no victim.
+ * volume then rebuild a buddy on most calls (about 6.5 us of CPU instead
+ * of 1.5 us per call at 1 TiB aged 50%, docs/BENCHMARKS.md), so that is
+ * the caller's choice.  With every group in the ring (one slot each) the
+ * ring never wraps: no victim.
  */
 static uint32_t mb_gcache_default(uint32_t ngroups)
 {
@@ -70,32 +71,41 @@ static bool mb_group_droppable_locked(struct mb_volume *vol, struct mb_group *gr
 	       !memcmp(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
 }
 
-/* Frees grp's derived state if it can be rebuilt; bb_lock held. */
-static void mb_group_drop_locked(struct mb_volume *vol, struct mb_group *grp)
+/* Takes grp's derived state away if it can be rebuilt and returns its
+   buffer (NULL if it cannot); bb_lock held. */
+static uint64_t *mb_group_drop_locked(struct mb_volume *vol, struct mb_group *grp)
 {
+	uint64_t *buf = grp->bb_bitmap; /* bb_buddy and the run tree follow it */
+
 	mb_assert_locked(&grp->bb_lock);
 	if (!mb_group_droppable_locked(vol, grp))
-		return;
-	free(grp->bb_bitmap); /* bb_buddy lives in the same buffer */
-	grp->bb_bitmap = grp->bb_buddy = NULL; /* and the free-run tree after them */
+		return NULL;
+	grp->bb_bitmap = grp->bb_buddy = NULL;
 	atomic_fetch_add_explicit(&vol->gc_drops, 1, memory_order_relaxed); /* tests, stats */
+	return buf;
 }
 
-/* Takes victim (group + 1) out of the accounting and drops it if it can. */
-static void mb_gcache_evict(struct mb_volume *vol, uint32_t victim)
+/* Takes victim (group + 1) out of the accounting and drops it if it can:
+   its derived buffer, or NULL. */
+static uint64_t *mb_gcache_evict(struct mb_volume *vol, uint32_t victim)
 {
-	struct mb_group *grp = &vol->groups[victim - 1];
+	/* peek, not mb_group_at: a group in the ring was built, so set up */
+	struct mb_group *grp = mb_group_peek(vol, victim - 1);
+	uint64_t *buf;
+
+	assert(grp);
 
 	if (mb_trylock_nested(&grp->bb_lock)) {
 		/* busy: it stays built; its user's next load re-tracks it */
 		atomic_fetch_and_explicit(&grp->bb_state, ~(uint32_t)MB_GRP_TRACKED,
 					  memory_order_relaxed);
-		return;
+		return NULL;
 	}
 	atomic_fetch_and_explicit(&grp->bb_state, ~(uint32_t)MB_GRP_TRACKED,
 				  memory_order_relaxed);
-	mb_group_drop_locked(vol, grp);
+	buf = mb_group_drop_locked(vol, grp);
 	mb_unlock(&grp->bb_lock);
+	return buf;
 }
 
 /*
@@ -104,12 +114,23 @@ static void mb_gcache_evict(struct mb_volume *vol, uint32_t victim)
  */
 void mb_gcache_track_locked(struct mb_volume *vol, struct mb_group *grp)
 {
+	free(mb_gcache_claim_locked(vol, grp));
+}
+
+/*
+ * grp is about to be built (or is): count it in the ring (once) and drop
+ * the group it displaces, whose derived buffer is returned for grp to
+ * reuse (NULL if none): a rebuild in a full cache then costs no malloc,
+ * no free and no fresh page.  bb_lock held.
+ */
+uint64_t *mb_gcache_claim_locked(struct mb_volume *vol, struct mb_group *grp)
+{
 	mb_assert_locked(&grp->bb_lock);
 	uint32_t old = atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_TRACKED,
 						memory_order_relaxed);
 
 	if (old & MB_GRP_TRACKED)
-		return;
+		return NULL;
 	uint32_t cap = MB_READ_ONCE(vol->t.mb_cache_groups);
 
 	if (!cap || cap > vol->gc_size)
@@ -120,6 +141,5 @@ void mb_gcache_track_locked(struct mb_volume *vol, struct mb_group *grp)
 	uint32_t victim = atomic_exchange_explicit(&vol->gc_slot[h % cap],
 						   mb_group_no(vol, grp) + 1, memory_order_relaxed);
 
-	if (victim && victim != mb_group_no(vol, grp) + 1)
-		mb_gcache_evict(vol, victim);
+	return victim && victim != mb_group_no(vol, grp) + 1 ? mb_gcache_evict(vol, victim) : NULL;
 }

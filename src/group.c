@@ -191,16 +191,24 @@ static size_t mb_group_durable_words(const struct mb_volume *vol)
  */
 static int mb_group_rebuild_locked(struct mb_volume *vol, struct mb_group *grp)
 {
-	uint64_t *buf = malloc(mb_group_derived_words(vol) * sizeof(uint64_t));
-	const uint64_t *pending = mb_group_pending_map(vol, grp);
+	/* the buffer of the group this one displaces from the cache, if any */
+	uint64_t *buf = mb_gcache_claim_locked(vol, grp);
 	uint32_t expect = grp->bb_free, frags = grp->bb_fragments;
 
+	if (!buf)
+		buf = malloc(mb_group_derived_words(vol) * sizeof(uint64_t));
 	if (!buf)
 		return -ENOMEM;
 	grp->bb_bitmap = buf;
 	grp->bb_buddy = buf + vol->bitmap_words;
-	for (uint32_t w = 0; w < vol->bitmap_words; w++)
-		buf[w] = grp->bb_disk[w] | pending[w];
+	if (vol->frees_wait) {
+		const uint64_t *pending = mb_group_pending_map(vol, grp);
+
+		for (uint32_t w = 0; w < vol->bitmap_words; w++)
+			buf[w] = grp->bb_disk[w] | pending[w];
+	} else { /* nothing is ever pending */
+		memcpy(buf, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
+	}
 	mb_buddy_generate(vol, grp);
 	assert(grp->bb_free == expect && grp->bb_fragments == frags);
 	(void)expect;
