@@ -198,7 +198,7 @@ void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp)
 	struct mb_buddy_summary sum;
 
 	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, &sum);
-	mb_runsum_build_locked(vol, grp);
+	mb_runsum_invalidate_locked(vol, grp); /* built by its first query */
 	memcpy(grp->bb_counters, sum.counters, sizeof(grp->bb_counters));
 	MB_WRITE_ONCE(grp->bb_free, sum.free);
 	MB_WRITE_ONCE(grp->bb_fragments, sum.frags);

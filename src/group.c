@@ -241,8 +241,11 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 
 	size_t dwords = mb_group_durable_words(vol);
 	uint64_t *disk = calloc(dwords, sizeof(uint64_t));
-	uint64_t *buf = malloc(mb_group_derived_words(vol) * sizeof(uint64_t));
+	/* the buffer of the group this one displaces from the cache, if any */
+	uint64_t *buf = mb_gcache_claim_locked(vol, grp);
 
+	if (!buf)
+		buf = malloc(mb_group_derived_words(vol) * sizeof(uint64_t));
 	if (!disk || !buf) {
 		free(disk);
 		free(buf);

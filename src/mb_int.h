@@ -624,6 +624,7 @@ uint64_t *mb_gcache_claim_locked(struct mb_volume *vol, struct mb_group *grp);
 size_t mb_runsum_words(const struct mb_volume *vol);
 struct mb_rs *mb_runsum_tree(const struct mb_volume *vol, const struct mb_group *grp);
 void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp);
+void mb_runsum_invalidate_locked(const struct mb_volume *vol, struct mb_group *grp);
 void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
 			     uint32_t len);
 void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp);

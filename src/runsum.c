@@ -125,6 +125,18 @@ static struct mb_rs mb_rs_leaf(const struct mb_volume *vol, const struct mb_grou
 	return r;
 }
 
+/*
+ * Marks the whole tree stale: the next query builds it (a freshly built
+ * group whose request is served at its goal never pays for the tree).
+ */
+void mb_runsum_invalidate_locked(const struct mb_volume *vol, struct mb_group *grp)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+
+	for (uint32_t n = 1; n < 2 * mb_rs_leaves(vol); n++)
+		t[n].cnt = MB_RS_STALE;
+}
+
 void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
 {
 	struct mb_rs *t = mb_runsum_tree(vol, grp);
