@@ -166,13 +166,15 @@ k_rm() {
 	sed "s|^|$MNT/a|" "$W/third" | tr '\n' '\0' | xargs -0 rm -f
 	umount "$MNT"
 }
-img=$W/kernel.img
-mkfs.ext4 -q -F "$img" "$SIZE" >/dev/null 2>&1 || exit 1
-t0=$(now)
-k_cp "$img" /a || { echo "kernel copy failed" >&2; exit 1; }
-t=$(python3 -c "print($(now) - $t0)")
-row fresh "kernel $(uname -r | cut -d- -f1)" "$img" "$t"
-age "$img" k_cp k_rm && row aged "kernel $(uname -r | cut -d- -f1)" "$img" "$(cat "$W/secs")"
+# A fresh image, the tree copied as /a (a fresh row), then aged (an aged row).
+place() { # place IMAGE LABEL POPULATE_FN RM_FN
+	mkfs.ext4 -q -F "$1" "$SIZE" >/dev/null 2>&1 || exit 1
+	t0=$(now)
+	"$3" "$1" /a || { echo "$2: copy failed" >&2; exit 1; }
+	row fresh "$2" "$1" "$(python3 -c "print($(now) - $t0)")"
+	age "$1" "$3" "$4" && row aged "$2" "$1" "$(cat "$W/secs")"
+}
+place "$W/kernel.img" "kernel $(uname -r | cut -d- -f1)" k_cp k_rm
 
 # --- mballoc: mballoc e2fs populate ---
 mb_pop() { "$MB" e2fs populate -q --no-progress --allocator=mballoc -t "$2" "$1" "$W/tree" \
@@ -180,12 +182,7 @@ mb_pop() { "$MB" e2fs populate -q --no-progress --allocator=mballoc -t "$2" "$1"
 mb_rm() { sed 's|^|/a|' "$W/third" | tr '\n' '\0' |
 	xargs -0 "$MB" e2fs rm -q --allocator=mballoc "$1"; }
 img=$W/mballoc.img
-mkfs.ext4 -q -F "$img" "$SIZE" >/dev/null 2>&1 || exit 1
-t0=$(now)
-mb_pop "$img" /a || { echo "mballoc populate failed" >&2; exit 1; }
-t=$(python3 -c "print($(now) - $t0)")
-row fresh "mballoc e2fs populate" "$img" "$t"
-age "$img" mb_pop mb_rm && row aged "mballoc e2fs populate" "$img" "$(cat "$W/secs")"
+place "$img" "mballoc e2fs populate" mb_pop mb_rm
 resv=$(($(dumpe2fs -h "$img" 2>/dev/null | sed -n 's/^Block count: *//p') / 50))
 [ $resv -le 4096 ] || resv=4096
 echo "block size $(dumpe2fs -h "$img" 2>/dev/null | sed -n 's/^Block size: *//p') (mkfs.ext4's" \
