@@ -369,6 +369,7 @@ enum mb_hook_id {
 	MB_HOOK_CONS_FAILED,        /* constrain.c: a pass found nothing, not yet decided */
 	MB_HOOK_PA_FAST_FOUND,      /* the PA fast path found its PA, group lock not taken */
 	MB_HOOK_GROUP_BUILT,        /* group.c: a group's buddy built, bb_lock held */
+	MB_HOOK_RESV_SETTLING,      /* a claim's unused part is back, its settle half done */
 	MB_HOOK_COUNT
 };
 

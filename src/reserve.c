@@ -103,17 +103,20 @@ static void mb_resv_drain_locked(struct mb_volume *vol)
 /*
  * A plain claim in flight may leave part of its blocks unused: until it
  * settles, a failing claim must wait for it rather than answer ENOSPC
- * (mb_resv_wait).  Publishing: resv_inflight goes up before the blocks
- * leave U (seq_cst), so a precise decision that drained them also sees
- * them in flight; it goes down, and resv_settled up, after the unused part
- * is back in U.
+ * (mb_resv_claim_wait).  Publishing: resv_inflight goes up before the
+ * blocks leave U (seq_cst), so a precise decision that drained them also
+ * sees them in flight.  After the unused part is back in U, resv_settled
+ * goes up and then resv_inflight down: a reader that sees the claim gone
+ * from the in-flight sum and then reads the settled sum sees it settled
+ * (mb_resv_claim_wait's ENOSPC test relies on it).
  */
 static void mb_resv_settle(struct mb_volume *vol, uint64_t n)
 {
 	struct mb_pcpu *slot = mb_resv_slot(vol);
 
-	atomic_fetch_sub_explicit(&slot->resv_inflight, (int64_t)n, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&slot->resv_settled, 1, memory_order_seq_cst);
+	MB_HOOK(vol, MB_HOOK_RESV_SETTLING, 0, 0);
+	atomic_fetch_sub_explicit(&slot->resv_inflight, (int64_t)n, memory_order_seq_cst);
 	/* Dekker with mb_space_wait_while: settled published, then waiters read */
 	if (atomic_load_explicit(&vol->space_ev.waiters, memory_order_seq_cst))
 		mb_space_returned(vol);
@@ -265,7 +268,16 @@ static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint64_t l
 			if (m == lo)
 				break;
 		}
-		if (mb_resv_inflight_sum(vol) <= 0)
+		/*
+		 * ENOSPC only if no claim was in flight at the decision
+		 * and none settled since: one that settled after it may
+		 * have handed back what the decision missed.  Sums read
+		 * slot by slot can fall below the truth only through a
+		 * settle (a claim's + and - on different slots), and any
+		 * settle the first sum saw, the second sees (mb_resv_settle
+		 * counts it before it leaves the in-flight sum).
+		 */
+		if (mb_resv_inflight_sum(vol) <= 0 && mb_resv_settled_sum(vol) == settled)
 			return 0;
 		mb_space_wait_while(vol, gen, mb_resv_unsettled, &settled);
 	}
