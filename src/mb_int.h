@@ -279,6 +279,7 @@ struct mb_lg {
 	struct mb_mutex lg_mutex; /* rank MB_RANK_LG; one user; protects the buckets */
 	struct mb_list lg_prealloc_list[MB_LG_BUCKETS]; /* by fls(pa_free) - 1 */
 	uint32_t lg_bucket_len[MB_LG_BUCKETS];
+	uint32_t lg_nonempty; /* bit b: lg_prealloc_list[b] holds a PA; lg_mutex */
 } MB_ALIGNED;
 
 /* ------------------------------------------------------------------------ */
@@ -370,6 +371,7 @@ enum mb_hook_id {
 	MB_HOOK_PA_FAST_FOUND,      /* the PA fast path found its PA, group lock not taken */
 	MB_HOOK_GROUP_BUILT,        /* group.c: a group's buddy built, bb_lock held */
 	MB_HOOK_RESV_SETTLING,      /* a claim's unused part is back, its settle half done */
+	MB_HOOK_LG_FAST_FOUND,      /* the lg PA fast path chose its PA, group lock not taken */
 	MB_HOOK_COUNT
 };
 

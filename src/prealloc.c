@@ -18,7 +18,8 @@
  * touches (f_data_sem / lg_mutex).  Anyone holding the group lock may
  * discard a PA; the owner frees a deleted PA when it next finds it.  So the fast
  * path -- a request served from its file's PA -- takes the file's mutex and
- * one group lock, and nothing else.
+ * one group lock, and nothing else; served from its locality group's PA,
+ * the lg's mutex too.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -438,6 +439,19 @@ static enum mb_serve mb_pa_serve(struct mb_ac *ac, struct mb_pa *pa, mb_fsblk_t 
 	return ret;
 }
 
+/* Takes a group PA off its lg bucket, if it is on one; lg_mutex held. */
+static void mb_lg_unbucket(struct mb_lg *lg, struct mb_pa *pa)
+{
+	int b = pa->pa_bucket;
+
+	if (b < 0)
+		return;
+	mb_list_del(&pa->pa_node);
+	if (!--lg->lg_bucket_len[b])
+		lg->lg_nonempty &= ~(1u << b);
+	pa->pa_bucket = -1;
+}
+
 /*
  * The owner unlinks and frees a PA it found deleted: an inode PA from its
  * file's tree (f_data_sem), a group PA from its bucket (lg_mutex).
@@ -449,11 +463,7 @@ static void mb_pa_forget(struct mb_pa *pa)
 		mb_pa_free(pa);
 		return;
 	}
-	if (pa->pa_bucket >= 0) {
-		pa->pa_lg->lg_bucket_len[pa->pa_bucket]--;
-		pa->pa_bucket = -1;
-	}
-	mb_list_del(&pa->pa_node);
+	mb_lg_unbucket(pa->pa_lg, pa);
 	mb_pa_free(pa);
 }
 
@@ -475,56 +485,60 @@ static bool mb_use_inode_pa(struct mb_ac *ac)
 	return r == MB_SERVE_OK || r == MB_SERVE_USED_UP;
 }
 
-/* Distance from the goal, for choosing among group PAs. */
-static uint64_t mb_goal_distance(const struct mb_ac *ac, const struct mb_pa *pa)
-{
-	mb_fsblk_t goal = mb_fex_block(ac->vol, &ac->o_ex);
-
-	return pa->pa_pstart > goal ? pa->pa_pstart - goal : goal - pa->pa_pstart;
-}
-
 /*
- * The locality group's PA nearest the goal with room for the request, from
- * every bucket of the request's order and up: ext4_mb_use_preallocated does
- * not stop at the first bucket with a candidate, so a fresh PA near the goal
- * wins over a nearly used-up one far away (test_pa_fidelity).
- * pa_free and pa_pstart of our lg's PAs change only under lg_mutex, which
- * we hold; pa_deleted is checked under the group lock when serving.
+ * The group PA a request of len blocks goes to (lg_mutex held), as ext4's
+ * two looks: one whose next block is the caller's goal (a file continuing
+ * it: the first such in bucket order) takes what it has, up to the
+ * request; else the PA nearest the goal (the caller's, or the start of the
+ * file's home group) with room for all of it, from every bucket of the
+ * request's order and up -- ext4_mb_use_preallocated does not stop at the
+ * first bucket with a candidate, so a fresh PA near the goal wins over a
+ * nearly used-up one far away (test_pa_fidelity).  On a tie the first met
+ * wins (bucket, then list order: re-filing moves a PA to the tail).  One
+ * pass over the buckets holding PAs answers both.  Both paths -- the
+ * regular one and mb_pa_fast_alloc -- choose here.  pa_free and pa_pstart
+ * of our lg's PAs change only under lg_mutex, which we hold; pa_deleted is
+ * checked under the group lock when serving.
  */
-static struct mb_pa *mb_find_group_pa(struct mb_ac *ac, struct mb_lg *lg)
+static struct mb_pa *mb_lg_choose_pa(struct mb_lg *lg, bool has_goal, mb_fsblk_t goal,
+				     uint32_t len)
 {
+	int order = mb_fls32(len) - 1;
+	uint32_t buckets = lg->lg_nonempty & (has_goal ? ~0u : ~0u << order);
 	struct mb_pa *best = NULL;
-	int order = mb_fls32(ac->o_ex.fe_len) - 1;
+	uint64_t best_d = 0;
 
-	for (int i = order; i < MB_LG_BUCKETS; i++) {
+	while (buckets) {
+		int b = __builtin_ctz(buckets);
 		struct mb_list *pos;
 
-		mb_list_for_each(pos, &lg->lg_prealloc_list[i])
+		buckets &= buckets - 1;
+		mb_list_for_each(pos, &lg->lg_prealloc_list[b])
 		{
 			struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_node);
+			uint64_t d = pa->pa_pstart > goal ? pa->pa_pstart - goal : goal - pa->pa_pstart;
 
-			if (pa->pa_free < ac->o_ex.fe_len)
+			if (has_goal && !d)
+				return pa;
+			if (b < order || pa->pa_free < len)
 				continue;
-			if (!best || mb_goal_distance(ac, pa) < mb_goal_distance(ac, best))
+			if (!best || d < best_d) {
 				best = pa;
+				best_d = d;
+			}
 		}
 	}
 	return best;
 }
 
-/*
- * A request that continues a group PA (its goal is the PA's next block)
- * takes from that PA what it has, up to the request; any other takes the
- * PA nearest its goal with room for all of it.
- */
+/* mb_lg_choose_pa's choice, served; a PA a discarder deleted is forgotten. */
 static bool mb_use_group_pa(struct mb_ac *ac)
 {
 	struct mb_pa *pa;
 
 	for (;;) {
-		pa = ac->goal_block ? mb_lg_pa_at(ac->lg, mb_fex_block(ac->vol, &ac->o_ex)) : NULL;
-		if (!pa)
-			pa = mb_find_group_pa(ac, ac->lg);
+		pa = mb_lg_choose_pa(ac->lg, ac->goal_block, mb_fex_block(ac->vol, &ac->o_ex),
+				     ac->o_ex.fe_len);
 		if (!pa)
 			return false;
 		uint32_t len = ac->o_ex.fe_len < pa->pa_free ? ac->o_ex.fe_len : pa->pa_free;
@@ -615,7 +629,7 @@ bool mb_use_group_preallocated(struct mb_ac *ac)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The fast path: a plain request its file's PA serves                       */
+/* The fast path: a plain request its file's PA or its lg's PA serves        */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -630,21 +644,20 @@ static bool mb_pa_fast_ok(const struct mb_volume *vol, const struct mb_request *
 }
 
 /*
- * Takes what the regular path would take from a live inode PA: the unused
- * run at the request's block, up to the request and the PA's end.  A plain
- * request claims exactly that, and only if its CPU's share of the unclaimed
- * space holds the whole request -- just when the regular claim would have
+ * Takes what the regular path would take from a live PA: the unused run at
+ * `start`, up to `max` blocks (the request, cut at an inode PA's end or to
+ * a group PA's pa_free), advancing a group PA's front.  A plain request
+ * claims exactly that, and only if its CPU's share of the unclaimed space
+ * holds the whole request (`len`) -- just when the regular claim would have
  * been granted in full from that share, so the outcome is the same.
  * Returns the blocks taken (0: leave the request to the regular path).
  */
 static uint32_t mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *grp,
 				       struct mb_pa *pa, const struct mb_request *req,
-				       uint32_t len)
+				       mb_fsblk_t start, uint32_t max, uint32_t len)
 {
-	mb_fsblk_t start = pa->pa_pstart + (req->logical - pa->pa_lstart);
-	uint64_t room = mb_pa_end(pa) - start;
 	mb_grpblk_t off = mb_block_offset(vol, start);
-	uint32_t n = mb_pa_unused_run_locked(vol, grp, off, len < room ? len : (uint32_t)room);
+	uint32_t n = mb_pa_unused_run_locked(vol, grp, off, max);
 	struct mb_pcpu *slot;
 
 	if (!n)
@@ -656,54 +669,148 @@ static uint32_t mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *g
 	mb_group_mark_disk_locked(grp, off, n);
 	mb_free_counter_consume_slot(slot, n);
 	pa->pa_free -= n;
+	if (pa->pa_type == MB_GROUP_PA) { /* handed out from its front */
+		pa->pa_pstart += n;
+		pa->pa_lstart += n;
+		pa->pa_len -= n;
+	}
 	if (!pa->pa_free)
 		mb_pa_discard_locked(vol, grp, pa); /* nothing to return: just retire */
 	return n;
 }
 
+/* The inode PA covering the request's first block serves it (f_data_sem). */
+static uint32_t mb_inode_fast_alloc_locked(struct mb_volume *vol, const struct mb_request *req,
+					   struct mb_pa *pa, uint32_t len, mb_fsblk_t *start)
+{
+	struct mb_group *grp = mb_pa_grp(vol, pa);
+	uint64_t room;
+	uint32_t got = 0;
+	bool used_up;
+
+	*start = pa->pa_pstart + (req->logical - pa->pa_lstart);
+	room = mb_pa_end(pa) - *start;
+	MB_HOOK(vol, MB_HOOK_PA_FAST_FOUND, pa->pa_group, 0);
+	mb_lock(&grp->bb_lock);
+	if (!pa->pa_deleted)
+		got = mb_pa_fast_take_locked(vol, grp, pa, req, *start,
+					     len < room ? len : (uint32_t)room, len);
+	used_up = got && pa->pa_deleted;
+	mb_unlock(&grp->bb_lock);
+	if (used_up)
+		mb_pa_forget(pa); /* retired by us: its memory is ours to free */
+	return got;
+}
+
 /*
- * mb_alloc's first try, before any allocation context exists: the inode PA
- * covering the request's first block serves it under f_data_sem and that
- * PA's group lock (ext4: i_data_sem, the tree's read lock and pa_lock),
- * with one CAS for the space claim and nothing in flight to settle.  It
- * decides exactly as the regular path's first step, mb_use_inode_pa, would;
- * whatever it cannot decide that way (no PA there, a PA deleted by a
- * discarder, the block taken, a dry share, mb_stats on) it leaves alone
- * and returns 0, and the regular path starts from scratch.
- * Returns the blocks allocated (*out filled) or 0.  No malloc.
+ * Whether ext4_mb_group_or_file sends this request to its locality group,
+ * as mb_group_or_file decides it for a request whose claim was granted in
+ * full (the fast path's claim is all or nothing): a small file, group
+ * preallocation on.  Departure mb_lg_continuity (which looks in the lg's
+ * buckets) is left to the regular path.  f_size is read once, as there.
+ */
+static bool mb_lg_fast_ok(const struct mb_volume *vol, const struct mb_request *req,
+			  uint32_t len)
+{
+	uint64_t end = req->logical + len;
+	uint64_t isize = MB_READ_ONCE(req->file->f_size);
+
+	return MB_READ_ONCE(vol->t.mb_group_prealloc) && !MB_READ_ONCE(vol->t.mb_lg_continuity) &&
+	       (isize > end ? isize : end) <= MB_READ_ONCE(vol->t.mb_stream_req);
+}
+
+static void mb_lg_refile(struct mb_volume *vol, struct mb_lg *lg, struct mb_pa *pa,
+			 bool deleted);
+
+/*
+ * The locality group's PA serves a small file's request (f_data_sem held,
+ * no inode PA covering its block): the PA mb_lg_choose_pa picks, served
+ * and re-filed in its bucket under lg_mutex and one hold of its group lock,
+ * as mb_use_group_pa and mb_pa_release_context would.  Re-filing trusts
+ * pa_deleted as seen in that hold: a discarder may delete the PA right
+ * after it, which the regular path allows too (after its release), and the
+ * deleted PA waits in its bucket until we next meet it.  The lg is the
+ * file's from now on (f_lg), as after a regular hit.
+ */
+static uint32_t mb_lg_fast_alloc_locked(struct mb_volume *vol, const struct mb_request *req,
+					uint32_t len, mb_fsblk_t *start)
+{
+	struct mb_file *file = req->file;
+	bool has_goal = req->goal != MB_GOAL_NONE;
+	mb_fsblk_t goal = has_goal ? req->goal : mb_group_first_block(vol, file->f_home);
+	struct mb_lg *lg = mb_file_lg(file, req);
+	struct mb_pa *pa;
+	uint32_t got = 0;
+	bool deleted;
+
+	mb_lock(&lg->lg_mutex);
+	while ((pa = mb_lg_choose_pa(lg, has_goal, goal, len))) {
+		struct mb_group *grp = mb_pa_grp(vol, pa);
+
+		MB_HOOK(vol, MB_HOOK_LG_FAST_FOUND, pa->pa_group, 0);
+		*start = pa->pa_pstart;
+		mb_lock(&grp->bb_lock);
+		deleted = pa->pa_deleted; /* a discarder's, since we chose it */
+		if (!deleted)
+			got = mb_pa_fast_take_locked(vol, grp, pa, req, *start,
+						     len < pa->pa_free ? len : pa->pa_free, len);
+		deleted = pa->pa_deleted; /* now also: used up by us */
+		mb_unlock(&grp->bb_lock);
+		if (got) {
+			mb_lg_refile(vol, lg, pa, deleted);
+			file->f_lg = lg;
+			break;
+		}
+		if (!deleted)
+			break; /* nothing taken: the regular path decides */
+		mb_pa_forget(pa);
+	}
+	mb_unlock(&lg->lg_mutex);
+	return got;
+}
+
+/*
+ * mb_alloc's first try, before any allocation context exists: a PA serves
+ * the request under f_data_sem (ext4: i_data_sem) and the PA's group lock
+ * (ext4: pa_lock), with one CAS for the space claim and nothing in flight
+ * to settle.  The inode PA covering the request's first block, as the
+ * regular path's first step, mb_use_inode_pa; else, for a small file, its
+ * locality group's PA, as mb_use_group_pa (lg_mutex too).  Whatever it
+ * cannot decide that way (a PA deleted by a discarder, the block taken, a
+ * dry share, mb_stats on) it leaves alone and returns 0, and the regular
+ * path starts from scratch.  Returns the blocks allocated (*out filled)
+ * or 0.  No malloc.
  */
 uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
 			  struct mb_extent *out)
 {
 	struct mb_file *file = req->file;
 	uint32_t len = req->len < vol->bpg ? req->len : vol->bpg, got = 0;
+	mb_fsblk_t start = 0;
 	struct mb_pa *pa;
-	bool used_up = false;
 
-	if (!mb_pa_fast_ok(vol, req) || !atomic_load_explicit(&file->f_npa, memory_order_relaxed))
-		return 0; /* nothing to decide here (a small file: its lg's PA) */
+	if (!mb_pa_fast_ok(vol, req))
+		return 0;
+	/* a stale f_npa or f_size only picks the other path, which decides the same */
+	if (!atomic_load_explicit(&file->f_npa, memory_order_relaxed) &&
+	    !mb_lg_fast_ok(vol, req, len))
+		return 0; /* nothing to decide here (a file's first window) */
 	mb_lock(&file->f_data_sem);
-	pa = mb_file_pa_floor(file, req->logical);
-	if (pa && req->logical < pa->pa_lstart + pa->pa_len) {
-		struct mb_group *grp = mb_pa_grp(vol, pa);
-
-		MB_HOOK(vol, MB_HOOK_PA_FAST_FOUND, pa->pa_group, 0);
-		mb_lock(&grp->bb_lock);
-		if (!pa->pa_deleted)
-			got = mb_pa_fast_take_locked(vol, grp, pa, req, len);
-		used_up = got && pa->pa_deleted;
-		mb_unlock(&grp->bb_lock);
-	}
+	pa = atomic_load_explicit(&file->f_npa, memory_order_relaxed)
+		     ? mb_file_pa_floor(file, req->logical)
+		     : NULL;
+	if (pa && req->logical < pa->pa_lstart + pa->pa_len)
+		got = mb_inode_fast_alloc_locked(vol, req, pa, len, &start);
+	else if (mb_lg_fast_ok(vol, req, len))
+		got = mb_lg_fast_alloc_locked(vol, req, len, &start);
 	if (got) {
-		out->start = pa->pa_pstart + (req->logical - pa->pa_lstart);
+		out->start = start;
 		out->len = got;
 		out->logical = req->logical;
 		if (req->flags & MB_HINT_DELALLOC_RESERVED)
 			mb_resv_consumed(vol, 0, got, req->flags);
 		mb_probe_pa_fast(vol, req, out->start, got, len);
 	}
-	if (used_up)
-		mb_pa_forget(pa); /* retired by us: its memory is ours to free */
 	mb_unlock(&file->f_data_sem);
 	return got;
 }
@@ -857,7 +964,35 @@ static void mb_lg_trim_bucket(struct mb_volume *vol, struct mb_lg *lg, int b, ui
 	}
 }
 
-/* ext4_mb_add_n_trim: (re)file a group PA in its bucket by pa_free. */
+/*
+ * ext4_mb_add_n_trim: (re)file a group PA in its bucket by pa_free, at the
+ * tail; a deleted one (used up, or a discarder took it) is freed instead.
+ * lg_mutex held; `deleted` was read under the PA's group lock.
+ */
+static void mb_lg_refile(struct mb_volume *vol, struct mb_lg *lg, struct mb_pa *pa, bool deleted)
+{
+	if (deleted) {
+		mb_lg_unbucket(lg, pa);
+		mb_pa_free(pa); /* used up, or a discarder took it */
+		return;
+	}
+	int b = mb_fls32(pa->pa_free) - 1;
+	struct mb_list *head;
+
+	if (b >= MB_LG_BUCKETS)
+		b = MB_LG_BUCKETS - 1;
+	head = &lg->lg_prealloc_list[b];
+	if (pa->pa_bucket != b || pa->pa_node.next != head) { /* else already its tail */
+		mb_lg_unbucket(lg, pa);
+		pa->pa_bucket = b;
+		lg->lg_bucket_len[b]++;
+		lg->lg_nonempty |= 1u << b;
+		mb_list_add_tail(&pa->pa_node, head);
+	}
+	if (lg->lg_bucket_len[b] > MB_LG_BUCKET_MAX)
+		mb_lg_trim_bucket(vol, lg, b, MB_LG_BUCKET_KEEP);
+}
+
 static void mb_lg_add_n_trim(struct mb_volume *vol, struct mb_lg *lg, struct mb_pa *pa)
 {
 	struct mb_group *grp = mb_pa_grp(vol, pa);
@@ -866,24 +1001,7 @@ static void mb_lg_add_n_trim(struct mb_volume *vol, struct mb_lg *lg, struct mb_
 	mb_lock(&grp->bb_lock);
 	deleted = pa->pa_deleted;
 	mb_unlock(&grp->bb_lock);
-	if (pa->pa_bucket >= 0) {
-		lg->lg_bucket_len[pa->pa_bucket]--;
-		mb_list_del(&pa->pa_node);
-		pa->pa_bucket = -1;
-	}
-	if (deleted) {
-		mb_pa_free(pa); /* used up, or a discarder took it */
-		return;
-	}
-	int b = mb_fls32(pa->pa_free) - 1;
-
-	if (b >= MB_LG_BUCKETS)
-		b = MB_LG_BUCKETS - 1;
-	pa->pa_bucket = b;
-	lg->lg_bucket_len[b]++;
-	mb_list_add_tail(&pa->pa_node, &lg->lg_prealloc_list[b]);
-	if (lg->lg_bucket_len[b] > MB_LG_BUCKET_MAX)
-		mb_lg_trim_bucket(vol, lg, b, MB_LG_BUCKET_KEEP);
+	mb_lg_refile(vol, lg, pa, deleted);
 }
 
 /* ext4_mb_release_context, PA part: re-bucket a group PA we used or made. */
@@ -910,6 +1028,7 @@ void mb_lgs_init(struct mb_volume *vol)
 			mb_list_init(&lg->lg_prealloc_list[b]);
 			lg->lg_bucket_len[b] = 0;
 		}
+		lg->lg_nonempty = 0;
 	}
 }
 
