@@ -445,37 +445,33 @@ static void mb_complex_walk_group_locked(struct mb_ac *ac, struct mb_group *grp)
 }
 
 /*
- * Accounts at once for the runs in [i, p), all shorter than the goal and
- * each measured by the walk (need 1): it counts them, keeps the first of
- * the longest while the best is short, and stops after the run that takes
- * `found` past mb_max_to_scan (status BREAK), as the walk would.
+ * Finds, from i, the next run of `want` blocks (returned; vol->bpg if
+ * none) and accounts at once for the shorter runs before it, each measured
+ * by the walk (need 1): it counts them, keeps the first of the longest
+ * while the best is short, and stops after the run that takes `found` past
+ * mb_max_to_scan (status BREAK), as the walk would.
  */
-static void mb_scan_short_runs_locked(struct mb_ac *ac, struct mb_group *grp, uint32_t i,
-				      uint32_t p)
+static uint32_t mb_scan_short_runs_locked(struct mb_ac *ac, struct mb_group *grp, uint32_t i,
+					  uint32_t want)
 {
 	struct mb_volume *vol = ac->vol;
-	uint32_t runs, longest;
+	struct mb_runsum_scan sc;
 	uint64_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
 	uint64_t left = ac->found < max ? max - ac->found + 1 : 1; /* runs until BREAK */
 
-	mb_runsum_range(vol, grp, i, p, &runs, &longest);
-	if (runs >= left) {
-		uint32_t k = mb_runsum_kth(vol, grp, i, (uint32_t)left);
-
-		p = mb_find_next_bit(grp->bb_bitmap, vol->bpg, k);
-		mb_runsum_range(vol, grp, i, p, &runs, &longest);
-		assert(runs == left);
-	}
-	if (!runs)
-		return;
-	ac->found += runs;
-	mb_stat_cr(vol, ac->criteria, 2, runs);
-	if (ac->b_ex.fe_len < ac->g_ex.fe_len && longest > ac->b_ex.fe_len)
+	mb_runsum_scan(vol, grp, i, want, left < UINT32_MAX ? (uint32_t)left : UINT32_MAX, &sc);
+	if (!sc.runs)
+		return sc.next;
+	ac->found += sc.runs;
+	mb_stat_cr(vol, ac->criteria, 2, sc.runs);
+	if (ac->b_ex.fe_len < ac->g_ex.fe_len && sc.longest > ac->b_ex.fe_len)
 		ac->b_ex = (struct mb_fex){ mb_group_no(vol, grp),
-					    mb_runsum_next_long(vol, grp, i, longest), longest,
+					    mb_runsum_longest_at(vol, grp, &sc), sc.longest,
 					    ac->g_ex.fe_logical };
 	if (ac->found > max && !(ac->flags & MB_HINT_FIRST))
 		ac->status = MB_AC_BREAK;
+	assert(!sc.stopped || ac->status == MB_AC_BREAK);
+	return sc.next;
 }
 
 /*
@@ -499,17 +495,15 @@ static void mb_complex_jump_group_locked(struct mb_ac *ac, struct mb_group *grp)
 		bool bulk = ac->criteria >= MB_CR_GOAL_LEN_SLOW && !mb_scan_skips_short(ac) &&
 			    !(ac->flags & MB_HINT_FIRST) &&
 			    !(ac->b_ex.fe_len >= ac->g_ex.fe_len && ac->b_ex.fe_group == g);
-		uint32_t want = bulk ? ac->g_ex.fe_len : need;
-		/* any free block will do: a bit scan is cheaper than the tree */
-		uint32_t p = want == 1 ? mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, i)
-				       : mb_runsum_next_long(vol, grp, i, want);
+		uint32_t want = bulk ? ac->g_ex.fe_len : need, p;
 
-		if (bulk && p > i) {
-			mb_scan_short_runs_locked(ac, grp, i, p);
-			if (ac->status != MB_AC_CONTINUE)
-				break;
-		}
-		if (p >= vol->bpg)
+		if (want == 1) /* any free block will do (no shorter runs): a bit scan */
+			p = mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, i);
+		else if (bulk)
+			p = mb_scan_short_runs_locked(ac, grp, i, want);
+		else
+			p = mb_runsum_next_long(vol, grp, i, want);
+		if (ac->status != MB_AC_CONTINUE || p >= vol->bpg)
 			break;
 		i = mb_scan_measure_at_locked(ac, grp, p, &free);
 	}

@@ -633,9 +633,18 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
 void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp);
 uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			     uint32_t len);
-void mb_runsum_range(const struct mb_volume *vol, struct mb_group *grp, uint32_t a, uint32_t b,
-		     uint32_t *runs, uint32_t *longest);
-uint32_t mb_runsum_kth(const struct mb_volume *vol, struct mb_group *grp, uint32_t a, uint32_t k);
+/* mb_runsum_scan's answer: see there */
+struct mb_runsum_scan {
+	uint32_t next;     /* first block of a run of `want` or more, or bpg */
+	uint32_t runs;     /* shorter runs before it (at most max_runs) */
+	uint32_t longest;  /* the longest of them */
+	uint32_t at, node; /* where it starts, or the node holding it (mb_runsum_longest_at) */
+	bool stopped;      /* the max_runs-th closed before a run of `want` */
+};
+void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o);
+uint32_t mb_runsum_longest_at(const struct mb_volume *vol, const struct mb_group *grp,
+			      const struct mb_runsum_scan *o);
 
 /* buddy.c: every function needs the group's bb_lock (or exclusive access) */
 void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp);

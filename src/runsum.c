@@ -195,206 +195,251 @@ void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Walking the pieces of a range in order                                    */
+/* The scan: one walk from a block to the end of the group                  */
 /* ------------------------------------------------------------------------ */
 
-enum { MB_RS_LONG, MB_RS_KTH, MB_RS_SUM };
-
 /*
- * One in-order walk over [a, b): partial words at either end, whole nodes
- * between.  Each piece is either absorbed whole (its summary folded into
- * the walk's state) or, when the answer lies inside it, descended into
- * down to the bit.  The block before a is taken as used.
+ * The walk visits, left to right, pieces that tile [from, end of tree):
+ * the words of from's leaf, then the largest whole nodes (up, then right).
+ * A node is absorbed by its summary unless what is sought may lie inside
+ * -- a run of `want`, the run that closes the count, or a longest short
+ * run that its summary cannot place -- and then its children (a leaf: its
+ * words) are the next pieces.  Blocks before from and past the group are
+ * used.  Short runs are counted when they close (their end is known), so
+ * the run open at the cursor, the candidate for `want`, is never counted.
  */
 struct mb_rs_walk {
-	int mode;
-	uint32_t want;  /* LONG: run length; KTH: run number (1-based) */
-	uint32_t c, s;  /* LONG: free run open at the cursor, from block s */
-	uint32_t runs;  /* KTH: runs started so far */
-	bool prev_free; /* KTH: the block before the cursor is free */
-	struct mb_rs acc; /* SUM: summary so far, of acc_n blocks */
-	uint32_t acc_n;
-	uint32_t found; /* the answer, MB_RS_NONE until known */
+	const struct mb_rs *t;
+	struct mb_runsum_scan *o;
+	uint32_t want;  /* the run length sought */
+	uint32_t left;  /* stop when this many short runs closed; 0: no counting */
+	uint32_t c, s;  /* the free run open at the cursor: c blocks (< want) from s */
+	bool done;      /* o->next found, or o->stopped */
 };
 
-/* New runs piece x starts, given what precedes it. */
-static inline uint32_t mb_rs_new_runs(const struct mb_rs_walk *w, const struct mb_rs *x)
+/* A short run [at, at + len) closed: count it, keep the first of the longest. */
+static inline void mb_rs_close(struct mb_rs_walk *w, uint32_t len, uint32_t at)
 {
-	return x->cnt - (w->prev_free && x->pre);
-}
+	struct mb_runsum_scan *o = w->o;
 
-/* Does the answer lie inside x?  (LONG may answer at once: w->found.) */
-static bool mb_rs_inside(struct mb_rs_walk *w, const struct mb_rs *x, uint32_t start)
-{
-	switch (w->mode) {
-	case MB_RS_LONG:
-		if (w->c + x->pre >= w->want && w->c + x->pre) {
-			w->found = w->c ? w->s : start;
-			return false;
-		}
-		return x->max >= w->want;
-	case MB_RS_KTH:
-		return w->runs + mb_rs_new_runs(w, x) >= w->want;
-	default:
-		return false;
-	}
-}
-
-static void mb_rs_absorb(struct mb_rs_walk *w, const struct mb_rs *x, uint32_t size,
-			 uint32_t start)
-{
-	switch (w->mode) {
-	case MB_RS_LONG:
-		if (x->pre == size) {
-			if (!w->c)
-				w->s = start;
-			w->c += size;
-		} else {
-			w->c = x->suf;
-			w->s = start + size - x->suf;
-		}
-		break;
-	case MB_RS_KTH:
-		w->runs += mb_rs_new_runs(w, x);
-		w->prev_free = x->suf > 0;
-		break;
-	default:
-		w->acc = w->acc_n ? mb_rs_join(w->acc, w->acc_n, *x, size) : *x;
-		w->acc_n += size;
-	}
-}
-
-/* The answer is inside the word z at `start`: find its bit. */
-static void mb_rs_resolve_word(struct mb_rs_walk *w, uint64_t z, uint32_t start)
-{
-	if (w->mode == MB_RS_KTH) {
-		uint64_t starts = z & ~((z << 1) | (uint64_t)w->prev_free);
-
-		for (uint32_t k = w->want - w->runs; k > 1; k--)
-			starts &= starts - 1;
-		w->found = start + (uint32_t)__builtin_ctzll(starts);
+	if (!w->left)
 		return;
+	o->runs++;
+	if (len > o->longest) {
+		o->longest = len;
+		o->at = at;
+		o->node = 0;
 	}
-	for (uint32_t x = 0; x < 64;) {
+	if (o->runs == w->left)
+		w->done = o->stopped = true;
+}
+
+static inline void mb_rs_found(struct mb_rs_walk *w, uint32_t at)
+{
+	w->o->next = at;
+	w->done = true;
+}
+
+/* Word z (free bits) at block `start`: its runs one by one. */
+static void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t start)
+{
+	if (w->c && !(z & 1)) { /* the open run ended before this word */
+		mb_rs_close(w, w->c, w->s);
+		w->c = 0;
+		if (w->done)
+			return;
+	}
+	for (uint32_t x = 0;;) { /* x < 64 here */
 		uint64_t rest = z >> x;
 
 		if (!rest)
-			break;
+			return;
 		x += (uint32_t)__builtin_ctzll(rest);
-		uint32_t l = mb_rs_run_at(z, x);
-		bool joined = x == 0 && w->c;
-		uint32_t len = joined ? w->c + l : l;
+		uint32_t l = mb_rs_run_at(z, x), at = start + x, len = l;
 
+		if (!x && w->c) { /* the open run goes on */
+			at = w->s;
+			len += w->c;
+		}
 		if (len >= w->want) {
-			w->found = joined ? w->s : start + x;
+			mb_rs_found(w, at);
 			return;
 		}
 		x += l;
-	}
-	assert(0); /* mb_rs_inside said the run was here */
-}
-
-static void mb_rs_piece_word(struct mb_rs_walk *w, uint64_t z, uint32_t start)
-{
-	struct mb_rs x = mb_rs_word(z);
-
-	if (mb_rs_inside(w, &x, start))
-		mb_rs_resolve_word(w, z, start);
-	else if (w->found == MB_RS_NONE)
-		mb_rs_absorb(w, &x, 64, start);
-}
-
-/* Whole node n (size blocks from start). */
-static void mb_rs_piece_node(struct mb_rs_walk *w, const struct mb_volume *vol,
-			     const struct mb_group *grp, uint32_t n, uint32_t size, uint32_t start)
-{
-	const struct mb_rs *t = mb_runsum_tree(vol, grp);
-	uint32_t p = mb_rs_leaves(vol);
-
-	if (!mb_rs_inside(w, &t[n], start)) {
-		if (w->found == MB_RS_NONE)
-			mb_rs_absorb(w, &t[n], size, start);
-		return;
-	}
-	if (n >= p) { /* a leaf: its words */
-		uint32_t w0 = (n - p) * MB_RS_LEAF_WORDS;
-
-		for (uint32_t k = 0; k < MB_RS_LEAF_WORDS && w->found == MB_RS_NONE; k++)
-			mb_rs_piece_word(w, mb_rs_free(vol, grp, w0 + k), start + 64 * k);
-		return;
-	}
-	mb_rs_piece_node(w, vol, grp, 2 * n, size / 2, start);
-	if (w->found == MB_RS_NONE)
-		mb_rs_piece_node(w, vol, grp, 2 * n + 1, size / 2, start + size / 2);
-}
-
-/* Words [a, b) one at a time, bits outside the range taken as used. */
-static void mb_rs_words(struct mb_rs_walk *w, const struct mb_volume *vol,
-			const struct mb_group *grp, uint32_t a, uint32_t b)
-{
-	while (a < b && w->found == MB_RS_NONE) {
-		uint32_t wi = a >> 6, end = (wi + 1) << 6;
-		uint64_t z = mb_rs_free(vol, grp, wi) & (~0ULL << (a & 63));
-
-		if (b < end)
-			z &= ~(~0ULL << (b & 63));
-		mb_rs_piece_word(w, z, wi << 6);
-		a = end;
-	}
-}
-
-static void mb_rs_walk_range(struct mb_rs_walk *w, const struct mb_volume *vol,
-			     const struct mb_group *grp, uint32_t a, uint32_t b)
-{
-	/* every block before bb_first_free is used: start at a leaf edge then,
-	   so that a walk over the whole group is its root alone */
-	if (a <= grp->bb_first_free)
-		a = 0;
-	uint32_t p = mb_rs_leaves(vol);
-
-	if (!a && b >= p * MB_RS_LEAF_BITS) {
-		mb_rs_piece_node(w, vol, grp, 1, p * MB_RS_LEAF_BITS, 0);
-		return;
-	}
-	uint32_t la = (a + MB_RS_LEAF_BITS - 1) / MB_RS_LEAF_BITS, lb = b / MB_RS_LEAF_BITS;
-
-	if (la >= lb) { /* no whole leaf */
-		mb_rs_words(w, vol, grp, a, b);
-		return;
-	}
-	mb_rs_words(w, vol, grp, a, la * MB_RS_LEAF_BITS);
-	/* the canonical nodes of leaves [la, lb), left to right */
-	uint32_t right[64], nr = 0, lvl_r[64];
-	uint32_t l = la + p, r = lb + p, lvl = 0;
-
-	while (l < r && w->found == MB_RS_NONE) {
-		if (l & 1) {
-			uint32_t start = ((l << lvl) - p) * MB_RS_LEAF_BITS;
-
-			mb_rs_piece_node(w, vol, grp, l, MB_RS_LEAF_BITS << lvl, start);
-			l++;
+		if (x == 64) { /* open at the word's end */
+			w->c = len;
+			w->s = at;
+			return;
 		}
-		if (r & 1) {
-			r--;
-			right[nr] = r;
-			lvl_r[nr++] = lvl;
-		}
-		l >>= 1;
-		r >>= 1;
-		lvl++;
+		w->c = 0;
+		mb_rs_close(w, len, at);
+		if (w->done)
+			return;
 	}
-	while (nr && w->found == MB_RS_NONE) {
-		nr--;
-		uint32_t start = ((right[nr] << lvl_r[nr]) - p) * MB_RS_LEAF_BITS;
+}
 
-		mb_rs_piece_node(w, vol, grp, right[nr], MB_RS_LEAF_BITS << lvl_r[nr], start);
+/*
+ * Counting: must node x (free run j closing at its head, runs and longest
+ * so far) be walked inside?  When the count ends there, or when its longest
+ * may be an inner run longer than any so far that its summary cannot tell
+ * from its tail run (max == suf: that one is still open, measured later).
+ */
+static bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb_rs *x, uint32_t j)
+{
+	uint32_t inner = x->cnt - (x->pre > 0) - (x->suf > 0);
+	uint32_t top = j > w->o->longest ? j : w->o->longest;
+
+	if (w->o->runs + (j > 0) + inner >= w->left)
+		return !j || w->o->runs + 1 < w->left; /* not when run j ends it */
+	return x->max > top && x->max == x->suf;
+}
+
+/* Node n (sz blocks from st): absorbs it, or says its children are next. */
+static bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz, uint32_t st)
+{
+	const struct mb_rs *x = &w->t[n];
+	uint32_t j = w->c + x->pre, at = w->c ? w->s : st;
+
+	if (j >= w->want) {
+		mb_rs_found(w, at);
+		return false;
 	}
-	mb_rs_words(w, vol, grp, lb * MB_RS_LEAF_BITS, b);
+	if (x->pre == sz) { /* all free: the open run goes on */
+		w->c = j;
+		w->s = at;
+		return false;
+	}
+	if (x->max >= w->want || (w->left && mb_rs_count_inside(w, x, j)))
+		return true;
+	if (j)
+		mb_rs_close(w, j, at);
+	if (w->left && !w->done) {
+		w->o->runs += x->cnt - (x->pre > 0) - (x->suf > 0);
+		if (x->max > w->o->longest) { /* an inner run: placed on demand */
+			w->o->longest = x->max;
+			w->o->node = n;
+		}
+	}
+	w->c = x->suf;
+	w->s = st + sz - x->suf;
+	return false;
+}
+
+static void mb_rs_scan_leaf_words(struct mb_rs_walk *w, const struct mb_volume *vol,
+				  const struct mb_group *grp, uint32_t wi, uint32_t end)
+{
+	for (; wi < end && !w->done; wi++)
+		mb_rs_scan_word(w, mb_rs_free(vol, grp, wi), wi << 6);
+}
+
+static void mb_rs_scan_walk(struct mb_rs_walk *w, const struct mb_volume *vol,
+			    const struct mb_group *grp, uint32_t from)
+{
+	uint32_t p = mb_rs_leaves(vol), n = 1, sz = p * MB_RS_LEAF_BITS, st = 0;
+
+	/* every block before bb_first_free is used: a walk from there is
+	   a walk of the whole group, from its root */
+	if (from > grp->bb_first_free) {
+		uint32_t leaf = from / MB_RS_LEAF_BITS, wi = from >> 6;
+
+		mb_rs_scan_word(w, mb_rs_free(vol, grp, wi) & (~0ULL << (from & 63)), wi << 6);
+		mb_rs_scan_leaf_words(w, vol, grp, wi + 1, (leaf + 1) * MB_RS_LEAF_WORDS);
+		n = p + leaf;
+		sz = MB_RS_LEAF_BITS;
+		st = leaf * MB_RS_LEAF_BITS;
+		goto next;
+	}
+	for (;;) {
+		if (mb_rs_scan_node(w, n, sz, st)) {
+			if (n < p) { /* its left child next */
+				n *= 2;
+				sz /= 2;
+				continue;
+			}
+			uint32_t w0 = (n - p) * MB_RS_LEAF_WORDS;
+
+			mb_rs_scan_leaf_words(w, vol, grp, w0, w0 + MB_RS_LEAF_WORDS);
+		}
+next:
+		if (w->done)
+			return;
+		st += sz;
+		for (; n & 1; n >>= 1) /* up while a right child */
+			sz *= 2;
+		if (!n)
+			break;
+		n++;
+	}
+	if (w->c) /* a run up to the tree's end (the group fills its last leaf) */
+		mb_rs_close(w, w->c, w->s);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Queries                                                                   */
 /* ------------------------------------------------------------------------ */
+
+/*
+ * From block `from` (a run start, whatever precedes it): the first run of
+ * at least `want` blocks (o->next, vol->bpg if none); with max_runs > 0,
+ * also the shorter runs before it -- how many, the longest (first of them:
+ * mb_runsum_longest_at) -- stopping after the max_runs-th (o->stopped).
+ * One walk: what ext4's complex scan would skip, count and measure.
+ */
+void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o)
+{
+	struct mb_rs_walk w = {.o = o, .want = want, .left = max_runs};
+
+	assert(want);
+	*o = (struct mb_runsum_scan){.next = vol->bpg};
+	if (from >= vol->bpg)
+		return;
+	mb_runsum_flush_locked(vol, grp);
+	w.t = mb_runsum_tree(vol, grp);
+	mb_rs_scan_walk(&w, vol, grp, from);
+	if (o->next > vol->bpg)
+		o->next = vol->bpg;
+}
+
+/*
+ * Where the first of o's longest runs starts.  Its node (absorbed whole)
+ * held no longer run and, before it, only shorter ones: the first run of
+ * that length inside the node, one descent.  The tree must not have
+ * changed since the scan (bb_lock held throughout).
+ */
+uint32_t mb_runsum_longest_at(const struct mb_volume *vol, const struct mb_group *grp,
+			      const struct mb_runsum_scan *o)
+{
+	const struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t p = mb_rs_leaves(vol), n = o->node, len = o->longest;
+
+	if (!n)
+		return o->at;
+	uint32_t depth = 31 - (uint32_t)__builtin_clz(n);
+	uint32_t sz = (p >> depth) * MB_RS_LEAF_BITS, st = (n - (1u << depth)) * sz;
+
+	while (n < p) {
+		const struct mb_rs *l = &t[2 * n], *r = &t[2 * n + 1];
+
+		sz /= 2;
+		if (l->max >= len) {
+			n = 2 * n;
+			continue;
+		}
+		if (l->suf + r->pre >= len)
+			return st + sz - l->suf;
+		n = 2 * n + 1;
+		st += sz;
+	}
+	/* a leaf: its words, the block before it taken as used */
+	struct mb_runsum_scan r = {.next = MB_RS_NONE};
+	struct mb_rs_walk w = {.o = &r, .want = len};
+	uint32_t w0 = (n - p) * MB_RS_LEAF_WORDS;
+
+	mb_rs_scan_leaf_words(&w, vol, grp, w0, w0 + MB_RS_LEAF_WORDS);
+	assert(w.done);
+	return r.next;
+}
 
 /*
  * The first block p >= from that starts a free run of at least len blocks,
@@ -403,42 +448,8 @@ static void mb_rs_walk_range(struct mb_rs_walk *w, const struct mb_volume *vol,
 uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			     uint32_t len)
 {
-	struct mb_rs_walk w = {.mode = MB_RS_LONG, .want = len, .found = MB_RS_NONE};
+	struct mb_runsum_scan o;
 
-	assert(len);
-	if (from >= vol->bpg)
-		return vol->bpg;
-	mb_runsum_flush_locked(vol, grp);
-	mb_rs_walk_range(&w, vol, grp, from, vol->bpg);
-	if (w.found == MB_RS_NONE && w.c >= len)
-		w.found = w.s;
-	return w.found < vol->bpg ? w.found : vol->bpg;
-}
-
-/* How many free runs start in [a, b) (block a counting as a start), and the longest. */
-void mb_runsum_range(const struct mb_volume *vol, struct mb_group *grp, uint32_t a, uint32_t b,
-		     uint32_t *runs, uint32_t *longest)
-{
-	struct mb_rs_walk w = {.mode = MB_RS_SUM, .found = MB_RS_NONE};
-
-	*runs = *longest = 0;
-	if (a >= b)
-		return;
-	mb_runsum_flush_locked(vol, grp);
-	mb_rs_walk_range(&w, vol, grp, a, b);
-	*runs = w.acc.cnt;
-	*longest = w.acc.max;
-}
-
-/* Where the k-th free run (k >= 1) from block a starts; vol->bpg if fewer. */
-uint32_t mb_runsum_kth(const struct mb_volume *vol, struct mb_group *grp, uint32_t a, uint32_t k)
-{
-	struct mb_rs_walk w = {.mode = MB_RS_KTH, .want = k, .found = MB_RS_NONE};
-
-	assert(k);
-	if (a >= vol->bpg)
-		return vol->bpg;
-	mb_runsum_flush_locked(vol, grp);
-	mb_rs_walk_range(&w, vol, grp, a, vol->bpg);
-	return w.found < vol->bpg ? w.found : vol->bpg;
+	mb_runsum_scan(vol, grp, from, len, 0, &o);
+	return o.next;
 }
