@@ -49,15 +49,6 @@ struct mb_rs *mb_runsum_tree(const struct mb_volume *vol, const struct mb_group 
 	return (struct mb_rs *)(grp->bb_buddy + vol->buddy_words);
 }
 
-/* Population count without a libgcc call (no -mpopcnt in portable builds). */
-static inline uint32_t mb_rs_popcount(uint64_t x)
-{
-	x -= (x >> 1) & 0x5555555555555555ULL;
-	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-	return (uint32_t)((x * 0x0101010101010101ULL) >> 56);
-}
-
 /* Free-block mask of word w; words past the bitmap are used. */
 static inline uint64_t mb_rs_free(const struct mb_volume *vol, const struct mb_group *grp,
 				  uint32_t w)
@@ -71,32 +62,6 @@ static inline uint32_t mb_rs_run_at(uint64_t z, uint32_t x)
 	uint64_t inv = ~(z >> x); /* zeros shifted in: never all ones past x = 0 */
 
 	return inv ? (uint32_t)__builtin_ctzll(inv) : 64;
-}
-
-static struct mb_rs mb_rs_word(uint64_t z)
-{
-	struct mb_rs r = {0, 0, 0, 0};
-
-	if (!z)
-		return r;
-	if (z == ~0ULL)
-		return (struct mb_rs){64, 64, 64, 1};
-	r.pre = (uint32_t)__builtin_ctzll(~z);
-	r.suf = (uint32_t)__builtin_clzll(~z);
-	r.cnt = mb_rs_popcount(z & ~(z << 1));
-	for (uint32_t x = 0; x < 64;) {
-		uint64_t rest = z >> x;
-
-		if (!rest)
-			break;
-		x += (uint32_t)__builtin_ctzll(rest);
-		uint32_t l = mb_rs_run_at(z, x);
-
-		if (l > r.max)
-			r.max = l;
-		x += l;
-	}
-	return r;
 }
 
 /* The summary of range A (na blocks) followed by range B (nb blocks). */
@@ -114,14 +79,61 @@ static inline struct mb_rs mb_rs_join(struct mb_rs a, uint32_t na, struct mb_rs 
 	return r;
 }
 
+/* Free blocks at the start (dir 1) or the end (dir -1) of the 8 words at w. */
+static uint32_t mb_rs_leaf_edge(const struct mb_volume *vol, const struct mb_group *grp,
+				uint32_t w, int dir)
+{
+	uint32_t n = 0;
+
+	for (uint32_t k = 0; k < MB_RS_LEAF_WORDS; k++, w += (uint32_t)dir) {
+		uint64_t z = mb_rs_free(vol, grp, w);
+
+		if (z != ~0ULL)
+			return n + (uint32_t)(dir > 0 ? __builtin_ctzll(~z) : __builtin_clzll(~z));
+		n += 64;
+	}
+	return n;
+}
+
+/*
+ * A leaf's summary straight from its words: the edges by ctz/clz, the
+ * runs one by one (few in a used leaf; an empty word costs a test).
+ */
 static struct mb_rs mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp,
 			       uint32_t leaf)
 {
 	uint32_t w0 = leaf * MB_RS_LEAF_WORDS;
-	struct mb_rs r = mb_rs_word(mb_rs_free(vol, grp, w0));
+	struct mb_rs r = {mb_rs_leaf_edge(vol, grp, w0, 1), 0, 0, 0};
+	uint32_t c = 0; /* the free run open at the cursor */
 
-	for (uint32_t k = 1; k < MB_RS_LEAF_WORDS; k++)
-		r = mb_rs_join(r, 64 * k, mb_rs_word(mb_rs_free(vol, grp, w0 + k)), 64);
+	if (r.pre == MB_RS_LEAF_BITS)
+		return (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, 1};
+	r.suf = mb_rs_leaf_edge(vol, grp, w0 + MB_RS_LEAF_WORDS - 1, -1);
+	for (uint32_t k = 0; k < MB_RS_LEAF_WORDS; k++) {
+		uint64_t z = mb_rs_free(vol, grp, w0 + k);
+
+		if (c && !(z & 1)) { /* it ended before this word */
+			r.max = c > r.max ? c : r.max;
+			c = 0;
+		}
+		for (uint32_t x = 0; x < 64;) {
+			uint64_t rest = z >> x;
+
+			if (!rest)
+				break;
+			x += (uint32_t)__builtin_ctzll(rest);
+			uint32_t l = mb_rs_run_at(z, x);
+
+			r.cnt += !(x == 0 && c); /* not a run going on */
+			c += l;
+			x += l;
+			if (x < 64) {
+				r.max = c > r.max ? c : r.max;
+				c = 0;
+			}
+		}
+	}
+	r.max = c > r.max ? c : r.max;
 	return r;
 }
 
@@ -172,26 +184,33 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
 			t[n].cnt = MB_RS_STALE;
 }
 
-static void mb_rs_flush_node(const struct mb_volume *vol, struct mb_group *grp, struct mb_rs *t,
-			     uint32_t p, uint32_t n, uint32_t size)
-{
-	if (t[n].cnt != MB_RS_STALE)
-		return;
-	if (n >= p) {
-		t[n] = mb_rs_leaf(vol, grp, n - p);
-		return;
-	}
-	mb_rs_flush_node(vol, grp, t, p, 2 * n, size / 2);
-	mb_rs_flush_node(vol, grp, t, p, 2 * n + 1, size / 2);
-	t[n] = mb_rs_join(t[2 * n], size / 2, t[2 * n + 1], size / 2);
-}
-
-/* Recomputes the stale nodes: the tree then matches a fresh build. */
+/*
+ * Recomputes the stale nodes: the tree then matches a fresh build.  A
+ * stale node's ancestors are stale, so a walk down stale nodes from the
+ * root, children before parents, finds them all; no recursion.
+ */
 void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp)
 {
-	uint32_t p = mb_rs_leaves(vol);
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t p = mb_rs_leaves(vol), n = 1, half = p * MB_RS_LEAF_BITS / 2;
 
-	mb_rs_flush_node(vol, grp, mb_runsum_tree(vol, grp), p, 1, p * MB_RS_LEAF_BITS);
+	if (t[1].cnt != MB_RS_STALE)
+		return;
+	for (;;) {
+		if (n >= p) {
+			t[n] = mb_rs_leaf(vol, grp, n - p);
+		} else if (t[2 * n].cnt == MB_RS_STALE || t[2 * n + 1].cnt == MB_RS_STALE) {
+			n = 2 * n + (t[2 * n].cnt != MB_RS_STALE);
+			half /= 2;
+			continue;
+		} else {
+			t[n] = mb_rs_join(t[2 * n], half, t[2 * n + 1], half);
+		}
+		if (n == 1)
+			return;
+		n /= 2; /* the parent: stale, its other child maybe too */
+		half *= 2;
+	}
 }
 
 /* ------------------------------------------------------------------------ */

@@ -502,15 +502,15 @@ static int scan_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t fr
 	return 1;
 }
 
-/* A random bitmap: runs of random length, free with probability pct/100. */
-static void random_runs(uint64_t *rng, uint64_t *map, uint32_t bb_len, uint32_t maxrun,
+/* Blocks [b, end) in runs of random length, free with probability pct/100. */
+static void random_runs(uint64_t *rng, uint64_t *map, uint32_t b, uint32_t end, uint32_t maxrun,
 			unsigned pct)
 {
-	for (uint32_t b = 0; b < bb_len;) {
+	while (b < end) {
 		uint32_t run = 1 + (uint32_t)mb_rand_below(rng, maxrun);
 		bool free = mb_rand_below(rng, 100) < pct;
 
-		run = run < bb_len - b ? run : bb_len - b;
+		run = run < end - b ? run : end - b;
 		for (uint32_t i = b; i < b + run; i++)
 			if (free)
 				map[i >> 6] &= ~(1ULL << (i & 63));
@@ -536,10 +536,20 @@ TEST(queries_match_a_bit_walk)
 
 			mb_lock(&grp->bb_lock);
 			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
-			random_runs(&rng, grp->bb_bitmap, grp->bb_len, maxrun[round % 4],
+			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, maxrun[round % 4],
 				    round < 8 ? 50 : round < 12 ? 95 : 5);
 			mb_buddy_generate(vol, grp); /* counters and tree from the bitmap */
 			for (int q = 0; q < 400; q++) {
+				if (q % 40 == 39) { /* a few blocks change: their leaves refresh */
+					uint32_t s = (uint32_t)mb_rand_below(&rng, grp->bb_len);
+					uint32_t e = s + 1 + (uint32_t)mb_rand_below(&rng, 700);
+
+					e = e < grp->bb_len ? e : grp->bb_len;
+					random_runs(&rng, grp->bb_bitmap, s, e, maxrun[q % 4], 50);
+					mb_runsum_update_locked(vol, grp, s, e - s);
+					if (s < grp->bb_first_free) /* blocks before it: used */
+						grp->bb_first_free = s;
+				}
 				uint32_t a = (uint32_t)mb_rand_below(&rng, bpg);
 				uint32_t len = 1 + (uint32_t)mb_rand_below(&rng, q & 1 ? 80 : bpg);
 				uint32_t k = q % 5 == 0	  ? 0
