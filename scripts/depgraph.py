@@ -8,14 +8,17 @@ import subprocess, sys, glob, os, collections
 
 objs = sorted(glob.glob(os.path.join(sys.argv[1], '**', '*.o'), recursive=True))
 defs, uses = {}, collections.defaultdict(set)
-for o in objs:
-    name = os.path.basename(o).replace('.c.o', '.c')
-    for line in subprocess.run(['nm', o], capture_output=True, text=True).stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == 'U':
-            uses[name].add(parts[1])
-        elif len(parts) == 3 and parts[1] in 'TDBR':
-            defs[parts[2]] = name
+# one nm for every object (one per object took a minute on a loaded machine);
+# -A names the object at the head of each line: "path.o:value type name"
+out = subprocess.run(['nm', '-A'] + objs, capture_output=True, text=True).stdout if objs else ''
+for line in out.splitlines():
+    path, _, rest = line.partition('.o:')
+    name = os.path.basename(path)
+    parts = rest.split()
+    if len(parts) == 2 and parts[0] == 'U':
+        uses[name].add(parts[1])
+    elif len(parts) == 3 and parts[1] in 'TDBR':
+        defs[parts[2]] = name
 edges = collections.defaultdict(set)
 for a, syms in uses.items():
     for s in syms:
