@@ -199,10 +199,16 @@ void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp)
 
 	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, &sum);
 	mb_runsum_invalidate_locked(vol, grp); /* built by its first query */
-	memcpy(grp->bb_counters, sum.counters, sizeof(grp->bb_counters));
-	MB_WRITE_ONCE(grp->bb_free, sum.free);
-	MB_WRITE_ONCE(grp->bb_fragments, sum.frags);
-	MB_WRITE_ONCE(grp->bb_first_free, sum.first);
+	mb_buddy_apply_summary_locked(vol, grp, &sum);
+}
+
+void mb_buddy_apply_summary_locked(struct mb_volume *vol, struct mb_group *grp,
+				   const struct mb_buddy_summary *sum)
+{
+	memcpy(grp->bb_counters, sum->counters, sizeof(grp->bb_counters));
+	MB_WRITE_ONCE(grp->bb_free, sum->free);
+	MB_WRITE_ONCE(grp->bb_fragments, sum->frags);
+	MB_WRITE_ONCE(grp->bb_first_free, sum->first);
 	mb_group_update_orders_locked(vol, grp);
 }
 

@@ -163,6 +163,7 @@ void mb_groups_destroy(struct mb_volume *vol)
 		}
 	}
 	mb_gcache_destroy(vol);
+	mb_pristine_destroy(vol);
 	mb_gset_destroy(&vol->setup_set);
 	mb_zunmap(vol->groups_mem, sizeof(struct mb_group) * (size_t)vol->ngroups + MB_CACHELINE);
 	free(vol->zero_map);
@@ -251,7 +252,9 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 		free(buf);
 		return -ENOMEM;
 	}
-	if (!vol->store->ops->group_uninit(vol->store, mb_group_no(vol, grp))) {
+	bool pristine = vol->store->ops->group_uninit(vol->store, mb_group_no(vol, grp));
+
+	if (!pristine) {
 		int err = vol->store->ops->load_bitmap(vol->store, mb_group_no(vol, grp), disk);
 
 		if (err) {
@@ -272,7 +275,10 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 
 	uint32_t expect = grp->bb_free;
 
-	mb_buddy_generate(vol, grp);
+	if (pristine)
+		mb_pristine_derive_locked(vol, grp, mb_group_reserved(vol, grp));
+	else
+		mb_buddy_generate(vol, grp);
 	assert(grp->bb_free == expect);
 	(void)expect;
 	atomic_fetch_and_explicit(&grp->bb_state, ~(uint32_t)MB_GRP_NEED_INIT,

@@ -442,6 +442,9 @@ struct mb_volume {
 	_Atomic uint64_t gc_drops;  /* derived states dropped (relaxed count) */
 	uint64_t *zero_map;         /* bitmap_words zeros: the pending map of stores
 				       whose frees never wait; const */
+	/* pristine.c: the buddy of a pristine full-length group, published
+	   once (release CAS), then read with acquire loads; freed at destroy */
+	_Atomic(struct mb_pristine *) pristine;
 	bool frees_wait;            /* the store's MB_STORE_FREES_WAIT_COMMIT, kept:
 				       destroy tears the store down first; const */
 	/* Optimized scanning: by largest free order, by avg fragment order. */
@@ -665,6 +668,14 @@ struct mb_buddy_summary {
 };
 void mb_buddy_build(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
 		    struct mb_buddy_summary *sum);
+/* Sets grp's counters and scan sets from a build's summary (the free-run
+   tree is the caller's to keep in step).  bb_lock. */
+void mb_buddy_apply_summary_locked(struct mb_volume *vol, struct mb_group *grp,
+				   const struct mb_buddy_summary *sum);
+/* pristine.c: a pristine group's buddy, copied from the volume's template */
+struct mb_pristine;
+void mb_pristine_derive_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t rsv);
+void mb_pristine_destroy(struct mb_volume *vol);
 /* The reference build, run by run (mb_check, tests): the same result. */
 void mb_buddy_build_runs(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
 			 struct mb_buddy_summary *sum);
