@@ -313,10 +313,11 @@ struct mb_pcpu {
 	   CPU's stripe of the outstanding reservations (any sign). */
 	_Atomic int64_t resv_cache;
 	_Atomic int64_t resv_count;
-	/* reserve.c: blocks plain mb_alloc() calls claimed and have not settled
-	   yet (any sign per slot), and how many such claims settled.  seq_cst:
-	   they pair with space_ev.waiters (mb_resv_settle, mb_resv_wait). */
-	_Atomic int64_t resv_inflight;
+	/* reserve.c: how many claims of plain allocations started here and how
+	   many settled here (a claim may settle on another slot: only the sums
+	   mean something; both only grow).  seq_cst: they pair with each other
+	   and with space_ev.waiters (mb_resv_settle, mb_resv_claim_wait). */
+	_Atomic uint64_t resv_started;
 	_Atomic uint64_t resv_settled;
 	_Atomic uint64_t stat[MB_ST_COUNT];
 } MB_ALIGNED;

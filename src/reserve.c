@@ -103,20 +103,21 @@ static void mb_resv_drain_locked(struct mb_volume *vol)
 /*
  * A plain claim in flight may leave part of its blocks unused: until it
  * settles, a failing claim must wait for it rather than answer ENOSPC
- * (mb_resv_claim_wait).  Publishing: resv_inflight goes up before the
- * blocks leave U (seq_cst), so a precise decision that drained them also
- * sees them in flight.  After the unused part is back in U, resv_settled
- * goes up and then resv_inflight down: a reader that sees the claim gone
- * from the in-flight sum and then reads the settled sum sees it settled
- * (mb_resv_claim_wait's ENOSPC test relies on it).
+ * (mb_resv_claim_wait).  Two counts, each only growing: resv_started goes
+ * up before the blocks leave U (seq_cst), so a precise decision that
+ * drained them also sees the claim started; resv_settled goes up after the
+ * unused part is back in U.  Claims in flight = started - settled, summed.
+ * One RMW for each end of a claim, whatever slot either end runs on.
  */
-static void mb_resv_settle(struct mb_volume *vol, uint64_t n)
+static void mb_resv_start(struct mb_pcpu *slot)
 {
-	struct mb_pcpu *slot = mb_resv_slot(vol);
+	atomic_fetch_add_explicit(&slot->resv_started, 1, memory_order_seq_cst);
+}
 
+static void mb_resv_settle(struct mb_volume *vol, struct mb_pcpu *slot)
+{
 	atomic_fetch_add_explicit(&slot->resv_settled, 1, memory_order_seq_cst);
 	MB_HOOK(vol, MB_HOOK_RESV_SETTLING, 0, 0);
-	atomic_fetch_sub_explicit(&slot->resv_inflight, (int64_t)n, memory_order_seq_cst);
 	/* Dekker with mb_space_wait_while: settled published, then waiters read */
 	if (atomic_load_explicit(&vol->space_ev.waiters, memory_order_seq_cst))
 		mb_space_returned(vol);
@@ -130,7 +131,7 @@ static bool mb_resv_take_share(struct mb_volume *vol, uint64_t n, bool track)
 	if (v < (int64_t)n)
 		return false; /* near empty the shares are dry: nothing published */
 	if (track)
-		atomic_fetch_add_explicit(&slot->resv_inflight, (int64_t)n, memory_order_seq_cst);
+		mb_resv_start(slot);
 	while (v >= (int64_t)n) {
 		/* seq_cst: ordered after the in-flight publication for a drain */
 		if (atomic_compare_exchange_weak_explicit(&slot->resv_cache, &v, v - (int64_t)n,
@@ -139,7 +140,7 @@ static bool mb_resv_take_share(struct mb_volume *vol, uint64_t n, bool track)
 			return true;
 	}
 	if (track)
-		mb_resv_settle(vol, n); /* lost the race: withdraw, wake who saw it */
+		mb_resv_settle(vol, slot); /* lost the race: withdraw, wake who saw it */
 	return false;
 }
 
@@ -184,8 +185,7 @@ static int mb_resv_claim_slow(struct mb_volume *vol, uint64_t n, uint32_t flags,
 	if (ok) {
 		rs->rs_pool -= (int64_t)n;
 		if (track) /* under rs_lock: every later decision sees it */
-			atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_inflight, (int64_t)n,
-						  memory_order_seq_cst);
+			mb_resv_start(mb_resv_slot(vol));
 		/* far from empty: give this slot a share for its next claims */
 		if (rs->rs_pool - MB_RESV_BATCH >= top + zone) {
 			rs->rs_pool -= MB_RESV_BATCH;
@@ -212,29 +212,33 @@ static int mb_resv_claim(struct mb_volume *vol, uint64_t n, uint32_t flags, bool
 	return mb_resv_claim_slow(vol, n, flags, track);
 }
 
-static int64_t mb_resv_inflight_sum(struct mb_volume *vol)
-{
-	int64_t sum = 0;
-
-	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
-		sum += atomic_load_explicit(&vol->pcpu[i].resv_inflight, memory_order_seq_cst);
-	return sum;
-}
-
-static uint64_t mb_resv_settled_sum(struct mb_volume *vol)
+/* Sum of one of the two counts over every slot (offset: which). */
+static uint64_t mb_resv_count_all(struct mb_volume *vol, size_t which)
 {
 	uint64_t sum = 0;
 
 	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
-		sum += atomic_load_explicit(&vol->pcpu[i].resv_settled, memory_order_seq_cst);
+		sum += atomic_load_explicit((_Atomic uint64_t *)((char *)&vol->pcpu[i] + which),
+					    memory_order_seq_cst);
 	return sum;
+}
+
+static uint64_t mb_resv_started_sum(struct mb_volume *vol)
+{
+	return mb_resv_count_all(vol, offsetof(struct mb_pcpu, resv_started));
+}
+
+static uint64_t mb_resv_settled_sum(struct mb_volume *vol)
+{
+	return mb_resv_count_all(vol, offsetof(struct mb_pcpu, resv_settled));
 }
 
 /* mb_space_wait_while's predicate: no claim settled since *arg was sampled. */
 static bool mb_resv_unsettled(struct mb_volume *vol, const void *arg)
 {
-	return mb_resv_settled_sum(vol) == *(const uint64_t *)arg &&
-	       mb_resv_inflight_sum(vol) > 0;
+	uint64_t settled = *(const uint64_t *)arg;
+
+	return mb_resv_started_sum(vol) != settled && mb_resv_settled_sum(vol) == settled;
 }
 
 /*
@@ -271,13 +275,14 @@ static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint64_t l
 		/*
 		 * ENOSPC only if no claim was in flight at the decision
 		 * and none settled since: one that settled after it may
-		 * have handed back what the decision missed.  Sums read
-		 * slot by slot can fall below the truth only through a
-		 * settle (a claim's + and - on different slots), and any
-		 * settle the first sum saw, the second sees (mb_resv_settle
-		 * counts it before it leaves the in-flight sum).
+		 * have handed back what the decision missed.  The counts
+		 * only grow, so a settled sum equal to the sample means no
+		 * settle between the two reads of any slot; then every
+		 * claim counted settled started before, and the started
+		 * sum, read after the decision, counts every claim in
+		 * flight at it: equal sums mean none was.
 		 */
-		if (mb_resv_inflight_sum(vol) <= 0 && mb_resv_settled_sum(vol) == settled)
+		if (mb_resv_started_sum(vol) == settled && mb_resv_settled_sum(vol) == settled)
 			return 0;
 		mb_space_wait_while(vol, gen, mb_resv_unsettled, &settled);
 	}
@@ -339,7 +344,7 @@ void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uin
 		atomic_fetch_add_explicit(&slot->resv_cache, (int64_t)(claimed - got),
 					  memory_order_relaxed);
 	if (claimed)
-		mb_resv_settle(vol, claimed);
+		mb_resv_settle(vol, slot);
 }
 
 /*
