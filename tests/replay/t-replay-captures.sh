@@ -5,7 +5,8 @@
 # 4 KiB blocks, with and without flex_bg, none of them a shared trace.  The
 # parser must read every line, the exact matches may not fall below what
 # the library reached when the floor was set, and the final bitmap must
-# equal the kernel's end image.  Raise a floor when a rule lands; never
+# equal the kernel's end image; free-running, the PA fast paths (mb_stats
+# off) must decide as the regular path does.  Raise a floor when a rule lands; never
 # lower one without saying why in docs/FIDELITY.md.
 # Usage: t-replay-captures.sh MBALLOC CAPTURES_DIR HAVE_EXT2FS; exit 77 = skipped.
 MB=${1:?usage: $0 MBALLOC CAPTURES HAVE_EXT2FS}
@@ -48,6 +49,17 @@ for spec in k4-seq:64:64 k4-falloc:40:40 k4-interleave-nofl:60:60 k2-seq:24:24 \
 	[ "$exact" -ge "$floor" ] || bad "$s: exact $exact < floor $floor"
 	[ "$(field final_bitmap_matches)" = true ] || bad "$s: final bitmap differs"
 	echo "$s: requests $(field requests), exact $exact ($(field exact_pct)%), floor $floor"
+	# The PA fast paths run only with mb_stats off, which the replay turns
+	# on: free-running with and without them must decide alike.
+	for fp in "" --fast-paths; do
+		"$MB" replay --json --mode free $fp --end "$T/end.raw" "$T/start.raw" \
+			"$T/trace.txt" >"$T/out" 2>"$T/err" || { bad "$s free $fp: exit $?"; continue; }
+		[ "$(field final_bitmap_matches)" = true ] || bad "$s free $fp: final bitmap differs"
+		[ -n "$fp" ] && fast=$(field exact)/$(field first_divergence) ||
+			slow=$(field exact)/$(field first_divergence)
+	done
+	[ "$fast" = "$slow" ] && echo "$s free: exact/first divergence $slow, fast paths alike" ||
+		bad "$s free: exact/first divergence $slow with mb_stats, $fast with the fast paths"
 	[ $s = k1-small ] || continue
 	# PA resync: with group PAs of 256 blocks (the kernel's are 512), every
 	# group PA differs; imposing the kernel's (ext4_mb_new_group_pa) keeps

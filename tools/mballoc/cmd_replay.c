@@ -42,6 +42,9 @@ static void mb_rp_usage(FILE *f)
 		   "                    name it: MB_REQ_CPU)\n"
 		   "  --no-pa-resync    resync imposes the kernel's extents only, not the PAs\n"
 		   "                    of its ext4_mb_new_inode_pa / ext4_mb_new_group_pa\n"
+		   "  --fast-paths      mb_stats off, as a production caller runs: the PA fast\n"
+		   "                    paths then decide (with --mode free; no path labels,\n"
+		   "                    no --stats)\n"
 		   "  -t, --tunable NAME=VALUE  set a library tunable first (repeatable), e.g.\n"
 		   "                    mb_lg_sticky=1 to measure a departure from ext4, or\n"
 		   "                    mb_profile=ext4 (every ext4 value; later ones override)\n"
@@ -56,7 +59,8 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 		{ "kinds", required_argument, 0, 'k' }, { "json", no_argument, 0, 'j' },
 		{ "no-pin", no_argument, 0, 'P' },     { "stats", required_argument, 0, 's' },
 		{ "tunable", required_argument, 0, 't' }, { "no-pa-resync", no_argument, 0, 'A' },
-		{ "help", no_argument, 0, 'h' },       { 0, 0, 0, 0 },
+		{ "fast-paths", no_argument, 0, 'F' }, { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -84,6 +88,7 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 		case 'j': o->json = true; break;
 		case 'P': o->run.no_pin = true; break;
 		case 'A': o->run.no_pa_resync = true; break;
+		case 'F': o->run.fast_paths = true; break;
 		case 't':
 			if (!strchr(optarg, '=') || o->ntunables == MB_RP_MAX_TUNABLES)
 				return mb_cli_usage_err("replay", "invalid --tunable '%s' "
@@ -95,6 +100,9 @@ static int mb_rp_parse(int argc, char **argv, struct mb_rp_opts *o)
 		default: return mb_cli_bad_option("replay", argv);
 		}
 	}
+	/* resync removes the PAs we made by their counters; --stats prints them */
+	if (o->run.fast_paths && (o->run.mode != MB_REPLAY_FREE || o->stats))
+		return mb_cli_usage_err("replay", "--fast-paths needs --mode free, without --stats");
 	if (argc - optind < 2)
 		return mb_cli_usage_err("replay", "IMAGE and TRACE are required");
 	if (argc - optind > 2)

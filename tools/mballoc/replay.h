@@ -93,6 +93,8 @@ struct mb_replay_opts {
 	uint32_t ex_cap; /* max divergence kinds kept (the rest count as "other") */
 	bool no_pin;     /* run every request on the caller's thread */
 	bool no_pa_resync; /* resync imposes extents only, not the kernel's PAs */
+	bool fast_paths;   /* mb_stats off, so the PA fast paths decide (they run
+			      only without it); no path labels; free mode only */
 };
 
 /*

@@ -876,7 +876,8 @@ int mb_replay_run(struct mb_volume *vol, const struct mb_rimage *img, FILE *f,
 	*res = (struct mb_replay_result){ .first_divergence = -1 };
 	if (!o->no_pin && mb_rcpu_init(&rp.cpus))
 		return -ENOMEM;
-	mb_tunable_set(vol, "mb_stats", 1);
+	if (!o->fast_paths) /* path labels and PA resync read the counters */
+		mb_tunable_set(vol, "mb_stats", 1);
 	while (!err && (rc = mb_trace_next(&r, &ev)) > 0)
 		err = mb_rp_event(&rp, &ev);
 	if (!err && rc < 0)
