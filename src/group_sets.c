@@ -67,6 +67,7 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 	if (lo != grp->bb_largest_free_order) {
 		if (grp->bb_largest_free_order >= 0)
 			mb_gset_del(&vol->largest_set[grp->bb_largest_free_order], g);
+		MB_HOOK(vol, MB_HOOK_SET_MOVING, g, lo);
 		if (lo >= 0)
 			mb_gset_add(&vol->largest_set[lo], g);
 		mb_group_move_ge(vol->largest_ge, g, grp->bb_largest_free_order, lo);

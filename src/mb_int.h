@@ -372,6 +372,7 @@ enum mb_hook_id {
 	MB_HOOK_PA_FAST_FOUND,      /* the PA fast path found its PA, group lock not taken */
 	MB_HOOK_GROUP_BUILT,        /* group.c: a group's buddy built, bb_lock held */
 	MB_HOOK_RESV_SETTLING,      /* a claim's unused part is back, its settle half done */
+	MB_HOOK_SET_MOVING,         /* group_sets.c: a group left its largest_set, not in the new one */
 	MB_HOOK_LG_FAST_FOUND,      /* the lg PA fast path chose its PA, group lock not taken */
 	MB_HOOK_COUNT
 };
