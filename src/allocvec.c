@@ -115,7 +115,7 @@ static int mb_vec_place(struct mb_cons *k, uint64_t len, uint64_t asked, uint32_
 			k->own_bumps++;
 		}
 		*sum = 0;
-		if ((k->flags & MB_HINT_GOAL_ONLY) || !mb_cons_should_retry(k))
+		if ((k->flags & MB_HINT_GOAL_ONLY) || !mb_cons_should_retry(k, !cnt))
 			return k->load_err ? k->load_err : -ENOSPC;
 	}
 }

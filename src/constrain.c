@@ -283,11 +283,35 @@ static int64_t mb_cons_discard_all(struct mb_volume *vol, bool *busy)
 }
 
 /*
+ * The pass finds groups in largest_set[o], lock-free.  A group moving
+ * between two of those sets (group_sets.c, under its bb_lock: out of one,
+ * then into the other) is in neither for a moment, and its discard_pa_seq
+ * bump may be older than the round: the seq test cannot see that the pass
+ * missed it.  largest_ge[o] never drops a group whose largest order stays
+ * >= o, so this sweep (from the goal, each group under its lock) finds
+ * every group that held a piece of min for the whole round.  True if a
+ * piece of min is there now.
+ */
+static bool mb_cons_sweep(struct mb_cons *k)
+{
+	struct mb_volume *vol = k->vol;
+	struct mb_fex best = { 0 };
+	int o = 0;
+
+	while (o < vol->max_order && mb_cons_order_bound(vol, o) < k->min)
+		o++;
+	if (mb_cons_try_group(k, k->goal_group, k->min, false, &best) || best.fe_len)
+		return true;
+	return mb_cons_visit_set(k, &vol->largest_ge[o], k->min, false, &best) || best.fe_len;
+}
+
+/*
  * The round's passes failed: reclaims held space and says whether to search
  * again.  false means ENOSPC is true: nothing was reclaimed, nothing is
- * held, and no buddy but ours changed since mb_cons_round_begin.
+ * held, no group holds a piece of min (when the round took nothing), and
+ * no buddy but ours changed since mb_cons_round_begin.
  */
-bool mb_cons_should_retry(struct mb_cons *k)
+bool mb_cons_should_retry(struct mb_cons *k, bool took_nothing)
 {
 	struct mb_volume *vol = k->vol;
 	bool busy = false;
@@ -305,6 +329,8 @@ bool mb_cons_should_retry(struct mb_cons *k)
 	uint64_t ev = mb_space_sample(vol);
 
 	if (mb_cons_discard_all(vol, &busy) > 0)
+		return true;
+	if (took_nothing && mb_cons_sweep(k))
 		return true;
 	/* pairs with the release in mb_trim_group */
 	bool held = busy || atomic_load_explicit(&vol->trim_inflight, memory_order_acquire);

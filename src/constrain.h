@@ -32,7 +32,7 @@ void mb_cons_set_goal(struct mb_cons *k, const struct mb_request *req);
 uint32_t mb_cons_want(const struct mb_cons *k, uint64_t len);
 uint32_t mb_cons_pass(struct mb_cons *k, uint32_t want, bool take, struct mb_fex *got);
 void mb_cons_round_begin(struct mb_cons *k);
-bool mb_cons_should_retry(struct mb_cons *k);
+bool mb_cons_should_retry(struct mb_cons *k, bool took_nothing);
 void mb_cons_end(struct mb_cons *k);
 void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex);
 

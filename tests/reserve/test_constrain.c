@@ -778,3 +778,114 @@ TEST(enospc_decision_sees_a_free_behind_the_pass)
 	pthread_mutex_destroy(&t.mx);
 	mb_volume_destroy(t.vol);
 }
+
+/* ------------------------------------------------------------------------ */
+/* A group between two largest-order sets while the ENOSPC decision runs     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Group 5 has [32, 128) free: chunks of order 5 and 6.  X takes [64, 96)
+ * there, and is parked in the middle of moving the group from
+ * largest_set[6] to largest_set[5] (holding its bb_lock, its discard_pa_seq
+ * bump already done).  Y asks for 32 aligned blocks: [32, 64) and
+ * [96, 128) stay free from start to end, so Y must not answer ENOSPC.
+ */
+struct move_race {
+	struct mb_volume *vol;
+	pthread_mutex_t mx;
+	pthread_cond_t cv;
+	bool x_parked, x_go, y_failed_pass, y_go;
+	int x_err, y_err;
+	struct mb_extent x_ex, y_ex;
+};
+
+static _Thread_local char move_role;
+
+static void move_park(struct move_race *t, bool *flag, const bool *go)
+{
+	pthread_mutex_lock(&t->mx);
+	*flag = true;
+	pthread_cond_broadcast(&t->cv);
+	while (!*go)
+		pthread_cond_wait(&t->cv, &t->mx);
+	pthread_mutex_unlock(&t->mx);
+}
+
+static void move_wait(struct move_race *t, const bool *flag)
+{
+	pthread_mutex_lock(&t->mx);
+	while (!*flag)
+		pthread_cond_wait(&t->cv, &t->mx);
+	pthread_mutex_unlock(&t->mx);
+}
+
+static void move_release(struct move_race *t, bool *go)
+{
+	pthread_mutex_lock(&t->mx);
+	*go = true;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mx);
+}
+
+static void move_hook(void *arg, int id, uint32_t group, int cr)
+{
+	struct move_race *t = arg;
+
+	(void)cr;
+	if (id == MB_HOOK_SET_MOVING && move_role == 'X' && group == 5 && !t->x_parked)
+		move_park(t, &t->x_parked, &t->x_go);
+	else if (id == MB_HOOK_CONS_FAILED && move_role == 'Y' && !t->y_failed_pass)
+		move_park(t, &t->y_failed_pass, &t->y_go);
+}
+
+static void *move_x(void *arg)
+{
+	struct move_race *t = arg;
+	struct mb_constraint c = cons(32, 32, 32);
+	struct mb_request rq = { .goal = 5 * 256 + 64, .len = 32, .flags = MB_HINT_GOAL_ONLY };
+
+	move_role = 'X';
+	t->x_err = mb_alloc_constrained(t->vol, &rq, &c, &t->x_ex);
+	return NULL;
+}
+
+static void *move_y(void *arg)
+{
+	struct move_race *t = arg;
+	struct mb_constraint c = cons(32, 32, 32);
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 32 };
+
+	move_role = 'Y';
+	t->y_err = mb_alloc_constrained(t->vol, &rq, &c, &t->y_ex);
+	return NULL;
+}
+
+TEST(enospc_decision_sees_a_group_between_sets)
+{
+	struct move_race t = { 0 };
+	pthread_t x, y;
+
+	ASSERT_TRUE((t.vol = new_volume(&geo16)) != NULL);
+	fill(t.vol);
+	ASSERT_EQ_INT(mb_free(t.vol, 5 * 256 + 32, 96), 0);
+	pthread_mutex_init(&t.mx, NULL);
+	pthread_cond_init(&t.cv, NULL);
+	mb_hook_set(t.vol, move_hook, &t);
+	pthread_create(&x, NULL, move_x, &t);
+	move_wait(&t, &t.x_parked); /* group 5 in no largest_set, its lock held */
+	pthread_create(&y, NULL, move_y, &t);
+	move_wait(&t, &t.y_failed_pass); /* Y's pass missed group 5 */
+	move_release(&t, &t.x_go);
+	pthread_join(x, NULL);
+	move_release(&t, &t.y_go);
+	pthread_join(y, NULL);
+	mb_hook_set(t.vol, NULL, NULL);
+	ASSERT_EQ_INT(t.x_err, 0);
+	ASSERT_EQ_U64(t.x_ex.start, 5 * 256 + 64);
+	ASSERT_EQ_INT(t.y_err, 0); /* old code: -ENOSPC with 64 aligned blocks free */
+	ASSERT_EQ_U64(mb_block_group(t.vol, t.y_ex.start), 5);
+	ASSERT_CHECK_CLEAN(t.vol);
+	pthread_cond_destroy(&t.cv);
+	pthread_mutex_destroy(&t.mx);
+	mb_volume_destroy(t.vol);
+}
