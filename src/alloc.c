@@ -288,6 +288,11 @@ void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
 	if (ac->b_ex.fe_len > ac->g_ex.fe_len)
 		ac->b_ex.fe_len = ac->g_ex.fe_len;
 	ac->b_ex.fe_logical = ac->g_ex.fe_logical;
+	/* a PA's surplus is used in the buddy, not on disk: the group needs its
+	   own in-core bitmap (group.c); without memory for it, no PA -- the
+	   request takes the front of what was found */
+	if (ac->pa_obj && ac->b_ex.fe_len > ac->o_ex.fe_len && mb_gcache_unshare_locked(vol, grp))
+		ac->b_ex.fe_len = ac->o_ex.fe_len;
 	mb_buddy_mark_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
 	ac->f_ex = ac->b_ex;
 	ac->status = MB_AC_FOUND;

@@ -370,8 +370,7 @@ void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex)
 		mb_unlock(&grp->bb_lock);
 		return;
 	}
-	assert(mb_range_all_set(grp->bb_disk, ex->fe_start, ex->fe_len));
-	mb_clear_bits(grp->bb_disk, ex->fe_start, ex->fe_len);
+	mb_group_clear_disk_locked(grp, ex->fe_start, ex->fe_len);
 	grp->bg_free += ex->fe_len;
 	atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
 	/* the opposite of mb_free_counter_consume; relaxed as it is */

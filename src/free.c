@@ -117,7 +117,7 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 		err = mb_free_validate_locked(vol, grp, off, len);
 	if (!err && apply) {
 		mb_probe_free(vol, g, off, len);
-		mb_clear_bits(grp->bb_disk, off, len);
+		mb_group_clear_disk_locked(grp, off, len);
 		grp->bg_free += len;
 		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
 		mb_free_counter_add(vol, len);

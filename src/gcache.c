@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gcache.c - which groups keep their derived state built.  A loaded group
- * has a durable on-disk bitmap (bb_disk) and derived state: the in-core
- * bitmap, the buddy and the run summary, all rebuilt from bb_disk (plus
- * pending frees) by mb_group_load_locked.  ext4 keeps buddy pages in the
+ * has a durable on-disk bitmap (bb_disk), an in-core bitmap (bb_disk itself
+ * while no PA, pending free or trim makes them differ: group.c) and
+ * derived state: the buddy and the run summary, rebuilt from the bitmap by
+ * mb_group_load_locked.  ext4 keeps buddy pages in the
  * page cache and loses them under memory pressure; we keep at most
  * mb_cache_groups groups built (tunable, 1..ngroups) and drop the
  * derived state of the oldest beyond that.  A rebuild gives a bit-identical
@@ -62,25 +63,82 @@ void mb_gcache_destroy(struct mb_volume *vol)
 	vol->gc_slot = NULL;
 }
 
-/* Whether grp's derived state can be rebuilt from bb_disk alone: no PA,
-   nothing pending, nothing held out of the buddy (a trim in flight). */
-static bool mb_group_droppable_locked(struct mb_volume *vol, struct mb_group *grp)
+/*
+ * The in-core bitmap is on-disk | PAs | pending frees | runs held by a trim.
+ * While there are none of those (no PA, nothing pending or held) the two
+ * are the same bits, and a group keeps one copy: bb_bitmap == bb_disk
+ * ("shared"), 4 KiB per group instead of 8 at 4 KiB blocks.  Whoever is
+ * about to make them differ -- a new PA, a trim's hold, a free that waits
+ * for its commit -- first gives the group a private in-core copy
+ * (mb_gcache_unshare_locked); when its last PA goes, the copy is dropped
+ * again if the two agree (mb_gcache_share_locked).  Every write of the
+ * on-disk map goes through mb_group_mark_disk_locked and
+ * mb_group_clear_disk_locked, (group.c), which know that a shared map was
+ * already written by the buddy (buddy.c marks and frees in bb_bitmap).
+ * A store whose frees wait for a commit keeps a private copy whenever the
+ * group is built: its frees change the on-disk map alone, in the apply
+ * pass of mb_free, where an allocation could not fail cleanly.
+ */
+
+/* Gives grp its own in-core bitmap, a copy of the shared one.  0 or
+   -ENOMEM (then nothing changed).  bb_lock held. */
+int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp)
 {
-	return grp->bb_bitmap && !mb_group_corrupt(grp) &&
-	       mb_list_empty(&grp->bb_prealloc_list) && !grp->bb_pending_count &&
-	       !memcmp(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
+	mb_assert_locked(&grp->bb_lock);
+	if (grp->bb_bitmap != grp->bb_disk)
+		return 0;
+	uint64_t *copy = malloc(vol->bitmap_words * sizeof(uint64_t));
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
+	grp->bb_bitmap = copy;
+	return 0;
 }
 
-/* Takes grp's derived state away if it can be rebuilt and returns its
-   buffer (NULL if it cannot); bb_lock held. */
+/*
+ * Drops grp's private in-core bitmap if it may be shared again: no PA on
+ * the group's list, nothing pending, and the same bits as on disk (which
+ * also rules out a trim's hold and a legacy PA not yet listed), and frees
+ * that do not wait.  Returns whether the group is shared now.  bb_lock held.
+ */
+bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_assert_locked(&grp->bb_lock);
+	if (grp->bb_bitmap == grp->bb_disk)
+		return true;
+	if (vol->frees_wait || !mb_list_empty(&grp->bb_prealloc_list) || grp->bb_pending_count ||
+	    memcmp(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t)))
+		return false;
+	free(grp->bb_bitmap);
+	grp->bb_bitmap = grp->bb_disk;
+	return true;
+}
+
+/*
+ * Takes grp's derived state (buddy and run tree) away if it can be rebuilt
+ * from bb_disk alone -- no PA, nothing pending, nothing held out of the
+ * buddy (a trim in flight), which is when its in-core bitmap may be shared
+ * with bb_disk (group.c) -- and returns its buffer (NULL if it cannot).
+ * bb_lock held.
+ */
 static uint64_t *mb_group_drop_locked(struct mb_volume *vol, struct mb_group *grp)
 {
-	uint64_t *buf = grp->bb_bitmap; /* bb_buddy and the run tree follow it */
+	uint64_t *buf = grp->bb_buddy; /* the run tree follows it */
 
 	mb_assert_locked(&grp->bb_lock);
-	if (!mb_group_droppable_locked(vol, grp))
+	if (!buf || mb_group_corrupt(grp))
 		return NULL;
-	grp->bb_bitmap = grp->bb_buddy = NULL;
+	if (vol->frees_wait) { /* a private copy while built: drop it too */
+		if (!mb_list_empty(&grp->bb_prealloc_list) || grp->bb_pending_count ||
+		    memcmp(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t)))
+			return NULL;
+		free(grp->bb_bitmap);
+		grp->bb_bitmap = grp->bb_disk;
+	} else if (!mb_gcache_share_locked(vol, grp)) {
+		return NULL;
+	}
+	grp->bb_buddy = NULL;
 	atomic_fetch_add_explicit(&vol->gc_drops, 1, memory_order_relaxed); /* tests, stats */
 	return buf;
 }

@@ -157,8 +157,12 @@ void mb_groups_destroy(struct mb_volume *vol)
 	if (vol->groups && vol->setup_set.nlevels) {
 		for (mb_grp_t g = mb_group_next_setup(vol, 0); g != UINT32_MAX;
 		     g = mb_group_next_setup(vol, g + 1)) {
-			free(vol->groups[g].bb_bitmap);
-			free(vol->groups[g].bb_disk);
+			struct mb_group *grp = &vol->groups[g];
+
+			if (grp->bb_bitmap != grp->bb_disk)
+				free(grp->bb_bitmap);
+			free(grp->bb_buddy);
+			free(grp->bb_disk);
 			mb_mutex_destroy(&vol->groups[g].bb_lock);
 		}
 	}
@@ -171,10 +175,10 @@ void mb_groups_destroy(struct mb_volume *vol)
 	vol->zero_map = NULL;
 }
 
-/* Words of a group's derived buffer: in-core bitmap, buddy, free-run tree. */
+/* Words of a group's derived buffer: buddy, free-run tree. */
 static size_t mb_group_derived_words(const struct mb_volume *vol)
 {
-	return (size_t)vol->bitmap_words + vol->buddy_words + mb_runsum_words(vol);
+	return (size_t)vol->buddy_words + mb_runsum_words(vol);
 }
 
 /* Words of a group's durable buffer: bb_disk, then pending and committing
@@ -186,9 +190,10 @@ static size_t mb_group_durable_words(const struct mb_volume *vol)
 
 /*
  * Builds the derived state of a loaded group whose derived state was
- * dropped (gcache.c): the in-core bitmap is on-disk | pending (a group is
- * dropped only with no PA and nothing held out of the buddy), then the
- * buddy and the counters, which come out as they were.
+ * dropped (gcache.c): a group is dropped only with no PA, nothing pending
+ * and nothing held out of the buddy, so its in-core bitmap is its on-disk
+ * one (shared, or a private copy when frees wait); then the buddy and the
+ * counters, which come out as they were.
  */
 static int mb_group_rebuild_locked(struct mb_volume *vol, struct mb_group *grp)
 {
@@ -196,20 +201,16 @@ static int mb_group_rebuild_locked(struct mb_volume *vol, struct mb_group *grp)
 	uint64_t *buf = mb_gcache_claim_locked(vol, grp);
 	uint32_t expect = grp->bb_free, frags = grp->bb_fragments;
 
+	assert(grp->bb_bitmap == grp->bb_disk && !grp->bb_pending_count);
 	if (!buf)
 		buf = malloc(mb_group_derived_words(vol) * sizeof(uint64_t));
 	if (!buf)
 		return -ENOMEM;
-	grp->bb_bitmap = buf;
-	grp->bb_buddy = buf + vol->bitmap_words;
-	if (vol->frees_wait) {
-		const uint64_t *pending = mb_group_pending_map(vol, grp);
-
-		for (uint32_t w = 0; w < vol->bitmap_words; w++)
-			buf[w] = grp->bb_disk[w] | pending[w];
-	} else { /* nothing is ever pending */
-		memcpy(buf, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
+	if (vol->frees_wait && mb_gcache_unshare_locked(vol, grp)) {
+		free(buf);
+		return -ENOMEM;
 	}
+	grp->bb_buddy = buf;
 	mb_buddy_generate(vol, grp);
 	assert(grp->bb_free == expect && grp->bb_fragments == frags);
 	(void)expect;
@@ -269,9 +270,14 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 		mb_set_bits(disk, grp->bb_len, vol->bitmap_words * 64 - grp->bb_len);
 	}
 	grp->bb_disk = disk;
-	grp->bb_bitmap = buf;
-	grp->bb_buddy = buf + vol->bitmap_words;
-	memcpy(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
+	grp->bb_bitmap = disk; /* no PA, nothing pending yet: the same bits */
+	if (vol->frees_wait && mb_gcache_unshare_locked(vol, grp)) {
+		grp->bb_disk = grp->bb_bitmap = NULL;
+		free(disk);
+		free(buf);
+		return -ENOMEM;
+	}
+	grp->bb_buddy = buf;
 
 	uint32_t expect = grp->bb_free;
 
@@ -298,7 +304,7 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
 	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
 	int err = 0;
 
-	if (MB_LIKELY(!(state & MB_GRP_NEED_INIT) && grp->bb_bitmap)) {
+	if (MB_LIKELY(!(state & MB_GRP_NEED_INIT) && grp->bb_buddy)) {
 		if (MB_LIKELY(state & MB_GRP_TRACKED))
 			return 0;
 	} else if (state & MB_GRP_NEED_INIT) {
@@ -324,6 +330,20 @@ int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp)
 	int err = mb_group_load_locked(vol, grp);
 
 	return !err && mb_group_corrupt(grp) ? -EUCLEAN : err;
+}
+
+/*
+ * Clears on-disk bits of a range being freed.  With a shared map the
+ * buddy free that follows (mb_return_blocks_locked, mb_buddy_free) clears
+ * them: nothing to do here, and a shared group has no PA that could keep
+ * them used in the buddy.
+ */
+void mb_group_clear_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len)
+{
+	mb_assert_locked(&grp->bb_lock);
+	assert(mb_range_all_set(grp->bb_disk, start, len));
+	if (grp->bb_bitmap != grp->bb_disk)
+		mb_clear_bits(grp->bb_disk, start, len);
 }
 
 /*
@@ -423,8 +443,12 @@ void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp)
 void mb_group_mark_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len)
 {
 	mb_assert_locked(&grp->bb_lock);
-	assert(mb_range_all_clear(grp->bb_disk, start, len));
-	mb_set_bits(grp->bb_disk, start, len);
+	if (grp->bb_bitmap == grp->bb_disk) { /* shared: the buddy set them */
+		assert(mb_range_all_set(grp->bb_disk, start, len));
+	} else {
+		assert(mb_range_all_clear(grp->bb_disk, start, len));
+		mb_set_bits(grp->bb_disk, start, len);
+	}
 	grp->bg_free -= len;
 	if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
 		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);

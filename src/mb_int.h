@@ -208,9 +208,11 @@ struct mb_group {
 	 * bb_lock.  bb_disk = the on-disk bitmap (persistent truth), then --
 	 * when the store's frees wait for a commit -- the pending and the
 	 * committing maps: kept while the volume lives.  bb_bitmap = buddy
-	 * order 0 = on-disk | PAs | pending frees, and bb_buddy (one buffer):
-	 * derived, dropped when cold (NULL; gcache.c) and rebuilt by
-	 * mb_group_load_locked.  Padding bits past bb_len are set in both.
+	 * order 0 = on-disk | PAs | pending frees: bb_disk itself while they
+	 * agree (shared), else a private copy (group.c).  bb_buddy and the
+	 * free-run tree behind it (one buffer): derived, dropped when cold
+	 * (NULL; gcache.c) and rebuilt by mb_group_load_locked.  Padding bits
+	 * past bb_len are set in both bitmaps.
 	 */
 	uint64_t *bb_bitmap;
 	uint64_t *bb_buddy; /* orders >= 1, at vol->mb_offsets[k] (in words) */
@@ -627,6 +629,8 @@ int mb_gcache_init(struct mb_volume *vol);
 void mb_gcache_destroy(struct mb_volume *vol);
 void mb_gcache_track_locked(struct mb_volume *vol, struct mb_group *grp);
 uint64_t *mb_gcache_claim_locked(struct mb_volume *vol, struct mb_group *grp);
+int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp);
+bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp);
 
 /* runsum.c: bb_lock held (the tree lives in the group's bitmap buffer) */
 size_t mb_runsum_words(const struct mb_volume *vol);
@@ -738,6 +742,7 @@ static inline bool mb_group_corrupt(struct mb_group *grp)
 	return atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_CORRUPT;
 }
 uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp);
+void mb_group_clear_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 void mb_group_mark_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
 				    mb_grpblk_t start, uint32_t len);

@@ -220,6 +220,8 @@ static uint32_t mb_pa_release_locked(struct mb_volume *vol, struct mb_group *grp
 	}
 	pa->pa_release_pending = false;
 	mb_list_del(&pa->pa_group_list);
+	if (mb_list_empty(&grp->bb_prealloc_list))
+		mb_gcache_share_locked(vol, grp); /* its last PA: one bitmap again */
 	mb_stat_add(vol, MB_ST_DISCARDED, n);
 	return n;
 }
@@ -1132,6 +1134,7 @@ int mb_prealloc_add(struct mb_volume *vol, struct mb_file *file, uint32_t cpu, u
 	mb_lock(&grp->bb_lock);
 	err = err ? err : mb_group_load_locked(vol, grp);
 	err = err ? err : mb_pa_add_check_locked(vol, grp, off, len, !file, &used);
+	err = err ? err : mb_gcache_unshare_locked(vol, grp); /* PA space: not on disk */
 	if (!err) {
 		pa->pa_type = file ? MB_INODE_PA : MB_GROUP_PA;
 		pa->pa_file = file;

@@ -37,6 +37,10 @@ static uint32_t mb_trim_take_locked(struct mb_volume *vol, struct mb_group *grp,
 		*pos = e;
 		if (s >= end || e - s < minlen)
 			continue;
+		/* held: used in the buddy, free on disk (group.c); no memory for
+		   the copy: this group is not trimmed */
+		if (mb_gcache_unshare_locked(vol, grp))
+			return 0;
 		mb_buddy_mark_used(vol, grp, s, e - s);
 		atomic_fetch_add_explicit(&vol->trim_inflight, e - s, memory_order_relaxed);
 		*pos = s; /* the caller resumes after the run it got */
@@ -77,6 +81,7 @@ static int64_t mb_trim_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t from
 			trimmed += n;
 		pos += n;
 	}
+	mb_gcache_share_locked(vol, grp); /* nothing held any more */
 	mb_unlock(&grp->bb_lock);
 	*stop = ret > 0;
 	return ret < 0 ? ret : trimmed;

@@ -12,6 +12,9 @@
  * it uses, and its counts add up as if every group were there.
  * short_last_group: the pristine counts of a volume whose last group is
  * short hold to the last block.
+ * one_bitmap_until_a_pa: a built group without PA, pending free or trim
+ * keeps one bitmap (in-core == on-disk, shared); a PA gives it its own
+ * in-core copy, and losing its last PA shares again; a trim's hold too.
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -217,6 +220,56 @@ TEST(short_last_group)
 		got += ex.len;
 	ASSERT_EQ_U64(got, want);
 	ASSERT_EQ_U64(mb_free_blocks(vol), 0);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+static int count_runs(uint64_t start, uint64_t len, void *arg)
+{
+	struct mb_volume *vol = arg;
+	struct mb_group *grp = mb_group_at(vol, mb_block_group(vol, start));
+
+	(void)len;
+	/* the run is held: used in the buddy, free on disk, so two bitmaps */
+	return grp->bb_bitmap == grp->bb_disk ? -EIO : 0;
+}
+
+TEST(one_bitmap_until_a_pa)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
+					 .blocks_count = 8 * 1024, .reserved_per_group = 2 };
+	struct mb_volume *vol;
+	struct mb_file *f;
+	struct mb_extent ex;
+	struct mb_request md = { .goal = 1024 + 100, .len = 5, .flags = MB_HINT_NOPREALLOC };
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 1);
+
+	ASSERT_EQ_INT(mb_alloc(vol, &md, &ex), 0);
+	ASSERT_EQ_U64(mb_block_group(vol, ex.start), 1);
+	ASSERT_TRUE(grp->bb_disk && grp->bb_bitmap == grp->bb_disk);
+	ASSERT_CHECK_CLEAN(vol);
+	/* a file's 1-block write is normalized: the rest of the window is a PA */
+	ASSERT_EQ_INT(mb_file_open(vol, 7, &f), 0);
+	mb_file_set_size(f, 1);
+	struct mb_request rq = { .file = f, .goal = 1024 + 300, .len = 1 };
+
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	ASSERT_EQ_U64(mb_block_group(vol, ex.start), 1);
+	ASSERT_TRUE(!mb_list_empty(&grp->bb_prealloc_list));
+	ASSERT_TRUE(grp->bb_bitmap != grp->bb_disk);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_LE_U64(1, (uint64_t)mb_discard_all(vol)); /* an lg PA: a small file */
+	ASSERT_TRUE(mb_list_empty(&grp->bb_prealloc_list));
+	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
+	ASSERT_CHECK_CLEAN(vol);
+	/* a trim holds each run apart while its callback runs, then shares */
+	ASSERT_LE_U64(1, (uint64_t)mb_trim(vol, 1024, 1024, 1, count_runs, vol));
+	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
+	mb_file_close(f);
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
