@@ -11,6 +11,12 @@
  * buddy (and the free-run tree, runsum.c) bit-identical to a rebuild; the
  * tests hold us to that.
  *
+ * Orders 1..MB_BUDDY_DERIVED (mb_int.h) have no map: a chunk of 2..8 blocks
+ * and its parent lie inside one bitmap word, so whether the chunk is free
+ * and maximal is a few shifts and masks of that word (mb_word_maximal).
+ * Only orders above it are stored, about 1/8 of a full buddy.  Marking and
+ * freeing keep the bitmap up to date before each such read.
+ *
  * Locking: every function needs the group's bb_lock (or sole ownership).
  */
 #include <string.h>
@@ -18,9 +24,63 @@
 #include "mb_int.h"
 #include "percpu.h"
 
+/* The map of a stored order (k > MB_BUDDY_DERIVED). */
 static inline uint64_t *mb_order_map(const struct mb_volume *vol, struct mb_group *grp, int k)
 {
-	return k == 0 ? grp->bb_bitmap : grp->bb_buddy + vol->mb_offsets[k];
+	assert(k > MB_BUDDY_DERIVED);
+	return grp->bb_buddy + vol->mb_offsets[k];
+}
+
+/* Bit j of mb_lvl_mask[j]: set at the first block of each order-j chunk. */
+static const uint64_t mb_lvl_mask[] = { ~0ULL, 0x5555555555555555ULL, 0x1111111111111111ULL,
+					0x0101010101010101ULL, 0x0001000100010001ULL };
+
+/* F: the wholly free order-j chunks of a word (a bit at each one's first
+   block); returns those of order j + 1 (j + 1 <= MB_BUDDY_DERIVED + 1). */
+static inline uint64_t mb_lvl_up(uint64_t F, int j)
+{
+	return F & (F >> (1u << j)) & mb_lvl_mask[j + 1];
+}
+
+/* The free blocks of bitmap word w; none past the group's bpg. */
+static inline uint64_t mb_free_word(const struct mb_volume *vol, const uint64_t *bitmap, uint32_t w)
+{
+	uint64_t f = ~bitmap[w];
+	uint32_t tail = vol->bpg & 63;
+
+	return w == vol->bitmap_words - 1 && tail ? f & ((1ULL << tail) - 1) : f;
+}
+
+/*
+ * The maximal free chunks of order k <= MB_BUDDY_DERIVED in a word whose
+ * free blocks are f, a bit at each one's first block: wholly free, and its
+ * parent (same word) not -- or k is the top order.  A chunk whose parent
+ * would pass the group's end has a used (masked) block there: maximal.
+ */
+static inline uint64_t mb_word_maximal(const struct mb_volume *vol, uint64_t f, int k)
+{
+	uint64_t F = f;
+
+	for (int j = 0; j < k; j++)
+		F = mb_lvl_up(F, j);
+	if (k >= vol->max_order)
+		return F;
+	uint64_t P = mb_lvl_up(F, k);
+
+	return F & ~(P | P << (1u << k));
+}
+
+/* Buddy bit (k, i), k >= 1: 0 when that chunk is free and maximal. */
+bool mb_buddy_bit(const struct mb_volume *vol, const uint64_t *bitmap, const uint64_t *buddy,
+		  int k, uint32_t i)
+{
+	if (k > MB_BUDDY_DERIVED)
+		return mb_test_bit(buddy + vol->mb_offsets[k], i);
+	if (i >= vol->mb_maxs[k])
+		return true;
+	uint32_t b = i << k;
+
+	return !((mb_word_maximal(vol, mb_free_word(vol, bitmap, b >> 6), k) >> (b & 63)) & 1);
 }
 
 /* Largest order of an aligned chunk that starts at `start` and fits in len. */
@@ -49,7 +109,7 @@ void mb_buddy_counters_from_run(const struct mb_volume *vol, uint32_t *counters,
 	while (len) {
 		int k = mb_chunk_order(vol, start, len);
 
-		if (k > 0 && buddy)
+		if (k > MB_BUDDY_DERIVED && buddy)
 			mb_clear_bit(buddy + vol->mb_offsets[k], start >> k);
 		counters[k]++;
 		start += 1u << k;
@@ -139,8 +199,24 @@ static inline uint32_t mb_buddy_words_of(const struct mb_volume *vol, int k)
 	return (vol->mb_maxs[k] + 63) / 64;
 }
 
+/* The first blocks of a word's wholly free chunks of the first stored
+   order (bits at multiples of 2^(MB_BUDDY_DERIVED + 1)) packed into the
+   low bits: one multiply, every partial product on its own bit. */
+static inline uint64_t mb_gather_stored(uint64_t F)
+{
+#if MB_BUDDY_DERIVED == 3
+	return (F * 0x0001000200040008ULL) >> 48 & 0xf;
+#elif MB_BUDDY_DERIVED == 2
+	return (F * 0x0102040810204080ULL) >> 56;
+#else
+#error "mb_gather_stored: MB_BUDDY_DERIVED must be 2 or 3"
+#endif
+}
+
 /*
- * The same result as mb_buddy_build_runs, 64 chunks at a time: order k's
+ * The same result as mb_buddy_build_runs, 64 blocks at a time: each bitmap
+ * word gives the maximal chunks of orders 0..MB_BUDDY_DERIVED in-word and
+ * the wholly free chunks of the first stored order; from there order k's
  * wholly free chunks (1 bits) give order k + 1's by pairing neighbours,
  * and a chunk is maximal when it did not pair.  Order k + 1's free map is
  * first written into its own buddy words, then read back and replaced by
@@ -150,31 +226,39 @@ static inline uint32_t mb_buddy_words_of(const struct mb_volume *vol, int k)
 void mb_buddy_build(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
 		    struct mb_buddy_summary *sum)
 {
-	uint32_t nw = mb_buddy_words_of(vol, 0), tail = vol->bpg & 63;
+	const int lo = MB_BUDDY_DERIVED + 1; /* the first stored order */
+	int top = vol->max_order < MB_BUDDY_DERIVED ? vol->max_order : MB_BUDDY_DERIVED;
 	uint64_t carry = 0; /* bit 63 of the previous free word: a run going on */
-	uint64_t *up = vol->max_order ? buddy + vol->mb_offsets[1] : NULL;
-	uint32_t up_words = vol->max_order ? mb_buddy_words_of(vol, 1) : 0;
+	uint64_t *up = vol->max_order >= lo ? buddy + vol->mb_offsets[lo] : NULL;
+	uint32_t per = 64u >> lo; /* order-lo chunks per bitmap word */
+	uint32_t up_words;
 
 	memset(sum, 0, sizeof(*sum));
 	sum->first = vol->bpg;
-	if (!vol->max_order)
+	if (up)
+		memset(up, 0, mb_buddy_words_of(vol, lo) * sizeof(uint64_t));
+	else
 		memset(buddy, 0xff, vol->buddy_words * sizeof(uint64_t));
-	for (uint32_t i = 0; i < nw; i++) {
-		uint64_t f = ~bitmap[i];
+	for (uint32_t i = 0; i < vol->bitmap_words; i++) {
+		uint64_t f = mb_free_word(vol, bitmap, i), F = f;
 
-		if (i == nw - 1 && tail)
-			f &= (1ULL << tail) - 1;
 		if (f && sum->first == vol->bpg)
 			sum->first = i * 64 + (uint32_t)__builtin_ctzll(f);
 		uint64_t starts = f & ~(f << 1 | carry);
 
 		sum->frags += starts ? mb_popcount64(starts) : 0;
 		carry = f >> 63;
-		uint64_t m = mb_buddy_merge_word(f, i, up, up_words);
+		for (int j = 0; j <= top && F; j++) {
+			uint64_t P = j < vol->max_order ? mb_lvl_up(F, j) : 0;
+			uint64_t m = F & ~(P | P << (1u << j));
 
-		sum->counters[0] += m ? mb_popcount64(m) : 0;
+			sum->counters[j] += m ? mb_popcount64(m) : 0;
+			F = P;
+		}
+		if (up && F) /* F: order lo's wholly free chunks */
+			up[(i * per) >> 6] |= mb_gather_stored(F) << ((i * per) & 63);
 	}
-	for (int k = 1; k <= vol->max_order; k++) {
+	for (int k = lo; k <= vol->max_order; k++) {
 		uint64_t *map = buddy + vol->mb_offsets[k];
 		uint32_t words = mb_buddy_words_of(vol, k);
 
@@ -212,17 +296,46 @@ void mb_buddy_apply_summary_locked(struct mb_volume *vol, struct mb_group *grp,
 	mb_group_update_orders_locked(vol, grp);
 }
 
-/* Smallest k >= 1 whose bit for `block` is clear; 0 if none (an order-0 chunk or used). */
-int mb_buddy_order_for_block(const struct mb_volume *vol, const struct mb_group *grp,
-			     mb_grpblk_t block)
+/* mb_buddy_order_for_block with F, the free blocks of block's bitmap word. */
+static inline int mb_order_at(const struct mb_volume *vol, const struct mb_group *grp,
+			      mb_grpblk_t block, uint64_t F)
 {
-	for (int k = 1; k <= vol->max_order; k++) {
+	int top = vol->max_order < MB_BUDDY_DERIVED ? vol->max_order : MB_BUDDY_DERIVED;
+	uint32_t pos = block & 63;
+
+	for (int k = 1; k <= top; k++) { /* in-word: see mb_word_maximal */
+		if ((block >> k) >= vol->mb_maxs[k])
+			return 0;
+		F = mb_lvl_up(F, k - 1);
+		if (!((F >> (pos & ~((1u << k) - 1))) & 1))
+			return 0; /* not wholly free: no higher chunk is either */
+		if (k == vol->max_order || !((mb_lvl_up(F, k) >> (pos & ~((2u << k) - 1))) & 1))
+			return k;
+	}
+	for (int k = MB_BUDDY_DERIVED + 1; k <= vol->max_order; k++) {
 		if ((block >> k) >= vol->mb_maxs[k])
 			break;
 		if (!mb_test_bit(grp->bb_buddy + vol->mb_offsets[k], block >> k))
 			return k;
 	}
 	return 0;
+}
+
+/* Smallest k >= 1 whose bit for `block` is clear; 0 if none (an order-0 chunk or used). */
+int mb_buddy_order_for_block(const struct mb_volume *vol, const struct mb_group *grp,
+			     mb_grpblk_t block)
+{
+	return mb_order_at(vol, grp, block, mb_free_word(vol, grp->bb_bitmap, block >> 6));
+}
+
+/* The free blocks of b's bitmap word once [start, b) is used too. */
+static inline uint64_t mb_free_word_from(const struct mb_volume *vol, const struct mb_group *grp,
+					 uint32_t start, uint32_t b)
+{
+	uint32_t lo = start > (b & ~63u) ? start & 63 : 0;
+	uint64_t gone = ((1ULL << (b & 63)) - 1) & ~((1ULL << lo) - 1);
+
+	return mb_free_word(vol, grp->bb_bitmap, b >> 6) & ~gone;
 }
 
 static bool mb_is_free(const struct mb_volume *vol, const struct mb_group *grp, int64_t b)
@@ -241,12 +354,16 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 
 	assert(len && mb_range_all_clear(grp->bb_bitmap, start, len));
 	while (rest) {
+		/* the derived orders read b's bitmap word as if [start, b) were
+		   marked already, as the stored orders are; a split's lower
+		   half reads as not maximal until b passes it (the assert) */
 		if (k < 0)
-			k = mb_buddy_order_for_block(vol, grp, b);
-		assert(k == mb_buddy_order_for_block(vol, grp, b));
+			k = mb_order_at(vol, grp, b, mb_free_word_from(vol, grp, start, b));
+		assert(k <= MB_BUDDY_DERIVED ||
+		       k == mb_order_at(vol, grp, b, mb_free_word_from(vol, grp, start, b)));
 		uint32_t c0 = (b >> k) << k;
 
-		if (k > 0)
+		if (k > MB_BUDDY_DERIVED)
 			mb_set_bit(mb_order_map(vol, grp, k), b >> k);
 		grp->bb_counters[k]--;
 		if (c0 == b && rest >= (1u << k)) {
@@ -258,7 +375,7 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 		/* Split: both halves become maximal free chunks of order k-1, and
 		   b lies in one of them (every lower order's bit of b is set
 		   inside a free chunk), so no walk up from order 1 again. */
-		if (k - 1 > 0) {
+		if (k - 1 > MB_BUDDY_DERIVED) {
 			mb_clear_bit(mb_order_map(vol, grp, k - 1), (c0 >> (k - 1)));
 			mb_clear_bit(mb_order_map(vol, grp, k - 1), (c0 >> (k - 1)) + 1);
 		}
@@ -282,13 +399,20 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 	mb_group_update_orders_locked(vol, grp);
 }
 
-/* Is the chunk (k, i) free and maximal?  Used while merging upward. */
+/*
+ * Is the chunk (k, i) free and maximal?  Used while merging upward, where
+ * its buddy holds the blocks being freed (used a moment ago), so free
+ * means maximal: for a derived order, the chunk's bits in the bitmap.
+ */
 static bool mb_chunk_free(const struct mb_volume *vol, struct mb_group *grp, int k, uint32_t i)
 {
 	if (i >= vol->mb_maxs[k])
 		return false;
-	if (k == 0)
-		return !mb_test_bit(grp->bb_bitmap, i);
+	if (k <= MB_BUDDY_DERIVED) {
+		uint32_t b = i << k;
+
+		return !((grp->bb_bitmap[b >> 6] >> (b & 63)) & ((2ULL << ((1u << k) - 1)) - 1));
+	}
 	return !mb_test_bit(mb_order_map(vol, grp, k), i);
 }
 
@@ -298,13 +422,13 @@ static void mb_buddy_free_chunk(struct mb_volume *vol, struct mb_group *grp, int
 	mb_clear_bits(grp->bb_bitmap, i << k, 1u << k);
 	while (k < vol->max_order && (i >> 1) < vol->mb_maxs[k + 1] &&
 	       mb_chunk_free(vol, grp, k, i ^ 1)) {
-		if (k > 0)
+		if (k > MB_BUDDY_DERIVED)
 			mb_set_bit(mb_order_map(vol, grp, k), i ^ 1);
 		grp->bb_counters[k]--;
 		i >>= 1;
 		k++;
 	}
-	if (k > 0)
+	if (k > MB_BUDDY_DERIVED)
 		mb_clear_bit(mb_order_map(vol, grp, k), i);
 	grp->bb_counters[k]++;
 }
@@ -388,6 +512,18 @@ int mb_buddy_first_free_chunk(const struct mb_volume *vol, const struct mb_group
 			      mb_grpblk_t *start)
 {
 	assert(k >= 1 && k <= vol->max_order);
+	if (k <= MB_BUDDY_DERIVED) { /* no map: the bitmap, a word at a time */
+		for (uint32_t w = 0; w < vol->bitmap_words; w++) {
+			uint64_t f = mb_free_word(vol, grp->bb_bitmap, w);
+			uint64_t m = f ? mb_word_maximal(vol, f, k) : 0;
+
+			if (m) {
+				*start = w * 64 + (uint32_t)__builtin_ctzll(m);
+				return 0;
+			}
+		}
+		return -EUCLEAN;
+	}
 	const uint64_t *map = grp->bb_buddy + vol->mb_offsets[k];
 	uint32_t i = mb_find_next_zero_bit(map, vol->mb_maxs[k], 0);
 

@@ -32,14 +32,14 @@
 /*
  * The default of mb_cache_groups: every group, so nothing is ever dropped
  * and a request never pays for a rebuild.  At 4 KiB blocks a used group
- * costs 4 KiB of on-disk bitmap and 384 bytes of struct for good, and
- * 10 KiB of derived state (bitmap, buddy, run tree) while built: a volume
- * whose every group was used holds about 115 MiB per TiB.  9/32 of the
- * groups keeps it under 64 MiB per TiB, but random goals over the whole
- * volume then rebuild a buddy on most calls (about 6.5 us of CPU instead
- * of 1.5 us per call at 1 TiB aged 50%, docs/BENCHMARKS.md), so that is
- * the caller's choice.  With every group in the ring (one slot each) the
- * ring never wraps: no victim.
+ * costs 4 KiB of bitmap (one, shared by on-disk and in-core while no PA
+ * makes them differ) and 384 bytes of struct for good, and 2.6 KiB of
+ * derived state (the stored buddy orders, 0.5 KiB, and the run tree) while
+ * built: a volume whose every group was used holds about 55 MiB per TiB
+ * (bench_mem_size), under ext4's 64.  A smaller cache saves at most the
+ * derived part, and random goals over the whole volume would then rebuild
+ * a buddy on most calls, so that is the caller's choice.  With every group
+ * in the ring (one slot each) the ring never wraps: no victim.
  */
 static uint32_t mb_gcache_default(uint32_t ngroups)
 {

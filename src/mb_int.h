@@ -685,10 +685,20 @@ void mb_pristine_destroy(struct mb_volume *vol);
 /* The reference build, run by run (mb_check, tests): the same result. */
 void mb_buddy_build_runs(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
 			 struct mb_buddy_summary *sum);
+/*
+ * Buddy orders 1..MB_BUDDY_DERIVED have no map: their chunks lie inside one
+ * bitmap word, so a bit is read off the in-core bitmap (buddy.c) -- 7/8 of
+ * a full buddy's memory at 4 KiB blocks.  mb_buddy_order_map is for the
+ * orders above; mb_buddy_bit answers for any order >= 1.
+ */
+#define MB_BUDDY_DERIVED 3
 static inline uint64_t *mb_buddy_order_map(const struct mb_volume *vol, uint64_t *buddy, int k)
 {
+	assert(k > MB_BUDDY_DERIVED);
 	return buddy + vol->mb_offsets[k];
 }
+bool mb_buddy_bit(const struct mb_volume *vol, const uint64_t *bitmap, const uint64_t *buddy,
+		  int k, uint32_t i);
 
 /* group_sets.c: the optimized-scan sets, kept in step with the counters */
 int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags);

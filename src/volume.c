@@ -58,6 +58,8 @@ static int mb_geometry_resolve(struct mb_volume *vol, const struct mb_geometry *
 
 	for (int k = 1; k <= vol->max_order; k++) {
 		vol->mb_maxs[k] = vol->bpg >> k;
+		if (k <= MB_BUDDY_DERIVED)
+			continue; /* read off the bitmap (buddy.c): no map */
 		vol->mb_offsets[k] = off;
 		off += (vol->mb_maxs[k] + 63) / 64;
 	}

@@ -130,22 +130,24 @@ static uint32_t naive_find_extent(const struct naive *n, uint32_t b, uint32_t ne
 /* Comparing a buddy with the model                                          */
 /* ------------------------------------------------------------------------ */
 
-static bool buddy_bit(const struct mb_volume *vol, uint64_t *buddy, int k, uint32_t i)
+/* Orders 1..MB_BUDDY_DERIVED are read off the bitmap (buddy.c). */
+static bool buddy_bit(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy, int k,
+		      uint32_t i)
 {
-	return mb_test_bit(mb_buddy_order_map(vol, buddy, k), i);
+	return mb_buddy_bit(vol, bitmap, buddy, k, i);
 }
 
 /* Every buddy bit of orders >= 1 is 0 exactly for naive maximal chunks. */
-static bool compare_buddy(const struct mb_volume *vol, uint64_t *buddy, const struct naive *n,
-			  const char *what)
+static bool compare_buddy(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,
+			  const struct naive *n, const char *what)
 {
 	for (int k = 1; k <= n->max_order; k++) {
 		for (uint32_t i = 0; i < n->nchunks[k]; i++) {
-			if (buddy_bit(vol, buddy, k, i) == !naive_maximal(n, k, i))
+			if (buddy_bit(vol, bitmap, buddy, k, i) == !naive_maximal(n, k, i))
 				continue;
 			mb_test_fail(__FILE__, __LINE__,
 				     "%s: buddy bit (%d, %u) is %d, model says %d", what, k, i,
-				     buddy_bit(vol, buddy, k, i), !naive_maximal(n, k, i));
+				     buddy_bit(vol, bitmap, buddy, k, i), !naive_maximal(n, k, i));
 			return false;
 		}
 	}
@@ -187,11 +189,11 @@ static bool check_invariants(const struct mb_volume *vol, const uint64_t *bitmap
 		uint32_t zeros = 0;
 
 		for (uint32_t i = 0; i < (bpg >> k) && ok; i++) {
-			if (buddy_bit(vol, buddy, k, i))
+			if (buddy_bit(vol, bitmap, buddy, k, i))
 				continue;
 			zeros++;
-			if (k >= 2 && (!buddy_bit(vol, buddy, k - 1, 2 * i) ||
-				       !buddy_bit(vol, buddy, k - 1, 2 * i + 1)))
+			if (k >= 2 && (!buddy_bit(vol, bitmap, buddy, k - 1, 2 * i) ||
+				       !buddy_bit(vol, bitmap, buddy, k - 1, 2 * i + 1)))
 				ok = false;
 			for (uint32_t b = i << k; b < (i + 1) << k; b++) {
 				ok &= !mb_test_bit(bitmap, b);
@@ -345,7 +347,7 @@ static bool check_build(struct fixture *f, uint64_t *rng, mb_grp_t g)
 	random_bitmap(rng, vol, f->bitmap, grp->bb_len);
 	naive_build(&f->n, f->bitmap);
 	mb_buddy_build(vol, f->bitmap, f->buddy, &sum);
-	ok = compare_buddy(vol, f->buddy, &f->n, f->name) &&
+	ok = compare_buddy(vol, f->bitmap, f->buddy, &f->n, f->name) &&
 	     compare_counters(sum.counters, sum.free, sum.frags, sum.first, &f->n, f->name) &&
 	     check_invariants(vol, f->bitmap, f->buddy, sum.counters, sum.free);
 	if (!ok)
@@ -502,7 +504,7 @@ TEST(generate_buddy_edges)
 			set_padding(f.vol, f.bitmap, bpg);
 			naive_build(&f.n, f.bitmap);
 			mb_buddy_build(f.vol, f.bitmap, f.buddy, &sum);
-			if (!compare_buddy(f.vol, f.buddy, &f.n, f.name) ||
+			if (!compare_buddy(f.vol, f.bitmap, f.buddy, &f.n, f.name) ||
 			    !compare_counters(sum.counters, sum.free, sum.frags, sum.first, &f.n,
 					      f.name))
 				break;
@@ -555,7 +557,7 @@ static bool group_matches_rebuild(struct fixture *f, struct mb_group *grp, const
 	naive_build(&f->n, grp->bb_bitmap);
 	return compare_counters(grp->bb_counters, grp->bb_free, grp->bb_fragments,
 				grp->bb_first_free, &f->n, op) &&
-	       compare_buddy(vol, grp->bb_buddy, &f->n, op) &&
+	       compare_buddy(vol, grp->bb_bitmap, grp->bb_buddy, &f->n, op) &&
 	       check_invariants(vol, grp->bb_bitmap, grp->bb_buddy, grp->bb_counters,
 				grp->bb_free) &&
 	       grp->bb_largest_free_order == f->n.largest &&

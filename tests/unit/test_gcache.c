@@ -15,6 +15,9 @@
  * one_bitmap_until_a_pa: a built group without PA, pending free or trim
  * keeps one bitmap (in-core == on-disk, shared); a PA gives it its own
  * in-core copy, and losing its last PA shares again; a trim's hold too.
+ * built_group_in_8k: at 4 KiB blocks a built group -- struct, shared
+ * bitmap, stored buddy orders and run tree -- fits in 8 KiB, ext4's
+ * bitmap + buddy: 64 MiB per TiB with every group built.
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -270,6 +273,30 @@ TEST(one_bitmap_until_a_pa)
 	ASSERT_CHECK_CLEAN(vol);
 	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
 	mb_file_close(f);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+TEST(built_group_in_8k)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_count = 4 * 32768 };
+	struct mb_volume *vol;
+	struct mb_extent ex;
+	struct mb_request rq = { .goal = 32768 + 77, .len = 16, .flags = MB_HINT_NOPREALLOC };
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	struct mb_group *grp = mb_group_at(vol, 1);
+	size_t bitmap = vol->bitmap_words * sizeof(uint64_t);
+	size_t derived = (vol->buddy_words + mb_runsum_words(vol)) * sizeof(uint64_t);
+
+	ASSERT_TRUE(grp->bb_buddy && grp->bb_bitmap == grp->bb_disk);
+	printf("built group: struct %zu + bitmap %zu + buddy %zu + run tree %zu bytes\n",
+	       sizeof(struct mb_group), bitmap, vol->buddy_words * sizeof(uint64_t),
+	       mb_runsum_words(vol) * sizeof(uint64_t));
+	/* malloc's headers: 16 bytes a buffer */
+	ASSERT_LE_U64(sizeof(struct mb_group) + bitmap + derived + 2 * 16, 8192);
+	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
