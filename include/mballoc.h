@@ -670,14 +670,15 @@ MB_API int64_t mb_discard_all(struct mb_volume *vol);
  * dropped and rebuilt from its on-disk bitmap when it is next used, as
  * ext4 rebuilds evicted buddy pages.  1..its maximum (mb_tunable_info);
  * the default, the maximum (every group), keeps every buddy built: a
- * volume whose every group was used holds about 115 MiB per TiB at 4 KiB
- * blocks.  The memory setting: ngroups * 9 / 32 keeps it under 64 MiB per
- * TiB at any fill (57 MiB/TiB aged 50% or 90%), but requests spread over
- * the whole volume then rebuild a buddy on most calls (a rebuild costs
- * about 5 us: at 1 TiB aged 50%, 16-block alloc+free at random goals takes
- * about 6.5 us of CPU against 1.5 us with every group built; calls whose
- * goals stay in fewer groups than that are unaffected).  Groups never used
- * cost nothing either way.  Lowering it applies to groups built afterwards.
+ * volume whose every group was used holds about 55 MiB per TiB at 4 KiB
+ * blocks, aged 50% or 90% (a group shares its on-disk bitmap while no
+ * preallocation, uncommitted free or trim hold makes the two differ, and
+ * its buddy stores orders 4 and up only; a group that differs keeps a
+ * private 4 KiB copy until they agree again).  Lower values save the rest
+ * (buddy and run tree) of cold groups, but requests spread over the whole
+ * volume then rebuild a buddy on most calls (about 5 us each); calls
+ * whose goals stay in fewer groups than that are unaffected.  Groups
+ * never used cost nothing either way.  Lowering it applies to groups built afterwards.
  * Errors: -ENOENT unknown name; -EINVAL value out of range (nothing changes).
  * Thread-safety: any; a new value applies to requests that start later.
  */
