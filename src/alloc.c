@@ -397,14 +397,16 @@ static uint32_t mb_scan_need(const struct mb_ac *ac)
 
 /*
  * Measures the free extent at i (a run of `need` blocks or more starts
- * there); returns where the walk resumes, or vol->bpg when the group was
- * flagged corrupt.
+ * there; len its measure if known, else 0); returns where the walk
+ * resumes, or vol->bpg when the group was flagged corrupt.
  */
 static uint32_t mb_scan_measure_at_locked(struct mb_ac *ac, struct mb_group *grp, uint32_t i,
-					  uint32_t *free)
+					  uint32_t len, uint32_t *free)
 {
 	struct mb_volume *vol = ac->vol;
-	uint32_t len = mb_buddy_find_extent(vol, grp, i, ac->g_ex.fe_len);
+
+	if (!len)
+		len = mb_buddy_find_extent(vol, grp, i, ac->g_ex.fe_len);
 
 	if (!len || len > *free) {
 		mb_group_set_corrupt_locked(vol, grp); /* counters disagree */
@@ -442,7 +444,7 @@ static void mb_complex_walk_group_locked(struct mb_ac *ac, struct mb_group *grp)
 				continue;
 			}
 		}
-		i = mb_scan_measure_at_locked(ac, grp, i, &free);
+		i = mb_scan_measure_at_locked(ac, grp, i, 0, &free);
 	}
 	if (mb_group_corrupt(grp))
 		return;
@@ -480,6 +482,43 @@ static uint32_t mb_scan_short_runs_locked(struct mb_ac *ac, struct mb_group *grp
 }
 
 /*
+ * The walk for a one-block goal in a fresh search below CR_GOAL_LEN_SLOW:
+ * it would measure extent after extent from bb_first_free, keeping the
+ * first shortest, until one of one block (taken at once) or until `found`
+ * makes mb_check_limits decide.  mb_buddy_scan1 lists those extents with
+ * word ops; they are accounted for at once, with the walk's result.
+ */
+static bool mb_scan_one_block_applies(const struct mb_ac *ac)
+{
+	return ac->g_ex.fe_len == 1 && ac->criteria < MB_CR_GOAL_LEN_SLOW && !ac->b_ex.fe_len &&
+	       !(ac->flags & MB_HINT_FIRST);
+}
+
+static void mb_scan_one_block_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	struct mb_volume *vol = ac->vol;
+	uint32_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
+	uint32_t min = MB_READ_ONCE(vol->t.mb_min_to_scan);
+	uint64_t decide = (uint64_t)(max < min ? max : min) + 1; /* found that decides */
+	uint64_t n = ac->found < decide ? decide - ac->found : 1;
+	struct mb_scan1 s;
+
+	mb_buddy_scan1(vol, grp, grp->bb_first_free, n < UINT32_MAX ? (uint32_t)n : UINT32_MAX,
+		       grp->bb_free, &s);
+	ac->found += s.count;
+	mb_stat_cr(vol, ac->criteria, 2, s.count);
+	if (s.count)
+		ac->b_ex = (struct mb_fex){ mb_group_no(vol, grp), s.start, s.len,
+					    ac->g_ex.fe_logical };
+	if (s.over)
+		mb_group_set_corrupt_locked(vol, grp); /* counters disagree */
+	else if (s.len == 1)
+		mb_use_best_found_locked(ac, grp);
+	/* else the caller's mb_check_limits_locked(.., true) decides as the
+	   walk's last one would have: at `decide` found or at the group's end */
+}
+
+/*
  * The same walk, jumping: the run tree (runsum.c) names the next run the
  * walk would measure, and a stretch of runs the walk would measure one by
  * one without a decision (all shorter than the goal) is accounted for at
@@ -494,23 +533,30 @@ static void mb_complex_jump_group_locked(struct mb_ac *ac, struct mb_group *grp)
 	uint32_t i = grp->bb_first_free;
 	mb_grp_t g = mb_group_no(vol, grp);
 
+	if (mb_scan_one_block_applies(ac)) {
+		mb_scan_one_block_locked(ac, grp);
+		i = vol->bpg; /* the walk is done */
+	}
 	while (i < vol->bpg && ac->status == MB_AC_CONTINUE) {
 		uint32_t need = mb_scan_need(ac);
 		/* every run is measured (need 1 but not a skip-short best of 0) */
 		bool bulk = ac->criteria >= MB_CR_GOAL_LEN_SLOW && !mb_scan_skips_short(ac) &&
 			    !(ac->flags & MB_HINT_FIRST) &&
 			    !(ac->b_ex.fe_len >= ac->g_ex.fe_len && ac->b_ex.fe_group == g);
-		uint32_t want = bulk ? ac->g_ex.fe_len : need, p;
+		uint32_t want = bulk ? ac->g_ex.fe_len : need, p, len = 0;
 
-		if (want == 1) /* any free block will do (no shorter runs): a bit scan */
-			p = mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, i);
+		/* any free block will do (no shorter runs): a bit scan, and a
+		   one-block goal's measure comes with it */
+		if (want == 1)
+			p = ac->g_ex.fe_len == 1 ? mb_buddy_next_extent1(vol, grp, i, &len)
+						 : mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, i);
 		else if (bulk)
 			p = mb_scan_short_runs_locked(ac, grp, i, want);
 		else
 			p = mb_runsum_next_long(vol, grp, i, want);
 		if (ac->status != MB_AC_CONTINUE || p >= vol->bpg)
 			break;
-		i = mb_scan_measure_at_locked(ac, grp, p, &free);
+		i = mb_scan_measure_at_locked(ac, grp, p, len, &free);
 	}
 	if (mb_group_corrupt(grp))
 		return;

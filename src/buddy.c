@@ -338,6 +338,54 @@ static inline uint64_t mb_free_word_from(const struct mb_volume *vol, const stru
 	return mb_free_word(vol, grp->bb_bitmap, b >> 6) & ~gone;
 }
 
+/*
+ * The same answer as mb_buddy_order_for_block for a free block b of a
+ * consistent buddy whose bitmap word is w (1 = used), with orders up to 6
+ * read off w: the aligned chunk of order j holding b is wholly free iff
+ * every used bit q of w has msb(q ^ b) >= j, and the used bits nearest to
+ * b on either side give the smallest msb (msb(q ^ b) grows with |q - b| on
+ * each side).  The maximal chunk is the largest wholly free one, capped at
+ * max_order; only a wholly free word walks the stored orders, from 6 (above
+ * MB_BUDDY_DERIVED).  Bits past bpg count as used (a chunk must lie in the
+ * group).
+ */
+static inline int mb_order_fast_w(const struct mb_volume *vol, const struct mb_group *grp,
+				  mb_grpblk_t b, uint64_t w)
+{
+	uint32_t pos = b & 63;
+	int k = 6;
+
+	_Static_assert(MB_BUDDY_DERIVED < 6, "orders above 5 are stored");
+	assert(b < vol->bpg && !((w >> pos) & 1));
+	if ((b >> 6) == (vol->bpg >> 6)) /* the word bpg cuts */
+		w |= ~0ULL << (vol->bpg & 63);
+	uint64_t hi = w & (~1ULL << pos), lo = w & ((1ULL << pos) - 1);
+
+	if (hi) {
+		int m = 31 - __builtin_clz((uint32_t)__builtin_ctzll(hi) ^ pos);
+
+		k = m < k ? m : k;
+	}
+	if (lo) {
+		int m = 31 - __builtin_clz((uint32_t)(63 - __builtin_clzll(lo)) ^ pos);
+
+		k = m < k ? m : k;
+	}
+	if (k >= vol->max_order)
+		return vol->max_order;
+	if (k < 6)
+		return k;
+	for (; k <= vol->max_order && (b >> k) < vol->mb_maxs[k]; k++)
+		if (!mb_test_bit(grp->bb_buddy + vol->mb_offsets[k], b >> k))
+			return k;
+	return 0; /* an inconsistent buddy: what the plain walk says */
+}
+
+int mb_buddy_order_fast(const struct mb_volume *vol, const struct mb_group *grp, mb_grpblk_t b)
+{
+	return mb_order_fast_w(vol, grp, b, grp->bb_bitmap[b >> 6]);
+}
+
 static bool mb_is_free(const struct mb_volume *vol, const struct mb_group *grp, int64_t b)
 {
 	return b >= 0 && b < (int64_t)vol->bpg && !mb_test_bit(grp->bb_bitmap, (uint32_t)b);
@@ -358,7 +406,7 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 		   marked already, as the stored orders are; a split's lower
 		   half reads as not maximal until b passes it (the assert) */
 		if (k < 0)
-			k = mb_order_at(vol, grp, b, mb_free_word_from(vol, grp, start, b));
+			k = mb_order_fast_w(vol, grp, b, ~mb_free_word_from(vol, grp, start, b));
 		assert(k <= MB_BUDDY_DERIVED ||
 		       k == mb_order_at(vol, grp, b, mb_free_word_from(vol, grp, start, b)));
 		uint32_t c0 = (b >> k) << k;
@@ -491,16 +539,85 @@ uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_gr
 	if (run <= needed)
 		return run;
 
-	int k = mb_buddy_order_for_block(vol, grp, block);
+	int k = mb_buddy_order_fast(vol, grp, block);
 	uint32_t next = ((block >> k) + 1) << k;
 	uint32_t len = next - block;
 
 	while (len < needed && next < vol->bpg && !mb_test_bit(grp->bb_bitmap, next)) {
-		k = mb_buddy_order_for_block(vol, grp, next);
+		k = mb_buddy_order_fast(vol, grp, next);
 		len += 1u << k;
 		next += 1u << k;
 	}
 	return len;
+}
+
+/*
+ * mb_find_next_zero_bit and mb_buddy_find_extent(.., 1) in one: the next
+ * free block at or after `from` (bpg if none), and in *len what a one-block
+ * goal measures there -- the rest of the maximal chunk holding it (1 when
+ * the run is one block: its chunk is of order 0).
+ */
+static inline uint32_t mb_next_extent1(const struct mb_volume *vol, const struct mb_group *grp,
+				       mb_grpblk_t from, uint32_t *len)
+{
+	const uint64_t *map = grp->bb_bitmap;
+	uint32_t w = from >> 6, nw = (vol->bpg + 63) >> 6;
+	uint64_t f;
+
+	if (from >= vol->bpg)
+		return vol->bpg;
+	f = ~map[w] & (~0ULL << (from & 63));
+	while (!f) {
+		if (++w >= nw)
+			return vol->bpg;
+		f = ~map[w];
+	}
+	uint32_t p = (w << 6) + (uint32_t)__builtin_ctzll(f);
+
+	if (p >= vol->bpg)
+		return vol->bpg;
+	int k = mb_buddy_order_fast(vol, grp, p);
+
+	*len = (((p >> k) + 1) << k) - p;
+	return p;
+}
+
+uint32_t mb_buddy_next_extent1(const struct mb_volume *vol, const struct mb_group *grp,
+			       mb_grpblk_t from, uint32_t *len)
+{
+	return mb_next_extent1(vol, grp, from, len);
+}
+
+/*
+ * The extents a one-block goal's scan measures from `from` on, one after
+ * the other as mb_buddy_next_extent1 finds them: at most n, the last one
+ * the first of one block, and none past the `free` blocks the counters
+ * say there are (over: the next one would be, the counters disagree).
+ * Gives their count and the first of the shortest.
+ */
+void mb_buddy_scan1(const struct mb_volume *vol, const struct mb_group *grp, mb_grpblk_t from,
+		    uint32_t n, uint32_t free, struct mb_scan1 *out)
+{
+	*out = (struct mb_scan1){ 0 };
+	while (out->count < n) {
+		uint32_t len, p = mb_next_extent1(vol, grp, from, &len);
+
+		if (p >= vol->bpg)
+			return;
+		if (len > free) {
+			out->over = true;
+			return;
+		}
+		free -= len;
+		out->count++;
+		if (!out->len || len < out->len) {
+			out->start = p;
+			out->len = len;
+		}
+		if (len == 1)
+			return;
+		from = p + len;
+	}
 }
 
 /*

@@ -662,6 +662,18 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t block,
 			      uint32_t needed);
+uint32_t mb_buddy_next_extent1(const struct mb_volume *vol, const struct mb_group *grp,
+			       mb_grpblk_t from, uint32_t *len);
+struct mb_scan1 {
+	uint32_t count;		/* extents measured */
+	mb_grpblk_t start;	/* the first of the shortest of them */
+	uint32_t len;		/* its length; 0 if none */
+	bool over;		/* stopped: the next one exceeds the free count */
+};
+void mb_buddy_scan1(const struct mb_volume *vol, const struct mb_group *grp, mb_grpblk_t from,
+		    uint32_t n, uint32_t free, struct mb_scan1 *out);
+int mb_buddy_order_fast(const struct mb_volume *vol, const struct mb_group *grp,
+			mb_grpblk_t block);
 int mb_buddy_order_for_block(const struct mb_volume *vol, const struct mb_group *grp,
 			     mb_grpblk_t block);
 int mb_buddy_first_free_chunk(const struct mb_volume *vol, const struct mb_group *grp, int order,

@@ -9,7 +9,8 @@
  *       bit for bit, after every operation (and a double free changes
  *       nothing);
  *   (c) the invariants of design section 1.3 on every buddy we see;
- *   (d) mb_buddy_find_extent == a walk over the naive maximal chunks.
+ *   (d) mb_buddy_find_extent == a walk over the naive maximal chunks, and
+ *       mb_buddy_order_fast (word ops) == the plain buddy walk.
  * The model knows only the definition: chunk (k, i) covers blocks
  * [i*2^k, (i+1)*2^k) and is "free and maximal" when it is wholly free and
  * its parent chunk (k+1, i/2) is not (or does not exist).
@@ -773,6 +774,163 @@ TEST(find_extent_vs_naive)
 					    "%s: find_extent(%u, %u) = %u, model %u, run %u",
 					    f.name, b, need, got, naive_find_extent(&f.n, b, need),
 					    run);
+			}
+			mb_unlock(&grp->bb_lock);
+		}
+		free(shadow);
+		fixture_destroy(&f);
+	}
+}
+
+/*
+ * mb_buddy_order_fast reads orders up to 6 off the bitmap word and walks
+ * the buddy only above: the same order as mb_buddy_order_for_block for
+ * every free block, on random and incrementally changed groups (the short
+ * last one often: padding past bb_len; junk past bpg where bpg cuts a word).
+ */
+TEST(order_fast_equals_walk)
+{
+	uint64_t rng = mb_test_seed ^ 0x0f5;
+
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
+
+		for (int r = rounds_for(f.vol, 20); r > 0 && !mb_test_failed; r--) {
+			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
+
+			mb_lock(&grp->bb_lock);
+			group_start(&f, &rng, grp, shadow);
+			for (int i = (int)mb_rand_below(&rng, 4); i > 0; i--)
+				incremental_step(&f, &rng, grp, shadow);
+			/* junk past bpg: the walk never reads it, nor may the fast one */
+			bool all = mb_rand_below(&rng, 2);
+
+			for (uint32_t b = f.vol->bpg; b < f.vol->bitmap_words * 64; b++)
+				if (all || mb_rand_below(&rng, 2))
+					grp->bb_bitmap[b / 64] &= ~(1ULL << (b % 64));
+			for (uint32_t b = 0; b < grp->bb_len && !mb_test_failed; b++) {
+				if (mb_test_bit(grp->bb_bitmap, b))
+					continue;
+				int fast = mb_buddy_order_fast(f.vol, grp, b);
+				int walk = mb_buddy_order_for_block(f.vol, grp, b);
+
+				if (fast != walk)
+					mb_test_fail(__FILE__, __LINE__,
+						     "%s: order of free block %u: fast %d, walk %d",
+						     f.name, b, fast, walk);
+			}
+			mb_unlock(&grp->bb_lock);
+		}
+		free(shadow);
+		fixture_destroy(&f);
+	}
+}
+
+/*
+ * mb_buddy_next_extent1 == mb_find_next_zero_bit, then
+ * mb_buddy_find_extent(.., 1) there: from every block of random groups
+ * (and from bpg and past it: nothing).
+ */
+TEST(next_extent1_equals_plain)
+{
+	uint64_t rng = mb_test_seed ^ 0xe71;
+
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
+		uint32_t bpg = f.vol->bpg;
+
+		for (int r = rounds_for(f.vol, 20); r > 0 && !mb_test_failed; r--) {
+			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
+
+			mb_lock(&grp->bb_lock);
+			group_start(&f, &rng, grp, shadow);
+			for (int i = (int)mb_rand_below(&rng, 4); i > 0; i--)
+				incremental_step(&f, &rng, grp, shadow);
+			for (uint32_t from = 0; from <= bpg + 1 && !mb_test_failed; from++) {
+				uint32_t len = 0, p = mb_buddy_next_extent1(f.vol, grp, from, &len);
+				uint32_t q = mb_find_next_zero_bit(grp->bb_bitmap, bpg, from);
+				uint32_t want = q < bpg ? mb_buddy_find_extent(f.vol, grp, q, 1) : 0;
+
+				if (p != q || (q < bpg && len != want))
+					mb_test_fail(__FILE__, __LINE__,
+						     "%s: from %u: next_extent1 %u+%u, plain %u+%u",
+						     f.name, from, p, len, q, want);
+			}
+			mb_unlock(&grp->bb_lock);
+		}
+		free(shadow);
+		fixture_destroy(&f);
+	}
+}
+
+/*
+ * mb_buddy_scan1 == the plain walk it stands for: extent after extent
+ * (next free block, mb_buddy_find_extent(.., 1)), at most n, ending after
+ * the first of one block or before one exceeding the free budget; keeping
+ * the first shortest.
+ */
+TEST(scan1_equals_plain_walk)
+{
+	uint64_t rng = mb_test_seed ^ 0x5c1;
+
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
+		uint32_t bpg = f.vol->bpg;
+
+		for (int r = rounds_for(f.vol, 20); r > 0 && !mb_test_failed; r--) {
+			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
+
+			mb_lock(&grp->bb_lock);
+			group_start(&f, &rng, grp, shadow);
+			for (int i = (int)mb_rand_below(&rng, 4); i > 0; i--)
+				incremental_step(&f, &rng, grp, shadow);
+			for (int q = 0; q < 200 && !mb_test_failed; q++) {
+				uint32_t from = (uint32_t)mb_rand_below(&rng, bpg + 2);
+				uint32_t n = 1 + (uint32_t)mb_rand_below(&rng, q & 1 ? 12 : 400);
+				uint32_t budget = q % 3 ? grp->bb_free
+							: (uint32_t)mb_rand_below(&rng, grp->bb_free + 1);
+				struct mb_scan1 got, want = { 0 };
+				uint32_t i = from, left = budget;
+
+				mb_buddy_scan1(f.vol, grp, from, n, budget, &got);
+				while (want.count < n) {
+					uint32_t p = mb_find_next_zero_bit(grp->bb_bitmap, bpg, i);
+
+					if (p >= bpg)
+						break;
+					uint32_t len = mb_buddy_find_extent(f.vol, grp, p, 1);
+
+					if (len > left) {
+						want.over = true;
+						break;
+					}
+					left -= len;
+					want.count++;
+					if (!want.len || len < want.len) {
+						want.start = p;
+						want.len = len;
+					}
+					if (len == 1)
+						break;
+					i = p + len;
+				}
+				if (got.count != want.count || got.len != want.len ||
+				    (want.len && got.start != want.start) || got.over != want.over)
+					mb_test_fail(__FILE__, __LINE__,
+						     "%s: scan1(%u, n %u, free %u) = %u ext, %u+%u%s; "
+						     "walk %u ext, %u+%u%s",
+						     f.name, from, n, budget, got.count, got.start,
+						     got.len, got.over ? " over" : "", want.count,
+						     want.start, want.len, want.over ? " over" : "");
 			}
 			mb_unlock(&grp->bb_lock);
 		}
