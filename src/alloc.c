@@ -677,8 +677,8 @@ static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t 
 	while (g < end && ac->status == MB_AC_CONTINUE) {
 		mb_stat_cr(ac->vol, cr, 1, 1);
 		mb_try_group(ac, g, cr);
-		if (g + 1 >= end)
-			break;
+		if (g + 1 >= end || ac->status != MB_AC_CONTINUE)
+			break; /* no lookup for a next group once one decided */
 		g = mb_gset_next(set, g + 1);
 	}
 }
@@ -695,9 +695,11 @@ static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, struct mb_gse
 
 	if (lo > hi)
 		return; /* a goal past the largest order: no set to visit */
-	for (int pass = 0; pass < 2; pass++) {
+	for (int pass = 0; pass < 2 && ac->status == MB_AC_CONTINUE; pass++) {
 		mb_grp_t from = pass ? 0 : goal, end = pass ? goal : ac->vol->ngroups;
 
+		if (from >= end)
+			continue; /* goal 0: the second pass has no groups */
 		/* ge[lo] holds the members of every set visited here: when none
 		   is in range, the pass would find every set empty there */
 		if (indexed &&
