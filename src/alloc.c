@@ -688,8 +688,8 @@ static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t 
  * then every order over [0, goal), as ext4 6.17 does -- so a group past the
  * goal is preferred to a better-sized one behind it (fewer far jumps).
  */
-static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, struct mb_gset *ge, int lo,
-			   int hi, int cr, mb_grp_t goal)
+static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, struct mb_gset *ge,
+			   const _Atomic uint64_t *orders, int lo, int hi, int cr, mb_grp_t goal)
 {
 	bool indexed = mb_scan_indexed(ac);
 
@@ -705,8 +705,17 @@ static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, struct mb_gse
 		if (indexed &&
 		    (!mb_gset_any_from(&ge[lo], from) || mb_gset_next(&ge[lo], from) >= end))
 			continue;
-		for (int k = lo; k <= hi && ac->status == MB_AC_CONTINUE; k++)
-			mb_scan_set(ac, &sets[k], cr, from, end);
+		for (int k = lo; k <= hi && ac->status == MB_AC_CONTINUE; k++) {
+			/* the next order with a member, read after the last
+			   set's visit (a visit may load a group and move it) */
+			uint64_t m = atomic_load_explicit(orders, memory_order_relaxed) >> k;
+
+			if (!m)
+				break;
+			k += __builtin_ctzll(m);
+			if (k <= hi)
+				mb_scan_set(ac, &sets[k], cr, from, end);
+		}
 	}
 }
 
@@ -783,7 +792,7 @@ static void mb_scan_best_avail(struct mb_ac *ac, mb_grp_t goal)
 		if (len >= ac->orig_goal_len || len < ac->o_ex.fe_len)
 			continue; /* not a trim, or below what was asked */
 		ac->g_ex.fe_len = len;
-		mb_scan_orders(ac, vol->avg_set, vol->avg_ge, i, vol->max_order,
+		mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, i, vol->max_order,
 			       MB_CR_BEST_AVAIL_LEN, goal);
 	}
 	if (ac->status == MB_AC_CONTINUE)
@@ -807,11 +816,11 @@ static void mb_scan_criterion(struct mb_ac *ac, int cr, mb_grp_t goal)
 		goal = (mb_grp_t)(((uint64_t)goal + linear) % vol->ngroups);
 	}
 	if (cr == MB_CR_POWER2_ALIGNED)
-		mb_scan_orders(ac, vol->largest_set, vol->largest_ge, ac->ac_2order, vol->max_order,
-			       cr, goal);
+		mb_scan_orders(ac, vol->largest_set, vol->largest_ge, &vol->largest_orders,
+			       ac->ac_2order, vol->max_order, cr, goal);
 	else if (cr == MB_CR_GOAL_LEN_FAST)
-		mb_scan_orders(ac, vol->avg_set, vol->avg_ge, mb_ilog2(ac->g_ex.fe_len),
-			       vol->max_order, cr, goal);
+		mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders,
+			       mb_ilog2(ac->g_ex.fe_len), vol->max_order, cr, goal);
 	else
 		mb_scan_best_avail(ac, goal);
 }

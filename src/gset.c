@@ -12,7 +12,9 @@
  * empty and then re-reads the word; if an adder slipped in, it sets the
  * summary bit again.  An adder sets the word bit before the summary bit.
  * With sequentially consistent RMWs every interleaving ends with the
- * summary set whenever the word is non-empty.
+ * summary set whenever the word is non-empty.  A family word (fam) is one
+ * more level above the top word, shared by a family of sets: a bit per
+ * set, kept the same way.
  */
 #include <stdlib.h>
 
@@ -24,6 +26,8 @@ int mb_gset_init(struct mb_gset *s, uint32_t nbits)
 
 	s->nbits = nbits;
 	s->nlevels = 0;
+	s->fam = NULL;
+	s->fam_bit = 0;
 	do {
 		uint32_t words = (bits + 63) / 64;
 
@@ -47,12 +51,22 @@ void mb_gset_destroy(struct mb_gset *s)
 	s->nlevels = 0;
 }
 
+/* From now on fam's bit `bit` says whether s has a member (s still empty). */
+void mb_gset_set_family(struct mb_gset *s, _Atomic uint64_t *fam, int bit)
+{
+	assert(bit < 64 && !atomic_load(&s->lvl[s->nlevels - 1][0]));
+	s->fam = fam;
+	s->fam_bit = 1ULL << bit;
+}
+
 /*
  * Makes groups [0, n) members, summaries included.  Only before the set is
  * shared (volume creation): plain stores, O(n / 64).
  */
 void mb_gset_fill(struct mb_gset *s, uint32_t n)
 {
+	if (n && s->fam)
+		atomic_fetch_or_explicit(s->fam, s->fam_bit, memory_order_relaxed);
 	for (int l = 0; l < s->nlevels && n; l++) {
 		mb_zmap_prefault((void *)s->lvl[l], (n + 63) / 64 * sizeof(uint64_t));
 		for (uint32_t w = 0; w < n / 64; w++)
@@ -73,6 +87,26 @@ void mb_gset_add(struct mb_gset *s, uint32_t g)
 		if (old)
 			return; /* the word was non-empty: its summary bit is set */
 	}
+	if (s->fam) /* the top word was empty */
+		atomic_fetch_or(s->fam, s->fam_bit);
+}
+
+#ifdef MB_TESTING
+void (*mb_gset_family_hook)(struct mb_gset *s);
+#endif
+
+/* The top word emptied: clear the family bit, re-checking for an adder. */
+static void mb_gset_family_del(struct mb_gset *s)
+{
+	if (!s->fam)
+		return;
+#ifdef MB_TESTING
+	if (mb_gset_family_hook)
+		mb_gset_family_hook(s);
+#endif
+	atomic_fetch_and(s->fam, ~s->fam_bit);
+	if (atomic_load(&s->lvl[s->nlevels - 1][0]))
+		atomic_fetch_or(s->fam, s->fam_bit); /* an adder raced us */
 }
 
 void mb_gset_del(struct mb_gset *s, uint32_t g)
@@ -97,6 +131,7 @@ void mb_gset_del(struct mb_gset *s, uint32_t g)
 		if (pold & ~pbit)
 			return; /* the parent word is still non-empty */
 	}
+	mb_gset_family_del(s);
 }
 
 bool mb_gset_test(const struct mb_gset *s, uint32_t g)

@@ -131,6 +131,10 @@ struct mb_gset {
 	uint32_t nwords[MB_GSET_MAX_LEVELS];
 	int nlevels;
 	uint32_t nbits;
+	/* A family's summary: fam_bit is set in *fam while the set has a
+	   member (one level above the top word, same protocol); NULL: none. */
+	_Atomic uint64_t *fam;
+	uint64_t fam_bit;
 };
 
 /* bigmem.c: zeroed memory untouched until used (mmap above 64 KiB). */
@@ -142,6 +146,12 @@ int mb_gset_init(struct mb_gset *s, uint32_t nbits);
 void mb_gset_destroy(struct mb_gset *s);
 void mb_gset_add(struct mb_gset *s, uint32_t g);
 void mb_gset_fill(struct mb_gset *s, uint32_t n);
+void mb_gset_set_family(struct mb_gset *s, _Atomic uint64_t *fam, int bit);
+#ifdef MB_TESTING
+/* Test-only: called by a delete that emptied s, before it clears s's
+   family bit (an adder acting there is the race gset.c re-checks for). */
+extern void (*mb_gset_family_hook)(struct mb_gset *s);
+#endif
 void mb_gset_del(struct mb_gset *s, uint32_t g);
 bool mb_gset_test(const struct mb_gset *s, uint32_t g);
 /* First member >= from, or UINT32_MAX. */
@@ -454,6 +464,9 @@ struct mb_volume {
 	/* Optimized scanning: by largest free order, by avg fragment order. */
 	struct mb_gset largest_set[MB_MAX_ORDERS];
 	struct mb_gset avg_set[MB_MAX_ORDERS];
+	/* Bit k: largest_set[k] (avg_set[k]) has a member -- a scan over the
+	   orders skips the empty ones in one look (gset.c keeps them). */
+	_Atomic uint64_t largest_orders, avg_orders;
 	/* The linear passes' index: free_ge[k] holds the groups with
 	   bb_free_order >= k (a group is in free_ge[0..bb_free_order]). */
 	struct mb_gset free_ge[MB_MAX_ORDERS];

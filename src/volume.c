@@ -120,6 +120,10 @@ static int mb_volume_alloc_state(struct mb_volume *vol)
 
 		if (!err)
 			err = mb_gset_init(&vol->avg_set[k], vol->ngroups);
+		if (!err) {
+			mb_gset_set_family(&vol->largest_set[k], &vol->largest_orders, k);
+			mb_gset_set_family(&vol->avg_set[k], &vol->avg_orders, k);
+		}
 		if (!err)
 			err = mb_gset_init(&vol->free_ge[k], vol->ngroups);
 		if (!err)

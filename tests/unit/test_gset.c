@@ -52,8 +52,12 @@ static void random_ops(uint32_t n, uint64_t *rng)
 	bool *in = calloc(n, sizeof(bool));
 	uint32_t count = 0, hot = 0;
 
+	/* bit 7: this set's family bit; bit 3: another set's, untouched */
+	_Atomic uint64_t fam = 1ULL << 3;
+
 	ASSERT_TRUE(in);
 	ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
+	mb_gset_set_family(&s, &fam, 7);
 	for (int op = 0; op < 60000; op++) {
 		uint32_t g = pick(rng, n, &hot);
 
@@ -73,6 +77,11 @@ static void random_ops(uint32_t n, uint64_t *rng)
 		if (mb_gset_next(&s, from) != naive_next(in, n, from < n ? from : n)) {
 			mb_test_fail(__FILE__, __LINE__, "size %u op %d: next(%u) = %u, want %u", n,
 				     op, from, mb_gset_next(&s, from), naive_next(in, n, from));
+			break;
+		}
+		if (atomic_load(&fam) != ((count ? 1ULL << 7 : 0) | 1ULL << 3)) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d: family word %#llx, %u members",
+				     n, op, (unsigned long long)atomic_load(&fam), count);
 			break;
 		}
 		if (mb_gset_test(&s, g) != in[g]) {
@@ -120,6 +129,20 @@ TEST(gset_fill_drain)
 		mb_gset_add(&s, n / 2);
 		ASSERT_EQ_U64(mb_gset_next(&s, 0), n / 2);
 		ASSERT_EQ_U64(mb_gset_next(&s, n / 2 + 1 < n ? n / 2 + 1 : n), UINT32_MAX);
+		mb_gset_destroy(&s);
+
+		/* fill, as volume setup does, sets the family bit too */
+		_Atomic uint64_t fam = 0;
+
+		ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
+		mb_gset_set_family(&s, &fam, 63);
+		mb_gset_fill(&s, 0);
+		ASSERT_EQ_U64(atomic_load(&fam), 0);
+		mb_gset_fill(&s, n);
+		ASSERT_EQ_U64(atomic_load(&fam), 1ULL << 63);
+		for (uint32_t g = 0; g < n; g++)
+			mb_gset_del(&s, g);
+		ASSERT_EQ_U64(atomic_load(&fam), 0);
 		mb_gset_destroy(&s);
 	}
 }
@@ -300,5 +323,44 @@ TEST(gset_summary_race_quiescent_walk)
 			mb_test_fail(__FILE__, __LINE__,
 				     "%u threads: after round %d next() misses a member", nthreads,
 				     bad_round);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* The family bit's race, made to happen                                     */
+/* ------------------------------------------------------------------------ */
+
+static uint32_t fam_hook_add = UINT32_MAX; /* the member the "other thread" adds */
+
+static void fam_hook(struct mb_gset *s)
+{
+	if (fam_hook_add != UINT32_MAX)
+		mb_gset_add(s, fam_hook_add); /* sets the family bit, which is still set */
+	fam_hook_add = UINT32_MAX;
+}
+
+/*
+ * A delete empties the set, and before it clears the family bit an adder
+ * puts a member in (its add finds the bit set and leaves it).  The delete
+ * must see the member on its re-check and set the bit again: a family bit
+ * clear over a non-empty set hides the whole order from the scan.
+ */
+TEST(gset_family_bit_race)
+{
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint32_t n = sizes[i];
+		struct mb_gset s;
+		_Atomic uint64_t fam = 0;
+
+		ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
+		mb_gset_set_family(&s, &fam, 5);
+		mb_gset_add(&s, 0);
+		fam_hook_add = n - 1;
+		mb_gset_family_hook = fam_hook;
+		mb_gset_del(&s, 0);
+		mb_gset_family_hook = NULL;
+		ASSERT_EQ_U64(mb_gset_next(&s, 0), n - 1);
+		ASSERT_EQ_U64(atomic_load(&fam), 1ULL << 5);
+		mb_gset_destroy(&s);
 	}
 }
