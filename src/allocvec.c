@@ -108,6 +108,8 @@ static int mb_vec_place(struct mb_cons *k, uint64_t len, uint64_t asked, uint32_
 
 		if (*sum == len || (cnt && !all))
 			return (int)cnt;
+		if (cnt)
+			MB_HOOK(k->vol, MB_HOOK_VEC_SHORT, k->goal_group, (int)cnt);
 		for (uint32_t i = 0; i < cnt; i++) {
 			struct mb_fex ex = mb_vec_to_fex(k->vol, &out[i]);
 
