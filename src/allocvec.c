@@ -17,6 +17,9 @@
  * A gathering that fell short is judged like a failed pass (constrain.c):
  * if no buddy but ours moved during it, it ran on one consistent state,
  * and the shortfall is true; otherwise it is rolled back and run again.
+ * While an all-or-nothing gathering holds pieces it may give back, it is
+ * counted (vol->vec_holding): another call's failing decision waits for it
+ * instead of answering ENOSPC over space that is about to come back.
  */
 #include "constrain.h"
 #include "store.h"
@@ -59,7 +62,7 @@ static struct mb_fex mb_vec_to_fex(const struct mb_volume *vol, const struct mb_
  * last extent that completes req->len may be shorter than min).
  */
 static uint32_t mb_vec_gather(struct mb_cons *k, uint64_t len, uint64_t asked, uint32_t n,
-			      uint64_t logical, struct mb_extent *out, uint64_t *sum)
+			      bool all, uint64_t logical, struct mb_extent *out, uint64_t *sum)
 {
 	struct mb_volume *vol = k->vol;
 	uint32_t cnt = 0, min = k->min;
@@ -72,6 +75,7 @@ static uint32_t mb_vec_gather(struct mb_cons *k, uint64_t len, uint64_t asked, u
 		if (want < min && *sum + want != asked)
 			break; /* a short vector: the claim was cut */
 		k->min = want < min ? want : min; /* the last piece completes len */
+		k->rest = all ? len - *sum : 0;
 		uint32_t got = mb_cons_pass(k, want, true, &ex);
 
 		k->min = min;
@@ -104,10 +108,13 @@ static int mb_vec_place(struct mb_cons *k, uint64_t len, uint64_t asked, uint32_
 		k->goal_group = start.goal_group;
 		k->goal_off = start.goal_off;
 		mb_cons_round_begin(k);
-		uint32_t cnt = mb_vec_gather(k, len, asked, n, logical, out, sum);
+		uint32_t cnt = mb_vec_gather(k, len, asked, n, all, logical, out, sum);
 
-		if (*sum == len || (cnt && !all))
+		k->rest = 0;
+		if (*sum == len || (cnt && !all)) {
+			mb_cons_hold_end(k);
 			return (int)cnt;
+		}
 		if (cnt)
 			MB_HOOK(k->vol, MB_HOOK_VEC_SHORT, k->goal_group, (int)cnt);
 		for (uint32_t i = 0; i < cnt; i++) {
@@ -116,6 +123,7 @@ static int mb_vec_place(struct mb_cons *k, uint64_t len, uint64_t asked, uint32_
 			mb_cons_undo(k->vol, &ex);
 			k->own_bumps++;
 		}
+		mb_cons_hold_end(k); /* what it held is back */
 		*sum = 0;
 		if ((k->flags & MB_HINT_GOAL_ONLY) || !mb_cons_should_retry(k, !cnt))
 			return k->load_err ? k->load_err : -ENOSPC;

@@ -26,6 +26,11 @@
  * sleep on the space event while a trim or a legacy discard holds space.
  * The set lookups are relaxed loads of seq_cst RMWs done after the bump in
  * the same lock hold; the acquire fence before the final sum orders them.
+ * Space held rather than gone is waited for, not reported: a run under a
+ * trim callback, PAs a discard is tearing down, and pieces an all-or-
+ * nothing vector took and may give back (mb_cons_take_locked counts it
+ * before its first such piece leaves the buddy, so a pass that found the
+ * piece used, or its group in no set, sees the count after the fence).
  *
  * Locking: one bb_lock at a time, taken with no other lock held (the
  * caller holds no f_data_sem: constrained requests use no preallocation).
@@ -145,6 +150,12 @@ static void mb_cons_scan_locked(struct mb_cons *k, struct mb_group *grp, uint32_
  */
 static void mb_cons_take_locked(struct mb_cons *k, struct mb_group *grp, const struct mb_fex *ex)
 {
+	/* a piece that does not finish an all-or-nothing vector may go back:
+	   counted before it leaves the buddy, see mb_cons_should_retry */
+	if (ex->fe_len < k->rest && !k->holding) {
+		k->holding = true;
+		atomic_fetch_add_explicit(&k->vol->vec_holding, 1, memory_order_relaxed);
+	}
 	mb_buddy_mark_used(k->vol, grp, ex->fe_start, ex->fe_len);
 	mb_group_mark_disk_used_locked(k->vol, grp, ex->fe_start, ex->fe_len);
 	k->own_bumps++;
@@ -305,6 +316,14 @@ static bool mb_cons_sweep(struct mb_cons *k)
 	return mb_cons_visit_set(k, &vol->largest_ge[o], k->min, false, &best) || best.fe_len;
 }
 
+/* Does an all-or-nothing vector hold pieces?  (mb_space_wait_while's predicate.) */
+static bool mb_cons_vec_held(struct mb_volume *vol, const void *arg)
+{
+	(void)arg;
+	/* seq_cst: Dekker with mb_cons_hold_end, via space_ev.waiters */
+	return atomic_load_explicit(&vol->vec_holding, memory_order_seq_cst) != 0;
+}
+
 /*
  * The round's passes failed: reclaims held space and says whether to search
  * again.  false means ENOSPC is true: nothing was reclaimed, nothing is
@@ -332,14 +351,15 @@ bool mb_cons_should_retry(struct mb_cons *k, bool took_nothing)
 		return true;
 	if (took_nothing && mb_cons_sweep(k))
 		return true;
+	atomic_thread_fence(memory_order_acquire); /* the set lookups before what follows */
 	/* pairs with the release in mb_trim_group */
-	bool held = busy || atomic_load_explicit(&vol->trim_inflight, memory_order_acquire);
+	bool other = busy || atomic_load_explicit(&vol->trim_inflight, memory_order_acquire);
+	bool held = other || mb_cons_vec_held(vol, NULL);
 
-	atomic_thread_fence(memory_order_acquire); /* the set lookups before the sum */
 	if (mb_seq_sum(vol) - k->seq != k->own_bumps)
 		return true;
-	if (held)
-		mb_space_wait(vol, ev); /* holding no lock */
+	if (held) /* holding no lock */
+		mb_space_wait_while(vol, ev, other ? NULL : mb_cons_vec_held, NULL);
 	return held;
 }
 
@@ -379,6 +399,23 @@ void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex)
 	if (mb_buddy_free(vol, grp, ex->fe_start, ex->fe_len))
 		mb_group_set_corrupt_locked(vol, grp);
 	mb_unlock(&grp->bb_lock);
+}
+
+/*
+ * An all-or-nothing vector's round is over: what it holds is its own or
+ * given back (mb_cons_undo, before this).  Wakes a decision waiting for it.
+ */
+void mb_cons_hold_end(struct mb_cons *k)
+{
+	struct mb_volume *vol = k->vol;
+
+	if (!k->holding)
+		return;
+	k->holding = false;
+	atomic_fetch_sub_explicit(&vol->vec_holding, 1, memory_order_seq_cst);
+	/* Dekker with mb_space_wait_while: the count published, then waiters read */
+	if (atomic_load_explicit(&vol->space_ev.waiters, memory_order_seq_cst))
+		mb_space_returned(vol);
 }
 
 int64_t mb_largest_extent(struct mb_volume *vol, const struct mb_constraint *c, uint64_t *start)

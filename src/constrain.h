@@ -25,6 +25,8 @@ struct mb_cons {
 	int load_err;          /* a bitmap could not be read: the answer instead of ENOSPC */
 	uint64_t seq;          /* discard_pa_seq sum before this round's passes */
 	uint64_t own_bumps;    /* seq bumps this call made itself since `seq` */
+	uint64_t rest;         /* an all-or-nothing vector: blocks still wanted, else 0 */
+	bool holding;          /* counted in vol->vec_holding (it may give pieces back) */
 };
 
 int mb_cons_setup(struct mb_cons *k, struct mb_volume *vol, const struct mb_constraint *c);
@@ -35,5 +37,6 @@ void mb_cons_round_begin(struct mb_cons *k);
 bool mb_cons_should_retry(struct mb_cons *k, bool took_nothing);
 void mb_cons_end(struct mb_cons *k);
 void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex);
+void mb_cons_hold_end(struct mb_cons *k);
 
 #endif /* MB_CONSTRAIN_H */

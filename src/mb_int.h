@@ -502,6 +502,9 @@ struct mb_volume {
 
 	/* Free blocks held out of the buddy by an mb_trim() callback in flight. */
 	_Atomic uint64_t trim_inflight;
+	/* All-or-nothing vectors holding pieces they may give back (allocvec.c):
+	   a constrained ENOSPC waits for them (constrain.c). */
+	_Atomic uint64_t vec_holding;
 	/* Failing allocators sleep here until held space comes back (wait.c). */
 	struct mb_space_event space_ev;
 

@@ -889,3 +889,116 @@ TEST(enospc_decision_sees_a_group_between_sets)
 	pthread_mutex_destroy(&t.mx);
 	mb_volume_destroy(t.vol);
 }
+
+/*
+ * An all-or-nothing vector holds what it took until it gives it back.
+ * Free: [64, 128) of group 5, and 100 single blocks (no aligned run).  X
+ * asks for 96 blocks, aligned 32, in at most 2 extents: it takes the 64,
+ * finds no 32 more and is parked before it gives them back (its claim of
+ * 96 leaves 68 unclaimed).  Y asks for 32 aligned blocks: its pass finds
+ * none, and nothing moved during it -- but X is about to return 64.  Y must
+ * wait for X and get 32 of them, not answer ENOSPC.  X is released once Y
+ * sleeps (MB_HOOK_SPACE_WAIT) or returned.
+ */
+struct hold_race {
+	struct mb_volume *vol;
+	pthread_mutex_t mx;
+	pthread_cond_t cv;
+	bool x_parked, x_go, y_asleep, y_done;
+	int x_err, y_err;
+	struct mb_extent x_ex[2], y_ex;
+};
+
+static _Thread_local char hold_role;
+
+static void hold_set(struct hold_race *t, bool *flag)
+{
+	pthread_mutex_lock(&t->mx);
+	*flag = true;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mx);
+}
+
+static void hold_hook(void *arg, int id, uint32_t group, int cr)
+{
+	struct hold_race *t = arg;
+
+	(void)group;
+	(void)cr;
+	if (id == MB_HOOK_VEC_SHORT && hold_role == 'X' && !t->x_parked) {
+		hold_set(t, &t->x_parked);
+		pthread_mutex_lock(&t->mx);
+		while (!t->x_go)
+			pthread_cond_wait(&t->cv, &t->mx);
+		pthread_mutex_unlock(&t->mx);
+	} else if (id == MB_HOOK_SPACE_WAIT && hold_role == 'Y') {
+		hold_set(t, &t->y_asleep); /* the event lock is held: never block */
+	}
+}
+
+static void *hold_x(void *arg)
+{
+	struct hold_race *t = arg;
+	struct mb_constraint c = cons(32, 32, 0);
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 96 };
+
+	hold_role = 'X';
+	t->x_err = mb_alloc_vec(t->vol, &rq, &c, MB_VEC_ALL, t->x_ex, 2);
+	return NULL;
+}
+
+static void *hold_y(void *arg)
+{
+	struct hold_race *t = arg;
+	struct mb_constraint c = cons(32, 32, 32);
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 32 };
+
+	hold_role = 'Y';
+	t->y_err = mb_alloc_constrained(t->vol, &rq, &c, &t->y_ex);
+	hold_set(t, &t->y_done);
+	return NULL;
+}
+
+TEST(enospc_decision_waits_for_a_vector_that_gives_back)
+{
+	struct hold_race t = { 0 };
+	pthread_t x, y;
+
+	ASSERT_TRUE((t.vol = new_volume(&geo16)) != NULL);
+	fill(t.vol);
+	ASSERT_EQ_INT(mb_free(t.vol, 5 * 256 + 64, 64), 0);
+	for (uint64_t i = 0; i < 50; i++) {
+		ASSERT_EQ_INT(mb_free(t.vol, 9 * 256 + 3 + 4 * i, 1), 0);
+		ASSERT_EQ_INT(mb_free(t.vol, 10 * 256 + 3 + 4 * i, 1), 0);
+	}
+	pthread_mutex_init(&t.mx, NULL);
+	pthread_cond_init(&t.cv, NULL);
+	mb_hook_set(t.vol, hold_hook, &t);
+	pthread_create(&x, NULL, hold_x, &t);
+	pthread_mutex_lock(&t.mx);
+	while (!t.x_parked)
+		pthread_cond_wait(&t.cv, &t.mx);
+	pthread_mutex_unlock(&t.mx);
+	pthread_create(&y, NULL, hold_y, &t); /* X holds [64, 128) of group 5 */
+	pthread_mutex_lock(&t.mx);
+	while (!t.y_asleep && !t.y_done)
+		pthread_cond_wait(&t.cv, &t.mx);
+	t.x_go = true;
+	pthread_cond_broadcast(&t.cv);
+	pthread_mutex_unlock(&t.mx);
+	pthread_join(x, NULL);
+	pthread_join(y, NULL);
+	mb_hook_set(t.vol, NULL, NULL);
+	if (t.y_err)
+		fprintf(stderr, "Y: %d while X held 64 aligned blocks it gave back (%" PRIu64
+				" blocks free now)\n",
+			t.y_err, mb_free_blocks(t.vol));
+	ASSERT_EQ_INT(t.y_err, 0);
+	ASSERT_TRUE(satisfies(&t.y_ex, &(struct mb_constraint){ 32, 32, 32, 0 }));
+	ASSERT_EQ_U64(mb_block_group(t.vol, t.y_ex.start), 5);
+	ASSERT_EQ_INT(t.x_err, -ENOSPC); /* 32 of the 64 are Y's: no 96 in 2 */
+	ASSERT_CHECK_CLEAN(t.vol);
+	pthread_cond_destroy(&t.cv);
+	pthread_mutex_destroy(&t.mx);
+	mb_volume_destroy(t.vol);
+}
