@@ -367,12 +367,15 @@ void mb_resv_retune(struct mb_volume *vol)
 	mb_unlock(&vol->resv.rs_lock);
 }
 
-static int64_t mb_resv_count_sum(const struct mb_volume *vol)
+static int64_t mb_resv_count_sum(struct mb_volume *vol)
 {
 	int64_t sum = 0;
 
-	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++) {
 		sum += atomic_load_explicit(&vol->pcpu[i].resv_count, memory_order_relaxed);
+		if (!i)
+			MB_HOOK(vol, MB_HOOK_RESV_SUMMING, 0, 0);
+	}
 	return sum;
 }
 
