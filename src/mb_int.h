@@ -321,10 +321,12 @@ struct mb_pcpu {
 	_Atomic uint64_t discard_pa_seq;
 	_Atomic int64_t free_delta; /* stripe of the volume free counter */
 	/* reserve.c: unclaimed free blocks this CPU may hand out without the
-	   pool lock (may go negative: corruption, mb_mark_used); and this
-	   CPU's stripe of the outstanding reservations (any sign). */
+	   pool lock (may go negative: corruption, mb_mark_used); and the
+	   blocks reserved here and released (used or unreserved) here: only
+	   the sums mean something, both only grow (mb_resv_held). */
 	_Atomic int64_t resv_cache;
-	_Atomic int64_t resv_count;
+	_Atomic uint64_t resv_added;
+	_Atomic uint64_t resv_removed;
 	/* reserve.c: how many claims of plain allocations started here and how
 	   many settled here (a claim may settle on another slot: only the sums
 	   mean something; both only grow).  seq_cst: they pair with each other

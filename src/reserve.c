@@ -336,7 +336,7 @@ void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uin
 	struct mb_pcpu *slot = mb_resv_slot(vol);
 
 	if (flags & MB_HINT_DELALLOC_RESERVED) {
-		atomic_fetch_sub_explicit(&slot->resv_count, (int64_t)got, memory_order_relaxed);
+		atomic_fetch_add_explicit(&slot->resv_removed, got, memory_order_seq_cst);
 		return;
 	}
 	assert(got <= claimed);
@@ -348,6 +348,30 @@ void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uin
 }
 
 /*
+ * Blocks reserved and not yet used or unreserved, never read low: a
+ * caller that holds n reserved blocks throughout sees at least n.  The
+ * released sum is read first, every slot, then the reserved sum: a release
+ * counted in the first was preceded by the reservation it releases, which
+ * the second, read after it, counts.  So the difference is at least the
+ * total at the moment between the two (it may read high: a reservation
+ * made after that moment is counted, its release not).  seq_cst with the
+ * RMWs, for that order.
+ */
+static int64_t mb_resv_held(struct mb_volume *vol)
+{
+	uint64_t removed = 0, added = 0;
+
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++) {
+		removed += atomic_load_explicit(&vol->pcpu[i].resv_removed, memory_order_seq_cst);
+		if (!i)
+			MB_HOOK(vol, MB_HOOK_RESV_SUMMING, 0, 0);
+	}
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		added += atomic_load_explicit(&vol->pcpu[i].resv_added, memory_order_seq_cst);
+	return (int64_t)(added - removed);
+}
+
+/*
  * A USE_RESERVED (delalloc) allocation may not give up while free blocks
  * exist on disk: F >= R, so they are its own reserved blocks, held by a PA,
  * a pending free or a trim that the retry rounds reclaim.  This lifts the
@@ -356,7 +380,11 @@ void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uin
  */
 bool mb_resv_must_retry(struct mb_volume *vol, uint32_t flags)
 {
-	return (flags & MB_HINT_DELALLOC_RESERVED) && mb_free_blocks(vol) != 0;
+	/* the free sum may read low (a free on a slot read before it, the
+	   reuse on one read after); the reservations' never does, and while
+	   the caller's own is outstanding F >= R > 0 */
+	return (flags & MB_HINT_DELALLOC_RESERVED) &&
+	       (mb_free_blocks(vol) != 0 || mb_resv_held(vol) > 0);
 }
 
 /* reserved_clusters or r_blocks_count changed: shares must respect the new floor. */
@@ -365,18 +393,6 @@ void mb_resv_retune(struct mb_volume *vol)
 	mb_lock(&vol->resv.rs_lock);
 	mb_resv_drain_locked(vol);
 	mb_unlock(&vol->resv.rs_lock);
-}
-
-static int64_t mb_resv_count_sum(struct mb_volume *vol)
-{
-	int64_t sum = 0;
-
-	for (uint32_t i = 0; i <= vol->pcpu_mask; i++) {
-		sum += atomic_load_explicit(&vol->pcpu[i].resv_count, memory_order_relaxed);
-		if (!i)
-			MB_HOOK(vol, MB_HOOK_RESV_SUMMING, 0, 0);
-	}
-	return sum;
 }
 
 static bool mb_resv_read_only(const struct mb_volume *vol)
@@ -394,8 +410,7 @@ int mb_reserve(struct mb_volume *vol, uint64_t n, uint32_t flags)
 	int err = mb_resv_claim_wait(vol, n, n, flags, false) ? 0 : -ENOSPC;
 
 	if (!err)
-		atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_count, (int64_t)n,
-					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_added, n, memory_order_seq_cst);
 	return err;
 }
 
@@ -403,13 +418,13 @@ int mb_unreserve(struct mb_volume *vol, uint64_t n)
 {
 	if (!vol || !n)
 		return -EINVAL;
-	int64_t held = mb_resv_count_sum(vol);
+	int64_t held = mb_resv_held(vol);
 
 	if (held < 0 || n > (uint64_t)held)
 		return -EINVAL;
 	struct mb_pcpu *slot = mb_resv_slot(vol);
 
-	atomic_fetch_sub_explicit(&slot->resv_count, (int64_t)n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&slot->resv_removed, n, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&slot->resv_cache, (int64_t)n, memory_order_relaxed);
 	return 0;
 }
@@ -419,7 +434,7 @@ int mb_statfs(struct mb_volume *vol, struct mb_statfs *st)
 	if (!vol || !st)
 		return -EINVAL;
 	struct mb_resv *rs = &vol->resv;
-	int64_t held = mb_resv_count_sum(vol);
+	int64_t held = mb_resv_held(vol);
 
 	*st = (struct mb_statfs){
 		.total = vol->geo.blocks_count,

@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "mb_test_int.h"
+#include "percpu.h"
 
 static const struct mb_geometry geo64k = {
 	.block_size = 4096, .blocks_per_group = 0, .blocks_count = 65536,
@@ -595,4 +596,98 @@ TEST(failed_claim_sees_a_settle_after_its_decision)
 TEST(failed_claim_sees_a_settle_halfway)
 {
 	ASSERT_EQ_INT(settle_race_run(true), 0);
+}
+
+/*
+ * mb_unreserve's check reads every slot's reservations one after another.
+ * 10 blocks are reserved on slot 1; U unreserves them and is parked after
+ * reading slot 0.  Meanwhile 5 more are reserved on slot 0 and a delalloc
+ * allocation consumes them on slot 1.  10 blocks stay reserved throughout,
+ * so U must succeed: the old sum read slot 0 before the reserve and slot 1
+ * after the use, 5, and answered -EINVAL.  The slot a call uses is forced
+ * through the thread's cached CPU (percpu.h).
+ */
+struct unresv_race {
+	struct mb_volume *vol;
+	pthread_mutex_t mx;
+	pthread_cond_t cv;
+	bool parked, go;
+	int err;
+};
+
+static void on_slot(unsigned s)
+{
+	mb_cpu_cached = (int)s;
+	mb_cpu_uses = 1; /* the next 63 uses keep it */
+}
+
+static void unresv_hook(void *arg, int id, uint32_t group, int cr)
+{
+	struct unresv_race *t = arg;
+
+	(void)group;
+	(void)cr;
+	if (id != MB_HOOK_RESV_SUMMING || t->parked)
+		return;
+	pthread_mutex_lock(&t->mx);
+	t->parked = true;
+	pthread_cond_broadcast(&t->cv);
+	while (!t->go)
+		pthread_cond_wait(&t->cv, &t->mx);
+	pthread_mutex_unlock(&t->mx);
+}
+
+static void *unresv_u(void *arg)
+{
+	struct unresv_race *t = arg;
+
+	on_slot(1);
+	t->err = mb_unreserve(t->vol, 10);
+	return NULL;
+}
+
+TEST(unreserve_sum_never_reads_low)
+{
+	struct unresv_race t = { 0 };
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 5,
+				 .flags = MB_HINT_DELALLOC_RESERVED };
+	struct mb_extent ex;
+	pthread_t u;
+
+	ASSERT_TRUE((t.vol = new_volume()) != NULL);
+	if (!t.vol->pcpu_mask) {
+		mb_volume_destroy(t.vol);
+		printf("one slot: nothing to tear, not run\n");
+		return;
+	}
+	on_slot(1);
+	ASSERT_EQ_INT(mb_reserve(t.vol, 10, 0), 0);
+	pthread_mutex_init(&t.mx, NULL);
+	pthread_cond_init(&t.cv, NULL);
+	mb_hook_set(t.vol, unresv_hook, &t);
+	pthread_create(&u, NULL, unresv_u, &t);
+	pthread_mutex_lock(&t.mx);
+	while (!t.parked)
+		pthread_cond_wait(&t.cv, &t.mx);
+	pthread_mutex_unlock(&t.mx);
+	on_slot(0);
+	ASSERT_EQ_INT(mb_reserve(t.vol, 5, 0), 0); /* slot 0, read already */
+	on_slot(1);
+	ASSERT_EQ_INT(mb_alloc(t.vol, &rq, &ex), 0); /* consumes 5 on slot 1 */
+	ASSERT_EQ_U64(ex.len, 5);
+	pthread_mutex_lock(&t.mx);
+	t.go = true;
+	pthread_cond_broadcast(&t.cv);
+	pthread_mutex_unlock(&t.mx);
+	pthread_join(u, NULL);
+	mb_hook_set(t.vol, NULL, NULL);
+	if (t.err)
+		fprintf(stderr, "U: mb_unreserve(10) = %d with 10 blocks reserved throughout\n",
+			t.err);
+	ASSERT_EQ_INT(t.err, 0);
+	ASSERT_EQ_U64(reserved(t.vol), 0);
+	ASSERT_EQ_U64(avail(t.vol), mb_free_blocks(t.vol));
+	pthread_cond_destroy(&t.cv);
+	pthread_mutex_destroy(&t.mx);
+	mb_volume_destroy(t.vol);
 }
