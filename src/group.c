@@ -504,6 +504,10 @@ int mb_range_validate_apply(struct mb_volume *vol, uint64_t start, uint64_t len,
 	if (!len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
 	    len > vol->geo.blocks_count - start)
 		return -EINVAL;
+	/* One group: the piece validates under its lock before it applies,
+	   so the validation pass would only repeat that check (and the lock). */
+	if (len <= vol->bpg - mb_block_offset(vol, start))
+		return mb_range_pass(vol, start, len, piece, true);
 	int err = mb_range_pass(vol, start, len, piece, false);
 
 	return err ? err : mb_range_pass(vol, start, len, piece, true);
