@@ -13,6 +13,11 @@
  * counts the instructions of the hits alone (Ir / hits).  Both runs must
  * answer alike (hash): mb_stats sends every request the regular way, so a
  * fast path that decided otherwise shows here.  Exit 1 if they differ.
+ *
+ * With a third argument "inode", the inode-PA hit instead (mballoc bench
+ * --workload pa): one file appends 1 block at a time, the goal the block
+ * after its last; every INODE_ROUND blocks it is closed, its blocks freed,
+ * and a fresh file starts.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +32,7 @@
 #define RING 8192
 #define VOL_BLOCKS (1u << 18)
 #define SMALL 16 /* mb_stream_req's default: the files stay small */
+#define INODE_ROUND 100000 /* blocks a file grows to in inode mode */
 
 struct lg_file {
 	struct mb_file *f;
@@ -41,7 +47,7 @@ struct lg_run {
 	uint64_t rng, hash, ino;
 	unsigned char *hit; /* per call: a PA served it (from the stats run) */
 	uint64_t hits, calls;
-	bool stats;
+	bool stats, inode;
 };
 
 static uint64_t lg_rand(struct lg_run *r)
@@ -140,6 +146,40 @@ static int lg_op(struct lg_run *r)
 	return 0;
 }
 
+/* Inode mode: file[0] appends one block; its blocks are in ring order. */
+static int lg_inode_op(struct lg_run *r)
+{
+	struct lg_file *lf = &r->file[0];
+	struct mb_extent ex;
+	int rc;
+
+	if (lf->next == INODE_ROUND) {
+		if ((rc = lg_reopen(r, lf)))
+			return rc;
+		for (unsigned i = 0; i < r->used; i++)
+			if ((rc = mb_free(r->vol, r->ring[i].start, r->ring[i].len)))
+				return rc;
+		r->used = 0;
+	}
+	struct mb_request rq = { .file = lf->f, .logical = lf->next, .len = 1,
+				 .goal = lf->next ? lf->pend : MB_GOAL_NONE };
+
+	if ((rc = lg_call(r, &rq, &ex)))
+		return rc;
+	lg_mix(r, ex.start);
+	lg_mix(r, ex.len);
+	lf->next += ex.len;
+	lf->pend = ex.start + ex.len < VOL_BLOCKS ? ex.start + ex.len : 0;
+	/* extents one after another merge, so the ring holds the runs */
+	if (r->used && r->ring[r->used - 1].start + r->ring[r->used - 1].len == ex.start)
+		r->ring[r->used - 1].len += ex.len;
+	else if (r->used < RING)
+		r->ring[r->used++] = ex;
+	else
+		return -ENOSPC; /* too scattered for this driver */
+	return 0;
+}
+
 static int lg_run_once(struct lg_run *r, uint64_t seed, uint64_t ops)
 {
 	const struct mb_geometry geo = { .block_size = 4096, .blocks_count = VOL_BLOCKS };
@@ -150,10 +190,10 @@ static int lg_run_once(struct lg_run *r, uint64_t seed, uint64_t ops)
 	r->ino = 12;
 	if (!rc && r->stats)
 		rc = mb_tunable_set(r->vol, "mb_stats", 1);
-	for (int i = 0; i < NFILES && !rc; i++)
+	for (int i = 0; i < (r->inode ? 1 : NFILES) && !rc; i++)
 		rc = lg_reopen(r, &r->file[i]);
 	for (uint64_t k = 0; k < ops && !rc; k++)
-		rc = lg_op(r);
+		rc = r->inode ? lg_inode_op(r) : lg_op(r);
 	for (int i = 0; i < NFILES; i++)
 		if (r->file[i].f)
 			mb_file_close(r->file[i].f);
@@ -193,6 +233,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "warning: not pinned to one CPU\n");
 	a.hit = b.hit = calloc(ops, 1);
 	a.stats = true;
+	a.inode = b.inode = argc > 3 && !strcmp(argv[3], "inode");
 	if (!a.hit || (rc = lg_run_once(&a, seed, ops)) || (rc = lg_run_once(&b, seed, ops))) {
 		fprintf(stderr, "bench_lg_pa_hit: %s\n", a.hit ? strerror(-rc) : "out of memory");
 		return 1;
