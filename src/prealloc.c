@@ -189,6 +189,26 @@ static inline struct mb_pa *mb_file_pa_floor(const struct mb_file *file, uint64_
 	return mb_tnode_pa(mb_avl_floor(&file->f_pa_tree, &lblk, mb_pa_key_cmp));
 }
 
+/*
+ * The file's PA covering lblk, or NULL (f_data_sem held).  An appending
+ * file asks its last PA again and again: f_pa_last answers without the
+ * tree walk.  The same PA the tree gives: the tree's PAs are disjoint (a
+ * deleted one too, until forgotten: normalization trims against it), so
+ * the one covering lblk is its floor.  mb_file_remove_pa clears it.
+ */
+static inline struct mb_pa *mb_file_pa_covering(struct mb_file *file, uint64_t lblk)
+{
+	struct mb_pa *pa = file->f_pa_last;
+
+	if (pa && lblk - pa->pa_lstart < pa->pa_len) /* wraps when lblk < pa_lstart */
+		return pa;
+	pa = mb_file_pa_floor(file, lblk);
+	if (!pa || lblk >= pa->pa_lstart + pa->pa_len)
+		return NULL;
+	file->f_pa_last = pa;
+	return pa;
+}
+
 struct mb_pa *mb_file_pa_from(const struct mb_file *file, uint64_t lblk)
 {
 	struct mb_pa *pa = mb_file_pa_floor(file, lblk);
@@ -218,6 +238,8 @@ static void mb_file_insert_pa(struct mb_file *file, struct mb_pa *pa)
 
 static void mb_file_remove_pa(struct mb_file *file, struct mb_pa *pa)
 {
+	if (file->f_pa_last == pa)
+		file->f_pa_last = NULL;
 	mb_avl_remove(&file->f_pa_tree, &pa->pa_tnode);
 	mb_file_npa_add(file, -1);
 }
@@ -556,9 +578,9 @@ static void mb_pa_forget(struct mb_pa *pa)
 static bool mb_use_inode_pa(struct mb_ac *ac)
 {
 	uint64_t lblk = ac->o_ex.fe_logical;
-	struct mb_pa *pa = mb_file_pa_floor(ac->file, lblk);
+	struct mb_pa *pa = mb_file_pa_covering(ac->file, lblk);
 
-	if (!pa || lblk >= pa->pa_lstart + pa->pa_len)
+	if (!pa)
 		return false;
 	mb_fsblk_t start = pa->pa_pstart + (lblk - pa->pa_lstart);
 	uint64_t room = mb_pa_end(pa) - start;
@@ -881,10 +903,8 @@ uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
 	    !mb_lg_fast_ok(vol, req, len))
 		return 0; /* nothing to decide here (a file's first window) */
 	mb_lock(&file->f_data_sem);
-	pa = atomic_load_explicit(&file->f_npa, memory_order_relaxed)
-		     ? mb_file_pa_floor(file, req->logical)
-		     : NULL;
-	if (pa && req->logical < pa->pa_lstart + pa->pa_len)
+	pa = mb_file_pa_covering(file, req->logical);
+	if (pa)
 		got = mb_inode_fast_alloc_locked(vol, req, pa, len, &start);
 	else if (mb_lg_fast_ok(vol, req, len))
 		got = mb_lg_fast_alloc_locked(vol, req, len, &start);

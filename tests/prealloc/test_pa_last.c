@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_pa_last.c - a file's last-PA cache (f_pa_last, prealloc.c) names
+ * only a PA of its own tree: once that PA is gone (discarded, used up) it
+ * must not serve the file again, even when its memory now holds another
+ * file's PA (freed PAs are reused, most recent first).
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+
+#include "mb_int.h"
+#include "pa_util.h"
+
+static const struct mb_geometry geo = { 4096, 0, 2 * 32768, 0, 0, 0 };
+
+static int one(struct mb_volume *vol, struct mb_file *f, uint64_t logical, uint64_t *start)
+{
+	struct mb_request rq = { .file = f, .logical = logical, .len = 1, .goal = MB_GOAL_NONE };
+	struct mb_extent ex = { 0 };
+	int err = mb_alloc(vol, &rq, &ex);
+
+	*start = ex.start;
+	return err;
+}
+
+TEST(discarded_last_pa_does_not_serve_its_file)
+{
+	struct mb_volume *vol;
+	struct mb_file *a, *b;
+	uint64_t a0, a1, b0, b1, b2, x;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_file_open(vol, 12, &a), 0);
+	ASSERT_EQ_INT(mb_file_open(vol, 13, &b), 0);
+	mb_file_set_size(a, 64); /* past mb_stream_req: inode PAs, not the lg's */
+	mb_file_set_size(b, 64);
+	ASSERT_EQ_INT(one(vol, a, 0, &a0), 0); /* makes a's PA */
+	ASSERT_EQ_INT(one(vol, a, 1, &a1), 0); /* served by it: a's last PA */
+	ASSERT_EQ_U64(a1, a0 + 1);
+	ASSERT_TRUE(mb_prealloc_discard_at(vol, a, a0) > 0); /* a's PA is gone */
+	/* b's first PA covers logical 0.. too; its memory was a's PA's */
+	ASSERT_EQ_INT(one(vol, b, 0, &b0), 0);
+	ASSERT_EQ_INT(one(vol, a, 2, &x), 0); /* a new window for a, not b's PA */
+	ASSERT_EQ_INT(one(vol, b, 1, &b1), 0);
+	ASSERT_EQ_INT(one(vol, b, 2, &b2), 0);
+	ASSERT_EQ_U64(b1, b0 + 1);
+	ASSERT_EQ_U64(b2, b0 + 2); /* still b's: a took nothing from it */
+	ASSERT_TRUE(x != b0 + 2);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_file_close(a);
+	mb_file_close(b);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
