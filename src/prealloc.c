@@ -50,7 +50,8 @@ void *mb_zalloc_lines(size_t size)
  * few requests.  aligned_alloc and free cost ~800 instructions a pair, so
  * each thread keeps up to MB_PA_CACHE_MAX freed PAs on a list of its own:
  * no lock, no sharing (a PA freed by another thread than made it simply
- * joins that thread's list).  A thread's list is freed when it exits.
+ * joins that thread's list).  A thread's list is freed when it exits, or
+ * leaks if the library is unloaded first (mb_pa_cache_fini).
  * Sanitized builds keep plain malloc/free, so ASan still sees a PA used
  * after it was freed.
  */
@@ -94,6 +95,20 @@ static void mb_pa_cache_drain(void *unused)
 static void mb_pa_cache_key_init(void)
 {
 	mb_pa_cache_key_ok = !pthread_key_create(&mb_pa_cache_key, mb_pa_cache_drain);
+}
+
+/*
+ * The library is unloaded (dlclose) or the process exits: threads still
+ * alive must not run mb_pa_cache_drain, which goes away with the library.
+ * Without the key their lists are never drained: at most MB_PA_CACHE_MAX
+ * PAs per thread leak, instead of a jump into unmapped code at their exit.
+ * This thread's own list is drained here.
+ */
+__attribute__((destructor)) static void mb_pa_cache_fini(void)
+{
+	if (mb_pa_cache_key_ok)
+		pthread_key_delete(mb_pa_cache_key);
+	mb_pa_cache_drain(NULL);
 }
 
 /* Whether this thread may keep a list: its exit must drain it. */
