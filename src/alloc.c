@@ -1056,7 +1056,10 @@ static bool mb_should_retry(struct mb_ac *ac)
 	}
 	if (legacy)
 		return false;
-	/* pairs with the release in mb_trim_group */
+	atomic_thread_fence(memory_order_acquire); /* the set lookups before what follows */
+	/* pairs with the release in mb_trim_group; the fence above with the
+	   release fence in mb_trim_take_locked: a run this request's search
+	   missed because a trim took it is counted here */
 	bool held = busy || atomic_load_explicit(&vol->trim_inflight, memory_order_acquire);
 	uint64_t sum = mb_seq_sum(vol);
 	bool moved = !(ac->flags & MB_STRICT_CHECK) || sum != ac->seq;

@@ -391,6 +391,7 @@ enum mb_hook_id {
 	MB_HOOK_LG_FAST_FOUND,      /* the lg PA fast path chose its PA, group lock not taken */
 	MB_HOOK_VEC_SHORT,          /* allocvec.c: an all-or-nothing gathering fell short, not undone */
 	MB_HOOK_RESV_SUMMING,       /* reserve.c: a sum of the reservations read slot 0 only */
+	MB_HOOK_TRIM_TAKEN,         /* trim.c: a run marked used for the discard, bb_lock held */
 	MB_HOOK_COUNT
 };
 

@@ -41,8 +41,23 @@ static uint32_t mb_trim_take_locked(struct mb_volume *vol, struct mb_group *grp,
 		   the copy: this group is not trimmed */
 		if (mb_gcache_unshare_locked(vol, grp))
 			return 0;
-		mb_buddy_mark_used(vol, grp, s, e - s);
+		/*
+		 * Counted before it leaves the sets.  The mark's stores (the
+		 * group sets' RMWs, bb_free, the orders) are what a lock-free
+		 * pass reads to skip this group; an allocator that skipped it
+		 * must also see the count, or it answers ENOSPC for a run that
+		 * is only held.  Pair: this release fence (the increment
+		 * before any store of the mark) with the acquire fence after
+		 * the set lookups in mb_should_retry / mb_cons_should_retry --
+		 * whichever of the mark's stores such a lookup read, the
+		 * increment happens before its trim_inflight load.  (mb_alloc's
+		 * strict round and the discard pass also lock every group
+		 * before deciding; this does not lean on that.)
+		 */
 		atomic_fetch_add_explicit(&vol->trim_inflight, e - s, memory_order_relaxed);
+		atomic_thread_fence(memory_order_release);
+		mb_buddy_mark_used(vol, grp, s, e - s);
+		MB_HOOK(vol, MB_HOOK_TRIM_TAKEN, mb_group_no(vol, grp), 0);
 		*pos = s; /* the caller resumes after the run it got */
 		return e - s;
 	}
@@ -74,7 +89,14 @@ static int64_t mb_trim_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t from
 		mb_lock(&grp->bb_lock);
 		if (mb_buddy_free(vol, grp, pos, n))
 			mb_group_set_corrupt_locked(vol, grp);
-		/* pairs with the acquire load in mb_should_retry */
+		/*
+		 * Back in the sets first, uncounted after, signalled last: a
+		 * failing allocator that still reads the count sampled the
+		 * space event before this signal and is woken; one that reads
+		 * it uncounted synchronizes with this release (pair: the
+		 * acquire load in mb_should_retry / mb_cons_should_retry), so
+		 * it sees the free's discard_pa_seq bump and retries.
+		 */
 		atomic_fetch_sub_explicit(&vol->trim_inflight, n, memory_order_release);
 		mb_space_returned(vol); /* wakes allocators waiting for this run */
 		if (!ret)

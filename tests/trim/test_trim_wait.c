@@ -259,6 +259,82 @@ TEST(discard_in_flight_wakes_sleeping_allocator)
 	ctx_done(&x);
 }
 
+/*
+ * The take's window.  A trim marks its run used in the buddy, which drops
+ * the group out of the sets an allocator's lock-free pass reads; if the
+ * run were counted in trim_inflight only after that, an allocator whose
+ * pass skipped the group could read the count as 0 and answer ENOSPC for
+ * space that is only held.  (Today mb_alloc's strict round and the
+ * discard pass lock every group before that decision, which hides it; the
+ * count must not lean on that.)  The trimmer parks right after the mark
+ * (MB_HOOK_TRIM_TAKEN, bb_lock held) and this thread looks as a failing
+ * allocator does: lock-free set lookups, the acquire fence, the count.
+ * (The old order -- count after the mark -- read 0 here.)
+ */
+struct taken {
+	struct ctx x;
+	bool parked, looked;
+	uint32_t group;
+};
+
+static void park_taken(void *arg, int id, uint32_t group, int cr)
+{
+	struct taken *t = arg;
+
+	(void)cr;
+	if (id != MB_HOOK_TRIM_TAKEN || t->parked)
+		return;
+	t->group = group;
+	ctx_set(&t->x, &t->parked);
+	ctx_wait(&t->x, &t->looked, NULL);
+}
+
+static int count_runs(uint64_t start, uint64_t len, void *arg)
+{
+	(void)start, (void)len, (void)arg;
+	return 0;
+}
+
+static void *taken_trimmer(void *arg)
+{
+	struct taken *t = arg;
+
+	t->x.trim_ret = mb_trim(t->x.vol, 0, UINT64_MAX, 1, count_runs, NULL);
+	return NULL;
+}
+
+TEST(trim_counts_run_before_sets_drop_it)
+{
+	struct taken t = { .x = { .sleep_s = 0 } };
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 100 };
+	bool in_sets = false;
+
+	ctx_init(&t.x);
+	ASSERT_EQ_INT(one_free_run(&t.x), 0);
+	struct mb_volume *vol = t.x.vol;
+
+	mb_hook_set(vol, park_taken, &t);
+	pthread_create(&t.x.holder, NULL, taken_trimmer, &t);
+	ctx_wait(&t.x, &t.parked, NULL);
+	for (int k = 0; k <= vol->max_order; k++)
+		in_sets |= mb_gset_test(&vol->largest_set[k], t.group);
+	atomic_thread_fence(memory_order_acquire); /* as mb_should_retry */
+	uint64_t held = atomic_load_explicit(&vol->trim_inflight, memory_order_acquire);
+
+	ctx_set(&t.x, &t.looked);
+	pthread_join(t.x.holder, NULL);
+	mb_hook_set(vol, NULL, NULL);
+	ASSERT_EQ_INT(t.group, 0);
+	ASSERT_TRUE(!in_sets); /* the window is real: a pass skips the group */
+	ASSERT_EQ_U64(held, 100); /* and the run is counted as held */
+	ASSERT_EQ_INT(t.x.trim_ret, 100);
+	ASSERT_EQ_U64(atomic_load(&vol->trim_inflight), 0);
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &t.x.ex), 0); /* and it came back */
+	ASSERT_EQ_U64(t.x.ex.start, 500);
+	ASSERT_CHECK_CLEAN(vol);
+	ctx_done(&t.x);
+}
+
 /* ------------------------------------------------------------------------ */
 
 struct fill {
