@@ -16,32 +16,24 @@
 
 #include "harness.h"
 #include "mb_int.h"
+#include "park.h"
 
 struct gc_race {
 	struct mb_volume *vol;
-	pthread_mutex_t m;
-	pthread_cond_t c;
-	pthread_t a;
-	bool a_parked, a_go;
+	struct mb_park a_park; /* A, at group 1's GROUP_BUILT */
 	int a_err;
 	struct mb_extent a_ex;
 };
+
+static _Thread_local bool gc_is_a; /* set by A itself: no read of a pthread_t it races */
 
 static void gc_hook(void *arg, int id, uint32_t group, int cr)
 {
 	struct gc_race *r = arg;
 
 	(void)cr;
-	pthread_mutex_lock(&r->m); /* orders the read of r->a after pthread_create */
-	if (id != MB_HOOK_GROUP_BUILT || group != 1 || !pthread_equal(pthread_self(), r->a)) {
-		pthread_mutex_unlock(&r->m);
-		return;
-	}
-	r->a_parked = true;
-	pthread_cond_broadcast(&r->c);
-	while (!r->a_go)
-		pthread_cond_wait(&r->c, &r->m);
-	pthread_mutex_unlock(&r->m);
+	if (id == MB_HOOK_GROUP_BUILT && group == 1 && gc_is_a)
+		mb_park_here(&r->a_park);
 }
 
 static void *gc_thread_a(void *arg)
@@ -49,11 +41,9 @@ static void *gc_thread_a(void *arg)
 	struct gc_race *r = arg;
 	struct mb_request rq = { .goal = 1 * 1024 + 100, .len = 16, .flags = MB_HINT_NOPREALLOC };
 
+	gc_is_a = true;
 	r->a_err = mb_alloc(r->vol, &rq, &r->a_ex);
-	pthread_mutex_lock(&r->m);
-	r->a_parked = true; /* in case it never reached the hook */
-	pthread_cond_broadcast(&r->c);
-	pthread_mutex_unlock(&r->m);
+	mb_park_end(&r->a_park); /* in case it never reached the hook */
 	return NULL;
 }
 
@@ -62,20 +52,17 @@ TEST(buddy_not_dropped_under_its_user)
 	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
 					 .blocks_count = 16 * 1024 };
 	static struct gc_race r;
+	pthread_t a;
 	struct mb_extent ex;
 	struct mb_request rq = { .goal = 2 * 1024 + 100, .len = 16, .flags = MB_HINT_NOPREALLOC };
 
 	memset(&r, 0, sizeof(r));
-	pthread_mutex_init(&r.m, NULL);
-	pthread_cond_init(&r.c, NULL);
+	mb_park_init(&r.a_park);
 	ASSERT_EQ_INT(mb_volume_create(&geo, &r.vol), 0);
 	ASSERT_EQ_INT(mb_tunable_set(r.vol, "mb_cache_groups", 1), 0);
 	mb_hook_set(r.vol, gc_hook, &r);
-	pthread_mutex_lock(&r.m);
-	ASSERT_EQ_INT(pthread_create(&r.a, NULL, gc_thread_a, &r), 0);
-	while (!r.a_parked)
-		pthread_cond_wait(&r.c, &r.m);
-	pthread_mutex_unlock(&r.m);
+	ASSERT_EQ_INT(pthread_create(&a, NULL, gc_thread_a, &r), 0);
+	ASSERT_TRUE(mb_park_wait_parked(&r.a_park)); /* else A never held group 1 */
 
 	uint64_t drops = atomic_load(&r.vol->gc_drops);
 
@@ -83,11 +70,8 @@ TEST(buddy_not_dropped_under_its_user)
 	ASSERT_EQ_INT(mb_alloc(r.vol, &rq, &ex), 0);
 	ASSERT_EQ_U64(ex.start / 1024, 2);
 	ASSERT_EQ_U64(atomic_load(&r.vol->gc_drops), drops); /* group 1 kept */
-	pthread_mutex_lock(&r.m);
-	r.a_go = true;
-	pthread_cond_broadcast(&r.c);
-	pthread_mutex_unlock(&r.m);
-	pthread_join(r.a, NULL);
+	mb_park_release(&r.a_park);
+	pthread_join(a, NULL);
 	mb_hook_set(r.vol, NULL, NULL);
 	ASSERT_EQ_INT(r.a_err, 0);
 	ASSERT_EQ_U64(r.a_ex.start / 1024, 1);
@@ -99,4 +83,5 @@ TEST(buddy_not_dropped_under_its_user)
 	ASSERT_LE_U64(drops + 1, atomic_load(&r.vol->gc_drops));
 	ASSERT_CHECK_CLEAN(r.vol);
 	mb_volume_destroy(r.vol);
+	mb_park_destroy(&r.a_park);
 }

@@ -16,50 +16,34 @@
 
 #include "harness.h"
 #include "mb_test_int.h"
+#include "park.h"
 
 struct race {
 	struct mb_volume *vol;
-	pthread_mutex_t m;
-	pthread_cond_t c;
-	pthread_t a, b;
 	int park_id, park_cr;   /* where B parks */
 	int release_id, release_cr; /* where A releases B */
-	bool b_parked, b_released, b_done, a_released_b;
+	struct mb_park b_park;   /* B, in its window; released by A at A's point */
+	struct mb_park a_window; /* A, at its point until B is done */
 	struct mb_file *file;  /* the PA owner */
 	int b_kind;            /* what B does: 0 alloc, 1 file alloc, 2 discard file */
 	int a_err, b_err;
 };
 
-static void race_wait(struct race *r, bool *flag)
-{
-	while (!*flag)
-		pthread_cond_wait(&r->c, &r->m);
-}
-
-static void race_set(struct race *r, bool *flag)
-{
-	*flag = true;
-	pthread_cond_broadcast(&r->c);
-}
+static _Thread_local char race_role; /* 'A' or 'B'; 0: not a race thread */
 
 /* The hook: parks B at its window, lets A release B at A's point. */
 static void race_hook(void *arg, int id, uint32_t group, int cr)
 {
 	struct race *r = arg;
-	pthread_t self = pthread_self();
 
 	(void)group;
-	pthread_mutex_lock(&r->m);
-	if (pthread_equal(self, r->b) && id == r->park_id && !r->b_parked) {
-		race_set(r, &r->b_parked);
-		race_wait(r, &r->b_released);
-	} else if (pthread_equal(self, r->a) && id == r->release_id &&
-		   (r->release_cr < 0 || cr == r->release_cr) && !r->a_released_b) {
-		r->a_released_b = true;
-		race_set(r, &r->b_released);
-		race_wait(r, &r->b_done); /* B finishes inside A's window */
+	if (race_role == 'B' && id == r->park_id) {
+		mb_park_here(&r->b_park);
+	} else if (race_role == 'A' && id == r->release_id &&
+		   (r->release_cr < 0 || cr == r->release_cr)) {
+		mb_park_release(&r->b_park);
+		mb_park_here(&r->a_window); /* B finishes inside A's window */
 	}
-	pthread_mutex_unlock(&r->m);
 }
 
 static void *race_thread_b(void *arg)
@@ -67,6 +51,7 @@ static void *race_thread_b(void *arg)
 	struct race *r = arg;
 	struct mb_extent ex;
 
+	race_role = 'B';
 	if (r->b_kind == 2) {
 		r->b_err = mb_file_discard(r->file) > 0 ? 0 : -1;
 	} else {
@@ -74,10 +59,8 @@ static void *race_thread_b(void *arg)
 					 .len = 1 };
 		r->b_err = mb_alloc(r->vol, &rq, &ex);
 	}
-	pthread_mutex_lock(&r->m);
-	race_set(r, &r->b_done);
-	race_set(r, &r->b_parked); /* in case B never reached its hook */
-	pthread_mutex_unlock(&r->m);
+	mb_park_release(&r->a_window);
+	mb_park_end(&r->b_park); /* in case B never reached its hook */
 	return NULL;
 }
 
@@ -87,10 +70,9 @@ static void *race_thread_a(void *arg)
 	struct mb_extent ex;
 	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1 };
 
+	race_role = 'A';
 	r->a_err = mb_alloc(r->vol, &rq, &ex);
-	pthread_mutex_lock(&r->m);
-	race_set(r, &r->b_released); /* never leave B parked */
-	pthread_mutex_unlock(&r->m);
+	mb_park_release(&r->b_park); /* never leave B parked */
 	return NULL;
 }
 
@@ -129,16 +111,16 @@ static int race_make_pa(struct race *r)
 /* Runs B until it parks, then A; returns A's result. */
 static int race_run(struct race *r)
 {
-	pthread_mutex_init(&r->m, NULL);
-	pthread_cond_init(&r->c, NULL);
+	pthread_t a, b;
+
+	mb_park_init(&r->b_park);
+	mb_park_init(&r->a_window);
 	mb_hook_set(r->vol, race_hook, r);
-	pthread_mutex_lock(&r->m);
-	pthread_create(&r->b, NULL, race_thread_b, r);
-	race_wait(r, &r->b_parked);
-	pthread_create(&r->a, NULL, race_thread_a, r);
-	pthread_mutex_unlock(&r->m);
-	pthread_join(r->a, NULL);
-	pthread_join(r->b, NULL);
+	pthread_create(&b, NULL, race_thread_b, r);
+	mb_park_wait_parked(&r->b_park);
+	pthread_create(&a, NULL, race_thread_a, r);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
 	mb_hook_set(r->vol, NULL, NULL);
 	return r->a_err;
 }
@@ -147,8 +129,8 @@ static void race_done(struct race *r)
 {
 	mb_file_close(r->file);
 	mb_volume_destroy(r->vol);
-	pthread_mutex_destroy(&r->m);
-	pthread_cond_destroy(&r->c);
+	mb_park_destroy(&r->b_park);
+	mb_park_destroy(&r->a_window);
 }
 
 /* Runs one scenario under one policy; *b_err gets B's result. */

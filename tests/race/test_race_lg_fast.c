@@ -16,15 +16,13 @@
 
 #include "harness.h"
 #include "mb_int.h"
+#include "park.h"
 
 struct lg_race {
 	struct mb_volume *vol;
 	struct mb_file *file;
 	pthread_t owner;
-	pthread_mutex_t m;
-	pthread_cond_t c;
-	bool parked, released;
-	int hits; /* times the owner reached the hook */
+	struct mb_park park; /* the owner, at LG_FAST_FOUND (its first time) */
 	int err;
 	struct mb_extent ex;
 };
@@ -35,17 +33,8 @@ static void lg_hook(void *arg, int id, uint32_t group, int cr)
 
 	(void)group;
 	(void)cr;
-	if (id != MB_HOOK_LG_FAST_FOUND || !pthread_equal(pthread_self(), r->owner))
-		return;
-	pthread_mutex_lock(&r->m);
-	r->hits++;
-	if (!r->parked) {
-		r->parked = true;
-		pthread_cond_broadcast(&r->c);
-		while (!r->released)
-			pthread_cond_wait(&r->c, &r->m);
-	}
-	pthread_mutex_unlock(&r->m);
+	if (id == MB_HOOK_LG_FAST_FOUND && pthread_equal(pthread_self(), r->owner))
+		mb_park_here(&r->park);
 }
 
 /* Both requests name CPU 0: one locality group, whichever CPU runs them. */
@@ -56,10 +45,7 @@ static void *lg_owner(void *arg)
 				 .flags = MB_REQ_CPU, .cpu = 0 };
 
 	r->err = mb_alloc(r->vol, &rq, &r->ex);
-	pthread_mutex_lock(&r->m);
-	r->parked = true; /* in case it never reached the hook */
-	pthread_cond_broadcast(&r->c);
-	pthread_mutex_unlock(&r->m);
+	mb_park_end(&r->park); /* in case it never reached the hook */
 	return NULL;
 }
 
@@ -98,23 +84,16 @@ TEST(lg_fast_path_sees_a_discarded_pa)
 	struct mb_extent ex;
 
 	memset(&r, 0, sizeof(r));
-	pthread_mutex_init(&r.m, NULL);
-	pthread_cond_init(&r.c, NULL);
+	mb_park_init(&r.park);
 	ASSERT_EQ_INT(lg_volume(&r), 0);
 	mb_hook_set(r.vol, lg_hook, &r);
-	pthread_mutex_lock(&r.m);
 	pthread_create(&r.owner, NULL, lg_owner, &r);
-	while (!r.parked)
-		pthread_cond_wait(&r.c, &r.m);
-	pthread_mutex_unlock(&r.m);
+	ASSERT_TRUE(mb_park_wait_parked(&r.park));
 	/* the owner holds its file's and its lg's locks and the PA's address,
 	   not the PA's group lock */
-	ASSERT_EQ_INT(r.hits, 1);
+	ASSERT_EQ_INT(mb_park_arrivals(&r.park), 1);
 	ASSERT_EQ_INT(mb_discard_all(r.vol), 127);
-	pthread_mutex_lock(&r.m);
-	r.released = true;
-	pthread_cond_broadcast(&r.c);
-	pthread_mutex_unlock(&r.m);
+	mb_park_release(&r.park);
 	pthread_join(r.owner, NULL);
 	mb_hook_set(r.vol, NULL, NULL);
 	ASSERT_EQ_INT(r.err, 0);
@@ -130,6 +109,5 @@ TEST(lg_fast_path_sees_a_discarded_pa)
 	ASSERT_CHECK_CLEAN(r.vol);
 	mb_file_close(r.file);
 	mb_volume_destroy(r.vol);
-	pthread_mutex_destroy(&r.m);
-	pthread_cond_destroy(&r.c);
+	mb_park_destroy(&r.park);
 }

@@ -14,14 +14,13 @@
 
 #include "harness.h"
 #include "mb_int.h"
+#include "park.h"
 
 struct fast_race {
 	struct mb_volume *vol;
 	struct mb_file *file;
 	pthread_t owner;
-	pthread_mutex_t m;
-	pthread_cond_t c;
-	bool parked, released;
+	struct mb_park park; /* the owner, at PA_FAST_FOUND (its first time) */
 	int err;
 	struct mb_extent ex;
 };
@@ -32,16 +31,8 @@ static void fast_hook(void *arg, int id, uint32_t group, int cr)
 
 	(void)group;
 	(void)cr;
-	if (id != MB_HOOK_PA_FAST_FOUND || !pthread_equal(pthread_self(), r->owner))
-		return;
-	pthread_mutex_lock(&r->m);
-	if (!r->parked) {
-		r->parked = true;
-		pthread_cond_broadcast(&r->c);
-		while (!r->released)
-			pthread_cond_wait(&r->c, &r->m);
-	}
-	pthread_mutex_unlock(&r->m);
+	if (id == MB_HOOK_PA_FAST_FOUND && pthread_equal(pthread_self(), r->owner))
+		mb_park_here(&r->park);
 }
 
 static void *fast_owner(void *arg)
@@ -50,10 +41,7 @@ static void *fast_owner(void *arg)
 	struct mb_request rq = { .file = r->file, .logical = 1, .goal = MB_GOAL_NONE, .len = 1 };
 
 	r->err = mb_alloc(r->vol, &rq, &r->ex);
-	pthread_mutex_lock(&r->m);
-	r->parked = true; /* in case it never reached the hook */
-	pthread_cond_broadcast(&r->c);
-	pthread_mutex_unlock(&r->m);
+	mb_park_end(&r->park); /* in case it never reached the hook */
 	return NULL;
 }
 
@@ -89,21 +77,14 @@ TEST(fast_path_sees_a_discarded_pa)
 	struct mb_extent ex;
 
 	memset(&r, 0, sizeof(r));
-	pthread_mutex_init(&r.m, NULL);
-	pthread_cond_init(&r.c, NULL);
+	mb_park_init(&r.park);
 	ASSERT_EQ_INT(fast_volume(&r), 0);
 	mb_hook_set(r.vol, fast_hook, &r);
-	pthread_mutex_lock(&r.m);
 	pthread_create(&r.owner, NULL, fast_owner, &r);
-	while (!r.parked)
-		pthread_cond_wait(&r.c, &r.m);
-	pthread_mutex_unlock(&r.m);
+	ASSERT_TRUE(mb_park_wait_parked(&r.park));
 	/* the owner holds its file's lock and the PA's address, not its group lock */
 	ASSERT_EQ_INT(mb_discard_all(r.vol), 127);
-	pthread_mutex_lock(&r.m);
-	r.released = true;
-	pthread_cond_broadcast(&r.c);
-	pthread_mutex_unlock(&r.m);
+	mb_park_release(&r.park);
 	pthread_join(r.owner, NULL);
 	mb_hook_set(r.vol, NULL, NULL);
 	ASSERT_EQ_INT(r.err, 0);
@@ -118,6 +99,5 @@ TEST(fast_path_sees_a_discarded_pa)
 	ASSERT_CHECK_CLEAN(r.vol);
 	mb_file_close(r.file);
 	mb_volume_destroy(r.vol);
-	pthread_mutex_destroy(&r.m);
-	pthread_cond_destroy(&r.c);
+	mb_park_destroy(&r.park);
 }

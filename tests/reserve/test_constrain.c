@@ -15,6 +15,7 @@
 
 #include "harness.h"
 #include "mb_test_int.h"
+#include "park.h"
 
 /* 16 groups of 256 1 KiB blocks, 2 metadata blocks each (group g starts at g * 256). */
 static const struct mb_geometry geo16 = {
@@ -350,9 +351,8 @@ TEST(reclaims_pending_frees)
  * the callback returns, then takes it. */
 struct trimwait {
 	struct mb_volume *vol;
-	pthread_mutex_t mx;
-	pthread_cond_t cv;
-	bool in_discard, release, asleep;
+	struct mb_park in_discard; /* the trim thread, in its discard callback */
+	struct mb_park asleep;     /* marked when the allocation sleeps, ended when it returns */
 	int err;
 	struct mb_extent ex;
 };
@@ -363,12 +363,7 @@ static int trim_park(uint64_t start, uint64_t len, void *arg)
 
 	(void)start;
 	(void)len;
-	pthread_mutex_lock(&t->mx);
-	t->in_discard = true;
-	pthread_cond_broadcast(&t->cv);
-	while (!t->release)
-		pthread_cond_wait(&t->cv, &t->mx);
-	pthread_mutex_unlock(&t->mx);
+	mb_park_here(&t->in_discard);
 	return 0;
 }
 
@@ -387,6 +382,7 @@ static void *cons_thread(void *arg)
 	struct mb_constraint c = cons(64, 64, 0);
 
 	t->err = mb_alloc_constrained(t->vol, &rq, &c, &t->ex);
+	mb_park_end(&t->asleep); /* it never slept: the assert below says so */
 	return NULL;
 }
 
@@ -396,12 +392,8 @@ static void trim_hook(void *arg, int id, uint32_t group, int cr)
 
 	(void)group;
 	(void)cr;
-	if (id != MB_HOOK_SPACE_WAIT)
-		return;
-	pthread_mutex_lock(&t->mx);
-	t->asleep = true;
-	pthread_cond_broadcast(&t->cv);
-	pthread_mutex_unlock(&t->mx);
+	if (id == MB_HOOK_SPACE_WAIT)
+		mb_park_mark(&t->asleep); /* the event lock is held: never block */
 }
 
 TEST(waits_for_trim_in_flight)
@@ -412,29 +404,22 @@ TEST(waits_for_trim_in_flight)
 	ASSERT_TRUE((t.vol = new_volume(&geo16)) != NULL);
 	crumble(t.vol, 16, 15);
 	join(t.vol, 11 * 256 + 64, 64); /* the only run of 64 or more */
-	pthread_mutex_init(&t.mx, NULL);
-	pthread_cond_init(&t.cv, NULL);
+	mb_park_init(&t.in_discard);
+	mb_park_init(&t.asleep);
 	mb_hook_set(t.vol, trim_hook, &t);
 	pthread_create(&tt, NULL, trim_thread, &t);
-	pthread_mutex_lock(&t.mx);
-	while (!t.in_discard)
-		pthread_cond_wait(&t.cv, &t.mx);
-	pthread_mutex_unlock(&t.mx);
+	mb_park_wait_parked(&t.in_discard);
 	pthread_create(&ct, NULL, cons_thread, &t);
-	pthread_mutex_lock(&t.mx);
-	while (!t.asleep)
-		pthread_cond_wait(&t.cv, &t.mx);
-	t.release = true;
-	pthread_cond_broadcast(&t.cv);
-	pthread_mutex_unlock(&t.mx);
+	mb_park_wait_parked(&t.asleep); /* asleep, or returned */
+	mb_park_release(&t.in_discard);
 	pthread_join(tt, NULL);
 	pthread_join(ct, NULL);
 	mb_hook_set(t.vol, NULL, NULL);
 	ASSERT_EQ_INT(t.err, 0);
 	ASSERT_EQ_U64(t.ex.start, 11 * 256 + 64);
 	ASSERT_EQ_INT(mb_check(t.vol, NULL, 0), 0);
-	pthread_cond_destroy(&t.cv);
-	pthread_mutex_destroy(&t.mx);
+	mb_park_destroy(&t.in_discard);
+	mb_park_destroy(&t.asleep);
 	mb_volume_destroy(t.vol);
 }
 
@@ -709,10 +694,8 @@ TEST(bad_arguments_change_nothing)
 
 struct decide {
 	struct mb_volume *vol;
-	pthread_mutex_t mx;
-	pthread_cond_t cv;
 	pthread_t a;
-	bool parked, go;
+	struct mb_park park;
 	int err;
 	struct mb_extent ex;
 };
@@ -724,14 +707,8 @@ static void decide_hook(void *arg, int id, uint32_t group, int cr)
 
 	(void)group;
 	(void)cr;
-	if (id != MB_HOOK_CONS_FAILED || !pthread_equal(pthread_self(), t->a) || t->parked)
-		return;
-	pthread_mutex_lock(&t->mx);
-	t->parked = true;
-	pthread_cond_broadcast(&t->cv);
-	while (!t->go)
-		pthread_cond_wait(&t->cv, &t->mx);
-	pthread_mutex_unlock(&t->mx);
+	if (id == MB_HOOK_CONS_FAILED && pthread_equal(pthread_self(), t->a))
+		mb_park_here(&t->park);
 }
 
 static void *decide_a(void *arg)
@@ -756,26 +733,18 @@ TEST(enospc_decision_sees_a_free_behind_the_pass)
 
 	ASSERT_TRUE((t.vol = new_volume(&geo16)) != NULL);
 	crumble(t.vol, 16, 15);
-	pthread_mutex_init(&t.mx, NULL);
-	pthread_cond_init(&t.cv, NULL);
+	mb_park_init(&t.park);
 	mb_hook_set(t.vol, decide_hook, &t);
-	pthread_mutex_lock(&t.mx);
 	pthread_create(&t.a, NULL, decide_a, &t);
-	while (!t.parked)
-		pthread_cond_wait(&t.cv, &t.mx);
-	pthread_mutex_unlock(&t.mx);
+	mb_park_wait_parked(&t.park);
 	join(t.vol, 2 * 256 + 96, 32); /* B: [2 * 256 + 81, 2 * 256 + 128) */
-	pthread_mutex_lock(&t.mx);
-	t.go = true;
-	pthread_cond_broadcast(&t.cv);
-	pthread_mutex_unlock(&t.mx);
+	mb_park_release(&t.park);
 	pthread_join(t.a, NULL);
 	mb_hook_set(t.vol, NULL, NULL);
 	ASSERT_EQ_INT(t.err, 0);
 	ASSERT_EQ_U64(t.ex.start, 2 * 256 + 96);
 	ASSERT_EQ_INT(mb_check(t.vol, NULL, 0), 0);
-	pthread_cond_destroy(&t.cv);
-	pthread_mutex_destroy(&t.mx);
+	mb_park_destroy(&t.park);
 	mb_volume_destroy(t.vol);
 }
 
@@ -792,50 +761,22 @@ TEST(enospc_decision_sees_a_free_behind_the_pass)
  */
 struct move_race {
 	struct mb_volume *vol;
-	pthread_mutex_t mx;
-	pthread_cond_t cv;
-	bool x_parked, x_go, y_failed_pass, y_go;
+	struct mb_park x_moving, y_failed_pass;
 	int x_err, y_err;
 	struct mb_extent x_ex, y_ex;
 };
 
 static _Thread_local char move_role;
 
-static void move_park(struct move_race *t, bool *flag, const bool *go)
-{
-	pthread_mutex_lock(&t->mx);
-	*flag = true;
-	pthread_cond_broadcast(&t->cv);
-	while (!*go)
-		pthread_cond_wait(&t->cv, &t->mx);
-	pthread_mutex_unlock(&t->mx);
-}
-
-static void move_wait(struct move_race *t, const bool *flag)
-{
-	pthread_mutex_lock(&t->mx);
-	while (!*flag)
-		pthread_cond_wait(&t->cv, &t->mx);
-	pthread_mutex_unlock(&t->mx);
-}
-
-static void move_release(struct move_race *t, bool *go)
-{
-	pthread_mutex_lock(&t->mx);
-	*go = true;
-	pthread_cond_broadcast(&t->cv);
-	pthread_mutex_unlock(&t->mx);
-}
-
 static void move_hook(void *arg, int id, uint32_t group, int cr)
 {
 	struct move_race *t = arg;
 
 	(void)cr;
-	if (id == MB_HOOK_SET_MOVING && move_role == 'X' && group == 5 && !t->x_parked)
-		move_park(t, &t->x_parked, &t->x_go);
-	else if (id == MB_HOOK_CONS_FAILED && move_role == 'Y' && !t->y_failed_pass)
-		move_park(t, &t->y_failed_pass, &t->y_go);
+	if (id == MB_HOOK_SET_MOVING && move_role == 'X' && group == 5)
+		mb_park_here(&t->x_moving);
+	else if (id == MB_HOOK_CONS_FAILED && move_role == 'Y')
+		mb_park_here(&t->y_failed_pass);
 }
 
 static void *move_x(void *arg)
@@ -868,16 +809,16 @@ TEST(enospc_decision_sees_a_group_between_sets)
 	ASSERT_TRUE((t.vol = new_volume(&geo16)) != NULL);
 	fill(t.vol);
 	ASSERT_EQ_INT(mb_free(t.vol, 5 * 256 + 32, 96), 0);
-	pthread_mutex_init(&t.mx, NULL);
-	pthread_cond_init(&t.cv, NULL);
+	mb_park_init(&t.x_moving);
+	mb_park_init(&t.y_failed_pass);
 	mb_hook_set(t.vol, move_hook, &t);
 	pthread_create(&x, NULL, move_x, &t);
-	move_wait(&t, &t.x_parked); /* group 5 in no largest_set, its lock held */
+	mb_park_wait_parked(&t.x_moving); /* group 5 in no largest_set, its lock held */
 	pthread_create(&y, NULL, move_y, &t);
-	move_wait(&t, &t.y_failed_pass); /* Y's pass missed group 5 */
-	move_release(&t, &t.x_go);
+	mb_park_wait_parked(&t.y_failed_pass); /* Y's pass missed group 5 */
+	mb_park_release(&t.x_moving);
 	pthread_join(x, NULL);
-	move_release(&t, &t.y_go);
+	mb_park_release(&t.y_failed_pass);
 	pthread_join(y, NULL);
 	mb_hook_set(t.vol, NULL, NULL);
 	ASSERT_EQ_INT(t.x_err, 0);
@@ -885,8 +826,8 @@ TEST(enospc_decision_sees_a_group_between_sets)
 	ASSERT_EQ_INT(t.y_err, 0); /* old code: -ENOSPC with 64 aligned blocks free */
 	ASSERT_EQ_U64(mb_block_group(t.vol, t.y_ex.start), 5);
 	ASSERT_CHECK_CLEAN(t.vol);
-	pthread_cond_destroy(&t.cv);
-	pthread_mutex_destroy(&t.mx);
+	mb_park_destroy(&t.x_moving);
+	mb_park_destroy(&t.y_failed_pass);
 	mb_volume_destroy(t.vol);
 }
 
@@ -902,22 +843,13 @@ TEST(enospc_decision_sees_a_group_between_sets)
  */
 struct hold_race {
 	struct mb_volume *vol;
-	pthread_mutex_t mx;
-	pthread_cond_t cv;
-	bool x_parked, x_go, y_asleep, y_done;
+	struct mb_park x_short; /* X, before it gives back what it took */
+	struct mb_park y_asleep; /* marked when Y sleeps, ended when it returns */
 	int x_err, y_err;
 	struct mb_extent x_ex[2], y_ex;
 };
 
 static _Thread_local char hold_role;
-
-static void hold_set(struct hold_race *t, bool *flag)
-{
-	pthread_mutex_lock(&t->mx);
-	*flag = true;
-	pthread_cond_broadcast(&t->cv);
-	pthread_mutex_unlock(&t->mx);
-}
 
 static void hold_hook(void *arg, int id, uint32_t group, int cr)
 {
@@ -925,15 +857,10 @@ static void hold_hook(void *arg, int id, uint32_t group, int cr)
 
 	(void)group;
 	(void)cr;
-	if (id == MB_HOOK_VEC_SHORT && hold_role == 'X' && !t->x_parked) {
-		hold_set(t, &t->x_parked);
-		pthread_mutex_lock(&t->mx);
-		while (!t->x_go)
-			pthread_cond_wait(&t->cv, &t->mx);
-		pthread_mutex_unlock(&t->mx);
-	} else if (id == MB_HOOK_SPACE_WAIT && hold_role == 'Y') {
-		hold_set(t, &t->y_asleep); /* the event lock is held: never block */
-	}
+	if (id == MB_HOOK_VEC_SHORT && hold_role == 'X')
+		mb_park_here(&t->x_short);
+	else if (id == MB_HOOK_SPACE_WAIT && hold_role == 'Y')
+		mb_park_mark(&t->y_asleep); /* the event lock is held: never block */
 }
 
 static void *hold_x(void *arg)
@@ -955,7 +882,7 @@ static void *hold_y(void *arg)
 
 	hold_role = 'Y';
 	t->y_err = mb_alloc_constrained(t->vol, &rq, &c, &t->y_ex);
-	hold_set(t, &t->y_done);
+	mb_park_end(&t->y_asleep);
 	return NULL;
 }
 
@@ -971,21 +898,14 @@ TEST(enospc_decision_waits_for_a_vector_that_gives_back)
 		ASSERT_EQ_INT(mb_free(t.vol, 9 * 256 + 3 + 4 * i, 1), 0);
 		ASSERT_EQ_INT(mb_free(t.vol, 10 * 256 + 3 + 4 * i, 1), 0);
 	}
-	pthread_mutex_init(&t.mx, NULL);
-	pthread_cond_init(&t.cv, NULL);
+	mb_park_init(&t.x_short);
+	mb_park_init(&t.y_asleep);
 	mb_hook_set(t.vol, hold_hook, &t);
 	pthread_create(&x, NULL, hold_x, &t);
-	pthread_mutex_lock(&t.mx);
-	while (!t.x_parked)
-		pthread_cond_wait(&t.cv, &t.mx);
-	pthread_mutex_unlock(&t.mx);
+	mb_park_wait_parked(&t.x_short);
 	pthread_create(&y, NULL, hold_y, &t); /* X holds [64, 128) of group 5 */
-	pthread_mutex_lock(&t.mx);
-	while (!t.y_asleep && !t.y_done)
-		pthread_cond_wait(&t.cv, &t.mx);
-	t.x_go = true;
-	pthread_cond_broadcast(&t.cv);
-	pthread_mutex_unlock(&t.mx);
+	mb_park_wait_parked(&t.y_asleep); /* asleep, or returned */
+	mb_park_release(&t.x_short);
 	pthread_join(x, NULL);
 	pthread_join(y, NULL);
 	mb_hook_set(t.vol, NULL, NULL);
@@ -998,7 +918,7 @@ TEST(enospc_decision_waits_for_a_vector_that_gives_back)
 	ASSERT_EQ_U64(mb_block_group(t.vol, t.y_ex.start), 5);
 	ASSERT_EQ_INT(t.x_err, -ENOSPC); /* 32 of the 64 are Y's: no 96 in 2 */
 	ASSERT_CHECK_CLEAN(t.vol);
-	pthread_cond_destroy(&t.cv);
-	pthread_mutex_destroy(&t.mx);
+	mb_park_destroy(&t.x_short);
+	mb_park_destroy(&t.y_asleep);
 	mb_volume_destroy(t.vol);
 }

@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "mb_test_int.h"
+#include "park.h"
 #include "percpu.h"
 
 static const struct mb_geometry geo64k = {
@@ -347,21 +348,12 @@ TEST(threads_exact_k_through_shares)
 
 struct inflight {
 	struct mb_volume *vol;
-	pthread_mutex_t mx;
-	pthread_cond_t cv;
 	pthread_t a;
-	bool a_parked, a_go, b_asleep, b_done;
+	struct mb_park a_park; /* A, right after its claim */
+	struct mb_park b_park; /* marked when B goes to sleep, ended when it returns */
 	int a_err, b_err;
 	struct mb_extent a_ex, b_ex;
 };
-
-static void inflight_set(struct inflight *t, bool *flag)
-{
-	pthread_mutex_lock(&t->mx);
-	*flag = true;
-	pthread_cond_broadcast(&t->cv);
-	pthread_mutex_unlock(&t->mx);
-}
 
 /* Parks A right after its claim; tells the test when B goes to sleep. */
 static void inflight_hook(void *arg, int id, uint32_t group, int cr)
@@ -370,16 +362,10 @@ static void inflight_hook(void *arg, int id, uint32_t group, int cr)
 
 	(void)group;
 	(void)cr;
-	if (id == MB_HOOK_RESV_CLAIMED && pthread_equal(pthread_self(), t->a) && !t->a_parked) {
-		pthread_mutex_lock(&t->mx);
-		t->a_parked = true;
-		pthread_cond_broadcast(&t->cv);
-		while (!t->a_go)
-			pthread_cond_wait(&t->cv, &t->mx);
-		pthread_mutex_unlock(&t->mx);
-	} else if (id == MB_HOOK_SPACE_WAIT && !pthread_equal(pthread_self(), t->a)) {
-		inflight_set(t, &t->b_asleep);
-	}
+	if (id == MB_HOOK_RESV_CLAIMED && pthread_equal(pthread_self(), t->a))
+		mb_park_here(&t->a_park);
+	else if (id == MB_HOOK_SPACE_WAIT && !pthread_equal(pthread_self(), t->a))
+		mb_park_mark(&t->b_park); /* the event lock is held: never block */
 }
 
 static void *inflight_a(void *arg)
@@ -397,7 +383,7 @@ static void *inflight_b(void *arg)
 	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1 };
 
 	t->b_err = mb_alloc(t->vol, &rq, &t->b_ex);
-	inflight_set(t, &t->b_done);
+	mb_park_end(&t->b_park);
 	return NULL;
 }
 
@@ -422,23 +408,15 @@ TEST(plain_claim_waits_for_claims_in_flight)
 	ASSERT_EQ_U64(mb_free_blocks(t.vol), 0);
 	ASSERT_EQ_INT(mb_free(t.vol, 1000, 1), 0);
 	ASSERT_EQ_INT(mb_free(t.vol, 1002, 1), 0);
-	pthread_mutex_init(&t.mx, NULL);
-	pthread_cond_init(&t.cv, NULL);
+	mb_park_init(&t.a_park);
+	mb_park_init(&t.b_park);
 	mb_hook_set(t.vol, inflight_hook, &t);
 
-	pthread_mutex_lock(&t.mx);
 	pthread_create(&t.a, NULL, inflight_a, &t);
-	while (!t.a_parked)
-		pthread_cond_wait(&t.cv, &t.mx);
-	pthread_mutex_unlock(&t.mx);
+	mb_park_wait_parked(&t.a_park);
 	pthread_create(&b, NULL, inflight_b, &t);
-	pthread_mutex_lock(&t.mx);
-	while (!t.b_asleep && !t.b_done)
-		pthread_cond_wait(&t.cv, &t.mx);
-	bool b_finished_early = t.b_done;
-	t.a_go = true; /* release A either way, so the threads end */
-	pthread_cond_broadcast(&t.cv);
-	pthread_mutex_unlock(&t.mx);
+	bool b_finished_early = !mb_park_wait_parked(&t.b_park); /* else asleep */
+	mb_park_release(&t.a_park); /* release A either way, so the threads end */
 	pthread_join(t.a, NULL);
 	pthread_join(b, NULL);
 	mb_hook_set(t.vol, NULL, NULL);
@@ -450,8 +428,8 @@ TEST(plain_claim_waits_for_claims_in_flight)
 	ASSERT_EQ_U64(mb_free_blocks(t.vol), 0);
 	ASSERT_EQ_U64(avail(t.vol), 0);
 	ASSERT_EQ_INT(mb_check(t.vol, NULL, 0), 0);
-	pthread_cond_destroy(&t.cv);
-	pthread_mutex_destroy(&t.mx);
+	mb_park_destroy(&t.a_park);
+	mb_park_destroy(&t.b_park);
 	mb_volume_destroy(t.vol);
 }
 
@@ -470,53 +448,24 @@ TEST(plain_claim_waits_for_claims_in_flight)
 struct settle_race {
 	struct mb_volume *vol;
 	bool halfway; /* A parked inside its settle while B goes on */
-	pthread_mutex_t mx;
-	pthread_cond_t cv;
-	bool a_claimed, a_go, b_decided, b_go, a_settling, a_go_settle;
+	struct mb_park a_claimed, b_decided, a_settling;
 	int a_err, b_err;
 	struct mb_extent a_ex, b_ex;
 };
 
 static _Thread_local char settle_role; /* 'A' or 'B'; 0: not a race thread */
 
-/* Sets *flag, then waits for *go. */
-static void settle_park(struct settle_race *t, bool *flag, const bool *go)
-{
-	pthread_mutex_lock(&t->mx);
-	*flag = true;
-	pthread_cond_broadcast(&t->cv);
-	while (!*go)
-		pthread_cond_wait(&t->cv, &t->mx);
-	pthread_mutex_unlock(&t->mx);
-}
-
-static void settle_wait(struct settle_race *t, const bool *flag)
-{
-	pthread_mutex_lock(&t->mx);
-	while (!*flag)
-		pthread_cond_wait(&t->cv, &t->mx);
-	pthread_mutex_unlock(&t->mx);
-}
-
-static void settle_release(struct settle_race *t, bool *go)
-{
-	pthread_mutex_lock(&t->mx);
-	*go = true;
-	pthread_cond_broadcast(&t->cv);
-	pthread_mutex_unlock(&t->mx);
-}
-
 static void settle_hook(void *arg, int id, uint32_t group, int ok)
 {
 	struct settle_race *t = arg;
 
 	(void)group;
-	if (id == MB_HOOK_RESV_CLAIMED && settle_role == 'A' && !t->a_claimed)
-		settle_park(t, &t->a_claimed, &t->a_go);
-	else if (id == MB_HOOK_RESV_DECIDED && settle_role == 'B' && !ok && !t->b_decided)
-		settle_park(t, &t->b_decided, &t->b_go);
+	if (id == MB_HOOK_RESV_CLAIMED && settle_role == 'A')
+		mb_park_here(&t->a_claimed);
+	else if (id == MB_HOOK_RESV_DECIDED && settle_role == 'B' && !ok)
+		mb_park_here(&t->b_decided);
 	else if (id == MB_HOOK_RESV_SETTLING && settle_role == 'A' && t->halfway)
-		settle_park(t, &t->a_settling, &t->a_go_settle);
+		mb_park_here(&t->a_settling);
 }
 
 static void *settle_a(void *arg)
@@ -557,22 +506,23 @@ static int settle_race_run(bool halfway)
 	}
 	if (mb_free(t.vol, 1000, 1) || mb_free(t.vol, 1002, 1))
 		return -1;
-	pthread_mutex_init(&t.mx, NULL);
-	pthread_cond_init(&t.cv, NULL);
+	mb_park_init(&t.a_claimed);
+	mb_park_init(&t.b_decided);
+	mb_park_init(&t.a_settling);
 	mb_hook_set(t.vol, settle_hook, &t);
 	pthread_create(&a, NULL, settle_a, &t);
-	settle_wait(&t, &t.a_claimed);
+	mb_park_wait_parked(&t.a_claimed);
 	pthread_create(&b, NULL, settle_b, &t);
-	settle_wait(&t, &t.b_decided); /* B saw nothing unclaimed */
-	settle_release(&t, &t.a_go);
+	mb_park_wait_parked(&t.b_decided); /* B saw nothing unclaimed */
+	mb_park_release(&t.a_claimed);
 	if (halfway)
-		settle_wait(&t, &t.a_settling); /* its unused block is back */
+		mb_park_wait_parked(&t.a_settling); /* its unused block is back */
 	else
 		pthread_join(a, NULL); /* settled */
-	settle_release(&t, &t.b_go);
+	mb_park_release(&t.b_decided);
 	pthread_join(b, NULL);
 	if (halfway) {
-		settle_release(&t, &t.a_go_settle);
+		mb_park_release(&t.a_settling);
 		pthread_join(a, NULL);
 	}
 	mb_hook_set(t.vol, NULL, NULL);
@@ -580,8 +530,9 @@ static int settle_race_run(bool halfway)
 		fprintf(stderr, "B: %d with a block free (halfway %d)\n", t.b_err, halfway);
 	bad = t.a_err || t.b_err || t.a_ex.len + t.b_ex.len != 2 || mb_free_blocks(t.vol) ||
 	      avail(t.vol) || mb_check(t.vol, NULL, 0);
-	pthread_cond_destroy(&t.cv);
-	pthread_mutex_destroy(&t.mx);
+	mb_park_destroy(&t.a_claimed);
+	mb_park_destroy(&t.b_decided);
+	mb_park_destroy(&t.a_settling);
 	mb_volume_destroy(t.vol);
 	return bad ? -1 : 0;
 }
@@ -609,9 +560,7 @@ TEST(failed_claim_sees_a_settle_halfway)
  */
 struct unresv_race {
 	struct mb_volume *vol;
-	pthread_mutex_t mx;
-	pthread_cond_t cv;
-	bool parked, go;
+	struct mb_park park; /* the first sum, whoever runs it: U's */
 	int err;
 };
 
@@ -627,14 +576,8 @@ static void unresv_hook(void *arg, int id, uint32_t group, int cr)
 
 	(void)group;
 	(void)cr;
-	if (id != MB_HOOK_RESV_SUMMING || t->parked)
-		return;
-	pthread_mutex_lock(&t->mx);
-	t->parked = true;
-	pthread_cond_broadcast(&t->cv);
-	while (!t->go)
-		pthread_cond_wait(&t->cv, &t->mx);
-	pthread_mutex_unlock(&t->mx);
+	if (id == MB_HOOK_RESV_SUMMING)
+		mb_park_here(&t->park);
 }
 
 static void *unresv_u(void *arg)
@@ -662,23 +605,16 @@ TEST(unreserve_sum_never_reads_low)
 	}
 	on_slot(1);
 	ASSERT_EQ_INT(mb_reserve(t.vol, 10, 0), 0);
-	pthread_mutex_init(&t.mx, NULL);
-	pthread_cond_init(&t.cv, NULL);
+	mb_park_init(&t.park);
 	mb_hook_set(t.vol, unresv_hook, &t);
 	pthread_create(&u, NULL, unresv_u, &t);
-	pthread_mutex_lock(&t.mx);
-	while (!t.parked)
-		pthread_cond_wait(&t.cv, &t.mx);
-	pthread_mutex_unlock(&t.mx);
+	mb_park_wait_parked(&t.park);
 	on_slot(0);
 	ASSERT_EQ_INT(mb_reserve(t.vol, 5, 0), 0); /* slot 0, read already */
 	on_slot(1);
 	ASSERT_EQ_INT(mb_alloc(t.vol, &rq, &ex), 0); /* consumes 5 on slot 1 */
 	ASSERT_EQ_U64(ex.len, 5);
-	pthread_mutex_lock(&t.mx);
-	t.go = true;
-	pthread_cond_broadcast(&t.cv);
-	pthread_mutex_unlock(&t.mx);
+	mb_park_release(&t.park);
 	pthread_join(u, NULL);
 	mb_hook_set(t.vol, NULL, NULL);
 	if (t.err)
@@ -687,7 +623,6 @@ TEST(unreserve_sum_never_reads_low)
 	ASSERT_EQ_INT(t.err, 0);
 	ASSERT_EQ_U64(reserved(t.vol), 0);
 	ASSERT_EQ_U64(avail(t.vol), mb_free_blocks(t.vol));
-	pthread_cond_destroy(&t.cv);
-	pthread_mutex_destroy(&t.mx);
+	mb_park_destroy(&t.park);
 	mb_volume_destroy(t.vol);
 }
