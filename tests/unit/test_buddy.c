@@ -661,9 +661,19 @@ static void group_start(struct fixture *f, uint64_t *rng, struct mb_group *grp, 
 	memcpy(shadow, grp->bb_bitmap, vol->bitmap_words * 8);
 }
 
-TEST(incremental_equals_rebuild)
+/*
+ * The loop of the incremental and query tests: over every geometry,
+ * rounds_for(vol, rounds) random groups, each loaded with a random bitmap
+ * (group_start) and then changed by `steps` incremental steps (steps < 0:
+ * 0 to 3 of them, drawn from the rng), is handed to check() under its
+ * bb_lock.  Stops at the first failure.  `seed` makes each test's rng
+ * stream its own.
+ */
+static void for_each_random_group(uint64_t seed, int rounds, int steps,
+				  void (*check)(struct fixture *f, uint64_t *rng,
+						struct mb_group *grp, uint64_t *shadow))
 {
-	uint64_t rng = mb_test_seed ^ 0x1ec;
+	uint64_t rng = seed;
 
 	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
 		struct fixture f;
@@ -671,22 +681,35 @@ TEST(incremental_equals_rebuild)
 		ASSERT_TRUE(fixture_init(&f, gi));
 		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
 
-		for (int r = rounds_for(f.vol, 6); r > 0 && !mb_test_failed; r--) {
+		for (int r = rounds_for(f.vol, rounds); r > 0 && !mb_test_failed; r--) {
 			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
 
 			mb_lock(&grp->bb_lock);
 			group_start(&f, &rng, grp, shadow);
-			for (int i = steps_for(f.vol, 60); i > 0 && !mb_test_failed; i--) {
-				if (!incremental_step(&f, &rng, grp, shadow))
-					break;
-				if (i % 10 == 0)
-					check_double_free(&f, &rng, grp);
-			}
+			for (int i = steps < 0 ? (int)mb_rand_below(&rng, 4) : steps; i > 0; i--)
+				incremental_step(&f, &rng, grp, shadow);
+			check(&f, &rng, grp, shadow);
 			mb_unlock(&grp->bb_lock);
 		}
 		free(shadow);
 		fixture_destroy(&f);
 	}
+}
+
+static void check_incremental(struct fixture *f, uint64_t *rng, struct mb_group *grp,
+			      uint64_t *shadow)
+{
+	for (int i = steps_for(f->vol, 60); i > 0 && !mb_test_failed; i--) {
+		if (!incremental_step(f, rng, grp, shadow))
+			break;
+		if (i % 10 == 0)
+			check_double_free(f, rng, grp);
+	}
+}
+
+TEST(incremental_equals_rebuild)
+{
+	for_each_random_group(mb_test_seed ^ 0x1ec, 6, 0, check_incremental);
 }
 
 /*
@@ -742,44 +765,29 @@ static uint32_t naive_run(const struct naive *n, uint32_t b)
 	return e - b;
 }
 
+static void check_find_extent(struct fixture *f, uint64_t *rng, struct mb_group *grp,
+			      uint64_t *shadow)
+{
+	(void)shadow;
+	naive_build(&f->n, grp->bb_bitmap);
+	for (int q = 0; q < 300 && !mb_test_failed; q++) {
+		uint32_t b = (uint32_t)mb_rand_below(rng, grp->bb_len);
+		uint32_t need = 1 + (uint32_t)mb_rand_below(rng, q & 1 ? 64 : f->vol->bpg);
+		uint32_t got = mb_buddy_find_extent(f->vol, grp, b, need);
+		uint32_t run = naive_run(&f->n, b);
+
+		if (got != naive_find_extent(&f->n, b, need) || got > run ||
+		    got < (need < run ? need : run))
+			mb_test_fail(__FILE__, __LINE__,
+				     "%s: find_extent(%u, %u) = %u, model %u, run %u", f->name, b,
+				     need, got, naive_find_extent(&f->n, b, need), run);
+	}
+}
+
 TEST(find_extent_vs_naive)
 {
-	uint64_t rng = mb_test_seed ^ 0xfe;
-
-	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
-		struct fixture f;
-
-		ASSERT_TRUE(fixture_init(&f, gi));
-		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
-
-		for (int r = rounds_for(f.vol, 20); r > 0 && !mb_test_failed; r--) {
-			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
-
-			mb_lock(&grp->bb_lock);
-			group_start(&f, &rng, grp, shadow);
-			for (int i = 0; i < 4; i++) /* incremental buddies too */
-				incremental_step(&f, &rng, grp, shadow);
-			naive_build(&f.n, grp->bb_bitmap);
-			for (int q = 0; q < 300 && !mb_test_failed; q++) {
-				uint32_t b = (uint32_t)mb_rand_below(&rng, grp->bb_len);
-				uint32_t need =
-				    1 + (uint32_t)mb_rand_below(&rng, q & 1 ? 64 : f.vol->bpg);
-				uint32_t got = mb_buddy_find_extent(f.vol, grp, b, need);
-				uint32_t run = naive_run(&f.n, b);
-
-				if (got != naive_find_extent(&f.n, b, need) || got > run ||
-				    got < (need < run ? need : run))
-					mb_test_fail(
-					    __FILE__, __LINE__,
-					    "%s: find_extent(%u, %u) = %u, model %u, run %u",
-					    f.name, b, need, got, naive_find_extent(&f.n, b, need),
-					    run);
-			}
-			mb_unlock(&grp->bb_lock);
-		}
-		free(shadow);
-		fixture_destroy(&f);
-	}
+	for_each_random_group(mb_test_seed ^ 0xfe, 20, 4 /* incremental buddies too */,
+			      check_find_extent);
 }
 
 /*
@@ -788,45 +796,32 @@ TEST(find_extent_vs_naive)
  * every free block, on random and incrementally changed groups (the short
  * last one often: padding past bb_len; junk past bpg where bpg cuts a word).
  */
+static void check_order_fast(struct fixture *f, uint64_t *rng, struct mb_group *grp,
+			     uint64_t *shadow)
+{
+	/* junk past bpg: the walk never reads it, nor may the fast one */
+	bool all = mb_rand_below(rng, 2);
+
+	(void)shadow;
+	for (uint32_t b = f->vol->bpg; b < f->vol->bitmap_words * 64; b++)
+		if (all || mb_rand_below(rng, 2))
+			grp->bb_bitmap[b / 64] &= ~(1ULL << (b % 64));
+	for (uint32_t b = 0; b < grp->bb_len && !mb_test_failed; b++) {
+		if (mb_test_bit(grp->bb_bitmap, b))
+			continue;
+		int fast = mb_buddy_order_fast(f->vol, grp, b);
+		int walk = mb_buddy_order_for_block(f->vol, grp, b);
+
+		if (fast != walk)
+			mb_test_fail(__FILE__, __LINE__,
+				     "%s: order of free block %u: fast %d, walk %d", f->name, b,
+				     fast, walk);
+	}
+}
+
 TEST(order_fast_equals_walk)
 {
-	uint64_t rng = mb_test_seed ^ 0x0f5;
-
-	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
-		struct fixture f;
-
-		ASSERT_TRUE(fixture_init(&f, gi));
-		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
-
-		for (int r = rounds_for(f.vol, 20); r > 0 && !mb_test_failed; r--) {
-			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
-
-			mb_lock(&grp->bb_lock);
-			group_start(&f, &rng, grp, shadow);
-			for (int i = (int)mb_rand_below(&rng, 4); i > 0; i--)
-				incremental_step(&f, &rng, grp, shadow);
-			/* junk past bpg: the walk never reads it, nor may the fast one */
-			bool all = mb_rand_below(&rng, 2);
-
-			for (uint32_t b = f.vol->bpg; b < f.vol->bitmap_words * 64; b++)
-				if (all || mb_rand_below(&rng, 2))
-					grp->bb_bitmap[b / 64] &= ~(1ULL << (b % 64));
-			for (uint32_t b = 0; b < grp->bb_len && !mb_test_failed; b++) {
-				if (mb_test_bit(grp->bb_bitmap, b))
-					continue;
-				int fast = mb_buddy_order_fast(f.vol, grp, b);
-				int walk = mb_buddy_order_for_block(f.vol, grp, b);
-
-				if (fast != walk)
-					mb_test_fail(__FILE__, __LINE__,
-						     "%s: order of free block %u: fast %d, walk %d",
-						     f.name, b, fast, walk);
-			}
-			mb_unlock(&grp->bb_lock);
-		}
-		free(shadow);
-		fixture_destroy(&f);
-	}
+	for_each_random_group(mb_test_seed ^ 0x0f5, 20, -1, check_order_fast);
 }
 
 /*
@@ -834,39 +829,28 @@ TEST(order_fast_equals_walk)
  * mb_buddy_find_extent(.., 1) there: from every block of random groups
  * (and from bpg and past it: nothing).
  */
+static void check_next_extent1(struct fixture *f, uint64_t *rng, struct mb_group *grp,
+			       uint64_t *shadow)
+{
+	uint32_t bpg = f->vol->bpg;
+
+	(void)rng;
+	(void)shadow;
+	for (uint32_t from = 0; from <= bpg + 1 && !mb_test_failed; from++) {
+		uint32_t len = 0, p = mb_buddy_next_extent1(f->vol, grp, from, &len);
+		uint32_t q = mb_find_next_zero_bit(grp->bb_bitmap, bpg, from);
+		uint32_t want = q < bpg ? mb_buddy_find_extent(f->vol, grp, q, 1) : 0;
+
+		if (p != q || (q < bpg && len != want))
+			mb_test_fail(__FILE__, __LINE__,
+				     "%s: from %u: next_extent1 %u+%u, plain %u+%u", f->name, from,
+				     p, len, q, want);
+	}
+}
+
 TEST(next_extent1_equals_plain)
 {
-	uint64_t rng = mb_test_seed ^ 0xe71;
-
-	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
-		struct fixture f;
-
-		ASSERT_TRUE(fixture_init(&f, gi));
-		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
-		uint32_t bpg = f.vol->bpg;
-
-		for (int r = rounds_for(f.vol, 20); r > 0 && !mb_test_failed; r--) {
-			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
-
-			mb_lock(&grp->bb_lock);
-			group_start(&f, &rng, grp, shadow);
-			for (int i = (int)mb_rand_below(&rng, 4); i > 0; i--)
-				incremental_step(&f, &rng, grp, shadow);
-			for (uint32_t from = 0; from <= bpg + 1 && !mb_test_failed; from++) {
-				uint32_t len = 0, p = mb_buddy_next_extent1(f.vol, grp, from, &len);
-				uint32_t q = mb_find_next_zero_bit(grp->bb_bitmap, bpg, from);
-				uint32_t want = q < bpg ? mb_buddy_find_extent(f.vol, grp, q, 1) : 0;
-
-				if (p != q || (q < bpg && len != want))
-					mb_test_fail(__FILE__, __LINE__,
-						     "%s: from %u: next_extent1 %u+%u, plain %u+%u",
-						     f.name, from, p, len, q, want);
-			}
-			mb_unlock(&grp->bb_lock);
-		}
-		free(shadow);
-		fixture_destroy(&f);
-	}
+	for_each_random_group(mb_test_seed ^ 0xe71, 20, -1, check_next_extent1);
 }
 
 /*
@@ -875,66 +859,53 @@ TEST(next_extent1_equals_plain)
  * the first of one block or before one exceeding the free budget; keeping
  * the first shortest.
  */
+static void check_scan1(struct fixture *f, uint64_t *rng, struct mb_group *grp, uint64_t *shadow)
+{
+	uint32_t bpg = f->vol->bpg;
+
+	(void)shadow;
+	for (int q = 0; q < 200 && !mb_test_failed; q++) {
+		uint32_t from = (uint32_t)mb_rand_below(rng, bpg + 2);
+		uint32_t n = 1 + (uint32_t)mb_rand_below(rng, q & 1 ? 12 : 400);
+		uint32_t budget =
+		    q % 3 ? grp->bb_free : (uint32_t)mb_rand_below(rng, grp->bb_free + 1);
+		struct mb_scan1 got, want = { 0 };
+		uint32_t i = from, left = budget;
+
+		mb_buddy_scan1(f->vol, grp, from, n, budget, &got);
+		while (want.count < n) {
+			uint32_t p = mb_find_next_zero_bit(grp->bb_bitmap, bpg, i);
+
+			if (p >= bpg)
+				break;
+			uint32_t len = mb_buddy_find_extent(f->vol, grp, p, 1);
+
+			if (len > left) {
+				want.over = true;
+				break;
+			}
+			left -= len;
+			want.count++;
+			if (!want.len || len < want.len) {
+				want.start = p;
+				want.len = len;
+			}
+			if (len == 1)
+				break;
+			i = p + len;
+		}
+		if (got.count != want.count || got.len != want.len ||
+		    (want.len && got.start != want.start) || got.over != want.over)
+			mb_test_fail(__FILE__, __LINE__,
+				     "%s: scan1(%u, n %u, free %u) = %u ext, %u+%u%s; "
+				     "walk %u ext, %u+%u%s",
+				     f->name, from, n, budget, got.count, got.start, got.len,
+				     got.over ? " over" : "", want.count, want.start, want.len,
+				     want.over ? " over" : "");
+	}
+}
+
 TEST(scan1_equals_plain_walk)
 {
-	uint64_t rng = mb_test_seed ^ 0x5c1;
-
-	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
-		struct fixture f;
-
-		ASSERT_TRUE(fixture_init(&f, gi));
-		uint64_t *shadow = calloc(f.vol->bitmap_words, 8);
-		uint32_t bpg = f.vol->bpg;
-
-		for (int r = rounds_for(f.vol, 20); r > 0 && !mb_test_failed; r--) {
-			struct mb_group *grp = mb_group_at(f.vol, pick_group(&rng, f.vol));
-
-			mb_lock(&grp->bb_lock);
-			group_start(&f, &rng, grp, shadow);
-			for (int i = (int)mb_rand_below(&rng, 4); i > 0; i--)
-				incremental_step(&f, &rng, grp, shadow);
-			for (int q = 0; q < 200 && !mb_test_failed; q++) {
-				uint32_t from = (uint32_t)mb_rand_below(&rng, bpg + 2);
-				uint32_t n = 1 + (uint32_t)mb_rand_below(&rng, q & 1 ? 12 : 400);
-				uint32_t budget = q % 3 ? grp->bb_free
-							: (uint32_t)mb_rand_below(&rng, grp->bb_free + 1);
-				struct mb_scan1 got, want = { 0 };
-				uint32_t i = from, left = budget;
-
-				mb_buddy_scan1(f.vol, grp, from, n, budget, &got);
-				while (want.count < n) {
-					uint32_t p = mb_find_next_zero_bit(grp->bb_bitmap, bpg, i);
-
-					if (p >= bpg)
-						break;
-					uint32_t len = mb_buddy_find_extent(f.vol, grp, p, 1);
-
-					if (len > left) {
-						want.over = true;
-						break;
-					}
-					left -= len;
-					want.count++;
-					if (!want.len || len < want.len) {
-						want.start = p;
-						want.len = len;
-					}
-					if (len == 1)
-						break;
-					i = p + len;
-				}
-				if (got.count != want.count || got.len != want.len ||
-				    (want.len && got.start != want.start) || got.over != want.over)
-					mb_test_fail(__FILE__, __LINE__,
-						     "%s: scan1(%u, n %u, free %u) = %u ext, %u+%u%s; "
-						     "walk %u ext, %u+%u%s",
-						     f.name, from, n, budget, got.count, got.start,
-						     got.len, got.over ? " over" : "", want.count,
-						     want.start, want.len, want.over ? " over" : "");
-			}
-			mb_unlock(&grp->bb_lock);
-		}
-		free(shadow);
-		fixture_destroy(&f);
-	}
+	for_each_random_group(mb_test_seed ^ 0x5c1, 20, -1, check_scan1);
 }
