@@ -724,8 +724,10 @@ static void *decide_a(void *arg)
 /*
  * A searches for an aligned 32 on a crumbled volume and finds none; parked
  * before its decision, B frees an aligned run in a group A already passed.
- * A must see the buddy moved and find it.  With the seq comparison in
- * mb_cons_should_retry removed, A answers -ENOSPC with the run free.
+ * A must see the buddy moved and find it.  Two checks in
+ * mb_cons_should_retry catch it, each alone: the seq comparison and the
+ * sweep of a round that took nothing (mb_cons_sweep).  With both removed,
+ * A answers -ENOSPC with the run free.
  */
 TEST(enospc_decision_sees_a_free_behind_the_pass)
 {
