@@ -595,14 +595,52 @@ uint32_t mb_buddy_next_extent1(const struct mb_volume *vol, const struct mb_grou
  * say there are (over: the next one would be, the counters disagree).
  * Gives their count and the first of the shortest.
  */
+/*
+ * The order of the maximal free chunk starting at free block x, which must
+ * be some chunk's first block (x - 1 used, or the end of the chunk before).
+ * The chunk is the largest aligned one at x that fits in x's free run
+ * (mb_buddy_counters_from_run's split), so its order is at most ctz(x) and
+ * max_order: within x's bitmap word that is the run's length there; a
+ * wholly free word means order 6 or more, and the stored bits say which,
+ * tried from the largest possible down (a chunk starting a run's rising
+ * part, the usual case, is that largest).  Anything else -- a buddy at odds
+ * with the bitmap -- takes mb_buddy_order_fast's answer.
+ */
+static inline int mb_order_at_start(const struct mb_volume *vol, const struct mb_group *grp,
+				    mb_grpblk_t x)
+{
+	int cap = x ? __builtin_ctz(x) : 31;
+	uint64_t f = mb_free_word(vol, grp->bb_bitmap, x >> 6) >> (x & 63);
+
+	cap = cap < vol->max_order ? cap : vol->max_order;
+	if (~f) { /* the run ends inside the word: (~f) has a bit at its end */
+		int r = mb_ilog2((uint64_t)__builtin_ctzll(~f));
+
+		return r < cap ? r : cap;
+	}
+	if (cap < 6) /* x == 0 mod 2^cap with cap < 6 and x + 2^cap fits: all free */
+		return cap;
+	for (int k = cap; k >= 6; k--)
+		if ((x >> k) < vol->mb_maxs[k] &&
+		    !mb_test_bit(grp->bb_buddy + vol->mb_offsets[k], x >> k))
+			return k;
+	return mb_buddy_order_fast(vol, grp, x);
+}
+
 void mb_buddy_scan1(const struct mb_volume *vol, const struct mb_group *grp, mb_grpblk_t from,
 		    uint32_t n, uint32_t free, struct mb_scan1 *out)
 {
-	*out = (struct mb_scan1){ 0 };
-	while (out->count < n) {
-		uint32_t len, p = mb_next_extent1(vol, grp, from, &len);
+	const uint64_t *map = grp->bb_bitmap;
+	uint32_t x, len;
 
-		if (p >= vol->bpg)
+	*out = (struct mb_scan1){ 0 };
+	if (!n)
+		return;
+	x = mb_next_extent1(vol, grp, from, &len);
+	/* after the first extent every one starts where a chunk ends: the
+	   next chunk of the same run, or past a used block a run's first */
+	for (;;) {
+		if (x >= vol->bpg)
 			return;
 		if (len > free) {
 			out->over = true;
@@ -611,12 +649,20 @@ void mb_buddy_scan1(const struct mb_volume *vol, const struct mb_group *grp, mb_
 		free -= len;
 		out->count++;
 		if (!out->len || len < out->len) {
-			out->start = p;
+			out->start = x;
 			out->len = len;
 		}
-		if (len == 1)
+		if (len == 1 || out->count >= n)
 			return;
-		from = p + len;
+		x += len;
+		if (x >= vol->bpg)
+			return;
+		if (mb_test_bit(map, x)) {
+			x = mb_find_next_zero_bit(map, vol->bpg, x);
+			if (x >= vol->bpg)
+				return;
+		}
+		len = 1u << mb_order_at_start(vol, grp, x);
 	}
 }
 
