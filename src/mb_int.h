@@ -445,6 +445,7 @@ struct mb_volume {
 	uint32_t mb_offsets[MB_MAX_ORDERS];  /* buddy order k: word offset */
 	uint32_t mb_maxs[MB_MAX_ORDERS];     /* buddy order k: bits (bpg >> k) */
 	uint32_t buddy_words;
+	uint32_t rs_leaves;  /* leaves of a group's run tree (runsum.c) */
 
 	/*
 	 * ngroups structs, zero until first use: mb_group_at() sets a group up
@@ -655,6 +656,7 @@ int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp);
 bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp);
 
 /* runsum.c: bb_lock held (the tree lives in the group's bitmap buffer) */
+uint32_t mb_runsum_leaves_for(uint32_t bitmap_words);
 size_t mb_runsum_words(const struct mb_volume *vol);
 struct mb_rs *mb_runsum_tree(const struct mb_volume *vol, const struct mb_group *grp);
 void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp);

@@ -31,11 +31,18 @@
 #define MB_RS_STALE UINT32_MAX /* in cnt: recompute before use */
 
 /* Leaves, a power of two so that node n's children are 2n and 2n+1. */
-static uint32_t mb_rs_leaves(const struct mb_volume *vol)
+uint32_t mb_runsum_leaves_for(uint32_t bitmap_words)
 {
-	uint32_t need = (vol->bitmap_words + MB_RS_LEAF_WORDS - 1) / MB_RS_LEAF_WORDS;
+	uint32_t need = (bitmap_words + MB_RS_LEAF_WORDS - 1) / MB_RS_LEAF_WORDS;
 
 	return need <= 1 ? 1 : 1u << (32 - __builtin_clz(need - 1));
+}
+
+/* Set with the geometry (volume.c): every query needs it, none recomputes it. */
+static inline uint32_t mb_rs_leaves(const struct mb_volume *vol)
+{
+	assert(vol->rs_leaves == mb_runsum_leaves_for(vol->bitmap_words));
+	return vol->rs_leaves;
 }
 
 size_t mb_runsum_words(const struct mb_volume *vol)

@@ -65,6 +65,7 @@ static int mb_geometry_resolve(struct mb_volume *vol, const struct mb_geometry *
 	}
 	vol->mb_maxs[0] = vol->bpg;
 	vol->buddy_words = off ? off : 1;
+	vol->rs_leaves = mb_runsum_leaves_for(vol->bitmap_words);
 	return 0;
 }
 
