@@ -386,17 +386,56 @@ int mb_buddy_order_fast(const struct mb_volume *vol, const struct mb_group *grp,
 	return mb_order_fast_w(vol, grp, b, grp->bb_bitmap[b >> 6]);
 }
 
-static bool mb_is_free(const struct mb_volume *vol, const struct mb_group *grp, int64_t b)
+/*
+ * The order of the maximal free chunk starting at free block x, which must
+ * be some chunk's first block (x - 1 used, or the end of the chunk before).
+ * The chunk is the largest aligned one at x that fits in x's free run
+ * (mb_buddy_counters_from_run's split), so its order is at most ctz(x) and
+ * max_order: within x's bitmap word that is the run's length there; a
+ * wholly free word means order 6 or more, and the stored bits say which,
+ * tried from the largest possible down (a chunk starting a run's rising
+ * part, the usual case, is that largest).  Anything else -- a buddy at odds
+ * with the bitmap -- takes mb_buddy_order_fast's answer.
+ */
+static inline int mb_order_at_start(const struct mb_volume *vol, const struct mb_group *grp,
+				    mb_grpblk_t x)
 {
-	return b >= 0 && b < (int64_t)vol->bpg && !mb_test_bit(grp->bb_bitmap, (uint32_t)b);
+	int cap = x ? __builtin_ctz(x) : 31;
+	uint64_t f = mb_free_word(vol, grp->bb_bitmap, x >> 6) >> (x & 63);
+
+	cap = cap < vol->max_order ? cap : vol->max_order;
+	if (~f) { /* the run ends inside the word: (~f) has a bit at its end */
+		int r = mb_ilog2((uint64_t)__builtin_ctzll(~f));
+
+		return r < cap ? r : cap;
+	}
+	if (cap < 6) /* x == 0 mod 2^cap with cap < 6 and x + 2^cap fits: all free */
+		return cap;
+	for (int k = cap; k >= 6; k--)
+		if ((x >> k) < vol->mb_maxs[k] &&
+		    !mb_test_bit(grp->bb_buddy + vol->mb_offsets[k], x >> k))
+			return k;
+	return mb_buddy_order_fast(vol, grp, x);
+}
+
+/* Is the block before a range free, or the one at its end? */
+static inline bool mb_is_free_before(const struct mb_group *grp, mb_grpblk_t start)
+{
+	return start && !mb_test_bit(grp->bb_bitmap, start - 1);
+}
+
+static inline bool mb_is_free_after(const struct mb_volume *vol, const struct mb_group *grp,
+				    mb_grpblk_t end)
+{
+	return end < vol->bpg && !mb_test_bit(grp->bb_bitmap, end);
 }
 
 /* Marks [start, start + len) used; every block in it must be free. */
 void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
 			uint32_t len)
 {
-	bool left = mb_is_free(vol, grp, (int64_t)start - 1);
-	bool right = mb_is_free(vol, grp, (int64_t)start + len);
+	bool left = mb_is_free_before(grp, start);
+	bool right = mb_is_free_after(vol, grp, start + len);
 	uint32_t b = start, rest = len;
 	int k = -1; /* order of the free chunk holding b; -1: look it up */
 
@@ -404,9 +443,15 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 	while (rest) {
 		/* the derived orders read b's bitmap word as if [start, b) were
 		   marked already, as the stored orders are; a split's lower
-		   half reads as not maximal until b passes it (the assert) */
+		   half reads as not maximal until b passes it (the assert).
+		   A run's first block, or the end of a chunk taken whole, is
+		   a chunk's first block: mb_order_at_start reads only at and
+		   after it, and the chunks there are as they were. */
 		if (k < 0)
-			k = mb_order_fast_w(vol, grp, b, ~mb_free_word_from(vol, grp, start, b));
+			k = b != start || !left
+				    ? mb_order_at_start(vol, grp, b)
+				    : mb_order_fast_w(vol, grp, b,
+						      ~mb_free_word_from(vol, grp, start, b));
 		assert(k <= MB_BUDDY_DERIVED ||
 		       k == mb_order_at(vol, grp, b, mb_free_word_from(vol, grp, start, b)));
 		uint32_t c0 = (b >> k) << k;
@@ -467,7 +512,12 @@ static bool mb_chunk_free(const struct mb_volume *vol, struct mb_group *grp, int
 /* Frees one aligned chunk of order k at index i and merges it with free buddies. */
 static void mb_buddy_free_chunk(struct mb_volume *vol, struct mb_group *grp, int k, uint32_t i)
 {
-	mb_clear_bits(grp->bb_bitmap, i << k, 1u << k);
+	uint32_t b = i << k;
+
+	if (k < 6) /* inside one word: one AND, not a call */
+		grp->bb_bitmap[b >> 6] &= ~(((2ULL << ((1u << k) - 1)) - 1) << (b & 63));
+	else
+		mb_clear_bits(grp->bb_bitmap, b, 1u << k);
 	while (k < vol->max_order && (i >> 1) < vol->mb_maxs[k + 1] &&
 	       mb_chunk_free(vol, grp, k, i ^ 1)) {
 		if (k > MB_BUDDY_DERIVED)
@@ -491,8 +541,8 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 	if (!mb_range_all_set(grp->bb_bitmap, start, len))
 		return -EEXIST;
 
-	bool left = mb_is_free(vol, grp, (int64_t)start - 1);
-	bool right = mb_is_free(vol, grp, (int64_t)start + len);
+	bool left = mb_is_free_before(grp, start);
+	bool right = mb_is_free_after(vol, grp, start + len);
 	uint32_t b = start, rest = len;
 
 	while (rest) {
@@ -595,38 +645,6 @@ uint32_t mb_buddy_next_extent1(const struct mb_volume *vol, const struct mb_grou
  * say there are (over: the next one would be, the counters disagree).
  * Gives their count and the first of the shortest.
  */
-/*
- * The order of the maximal free chunk starting at free block x, which must
- * be some chunk's first block (x - 1 used, or the end of the chunk before).
- * The chunk is the largest aligned one at x that fits in x's free run
- * (mb_buddy_counters_from_run's split), so its order is at most ctz(x) and
- * max_order: within x's bitmap word that is the run's length there; a
- * wholly free word means order 6 or more, and the stored bits say which,
- * tried from the largest possible down (a chunk starting a run's rising
- * part, the usual case, is that largest).  Anything else -- a buddy at odds
- * with the bitmap -- takes mb_buddy_order_fast's answer.
- */
-static inline int mb_order_at_start(const struct mb_volume *vol, const struct mb_group *grp,
-				    mb_grpblk_t x)
-{
-	int cap = x ? __builtin_ctz(x) : 31;
-	uint64_t f = mb_free_word(vol, grp->bb_bitmap, x >> 6) >> (x & 63);
-
-	cap = cap < vol->max_order ? cap : vol->max_order;
-	if (~f) { /* the run ends inside the word: (~f) has a bit at its end */
-		int r = mb_ilog2((uint64_t)__builtin_ctzll(~f));
-
-		return r < cap ? r : cap;
-	}
-	if (cap < 6) /* x == 0 mod 2^cap with cap < 6 and x + 2^cap fits: all free */
-		return cap;
-	for (int k = cap; k >= 6; k--)
-		if ((x >> k) < vol->mb_maxs[k] &&
-		    !mb_test_bit(grp->bb_buddy + vol->mb_offsets[k], x >> k))
-			return k;
-	return mb_buddy_order_fast(vol, grp, x);
-}
-
 void mb_buddy_scan1(const struct mb_volume *vol, const struct mb_group *grp, mb_grpblk_t from,
 		    uint32_t n, uint32_t free, struct mb_scan1 *out)
 {
