@@ -36,7 +36,8 @@
  * makes them differ) and 384 bytes of struct for good, and 2.6 KiB of
  * derived state (the stored buddy orders, 0.5 KiB, and the run tree) while
  * built: a volume whose every group was used holds about 55 MiB per TiB
- * (bench_mem_size), under ext4's 64.  A smaller cache saves at most the
+ * (bench_mem_size), under ext4's 64, plus at most MB_GCACHE_QUIET private
+ * copies that hot groups keep between PAs (128 KiB a volume, below).  A smaller cache saves at most the
  * derived part, and random goals over the whole volume would then rebuild
  * a buddy on most calls, so that is the caller's choice.  With every group
  * in the ring (one slot each) the ring never wraps: no victim.
@@ -53,6 +54,11 @@ int mb_gcache_init(struct mb_volume *vol)
 	if (!vol->gc_slot)
 		return -ENOMEM;
 	atomic_init(&vol->gc_hand, 0);
+	atomic_init(&vol->gc_copies, 0);
+	vol->gq_size = vol->ngroups < MB_GCACHE_QUIET ? vol->ngroups : MB_GCACHE_QUIET;
+	for (uint32_t i = 0; i < MB_GCACHE_QUIET; i++)
+		atomic_init(&vol->gq_slot[i], 0);
+	atomic_init(&vol->gq_hand, 0);
 	vol->t.mb_cache_groups = mb_gcache_default(vol->ngroups);
 	return 0;
 }
@@ -70,14 +76,38 @@ void mb_gcache_destroy(struct mb_volume *vol)
  * ("shared"), 4 KiB per group instead of 8 at 4 KiB blocks.  Whoever is
  * about to make them differ -- a new PA, a trim's hold, a free that waits
  * for its commit -- first gives the group a private in-core copy
- * (mb_gcache_unshare_locked); when its last PA goes, the copy is dropped
- * again if the two agree (mb_gcache_share_locked).  Every write of the
+ * (mb_gcache_unshare_locked); when its last PA goes, the copy may be
+ * dropped again (mb_gcache_share_locked).  Every write of the
  * on-disk map goes through mb_group_mark_disk_locked and
  * mb_group_clear_disk_locked, (group.c), which know that a shared map was
- * already written by the buddy (buddy.c marks and frees in bb_bitmap).
+ * already written by the buddy (buddy.c marks and frees in bb_bitmap); a
+ * private copy is kept equal to bb_disk outside PAs, pending frees and
+ * holds, so it may outlive its need.
  * A store whose frees wait for a commit keeps a private copy whenever the
  * group is built: its frees change the on-disk map alone, in the apply
  * pass of mb_free, where an allocation could not fail cleanly.
+ *
+ * Hysteresis.  A hot group makes and loses PAs over and over (a file
+ * appending through it): sharing at every last PA and copying at every
+ * first one cost a memcmp, a free, a malloc and a memcpy of the bitmap
+ * each time (7% of mballoc's instructions in the aging protocol at 4 GiB).
+ * So a group that loses its last PA keeps its copy and enters the quiet
+ * ring (gq_slot, MB_GRP_QUIET) instead; its next PA needs no copy.  The
+ * ring holds gq_size groups: a group goes cold -- is shared, if it may be
+ * -- when the hand comes back to its slot, gq_size entries (tries) after
+ * its own.  A cold group that has a PA again just leaves the ring, keeping
+ * the copy it needs; its last PA puts it back.  So at most gq_size
+ * bitmaps (32, 128 KiB at 4 KiB blocks) per volume are kept that no PA,
+ * pending free or hold needs: the memory target holds (bench_mem_size).
+ *
+ * Locking of the ring: a group is in a slot exactly while its
+ * MB_GRP_QUIET bit is set, and both change together under that group's
+ * bb_lock -- whoever puts a group in holds its lock, whoever takes one out
+ * holds the lock of the one it takes out (tried, never waited for: we hold
+ * another group's).  A slot's CAS that succeeds under the lock of the group
+ * it held is the proof that the group was still there; so the slots are
+ * relaxed (the group locks order the rest), and a hand that races only
+ * costs a group its place (it is then shared at once, as without the ring).
  */
 
 /* Gives grp its own in-core bitmap, a copy of the shared one.  0 or
@@ -86,33 +116,107 @@ int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp)
 {
 	mb_assert_locked(&grp->bb_lock);
 	if (grp->bb_bitmap != grp->bb_disk)
-		return 0;
+		return 0; /* needed already, or kept while hot (quiet ring) */
 	uint64_t *copy = malloc(vol->bitmap_words * sizeof(uint64_t));
 
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
 	grp->bb_bitmap = copy;
+	atomic_fetch_add_explicit(&vol->gc_copies, 1, memory_order_relaxed); /* tests, stats */
 	return 0;
 }
 
+/* Whether grp's private copy is needed: a PA, something pending, frees
+   that wait (their copy is kept while built).  bb_lock held. */
+static bool mb_gcache_needed_locked(const struct mb_volume *vol, struct mb_group *grp)
+{
+	return vol->frees_wait || !mb_list_empty(&grp->bb_prealloc_list) || grp->bb_pending_count;
+}
+
+/* Drops grp's private in-core bitmap now if nothing needs it and it has the
+   same bits as on disk (which also rules out a trim's hold and a legacy PA
+   not yet listed).  Whether grp is shared.  bb_lock held. */
+static bool mb_gcache_share_now_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_assert_locked(&grp->bb_lock);
+	if (grp->bb_bitmap == grp->bb_disk)
+		return true;
+	if (mb_gcache_needed_locked(vol, grp) ||
+	    memcmp(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t)))
+		return false;
+	free(grp->bb_bitmap);
+	grp->bb_bitmap = grp->bb_disk;
+	return true;
+}
+
 /*
- * Drops grp's private in-core bitmap if it may be shared again: no PA on
- * the group's list, nothing pending, and the same bits as on disk (which
- * also rules out a trim's hold and a legacy PA not yet listed), and frees
- * that do not wait.  Returns whether the group is shared now.  bb_lock held.
+ * Puts grp (private, not needed, not quiet) in the quiet ring; the group it
+ * displaces goes cold: out of the ring, and shared if it may be.  Returns
+ * false if grp could not get a slot (the group there is busy, or another
+ * thread took the slot meanwhile): then the caller shares grp at once.
+ * bb_lock held.
+ */
+static bool mb_gcache_quiet_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	uint32_t me = mb_group_no(vol, grp) + 1;
+	uint64_t h = atomic_fetch_add_explicit(&vol->gq_hand, 1, memory_order_relaxed);
+	_Atomic uint32_t *slot = &vol->gq_slot[h % vol->gq_size];
+	/* relaxed: only a hint of whose lock to try; the CAS below decides */
+	uint32_t old = atomic_load_explicit(slot, memory_order_relaxed);
+
+	mb_assert_locked(&grp->bb_lock);
+	assert(!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_QUIET));
+	if (!old) {
+		/* relaxed: a slot holding 0 is no group's; whoever wins it
+		   holds the lock of the group it puts in (pairs with nothing) */
+		if (!atomic_compare_exchange_strong_explicit(slot, &old, me, memory_order_relaxed,
+							     memory_order_relaxed))
+			return false;
+		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_QUIET, memory_order_relaxed);
+		return true;
+	}
+	/* peek, not mb_group_at: a group in the ring was built, so set up */
+	struct mb_group *cold = mb_group_peek(vol, old - 1);
+
+	assert(cold && cold != grp);
+	if (mb_trylock_nested(&cold->bb_lock))
+		return false; /* busy: someone's working set, it stays */
+	/* relaxed: cold's lock orders its state; the slot changes from `old`
+	   only under cold's lock, so success means cold was still there */
+	bool won = atomic_compare_exchange_strong_explicit(slot, &old, me, memory_order_relaxed,
+							   memory_order_relaxed);
+
+	if (won) {
+		atomic_fetch_and_explicit(&cold->bb_state, ~(uint32_t)MB_GRP_QUIET,
+					  memory_order_relaxed);
+		/* cold with a PA again keeps its copy, needed; its last PA's
+		   release puts it back in the ring */
+		mb_gcache_share_now_locked(vol, cold);
+		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_QUIET, memory_order_relaxed);
+	}
+	mb_unlock(&cold->bb_lock);
+	return won;
+}
+
+/*
+ * grp's last PA, pending free or hold is gone: its private in-core bitmap
+ * is not needed any more.  A hot group keeps it (the quiet ring, above);
+ * otherwise it is dropped if the two agree.  Returns whether the group is
+ * shared now.  bb_lock held.
  */
 bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp)
 {
 	mb_assert_locked(&grp->bb_lock);
 	if (grp->bb_bitmap == grp->bb_disk)
 		return true;
-	if (vol->frees_wait || !mb_list_empty(&grp->bb_prealloc_list) || grp->bb_pending_count ||
-	    memcmp(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t)))
+	if (mb_gcache_needed_locked(vol, grp))
 		return false;
-	free(grp->bb_bitmap);
-	grp->bb_bitmap = grp->bb_disk;
-	return true;
+	if (atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_QUIET)
+		return false; /* hot: kept until it goes cold */
+	if (mb_gcache_quiet_locked(vol, grp))
+		return false;
+	return mb_gcache_share_now_locked(vol, grp);
 }
 
 /*
@@ -135,8 +239,8 @@ static uint64_t *mb_group_drop_locked(struct mb_volume *vol, struct mb_group *gr
 			return NULL;
 		free(grp->bb_bitmap);
 		grp->bb_bitmap = grp->bb_disk;
-	} else if (!mb_gcache_share_locked(vol, grp)) {
-		return NULL;
+	} else if (!mb_gcache_share_now_locked(vol, grp)) {
+		return NULL; /* a quiet group shared here stays in the ring: harmless */
 	}
 	grp->bb_buddy = NULL;
 	atomic_fetch_add_explicit(&vol->gc_drops, 1, memory_order_relaxed); /* tests, stats */

@@ -177,6 +177,10 @@ uint32_t mb_gset_count(const struct mb_gset *s);
 /* Groups                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* Groups that keep a private in-core bitmap after their last PA, while
+   hot (gcache.c): at most this many extra bitmaps per volume. */
+#define MB_GCACHE_QUIET 32
+
 /* bb_state bits (atomic) */
 #define MB_GRP_NEED_INIT 0x1   /* bitmaps not built yet: counters synthesized */
 #define MB_GRP_CORRUPT 0x2     /* BBITMAP_CORRUPT: never allocate from it */
@@ -185,6 +189,8 @@ uint32_t mb_gset_count(const struct mb_gset *s);
 #define MB_GRP_SETUP 0x10      /* struct set up (mb_group_at); never cleared */
 #define MB_GRP_SETTING 0x20    /* being set up by one thread: others wait */
 #define MB_GRP_TRACKED 0x40    /* counted in the derived-state ring (gcache.c) */
+#define MB_GRP_QUIET 0x80      /* in the quiet ring: keeps an unneeded in-core
+				  copy while hot (gcache.c); under bb_lock */
 
 /* A node of a group's free-run tree (runsum.c). */
 struct mb_rs {
@@ -461,6 +467,13 @@ struct mb_volume {
 	uint32_t gc_size;           /* const; the most mb_cache_groups may be */
 	_Atomic uint64_t gc_hand;   /* relaxed: next slot */
 	_Atomic uint64_t gc_drops;  /* derived states dropped (relaxed count) */
+	/* gcache.c: the quiet ring, groups that keep a private in-core bitmap
+	   they no longer need (group + 1; a slot changes only under the lock
+	   of the group it holds or gets) */
+	_Atomic uint32_t gq_slot[MB_GCACHE_QUIET];
+	uint32_t gq_size;           /* const: slots in use, min(ngroups, MB_GCACHE_QUIET) */
+	_Atomic uint64_t gq_hand;   /* relaxed: next slot */
+	_Atomic uint64_t gc_copies; /* in-core copies made (relaxed count; tests, stats) */
 	uint64_t *zero_map;         /* bitmap_words zeros: the pending map of stores
 				       whose frees never wait; const */
 	/* pristine.c: the buddy of a pristine full-length group, published

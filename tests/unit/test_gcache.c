@@ -14,12 +14,23 @@
  * short hold to the last block.
  * one_bitmap_until_a_pa: a built group without PA, pending free or trim
  * keeps one bitmap (in-core == on-disk, shared); a PA gives it its own
- * in-core copy, and losing its last PA shares again; a trim's hold too.
+ * in-core copy, which losing its last PA keeps while the group is hot (the
+ * quiet ring) and gives back when it goes cold; a trim's hold too.
+ * hot_group_keeps_its_copy: PA create/release cycles on one group copy its
+ * bitmap once (gc_copies), not once a cycle; MB_GCACHE_QUIET other groups
+ * losing their last PA make it cold: shared again, and copied again by its
+ * next PA; at most gq_size groups hold a copy nothing needs.
+ * quiet_copy_not_freed_under_its_user: a thread holds a quiet group's lock
+ * while another group's entry displaces it from the quiet ring; the copy is
+ * only tried, so it stays (the holder reads it after: a use after free
+ * under ASan, and a changed pointer, without the trylock), and the newcomer
+ * is shared at once instead.
  * built_group_in_8k: at 4 KiB blocks a built group -- struct, shared
  * bitmap, stored buddy orders and run tree -- fits in 8 KiB, ext4's
  * bitmap + buddy: 64 MiB per TiB with every group built.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 
@@ -145,7 +156,7 @@ TEST(drops_same_decisions)
 {
 	/* 64 groups of 1024 blocks, 2 metadata blocks each */
 	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
-					 .blocks_count = 64 * 1024, .reserved_per_group = 2 };
+					 .blocks_count = 72 * 1024, .reserved_per_group = 2 };
 	static struct pair p;
 	static struct held h;
 	uint64_t rng = mb_test_seed;
@@ -237,10 +248,33 @@ static int count_runs(uint64_t start, uint64_t len, void *arg)
 	return grp->bb_bitmap == grp->bb_disk ? -EIO : 0;
 }
 
+/* Whether grp holds an in-core copy that nothing needs (in the quiet ring);
+   such a copy must have the on-disk bits. */
+static bool quiet_copy(struct mb_volume *vol, struct mb_group *grp)
+{
+	bool quiet = atomic_load(&grp->bb_state) & MB_GRP_QUIET;
+
+	if (grp->bb_bitmap == grp->bb_disk || !mb_list_empty(&grp->bb_prealloc_list))
+		return false;
+	return quiet && !memcmp(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
+}
+
+/* A PA made and released in each group of [first, last): each enters the
+   quiet ring once (a 1024-block group geometry). */
+static void cycle_groups(struct mb_volume *vol, struct mb_file *f, uint32_t first, uint32_t last,
+			 uint64_t *lblk)
+{
+	for (uint32_t g = first; g < last; g++) {
+		ASSERT_EQ_INT(mb_prealloc_add(vol, f, 0, (uint64_t)g * 1024 + 500, *lblk, 8), 0);
+		*lblk += 8;
+		ASSERT_EQ_U64((uint64_t)mb_file_discard(f), 8);
+	}
+}
+
 TEST(one_bitmap_until_a_pa)
 {
 	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
-					 .blocks_count = 8 * 1024, .reserved_per_group = 2 };
+					 .blocks_count = 72 * 1024, .reserved_per_group = 2 };
 	struct mb_volume *vol;
 	struct mb_file *f;
 	struct mb_extent ex;
@@ -265,11 +299,23 @@ TEST(one_bitmap_until_a_pa)
 	ASSERT_CHECK_CLEAN(vol);
 	ASSERT_LE_U64(1, (uint64_t)mb_discard_all(vol)); /* an lg PA: a small file */
 	ASSERT_TRUE(mb_list_empty(&grp->bb_prealloc_list));
+	ASSERT_TRUE(quiet_copy(vol, grp)); /* hot: the copy is kept */
+	ASSERT_CHECK_CLEAN(vol);
+	/* cold once MB_GCACHE_QUIET other groups lost a PA: shared again */
+	struct mb_file *g;
+	uint64_t lblk = 0;
+
+	ASSERT_EQ_INT(mb_file_open(vol, 8, &g), 0);
+	cycle_groups(vol, g, 2, 2 + vol->gq_size, &lblk);
 	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
 	ASSERT_CHECK_CLEAN(vol);
-	/* a trim holds each run apart while its callback runs, then shares */
+	/* a trim holds each run apart while its callback runs; then the group
+	   keeps the copy while hot, and shares when cold */
 	ASSERT_LE_U64(1, (uint64_t)mb_trim(vol, 1024, 1024, 1, count_runs, vol));
+	ASSERT_TRUE(quiet_copy(vol, grp));
+	cycle_groups(vol, g, 2 + vol->gq_size, 2 + 2 * vol->gq_size, &lblk);
 	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
+	mb_file_close(g);
 	ASSERT_CHECK_CLEAN(vol);
 	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
 	mb_file_close(f);
@@ -299,4 +345,125 @@ TEST(built_group_in_8k)
 	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
+}
+
+TEST(hot_group_keeps_its_copy)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
+					 .blocks_count = 128 * 1024, .reserved_per_group = 2 };
+	struct mb_volume *vol;
+	struct mb_file *f;
+	uint64_t lblk = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_file_open(vol, 7, &f), 0);
+	ASSERT_EQ_U64(vol->gq_size, MB_GCACHE_QUIET);
+	struct mb_group *grp = mb_group_at(vol, 1);
+	uint64_t copies = atomic_load(&vol->gc_copies);
+
+	/* hot: ten PAs come and go, one copy */
+	for (int i = 0; i < 10; i++) {
+		cycle_groups(vol, f, 1, 2, &lblk);
+		ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 1);
+	}
+	ASSERT_TRUE(quiet_copy(vol, grp));
+	ASSERT_CHECK_CLEAN(vol);
+	/* one group short of cold: still kept */
+	cycle_groups(vol, f, 2, 1 + MB_GCACHE_QUIET, &lblk);
+	ASSERT_TRUE(quiet_copy(vol, grp));
+	/* the next group makes it cold: shared, the same bits */
+	cycle_groups(vol, f, 1 + MB_GCACHE_QUIET, 2 + MB_GCACHE_QUIET, &lblk);
+	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
+	ASSERT_TRUE(!(atomic_load(&grp->bb_state) & MB_GRP_QUIET));
+	ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 1 + MB_GCACHE_QUIET);
+	ASSERT_CHECK_CLEAN(vol);
+	/* its next PA copies again */
+	cycle_groups(vol, f, 1, 2, &lblk);
+	ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 2 + MB_GCACHE_QUIET);
+	/* many groups through the ring: never more than gq_size unneeded copies */
+	cycle_groups(vol, f, 2, 128, &lblk);
+	uint32_t kept = 0;
+
+	for (uint32_t g = 1; g < 128; g++)
+		kept += quiet_copy(vol, mb_group_at(vol, g));
+	ASSERT_EQ_U64(kept, vol->gq_size);
+	mb_file_close(f);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/* Thread B: holds a group's lock until told, then reads its in-core map. */
+struct holder {
+	struct mb_group *grp;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool held, go;
+	const uint64_t *seen; /* bb_bitmap when the lock was taken */
+	uint64_t sum;         /* of the map read after go: used, so not elided */
+};
+
+static void *hold_group(void *arg)
+{
+	struct holder *h = arg;
+
+	mb_lock(&h->grp->bb_lock);
+	pthread_mutex_lock(&h->m);
+	h->seen = h->grp->bb_bitmap;
+	h->held = true;
+	pthread_cond_broadcast(&h->c);
+	while (!h->go)
+		pthread_cond_wait(&h->c, &h->m);
+	pthread_mutex_unlock(&h->m);
+	for (size_t i = 0; i < 16; i++)
+		h->sum += h->seen[i]; /* freed under us without the trylock */
+	mb_unlock(&h->grp->bb_lock);
+	return NULL;
+}
+
+TEST(quiet_copy_not_freed_under_its_user)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
+					 .blocks_count = 72 * 1024, .reserved_per_group = 2 };
+	static struct holder h;
+	struct mb_volume *vol;
+	struct mb_file *f;
+	pthread_t b;
+	uint64_t lblk = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_file_open(vol, 7, &f), 0);
+	ASSERT_EQ_U64(vol->gq_size, MB_GCACHE_QUIET);
+	struct mb_group *grp = mb_group_at(vol, 1), *late = mb_group_at(vol, 1 + MB_GCACHE_QUIET);
+
+	/* group 1 first in the ring, then all but one slot filled */
+	cycle_groups(vol, f, 1, 1 + MB_GCACHE_QUIET, &lblk);
+	ASSERT_TRUE(quiet_copy(vol, grp));
+	memset(&h, 0, sizeof(h));
+	h.grp = grp;
+	pthread_mutex_init(&h.m, NULL);
+	pthread_cond_init(&h.c, NULL);
+	ASSERT_EQ_INT(pthread_create(&b, NULL, hold_group, &h), 0);
+	pthread_mutex_lock(&h.m);
+	while (!h.held)
+		pthread_cond_wait(&h.c, &h.m);
+	pthread_mutex_unlock(&h.m);
+	/* the next group's entry lands on group 1's slot: busy, so kept */
+	cycle_groups(vol, f, 1 + MB_GCACHE_QUIET, 2 + MB_GCACHE_QUIET, &lblk);
+	ASSERT_TRUE(late->bb_bitmap == late->bb_disk); /* the newcomer: shared at once */
+	ASSERT_TRUE(!(atomic_load(&late->bb_state) & MB_GRP_QUIET));
+	pthread_mutex_lock(&h.m);
+	h.go = true;
+	pthread_cond_broadcast(&h.c);
+	pthread_mutex_unlock(&h.m);
+	pthread_join(b, NULL);
+	ASSERT_TRUE(grp->bb_bitmap == h.seen && quiet_copy(vol, grp));
+	ASSERT_CHECK_CLEAN(vol);
+	/* with nobody holding it, the hand's next turn makes it cold */
+	cycle_groups(vol, f, 2 + MB_GCACHE_QUIET, 2 + 2 * MB_GCACHE_QUIET, &lblk);
+	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
+	mb_file_close(f);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+	pthread_mutex_destroy(&h.m);
+	pthread_cond_destroy(&h.c);
 }
