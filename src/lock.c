@@ -1,13 +1,87 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lock.c - mutex wrappers that carry a lock rank.  In debug
- * builds (MB_DEBUG) each thread keeps the ranks it holds and every
- * acquisition asserts the order declared in enum mb_lock_rank.
+ * lock.c - the mutex (a futex word on Linux, see mb_int.h) and its
+ * condition variable: their slow paths, and the wrappers that carry a lock
+ * rank.  In debug builds (MB_DEBUG) each thread keeps the ranks it holds and
+ * every acquisition asserts the order declared in enum mb_lock_rank.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "mb_int.h"
+
+#ifdef MB_LOCK_FUTEX
+/*
+ * Polls of a held lock before sleeping.  A group lock is held for a few
+ * hundred instructions, so a locker on another core usually sees it free
+ * within the spin and saves two system calls (its sleep and the holder's
+ * wake); a holder that was preempted is not waited for long.  Only the
+ * first waiter spins: once the word reads 2 others already sleep, the lock
+ * is oversubscribed, and spinning would take the CPU from the holder.
+ */
+#ifndef MB_LOCK_SPIN
+#define MB_LOCK_SPIN 40
+#endif
+
+static inline void mb_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Sleeps while *word == val (or returns at once if it is not, or spuriously). */
+static void mb_futex_wait(_Atomic uint32_t *word, uint32_t val)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void mb_futex_wake(_Atomic uint32_t *word, int n)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/* The CAS of mb_mutex_lock_raw failed: spin a while, then sleep. */
+void mb_mutex_lock_slow(struct mb_mutex *mx)
+{
+	uint32_t c;
+
+	for (int i = 0; i < MB_LOCK_SPIN; i++) {
+		mb_cpu_relax();
+		/* relaxed: only a hint of when to try the CAS, which orders */
+		c = atomic_load_explicit(&mx->word, memory_order_relaxed);
+		if (c == 2)
+			break;
+		/* acquire; pairs with the release exchange in mb_mutex_unlock_raw */
+		if (c == 0 && atomic_compare_exchange_weak_explicit(&mx->word, &c, 1,
+								    memory_order_acquire,
+								    memory_order_relaxed))
+			return;
+	}
+	/*
+	 * Mark the lock contended and sleep until it is free.  Taking it here
+	 * leaves 2 even if this was the last sleeper: one needless wake at the
+	 * unlock, never a lost one.  acquire; pairs with the release exchange
+	 * in mb_mutex_unlock_raw.
+	 */
+	while ((c = atomic_exchange_explicit(&mx->word, 2, memory_order_acquire)) != 0)
+		mb_futex_wait(&mx->word, 2);
+}
+
+/* The unlock swapped out a 2: a thread may sleep on the word. */
+void mb_mutex_wake(struct mb_mutex *mx)
+{
+	mb_futex_wake(&mx->word, 1);
+}
+#endif
 
 #ifdef MB_DEBUG
 /* Ranks held by this thread, as a bit set (ranks are < 32). */
@@ -60,32 +134,38 @@ int mb_mutex_init(struct mb_mutex *mx, int rank)
 #ifdef MB_DEBUG
 	atomic_init(&mx->owner_tag, NULL);
 #endif
+#ifdef MB_LOCK_FUTEX
+	atomic_init(&mx->word, 0);
+	return 0;
+#else
 	return -pthread_mutex_init(&mx->m, NULL);
+#endif
 }
 
 void mb_mutex_destroy(struct mb_mutex *mx)
 {
+#ifdef MB_LOCK_FUTEX
+	/* relaxed: the destroyer is the last user, ordered by whoever handed it over */
+	assert(atomic_load_explicit(&mx->word, memory_order_relaxed) == 0);
+#else
 	pthread_mutex_destroy(&mx->m);
+#endif
 }
 
 #ifdef MB_DEBUG /* else inline in mb_int.h */
 void mb_lock(struct mb_mutex *mx)
 {
 	mb_rank_acquire(mx->rank);
-	pthread_mutex_lock(&mx->m);
-#ifdef MB_DEBUG
+	mb_mutex_lock_raw(mx);
 	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
-#endif
 }
 
 int mb_trylock(struct mb_mutex *mx)
 {
-	if (pthread_mutex_trylock(&mx->m))
+	if (mb_mutex_trylock_raw(mx))
 		return -EBUSY;
 	mb_rank_acquire(mx->rank);
-#ifdef MB_DEBUG
 	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
-#endif
 	return 0;
 }
 
@@ -96,40 +176,77 @@ int mb_trylock(struct mb_mutex *mx)
  */
 int mb_trylock_nested(struct mb_mutex *mx)
 {
-	if (pthread_mutex_trylock(&mx->m))
+	if (mb_mutex_trylock_raw(mx))
 		return -EBUSY;
 	mb_rank_acquire_nested(mx->rank);
-#ifdef MB_DEBUG
 	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
-#endif
 	return 0;
 }
 
 void mb_unlock(struct mb_mutex *mx)
 {
-#ifdef MB_DEBUG
 	assert(mb_mutex_held(mx));
 	atomic_store_explicit(&mx->owner_tag, NULL, memory_order_relaxed);
-#endif
-	pthread_mutex_unlock(&mx->m);
+	mb_mutex_unlock_raw(mx);
 	mb_rank_release(mx->rank);
 }
 #endif
 
+int mb_cond_init(struct mb_cond *cv)
+{
+#ifdef MB_LOCK_FUTEX
+	atomic_init(&cv->seq, 0);
+	return 0;
+#else
+	return -pthread_cond_init(&cv->c, NULL);
+#endif
+}
+
+void mb_cond_destroy(struct mb_cond *cv)
+{
+#ifndef MB_LOCK_FUTEX
+	pthread_cond_destroy(&cv->c);
+#else
+	(void)cv;
+#endif
+}
+
 /*
- * pthread_cond_wait on mx: mx is released during the sleep and held again
- * on return.  Its rank stays counted as held meanwhile (the thread takes
- * nothing while asleep); the owner tag is cleared so another thread may
- * take mx.
+ * Waits on cv: mx is released during the sleep and held again on return,
+ * which may be spurious (callers loop on their condition).  mx's rank stays
+ * counted as held meanwhile (the thread takes nothing while asleep); the
+ * owner tag is cleared so another thread may take mx.
  */
-void mb_cond_wait(pthread_cond_t *cv, struct mb_mutex *mx)
+void mb_cond_wait(struct mb_cond *cv, struct mb_mutex *mx)
 {
 #ifdef MB_DEBUG
 	assert(mb_mutex_held(mx));
 	atomic_store_explicit(&mx->owner_tag, NULL, memory_order_relaxed);
 #endif
-	pthread_cond_wait(cv, &mx->m);
+#ifdef MB_LOCK_FUTEX
+	/* relaxed: read under mx, as every bump is; mx's unlock below orders
+	   this read before a broadcaster's bump, which then stops our sleep */
+	uint32_t seq = atomic_load_explicit(&cv->seq, memory_order_relaxed);
+
+	mb_mutex_unlock_raw(mx);
+	mb_futex_wait(&cv->seq, seq);
+	mb_mutex_lock_raw(mx);
+#else
+	pthread_cond_wait(&cv->c, &mx->m);
+#endif
 #ifdef MB_DEBUG
 	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
+#endif
+}
+
+/* Wakes every waiter on cv; the caller holds the waiters' mutex. */
+void mb_cond_broadcast(struct mb_cond *cv)
+{
+#ifdef MB_LOCK_FUTEX
+	/* relaxed: under the mutex, which orders it against every waiter's read */
+	atomic_fetch_add_explicit(&cv->seq, 1, memory_order_relaxed);
+	mb_futex_wake(&cv->seq, INT_MAX);
+#else
+	pthread_cond_broadcast(&cv->c);
 #endif
 }

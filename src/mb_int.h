@@ -65,44 +65,135 @@ enum mb_lock_rank {
 	MB_RANK_LEAF,          /* short leaf locks: nothing is taken inside */
 };
 
+/*
+ * The lock itself.  On Linux a 32-bit word and the futex system call, so an
+ * uncontended lock is one compare-and-swap and an unlock one exchange, both
+ * inline (the PA fast path takes two pairs per call; a pthread_mutex pair
+ * cost about 55 instructions of calls and type checks).  Elsewhere, or with
+ * -DMB_LOCK_PTHREAD, the pthread mutex.
+ *
+ * The word has three states: 0 free, 1 held, 2 held and a thread may be
+ * asleep on it.  A locker that finds it taken spins briefly, then swaps in
+ * 2 and sleeps while the word still reads 2; the unlock that swaps out a 2
+ * wakes one sleeper, which swaps in 2 again (it cannot know whether others
+ * still sleep), so each later unlock wakes the next.  lock.c has the slow
+ * paths.  Every change of the word is an atomic RMW; the one that takes the
+ * lock is acquire and pairs with the release exchange of the unlock before
+ * it (ThreadSanitizer sees the same pair).
+ */
+#if defined(__linux__) && !defined(MB_LOCK_PTHREAD)
+#define MB_LOCK_FUTEX 1
+#endif
+
 struct mb_mutex {
+#ifdef MB_LOCK_FUTEX
+	_Atomic uint32_t word; /* 0 free, 1 held, 2 held and maybe sleepers */
+#else
 	pthread_mutex_t m;
+#endif
 	int rank;
 #ifdef MB_DEBUG
 	_Atomic(pthread_t *) owner_tag; /* debug: which thread holds it */
 #endif
 };
 
+/*
+ * A condition variable for an mb_mutex: wait and broadcast only, both with
+ * the mutex held.  On the futex lock a 32-bit sequence: a waiter reads it
+ * under the mutex, drops the mutex and sleeps while it is unchanged; a
+ * broadcast bumps it under the mutex and wakes all, so a bump between the
+ * read and the sleep makes the sleep return at once (no lost wake-up).
+ */
+struct mb_cond {
+#ifdef MB_LOCK_FUTEX
+	_Atomic uint32_t seq; /* changed under the mutex; relaxed: the mutex orders it */
+#else
+	pthread_cond_t c;
+#endif
+};
 
 int mb_mutex_init(struct mb_mutex *mx, int rank);
 void mb_mutex_destroy(struct mb_mutex *mx);
-void mb_cond_wait(pthread_cond_t *cv, struct mb_mutex *mx);
+int mb_cond_init(struct mb_cond *cv);
+void mb_cond_destroy(struct mb_cond *cv);
+void mb_cond_wait(struct mb_cond *cv, struct mb_mutex *mx);
+void mb_cond_broadcast(struct mb_cond *cv);
+
+#ifdef MB_LOCK_FUTEX
+void mb_mutex_lock_slow(struct mb_mutex *mx);
+void mb_mutex_wake(struct mb_mutex *mx);
+
+/* The lock without rank checks (mb_lock in release builds, lock.c's in debug). */
+static inline void mb_mutex_lock_raw(struct mb_mutex *mx)
+{
+	uint32_t c = 0;
+
+	/* acquire; pairs with the release exchange in mb_mutex_unlock_raw */
+	if (MB_LIKELY(atomic_compare_exchange_strong_explicit(&mx->word, &c, 1,
+							      memory_order_acquire,
+							      memory_order_relaxed)))
+		return;
+	mb_mutex_lock_slow(mx);
+}
+
+static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
+{
+	uint32_t c = 0;
+
+	/* acquire; pairs with the release exchange in mb_mutex_unlock_raw */
+	return atomic_compare_exchange_strong_explicit(&mx->word, &c, 1, memory_order_acquire,
+						       memory_order_relaxed) ? 0 : -EBUSY;
+}
+
+static inline void mb_mutex_unlock_raw(struct mb_mutex *mx)
+{
+	/* release; pairs with the acquire CAS or exchange of the next locker */
+	if (MB_UNLIKELY(atomic_exchange_explicit(&mx->word, 0, memory_order_release) == 2))
+		mb_mutex_wake(mx);
+}
+#else
+static inline void mb_mutex_lock_raw(struct mb_mutex *mx)
+{
+	pthread_mutex_lock(&mx->m);
+}
+
+static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
+{
+	return pthread_mutex_trylock(&mx->m) ? -EBUSY : 0;
+}
+
+static inline void mb_mutex_unlock_raw(struct mb_mutex *mx)
+{
+	pthread_mutex_unlock(&mx->m);
+}
+#endif
+
 #ifdef MB_DEBUG
 void mb_lock(struct mb_mutex *mx);
 int mb_trylock(struct mb_mutex *mx);
 int mb_trylock_nested(struct mb_mutex *mx);
 void mb_unlock(struct mb_mutex *mx);
 #else
-/* Without rank checks a lock is the pthread call itself: inlined, as the
-   PA fast path takes two pairs per call (lock.c has the checked ones). */
+/* Without rank checks a lock is the raw one, inlined (lock.c has the
+   checked ones). */
 static inline void mb_lock(struct mb_mutex *mx)
 {
-	pthread_mutex_lock(&mx->m);
+	mb_mutex_lock_raw(mx);
 }
 
 static inline int mb_trylock(struct mb_mutex *mx)
 {
-	return pthread_mutex_trylock(&mx->m) ? -EBUSY : 0;
+	return mb_mutex_trylock_raw(mx);
 }
 
 static inline int mb_trylock_nested(struct mb_mutex *mx)
 {
-	return mb_trylock(mx);
+	return mb_mutex_trylock_raw(mx);
 }
 
 static inline void mb_unlock(struct mb_mutex *mx)
 {
-	pthread_mutex_unlock(&mx->m);
+	mb_mutex_unlock_raw(mx);
 }
 #endif
 
@@ -424,7 +515,7 @@ typedef void (*mb_hook_fn)(void *arg, int id, uint32_t group, int cr);
  */
 struct mb_space_event {
 	_Alignas(MB_CACHELINE) struct mb_mutex lock; /* rank MB_RANK_EVENT: the sleep only */
-	pthread_cond_t cond;     /* broadcast under lock */
+	struct mb_cond cond;     /* broadcast under lock */
 	_Atomic uint64_t gen;    /* seq_cst; pairs with the waiters load (Dekker) */
 	_Atomic uint32_t waiters; /* sleepers, changed under lock; seq_cst, pairs with gen */
 };

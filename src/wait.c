@@ -25,7 +25,7 @@ int mb_space_event_init(struct mb_volume *vol)
 
 	if (err)
 		return err;
-	err = -pthread_cond_init(&ev->cond, NULL);
+	err = mb_cond_init(&ev->cond);
 	if (err)
 		mb_mutex_destroy(&ev->lock);
 	atomic_init(&ev->gen, 0);
@@ -35,7 +35,7 @@ int mb_space_event_init(struct mb_volume *vol)
 
 void mb_space_event_destroy(struct mb_volume *vol)
 {
-	pthread_cond_destroy(&vol->space_ev.cond);
+	mb_cond_destroy(&vol->space_ev.cond);
 	mb_mutex_destroy(&vol->space_ev.lock);
 }
 
@@ -93,6 +93,6 @@ void mb_space_returned(struct mb_volume *vol)
 	   taking it here means the broadcast cannot fall between its check of
 	   gen and its sleep */
 	mb_lock(&ev->lock);
-	pthread_cond_broadcast(&ev->cond);
+	mb_cond_broadcast(&ev->cond);
 	mb_unlock(&ev->lock);
 }
