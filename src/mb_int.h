@@ -123,7 +123,6 @@ void mb_cond_broadcast(struct mb_cond *cv);
 void mb_mutex_lock_slow(struct mb_mutex *mx);
 void mb_mutex_wake(struct mb_mutex *mx);
 
-/* The lock without rank checks (mb_lock in release builds, lock.c's in debug). */
 /*
  * While the process has one thread (glibc's __libc_single_threaded, which
  * pthread_create clears before the new thread runs), nobody can contend:
@@ -142,6 +141,7 @@ void mb_mutex_wake(struct mb_mutex *mx);
 #define MB_SINGLE_THREADED() false
 #endif
 
+/* The lock without rank checks (mb_lock in release builds, lock.c's in debug). */
 static inline void mb_mutex_lock_raw(struct mb_mutex *mx)
 {
 	uint32_t c = 0;
