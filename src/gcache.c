@@ -37,9 +37,10 @@
  * derived state (the stored buddy orders, 0.5 KiB, and the run tree) while
  * built: a volume whose every group was used holds about 55 MiB per TiB
  * (bench_mem_size), under ext4's 64, plus at most MB_GCACHE_QUIET private
- * copies that hot groups keep between PAs (128 KiB a volume, below).  A smaller cache saves at most the
- * derived part, and random goals over the whole volume would then rebuild
- * a buddy on most calls, so that is the caller's choice.  With every group
+ * copies that hot groups keep between PAs (128 KiB a volume, below).  A
+ * smaller cache saves at most the derived part, and random goals over the
+ * whole volume would then rebuild a buddy on most calls, so that is the
+ * caller's choice.  With every group
  * in the ring (one slot each) the ring never wraps: no victim.
  */
 static uint32_t mb_gcache_default(uint32_t ngroups)
