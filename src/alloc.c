@@ -701,9 +701,11 @@ static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, struct mb_gse
 		if (from >= end)
 			continue; /* goal 0: the second pass has no groups */
 		/* ge[lo] holds the members of every set visited here: when none
-		   is in range, the pass would find every set empty there */
-		if (indexed &&
-		    (!mb_gset_any_from(&ge[lo], from) || mb_gset_next(&ge[lo], from) >= end))
+		   is in range, the pass would find every set empty there.  A
+		   range to the volume's end needs only the top word's look (a
+		   "yes" there that is wrong only costs the empty visits). */
+		if (indexed && (!mb_gset_any_from(&ge[lo], from) ||
+				(end < ac->vol->ngroups && mb_gset_next(&ge[lo], from) >= end)))
 			continue;
 		for (int k = lo; k <= hi && ac->status == MB_AC_CONTINUE; k++) {
 			/* the next order with a member, read after the last

@@ -693,8 +693,11 @@ int mb_buddy_first_free_chunk(const struct mb_volume *vol, const struct mb_group
 			      mb_grpblk_t *start)
 {
 	assert(k >= 1 && k <= vol->max_order);
+	/* no free chunk starts before bb_first_free: the search starts there */
+	uint32_t first = grp->bb_first_free < vol->bpg ? grp->bb_first_free : 0;
+
 	if (k <= MB_BUDDY_DERIVED) { /* no map: the bitmap, a word at a time */
-		for (uint32_t w = 0; w < vol->bitmap_words; w++) {
+		for (uint32_t w = first >> 6; w < vol->bitmap_words; w++) {
 			uint64_t f = mb_free_word(vol, grp->bb_bitmap, w);
 			uint64_t m = f ? mb_word_maximal(vol, f, k) : 0;
 
@@ -706,7 +709,7 @@ int mb_buddy_first_free_chunk(const struct mb_volume *vol, const struct mb_group
 		return -EUCLEAN;
 	}
 	const uint64_t *map = grp->bb_buddy + vol->mb_offsets[k];
-	uint32_t i = mb_find_next_zero_bit(map, vol->mb_maxs[k], 0);
+	uint32_t i = mb_find_next_zero_bit(map, vol->mb_maxs[k], first >> k);
 
 	if (i >= vol->mb_maxs[k])
 		return -EUCLEAN;

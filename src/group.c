@@ -298,25 +298,33 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
  * dropped derived state; then counts it in the cache (gcache.c), which may
  * drop another group's.  bb_lock held.  0 or -errno (see above).
  */
-int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
+/* mb_group_load_locked's work, out of line: its callers pay no frame for it. */
+static __attribute__((noinline)) int mb_group_load_slow_locked(struct mb_volume *vol,
+							      struct mb_group *grp, uint32_t state)
 {
-	mb_assert_locked(&grp->bb_lock);
-	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
 	int err = 0;
 
-	if (MB_LIKELY(!(state & MB_GRP_NEED_INIT) && grp->bb_buddy)) {
-		if (MB_LIKELY(state & MB_GRP_TRACKED))
-			return 0;
-	} else if (state & MB_GRP_NEED_INIT) {
+	if (state & MB_GRP_NEED_INIT)
 		err = mb_group_first_load_locked(vol, grp);
-	} else {
+	else if (!grp->bb_buddy)
 		err = mb_group_rebuild_locked(vol, grp);
-	}
 	if (!err) {
 		mb_gcache_track_locked(vol, grp);
 		MB_HOOK(vol, MB_HOOK_GROUP_BUILT, mb_group_no(vol, grp), 0);
 	}
 	return err;
+}
+
+int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_assert_locked(&grp->bb_lock);
+	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+
+	/* built and counted in the cache: every allocation's case */
+	if (MB_LIKELY((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED &&
+		      grp->bb_buddy))
+		return 0;
+	return mb_group_load_slow_locked(vol, grp, state);
 }
 
 /*

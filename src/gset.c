@@ -145,45 +145,45 @@ static uint32_t mb_gset_level_bits(const struct mb_gset *s, int l)
 }
 
 /*
- * Next set bit >= i at level l.  When a word is exhausted, the level above
- * names the next non-empty word; a stale summary (a word found empty) just
- * moves the search on.
+ * First member >= from: up the levels while from's word there has no bit
+ * at or past it, then down through the first set bits.  A stale summary
+ * bit (its word found empty on the way down) restarts the search past
+ * that word: it just moves the search on.  No recursion, no call: a scan
+ * asks this once per set it visits.
  */
-static uint32_t mb_gset_next_at(const struct mb_gset *s, int l, uint32_t i)
-{
-	uint32_t nb = mb_gset_level_bits(s, l);
-
-	while (i < nb) {
-		uint64_t w = atomic_load_explicit(&s->lvl[l][i >> 6], memory_order_relaxed);
-
-		w &= ~0ULL << (i & 63);
-		if (w) {
-			uint32_t bit = (i & ~63u) + (uint32_t)__builtin_ctzll(w);
-
-			return bit < nb ? bit : UINT32_MAX;
-		}
-		uint32_t wi = (i >> 6) + 1;
-
-		if (l + 1 == s->nlevels) {
-			i = wi << 6;
-			continue;
-		}
-		uint32_t nwi = mb_gset_next_at(s, l + 1, wi);
-
-		if (nwi == UINT32_MAX)
-			return UINT32_MAX;
-		i = nwi << 6;
-	}
-	return UINT32_MAX;
-}
-
 uint32_t mb_gset_next(const struct mb_gset *s, uint32_t from)
 {
-	/* the top word says at once whether any member lies at or past
-	   `from`: most sets a scan visits are empty */
-	if (!mb_gset_any_from(s, from))
+	uint64_t pos = from;
+
+again:
+	if (pos >= s->nbits)
 		return UINT32_MAX;
-	return mb_gset_next_at(s, 0, from);
+	uint32_t i = (uint32_t)pos;
+	int l = 0;
+	uint64_t w;
+
+	for (;;) {
+		w = atomic_load_explicit(&s->lvl[l][i >> 6], memory_order_relaxed) &
+		    (~0ULL << (i & 63));
+		if (w)
+			break;
+		if (l + 1 == s->nlevels)
+			return UINT32_MAX;
+		i = (i >> 6) + 1; /* the next word of level l, as a bit of level l + 1 */
+		if (i >= mb_gset_level_bits(s, ++l))
+			return UINT32_MAX;
+	}
+	i = (i & ~63u) + (uint32_t)__builtin_ctzll(w);
+	while (l > 0) {
+		l--; /* i: a word of level l */
+		w = atomic_load_explicit(&s->lvl[l][i], memory_order_relaxed);
+		if (!w) { /* stale: on past every group under that word */
+			pos = (uint64_t)(i + 1) << (6 * (l + 1));
+			goto again;
+		}
+		i = i * 64 + (uint32_t)__builtin_ctzll(w);
+	}
+	return i < s->nbits ? i : UINT32_MAX;
 }
 
 uint32_t mb_gset_count(const struct mb_gset *s)

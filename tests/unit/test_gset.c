@@ -107,6 +107,42 @@ TEST(gset_random_vs_naive)
 		random_ops(sizes[i], &rng);
 }
 
+/*
+ * A summary bit set over an empty word (a remover between its two steps)
+ * only moves next() on: at every level, it still finds the next member.
+ */
+TEST(gset_stale_summary)
+{
+	const uint32_t n = 300000; /* four levels */
+	const uint32_t members[] = {70, 5000, 200000, 299999};
+	bool *in = calloc(n, sizeof(bool));
+	struct mb_gset s;
+
+	ASSERT_TRUE(in);
+	ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
+	ASSERT_EQ_INT(s.nlevels, 4);
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+		mb_gset_add(&s, members[i]);
+		in[members[i]] = true;
+	}
+	/* stale bits: level-0 words 0, 3 and 100 (groups 0-63, 192-255,
+	   6400-6463), level-1 words 2 and 40 (groups 8192-12287, 163840-...) */
+	atomic_fetch_or(&s.lvl[1][0], 1ULL << 0 | 1ULL << 3);
+	atomic_fetch_or(&s.lvl[1][1], 1ULL << (100 - 64));
+	atomic_fetch_or(&s.lvl[2][0], 1ULL << 2 | 1ULL << 40);
+	for (uint32_t from = 0; from < n; from += from < 13000 ? 1 : 97) {
+		uint32_t got = mb_gset_next(&s, from), want = naive_next(in, n, from);
+
+		if (got != want) {
+			mb_test_fail(__FILE__, __LINE__, "next(%u) = %u, want %u", from, got, want);
+			break;
+		}
+	}
+	ASSERT_EQ_U64(mb_gset_next(&s, n), UINT32_MAX);
+	mb_gset_destroy(&s);
+	free(in);
+}
+
 /* Emptying the set and refilling it leaves no stale summary bit behind. */
 TEST(gset_fill_drain)
 {
