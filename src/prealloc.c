@@ -30,6 +30,9 @@
 #include "probe.h"
 #include "store.h"
 
+/* The USDT probes' semaphores (probe.h), defined once: here, with the PA hit. */
+MB_PROBE_SEMAPHORES_DEFINE
+
 /*
  * PAs and files are written on every fast-path hit by the thread that owns
  * them; whole cache lines each keep two threads' objects from sharing one.

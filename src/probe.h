@@ -4,9 +4,12 @@
  * with ext4's names and, as far as USDT's 12 arguments allow, its
  * arguments.  Built when sys/sdt.h is found (CMake: MB_HAVE_SDT); without
  * it every mb_probe_* compiles to nothing.  A probe is a nop instruction
- * until a tracer attaches (bpftrace, perf, systemtap); its arguments are
- * read from registers at that point, so a probe costs no call and no
- * branch.  `dev` in ext4 is the volume pointer here; extents ext4 prints
+ * with a semaphore (sys/sdt.h's _SDT_HAS_SEMAPHORES): a tracer that
+ * attaches (bpftrace, perf, systemtap, gdb) counts itself in the probe's
+ * semaphore, and only then are its arguments computed (a file's ino, a
+ * goal block: a PA hit paid ~20 instructions for them with nobody
+ * listening).  So a probe costs one load and one not-taken branch until
+ * traced.  `dev` in ext4 is the volume pointer here; extents ext4 prints
  * as group/start/len are absolute blocks and a length, except in
  * ext4_mballoc_free and ext4_trim_extent, which keep group and offset.
  *
@@ -42,9 +45,43 @@
 
 #ifdef MB_HAVE_SDT
 #define SDT_USE_VARIADIC /* STAP_PROBEV: any count up to 12 */
+#define _SDT_HAS_SEMAPHORES 1 /* every probe's note names its semaphore */
 #include <sys/sdt.h>
 
-#define MB_PROBE(name, ...) STAP_PROBEV(mballoc, name, __VA_ARGS__)
+/* Every probe of probe.h: X(name) each (one semaphore apiece). */
+#define MB_PROBE_NAMES(X)                                                                          \
+	X(ext4_request_blocks)                                                                     \
+	X(ext4_allocate_blocks)                                                                    \
+	X(ext4_mballoc_alloc)                                                                      \
+	X(ext4_mballoc_prealloc)                                                                   \
+	X(ext4_mb_new_inode_pa)                                                                    \
+	X(ext4_mb_new_group_pa)                                                                    \
+	X(ext4_mb_release_inode_pa)                                                                \
+	X(ext4_mb_release_group_pa)                                                                \
+	X(ext4_discard_preallocations)                                                             \
+	X(ext4_mballoc_free)                                                                       \
+	X(ext4_trim_extent)
+
+/*
+ * The semaphores, named as sys/sdt.h's notes expect (provider_name_semaphore)
+ * and kept in section .probes, where systemtap's tools look.  A tracer
+ * writes them from outside the process (uprobe ref_ctr_offset, or
+ * /proc/pid/mem): read with a relaxed atomic load, which any stale value
+ * only makes fire a probe late or once more.  Defined once, in prealloc.c
+ * (MB_PROBE_SEMAPHORES_DEFINE).
+ */
+#define MB_PROBE_SEM_DECLARE(name) extern unsigned short mballoc_##name##_semaphore;
+MB_PROBE_NAMES(MB_PROBE_SEM_DECLARE)
+#define MB_PROBE_SEM_DEFINE(name)                                                                  \
+	__attribute__((section(".probes"), used)) unsigned short mballoc_##name##_semaphore;
+#define MB_PROBE_SEMAPHORES_DEFINE MB_PROBE_NAMES(MB_PROBE_SEM_DEFINE)
+
+#define MB_PROBE_ON(name) (MB_READ_ONCE(mballoc_##name##_semaphore) != 0)
+#define MB_PROBE(name, ...)                                                                        \
+	do {                                                                                       \
+		if (MB_UNLIKELY(MB_PROBE_ON(name)))                                                \
+			STAP_PROBEV(mballoc, name, __VA_ARGS__);                                   \
+	} while (0)
 
 static inline uint64_t mb_probe_ino(const struct mb_file *file)
 {
@@ -60,6 +97,9 @@ static inline void mb_probe_request(const struct mb_volume *vol, const struct mb
 /* The search's outcome (mballoc_alloc or _prealloc), then the request's. */
 static inline void mb_probe_alloc_done(const struct mb_ac *ac, int err)
 {
+	if (MB_LIKELY(!(MB_PROBE_ON(ext4_mballoc_prealloc) | MB_PROBE_ON(ext4_mballoc_alloc) |
+			MB_PROBE_ON(ext4_allocate_blocks))))
+		return; /* nobody listens: compute nothing */
 	const struct mb_volume *vol = ac->vol;
 	const struct mb_request *r = ac->req;
 	uint64_t ino = mb_probe_ino(ac->file);
@@ -86,6 +126,8 @@ static inline void mb_probe_alloc_done(const struct mb_ac *ac, int err)
 static inline void mb_probe_pa_fast(const struct mb_volume *vol, const struct mb_request *r,
 				    uint64_t block, uint32_t len, uint32_t olen)
 {
+	if (MB_LIKELY(!(MB_PROBE_ON(ext4_mballoc_prealloc) | MB_PROBE_ON(ext4_allocate_blocks))))
+		return; /* nobody listens: compute nothing */
 	uint64_t ino = mb_probe_ino(r->file);
 	uint64_t goal = r->goal != MB_GOAL_NONE ? r->goal
 						 : mb_group_first_block(vol, r->file->f_home);
@@ -138,6 +180,8 @@ static inline void mb_probe_trim_extent(const struct mb_volume *vol, mb_grp_t g,
 }
 
 #else /* no sys/sdt.h: nothing at all */
+
+#define MB_PROBE_SEMAPHORES_DEFINE
 
 #define mb_probe_request(vol, r) ((void)0)
 #define mb_probe_alloc_done(ac, err) ((void)0)
