@@ -98,15 +98,8 @@ static bool mb_block_in_volume(const struct mb_volume *vol, uint64_t b)
  * never wrap: a logical range below MB_LOGICAL_LIMIT, and neighbours that
  * are volume blocks on the correct side of the request.
  */
-bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
+static bool mb_request_valid_full(const struct mb_volume *vol, const struct mb_request *req)
 {
-	_Static_assert(sizeof(req->spare) == 3 * sizeof(uint64_t), "test every spare word");
-	/* every call passes here: the words that must be zero in one test */
-	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | req->spare0 |
-		       (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK);
-
-	if (bad || !req->len)
-		return false;
 	if (!(req->flags & MB_REQ_CPU) && req->cpu && req->cpu != MB_CPU_CURRENT)
 		return false; /* a CPU named without the flag: the caller forgot it */
 	if (req->file && req->file->f_vol != vol)
@@ -123,6 +116,30 @@ bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 	    (!mb_block_in_volume(vol, req->pright) || req->lright < req->logical + req->len))
 		return false;
 	return true;
+}
+
+bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
+{
+	_Static_assert(sizeof(req->spare) == 3 * sizeof(uint64_t), "test every spare word");
+	_Static_assert(MB_CPU_CURRENT == UINT32_MAX, "cpu + 1 <= 1: 0 or MB_CPU_CURRENT");
+	/* every call passes here: the words that must be zero in one test */
+	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | req->spare0 |
+		       (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK);
+	/* what the common shape lacks: neighbours, a CPU (named or not allowed) */
+	uint64_t rare = req->pleft | req->pright |
+			(req->flags & (MB_REQ_PLEFT | MB_REQ_PRIGHT | MB_REQ_CPU)) |
+			((req->cpu + 1u) >> 1);
+	uint64_t fdb = vol->geo.first_data_block;
+
+	if (bad || !req->len)
+		return false;
+	if (MB_UNLIKELY(rare))
+		return mb_request_valid_full(vol, req);
+	/* mb_request_valid_full's tests that remain, in one branch but the file's */
+	if (req->file && req->file->f_vol != vol)
+		return false;
+	return (req->logical <= MB_LOGICAL_LIMIT - req->len) &
+	       ((req->goal - fdb < vol->geo.blocks_count - fdb) | (req->goal == MB_GOAL_NONE));
 }
 
 /* Sets up the context of a request mb_request_valid() accepted. */
@@ -1137,17 +1154,17 @@ static int mb_alloc_search(struct mb_ac *ac)
 	return ac->load_err ? ac->load_err : -ENOSPC;
 }
 
-int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out)
+/*
+ * What the PA fast path left: the allocation context and the search.  Out
+ * of line, so that its ~400-byte context and its registers are not set up
+ * (and saved) on every PA hit.
+ */
+static __attribute__((noinline)) int mb_alloc_regular(struct mb_volume *vol,
+						      const struct mb_request *req,
+						      struct mb_extent *out)
 {
 	struct mb_ac ac;
 
-	if (!mb_request_valid(vol, req))
-		return -EINVAL;
-	mb_probe_request(vol, req);
-	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
-		return -EROFS; /* nothing allocated could ever be committed */
-	if (req->file && mb_pa_fast_alloc(vol, req, out))
-		return 0; /* its file's PA served it (prealloc.c) */
 	mb_ac_init(&ac, vol, req);
 	uint64_t claimed = 0; /* reserve.c: the free-space gate */
 	int err = mb_resv_claim_request(&ac, &claimed);
@@ -1173,4 +1190,16 @@ int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_exte
 		mb_unlock(&ac.file->f_data_sem);
 	mb_ac_stats(&ac, err);
 	return err;
+}
+
+int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out)
+{
+	if (!mb_request_valid(vol, req))
+		return -EINVAL;
+	mb_probe_request(vol, req);
+	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
+		return -EROFS; /* nothing allocated could ever be committed */
+	if (req->file && mb_pa_fast_alloc(vol, req, out))
+		return 0; /* its file's PA served it (prealloc.c) */
+	return mb_alloc_regular(vol, req, out);
 }
