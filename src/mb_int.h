@@ -141,8 +141,9 @@ void mb_mutex_wake(struct mb_mutex *mx);
 #define MB_SINGLE_THREADED() false
 #endif
 
-/* The lock without rank checks (mb_lock in release builds, lock.c's in debug). */
-static inline void mb_mutex_lock_raw(struct mb_mutex *mx)
+/* The lock without rank checks (mb_lock in release builds, lock.c's in debug).
+   always_inline, as mb_lock: LTO kept them out of line (two calls a pair). */
+static inline __attribute__((always_inline)) void mb_mutex_lock_raw(struct mb_mutex *mx)
 {
 	uint32_t c = 0;
 
@@ -173,7 +174,7 @@ static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
 						       memory_order_relaxed) ? 0 : -EBUSY;
 }
 
-static inline void mb_mutex_unlock_raw(struct mb_mutex *mx)
+static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_mutex *mx)
 {
 	if (MB_SINGLE_THREADED()) { /* no other thread: see mb_mutex_lock_raw */
 		atomic_store_explicit(&mx->word, 0, memory_order_relaxed);
@@ -184,7 +185,7 @@ static inline void mb_mutex_unlock_raw(struct mb_mutex *mx)
 		mb_mutex_wake(mx);
 }
 #else
-static inline void mb_mutex_lock_raw(struct mb_mutex *mx)
+static inline __attribute__((always_inline)) void mb_mutex_lock_raw(struct mb_mutex *mx)
 {
 	pthread_mutex_lock(&mx->m);
 }
@@ -194,7 +195,7 @@ static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
 	return pthread_mutex_trylock(&mx->m) ? -EBUSY : 0;
 }
 
-static inline void mb_mutex_unlock_raw(struct mb_mutex *mx)
+static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_mutex *mx)
 {
 	pthread_mutex_unlock(&mx->m);
 }
@@ -208,7 +209,7 @@ void mb_unlock(struct mb_mutex *mx);
 #else
 /* Without rank checks a lock is the raw one, inlined (lock.c has the
    checked ones). */
-static inline void mb_lock(struct mb_mutex *mx)
+static inline __attribute__((always_inline)) void mb_lock(struct mb_mutex *mx)
 {
 	mb_mutex_lock_raw(mx);
 }
@@ -223,7 +224,7 @@ static inline int mb_trylock_nested(struct mb_mutex *mx)
 	return mb_mutex_trylock_raw(mx);
 }
 
-static inline void mb_unlock(struct mb_mutex *mx)
+static inline __attribute__((always_inline)) void mb_unlock(struct mb_mutex *mx)
 {
 	mb_mutex_unlock_raw(mx);
 }
