@@ -786,10 +786,11 @@ static bool mb_pa_fast_ok(const struct mb_volume *vol, const struct mb_request *
  * holds the whole request (`len`) -- just when the regular claim would have
  * been granted in full from that share, so the outcome is the same.
  * Returns the blocks taken (0: leave the request to the regular path).
+ * Inline in both callers: out of line, its call cost ~30 instructions a hit.
  */
-static uint32_t mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *grp,
-				       struct mb_pa *pa, const struct mb_request *req,
-				       mb_fsblk_t start, uint32_t max, uint32_t len)
+static inline __attribute__((always_inline)) uint32_t
+mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa *pa,
+		       const struct mb_request *req, mb_fsblk_t start, uint32_t max, uint32_t len)
 {
 	mb_grpblk_t off = mb_block_offset(vol, start);
 	uint32_t n = mb_pa_unused_run_locked(vol, grp, off, max);
