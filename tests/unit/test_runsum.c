@@ -571,3 +571,102 @@ TEST(queries_match_a_bit_walk)
 		mb_volume_destroy(vol);
 	}
 }
+
+/* ------------------------------------------------------------------------ */
+/* The tree's nodes against a bit count                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Node n's summary by a bit walk; blocks past the bitmap's words are used. */
+static struct mb_rs model_node(const struct mb_volume *vol, const uint64_t *map, uint32_t n)
+{
+	uint32_t p = vol->rs_leaves, depth = 31 - (uint32_t)__builtin_clz(n);
+	uint32_t sz = (p >> depth) * 512, st = (n - (1u << depth)) * sz;
+	struct mb_rs r = {0, 0, 0, 0};
+	uint32_t c = 0;
+
+	for (uint32_t b = st; b < st + sz; b++) {
+		bool free = b < vol->bitmap_words * 64u && bit_free(map, b);
+
+		if (!free) {
+			c = 0;
+			continue;
+		}
+		r.cnt += !c;
+		c++;
+		r.max = c > r.max ? c : r.max;
+		if (c == b - st + 1)
+			r.pre = c;
+	}
+	r.suf = c;
+	return r;
+}
+
+/* 1 (and a message) when a node of grp's tree differs from the model. */
+static int tree_differs(struct mb_volume *vol, struct mb_group *grp)
+{
+	const struct mb_rs *t = mb_runsum_tree(vol, grp);
+
+	for (uint32_t n = 1; n < 2 * vol->rs_leaves; n++) {
+		struct mb_rs m = model_node(vol, grp->bb_bitmap, n);
+
+		if (t[n].pre != m.pre || t[n].suf != m.suf || t[n].max != m.max ||
+		    t[n].cnt != m.cnt) {
+			fprintf(stderr, "node %u/%u: pre %u/%u suf %u/%u max %u/%u cnt %u/%u\n", n,
+				2 * vol->rs_leaves, t[n].pre, m.pre, t[n].suf, m.suf, t[n].max,
+				m.max, t[n].cnt, m.cnt);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Random bitmaps (runs of every length, words all free or all used, runs
+ * across words and leaves), built, then changed by a few random marks
+ * between flushes: every node must equal the bit count of its range.
+ */
+TEST(tree_nodes_match_a_bit_count)
+{
+	uint64_t rng = mb_test_seed ^ 0x1eaf;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 24; round++) {
+			struct mb_group *grp = mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			static const uint32_t maxrun[] = {1, 2, 7, 40, 63, 64, 65, 130, 700};
+			static const unsigned pct[] = {50, 95, 5, 80};
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, maxrun[round % 9],
+				    pct[round % 4]);
+			if (round % 3 == 0)
+				mb_runsum_build_locked(vol, grp);
+			else
+				mb_runsum_invalidate_locked(vol, grp);
+			mb_runsum_flush_locked(vol, grp);
+			ASSERT_EQ_INT(tree_differs(vol, grp), 0);
+			for (int q = 0; q < 60; q++) {
+				int marks = 1 + (int)mb_rand_below(&rng, q % 2 ? 1 : 6);
+
+				for (int k = 0; k < marks; k++) {
+					uint32_t s = (uint32_t)mb_rand_below(&rng, grp->bb_len);
+					uint32_t e = s + 1 + (uint32_t)mb_rand_below(&rng, k % 2 ? 30 : 900);
+
+					e = e < grp->bb_len ? e : grp->bb_len;
+					random_runs(&rng, grp->bb_bitmap, s, e, maxrun[(q + k) % 9],
+						    pct[q % 4]);
+					mb_runsum_update_locked(vol, grp, s, e - s);
+				}
+				mb_runsum_flush_locked(vol, grp);
+				ASSERT_EQ_INT(tree_differs(vol, grp), 0);
+			}
+			/* the scan's queries rely on bb_first_free: a rebuild restores it */
+			mb_buddy_generate(vol, grp);
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+}
