@@ -14,8 +14,9 @@
  *  - where the k-th run starts (mb_runsum_kth).
  * in O(log) nodes plus a few words.  With them the scan reproduces exactly
  * the runs ext4's walk would skip, count and measure.  Every change of the
- * bitmap goes through buddy.c, which rebuilds the touched leaves and their
- * ancestors (mb_runsum_update_locked), lazily: at the next query.
+ * bitmap goes through buddy.c, which marks the touched leaves and their
+ * ancestors stale (mb_runsum_update_locked); a query's walk rebuilds those
+ * it reaches, no others (mb_rs_scan_node).
  *
  * Storage: 2 * leaves nodes of 16 bytes behind the group's buddy, in the
  * derived buffer group.c allocates (and may drop: gcache.c) (about 6% of a group's bitmap memory).
@@ -173,8 +174,8 @@ void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
 
 /*
  * Bits [start, start + len) of bb_bitmap changed: their leaves, and every
- * ancestor, are marked stale (cnt = MB_RS_STALE) and recomputed by the
- * next query (mb_runsum_flush_locked).  A stale node's ancestors are all
+ * ancestor, are marked stale (cnt = MB_RS_STALE) and recomputed when a
+ * walk reaches them (or by mb_runsum_flush_locked).  A stale node's ancestors are all
  * stale, so the marking stops at the first one already marked: a group
  * allocated from many times between two scans pays for one refresh.
  */
@@ -235,7 +236,10 @@ void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp)
  * the run open at the cursor, the candidate for `want`, is never counted.
  */
 struct mb_rs_walk {
-	const struct mb_rs *t;
+	struct mb_rs *t;
+	const struct mb_volume *vol;
+	const struct mb_group *grp;
+	uint32_t p;     /* leaves: node n >= p is leaf n - p */
 	struct mb_runsum_scan *o;
 	uint32_t want;  /* the run length sought */
 	uint32_t left;  /* stop when this many short runs closed; 0: no counting */
@@ -320,10 +324,22 @@ static bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb_rs *x
 	return x->max > top && x->max == x->suf;
 }
 
-/* Node n (sz blocks from st): absorbs it, or says its children are next. */
+/*
+ * Node n (sz blocks from st): absorbs it, or says its children are next.
+ * A stale node is refreshed here, when the walk needs it, not before: a
+ * stale leaf is rebuilt, a stale inner node is walked inside (its parts
+ * summarize the same blocks), and mended on the way up (mb_rs_mend).  A
+ * scan that stops early never pays for the stale leaves past its stop.
+ */
 static bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz, uint32_t st)
 {
-	const struct mb_rs *x = &w->t[n];
+	struct mb_rs *x = &w->t[n];
+
+	if (x->cnt == MB_RS_STALE) {
+		if (n < w->p)
+			return true;
+		*x = mb_rs_leaf(w->vol, w->grp, n - w->p);
+	}
 	uint32_t j = w->c + x->pre, at = w->c ? w->s : st;
 
 	if (j >= w->want) {
@@ -358,6 +374,19 @@ static void mb_rs_scan_leaf_words(struct mb_rs_walk *w, const struct mb_volume *
 		mb_rs_scan_word(w, mb_rs_free(vol, grp, wi), wi << 6);
 }
 
+/*
+ * The walk leaves node m (children of half blocks each): when it is stale
+ * and its children are not, it is joined, so that the next walk absorbs
+ * it.  A node is fresh only when all below it is (update marks leaves and
+ * ancestors), which mb_runsum_flush_locked's descent relies on.
+ */
+static inline void mb_rs_mend(struct mb_rs *t, uint32_t m, uint32_t half)
+{
+	if (m && t[m].cnt == MB_RS_STALE && t[2 * m].cnt != MB_RS_STALE &&
+	    t[2 * m + 1].cnt != MB_RS_STALE)
+		t[m] = mb_rs_join(t[2 * m], half, t[2 * m + 1], half);
+}
+
 static void mb_rs_scan_walk(struct mb_rs_walk *w, const struct mb_volume *vol,
 			    const struct mb_group *grp, uint32_t from)
 {
@@ -390,8 +419,10 @@ next:
 		if (w->done)
 			return;
 		st += sz;
-		for (; n & 1; n >>= 1) /* up while a right child */
+		for (; n & 1; n >>= 1) { /* up while a right child */
+			mb_rs_mend(w->t, n / 2, sz);
 			sz *= 2;
+		}
 		if (!n)
 			break;
 		n++;
@@ -420,8 +451,10 @@ void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t 
 	*o = (struct mb_runsum_scan){.next = vol->bpg};
 	if (from >= vol->bpg)
 		return;
-	mb_runsum_flush_locked(vol, grp);
 	w.t = mb_runsum_tree(vol, grp);
+	w.vol = vol;
+	w.grp = grp;
+	w.p = mb_rs_leaves(vol);
 	mb_rs_scan_walk(&w, vol, grp, from);
 	if (o->next > vol->bpg)
 		o->next = vol->bpg;
