@@ -753,8 +753,8 @@ static inline void mb_set_bits(uint64_t *map, uint32_t start, uint32_t len)
 {
 	uint32_t b = start & 63;
 
-	if (len - 1 < 63 - b) { /* 1 <= len < 64 - b, without overflow */
-		map[start >> 6] |= ((1ULL << len) - 1) << b;
+	if (len - 1 < 64 - b) { /* 1 <= len <= 64 - b, without overflow */
+		map[start >> 6] |= (~0ULL >> (64 - len)) << b;
 		return;
 	}
 	mb_set_bits_words(map, start, len);
