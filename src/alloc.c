@@ -253,7 +253,7 @@ static bool mb_flex_first_group(const struct mb_ac *ac, const struct mb_group *g
  * on the counters; called with bb_lock held for a verdict, or without it as
  * a prefilter whose "no" is only a hint.
  */
-bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
+static inline bool mb_good_group_inline(struct mb_ac *ac, struct mb_group *grp, int cr)
 {
 	uint32_t free = MB_READ_ONCE(grp->bb_free);
 	uint32_t frags = MB_READ_ONCE(grp->bb_fragments);
@@ -285,6 +285,11 @@ bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
 	}
 }
 
+bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
+{
+	return mb_good_group_inline(ac, grp, cr);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Taking what was found                                                     */
 /* ------------------------------------------------------------------------ */
@@ -295,9 +300,10 @@ bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
  * group lock is dropped.  The request's own share is marked on disk here
  * too, so no other thread ever sees blocks that are used in the buddy but
  * belong to nobody.  Under the legacy policy the PA is linked later, after
- * the lock was dropped, as ext4 did before 5.8.
+ * the lock was dropped, as ext4 did before 5.8.  order: that of the maximal
+ * free chunk b_ex starts, when the scan read it off the buddy, else -1.
  */
-void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
+static void mb_use_found_locked(struct mb_ac *ac, struct mb_group *grp, int order)
 {
 	struct mb_volume *vol = ac->vol;
 
@@ -310,7 +316,10 @@ void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
 	   request takes the front of what was found */
 	if (ac->pa_obj && ac->b_ex.fe_len > ac->o_ex.fe_len && mb_gcache_unshare_locked(vol, grp))
 		ac->b_ex.fe_len = ac->o_ex.fe_len;
-	mb_buddy_mark_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+	if (order >= 0) /* trimmed or not, b_ex starts the chunk the scan found */
+		mb_buddy_mark_chunk_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len, order);
+	else
+		mb_buddy_mark_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
 	ac->f_ex = ac->b_ex;
 	ac->status = MB_AC_FOUND;
 
@@ -322,6 +331,11 @@ void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
 	if (ac->pa_obj && ac->f_ex.fe_len > ac->o_ex.fe_len)
 		mb_new_preallocation_locked(ac, grp);
 	mb_group_mark_disk_used_locked(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+}
+
+void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	mb_use_found_locked(ac, grp, -1);
 }
 
 /* ext4_mb_measure_extent + check_limits: keep the best, decide when to stop. */
@@ -369,7 +383,7 @@ static void mb_check_limits_locked(struct mb_ac *ac, struct mb_group *grp, bool 
 /* ------------------------------------------------------------------------ */
 
 /* CR_POWER2_ALIGNED: the buddy names a free 2^k chunk directly. */
-static void mb_simple_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
+static void mb_simple_scan_group_locked(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g)
 {
 	struct mb_volume *vol = ac->vol;
 
@@ -383,8 +397,8 @@ static void mb_simple_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 			return;
 		}
 		ac->found++;
-		ac->b_ex = (struct mb_fex){ mb_group_no(vol, grp), start, 1u << k, 0 };
-		mb_use_best_found_locked(ac, grp);
+		ac->b_ex = (struct mb_fex){ g, start, 1u << k, 0 };
+		mb_use_found_locked(ac, grp, k); /* the buddy named its order */
 		mb_stat_inc(vol, MB_ST_2N_HITS);
 		return;
 	}
@@ -634,7 +648,8 @@ static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
 	struct mb_volume *vol = ac->vol;
 	struct mb_group *grp = mb_group_at(vol, g);
 
-	if (!(ac->flags & MB_STRICT_CHECK) && !mb_good_group(ac, grp, cr)) {
+	/* inline: both verdicts are on every allocation's path */
+	if (!(ac->flags & MB_STRICT_CHECK) && !mb_good_group_inline(ac, grp, cr)) {
 		MB_HOOK(vol, MB_HOOK_GOOD_GROUP_CHECKED, g, cr);
 		return;
 	}
@@ -647,14 +662,14 @@ static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
 	 */
 	if (!mb_lock_group(ac, grp, cr < MB_CR_ANY_FREE))
 		return;
-	if (mb_ac_load_locked(ac, grp) || !mb_good_group(ac, grp, cr)) {
+	if (mb_ac_load_locked(ac, grp) || !mb_good_group_inline(ac, grp, cr)) {
 		mb_unlock(&grp->bb_lock);
 		return;
 	}
 	ac->groups_scanned++;
 	mb_stat_inc(vol, MB_ST_GROUPS_SCANNED);
 	if (cr == MB_CR_POWER2_ALIGNED)
-		mb_simple_scan_group_locked(ac, grp);
+		mb_simple_scan_group_locked(ac, grp, g);
 	else
 		mb_complex_scan_group_locked(ac, grp);
 	mb_unlock(&grp->bb_lock);

@@ -418,6 +418,30 @@ static inline int mb_order_at_start(const struct mb_volume *vol, const struct mb
 	return mb_buddy_order_fast(vol, grp, x);
 }
 
+/*
+ * Sets the bits of [start, start + len), all clear (mb_set_bits inline: an
+ * allocation's extent is a few words at most, a store for each beats a
+ * memset call).
+ */
+static inline void mb_bitmap_mark_clear(uint64_t *map, uint32_t start, uint32_t len)
+{
+	uint32_t w = start >> 6, last = (start + len - 1) >> 6;
+	uint64_t head = ~0ULL << (start & 63), tail = ~0ULL >> (63 - ((start + len - 1) & 63));
+
+	if (w == last) {
+		map[w] |= head & tail;
+		return;
+	}
+	if (last - w > 16) {
+		mb_set_bits_words(map, start, len);
+		return;
+	}
+	map[w] |= head;
+	while (++w < last)
+		map[w] = ~0ULL;
+	map[last] |= tail;
+}
+
 /* Is the block before a range free, or the one at its end? */
 static inline bool mb_is_free_before(const struct mb_group *grp, mb_grpblk_t start)
 {
@@ -430,14 +454,17 @@ static inline bool mb_is_free_after(const struct mb_volume *vol, const struct mb
 	return end < vol->bpg && !mb_test_bit(grp->bb_bitmap, end);
 }
 
-/* Marks [start, start + len) used; every block in it must be free. */
-void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
-			uint32_t len)
+/*
+ * Marks [start, start + len) used; every block in it must be free.  k: the
+ * order of the maximal free chunk that starts at start, if the caller
+ * found it there (the power-of-two scan), else -1.
+ */
+static inline void mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp,
+					 mb_grpblk_t start, uint32_t len, int k)
 {
 	bool left = mb_is_free_before(grp, start);
 	bool right = mb_is_free_after(vol, grp, start + len);
 	uint32_t b = start, rest = len;
-	int k = -1; /* order of the free chunk holding b; -1: look it up */
 
 	assert(len && mb_range_all_clear(grp->bb_bitmap, start, len));
 	while (rest) {
@@ -475,7 +502,7 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 		grp->bb_counters[k - 1] += 2;
 		k--;
 	}
-	mb_set_bits(grp->bb_bitmap, start, len);
+	mb_bitmap_mark_clear(grp->bb_bitmap, start, len);
 	mb_runsum_update_locked(vol, grp, start, len);
 
 	uint32_t frags = grp->bb_fragments;
@@ -490,6 +517,20 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 			      mb_find_next_zero_bit(grp->bb_bitmap, vol->bpg, start + len));
 	mb_seq_bump(vol);
 	mb_group_update_orders_locked(vol, grp);
+}
+
+void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			uint32_t len)
+{
+	mb_buddy_mark_used_at(vol, grp, start, len, -1);
+}
+
+/* The same when start begins a maximal free chunk of order k: no lookup. */
+void mb_buddy_mark_chunk_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			      uint32_t len, int k)
+{
+	assert(k == mb_order_at_start(vol, grp, start));
+	mb_buddy_mark_used_at(vol, grp, start, len, k);
 }
 
 /*
