@@ -704,7 +704,9 @@ static bool mb_scan_indexed(const struct mb_ac *ac)
 static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t from,
 			mb_grp_t end)
 {
-	uint32_t g = mb_gset_any_from(set, from) ? mb_gset_next(set, from) : UINT32_MAX;
+	/* no mb_gset_any_from first: the scan visits a set it knows is not
+	   empty (its bit in orders), and next() looks at from's word first */
+	uint32_t g = mb_gset_next(set, from);
 
 	while (g < end && ac->status == MB_AC_CONTINUE) {
 		mb_stat_cr(ac->vol, cr, 1, 1);

@@ -48,17 +48,12 @@ static void mb_group_move_ge(struct mb_gset *ge, mb_grp_t g, int from, int to)
 		mb_gset_del(&ge[k], g);
 }
 
-/*
- * Recomputes the largest-free, average-fragment and free orders and moves
- * the group between the scan sets.  Corrupt groups are in no set.
- */
-void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
+/* Moves the group to the sets of its new orders (some changed). */
+static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume *vol,
+								struct mb_group *grp, int lo,
+								int ao, int fo)
 {
 	mb_grp_t g = mb_group_no(vol, grp);
-	bool corrupt = mb_group_corrupt(grp);
-	int lo = corrupt ? -1 : mb_group_largest_order(vol, grp->bb_counters);
-	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
-	int fo = corrupt ? -1 : mb_group_free_order(vol, grp->bb_free, grp->bb_fragments);
 
 	if (fo != grp->bb_free_order) {
 		mb_group_move_ge(vol->free_ge, g, grp->bb_free_order, fo);
@@ -81,4 +76,23 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 		mb_group_move_ge(vol->avg_ge, g, grp->bb_avg_fragment_size_order, ao);
 		MB_WRITE_ONCE(grp->bb_avg_fragment_size_order, ao);
 	}
+}
+
+/*
+ * Recomputes the largest-free, average-fragment and free orders and moves
+ * the group between the scan sets.  Corrupt groups are in no set.  Most
+ * allocations and frees change none of the orders: that case returns
+ * before any set is touched.
+ */
+void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	bool corrupt = mb_group_corrupt(grp);
+	int lo = corrupt ? -1 : mb_group_largest_order(vol, grp->bb_counters);
+	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
+	int fo = corrupt ? -1 : mb_group_free_order(vol, grp->bb_free, grp->bb_fragments);
+
+	if (MB_LIKELY(lo == grp->bb_largest_free_order && ao == grp->bb_avg_fragment_size_order &&
+		      fo == grp->bb_free_order))
+		return;
+	mb_group_move_sets_locked(vol, grp, lo, ao, fo);
 }
