@@ -76,7 +76,8 @@ MB_PROBE_NAMES(MB_PROBE_SEM_DECLARE)
 	__attribute__((section(".probes"), used)) unsigned short mballoc_##name##_semaphore;
 #define MB_PROBE_SEMAPHORES_DEFINE MB_PROBE_NAMES(MB_PROBE_SEM_DEFINE)
 
-#define MB_PROBE_ON(name) (MB_READ_ONCE(mballoc_##name##_semaphore) != 0)
+#define MB_PROBE_SEM(name) MB_READ_ONCE(mballoc_##name##_semaphore)
+#define MB_PROBE_ON(name) (MB_PROBE_SEM(name) != 0)
 #define MB_PROBE(name, ...)                                                                        \
 	do {                                                                                       \
 		if (MB_UNLIKELY(MB_PROBE_ON(name)))                                                \
@@ -97,8 +98,9 @@ static inline void mb_probe_request(const struct mb_volume *vol, const struct mb
 /* The search's outcome (mballoc_alloc or _prealloc), then the request's. */
 static inline void mb_probe_alloc_done(const struct mb_ac *ac, int err)
 {
-	if (MB_LIKELY(!(MB_PROBE_ON(ext4_mballoc_prealloc) | MB_PROBE_ON(ext4_mballoc_alloc) |
-			MB_PROBE_ON(ext4_allocate_blocks))))
+	/* one test of the three counters ORed together, not three branches */
+	if (MB_LIKELY((MB_PROBE_SEM(ext4_mballoc_prealloc) | MB_PROBE_SEM(ext4_mballoc_alloc) |
+		       MB_PROBE_SEM(ext4_allocate_blocks)) == 0))
 		return; /* nobody listens: compute nothing */
 	const struct mb_volume *vol = ac->vol;
 	const struct mb_request *r = ac->req;
@@ -126,7 +128,8 @@ static inline void mb_probe_alloc_done(const struct mb_ac *ac, int err)
 static inline void mb_probe_pa_fast(const struct mb_volume *vol, const struct mb_request *r,
 				    uint64_t block, uint32_t len, uint32_t olen)
 {
-	if (MB_LIKELY(!(MB_PROBE_ON(ext4_mballoc_prealloc) | MB_PROBE_ON(ext4_allocate_blocks))))
+	if (MB_LIKELY((MB_PROBE_SEM(ext4_mballoc_prealloc) | MB_PROBE_SEM(ext4_allocate_blocks)) ==
+		      0))
 		return; /* nobody listens: compute nothing */
 	uint64_t ino = mb_probe_ino(r->file);
 	uint64_t goal = r->goal != MB_GOAL_NONE ? r->goal
