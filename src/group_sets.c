@@ -84,10 +84,18 @@ static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume
  * allocations and frees change none of the orders: that case returns
  * before any set is touched.
  */
-void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
+static inline void mb_group_update_orders_from(struct mb_volume *vol, struct mb_group *grp,
+					       int top)
 {
 	bool corrupt = mb_group_corrupt(grp);
-	int lo = corrupt ? -1 : mb_group_largest_order(vol, grp->bb_counters);
+	int lo = -1;
+
+	if (!corrupt)
+		for (int k = top; k >= 0; k--)
+			if (grp->bb_counters[k]) {
+				lo = k;
+				break;
+			}
 	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
 	int fo = corrupt ? -1 : mb_group_free_order(vol, grp->bb_free, grp->bb_fragments);
 
@@ -95,4 +103,26 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 		      fo == grp->bb_free_order))
 		return;
 	mb_group_move_sets_locked(vol, grp, lo, ao, fo);
+}
+
+void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_group_update_orders_from(vol, grp, vol->max_order);
+}
+
+/*
+ * The same after blocks were marked used (buddy.c): that only empties
+ * chunks and splits them into lower orders, so no counter above the
+ * largest order recorded before can have become non-zero, and the search
+ * for the largest starts there (usually its counter is still non-zero:
+ * one test instead of max_order).  -1 recorded (nothing free, or corrupt
+ * before): the full search.
+ */
+void mb_group_update_orders_used_locked(struct mb_volume *vol, struct mb_group *grp)
+{
+	int top = grp->bb_largest_free_order;
+
+	assert(top < 0 || top == vol->max_order ||
+	       mb_group_largest_order(vol, grp->bb_counters) <= top);
+	mb_group_update_orders_from(vol, grp, top >= 0 ? top : vol->max_order);
 }
