@@ -145,7 +145,15 @@ bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 /* Sets up the context of a request mb_request_valid() accepted. */
 static void mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_request *req)
 {
-	*ac = (struct mb_ac){ .vol = vol, .file = req->file, .req = req, .flags = req->flags };
+	/* the fields below b_ex are all set here: only the rest is zeroed (a
+	   whole-struct literal cleared ~200 bytes, then wrote half of them) */
+	memset(&ac->b_ex, 0, sizeof(*ac) - offsetof(struct mb_ac, b_ex));
+	ac->vol = vol;
+	ac->file = req->file;
+	ac->req = req;
+	ac->slot = mb_this_pcpu(vol);
+	ac->flags = req->flags;
+	ac->goal_block = req->goal != MB_GOAL_NONE;
 	if (ac->file)
 		ac->flags |= MB_HINT_DATA;
 	uint32_t len = req->len < vol->bpg ? req->len : vol->bpg;
@@ -153,7 +161,6 @@ static void mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_
 	if (req->goal != MB_GOAL_NONE) {
 		ac->o_ex.fe_group = mb_block_group(vol, req->goal);
 		ac->o_ex.fe_start = mb_block_offset(vol, req->goal);
-		ac->goal_block = true;
 	} else {
 		ac->o_ex.fe_group = ac->file ? ac->file->f_home : 0;
 		ac->o_ex.fe_start = 0;
@@ -1153,7 +1160,9 @@ static int mb_alloc_search(struct mb_ac *ac)
 	mb_group_or_file(ac);
 	if (mb_use_group_preallocated(ac))
 		return 0;
-	ac->seq = mb_seq_local(ac->vol);
+	/* no discard_pa_seq sample here (ext4 takes one): mb_should_retry
+	   compares with ac->seq only under MB_STRICT_CHECK, which it sets
+	   together with the sum it samples itself, so the first is never read */
 	/* a request elsewhere is short of space: take only what is asked */
 	if (MB_UNLIKELY(atomic_load_explicit(&ac->vol->enospc_pressure, memory_order_relaxed)))
 		ac->flags |= MB_HINT_NOPREALLOC;
@@ -1200,7 +1209,7 @@ static __attribute__((noinline)) int mb_alloc_regular(struct mb_volume *vol,
 	}
 	mb_probe_alloc_done(&ac, err);
 	mb_release_context(&ac);
-	mb_resv_consumed(vol, claimed, err ? 0 : ac.b_ex.fe_len, ac.flags);
+	mb_resv_consumed_at(vol, ac.slot, claimed, err ? 0 : ac.b_ex.fe_len, ac.flags);
 	if (ac.pressured)
 		atomic_fetch_sub_explicit(&vol->enospc_pressure, 1, memory_order_relaxed);
 	if (ac.file)

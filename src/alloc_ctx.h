@@ -26,17 +26,21 @@ enum mb_ac_status { MB_AC_CONTINUE, MB_AC_FOUND, MB_AC_BREAK };
 
 /* One mb_alloc() call; lives on the caller's stack, never shared. */
 struct mb_ac {
+	/* set by mb_ac_init, up to b_ex */
 	struct mb_volume *vol;
 	struct mb_file *file;
 	const struct mb_request *req;
-	struct mb_fex o_ex; /* the original request */
-	struct mb_fex g_ex; /* the normalized goal */
-	struct mb_fex b_ex; /* best found so far / the result */
-	struct mb_fex f_ex; /* what was marked used in the buddy */
+	struct mb_pcpu *slot; /* this CPU's slot, looked up once: the claim and its settling */
+	struct mb_fex o_ex;   /* the original request */
+	struct mb_fex g_ex;   /* the normalized goal */
 	uint32_t orig_goal_len;
 	uint32_t flags;
-	int criteria;
 	enum mb_ac_status status;
+	bool goal_block; /* a physical goal was given */
+	/* zeroed by mb_ac_init, from here to the end (one memset) */
+	struct mb_fex b_ex; /* best found so far / the result */
+	struct mb_fex f_ex; /* what was marked used in the buddy */
+	int criteria;
 	uint32_t found;          /* extents measured */
 	uint32_t groups_scanned; /* groups examined under their lock */
 	int ac_2order;           /* log2(goal) for the power-of-two pass, or 0 */
@@ -48,7 +52,6 @@ struct mb_ac {
 	uint64_t seq;            /* discard_pa_seq sample */
 	uint32_t rounds;         /* ENOSPC retry rounds (count toward mb_max_retries) */
 	bool pressured;          /* counted in vol->enospc_pressure */
-	bool goal_block;         /* a physical goal was given */
 	int load_err;            /* a group's bitmap could not be read (-EIO, -ENOMEM): the
 				    answer instead of -ENOSPC, whose promise it cannot keep */
 };
@@ -62,5 +65,8 @@ bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr);
 bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req);
 mb_grp_t mb_home_group(const struct mb_volume *vol, const struct mb_file *file);
 void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp);
+/* reserve.c: mb_resv_consumed on a slot the caller already looked up */
+void mb_resv_consumed_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t claimed,
+			 uint64_t got, uint32_t flags);
 
 #endif /* MB_ALLOC_CTX_H */

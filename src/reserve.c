@@ -123,9 +123,10 @@ static void mb_resv_settle(struct mb_volume *vol, struct mb_pcpu *slot)
 		mb_space_returned(vol);
 }
 
-static bool mb_resv_take_share(struct mb_volume *vol, uint64_t n, bool track)
+/* Takes n of `slot`'s share (the caller looked its slot up). */
+static inline bool mb_resv_take_share_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t n,
+					 bool track)
 {
-	struct mb_pcpu *slot = mb_resv_slot(vol);
 	int64_t v = atomic_load_explicit(&slot->resv_cache, memory_order_relaxed);
 
 	if (v < (int64_t)n)
@@ -142,6 +143,11 @@ static bool mb_resv_take_share(struct mb_volume *vol, uint64_t n, bool track)
 	if (track)
 		mb_resv_settle(vol, slot); /* lost the race: withdraw, wake who saw it */
 	return false;
+}
+
+static bool mb_resv_take_share(struct mb_volume *vol, uint64_t n, bool track)
+{
+	return mb_resv_take_share_at(vol, mb_resv_slot(vol), n, track);
 }
 
 /*
@@ -249,17 +255,10 @@ static bool mb_resv_unsettled(struct mb_volume *vol, const void *arg)
  * (they settle), never reported as missing.  Sleeps, never spins; every
  * wakeup is another claim settling.  Call with no lock held.
  */
-static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint64_t lo,
-				   uint32_t flags, bool track)
+static __attribute__((noinline)) uint64_t mb_resv_claim_wait_slow(struct mb_volume *vol,
+								     uint64_t n, uint64_t lo,
+								     uint32_t flags, bool track)
 {
-	assert(lo >= 1 && lo <= n);
-	/*
-	 * The common case first: this slot's share holds all of n.  That is
-	 * the loop's own first step, less the two sums over every slot it
-	 * samples for a wait that a granted claim never needs.
-	 */
-	if (mb_resv_take_share(vol, n, track))
-		return n;
 	for (;;) {
 		/* sampled before the attempt: a settle after it wakes us */
 		uint64_t settled = mb_resv_settled_sum(vol);
@@ -288,6 +287,20 @@ static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint64_t l
 	}
 }
 
+static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint64_t lo,
+				   uint32_t flags, bool track)
+{
+	assert(lo >= 1 && lo <= n);
+	/*
+	 * The common case first: this slot's share holds all of n.  That is
+	 * the loop's own first step, less the two sums over every slot it
+	 * samples for a wait that a granted claim never needs.
+	 */
+	if (mb_resv_take_share(vol, n, track))
+		return n;
+	return mb_resv_claim_wait_slow(vol, n, lo, flags, track);
+}
+
 /*
  * mb_alloc's gate (ext4_mb_new_blocks): a plain request claims its length,
  * halved until the claim fits, and is cut to what it claimed; -ENOSPC when
@@ -298,12 +311,14 @@ static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint64_t l
  */
 int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed)
 {
-	uint64_t n;
+	uint64_t n = ac->o_ex.fe_len;
 
 	*claimed = 0;
 	if (ac->flags & MB_HINT_DELALLOC_RESERVED)
 		return 0;
-	n = mb_resv_claim_wait(ac->vol, ac->o_ex.fe_len, 1, ac->flags, true);
+	/* mb_resv_claim_wait's first step, on the slot the call looked up */
+	if (!mb_resv_take_share_at(ac->vol, ac->slot, n, true))
+		n = mb_resv_claim_wait_slow(ac->vol, n, 1, ac->flags, true);
 	if (!n)
 		return -ENOSPC;
 	MB_HOOK(ac->vol, MB_HOOK_RESV_CLAIMED, 0, 0);
@@ -331,10 +346,9 @@ uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uin
  * claimed beyond that; a DELALLOC_RESERVED one used `got` of the caller's
  * reservation (U does not move: F and R both fell by got).
  */
-void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags)
+void mb_resv_consumed_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t claimed,
+			 uint64_t got, uint32_t flags)
 {
-	struct mb_pcpu *slot = mb_resv_slot(vol);
-
 	if (flags & MB_HINT_DELALLOC_RESERVED) {
 		atomic_fetch_add_explicit(&slot->resv_removed, got, memory_order_seq_cst);
 		return;
@@ -345,6 +359,11 @@ void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uin
 					  memory_order_relaxed);
 	if (claimed)
 		mb_resv_settle(vol, slot);
+}
+
+void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags)
+{
+	mb_resv_consumed_at(vol, mb_resv_slot(vol), claimed, got, flags);
 }
 
 /*
