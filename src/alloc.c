@@ -337,7 +337,9 @@ static void mb_use_found_locked(struct mb_ac *ac, struct mb_group *grp, int orde
 	}
 	if (ac->pa_obj && ac->f_ex.fe_len > ac->o_ex.fe_len)
 		mb_new_preallocation_locked(ac, grp);
-	mb_group_mark_disk_used_locked(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+	/* mb_group_mark_disk_used_locked, on the slot this call looked up */
+	mb_group_mark_disk_locked(grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+	mb_free_counter_consume_slot(ac->slot, ac->b_ex.fe_len); /* claimed: U does not move */
 }
 
 void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
@@ -609,29 +611,40 @@ static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
 		mb_complex_walk_group_locked(ac, grp);
 }
 
-/*
- * Takes grp's lock, or -- when a busy group may be skipped and this is not
- * a strict retry -- only if it is free.  Returns whether it is held.
- */
-static bool mb_lock_group(struct mb_ac *ac, struct mb_group *grp, bool may_skip)
+/* mb_lock_group found grp's lock held; b: lock_busy as it sampled it. */
+static __attribute__((noinline)) bool mb_lock_group_busy(struct mb_ac *ac, struct mb_group *grp,
+							   bool may_skip, uint32_t b)
 {
 	_Atomic uint32_t *busy = &ac->vol->lock_busy;
-	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
 
-	/* ext4_lock_group's contention estimate: down when the lock was free
-	   (no write when already 0: the common case stays a shared read), up
-	   when somebody held it.  Racy updates only blur an estimate. */
-	if (!mb_trylock(&grp->bb_lock)) {
-		if (b)
-			atomic_store_explicit(busy, b - 1, memory_order_relaxed);
-		return true;
-	}
 	if (b < MB_LOCK_BUSY_MAX)
 		atomic_store_explicit(busy, b + 1, memory_order_relaxed);
 	if (may_skip && !(ac->flags & MB_STRICT_CHECK))
 		return false;
 	mb_lock(&grp->bb_lock);
 	return true;
+}
+
+/*
+ * Takes grp's lock, or -- when a busy group may be skipped and this is not
+ * a strict retry -- only if it is free.  Returns whether it is held.
+ * Inline: the lock is free on almost every call, and that path is short.
+ */
+static inline bool mb_lock_group(struct mb_ac *ac, struct mb_group *grp, bool may_skip)
+{
+	_Atomic uint32_t *busy = &ac->vol->lock_busy;
+	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
+
+	/* ext4_lock_group's contention estimate: down when the lock was free
+	   (no write when already 0: the common case stays a shared read), up
+	   when somebody held it (mb_lock_group_busy).  Racy updates only blur
+	   an estimate. */
+	if (MB_LIKELY(!mb_trylock(&grp->bb_lock))) {
+		if (b)
+			atomic_store_explicit(busy, b - 1, memory_order_relaxed);
+		return true;
+	}
+	return mb_lock_group_busy(ac, grp, may_skip, b);
 }
 
 /* Loads grp's bitmaps (bb_lock held); a failed read is remembered in ac. */
