@@ -10,8 +10,8 @@
  * as not starting here).  It answers, from any block i taken as the start
  * of a run (the scan resumes inside a run after a partial measure):
  *  - the first run of at least L blocks (mb_runsum_next_long);
- *  - how many runs, and the longest, lie in [i, j) (mb_runsum_range);
- *  - where the k-th run starts (mb_runsum_kth).
+ *  - with it, how many shorter runs lie before it, up to a limit, and the
+ *    first of the longest of them (mb_runsum_scan, mb_runsum_longest_at);
  * in O(log) nodes plus a few words.  With them the scan reproduces exactly
  * the runs ext4's walk would skip, count and measure.  Every change of the
  * bitmap goes through buddy.c, which marks the touched leaves and their
@@ -314,13 +314,14 @@ static void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t start)
  * may be an inner run longer than any so far that its summary cannot tell
  * from its tail run (max == suf: that one is still open, measured later).
  */
-static bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb_rs *x, uint32_t j)
+static inline bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb_rs *x,
+				      uint32_t inner, uint32_t j)
 {
-	uint32_t inner = x->cnt - (x->pre > 0) - (x->suf > 0);
-	uint32_t top = j > w->o->longest ? j : w->o->longest;
+	uint32_t runs = w->o->runs, longest = w->o->longest;
+	uint32_t top = j > longest ? j : longest;
 
-	if (w->o->runs + (j > 0) + inner >= w->left)
-		return !j || w->o->runs + 1 < w->left; /* not when run j ends it */
+	if (runs + (j > 0) + inner >= w->left)
+		return !j || runs + 1 < w->left; /* not when run j ends it */
 	return x->max > top && x->max == x->suf;
 }
 
@@ -333,37 +334,45 @@ static bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb_rs *x
  */
 static bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz, uint32_t st)
 {
-	struct mb_rs *x = &w->t[n];
+	struct mb_rs *t = &w->t[n];
 
-	if (x->cnt == MB_RS_STALE) {
+	if (t->cnt == MB_RS_STALE) {
 		if (n < w->p)
 			return true;
-		*x = mb_rs_leaf(w->vol, w->grp, n - w->p);
+		*t = mb_rs_leaf(w->vol, w->grp, n - w->p);
 	}
-	uint32_t j = w->c + x->pre, at = w->c ? w->s : st;
+	/* a copy: the stores to w and w->o below could alias the node */
+	const struct mb_rs x = *t;
+	uint32_t c = w->c, j = c + x.pre, at = c ? w->s : st;
 
 	if (j >= w->want) {
 		mb_rs_found(w, at);
 		return false;
 	}
-	if (x->pre == sz) { /* all free: the open run goes on */
+	if (x.pre == sz) { /* all free: the open run goes on */
 		w->c = j;
 		w->s = at;
 		return false;
 	}
-	if (x->max >= w->want || (w->left && mb_rs_count_inside(w, x, j)))
+	if (x.max >= w->want)
 		return true;
-	if (j)
-		mb_rs_close(w, j, at);
-	if (w->left && !w->done) {
-		w->o->runs += x->cnt - (x->pre > 0) - (x->suf > 0);
-		if (x->max > w->o->longest) { /* an inner run: placed on demand */
-			w->o->longest = x->max;
-			w->o->node = n;
+	if (w->left) {
+		uint32_t inner = x.cnt - (x.pre > 0) - (x.suf > 0);
+
+		if (mb_rs_count_inside(w, &x, inner, j))
+			return true;
+		if (j)
+			mb_rs_close(w, j, at);
+		if (!w->done) {
+			w->o->runs += inner;
+			if (x.max > w->o->longest) { /* an inner run: placed on demand */
+				w->o->longest = x.max;
+				w->o->node = n;
+			}
 		}
 	}
-	w->c = x->suf;
-	w->s = st + sz - x->suf;
+	w->c = x.suf;
+	w->s = st + sz - x.suf;
 	return false;
 }
 
