@@ -437,10 +437,11 @@ static inline void mb_bitmap_mark_clear(uint64_t *map, uint32_t start, uint32_t 
 		return;
 	}
 	map[w] |= head;
-	/* |= not =: gcc turns a store loop into a memset call (~40 instructions
-	   for the 2 words between a 256-block extent's ends) */
+	/* ^= (the words are clear), not = or |= (x | ~0 folds to a store):
+	   gcc turns a store loop into a memset call, ~40 instructions for the
+	   2 words between a 256-block extent's ends */
 	while (++w < last)
-		map[w] |= ~0ULL;
+		map[w] ^= ~0ULL;
 	map[last] |= tail;
 }
 
@@ -474,6 +475,26 @@ static inline bool mb_is_free_after(const struct mb_volume *vol, const struct mb
 }
 
 /*
+ * The maximal free chunk of order k at b is not taken whole: splits it
+ * until the chunk holding b is (aligned at b, within rest); returns its
+ * order.  Of the two halves of each split, the one without b becomes a
+ * maximal free chunk; the one with b is split next or taken, its bit
+ * staying set (its parent was free) and uncounted, as if it had been
+ * freed and taken again.
+ */
+static int mb_buddy_split_to(struct mb_volume *vol, struct mb_group *grp, uint32_t b,
+			     uint32_t rest, int k)
+{
+	do {
+		k--;
+		if (k > MB_BUDDY_DERIVED)
+			mb_clear_bit(mb_order_map(vol, grp, k), (b >> k) ^ 1);
+		grp->bb_counters[k]++;
+	} while ((b & ((1u << k) - 1)) || rest < (1u << k));
+	return k;
+}
+
+/*
  * Marks [start, start + len) used; every block in it must be free.  k: the
  * order of the maximal free chunk that starts at start, if the caller
  * found it there (the power-of-two scan), else -1.
@@ -500,26 +521,18 @@ static inline void mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group 
 						      ~mb_free_word_from(vol, grp, start, b));
 		assert(k <= MB_BUDDY_DERIVED ||
 		       k == mb_order_at(vol, grp, b, mb_free_word_from(vol, grp, start, b)));
-		uint32_t c0 = (b >> k) << k;
-
 		if (k > MB_BUDDY_DERIVED)
 			mb_set_bit(mb_order_map(vol, grp, k), b >> k);
 		grp->bb_counters[k]--;
-		if (c0 == b && rest >= (1u << k)) {
-			b += 1u << k; /* the whole chunk goes */
-			rest -= 1u << k;
-			k = -1;
-			continue;
+		uint32_t sz = 1u << k;
+
+		if (MB_UNLIKELY((b & (sz - 1)) || rest < sz)) {
+			k = mb_buddy_split_to(vol, grp, b, rest, k);
+			sz = 1u << k;
 		}
-		/* Split: both halves become maximal free chunks of order k-1, and
-		   b lies in one of them (every lower order's bit of b is set
-		   inside a free chunk), so no walk up from order 1 again. */
-		if (k - 1 > MB_BUDDY_DERIVED) {
-			mb_clear_bit(mb_order_map(vol, grp, k - 1), (c0 >> (k - 1)));
-			mb_clear_bit(mb_order_map(vol, grp, k - 1), (c0 >> (k - 1)) + 1);
-		}
-		grp->bb_counters[k - 1] += 2;
-		k--;
+		b += sz; /* the whole chunk goes */
+		rest -= sz;
+		k = -1;
 	}
 	mb_bitmap_mark_clear(grp->bb_bitmap, start, len);
 	mb_runsum_update_locked(vol, grp, start, len);
