@@ -779,6 +779,21 @@ static bool mb_pa_fast_ok(const struct mb_volume *vol, const struct mb_request *
 }
 
 /*
+ * mb_group_mark_disk_locked's bookkeeping for a live PA's run, whose bits
+ * the caller set in bb_disk.  A group with a live PA has its private
+ * in-core copy (gcache.c: a new PA unshares it and sharing waits for its
+ * last PA), so the on-disk map is bb_disk alone.  bb_lock held.
+ */
+static inline __attribute__((always_inline)) void
+mb_pa_disk_marked_locked(struct mb_group *grp, uint32_t n)
+{
+	assert(grp->bb_bitmap != grp->bb_disk);
+	grp->bg_free -= n;
+	if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
+		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
+}
+
+/*
  * Takes what the regular path would take from a live PA: the unused run at
  * `start`, up to `max` blocks (the request, cut at an inode PA's end or to
  * a group PA's pa_free), advancing a group PA's front.  A plain request
@@ -787,22 +802,46 @@ static bool mb_pa_fast_ok(const struct mb_volume *vol, const struct mb_request *
  * been granted in full from that share, so the outcome is the same.
  * Returns the blocks taken (0: leave the request to the regular path).
  * Inline in both callers: out of line, its call cost ~30 instructions a hit.
+ *
+ * A hit's few blocks lie in one word of bb_disk: that word is read once,
+ * for the unused run, and written back with the run set after the claim
+ * (mb_pa_unused_run_locked and mb_group_mark_disk_locked inline, ~30
+ * instructions less a hit than the call).  bb_lock keeps the word as read
+ * meanwhile, which the compiler cannot know across the claim's CAS.
  */
 static inline __attribute__((always_inline)) uint32_t
 mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa *pa,
 		       const struct mb_request *req, mb_fsblk_t start, uint32_t max, uint32_t len)
 {
 	mb_grpblk_t off = mb_block_offset(vol, start);
-	uint32_t n = mb_pa_unused_run_locked(vol, grp, off, max);
+	uint32_t b = off & 63, n;
+	uint64_t *word = NULL, bits = 0;
 	struct mb_pcpu *slot;
 
+	if (MB_LIKELY(b + max <= 64)) {
+		const uint64_t *pending = mb_group_pending_map(vol, grp);
+		uint64_t used;
+
+		word = &grp->bb_disk[off >> 6];
+		bits = *word;
+		used = (bits | pending[off >> 6]) >> b;
+		n = used ? (uint32_t)__builtin_ctzll(used) : 64 - b;
+		n = n < max ? n : max;
+	} else {
+		n = mb_pa_unused_run_locked(vol, grp, off, max);
+	}
 	if (!n)
 		return 0;
 	slot = mb_this_pcpu(vol); /* the claim's share and the free counter's stripe */
 	if (!(req->flags & MB_HINT_DELALLOC_RESERVED) && !mb_resv_take_exact(slot, len, n))
 		return 0;
 	/* mb_group_mark_disk_used_locked, on the slot at hand */
-	mb_group_mark_disk_locked(grp, off, n);
+	assert(mb_range_all_clear(grp->bb_disk, off, n));
+	if (word)
+		*word = bits | (~0ULL >> (64 - n)) << b; /* 1 <= n <= 64 - b */
+	else
+		mb_set_bits(grp->bb_disk, off, n);
+	mb_pa_disk_marked_locked(grp, n);
 	mb_free_counter_consume_slot(slot, n);
 	pa->pa_free -= n;
 	if (pa->pa_type == MB_GROUP_PA) { /* handed out from its front */
