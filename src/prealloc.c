@@ -813,18 +813,21 @@ static inline __attribute__((always_inline)) uint32_t
 mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa *pa,
 		       const struct mb_request *req, mb_fsblk_t start, uint32_t max, uint32_t len)
 {
-	mb_grpblk_t off = mb_block_offset(vol, start);
+	/* a PA lies in its group: no mb_block_offset (its modulo's test) */
+	mb_grpblk_t off = (mb_grpblk_t)(start - mb_group_first_block(vol, pa->pa_group));
 	uint32_t b = off & 63, n;
 	uint64_t *word = NULL, bits = 0;
 	struct mb_pcpu *slot;
 
+	assert(off == mb_block_offset(vol, start));
 	if (MB_LIKELY(b + max <= 64)) {
-		const uint64_t *pending = mb_group_pending_map(vol, grp);
 		uint64_t used;
 
 		word = &grp->bb_disk[off >> 6];
-		bits = *word;
-		used = (bits | pending[off >> 6]) >> b;
+		bits = used = *word;
+		if (vol->frees_wait) /* else nothing is pending (mb_group_pending_map) */
+			used |= mb_group_pending_map(vol, grp)[off >> 6];
+		used >>= b;
 		n = used ? (uint32_t)__builtin_ctzll(used) : 64 - b;
 		n = n < max ? n : max;
 	} else {
