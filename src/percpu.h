@@ -18,8 +18,14 @@
  * reads it, so neither a call nor __tls_get_addr.
  */
 #define MB_TLS_FAST __attribute__((tls_model("initial-exec")))
-extern _Thread_local int mb_cpu_cached MB_TLS_FAST;
-extern _Thread_local unsigned mb_cpu_uses MB_TLS_FAST;
+struct mb_cpu_cache {
+	int cpu;       /* the CPU as last read, -1: never read */
+	unsigned uses; /* re-read when a use finds it a multiple of 64 */
+};
+/* One thread-local object, so one offset for the fast path to load. */
+extern _Thread_local struct mb_cpu_cache mb_cpu_tls MB_TLS_FAST;
+#define mb_cpu_cached (mb_cpu_tls.cpu)
+#define mb_cpu_uses (mb_cpu_tls.uses)
 int mb_cpu_refresh(void);
 
 static inline unsigned mb_cpu_slot(const struct mb_volume *vol)
