@@ -145,9 +145,24 @@ bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 /* Sets up the context of a request mb_request_valid() accepted. */
 static void mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_request *req)
 {
-	/* the fields below b_ex are all set here: only the rest is zeroed (a
-	   whole-struct literal cleared ~200 bytes, then wrote half of them) */
-	memset(&ac->b_ex, 0, sizeof(*ac) - offsetof(struct mb_ac, b_ex));
+	/* the fields below b_ex are all set here, the rest zeroed one by one
+	   (a whole-struct literal, or a memset of the tail, became a rep stos
+	   of 16-24 words) */
+	ac->b_ex = (struct mb_fex){ 0 };
+	ac->f_ex = (struct mb_fex){ 0 };
+	ac->criteria = 0;
+	ac->found = 0;
+	ac->groups_scanned = 0;
+	ac->ac_2order = 0;
+	ac->pa_obj = NULL;
+	ac->pa = NULL;
+	ac->pa_late = NULL;
+	ac->pa_created = false;
+	ac->lg = NULL;
+	ac->seq = 0;
+	ac->rounds = 0;
+	ac->pressured = false;
+	ac->load_err = 0;
 	ac->vol = vol;
 	ac->file = req->file;
 	ac->req = req;

@@ -37,7 +37,7 @@ struct mb_ac {
 	uint32_t flags;
 	enum mb_ac_status status;
 	bool goal_block; /* a physical goal was given */
-	/* zeroed by mb_ac_init, from here to the end (one memset) */
+	/* zeroed by mb_ac_init, from here to the end */
 	struct mb_fex b_ex; /* best found so far / the result */
 	struct mb_fex f_ex; /* what was marked used in the buddy */
 	int criteria;
