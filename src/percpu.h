@@ -46,14 +46,14 @@ static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
 /* mb_free_counter_consume (reserve.c) on a slot the caller already holds. */
 static inline void mb_free_counter_consume_slot(struct mb_pcpu *slot, uint64_t len)
 {
-	atomic_fetch_sub_explicit(&slot->free_delta, (int64_t)len, memory_order_relaxed);
+	mb_ctr_add_signed(&slot->free_delta, -(int64_t)len, memory_order_relaxed);
 }
 /* discard_pa_seq: bumped (relaxed) by every buddy mark-used and free and
    by discards, under the group lock (struct mb_pcpu says what it pairs
    with); the fast path samples only this CPU's counter, one local load. */
 static inline void mb_seq_bump(struct mb_volume *vol)
 {
-	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->discard_pa_seq, 1, memory_order_relaxed);
+	mb_ctr_add(&mb_this_pcpu(vol)->discard_pa_seq, 1, memory_order_relaxed);
 }
 static inline uint64_t mb_seq_local(struct mb_volume *vol)
 {

@@ -111,12 +111,12 @@ static void mb_resv_drain_locked(struct mb_volume *vol)
  */
 static void mb_resv_start(struct mb_pcpu *slot)
 {
-	atomic_fetch_add_explicit(&slot->resv_started, 1, memory_order_seq_cst);
+	mb_ctr_add(&slot->resv_started, 1, memory_order_seq_cst);
 }
 
 static void mb_resv_settle(struct mb_volume *vol, struct mb_pcpu *slot)
 {
-	atomic_fetch_add_explicit(&slot->resv_settled, 1, memory_order_seq_cst);
+	mb_ctr_add(&slot->resv_settled, 1, memory_order_seq_cst);
 	MB_HOOK(vol, MB_HOOK_RESV_SETTLING, 0, 0);
 	/* Dekker with mb_space_wait_while: settled published, then waiters read */
 	if (atomic_load_explicit(&vol->space_ev.waiters, memory_order_seq_cst))
@@ -127,19 +127,13 @@ static void mb_resv_settle(struct mb_volume *vol, struct mb_pcpu *slot)
 static inline bool mb_resv_take_share_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t n,
 					 bool track)
 {
-	int64_t v = atomic_load_explicit(&slot->resv_cache, memory_order_relaxed);
-
-	if (v < (int64_t)n)
+	if (atomic_load_explicit(&slot->resv_cache, memory_order_relaxed) < (int64_t)n)
 		return false; /* near empty the shares are dry: nothing published */
 	if (track)
 		mb_resv_start(slot);
-	while (v >= (int64_t)n) {
-		/* seq_cst: ordered after the in-flight publication for a drain */
-		if (atomic_compare_exchange_weak_explicit(&slot->resv_cache, &v, v - (int64_t)n,
-							  memory_order_seq_cst,
-							  memory_order_relaxed))
-			return true;
-	}
+	/* seq_cst: ordered after the in-flight publication for a drain */
+	if (mb_ctr_take(&slot->resv_cache, (int64_t)n, (int64_t)n))
+		return true;
 	if (track)
 		mb_resv_settle(vol, slot); /* lost the race: withdraw, wake who saw it */
 	return false;
@@ -161,17 +155,9 @@ static bool mb_resv_take_share(struct mb_volume *vol, uint64_t n, bool track)
  */
 bool mb_resv_take_exact(struct mb_pcpu *slot, uint64_t need, uint64_t n)
 {
-	int64_t v = atomic_load_explicit(&slot->resv_cache, memory_order_relaxed);
-
 	assert(n <= need);
-	while (v >= (int64_t)need) {
-		/* seq_cst, as mb_resv_take_share: ordered for a drain's exchange */
-		if (atomic_compare_exchange_weak_explicit(&slot->resv_cache, &v, v - (int64_t)n,
-							  memory_order_seq_cst,
-							  memory_order_relaxed))
-			return true;
-	}
-	return false;
+	/* seq_cst, as mb_resv_take_share: ordered for a drain's exchange */
+	return mb_ctr_take(&slot->resv_cache, (int64_t)need, (int64_t)n);
 }
 
 /* The slow path: decides under rs_lock, on the exact total if need be. */
@@ -350,13 +336,13 @@ void mb_resv_consumed_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t c
 			 uint64_t got, uint32_t flags)
 {
 	if (flags & MB_HINT_DELALLOC_RESERVED) {
-		atomic_fetch_add_explicit(&slot->resv_removed, got, memory_order_seq_cst);
+		mb_ctr_add(&slot->resv_removed, got, memory_order_seq_cst);
 		return;
 	}
 	assert(got <= claimed);
 	if (claimed > got)
-		atomic_fetch_add_explicit(&slot->resv_cache, (int64_t)(claimed - got),
-					  memory_order_relaxed);
+		mb_ctr_add_signed(&slot->resv_cache, (int64_t)(claimed - got),
+				  memory_order_relaxed);
 	if (claimed)
 		mb_resv_settle(vol, slot);
 }
@@ -486,7 +472,7 @@ int mb_statfs(struct mb_volume *vol, struct mb_statfs *st)
  */
 void mb_free_counter_add(struct mb_volume *vol, int64_t delta)
 {
-	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->free_delta, delta, memory_order_relaxed);
+	mb_ctr_add_signed(&mb_this_pcpu(vol)->free_delta, delta, memory_order_relaxed);
 	mb_resv_adjust(vol, delta);
 }
 
