@@ -21,12 +21,18 @@ int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frag
 	return o < vol->max_order ? o : vol->max_order;
 }
 
-int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters)
+/* The highest order at or below top with a free chunk, -1 if none. */
+static inline int mb_largest_order_from(const uint32_t *counters, int top)
 {
-	for (int k = vol->max_order; k >= 0; k--)
+	for (int k = top; k >= 0; k--)
 		if (counters[k])
 			return k;
 	return -1;
+}
+
+int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters)
+{
+	return mb_largest_order_from(counters, vol->max_order);
 }
 
 /* ilog2(free) up to max_order, -1 when nothing is free: see free_ge. */
@@ -88,14 +94,7 @@ static inline void mb_group_update_orders_from(struct mb_volume *vol, struct mb_
 					       int top)
 {
 	bool corrupt = mb_group_corrupt(grp);
-	int lo = -1;
-
-	if (!corrupt)
-		for (int k = top; k >= 0; k--)
-			if (grp->bb_counters[k]) {
-				lo = k;
-				break;
-			}
+	int lo = corrupt ? -1 : mb_largest_order_from(grp->bb_counters, top);
 	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
 	int fo = corrupt ? -1 : mb_group_free_order(vol, grp->bb_free, grp->bb_fragments);
 
