@@ -18,7 +18,7 @@
  * moved and not the other: an allocation's mark on disk lowers F but not U
  * (mb_free_counter_consume) -- the claim already counted those blocks --
  * and every other change of F moves U by the same amount
- * (mb_free_counter_add -> mb_resv_adjust).  Since plain allocations claim
+ * (mb_free_counter_add moves both, mb_resv_adjust U alone).  Since plain allocations claim
  * first, F >= R always: a USE_RESERVED allocation always has its blocks
  * somewhere on disk, free, in a PA, pending a commit or being trimmed.
  *
@@ -88,7 +88,7 @@ static uint64_t mb_resv_floor(const struct mb_volume *vol, uint32_t flags)
 void mb_resv_adjust(struct mb_volume *vol, int64_t delta)
 {
 	/* relaxed: only the share's total matters; rs_lock orders the drain */
-	atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_cache, delta, memory_order_relaxed);
+	mb_ctr_add_signed(&mb_resv_slot(vol)->resv_cache, delta, memory_order_relaxed);
 }
 
 /* Moves every slot's share into the pool: afterwards the pool is U. */
@@ -472,15 +472,16 @@ int mb_statfs(struct mb_volume *vol, struct mb_statfs *st)
  */
 void mb_free_counter_add(struct mb_volume *vol, int64_t delta)
 {
-	mb_ctr_add_signed(&mb_this_pcpu(vol)->free_delta, delta, memory_order_relaxed);
-	mb_resv_adjust(vol, delta);
+	struct mb_pcpu *slot = mb_this_pcpu(vol); /* mb_resv_slot's, looked up once */
+
+	mb_ctr_add_signed(&slot->free_delta, delta, memory_order_relaxed);
+	mb_ctr_add_signed(&slot->resv_cache, delta, memory_order_relaxed);
 }
 
 /* An allocation marks blocks it claimed (or that were reserved) on disk. */
 void mb_free_counter_consume(struct mb_volume *vol, uint64_t len)
 {
-	atomic_fetch_sub_explicit(&mb_this_pcpu(vol)->free_delta, (int64_t)len,
-				  memory_order_relaxed);
+	mb_ctr_add_signed(&mb_this_pcpu(vol)->free_delta, -(int64_t)len, memory_order_relaxed);
 }
 
 int64_t mb_free_counter_sum(const struct mb_volume *vol)
