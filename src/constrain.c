@@ -391,11 +391,9 @@ void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex)
 		return;
 	}
 	mb_group_clear_disk_locked(grp, ex->fe_start, ex->fe_len);
-	grp->bg_free += ex->fe_len;
-	atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
 	/* the opposite of mb_free_counter_consume; relaxed as it is */
-	atomic_fetch_add_explicit(&mb_this_pcpu(vol)->free_delta, (int64_t)ex->fe_len,
-				  memory_order_relaxed);
+	mb_ctr_add_signed(&mb_this_pcpu(vol)->free_delta, (int64_t)ex->fe_len,
+			  memory_order_relaxed);
 	if (mb_buddy_free(vol, grp, ex->fe_start, ex->fe_len))
 		mb_group_set_corrupt_locked(vol, grp);
 	mb_unlock(&grp->bb_lock);

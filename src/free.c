@@ -118,8 +118,6 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 	if (!err && apply) {
 		mb_probe_free(vol, g, off, len);
 		mb_group_clear_disk_locked(grp, off, len);
-		grp->bg_free += len;
-		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
 		mb_free_counter_add(vol, len);
 		if (mb_store_frees_wait(vol->store)) { /* the free waits for its commit */
 			mb_set_bits(mb_group_pending_map(vol, grp), off, len);

@@ -341,10 +341,12 @@ int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp)
 }
 
 /*
- * Clears on-disk bits of a range being freed.  With a shared map the
- * buddy free that follows (mb_return_blocks_locked, mb_buddy_free) clears
- * them: nothing to do here, and a shared group has no PA that could keep
- * them used in the buddy.
+ * Clears on-disk bits of a range being freed, and counts them free on
+ * disk (the group is dirty), leaving the volume's free counter to the
+ * caller.  With a shared map the buddy free that follows
+ * (mb_return_blocks_locked, mb_buddy_free) clears them: nothing to do
+ * here, and a shared group has no PA that could keep them used in the
+ * buddy.
  */
 void mb_group_clear_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len)
 {
@@ -352,6 +354,8 @@ void mb_group_clear_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_
 	assert(mb_range_all_set(grp->bb_disk, start, len));
 	if (grp->bb_bitmap != grp->bb_disk)
 		mb_clear_bits(grp->bb_disk, start, len);
+	grp->bg_free += len;
+	mb_group_set_dirty_locked(grp);
 }
 
 /*
@@ -458,8 +462,7 @@ void mb_group_mark_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t
 		mb_set_bits(grp->bb_disk, start, len);
 	}
 	grp->bg_free -= len;
-	if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
-		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
+	mb_group_set_dirty_locked(grp);
 }
 
 void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,

@@ -974,6 +974,17 @@ static inline bool mb_group_corrupt(struct mb_group *grp)
 {
 	return atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_CORRUPT;
 }
+/*
+ * The on-disk map changed since the last commit (bb_lock held).  Only a
+ * commit's snapshot clears DIRTY, and it takes bb_lock: a flag seen set
+ * here stays set until we unlock, so the locked OR is needed only when it
+ * is clear -- once a commit, not once a change.
+ */
+static inline void mb_group_set_dirty_locked(struct mb_group *grp)
+{
+	if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
+		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
+}
 uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp);
 void mb_group_clear_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 void mb_group_mark_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);

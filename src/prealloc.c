@@ -789,8 +789,7 @@ mb_pa_disk_marked_locked(struct mb_group *grp, uint32_t n)
 {
 	assert(grp->bb_bitmap != grp->bb_disk);
 	grp->bg_free -= n;
-	if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
-		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
+	mb_group_set_dirty_locked(grp);
 }
 
 /*
