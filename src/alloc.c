@@ -338,10 +338,8 @@ static void mb_use_found_locked(struct mb_ac *ac, struct mb_group *grp, int orde
 	   request takes the front of what was found */
 	if (ac->pa_obj && ac->b_ex.fe_len > ac->o_ex.fe_len && mb_gcache_unshare_locked(vol, grp))
 		ac->b_ex.fe_len = ac->o_ex.fe_len;
-	if (order >= 0) /* trimmed or not, b_ex starts the chunk the scan found */
-		mb_buddy_mark_chunk_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len, order);
-	else
-		mb_buddy_mark_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+	/* trimmed or not, b_ex starts the chunk the scan found (order >= 0) */
+	mb_buddy_mark_found_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len, order, ac->slot);
 	ac->f_ex = ac->b_ex;
 	ac->status = MB_AC_FOUND;
 

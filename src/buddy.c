@@ -437,11 +437,14 @@ static inline void mb_bitmap_mark_clear(uint64_t *map, uint32_t start, uint32_t 
 		return;
 	}
 	map[w] |= head;
-	/* ^= (the words are clear), not = or |= (x | ~0 folds to a store):
-	   gcc turns a store loop into a memset call, ~40 instructions for the
-	   2 words between a 256-block extent's ends */
-	while (++w < last)
-		map[w] ^= ~0ULL;
+	/* a store per word: gcc turns a plain store loop into a memset call
+	   and an ^= loop into vector code, each some 20-40 instructions of
+	   set-up for the 2 or 3 words between a 256-block extent's ends; the
+	   empty asm (no instruction) hides the pointer from both */
+	for (uint64_t *p = map + w + 1, *stop = map + last; p < stop; p++) {
+		__asm__("" : "+r"(p));
+		*p = ~0ULL;
+	}
 	map[last] |= tail;
 }
 
@@ -475,6 +478,20 @@ static inline bool mb_is_free_after(const struct mb_volume *vol, const struct mb
 }
 
 /*
+ * The fragment count once [start, end) changed hands: the blocks on either
+ * side did not, so how many of them are free says it.  Marked used: both
+ * free, the extent split a run (one more); both used, it was a whole run
+ * (one less).  Freed, the other way round.
+ */
+static inline uint32_t mb_frags_around(const struct mb_volume *vol, const struct mb_group *grp,
+				       mb_grpblk_t start, mb_grpblk_t end, bool used)
+{
+	int around = (int)mb_is_free_before(grp, start) + (int)mb_is_free_after(vol, grp, end) - 1;
+
+	return grp->bb_fragments + (uint32_t)(used ? around : -around);
+}
+
+/*
  * The maximal free chunk of order k at b is not taken whole: splits it
  * until the chunk holding b is (aligned at b, within rest); returns its
  * order.  Of the two halves of each split, the one without b becomes a
@@ -497,13 +514,13 @@ static int mb_buddy_split_to(struct mb_volume *vol, struct mb_group *grp, uint32
 /*
  * Marks [start, start + len) used; every block in it must be free.  k: the
  * order of the maximal free chunk that starts at start, if the caller
- * found it there (the power-of-two scan), else -1.
+ * found it there (the power-of-two scan), else -1.  discard_pa_seq is
+ * bumped in slot (the caller's CPU slot, or NULL: look it up).
  */
 static inline void mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp,
-					 mb_grpblk_t start, uint32_t len, int k)
+					 mb_grpblk_t start, uint32_t len, int k,
+					 struct mb_pcpu *slot)
 {
-	bool left = mb_is_free_before(grp, start);
-	bool right = mb_is_free_after(vol, grp, start + len);
 	uint32_t b = start, rest = len;
 
 	assert(len && mb_range_all_clear(grp->bb_bitmap, start, len));
@@ -515,7 +532,7 @@ static inline void mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group 
 		   a chunk's first block: mb_order_at_start reads only at and
 		   after it, and the chunks there are as they were. */
 		if (k < 0)
-			k = b != start || !left
+			k = b != start || !mb_is_free_before(grp, start)
 				    ? mb_order_at_start(vol, grp, b)
 				    : mb_order_fast_w(vol, grp, b,
 						      ~mb_free_word_from(vol, grp, start, b));
@@ -536,32 +553,31 @@ static inline void mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group 
 	}
 	mb_bitmap_mark_clear(grp->bb_bitmap, start, len);
 	mb_runsum_update_locked(vol, grp, start, len);
-
-	uint32_t frags = grp->bb_fragments;
-	if (left && right)
-		frags++;
-	else if (!left && !right)
-		frags--;
-	MB_WRITE_ONCE(grp->bb_fragments, frags);
+	MB_WRITE_ONCE(grp->bb_fragments, mb_frags_around(vol, grp, start, start + len, true));
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free - len);
 	if (grp->bb_first_free == start)
 		MB_WRITE_ONCE(grp->bb_first_free, mb_first_free_from(vol, grp->bb_bitmap, start + len));
-	mb_seq_bump(vol);
+	if (slot) /* mb_seq_bump on the slot the caller holds */
+		mb_ctr_add(&slot->discard_pa_seq, 1, memory_order_relaxed);
+	else
+		mb_seq_bump(vol);
 	mb_group_update_orders_used_locked(vol, grp);
 }
 
 void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
 			uint32_t len)
 {
-	mb_buddy_mark_used_at(vol, grp, start, len, -1);
+	mb_buddy_mark_used_at(vol, grp, start, len, -1, NULL);
 }
 
-/* The same when start begins a maximal free chunk of order k: no lookup. */
-void mb_buddy_mark_chunk_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
-			      uint32_t len, int k)
+/* The same for an allocation: k as mb_buddy_mark_used_at's (the order of
+   the maximal free chunk that starts at start, when the scan read it off
+   the buddy, else -1), slot the request's own CPU slot. */
+void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			      uint32_t len, int k, struct mb_pcpu *slot)
 {
-	assert(k == mb_order_at_start(vol, grp, start));
-	mb_buddy_mark_used_at(vol, grp, start, len, k);
+	assert(k < 0 || k == mb_order_at_start(vol, grp, start));
+	mb_buddy_mark_used_at(vol, grp, start, len, k, slot);
 }
 
 /*
@@ -613,8 +629,6 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 	if (!mb_range_all_set(grp->bb_bitmap, start, len))
 		return -EEXIST;
 
-	bool left = mb_is_free_before(grp, start);
-	bool right = mb_is_free_after(vol, grp, start + len);
 	uint32_t b = start, rest = len;
 
 	while (rest) {
@@ -625,12 +639,7 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 		rest -= 1u << k;
 	}
 	mb_runsum_update_locked(vol, grp, start, len);
-	uint32_t frags = grp->bb_fragments;
-	if (left && right)
-		frags--;
-	else if (!left && !right)
-		frags++;
-	MB_WRITE_ONCE(grp->bb_fragments, frags);
+	MB_WRITE_ONCE(grp->bb_fragments, mb_frags_around(vol, grp, start, start + len, false));
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free + len);
 	if (start < grp->bb_first_free)
 		MB_WRITE_ONCE(grp->bb_first_free, start);

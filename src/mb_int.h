@@ -867,8 +867,8 @@ uint32_t mb_runsum_longest_at(const struct mb_volume *vol, const struct mb_group
 void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp);
 void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
 			uint32_t len);
-void mb_buddy_mark_chunk_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
-			      uint32_t len, int k);
+void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			      uint32_t len, int k, struct mb_pcpu *slot);
 int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t block,
 			      uint32_t needed);
