@@ -110,11 +110,31 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 }
 
 /*
+ * Do the recorded orders still hold after blocks were marked used?  A use
+ * only empties chunks and splits them into lower orders, and lowers
+ * bb_free: the largest order holds while its counter is non-zero, the free
+ * order (ilog2(free), capped) while free >= 2^fo, and the average order
+ * while 2^ao <= free / frags < 2^(ao + 1) (no upper bound at max_order),
+ * which is free >= frags << ao and free < frags << (ao + 1) -- shifts and
+ * compares instead of a division and two ilog2 (most uses change none).
+ */
+static inline bool mb_group_orders_hold_used(const struct mb_volume *vol, struct mb_group *grp)
+{
+	int lo = grp->bb_largest_free_order, ao = grp->bb_avg_fragment_size_order;
+	int fo = grp->bb_free_order;
+	uint64_t free = grp->bb_free, frags = grp->bb_fragments;
+
+	if (lo < 0 || ao < 0 || fo < 0 || !frags || mb_group_corrupt(grp))
+		return false;
+	return grp->bb_counters[lo] && free >= 1ULL << fo && free >= frags << ao &&
+	       (ao == vol->max_order || free < frags << (ao + 1));
+}
+
+/*
  * The same after blocks were marked used (buddy.c): that only empties
  * chunks and splits them into lower orders, so no counter above the
  * largest order recorded before can have become non-zero, and the search
- * for the largest starts there (usually its counter is still non-zero:
- * one test instead of max_order).  -1 recorded (nothing free, or corrupt
+ * for the largest starts there.  -1 recorded (nothing free, or corrupt
  * before): the full search.
  */
 void mb_group_update_orders_used_locked(struct mb_volume *vol, struct mb_group *grp)
@@ -123,5 +143,13 @@ void mb_group_update_orders_used_locked(struct mb_volume *vol, struct mb_group *
 
 	assert(top < 0 || top == vol->max_order ||
 	       mb_group_largest_order(vol, grp->bb_counters) <= top);
+	if (MB_LIKELY(mb_group_orders_hold_used(vol, grp))) {
+		assert(grp->bb_largest_free_order == mb_group_largest_order(vol, grp->bb_counters) &&
+		       grp->bb_avg_fragment_size_order ==
+			       mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments) &&
+		       grp->bb_free_order ==
+			       mb_group_free_order(vol, grp->bb_free, grp->bb_fragments));
+		return;
+	}
 	mb_group_update_orders_from(vol, grp, top >= 0 ? top : vol->max_order);
 }

@@ -31,7 +31,7 @@ struct naive {
 	uint8_t *whole[MB_MAX_ORDERS];	 /* chunk (k, i) wholly free */
 	uint32_t counters[MB_MAX_ORDERS];
 	uint32_t free, frags, first;
-	int largest, avg;
+	int largest, avg, free_order; /* free_order: ilog2(free) capped, -1 none */
 };
 
 /* ext4's buddy: orders up to log2(bpg), capped at blocksize_bits + 1 (rule 4) */
@@ -93,12 +93,16 @@ static void naive_build(struct naive *n, const uint64_t *bitmap)
 			n->largest = k;
 	}
 	n->avg = -1;
+	n->free_order = -1;
 	if (n->frags) {
 		uint32_t a = n->free / n->frags;
 
 		n->avg = 0;
 		while (n->avg < n->max_order && (2u << n->avg) <= a)
 			n->avg++;
+		n->free_order = 0;
+		while (n->free_order < n->max_order && (2u << n->free_order) <= n->free)
+			n->free_order++;
 	}
 }
 
@@ -556,13 +560,22 @@ static bool group_matches_rebuild(struct fixture *f, struct mb_group *grp, const
 		return false;
 	}
 	naive_build(&f->n, grp->bb_bitmap);
-	return compare_counters(grp->bb_counters, grp->bb_free, grp->bb_fragments,
-				grp->bb_first_free, &f->n, op) &&
-	       compare_buddy(vol, grp->bb_bitmap, grp->bb_buddy, &f->n, op) &&
-	       check_invariants(vol, grp->bb_bitmap, grp->bb_buddy, grp->bb_counters,
-				grp->bb_free) &&
-	       grp->bb_largest_free_order == f->n.largest &&
-	       grp->bb_avg_fragment_size_order == f->n.avg;
+	if (!compare_counters(grp->bb_counters, grp->bb_free, grp->bb_fragments,
+			      grp->bb_first_free, &f->n, op) ||
+	    !compare_buddy(vol, grp->bb_bitmap, grp->bb_buddy, &f->n, op) ||
+	    !check_invariants(vol, grp->bb_bitmap, grp->bb_buddy, grp->bb_counters, grp->bb_free))
+		return false;
+	/* the scan-set orders (group_sets.c), kept up to date by every op */
+	if (grp->bb_largest_free_order != f->n.largest ||
+	    grp->bb_avg_fragment_size_order != f->n.avg || grp->bb_free_order != f->n.free_order) {
+		mb_test_fail(__FILE__, __LINE__,
+			     "%s: orders largest %d/%d avg %d/%d free %d/%d (group/model)", op,
+			     grp->bb_largest_free_order, f->n.largest,
+			     grp->bb_avg_fragment_size_order, f->n.avg, grp->bb_free_order,
+			     f->n.free_order);
+		return false;
+	}
+	return true;
 }
 
 /* A run of blocks all in state `used` starting at a random block, or 0. */
@@ -634,7 +647,12 @@ static bool incremental_step(struct fixture *f, uint64_t *rng, struct mb_group *
 
 	if (!n)
 		return true;
-	if (use) {
+	if (use && (s == 0 || mb_test_bit(grp->bb_bitmap, s - 1)) && mb_rand_below(rng, 2)) {
+		/* the allocation's path: s starts a run, so the maximal chunk
+		   holding s starts there, and its order is passed in */
+		mb_buddy_mark_found_used(vol, grp, s, n, mb_buddy_order_for_block(vol, grp, s),
+					 &vol->pcpu[0]);
+	} else if (use) {
 		mb_buddy_mark_used(vol, grp, s, n);
 	} else if (mb_buddy_free(vol, grp, s, n)) {
 		mb_test_fail(__FILE__, __LINE__, "%s: free of used %u+%u failed", f->name, s, n);
