@@ -669,17 +669,19 @@ uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_gr
 
 	if (run <= needed)
 		return run;
+	/*
+	 * The run goes on past block + needed.  The walk would follow the
+	 * buddy's maximal chunks from block's on until they cover `needed`
+	 * blocks.  Those chunks partition the free space (a free chunk inside
+	 * a larger free one would have merged), so they follow each other
+	 * without gaps, and the walk stops at the end of the one holding the
+	 * needed-th block: one order lookup, not one a chunk (a 2048-block
+	 * goal crosses up to 20 chunks).
+	 */
+	uint32_t x = block + (needed ? needed - 1 : 0);
+	int k = mb_buddy_order_fast(vol, grp, x);
 
-	int k = mb_buddy_order_fast(vol, grp, block);
-	uint32_t next = ((block >> k) + 1) << k;
-	uint32_t len = next - block;
-
-	while (len < needed && next < vol->bpg && !mb_test_bit(grp->bb_bitmap, next)) {
-		k = mb_buddy_order_fast(vol, grp, next);
-		len += 1u << k;
-		next += 1u << k;
-	}
-	return len;
+	return (((x >> k) + 1) << k) - block;
 }
 
 /*
