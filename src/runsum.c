@@ -20,6 +20,7 @@
  *
  * Storage: 2 * leaves nodes of 16 bytes behind the group's buddy, in the
  * derived buffer group.c allocates (and may drop: gcache.c) (about 6% of a group's bitmap memory).
+ * Node 0, no node of the tree, counts the stale leaves (mb_rs_stale_leaves).
  *
  * Locking: everything here needs the group's bb_lock.
  */
@@ -105,7 +106,9 @@ static uint32_t mb_rs_leaf_edge(const struct mb_volume *vol, const struct mb_gro
 
 /*
  * A leaf's summary straight from its words: the edges by ctz/clz, the
- * runs one by one (few in a used leaf; an empty word costs a test).
+ * runs one by one, each by adding its lowest bit (the carry runs through
+ * the run and stops at the used block past it: a few instructions a run;
+ * an empty word costs a test).
  */
 static struct mb_rs mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp,
 			       uint32_t leaf)
@@ -120,29 +123,42 @@ static struct mb_rs mb_rs_leaf(const struct mb_volume *vol, const struct mb_grou
 	for (uint32_t k = 0; k < MB_RS_LEAF_WORDS; k++) {
 		uint64_t z = mb_rs_free(vol, grp, w0 + k);
 
-		if (c && !(z & 1)) { /* it ended before this word */
+		if (c) { /* the open run goes on into this word, or ends before it */
+			uint32_t lead = mb_rs_run_at(z, 0);
+
+			c += lead;
+			if (lead == 64)
+				continue;
 			r.max = c > r.max ? c : r.max;
 			c = 0;
+			z &= ~0ULL << lead;
 		}
-		for (uint32_t x = 0; x < 64;) {
-			uint64_t rest = z >> x;
+		while (z) {
+			uint64_t lo = z & -z, past = z + lo; /* past: the run's bits cleared,
+								 the block after it set */
 
-			if (!rest)
+			r.cnt++;
+			if (!past) { /* open at the word's end */
+				c = 64 - (uint32_t)__builtin_ctzll(lo);
 				break;
-			x += (uint32_t)__builtin_ctzll(rest);
-			uint32_t l = mb_rs_run_at(z, x);
-
-			r.cnt += !(x == 0 && c); /* not a run going on */
-			c += l;
-			x += l;
-			if (x < 64) {
-				r.max = c > r.max ? c : r.max;
-				c = 0;
 			}
+			uint32_t len = (uint32_t)(__builtin_ctzll(past) - __builtin_ctzll(lo));
+
+			r.max = len > r.max ? len : r.max;
+			z &= past;
 		}
 	}
 	r.max = c > r.max ? c : r.max;
 	return r;
+}
+
+/*
+ * How many leaves are stale, kept in the unused node 0: a walk rebuilds a
+ * stale subtree at once when there are few (mb_rs_scan_node).
+ */
+static inline uint32_t *mb_rs_stale_leaves(struct mb_rs *t)
+{
+	return &t[0].cnt;
 }
 
 /*
@@ -155,6 +171,7 @@ void mb_runsum_invalidate_locked(const struct mb_volume *vol, struct mb_group *g
 
 	for (uint32_t n = 1; n < 2 * mb_rs_leaves(vol); n++)
 		t[n].cnt = MB_RS_STALE;
+	*mb_rs_stale_leaves(t) = mb_rs_leaves(vol);
 }
 
 void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
@@ -162,6 +179,7 @@ void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
 	struct mb_rs *t = mb_runsum_tree(vol, grp);
 	uint32_t p = mb_rs_leaves(vol);
 
+	*mb_rs_stale_leaves(t) = 0;
 	for (uint32_t l = 0; l < p; l++)
 		t[p + l] = mb_rs_leaf(vol, grp, l);
 	for (uint32_t n = p - 1; n >= 1; n--) {
@@ -187,26 +205,30 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
 	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
 
 	assert(len && hi < p);
-	for (uint32_t l = lo; l <= hi; l++)
+	for (uint32_t l = lo; l <= hi; l++) {
+		if (t[p + l].cnt == MB_RS_STALE)
+			continue; /* and so are its ancestors */
+		++*mb_rs_stale_leaves(t);
 		for (uint32_t n = p + l; n && t[n].cnt != MB_RS_STALE; n >>= 1)
 			t[n].cnt = MB_RS_STALE;
+	}
 }
 
 /*
- * Recomputes the stale nodes: the tree then matches a fresh build.  A
- * stale node's ancestors are stale, so a walk down stale nodes from the
- * root, children before parents, finds them all; no recursion.
+ * Recomputes stale node n0 (children of half0 blocks each) and every stale
+ * node below it: the subtree then matches a fresh build.  A stale node's
+ * ancestors are stale, so a walk down stale nodes from n0, children before
+ * parents, finds them all; no recursion.
  */
-void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp)
+static void mb_rs_flush_node(const struct mb_volume *vol, const struct mb_group *grp,
+			     struct mb_rs *t, uint32_t n0, uint32_t half0)
 {
-	struct mb_rs *t = mb_runsum_tree(vol, grp);
-	uint32_t p = mb_rs_leaves(vol), n = 1, half = p * MB_RS_LEAF_BITS / 2;
+	uint32_t p = mb_rs_leaves(vol), n = n0, half = half0;
 
-	if (t[1].cnt != MB_RS_STALE)
-		return;
 	for (;;) {
 		if (n >= p) {
 			t[n] = mb_rs_leaf(vol, grp, n - p);
+			--*mb_rs_stale_leaves(t);
 		} else if (t[2 * n].cnt == MB_RS_STALE || t[2 * n + 1].cnt == MB_RS_STALE) {
 			n = 2 * n + (t[2 * n].cnt != MB_RS_STALE);
 			half /= 2;
@@ -214,11 +236,20 @@ void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp)
 		} else {
 			t[n] = mb_rs_join(t[2 * n], half, t[2 * n + 1], half);
 		}
-		if (n == 1)
+		if (n == n0)
 			return;
 		n /= 2; /* the parent: stale, its other child maybe too */
 		half *= 2;
 	}
+}
+
+/* Recomputes the stale nodes: the tree then matches a fresh build. */
+void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+
+	if (t[1].cnt == MB_RS_STALE)
+		mb_rs_flush_node(vol, grp, t, 1, mb_rs_leaves(vol) * MB_RS_LEAF_BITS / 2);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -234,77 +265,91 @@ void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp)
  * words) are the next pieces.  Blocks before from and past the group are
  * used.  Short runs are counted when they close (their end is known), so
  * the run open at the cursor, the candidate for `want`, is never counted.
+ *
+ * The walk's state is a local of its query and every step below is
+ * inlined into one loop, so that the state stays in registers (a store to
+ * a node, or to the caller's answer, could otherwise alias it).
  */
 struct mb_rs_walk {
 	struct mb_rs *t;
 	const struct mb_volume *vol;
 	const struct mb_group *grp;
-	uint32_t p;     /* leaves: node n >= p is leaf n - p */
-	struct mb_runsum_scan *o;
-	uint32_t want;  /* the run length sought */
-	uint32_t left;  /* stop when this many short runs closed; 0: no counting */
-	uint32_t c, s;  /* the free run open at the cursor: c blocks (< want) from s */
-	bool done;      /* o->next found, or o->stopped */
+	uint32_t p;       /* leaves: node n >= p is leaf n - p */
+	uint32_t want;    /* the run length sought */
+	uint32_t left;    /* stop when this many short runs closed; 0: no counting */
+	uint32_t c, s;    /* the free run open at the cursor: c blocks (< want) from s */
+	uint32_t next;    /* the run of want found, or MB_RS_NONE */
+	uint32_t runs;    /* short runs closed */
+	uint32_t longest; /* the longest of them, at `at`, or inside node `node` */
+	uint32_t at, node;
+	bool stopped;     /* the left-th closed */
+	bool done;        /* next found, or stopped */
 };
 
-/* A short run [at, at + len) closed: count it, keep the first of the longest. */
-static inline void mb_rs_close(struct mb_rs_walk *w, uint32_t len, uint32_t at)
-{
-	struct mb_runsum_scan *o = w->o;
+#define MB_RS_INLINE static inline __attribute__((always_inline))
 
+/* A short run [at, at + len) closed: count it, keep the first of the longest. */
+MB_RS_INLINE void mb_rs_close(struct mb_rs_walk *w, uint32_t len, uint32_t at)
+{
 	if (!w->left)
 		return;
-	o->runs++;
-	if (len > o->longest) {
-		o->longest = len;
-		o->at = at;
-		o->node = 0;
+	w->runs++;
+	if (len > w->longest) {
+		w->longest = len;
+		w->at = at;
+		w->node = 0;
 	}
-	if (o->runs == w->left)
-		w->done = o->stopped = true;
+	if (w->runs == w->left)
+		w->done = w->stopped = true;
 }
 
-static inline void mb_rs_found(struct mb_rs_walk *w, uint32_t at)
+MB_RS_INLINE void mb_rs_found(struct mb_rs_walk *w, uint32_t at)
 {
-	w->o->next = at;
+	w->next = at;
 	w->done = true;
 }
 
-/* Word z (free bits) at block `start`: its runs one by one. */
-static void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t start)
+/*
+ * Word z (free bits) at block `start`: its runs one by one, each by adding
+ * its lowest bit (the carry clears the run and stops at the block past it).
+ */
+MB_RS_INLINE void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t start)
 {
-	if (w->c && !(z & 1)) { /* the open run ended before this word */
-		mb_rs_close(w, w->c, w->s);
-		w->c = 0;
-		if (w->done)
-			return;
-	}
-	for (uint32_t x = 0;;) { /* x < 64 here */
-		uint64_t rest = z >> x;
+	if (w->c) { /* the open run goes on into this word, or ended before it */
+		uint32_t lead = mb_rs_run_at(z, 0), len = w->c + lead;
 
-		if (!rest)
-			return;
-		x += (uint32_t)__builtin_ctzll(rest);
-		uint32_t l = mb_rs_run_at(z, x), at = start + x, len = l;
-
-		if (!x && w->c) { /* the open run goes on */
-			at = w->s;
-			len += w->c;
-		}
 		if (len >= w->want) {
-			mb_rs_found(w, at);
+			mb_rs_found(w, w->s);
 			return;
 		}
-		x += l;
-		if (x == 64) { /* open at the word's end */
+		if (lead == 64) {
 			w->c = len;
-			w->s = at;
 			return;
 		}
 		w->c = 0;
-		mb_rs_close(w, len, at);
+		mb_rs_close(w, len, w->s);
 		if (w->done)
 			return;
+		z &= ~0ULL << lead;
+	}
+	while (z) {
+		uint64_t lo = z & -z, past = z + lo;
+		uint32_t x = (uint32_t)__builtin_ctzll(lo);
+		uint32_t len = past ? (uint32_t)__builtin_ctzll(past) - x : 64 - x;
+
+		if (len >= w->want) {
+			mb_rs_found(w, start + x);
+			return;
+		}
+		if (!past) { /* open at the word's end */
+			w->c = len;
+			w->s = start + x;
+			return;
+		}
+		mb_rs_close(w, len, start + x);
+		if (w->done)
+			return;
+		z &= past;
 	}
 }
 
@@ -314,35 +359,35 @@ static void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t start)
  * may be an inner run longer than any so far that its summary cannot tell
  * from its tail run (max == suf: that one is still open, measured later).
  */
-static inline bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb_rs *x,
-				      uint32_t inner, uint32_t j)
+MB_RS_INLINE bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb_rs *x,
+				     uint32_t inner, uint32_t j)
 {
-	uint32_t runs = w->o->runs, longest = w->o->longest;
-	uint32_t top = j > longest ? j : longest;
+	uint32_t top = j > w->longest ? j : w->longest;
 
-	if (runs + (j > 0) + inner >= w->left)
-		return !j || runs + 1 < w->left; /* not when run j ends it */
+	if (w->runs + (j > 0) + inner >= w->left)
+		return !j || w->runs + 1 < w->left; /* not when run j ends it */
 	return x->max > top && x->max == x->suf;
 }
 
 /*
  * Node n (sz blocks from st): absorbs it, or says its children are next.
- * A stale node is refreshed here, when the walk needs it, not before: a
- * stale leaf is rebuilt, a stale inner node is walked inside (its parts
- * summarize the same blocks), and mended on the way up (mb_rs_mend).  A
- * scan that stops early never pays for the stale leaves past its stop.
+ * A stale node is refreshed here, when the walk needs it, not before.
+ * With few stale leaves in the group (one: a group allocated from once
+ * since its last scan), it is rebuilt at once, a join a level, and then
+ * judged as any node.  With more, a stale inner node is walked inside (its
+ * parts summarize the same blocks) and mended on the way up (mb_rs_mend):
+ * a scan that stops early does not pay for the stale leaves past its stop.
  */
-static bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz, uint32_t st)
-{
-	struct mb_rs *t = &w->t[n];
+#define MB_RS_FLUSH_STALE 2u /* stale leaves a walk rebuilds at once */
 
-	if (t->cnt == MB_RS_STALE) {
-		if (n < w->p)
+MB_RS_INLINE bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz, uint32_t st)
+{
+	if (w->t[n].cnt == MB_RS_STALE) {
+		if (n < w->p && *mb_rs_stale_leaves(w->t) > MB_RS_FLUSH_STALE)
 			return true;
-		*t = mb_rs_leaf(w->vol, w->grp, n - w->p);
+		mb_rs_flush_node(w->vol, w->grp, w->t, n, sz / 2);
 	}
-	/* a copy: the stores to w and w->o below could alias the node */
-	const struct mb_rs x = *t;
+	const struct mb_rs x = w->t[n];
 	uint32_t c = w->c, j = c + x.pre, at = c ? w->s : st;
 
 	if (j >= w->want) {
@@ -364,10 +409,10 @@ static bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz, uint3
 		if (j)
 			mb_rs_close(w, j, at);
 		if (!w->done) {
-			w->o->runs += inner;
-			if (x.max > w->o->longest) { /* an inner run: placed on demand */
-				w->o->longest = x.max;
-				w->o->node = n;
+			w->runs += inner;
+			if (x.max > w->longest) { /* an inner run: placed on demand */
+				w->longest = x.max;
+				w->node = n;
 			}
 		}
 	}
@@ -376,38 +421,37 @@ static bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz, uint3
 	return false;
 }
 
-static void mb_rs_scan_leaf_words(struct mb_rs_walk *w, const struct mb_volume *vol,
-				  const struct mb_group *grp, uint32_t wi, uint32_t end)
+MB_RS_INLINE void mb_rs_scan_leaf_words(struct mb_rs_walk *w, uint32_t wi, uint32_t end)
 {
 	for (; wi < end && !w->done; wi++)
-		mb_rs_scan_word(w, mb_rs_free(vol, grp, wi), wi << 6);
+		mb_rs_scan_word(w, mb_rs_free(w->vol, w->grp, wi), wi << 6);
 }
 
 /*
  * The walk leaves node m (children of half blocks each): when it is stale
  * and its children are not, it is joined, so that the next walk absorbs
  * it.  A node is fresh only when all below it is (update marks leaves and
- * ancestors), which mb_runsum_flush_locked's descent relies on.
+ * ancestors), which mb_rs_flush_node's descent relies on.
  */
-static inline void mb_rs_mend(struct mb_rs *t, uint32_t m, uint32_t half)
+MB_RS_INLINE void mb_rs_mend(struct mb_rs *t, uint32_t m, uint32_t half)
 {
 	if (m && t[m].cnt == MB_RS_STALE && t[2 * m].cnt != MB_RS_STALE &&
 	    t[2 * m + 1].cnt != MB_RS_STALE)
 		t[m] = mb_rs_join(t[2 * m], half, t[2 * m + 1], half);
 }
 
-static void mb_rs_scan_walk(struct mb_rs_walk *w, const struct mb_volume *vol,
-			    const struct mb_group *grp, uint32_t from)
+MB_RS_INLINE void mb_rs_scan_walk(struct mb_rs_walk *w, uint32_t from)
 {
-	uint32_t p = mb_rs_leaves(vol), n = 1, sz = p * MB_RS_LEAF_BITS, st = 0;
+	uint32_t p = w->p, n = 1, sz = p * MB_RS_LEAF_BITS, st = 0;
 
 	/* every block before bb_first_free is used: a walk from there is
 	   a walk of the whole group, from its root */
-	if (from > grp->bb_first_free) {
+	if (from > w->grp->bb_first_free) {
 		uint32_t leaf = from / MB_RS_LEAF_BITS, wi = from >> 6;
 
-		mb_rs_scan_word(w, mb_rs_free(vol, grp, wi) & (~0ULL << (from & 63)), wi << 6);
-		mb_rs_scan_leaf_words(w, vol, grp, wi + 1, (leaf + 1) * MB_RS_LEAF_WORDS);
+		mb_rs_scan_word(w, mb_rs_free(w->vol, w->grp, wi) & (~0ULL << (from & 63)),
+				wi << 6);
+		mb_rs_scan_leaf_words(w, wi + 1, (leaf + 1) * MB_RS_LEAF_WORDS);
 		n = p + leaf;
 		sz = MB_RS_LEAF_BITS;
 		st = leaf * MB_RS_LEAF_BITS;
@@ -422,7 +466,7 @@ static void mb_rs_scan_walk(struct mb_rs_walk *w, const struct mb_volume *vol,
 			}
 			uint32_t w0 = (n - p) * MB_RS_LEAF_WORDS;
 
-			mb_rs_scan_leaf_words(w, vol, grp, w0, w0 + MB_RS_LEAF_WORDS);
+			mb_rs_scan_leaf_words(w, w0, w0 + MB_RS_LEAF_WORDS);
 		}
 next:
 		if (w->done)
@@ -454,19 +498,22 @@ next:
 void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o)
 {
-	struct mb_rs_walk w = {.o = o, .want = want, .left = max_runs};
+	struct mb_rs_walk w = {.want = want, .left = max_runs, .next = vol->bpg};
 
 	assert(want);
-	*o = (struct mb_runsum_scan){.next = vol->bpg};
-	if (from >= vol->bpg)
-		return;
-	w.t = mb_runsum_tree(vol, grp);
-	w.vol = vol;
-	w.grp = grp;
-	w.p = mb_rs_leaves(vol);
-	mb_rs_scan_walk(&w, vol, grp, from);
-	if (o->next > vol->bpg)
-		o->next = vol->bpg;
+	if (from < vol->bpg) {
+		w.t = mb_runsum_tree(vol, grp);
+		w.vol = vol;
+		w.grp = grp;
+		w.p = mb_rs_leaves(vol);
+		mb_rs_scan_walk(&w, from);
+	}
+	*o = (struct mb_runsum_scan){.next = w.next < vol->bpg ? w.next : vol->bpg,
+				     .runs = w.runs,
+				     .longest = w.longest,
+				     .at = w.at,
+				     .node = w.node,
+				     .stopped = w.stopped};
 }
 
 /*
@@ -500,13 +547,12 @@ uint32_t mb_runsum_longest_at(const struct mb_volume *vol, const struct mb_group
 		st += sz;
 	}
 	/* a leaf: its words, the block before it taken as used */
-	struct mb_runsum_scan r = {.next = MB_RS_NONE};
-	struct mb_rs_walk w = {.o = &r, .want = len};
+	struct mb_rs_walk w = {.vol = vol, .grp = grp, .want = len, .next = MB_RS_NONE};
 	uint32_t w0 = (n - p) * MB_RS_LEAF_WORDS;
 
-	mb_rs_scan_leaf_words(&w, vol, grp, w0, w0 + MB_RS_LEAF_WORDS);
+	mb_rs_scan_leaf_words(&w, w0, w0 + MB_RS_LEAF_WORDS);
 	assert(w.done);
-	return r.next;
+	return w.next;
 }
 
 /*

@@ -603,12 +603,20 @@ static struct mb_rs model_node(const struct mb_volume *vol, const uint64_t *map,
 
 /*
  * 1 (and a message) when a node of grp's tree differs from the model;
- * with stale_ok, stale nodes are skipped, but must have stale ancestors.
+ * with stale_ok, stale nodes are skipped, but must have stale ancestors;
+ * node 0 must count the stale leaves.
  */
 static int tree_differs(struct mb_volume *vol, struct mb_group *grp, bool stale_ok)
 {
 	const struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t stale = 0;
 
+	for (uint32_t n = vol->rs_leaves; n < 2 * vol->rs_leaves; n++)
+		stale += t[n].cnt == UINT32_MAX;
+	if (t[0].cnt != stale) { /* node 0 counts them */
+		fprintf(stderr, "%u stale leaves, counted %u\n", stale, t[0].cnt);
+		return 1;
+	}
 	for (uint32_t n = 1; n < 2 * vol->rs_leaves; n++) {
 		struct mb_rs m = model_node(vol, grp->bb_bitmap, n);
 
