@@ -597,15 +597,24 @@ static bool mb_chunk_free(const struct mb_volume *vol, struct mb_group *grp, int
 	return !mb_test_bit(mb_order_map(vol, grp, k), i);
 }
 
-/* Frees one aligned chunk of order k at index i and merges it with free buddies. */
-static void mb_buddy_free_chunk(struct mb_volume *vol, struct mb_group *grp, int k, uint32_t i)
+/*
+ * Frees one aligned chunk of order k at index i and merges it with free
+ * buddies; returns the order of the chunk it ended in.
+ */
+static int mb_buddy_free_chunk(struct mb_volume *vol, struct mb_group *grp, int k, uint32_t i)
 {
 	uint32_t b = i << k;
 
-	if (k < 6) /* inside one word: one AND, not a call */
+	if (k < 6) { /* inside one word: one AND, not a call */
 		grp->bb_bitmap[b >> 6] &= ~(((2ULL << ((1u << k) - 1)) - 1) << (b & 63));
-	else
-		mb_clear_bits(grp->bb_bitmap, b, 1u << k);
+	} else { /* whole words: a store each (see mb_bitmap_mark_clear) */
+		uint64_t *p = grp->bb_bitmap + (b >> 6), *stop = p + (1u << (k - 6));
+
+		for (; p < stop; p++) {
+			__asm__("" : "+r"(p));
+			*p = 0;
+		}
+	}
 	while (k < vol->max_order && (i >> 1) < vol->mb_maxs[k + 1] &&
 	       mb_chunk_free(vol, grp, k, i ^ 1)) {
 		if (k > MB_BUDDY_DERIVED)
@@ -617,6 +626,27 @@ static void mb_buddy_free_chunk(struct mb_volume *vol, struct mb_group *grp, int
 	if (k > MB_BUDDY_DERIVED)
 		mb_clear_bit(mb_order_map(vol, grp, k), i);
 	grp->bb_counters[k]++;
+	return k;
+}
+
+/* Are the bits of [start, start + len) all set?  mb_range_all_set inline
+   for an extent of a few words. */
+static inline bool mb_bitmap_all_set(const uint64_t *map, uint32_t start, uint32_t len)
+{
+	uint32_t w = start >> 6, last = (start + len - 1) >> 6;
+	uint64_t head = ~0ULL << (start & 63), tail = ~0ULL >> (63 - ((start + len - 1) & 63));
+
+	if (!len || last - w > 16)
+		return mb_range_all_set(map, start, len);
+	if (w == last)
+		return !(~map[w] & head & tail);
+	uint64_t acc = (map[w] | ~head) & (map[last] | ~tail);
+
+	for (const uint64_t *p = map + w + 1, *stop = map + last; p < stop; p++) {
+		__asm__("" : "+r"(p)); /* no vector code for 2 or 3 words */
+		acc &= *p;
+	}
+	return !~acc;
 }
 
 /*
@@ -626,15 +656,17 @@ static void mb_buddy_free_chunk(struct mb_volume *vol, struct mb_group *grp, int
  */
 int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len)
 {
-	if (!mb_range_all_set(grp->bb_bitmap, start, len))
+	if (!mb_bitmap_all_set(grp->bb_bitmap, start, len))
 		return -EEXIST;
 
 	uint32_t b = start, rest = len;
+	int top = -1; /* the highest order a chunk ended in */
 
 	while (rest) {
 		int k = mb_chunk_order(vol, b, rest);
+		int end = mb_buddy_free_chunk(vol, grp, k, b >> k);
 
-		mb_buddy_free_chunk(vol, grp, k, b >> k);
+		top = end > top ? end : top;
 		b += 1u << k;
 		rest -= 1u << k;
 	}
@@ -644,7 +676,7 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 	if (start < grp->bb_first_free)
 		MB_WRITE_ONCE(grp->bb_first_free, start);
 	mb_seq_bump(vol);
-	mb_group_update_orders_locked(vol, grp);
+	mb_group_update_orders_freed_locked(vol, grp, top);
 	return 0;
 }
 

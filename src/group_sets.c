@@ -153,3 +153,20 @@ void mb_group_update_orders_used_locked(struct mb_volume *vol, struct mb_group *
 	}
 	mb_group_update_orders_from(vol, grp, top >= 0 ? top : vol->max_order);
 }
+
+/*
+ * The same after blocks were freed (buddy.c): top is the highest order a
+ * freed chunk ended in once merged.  A free adds chunks only of the orders
+ * they end in, and takes a chunk of order j away only by merging it into
+ * one of order j + 1 or more, so the largest order is the one recorded
+ * before or top, whichever is higher, and the search starts there.  -1
+ * recorded (nothing free, or corrupt): the full search.
+ */
+void mb_group_update_orders_freed_locked(struct mb_volume *vol, struct mb_group *grp, int top)
+{
+	int lo = grp->bb_largest_free_order;
+
+	top = lo < 0 ? vol->max_order : lo > top ? lo : top;
+	assert(mb_group_largest_order(vol, grp->bb_counters) <= top);
+	mb_group_update_orders_from(vol, grp, top);
+}

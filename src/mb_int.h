@@ -928,6 +928,7 @@ int mb_group_free_order(const struct mb_volume *vol, uint32_t free, uint32_t fra
 int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters);
 void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp);
 void mb_group_update_orders_used_locked(struct mb_volume *vol, struct mb_group *grp);
+void mb_group_update_orders_freed_locked(struct mb_volume *vol, struct mb_group *grp, int top);
 
 /* group.c */
 int mb_groups_init(struct mb_volume *vol);
