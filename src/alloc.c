@@ -18,7 +18,9 @@
  * that marked it used.  Speed only (mb_scan_summary): the linear passes
  * jump through free_ge to the next group with enough free blocks, and an
  * optimized pass with no group of its orders in range is skipped at once
- * (largest_ge / avg_ge) -- same groups visited, same counters.
+ * (largest_ge / avg_ge), and the passes judge each group's unlocked
+ * prefilter inline, calling out only for a group worth its lock -- same
+ * groups visited, same counters.
  *
  * When the search fails, preallocations are discarded and the search is
  * retried.  Whether a retry can help is decided by discard_pa_seq, a
@@ -281,6 +283,12 @@ static inline bool mb_good_group_inline(struct mb_ac *ac, struct mb_group *grp, 
 	uint32_t frags = MB_READ_ONCE(grp->bb_fragments);
 	uint32_t goal = ac->g_ex.fe_len;
 
+	if (cr == MB_CR_GOAL_LEN_FAST || cr == MB_CR_BEST_AVAIL_LEN) {
+		/* free / frags >= goal with no division, the test that fails
+		   first on the groups a set walk rejects (the product is 0 for
+		   frags 0: the tests after it decide then) */
+		return free >= (uint64_t)goal * frags && free && frags && !mb_group_corrupt(grp);
+	}
 	if (!free || !frags || mb_group_corrupt(grp))
 		return false;
 	switch (cr) {
@@ -289,9 +297,6 @@ static inline bool mb_good_group_inline(struct mb_ac *ac, struct mb_group *grp, 
 			return false;
 		return free >= goal &&
 		       MB_READ_ONCE(grp->bb_largest_free_order) >= ac->ac_2order;
-	case MB_CR_GOAL_LEN_FAST:
-	case MB_CR_BEST_AVAIL_LEN:
-		return free / frags >= goal;
 	case MB_CR_GOAL_LEN_SLOW: {
 		if (!MB_READ_ONCE(ac->vol->t.mb_slow_skip_short))
 			return free >= goal; /* ext4 (rule 5) */
@@ -671,21 +676,16 @@ static int mb_ac_load_locked(struct mb_ac *ac, struct mb_group *grp)
 }
 
 /*
- * Looks at one group (the caller counts it as considered).  The first pass
- * prefilters without the lock; under
- * MB_STRICT_CHECK (a retry, seq policy) the verdict is taken under the lock
- * only, so a group whose PAs are being returned is never wrongly skipped.
+ * Looks at one group that passed (or, on a strict retry, skipped) the
+ * unlocked prefilter: takes its lock, loads it, judges it there -- the
+ * verdict that counts -- and scans it.  Out of line: the set walks inline
+ * the prefilter and call this only for a group worth a lock.
  */
-static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
+static __attribute__((noinline)) void mb_visit_group(struct mb_ac *ac, struct mb_group *grp,
+						     mb_grp_t g, int cr)
 {
 	struct mb_volume *vol = ac->vol;
-	struct mb_group *grp = mb_group_at(vol, g);
 
-	/* inline: both verdicts are on every allocation's path */
-	if (!(ac->flags & MB_STRICT_CHECK) && !mb_good_group_inline(ac, grp, cr)) {
-		MB_HOOK(vol, MB_HOOK_GOOD_GROUP_CHECKED, g, cr);
-		return;
-	}
 	/*
 	 * ext4 6.17: below CR_ANY_FREE a group whose lock is taken is skipped
 	 * -- someone is working there, and the next group serves as well.  It
@@ -711,6 +711,24 @@ static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
 		mb_stat_cr(vol, cr, 0, 1);
 }
 
+/*
+ * Looks at one group (the caller counts it as considered).  The first pass
+ * prefilters without the lock; under
+ * MB_STRICT_CHECK (a retry, seq policy) the verdict is taken under the lock
+ * only, so a group whose PAs are being returned is never wrongly skipped.
+ */
+static void mb_try_group(struct mb_ac *ac, mb_grp_t g, int cr)
+{
+	struct mb_volume *vol = ac->vol;
+	struct mb_group *grp = mb_group_at(vol, g);
+
+	if (!(ac->flags & MB_STRICT_CHECK) && !mb_good_group_inline(ac, grp, cr)) {
+		MB_HOOK(vol, MB_HOOK_GOOD_GROUP_CHECKED, g, cr);
+		return;
+	}
+	mb_visit_group(ac, grp, g, cr);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Choosing groups                                                           */
 /* ------------------------------------------------------------------------ */
@@ -733,12 +751,70 @@ static bool mb_scan_indexed(const struct mb_ac *ac)
 	       !ac->vol->hook_fn;
 }
 
+/*
+ * mb_scan_set's walk when the prefilter may run inline (mb_scan_indexed):
+ * a rejected group costs its counters' loads and a compare -- no call, no
+ * hook to fire, no set lookup: the walk goes on through the members of
+ * the level-0 word it read, and reads the word again only after a visit
+ * (which may move groups) or to go to the next word.  Same groups in the
+ * same order as the plain walk, the same verdicts, the same count
+ * considered (added once, at the end).  always_inline: each caller passes
+ * a constant cr, so the prefilter is that criterion's test.
+ */
+static inline __attribute__((always_inline)) void
+mb_scan_set_hinted(struct mb_ac *ac, const struct mb_gset *set, int cr, mb_grp_t from,
+		   mb_grp_t end)
+{
+	struct mb_volume *vol = ac->vol;
+	uint64_t n = 0;
+
+	for (uint32_t g = mb_gset_next(set, from); g < end;) {
+		_Atomic uint64_t *word = &set->lvl[0][g >> 6];
+		uint32_t base = g & ~63u;
+		/* the members at or past g (g itself: next() just saw it), below end */
+		uint64_t keep = end - base < 64 ? (1ULL << (end - base)) - 1 : ~0ULL;
+		uint64_t w = ((atomic_load_explicit(word, memory_order_relaxed) | (1ULL << (g & 63))) &
+			      (~0ULL << (g & 63))) & keep;
+
+		do {
+			g = base + (uint32_t)__builtin_ctzll(w);
+			w &= w - 1;
+			n++;
+			struct mb_group *grp = mb_group_at(vol, g);
+
+			if (!mb_good_group_inline(ac, grp, cr))
+				continue;
+			mb_visit_group(ac, grp, g, cr);
+			if (ac->status != MB_AC_CONTINUE)
+				goto out;
+			/* the visit may have moved groups: the word again, past g */
+			w = atomic_load_explicit(word, memory_order_relaxed) & (~1ULL << (g & 63)) & keep;
+		} while (w);
+		if (base + 64 >= end)
+			break; /* no lookup past the range */
+		g = mb_gset_next(set, base + 64);
+	}
+out:
+	mb_stat_cr(vol, cr, 1, n);
+}
+
 /* Visits the members of `set` in [from, end). */
 static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t from,
-			mb_grp_t end)
+			mb_grp_t end, bool indexed)
 {
 	/* no mb_gset_any_from first: the scan visits a set it knows is not
 	   empty (its bit in orders), and next() looks at from's word first */
+	if (indexed) {
+		if (cr == MB_CR_POWER2_ALIGNED)
+			mb_scan_set_hinted(ac, set, MB_CR_POWER2_ALIGNED, from, end);
+		else if (cr == MB_CR_GOAL_LEN_FAST)
+			mb_scan_set_hinted(ac, set, MB_CR_GOAL_LEN_FAST, from, end);
+		else if (cr == MB_CR_BEST_AVAIL_LEN)
+			mb_scan_set_hinted(ac, set, MB_CR_BEST_AVAIL_LEN, from, end);
+		else
+			mb_scan_set_hinted(ac, set, cr, from, end);
+		return;
+	}
 	uint32_t g = mb_gset_next(set, from);
 
 	while (g < end && ac->status == MB_AC_CONTINUE) {
@@ -783,7 +859,7 @@ static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, struct mb_gse
 				break;
 			k += __builtin_ctzll(m);
 			if (k <= hi)
-				mb_scan_set(ac, &sets[k], cr, from, end);
+				mb_scan_set(ac, &sets[k], cr, from, end, indexed);
 		}
 	}
 }
@@ -813,8 +889,14 @@ static void mb_scan_linear_indexed(struct mb_ac *ac, int cr, mb_grp_t goal, uint
 		uint32_t base = pass ? vol->ngroups - goal : 0; /* position of group `from` */
 
 		for (uint32_t g = from < end ? mb_gset_next(set, from) : UINT32_MAX; g < end;
-		     g = g + 1 < end ? mb_gset_next(set, g + 1) : UINT32_MAX) {
-			mb_try_group(ac, g, cr);
+		     g = g + 1 < end ? mb_gset_next_near(set, g + 1) : UINT32_MAX) {
+			/* mb_try_group's prefilter, inline: no hook, no strict
+			   retry here (mb_scan_indexed) */
+			struct mb_group *grp = mb_group_at(vol, g);
+
+			if (!mb_good_group_inline(ac, grp, cr))
+				continue;
+			mb_visit_group(ac, grp, g, cr);
 			if (ac->status != MB_AC_CONTINUE) {
 				considered = base + (g - from) + 1;
 				goto out;

@@ -342,6 +342,22 @@ static inline bool mb_gset_any_from(const struct mb_gset *s, uint32_t from)
 	return from < s->nbits && tb < 64 &&
 	       (atomic_load_explicit(&s->lvl[top][0], memory_order_relaxed) & (~0ULL << tb));
 }
+/*
+ * mb_gset_next, answered inline when from's own word has a member at or
+ * past it (a walk's next member usually is near): one load.  Bits past
+ * nbits are never set, so the answer is next()'s.
+ */
+static inline uint32_t mb_gset_next_near(const struct mb_gset *s, uint32_t from)
+{
+	if (MB_LIKELY(from < s->nbits)) {
+		uint64_t w = atomic_load_explicit(&s->lvl[0][from >> 6], memory_order_relaxed) &
+			     (~0ULL << (from & 63));
+
+		if (w)
+			return (from & ~63u) + (uint32_t)__builtin_ctzll(w);
+	}
+	return mb_gset_next(s, from);
+}
 uint32_t mb_gset_count(const struct mb_gset *s);
 
 /* ------------------------------------------------------------------------ */

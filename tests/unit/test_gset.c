@@ -79,6 +79,13 @@ static void random_ops(uint32_t n, uint64_t *rng)
 				     op, from, mb_gset_next(&s, from), naive_next(in, n, from));
 			break;
 		}
+		/* the inline near-word answer (alloc.c's walks) is next()'s */
+		if (mb_gset_next_near(&s, from) != naive_next(in, n, from < n ? from : n)) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d: next_near(%u) = %u, want %u",
+				     n, op, from, mb_gset_next_near(&s, from),
+				     naive_next(in, n, from));
+			break;
+		}
 		if (atomic_load(&fam) != ((count ? 1ULL << 7 : 0) | 1ULL << 3)) {
 			mb_test_fail(__FILE__, __LINE__, "size %u op %d: family word %#llx, %u members",
 				     n, op, (unsigned long long)atomic_load(&fam), count);
