@@ -768,7 +768,7 @@ mb_scan_set_hinted(struct mb_ac *ac, const struct mb_gset *set, int cr, mb_grp_t
 	struct mb_volume *vol = ac->vol;
 	uint64_t n = 0;
 
-	for (uint32_t g = mb_gset_next(set, from); g < end;) {
+	for (uint32_t g = mb_gset_next_near(set, from); g < end;) {
 		_Atomic uint64_t *word = &set->lvl[0][g >> 6];
 		uint32_t base = g & ~63u;
 		/* the members at or past g (g itself: next() just saw it), below end */
@@ -792,29 +792,21 @@ mb_scan_set_hinted(struct mb_ac *ac, const struct mb_gset *set, int cr, mb_grp_t
 		} while (w);
 		if (base + 64 >= end)
 			break; /* no lookup past the range */
-		g = mb_gset_next(set, base + 64);
+		g = mb_gset_next_near(set, base + 64);
 	}
 out:
 	mb_stat_cr(vol, cr, 1, n);
 }
 
-/* Visits the members of `set` in [from, end). */
-static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t from,
-			mb_grp_t end, bool indexed)
+/*
+ * The plain walk of `set`'s members in [from, end): mb_try_group for each
+ * (a strict retry, a test hook, or mb_scan_summary off).  Out of line, so
+ * that it costs the hinted walks' callers no registers.
+ */
+static __attribute__((noinline)) void mb_scan_set_plain(struct mb_ac *ac,
+							const struct mb_gset *set, int cr,
+							mb_grp_t from, mb_grp_t end)
 {
-	/* no mb_gset_any_from first: the scan visits a set it knows is not
-	   empty (its bit in orders), and next() looks at from's word first */
-	if (indexed) {
-		if (cr == MB_CR_POWER2_ALIGNED)
-			mb_scan_set_hinted(ac, set, MB_CR_POWER2_ALIGNED, from, end);
-		else if (cr == MB_CR_GOAL_LEN_FAST)
-			mb_scan_set_hinted(ac, set, MB_CR_GOAL_LEN_FAST, from, end);
-		else if (cr == MB_CR_BEST_AVAIL_LEN)
-			mb_scan_set_hinted(ac, set, MB_CR_BEST_AVAIL_LEN, from, end);
-		else
-			mb_scan_set_hinted(ac, set, cr, from, end);
-		return;
-	}
 	uint32_t g = mb_gset_next(set, from);
 
 	while (g < end && ac->status == MB_AC_CONTINUE) {
@@ -830,9 +822,11 @@ static void mb_scan_set(struct mb_ac *ac, struct mb_gset *set, int cr, mb_grp_t 
  * Visits the sets of orders lo..hi: every order over [goal, ngroups) first,
  * then every order over [0, goal), as ext4 6.17 does -- so a group past the
  * goal is preferred to a better-sized one behind it (fewer far jumps).
+ * always_inline into one function per criterion (below): cr is a constant.
  */
-static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, struct mb_gset *ge,
-			   const _Atomic uint64_t *orders, int lo, int hi, int cr, mb_grp_t goal)
+static inline __attribute__((always_inline)) void
+mb_scan_orders(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gset *ge,
+	       const _Atomic uint64_t *orders, int lo, int hi, int cr, mb_grp_t goal)
 {
 	bool indexed = mb_scan_indexed(ac);
 
@@ -858,10 +852,42 @@ static void mb_scan_orders(struct mb_ac *ac, struct mb_gset *sets, struct mb_gse
 			if (!m)
 				break;
 			k += __builtin_ctzll(m);
-			if (k <= hi)
-				mb_scan_set(ac, &sets[k], cr, from, end, indexed);
+			if (k > hi)
+				break;
+			/* no mb_gset_any_from first: the set is not empty (its
+			   bit in orders), and next() looks at from's word first */
+			if (indexed)
+				mb_scan_set_hinted(ac, &sets[k], cr, from, end);
+			else
+				mb_scan_set_plain(ac, &sets[k], cr, from, end);
 		}
 	}
+}
+
+static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t goal)
+{
+	struct mb_volume *vol = ac->vol;
+
+	mb_scan_orders(ac, vol->largest_set, vol->largest_ge, &vol->largest_orders, ac->ac_2order,
+		       vol->max_order, MB_CR_POWER2_ALIGNED, goal);
+}
+
+static __attribute__((noinline)) void mb_scan_goal_len_fast(struct mb_ac *ac, mb_grp_t goal)
+{
+	struct mb_volume *vol = ac->vol;
+
+	mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, mb_ilog2(ac->g_ex.fe_len),
+		       vol->max_order, MB_CR_GOAL_LEN_FAST, goal);
+}
+
+/* One trim of CR_BEST_AVAIL_LEN: the goal is 2^order now. */
+static __attribute__((noinline)) void mb_scan_best_avail_order(struct mb_ac *ac, int order,
+							       mb_grp_t goal)
+{
+	struct mb_volume *vol = ac->vol;
+
+	mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, order, vol->max_order,
+		       MB_CR_BEST_AVAIL_LEN, goal);
 }
 
 /*
@@ -943,8 +969,7 @@ static void mb_scan_best_avail(struct mb_ac *ac, mb_grp_t goal)
 		if (len >= ac->orig_goal_len || len < ac->o_ex.fe_len)
 			continue; /* not a trim, or below what was asked */
 		ac->g_ex.fe_len = len;
-		mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, i, vol->max_order,
-			       MB_CR_BEST_AVAIL_LEN, goal);
+		mb_scan_best_avail_order(ac, i, goal);
 	}
 	if (ac->status == MB_AC_CONTINUE)
 		ac->g_ex.fe_len = ac->orig_goal_len;
@@ -967,11 +992,9 @@ static void mb_scan_criterion(struct mb_ac *ac, int cr, mb_grp_t goal)
 		goal = (mb_grp_t)(((uint64_t)goal + linear) % vol->ngroups);
 	}
 	if (cr == MB_CR_POWER2_ALIGNED)
-		mb_scan_orders(ac, vol->largest_set, vol->largest_ge, &vol->largest_orders,
-			       ac->ac_2order, vol->max_order, cr, goal);
+		mb_scan_power2(ac, goal);
 	else if (cr == MB_CR_GOAL_LEN_FAST)
-		mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders,
-			       mb_ilog2(ac->g_ex.fe_len), vol->max_order, cr, goal);
+		mb_scan_goal_len_fast(ac, goal);
 	else
 		mb_scan_best_avail(ac, goal);
 }
