@@ -355,18 +355,23 @@ MB_RS_INLINE void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t sta
 
 /*
  * Counting: must node x (free run j closing at its head, runs and longest
- * so far) be walked inside?  When the count ends there, or when its longest
- * may be an inner run longer than any so far that its summary cannot tell
- * from its tail run (max == suf: that one is still open, measured later).
+ * so far; the count ends inside it or not) be walked inside?  Only when an
+ * inner run may be longer than any so far (max > top): when the count
+ * ends among its runs (which of them count), or when its summary cannot
+ * tell that run from its tail run (max == suf: that one is still open,
+ * measured later).  Else its runs counted are no longer than the longest:
+ * the count is all the walk needs from them.
  */
 MB_RS_INLINE bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb_rs *x,
-				     uint32_t inner, uint32_t j)
+				     uint32_t j, bool ends)
 {
 	uint32_t top = j > w->longest ? j : w->longest;
 
-	if (w->runs + (j > 0) + inner >= w->left)
+	if (x->max <= top)
+		return false;
+	if (ends)
 		return !j || w->runs + 1 < w->left; /* not when run j ends it */
-	return x->max > top && x->max == x->suf;
+	return x->max == x->suf;
 }
 
 /*
@@ -403,11 +408,16 @@ MB_RS_INLINE bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz,
 		return true;
 	if (w->left) {
 		uint32_t inner = x.cnt - (x.pre > 0) - (x.suf > 0);
+		bool ends = w->runs + (j > 0) + inner >= w->left;
 
-		if (mb_rs_count_inside(w, &x, inner, j))
+		if (mb_rs_count_inside(w, &x, j, ends))
 			return true;
 		if (j)
 			mb_rs_close(w, j, at);
+		if (!w->done && ends) { /* among runs no longer than the longest */
+			w->runs = w->left;
+			w->done = w->stopped = true;
+		}
 		if (!w->done) {
 			w->runs += inner;
 			if (x.max > w->longest) { /* an inner run: placed on demand */
