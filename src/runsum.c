@@ -65,6 +65,12 @@ static inline uint64_t mb_rs_free(const struct mb_volume *vol, const struct mb_g
 	return w < vol->bitmap_words ? ~grp->bb_bitmap[w] : 0;
 }
 
+/* Of the n words from w, how many lie in the bitmap (the rest are used). */
+static inline uint32_t mb_rs_words_in(const struct mb_volume *vol, uint32_t w, uint32_t n)
+{
+	return w >= vol->bitmap_words ? 0 : vol->bitmap_words - w < n ? vol->bitmap_words - w : n;
+}
+
 /* Length of the free run at bit x of z (bit x free); runs end at bit 63. */
 static inline uint32_t mb_rs_run_at(uint64_t z, uint32_t x)
 {
@@ -120,8 +126,8 @@ static struct mb_rs mb_rs_leaf(const struct mb_volume *vol, const struct mb_grou
 	if (r.pre == MB_RS_LEAF_BITS)
 		return (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, 1};
 	r.suf = mb_rs_leaf_edge(vol, grp, w0 + MB_RS_LEAF_WORDS - 1, -1);
-	for (uint32_t k = 0; k < MB_RS_LEAF_WORDS; k++) {
-		uint64_t z = mb_rs_free(vol, grp, w0 + k);
+	for (uint32_t k = 0, nw = mb_rs_words_in(vol, w0, MB_RS_LEAF_WORDS); k < nw; k++) {
+		uint64_t z = ~grp->bb_bitmap[w0 + k];
 
 		if (c) { /* the open run goes on into this word, or ends before it */
 			uint32_t lead = mb_rs_run_at(z, 0);
@@ -148,7 +154,7 @@ static struct mb_rs mb_rs_leaf(const struct mb_volume *vol, const struct mb_grou
 			z &= past;
 		}
 	}
-	r.max = c > r.max ? c : r.max;
+	r.max = c > r.max ? c : r.max; /* words past the bitmap are used */
 	return r;
 }
 
@@ -433,8 +439,12 @@ MB_RS_INLINE bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz,
 
 MB_RS_INLINE void mb_rs_scan_leaf_words(struct mb_rs_walk *w, uint32_t wi, uint32_t end)
 {
-	for (; wi < end && !w->done; wi++)
-		mb_rs_scan_word(w, mb_rs_free(w->vol, w->grp, wi), wi << 6);
+	uint32_t in = wi < end ? wi + mb_rs_words_in(w->vol, wi, end - wi) : wi;
+
+	for (; wi < in && !w->done; wi++)
+		mb_rs_scan_word(w, ~w->grp->bb_bitmap[wi], wi << 6);
+	if (wi < end && !w->done) /* past the bitmap: used, the open run closes */
+		mb_rs_scan_word(w, 0, wi << 6);
 }
 
 /*
