@@ -328,16 +328,6 @@ int mb_buddy_order_for_block(const struct mb_volume *vol, const struct mb_group 
 	return mb_order_at(vol, grp, block, mb_free_word(vol, grp->bb_bitmap, block >> 6));
 }
 
-/* The free blocks of b's bitmap word once [start, b) is used too. */
-static inline uint64_t mb_free_word_from(const struct mb_volume *vol, const struct mb_group *grp,
-					 uint32_t start, uint32_t b)
-{
-	uint32_t lo = start > (b & ~63u) ? start & 63 : 0;
-	uint64_t gone = ((1ULL << (b & 63)) - 1) & ~((1ULL << lo) - 1);
-
-	return mb_free_word(vol, grp->bb_bitmap, b >> 6) & ~gone;
-}
-
 /*
  * The same answer as mb_buddy_order_for_block for a free block b of a
  * consistent buddy whose bitmap word is w (1 = used), with orders up to 6
@@ -448,21 +438,49 @@ static inline void mb_bitmap_mark_clear(uint64_t *map, uint32_t start, uint32_t 
 	map[last] |= tail;
 }
 
+/*
+ * The first free block in word w or after (bpg if none), for when b's word
+ * had none: whole words 8 at a time, ANDed for one test.  The allocation
+ * that took bb_first_free is often followed by hundreds of used words
+ * (Ceph's aging fills groups from the front), where a test a word costs
+ * twice as much.  Out of line: the common case needs none of it.
+ */
+static __attribute__((noinline)) uint32_t mb_first_free_far(const struct mb_volume *vol,
+							     const uint64_t *bitmap, uint32_t w)
+{
+	uint32_t nw = vol->bitmap_words;
+
+	for (; w + 8 <= nw; w += 8) {
+		const uint64_t *p = bitmap + w;
+
+		if ((p[0] & p[1] & p[2] & p[3] & p[4] & p[5] & p[6] & p[7]) != ~0ULL)
+			break;
+	}
+	for (; w < nw; w++) { /* the word of the 8 with a free bit, or the last few */
+		if (~bitmap[w]) {
+			uint32_t i = (w << 6) + (uint32_t)__builtin_ctzll(~bitmap[w]);
+
+			return i < vol->bpg ? i : vol->bpg;
+		}
+	}
+	return vol->bpg;
+}
+
 /* The first free block at or after b (bpg if none): its word inline, as the
    block after an allocation at bb_first_free is usually free. */
 static inline uint32_t mb_first_free_from(const struct mb_volume *vol, const uint64_t *bitmap,
 					  uint32_t b)
 {
-	if (b < vol->bpg) {
-		uint64_t f = ~bitmap[b >> 6] & (~0ULL << (b & 63));
+	if (b >= vol->bpg)
+		return vol->bpg;
+	uint64_t f = ~bitmap[b >> 6] & (~0ULL << (b & 63));
 
-		if (f) {
-			uint32_t i = (b & ~63u) + (uint32_t)__builtin_ctzll(f);
+	if (f) {
+		uint32_t i = (b & ~63u) + (uint32_t)__builtin_ctzll(f);
 
-			return i < vol->bpg ? i : vol->bpg;
-		}
+		return i < vol->bpg ? i : vol->bpg;
 	}
-	return mb_find_next_zero_bit(bitmap, vol->bpg, b);
+	return mb_first_free_far(vol, bitmap, (b >> 6) + 1);
 }
 
 /* Is the block before a range free, or the one at its end? */
@@ -491,24 +509,90 @@ static inline uint32_t mb_frags_around(const struct mb_volume *vol, const struct
 	return grp->bb_fragments + (uint32_t)(used ? around : -around);
 }
 
-/*
- * The maximal free chunk of order k at b is not taken whole: splits it
- * until the chunk holding b is (aligned at b, within rest); returns its
- * order.  Of the two halves of each split, the one without b becomes a
- * maximal free chunk; the one with b is split next or taken, its bit
- * staying set (its parent was free) and uncounted, as if it had been
- * freed and taken again.
- */
-static int mb_buddy_split_to(struct mb_volume *vol, struct mb_group *grp, uint32_t b,
-			     uint32_t rest, int k)
+/* The maximal free chunk of order k at block c leaves the buddy (marked
+   used, or about to be split): its bit set, one fewer counted. */
+static inline void mb_chunk_take(struct mb_volume *vol, struct mb_group *grp, int k, uint32_t c)
 {
-	do {
-		k--;
-		if (k > MB_BUDDY_DERIVED)
-			mb_clear_bit(mb_order_map(vol, grp, k), (b >> k) ^ 1);
-		grp->bb_counters[k]++;
-	} while ((b & ((1u << k) - 1)) || rest < (1u << k));
-	return k;
+	if (k > MB_BUDDY_DERIVED)
+		mb_set_bit(mb_order_map(vol, grp, k), c >> k);
+	grp->bb_counters[k]--;
+}
+
+/* The free chunk of order k at block c becomes maximal. */
+static inline void mb_chunk_put(struct mb_volume *vol, struct mb_group *grp, int k, uint32_t c)
+{
+	if (k > MB_BUDDY_DERIVED)
+		mb_clear_bit(mb_order_map(vol, grp, k), c >> k);
+	grp->bb_counters[k]++;
+}
+
+/*
+ * What is left free of a taken chunk before the extent, [c, x) with c
+ * aligned to the chunk's order: its maximal chunks are the binary digits
+ * of x - c, largest first, each aligned to the next order up, so that its
+ * parent reaches x (now used).  Their bits were set (their parent was
+ * free): they are cleared and counted.
+ */
+static inline void mb_put_before(struct mb_volume *vol, struct mb_group *grp, uint32_t c,
+				 uint32_t x)
+{
+	for (uint32_t d = x - c; d;) {
+		int j = mb_ilog2(d);
+
+		mb_chunk_put(vol, grp, j, c);
+		c += 1u << j;
+		d -= 1u << j;
+	}
+}
+
+/* The same after the extent, [x, c) with c the chunk's end: smallest
+   first, each one's parent reaching back before x (used). */
+static inline void mb_put_after(struct mb_volume *vol, struct mb_group *grp, uint32_t x,
+				uint32_t c)
+{
+	for (uint32_t d = c - x; d; d &= d - 1) {
+		int j = __builtin_ctz(d);
+
+		mb_chunk_put(vol, grp, j, x);
+		x += 1u << j;
+	}
+}
+
+/*
+ * The order of the maximal free chunk holding free block x, given that
+ * the aligned chunk of order lo holding x is wholly free (so the maximal
+ * one is at least that large): with lo >= 6 x's word is wholly free and
+ * only the stored orders from lo up can say.
+ */
+static inline int mb_order_holding(const struct mb_volume *vol, const struct mb_group *grp,
+				   mb_grpblk_t x, int lo)
+{
+	if (lo < 6)
+		return mb_order_fast_w(vol, grp, x, grp->bb_bitmap[x >> 6]);
+	for (int k = lo; k <= vol->max_order && (x >> k) < vol->mb_maxs[k]; k++)
+		if (!mb_test_bit(grp->bb_buddy + vol->mb_offsets[k], x >> k))
+			return k;
+	return 0; /* an inconsistent buddy: what the plain walk says */
+}
+
+/* Largest order of an aligned chunk at x inside [x, end), up to max_order:
+   a lower bound for the maximal free chunk there. */
+static inline int mb_fit_order(const struct mb_volume *vol, uint32_t x, uint32_t end)
+{
+	int k = mb_ilog2(end - x);
+
+	if (x && __builtin_ctz(x) < k)
+		k = __builtin_ctz(x);
+	return k < vol->max_order ? k : vol->max_order;
+}
+
+/* The same for an aligned chunk that ends at end, inside [x, end). */
+static inline int mb_fit_order_to(const struct mb_volume *vol, uint32_t x, uint32_t end)
+{
+	int k = mb_ilog2(end - x), a = __builtin_ctz(end);
+
+	k = a < k ? a : k;
+	return k < vol->max_order ? k : vol->max_order;
 }
 
 /*
@@ -516,41 +600,63 @@ static int mb_buddy_split_to(struct mb_volume *vol, struct mb_group *grp, uint32
  * order of the maximal free chunk that starts at start, if the caller
  * found it there (the power-of-two scan), else -1.  discard_pa_seq is
  * bumped in slot (the caller's CPU slot, or NULL: look it up).
+ *
+ * The extent lies in one free run, whose maximal chunks are the largest
+ * aligned ones that fit, one after the other (mb_buddy_counters_from_run):
+ * orders rising to the run's middle, then falling.  The chunks it touches
+ * are taken; what is left of the first and the last is given back as
+ * maximal chunks (mb_put_before, mb_put_after).  Only those two need the
+ * buddy read: between them, while the order rises each chunk is the
+ * largest aligned one at its start (the run goes on past the extent), and
+ * once it would overrun the extent's end the chunks up to the last one
+ * are the binary digits of the distance to it.  Both lookups read the
+ * buddy and bitmap before anything changes.
  */
 static inline void mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp,
 					 mb_grpblk_t start, uint32_t len, int k,
 					 struct mb_pcpu *slot)
 {
-	uint32_t b = start, rest = len;
+	uint32_t end = start + len, top = (uint32_t)vol->max_order;
 
 	assert(len && mb_range_all_clear(grp->bb_bitmap, start, len));
-	while (rest) {
-		/* the derived orders read b's bitmap word as if [start, b) were
-		   marked already, as the stored orders are; a split's lower
-		   half reads as not maximal until b passes it (the assert).
-		   A run's first block, or the end of a chunk taken whole, is
-		   a chunk's first block: mb_order_at_start reads only at and
-		   after it, and the chunks there are as they were. */
-		if (k < 0)
-			k = b != start || !mb_is_free_before(grp, start)
-				    ? mb_order_at_start(vol, grp, b)
-				    : mb_order_fast_w(vol, grp, b,
-						      ~mb_free_word_from(vol, grp, start, b));
-		assert(k <= MB_BUDDY_DERIVED ||
-		       k == mb_order_at(vol, grp, b, mb_free_word_from(vol, grp, start, b)));
-		if (k > MB_BUDDY_DERIVED)
-			mb_set_bit(mb_order_map(vol, grp, k), b >> k);
-		grp->bb_counters[k]--;
-		uint32_t sz = 1u << k;
+	if (k < 0) /* a run's first block is a chunk's first block */
+		k = mb_is_free_before(grp, start)
+			    ? mb_order_holding(vol, grp, start, mb_fit_order(vol, start, end))
+			    : mb_order_at_start(vol, grp, start);
+	assert(k == mb_buddy_order_for_block(vol, grp, start));
 
-		if (MB_UNLIKELY((b & (sz - 1)) || rest < sz)) {
-			k = mb_buddy_split_to(vol, grp, b, rest, k);
-			sz = 1u << k;
+	uint32_t c = start & ~((1u << k) - 1), b = c + (1u << k);
+
+	mb_chunk_take(vol, grp, k, c);
+	mb_put_before(vol, grp, c, start);
+	if (b < end) {
+		for (;;) { /* rising: the largest aligned chunk at b, if it fits */
+			uint32_t j = (uint32_t)__builtin_ctz(b);
+
+			j = j < top ? j : top;
+			if (end - b < (1u << j))
+				break;
+			mb_chunk_take(vol, grp, (int)j, b);
+			b += 1u << j;
+			if (b == end)
+				break;
 		}
-		b += sz; /* the whole chunk goes */
-		rest -= sz;
-		k = -1;
 	}
+	if (b < end) { /* falling: up to the chunk holding end - 1 */
+		k = mb_order_holding(vol, grp, end - 1, mb_fit_order_to(vol, b, end));
+		c = (end - 1) & ~((1u << k) - 1);
+		assert(k == mb_buddy_order_for_block(vol, grp, end - 1) && c >= b);
+		for (uint32_t d = c - b; d;) {
+			int j = mb_ilog2(d);
+
+			mb_chunk_take(vol, grp, j, b);
+			b += 1u << j;
+			d -= 1u << j;
+		}
+		mb_chunk_take(vol, grp, k, c);
+		b = c + (1u << k);
+	}
+	mb_put_after(vol, grp, end, b);
 	mb_bitmap_mark_clear(grp->bb_bitmap, start, len);
 	mb_runsum_update_locked(vol, grp, start, len);
 	MB_WRITE_ONCE(grp->bb_fragments, mb_frags_around(vol, grp, start, start + len, true));

@@ -88,6 +88,33 @@ TEST(find_next_ignores_tail_bits)
 	ASSERT_EQ_U64(mb_find_next_bit(map, 73, 3), 3);
 }
 
+/*
+ * Long stretches of whole words with nothing to find (all 1s for a zero
+ * search, all 0s for a one search), then one bit to find, or none, at every
+ * distance: the search tests whole words 8 at a time, so the block holding
+ * the bit, the last partial block and the bit's word past `size` matter.
+ */
+TEST(find_next_long_stretches)
+{
+	uint64_t rng = mb_test_seed ^ 0x10b, map[MAX_WORDS];
+
+	for (int round = 0; round < 20000; round++) {
+		bool want = round & 1;
+		uint32_t size = random_size(&rng);
+		uint32_t from = (uint32_t)mb_rand_below(&rng, size + 2);
+		uint32_t at = (uint32_t)mb_rand_below(&rng, MAX_WORDS * 64);
+
+		memset(map, want ? 0 : 0xff, sizeof(map));
+		if (mb_rand_below(&rng, 8)) /* else nothing to find at all */
+			map[at / 64] ^= 1ULL << (at % 64);
+		if (mb_rand_below(&rng, 4) == 0) /* a second one, further on */
+			map[MAX_WORDS - 1 - mb_rand_below(&rng, 9)] ^= 1ULL << mb_rand_below(&rng, 64);
+		ASSERT_EQ_U64(want ? mb_find_next_bit(map, size, from)
+				   : mb_find_next_zero_bit(map, size, from),
+			      naive_find(map, size, from, want));
+	}
+}
+
 /* set/clear change exactly [start, start + len): compare every bit. */
 static bool check_range_op(uint64_t *rng, bool set)
 {

@@ -770,6 +770,111 @@ TEST(kunit_slices_mark_and_free)
 	}
 }
 
+/*
+ * Block numbers where marking goes wrong if it does: the group's ends, word
+ * edges, and each order's chunk edges (2^k - 1, 2^k, 2^k + 1 and 3 * 2^k).
+ */
+static uint32_t edge_points(const struct mb_volume *vol, uint32_t bb_len, uint32_t *pts)
+{
+	uint32_t n = 0;
+
+	pts[n++] = 0;
+	pts[n++] = 1;
+	pts[n++] = 2;
+	for (int k = 2; k <= vol->max_order + 1; k++) {
+		uint32_t c = 1u << k, cand[4] = { c - 1, c, c + 1, 3 * c };
+
+		for (int i = 0; i < 4; i++)
+			if (cand[i] < bb_len)
+				pts[n++] = cand[i];
+	}
+	pts[n++] = bb_len > 65 ? bb_len - 65 : 0;
+	pts[n++] = bb_len - 1;
+	pts[n++] = bb_len; /* as an end only */
+	return n;
+}
+
+/*
+ * Marking used, then freeing, extents [s, e) between edge points, inside
+ * free runs that end at random distances around them (or fill the group):
+ * the first chunk split, the rising and falling middle, the last chunk's
+ * lookup, the group's end.  After each the group must equal a rebuild.
+ */
+static void check_mark_shapes(struct fixture *f, uint64_t *rng, struct mb_group *grp)
+{
+	struct mb_volume *vol = f->vol;
+	uint32_t pts[4 * MB_MAX_ORDERS + 8], n = edge_points(vol, grp->bb_len, pts);
+	uint32_t tries = grp->bb_len > 100000 ? 40 : 400;
+
+	for (uint32_t t = 0; t < tries && !mb_test_failed; t++) {
+		uint32_t s = pts[mb_rand_below(rng, n - 1)], e = pts[mb_rand_below(rng, n)];
+		char op[80];
+
+		if (e <= s)
+			continue;
+		/* the run around [s, e): the group free; or all used but [s, e)
+		   and maybe one block after it, at any distance (bb_first_free
+		   moves there); or a random bitmap with a free margin of 0 to
+		   2^k blocks on each side */
+		unsigned kind = (unsigned)mb_rand_below(rng, 4);
+
+		if (kind == 0) {
+			memset(grp->bb_bitmap, 0, vol->bitmap_words * 8);
+		} else if (kind == 1) {
+			memset(grp->bb_bitmap, 0xff, vol->bitmap_words * 8);
+			set_range(grp->bb_bitmap, s, e - s, false);
+			if (e < grp->bb_len && mb_rand_below(rng, 4))
+				set_range(grp->bb_bitmap,
+					  e + (uint32_t)mb_rand_below(rng, grp->bb_len - e), 1, false);
+		} else {
+			uint32_t ml = (uint32_t)mb_rand_below(rng, 2u << mb_rand_below(rng, 12));
+			uint32_t mr = (uint32_t)mb_rand_below(rng, 2u << mb_rand_below(rng, 12));
+			uint32_t lo = s > ml ? s - ml : 0, hi = grp->bb_len - e > mr ? e + mr : grp->bb_len;
+
+			random_bitmap(rng, vol, grp->bb_bitmap, grp->bb_len);
+			set_range(grp->bb_bitmap, lo, hi - lo, false);
+			if (lo)
+				set_range(grp->bb_bitmap, lo - 1, 1, true);
+			if (hi < grp->bb_len)
+				set_range(grp->bb_bitmap, hi, 1, true);
+		}
+		set_padding(vol, grp->bb_bitmap, grp->bb_len);
+		mb_buddy_generate(vol, grp);
+		if ((s == 0 || mb_test_bit(grp->bb_bitmap, s - 1)) && (t & 1))
+			mb_buddy_mark_found_used(vol, grp, s, e - s,
+						 mb_buddy_order_for_block(vol, grp, s), &vol->pcpu[0]);
+		else
+			mb_buddy_mark_used(vol, grp, s, e - s);
+		snprintf(op, sizeof(op), "mark_used %u+%u", s, e - s);
+		if (!group_matches_rebuild(f, grp, op))
+			break;
+		ASSERT_EQ_INT(mb_buddy_free(vol, grp, s, e - s), 0);
+		snprintf(op, sizeof(op), "free %u+%u", s, e - s);
+		group_matches_rebuild(f, grp, op);
+	}
+}
+
+TEST(mark_used_shapes)
+{
+	uint64_t rng = mb_test_seed ^ 0x3a9;
+
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		for (int which = 0; which < 2 && !mb_test_failed; which++) {
+			/* the first group, and the last (maybe short) one */
+			struct mb_group *grp = mb_group_at(f.vol, which ? f.vol->ngroups - 1 : 0);
+
+			mb_lock(&grp->bb_lock);
+			mb_group_load_locked(f.vol, grp);
+			check_mark_shapes(&f, &rng, grp);
+			mb_unlock(&grp->bb_lock);
+		}
+		fixture_destroy(&f);
+	}
+}
+
 /* ------------------------------------------------------------------------ */
 /* (d) find_extent                                                           */
 /* ------------------------------------------------------------------------ */
