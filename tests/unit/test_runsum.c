@@ -2,231 +2,55 @@
 /*
  * test_runsum.c - the group scan's run summary (runsum.c) changes speed,
  * never a decision.  Two volumes, identical but for mb_scan_summary (1 and
- * 0), get the same seeded operations in lockstep; every mb_alloc answer
- * (error, start, length) and, at the end, every scan counter of mb_stats
- * (groups considered, extents measured, hits per criterion, breaks) must
- * be the same.  Workloads are built to reach the summary's every case:
- * aged fills where no run reaches the request (whole groups accounted
- * for), small mb_max_to_scan (the walk stops inside a group), groups whose
- * runs grow in scan order (more records than the summary keeps), and
- * files (normalized goals, preallocations, discards), drains to ENOSPC,
- * 4 KiB groups (a deep tree), and the skip-short departure.  A model test
+ * 0), get the same seeded operations in lockstep (lockstep.h); every
+ * mb_alloc answer (error, start, length) and, at the end, every scan
+ * counter of mb_stats (groups considered, extents measured, hits per
+ * criterion, breaks) must be the same.  Workloads are built to reach the
+ * summary's every case: aged fills where no run reaches the request (whole
+ * groups accounted for), small mb_max_to_scan (the walk stops inside a
+ * group), groups whose runs grow in scan order (more records than the
+ * summary keeps), and files (normalized goals, preallocations,
+ * discards), drains to ENOSPC, 4 KiB groups (a deep tree), and the
+ * skip-short departure.  A model test
  * holds the tree's queries (the next long run; the scan: that run, and
  * the count and the first longest of the shorter runs before it, up to a
  * limit) to a plain bit walk on random bitmaps of every test geometry,
  * from leaf edges too.
  */
-#include <string.h>
+#include "lockstep.h"
 
-#include "harness.h"
-#include "mb_int.h"
-
-struct pair {
-	struct mb_volume *v[2]; /* [0] summary on, [1] walking */
-	struct mb_file *f[2][4];
-	uint64_t *start;
-	uint32_t *len;
-	size_t n, cap;
-	uint64_t rng, next_goal, logical[4];
-	uint64_t blocks;
-};
-
-static int pair_init_geo(struct pair *p, uint32_t block_size, uint32_t bpg, uint32_t groups,
+/* The pair: [0] summary on, [1] walking; mb_max_to_scan on both; 4 files. */
+static int pair_init_geo(struct mb_lockstep *p, uint32_t block_size, uint32_t bpg, uint32_t groups,
 			 uint32_t max_to_scan, uint64_t seed)
 {
-	struct mb_geometry g = {.block_size = block_size, .blocks_per_group = bpg};
+	const struct mb_lockstep_opts o = {
+		.block_size = block_size, .bpg = bpg, .groups = groups, .seed = seed,
+		.nfiles = 4, .ino = 100, .ino_step = 977, .cap = 1 << 16,
+		.tunables = {{"mb_scan_summary", {1, 0}},
+			     {"mb_max_to_scan", {max_to_scan, max_to_scan}}}};
 
-	memset(p, 0, sizeof(*p));
-	g.blocks_count = (uint64_t)groups * g.blocks_per_group;
-	p->blocks = g.blocks_count;
-	p->rng = seed;
-	for (int k = 0; k < 2; k++) {
-		int err = mb_volume_create(&g, &p->v[k]);
-
-		if (err)
-			return err;
-		mb_tunable_set(p->v[k], "mb_scan_summary", k == 0);
-		mb_tunable_set(p->v[k], "mb_stats", 1);
-		mb_tunable_set(p->v[k], "mb_max_to_scan", max_to_scan);
-		for (int i = 0; i < 4; i++)
-			if ((err = mb_file_open(p->v[k], 100 + (uint64_t)i * 977, &p->f[k][i])))
-				return err;
-	}
-	p->cap = 1 << 16;
-	p->start = malloc(p->cap * sizeof(*p->start));
-	p->len = malloc(p->cap * sizeof(*p->len));
-	return p->start && p->len ? 0 : -ENOMEM;
+	return mb_lockstep_init(p, &o);
 }
 
-static int pair_init(struct pair *p, uint32_t groups, uint32_t max_to_scan, uint64_t seed)
+static int pair_init(struct mb_lockstep *p, uint32_t groups, uint32_t max_to_scan, uint64_t seed)
 {
 	return pair_init_geo(p, 1024, 2048, groups, max_to_scan, seed);
 }
 
-static void pair_set(struct pair *p, const char *name, uint64_t v)
+/* Seeded op mix: mostly allocations of 1..*max_len with assorted goals. */
+static int pair_request(struct mb_lockstep *p, uint64_t dice, bool files, struct mb_request *r,
+			const void *max_len)
 {
-	for (int k = 0; k < 2; k++)
-		mb_tunable_set(p->v[k], name, v);
+	r->len = 1 + (uint32_t)mb_rand_below(&p->rng, *(const uint32_t *)max_len);
+	r->goal = mb_lockstep_goal(p);
+	if (dice < 35)
+		r->len = 1u << mb_rand_below(&p->rng, 9); /* the power-of-two pass */
+	return files && dice % 2 ? (int)mb_rand_below(&p->rng, 4) : -1;
 }
 
-static void pair_destroy(struct pair *p)
+static int pair_run(struct mb_lockstep *p, int ops, uint32_t max_len, bool files)
 {
-	for (int k = 0; k < 2; k++) {
-		for (int i = 0; i < 4; i++)
-			mb_file_close(p->f[k][i]);
-		mb_volume_destroy(p->v[k]);
-	}
-	free(p->start);
-	free(p->len);
-}
-
-/* Marks [s, s + l) used on both volumes, group by group (a pre-fill). */
-static int pair_mark(struct pair *p, uint64_t s, uint64_t l)
-{
-	for (int k = 0; k < 2; k++) {
-		int err = mb_mark_used(p->v[k], s, l);
-
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/* The same request on both; 1 when the answers differ. */
-static int pair_alloc(struct pair *p, struct mb_request *r, int file)
-{
-	struct mb_extent e[2];
-	int rc[2];
-
-	for (int k = 0; k < 2; k++) {
-		struct mb_request rk = *r;
-
-		rk.file = file >= 0 ? p->f[k][file] : NULL;
-		rk.logical = file >= 0 ? p->logical[file] : 0;
-		rc[k] = mb_alloc(p->v[k], &rk, &e[k]);
-	}
-	if (rc[0] != rc[1] || (!rc[0] && (e[0].start != e[1].start || e[0].len != e[1].len))) {
-		fprintf(stderr, "differ: rc %d/%d, %" PRIu64 "+%u / %" PRIu64 "+%u\n", rc[0], rc[1],
-			e[0].start, e[0].len, e[1].start, e[1].len);
-		return 1;
-	}
-	if (rc[0])
-		return 0;
-	if (file >= 0)
-		p->logical[file] += e[0].len;
-	p->next_goal = e[0].start + e[0].len < p->blocks ? e[0].start + e[0].len : 0;
-	if (p->n < p->cap) {
-		p->start[p->n] = e[0].start;
-		p->len[p->n++] = e[0].len;
-	}
-	return 0;
-}
-
-static int pair_free_random(struct pair *p)
-{
-	if (!p->n)
-		return 0;
-	size_t i = mb_rand_below(&p->rng, p->n);
-
-	for (int k = 0; k < 2; k++) {
-		int err = mb_free(p->v[k], p->start[i], p->len[i]);
-
-		if (err)
-			return err;
-	}
-	p->start[i] = p->start[--p->n];
-	p->len[i] = p->len[p->n];
-	return 0;
-}
-
-/* Frees [s, s + l) on both volumes (blocks a pre-fill marked used). */
-static int pair_free_range(struct pair *p, uint64_t s, uint64_t l)
-{
-	for (uint64_t b = s; b < s + l; b++)
-		for (int k = 0; k < 2; k++) {
-			int err = mb_free(p->v[k], b, 1);
-
-			if (err && err != -EEXIST) /* -EEXIST: the fill left it free */
-				return err;
-		}
-	return 0;
-}
-
-/* Tiles the volume with 1..maxlen runs, keeping a `keep_pct` share used. */
-static int pair_age(struct pair *p, uint32_t maxlen, unsigned keep_pct)
-{
-	for (uint64_t pos = 0; pos < p->blocks;) {
-		uint64_t l = 1 + mb_rand_below(&p->rng, maxlen);
-
-		if (pos + l > p->blocks)
-			l = p->blocks - pos;
-		if (mb_rand_below(&p->rng, 100) < keep_pct) {
-			int err = pair_mark(p, pos, l);
-
-			if (err)
-				return err;
-		}
-		pos += l;
-	}
-	return 0;
-}
-
-/* Every scan counter must agree: the walk and the summary measured alike. */
-static int pair_same_stats(struct pair *p)
-{
-	struct mb_stats s[2];
-
-	for (int k = 0; k < 2; k++)
-		mb_stats_get(p->v[k], &s[k]);
-	int bad = s[0].groups_scanned != s[1].groups_scanned ||
-		  s[0].extents_scanned != s[1].extents_scanned || s[0].breaks != s[1].breaks ||
-		  s[0].lost != s[1].lost;
-
-	for (int c = 0; c < MB_NUM_CRS; c++) {
-		if (!memcmp(&s[0].cr[c], &s[1].cr[c], sizeof(s[0].cr[c])))
-			continue;
-		bad = 1;
-		fprintf(stderr, "%s differs: groups considered %" PRIu64 "/%" PRIu64 "\n",
-			mb_criteria_name(c), s[0].cr[c].groups_considered,
-			s[1].cr[c].groups_considered);
-	}
-	if (bad)
-		fprintf(stderr, "stats differ: extents %" PRIu64 "/%" PRIu64 "\n",
-			s[0].extents_scanned, s[1].extents_scanned);
-	return bad;
-}
-
-/* Seeded op mix: mostly allocations of 1..max_len with assorted goals. */
-static int pair_run(struct pair *p, int ops, uint32_t max_len, bool files)
-{
-	for (int i = 0; i < ops; i++) {
-		uint64_t dice = mb_rand_below(&p->rng, 100);
-
-		if (dice < 25) {
-			if (pair_free_random(p))
-				return 1;
-			continue;
-		}
-		struct mb_request r = {.len = 1 + (uint32_t)mb_rand_below(&p->rng, max_len)};
-		uint64_t g = mb_rand_below(&p->rng, 3);
-
-		r.goal = g == 0	  ? MB_GOAL_NONE
-			 : g == 1 ? p->next_goal
-				  : mb_rand_below(&p->rng, p->blocks);
-		if (dice < 35)
-			r.len = 1u << mb_rand_below(&p->rng, 9); /* the power-of-two pass */
-		int file = files && dice % 2 ? (int)mb_rand_below(&p->rng, 4) : -1;
-
-		if (pair_alloc(p, &r, file))
-			return 1;
-		if (files && dice == 99) {
-			uint64_t f = mb_rand_below(&p->rng, 4);
-
-			for (int k = 0; k < 2; k++)
-				mb_file_discard(p->f[k][f]);
-		}
-	}
-	return pair_same_stats(p);
+	return mb_lockstep_run(p, ops, files, pair_request, &max_len);
 }
 
 /* Aged fills at several levels: requests longer than any run are common. */
@@ -235,13 +59,13 @@ TEST(aged_fills_same_answers)
 	static const unsigned keep[] = {50, 80, 92, 97};
 
 	for (unsigned k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
-		struct pair p;
+		struct mb_lockstep p;
 
 		ASSERT_EQ_INT(pair_init(&p, 24, 200, mb_test_seed + k), 0);
-		ASSERT_EQ_INT(pair_age(&p, 40, keep[k]), 0);
+		ASSERT_EQ_INT(mb_lockstep_age(&p, 40, keep[k]), 0);
 		int bad = pair_run(&p, 3000, 400, false);
 
-		pair_destroy(&p);
+		mb_lockstep_destroy(&p);
 		ASSERT_EQ_INT(bad, 0);
 	}
 }
@@ -252,13 +76,13 @@ TEST(max_to_scan_stops_inside_groups)
 	static const uint32_t scan[] = {1, 5, 17, 60};
 
 	for (unsigned k = 0; k < sizeof(scan) / sizeof(scan[0]); k++) {
-		struct pair p;
+		struct mb_lockstep p;
 
 		ASSERT_EQ_INT(pair_init(&p, 16, scan[k], mb_test_seed * 31 + k), 0);
-		ASSERT_EQ_INT(pair_age(&p, 24, 90), 0);
+		ASSERT_EQ_INT(mb_lockstep_age(&p, 24, 90), 0);
 		int bad = pair_run(&p, 2000, 300, false);
 
-		pair_destroy(&p);
+		mb_lockstep_destroy(&p);
 		ASSERT_EQ_INT(bad, 0);
 	}
 }
@@ -270,7 +94,7 @@ TEST(max_to_scan_stops_inside_groups)
  */
 TEST(more_records_than_kept)
 {
-	struct pair p;
+	struct mb_lockstep p;
 
 	ASSERT_EQ_INT(pair_init(&p, 8, 200, mb_test_seed ^ 0x5eed), 0);
 	for (uint64_t g = 0; g < 8; g++) {
@@ -281,27 +105,27 @@ TEST(more_records_than_kept)
 			uint64_t used = pos + run < end ? pos + run : end;
 
 			if (used < end)
-				ASSERT_EQ_INT(pair_mark(&p, used, 1), 0);
+				ASSERT_EQ_INT(mb_lockstep_mark(&p, used, 1), 0);
 			pos = used + 1;
 			run = run < 60 ? run + 1 : 1 + (uint32_t)mb_rand_below(&p.rng, 61);
 		}
 	}
 	int bad = pair_run(&p, 3000, 128, false);
 
-	pair_destroy(&p);
+	mb_lockstep_destroy(&p);
 	ASSERT_EQ_INT(bad, 0);
 }
 
 /* Files: normalized windows, preallocations and their discards. */
 TEST(files_same_answers)
 {
-	struct pair p;
+	struct mb_lockstep p;
 
 	ASSERT_EQ_INT(pair_init(&p, 24, 200, mb_test_seed + 77), 0);
-	ASSERT_EQ_INT(pair_age(&p, 48, 85), 0);
+	ASSERT_EQ_INT(mb_lockstep_age(&p, 48, 85), 0);
 	int bad = pair_run(&p, 4000, 200, true);
 
-	pair_destroy(&p);
+	mb_lockstep_destroy(&p);
 	ASSERT_EQ_INT(bad, 0);
 }
 
@@ -309,17 +133,17 @@ TEST(files_same_answers)
 TEST(big_groups_same_answers)
 {
 	for (unsigned k = 0; k < 4; k++) {
-		struct pair p;
+		struct mb_lockstep p;
 
 		ASSERT_EQ_INT(pair_init_geo(&p, 4096, 32768, 6, 200, mb_test_seed * 7 + k), 0);
 		if (k & 1)
-			pair_set(&p, "mb_slow_skip_short", 1);
+			mb_lockstep_set(&p, "mb_slow_skip_short", 1);
 		if (k & 2)
-			pair_set(&p, "mb_min_to_scan", 40);
-		ASSERT_EQ_INT(pair_age(&p, 64, 88 + 3 * k), 0);
+			mb_lockstep_set(&p, "mb_min_to_scan", 40);
+		ASSERT_EQ_INT(mb_lockstep_age(&p, 64, 88 + 3 * k), 0);
 		int bad = pair_run(&p, 2500, k < 2 ? 300 : 24, false);
 
-		pair_destroy(&p);
+		mb_lockstep_destroy(&p);
 		ASSERT_EQ_INT(bad, 0);
 	}
 }
@@ -330,16 +154,16 @@ TEST(drain_same_answers)
 	static const uint32_t len[] = {1, 16, 70};
 
 	for (unsigned k = 0; k < sizeof(len) / sizeof(len[0]); k++) {
-		struct pair p;
+		struct mb_lockstep p;
 		int bad = 0, n = 0;
 
 		ASSERT_EQ_INT(pair_init_geo(&p, 4096, 8192, 5, k ? 200 : 30, mb_test_seed + 900 + k), 0);
-		ASSERT_EQ_INT(pair_age(&p, 64, 85), 0);
+		ASSERT_EQ_INT(mb_lockstep_age(&p, 64, 85), 0);
 		for (;;) {
 			struct mb_request r = {.len = len[k], .goal = p.next_goal};
 
 			p.n = 0; /* nothing is freed here: keep no answers */
-			if (pair_alloc(&p, &r, -1) != 0 || ++n > 200000) {
+			if (mb_lockstep_alloc(&p, &r, -1) != 0 || ++n > 200000) {
 				bad = 1;
 				break;
 			}
@@ -347,8 +171,8 @@ TEST(drain_same_answers)
 				break; /* both said ENOSPC */
 		}
 		ASSERT_TRUE(n > 100);
-		bad |= pair_same_stats(&p);
-		pair_destroy(&p);
+		bad |= mb_lockstep_same_stats(&p);
+		mb_lockstep_destroy(&p);
 		ASSERT_EQ_INT(bad, 0);
 	}
 }
@@ -363,30 +187,30 @@ TEST(drain_same_answers)
 TEST(many_groups_linear_passes)
 {
 	for (unsigned k = 0; k < 4; k++) {
-		struct pair p;
+		struct mb_lockstep p;
 		int bad, n = 0;
 
 		ASSERT_EQ_INT(pair_init_geo(&p, 1024, 1024, 300, 40, mb_test_seed * 13 + k), 0);
-		pair_set(&p, "mb_optimize_scan", k != 1);
-		pair_set(&p, "mb_max_linear_groups", k == 2 ? 5 : 0);
-		pair_set(&p, "mb_slow_skip_short", k == 3);
-		ASSERT_EQ_INT(pair_age(&p, 30, 90 + 2 * k), 0);
+		mb_lockstep_set(&p, "mb_optimize_scan", k != 1);
+		mb_lockstep_set(&p, "mb_max_linear_groups", k == 2 ? 5 : 0);
+		mb_lockstep_set(&p, "mb_slow_skip_short", k == 3);
+		ASSERT_EQ_INT(mb_lockstep_age(&p, 30, 90 + 2 * k), 0);
 		/* a few emptier groups far apart: the passes must reach them */
 		for (uint64_t g = 7; g < 300; g += 61)
-			ASSERT_EQ_INT(pair_free_range(&p, g * 1024 + 100, 600), 0);
+			ASSERT_EQ_INT(mb_lockstep_free_range(&p, g * 1024 + 100, 600), 0);
 		bad = pair_run(&p, 1500, 200, k & 1);
 		for (; !bad; n++) {
 			struct mb_request r = {.len = 1 + (uint32_t)mb_rand_below(&p.rng, 24),
 					       .goal = p.next_goal};
 
 			p.n = 0;
-			if (pair_alloc(&p, &r, -1) != 0 || n > 400000)
+			if (mb_lockstep_alloc(&p, &r, -1) != 0 || n > 400000)
 				bad = 1;
 			else if (!p.n)
 				break; /* both said ENOSPC */
 		}
-		bad |= pair_same_stats(&p);
-		pair_destroy(&p);
+		bad |= mb_lockstep_same_stats(&p);
+		mb_lockstep_destroy(&p);
 		ASSERT_EQ_INT(bad, 0);
 	}
 }
@@ -429,25 +253,6 @@ static bool bit_free(const uint64_t *map, uint32_t b)
 	return !((map[b >> 6] >> (b & 63)) & 1);
 }
 
-/* First run of >= len from `from` (from counts as a start). */
-static uint32_t model_next_long(const uint64_t *map, uint32_t bpg, uint32_t from, uint32_t len)
-{
-	for (uint32_t i = from; i < bpg;) {
-		if (!bit_free(map, i)) {
-			i++;
-			continue;
-		}
-		uint32_t e = i;
-
-		while (e < bpg && bit_free(map, e))
-			e++;
-		if (e - i >= len)
-			return i;
-		i = e;
-	}
-	return bpg;
-}
-
 /* mb_runsum_scan by a bit walk: the runs from `from` one by one. */
 static void model_scan(const uint64_t *map, uint32_t bpg, uint32_t from, uint32_t want,
 		       uint32_t max_runs, struct mb_runsum_scan *o)
@@ -479,6 +284,15 @@ static void model_scan(const uint64_t *map, uint32_t bpg, uint32_t from, uint32_
 		}
 		i = e;
 	}
+}
+
+/* First run of >= len from `from` (from counts as a start): the scan, counting none. */
+static uint32_t model_next_long(const uint64_t *map, uint32_t bpg, uint32_t from, uint32_t len)
+{
+	struct mb_runsum_scan o;
+
+	model_scan(map, bpg, from, len, 0, &o);
+	return o.next;
 }
 
 /* The scan's answer against the model's: 1 (and a message) when they differ. */
