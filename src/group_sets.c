@@ -10,7 +10,7 @@
  * member in a range of groups.
  * Called whenever a group's buddy counters change, under its bb_lock.
  */
-#include "mb_int.h"
+#include "gset.h"
 
 int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags)
 {
@@ -45,43 +45,44 @@ int mb_group_free_order(const struct mb_volume *vol, uint32_t free, uint32_t fra
 	return o < vol->max_order ? o : vol->max_order;
 }
 
-/* Moves g from ge[0..from] to ge[0..to]: the orders in between. */
-static void mb_group_move_ge(struct mb_gset *ge, mb_grp_t g, int from, int to)
-{
-	for (int k = from + 1; k <= to; k++)
-		mb_gset_add(&ge[k], g);
-	for (int k = from; k > to; k--)
-		mb_gset_del(&ge[k], g);
-}
-
-/* Moves the group to the sets of its new orders (some changed). */
-static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume *vol,
-								struct mb_group *grp, int lo,
-								int ao, int fo)
+/* Moves the group to the sets of its new orders (some changed); `one`: gset.h. */
+static inline __attribute__((always_inline)) void
+mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int ao, int fo, bool one)
 {
 	mb_grp_t g = mb_group_no(vol, grp);
 
 	if (fo != grp->bb_free_order) {
-		mb_group_move_ge(vol->free_ge, g, grp->bb_free_order, fo);
+		mb_gset_move_ge_as(vol->free_ge, g, grp->bb_free_order, fo, one);
 		MB_WRITE_ONCE(grp->bb_free_order, fo);
 	}
 	if (lo != grp->bb_largest_free_order) {
 		if (grp->bb_largest_free_order >= 0)
-			mb_gset_del(&vol->largest_set[grp->bb_largest_free_order], g);
+			mb_gset_del_as(&vol->largest_set[grp->bb_largest_free_order], g, one);
 		MB_HOOK(vol, MB_HOOK_SET_MOVING, g, lo);
 		if (lo >= 0)
-			mb_gset_add(&vol->largest_set[lo], g);
-		mb_group_move_ge(vol->largest_ge, g, grp->bb_largest_free_order, lo);
+			mb_gset_add_as(&vol->largest_set[lo], g, one);
+		mb_gset_move_ge_as(vol->largest_ge, g, grp->bb_largest_free_order, lo, one);
 		MB_WRITE_ONCE(grp->bb_largest_free_order, lo);
 	}
 	if (ao != grp->bb_avg_fragment_size_order) {
 		if (grp->bb_avg_fragment_size_order >= 0)
-			mb_gset_del(&vol->avg_set[grp->bb_avg_fragment_size_order], g);
+			mb_gset_del_as(&vol->avg_set[grp->bb_avg_fragment_size_order], g, one);
 		if (ao >= 0)
-			mb_gset_add(&vol->avg_set[ao], g);
-		mb_group_move_ge(vol->avg_ge, g, grp->bb_avg_fragment_size_order, ao);
+			mb_gset_add_as(&vol->avg_set[ao], g, one);
+		mb_gset_move_ge_as(vol->avg_ge, g, grp->bb_avg_fragment_size_order, ao, one);
 		MB_WRITE_ONCE(grp->bb_avg_fragment_size_order, ao);
 	}
+}
+
+/* One look at the thread count for the whole move (up to ~40 sets). */
+static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume *vol,
+								struct mb_group *grp, int lo,
+								int ao, int fo)
+{
+	if (MB_SINGLE_THREADED())
+		mb_group_move_sets_as(vol, grp, lo, ao, fo, true);
+	else
+		mb_group_move_sets_as(vol, grp, lo, ao, fo, false);
 }
 
 /*

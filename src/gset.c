@@ -5,20 +5,21 @@
  * group upward, then wrapping).  A 64-ary bitmap tree: level 0 has a bit
  * per group, level i+1 a bit per non-empty word of level i.
  *
- * Concurrency: updates are atomic RMWs made by the holder of that group's
- * lock; lookups are lock-free hints.  The one invariant that matters is
- * "no summary bit stays clear over a non-empty word", else a group could
- * become invisible.  A remover clears the summary bit when its word became
- * empty and then re-reads the word; if an adder slipped in, it sets the
- * summary bit again.  An adder sets the word bit before the summary bit.
- * With sequentially consistent RMWs every interleaving ends with the
- * summary set whenever the word is non-empty.  A family word (fam) is one
- * more level above the top word, shared by a family of sets: a bit per
- * set, kept the same way.
+ * Concurrency: updates are made by the holder of that group's lock;
+ * lookups are lock-free hints.  The one invariant that matters is "no
+ * summary bit stays clear over a non-empty word", else a group could
+ * become invisible.  With threads, updates are atomic RMWs: a remover
+ * clears the summary bit when its word became empty and then re-reads the
+ * word; if an adder slipped in, it sets the summary bit again.  An adder
+ * sets the word bit before the summary bit.  Why that is enough, and with
+ * which memory orders: above mb_gset_del.  While the process has one
+ * thread, plain stores (gset.h).  A family word (fam) is one more level
+ * above the top word, shared by a family of sets: a bit per set, kept the
+ * same way.
  */
 #include <stdlib.h>
 
-#include "mb_int.h"
+#include "gset.h"
 
 int mb_gset_init(struct mb_gset *s, uint32_t nbits)
 {
@@ -78,60 +79,153 @@ void mb_gset_fill(struct mb_gset *s, uint32_t n)
 	}
 }
 
-void mb_gset_add(struct mb_gset *s, uint32_t g)
+/*
+ * One thread (gset.h): level 0's word wi was empty and has a member now, or
+ * has emptied.  Its summary bit changes, and so on upward while a word
+ * changes between empty and not.
+ */
+void mb_gset_add_one_up(struct mb_gset *s, uint32_t wi)
 {
-	for (int l = 0; l < s->nlevels; l++, g >>= 6) {
-		uint64_t bit = 1ULL << (g & 63);
-		uint64_t old = atomic_fetch_or(&s->lvl[l][g >> 6], bit);
+	for (int l = 1; l < s->nlevels; l++, wi >>= 6) {
+		_Atomic uint64_t *w = &s->lvl[l][wi >> 6];
+		uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
+
+		atomic_store_explicit(w, old | 1ULL << (wi & 63), memory_order_relaxed);
+		if (old)
+			return; /* the word was non-empty: its summary bit is set */
+	}
+	if (s->fam) /* the top word was empty */
+		atomic_store_explicit(s->fam,
+				      atomic_load_explicit(s->fam, memory_order_relaxed) | s->fam_bit,
+				      memory_order_relaxed);
+}
+
+void mb_gset_del_one_up(struct mb_gset *s, uint32_t wi)
+{
+	for (int l = 1; l < s->nlevels; l++, wi >>= 6) {
+		_Atomic uint64_t *w = &s->lvl[l][wi >> 6];
+		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~(1ULL << (wi & 63));
+
+		atomic_store_explicit(w, v, memory_order_relaxed);
+		if (v)
+			return; /* the word is still non-empty */
+	}
+	if (s->fam) /* the top word emptied */
+		atomic_store_explicit(s->fam,
+				      atomic_load_explicit(s->fam, memory_order_relaxed) & ~s->fam_bit,
+				      memory_order_relaxed);
+}
+
+/*
+ * Threads: sets bit i of level l, then, each time the word was empty, its
+ * summary bit.  Level 0 relaxed: that bit orders nothing by itself (the
+ * summary set after it does).  A summary set (l >= 1, and the family word)
+ * is a release, pairing with the acquire clear of a remover
+ * (mb_gset_clear_summary) so that the remover's re-check sees the word
+ * below non-empty.
+ */
+static inline void mb_gset_add_at(struct mb_gset *s, int l, uint32_t i)
+{
+	for (; l < s->nlevels; l++, i >>= 6) {
+		uint64_t old = atomic_fetch_or_explicit(&s->lvl[l][i >> 6], 1ULL << (i & 63),
+							l ? memory_order_release
+							  : memory_order_relaxed);
 
 		if (old)
 			return; /* the word was non-empty: its summary bit is set */
 	}
 	if (s->fam) /* the top word was empty */
-		atomic_fetch_or(s->fam, s->fam_bit);
+		atomic_fetch_or_explicit(s->fam, s->fam_bit, memory_order_release);
+}
+
+void mb_gset_add(struct mb_gset *s, uint32_t g)
+{
+	mb_gset_add_at(s, 0, g);
 }
 
 #ifdef MB_TESTING
 void (*mb_gset_family_hook)(struct mb_gset *s);
+void (*mb_gset_recheck_hook)(struct mb_gset *s, int l);
 #endif
 
-/* The top word emptied: clear the family bit, re-checking for an adder. */
-static void mb_gset_family_del(struct mb_gset *s)
+/*
+ * Threads: word *cur of level l emptied; clears its summary bit pbit in
+ * *par (level l + 1, or the family word above the top) and re-checks
+ * *cur.  Returns whether *par may have emptied too (the caller goes on
+ * up).  The clear is an acquire, pairing with the release set of an adder
+ * that filled *cur and then set pbit before our clear: the relaxed
+ * re-check then sees its member.  Finding one, we set pbit again as an
+ * adder would, and own the summary above as an adder does if *par was
+ * empty: another remover may have cleared it meanwhile, and the adder
+ * whose member we saw may have found pbit already set by us and stopped.
+ */
+static bool mb_gset_clear_summary(struct mb_gset *s, int l, uint32_t wi, _Atomic uint64_t *cur,
+				  _Atomic uint64_t *par, uint64_t pbit)
 {
-	if (!s->fam)
-		return;
 #ifdef MB_TESTING
-	if (mb_gset_family_hook)
+	if (par == s->fam && mb_gset_family_hook)
 		mb_gset_family_hook(s);
 #endif
-	atomic_fetch_and(s->fam, ~s->fam_bit);
-	if (atomic_load(&s->lvl[s->nlevels - 1][0]))
-		atomic_fetch_or(s->fam, s->fam_bit); /* an adder raced us */
+	uint64_t pold = atomic_fetch_and_explicit(par, ~pbit, memory_order_acquire);
+
+#ifdef MB_TESTING
+	if (mb_gset_recheck_hook)
+		mb_gset_recheck_hook(s, l);
+#endif
+	if (atomic_load_explicit(cur, memory_order_relaxed)) { /* an adder raced us */
+		if (par != s->fam)
+			mb_gset_add_at(s, l + 1, wi);
+		else
+			atomic_fetch_or_explicit(par, pbit, memory_order_release);
+		return false;
+	}
+	return !(pold & ~pbit);
 }
 
+/* Word g >> 6 of level 0 may have emptied: clear summary bits upward. */
+static void mb_gset_del_up(struct mb_gset *s, uint32_t g)
+{
+	for (int l = 0; l + 1 < s->nlevels; l++) {
+		uint32_t wi = g >> (6 * (l + 1)); /* word index at level l */
+
+		if (!mb_gset_clear_summary(s, l, wi, &s->lvl[l][wi], &s->lvl[l + 1][wi >> 6],
+					   1ULL << (wi & 63)))
+			return;
+	}
+	if (s->fam) /* the top word emptied */
+		mb_gset_clear_summary(s, s->nlevels - 1, 0, &s->lvl[s->nlevels - 1][0], s->fam,
+				      s->fam_bit);
+}
+
+/*
+ * Threads.  Why no summary bit stays clear over a non-empty word W once
+ * the writers stop: take the last time W went from empty to non-empty (T).
+ * Whoever did T then set W's summary bit with a release RMW (an adder, or
+ * a re-checking remover: see mb_gset_clear_summary).  A clear of that bit
+ * after our set is made by a remover that emptied W before T (after T, W
+ * never empties for good), and its acquire RMW reads from the release
+ * sequence of our set (all writes are RMWs), so T happens before its
+ * re-check: it sees W non-empty and sets the bit again.  So the last write
+ * to the bit sets it.  Level 0 is relaxed: T is ordered by the summary set
+ * that follows it, and a remover's own clear there by nothing.
+ */
 void mb_gset_del(struct mb_gset *s, uint32_t g)
 {
 	uint64_t bit = 1ULL << (g & 63);
-	uint64_t old = atomic_fetch_and(&s->lvl[0][g >> 6], ~bit);
+	uint64_t old = atomic_fetch_and_explicit(&s->lvl[0][g >> 6], ~bit, memory_order_relaxed);
 
 	if (old & ~bit)
 		return; /* the word is still non-empty */
-	/* Word g>>6 may have emptied: clear summary bits upward, re-checking. */
-	for (int l = 0; l + 1 < s->nlevels; l++) {
-		uint32_t wi = g >> (6 * (l + 1)); /* word index at level l */
-		_Atomic uint64_t *cur = &s->lvl[l][wi];
-		_Atomic uint64_t *par = &s->lvl[l + 1][wi >> 6];
-		uint64_t pbit = 1ULL << (wi & 63);
-		uint64_t pold = atomic_fetch_and(par, ~pbit);
+	mb_gset_del_up(s, g);
+}
 
-		if (atomic_load(cur)) {
-			atomic_fetch_or(par, pbit); /* an adder raced us */
-			return;
-		}
-		if (pold & ~pbit)
-			return; /* the parent word is still non-empty */
-	}
-	mb_gset_family_del(s);
+/* gset.h's mb_gset_move_ge_as, with RMWs. */
+__attribute__((noinline)) void mb_gset_move_ge(struct mb_gset *ge, uint32_t g, int from, int to)
+{
+	for (int k = from + 1; k <= to; k++)
+		mb_gset_add_at(&ge[k], 0, g);
+	for (int k = from; k > to; k--)
+		mb_gset_del(&ge[k], g);
 }
 
 bool mb_gset_test(const struct mb_gset *s, uint32_t g)

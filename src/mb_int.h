@@ -322,6 +322,9 @@ void mb_gset_set_family(struct mb_gset *s, _Atomic uint64_t *fam, int bit);
 /* Test-only: called by a delete that emptied s, before it clears s's
    family bit (an adder acting there is the race gset.c re-checks for). */
 extern void (*mb_gset_family_hook)(struct mb_gset *s);
+/* Test-only: called by a delete between clearing a summary bit for level l
+   and re-checking level l. */
+extern void (*mb_gset_recheck_hook)(struct mb_gset *s, int l);
 #endif
 void mb_gset_del(struct mb_gset *s, uint32_t g);
 bool mb_gset_test(const struct mb_gset *s, uint32_t g);

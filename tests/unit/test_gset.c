@@ -5,11 +5,15 @@
  * and summary-level boundaries, then threads changing disjoint members of
  * shared words at once, after which next() must find exactly the members
  * (a summary bit left clear over a non-empty word hides a group forever).
+ * The writers have two paths (gset.h): plain stores while the process has
+ * one thread (`one`) and atomic RMWs else; the single-threaded cases run
+ * on both, and check every summary bit, not only what next() sees.
  */
 #include <pthread.h>
 #include <string.h>
 
 #include "harness.h"
+#include "gset.h"
 #include "mb_test_int.h"
 
 static const uint32_t sizes[] = {1, 63, 64, 65, 4096, 4097, 300000};
@@ -36,6 +40,27 @@ static bool walk_matches(const struct mb_gset *s, const bool *in, uint32_t n)
 	return g == UINT32_MAX;
 }
 
+/*
+ * With one writer no summary bit is ever stale: bit i of level l + 1 is
+ * set exactly when word i of level l is non-empty, and the family bit
+ * exactly when the top word is (either write path).
+ */
+static bool summaries_exact(const struct mb_gset *s)
+{
+	for (int l = 0; l + 1 < s->nlevels; l++)
+		for (uint32_t i = 0; i < s->nwords[l]; i++) {
+			bool full = atomic_load(&s->lvl[l][i]) != 0;
+			bool sum = (atomic_load(&s->lvl[l + 1][i >> 6]) >> (i & 63)) & 1;
+
+			if (full != sum)
+				return false;
+		}
+	if (s->fam && ((atomic_load(s->fam) & s->fam_bit) != 0) !=
+			  (atomic_load(&s->lvl[s->nlevels - 1][0]) != 0))
+		return false;
+	return true;
+}
+
 /* A member near a recent one: clusters make words fill up and empty out. */
 static uint32_t pick(uint64_t *rng, uint32_t n, uint32_t *hot)
 {
@@ -46,7 +71,7 @@ static uint32_t pick(uint64_t *rng, uint32_t n, uint32_t *hot)
 	return g < n ? g : (uint32_t)mb_rand_below(rng, n);
 }
 
-static void random_ops(uint32_t n, uint64_t *rng)
+static void random_ops(uint32_t n, uint64_t *rng, bool one)
 {
 	struct mb_gset s;
 	bool *in = calloc(n, sizeof(bool));
@@ -63,11 +88,11 @@ static void random_ops(uint32_t n, uint64_t *rng)
 
 		/* Adds and deletes only change membership, as group.c uses them. */
 		if (mb_rand_below(rng, 2) && !in[g]) {
-			mb_gset_add(&s, g);
+			mb_gset_add_as(&s, g, one);
 			in[g] = true;
 			count++;
 		} else if (in[g]) {
-			mb_gset_del(&s, g);
+			mb_gset_del_as(&s, g, one);
 			in[g] = false;
 			count--;
 		}
@@ -95,6 +120,11 @@ static void random_ops(uint32_t n, uint64_t *rng)
 			mb_test_fail(__FILE__, __LINE__, "size %u: test(%u) wrong", n, g);
 			break;
 		}
+		if ((n < 5000 || op % 64 == 0) && !summaries_exact(&s)) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d (one %d): summary bits wrong",
+				     n, op, one);
+			break;
+		}
 		if (op % 1000 == 0 && (mb_gset_count(&s) != count || !walk_matches(&s, in, n))) {
 			mb_test_fail(__FILE__, __LINE__, "size %u op %d: count/walk wrong", n, op);
 			break;
@@ -108,10 +138,84 @@ static void random_ops(uint32_t n, uint64_t *rng)
 
 TEST(gset_random_vs_naive)
 {
-	uint64_t rng = mb_test_seed;
+	for (int one = 1; one >= 0 && !mb_test_failed; one--) {
+		uint64_t rng = mb_test_seed;
 
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !mb_test_failed; i++)
-		random_ops(sizes[i], &rng);
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !mb_test_failed; i++)
+			random_ops(sizes[i], &rng, one);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* A family moved by mb_gset_move_ge                                        */
+/* ------------------------------------------------------------------------ */
+
+#define FAM_K 9 /* sets ge[0..8]; orders -1..8 */
+
+/* ge[k] must hold exactly the groups of order >= k, every summary exact. */
+static bool family_matches(const struct mb_gset *ge, const int8_t *order, uint32_t n)
+{
+	for (int k = 0; k < FAM_K; k++) {
+		uint32_t g = mb_gset_next(&ge[k], 0);
+
+		for (uint32_t i = 0; i < n; i++) {
+			if (order[i] < k)
+				continue;
+			if (g != i)
+				return false;
+			g = i + 1 < n ? mb_gset_next(&ge[k], i + 1) : UINT32_MAX;
+		}
+		if (g != UINT32_MAX || !summaries_exact(&ge[k]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Groups change order at random, by small steps and by jumps across the
+ * whole family (a group filling up or emptying out), clustered so that
+ * words empty and refill in every set, as group_sets.c moves them.
+ */
+static void family_moves(uint32_t n, uint64_t *rng, bool one)
+{
+	struct mb_gset ge[FAM_K];
+	int8_t *order = calloc(n, 1);
+	_Atomic uint64_t fam = 0;
+	uint32_t hot = 0;
+
+	ASSERT_TRUE(order);
+	for (int k = 0; k < FAM_K; k++) {
+		ASSERT_EQ_INT(mb_gset_init(&ge[k], n), 0);
+		mb_gset_set_family(&ge[k], &fam, k);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		order[i] = -1;
+	for (int op = 0; op < 20000 && !mb_test_failed; op++) {
+		uint32_t g = pick(rng, n, &hot);
+		int to = mb_rand_below(rng, 2) ? (int)mb_rand_below(rng, FAM_K + 1) - 1
+					       : order[g] + (int)mb_rand_below(rng, 3) - 1;
+
+		to = to < -1 ? -1 : to >= FAM_K ? FAM_K - 1 : to;
+		mb_gset_move_ge_as(ge, g, order[g], to, one);
+		order[g] = (int8_t)to;
+		if ((op % (n < 5000 ? 16 : 2000) == 0 || op == 19999) &&
+		    !family_matches(ge, order, n))
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d (one %d): family differs", n,
+				     op, one);
+	}
+	for (int k = 0; k < FAM_K; k++)
+		mb_gset_destroy(&ge[k]);
+	free(order);
+}
+
+TEST(gset_move_ge_vs_naive)
+{
+	for (int one = 1; one >= 0 && !mb_test_failed; one--) {
+		uint64_t rng = mb_test_seed * 5;
+
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !mb_test_failed; i++)
+			family_moves(sizes[i], &rng, one);
+	}
 }
 
 /*
@@ -405,5 +509,149 @@ TEST(gset_family_bit_race)
 		ASSERT_EQ_U64(mb_gset_next(&s, 0), n - 1);
 		ASSERT_EQ_U64(atomic_load(&fam), 1ULL << 5);
 		mb_gset_destroy(&s);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* A re-checking remover that sets a summary bit again owns the one above    */
+/* ------------------------------------------------------------------------ */
+
+static bool recheck_armed;
+
+/*
+ * Remover R (deleting group 0) has cleared word 0's summary bit and not yet
+ * re-checked word 0.  Adder A puts group 1 in word 0 and stops before its
+ * summary bit; remover R2 deletes group 64, the only other member under
+ * that summary word, which empties it, so R2 clears the bit above (the
+ * family bit when that word is the top) and finds nothing on its re-check.
+ */
+static void recheck_hook(struct mb_gset *s, int l)
+{
+	if (!recheck_armed || l != 0)
+		return;
+	recheck_armed = false;
+	atomic_fetch_or(&s->lvl[0][0], 1ULL << 1); /* A's first step */
+	mb_gset_del(s, 64);                        /* R2, whole */
+}
+
+/*
+ * Then R re-checks, finds group 1 and sets word 0's summary bit again, in
+ * a summary word now empty; A sets that bit, finds it set, and stops.  If
+ * R stopped too, nobody would set the bit above: group 1 would be hidden
+ * (from next() at three levels or more, from the family word at two).
+ */
+TEST(gset_recheck_readd_propagates)
+{
+	static const uint32_t rsizes[] = {65, 4097, 300000};
+
+	for (size_t i = 0; i < sizeof(rsizes) / sizeof(rsizes[0]) && !mb_test_failed; i++) {
+		uint32_t n = rsizes[i];
+		struct mb_gset s;
+		_Atomic uint64_t fam = 0;
+
+		ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
+		mb_gset_set_family(&s, &fam, 2);
+		mb_gset_add(&s, 0);
+		mb_gset_add(&s, 64);
+		if (n > 4096)
+			mb_gset_add(&s, n - 1); /* keeps a higher summary word non-empty */
+		recheck_armed = true;
+		mb_gset_recheck_hook = recheck_hook;
+		mb_gset_del(&s, 0);
+		mb_gset_recheck_hook = NULL;
+		ASSERT_TRUE(!recheck_armed);
+		/* A's second step: the summary bit R set again is there */
+		ASSERT_TRUE(atomic_fetch_or(&s.lvl[1][0], 1ULL) & 1ULL);
+		ASSERT_EQ_U64(mb_gset_next(&s, 0), 1);
+		ASSERT_EQ_U64(atomic_load(&fam), 1ULL << 2);
+		ASSERT_TRUE(summaries_exact(&s));
+		mb_gset_destroy(&s);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Threads moving disjoint groups through one family                         */
+/* ------------------------------------------------------------------------ */
+
+struct fam_arg {
+	struct mb_gset *ge;
+	int8_t *order; /* this thread writes only its own groups' slots */
+	uint32_t n, tid, nthreads;
+	uint64_t seed;
+};
+
+/* Thread t owns groups g % nthreads == t, in a small drifting window so
+   that words of every set empty while another thread refills them. */
+static void *fam_thread(void *p)
+{
+	struct fam_arg *a = p;
+	uint64_t rng = a->seed;
+	uint32_t span = a->n < 512 ? a->n : 512;
+
+	for (int i = 0; i < 20000; i++) {
+		uint32_t base = (uint32_t)(i / 2000) * 613 % (a->n - span + 1);
+		uint32_t g = base + (uint32_t)mb_rand_below(&rng, span);
+
+		g -= g % a->nthreads;
+		g += a->tid;
+		if (g >= a->n)
+			continue;
+		int to = (int)mb_rand_below(&rng, FAM_K + 1) - 1;
+
+		mb_gset_move_ge_as(a->ge, g, a->order[g], to, false);
+		a->order[g] = (int8_t)to;
+	}
+	return NULL;
+}
+
+TEST(gset_threads_move_ge)
+{
+	static const uint32_t tsizes[] = {4097, 300000};
+
+	for (size_t i = 0; i < 2 && !mb_test_failed; i++) {
+		uint32_t n = tsizes[i], nthreads = 3;
+		struct mb_gset ge[FAM_K];
+		int8_t *order = malloc(n);
+		_Atomic uint64_t fam = 0;
+		pthread_t th[3];
+		struct fam_arg args[3];
+
+		ASSERT_TRUE(order);
+		memset(order, -1, n);
+		for (int k = 0; k < FAM_K; k++) {
+			ASSERT_EQ_INT(mb_gset_init(&ge[k], n), 0);
+			mb_gset_set_family(&ge[k], &fam, k);
+		}
+		for (uint32_t t = 0; t < nthreads; t++) {
+			args[t] = (struct fam_arg){ge, order, n, t, nthreads, mb_test_seed * 7 + t};
+			ASSERT_EQ_INT(pthread_create(&th[t], NULL, fam_thread, &args[t]), 0);
+		}
+		for (uint32_t t = 0; t < nthreads; t++)
+			pthread_join(th[t], NULL);
+		/* quiescent: no summary bit clear over a member (stale set ones may
+		   remain, so only next() and the family word are compared) */
+		for (int k = 0; k < FAM_K && !mb_test_failed; k++) {
+			bool any = false;
+			uint32_t g = mb_gset_next(&ge[k], 0);
+
+			for (uint32_t x = 0; x < n; x++) {
+				if (order[x] < k)
+					continue;
+				any = true;
+				if (g != x) {
+					mb_test_fail(__FILE__, __LINE__, "n %u set %d: next() gives %u, want %u",
+						     n, k, g, x);
+					break;
+				}
+				g = mb_gset_next(&ge[k], x + 1);
+			}
+			if (!mb_test_failed && g != UINT32_MAX)
+				mb_test_fail(__FILE__, __LINE__, "n %u set %d: next() invents %u", n, k, g);
+			if (any && !(atomic_load(&fam) & 1ULL << k))
+				mb_test_fail(__FILE__, __LINE__, "n %u set %d: family bit clear", n, k);
+		}
+		for (int k = 0; k < FAM_K; k++)
+			mb_gset_destroy(&ge[k]);
+		free(order);
 	}
 }

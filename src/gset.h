@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gset.h - the writers' fast path of the group sets (gset.c), inline for
+ * group_sets.c, whose moves make nearly all writes: a group whose orders
+ * change leaves and enters dozens of sets at once.
+ *
+ * `one`: the caller saw MB_SINGLE_THREADED(), once for a whole move.
+ * While the process has one thread nobody else reads or writes a set, so
+ * a relaxed load and store replace each RMW (a lock-prefixed instruction,
+ * ~20 cycles) and a remover needs no re-check.  pthread_create clears the
+ * flag before a second thread runs, and orders our stores before it.  Not
+ * `one`: the atomic mb_gset_add / mb_gset_del, as for any writer.
+ */
+#ifndef MB_GSET_H
+#define MB_GSET_H
+
+#include "mb_int.h"
+
+/* One thread: level 0's word wi was empty and has a member now (or has
+   emptied): its summary bit, and so on upward (gset.c). */
+void mb_gset_add_one_up(struct mb_gset *s, uint32_t wi);
+void mb_gset_del_one_up(struct mb_gset *s, uint32_t wi);
+/* mb_gset_move_ge_as with RMWs (gset.c), out of line: threads are not the
+   case to make fast, and its code would crowd the inlining of the rest. */
+void mb_gset_move_ge(struct mb_gset *ge, uint32_t g, int from, int to);
+
+/* Adds g, the writer holding g's lock: see above for `one`. */
+static inline void mb_gset_add_as(struct mb_gset *s, uint32_t g, bool one)
+{
+	if (!one) {
+		mb_gset_add(s, g);
+		return;
+	}
+	_Atomic uint64_t *w = &s->lvl[0][g >> 6];
+	uint64_t old = atomic_load_explicit(w, memory_order_relaxed); /* one thread */
+
+	atomic_store_explicit(w, old | 1ULL << (g & 63), memory_order_relaxed);
+	if (MB_UNLIKELY(!old))
+		mb_gset_add_one_up(s, g >> 6);
+}
+
+static inline void mb_gset_del_as(struct mb_gset *s, uint32_t g, bool one)
+{
+	if (!one) {
+		mb_gset_del(s, g);
+		return;
+	}
+	_Atomic uint64_t *w = &s->lvl[0][g >> 6];
+	uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~(1ULL << (g & 63));
+
+	atomic_store_explicit(w, v, memory_order_relaxed); /* one thread */
+	if (MB_UNLIKELY(!v))
+		mb_gset_del_one_up(s, g >> 6);
+}
+
+/*
+ * Moves g from the sets ge[0..from] to ge[0..to] (-1: in none): a family
+ * where set k holds the groups of order >= k.  Adds go upward and deletes
+ * downward, so g is never in ge[k] without being in ge[k - 1].
+ */
+static inline void mb_gset_move_ge_as(struct mb_gset *ge, uint32_t g, int from, int to, bool one)
+{
+	if (!one) {
+		mb_gset_move_ge(ge, g, from, to);
+		return;
+	}
+	for (int k = from + 1; k <= to; k++)
+		mb_gset_add_as(&ge[k], g, one);
+	for (int k = from; k > to; k--)
+		mb_gset_del_as(&ge[k], g, one);
+}
+
+#endif /* MB_GSET_H */
