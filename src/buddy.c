@@ -658,7 +658,7 @@ static inline void mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group 
 	}
 	mb_put_after(vol, grp, end, b);
 	mb_bitmap_mark_clear(grp->bb_bitmap, start, len);
-	mb_runsum_update_locked(vol, grp, start, len);
+	mb_runsum_mark_locked(vol, grp, start, len, true);
 	MB_WRITE_ONCE(grp->bb_fragments, mb_frags_around(vol, grp, start, start + len, true));
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free - len);
 	if (grp->bb_first_free == start)
@@ -776,7 +776,7 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 		b += 1u << k;
 		rest -= 1u << k;
 	}
-	mb_runsum_update_locked(vol, grp, start, len);
+	mb_runsum_mark_locked(vol, grp, start, len, false);
 	MB_WRITE_ONCE(grp->bb_fragments, mb_frags_around(vol, grp, start, start + len, false));
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free + len);
 	if (start < grp->bb_first_free)

@@ -15,8 +15,9 @@
  * in O(log) nodes plus a few words.  With them the scan reproduces exactly
  * the runs ext4's walk would skip, count and measure.  Every change of the
  * bitmap goes through buddy.c, which marks the touched leaves and their
- * ancestors stale (mb_runsum_update_locked); a query's walk rebuilds those
- * it reaches, no others (mb_rs_scan_node).
+ * ancestors stale (mb_runsum_mark_locked: but a leaf wholly inside the
+ * range, now all used or all free, is set at once); a query's walk
+ * rebuilds those it reaches, no others (mb_rs_scan_node).
  *
  * Storage: 2 * leaves nodes of 16 bytes behind the group's buddy, in the
  * derived buffer group.c allocates (and may drop: gcache.c) (about 6% of a group's bitmap memory).
@@ -203,6 +204,15 @@ void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
  * stale, so the marking stops at the first one already marked: a group
  * allocated from many times between two scans pays for one refresh.
  */
+static inline void mb_rs_mark_stale(struct mb_rs *t, uint32_t leaf)
+{
+	if (t[leaf].cnt == MB_RS_STALE)
+		return; /* and so are its ancestors */
+	++*mb_rs_stale_leaves(t);
+	for (uint32_t n = leaf; n && t[n].cnt != MB_RS_STALE; n >>= 1)
+		t[n].cnt = MB_RS_STALE;
+}
+
 void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
 			     uint32_t len)
 {
@@ -211,13 +221,66 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
 	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
 
 	assert(len && hi < p);
-	for (uint32_t l = lo; l <= hi; l++) {
-		if (t[p + l].cnt == MB_RS_STALE)
-			continue; /* and so are its ancestors */
-		++*mb_rs_stale_leaves(t);
-		for (uint32_t n = p + l; n && t[n].cnt != MB_RS_STALE; n >>= 1)
-			t[n].cnt = MB_RS_STALE;
+	for (uint32_t l = lo; l <= hi; l++)
+		mb_rs_mark_stale(t, p + l);
+}
+
+/*
+ * [start, start + len) of bb_bitmap was just made all used (used) or all
+ * free -- every mark and free of buddy.c: a leaf inside it is set at once
+ * to what it now is, and only its ancestors go stale, so that a walk
+ * rebuilds the two leaves at the range's ends, not the 4 or 5 of a
+ * 2048-block extent.  Out of line: only a range of a leaf or more gets
+ * here.
+ */
+static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vol,
+						       const struct mb_group *grp, uint32_t start,
+						       uint32_t len, bool used)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t p = mb_rs_leaves(vol);
+	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
+	/* the leaves [in, out) lie wholly inside (in <= out: len >= a leaf) */
+	uint32_t in = (start + MB_RS_LEAF_BITS - 1) / MB_RS_LEAF_BITS;
+	uint32_t out = (start + len) / MB_RS_LEAF_BITS;
+	const struct mb_rs all = used ? (struct mb_rs){0, 0, 0, 0}
+				      : (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS,
+						       MB_RS_LEAF_BITS, 1};
+
+	assert(len >= MB_RS_LEAF_BITS && hi < p && in <= out);
+	if (lo < in) /* the ends, partly inside: stale */
+		mb_rs_mark_stale(t, p + lo);
+	if (hi >= out)
+		mb_rs_mark_stale(t, p + hi);
+	for (uint32_t l = in; l < out; l++) {
+		assert(mb_rs_leaf(vol, grp, l).max == all.max); /* the caller's word */
+		*mb_rs_stale_leaves(t) -= t[p + l].cnt == MB_RS_STALE;
+		t[p + l] = all;
 	}
+	/* their ancestors, a level at a time, up to a level all stale before
+	   (whose ancestors are then stale too) */
+	for (uint32_t a = (p + in) / 2, b = (p + out - 1) / 2; in < out && a; a /= 2, b /= 2) {
+		bool fresh = false;
+
+		for (uint32_t n = a; n <= b; n++) {
+			fresh |= t[n].cnt != MB_RS_STALE;
+			t[n].cnt = MB_RS_STALE;
+		}
+		if (!fresh)
+			break;
+	}
+}
+
+/* Inline (under LTO) into buddy.c's mark and free, as the update was. */
+inline __attribute__((always_inline)) void mb_runsum_mark_locked(const struct mb_volume *vol,
+								 struct mb_group *grp,
+								 uint32_t start, uint32_t len,
+								 bool used)
+{
+	if (len >= MB_RS_LEAF_BITS)
+		mb_rs_mark_long(vol, grp, start, len, used);
+	else
+		mb_runsum_update_locked(vol, grp, start, len);
 }
 
 /*

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_runsum_marks.c - the run tree (runsum.c) after marks of whole
+ * ranges.  buddy.c marks an extent all used or all free and then tells the
+ * tree; a leaf inside such a range is set at once (all used or all free),
+ * not rebuilt, and only its ancestors go stale (mb_runsum_mark_locked).
+ * Random bitmaps get random marks -- all used, all free (told so), or
+ * mixed (told as any change: mb_runsum_update_locked), at leaf edges or
+ * not, over one leaf or many -- and every fresh
+ * node must equal a bit count of its range, every stale node have stale
+ * ancestors, node 0 count the stale leaves, and the scans answer as a bit
+ * walk does, before and after a flush.
+ */
+#include <string.h>
+
+#include "harness.h"
+#include "mb_int.h"
+
+#define LEAF_BITS 512u
+#define STALE UINT32_MAX
+
+static bool bit_free(const uint64_t *map, uint32_t b)
+{
+	return !((map[b >> 6] >> (b & 63)) & 1);
+}
+
+static void set_bit_to(uint64_t *map, uint32_t b, bool used)
+{
+	if (used)
+		map[b >> 6] |= 1ULL << (b & 63);
+	else
+		map[b >> 6] &= ~(1ULL << (b & 63));
+}
+
+/* Node n's summary by a bit walk; blocks past the bitmap's words are used. */
+static struct mb_rs model_node(const struct mb_volume *vol, const uint64_t *map, uint32_t n)
+{
+	uint32_t p = vol->rs_leaves, depth = 31 - (uint32_t)__builtin_clz(n);
+	uint32_t sz = (p >> depth) * LEAF_BITS, st = (n - (1u << depth)) * sz;
+	struct mb_rs r = {0, 0, 0, 0};
+	uint32_t c = 0;
+
+	for (uint32_t b = st; b < st + sz; b++) {
+		if (!(b < vol->bitmap_words * 64u && bit_free(map, b))) {
+			c = 0;
+			continue;
+		}
+		r.cnt += !c;
+		c++;
+		r.max = c > r.max ? c : r.max;
+		if (c == b - st + 1)
+			r.pre = c;
+	}
+	r.suf = c;
+	return r;
+}
+
+/* 1 (and a message) when the tree disagrees with the bit count. */
+static int tree_differs(struct mb_volume *vol, struct mb_group *grp, bool stale_ok)
+{
+	const struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t stale = 0;
+
+	for (uint32_t n = vol->rs_leaves; n < 2 * vol->rs_leaves; n++)
+		stale += t[n].cnt == STALE;
+	if (t[0].cnt != stale) {
+		fprintf(stderr, "%u stale leaves, counted %u\n", stale, t[0].cnt);
+		return 1;
+	}
+	for (uint32_t n = 1; n < 2 * vol->rs_leaves; n++) {
+		struct mb_rs m = model_node(vol, grp->bb_bitmap, n);
+
+		if (t[n].cnt == STALE) {
+			if (!stale_ok || (n > 1 && t[n / 2].cnt != STALE)) {
+				fprintf(stderr, "node %u stale (parent %s)\n", n,
+					n > 1 && t[n / 2].cnt != STALE ? "fresh" : "stale");
+				return 1;
+			}
+			continue;
+		}
+		if (memcmp(&t[n], &m, sizeof(m))) {
+			fprintf(stderr, "node %u/%u: pre %u/%u suf %u/%u max %u/%u cnt %u/%u\n", n,
+				2 * vol->rs_leaves, t[n].pre, m.pre, t[n].suf, m.suf, t[n].max,
+				m.max, t[n].cnt, m.cnt);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The first run of >= want from `from` by a bit walk. */
+static uint32_t model_next_long(const uint64_t *map, uint32_t bpg, uint32_t from, uint32_t want)
+{
+	for (uint32_t i = from, c = 0; i < bpg; i++) {
+		c = bit_free(map, i) ? c + 1 : 0;
+		if (c >= want)
+			return i + 1 - c;
+	}
+	return bpg;
+}
+
+/*
+ * A range of the group: often whole leaves, or from inside one leaf to
+ * inside another, or short; e is past s and within the group.
+ */
+static void pick_range(uint64_t *rng, uint32_t len, uint32_t *s, uint32_t *e)
+{
+	uint32_t a = (uint32_t)mb_rand_below(rng, len), n;
+
+	switch (mb_rand_below(rng, 4)) {
+	case 0: /* leaf-aligned, 1-5 leaves */
+		a &= ~(LEAF_BITS - 1);
+		n = LEAF_BITS * (1 + (uint32_t)mb_rand_below(rng, 5));
+		break;
+	case 1: /* a leaf exactly, or one block short at either end */
+		a = (a & ~(LEAF_BITS - 1)) + (uint32_t)mb_rand_below(rng, 2);
+		n = LEAF_BITS - (uint32_t)mb_rand_below(rng, 2);
+		break;
+	case 2:
+		n = 1 + (uint32_t)mb_rand_below(rng, 40);
+		break;
+	default:
+		n = 1 + (uint32_t)mb_rand_below(rng, 3000);
+	}
+	*s = a;
+	*e = a + n < len ? a + n : len;
+}
+
+TEST(marked_ranges_match_a_bit_count)
+{
+	uint64_t rng = mb_test_seed ^ 0x3a9c;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 12; round++) {
+			struct mb_group *grp =
+				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			uint32_t len;
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			len = grp->bb_len;
+			for (uint32_t b = 0; b < len; b++) /* a random start, in runs */
+				set_bit_to(grp->bb_bitmap, b, (b / 37 + round) % 3 == 0);
+			if (round % 2)
+				mb_runsum_build_locked(vol, grp);
+			else
+				mb_runsum_invalidate_locked(vol, grp);
+			grp->bb_first_free = 0; /* the marks may free any block */
+			for (int q = 0; q < 80; q++) {
+				int marks = 1 + (int)mb_rand_below(&rng, 4);
+
+				for (int k = 0; k < marks; k++) {
+					uint32_t s, e, kind = (uint32_t)mb_rand_below(&rng, 5);
+
+					pick_range(&rng, len, &s, &e);
+					for (uint32_t b = s; b < e; b++) /* used, free, or mixed */
+						set_bit_to(grp->bb_bitmap, b,
+							   kind < 2 ? kind : mb_rand_below(&rng, 2));
+					if (kind < 2) /* as buddy.c tells it */
+						mb_runsum_mark_locked(vol, grp, s, e - s, kind);
+					else
+						mb_runsum_update_locked(vol, grp, s, e - s);
+				}
+				ASSERT_EQ_INT(tree_differs(vol, grp, true), 0);
+				if (q % 3 == 0) { /* a scan refreshes what it reaches */
+					uint32_t from = (uint32_t)mb_rand_below(&rng, vol->bpg);
+					uint32_t want = 1 + (uint32_t)mb_rand_below(&rng, 1200);
+
+					ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, from, want),
+						      model_next_long(grp->bb_bitmap, vol->bpg, from,
+								      want));
+					ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, 0, want),
+						      model_next_long(grp->bb_bitmap, vol->bpg, 0,
+								      want));
+					ASSERT_EQ_INT(tree_differs(vol, grp, true), 0);
+				}
+				if (q % 5 == 4) {
+					mb_runsum_flush_locked(vol, grp);
+					ASSERT_EQ_INT(tree_differs(vol, grp, false), 0);
+				}
+			}
+			mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+}
