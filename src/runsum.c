@@ -353,6 +353,7 @@ struct mb_rs_walk {
 	uint32_t at, node;
 	bool stopped;     /* the left-th closed */
 	bool done;        /* next found, or stopped */
+	bool mend;        /* stale leaves past MB_RS_FLUSH_STALE at the start */
 };
 
 #define MB_RS_INLINE static inline __attribute__((always_inline))
@@ -556,7 +557,8 @@ next:
 			return;
 		st += sz;
 		for (; n & 1; n >>= 1) { /* up while a right child */
-			mb_rs_mend(w->t, n / 2, sz);
+			if (w->mend)
+				mb_rs_mend(w->t, n / 2, sz);
 			sz *= 2;
 		}
 		if (!n)
@@ -589,6 +591,10 @@ void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t 
 		w.vol = vol;
 		w.grp = grp;
 		w.p = mb_rs_leaves(vol);
+		/* with few stale leaves the walk flushes each stale node it
+		   meets (mb_rs_scan_node): the mends on its way up are left to
+		   that, later (a test a level saved) */
+		w.mend = *mb_rs_stale_leaves(w.t) > MB_RS_FLUSH_STALE;
 		mb_rs_scan_walk(&w, from);
 	}
 	*o = (struct mb_runsum_scan){.next = w.next < vol->bpg ? w.next : vol->bpg,
