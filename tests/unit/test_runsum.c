@@ -18,6 +18,7 @@
  * from leaf edges too.
  */
 #include "lockstep.h"
+#include "runsum_model.h"
 
 /* The pair: [0] summary on, [1] walking; mb_max_to_scan on both; 4 files. */
 static int pair_init_geo(struct mb_lockstep *p, uint32_t block_size, uint32_t bpg, uint32_t groups,
@@ -248,53 +249,6 @@ TEST(fresh_volume_indexes_match)
 /* The tree's queries against a bit walk                                     */
 /* ------------------------------------------------------------------------ */
 
-static bool bit_free(const uint64_t *map, uint32_t b)
-{
-	return !((map[b >> 6] >> (b & 63)) & 1);
-}
-
-/* mb_runsum_scan by a bit walk: the runs from `from` one by one. */
-static void model_scan(const uint64_t *map, uint32_t bpg, uint32_t from, uint32_t want,
-		       uint32_t max_runs, struct mb_runsum_scan *o)
-{
-	*o = (struct mb_runsum_scan){.next = bpg};
-	for (uint32_t i = from; i < bpg;) {
-		if (!bit_free(map, i)) {
-			i++;
-			continue;
-		}
-		uint32_t e = i;
-
-		while (e < bpg && bit_free(map, e))
-			e++;
-		if (e - i >= want) {
-			o->next = i;
-			return;
-		}
-		if (max_runs) {
-			o->runs++;
-			if (e - i > o->longest) {
-				o->longest = e - i;
-				o->at = i;
-			}
-			if (o->runs == max_runs) {
-				o->stopped = true;
-				return;
-			}
-		}
-		i = e;
-	}
-}
-
-/* First run of >= len from `from` (from counts as a start): the scan, counting none. */
-static uint32_t model_next_long(const uint64_t *map, uint32_t bpg, uint32_t from, uint32_t len)
-{
-	struct mb_runsum_scan o;
-
-	model_scan(map, bpg, from, len, 0, &o);
-	return o.next;
-}
-
 /* The scan's answer against the model's: 1 (and a message) when they differ. */
 static int scan_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t from, uint32_t want,
 			uint32_t max_runs)
@@ -302,7 +256,7 @@ static int scan_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t fr
 	struct mb_runsum_scan o, m;
 
 	mb_runsum_scan(vol, grp, from, want, max_runs, &o);
-	model_scan(grp->bb_bitmap, vol->bpg, from, want, max_runs, &m);
+	rs_model_scan(grp->bb_bitmap, vol->bpg, from, want, max_runs, &m);
 	uint32_t at = o.runs ? mb_runsum_longest_at(vol, grp, &o) : m.at;
 
 	if (o.next == m.next && o.runs == m.runs && o.longest == m.longest && at == m.at &&
@@ -377,7 +331,7 @@ TEST(queries_match_a_bit_walk)
 					a = (a & ~511u) - (a >= 512 && q % 3 == 0) + (q % 3 == 1);
 				a = a < bpg ? a : bpg - 1;
 				ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, a, len),
-					      model_next_long(grp->bb_bitmap, bpg, a, len));
+					      rs_model_next_long(grp->bb_bitmap, bpg, a, len));
 				ASSERT_EQ_INT(scan_differs(vol, grp, a, len, k), 0);
 			}
 			mb_unlock(&grp->bb_lock);
@@ -389,69 +343,6 @@ TEST(queries_match_a_bit_walk)
 /* ------------------------------------------------------------------------ */
 /* The tree's nodes against a bit count                                      */
 /* ------------------------------------------------------------------------ */
-
-/* Node n's summary by a bit walk; blocks past the bitmap's words are used. */
-static struct mb_rs model_node(const struct mb_volume *vol, const uint64_t *map, uint32_t n)
-{
-	uint32_t p = vol->rs_leaves, depth = 31 - (uint32_t)__builtin_clz(n);
-	uint32_t sz = (p >> depth) * 512, st = (n - (1u << depth)) * sz;
-	struct mb_rs r = {0, 0, 0, 0};
-	uint32_t c = 0;
-
-	for (uint32_t b = st; b < st + sz; b++) {
-		bool free = b < vol->bitmap_words * 64u && bit_free(map, b);
-
-		if (!free) {
-			c = 0;
-			continue;
-		}
-		r.cnt += !c;
-		c++;
-		r.max = c > r.max ? c : r.max;
-		if (c == b - st + 1)
-			r.pre = c;
-	}
-	r.suf = c;
-	return r;
-}
-
-/*
- * 1 (and a message) when a node of grp's tree differs from the model;
- * with stale_ok, stale nodes are skipped, but must have stale ancestors;
- * node 0 must count the stale leaves.
- */
-static int tree_differs(struct mb_volume *vol, struct mb_group *grp, bool stale_ok)
-{
-	const struct mb_rs *t = mb_runsum_tree(vol, grp);
-	uint32_t stale = 0;
-
-	for (uint32_t n = vol->rs_leaves; n < 2 * vol->rs_leaves; n++)
-		stale += t[n].cnt == UINT32_MAX;
-	if (t[0].cnt != stale) { /* node 0 counts them */
-		fprintf(stderr, "%u stale leaves, counted %u\n", stale, t[0].cnt);
-		return 1;
-	}
-	for (uint32_t n = 1; n < 2 * vol->rs_leaves; n++) {
-		struct mb_rs m = model_node(vol, grp->bb_bitmap, n);
-
-		if (stale_ok && t[n].cnt == UINT32_MAX) {
-			if (n > 1 && t[n / 2].cnt != UINT32_MAX) {
-				fprintf(stderr, "node %u stale, its parent not\n", n);
-				return 1;
-			}
-			continue;
-		}
-
-		if (t[n].pre != m.pre || t[n].suf != m.suf || t[n].max != m.max ||
-		    t[n].cnt != m.cnt) {
-			fprintf(stderr, "node %u/%u: pre %u/%u suf %u/%u max %u/%u cnt %u/%u\n", n,
-				2 * vol->rs_leaves, t[n].pre, m.pre, t[n].suf, m.suf, t[n].max,
-				m.max, t[n].cnt, m.cnt);
-			return 1;
-		}
-	}
-	return 0;
-}
 
 /*
  * Random bitmaps (runs of every length, words all free or all used, runs
@@ -482,7 +373,7 @@ TEST(tree_nodes_match_a_bit_count)
 			else
 				mb_runsum_invalidate_locked(vol, grp);
 			mb_runsum_flush_locked(vol, grp);
-			ASSERT_EQ_INT(tree_differs(vol, grp, false), 0);
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 			grp->bb_first_free = 0; /* the marks below may free any block */
 			for (int q = 0; q < 60; q++) {
 				int marks = 1 + (int)mb_rand_below(&rng, q % 2 ? 1 : 6);
@@ -504,10 +395,10 @@ TEST(tree_nodes_match_a_bit_count)
 					uint32_t runs = (uint32_t)mb_rand_below(&rng, 300);
 
 					ASSERT_EQ_INT(scan_differs(vol, grp, a, len, runs), 0);
-					ASSERT_EQ_INT(tree_differs(vol, grp, true), 0);
+					ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
 				}
 				mb_runsum_flush_locked(vol, grp);
-				ASSERT_EQ_INT(tree_differs(vol, grp, false), 0);
+				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 			}
 			/* the scan's queries rely on bb_first_free: a rebuild restores it */
 			mb_buddy_generate(vol, grp);

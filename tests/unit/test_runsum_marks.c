@@ -15,14 +15,9 @@
 
 #include "harness.h"
 #include "mb_int.h"
+#include "runsum_model.h"
 
 #define LEAF_BITS 512u
-#define STALE UINT32_MAX
-
-static bool bit_free(const uint64_t *map, uint32_t b)
-{
-	return !((map[b >> 6] >> (b & 63)) & 1);
-}
 
 static void set_bit_to(uint64_t *map, uint32_t b, bool used)
 {
@@ -30,73 +25,6 @@ static void set_bit_to(uint64_t *map, uint32_t b, bool used)
 		map[b >> 6] |= 1ULL << (b & 63);
 	else
 		map[b >> 6] &= ~(1ULL << (b & 63));
-}
-
-/* Node n's summary by a bit walk; blocks past the bitmap's words are used. */
-static struct mb_rs model_node(const struct mb_volume *vol, const uint64_t *map, uint32_t n)
-{
-	uint32_t p = vol->rs_leaves, depth = 31 - (uint32_t)__builtin_clz(n);
-	uint32_t sz = (p >> depth) * LEAF_BITS, st = (n - (1u << depth)) * sz;
-	struct mb_rs r = {0, 0, 0, 0};
-	uint32_t c = 0;
-
-	for (uint32_t b = st; b < st + sz; b++) {
-		if (!(b < vol->bitmap_words * 64u && bit_free(map, b))) {
-			c = 0;
-			continue;
-		}
-		r.cnt += !c;
-		c++;
-		r.max = c > r.max ? c : r.max;
-		if (c == b - st + 1)
-			r.pre = c;
-	}
-	r.suf = c;
-	return r;
-}
-
-/* 1 (and a message) when the tree disagrees with the bit count. */
-static int tree_differs(struct mb_volume *vol, struct mb_group *grp, bool stale_ok)
-{
-	const struct mb_rs *t = mb_runsum_tree(vol, grp);
-	uint32_t stale = 0;
-
-	for (uint32_t n = vol->rs_leaves; n < 2 * vol->rs_leaves; n++)
-		stale += t[n].cnt == STALE;
-	if (t[0].cnt != stale) {
-		fprintf(stderr, "%u stale leaves, counted %u\n", stale, t[0].cnt);
-		return 1;
-	}
-	for (uint32_t n = 1; n < 2 * vol->rs_leaves; n++) {
-		struct mb_rs m = model_node(vol, grp->bb_bitmap, n);
-
-		if (t[n].cnt == STALE) {
-			if (!stale_ok || (n > 1 && t[n / 2].cnt != STALE)) {
-				fprintf(stderr, "node %u stale (parent %s)\n", n,
-					n > 1 && t[n / 2].cnt != STALE ? "fresh" : "stale");
-				return 1;
-			}
-			continue;
-		}
-		if (memcmp(&t[n], &m, sizeof(m))) {
-			fprintf(stderr, "node %u/%u: pre %u/%u suf %u/%u max %u/%u cnt %u/%u\n", n,
-				2 * vol->rs_leaves, t[n].pre, m.pre, t[n].suf, m.suf, t[n].max,
-				m.max, t[n].cnt, m.cnt);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* The first run of >= want from `from` by a bit walk. */
-static uint32_t model_next_long(const uint64_t *map, uint32_t bpg, uint32_t from, uint32_t want)
-{
-	for (uint32_t i = from, c = 0; i < bpg; i++) {
-		c = bit_free(map, i) ? c + 1 : 0;
-		if (c >= want)
-			return i + 1 - c;
-	}
-	return bpg;
 }
 
 /*
@@ -164,22 +92,22 @@ TEST(marked_ranges_match_a_bit_count)
 					else
 						mb_runsum_update_locked(vol, grp, s, e - s);
 				}
-				ASSERT_EQ_INT(tree_differs(vol, grp, true), 0);
+				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
 				if (q % 3 == 0) { /* a scan refreshes what it reaches */
 					uint32_t from = (uint32_t)mb_rand_below(&rng, vol->bpg);
 					uint32_t want = 1 + (uint32_t)mb_rand_below(&rng, 1200);
 
 					ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, from, want),
-						      model_next_long(grp->bb_bitmap, vol->bpg, from,
+						      rs_model_next_long(grp->bb_bitmap, vol->bpg, from,
 								      want));
 					ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, 0, want),
-						      model_next_long(grp->bb_bitmap, vol->bpg, 0,
+						      rs_model_next_long(grp->bb_bitmap, vol->bpg, 0,
 								      want));
-					ASSERT_EQ_INT(tree_differs(vol, grp, true), 0);
+					ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
 				}
 				if (q % 5 == 4) {
 					mb_runsum_flush_locked(vol, grp);
-					ASSERT_EQ_INT(tree_differs(vol, grp, false), 0);
+					ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 				}
 			}
 			mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
