@@ -454,34 +454,6 @@ static uint32_t mb_scan_need(const struct mb_ac *ac)
 }
 
 /*
- * mb_buddy_find_extent(vol, grp, i, needed) where the free run at i is
- * known to hold `known` >= 1 blocks (the run tree found it): the bit scan
- * for the run's end starts past them (a 2048-block goal's measure read 33
- * words to learn what the tree knew), and when they are `needed` or more
- * it is one bit, the block past `needed`.
- */
-static uint32_t mb_find_extent_known(struct mb_volume *vol, struct mb_group *grp, uint32_t i,
-				     uint32_t needed, uint32_t known)
-{
-	if (known >= needed) {
-		if (vol->bpg - i == needed || mb_test_bit(grp->bb_bitmap, i + needed))
-			return needed;
-	} else {
-		uint32_t limit = vol->bpg - i > needed ? i + needed + 1 : vol->bpg;
-		uint32_t run = mb_find_next_bit(grp->bb_bitmap, limit, i + known) - i;
-
-		if (run <= needed)
-			return run;
-	}
-	/* the run goes on: to the end of the maximal chunk holding its
-	   needed-th block, as there */
-	uint32_t x = i + (needed ? needed - 1 : 0);
-	int k = mb_buddy_order_fast(vol, grp, x);
-
-	return (((x >> k) + 1) << k) - i;
-}
-
-/*
  * Measures the free extent at i, where a run of `known` blocks or more
  * starts (0: i may even be used; len its measure if known, else 0);
  * returns where the walk resumes, or vol->bpg when the group was flagged
@@ -493,7 +465,7 @@ static uint32_t mb_scan_measure_at_locked(struct mb_ac *ac, struct mb_group *grp
 	struct mb_volume *vol = ac->vol;
 
 	if (!len)
-		len = known ? mb_find_extent_known(vol, grp, i, ac->g_ex.fe_len, known)
+		len = known ? mb_buddy_find_extent_known(vol, grp, i, ac->g_ex.fe_len, known)
 			    : mb_buddy_find_extent(vol, grp, i, ac->g_ex.fe_len);
 
 	if (!len || len > *free) {

@@ -439,31 +439,44 @@ static inline void mb_bitmap_mark_clear(uint64_t *map, uint32_t start, uint32_t 
 }
 
 /*
- * The first free block in word w or after (bpg if none), for when b's word
- * had none: whole words 8 at a time, ANDed for one test.  The allocation
- * that took bb_first_free is often followed by hundreds of used words
- * (Ceph's aging fills groups from the front), where a test a word costs
- * twice as much.  Out of line: the common case needs none of it.
+ * The first block at or after word w, below limit (limit if none), whose
+ * bit is not `skip`'s (~0: the first free block; 0: the first used one):
+ * whole words 8 at a time, folded for one test.  An allocation at
+ * bb_first_free is often followed by hundreds of used words (Ceph's aging
+ * fills groups from the front), and a goal of a few thousand blocks
+ * measures its run over dozens of free ones, where a test a word costs
+ * twice as much.  skip is a constant at every call: it folds away.
  */
-static __attribute__((noinline)) uint32_t mb_first_free_far(const struct mb_volume *vol,
-							     const uint64_t *bitmap, uint32_t w)
+static inline uint32_t mb_next_unlike(const uint64_t *bitmap, uint32_t w, uint32_t limit,
+				      uint64_t skip)
 {
-	uint32_t nw = vol->bitmap_words;
+	uint32_t nw = (limit + 63) >> 6;
 
 	for (; w + 8 <= nw; w += 8) {
 		const uint64_t *p = bitmap + w;
 
-		if ((p[0] & p[1] & p[2] & p[3] & p[4] & p[5] & p[6] & p[7]) != ~0ULL)
+		if ((p[0] ^ skip) | (p[1] ^ skip) | (p[2] ^ skip) | (p[3] ^ skip) | (p[4] ^ skip) |
+		    (p[5] ^ skip) | (p[6] ^ skip) | (p[7] ^ skip))
 			break;
 	}
-	for (; w < nw; w++) { /* the word of the 8 with a free bit, or the last few */
-		if (~bitmap[w]) {
-			uint32_t i = (w << 6) + (uint32_t)__builtin_ctzll(~bitmap[w]);
+	for (; w < nw; w++) { /* the word of the 8 that differs, or the last few */
+		uint64_t d = bitmap[w] ^ skip;
 
-			return i < vol->bpg ? i : vol->bpg;
+		if (d) {
+			uint32_t i = (w << 6) + (uint32_t)__builtin_ctzll(d);
+
+			return i < limit ? i : limit;
 		}
 	}
-	return vol->bpg;
+	return limit;
+}
+
+/* The first free block in word w or after, for when b's word had none.
+   Out of line: the common case needs none of it. */
+static __attribute__((noinline)) uint32_t mb_first_free_far(const struct mb_volume *vol,
+							     const uint64_t *bitmap, uint32_t w)
+{
+	return mb_next_unlike(bitmap, w, vol->bpg, ~0ULL);
 }
 
 /* The first free block at or after b (bpg if none): its word inline, as the
@@ -787,30 +800,21 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 }
 
 /*
- * The first used block in word w or after, below limit (limit if none):
- * whole words 8 at a time, ORed for one test, as in mb_first_free_far (a
- * goal of a few thousand blocks measures its run over dozens of words).
- * Inline: as a call, the frame it needs costs every measure more than the
- * loop saves on an aged group's short runs.
+ * A free run at block that goes on past block + needed: what ext4's walk
+ * of the buddy's maximal chunks from block's on measures until they cover
+ * `needed` blocks.  Those chunks partition the free space (a free chunk
+ * inside a larger free one would have merged), so they follow each other
+ * without gaps, and the walk stops at the end of the one holding the
+ * needed-th block: one order lookup, not one a chunk (a 2048-block goal
+ * crosses up to 20 chunks).
  */
-static inline uint32_t mb_next_used_far(const uint64_t *bitmap, uint32_t w, uint32_t limit)
+static inline uint32_t mb_extent_past(struct mb_volume *vol, struct mb_group *grp,
+				      mb_grpblk_t block, uint32_t needed)
 {
-	uint32_t nw = (limit + 63) >> 6;
+	uint32_t x = block + (needed ? needed - 1 : 0);
+	int k = mb_buddy_order_fast(vol, grp, x);
 
-	for (; w + 8 <= nw; w += 8) {
-		const uint64_t *p = bitmap + w;
-
-		if (p[0] | p[1] | p[2] | p[3] | p[4] | p[5] | p[6] | p[7])
-			break;
-	}
-	for (; w < nw; w++) {
-		if (bitmap[w]) {
-			uint32_t i = (w << 6) + (uint32_t)__builtin_ctzll(bitmap[w]);
-
-			return i < limit ? i : limit;
-		}
-	}
-	return limit;
+	return (((x >> k) + 1) << k) - block;
 }
 
 /*
@@ -832,25 +836,36 @@ uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_gr
 	uint32_t limit = block + needed + 1 < vol->bpg ? block + needed + 1 : vol->bpg;
 	uint64_t u = grp->bb_bitmap[block >> 6] >> (block & 63); /* bit 0 free */
 	uint32_t next = u ? block + (uint32_t)__builtin_ctzll(u)
-		   : (block | 63) + 1 < limit ? mb_next_used_far(grp->bb_bitmap, (block >> 6) + 1, limit)
+		   : (block | 63) + 1 < limit ? mb_next_unlike(grp->bb_bitmap, (block >> 6) + 1, limit, 0)
 					      : limit;
 	uint32_t run = (next < limit ? next : limit) - block;
 
 	if (run <= needed)
 		return run;
-	/*
-	 * The run goes on past block + needed.  The walk would follow the
-	 * buddy's maximal chunks from block's on until they cover `needed`
-	 * blocks.  Those chunks partition the free space (a free chunk inside
-	 * a larger free one would have merged), so they follow each other
-	 * without gaps, and the walk stops at the end of the one holding the
-	 * needed-th block: one order lookup, not one a chunk (a 2048-block
-	 * goal crosses up to 20 chunks).
-	 */
-	uint32_t x = block + (needed ? needed - 1 : 0);
-	int k = mb_buddy_order_fast(vol, grp, x);
+	return mb_extent_past(vol, grp, block, needed);
+}
 
-	return (((x >> k) + 1) << k) - block;
+/*
+ * mb_buddy_find_extent where the free run at block is known to hold
+ * `known` >= 1 blocks (the run tree found it): the bit scan for the run's
+ * end starts past them (a 2048-block goal's measure read 33 words to
+ * learn what the tree knew), and when they are `needed` or more it is one
+ * bit, the block past `needed`.
+ */
+uint32_t mb_buddy_find_extent_known(struct mb_volume *vol, struct mb_group *grp,
+				    mb_grpblk_t block, uint32_t needed, uint32_t known)
+{
+	if (known >= needed) {
+		if (vol->bpg - block == needed || mb_test_bit(grp->bb_bitmap, block + needed))
+			return needed;
+	} else {
+		uint32_t limit = vol->bpg - block > needed ? block + needed + 1 : vol->bpg;
+		uint32_t run = mb_find_next_bit(grp->bb_bitmap, limit, block + known) - block;
+
+		if (run <= needed)
+			return run;
+	}
+	return mb_extent_past(vol, grp, block, needed);
 }
 
 /*

@@ -893,6 +893,8 @@ void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_gr
 int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t block,
 			      uint32_t needed);
+uint32_t mb_buddy_find_extent_known(struct mb_volume *vol, struct mb_group *grp,
+				    mb_grpblk_t block, uint32_t needed, uint32_t known);
 uint32_t mb_buddy_next_extent1(const struct mb_volume *vol, const struct mb_group *grp,
 			       mb_grpblk_t from, uint32_t *len);
 struct mb_scan1 {
