@@ -574,18 +574,55 @@ next:
 /* ------------------------------------------------------------------------ */
 
 /*
+ * A walk of the whole group (from its first free block) that its fresh
+ * root answers: no run of `want`, and every run counted without the count
+ * ending (fewer than max_runs).  Its longest is the root's max: the prefix
+ * run when that long (at 0), else the first run of max inside the root,
+ * placed on demand (mb_runsum_longest_at).  When that may be the suffix
+ * run (max == suf) the walk, which looks inside then, places it cheaper
+ * than that descent would (aging:triangle 92.7M -> 90.6M).  Drain's walks
+ * are mostly these (754M, against 785M without).
+ */
+MB_RS_INLINE bool mb_rs_scan_root(const struct mb_rs *r, uint32_t sz, uint32_t want,
+				  uint32_t max_runs, struct mb_runsum_scan *o)
+{
+	if (r->cnt == MB_RS_STALE || r->max >= want || r->pre == sz)
+		return false;
+	if (max_runs && (r->cnt >= max_runs || (r->max > r->pre && r->max == r->suf)))
+		return false;
+	*o = (struct mb_runsum_scan){.next = UINT32_MAX};
+	if (max_runs) {
+		o->runs = r->cnt;
+		o->longest = r->max;
+		o->node = r->max > r->pre;
+	}
+	return true;
+}
+
+/*
  * From block `from` (a run start, whatever precedes it): the first run of
  * at least `want` blocks (o->next, vol->bpg if none); with max_runs > 0,
  * also the shorter runs before it -- how many, the longest (first of them:
  * mb_runsum_longest_at) -- stopping after the max_runs-th (o->stopped).
  * One walk: what ext4's complex scan would skip, count and measure.
  */
-void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
-		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o)
+MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+			     uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o)
 {
 	struct mb_rs_walk w = {.want = want, .left = max_runs, .next = vol->bpg};
 
 	assert(want);
+	if (from <= grp->bb_first_free && from < vol->bpg) {
+		struct mb_rs *t = mb_runsum_tree(vol, grp);
+		uint32_t sz = mb_rs_leaves(vol) * MB_RS_LEAF_BITS;
+
+		if (t[1].cnt == MB_RS_STALE && *mb_rs_stale_leaves(t) <= MB_RS_FLUSH_STALE)
+			mb_rs_flush_node(vol, grp, t, 1, sz / 2); /* as the walk would */
+		if (mb_rs_scan_root(&t[1], sz, want, max_runs, o)) {
+			o->next = vol->bpg;
+			return;
+		}
+	}
 	if (from < vol->bpg) {
 		w.t = mb_runsum_tree(vol, grp);
 		w.vol = vol;
@@ -603,6 +640,13 @@ void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t 
 				     .at = w.at,
 				     .node = w.node,
 				     .stopped = w.stopped};
+}
+
+void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp,
+					       uint32_t from, uint32_t want, uint32_t max_runs,
+					       struct mb_runsum_scan *o)
+{
+	mb_rs_scan(vol, grp, from, want, max_runs, o);
 }
 
 /*
@@ -648,11 +692,15 @@ uint32_t mb_runsum_longest_at(const struct mb_volume *vol, const struct mb_group
  * The first block p >= from that starts a free run of at least len blocks,
  * block from counting as a run start; vol->bpg if none.
  */
-uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
-			     uint32_t len)
+uint32_t mb_runsum_next_long(const struct mb_volume *vol,
+							struct mb_group *grp, uint32_t from,
+							uint32_t len)
 {
 	struct mb_runsum_scan o;
 
-	mb_runsum_scan(vol, grp, from, len, 0, &o);
+	/* its own copy of the walk, the counting folded away (max_runs 0);
+	   out of line as mb_runsum_scan, so that LTO does not grow the
+	   scan's caller, mb_visit_group, with them (raw:1 pays then) */
+	mb_rs_scan(vol, grp, from, len, 0, &o);
 	return o.next;
 }
