@@ -12,9 +12,6 @@
 
 #include "mb_int.h"
 
-/* Below this a plain calloc is as cheap and wastes no page. */
-#define MB_BIGMEM_MIN (64u << 10)
-
 void *mb_zmap(size_t size)
 {
 	if (size < MB_BIGMEM_MIN)

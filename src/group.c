@@ -92,14 +92,15 @@ void mb_group_setup(struct mb_volume *vol, struct mb_group *grp)
 }
 
 /* Groups [0, n), all like tmpl, join the "order k or more" sets of their orders. */
-static void mb_group_fill_ge(struct mb_volume *vol, const struct mb_group *tmpl, uint32_t n)
+static void mb_group_fill_ge(struct mb_volume *vol, const struct mb_group *tmpl, uint32_t n,
+			     const struct mb_gset_image *img)
 {
 	for (int k = 0; k <= tmpl->bb_free_order; k++)
-		mb_gset_fill(&vol->free_ge[k], n);
+		mb_gset_fill(&vol->free_ge[k], n, img);
 	for (int k = 0; k <= tmpl->bb_largest_free_order; k++)
-		mb_gset_fill(&vol->largest_ge[k], n);
+		mb_gset_fill(&vol->largest_ge[k], n, img);
 	for (int k = 0; k <= tmpl->bb_avg_fragment_size_order; k++)
-		mb_gset_fill(&vol->avg_ge[k], n);
+		mb_gset_fill(&vol->avg_ge[k], n, img);
 }
 
 /*
@@ -127,13 +128,16 @@ int mb_groups_init(struct mb_volume *vol)
 		return err;
 	if (last) {
 		struct mb_group tmpl = { 0 };
+		struct mb_gset_image img; /* the sets' words, written once for all */
 
+		mb_gset_image_open(&img, vol->ngroups, last);
 		mb_group_fill_pristine(vol, &tmpl, 0);
 		if (tmpl.bb_largest_free_order >= 0)
-			mb_gset_fill(&vol->largest_set[tmpl.bb_largest_free_order], last);
+			mb_gset_fill(&vol->largest_set[tmpl.bb_largest_free_order], last, &img);
 		if (tmpl.bb_avg_fragment_size_order >= 0)
-			mb_gset_fill(&vol->avg_set[tmpl.bb_avg_fragment_size_order], last);
-		mb_group_fill_ge(vol, &tmpl, last);
+			mb_gset_fill(&vol->avg_set[tmpl.bb_avg_fragment_size_order], last, &img);
+		mb_group_fill_ge(vol, &tmpl, last, &img);
+		mb_gset_image_close(&img);
 	}
 	struct mb_group *lg = mb_group_at(vol, last);
 

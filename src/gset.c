@@ -16,8 +16,16 @@
  * thread, plain stores (gset.h).  A family word (fam) is one more level
  * above the top word, shared by a family of sets: a bit per set, kept the
  * same way.
+ *
+ * A fill (volume creation: every group is pristine, so in the sets of the
+ * pristine orders) maps a file of its words copy-on-write rather than
+ * storing them: see above mb_gset_image_open.
  */
+#define _GNU_SOURCE /* memfd_create */
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "gset.h"
 
@@ -61,14 +69,161 @@ void mb_gset_set_family(struct mb_gset *s, _Atomic uint64_t *fam, int bit)
 }
 
 /*
- * Makes groups [0, n) members, summaries included.  Only before the set is
- * shared (volume creation): plain stores, O(n / 64).
+ * Levels of a set of nbits groups, as mb_gset_init sizes them: words[l],
+ * and members[l] for the members [0, n) of level 0 (bits of level l that a
+ * fill sets).  Returns the number of levels.
  */
-void mb_gset_fill(struct mb_gset *s, uint32_t n)
+static int mb_gset_shape(uint32_t nbits, uint32_t n, uint32_t *words, uint32_t *members)
 {
+	uint32_t bits = nbits ? nbits : 1;
+	int l = 0;
+
+	do {
+		words[l] = (bits + 63) / 64;
+		members[l] = n;
+		n = (n + 63) / 64;
+		bits = words[l++];
+	} while (bits > 1 && l < MB_GSET_MAX_LEVELS);
+	return l;
+}
+
+/* Writes len bytes of c at off of fd: 0, or -1 with errno. */
+static int mb_gset_image_write(int fd, int64_t off, int c, size_t len)
+{
+	static const size_t chunk = 64u << 10;
+	unsigned char *buf = len ? malloc(len < chunk ? len : chunk) : NULL;
+
+	if (!len)
+		return 0;
+	if (!buf)
+		return -1;
+	memset(buf, c, len < chunk ? len : chunk);
+	while (len) {
+		ssize_t done = pwrite(fd, buf, len < chunk ? len : chunk, (off_t)off);
+
+		if (done <= 0)
+			break;
+		off += done;
+		len -= (size_t)done;
+	}
+	free(buf);
+	return len ? -1 : 0;
+}
+
+/*
+ * A fill writes a bit per group in each set it fills, ~45 sets, all with
+ * the same members: 48 MiB at 1 PiB, and on some VMs a first write to a
+ * page costs more than the write (the fill was 86% of creating 1 PiB).
+ * Instead the words are written once, to a memory file, and each fill maps
+ * them MAP_PRIVATE: until a writer changes a page, the sets share the
+ * file's page (reads fault it in), and the first write to it makes the
+ * kernel copy that page for this set only.  Loads and RMWs act on these
+ * words exactly as on anonymous memory (the kernel swaps the page under
+ * its page-table lock, and the old page is read-only meanwhile, so no
+ * write is lost and no reader sees a bit that was never there), so the
+ * protocol below is unchanged.  Only the levels mb_zmap maps (from
+ * MB_BIGMEM_MIN bytes) are in the file, each at a page-aligned offset;
+ * past a level's members the file is a hole, read as zeros.  Best effort:
+ * without memfd_create, or on any error, img->fd is -1 and fills store.
+ */
+void mb_gset_image_open(struct mb_gset_image *img, uint32_t nbits, uint32_t n)
+{
+	uint32_t words[MB_GSET_MAX_LEVELS], members[MB_GSET_MAX_LEVELS];
+	int levels = mb_gset_shape(nbits, n, words, members);
+	int64_t page = sysconf(_SC_PAGESIZE), size = 0;
+
+	img->fd = -1;
+	img->nbits = nbits;
+	img->n = n;
+	for (int l = 0; l < MB_GSET_MAX_LEVELS; l++)
+		img->off[l] = -1;
+#ifdef MFD_CLOEXEC
+	if (page <= 0)
+		return;
+	for (int l = 0; l < levels; l++) {
+		uint64_t bytes = (uint64_t)words[l] * sizeof(uint64_t);
+
+		if (bytes < MB_BIGMEM_MIN || !members[l])
+			continue;
+		img->off[l] = size;
+		size += ((int64_t)bytes + page - 1) / page * page;
+	}
+	if (!size)
+		return;
+	img->fd = memfd_create("mb_gset_image", MFD_CLOEXEC);
+	if (img->fd < 0 || ftruncate(img->fd, (off_t)size))
+		goto fail;
+	for (int l = 0; l < levels; l++) {
+		uint64_t tail = members[l] % 64 ? (1ULL << (members[l] % 64)) - 1 : 0;
+
+		if (img->off[l] < 0)
+			continue;
+		if (mb_gset_image_write(img->fd, img->off[l], 0xff,
+					(size_t)(members[l] / 64) * sizeof(uint64_t)))
+			goto fail;
+		if (tail && pwrite(img->fd, &tail, sizeof(tail),
+				   (off_t)(img->off[l] + members[l] / 64 * sizeof(uint64_t))) !=
+				    sizeof(tail))
+			goto fail;
+	}
+	return;
+fail:
+	mb_gset_image_close(img);
+#else
+	(void)levels;
+	(void)page;
+	(void)size;
+#endif
+}
+
+/* The fills' mappings keep the file: it goes with the last of them. */
+void mb_gset_image_close(struct mb_gset_image *img)
+{
+	if (img->fd >= 0)
+		close(img->fd);
+	img->fd = -1;
+	for (int l = 0; l < MB_GSET_MAX_LEVELS; l++)
+		img->off[l] = -1;
+}
+
+/* Level l of s becomes img's copy-on-write mapping (s still empty). */
+static bool mb_gset_map_level(struct mb_gset *s, int l, const struct mb_gset_image *img)
+{
+	size_t bytes = (size_t)s->nwords[l] * sizeof(uint64_t);
+
+	if (img->fd < 0 || img->off[l] < 0)
+		return false;
+	assert(bytes >= MB_BIGMEM_MIN); /* from mmap: mb_zunmap will munmap ours */
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, img->fd,
+		       (off_t)img->off[l]);
+
+	if (p == MAP_FAILED)
+		return false;
+	mb_zunmap((void *)s->lvl[l], bytes);
+	s->lvl[l] = p;
+	return true;
+}
+
+/*
+ * Makes groups [0, n) members, summaries included: s must be empty, and
+ * not yet shared (volume creation).  img: NULL, or an image of s's size
+ * with members [0, n), whose levels are mapped rather than stored (the
+ * others, plain stores, O(n / 64)).  Returns the number of levels mapped.
+ */
+int mb_gset_fill(struct mb_gset *s, uint32_t n, const struct mb_gset_image *img)
+{
+	int mapped = 0;
+
+	if (img && (img->nbits != s->nbits || img->n != n))
+		img = NULL; /* another set's image: not ours to map */
 	if (n && s->fam)
 		atomic_fetch_or_explicit(s->fam, s->fam_bit, memory_order_relaxed);
 	for (int l = 0; l < s->nlevels && n; l++) {
+		if (img && mb_gset_map_level(s, l, img)) {
+			mapped++;
+			n = (n + 63) / 64;
+			continue;
+		}
 		mb_zmap_prefault((void *)s->lvl[l], (n + 63) / 64 * sizeof(uint64_t));
 		for (uint32_t w = 0; w < n / 64; w++)
 			atomic_store_explicit(&s->lvl[l][w], ~0ULL, memory_order_relaxed);
@@ -77,6 +232,7 @@ void mb_gset_fill(struct mb_gset *s, uint32_t n)
 					      memory_order_relaxed);
 		n = (n + 63) / 64;
 	}
+	return mapped;
 }
 
 /*

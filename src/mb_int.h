@@ -308,15 +308,30 @@ struct mb_gset {
 	uint64_t fam_bit;
 };
 
-/* bigmem.c: zeroed memory untouched until used (mmap above 64 KiB). */
+/* bigmem.c: zeroed memory untouched until used (mmap from MB_BIGMEM_MIN
+   bytes; below, calloc is as cheap and wastes no page). */
+#define MB_BIGMEM_MIN (64u << 10)
 void *mb_zmap(size_t size);
 void mb_zunmap(void *p, size_t size);
 void mb_zmap_prefault(void *p, size_t size);
 
+/*
+ * The words of a set of nbits groups whose members are [0, n), level by
+ * level, in a memory file: a fill maps them copy-on-write instead of
+ * storing them (gset.c).  fd -1: none (no memfd here); fills then store.
+ */
+struct mb_gset_image {
+	int fd;
+	uint32_t nbits, n;
+	int64_t off[MB_GSET_MAX_LEVELS]; /* level l's words in the file, or -1 */
+};
+
 int mb_gset_init(struct mb_gset *s, uint32_t nbits);
 void mb_gset_destroy(struct mb_gset *s);
 void mb_gset_add(struct mb_gset *s, uint32_t g);
-void mb_gset_fill(struct mb_gset *s, uint32_t n);
+void mb_gset_image_open(struct mb_gset_image *img, uint32_t nbits, uint32_t n);
+void mb_gset_image_close(struct mb_gset_image *img);
+int mb_gset_fill(struct mb_gset *s, uint32_t n, const struct mb_gset_image *img);
 void mb_gset_set_family(struct mb_gset *s, _Atomic uint64_t *fam, int bit);
 #ifdef MB_TESTING
 /* Test-only: called by a delete that emptied s, before it clears s's

@@ -71,11 +71,71 @@ static uint32_t pick(uint64_t *rng, uint32_t n, uint32_t *hot)
 	return g < n ? g : (uint32_t)mb_rand_below(rng, n);
 }
 
+/*
+ * ops random adds and deletes on s (n groups, members in[], count of
+ * them, family bit 7 in *fam next to another set's bit 3), each followed
+ * by lookups checked against the model.
+ */
+static void random_ops_on(struct mb_gset *s, bool *in, uint32_t n, uint32_t count,
+			  _Atomic uint64_t *fam, uint64_t *rng, bool one, int ops)
+{
+	uint32_t hot = 0;
+
+	for (int op = 0; op < ops; op++) {
+		uint32_t g = pick(rng, n, &hot);
+
+		/* Adds and deletes only change membership, as group.c uses them. */
+		if (mb_rand_below(rng, 2) && !in[g]) {
+			mb_gset_add_as(s, g, one);
+			in[g] = true;
+			count++;
+		} else if (in[g]) {
+			mb_gset_del_as(s, g, one);
+			in[g] = false;
+			count--;
+		}
+		uint32_t from = mb_rand_below(rng, 3) ? pick(rng, n, &hot)
+						      : (uint32_t)mb_rand_below(rng, n + 10);
+
+		if (mb_gset_next(s, from) != naive_next(in, n, from < n ? from : n)) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d: next(%u) = %u, want %u", n,
+				     op, from, mb_gset_next(s, from), naive_next(in, n, from));
+			break;
+		}
+		/* the inline near-word answer (alloc.c's walks) is next()'s */
+		if (mb_gset_next_near(s, from) != naive_next(in, n, from < n ? from : n)) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d: next_near(%u) = %u, want %u",
+				     n, op, from, mb_gset_next_near(s, from),
+				     naive_next(in, n, from));
+			break;
+		}
+		if (atomic_load(fam) != ((count ? 1ULL << 7 : 0) | 1ULL << 3)) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d: family word %#llx, %u members",
+				     n, op, (unsigned long long)atomic_load(fam), count);
+			break;
+		}
+		if (mb_gset_test(s, g) != in[g]) {
+			mb_test_fail(__FILE__, __LINE__, "size %u: test(%u) wrong", n, g);
+			break;
+		}
+		if ((n < 5000 || op % 64 == 0) && !summaries_exact(s)) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d (one %d): summary bits wrong",
+				     n, op, one);
+			break;
+		}
+		if (op % 1000 == 0 && (mb_gset_count(s) != count || !walk_matches(s, in, n))) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d: count/walk wrong", n, op);
+			break;
+		}
+	}
+	if (!mb_test_failed && (!walk_matches(s, in, n) || mb_gset_count(s) != count))
+		mb_test_fail(__FILE__, __LINE__, "size %u: final walk wrong", n);
+}
+
 static void random_ops(uint32_t n, uint64_t *rng, bool one)
 {
 	struct mb_gset s;
 	bool *in = calloc(n, sizeof(bool));
-	uint32_t count = 0, hot = 0;
 
 	/* bit 7: this set's family bit; bit 3: another set's, untouched */
 	_Atomic uint64_t fam = 1ULL << 3;
@@ -83,55 +143,7 @@ static void random_ops(uint32_t n, uint64_t *rng, bool one)
 	ASSERT_TRUE(in);
 	ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
 	mb_gset_set_family(&s, &fam, 7);
-	for (int op = 0; op < 60000; op++) {
-		uint32_t g = pick(rng, n, &hot);
-
-		/* Adds and deletes only change membership, as group.c uses them. */
-		if (mb_rand_below(rng, 2) && !in[g]) {
-			mb_gset_add_as(&s, g, one);
-			in[g] = true;
-			count++;
-		} else if (in[g]) {
-			mb_gset_del_as(&s, g, one);
-			in[g] = false;
-			count--;
-		}
-		uint32_t from = mb_rand_below(rng, 3) ? pick(rng, n, &hot)
-						      : (uint32_t)mb_rand_below(rng, n + 10);
-
-		if (mb_gset_next(&s, from) != naive_next(in, n, from < n ? from : n)) {
-			mb_test_fail(__FILE__, __LINE__, "size %u op %d: next(%u) = %u, want %u", n,
-				     op, from, mb_gset_next(&s, from), naive_next(in, n, from));
-			break;
-		}
-		/* the inline near-word answer (alloc.c's walks) is next()'s */
-		if (mb_gset_next_near(&s, from) != naive_next(in, n, from < n ? from : n)) {
-			mb_test_fail(__FILE__, __LINE__, "size %u op %d: next_near(%u) = %u, want %u",
-				     n, op, from, mb_gset_next_near(&s, from),
-				     naive_next(in, n, from));
-			break;
-		}
-		if (atomic_load(&fam) != ((count ? 1ULL << 7 : 0) | 1ULL << 3)) {
-			mb_test_fail(__FILE__, __LINE__, "size %u op %d: family word %#llx, %u members",
-				     n, op, (unsigned long long)atomic_load(&fam), count);
-			break;
-		}
-		if (mb_gset_test(&s, g) != in[g]) {
-			mb_test_fail(__FILE__, __LINE__, "size %u: test(%u) wrong", n, g);
-			break;
-		}
-		if ((n < 5000 || op % 64 == 0) && !summaries_exact(&s)) {
-			mb_test_fail(__FILE__, __LINE__, "size %u op %d (one %d): summary bits wrong",
-				     n, op, one);
-			break;
-		}
-		if (op % 1000 == 0 && (mb_gset_count(&s) != count || !walk_matches(&s, in, n))) {
-			mb_test_fail(__FILE__, __LINE__, "size %u op %d: count/walk wrong", n, op);
-			break;
-		}
-	}
-	if (!mb_test_failed && (!walk_matches(&s, in, n) || mb_gset_count(&s) != count))
-		mb_test_fail(__FILE__, __LINE__, "size %u: final walk wrong", n);
+	random_ops_on(&s, in, n, 0, &fam, rng, one, 60000);
 	mb_gset_destroy(&s);
 	free(in);
 }
@@ -283,14 +295,113 @@ TEST(gset_fill_drain)
 
 		ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
 		mb_gset_set_family(&s, &fam, 63);
-		mb_gset_fill(&s, 0);
+		mb_gset_fill(&s, 0, NULL);
 		ASSERT_EQ_U64(atomic_load(&fam), 0);
-		mb_gset_fill(&s, n);
+		mb_gset_fill(&s, n, NULL);
 		ASSERT_EQ_U64(atomic_load(&fam), 1ULL << 63);
 		for (uint32_t g = 0; g < n; g++)
 			mb_gset_del(&s, g);
 		ASSERT_EQ_U64(atomic_load(&fam), 0);
 		mb_gset_destroy(&s);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fills mapped copy-on-write from an image (volumes of 64 TiB and more)     */
+/* ------------------------------------------------------------------------ */
+
+/* Every word of every level alike. */
+static bool words_equal(const struct mb_gset *a, const struct mb_gset *b)
+{
+	if (a->nlevels != b->nlevels)
+		return false;
+	for (int l = 0; l < a->nlevels; l++)
+		for (uint32_t i = 0; i < a->nwords[l]; i++)
+			if (atomic_load(&a->lvl[l][i]) != atomic_load(&b->lvl[l][i]))
+				return false;
+	return true;
+}
+
+/* Levels of at least MB_BIGMEM_MIN bytes with a member: what fill maps. */
+static int levels_mapped(uint32_t nbits, uint32_t n)
+{
+	int levels = 0;
+
+	for (uint32_t bits = nbits; bits > 1 && n; bits = (bits + 63) / 64, n = (n + 63) / 64)
+		levels += (bits + 63) / 64 * sizeof(uint64_t) >= MB_BIGMEM_MIN;
+	return levels;
+}
+
+/*
+ * A set filled from an image holds, at every level, the words a fill by
+ * stores makes (past the members too: the file's hole reads as zeros);
+ * then random changes against the model, on both write paths, while a
+ * sibling mapped from the same image keeps the image's words: each set's
+ * first write to a page copies it for that set only.  The image is closed
+ * before the changes: the mappings keep the file.
+ */
+static const struct {
+	uint32_t nbits, n;
+	int ops;
+} fill_cases[] = {
+	{524288, 524287, 60000},	    /* level 0 just mmap'd; as a volume: all but the last */
+	{524288 + 77, 524288 + 76, 60000}, /* the members end in the middle of a word */
+	{1u << 20, 32768 * 3, 60000},	    /* ... at the end of a page of level 0 */
+	{1u << 20, 32768 * 3 + 1, 60000},  /* ... one past */
+	{(1u << 20) + 4097 * 64, 200, 60000}, /* a few members, level 0 mostly hole */
+	{(1u << 25) + 64 * 64 + 3, (1u << 25) + 5, 3000}, /* levels 0 and 1 mapped */
+};
+
+TEST(gset_fill_image_vs_naive)
+{
+	uint64_t rng = mb_test_seed;
+
+	for (size_t c = 0; c < sizeof(fill_cases) / sizeof(fill_cases[0]) && !mb_test_failed; c++) {
+		uint32_t nbits = fill_cases[c].nbits, n = fill_cases[c].n;
+		bool *in = malloc(nbits);
+
+		ASSERT_TRUE(in);
+		for (int one = 1; one >= 0 && !mb_test_failed; one--) {
+			struct mb_gset a, b, ref, other;
+			struct mb_gset_image img;
+			_Atomic uint64_t fam = 1ULL << 3;
+
+			ASSERT_EQ_INT(mb_gset_init(&a, nbits), 0);
+			ASSERT_EQ_INT(mb_gset_init(&b, nbits), 0);
+			ASSERT_EQ_INT(mb_gset_init(&ref, nbits), 0);
+			ASSERT_EQ_INT(mb_gset_init(&other, nbits + 64), 0);
+			mb_gset_set_family(&a, &fam, 7);
+			mb_gset_image_open(&img, nbits, n);
+#ifdef __linux__
+			ASSERT_TRUE(img.fd >= 0); /* else this test checks only stores */
+#endif
+			int want = img.fd >= 0 ? levels_mapped(nbits, n) : 0;
+
+			ASSERT_TRUE(want || img.fd < 0);
+			ASSERT_EQ_INT(mb_gset_fill(&a, n, &img), want);
+			ASSERT_EQ_INT(mb_gset_fill(&b, n, &img), want);
+			/* another size's set does not take the image */
+			ASSERT_EQ_INT(mb_gset_fill(&other, n, &img), 0);
+			mb_gset_image_close(&img);
+			ASSERT_EQ_INT(mb_gset_fill(&ref, n, NULL), 0);
+			ASSERT_TRUE(words_equal(&a, &ref));
+			ASSERT_TRUE(words_equal(&b, &ref));
+			ASSERT_TRUE(summaries_exact(&a));
+			ASSERT_EQ_U64(mb_gset_count(&a), n);
+			ASSERT_EQ_U64(mb_gset_next(&other, n), UINT32_MAX);
+			ASSERT_EQ_U64(mb_gset_count(&other), n);
+			ASSERT_EQ_U64(atomic_load(&fam), 1ULL << 7 | 1ULL << 3);
+			for (uint32_t g = 0; g < nbits; g++)
+				in[g] = g < n;
+			ASSERT_TRUE(walk_matches(&a, in, nbits));
+			random_ops_on(&a, in, nbits, n, &fam, &rng, one, fill_cases[c].ops);
+			ASSERT_TRUE(words_equal(&b, &ref)); /* a's writes stayed a's */
+			mb_gset_destroy(&a);
+			mb_gset_destroy(&b);
+			mb_gset_destroy(&ref);
+			mb_gset_destroy(&other);
+		}
+		free(in);
 	}
 }
 
@@ -304,6 +415,7 @@ struct stress_arg {
 	uint32_t n, tid, nthreads;
 	uint64_t seed;
 	int ops;
+	uint32_t drift; /* words the window moves every 4000 steps */
 };
 
 /*
@@ -320,7 +432,7 @@ static void *stress_thread(void *p)
 
 	for (int i = 0; i < a->ops; i++) {
 		/* The window drifts across level-1 word boundaries too. */
-		uint32_t base = nwords > 8 ? (uint32_t)(i / 4000) * 61 % (nwords - 7) : 0;
+		uint32_t base = nwords > 8 ? (uint32_t)(i / 4000) * a->drift % (nwords - 7) : 0;
 		uint32_t w = base + (uint32_t)mb_rand_below(&rng, nwords < 8 ? nwords : 8);
 		bool add = mb_rand_below(&rng, 2);
 
@@ -337,7 +449,9 @@ static void *stress_thread(void *p)
 	return NULL;
 }
 
-static void run_stress(uint32_t n, uint32_t nthreads, uint64_t seed)
+/* filled: the set starts with every group, mapped from an image (the
+   threads' first writes to each page copy it: gset.c) */
+static void run_stress(uint32_t n, uint32_t nthreads, uint64_t seed, bool filled)
 {
 	struct mb_gset s;
 	pthread_t th[4];
@@ -346,8 +460,17 @@ static void run_stress(uint32_t n, uint32_t nthreads, uint64_t seed)
 
 	ASSERT_TRUE(in);
 	ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
+	if (filled) {
+		struct mb_gset_image img;
+
+		mb_gset_image_open(&img, n, n);
+		ASSERT_TRUE(mb_gset_fill(&s, n, &img) || img.fd < 0);
+		mb_gset_image_close(&img);
+		memset(in, 1, n);
+	}
 	for (uint32_t t = 0; t < nthreads; t++) {
-		args[t] = (struct stress_arg){&s, in, n, t, nthreads, seed + t, 30000};
+		args[t] = (struct stress_arg){&s, in, n, t, nthreads, seed + t, 30000,
+					       filled ? 613 : 61}; /* filled: over pages */
 		ASSERT_EQ_INT(pthread_create(&th[t], NULL, stress_thread, &args[t]), 0);
 	}
 	for (uint32_t t = 0; t < nthreads; t++)
@@ -367,9 +490,10 @@ static void run_stress(uint32_t n, uint32_t nthreads, uint64_t seed)
 TEST(gset_threads_disjoint_members)
 {
 	for (uint32_t nthreads = 2; nthreads <= 4 && !mb_test_failed; nthreads++) {
-		run_stress(4097, nthreads, mb_test_seed + nthreads);
-		run_stress(300000, nthreads, mb_test_seed * 3 + nthreads);
+		run_stress(4097, nthreads, mb_test_seed + nthreads, false);
+		run_stress(300000, nthreads, mb_test_seed * 3 + nthreads, false);
 	}
+	run_stress(524288 + 77, 3, mb_test_seed * 5, true);
 }
 
 /* ------------------------------------------------------------------------ */
