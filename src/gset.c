@@ -87,17 +87,18 @@ static int mb_gset_shape(uint32_t nbits, uint32_t n, uint32_t *words, uint32_t *
 	return l;
 }
 
-/* Writes len bytes of c at off of fd: 0, or -1 with errno. */
-static int mb_gset_image_write(int fd, int64_t off, int c, size_t len)
+/* Writes len bytes of ones at off of fd: 0, or -1. */
+static int mb_gset_image_ones(int fd, int64_t off, size_t len)
 {
-	static const size_t chunk = 64u << 10;
-	unsigned char *buf = len ? malloc(len < chunk ? len : chunk) : NULL;
+	size_t chunk = len < (64u << 10) ? len : 64u << 10;
+	unsigned char *buf;
 
 	if (!len)
 		return 0;
+	buf = malloc(chunk);
 	if (!buf)
 		return -1;
-	memset(buf, c, len < chunk ? len : chunk);
+	memset(buf, 0xff, chunk);
 	while (len) {
 		ssize_t done = pwrite(fd, buf, len < chunk ? len : chunk, (off_t)off);
 
@@ -158,8 +159,8 @@ void mb_gset_image_open(struct mb_gset_image *img, uint32_t nbits, uint32_t n)
 
 		if (img->off[l] < 0)
 			continue;
-		if (mb_gset_image_write(img->fd, img->off[l], 0xff,
-					(size_t)(members[l] / 64) * sizeof(uint64_t)))
+		if (mb_gset_image_ones(img->fd, img->off[l],
+				       (size_t)(members[l] / 64) * sizeof(uint64_t)))
 			goto fail;
 		if (tail && pwrite(img->fd, &tail, sizeof(tail),
 				   (off_t)(img->off[l] + members[l] / 64 * sizeof(uint64_t))) !=
