@@ -141,17 +141,21 @@ static int mb_vec_run(struct mb_cons *k, uint64_t lo, uint64_t *len, uint32_t n,
 	struct mb_volume *vol = k->vol;
 	bool plain = !(k->flags & MB_HINT_DELALLOC_RESERVED);
 	uint64_t claimed = 0, asked = *len;
+	struct mb_pcpu *slot = NULL; /* where the claim settles */
 	int ret;
 
 	if (plain) {
-		claimed = mb_resv_claim_span(vol, lo, *len, k->flags);
+		claimed = mb_resv_claim_span(vol, lo, *len, k->flags, &slot);
 		if (!claimed)
 			return -ENOSPC;
 		*len = claimed - claimed % k->align; /* >= lo: lo is a multiple of align */
 	}
 	ret = mb_vec_place(k, *len, asked, n, all, logical, out, sum);
 	mb_cons_end(k);
-	mb_resv_consumed(vol, claimed, ret < 0 ? 0 : *sum, k->flags);
+	if (plain) /* on the slot it claimed on */
+		mb_resv_consumed_at(vol, slot, claimed, ret < 0 ? 0 : *sum, k->flags);
+	else
+		mb_resv_consumed(vol, 0, ret < 0 ? 0 : *sum, k->flags);
 	return ret;
 }
 

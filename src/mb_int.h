@@ -532,19 +532,19 @@ struct mb_pcpu {
 	   after the failed pass released its locks. */
 	_Atomic uint64_t discard_pa_seq;
 	_Atomic int64_t free_delta; /* stripe of the volume free counter */
-	/* reserve.c: unclaimed free blocks this CPU may hand out without the
-	   pool lock (may go negative: corruption, mb_mark_used); and the
-	   blocks reserved here and released (used or unreserved) here: only
-	   the sums mean something, both only grow (mb_resv_held). */
-	_Atomic int64_t resv_cache;
+	/* reserve.c: one word, so a claim is one RMW and its settle another:
+	   the low 48 bits (signed) are the unclaimed free blocks this slot
+	   may hand out without the pool lock (may go negative: corruption,
+	   mb_mark_used); the high 16 the plain claims taken here and not yet
+	   settled (settled here too: a claim remembers its slot).  RMWs only;
+	   seq_cst for a claim or settle, which pair with each other, with a
+	   drain and with space_ev.waiters (mb_resv_settle_at). */
+	_Atomic uint64_t resv_word;
+	/* reserve.c: the blocks reserved here and released (used or
+	   unreserved) here: only the sums mean something, both only grow
+	   (mb_resv_held). */
 	_Atomic uint64_t resv_added;
 	_Atomic uint64_t resv_removed;
-	/* reserve.c: how many claims of plain allocations started here and how
-	   many settled here (a claim may settle on another slot: only the sums
-	   mean something; both only grow).  seq_cst: they pair with each other
-	   and with space_ev.waiters (mb_resv_settle, mb_resv_claim_wait). */
-	_Atomic uint64_t resv_started;
-	_Atomic uint64_t resv_settled;
 	_Atomic uint64_t stat[MB_ST_COUNT];
 } MB_ALIGNED;
 
@@ -636,9 +636,9 @@ struct mb_space_event {
 
 /*
  * Reservations (reserve.c).  U, the free blocks nobody has claimed, lives
- * in rs_pool plus every slot's resv_cache; a block of U is in exactly one of
- * them.  Claims take from the own slot's cache lock-free; the precise path
- * drains every cache into the pool under rs_lock and decides there.
+ * in rs_pool plus every slot's share (resv_word); a block of U is in exactly
+ * one of them.  Claims take from the own slot's share lock-free; the precise path
+ * drains every share into the pool under rs_lock and decides there.
  */
 struct mb_resv {
 	_Alignas(MB_CACHELINE) struct mb_mutex rs_lock; /* rank MB_RANK_LEAF */
@@ -860,7 +860,8 @@ bool mb_resv_take_exact(struct mb_pcpu *slot, uint64_t need, uint64_t n);
 void mb_resv_retune(struct mb_volume *vol);
 bool mb_resv_must_retry(struct mb_volume *vol, uint32_t flags);
 uint32_t mb_resv_default_clusters(const struct mb_volume *vol);
-uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uint32_t flags);
+uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uint32_t flags,
+			    struct mb_pcpu **slot);
 
 /* stats.c (the per-CPU statistics inlines are in percpu.h) */
 void mb_tunables_default(struct mb_volume *vol);

@@ -24,23 +24,28 @@
  *
  * Exactness without a global lock on the fast path
  * ------------------------------------------------
- * Like a percpu_counter, U is striped: rs_pool plus one resv_cache per
- * slot.  Unlike a percpu_counter the stripes are not deltas of an estimate
- * but disjoint shares: a block of U is in exactly one place.  A claim takes
- * from its own slot's share with a CAS (never below n), so a fast-path
- * success is always backed by real blocks.  A claim the own share cannot
- * serve takes rs_lock; if the pool alone cannot serve it either, it drains
- * every share into the pool (atomic exchange) and decides on the exact
- * total.  Shares are refilled from the pool by `batch` only while the pool
+ * Like a percpu_counter, U is striped: rs_pool plus one share per slot
+ * (the low bits of its resv_word).  Unlike a percpu_counter the stripes are
+ * not deltas of an estimate but disjoint shares: a block of U is in exactly
+ * one place.  A claim takes from its own slot's share with a CAS (never
+ * below n), so a fast-path success is always backed by real blocks.  A
+ * claim the own share cannot serve takes rs_lock; if the pool alone cannot
+ * serve it either, it drains every share into the pool (a CAS each) and
+ * decides on the exact total.  Shares are refilled from the pool by `batch` only while the pool
  * stays above the largest floor by nslots * batch, so near empty every
  * share is drained and every claim decides under the lock (the precise
  * path).  Returns of space (frees, unreserve, a claim's unused part) add
  * to the own share lock-free; one that races with a precise decision may
  * be missed by it, which only orders that return after the failing claim.
  *
- * Lock order: rs_lock is a leaf (MB_RANK_LEAF); it is taken with at most
- * f_data_sem / lg_mutex held, never under bb_lock (mb_resv_adjust, called
- * under bb_lock, is lock-free).
+ * Lock order: rs_lock is a leaf (MB_RANK_LEAF): nothing is taken inside it.
+ * Claims take it with at most f_data_sem / lg_mutex held; under bb_lock
+ * only the rare spill of a share grown past 2^44 blocks does
+ * (mb_resv_share_add; the common add is lock-free).
+ *
+ * Cost: a claim is one RMW on the slot's word and its settle one more
+ * (the share and the count of claims in flight share the word); a PA hit's
+ * claim is one.  Nothing else of this file is on the fast path.
  */
 #include "alloc_ctx.h"
 #include "store.h"
@@ -48,6 +53,33 @@
 
 /* Blocks a slot's share is refilled with; the precise zone is slots * this. */
 #define MB_RESV_BATCH 64
+
+/*
+ * A slot's word (struct mb_pcpu, resv_word): its share of U in the low 48
+ * bits, two's complement, and its claims in flight in the high 16, so that
+ * taking blocks and counting the claim is one RMW, and so is a settle with
+ * its return.  The word is an integer sum, share + claims * 2^48 (mod
+ * 2^64): adding a signed delta to it moves the share alone while the share
+ * stays within +-2^47, which mb_resv_share_add keeps (a share past
+ * MB_RESV_SPILL goes to the pool); the count stays below 2^16
+ * (MB_RESV_FLIGHT_MAX: a slot that full takes no more claims).
+ */
+#define MB_RESV_SHARE_BITS 48
+#define MB_RESV_FLIGHT_ONE ((uint64_t)1 << MB_RESV_SHARE_BITS)
+#define MB_RESV_FLIGHT_MAX 0xfff0u
+#define MB_RESV_SPILL ((int64_t)1 << 44)
+
+static inline int64_t mb_resv_share_of(uint64_t w)
+{
+	/* sign-extend the low 48 bits (gcc and clang shift signed values
+	   arithmetically) */
+	return (int64_t)(w << (64 - MB_RESV_SHARE_BITS)) >> (64 - MB_RESV_SHARE_BITS);
+}
+
+static inline uint32_t mb_resv_flight_of(uint64_t w)
+{
+	return (uint32_t)((w - (uint64_t)mb_resv_share_of(w)) >> MB_RESV_SHARE_BITS);
+}
 
 static struct mb_pcpu *mb_resv_slot(struct mb_volume *vol)
 {
@@ -84,64 +116,120 @@ static uint64_t mb_resv_floor(const struct mb_volume *vol, uint32_t flags)
 	return resv + MB_READ_ONCE(vol->t.r_blocks_count);
 }
 
-/* Lock-free: a free, a seeded or corrupt group, mb_mark_used. */
-void mb_resv_adjust(struct mb_volume *vol, int64_t delta)
+/* Moves slot's whole share into the pool, leaving its claim count. */
+static int64_t mb_resv_drain_slot_locked(struct mb_volume *vol, struct mb_pcpu *slot,
+					 uint32_t *flight)
 {
-	/* relaxed: only the share's total matters; rs_lock orders the drain */
-	mb_ctr_add_signed(&mb_resv_slot(vol)->resv_cache, delta, memory_order_relaxed);
+	uint64_t w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
+	int64_t share;
+
+	mb_assert_locked(&vol->resv.rs_lock);
+	/* seq_cst: ordered with the claims' and settles' RMWs on the word */
+	do
+		share = mb_resv_share_of(w);
+	while (!atomic_compare_exchange_weak_explicit(&slot->resv_word, &w, w - (uint64_t)share,
+						      memory_order_seq_cst, memory_order_relaxed));
+	vol->resv.rs_pool += share;
+	if (flight)
+		*flight += mb_resv_flight_of(w);
+	return share;
 }
 
-/* Moves every slot's share into the pool: afterwards the pool is U. */
-static void mb_resv_drain_locked(struct mb_volume *vol)
+/* A share grown past MB_RESV_SPILL, either way, goes to the pool. */
+static inline void mb_resv_spill(struct mb_volume *vol, struct mb_pcpu *slot)
 {
-	mb_assert_locked(&vol->resv.rs_lock);
-	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
-		vol->resv.rs_pool +=
-			atomic_exchange_explicit(&vol->pcpu[i].resv_cache, 0, memory_order_relaxed);
+	int64_t share = mb_resv_share_of(atomic_load_explicit(&slot->resv_word,
+							      memory_order_relaxed));
+
+	if (MB_UNLIKELY(share > MB_RESV_SPILL || share < -MB_RESV_SPILL)) {
+		mb_lock(&vol->resv.rs_lock);
+		mb_resv_drain_slot_locked(vol, slot, NULL);
+		mb_unlock(&vol->resv.rs_lock);
+	}
 }
 
 /*
- * A plain claim in flight may leave part of its blocks unused: until it
- * settles, a failing claim must wait for it rather than answer ENOSPC
- * (mb_resv_claim_wait).  Two counts, each only growing: resv_started goes
- * up before the blocks leave U (seq_cst), so a precise decision that
- * drained them also sees the claim started; resv_settled goes up after the
- * unused part is back in U.  Claims in flight = started - settled, summed.
- * One RMW for each end of a claim, whatever slot either end runs on.
+ * Adds delta to slot's share, lock-free (under bb_lock, too).  A delta too
+ * big for the 48-bit share goes to the pool, and so does a share that grew
+ * past MB_RESV_SPILL either way (frees on one slot, or marks of blocks
+ * nobody claimed): rs_lock is a leaf, nothing is taken inside it.
  */
-static void mb_resv_start(struct mb_pcpu *slot)
+static void mb_resv_share_add(struct mb_volume *vol, struct mb_pcpu *slot, int64_t delta)
 {
-	mb_ctr_add(&slot->resv_started, 1, memory_order_seq_cst);
+	if (MB_UNLIKELY(delta > MB_RESV_SPILL / 16 || delta < -MB_RESV_SPILL / 16)) {
+		mb_lock(&vol->resv.rs_lock);
+		vol->resv.rs_pool += delta;
+		mb_unlock(&vol->resv.rs_lock);
+		return;
+	}
+	/* relaxed: only the share's total matters; a drain's CAS orders itself */
+	mb_ctr_add(&slot->resv_word, (uint64_t)delta, memory_order_relaxed);
+	mb_resv_spill(vol, slot);
 }
 
-static void mb_resv_settle(struct mb_volume *vol, struct mb_pcpu *slot)
+/* Lock-free: a free, a seeded or corrupt group, mb_mark_used. */
+void mb_resv_adjust(struct mb_volume *vol, int64_t delta)
 {
-	mb_ctr_add(&slot->resv_settled, 1, memory_order_seq_cst);
+	mb_resv_share_add(vol, mb_resv_slot(vol), delta);
+}
+
+/*
+ * Moves every slot's share into the pool: afterwards the pool is U.
+ * Returns the claims in flight it saw, each slot's as of its move.
+ */
+static uint32_t mb_resv_drain_locked(struct mb_volume *vol)
+{
+	uint32_t flight = 0;
+
+	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+		mb_resv_drain_slot_locked(vol, &vol->pcpu[i], &flight);
+	return flight;
+}
+
+/*
+ * Takes n of slot's share if it holds at least need (n <= need); a claim
+ * (track) also counts itself in flight on the slot, in the same RMW.  A
+ * plain claim in flight may leave part of its blocks unused: until it
+ * settles (mb_resv_settle_at, on the same slot), a failing claim must wait
+ * for it rather than answer ENOSPC (mb_resv_claim_wait_slow).  One CAS:
+ * a drain that moves the share after it sees the claim in flight, one
+ * before it left nothing to take.  seq_cst: ordered for a drain, and
+ * with the settles a waiter counts.
+ */
+static inline bool mb_resv_take(struct mb_pcpu *slot, uint64_t need, uint64_t n, bool track)
+{
+	uint64_t w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
+	uint64_t delta = (track ? MB_RESV_FLIGHT_ONE : 0) - n;
+
+	if (MB_SINGLE_THREADED()) { /* no other thread: see mb_ctr_add */
+		if (mb_resv_share_of(w) < (int64_t)need ||
+		    (track && mb_resv_flight_of(w) >= MB_RESV_FLIGHT_MAX))
+			return false;
+		atomic_store_explicit(&slot->resv_word, w + delta, memory_order_relaxed);
+		return true;
+	}
+	do
+		if (mb_resv_share_of(w) < (int64_t)need ||
+		    (track && mb_resv_flight_of(w) >= MB_RESV_FLIGHT_MAX))
+			return false; /* near empty the shares are dry: nothing published */
+	while (!atomic_compare_exchange_weak_explicit(&slot->resv_word, &w, w + delta,
+						      memory_order_seq_cst, memory_order_relaxed));
+	return true;
+}
+
+/*
+ * A claim ends: `unused` of its blocks go back to the share and the claim
+ * leaves the count, in one RMW (seq_cst: Dekker with mb_space_wait_while,
+ * the count published, then waiters read).
+ */
+static void mb_resv_settle_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t unused)
+{
+	mb_ctr_add(&slot->resv_word, unused - MB_RESV_FLIGHT_ONE, memory_order_seq_cst);
 	MB_HOOK(vol, MB_HOOK_RESV_SETTLING, 0, 0);
-	/* Dekker with mb_space_wait_while: settled published, then waiters read */
 	if (atomic_load_explicit(&vol->space_ev.waiters, memory_order_seq_cst))
 		mb_space_returned(vol);
-}
-
-/* Takes n of `slot`'s share (the caller looked its slot up). */
-static inline bool mb_resv_take_share_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t n,
-					 bool track)
-{
-	if (atomic_load_explicit(&slot->resv_cache, memory_order_relaxed) < (int64_t)n)
-		return false; /* near empty the shares are dry: nothing published */
-	if (track)
-		mb_resv_start(slot);
-	/* seq_cst: ordered after the in-flight publication for a drain */
-	if (mb_ctr_take(&slot->resv_cache, (int64_t)n, (int64_t)n))
-		return true;
-	if (track)
-		mb_resv_settle(vol, slot); /* lost the race: withdraw, wake who saw it */
-	return false;
-}
-
-static bool mb_resv_take_share(struct mb_volume *vol, uint64_t n, bool track)
-{
-	return mb_resv_take_share_at(vol, mb_resv_slot(vol), n, track);
+	if (MB_UNLIKELY(unused > (uint64_t)MB_RESV_SPILL / 16))
+		mb_resv_spill(vol, slot);
 }
 
 /*
@@ -149,142 +237,156 @@ static bool mb_resv_take_share(struct mb_volume *vol, uint64_t n, bool track)
  * of this CPU's slot's share (the caller looked the slot up once for this
  * and for the free counter) if the share holds at least `need` (the whole
  * request, so the regular claim would have been granted in full from the
- * share as well).  One CAS; nothing is published in flight, because the
+ * share as well).  One CAS; nothing is counted in flight, because the
  * caller marks exactly these n blocks used in the bb_lock hold it is in
  * (lock-free, so no rank question): no claimed block is ever handed back.
  */
 bool mb_resv_take_exact(struct mb_pcpu *slot, uint64_t need, uint64_t n)
 {
 	assert(n <= need);
-	/* seq_cst, as mb_resv_take_share: ordered for a drain's exchange */
-	return mb_ctr_take(&slot->resv_cache, (int64_t)need, (int64_t)n);
+	return mb_resv_take(slot, need, n, false);
 }
 
-/* The slow path: decides under rs_lock, on the exact total if need be. */
-static int mb_resv_claim_slow(struct mb_volume *vol, uint64_t n, uint32_t flags, bool track)
+/* A slot that can count one more claim: *slot, else the first with room. */
+static struct mb_pcpu *mb_resv_roomy_slot(struct mb_volume *vol, struct mb_pcpu *slot)
+{
+	for (uint32_t i = 0;; i++) {
+		uint64_t w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
+
+		if (mb_resv_flight_of(w) < MB_RESV_FLIGHT_MAX)
+			return slot;
+		if (i > vol->pcpu_mask)
+			return NULL;
+		slot = &vol->pcpu[i];
+	}
+}
+
+/*
+ * The slow path: decides under rs_lock, on the exact total if need be.
+ * A failure always drained every share: *flight is the claims in flight
+ * it saw then (a claim whose slot is full is turned down as if one were).
+ */
+static int mb_resv_claim_slow(struct mb_volume *vol, struct mb_pcpu **slotp, uint64_t n,
+			      uint32_t flags, bool track, uint32_t *flight)
 {
 	struct mb_resv *rs = &vol->resv;
 	int64_t need = (int64_t)(n + mb_resv_floor(vol, flags));
 	int64_t zone = (int64_t)(vol->pcpu_mask + 1) * MB_RESV_BATCH;
 	int64_t top = (int64_t)mb_resv_floor(vol, 0);
+	struct mb_pcpu *slot = *slotp;
 
+	*flight = 0;
 	mb_lock(&rs->rs_lock);
 	if (rs->rs_pool < need + zone)
-		mb_resv_drain_locked(vol);
+		*flight = mb_resv_drain_locked(vol);
 	bool ok = rs->rs_pool >= need;
 
+	if (ok && track && !(slot = mb_resv_roomy_slot(vol, slot))) {
+		ok = false; /* 2^16 claims in flight on every slot: wait for one */
+		*flight = 1;
+	}
 	MB_HOOK(vol, MB_HOOK_RESV_DECIDED, 0, ok);
 	if (ok) {
+		uint64_t add = track ? MB_RESV_FLIGHT_ONE : 0; /* under rs_lock: every
+								   later decision sees it */
+
 		rs->rs_pool -= (int64_t)n;
-		if (track) /* under rs_lock: every later decision sees it */
-			mb_resv_start(mb_resv_slot(vol));
 		/* far from empty: give this slot a share for its next claims */
 		if (rs->rs_pool - MB_RESV_BATCH >= top + zone) {
 			rs->rs_pool -= MB_RESV_BATCH;
-			atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_cache, MB_RESV_BATCH,
-						  memory_order_relaxed);
+			add += MB_RESV_BATCH;
 		}
+		if (add)
+			atomic_fetch_add_explicit(&slot->resv_word, add, memory_order_seq_cst);
+		*slotp = slot;
 	}
 	mb_unlock(&rs->rs_lock);
 	return ok ? 0 : -ENOSPC;
 }
 
 /*
- * Claims n blocks of U (ext4_claim_free_clusters); 0 or -ENOSPC.  track:
- * the claim is a plain mb_alloc's, in flight until mb_resv_consumed.
+ * Claims n blocks of U (ext4_claim_free_clusters) on *slot (a full slot's
+ * claim may move to another: *slot tells); 0 or -ENOSPC, with *flight as
+ * mb_resv_claim_slow.  track: the claim is a plain mb_alloc's, in flight
+ * until mb_resv_consumed_at.
  */
-static int mb_resv_claim(struct mb_volume *vol, uint64_t n, uint32_t flags, bool track)
+static int mb_resv_claim(struct mb_volume *vol, struct mb_pcpu **slot, uint64_t n,
+			 uint32_t flags, bool track, uint32_t *flight)
 {
 	/*
 	 * A share is handed out only while the pool keeps the largest floor,
 	 * so taking from it respects every flag's floor.
 	 */
-	if (mb_resv_take_share(vol, n, track))
+	if (mb_resv_take(*slot, n, n, track))
 		return 0;
-	return mb_resv_claim_slow(vol, n, flags, track);
+	return mb_resv_claim_slow(vol, slot, n, flags, track, flight);
 }
 
-/* Sum of one of the two counts over every slot (offset: which). */
-static uint64_t mb_resv_count_all(struct mb_volume *vol, size_t which)
+/* mb_space_wait_while's predicate: a claim is in flight (on any slot). */
+static bool mb_resv_any_in_flight(struct mb_volume *vol, const void *arg)
 {
-	uint64_t sum = 0;
-
+	(void)arg;
 	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
-		sum += atomic_load_explicit((_Atomic uint64_t *)((char *)&vol->pcpu[i] + which),
-					    memory_order_seq_cst);
-	return sum;
-}
-
-static uint64_t mb_resv_started_sum(struct mb_volume *vol)
-{
-	return mb_resv_count_all(vol, offsetof(struct mb_pcpu, resv_started));
-}
-
-static uint64_t mb_resv_settled_sum(struct mb_volume *vol)
-{
-	return mb_resv_count_all(vol, offsetof(struct mb_pcpu, resv_settled));
-}
-
-/* mb_space_wait_while's predicate: no claim settled since *arg was sampled. */
-static bool mb_resv_unsettled(struct mb_volume *vol, const void *arg)
-{
-	uint64_t settled = *(const uint64_t *)arg;
-
-	return mb_resv_started_sum(vol) != settled && mb_resv_settled_sum(vol) == settled;
+		if (mb_resv_flight_of(atomic_load_explicit(&vol->pcpu[i].resv_word,
+							   memory_order_seq_cst)))
+			return true;
+	return false;
 }
 
 /*
  * Claims n blocks -- or the largest n >> k that fits, but not below lo (lo
  * itself is tried last) -- and returns what it claimed, 0 when U truly
- * lacks even lo.  "Truly":
- * blocks other plain allocations claimed and may not use are waited for
- * (they settle), never reported as missing.  Sleeps, never spins; every
- * wakeup is another claim settling.  Call with no lock held.
+ * lacks even lo.  "Truly": blocks other plain allocations claimed and may
+ * not use are waited for (they settle), never reported as missing.  Sleeps,
+ * never spins; every wakeup is a claim settling.  Call with no lock held.
  */
-static __attribute__((noinline)) uint64_t mb_resv_claim_wait_slow(struct mb_volume *vol,
-								     uint64_t n, uint64_t lo,
-								     uint32_t flags, bool track)
+static __attribute__((noinline)) uint64_t
+mb_resv_claim_wait_slow(struct mb_volume *vol, struct mb_pcpu **slot, uint64_t n, uint64_t lo,
+			uint32_t flags, bool track)
 {
 	for (;;) {
-		/* sampled before the attempt: a settle after it wakes us */
-		uint64_t settled = mb_resv_settled_sum(vol);
 		uint64_t gen = mb_space_sample(vol);
+		uint32_t flight = 0;
 
 		/* n, n/2, ... while above lo, then lo itself */
 		for (uint64_t m = n; m >= lo; m = m > lo && m >> 1 < lo ? lo : m >> 1) {
-			if (!mb_resv_claim(vol, m, flags, track))
+			if (!mb_resv_claim(vol, slot, m, flags, track, &flight))
 				return m;
 			if (m == lo)
 				break;
 		}
 		/*
-		 * ENOSPC only if no claim was in flight at the decision
-		 * and none settled since: one that settled after it may
-		 * have handed back what the decision missed.  The counts
-		 * only grow, so a settled sum equal to the sample means no
-		 * settle between the two reads of any slot; then every
-		 * claim counted settled started before, and the started
-		 * sum, read after the decision, counts every claim in
-		 * flight at it: equal sums mean none was.
+		 * ENOSPC only if no claim was in flight at the decision.  The
+		 * drain moved each slot's share and read its count in one RMW:
+		 * a claim that took before the move is counted there unless
+		 * it settled first -- then its return was moved too -- and one
+		 * that took after it took blocks the decision never had.
 		 */
-		if (mb_resv_started_sum(vol) == settled && mb_resv_settled_sum(vol) == settled)
+		if (!flight)
 			return 0;
-		mb_space_wait_while(vol, gen, mb_resv_unsettled, &settled);
+		/*
+		 * Sleep while a claim is in flight: each settle wakes us
+		 * (mb_resv_settle_at reads waiters after its RMW; we count
+		 * ourselves before reading the counts).  One that settled
+		 * before we looked may leave us asleep until the next, and
+		 * one is in flight, so it comes.
+		 */
+		mb_space_wait_while(vol, gen, mb_resv_any_in_flight, NULL);
 	}
 }
 
-static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint64_t lo,
-				   uint32_t flags, bool track)
+static uint64_t mb_resv_claim_wait(struct mb_volume *vol, struct mb_pcpu **slot, uint64_t n,
+				   uint64_t lo, uint32_t flags, bool track)
 {
 	assert(lo >= 1 && lo <= n);
 	/*
 	 * The common case first: this slot's share holds all of n.  That is
-	 * the loop's own first step, less the two sums over every slot it
-	 * samples for a wait that a granted claim never needs.
+	 * the loop's own first step, less the drain a granted claim never
+	 * needs.
 	 */
-	if (mb_resv_take_share(vol, n, track))
+	if (mb_resv_take(*slot, n, n, track))
 		return n;
-	return mb_resv_claim_wait_slow(vol, n, lo, flags, track);
+	return mb_resv_claim_wait_slow(vol, slot, n, lo, flags, track);
 }
 
 /*
@@ -293,7 +395,7 @@ static uint64_t mb_resv_claim_wait(struct mb_volume *vol, uint64_t n, uint64_t l
  * not even one block is there for it, even after every other claim in
  * flight settled (ext4 answers ENOSPC at once, though a concurrent claim
  * may hand blocks back).  A DELALLOC_RESERVED one claimed when its caller
- * reserved.
+ * reserved.  The claim is counted on ac->slot, where it settles.
  */
 int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed)
 {
@@ -303,8 +405,8 @@ int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed)
 	if (ac->flags & MB_HINT_DELALLOC_RESERVED)
 		return 0;
 	/* mb_resv_claim_wait's first step, on the slot the call looked up */
-	if (!mb_resv_take_share_at(ac->vol, ac->slot, n, true))
-		n = mb_resv_claim_wait_slow(ac->vol, n, 1, ac->flags, true);
+	if (!mb_resv_take(ac->slot, n, n, true))
+		n = mb_resv_claim_wait_slow(ac->vol, &ac->slot, n, 1, ac->flags, true);
 	if (!n)
 		return -ENOSPC;
 	MB_HOOK(ac->vol, MB_HOOK_RESV_CLAIMED, 0, 0);
@@ -320,17 +422,20 @@ int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed)
 /*
  * constrain.c's gate: a plain constrained request or vector claims hi
  * blocks, halving down to lo, as mb_resv_claim_request; 0 when not even lo
- * is there.  Settle it with mb_resv_consumed.
+ * is there.  Settle it with mb_resv_consumed_at on *slot.
  */
-uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uint32_t flags)
+uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uint32_t flags,
+			    struct mb_pcpu **slot)
 {
-	return mb_resv_claim_wait(vol, hi, lo, flags, true);
+	*slot = mb_resv_slot(vol);
+	return mb_resv_claim_wait(vol, slot, hi, lo, flags, true);
 }
 
 /*
  * An allocation is over: it got `got` blocks.  A plain one returns what it
- * claimed beyond that; a DELALLOC_RESERVED one used `got` of the caller's
- * reservation (U does not move: F and R both fell by got).
+ * claimed beyond that and settles, on the slot it claimed on; a
+ * DELALLOC_RESERVED one used `got` of the caller's reservation (U does not
+ * move: F and R both fell by got).
  */
 void mb_resv_consumed_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t claimed,
 			 uint64_t got, uint32_t flags)
@@ -340,15 +445,13 @@ void mb_resv_consumed_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t c
 		return;
 	}
 	assert(got <= claimed);
-	if (claimed > got)
-		mb_ctr_add_signed(&slot->resv_cache, (int64_t)(claimed - got),
-				  memory_order_relaxed);
 	if (claimed)
-		mb_resv_settle(vol, slot);
+		mb_resv_settle_at(vol, slot, claimed - got);
 }
 
 void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags)
 {
+	assert(!claimed); /* a claim settles on its own slot: mb_resv_consumed_at */
 	mb_resv_consumed_at(vol, mb_resv_slot(vol), claimed, got, flags);
 }
 
@@ -412,10 +515,11 @@ int mb_reserve(struct mb_volume *vol, uint64_t n, uint32_t flags)
 		return -EINVAL;
 	if (mb_resv_read_only(vol))
 		return -EROFS;
-	int err = mb_resv_claim_wait(vol, n, n, flags, false) ? 0 : -ENOSPC;
+	struct mb_pcpu *slot = mb_resv_slot(vol);
+	int err = mb_resv_claim_wait(vol, &slot, n, n, flags, false) ? 0 : -ENOSPC;
 
 	if (!err)
-		atomic_fetch_add_explicit(&mb_resv_slot(vol)->resv_added, n, memory_order_seq_cst);
+		atomic_fetch_add_explicit(&slot->resv_added, n, memory_order_seq_cst);
 	return err;
 }
 
@@ -430,7 +534,7 @@ int mb_unreserve(struct mb_volume *vol, uint64_t n)
 	struct mb_pcpu *slot = mb_resv_slot(vol);
 
 	atomic_fetch_add_explicit(&slot->resv_removed, n, memory_order_seq_cst);
-	atomic_fetch_add_explicit(&slot->resv_cache, (int64_t)n, memory_order_relaxed);
+	mb_resv_share_add(vol, slot, (int64_t)n);
 	return 0;
 }
 
@@ -475,7 +579,7 @@ void mb_free_counter_add(struct mb_volume *vol, int64_t delta)
 	struct mb_pcpu *slot = mb_this_pcpu(vol); /* mb_resv_slot's, looked up once */
 
 	mb_ctr_add_signed(&slot->free_delta, delta, memory_order_relaxed);
-	mb_ctr_add_signed(&slot->resv_cache, delta, memory_order_relaxed);
+	mb_resv_share_add(vol, slot, delta);
 }
 
 /* An allocation marks blocks it claimed (or that were reserved) on disk. */

@@ -626,3 +626,107 @@ TEST(unreserve_sum_never_reads_low)
 	mb_park_destroy(&t.park);
 	mb_volume_destroy(t.vol);
 }
+
+/* ------------------------------------------------------------------------ */
+/* The slot word: share and claims in flight, against a model               */
+/* ------------------------------------------------------------------------ */
+
+/* reserve.c's decoding of a slot's word (white box): share, then count. */
+static int64_t word_share(uint64_t w)
+{
+	return (int64_t)(w << 16) >> 16;
+}
+
+static uint32_t word_flight(uint64_t w)
+{
+	return (uint32_t)((w - (uint64_t)word_share(w)) >> 48);
+}
+
+/*
+ * Random allocations, frees, reservations and mb_mark_used calls, each on
+ * a random slot, down to ENOSPC and back: after every step statfs must
+ * equal the model (free blocks, and free less reserved with no system
+ * reserve), and no slot may count a claim in flight.  mb_mark_used on a
+ * slot with a small share drives it negative, which a decoding that mixed
+ * the share's sign into the count would read as claims in flight (and a
+ * failing claim would then wait forever, or answer wrong).
+ */
+TEST(slot_words_match_a_model)
+{
+	struct mb_volume *vol = new_volume();
+	uint64_t rng = mb_test_seed ^ 0x5eed;
+	enum { MAXEX = 4096 };
+	static uint64_t xs[MAXEX], xl[MAXEX];
+	size_t nx = 0;
+	uint64_t free_m, resv_m = 0;
+	int64_t min_share = 0;
+	unsigned enospc = 0;
+
+	ASSERT_TRUE(vol);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "reserved_clusters", 0), 0);
+	free_m = mb_free_blocks(vol);
+	for (int step = 0; step < 20000; step++) {
+		unsigned op = (unsigned)mb_rand_below(&rng, 10);
+		struct mb_extent ex;
+
+		on_slot((unsigned)mb_rand_below(&rng, vol->pcpu_mask + 1));
+		if (op < 5 && nx < MAXEX) { /* allocate: fills toward ENOSPC */
+			struct mb_request rq = { .goal = MB_GOAL_NONE,
+						 .len = 1 + (uint32_t)mb_rand_below(&rng, 64) };
+			int err = mb_alloc(vol, &rq, &ex);
+
+			if (err) {
+				ASSERT_EQ_INT(err, -ENOSPC);
+				ASSERT_TRUE(free_m - resv_m < rq.len);
+				enospc++;
+			} else {
+				xs[nx] = ex.start, xl[nx++] = ex.len;
+				free_m -= ex.len;
+			}
+		} else if (op < 7 && nx) { /* free one */
+			size_t i = (size_t)mb_rand_below(&rng, nx);
+
+			ASSERT_EQ_INT(mb_free(vol, xs[i], xl[i]), 0);
+			free_m += xl[i];
+			xs[i] = xs[--nx], xl[i] = xl[nx];
+		} else if (op == 7) { /* reserve, or give some back */
+			uint64_t n = 1 + mb_rand_below(&rng, 32);
+
+			if (resv_m >= n && mb_rand_below(&rng, 2)) {
+				ASSERT_EQ_INT(mb_unreserve(vol, n), 0);
+				resv_m -= n;
+			} else if (!mb_reserve(vol, n, 0)) {
+				resv_m += n;
+			} else {
+				ASSERT_TRUE(free_m - resv_m < n);
+			}
+		} else if (op == 8 && nx < MAXEX && free_m - resv_m >= 8) {
+			/* mark a free run used behind the allocator's back */
+			uint64_t b = mb_rand_below(&rng, 65536 - 8);
+			int64_t used = mb_allocated_blocks(vol, b, 8);
+
+			if (used == 0 && !mb_mark_used(vol, b, 8)) {
+				xs[nx] = b, xl[nx++] = 8;
+				free_m -= 8;
+			}
+		}
+		for (uint32_t s = 0; s <= vol->pcpu_mask; s++) {
+			uint64_t w = atomic_load(&vol->pcpu[s].resv_word);
+
+			ASSERT_EQ_U64(word_flight(w), 0);
+			min_share = word_share(w) < min_share ? word_share(w) : min_share;
+		}
+		if (mb_rand_below(&rng, 8)) /* statfs drains the shares: not every step */
+			continue;
+		struct mb_statfs st;
+
+		ASSERT_EQ_INT(mb_statfs(vol, &st), 0);
+		ASSERT_EQ_U64(st.free, free_m);
+		ASSERT_EQ_U64(st.avail, free_m - resv_m);
+	}
+	printf("ENOSPC %u times, lowest share %lld\n", enospc, (long long)min_share);
+	ASSERT_TRUE(enospc > 0);
+	ASSERT_TRUE(min_share < 0);
+	ASSERT_EQ_INT(mb_check(vol, NULL, 0), 0);
+	mb_volume_destroy(vol);
+}
