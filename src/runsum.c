@@ -533,6 +533,17 @@ MB_RS_INLINE void mb_rs_scan_walk(struct mb_rs_walk *w, uint32_t from)
 	if (from > w->grp->bb_first_free) {
 		uint32_t leaf = from / MB_RS_LEAF_BITS, wi = from >> 6;
 
+		if (from % MB_RS_LEAF_BITS == 0 && w->t[p + leaf].cnt != MB_RS_STALE) {
+			/* from starts a fresh leaf (a measure often ends at
+			   one): the walk starts at the largest fresh node
+			   starting there, not at the leaf's words */
+			n = p + leaf;
+			sz = MB_RS_LEAF_BITS;
+			st = from;
+			for (; !(n & 1) && w->t[n / 2].cnt != MB_RS_STALE; n /= 2)
+				sz *= 2;
+			goto node;
+		}
 		mb_rs_scan_word(w, mb_rs_free(w->vol, w->grp, wi) & (~0ULL << (from & 63)),
 				wi << 6);
 		mb_rs_scan_leaf_words(w, wi + 1, (leaf + 1) * MB_RS_LEAF_WORDS);
@@ -542,6 +553,7 @@ MB_RS_INLINE void mb_rs_scan_walk(struct mb_rs_walk *w, uint32_t from)
 		goto next;
 	}
 	for (;;) {
+node:
 		if (mb_rs_scan_node(w, n, sz, st)) {
 			if (n < p) { /* its left child next */
 				n *= 2;
@@ -642,9 +654,8 @@ MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, 
 				     .stopped = w.stopped};
 }
 
-void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp,
-					       uint32_t from, uint32_t want, uint32_t max_runs,
-					       struct mb_runsum_scan *o)
+void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o)
 {
 	mb_rs_scan(vol, grp, from, want, max_runs, o);
 }
@@ -692,9 +703,8 @@ uint32_t mb_runsum_longest_at(const struct mb_volume *vol, const struct mb_group
  * The first block p >= from that starts a free run of at least len blocks,
  * block from counting as a run start; vol->bpg if none.
  */
-uint32_t mb_runsum_next_long(const struct mb_volume *vol,
-							struct mb_group *grp, uint32_t from,
-							uint32_t len)
+uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+			     uint32_t len)
 {
 	struct mb_runsum_scan o;
 
