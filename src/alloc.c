@@ -357,7 +357,7 @@ static void mb_use_found_locked(struct mb_ac *ac, struct mb_group *grp, int orde
 		mb_new_preallocation_locked(ac, grp);
 	/* mb_group_mark_disk_used_locked, on the slot this call looked up */
 	mb_group_mark_disk_locked(grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
-	mb_free_counter_consume_slot(ac->slot, ac->b_ex.fe_len); /* claimed: U does not move */
+	mb_free_counter_consume_slot(ac->slot, ac->b_ex.fe_len, ac->flags); /* U does not move */
 }
 
 void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)

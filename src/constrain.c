@@ -157,7 +157,7 @@ static void mb_cons_take_locked(struct mb_cons *k, struct mb_group *grp, const s
 		atomic_fetch_add_explicit(&k->vol->vec_holding, 1, memory_order_relaxed);
 	}
 	mb_buddy_mark_used(k->vol, grp, ex->fe_start, ex->fe_len);
-	mb_group_mark_disk_used_locked(k->vol, grp, ex->fe_start, ex->fe_len);
+	mb_group_mark_disk_used_locked(k->vol, grp, ex->fe_start, ex->fe_len, k->flags);
 	k->own_bumps++;
 }
 
@@ -379,7 +379,7 @@ void mb_cons_end(struct mb_cons *k)
  * does not: the caller's claim or reservation still covers these blocks.
  * mb_buddy_free bumps discard_pa_seq once (the caller counts it).
  */
-void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex)
+void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex, uint32_t flags)
 {
 	struct mb_group *grp = mb_group_at(vol, ex->fe_group);
 
@@ -391,9 +391,7 @@ void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex)
 		return;
 	}
 	mb_group_clear_disk_locked(grp, ex->fe_start, ex->fe_len);
-	/* the opposite of mb_free_counter_consume; relaxed as it is */
-	mb_ctr_add_signed(&mb_this_pcpu(vol)->free_delta, (int64_t)ex->fe_len,
-			  memory_order_relaxed);
+	mb_free_counter_unconsume(vol, ex->fe_len, flags);
 	if (mb_buddy_free(vol, grp, ex->fe_start, ex->fe_len))
 		mb_group_set_corrupt_locked(vol, grp);
 	mb_unlock(&grp->bb_lock);

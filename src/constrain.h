@@ -36,7 +36,7 @@ uint32_t mb_cons_pass(struct mb_cons *k, uint32_t want, bool take, struct mb_fex
 void mb_cons_round_begin(struct mb_cons *k);
 bool mb_cons_should_retry(struct mb_cons *k, bool took_nothing);
 void mb_cons_end(struct mb_cons *k);
-void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex);
+void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex, uint32_t flags);
 void mb_cons_hold_end(struct mb_cons *k);
 
 #endif /* MB_CONSTRAIN_H */

@@ -470,10 +470,10 @@ void mb_group_mark_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t
 }
 
 void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
-				    mb_grpblk_t start, uint32_t len)
+				    mb_grpblk_t start, uint32_t len, uint32_t flags)
 {
 	mb_group_mark_disk_locked(grp, start, len);
-	mb_free_counter_consume(vol, len); /* claimed or reserved: U does not move */
+	mb_free_counter_consume(vol, len, flags); /* claimed or reserved: U does not move */
 }
 
 /* A piece's common checks: inside the group's data area, group not corrupt. */

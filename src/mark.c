@@ -32,8 +32,8 @@ static int mb_mark_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 		err = mb_mark_validate_locked(vol, grp, off, len);
 	if (!err && apply) {
 		mb_buddy_mark_used(vol, grp, off, len);
-		mb_group_mark_disk_used_locked(vol, grp, off, len);
-		mb_resv_adjust(vol, -(int64_t)len); /* nobody claimed these blocks */
+		mb_group_mark_disk_locked(grp, off, len);
+		mb_free_counter_add(vol, -(int64_t)len); /* nobody claimed these blocks */
 	}
 	mb_unlock(&grp->bb_lock);
 	return err;

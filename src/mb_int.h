@@ -531,7 +531,13 @@ struct mb_pcpu {
 	   lock: every bump happens under a group lock, and the sum is taken
 	   after the failed pass released its locks. */
 	_Atomic uint64_t discard_pa_seq;
-	_Atomic int64_t free_delta; /* stripe of the volume free counter */
+	/* reserve.c: the part of the volume free counter F that is not in U:
+	   F = rs_pool + every share + every free_delta, where a plain claim
+	   in flight reads as used (its blocks left U at the claim, and F does
+	   not move when they are marked).  Moves only for reservations: +n at
+	   mb_reserve, -n at mb_unreserve and -got when a DELALLOC_RESERVED
+	   allocation marks its blocks. */
+	_Atomic int64_t free_delta;
 	/* reserve.c: one word, so a claim is one RMW and its settle another:
 	   the low 48 bits (signed) are the unclaimed free blocks this slot
 	   may hand out without the pool lock (may go negative: corruption,
@@ -847,11 +853,11 @@ uint32_t mb_count_zero_bits(const uint64_t *map, uint32_t start, uint32_t len);
 
 /* reserve.c: the free-block counter (per-CPU stripes) and reservations */
 void mb_free_counter_add(struct mb_volume *vol, int64_t delta);
-void mb_free_counter_consume(struct mb_volume *vol, uint64_t len);
+void mb_free_counter_consume(struct mb_volume *vol, uint64_t len, uint32_t flags);
+void mb_free_counter_unconsume(struct mb_volume *vol, uint64_t len, uint32_t flags);
 int64_t mb_free_counter_sum(const struct mb_volume *vol);
 void mb_resv_init(struct mb_volume *vol);
 void mb_resv_destroy(struct mb_volume *vol);
-void mb_resv_adjust(struct mb_volume *vol, int64_t delta);
 struct mb_ac;
 int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed);
 void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags);
@@ -1029,7 +1035,7 @@ uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp
 void mb_group_clear_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 void mb_group_mark_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
-				    mb_grpblk_t start, uint32_t len);
+				    mb_grpblk_t start, uint32_t len, uint32_t flags);
 /* One group's piece of a range; apply false: only validate it. */
 typedef int (*mb_range_piece_fn)(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off,
 				 uint32_t len, bool apply);

@@ -43,10 +43,17 @@ static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
 {
 	return &vol->pcpu[mb_cpu_slot(vol)];
 }
-/* mb_free_counter_consume (reserve.c) on a slot the caller already holds. */
-static inline void mb_free_counter_consume_slot(struct mb_pcpu *slot, uint64_t len)
+/*
+ * mb_free_counter_consume (reserve.c) on a slot the caller already holds:
+ * an allocation marks len blocks used on disk.  Claimed blocks left U, and
+ * with it F, when they were claimed: nothing to do (the common case, no
+ * RMW).  Reserved ones (flags: MB_HINT_DELALLOC_RESERVED) leave F now.
+ */
+static inline void mb_free_counter_consume_slot(struct mb_pcpu *slot, uint64_t len,
+						uint32_t flags)
 {
-	mb_ctr_add_signed(&slot->free_delta, -(int64_t)len, memory_order_relaxed);
+	if (flags & MB_HINT_DELALLOC_RESERVED)
+		mb_ctr_add_signed(&slot->free_delta, -(int64_t)len, memory_order_relaxed);
 }
 /* discard_pa_seq: bumped (relaxed) by every buddy mark-used and free and
    by discards, under the group lock (struct mb_pcpu says what it pairs

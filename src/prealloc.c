@@ -535,7 +535,7 @@ static uint32_t mb_pa_take_locked(struct mb_ac *ac, struct mb_group *grp, struct
 
 	if (!n)
 		return 0;
-	mb_group_mark_disk_used_locked(vol, grp, off, n);
+	mb_group_mark_disk_used_locked(vol, grp, off, n, ac->flags);
 	pa->pa_free -= n;
 	if (pa->pa_type == MB_GROUP_PA) {
 		pa->pa_pstart += n;
@@ -844,7 +844,7 @@ mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa
 	else
 		mb_set_bits(grp->bb_disk, off, n);
 	mb_pa_disk_marked_locked(grp, n);
-	mb_free_counter_consume_slot(slot, n);
+	mb_free_counter_consume_slot(slot, n, req->flags);
 	pa->pa_free -= n;
 	if (pa->pa_type == MB_GROUP_PA) { /* handed out from its front */
 		pa->pa_pstart += n;

@@ -15,12 +15,17 @@
  *   none: reserved_clusters + r_blocks_count; MB_HINT_USE_ROOT_BLOCKS:
  *   reserved_clusters; MB_HINT_USE_RESERVED: 0.
  * U is kept directly, never computed from F and R, so no reader can see one
- * moved and not the other: an allocation's mark on disk lowers F but not U
- * (mb_free_counter_consume) -- the claim already counted those blocks --
- * and every other change of F moves U by the same amount
- * (mb_free_counter_add moves both, mb_resv_adjust U alone).  Since plain allocations claim
- * first, F >= R always: a USE_RESERVED allocation always has its blocks
- * somewhere on disk, free, in a PA, pending a commit or being trimmed.
+ * moved and not the other.  F is kept as U plus the reservations: F =
+ * rs_pool + every share + every slot's free_delta, which only reservations
+ * move (+n at mb_reserve, -n at mb_unreserve, -got when a delalloc
+ * allocation marks its reserved blocks: mb_free_counter_consume).  A plain
+ * claim's blocks leave F with U, at the claim, so its mark on disk writes
+ * no counter at all and F reads low by the claims in flight (what they do
+ * not use comes back with the settle).  Every other change of F moves U by
+ * the same amount (mb_free_counter_add: a free, a group seeded or found
+ * corrupt, mb_mark_used).  Since plain allocations claim first, F >= R
+ * always: a USE_RESERVED allocation always has its blocks somewhere on
+ * disk, free, in a PA, pending a commit or being trimmed.
  *
  * Exactness without a global lock on the fast path
  * ------------------------------------------------
@@ -165,12 +170,6 @@ static void mb_resv_share_add(struct mb_volume *vol, struct mb_pcpu *slot, int64
 	/* relaxed: only the share's total matters; a drain's CAS orders itself */
 	mb_ctr_add(&slot->resv_word, (uint64_t)delta, memory_order_relaxed);
 	mb_resv_spill(vol, slot);
-}
-
-/* Lock-free: a free, a seeded or corrupt group, mb_mark_used. */
-void mb_resv_adjust(struct mb_volume *vol, int64_t delta)
-{
-	mb_resv_share_add(vol, mb_resv_slot(vol), delta);
 }
 
 /*
@@ -518,8 +517,11 @@ int mb_reserve(struct mb_volume *vol, uint64_t n, uint32_t flags)
 	struct mb_pcpu *slot = mb_resv_slot(vol);
 	int err = mb_resv_claim_wait(vol, &slot, n, n, flags, false) ? 0 : -ENOSPC;
 
-	if (!err)
+	if (!err) {
 		atomic_fetch_add_explicit(&slot->resv_added, n, memory_order_seq_cst);
+		/* the blocks left U, not F */
+		atomic_fetch_add_explicit(&slot->free_delta, (int64_t)n, memory_order_relaxed);
+	}
 	return err;
 }
 
@@ -534,7 +536,9 @@ int mb_unreserve(struct mb_volume *vol, uint64_t n)
 	struct mb_pcpu *slot = mb_resv_slot(vol);
 
 	atomic_fetch_add_explicit(&slot->resv_removed, n, memory_order_seq_cst);
+	/* back in U, as they were in F: U first, so F never reads high */
 	mb_resv_share_add(vol, slot, (int64_t)n);
+	atomic_fetch_sub_explicit(&slot->free_delta, (int64_t)n, memory_order_relaxed);
 	return 0;
 }
 
@@ -572,28 +576,45 @@ int mb_statfs(struct mb_volume *vol, struct mb_statfs *st)
 /*
  * Free blocks that appear or vanish outside an allocation (a free, a group
  * seeded or flagged corrupt, mb_mark_used) are unclaimed: they change the
- * reservable count too (reserve.c).
+ * reservable count by as much, so only the share moves (F is U plus the
+ * reservations).  Lock-free, under bb_lock.
  */
 void mb_free_counter_add(struct mb_volume *vol, int64_t delta)
 {
-	struct mb_pcpu *slot = mb_this_pcpu(vol); /* mb_resv_slot's, looked up once */
-
-	mb_ctr_add_signed(&slot->free_delta, delta, memory_order_relaxed);
-	mb_resv_share_add(vol, slot, delta);
+	mb_resv_share_add(vol, mb_this_pcpu(vol), delta);
 }
 
-/* An allocation marks blocks it claimed (or that were reserved) on disk. */
-void mb_free_counter_consume(struct mb_volume *vol, uint64_t len)
+/* An allocation marks blocks it claimed (nothing to do) or that were reserved. */
+void mb_free_counter_consume(struct mb_volume *vol, uint64_t len, uint32_t flags)
 {
-	mb_ctr_add_signed(&mb_this_pcpu(vol)->free_delta, -(int64_t)len, memory_order_relaxed);
+	mb_free_counter_consume_slot(mb_this_pcpu(vol), len, flags);
 }
 
-int64_t mb_free_counter_sum(const struct mb_volume *vol)
+/* constrain.c gives back blocks it marked: the opposite of the consume. */
+void mb_free_counter_unconsume(struct mb_volume *vol, uint64_t len, uint32_t flags)
 {
-	int64_t sum = 0;
+	if (flags & MB_HINT_DELALLOC_RESERVED) /* relaxed, as the consume */
+		mb_ctr_add_signed(&mb_this_pcpu(vol)->free_delta, (int64_t)len,
+				  memory_order_relaxed);
+}
 
+/*
+ * F: the pool, every share and every free_delta, under rs_lock (a drain
+ * moves shares into the pool; a spill too).  A plain claim in flight reads
+ * as used.  rs_lock is a leaf: callable under any other lock.
+ */
+int64_t mb_free_counter_sum(const struct mb_volume *cvol)
+{
+	struct mb_volume *vol = (struct mb_volume *)cvol; /* for rs_lock only */
+	int64_t sum;
+
+	mb_lock(&vol->resv.rs_lock);
+	sum = vol->resv.rs_pool;
 	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
-		sum += atomic_load_explicit(&vol->pcpu[i].free_delta, memory_order_relaxed);
+		sum += mb_resv_share_of(atomic_load_explicit(&vol->pcpu[i].resv_word,
+							     memory_order_relaxed)) +
+		       atomic_load_explicit(&vol->pcpu[i].free_delta, memory_order_relaxed);
+	mb_unlock(&vol->resv.rs_lock);
 	return sum;
 }
 

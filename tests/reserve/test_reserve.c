@@ -643,9 +643,10 @@ static uint32_t word_flight(uint64_t w)
 }
 
 /*
- * Random allocations, frees, reservations and mb_mark_used calls, each on
- * a random slot, down to ENOSPC and back: after every step statfs must
- * equal the model (free blocks, and free less reserved with no system
+ * Random allocations (plain, and delalloc ones using a reservation), frees,
+ * reservations and mb_mark_used calls, each on a random slot, down to
+ * ENOSPC and back: after every step mb_free_blocks and now and then statfs
+ * must equal the model (free blocks, and free less reserved with no system
  * reserve), and no slot may count a claim in flight.  mb_mark_used on a
  * slot with a small share drives it negative, which a decoding that mixed
  * the share's sign into the count would read as claims in flight (and a
@@ -700,6 +701,15 @@ TEST(slot_words_match_a_model)
 			} else {
 				ASSERT_TRUE(free_m - resv_m < n);
 			}
+		} else if (op == 9 && nx < MAXEX && resv_m) { /* use a reservation */
+			struct mb_request rq = { .goal = MB_GOAL_NONE,
+						 .len = 1 + (uint32_t)mb_rand_below(&rng, resv_m),
+						 .flags = MB_HINT_DELALLOC_RESERVED };
+
+			ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+			xs[nx] = ex.start, xl[nx++] = ex.len;
+			free_m -= ex.len;
+			resv_m -= ex.len;
 		} else if (op == 8 && nx < MAXEX && free_m - resv_m >= 8) {
 			/* mark a free run used behind the allocator's back */
 			uint64_t b = mb_rand_below(&rng, 65536 - 8);
@@ -710,6 +720,7 @@ TEST(slot_words_match_a_model)
 				free_m -= 8;
 			}
 		}
+		ASSERT_EQ_U64(mb_free_blocks(vol), free_m);
 		for (uint32_t s = 0; s <= vol->pcpu_mask; s++) {
 			uint64_t w = atomic_load(&vol->pcpu[s].resv_word);
 
