@@ -255,6 +255,12 @@ static void mb_group_or_file(struct mb_ac *ac)
 	ac->lg = lg;
 }
 
+#if defined(__clang__) /* no noclone in clang, which clones less */
+#define MB_NOCLONE
+#else
+#define MB_NOCLONE __attribute__((noclone))
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Judging groups                                                            */
 /* ------------------------------------------------------------------------ */
@@ -681,10 +687,13 @@ static int mb_ac_load_locked(struct mb_ac *ac, struct mb_group *grp)
  * Looks at one group that passed (or, on a strict retry, skipped) the
  * unlocked prefilter: takes its lock, loads it, judges it there -- the
  * verdict that counts -- and scans it.  Out of line: the set walks inline
- * the prefilter and call this only for a group worth a lock.
+ * the prefilter and call this only for a group worth a lock.  No clone
+ * either: gcc, given one call site more, cloned it for a constant cr and
+ * left the group scan out of the clone (a call per visit).
  */
-static __attribute__((noinline)) void mb_visit_group(struct mb_ac *ac, struct mb_group *grp,
-						     mb_grp_t g, int cr)
+static __attribute__((noinline)) MB_NOCLONE void mb_visit_group(struct mb_ac *ac,
+							       struct mb_group *grp, mb_grp_t g,
+							       int cr)
 {
 	struct mb_volume *vol = ac->vol;
 
@@ -801,6 +810,64 @@ out:
 }
 
 /*
+ * mb_scan_set_hinted for CR_GOAL_LEN_FAST's first set, avg_set[ilog2(goal)],
+ * when the goal's sub j (mb_int.h, avg_hi) is not 0: only the members also
+ * in hi (avg_hi's bitmap of j) are judged -- the others' average is below
+ * the goal (group_sets.c), so the prefilter would reject them all -- a word
+ * of 64 groups at a time.  The same groups visited in the same order, and,
+ * with mb_stats on, the same count considered: the members the plain walk
+ * passes, counted a word at a time up to each visited group.
+ */
+static inline __attribute__((always_inline)) void
+mb_scan_set_hinted_hi(struct mb_ac *ac, const struct mb_gset *set, const _Atomic uint64_t *hi,
+		      int cr, mb_grp_t from, mb_grp_t end)
+{
+	struct mb_volume *vol = ac->vol;
+	bool count = MB_READ_ONCE(vol->t.mb_stats);
+	uint64_t n = 0;
+
+	for (uint32_t g = mb_gset_next_near(set, from); g < end;) {
+		_Atomic uint64_t *word = &set->lvl[0][g >> 6];
+		const _Atomic uint64_t *hw = &hi[g >> 6];
+		uint32_t base = g & ~63u;
+		uint64_t keep = end - base < 64 ? (1ULL << (end - base)) - 1 : ~0ULL;
+		uint64_t w = ((atomic_load_explicit(word, memory_order_relaxed) | (1ULL << (g & 63))) &
+			      (~0ULL << (g & 63))) & keep;
+
+		for (;;) {
+			uint64_t c = w & atomic_load_explicit(hw, memory_order_relaxed);
+
+			if (!c) {
+				n += count ? (uint64_t)__builtin_popcountll(w) : 0;
+				break;
+			}
+			uint32_t b = (uint32_t)__builtin_ctzll(c);
+			uint64_t upto = (2ULL << b) - 1; /* bits 0..b (all at b = 63) */
+
+			n += count ? (uint64_t)__builtin_popcountll(w & upto) : 0;
+			w &= ~upto;
+			g = base + b;
+			struct mb_group *grp = mb_group_at(vol, g);
+
+			if (mb_good_group_inline(ac, grp, cr)) {
+				mb_visit_group(ac, grp, g, cr);
+				if (ac->status != MB_AC_CONTINUE)
+					goto out;
+				/* the visit may have moved groups: the word again, past g */
+				w = atomic_load_explicit(word, memory_order_relaxed) & ~upto & keep;
+			}
+			if (!w)
+				break;
+		}
+		if (base + 64 >= end)
+			break; /* no lookup past the range */
+		g = mb_gset_next_near(set, base + 64);
+	}
+out:
+	mb_stat_cr(vol, cr, 1, n);
+}
+
+/*
  * The plain walk of `set`'s members in [from, end): mb_try_group for each
  * (a strict retry, a test hook, or mb_scan_summary off).  Out of line, so
  * that it costs the hinted walks' callers no registers.
@@ -828,8 +895,11 @@ static __attribute__((noinline)) void mb_scan_set_plain(struct mb_ac *ac,
  */
 static inline __attribute__((always_inline)) void
 mb_scan_orders(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gset *ge,
-	       const _Atomic uint64_t *orders, int lo, int hi, int cr, mb_grp_t goal)
+	       const _Atomic uint64_t *orders, int lo, int hi, int cr, mb_grp_t goal,
+	       const _Atomic uint64_t *lo_hi)
 {
+	/* lo_hi (a constant NULL but for one caller): the first set's walk
+	   skips the members outside it (mb_scan_set_hinted_hi) */
 	bool indexed = mb_scan_indexed(ac);
 
 	if (lo > hi)
@@ -858,7 +928,9 @@ mb_scan_orders(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gse
 				break;
 			/* no mb_gset_any_from first: the set is not empty (its
 			   bit in orders), and next() looks at from's word first */
-			if (indexed)
+			if (indexed && lo_hi && k == lo)
+				mb_scan_set_hinted_hi(ac, &sets[k], lo_hi, cr, from, end);
+			else if (indexed)
 				mb_scan_set_hinted(ac, &sets[k], cr, from, end);
 			else
 				mb_scan_set_plain(ac, &sets[k], cr, from, end);
@@ -866,20 +938,61 @@ mb_scan_orders(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gse
 	}
 }
 
+/*
+ * No member in any set of order lo or more (lo <= max_order): mb_scan_orders
+ * would find its loop over the orders empty at once in both passes.  The
+ * callers look first, before the walk's set-up (a drained volume's case).
+ */
+static inline bool mb_orders_empty_from(const _Atomic uint64_t *orders, int lo)
+{
+	return !(atomic_load_explicit(orders, memory_order_relaxed) >> lo);
+}
+
 static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t goal)
 {
 	struct mb_volume *vol = ac->vol;
 
+	if (mb_orders_empty_from(&vol->largest_orders, ac->ac_2order))
+		return;
+
 	mb_scan_orders(ac, vol->largest_set, vol->largest_ge, &vol->largest_orders, ac->ac_2order,
-		       vol->max_order, MB_CR_POWER2_ALIGNED, goal);
+		       vol->max_order, MB_CR_POWER2_ALIGNED, goal, NULL);
+}
+
+/*
+ * Every member of avg_set[k] for k > ilog2(goal) has an average above the
+ * goal; in the first set only those of the goal's sub j or above may reach
+ * it (avg_hi, mb_int.h): with j > 0 the walk there skips the rest.  Out of
+ * line, so that the plain walk below (a power-of-two goal, sub 0) keeps
+ * the registers and the code it had.
+ */
+static __attribute__((noinline)) void mb_scan_goal_len_fast_hi(struct mb_ac *ac, mb_grp_t goal,
+								int k, int j)
+{
+	struct mb_volume *vol = ac->vol;
+
+	mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, k, vol->max_order,
+		       MB_CR_GOAL_LEN_FAST, goal, mb_avg_hi_map(vol, j));
 }
 
 static __attribute__((noinline)) void mb_scan_goal_len_fast(struct mb_ac *ac, mb_grp_t goal)
 {
 	struct mb_volume *vol = ac->vol;
+	uint32_t len = ac->g_ex.fe_len;
+	int k = mb_ilog2(len);
 
-	mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, mb_ilog2(ac->g_ex.fe_len),
-		       vol->max_order, MB_CR_GOAL_LEN_FAST, goal);
+	if (k <= vol->max_order && mb_orders_empty_from(&vol->avg_orders, k))
+		return;
+	if (MB_UNLIKELY(len & (len - 1))) { /* not a power of two: the sub may be > 0 */
+		int j = (int)(((uint64_t)len * MB_AVG_SUBS) >> k) - MB_AVG_SUBS;
+
+		if (j) {
+			mb_scan_goal_len_fast_hi(ac, goal, k, j);
+			return;
+		}
+	}
+	mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, k, vol->max_order,
+		       MB_CR_GOAL_LEN_FAST, goal, NULL);
 }
 
 /* One trim of CR_BEST_AVAIL_LEN: the goal is 2^order now. */
@@ -889,7 +1002,7 @@ static __attribute__((noinline)) void mb_scan_best_avail_order(struct mb_ac *ac,
 	struct mb_volume *vol = ac->vol;
 
 	mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, order, vol->max_order,
-		       MB_CR_BEST_AVAIL_LEN, goal);
+		       MB_CR_BEST_AVAIL_LEN, goal, NULL);
 }
 
 /*

@@ -133,6 +133,13 @@ static void mb_check_sets(struct mb_volume *vol, struct mb_group *grp, mb_grp_t 
 	if (lo != grp->bb_largest_free_order || ao != grp->bb_avg_fragment_size_order)
 		mb_report(r, "group %u: cached orders %d/%d, counters say %d/%d\n", g,
 			  grp->bb_largest_free_order, grp->bb_avg_fragment_size_order, lo, ao);
+	int as = mb_group_avg_sub(grp->bb_free, grp->bb_fragments, ao);
+
+	if (as != grp->bb_avg_sub)
+		mb_report(r, "group %u: cached avg sub %d, counters say %d\n", g, grp->bb_avg_sub, as);
+	for (int j = 1; j < MB_AVG_SUBS; j++)
+		if (((atomic_load(&mb_avg_hi_map(vol, j)[g >> 6]) >> (g & 63)) & 1) != (j <= as))
+			mb_report(r, "group %u: wrong avg sub bitmap membership at %d\n", g, j);
 	for (int k = 0; k <= vol->max_order; k++) {
 		if (mb_gset_test(&vol->largest_set[k], g) != (k == lo))
 			mb_report(r, "group %u: wrong largest-order set membership at %d\n", g, k);

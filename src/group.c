@@ -59,6 +59,7 @@ static void mb_group_fill_pristine(struct mb_volume *vol, struct mb_group *grp, 
 	grp->bb_largest_free_order = mb_group_largest_order(vol, grp->bb_counters);
 	grp->bb_avg_fragment_size_order = mb_group_avg_order(vol, free, grp->bb_fragments);
 	grp->bb_free_order = mb_group_free_order(vol, free, grp->bb_fragments);
+	grp->bb_avg_sub = mb_group_avg_sub(free, grp->bb_fragments, grp->bb_avg_fragment_size_order);
 }
 
 /*
@@ -123,6 +124,8 @@ int mb_groups_init(struct mb_volume *vol)
 					  ~(uintptr_t)(MB_CACHELINE - 1));
 	err = mb_gset_init(&vol->setup_set, vol->ngroups);
 	if (!err)
+		err = mb_avg_hi_init(vol);
+	if (!err)
 		err = mb_gcache_init(vol);
 	if (err)
 		return err;
@@ -138,6 +141,7 @@ int mb_groups_init(struct mb_volume *vol)
 			mb_gset_fill(&vol->avg_set[tmpl.bb_avg_fragment_size_order], last, &img);
 		mb_group_fill_ge(vol, &tmpl, last, &img);
 		mb_gset_image_close(&img);
+		mb_avg_hi_fill(vol, tmpl.bb_avg_sub, last);
 	}
 	struct mb_group *lg = mb_group_at(vol, last);
 
@@ -151,6 +155,7 @@ int mb_groups_init(struct mb_volume *vol)
 		mb_gset_add(&vol->largest_ge[k], last);
 	for (int k = 0; k <= lg->bb_avg_fragment_size_order; k++)
 		mb_gset_add(&vol->avg_ge[k], last);
+	mb_avg_hi_add(vol, last, lg->bb_avg_sub);
 	mb_free_counter_add(vol, (int64_t)last * mb_group_pristine_free(vol, 0) +
 					 mb_group_pristine_free(vol, last));
 	return 0;
@@ -173,6 +178,7 @@ void mb_groups_destroy(struct mb_volume *vol)
 	mb_gcache_destroy(vol);
 	mb_pristine_destroy(vol);
 	mb_gset_destroy(&vol->setup_set);
+	mb_avg_hi_destroy(vol);
 	mb_zunmap(vol->groups_mem, sizeof(struct mb_group) * (size_t)vol->ngroups + MB_CACHELINE);
 	free(vol->zero_map);
 	vol->groups = vol->groups_mem = NULL;

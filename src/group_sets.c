@@ -8,6 +8,9 @@
  * largest_ge / avg_ge hold each group in the sets of its orders and every
  * lower one: one look tells whether any set of order k or more has a
  * member in a range of groups.
+ * avg_hi (mb_int.h) splits each avg order by the next 3 bits of the
+ * average, so CR_GOAL_LEN_FAST skips the members of its first set whose
+ * average is below the goal without reading their counters.
  * Called whenever a group's buddy counters change, under its bb_lock.
  */
 #include "gset.h"
@@ -19,6 +22,92 @@ int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frag
 	int o = mb_ilog2(free / frags);
 
 	return o < vol->max_order ? o : vol->max_order;
+}
+
+/*
+ * floor(8 * avg / 2^ao) - 8 with avg = free / frags of order ao (capped at
+ * max_order, so the sub too: 7), 0 for no order.  A group with sub s has
+ * avg >= mb_avg_sub_floor(ao, s) (a whole number), and below the floor of
+ * s + 1 unless capped: a goal of order ao with sub j is at least
+ * mb_avg_sub_floor(ao, j), above the average of every sub below j.
+ */
+int mb_group_avg_sub(uint32_t free, uint32_t frags, int ao)
+{
+	if (ao < 0)
+		return 0;
+	uint64_t s = ((uint64_t)(free / frags) * MB_AVG_SUBS) >> ao;
+
+	return s >= 2 * MB_AVG_SUBS ? MB_AVG_SUBS - 1 : (int)s - MB_AVG_SUBS;
+}
+
+/* The least average of sub j (0..MB_AVG_SUBS) in order ao: ceil((8 + j) 2^ao / 8). */
+static uint64_t mb_avg_sub_floor(int ao, int j)
+{
+	return (((uint64_t)(MB_AVG_SUBS + j) << ao) + MB_AVG_SUBS - 1) / MB_AVG_SUBS;
+}
+
+int mb_avg_hi_init(struct mb_volume *vol)
+{
+	for (int k = 0; k <= vol->max_order; k++)
+		for (int j = 0; j <= MB_AVG_SUBS; j++)
+			vol->avg_floor[k][j] = k == vol->max_order && j == MB_AVG_SUBS ?
+				UINT32_MAX : (uint32_t)mb_avg_sub_floor(k, j);
+	vol->avg_hi_words = (vol->ngroups + 63) / 64;
+	vol->avg_hi = mb_zmap((size_t)(MB_AVG_SUBS - 1) * vol->avg_hi_words * sizeof(uint64_t));
+	return vol->avg_hi ? 0 : -ENOMEM;
+}
+
+void mb_avg_hi_destroy(struct mb_volume *vol)
+{
+	if (vol->avg_hi)
+		mb_zunmap((void *)vol->avg_hi,
+			  (size_t)(MB_AVG_SUBS - 1) * vol->avg_hi_words * sizeof(uint64_t));
+	vol->avg_hi = NULL;
+}
+
+/* Groups [0, n), all of sub `sub`, join avg_hi: before the volume is shared. */
+void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n)
+{
+	for (int j = 1; j <= sub; j++) {
+		_Atomic uint64_t *m = mb_avg_hi_map(vol, j);
+
+		for (uint32_t w = 0; w < n / 64; w++)
+			atomic_store_explicit(&m[w], ~0ULL, memory_order_relaxed);
+		if (n % 64)
+			atomic_store_explicit(&m[n / 64], (1ULL << (n % 64)) - 1,
+					      memory_order_relaxed);
+	}
+}
+
+/* Moves g from the avg_hi bitmaps of sub `from` to those of `to`; `one`: gset.h. */
+static inline void mb_avg_hi_move_as(struct mb_volume *vol, mb_grp_t g, int from, int to, bool one)
+{
+	uint64_t bit = 1ULL << (g & 63);
+
+	for (int j = from + 1; j <= to; j++) {
+		_Atomic uint64_t *w = &mb_avg_hi_map(vol, j)[g >> 6];
+
+		if (one) /* nobody else writes the word */
+			atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit,
+					      memory_order_relaxed);
+		else /* other groups' lock holders write the word: an RMW */
+			atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+	}
+	for (int j = to + 1; j <= from; j++) {
+		_Atomic uint64_t *w = &mb_avg_hi_map(vol, j)[g >> 6];
+
+		if (one)
+			atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) & ~bit,
+					      memory_order_relaxed);
+		else
+			atomic_fetch_and_explicit(w, ~bit, memory_order_relaxed);
+	}
+}
+
+/* g (not yet in avg_hi) joins the bitmaps of sub `sub`. */
+void mb_avg_hi_add(struct mb_volume *vol, mb_grp_t g, int sub)
+{
+	mb_avg_hi_move_as(vol, g, 0, sub, false);
 }
 
 /* The highest order at or below top with a free chunk, -1 if none. */
@@ -47,9 +136,15 @@ int mb_group_free_order(const struct mb_volume *vol, uint32_t free, uint32_t fra
 
 /* Moves the group to the sets of its new orders (some changed); `one`: gset.h. */
 static inline __attribute__((always_inline)) void
-mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int ao, int fo, bool one)
+mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int ao, int fo, int as,
+		      bool one)
 {
 	mb_grp_t g = mb_group_no(vol, grp);
+
+	if (as != grp->bb_avg_sub) {
+		mb_avg_hi_move_as(vol, g, grp->bb_avg_sub, as, one);
+		MB_WRITE_ONCE(grp->bb_avg_sub, as);
+	}
 
 	if (fo != grp->bb_free_order) {
 		mb_gset_move_ge_as(vol->free_ge, g, grp->bb_free_order, fo, one);
@@ -77,12 +172,12 @@ mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int a
 /* One look at the thread count for the whole move (up to ~40 sets). */
 static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume *vol,
 								struct mb_group *grp, int lo,
-								int ao, int fo)
+								int ao, int fo, int as)
 {
 	if (MB_SINGLE_THREADED())
-		mb_group_move_sets_as(vol, grp, lo, ao, fo, true);
+		mb_group_move_sets_as(vol, grp, lo, ao, fo, as, true);
 	else
-		mb_group_move_sets_as(vol, grp, lo, ao, fo, false);
+		mb_group_move_sets_as(vol, grp, lo, ao, fo, as, false);
 }
 
 /*
@@ -98,11 +193,12 @@ static inline void mb_group_update_orders_from(struct mb_volume *vol, struct mb_
 	int lo = corrupt ? -1 : mb_largest_order_from(grp->bb_counters, top);
 	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
 	int fo = corrupt ? -1 : mb_group_free_order(vol, grp->bb_free, grp->bb_fragments);
+	int as = mb_group_avg_sub(grp->bb_free, grp->bb_fragments, ao);
 
 	if (MB_LIKELY(lo == grp->bb_largest_free_order && ao == grp->bb_avg_fragment_size_order &&
-		      fo == grp->bb_free_order))
+		      fo == grp->bb_free_order && as == grp->bb_avg_sub))
 		return;
-	mb_group_move_sets_locked(vol, grp, lo, ao, fo);
+	mb_group_move_sets_locked(vol, grp, lo, ao, fo, as);
 }
 
 void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
@@ -115,20 +211,24 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
  * only empties chunks and splits them into lower orders, and lowers
  * bb_free: the largest order holds while its counter is non-zero, the free
  * order (ilog2(free), capped) while free >= 2^fo, and the average order
- * while 2^ao <= free / frags < 2^(ao + 1) (no upper bound at max_order),
- * which is free >= frags << ao and free < frags << (ao + 1) -- shifts and
- * compares instead of a division and two ilog2 (most uses change none).
+ * and its sub s while avg_floor[ao][s] <= free / frags < avg_floor[ao][s
+ * + 1] (no upper bound at max_order's top sub: UINT32_MAX there, above
+ * any free), which is free >= frags * avg_floor[ao][s] and free < frags *
+ * avg_floor[ao][s + 1] -- two loads, products and compares instead of a
+ * division and two ilog2 (most uses change none).
  */
 static inline bool mb_group_orders_hold_used(const struct mb_volume *vol, struct mb_group *grp)
 {
 	int lo = grp->bb_largest_free_order, ao = grp->bb_avg_fragment_size_order;
-	int fo = grp->bb_free_order;
+	int fo = grp->bb_free_order, as = grp->bb_avg_sub;
 	uint64_t free = grp->bb_free, frags = grp->bb_fragments;
 
 	if (lo < 0 || ao < 0 || fo < 0 || !frags || mb_group_corrupt(grp))
 		return false;
-	return grp->bb_counters[lo] && free >= 1ULL << fo && free >= frags << ao &&
-	       (ao == vol->max_order || free < frags << (ao + 1));
+	const uint32_t *floor = &vol->avg_floor[ao][as];
+
+	return grp->bb_counters[lo] && free >= 1ULL << fo && free >= frags * floor[0] &&
+	       free < frags * floor[1];
 }
 
 /*
@@ -149,7 +249,9 @@ void mb_group_update_orders_used_locked(struct mb_volume *vol, struct mb_group *
 		       grp->bb_avg_fragment_size_order ==
 			       mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments) &&
 		       grp->bb_free_order ==
-			       mb_group_free_order(vol, grp->bb_free, grp->bb_fragments));
+			       mb_group_free_order(vol, grp->bb_free, grp->bb_fragments) &&
+		       grp->bb_avg_sub == mb_group_avg_sub(grp->bb_free, grp->bb_fragments,
+							   grp->bb_avg_fragment_size_order));
 		return;
 	}
 	mb_group_update_orders_from(vol, grp, top >= 0 ? top : vol->max_order);

@@ -296,6 +296,7 @@ bool mb_mutex_held(struct mb_mutex *mx);
  * caller re-checks under the group lock).  See gset.c for why a summary bit
  * is never left clear over a non-empty word.
  */
+#define MB_AVG_SUBS 8 /* bb_avg_sub in [0, MB_AVG_SUBS): vol->avg_hi */
 #define MB_GSET_MAX_LEVELS 6
 struct mb_gset {
 	_Atomic uint64_t *lvl[MB_GSET_MAX_LEVELS]; /* lvl[0]: one bit per group */
@@ -419,6 +420,7 @@ struct mb_group {
 	int32_t bb_largest_free_order;      /* -1: nothing free */
 	int32_t bb_avg_fragment_size_order; /* -1: nothing free */
 	int32_t bb_free_order; /* ilog2(bb_free) up to max_order; -1: nothing free */
+	int32_t bb_avg_sub;    /* where the average sits in its order: vol->avg_hi */
 	_Atomic uint32_t bb_state;          /* MB_GRP_* */
 
 	uint32_t bg_free; /* descriptor free count, on-disk terms; bb_lock */
@@ -704,6 +706,21 @@ struct mb_volume {
 	/* largest_ge[k]: the members of largest_set[k..]; avg_ge likewise. */
 	struct mb_gset largest_ge[MB_MAX_ORDERS];
 	struct mb_gset avg_ge[MB_MAX_ORDERS];
+	/* Where in its order a group's average free fragment (free / frags,
+	   order ao) sits: bb_avg_sub = floor(8 * avg / 2^ao) - 8, the 3 bits
+	   after the leading one (0..7; 7 also past the order at max_order; 0
+	   when in no avg set).  avg_hi is 7 flat bitmaps of avg_hi_words words:
+	   the j-th (j = 1..7, at (j - 1) * avg_hi_words) holds the groups with
+	   bb_avg_sub >= j.  CR_GOAL_LEN_FAST's walk of avg_set[ilog2(goal)]
+	   skips the members outside the bitmap of the goal's own sub: their
+	   average is below the goal (group_sets.c).  Written by the group's
+	   lock holder (atomic RMWs with threads), read racily as a hint like
+	   the counters it mirrors. */
+	_Atomic uint64_t *avg_hi;
+	uint32_t avg_hi_words;
+	/* avg_floor[ao][s]: the least average of sub s in order ao (s = 8:
+	   of the next order; UINT32_MAX at max_order: no bound); const */
+	uint32_t avg_floor[MB_MAX_ORDERS][MB_AVG_SUBS + 1];
 
 	struct mb_tunables t;
 
@@ -974,6 +991,16 @@ int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters
 void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp);
 void mb_group_update_orders_used_locked(struct mb_volume *vol, struct mb_group *grp);
 void mb_group_update_orders_freed_locked(struct mb_volume *vol, struct mb_group *grp, int top);
+int mb_group_avg_sub(uint32_t free, uint32_t frags, int ao);
+int mb_avg_hi_init(struct mb_volume *vol);
+void mb_avg_hi_destroy(struct mb_volume *vol);
+void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n);
+void mb_avg_hi_add(struct mb_volume *vol, mb_grp_t g, int sub);
+/* avg_hi's bitmap of sub j (1..MB_AVG_SUBS - 1) */
+static inline _Atomic uint64_t *mb_avg_hi_map(const struct mb_volume *vol, int j)
+{
+	return vol->avg_hi + (size_t)(j - 1) * vol->avg_hi_words;
+}
 
 /* group.c */
 int mb_groups_init(struct mb_volume *vol);

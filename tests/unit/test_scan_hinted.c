@@ -11,7 +11,8 @@
  * extents scanned).  The workloads are built for the walk's edges: many groups
  * (sets spanning several 64-group words, goals inside a word so a pass
  * ends mid-word), goal lengths just over a power of two (most members of
- * the lowest order's set fail free / frags >= goal), both scan_summary
+ * the lowest order's set fail free / frags >= goal) and spread over the
+ * order (avg_hi skips part of that set), both scan_summary
  * settings, optimize_scan off (the linear passes), and files.
  */
 #include "lockstep.h"
@@ -34,9 +35,11 @@ static int hinted_request(struct mb_lockstep *ls, uint64_t dice, bool files, str
 			  const void *arg)
 {
 	uint32_t k = 2 + (uint32_t)mb_rand_below(&ls->rng, 8);
+	const bool *spread = arg;
 
-	(void)arg;
-	if (dice < 70)
+	if (*spread && dice < 70) /* anywhere in the order: every avg_hi sub */
+		r->len = (1u << k) + (uint32_t)mb_rand_below(&ls->rng, 1u << k);
+	else if (dice < 70)
 		r->len = (1u << k) + 1 + (uint32_t)mb_rand_below(&ls->rng, 1u << (k - 2));
 	else if (dice < 80)
 		r->len = 1u << k; /* the power-of-two pass */
@@ -55,6 +58,7 @@ struct hinted_case {
 	unsigned keep;
 	int ops;
 	bool files;
+	bool spread; /* goal lengths spread over their order, not just over 2^k */
 };
 
 /* 1 KiB blocks, 3 files; the second volume plain: its hook counts into *hooks. */
@@ -73,7 +77,7 @@ static int hinted_same(const struct hinted_case *c, uint64_t *hooks)
 {
 	struct mb_lockstep ls;
 	int bad = hinted_init(&ls, c, hooks) || mb_lockstep_age(&ls, c->maxlen, c->keep) ||
-		  mb_lockstep_run(&ls, c->ops, c->files, hinted_request, NULL);
+		  mb_lockstep_run(&ls, c->ops, c->files, hinted_request, &c->spread);
 
 	mb_lockstep_destroy(&ls);
 	return bad;
@@ -92,6 +96,26 @@ TEST(aged_over_power_of_two_same)
 
 		ASSERT_EQ_INT(hinted_same(&c, &hooks), 0);
 		ASSERT_TRUE(hooks > 0); /* the plain volume did judge groups unlocked */
+	}
+}
+
+/*
+ * Goal lengths anywhere in their order: CR_GOAL_LEN_FAST's first set walk
+ * skips the members below the goal's sub (avg_hi) a word at a time, with
+ * visits and counts that must match the plain walk's.
+ */
+TEST(aged_spread_goals_same)
+{
+	static const unsigned keep[] = {70, 90, 96};
+
+	for (unsigned k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
+		const struct hinted_case c = {.bpg = 2048, .groups = 150,
+					      .seed = mb_test_seed * 13 + k, .maxlen = 64,
+					      .keep = keep[k], .ops = 2500, .spread = true};
+		uint64_t hooks = 0;
+
+		ASSERT_EQ_INT(hinted_same(&c, &hooks), 0);
+		ASSERT_TRUE(hooks > 0);
 	}
 }
 

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_avg_hi.c - avg_hi (mb_int.h, group_sets.c), the index that lets
+ * CR_GOAL_LEN_FAST skip the members of avg_set[ilog2(goal)] whose average
+ * free fragment is below the goal, against a brute-force model.  After
+ * every few seeded allocations and frees, every group (set up or still
+ * pristine) must have the sub the model computes from its counters, be in
+ * exactly the bitmaps of that sub, and -- the property the scan relies on
+ * -- for every goal length, each member of the goal's avg set that the
+ * prefilter would accept (free >= goal * frags) must be in the goal's
+ * bitmap.  The walk's decisions and counts: test_scan_hinted.
+ */
+#include "lockstep.h"
+
+/* The model: the highest s in 0..7 with floor(free / frags) * 8 >= (8 + s) 2^ao. */
+static int model_sub(uint32_t free, uint32_t frags, int ao)
+{
+	int s = 0;
+
+	if (ao < 0)
+		return 0;
+	while (s + 1 < MB_AVG_SUBS &&
+	       (uint64_t)(free / frags) * MB_AVG_SUBS >= (uint64_t)(MB_AVG_SUBS + s + 1) << ao)
+		s++;
+	return s;
+}
+
+static bool in_hi(struct mb_volume *vol, int j, mb_grp_t g)
+{
+	return (atomic_load(&mb_avg_hi_map(vol, j)[g >> 6]) >> (g & 63)) & 1;
+}
+
+/* Group g's counters, or those a pristine group has before it is set up. */
+static void group_counters(struct mb_volume *vol, mb_grp_t g, uint32_t *free, uint32_t *frags,
+			   int *ao)
+{
+	struct mb_group *grp = mb_group_peek(vol, g);
+
+	if (grp) {
+		*free = grp->bb_free;
+		*frags = grp->bb_fragments;
+		*ao = grp->bb_avg_fragment_size_order;
+		return;
+	}
+	*free = mb_group_pristine_free(vol, g);
+	*frags = *free ? 1 : 0;
+	*ao = mb_group_avg_order(vol, *free, *frags);
+}
+
+/* 0 when every group agrees with the model; 1 (and a message) otherwise. */
+static int model_check(struct mb_volume *vol, uint64_t *filtered)
+{
+	for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+		uint32_t free, frags;
+		int ao;
+
+		group_counters(vol, g, &free, &frags, &ao);
+		int s = model_sub(free, frags, ao);
+		struct mb_group *grp = mb_group_peek(vol, g);
+
+		if (grp && grp->bb_avg_sub != s) {
+			fprintf(stderr, "group %u: sub %d, model %d\n", g, grp->bb_avg_sub, s);
+			return 1;
+		}
+		for (int j = 1; j < MB_AVG_SUBS; j++) {
+			if (in_hi(vol, j, g) != (j <= s)) {
+				fprintf(stderr, "group %u: bitmap %d says %d, sub %d\n", g, j,
+					in_hi(vol, j, g), s);
+				return 1;
+			}
+		}
+		if (ao < 0)
+			continue;
+		/* every goal whose first set is avg_set[ao] */
+		for (uint64_t len = 1ULL << ao; len < 2ULL << ao && len <= vol->bpg; len++) {
+			int j = (int)((len * MB_AVG_SUBS) >> ao) - MB_AVG_SUBS;
+			bool pass = free >= len * frags;
+
+			if (!j)
+				continue;
+			if (pass && !in_hi(vol, j, g)) {
+				fprintf(stderr, "group %u (free %u, frags %u) passes goal %llu, skipped\n",
+					g, free, frags, (unsigned long long)len);
+				return 1;
+			}
+			*filtered += !in_hi(vol, j, g);
+		}
+	}
+	return 0;
+}
+
+/* Lengths spread over whole orders, so goals fall in every sub. */
+static int spread_request(struct mb_lockstep *ls, uint64_t dice, bool files, struct mb_request *r,
+			  const void *arg)
+{
+	uint32_t k = (uint32_t)mb_rand_below(&ls->rng, 9);
+
+	(void)dice;
+	(void)files;
+	(void)arg;
+	r->len = (1u << k) + (uint32_t)mb_rand_below(&ls->rng, 1u << k);
+	r->goal = mb_lockstep_goal(ls);
+	return -1;
+}
+
+/* Aged volumes, ops in rounds, the model after each round. */
+TEST(avg_hi_matches_model)
+{
+	static const unsigned keep[] = {50, 80, 95};
+
+	for (unsigned c = 0; c < sizeof(keep) / sizeof(keep[0]); c++) {
+		const struct mb_lockstep_opts o = {.block_size = 1024, .bpg = 1024, .groups = 140,
+						   .seed = mb_test_seed * 7 + c, .cap = 1 << 14};
+		struct mb_lockstep ls;
+		uint64_t filtered = 0;
+		int bad = mb_lockstep_init(&ls, &o);
+
+		/* pristine groups: the creation's fill */
+		if (!bad)
+			bad = model_check(ls.v[0], &filtered);
+		if (!bad)
+			bad = mb_lockstep_age(&ls, 40, keep[c]) || model_check(ls.v[0], &filtered);
+		for (int round = 0; round < 40 && !bad; round++)
+			bad = mb_lockstep_run(&ls, 60, false, spread_request, NULL) ||
+			      model_check(ls.v[0], &filtered);
+		mb_lockstep_destroy(&ls);
+		ASSERT_EQ_INT(bad, 0);
+		ASSERT_TRUE(filtered > 0); /* the index did exclude someone */
+	}
+}
+
+/*
+ * Reserved blocks per group put the pristine groups' average anywhere in
+ * its order: the creation's fill (groups never set up) and the first
+ * allocations in each group must agree with the model for every sub.
+ */
+TEST(avg_hi_pristine_fill)
+{
+	for (uint32_t rsv = 0; rsv < 512; rsv += 37) {
+		struct mb_geometry geo = {.block_size = 1024, .blocks_per_group = 1024,
+					  .blocks_count = 1024 * 100, .reserved_per_group = rsv};
+		struct mb_volume *vol;
+		uint64_t filtered = 0, rng = mb_test_seed + rsv;
+		int bad;
+
+		ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+		bad = model_check(vol, &filtered);
+		for (int i = 0; i < 300 && !bad; i++) {
+			uint32_t k = (uint32_t)mb_rand_below(&rng, 7);
+			struct mb_request r = {
+				.len = (1u << k) + (uint32_t)mb_rand_below(&rng, 1u << k),
+				.goal = mb_rand_below(&rng, geo.blocks_count)};
+			struct mb_extent e;
+
+			if (!mb_alloc(vol, &r, &e) && mb_rand_below(&rng, 3) == 0)
+				bad = mb_free(vol, e.start, e.len) != 0;
+			if (!bad && i % 30 == 0)
+				bad = model_check(vol, &filtered);
+		}
+		mb_volume_destroy(vol);
+		ASSERT_EQ_INT(bad, 0);
+	}
+}
