@@ -140,8 +140,8 @@ int mb_groups_init(struct mb_volume *vol)
 		if (tmpl.bb_avg_fragment_size_order >= 0)
 			mb_gset_fill(&vol->avg_set[tmpl.bb_avg_fragment_size_order], last, &img);
 		mb_group_fill_ge(vol, &tmpl, last, &img);
+		mb_avg_hi_fill(vol, tmpl.bb_avg_sub, last, &img);
 		mb_gset_image_close(&img);
-		mb_avg_hi_fill(vol, tmpl.bb_avg_sub, last);
 	}
 	struct mb_group *lg = mb_group_at(vol, last);
 

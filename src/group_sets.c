@@ -13,6 +13,8 @@
  * average is below the goal without reading their counters.
  * Called whenever a group's buddy counters change, under its bb_lock.
  */
+#include <unistd.h>
+
 #include "gset.h"
 
 int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags)
@@ -46,13 +48,28 @@ static uint64_t mb_avg_sub_floor(int ao, int j)
 	return (((uint64_t)(MB_AVG_SUBS + j) << ao) + MB_AVG_SUBS - 1) / MB_AVG_SUBS;
 }
 
+/*
+ * Words a bitmap of avg_hi takes: a bit per group, rounded up to a page
+ * when it is as big as a set level that creation maps (gset.c), so that
+ * each bitmap starts on a page of the mapping and mb_avg_hi_fill can map
+ * the sets' image over it.
+ */
+static uint32_t mb_avg_hi_stride(uint32_t ngroups)
+{
+	uint64_t words = ((uint64_t)ngroups + 63) / 64, page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	if (words * sizeof(uint64_t) < MB_BIGMEM_MIN || (int64_t)page <= 0)
+		return (uint32_t)words;
+	return (uint32_t)((words * sizeof(uint64_t) + page - 1) / page * page / sizeof(uint64_t));
+}
+
 int mb_avg_hi_init(struct mb_volume *vol)
 {
 	for (int k = 0; k <= vol->max_order; k++)
 		for (int j = 0; j <= MB_AVG_SUBS; j++)
 			vol->avg_floor[k][j] = k == vol->max_order && j == MB_AVG_SUBS ?
 				UINT32_MAX : (uint32_t)mb_avg_sub_floor(k, j);
-	vol->avg_hi_words = (vol->ngroups + 63) / 64;
+	vol->avg_hi_words = mb_avg_hi_stride(vol->ngroups);
 	vol->avg_hi = mb_zmap((size_t)(MB_AVG_SUBS - 1) * vol->avg_hi_words * sizeof(uint64_t));
 	return vol->avg_hi ? 0 : -ENOMEM;
 }
@@ -65,12 +82,22 @@ void mb_avg_hi_destroy(struct mb_volume *vol)
 	vol->avg_hi = NULL;
 }
 
-/* Groups [0, n), all of sub `sub`, join avg_hi: before the volume is shared. */
-void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n)
+/*
+ * Groups [0, n), all of sub `sub`, join avg_hi: before the volume is
+ * shared.  Each bitmap holds what a set's level 0 holds after a fill, so
+ * the sets' image (img, gset.c) is mapped over it when it can be, rather
+ * than up to 7 MiB stored at 1 PiB.
+ */
+void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n, const struct mb_gset_image *img)
 {
+	bool ours = img && img->nbits == vol->ngroups && img->n == n;
+
 	for (int j = 1; j <= sub; j++) {
 		_Atomic uint64_t *m = mb_avg_hi_map(vol, j);
 
+		if (ours && mb_gset_image_map_words(img, (void *)m,
+						    vol->avg_hi_words * sizeof(uint64_t)))
+			continue;
 		for (uint32_t w = 0; w < n / 64; w++)
 			atomic_store_explicit(&m[w], ~0ULL, memory_order_relaxed);
 		if (n % 64)

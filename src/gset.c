@@ -206,6 +206,26 @@ static bool mb_gset_map_level(struct mb_gset *s, int l, const struct mb_gset_ima
 }
 
 /*
+ * img's level 0 (members [0, n) of nbits groups) mapped copy-on-write over
+ * [at, at + bytes), memory of a flat bitmap of the same groups (avg_hi):
+ * at page-aligned inside an mb_zmap mapping, and bytes that level's words
+ * rounded up to a page, as the file holds them.  False, nothing changed,
+ * when the image has no level 0 or the sizes differ.
+ */
+bool mb_gset_image_map_words(const struct mb_gset_image *img, void *at, size_t bytes)
+{
+	int64_t page = sysconf(_SC_PAGESIZE);
+	uint64_t words = ((uint64_t)(img->nbits ? img->nbits : 1) + 63) / 64;
+
+	if (img->fd < 0 || img->off[0] < 0 || page <= 0 || (uintptr_t)at % (uint64_t)page ||
+	    bytes != (words * sizeof(uint64_t) + (uint64_t)page - 1) / (uint64_t)page *
+			     (uint64_t)page)
+		return false;
+	return mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, img->fd,
+		    (off_t)img->off[0]) != MAP_FAILED;
+}
+
+/*
  * Makes groups [0, n) members, summaries included: s must be empty, and
  * not yet shared (volume creation).  img: NULL, or an image of s's size
  * with members [0, n), whose levels are mapped rather than stored (the

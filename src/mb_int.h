@@ -333,6 +333,7 @@ void mb_gset_add(struct mb_gset *s, uint32_t g);
 void mb_gset_image_open(struct mb_gset_image *img, uint32_t nbits, uint32_t n);
 void mb_gset_image_close(struct mb_gset_image *img);
 int mb_gset_fill(struct mb_gset *s, uint32_t n, const struct mb_gset_image *img);
+bool mb_gset_image_map_words(const struct mb_gset_image *img, void *at, size_t bytes);
 void mb_gset_set_family(struct mb_gset *s, _Atomic uint64_t *fam, int bit);
 #ifdef MB_TESTING
 /* Test-only: called by a delete that emptied s, before it clears s's
@@ -709,7 +710,9 @@ struct mb_volume {
 	/* Where in its order a group's average free fragment (free / frags,
 	   order ao) sits: bb_avg_sub = floor(8 * avg / 2^ao) - 8, the 3 bits
 	   after the leading one (0..7; 7 also past the order at max_order; 0
-	   when in no avg set).  avg_hi is 7 flat bitmaps of avg_hi_words words:
+	   when in no avg set).  avg_hi is 7 flat bitmaps of avg_hi_words words
+	   (a bit per group; a big volume's rounded up to a page, so that
+	   creation can map them: mb_avg_hi_fill):
 	   the j-th (j = 1..7, at (j - 1) * avg_hi_words) holds the groups with
 	   bb_avg_sub >= j.  CR_GOAL_LEN_FAST's walk of avg_set[ilog2(goal)]
 	   skips the members outside the bitmap of the goal's own sub: their
@@ -994,7 +997,7 @@ void mb_group_update_orders_freed_locked(struct mb_volume *vol, struct mb_group 
 int mb_group_avg_sub(uint32_t free, uint32_t frags, int ao);
 int mb_avg_hi_init(struct mb_volume *vol);
 void mb_avg_hi_destroy(struct mb_volume *vol);
-void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n);
+void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n, const struct mb_gset_image *img);
 void mb_avg_hi_add(struct mb_volume *vol, mb_grp_t g, int sub);
 /* avg_hi's bitmap of sub j (1..MB_AVG_SUBS - 1) */
 static inline _Atomic uint64_t *mb_avg_hi_map(const struct mb_volume *vol, int j)

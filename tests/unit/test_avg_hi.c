@@ -161,3 +161,65 @@ TEST(avg_hi_pristine_fill)
 		ASSERT_EQ_INT(bad, 0);
 	}
 }
+
+/* Group g is in exactly the bitmaps of the sub the model gives it. */
+static int bits_check(struct mb_volume *vol, mb_grp_t g)
+{
+	uint32_t free, frags;
+	int ao;
+
+	group_counters(vol, g, &free, &frags, &ao);
+	int s = model_sub(free, frags, ao);
+
+	for (int j = 1; j < MB_AVG_SUBS; j++)
+		if (in_hi(vol, j, g) != (j <= s)) {
+			fprintf(stderr, "group %u: bitmap %d says %d, sub %d\n", g, j, in_hi(vol, j, g),
+				s);
+			return 1;
+		}
+	return 0;
+}
+
+/*
+ * A volume whose bitmaps are a page or more (2^19 groups and more): the
+ * creation maps the sets' image over them copy-on-write (mb_avg_hi_fill)
+ * instead of storing them.  Every group must read as the model says, and
+ * a group that moves between subs must move in its own bitmaps only: the
+ * seven bitmaps map the same words of one file, and a write to one must
+ * not show in another, nor in another volume's.
+ */
+TEST(avg_hi_mapped_fill)
+{
+	const uint32_t groups = (1u << 19) + 101;
+	struct mb_geometry geo = {.block_size = 1024, .blocks_per_group = 1024,
+				  .blocks_count = 1024ULL * (groups - 1) + 700,
+				  .reserved_per_group = 300};
+	struct mb_volume *vol, *other;
+	uint64_t rng = mb_test_seed;
+	int bad = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_volume_create(&geo, &other), 0);
+	ASSERT_EQ_U64(vol->ngroups, groups);
+	for (mb_grp_t g = 0; g < vol->ngroups && !bad; g++)
+		bad = bits_check(vol, g);
+	ASSERT_TRUE(in_hi(vol, 1, 0)); /* the pristine sub fills some bitmap */
+	/* allocations at group starts spread over the volume (and past a
+	   page of bitmap: 32768 groups), some freed again */
+	for (int i = 0; i < 400 && !bad; i++) {
+		mb_grp_t g = (mb_grp_t)mb_rand_below(&rng, groups);
+		struct mb_request r = {.len = 1 + (uint32_t)mb_rand_below(&rng, 300),
+				       .goal = (uint64_t)g * 1024};
+		struct mb_extent e;
+
+		if (!mb_alloc(vol, &r, &e) && mb_rand_below(&rng, 3) == 0)
+			bad = mb_free(vol, e.start, e.len) != 0;
+		for (mb_grp_t h = g ? g - 1 : 0; h <= g + 1 && h < groups && !bad; h++)
+			bad = bits_check(vol, h) || bits_check(other, h);
+	}
+	for (mb_grp_t g = 0; g < vol->ngroups && !bad; g++)
+		bad = bits_check(vol, g) || (g % 97 == 0 && bits_check(other, g));
+	mb_volume_destroy(other);
+	mb_volume_destroy(vol);
+	ASSERT_EQ_INT(bad, 0);
+}
