@@ -83,21 +83,48 @@ void mb_avg_hi_destroy(struct mb_volume *vol)
 }
 
 /*
+ * A fresh avg_hi whose bitmaps 1..sub are img's level 0 (the groups [0,
+ * n)), mapped copy-on-write, the others zero; NULL if it cannot be made.
+ * Built aside and swapped in whole: a failed fixed mapping leaves a hole
+ * in memory nobody else has seen.
+ */
+static _Atomic uint64_t *mb_avg_hi_mapped(struct mb_volume *vol, int sub, uint32_t n,
+					  const struct mb_gset_image *img)
+{
+	size_t bytes = vol->avg_hi_words * sizeof(uint64_t), total = (MB_AVG_SUBS - 1) * bytes;
+	char *r;
+
+	if (!img || img->nbits != vol->ngroups || img->n != n || bytes < MB_BIGMEM_MIN ||
+	    !(r = mb_zmap(total)))
+		return NULL;
+	for (int j = 1; j <= sub; j++) {
+		if (!mb_gset_image_map(img, 0, r + (size_t)(j - 1) * bytes, bytes)) {
+			mb_zunmap(r, total);
+			return NULL;
+		}
+	}
+	return (_Atomic uint64_t *)(void *)r;
+}
+
+/*
  * Groups [0, n), all of sub `sub`, join avg_hi: before the volume is
  * shared.  Each bitmap holds what a set's level 0 holds after a fill, so
- * the sets' image (img, gset.c) is mapped over it when it can be, rather
- * than up to 7 MiB stored at 1 PiB.
+ * the sets' image (img, gset.c) is mapped rather than up to 7 MiB stored
+ * at 1 PiB.
  */
 void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n, const struct mb_gset_image *img)
 {
-	bool ours = img && img->nbits == vol->ngroups && img->n == n;
+	_Atomic uint64_t *mapped = sub ? mb_avg_hi_mapped(vol, sub, n, img) : NULL;
 
+	if (mapped) {
+		mb_zunmap((void *)vol->avg_hi,
+			  (size_t)(MB_AVG_SUBS - 1) * vol->avg_hi_words * sizeof(uint64_t));
+		vol->avg_hi = mapped;
+		return;
+	}
 	for (int j = 1; j <= sub; j++) {
 		_Atomic uint64_t *m = mb_avg_hi_map(vol, j);
 
-		if (ours && mb_gset_image_map_words(img, (void *)m,
-						    vol->avg_hi_words * sizeof(uint64_t)))
-			continue;
 		for (uint32_t w = 0; w < n / 64; w++)
 			atomic_store_explicit(&m[w], ~0ULL, memory_order_relaxed);
 		if (n % 64)

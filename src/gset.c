@@ -187,42 +187,43 @@ void mb_gset_image_close(struct mb_gset_image *img)
 		img->off[l] = -1;
 }
 
+/*
+ * img's level l mapped copy-on-write: anywhere (at NULL), or over [at, at +
+ * bytes), page-aligned memory the caller owns and has not published (a
+ * failed MAP_FIXED may leave a hole there).  bytes: MB_BIGMEM_MIN or more
+ * (the caller frees it with mb_zunmap, which then munmaps), and no more
+ * than the level's words rounded up to a page, as the file holds them.
+ * NULL when the image has no such level or the mapping fails.
+ */
+void *mb_gset_image_map(const struct mb_gset_image *img, int l, void *at, size_t bytes)
+{
+	uint32_t words[MB_GSET_MAX_LEVELS], members[MB_GSET_MAX_LEVELS];
+	int64_t page = sysconf(_SC_PAGESIZE);
+
+	if (img->fd < 0 || img->off[l] < 0 || page <= 0 || bytes < MB_BIGMEM_MIN ||
+	    (uintptr_t)at % (uint64_t)page)
+		return NULL;
+	mb_gset_shape(img->nbits, img->n, words, members);
+	if (bytes > ((uint64_t)words[l] * sizeof(uint64_t) + (uint64_t)page - 1) /
+			    (uint64_t)page * (uint64_t)page)
+		return NULL;
+	void *p = mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | (at ? MAP_FIXED : 0),
+		       img->fd, (off_t)img->off[l]);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 /* Level l of s becomes img's copy-on-write mapping (s still empty). */
 static bool mb_gset_map_level(struct mb_gset *s, int l, const struct mb_gset_image *img)
 {
 	size_t bytes = (size_t)s->nwords[l] * sizeof(uint64_t);
+	void *p = mb_gset_image_map(img, l, NULL, bytes);
 
-	if (img->fd < 0 || img->off[l] < 0)
-		return false;
-	assert(bytes >= MB_BIGMEM_MIN); /* from mmap: mb_zunmap will munmap ours */
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, img->fd,
-		       (off_t)img->off[l]);
-
-	if (p == MAP_FAILED)
+	if (!p)
 		return false;
 	mb_zunmap((void *)s->lvl[l], bytes);
 	s->lvl[l] = p;
 	return true;
-}
-
-/*
- * img's level 0 (members [0, n) of nbits groups) mapped copy-on-write over
- * [at, at + bytes), memory of a flat bitmap of the same groups (avg_hi):
- * at page-aligned inside an mb_zmap mapping, and bytes that level's words
- * rounded up to a page, as the file holds them.  False, nothing changed,
- * when the image has no level 0 or the sizes differ.
- */
-bool mb_gset_image_map_words(const struct mb_gset_image *img, void *at, size_t bytes)
-{
-	int64_t page = sysconf(_SC_PAGESIZE);
-	uint64_t words = ((uint64_t)(img->nbits ? img->nbits : 1) + 63) / 64;
-
-	if (img->fd < 0 || img->off[0] < 0 || page <= 0 || (uintptr_t)at % (uint64_t)page ||
-	    bytes != (words * sizeof(uint64_t) + (uint64_t)page - 1) / (uint64_t)page *
-			     (uint64_t)page)
-		return false;
-	return mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, img->fd,
-		    (off_t)img->off[0]) != MAP_FAILED;
 }
 
 /*

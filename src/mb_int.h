@@ -333,7 +333,7 @@ void mb_gset_add(struct mb_gset *s, uint32_t g);
 void mb_gset_image_open(struct mb_gset_image *img, uint32_t nbits, uint32_t n);
 void mb_gset_image_close(struct mb_gset_image *img);
 int mb_gset_fill(struct mb_gset *s, uint32_t n, const struct mb_gset_image *img);
-bool mb_gset_image_map_words(const struct mb_gset_image *img, void *at, size_t bytes);
+void *mb_gset_image_map(const struct mb_gset_image *img, int l, void *at, size_t bytes);
 void mb_gset_set_family(struct mb_gset *s, _Atomic uint64_t *fam, int bit);
 #ifdef MB_TESTING
 /* Test-only: called by a delete that emptied s, before it clears s's

@@ -47,6 +47,24 @@ static void group_counters(struct mb_volume *vol, mb_grp_t g, uint32_t *free, ui
 	*ao = mb_group_avg_order(vol, *free, *frags);
 }
 
+/* Group g is in exactly the bitmaps of the sub the model gives it. */
+static int bits_check(struct mb_volume *vol, mb_grp_t g)
+{
+	uint32_t free, frags;
+	int ao;
+
+	group_counters(vol, g, &free, &frags, &ao);
+	int s = model_sub(free, frags, ao);
+
+	for (int j = 1; j < MB_AVG_SUBS; j++)
+		if (in_hi(vol, j, g) != (j <= s)) {
+			fprintf(stderr, "group %u: bitmap %d says %d, sub %d\n", g, j, in_hi(vol, j, g),
+				s);
+			return 1;
+		}
+	return 0;
+}
+
 /* 0 when every group agrees with the model; 1 (and a message) otherwise. */
 static int model_check(struct mb_volume *vol, uint64_t *filtered)
 {
@@ -62,13 +80,8 @@ static int model_check(struct mb_volume *vol, uint64_t *filtered)
 			fprintf(stderr, "group %u: sub %d, model %d\n", g, grp->bb_avg_sub, s);
 			return 1;
 		}
-		for (int j = 1; j < MB_AVG_SUBS; j++) {
-			if (in_hi(vol, j, g) != (j <= s)) {
-				fprintf(stderr, "group %u: bitmap %d says %d, sub %d\n", g, j,
-					in_hi(vol, j, g), s);
-				return 1;
-			}
-		}
+		if (bits_check(vol, g))
+			return 1;
 		if (ao < 0)
 			continue;
 		/* every goal whose first set is avg_set[ao] */
@@ -160,24 +173,6 @@ TEST(avg_hi_pristine_fill)
 		mb_volume_destroy(vol);
 		ASSERT_EQ_INT(bad, 0);
 	}
-}
-
-/* Group g is in exactly the bitmaps of the sub the model gives it. */
-static int bits_check(struct mb_volume *vol, mb_grp_t g)
-{
-	uint32_t free, frags;
-	int ao;
-
-	group_counters(vol, g, &free, &frags, &ao);
-	int s = model_sub(free, frags, ao);
-
-	for (int j = 1; j < MB_AVG_SUBS; j++)
-		if (in_hi(vol, j, g) != (j <= s)) {
-			fprintf(stderr, "group %u: bitmap %d says %d, sub %d\n", g, j, in_hi(vol, j, g),
-				s);
-			return 1;
-		}
-	return 0;
 }
 
 /*
