@@ -625,9 +625,9 @@ static inline int mb_fit_order_to(const struct mb_volume *vol, uint32_t x, uint3
  * are the binary digits of the distance to it.  Both lookups read the
  * buddy and bitmap before anything changes.
  */
-static inline void mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp,
-					 mb_grpblk_t start, uint32_t len, int k,
-					 struct mb_pcpu *slot)
+static inline __attribute__((always_inline)) void
+mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len,
+		      int k, struct mb_pcpu *slot)
 {
 	uint32_t end = start + len, top = (uint32_t)vol->max_order;
 
@@ -906,6 +906,27 @@ uint32_t mb_buddy_next_extent1(const struct mb_volume *vol, const struct mb_grou
 }
 
 /*
+ * mb_order_at_start's answer at x, a chunk's end inside a free run, when
+ * the run rises there: the largest aligned chunk at x, of order j =
+ * min(ctz(x), max_order), is a maximal free chunk -- its stored bit says so
+ * alone (clear: free, and not part of a larger free chunk, which would
+ * hold x's predecessor too).  One bit instead of the bitmap word and the
+ * run's end; false (len untouched) for a derived order or a set bit.
+ */
+static inline bool mb_rising_chunk(const struct mb_volume *vol, const struct mb_group *grp,
+				   uint32_t x, uint32_t *len)
+{
+	int j = __builtin_ctz(x); /* x > 0: past the scan's first extent */
+
+	j = j < vol->max_order ? j : vol->max_order;
+	if (j <= MB_BUDDY_DERIVED || (x >> j) >= vol->mb_maxs[j] ||
+	    mb_test_bit(grp->bb_buddy + vol->mb_offsets[j], x >> j))
+		return false;
+	*len = 1u << j;
+	return true;
+}
+
+/*
  * The extents a one-block goal's scan measures from `from` on, one after
  * the other as mb_buddy_next_extent1 finds them: at most n, the last one
  * the first of one block, and none past the `free` blocks the counters
@@ -942,6 +963,8 @@ void mb_buddy_scan1(const struct mb_volume *vol, const struct mb_group *grp, mb_
 		x += len;
 		if (x >= vol->bpg)
 			return;
+		if (mb_rising_chunk(vol, grp, x, &len))
+			continue;
 		if (mb_test_bit(map, x)) {
 			x = mb_find_next_zero_bit(map, vol->bpg, x);
 			if (x >= vol->bpg)
