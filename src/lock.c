@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #ifdef __linux__
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #endif
 
@@ -22,7 +24,7 @@
  * hundred instructions, so a locker on another core usually sees it free
  * within the spin and saves two system calls (its sleep and the holder's
  * wake); a holder that was preempted is not waited for long.  Only the
- * first waiter spins: once the word reads 2 others already sleep, the lock
+ * first waiter spins: once a waiter is counted others already sleep, the lock
  * is oversubscribed, and spinning would take the CPU from the holder.
  */
 #ifndef MB_LOCK_SPIN
@@ -38,15 +40,60 @@ static inline void mb_cpu_relax(void)
 #endif
 }
 
-/* Sleeps while *word == val (or returns at once if it is not, or spuriously). */
-static void mb_futex_wait(_Atomic uint32_t *word, uint32_t val)
+/*
+ * Sleeps while *word == val (or returns at once if it is not, or
+ * spuriously); a timed sleep when a wake may be missed (no barrier, see
+ * mb_mutex_lock_slow).
+ */
+static void mb_futex_wait(_Atomic uint32_t *word, uint32_t val, bool timed)
 {
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+	static const struct timespec tick = { 0, 1000000 }; /* 1 ms */
+
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, timed ? &tick : NULL, NULL,
+		0);
 }
 
 static void mb_futex_wake(_Atomic uint32_t *word, int n)
 {
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/*
+ * Unlocks skip their fence (mb_mutex_unlock_raw) when the kernel has
+ * membarrier: registered once, before main, so that no lock is in use
+ * yet whatever the value.  Never changes afterwards.
+ */
+bool mb_lock_asym;
+
+static int mb_membarrier(int cmd)
+{
+#ifdef SYS_membarrier
+	return (int)syscall(SYS_membarrier, cmd, 0, 0);
+#else
+	(void)cmd;
+	return -1;
+#endif
+}
+
+__attribute__((constructor)) static void mb_lock_asym_init(void)
+{
+	mb_lock_asym = !mb_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+}
+
+/*
+ * A full barrier on every running thread of the process, the sleeper's
+ * half of the unlock's Dekker (mb_mutex_unlock_raw).  False if it could
+ * not be had (a process whose registration was lost): the caller then
+ * sleeps in short ticks, so a missed wake costs a tick, never a hang.
+ */
+bool mb_lock_remote_fence(void)
+{
+	if (!mb_lock_asym)
+		return true; /* every unlock fences itself */
+	if (!mb_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+		return true;
+	return !mb_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) &&
+	       !mb_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
 }
 
 /* The CAS of mb_mutex_lock_raw failed: spin a while, then sleep. */
@@ -56,27 +103,34 @@ void mb_mutex_lock_slow(struct mb_mutex *mx)
 
 	for (int i = 0; i < MB_LOCK_SPIN; i++) {
 		mb_cpu_relax();
-		/* relaxed: only a hint of when to try the CAS, which orders */
-		c = atomic_load_explicit(&mx->word, memory_order_relaxed);
-		if (c == 2)
+		/* relaxed: only hints of when to try the CAS, which orders */
+		if (atomic_load_explicit(&mx->waiters, memory_order_relaxed))
 			break;
-		/* acquire; pairs with the release exchange in mb_mutex_unlock_raw */
+		c = atomic_load_explicit(&mx->word, memory_order_relaxed);
+		/* acquire; pairs with the release store in mb_mutex_unlock_raw */
 		if (c == 0 && atomic_compare_exchange_weak_explicit(&mx->word, &c, 1,
 								    memory_order_acquire,
 								    memory_order_relaxed))
 			return;
 	}
 	/*
-	 * Mark the lock contended and sleep until it is free.  Taking it here
-	 * leaves 2 even if this was the last sleeper: one needless wake at the
-	 * unlock, never a lost one.  acquire; pairs with the release exchange
-	 * in mb_mutex_unlock_raw.
+	 * Count ourselves, then the barrier, then try the word and sleep
+	 * while it reads 1: an unlock either drained its store before the
+	 * barrier (we read 0) or loads the count after it (it wakes us).  A
+	 * wake that finds us awake leaves the futex to the next sleeper;
+	 * each unlock wakes one while the count is not zero.
 	 */
-	while ((c = atomic_exchange_explicit(&mx->word, 2, memory_order_acquire)) != 0)
-		mb_futex_wait(&mx->word, 2);
+	atomic_fetch_add_explicit(&mx->waiters, 1, memory_order_seq_cst);
+	bool timed = !mb_lock_remote_fence();
+
+	/* acquire; pairs with the release store in mb_mutex_unlock_raw */
+	while (atomic_exchange_explicit(&mx->word, 1, memory_order_acquire) != 0)
+		mb_futex_wait(&mx->word, 1, timed);
+	/* relaxed: an unlock reading the count stale only wakes in vain */
+	atomic_fetch_sub_explicit(&mx->waiters, 1, memory_order_relaxed);
 }
 
-/* The unlock swapped out a 2: a thread may sleep on the word. */
+/* The unlock saw a waiter: wake one. */
 void mb_mutex_wake(struct mb_mutex *mx)
 {
 	mb_futex_wake(&mx->word, 1);
@@ -136,6 +190,7 @@ int mb_mutex_init(struct mb_mutex *mx, int rank)
 #endif
 #ifdef MB_LOCK_FUTEX
 	atomic_init(&mx->word, 0);
+	atomic_init(&mx->waiters, 0);
 	return 0;
 #else
 	return -pthread_mutex_init(&mx->m, NULL);
@@ -229,7 +284,7 @@ void mb_cond_wait(struct mb_cond *cv, struct mb_mutex *mx)
 	uint32_t seq = atomic_load_explicit(&cv->seq, memory_order_relaxed);
 
 	mb_mutex_unlock_raw(mx);
-	mb_futex_wait(&cv->seq, seq);
+	mb_futex_wait(&cv->seq, seq, false);
 	mb_mutex_lock_raw(mx);
 #else
 	pthread_cond_wait(&cv->c, &mx->m);

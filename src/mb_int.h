@@ -87,7 +87,8 @@ enum mb_lock_rank {
 
 struct mb_mutex {
 #ifdef MB_LOCK_FUTEX
-	_Atomic uint32_t word; /* 0 free, 1 held, 2 held and maybe sleepers */
+	_Atomic uint32_t word;    /* 0 free, 1 held: the futex word */
+	_Atomic uint32_t waiters; /* threads past their spin, about to sleep or asleep */
 #else
 	pthread_mutex_t m;
 #endif
@@ -179,6 +180,10 @@ static inline bool mb_ctr_take(_Atomic int64_t *c, int64_t need, int64_t n)
 #ifdef MB_LOCK_FUTEX
 void mb_mutex_lock_slow(struct mb_mutex *mx);
 void mb_mutex_wake(struct mb_mutex *mx);
+/* lock.c: sleepers issue a process-wide barrier (membarrier), so an unlock
+   needs no fence of its own; false where the kernel has none */
+extern bool mb_lock_asym;
+bool mb_lock_remote_fence(void); /* the sleeper's half (lock.c) */
 
 /*
  * While the process has one thread (glibc's __libc_single_threaded, which
@@ -198,7 +203,7 @@ static inline __attribute__((always_inline)) void mb_mutex_lock_raw(struct mb_mu
 		atomic_store_explicit(&mx->word, 1, memory_order_relaxed); /* see above */
 		return;
 	}
-	/* acquire; pairs with the release exchange in mb_mutex_unlock_raw */
+	/* acquire; pairs with the release store in mb_mutex_unlock_raw */
 	if (MB_LIKELY(atomic_compare_exchange_strong_explicit(&mx->word, &c, 1,
 							      memory_order_acquire,
 							      memory_order_relaxed)))
@@ -216,19 +221,34 @@ static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
 		atomic_store_explicit(&mx->word, 1, memory_order_relaxed);
 		return 0;
 	}
-	/* acquire; pairs with the release exchange in mb_mutex_unlock_raw */
+	/* acquire; pairs with the release store in mb_mutex_unlock_raw */
 	return atomic_compare_exchange_strong_explicit(&mx->word, &c, 1, memory_order_acquire,
 						       memory_order_relaxed) ? 0 : -EBUSY;
 }
 
+/*
+ * The unlock is a plain store and a plain load, no locked instruction: a
+ * Dekker pair with mb_mutex_lock_slow, which counts itself in waiters,
+ * then runs a barrier on every thread of the process (membarrier), then
+ * tries the word and sleeps while it reads 1.  An unlock whose load came
+ * before that barrier had its store drained by it, so the sleeper finds
+ * the word 0; one whose load came after sees the count and wakes it.
+ * Without membarrier (mb_lock_asym false) the unlock fences itself.
+ */
 static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_mutex *mx)
 {
 	if (MB_SINGLE_THREADED()) { /* no other thread: see mb_mutex_lock_raw */
 		atomic_store_explicit(&mx->word, 0, memory_order_relaxed);
-		return; /* a 2 needs a sleeper, and a sleeper is a thread */
+		return; /* a waiter is a thread */
 	}
 	/* release; pairs with the acquire CAS or exchange of the next locker */
-	if (MB_UNLIKELY(atomic_exchange_explicit(&mx->word, 0, memory_order_release) == 2))
+	atomic_store_explicit(&mx->word, 0, memory_order_release);
+	if (MB_LIKELY(mb_lock_asym))
+		atomic_signal_fence(memory_order_seq_cst); /* the load stays after the store */
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+	/* relaxed: the barrier above (or the sleeper's) orders it */
+	if (MB_UNLIKELY(atomic_load_explicit(&mx->waiters, memory_order_relaxed)))
 		mb_mutex_wake(mx);
 }
 #else

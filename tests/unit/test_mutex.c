@@ -8,8 +8,15 @@
  * exclusion: threads add to plain counters under one lock, some holding it
  * across a yield so that the others spin out and sleep; no update may be
  * lost (and TSan sees each critical section ordered after the last).
- * sleeper_is_woken: a thread that went to sleep on the lock (the word reads
- * 2) gets it when the holder unlocks; a missing wake would hang the test.
+ * sleeper_is_woken: a thread that went to sleep on the lock (counted in
+ * waiters) gets it when the holder unlocks; a missing wake would hang the
+ * test.
+ * unlock_dekker: the unlock's half of its Dekker with a sleeper is a plain
+ * store then a plain load, which the CPU may reorder; the sleeper's half
+ * (mb_lock_remote_fence) must still make one side see the other's store.
+ * Litmus rounds of both halves on two threads: both reading 0 is a lost
+ * wake-up.  Without the remote fence x86 shows it within thousands of
+ * rounds when the two threads run at once.
  * cond_broadcast: waiters sleep on a condition until a broadcast under the
  * mutex; rounds race the broadcast against each waiter's way to sleep, so
  * a lost wake-up would hang.
@@ -125,7 +132,7 @@ TEST(sleeper_is_woken)
 		/* until the other thread has marked the lock contended (it
 		   then sleeps, or is about to); it cannot take the lock, so
 		   this ends as soon as it gets past its spin */
-		while (atomic_load_explicit(&s.mx.word, memory_order_relaxed) != 2)
+		while (!atomic_load_explicit(&s.mx.waiters, memory_order_relaxed))
 			sched_yield();
 #endif
 		mb_unlock(&s.mx);
@@ -134,6 +141,73 @@ TEST(sleeper_is_woken)
 	ASSERT_EQ_U64(s.a, 50);
 	mb_mutex_destroy(&s.mx);
 }
+
+#ifdef MB_LOCK_FUTEX
+#define DEKKER_ROUNDS 20000
+
+struct dekker {
+	_Atomic uint32_t go[2]; /* round each side may start */
+	_Atomic uint32_t x, y;  /* x: the unlock's word, y: the sleeper's count */
+	_Atomic uint32_t done;  /* rounds the unlock side finished */
+	uint32_t r1[DEKKER_ROUNDS]; /* what the unlock side read of y */
+};
+
+/* Spins until *w reads v, yielding now and then (the machine may be busy). */
+static void dekker_until(_Atomic uint32_t *w, uint32_t v)
+{
+	for (uint32_t n = 1; atomic_load_explicit(w, memory_order_acquire) != v; n++)
+		if (!(n & 65535))
+			sched_yield();
+}
+
+/* The unlock's side: store, compiler barrier only, load (mb_mutex_unlock_raw). */
+static void *dekker_unlock(void *arg)
+{
+	struct dekker *d = arg;
+
+	for (uint32_t i = 1; i <= DEKKER_ROUNDS; i++) {
+		dekker_until(&d->go[0], i);
+		atomic_store_explicit(&d->x, i, memory_order_release);
+		if (mb_lock_asym)
+			atomic_signal_fence(memory_order_seq_cst);
+		else
+			atomic_thread_fence(memory_order_seq_cst);
+		d->r1[i - 1] = atomic_load_explicit(&d->y, memory_order_relaxed);
+		atomic_store_explicit(&d->done, i, memory_order_release);
+	}
+	return NULL;
+}
+
+TEST(unlock_dekker)
+{
+	struct dekker *d = calloc(1, sizeof(*d));
+	uint32_t lost = 0;
+	pthread_t t;
+
+	ASSERT_EQ_INT(pthread_create(&t, NULL, dekker_unlock, d), 0);
+	for (uint32_t i = 1; i <= DEKKER_ROUNDS; i++) {
+		atomic_store_explicit(&d->go[0], i, memory_order_release);
+		/* a varying head start for the other thread, so that in some
+		   rounds both halves run at the same moment */
+		for (volatile uint32_t k = (i * 7) % 97; k; k--)
+			;
+		/* the sleeper's side: count (an RMW), the remote fence, load */
+		atomic_fetch_add_explicit(&d->y, 1, memory_order_seq_cst);
+		ASSERT_TRUE(mb_lock_remote_fence());
+		uint32_t r2 = atomic_load_explicit(&d->x, memory_order_relaxed);
+
+		dekker_until(&d->done, i);
+		/* the unlock read the count of an older round (y < i) and the
+		   sleeper the word of an older round (x < i): neither saw the
+		   other */
+		if (d->r1[i - 1] < i && r2 < i)
+			lost++;
+	}
+	pthread_join(t, NULL);
+	ASSERT_EQ_INT(lost, 0);
+	free(d);
+}
+#endif
 
 static void *cond_waiter(void *arg)
 {
