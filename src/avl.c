@@ -108,6 +108,8 @@ void mb_avl_link(struct mb_avl *t, struct mb_avl_node *n, struct mb_avl_node *pa
 	n->left = n->right = NULL;
 	n->parent = parent;
 	n->height = 1;
+	if (!parent || (parent == t->last && slot == &parent->right))
+		t->last = n; /* rotations keep the order, so it stays the last */
 	*slot = n;
 	t->count++;
 	mb_avl_rebalance(t, parent);
@@ -137,6 +139,8 @@ void mb_avl_remove(struct mb_avl *t, struct mb_avl_node *n)
 	struct mb_avl_node *from;
 
 	assert(t->count > 0);
+	if (n == t->last) /* no right child: its predecessor is near (its left child is a leaf) */
+		t->last = mb_avl_prev(n);
 	if (n->left && n->right) {
 		struct mb_avl_node *s = mb_avl_leftmost(n->right), *sp = s->parent;
 
@@ -171,11 +175,6 @@ void mb_avl_remove(struct mb_avl *t, struct mb_avl_node *n)
 struct mb_avl_node *mb_avl_first(const struct mb_avl *t)
 {
 	return mb_avl_leftmost(t->root);
-}
-
-struct mb_avl_node *mb_avl_last(const struct mb_avl *t)
-{
-	return mb_avl_rightmost(t->root);
 }
 
 struct mb_avl_node *mb_avl_next(const struct mb_avl_node *n)

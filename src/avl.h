@@ -29,6 +29,9 @@ struct mb_avl_node {
 
 struct mb_avl {
 	struct mb_avl_node *root;
+	/* the greatest node, kept: an appending file's lookups and inserts
+	   all fall past it, and then need no walk (NULL when empty) */
+	struct mb_avl_node *last;
 	size_t count;
 };
 
@@ -39,7 +42,7 @@ typedef int (*mb_avl_key_fn)(const void *key, const struct mb_avl_node *n);
 
 static inline void mb_avl_init(struct mb_avl *t)
 {
-	t->root = NULL;
+	t->root = t->last = NULL;
 	t->count = 0;
 }
 
@@ -55,16 +58,28 @@ void mb_avl_link(struct mb_avl *t, struct mb_avl_node *n, struct mb_avl_node *pa
 void mb_avl_remove(struct mb_avl *t, struct mb_avl_node *n);
 
 struct mb_avl_node *mb_avl_first(const struct mb_avl *t);
-struct mb_avl_node *mb_avl_last(const struct mb_avl *t);
+
+static inline struct mb_avl_node *mb_avl_last(const struct mb_avl *t)
+{
+	return t->last;
+}
 /* In-order successor / predecessor, NULL at the end. */
 struct mb_avl_node *mb_avl_next(const struct mb_avl_node *n);
 struct mb_avl_node *mb_avl_prev(const struct mb_avl_node *n);
 
-/* Inserts n after every node that compares equal to it. */
+/*
+ * Inserts n after every node that compares equal to it.  A node that sorts
+ * with or after the last one becomes its right child (the last node has
+ * none) without a walk.
+ */
 static inline void mb_avl_insert(struct mb_avl *t, struct mb_avl_node *n, mb_avl_cmp_fn cmp)
 {
 	struct mb_avl_node *parent = NULL, **slot = &t->root;
 
+	if (t->last && cmp(n, t->last) >= 0) {
+		mb_avl_link(t, n, t->last, &t->last->right);
+		return;
+	}
 	while (*slot) {
 		parent = *slot;
 		slot = cmp(n, parent) < 0 ? &parent->left : &parent->right;
@@ -72,12 +87,17 @@ static inline void mb_avl_insert(struct mb_avl *t, struct mb_avl_node *n, mb_avl
 	mb_avl_link(t, n, parent, slot);
 }
 
-/* The last node that sorts with or before key (its "floor"), or NULL. */
+/*
+ * The last node that sorts with or before key (its "floor"), or NULL.  A
+ * key with or past the last node has it as its floor: one comparison.
+ */
 static inline struct mb_avl_node *mb_avl_floor(const struct mb_avl *t, const void *key,
 					       mb_avl_key_fn cmp)
 {
 	struct mb_avl_node *n = t->root, *best = NULL;
 
+	if (t->last && cmp(key, t->last) >= 0)
+		return t->last;
 	while (n) {
 		if (cmp(key, n) >= 0) {
 			best = n;

@@ -5,7 +5,7 @@
  * duplicate keys), removes of random members, floor / ceiling lookups and
  * in-order walks both ways, with every structural invariant checked after
  * each change: parent links, stored heights, balance within one, order,
- * count.  Also ascending / descending runs (the rotations' worst cases)
+ * count, the kept last node.  Also ascending / descending runs (the rotations' worst cases)
  * and remove-all in random order.
  */
 #include <string.h>
@@ -57,11 +57,21 @@ static int check_sub(const struct mb_avl_node *n, const struct mb_avl_node *pare
 	return n->height;
 }
 
+/* The tree keeps its last node (t->last): the rightmost one, found by walking. */
+static bool last_ok(const struct mb_avl *t)
+{
+	const struct mb_avl_node *n = t->root;
+
+	while (n && n->right)
+		n = n->right;
+	return mb_avl_last(t) == n;
+}
+
 static bool tree_ok(const struct mb_avl *t)
 {
 	size_t count = 0;
 
-	return check_sub(t->root, NULL, &count) >= 0 && count == t->count;
+	return check_sub(t->root, NULL, &count) >= 0 && count == t->count && last_ok(t);
 }
 
 /* In-order walk: sorted by key, equal keys in insertion order, all live items. */
@@ -164,20 +174,24 @@ TEST(sorted_runs_stay_shallow)
 	const unsigned n = 1 << 14;
 	struct mb_avl t;
 
-	for (int dir = 0; dir < 2; dir++) {
+	/* up, down, and up with runs of three equal keys (appends: each new
+	   node sorts with or past the last, which takes it without a walk) */
+	for (int dir = 0; dir < 3; dir++) {
 		memset(it, 0, sizeof(it));
 		mb_avl_init(&t);
 		for (unsigned i = 0; i < n; i++) {
-			it[i].key = dir ? n - i : i;
+			it[i].key = dir == 1 ? n - i : dir == 2 ? i / 3 : i;
 			it[i].id = i;
 			it[i].in = true;
 			mb_avl_insert(&t, &it[i].node, cmp_items);
+			if (i % 61 == 0)
+				ASSERT_TRUE(tree_ok(&t));
 		}
 		ASSERT_TRUE(tree_ok(&t));
 		ASSERT_TRUE(walk_ok(&t, n));
 		/* AVL bound: height < 1.45 log2(n + 2); 14 * 1.45 = 20.3 */
 		ASSERT_LE_U64(t.root->height, 20);
-		/* remove every other one, then the rest from the front */
+		/* remove every other one, then the rest from the front (the back) */
 		for (unsigned i = 0; i < n; i += 2) {
 			mb_avl_remove(&t, &it[i].node);
 			it[i].in = false;
@@ -185,7 +199,7 @@ TEST(sorted_runs_stay_shallow)
 		ASSERT_TRUE(tree_ok(&t));
 		ASSERT_TRUE(walk_ok(&t, n / 2));
 		while (!mb_avl_empty(&t)) {
-			struct mb_avl_node *f = mb_avl_first(&t);
+			struct mb_avl_node *f = dir == 2 ? mb_avl_last(&t) : mb_avl_first(&t);
 
 			ITEM(f)->in = false;
 			mb_avl_remove(&t, f);
