@@ -14,10 +14,12 @@
  *    first of the longest of them (mb_runsum_scan, mb_runsum_longest_at);
  * in O(log) nodes plus a few words.  With them the scan reproduces exactly
  * the runs ext4's walk would skip, count and measure.  Every change of the
- * bitmap goes through buddy.c, which marks the touched leaves and their
- * ancestors stale (mb_runsum_mark_locked: but a leaf wholly inside the
- * range, now all used or all free, is set at once); a query's walk
- * rebuilds those it reaches, no others (mb_rs_scan_node).
+ * bitmap goes through buddy.c, which tells the tree (mb_runsum_mark_locked):
+ * a leaf wholly inside the range, now all used or all free, is set at
+ * once; a fresh leaf partly inside follows from the run the change split
+ * or joined (mb_rs_leaf_mark), or else goes stale; their ancestors go
+ * stale.  A query's walk recomputes the stale nodes it reaches, no others
+ * (mb_rs_scan_node).
  *
  * Storage: 2 * leaves nodes of 16 bytes behind the group's buddy, in the
  * derived buffer group.c allocates (and may drop: gcache.c) (about 6% of a group's bitmap memory).
@@ -213,6 +215,117 @@ static inline void mb_rs_mark_stale(struct mb_rs *t, uint32_t leaf)
 		t[n].cnt = MB_RS_STALE;
 }
 
+#ifndef NDEBUG
+static inline bool mb_rs_same(struct mb_rs x, struct mb_rs y)
+{
+	return x.pre == y.pre && x.suf == y.suf && x.max == y.max && x.cnt == y.cnt;
+}
+#endif
+
+/* The ancestors of fresh leaf `leaf`, up to the first one already stale. */
+static inline void mb_rs_mark_above(struct mb_rs *t, uint32_t leaf)
+{
+	for (uint32_t n = leaf / 2; n && t[n].cnt != MB_RS_STALE; n >>= 1)
+		t[n].cnt = MB_RS_STALE;
+}
+
+/* Used-block mask of word w; words past the bitmap are used. */
+static inline uint64_t mb_rs_used(const struct mb_volume *vol, const struct mb_group *grp,
+				  uint32_t w)
+{
+	return w < vol->bitmap_words ? grp->bb_bitmap[w] : ~0ULL;
+}
+
+/* The first used block at or after x, or end (a leaf's end) if none before it. */
+static inline uint32_t mb_rs_used_from(const struct mb_volume *vol, const struct mb_group *grp,
+				       uint32_t x, uint32_t end)
+{
+	if (x >= end)
+		return end;
+	uint32_t w = x >> 6;
+	uint64_t m = mb_rs_used(vol, grp, w) & (~0ULL << (x & 63));
+
+	while (!m) {
+		if (++w == end >> 6)
+			return end;
+		m = mb_rs_used(vol, grp, w);
+	}
+	return (w << 6) + (uint32_t)__builtin_ctzll(m);
+}
+
+/* The block after the last used block before x, or begin (a leaf's start) if none. */
+static inline uint32_t mb_rs_used_before(const struct mb_volume *vol, const struct mb_group *grp,
+					 uint32_t x, uint32_t begin)
+{
+	if (x <= begin)
+		return begin;
+	uint32_t w = (x - 1) >> 6;
+	uint64_t m = mb_rs_used(vol, grp, w) & (~0ULL >> (63 - ((x - 1) & 63)));
+
+	while (!m) {
+		if (w-- == begin >> 6)
+			return begin;
+		m = mb_rs_used(vol, grp, w);
+	}
+	return (w << 6) + 64 - (uint32_t)__builtin_clzll(m);
+}
+
+/*
+ * Fresh leaf r (blocks [b0, b0 + 512)): [s, e) inside it was all free and
+ * is now all used (used), or the other way.  Its summary follows from the
+ * run the change split or joined, [a, b), found in the bitmap as it is
+ * now: pre and suf move when that run touches an edge, cnt by the runs
+ * made or merged, max grows on a free.  A mark that cuts the leaf's
+ * longest run, with other runs beside it, may leave a shorter max that
+ * only a count of every run finds: false, and the leaf goes stale.
+ */
+static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_group *grp,
+				   struct mb_rs *r, uint32_t b0, uint32_t s, uint32_t e, bool used)
+{
+	uint32_t a = mb_rs_used_before(vol, grp, s, b0);
+	uint32_t b = mb_rs_used_from(vol, grp, e, b0 + MB_RS_LEAF_BITS);
+	uint32_t sides = (a < s) + (e < b); /* the run's parts beside [s, e) */
+
+	if (used) {
+		if (b - a == r->max) {
+			if (r->cnt != 1)
+				return false;
+			r->max = s - a > b - e ? s - a : b - e;
+		}
+		r->cnt = r->cnt - 1 + sides;
+		if (a == b0)
+			r->pre = s - b0;
+		if (b == b0 + MB_RS_LEAF_BITS)
+			r->suf = b - e;
+	} else {
+		r->max = b - a > r->max ? b - a : r->max;
+		r->cnt = r->cnt + 1 - sides;
+		if (a == b0)
+			r->pre = b - b0;
+		if (b == b0 + MB_RS_LEAF_BITS)
+			r->suf = b - a;
+	}
+	return true;
+}
+
+/*
+ * Leaf `leaf` holds [s, e) of a range just made all used or all free: set
+ * at once when fresh and its summary follows (mb_rs_leaf_mark), else
+ * stale; its ancestors go stale either way.
+ */
+static inline void mb_rs_mark_leaf(const struct mb_volume *vol, const struct mb_group *grp,
+				   struct mb_rs *t, uint32_t leaf, uint32_t s, uint32_t e, bool used)
+{
+	uint32_t p = mb_rs_leaves(vol), b0 = leaf * MB_RS_LEAF_BITS;
+
+	if (t[p + leaf].cnt != MB_RS_STALE && mb_rs_leaf_mark(vol, grp, &t[p + leaf], b0, s, e, used)) {
+		assert(mb_rs_same(t[p + leaf], mb_rs_leaf(vol, grp, leaf)));
+		mb_rs_mark_above(t, p + leaf);
+		return;
+	}
+	mb_rs_mark_stale(t, p + leaf);
+}
+
 void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
 			     uint32_t len)
 {
@@ -228,10 +341,10 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
 /*
  * [start, start + len) of bb_bitmap was just made all used (used) or all
  * free -- every mark and free of buddy.c: a leaf inside it is set at once
- * to what it now is, and only its ancestors go stale, so that a walk
- * rebuilds the two leaves at the range's ends, not the 4 or 5 of a
- * 2048-block extent.  Out of line: only a range of a leaf or more gets
- * here.
+ * to what it now is, the two at the range's ends as mb_rs_mark_leaf sets
+ * them, and only ancestors go stale, so that a walk rejoins nodes instead
+ * of rebuilding the 4 or 5 leaves of a 2048-block extent.  Out of line:
+ * only a range of a leaf or more gets here.
  */
 static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vol,
 						       const struct mb_group *grp, uint32_t start,
@@ -248,10 +361,10 @@ static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vo
 						       MB_RS_LEAF_BITS, 1};
 
 	assert(len >= MB_RS_LEAF_BITS && hi < p && in <= out);
-	if (lo < in) /* the ends, partly inside: stale */
-		mb_rs_mark_stale(t, p + lo);
+	if (lo < in) /* the ends, partly inside */
+		mb_rs_mark_leaf(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used);
 	if (hi >= out)
-		mb_rs_mark_stale(t, p + hi);
+		mb_rs_mark_leaf(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used);
 	for (uint32_t l = in; l < out; l++) {
 		assert(mb_rs_leaf(vol, grp, l).max == all.max); /* the caller's word */
 		*mb_rs_stale_leaves(t) -= t[p + l].cnt == MB_RS_STALE;
@@ -271,7 +384,28 @@ static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vo
 	}
 }
 
-/* Inline (under LTO) into buddy.c's mark and free, as the update was. */
+/* The same for a range shorter than a leaf: in one leaf or two. */
+static inline void mb_rs_mark_short(const struct mb_volume *vol, const struct mb_group *grp,
+				    uint32_t start, uint32_t len, bool used)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
+
+	assert(len && hi < mb_rs_leaves(vol));
+	if (lo == hi) {
+		mb_rs_mark_leaf(vol, grp, t, lo, start, start + len, used);
+		return;
+	}
+	mb_rs_mark_leaf(vol, grp, t, lo, start, hi * MB_RS_LEAF_BITS, used);
+	mb_rs_mark_leaf(vol, grp, t, hi, hi * MB_RS_LEAF_BITS, start + len, used);
+}
+
+/*
+ * [start, start + len) of bb_bitmap was all free and is now all used
+ * (used), or the other way: buddy.c's mark and free, which check it.  Any
+ * other change goes through mb_runsum_update_locked.  Inline (under LTO)
+ * into buddy.c's mark and free, as the update was.
+ */
 inline __attribute__((always_inline)) void mb_runsum_mark_locked(const struct mb_volume *vol,
 								 struct mb_group *grp,
 								 uint32_t start, uint32_t len,
@@ -280,7 +414,7 @@ inline __attribute__((always_inline)) void mb_runsum_mark_locked(const struct mb
 	if (len >= MB_RS_LEAF_BITS)
 		mb_rs_mark_long(vol, grp, start, len, used);
 	else
-		mb_runsum_update_locked(vol, grp, start, len);
+		mb_rs_mark_short(vol, grp, start, len, used);
 }
 
 /*
