@@ -24,7 +24,8 @@
  *
  * When the search fails, preallocations are discarded and the search is
  * retried.  Whether a retry can help is decided by discard_pa_seq, a
- * per-CPU counter bumped by every buddy mark-used / free and by discards:
+ * per-CPU counter bumped by every buddy free, every move of a group between
+ * scan sets and by discards (ext4: every mark-used too, see percpu.h):
  * the first failure always retries, with groups judged under their lock
  * (MB_STRICT_CHECK); later failures retry only if the counter moved, or if
  * a discard is in flight elsewhere.  The first pass never takes a lock just
@@ -350,7 +351,7 @@ static void mb_use_found_locked(struct mb_ac *ac, struct mb_group *grp, int orde
 	if (ac->pa_obj && ac->b_ex.fe_len > ac->o_ex.fe_len && mb_gcache_unshare_locked(vol, grp))
 		ac->b_ex.fe_len = ac->o_ex.fe_len;
 	/* trimmed or not, b_ex starts the chunk the scan found (order >= 0) */
-	mb_buddy_mark_found_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len, order, ac->slot);
+	mb_buddy_mark_found_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len, order);
 	ac->f_ex = ac->b_ex;
 	ac->status = MB_AC_FOUND;
 

@@ -121,7 +121,6 @@ static int mb_vec_place(struct mb_cons *k, uint64_t len, uint64_t asked, uint32_
 			struct mb_fex ex = mb_vec_to_fex(k->vol, &out[i]);
 
 			mb_cons_undo(k->vol, &ex, k->flags);
-			k->own_bumps++;
 		}
 		mb_cons_hold_end(k); /* what it held is back */
 		*sum = 0;

@@ -612,7 +612,7 @@ static inline int mb_fit_order_to(const struct mb_volume *vol, uint32_t x, uint3
  * Marks [start, start + len) used; every block in it must be free.  k: the
  * order of the maximal free chunk that starts at start, if the caller
  * found it there (the power-of-two scan), else -1.  discard_pa_seq is
- * bumped in slot (the caller's CPU slot, or NULL: look it up).
+ * bumped only if the group moves between scan sets (group_sets.c).
  *
  * The extent lies in one free run, whose maximal chunks are the largest
  * aligned ones that fit, one after the other (mb_buddy_counters_from_run):
@@ -627,7 +627,7 @@ static inline int mb_fit_order_to(const struct mb_volume *vol, uint32_t x, uint3
  */
 static inline __attribute__((always_inline)) void
 mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len,
-		      int k, struct mb_pcpu *slot)
+		      int k)
 {
 	uint32_t end = start + len, top = (uint32_t)vol->max_order;
 
@@ -676,27 +676,23 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free - len);
 	if (grp->bb_first_free == start)
 		MB_WRITE_ONCE(grp->bb_first_free, mb_first_free_from(vol, grp->bb_bitmap, start + len));
-	if (slot) /* mb_seq_bump on the slot the caller holds */
-		mb_ctr_add(&slot->discard_pa_seq, 1, memory_order_relaxed);
-	else
-		mb_seq_bump(vol);
 	mb_group_update_orders_used_locked(vol, grp);
 }
 
 void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
 			uint32_t len)
 {
-	mb_buddy_mark_used_at(vol, grp, start, len, -1, NULL);
+	mb_buddy_mark_used_at(vol, grp, start, len, -1);
 }
 
 /* The same for an allocation: k as mb_buddy_mark_used_at's (the order of
    the maximal free chunk that starts at start, when the scan read it off
-   the buddy, else -1), slot the request's own CPU slot. */
+   the buddy, else -1). */
 void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
-			      uint32_t len, int k, struct mb_pcpu *slot)
+			      uint32_t len, int k)
 {
 	assert(k < 0 || k == mb_order_at_start(vol, grp, start));
-	mb_buddy_mark_used_at(vol, grp, start, len, k, slot);
+	mb_buddy_mark_used_at(vol, grp, start, len, k);
 }
 
 /*

@@ -16,12 +16,13 @@
  *
  * Exact ENOSPC.  A pass judges every candidate group under its lock, but
  * one group after another: a run freed behind the pass is missed.  So a
- * round samples the discard_pa_seq sum (every buddy mark-used and free
- * bumps it, under the group lock) before its passes; when they fail and the
- * sum moved by more than this call's own marks, something changed and the
- * round is repeated.  When it did not move, no buddy changed during the
- * pass, whose view was therefore one consistent state of the volume, and
- * ENOSPC is true at that moment -- after the reclaiming mb_alloc's ENOSPC
+ * round samples the discard_pa_seq sum (every buddy free and every move of
+ * a group between scan sets bumps it, under the group lock) before its
+ * passes; when they fail and the sum moved by more than this thread's own
+ * bumps, something changed and the round is repeated.  When it did not
+ * move, no buddy gained space and no group changed sets during the passes
+ * (a use that moves none only takes space where the passes look), so
+ * their view bounds the volume's and ENOSPC is true at that moment -- after the reclaiming mb_alloc's ENOSPC
  * rounds do: pending frees committed, every preallocation discarded, and a
  * sleep on the space event while a trim or a legacy discard holds space.
  * The set lookups are relaxed loads of seq_cst RMWs done after the bump in
@@ -146,7 +147,8 @@ static void mb_cons_scan_locked(struct mb_cons *k, struct mb_group *grp, uint32_
 /*
  * Marks ex used in the buddy and on disk, as mb_use_best_found_locked does
  * for a request without preallocation.  The caller claimed (or reserved)
- * the blocks.  mb_buddy_mark_used bumps discard_pa_seq exactly once.
+ * the blocks.  mb_buddy_mark_used bumps discard_pa_seq if the group moves
+ * sets (counted as this thread's own: mb_seq_own).
  */
 static void mb_cons_take_locked(struct mb_cons *k, struct mb_group *grp, const struct mb_fex *ex)
 {
@@ -158,7 +160,6 @@ static void mb_cons_take_locked(struct mb_cons *k, struct mb_group *grp, const s
 	}
 	mb_buddy_mark_used(k->vol, grp, ex->fe_start, ex->fe_len);
 	mb_group_mark_disk_used_locked(k->vol, grp, ex->fe_start, ex->fe_len, k->flags);
-	k->own_bumps++;
 }
 
 /*
@@ -277,7 +278,7 @@ uint32_t mb_cons_pass(struct mb_cons *k, uint32_t want, bool take, struct mb_fex
 void mb_cons_round_begin(struct mb_cons *k)
 {
 	k->seq = mb_seq_sum(k->vol);
-	k->own_bumps = 0;
+	k->own_seq = mb_seq_own();
 }
 
 /* Every group's preallocations, as mb_alloc's last ENOSPC rounds. */
@@ -356,7 +357,7 @@ bool mb_cons_should_retry(struct mb_cons *k, bool took_nothing)
 	bool other = busy || atomic_load_explicit(&vol->trim_inflight, memory_order_acquire);
 	bool held = other || mb_cons_vec_held(vol, NULL);
 
-	if (mb_seq_sum(vol) - k->seq != k->own_bumps)
+	if (mb_seq_sum(vol) - k->seq != mb_seq_own() - k->own_seq)
 		return true;
 	if (held) /* holding no lock */
 		mb_space_wait_while(vol, ev, other ? NULL : mb_cons_vec_held, NULL);
@@ -377,7 +378,7 @@ void mb_cons_end(struct mb_cons *k)
  * commit cannot hurt a crash (at worst the last commit shows it used: a
  * leak until the next one).  The free counter rises, the unclaimed space
  * does not: the caller's claim or reservation still covers these blocks.
- * mb_buddy_free bumps discard_pa_seq once (the caller counts it).
+ * mb_buddy_free bumps discard_pa_seq (counted as this thread's own).
  */
 void mb_cons_undo(struct mb_volume *vol, const struct mb_fex *ex, uint32_t flags)
 {

@@ -24,7 +24,7 @@ struct mb_cons {
 	bool pressured;        /* counted in vol->enospc_pressure */
 	int load_err;          /* a bitmap could not be read: the answer instead of ENOSPC */
 	uint64_t seq;          /* discard_pa_seq sum before this round's passes */
-	uint64_t own_bumps;    /* seq bumps this call made itself since `seq` */
+	uint64_t own_seq;      /* mb_seq_own() when `seq` was sampled */
 	uint64_t rest;         /* an all-or-nothing vector: blocks still wanted, else 0 */
 	bool holding;          /* counted in vol->vec_holding (it may give pieces back) */
 };

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gset.h"
+#include "percpu.h"
 
 int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frags)
 {
@@ -223,11 +224,16 @@ mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int a
 	}
 }
 
-/* One look at the thread count for the whole move (up to ~40 sets). */
+/*
+ * One look at the thread count for the whole move (up to ~40 sets).  The
+ * discard_pa_seq bump comes first: a pass that looks the group up while
+ * it is in neither set sees it in its ENOSPC decision (percpu.h).
+ */
 static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume *vol,
 								struct mb_group *grp, int lo,
 								int ao, int fo, int as)
 {
+	mb_seq_bump(vol);
 	if (MB_SINGLE_THREADED())
 		mb_group_move_sets_as(vol, grp, lo, ao, fo, as, true);
 	else

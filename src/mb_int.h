@@ -549,10 +549,12 @@ enum mb_stat_id {
  * that migrates mid-update still updates atomically, just a remote slot.
  */
 struct mb_pcpu {
-	/* bumped (relaxed) on every buddy mark-used / free and when a discard
-	   takes a PA; summed only on the ENOSPC path.  Pairs with the group
-	   lock: every bump happens under a group lock, and the sum is taken
-	   after the failed pass released its locks. */
+	/* bumped (relaxed) on every buddy free, when a discard takes a PA and
+	   when a group moves between scan sets (before the move); summed only
+	   on the ENOSPC path.  A mark-used that moves no set does not bump: it
+	   only takes space, in a group every lookup still finds.  Pairs with
+	   the group lock: every bump happens under a group lock, and the sum
+	   is taken after the failed pass released its locks. */
 	_Atomic uint64_t discard_pa_seq;
 	/* reserve.c: the part of the volume free counter F that is not in U:
 	   F = rs_pool + every share + every free_delta, where a plain claim
@@ -951,7 +953,7 @@ void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp);
 void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
 			uint32_t len);
 void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
-			      uint32_t len, int k, struct mb_pcpu *slot);
+			      uint32_t len, int k);
 int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t block,
 			      uint32_t needed);

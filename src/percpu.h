@@ -19,8 +19,9 @@
  */
 #define MB_TLS_FAST __attribute__((tls_model("initial-exec")))
 struct mb_cpu_cache {
-	int cpu;       /* the CPU as last read, -1: never read */
-	unsigned uses; /* re-read when a use finds it a multiple of 64 */
+	int cpu;        /* the CPU as last read, -1: never read */
+	unsigned uses;  /* re-read when a use finds it a multiple of 64 */
+	uint64_t bumps; /* discard_pa_seq bumps this thread made (mb_seq_own) */
 };
 /* One thread-local object, so one offset for the fast path to load. */
 extern _Thread_local struct mb_cpu_cache mb_cpu_tls MB_TLS_FAST;
@@ -55,12 +56,21 @@ static inline void mb_free_counter_consume_slot(struct mb_pcpu *slot, uint64_t l
 	if (flags & MB_HINT_DELALLOC_RESERVED)
 		mb_ctr_add_signed(&slot->free_delta, -(int64_t)len, memory_order_relaxed);
 }
-/* discard_pa_seq: bumped (relaxed) by every buddy mark-used and free and
-   by discards, under the group lock (struct mb_pcpu says what it pairs
-   with); the fast path samples only this CPU's counter, one local load. */
+/* discard_pa_seq: bumped (relaxed) whenever a lock-free search may have
+   missed free space -- a buddy free, a discard, a group moving between
+   scan sets -- under the group lock (struct mb_pcpu says what it pairs
+   with).  ext4 bumps on every mark-used too; a use that moves no set only
+   takes space where searches look, so here it does not (a failing request
+   retries on others' frees and moves, not on their every allocation). */
 static inline void mb_seq_bump(struct mb_volume *vol)
 {
 	mb_ctr_add(&mb_this_pcpu(vol)->discard_pa_seq, 1, memory_order_relaxed);
+	mb_cpu_tls.bumps++;
+}
+/* The bumps this thread made: a caller's own, of the sum's moves (constrain.c). */
+static inline uint64_t mb_seq_own(void)
+{
+	return mb_cpu_tls.bumps;
 }
 static inline uint64_t mb_seq_local(struct mb_volume *vol)
 {

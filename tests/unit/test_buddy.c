@@ -650,8 +650,7 @@ static bool incremental_step(struct fixture *f, uint64_t *rng, struct mb_group *
 	if (use && (s == 0 || mb_test_bit(grp->bb_bitmap, s - 1)) && mb_rand_below(rng, 2)) {
 		/* the allocation's path: s starts a run, so the maximal chunk
 		   holding s starts there, and its order is passed in */
-		mb_buddy_mark_found_used(vol, grp, s, n, mb_buddy_order_for_block(vol, grp, s),
-					 &vol->pcpu[0]);
+		mb_buddy_mark_found_used(vol, grp, s, n, mb_buddy_order_for_block(vol, grp, s));
 	} else if (use) {
 		mb_buddy_mark_used(vol, grp, s, n);
 	} else if (mb_buddy_free(vol, grp, s, n)) {
@@ -842,7 +841,7 @@ static void check_mark_shapes(struct fixture *f, uint64_t *rng, struct mb_group 
 		mb_buddy_generate(vol, grp);
 		if ((s == 0 || mb_test_bit(grp->bb_bitmap, s - 1)) && (t & 1))
 			mb_buddy_mark_found_used(vol, grp, s, e - s,
-						 mb_buddy_order_for_block(vol, grp, s), &vol->pcpu[0]);
+						 mb_buddy_order_for_block(vol, grp, s));
 		else
 			mb_buddy_mark_used(vol, grp, s, e - s);
 		snprintf(op, sizeof(op), "mark_used %u+%u", s, e - s);
