@@ -23,7 +23,8 @@
  *
  * Storage: 2 * leaves nodes of 16 bytes behind the group's buddy, in the
  * derived buffer group.c allocates (and may drop: gcache.c) (about 6% of a group's bitmap memory).
- * Node 0, no node of the tree, counts the stale leaves (mb_rs_stale_leaves).
+ * Node 0, no node of the tree, counts the stale leaves (mb_rs_stale_leaves)
+ * and says whether the stale nodes lie on one leaf's path (mb_rs_stale_path).
  *
  * Locking: everything here needs the group's bb_lock.
  */
@@ -117,10 +118,11 @@ static uint32_t mb_rs_leaf_edge(const struct mb_volume *vol, const struct mb_gro
  * A leaf's summary straight from its words: the edges by ctz/clz, the
  * runs one by one, each by adding its lowest bit (the carry runs through
  * the run and stops at the used block past it: a few instructions a run;
- * an empty word costs a test).
+ * an empty word costs a test).  Inline in both of mb_rs_flush_node's
+ * ways (out of line, the call costs aging:triangle 1M instructions).
  */
-static struct mb_rs mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp,
-			       uint32_t leaf)
+static inline __attribute__((always_inline)) struct mb_rs
+mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t leaf)
 {
 	uint32_t w0 = leaf * MB_RS_LEAF_WORDS;
 	struct mb_rs r = {mb_rs_leaf_edge(vol, grp, w0, 1), 0, 0, 0};
@@ -171,6 +173,18 @@ static inline uint32_t *mb_rs_stale_leaves(struct mb_rs *t)
 }
 
 /*
+ * Where the stale nodes lie, kept in node 0 beside their count: leaf node
+ * m when they are all on m's path (m, maybe, and its ancestors) -- a group
+ * changed at one place since its last query, the common case -- else 0.
+ * A flush then rejoins that path bottom-up instead of searching the
+ * subtree for stale children (mb_rs_flush_node).
+ */
+static inline uint32_t *mb_rs_stale_path(struct mb_rs *t)
+{
+	return &t[0].pre;
+}
+
+/*
  * Marks the whole tree stale: the next query builds it (a freshly built
  * group whose request is served at its goal never pays for the tree).
  */
@@ -181,6 +195,7 @@ void mb_runsum_invalidate_locked(const struct mb_volume *vol, struct mb_group *g
 	for (uint32_t n = 1; n < 2 * mb_rs_leaves(vol); n++)
 		t[n].cnt = MB_RS_STALE;
 	*mb_rs_stale_leaves(t) = mb_rs_leaves(vol);
+	*mb_rs_stale_path(t) = 0;
 }
 
 void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
@@ -206,13 +221,24 @@ void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
  * stale, so the marking stops at the first one already marked: a group
  * allocated from many times between two scans pays for one refresh.
  */
+static inline void mb_rs_mark_path(struct mb_rs *t, uint32_t from, uint32_t leaf)
+{
+	uint32_t n = from;
+
+	for (; n && t[n].cnt != MB_RS_STALE; n >>= 1)
+		t[n].cnt = MB_RS_STALE;
+	if (!n) /* the root was fresh: no other node is stale */
+		*mb_rs_stale_path(t) = leaf;
+	else if (n != from && *mb_rs_stale_path(t) != leaf)
+		*mb_rs_stale_path(t) = 0; /* joined stale nodes elsewhere */
+}
+
 static inline void mb_rs_mark_stale(struct mb_rs *t, uint32_t leaf)
 {
 	if (t[leaf].cnt == MB_RS_STALE)
 		return; /* and so are its ancestors */
 	++*mb_rs_stale_leaves(t);
-	for (uint32_t n = leaf; n && t[n].cnt != MB_RS_STALE; n >>= 1)
-		t[n].cnt = MB_RS_STALE;
+	mb_rs_mark_path(t, leaf, leaf);
 }
 
 #ifndef NDEBUG
@@ -225,8 +251,7 @@ static inline bool mb_rs_same(struct mb_rs x, struct mb_rs y)
 /* The ancestors of fresh leaf `leaf`, up to the first one already stale. */
 static inline void mb_rs_mark_above(struct mb_rs *t, uint32_t leaf)
 {
-	for (uint32_t n = leaf / 2; n && t[n].cnt != MB_RS_STALE; n >>= 1)
-		t[n].cnt = MB_RS_STALE;
+	mb_rs_mark_path(t, leaf / 2, leaf);
 }
 
 /* Used-block mask of word w; words past the bitmap are used. */
@@ -382,6 +407,8 @@ static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vo
 		if (!fresh)
 			break;
 	}
+	if (in < out) /* stale nodes over a range of leaves */
+		*mb_rs_stale_path(t) = 0;
 }
 
 /* The same for a range shorter than a leaf: in one leaf or two. */
@@ -419,15 +446,25 @@ inline __attribute__((always_inline)) void mb_runsum_mark_locked(const struct mb
 
 /*
  * Recomputes stale node n0 (children of half0 blocks each) and every stale
- * node below it: the subtree then matches a fresh build.  A stale node's
- * ancestors are stale, so a walk down stale nodes from n0, children before
- * parents, finds them all; no recursion.
+ * node below it: the subtree then matches a fresh build.  When the stale
+ * nodes lie on one leaf's path, that path is rejoined from the leaf up.
+ * Else: a stale node's ancestors are stale, so a walk down stale nodes
+ * from n0, children before parents, finds them all; no recursion.
  */
 static void mb_rs_flush_node(const struct mb_volume *vol, const struct mb_group *grp,
 			     struct mb_rs *t, uint32_t n0, uint32_t half0)
 {
-	uint32_t p = mb_rs_leaves(vol), n = n0, half = half0;
+	uint32_t p = mb_rs_leaves(vol), n = n0, half = half0, m = *mb_rs_stale_path(t);
 
+	if (m && m >> (__builtin_clz(n0) - __builtin_clz(m)) == n0) { /* on m's path */
+		if (t[m].cnt == MB_RS_STALE) {
+			t[m] = mb_rs_leaf(vol, grp, m - p);
+			--*mb_rs_stale_leaves(t);
+		}
+		for (n = m / 2, half = MB_RS_LEAF_BITS; n >= n0; n /= 2, half *= 2)
+			t[n] = mb_rs_join(t[2 * n], half, t[2 * n + 1], half);
+		return;
+	}
 	for (;;) {
 		if (n >= p) {
 			t[n] = mb_rs_leaf(vol, grp, n - p);

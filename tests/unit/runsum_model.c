@@ -86,6 +86,12 @@ int rs_model_tree_differs(struct mb_volume *vol, struct mb_group *grp, bool stal
 		struct mb_rs m = rs_model_node(vol, grp->bb_bitmap, n);
 
 		if (t[n].cnt == RS_MODEL_STALE) {
+			uint32_t on = t[0].pre; /* 0, or the leaf whose path holds them all */
+
+			if (on && on >> (__builtin_clz(n) - __builtin_clz(on)) != n) {
+				fprintf(stderr, "node %u stale, off leaf node %u's path\n", n, on);
+				return 1;
+			}
 			if (!stale_ok || (n > 1 && t[n / 2].cnt != RS_MODEL_STALE)) {
 				fprintf(stderr, "node %u stale (parent %s)\n", n,
 					n > 1 && t[n / 2].cnt != RS_MODEL_STALE ? "fresh" : "stale");

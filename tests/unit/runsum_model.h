@@ -4,7 +4,8 @@
  * bit by bit: what test_runsum and test_runsum_marks hold the tree to.
  * The model knows nothing of the tree's layout but its geometry (a leaf
  * per 512 blocks, node n's children 2n and 2n + 1, node 0 counting the
- * stale leaves), so a bug in the tree cannot hide in a shared shortcut.
+ * stale leaves and, when not 0, naming the leaf node on whose path every
+ * stale node lies), so a bug in the tree cannot hide in a shared shortcut.
  */
 #ifndef MB_TEST_RUNSUM_MODEL_H
 #define MB_TEST_RUNSUM_MODEL_H
@@ -33,7 +34,8 @@ struct mb_rs rs_model_node(const struct mb_volume *vol, const uint64_t *map, uin
 /*
  * 1 (and a message on stderr) when a node of grp's tree differs from the
  * bit count of its range; with stale_ok, stale nodes are skipped but must
- * have stale ancestors.  Node 0 must count the stale leaves.
+ * have stale ancestors.  Node 0 must count the stale leaves, and every
+ * stale node lie on the path node 0 names (if any).
  */
 int rs_model_tree_differs(struct mb_volume *vol, struct mb_group *grp, bool stale_ok);
 
