@@ -36,8 +36,9 @@
  * below n), so a fast-path success is always backed by real blocks.  A
  * claim the own share cannot serve takes rs_lock; if the pool alone cannot
  * serve it either, it drains every share into the pool (a CAS each) and
- * decides on the exact total.  Shares are refilled from the pool by `batch` only while the pool
- * stays above the largest floor by nslots * batch, so near empty every
+ * decides on the exact total.  Shares are refilled from the pool (by
+ * mb_resv_refill, 256 to 4096 blocks) only while what is left stays above
+ * the largest floor by nslots * MB_RESV_BATCH, so near empty every
  * share is drained and every claim decides under the lock (the precise
  * path).  Returns of space (frees, unreserve, a claim's unused part) add
  * to the own share lock-free; one that races with a precise decision may
@@ -56,8 +57,25 @@
 #include "store.h"
 #include "percpu.h"
 
-/* Blocks a slot's share is refilled with; the precise zone is slots * this. */
+/* The least a slot's share is refilled with; the precise zone is slots * this. */
 #define MB_RESV_BATCH 64
+/* The most (see mb_resv_refill). */
+#define MB_RESV_REFILL_MAX 4096
+
+/*
+ * A slot's share is refilled for 64 more requests of n, at least 4 *
+ * MB_RESV_BATCH, at most MB_RESV_REFILL_MAX: a dry share sends a PA hit
+ * down the regular path (prealloc.c), and with 64 blocks a stream of
+ * 16-block hits found it dry every fourth time.  Only the pool's far-from-
+ * empty part is handed out (mb_resv_claim_slow), so the size moves no
+ * decision, only how often the pool lock is taken.
+ */
+static inline int64_t mb_resv_refill(uint64_t n)
+{
+	uint64_t r = n < MB_RESV_REFILL_MAX / 64 ? n * 64 : MB_RESV_REFILL_MAX;
+
+	return r > 4 * MB_RESV_BATCH ? (int64_t)r : 4 * MB_RESV_BATCH;
+}
 
 /*
  * A slot's word (struct mb_pcpu, resv_word): its share of U in the low 48
@@ -291,9 +309,13 @@ static int mb_resv_claim_slow(struct mb_volume *vol, struct mb_pcpu **slotp, uin
 
 		rs->rs_pool -= (int64_t)n;
 		/* far from empty: give this slot a share for its next claims */
-		if (rs->rs_pool - MB_RESV_BATCH >= top + zone) {
-			rs->rs_pool -= MB_RESV_BATCH;
-			add += MB_RESV_BATCH;
+		int64_t refill = mb_resv_refill(n);
+
+		if (rs->rs_pool - refill < top + zone)
+			refill = MB_RESV_BATCH;
+		if (rs->rs_pool - refill >= top + zone) {
+			rs->rs_pool -= refill;
+			add += (uint64_t)refill;
 		}
 		if (add)
 			atomic_fetch_add_explicit(&slot->resv_word, add, memory_order_seq_cst);
