@@ -913,9 +913,11 @@ mb_scan_orders(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gse
 		/* ge[lo] holds the members of every set visited here: when none
 		   is in range, the pass would find every set empty there.  A
 		   range to the volume's end needs only the top word's look (a
-		   "yes" there that is wrong only costs the empty visits). */
-		if (indexed && (!mb_gset_any_from(&ge[lo], from) ||
-				(end < ac->vol->ngroups && mb_gset_next(&ge[lo], from) >= end)))
+		   "yes" there that is wrong only costs the empty visits); the
+		   whole volume (goal 0) none: `orders` below says as much. */
+		if (indexed && (from || end < ac->vol->ngroups) &&
+		    (!mb_gset_any_from(&ge[lo], from) ||
+		     (end < ac->vol->ngroups && mb_gset_next(&ge[lo], from) >= end)))
 			continue;
 		for (int k = lo; k <= hi && ac->status == MB_AC_CONTINUE; k++) {
 			/* the next order with a member, read after the last
