@@ -99,9 +99,12 @@ static bool mb_block_in_volume(const struct mb_volume *vol, uint64_t b)
  * Everything downstream -- normalization windows, neighbour merges, PA
  * placement -- relies on these bounds to stay inside the volume and to
  * never wrap: a logical range below MB_LOGICAL_LIMIT, and neighbours that
- * are volume blocks on the correct side of the request.
+ * are volume blocks on the correct side of the request.  Out of line: the
+ * common shape's test (mb_request_valid) then keeps no neighbour in a
+ * register, and its callers save none.
  */
-static bool mb_request_valid_full(const struct mb_volume *vol, const struct mb_request *req)
+static __attribute__((noinline)) bool mb_request_valid_full(const struct mb_volume *vol,
+							      const struct mb_request *req)
 {
 	if (!(req->flags & MB_REQ_CPU) && req->cpu && req->cpu != MB_CPU_CURRENT)
 		return false; /* a CPU named without the flag: the caller forgot it */
