@@ -1128,10 +1128,11 @@ static void mb_scan_criterion(struct mb_ac *ac, int cr, mb_grp_t goal)
 static void mb_find_by_goal(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
-	struct mb_group *grp = mb_group_at(vol, ac->g_ex.fe_group);
 
 	if (!(ac->flags & (MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)))
-		return;
+		return; /* before the group's lazy set-up: nothing asked of it */
+	struct mb_group *grp = mb_group_at(vol, ac->g_ex.fe_group);
+
 	if (!(ac->flags & MB_STRICT_CHECK) && !MB_READ_ONCE(grp->bb_free))
 		return;
 	/*
@@ -1222,12 +1223,13 @@ static void mb_regular_allocator(struct mb_ac *ac)
 		return;
 
 	uint32_t len = ac->g_ex.fe_len;
-	int i = mb_fls32(len);
+	int k = __builtin_ctz(len | 1u << 31); /* ilog2(len) for a power of two */
 
+	/* a power of two 2^k >= 2^(mb_order2_req - 1) up to max_order */
 	ac->ac_2order = 0;
-	if (i >= (int)MB_READ_ONCE(vol->t.mb_order2_req) && i - 1 <= vol->max_order &&
-	    !(len & (len - 1)))
-		ac->ac_2order = i - 1;
+	if (!(len & (len - 1)) && k + 1 >= (int)MB_READ_ONCE(vol->t.mb_order2_req) &&
+	    k <= vol->max_order)
+		ac->ac_2order = k;
 	int cr = ac->ac_2order ? MB_CR_POWER2_ALIGNED : MB_CR_GOAL_LEN_FAST;
 
 	if (ac->flags & MB_STREAM_ALLOC) {
