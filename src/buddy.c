@@ -959,8 +959,24 @@ void mb_buddy_scan1(const struct mb_volume *vol, const struct mb_group *grp, mb_
 		x += len;
 		if (x >= vol->bpg)
 			return;
-		if (mb_rising_chunk(vol, grp, x, &len))
-			continue;
+		/*
+		 * Rising chunks, counted alone: every x here is aligned to the
+		 * extent before it (a chunk's start, or the end of the one
+		 * holding the first block), so a rising chunk is no shorter
+		 * than it -- the shortest stays, and none is of one block.
+		 */
+		while (mb_rising_chunk(vol, grp, x, &len)) {
+			if (len > free) {
+				out->over = true;
+				return;
+			}
+			free -= len;
+			if (++out->count >= n)
+				return;
+			x += len;
+			if (x >= vol->bpg)
+				return;
+		}
 		if (mb_test_bit(map, x)) {
 			x = mb_find_next_zero_bit(map, vol->bpg, x);
 			if (x >= vol->bpg)
