@@ -904,10 +904,12 @@ uint32_t mb_buddy_next_extent1(const struct mb_volume *vol, const struct mb_grou
 /*
  * mb_order_at_start's answer at x, a chunk's end inside a free run, when
  * the run rises there: the largest aligned chunk at x, of order j =
- * min(ctz(x), max_order), is a maximal free chunk -- its stored bit says so
- * alone (clear: free, and not part of a larger free chunk, which would
- * hold x's predecessor too).  One bit instead of the bitmap word and the
- * run's end; false (len untouched) for a derived order or a set bit.
+ * min(ctz(x), max_order), is a maximal free chunk.  For a stored order its
+ * bit says so alone (clear: free, and not part of a larger free chunk,
+ * which would hold x's predecessor too); for a derived one (2..8 blocks,
+ * inside x's word) its blocks all free do, as they do for
+ * mb_order_at_start.  One test instead of the bitmap word, the run's end
+ * and the orders down from j; false (len untouched) otherwise.
  */
 static inline bool mb_rising_chunk(const struct mb_volume *vol, const struct mb_group *grp,
 				   uint32_t x, uint32_t *len)
@@ -915,7 +917,16 @@ static inline bool mb_rising_chunk(const struct mb_volume *vol, const struct mb_
 	int j = __builtin_ctz(x); /* x > 0: past the scan's first extent */
 
 	j = j < vol->max_order ? j : vol->max_order;
-	if (j <= MB_BUDDY_DERIVED || (x >> j) >= vol->mb_maxs[j] ||
+	if (j <= MB_BUDDY_DERIVED) {
+		uint32_t l = 1u << j; /* x is aligned to l <= 8: one word holds it */
+
+		if (!j || vol->bpg - x < l ||
+		    ((grp->bb_bitmap[x >> 6] >> (x & 63)) & ((1ULL << l) - 1)))
+			return false;
+		*len = l;
+		return true;
+	}
+	if ((x >> j) >= vol->mb_maxs[j] ||
 	    mb_test_bit(grp->bb_buddy + vol->mb_offsets[j], x >> j))
 		return false;
 	*len = 1u << j;
