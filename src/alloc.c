@@ -721,7 +721,8 @@ static __attribute__((noinline)) MB_NOCLONE void mb_visit_group(struct mb_ac *ac
 	else
 		mb_complex_scan_group_locked(ac, grp);
 	mb_unlock(&grp->bb_lock);
-	mb_pa_after_unlock(ac); /* legacy: the race-2 window closes here */
+	if (ac->pa_created) /* legacy: the race-2 window closes here (a test: no call) */
+		mb_pa_after_unlock(ac);
 	if (ac->status == MB_AC_FOUND)
 		mb_stat_cr(vol, cr, 0, 1);
 }
