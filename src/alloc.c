@@ -137,10 +137,9 @@ bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 			((req->cpu + 1u) >> 1);
 	uint64_t fdb = vol->geo.first_data_block;
 
-	if (bad || !req->len)
-		return false;
-	if (MB_UNLIKELY(rare))
-		return mb_request_valid_full(vol, req);
+	/* one branch for the common shape; the rare one sorts it out */
+	if (MB_UNLIKELY(bad | rare | !req->len))
+		return !bad && req->len && mb_request_valid_full(vol, req);
 	/* mb_request_valid_full's tests that remain, in one branch but the file's */
 	if (req->file && req->file->f_vol != vol)
 		return false;
