@@ -47,13 +47,15 @@ struct mb_ac {
 	struct mb_pa *pa_obj;    /* empty PA allocated before the search (seed fix 2) */
 	struct mb_pa *pa;        /* group PA used or created (re-bucketed at release) */
 	struct mb_pa *pa_late;   /* legacy policy: PA to link after the group unlock */
-	bool pa_created;         /* a new PA was made in this pass (hook point) */
 	struct mb_lg *lg;        /* locality group (lg_mutex held) or NULL */
 	uint64_t seq;            /* discard_pa_seq sample */
 	uint32_t rounds;         /* ENOSPC retry rounds (count toward mb_max_retries) */
-	bool pressured;          /* counted in vol->enospc_pressure */
 	int load_err;            /* a group's bitmap could not be read (-EIO, -ENOMEM): the
 				    answer instead of -ENOSPC, whose promise it cannot keep */
+	/* last, together: the zeroed fields above have no hole between them
+	   (mb_ac_init's stores merge into wide ones) */
+	bool pa_created;         /* a new PA was made in this pass (hook point) */
+	bool pressured;          /* counted in vol->enospc_pressure */
 };
 
 static inline mb_fsblk_t mb_fex_block(const struct mb_volume *vol, const struct mb_fex *e)
