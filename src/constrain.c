@@ -22,8 +22,9 @@
  * bumps, something changed and the round is repeated.  When it did not
  * move, no buddy gained space and no group changed sets during the passes
  * (a use that moves none only takes space where the passes look), so
- * their view bounds the volume's and ENOSPC is true at that moment -- after the reclaiming mb_alloc's ENOSPC
- * rounds do: pending frees committed, every preallocation discarded, and a
+ * their view bounds the volume's and ENOSPC is true at that moment --
+ * after the reclaiming mb_alloc's ENOSPC rounds do: pending frees
+ * committed, every preallocation discarded, and a
  * sleep on the space event while a trim or a legacy discard holds space.
  * The set lookups are relaxed loads of seq_cst RMWs done after the bump in
  * the same lock hold; the acquire fence before the final sum orders them.

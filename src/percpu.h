@@ -67,7 +67,9 @@ static inline void mb_seq_bump(struct mb_volume *vol)
 	mb_ctr_add(&mb_this_pcpu(vol)->discard_pa_seq, 1, memory_order_relaxed);
 	mb_cpu_tls.bumps++;
 }
-/* The bumps this thread made: a caller's own, of the sum's moves (constrain.c). */
+/* The bumps this thread made, on any volume: a caller's own share of one
+   volume's sum moves, while it touches no other volume between its two
+   samples (constrain.c; a bump elsewhere would only cost a retry). */
 static inline uint64_t mb_seq_own(void)
 {
 	return mb_cpu_tls.bumps;

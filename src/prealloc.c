@@ -286,26 +286,37 @@ static bool mb_policy_legacy(const struct mb_volume *vol)
 
 /*
  * The first block in [from, end) that is unused (clear on disk and not
- * pending) if `unused`, else the first that is used; end if none.  A
- * word at a time: a used-up PA's release looks at every block it covers.
+ * pending) if `unused`, else the first that is used; end if none.  Four
+ * words an iteration past the first: a used-up PA's release and a long
+ * take (mb_pa_unused_run_locked) look at every word a PA covers, 32 for
+ * 2048 blocks.  Inline: `unused` is a constant at every call.
  */
-static uint32_t mb_unused_next(const uint64_t *disk, const uint64_t *pending, uint32_t from,
-			       uint32_t end, bool unused)
+static inline uint32_t mb_unused_next(const uint64_t *disk, const uint64_t *pending,
+				      uint32_t from, uint32_t end, bool unused)
 {
-	uint64_t flip = unused ? ~0ULL : 0;
+#define MB_HIT(i) ((disk[i] | pending[i]) ^ flip)
+	uint64_t flip = unused ? ~0ULL : 0, hit;
+	uint32_t w, last, i;
 
-	while (from < end) {
-		uint32_t b = from & 63;
-		uint64_t hit = (((disk[from >> 6] | pending[from >> 6]) ^ flip) >> b);
-
-		if (hit) {
-			uint32_t i = from + (uint32_t)__builtin_ctzll(hit);
-
+	if (from >= end)
+		return end;
+	w = from >> 6;
+	last = (end - 1) >> 6;
+	hit = MB_HIT(w) >> (from & 63);
+	if (hit) {
+		i = from + (uint32_t)__builtin_ctzll(hit);
+		return i < end ? i : end;
+	}
+	for (w++; w + 4 <= last + 1; w += 4)
+		if (MB_HIT(w) | MB_HIT(w + 1) | MB_HIT(w + 2) | MB_HIT(w + 3))
+			break;
+	for (; w <= last; w++)
+		if ((hit = MB_HIT(w))) {
+			i = (w << 6) + (uint32_t)__builtin_ctzll(hit);
 			return i < end ? i : end;
 		}
-		from += 64 - b;
-	}
 	return end;
+#undef MB_HIT
 }
 
 /*
@@ -527,47 +538,12 @@ int64_t mb_discard_file_preallocations(struct mb_file *file)
 /* Using PAs                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/*
- * How many of [off, off + len) from off on are clear in disk (and, if
- * with_pending, in pending), for a long take: a 2048-block request served
- * from its PA looks at 32 words.  One pass over both maps, four words an
- * iteration, instead of mb_find_next_bit on each (~260 -> ~90 instructions
- * for 2048 blocks).  with_pending is a constant at each call: a store
- * whose frees never wait has nothing pending.
- */
-static inline __attribute__((always_inline)) uint32_t
-mb_unused_run(const uint64_t *disk, const uint64_t *pending, uint32_t off, uint32_t len,
-	      bool with_pending)
-{
-#define MB_USED_WORD(i) (disk[i] | (with_pending ? pending[i] : 0))
-	uint32_t w = off >> 6, last = (off + len - 1) >> 6, n;
-	uint64_t used = MB_USED_WORD(w) >> (off & 63);
-
-	if (!used) {
-		for (w++, used = 0; w + 4 <= last + 1; w += 4)
-			if (MB_USED_WORD(w) | MB_USED_WORD(w + 1) | MB_USED_WORD(w + 2) |
-			    MB_USED_WORD(w + 3))
-				break;
-		for (; w <= last && !(used = MB_USED_WORD(w)); w++)
-			;
-		if (!used)
-			return len;
-		n = (w << 6) + (uint32_t)__builtin_ctzll(used) - off;
-	} else {
-		n = (uint32_t)__builtin_ctzll(used);
-	}
-#undef MB_USED_WORD
-	return n < len ? n : len;
-}
-
-/* Out of line: inlined, it costs the fast path's one-word hits 5 instructions. */
-static __attribute__((noinline)) uint32_t mb_unused_run_long(const struct mb_volume *vol,
-							     struct mb_group *grp, uint32_t off,
+/* A take longer than a word: out of line, so the one-word hits keep their registers. */
+static __attribute__((noinline)) uint32_t mb_unused_run_long(const uint64_t *disk,
+							     const uint64_t *pending, uint32_t off,
 							     uint32_t len)
 {
-	if (vol->frees_wait)
-		return mb_unused_run(grp->bb_disk, mb_group_pending_map(vol, grp), off, len, true);
-	return mb_unused_run(grp->bb_disk, NULL, off, len, false);
+	return mb_unused_next(disk, pending, off, off + len, false) - off;
 }
 
 /* How many of [off, off + len) from off on are unused: clear on disk, not pending. */
@@ -583,7 +559,7 @@ static inline uint32_t mb_pa_unused_run_locked(struct mb_volume *vol, struct mb_
 
 		return n < len ? n : len;
 	}
-	return mb_unused_run_long(vol, grp, off, len);
+	return mb_unused_run_long(disk, pending, off, len);
 }
 
 /*
@@ -903,7 +879,7 @@ static __attribute__((noinline)) uint32_t
 mb_pa_fast_take_long_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa *pa,
 			    const struct mb_request *req, mb_grpblk_t off, uint32_t max, uint32_t len)
 {
-	uint32_t n = mb_unused_run_long(vol, grp, off, max);
+	uint32_t n = mb_unused_run_long(grp->bb_disk, mb_group_pending_map(vol, grp), off, max);
 
 	return mb_pa_fast_claim_locked(vol, grp, pa, req, off, n, len, NULL, 0);
 }
