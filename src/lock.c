@@ -104,9 +104,11 @@ void mb_mutex_lock_slow(struct mb_mutex *mx)
 	for (int i = 0; i < MB_LOCK_SPIN; i++) {
 		mb_cpu_relax();
 		/* relaxed: only hints of when to try the CAS, which orders */
-		if (atomic_load_explicit(&mx->waiters, memory_order_relaxed))
+		if (atomic_load_explicit(&mx->waiters, memory_order_relaxed) & ~MB_MUTEX_XCHG)
 			break;
 		c = atomic_load_explicit(&mx->word, memory_order_relaxed);
+		if (c == 2)
+			break;
 		/* acquire; pairs with the release store in mb_mutex_unlock_raw */
 		if (c == 0 && atomic_compare_exchange_weak_explicit(&mx->word, &c, 1,
 								    memory_order_acquire,
@@ -114,25 +116,52 @@ void mb_mutex_lock_slow(struct mb_mutex *mx)
 			return;
 	}
 	/*
-	 * Count ourselves, then the barrier, then try the word and sleep
-	 * while it reads 1: an unlock either drained its store before the
-	 * barrier (we read 0) or loads the count after it (it wakes us).  A
-	 * wake that finds us awake leaves the futex to the next sleeper;
-	 * each unlock wakes one while the count is not zero.
+	 * Count ourselves.  On a lock whose unlocks are still plain, set
+	 * MB_MUTEX_XCHG, then the barrier: an unlock either drained its store
+	 * before the barrier (our exchange below reads 0) or loads waiters
+	 * after it (it sees us and wakes).  Once the flag is set, later
+	 * sleepers skip the barrier: an unlock that read waiters before the
+	 * flag and stores after it still loads waiters after its store, sees
+	 * the flag and wakes; one whose load came first had its store drained
+	 * by our barrier, and we then take the lock with a 2, so our unlock
+	 * wakes the next.  Sleep while the word reads 2 (the unlock that swaps
+	 * out a 2 wakes one; mb_mutex_unlock_slow).
 	 */
-	atomic_fetch_add_explicit(&mx->waiters, 1, memory_order_seq_cst);
-	bool timed = !mb_lock_remote_fence();
+	uint32_t w = atomic_fetch_add_explicit(&mx->waiters, 1, memory_order_seq_cst);
+	bool timed = false;
 
-	/* acquire; pairs with the release store in mb_mutex_unlock_raw */
-	while (atomic_exchange_explicit(&mx->word, 1, memory_order_acquire) != 0)
-		mb_futex_wait(&mx->word, 1, timed);
+	if (!(w & MB_MUTEX_XCHG)) {
+		atomic_fetch_or_explicit(&mx->waiters, MB_MUTEX_XCHG, memory_order_seq_cst);
+		timed = !mb_lock_remote_fence();
+	}
+	/* acquire; pairs with the release store or exchange of the unlock */
+	while (atomic_exchange_explicit(&mx->word, 2, memory_order_acquire) != 0)
+		mb_futex_wait(&mx->word, 2, timed);
 	/* relaxed: an unlock reading the count stale only wakes in vain */
 	atomic_fetch_sub_explicit(&mx->waiters, 1, memory_order_relaxed);
 }
 
-/* The unlock saw a waiter: wake one. */
+/* The plain unlock saw a waiter after its store: wake one. */
 void mb_mutex_wake(struct mb_mutex *mx)
 {
+	mb_futex_wake(&mx->word, 1);
+}
+
+/*
+ * The unlock read waiters nonzero before its store: a lock that has been
+ * slept on swaps the word out and wakes one sleeper if it swapped out a 2;
+ * one whose first sleeper is on its way (no flag yet) stores and wakes.
+ */
+void mb_mutex_unlock_slow(struct mb_mutex *mx, uint32_t waiters)
+{
+	if (waiters & MB_MUTEX_XCHG) {
+		/* release; pairs with the acquire CAS or exchange of the next locker */
+		if (atomic_exchange_explicit(&mx->word, 0, memory_order_release) == 2)
+			mb_futex_wake(&mx->word, 1);
+		return;
+	}
+	/* release; as in mb_mutex_unlock_raw */
+	atomic_store_explicit(&mx->word, 0, memory_order_release);
 	mb_futex_wake(&mx->word, 1);
 }
 #endif

@@ -74,12 +74,25 @@ enum mb_lock_rank {
  *
  * The word has three states: 0 free, 1 held, 2 held and a thread may be
  * asleep on it.  A locker that finds it taken spins briefly, then swaps in
- * 2 and sleeps while the word still reads 2; the unlock that swaps out a 2
- * wakes one sleeper, which swaps in 2 again (it cannot know whether others
- * still sleep), so each later unlock wakes the next.  lock.c has the slow
- * paths.  Every change of the word is an atomic RMW; the one that takes the
- * lock is acquire and pairs with the release exchange of the unlock before
- * it (ThreadSanitizer sees the same pair).
+ * 2 and sleeps while the word still reads 2.  lock.c has the slow paths.
+ *
+ * Unlocks come in two kinds, chosen per lock by its history:
+ * - Never contended (the common case: a file's lock, a group one thread
+ *   uses): the unlock is a plain store of 0 and a plain load of waiters,
+ *   no locked instruction.  That is one half of an asymmetric Dekker; a
+ *   sleeper counts itself in waiters, then runs membarrier (a barrier on
+ *   every running thread), so either its later look at the word sees the
+ *   store or the unlock's load sees the count.
+ * - Once a thread has had to sleep on it, the lock sets MB_MUTEX_XCHG in
+ *   waiters, for good: its unlocks swap out the word and wake one sleeper
+ *   when they swap out a 2 (Drepper's mutex).  The woken thread swaps in 2
+ *   again, so each later unlock wakes the next, and a thread that takes the
+ *   lock without sleeping (0 to 1) unlocks without a wake.  Under
+ *   oversubscription this is what matters: a plain unlock must wake on
+ *   every release while anyone waits, and every sleeper must pay a
+ *   membarrier (80 threads on 2 cores ran at half the speed).
+ * Every change that takes the lock is acquire and pairs with the release
+ * store or exchange of the unlock before it (ThreadSanitizer sees it).
  */
 #if defined(__linux__) && !defined(MB_LOCK_PTHREAD)
 #define MB_LOCK_FUTEX 1
@@ -88,7 +101,8 @@ enum mb_lock_rank {
 struct mb_mutex {
 #ifdef MB_LOCK_FUTEX
 	_Atomic uint32_t word;    /* 0 free, 1 held: the futex word */
-	_Atomic uint32_t waiters; /* threads past their spin, about to sleep or asleep */
+	/* threads past their spin, about to sleep or asleep; MB_MUTEX_XCHG */
+	_Atomic uint32_t waiters;
 #else
 	pthread_mutex_t m;
 #endif
@@ -178,8 +192,12 @@ static inline bool mb_ctr_take(_Atomic int64_t *c, int64_t need, int64_t n)
 }
 
 #ifdef MB_LOCK_FUTEX
+/* In waiters: a thread has slept on this lock, its unlocks exchange (above). */
+#define MB_MUTEX_XCHG 0x80000000u
+
 void mb_mutex_lock_slow(struct mb_mutex *mx);
 void mb_mutex_wake(struct mb_mutex *mx);
+void mb_mutex_unlock_slow(struct mb_mutex *mx, uint32_t waiters);
 /* lock.c: sleepers issue a process-wide barrier (membarrier), so an unlock
    needs no fence of its own; false where the kernel has none */
 extern bool mb_lock_asym;
@@ -227,19 +245,23 @@ static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
 }
 
 /*
- * The unlock is a plain store and a plain load, no locked instruction: a
- * Dekker pair with mb_mutex_lock_slow, which counts itself in waiters,
- * then runs a barrier on every thread of the process (membarrier), then
- * tries the word and sleeps while it reads 1.  An unlock whose load came
- * before that barrier had its store drained by it, so the sleeper finds
- * the word 0; one whose load came after sees the count and wakes it.
- * Without membarrier (mb_lock_asym false) the unlock fences itself.
+ * A lock never slept on unlocks with a plain store and a plain load (see
+ * struct mb_mutex); waiters is read first, so that a contended lock goes
+ * to its exchange.  Without membarrier (mb_lock_asym false) the plain
+ * unlock fences itself.
  */
 static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_mutex *mx)
 {
 	if (MB_SINGLE_THREADED()) { /* no other thread: see mb_mutex_lock_raw */
 		atomic_store_explicit(&mx->word, 0, memory_order_relaxed);
 		return; /* a waiter is a thread */
+	}
+	/* relaxed: a count or mode set after this load is caught by the one below */
+	uint32_t w = atomic_load_explicit(&mx->waiters, memory_order_relaxed);
+
+	if (MB_UNLIKELY(w)) {
+		mb_mutex_unlock_slow(mx, w);
+		return;
 	}
 	/* release; pairs with the acquire CAS or exchange of the next locker */
 	atomic_store_explicit(&mx->word, 0, memory_order_release);

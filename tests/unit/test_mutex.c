@@ -11,6 +11,9 @@
  * sleeper_is_woken: a thread that went to sleep on the lock (counted in
  * waiters) gets it when the holder unlocks; a missing wake would hang the
  * test.
+ * first_sleep_switches: a lock taken in turn keeps its plain unlocks
+ * (waiters stays 0); once a thread has slept on it, it is flagged
+ * MB_MUTEX_XCHG for good and its unlocks exchange (mb_int.h).
  * unlock_dekker: the unlock's half of its Dekker with a sleeper is a plain
  * store then a plain load, which the CPU may reorder; the sleeper's half
  * (mb_lock_remote_fence) must still make one side see the other's store.
@@ -132,7 +135,8 @@ TEST(sleeper_is_woken)
 		/* until the other thread has marked the lock contended (it
 		   then sleeps, or is about to); it cannot take the lock, so
 		   this ends as soon as it gets past its spin */
-		while (!atomic_load_explicit(&s.mx.waiters, memory_order_relaxed))
+		while (!(atomic_load_explicit(&s.mx.waiters, memory_order_relaxed) &
+			 ~MB_MUTEX_XCHG))
 			sched_yield();
 #endif
 		mb_unlock(&s.mx);
@@ -143,6 +147,31 @@ TEST(sleeper_is_woken)
 }
 
 #ifdef MB_LOCK_FUTEX
+TEST(first_sleep_switches)
+{
+	struct shared s = { 0 };
+	pthread_t t;
+
+	ASSERT_EQ_INT(mb_mutex_init(&s.mx, MB_RANK_LEAF), 0);
+	/* taken in turn by two threads, never at once: unlocks stay plain */
+	ASSERT_EQ_INT(pthread_create(&t, NULL, take_once, &s), 0);
+	pthread_join(t, NULL);
+	mb_lock(&s.mx);
+	mb_unlock(&s.mx);
+	ASSERT_EQ_INT(atomic_load_explicit(&s.mx.waiters, memory_order_relaxed), 0);
+	/* one thread sleeps on it: the lock exchanges from then on */
+	mb_lock(&s.mx);
+	ASSERT_EQ_INT(pthread_create(&t, NULL, take_once, &s), 0);
+	while (!(atomic_load_explicit(&s.mx.waiters, memory_order_relaxed) & ~MB_MUTEX_XCHG))
+		sched_yield();
+	mb_unlock(&s.mx);
+	pthread_join(t, NULL);
+	ASSERT_EQ_U64(s.a, 2);
+	ASSERT_EQ_INT(atomic_load_explicit(&s.mx.waiters, memory_order_relaxed), MB_MUTEX_XCHG);
+	ASSERT_EQ_INT(atomic_load_explicit(&s.mx.word, memory_order_relaxed), 0);
+	mb_mutex_destroy(&s.mx);
+}
+
 #define DEKKER_ROUNDS 20000
 
 struct dekker {
