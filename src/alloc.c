@@ -898,9 +898,9 @@ static __attribute__((noinline)) void mb_scan_set_plain(struct mb_ac *ac,
  * always_inline into one function per criterion (below): cr is a constant.
  */
 static inline __attribute__((always_inline)) void
-mb_scan_orders(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gset *ge,
-	       const _Atomic uint64_t *orders, int lo, int hi, int cr, mb_grp_t goal,
-	       const _Atomic uint64_t *lo_hi)
+mb_scan_orders_at(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gset *ge,
+		  const _Atomic uint64_t *orders, int lo, int hi, int cr, mb_grp_t goal,
+		  const _Atomic uint64_t *lo_hi, bool resume, int k0, mb_grp_t g0)
 {
 	/* lo_hi (a constant NULL but for one caller): the first set's walk
 	   skips the members outside it (mb_scan_set_hinted_hi) */
@@ -910,6 +910,9 @@ mb_scan_orders(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gse
 		return; /* a goal past the largest order: no set to visit */
 	for (int pass = 0; pass < 2 && ac->status == MB_AC_CONTINUE; pass++) {
 		mb_grp_t from = pass ? 0 : goal, end = pass ? goal : ac->vol->ngroups;
+		/* resuming: the first pass goes on at order k0's set, from g0
+		   (its range was looked at already) */
+		bool at = resume && !pass;
 
 		if (from >= end)
 			continue; /* goal 0: the second pass has no groups */
@@ -918,11 +921,11 @@ mb_scan_orders(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gse
 		   range to the volume's end needs only the top word's look (a
 		   "yes" there that is wrong only costs the empty visits); the
 		   whole volume (goal 0) none: `orders` below says as much. */
-		if (indexed && (from || end < ac->vol->ngroups) &&
+		if (!at && indexed && (from || end < ac->vol->ngroups) &&
 		    (!mb_gset_any_from(&ge[lo], from) ||
 		     (end < ac->vol->ngroups && mb_gset_next(&ge[lo], from) >= end)))
 			continue;
-		for (int k = lo; k <= hi && ac->status == MB_AC_CONTINUE; k++) {
+		for (int k = at ? k0 : lo; k <= hi && ac->status == MB_AC_CONTINUE; k++) {
 			/* the next order with a member, read after the last
 			   set's visit (a visit may load a group and move it) */
 			uint64_t m = atomic_load_explicit(orders, memory_order_relaxed) >> k;
@@ -934,14 +937,24 @@ mb_scan_orders(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gse
 				break;
 			/* no mb_gset_any_from first: the set is not empty (its
 			   bit in orders), and next() looks at from's word first */
+			mb_grp_t s = at && k == k0 ? g0 : from;
+
 			if (indexed && lo_hi && k == lo)
-				mb_scan_set_hinted_hi(ac, &sets[k], lo_hi, cr, from, end);
+				mb_scan_set_hinted_hi(ac, &sets[k], lo_hi, cr, s, end);
 			else if (indexed)
-				mb_scan_set_hinted(ac, &sets[k], cr, from, end);
+				mb_scan_set_hinted(ac, &sets[k], cr, s, end);
 			else
-				mb_scan_set_plain(ac, &sets[k], cr, from, end);
+				mb_scan_set_plain(ac, &sets[k], cr, s, end);
 		}
 	}
+}
+
+static inline __attribute__((always_inline)) void
+mb_scan_orders(struct mb_ac *ac, const struct mb_gset *sets, const struct mb_gset *ge,
+	       const _Atomic uint64_t *orders, int lo, int hi, int cr, mb_grp_t goal,
+	       const _Atomic uint64_t *lo_hi)
+{
+	mb_scan_orders_at(ac, sets, ge, orders, lo, hi, cr, goal, lo_hi, false, 0, 0);
 }
 
 /*
@@ -954,15 +967,55 @@ static inline bool mb_orders_empty_from(const _Atomic uint64_t *orders, int lo)
 	return !(atomic_load_explicit(orders, memory_order_relaxed) >> lo);
 }
 
-static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t goal)
+/* mb_scan_power2's walk past the group it looked at first: order k's set
+   from g on, then the rest of mb_scan_orders' walk. */
+static __attribute__((noinline)) void mb_scan_power2_rest(struct mb_ac *ac, mb_grp_t goal, int k,
+							  mb_grp_t g)
 {
 	struct mb_volume *vol = ac->vol;
 
-	if (mb_orders_empty_from(&vol->largest_orders, ac->ac_2order))
-		return;
+	mb_scan_orders_at(ac, vol->largest_set, vol->largest_ge, &vol->largest_orders,
+			  ac->ac_2order, vol->max_order, MB_CR_POWER2_ALIGNED, goal, NULL, true, k, g);
+}
 
-	mb_scan_orders(ac, vol->largest_set, vol->largest_ge, &vol->largest_orders, ac->ac_2order,
-		       vol->max_order, MB_CR_POWER2_ALIGNED, goal, NULL);
+/*
+ * CR_POWER2_ALIGNED's walk (mb_scan_orders), its first step inline: the
+ * first member at or past the goal of the lowest order's set that has one.
+ * On a volume with room that group answers, and the walk is a handful of
+ * loads and one visit; otherwise mb_scan_power2_rest goes on from the next
+ * member -- the same groups in the same order, the same count considered.
+ */
+static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t goal)
+{
+	struct mb_volume *vol = ac->vol;
+	int lo = ac->ac_2order;
+	uint64_t m = atomic_load_explicit(&vol->largest_orders, memory_order_relaxed) >> lo;
+
+	if (!m)
+		return; /* mb_orders_empty_from */
+	int k = lo + __builtin_ctzll(m);
+
+	/* mb_scan_orders' first pass, [goal, ngroups): skipped when the
+	   indexes say no set of order lo or more has a member there */
+	if (!mb_scan_indexed(ac) || k > vol->max_order ||
+	    (goal && !mb_gset_any_from(&vol->largest_ge[lo], goal))) {
+		mb_scan_orders(ac, vol->largest_set, vol->largest_ge, &vol->largest_orders, lo,
+			       vol->max_order, MB_CR_POWER2_ALIGNED, goal, NULL);
+		return;
+	}
+	mb_grp_t g = mb_gset_next_near(&vol->largest_set[k], goal);
+
+	if (g < vol->ngroups) {
+		struct mb_group *grp = mb_group_at(vol, g);
+
+		if (mb_good_group_inline(ac, grp, MB_CR_POWER2_ALIGNED))
+			mb_visit_group(ac, grp, g, MB_CR_POWER2_ALIGNED);
+		mb_stat_cr(vol, MB_CR_POWER2_ALIGNED, 1, 1);
+		if (ac->status != MB_AC_CONTINUE)
+			return;
+		g++;
+	}
+	mb_scan_power2_rest(ac, goal, k, g);
 }
 
 /*
@@ -1110,6 +1163,8 @@ static void mb_scan_criterion(struct mb_ac *ac, int cr, mb_grp_t goal)
 	if (linear) {
 		linear = linear < vol->ngroups ? linear : vol->ngroups;
 		mb_scan_linear(ac, cr, goal, linear);
+		if (ac->status != MB_AC_CONTINUE)
+			return; /* the set walks below would do nothing (mb_scan_power2 assumes so) */
 		goal = (mb_grp_t)(((uint64_t)goal + linear) % vol->ngroups);
 	}
 	if (cr == MB_CR_POWER2_ALIGNED)

@@ -224,6 +224,35 @@ TEST(full_goal_group_optimized_scan)
 	}
 }
 
+/*
+ * CR_POWER2_ALIGNED's walk looks at the first member of its set at or past
+ * the goal inline (alloc.c, mb_scan_power2) and hands the rest of the walk
+ * to the generic one.  With flex_bg 4, data stays out of groups 0, 4 and 8
+ * at that criterion: a goal there is turned down, and the walk must go on
+ * with the very next group of the set (the one after the goal), or, past
+ * the last group, wrap to group 1.  Every other goal group answers itself.
+ */
+TEST(power2_walk_goes_on_after_first_member)
+{
+	const struct mb_geometry geo = {.block_size = 4096, .blocks_per_group = 1024,
+					.blocks_count = 9 * 1024, .flex_bg = 4};
+
+	for (uint32_t g = 0; g < 9 && !mb_test_failed; g++) {
+		struct mb_volume *vol = NULL;
+		struct mb_extent ex;
+
+		ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+		mb_tunable_set(vol, "mb_optimize_scan", 1);
+		ASSERT_EQ_INT(alloc_one(vol, group_start(vol, g) + 100, 64, MB_HINT_DATA, &ex), 0);
+		uint32_t want = g % 4 ? g : g + 1 < 9 ? g + 1 : 1;
+
+		ASSERT_EQ_U64(mb_block_group(vol, ex.start), want);
+		ASSERT_EQ_U64(ex.len, 64);
+		ASSERT_CHECK_CLEAN(vol);
+		mb_volume_destroy(vol);
+	}
+}
+
 /* ------------------------------------------------------------------------ */
 /* KUnit: test_free_blocks_simple                                            */
 /* ------------------------------------------------------------------------ */
