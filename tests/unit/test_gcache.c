@@ -25,6 +25,10 @@
  * only tried, so it stays (the holder reads it after: a use after free
  * under ASan, and a changed pointer, without the trylock), and the newcomer
  * is shared at once instead.
+ * cold_group_with_a_hold_keeps_its_copy: a quiet group goes cold while a
+ * trim holds one of its runs (used in the buddy, free on disk): its copy
+ * differs from bb_disk only there, and it must not be shared (the free
+ * counts tell, mb_gcache_same_bits_locked).
  * built_group_in_8k: at 4 KiB blocks a built group -- struct, shared
  * bitmap, stored buddy orders and run tree -- fits in 8 KiB, ext4's
  * bitmap + buddy: 64 MiB per TiB with every group built.
@@ -319,6 +323,56 @@ TEST(one_bitmap_until_a_pa)
 	ASSERT_CHECK_CLEAN(vol);
 	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
 	mb_file_close(f);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/* The group a trim holds goes cold mid-hold: gq_size other groups take
+   the quiet ring from it while its run is held (used in the buddy, free on
+   disk).  The held run is the only difference, and the count test
+   (mb_gcache_same_bits_locked) must see it: sharing now would lose it. */
+struct cold_hold {
+	struct mb_volume *vol;
+	struct mb_file *f;
+	uint64_t lblk;
+	int calls;
+};
+
+static int cold_during_hold(uint64_t start, uint64_t len, void *arg)
+{
+	struct cold_hold *c = arg;
+	struct mb_group *grp = mb_group_at(c->vol, mb_block_group(c->vol, start));
+
+	(void)len;
+	if (c->calls++)
+		return 0;
+	if (!(atomic_load(&grp->bb_state) & MB_GRP_QUIET))
+		return -EIO; /* the set-up below did not make it quiet */
+	cycle_groups(c->vol, c->f, 2, 2 + c->vol->gq_size, &c->lblk);
+	if (atomic_load(&grp->bb_state) & MB_GRP_QUIET)
+		return -EIO; /* not displaced: nothing tested */
+	return grp->bb_bitmap == grp->bb_disk ? -EIO : 0;
+}
+
+TEST(cold_group_with_a_hold_keeps_its_copy)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
+					 .blocks_count = 72 * 1024, .reserved_per_group = 2 };
+	struct mb_volume *vol;
+	struct cold_hold c = { 0 };
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_file_open(vol, 8, &c.f), 0);
+	c.vol = vol;
+	/* group 1 hot: a PA made and released there, its copy kept (quiet) */
+	cycle_groups(vol, c.f, 1, 2, &c.lblk);
+	struct mb_group *grp = mb_group_at(vol, 1);
+
+	ASSERT_TRUE(quiet_copy(vol, grp));
+	ASSERT_LE_U64(1, (uint64_t)mb_trim(vol, 1024, 1024, 1, cold_during_hold, &c));
+	ASSERT_LE_U64(1, (uint64_t)c.calls);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_file_close(c.f);
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
