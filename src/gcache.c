@@ -60,6 +60,7 @@ int mb_gcache_init(struct mb_volume *vol)
 	for (uint32_t i = 0; i < MB_GCACHE_QUIET; i++)
 		atomic_init(&vol->gq_slot[i], 0);
 	atomic_init(&vol->gq_hand, 0);
+	atomic_init(&vol->gc_spare, NULL);
 	vol->t.mb_cache_groups = mb_gcache_default(vol->ngroups);
 	return 0;
 }
@@ -68,6 +69,28 @@ void mb_gcache_destroy(struct mb_volume *vol)
 {
 	mb_zunmap((void *)vol->gc_slot, vol->gc_size * sizeof(*vol->gc_slot));
 	vol->gc_slot = NULL;
+	free(atomic_exchange_explicit(&vol->gc_spare, NULL, memory_order_relaxed));
+}
+
+/*
+ * A group going cold gives its copy's memory back and the next group to
+ * need a copy takes one: in the aging protocol with a file, groups go
+ * cold and others need a copy some 2,500 times a run, and a malloc and a
+ * free of 4 KiB cost ~300 instructions a pair.  One spare per volume, kept
+ * in vol->gc_spare (exchanged: any thread, under any group's lock), so at
+ * most one bitmap more than the copies in use; freed at destroy.
+ */
+static uint64_t *mb_gcache_copy_mem(struct mb_volume *vol)
+{
+	/* relaxed: the memory is handed over whole; nothing else is ordered */
+	uint64_t *mem = atomic_exchange_explicit(&vol->gc_spare, NULL, memory_order_relaxed);
+
+	return mem ? mem : malloc(vol->bitmap_words * sizeof(uint64_t));
+}
+
+static void mb_gcache_copy_release(struct mb_volume *vol, uint64_t *mem)
+{
+	free(atomic_exchange_explicit(&vol->gc_spare, mem, memory_order_relaxed));
 }
 
 /*
@@ -118,7 +141,7 @@ int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp)
 	mb_assert_locked(&grp->bb_lock);
 	if (grp->bb_bitmap != grp->bb_disk)
 		return 0; /* needed already, or kept while hot (quiet ring) */
-	uint64_t *copy = malloc(vol->bitmap_words * sizeof(uint64_t));
+	uint64_t *copy = mb_gcache_copy_mem(vol);
 
 	if (!copy)
 		return -ENOMEM;
@@ -165,7 +188,7 @@ static bool mb_gcache_share_now_locked(struct mb_volume *vol, struct mb_group *g
 		return true;
 	if (mb_gcache_needed_locked(vol, grp) || !mb_gcache_same_bits_locked(vol, grp))
 		return false;
-	free(grp->bb_bitmap);
+	mb_gcache_copy_release(vol, grp->bb_bitmap);
 	grp->bb_bitmap = grp->bb_disk;
 	return true;
 }
@@ -257,7 +280,7 @@ static uint64_t *mb_group_drop_locked(struct mb_volume *vol, struct mb_group *gr
 		if (!mb_list_empty(&grp->bb_prealloc_list) || grp->bb_pending_count ||
 		    !mb_gcache_same_bits_locked(vol, grp))
 			return NULL;
-		free(grp->bb_bitmap);
+		mb_gcache_copy_release(vol, grp->bb_bitmap);
 		grp->bb_bitmap = grp->bb_disk;
 	} else if (!mb_gcache_share_now_locked(vol, grp)) {
 		return NULL; /* a quiet group shared here stays in the ring: harmless */

@@ -732,6 +732,7 @@ struct mb_volume {
 	uint32_t gq_size;           /* const: slots in use, min(ngroups, MB_GCACHE_QUIET) */
 	_Atomic uint64_t gq_hand;   /* relaxed: next slot */
 	_Atomic uint64_t gc_copies; /* in-core copies made (relaxed count; tests, stats) */
+	_Atomic(uint64_t *) gc_spare; /* a dropped copy's memory, for the next copy */
 	uint64_t *zero_map;         /* bitmap_words zeros: the pending map of stores
 				       whose frees never wait; const */
 	/* pristine.c: the buddy of a pristine full-length group, published

@@ -18,8 +18,9 @@
  * quiet ring) and gives back when it goes cold; a trim's hold too.
  * hot_group_keeps_its_copy: PA create/release cycles on one group copy its
  * bitmap once (gc_copies), not once a cycle; MB_GCACHE_QUIET other groups
- * losing their last PA make it cold: shared again, and copied again by its
- * next PA; at most gq_size groups hold a copy nothing needs.
+ * losing their last PA make it cold: shared again (its copy's memory kept
+ * as the volume's spare), and copied again by its next PA, into the spare;
+ * at most gq_size groups hold a copy nothing needs.
  * quiet_copy_not_freed_under_its_user: a thread holds a quiet group's lock
  * while another group's entry displaces it from the quiet ring; the copy is
  * only tried, so it stays (the holder reads it after: a use after free
@@ -425,15 +426,21 @@ TEST(hot_group_keeps_its_copy)
 	/* one group short of cold: still kept */
 	cycle_groups(vol, f, 2, 1 + MB_GCACHE_QUIET, &lblk);
 	ASSERT_TRUE(quiet_copy(vol, grp));
-	/* the next group makes it cold: shared, the same bits */
+	/* the next group makes it cold: shared, the same bits; the copy's
+	   memory is the volume's spare */
+	uint64_t *mem = grp->bb_bitmap;
+
 	cycle_groups(vol, f, 1 + MB_GCACHE_QUIET, 2 + MB_GCACHE_QUIET, &lblk);
 	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
 	ASSERT_TRUE(!(atomic_load(&grp->bb_state) & MB_GRP_QUIET));
 	ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 1 + MB_GCACHE_QUIET);
+	ASSERT_TRUE(atomic_load(&vol->gc_spare) == mem);
 	ASSERT_CHECK_CLEAN(vol);
-	/* its next PA copies again */
+	/* its next PA copies again, into the spare (taken: the spare now is
+	   the copy of the group its return to the ring made cold) */
 	cycle_groups(vol, f, 1, 2, &lblk);
 	ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 2 + MB_GCACHE_QUIET);
+	ASSERT_TRUE(grp->bb_bitmap == mem && atomic_load(&vol->gc_spare) != mem);
 	/* many groups through the ring: never more than gq_size unneeded copies */
 	cycle_groups(vol, f, 2, 128, &lblk);
 	uint32_t kept = 0;
