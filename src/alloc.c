@@ -978,6 +978,16 @@ static __attribute__((noinline)) void mb_scan_power2_rest(struct mb_ac *ac, mb_g
 			  ac->ac_2order, vol->max_order, MB_CR_POWER2_ALIGNED, goal, NULL, true, k, g);
 }
 
+/* mb_scan_power2's walk whole, where it has no first step of its own.  Out
+   of line, as the rest above: mb_scan_power2 then saves few registers. */
+static __attribute__((noinline)) void mb_scan_power2_all(struct mb_ac *ac, mb_grp_t goal)
+{
+	struct mb_volume *vol = ac->vol;
+
+	mb_scan_orders(ac, vol->largest_set, vol->largest_ge, &vol->largest_orders, ac->ac_2order,
+		       vol->max_order, MB_CR_POWER2_ALIGNED, goal, NULL);
+}
+
 /*
  * CR_POWER2_ALIGNED's walk (mb_scan_orders), its first step inline: the
  * first member at or past the goal of the lowest order's set that has one.
@@ -999,8 +1009,7 @@ static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t 
 	   indexes say no set of order lo or more has a member there */
 	if (!mb_scan_indexed(ac) || k > vol->max_order ||
 	    (goal && !mb_gset_any_from(&vol->largest_ge[lo], goal))) {
-		mb_scan_orders(ac, vol->largest_set, vol->largest_ge, &vol->largest_orders, lo,
-			       vol->max_order, MB_CR_POWER2_ALIGNED, goal, NULL);
+		mb_scan_power2_all(ac, goal);
 		return;
 	}
 	mb_grp_t g = mb_gset_next_near(&vol->largest_set[k], goal);
