@@ -242,6 +242,16 @@ void mb_buddy_build(const struct mb_volume *vol, const uint64_t *bitmap, uint64_
 	for (uint32_t i = 0; i < vol->bitmap_words; i++) {
 		uint64_t f = mb_free_word(vol, bitmap, i), F = f;
 
+		if (f == ~0ULL && up) { /* wholly free (a fresh group's every word) */
+			/* no chunk of orders 0..MB_BUDDY_DERIVED is maximal: every
+			   one pairs up to the word's order-lo chunks, all free */
+			if (sum->first == vol->bpg)
+				sum->first = i * 64;
+			sum->frags += !carry;
+			carry = 1;
+			up[(i * per) >> 6] |= mb_gather_stored(mb_lvl_mask[lo]) << ((i * per) & 63);
+			continue;
+		}
 		if (f && sum->first == vol->bpg)
 			sum->first = i * 64 + (uint32_t)__builtin_ctzll(f);
 		uint64_t starts = f & ~(f << 1 | carry);
