@@ -541,8 +541,7 @@ static uint32_t mb_scan_short_runs_locked(struct mb_ac *ac, struct mb_group *grp
 	ac->found += sc.runs;
 	mb_stat_cr(vol, ac->criteria, 2, sc.runs);
 	if (ac->b_ex.fe_len < ac->g_ex.fe_len && sc.longest > ac->b_ex.fe_len)
-		ac->b_ex = (struct mb_fex){ mb_group_no(vol, grp),
-					    mb_runsum_longest_at(vol, grp, &sc), sc.longest,
+		ac->b_ex = (struct mb_fex){ mb_group_no(vol, grp), sc.at, sc.longest,
 					    ac->g_ex.fe_logical };
 	if (ac->found > max && !(ac->flags & MB_HINT_FIRST))
 		ac->status = MB_AC_BREAK;

@@ -446,6 +446,8 @@ struct mb_rs {
 	uint32_t pre, suf; /* free blocks at the start / end of the range */
 	uint32_t max;      /* longest free stretch inside */
 	uint32_t cnt;      /* free runs starting inside (a run entering from the left: no) */
+	uint32_t at;       /* where the first free stretch of max starts, from the range's
+			      start (0 when max is 0) */
 };
 
 struct mb_group {
@@ -963,13 +965,11 @@ struct mb_runsum_scan {
 	uint32_t next;     /* first block of a run of `want` or more, or bpg */
 	uint32_t runs;     /* shorter runs before it (at most max_runs) */
 	uint32_t longest;  /* the longest of them */
-	uint32_t at, node; /* where it starts, or the node holding it (mb_runsum_longest_at) */
+	uint32_t at;       /* where the first of them starts */
 	bool stopped;      /* the max_runs-th closed before a run of `want` */
 };
 void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o);
-uint32_t mb_runsum_longest_at(const struct mb_volume *vol, const struct mb_group *grp,
-			      const struct mb_runsum_scan *o);
 
 /* buddy.c: every function needs the group's bb_lock (or exclusive access) */
 void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp);

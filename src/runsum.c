@@ -5,13 +5,15 @@
  *
  * The tree is a segment tree over the in-core bitmap (bb_bitmap) with a
  * leaf per 512 blocks.  Each node summarizes its range: the free blocks
- * at its start (pre) and end (suf), its longest free stretch (max), and how
- * many free runs start in it (cnt, counting a run that enters from the left
- * as not starting here).  It answers, from any block i taken as the start
- * of a run (the scan resumes inside a run after a partial measure):
+ * at its start (pre) and end (suf), its longest free stretch (max) and
+ * where the first of that length starts (at), and how many free runs start
+ * in it (cnt, counting a run that enters from the left as not starting
+ * here).  It answers, from any block i taken as the start of a run (the
+ * scan resumes inside a run after a partial measure):
  *  - the first run of at least L blocks (mb_runsum_next_long);
  *  - with it, how many shorter runs lie before it, up to a limit, and the
- *    first of the longest of them (mb_runsum_scan, mb_runsum_longest_at);
+ *    first of the longest of them (mb_runsum_scan: a node absorbed whole
+ *    names it by its at, no descent);
  * in O(log) nodes plus a few words.  With them the scan reproduces exactly
  * the runs ext4's walk would skip, count and measure.  Every change of the
  * bitmap goes through buddy.c, which tells the tree (mb_runsum_mark_locked):
@@ -21,8 +23,9 @@
  * stale.  A query's walk recomputes the stale nodes it reaches, no others
  * (mb_rs_scan_node).
  *
- * Storage: 2 * leaves nodes of 16 bytes behind the group's buddy, in the
- * derived buffer group.c allocates (and may drop: gcache.c) (about 6% of a group's bitmap memory).
+ * Storage: 2 * leaves nodes of 20 bytes behind the group's buddy, in the
+ * derived buffer group.c allocates (and may drop: gcache.c): 2.5 KiB for
+ * a group of 32768 blocks.
  * Node 0, no node of the tree, counts the stale leaves (mb_rs_stale_leaves)
  * and says whether the stale nodes lie on one leaf's path (mb_rs_stale_path).
  *
@@ -91,9 +94,20 @@ static inline struct mb_rs mb_rs_join(struct mb_rs a, uint32_t na, struct mb_rs 
 
 	r.pre = a.pre == na ? na + b.pre : a.pre;
 	r.suf = b.suf == nb ? nb + a.suf : b.suf;
-	r.max = a.max > b.max ? a.max : b.max;
-	if (mid > r.max)
+	/* the first stretch of max: A's (were it A's tail, the joined one
+	   starts there too), else the joined one, else B's (were it B's head,
+	   the joined one would be as long: A's tail is empty); the earlier
+	   wins a tie, each a compare and two moves */
+	r.max = b.max;
+	r.at = na + b.at;
+	if (mid >= r.max) {
 		r.max = mid;
+		r.at = na - a.suf;
+	}
+	if (a.max >= r.max) {
+		r.max = a.max;
+		r.at = a.at;
+	}
 	r.cnt = a.cnt + b.cnt - (a.suf && b.pre);
 	return r;
 }
@@ -125,11 +139,11 @@ static inline __attribute__((always_inline)) struct mb_rs
 mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t leaf)
 {
 	uint32_t w0 = leaf * MB_RS_LEAF_WORDS;
-	struct mb_rs r = {mb_rs_leaf_edge(vol, grp, w0, 1), 0, 0, 0};
-	uint32_t c = 0; /* the free run open at the cursor */
+	struct mb_rs r = {mb_rs_leaf_edge(vol, grp, w0, 1), 0, 0, 0, 0};
+	uint32_t c = 0, cs = 0; /* the free run open at the cursor: c blocks from cs */
 
 	if (r.pre == MB_RS_LEAF_BITS)
-		return (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, 1};
+		return (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, 1, 0};
 	r.suf = mb_rs_leaf_edge(vol, grp, w0 + MB_RS_LEAF_WORDS - 1, -1);
 	for (uint32_t k = 0, nw = mb_rs_words_in(vol, w0, MB_RS_LEAF_WORDS); k < nw; k++) {
 		uint64_t z = ~grp->bb_bitmap[w0 + k];
@@ -140,7 +154,10 @@ mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t lea
 			c += lead;
 			if (lead == 64)
 				continue;
-			r.max = c > r.max ? c : r.max;
+			if (c > r.max) {
+				r.max = c;
+				r.at = cs;
+			}
 			c = 0;
 			z &= ~0ULL << lead;
 		}
@@ -148,18 +165,27 @@ mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t lea
 			uint64_t lo = z & -z, past = z + lo; /* past: the run's bits cleared,
 								 the block after it set */
 
+			uint32_t x = (uint32_t)__builtin_ctzll(lo);
+
 			r.cnt++;
 			if (!past) { /* open at the word's end */
-				c = 64 - (uint32_t)__builtin_ctzll(lo);
+				c = 64 - x;
+				cs = 64 * k + x;
 				break;
 			}
-			uint32_t len = (uint32_t)(__builtin_ctzll(past) - __builtin_ctzll(lo));
+			uint32_t len = (uint32_t)__builtin_ctzll(past) - x;
 
-			r.max = len > r.max ? len : r.max;
+			if (len > r.max) {
+				r.max = len;
+				r.at = 64 * k + x;
+			}
 			z &= past;
 		}
 	}
-	r.max = c > r.max ? c : r.max; /* words past the bitmap are used */
+	if (c > r.max) { /* words past the bitmap are used */
+		r.max = c;
+		r.at = cs;
+	}
 	return r;
 }
 
@@ -244,7 +270,7 @@ static inline void mb_rs_mark_stale(struct mb_rs *t, uint32_t leaf)
 #ifndef NDEBUG
 static inline bool mb_rs_same(struct mb_rs x, struct mb_rs y)
 {
-	return x.pre == y.pre && x.suf == y.suf && x.max == y.max && x.cnt == y.cnt;
+	return x.pre == y.pre && x.suf == y.suf && x.max == y.max && x.cnt == y.cnt && x.at == y.at;
 }
 #endif
 
@@ -315,7 +341,8 @@ static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_
 		if (b - a == r->max) {
 			if (r->cnt != 1)
 				return false;
-			r->max = s - a > b - e ? s - a : b - e;
+			r->max = s - a >= b - e ? s - a : b - e;
+			r->at = !r->max ? 0 : s - a >= b - e ? a - b0 : e - b0;
 		}
 		r->cnt = r->cnt - 1 + sides;
 		if (a == b0)
@@ -323,7 +350,10 @@ static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_
 		if (b == b0 + MB_RS_LEAF_BITS)
 			r->suf = b - e;
 	} else {
-		r->max = b - a > r->max ? b - a : r->max;
+		if (b - a > r->max || (b - a == r->max && a - b0 < r->at)) {
+			r->max = b - a; /* the first of max now */
+			r->at = a - b0;
+		}
 		r->cnt = r->cnt + 1 - sides;
 		if (a == b0)
 			r->pre = b - b0;
@@ -381,9 +411,9 @@ static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vo
 	/* the leaves [in, out) lie wholly inside (in <= out: len >= a leaf) */
 	uint32_t in = (start + MB_RS_LEAF_BITS - 1) / MB_RS_LEAF_BITS;
 	uint32_t out = (start + len) / MB_RS_LEAF_BITS;
-	const struct mb_rs all = used ? (struct mb_rs){0, 0, 0, 0}
+	const struct mb_rs all = used ? (struct mb_rs){0, 0, 0, 0, 0}
 				      : (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS,
-						       MB_RS_LEAF_BITS, 1};
+						       MB_RS_LEAF_BITS, 1, 0};
 
 	assert(len >= MB_RS_LEAF_BITS && hi < p && in <= out);
 	if (lo < in) /* the ends, partly inside */
@@ -457,12 +487,19 @@ static void mb_rs_flush_node(const struct mb_volume *vol, const struct mb_group 
 	uint32_t p = mb_rs_leaves(vol), n = n0, half = half0, m = *mb_rs_stale_path(t);
 
 	if (m && m >> (__builtin_clz(n0) - __builtin_clz(m)) == n0) { /* on m's path */
-		if (t[m].cnt == MB_RS_STALE) {
-			t[m] = mb_rs_leaf(vol, grp, m - p);
+		struct mb_rs cur = t[m];
+
+		if (cur.cnt == MB_RS_STALE) {
+			cur = t[m] = mb_rs_leaf(vol, grp, m - p);
 			--*mb_rs_stale_leaves(t);
 		}
-		for (n = m / 2, half = MB_RS_LEAF_BITS; n >= n0; n /= 2, half *= 2)
-			t[n] = mb_rs_join(t[2 * n], half, t[2 * n + 1], half);
+		/* the node just joined stays at hand: only its sibling is read */
+		for (n = m, half = MB_RS_LEAF_BITS; n / 2 >= n0; n /= 2, half *= 2) {
+			struct mb_rs sib = t[n ^ 1];
+
+			cur = n & 1 ? mb_rs_join(sib, half, cur, half) : mb_rs_join(cur, half, sib, half);
+			t[n / 2] = cur;
+		}
 		return;
 	}
 	for (;;) {
@@ -520,8 +557,8 @@ struct mb_rs_walk {
 	uint32_t c, s;    /* the free run open at the cursor: c blocks (< want) from s */
 	uint32_t next;    /* the run of want found, or MB_RS_NONE */
 	uint32_t runs;    /* short runs closed */
-	uint32_t longest; /* the longest of them, at `at`, or inside node `node` */
-	uint32_t at, node;
+	uint32_t longest; /* the longest of them, at `at` */
+	uint32_t at;
 	bool stopped;     /* the left-th closed */
 	bool done;        /* next found, or stopped */
 	bool mend;        /* stale leaves past MB_RS_FLUSH_STALE at the start */
@@ -538,7 +575,6 @@ MB_RS_INLINE void mb_rs_close(struct mb_rs_walk *w, uint32_t len, uint32_t at)
 	if (len > w->longest) {
 		w->longest = len;
 		w->at = at;
-		w->node = 0;
 	}
 	if (w->runs == w->left)
 		w->done = w->stopped = true;
@@ -595,16 +631,18 @@ MB_RS_INLINE void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t sta
 }
 
 /*
- * Counting: must node x (free run j closing at its head, runs and longest
- * so far; the count ends inside it or not) be walked inside?  Only when an
- * inner run may be longer than any so far (max > top): when the count
- * ends among its runs (which of them count), or when its summary cannot
- * tell that run from its tail run (max == suf: that one is still open,
- * measured later).  Else its runs counted are no longer than the longest:
- * the count is all the walk needs from them.
+ * Counting: must node x (sz blocks; free run j closing at its head, runs
+ * and longest so far; the count ends inside it or not) be walked inside?
+ * Only when an inner run may be longer than any so far (max > top): when
+ * the count ends among its runs (which of them count), or when its first
+ * stretch of max is its tail run (at: that one is still open, measured
+ * later, and may turn out the run of `want`, leaving an inner run the
+ * longest).  Else its runs counted are no longer than the longest, or the
+ * first of max is an inner run (x->at): the count and that are all the
+ * walk needs from them.
  */
 MB_RS_INLINE bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb_rs *x,
-				     uint32_t j, bool ends)
+				     uint32_t sz, uint32_t j, bool ends)
 {
 	uint32_t top = j > w->longest ? j : w->longest;
 
@@ -612,7 +650,7 @@ MB_RS_INLINE bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb
 		return false;
 	if (ends)
 		return !j || w->runs + 1 < w->left; /* not when run j ends it */
-	return x->max == x->suf;
+	return x->at == sz - x->suf;
 }
 
 /*
@@ -651,7 +689,7 @@ MB_RS_INLINE bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz,
 		uint32_t inner = x.cnt - (x.pre > 0) - (x.suf > 0);
 		bool ends = w->runs + (j > 0) + inner >= w->left;
 
-		if (mb_rs_count_inside(w, &x, j, ends))
+		if (mb_rs_count_inside(w, &x, sz, j, ends))
 			return true;
 		if (j)
 			mb_rs_close(w, j, at);
@@ -661,9 +699,9 @@ MB_RS_INLINE bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz,
 		}
 		if (!w->done) {
 			w->runs += inner;
-			if (x.max > w->longest) { /* an inner run: placed on demand */
+			if (x.max > w->longest) { /* an inner run */
 				w->longest = x.max;
-				w->node = n;
+				w->at = st + x.at;
 			}
 		}
 	}
@@ -759,25 +797,22 @@ next:
 /*
  * A walk of the whole group (from its first free block) that its fresh
  * root answers: no run of `want`, and every run counted without the count
- * ending (fewer than max_runs).  Its longest is the root's max: the prefix
- * run when that long (at 0), else the first run of max inside the root,
- * placed on demand (mb_runsum_longest_at).  When that may be the suffix
- * run (max == suf) the walk, which looks inside then, places it cheaper
- * than that descent would (aging:triangle 92.7M -> 90.6M).  Drain's walks
- * are mostly these (754M, against 785M without).
+ * ending (fewer than max_runs).  Its longest is the root's max, the first
+ * of them at the root's at (its tail run too is closed, at the group's
+ * end, and counted).  Drain's walks are mostly these.
  */
 MB_RS_INLINE bool mb_rs_scan_root(const struct mb_rs *r, uint32_t sz, uint32_t want,
 				  uint32_t max_runs, struct mb_runsum_scan *o)
 {
 	if (r->cnt == MB_RS_STALE || r->max >= want || r->pre == sz)
 		return false;
-	if (max_runs && (r->cnt >= max_runs || (r->max > r->pre && r->max == r->suf)))
+	if (max_runs && r->cnt >= max_runs)
 		return false;
 	*o = (struct mb_runsum_scan){.next = UINT32_MAX};
 	if (max_runs) {
 		o->runs = r->cnt;
 		o->longest = r->max;
-		o->node = r->max > r->pre;
+		o->at = r->at;
 	}
 	return true;
 }
@@ -785,8 +820,8 @@ MB_RS_INLINE bool mb_rs_scan_root(const struct mb_rs *r, uint32_t sz, uint32_t w
 /*
  * From block `from` (a run start, whatever precedes it): the first run of
  * at least `want` blocks (o->next, vol->bpg if none); with max_runs > 0,
- * also the shorter runs before it -- how many, the longest (first of them:
- * mb_runsum_longest_at) -- stopping after the max_runs-th (o->stopped).
+ * also the shorter runs before it -- how many, the longest and where the
+ * first of them starts -- stopping after the max_runs-th (o->stopped).
  * One walk: what ext4's complex scan would skip, count and measure.
  */
 MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
@@ -821,7 +856,6 @@ MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, 
 				     .runs = w.runs,
 				     .longest = w.longest,
 				     .at = w.at,
-				     .node = w.node,
 				     .stopped = w.stopped};
 }
 
@@ -829,45 +863,6 @@ void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t 
 		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o)
 {
 	mb_rs_scan(vol, grp, from, want, max_runs, o);
-}
-
-/*
- * Where the first of o's longest runs starts.  Its node (absorbed whole)
- * held no longer run and, before it, only shorter ones: the first run of
- * that length inside the node, one descent.  The tree must not have
- * changed since the scan (bb_lock held throughout).
- */
-uint32_t mb_runsum_longest_at(const struct mb_volume *vol, const struct mb_group *grp,
-			      const struct mb_runsum_scan *o)
-{
-	const struct mb_rs *t = mb_runsum_tree(vol, grp);
-	uint32_t p = mb_rs_leaves(vol), n = o->node, len = o->longest;
-
-	if (!n)
-		return o->at;
-	uint32_t depth = 31 - (uint32_t)__builtin_clz(n);
-	uint32_t sz = (p >> depth) * MB_RS_LEAF_BITS, st = (n - (1u << depth)) * sz;
-
-	while (n < p) {
-		const struct mb_rs *l = &t[2 * n], *r = &t[2 * n + 1];
-
-		sz /= 2;
-		if (l->max >= len) {
-			n = 2 * n;
-			continue;
-		}
-		if (l->suf + r->pre >= len)
-			return st + sz - l->suf;
-		n = 2 * n + 1;
-		st += sz;
-	}
-	/* a leaf: its words, the block before it taken as used */
-	struct mb_rs_walk w = {.vol = vol, .grp = grp, .want = len, .next = MB_RS_NONE};
-	uint32_t w0 = (n - p) * MB_RS_LEAF_WORDS;
-
-	mb_rs_scan_leaf_words(&w, w0, w0 + MB_RS_LEAF_WORDS);
-	assert(w.done);
-	return w.next;
 }
 
 /*

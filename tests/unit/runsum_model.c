@@ -53,7 +53,7 @@ struct mb_rs rs_model_node(const struct mb_volume *vol, const uint64_t *map, uin
 {
 	uint32_t p = vol->rs_leaves, depth = 31 - (uint32_t)__builtin_clz(n);
 	uint32_t sz = (p >> depth) * RS_MODEL_LEAF_BITS, st = (n - (1u << depth)) * sz;
-	struct mb_rs r = {0, 0, 0, 0};
+	struct mb_rs r = {0, 0, 0, 0, 0};
 	uint32_t c = 0;
 
 	for (uint32_t b = st; b < st + sz; b++) {
@@ -63,7 +63,10 @@ struct mb_rs rs_model_node(const struct mb_volume *vol, const uint64_t *map, uin
 		}
 		r.cnt += !c;
 		c++;
-		r.max = c > r.max ? c : r.max;
+		if (c > r.max) {
+			r.max = c;
+			r.at = b + 1 - c - st;
+		}
 		if (c == b - st + 1)
 			r.pre = c;
 	}
@@ -100,10 +103,10 @@ int rs_model_tree_differs(struct mb_volume *vol, struct mb_group *grp, bool stal
 			continue;
 		}
 		if (t[n].pre != m.pre || t[n].suf != m.suf || t[n].max != m.max ||
-		    t[n].cnt != m.cnt) {
-			fprintf(stderr, "node %u/%u: pre %u/%u suf %u/%u max %u/%u cnt %u/%u\n", n,
-				2 * vol->rs_leaves, t[n].pre, m.pre, t[n].suf, m.suf, t[n].max,
-				m.max, t[n].cnt, m.cnt);
+		    t[n].cnt != m.cnt || t[n].at != m.at) {
+			fprintf(stderr, "node %u/%u: pre %u/%u suf %u/%u max %u/%u cnt %u/%u at %u/%u\n",
+				n, 2 * vol->rs_leaves, t[n].pre, m.pre, t[n].suf, m.suf, t[n].max,
+				m.max, t[n].cnt, m.cnt, t[n].at, m.at);
 			return 1;
 		}
 	}

@@ -257,7 +257,7 @@ static int scan_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t fr
 
 	mb_runsum_scan(vol, grp, from, want, max_runs, &o);
 	rs_model_scan(grp->bb_bitmap, vol->bpg, from, want, max_runs, &m);
-	uint32_t at = o.runs ? mb_runsum_longest_at(vol, grp, &o) : m.at;
+	uint32_t at = o.runs ? o.at : m.at;
 
 	if (o.next == m.next && o.runs == m.runs && o.longest == m.longest && at == m.at &&
 	    o.stopped == m.stopped)
