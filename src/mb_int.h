@@ -445,7 +445,7 @@ uint32_t mb_gset_count(const struct mb_gset *s);
 struct mb_rs {
 	uint32_t pre, suf; /* free blocks at the start / end of the range */
 	uint32_t max;      /* longest free stretch inside */
-	uint32_t cnt;      /* free runs starting inside (a run entering from the left: no) */
+	uint32_t cnt;      /* free runs inside, each once (one going on past an edge too) */
 	uint32_t at;       /* where the first free stretch of max starts, from the range's
 			      start (0 when max is 0) */
 };

@@ -6,9 +6,9 @@
  * The tree is a segment tree over the in-core bitmap (bb_bitmap) with a
  * leaf per 512 blocks.  Each node summarizes its range: the free blocks
  * at its start (pre) and end (suf), its longest free stretch (max) and
- * where the first of that length starts (at), and how many free runs start
- * in it (cnt, counting a run that enters from the left as not starting
- * here).  It answers, from any block i taken as the start of a run (the
+ * where the first of that length starts (at), and how many free runs it
+ * holds (cnt, each once, one that goes on past its edges too: a join takes
+ * one off where the halves share a run).  It answers, from any block i taken as the start of a run (the
  * scan resumes inside a run after a partial measure):
  *  - the first run of at least L blocks (mb_runsum_next_long);
  *  - with it, how many shorter runs lie before it, up to a limit, and the
@@ -221,6 +221,65 @@ void mb_runsum_invalidate_locked(const struct mb_volume *vol, struct mb_group *g
 	for (uint32_t n = 1; n < 2 * mb_rs_leaves(vol); n++)
 		t[n].cnt = MB_RS_STALE;
 	*mb_rs_stale_leaves(t) = mb_rs_leaves(vol);
+	*mb_rs_stale_path(t) = 0;
+}
+
+/* Whether words [w, end) of bb_bitmap all equal v. */
+static bool mb_rs_words_are(const uint64_t *map, uint32_t w, uint32_t end, uint64_t v)
+{
+	for (; w < end; w++)
+		if (map[w] != v)
+			return false;
+	return true;
+}
+
+/* Whether the bitmap's free blocks are exactly [s, e) (none if s == e). */
+static bool mb_rs_is_one_run(const struct mb_volume *vol, const struct mb_group *grp, uint32_t s,
+			     uint32_t e)
+{
+	const uint64_t *map = grp->bb_bitmap;
+	uint32_t ws = s >> 6, we = (e - 1) >> 6;
+	uint64_t head = ~0ULL << (s & 63), tail = ~0ULL >> (63 - ((e - 1) & 63));
+
+	if (s >= e || e > vol->bpg)
+		return s == e && mb_rs_words_are(map, 0, vol->bitmap_words, ~0ULL);
+	if (ws == we)
+		return map[ws] == ~(head & tail) && mb_rs_words_are(map, 0, ws, ~0ULL) &&
+		       mb_rs_words_are(map, ws + 1, vol->bitmap_words, ~0ULL);
+	return map[ws] == ~head && map[we] == ~tail && mb_rs_words_are(map, 0, ws, ~0ULL) &&
+	       mb_rs_words_are(map, ws + 1, we, 0) &&
+	       mb_rs_words_are(map, we + 1, vol->bitmap_words, ~0ULL);
+}
+
+/*
+ * A whole stale tree whose group's free blocks are one run [s, e), or
+ * none (s == e) -- a group just loaded (mb_runsum_invalidate_locked) and
+ * never allocated from, its metadata at its start: each node follows from
+ * the run in closed form, no leaf read and no join.  The counters only
+ * name the run; the bitmap confirms it, a compare a word, or the walks
+ * build the tree as usual.  aging:triangle's 512 groups each paid their
+ * leaves one by one, and the joins above them, on first use.
+ */
+static void mb_rs_build_one_run(const struct mb_volume *vol, const struct mb_group *grp,
+				struct mb_rs *t, uint32_t s, uint32_t e)
+{
+	uint32_t p = mb_rs_leaves(vol);
+
+	if (!mb_rs_is_one_run(vol, grp, s, e))
+		return;
+	for (uint32_t first = 1, sz = p * MB_RS_LEAF_BITS; first < 2 * p; first *= 2, sz /= 2) {
+		for (uint32_t k = 0, ns = 0; k < first; k++, ns += sz) {
+			uint32_t lo = s > ns ? s : ns, hi = e < ns + sz ? e : ns + sz;
+
+			/* a node counts a run that enters it too (mb_rs_join
+			   takes one off where two halves share a run) */
+			t[first + k] = lo >= hi ? (struct mb_rs){0, 0, 0, 0, 0}
+						: (struct mb_rs){lo == ns ? hi - lo : 0,
+								 hi == ns + sz ? hi - lo : 0,
+								 hi - lo, 1, lo - ns};
+		}
+	}
+	*mb_rs_stale_leaves(t) = 0;
 	*mb_rs_stale_path(t) = 0;
 }
 
@@ -833,6 +892,10 @@ MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, 
 	if (from <= grp->bb_first_free && from < vol->bpg) {
 		struct mb_rs *t = mb_runsum_tree(vol, grp);
 		uint32_t sz = mb_rs_leaves(vol) * MB_RS_LEAF_BITS;
+
+		if (MB_UNLIKELY(*mb_rs_stale_leaves(t) == mb_rs_leaves(vol)) && grp->bb_fragments <= 1)
+			mb_rs_build_one_run(vol, grp, t, grp->bb_fragments ? grp->bb_first_free : 0,
+					    grp->bb_fragments ? grp->bb_first_free + grp->bb_free : 0);
 
 		if (t[1].cnt == MB_RS_STALE && *mb_rs_stale_leaves(t) <= MB_RS_FLUSH_STALE)
 			mb_rs_flush_node(vol, grp, t, 1, sz / 2); /* as the walk would */
