@@ -164,6 +164,193 @@ void mb_mutex_unlock_slow(struct mb_mutex *mx, uint32_t waiters)
 	atomic_store_explicit(&mx->word, 0, memory_order_release);
 	mb_futex_wake(&mx->word, 1);
 }
+
+/* ---- biased locks (struct mb_mutex says how they work) ---- */
+
+/*
+ * A thread without a record of its own points at this one, so that the
+ * inline paths need no NULL test: no lock is ever biased to it (the streak
+ * gets the thread a real record first), so its in[] stays all NULL.
+ */
+struct mb_lock_thr mb_lock_nobody;
+_Thread_local struct mb_lock_thr *mb_lock_self __attribute__((tls_model("initial-exec"))) =
+    &mb_lock_nobody;
+
+/*
+ * Records are never freed: a lock's `bias` may name the record of a thread
+ * that has exited, and its revoker reads it.  An exiting thread's record
+ * goes to the free list and the next new thread takes it over, biases and
+ * all (the old thread holds nothing any more).  One cache line each: an
+ * owner writes its own at every entry.
+ */
+struct mb_lock_rec {
+	struct mb_lock_thr thr;  /* first: a record is its thr */
+	struct mb_lock_rec *next; /* free list, under mb_rec_lock */
+} MB_ALIGNED;
+
+static pthread_mutex_t mb_rec_lock = PTHREAD_MUTEX_INITIALIZER; /* the free list, the pool */
+static struct mb_lock_rec *mb_rec_free;
+static struct mb_lock_rec mb_rec_pool[64]; /* the first threads' (no malloc) */
+static unsigned mb_rec_used;
+static pthread_key_t mb_rec_key;
+static pthread_once_t mb_rec_once = PTHREAD_ONCE_INIT;
+static _Thread_local bool mb_rec_exiting; /* after the destructor: no new record */
+
+/* Thread exit: the record goes back (it names no lock, this thread holds none). */
+static void mb_rec_put(void *p)
+{
+	struct mb_lock_rec *r = p;
+
+	for (int i = 0; i < MB_BIAS_RANKS; i++)
+		assert(!atomic_load_explicit(&r->thr.in[i], memory_order_relaxed));
+	mb_lock_self = &mb_lock_nobody;
+	mb_rec_exiting = true;
+	pthread_mutex_lock(&mb_rec_lock);
+	r->next = mb_rec_free;
+	mb_rec_free = r;
+	pthread_mutex_unlock(&mb_rec_lock);
+}
+
+static void mb_rec_key_init(void)
+{
+	if (pthread_key_create(&mb_rec_key, mb_rec_put))
+		mb_rec_exiting = true; /* this thread goes unbiased; others retry (once ran) */
+}
+
+/* This thread's record, made on its first streak; NULL if none can be had. */
+static struct mb_lock_thr *mb_rec_get(void)
+{
+	struct mb_lock_rec *r = NULL;
+
+	pthread_once(&mb_rec_once, mb_rec_key_init);
+	if (mb_rec_exiting)
+		return NULL;
+	pthread_mutex_lock(&mb_rec_lock);
+	if (mb_rec_free) {
+		r = mb_rec_free;
+		mb_rec_free = r->next;
+	} else if (mb_rec_used < sizeof(mb_rec_pool) / sizeof(mb_rec_pool[0])) {
+		r = &mb_rec_pool[mb_rec_used++];
+	}
+	pthread_mutex_unlock(&mb_rec_lock);
+	if (!r) {
+		if (posix_memalign((void **)&r, MB_CACHELINE, sizeof(*r)))
+			return NULL;
+		memset(r, 0, sizeof(*r)); /* pooled and recycled ones name no lock */
+	}
+	if (pthread_setspecific(mb_rec_key, r)) {
+		pthread_mutex_lock(&mb_rec_lock);
+		r->next = mb_rec_free;
+		mb_rec_free = r;
+		pthread_mutex_unlock(&mb_rec_lock);
+		return NULL;
+	}
+	mb_lock_self = &r->thr;
+	return &r->thr;
+}
+
+/*
+ * A word unlock completed MB_BIAS_STREAK unlocks in a row by this thread
+ * (cand mb_lock_nobody: by threads without a record, most likely this one
+ * alone, which gets its record now).  Word held.  The bias is set before the
+ * word's release store, so the next holder of the word sees it.
+ */
+static __attribute__((noinline)) void mb_mutex_streak(struct mb_mutex *mx)
+{
+	struct mb_lock_thr *me = mb_lock_self != &mb_lock_nobody ? mb_lock_self : mb_rec_get();
+
+	mx->cand = me;
+	if (me && mb_lock_asym)
+		atomic_store_explicit(&mx->bias, me, memory_order_relaxed);
+}
+
+/* mb_mutex_unlock_raw of a lock held by the word (me: mb_lock_self). */
+void mb_mutex_unlock_word(struct mb_mutex *mx, struct mb_lock_thr *me)
+{
+	if (mx->cand != me) { /* plain: under the word */
+		mx->cand = me;
+		mx->streak = 0;
+	}
+	if (MB_UNLIKELY(++mx->streak == MB_BIAS_STREAK))
+		mb_mutex_streak(mx);
+	mb_mutex_word_unlock(mx);
+}
+
+/*
+ * Clears the bias, the word held; returns the owner whose record the
+ * caller must check, or NULL if that is the caller (it came by the word,
+ * so its record does not name mx).  Then the barrier of the Dekker (see
+ * struct mb_mutex): after it, an owner not seen inside cannot enter.
+ */
+static struct mb_lock_thr *mb_unbias_begin(struct mb_mutex *mx)
+{
+	/* relaxed: written under the word, which we hold */
+	struct mb_lock_thr *o = atomic_load_explicit(&mx->bias, memory_order_relaxed);
+
+	atomic_store_explicit(&mx->bias, NULL, memory_order_relaxed);
+	mx->cand = NULL;
+	mx->streak = 0;
+	if (o == mb_lock_self)
+		return NULL;
+	if (!mb_lock_remote_fence()) {
+		/*
+		 * No membarrier after all (registration lost): the owner's
+		 * record store may still sit in its CPU's store buffer.  A
+		 * millisecond drains any store buffer; after it the record
+		 * shows an owner that got in, and one that did not yet store
+		 * will re-read `bias` after our store is visible.
+		 */
+		static const struct timespec ms = { 0, 1000000 };
+
+		nanosleep(&ms, NULL);
+	}
+	return o;
+}
+
+/* Whether o's record names mx; acquire: pairs with its exit's release. */
+static bool mb_bias_inside(struct mb_lock_thr *o, struct mb_mutex *mx)
+{
+	return atomic_load_explicit(&o->in[mx->rank], memory_order_acquire) == mx;
+}
+
+/*
+ * The word was taken and `bias` is set: revoke it, waiting while the owner
+ * is inside.  The owner does not wake us (its exit is one store), so the
+ * wait polls: a few spins, then sleeps growing to a millisecond.  Rare: at
+ * most once per MB_BIAS_STREAK word locks of the lock.
+ */
+void mb_mutex_unbias(struct mb_mutex *mx)
+{
+	struct mb_lock_thr *o = mb_unbias_begin(mx);
+
+	for (long ns = 1000; o && mb_bias_inside(o, mx);) {
+		struct timespec t = { 0, ns };
+
+		for (int i = 0; i < MB_LOCK_SPIN && mb_bias_inside(o, mx); i++)
+			mb_cpu_relax();
+		if (!mb_bias_inside(o, mx))
+			break;
+		nanosleep(&t, NULL);
+		ns = ns < 1000000 ? 2 * ns : 1000000;
+	}
+}
+
+/*
+ * The trylock's revocation: it never waits (it may nest in a lock of the
+ * same rank, whose holder may be the owner).  Owner inside: the bias is
+ * put back and the word released; false.  Else as mb_mutex_unbias; true.
+ */
+bool mb_mutex_unbias_try(struct mb_mutex *mx)
+{
+	struct mb_lock_thr *o = mb_unbias_begin(mx);
+
+	if (!o || !mb_bias_inside(o, mx))
+		return true;
+	/* relaxed: the word's release below publishes it */
+	atomic_store_explicit(&mx->bias, o, memory_order_relaxed);
+	mb_mutex_word_unlock(mx);
+	return false;
+}
 #endif
 
 #ifdef MB_DEBUG
@@ -220,6 +407,10 @@ int mb_mutex_init(struct mb_mutex *mx, int rank)
 #ifdef MB_LOCK_FUTEX
 	atomic_init(&mx->word, 0);
 	atomic_init(&mx->waiters, 0);
+	assert(rank >= 0 && rank < MB_BIAS_RANKS); /* indexes a record's in[] */
+	atomic_init(&mx->bias, NULL);
+	mx->cand = NULL;
+	mx->streak = 0;
 	return 0;
 #else
 	return -pthread_mutex_init(&mx->m, NULL);

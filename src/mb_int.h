@@ -67,10 +67,8 @@ enum mb_lock_rank {
 
 /*
  * The lock itself.  On Linux a 32-bit word and the futex system call, so an
- * uncontended lock is one compare-and-swap and an unlock one exchange, both
- * inline (the PA fast path takes two pairs per call; a pthread_mutex pair
- * cost about 55 instructions of calls and type checks).  Elsewhere, or with
- * -DMB_LOCK_PTHREAD, the pthread mutex.
+ * uncontended lock is one compare-and-swap and an unlock a plain store,
+ * both inline; elsewhere, or with -DMB_LOCK_PTHREAD, the pthread mutex.
  *
  * The word has three states: 0 free, 1 held, 2 held and a thread may be
  * asleep on it.  A locker that finds it taken spins briefly, then swaps in
@@ -93,6 +91,22 @@ enum mb_lock_rank {
  *   membarrier (80 threads on 2 cores ran at half the speed).
  * Every change that takes the lock is acquire and pairs with the release
  * store or exchange of the unlock before it (ThreadSanitizer sees it).
+ *
+ * Bias: a lock one thread takes over and over (a file's f_data_sem, the
+ * group lock of the PA a stream is using) is handed to that thread, which
+ * then takes and drops it with plain stores into its own record
+ * (struct mb_lock_thr), no locked instruction.  Any other thread takes the
+ * word as usual and, finding `bias` set, revokes it before it goes on: it
+ * clears `bias`, issues a barrier on every thread of the process
+ * (membarrier) and waits until the owner's record no longer names the
+ * lock.  That is a Dekker pair with the owner's entry (mb_bias_enter:
+ * record the lock, then re-read `bias`): either the owner's store was
+ * drained by the barrier and the revoker waits for it, or its re-read
+ * comes after the barrier and sees `bias` cleared.  `bias` is set only by
+ * the holder of the word, at its unlock, after MB_BIAS_STREAK unlocks in a
+ * row by the same thread (cand, streak), so a lock shared between threads
+ * is revoked at most once per that many word locks.  Without membarrier
+ * (mb_lock_asym false) nothing is ever biased.
  */
 #if defined(__linux__) && !defined(MB_LOCK_PTHREAD)
 #define MB_LOCK_FUTEX 1
@@ -103,6 +117,11 @@ struct mb_mutex {
 	_Atomic uint32_t word;    /* 0 free, 1 held: the futex word */
 	/* threads past their spin, about to sleep or asleep; MB_MUTEX_XCHG */
 	_Atomic uint32_t waiters;
+	/* the thread (its record) the lock is biased to, or NULL; written by the
+	   word's holder only, read by the owner's entry without the word */
+	_Atomic(struct mb_lock_thr *) bias;
+	struct mb_lock_thr *cand; /* under the word: the last word holder */
+	uint32_t streak;          /* under the word: its unlocks in a row */
 #else
 	pthread_mutex_t m;
 #endif
@@ -204,12 +223,57 @@ extern bool mb_lock_asym;
 bool mb_lock_remote_fence(void); /* the sleeper's half (lock.c) */
 
 /*
+ * A thread's record for biased locks (lock.c hands them out and recycles
+ * them at thread exit, never frees them: a lock's `bias` may name a thread
+ * that has exited).  in[rank]: the lock this thread holds by bias at that
+ * rank, NULL if none; written by this thread only, read by revokers.
+ */
+#define MB_BIAS_RANKS 8 /* > every enum mb_lock_rank */
+#define MB_BIAS_STREAK 1024
+struct mb_lock_thr {
+	_Atomic(struct mb_mutex *) in[MB_BIAS_RANKS];
+};
+/* this thread's record; &mb_lock_nobody until it gets one (lock.c) */
+extern _Thread_local struct mb_lock_thr *mb_lock_self
+    __attribute__((tls_model("initial-exec")));
+extern struct mb_lock_thr mb_lock_nobody;
+void mb_mutex_unbias(struct mb_mutex *mx);
+bool mb_mutex_unbias_try(struct mb_mutex *mx);
+void mb_mutex_unlock_word(struct mb_mutex *mx, struct mb_lock_thr *me);
+
+/*
+ * The owner's entry (see struct mb_mutex): record the lock, then re-read
+ * `bias`.  The compiler barrier keeps the load after the store; the CPU
+ * may still reorder them, which the revoker's membarrier covers.  False:
+ * revoked meanwhile, take the word.  A trylock (`nested`) may nest in a
+ * lock of its own rank, whose entry may be in use: it then takes the word
+ * (mb_lock never nests so, which debug builds assert).  Relaxed: what the
+ * last holder wrote was written by this thread (any other holder revoked
+ * the bias first).
+ */
+static inline __attribute__((always_inline)) bool
+mb_bias_enter(struct mb_lock_thr *me, struct mb_mutex *mx, bool nested)
+{
+	_Atomic(struct mb_mutex *) *in = &me->in[mx->rank];
+
+	if (nested && atomic_load_explicit(in, memory_order_relaxed))
+		return false;
+	atomic_store_explicit(in, mx, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst); /* the load stays after the store */
+	if (MB_LIKELY(atomic_load_explicit(&mx->bias, memory_order_relaxed) == me))
+		return true;
+	atomic_store_explicit(in, NULL, memory_order_release);
+	return false;
+}
+
+/*
  * While the process has one thread (glibc's __libc_single_threaded, which
  * pthread_create clears before the new thread runs), nobody can contend:
  * the lock is a plain load and store, as glibc's own mutex does then.  An
  * atomic RMW pair costs about 6 ns more, and the PA fast path takes two
  * pairs.  Relaxed is enough: a thread created later synchronizes with us
- * through pthread_create.
+ * through pthread_create.  (Nothing is biased then: bias is set only by
+ * the threaded unlock.)
  */
 /* The lock without rank checks (mb_lock in release builds, lock.c's in debug).
    always_inline, as mb_lock: LTO kept them out of line (two calls a pair). */
@@ -221,12 +285,19 @@ static inline __attribute__((always_inline)) void mb_mutex_lock_raw(struct mb_mu
 		atomic_store_explicit(&mx->word, 1, memory_order_relaxed); /* see above */
 		return;
 	}
-	/* acquire; pairs with the release store in mb_mutex_unlock_raw */
-	if (MB_LIKELY(atomic_compare_exchange_strong_explicit(&mx->word, &c, 1,
-							      memory_order_acquire,
-							      memory_order_relaxed)))
+	struct mb_lock_thr *me = mb_lock_self;
+
+	if (atomic_load_explicit(&mx->bias, memory_order_relaxed) == me &&
+	    MB_LIKELY(mb_bias_enter(me, mx, false)))
 		return;
-	mb_mutex_lock_slow(mx);
+	/* acquire; pairs with the release store in mb_mutex_unlock_raw */
+	if (MB_UNLIKELY(!atomic_compare_exchange_strong_explicit(&mx->word, &c, 1,
+								 memory_order_acquire,
+								 memory_order_relaxed)))
+		mb_mutex_lock_slow(mx);
+	/* relaxed: set by a holder of the word before its release */
+	if (MB_UNLIKELY(atomic_load_explicit(&mx->bias, memory_order_relaxed)))
+		mb_mutex_unbias(mx); /* its owner may be inside: wait it out */
 }
 
 static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
@@ -239,9 +310,21 @@ static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
 		atomic_store_explicit(&mx->word, 1, memory_order_relaxed);
 		return 0;
 	}
+	struct mb_lock_thr *me = mb_lock_self;
+
+	if (atomic_load_explicit(&mx->bias, memory_order_relaxed) == me &&
+	    mb_bias_enter(me, mx, true))
+		return 0;
 	/* acquire; pairs with the release store in mb_mutex_unlock_raw */
-	return atomic_compare_exchange_strong_explicit(&mx->word, &c, 1, memory_order_acquire,
-						       memory_order_relaxed) ? 0 : -EBUSY;
+	if (!atomic_compare_exchange_strong_explicit(&mx->word, &c, 1, memory_order_acquire,
+						     memory_order_relaxed))
+		return -EBUSY;
+	/* relaxed: as in mb_mutex_lock_raw; a trylock never waits for the
+	   owner (it may nest in a lock of its rank): busy if it is inside */
+	if (MB_UNLIKELY(atomic_load_explicit(&mx->bias, memory_order_relaxed)) &&
+	    !mb_mutex_unbias_try(mx))
+		return -EBUSY; /* the word is released again */
+	return 0;
 }
 
 /*
@@ -249,13 +332,10 @@ static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
  * struct mb_mutex); waiters is read first, so that a contended lock goes
  * to its exchange.  Without membarrier (mb_lock_asym false) the plain
  * unlock fences itself.
+ * mb_mutex_word_unlock is that unlock of the word alone (no bias).
  */
-static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_mutex *mx)
+static inline __attribute__((always_inline)) void mb_mutex_word_unlock(struct mb_mutex *mx)
 {
-	if (MB_SINGLE_THREADED()) { /* no other thread: see mb_mutex_lock_raw */
-		atomic_store_explicit(&mx->word, 0, memory_order_relaxed);
-		return; /* a waiter is a thread */
-	}
 	/* relaxed: a count or mode set after this load is caught by the one below */
 	uint32_t w = atomic_load_explicit(&mx->waiters, memory_order_relaxed);
 
@@ -272,6 +352,28 @@ static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_
 	/* relaxed: the barrier above (or the sleeper's) orders it */
 	if (MB_UNLIKELY(atomic_load_explicit(&mx->waiters, memory_order_relaxed)))
 		mb_mutex_wake(mx);
+}
+
+/*
+ * Held by bias (this thread's record names it): clear the record; release,
+ * paired with a revoker's acquire read of it.  Else count the streak that
+ * biases the lock, then release the word (out of line: inline, its code
+ * cost the single-threaded path's registers, +14 instructions a raw:1
+ * call).
+ */
+static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_mutex *mx)
+{
+	if (MB_SINGLE_THREADED()) { /* no other thread: see mb_mutex_lock_raw */
+		atomic_store_explicit(&mx->word, 0, memory_order_relaxed);
+		return; /* a waiter is a thread */
+	}
+	struct mb_lock_thr *me = mb_lock_self;
+
+	if (atomic_load_explicit(&me->in[mx->rank], memory_order_relaxed) == mx) {
+		atomic_store_explicit(&me->in[mx->rank], NULL, memory_order_release);
+		return;
+	}
+	mb_mutex_unlock_word(mx, me);
 }
 #else
 static inline __attribute__((always_inline)) void mb_mutex_lock_raw(struct mb_mutex *mx)

@@ -23,10 +23,21 @@
  * cond_broadcast: waiters sleep on a condition until a broadcast under the
  * mutex; rounds race the broadcast against each waiter's way to sleep, so
  * a lost wake-up would hang.
+ * bias_waits_for_owner: a lock one thread took MB_BIAS_STREAK times is
+ * biased to it, and its next hold is by bias (the word stays 0); another
+ * thread's mb_lock meanwhile must wait until the owner drops it, and
+ * leaves the lock unbiased.  Fails if the revoker does not wait.
+ * bias_trylock_busy: a trylock from another thread while the owner holds
+ * the lock by bias is -EBUSY and keeps the bias; once the owner is out it
+ * succeeds.  Fails if the trylock's revocation does not check the owner.
+ * bias_handoff: two threads add to plain counters in long runs, so the
+ * lock is biased to one, then revoked by the other, over and over; no
+ * update may be lost (TSan sees each hold ordered after the last).
  */
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "harness.h"
 #include "mb_int.h"
@@ -278,3 +289,139 @@ TEST(cond_broadcast)
 	mb_cond_destroy(&s.cv);
 	mb_mutex_destroy(&s.mx);
 }
+
+#ifdef MB_LOCK_FUTEX
+struct biased {
+	struct mb_mutex mx;
+	_Atomic int phase;       /* 1: the owner holds by bias; 2: may drop it */
+	_Atomic int biased, by_bias, word_free; /* what the owner saw */
+	int inside;              /* protected by mx */
+	uint64_t a[2];           /* protected by mx */
+	int who;
+};
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = { 0, ms * 1000000 };
+
+	nanosleep(&t, NULL);
+}
+
+/* Takes mx MB_BIAS_STREAK times (it is then biased here), then holds it. */
+static void *bias_owner(void *arg)
+{
+	struct biased *b = arg;
+
+	for (int i = 0; i < MB_BIAS_STREAK; i++) {
+		mb_lock(&b->mx);
+		mb_unlock(&b->mx);
+	}
+	atomic_store(&b->biased, atomic_load(&b->mx.bias) == mb_lock_self &&
+					mb_lock_self != &mb_lock_nobody);
+	mb_lock(&b->mx);
+	atomic_store(&b->by_bias, atomic_load(&mb_lock_self->in[b->mx.rank]) == &b->mx);
+	atomic_store(&b->word_free, atomic_load(&b->mx.word) == 0);
+	b->inside = 1;
+	atomic_store(&b->phase, 1);
+	while (atomic_load(&b->phase) != 2)
+		sched_yield();
+	sleep_ms(50); /* a revoker that does not wait gets in meanwhile */
+	b->inside = 0;
+	mb_unlock(&b->mx);
+	return NULL;
+}
+
+static bool bias_wait_phase(struct biased *b, int phase)
+{
+	while (atomic_load(&b->phase) != phase)
+		sched_yield();
+	return true;
+}
+
+TEST(bias_waits_for_owner)
+{
+	struct biased b = { 0 };
+	pthread_t t;
+
+	if (!mb_lock_asym)
+		return; /* no membarrier: nothing is biased */
+	ASSERT_EQ_INT(mb_mutex_init(&b.mx, MB_RANK_GROUP), 0);
+	ASSERT_EQ_INT(pthread_create(&t, NULL, bias_owner, &b), 0);
+	bias_wait_phase(&b, 1);
+	ASSERT_TRUE(atomic_load(&b.biased));
+	ASSERT_TRUE(atomic_load(&b.by_bias));
+	ASSERT_TRUE(atomic_load(&b.word_free));
+	atomic_store(&b.phase, 2);
+	mb_lock(&b.mx); /* revokes, and must wait for the owner to drop it */
+	int seen = b.inside;
+
+	ASSERT_TRUE(atomic_load(&b.mx.bias) == NULL);
+	mb_unlock(&b.mx);
+	pthread_join(t, NULL);
+	ASSERT_EQ_INT(seen, 0);
+	mb_mutex_destroy(&b.mx);
+}
+
+TEST(bias_trylock_busy)
+{
+	struct biased b = { 0 };
+	pthread_t t;
+
+	if (!mb_lock_asym)
+		return;
+	ASSERT_EQ_INT(mb_mutex_init(&b.mx, MB_RANK_GROUP), 0);
+	ASSERT_EQ_INT(pthread_create(&t, NULL, bias_owner, &b), 0);
+	bias_wait_phase(&b, 1);
+	ASSERT_TRUE(atomic_load(&b.by_bias));
+	ASSERT_EQ_INT(mb_trylock(&b.mx), -EBUSY);
+	ASSERT_EQ_INT(mb_trylock_nested(&b.mx), -EBUSY);
+	ASSERT_TRUE(atomic_load(&b.mx.bias) != NULL); /* put back */
+	ASSERT_EQ_INT(atomic_load(&b.mx.word), 0);
+	atomic_store(&b.phase, 2);
+	pthread_join(t, NULL);
+	ASSERT_EQ_INT(mb_trylock(&b.mx), 0);
+	ASSERT_EQ_INT(b.inside, 0);
+	ASSERT_TRUE(atomic_load(&b.mx.bias) == NULL);
+	mb_unlock(&b.mx);
+	mb_mutex_destroy(&b.mx);
+}
+
+static void *bias_runs(void *arg)
+{
+	struct biased *b = arg;
+	int me = __atomic_fetch_add(&b->who, 1, __ATOMIC_RELAXED);
+
+	for (int run = 0; run < 40; run++) {
+		for (int i = 0; i < MB_BIAS_STREAK + 200; i++) {
+			mb_lock(&b->mx);
+			uint64_t a = b->a[0];
+
+			if ((i & 255) == 0)
+				sched_yield(); /* inside, now and then, when revoked */
+			b->a[0] = a + 1;
+			b->a[1]++;
+			mb_unlock(&b->mx);
+		}
+		if (me)
+			sched_yield();
+	}
+	return NULL;
+}
+
+TEST(bias_handoff)
+{
+	struct biased b = { 0 };
+	pthread_t t[2];
+
+	ASSERT_EQ_INT(mb_mutex_init(&b.mx, MB_RANK_GROUP), 0);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ_INT(pthread_create(&t[i], NULL, bias_runs, &b), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ASSERT_EQ_U64(b.a[0], 2 * 40 * (uint64_t)(MB_BIAS_STREAK + 200));
+	ASSERT_EQ_U64(b.a[1], b.a[0]);
+	ASSERT_EQ_INT(mb_trylock(&b.mx), 0);
+	mb_unlock(&b.mx);
+	mb_mutex_destroy(&b.mx);
+}
+#endif
