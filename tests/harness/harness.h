@@ -90,6 +90,13 @@ void mb_test_skip(const char *why) __attribute__((noreturn));
 extern uint64_t mb_test_seed;
 /* A scale factor for long runs: MB_TEST_SCALE or --scale (default 1). */
 extern double mb_test_scale;
+/* n scaled by mb_test_scale, at least 1: a loop's rounds in a sanitizer build. */
+static inline int mb_test_rounds(int n)
+{
+	double r = n * mb_test_scale;
+
+	return r < 1 ? 1 : r > 1e9 ? 1000000000 : (int)r;
+}
 uint64_t mb_rand_next(uint64_t *state);
 static inline uint64_t mb_rand_below(uint64_t *state, uint64_t n)
 {

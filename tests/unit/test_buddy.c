@@ -803,7 +803,7 @@ static void check_mark_shapes(struct fixture *f, uint64_t *rng, struct mb_group 
 {
 	struct mb_volume *vol = f->vol;
 	uint32_t pts[4 * MB_MAX_ORDERS + 8], n = edge_points(vol, grp->bb_len, pts);
-	uint32_t tries = grp->bb_len > 100000 ? 40 : 400;
+	uint32_t tries = (uint32_t)mb_test_rounds(grp->bb_len > 100000 ? 40 : 400);
 
 	for (uint32_t t = 0; t < tries && !mb_test_failed; t++) {
 		uint32_t s = pts[mb_rand_below(rng, n - 1)], e = pts[mb_rand_below(rng, n)];

@@ -307,7 +307,7 @@ TEST(queries_match_a_bit_walk)
 			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, maxrun[round % 4],
 				    round < 8 ? 50 : round < 12 ? 95 : 5);
 			mb_buddy_generate(vol, grp); /* counters and tree from the bitmap */
-			for (int q = 0; q < 400; q++) {
+			for (int q = 0, nq = mb_test_rounds(400); q < nq; q++) {
 				if (q % 40 == 39) { /* a few blocks change: their leaves refresh */
 					uint32_t s = (uint32_t)mb_rand_below(&rng, grp->bb_len);
 					uint32_t e = s + 1 + (uint32_t)mb_rand_below(&rng, 700);
@@ -425,7 +425,7 @@ TEST(tree_nodes_match_a_bit_count)
 			mb_runsum_flush_locked(vol, grp);
 			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 			grp->bb_first_free = 0; /* the marks below may free any block */
-			for (int q = 0; q < 60; q++) {
+			for (int q = 0, nq = mb_test_rounds(60); q < nq; q++) {
 				int marks = 1 + (int)mb_rand_below(&rng, q % 2 ? 1 : 6);
 
 				for (int k = 0; k < marks; k++) {

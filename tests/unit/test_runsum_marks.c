@@ -88,7 +88,7 @@ TEST(marked_ranges_match_a_bit_count)
 			else
 				mb_runsum_invalidate_locked(vol, grp);
 			grp->bb_first_free = 0; /* the marks may free any block */
-			for (int q = 0; q < 80; q++) {
+			for (int q = 0, nq = mb_test_rounds(80); q < nq; q++) {
 				int marks = 1 + (int)mb_rand_below(&rng, 4);
 
 				for (int k = 0; k < marks; k++) {
@@ -189,7 +189,7 @@ TEST(exact_marks_set_fresh_leaves)
 			}
 			mb_runsum_build_locked(vol, grp);
 			grp->bb_first_free = 0;
-			for (int q = 0; q < 300; q++) {
+			for (int q = 0, nq = mb_test_rounds(300); q < nq; q++) {
 				bool used = mb_rand_below(&rng, 2);
 				uint32_t x = (uint32_t)mb_rand_below(&rng, len), rs, re, s, e;
 
