@@ -428,9 +428,15 @@ void mb_mutex_destroy(struct mb_mutex *mx)
 }
 
 #ifdef MB_DEBUG /* else inline in mb_int.h */
+/* A zeroed lock (rank 0) is a slot's resv_lock: MB_RANK_SLOT (mb_int.h). */
+static int mb_rank_of(const struct mb_mutex *mx)
+{
+	return mx->rank ? mx->rank : MB_RANK_SLOT;
+}
+
 void mb_lock(struct mb_mutex *mx)
 {
-	mb_rank_acquire(mx->rank);
+	mb_rank_acquire(mb_rank_of(mx));
 	mb_mutex_lock_raw(mx);
 	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
 }
@@ -439,7 +445,7 @@ int mb_trylock(struct mb_mutex *mx)
 {
 	if (mb_mutex_trylock_raw(mx))
 		return -EBUSY;
-	mb_rank_acquire(mx->rank);
+	mb_rank_acquire(mb_rank_of(mx));
 	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
 	return 0;
 }
@@ -453,7 +459,7 @@ int mb_trylock_nested(struct mb_mutex *mx)
 {
 	if (mb_mutex_trylock_raw(mx))
 		return -EBUSY;
-	mb_rank_acquire_nested(mx->rank);
+	mb_rank_acquire_nested(mb_rank_of(mx));
 	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
 	return 0;
 }
@@ -463,7 +469,7 @@ void mb_unlock(struct mb_mutex *mx)
 	assert(mb_mutex_held(mx));
 	atomic_store_explicit(&mx->owner_tag, NULL, memory_order_relaxed);
 	mb_mutex_unlock_raw(mx);
-	mb_rank_release(mx->rank);
+	mb_rank_release(mb_rank_of(mx));
 }
 #endif
 

@@ -62,7 +62,12 @@ enum mb_lock_rank {
 	MB_RANK_GROUP,         /* mb_group.bb_lock: bitmaps, counters, PA state */
 	MB_RANK_EVENT,         /* mb_space_event.lock: only the sleep of a failing
 				  allocator (wait.c); signalled under bb_lock */
-	MB_RANK_LEAF,          /* short leaf locks: nothing is taken inside */
+	MB_RANK_LEAF,          /* short leaf locks: nothing is taken inside
+				  (but a slot's resv_lock, in rs_lock) */
+	MB_RANK_SLOT,          /* mb_pcpu.resv_lock: one slot's resv_word, inside
+				  rs_lock or bb_lock; nothing is taken inside.
+				  A zeroed mb_mutex (rank 0: the slots are
+				  memset, never initialized) has this rank */
 };
 
 /*
@@ -228,7 +233,7 @@ bool mb_lock_remote_fence(void); /* the sleeper's half (lock.c) */
  * that has exited).  in[rank]: the lock this thread holds by bias at that
  * rank, NULL if none; written by this thread only, read by revokers.
  */
-#define MB_BIAS_RANKS 8 /* > every enum mb_lock_rank */
+#define MB_BIAS_RANKS 12 /* > every enum mb_lock_rank */
 #define MB_BIAS_STREAK 1024
 struct mb_lock_thr {
 	_Atomic(struct mb_mutex *) in[MB_BIAS_RANKS];
@@ -689,13 +694,33 @@ struct mb_pcpu {
 	   mb_reserve, -n at mb_unreserve and -got when a DELALLOC_RESERVED
 	   allocation marks its blocks. */
 	_Atomic int64_t free_delta;
-	/* reserve.c: one word, so a claim is one RMW and its settle another:
-	   the low 48 bits (signed) are the unclaimed free blocks this slot
-	   may hand out without the pool lock (may go negative: corruption,
-	   mb_mark_used); the high 16 the plain claims taken here and not yet
-	   settled (settled here too: a claim remembers its slot).  RMWs only;
-	   seq_cst for a claim or settle, which pair with each other, with a
-	   drain and with space_ev.waiters (mb_resv_settle_at). */
+	/* reserve.c: guards resv_word once the process has a second thread
+	   (before, plain loads and stores: nobody else runs).  A lock, not a
+	   CAS: the thread that keeps using this slot gets it biased (lock.c)
+	   and claims with no locked instruction.  Never initialized: zeroed
+	   memory (volume.c) is a free futex lock of rank 0 (and a free
+	   pthread mutex in glibc and musl, MB_LOCK_PTHREAD), which lock.c
+	   checks as MB_RANK_SLOT and whose bias uses a record's in[0] (no
+	   other lock has rank 0; a thread holds one slot lock at a time).
+	   Taken alone, or inside rs_lock or bb_lock; nothing inside it. */
+	struct mb_mutex resv_lock;
+	/* reserve.c: one word, so a claim is one read-modify-write under
+	   resv_lock and its settle another: the low 48 bits (signed) are the
+	   unclaimed free blocks this slot may hand out without the pool lock
+	   (may go negative: corruption, mb_mark_used); the high 16 the plain
+	   claims taken here and not yet settled (settled here too: a claim
+	   remembers its slot).
+	   Locking: every write is a read-modify-write under resv_lock (a
+	   take, a settle or return, a refill, a drain into the pool), so none
+	   is lost and a drain reads share and count in one hold.  Relaxed
+	   atomics, so the reads without it are defined: a spill's check
+	   (a hint), the roomy-slot pick (under rs_lock, which orders it after
+	   every earlier pick's add; stale only by takes, which stop at
+	   MB_RESV_FLIGHT_MAX, so a count reaches that plus one at most),
+	   mb_free_counter_sum (under rs_lock: a snapshot, exact when no
+	   claim races it) and the space waiter's look at the counts (after
+	   its membarrier, which pairs with the settle's store then load of
+	   waiters: mb_resv_settle_at). */
 	_Atomic uint64_t resv_word;
 	/* reserve.c: the blocks reserved here and released (used or
 	   unreserved) here: only the sums mean something, both only grow
@@ -760,6 +785,8 @@ enum mb_hook_id {
 	MB_HOOK_VEC_SHORT,          /* allocvec.c: an all-or-nothing gathering fell short, not undone */
 	MB_HOOK_RESV_SUMMING,       /* reserve.c: a sum of the reservations read slot 0 only */
 	MB_HOOK_TRIM_TAKEN,         /* trim.c: a run marked used for the discard, bb_lock held */
+	MB_HOOK_RESV_DRAINING,      /* reserve.c: a drain read a slot's word, not yet stored (its
+				       resv_lock and rs_lock held; group: the slot's index) */
 	MB_HOOK_COUNT
 };
 

@@ -32,27 +32,34 @@
  * Like a percpu_counter, U is striped: rs_pool plus one share per slot
  * (the low bits of its resv_word).  Unlike a percpu_counter the stripes are
  * not deltas of an estimate but disjoint shares: a block of U is in exactly
- * one place.  A claim takes from its own slot's share with a CAS (never
- * below n), so a fast-path success is always backed by real blocks.  A
- * claim the own share cannot serve takes rs_lock; if the pool alone cannot
- * serve it either, it drains every share into the pool (a CAS each) and
- * decides on the exact total.  Shares are refilled from the pool (by
+ * one place.  A claim takes from its own slot's share (never below n),
+ * under the slot's lock, which the thread that keeps using the slot gets
+ * biased (lock.c: no locked instruction), so a fast-path success is always
+ * backed by real blocks.  A claim the own share cannot serve takes
+ * rs_lock; if the pool alone cannot serve it either, it drains every share
+ * into the pool (each under its slot's lock) and decides on the exact
+ * total.  Shares are refilled from the pool (by
  * mb_resv_refill, 256 to 4096 blocks) only while what is left stays above
  * the largest floor by nslots * MB_RESV_BATCH, so near empty every
  * share is drained and every claim decides under the lock (the precise
  * path).  Returns of space (frees, unreserve, a claim's unused part) add
- * to the own share lock-free; one that races with a precise decision may
- * be missed by it, which only orders that return after the failing claim.
+ * to the own share, under its lock only; one that races with a precise
+ * decision may be missed by it, which only orders that return after the
+ * failing claim.  The slot locks are what struct mb_pcpu says of
+ * resv_word: every write of a word is under its slot's lock.
  *
- * Lock order: rs_lock is a leaf (MB_RANK_LEAF): nothing is taken inside it.
+ * Lock order: rs_lock is a leaf (MB_RANK_LEAF): only a slot's resv_lock
+ * (MB_RANK_SLOT, inside which nothing is taken) is taken inside it.
  * Claims take it with at most f_data_sem / lg_mutex held; under bb_lock
  * only the rare spill of a share grown past 2^44 blocks does
- * (mb_resv_share_add; the common add is lock-free).
+ * (mb_resv_share_add; the common add takes the slot's lock alone).
  *
- * Cost: a claim is one RMW on the slot's word and its settle one more
+ * Cost: a claim is one hold of the slot's lock and its settle one more
  * (the share and the count of claims in flight share the word); a PA hit's
  * claim is one.  Nothing else of this file is on the fast path.
  */
+#include <time.h>
+
 #include "alloc_ctx.h"
 #include "store.h"
 #include "percpu.h"
@@ -119,6 +126,8 @@ uint32_t mb_resv_default_clusters(const struct mb_volume *vol)
 
 void mb_resv_init(struct mb_volume *vol)
 {
+	/* the slots' resv_locks are zeroed memory (volume.c), which is an
+	   unlocked lock of MB_RANK_SLOT (mb_int.h) */
 	mb_mutex_init(&vol->resv.rs_lock, MB_RANK_LEAF);
 	vol->resv.rs_pool = 0;
 }
@@ -126,6 +135,24 @@ void mb_resv_init(struct mb_volume *vol)
 void mb_resv_destroy(struct mb_volume *vol)
 {
 	mb_mutex_destroy(&vol->resv.rs_lock);
+}
+
+/*
+ * Adds delta to slot's word: under its lock once the process has threads
+ * (struct mb_pcpu), a plain load and store before.  Relaxed: the lock
+ * orders it against every other writer.
+ */
+static inline void mb_resv_word_add(struct mb_pcpu *slot, uint64_t delta)
+{
+	bool one = MB_SINGLE_THREADED();
+
+	if (!one)
+		mb_lock(&slot->resv_lock);
+	atomic_store_explicit(&slot->resv_word,
+			      atomic_load_explicit(&slot->resv_word, memory_order_relaxed) + delta,
+			      memory_order_relaxed);
+	if (!one)
+		mb_unlock(&slot->resv_lock);
 }
 
 static uint64_t mb_resv_floor(const struct mb_volume *vol, uint32_t flags)
@@ -143,15 +170,16 @@ static uint64_t mb_resv_floor(const struct mb_volume *vol, uint32_t flags)
 static int64_t mb_resv_drain_slot_locked(struct mb_volume *vol, struct mb_pcpu *slot,
 					 uint32_t *flight)
 {
-	uint64_t w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
+	uint64_t w;
 	int64_t share;
 
 	mb_assert_locked(&vol->resv.rs_lock);
-	/* seq_cst: ordered with the claims' and settles' RMWs on the word */
-	do
-		share = mb_resv_share_of(w);
-	while (!atomic_compare_exchange_weak_explicit(&slot->resv_word, &w, w - (uint64_t)share,
-						      memory_order_seq_cst, memory_order_relaxed));
+	mb_lock(&slot->resv_lock); /* the share and the count read in one hold */
+	w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
+	share = mb_resv_share_of(w);
+	MB_HOOK(vol, MB_HOOK_RESV_DRAINING, (mb_grp_t)(slot - vol->pcpu), 0);
+	atomic_store_explicit(&slot->resv_word, w - (uint64_t)share, memory_order_relaxed);
+	mb_unlock(&slot->resv_lock);
 	vol->resv.rs_pool += share;
 	if (flight)
 		*flight += mb_resv_flight_of(w);
@@ -172,10 +200,11 @@ static inline void mb_resv_spill(struct mb_volume *vol, struct mb_pcpu *slot)
 }
 
 /*
- * Adds delta to slot's share, lock-free (under bb_lock, too).  A delta too
+ * Adds delta to slot's share, under the slot's lock (a leaf: callable
+ * under bb_lock).  A delta too
  * big for the 48-bit share goes to the pool, and so does a share that grew
  * past MB_RESV_SPILL either way (frees on one slot, or marks of blocks
- * nobody claimed): rs_lock is a leaf, nothing is taken inside it.
+ * nobody claimed): rs_lock takes only slot locks inside it.
  */
 static void mb_resv_share_add(struct mb_volume *vol, struct mb_pcpu *slot, int64_t delta)
 {
@@ -185,8 +214,7 @@ static void mb_resv_share_add(struct mb_volume *vol, struct mb_pcpu *slot, int64
 		mb_unlock(&vol->resv.rs_lock);
 		return;
 	}
-	/* relaxed: only the share's total matters; a drain's CAS orders itself */
-	mb_ctr_add(&slot->resv_word, (uint64_t)delta, memory_order_relaxed);
+	mb_resv_word_add(slot, (uint64_t)delta);
 	mb_resv_spill(vol, slot);
 }
 
@@ -205,44 +233,62 @@ static uint32_t mb_resv_drain_locked(struct mb_volume *vol)
 
 /*
  * Takes n of slot's share if it holds at least need (n <= need); a claim
- * (track) also counts itself in flight on the slot, in the same RMW.  A
+ * (track) also counts itself in flight on the slot, in the same hold.  A
  * plain claim in flight may leave part of its blocks unused: until it
  * settles (mb_resv_settle_at, on the same slot), a failing claim must wait
- * for it rather than answer ENOSPC (mb_resv_claim_wait_slow).  One CAS:
- * a drain that moves the share after it sees the claim in flight, one
- * before it left nothing to take.  seq_cst: ordered for a drain, and
- * with the settles a waiter counts.
+ * for it rather than answer ENOSPC (mb_resv_claim_wait_slow).  One hold
+ * of the slot's lock: a drain that moves the share after it sees the
+ * claim in flight, one before it left nothing to take.
  */
-static inline bool mb_resv_take(struct mb_pcpu *slot, uint64_t need, uint64_t n, bool track)
+static inline bool mb_resv_take_word(struct mb_pcpu *slot, uint64_t need, uint64_t n,
+				     bool track)
 {
 	uint64_t w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
-	uint64_t delta = (track ? MB_RESV_FLIGHT_ONE : 0) - n;
 
-	if (MB_SINGLE_THREADED()) { /* no other thread: see mb_ctr_add */
-		if (mb_resv_share_of(w) < (int64_t)need ||
-		    (track && mb_resv_flight_of(w) >= MB_RESV_FLIGHT_MAX))
-			return false;
-		atomic_store_explicit(&slot->resv_word, w + delta, memory_order_relaxed);
-		return true;
-	}
-	do
-		if (mb_resv_share_of(w) < (int64_t)need ||
-		    (track && mb_resv_flight_of(w) >= MB_RESV_FLIGHT_MAX))
-			return false; /* near empty the shares are dry: nothing published */
-	while (!atomic_compare_exchange_weak_explicit(&slot->resv_word, &w, w + delta,
-						      memory_order_seq_cst, memory_order_relaxed));
+	/* near empty the shares are dry: nothing published */
+	if (mb_resv_share_of(w) < (int64_t)need ||
+	    (track && mb_resv_flight_of(w) >= MB_RESV_FLIGHT_MAX))
+		return false;
+	atomic_store_explicit(&slot->resv_word, w + ((track ? MB_RESV_FLIGHT_ONE : 0) - n),
+			      memory_order_relaxed);
 	return true;
+}
+
+/* Out of line: inline, the lock's code cost the one-thread path 9
+   instructions a file:1 hit. */
+static __attribute__((noinline)) bool mb_resv_take_locked(struct mb_pcpu *slot, uint64_t need,
+							  uint64_t n, bool track)
+{
+	mb_lock(&slot->resv_lock);
+	bool ok = mb_resv_take_word(slot, need, n, track);
+
+	mb_unlock(&slot->resv_lock);
+	return ok;
+}
+
+static inline bool mb_resv_take(struct mb_pcpu *slot, uint64_t need, uint64_t n, bool track)
+{
+	if (MB_SINGLE_THREADED()) /* no other thread: see mb_ctr_add */
+		return mb_resv_take_word(slot, need, n, track);
+	return mb_resv_take_locked(slot, need, n, track);
 }
 
 /*
  * A claim ends: `unused` of its blocks go back to the share and the claim
- * leaves the count, in one RMW (seq_cst: Dekker with mb_space_wait_while,
- * the count published, then waiters read).
+ * leaves the count, in one hold of the slot's lock.  Then waiters is read:
+ * a Dekker with mb_space_wait_while, whose waiter counts itself, runs a
+ * barrier on every thread (membarrier) and then reads the counts; our
+ * store and load need only stay in order for the compiler.
  */
 static void mb_resv_settle_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t unused)
 {
-	mb_ctr_add(&slot->resv_word, unused - MB_RESV_FLIGHT_ONE, memory_order_seq_cst);
+	mb_resv_word_add(slot, unused - MB_RESV_FLIGHT_ONE);
 	MB_HOOK(vol, MB_HOOK_RESV_SETTLING, 0, 0);
+#ifdef MB_LOCK_FUTEX
+	atomic_signal_fence(memory_order_seq_cst); /* the load stays after the store */
+#else
+	atomic_thread_fence(memory_order_seq_cst); /* the waiter runs no membarrier */
+#endif
 	if (atomic_load_explicit(&vol->space_ev.waiters, memory_order_seq_cst))
 		mb_space_returned(vol);
 	if (MB_UNLIKELY(unused > (uint64_t)MB_RESV_SPILL / 16))
@@ -254,9 +300,11 @@ static void mb_resv_settle_at(struct mb_volume *vol, struct mb_pcpu *slot, uint6
  * of this CPU's slot's share (the caller looked the slot up once for this
  * and for the free counter) if the share holds at least `need` (the whole
  * request, so the regular claim would have been granted in full from the
- * share as well).  One CAS; nothing is counted in flight, because the
+ * share as well).  One hold of the slot's lock (biased: no locked
+ * instruction); nothing is counted in flight, because the
  * caller marks exactly these n blocks used in the bb_lock hold it is in
- * (lock-free, so no rank question): no claimed block is ever handed back.
+ * (the slot's lock ranks after bb_lock): no claimed block is ever handed
+ * back.
  */
 bool mb_resv_take_exact(struct mb_pcpu *slot, uint64_t need, uint64_t n)
 {
@@ -318,7 +366,7 @@ static int mb_resv_claim_slow(struct mb_volume *vol, struct mb_pcpu **slotp, uin
 			add += (uint64_t)refill;
 		}
 		if (add)
-			atomic_fetch_add_explicit(&slot->resv_word, add, memory_order_seq_cst);
+			mb_resv_word_add(slot, add);
 		*slotp = slot;
 	}
 	mb_unlock(&rs->rs_lock);
@@ -343,10 +391,24 @@ static int mb_resv_claim(struct mb_volume *vol, struct mb_pcpu **slot, uint64_t 
 	return mb_resv_claim_slow(vol, slot, n, flags, track, flight);
 }
 
-/* mb_space_wait_while's predicate: a claim is in flight (on any slot). */
+/*
+ * mb_space_wait_while's predicate: a claim is in flight (on any slot).
+ * Called after the waiter counted itself, so first the heavy half of the
+ * Dekker with mb_resv_settle_at, whose store of the count may be a plain
+ * one (a biased slot lock) still in its CPU's store buffer: a barrier on
+ * every thread (membarrier).  Without one (registration lost, never seen)
+ * a millisecond drains any store buffer, as lock.c's revoker assumes.
+ */
 static bool mb_resv_any_in_flight(struct mb_volume *vol, const void *arg)
 {
 	(void)arg;
+#ifdef MB_LOCK_FUTEX
+	if (!mb_lock_remote_fence()) {
+		static const struct timespec ms = { 0, 1000000 };
+
+		nanosleep(&ms, NULL);
+	}
+#endif
 	for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
 		if (mb_resv_flight_of(atomic_load_explicit(&vol->pcpu[i].resv_word,
 							   memory_order_seq_cst)))
@@ -378,7 +440,8 @@ mb_resv_claim_wait_slow(struct mb_volume *vol, struct mb_pcpu **slot, uint64_t n
 		}
 		/*
 		 * ENOSPC only if no claim was in flight at the decision.  The
-		 * drain moved each slot's share and read its count in one RMW:
+		 * drain moved each slot's share and read its count in one hold
+		 * of the slot's lock:
 		 * a claim that took before the move is counted there unless
 		 * it settled first -- then its return was moved too -- and one
 		 * that took after it took blocks the decision never had.
@@ -387,8 +450,8 @@ mb_resv_claim_wait_slow(struct mb_volume *vol, struct mb_pcpu **slot, uint64_t n
 			return 0;
 		/*
 		 * Sleep while a claim is in flight: each settle wakes us
-		 * (mb_resv_settle_at reads waiters after its RMW; we count
-		 * ourselves before reading the counts).  One that settled
+		 * (mb_resv_settle_at reads waiters after its store; we count
+		 * ourselves, then fence, before reading the counts).  One that settled
 		 * before we looked may leave us asleep until the next, and
 		 * one is in flight, so it comes.
 		 */

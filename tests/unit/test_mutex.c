@@ -37,6 +37,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "harness.h"
@@ -298,6 +299,7 @@ struct biased {
 	int inside;              /* protected by mx */
 	uint64_t a[2];           /* protected by mx */
 	int who;
+	struct mb_mutex *outer;  /* bias_owner takes it around mx, if set */
 };
 
 static void sleep_ms(long ms)
@@ -313,11 +315,17 @@ static void *bias_owner(void *arg)
 	struct biased *b = arg;
 
 	for (int i = 0; i < MB_BIAS_STREAK; i++) {
+		if (b->outer)
+			mb_lock(b->outer);
 		mb_lock(&b->mx);
 		mb_unlock(&b->mx);
+		if (b->outer)
+			mb_unlock(b->outer);
 	}
 	atomic_store(&b->biased, atomic_load(&b->mx.bias) == mb_lock_self &&
 					mb_lock_self != &mb_lock_nobody);
+	if (b->outer)
+		mb_lock(b->outer);
 	mb_lock(&b->mx);
 	atomic_store(&b->by_bias, atomic_load(&mb_lock_self->in[b->mx.rank]) == &b->mx);
 	atomic_store(&b->word_free, atomic_load(&b->mx.word) == 0);
@@ -328,6 +336,8 @@ static void *bias_owner(void *arg)
 	sleep_ms(50); /* a revoker that does not wait gets in meanwhile */
 	b->inside = 0;
 	mb_unlock(&b->mx);
+	if (b->outer)
+		mb_unlock(b->outer);
 	return NULL;
 }
 
@@ -360,6 +370,45 @@ TEST(bias_waits_for_owner)
 	pthread_join(t, NULL);
 	ASSERT_EQ_INT(seen, 0);
 	mb_mutex_destroy(&b.mx);
+}
+
+/*
+ * A slot's resv_lock (mb_int.h, struct mb_pcpu) is zeroed memory, never
+ * initialized: rank 0, checked as MB_RANK_SLOT.  The same as
+ * bias_waits_for_owner on such a lock, taken inside a MB_RANK_LEAF lock
+ * as a drain does inside rs_lock: the debug rank check must let it (rank
+ * 0 checked as 0 is an order violation: abort), the owner's record uses
+ * in[0], and the revoker still waits for it.
+ */
+TEST(zeroed_lock_is_a_slot_lock)
+{
+	struct biased b = { 0 };
+	struct mb_mutex leaf;
+	pthread_t t;
+
+	if (!mb_lock_asym)
+		return;
+	ASSERT_EQ_INT(mb_mutex_init(&leaf, MB_RANK_LEAF), 0);
+	memset(&b.mx, 0, sizeof(b.mx));
+	b.outer = &leaf;
+	ASSERT_EQ_INT(pthread_create(&t, NULL, bias_owner, &b), 0);
+	bias_wait_phase(&b, 1);
+	ASSERT_TRUE(atomic_load(&b.biased));
+	ASSERT_TRUE(atomic_load(&b.by_bias));
+	ASSERT_TRUE(atomic_load(&b.word_free));
+	atomic_store(&b.phase, 2);
+	mb_lock(&b.mx); /* revokes, and must wait for the owner to drop it */
+	int seen = b.inside;
+
+	ASSERT_TRUE(atomic_load(&b.mx.bias) == NULL);
+	mb_unlock(&b.mx);
+	pthread_join(t, NULL);
+	ASSERT_EQ_INT(seen, 0);
+	mb_lock(&leaf); /* and inside the leaf lock from this thread too */
+	mb_lock(&b.mx);
+	mb_unlock(&b.mx);
+	mb_unlock(&leaf);
+	mb_mutex_destroy(&leaf);
 }
 
 TEST(bias_trylock_busy)
