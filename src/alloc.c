@@ -433,7 +433,7 @@ static void mb_simple_scan_group_locked(struct mb_ac *ac, struct mb_group *grp, 
 			return;
 		}
 		ac->found++;
-		ac->b_ex = (struct mb_fex){ g, start, 1u << k, 0 };
+		ac->b_ex = (struct mb_fex){ g, (mb_grpblk_t)start, 1u << k, 0 };
 		mb_use_found_locked(ac, grp, k); /* the buddy named its order */
 		mb_stat_inc(vol, MB_ST_2N_HITS);
 		return;
@@ -1027,6 +1027,182 @@ static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t 
 }
 
 /*
+ * Would a request with no file reach mb_scan_power2's first step with the
+ * indexes on, and nothing to count or report on the way?  Its length a
+ * power of two 2^k the pass takes (mb_regular_allocator: 2^k no more than
+ * a group, mb_order2_req) with k above MB_BUDDY_DERIVED (the chunks of
+ * the orders below live in the bitmap, the regular path's case), no
+ * exact goal to try first, no
+ * reservation of the caller's to use; mb_stats and the three done-probes
+ * off, no test hook, optimize_scan on and no linear groups first
+ * (mb_scan_criterion); and a set for the pass to walk.  Pure loads: a
+ * "no" changes nothing.
+ */
+static int mb_alloc_regular(struct mb_volume *vol, const struct mb_request *req,
+			    struct mb_extent *out);
+
+static inline bool mb_scan_power2_fast_ok(const struct mb_volume *vol,
+					  const struct mb_request *req)
+{
+	uint32_t len = req->len, k = (uint32_t)__builtin_ctz(len);
+
+	/* first what fails on other requests, and on a volume with no room
+	   for the pass (mb_scan_power2 returns at once): a few instructions */
+	if ((len & (len - 1)) || len < 2u << MB_BUDDY_DERIVED || len > vol->bpg ||
+	    !(atomic_load_explicit(&vol->largest_orders, memory_order_relaxed) >> k))
+		return false;
+	uint32_t goal_try = req->goal != MB_GOAL_NONE ? MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY : 0;
+
+	return (int)k <= vol->max_order && k + 1 >= MB_READ_ONCE(vol->t.mb_order2_req) &&
+	       !(req->flags & (MB_HINT_DELALLOC_RESERVED | goal_try)) &&
+	       !MB_READ_ONCE(vol->t.mb_stats) && MB_READ_ONCE(vol->t.mb_optimize_scan) &&
+	       !MB_READ_ONCE(vol->t.mb_max_linear_groups) && MB_READ_ONCE(vol->t.mb_scan_summary) &&
+	       !vol->hook_fn &&
+	       !(MB_PROBE_SEM(ext4_mballoc_prealloc) | MB_PROBE_SEM(ext4_mballoc_alloc) |
+		 MB_PROBE_SEM(ext4_allocate_blocks));
+}
+
+/*
+ * mb_buddy_first_free_chunk's answer for an order k above
+ * MB_BUDDY_DERIVED, which has its own map (a set bit: not a maximal free
+ * chunk): the first clear bit from bb_first_free's chunk on, or -1 when
+ * the counter's chunk is not there.  Here rather than a call of it: a
+ * second caller made gcc stop inlining it into mb_visit_group, where the
+ * regular path's power-of-two scan calls it (+13 instructions a visit).
+ */
+static int64_t mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol,
+						const struct mb_group *grp, int k)
+{
+	const uint64_t *map = mb_buddy_order_map(vol, grp->bb_buddy, k);
+	uint32_t first = grp->bb_first_free < vol->bpg ? grp->bb_first_free : 0;
+	uint32_t i = first >> k, n = vol->mb_maxs[k];
+
+	if (i >= n)
+		return -1;
+	uint32_t w = i >> 6;
+	uint64_t f = ~map[w] & (~0ULL << (i & 63));
+
+	while (!f) {
+		if (++w >= (n + 63) >> 6)
+			return -1;
+		f = ~map[w];
+	}
+	i = (w << 6) + (uint32_t)__builtin_ctzll(f);
+	return i < n ? (int64_t)i << k : -1;
+}
+
+/*
+ * mb_scan_power2_fast under the group's lock, its load and verdict taken:
+ * the simple scan (mb_simple_scan_group_locked), the claim and
+ * mb_use_found_locked, on ac as mb_scan_power2_fast filled it (a request
+ * without a file takes the chunk's front, makes no PA and has no stream
+ * goal).  The claim is taken here, once the blocks are in hand, as the PA
+ * fast path's (mb_resv_take_exact): only when this CPU's share holds the
+ * whole request -- when the regular claim would have been granted in full
+ * from the share too -- and never settled, as exactly those blocks are
+ * marked used in this lock hold.  Returns whether it took them; if not,
+ * nothing changed but a buddy found inconsistent, flagged corrupt as the
+ * scan would have.
+ */
+static bool mb_scan_power2_fast_take_locked(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g)
+{
+	struct mb_volume *vol = ac->vol;
+	int k = ac->ac_2order;
+
+	while (!grp->bb_counters[k])
+		if (++k > vol->max_order)
+			return false; /* the scan finds nothing: the next group's */
+	int64_t start = mb_scan_power2_fast_chunk_locked(vol, grp, k);
+
+	if (start < 0) {
+		mb_group_set_corrupt_locked(vol, grp);
+		return false;
+	}
+	ac->slot = mb_this_pcpu(vol);
+	if (!mb_resv_take_exact(ac->slot, ac->g_ex.fe_len, ac->g_ex.fe_len))
+		return false;
+	ac->b_ex = (struct mb_fex){ g, (mb_grpblk_t)start, 1u << k, 0 };
+	mb_use_found_locked(ac, grp, k); /* the buddy named its order */
+	return true;
+}
+
+/*
+ * The regular path of a request with no file that CR_POWER2_ALIGNED
+ * serves from the first group its walk visits -- on an empty or lightly
+ * used volume, almost every such request -- without an allocation
+ * context: the steps mb_alloc_regular, mb_scan_power2, mb_visit_group and
+ * mb_use_found_locked take, the same group, the same chunk.  Anything
+ * else -- another group needed, a group to load, a lock taken, a claim
+ * the share cannot grant -- declines, having changed nothing the regular
+ * path would not do again, and the regular path decides (the group it
+ * would load is left to it, so that a failing read is tried once).
+ * Returns mb_alloc's answer: a decline is a tail call of mb_alloc_regular,
+ * so that mb_alloc_anon, which tail-calls this, saves no register for the
+ * requests that do not come here.
+ */
+static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
+							  const struct mb_request *req,
+							  struct mb_extent *out)
+{
+	/* what mb_good_group_inline and mb_use_found_locked read of a
+	   context, as mb_ac_init and mb_regular_allocator would set it */
+	struct mb_ac ac;
+	uint32_t len = req->len;
+	int lo = __builtin_ctz(len);
+
+	ac.vol = vol;
+	ac.flags = req->flags;
+	ac.g_ex.fe_len = len;
+	ac.g_ex.fe_logical = req->logical;
+	ac.o_ex.fe_len = len;
+	ac.ac_2order = lo;
+	ac.pa_obj = NULL;
+
+	mb_grp_t goal = req->goal != MB_GOAL_NONE ? mb_block_group(vol, req->goal) : 0;
+	uint64_t m = atomic_load_explicit(&vol->largest_orders, memory_order_relaxed) >> lo;
+
+	if (!m)
+		return mb_alloc_regular(vol, req, out);
+	int k = lo + __builtin_ctzll(m);
+
+	if (k > vol->max_order || (goal && !mb_gset_any_from(&vol->largest_ge[lo], goal)))
+		return mb_alloc_regular(vol, req, out);
+	mb_grp_t g = mb_gset_next_near(&vol->largest_set[k], goal);
+
+	if (g >= vol->ngroups)
+		return mb_alloc_regular(vol, req, out);
+	struct mb_group *grp = mb_group_at(vol, g);
+	/* mb_lock_group's free-lock case; a held lock is the regular path's.
+	   The lock before the verdict: the group answers on almost every call,
+	   and one verdict under it is cheaper than a prefilter and a verdict
+	   (a "no" here is the regular path's prefilter's too) */
+	_Atomic uint32_t *busy = &vol->lock_busy;
+	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
+
+	if (mb_trylock(&grp->bb_lock))
+		return mb_alloc_regular(vol, req, out);
+	if (b)
+		atomic_store_explicit(busy, b - 1, memory_order_relaxed);
+	bool took = false;
+
+	/* built and counted in the cache (mb_group_load_locked's fast case): a
+	   group to load is left to the regular path, where a failing read is
+	   remembered (ac->load_err) and tried once */
+	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+
+	if ((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED &&
+	    !mb_group_load_locked(vol, grp) && mb_good_group_inline(&ac, grp, MB_CR_POWER2_ALIGNED))
+		took = mb_scan_power2_fast_take_locked(&ac, grp, g);
+	mb_unlock(&grp->bb_lock);
+	if (!took)
+		return mb_alloc_regular(vol, req, out);
+	out->start = mb_group_first_block(vol, g) + ac.b_ex.fe_start;
+	out->len = len;
+	out->logical = req->logical;
+	return 0;
+}
+
+/*
  * Every member of avg_set[k] for k > ilog2(goal) has an average above the
  * goal; in the first set only those of the goal's sub j or above may reach
  * it (avg_hi, mb_int.h): with j > 0 the walk there skips the rest.  Out of
@@ -1457,17 +1633,24 @@ static void mb_ac_stats(struct mb_ac *ac, int err)
 
 	if (!MB_READ_ONCE(vol->t.mb_stats))
 		return;
-	mb_stat_inc(vol, MB_ST_REQS);
+	/* one slot for the request's counters, and one mb_stat_add inline
+	   where there were five: inlined code the unit's growth budget keeps
+	   for the hot paths (gcc's LTO stopped inlining mb_stat_add and
+	   mb_cpu_slot everywhere when this file grew) */
+	_Atomic uint64_t *st = mb_this_pcpu(vol)->stat;
+
+	atomic_fetch_add_explicit(&st[MB_ST_REQS], 1, memory_order_relaxed);
 	if (err) {
-		mb_stat_inc(vol, MB_ST_ENOSPC);
+		atomic_fetch_add_explicit(&st[MB_ST_ENOSPC], 1, memory_order_relaxed);
 		return;
 	}
-	if (ac->b_ex.fe_len >= ac->o_ex.fe_len)
-		mb_stat_inc(vol, MB_ST_SUCCESS);
-	if (ac->f_ex.fe_len == ac->orig_goal_len)
-		mb_stat_inc(vol, MB_ST_LEN_GOAL_HITS);
-	if ((ac->flags & MB_STREAM_ALLOC) && ac->f_ex.fe_group == ac->g_ex.fe_group)
-		mb_stat_inc(vol, MB_ST_STREAM_GOAL_HITS);
+	atomic_fetch_add_explicit(&st[MB_ST_SUCCESS], ac->b_ex.fe_len >= ac->o_ex.fe_len,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&st[MB_ST_LEN_GOAL_HITS], ac->f_ex.fe_len == ac->orig_goal_len,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&st[MB_ST_STREAM_GOAL_HITS],
+				  (ac->flags & MB_STREAM_ALLOC) && ac->f_ex.fe_group == ac->g_ex.fe_group,
+				  memory_order_relaxed);
 }
 
 static int mb_alloc_search(struct mb_ac *ac)
@@ -1550,6 +1733,8 @@ static __attribute__((noinline)) int mb_alloc_anon(struct mb_volume *vol,
 	mb_probe_request(vol, req);
 	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
 		return -EROFS; /* nothing allocated could ever be committed */
+	if (mb_scan_power2_fast_ok(vol, req))
+		return mb_scan_power2_fast(vol, req, out);
 	return mb_alloc_regular(vol, req, out);
 }
 

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_fast256.c - alloc.c's power-of-two fast path (mb_scan_power2_fast:
+ * a request with no file that CR_POWER2_ALIGNED serves from the first
+ * group of its walk, decided without an allocation context) changes
+ * speed, never a decision.  Two volumes, identical but that the second has
+ * a no-op test hook set -- which keeps every request on the regular path
+ * -- get the same seeded operations in lockstep (lockstep.h): every answer
+ * must be the same.  mb_stats is off on both (with it on, the fast path
+ * stands aside).  The requests are the fast path's shape and its edges:
+ * powers of two from 2 blocks to more than a group, goals inside and past
+ * a set's word, public flags that matter to the pass (MB_HINT_DATA with
+ * flex groups: the flex group's first group is skipped; TRY_GOAL, which
+ * sends a request with a goal to the regular path; DELALLOC_RESERVED),
+ * empty, aged and full volumes down to ENOSPC.
+ */
+#include <string.h>
+
+#include "lockstep.h"
+
+static void count_hook(void *arg, int id, uint32_t group, int cr)
+{
+	(void)id;
+	(void)group;
+	(void)cr;
+	++*(uint64_t *)arg;
+}
+
+struct fast_case {
+	uint32_t bpg, groups, flex;
+	uint64_t seed;
+	uint32_t maxlen; /* ageing: runs of 1..maxlen blocks, keep% used; 0: none */
+	unsigned keep;
+	int ops;
+};
+
+/* mb_lockstep_init with a flex_bg size (no files, mb_stats off on both). */
+static int fast_init(struct mb_lockstep *ls, const struct fast_case *c, uint64_t *hooks)
+{
+	struct mb_geometry g = {.block_size = 4096, .blocks_per_group = c->bpg,
+				.flex_bg = c->flex};
+
+	memset(ls, 0, sizeof(*ls));
+	g.blocks_count = (uint64_t)c->groups * c->bpg;
+	ls->blocks = g.blocks_count;
+	ls->rng = c->seed;
+	for (int k = 0; k < 2; k++) {
+		int err = mb_volume_create(&g, &ls->v[k]);
+
+		if (err)
+			return err;
+		mb_tunable_set(ls->v[k], "mb_stats", 0);
+	}
+	mb_hook_set(ls->v[1], count_hook, hooks);
+	ls->cap = 1 << 15;
+	ls->start = malloc(ls->cap * sizeof(*ls->start));
+	ls->len = malloc(ls->cap * sizeof(*ls->len));
+	return ls->start && ls->len ? 0 : -ENOMEM;
+}
+
+/* A power of two, 2..2 * bpg blocks (a few 1-block and odd ones too), a
+   goal as mb_lockstep_goal, now and then a flag the pass looks at. */
+static int fast_request(struct mb_lockstep *ls, uint64_t dice, bool files, struct mb_request *r,
+			const void *arg)
+{
+	const struct fast_case *c = arg;
+	uint32_t top = (uint32_t)__builtin_ctz(c->bpg) + 1;
+	uint64_t f = mb_rand_below(&ls->rng, 16);
+
+	(void)files;
+	if (dice < 90)
+		r->len = 1u << (1 + mb_rand_below(&ls->rng, top));
+	else if (dice < 95)
+		r->len = 1;
+	else
+		r->len = 3 + (uint32_t)mb_rand_below(&ls->rng, 300);
+	r->goal = mb_lockstep_goal(ls);
+	if (f < 4)
+		r->flags |= MB_HINT_DATA;
+	else if (f == 4)
+		r->flags |= MB_HINT_TRY_GOAL;
+	else if (f == 5)
+		r->flags |= MB_HINT_DELALLOC_RESERVED;
+	else if (f == 6)
+		r->flags |= MB_HINT_MERGE | MB_HINT_FIRST;
+	return -1;
+}
+
+static int fast_same(const struct fast_case *c)
+{
+	struct mb_lockstep ls;
+	uint64_t hooks = 0;
+	int bad = fast_init(&ls, c, &hooks);
+
+	if (!bad && c->maxlen)
+		bad = mb_lockstep_age(&ls, c->maxlen, c->keep);
+	if (!bad)
+		bad = mb_lockstep_run(&ls, c->ops, false, fast_request, c);
+	mb_lockstep_destroy(&ls);
+	return bad;
+}
+
+/* Empty volumes: the fast path's home (almost every request its own). */
+TEST(empty_same)
+{
+	for (unsigned k = 0; k < 4; k++) {
+		const struct fast_case c = {.bpg = 2048, .groups = 150, .flex = k & 1 ? 16 : 0,
+					    .seed = mb_test_seed * 7 + k, .ops = 4000};
+
+		ASSERT_EQ_INT(fast_same(&c), 0);
+	}
+}
+
+/* Aged volumes: first groups that fail, sets of many orders. */
+TEST(aged_same)
+{
+	static const unsigned keep[] = {30, 60, 85, 95};
+
+	for (unsigned k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
+		const struct fast_case c = {.bpg = 1024, .groups = 130, .flex = k & 1 ? 4 : 0,
+					    .seed = mb_test_seed * 11 + k, .maxlen = 40,
+					    .keep = keep[k], .ops = 3000};
+
+		ASSERT_EQ_INT(fast_same(&c), 0);
+	}
+}
+
+/* Down to ENOSPC with powers of two: claims the share cannot grant. */
+TEST(drain_same)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		const struct fast_case c = {.bpg = 1024, .groups = 40, .flex = k ? 4 : 0,
+					    .seed = mb_test_seed * 13 + k, .maxlen = 16,
+					    .keep = 50};
+		struct mb_lockstep ls;
+		uint64_t hooks = 0;
+		int bad = fast_init(&ls, &c, &hooks) || mb_lockstep_age(&ls, c.maxlen, c.keep);
+		int enospc = 0;
+
+		/* near full, a free now and then: failures and successes mixed */
+		for (int i = 0; i < 20000 && !bad; i++) {
+			struct mb_request r = {.len = 1u << (1 + mb_rand_below(&ls.rng, 6)),
+					       .goal = MB_GOAL_NONE};
+			size_t n;
+
+			if (enospc && i % 4 == 0)
+				bad = mb_lockstep_free_random(&ls);
+			n = ls.n;
+			if (!bad)
+				bad = mb_lockstep_alloc(&ls, &r, -1);
+			enospc += ls.n == n; /* no answer kept: the request failed */
+		}
+		mb_lockstep_destroy(&ls);
+		ASSERT_EQ_INT(bad, 0);
+		ASSERT_TRUE(enospc > 0);
+	}
+}
