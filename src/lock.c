@@ -471,6 +471,21 @@ void mb_unlock(struct mb_mutex *mx)
 	mb_mutex_unlock_raw(mx);
 	mb_rank_release(mb_rank_of(mx));
 }
+
+/* mb_lock_if_biased took mx: mb_lock's checks, after the fact (mb_int.h). */
+void mb_lock_noted(struct mb_mutex *mx)
+{
+	mb_rank_acquire(mb_rank_of(mx));
+	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);
+}
+
+/* mb_unlock_biased is about to drop mx: mb_unlock's checks. */
+void mb_unlock_noted(struct mb_mutex *mx)
+{
+	assert(mb_mutex_held(mx));
+	atomic_store_explicit(&mx->owner_tag, NULL, memory_order_relaxed);
+	mb_rank_release(mb_rank_of(mx));
+}
 #endif
 
 int mb_cond_init(struct mb_cond *cv)

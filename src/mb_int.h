@@ -433,6 +433,56 @@ bool mb_mutex_held(struct mb_mutex *mx);
 #define mb_assert_locked(mx) ((void)(mx))
 #endif
 
+/*
+ * A hold of a few instructions by a caller that knows the process is
+ * threaded (reserve.c's slot locks): mb_lock_if_biased takes mx, as
+ * mb_lock would, when it is biased to this thread (true), else takes
+ * nothing (false: take it with mb_lock); a hold it took ends with
+ * mb_unlock_biased, mb_unlock's biased half.  No call on the way: a
+ * caller whose other path calls mb_lock's slow paths would otherwise save
+ * and restore its registers around every hold.  Debug builds make
+ * mb_lock's checks (lock.c).
+ */
+#ifdef MB_DEBUG
+void mb_lock_noted(struct mb_mutex *mx);
+void mb_unlock_noted(struct mb_mutex *mx);
+#endif
+#ifdef MB_LOCK_FUTEX
+static inline __attribute__((always_inline)) bool mb_lock_if_biased(struct mb_mutex *mx)
+{
+	struct mb_lock_thr *me = mb_lock_self;
+
+	/* relaxed: as in mb_mutex_lock_raw */
+	if (atomic_load_explicit(&mx->bias, memory_order_relaxed) != me ||
+	    !mb_bias_enter(me, mx, false))
+		return false;
+#ifdef MB_DEBUG
+	mb_lock_noted(mx);
+#endif
+	return true;
+}
+
+static inline __attribute__((always_inline)) void mb_unlock_biased(struct mb_mutex *mx)
+{
+#ifdef MB_DEBUG
+	mb_unlock_noted(mx);
+#endif
+	/* release, as in mb_mutex_unlock_raw: a revoker's acquire reads it */
+	atomic_store_explicit(&mb_lock_self->in[mx->rank], NULL, memory_order_release);
+}
+#else
+static inline bool mb_lock_if_biased(struct mb_mutex *mx)
+{
+	(void)mx;
+	return false; /* nothing is biased */
+}
+
+static inline void mb_unlock_biased(struct mb_mutex *mx)
+{
+	mb_unlock(mx);
+}
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Group sets for optimized scanning                                         */
 /* ------------------------------------------------------------------------ */

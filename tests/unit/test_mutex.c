@@ -300,6 +300,8 @@ struct biased {
 	uint64_t a[2];           /* protected by mx */
 	int who;
 	struct mb_mutex *outer;  /* bias_owner takes it around mx, if set */
+	bool if_biased;          /* bias_owner holds by mb_lock_if_biased */
+	_Atomic int took;        /* mb_lock_if_biased's answer */
 };
 
 static void sleep_ms(long ms)
@@ -326,7 +328,10 @@ static void *bias_owner(void *arg)
 					mb_lock_self != &mb_lock_nobody);
 	if (b->outer)
 		mb_lock(b->outer);
-	mb_lock(&b->mx);
+	if (b->if_biased)
+		atomic_store(&b->took, mb_lock_if_biased(&b->mx));
+	else
+		mb_lock(&b->mx);
 	atomic_store(&b->by_bias, atomic_load(&mb_lock_self->in[b->mx.rank]) == &b->mx);
 	atomic_store(&b->word_free, atomic_load(&b->mx.word) == 0);
 	b->inside = 1;
@@ -335,7 +340,10 @@ static void *bias_owner(void *arg)
 		sched_yield();
 	sleep_ms(50); /* a revoker that does not wait gets in meanwhile */
 	b->inside = 0;
-	mb_unlock(&b->mx);
+	if (b->if_biased)
+		mb_unlock_biased(&b->mx);
+	else
+		mb_unlock(&b->mx);
 	if (b->outer)
 		mb_unlock(b->outer);
 	return NULL;
@@ -409,6 +417,36 @@ TEST(zeroed_lock_is_a_slot_lock)
 	mb_unlock(&b.mx);
 	mb_unlock(&leaf);
 	mb_mutex_destroy(&leaf);
+}
+
+/*
+ * reserve.c's slot locks hold by mb_lock_if_biased: it takes a lock
+ * biased here (and the revoker waits for it, as for mb_lock's), and
+ * nothing else -- not a fresh lock, not one biased to another thread.
+ */
+TEST(lock_if_biased)
+{
+	struct biased b = { .if_biased = true };
+	pthread_t t;
+
+	if (!mb_lock_asym)
+		return;
+	ASSERT_EQ_INT(mb_mutex_init(&b.mx, MB_RANK_GROUP), 0);
+	ASSERT_TRUE(!mb_lock_if_biased(&b.mx)); /* not biased: nothing taken */
+	ASSERT_EQ_INT(atomic_load(&b.mx.word), 0);
+	ASSERT_EQ_INT(pthread_create(&t, NULL, bias_owner, &b), 0);
+	bias_wait_phase(&b, 1);
+	ASSERT_TRUE(atomic_load(&b.took));
+	ASSERT_TRUE(atomic_load(&b.by_bias));
+	ASSERT_TRUE(!mb_lock_if_biased(&b.mx)); /* biased to the owner */
+	atomic_store(&b.phase, 2);
+	mb_lock(&b.mx); /* revokes, and must wait for the owner to drop it */
+	int seen = b.inside;
+
+	mb_unlock(&b.mx);
+	pthread_join(t, NULL);
+	ASSERT_EQ_INT(seen, 0);
+	mb_mutex_destroy(&b.mx);
 }
 
 TEST(bias_trylock_busy)
