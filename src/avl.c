@@ -4,7 +4,8 @@
  * rebalancing by rotations, and in-order stepping through parent links.
  * Every node keeps its subtree's height; the two subtrees of any node
  * differ in height by at most one, so a tree of n nodes is at most about
- * 1.44 log2(n) deep.
+ * 1.44 log2(n) deep.  The node held out (avl.h: out) is none of this
+ * file's business: avl.h links it when a greater one takes its place.
  */
 #include <assert.h>
 
@@ -115,6 +116,21 @@ void mb_avl_link(struct mb_avl *t, struct mb_avl_node *n, struct mb_avl_node *pa
 	mb_avl_rebalance(t, parent);
 }
 
+void mb_avl_hold_out(struct mb_avl *t, struct mb_avl_node *n)
+{
+	struct mb_avl_node *o = t->out;
+
+	if (o) { /* it takes the place after the tree's last, n its own */
+		t->out = NULL;
+		t->count--;
+		mb_avl_link(t, o, t->last, t->last ? &t->last->right : &t->root);
+	}
+	n->left = n->right = n->parent = NULL;
+	n->height = 1;
+	t->out = n;
+	t->count++;
+}
+
 static struct mb_avl_node *mb_avl_leftmost(struct mb_avl_node *n)
 {
 	while (n && n->left)
@@ -129,6 +145,8 @@ static struct mb_avl_node *mb_avl_rightmost(struct mb_avl_node *n)
 	return n;
 }
 
+static struct mb_avl_node *mb_avl_prev_linked(const struct mb_avl_node *n);
+
 /*
  * A node with two children is replaced by its successor s (the leftmost
  * node of its right subtree, which has no left child): s moves into n's
@@ -139,8 +157,13 @@ void mb_avl_remove(struct mb_avl *t, struct mb_avl_node *n)
 	struct mb_avl_node *from;
 
 	assert(t->count > 0);
+	if (n == t->out) { /* held out: nothing to unlink */
+		t->out = NULL;
+		t->count--;
+		return;
+	}
 	if (n == t->last) /* no right child: its predecessor is near (its left child is a leaf) */
-		t->last = mb_avl_prev(n);
+		t->last = mb_avl_prev_linked(n);
 	if (n->left && n->right) {
 		struct mb_avl_node *s = mb_avl_leftmost(n->right), *sp = s->parent;
 
@@ -174,10 +197,10 @@ void mb_avl_remove(struct mb_avl *t, struct mb_avl_node *n)
 
 struct mb_avl_node *mb_avl_first(const struct mb_avl *t)
 {
-	return mb_avl_leftmost(t->root);
+	return t->root ? mb_avl_leftmost(t->root) : t->out;
 }
 
-struct mb_avl_node *mb_avl_next(const struct mb_avl_node *n)
+static struct mb_avl_node *mb_avl_next_linked(const struct mb_avl_node *n)
 {
 	if (n->right)
 		return mb_avl_leftmost(n->right);
@@ -186,11 +209,25 @@ struct mb_avl_node *mb_avl_next(const struct mb_avl_node *n)
 	return n->parent;
 }
 
-struct mb_avl_node *mb_avl_prev(const struct mb_avl_node *n)
+static struct mb_avl_node *mb_avl_prev_linked(const struct mb_avl_node *n)
 {
 	if (n->left)
 		return mb_avl_rightmost(n->left);
 	while (n->parent && n->parent->left == n)
 		n = n->parent;
 	return n->parent;
+}
+
+struct mb_avl_node *mb_avl_next(const struct mb_avl *t, const struct mb_avl_node *n)
+{
+	if (n == t->out)
+		return NULL;
+	if (n == t->last)
+		return t->out;
+	return mb_avl_next_linked(n);
+}
+
+struct mb_avl_node *mb_avl_prev(const struct mb_avl *t, const struct mb_avl_node *n)
+{
+	return n == t->out ? t->last : mb_avl_prev_linked(n);
 }

@@ -251,9 +251,7 @@ struct mb_pa *mb_file_pa_from(const struct mb_file *file, uint64_t lblk)
  */
 struct mb_pa *mb_file_pa_next(const struct mb_pa *pa)
 {
-	if (&pa->pa_tnode == mb_avl_last(&pa->pa_file->f_pa_tree))
-		return NULL;
-	return mb_tnode_pa(mb_avl_next(&pa->pa_tnode));
+	return mb_tnode_pa(mb_avl_next(&pa->pa_file->f_pa_tree, &pa->pa_tnode));
 }
 
 /* f_npa follows the tree; f_data_sem held, so no other writer. */
@@ -500,7 +498,8 @@ static int64_t mb_discard_file_pas_legacy(struct mb_volume *vol, struct mb_file 
 static void mb_file_free_pas(struct mb_file *file)
 {
 	while (!mb_avl_empty(&file->f_pa_tree)) {
-		struct mb_pa *pa = mb_tnode_pa(file->f_pa_tree.root);
+		/* the last: no walk, and no unlink if it is held out */
+		struct mb_pa *pa = mb_tnode_pa(mb_avl_last(&file->f_pa_tree));
 
 		assert(pa->pa_deleted && !mb_list_linked(&pa->pa_group_list));
 		mb_file_remove_pa(file, pa);

@@ -57,21 +57,34 @@ static int check_sub(const struct mb_avl_node *n, const struct mb_avl_node *pare
 	return n->height;
 }
 
-/* The tree keeps its last node (t->last): the rightmost one, found by walking. */
+/*
+ * The tree keeps its last node (t->last): the rightmost one, found by
+ * walking.  The node held out (t->out), if any, is unlinked and sorts
+ * after it (or with it, inserted later); it is then the last of all.
+ */
 static bool last_ok(const struct mb_avl *t)
 {
-	const struct mb_avl_node *n = t->root;
+	const struct mb_avl_node *n = t->root, *o = t->out;
 
 	while (n && n->right)
 		n = n->right;
-	return mb_avl_last(t) == n;
+	if (t->last != n)
+		return false;
+	if (!o)
+		return mb_avl_last(t) == n;
+	if (o->left || o->right || o->parent || o == n)
+		return false;
+	if (n && (cmp_items(n, o) > 0 || (cmp_items(n, o) == 0 && ITEM(n)->id > ITEM(o)->id)))
+		return false;
+	return mb_avl_last(t) == o;
 }
 
 static bool tree_ok(const struct mb_avl *t)
 {
 	size_t count = 0;
 
-	return check_sub(t->root, NULL, &count) >= 0 && count == t->count && last_ok(t);
+	return check_sub(t->root, NULL, &count) >= 0 && count + (t->out != NULL) == t->count &&
+	       last_ok(t);
 }
 
 /* In-order walk: sorted by key, equal keys in insertion order, all live items. */
@@ -87,7 +100,7 @@ static bool walk_ok(const struct mb_avl *t, size_t live)
 		if (prev && (ITEM(prev)->key > ITEM(pos)->key ||
 			     (ITEM(prev)->key == ITEM(pos)->key && ITEM(prev)->id > ITEM(pos)->id)))
 			return false;
-		if (mb_avl_prev(pos) != prev)
+		if (mb_avl_prev(t, pos) != prev)
 			return false;
 		prev = pos;
 		n++;
@@ -227,8 +240,73 @@ TEST(empty_and_single)
 	k = 6;
 	ASSERT_TRUE(mb_avl_floor(&t, &k, cmp_key) == &a.node);
 	ASSERT_TRUE(mb_avl_ceil(&t, &k, cmp_key) == NULL);
-	ASSERT_TRUE(mb_avl_next(&a.node) == NULL && mb_avl_prev(&a.node) == NULL);
+	ASSERT_TRUE(mb_avl_next(&t, &a.node) == NULL && mb_avl_prev(&t, &a.node) == NULL);
 	mb_avl_remove(&t, &a.node);
 	ASSERT_TRUE(mb_avl_empty(&t));
+	ASSERT_EQ_U64(t.count, 0);
+}
+
+/*
+ * An appending file's PAs: each new one sorts past every other and is held
+ * out of the tree; most are removed while still out (used up by the next
+ * request), some stay behind and are linked when a newer one arrives.
+ * Against the model at every step; the held-out node must really be used
+ * (t.out), and one removed while out must leave the tree as it was.
+ */
+TEST(append_and_pop_newest)
+{
+	static struct item it[N];
+	uint64_t rng = mb_test_seed, key = 0;
+	struct mb_avl t;
+	size_t live = 0;
+	unsigned held = 0;
+
+	memset(it, 0, sizeof(it));
+	mb_avl_init(&t);
+	for (unsigned i = 0; i < N; i++) {
+		key += 1 + mb_rand_below(&rng, 2);
+		/* now and then one a step back: it ties with the newest, or
+		   sorts just before it */
+		it[i].key = mb_rand_below(&rng, 8) ? key : key - 1;
+		it[i].id = i;
+		it[i].in = true;
+		mb_avl_insert(&t, &it[i].node, cmp_items);
+		live++;
+		held += t.out == &it[i].node;
+		ASSERT_TRUE(tree_ok(&t));
+		if (t.out == &it[i].node && mb_rand_below(&rng, 4)) {
+			struct mb_avl_node *root = t.root, *last = t.last;
+
+			mb_avl_remove(&t, &it[i].node); /* used up: no unlink */
+			it[i].in = false;
+			live--;
+			ASSERT_TRUE(t.root == root && t.last == last && t.out == NULL);
+		} else if (live > 1 && !mb_rand_below(&rng, 5)) {
+			unsigned j = (unsigned)mb_rand_below(&rng, i + 1);
+
+			if (it[j].in) { /* an older one goes (a discard) */
+				mb_avl_remove(&t, &it[j].node);
+				it[j].in = false;
+				live--;
+			}
+		}
+		ASSERT_TRUE(tree_ok(&t));
+		ASSERT_EQ_U64(t.count, live);
+		uint64_t k = mb_rand_below(&rng, key + 3);
+
+		ASSERT_TRUE(as_item(mb_avl_floor(&t, &k, cmp_key)) == model_floor(it, N, k));
+		ASSERT_TRUE(as_item(mb_avl_ceil(&t, &k, cmp_key)) == model_ceil(it, N, k));
+		if (i % 31 == 0)
+			ASSERT_TRUE(walk_ok(&t, live));
+	}
+	ASSERT_TRUE(walk_ok(&t, live));
+	ASSERT_LE_U64(N / 2, held); /* the path this is about was taken */
+	while (!mb_avl_empty(&t)) {
+		struct mb_avl_node *l = mb_avl_last(&t);
+
+		ITEM(l)->in = false;
+		mb_avl_remove(&t, l);
+		ASSERT_TRUE(tree_ok(&t));
+	}
 	ASSERT_EQ_U64(t.count, 0);
 }
