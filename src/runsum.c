@@ -519,13 +519,22 @@ static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vo
 		t[p + l] = all;
 	}
 	/* their ancestors, a level at a time, up to a level all stale before
-	   (whose ancestors are then stale too) */
-	for (uint32_t a = (p + in) / 2, b = (p + out - 1) / 2; in < out && a; a /= 2, b /= 2) {
+	   (whose ancestors are then stale too): one whose leaves all lie in
+	   [in, out) is all used or all free as they are, set at once (a walk
+	   never rejoins it); the one or two at the level's ends that reach
+	   past the range go stale */
+	for (uint32_t d = 1, a = (p + in) / 2, b = (p + out - 1) / 2; in < out && a;
+	     d++, a /= 2, b /= 2) {
+		uint32_t sz = MB_RS_LEAF_BITS << d;
 		bool fresh = false;
 
 		for (uint32_t n = a; n <= b; n++) {
 			fresh |= t[n].cnt != MB_RS_STALE;
-			t[n].cnt = MB_RS_STALE;
+			if ((n << d) - p >= in && ((n + 1) << d) - p <= out)
+				t[n] = used ? (struct mb_rs){0, 0, 0, 0, 0}
+					    : (struct mb_rs){sz, sz, sz, 1, 0};
+			else
+				t[n].cnt = MB_RS_STALE;
 		}
 		if (!fresh)
 			break;
