@@ -532,10 +532,13 @@ static uint32_t mb_scan_short_runs_locked(struct mb_ac *ac, struct mb_group *grp
 {
 	struct mb_volume *vol = ac->vol;
 	struct mb_runsum_scan sc;
-	uint64_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
-	uint64_t left = ac->found < max ? max - ac->found + 1 : 1; /* runs until BREAK */
+	uint32_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
+	/* runs until BREAK: max - found + 1, at least 1, at most UINT32_MAX
+	   (max - found is below it unless found is 0) */
+	uint32_t left = ac->found < max ? max - ac->found : 0;
 
-	mb_runsum_scan(vol, grp, i, want, left < UINT32_MAX ? (uint32_t)left : UINT32_MAX, &sc);
+	left += left < UINT32_MAX;
+	mb_runsum_scan(vol, grp, i, want, left, &sc);
 	if (!sc.runs)
 		return sc.next;
 	ac->found += sc.runs;
@@ -1001,7 +1004,7 @@ static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t 
 	uint64_t m = atomic_load_explicit(&vol->largest_orders, memory_order_relaxed) >> lo;
 
 	if (!m)
-		return; /* mb_orders_empty_from */
+		return; /* mb_orders_empty_from (the caller looked: a set emptied since) */
 	int k = lo + __builtin_ctzll(m);
 
 	/* mb_scan_orders' first pass, [goal, ngroups): skipped when the
@@ -1218,14 +1221,13 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast_hi(struct mb_ac *ac,
 		       MB_CR_GOAL_LEN_FAST, goal, mb_avg_hi_map(vol, j));
 }
 
-static __attribute__((noinline)) void mb_scan_goal_len_fast(struct mb_ac *ac, mb_grp_t goal)
+/* k: ilog2(goal length); the caller saw a set of order k or more with a
+   member (k <= max_order) */
+static __attribute__((noinline)) void mb_scan_goal_len_fast(struct mb_ac *ac, mb_grp_t goal, int k)
 {
 	struct mb_volume *vol = ac->vol;
 	uint32_t len = ac->g_ex.fe_len;
-	int k = mb_ilog2(len);
 
-	if (k <= vol->max_order && mb_orders_empty_from(&vol->avg_orders, k))
-		return;
 	if (MB_UNLIKELY(len & (len - 1))) { /* not a power of two: the sub may be > 0 */
 		int j = (int)(((uint64_t)len * MB_AVG_SUBS) >> k) - MB_AVG_SUBS;
 
@@ -1256,7 +1258,8 @@ static __attribute__((noinline)) void mb_scan_best_avail_order(struct mb_ac *ac,
  * counts as considered what the plain pass would have: every group up to
  * the one that decided, or all `count`.
  */
-static void mb_scan_linear_indexed(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t count)
+static inline __attribute__((always_inline)) void
+mb_scan_linear_indexed(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t count)
 {
 	struct mb_volume *vol = ac->vol;
 	uint32_t need = cr == MB_CR_ANY_FREE ? 1 : ac->g_ex.fe_len;
@@ -1297,7 +1300,14 @@ static void mb_scan_linear(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t cou
 	uint32_t n = 0;
 
 	if (mb_scan_indexed(ac)) {
-		mb_scan_linear_indexed(ac, cr, goal, count);
+		/* the prefilter constant for the linear criteria, where every
+		   search that gets past the sets ends up */
+		if (cr == MB_CR_GOAL_LEN_SLOW)
+			mb_scan_linear_indexed(ac, MB_CR_GOAL_LEN_SLOW, goal, count);
+		else if (cr == MB_CR_ANY_FREE)
+			mb_scan_linear_indexed(ac, MB_CR_ANY_FREE, goal, count);
+		else
+			mb_scan_linear_indexed(ac, cr, goal, count);
 		return;
 	}
 	while (n < count && ac->status == MB_AC_CONTINUE) {
@@ -1321,6 +1331,10 @@ static void mb_scan_best_avail(struct mb_ac *ac, mb_grp_t goal)
 		min_order = floor;
 	if (min_order < 0)
 		min_order = 0;
+	/* no set of order min_order or more with a member: every trim's walk
+	   would find none (g_ex is the goal again at the end either way) */
+	if (min_order > vol->max_order || mb_orders_empty_from(&vol->avg_orders, min_order))
+		return;
 	for (int i = order; i >= min_order && ac->status == MB_AC_CONTINUE; i--) {
 		uint32_t len = 1u << i;
 
@@ -1351,12 +1365,20 @@ static void mb_scan_criterion(struct mb_ac *ac, int cr, mb_grp_t goal)
 			return; /* the set walks below would do nothing (mb_scan_power2 assumes so) */
 		goal = (mb_grp_t)(((uint64_t)goal + linear) % vol->ngroups);
 	}
-	if (cr == MB_CR_POWER2_ALIGNED)
-		mb_scan_power2(ac, goal);
-	else if (cr == MB_CR_GOAL_LEN_FAST)
-		mb_scan_goal_len_fast(ac, goal);
-	else
+	/* each pass only if a set of its orders has a member (the pass's own
+	   first test, here before its call: a drained volume's passes) */
+	if (cr == MB_CR_POWER2_ALIGNED) {
+		if (!mb_orders_empty_from(&vol->largest_orders, ac->ac_2order))
+			mb_scan_power2(ac, goal);
+	} else if (cr == MB_CR_GOAL_LEN_FAST) {
+		int k = mb_ilog2(ac->g_ex.fe_len);
+
+		/* past max_order mb_scan_orders has no order to visit either */
+		if (k <= vol->max_order && !mb_orders_empty_from(&vol->avg_orders, k))
+			mb_scan_goal_len_fast(ac, goal, k);
+	} else {
 		mb_scan_best_avail(ac, goal);
+	}
 }
 
 /* ------------------------------------------------------------------------ */
