@@ -686,7 +686,10 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free - len);
 	if (grp->bb_first_free == start)
 		MB_WRITE_ONCE(grp->bb_first_free, mb_first_free_from(vol, grp->bb_bitmap, start + len));
-	mb_group_update_orders_used_locked(vol, grp);
+	if (MB_LIKELY(mb_group_orders_hold_used(vol, grp)))
+		mb_group_orders_check(vol, grp);
+	else
+		mb_group_reorder_used_locked(vol, grp);
 }
 
 void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,

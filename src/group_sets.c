@@ -267,53 +267,19 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 }
 
 /*
- * Do the recorded orders still hold after blocks were marked used?  A use
- * only empties chunks and splits them into lower orders, and lowers
- * bb_free: the largest order holds while its counter is non-zero, the free
- * order (ilog2(free), capped) while free >= 2^fo, and the average order
- * and its sub s while avg_floor[ao][s] <= free / frags < avg_floor[ao][s
- * + 1] (no upper bound at max_order's top sub: UINT32_MAX there, above
- * any free), which is free >= frags * avg_floor[ao][s] and free < frags *
- * avg_floor[ao][s + 1] -- two loads, products and compares instead of a
- * division and two ilog2 (most uses change none).
+ * The same after blocks were marked used (buddy.c), when
+ * mb_group_orders_hold_used (mb_int.h) says some order moved: a use only
+ * empties chunks and splits them into lower orders, so no counter above
+ * the largest order recorded before can have become non-zero, and the
+ * search for the largest starts there.  -1 recorded (nothing free, or
+ * corrupt before): the full search.
  */
-static inline bool mb_group_orders_hold_used(const struct mb_volume *vol, struct mb_group *grp)
-{
-	int lo = grp->bb_largest_free_order, ao = grp->bb_avg_fragment_size_order;
-	int fo = grp->bb_free_order, as = grp->bb_avg_sub;
-	uint64_t free = grp->bb_free, frags = grp->bb_fragments;
-
-	if (lo < 0 || ao < 0 || fo < 0 || !frags || mb_group_corrupt(grp))
-		return false;
-	const uint32_t *floor = &vol->avg_floor[ao][as];
-
-	return grp->bb_counters[lo] && free >= 1ULL << fo && free >= frags * floor[0] &&
-	       free < frags * floor[1];
-}
-
-/*
- * The same after blocks were marked used (buddy.c): that only empties
- * chunks and splits them into lower orders, so no counter above the
- * largest order recorded before can have become non-zero, and the search
- * for the largest starts there.  -1 recorded (nothing free, or corrupt
- * before): the full search.
- */
-void mb_group_update_orders_used_locked(struct mb_volume *vol, struct mb_group *grp)
+void mb_group_reorder_used_locked(struct mb_volume *vol, struct mb_group *grp)
 {
 	int top = grp->bb_largest_free_order;
 
 	assert(top < 0 || top == vol->max_order ||
 	       mb_group_largest_order(vol, grp->bb_counters) <= top);
-	if (MB_LIKELY(mb_group_orders_hold_used(vol, grp))) {
-		assert(grp->bb_largest_free_order == mb_group_largest_order(vol, grp->bb_counters) &&
-		       grp->bb_avg_fragment_size_order ==
-			       mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments) &&
-		       grp->bb_free_order ==
-			       mb_group_free_order(vol, grp->bb_free, grp->bb_fragments) &&
-		       grp->bb_avg_sub == mb_group_avg_sub(grp->bb_free, grp->bb_fragments,
-							   grp->bb_avg_fragment_size_order));
-		return;
-	}
 	mb_group_update_orders_from(vol, grp, top >= 0 ? top : vol->max_order);
 }
 

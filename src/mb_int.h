@@ -1216,7 +1216,7 @@ int mb_group_avg_order(const struct mb_volume *vol, uint32_t free, uint32_t frag
 int mb_group_free_order(const struct mb_volume *vol, uint32_t free, uint32_t frags);
 int mb_group_largest_order(const struct mb_volume *vol, const uint32_t *counters);
 void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp);
-void mb_group_update_orders_used_locked(struct mb_volume *vol, struct mb_group *grp);
+void mb_group_reorder_used_locked(struct mb_volume *vol, struct mb_group *grp);
 void mb_group_update_orders_freed_locked(struct mb_volume *vol, struct mb_group *grp, int top);
 int mb_group_avg_sub(uint32_t free, uint32_t frags, int ao);
 int mb_avg_hi_init(struct mb_volume *vol);
@@ -1285,6 +1285,49 @@ static inline void mb_group_set_dirty_locked(struct mb_group *grp)
 	if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
 		atomic_fetch_or_explicit(&grp->bb_state, MB_GRP_DIRTY, memory_order_relaxed);
 }
+/*
+ * Do the recorded orders still hold after blocks were marked used?  A use
+ * only empties chunks and splits them into lower orders, and lowers
+ * bb_free: the largest order holds while its counter is non-zero, the free
+ * order (ilog2(free), capped) while free >= 2^fo, and the average order
+ * and its sub s while avg_floor[ao][s] <= free / frags < avg_floor[ao][s
+ * + 1] (no upper bound at max_order's top sub: UINT32_MAX there, above
+ * any free), which is free >= frags * avg_floor[ao][s] and free < frags *
+ * avg_floor[ao][s + 1] -- two loads, products and compares instead of a
+ * division and two ilog2 (most uses change none).  The recorded orders
+ * are all -1 (nothing free, or corrupt: mb_group_update_orders_from) or
+ * all >= 0, so lo alone says which; a use that took the last free run
+ * left no counter, and fails at lo's.  Inline in buddy.c's mark: most
+ * uses end here, and a call would cost as much as the test.
+ */
+static inline bool mb_group_orders_hold_used(const struct mb_volume *vol,
+					     struct mb_group *grp)
+{
+	int lo = grp->bb_largest_free_order, ao = grp->bb_avg_fragment_size_order;
+	int fo = grp->bb_free_order, as = grp->bb_avg_sub;
+	uint64_t free = grp->bb_free, frags = grp->bb_fragments;
+
+	if (lo < 0 || !grp->bb_counters[lo])
+		return false;
+	assert(ao >= 0 && fo >= 0 && frags && !mb_group_corrupt(grp));
+	const uint32_t *floor = &vol->avg_floor[ao][as];
+
+	return free >= 1ULL << fo && free >= frags * floor[0] && free < frags * floor[1];
+}
+
+/* Debug builds: the orders recorded are those the counters give. */
+static inline void mb_group_orders_check(const struct mb_volume *vol, struct mb_group *grp)
+{
+	assert(grp->bb_largest_free_order == mb_group_largest_order(vol, grp->bb_counters) &&
+	       grp->bb_avg_fragment_size_order ==
+		       mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments) &&
+	       grp->bb_free_order == mb_group_free_order(vol, grp->bb_free, grp->bb_fragments) &&
+	       grp->bb_avg_sub == mb_group_avg_sub(grp->bb_free, grp->bb_fragments,
+						   grp->bb_avg_fragment_size_order));
+	(void)vol;
+	(void)grp;
+}
+
 uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp);
 void mb_group_clear_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 void mb_group_mark_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
