@@ -669,6 +669,13 @@ struct mb_pa {
 	uint64_t pa_lstart;      /* logical start (group PA: == pa_pstart); bb_lock */
 	uint32_t pa_len;         /* size; inode PA: constant; bb_lock */
 	uint32_t pa_free;        /* unused blocks; bb_lock (only the owner decreases it) */
+	/* the PA's blocks from group offset pa_clean_off to its end are
+	   unused -- none was taken since the PA was made, so none is used on
+	   disk or a pending free -- and a take there needs no look at the
+	   bitmaps (prealloc.c, mb_pa_in_clean_tail).  Set where the PA is
+	   made (after the request's share, after an imposed PA's last used
+	   block); UINT32_MAX: nothing known.  Only grows, at each take; bb_lock */
+	uint32_t pa_clean_off;
 	bool pa_deleted;         /* set once, under bb_lock, by whoever tears it down */
 	bool pa_release_pending; /* legacy file discard: deleted, space not yet back */
 	uint8_t pa_type;         /* enum mb_pa_type; const */

@@ -144,6 +144,7 @@ struct mb_pa *mb_pa_alloc(void)
 	mb_list_init(&pa->pa_node); /* an inode PA's pa_tnode is set on insert */
 	mb_list_init(&pa->pa_tmp_list);
 	pa->pa_bucket = -1;
+	pa->pa_clean_off = UINT32_MAX; /* its creator may know better */
 	return pa;
 }
 
@@ -569,6 +570,26 @@ static inline uint32_t mb_pa_unused_run_locked(struct mb_volume *vol, struct mb_
 }
 
 /*
+ * Whether a take from group offset off (to at most the PA's end) lies in
+ * pa's clean tail (struct mb_pa): all unused, so its run is the whole take
+ * and no bitmap word need be read.  An appending file's requests, and a
+ * group PA's (always at its front), take there: a request taking the rest
+ * of a 2048-block PA read up to 32 words of two maps (~110 instructions a
+ * take in aging:8m64k:file), a one-word hit its run's word and pending's.
+ */
+static inline bool mb_pa_in_clean_tail(const struct mb_pa *pa, mb_grpblk_t off)
+{
+	return off >= pa->pa_clean_off;
+}
+
+/* A take of [off, end) moved the clean tail's start to end at least. */
+static inline void mb_pa_clean_after_take(struct mb_pa *pa, mb_grpblk_t end)
+{
+	if (end > pa->pa_clean_off)
+		pa->pa_clean_off = end;
+}
+
+/*
  * Marks [off, off + len) of a live PA used on disk and takes it out of
  * pa_free; bb_lock held.  Only the leading blocks that are really unused
  * qualify (the caller may re-write a logical block it already holds).  A
@@ -579,11 +600,13 @@ static uint32_t mb_pa_take_locked(struct mb_ac *ac, struct mb_group *grp, struct
 				  mb_grpblk_t off, uint32_t len)
 {
 	struct mb_volume *vol = ac->vol;
-	uint32_t n = mb_pa_unused_run_locked(vol, grp, off, len);
+	uint32_t n = mb_pa_in_clean_tail(pa, off) ? len : mb_pa_unused_run_locked(vol, grp, off, len);
 
+	assert(mb_pa_unused_run_locked(vol, grp, off, len) == n);
 	if (!n)
 		return 0;
 	mb_group_mark_disk_used_locked(vol, grp, off, n, ac->flags);
+	mb_pa_clean_after_take(pa, off + n);
 	pa->pa_free -= n;
 	if (pa->pa_type == MB_GROUP_PA) {
 		pa->pa_pstart += n;
@@ -865,6 +888,7 @@ mb_pa_fast_claim_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_p
 		mb_set_bits(grp->bb_disk, off, n);
 	mb_pa_disk_marked_locked(grp, n);
 	mb_free_counter_consume_slot(slot, n, req->flags);
+	mb_pa_clean_after_take(pa, off + n);
 	pa->pa_free -= n;
 	if (pa->pa_type == MB_GROUP_PA) { /* handed out from its front */
 		pa->pa_pstart += n;
@@ -885,8 +909,11 @@ static __attribute__((noinline)) uint32_t
 mb_pa_fast_take_long_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa *pa,
 			    const struct mb_request *req, mb_grpblk_t off, uint32_t max, uint32_t len)
 {
-	uint32_t n = mb_unused_run_long(grp->bb_disk, mb_group_pending_map(vol, grp), off, max);
+	const uint64_t *pending = mb_group_pending_map(vol, grp);
+	uint32_t n = mb_pa_in_clean_tail(pa, off) ? max
+						  : mb_unused_run_long(grp->bb_disk, pending, off, max);
 
+	assert(mb_unused_run_long(grp->bb_disk, pending, off, max) == n);
 	return mb_pa_fast_claim_locked(vol, grp, pa, req, off, n, len, NULL, 0);
 }
 
@@ -920,6 +947,8 @@ mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa
 		return mb_pa_fast_take_long_locked(vol, grp, pa, req, off, max, len);
 	word = &grp->bb_disk[off >> 6];
 	bits = used = *word;
+	if (MB_LIKELY(mb_pa_in_clean_tail(pa, off))) /* an appending file's next blocks */
+		return mb_pa_fast_claim_locked(vol, grp, pa, req, off, max, len, word, bits);
 	if (vol->frees_wait) /* else nothing is pending (mb_group_pending_map) */
 		used |= mb_group_pending_map(vol, grp)[off >> 6];
 	used >>= b;
@@ -1112,6 +1141,7 @@ static void mb_new_inode_pa_locked(struct mb_ac *ac, struct mb_pa *pa)
 
 	pa->pa_free = pa->pa_len - len;
 	ac->b_ex.fe_start = mb_block_offset(vol, start);
+	pa->pa_clean_off = ac->b_ex.fe_start + len; /* the space found was unused; ours came out */
 	ac->b_ex.fe_len = len;
 	ac->b_ex.fe_logical = ac->o_ex.fe_logical;
 }
@@ -1126,6 +1156,7 @@ static void mb_new_group_pa_locked(struct mb_ac *ac, struct mb_pa *pa)
 	pa->pa_lstart = pa->pa_pstart;
 	pa->pa_len = ac->b_ex.fe_len - len;
 	pa->pa_free = pa->pa_len;
+	pa->pa_clean_off = ac->b_ex.fe_start + len; /* all of it: handed out from the front */
 	ac->b_ex.fe_len = len;
 	ac->b_ex.fe_logical = ac->o_ex.fe_logical;
 }
@@ -1301,21 +1332,24 @@ void mb_lgs_destroy(struct mb_volume *vol)
  * Checks [off, off + len) of grp for a PA: *used = blocks allocated on
  * disk, the rest must be clear in bb_bitmap (not in another PA, not a
  * pending free).  A group PA is used from its front: its used blocks must
- * be a prefix.  bb_lock held.
+ * be a prefix.  *clean: the offset after the last used block (the PA's
+ * clean tail starts there).  bb_lock held.
  */
 static int mb_pa_add_check_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
-				  uint32_t len, bool group_pa, uint32_t *used)
+				  uint32_t len, bool group_pa, uint32_t *used, uint32_t *clean)
 {
 	int err = mb_range_piece_check_locked(vol, grp, off, len);
 
 	if (err)
 		return err;
 	*used = 0;
+	*clean = off;
 	for (uint32_t i = off; i < off + len; i++) {
 		if (mb_test_bit(grp->bb_disk, i)) {
 			if (group_pa && i != off + *used)
 				return -EINVAL;
 			(*used)++;
+			*clean = i + 1;
 		} else if (mb_test_bit(grp->bb_bitmap, i)) {
 			return -EEXIST;
 		}
@@ -1368,7 +1402,7 @@ int mb_prealloc_add(struct mb_volume *vol, struct mb_file *file, uint32_t cpu, u
 	mb_grpblk_t off = mb_block_offset(vol, pstart);
 	struct mb_lg *lg = file ? NULL : &vol->lgs[mb_req_cpu_slot(vol, &who)];
 	struct mb_pa *pa = mb_pa_alloc();
-	uint32_t used = 0;
+	uint32_t used = 0, clean = UINT32_MAX;
 	int err = 0;
 
 	if (!pa)
@@ -1378,7 +1412,7 @@ int mb_prealloc_add(struct mb_volume *vol, struct mb_file *file, uint32_t cpu, u
 		err = -EEXIST;
 	mb_lock(&grp->bb_lock);
 	err = err ? err : mb_group_load_locked(vol, grp);
-	err = err ? err : mb_pa_add_check_locked(vol, grp, off, len, !file, &used);
+	err = err ? err : mb_pa_add_check_locked(vol, grp, off, len, !file, &used, &clean);
 	err = err ? err : mb_gcache_unshare_locked(vol, grp); /* PA space: not on disk */
 	if (!err) {
 		pa->pa_type = file ? MB_INODE_PA : MB_GROUP_PA;
@@ -1390,6 +1424,7 @@ int mb_prealloc_add(struct mb_volume *vol, struct mb_file *file, uint32_t cpu, u
 		pa->pa_lstart = file ? lstart : pa->pa_pstart;
 		pa->pa_len = file ? len : len - used;
 		pa->pa_free = len - used;
+		pa->pa_clean_off = clean;
 		mb_pa_add_locked(vol, grp, pa, off, len);
 	}
 	mb_unlock(&grp->bb_lock);

@@ -10,6 +10,11 @@
  * regular one (on), until the PA is used up and retired.  Closing the
  * file returns exactly the unused blocks.  Guards prealloc.c's long-run
  * scan (mb_unused_run), a used-up PA's retirement and the release scan.
+ * Half the PAs are imposed (mb_prealloc_add), half made by the file's
+ * first request (its 8 MiB window, the request's share anywhere in it):
+ * both kinds know a clean tail (struct mb_pa's pa_clean_off), where takes
+ * skip the scan, and the model catches a take that trusts a tail that is
+ * not clean.
  */
 #define _GNU_SOURCE
 #include <unistd.h>
@@ -143,12 +148,9 @@ static void tk_commit(struct tk *t)
 			t->st[k] = TK_UNUSED;
 }
 
-static void tk_round(struct tk *t)
+/* An imposed PA of random length, with used blocks scattered in it. */
+static void tk_impose(struct tk *t, struct mb_file *f)
 {
-	struct mb_file *f;
-	bool live = true;
-	uint64_t free0 = pa_buddy_free(t->vol);
-
 	t->len = 1 + (uint32_t)(mb_rand_below(&t->rng, 4) ? mb_rand_below(&t->rng, TK_MAXLEN)
 							   : mb_rand_below(&t->rng, 130));
 	tk_place(t);
@@ -157,9 +159,52 @@ static void tk_round(struct tk *t)
 	if (mb_test_failed)
 		return;
 	t->lstart = mb_rand_below(&t->rng, 1u << 20);
-	ASSERT_EQ_INT(mb_file_open(t->vol, t->ino++, &f), 0);
 	mb_file_set_size(f, t->lstart + t->len);
 	ASSERT_EQ_INT(mb_prealloc_add(t->vol, f, 0, t->pstart, t->lstart, t->len), 0);
+}
+
+/*
+ * A PA the file's first request makes: a file past 8 MiB gets the 8 MiB
+ * window (TK_MAXLEN blocks) holding its block, found whole on this nearly
+ * empty volume; the request's share comes out at its offset in it.  *live:
+ * the PA still is (the request may use it up).
+ */
+static void tk_born(struct tk *t, struct mb_file *f, bool *live)
+{
+	uint32_t off = (uint32_t)mb_rand_below(&t->rng, TK_MAXLEN), room = TK_MAXLEN - off;
+	uint32_t n = 1 + (uint32_t)mb_rand_below(&t->rng, mb_rand_below(&t->rng, 2) && room > 16
+								  ? 16 : room);
+	struct mb_request rq = { .file = f, .len = n, .goal = MB_GOAL_NONE };
+	struct mb_extent ex;
+	uint64_t before = pa_buddy_free(t->vol);
+
+	t->len = TK_MAXLEN;
+	t->lstart = TK_MAXLEN * (1 + mb_rand_below(&t->rng, 400));
+	rq.logical = t->lstart + off;
+	mb_file_set_size(f, t->lstart + TK_MAXLEN);
+	ASSERT_EQ_INT(mb_tunable_set(t->vol, "mb_stats", mb_rand_below(&t->rng, 2)), 0);
+	ASSERT_EQ_INT(mb_alloc(t->vol, &rq, &ex), 0);
+	ASSERT_EQ_U64(ex.len, n);
+	ASSERT_EQ_U64(before - pa_buddy_free(t->vol), TK_MAXLEN); /* the whole window */
+	t->pstart = ex.start - off;
+	for (uint32_t k = 0; k < TK_MAXLEN; k++)
+		t->st[k] = k >= off && k < off + n ? TK_HELD : TK_UNUSED;
+	*live = tk_unused(t) > 0;
+}
+
+static void tk_round(struct tk *t)
+{
+	struct mb_file *f;
+	bool live = true;
+	uint64_t free0 = pa_buddy_free(t->vol);
+
+	ASSERT_EQ_INT(mb_file_open(t->vol, t->ino++, &f), 0);
+	if (mb_rand_below(&t->rng, 2))
+		tk_impose(t, f);
+	else
+		tk_born(t, f, &live);
+	if (mb_test_failed)
+		return;
 	for (int step = 0; step < 48 && live; step++) {
 		uint64_t r = mb_rand_below(&t->rng, 8);
 
