@@ -243,3 +243,118 @@ TEST(exact_marks_set_fresh_leaves)
 		(unsigned long long)marks);
 	ASSERT_TRUE(kept * 3 > marks * 2);
 }
+
+/*
+ * In a tree all fresh, a mark as buddy.c makes it (a piece of one run, in
+ * one leaf or two) whose leaves stay fresh keeps every node fresh: their
+ * ancestors follow at once (runsum.c, mb_rs_lift: joins while more than
+ * the count changed, then the count alone), and must match a bit count.
+ * Short runs, so that many leaves hold several runs of their longest
+ * length: a mark that moves only where the first of them starts (at), or
+ * only the count, is common.  A mark that left a leaf stale is flushed,
+ * so that the next one starts from a tree all fresh again.
+ */
+TEST(marks_in_a_fresh_tree_keep_it_fresh)
+{
+	uint64_t rng = mb_test_seed ^ 0x7e1f;
+	uint64_t lifted = 0, marks = 0;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 4; round++) {
+			struct mb_group *grp =
+				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			const struct mb_rs *t;
+			uint32_t len;
+			static const uint32_t scale[] = {3, 8, 40, 300};
+			bool turn = round & 1;
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			t = mb_runsum_tree(vol, grp);
+			len = grp->bb_len;
+			for (uint32_t b = 0; b < len;) { /* runs, free and used by turns */
+				uint32_t n = 1 + (uint32_t)mb_rand_below(
+							 &rng, scale[mb_rand_below(&rng, 4)]);
+
+				for (uint32_t k = 0; k < n && b < len; k++, b++)
+					set_bit_to(grp->bb_bitmap, b, turn);
+				turn = !turn;
+			}
+			mb_runsum_build_locked(vol, grp);
+			grp->bb_first_free = 0;
+			for (int q = 0, nq = mb_test_rounds(300); q < nq; q++) {
+				bool used = mb_rand_below(&rng, 2);
+				uint32_t x = (uint32_t)mb_rand_below(&rng, len), rs, re, s, e;
+
+				run_around(grp->bb_bitmap, len, x, used, &rs, &re);
+				if (rs == re)
+					continue;
+				s = mb_rand_below(&rng, 2) ? rs : x; /* a head, or from inside */
+				e = s + 1 + (uint32_t)mb_rand_below(&rng, re - s);
+				if (e - s >= LEAF_BITS)
+					e = s + LEAF_BITS - 1;
+				for (uint32_t b = s; b < e; b++)
+					set_bit_to(grp->bb_bitmap, b, used);
+				mb_runsum_mark_locked(vol, grp, s, e - s, used);
+				marks++;
+				if (t[1].cnt == UINT32_MAX) { /* a leaf went stale: not lifted */
+					ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
+					mb_runsum_flush_locked(vol, grp);
+				} else {
+					lifted++;
+				}
+				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+			}
+			mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	fprintf(stderr, "fresh-tree marks: %llu of %llu lifted\n", (unsigned long long)lifted,
+		(unsigned long long)marks);
+	ASSERT_TRUE(lifted * 2 > marks); /* the path under test is taken */
+}
+
+/*
+ * The two lifts that change an ancestor without a join above the leaf's
+ * parent, set up exactly: a free that makes an earlier run as long as the
+ * leaf's longest (only at moves, up to the root), and a run taken whole
+ * that is not the longest (only the counts drop).
+ */
+TEST(a_lift_moves_at_alone_or_the_count)
+{
+	struct mb_volume *vol;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 0);
+	const struct mb_rs *t;
+	uint32_t len;
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	t = mb_runsum_tree(vol, grp);
+	len = grp->bb_len;
+	ASSERT_TRUE(len >= 64);
+	for (uint32_t b = 0; b < len; b++) /* free: [10, 13), [20, 24), [30, 33) */
+		set_bit_to(grp->bb_bitmap, b,
+			   !((b >= 10 && b < 13) || (b >= 20 && b < 24) || (b >= 30 && b < 33)));
+	mb_runsum_build_locked(vol, grp);
+	grp->bb_first_free = 0;
+	ASSERT_EQ_INT(t[1].max, 4);
+	ASSERT_EQ_INT(t[1].at, 20);
+	set_bit_to(grp->bb_bitmap, 13, false); /* [10, 14): as long, earlier */
+	mb_runsum_mark_locked(vol, grp, 13, 1, false);
+	ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+	ASSERT_EQ_INT(t[1].at, 10);
+	for (uint32_t b = 30; b < 33; b++) /* a short run taken whole */
+		set_bit_to(grp->bb_bitmap, b, true);
+	mb_runsum_mark_locked(vol, grp, 30, 3, true);
+	ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+	ASSERT_EQ_INT(t[1].cnt, 2);
+	mb_buddy_generate(vol, grp);
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+}
