@@ -1223,21 +1223,74 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast_hi(struct mb_ac *ac,
 
 /* k: ilog2(goal length); the caller saw a set of order k or more with a
    member (k <= max_order) */
-static __attribute__((noinline)) void mb_scan_goal_len_fast(struct mb_ac *ac, mb_grp_t goal, int k)
+/* mb_scan_goal_len_fast's walk past the group it looked at first (as
+   mb_scan_power2_rest), and its walk whole where it has no first step */
+static __attribute__((noinline)) void mb_scan_goal_len_fast_rest(struct mb_ac *ac, mb_grp_t goal,
+								 int lo, int k, mb_grp_t g)
+{
+	struct mb_volume *vol = ac->vol;
+
+	mb_scan_orders_at(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, lo, vol->max_order,
+			  MB_CR_GOAL_LEN_FAST, goal, NULL, true, k, g);
+}
+
+static __attribute__((noinline)) void mb_scan_goal_len_fast_all(struct mb_ac *ac, mb_grp_t goal,
+								int lo)
+{
+	struct mb_volume *vol = ac->vol;
+
+	mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, lo, vol->max_order,
+		       MB_CR_GOAL_LEN_FAST, goal, NULL);
+}
+
+/*
+ * CR_GOAL_LEN_FAST's walk (mb_scan_orders over avg_set from order lo =
+ * ilog2(goal length); the caller saw a set of order lo or more with a
+ * member, lo <= max_order).  A goal of sub 0 has its first step inline, as
+ * mb_scan_power2: the first member at or past the goal group of the lowest
+ * order's set that has one -- on a volume with room, the group that
+ * answers -- then mb_scan_goal_len_fast_rest from the next member: the same
+ * groups in the same order, the same count considered.
+ */
+static __attribute__((noinline)) void mb_scan_goal_len_fast(struct mb_ac *ac, mb_grp_t goal, int lo)
 {
 	struct mb_volume *vol = ac->vol;
 	uint32_t len = ac->g_ex.fe_len;
 
 	if (MB_UNLIKELY(len & (len - 1))) { /* not a power of two: the sub may be > 0 */
-		int j = (int)(((uint64_t)len * MB_AVG_SUBS) >> k) - MB_AVG_SUBS;
+		int j = (int)(((uint64_t)len * MB_AVG_SUBS) >> lo) - MB_AVG_SUBS;
 
 		if (j) {
-			mb_scan_goal_len_fast_hi(ac, goal, k, j);
+			mb_scan_goal_len_fast_hi(ac, goal, lo, j);
 			return;
 		}
 	}
-	mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, k, vol->max_order,
-		       MB_CR_GOAL_LEN_FAST, goal, NULL);
+	uint64_t m = atomic_load_explicit(&vol->avg_orders, memory_order_relaxed) >> lo;
+
+	if (!m)
+		return; /* emptied since the caller looked */
+	int k = lo + __builtin_ctzll(m);
+
+	/* mb_scan_orders' first pass, [goal, ngroups): skipped when the
+	   indexes say no set of order lo or more has a member there */
+	if (!mb_scan_indexed(ac) || k > vol->max_order ||
+	    (goal && !mb_gset_any_from(&vol->avg_ge[lo], goal))) {
+		mb_scan_goal_len_fast_all(ac, goal, lo);
+		return;
+	}
+	mb_grp_t g = mb_gset_next_near(&vol->avg_set[k], goal);
+
+	if (g < vol->ngroups) {
+		struct mb_group *grp = mb_group_at(vol, g);
+
+		if (mb_good_group_inline(ac, grp, MB_CR_GOAL_LEN_FAST))
+			mb_visit_group(ac, grp, g, MB_CR_GOAL_LEN_FAST);
+		mb_stat_cr(vol, MB_CR_GOAL_LEN_FAST, 1, 1);
+		if (ac->status != MB_AC_CONTINUE)
+			return;
+		g++;
+	}
+	mb_scan_goal_len_fast_rest(ac, goal, lo, k, g);
 }
 
 /* One trim of CR_BEST_AVAIL_LEN: the goal is 2^order now. */
