@@ -1208,63 +1208,55 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 /*
  * Every member of avg_set[k] for k > ilog2(goal) has an average above the
  * goal; in the first set only those of the goal's sub j or above may reach
- * it (avg_hi, mb_int.h): with j > 0 the walk there skips the rest.  Out of
- * line, so that the plain walk below (a power-of-two goal, sub 0) keeps
- * the registers and the code it had.
+ * it (avg_hi, mb_int.h): with j > 0 the walk there skips the rest
+ * (mb_scan_set_hinted_hi; j 0: no map).
  */
-static __attribute__((noinline)) void mb_scan_goal_len_fast_hi(struct mb_ac *ac, mb_grp_t goal,
-								int k, int j)
+static const _Atomic uint64_t *mb_goal_len_fast_hi(const struct mb_volume *vol, int j)
 {
-	struct mb_volume *vol = ac->vol;
-
-	mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, k, vol->max_order,
-		       MB_CR_GOAL_LEN_FAST, goal, mb_avg_hi_map(vol, j));
+	return j ? mb_avg_hi_map(vol, j) : NULL;
 }
 
-/* k: ilog2(goal length); the caller saw a set of order k or more with a
-   member (k <= max_order) */
 /* mb_scan_goal_len_fast's walk past the group it looked at first (as
-   mb_scan_power2_rest), and its walk whole where it has no first step */
+   mb_scan_power2_rest), and its walk whole where it has no first step.
+   Out of line: mb_scan_goal_len_fast then saves few registers. */
 static __attribute__((noinline)) void mb_scan_goal_len_fast_rest(struct mb_ac *ac, mb_grp_t goal,
-								 int lo, int k, mb_grp_t g)
+								 int lo, int j, int k, mb_grp_t g)
 {
 	struct mb_volume *vol = ac->vol;
 
 	mb_scan_orders_at(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, lo, vol->max_order,
-			  MB_CR_GOAL_LEN_FAST, goal, NULL, true, k, g);
+			  MB_CR_GOAL_LEN_FAST, goal, mb_goal_len_fast_hi(vol, j), true, k, g);
 }
 
 static __attribute__((noinline)) void mb_scan_goal_len_fast_all(struct mb_ac *ac, mb_grp_t goal,
-								int lo)
+								int lo, int j)
 {
 	struct mb_volume *vol = ac->vol;
 
 	mb_scan_orders(ac, vol->avg_set, vol->avg_ge, &vol->avg_orders, lo, vol->max_order,
-		       MB_CR_GOAL_LEN_FAST, goal, NULL);
+		       MB_CR_GOAL_LEN_FAST, goal, mb_goal_len_fast_hi(vol, j));
 }
 
 /*
  * CR_GOAL_LEN_FAST's walk (mb_scan_orders over avg_set from order lo =
  * ilog2(goal length); the caller saw a set of order lo or more with a
- * member, lo <= max_order).  A goal of sub 0 has its first step inline, as
- * mb_scan_power2: the first member at or past the goal group of the lowest
- * order's set that has one -- on a volume with room, the group that
- * answers -- then mb_scan_goal_len_fast_rest from the next member: the same
- * groups in the same order, the same count considered.
+ * member, lo <= max_order), its first step inline, as mb_scan_power2's:
+ * the first member at or past the goal group of the lowest order's set
+ * that has one (in the first set, of those in the sub's map) -- on a
+ * volume with room, the group that answers -- then
+ * mb_scan_goal_len_fast_rest from the next member: the same groups in the
+ * same order, the same count considered.  Where the first step would have
+ * to look past its word of the first set's map, or count the members the
+ * map skips (mb_stats), the walk is taken whole.
  */
 static __attribute__((noinline)) void mb_scan_goal_len_fast(struct mb_ac *ac, mb_grp_t goal, int lo)
 {
 	struct mb_volume *vol = ac->vol;
 	uint32_t len = ac->g_ex.fe_len;
+	int j = 0;
 
-	if (MB_UNLIKELY(len & (len - 1))) { /* not a power of two: the sub may be > 0 */
-		int j = (int)(((uint64_t)len * MB_AVG_SUBS) >> lo) - MB_AVG_SUBS;
-
-		if (j) {
-			mb_scan_goal_len_fast_hi(ac, goal, lo, j);
-			return;
-		}
-	}
+	if (MB_UNLIKELY(len & (len - 1))) /* not a power of two: the sub may be > 0 */
+		j = (int)(((uint64_t)len * MB_AVG_SUBS) >> lo) - MB_AVG_SUBS;
 	uint64_t m = atomic_load_explicit(&vol->avg_orders, memory_order_relaxed) >> lo;
 
 	if (!m)
@@ -1275,11 +1267,35 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast(struct mb_ac *ac, mb
 	   indexes say no set of order lo or more has a member there */
 	if (!mb_scan_indexed(ac) || k > vol->max_order ||
 	    (goal && !mb_gset_any_from(&vol->avg_ge[lo], goal))) {
-		mb_scan_goal_len_fast_all(ac, goal, lo);
+		mb_scan_goal_len_fast_all(ac, goal, lo, j);
 		return;
 	}
-	mb_grp_t g = mb_gset_next_near(&vol->avg_set[k], goal);
+	const struct mb_gset *set = &vol->avg_set[k];
+	mb_grp_t g = mb_gset_next_near(set, goal);
 
+	if (j && k == lo) {
+		/* mb_scan_set_hinted_hi's search for its first candidate:
+		   the members at or past g (g itself: next() just saw it)
+		   in the sub's map, a word at a time */
+		const _Atomic uint64_t *hi = mb_avg_hi_map(vol, j);
+
+		if (MB_READ_ONCE(vol->t.mb_stats)) { /* counting what it skips: the walk's */
+			mb_scan_goal_len_fast_all(ac, goal, lo, j);
+			return;
+		}
+		while (g < vol->ngroups) {
+			uint32_t base = g & ~63u;
+			uint64_t w = (atomic_load_explicit(&set->lvl[0][g >> 6], memory_order_relaxed) |
+				      (1ULL << (g & 63))) & (~0ULL << (g & 63));
+			uint64_t c = w & atomic_load_explicit(&hi[g >> 6], memory_order_relaxed);
+
+			if (c) {
+				g = base + (uint32_t)__builtin_ctzll(c);
+				break;
+			}
+			g = base + 64 < vol->ngroups ? mb_gset_next_near(set, base + 64) : UINT32_MAX;
+		}
+	}
 	if (g < vol->ngroups) {
 		struct mb_group *grp = mb_group_at(vol, g);
 
@@ -1290,7 +1306,7 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast(struct mb_ac *ac, mb
 			return;
 		g++;
 	}
-	mb_scan_goal_len_fast_rest(ac, goal, lo, k, g);
+	mb_scan_goal_len_fast_rest(ac, goal, lo, j, k, g);
 }
 
 /* One trim of CR_BEST_AVAIL_LEN: the goal is 2^order now. */
