@@ -699,13 +699,15 @@ struct mb_file {
 	uint64_t f_size;            /* blocks; MB_READ_ONCE/MB_WRITE_ONCE */
 	uint32_t f_open_write;      /* a writer holds it open; MB_READ_ONCE/MB_WRITE_ONCE */
 	struct mb_lg *f_lg;         /* locality group that served it last; f_data_sem */
-	struct mb_pa *f_pa_last;    /* the tree's PA that served last, or NULL; f_data_sem */
+	/* the tree's PA that served or was made last, or NULL: written under
+	   f_data_sem (MB_WRITE_ONCE), read without it by the PA fast path to
+	   skip a file that names none (a stale answer only picks the other
+	   path, which decides the same) */
+	struct mb_pa *f_pa_last;
 	mb_grp_t f_home;            /* mb_home_group(), computed at open; const */
 	struct mb_list f_link;      /* on vol->v_files; vol->v_lock */
 	/* PAs in f_pa_tree: written under f_data_sem (one writer, so a
-	   relaxed load and store), read without it by the PA fast path to
-	   skip a file that has none (a stale answer only picks the other
-	   path, which decides the same). */
+	   relaxed load and store); mb_check reads it. */
 	_Atomic uint32_t f_npa;
 };
 

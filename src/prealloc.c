@@ -223,7 +223,8 @@ static inline struct mb_pa *mb_file_pa_floor(const struct mb_file *file, uint64_
  * file asks its last PA again and again: f_pa_last answers without the
  * tree walk.  The same PA the tree gives: the tree's PAs are disjoint (a
  * deleted one too, until forgotten: normalization trims against it), so
- * the one covering lblk is its floor.  mb_file_remove_pa clears it.
+ * the one covering lblk is its floor.  mb_file_insert_pa sets it (the
+ * newest PA serves the next request), mb_file_remove_pa clears it.
  */
 static inline struct mb_pa *mb_file_pa_covering(struct mb_file *file, uint64_t lblk)
 {
@@ -234,7 +235,7 @@ static inline struct mb_pa *mb_file_pa_covering(struct mb_file *file, uint64_t l
 	pa = mb_file_pa_floor(file, lblk);
 	if (!pa || lblk >= pa->pa_lstart + pa->pa_len)
 		return NULL;
-	file->f_pa_last = pa;
+	MB_WRITE_ONCE(file->f_pa_last, pa);
 	return pa;
 }
 
@@ -263,17 +264,22 @@ static void mb_file_npa_add(struct mb_file *file, int d)
 	atomic_store_explicit(&file->f_npa, n + (uint32_t)d, memory_order_relaxed);
 }
 
-/* Ties cannot happen (disjoint); mb_avl_insert would put it after them. */
+/*
+ * Ties cannot happen (disjoint); mb_avl_insert would put it after them.
+ * The new PA is the file's last: its next request, inside it, is a fast
+ * path hit (mb_pa_fast_alloc tries only a file that names one).
+ */
 static void mb_file_insert_pa(struct mb_file *file, struct mb_pa *pa)
 {
 	mb_avl_insert(&file->f_pa_tree, &pa->pa_tnode, mb_pa_cmp);
 	mb_file_npa_add(file, 1);
+	MB_WRITE_ONCE(file->f_pa_last, pa);
 }
 
 static void mb_file_remove_pa(struct mb_file *file, struct mb_pa *pa)
 {
 	if (file->f_pa_last == pa)
-		file->f_pa_last = NULL;
+		MB_WRITE_ONCE(file->f_pa_last, NULL);
 	mb_avl_remove(&file->f_pa_tree, &pa->pa_tnode);
 	mb_file_npa_add(file, -1);
 }
@@ -1069,8 +1075,13 @@ uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
 
 	if (!mb_pa_fast_ok(vol, req))
 		return 0;
-	/* a stale f_npa or f_size only picks the other path, which decides the same */
-	if (!atomic_load_explicit(&file->f_npa, memory_order_relaxed) &&
+	/* without a last PA, a request is a miss -- its file's PA was used up,
+	   or it starts a new window -- save for a rare one in another of the
+	   file's PAs, which the regular path serves as well; a stale f_pa_last
+	   or f_size only picks the other path, which decides the same.  The
+	   miss costs no lock and no lookup here (~15,000 a run of
+	   aging:8m64k:file) */
+	if (!MB_READ_ONCE(file->f_pa_last) &&
 	    !mb_lg_fast_ok(vol, req, len))
 		return 0; /* nothing to decide here (a file's first window) */
 	mb_lock(&file->f_data_sem);

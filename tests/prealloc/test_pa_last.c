@@ -52,3 +52,49 @@ TEST(discarded_last_pa_does_not_serve_its_file)
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
+
+static void count_fast(void *arg, int id, uint32_t group, int cr)
+{
+	(void)group;
+	(void)cr;
+	if (id == MB_HOOK_PA_FAST_FOUND)
+		++*(int *)arg;
+}
+
+/*
+ * The fast path is tried only while the file names a last PA (a file
+ * without one goes the regular way at once: its request is a PA miss):
+ * the PA a request makes becomes that PA, so the next request, inside it,
+ * is served without the allocation context.  Inserted PAs elsewhere in the
+ * tree take over too; a used-up one leaves none.
+ */
+TEST(a_new_pa_serves_the_next_request_fast)
+{
+	struct mb_volume *vol;
+	struct mb_file *f;
+	uint64_t s0, s;
+	int fast = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_file_open(vol, 12, &f), 0);
+	mb_file_set_size(f, 64); /* past mb_stream_req: inode PAs, not the lg's */
+	mb_hook_set(vol, count_fast, &fast);
+	ASSERT_EQ_INT(one(vol, f, 0, &s0), 0); /* makes the PA: no PA to find */
+	ASSERT_EQ_INT(fast, 0);
+	for (int i = 1; i < 8; i++) {
+		ASSERT_EQ_INT(one(vol, f, (uint64_t)i, &s), 0);
+		ASSERT_EQ_U64(s, s0 + (uint64_t)i);
+		ASSERT_EQ_INT(fast, i); /* each one through the fast path */
+	}
+	/* a second PA, far away in the file: it is the last PA now */
+	ASSERT_EQ_INT(one(vol, f, 1 << 20, &s0), 0);
+	ASSERT_EQ_INT(fast, 7);
+	ASSERT_EQ_INT(one(vol, f, (1 << 20) + 1, &s), 0);
+	ASSERT_EQ_U64(s, s0 + 1);
+	ASSERT_EQ_INT(fast, 8);
+	mb_hook_set(vol, NULL, NULL);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_file_close(f);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
