@@ -24,6 +24,38 @@ void mb_gset_del_one_up(struct mb_gset *s, uint32_t wi);
    case to make fast, and its code would crowd the inlining of the rest. */
 void mb_gset_move_ge(struct mb_gset *ge, uint32_t g, int from, int to);
 
+/*
+ * One thread: the summary above level 0's word wi, which was empty and has
+ * a member now (add) or has emptied (!add).  A set of 65 to 4096 groups
+ * has two levels, the top one word (mb_gset_init): its bit wi there, then
+ * the family bit when that word changed between empty and not -- inline,
+ * as a move makes a few of these (sparse sets of high orders empty and
+ * fill words often), where a call and the general loop cost twice that.
+ * Other shapes: gset.c.
+ */
+static inline void mb_gset_up_one(struct mb_gset *s, uint32_t wi, bool add)
+{
+	if (s->nlevels != 2) {
+		if (add)
+			mb_gset_add_one_up(s, wi);
+		else
+			mb_gset_del_one_up(s, wi);
+		return;
+	}
+	_Atomic uint64_t *top = &s->lvl[1][0];
+	uint64_t old = atomic_load_explicit(top, memory_order_relaxed); /* one thread */
+	uint64_t bit = 1ULL << wi; /* wi < 64: level 0 has at most 64 words */
+	uint64_t v = add ? old | bit : old & ~bit;
+
+	atomic_store_explicit(top, v, memory_order_relaxed);
+	if (!(add ? old : v) && s->fam) { /* the top word was empty, or emptied */
+		uint64_t f = atomic_load_explicit(s->fam, memory_order_relaxed);
+
+		atomic_store_explicit(s->fam, add ? f | s->fam_bit : f & ~s->fam_bit,
+				      memory_order_relaxed);
+	}
+}
+
 /* Adds g, the writer holding g's lock: see above for `one`. */
 static inline void mb_gset_add_as(struct mb_gset *s, uint32_t g, bool one)
 {
@@ -36,7 +68,7 @@ static inline void mb_gset_add_as(struct mb_gset *s, uint32_t g, bool one)
 
 	atomic_store_explicit(w, old | 1ULL << (g & 63), memory_order_relaxed);
 	if (MB_UNLIKELY(!old))
-		mb_gset_add_one_up(s, g >> 6);
+		mb_gset_up_one(s, g >> 6, true);
 }
 
 static inline void mb_gset_del_as(struct mb_gset *s, uint32_t g, bool one)
@@ -50,7 +82,7 @@ static inline void mb_gset_del_as(struct mb_gset *s, uint32_t g, bool one)
 
 	atomic_store_explicit(w, v, memory_order_relaxed); /* one thread */
 	if (MB_UNLIKELY(!v))
-		mb_gset_del_one_up(s, g >> 6);
+		mb_gset_up_one(s, g >> 6, false);
 }
 
 /*
