@@ -417,6 +417,38 @@ static uint32_t mb_gset_level_bits(const struct mb_gset *s, int l)
 }
 
 /*
+ * mb_gset_next for a set of two levels (65 to 4096 groups: the top is one
+ * word, a bit per word of level 0), without the general walk's loops: from's
+ * word, else the words the top names past it, in order; a stale top bit
+ * (its word found empty) only moves on to the next one, as there.
+ */
+static uint32_t mb_gset_next2(const struct mb_gset *s, uint32_t from)
+{
+	if (from >= s->nbits)
+		return UINT32_MAX;
+	uint32_t wi = from >> 6;
+	uint64_t w = atomic_load_explicit(&s->lvl[0][wi], memory_order_relaxed) &
+		     (~0ULL << (from & 63));
+
+	if (!w) {
+		/* the words past wi (none past 63) */
+		uint64_t top = atomic_load_explicit(&s->lvl[1][0], memory_order_relaxed) &
+			       (~1ULL << wi);
+
+		do {
+			if (!top)
+				return UINT32_MAX;
+			wi = (uint32_t)__builtin_ctzll(top);
+			top &= top - 1;
+			w = atomic_load_explicit(&s->lvl[0][wi], memory_order_relaxed);
+		} while (!w);
+	}
+	uint32_t i = wi * 64 + (uint32_t)__builtin_ctzll(w);
+
+	return i < s->nbits ? i : UINT32_MAX;
+}
+
+/*
  * First member >= from: up the levels while from's word there has no bit
  * at or past it, then down through the first set bits.  A stale summary
  * bit (its word found empty on the way down) restarts the search past
@@ -427,6 +459,8 @@ uint32_t mb_gset_next(const struct mb_gset *s, uint32_t from)
 {
 	uint64_t pos = from;
 
+	if (s->nlevels == 2)
+		return mb_gset_next2(s, from);
 again:
 	if (pos >= s->nbits)
 		return UINT32_MAX;

@@ -266,6 +266,40 @@ TEST(gset_stale_summary)
 	free(in);
 }
 
+/*
+ * The same at two levels (the top one word: mb_gset_next's own path there),
+ * stale top bits before, between and after the members' words, and the
+ * last word partly past the set's end.
+ */
+TEST(gset_stale_summary_two_levels)
+{
+	const uint32_t n = 4000; /* words 0..62, the last one partly used */
+	const uint32_t members[] = {70, 130, 1000, 3999};
+	bool *in = calloc(n, sizeof(bool));
+	struct mb_gset s;
+
+	ASSERT_TRUE(in);
+	ASSERT_EQ_INT(mb_gset_init(&s, n), 0);
+	ASSERT_EQ_INT(s.nlevels, 2);
+	ASSERT_EQ_U64(mb_gset_next(&s, 0), UINT32_MAX);
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+		mb_gset_add_as(&s, members[i], true);
+		in[members[i]] = true;
+	}
+	/* stale bits: words 0, 3 (between 130's word 2 and 1000's 15) and 40 */
+	atomic_fetch_or(&s.lvl[1][0], 1ULL << 0 | 1ULL << 3 | 1ULL << 40);
+	for (uint32_t from = 0; from <= n; from++) {
+		uint32_t got = mb_gset_next(&s, from), want = naive_next(in, n, from);
+
+		if (got != want) {
+			mb_test_fail(__FILE__, __LINE__, "next(%u) = %u, want %u", from, got, want);
+			break;
+		}
+	}
+	mb_gset_destroy(&s);
+	free(in);
+}
+
 /* Emptying the set and refilling it leaves no stale summary bit behind. */
 TEST(gset_fill_drain)
 {
