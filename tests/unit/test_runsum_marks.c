@@ -150,6 +150,26 @@ static void run_around(const uint64_t *map, uint32_t len, uint32_t x, bool free,
 }
 
 /*
+ * Lays runs over a loaded group's bitmap (its lock held), free and used by
+ * turns from turn, each 1 to a scale picked from scale[4] blocks long;
+ * then builds its tree fresh and returns it.
+ */
+static const struct mb_rs *runs_by_turns(struct mb_volume *vol, struct mb_group *grp,
+					 uint64_t *rng, const uint32_t scale[4], bool turn)
+{
+	for (uint32_t b = 0; b < grp->bb_len;) {
+		uint32_t n = 1 + (uint32_t)mb_rand_below(rng, scale[mb_rand_below(rng, 4)]);
+
+		for (uint32_t k = 0; k < n && b < grp->bb_len; k++, b++)
+			set_bit_to(grp->bb_bitmap, b, turn);
+		turn = !turn;
+	}
+	mb_runsum_build_locked(vol, grp);
+	grp->bb_first_free = 0;
+	return mb_runsum_tree(vol, grp);
+}
+
+/*
  * Marks as buddy.c makes them, each a piece of one run flipped: the fresh
  * leaves it touches are set from the run it split or joined, not rebuilt
  * (runsum.c, mb_rs_leaf_mark).  Runs of every scale (a block to several
@@ -175,20 +195,8 @@ TEST(exact_marks_set_fresh_leaves)
 
 			mb_lock(&grp->bb_lock);
 			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
-			t = mb_runsum_tree(vol, grp);
+			t = runs_by_turns(vol, grp, &rng, scale, round & 1);
 			len = grp->bb_len;
-			bool turn = round & 1;
-
-			for (uint32_t b = 0; b < len;) { /* runs, free and used by turns */
-				uint32_t n = 1 + (uint32_t)mb_rand_below(
-							 &rng, scale[mb_rand_below(&rng, 4)]);
-
-				for (uint32_t k = 0; k < n && b < len; k++, b++)
-					set_bit_to(grp->bb_bitmap, b, turn);
-				turn = !turn;
-			}
-			mb_runsum_build_locked(vol, grp);
-			grp->bb_first_free = 0;
 			for (int q = 0, nq = mb_test_rounds(300); q < nq; q++) {
 				bool used = mb_rand_below(&rng, 2);
 				uint32_t x = (uint32_t)mb_rand_below(&rng, len), rs, re, s, e;
@@ -270,22 +278,11 @@ TEST(marks_in_a_fresh_tree_keep_it_fresh)
 			const struct mb_rs *t;
 			uint32_t len;
 			static const uint32_t scale[] = {3, 8, 40, 300};
-			bool turn = round & 1;
 
 			mb_lock(&grp->bb_lock);
 			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
-			t = mb_runsum_tree(vol, grp);
+			t = runs_by_turns(vol, grp, &rng, scale, round & 1);
 			len = grp->bb_len;
-			for (uint32_t b = 0; b < len;) { /* runs, free and used by turns */
-				uint32_t n = 1 + (uint32_t)mb_rand_below(
-							 &rng, scale[mb_rand_below(&rng, 4)]);
-
-				for (uint32_t k = 0; k < n && b < len; k++, b++)
-					set_bit_to(grp->bb_bitmap, b, turn);
-				turn = !turn;
-			}
-			mb_runsum_build_locked(vol, grp);
-			grp->bb_first_free = 0;
 			for (int q = 0, nq = mb_test_rounds(300); q < nq; q++) {
 				bool used = mb_rand_below(&rng, 2);
 				uint32_t x = (uint32_t)mb_rand_below(&rng, len), rs, re, s, e;
