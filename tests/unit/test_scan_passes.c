@@ -48,34 +48,34 @@ static int served_by(struct mb_volume *vol)
 	return cr;
 }
 
-/* Runs of 16, a 16-block request: CR_POWER2_ALIGNED, order 4 exactly. */
-TEST(power2_pass_at_the_request_order)
+/*
+ * Every group free in runs of run blocks every 32: a request of run blocks
+ * with no file gets the first run, aligned to 32, from criterion cr's pass.
+ */
+static void first_run_served_by(uint32_t run, int cr)
 {
-	struct mb_volume *vol = tiled_volume(16, 32);
-	struct mb_request r = { .goal = MB_GOAL_NONE, .len = 16 };
+	struct mb_volume *vol = tiled_volume(run, 32);
+	struct mb_request r = { .goal = MB_GOAL_NONE, .len = run };
 	struct mb_extent e;
 
 	ASSERT_TRUE(vol);
 	ASSERT_EQ_INT(mb_alloc(vol, &r, &e), 0);
-	ASSERT_EQ_U64(e.len, 16);
+	ASSERT_EQ_U64(e.len, run);
 	ASSERT_EQ_U64(e.start % 32, 0);
-	ASSERT_EQ_INT(served_by(vol), MB_CR_POWER2_ALIGNED);
+	ASSERT_EQ_INT(served_by(vol), cr);
 	mb_volume_destroy(vol);
+}
+
+/* Runs of 16, a 16-block request: CR_POWER2_ALIGNED, order 4 exactly. */
+TEST(power2_pass_at_the_request_order)
+{
+	first_run_served_by(16, MB_CR_POWER2_ALIGNED);
 }
 
 /* Runs of 12 (average order 3), a 12-block request: CR_GOAL_LEN_FAST. */
 TEST(goal_len_fast_pass_at_the_goal_order)
 {
-	struct mb_volume *vol = tiled_volume(12, 32);
-	struct mb_request r = { .goal = MB_GOAL_NONE, .len = 12 };
-	struct mb_extent e;
-
-	ASSERT_TRUE(vol);
-	ASSERT_EQ_INT(mb_alloc(vol, &r, &e), 0);
-	ASSERT_EQ_U64(e.len, 12);
-	ASSERT_EQ_U64(e.start % 32, 0);
-	ASSERT_EQ_INT(served_by(vol), MB_CR_GOAL_LEN_FAST);
-	mb_volume_destroy(vol);
+	first_run_served_by(12, MB_CR_GOAL_LEN_FAST);
 }
 
 /*
