@@ -1095,38 +1095,56 @@ static int64_t mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol,
 }
 
 /*
- * mb_scan_power2_fast under the group's lock, its load and verdict taken:
- * the simple scan (mb_simple_scan_group_locked), the claim and
- * mb_use_found_locked, on ac as mb_scan_power2_fast filled it (a request
- * without a file takes the chunk's front, makes no PA and has no stream
- * goal).  The claim is taken here, once the blocks are in hand, as the PA
- * fast path's (mb_resv_take_exact): only when this CPU's share holds the
- * whole request -- when the regular claim would have been granted in full
- * from the share too -- and never settled, as exactly those blocks are
- * marked used in this lock hold.  Returns whether it took them; if not,
- * nothing changed but a buddy found inconsistent, flagged corrupt as the
- * scan would have.
+ * mb_good_group_inline's CR_POWER2_ALIGNED verdict under the lock, for a
+ * request of 2^lo blocks with flags and no context (the counters, not
+ * corrupt, the flex group's first group kept from data, the order).
  */
-static bool mb_scan_power2_fast_take_locked(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g)
+static inline bool mb_power2_fast_good(const struct mb_volume *vol, struct mb_group *grp,
+				       mb_grp_t g, uint32_t flags, int lo)
 {
-	struct mb_volume *vol = ac->vol;
-	int k = ac->ac_2order;
+	uint32_t free = MB_READ_ONCE(grp->bb_free), frags = MB_READ_ONCE(grp->bb_fragments);
+	uint32_t flex = vol->geo.flex_bg;
+
+	if (!free || !frags || mb_group_corrupt(grp))
+		return false;
+	if ((flags & MB_HINT_DATA) && flex >= 4 && !(g & (flex - 1)))
+		return false;
+	return free >= 1u << lo && MB_READ_ONCE(grp->bb_largest_free_order) >= lo;
+}
+
+/*
+ * mb_scan_power2_fast under the group's lock, its load and verdict taken:
+ * the simple scan (mb_simple_scan_group_locked), the claim and what
+ * mb_use_found_locked does for a request without a file (it takes the
+ * chunk's front, makes no PA, has no stream goal, and nothing reserved:
+ * the free counter does not move), the buddy's part in closed form
+ * (mb_buddy_mark_chunk_front_used).  The claim is taken here, once the
+ * blocks are in hand, as the PA fast path's (mb_resv_take_exact): only
+ * when this CPU's share holds the whole request -- when the regular claim
+ * would have been granted in full from the share too -- and never
+ * settled, as exactly those blocks are marked used in this lock hold.
+ * Returns the extent's first block in the group, or -1 when it took
+ * nothing: then nothing changed but a buddy found inconsistent, flagged
+ * corrupt as the scan would have.
+ */
+static int64_t mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, int lo)
+{
+	int k = lo;
 
 	while (!grp->bb_counters[k])
 		if (++k > vol->max_order)
-			return false; /* the scan finds nothing: the next group's */
+			return -1; /* the scan finds nothing: the next group's */
 	int64_t start = mb_scan_power2_fast_chunk_locked(vol, grp, k);
 
 	if (start < 0) {
 		mb_group_set_corrupt_locked(vol, grp);
-		return false;
+		return -1;
 	}
-	ac->slot = mb_this_pcpu(vol);
-	if (!mb_resv_take_exact(ac->slot, ac->g_ex.fe_len, ac->g_ex.fe_len))
-		return false;
-	ac->b_ex = (struct mb_fex){ g, (mb_grpblk_t)start, 1u << k, 0 };
-	mb_use_found_locked(ac, grp, k); /* the buddy named its order */
-	return true;
+	if (!mb_resv_take_exact(mb_this_pcpu(vol), 1u << lo, 1u << lo))
+		return -1;
+	mb_buddy_mark_chunk_front_used(vol, grp, (mb_grpblk_t)start, k, lo);
+	mb_group_mark_disk_locked(grp, (mb_grpblk_t)start, 1u << lo);
+	return start;
 }
 
 /*
@@ -1147,20 +1165,8 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 							  const struct mb_request *req,
 							  struct mb_extent *out)
 {
-	/* what mb_good_group_inline and mb_use_found_locked read of a
-	   context, as mb_ac_init and mb_regular_allocator would set it */
-	struct mb_ac ac;
 	uint32_t len = req->len;
 	int lo = __builtin_ctz(len);
-
-	ac.vol = vol;
-	ac.flags = req->flags;
-	ac.g_ex.fe_len = len;
-	ac.g_ex.fe_logical = req->logical;
-	ac.o_ex.fe_len = len;
-	ac.ac_2order = lo;
-	ac.pa_obj = NULL;
-
 	mb_grp_t goal = req->goal != MB_GOAL_NONE ? mb_block_group(vol, req->goal) : 0;
 	uint64_t m = atomic_load_explicit(&vol->largest_orders, memory_order_relaxed) >> lo;
 
@@ -1186,7 +1192,7 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 		return mb_alloc_regular(vol, req, out);
 	if (b)
 		atomic_store_explicit(busy, b - 1, memory_order_relaxed);
-	bool took = false;
+	int64_t start = -1;
 
 	/* built and counted in the cache (mb_group_load_locked's fast case): a
 	   group to load is left to the regular path, where a failing read is
@@ -1194,12 +1200,12 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
 
 	if ((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED &&
-	    !mb_group_load_locked(vol, grp) && mb_good_group_inline(&ac, grp, MB_CR_POWER2_ALIGNED))
-		took = mb_scan_power2_fast_take_locked(&ac, grp, g);
+	    !mb_group_load_locked(vol, grp) && mb_power2_fast_good(vol, grp, g, req->flags, lo))
+		start = mb_scan_power2_fast_take_locked(vol, grp, lo);
 	mb_unlock(&grp->bb_lock);
-	if (!took)
+	if (start < 0)
 		return mb_alloc_regular(vol, req, out);
-	out->start = mb_group_first_block(vol, g) + ac.b_ex.fe_start;
+	out->start = mb_group_first_block(vol, g) + (uint64_t)start;
 	out->len = len;
 	out->logical = req->logical;
 	return 0;

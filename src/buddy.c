@@ -709,6 +709,45 @@ void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_gr
 }
 
 /*
+ * mb_buddy_mark_found_used for the power-of-two fast path (alloc.c): the
+ * first 2^lo blocks of the maximal free chunk of order k at c, with
+ * MB_BUDDY_DERIVED < lo <= k, in closed form.  The chunk leaves the buddy
+ * and its back halves of orders lo to k - 1, at c + 2^j, become maximal
+ * (mb_put_after's digits of 2^k - 2^lo); all these orders have maps.
+ * With lo < k the block after the extent is free (the first back half),
+ * and so is where bb_first_free moves when it was c.
+ */
+void mb_buddy_mark_chunk_front_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c,
+				    int k, int lo)
+{
+	uint32_t len = 1u << lo, end = c + len;
+
+	assert(lo > MB_BUDDY_DERIVED && lo <= k && !(c & ((1u << k) - 1)));
+	assert(len && mb_range_all_clear(grp->bb_bitmap, c, len));
+	assert(k == mb_order_at_start(vol, grp, c));
+	mb_set_bit(mb_order_map(vol, grp, k), c >> k);
+	grp->bb_counters[k]--;
+	for (int j = lo; j < k; j++) {
+		mb_clear_bit(mb_order_map(vol, grp, j), (c >> j) | 1);
+		grp->bb_counters[j]++;
+	}
+	mb_bitmap_mark_clear(grp->bb_bitmap, c, len);
+	mb_runsum_mark_locked(vol, grp, c, len, true);
+	uint32_t around = (uint32_t)mb_is_free_before(grp, c) +
+			  (lo < k || mb_is_free_after(vol, grp, end));
+
+	MB_WRITE_ONCE(grp->bb_fragments, grp->bb_fragments + around - 1);
+	MB_WRITE_ONCE(grp->bb_free, grp->bb_free - len);
+	if (grp->bb_first_free == c)
+		MB_WRITE_ONCE(grp->bb_first_free,
+			      lo < k ? end : mb_first_free_from(vol, grp->bb_bitmap, end));
+	if (MB_LIKELY(mb_group_orders_hold_used(vol, grp)))
+		mb_group_orders_check(vol, grp);
+	else
+		mb_group_reorder_used_locked(vol, grp);
+}
+
+/*
  * Is the chunk (k, i) free and maximal?  Used while merging upward, where
  * its buddy holds the blocks being freed (used a moment ago), so free
  * means maximal: for a derived order, the chunk's bits in the bitmap.

@@ -874,6 +874,66 @@ TEST(mark_used_shapes)
 	}
 }
 
+/*
+ * mb_buddy_mark_chunk_front_used (the power-of-two fast path's mark): the
+ * front 2^lo blocks of a maximal free chunk of order k >= lo, on random
+ * bitmaps, on a free group, and with every block before the chunk used
+ * (bb_first_free at the chunk); lo == k takes the whole chunk, and the
+ * block after it may be free, used or past the group.  After each the
+ * group must equal a rebuild.
+ */
+static void check_chunk_front(struct fixture *f, uint64_t *rng, struct mb_group *grp,
+			      uint64_t *shadow)
+{
+	struct mb_volume *vol = f->vol;
+	unsigned kind = (unsigned)mb_rand_below(rng, 3);
+
+	if (vol->max_order <= MB_BUDDY_DERIVED)
+		return;
+	if (kind == 1) { /* a free group: its first chunk starts bb_first_free */
+		memset(grp->bb_bitmap, 0, vol->bitmap_words * 8);
+		set_padding(vol, grp->bb_bitmap, grp->bb_len);
+		mb_buddy_generate(vol, grp);
+		memcpy(shadow, grp->bb_bitmap, vol->bitmap_words * 8);
+	}
+	for (int i = steps_for(vol, 40); i > 0 && !mb_test_failed; i--) {
+		int k = MB_BUDDY_DERIVED + 1 +
+			(int)mb_rand_below(rng, (uint64_t)(vol->max_order - MB_BUDDY_DERIVED));
+		mb_grpblk_t c;
+		char op[80];
+
+		while (k <= vol->max_order && !grp->bb_counters[k])
+			k++;
+		if (k > vol->max_order || mb_buddy_first_free_chunk(vol, grp, k, &c))
+			return;
+		if (kind == 2 && c) { /* all used before it: bb_first_free moves there */
+			set_range(grp->bb_bitmap, 0, c, true);
+			mb_buddy_generate(vol, grp);
+			memcpy(shadow, grp->bb_bitmap, vol->bitmap_words * 8);
+			if (grp->bb_first_free != c || mb_buddy_order_for_block(vol, grp, c) != k) {
+				mb_test_fail(__FILE__, __LINE__, "%s: the chunk at %u moved", f->name, c);
+				return;
+			}
+		}
+		int lo = MB_BUDDY_DERIVED + 1 + (int)mb_rand_below(rng, (uint64_t)(k - MB_BUDDY_DERIVED));
+
+		mb_buddy_mark_chunk_front_used(vol, grp, c, k, lo);
+		set_range(shadow, c, 1u << lo, true);
+		snprintf(op, sizeof(op), "%s chunk front %u order %d of %d", f->name, c, lo, k);
+		if (memcmp(shadow, grp->bb_bitmap, vol->bitmap_words * 8)) {
+			mb_test_fail(__FILE__, __LINE__, "%s: the bitmap is not the extent's", op);
+			return;
+		}
+		if (!group_matches_rebuild(f, grp, op))
+			return;
+	}
+}
+
+TEST(chunk_front_equals_rebuild)
+{
+	for_each_random_group(mb_test_seed ^ 0xc4f, 6, 0, check_chunk_front);
+}
+
 /* ------------------------------------------------------------------------ */
 /* (d) find_extent                                                           */
 /* ------------------------------------------------------------------------ */
