@@ -708,6 +708,26 @@ void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_gr
 	mb_buddy_mark_used_at(vol, grp, start, len, k);
 }
 
+/* mb_bitmap_mark_clear for [c, c + 2^lo) with c aligned to it: in one
+   word below order 6, whole words from there, no end masks. */
+static inline void mb_bitmap_mark_aligned(uint64_t *map, uint32_t c, int lo)
+{
+	if (lo < 6) {
+		map[c >> 6] |= ((2ULL << ((1u << lo) - 1)) - 1) << (c & 63);
+		return;
+	}
+	uint32_t n = 1u << (lo - 6);
+
+	if (n > 16) {
+		mb_set_bits_words(map, c, 1u << lo);
+		return;
+	}
+	for (uint64_t *p = map + (c >> 6), *stop = p + n; p < stop; p++) {
+		__asm__("" : "+r"(p)); /* a store each: see mb_bitmap_mark_clear */
+		*p = ~0ULL;
+	}
+}
+
 /*
  * mb_buddy_mark_found_used for the power-of-two fast path (alloc.c): the
  * first 2^lo blocks of the maximal free chunk of order k at c, with
@@ -731,7 +751,7 @@ void mb_buddy_mark_chunk_front_used(struct mb_volume *vol, struct mb_group *grp,
 		mb_clear_bit(mb_order_map(vol, grp, j), (c >> j) | 1);
 		grp->bb_counters[j]++;
 	}
-	mb_bitmap_mark_clear(grp->bb_bitmap, c, len);
+	mb_bitmap_mark_aligned(grp->bb_bitmap, c, lo);
 	mb_runsum_mark_locked(vol, grp, c, len, true);
 	uint32_t around = (uint32_t)mb_is_free_before(grp, c) +
 			  (lo < k || mb_is_free_after(vol, grp, end));
