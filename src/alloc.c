@@ -1056,11 +1056,10 @@ static inline bool mb_scan_power2_fast_ok(const struct mb_volume *vol,
 		return false;
 	uint32_t goal_try = req->goal != MB_GOAL_NONE ? MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY : 0;
 
-	return (int)k <= vol->max_order && k + 1 >= MB_READ_ONCE(vol->t.mb_order2_req) &&
+	/* p2_fast_lo: mb_order2_req, and UINT32_MAX for the tunables and the
+	   hook that want the regular path (mb_tunables_retune) */
+	return (int)k <= vol->max_order && k >= MB_READ_ONCE(vol->p2_fast_lo) &&
 	       !(req->flags & (MB_HINT_DELALLOC_RESERVED | goal_try)) &&
-	       !MB_READ_ONCE(vol->t.mb_stats) && MB_READ_ONCE(vol->t.mb_optimize_scan) &&
-	       !MB_READ_ONCE(vol->t.mb_max_linear_groups) && MB_READ_ONCE(vol->t.mb_scan_summary) &&
-	       !vol->hook_fn &&
 	       !(MB_PROBE_SEM(ext4_mballoc_prealloc) | MB_PROBE_SEM(ext4_mballoc_alloc) |
 		 MB_PROBE_SEM(ext4_allocate_blocks));
 }

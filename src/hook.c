@@ -13,6 +13,7 @@ void mb_hook_set(struct mb_volume *vol, mb_hook_fn fn, void *arg)
 {
 	vol->hook_arg = arg;
 	vol->hook_fn = fn;
+	mb_tunables_retune(vol); /* a hooked volume takes the regular path */
 }
 
 void mb_hook_fire(struct mb_volume *vol, enum mb_hook_id id, mb_grp_t group, int cr)

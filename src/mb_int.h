@@ -961,6 +961,17 @@ struct mb_volume {
 	uint32_t avg_floor[MB_MAX_ORDERS][MB_AVG_SUBS + 1];
 
 	struct mb_tunables t;
+	/*
+	 * The lowest order mb_scan_power2_fast serves (alloc.c), or UINT32_MAX
+	 * while the tunables or a test hook send every request the regular way:
+	 * mb_order2_req's bound folded with mb_stats, mb_optimize_scan,
+	 * mb_max_linear_groups, mb_scan_summary and hook_fn, so that a request
+	 * reads one word for them, not six.  Written (relaxed) by whatever
+	 * writes those (mb_tunables_retune: mb_tunables_default,
+	 * mb_tunable_set, mb_hook_set); a request racing a write sees the
+	 * value before or after, as it would see either tunable.
+	 */
+	uint32_t p2_fast_lo;
 
 	struct mb_pcpu *pcpu;
 	uint32_t pcpu_mask; /* slots - 1 (a power of two) */
@@ -1126,6 +1137,7 @@ uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uin
 
 /* stats.c (the per-CPU statistics inlines are in percpu.h) */
 void mb_tunables_default(struct mb_volume *vol);
+void mb_tunables_retune(struct mb_volume *vol);
 
 /* gcache.c */
 int mb_gcache_init(struct mb_volume *vol);

@@ -107,6 +107,21 @@ void mb_tunables_default(struct mb_volume *vol)
 	t->mb_scan_summary = 1;
 	t->mb_noprealloc_no_pa = 0;
 	t->mb_profile = MB_PROFILE_MBALLOC; /* what the lines above amount to */
+	mb_tunables_retune(vol);
+}
+
+/* vol->p2_fast_lo from the tunables and the hook it folds (mb_int.h). */
+void mb_tunables_retune(struct mb_volume *vol)
+{
+	const struct mb_tunables *t = &vol->t;
+	uint32_t order2 = MB_READ_ONCE(t->mb_order2_req);
+	bool regular = MB_READ_ONCE(t->mb_stats) || !MB_READ_ONCE(t->mb_optimize_scan) ||
+		       MB_READ_ONCE(t->mb_max_linear_groups) || !MB_READ_ONCE(t->mb_scan_summary) ||
+		       vol->hook_fn;
+
+	/* ext4 takes CR_POWER2_ALIGNED for 2^k blocks when k >= mb_order2_req - 1
+	   (mb_order2_req is at least 1) */
+	MB_WRITE_ONCE(vol->p2_fast_lo, regular ? UINT32_MAX : order2 - 1);
 }
 
 /*
@@ -218,6 +233,7 @@ int mb_tunable_set(struct mb_volume *vol, const char *name, uint64_t value)
 	__atomic_store_n(field, (uint32_t)value, __ATOMIC_RELAXED);
 	if (!strcmp(d->name, "reserved_clusters") || !strcmp(d->name, "r_blocks_count"))
 		mb_resv_retune(vol);
+	mb_tunables_retune(vol);
 	return 0;
 }
 

@@ -155,3 +155,56 @@ TEST(drain_same)
 		ASSERT_TRUE(enospc > 0);
 	}
 }
+
+static void count_claims(void *arg, int id, uint32_t group, int cr)
+{
+	(void)group;
+	(void)cr;
+	*(uint64_t *)arg += id == MB_HOOK_RESV_CLAIMED;
+}
+
+/*
+ * What sends a request the regular way is read from one word its setters
+ * keep (vol->p2_fast_lo, mb_tunables_retune), so each must keep it: a
+ * tunable set after the volume was made moves it, and undone moves it
+ * back.  A hook set sends the next request the regular way, which claims
+ * through mb_resv_claim_request (MB_HOOK_RESV_CLAIMED); the fast path
+ * takes its blocks without that claim.
+ */
+TEST(settings_send_requests_the_regular_way)
+{
+	static const struct {
+		const char *name;
+		uint64_t on, off;
+		uint32_t lo; /* p2_fast_lo with it on */
+	} set[] = {
+		{ "mb_stats", 1, 0, UINT32_MAX },
+		{ "mb_optimize_scan", 0, 1, UINT32_MAX },
+		{ "mb_max_linear_groups", 4, 0, UINT32_MAX },
+		{ "mb_scan_summary", 0, 1, UINT32_MAX },
+		{ "mb_order2_req", 6, 2, 5 }, /* 2^k blocks from k >= 6 - 1 */
+		{ "mb_order2_req", 1, 2, 0 },  /* every power of two */
+	};
+	const struct mb_geometry g = {.block_size = 4096, .blocks_per_group = 1024,
+				      .blocks_count = 64 * 1024};
+	struct mb_request r = {.len = 16, .goal = MB_GOAL_NONE};
+	struct mb_volume *vol;
+	struct mb_extent e;
+	uint64_t claims = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&g, &vol), 0);
+	ASSERT_EQ_U64(vol->p2_fast_lo, 1); /* mb_order2_req 2 */
+	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++) {
+		ASSERT_EQ_INT(mb_tunable_set(vol, set[i].name, set[i].on), 0);
+		ASSERT_EQ_U64(vol->p2_fast_lo, set[i].lo);
+		ASSERT_EQ_INT(mb_tunable_set(vol, set[i].name, set[i].off), 0);
+		ASSERT_EQ_U64(vol->p2_fast_lo, 1);
+	}
+	ASSERT_EQ_INT(mb_alloc(vol, &r, &e), 0); /* its group built: fast from here */
+	mb_hook_set(vol, count_claims, &claims);
+	ASSERT_EQ_INT(mb_alloc(vol, &r, &e), 0);
+	ASSERT_EQ_U64(claims, 1);
+	mb_hook_set(vol, NULL, NULL);
+	ASSERT_EQ_U64(vol->p2_fast_lo, 1);
+	mb_volume_destroy(vol);
+}
