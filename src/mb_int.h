@@ -1381,6 +1381,7 @@ struct mb_lg *mb_file_lg(struct mb_file *file, const struct mb_request *req);
 struct mb_pa *mb_file_pa_from(const struct mb_file *file, uint64_t lblk);
 struct mb_pa *mb_file_pa_next(const struct mb_pa *pa);
 void *mb_zalloc_lines(size_t size);
+void mb_free_lines(void *p);
 struct mb_pa *mb_pa_alloc(void);
 void mb_pa_free(struct mb_pa *pa);
 void mb_new_preallocation_locked(struct mb_ac *ac, struct mb_group *grp);

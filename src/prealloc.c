@@ -36,15 +36,33 @@ MB_PROBE_SEMAPHORES_DEFINE
 /*
  * PAs and files are written on every fast-path hit by the thread that owns
  * them; whole cache lines each keep two threads' objects from sharing one.
+ * The lines come from a plain malloc of a line more, aligned here: glibc's
+ * aligned_alloc (_int_memalign) cost ~440 instructions a call, some 1,400
+ * new PAs a run of aging:8m64k:file (1882 -> 1866 instructions a call).
+ * The word before the first line names the block malloc returned (malloc
+ * aligns to at least a pointer, so the line boundary past that word lies
+ * within MB_CACHELINE bytes of it); mb_free_lines gives the block back.
  */
+_Static_assert(_Alignof(max_align_t) >= sizeof(void *), "room for the word before the lines");
+
 void *mb_zalloc_lines(size_t size)
 {
 	size_t bytes = (size + MB_CACHELINE - 1) & ~(size_t)(MB_CACHELINE - 1);
-	void *p = aligned_alloc(MB_CACHELINE, bytes);
+	char *raw = malloc(bytes + MB_CACHELINE);
+	uintptr_t at;
 
+	if (!raw)
+		return NULL;
+	at = ((uintptr_t)raw + sizeof(void *) + MB_CACHELINE - 1) & ~(uintptr_t)(MB_CACHELINE - 1);
+	((void **)at)[-1] = raw;
+	memset((void *)at, 0, bytes);
+	return (void *)at;
+}
+
+void mb_free_lines(void *p)
+{
 	if (p)
-		memset(p, 0, bytes);
-	return p;
+		free(((void **)p)[-1]);
 }
 
 /*
@@ -70,36 +88,6 @@ void *mb_zalloc_lines(size_t size)
 #endif
 #define MB_PA_BYTES ((sizeof(struct mb_pa) + MB_CACHELINE - 1) & ~(size_t)(MB_CACHELINE - 1))
 
-/*
- * PA memory from malloc, aligned here: a new PA (the list empty: a file
- * keeping more PAs alive than before) cost ~440 instructions in glibc's
- * aligned_alloc (_int_memalign), some 1,400 times a run of
- * aging:8m64k:file; a plain malloc of a line more, aligned by hand, costs
- * almost nothing there (1882 -> 1866 instructions a call).  The word before the
- * PA's first line names the block malloc returned (malloc aligns to at
- * least a pointer, so the line boundary past that word lies within
- * MB_CACHELINE bytes of it).
- */
-_Static_assert(_Alignof(max_align_t) >= sizeof(void *), "room for the word before a PA");
-
-static struct mb_pa *mb_pa_mem_get(void)
-{
-	char *raw = malloc(MB_PA_BYTES + MB_CACHELINE);
-	uintptr_t at;
-
-	if (!raw)
-		return NULL;
-	at = ((uintptr_t)raw + sizeof(void *) + MB_CACHELINE - 1) & ~(uintptr_t)(MB_CACHELINE - 1);
-	((void **)at)[-1] = raw;
-	memset((void *)at, 0, MB_PA_BYTES);
-	return (struct mb_pa *)at;
-}
-
-static void mb_pa_mem_put(void *pa)
-{
-	free(((void **)pa)[-1]);
-}
-
 #if MB_PA_CACHE_MAX
 struct mb_pa_cached {
 	struct mb_pa_cached *next;
@@ -120,7 +108,7 @@ static void mb_pa_cache_drain(void *unused)
 		struct mb_pa_cached *c = mb_pa_cache_head;
 
 		mb_pa_cache_head = c->next;
-		mb_pa_mem_put(c);
+		mb_free_lines(c);
 	}
 	mb_pa_cache_n = 0;
 }
@@ -168,7 +156,7 @@ struct mb_pa *mb_pa_alloc(void)
 		memset(pa, 0, MB_PA_BYTES);
 	}
 #endif
-	if (!pa && !(pa = mb_pa_mem_get()))
+	if (!pa && !(pa = mb_zalloc_lines(sizeof(*pa))))
 		return NULL;
 	mb_list_init(&pa->pa_group_list);
 	mb_list_init(&pa->pa_node); /* an inode PA's pa_tnode is set on insert */
@@ -190,7 +178,7 @@ void mb_pa_free(struct mb_pa *pa)
 		return;
 	}
 #endif
-	mb_pa_mem_put(pa);
+	mb_free_lines(pa);
 }
 
 static inline mb_fsblk_t mb_pa_end(const struct mb_pa *pa)

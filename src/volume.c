@@ -312,5 +312,5 @@ void mb_file_close(struct mb_file *file)
 	mb_list_del(&file->f_link);
 	mb_unlock(&vol->v_lock);
 	mb_mutex_destroy(&file->f_data_sem);
-	free(file);
+	mb_free_lines(file);
 }

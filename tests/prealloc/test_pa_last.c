@@ -100,7 +100,7 @@ TEST(a_new_pa_serves_the_next_request_fast)
 }
 
 /*
- * PA memory (prealloc.c, mb_pa_mem_get): whole cache lines of their own,
+ * PA memory (prealloc.c, mb_zalloc_lines): whole cache lines of their own,
  * aligned by hand inside a malloc'd block, zeroed, and given back to
  * malloc whole -- past the thread's list of freed PAs, so more PAs than it
  * holds.  Every byte of every line is written while all are alive: under
