@@ -598,6 +598,30 @@ static inline int mb_order_holding(const struct mb_volume *vol, const struct mb_
 	return 0; /* an inconsistent buddy: what the plain walk says */
 }
 
+/*
+ * The order of the maximal free chunk holding x, the last block of an
+ * extent whose rising chunks stopped at b (mb_buddy_mark_used_at): b is a
+ * chunk boundary aligned to 2^jb (jb = min(ctz(b), max_order)) and x <
+ * b + 2^jb, so that chunk starts at b or after and its order is at most
+ * jb.  A used block in x's word keeps it below 6: the word says.  Else the
+ * stored orders do, tried from jb down: most often the chunk is the one at
+ * b (an allocation ends inside the large chunk after its rising ones), one
+ * bit instead of a walk up from order 6.
+ */
+static inline int mb_order_falling(const struct mb_volume *vol, const struct mb_group *grp,
+				   mb_grpblk_t x, int jb)
+{
+	uint64_t w = grp->bb_bitmap[x >> 6];
+
+	if (jb < 6 || w || (x >> 6) == (vol->bpg >> 6))
+		return mb_order_fast_w(vol, grp, x, w);
+	for (int k = jb; k >= 6; k--)
+		if ((x >> k) < vol->mb_maxs[k] &&
+		    !mb_test_bit(grp->bb_buddy + vol->mb_offsets[k], x >> k))
+			return k;
+	return 0; /* an inconsistent buddy: what the plain walk says */
+}
+
 /* Largest order of an aligned chunk at x inside [x, end), up to max_order:
    a lower bound for the maximal free chunk there. */
 static inline int mb_fit_order(const struct mb_volume *vol, uint32_t x, uint32_t end)
@@ -606,15 +630,6 @@ static inline int mb_fit_order(const struct mb_volume *vol, uint32_t x, uint32_t
 
 	if (x && __builtin_ctz(x) < k)
 		k = __builtin_ctz(x);
-	return k < vol->max_order ? k : vol->max_order;
-}
-
-/* The same for an aligned chunk that ends at end, inside [x, end). */
-static inline int mb_fit_order_to(const struct mb_volume *vol, uint32_t x, uint32_t end)
-{
-	int k = mb_ilog2(end - x), a = __builtin_ctz(end);
-
-	k = a < k ? a : k;
 	return k < vol->max_order ? k : vol->max_order;
 }
 
@@ -640,12 +655,12 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 		      int k)
 {
 	uint32_t end = start + len, top = (uint32_t)vol->max_order;
+	bool before = mb_is_free_before(grp, start), after;
 
 	assert(len && mb_range_all_clear(grp->bb_bitmap, start, len));
 	if (k < 0) /* a run's first block is a chunk's first block */
-		k = mb_is_free_before(grp, start)
-			    ? mb_order_holding(vol, grp, start, mb_fit_order(vol, start, end))
-			    : mb_order_at_start(vol, grp, start);
+		k = before ? mb_order_holding(vol, grp, start, mb_fit_order(vol, start, end))
+			   : mb_order_at_start(vol, grp, start);
 	assert(k == mb_buddy_order_for_block(vol, grp, start));
 
 	uint32_t c = start & ~((1u << k) - 1), b = c + (1u << k);
@@ -653,9 +668,10 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 	mb_chunk_take(vol, grp, k, c);
 	mb_put_before(vol, grp, c, start);
 	if (b < end) {
-		for (;;) { /* rising: the largest aligned chunk at b, if it fits */
-			uint32_t j = (uint32_t)__builtin_ctz(b);
+		uint32_t j;
 
+		for (;;) { /* rising: the largest aligned chunk at b, if it fits */
+			j = (uint32_t)__builtin_ctz(b);
 			j = j < top ? j : top;
 			if (end - b < (1u << j))
 				break;
@@ -664,28 +680,32 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 			if (b == end)
 				break;
 		}
-	}
-	if (b < end) { /* falling: up to the chunk holding end - 1 */
-		k = mb_order_holding(vol, grp, end - 1, mb_fit_order_to(vol, b, end));
-		c = (end - 1) & ~((1u << k) - 1);
-		assert(k == mb_buddy_order_for_block(vol, grp, end - 1) && c >= b);
-		for (uint32_t d = c - b; d;) {
-			int j = mb_ilog2(d);
+		if (b < end) { /* falling: up to the chunk holding end - 1 */
+			k = mb_order_falling(vol, grp, end - 1, (int)j);
+			c = (end - 1) & ~((1u << k) - 1);
+			assert(k == mb_buddy_order_for_block(vol, grp, end - 1) && c >= b);
+			for (uint32_t d = c - b; d;) {
+				int i = mb_ilog2(d);
 
-			mb_chunk_take(vol, grp, j, b);
-			b += 1u << j;
-			d -= 1u << j;
+				mb_chunk_take(vol, grp, i, b);
+				b += 1u << i;
+				d -= 1u << i;
+			}
+			mb_chunk_take(vol, grp, k, c);
+			b = c + (1u << k);
 		}
-		mb_chunk_take(vol, grp, k, c);
-		b = c + (1u << k);
 	}
+	/* b: the end of the last chunk taken; the block at end is free if the
+	   chunk goes on past it */
+	after = b > end || mb_is_free_after(vol, grp, end);
 	mb_put_after(vol, grp, end, b);
 	mb_bitmap_mark_clear(grp->bb_bitmap, start, len);
 	mb_runsum_mark_locked(vol, grp, start, len, true);
-	MB_WRITE_ONCE(grp->bb_fragments, mb_frags_around(vol, grp, start, start + len, true));
+	MB_WRITE_ONCE(grp->bb_fragments, grp->bb_fragments + (uint32_t)before + (uint32_t)after - 1);
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free - len);
 	if (grp->bb_first_free == start)
-		MB_WRITE_ONCE(grp->bb_first_free, mb_first_free_from(vol, grp->bb_bitmap, start + len));
+		MB_WRITE_ONCE(grp->bb_first_free,
+			      b > end ? end : mb_first_free_from(vol, grp->bb_bitmap, end));
 	if (MB_LIKELY(mb_group_orders_hold_used(vol, grp)))
 		mb_group_orders_check(vol, grp);
 	else

@@ -295,15 +295,20 @@ struct fixture {
 	const char *name;
 };
 
-static bool fixture_init(struct fixture *f, int gi)
+static bool fixture_init_geo(struct fixture *f, const struct mb_test_geo *g)
 {
-	f->name = mb_test_geos[gi].name;
-	if (mb_volume_create(&mb_test_geos[gi].geo, &f->vol))
+	f->name = g->name;
+	if (mb_volume_create(&g->geo, &f->vol))
 		return false;
 	naive_init(&f->n, f->vol->bpg, f->vol->geo.block_size);
 	f->bitmap = calloc(f->vol->bitmap_words, sizeof(uint64_t));
 	f->buddy = calloc(f->vol->buddy_words, sizeof(uint64_t));
 	return f->bitmap && f->buddy && f->n.max_order == f->vol->max_order;
+}
+
+static bool fixture_init(struct fixture *f, int gi)
+{
+	return fixture_init_geo(f, &mb_test_geos[gi]);
 }
 
 static void fixture_destroy(struct fixture *f)
@@ -872,6 +877,44 @@ TEST(mark_used_shapes)
 		}
 		fixture_destroy(&f);
 	}
+}
+
+/*
+ * A group of 8256 blocks: a multiple of 64 (no bitmap word is cut), not of
+ * 128, with exactly 64 chunks of order 7, so the chunk of order 7 or more
+ * holding a block of the last word would be the first bit past its map
+ * (the next order's map).  The falling lookup of an extent ending there
+ * tries orders from the rising chunks' down and must skip those; here
+ * the bit past order 7's map is clear (the free, maximal chunk [0, 256)
+ * of order 8).  Then the random shapes on that geometry.
+ */
+TEST(mark_used_group_tail)
+{
+	static const struct mb_test_geo tail = { "tail-8256", { 4096, 8256, 2 * 8256 + 5, 0, 0, 0 } };
+	uint64_t rng = mb_test_seed ^ 0x7a1;
+	struct fixture f;
+
+	ASSERT_TRUE(fixture_init_geo(&f, &tail));
+	struct mb_volume *vol = f.vol;
+	struct mb_group *grp = mb_group_at(vol, 0);
+
+	ASSERT_EQ_INT((int)vol->bpg, 8256);
+	ASSERT_EQ_INT((int)vol->mb_maxs[7], 64);
+	mb_lock(&grp->bb_lock);
+	mb_group_load_locked(vol, grp);
+	/* free: [0, 256) and [8000, 8256), the rest used */
+	memset(grp->bb_bitmap, 0xff, vol->bitmap_words * 8);
+	set_range(grp->bb_bitmap, 0, 256, false);
+	set_range(grp->bb_bitmap, 8000, 256, false);
+	set_padding(vol, grp->bb_bitmap, grp->bb_len);
+	mb_buddy_generate(vol, grp);
+	/* rising chunks [8000, 8064), [8064, 8192), then 8192's order-13
+	   chunk would pass the group's end: the last one is [8192, 8256) */
+	mb_buddy_mark_used(vol, grp, 8000, 250);
+	if (group_matches_rebuild(&f, grp, "mark_used 8000+250"))
+		check_mark_shapes(&f, &rng, grp);
+	mb_unlock(&grp->bb_lock);
+	fixture_destroy(&f);
 }
 
 /*
