@@ -233,7 +233,9 @@ static int mb_group_rebuild_locked(struct mb_volume *vol, struct mb_group *grp)
  * Builds a NEED_INIT group's bitmaps.  The on-disk bitmap comes from the
  * volume's store, unless the store says the group is uninit (BLOCK_UNINIT;
  * every group of a memory store): then it is the group's metadata plus
- * the padding past bb_len.  No PA can exist in a group that was never loaded,
+ * the padding past bb_len, and its buddy, run tree and counters follow
+ * from its shape (pristine.c: copied from the volume's template).  No PA
+ * can exist in a group that was never loaded,
  * so the in-core bitmap equals the on-disk one.  The counters seeded from
  * the descriptor (hints, see mb_group_seed_locked) are replaced by the
  * real ones; the free count cannot change (the loader checks the bitmap
@@ -251,10 +253,13 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 	if (mb_group_corrupt(grp))
 		return -EUCLEAN;
 
-	size_t dwords = mb_group_durable_words(vol);
-	uint64_t *disk = calloc(dwords, sizeof(uint64_t));
+	size_t dbytes = mb_group_durable_words(vol) * sizeof(uint64_t);
+	/* not zeroed: written whole below (the pristine fill, or zeroes and
+	   the store's read), so a pristine group pays no memset of it */
+	uint64_t *disk = malloc(dbytes);
 	/* the buffer of the group this one displaces from the cache, if any */
 	uint64_t *buf = mb_gcache_claim_locked(vol, grp);
+	uint32_t rsv = mb_group_reserved(vol, grp);
 
 	if (!buf)
 		buf = malloc(mb_group_derived_words(vol) * sizeof(uint64_t));
@@ -266,6 +271,7 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 	bool pristine = vol->store->ops->group_uninit(vol->store, mb_group_no(vol, grp));
 
 	if (!pristine) {
+		memset(disk, 0, dbytes);
 		int err = vol->store->ops->load_bitmap(vol->store, mb_group_no(vol, grp), disk);
 
 		if (err) {
@@ -276,8 +282,7 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 			return err;
 		}
 	} else {
-		mb_set_bits(disk, 0, mb_group_reserved(vol, grp));
-		mb_set_bits(disk, grp->bb_len, vol->bitmap_words * 64 - grp->bb_len);
+		mb_pristine_fill_locked(vol, grp, disk, rsv);
 	}
 	grp->bb_disk = disk;
 	grp->bb_bitmap = disk; /* no PA, nothing pending yet: the same bits */
@@ -292,7 +297,7 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 	uint32_t expect = grp->bb_free;
 
 	if (pristine)
-		mb_pristine_derive_locked(vol, grp, mb_group_reserved(vol, grp));
+		mb_pristine_derive_locked(vol, grp, rsv);
 	else
 		mb_buddy_generate(vol, grp);
 	assert(grp->bb_free == expect);

@@ -925,8 +925,9 @@ struct mb_volume {
 	_Atomic(uint64_t *) gc_spare; /* a dropped copy's memory, for the next copy */
 	uint64_t *zero_map;         /* bitmap_words zeros: the pending map of stores
 				       whose frees never wait; const */
-	/* pristine.c: the buddy of a pristine full-length group, published
-	   once (release CAS), then read with acquire loads; freed at destroy */
+	/* pristine.c: the bitmap, buddy and run tree of a pristine full-length
+	   group, published once (release CAS), then read with acquire loads;
+	   freed at destroy */
 	_Atomic(struct mb_pristine *) pristine;
 	bool frees_wait;            /* the store's MB_STORE_FREES_WAIT_COMMIT, kept:
 				       destroy tears the store down first; const */
@@ -1212,8 +1213,11 @@ void mb_buddy_build(const struct mb_volume *vol, const uint64_t *bitmap, uint64_
    tree is the caller's to keep in step).  bb_lock. */
 void mb_buddy_apply_summary_locked(struct mb_volume *vol, struct mb_group *grp,
 				   const struct mb_buddy_summary *sum);
-/* pristine.c: a pristine group's buddy, copied from the volume's template */
+/* pristine.c: a pristine group's bitmap, buddy and run tree, copied from
+   the volume's template */
 struct mb_pristine;
+void mb_pristine_fill_locked(struct mb_volume *vol, const struct mb_group *grp, uint64_t *disk,
+			     uint32_t rsv);
 void mb_pristine_derive_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t rsv);
 void mb_pristine_destroy(struct mb_volume *vol);
 /* The reference build, run by run (mb_check, tests): the same result. */

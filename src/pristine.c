@@ -1,15 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pristine.c - the buddy of a pristine group, built once per volume and
- * copied.  A group first loaded while BLOCK_UNINIT has a bitmap made of
- * its geometry alone (its metadata blocks, and the padding past its end),
- * so every full-length group with the same metadata count has the same
- * bitmap, the same buddy and the same counters.  The first such load
- * builds them (buddy.c) and publishes a copy; later ones copy it: a
- * memcpy instead of a build, which was most of a first touch (an aging
- * run over a fresh 64 GiB volume loads 512 groups).  The free-run tree
- * (runsum.c) is left stale, as after any build: rebuilding it for an
- * all-free group is cheap.
+ * pristine.c - a pristine group's first load, copied from a template built
+ * once per volume.  A group first loaded while BLOCK_UNINIT has a bitmap
+ * made of its geometry alone (its metadata blocks, and the padding past its
+ * end), so every full-length group with the same metadata count has the
+ * same bitmap, the same buddy, the same free-run tree (runsum.c) and the
+ * same counters.  The first such load builds them (buddy.c, runsum.c) and
+ * publishes a copy of its durable bitmap and its derived buffer; later ones
+ * copy them: two memcpys instead of a zeroed allocation (a memset of the
+ * bitmap, then its metadata bits), a buddy build and the tree's marking
+ * stale -- most of a first touch (aging:triangle loads 512 groups of a
+ * fresh 64 GiB volume).
+ * The template costs one bitmap and one derived buffer per volume (7 KiB
+ * at 4 KiB blocks), whatever the volume's size.
+ *
+ * The copied tree is all stale, as mb_buddy_generate leaves it: its first
+ * query builds it (runsum.c, in closed form while the group is one run).
+ * A fresh copy would spare that build (~2,500 instructions, aging:triangle)
+ * but costs every mark before a query its ancestors' joins: raw:256 went
+ * from 698 to 1262 instructions a call with it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,28 +28,82 @@
 struct mb_pristine {
 	uint32_t rsv;                /* metadata blocks at the group's start */
 	struct mb_buddy_summary sum; /* what the build counted */
-	uint64_t buddy[];            /* buddy_words */
+	/* bitmap_words of the bitmap, then the derived buffer as group.c
+	   lays it out (buddy_words of buddy, then the run tree): one memcpy */
+	uint64_t words[];
 };
 
-/*
- * Builds the template from grp's bitmap and publishes it, unless another
- * thread published first (under another group's lock): then that one is
- * returned.  NULL when out of memory (the caller builds as usual).
- */
-static struct mb_pristine *mb_pristine_publish(struct mb_volume *vol, struct mb_group *grp,
-					       uint32_t rsv)
+static size_t mb_pristine_derived_words(const struct mb_volume *vol)
 {
-	struct mb_pristine *t = malloc(sizeof(*t) + vol->buddy_words * sizeof(uint64_t));
+	return (size_t)vol->buddy_words + mb_runsum_words(vol);
+}
+
+/* The template, if it fits a group of grp's shape with rsv metadata blocks. */
+static const struct mb_pristine *mb_pristine_for(struct mb_volume *vol,
+						 const struct mb_group *grp, uint32_t rsv)
+{
+	/* acquire: pairs with the release CAS in mb_pristine_publish, so a
+	   thread that sees the pointer sees the template's contents */
+	const struct mb_pristine *t = atomic_load_explicit(&vol->pristine, memory_order_acquire);
+
+	/* a short last group has its own shape */
+	return t && grp->bb_len == vol->bpg && t->rsv == rsv ? t : NULL;
+}
+
+/* The pristine bitmap of a group of len blocks with rsv metadata blocks. */
+static void mb_pristine_bitmap(const struct mb_volume *vol, uint64_t *map, uint32_t rsv,
+			       uint32_t len)
+{
+	memset(map, 0, vol->bitmap_words * sizeof(uint64_t));
+	mb_set_bits(map, 0, rsv);
+	mb_set_bits(map, len, vol->bitmap_words * 64 - len);
+}
+
+/*
+ * Writes the durable buffer of a pristine group (group.c: bitmap_words of
+ * on-disk bitmap, then the pending and committing maps when frees wait):
+ * its metadata and padding used, the rest free, nothing pending.  disk is
+ * not zeroed beforehand: every word is written here.  bb_lock held.
+ */
+void mb_pristine_fill_locked(struct mb_volume *vol, const struct mb_group *grp, uint64_t *disk,
+			     uint32_t rsv)
+{
+	mb_assert_locked(&grp->bb_lock);
+	const struct mb_pristine *t = mb_pristine_for(vol, grp, rsv);
+	size_t bytes = vol->bitmap_words * sizeof(uint64_t);
+
+	if (t)
+		memcpy(disk, t->words, bytes);
+	else
+		mb_pristine_bitmap(vol, disk, rsv, grp->bb_len);
+	if (vol->frees_wait)
+		memset(disk + vol->bitmap_words, 0, 2 * bytes);
+}
+
+/*
+ * Builds the template in grp's own buffers (grp, pristine and full-length,
+ * then needs no copy) and publishes it, unless another thread published
+ * first (under another group's lock): then that one is returned.  NULL
+ * when out of memory (grp's buddy and tree are made all the same).
+ */
+static const struct mb_pristine *mb_pristine_publish(struct mb_volume *vol, struct mb_group *grp,
+						     uint32_t rsv, struct mb_buddy_summary *sum)
+{
+	size_t bwords = vol->bitmap_words, dwords = mb_pristine_derived_words(vol);
+	struct mb_pristine *t = malloc(sizeof(*t) + (bwords + dwords) * sizeof(uint64_t));
 	struct mb_pristine *expected = NULL;
 
+	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, sum);
+	/* the fields a stale node does not use are zeroes in every copy */
+	memset(mb_runsum_tree(vol, grp), 0, mb_runsum_words(vol) * sizeof(uint64_t));
+	mb_runsum_invalidate_locked(vol, grp);
 	if (!t)
 		return NULL;
 	t->rsv = rsv;
-	/* built in grp's own buffer (grp then needs no copy), then kept */
-	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, &t->sum);
-	memcpy(t->buddy, grp->bb_buddy, vol->buddy_words * sizeof(uint64_t));
-	/* release: pairs with the acquire load in mb_pristine_derive_locked,
-	   so a thread that sees the pointer sees the template's contents */
+	t->sum = *sum;
+	memcpy(t->words, grp->bb_bitmap, bwords * sizeof(uint64_t));
+	memcpy(t->words + bwords, grp->bb_buddy, dwords * sizeof(uint64_t));
+	/* release: pairs with the acquire load in mb_pristine_for */
 	if (atomic_compare_exchange_strong_explicit(&vol->pristine, &expected, t,
 						    memory_order_release, memory_order_acquire))
 		return t;
@@ -49,51 +112,65 @@ static struct mb_pristine *mb_pristine_publish(struct mb_volume *vol, struct mb_
 }
 
 #ifdef MB_DEBUG
-/* The test flavour checks every copy against the builds it replaces. */
+/*
+ * The test flavour checks every copy against the builds it replaces: the
+ * bitmap against its closed form, the buddy and the counters against a
+ * build, the tree against the group's own marking stale.
+ */
 static void mb_pristine_verify_locked(struct mb_volume *vol, struct mb_group *grp,
-				      const struct mb_pristine *t)
+				      const struct mb_pristine *t, uint32_t rsv)
 {
+	size_t twords = mb_runsum_words(vol);
+	uint64_t *map = malloc(vol->bitmap_words * sizeof(uint64_t));
 	uint64_t *buddy = malloc(vol->buddy_words * sizeof(uint64_t));
+	uint64_t *tree = malloc(twords * sizeof(uint64_t));
 	struct mb_buddy_summary sum;
 
-	if (!buddy)
-		return;
-	mb_buddy_build(vol, grp->bb_bitmap, buddy, &sum);
-	assert(!memcmp(buddy, grp->bb_buddy, vol->buddy_words * sizeof(uint64_t)));
-	assert(!memcmp(&sum, &t->sum, sizeof(sum)));
+	if (map && buddy && tree) {
+		mb_pristine_bitmap(vol, map, rsv, grp->bb_len);
+		assert(!memcmp(map, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t)));
+		assert(!memcmp(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t)));
+		mb_buddy_build(vol, grp->bb_bitmap, buddy, &sum);
+		assert(!memcmp(buddy, grp->bb_buddy, vol->buddy_words * sizeof(uint64_t)));
+		assert(!memcmp(&sum, &t->sum, sizeof(sum)));
+		/* marked again in place: the same nodes if the copy was right */
+		memcpy(tree, mb_runsum_tree(vol, grp), twords * sizeof(uint64_t));
+		mb_runsum_invalidate_locked(vol, grp);
+		assert(!memcmp(tree, mb_runsum_tree(vol, grp), twords * sizeof(uint64_t)));
+	}
+	free(map);
 	free(buddy);
+	free(tree);
 }
 #endif
 
 /*
- * Derives a pristine group's buddy and counters from its bitmap, as
- * mb_buddy_generate does, copying the template when the group has its
- * shape.  bb_lock held; the bitmap is the pristine one of a group with rsv
- * metadata blocks (group.c).
+ * Derives a pristine group's buddy, run tree and counters from its bitmap
+ * (written by mb_pristine_fill_locked), as mb_buddy_generate does, copying
+ * the template when the group has its shape, else building them (the
+ * first full-length group builds the template).  bb_lock held.
  */
 void mb_pristine_derive_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t rsv)
 {
 	mb_assert_locked(&grp->bb_lock);
-	struct mb_pristine *t;
+	const struct mb_pristine *t = mb_pristine_for(vol, grp, rsv);
+	struct mb_buddy_summary sum;
 
-	if (grp->bb_len != vol->bpg) { /* a short last group: its own shape */
-		mb_buddy_generate(vol, grp);
-		return;
-	}
-	t = atomic_load_explicit(&vol->pristine, memory_order_acquire);
-	if (!t)
-		t = mb_pristine_publish(vol, grp, rsv); /* builds grp's buddy in place */
-	else if (t->rsv == rsv)
-		memcpy(grp->bb_buddy, t->buddy, vol->buddy_words * sizeof(uint64_t));
-	if (!t || t->rsv != rsv) { /* out of memory, or another metadata count */
-		mb_buddy_generate(vol, grp);
-		return;
-	}
-	mb_runsum_invalidate_locked(vol, grp); /* built by its first query */
-	mb_buddy_apply_summary_locked(vol, grp, &t->sum);
+	if (t) {
+		memcpy(grp->bb_buddy, t->words + vol->bitmap_words,
+		       mb_pristine_derived_words(vol) * sizeof(uint64_t));
+		mb_buddy_apply_summary_locked(vol, grp, &t->sum);
 #ifdef MB_DEBUG
-	mb_pristine_verify_locked(vol, grp, t);
+		mb_pristine_verify_locked(vol, grp, t, rsv);
 #endif
+		return;
+	}
+	if (grp->bb_len != vol->bpg || atomic_load_explicit(&vol->pristine, memory_order_relaxed)) {
+		mb_buddy_generate(vol, grp); /* a short last group, or another metadata count */
+		return;
+	}
+	mb_pristine_publish(vol, grp, rsv, &sum); /* builds grp's in place */
+	mb_buddy_apply_summary_locked(vol, grp, &sum);
 }
 
 void mb_pristine_destroy(struct mb_volume *vol)

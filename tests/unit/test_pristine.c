@@ -10,6 +10,14 @@
  * The test flavour also asserts each copy against a build as it is made.
  * concurrent_first_loads: threads load a fresh volume's groups at once, so
  * several race to publish the template (run under TSan in CI).
+ * copies_are_pristine: the template's own group is worked hard before the
+ * others load; each of them must still get its metadata and padding used
+ * and nothing else (checked bit by bit, not by the closed form pristine.c
+ * uses), a buddy and counters as a build gives, and a run tree that a
+ * flush makes equal to a build.  The heap is soiled before each load, so
+ * a word the load leaves unwritten shows.
+ * frees_wait_maps_start_empty: the same for a persistent volume, whose
+ * groups also carry pending and committing maps and a private copy.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +25,7 @@
 
 #include "harness.h"
 #include "mb_int.h"
+#include "mb_test_int.h"
 
 /* Loads group g by asking for one block at its first data block. */
 static int touch(struct mb_volume *v, mb_grp_t g)
@@ -122,4 +131,145 @@ TEST(concurrent_first_loads)
 		ASSERT_CHECK_CLEAN(v);
 		mb_volume_destroy(v);
 	}
+}
+
+/* Leaves a freed chunk of `bytes` full of ones, for the next malloc of that size. */
+static void soil_heap(size_t bytes)
+{
+	void *p = malloc(bytes);
+
+	if (p)
+		memset(p, 0xff, bytes);
+	free(p);
+}
+
+/* Bit by bit: metadata and padding used, the rest free. */
+static bool bitmap_is_pristine(struct mb_volume *v, const struct mb_group *grp, const uint64_t *map)
+{
+	uint32_t rsv = mb_group_reserved(v, grp);
+
+	for (uint32_t b = 0; b < v->bitmap_words * 64; b++)
+		if (mb_test_bit(map, b) != (b < rsv || b >= grp->bb_len))
+			return false;
+	return true;
+}
+
+/* grp's run tree, flushed, against a fresh build: every node. */
+static bool tree_as_built(struct mb_volume *v, struct mb_group *grp)
+{
+	size_t words = mb_runsum_words(v);
+	struct mb_rs *t = mb_runsum_tree(v, grp);
+	struct mb_rs *copy = malloc(words * sizeof(uint64_t));
+	uint32_t nodes = 2 * mb_runsum_leaves_for(v->bitmap_words);
+	bool same = true;
+
+	mb_runsum_flush_locked(v, grp);
+	memcpy(copy, t, words * sizeof(uint64_t));
+	mb_runsum_build_locked(v, grp);
+	for (uint32_t n = 1; n < nodes; n++)
+		same &= copy[n].pre == t[n].pre && copy[n].suf == t[n].suf && copy[n].max == t[n].max &&
+			copy[n].cnt == t[n].cnt && copy[n].at == t[n].at;
+	free(copy);
+	return same;
+}
+
+/* Loads group g (heap soiled first) and checks everything it derived. */
+static bool loads_pristine(struct mb_volume *v, mb_grp_t g)
+{
+	struct mb_group *grp = mb_group_at(v, g);
+	size_t dbytes = (v->frees_wait ? 3 : 1) * (size_t)v->bitmap_words * sizeof(uint64_t);
+	bool ok;
+
+	soil_heap(dbytes);
+	soil_heap(((size_t)v->buddy_words + mb_runsum_words(v)) * sizeof(uint64_t));
+	if (mb_group_lock_usable(v, grp)) {
+		mb_unlock(&grp->bb_lock);
+		return false;
+	}
+	ok = bitmap_is_pristine(v, grp, grp->bb_disk) && bitmap_is_pristine(v, grp, grp->bb_bitmap);
+	if (v->frees_wait) /* nothing pending, nothing committing */
+		ok &= mb_count_zero_bits(grp->bb_disk + v->bitmap_words, 0,
+					 2 * v->bitmap_words * 64) == 2 * v->bitmap_words * 64;
+	ok &= tree_as_built(v, grp);
+	mb_unlock(&grp->bb_lock);
+	return ok && same_as_build(v, g);
+}
+
+/* Many short allocations at goals in group g (only there: GOAL_ONLY): its
+   bitmap, buddy and tree all change. */
+static void work_group(struct mb_volume *v, mb_grp_t g, uint32_t n)
+{
+	struct mb_geometry geo;
+
+	mb_volume_geometry(v, &geo);
+	uint32_t room = geo.blocks_per_group - geo.reserved_per_group;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t goal = geo.first_data_block + (uint64_t)g * geo.blocks_per_group +
+				geo.reserved_per_group + 7 * i % room;
+		struct mb_request r = { .goal = goal, .len = 1 + i % 5,
+					.flags = MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY };
+		struct mb_extent e;
+
+		(void)mb_alloc(v, &r, &e);
+	}
+}
+
+TEST(copies_are_pristine)
+{
+	static const struct mb_geometry shapes[] = {
+		{ .block_size = 4096, .blocks_per_group = 4096, .blocks_count = 6 * 4096 + 1000,
+		  .reserved_per_group = 70 },
+		{ .block_size = 4096, .blocks_count = 3 * 32768 + 100, .reserved_per_group = 513 },
+		{ .block_size = 4096, .blocks_per_group = 72, .blocks_count = 72 * 5 + 71,
+		  .reserved_per_group = 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		struct mb_volume *v;
+
+		ASSERT_EQ_INT(mb_volume_create(&shapes[i], &v), 0);
+		uint32_t n = mb_groups_count(v);
+
+		ASSERT_TRUE(loads_pristine(v, 1)); /* builds the template */
+		work_group(v, 1, 200);
+		ASSERT_TRUE(mb_group_at(v, 1)->bb_free < mb_group_pristine_free(v, 1));
+		for (uint32_t g = 0; g < n; g++)
+			if (g != 1)
+				ASSERT_TRUE(loads_pristine(v, g));
+		ASSERT_CHECK_CLEAN(v);
+		mb_volume_destroy(v);
+	}
+}
+
+TEST(frees_wait_maps_start_empty)
+{
+	static const struct mb_geometry geo = { .block_size = 1024, .blocks_per_group = 1024,
+						.blocks_count = 8 * 1024 + 300,
+						.reserved_per_group = 40 };
+	static const struct mb_open_opts no_thread = { .commit_interval_s = 0 };
+	struct mb_dev *dev;
+	struct mb_volume *v;
+
+	ASSERT_EQ_INT(mb_dev_open_memory(NULL, geo.blocks_count * geo.block_size, false, &dev), 0);
+	ASSERT_EQ_INT(mb_volume_format_dev(dev, &geo, NULL), 0);
+	ASSERT_EQ_INT(mb_volume_open_dev(dev, &no_thread, &v), 0);
+	ASSERT_TRUE(v->frees_wait);
+	/* the format's own metadata may make group 0 differ: start past it */
+	uint32_t n = mb_groups_count(v), first = n - 1;
+
+	for (uint32_t g = 1; g < n; g++)
+		if (v->store->ops->group_uninit(v->store, g)) {
+			first = g;
+			break;
+		}
+	ASSERT_TRUE(first < n - 1);
+	ASSERT_TRUE(loads_pristine(v, first)); /* builds the template */
+	work_group(v, first, 100);
+	ASSERT_TRUE(mb_group_at(v, first)->bb_free < mb_group_pristine_free(v, first));
+	for (uint32_t g = first + 1; g < n; g++)
+		if (v->store->ops->group_uninit(v->store, g))
+			ASSERT_TRUE(loads_pristine(v, g));
+	ASSERT_CHECK_CLEAN(v);
+	ASSERT_EQ_INT(mb_volume_close(v), 0);
 }
