@@ -21,8 +21,8 @@
  * once; a fresh leaf partly inside follows from the run the change split
  * or joined (mb_rs_leaf_mark), or else is read again from its words at
  * once (mb_rs_leaf_redo): it stays fresh.  In a tree all fresh
- * the ancestors of a leaf so set follow it at once (mb_rs_lift); else
- * they go stale.  A query's walk recomputes the stale nodes it reaches, no others
+ * the ancestors of the leaves so set follow them at once (mb_rs_lift,
+ * mb_rs_mark_long_fresh); else they go stale.  A query's walk recomputes the stale nodes it reaches, no others
  * (mb_rs_scan_node).
  *
  * Storage: 2 * leaves nodes of 20 bytes behind the group's buddy, in the
@@ -477,22 +477,23 @@ static __attribute__((noinline)) void mb_rs_leaf_redo(const struct mb_volume *vo
 }
 
 /*
- * Node n (a leaf) of a tree all fresh was o and is now t[n]: its
- * ancestors follow at once, a join a level while more than the count
+ * Node n (half blocks; a leaf in mb_rs_lift) of a tree all fresh was o
+ * and is now t[n]: its ancestors follow at once, a join a level while more than the count
  * changed, then the count alone (an ancestor's pre, suf, max and at follow
  * from its children's, its cnt moves by theirs).  A group allocated from
  * between two scans then pays no flush at its next scan (a path of 6
  * joins, ~600 instructions with its leaf in aged90).  Only in a tree all
  * fresh: in one partly stale (the drain's group, whose walks stop early)
  * the walk mends the nodes it passes anyway, and a lift there cost the
- * drain ~30 instructions a call.  Out of line: inline in buddy.c's mark
- * it grew every mark.
+ * drain ~30 instructions a call.  mb_rs_lift out of line: inline in
+ * buddy.c's mark it grew every mark.
  */
-static __attribute__((noinline)) void mb_rs_lift(struct mb_rs *t, uint32_t n, struct mb_rs o)
+static inline __attribute__((always_inline)) void mb_rs_lift_from(struct mb_rs *t, uint32_t n,
+								  struct mb_rs o, uint32_t half)
 {
 	struct mb_rs cur = t[n];
 
-	for (uint32_t half = MB_RS_LEAF_BITS; n > 1; n /= 2, half *= 2) {
+	for (; n > 1; n /= 2, half *= 2) {
 		assert(t[n / 2].cnt != MB_RS_STALE);
 		if (cur.pre == o.pre && cur.suf == o.suf && cur.max == o.max && cur.at == o.at) {
 			uint32_t d = cur.cnt - o.cnt; /* mod 2^32: a drop adds back */
@@ -509,18 +510,35 @@ static __attribute__((noinline)) void mb_rs_lift(struct mb_rs *t, uint32_t n, st
 	}
 }
 
+static __attribute__((noinline)) void mb_rs_lift(struct mb_rs *t, uint32_t n, struct mb_rs o)
+{
+	mb_rs_lift_from(t, n, o, MB_RS_LEAF_BITS);
+}
+
+/* Fresh leaf `leaf` holds [s, e) of a range just made all used or all free: set at once. */
+static inline __attribute__((always_inline)) void
+mb_rs_leaf_set(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t,
+	       uint32_t leaf, uint32_t s, uint32_t e, bool used)
+{
+	struct mb_rs *r = &t[mb_rs_leaves(vol) + leaf];
+
+	assert(r->cnt != MB_RS_STALE);
+	if (!mb_rs_leaf_mark(vol, grp, r, leaf * MB_RS_LEAF_BITS, s, e, used))
+		mb_rs_leaf_redo(vol, grp, r, leaf);
+	assert(mb_rs_same(*r, mb_rs_leaf(vol, grp, leaf)));
+}
+
 /*
  * Leaf `leaf` holds [s, e) of a range just made all used or all free: set
- * at once when fresh (mb_rs_leaf_mark, or read again: mb_rs_leaf_redo),
- * else left stale.  Its ancestors then follow it (lift, in a tree all fresh:
- * mb_rs_lift) or go stale (mb_rs_mark_long sets them itself).
+ * at once when fresh (mb_rs_leaf_set), else left stale.  Its ancestors then
+ * follow it (lift, in a tree all fresh: mb_rs_lift) or go stale
+ * (mb_rs_mark_long sets them itself).
  */
 static inline __attribute__((always_inline)) void
 mb_rs_mark_leaf(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t,
 		uint32_t leaf, uint32_t s, uint32_t e, bool used, bool lift)
 {
-	uint32_t p = mb_rs_leaves(vol), b0 = leaf * MB_RS_LEAF_BITS;
-
+	uint32_t p = mb_rs_leaves(vol);
 	struct mb_rs *r = &t[p + leaf];
 
 	if (r->cnt == MB_RS_STALE) { /* a tree never scanned: every mark */
@@ -529,9 +547,7 @@ mb_rs_mark_leaf(const struct mb_volume *vol, const struct mb_group *grp, struct 
 	}
 	struct mb_rs o = *r;
 
-	if (!mb_rs_leaf_mark(vol, grp, r, b0, s, e, used))
-		mb_rs_leaf_redo(vol, grp, r, leaf);
-	assert(mb_rs_same(*r, mb_rs_leaf(vol, grp, leaf)));
+	mb_rs_leaf_set(vol, grp, t, leaf, s, e, used);
 	if (lift && t[1].cnt != MB_RS_STALE) /* all fresh */
 		mb_rs_lift(t, p + leaf, o);
 	else
@@ -551,11 +567,69 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
 }
 
 /*
+ * mb_rs_mark_long in a tree all fresh: it stays fresh.  The leaves changed
+ * are lo..hi: the ends (set as mb_rs_leaf_set sets them) and those between,
+ * wholly inside.  At each level above, the nodes over them are one range
+ * too; those whose leaves all lie inside are all used or all free, the one
+ * or two at the range's ends are joined from their children, set just
+ * below; from where the range is one node, a lift (mb_rs_lift_from, which
+ * stops joining where only the count moved).  These are the joins a later
+ * walk's flush would make (both ends' paths, ~10 in aging:triangle, found
+ * there by a descent that tests both children of each), made now without
+ * the search; a second mark of the group before its next scan pays its
+ * joins again, which the triangle's groups rarely get (1 scan in 30
+ * follows two marks or more).  On main 7c24ea9: aging:triangle 5063 ->
+ * 4733 instructions a call.
+ */
+static inline __attribute__((always_inline)) void
+mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t,
+		      uint32_t start, uint32_t len, bool used)
+{
+	uint32_t p = mb_rs_leaves(vol);
+	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
+	uint32_t in = (start + MB_RS_LEAF_BITS - 1) / MB_RS_LEAF_BITS;
+	uint32_t out = (start + len) / MB_RS_LEAF_BITS;
+	const struct mb_rs all = used ? (struct mb_rs){0, 0, 0, 0, 0}
+				      : (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS,
+						       MB_RS_LEAF_BITS, 1, 0};
+
+	if (lo < in)
+		mb_rs_leaf_set(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used);
+	if (hi >= out)
+		mb_rs_leaf_set(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used);
+	for (uint32_t l = in; l < out; l++) {
+		assert(mb_rs_leaf(vol, grp, l).max == all.max); /* the caller's word */
+		t[p + l] = all;
+	}
+	for (uint32_t d = 1, a = (p + lo) / 2, b = (p + hi) / 2, half = MB_RS_LEAF_BITS; a;
+	     d++, a /= 2, b /= 2, half *= 2) {
+		const struct mb_rs whole = used ? (struct mb_rs){0, 0, 0, 0, 0}
+						: (struct mb_rs){2 * half, 2 * half, 2 * half, 1, 0};
+
+		/* the nodes between a and b lie inside */
+		for (uint32_t n = a + 1; n < b; n++)
+			t[n] = whole;
+		const struct mb_rs o = t[a];
+
+		t[a] = (a << d) - p >= in && ((a + 1) << d) - p <= out
+			       ? whole
+			       : mb_rs_join(t[2 * a], half, t[2 * a + 1], half);
+		if (b == a) { /* one path from here */
+			mb_rs_lift_from(t, a, o, 2 * half);
+			return;
+		}
+		t[b] = ((b + 1) << d) - p <= out ? whole
+						 : mb_rs_join(t[2 * b], half, t[2 * b + 1], half);
+	}
+}
+
+/*
  * [start, start + len) of bb_bitmap was just made all used (used) or all
  * free -- every mark and free of buddy.c: a leaf inside it is set at once
  * to what it now is, the two at the range's ends as mb_rs_mark_leaf sets
  * them, and only ancestors go stale, so that a walk rejoins nodes instead
- * of rebuilding the 4 or 5 leaves of a 2048-block extent.  Out of line:
+ * of rebuilding the 4 or 5 leaves of a 2048-block extent; in a tree all
+ * fresh the ancestors are set too (mb_rs_mark_long_fresh).  Out of line:
  * only a range of a leaf or more gets here.
  */
 static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vol,
@@ -573,6 +647,10 @@ static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vo
 						       MB_RS_LEAF_BITS, 1, 0};
 
 	assert(len >= MB_RS_LEAF_BITS && hi < p && in <= out);
+	if (t[1].cnt != MB_RS_STALE) {
+		mb_rs_mark_long_fresh(vol, grp, t, start, len, used);
+		return;
+	}
 	if (lo < in) /* the ends, partly inside */
 		mb_rs_mark_leaf(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used, false);
 	if (hi >= out)

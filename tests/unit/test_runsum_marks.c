@@ -366,3 +366,82 @@ TEST(a_lift_moves_at_alone_or_the_count)
 	mb_unlock(&grp->bb_lock);
 	mb_volume_destroy(vol);
 }
+
+/*
+ * In a tree all fresh, a mark of a leaf or more (a piece of one long run,
+ * as buddy.c makes it) keeps every node fresh: the leaves at its ends are
+ * set from the run, those inside all used or all free, and every ancestor
+ * of them at once, all used or all free where its leaves all lie inside,
+ * else joined (runsum.c, mb_rs_mark_long_fresh); each must match a bit
+ * count.  Pieces from or to a leaf's edge, or neither, over two leaves or
+ * many, and whole groups freed or used.
+ */
+TEST(long_marks_in_a_fresh_tree_keep_it_fresh)
+{
+	uint64_t rng = mb_test_seed ^ 0x2c55;
+	uint64_t marks = 0, edges = 0;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 6; round++) {
+			struct mb_group *grp =
+				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			const struct mb_rs *t;
+			uint32_t len;
+			static const uint32_t scale[] = {40, 600, 3000, 9000};
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			t = runs_by_turns(vol, grp, &rng, scale, round & 1);
+			len = grp->bb_len;
+			for (int q = 0, nq = mb_test_rounds(400); q < nq; q++) {
+				bool used = mb_rand_below(&rng, 2);
+				uint32_t x = (uint32_t)mb_rand_below(&rng, len), rs, re, s, e;
+
+				run_around(grp->bb_bitmap, len, x, used, &rs, &re);
+				if (re - rs < LEAF_BITS)
+					continue;
+				s = rs + (uint32_t)mb_rand_below(&rng, re - rs - LEAF_BITS + 1);
+				e = s + LEAF_BITS + (uint32_t)mb_rand_below(&rng, re - s - LEAF_BITS + 1);
+				switch (mb_rand_below(&rng, 4)) {
+				case 0: /* from a leaf's edge */
+					if ((s + LEAF_BITS - 1) / LEAF_BITS * LEAF_BITS + LEAF_BITS <= e)
+						s = (s + LEAF_BITS - 1) / LEAF_BITS * LEAF_BITS;
+					break;
+				case 1: /* to a leaf's edge */
+					if (e / LEAF_BITS * LEAF_BITS >= s + LEAF_BITS)
+						e = e / LEAF_BITS * LEAF_BITS;
+					break;
+				case 2: /* the whole run */
+					s = rs, e = re;
+					break;
+				default:
+					break;
+				}
+				edges += s % LEAF_BITS == 0 || e % LEAF_BITS == 0;
+				ASSERT_TRUE(t[1].cnt != UINT32_MAX);
+				for (uint32_t b = s; b < e; b++)
+					set_bit_to(grp->bb_bitmap, b, used);
+				mb_runsum_mark_locked(vol, grp, s, e - s, used);
+				marks++;
+				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+				if (q % 9 == 0) { /* the scans use it as it is */
+					uint32_t from = (uint32_t)mb_rand_below(&rng, vol->bpg);
+					uint32_t want = 1 + (uint32_t)mb_rand_below(&rng, 1200);
+
+					ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, from, want),
+						      rs_model_next_long(grp->bb_bitmap, vol->bpg, from,
+								      want));
+				}
+			}
+			mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	fprintf(stderr, "long marks in a fresh tree: %llu (%llu at a leaf's edge)\n",
+		(unsigned long long)marks, (unsigned long long)edges);
+	ASSERT_TRUE(marks > 100 && edges * 10 > marks);
+}
