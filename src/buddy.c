@@ -549,6 +549,20 @@ static inline void mb_chunk_put(struct mb_volume *vol, struct mb_group *grp, int
 	grp->bb_counters[k]++;
 }
 
+/* The chunks of [b, b + d) with d below b's alignment: the binary digits
+   of d, largest first, each a maximal free chunk taken. */
+static inline void mb_take_digits(struct mb_volume *vol, struct mb_group *grp, uint32_t b,
+				  uint32_t d)
+{
+	while (d) {
+		int j = mb_ilog2(d);
+
+		mb_chunk_take(vol, grp, j, b);
+		b += 1u << j;
+		d -= 1u << j;
+	}
+}
+
 /*
  * What is left free of a taken chunk before the extent, [c, x) with c
  * aligned to the chunk's order: its maximal chunks are the binary digits
@@ -600,13 +614,13 @@ static inline int mb_order_holding(const struct mb_volume *vol, const struct mb_
 
 /*
  * The order of the maximal free chunk holding x, the last block of an
- * extent whose rising chunks stopped at b (mb_buddy_mark_used_at): b is a
- * chunk boundary aligned to 2^jb (jb = min(ctz(b), max_order)) and x <
- * b + 2^jb, so that chunk starts at b or after and its order is at most
- * jb.  A used block in x's word keeps it below 6: the word says.  Else the
- * stored orders do, tried from jb down: most often the chunk is the one at
- * b (an allocation ends inside the large chunk after its rising ones), one
- * bit instead of a walk up from order 6.
+ * extent whose rising chunks stopped at b (mb_take_rising): b is a chunk
+ * boundary aligned to 2^jb (jb = min(ctz(b), max_order)) and x < b + 2^jb,
+ * so that chunk starts at b or after and its order is at most jb.  A used
+ * block in x's word keeps it below 6: the word says.  Else the stored
+ * orders do, tried from jb down: most often the chunk is the one at b (an
+ * allocation ends inside the large chunk after its rising ones), one bit
+ * instead of a walk up from order 6.
  */
 static inline int mb_order_falling(const struct mb_volume *vol, const struct mb_group *grp,
 				   mb_grpblk_t x, int jb)
@@ -634,6 +648,53 @@ static inline int mb_fit_order(const struct mb_volume *vol, uint32_t x, uint32_t
 }
 
 /*
+ * Rising: from b, a chunk boundary of a free run that goes on to end or
+ * past it, the largest aligned chunk at b while it fits in [b, end).
+ * They stop at r, end with its bits below m cleared, m the highest bit
+ * where b - 1 and end differ, capped at max_order (the chunk at r, of
+ * order m, would pass end): the chunks of [b, r) are the binary digits of
+ * r - b, smallest first, those of max_order repeated.  Takes them;
+ * returns r, and m in *jb.
+ */
+static inline uint32_t mb_take_rising(struct mb_volume *vol, struct mb_group *grp, uint32_t b,
+				      uint32_t end, uint32_t *jb)
+{
+	uint32_t top = (uint32_t)vol->max_order;
+	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(b - 1) ^ end); /* b == 0: 31 */
+
+	m = m < top ? m : top;
+	uint32_t r = end & ~((1u << m) - 1);
+
+	for (uint32_t d = (r - b) & ((1u << top) - 1); d; d &= d - 1) {
+		int j = __builtin_ctz(d);
+
+		mb_chunk_take(vol, grp, j, b);
+		b += 1u << j;
+	}
+	for (; b < r; b += 1u << top)
+		mb_chunk_take(vol, grp, (int)top, b);
+	*jb = m;
+	return r;
+}
+
+/*
+ * Takes the maximal chunks of a whole free run [b, end) -- the block
+ * before b and the one at end used, or past the group: the largest aligned
+ * ones that fit, one after the other (mb_buddy_counters_from_run's
+ * split), rising, then the binary digits of what is left, largest first.
+ * No lookup: nothing of the run is left over.  Out of line: inline it
+ * made the mark of a longer run dearer.
+ */
+static __attribute__((noinline)) void mb_take_run(struct mb_volume *vol, struct mb_group *grp,
+						  uint32_t b, uint32_t end)
+{
+	uint32_t jb;
+
+	b = mb_take_rising(vol, grp, b, end, &jb);
+	mb_take_digits(vol, grp, b, end - b);
+}
+
+/*
  * Marks [start, start + len) used; every block in it must be free.  k: the
  * order of the maximal free chunk that starts at start, if the caller
  * found it there (the power-of-two scan), else -1.  discard_pa_seq is
@@ -641,64 +702,57 @@ static inline int mb_fit_order(const struct mb_volume *vol, uint32_t x, uint32_t
  *
  * The extent lies in one free run, whose maximal chunks are the largest
  * aligned ones that fit, one after the other (mb_buddy_counters_from_run):
- * orders rising to the run's middle, then falling.  The chunks it touches
- * are taken; what is left of the first and the last is given back as
- * maximal chunks (mb_put_before, mb_put_after).  Only those two need the
- * buddy read: between them, while the order rises each chunk is the
- * largest aligned one at its start (the run goes on past the extent), and
- * once it would overrun the extent's end the chunks up to the last one
- * are the binary digits of the distance to it.  Both lookups read the
- * buddy and bitmap before anything changes.
+ * orders rising to the run's middle, then falling.  An extent that is the
+ * whole run (the blocks on either side used: an aged group's runs are
+ * shorter than most requests) takes them all, split as the run is
+ * (mb_take_run).  Else the chunks it touches are taken; what is left of
+ * the first and the last is given back as maximal chunks (mb_put_before,
+ * mb_put_after).  Only those two need the buddy read: between them, while
+ * the order rises each chunk is the largest aligned one at its start (the
+ * run goes on past the extent), and once it would overrun the extent's
+ * end the chunks up to the last one are the binary digits of the distance
+ * to it.  Both lookups read the buddy and bitmap before anything changes.
  */
 static inline __attribute__((always_inline)) void
 mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len,
 		      int k)
 {
-	uint32_t end = start + len, top = (uint32_t)vol->max_order;
-	bool before = mb_is_free_before(grp, start), after;
+	uint32_t end = start + len, b;
+	bool before = mb_is_free_before(grp, start);
+	bool after = before || mb_is_free_after(vol, grp, end); /* before: read below */
 
 	assert(len && mb_range_all_clear(grp->bb_bitmap, start, len));
-	if (k < 0) /* a run's first block is a chunk's first block */
-		k = before ? mb_order_holding(vol, grp, start, mb_fit_order(vol, start, end))
-			   : mb_order_at_start(vol, grp, start);
-	assert(k == mb_buddy_order_for_block(vol, grp, start));
+	assert(k < 0 || k == mb_buddy_order_for_block(vol, grp, start));
+	if (!after) {
+		mb_take_run(vol, grp, start, end);
+		b = end;
+	} else {
+		if (k < 0) /* a run's first block is a chunk's first block */
+			k = before ? mb_order_holding(vol, grp, start, mb_fit_order(vol, start, end))
+				   : mb_order_at_start(vol, grp, start);
+		assert(k == mb_buddy_order_for_block(vol, grp, start));
 
-	uint32_t c = start & ~((1u << k) - 1), b = c + (1u << k);
+		uint32_t c = start & ~((1u << k) - 1), jb;
 
-	mb_chunk_take(vol, grp, k, c);
-	mb_put_before(vol, grp, c, start);
-	if (b < end) {
-		uint32_t j;
-
-		for (;;) { /* rising: the largest aligned chunk at b, if it fits */
-			j = (uint32_t)__builtin_ctz(b);
-			j = j < top ? j : top;
-			if (end - b < (1u << j))
-				break;
-			mb_chunk_take(vol, grp, (int)j, b);
-			b += 1u << j;
-			if (b == end)
-				break;
-		}
+		b = c + (1u << k);
+		mb_chunk_take(vol, grp, k, c);
+		mb_put_before(vol, grp, c, start);
+		if (b < end)
+			b = mb_take_rising(vol, grp, b, end, &jb);
 		if (b < end) { /* falling: up to the chunk holding end - 1 */
-			k = mb_order_falling(vol, grp, end - 1, (int)j);
+			k = mb_order_falling(vol, grp, end - 1, (int)jb);
 			c = (end - 1) & ~((1u << k) - 1);
 			assert(k == mb_buddy_order_for_block(vol, grp, end - 1) && c >= b);
-			for (uint32_t d = c - b; d;) {
-				int i = mb_ilog2(d);
-
-				mb_chunk_take(vol, grp, i, b);
-				b += 1u << i;
-				d -= 1u << i;
-			}
+			mb_take_digits(vol, grp, b, c - b);
 			mb_chunk_take(vol, grp, k, c);
 			b = c + (1u << k);
 		}
+		/* b: the end of the last chunk taken; the block at end is free
+		   if the chunk goes on past it */
+		if (before)
+			after = b > end || mb_is_free_after(vol, grp, end);
+		mb_put_after(vol, grp, end, b);
 	}
-	/* b: the end of the last chunk taken; the block at end is free if the
-	   chunk goes on past it */
-	after = b > end || mb_is_free_after(vol, grp, end);
-	mb_put_after(vol, grp, end, b);
 	mb_bitmap_mark_clear(grp->bb_bitmap, start, len);
 	mb_runsum_mark_locked(vol, grp, start, len, true);
 	MB_WRITE_ONCE(grp->bb_fragments, grp->bb_fragments + (uint32_t)before + (uint32_t)after - 1);

@@ -134,13 +134,17 @@ void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n, const struct mb_
 	}
 }
 
-/* Moves g from the avg_hi bitmaps of sub `from` to those of `to`; `one`: gset.h. */
+/* Moves g from the avg_hi bitmaps of sub `from` to those of `to`; `one`: gset.h.
+   g's word in each bitmap is a stride apart: the base and stride are read
+   once (the atomics would make the compiler read them again each step). */
 static inline void mb_avg_hi_move_as(struct mb_volume *vol, mb_grp_t g, int from, int to, bool one)
 {
 	uint64_t bit = 1ULL << (g & 63);
+	size_t stride = vol->avg_hi_words;
+	_Atomic uint64_t *w0 = &mb_avg_hi_map(vol, 1)[g >> 6];
 
 	for (int j = from + 1; j <= to; j++) {
-		_Atomic uint64_t *w = &mb_avg_hi_map(vol, j)[g >> 6];
+		_Atomic uint64_t *w = w0 + (size_t)(j - 1) * stride;
 
 		if (one) /* nobody else writes the word */
 			atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit,
@@ -149,7 +153,7 @@ static inline void mb_avg_hi_move_as(struct mb_volume *vol, mb_grp_t g, int from
 			atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
 	}
 	for (int j = to + 1; j <= from; j++) {
-		_Atomic uint64_t *w = &mb_avg_hi_map(vol, j)[g >> 6];
+		_Atomic uint64_t *w = w0 + (size_t)(j - 1) * stride;
 
 		if (one)
 			atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) & ~bit,
