@@ -387,7 +387,7 @@ static void mb_rank_release(int rank)
 
 static _Thread_local char mb_thread_tag;
 
-bool mb_mutex_held(struct mb_mutex *mx)
+bool mb_mutex_held(const struct mb_mutex *mx)
 {
 	return atomic_load_explicit(&mx->owner_tag, memory_order_relaxed) ==
 	       (pthread_t *)&mb_thread_tag;

@@ -427,7 +427,7 @@ static inline __attribute__((always_inline)) void mb_unlock(struct mb_mutex *mx)
 #endif
 
 #ifdef MB_DEBUG
-bool mb_mutex_held(struct mb_mutex *mx);
+bool mb_mutex_held(const struct mb_mutex *mx);
 #define mb_assert_locked(mx) assert(mb_mutex_held(mx))
 #else
 #define mb_assert_locked(mx) ((void)(mx))
