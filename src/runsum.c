@@ -493,8 +493,9 @@ static inline __attribute__((always_inline)) void mb_rs_lift_from(struct mb_rs *
 {
 	struct mb_rs cur = t[n];
 
-	for (; n > 1; n /= 2, half *= 2) {
-		assert(t[n / 2].cnt != MB_RS_STALE);
+	/* o, the node's old value, is compared with the new after each
+	   join, not carried into the next: fewer values live (spills) */
+	for (;; n /= 2, half *= 2) {
 		if (cur.pre == o.pre && cur.suf == o.suf && cur.max == o.max && cur.at == o.at) {
 			uint32_t d = cur.cnt - o.cnt; /* mod 2^32: a drop adds back */
 
@@ -502,10 +503,13 @@ static inline __attribute__((always_inline)) void mb_rs_lift_from(struct mb_rs *
 				t[n].cnt += d;
 			return;
 		}
+		if (n <= 1)
+			return;
+		assert(t[n / 2].cnt != MB_RS_STALE);
 		struct mb_rs sib = t[n ^ 1];
 
-		o = t[n / 2];
 		cur = n & 1 ? mb_rs_join(sib, half, cur, half) : mb_rs_join(cur, half, sib, half);
+		o = t[n / 2];
 		t[n / 2] = cur;
 	}
 }
