@@ -282,14 +282,10 @@ mb_bias_enter(struct mb_lock_thr *me, struct mb_mutex *mx, bool nested)
  */
 /* The lock without rank checks (mb_lock in release builds, lock.c's in debug).
    always_inline, as mb_lock: LTO kept them out of line (two calls a pair). */
-static inline __attribute__((always_inline)) void mb_mutex_lock_raw(struct mb_mutex *mx)
+/* The lock's path with other threads (or a word found taken with none). */
+static inline __attribute__((always_inline)) void mb_mutex_lock_threaded(struct mb_mutex *mx)
 {
 	uint32_t c = 0;
-
-	if (MB_SINGLE_THREADED() && !atomic_load_explicit(&mx->word, memory_order_relaxed)) {
-		atomic_store_explicit(&mx->word, 1, memory_order_relaxed); /* see above */
-		return;
-	}
 	struct mb_lock_thr *me = mb_lock_self;
 
 	if (atomic_load_explicit(&mx->bias, memory_order_relaxed) == me &&
@@ -303,6 +299,27 @@ static inline __attribute__((always_inline)) void mb_mutex_lock_raw(struct mb_mu
 	/* relaxed: set by a holder of the word before its release */
 	if (MB_UNLIKELY(atomic_load_explicit(&mx->bias, memory_order_relaxed)))
 		mb_mutex_unbias(mx); /* its owner may be inside: wait it out */
+}
+
+/*
+ * `one`: the caller read MB_SINGLE_THREADED() once for a whole stretch in
+ * which it starts no thread (the PA fast path: one read for its four lock
+ * operations and its claim, instead of one each).  The process cannot
+ * gain a thread but through us, so the answer holds till we start one.
+ */
+static inline __attribute__((always_inline)) void mb_mutex_lock_raw_one(struct mb_mutex *mx,
+									 bool one)
+{
+	if (one && MB_LIKELY(!atomic_load_explicit(&mx->word, memory_order_relaxed))) {
+		atomic_store_explicit(&mx->word, 1, memory_order_relaxed); /* see above */
+		return;
+	}
+	mb_mutex_lock_threaded(mx);
+}
+
+static inline __attribute__((always_inline)) void mb_mutex_lock_raw(struct mb_mutex *mx)
+{
+	mb_mutex_lock_raw_one(mx, MB_SINGLE_THREADED());
 }
 
 static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
@@ -366,9 +383,10 @@ static inline __attribute__((always_inline)) void mb_mutex_word_unlock(struct mb
  * cost the single-threaded path's registers, +14 instructions a raw:1
  * call).
  */
-static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_mutex *mx)
+static inline __attribute__((always_inline)) void mb_mutex_unlock_raw_one(struct mb_mutex *mx,
+									   bool one)
 {
-	if (MB_SINGLE_THREADED()) { /* no other thread: see mb_mutex_lock_raw */
+	if (one) { /* no other thread: see mb_mutex_lock_raw */
 		atomic_store_explicit(&mx->word, 0, memory_order_relaxed);
 		return; /* a waiter is a thread */
 	}
@@ -379,6 +397,11 @@ static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_
 		return;
 	}
 	mb_mutex_unlock_word(mx, me);
+}
+
+static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_mutex *mx)
+{
+	mb_mutex_unlock_raw_one(mx, MB_SINGLE_THREADED());
 }
 #else
 static inline __attribute__((always_inline)) void mb_mutex_lock_raw(struct mb_mutex *mx)
@@ -423,6 +446,39 @@ static inline int mb_trylock_nested(struct mb_mutex *mx)
 static inline __attribute__((always_inline)) void mb_unlock(struct mb_mutex *mx)
 {
 	mb_mutex_unlock_raw(mx);
+}
+#endif
+
+/*
+ * mb_lock and mb_unlock for a caller that read MB_SINGLE_THREADED() once
+ * (`one`, see mb_mutex_lock_raw_one); a lock and its unlock must see the
+ * same `one`, or the unlock false (a thread started since).  Debug builds
+ * and pthread locks: mb_lock and mb_unlock, asserting that `one` holds.
+ */
+#if defined(MB_LOCK_FUTEX) && !defined(MB_DEBUG)
+static inline __attribute__((always_inline)) void mb_lock_one(struct mb_mutex *mx, bool one)
+{
+	mb_mutex_lock_raw_one(mx, one);
+}
+
+static inline __attribute__((always_inline)) void mb_unlock_one(struct mb_mutex *mx, bool one)
+{
+	mb_mutex_unlock_raw_one(mx, one);
+}
+#else
+/* the caller's answer must still hold (a test's hook may start a thread) */
+static inline void mb_lock_one(struct mb_mutex *mx, bool one)
+{
+	assert(!one || MB_SINGLE_THREADED());
+	(void)one;
+	mb_lock(mx);
+}
+
+static inline void mb_unlock_one(struct mb_mutex *mx, bool one)
+{
+	assert(!one || MB_SINGLE_THREADED());
+	(void)one;
+	mb_unlock(mx);
 }
 #endif
 
@@ -1130,6 +1186,7 @@ int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed);
 void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags);
 struct mb_pcpu;
 bool mb_resv_take_exact(struct mb_pcpu *slot, uint64_t need, uint64_t n);
+bool mb_resv_take_exact_one(struct mb_pcpu *slot, uint64_t need, uint64_t n, bool one);
 void mb_resv_retune(struct mb_volume *vol);
 bool mb_resv_must_retry(struct mb_volume *vol, uint32_t flags);
 uint32_t mb_resv_default_clusters(const struct mb_volume *vol);

@@ -344,6 +344,17 @@ bool mb_resv_take_exact(struct mb_pcpu *slot, uint64_t need, uint64_t n)
 	return mb_resv_take(slot, need, n, false);
 }
 
+/* The same, for a caller that read MB_SINGLE_THREADED() once (`one`:
+   see mb_mutex_lock_raw_one) */
+bool mb_resv_take_exact_one(struct mb_pcpu *slot, uint64_t need, uint64_t n, bool one)
+{
+	assert(n <= need);
+	assert(!one || MB_SINGLE_THREADED());
+	if (one) /* no other thread: see mb_ctr_add */
+		return mb_resv_take_word(slot, need, n, false);
+	return mb_resv_take_locked(slot, need, n, false);
+}
+
 /* A slot that can count one more claim: *slot, else the first with room. */
 static struct mb_pcpu *mb_resv_roomy_slot(struct mb_volume *vol, struct mb_pcpu *slot)
 {
