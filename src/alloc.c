@@ -129,17 +129,19 @@ bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 	_Static_assert(sizeof(req->spare) == 3 * sizeof(uint64_t), "test every spare word");
 	_Static_assert(MB_CPU_CURRENT == UINT32_MAX, "cpu + 1 <= 1: 0 or MB_CPU_CURRENT");
 	/* every call passes here: the words that must be zero in one test */
-	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | req->spare0 |
-		       (req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK);
-	/* what the common shape lacks: neighbours, a CPU (named or not allowed) */
+	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | req->spare0;
+	/* what the common shape lacks: neighbours, a CPU (named or not
+	   allowed); the flags' test with the unknown ones in one mask */
 	uint64_t rare = req->pleft | req->pright |
-			(req->flags & (MB_REQ_PLEFT | MB_REQ_PRIGHT | MB_REQ_CPU)) |
+			(req->flags & (~(uint32_t)MB_HINT_PUBLIC_MASK | MB_REQ_PLEFT |
+				       MB_REQ_PRIGHT | MB_REQ_CPU)) |
 			((req->cpu + 1u) >> 1);
 	uint64_t fdb = vol->geo.first_data_block;
 
 	/* one branch for the common shape; the rare one sorts it out */
 	if (MB_UNLIKELY(bad | rare | !req->len))
-		return !bad && req->len && mb_request_valid_full(vol, req);
+		return !bad && !(req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK) && req->len &&
+		       mb_request_valid_full(vol, req);
 	/* mb_request_valid_full's tests that remain, in one branch but the file's */
 	if (req->file && req->file->f_vol != vol)
 		return false;

@@ -20,7 +20,7 @@
 #define MB_TLS_FAST __attribute__((tls_model("initial-exec")))
 struct mb_cpu_cache {
 	int cpu;        /* the CPU as last read, -1: never read */
-	unsigned uses;  /* re-read when a use finds it a multiple of 64 */
+	unsigned uses;  /* re-read when a use finds it a multiple of 64 (0 first) */
 	uint64_t bumps; /* discard_pa_seq bumps this thread made (mb_seq_own) */
 };
 /* One thread-local object, so one offset for the fast path to load. */
@@ -29,11 +29,14 @@ extern _Thread_local struct mb_cpu_cache mb_cpu_tls MB_TLS_FAST;
 #define mb_cpu_uses (mb_cpu_tls.uses)
 int mb_cpu_refresh(void);
 
+/* A thread's first use finds uses 0 and reads the CPU (cpu is -1 only
+   before that; mb_cpu_refresh never stores a negative one), so there is
+   no test of cpu < 0: 2 instructions a PA hit. */
 static inline unsigned mb_cpu_slot(const struct mb_volume *vol)
 {
 	int cpu = mb_cpu_cached;
 
-	if (MB_UNLIKELY((mb_cpu_uses++ & 63) == 0 || cpu < 0))
+	if (MB_UNLIKELY((mb_cpu_uses++ & 63) == 0))
 		cpu = mb_cpu_refresh();
 	return (unsigned)cpu & vol->pcpu_mask;
 }
