@@ -358,6 +358,13 @@ bool mb_mutex_unbias_try(struct mb_mutex *mx)
 static _Thread_local uint32_t mb_held_ranks;
 static _Thread_local int mb_held_count[32];
 
+/* mb_one_check's failure: a lock or claim told "one thread" with two. */
+void mb_one_check_failed(void)
+{
+	fprintf(stderr, "mballoc: a one-thread lock or claim while another thread runs\n");
+	abort();
+}
+
 static void mb_rank_acquire(int rank)
 {
 	uint32_t above = mb_held_ranks & ~((2u << rank) - 1);

@@ -450,6 +450,18 @@ static inline __attribute__((always_inline)) void mb_unlock(struct mb_mutex *mx)
 #endif
 
 /*
+ * The caller's `one` must still hold (a test's hook may start a thread):
+ * debug builds abort when it does not, as on a lock order violation,
+ * asserts or not (lock.c).
+ */
+#ifdef MB_DEBUG
+void mb_one_check_failed(void);
+#define mb_one_check(one) ((one) && !MB_SINGLE_THREADED() ? mb_one_check_failed() : (void)0)
+#else
+#define mb_one_check(one) ((void)(one))
+#endif
+
+/*
  * mb_lock and mb_unlock for a caller that read MB_SINGLE_THREADED() once
  * (`one`, see mb_mutex_lock_raw_one); a lock and its unlock must see the
  * same `one`, or the unlock false (a thread started since).  Debug builds
@@ -466,18 +478,15 @@ static inline __attribute__((always_inline)) void mb_unlock_one(struct mb_mutex 
 	mb_mutex_unlock_raw_one(mx, one);
 }
 #else
-/* the caller's answer must still hold (a test's hook may start a thread) */
 static inline void mb_lock_one(struct mb_mutex *mx, bool one)
 {
-	assert(!one || MB_SINGLE_THREADED());
-	(void)one;
+	mb_one_check(one);
 	mb_lock(mx);
 }
 
 static inline void mb_unlock_one(struct mb_mutex *mx, bool one)
 {
-	assert(!one || MB_SINGLE_THREADED());
-	(void)one;
+	mb_one_check(one);
 	mb_unlock(mx);
 }
 #endif

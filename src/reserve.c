@@ -349,7 +349,7 @@ bool mb_resv_take_exact(struct mb_pcpu *slot, uint64_t need, uint64_t n)
 bool mb_resv_take_exact_one(struct mb_pcpu *slot, uint64_t need, uint64_t n, bool one)
 {
 	assert(n <= need);
-	assert(!one || MB_SINGLE_THREADED());
+	mb_one_check(one);
 	if (one) /* no other thread: see mb_ctr_add */
 		return mb_resv_take_word(slot, need, n, false);
 	return mb_resv_take_locked(slot, need, n, false);

@@ -587,15 +587,13 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
  */
 static inline __attribute__((always_inline)) void
 mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t,
-		      uint32_t start, uint32_t len, bool used)
+		      uint32_t start, uint32_t len, bool used, struct mb_rs all)
 {
+	/* mb_rs_mark_long's leaves: lo..hi changed, [in, out) wholly inside */
 	uint32_t p = mb_rs_leaves(vol);
 	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
 	uint32_t in = (start + MB_RS_LEAF_BITS - 1) / MB_RS_LEAF_BITS;
 	uint32_t out = (start + len) / MB_RS_LEAF_BITS;
-	const struct mb_rs all = used ? (struct mb_rs){0, 0, 0, 0, 0}
-				      : (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS,
-						       MB_RS_LEAF_BITS, 1, 0};
 
 	if (lo < in)
 		mb_rs_leaf_set(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used);
@@ -652,7 +650,7 @@ static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vo
 
 	assert(len >= MB_RS_LEAF_BITS && hi < p && in <= out);
 	if (t[1].cnt != MB_RS_STALE) {
-		mb_rs_mark_long_fresh(vol, grp, t, start, len, used);
+		mb_rs_mark_long_fresh(vol, grp, t, start, len, used, all);
 		return;
 	}
 	if (lo < in) /* the ends, partly inside */
