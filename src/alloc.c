@@ -124,29 +124,52 @@ static __attribute__((noinline)) bool mb_request_valid_full(const struct mb_volu
 	return true;
 }
 
-bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
+/*
+ * The words and fields every request but the common shape has nonzero:
+ * the spare words (which must be zero: the rare test says no), the
+ * neighbours, a CPU (named or not allowed), the rare and the unknown flags
+ * (one mask), no length.  Nonzero: mb_request_rare_valid decides.
+ */
+static inline uint64_t mb_request_rare(const struct mb_request *req)
 {
 	_Static_assert(sizeof(req->spare) == 3 * sizeof(uint64_t), "test every spare word");
 	_Static_assert(MB_CPU_CURRENT == UINT32_MAX, "cpu + 1 <= 1: 0 or MB_CPU_CURRENT");
-	/* every call passes here: the words that must be zero in one test */
 	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | req->spare0;
-	/* what the common shape lacks: neighbours, a CPU (named or not
-	   allowed); the flags' test with the unknown ones in one mask */
-	uint64_t rare = req->pleft | req->pright |
-			(req->flags & (~(uint32_t)MB_HINT_PUBLIC_MASK | MB_REQ_PLEFT |
-				       MB_REQ_PRIGHT | MB_REQ_CPU)) |
-			((req->cpu + 1u) >> 1);
+
+	return bad | req->pleft | req->pright |
+	       (req->flags & (~(uint32_t)MB_HINT_PUBLIC_MASK | MB_REQ_PLEFT | MB_REQ_PRIGHT |
+			      MB_REQ_CPU)) |
+	       ((req->cpu + 1u) >> 1) | !req->len;
+}
+
+/* mb_request_valid for a request mb_request_rare() sent here */
+static inline bool mb_request_rare_valid(const struct mb_volume *vol, const struct mb_request *req)
+{
+	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | req->spare0;
+
+	return !bad && !(req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK) && req->len &&
+	       mb_request_valid_full(vol, req);
+}
+
+/* mb_request_valid_full's tests that remain for the common shape, but the
+   file's (mb_alloc_anon has none) */
+static inline bool mb_request_common_valid(const struct mb_volume *vol,
+					   const struct mb_request *req)
+{
 	uint64_t fdb = vol->geo.first_data_block;
 
-	/* one branch for the common shape; the rare one sorts it out */
-	if (MB_UNLIKELY(bad | rare | !req->len))
-		return !bad && !(req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK) && req->len &&
-		       mb_request_valid_full(vol, req);
-	/* mb_request_valid_full's tests that remain, in one branch but the file's */
-	if (req->file && req->file->f_vol != vol)
-		return false;
 	return (req->logical <= MB_LOGICAL_LIMIT - req->len) &
 	       ((req->goal - fdb < vol->geo.blocks_count - fdb) | (req->goal == MB_GOAL_NONE));
+}
+
+bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
+{
+	/* one branch for the common shape; the rare one sorts it out */
+	if (MB_UNLIKELY(mb_request_rare(req)))
+		return mb_request_rare_valid(vol, req);
+	if (req->file && req->file->f_vol != vol)
+		return false;
+	return mb_request_common_valid(vol, req);
 }
 
 /* Sets up the context of a request mb_request_valid() accepted. */
@@ -1068,8 +1091,9 @@ static inline bool mb_scan_power2_fast_ok(const struct mb_volume *vol,
 	uint32_t len = req->len, k = (uint32_t)__builtin_ctz(len);
 
 	/* first what fails on other requests, and on a volume with no room
-	   for the pass (mb_scan_power2 returns at once): a few instructions */
-	if ((len & (len - 1)) || len < 2u << MB_BUDDY_DERIVED || len > vol->bpg ||
+	   for the pass (mb_scan_power2 returns at once): a few instructions.
+	   len <= bpg needs no test: k <= max_order <= ilog2(bpg) below */
+	if ((len & (len - 1)) || len < 2u << MB_BUDDY_DERIVED ||
 	    !(atomic_load_explicit(&vol->largest_orders, memory_order_relaxed) >> k))
 		return false;
 	uint32_t goal_try = req->goal != MB_GOAL_NONE ? MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY : 0;
@@ -1832,24 +1856,48 @@ static __attribute__((noinline)) int mb_alloc_regular(struct mb_volume *vol,
 	return err;
 }
 
-/*
- * mb_alloc's two shapes, out of line each so that mb_alloc itself is one
- * test and a jump: a request without a file reaches mb_alloc_regular with
- * none of the frame the PA fast path's registers need (gcc set it up
- * before any test when both shared one function).
- */
-static __attribute__((noinline)) int mb_alloc_anon(struct mb_volume *vol,
-						   const struct mb_request *req,
-						   struct mb_extent *out)
+/* mb_alloc_anon's steps past a valid request's test */
+static inline __attribute__((always_inline)) int mb_alloc_anon_valid(struct mb_volume *vol,
+								     const struct mb_request *req,
+								     struct mb_extent *out)
 {
-	if (!mb_request_valid(vol, req))
-		return -EINVAL;
 	mb_probe_request(vol, req);
 	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
 		return -EROFS; /* nothing allocated could ever be committed */
 	if (mb_scan_power2_fast_ok(vol, req))
 		return mb_scan_power2_fast(vol, req, out);
 	return mb_alloc_regular(vol, req, out);
+}
+
+/* mb_alloc_anon's request of a rare shape (mb_request_rare): its own
+   function, so that mb_alloc_anon calls nothing and keeps no frame */
+static __attribute__((noinline)) int mb_alloc_anon_rare(struct mb_volume *vol,
+							const struct mb_request *req,
+							struct mb_extent *out)
+{
+	if (!mb_request_rare_valid(vol, req))
+		return -EINVAL;
+	return mb_alloc_anon_valid(vol, req, out);
+}
+
+/*
+ * mb_alloc's two shapes, out of line each so that mb_alloc itself is one
+ * test and a jump: a request without a file reaches mb_alloc_regular with
+ * none of the frame the PA fast path's registers need (gcc set it up
+ * before any test when both shared one function).  Without a file,
+ * mb_request_valid's file test has nothing to test, and every way out is
+ * a tail call or a return: no frame (the rare shape's call of
+ * mb_request_valid_full set one up, 6 instructions a call).
+ */
+static __attribute__((noinline)) int mb_alloc_anon(struct mb_volume *vol,
+						   const struct mb_request *req,
+						   struct mb_extent *out)
+{
+	if (MB_UNLIKELY(mb_request_rare(req)))
+		return mb_alloc_anon_rare(vol, req, out);
+	if (!mb_request_common_valid(vol, req))
+		return -EINVAL;
+	return mb_alloc_anon_valid(vol, req, out);
 }
 
 static __attribute__((noinline)) int mb_alloc_file(struct mb_volume *vol,
