@@ -754,6 +754,85 @@ static __attribute__((noinline)) MB_NOCLONE void mb_visit_group(struct mb_ac *ac
 }
 
 /*
+ * A linear visit where the group's scan would only count runs: from
+ * CR_GOAL_LEN_SLOW on, with no skip of short runs, no MB_HINT_FIRST and a
+ * best still short of the goal (> 1 block), mb_complex_jump_group_locked's
+ * first step is the bulk count from bb_first_free (mb_scan_short_runs_locked).
+ * When the run tree's fresh root answers that count -- no run of the goal,
+ * fewer runs than take `found` past mb_max_to_scan -- it is the whole scan:
+ * the runs counted, the first of the longest kept if longer than the best,
+ * no BREAK, and mb_check_limits_locked(.., true) returns at the short best.
+ * Drain's and the aged cells' groups of crumbs before the one that decides
+ * are mostly these.  Whether the first step is that count (max: the
+ * tunable as read; found <= max, tested by the caller).
+ */
+static inline bool mb_visit_may_count(const struct mb_ac *ac)
+{
+	uint32_t goal = ac->g_ex.fe_len;
+
+	return ac->criteria >= MB_CR_GOAL_LEN_SLOW && ac->b_ex.fe_len < goal && goal > 1 &&
+	       !(ac->flags & MB_HINT_FIRST) && !mb_scan_skips_short(ac) &&
+	       MB_READ_ONCE(ac->vol->t.mb_scan_summary);
+}
+
+/*
+ * That count done here (true) when the fresh root answers it, else nothing
+ * (false); left: the runs until BREAK.
+ */
+static inline bool mb_visit_counts_locked(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g,
+					  uint32_t left)
+{
+	struct mb_volume *vol = ac->vol;
+	struct mb_runsum_scan sc;
+
+	if (!mb_runsum_scan_fresh_root(vol, grp, ac->g_ex.fe_len, left, &sc))
+		return false;
+	ac->found += sc.runs;
+	mb_stat_cr(vol, ac->criteria, 2, sc.runs);
+	if (sc.longest > ac->b_ex.fe_len)
+		ac->b_ex = (struct mb_fex){ g, sc.at, sc.longest, ac->g_ex.fe_logical };
+	return true;
+}
+
+/*
+ * mb_visit_group for the linear passes (mb_scan_linear_indexed): a group
+ * whose scan may only count (its free runs, bb_fragments read unlocked as
+ * a hint, fewer than the runs until BREAK) gets mb_visit_group's lock and verdict here,
+ * inline, and if the count is the whole scan (mb_visit_counts_locked) is
+ * done without the call and the scan's setup.  Any other goes to
+ * mb_visit_group (which takes the lock again after a wrong hint).
+ */
+static inline __attribute__((always_inline)) void
+mb_visit_linear(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g, int cr)
+{
+	uint32_t max = MB_READ_ONCE(ac->vol->t.mb_max_to_scan);
+
+	/* the hint first: most groups that fail fail it */
+	if (cr < MB_CR_GOAL_LEN_SLOW || ac->found > max ||
+	    MB_READ_ONCE(grp->bb_fragments) > max - ac->found || !mb_visit_may_count(ac)) {
+		mb_visit_group(ac, grp, g, cr);
+		return;
+	}
+	/* as mb_scan_short_runs_locked: runs until BREAK, max - found + 1 */
+	uint32_t left = max - ac->found + (max - ac->found < UINT32_MAX);
+
+	if (!mb_lock_group(ac, grp, cr < MB_CR_ANY_FREE))
+		return;
+	if (mb_ac_load_locked(ac, grp) || !mb_good_group_inline(ac, grp, cr)) {
+		mb_unlock(&grp->bb_lock);
+		return;
+	}
+	if (!mb_visit_counts_locked(ac, grp, g, left)) {
+		mb_unlock(&grp->bb_lock);
+		mb_visit_group(ac, grp, g, cr);
+		return;
+	}
+	ac->groups_scanned++;
+	mb_stat_inc(ac->vol, MB_ST_GROUPS_SCANNED);
+	mb_unlock(&grp->bb_lock);
+}
+
+/*
  * Looks at one group (the caller counts it as considered).  The first pass
  * prefilters without the lock; under
  * MB_STRICT_CHECK (a retry, seq policy) the verdict is taken under the lock
@@ -1399,7 +1478,7 @@ mb_scan_linear_indexed(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t count)
 
 			if (!mb_good_group_inline(ac, grp, cr))
 				continue;
-			mb_visit_group(ac, grp, g, cr);
+			mb_visit_linear(ac, grp, g, cr);
 			if (ac->status != MB_AC_CONTINUE) {
 				considered = base + (g - from) + 1;
 				goto out;

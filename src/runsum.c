@@ -1116,6 +1116,26 @@ void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t 
 }
 
 /*
+ * mb_runsum_scan from bb_first_free when the root is fresh and answers it
+ * (mb_rs_scan_root: no run of `want`, fewer than max_runs runs, max_runs >
+ * 0): true, with the same answer; else false and nothing done (a stale
+ * root is the full scan's to flush).  A linear visit of a group the
+ * allocator only counts runs in asks this first (alloc.c).
+ */
+bool mb_runsum_scan_fresh_root(const struct mb_volume *vol, struct mb_group *grp, uint32_t want,
+			       uint32_t max_runs, struct mb_runsum_scan *o)
+{
+	const struct mb_rs *r = &mb_runsum_tree(vol, grp)[1];
+
+	assert(want && max_runs);
+	if (grp->bb_first_free >= vol->bpg ||
+	    !mb_rs_scan_root(r, mb_rs_leaves(vol) * MB_RS_LEAF_BITS, want, max_runs, o))
+		return false;
+	o->next = vol->bpg;
+	return true;
+}
+
+/*
  * The first block p >= from that starts a free run of at least len blocks,
  * block from counting as a run start; vol->bpg if none.
  */

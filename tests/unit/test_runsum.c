@@ -270,6 +270,30 @@ static int scan_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t fr
 	return 1;
 }
 
+/*
+ * mb_runsum_scan_fresh_root, when it answers (*answered counts it), against
+ * the model's scan of the whole group: 1 (and a message) when they differ.
+ */
+static int fresh_root_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t want,
+			      uint32_t max_runs, int *answered)
+{
+	struct mb_runsum_scan o, m;
+
+	if (!mb_runsum_scan_fresh_root(vol, grp, want, max_runs, &o))
+		return 0;
+	++*answered;
+	rs_model_scan(grp->bb_bitmap, vol->bpg, 0, want, max_runs, &m);
+	if (o.next == m.next && o.runs == m.runs && o.longest == m.longest && o.at == m.at &&
+	    !o.stopped && !m.stopped)
+		return 0;
+	fprintf(stderr,
+		"fresh root(want %u, max_runs %u), bpg %u: next %u/%u runs %u/%u longest %u/%u "
+		"at %u/%u stopped %d/%d\n",
+		want, max_runs, vol->bpg, o.next, m.next, o.runs, m.runs, o.longest, m.longest,
+		o.at, m.at, o.stopped, m.stopped);
+	return 1;
+}
+
 /* Blocks [b, end) in runs of random length, free with probability pct/100. */
 static void random_runs(uint64_t *rng, uint64_t *map, uint32_t b, uint32_t end, uint32_t maxrun,
 			unsigned pct)
@@ -291,6 +315,7 @@ static void random_runs(uint64_t *rng, uint64_t *map, uint32_t b, uint32_t end, 
 TEST(queries_match_a_bit_walk)
 {
 	uint64_t rng = mb_test_seed ^ 0x7eee;
+	int answered = 0; /* fresh-root answers checked */
 
 	for (int gi = 0; gi < mb_test_ngeos; gi++) {
 		struct mb_volume *vol;
@@ -336,11 +361,15 @@ TEST(queries_match_a_bit_walk)
 				ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, a, len),
 					      rs_model_next_long(grp->bb_bitmap, bpg, a, len));
 				ASSERT_EQ_INT(scan_differs(vol, grp, a, len, k), 0);
+				/* after a scan of the whole group the root is fresh */
+				if (k && q % 5 != 1)
+					ASSERT_EQ_INT(fresh_root_differs(vol, grp, len, k, &answered), 0);
 			}
 			mb_unlock(&grp->bb_lock);
 		}
 		mb_volume_destroy(vol);
 	}
+	ASSERT_TRUE(answered > 0);
 }
 
 /*
