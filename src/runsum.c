@@ -477,43 +477,6 @@ static __attribute__((noinline)) void mb_rs_leaf_redo(const struct mb_volume *vo
 }
 
 /*
- * Node n (half blocks) of a tree all fresh was o
- * and is now t[n]: its ancestors follow at once, a join a level while more than the count
- * changed, then the count alone (an ancestor's pre, suf, max and at follow
- * from its children's, its cnt moves by theirs).  A group allocated from
- * between two scans then pays no flush at its next scan (a path of 6
- * joins, ~600 instructions with its leaf in aged90).  Only in a tree all
- * fresh: in one partly stale (the drain's group, whose walks stop early)
- * the walk mends the nodes it passes anyway, and a lift there cost the
- * drain ~30 instructions a call.  A leaf's lift: mb_rs_lift.
- */
-static inline __attribute__((always_inline)) void mb_rs_lift_from(struct mb_rs *t, uint32_t n,
-								  struct mb_rs o, uint32_t half)
-{
-	struct mb_rs cur = t[n];
-
-	/* o, the node's old value, is compared with the new after each
-	   join, not carried into the next: fewer values live (spills) */
-	for (;; n /= 2, half *= 2) {
-		if (cur.pre == o.pre && cur.suf == o.suf && cur.max == o.max && cur.at == o.at) {
-			uint32_t d = cur.cnt - o.cnt; /* mod 2^32: a drop adds back */
-
-			for (n /= 2; d && n; n /= 2)
-				t[n].cnt += d;
-			return;
-		}
-		if (n <= 1)
-			return;
-		assert(t[n / 2].cnt != MB_RS_STALE);
-		struct mb_rs sib = t[n ^ 1];
-
-		cur = n & 1 ? mb_rs_join(sib, half, cur, half) : mb_rs_join(cur, half, sib, half);
-		o = t[n / 2];
-		t[n / 2] = cur;
-	}
-}
-
-/*
  * GCC's SLP vectorizer packs a node's five fields into an SSE store (four
  * moves and three shuffles for one): in a loop of joins, each a level,
  * the plain stores cost fewer instructions.  On main ea495d0:
@@ -526,17 +489,24 @@ static inline __attribute__((always_inline)) void mb_rs_lift_from(struct mb_rs *
 #endif
 
 /*
- * mb_rs_lift_from for leaf n, was o: unless only its count moved, it joins
- * every level to the root without comparing each ancestor with its old
- * value.  A leaf's change reaches the root in most marks (cell:aged90:256:
- * zero:20: 27,095 of 36,696 lifts join all 6 levels, 5.2 on average): the
- * compare, and the old value's loads, cost more than the joins it saves.
- * On main ea495d0: cell:aged90:256:zero:20 3263 -> 3214, drain 2572 ->
- * 2558 instructions a call.  Out of line: inline in buddy.c's mark it
- * grew every mark.
+ * Node n (half blocks) of a tree all fresh was o and is now t[n]: its
+ * ancestors follow at once.  When only its count moved, theirs move by as
+ * much (an ancestor's pre, suf, max and at follow from its children's);
+ * else each is joined from its children up to the root, without comparing
+ * it with its old value to stop early: a change reaches the root in most
+ * marks (cell:aged90:256:zero:20: 27,095 of 36,696 lifts join all 6
+ * levels, 5.2 on average), and the compare, with the old value's loads,
+ * cost more than the joins it saved.  On main ea495d0:
+ * cell:aged90:256:zero:20 3263 -> 3214, drain 2572 -> 2558, aging:triangle
+ * 4397 -> 4360 instructions a call.  A group allocated from between two
+ * scans then pays no flush at its next scan (a path of 6 joins, ~600
+ * instructions with its leaf in aged90).  Only in a tree all fresh: in one
+ * partly stale (the drain's group, whose walks stop early) the walk mends
+ * the nodes it passes anyway, and a lift there cost the drain ~30
+ * instructions a call.
  */
-static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift(struct mb_rs *t, uint32_t n,
-							      struct mb_rs o)
+static inline __attribute__((always_inline)) void mb_rs_lift_from(struct mb_rs *t, uint32_t n,
+								  struct mb_rs o, uint32_t half)
 {
 	struct mb_rs cur = t[n];
 
@@ -547,13 +517,20 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift(struct mb_rs *t, u
 			t[n].cnt += d;
 		return;
 	}
-	for (uint32_t half = MB_RS_LEAF_BITS; n > 1; n /= 2, half *= 2) {
+	for (; n > 1; n /= 2, half *= 2) {
 		assert(t[n / 2].cnt != MB_RS_STALE);
 		struct mb_rs sib = t[n ^ 1];
 
 		cur = n & 1 ? mb_rs_join(sib, half, cur, half) : mb_rs_join(cur, half, sib, half);
 		t[n / 2] = cur;
 	}
+}
+
+/* A leaf's lift.  Out of line: inline in buddy.c's mark it grew every mark. */
+static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift(struct mb_rs *t, uint32_t n,
+							      struct mb_rs o)
+{
+	mb_rs_lift_from(t, n, o, MB_RS_LEAF_BITS);
 }
 
 /* Fresh leaf `leaf` holds [s, e) of a range just made all used or all free: set at once. */
@@ -613,8 +590,8 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
  * wholly inside.  At each level above, the nodes over them are one range
  * too; those whose leaves all lie inside are all used or all free, the one
  * or two at the range's ends are joined from their children, set just
- * below; from where the range is one node, a lift (mb_rs_lift_from, which
- * stops joining where only the count moved).  These are the joins a later
+ * below; from where the range is one node, a lift (mb_rs_lift_from: the
+ * count alone when only it moved there).  These are the joins a later
  * walk's flush would make (both ends' paths, ~10 in aging:triangle, found
  * there by a descent that tests both children of each), made now without
  * the search; a second mark of the group before its next scan pays its
@@ -642,21 +619,23 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 	}
 	for (uint32_t d = 1, a = (p + lo) / 2, b = (p + hi) / 2, half = MB_RS_LEAF_BITS; a;
 	     d++, a /= 2, b /= 2, half *= 2) {
-		const struct mb_rs whole = used ? (struct mb_rs){0, 0, 0, 0, 0}
-						: (struct mb_rs){2 * half, 2 * half, 2 * half, 1, 0};
+		const uint32_t w = used ? 0 : 2 * half;
+		const struct mb_rs whole = {w, w, w, !used, 0};
+		const struct mb_rs ja = (a << d) - p >= in && ((a + 1) << d) - p <= out
+						? whole
+						: mb_rs_join(t[2 * a], half, t[2 * a + 1], half);
 
-		/* the nodes between a and b lie inside */
-		for (uint32_t n = a + 1; n < b; n++)
-			t[n] = whole;
-		const struct mb_rs o = t[a];
+		if (b == a) { /* one path from here: the old value only for the lift */
+			const struct mb_rs o = t[a];
 
-		t[a] = (a << d) - p >= in && ((a + 1) << d) - p <= out
-			       ? whole
-			       : mb_rs_join(t[2 * a], half, t[2 * a + 1], half);
-		if (b == a) { /* one path from here */
+			t[a] = ja;
 			mb_rs_lift_from(t, a, o, 2 * half);
 			return;
 		}
+		t[a] = ja;
+		/* the nodes between a and b lie inside */
+		for (uint32_t n = a + 1; n < b; n++)
+			t[n] = whole;
 		t[b] = ((b + 1) << d) - p <= out ? whole
 						 : mb_rs_join(t[2 * b], half, t[2 * b + 1], half);
 	}
