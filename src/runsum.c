@@ -421,9 +421,10 @@ static inline uint32_t mb_rs_used_before(const struct mb_volume *vol, const stru
  * is now all used (used), or the other way.  Its summary follows from the
  * run the change split or joined, [a, b), found in the bitmap as it is
  * now: pre and suf move when that run touches an edge, cnt by the runs
- * made or merged, max grows on a free.  A mark that cuts the leaf's
- * longest run, with other runs beside it, may leave a shorter max that
- * only a count of every run finds: false, and the leaf is read again.
+ * made or merged, max grows on a free.  A mark that cuts the first of the
+ * leaf's longest runs, with other runs beside it, may leave a shorter max
+ * that only a look at every run finds: false, max and at not set (a cut
+ * of a later run as long leaves the first: neither moves).
  */
 static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_group *grp,
 				   struct mb_rs *r, uint32_t b0, uint32_t s, uint32_t e, bool used)
@@ -431,11 +432,11 @@ static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_
 	uint32_t a = mb_rs_used_before(vol, grp, s, b0);
 	uint32_t b = mb_rs_used_from(vol, grp, e, b0 + MB_RS_LEAF_BITS);
 	uint32_t sides = (a < s) + (e < b); /* the run's parts beside [s, e) */
+	bool known = true;
 
 	if (used) {
-		if (b - a == r->max) {
-			if (r->cnt != 1)
-				return false;
+		if (b - a == r->max && a - b0 == r->at) {
+			known = r->cnt == 1;
 			r->max = s - a >= b - e ? s - a : b - e;
 			r->at = !r->max ? 0 : s - a >= b - e ? a - b0 : e - b0;
 		}
@@ -455,25 +456,70 @@ static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_
 		if (b == b0 + MB_RS_LEAF_BITS)
 			r->suf = b - a;
 	}
-	return true;
+	return known;
 }
 
 /*
  * A mark of fresh leaf r that mb_rs_leaf_mark cannot follow (it cut the
- * first of the leaf's longest runs, with others beside it): the leaf is
- * read again now, rather than marked stale for the next scan to rebuild
- * -- the same words, read once, but the leaf stays fresh, so its
+ * first of the leaf's longest runs, with others beside it): the leaf's
+ * runs are read again now for its max and at (its pre, suf and count
+ * followed), rather than the leaf marked stale for the next scan to
+ * rebuild -- the same words, read once, but the leaf stays fresh, so its
  * ancestors can lift in a tree all fresh (mb_rs_lift) and a walk judges
  * it without a flush.  The drain cuts such a run every other call or so.
  * On main 83cadb2: cell:aged90:256:rand:20 4154 -> 4096, aged:256 3259 ->
- * 3239, drain 2654 -> 2643 instructions a call.  Out of line: inline in
- * buddy.c's mark it would grow every mark.
+ * 3239, drain 2654 -> 2643 instructions a call.  Only the runs, not the
+ * edges or the count (mb_rs_leaf), and none when a later run as long was
+ * cut: cell:aged90:256:zero:20 3194 -> 3188, drain 2555 -> 2548.
+ * Out of line: inline in buddy.c's mark it would grow every mark.
  */
 static __attribute__((noinline)) void mb_rs_leaf_redo(const struct mb_volume *vol,
-						       const struct mb_group *grp, struct mb_rs *r,
-						       uint32_t leaf)
+						      const struct mb_group *grp, struct mb_rs *r,
+						      uint32_t leaf)
 {
-	*r = mb_rs_leaf(vol, grp, leaf);
+	uint32_t w0 = leaf * MB_RS_LEAF_WORDS, max = 0, at = 0;
+	uint32_t c = 0, cs = 0; /* the free run open at the cursor: c blocks from cs */
+
+	for (uint32_t k = 0, nw = mb_rs_words_in(vol, w0, MB_RS_LEAF_WORDS); k < nw; k++) {
+		uint64_t z = ~grp->bb_bitmap[w0 + k];
+
+		if (c) { /* the open run goes on into this word, or ends before it */
+			uint32_t lead = mb_rs_run_at(z, 0);
+
+			c += lead;
+			if (lead == 64)
+				continue;
+			if (c > max) {
+				max = c;
+				at = cs;
+			}
+			c = 0;
+			z &= ~0ULL << lead;
+		}
+		while (z) { /* mb_rs_leaf's steps */
+			uint64_t lo = z & -z, past = z + lo;
+			uint32_t x = (uint32_t)__builtin_ctzll(lo);
+
+			if (!past) { /* open at the word's end */
+				c = 64 - x;
+				cs = 64 * k + x;
+				break;
+			}
+			uint32_t len = (uint32_t)__builtin_ctzll(past) - x;
+
+			if (len > max) {
+				max = len;
+				at = 64 * k + x;
+			}
+			z &= past;
+		}
+	}
+	if (c > max) { /* words past the bitmap are used */
+		max = c;
+		at = cs;
+	}
+	r->max = max;
+	r->at = at;
 }
 
 /*
