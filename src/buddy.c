@@ -754,7 +754,9 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 		mb_put_after(vol, grp, end, b);
 	}
 	mb_bitmap_mark_clear(grp->bb_bitmap, start, len);
-	mb_runsum_mark_locked(vol, grp, start, len, true);
+	/* neither side free: the extent was a whole run, which the tree
+	   then need not look for */
+	mb_runsum_mark_locked(vol, grp, start, len, true, !before && !after);
 	MB_WRITE_ONCE(grp->bb_fragments, grp->bb_fragments + (uint32_t)before + (uint32_t)after - 1);
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free - len);
 	if (grp->bb_first_free == start)
@@ -826,7 +828,7 @@ void mb_buddy_mark_chunk_front_used(struct mb_volume *vol, struct mb_group *grp,
 		grp->bb_counters[j]++;
 	}
 	mb_bitmap_mark_aligned(grp->bb_bitmap, c, lo);
-	mb_runsum_mark_locked(vol, grp, c, len, true);
+	mb_runsum_mark_locked(vol, grp, c, len, true, false);
 	uint32_t around = (uint32_t)mb_is_free_before(grp, c) +
 			  (lo < k || mb_is_free_after(vol, grp, end));
 
@@ -931,7 +933,7 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 		b += 1u << k;
 		rest -= 1u << k;
 	}
-	mb_runsum_mark_locked(vol, grp, start, len, false);
+	mb_runsum_mark_locked(vol, grp, start, len, false, false);
 	MB_WRITE_ONCE(grp->bb_fragments, mb_frags_around(vol, grp, start, start + len, false));
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free + len);
 	if (start < grp->bb_first_free)

@@ -1223,7 +1223,7 @@ void mb_runsum_invalidate_locked(const struct mb_volume *vol, struct mb_group *g
 void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
 			     uint32_t len);
 void mb_runsum_mark_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
-			   uint32_t len, bool used);
+			   uint32_t len, bool used, bool whole);
 void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp);
 uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			     uint32_t len);

@@ -421,16 +421,19 @@ static inline uint32_t mb_rs_used_before(const struct mb_volume *vol, const stru
  * is now all used (used), or the other way.  Its summary follows from the
  * run the change split or joined, [a, b), found in the bitmap as it is
  * now: pre and suf move when that run touches an edge, cnt by the runs
- * made or merged, max grows on a free.  A mark that cuts the first of the
+ * made or merged, max grows on a free (whole: the blocks on either side
+ * of [s, e) are used or past the leaf, so [a, b) is [s, e) and no look
+ * finds it).  A mark that cuts the first of the
  * leaf's longest runs, with other runs beside it, may leave a shorter max
  * that only a look at every run finds: false, max and at not set (a cut
  * of a later run as long leaves the first: neither moves).
  */
 static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_group *grp,
-				   struct mb_rs *r, uint32_t b0, uint32_t s, uint32_t e, bool used)
+				   struct mb_rs *r, uint32_t b0, uint32_t s, uint32_t e, bool used,
+				   bool whole)
 {
-	uint32_t a = mb_rs_used_before(vol, grp, s, b0);
-	uint32_t b = mb_rs_used_from(vol, grp, e, b0 + MB_RS_LEAF_BITS);
+	uint32_t a = whole ? s : mb_rs_used_before(vol, grp, s, b0);
+	uint32_t b = whole ? e : mb_rs_used_from(vol, grp, e, b0 + MB_RS_LEAF_BITS);
 	uint32_t sides = (a < s) + (e < b); /* the run's parts beside [s, e) */
 	bool known = true;
 
@@ -582,12 +585,12 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift(struct mb_rs *t, u
 /* Fresh leaf `leaf` holds [s, e) of a range just made all used or all free: set at once. */
 static inline __attribute__((always_inline)) void
 mb_rs_leaf_set(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t,
-	       uint32_t leaf, uint32_t s, uint32_t e, bool used)
+	       uint32_t leaf, uint32_t s, uint32_t e, bool used, bool whole)
 {
 	struct mb_rs *r = &t[mb_rs_leaves(vol) + leaf];
 
 	assert(r->cnt != MB_RS_STALE);
-	if (!mb_rs_leaf_mark(vol, grp, r, leaf * MB_RS_LEAF_BITS, s, e, used))
+	if (!mb_rs_leaf_mark(vol, grp, r, leaf * MB_RS_LEAF_BITS, s, e, used, whole))
 		mb_rs_leaf_redo(vol, grp, r, leaf);
 	assert(mb_rs_same(*r, mb_rs_leaf(vol, grp, leaf)));
 }
@@ -600,7 +603,7 @@ mb_rs_leaf_set(const struct mb_volume *vol, const struct mb_group *grp, struct m
  */
 static inline __attribute__((always_inline)) void
 mb_rs_mark_leaf(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t,
-		uint32_t leaf, uint32_t s, uint32_t e, bool used, bool lift)
+		uint32_t leaf, uint32_t s, uint32_t e, bool used, bool whole, bool lift)
 {
 	uint32_t p = mb_rs_leaves(vol);
 	struct mb_rs *r = &t[p + leaf];
@@ -611,7 +614,7 @@ mb_rs_mark_leaf(const struct mb_volume *vol, const struct mb_group *grp, struct 
 	}
 	struct mb_rs o = *r;
 
-	mb_rs_leaf_set(vol, grp, t, leaf, s, e, used);
+	mb_rs_leaf_set(vol, grp, t, leaf, s, e, used, whole);
 	if (lift && t[1].cnt != MB_RS_STALE) /* all fresh */
 		mb_rs_lift(t, p + leaf, o);
 	else
@@ -656,9 +659,9 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 	uint32_t out = (start + len) / MB_RS_LEAF_BITS;
 
 	if (lo < in)
-		mb_rs_leaf_set(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used);
+		mb_rs_leaf_set(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used, false);
 	if (hi >= out)
-		mb_rs_leaf_set(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used);
+		mb_rs_leaf_set(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used, false);
 	for (uint32_t l = in; l < out; l++) {
 		assert(mb_rs_leaf(vol, grp, l).max == all.max); /* the caller's word */
 		t[p + l] = all;
@@ -718,9 +721,10 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_long(const struct 
 		return;
 	}
 	if (lo < in) /* the ends, partly inside */
-		mb_rs_mark_leaf(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used, false);
+		mb_rs_mark_leaf(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used, false, false);
 	if (hi >= out)
-		mb_rs_mark_leaf(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used, false);
+		mb_rs_mark_leaf(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used, false,
+				false);
 	for (uint32_t l = in; l < out; l++) {
 		assert(mb_rs_leaf(vol, grp, l).max == all.max); /* the caller's word */
 		*mb_rs_stale_leaves(t) -= t[p + l].cnt == MB_RS_STALE;
@@ -753,35 +757,38 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_long(const struct 
 
 /* The same for a range shorter than a leaf: in one leaf or two. */
 static inline void mb_rs_mark_short(const struct mb_volume *vol, const struct mb_group *grp,
-				    uint32_t start, uint32_t len, bool used)
+				    uint32_t start, uint32_t len, bool used, bool whole)
 {
 	struct mb_rs *t = mb_runsum_tree(vol, grp);
 	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
 
 	assert(len && hi < mb_rs_leaves(vol));
 	if (lo == hi) {
-		mb_rs_mark_leaf(vol, grp, t, lo, start, start + len, used, true);
+		mb_rs_mark_leaf(vol, grp, t, lo, start, start + len, used, whole, true);
 		return;
 	}
-	mb_rs_mark_leaf(vol, grp, t, lo, start, hi * MB_RS_LEAF_BITS, used, true);
-	mb_rs_mark_leaf(vol, grp, t, hi, hi * MB_RS_LEAF_BITS, start + len, used, true);
+	mb_rs_mark_leaf(vol, grp, t, lo, start, hi * MB_RS_LEAF_BITS, used, whole, true);
+	mb_rs_mark_leaf(vol, grp, t, hi, hi * MB_RS_LEAF_BITS, start + len, used, whole, true);
 }
 
 /*
  * [start, start + len) of bb_bitmap was all free and is now all used
  * (used), or the other way: buddy.c's mark and free, which check it.  Any
- * other change goes through mb_runsum_update_locked.  Inline (under LTO)
- * into buddy.c's mark and free, as the update was.
+ * other change goes through mb_runsum_update_locked.  whole: the blocks
+ * on either side of the range are used (or past the group) -- the buddy's
+ * mark knows, and then no leaf looks for the run's ends (mb_rs_leaf_mark);
+ * false when not known.  Inline (under LTO) into buddy.c's mark and free,
+ * as the update was.
  */
 inline __attribute__((always_inline)) void mb_runsum_mark_locked(const struct mb_volume *vol,
 								 struct mb_group *grp,
 								 uint32_t start, uint32_t len,
-								 bool used)
+								 bool used, bool whole)
 {
 	if (len >= MB_RS_LEAF_BITS)
 		mb_rs_mark_long(vol, grp, start, len, used);
 	else
-		mb_rs_mark_short(vol, grp, start, len, used);
+		mb_rs_mark_short(vol, grp, start, len, used, whole);
 }
 
 /*

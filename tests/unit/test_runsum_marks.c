@@ -29,6 +29,13 @@ static void set_bit_to(uint64_t *map, uint32_t b, bool used)
 		map[b >> 6] &= ~(1ULL << (b & 63));
 }
 
+/* Are the blocks on either side of [s, e) used, or past the group (len)?
+   buddy.c's mark tells the tree so (whole): the run is [s, e). */
+static bool ends_used(const uint64_t *map, uint32_t len, uint32_t s, uint32_t e)
+{
+	return (!s || !rs_model_free(map, s - 1)) && (e >= len || !rs_model_free(map, e));
+}
+
 /* Are the blocks [s, e) all used (used) or all free? */
 static bool all_are(const uint64_t *map, uint32_t s, uint32_t e, bool used)
 {
@@ -103,7 +110,7 @@ TEST(marked_ranges_match_a_bit_count)
 						set_bit_to(grp->bb_bitmap, b,
 							   kind < 2 ? kind : mb_rand_below(&rng, 2));
 					if (flip) /* as buddy.c tells it */
-						mb_runsum_mark_locked(vol, grp, s, e - s, kind);
+						mb_runsum_mark_locked(vol, grp, s, e - s, kind, false);
 					else
 						mb_runsum_update_locked(vol, grp, s, e - s);
 				}
@@ -180,7 +187,7 @@ static const struct mb_rs *runs_by_turns(struct mb_volume *vol, struct mb_group 
 TEST(exact_marks_set_fresh_leaves)
 {
 	uint64_t rng = mb_test_seed ^ 0x51f7;
-	uint64_t kept = 0, marks = 0;
+	uint64_t kept = 0, marks = 0, wholes = 0;
 
 	for (int gi = 0; gi < mb_test_ngeos; gi++) {
 		struct mb_volume *vol;
@@ -222,7 +229,12 @@ TEST(exact_marks_set_fresh_leaves)
 
 				for (uint32_t b = s; b < e; b++)
 					set_bit_to(grp->bb_bitmap, b, used);
-				mb_runsum_mark_locked(vol, grp, s, e - s, used);
+				/* whole told when so, or not (the free's way) */
+				bool whole = ends_used(grp->bb_bitmap, len, s, e) &&
+					     mb_rand_below(&rng, 4);
+
+				wholes += whole;
+				mb_runsum_mark_locked(vol, grp, s, e - s, used, whole);
 				marks += fresh;
 				kept += fresh && t[p + lo].cnt != UINT32_MAX &&
 					t[p + hi].cnt != UINT32_MAX;
@@ -249,7 +261,7 @@ TEST(exact_marks_set_fresh_leaves)
 	   run among others reads its leaf again (mb_rs_leaf_redo) */
 	fprintf(stderr, "exact marks: %llu of %llu kept their leaves fresh\n", (unsigned long long)kept,
 		(unsigned long long)marks);
-	ASSERT_TRUE(marks > 0);
+	ASSERT_TRUE(marks > 0 && wholes > 0);
 	ASSERT_EQ_INT(kept, marks);
 }
 
@@ -305,7 +317,7 @@ TEST(marks_in_a_fresh_tree_keep_it_fresh)
 					  o.cnt != 1;
 				for (uint32_t b = s; b < e; b++)
 					set_bit_to(grp->bb_bitmap, b, used);
-				mb_runsum_mark_locked(vol, grp, s, e - s, used);
+				mb_runsum_mark_locked(vol, grp, s, e - s, used, false);
 				marks++;
 				if (t[1].cnt == UINT32_MAX) { /* a leaf went stale: not lifted */
 					ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
@@ -354,12 +366,12 @@ TEST(a_lift_moves_at_alone_or_the_count)
 	ASSERT_EQ_INT(t[1].max, 4);
 	ASSERT_EQ_INT(t[1].at, 20);
 	set_bit_to(grp->bb_bitmap, 13, false); /* [10, 14): as long, earlier */
-	mb_runsum_mark_locked(vol, grp, 13, 1, false);
+	mb_runsum_mark_locked(vol, grp, 13, 1, false, false);
 	ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 	ASSERT_EQ_INT(t[1].at, 10);
 	for (uint32_t b = 30; b < 33; b++) /* a short run taken whole */
 		set_bit_to(grp->bb_bitmap, b, true);
-	mb_runsum_mark_locked(vol, grp, 30, 3, true);
+	mb_runsum_mark_locked(vol, grp, 30, 3, true, true);
 	ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 	ASSERT_EQ_INT(t[1].cnt, 2);
 	mb_buddy_generate(vol, grp);
@@ -424,7 +436,7 @@ TEST(long_marks_in_a_fresh_tree_keep_it_fresh)
 				ASSERT_TRUE(t[1].cnt != UINT32_MAX);
 				for (uint32_t b = s; b < e; b++)
 					set_bit_to(grp->bb_bitmap, b, used);
-				mb_runsum_mark_locked(vol, grp, s, e - s, used);
+				mb_runsum_mark_locked(vol, grp, s, e - s, used, false);
 				marks++;
 				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 				if (q % 9 == 0) { /* the scans use it as it is */
