@@ -1983,6 +1983,8 @@ static __attribute__((noinline)) int mb_alloc_file(struct mb_volume *vol,
 						   const struct mb_request *req,
 						   struct mb_extent *out)
 {
+	if (!req->file) /* mb_alloc's test: the inlined ones of req->file go */
+		__builtin_unreachable();
 	if (!mb_request_valid(vol, req))
 		return -EINVAL;
 	mb_probe_request(vol, req);
