@@ -114,10 +114,18 @@ static void pa_check_new(const struct mb_pa *pa)
 {
 	ASSERT_TRUE(pa != NULL);
 	ASSERT_EQ_U64((uintptr_t)pa % MB_CACHELINE, 0);
+	/* every field, as mb_pa_zero sets them one by one (no memset) */
 	ASSERT_EQ_U64(pa->pa_pstart, 0);
+	ASSERT_EQ_U64(pa->pa_lstart, 0);
 	ASSERT_EQ_U64(pa->pa_len, 0);
 	ASSERT_EQ_U64(pa->pa_free, 0);
-	ASSERT_TRUE(!pa->pa_deleted && pa->pa_file == NULL && pa->pa_lg == NULL);
+	ASSERT_EQ_U64(pa->pa_group, 0);
+	ASSERT_EQ_INT(pa->pa_type, 0);
+	ASSERT_TRUE(!pa->pa_deleted && !pa->pa_release_pending);
+	ASSERT_TRUE(pa->pa_file == NULL && pa->pa_lg == NULL);
+	/* the union: pa_node an empty list over pa_tnode's links, the rest zero */
+	ASSERT_TRUE(mb_list_empty(&pa->pa_node));
+	ASSERT_TRUE(pa->pa_tnode.parent == NULL && pa->pa_tnode.height == 0);
 	ASSERT_EQ_INT(pa->pa_bucket, -1);
 	ASSERT_EQ_U64(pa->pa_clean_off, UINT32_MAX);
 	ASSERT_TRUE(mb_list_empty(&pa->pa_group_list) && mb_list_empty(&pa->pa_tmp_list));
