@@ -145,6 +145,7 @@ static inline bool mb_pa_cache_usable(void)
 }
 #endif
 
+#if MB_PA_CACHE_MAX
 /*
  * A cached PA made new: every field zero, as mb_zalloc_lines leaves one
  * (mb_pa_alloc sets the lists, pa_bucket and pa_clean_off after).  Field
@@ -170,6 +171,7 @@ static inline void mb_pa_zero(struct mb_pa *pa)
 	pa->pa_file = NULL;
 	pa->pa_lg = NULL;
 }
+#endif
 
 struct mb_pa *mb_pa_alloc(void)
 {
