@@ -136,17 +136,15 @@ static uint32_t mb_rs_leaf_edge(const struct mb_volume *vol, const struct mb_gro
  * the run and stops at the used block past it: a few instructions a run;
  * an empty word costs a test).  Inline in both of mb_rs_flush_node's
  * ways (out of line, the call costs aging:triangle 1M instructions).
+ * mb_rs_leaf_runs: the runs' part, max, at and cnt into r (also
+ * mb_rs_leaf_redo's, whose count is dropped as unused).
  */
-static inline __attribute__((always_inline)) struct mb_rs
-mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t leaf)
+static inline __attribute__((always_inline)) void
+mb_rs_leaf_runs(const struct mb_volume *vol, const struct mb_group *grp, uint32_t w0,
+		struct mb_rs *r)
 {
-	uint32_t w0 = leaf * MB_RS_LEAF_WORDS;
-	struct mb_rs r = {mb_rs_leaf_edge(vol, grp, w0, 1), 0, 0, 0, 0};
 	uint32_t c = 0, cs = 0; /* the free run open at the cursor: c blocks from cs */
 
-	if (r.pre == MB_RS_LEAF_BITS)
-		return (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, 1, 0};
-	r.suf = mb_rs_leaf_edge(vol, grp, w0 + MB_RS_LEAF_WORDS - 1, -1);
 	for (uint32_t k = 0, nw = mb_rs_words_in(vol, w0, MB_RS_LEAF_WORDS); k < nw; k++) {
 		uint64_t z = ~grp->bb_bitmap[w0 + k];
 
@@ -156,9 +154,9 @@ mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t lea
 			c += lead;
 			if (lead == 64)
 				continue;
-			if (c > r.max) {
-				r.max = c;
-				r.at = cs;
+			if (c > r->max) {
+				r->max = c;
+				r->at = cs;
 			}
 			c = 0;
 			z &= ~0ULL << lead;
@@ -169,7 +167,7 @@ mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t lea
 
 			uint32_t x = (uint32_t)__builtin_ctzll(lo);
 
-			r.cnt++;
+			r->cnt++;
 			if (!past) { /* open at the word's end */
 				c = 64 - x;
 				cs = 64 * k + x;
@@ -177,17 +175,29 @@ mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t lea
 			}
 			uint32_t len = (uint32_t)__builtin_ctzll(past) - x;
 
-			if (len > r.max) {
-				r.max = len;
-				r.at = 64 * k + x;
+			if (len > r->max) {
+				r->max = len;
+				r->at = 64 * k + x;
 			}
 			z &= past;
 		}
 	}
-	if (c > r.max) { /* words past the bitmap are used */
-		r.max = c;
-		r.at = cs;
+	if (c > r->max) { /* words past the bitmap are used */
+		r->max = c;
+		r->at = cs;
 	}
+}
+
+static inline __attribute__((always_inline)) struct mb_rs
+mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t leaf)
+{
+	uint32_t w0 = leaf * MB_RS_LEAF_WORDS;
+	struct mb_rs r = {mb_rs_leaf_edge(vol, grp, w0, 1), 0, 0, 0, 0};
+
+	if (r.pre == MB_RS_LEAF_BITS)
+		return (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, 1, 0};
+	r.suf = mb_rs_leaf_edge(vol, grp, w0 + MB_RS_LEAF_WORDS - 1, -1);
+	mb_rs_leaf_runs(vol, grp, w0, &r);
 	return r;
 }
 
@@ -480,49 +490,11 @@ static __attribute__((noinline)) void mb_rs_leaf_redo(const struct mb_volume *vo
 						      const struct mb_group *grp, struct mb_rs *r,
 						      uint32_t leaf)
 {
-	uint32_t w0 = leaf * MB_RS_LEAF_WORDS, max = 0, at = 0;
-	uint32_t c = 0, cs = 0; /* the free run open at the cursor: c blocks from cs */
+	struct mb_rs runs = {0, 0, 0, 0, 0}; /* its cnt unused: the compiler drops the count */
 
-	for (uint32_t k = 0, nw = mb_rs_words_in(vol, w0, MB_RS_LEAF_WORDS); k < nw; k++) {
-		uint64_t z = ~grp->bb_bitmap[w0 + k];
-
-		if (c) { /* the open run goes on into this word, or ends before it */
-			uint32_t lead = mb_rs_run_at(z, 0);
-
-			c += lead;
-			if (lead == 64)
-				continue;
-			if (c > max) {
-				max = c;
-				at = cs;
-			}
-			c = 0;
-			z &= ~0ULL << lead;
-		}
-		while (z) { /* mb_rs_leaf's steps */
-			uint64_t lo = z & -z, past = z + lo;
-			uint32_t x = (uint32_t)__builtin_ctzll(lo);
-
-			if (!past) { /* open at the word's end */
-				c = 64 - x;
-				cs = 64 * k + x;
-				break;
-			}
-			uint32_t len = (uint32_t)__builtin_ctzll(past) - x;
-
-			if (len > max) {
-				max = len;
-				at = 64 * k + x;
-			}
-			z &= past;
-		}
-	}
-	if (c > max) { /* words past the bitmap are used */
-		max = c;
-		at = cs;
-	}
-	r->max = max;
-	r->at = at;
+	mb_rs_leaf_runs(vol, grp, leaf * MB_RS_LEAF_WORDS, &runs);
+	r->max = runs.max;
+	r->at = runs.at;
 }
 
 /*

@@ -455,5 +455,8 @@ TEST(long_marks_in_a_fresh_tree_keep_it_fresh)
 	}
 	fprintf(stderr, "long marks in a fresh tree: %llu (%llu at a leaf's edge)\n",
 		(unsigned long long)marks, (unsigned long long)edges);
-	ASSERT_TRUE(marks > 100 && edges * 10 > marks);
+	/* coverage, not a result: about 1 mark in 10 starts or ends at a leaf's
+	   edge (the rng's, not the library's); 1 in 20 leaves room for the seed
+	   (--scale 4 read 975 of 10308 once) */
+	ASSERT_TRUE(marks > 100 && edges * 20 > marks);
 }
