@@ -1164,54 +1164,63 @@ static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t 
 static int mb_alloc_regular(struct mb_volume *vol, const struct mb_request *req,
 			    struct mb_extent *out);
 
-static inline bool mb_scan_power2_fast_ok(const struct mb_volume *vol,
-					  const struct mb_request *req)
+static inline int mb_scan_power2_fast_order(const struct mb_volume *vol,
+					    const struct mb_request *req)
 {
-	uint32_t len = req->len, k = (uint32_t)__builtin_ctz(len);
+	uint32_t len = req->len;
 
 	/* first what fails on other requests, and on a volume with no room
-	   for the pass (mb_scan_power2 returns at once): a few instructions.
-	   len <= bpg needs no test: k <= max_order <= ilog2(bpg) below */
-	if ((len & (len - 1)) || len < 2u << MB_BUDDY_DERIVED ||
-	    !(atomic_load_explicit(&vol->largest_orders, memory_order_relaxed) >> k))
-		return false;
+	   for the pass (mb_scan_power2 returns at once): a few instructions */
+	if ((len & (len - 1)) || len < 2u << MB_BUDDY_DERIVED)
+		return -1;
+	uint32_t lo = (uint32_t)__builtin_ctz(len);
+	uint64_t m = atomic_load_explicit(&vol->largest_orders, memory_order_relaxed) >> lo;
+
+	if (!m)
+		return -1;
 	uint32_t goal_try = req->goal != MB_GOAL_NONE ? MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY : 0;
 
 	/* p2_fast_lo: mb_order2_req, and UINT32_MAX for the tunables and the
-	   hook that want the regular path (mb_tunables_retune) */
-	return (int)k <= vol->max_order && k >= MB_READ_ONCE(vol->p2_fast_lo) &&
-	       !(req->flags & (MB_HINT_DELALLOC_RESERVED | goal_try)) &&
-	       !(MB_PROBE_SEM(ext4_mballoc_prealloc) | MB_PROBE_SEM(ext4_mballoc_alloc) |
-		 MB_PROBE_SEM(ext4_allocate_blocks));
+	   hook that want the regular path (mb_tunables_retune).  lo <=
+	   max_order (so len <= bpg) needs no test: largest_orders has no bit
+	   above max_order, and one at lo or above is set */
+	if (lo < MB_READ_ONCE(vol->p2_fast_lo) || (req->flags & (MB_HINT_DELALLOC_RESERVED | goal_try)) ||
+	    (MB_PROBE_SEM(ext4_mballoc_prealloc) | MB_PROBE_SEM(ext4_mballoc_alloc) |
+	     MB_PROBE_SEM(ext4_allocate_blocks)))
+		return -1;
+	return (int)lo + __builtin_ctzll(m);
 }
 
 /*
  * mb_buddy_first_free_chunk's answer for an order k above
  * MB_BUDDY_DERIVED, which has its own map (a set bit: not a maximal free
- * chunk): the first clear bit from bb_first_free's chunk on, or -1 when
- * the counter's chunk is not there.  Here rather than a call of it: a
- * second caller made gcc stop inlining it into mb_visit_group, where the
- * regular path's power-of-two scan calls it (+13 instructions a visit).
+ * chunk): the first clear bit from bb_first_free's chunk on, its block in
+ * *start, or false when the counter's chunk is not there.  Here rather
+ * than a call of it: a second caller made gcc stop inlining it into
+ * mb_visit_group, where the regular path's power-of-two scan calls it (+13
+ * instructions a visit).  A flag, not a signed start: the caller tested
+ * the sign of a shifted block again.
  */
-static int64_t mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol,
-						const struct mb_group *grp, int k)
+static bool mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol,
+					     const struct mb_group *grp, int k, uint32_t *start)
 {
 	const uint64_t *map = mb_buddy_order_map(vol, grp->bb_buddy, k);
 	uint32_t first = grp->bb_first_free < vol->bpg ? grp->bb_first_free : 0;
 	uint32_t i = first >> k, n = vol->mb_maxs[k];
 
 	if (i >= n)
-		return -1;
+		return false;
 	uint32_t w = i >> 6;
 	uint64_t f = ~map[w] & (~0ULL << (i & 63));
 
 	while (!f) {
 		if (++w >= (n + 63) >> 6)
-			return -1;
+			return false;
 		f = ~map[w];
 	}
 	i = (w << 6) + (uint32_t)__builtin_ctzll(f);
-	return i < n ? (int64_t)i << k : -1;
+	*start = i << k;
+	return i < n;
 }
 
 /*
@@ -1220,16 +1229,18 @@ static int64_t mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol,
  * corrupt, the flex group's first group kept from data, the order).
  */
 static inline bool mb_power2_fast_good(const struct mb_volume *vol, struct mb_group *grp,
-				       mb_grp_t g, uint32_t flags, int lo)
+				       mb_grp_t g, uint32_t state, uint32_t flags, int lo)
 {
 	uint32_t free = MB_READ_ONCE(grp->bb_free), frags = MB_READ_ONCE(grp->bb_fragments);
 	uint32_t flex = vol->geo.flex_bg;
 
-	if (!free || !frags || mb_group_corrupt(grp))
+	/* free >= 2^lo says !free's no; the corrupt bit is set under the lock
+	   (mb_group_set_corrupt_locked), so the caller's load under it holds */
+	if (free < 1u << lo || !frags || (state & MB_GRP_CORRUPT))
 		return false;
 	if ((flags & MB_HINT_DATA) && flex >= 4 && !(g & (flex - 1)))
 		return false;
-	return free >= 1u << lo && MB_READ_ONCE(grp->bb_largest_free_order) >= lo;
+	return MB_READ_ONCE(grp->bb_largest_free_order) >= lo;
 }
 
 /*
@@ -1254,16 +1265,16 @@ static int64_t mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_
 	while (!grp->bb_counters[k])
 		if (++k > vol->max_order)
 			return -1; /* the scan finds nothing: the next group's */
-	int64_t start = mb_scan_power2_fast_chunk_locked(vol, grp, k);
+	uint32_t start;
 
-	if (start < 0) {
+	if (!mb_scan_power2_fast_chunk_locked(vol, grp, k, &start)) {
 		mb_group_set_corrupt_locked(vol, grp);
 		return -1;
 	}
 	if (!mb_resv_take_exact(mb_this_pcpu(vol), 1u << lo, 1u << lo))
 		return -1;
-	mb_buddy_mark_chunk_front_used(vol, grp, (mb_grpblk_t)start, k, lo);
-	mb_group_mark_disk_locked(grp, (mb_grpblk_t)start, 1u << lo);
+	mb_buddy_mark_chunk_front_used(vol, grp, start, k, lo);
+	mb_group_mark_disk_locked(grp, start, 1u << lo);
 	return start;
 }
 
@@ -1283,18 +1294,14 @@ static int64_t mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_
  */
 static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 							  const struct mb_request *req,
-							  struct mb_extent *out)
+							  struct mb_extent *out, int k)
 {
 	uint32_t len = req->len;
 	int lo = __builtin_ctz(len);
 	mb_grp_t goal = req->goal != MB_GOAL_NONE ? mb_block_group(vol, req->goal) : 0;
-	uint64_t m = atomic_load_explicit(&vol->largest_orders, memory_order_relaxed) >> lo;
 
-	if (!m)
-		return mb_alloc_regular(vol, req, out);
-	int k = lo + __builtin_ctzll(m);
-
-	if (k > vol->max_order || (goal && !mb_gset_any_from(&vol->largest_ge[lo], goal)))
+	assert(lo <= k && k <= vol->max_order);
+	if (goal && !mb_gset_any_from(&vol->largest_ge[lo], goal))
 		return mb_alloc_regular(vol, req, out);
 	mb_grp_t g = mb_gset_next_near(&vol->largest_set[k], goal);
 
@@ -1314,13 +1321,14 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 		atomic_store_explicit(busy, b - 1, memory_order_relaxed);
 	int64_t start = -1;
 
-	/* built and counted in the cache (mb_group_load_locked's fast case): a
-	   group to load is left to the regular path, where a failing read is
-	   remembered (ac->load_err) and tried once */
+	/* built and counted in the cache: mb_group_load_locked's fast case,
+	   tested on the one load of the state (its call would load it again).
+	   A group to load is left to the regular path, where a failing read
+	   is remembered (ac->load_err) and tried once */
 	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
 
-	if ((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED &&
-	    !mb_group_load_locked(vol, grp) && mb_power2_fast_good(vol, grp, g, req->flags, lo))
+	if ((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED && grp->bb_buddy &&
+	    mb_power2_fast_good(vol, grp, g, state, req->flags, lo))
 		start = mb_scan_power2_fast_take_locked(vol, grp, lo);
 	mb_unlock(&grp->bb_lock);
 	if (start < 0)
@@ -1943,8 +1951,10 @@ static inline __attribute__((always_inline)) int mb_alloc_anon_valid(struct mb_v
 	mb_probe_request(vol, req);
 	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
 		return -EROFS; /* nothing allocated could ever be committed */
-	if (mb_scan_power2_fast_ok(vol, req))
-		return mb_scan_power2_fast(vol, req, out);
+	int k = mb_scan_power2_fast_order(vol, req);
+
+	if (k >= 0)
+		return mb_scan_power2_fast(vol, req, out, k);
 	return mb_alloc_regular(vol, req, out);
 }
 
