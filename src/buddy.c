@@ -810,8 +810,8 @@ static inline void mb_bitmap_mark_aligned(uint64_t *map, uint32_t c, int lo)
  * MB_BUDDY_DERIVED < lo <= k, in closed form.  The chunk leaves the buddy
  * and its back halves of orders lo to k - 1, at c + 2^j, become maximal
  * (mb_put_after's digits of 2^k - 2^lo); all these orders have maps.
- * With lo < k the block after the extent is free (the first back half),
- * and so is where bb_first_free moves when it was c.
+ * With lo < k the block after the extent is free (the first back half);
+ * a free block after it is where bb_first_free moves when it was c.
  */
 void mb_buddy_mark_chunk_front_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c,
 				    int k, int lo)
@@ -829,14 +829,15 @@ void mb_buddy_mark_chunk_front_used(struct mb_volume *vol, struct mb_group *grp,
 	}
 	mb_bitmap_mark_aligned(grp->bb_bitmap, c, lo);
 	mb_runsum_mark_locked(vol, grp, c, len, true, false);
-	uint32_t around = (uint32_t)mb_is_free_before(grp, c) +
-			  (lo < k || mb_is_free_after(vol, grp, end));
+	bool after = lo < k || mb_is_free_after(vol, grp, end);
 
-	MB_WRITE_ONCE(grp->bb_fragments, grp->bb_fragments + around - 1);
+	MB_WRITE_ONCE(grp->bb_fragments,
+		      grp->bb_fragments + (uint32_t)mb_is_free_before(grp, c) + after - 1);
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free - len);
+	/* a free block after the extent is the first free one past it */
 	if (grp->bb_first_free == c)
 		MB_WRITE_ONCE(grp->bb_first_free,
-			      lo < k ? end : mb_first_free_from(vol, grp->bb_bitmap, end));
+			      after ? end : mb_first_free_from(vol, grp->bb_bitmap, end));
 	if (MB_LIKELY(mb_group_orders_hold_used(vol, grp)))
 		mb_group_orders_check(vol, grp);
 	else
