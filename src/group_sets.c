@@ -245,6 +245,23 @@ static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume
 }
 
 /*
+ * mb_group_move_sets_locked when only the average's sub moved (most moves
+ * of a group filled or emptied in order: the sub steps every 1/8 of an
+ * order of the average, the orders once an order): the avg_hi bitmaps
+ * alone, without the frame the moves between sets need.
+ */
+static __attribute__((noinline)) void mb_group_move_sub_locked(struct mb_volume *vol,
+							       struct mb_group *grp, int as)
+{
+	mb_seq_bump(vol);
+	if (MB_SINGLE_THREADED())
+		mb_avg_hi_move_as(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as, true);
+	else
+		mb_avg_hi_move_as(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as, false);
+	MB_WRITE_ONCE(grp->bb_avg_sub, as);
+}
+
+/*
  * Recomputes the largest-free, average-fragment and free orders and moves
  * the group between the scan sets.  Corrupt groups are in no set.  Most
  * allocations and frees change none of the orders: that case returns
@@ -260,8 +277,11 @@ static inline void mb_group_update_orders_from(struct mb_volume *vol, struct mb_
 	int as = mb_group_avg_sub(grp->bb_free, grp->bb_fragments, ao);
 
 	if (MB_LIKELY(lo == grp->bb_largest_free_order && ao == grp->bb_avg_fragment_size_order &&
-		      fo == grp->bb_free_order && as == grp->bb_avg_sub))
+		      fo == grp->bb_free_order)) {
+		if (as != grp->bb_avg_sub)
+			mb_group_move_sub_locked(vol, grp, as);
 		return;
+	}
 	mb_group_move_sets_locked(vol, grp, lo, ao, fo, as);
 }
 
