@@ -1199,10 +1199,13 @@ static inline int mb_scan_power2_fast_order(const struct mb_volume *vol,
  * than a call of it: a second caller made gcc stop inlining it into
  * mb_visit_group, where the regular path's power-of-two scan calls it (+13
  * instructions a visit).  A flag, not a signed start: the caller tested
- * the sign of a shifted block again.
+ * the sign of a shifted block again.  always_inline: with mb_window_fast a
+ * second caller, gcc made it a call here too (+17 instructions a call of
+ * raw:16).
  */
-static bool mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol,
-					     const struct mb_group *grp, int k, uint32_t *start)
+static inline __attribute__((always_inline)) bool
+mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol, const struct mb_group *grp, int k,
+				 uint32_t *start)
 {
 	const uint64_t *map = mb_buddy_order_map(vol, grp->bb_buddy, k);
 	uint32_t first = grp->bb_first_free < vol->bpg ? grp->bb_first_free : 0;
@@ -1878,6 +1881,149 @@ static void mb_ac_stats(struct mb_ac *ac, int err)
 				  memory_order_relaxed);
 }
 
+/*
+ * The group CR_POWER2_ALIGNED's walk from goal visits first for a window of
+ * 2^lo blocks (mb_scan_power2, mb_scan_orders_at), or ngroups when it
+ * visits none.  Its first pass, over [goal, ngroups), as mb_scan_power2's
+ * first step finds it: the lowest order's set with a member, and past the
+ * goal the next orders' sets; when that pass has no group, the second's,
+ * over [0, goal): the first member of the lowest order's set that has one
+ * there, unless largest_ge says no set has (the walk's skip of the pass).
+ */
+static mb_grp_t mb_window_first_group(struct mb_volume *vol, int lo, mb_grp_t goal)
+{
+	const _Atomic uint64_t *orders = &vol->largest_orders;
+	uint64_t m = atomic_load_explicit(orders, memory_order_relaxed) >> lo;
+	int k = lo + (m ? __builtin_ctzll(m) : 0);
+	mb_grp_t g = vol->ngroups;
+
+	if (!m || k > vol->max_order)
+		return vol->ngroups; /* mb_orders_empty_from: the pass does nothing */
+	if (!goal || mb_gset_any_from(&vol->largest_ge[lo], goal)) {
+		g = mb_gset_next_near(&vol->largest_set[k], goal);
+		while (g >= vol->ngroups) {
+			m = atomic_load_explicit(orders, memory_order_relaxed) >> k >> 1;
+			if (!m || (k += 1 + __builtin_ctzll(m)) > vol->max_order)
+				break;
+			if (mb_gset_any_from(&vol->largest_set[k], goal))
+				g = mb_gset_next_near(&vol->largest_set[k], goal);
+		}
+	}
+	if (g < vol->ngroups || !goal || mb_gset_next(&vol->largest_ge[lo], 0) >= goal)
+		return g;
+	for (k = lo; k <= vol->max_order; k++) {
+		m = atomic_load_explicit(orders, memory_order_relaxed) >> k;
+		if (!m || (k += __builtin_ctzll(m)) > vol->max_order)
+			break;
+		g = mb_gset_next_near(&vol->largest_set[k], 0);
+		if (g < goal)
+			return g;
+	}
+	return vol->ngroups;
+}
+
+/*
+ * mb_visit_group's and mb_simple_scan_group_locked's steps for the window,
+ * grp's lock held and its verdict given: the first free chunk of order lo
+ * or more, its block in *start and its order in *k, or false (nothing
+ * taken) when the scan would find none or flag the group corrupt -- the
+ * regular path then does that itself.
+ */
+static bool mb_window_chunk_locked(struct mb_volume *vol, struct mb_group *grp, int lo, int *k,
+				   uint32_t *start)
+{
+	for (*k = lo; !grp->bb_counters[*k];)
+		if (++*k > vol->max_order)
+			return false;
+	return mb_scan_power2_fast_chunk_locked(vol, grp, *k, start);
+}
+
+/*
+ * mb_use_found_locked for the window's chunk of order k at start, whose
+ * front 2^lo blocks it takes: the buddy's part in closed form
+ * (mb_buddy_mark_chunk_front_used), then the stream goal, the PA of what
+ * the request leaves, the request's share on disk and the free counter,
+ * as there.  The caller unshared the bitmap if a PA is made.  bb_lock held.
+ */
+static void mb_window_take_locked(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g,
+				  mb_grpblk_t start, int k, int lo)
+{
+	struct mb_volume *vol = ac->vol;
+
+	ac->found++;
+	ac->b_ex = (struct mb_fex){ g, start, 1u << lo, ac->g_ex.fe_logical };
+	mb_buddy_mark_chunk_front_used(vol, grp, start, k, lo);
+	ac->f_ex = ac->b_ex;
+	ac->status = MB_AC_FOUND;
+	if (ac->flags & MB_STREAM_ALLOC) {
+		uint32_t h = (uint32_t)(ac->file->f_ino % vol->nr_stream_goals);
+
+		atomic_store_explicit(&vol->stream_goals[h], g, memory_order_relaxed);
+	}
+	if (ac->f_ex.fe_len > ac->o_ex.fe_len)
+		mb_new_preallocation_locked(ac, grp);
+	mb_group_mark_disk_locked(grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+	mb_free_counter_consume_slot(ac->slot, ac->b_ex.fe_len, ac->flags);
+}
+
+/*
+ * A file's window of 2^lo blocks that CR_POWER2_ALIGNED serves from the
+ * first group its walk visits -- a stream's new window, on a volume with
+ * room -- taken without the criteria loop's set-up, the visit's and the
+ * general mark's: the same group and chunk, the same PA and counters
+ * (mb_regular_allocator, mb_scan_power2, mb_visit_group,
+ * mb_simple_scan_group_locked, mb_use_found_locked).  The claim is the
+ * context's, made already.  As mb_scan_power2_fast: the tunables and the
+ * hook that want the regular path (p2_fast_lo), no goal block to try
+ * first; anything else -- another group needed, a group to load, a lock
+ * taken, no memory for the bitmap's copy -- declines having changed
+ * nothing the regular path would not do again.  Whether it found.
+ */
+static __attribute__((noinline)) bool mb_window_fast(struct mb_ac *ac)
+{
+	struct mb_volume *vol = ac->vol;
+	uint32_t len = ac->g_ex.fe_len;
+	int lo = __builtin_ctz(len | 1u << 31);
+
+	if ((len & (len - 1)) || lo <= MB_BUDDY_DERIVED || lo > vol->max_order ||
+	    (uint32_t)lo < MB_READ_ONCE(vol->p2_fast_lo) ||
+	    (ac->flags & (MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)))
+		return false;
+	ac->ac_2order = lo;
+	if (ac->flags & MB_STREAM_ALLOC)
+		ac->g_ex.fe_group = mb_stream_goal(ac);
+	mb_grp_t g = mb_window_first_group(vol, lo, ac->g_ex.fe_group);
+
+	if (g >= vol->ngroups)
+		return false;
+	struct mb_group *grp = mb_group_at(vol, g);
+	_Atomic uint32_t *busy = &vol->lock_busy;
+	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
+	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+	uint32_t start;
+	int k;
+	bool found = false;
+
+	if (!mb_good_group_inline(ac, grp, MB_CR_POWER2_ALIGNED) ||
+	    (state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) != MB_GRP_TRACKED ||
+	    mb_trylock(&grp->bb_lock))
+		return false;
+	if (!mb_group_load_locked(vol, grp) && mb_good_group_inline(ac, grp, MB_CR_POWER2_ALIGNED))
+		found = mb_window_chunk_locked(vol, grp, lo, &k, &start);
+	if (!found || (ac->o_ex.fe_len < len && mb_gcache_unshare_locked(vol, grp))) {
+		mb_unlock(&grp->bb_lock);
+		return false;
+	}
+	if (b) /* mb_lock_group's estimate, once the visit is ours */
+		atomic_store_explicit(busy, b - 1, memory_order_relaxed);
+	ac->criteria = MB_CR_POWER2_ALIGNED;
+	ac->groups_scanned++;
+	mb_window_take_locked(ac, grp, g, (mb_grpblk_t)start, k, lo);
+	mb_unlock(&grp->bb_lock);
+	mb_pa_after_unlock(ac);
+	return true;
+}
+
 static int mb_alloc_search(struct mb_ac *ac)
 {
 	if (mb_use_inode_preallocated(ac))
@@ -1896,6 +2042,8 @@ static int mb_alloc_search(struct mb_ac *ac)
 		ac->pa_obj = mb_pa_alloc(); /* filled under the group lock later */
 		if (!ac->pa_obj)
 			return -ENOMEM;
+		if (mb_window_fast(ac))
+			return 0; /* a new window where CR_POWER2_ALIGNED looks first */
 	}
 	do {
 		mb_regular_allocator(ac);
