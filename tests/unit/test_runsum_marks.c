@@ -460,3 +460,64 @@ TEST(long_marks_in_a_fresh_tree_keep_it_fresh)
 	   (--scale 4 read 975 of 10308 once) */
 	ASSERT_TRUE(marks > 100 && edges * 20 > marks);
 }
+
+/*
+ * A long mark from every leaf to every later one of a fresh tree, at a
+ * leaf's edge or inside it, on a run that is the range or goes on past it,
+ * used and free: every shape of the two paths up (runsum.c,
+ * mb_rs_mark_long_fresh), so that each level's end nodes meet each kind of
+ * sibling -- outside the range (a join), or inside it (the closed forms
+ * mb_rs_join_whole_after/before) -- and the leaves at the ends are set
+ * from their pre or suf (mb_rs_edge).  Each must match a bit count.
+ */
+TEST(long_marks_from_every_leaf_to_every_leaf)
+{
+	static const uint32_t head[] = {0, 1, 300}, tail[] = {1, 211, LEAF_BITS};
+	static const uint32_t scale[] = {3, 40, 300, 900};
+	uint64_t rng = mb_test_seed ^ 0x6d1b;
+	struct mb_volume *vol;
+	uint64_t marks = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 0);
+	uint32_t len, p = vol->rs_leaves;
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	len = grp->bb_len;
+	for (uint32_t lo = 0; lo < p; lo++) {
+		for (uint32_t hi = lo + 1; hi < p; hi++) {
+			for (uint32_t k = 0; k < 9 * 4; k++) {
+				uint32_t s = lo * LEAF_BITS + head[k % 3];
+				uint32_t e = hi * LEAF_BITS + tail[k / 3 % 3];
+				bool used = k / 9 % 2, exact = k / 18;
+				/* the run holding [s, e): the range, or up to
+				   700 blocks more on either side */
+				uint32_t rs =
+				    exact || s < 700 ? s : s - (uint32_t)mb_rand_below(&rng, 700);
+				uint32_t re = exact ? e : e + (uint32_t)mb_rand_below(&rng, 700);
+
+				if (e > len)
+					continue;
+				re = re < len ? re : len;
+				runs_by_turns(vol, grp, &rng, scale, k & 1);
+				for (uint32_t b = rs; b < re; b++)
+					set_bit_to(grp->bb_bitmap, b, !used);
+				if (rs) /* the run ends there */
+					set_bit_to(grp->bb_bitmap, rs - 1, used);
+				if (re < len)
+					set_bit_to(grp->bb_bitmap, re, used);
+				mb_runsum_build_locked(vol, grp);
+				for (uint32_t b = s; b < e; b++)
+					set_bit_to(grp->bb_bitmap, b, used);
+				mb_runsum_mark_locked(vol, grp, s, e - s, used, false);
+				marks++;
+				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+			}
+		}
+	}
+	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+	ASSERT_TRUE(marks > 1000);
+}
