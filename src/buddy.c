@@ -839,7 +839,12 @@ mb_buddy_mark_chunk_front_used(struct mb_volume *vol, struct mb_group *grp, mb_g
 	mb_set_bit(mb_order_map(vol, grp, k), c >> k);
 	grp->bb_counters[k]--;
 	for (int j = lo; j < k; j++) {
-		mb_clear_bit(mb_order_map(vol, grp, j), (c >> j) | 1);
+		/* bit (c >> j) | 1: c >> j is even (c is 2^k aligned), so the
+		   back half's bit is n + 1, n = (c >> j) & 63 <= 62, and ~2
+		   rotated left by n clears it alone (one rotate, no OR, no NOT) */
+		uint32_t n = (c >> j) & 63;
+
+		mb_order_map(vol, grp, j)[c >> j >> 6] &= ~2ULL << n | ~2ULL >> (-n & 63);
 		grp->bb_counters[j]++;
 	}
 	mb_bitmap_mark_aligned(grp->bb_bitmap, c, lo);
