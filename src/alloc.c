@@ -563,7 +563,11 @@ static uint32_t mb_scan_short_runs_locked(struct mb_ac *ac, struct mb_group *grp
 	uint32_t left = ac->found < max ? max - ac->found : 0;
 
 	left += left < UINT32_MAX;
-	mb_runsum_scan(vol, grp, i, want, left, &sc);
+	/* only a run longer than a short best matters: the walk need not
+	   look inside parts whose runs are all no longer */
+	uint32_t floor = ac->b_ex.fe_len < ac->g_ex.fe_len ? ac->b_ex.fe_len : UINT32_MAX;
+
+	mb_runsum_scan_above(vol, grp, i, want, left, floor, &sc);
 	if (!sc.runs)
 		return sc.next;
 	ac->found += sc.runs;

@@ -1187,9 +1187,10 @@ MB_RS_INLINE bool mb_rs_scan_root(const struct mb_rs *r, uint32_t sz, uint32_t w
  * One walk: what ext4's complex scan would skip, count and measure.
  */
 MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
-			     uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o)
+			     uint32_t want, uint32_t max_runs, uint32_t floor,
+			     struct mb_runsum_scan *o)
 {
-	struct mb_rs_walk w = {.want = want, .left = max_runs, .next = vol->bpg};
+	struct mb_rs_walk w = {.want = want, .left = max_runs, .next = vol->bpg, .longest = floor};
 
 	assert(want);
 	if (from <= grp->bb_first_free && from < vol->bpg) {
@@ -1228,7 +1229,14 @@ MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, 
 void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o)
 {
-	mb_rs_scan(vol, grp, from, want, max_runs, o);
+	mb_rs_scan(vol, grp, from, want, max_runs, 0, o);
+}
+
+void mb_runsum_scan_above(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+			  uint32_t want, uint32_t max_runs, uint32_t floor,
+			  struct mb_runsum_scan *o)
+{
+	mb_rs_scan(vol, grp, from, want, max_runs, floor, o);
 }
 
 /*
@@ -1263,6 +1271,6 @@ uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, 
 	/* its own copy of the walk, the counting folded away (max_runs 0);
 	   out of line as mb_runsum_scan, so that LTO does not grow the
 	   scan's caller, mb_visit_group, with them (raw:1 pays then) */
-	mb_rs_scan(vol, grp, from, len, 0, &o);
+	mb_rs_scan(vol, grp, from, len, 0, 0, &o);
 	return o.next;
 }

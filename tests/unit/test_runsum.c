@@ -271,6 +271,36 @@ static int scan_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t fr
 }
 
 /*
+ * mb_runsum_scan_above with the floor picked by `pick` (0: none, 1: just
+ * below the model's longest, 2: at it, 3: all, else pick itself) against
+ * the model's scan: the same next, runs and stop, and the model's longest
+ * and its start when longer than the floor, else a longest no more than
+ * the floor.  1 (and a message) when they differ.
+ */
+static int scan_above_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+			      uint32_t want, uint32_t max_runs, uint32_t pick)
+{
+	struct mb_runsum_scan o, m;
+
+	rs_model_scan(grp->bb_bitmap, vol->bpg, from, want, max_runs, &m);
+	uint32_t floor = pick == 0 ? 0 : pick == 1 ? m.longest - !!m.longest
+			 : pick == 2 ? m.longest : pick == 3 ? UINT32_MAX : pick;
+
+	mb_runsum_scan_above(vol, grp, from, want, max_runs, floor, &o);
+	bool above = m.longest > floor;
+
+	if (o.next == m.next && o.runs == m.runs && o.stopped == m.stopped &&
+	    (above ? o.longest == m.longest && o.at == m.at : o.longest <= floor))
+		return 0;
+	fprintf(stderr,
+		"scan above %u (from %u, want %u, max_runs %u), bpg %u: next %u/%u runs %u/%u "
+		"longest %u/%u at %u/%u stopped %d/%d\n",
+		floor, from, want, max_runs, vol->bpg, o.next, m.next, o.runs, m.runs, o.longest,
+		m.longest, o.at, m.at, o.stopped, m.stopped);
+	return 1;
+}
+
+/*
  * mb_runsum_scan_fresh_root, when it answers (*answered counts it), against
  * the model's scan of the whole group: 1 (and a message) when they differ.
  */
@@ -361,6 +391,8 @@ TEST(queries_match_a_bit_walk)
 				ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, a, len),
 					      rs_model_next_long(grp->bb_bitmap, bpg, a, len));
 				ASSERT_EQ_INT(scan_differs(vol, grp, a, len, k), 0);
+				ASSERT_EQ_INT(scan_above_differs(vol, grp, a, len, k, q % 6 < 4 ? (uint32_t)q % 6
+							: (uint32_t)mb_rand_below(&rng, 100)), 0);
 				/* after a scan of the whole group the root is fresh */
 				if (k && q % 5 != 1)
 					ASSERT_EQ_INT(fresh_root_differs(vol, grp, len, k, &answered), 0);
