@@ -851,14 +851,16 @@ mb_buddy_mark_chunk_front_used(struct mb_volume *vol, struct mb_group *grp, mb_g
 	mb_runsum_mark_locked(vol, grp, c, len, true, false);
 	bool after = lo < k || mb_is_free_after(vol, grp, end);
 
-	MB_WRITE_ONCE(grp->bb_fragments,
-		      grp->bb_fragments + (uint32_t)mb_is_free_before(grp, c) + after - 1);
-	MB_WRITE_ONCE(grp->bb_free, grp->bb_free - len);
+	uint32_t frags = grp->bb_fragments + (uint32_t)mb_is_free_before(grp, c) + after - 1;
+	uint32_t free = grp->bb_free - len;
+
+	MB_WRITE_ONCE(grp->bb_fragments, frags);
+	MB_WRITE_ONCE(grp->bb_free, free);
 	/* a free block after the extent is the first free one past it */
 	if (grp->bb_first_free == c)
 		MB_WRITE_ONCE(grp->bb_first_free,
 			      after ? end : mb_first_free_from(vol, grp->bb_bitmap, end));
-	if (MB_LIKELY(mb_group_orders_hold_used(vol, grp)))
+	if (MB_LIKELY(mb_group_orders_hold_used_at(vol, grp, free, frags)))
 		mb_group_orders_check(vol, grp);
 	else
 		mb_group_reorder_used_locked(vol, grp);

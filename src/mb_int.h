@@ -1398,19 +1398,27 @@ static inline void mb_group_set_dirty_locked(struct mb_group *grp)
  * left no counter, and fails at lo's.  Inline in buddy.c's mark: most
  * uses end here, and a call would cost as much as the test.
  */
-static inline bool mb_group_orders_hold_used(const struct mb_volume *vol,
-					     struct mb_group *grp)
+static inline bool mb_group_orders_hold_used_at(const struct mb_volume *vol,
+						struct mb_group *grp, uint64_t free, uint64_t frags)
 {
 	int lo = grp->bb_largest_free_order, ao = grp->bb_avg_fragment_size_order;
 	int fo = grp->bb_free_order, as = grp->bb_avg_sub;
-	uint64_t free = grp->bb_free, frags = grp->bb_fragments;
 
+	assert(free == grp->bb_free && frags == grp->bb_fragments);
 	if (lo < 0 || !grp->bb_counters[lo])
 		return false;
 	assert(ao >= 0 && fo >= 0 && frags && !mb_group_corrupt(grp));
 	const uint32_t *floor = &vol->avg_floor[ao][as];
 
 	return free >= 1ULL << fo && free >= frags * floor[0] && free < frags * floor[1];
+}
+
+/* The same, free and frags read off the group (the caller that just wrote
+   them passes them: mb_group_orders_hold_used_at) */
+static inline bool mb_group_orders_hold_used(const struct mb_volume *vol,
+					     struct mb_group *grp)
+{
+	return mb_group_orders_hold_used_at(vol, grp, grp->bb_free, grp->bb_fragments);
 }
 
 /* Debug builds: the orders recorded are those the counters give. */
