@@ -994,6 +994,12 @@ static void check_find_extent(struct fixture *f, uint64_t *rng, struct mb_group 
 			      uint64_t *shadow)
 {
 	(void)shadow;
+	/* junk past bpg, as check_order_fast's: the measure never reads it */
+	bool all = mb_rand_below(rng, 2);
+
+	for (uint32_t b = f->vol->bpg; b < f->vol->bitmap_words * 64; b++)
+		if (all || mb_rand_below(rng, 2))
+			grp->bb_bitmap[b / 64] &= ~(1ULL << (b % 64));
 	naive_build(&f->n, grp->bb_bitmap);
 	for (int q = 0; q < 300 && !mb_test_failed; q++) {
 		uint32_t b = (uint32_t)mb_rand_below(rng, grp->bb_len);
@@ -1006,6 +1012,44 @@ static void check_find_extent(struct fixture *f, uint64_t *rng, struct mb_group 
 			mb_test_fail(__FILE__, __LINE__,
 				     "%s: find_extent(%u, %u) = %u, model %u, run %u", f->name, b,
 				     need, got, naive_find_extent(&f->n, b, need), run);
+		if (!run)
+			continue;
+		/* the same where the run tree vouched for `known` blocks, and
+		   from the run's start (the block before used: the measure's
+		   walk down from the order whose chunk at b's end starts at b) */
+		uint32_t known = 1 + (uint32_t)mb_rand_below(rng, run);
+
+		got = mb_buddy_find_extent_known(f->vol, grp, b, need, known);
+		if (got != naive_find_extent(&f->n, b, need))
+			mb_test_fail(__FILE__, __LINE__,
+				     "%s: find_extent_known(%u, %u, %u) = %u, model %u", f->name, b,
+				     need, known, got, naive_find_extent(&f->n, b, need));
+		while (b && !mb_test_bit(grp->bb_bitmap, b - 1))
+			b--;
+		run = naive_run(&f->n, b);
+		need = 1 + (uint32_t)mb_rand_below(rng, run + 64);
+		got = mb_buddy_find_extent(f->vol, grp, b, need);
+		if (got != naive_find_extent(&f->n, b, need))
+			mb_test_fail(__FILE__, __LINE__,
+				     "%s: find_extent(%u, %u) at a run's start = %u, model %u",
+				     f->name, b, need, got, naive_find_extent(&f->n, b, need));
+	}
+	/* one ending in the group's last word, which bpg may cut (its junk
+	   free): from the last run's start, past all of it but a block */
+	uint32_t bpg = f->vol->bpg, rs = bpg, wb = bpg & ~63u;
+
+	while (rs && !mb_test_bit(grp->bb_bitmap, rs - 1))
+		rs--;
+	if (bpg - rs >= 2 && !mb_test_failed) {
+		uint32_t lo = wb > rs ? wb - rs + 1 : 1, need = bpg - rs - 1;
+
+		need = lo < need ? lo + (uint32_t)mb_rand_below(rng, need - lo + 1) : need;
+		uint32_t got = mb_buddy_find_extent(f->vol, grp, rs, need);
+
+		if (got != naive_find_extent(&f->n, rs, need))
+			mb_test_fail(__FILE__, __LINE__,
+				     "%s: find_extent(%u, %u) to the last word = %u, model %u",
+				     f->name, rs, need, got, naive_find_extent(&f->n, rs, need));
 	}
 }
 
