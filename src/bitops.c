@@ -104,16 +104,22 @@ static bool mb_range_all(const uint64_t *map, uint32_t start, uint32_t len, uint
 		return !((map[w] ^ want) & head & tail);
 	if (((map[w] ^ want) & head) || ((map[last] ^ want) & tail))
 		return false;
-	for (uint32_t i = w + 1; i < last;) {
-		uint32_t stop = last - i > 8 ? i + 8 : last;
-		uint64_t diff = 0;
+	uint32_t i = w + 1;
 
-		for (; i < stop; i++)
-			diff |= map[i] ^ want;
-		if (diff)
+	/* 8 words a step as one expression: the loop over them paid its
+	   count and test a word (aging:triangle's frees check 32) */
+	for (; i + 8 <= last; i += 8) {
+		const uint64_t *p = map + i;
+
+		if ((p[0] ^ want) | (p[1] ^ want) | (p[2] ^ want) | (p[3] ^ want) | (p[4] ^ want) |
+		    (p[5] ^ want) | (p[6] ^ want) | (p[7] ^ want))
 			return false;
 	}
-	return true;
+	uint64_t diff = 0;
+
+	for (; i < last; i++)
+		diff |= map[i] ^ want;
+	return !diff;
 }
 
 bool mb_range_all_set(const uint64_t *map, uint32_t start, uint32_t len)

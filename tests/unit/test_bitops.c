@@ -185,6 +185,37 @@ TEST(range_queries_vs_naive)
 	}
 }
 
+/*
+ * A uniform map but for one bit: a range is all set (all clear) unless it
+ * holds that bit, wherever it lies among the words the checks fold
+ * together (8 a step between the ends: mb_range_all).
+ */
+TEST(range_all_finds_one_odd_bit)
+{
+	uint64_t rng = mb_test_seed ^ 0x0dd, map[MAX_WORDS];
+	uint32_t nbits = MAX_WORDS * 64;
+
+	for (int round = 0; round < 20000; round++) {
+		bool ones = mb_rand_below(&rng, 2);
+		uint32_t start = (uint32_t)mb_rand_below(&rng, nbits);
+		uint32_t len = (uint32_t)mb_rand_below(&rng, nbits - start + 1);
+		uint32_t odd = start + (uint32_t)mb_rand_below(&rng, len + 1);
+
+		if (mb_rand_below(&rng, 4) == 0) /* sometimes outside */
+			odd = (uint32_t)mb_rand_below(&rng, nbits);
+		memset(map, ones ? 0xff : 0, sizeof(map));
+		if (odd < nbits)
+			map[odd / 64] ^= 1ULL << (odd % 64);
+		bool in = odd >= start && odd < start + len;
+		/* (a range of the odd bit alone is all of its kind) */
+		bool only = in && len == 1;
+		bool set = !len || (ones ? !in : only), clear = !len || (ones ? only : !in);
+
+		ASSERT_EQ_INT(mb_range_all_set(map, start, len), set);
+		ASSERT_EQ_INT(mb_range_all_clear(map, start, len), clear);
+	}
+}
+
 /* The inline single-bit helpers agree with the word layout the rest assumes. */
 TEST(single_bit_helpers)
 {
