@@ -93,7 +93,7 @@ static int window_request(struct mb_lockstep *ls, uint64_t dice, struct mb_reque
  */
 static int window_run(struct mb_lockstep *ls, const struct window_case *c)
 {
-	for (int i = 0; i < c->ops; i++) {
+	for (int i = 0, ops = mb_test_rounds(c->ops); i < ops; i++) {
 		uint64_t dice = mb_rand_below(&ls->rng, 100);
 		struct mb_request r = {0};
 
@@ -128,7 +128,7 @@ TEST(empty_same)
 {
 	for (unsigned k = 0; k < 3; k++) {
 		const struct window_case c = {.bpg = k ? 8192 : 32768, .groups = k ? 96 : 24,
-					      .seed = mb_test_seed * 5 + k, .ops = 4000, .live = 200,
+					      .seed = mb_test_seed * 5 + k, .ops = 12000, .live = 200,
 					      .legacy = k == 2};
 
 		ASSERT_EQ_INT(window_same(&c), 0);
@@ -144,7 +144,7 @@ TEST(aged_same)
 	for (unsigned k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
 		const struct window_case c = {.bpg = 4096, .groups = 64,
 					      .seed = mb_test_seed * 17 + k, .maxlen = 600,
-					      .keep = keep[k], .ops = 3000, .live = 60,
+					      .keep = keep[k], .ops = 10000, .live = 60,
 					      .legacy = k == 1};
 
 		ASSERT_EQ_INT(window_same(&c), 0);
@@ -155,7 +155,7 @@ TEST(aged_same)
 TEST(full_same)
 {
 	const struct window_case c = {.bpg = 4096, .groups = 12, .seed = mb_test_seed * 23,
-				      .maxlen = 300, .keep = 50, .ops = 6000, .live = 1000};
+				      .maxlen = 300, .keep = 50, .ops = 12000, .live = 1000};
 
 	ASSERT_EQ_INT(window_same(&c), 0);
 }
