@@ -1310,7 +1310,7 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 	assert(lo <= k && k <= vol->max_order);
 	if (goal && !mb_gset_any_from(&vol->largest_ge[lo], goal))
 		return mb_alloc_regular(vol, req, out);
-	mb_grp_t g = mb_gset_next_near(&vol->largest_set[k], goal);
+	mb_grp_t g = mb_gset_next_far(&vol->largest_set[k], goal);
 
 	if (g >= vol->ngroups)
 		return mb_alloc_regular(vol, req, out);

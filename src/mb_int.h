@@ -642,6 +642,41 @@ static inline uint32_t mb_gset_next_near(const struct mb_gset *s, uint32_t from)
 	}
 	return mb_gset_next(s, from);
 }
+/*
+ * The same for a first look that is often far from the members (a goal
+ * group at random in a full part of the volume): its miss in a set of two
+ * levels (65 to 4096 groups) goes on inline to the words the top word
+ * names past from's, in order, a stale top bit only moving on, as gset.c's
+ * mb_gset_next2 does -- without the call and next2's second look at from's
+ * word.  Its own function: as mb_gset_next_near's, this costs the other
+ * walks registers.
+ */
+static inline uint32_t mb_gset_next_far(const struct mb_gset *s, uint32_t from)
+{
+	if (MB_LIKELY(from < s->nbits)) {
+		uint64_t w = atomic_load_explicit(&s->lvl[0][from >> 6], memory_order_relaxed) &
+			     (~0ULL << (from & 63));
+
+		if (w)
+			return (from & ~63u) + (uint32_t)__builtin_ctzll(w);
+		if (s->nlevels == 2) {
+			/* the words past from's (from >> 6 < 64: ~1 << 63 leaves none) */
+			uint64_t top = atomic_load_explicit(&s->lvl[1][0], memory_order_relaxed) &
+				       (~1ULL << (from >> 6));
+			uint32_t wi;
+
+			do {
+				if (!top)
+					return UINT32_MAX;
+				wi = (uint32_t)__builtin_ctzll(top);
+				top &= top - 1;
+				w = atomic_load_explicit(&s->lvl[0][wi], memory_order_relaxed);
+			} while (!w);
+			return wi * 64 + (uint32_t)__builtin_ctzll(w); /* < nbits: none set past */
+		}
+	}
+	return mb_gset_next(s, from);
+}
 uint32_t mb_gset_count(const struct mb_gset *s);
 
 /* ------------------------------------------------------------------------ */
