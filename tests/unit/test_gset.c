@@ -109,6 +109,13 @@ static void random_ops_on(struct mb_gset *s, bool *in, uint32_t n, uint32_t coun
 				     naive_next(in, n, from));
 			break;
 		}
+		/* and the far answer (mb_scan_power2_fast's first look) */
+		if (mb_gset_next_far(s, from) != naive_next(in, n, from < n ? from : n)) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d: next_far(%u) = %u, want %u",
+				     n, op, from, mb_gset_next_far(s, from),
+				     naive_next(in, n, from));
+			break;
+		}
 		if (atomic_load(fam) != ((count ? 1ULL << 7 : 0) | 1ULL << 3)) {
 			mb_test_fail(__FILE__, __LINE__, "size %u op %d: family word %#llx, %u members",
 				     n, op, (unsigned long long)atomic_load(fam), count);
@@ -290,9 +297,11 @@ TEST(gset_stale_summary_two_levels)
 	atomic_fetch_or(&s.lvl[1][0], 1ULL << 0 | 1ULL << 3 | 1ULL << 40);
 	for (uint32_t from = 0; from <= n; from++) {
 		uint32_t got = mb_gset_next(&s, from), want = naive_next(in, n, from);
+		uint32_t far = mb_gset_next_far(&s, from); /* its inline walk of the top */
 
-		if (got != want) {
-			mb_test_fail(__FILE__, __LINE__, "next(%u) = %u, want %u", from, got, want);
+		if (got != want || far != want) {
+			mb_test_fail(__FILE__, __LINE__, "next(%u) = %u, next_far %u, want %u", from,
+				     got, far, want);
 			break;
 		}
 	}
