@@ -128,7 +128,10 @@ static __attribute__((noinline)) bool mb_request_valid_full(const struct mb_volu
  * The words and fields every request but the common shape has nonzero:
  * the spare words (which must be zero: the rare test says no), the
  * neighbours, a CPU (named or not allowed), the rare and the unknown flags
- * (one mask), no length.  Nonzero: mb_request_rare_valid decides.
+ * (one mask), no length.  Nonzero: mb_request_rare_valid decides -- also
+ * for a length above 2^31, valid but sent there by the length's test: one
+ * shift of len - 1 (a zero length wraps to 2^32 - 1), not a compare and
+ * a set.
  */
 static inline uint64_t mb_request_rare(const struct mb_request *req)
 {
@@ -139,7 +142,7 @@ static inline uint64_t mb_request_rare(const struct mb_request *req)
 	return bad | req->pleft | req->pright |
 	       (req->flags & (~(uint32_t)MB_HINT_PUBLIC_MASK | MB_REQ_PLEFT | MB_REQ_PRIGHT |
 			      MB_REQ_CPU)) |
-	       ((req->cpu + 1u) >> 1) | !req->len;
+	       ((req->cpu + 1u) >> 1) | ((req->len - 1u) >> 31);
 }
 
 /* mb_request_valid for a request mb_request_rare() sent here */
@@ -156,10 +159,15 @@ static inline bool mb_request_rare_valid(const struct mb_volume *vol, const stru
 static inline bool mb_request_common_valid(const struct mb_volume *vol,
 					   const struct mb_request *req)
 {
-	uint64_t fdb = vol->geo.first_data_block;
+	uint64_t goal = req->goal;
 
-	return (req->logical <= MB_LOGICAL_LIMIT - req->len) &
-	       ((req->goal - fdb < vol->geo.blocks_count - fdb) | (req->goal == MB_GOAL_NONE));
+	if (req->logical > MB_LOGICAL_LIMIT - req->len)
+		return false;
+	/* MB_GOAL_NONE, the largest value, is never below blocks_count: one
+	   compare parts it from the goals in the volume */
+	if (MB_LIKELY(goal < vol->geo.blocks_count))
+		return goal >= vol->geo.first_data_block;
+	return goal == MB_GOAL_NONE;
 }
 
 bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
