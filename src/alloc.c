@@ -1167,7 +1167,7 @@ static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t 
  * power of two 2^k the pass takes (mb_regular_allocator: 2^k no more than
  * a group, mb_order2_req) with k above MB_BUDDY_DERIVED (the chunks of
  * the orders below live in the bitmap, the regular path's case), no
- * exact goal to try first, no
+ * goal to try first (neither TRY_GOAL nor GOAL_ONLY, goal or not), no
  * reservation of the caller's to use; mb_stats and the three done-probes
  * off, no test hook, optimize_scan on and no linear groups first
  * (mb_scan_criterion); and a set for the pass to walk.  Pure loads: a
@@ -1190,13 +1190,15 @@ static inline int mb_scan_power2_fast_order(const struct mb_volume *vol,
 
 	if (!m)
 		return -1;
-	uint32_t goal_try = req->goal != MB_GOAL_NONE ? MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY : 0;
-
 	/* p2_fast_lo: mb_order2_req, and UINT32_MAX for the tunables and the
 	   hook that want the regular path (mb_tunables_retune).  lo <=
 	   max_order (so len <= bpg) needs no test: largest_orders has no bit
-	   above max_order, and one at lo or above is set */
-	if (lo < MB_READ_ONCE(vol->p2_fast_lo) || (req->flags & (MB_HINT_DELALLOC_RESERVED | goal_try)) ||
+	   above max_order, and one at lo or above is set.  TRY_GOAL and
+	   GOAL_ONLY go to the regular path even without a goal (where they
+	   change nothing: rare, and decided alike there), so that the test
+	   is one mask, not the goal's compare and a select first */
+	if (lo < MB_READ_ONCE(vol->p2_fast_lo) ||
+	    (req->flags & (MB_HINT_DELALLOC_RESERVED | MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)) ||
 	    (MB_PROBE_SEM(ext4_mballoc_prealloc) | MB_PROBE_SEM(ext4_mballoc_alloc) |
 	     MB_PROBE_SEM(ext4_allocate_blocks)))
 		return -1;

@@ -10,8 +10,8 @@
  * stands aside).  The requests are the fast path's shape and its edges:
  * powers of two from 2 blocks to more than a group, goals inside and past
  * a set's word, public flags that matter to the pass (MB_HINT_DATA with
- * flex groups: the flex group's first group is skipped; TRY_GOAL, which
- * sends a request with a goal to the regular path; DELALLOC_RESERVED),
+ * flex groups: the flex group's first group is skipped; TRY_GOAL and
+ * GOAL_ONLY, which send a request to the regular path; DELALLOC_RESERVED),
  * empty, aged and full volumes down to ENOSPC.
  */
 #include <string.h>
@@ -83,6 +83,8 @@ static int fast_request(struct mb_lockstep *ls, uint64_t dice, bool files, struc
 		r->flags |= MB_HINT_DELALLOC_RESERVED;
 	else if (f == 6)
 		r->flags |= MB_HINT_MERGE | MB_HINT_FIRST;
+	else if (f == 7) /* alone too: the fast path's one mask holds both */
+		r->flags |= MB_HINT_GOAL_ONLY;
 	return -1;
 }
 
