@@ -430,19 +430,8 @@ static uint32_t mb_gset_next2(const struct mb_gset *s, uint32_t from)
 	uint64_t w = atomic_load_explicit(&s->lvl[0][wi], memory_order_relaxed) &
 		     (~0ULL << (from & 63));
 
-	if (!w) {
-		/* the words past wi (none past 63) */
-		uint64_t top = atomic_load_explicit(&s->lvl[1][0], memory_order_relaxed) &
-			       (~1ULL << wi);
-
-		do {
-			if (!top)
-				return UINT32_MAX;
-			wi = (uint32_t)__builtin_ctzll(top);
-			top &= top - 1;
-			w = atomic_load_explicit(&s->lvl[0][wi], memory_order_relaxed);
-		} while (!w);
-	}
+	if (!w)
+		return mb_gset2_next_past(s, wi);
 	uint32_t i = wi * 64 + (uint32_t)__builtin_ctzll(w);
 
 	return i < s->nbits ? i : UINT32_MAX;

@@ -643,13 +643,33 @@ static inline uint32_t mb_gset_next_near(const struct mb_gset *s, uint32_t from)
 	return mb_gset_next(s, from);
 }
 /*
- * The same for a first look that is often far from the members (a goal
- * group at random in a full part of the volume): its miss in a set of two
- * levels (65 to 4096 groups) goes on inline to the words the top word
- * names past from's, in order, a stale top bit only moving on, as gset.c's
- * mb_gset_next2 does -- without the call and next2's second look at from's
- * word.  Its own function: as mb_gset_next_near's, this costs the other
- * walks registers.
+ * A set of two levels (65 to 4096 groups): its first member in the words
+ * past word wi that the top word names, in order, a stale top bit only
+ * moving on; UINT32_MAX when none.  No bit past nbits is ever set.
+ * Shared by gset.c's mb_gset_next2 and mb_gset_next_far.
+ */
+static inline uint32_t mb_gset2_next_past(const struct mb_gset *s, uint32_t wi)
+{
+	/* wi < 64: ~1 << 63 leaves none */
+	uint64_t top = atomic_load_explicit(&s->lvl[1][0], memory_order_relaxed) & (~1ULL << wi);
+	uint64_t w;
+
+	do {
+		if (!top)
+			return UINT32_MAX;
+		wi = (uint32_t)__builtin_ctzll(top);
+		top &= top - 1;
+		w = atomic_load_explicit(&s->lvl[0][wi], memory_order_relaxed);
+	} while (!w);
+	return wi * 64 + (uint32_t)__builtin_ctzll(w);
+}
+/*
+ * The same as mb_gset_next_near for a first look that is often far from
+ * the members (a goal group at random in a full part of the volume): its
+ * miss in a set of two levels goes on inline (mb_gset2_next_past) --
+ * without the call and mb_gset_next2's second look at from's word.  Its
+ * own function: as mb_gset_next_near's, this costs the other walks
+ * registers.
  */
 static inline uint32_t mb_gset_next_far(const struct mb_gset *s, uint32_t from)
 {
@@ -659,21 +679,8 @@ static inline uint32_t mb_gset_next_far(const struct mb_gset *s, uint32_t from)
 
 		if (w)
 			return (from & ~63u) + (uint32_t)__builtin_ctzll(w);
-		if (s->nlevels == 2) {
-			/* the words past from's (from >> 6 < 64: ~1 << 63 leaves none) */
-			uint64_t top = atomic_load_explicit(&s->lvl[1][0], memory_order_relaxed) &
-				       (~1ULL << (from >> 6));
-			uint32_t wi;
-
-			do {
-				if (!top)
-					return UINT32_MAX;
-				wi = (uint32_t)__builtin_ctzll(top);
-				top &= top - 1;
-				w = atomic_load_explicit(&s->lvl[0][wi], memory_order_relaxed);
-			} while (!w);
-			return wi * 64 + (uint32_t)__builtin_ctzll(w); /* < nbits: none set past */
-		}
+		if (s->nlevels == 2)
+			return mb_gset2_next_past(s, from >> 6);
 	}
 	return mb_gset_next(s, from);
 }
