@@ -364,6 +364,32 @@ bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
 /* ------------------------------------------------------------------------ */
 
 /*
+ * What follows the buddy's mark of b_ex (mb_use_found_locked, and
+ * mb_window_take_locked's closed-form mark): the found extent, the stream
+ * goal, the PA of what the request leaves, the request's share on disk and
+ * the free counter.  bb_lock held.
+ */
+static inline __attribute__((always_inline)) void mb_use_marked_locked(struct mb_ac *ac,
+									struct mb_group *grp)
+{
+	struct mb_volume *vol = ac->vol;
+
+	ac->f_ex = ac->b_ex;
+	ac->status = MB_AC_FOUND;
+	if (ac->flags & MB_STREAM_ALLOC) {
+		uint32_t h = (uint32_t)(ac->file->f_ino % vol->nr_stream_goals);
+
+		atomic_store_explicit(&vol->stream_goals[h], ac->f_ex.fe_group,
+				      memory_order_relaxed);
+	}
+	if (ac->pa_obj && ac->f_ex.fe_len > ac->o_ex.fe_len)
+		mb_new_preallocation_locked(ac, grp);
+	/* mb_group_mark_disk_used_locked, on the slot this call looked up */
+	mb_group_mark_disk_locked(grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+	mb_free_counter_consume_slot(ac->slot, ac->b_ex.fe_len, ac->flags); /* U does not move */
+}
+
+/*
  * ext4_mb_use_best_found: trims the best extent to the goal, marks it used
  * in the buddy and -- seed fix 2 -- turns any surplus into a PA before the
  * group lock is dropped.  The request's own share is marked on disk here
@@ -387,19 +413,7 @@ static void mb_use_found_locked(struct mb_ac *ac, struct mb_group *grp, int orde
 		ac->b_ex.fe_len = ac->o_ex.fe_len;
 	/* trimmed or not, b_ex starts the chunk the scan found (order >= 0) */
 	mb_buddy_mark_found_used(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len, order);
-	ac->f_ex = ac->b_ex;
-	ac->status = MB_AC_FOUND;
-
-	if (ac->flags & MB_STREAM_ALLOC) {
-		uint32_t h = (uint32_t)(ac->file->f_ino % vol->nr_stream_goals);
-		atomic_store_explicit(&vol->stream_goals[h], ac->f_ex.fe_group,
-				      memory_order_relaxed);
-	}
-	if (ac->pa_obj && ac->f_ex.fe_len > ac->o_ex.fe_len)
-		mb_new_preallocation_locked(ac, grp);
-	/* mb_group_mark_disk_used_locked, on the slot this call looked up */
-	mb_group_mark_disk_locked(grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
-	mb_free_counter_consume_slot(ac->slot, ac->b_ex.fe_len, ac->flags); /* U does not move */
+	mb_use_marked_locked(ac, grp);
 }
 
 void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
@@ -1955,9 +1969,9 @@ static bool mb_window_chunk_locked(struct mb_volume *vol, struct mb_group *grp, 
 /*
  * mb_use_found_locked for the window's chunk of order k at start, whose
  * front 2^lo blocks it takes: the buddy's part in closed form
- * (mb_buddy_mark_chunk_front_used), then the stream goal, the PA of what
- * the request leaves, the request's share on disk and the free counter,
- * as there.  The caller unshared the bitmap if a PA is made.  bb_lock held.
+ * (mb_buddy_mark_chunk_front_used), then the rest as there
+ * (mb_use_marked_locked).  The caller unshared the bitmap if a PA is made.
+ * bb_lock held.
  */
 static void mb_window_take_locked(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g,
 				  mb_grpblk_t start, int k, int lo)
@@ -1967,17 +1981,7 @@ static void mb_window_take_locked(struct mb_ac *ac, struct mb_group *grp, mb_grp
 	ac->found++;
 	ac->b_ex = (struct mb_fex){ g, start, 1u << lo, ac->g_ex.fe_logical };
 	mb_buddy_mark_chunk_front_used(vol, grp, start, k, lo);
-	ac->f_ex = ac->b_ex;
-	ac->status = MB_AC_FOUND;
-	if (ac->flags & MB_STREAM_ALLOC) {
-		uint32_t h = (uint32_t)(ac->file->f_ino % vol->nr_stream_goals);
-
-		atomic_store_explicit(&vol->stream_goals[h], g, memory_order_relaxed);
-	}
-	if (ac->f_ex.fe_len > ac->o_ex.fe_len)
-		mb_new_preallocation_locked(ac, grp);
-	mb_group_mark_disk_locked(grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
-	mb_free_counter_consume_slot(ac->slot, ac->b_ex.fe_len, ac->flags);
+	mb_use_marked_locked(ac, grp);
 }
 
 /*
