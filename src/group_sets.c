@@ -263,7 +263,15 @@ static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume
 static __attribute__((noinline)) void mb_group_move_sub_locked(struct mb_volume *vol,
 							       struct mb_group *grp, int as)
 {
-	mb_seq_bump(vol);
+	/*
+	 * A falling average only leaves avg_hi bitmaps: a walk that skips the
+	 * group for it skips what its test would now refuse, so no search can
+	 * have missed space by it and no retry can gain (no bump: in a
+	 * threaded process a locked add, on most moves of a group being
+	 * filled).  A rising one (a use that took a whole fragment) bumps.
+	 */
+	if (as > grp->bb_avg_sub)
+		mb_seq_bump(vol);
 	if (MB_SINGLE_THREADED())
 		mb_avg_hi_move_as(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as, true);
 	else

@@ -64,7 +64,9 @@ static inline void mb_free_counter_consume_slot(struct mb_pcpu *slot, uint64_t l
    scan sets -- under the group lock (struct mb_pcpu says what it pairs
    with).  ext4 bumps on every mark-used too; a use that moves no set only
    takes space where searches look, so here it does not (a failing request
-   retries on others' frees and moves, not on their every allocation). */
+   retries on others' frees and moves, not on their every allocation).
+   Nor does a move of the average's sub alone that lowers it (group_sets.c:
+   it only takes a group out of walks that would now refuse it). */
 static inline void mb_seq_bump(struct mb_volume *vol)
 {
 	mb_ctr_add(&mb_this_pcpu(vol)->discard_pa_seq, 1, memory_order_relaxed);

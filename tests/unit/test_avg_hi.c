@@ -11,6 +11,7 @@
  * bitmap.  The walk's decisions and counts: test_scan_hinted.
  */
 #include "lockstep.h"
+#include "percpu.h"
 
 /* The model: the highest s in 0..7 with floor(free / frags) * 8 >= (8 + s) 2^ao. */
 static int model_sub(uint32_t free, uint32_t frags, int ao)
@@ -217,4 +218,103 @@ TEST(avg_hi_mapped_fill)
 	mb_volume_destroy(other);
 	mb_volume_destroy(vol);
 	ASSERT_EQ_INT(bad, 0);
+}
+
+/* A set-up group's orders and sub, to tell what one allocation moved. */
+struct grp_pos {
+	bool up;
+	int lo, ao, fo, as;
+};
+
+static bool grp_pos_eq(const struct grp_pos *a, const struct grp_pos *b)
+{
+	return a->up == b->up && a->lo == b->lo && a->ao == b->ao && a->fo == b->fo &&
+	       a->as == b->as;
+}
+
+static void grp_pos_of(struct mb_volume *vol, mb_grp_t g, struct grp_pos *p)
+{
+	struct mb_group *grp = mb_group_peek(vol, g);
+
+	p->up = grp != NULL;
+	p->lo = grp ? grp->bb_largest_free_order : 0;
+	p->ao = grp ? grp->bb_avg_fragment_size_order : 0;
+	p->fo = grp ? grp->bb_free_order : 0;
+	p->as = grp ? grp->bb_avg_sub : 0;
+}
+
+/*
+ * discard_pa_seq and the avg_hi moves (group_sets.c): an allocation bumps
+ * it once when its group moves between scan sets or its average rises to
+ * a higher sub (a whole fragment taken: the group may newly pass a walk's
+ * test, so a failing search must retry), and not at all when the sub only
+ * falls or stays (what a walk would now refuse).  Raw requests, no PA:
+ * nothing else bumps on the allocation path.  Every kind must be seen.
+ */
+TEST(avg_hi_seq_bumps)
+{
+	struct mb_geometry geo = {.block_size = 1024, .blocks_per_group = 1024,
+				  .blocks_count = 1024 * 64};
+	struct mb_volume *vol;
+	struct grp_pos before[64], after[64];
+	uint64_t rng = mb_test_seed * 3 + 1, seen_move = 0, seen_rise = 0, seen_quiet = 0;
+	uint64_t *kept = calloc(4096, sizeof(*kept));
+	uint32_t *klen = calloc(4096, sizeof(*klen));
+	size_t nkept = 0;
+	int bad = 0;
+
+	ASSERT_TRUE(kept && klen);
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	for (int i = 0; i < 6000 && !bad; i++) {
+		if (nkept && (nkept == 4096 || mb_rand_below(&rng, 5) < 2)) {
+			size_t k = (size_t)mb_rand_below(&rng, nkept);
+
+			bad = mb_free(vol, kept[k], klen[k]) != 0;
+			kept[k] = kept[--nkept];
+			klen[k] = klen[nkept];
+			continue;
+		}
+		struct mb_request r = {.len = 1 + (uint32_t)mb_rand_below(&rng, 96),
+				       .goal = mb_rand_below(&rng, geo.blocks_count)};
+		struct mb_extent e;
+
+		for (mb_grp_t g = 0; g < 64; g++)
+			grp_pos_of(vol, g, &before[g]);
+		uint64_t own = mb_seq_own();
+
+		if (mb_alloc(vol, &r, &e))
+			continue;
+		uint64_t bumps = mb_seq_own() - own;
+		mb_grp_t eg = (mb_grp_t)(e.start / 1024);
+		int others = 0;
+
+		kept[nkept] = e.start;
+		klen[nkept++] = e.len;
+		for (mb_grp_t g = 0; g < 64; g++) {
+			grp_pos_of(vol, g, &after[g]);
+			others += g != eg && !grp_pos_eq(&before[g], &after[g]);
+		}
+		if (others || !before[eg].up)
+			continue; /* a group set up, or another moved: not this rule */
+		const struct grp_pos *b = &before[eg], *a = &after[eg];
+		bool moved = a->lo != b->lo || a->ao != b->ao || a->fo != b->fo;
+		uint64_t want = moved || a->as > b->as;
+
+		seen_move += moved;
+		seen_rise += !moved && a->as > b->as;
+		seen_quiet += !moved && a->as <= b->as;
+		if (bumps != want) {
+			fprintf(stderr, "alloc %u at %llu: orders %d/%d/%d -> %d/%d/%d, sub %d -> %d: "
+					"%llu bumps, want %llu\n",
+				r.len, (unsigned long long)e.start, b->lo, b->ao, b->fo, a->lo,
+				a->ao, a->fo, b->as, a->as, (unsigned long long)bumps,
+				(unsigned long long)want);
+			bad = 1;
+		}
+	}
+	mb_volume_destroy(vol);
+	free(kept);
+	free(klen);
+	ASSERT_EQ_INT(bad, 0);
+	ASSERT_TRUE(seen_move > 0 && seen_rise > 0 && seen_quiet > 0);
 }
