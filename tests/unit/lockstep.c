@@ -6,7 +6,8 @@
 
 int mb_lockstep_init(struct mb_lockstep *ls, const struct mb_lockstep_opts *o)
 {
-	struct mb_geometry g = {.block_size = o->block_size, .blocks_per_group = o->bpg};
+	struct mb_geometry g = {.block_size = o->block_size, .blocks_per_group = o->bpg,
+				.flex_bg = o->flex_bg};
 
 	memset(ls, 0, sizeof(*ls));
 	g.blocks_count = (uint64_t)o->groups * o->bpg;

@@ -29,6 +29,7 @@ struct mb_lockstep_tunable {
 /* What the two volumes are; what differs between them. */
 struct mb_lockstep_opts {
 	uint32_t block_size, bpg, groups;
+	uint32_t flex_bg;	/* the geometry's flex_bg (0: none) */
 	uint64_t seed;		/* the operations' generator */
 	int nfiles;		/* files per volume (<= MB_LOCKSTEP_FILES) */
 	uint64_t ino, ino_step; /* file i's inode: ino + i * ino_step */
