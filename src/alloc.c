@@ -1967,6 +1967,36 @@ static bool mb_window_chunk_locked(struct mb_volume *vol, struct mb_group *grp, 
 }
 
 /*
+ * mb_visit_group's verdict on the window's group, grp's lock held:
+ * good_group, the load, and good_group again if the load built the
+ * group's counters (its first load: till then they are synthesized).  The
+ * walk tests good_group unlocked first, a hint that the locked test
+ * repeats; a built group's load does nothing, and a rebuild of a dropped
+ * one gives the same counters (buddy.c), so one locked test decides the
+ * same there (~20 instructions a window).  A load that reads no bitmap --
+ * an uninit group's first (pristine.c), a rebuild -- is made here as in
+ * the visit the regular path would make next (512 first loads a run of
+ * aging:8m64k:file, ~780 instructions less each); it can only fail for
+ * memory, which the regular path then asks again, as for the bitmap's
+ * copy.  A bitmap to read is left to the regular path: a failing read is
+ * remembered there (ac->load_err) and the group passed over, not tried
+ * twice.
+ */
+static bool mb_window_judge_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	struct mb_volume *vol = ac->vol;
+	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+
+	if (!mb_good_group_inline(ac, grp, MB_CR_POWER2_ALIGNED))
+		return false;
+	if (MB_LIKELY(!(state & MB_GRP_NEED_INIT)))
+		return !mb_group_load_locked(vol, grp);
+	return vol->store->ops->group_uninit(vol->store, mb_group_no(vol, grp)) &&
+	       !mb_group_load_locked(vol, grp) &&
+	       mb_good_group_inline(ac, grp, MB_CR_POWER2_ALIGNED);
+}
+
+/*
  * mb_use_found_locked for the window's chunk of order k at start, whose
  * front 2^lo blocks it takes: the buddy's part in closed form
  * (mb_buddy_mark_chunk_front_used), then the rest as there
@@ -1993,9 +2023,9 @@ static void mb_window_take_locked(struct mb_ac *ac, struct mb_group *grp, mb_grp
  * mb_simple_scan_group_locked, mb_use_found_locked).  The claim is the
  * context's, made already.  As mb_scan_power2_fast: the tunables and the
  * hook that want the regular path (p2_fast_lo), no goal block to try
- * first; anything else -- another group needed, a group to load, a lock
- * taken, no memory for the bitmap's copy -- declines having changed
- * nothing the regular path would not do again.  Whether it found.
+ * first; anything else -- another group needed, a lock taken, a bitmap
+ * to read, no memory for a load or the bitmap's copy -- declines having
+ * changed nothing the regular path would not do again.  Whether it found.
  */
 static __attribute__((noinline)) bool mb_window_fast(struct mb_ac *ac)
 {
@@ -2017,19 +2047,13 @@ static __attribute__((noinline)) bool mb_window_fast(struct mb_ac *ac)
 	struct mb_group *grp = mb_group_at(vol, g);
 	_Atomic uint32_t *busy = &vol->lock_busy;
 	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
-	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
 	uint32_t start;
 	int k;
 	bool found = false;
 
-	if ((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) != MB_GRP_TRACKED ||
-	    mb_trylock(&grp->bb_lock))
+	if (mb_trylock(&grp->bb_lock))
 		return false;
-	/* the verdict under the lock, and only that: the regular path's walk
-	   tests good_group unlocked first (a hint), then under the lock after
-	   the load, which does nothing to a tracked group's counters -- one
-	   locked test decides the same (~20 instructions a window) */
-	if (mb_good_group_inline(ac, grp, MB_CR_POWER2_ALIGNED) && !mb_group_load_locked(vol, grp))
+	if (mb_window_judge_locked(ac, grp))
 		found = mb_window_chunk_locked(vol, grp, lo, &k, &start);
 	if (!found || (ac->o_ex.fe_len < len && mb_gcache_unshare_locked(vol, grp))) {
 		mb_unlock(&grp->bb_lock);
