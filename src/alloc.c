@@ -1232,15 +1232,21 @@ static inline int mb_scan_power2_fast_order(const struct mb_volume *vol,
  * raw:16).
  */
 static inline __attribute__((always_inline)) bool
-mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol, const struct mb_group *grp, int k,
-				 uint32_t *start)
+mb_scan_power2_fast_chunk_at_locked(const struct mb_volume *vol, const struct mb_group *grp,
+				    int k, uint32_t *start, uint64_t **kw, uint64_t *kbit)
 {
-	const uint64_t *map = mb_buddy_order_map(vol, grp->bb_buddy, k);
-	uint32_t first = grp->bb_first_free < vol->bpg ? grp->bb_first_free : 0;
-	uint32_t i = first >> k, n = vol->mb_maxs[k];
+	uint64_t *map = mb_buddy_order_map(vol, grp->bb_buddy, k);
+	uint32_t first = grp->bb_first_free, i = first >> k, n = vol->mb_maxs[k];
 
-	if (i >= n)
-		return false;
+	/* first < bpg (a free block) gives i < n with a chunk of order k
+	   counted; else the test of mb_buddy_first_free_chunk's order: first
+	   past the chunks but in the group, none to find; bpg (nothing
+	   free), from the start.  Only an inconsistent group comes here */
+	if (MB_UNLIKELY(i >= n)) {
+		if (first < vol->bpg)
+			return false;
+		i = 0;
+	}
 	uint32_t w = i >> 6;
 	uint64_t f = ~map[w] & (~0ULL << (i & 63));
 
@@ -1251,7 +1257,19 @@ mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol, const struct mb_gr
 	}
 	i = (w << 6) + (uint32_t)__builtin_ctzll(f);
 	*start = i << k;
+	*kw = &map[w];
+	*kbit = f & -f; /* the chunk's bit: mb_buddy_mark_chunk_front_used_at */
 	return i < n;
+}
+
+/* The same, for a caller that marks the chunk without its bit */
+static inline __attribute__((always_inline)) bool
+mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol, const struct mb_group *grp, int k,
+				 uint32_t *start)
+{
+	uint64_t *kw, kbit;
+
+	return mb_scan_power2_fast_chunk_at_locked(vol, grp, k, start, &kw, &kbit);
 }
 
 /*
@@ -1262,16 +1280,19 @@ mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol, const struct mb_gr
 static inline bool mb_power2_fast_good(const struct mb_volume *vol, struct mb_group *grp,
 				       mb_grp_t g, uint32_t state, uint32_t flags, int lo)
 {
-	uint32_t free = MB_READ_ONCE(grp->bb_free), frags = MB_READ_ONCE(grp->bb_fragments);
 	uint32_t flex = vol->geo.flex_bg;
+	int top = grp->bb_largest_free_order;
 
-	/* free >= 2^lo says !free's no; the corrupt bit is set under the lock
-	   (mb_group_set_corrupt_locked), so the caller's load under it holds */
-	if (free < 1u << lo || !frags || (state & MB_GRP_CORRUPT))
+	/* Under the lock the recorded orders are the counters' (a corrupt
+	   group's all -1: mb_group_set_corrupt_locked, mb_group_update_orders),
+	   so top >= lo says a free 2^top chunk: free >= 2^lo, frags > 0 and
+	   not corrupt, the tests ext4 makes first, all pass -- one compare */
+	assert(top < lo || (grp->bb_free >= 1u << lo && grp->bb_fragments &&
+			    !(state & MB_GRP_CORRUPT) && grp->bb_counters[top]));
+	(void)state;
+	if (top < lo)
 		return false;
-	if ((flags & MB_HINT_DATA) && flex >= 4 && !(g & (flex - 1)))
-		return false;
-	return MB_READ_ONCE(grp->bb_largest_free_order) >= lo;
+	return !((flags & MB_HINT_DATA) && flex >= 4 && !(g & (flex - 1)));
 }
 
 /*
@@ -1293,18 +1314,21 @@ static int64_t mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_
 {
 	int k = lo;
 
+	/* bb_counters[bb_largest_free_order] is non-zero and that order is lo
+	   or more (mb_power2_fast_good): the walk stops there at the latest */
 	while (!grp->bb_counters[k])
-		if (++k > vol->max_order)
-			return -1; /* the scan finds nothing: the next group's */
+		k++;
+	assert(k <= grp->bb_largest_free_order);
 	uint32_t start;
+	uint64_t *kw, kbit;
 
-	if (!mb_scan_power2_fast_chunk_locked(vol, grp, k, &start)) {
+	if (!mb_scan_power2_fast_chunk_at_locked(vol, grp, k, &start, &kw, &kbit)) {
 		mb_group_set_corrupt_locked(vol, grp);
 		return -1;
 	}
 	if (!mb_resv_take_exact(mb_this_pcpu(vol), 1u << lo, 1u << lo))
 		return -1;
-	mb_buddy_mark_chunk_front_used(vol, grp, start, k, lo);
+	mb_buddy_mark_chunk_front_used_at(vol, grp, start, k, lo, kw, kbit);
 	mb_group_mark_disk_locked(grp, start, 1u << lo);
 	return start;
 }
@@ -1327,15 +1351,20 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 							  const struct mb_request *req,
 							  struct mb_extent *out, int k)
 {
-	uint32_t len = req->len;
-	int lo = __builtin_ctz(len);
+	int lo = __builtin_ctz(req->len);
 	mb_grp_t goal = req->goal != MB_GOAL_NONE ? mb_block_group(vol, req->goal) : 0;
 
 	assert(lo <= k && k <= vol->max_order);
 	if (goal && !mb_gset_any_from(&vol->largest_ge[lo], goal))
 		return mb_alloc_regular(vol, req, out);
-	mb_grp_t g = mb_gset_next_far(&vol->largest_set[k], goal);
+	/* mb_gset_next_far without its test of goal against the set's size:
+	   a valid goal's group is one of the ngroups the set holds */
+	const struct mb_gset *set = &vol->largest_set[k];
+	uint64_t w = atomic_load_explicit(&set->lvl[0][goal >> 6], memory_order_relaxed) &
+		     (~0ULL << (goal & 63));
+	mb_grp_t g = w ? (goal & ~63u) + (uint32_t)__builtin_ctzll(w) : mb_gset_next_far(set, goal);
 
+	assert(goal < set->nbits && set->nbits == vol->ngroups);
 	if (g >= vol->ngroups)
 		return mb_alloc_regular(vol, req, out);
 	struct mb_group *grp = mb_group_at(vol, g);
@@ -1365,7 +1394,7 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 	if (start < 0)
 		return mb_alloc_regular(vol, req, out);
 	out->start = mb_group_first_block(vol, g) + (uint64_t)start;
-	out->len = len;
+	out->len = 1u << lo; /* req->len: not kept in a register all along */
 	out->logical = req->logical;
 	return 0;
 }

@@ -1293,6 +1293,8 @@ void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_gr
 			      uint32_t len, int k);
 void mb_buddy_mark_chunk_front_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c,
 				    int k, int lo);
+void mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp,
+				       mb_grpblk_t c, int k, int lo, uint64_t *kw, uint64_t kbit);
 int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t block,
 			      uint32_t needed);
