@@ -1432,6 +1432,62 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast_all(struct mb_ac *ac
 }
 
 /*
+ * mb_scan_goal_len_fast's walk on from g, a member of order k's set (of
+ * the sub's map's, for k == lo and j > 0; g past them: none), once its
+ * first step met no group worth a visit -- still in mb_scan_orders' first
+ * pass, [goal, ngroups): the sets of the orders from k up that have
+ * members, each member (in the map) in turn, prefiltered and counted
+ * considered one by one, as mb_scan_set_hinted(_hi) takes them (the
+ * prefilter moves no group: the word read once serves every rejected
+ * member in it).  The first that passes is visited; unless that decides,
+ * mb_scan_goal_len_fast_rest goes on from the member after it.  None
+ * passing, the rest does the second pass alone (an order past
+ * max_order).  It saves the rest's set-up where the answer lies further
+ * on in the first pass, a later word or order (aging:triangle).  Not with
+ * mb_stats on and a map: the caller takes the walk whole then.
+ */
+static __attribute__((noinline)) void mb_scan_goal_len_fast_on(struct mb_ac *ac, mb_grp_t goal,
+							       int lo, int j, int k, mb_grp_t g)
+{
+	struct mb_volume *vol = ac->vol;
+	const struct mb_gset *set = &vol->avg_set[k];
+	const _Atomic uint64_t *hi = j && k == lo ? mb_avg_hi_map(vol, j) : NULL;
+
+	for (;;) {
+		while (g < vol->ngroups) {
+			uint32_t base = g & ~63u;
+			uint64_t w = atomic_load_explicit(&set->lvl[0][g >> 6], memory_order_relaxed) &
+				     (~0ULL << (g & 63));
+
+			if (hi)
+				w &= atomic_load_explicit(&hi[g >> 6], memory_order_relaxed);
+			for (; w; w &= w - 1) {
+				g = base + (uint32_t)__builtin_ctzll(w);
+				struct mb_group *grp = mb_group_at(vol, g);
+
+				mb_stat_cr(vol, MB_CR_GOAL_LEN_FAST, 1, 1);
+				if (mb_good_group_inline(ac, grp, MB_CR_GOAL_LEN_FAST)) {
+					mb_visit_group(ac, grp, g, MB_CR_GOAL_LEN_FAST);
+					if (ac->status == MB_AC_CONTINUE)
+						mb_scan_goal_len_fast_rest(ac, goal, lo, j, k, g + 1);
+					return;
+				}
+			}
+			g = base + 64 < vol->ngroups ? mb_gset_next_near(set, base + 64) : UINT32_MAX;
+		}
+		/* the next order with a member, read after this set's walk */
+		uint64_t m = atomic_load_explicit(&vol->avg_orders, memory_order_relaxed) >> k >> 1;
+
+		if (!m || (k += 1 + __builtin_ctzll(m)) > vol->max_order)
+			break;
+		set = &vol->avg_set[k];
+		hi = NULL; /* the map is the first set's only */
+		g = mb_gset_next_near(set, goal);
+	}
+	mb_scan_goal_len_fast_rest(ac, goal, lo, j, vol->max_order + 1, 0);
+}
+
+/*
  * CR_GOAL_LEN_FAST's walk (mb_scan_orders over avg_set from order lo =
  * ilog2(goal length); the caller saw a set of order lo or more with a
  * member, lo <= max_order), its first step inline, as mb_scan_power2's:
@@ -1493,14 +1549,17 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast(struct mb_ac *ac, mb
 	if (g < vol->ngroups) {
 		struct mb_group *grp = mb_group_at(vol, g);
 
-		if (mb_good_group_inline(ac, grp, MB_CR_GOAL_LEN_FAST))
-			mb_visit_group(ac, grp, g, MB_CR_GOAL_LEN_FAST);
 		mb_stat_cr(vol, MB_CR_GOAL_LEN_FAST, 1, 1);
-		if (ac->status != MB_AC_CONTINUE)
+		if (!mb_good_group_inline(ac, grp, MB_CR_GOAL_LEN_FAST)) {
+			mb_scan_goal_len_fast_on(ac, goal, lo, j, k, g + 1);
 			return;
-		g++;
+		}
+		mb_visit_group(ac, grp, g, MB_CR_GOAL_LEN_FAST);
+		if (ac->status == MB_AC_CONTINUE)
+			mb_scan_goal_len_fast_rest(ac, goal, lo, j, k, g + 1);
+		return;
 	}
-	mb_scan_goal_len_fast_rest(ac, goal, lo, j, k, g);
+	mb_scan_goal_len_fast_on(ac, goal, lo, j, k, vol->ngroups); /* none in order k's set */
 }
 
 /* One trim of CR_BEST_AVAIL_LEN: the goal is 2^order now. */
