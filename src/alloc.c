@@ -1645,6 +1645,11 @@ static void mb_scan_linear(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t cou
 static void mb_scan_best_avail(struct mb_ac *ac, mb_grp_t goal)
 {
 	struct mb_volume *vol = ac->vol;
+
+	/* a goal no longer than the request (not widened): every trim is
+	   below what was asked, so none is tried (g_ex is the goal already) */
+	if (ac->orig_goal_len <= ac->o_ex.fe_len)
+		return;
 	int order = mb_ilog2(ac->g_ex.fe_len);
 	int min_order = order - (int)MB_READ_ONCE(vol->t.mb_best_avail_max_trim_order);
 	int floor = mb_fls32(ac->o_ex.fe_len) - 1;
