@@ -64,10 +64,11 @@ static inline void mb_gset_add_as(struct mb_gset *s, uint32_t g, bool one)
 		return;
 	}
 	_Atomic uint64_t *w = &s->lvl[0][g >> 6];
-	uint64_t old = atomic_load_explicit(w, memory_order_relaxed); /* one thread */
+	uint64_t bit = 1ULL << (g & 63);
+	uint64_t v = atomic_load_explicit(w, memory_order_relaxed) | bit; /* one thread */
 
-	atomic_store_explicit(w, old | 1ULL << (g & 63), memory_order_relaxed);
-	if (MB_UNLIKELY(!old))
+	atomic_store_explicit(w, v, memory_order_relaxed);
+	if (MB_UNLIKELY(v == bit)) /* the word was empty (or held g alone: no harm) */
 		mb_gset_up_one(s, g >> 6, true);
 }
 
@@ -89,17 +90,37 @@ static inline void mb_gset_del_as(struct mb_gset *s, uint32_t g, bool one)
  * Moves g from the sets ge[0..from] to ge[0..to] (-1: in none): a family
  * where set k holds the groups of order >= k.  Adds go upward and deletes
  * downward, so g is never in ge[k] without being in ge[k - 1].
+ * One thread: g's word index wi and bit.  g was in none of ge[from +
+ * 1..to], so an added word that is the bit alone was empty before: the
+ * test reads the word written, not the word read (one register less).
  */
+static inline void mb_gset_move_ge_one(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from,
+				       int to)
+{
+	for (int k = from + 1; k <= to; k++) {
+		_Atomic uint64_t *w = &ge[k].lvl[0][wi];
+		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) | bit;
+
+		atomic_store_explicit(w, v, memory_order_relaxed);
+		if (MB_UNLIKELY(v == bit))
+			mb_gset_up_one(&ge[k], wi, true);
+	}
+	for (int k = from; k > to; k--) {
+		_Atomic uint64_t *w = &ge[k].lvl[0][wi];
+		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~bit;
+
+		atomic_store_explicit(w, v, memory_order_relaxed);
+		if (MB_UNLIKELY(!v))
+			mb_gset_up_one(&ge[k], wi, false);
+	}
+}
+
 static inline void mb_gset_move_ge_as(struct mb_gset *ge, uint32_t g, int from, int to, bool one)
 {
-	if (!one) {
+	if (!one)
 		mb_gset_move_ge(ge, g, from, to);
-		return;
-	}
-	for (int k = from + 1; k <= to; k++)
-		mb_gset_add_as(&ge[k], g, one);
-	for (int k = from; k > to; k--)
-		mb_gset_del_as(&ge[k], g, one);
+	else
+		mb_gset_move_ge_one(ge, g >> 6, 1ULL << (g & 63), from, to);
 }
 
 #endif /* MB_GSET_H */
