@@ -90,28 +90,45 @@ static inline void mb_gset_del_as(struct mb_gset *s, uint32_t g, bool one)
  * Moves g from the sets ge[0..from] to ge[0..to] (-1: in none): a family
  * where set k holds the groups of order >= k.  Adds go upward and deletes
  * downward, so g is never in ge[k] without being in ge[k - 1].
- * One thread: g's word index wi and bit.  g was in none of ge[from +
- * 1..to], so an added word that is the bit alone was empty before: the
- * test reads the word written, not the word read (one register less).
+ * One thread: g's word index wi and bit.  As the sets nest, so do g's
+ * words: ge[k]'s holds ge[k + 1]'s.  Once an add finds a word empty, every
+ * word above it is empty too (stored as the bit alone, their summaries
+ * set); once a delete leaves a word non-empty, every word below it stays
+ * non-empty (no test).  g was in none of ge[from + 1..to].
  */
 static inline void mb_gset_move_ge_one(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from,
 				       int to)
 {
-	for (int k = from + 1; k <= to; k++) {
+	int k = from + 1;
+
+	for (; k <= to; k++) {
 		_Atomic uint64_t *w = &ge[k].lvl[0][wi];
 		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) | bit;
 
-		atomic_store_explicit(w, v, memory_order_relaxed);
 		if (MB_UNLIKELY(v == bit))
-			mb_gset_up_one(&ge[k], wi, true);
+			break; /* empty: so are the words above */
+		atomic_store_explicit(w, v, memory_order_relaxed);
 	}
-	for (int k = from; k > to; k--) {
+	for (; k <= to; k++) {
+		assert(!atomic_load_explicit(&ge[k].lvl[0][wi], memory_order_relaxed));
+		atomic_store_explicit(&ge[k].lvl[0][wi], bit, memory_order_relaxed);
+		mb_gset_up_one(&ge[k], wi, true);
+	}
+	for (k = from; k > to; k--) {
 		_Atomic uint64_t *w = &ge[k].lvl[0][wi];
 		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~bit;
 
 		atomic_store_explicit(w, v, memory_order_relaxed);
-		if (MB_UNLIKELY(!v))
-			mb_gset_up_one(&ge[k], wi, false);
+		if (MB_LIKELY(v))
+			break; /* non-empty: so are the words below */
+		mb_gset_up_one(&ge[k], wi, false);
+	}
+	while (--k > to) {
+		_Atomic uint64_t *w = &ge[k].lvl[0][wi];
+		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~bit;
+
+		assert(v);
+		atomic_store_explicit(w, v, memory_order_relaxed);
 	}
 }
 
