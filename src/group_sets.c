@@ -144,6 +144,34 @@ void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n, const struct mb_
 	}
 }
 
+/*
+ * One thread: moves g from the avg_hi bitmaps of sub `from` to those of
+ * `to`, plain stores.  g's word in bitmap j (sub j + 1) is j strides past
+ * its word in the first: one offset steps by the stride from one sub's
+ * word to the other's, so each step is a load, a store and the step.
+ */
+static inline void mb_avg_hi_move_one(struct mb_volume *vol, mb_grp_t g, int from, int to)
+{
+	uint64_t bit = 1ULL << (g & 63);
+	size_t stride = vol->avg_hi_words;
+	_Atomic uint64_t *w = &vol->avg_hi[g >> 6];
+	size_t o = (size_t)from * stride, e = (size_t)to * stride; /* subs from + 1, to + 1 */
+
+	if (to > from) {
+		for (; o != e; o += stride) {
+			uint64_t v = atomic_load_explicit(&w[o], memory_order_relaxed) | bit;
+
+			atomic_store_explicit(&w[o], v, memory_order_relaxed);
+		}
+	} else {
+		for (; e != o; e += stride) {
+			uint64_t v = atomic_load_explicit(&w[e], memory_order_relaxed) & ~bit;
+
+			atomic_store_explicit(&w[e], v, memory_order_relaxed);
+		}
+	}
+}
+
 /* Moves g from the avg_hi bitmaps of sub `from` to those of `to`; `one`: gset.h.
    g's word in each bitmap is a stride apart: the base and stride are read
    once (the atomics would make the compiler read them again each step). */
@@ -153,24 +181,16 @@ static inline void mb_avg_hi_move_as(struct mb_volume *vol, mb_grp_t g, int from
 	size_t stride = vol->avg_hi_words;
 	_Atomic uint64_t *w0 = &mb_avg_hi_map(vol, 1)[g >> 6];
 
-	for (int j = from + 1; j <= to; j++) {
-		_Atomic uint64_t *w = w0 + (size_t)(j - 1) * stride;
-
-		if (one) /* nobody else writes the word */
-			atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bit,
-					      memory_order_relaxed);
-		else /* other groups' lock holders write the word: an RMW */
-			atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+	if (one) {
+		mb_avg_hi_move_one(vol, g, from, to);
+		return;
 	}
-	for (int j = to + 1; j <= from; j++) {
-		_Atomic uint64_t *w = w0 + (size_t)(j - 1) * stride;
-
-		if (one)
-			atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) & ~bit,
-					      memory_order_relaxed);
-		else
-			atomic_fetch_and_explicit(w, ~bit, memory_order_relaxed);
-	}
+	/* other groups' lock holders write the words: RMWs */
+	for (int j = from + 1; j <= to; j++)
+		atomic_fetch_or_explicit(w0 + (size_t)(j - 1) * stride, bit, memory_order_relaxed);
+	for (int j = to + 1; j <= from; j++)
+		atomic_fetch_and_explicit(w0 + (size_t)(j - 1) * stride, ~bit,
+					  memory_order_relaxed);
 }
 
 /* g (not yet in avg_hi) joins the bitmaps of sub `sub`. */
