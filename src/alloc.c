@@ -1262,16 +1262,6 @@ mb_scan_power2_fast_chunk_at_locked(const struct mb_volume *vol, const struct mb
 	return i < n;
 }
 
-/* The same, for a caller that marks the chunk without its bit */
-static inline __attribute__((always_inline)) bool
-mb_scan_power2_fast_chunk_locked(const struct mb_volume *vol, const struct mb_group *grp, int k,
-				 uint32_t *start)
-{
-	uint64_t *kw, kbit;
-
-	return mb_scan_power2_fast_chunk_at_locked(vol, grp, k, start, &kw, &kbit);
-}
-
 /*
  * mb_good_group_inline's CR_POWER2_ALIGNED verdict under the lock, for a
  * request of 2^lo blocks with flags and no context (the counters, not
@@ -1301,7 +1291,7 @@ static inline bool mb_power2_fast_good(const struct mb_volume *vol, struct mb_gr
  * mb_use_found_locked does for a request without a file (it takes the
  * chunk's front, makes no PA, has no stream goal, and nothing reserved:
  * the free counter does not move), the buddy's part in closed form
- * (mb_buddy_mark_chunk_front_used).  The claim is taken here, once the
+ * (mb_buddy_mark_chunk_front_used_at).  The claim is taken here, once the
  * blocks are in hand, as the PA fast path's (mb_resv_take_exact): only
  * when this CPU's share holds the whole request -- when the regular claim
  * would have been granted in full from the share too -- and never
@@ -1360,8 +1350,7 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 	/* mb_gset_next_far without its test of goal against the set's size:
 	   a valid goal's group is one of the ngroups the set holds */
 	const struct mb_gset *set = &vol->largest_set[k];
-	uint64_t w = atomic_load_explicit(&set->lvl[0][goal >> 6], memory_order_relaxed) &
-		     (~0ULL << (goal & 63));
+	uint64_t w = mb_gset_word_from(set, goal);
 	mb_grp_t g = w ? (goal & ~63u) + (uint32_t)__builtin_ctzll(w) : mb_gset_next_far(set, goal);
 
 	assert(goal < set->nbits && set->nbits == vol->ngroups);
@@ -1456,8 +1445,7 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast_on(struct mb_ac *ac,
 	for (;;) {
 		while (g < vol->ngroups) {
 			uint32_t base = g & ~63u;
-			uint64_t w = atomic_load_explicit(&set->lvl[0][g >> 6], memory_order_relaxed) &
-				     (~0ULL << (g & 63));
+			uint64_t w = mb_gset_word_from(set, g);
 
 			if (hi)
 				w &= atomic_load_explicit(&hi[g >> 6], memory_order_relaxed);
@@ -2046,17 +2034,18 @@ static mb_grp_t mb_window_first_group(struct mb_volume *vol, int lo, mb_grp_t go
 /*
  * mb_visit_group's and mb_simple_scan_group_locked's steps for the window,
  * grp's lock held and its verdict given: the first free chunk of order lo
- * or more, its block in *start and its order in *k, or false (nothing
+ * or more, its block in *start, its order in *k and its bit in order k's
+ * map (*kw, *kbit: for the mark, which need not find it again), or false (nothing
  * taken) when the scan would find none or flag the group corrupt -- the
  * regular path then does that itself.
  */
 static bool mb_window_chunk_locked(struct mb_volume *vol, struct mb_group *grp, int lo, int *k,
-				   uint32_t *start)
+				   uint32_t *start, uint64_t **kw, uint64_t *kbit)
 {
 	for (*k = lo; !grp->bb_counters[*k];)
 		if (++*k > vol->max_order)
 			return false;
-	return mb_scan_power2_fast_chunk_locked(vol, grp, *k, start);
+	return mb_scan_power2_fast_chunk_at_locked(vol, grp, *k, start, kw, kbit);
 }
 
 /*
@@ -2091,19 +2080,20 @@ static bool mb_window_judge_locked(struct mb_ac *ac, struct mb_group *grp)
 
 /*
  * mb_use_found_locked for the window's chunk of order k at start, whose
- * front 2^lo blocks it takes: the buddy's part in closed form
- * (mb_buddy_mark_chunk_front_used), then the rest as there
+ * front 2^lo blocks it takes, its bit in order k's map at *kw: the buddy's
+ * part in closed form (mb_buddy_mark_chunk_front_used_at; the bitmap's
+ * unsharing between lookup and take leaves the buddy's maps), then the rest as there
  * (mb_use_marked_locked).  The caller unshared the bitmap if a PA is made.
  * bb_lock held.
  */
 static void mb_window_take_locked(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g,
-				  mb_grpblk_t start, int k, int lo)
+				  mb_grpblk_t start, int k, int lo, uint64_t *kw, uint64_t kbit)
 {
 	struct mb_volume *vol = ac->vol;
 
 	ac->found++;
 	ac->b_ex = (struct mb_fex){ g, start, 1u << lo, ac->g_ex.fe_logical };
-	mb_buddy_mark_chunk_front_used(vol, grp, start, k, lo);
+	mb_buddy_mark_chunk_front_used_at(vol, grp, start, k, lo, kw, kbit);
 	mb_use_marked_locked(ac, grp);
 }
 
@@ -2141,13 +2131,14 @@ static __attribute__((noinline)) bool mb_window_fast(struct mb_ac *ac)
 	_Atomic uint32_t *busy = &vol->lock_busy;
 	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
 	uint32_t start;
+	uint64_t *kw, kbit;
 	int k;
 	bool found = false;
 
 	if (mb_trylock(&grp->bb_lock))
 		return false;
 	if (mb_window_judge_locked(ac, grp))
-		found = mb_window_chunk_locked(vol, grp, lo, &k, &start);
+		found = mb_window_chunk_locked(vol, grp, lo, &k, &start, &kw, &kbit);
 	if (!found || (ac->o_ex.fe_len < len && mb_gcache_unshare_locked(vol, grp))) {
 		mb_unlock(&grp->bb_lock);
 		return false;
@@ -2156,7 +2147,7 @@ static __attribute__((noinline)) bool mb_window_fast(struct mb_ac *ac)
 		atomic_store_explicit(busy, b - 1, memory_order_relaxed);
 	ac->criteria = MB_CR_POWER2_ALIGNED;
 	ac->groups_scanned++;
-	mb_window_take_locked(ac, grp, g, (mb_grpblk_t)start, k, lo);
+	mb_window_take_locked(ac, grp, g, (mb_grpblk_t)start, k, lo, kw, kbit);
 	mb_unlock(&grp->bb_lock);
 	mb_pa_after_unlock(ac);
 	return true;

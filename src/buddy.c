@@ -825,9 +825,9 @@ static inline void mb_bitmap_mark_aligned(uint64_t *map, uint32_t c, int lo)
  * With lo < k the block after the extent is free (the first back half);
  * a free block after it is where bb_first_free moves when it was c.
  * always_inline into its two callers (alloc.c's fast paths): as a call,
- * +17 instructions a call of raw:16.  _at: with the chunk's bit in order
- * k's map named, word *kw and bit kbit -- the lookup that found the chunk
- * read that word (mb_scan_power2_fast_chunk_locked), and finding it again
+ * +17 instructions a call of raw:16.  The chunk's bit in order k's map
+ * is named, word *kw and bit kbit: the lookup that found the chunk read
+ * that word (mb_scan_power2_fast_chunk_at_locked), and finding it again
  * cost ~8 instructions a call.
  */
 inline __attribute__((always_inline)) void
@@ -869,17 +869,6 @@ mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp, m
 		mb_group_orders_check(vol, grp);
 	else
 		mb_group_reorder_used_locked(vol, grp);
-}
-
-/* The same, the chunk's bit found here */
-inline __attribute__((always_inline)) void
-mb_buddy_mark_chunk_front_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c, int k,
-			       int lo)
-{
-	uint32_t i = c >> k;
-
-	mb_buddy_mark_chunk_front_used_at(vol, grp, c, k, lo, mb_order_map(vol, grp, k) + (i >> 6),
-					  1ULL << (i & 63));
 }
 
 /*

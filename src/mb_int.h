@@ -626,6 +626,12 @@ static inline bool mb_gset_any_from(const struct mb_gset *s, uint32_t from)
 	return from < s->nbits && tb < 64 &&
 	       (atomic_load_explicit(&s->lvl[top][0], memory_order_relaxed) & (~0ULL << tb));
 }
+/* The members of from's own word at or past from (from < nbits). */
+static inline uint64_t mb_gset_word_from(const struct mb_gset *s, uint32_t from)
+{
+	return atomic_load_explicit(&s->lvl[0][from >> 6], memory_order_relaxed) &
+	       (~0ULL << (from & 63));
+}
 /*
  * mb_gset_next, answered inline when from's own word has a member at or
  * past it (a walk's next member usually is near): one load.  Bits past
@@ -634,8 +640,7 @@ static inline bool mb_gset_any_from(const struct mb_gset *s, uint32_t from)
 static inline uint32_t mb_gset_next_near(const struct mb_gset *s, uint32_t from)
 {
 	if (MB_LIKELY(from < s->nbits)) {
-		uint64_t w = atomic_load_explicit(&s->lvl[0][from >> 6], memory_order_relaxed) &
-			     (~0ULL << (from & 63));
+		uint64_t w = mb_gset_word_from(s, from);
 
 		if (w)
 			return (from & ~63u) + (uint32_t)__builtin_ctzll(w);
@@ -674,8 +679,7 @@ static inline uint32_t mb_gset2_next_past(const struct mb_gset *s, uint32_t wi)
 static inline uint32_t mb_gset_next_far(const struct mb_gset *s, uint32_t from)
 {
 	if (MB_LIKELY(from < s->nbits)) {
-		uint64_t w = atomic_load_explicit(&s->lvl[0][from >> 6], memory_order_relaxed) &
-			     (~0ULL << (from & 63));
+		uint64_t w = mb_gset_word_from(s, from);
 
 		if (w)
 			return (from & ~63u) + (uint32_t)__builtin_ctzll(w);
@@ -1291,8 +1295,6 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 			uint32_t len);
 void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
 			      uint32_t len, int k);
-void mb_buddy_mark_chunk_front_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c,
-				    int k, int lo);
 void mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp,
 				       mb_grpblk_t c, int k, int lo, uint64_t *kw, uint64_t kbit);
 int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len);

@@ -918,7 +918,7 @@ TEST(mark_used_group_tail)
 }
 
 /*
- * mb_buddy_mark_chunk_front_used (the power-of-two fast path's mark): the
+ * mb_buddy_mark_chunk_front_used_at (the power-of-two fast path's mark): the
  * front 2^lo blocks of a maximal free chunk of order k >= lo, on random
  * bitmaps, on a free group, and with every block before the chunk used
  * (bb_first_free at the chunk); lo == k takes the whole chunk, and the
@@ -960,7 +960,9 @@ static void check_chunk_front(struct fixture *f, uint64_t *rng, struct mb_group 
 		}
 		int lo = MB_BUDDY_DERIVED + 1 + (int)mb_rand_below(rng, (uint64_t)(k - MB_BUDDY_DERIVED));
 
-		mb_buddy_mark_chunk_front_used(vol, grp, c, k, lo);
+		uint64_t *kw = mb_buddy_order_map(vol, grp->bb_buddy, k) + (c >> k >> 6);
+
+		mb_buddy_mark_chunk_front_used_at(vol, grp, c, k, lo, kw, 1ULL << ((c >> k) & 63));
 		set_range(shadow, c, 1u << lo, true);
 		snprintf(op, sizeof(op), "%s chunk front %u order %d of %d", f->name, c, lo, k);
 		if (memcmp(shadow, grp->bb_bitmap, vol->bitmap_words * 8)) {
