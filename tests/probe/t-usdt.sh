@@ -62,12 +62,14 @@ u="usdt:$lib:mballoc"
 } >"$tmp/probes.bt"
 bpftrace "$tmp/probes.bt" >"$tmp/out" 2>&1 &
 bt=$!
-for i in $(seq 1 60); do
+# bpftrace 0.17 runs BEGIN before it attaches the probes, but prints BEGIN's
+# output only once it polls, after attaching them all: "ready" means attached
+for i in $(seq 1 120); do
 	grep -q '^ready' "$tmp/out" && break
 	kill -0 "$bt" 2>/dev/null || { cat "$tmp/out"; bt=; fail "bpftrace exited before attaching"; }
 	sleep 1
 done
-grep -q '^ready' "$tmp/out" || fail "bpftrace did not attach in 60 s"
+grep -q '^ready' "$tmp/out" || { cat "$tmp/out"; fail "bpftrace did not attach in 120 s"; }
 # TERM, not INT: a background job of a script starts with SIGINT ignored
 got=$("$workload") || fail "probe_workload failed: $got"
 kill -TERM "$bt"
