@@ -1789,6 +1789,46 @@ static mb_grp_t mb_stream_goal(const struct mb_ac *ac)
 	return (mb_grp_t)((uint64_t)h * vol->ngroups / vol->nr_stream_goals);
 }
 
+/*
+ * The criteria loop from cr (CR_POWER2_ALIGNED or CR_GOAL_LEN_FAST) under
+ * the default tunables (p2_fast_lo below UINT32_MAX: no stats counting
+ * useless loops, the optimized scan without linear groups, no hook):
+ * mb_scan_criterion's passes in turn, each pass's opening test of the sets
+ * (or of the goal, CR_BEST_AVAIL_LEN's) made once, here, and a pass that
+ * would visit nothing skipped without its round of the loop.  A drain's
+ * and the aged cells' calls skip three so.
+ */
+static inline void mb_scan_criteria_default(struct mb_ac *ac, int cr, mb_grp_t goal)
+{
+	struct mb_volume *vol = ac->vol;
+
+	if (cr == MB_CR_POWER2_ALIGNED &&
+	    !mb_orders_empty_from(&vol->largest_orders, ac->ac_2order)) {
+		ac->criteria = cr;
+		mb_scan_power2(ac, goal);
+		if (ac->status != MB_AC_CONTINUE)
+			return;
+	}
+	int k = mb_ilog2(ac->g_ex.fe_len);
+
+	if (k <= vol->max_order && !mb_orders_empty_from(&vol->avg_orders, k)) {
+		ac->criteria = MB_CR_GOAL_LEN_FAST;
+		mb_scan_goal_len_fast(ac, goal, k);
+		if (ac->status != MB_AC_CONTINUE)
+			return;
+	}
+	if (ac->orig_goal_len > ac->o_ex.fe_len) {
+		ac->criteria = MB_CR_BEST_AVAIL_LEN;
+		mb_scan_best_avail(ac, goal);
+		if (ac->status != MB_AC_CONTINUE)
+			return;
+	}
+	for (cr = MB_CR_GOAL_LEN_SLOW; cr < MB_NUM_CRS && ac->status == MB_AC_CONTINUE; cr++) {
+		ac->criteria = cr;
+		mb_scan_linear(ac, cr, goal, vol->ngroups);
+	}
+}
+
 static void mb_regular_allocator(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
@@ -1814,6 +1854,11 @@ static void mb_regular_allocator(struct mb_ac *ac)
 		ac->g_ex.fe_group = mb_stream_goal(ac);
 	}
 	mb_grp_t goal = ac->g_ex.fe_group;
+
+	if (MB_READ_ONCE(vol->p2_fast_lo) != UINT32_MAX) {
+		mb_scan_criteria_default(ac, cr, goal);
+		cr = MB_NUM_CRS;
+	}
 again:
 	for (; cr < MB_NUM_CRS && ac->status == MB_AC_CONTINUE; cr++) {
 		ac->criteria = cr;

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_scan_default.c - the regular search under the default tunables
+ * (mb_stats off, the optimized scan without linear groups, no hook:
+ * vol->p2_fast_lo below UINT32_MAX) changes speed, never a decision.
+ * There alloc.c skips each criterion pass whose opening test says it would
+ * visit nothing (mb_scan_criteria_default) instead of going round the
+ * criteria loop, which every other setting still takes.  Two volumes,
+ * identical but for that setting, get the same seeded operations in
+ * lockstep (lockstep.h) and must give the same answer to every request.
+ * The second volume leaves the default way either by mb_stats on (the
+ * indexed passes stay) or by a no-op hook (the plain passes too).  The
+ * workloads reach every pass: aged volumes with goal lengths over and at
+ * powers of two, files (normalized windows, so CR_BEST_AVAIL_LEN trims),
+ * drains down to ENOSPC (strict retries, the lost-best pass).
+ */
+#include "lockstep.h"
+
+static void count_hook(void *arg, int id, uint32_t group, int cr)
+{
+	(void)id;
+	(void)group;
+	(void)cr;
+	++*(uint64_t *)arg;
+}
+
+struct dflt_case {
+	uint32_t bpg, groups;
+	uint64_t seed;
+	bool hooked;     /* the second volume: a hook, else mb_stats on */
+	uint32_t maxlen; /* ageing: runs of 1..maxlen blocks, keep% used */
+	unsigned keep;
+	int ops;
+	bool files;
+};
+
+/* 4 KiB blocks, 3 files; mb_stats off on the first volume. */
+static int dflt_init(struct mb_lockstep *ls, const struct dflt_case *c, uint64_t *hooks)
+{
+	const struct mb_lockstep_opts o = {
+		.block_size = 4096, .bpg = c->bpg, .groups = c->groups, .seed = c->seed,
+		.nfiles = 3, .ino = 500, .ino_step = 97, .cap = 1 << 15,
+		.tunables = {{"mb_stats", {0, c->hooked ? 0 : 1}}},
+		.hook = c->hooked ? count_hook : NULL, .hook_arg = hooks};
+	int err = mb_lockstep_init(ls, &o);
+
+	if (err)
+		return err;
+	/* the first volume takes the default way, the second does not */
+	return ls->v[0]->p2_fast_lo == UINT32_MAX || ls->v[1]->p2_fast_lo != UINT32_MAX;
+}
+
+/* Goal lengths over a power of two, at one, short and long; a goal as
+   mb_lockstep_goal; a third of them through files. */
+static int dflt_request(struct mb_lockstep *ls, uint64_t dice, bool files, struct mb_request *r)
+{
+	uint32_t k = 1 + (uint32_t)mb_rand_below(&ls->rng, 9);
+
+	if (dice < 55)
+		r->len = (1u << k) + (uint32_t)mb_rand_below(&ls->rng, 1u << k);
+	else if (dice < 75)
+		r->len = 1u << k;
+	else if (dice < 85)
+		r->len = 1 + (uint32_t)mb_rand_below(&ls->rng, 8);
+	else
+		r->len = 200 + (uint32_t)mb_rand_below(&ls->rng, 600);
+	r->goal = mb_lockstep_goal(ls);
+	return files && dice % 3 == 0 ? (int)mb_rand_below(&ls->rng, 3) : -1;
+}
+
+/*
+ * ops seeded operations (a quarter frees), the files' preallocations
+ * discarded now and then: 0 when every answer agreed.  No counters are
+ * compared: the first volume keeps none.
+ */
+static int dflt_run(struct mb_lockstep *ls, const struct dflt_case *c)
+{
+	for (int i = 0; i < c->ops; i++) {
+		uint64_t dice = mb_rand_below(&ls->rng, 100);
+
+		if (dice < 25) {
+			if (mb_lockstep_free_random(ls))
+				return 1;
+			continue;
+		}
+		struct mb_request r = {0};
+		int file = dflt_request(ls, dice, c->files, &r);
+
+		if (mb_lockstep_alloc(ls, &r, file))
+			return 1;
+		if (c->files && dice == 99) {
+			uint64_t f = mb_rand_below(&ls->rng, (uint64_t)ls->nfiles);
+
+			for (int k = 0; k < 2; k++)
+				mb_file_discard(ls->f[k][f]);
+		}
+	}
+	return 0;
+}
+
+static int dflt_same(const struct dflt_case *c)
+{
+	struct mb_lockstep ls;
+	uint64_t hooks = 0;
+	int bad = dflt_init(&ls, c, &hooks) || mb_lockstep_age(&ls, c->maxlen, c->keep) ||
+		  dflt_run(&ls, c);
+
+	mb_lockstep_destroy(&ls);
+	return bad || (c->hooked && !hooks);
+}
+
+/* Aged volumes of 130 groups, with and without files, both second ways. */
+TEST(aged_same)
+{
+	static const unsigned keep[] = {50, 80, 90, 96};
+
+	for (unsigned k = 0; k < 2 * sizeof(keep) / sizeof(keep[0]); k++) {
+		const struct dflt_case c = {.bpg = 2048, .groups = 130,
+					    .seed = mb_test_seed * 31 + k, .hooked = k & 1,
+					    .maxlen = 64, .keep = keep[k / 2], .ops = 2500,
+					    .files = k % 4 < 2};
+
+		ASSERT_EQ_INT(dflt_same(&c), 0);
+	}
+}
+
+/* Empty volumes: the first passes serve, the later ones are rarely reached. */
+TEST(empty_same)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		const struct dflt_case c = {.bpg = 1024, .groups = 80,
+					    .seed = mb_test_seed * 37 + k, .hooked = k,
+					    .maxlen = 1, .keep = 0, .ops = 3000, .files = true};
+
+		ASSERT_EQ_INT(dflt_same(&c), 0);
+	}
+}
+
+/*
+ * Down to ENOSPC without a goal, as bench_probes' drain asks: fixed and odd
+ * lengths on a volume of short free runs, frees now and then once requests
+ * fail (the retries, the pass after a lost best).
+ */
+TEST(drain_same)
+{
+	static const uint32_t len[] = {16, 0};
+
+	for (unsigned k = 0; k < 4; k++) {
+		const struct dflt_case c = {.bpg = 1024, .groups = 40,
+					    .seed = mb_test_seed * 41 + k, .hooked = k & 1,
+					    .maxlen = 12, .keep = 75};
+		struct mb_lockstep ls;
+		uint64_t hooks = 0;
+		int bad = dflt_init(&ls, &c, &hooks) || mb_lockstep_age(&ls, c.maxlen, c.keep);
+		int enospc = 0;
+
+		for (int i = 0; i < 12000 && !bad; i++) {
+			struct mb_request r = {.len = len[k / 2] ? len[k / 2]
+								 : 1 + (uint32_t)mb_rand_below(&ls.rng, 40),
+					       .goal = MB_GOAL_NONE};
+			size_t n;
+
+			if (enospc && i % 4 == 0)
+				bad = mb_lockstep_free_random(&ls);
+			n = ls.n;
+			if (!bad)
+				bad = mb_lockstep_alloc(&ls, &r, -1);
+			enospc += ls.n == n;
+		}
+		mb_lockstep_destroy(&ls);
+		ASSERT_EQ_INT(bad, 0);
+		ASSERT_TRUE(enospc > 0);
+	}
+}
