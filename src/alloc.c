@@ -568,6 +568,24 @@ static void mb_complex_walk_group_locked(struct mb_ac *ac, struct mb_group *grp)
 }
 
 /*
+ * A bulk count broke off (mb_max_to_scan) in grp, having just made the
+ * first of grp's longest counted runs the best.  The criteria loop would
+ * end there, and mb_try_best_found would lock grp again, measure that run
+ * anew and take what is left of it.  Under the lock still held the run is
+ * as counted (the measure could only return its length), so it is taken
+ * now: one lock hold, no second measure.  Not with mb_stats on, whose
+ * counters tell a break from a hit.  Most of drain's calls end so.
+ */
+static inline void mb_take_best_on_break_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	if (MB_READ_ONCE(ac->vol->t.mb_stats))
+		return;
+	assert(mb_buddy_find_extent(ac->vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len) ==
+	       ac->b_ex.fe_len);
+	mb_use_best_found_locked(ac, grp);
+}
+
+/*
  * Finds, from i, the next run of `want` blocks (returned; vol->bpg if
  * none) and accounts at once for the shorter runs before it, each measured
  * by the walk (need 1): it counts them, keeps the first of the longest
@@ -594,12 +612,17 @@ static uint32_t mb_scan_short_runs_locked(struct mb_ac *ac, struct mb_group *grp
 		return sc.next;
 	ac->found += sc.runs;
 	mb_stat_cr(vol, ac->criteria, 2, sc.runs);
-	if (ac->b_ex.fe_len < ac->g_ex.fe_len && sc.longest > ac->b_ex.fe_len)
+	bool mine = ac->b_ex.fe_len < ac->g_ex.fe_len && sc.longest > ac->b_ex.fe_len;
+
+	if (mine)
 		ac->b_ex = (struct mb_fex){ mb_group_no(vol, grp), sc.at, sc.longest,
 					    ac->g_ex.fe_logical };
-	if (ac->found > max && !(ac->flags & MB_HINT_FIRST))
+	if (ac->found > max && !(ac->flags & MB_HINT_FIRST)) {
 		ac->status = MB_AC_BREAK;
-	assert(!sc.stopped || ac->status == MB_AC_BREAK);
+		if (mine)
+			mb_take_best_on_break_locked(ac, grp);
+	}
+	assert(!sc.stopped || ac->status != MB_AC_CONTINUE);
 	return sc.next;
 }
 

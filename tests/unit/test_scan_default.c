@@ -5,7 +5,10 @@
  * vol->p2_fast_lo below UINT32_MAX) changes speed, never a decision.
  * There alloc.c skips each criterion pass whose opening test says it would
  * visit nothing (mb_scan_criteria_default) instead of going round the
- * criteria loop, which every other setting still takes.  Two volumes,
+ * criteria loop, which every other setting still takes; and a bulk count
+ * that breaks off at mb_max_to_scan having just made one of its group's
+ * runs the best takes it under the same lock (mb_take_best_on_break_locked)
+ * instead of leaving it to mb_try_best_found.  Two volumes,
  * identical but for that setting, get the same seeded operations in
  * lockstep (lockstep.h) and must give the same answer to every request.
  * The second volume leaves the default way either by mb_stats on (the
