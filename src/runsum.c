@@ -842,6 +842,47 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_long(const struct 
 		*mb_rs_stale_path(t) = 0;
 }
 
+/*
+ * A range shorter than a leaf across leaves lo and lo + 1.  In a tree all
+ * fresh both are set, then their ancestors climb together: the two paths
+ * are adjacent nodes (a right child, then a left one) up to where they are
+ * siblings, each joined with its outer sibling, and from their common
+ * parent one lift goes on to the root -- instead of a lift from each leaf
+ * to the root, the second one rejoining the first's path above the
+ * parent.  Else as mb_rs_mark_leaf, leaf by leaf.  Out of line: a mark
+ * within one leaf, the common one, keeps buddy.c's inlined mark short.
+ */
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_mark_two(const struct mb_volume *vol, const struct mb_group *grp, uint32_t lo,
+	       uint32_t start, uint32_t len, bool used, bool whole)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t p = mb_rs_leaves(vol), mid = (lo + 1) * MB_RS_LEAF_BITS;
+	uint32_t a = p + lo, b = a + 1, half = MB_RS_LEAF_BITS;
+
+	if (t[1].cnt == MB_RS_STALE) {
+		mb_rs_mark_leaf(vol, grp, t, lo, start, mid, used, whole, MB_RS_INSIDE, true);
+		mb_rs_mark_leaf(vol, grp, t, lo + 1, mid, start + len, used, whole, MB_RS_INSIDE,
+				true);
+		return;
+	}
+	mb_rs_leaf_set(vol, grp, t, lo, start, mid, used, whole, MB_RS_INSIDE);
+	mb_rs_leaf_set(vol, grp, t, lo + 1, mid, start + len, used, whole, MB_RS_INSIDE);
+	struct mb_rs L = t[a], R = t[b];
+
+	for (; a / 2 != b / 2; a /= 2, b /= 2, half *= 2) {
+		assert(a & 1 && !(b & 1) && b == a + 1);
+		L = mb_rs_join_up(t[a - 1], half, L, half);
+		R = mb_rs_join_up(R, half, t[b + 1], half);
+		t[a / 2] = L;
+		t[b / 2] = R;
+	}
+	const struct mb_rs o = t[a / 2];
+
+	t[a / 2] = mb_rs_join_up(L, half, R, half);
+	mb_rs_lift_from(t, a / 2, o, 2 * half);
+}
+
 /* The same for a range shorter than a leaf: in one leaf or two. */
 static inline void mb_rs_mark_short(const struct mb_volume *vol, const struct mb_group *grp,
 				    uint32_t start, uint32_t len, bool used, bool whole)
@@ -850,15 +891,11 @@ static inline void mb_rs_mark_short(const struct mb_volume *vol, const struct mb
 	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
 
 	assert(len && hi < mb_rs_leaves(vol));
-	if (lo == hi) {
-		mb_rs_mark_leaf(vol, grp, t, lo, start, start + len, used, whole, MB_RS_INSIDE,
-				true);
+	if (MB_UNLIKELY(lo != hi)) {
+		mb_rs_mark_two(vol, grp, lo, start, len, used, whole);
 		return;
 	}
-	mb_rs_mark_leaf(vol, grp, t, lo, start, hi * MB_RS_LEAF_BITS, used, whole, MB_RS_INSIDE,
-			true);
-	mb_rs_mark_leaf(vol, grp, t, hi, hi * MB_RS_LEAF_BITS, start + len, used, whole,
-			MB_RS_INSIDE, true);
+	mb_rs_mark_leaf(vol, grp, t, lo, start, start + len, used, whole, MB_RS_INSIDE, true);
 }
 
 /*

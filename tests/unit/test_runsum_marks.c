@@ -521,3 +521,62 @@ TEST(long_marks_from_every_leaf_to_every_leaf)
 	mb_volume_destroy(vol);
 	ASSERT_TRUE(marks > 1000);
 }
+
+/*
+ * A short mark across every leaf edge of a fresh tree (leaves lo and lo +
+ * 1): its two leaves set, then their ancestors climbed together up to
+ * where they are siblings and one lift on to the root (runsum.c,
+ * mb_rs_mark_two), so that every level where the two paths meet is seen,
+ * used and free, on a run that is the range or goes on past it, a block or
+ * most of a leaf on either side.  Each node must match a bit count, and
+ * the tree stay fresh.
+ */
+TEST(short_marks_across_every_leaf_edge)
+{
+	static const uint32_t before[] = {1, 97, 400}, after[] = {1, 63, 111};
+	static const uint32_t scale[] = {3, 40, 300, 900};
+	uint64_t rng = mb_test_seed ^ 0x4b29;
+	struct mb_volume *vol;
+	uint64_t marks = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 0);
+	const struct mb_rs *t = NULL;
+	uint32_t len, p = vol->rs_leaves;
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	len = grp->bb_len;
+	for (uint32_t lo = 0; lo + 1 < p; lo++) {
+		for (uint32_t k = 0; k < 9 * 4; k++) {
+			uint32_t edge = (lo + 1) * LEAF_BITS;
+			uint32_t s = edge - before[k % 3], e = edge + after[k / 3 % 3];
+			bool used = k / 9 % 2, exact = k / 18;
+			uint32_t rs = exact ? s : s - (uint32_t)mb_rand_below(&rng, s - lo * LEAF_BITS + 1);
+			uint32_t re = exact ? e : e + (uint32_t)mb_rand_below(&rng, 700);
+
+			if (e > len)
+				continue;
+			re = re < len ? re : len;
+			t = runs_by_turns(vol, grp, &rng, scale, k & 1);
+			for (uint32_t b = rs; b < re; b++)
+				set_bit_to(grp->bb_bitmap, b, !used);
+			if (rs) /* the run ends there */
+				set_bit_to(grp->bb_bitmap, rs - 1, used);
+			if (re < len)
+				set_bit_to(grp->bb_bitmap, re, used);
+			mb_runsum_build_locked(vol, grp);
+			for (uint32_t b = s; b < e; b++)
+				set_bit_to(grp->bb_bitmap, b, used);
+			mb_runsum_mark_locked(vol, grp, s, e - s, used,
+					      used && exact && mb_rand_below(&rng, 2));
+			marks++;
+			ASSERT_TRUE(t[1].cnt != UINT32_MAX);
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+		}
+	}
+	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+	ASSERT_TRUE(marks > 100);
+}
