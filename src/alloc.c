@@ -2077,13 +2077,16 @@ static mb_grp_t mb_window_first_group(struct mb_volume *vol, int lo, mb_grp_t go
 	if (!m || k > vol->max_order)
 		return vol->ngroups; /* mb_orders_empty_from: the pass does nothing */
 	if (!goal || mb_gset_any_from(&vol->largest_ge[lo], goal)) {
-		g = mb_gset_next_near(&vol->largest_set[k], goal);
+		/* a stream's goal is often past every member of the lower
+		   orders' sets (the group it filled last keeps a larger chunk):
+		   their miss goes on inline, no any_from first and no call of
+		   next() (mb_gset_next_far; aging:8m64k:file 1477 -> 1472) */
+		g = mb_gset_next_far(&vol->largest_set[k], goal);
 		while (g >= vol->ngroups) {
 			m = atomic_load_explicit(orders, memory_order_relaxed) >> k >> 1;
 			if (!m || (k += 1 + __builtin_ctzll(m)) > vol->max_order)
 				break;
-			if (mb_gset_any_from(&vol->largest_set[k], goal))
-				g = mb_gset_next_near(&vol->largest_set[k], goal);
+			g = mb_gset_next_far(&vol->largest_set[k], goal);
 		}
 	}
 	if (g < vol->ngroups || !goal || mb_gset_next(&vol->largest_ge[lo], 0) >= goal)
