@@ -844,41 +844,46 @@ static inline bool mb_visit_counts_locked(struct mb_ac *ac, struct mb_group *grp
 }
 
 /*
- * mb_visit_group for the linear passes (mb_scan_linear_indexed): a group
- * whose scan may only count (its free runs, bb_fragments read unlocked as
- * a hint, fewer than the runs until BREAK) gets mb_visit_group's lock and verdict here,
- * inline, and if the count is the whole scan (mb_visit_counts_locked) is
- * done without the call and the scan's setup.  Any other goes to
- * mb_visit_group (which takes the lock again after a wrong hint).
+ * mb_visit_group for the linear passes (mb_scan_linear_indexed) when the
+ * group's scan may only count (may: mb_visit_may_count as the pass last
+ * read it; max: mb_max_to_scan as read for the pass): a group whose free
+ * runs -- bb_fragments read unlocked as a hint -- are fewer than the runs
+ * until BREAK gets mb_visit_group's lock and verdict here, inline, and if
+ * the count is the whole scan (mb_visit_counts_locked) is done without the
+ * call and the scan's setup.  Returns false for any other, which the
+ * caller sends to mb_visit_group (that takes the lock again after a wrong
+ * hint).  A group counted or skipped leaves the status CONTINUE (the
+ * count stops short of BREAK).
  */
-static inline __attribute__((always_inline)) void
-mb_visit_linear(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g, int cr)
+static inline __attribute__((always_inline)) bool
+mb_visit_linear_count(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g, int cr, int *may,
+		      uint32_t max)
 {
-	uint32_t max = MB_READ_ONCE(ac->vol->t.mb_max_to_scan);
-
 	/* the hint first: most groups that fail fail it */
 	if (cr < MB_CR_GOAL_LEN_SLOW || ac->found > max ||
-	    MB_READ_ONCE(grp->bb_fragments) > max - ac->found || !mb_visit_may_count(ac)) {
-		mb_visit_group(ac, grp, g, cr);
-		return;
-	}
+	    MB_READ_ONCE(grp->bb_fragments) > max - ac->found)
+		return false;
+	if (*may < 0)
+		*may = mb_visit_may_count(ac);
+	if (!*may)
+		return false;
 	/* as mb_scan_short_runs_locked: runs until BREAK, max - found + 1 */
 	uint32_t left = max - ac->found + (max - ac->found < UINT32_MAX);
 
 	if (!mb_lock_group(ac, grp, cr < MB_CR_ANY_FREE))
-		return;
+		return true;
 	if (mb_ac_load_locked(ac, grp) || !mb_good_group_inline(ac, grp, cr)) {
 		mb_unlock(&grp->bb_lock);
-		return;
+		return true;
 	}
 	if (!mb_visit_counts_locked(ac, grp, g, left)) {
 		mb_unlock(&grp->bb_lock);
-		mb_visit_group(ac, grp, g, cr);
-		return;
+		return false;
 	}
 	ac->groups_scanned++;
 	mb_stat_inc(ac->vol, MB_ST_GROUPS_SCANNED);
 	mb_unlock(&grp->bb_lock);
+	return true;
 }
 
 /*
@@ -1601,6 +1606,11 @@ mb_scan_linear_indexed(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t count)
 	uint64_t considered = count;
 	/* positions [goal, goal + count) wrap once at ngroups: two ranges */
 	uint64_t stop = (uint64_t)goal + count;
+	/* what the count's first tests read, once for the pass; may (-1:
+	   not read yet) again after each mb_visit_group, the only step here
+	   that can change a term of mb_visit_may_count (the best) */
+	uint32_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
+	int may = -1;
 
 	for (int pass = 0; pass < 2; pass++) {
 		mb_grp_t from = pass ? 0 : goal;
@@ -1614,9 +1624,11 @@ mb_scan_linear_indexed(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t count)
 			   retry here (mb_scan_indexed) */
 			struct mb_group *grp = mb_group_at(vol, g);
 
-			if (!mb_good_group_inline(ac, grp, cr))
+			if (!mb_good_group_inline(ac, grp, cr) ||
+			    mb_visit_linear_count(ac, grp, g, cr, &may, max))
 				continue;
-			mb_visit_linear(ac, grp, g, cr);
+			mb_visit_group(ac, grp, g, cr);
+			may = -1;
 			if (ac->status != MB_AC_CONTINUE) {
 				considered = base + (g - from) + 1;
 				goto out;
