@@ -1775,6 +1775,21 @@ static void mb_find_by_goal(struct mb_ac *ac)
 	mb_pa_after_unlock(ac);
 }
 
+/*
+ * Whether the remembered best is still as its scan measured it, without a
+ * new measure: in a process of one thread nobody else can have taken any
+ * of it since its group's lock was dropped, and this search only read the
+ * groups it visited after (a group's bitmap changes under a take or a
+ * free, and a search takes only once, at its end).  Under the default
+ * tunables only: no test hook can have run in between (p2_fast_lo is
+ * UINT32_MAX while one is set).  A thread started since (by a store's
+ * callback, say) makes it false.
+ */
+static inline bool mb_best_as_measured(const struct mb_ac *ac)
+{
+	return MB_SINGLE_THREADED() && MB_READ_ONCE(ac->vol->p2_fast_lo) != UINT32_MAX;
+}
+
 /* Re-checks a remembered best extent under its group lock. */
 static void mb_try_best_found(struct mb_ac *ac)
 {
@@ -1784,7 +1799,10 @@ static void mb_try_best_found(struct mb_ac *ac)
 	mb_lock(&grp->bb_lock);
 	/* its buddy may have been dropped since the scan (gcache.c) */
 	uint32_t len = mb_ac_load_locked(ac, grp) ? 0 :
+		mb_best_as_measured(ac) ? ac->b_ex.fe_len :
 		mb_buddy_find_extent(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
+
+	assert(!len || len == mb_buddy_find_extent(vol, grp, ac->b_ex.fe_start, ac->b_ex.fe_len));
 
 	if (len) {
 		if (len < ac->b_ex.fe_len)
