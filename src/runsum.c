@@ -169,12 +169,13 @@ static uint32_t mb_rs_leaf_edge(const struct mb_volume *vol, const struct mb_gro
  * cell:aged90:256:zero:20 2728 -> 2691, drain 2254 -> 2232 instructions a
  * call).  Inline in both of mb_rs_flush_node's ways (out of line, the
  * call costs aging:triangle 1M instructions).  mb_rs_leaf_runs: the runs'
- * part, max, at and cnt into r (also mb_rs_leaf_redo's, whose count is
+ * part, max, at and cnt into r; mb_rs_leaf_runs_to with early also stops
+ * at the first run of stop blocks (mb_rs_leaf_redo's, whose count is
  * dropped as unused).
  */
 static inline __attribute__((always_inline)) void
-mb_rs_leaf_runs(const struct mb_volume *vol, const struct mb_group *grp, uint32_t w0,
-		struct mb_rs *r)
+mb_rs_leaf_runs_to(const struct mb_volume *vol, const struct mb_group *grp, uint32_t w0,
+		   struct mb_rs *r, bool early, uint32_t stop) /* early: stop at a run of stop */
 {
 	const uint64_t *map = grp->bb_bitmap + w0;
 	uint32_t nw = mb_rs_words_in(vol, w0, MB_RS_LEAF_WORDS);
@@ -198,6 +199,8 @@ mb_rs_leaf_runs(const struct mb_volume *vol, const struct mb_group *grp, uint32_
 			if (len > max) {
 				max = len;
 				at = 64 * k + x;
+				if (early && max == stop)
+					goto out;
 			}
 			z &= past;
 			continue;
@@ -220,6 +223,8 @@ mb_rs_leaf_runs(const struct mb_volume *vol, const struct mb_group *grp, uint32_
 		if (end - x > max) {
 			max = end - x;
 			at = x;
+			if (early && max == stop)
+				goto out;
 		}
 		continue;
 last:
@@ -233,6 +238,13 @@ out:
 	r->max = max;
 	r->at = at;
 	r->cnt = cnt;
+}
+
+static inline __attribute__((always_inline)) void
+mb_rs_leaf_runs(const struct mb_volume *vol, const struct mb_group *grp, uint32_t w0,
+		struct mb_rs *r)
+{
+	mb_rs_leaf_runs_to(vol, grp, w0, r, false, 0);
 }
 
 static inline __attribute__((always_inline)) struct mb_rs
@@ -520,8 +532,9 @@ enum mb_rs_edge { MB_RS_INSIDE, MB_RS_TO_END, MB_RS_FROM_START };
  * of [s, e) are used or past the leaf, so [a, b) is [s, e) and no look
  * finds it; nor at a used mark's edge, mb_rs_edge).  A mark that cuts the
  * first of the leaf's longest runs, with other runs beside it, may leave a shorter max
- * that only a look at every run finds: false, max and at not set (a cut
- * of a later run as long leaves the first: neither moves).
+ * that only a look at every run finds: false, max and at left as they
+ * were, the cut run's, for mb_rs_leaf_redo (a cut of a later run as long
+ * leaves the first: neither moves).
  */
 static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_group *grp,
 				   struct mb_rs *r, uint32_t b0, uint32_t s, uint32_t e, bool used,
@@ -547,8 +560,10 @@ static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_
 	if (used) {
 		if (b - a == r->max && a - b0 == r->at) {
 			known = r->cnt == 1;
-			r->max = s - a >= b - e ? s - a : b - e;
-			r->at = !r->max ? 0 : s - a >= b - e ? a - b0 : e - b0;
+			if (known) { /* else max stays the cut run's: mb_rs_leaf_redo */
+				r->max = s - a >= b - e ? s - a : b - e;
+				r->at = !r->max ? 0 : s - a >= b - e ? a - b0 : e - b0;
+			}
 		}
 		r->cnt = r->cnt - 1 + sides;
 		if (a == b0)
@@ -581,6 +596,13 @@ static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_
  * 3239, drain 2654 -> 2643 instructions a call.  Only the runs, not the
  * edges or the count (mb_rs_leaf), and none when a later run as long was
  * cut: cell:aged90:256:zero:20 3194 -> 3188, drain 2555 -> 2548.
+ * r->max still holds the cut run's length m (mb_rs_leaf_mark leaves it):
+ * every run before the cut one was shorter and its pieces are, so the
+ * first run of m met, if any, is the first of the leaf's longest now, and
+ * the read stops there (an aged leaf often has another run as long).  On
+ * main 51256a5: aged:256:5000 2873 -> 2808, drain 2067 -> 2049,
+ * cell:aged90:256:zero:20 2542 -> 2537 instructions a call; passed as an
+ * argument instead, m grew the inlined mark (aged90 cells +11).
  * Out of line: inline in buddy.c's mark it would grow every mark.
  */
 static __attribute__((noinline)) void mb_rs_leaf_redo(const struct mb_volume *vol,
@@ -589,7 +611,8 @@ static __attribute__((noinline)) void mb_rs_leaf_redo(const struct mb_volume *vo
 {
 	struct mb_rs runs = {0, 0, 0, 0, 0}; /* its cnt unused: the compiler drops the count */
 
-	mb_rs_leaf_runs(vol, grp, leaf * MB_RS_LEAF_WORDS, &runs);
+	mb_rs_leaf_runs_to(vol, grp, leaf * MB_RS_LEAF_WORDS, &runs, true, r->max);
+	assert(runs.max <= r->max);
 	r->max = runs.max;
 	r->at = runs.at;
 }

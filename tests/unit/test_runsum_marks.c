@@ -580,3 +580,53 @@ TEST(short_marks_across_every_leaf_edge)
 	mb_volume_destroy(vol);
 	ASSERT_TRUE(marks > 100);
 }
+
+/*
+ * A cut of the first of a leaf's longest runs, others beside it: the leaf
+ * is read again (runsum.c, mb_rs_leaf_redo), and stops at the first run as
+ * long as the cut one when there is one -- that run, later in the leaf, is
+ * the first of the longest now; else every run is read, the pieces of the
+ * cut one among them.  Set up exactly, in a tree all fresh and lifted.
+ */
+TEST(a_cut_longest_run_is_read_again)
+{
+	struct mb_volume *vol;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 0);
+	const struct mb_rs *t;
+	uint32_t len, p = vol->rs_leaves;
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	t = mb_runsum_tree(vol, grp);
+	len = grp->bb_len;
+	ASSERT_TRUE(len >= 2 * LEAF_BITS);
+	/* free: [10, 16), [20, 23), [40, 46), [50, 56), [300, 302) */
+	for (uint32_t b = 0; b < len; b++)
+		set_bit_to(grp->bb_bitmap, b,
+			   !((b >= 10 && b < 16) || (b >= 20 && b < 23) || (b >= 40 && b < 46) ||
+			     (b >= 50 && b < 56) || (b >= 300 && b < 302)));
+	mb_runsum_build_locked(vol, grp);
+	grp->bb_first_free = 0;
+	ASSERT_EQ_INT(t[p].max, 6);
+	ASSERT_EQ_INT(t[p].at, 10);
+	set_bit_to(grp->bb_bitmap, 12, true); /* [10, 16) cut: [40, 46) is first now */
+	mb_runsum_mark_locked(vol, grp, 12, 1, true, false);
+	ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+	ASSERT_EQ_INT(t[p].max, 6);
+	ASSERT_EQ_INT(t[p].at, 40);
+	set_bit_to(grp->bb_bitmap, 40, true); /* [40, 46) cut: [50, 56) */
+	mb_runsum_mark_locked(vol, grp, 40, 1, true, false);
+	ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+	ASSERT_EQ_INT(t[p].at, 50);
+	set_bit_to(grp->bb_bitmap, 52, true); /* [50, 56) cut: none as long, [41, 46) */
+	mb_runsum_mark_locked(vol, grp, 52, 1, true, false);
+	ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+	ASSERT_EQ_INT(t[p].max, 5);
+	ASSERT_EQ_INT(t[p].at, 41);
+	ASSERT_EQ_INT(t[1].max, 5);
+	mb_buddy_generate(vol, grp);
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+}
