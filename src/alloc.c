@@ -872,10 +872,19 @@ mb_visit_linear_count(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g, int cr
 
 	if (!mb_lock_group(ac, grp, cr < MB_CR_ANY_FREE))
 		return true;
-	if (mb_ac_load_locked(ac, grp) || !mb_good_group_inline(ac, grp, cr)) {
+	/* the verdict that counts is the locked one; but with no other thread
+	   and the group built already (no load to recount it) it is the
+	   prefilter's, which the caller just took on the same counters */
+	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+	bool built = (state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED &&
+		     grp->bb_buddy;
+
+	if (!(built && MB_SINGLE_THREADED()) &&
+	    (mb_ac_load_locked(ac, grp) || !mb_good_group_inline(ac, grp, cr))) {
 		mb_unlock(&grp->bb_lock);
 		return true;
 	}
+	assert(mb_good_group_inline(ac, grp, cr));
 	if (!mb_visit_counts_locked(ac, grp, g, left)) {
 		mb_unlock(&grp->bb_lock);
 		return false;
