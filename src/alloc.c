@@ -2125,18 +2125,20 @@ static mb_grp_t mb_window_first_group(struct mb_volume *vol, int lo, mb_grp_t go
 
 	if (!m || k > vol->max_order)
 		return vol->ngroups; /* mb_orders_empty_from: the pass does nothing */
-	if (!goal || mb_gset_any_from(&vol->largest_ge[lo], goal)) {
-		/* a stream's goal is often past every member of the lower
-		   orders' sets (the group it filled last keeps a larger chunk):
-		   their miss goes on inline, no any_from first and no call of
-		   next() (mb_gset_next_far; aging:8m64k:file 1477 -> 1472) */
+	/* a stream's goal is often past every member of the lower orders'
+	   sets (the group it filled last keeps a larger chunk): their miss
+	   goes on inline, no any_from first and no call of next()
+	   (mb_gset_next_far; aging:8m64k:file 1477 -> 1472).  No look at
+	   largest_ge[lo] first either: where it has no member past the goal
+	   (the walk's skip of the pass), no set of order lo or more has one,
+	   and the loop finds none the same (the goal's window almost always
+	   has one: ~20 instructions a window less) */
+	g = mb_gset_next_far(&vol->largest_set[k], goal);
+	while (g >= vol->ngroups) {
+		m = atomic_load_explicit(orders, memory_order_relaxed) >> k >> 1;
+		if (!m || (k += 1 + __builtin_ctzll(m)) > vol->max_order)
+			break;
 		g = mb_gset_next_far(&vol->largest_set[k], goal);
-		while (g >= vol->ngroups) {
-			m = atomic_load_explicit(orders, memory_order_relaxed) >> k >> 1;
-			if (!m || (k += 1 + __builtin_ctzll(m)) > vol->max_order)
-				break;
-			g = mb_gset_next_far(&vol->largest_set[k], goal);
-		}
 	}
 	if (g < vol->ngroups || !goal || mb_gset_next(&vol->largest_ge[lo], 0) >= goal)
 		return g;
