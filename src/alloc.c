@@ -1337,7 +1337,9 @@ static inline bool mb_power2_fast_good(const struct mb_volume *vol, struct mb_gr
  * nothing: then nothing changed but a buddy found inconsistent, flagged
  * corrupt as the scan would have.
  */
-static int64_t mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, int lo)
+static inline __attribute__((always_inline)) int64_t
+mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, int lo,
+				struct mb_lock_thr *me, bool one)
 {
 	int k = lo;
 
@@ -1353,7 +1355,11 @@ static int64_t mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_
 		mb_group_set_corrupt_locked(vol, grp);
 		return -1;
 	}
-	if (!mb_resv_take_exact(mb_this_pcpu(vol), 1u << lo, 1u << lo))
+	struct mb_pcpu *slot = mb_this_pcpu(vol);
+
+	mb_one_check(one);
+	if (!(one ? mb_resv_take_exact_held(slot, 1u << lo, 1u << lo)
+		  : mb_resv_take_exact_mt(slot, 1u << lo, 1u << lo, me)))
 		return -1;
 	mb_buddy_mark_chunk_front_used_at(vol, grp, start, k, lo, kw, kbit);
 	mb_group_mark_disk_locked(grp, start, 1u << lo);
@@ -1374,9 +1380,9 @@ static int64_t mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_
  * so that mb_alloc_anon, which tail-calls this, saves no register for the
  * requests that do not come here.
  */
-static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
-							  const struct mb_request *req,
-							  struct mb_extent *out, int k)
+static inline __attribute__((always_inline)) int
+mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out,
+		    int k, bool one)
 {
 	int lo = __builtin_ctz(req->len);
 	mb_grp_t goal = req->goal != MB_GOAL_NONE ? mb_block_group(vol, req->goal) : 0;
@@ -1401,7 +1407,9 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 	_Atomic uint32_t *busy = &vol->lock_busy;
 	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
 
-	if (mb_trylock(&grp->bb_lock))
+	struct mb_lock_thr *me = one ? NULL : mb_lock_me();
+
+	if (one ? mb_trylock_one(&grp->bb_lock) : mb_trylock_mt(&grp->bb_lock, MB_RANK_GROUP, me))
 		return mb_alloc_regular(vol, req, out);
 	if (b)
 		atomic_store_explicit(busy, b - 1, memory_order_relaxed);
@@ -1415,14 +1423,40 @@ static __attribute__((noinline)) int mb_scan_power2_fast(struct mb_volume *vol,
 
 	if ((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED && grp->bb_buddy &&
 	    mb_power2_fast_good(vol, grp, g, state, req->flags, lo))
-		start = mb_scan_power2_fast_take_locked(vol, grp, lo);
-	mb_unlock(&grp->bb_lock);
+		start = mb_scan_power2_fast_take_locked(vol, grp, lo, me, one);
+	if (one)
+		mb_unlock_one(&grp->bb_lock, true);
+	else
+		mb_unlock_mt(&grp->bb_lock, MB_RANK_GROUP, me);
 	if (start < 0)
 		return mb_alloc_regular(vol, req, out);
 	out->start = mb_group_first_block(vol, g) + (uint64_t)start;
 	out->len = 1u << lo; /* req->len: not kept in a register all along */
 	out->logical = req->logical;
 	return 0;
+}
+
+/*
+ * mb_scan_power2_fast in a process with one thread and in one with more,
+ * a copy each, chosen by one read of MB_SINGLE_THREADED() (which cannot
+ * change but by a thread this call starts, and it starts none): the
+ * one-thread copy's lock, claim and unlock are plain loads and stores and
+ * test nothing, the threaded one's read this thread's lock record once for
+ * all three and hold the slot's biased lock inline (mb_trylock_mt,
+ * mb_resv_take_exact_mt).
+ */
+static __attribute__((noinline)) int mb_scan_power2_fast_one(struct mb_volume *vol,
+							      const struct mb_request *req,
+							      struct mb_extent *out, int k)
+{
+	return mb_scan_power2_fast(vol, req, out, k, true);
+}
+
+static __attribute__((noinline)) int mb_scan_power2_fast_mt(struct mb_volume *vol,
+							     const struct mb_request *req,
+							     struct mb_extent *out, int k)
+{
+	return mb_scan_power2_fast(vol, req, out, k, false);
 }
 
 /*
@@ -2353,7 +2387,8 @@ static inline __attribute__((always_inline)) int mb_alloc_anon_valid(struct mb_v
 	int k = mb_scan_power2_fast_order(vol, req);
 
 	if (k >= 0)
-		return mb_scan_power2_fast(vol, req, out, k);
+		return MB_SINGLE_THREADED() ? mb_scan_power2_fast_one(vol, req, out, k)
+					    : mb_scan_power2_fast_mt(vol, req, out, k);
 	return mb_alloc_regular(vol, req, out);
 }
 

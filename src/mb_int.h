@@ -477,6 +477,15 @@ static inline __attribute__((always_inline)) void mb_unlock_one(struct mb_mutex 
 {
 	mb_mutex_unlock_raw_one(mx, one);
 }
+
+/* mb_trylock for a caller whose `one` read true: a plain load and store */
+static inline __attribute__((always_inline)) int mb_trylock_one(struct mb_mutex *mx)
+{
+	if (atomic_load_explicit(&mx->word, memory_order_relaxed))
+		return -EBUSY;
+	atomic_store_explicit(&mx->word, 1, memory_order_relaxed); /* see mb_mutex_lock_raw */
+	return 0;
+}
 #else
 static inline void mb_lock_one(struct mb_mutex *mx, bool one)
 {
@@ -488,6 +497,12 @@ static inline void mb_unlock_one(struct mb_mutex *mx, bool one)
 {
 	mb_one_check(one);
 	mb_unlock(mx);
+}
+
+static inline int mb_trylock_one(struct mb_mutex *mx)
+{
+	mb_one_check(true);
+	return mb_trylock(mx);
 }
 #endif
 
@@ -512,30 +527,75 @@ bool mb_mutex_held(const struct mb_mutex *mx);
 void mb_lock_noted(struct mb_mutex *mx);
 void mb_unlock_noted(struct mb_mutex *mx);
 #endif
+/*
+ * The _at forms are for a caller that read mb_lock_self once (me) for
+ * several holds and knows mx's rank (a constant: a slot lock's is 0, its
+ * zeroed memory's, which indexes a record's in[]).  me may still be
+ * &mb_lock_nobody when a hold since made this thread its record: no lock
+ * is biased to nobody, so its holds are the word's.
+ */
+struct mb_lock_thr;
 #ifdef MB_LOCK_FUTEX
-static inline __attribute__((always_inline)) bool mb_lock_if_biased(struct mb_mutex *mx)
+#define mb_lock_me() mb_lock_self
+static inline __attribute__((always_inline)) bool
+mb_lock_if_biased_at(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
 {
-	struct mb_lock_thr *me = mb_lock_self;
-
 	/* relaxed: as in mb_mutex_lock_raw */
-	if (atomic_load_explicit(&mx->bias, memory_order_relaxed) != me ||
-	    !mb_bias_enter(me, mx, false))
+	if (atomic_load_explicit(&mx->bias, memory_order_relaxed) != me)
 		return false;
+	/* mb_bias_enter, not nested */
+	_Atomic(struct mb_mutex *) *in = &me->in[rank];
+
+	atomic_store_explicit(in, mx, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst); /* the load stays after the store */
+	if (MB_UNLIKELY(atomic_load_explicit(&mx->bias, memory_order_relaxed) != me)) {
+		atomic_store_explicit(in, NULL, memory_order_release);
+		return false;
+	}
 #ifdef MB_DEBUG
 	mb_lock_noted(mx);
 #endif
 	return true;
 }
 
-static inline __attribute__((always_inline)) void mb_unlock_biased(struct mb_mutex *mx)
+static inline __attribute__((always_inline)) void
+mb_unlock_biased_at(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
 {
 #ifdef MB_DEBUG
 	mb_unlock_noted(mx);
+#else
+	(void)mx;
 #endif
 	/* release, as in mb_mutex_unlock_raw: a revoker's acquire reads it */
-	atomic_store_explicit(&mb_lock_self->in[mx->rank], NULL, memory_order_release);
+	atomic_store_explicit(&me->in[rank], NULL, memory_order_release);
+}
+
+static inline __attribute__((always_inline)) bool mb_lock_if_biased(struct mb_mutex *mx)
+{
+	return mb_lock_if_biased_at(mx, mx->rank, mb_lock_self);
+}
+
+static inline __attribute__((always_inline)) void mb_unlock_biased(struct mb_mutex *mx)
+{
+	mb_unlock_biased_at(mx, mx->rank, mb_lock_self);
 }
 #else
+#define mb_lock_me() ((struct mb_lock_thr *)NULL) /* nothing is biased */
+static inline bool mb_lock_if_biased_at(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
+{
+	(void)mx;
+	(void)rank;
+	(void)me;
+	return false;
+}
+
+static inline void mb_unlock_biased_at(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
+{
+	(void)rank;
+	(void)me;
+	mb_unlock(mx);
+}
+
 static inline bool mb_lock_if_biased(struct mb_mutex *mx)
 {
 	(void)mx;
@@ -544,6 +604,58 @@ static inline bool mb_lock_if_biased(struct mb_mutex *mx)
 
 static inline void mb_unlock_biased(struct mb_mutex *mx)
 {
+	mb_unlock(mx);
+}
+#endif
+
+/*
+ * A trylock and its unlock for a path that knows the process threaded and
+ * read mb_lock_self once (me: alloc.c's power-of-two fast path, whose
+ * one-thread copy takes mb_trylock_one), on a lock of a constant rank of
+ * which it holds none (mb_alloc's top: so the biased entry needs no
+ * nested test, unlike mb_trylock's).  Debug builds and pthread locks:
+ * mb_trylock and mb_unlock.
+ */
+#if defined(MB_LOCK_FUTEX) && !defined(MB_DEBUG)
+static inline __attribute__((always_inline)) int
+mb_trylock_mt(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
+{
+	uint32_t c = 0;
+
+	if (mb_lock_if_biased_at(mx, rank, me))
+		return 0;
+	/* acquire; pairs with the release store in mb_mutex_unlock_raw */
+	if (!atomic_compare_exchange_strong_explicit(&mx->word, &c, 1, memory_order_acquire,
+						     memory_order_relaxed))
+		return -EBUSY;
+	/* relaxed: as in mb_mutex_trylock_raw, and as busy if the owner is inside */
+	if (MB_UNLIKELY(atomic_load_explicit(&mx->bias, memory_order_relaxed)) &&
+	    !mb_mutex_unbias_try(mx))
+		return -EBUSY;
+	return 0;
+}
+
+static inline __attribute__((always_inline)) void mb_unlock_mt(struct mb_mutex *mx, int rank,
+								struct mb_lock_thr *me)
+{
+	if (atomic_load_explicit(&me->in[rank], memory_order_relaxed) == mx) {
+		atomic_store_explicit(&me->in[rank], NULL, memory_order_release);
+		return;
+	}
+	mb_mutex_unlock_word(mx, me);
+}
+#else
+static inline int mb_trylock_mt(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
+{
+	(void)me;
+	assert(mx->rank == rank);
+	return mb_trylock(mx);
+}
+
+static inline void mb_unlock_mt(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
+{
+	(void)rank;
+	(void)me;
 	mb_unlock(mx);
 }
 #endif

@@ -59,6 +59,49 @@ static inline void mb_free_counter_consume_slot(struct mb_pcpu *slot, uint64_t l
 	if (flags & MB_HINT_DELALLOC_RESERVED)
 		mb_ctr_add_signed(&slot->free_delta, -(int64_t)len, memory_order_relaxed);
 }
+/*
+ * reserve.c's slot word (struct mb_pcpu, resv_word): the share of U in
+ * the low 48 bits, two's complement, the claims in flight in the high 16
+ * (reserve.c says why and how).
+ */
+#define MB_RESV_SHARE_BITS 48
+static inline int64_t mb_resv_share_of(uint64_t w)
+{
+	/* sign-extend the low 48 bits (gcc and clang shift signed values
+	   arithmetically) */
+	return (int64_t)(w << (64 - MB_RESV_SHARE_BITS)) >> (64 - MB_RESV_SHARE_BITS);
+}
+
+/* mb_resv_take_exact's take from the share, the slot's lock held (or no
+   other thread): n if it holds need; relaxed, the lock orders it */
+static inline bool mb_resv_take_exact_held(struct mb_pcpu *slot, uint64_t need, uint64_t n)
+{
+	uint64_t w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
+
+	if (mb_resv_share_of(w) < (int64_t)need)
+		return false; /* near empty the shares are dry: nothing published */
+	atomic_store_explicit(&slot->resv_word, w - n, memory_order_relaxed);
+	return true;
+}
+
+/*
+ * mb_resv_take_exact for a caller that knows the process threaded and read
+ * mb_lock_self (me; mb_trylock_mt): the slot lock's biased hold inline,
+ * with no call and no second read of the thread's record; else reserve.c's
+ * general hold.  The slot lock's rank is 0 (zeroed memory, struct mb_pcpu).
+ */
+static inline __attribute__((always_inline)) bool
+mb_resv_take_exact_mt(struct mb_pcpu *slot, uint64_t need, uint64_t n, struct mb_lock_thr *me)
+{
+	if (MB_LIKELY(mb_lock_if_biased_at(&slot->resv_lock, 0, me))) {
+		bool ok = mb_resv_take_exact_held(slot, need, n);
+
+		mb_unlock_biased_at(&slot->resv_lock, 0, me);
+		return ok;
+	}
+	return mb_resv_take_exact(slot, need, n);
+}
+
 /* discard_pa_seq: bumped (relaxed) whenever a lock-free search may have
    missed free space -- a buddy free, a discard, a group moving between
    scan sets -- under the group lock (struct mb_pcpu says what it pairs

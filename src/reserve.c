@@ -92,19 +92,13 @@ static inline int64_t mb_resv_refill(uint64_t n)
  * 2^64): adding a signed delta to it moves the share alone while the share
  * stays within +-2^47, which mb_resv_share_add keeps (a share past
  * MB_RESV_SPILL goes to the pool); the count stays below 2^16
- * (MB_RESV_FLIGHT_MAX: a slot that full takes no more claims).
+ * (MB_RESV_FLIGHT_MAX: a slot that full takes no more claims).  The
+ * share's decoding (mb_resv_share_of) and the exact take are in percpu.h,
+ * for the power-of-two fast path's inline claim.
  */
-#define MB_RESV_SHARE_BITS 48
 #define MB_RESV_FLIGHT_ONE ((uint64_t)1 << MB_RESV_SHARE_BITS)
 #define MB_RESV_FLIGHT_MAX 0xfff0u
 #define MB_RESV_SPILL ((int64_t)1 << 44)
-
-static inline int64_t mb_resv_share_of(uint64_t w)
-{
-	/* sign-extend the low 48 bits (gcc and clang shift signed values
-	   arithmetically) */
-	return (int64_t)(w << (64 - MB_RESV_SHARE_BITS)) >> (64 - MB_RESV_SHARE_BITS);
-}
 
 static inline uint32_t mb_resv_flight_of(uint64_t w)
 {
@@ -161,11 +155,13 @@ static __attribute__((noinline)) void mb_resv_word_add_locked(struct mb_pcpu *sl
  */
 static inline void mb_resv_word_add(struct mb_pcpu *slot, uint64_t delta)
 {
+	struct mb_lock_thr *me;
+
 	if (MB_SINGLE_THREADED()) {
 		mb_resv_word_add_held(slot, delta);
-	} else if (MB_LIKELY(mb_lock_if_biased(&slot->resv_lock))) {
+	} else if (MB_LIKELY(mb_lock_if_biased_at(&slot->resv_lock, 0, me = mb_lock_me()))) {
 		mb_resv_word_add_held(slot, delta);
-		mb_unlock_biased(&slot->resv_lock);
+		mb_unlock_biased_at(&slot->resv_lock, 0, me);
 	} else {
 		mb_resv_word_add_locked(slot, delta);
 	}
@@ -284,25 +280,41 @@ static __attribute__((noinline)) bool mb_resv_take_word_locked(struct mb_pcpu *s
 /*
  * Out of line: inline, the lock's code cost the one-thread path 9
  * instructions a file:1 hit.  The biased hold makes no call, so it saves
- * no register (mb_lock_if_biased).
+ * no register (mb_lock_if_biased).  A copy for claims (track) and one for
+ * exact takes, each with one read of the thread's record.
  */
-static __attribute__((noinline)) bool mb_resv_take_locked(struct mb_pcpu *slot, uint64_t need,
-							  uint64_t n, bool track)
+static inline __attribute__((always_inline)) bool
+mb_resv_take_locked(struct mb_pcpu *slot, uint64_t need, uint64_t n, bool track)
 {
-	if (MB_LIKELY(mb_lock_if_biased(&slot->resv_lock))) {
+	struct mb_lock_thr *me = mb_lock_me();
+
+	if (MB_LIKELY(mb_lock_if_biased_at(&slot->resv_lock, 0, me))) {
 		bool ok = mb_resv_take_word(slot, need, n, track);
 
-		mb_unlock_biased(&slot->resv_lock);
+		mb_unlock_biased_at(&slot->resv_lock, 0, me);
 		return ok;
 	}
 	return mb_resv_take_word_locked(slot, need, n, track);
+}
+
+static __attribute__((noinline)) bool mb_resv_take_claim_locked(struct mb_pcpu *slot,
+								 uint64_t need, uint64_t n)
+{
+	return mb_resv_take_locked(slot, need, n, true);
+}
+
+static __attribute__((noinline)) bool mb_resv_take_exact_locked(struct mb_pcpu *slot,
+								 uint64_t need, uint64_t n)
+{
+	return mb_resv_take_locked(slot, need, n, false);
 }
 
 static inline bool mb_resv_take(struct mb_pcpu *slot, uint64_t need, uint64_t n, bool track)
 {
 	if (MB_SINGLE_THREADED()) /* no other thread: see mb_ctr_add */
 		return mb_resv_take_word(slot, need, n, track);
-	return mb_resv_take_locked(slot, need, n, track);
+	return track ? mb_resv_take_claim_locked(slot, need, n)
+		     : mb_resv_take_exact_locked(slot, need, n);
 }
 
 /*
@@ -352,7 +364,7 @@ bool mb_resv_take_exact_one(struct mb_pcpu *slot, uint64_t need, uint64_t n, boo
 	mb_one_check(one);
 	if (one) /* no other thread: see mb_ctr_add */
 		return mb_resv_take_word(slot, need, n, false);
-	return mb_resv_take_locked(slot, need, n, false);
+	return mb_resv_take_exact_locked(slot, need, n);
 }
 
 /* A slot that can count one more claim: *slot, else the first with room. */
