@@ -558,12 +558,40 @@ static inline void mb_chunk_take(struct mb_volume *vol, struct mb_group *grp, in
 	grp->bb_counters[k]--;
 }
 
-/* The free chunk of order k at block c becomes maximal. */
-static inline void mb_chunk_put(struct mb_volume *vol, struct mb_group *grp, int k, uint32_t c)
+/* The orders whose maps are derived (none stored): their chunks only count. */
+#define MB_DERIVED_MASK ((2u << MB_BUDDY_DERIVED) - 1)
+
+/*
+ * The maximal free chunks of d blocks, one of order j for each bit j of d,
+ * taken (take: bit set, one fewer counted) or given back (bit cleared, one
+ * more).  Rising: they end at `base`, smallest first, so chunk j starts at
+ * base - (d & -2^j); falling: they start at `base`, largest first, chunk j
+ * at base + (d & -2^(j+1)).  Each place is that closed form of what is left
+ * of d, not a running sum, so the loop carries d alone; the orders without
+ * a map only count, in a loop of their own without a test an order.  The
+ * order of the writes is free: each chunk has its own bit.
+ */
+static inline __attribute__((always_inline)) void
+mb_chunks_digits(struct mb_volume *vol, struct mb_group *grp, uint32_t base, uint32_t d,
+		 bool rising, bool take)
 {
-	if (k > MB_BUDDY_DERIVED)
-		mb_clear_bit(mb_order_map(vol, grp, k), c >> k);
-	grp->bb_counters[k]++;
+	uint64_t *buddy = grp->bb_buddy;
+
+	for (uint32_t l = d & MB_DERIVED_MASK; l; l &= l - 1)
+		grp->bb_counters[(uint32_t)__builtin_ctz(l)] += take ? UINT32_MAX : 1u;
+	for (uint32_t h = d & ~MB_DERIVED_MASK; h; h &= h - 1) {
+		uint32_t j = (uint32_t)__builtin_ctz(h);
+		/* h: d's bits from j up; h & (h - 1): those above j */
+		uint32_t i = (rising ? base - h : base + (h & (h - 1))) >> j;
+		uint64_t *w = buddy + vol->mb_offsets[j] + (i >> 6);
+		uint32_t n = i & 63;
+
+		if (take)
+			*w |= 1ULL << n;
+		else
+			*w &= ~1ULL << n | ~1ULL >> (-n & 63); /* ~(1 << n): one rotate */
+		grp->bb_counters[j] += take ? UINT32_MAX : 1u;
+	}
 }
 
 /* The chunks of [b, b + d) with d below b's alignment: the binary digits
@@ -571,13 +599,7 @@ static inline void mb_chunk_put(struct mb_volume *vol, struct mb_group *grp, int
 static inline void mb_take_digits(struct mb_volume *vol, struct mb_group *grp, uint32_t b,
 				  uint32_t d)
 {
-	while (d) {
-		int j = mb_ilog2(d);
-
-		mb_chunk_take(vol, grp, j, b);
-		b += 1u << j;
-		d -= 1u << j;
-	}
+	mb_chunks_digits(vol, grp, b, d, false, true);
 }
 
 /*
@@ -590,13 +612,7 @@ static inline void mb_take_digits(struct mb_volume *vol, struct mb_group *grp, u
 static inline void mb_put_before(struct mb_volume *vol, struct mb_group *grp, uint32_t c,
 				 uint32_t x)
 {
-	for (uint32_t d = x - c; d;) {
-		int j = mb_ilog2(d);
-
-		mb_chunk_put(vol, grp, j, c);
-		c += 1u << j;
-		d -= 1u << j;
-	}
+	mb_chunks_digits(vol, grp, c, x - c, false, false);
 }
 
 /* The same after the extent, [x, c) with c the chunk's end: smallest
@@ -604,12 +620,7 @@ static inline void mb_put_before(struct mb_volume *vol, struct mb_group *grp, ui
 static inline void mb_put_after(struct mb_volume *vol, struct mb_group *grp, uint32_t x,
 				uint32_t c)
 {
-	for (uint32_t d = c - x; d; d &= d - 1) {
-		int j = __builtin_ctz(d);
-
-		mb_chunk_put(vol, grp, j, x);
-		x += 1u << j;
-	}
+	mb_chunks_digits(vol, grp, c, c - x, true, false);
 }
 
 /*
@@ -682,12 +693,10 @@ static inline uint32_t mb_take_rising(struct mb_volume *vol, struct mb_group *gr
 	m = m < top ? m : top;
 	uint32_t r = end & ~((1u << m) - 1);
 
-	for (uint32_t d = (r - b) & ((1u << top) - 1); d; d &= d - 1) {
-		int j = __builtin_ctz(d);
+	uint32_t d = (r - b) & ((1u << top) - 1);
 
-		mb_chunk_take(vol, grp, j, b);
-		b += 1u << j;
-	}
+	b += d;
+	mb_chunks_digits(vol, grp, b, d, true, true);
 	for (; b < r; b += 1u << top)
 		mb_chunk_take(vol, grp, (int)top, b);
 	*jb = m;
