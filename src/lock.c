@@ -250,7 +250,24 @@ static struct mb_lock_thr *mb_rec_get(void)
 }
 
 /*
- * A word unlock completed MB_BIAS_STREAK unlocks in a row by this thread
+ * The streak that biases a lock (MB_BIAS_STREAK_MIN, mb_int.h): raised by
+ * mb_bias_revoked, never lowered.  Relaxed: a stale value only biases a
+ * lock a little sooner or later.
+ */
+_Atomic uint32_t mb_bias_need = MB_BIAS_STREAK_MIN;
+
+/* A bias held by another thread was revoked: lengthen the streak. */
+static void mb_bias_revoked(void)
+{
+	uint32_t need = atomic_load_explicit(&mb_bias_need, memory_order_relaxed);
+
+	if (need < MB_BIAS_STREAK)
+		atomic_store_explicit(&mb_bias_need, need * 4 < MB_BIAS_STREAK ? need * 4 : MB_BIAS_STREAK,
+				      memory_order_relaxed);
+}
+
+/*
+ * A word unlock completed mb_bias_need unlocks in a row by this thread
  * (cand mb_lock_nobody: by threads without a record, most likely this one
  * alone, which gets its record now).  Word held.  The bias is set before the
  * word's release store, so the next holder of the word sees it.
@@ -260,6 +277,7 @@ static __attribute__((noinline)) void mb_mutex_streak(struct mb_mutex *mx)
 	struct mb_lock_thr *me = mb_lock_self != &mb_lock_nobody ? mb_lock_self : mb_rec_get();
 
 	mx->cand = me;
+	mx->streak = 0; /* unbiased (no record, no membarrier): count again */
 	if (me && mb_lock_asym)
 		atomic_store_explicit(&mx->bias, me, memory_order_relaxed);
 }
@@ -271,7 +289,8 @@ void mb_mutex_unlock_word(struct mb_mutex *mx, struct mb_lock_thr *me)
 		mx->cand = me;
 		mx->streak = 0;
 	}
-	if (MB_UNLIKELY(++mx->streak == MB_BIAS_STREAK))
+	/* relaxed: see mb_bias_need */
+	if (MB_UNLIKELY(++mx->streak >= atomic_load_explicit(&mb_bias_need, memory_order_relaxed)))
 		mb_mutex_streak(mx);
 	mb_mutex_word_unlock(mx);
 }
@@ -292,6 +311,7 @@ static struct mb_lock_thr *mb_unbias_begin(struct mb_mutex *mx)
 	mx->streak = 0;
 	if (o == mb_lock_self)
 		return NULL;
+	mb_bias_revoked();
 	if (!mb_lock_remote_fence()) {
 		/*
 		 * No membarrier after all (registration lost): the owner's
@@ -317,7 +337,7 @@ static bool mb_bias_inside(struct mb_lock_thr *o, struct mb_mutex *mx)
  * The word was taken and `bias` is set: revoke it, waiting while the owner
  * is inside.  The owner does not wake us (its exit is one store), so the
  * wait polls: a few spins, then sleeps growing to a millisecond.  Rare: at
- * most once per MB_BIAS_STREAK word locks of the lock.
+ * most once per mb_bias_need word locks of the lock.
  */
 void mb_mutex_unbias(struct mb_mutex *mx)
 {

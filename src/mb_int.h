@@ -108,9 +108,10 @@ enum mb_lock_rank {
  * record the lock, then re-read `bias`): either the owner's store was
  * drained by the barrier and the revoker waits for it, or its re-read
  * comes after the barrier and sees `bias` cleared.  `bias` is set only by
- * the holder of the word, at its unlock, after MB_BIAS_STREAK unlocks in a
- * row by the same thread (cand, streak), so a lock shared between threads
- * is revoked at most once per that many word locks.  Without membarrier
+ * the holder of the word, at its unlock, after mb_bias_need unlocks in a
+ * row by the same thread (cand, streak): MB_BIAS_STREAK_MIN until a bias
+ * was revoked by another thread, then MB_BIAS_STREAK, so a lock shared
+ * between threads is revoked at most once per that many word locks.  Without membarrier
  * (mb_lock_asym false) nothing is ever biased.
  */
 #if defined(__linux__) && !defined(MB_LOCK_PTHREAD)
@@ -234,6 +235,16 @@ bool mb_lock_remote_fence(void); /* the sleeper's half (lock.c) */
  * rank, NULL if none; written by this thread only, read by revokers.
  */
 #define MB_BIAS_RANKS 12 /* > every enum mb_lock_rank */
+/*
+ * Unlocks in a row that bias a lock: MB_BIAS_STREAK_MIN while no thread of
+ * the process has revoked a bias held by another, then 4 times more at each
+ * such revocation up to MB_BIAS_STREAK, for good (mb_bias_need, lock.c).  A
+ * group lock serves one stream for a few hundred holds (128 requests of 256
+ * blocks fill a group), which the long streak never biased; where threads
+ * share locks, two revocations give the long streak back, which keeps them
+ * to one per MB_BIAS_STREAK word locks of a lock.
+ */
+#define MB_BIAS_STREAK_MIN 64
 #define MB_BIAS_STREAK 1024
 struct mb_lock_thr {
 	_Atomic(struct mb_mutex *) in[MB_BIAS_RANKS];
@@ -242,6 +253,7 @@ struct mb_lock_thr {
 extern _Thread_local struct mb_lock_thr *mb_lock_self
     __attribute__((tls_model("initial-exec")));
 extern struct mb_lock_thr mb_lock_nobody;
+extern _Atomic uint32_t mb_bias_need; /* the streak that biases a lock (lock.c) */
 void mb_mutex_unbias(struct mb_mutex *mx);
 bool mb_mutex_unbias_try(struct mb_mutex *mx);
 void mb_mutex_unlock_word(struct mb_mutex *mx, struct mb_lock_thr *me);

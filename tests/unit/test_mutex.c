@@ -33,6 +33,10 @@
  * bias_handoff: two threads add to plain counters in long runs, so the
  * lock is biased to one, then revoked by the other, over and over; no
  * update may be lost (TSan sees each hold ordered after the last).
+ * bias_streak_grows: the streak that biases a lock is MB_BIAS_STREAK_MIN
+ * until a thread revokes another's bias, then four times longer at each
+ * such revocation up to MB_BIAS_STREAK, for good; a revocation by the
+ * owner itself changes nothing.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -494,6 +498,108 @@ static void *bias_runs(void *arg)
 			sched_yield();
 	}
 	return NULL;
+}
+
+/* A thread takes and drops mx n times (by the word until it is biased). */
+struct streak_run {
+	struct mb_mutex *mx;
+	int n;
+	_Atomic int biased; /* mx biased to it afterwards */
+};
+
+static void *streak_runner(void *arg)
+{
+	struct streak_run *s = arg;
+
+	for (int i = 0; i < s->n; i++) {
+		mb_lock(s->mx);
+		mb_unlock(s->mx);
+	}
+	atomic_store(&s->biased, atomic_load(&s->mx->bias) == mb_lock_self &&
+					 mb_lock_self != &mb_lock_nobody);
+	return NULL;
+}
+
+/*
+ * Another thread takes mx, made afresh (unheld, unbiased), n times; whether
+ * mx ended biased to it.  Afresh: the thread may take over the record of
+ * the last one (lock.c), and with it that one's streak on the lock.
+ */
+static bool streak_of(struct mb_mutex *mx, int n)
+{
+	struct streak_run s = { .mx = mx, .n = n };
+	pthread_t t;
+
+	if (mb_mutex_init(mx, MB_RANK_GROUP))
+		return false;
+	if (pthread_create(&t, NULL, streak_runner, &s))
+		return false;
+	pthread_join(t, NULL);
+	return atomic_load(&s.biased);
+}
+
+TEST(bias_streak_grows)
+{
+	struct mb_mutex mx[5];
+	uint32_t saved = atomic_load(&mb_bias_need);
+
+	if (!mb_lock_asym)
+		return; /* no membarrier: nothing is biased */
+	for (int i = 0; i < 5; i++)
+		ASSERT_EQ_INT(mb_mutex_init(&mx[i], MB_RANK_GROUP), 0);
+	atomic_store(&mb_bias_need, MB_BIAS_STREAK_MIN); /* as a fresh process */
+	streak_of(&mx[0], 0); /* a thread: this process's locks are the threaded ones */
+	/* the owner takes its own lock by the word (a nested trylock while it
+	   holds another of the rank by bias): no revocation by another
+	   thread, the streak stays */
+	for (int i = 0; i < MB_BIAS_STREAK_MIN; i++) {
+		mb_lock(&mx[2]);
+		mb_unlock(&mx[2]);
+	}
+	/* (this thread's first bias gave it its record, which it keeps:
+	   a new streak; and a record of its own, not an exited thread's
+	   that the locks below are biased to) */
+	for (int i = 0; i < MB_BIAS_STREAK_MIN; i++) {
+		mb_lock(&mx[4]);
+		mb_unlock(&mx[4]);
+	}
+	ASSERT_TRUE(atomic_load(&mx[2].bias) == mb_lock_self);
+	ASSERT_TRUE(atomic_load(&mx[4].bias) == mb_lock_self);
+	mb_lock(&mx[4]); /* by bias: the rank's entry in use */
+	int got = mb_trylock_nested(&mx[2]); /* so by the word, and unbiased */
+	bool unbiased = atomic_load(&mx[2].bias) == NULL;
+
+	if (!got)
+		mb_unlock(&mx[2]);
+	mb_unlock(&mx[4]);
+	ASSERT_EQ_INT(got, 0);
+	ASSERT_TRUE(unbiased);
+	/* one short of the streak: not biased; the streak: biased */
+	ASSERT_TRUE(!streak_of(&mx[0], MB_BIAS_STREAK_MIN - 1));
+	ASSERT_TRUE(streak_of(&mx[1], MB_BIAS_STREAK_MIN));
+	ASSERT_EQ_INT(atomic_load(&mb_bias_need), MB_BIAS_STREAK_MIN);
+	/* this thread revokes mx[1], biased to the other: 4 times longer */
+	mb_lock(&mx[1]);
+	mb_unlock(&mx[1]);
+	ASSERT_EQ_INT(atomic_load(&mb_bias_need), 4 * MB_BIAS_STREAK_MIN);
+	ASSERT_TRUE(!streak_of(&mx[0], 4 * MB_BIAS_STREAK_MIN - 1));
+	ASSERT_TRUE(streak_of(&mx[3], 4 * MB_BIAS_STREAK_MIN));
+	mb_lock(&mx[3]);
+	mb_unlock(&mx[3]);
+	ASSERT_TRUE(atomic_load(&mb_bias_need) <= MB_BIAS_STREAK);
+	while (atomic_load(&mb_bias_need) < MB_BIAS_STREAK) { /* up to the cap */
+		ASSERT_TRUE(streak_of(&mx[3], (int)atomic_load(&mb_bias_need)));
+		mb_lock(&mx[3]);
+		mb_unlock(&mx[3]);
+	}
+	ASSERT_TRUE(streak_of(&mx[3], MB_BIAS_STREAK)); /* and it stays there */
+	mb_lock(&mx[3]);
+	mb_unlock(&mx[3]);
+	ASSERT_EQ_INT(atomic_load(&mb_bias_need), MB_BIAS_STREAK);
+	ASSERT_TRUE(!streak_of(&mx[0], MB_BIAS_STREAK - 1));
+	atomic_store(&mb_bias_need, saved);
+	for (int i = 0; i < 5; i++)
+		mb_mutex_destroy(&mx[i]);
 }
 
 TEST(bias_handoff)
