@@ -481,18 +481,8 @@ static inline uint32_t mb_next_unlike(const uint64_t *bitmap, uint32_t w, uint32
 	return limit;
 }
 
-/* Two bitmap words, 16-byte aligned, in one vector register (SSE2 on
-   x86-64, plain words elsewhere); may_alias: the words are uint64_t. */
-typedef uint64_t mb_w2 __attribute__((vector_size(16), may_alias));
-
-/*
- * The first free block in word w or after, for when b's word had none.
- * Out of line: the common case needs none of it.  After a chunk taken at
- * bb_first_free the used blocks often go on for a hundred words and more
- * (aging:8m64k: ~160 a call), so past the first 8 words the fold reads 16
- * words from an aligned pair on, two words an AND, about one instruction a
- * word against two for mb_next_unlike's 8-word fold.
- */
+/* The first free block in word w or after, for when b's word had none.
+   Out of line: the common case needs none of it. */
 static __attribute__((noinline)) uint32_t mb_first_free_far(const struct mb_volume *vol,
 							     const uint64_t *bitmap, uint32_t w)
 {

@@ -177,6 +177,14 @@ int mb_lockstep_same_stats(struct mb_lockstep *ls)
 	return bad;
 }
 
+void mb_lockstep_count_hook(void *arg, int id, uint32_t group, int cr)
+{
+	(void)id;
+	(void)group;
+	(void)cr;
+	++*(uint64_t *)arg;
+}
+
 int mb_lockstep_run(struct mb_lockstep *ls, int ops, bool files, mb_lockstep_req_fn req,
 		    const void *arg)
 {

@@ -57,6 +57,9 @@ struct mb_lockstep {
 typedef int (*mb_lockstep_req_fn)(struct mb_lockstep *ls, uint64_t dice, bool files,
 				  struct mb_request *r, const void *arg);
 
+/* A test hook that counts its calls in *(uint64_t *)arg. */
+void mb_lockstep_count_hook(void *arg, int id, uint32_t group, int cr);
+
 /* Both volumes, their files, mb_stats on, the tunables, the hook: 0 or -errno. */
 int mb_lockstep_init(struct mb_lockstep *ls, const struct mb_lockstep_opts *o);
 /* Safe after a failed mb_lockstep_init. */

@@ -18,14 +18,6 @@
 
 #include "lockstep.h"
 
-static void count_hook(void *arg, int id, uint32_t group, int cr)
-{
-	(void)id;
-	(void)group;
-	(void)cr;
-	++*(uint64_t *)arg;
-}
-
 struct fast_case {
 	uint32_t bpg, groups, flex;
 	uint64_t seed;
@@ -51,7 +43,7 @@ static int fast_init(struct mb_lockstep *ls, const struct fast_case *c, uint64_t
 			return err;
 		mb_tunable_set(ls->v[k], "mb_stats", 0);
 	}
-	mb_hook_set(ls->v[1], count_hook, hooks);
+	mb_hook_set(ls->v[1], mb_lockstep_count_hook, hooks);
 	ls->cap = 1 << 15;
 	ls->start = malloc(ls->cap * sizeof(*ls->start));
 	ls->len = malloc(ls->cap * sizeof(*ls->len));

@@ -19,14 +19,6 @@
  */
 #include "lockstep.h"
 
-static void count_hook(void *arg, int id, uint32_t group, int cr)
-{
-	(void)id;
-	(void)group;
-	(void)cr;
-	++*(uint64_t *)arg;
-}
-
 struct dflt_case {
 	uint32_t bpg, groups;
 	uint64_t seed;
@@ -44,7 +36,7 @@ static int dflt_init(struct mb_lockstep *ls, const struct dflt_case *c, uint64_t
 		.block_size = 4096, .bpg = c->bpg, .groups = c->groups, .seed = c->seed,
 		.nfiles = 3, .ino = 500, .ino_step = 97, .cap = 1 << 15,
 		.tunables = {{"mb_stats", {0, c->hooked ? 0 : 1}}},
-		.hook = c->hooked ? count_hook : NULL, .hook_arg = hooks};
+		.hook = c->hooked ? mb_lockstep_count_hook : NULL, .hook_arg = hooks};
 	int err = mb_lockstep_init(ls, &o);
 
 	if (err)
@@ -74,7 +66,7 @@ static int dflt_request(struct mb_lockstep *ls, uint64_t dice, bool files, struc
 /*
  * ops seeded operations (a quarter frees), the files' preallocations
  * discarded now and then: 0 when every answer agreed.  No counters are
- * compared: the first volume keeps none.
+ * compared, as mb_lockstep_run would: the first volume keeps none.
  */
 static int dflt_run(struct mb_lockstep *ls, const struct dflt_case *c)
 {

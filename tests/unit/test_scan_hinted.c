@@ -18,14 +18,6 @@
 #include "lockstep.h"
 
 /* The plain volume's hook: counts its calls, proof that it ran. */
-static void count_hook(void *arg, int id, uint32_t group, int cr)
-{
-	(void)id;
-	(void)group;
-	(void)cr;
-	++*(uint64_t *)arg;
-}
-
 /*
  * Seeded op mix: a quarter frees (mb_lockstep_run), the rest allocations,
  * many of them just over a power of two (2^k + 1..2^(k-2)), with no goal,
@@ -67,7 +59,7 @@ static int hinted_init(struct mb_lockstep *ls, const struct hinted_case *c, uint
 	const struct mb_lockstep_opts o = {.block_size = 1024, .bpg = c->bpg, .groups = c->groups,
 					   .seed = c->seed, .nfiles = 3, .ino = 300, .ino_step = 131,
 					   .cap = 1 << 15, .tunables = {c->tunable},
-					   .hook = count_hook, .hook_arg = hooks};
+					   .hook = mb_lockstep_count_hook, .hook_arg = hooks};
 
 	return mb_lockstep_init(ls, &o);
 }

@@ -22,14 +22,6 @@
 
 #include "lockstep.h"
 
-static void count_hook(void *arg, int id, uint32_t group, int cr)
-{
-	(void)id;
-	(void)group;
-	(void)cr;
-	++*(uint64_t *)arg;
-}
-
 struct window_case {
 	uint32_t bpg, groups;
 	uint64_t seed;
@@ -52,7 +44,7 @@ static int window_init(struct mb_lockstep *ls, const struct window_case *c, uint
 		.tunables = { { "mb_stats", { 0, 0 } },
 			      { "mb_enospc_policy", { c->legacy, c->legacy } },
 			      { c->cache ? "mb_cache_groups" : NULL, { c->cache, c->cache } } },
-		.hook = count_hook, .hook_arg = hooks,
+		.hook = mb_lockstep_count_hook, .hook_arg = hooks,
 	};
 	int err = mb_lockstep_init(ls, &o);
 
@@ -239,7 +231,7 @@ TEST(read_fails_same)
 		mb_tunable_set(v[k], "mb_optimize_scan", 1); /* off below 16 groups */
 		ASSERT_EQ_INT(mb_file_open(v[k], 12, &f[k]), 0);
 	}
-	mb_hook_set(v[1], count_hook, &hooks); /* the regular path only */
+	mb_hook_set(v[1], mb_lockstep_count_hook, &hooks); /* the regular path only */
 	for (int i = 0; i < 24; i++) {
 		struct mb_request r = {.file = f[0], .logical = logical, .len = i % 3 ? 16 : 2048,
 				       .goal = MB_GOAL_NONE};
