@@ -462,6 +462,27 @@ TEST(long_marks_in_a_fresh_tree_keep_it_fresh)
 }
 
 /*
+ * [rs, re) made one run of the kind other than `used`, bounded by blocks
+ * of that kind where the group has them, and the tree built fresh on it;
+ * then [s, e) inside it set to `used` and marked (whole: the mark's hint
+ * that the range was a whole free extent).
+ */
+static void mark_in_run(struct mb_volume *vol, struct mb_group *grp, uint32_t rs, uint32_t re,
+			uint32_t s, uint32_t e, bool used, bool whole)
+{
+	for (uint32_t b = rs; b < re; b++)
+		set_bit_to(grp->bb_bitmap, b, !used);
+	if (rs) /* the run ends there */
+		set_bit_to(grp->bb_bitmap, rs - 1, used);
+	if (re < grp->bb_len)
+		set_bit_to(grp->bb_bitmap, re, used);
+	mb_runsum_build_locked(vol, grp);
+	for (uint32_t b = s; b < e; b++)
+		set_bit_to(grp->bb_bitmap, b, used);
+	mb_runsum_mark_locked(vol, grp, s, e - s, used, whole);
+}
+
+/*
  * A long mark from every leaf to every later one of a fresh tree, at a
  * leaf's edge or inside it, on a run that is the range or goes on past it,
  * used and free: every shape of the two paths up (runsum.c,
@@ -501,16 +522,7 @@ TEST(long_marks_from_every_leaf_to_every_leaf)
 					continue;
 				re = re < len ? re : len;
 				runs_by_turns(vol, grp, &rng, scale, k & 1);
-				for (uint32_t b = rs; b < re; b++)
-					set_bit_to(grp->bb_bitmap, b, !used);
-				if (rs) /* the run ends there */
-					set_bit_to(grp->bb_bitmap, rs - 1, used);
-				if (re < len)
-					set_bit_to(grp->bb_bitmap, re, used);
-				mb_runsum_build_locked(vol, grp);
-				for (uint32_t b = s; b < e; b++)
-					set_bit_to(grp->bb_bitmap, b, used);
-				mb_runsum_mark_locked(vol, grp, s, e - s, used, false);
+				mark_in_run(vol, grp, rs, re, s, e, used, false);
 				marks++;
 				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 			}
@@ -559,17 +571,8 @@ TEST(short_marks_across_every_leaf_edge)
 				continue;
 			re = re < len ? re : len;
 			t = runs_by_turns(vol, grp, &rng, scale, k & 1);
-			for (uint32_t b = rs; b < re; b++)
-				set_bit_to(grp->bb_bitmap, b, !used);
-			if (rs) /* the run ends there */
-				set_bit_to(grp->bb_bitmap, rs - 1, used);
-			if (re < len)
-				set_bit_to(grp->bb_bitmap, re, used);
-			mb_runsum_build_locked(vol, grp);
-			for (uint32_t b = s; b < e; b++)
-				set_bit_to(grp->bb_bitmap, b, used);
-			mb_runsum_mark_locked(vol, grp, s, e - s, used,
-					      used && exact && mb_rand_below(&rng, 2));
+			mark_in_run(vol, grp, rs, re, s, e, used,
+				    used && exact && mb_rand_below(&rng, 2));
 			marks++;
 			ASSERT_TRUE(t[1].cnt != UINT32_MAX);
 			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
