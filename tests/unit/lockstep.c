@@ -185,6 +185,26 @@ void mb_lockstep_count_hook(void *arg, int id, uint32_t group, int cr)
 	++*(uint64_t *)arg;
 }
 
+int mb_lockstep_drain(struct mb_lockstep *ls, int ops, mb_lockstep_len_fn len, const void *arg,
+		      int *enospc)
+{
+	int bad = 0;
+
+	*enospc = 0;
+	for (int i = 0; i < ops && !bad; i++) {
+		struct mb_request r = {.len = len(ls, arg), .goal = MB_GOAL_NONE};
+		size_t n;
+
+		if (*enospc && i % 4 == 0)
+			bad = mb_lockstep_free_random(ls);
+		n = ls->n;
+		if (!bad)
+			bad = mb_lockstep_alloc(ls, &r, -1);
+		*enospc += ls->n == n; /* no answer kept: the request failed */
+	}
+	return bad;
+}
+
 int mb_lockstep_run(struct mb_lockstep *ls, int ops, bool files, mb_lockstep_req_fn req,
 		    const void *arg)
 {

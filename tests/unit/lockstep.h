@@ -77,6 +77,15 @@ int mb_lockstep_age(struct mb_lockstep *ls, uint32_t maxlen, unsigned keep_pct);
 int mb_lockstep_alloc(struct mb_lockstep *ls, const struct mb_request *r, int file);
 /* Frees one kept answer, at random, on both. */
 int mb_lockstep_free_random(struct mb_lockstep *ls);
+/* A request's length for mb_lockstep_drain (arg: the test's own). */
+typedef uint32_t (*mb_lockstep_len_fn)(struct mb_lockstep *ls, const void *arg);
+/*
+ * ops requests of len() blocks with no goal and no file; once one has
+ * failed, a kept answer freed every fourth op, so that near full, failures
+ * and successes mix.  *enospc: how many failed.  1 when the answers differ.
+ */
+int mb_lockstep_drain(struct mb_lockstep *ls, int ops, mb_lockstep_len_fn len, const void *arg,
+		      int *enospc);
 /* No goal, the last answer's end, or a random block: a third each. */
 uint64_t mb_lockstep_goal(struct mb_lockstep *ls);
 /* 1 (and a message) when a scan counter differs. */

@@ -120,6 +120,13 @@ TEST(aged_same)
 }
 
 /* Down to ENOSPC with powers of two: claims the share cannot grant. */
+/* 2 to 64 blocks, a power of two (mb_lockstep_drain). */
+static uint32_t pow2_len(struct mb_lockstep *ls, const void *arg)
+{
+	(void)arg;
+	return 1u << (1 + mb_rand_below(&ls->rng, 6));
+}
+
 TEST(drain_same)
 {
 	for (unsigned k = 0; k < 2; k++) {
@@ -132,18 +139,8 @@ TEST(drain_same)
 		int enospc = 0;
 
 		/* near full, a free now and then: failures and successes mixed */
-		for (int i = 0; i < 20000 && !bad; i++) {
-			struct mb_request r = {.len = 1u << (1 + mb_rand_below(&ls.rng, 6)),
-					       .goal = MB_GOAL_NONE};
-			size_t n;
-
-			if (enospc && i % 4 == 0)
-				bad = mb_lockstep_free_random(&ls);
-			n = ls.n;
-			if (!bad)
-				bad = mb_lockstep_alloc(&ls, &r, -1);
-			enospc += ls.n == n; /* no answer kept: the request failed */
-		}
+		if (!bad)
+			bad = mb_lockstep_drain(&ls, 20000, pow2_len, NULL, &enospc);
 		mb_lockstep_destroy(&ls);
 		ASSERT_EQ_INT(bad, 0);
 		ASSERT_TRUE(enospc > 0);

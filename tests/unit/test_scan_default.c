@@ -136,6 +136,14 @@ TEST(empty_same)
  * lengths on a volume of short free runs, frees now and then once requests
  * fail (the retries, the pass after a lost best).
  */
+/* *arg blocks, or 1 to 40 at random where it is 0 (mb_lockstep_drain). */
+static uint32_t drain_len(struct mb_lockstep *ls, const void *arg)
+{
+	uint32_t len = *(const uint32_t *)arg;
+
+	return len ? len : 1 + (uint32_t)mb_rand_below(&ls->rng, 40);
+}
+
 TEST(drain_same)
 {
 	static const uint32_t len[] = {16, 0};
@@ -149,19 +157,8 @@ TEST(drain_same)
 		int bad = dflt_init(&ls, &c, &hooks) || mb_lockstep_age(&ls, c.maxlen, c.keep);
 		int enospc = 0;
 
-		for (int i = 0; i < 12000 && !bad; i++) {
-			struct mb_request r = {.len = len[k / 2] ? len[k / 2]
-								 : 1 + (uint32_t)mb_rand_below(&ls.rng, 40),
-					       .goal = MB_GOAL_NONE};
-			size_t n;
-
-			if (enospc && i % 4 == 0)
-				bad = mb_lockstep_free_random(&ls);
-			n = ls.n;
-			if (!bad)
-				bad = mb_lockstep_alloc(&ls, &r, -1);
-			enospc += ls.n == n;
-		}
+		if (!bad)
+			bad = mb_lockstep_drain(&ls, 12000, drain_len, &len[k / 2], &enospc);
 		mb_lockstep_destroy(&ls);
 		ASSERT_EQ_INT(bad, 0);
 		ASSERT_TRUE(enospc > 0);
