@@ -94,8 +94,11 @@ int mb_lockstep_same_stats(struct mb_lockstep *ls);
 /*
  * ops seeded operations: a quarter frees, the rest req's requests; with
  * files, a random file's preallocations discarded now and then.  1 when
- * an answer or, at the end, a counter differs.
+ * an answer differs.
  */
+int mb_lockstep_ops(struct mb_lockstep *ls, int ops, bool files, mb_lockstep_req_fn req,
+		    const void *arg);
+/* mb_lockstep_ops, then 1 also when a scan counter differs at the end. */
 int mb_lockstep_run(struct mb_lockstep *ls, int ops, bool files, mb_lockstep_req_fn req,
 		    const void *arg);
 

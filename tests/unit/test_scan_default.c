@@ -47,10 +47,12 @@ static int dflt_init(struct mb_lockstep *ls, const struct dflt_case *c, uint64_t
 
 /* Goal lengths over a power of two, at one, short and long; a goal as
    mb_lockstep_goal; a third of them through files. */
-static int dflt_request(struct mb_lockstep *ls, uint64_t dice, bool files, struct mb_request *r)
+static int dflt_request(struct mb_lockstep *ls, uint64_t dice, bool files, struct mb_request *r,
+			const void *arg)
 {
 	uint32_t k = 1 + (uint32_t)mb_rand_below(&ls->rng, 9);
 
+	(void)arg;
 	if (dice < 55)
 		r->len = (1u << k) + (uint32_t)mb_rand_below(&ls->rng, 1u << k);
 	else if (dice < 75)
@@ -63,42 +65,14 @@ static int dflt_request(struct mb_lockstep *ls, uint64_t dice, bool files, struc
 	return files && dice % 3 == 0 ? (int)mb_rand_below(&ls->rng, 3) : -1;
 }
 
-/*
- * ops seeded operations (a quarter frees), the files' preallocations
- * discarded now and then: 0 when every answer agreed.  No counters are
- * compared, as mb_lockstep_run would: the first volume keeps none.
- */
-static int dflt_run(struct mb_lockstep *ls, const struct dflt_case *c)
-{
-	for (int i = 0; i < c->ops; i++) {
-		uint64_t dice = mb_rand_below(&ls->rng, 100);
-
-		if (dice < 25) {
-			if (mb_lockstep_free_random(ls))
-				return 1;
-			continue;
-		}
-		struct mb_request r = {0};
-		int file = dflt_request(ls, dice, c->files, &r);
-
-		if (mb_lockstep_alloc(ls, &r, file))
-			return 1;
-		if (c->files && dice == 99) {
-			uint64_t f = mb_rand_below(&ls->rng, (uint64_t)ls->nfiles);
-
-			for (int k = 0; k < 2; k++)
-				mb_file_discard(ls->f[k][f]);
-		}
-	}
-	return 0;
-}
-
+/* The case's seeded operations, every answer the same on both volumes
+   (no counters compared, as mb_lockstep_run would: the first keeps none). */
 static int dflt_same(const struct dflt_case *c)
 {
 	struct mb_lockstep ls;
 	uint64_t hooks = 0;
 	int bad = dflt_init(&ls, c, &hooks) || mb_lockstep_age(&ls, c->maxlen, c->keep) ||
-		  dflt_run(&ls, c);
+		  mb_lockstep_ops(&ls, c->ops, c->files, dflt_request, NULL);
 
 	mb_lockstep_destroy(&ls);
 	return bad || (c->hooked && !hooks);
