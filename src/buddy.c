@@ -999,7 +999,7 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
  * crosses up to 20 chunks).
  */
 static inline uint32_t mb_extent_past(struct mb_volume *vol, struct mb_group *grp,
-				      mb_grpblk_t block, uint32_t needed)
+				      mb_grpblk_t block, uint32_t needed, bool start)
 {
 	uint32_t x = block + (needed ? needed - 1 : 0);
 	uint64_t w = grp->bb_bitmap[x >> 6];
@@ -1014,14 +1014,15 @@ static inline uint32_t mb_extent_past(struct mb_volume *vol, struct mb_group *gr
 		   walk up from 6 reached in 6 steps; an aged group's, in one of
 		   order 6 or 7.  The top is max_order, or, when the block
 		   before block is used, the largest order whose chunk at x
-		   starts at block or after.  On main f5e60ca + the run tree's
+		   starts at block or after -- as when block starts a
+		   maximal chunk (`start`: the one before ends there).  On main f5e60ca + the run tree's
 		   closed forms: aging:triangle 4138 -> 4013, drain 2310 ->
 		   2308, aging:8m64k:file 1550 -> 1549, cell:aged50:256:next:20
 		   1783 -> 1786 instructions a call (straight down from the top:
 		   the triangle 3962, but cell:aged50 1799) */
 		int top = vol->max_order;
 
-		if (!block || mb_test_bit(grp->bb_bitmap, block - 1)) {
+		if (start || !block || mb_test_bit(grp->bb_bitmap, block - 1)) {
 			int lb = block ? mb_ilog2(x ^ (block - 1)) : 31;
 
 			top = lb < top ? lb : top;
@@ -1070,7 +1071,7 @@ uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_gr
 
 	if (run <= needed)
 		return run;
-	return mb_extent_past(vol, grp, block, needed);
+	return mb_extent_past(vol, grp, block, needed, false);
 }
 
 /*
@@ -1078,11 +1079,17 @@ uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_gr
  * `known` >= 1 blocks (the run tree found it): the bit scan for the run's
  * end starts past them (a 2048-block goal's measure read 33 words to
  * learn what the tree knew), and when they are `needed` or more it is one
- * bit, the block past `needed`.
+ * bit, the block past `needed`.  Block starts a maximal free chunk: the
+ * block before it is used, or ends another chunk (the complex scan's
+ * measures start at a run's start or where the last measure ended, the
+ * end of its last chunk), so no chunk past it holds the one before.
  */
 uint32_t mb_buddy_find_extent_known(struct mb_volume *vol, struct mb_group *grp,
 				    mb_grpblk_t block, uint32_t needed, uint32_t known)
 {
+	assert(!block || mb_test_bit(grp->bb_bitmap, block - 1) ||
+	       ((((block - 1) >> mb_buddy_order_for_block(vol, grp, block - 1)) + 1)
+		<< mb_buddy_order_for_block(vol, grp, block - 1)) == block);
 	if (known >= needed) {
 		if (vol->bpg - block == needed || mb_test_bit(grp->bb_bitmap, block + needed))
 			return needed;
@@ -1093,7 +1100,7 @@ uint32_t mb_buddy_find_extent_known(struct mb_volume *vol, struct mb_group *grp,
 		if (run <= needed)
 			return run;
 	}
-	return mb_extent_past(vol, grp, block, needed);
+	return mb_extent_past(vol, grp, block, needed, true);
 }
 
 /*

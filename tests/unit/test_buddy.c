@@ -1016,16 +1016,23 @@ static void check_find_extent(struct fixture *f, uint64_t *rng, struct mb_group 
 				     need, got, naive_find_extent(&f->n, b, need), run);
 		if (!run)
 			continue;
-		/* the same where the run tree vouched for `known` blocks, and
-		   from the run's start (the block before used: the measure's
-		   walk down from the order whose chunk at b's end starts at b) */
-		uint32_t known = 1 + (uint32_t)mb_rand_below(rng, run);
+		/* the same where the run tree vouched for `known` blocks, from
+		   the start of b's maximal chunk (find_extent_known's blocks
+		   start one: a run's start, or the end of the chunk before,
+		   where the complex scan's last measure ended -- mostly inside
+		   a run), and from the run's start (the block before used: the
+		   measure's walk down from the order whose chunk at b's end
+		   starts at b) */
+		uint32_t c = b >> mb_buddy_order_for_block(f->vol, grp, b)
+				 << mb_buddy_order_for_block(f->vol, grp, b);
+		uint32_t crun = naive_run(&f->n, c);
+		uint32_t known = 1 + (uint32_t)mb_rand_below(rng, crun);
 
-		got = mb_buddy_find_extent_known(f->vol, grp, b, need, known);
-		if (got != naive_find_extent(&f->n, b, need))
+		got = mb_buddy_find_extent_known(f->vol, grp, c, need, known);
+		if (got != naive_find_extent(&f->n, c, need))
 			mb_test_fail(__FILE__, __LINE__,
-				     "%s: find_extent_known(%u, %u, %u) = %u, model %u", f->name, b,
-				     need, known, got, naive_find_extent(&f->n, b, need));
+				     "%s: find_extent_known(%u, %u, %u) = %u, model %u", f->name, c,
+				     need, known, got, naive_find_extent(&f->n, c, need));
 		while (b && !mb_test_bit(grp->bb_bitmap, b - 1))
 			b--;
 		run = naive_run(&f->n, b);
