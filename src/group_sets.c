@@ -12,6 +12,8 @@
  * average, so CR_GOAL_LEN_FAST skips the members of its first set whose
  * average is below the goal without reading their counters.
  * Called whenever a group's buddy counters change, under its bb_lock.
+ * With threads, a move also holds the lock of its group's word in the
+ * sets (vol->set_locks): 64 groups' bb_locks write each word.
  */
 #include <unistd.h>
 
@@ -82,7 +84,8 @@ int mb_avg_hi_init(struct mb_volume *vol)
 				UINT32_MAX : (uint32_t)mb_avg_sub_floor(k, j);
 	vol->avg_hi_words = mb_avg_hi_stride(vol->ngroups);
 	vol->avg_hi = mb_zmap((size_t)(MB_AVG_SUBS - 1) * vol->avg_hi_words * sizeof(uint64_t));
-	return vol->avg_hi ? 0 : -ENOMEM;
+	vol->set_locks = mb_zmap((size_t)vol->avg_hi_words * sizeof(struct mb_mutex));
+	return vol->avg_hi && vol->set_locks ? 0 : -ENOMEM;
 }
 
 void mb_avg_hi_destroy(struct mb_volume *vol)
@@ -91,6 +94,9 @@ void mb_avg_hi_destroy(struct mb_volume *vol)
 		mb_zunmap((void *)vol->avg_hi,
 			  (size_t)(MB_AVG_SUBS - 1) * vol->avg_hi_words * sizeof(uint64_t));
 	vol->avg_hi = NULL;
+	if (vol->set_locks)
+		mb_zunmap(vol->set_locks, (size_t)vol->avg_hi_words * sizeof(struct mb_mutex));
+	vol->set_locks = NULL;
 }
 
 /*
@@ -145,12 +151,14 @@ void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n, const struct mb_
 }
 
 /*
- * One thread: moves g from the avg_hi bitmaps of sub `from` to those of
- * `to`, plain stores.  g's word in bitmap j (sub j + 1) is j strides past
- * its word in the first: one offset steps by the stride from one sub's
- * word to the other's, so each step is a load, a store and the step.
+ * Moves g from the avg_hi bitmaps of sub `from` to those of `to`, plain
+ * stores: no other writer of g's words (gset.h: one thread, or g's word's
+ * lock held; or the volume not yet shared).  g's word in bitmap j (sub j +
+ * 1) is j strides past its word in the first: one offset steps by the
+ * stride from one sub's word to the other's, so each step is a load, a
+ * store and the step.
  */
-static inline void mb_avg_hi_move_one(struct mb_volume *vol, mb_grp_t g, int from, int to)
+static inline void mb_avg_hi_move(struct mb_volume *vol, mb_grp_t g, int from, int to)
 {
 	uint64_t bit = 1ULL << (g & 63);
 	size_t stride = vol->avg_hi_words;
@@ -172,31 +180,10 @@ static inline void mb_avg_hi_move_one(struct mb_volume *vol, mb_grp_t g, int fro
 	}
 }
 
-/* Moves g from the avg_hi bitmaps of sub `from` to those of `to`; `one`: gset.h.
-   g's word in each bitmap is a stride apart: the base and stride are read
-   once (the atomics would make the compiler read them again each step). */
-static inline void mb_avg_hi_move_as(struct mb_volume *vol, mb_grp_t g, int from, int to, bool one)
-{
-	uint64_t bit = 1ULL << (g & 63);
-	size_t stride = vol->avg_hi_words;
-	_Atomic uint64_t *w0 = &mb_avg_hi_map(vol, 1)[g >> 6];
-
-	if (one) {
-		mb_avg_hi_move_one(vol, g, from, to);
-		return;
-	}
-	/* other groups' lock holders write the words: RMWs */
-	for (int j = from + 1; j <= to; j++)
-		atomic_fetch_or_explicit(w0 + (size_t)(j - 1) * stride, bit, memory_order_relaxed);
-	for (int j = to + 1; j <= from; j++)
-		atomic_fetch_and_explicit(w0 + (size_t)(j - 1) * stride, ~bit,
-					  memory_order_relaxed);
-}
-
-/* g (not yet in avg_hi) joins the bitmaps of sub `sub`. */
+/* g (not yet in avg_hi) joins the bitmaps of sub `sub`, before the volume is shared. */
 void mb_avg_hi_add(struct mb_volume *vol, mb_grp_t g, int sub)
 {
-	mb_avg_hi_move_as(vol, g, 0, sub, false);
+	mb_avg_hi_move(vol, g, 0, sub);
 }
 
 /* The highest order at or below top with a free chunk, -1 if none. */
@@ -223,7 +210,8 @@ int mb_group_free_order(const struct mb_volume *vol, uint32_t free, uint32_t fra
 	return o < vol->max_order ? o : vol->max_order;
 }
 
-/* Moves the group to the sets of its new orders (some changed); `one`: gset.h. */
+/* Moves the group to the sets of its new orders (some changed); `one`
+   (gset.h): one thread, else the caller holds g's word's set lock. */
 static inline __attribute__((always_inline)) void
 mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int ao, int fo, int as,
 		      bool one)
@@ -231,7 +219,7 @@ mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int a
 	mb_grp_t g = mb_group_no(vol, grp);
 
 	if (as != grp->bb_avg_sub) {
-		mb_avg_hi_move_as(vol, g, grp->bb_avg_sub, as, one);
+		mb_avg_hi_move(vol, g, grp->bb_avg_sub, as);
 		MB_WRITE_ONCE(grp->bb_avg_sub, as);
 	}
 
@@ -258,20 +246,48 @@ mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int a
 	}
 }
 
+/* The lock of g's word in the sets (struct mb_volume, set_locks). */
+static inline struct mb_mutex *mb_set_lock(struct mb_volume *vol, mb_grp_t g)
+{
+	return &vol->set_locks[g >> 6];
+}
+
 /*
  * One look at the thread count for the whole move (up to ~40 sets).  The
  * discard_pa_seq bump comes first: a pass that looks the group up while
- * it is in neither set sees it in its ENOSPC decision (percpu.h).
+ * it is in neither set sees it in its ENOSPC decision (percpu.h).  With
+ * threads, under the word's lock: one locked instruction (none once
+ * biased) instead of an RMW for each word the move changes.
  */
 static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume *vol,
 								struct mb_group *grp, int lo,
 								int ao, int fo, int as)
 {
 	mb_seq_bump(vol);
-	if (MB_SINGLE_THREADED())
+	if (MB_SINGLE_THREADED()) {
 		mb_group_move_sets_as(vol, grp, lo, ao, fo, as, true);
-	else
-		mb_group_move_sets_as(vol, grp, lo, ao, fo, as, false);
+		return;
+	}
+	struct mb_mutex *wl = mb_set_lock(vol, mb_group_no(vol, grp));
+
+	mb_lock(wl);
+	mb_group_move_sets_as(vol, grp, lo, ao, fo, as, false);
+	mb_unlock(wl);
+}
+
+/* mb_group_move_sub_locked's move with threads, under the word's lock as
+   a move.  Out of line, a tail call: the lock's code would cost the
+   one-thread path registers. */
+static __attribute__((noinline)) void mb_group_move_sub_mt(struct mb_volume *vol,
+							   struct mb_group *grp, int as)
+{
+	mb_grp_t g = mb_group_no(vol, grp);
+	struct mb_mutex *wl = mb_set_lock(vol, g);
+
+	mb_lock(wl); /* the word's other writers excluded, as for a move */
+	mb_avg_hi_move(vol, g, grp->bb_avg_sub, as);
+	mb_unlock(wl);
+	MB_WRITE_ONCE(grp->bb_avg_sub, as);
 }
 
 /*
@@ -292,10 +308,11 @@ static __attribute__((noinline)) void mb_group_move_sub_locked(struct mb_volume 
 	 */
 	if (as > grp->bb_avg_sub)
 		mb_seq_bump(vol);
-	if (MB_SINGLE_THREADED())
-		mb_avg_hi_move_as(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as, true);
-	else
-		mb_avg_hi_move_as(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as, false);
+	if (MB_UNLIKELY(!MB_SINGLE_THREADED())) {
+		mb_group_move_sub_mt(vol, grp, as);
+		return;
+	}
+	mb_avg_hi_move(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as);
 	MB_WRITE_ONCE(grp->bb_avg_sub, as);
 }
 

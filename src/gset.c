@@ -13,7 +13,9 @@
  * word; if an adder slipped in, it sets the summary bit again.  An adder
  * sets the word bit before the summary bit.  Why that is enough, and with
  * which memory orders: above mb_gset_del.  While the process has one
- * thread, plain stores (gset.h).  A family word (fam) is one more level
+ * thread, plain stores (gset.h); the moves' level-0 words take plain
+ * stores with threads too, under the word's lock (gset.h), and only the
+ * summaries above them these RMWs.  A family word (fam) is one more level
  * above the top word, shared by a family of sets: a bit per set, kept the
  * same way.
  *
@@ -321,6 +323,13 @@ void mb_gset_add(struct mb_gset *s, uint32_t g)
 	mb_gset_add_at(s, 0, g);
 }
 
+/* Threads, the word's writers excluded (gset.h): level 0's word wi has a
+   member now, after none.  Its summary bit as an adder sets it. */
+void mb_gset_add_up(struct mb_gset *s, uint32_t wi)
+{
+	mb_gset_add_at(s, 1, wi);
+}
+
 #ifdef MB_TESTING
 void (*mb_gset_family_hook)(struct mb_gset *s);
 void (*mb_gset_recheck_hook)(struct mb_gset *s, int l);
@@ -397,13 +406,20 @@ void mb_gset_del(struct mb_gset *s, uint32_t g)
 	mb_gset_del_up(s, g);
 }
 
-/* gset.h's mb_gset_move_ge_as, with RMWs. */
+/* Threads, the word's writers excluded (gset.h): level 0's word wi has
+   emptied.  Its summary bit as a remover clears it (the re-check then
+   finds no adder of that word, but a higher level's may race). */
+void mb_gset_del_up_wi(struct mb_gset *s, uint32_t wi)
+{
+	mb_gset_del_up(s, wi << 6);
+}
+
+/* gset.h's mb_gset_move_ge_as with threads (the word's writers excluded),
+   out of line: threads are not the case to make fast, and its code would
+   crowd the inlining of the rest. */
 __attribute__((noinline)) void mb_gset_move_ge(struct mb_gset *ge, uint32_t g, int from, int to)
 {
-	for (int k = from + 1; k <= to; k++)
-		mb_gset_add_at(&ge[k], 0, g);
-	for (int k = from; k > to; k--)
-		mb_gset_del(&ge[k], g);
+	mb_gset_move_ge_w(ge, g >> 6, 1ULL << (g & 63), from, to, false);
 }
 
 bool mb_gset_test(const struct mb_gset *s, uint32_t g)

@@ -4,12 +4,16 @@
  * group_sets.c, whose moves make nearly all writes: a group whose orders
  * change leaves and enters dozens of sets at once.
  *
- * `one`: the caller saw MB_SINGLE_THREADED(), once for a whole move.
- * While the process has one thread nobody else reads or writes a set, so
- * a relaxed load and store replace each RMW (a lock-prefixed instruction,
- * ~20 cycles) and a remover needs no re-check.  pthread_create clears the
- * flag before a second thread runs, and orders our stores before it.  Not
- * `one`: the atomic mb_gset_add / mb_gset_del, as for any writer.
+ * Level 0's words here are written with a relaxed load and store, no RMW
+ * (a lock-prefixed instruction, ~20 cycles): the caller excludes every
+ * other writer of g's word.  Either the process has one thread (`one`:
+ * the caller saw MB_SINGLE_THREADED(), once for a whole move;
+ * pthread_create clears the flag before a second thread runs, and orders
+ * our stores before it), or the caller holds the lock of g's word,
+ * vol->set_locks (group_sets.c), which every writer of these sets' level
+ * 0 holds.  The summaries above are shared by the words of many locks:
+ * `one`, plain too, and a remover needs no re-check; else the atomic
+ * protocol of gset.c (mb_gset_add_up, mb_gset_del_up_wi).
  */
 #ifndef MB_GSET_H
 #define MB_GSET_H
@@ -20,8 +24,10 @@
    emptied): its summary bit, and so on upward (gset.c). */
 void mb_gset_add_one_up(struct mb_gset *s, uint32_t wi);
 void mb_gset_del_one_up(struct mb_gset *s, uint32_t wi);
-/* mb_gset_move_ge_as with RMWs (gset.c), out of line: threads are not the
-   case to make fast, and its code would crowd the inlining of the rest. */
+/* The same with threads, RMWs (gset.c). */
+void mb_gset_add_up(struct mb_gset *s, uint32_t wi);
+void mb_gset_del_up_wi(struct mb_gset *s, uint32_t wi);
+/* mb_gset_move_ge_as with threads (gset.c). */
 void mb_gset_move_ge(struct mb_gset *ge, uint32_t g, int from, int to);
 
 /*
@@ -56,48 +62,54 @@ static inline void mb_gset_up_one(struct mb_gset *s, uint32_t wi, bool add)
 	}
 }
 
-/* Adds g, the writer holding g's lock: see above for `one`. */
+/* Level 0's word wi has a member now after none (add), or has emptied:
+   the summaries above, as `one` says (see above). */
+static inline void mb_gset_up(struct mb_gset *s, uint32_t wi, bool add, bool one)
+{
+	if (one)
+		mb_gset_up_one(s, wi, add);
+	else if (add)
+		mb_gset_add_up(s, wi);
+	else
+		mb_gset_del_up_wi(s, wi);
+}
+
+/* Adds g, the writer holding g's lock and excluding its word's other
+   writers: see above for `one`. */
 static inline void mb_gset_add_as(struct mb_gset *s, uint32_t g, bool one)
 {
-	if (!one) {
-		mb_gset_add(s, g);
-		return;
-	}
 	_Atomic uint64_t *w = &s->lvl[0][g >> 6];
 	uint64_t bit = 1ULL << (g & 63);
-	uint64_t v = atomic_load_explicit(w, memory_order_relaxed) | bit; /* one thread */
+	uint64_t v = atomic_load_explicit(w, memory_order_relaxed) | bit; /* no other writer */
 
 	atomic_store_explicit(w, v, memory_order_relaxed);
 	if (MB_UNLIKELY(v == bit)) /* the word was empty (or held g alone: no harm) */
-		mb_gset_up_one(s, g >> 6, true);
+		mb_gset_up(s, g >> 6, true, one);
 }
 
 static inline void mb_gset_del_as(struct mb_gset *s, uint32_t g, bool one)
 {
-	if (!one) {
-		mb_gset_del(s, g);
-		return;
-	}
 	_Atomic uint64_t *w = &s->lvl[0][g >> 6];
 	uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~(1ULL << (g & 63));
 
-	atomic_store_explicit(w, v, memory_order_relaxed); /* one thread */
+	atomic_store_explicit(w, v, memory_order_relaxed); /* no other writer */
 	if (MB_UNLIKELY(!v))
-		mb_gset_up_one(s, g >> 6, false);
+		mb_gset_up(s, g >> 6, false, one);
 }
 
 /*
  * Moves g from the sets ge[0..from] to ge[0..to] (-1: in none): a family
  * where set k holds the groups of order >= k.  Adds go upward and deletes
  * downward, so g is never in ge[k] without being in ge[k - 1].
- * One thread: g's word index wi and bit.  As the sets nest, so do g's
- * words: ge[k]'s holds ge[k + 1]'s.  Once an add finds a word empty, every
- * word above it is empty too (stored as the bit alone, their summaries
- * set); once a delete leaves a word non-empty, every word below it stays
- * non-empty (no test).  g was in none of ge[from + 1..to].
+ * g's word index wi and bit; no other writer of the words (see above).
+ * As the sets nest, so do g's words: ge[k]'s holds ge[k + 1]'s (their
+ * writers excluded, the words hold still).  Once an add finds a word
+ * empty, every word above it is empty too (stored as the bit alone, their
+ * summaries set); once a delete leaves a word non-empty, every word below
+ * it stays non-empty (no test).  g was in none of ge[from + 1..to].
  */
-static inline void mb_gset_move_ge_one(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from,
-				       int to)
+static inline __attribute__((always_inline)) void
+mb_gset_move_ge_w(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int to, bool one)
 {
 	int k = from + 1;
 
@@ -112,7 +124,7 @@ static inline void mb_gset_move_ge_one(struct mb_gset *ge, uint32_t wi, uint64_t
 	for (; k <= to; k++) {
 		assert(!atomic_load_explicit(&ge[k].lvl[0][wi], memory_order_relaxed));
 		atomic_store_explicit(&ge[k].lvl[0][wi], bit, memory_order_relaxed);
-		mb_gset_up_one(&ge[k], wi, true);
+		mb_gset_up(&ge[k], wi, true, one);
 	}
 	for (k = from; k > to; k--) {
 		_Atomic uint64_t *w = &ge[k].lvl[0][wi];
@@ -121,7 +133,7 @@ static inline void mb_gset_move_ge_one(struct mb_gset *ge, uint32_t wi, uint64_t
 		atomic_store_explicit(w, v, memory_order_relaxed);
 		if (MB_LIKELY(v))
 			break; /* non-empty: so are the words below */
-		mb_gset_up_one(&ge[k], wi, false);
+		mb_gset_up(&ge[k], wi, false, one);
 	}
 	while (--k > to) {
 		_Atomic uint64_t *w = &ge[k].lvl[0][wi];
@@ -137,7 +149,7 @@ static inline void mb_gset_move_ge_as(struct mb_gset *ge, uint32_t g, int from, 
 	if (!one)
 		mb_gset_move_ge(ge, g, from, to);
 	else
-		mb_gset_move_ge_one(ge, g >> 6, 1ULL << (g & 63), from, to);
+		mb_gset_move_ge_w(ge, g >> 6, 1ULL << (g & 63), from, to, true);
 }
 
 #endif /* MB_GSET_H */

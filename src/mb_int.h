@@ -67,7 +67,8 @@ enum mb_lock_rank {
 	MB_RANK_SLOT,          /* mb_pcpu.resv_lock: one slot's resv_word, inside
 				  rs_lock or bb_lock; nothing is taken inside.
 				  A zeroed mb_mutex (rank 0: the slots are
-				  memset, never initialized) has this rank */
+				  memset, never initialized) has this rank; so
+				  has mb_volume.set_locks, inside bb_lock */
 };
 
 /*
@@ -1196,6 +1197,15 @@ struct mb_volume {
 	   the counters it mirrors. */
 	_Atomic uint64_t *avg_hi;
 	uint32_t avg_hi_words;
+	/* set_locks[i]: held, with threads, by whoever writes word i of
+	   level 0 of the sets above (largest_set .. avg_ge, avg_hi): a
+	   group's move between them (group_sets.c), under the bb_lock of one
+	   of the word's 64 groups.  Those words then take plain loads and
+	   stores (gset.h): one lock for the move, rather than a locked RMW
+	   for each word it changes (five to twenty).  Zeroed, never
+	   initialized: rank 0, MB_RANK_SLOT; nothing is taken inside.
+	   Readers take no lock.  avg_hi_words of them. */
+	struct mb_mutex *set_locks;
 	/* avg_floor[ao][s]: the least average of sub s in order ao (s = 8:
 	   of the next order; UINT32_MAX at max_order: no bound); const */
 	uint32_t avg_floor[MB_MAX_ORDERS][MB_AVG_SUBS + 1];

@@ -737,18 +737,22 @@ TEST(gset_recheck_readd_propagates)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Threads moving disjoint groups through one family                         */
+/* Threads moving disjoint groups through one family, each word's writers   */
+/* excluded by its lock (vol->set_locks' contract, gset.h)                  */
 /* ------------------------------------------------------------------------ */
 
 struct fam_arg {
 	struct mb_gset *ge;
 	int8_t *order; /* this thread writes only its own groups' slots */
+	pthread_mutex_t *wlock; /* wlock[w]: held to write word w of level 0 */
 	uint32_t n, tid, nthreads;
 	uint64_t seed;
 };
 
 /* Thread t owns groups g % nthreads == t, in a small drifting window so
-   that words of every set empty while another thread refills them. */
+   that words of every set empty while another thread refills them: the
+   threads share level 0's words (each under its lock, as moves hold
+   vol->set_locks) and race on the summaries and the family word. */
 static void *fam_thread(void *p)
 {
 	struct fam_arg *a = p;
@@ -765,7 +769,9 @@ static void *fam_thread(void *p)
 			continue;
 		int to = (int)mb_rand_below(&rng, FAM_K + 1) - 1;
 
+		pthread_mutex_lock(&a->wlock[g >> 6]);
 		mb_gset_move_ge_as(a->ge, g, a->order[g], to, false);
+		pthread_mutex_unlock(&a->wlock[g >> 6]);
 		a->order[g] = (int8_t)to;
 	}
 	return NULL;
@@ -779,18 +785,21 @@ TEST(gset_threads_move_ge)
 		uint32_t n = tsizes[i], nthreads = 3;
 		struct mb_gset ge[FAM_K];
 		int8_t *order = malloc(n);
+		pthread_mutex_t *wlock = malloc((n + 63) / 64 * sizeof(*wlock));
 		_Atomic uint64_t fam = 0;
 		pthread_t th[3];
 		struct fam_arg args[3];
 
-		ASSERT_TRUE(order);
+		ASSERT_TRUE(order && wlock);
 		memset(order, -1, n);
+		for (uint32_t w = 0; w < (n + 63) / 64; w++)
+			pthread_mutex_init(&wlock[w], NULL);
 		for (int k = 0; k < FAM_K; k++) {
 			ASSERT_EQ_INT(mb_gset_init(&ge[k], n), 0);
 			mb_gset_set_family(&ge[k], &fam, k);
 		}
 		for (uint32_t t = 0; t < nthreads; t++) {
-			args[t] = (struct fam_arg){ge, order, n, t, nthreads, mb_test_seed * 7 + t};
+			args[t] = (struct fam_arg){ge, order, wlock, n, t, nthreads, mb_test_seed * 7 + t};
 			ASSERT_EQ_INT(pthread_create(&th[t], NULL, fam_thread, &args[t]), 0);
 		}
 		for (uint32_t t = 0; t < nthreads; t++)
@@ -819,6 +828,9 @@ TEST(gset_threads_move_ge)
 		}
 		for (int k = 0; k < FAM_K; k++)
 			mb_gset_destroy(&ge[k]);
+		for (uint32_t w = 0; w < (n + 63) / 64; w++)
+			pthread_mutex_destroy(&wlock[w]);
+		free(wlock);
 		free(order);
 	}
 }
