@@ -251,11 +251,17 @@ static inline __attribute__((always_inline)) struct mb_rs
 mb_rs_leaf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t leaf)
 {
 	uint32_t w0 = leaf * MB_RS_LEAF_WORDS;
-	struct mb_rs r = {mb_rs_leaf_edge(vol, grp, w0, 1), 0, 0, 0, 0};
+	/* an edge block used (most leaves of an aged group): a bit test, no
+	   loop (on main b4d3a25 with mb_rs_flush_node's leaf at once:
+	   cell:aged90:256:rand:20 3193 -> 3186, aged:256:5000 2781 -> 2777
+	   instructions a call) */
+	struct mb_rs r = {mb_rs_free(vol, grp, w0) & 1 ? mb_rs_leaf_edge(vol, grp, w0, 1) : 0,
+			  0, 0, 0, 0};
 
 	if (r.pre == MB_RS_LEAF_BITS)
 		return (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, 1, 0};
-	r.suf = mb_rs_leaf_edge(vol, grp, w0 + MB_RS_LEAF_WORDS - 1, -1);
+	if (mb_rs_free(vol, grp, w0 + MB_RS_LEAF_WORDS - 1) >> 63)
+		r.suf = mb_rs_leaf_edge(vol, grp, w0 + MB_RS_LEAF_WORDS - 1, -1);
 	mb_rs_leaf_runs(vol, grp, w0, &r);
 	return r;
 }
