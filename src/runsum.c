@@ -40,6 +40,8 @@
 
 #define MB_RS_LEAF_WORDS 8u
 #define MB_RS_LEAF_BITS (64u * MB_RS_LEAF_WORDS)
+#define MB_RS_LEAF_SHIFT 9u /* log2(MB_RS_LEAF_BITS) */
+_Static_assert(1u << MB_RS_LEAF_SHIFT == MB_RS_LEAF_BITS, "leaf shift");
 #define MB_RS_NONE UINT32_MAX
 #define MB_RS_STALE UINT32_MAX /* in cnt: recompute before use */
 
@@ -784,7 +786,9 @@ static inline struct mb_rs mb_rs_join_whole_before(struct mb_rs x, uint32_t h, b
  * the search; a second mark of the group before its next scan pays its
  * joins again, which the triangle's groups rarely get (1 scan in 30
  * follows two marks or more).  On main 7c24ea9: aging:triangle 5063 ->
- * 4733 instructions a call.
+ * 4733 instructions a call.  a's path climbed first, then b's, instead of
+ * both a level at a time, and `used` a constant (two copies): on main
+ * b4d3a25 aging:triangle 3754 -> 3745 (fewer spills).
  */
 static inline __attribute__((always_inline)) void
 mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t,
@@ -815,28 +819,112 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 		assert(mb_rs_leaf(vol, grp, l).max == all.max); /* the caller's word */
 		t[p + l] = all;
 	}
+	/* a and b meet k levels up, at their common ancestor a >> k; below
+	   it, a's ancestors end inside the range and b's begin in it */
+	const uint32_t k = 32 - (uint32_t)__builtin_clz(a ^ b);
 	struct mb_rs L = t[a], R = t[b];
 
-	/* a < b, not siblings: a's sibling after it and b's before it lie
-	   inside the range (between a and b) */
-	for (; a / 2 != b / 2; a /= 2, b /= 2, half *= 2) {
-		const uint32_t w = used ? 0 : 2 * half;
+	/* the nodes strictly between a's and b's at each level below the
+	   common ancestor: all used or all free, as their leaves */
+	for (uint32_t d = 1, sz = 2 * half; d < k; d++, sz *= 2) {
+		const uint32_t w = used ? 0 : sz;
 
-		L = a & 1 ? mb_rs_join_up(t[a - 1], half, L, half)
-			  : mb_rs_join_whole_after(L, half, used);
-		R = b & 1 ? mb_rs_join_whole_before(R, half, used)
-			  : mb_rs_join_up(R, half, t[b + 1], half);
-		assert(mb_rs_same(L, mb_rs_join(t[a & ~1u], half, t[a | 1], half)));
-		assert(mb_rs_same(R, mb_rs_join(t[b & ~1u], half, t[b | 1], half)));
-		t[a / 2] = L;
-		t[b / 2] = R;
-		for (uint32_t n = a / 2 + 1; n < b / 2; n++)
+		for (uint32_t n = (a >> d) + 1; n < b >> d; n++)
 			t[n] = (struct mb_rs){w, w, w, !used, 0};
 	}
-	const struct mb_rs o = t[a / 2];
+	/* a's path, then b's: each climb alone keeps its node in registers.
+	   A sibling inside the range is all used or all free: a join in
+	   closed form.  The range covers a's node's end and b's node's start:
+	   used, L.suf and R.pre are 0; free, not (what the compiler is told) */
+	for (uint32_t x = a, h = half; x >> 1 != a >> k; x /= 2, h *= 2) {
+		if (used ? L.suf != 0 : L.suf == 0)
+			__builtin_unreachable();
+		L = x & 1 ? mb_rs_join_up(t[x - 1], h, L, h) : mb_rs_join_whole_after(L, h, used);
+		assert(mb_rs_same(L, mb_rs_join(t[x & ~1u], h, t[x | 1], h)));
+		t[x / 2] = L;
+	}
+	for (uint32_t y = b, h = half; y >> 1 != b >> k; y /= 2, h *= 2) {
+		if (used ? R.pre != 0 : R.pre == 0)
+			__builtin_unreachable();
+		R = y & 1 ? mb_rs_join_whole_before(R, h, used) : mb_rs_join_up(R, h, t[y + 1], h);
+		assert(mb_rs_same(R, mb_rs_join(t[y & ~1u], h, t[y | 1], h)));
+		t[y / 2] = R;
+	}
+	const uint32_t top = a >> k, ht = half << (k - 1);
+	const struct mb_rs o = t[top];
 
-	t[a / 2] = mb_rs_join_up(L, half, R, half);
-	mb_rs_lift_from(t, a / 2, o, 2 * half);
+	t[top] = mb_rs_join_up(L, ht, R, ht);
+	mb_rs_lift_from(t, top, o, 2 * ht);
+}
+
+/*
+ * mb_rs_mark_long for a chunk of 2^lo blocks at c, aligned to it, lo >= 9
+ * (a leaf or more): the blocks of one node n's subtree, which is then all
+ * used (used) or all free -- every node in it a constant, set level by
+ * level, no join.  In a tree all fresh n's lift goes on to the root (where
+ * mb_rs_mark_long_fresh would climb both ends' paths to n, each join in
+ * closed form); else n's ancestors go stale, up to the first one stale
+ * already (mb_rs_mark_range would test each node of each level for being
+ * inside the range).  The power-of-two fast path's marks (alloc.c) are
+ * these, and the frees of what they took; aging:8m64k's groups, never
+ * walked between its marks, have a stale tree.  On main b4d3a25:
+ * aging:8m64k 1030 -> 992, aging:triangle:file 1584 -> 1555,
+ * aging:8m64k:file 1417 -> 1403 instructions a call.
+ */
+static inline __attribute__((always_inline)) void
+mb_rs_mark_node(const struct mb_volume *vol, const struct mb_group *grp, uint32_t c, uint32_t lo,
+		bool used)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+	const uint32_t d = lo - MB_RS_LEAF_SHIFT, p = mb_rs_leaves(vol);
+	const uint32_t n = (p + c / MB_RS_LEAF_BITS) >> d;
+	const uint32_t w = used ? 0 : 1u << lo;
+	/* read before the loops: n is a leaf when lo is 9, the root too when
+	   the tree has one leaf */
+	const struct mb_rs o = t[n];
+	const bool fresh = t[1].cnt != MB_RS_STALE;
+	uint32_t stale = 0; /* of its leaves, before */
+
+	assert(lo >= MB_RS_LEAF_SHIFT && !(c & ((1u << lo) - 1)));
+	assert((n << d) - p + (1u << d) <= p);
+	for (uint32_t m = n << d, stop = (n + 1) << d; m < stop; m++) {
+		assert(mb_rs_leaf(vol, grp, m - p).max == (used ? 0 : MB_RS_LEAF_BITS));
+		stale += t[m].cnt == MB_RS_STALE;
+		t[m] = used ? (struct mb_rs){0, 0, 0, 0, 0}
+			    : (struct mb_rs){MB_RS_LEAF_BITS, MB_RS_LEAF_BITS, MB_RS_LEAF_BITS,
+					     1, 0};
+	}
+	for (uint32_t i = d, sz = 2 * MB_RS_LEAF_BITS; i-- > 1; sz *= 2) { /* levels above */
+		const uint32_t v = used ? 0 : sz;
+
+		for (uint32_t m = n << i, stop = (n + 1) << i; m < stop; m++)
+			t[m] = (struct mb_rs){v, v, v, !used, 0};
+	}
+	if (fresh) { /* none of its leaves was stale */
+		t[n] = (struct mb_rs){w, w, w, !used, 0};
+		mb_rs_lift_from(t, n, o, 1u << lo);
+		return;
+	}
+	t[n] = (struct mb_rs){w, w, w, !used, 0};
+	*mb_rs_stale_leaves(t) -= stale;
+	for (uint32_t m = n / 2; m && t[m].cnt != MB_RS_STALE; m /= 2)
+		t[m].cnt = MB_RS_STALE;
+	*mb_rs_stale_path(t) = 0; /* stale nodes over a range of leaves */
+}
+
+/* mb_rs_mark_node with used a constant: its nodes' values fold */
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_mark_node_used(const struct mb_volume *vol, const struct mb_group *grp, uint32_t c,
+		     uint32_t lo)
+{
+	mb_rs_mark_node(vol, grp, c, lo, true);
+}
+
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_mark_node_free(const struct mb_volume *vol, const struct mb_group *grp, uint32_t c,
+		     uint32_t lo)
+{
+	mb_rs_mark_node(vol, grp, c, lo, false);
 }
 
 /*
@@ -849,10 +937,10 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
  * only a range of a leaf or more gets here.  Scalar stores (MB_RS_SCALAR)
  * for its joins: aging:triangle 4470 -> 4420 instructions a call.
  */
-static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_long(const struct mb_volume *vol,
-								   const struct mb_group *grp,
-								   uint32_t start, uint32_t len,
-								   bool used)
+static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_range(const struct mb_volume *vol,
+								    const struct mb_group *grp,
+								    uint32_t start, uint32_t len,
+								    bool used)
 {
 	struct mb_rs *t = mb_runsum_tree(vol, grp);
 	uint32_t p = mb_rs_leaves(vol);
@@ -865,8 +953,11 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_long(const struct 
 						       MB_RS_LEAF_BITS, 1, 0};
 
 	assert(len >= MB_RS_LEAF_BITS && hi < p && in <= out);
-	if (t[1].cnt != MB_RS_STALE) {
-		mb_rs_mark_long_fresh(vol, grp, t, start, len, used, all);
+	if (t[1].cnt != MB_RS_STALE) { /* used a constant in each: its joins fold */
+		if (used)
+			mb_rs_mark_long_fresh(vol, grp, t, start, len, true, all);
+		else
+			mb_rs_mark_long_fresh(vol, grp, t, start, len, false, all);
 		return;
 	}
 	if (lo < in) /* the ends, partly inside */
@@ -903,6 +994,26 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_long(const struct 
 	}
 	if (in < out) /* stale nodes over a range of leaves */
 		*mb_rs_stale_path(t) = 0;
+}
+
+/*
+ * A range of a leaf or more: one node's subtree when it is a chunk (a
+ * power of two, aligned: mb_rs_mark_node), else mb_rs_mark_range.  Out of
+ * line, a test and a jump to either: the test inside mb_rs_mark_range
+ * cost aging:triangle 20 instructions a call (its code laid out worse),
+ * and inline in buddy.c's marks it grew the power-of-two fast path's
+ * (raw:16 +5).
+ */
+static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vol,
+						      const struct mb_group *grp, uint32_t start,
+						      uint32_t len, bool used)
+{
+	if (!((start | len) & (len - 1)) && used)
+		mb_rs_mark_node_used(vol, grp, start, (uint32_t)__builtin_ctz(len));
+	else if (!((start | len) & (len - 1)))
+		mb_rs_mark_node_free(vol, grp, start, (uint32_t)__builtin_ctz(len));
+	else
+		mb_rs_mark_range(vol, grp, start, len, used);
 }
 
 /*

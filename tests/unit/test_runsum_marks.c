@@ -633,3 +633,77 @@ TEST(a_cut_longest_run_is_read_again)
 	mb_unlock(&grp->bb_lock);
 	mb_volume_destroy(vol);
 }
+
+/*
+ * Marks of a chunk of 2^lo blocks aligned to it -- the power-of-two fast
+ * path's, and the frees of what it took -- used and free, of every order
+ * up to the tree's and at every aligned place (a few a leaf below one).
+ * From a leaf up the chunk is one node's subtree, set level by level
+ * (runsum.c, mb_rs_mark_node): in a tree all fresh it must stay fresh and
+ * match a bit count; in one stale by turns (never scanned, or a few ranges
+ * told as any change), its stale nodes must keep stale ancestors and node
+ * 0 count the stale leaves; a scan must answer as a bit walk does.
+ */
+TEST(aligned_chunk_marks_set_their_subtree)
+{
+	static const uint32_t scale[] = {3, 40, 300, 2000};
+	uint64_t rng = mb_test_seed ^ 0x19e3;
+	uint64_t marks = 0, fresh_marks = 0;
+	struct mb_volume *vol;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 0);
+	uint32_t len, top = vol->rs_leaves * LEAF_BITS;
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	len = grp->bb_len;
+	for (uint32_t lo = 0; (1u << lo) <= top; lo++) {
+		uint32_t step = 1u << lo < LEAF_BITS ? LEAF_BITS - (1u << lo) + 1 : 1u << lo;
+
+		for (uint32_t c = 0; c + (1u << lo) <= len; c += step) {
+			uint32_t kind = (uint32_t)mb_rand_below(&rng, 3), n = 1u << lo;
+			bool used = mb_rand_below(&rng, 2);
+			const struct mb_rs *t;
+
+			c &= ~(n - 1);
+			t = runs_by_turns(vol, grp, &rng, scale, mb_rand_below(&rng, 2));
+			if (kind == 1) { /* never scanned */
+				mb_runsum_invalidate_locked(vol, grp);
+			} else if (kind == 2) { /* stale here and there */
+				for (int k = 0; k < 3; k++) {
+					uint32_t s = (uint32_t)mb_rand_below(&rng, len);
+					uint32_t m = 1 + (uint32_t)mb_rand_below(&rng, 1500);
+
+					mb_runsum_update_locked(vol, grp, s, s + m <= len ? m : len - s);
+				}
+			}
+			for (uint32_t b = c; b < c + n; b++) /* the other way first */
+				set_bit_to(grp->bb_bitmap, b, !used);
+			if (kind != 1) /* the tree must know the bitmap: told as any change */
+				mb_runsum_update_locked(vol, grp, c, n);
+			if (kind == 0)
+				mb_runsum_flush_locked(vol, grp);
+			bool fresh = t[1].cnt != UINT32_MAX;
+
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, !fresh), 0);
+			for (uint32_t b = c; b < c + n; b++)
+				set_bit_to(grp->bb_bitmap, b, used);
+			mb_runsum_mark_locked(vol, grp, c, n, used, false);
+			marks++;
+			fresh_marks += fresh;
+			ASSERT_TRUE(!fresh || t[1].cnt != UINT32_MAX);
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, !fresh), 0);
+			uint32_t from = (uint32_t)mb_rand_below(&rng, vol->bpg);
+			uint32_t want = 1 + (uint32_t)mb_rand_below(&rng, 3000);
+
+			ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, from, want),
+				      rs_model_next_long(grp->bb_bitmap, vol->bpg, from, want));
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
+		}
+	}
+	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+	ASSERT_TRUE(marks > 200 && fresh_marks * 4 > marks && fresh_marks * 2 < marks);
+}
