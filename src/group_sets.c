@@ -253,6 +253,30 @@ static inline struct mb_mutex *mb_set_lock(struct mb_volume *vol, mb_grp_t g)
 }
 
 /*
+ * Takes wl, a set lock, knowing the process threaded (me: mb_lock_me()):
+ * true if by bias (rank 0, its zeroed memory's), two plain stores then,
+ * which a word held by one stream of requests soon is; else the word.
+ * The unlock must be told which.
+ */
+static inline __attribute__((always_inline)) bool mb_set_lock_mt(struct mb_mutex *wl,
+								  struct mb_lock_thr *me)
+{
+	if (MB_LIKELY(mb_lock_if_biased_at(wl, 0, me)))
+		return true;
+	mb_lock_one(wl, false);
+	return false;
+}
+
+static inline __attribute__((always_inline)) void
+mb_set_unlock_mt(struct mb_mutex *wl, struct mb_lock_thr *me, bool biased)
+{
+	if (MB_LIKELY(biased))
+		mb_unlock_biased_at(wl, 0, me);
+	else
+		mb_unlock_one(wl, false);
+}
+
+/*
  * One look at the thread count for the whole move (up to ~40 sets).  The
  * discard_pa_seq bump comes first: a pass that looks the group up while
  * it is in neither set sees it in its ENOSPC decision (percpu.h).  With
@@ -269,10 +293,11 @@ static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume
 		return;
 	}
 	struct mb_mutex *wl = mb_set_lock(vol, mb_group_no(vol, grp));
+	struct mb_lock_thr *me = mb_lock_me();
+	bool biased = mb_set_lock_mt(wl, me);
 
-	mb_lock(wl);
 	mb_group_move_sets_as(vol, grp, lo, ao, fo, as, false);
-	mb_unlock(wl);
+	mb_set_unlock_mt(wl, me, biased);
 }
 
 /* mb_group_move_sub_locked's move with threads, under the word's lock as
@@ -283,10 +308,11 @@ static __attribute__((noinline)) void mb_group_move_sub_mt(struct mb_volume *vol
 {
 	mb_grp_t g = mb_group_no(vol, grp);
 	struct mb_mutex *wl = mb_set_lock(vol, g);
+	struct mb_lock_thr *me = mb_lock_me();
+	bool biased = mb_set_lock_mt(wl, me); /* the word's other writers excluded */
 
-	mb_lock(wl); /* the word's other writers excluded, as for a move */
 	mb_avg_hi_move(vol, g, grp->bb_avg_sub, as);
-	mb_unlock(wl);
+	mb_set_unlock_mt(wl, me, biased);
 	MB_WRITE_ONCE(grp->bb_avg_sub, as);
 }
 
