@@ -837,7 +837,11 @@ static inline bool mb_visit_counts_locked(struct mb_ac *ac, struct mb_group *grp
 	if (!mb_runsum_scan_fresh_root(vol, grp, ac->g_ex.fe_len, left, &sc))
 		return false;
 	ac->found += sc.runs;
-	mb_stat_cr(vol, ac->criteria, 2, sc.runs);
+	/* the runs measured and the group scanned: one read of mb_stats */
+	if (MB_UNLIKELY(MB_READ_ONCE(vol->t.mb_stats))) {
+		mb_stat_cr(vol, ac->criteria, 2, sc.runs);
+		mb_stat_inc(vol, MB_ST_GROUPS_SCANNED);
+	}
 	if (sc.longest > ac->b_ex.fe_len)
 		ac->b_ex = (struct mb_fex){ g, sc.at, sc.longest, ac->g_ex.fe_logical };
 	return true;
@@ -890,7 +894,6 @@ mb_visit_linear_count(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g, int cr
 		return false;
 	}
 	ac->groups_scanned++;
-	mb_stat_inc(ac->vol, MB_ST_GROUPS_SCANNED);
 	mb_unlock(&grp->bb_lock);
 	return true;
 }
