@@ -1079,7 +1079,9 @@ enum mb_hook_id {
 	MB_HOOK_PA_FAST_FOUND,      /* the PA fast path found its PA, group lock not taken */
 	MB_HOOK_GROUP_BUILT,        /* group.c: a group's buddy built, bb_lock held */
 	MB_HOOK_RESV_SETTLING,      /* a claim's unused part is back, its settle half done */
-	MB_HOOK_SET_MOVING,         /* group_sets.c: a group left its largest_set, not in the new one */
+	MB_HOOK_SET_MOVING,         /* group_sets.c: a group left its largest_set, not in the new one
+				       (with threads its word's set lock held: a hook that parks
+				       there blocks every move of the word's 64 groups) */
 	MB_HOOK_LG_FAST_FOUND,      /* the lg PA fast path chose its PA, group lock not taken */
 	MB_HOOK_VEC_SHORT,          /* allocvec.c: an all-or-nothing gathering fell short, not undone */
 	MB_HOOK_RESV_SUMMING,       /* reserve.c: a sum of the reservations read slot 0 only */
