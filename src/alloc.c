@@ -163,10 +163,11 @@ static inline bool mb_request_common_valid(const struct mb_volume *vol,
 
 	if (req->logical > MB_LOGICAL_LIMIT - req->len)
 		return false;
-	/* MB_GOAL_NONE, the largest value, is never below blocks_count: one
-	   compare parts it from the goals in the volume */
-	if (MB_LIKELY(goal < vol->geo.blocks_count))
-		return goal >= vol->geo.first_data_block;
+	/* one compare for a goal in the volume, and for MB_GOAL_NONE on a
+	   volume whose data starts at block 0 (goal_base, goal_span) */
+	_Static_assert(MB_GOAL_NONE == UINT64_MAX, "NONE wraps to the span's start");
+	if (MB_LIKELY(goal - vol->goal_base < vol->goal_span))
+		return true;
 	return goal == MB_GOAL_NONE;
 }
 
@@ -1360,11 +1361,16 @@ mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, int
 	}
 	struct mb_pcpu *slot = mb_this_pcpu(vol);
 
+	/* before the claim, undone if it fails: its bit and word then need
+	   not wait on the stack across it */
+	mb_buddy_chunk_leave(kw, kbit);
 	mb_one_check(one);
 	if (!(one ? mb_resv_take_exact_held(slot, 1u << lo, 1u << lo)
-		  : mb_resv_take_exact_mt(slot, 1u << lo, 1u << lo, me)))
+		  : mb_resv_take_exact_mt(slot, 1u << lo, 1u << lo, me))) {
+		mb_buddy_chunk_unleave(kw, kbit);
 		return -1;
-	mb_buddy_mark_chunk_front_used_at(vol, grp, start, k, lo, kw, kbit);
+	}
+	mb_buddy_mark_chunk_front_used_at(vol, grp, start, k, lo);
 	mb_group_mark_disk_locked(grp, start, 1u << lo);
 	return start;
 }
@@ -2256,7 +2262,8 @@ static void mb_window_take_locked(struct mb_ac *ac, struct mb_group *grp, mb_grp
 
 	ac->found++;
 	ac->b_ex = (struct mb_fex){ g, start, 1u << lo, ac->g_ex.fe_logical };
-	mb_buddy_mark_chunk_front_used_at(vol, grp, start, k, lo, kw, kbit);
+	mb_buddy_chunk_leave(kw, kbit);
+	mb_buddy_mark_chunk_front_used_at(vol, grp, start, k, lo);
 	mb_use_marked_locked(ac, grp);
 }
 

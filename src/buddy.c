@@ -803,28 +803,28 @@ void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_gr
 }
 
 /* mb_bitmap_mark_clear for [c, c + 2^lo) with c aligned to it: in one
-   word below order 6, whole words from there, no end masks. */
+   word up to order 6, whole words from there, no end masks.  Two tests
+   reach each order's stores (4 for 16 blocks, 8 for 256: a chain of a
+   test per order cost 10 instructions at 256). */
 static inline void mb_bitmap_mark_aligned(uint64_t *map, uint32_t c, int lo)
 {
-	if (lo < 6) {
-		map[c >> 6] |= ((2ULL << ((1u << lo) - 1)) - 1) << (c & 63);
+	uint64_t *p = map + (c >> 6);
+
+	if (lo < 8) {
+		if (lo <= 6) {
+			*p |= (~0ULL >> (63 & -(1u << lo))) << (c & 63);
+		} else {
+			p[0] = p[1] = ~0ULL;
+		}
 		return;
 	}
 	if (lo > 10) {
 		mb_set_bits_words(map, c, 1u << lo);
 		return;
 	}
-	/* 1, 2, 4, 8 or 16 words: a test and the stores of each doubling, no
-	   loop (a loop of 4 words cost 26 instructions) */
-	uint64_t *p = map + (c >> 6);
-
-	p[0] = ~0ULL;
-	if (lo == 6)
-		return;
-	p[1] = ~0ULL;
-	if (lo == 7)
-		return;
-	p[2] = p[3] = ~0ULL;
+	/* 4, 8 or 16 words: the stores of each doubling, no loop (a loop of
+	   4 words cost 26 instructions) */
+	p[0] = p[1] = p[2] = p[3] = ~0ULL;
 	if (lo == 8)
 		return;
 	p[4] = p[5] = p[6] = p[7] = ~0ULL;
@@ -844,22 +844,20 @@ static inline void mb_bitmap_mark_aligned(uint64_t *map, uint32_t c, int lo)
  * a free block after it is where bb_first_free moves when it was c.
  * always_inline into its two callers (alloc.c's fast paths): as a call,
  * +17 instructions a call of raw:16.  The chunk's bit in order k's map
- * is named, word *kw and bit kbit: the lookup that found the chunk read
- * that word (mb_scan_power2_fast_chunk_at_locked), and finding it again
- * cost ~8 instructions a call.
+ * the caller has set already (mb_buddy_chunk_leave): the lookup that found
+ * the chunk holds its word and bit (mb_scan_power2_fast_chunk_at_locked),
+ * finding them again cost ~8 instructions a call, and passing them here
+ * kept them on the stack across the claim (~2).
  */
 inline __attribute__((always_inline)) void
 mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c,
-				  int k, int lo, uint64_t *kw, uint64_t kbit)
+				  int k, int lo)
 {
 	uint32_t len = 1u << lo, end = c + len;
 
 	assert(lo > MB_BUDDY_DERIVED && lo <= k && !(c & ((1u << k) - 1)));
 	assert(len && mb_range_all_clear(grp->bb_bitmap, c, len));
-	assert(k == mb_order_at_start(vol, grp, c));
-	assert(kw == mb_order_map(vol, grp, k) + (c >> k >> 6) && kbit == 1ULL << ((c >> k) & 63) &&
-	       !(*kw & kbit));
-	*kw |= kbit; /* the chunk leaves the buddy */
+	assert(mb_test_bit(mb_order_map(vol, grp, k), c >> k));
 	grp->bb_counters[k]--;
 	for (int j = lo; j < k; j++) {
 		/* bit (c >> j) | 1: c >> j is even (c is 2^k aligned), so the
@@ -871,19 +869,29 @@ mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp, m
 		grp->bb_counters[j]++;
 	}
 	mb_bitmap_mark_aligned(grp->bb_bitmap, c, lo);
-	mb_runsum_mark_locked(vol, grp, c, len, true, false);
-	bool after = lo < k || mb_is_free_after(vol, grp, end);
+	if (!mb_runsum_mark_aligned_idle_locked(vol, grp, c, len))
+		mb_runsum_mark_locked(vol, grp, c, len, true, false);
+	uint32_t frags = grp->bb_fragments, free = grp->bb_free - len, first = grp->bb_first_free;
+	bool hold;
 
-	uint32_t frags = grp->bb_fragments + (uint32_t)mb_is_free_before(grp, c) + after - 1;
-	uint32_t free = grp->bb_free - len;
-
-	MB_WRITE_ONCE(grp->bb_fragments, frags);
 	MB_WRITE_ONCE(grp->bb_free, free);
-	/* a free block after the extent is the first free one past it */
-	if (grp->bb_first_free == c)
-		MB_WRITE_ONCE(grp->bb_first_free,
-			      after ? end : mb_first_free_from(vol, grp->bb_bitmap, end, free));
-	if (MB_LIKELY(mb_group_orders_hold_used_at(vol, grp, free, frags)))
+	if (MB_LIKELY(c == first) && (lo < k || mb_is_free_after(vol, grp, end))) {
+		/* every block before bb_first_free is used, the one after the
+		   extent is free: the run lost its front (frags stay), and its
+		   new front is the first free block */
+		assert(!mb_is_free_before(grp, c));
+		MB_WRITE_ONCE(grp->bb_first_free, end);
+		hold = mb_group_orders_hold_front_used(vol, grp, free, frags);
+	} else {
+		bool after = lo < k || mb_is_free_after(vol, grp, end);
+
+		frags += (uint32_t)mb_is_free_before(grp, c) + after - 1;
+		MB_WRITE_ONCE(grp->bb_fragments, frags);
+		if (c == first)
+			MB_WRITE_ONCE(grp->bb_first_free, mb_first_free_from(vol, grp->bb_bitmap, end, free));
+		hold = mb_group_orders_hold_used_at(vol, grp, free, frags);
+	}
+	if (MB_LIKELY(hold))
 		mb_group_orders_check(vol, grp);
 	else
 		mb_group_reorder_used_locked(vol, grp);

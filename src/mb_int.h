@@ -1142,6 +1142,18 @@ struct mb_volume {
 	uint32_t mb_maxs[MB_MAX_ORDERS];     /* buddy order k: bits (bpg >> k) */
 	uint32_t buddy_words;
 	uint32_t rs_leaves;  /* leaves of a group's run tree (runsum.c) */
+	/* geo.first_data_block in 64 bits: one subtract from a block (x86
+	   has none of a 32-bit memory operand) */
+	uint64_t data_first;
+	/*
+	 * A request's goal is valid when goal - goal_base < goal_span
+	 * (unsigned): the blocks of the volume, from first_data_block on --
+	 * and, when that is 0, MB_GOAL_NONE too (UINT64_MAX: the range then
+	 * starts there and wraps).  One compare for the common goals
+	 * (mb_request_common_valid); a volume with a first data block tests
+	 * MB_GOAL_NONE apart.
+	 */
+	uint64_t goal_base, goal_span;
 
 	/*
 	 * ngroups structs, zero until first use: mb_group_at() sets a group up
@@ -1316,19 +1328,19 @@ static inline int mb_ilog2(uint64_t x) /* floor(log2 x), x > 0 */
 /* Groups are almost always a power of two in size: shift, don't divide. */
 static inline mb_grp_t mb_block_group(const struct mb_volume *vol, mb_fsblk_t b)
 {
-	b -= vol->geo.first_data_block;
+	b -= vol->data_first;
 	return (mb_grp_t)(vol->bpg_shift ? b >> vol->bpg_shift : b / vol->bpg);
 }
 
 static inline mb_grpblk_t mb_block_offset(const struct mb_volume *vol, mb_fsblk_t b)
 {
-	b -= vol->geo.first_data_block;
+	b -= vol->data_first;
 	return (mb_grpblk_t)(vol->bpg_shift ? b & (vol->bpg - 1) : b % vol->bpg);
 }
 
 static inline mb_fsblk_t mb_group_first_block(const struct mb_volume *vol, mb_grp_t g)
 {
-	return vol->geo.first_data_block + (mb_fsblk_t)g * vol->bpg;
+	return vol->data_first + (mb_fsblk_t)g * vol->bpg;
 }
 
 static inline bool mb_test_bit(const uint64_t *map, uint32_t i)
@@ -1410,6 +1422,8 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
 			     uint32_t len);
 void mb_runsum_mark_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
 			   uint32_t len, bool used, bool whole);
+bool mb_runsum_mark_aligned_idle_locked(const struct mb_volume *vol, struct mb_group *grp,
+					uint32_t start, uint32_t len);
 void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp);
 uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			     uint32_t len);
@@ -1436,7 +1450,24 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
 			      uint32_t len, int k);
 void mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp,
-				       mb_grpblk_t c, int k, int lo, uint64_t *kw, uint64_t kbit);
+				       mb_grpblk_t c, int k, int lo);
+/*
+ * The first step of mb_buddy_mark_chunk_front_used_at, which its callers
+ * take themselves: the maximal free chunk of order k at c leaves the
+ * buddy -- its bit kbit in word *kw of order k's map, as the lookup that
+ * found it hands them (mb_scan_power2_fast_chunk_at_locked), is set.
+ * mb_buddy_chunk_unleave undoes it while nothing else changed (a claim
+ * that failed).  bb_lock held.
+ */
+static inline void mb_buddy_chunk_leave(uint64_t *kw, uint64_t kbit)
+{
+	assert(!(*kw & kbit));
+	*kw |= kbit;
+}
+static inline void mb_buddy_chunk_unleave(uint64_t *kw, uint64_t kbit)
+{
+	*kw &= ~kbit;
+}
 int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t block,
 			      uint32_t needed);
@@ -1597,6 +1628,27 @@ static inline bool mb_group_orders_hold_used_at(const struct mb_volume *vol,
 	const uint32_t *floor = &vol->avg_floor[ao][as];
 
 	return free >= 1ULL << fo && free >= frags * floor[0] && free < frags * floor[1];
+}
+
+/*
+ * mb_group_orders_hold_used_at for a use that left the fragments as they
+ * were (it took the front of a run, not all of it) and lowered free: the
+ * average only fell, and stays below the upper bound it was below.  The
+ * group had that run free, so its recorded orders are not -1.
+ */
+static inline bool mb_group_orders_hold_front_used(const struct mb_volume *vol,
+						   struct mb_group *grp, uint64_t free,
+						   uint64_t frags)
+{
+	int lo = grp->bb_largest_free_order, ao = grp->bb_avg_fragment_size_order;
+	int fo = grp->bb_free_order, as = grp->bb_avg_sub;
+
+	assert(free == grp->bb_free && frags == grp->bb_fragments);
+	assert(lo >= 0 && ao >= 0 && fo >= 0 && frags && !mb_group_corrupt(grp));
+	if (!grp->bb_counters[lo])
+		return false;
+	assert(free < frags * vol->avg_floor[ao][as + 1]);
+	return free >= 1ULL << fo && free >= frags * vol->avg_floor[ao][as];
 }
 
 /* The same, free and frags read off the group (the caller that just wrote

@@ -45,6 +45,9 @@ static int mb_geometry_resolve(struct mb_volume *vol, const struct mb_geometry *
 		return -EINVAL;
 
 	vol->geo = geo;
+	vol->data_first = geo.first_data_block;
+	vol->goal_base = geo.first_data_block ? geo.first_data_block : MB_GOAL_NONE;
+	vol->goal_span = geo.blocks_count - geo.first_data_block + !geo.first_data_block;
 	vol->bpg = geo.blocks_per_group;
 	vol->ngroups = (uint32_t)groups;
 	/* ext4's buddy stops at order blocksize_bits + 1 (MB_NUM_ORDERS): a

@@ -229,6 +229,7 @@ static const struct boundary rows[] = {
 	{ "goal first_data_block, no file", { .goal = 1, .len = 16 }, false, 0 },
 	{ "goal last block, no file", { .goal = 256, .len = 4 }, false, 0 },
 	{ "goal blocks_count, no file", { .goal = 257, .len = 16 }, false, -EINVAL },
+	{ "goal 2^64-2, no file", { .goal = UINT64_MAX - 1, .len = 16 }, false, -EINVAL },
 	{ "unknown flag 0x2", { .goal = N, .len = 1, .flags = 0x2 }, true, -EINVAL },
 	{ "internal flag GROUP_ALLOC", { .goal = N, .len = 1, .flags = 0x80 }, true, -EINVAL },
 	{ "internal flag STRICT_CHECK", { .goal = N, .len = 1, .flags = 0x4000 }, false, -EINVAL },
@@ -265,27 +266,46 @@ static const struct boundary rows[] = {
 	    .pright = 201 },
 	  true, 0 },
 };
+
+/*
+ * The goal's edges on a volume whose data starts at block 0 (geo0: 4 KiB
+ * blocks, blocks 0..255), where the goal's test is one compare of a range
+ * that wraps to take MB_GOAL_NONE in (struct mb_volume, goal_base).
+ */
+static const struct mb_geometry geo0 = { .block_size = 4096, .blocks_per_group = 64,
+					 .blocks_count = 4 * 64, .reserved_per_group = 2 };
+static const struct boundary rows0[] = {
+	{ "block 0: goal 0", { .goal = 0, .len = 1 }, true, 0 },
+	{ "block 0: goal 0, no file", { .goal = 0, .len = 16 }, false, 0 },
+	{ "block 0: goal last block", { .goal = 255, .len = 4 }, true, 0 },
+	{ "block 0: goal last block, no file", { .goal = 255, .len = 16 }, false, 0 },
+	{ "block 0: goal blocks_count", { .goal = 256, .len = 1 }, true, -EINVAL },
+	{ "block 0: goal blocks_count, no file", { .goal = 256, .len = 16 }, false, -EINVAL },
+	{ "block 0: goal 2^64-2, no file", { .goal = UINT64_MAX - 1, .len = 16 }, false, -EINVAL },
+	{ "block 0: goal NONE", { .goal = N, .len = 1 }, true, 0 },
+	{ "block 0: goal NONE, no file", { .goal = N, .len = 16 }, false, 0 },
+};
 #undef L
 #undef N
 
-TEST(field_boundaries)
+static void run_rows(const struct boundary *tab, size_t n, const struct mb_geometry *geo)
 {
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct vol_model m;
 		struct mb_file *f;
 		struct mb_extent ex;
-		struct mb_request rq = rows[i].rq;
+		struct mb_request rq = tab[i].rq;
 		bool ok = true;
 
-		ASSERT_EQ_INT(model_open(&m, &geo1k), 0);
+		ASSERT_EQ_INT(model_open(&m, geo), 0);
 		ASSERT_EQ_INT(mb_file_open(m.vol, 7, &f), 0);
-		if (rows[i].use_file)
+		if (tab[i].use_file)
 			rq.file = f;
 		int err = model_alloc(&m, &rq, &ex, &ok);
 
-		if (err != rows[i].err || !ok)
+		if (err != tab[i].err || !ok)
 			mb_test_fail(__FILE__, __LINE__, "%s: err %d (want %d), invariants %s",
-				     rows[i].what, err, rows[i].err, ok ? "held" : "broken");
+				     tab[i].what, err, tab[i].err, ok ? "held" : "broken");
 		/* a valid one twice: the second may come from the PA made by the first */
 		if (!err)
 			err = model_alloc(&m, &rq, &ex, &ok);
@@ -296,6 +316,16 @@ TEST(field_boundaries)
 		if (mb_test_failed)
 			return;
 	}
+}
+
+TEST(field_boundaries)
+{
+	run_rows(rows, sizeof(rows) / sizeof(rows[0]), &geo1k);
+}
+
+TEST(goal_boundaries_data_at_block_0)
+{
+	run_rows(rows0, sizeof(rows0) / sizeof(rows0[0]), &geo0);
 }
 
 /* A file of another volume. */

@@ -962,7 +962,8 @@ static void check_chunk_front(struct fixture *f, uint64_t *rng, struct mb_group 
 
 		uint64_t *kw = mb_buddy_order_map(vol, grp->bb_buddy, k) + (c >> k >> 6);
 
-		mb_buddy_mark_chunk_front_used_at(vol, grp, c, k, lo, kw, 1ULL << ((c >> k) & 63));
+		mb_buddy_chunk_leave(kw, 1ULL << ((c >> k) & 63));
+		mb_buddy_mark_chunk_front_used_at(vol, grp, c, k, lo);
 		set_range(shadow, c, 1u << lo, true);
 		snprintf(op, sizeof(op), "%s chunk front %u order %d of %d", f->name, c, lo, k);
 		if (memcmp(shadow, grp->bb_bitmap, vol->bitmap_words * 8)) {
