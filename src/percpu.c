@@ -12,7 +12,7 @@
 #include "percpu.h"
 
 /* the cache mb_cpu_slot() (percpu.h) reads */
-_Thread_local struct mb_cpu_cache mb_cpu_tls MB_TLS_FAST = { .cpu = -1 };
+_Thread_local struct mb_cpu_cache mb_cpu_tls MB_TLS_FAST = { .cpu = -1, .left = 1 };
 
 int mb_cpu_refresh(void)
 {

@@ -88,7 +88,7 @@ static void p2_wait(struct p2_race *r, int check_round)
 static void on_slot(void)
 {
 	mb_cpu_cached = p2_slot;
-	mb_cpu_uses = 1; /* the next 63 uses keep it */
+	mb_cpu_left = MB_CPU_USES; /* the next 63 uses keep it */
 }
 
 static void p2_mark(struct p2_race *r, const struct mb_extent *ex, bool set)

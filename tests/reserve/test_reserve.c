@@ -567,7 +567,7 @@ struct unresv_race {
 static void on_slot(unsigned s)
 {
 	mb_cpu_cached = (int)s;
-	mb_cpu_uses = 1; /* the next 63 uses keep it */
+	mb_cpu_left = MB_CPU_USES; /* the next 63 uses keep it */
 }
 
 static void unresv_hook(void *arg, int id, uint32_t group, int cr)
@@ -897,3 +897,45 @@ TEST(drain_excludes_a_return)
 	drain_race_run(true);
 }
 #endif
+
+/*
+ * mb_cpu_slot (percpu.h) reads the CPU on a thread's first use and then
+ * on every 64th: the slot a call charges follows from the uses alone.  A
+ * value the cache never holds (mb_cpu_refresh stores no negative CPU)
+ * shows when it was read again.
+ */
+static void *cpu_reads(void *arg)
+{
+	struct mb_volume *vol = arg;
+	int *reread_at = calloc(1, sizeof(int));
+
+	if (!reread_at)
+		return NULL;
+	if (mb_cpu_cached != -1)
+		return reread_at; /* 0: a new thread's cache was read already */
+	(void)mb_cpu_slot(vol);
+	if (mb_cpu_cached < 0)
+		return reread_at; /* the first use did not read it */
+	mb_cpu_cached = -5;
+	for (int use = 1; use <= 200 && !*reread_at; use++) {
+		(void)mb_cpu_slot(vol);
+		if (mb_cpu_cached != -5)
+			*reread_at = use;
+	}
+	return reread_at;
+}
+
+TEST(cpu_read_every_64th_use)
+{
+	struct mb_volume *vol = new_volume();
+	pthread_t t;
+	void *got = NULL;
+
+	ASSERT_TRUE(vol != NULL);
+	ASSERT_EQ_INT(pthread_create(&t, NULL, cpu_reads, vol), 0);
+	ASSERT_EQ_INT(pthread_join(t, &got), 0);
+	ASSERT_TRUE(got != NULL);
+	ASSERT_EQ_INT(*(int *)got, MB_CPU_USES);
+	free(got);
+	mb_volume_destroy(vol);
+}
