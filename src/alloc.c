@@ -422,29 +422,8 @@ void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
 	mb_use_found_locked(ac, grp, -1);
 }
 
-/* ext4_mb_measure_extent + check_limits: keep the best, decide when to stop. */
-static void mb_measure_extent_locked(struct mb_ac *ac, struct mb_group *grp, struct mb_fex *ex)
-{
-	struct mb_fex *bex = &ac->b_ex;
-	uint32_t goal = ac->g_ex.fe_len;
-
-	ac->found++;
-	mb_stat_cr(ac->vol, ac->criteria, 2, 1);
-	if ((ac->flags & MB_HINT_FIRST) || ex->fe_len == goal) {
-		*bex = *ex;
-		mb_use_best_found_locked(ac, grp);
-		return;
-	}
-	if (bex->fe_len == 0) {
-		*bex = *ex;
-	} else if (bex->fe_len < goal) {
-		if (ex->fe_len > bex->fe_len)
-			*bex = *ex; /* short of the goal: longer is better */
-	} else if (ex->fe_len >= goal && ex->fe_len < bex->fe_len) {
-		*bex = *ex; /* satisfied: the smallest that still fits */
-	}
-}
-
+/* ext4_mb_check_limits: decide when to stop (the measure's own is in
+   mb_scan_measure_at_locked). */
 static void mb_check_limits_locked(struct mb_ac *ac, struct mb_group *grp, bool finish)
 {
 	struct mb_volume *vol = ac->vol;
@@ -510,31 +489,70 @@ static uint32_t mb_scan_need(const struct mb_ac *ac)
 	return mb_scan_skips_short(ac) ? ac->b_ex.fe_len + 1 : 1;
 }
 
+/* mb_scan_measure_at_locked's rare ends, out of line and tail calls:
+   vol->bpg, where the walk ends */
+static __attribute__((noinline)) uint32_t mb_scan_take_locked(struct mb_ac *ac,
+							      struct mb_group *grp)
+{
+	mb_use_best_found_locked(ac, grp);
+	return ac->vol->bpg;
+}
+
+static __attribute__((noinline)) uint32_t mb_scan_corrupt_locked(struct mb_volume *vol,
+								 struct mb_group *grp)
+{
+	mb_group_set_corrupt_locked(vol, grp); /* counters disagree */
+	return vol->bpg;
+}
+
 /*
  * Measures the free extent at i, where a run of `known` blocks or more
- * starts (0: i may even be used; len its measure if known, else 0);
- * returns where the walk resumes, or vol->bpg when the group was flagged
- * corrupt.
+ * starts (0: i may even be used; len its measure if known, else 0), and
+ * judges it: ext4_mb_measure_extent (keep the best) and
+ * mb_check_limits_locked(.., false), their takes of the best deferred to
+ * a tail call -- nothing between them reads the group.  Returns where the
+ * walk resumes, or vol->bpg when the group was flagged corrupt or the best
+ * taken.
  */
 static uint32_t mb_scan_measure_at_locked(struct mb_ac *ac, struct mb_group *grp, uint32_t i,
 					  uint32_t len, uint32_t known, uint32_t *free)
 {
 	struct mb_volume *vol = ac->vol;
+	struct mb_fex *bex = &ac->b_ex;
+	uint32_t goal = ac->g_ex.fe_len;
 
 	if (!len)
-		len = known ? mb_buddy_find_extent_known(vol, grp, i, ac->g_ex.fe_len, known)
-			    : mb_buddy_find_extent(vol, grp, i, ac->g_ex.fe_len);
+		len = known ? mb_buddy_find_extent_known(vol, grp, i, goal, known)
+			    : mb_buddy_find_extent(vol, grp, i, goal);
+	if (!len || len > *free)
+		return mb_scan_corrupt_locked(vol, grp); /* counters disagree */
 
-	if (!len || len > *free) {
-		mb_group_set_corrupt_locked(vol, grp); /* counters disagree */
-		return vol->bpg;
-	}
 	struct mb_fex ex = { mb_group_no(vol, grp), i, len, ac->g_ex.fe_logical };
 
-	mb_measure_extent_locked(ac, grp, &ex);
 	*free -= len;
-	if (ac->status == MB_AC_CONTINUE)
-		mb_check_limits_locked(ac, grp, false);
+	ac->found++;
+	mb_stat_cr(vol, ac->criteria, 2, 1);
+	if ((ac->flags & MB_HINT_FIRST) || len == goal) {
+		*bex = ex;
+		return mb_scan_take_locked(ac, grp);
+	}
+	if (bex->fe_len == 0) {
+		*bex = ex;
+	} else if (bex->fe_len < goal) {
+		if (len > bex->fe_len)
+			*bex = ex; /* short of the goal: longer is better */
+	} else if (len >= goal && len < bex->fe_len) {
+		*bex = ex; /* satisfied: the smallest that still fits */
+	}
+	/* mb_check_limits_locked(ac, grp, false), the status CONTINUE (the
+	   callers measure only then) */
+	if (ac->found > MB_READ_ONCE(vol->t.mb_max_to_scan) && !(ac->flags & MB_HINT_FIRST)) {
+		ac->status = MB_AC_BREAK;
+		return i + len;
+	}
+	if (bex->fe_len >= goal && ac->found > MB_READ_ONCE(vol->t.mb_min_to_scan) &&
+	    bex->fe_group == ex.fe_group)
+		return mb_scan_take_locked(ac, grp);
 	return i + len;
 }
 
