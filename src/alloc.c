@@ -1389,7 +1389,7 @@ mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, int
 		return -1;
 	}
 	mb_buddy_mark_chunk_front_used_at(vol, grp, start, k, lo);
-	mb_group_mark_disk_locked(grp, start, 1u << lo);
+	mb_group_mark_disk_fast_locked(grp, start, 1u << lo);
 	return start;
 }
 
@@ -1457,7 +1457,9 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 		mb_unlock_mt(&grp->bb_lock, MB_RANK_GROUP, me);
 	if (start < 0)
 		return mb_alloc_regular(vol, req, out);
-	out->start = mb_group_first_block(vol, g) + (uint64_t)start;
+	/* the group's number again from grp: g kept in a register all along
+	   pushed the chunk's block and order onto the stack (~4 a call) */
+	out->start = mb_group_first_block(vol, mb_group_no(vol, grp)) + (uint64_t)start;
 	out->len = 1u << lo; /* req->len: not kept in a register all along */
 	out->logical = req->logical;
 	return 0;

@@ -462,6 +462,30 @@ void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp)
 	mb_group_update_orders_locked(vol, grp);
 }
 
+/* The own on-disk map's bits, for mb_group_mark_disk_fast_locked */
+static __attribute__((noinline)) void mb_group_mark_disk_own(struct mb_group *grp,
+							     mb_grpblk_t start, uint32_t len)
+{
+	assert(mb_range_all_clear(grp->bb_disk, start, len));
+	mb_set_bits(grp->bb_disk, start, len);
+}
+
+static inline __attribute__((always_inline)) void
+mb_group_mark_disk_as(struct mb_group *grp, mb_grpblk_t start, uint32_t len, bool own_call)
+{
+	mb_assert_locked(&grp->bb_lock);
+	if (grp->bb_bitmap == grp->bb_disk) { /* shared: the buddy set them */
+		assert(mb_range_all_set(grp->bb_disk, start, len));
+	} else if (own_call) {
+		mb_group_mark_disk_own(grp, start, len);
+	} else {
+		assert(mb_range_all_clear(grp->bb_disk, start, len));
+		mb_set_bits(grp->bb_disk, start, len);
+	}
+	grp->bg_free -= len;
+	mb_group_set_dirty_locked(grp);
+}
+
 /*
  * Sets on-disk bits for a range the buddy already counts as used, leaving
  * the volume's free counter to the caller (the PA fast path lowers it on
@@ -472,15 +496,21 @@ void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp)
 inline __attribute__((always_inline)) void mb_group_mark_disk_locked(struct mb_group *grp,
 								      mb_grpblk_t start, uint32_t len)
 {
-	mb_assert_locked(&grp->bb_lock);
-	if (grp->bb_bitmap == grp->bb_disk) { /* shared: the buddy set them */
-		assert(mb_range_all_set(grp->bb_disk, start, len));
-	} else {
-		assert(mb_range_all_clear(grp->bb_disk, start, len));
-		mb_set_bits(grp->bb_disk, start, len);
-	}
-	grp->bg_free -= len;
-	mb_group_set_dirty_locked(grp);
+	mb_group_mark_disk_as(grp, start, len, false);
+}
+
+/*
+ * The same for the power-of-two fast path's take (alloc.c), whose group
+ * on an empty volume shares its maps: a call when it has its own on-disk
+ * map, so that the inlined take keeps nothing on the stack for that case
+ * (its range's word offset did: ~2 instructions a call).  The regular
+ * path's take, whose groups more often have their own, keeps it inline.
+ */
+inline __attribute__((always_inline)) void mb_group_mark_disk_fast_locked(struct mb_group *grp,
+									   mb_grpblk_t start,
+									   uint32_t len)
+{
+	mb_group_mark_disk_as(grp, start, len, true);
 }
 
 void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,

@@ -1675,6 +1675,7 @@ static inline void mb_group_orders_check(const struct mb_volume *vol, struct mb_
 uint64_t *mb_group_pending_map(const struct mb_volume *vol, struct mb_group *grp);
 void mb_group_clear_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 void mb_group_mark_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
+void mb_group_mark_disk_fast_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len);
 void mb_group_mark_disk_used_locked(struct mb_volume *vol, struct mb_group *grp,
 				    mb_grpblk_t start, uint32_t len, uint32_t flags);
 /* One group's piece of a range; apply false: only validate it. */
