@@ -422,23 +422,44 @@ void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
 	mb_use_found_locked(ac, grp, -1);
 }
 
-/* ext4_mb_check_limits: decide when to stop (the measure's own is in
-   mb_scan_measure_at_locked). */
-static void mb_check_limits_locked(struct mb_ac *ac, struct mb_group *grp, bool finish)
-{
-	struct mb_volume *vol = ac->vol;
+/*
+ * ext4_mb_check_limits' verdict, the search for goal blocks still going on in group g:
+ * stop (mb_max_to_scan extents measured), take the best (it reaches the
+ * goal and lies in g, and the group is done or more than mb_min_to_scan
+ * were measured), or go on.  Shared by mb_check_limits_locked and the
+ * measure's inline copy of it (mb_scan_measure_at_locked).
+ */
+enum mb_limits { MB_LIMITS_GO_ON, MB_LIMITS_BREAK, MB_LIMITS_TAKE };
 
+static inline __attribute__((always_inline)) enum mb_limits
+mb_limits_verdict(const struct mb_ac *ac, mb_grp_t g, uint32_t goal, bool finish)
+{
+	const struct mb_volume *vol = ac->vol;
+
+	if (ac->found > MB_READ_ONCE(vol->t.mb_max_to_scan) && !(ac->flags & MB_HINT_FIRST))
+		return MB_LIMITS_BREAK;
+	if (ac->b_ex.fe_len >= goal &&
+	    (finish || ac->found > MB_READ_ONCE(vol->t.mb_min_to_scan)) && ac->b_ex.fe_group == g)
+		return MB_LIMITS_TAKE;
+	return MB_LIMITS_GO_ON;
+}
+
+/* ext4_mb_check_limits: decide when to stop. */
+static __attribute__((noinline)) void mb_check_limits_locked(struct mb_ac *ac, struct mb_group *grp,
+							   bool finish)
+{
 	if (ac->status == MB_AC_FOUND)
 		return;
-	if (ac->found > MB_READ_ONCE(vol->t.mb_max_to_scan) && !(ac->flags & MB_HINT_FIRST)) {
+	switch (mb_limits_verdict(ac, mb_group_no(ac->vol, grp), ac->g_ex.fe_len, finish)) {
+	case MB_LIMITS_BREAK:
 		ac->status = MB_AC_BREAK;
-		return;
-	}
-	if (ac->b_ex.fe_len < ac->g_ex.fe_len)
-		return;
-	if ((finish || ac->found > MB_READ_ONCE(vol->t.mb_min_to_scan)) &&
-	    ac->b_ex.fe_group == mb_group_no(vol, grp))
+		break;
+	case MB_LIMITS_TAKE:
 		mb_use_best_found_locked(ac, grp);
+		break;
+	case MB_LIMITS_GO_ON:
+		break;
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -545,14 +566,16 @@ static uint32_t mb_scan_measure_at_locked(struct mb_ac *ac, struct mb_group *grp
 		*bex = ex; /* satisfied: the smallest that still fits */
 	}
 	/* mb_check_limits_locked(ac, grp, false), the status CONTINUE (the
-	   callers measure only then) */
-	if (ac->found > MB_READ_ONCE(vol->t.mb_max_to_scan) && !(ac->flags & MB_HINT_FIRST)) {
+	   callers measure only then), its take a tail call */
+	switch (mb_limits_verdict(ac, ex.fe_group, goal, false)) {
+	case MB_LIMITS_BREAK:
 		ac->status = MB_AC_BREAK;
-		return i + len;
-	}
-	if (bex->fe_len >= goal && ac->found > MB_READ_ONCE(vol->t.mb_min_to_scan) &&
-	    bex->fe_group == ex.fe_group)
+		break;
+	case MB_LIMITS_TAKE:
 		return mb_scan_take_locked(ac, grp);
+	case MB_LIMITS_GO_ON:
+		break;
+	}
 	return i + len;
 }
 

@@ -462,12 +462,19 @@ void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp)
 	mb_group_update_orders_locked(vol, grp);
 }
 
-/* The own on-disk map's bits, for mb_group_mark_disk_fast_locked */
-static __attribute__((noinline)) void mb_group_mark_disk_own(struct mb_group *grp,
-							     mb_grpblk_t start, uint32_t len)
+/* A group's own on-disk map (not the buddy's bitmap): the bits of a range
+   it has clear */
+static inline void mb_group_set_own_disk(struct mb_group *grp, mb_grpblk_t start, uint32_t len)
 {
 	assert(mb_range_all_clear(grp->bb_disk, start, len));
 	mb_set_bits(grp->bb_disk, start, len);
+}
+
+/* The same as a call, for mb_group_mark_disk_fast_locked */
+static __attribute__((noinline)) void mb_group_mark_disk_own(struct mb_group *grp,
+							     mb_grpblk_t start, uint32_t len)
+{
+	mb_group_set_own_disk(grp, start, len);
 }
 
 static inline __attribute__((always_inline)) void
@@ -479,8 +486,7 @@ mb_group_mark_disk_as(struct mb_group *grp, mb_grpblk_t start, uint32_t len, boo
 	} else if (own_call) {
 		mb_group_mark_disk_own(grp, start, len);
 	} else {
-		assert(mb_range_all_clear(grp->bb_disk, start, len));
-		mb_set_bits(grp->bb_disk, start, len);
+		mb_group_set_own_disk(grp, start, len);
 	}
 	grp->bg_free -= len;
 	mb_group_set_dirty_locked(grp);

@@ -270,9 +270,9 @@ void mb_mutex_unlock_word(struct mb_mutex *mx, struct mb_lock_thr *me);
  * the bias first).
  */
 static inline __attribute__((always_inline)) bool
-mb_bias_enter(struct mb_lock_thr *me, struct mb_mutex *mx, bool nested)
+mb_bias_enter_at(struct mb_lock_thr *me, struct mb_mutex *mx, int rank, bool nested)
 {
-	_Atomic(struct mb_mutex *) *in = &me->in[mx->rank];
+	_Atomic(struct mb_mutex *) *in = &me->in[rank];
 
 	if (nested && atomic_load_explicit(in, memory_order_relaxed))
 		return false;
@@ -282,6 +282,13 @@ mb_bias_enter(struct mb_lock_thr *me, struct mb_mutex *mx, bool nested)
 		return true;
 	atomic_store_explicit(in, NULL, memory_order_release);
 	return false;
+}
+
+/* mb_bias_enter_at at mx's own rank */
+static inline __attribute__((always_inline)) bool
+mb_bias_enter(struct mb_lock_thr *me, struct mb_mutex *mx, bool nested)
+{
+	return mb_bias_enter_at(me, mx, mx->rank, nested);
 }
 
 /*
@@ -554,17 +561,9 @@ static inline __attribute__((always_inline)) bool
 mb_lock_if_biased_at(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
 {
 	/* relaxed: as in mb_mutex_lock_raw */
-	if (atomic_load_explicit(&mx->bias, memory_order_relaxed) != me)
+	if (atomic_load_explicit(&mx->bias, memory_order_relaxed) != me ||
+	    !mb_bias_enter_at(me, mx, rank, false))
 		return false;
-	/* mb_bias_enter, not nested */
-	_Atomic(struct mb_mutex *) *in = &me->in[rank];
-
-	atomic_store_explicit(in, mx, memory_order_relaxed);
-	atomic_signal_fence(memory_order_seq_cst); /* the load stays after the store */
-	if (MB_UNLIKELY(atomic_load_explicit(&mx->bias, memory_order_relaxed) != me)) {
-		atomic_store_explicit(in, NULL, memory_order_release);
-		return false;
-	}
 #ifdef MB_DEBUG
 	mb_lock_noted(mx);
 #endif

@@ -255,14 +255,14 @@ static uint32_t mb_resv_drain_locked(struct mb_volume *vol)
 static inline bool mb_resv_take_word(struct mb_pcpu *slot, uint64_t need, uint64_t n,
 				     bool track)
 {
+	if (!track) /* percpu.h's, which the power-of-two fast path inlines */
+		return mb_resv_take_exact_held(slot, need, n);
 	uint64_t w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
 
 	/* near empty the shares are dry: nothing published */
-	if (mb_resv_share_of(w) < (int64_t)need ||
-	    (track && mb_resv_flight_of(w) >= MB_RESV_FLIGHT_MAX))
+	if (mb_resv_share_of(w) < (int64_t)need || mb_resv_flight_of(w) >= MB_RESV_FLIGHT_MAX)
 		return false;
-	atomic_store_explicit(&slot->resv_word, w + ((track ? MB_RESV_FLIGHT_ONE : 0) - n),
-			      memory_order_relaxed);
+	atomic_store_explicit(&slot->resv_word, w + (MB_RESV_FLIGHT_ONE - n), memory_order_relaxed);
 	return true;
 }
 
