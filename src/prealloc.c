@@ -194,7 +194,8 @@ struct mb_pa *mb_pa_alloc(void)
 	return pa;
 }
 
-void mb_pa_free(struct mb_pa *pa)
+/* mb_pa_free's body: inline in mb_pa_forget, which frees every used-up PA */
+static inline __attribute__((always_inline)) void mb_pa_free_inline(struct mb_pa *pa)
 {
 #if MB_PA_CACHE_MAX
 	if (mb_pa_cache_n < MB_PA_CACHE_MAX && mb_pa_cache_usable()) {
@@ -207,6 +208,11 @@ void mb_pa_free(struct mb_pa *pa)
 	}
 #endif
 	mb_free_lines(pa);
+}
+
+void mb_pa_free(struct mb_pa *pa)
+{
+	mb_pa_free_inline(pa);
 }
 
 static inline mb_fsblk_t mb_pa_end(const struct mb_pa *pa)
@@ -322,7 +328,8 @@ static void mb_file_insert_pa(struct mb_file *file, struct mb_pa *pa)
 	MB_WRITE_ONCE(file->f_pa_last, pa);
 }
 
-static void mb_file_remove_pa(struct mb_file *file, struct mb_pa *pa)
+static inline __attribute__((always_inline)) void mb_file_remove_pa(struct mb_file *file,
+								    struct mb_pa *pa)
 {
 	if (file->f_pa_last == pa)
 		MB_WRITE_ONCE(file->f_pa_last, NULL);
@@ -716,13 +723,11 @@ static void mb_lg_unbucket(struct mb_lg *lg, struct mb_pa *pa)
  */
 static void mb_pa_forget(struct mb_pa *pa)
 {
-	if (pa->pa_type == MB_INODE_PA) {
+	if (pa->pa_type == MB_INODE_PA)
 		mb_file_remove_pa(pa->pa_file, pa);
-		mb_pa_free(pa);
-		return;
-	}
-	mb_lg_unbucket(pa->pa_lg, pa);
-	mb_pa_free(pa);
+	else
+		mb_lg_unbucket(pa->pa_lg, pa);
+	mb_pa_free_inline(pa);
 }
 
 /* The PA covering the request's first block, if any: PAs are disjoint. */
