@@ -730,6 +730,14 @@ static void mb_pa_forget(struct mb_pa *pa)
 	mb_pa_free_inline(pa);
 }
 
+/* mb_pa_forget of an inode PA, inline where a file's take used it up */
+static inline __attribute__((always_inline)) void mb_pa_forget_inode(struct mb_pa *pa)
+{
+	assert(pa->pa_type == MB_INODE_PA);
+	mb_file_remove_pa(pa->pa_file, pa);
+	mb_pa_free_inline(pa);
+}
+
 /* The PA covering the request's first block, if any: PAs are disjoint. */
 static bool mb_use_inode_pa(struct mb_ac *ac)
 {
@@ -1054,7 +1062,7 @@ mb_inode_fast_alloc_locked(struct mb_volume *vol, const struct mb_request *req, 
 	used_up = got && !pa->pa_free; /* then retired by us (mb_pa_retire_locked) */
 	mb_unlock_one(&grp->bb_lock, mb_pa_one(one));
 	if (used_up)
-		mb_pa_forget(pa); /* retired by us: its memory is ours to free */
+		mb_pa_forget_inode(pa); /* retired by us: its memory is ours to free */
 	return got;
 }
 
