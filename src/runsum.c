@@ -22,7 +22,10 @@
  * or joined (mb_rs_leaf_mark), or else is read again from its words at
  * once (mb_rs_leaf_redo): it stays fresh.  In a tree all fresh
  * the ancestors of the leaves so set follow them at once (mb_rs_lift,
- * mb_rs_mark_long_fresh); else they go stale.  A query's walk recomputes the stale nodes it reaches, no others
+ * mb_rs_mark_long_fresh), and a used mark over whole nodes sets the
+ * highest of them alone, their subtrees left hidden until a free or a walk
+ * from a used block there pushes down (mb_rs_unlazy_slow: the rule); else
+ * they go stale.  A query's walk recomputes the stale nodes it reaches, no others
  * (mb_rs_scan_node).
  *
  * Storage: 2 * leaves nodes of 20 bytes behind the group's buddy, in the
@@ -471,6 +474,53 @@ static inline void mb_rs_mark_stale(struct mb_rs *t, uint32_t leaf)
 	mb_rs_mark_path(t, leaf, leaf);
 }
 
+/*
+ * Lazy all-used subtrees.  A used mark that covers an inner node's whole
+ * range sets that node alone, all used, and leaves its subtree as it was
+ * (mb_rs_mark_long_fresh's siblings inside the range, mb_rs_mark_node in a
+ * tree all fresh): the walks never descend into a node of max 0, and a
+ * used mark's leaves hold free blocks, so no ancestor of theirs is all
+ * used.  The rule, which the tests' model checks (runsum_model.c): below a
+ * fresh node of max 0, a node holds its true summary (all used) or the
+ * all-free summary of its size, and then so does every node below it --
+ * what they held when the mark came, their range all free in a tree all
+ * fresh ("hidden" nodes, never stale).  So a leaf that holds used blocks
+ * and reads all free is hidden, and only then: a free's leaves, and a
+ * walk's first leaf when it starts at a used block, are checked so, and
+ * when hidden, pushed down (mb_rs_unlazy_slow): from the lowest ancestor
+ * not reading all free -- all used -- down to the leaf, each node on the
+ * path and its sibling are set all used (true, as their parent is).  Then
+ * the leaf's path and its siblings are true, which is all that a mark's
+ * leaf set, its climbs and lift, and a walk from there read.  A tree goes
+ * stale only through mb_runsum_invalidate_locked (every node then stale:
+ * nothing hidden) or mb_runsum_update_locked (which pushes down first):
+ * hidden nodes are never stale, nor are the all-used nodes above them.
+ */
+static __attribute__((noinline)) void mb_rs_unlazy_slow(struct mb_rs *t, uint32_t n)
+{
+	uint32_t m = n / 2, sz = 2 * MB_RS_LEAF_BITS, d = 1;
+
+	/* up through the nodes reading all free (hidden ones, or, for a
+	   leaf truly all free, true ones) */
+	for (; m && t[m].cnt == 1 && t[m].pre == sz; m /= 2, sz *= 2)
+		d++;
+	if (!m || t[m].max || t[m].cnt)
+		return; /* no all-used node above: the leaf is true */
+	for (; d; d--) { /* from m's children down to the leaf */
+		uint32_t c = n >> (d - 1);
+
+		t[c] = t[c ^ 1] = (struct mb_rs){0, 0, 0, 0, 0};
+	}
+}
+
+/* Leaf node n is true once this returns (see above): one compare when it
+   does not read all free. */
+static inline void mb_rs_unlazy(struct mb_rs *t, uint32_t n)
+{
+	if (MB_UNLIKELY(t[n].pre == MB_RS_LEAF_BITS) && t[n].cnt == 1)
+		mb_rs_unlazy_slow(t, n);
+}
+
 #ifndef NDEBUG
 static inline bool mb_rs_same(struct mb_rs x, struct mb_rs y)
 {
@@ -737,8 +787,10 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
 	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
 
 	assert(len && hi < p);
-	for (uint32_t l = lo; l <= hi; l++)
+	for (uint32_t l = lo; l <= hi; l++) {
+		mb_rs_unlazy_slow(t, p + l); /* a stale node is never above a hidden one */
 		mb_rs_mark_stale(t, p + l);
+	}
 }
 
 /*
@@ -815,30 +867,39 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 	if (hi >= out)
 		mb_rs_leaf_set(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used, false,
 			       MB_RS_FROM_START);
-	for (uint32_t l = in; l < out; l++) {
-		assert(mb_rs_leaf(vol, grp, l).max == all.max); /* the caller's word */
-		t[p + l] = all;
+	if (used) { /* lazy: the end leaves if inside, the rest by the climbs */
+		if (lo == in)
+			t[a] = all;
+		if (hi < out)
+			t[b] = all;
+	} else {
+		for (uint32_t l = in; l < out; l++) {
+			assert(mb_rs_leaf(vol, grp, l).max == all.max); /* the caller's word */
+			t[p + l] = all;
+		}
 	}
 	/* a and b meet k levels up, at their common ancestor a >> k; below
 	   it, a's ancestors end inside the range and b's begin in it */
 	const uint32_t k = 32 - (uint32_t)__builtin_clz(a ^ b);
 	struct mb_rs L = t[a], R = t[b];
 
-	/* the nodes strictly between a's and b's at each level below the
-	   common ancestor: all used or all free, as their leaves */
-	for (uint32_t d = 1, sz = 2 * half; d < k; d++, sz *= 2) {
-		const uint32_t w = used ? 0 : sz;
-
+	/* free: the nodes strictly between a's and b's at each level below
+	   the common ancestor, all free as their leaves */
+	for (uint32_t d = 1, sz = 2 * half; !used && d < k; d++, sz *= 2)
 		for (uint32_t n = (a >> d) + 1; n < b >> d; n++)
-			t[n] = (struct mb_rs){w, w, w, !used, 0};
-	}
+			t[n] = (struct mb_rs){sz, sz, sz, 1, 0};
 	/* a's path, then b's: each climb alone keeps its node in registers.
 	   A sibling inside the range is all used or all free: a join in
-	   closed form.  The range covers a's node's end and b's node's start:
-	   used, L.suf and R.pre are 0; free, not (what the compiler is told) */
+	   closed form; used, it is set here, all used, and its subtree left
+	   hidden (see mb_rs_unlazy_slow: the highest nodes inside the range
+	   are these siblings, and a and b).  The range covers a's node's end
+	   and b's node's start: used, L.suf and R.pre are 0; free, not (what
+	   the compiler is told) */
 	for (uint32_t x = a, h = half; x >> 1 != a >> k; x /= 2, h *= 2) {
 		if (used ? L.suf != 0 : L.suf == 0)
 			__builtin_unreachable();
+		if (used && !(x & 1))
+			t[x + 1] = all;
 		L = x & 1 ? mb_rs_join_up(t[x - 1], h, L, h) : mb_rs_join_whole_after(L, h, used);
 		assert(mb_rs_same(L, mb_rs_join(t[x & ~1u], h, t[x | 1], h)));
 		t[x / 2] = L;
@@ -846,6 +907,8 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 	for (uint32_t y = b, h = half; y >> 1 != b >> k; y /= 2, h *= 2) {
 		if (used ? R.pre != 0 : R.pre == 0)
 			__builtin_unreachable();
+		if (used && y & 1)
+			t[y - 1] = all;
 		R = y & 1 ? mb_rs_join_whole_before(R, h, used) : mb_rs_join_up(R, h, t[y + 1], h);
 		assert(mb_rs_same(R, mb_rs_join(t[y & ~1u], h, t[y | 1], h)));
 		t[y / 2] = R;
@@ -887,6 +950,11 @@ mb_rs_mark_node(const struct mb_volume *vol, const struct mb_group *grp, uint32_
 
 	assert(lo >= MB_RS_LEAF_SHIFT && !(c & ((1u << lo) - 1)));
 	assert((n << d) - p + (1u << d) <= p);
+	if (used && fresh) { /* n alone: its subtree hidden (mb_rs_unlazy_slow) */
+		t[n] = (struct mb_rs){0, 0, 0, 0, 0};
+		mb_rs_lift_from(t, n, o, 1u << lo);
+		return;
+	}
 	for (uint32_t m = n << d, stop = (n + 1) << d; m < stop; m++) {
 		assert(mb_rs_leaf(vol, grp, m - p).max == (used ? 0 : MB_RS_LEAF_BITS));
 		stale += t[m].cnt == MB_RS_STALE;
@@ -1008,6 +1076,13 @@ static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vo
 						      const struct mb_group *grp, uint32_t start,
 						      uint32_t len, bool used)
 {
+	if (!used) { /* the range's end leaves true: see mb_rs_unlazy_slow */
+		struct mb_rs *t = mb_runsum_tree(vol, grp);
+		uint32_t p = mb_rs_leaves(vol);
+
+		mb_rs_unlazy(t, p + start / MB_RS_LEAF_BITS);
+		mb_rs_unlazy(t, p + (start + len - 1) / MB_RS_LEAF_BITS);
+	}
 	if (!((start | len) & (len - 1)) && used)
 		mb_rs_mark_node_used(vol, grp, start, (uint32_t)__builtin_ctz(len));
 	else if (!((start | len) & (len - 1)))
@@ -1034,6 +1109,10 @@ mb_rs_mark_two(const struct mb_volume *vol, const struct mb_group *grp, uint32_t
 	uint32_t p = mb_rs_leaves(vol), mid = (lo + 1) * MB_RS_LEAF_BITS;
 	uint32_t a = p + lo, b = a + 1, half = MB_RS_LEAF_BITS;
 
+	if (!used) { /* see mb_rs_unlazy_slow */
+		mb_rs_unlazy(t, a);
+		mb_rs_unlazy(t, b);
+	}
 	if (t[1].cnt == MB_RS_STALE) {
 		mb_rs_mark_leaf(vol, grp, t, lo, start, mid, used, whole, MB_RS_INSIDE, true);
 		mb_rs_mark_leaf(vol, grp, t, lo + 1, mid, start + len, used, whole, MB_RS_INSIDE,
@@ -1069,6 +1148,8 @@ static inline void mb_rs_mark_short(const struct mb_volume *vol, const struct mb
 		mb_rs_mark_two(vol, grp, lo, start, len, used, whole);
 		return;
 	}
+	if (!used) /* see mb_rs_unlazy_slow */
+		mb_rs_unlazy(t, mb_rs_leaves(vol) + lo);
 	mb_rs_mark_leaf(vol, grp, t, lo, start, start + len, used, whole, MB_RS_INSIDE, true);
 }
 
@@ -1391,7 +1472,15 @@ MB_RS_INLINE void mb_rs_scan_walk(struct mb_rs_walk *w, uint32_t from)
 	if (from > w->grp->bb_first_free) {
 		uint32_t leaf = from / MB_RS_LEAF_BITS, wi = from >> 6;
 
+		/* a used block at from may lie in a node a used mark set
+		   alone, its leaf hidden (mb_rs_unlazy_slow), and the walk reads
+		   the leaf's path: then made true.  A leaf reading all free
+		   with from used is hidden; each test rides on what the walk
+		   reads anyway (the leaf's cnt, from's word) */
 		if (from % MB_RS_LEAF_BITS == 0 && w->t[p + leaf].cnt != MB_RS_STALE) {
+			if (MB_UNLIKELY(w->t[p + leaf].pre == MB_RS_LEAF_BITS) &&
+			    mb_test_bit(w->grp->bb_bitmap, from))
+				mb_rs_unlazy_slow(w->t, p + leaf);
 			/* from starts a fresh leaf (a measure often ends at
 			   one): the walk starts at the largest fresh node
 			   starting there, not at the leaf's words */
@@ -1402,8 +1491,12 @@ MB_RS_INLINE void mb_rs_scan_walk(struct mb_rs_walk *w, uint32_t from)
 				sz *= 2;
 			goto node;
 		}
-		mb_rs_scan_word(w, mb_rs_free(w->vol, w->grp, wi) & (~0ULL << (from & 63)),
-				wi << 6);
+		uint64_t z = mb_rs_free(w->vol, w->grp, wi) & (~0ULL << (from & 63));
+
+		if (!z && MB_UNLIKELY(w->t[p + leaf].pre == MB_RS_LEAF_BITS) &&
+		    w->t[p + leaf].cnt == 1) /* fresh (a hidden leaf is), from used */
+			mb_rs_unlazy_slow(w->t, p + leaf);
+		mb_rs_scan_word(w, z, wi << 6);
 		mb_rs_scan_leaf_words(w, wi + 1, (leaf + 1) * MB_RS_LEAF_WORDS);
 		n = p + leaf;
 		sz = MB_RS_LEAF_BITS;

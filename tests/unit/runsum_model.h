@@ -39,4 +39,15 @@ struct mb_rs rs_model_node(const struct mb_volume *vol, const uint64_t *map, uin
  */
 int rs_model_tree_differs(struct mb_volume *vol, struct mb_group *grp, bool stale_ok);
 
+/*
+ * The same against truth[n] (a build's nodes, say) for the nodes of t.
+ * Both know the rule of the lazy all-used subtrees (runsum.c,
+ * mb_rs_unlazy_slow): below a fresh node of max 0, a node is all used or
+ * hidden -- the all-free summary of its size, as every node below it --
+ * and two siblings are both one or both the other; hidden nodes are never
+ * stale.
+ */
+int rs_model_nodes_differ(const struct mb_volume *vol, const struct mb_rs *t,
+			  const struct mb_rs *truth, bool stale_ok);
+
 #endif

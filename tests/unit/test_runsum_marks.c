@@ -707,3 +707,112 @@ TEST(aligned_chunk_marks_set_their_subtree)
 	mb_volume_destroy(vol);
 	ASSERT_TRUE(marks > 200 && fresh_marks * 4 > marks && fresh_marks * 2 < marks);
 }
+
+/* Does leaf node n read all free though its range holds a used block?
+   Then it is hidden below a node a used mark set alone (runsum.c). */
+static bool leaf_hidden(const struct mb_volume *vol, const struct mb_group *grp, uint32_t leaf)
+{
+	const struct mb_rs *t = mb_runsum_tree(vol, grp);
+	const struct mb_rs r = t[vol->rs_leaves + leaf];
+
+	if (r.pre != LEAF_BITS || r.cnt != 1)
+		return false;
+	for (uint32_t b = leaf * LEAF_BITS; b < (leaf + 1) * LEAF_BITS; b++)
+		if (b >= vol->bitmap_words * 64u || !rs_model_free(grp->bb_bitmap, b))
+			return true;
+	return false;
+}
+
+/*
+ * A used mark over whole nodes sets the highest of them alone and leaves
+ * their subtrees hidden (mb_rs_mark_long_fresh, mb_rs_mark_node); a free
+ * in them, and a walk from a used block there, push down first
+ * (mb_rs_unlazy_slow).  Long used marks in a fresh tree, then frees of
+ * pieces of used runs (short or long, leaf-aligned or not) and scans from
+ * every leaf start and from used blocks: the tree must keep the rule
+ * (runsum_model.c), and every answer be a bit walk's.
+ */
+TEST(lazy_used_subtrees_push_down_on_use)
+{
+	static const uint32_t scale[] = {40, 600, 3000, 9000};
+	uint64_t rng = mb_test_seed ^ 0x7ad1;
+	uint64_t hidden_frees = 0, hidden_starts = 0, frees = 0;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 4; round++) {
+			struct mb_group *grp =
+				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			const struct mb_rs *t;
+			uint32_t len;
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			t = runs_by_turns(vol, grp, &rng, scale, round & 1);
+			len = grp->bb_len;
+			for (int q = 0, nq = mb_test_rounds(300); q < nq; q++) {
+				uint32_t x = (uint32_t)mb_rand_below(&rng, len), rs, re, s, e;
+				bool used = q % 3 != 2; /* two used marks a free */
+
+				run_around(grp->bb_bitmap, len, x, used, &rs, &re);
+				if (re == rs || (used && re - rs < LEAF_BITS))
+					continue;
+				s = rs + (uint32_t)mb_rand_below(&rng, re - rs);
+				e = s + 1 + (uint32_t)mb_rand_below(&rng, re - s);
+				if (used && e - s < LEAF_BITS)
+					s = rs, e = re; /* long: the whole run */
+				if (mb_rand_below(&rng, 2)) { /* whole leaves of it, if any */
+					uint32_t a = (s + LEAF_BITS - 1) / LEAF_BITS * LEAF_BITS;
+					uint32_t b = e / LEAF_BITS * LEAF_BITS;
+
+					if (a < b)
+						s = a, e = b;
+				}
+				if (!used)
+					for (uint32_t l = s / LEAF_BITS; l <= (e - 1) / LEAF_BITS; l++)
+						hidden_frees += leaf_hidden(vol, grp, l);
+				ASSERT_TRUE(t[1].cnt != UINT32_MAX);
+				for (uint32_t b = s; b < e; b++)
+					set_bit_to(grp->bb_bitmap, b, used);
+				mb_runsum_mark_locked(vol, grp, s, e - s, used, false);
+				frees += !used;
+				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+				if (q % 3)
+					continue;
+				/* scans from leaf starts and blocks inside a used
+				   range just marked, and from anywhere */
+				for (int k = 0; k < 8; k++) {
+					uint32_t from = k < 6 && used ? s + (uint32_t)mb_rand_below(&rng, e - s)
+								      : (uint32_t)mb_rand_below(&rng, len);
+					uint32_t want = 1 + (uint32_t)mb_rand_below(&rng, 2000);
+					uint32_t runs = 1 + (uint32_t)mb_rand_below(&rng, 9);
+					struct mb_runsum_scan o, m;
+
+					if (k % 2)
+						from &= ~(LEAF_BITS - 1);
+					hidden_starts += leaf_hidden(vol, grp, from / LEAF_BITS) &&
+							 !rs_model_free(grp->bb_bitmap, from);
+					ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, from, want),
+						      rs_model_next_long(grp->bb_bitmap, vol->bpg, from,
+									 want));
+					mb_runsum_scan(vol, grp, from, want, runs, &o);
+					rs_model_scan(grp->bb_bitmap, vol->bpg, from, want, runs, &m);
+					ASSERT_EQ_INT(o.next, m.next);
+					ASSERT_EQ_INT(o.runs, m.runs);
+					ASSERT_EQ_INT(o.longest, m.longest);
+				}
+				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+			}
+			mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	fprintf(stderr, "lazy subtrees: %llu frees, %llu hidden leaves freed, %llu walks from one\n",
+		(unsigned long long)frees, (unsigned long long)hidden_frees,
+		(unsigned long long)hidden_starts);
+	/* coverage, not a result: the pushes down happen */
+	ASSERT_TRUE(hidden_frees > 4 && hidden_starts > 4);
+}
