@@ -1438,13 +1438,25 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 	mb_grp_t goal = req->goal != MB_GOAL_NONE ? mb_block_group(vol, req->goal) : 0;
 
 	assert(lo <= k && k <= vol->max_order);
-	if (goal && !mb_gset_any_from(&vol->largest_ge[lo], goal))
-		return mb_alloc_regular(vol, req, out);
 	/* mb_gset_next_far without its test of goal against the set's size:
-	   a valid goal's group is one of the ngroups the set holds */
+	   a valid goal's group is one of the ngroups the set holds; a miss in
+	   goal's word goes on past it (mb_gset_next_past: no second look).
+	   No look at largest_ge[lo] first: set k's members are all in it, so
+	   where it has none from goal, neither has set k, and the search
+	   declines alike (seq90 rand -13 a call).  Group 0 (no goal, or the
+	   first group's) its own case: its word whole, no shift and mask */
 	const struct mb_gset *set = &vol->largest_set[k];
-	uint64_t w = mb_gset_word_from(set, goal);
-	mb_grp_t g = w ? (goal & ~63u) + (uint32_t)__builtin_ctzll(w) : mb_gset_next_far(set, goal);
+	mb_grp_t g;
+
+	if (!goal) {
+		uint64_t w = atomic_load_explicit(&set->lvl[0][0], memory_order_relaxed);
+
+		g = w ? (uint32_t)__builtin_ctzll(w) : mb_gset_next_past(set, 0);
+	} else {
+		uint64_t w = mb_gset_word_from(set, goal);
+
+		g = w ? (goal & ~63u) + (uint32_t)__builtin_ctzll(w) : mb_gset_next_past(set, goal);
+	}
 
 	assert(goal < set->nbits && set->nbits == vol->ngroups);
 	if (g >= vol->ngroups)

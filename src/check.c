@@ -153,6 +153,29 @@ static void mb_check_sets(struct mb_volume *vol, struct mb_group *grp, mb_grp_t 
 	}
 }
 
+/*
+ * Every set's summary levels cover its members (gset.c): a clear summary
+ * bit over a member hides it from every search, which mb_check_sets,
+ * testing level 0, cannot see.
+ */
+static void mb_check_summaries(struct mb_volume *vol, struct mb_report *r)
+{
+	if (!mb_gset_summaries_ok(&vol->setup_set))
+		mb_report(r, "volume: setup set summary bit clear over a member\n");
+	for (int k = 0; k <= vol->max_order; k++) {
+		const struct mb_gset *sets[] = { &vol->largest_set[k], &vol->avg_set[k],
+						 &vol->free_ge[k], &vol->largest_ge[k],
+						 &vol->avg_ge[k] };
+		static const char *const names[] = { "largest", "avg", "free_ge", "largest_ge",
+						      "avg_ge" };
+
+		for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+			if (!mb_gset_summaries_ok(sets[i]))
+				mb_report(r, "volume: %s set %d: summary bit clear over a member\n",
+					  names[i], k);
+	}
+}
+
 static void mb_check_group(struct mb_volume *vol, mb_grp_t g, struct mb_check_bufs *b,
 			   struct mb_report *r, int64_t *disk_free)
 {
@@ -246,6 +269,7 @@ int mb_check(struct mb_volume *vol, char *buf, size_t buflen)
 		disk_free -= mb_group_pristine_free(vol, g);
 		mb_check_group(vol, g, &b, &r, &disk_free);
 	}
+	mb_check_summaries(vol, &r);
 	if (disk_free != mb_free_counter_sum(vol))
 		mb_report(&r, "volume: free counter %lld, groups add up to %lld\n",
 			  (long long)mb_free_counter_sum(vol), (long long)disk_free);

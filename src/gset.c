@@ -39,26 +39,35 @@ int mb_gset_init(struct mb_gset *s, uint32_t nbits)
 	s->nlevels = 0;
 	s->fam = NULL;
 	s->fam_bit = 0;
-	do {
+	atomic_init(&s->top, 0);
+	for (;;) {
 		uint32_t words = (bits + 63) / 64;
 
-		if (s->nlevels == MB_GSET_MAX_LEVELS)
+		if (s->nlevels == MB_GSET_MAX_LEVELS) {
+			mb_gset_destroy(s);
 			return -EINVAL;
+		}
+		s->nwords[s->nlevels] = words;
+		if (words == 1) { /* the top: the struct's own word */
+			s->lvl[s->nlevels] = &s->top;
+			s->top_shift = 6 * (uint32_t)s->nlevels++;
+			return 0;
+		}
 		s->lvl[s->nlevels] = mb_zmap(words * sizeof(uint64_t));
 		if (!s->lvl[s->nlevels]) {
 			mb_gset_destroy(s);
 			return -ENOMEM;
 		}
-		s->nwords[s->nlevels++] = words;
+		s->nlevels++;
 		bits = words;
-	} while (bits > 1);
-	return 0;
+	}
 }
 
 void mb_gset_destroy(struct mb_gset *s)
 {
 	for (int i = 0; i < s->nlevels; i++)
-		mb_zunmap((void *)s->lvl[i], s->nwords[i] * sizeof(uint64_t));
+		if (s->lvl[i] != &s->top)
+			mb_zunmap((void *)s->lvl[i], s->nwords[i] * sizeof(uint64_t));
 	s->nlevels = 0;
 }
 
@@ -219,7 +228,7 @@ void *mb_gset_image_map(const struct mb_gset_image *img, int l, void *at, size_t
 static bool mb_gset_map_level(struct mb_gset *s, int l, const struct mb_gset_image *img)
 {
 	size_t bytes = (size_t)s->nwords[l] * sizeof(uint64_t);
-	void *p = mb_gset_image_map(img, l, NULL, bytes);
+	void *p = s->lvl[l] == &s->top ? NULL : mb_gset_image_map(img, l, NULL, bytes);
 
 	if (!p)
 		return false;
@@ -454,47 +463,81 @@ static uint32_t mb_gset_next2(const struct mb_gset *s, uint32_t from)
 }
 
 /*
- * First member >= from: up the levels while from's word there has no bit
- * at or past it, then down through the first set bits.  A stale summary
- * bit (its word found empty on the way down) restarts the search past
- * that word: it just moves the search on.  No recursion, no call: a scan
- * asks this once per set it visits.
+ * The first member under the bits >= i of level l (i below that level's
+ * bits): up the levels while i's word there has no bit at or past it,
+ * then down through the first set bits.  A stale summary bit (its word
+ * found empty on the way down) restarts the search at level 0 past that
+ * word: it just moves the search on.  No recursion, no call: a scan asks
+ * this once per set it visits.
  */
-uint32_t mb_gset_next(const struct mb_gset *s, uint32_t from)
+static uint32_t mb_gset_walk(const struct mb_gset *s, int l, uint32_t i)
 {
-	uint64_t pos = from;
-
-	if (s->nlevels == 2)
-		return mb_gset_next2(s, from);
-again:
-	if (pos >= s->nbits)
-		return UINT32_MAX;
-	uint32_t i = (uint32_t)pos;
-	int l = 0;
 	uint64_t w;
 
 	for (;;) {
 		w = atomic_load_explicit(&s->lvl[l][i >> 6], memory_order_relaxed) &
 		    (~0ULL << (i & 63));
-		if (w)
-			break;
+		if (w) {
+			i = (i & ~63u) + (uint32_t)__builtin_ctzll(w);
+			while (l > 0) {
+				l--; /* i: a word of level l */
+				w = atomic_load_explicit(&s->lvl[l][i], memory_order_relaxed);
+				if (!w)
+					break; /* stale */
+				i = i * 64 + (uint32_t)__builtin_ctzll(w);
+			}
+			if (w)
+				return i < s->nbits ? i : UINT32_MAX;
+			/* on past every group under word i of level l */
+			uint64_t pos = (uint64_t)(i + 1) << (6 * (l + 1));
+
+			if (pos >= s->nbits)
+				return UINT32_MAX;
+			i = (uint32_t)pos;
+			l = 0;
+			continue;
+		}
 		if (l + 1 == s->nlevels)
 			return UINT32_MAX;
 		i = (i >> 6) + 1; /* the next word of level l, as a bit of level l + 1 */
 		if (i >= mb_gset_level_bits(s, ++l))
 			return UINT32_MAX;
 	}
-	i = (i & ~63u) + (uint32_t)__builtin_ctzll(w);
-	while (l > 0) {
-		l--; /* i: a word of level l */
-		w = atomic_load_explicit(&s->lvl[l][i], memory_order_relaxed);
-		if (!w) { /* stale: on past every group under that word */
-			pos = (uint64_t)(i + 1) << (6 * (l + 1));
-			goto again;
-		}
-		i = i * 64 + (uint32_t)__builtin_ctzll(w);
-	}
-	return i < s->nbits ? i : UINT32_MAX;
+}
+
+/* First member >= from. */
+uint32_t mb_gset_next(const struct mb_gset *s, uint32_t from)
+{
+	if (s->nlevels == 2)
+		return mb_gset_next2(s, from);
+	return from < s->nbits ? mb_gset_walk(s, 0, from) : UINT32_MAX;
+}
+
+/* First member in the words of level 0 past word wi (mb_int.h,
+   mb_gset_next_past): from level 1's bit wi + 1 on. */
+uint32_t mb_gset_next_word_past(const struct mb_gset *s, uint32_t wi)
+{
+	if (s->nlevels == 1 || wi + 1 >= s->nwords[0])
+		return UINT32_MAX;
+	return mb_gset_walk(s, 1, wi + 1);
+}
+
+/*
+ * No summary bit clear over a non-empty word, nor the family bit over a
+ * non-empty top (gset.c's invariant), once the writers stop: a check for
+ * mb_check, which sees level 0 only through mb_gset_test.  A bit set over
+ * an empty word is allowed (stale: it only moves a search on).
+ */
+bool mb_gset_summaries_ok(const struct mb_gset *s)
+{
+	for (int l = 0; l + 1 < s->nlevels; l++)
+		for (uint32_t i = 0; i < s->nwords[l]; i++)
+			if (atomic_load_explicit(&s->lvl[l][i], memory_order_relaxed) &&
+			    !((atomic_load_explicit(&s->lvl[l + 1][i >> 6], memory_order_relaxed) >>
+			       (i & 63)) & 1))
+				return false;
+	return !s->fam || !atomic_load_explicit(&s->top, memory_order_relaxed) ||
+	       (atomic_load_explicit(s->fam, memory_order_relaxed) & s->fam_bit);
 }
 
 uint32_t mb_gset_count(const struct mb_gset *s)

@@ -48,7 +48,7 @@ static inline void mb_gset_up_one(struct mb_gset *s, uint32_t wi, bool add)
 			mb_gset_del_one_up(s, wi);
 		return;
 	}
-	_Atomic uint64_t *top = &s->lvl[1][0];
+	_Atomic uint64_t *top = &s->top;
 	uint64_t old = atomic_load_explicit(top, memory_order_relaxed); /* one thread */
 	uint64_t bit = 1ULL << wi; /* wi < 64: level 0 has at most 64 words */
 	uint64_t v = add ? old | bit : old & ~bit;

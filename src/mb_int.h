@@ -688,13 +688,19 @@ static inline void mb_unlock_mt(struct mb_mutex *mx, int rank, struct mb_lock_th
 #define MB_GSET_MAX_LEVELS 6
 struct mb_gset {
 	_Atomic uint64_t *lvl[MB_GSET_MAX_LEVELS]; /* lvl[0]: one bit per group */
-	uint32_t nwords[MB_GSET_MAX_LEVELS];
-	int nlevels;
+	/* The top level, one word by construction: here, lvl[nlevels - 1]
+	   pointing at it, so that a search's first look is one load off the
+	   set rather than two (its level's pointer, then the word). */
+	_Atomic uint64_t top;
 	uint32_t nbits;
+	uint32_t top_shift; /* 6 * (nlevels - 1): group g's bit in top is g >> top_shift */
+	int nlevels;
+	uint32_t nwords[MB_GSET_MAX_LEVELS];
 	/* A family's summary: fam_bit is set in *fam while the set has a
 	   member (one level above the top word, same protocol); NULL: none. */
 	_Atomic uint64_t *fam;
 	uint64_t fam_bit;
+	uint64_t pad[2];
 };
 
 /* bigmem.c: zeroed memory untouched until used (mmap from MB_BIGMEM_MIN
@@ -744,11 +750,10 @@ uint32_t mb_gset_next(const struct mb_gset *s, uint32_t from);
  */
 static inline bool mb_gset_any_from(const struct mb_gset *s, uint32_t from)
 {
-	int top = s->nlevels - 1;
-	uint32_t tb = from >> (6 * top);
-
-	return from < s->nbits && tb < 64 &&
-	       (atomic_load_explicit(&s->lvl[top][0], memory_order_relaxed) & (~0ULL << tb));
+	/* from < nbits: its bit in the top word is < 64 (the word covers
+	   every group); a member at or past it leaves a bit after the shift */
+	return from < s->nbits &&
+	       (atomic_load_explicit(&s->top, memory_order_relaxed) >> (from >> s->top_shift));
 }
 /* The members of from's own word at or past from (from < nbits). */
 static inline uint64_t mb_gset_word_from(const struct mb_gset *s, uint32_t from)
@@ -780,7 +785,7 @@ static inline uint32_t mb_gset_next_near(const struct mb_gset *s, uint32_t from)
 static inline uint32_t mb_gset2_next_past(const struct mb_gset *s, uint32_t wi)
 {
 	/* wi < 64: ~1 << 63 leaves none */
-	uint64_t top = atomic_load_explicit(&s->lvl[1][0], memory_order_relaxed) & (~1ULL << wi);
+	uint64_t top = atomic_load_explicit(&s->top, memory_order_relaxed) & (~1ULL << wi);
 	uint64_t w;
 
 	do {
@@ -792,27 +797,38 @@ static inline uint32_t mb_gset2_next_past(const struct mb_gset *s, uint32_t wi)
 	} while (!w);
 	return wi * 64 + (uint32_t)__builtin_ctzll(w);
 }
+uint32_t mb_gset_next_word_past(const struct mb_gset *s, uint32_t wi);
+/*
+ * mb_gset_next once from's own word was seen to have no member at or past
+ * from (from < nbits): the words past it, inline in a set of two levels,
+ * the others from level 1 up (gset.c) -- no second look at from's word.
+ */
+static inline uint32_t mb_gset_next_past(const struct mb_gset *s, uint32_t from)
+{
+	if (s->nlevels == 2)
+		return mb_gset2_next_past(s, from >> 6);
+	return mb_gset_next_word_past(s, from >> 6);
+}
 /*
  * The same as mb_gset_next_near for a first look that is often far from
  * the members (a goal group at random in a full part of the volume): its
- * miss in a set of two levels goes on inline (mb_gset2_next_past) --
- * without the call and mb_gset_next2's second look at from's word.  Its
- * own function: as mb_gset_next_near's, this costs the other walks
- * registers.
+ * miss goes on past from's word (mb_gset_next_past), inline in a set of
+ * two levels -- without the call and mb_gset_next2's second look at
+ * from's word.  Its own function: as mb_gset_next_near's, this costs the
+ * other walks registers.
  */
 static inline uint32_t mb_gset_next_far(const struct mb_gset *s, uint32_t from)
 {
-	if (MB_LIKELY(from < s->nbits)) {
-		uint64_t w = mb_gset_word_from(s, from);
+	if (MB_UNLIKELY(from >= s->nbits))
+		return UINT32_MAX;
+	uint64_t w = mb_gset_word_from(s, from);
 
-		if (w)
-			return (from & ~63u) + (uint32_t)__builtin_ctzll(w);
-		if (s->nlevels == 2)
-			return mb_gset2_next_past(s, from >> 6);
-	}
-	return mb_gset_next(s, from);
+	if (w)
+		return (from & ~63u) + (uint32_t)__builtin_ctzll(w);
+	return mb_gset_next_past(s, from);
 }
 uint32_t mb_gset_count(const struct mb_gset *s);
+bool mb_gset_summaries_ok(const struct mb_gset *s);
 
 /* ------------------------------------------------------------------------ */
 /* Groups                                                                    */

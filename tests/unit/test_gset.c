@@ -116,6 +116,26 @@ static void random_ops_on(struct mb_gset *s, bool *in, uint32_t n, uint32_t coun
 				     naive_next(in, n, from));
 			break;
 		}
+		/* a miss in from's word goes on past it (mb_gset_next_past) */
+		if (from < n && !mb_gset_word_from(s, from) &&
+		    mb_gset_next_past(s, from) != naive_next(in, n, from)) {
+			mb_test_fail(__FILE__, __LINE__, "size %u op %d: next_past(%u) = %u, want %u",
+				     n, op, from, mb_gset_next_past(s, from), naive_next(in, n, from));
+			break;
+		}
+		/* any_from: never "none" over a member; with exact summaries
+		   "some" only for a member in from's top-word bit or past it */
+		if (from < n) {
+			uint32_t span = from >> s->top_shift << s->top_shift;
+			bool any = mb_gset_any_from(s, from);
+
+			if ((naive_next(in, n, from) != UINT32_MAX && !any) ||
+			    (any && naive_next(in, n, span) == UINT32_MAX)) {
+				mb_test_fail(__FILE__, __LINE__, "size %u op %d: any_from(%u) = %d",
+					     n, op, from, any);
+				break;
+			}
+		}
 		if (atomic_load(fam) != ((count ? 1ULL << 7 : 0) | 1ULL << 3)) {
 			mb_test_fail(__FILE__, __LINE__, "size %u op %d: family word %#llx, %u members",
 				     n, op, (unsigned long long)atomic_load(fam), count);
@@ -262,9 +282,12 @@ TEST(gset_stale_summary)
 	atomic_fetch_or(&s.lvl[2][0], 1ULL << 2 | 1ULL << 40);
 	for (uint32_t from = 0; from < n; from += from < 13000 ? 1 : 97) {
 		uint32_t got = mb_gset_next(&s, from), want = naive_next(in, n, from);
+		/* past from's word when it has none at or past from: level 1 up */
+		uint32_t past = mb_gset_word_from(&s, from) ? want : mb_gset_next_past(&s, from);
 
-		if (got != want) {
-			mb_test_fail(__FILE__, __LINE__, "next(%u) = %u, want %u", from, got, want);
+		if (got != want || past != want || mb_gset_next_far(&s, from) != want) {
+			mb_test_fail(__FILE__, __LINE__, "next(%u) = %u, next_past %u, want %u", from,
+				     got, past, want);
 			break;
 		}
 	}
