@@ -150,33 +150,70 @@ void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n, const struct mb_
 	}
 }
 
+/* One step of mb_avg_hi_move: the word at p takes `op` bit, p moves a
+   stride on (plain: see there) */
+#define MB_AVG_HI_STEP(p, stride, op, bit)                                                 \
+	do {                                                                               \
+		atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) op(bit), \
+				      memory_order_relaxed);                               \
+		(p) += (stride);                                                           \
+	} while (0)
+
+/* The n (< MB_AVG_SUBS) words a stride apart from p take `op` bit: a jump
+   into the steps rather than a loop, whose count and test cost as much
+   again as each step (a move crosses ~4 subs) */
+#define MB_AVG_HI_STEPS(p, stride, n, op, bit)                                           \
+	do {                                                                             \
+		switch (n) {                                                             \
+		case 7:                                                                  \
+			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			__attribute__((fallthrough));                                    \
+		case 6:                                                                  \
+			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			__attribute__((fallthrough));                                    \
+		case 5:                                                                  \
+			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			__attribute__((fallthrough));                                    \
+		case 4:                                                                  \
+			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			__attribute__((fallthrough));                                    \
+		case 3:                                                                  \
+			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			__attribute__((fallthrough));                                    \
+		case 2:                                                                  \
+			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			__attribute__((fallthrough));                                    \
+		case 1:                                                                  \
+			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			__attribute__((fallthrough));                                    \
+		default:                                                                 \
+			break;                                                           \
+		}                                                                        \
+	} while (0)
+
 /*
  * Moves g from the avg_hi bitmaps of sub `from` to those of `to`, plain
  * stores: no other writer of g's words (gset.h: one thread, or g's word's
  * lock held; or the volume not yet shared).  g's word in bitmap j (sub j +
- * 1) is j strides past its word in the first: one offset steps by the
- * stride from one sub's word to the other's, so each step is a load, a
- * store and the step.
+ * 1) is j strides past its word in the first: a pointer steps by the
+ * stride from one sub's word to the next one's, each step a load, a store
+ * and the step.
  */
-static inline void mb_avg_hi_move(struct mb_volume *vol, mb_grp_t g, int from, int to)
+static inline __attribute__((always_inline)) void mb_avg_hi_move(struct mb_volume *vol, mb_grp_t g,
+								    int from, int to)
 {
+	_Static_assert(MB_AVG_SUBS == 8, "MB_AVG_HI_STEPS takes up to 7 steps");
 	uint64_t bit = 1ULL << (g & 63);
 	size_t stride = vol->avg_hi_words;
 	_Atomic uint64_t *w = &vol->avg_hi[g >> 6];
-	size_t o = (size_t)from * stride, e = (size_t)to * stride; /* subs from + 1, to + 1 */
 
-	if (to > from) {
-		for (; o != e; o += stride) {
-			uint64_t v = atomic_load_explicit(&w[o], memory_order_relaxed) | bit;
-
-			atomic_store_explicit(&w[o], v, memory_order_relaxed);
-		}
-	} else {
-		for (; e != o; e += stride) {
-			uint64_t v = atomic_load_explicit(&w[e], memory_order_relaxed) & ~bit;
-
-			atomic_store_explicit(&w[e], v, memory_order_relaxed);
-		}
+	assert(from >= 0 && from < MB_AVG_SUBS && to >= 0 && to < MB_AVG_SUBS);
+	if (to > from) { /* subs from + 1 .. to join */
+		w += (size_t)from * stride;
+		MB_AVG_HI_STEPS(w, stride, to - from, |, bit);
+	} else { /* subs to + 1 .. from leave */
+		w += (size_t)to * stride;
+		MB_AVG_HI_STEPS(w, stride, from - to, &, ~bit);
 	}
 }
 
@@ -300,12 +337,14 @@ static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume
 	mb_set_unlock_mt(wl, me, biased);
 }
 
-/* mb_group_move_sub_locked's move with threads, under the word's lock as
-   a move.  Out of line, a tail call: the lock's code would cost the
-   one-thread path registers. */
+/* mb_group_move_sub_locked's move with threads (its bump first, as
+   there), under the word's lock as a move.  Out of line, a tail call: the
+   lock's code would cost the one-thread path registers. */
 static __attribute__((noinline)) void mb_group_move_sub_mt(struct mb_volume *vol,
 							   struct mb_group *grp, int as)
 {
+	if (as > grp->bb_avg_sub)
+		mb_seq_bump(vol);
 	mb_grp_t g = mb_group_no(vol, grp);
 	struct mb_mutex *wl = mb_set_lock(vol, g);
 	struct mb_lock_thr *me = mb_lock_me();
@@ -316,26 +355,39 @@ static __attribute__((noinline)) void mb_group_move_sub_mt(struct mb_volume *vol
 	MB_WRITE_ONCE(grp->bb_avg_sub, as);
 }
 
+/* mb_group_move_sub_locked's move of a rising average with one thread:
+   out of line, as its bump's call would cost the falling move a frame */
+static __attribute__((noinline)) void mb_group_move_sub_rise(struct mb_volume *vol,
+							     struct mb_group *grp, int as)
+{
+	mb_seq_bump(vol);
+	mb_avg_hi_move(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as);
+	MB_WRITE_ONCE(grp->bb_avg_sub, as);
+}
+
 /*
  * mb_group_move_sets_locked when only the average's sub moved (most moves
  * of a group filled or emptied in order: the sub steps every 1/8 of an
  * order of the average, the orders once an order): the avg_hi bitmaps
  * alone, without the frame the moves between sets need.
+ *
+ * A falling average only leaves avg_hi bitmaps: a walk that skips the
+ * group for it skips what its test would now refuse, so no search can
+ * have missed space by it and no retry can gain (no bump: in a threaded
+ * process a locked add, on most moves of a group being filled).  A rising
+ * one (a use that took a whole fragment) bumps (mb_group_move_sub_rise,
+ * mb_group_move_sub_mt).  The falling move with one thread, the common
+ * one, is a leaf: no frame.
  */
 static __attribute__((noinline)) void mb_group_move_sub_locked(struct mb_volume *vol,
 							       struct mb_group *grp, int as)
 {
-	/*
-	 * A falling average only leaves avg_hi bitmaps: a walk that skips the
-	 * group for it skips what its test would now refuse, so no search can
-	 * have missed space by it and no retry can gain (no bump: in a
-	 * threaded process a locked add, on most moves of a group being
-	 * filled).  A rising one (a use that took a whole fragment) bumps.
-	 */
-	if (as > grp->bb_avg_sub)
-		mb_seq_bump(vol);
 	if (MB_UNLIKELY(!MB_SINGLE_THREADED())) {
 		mb_group_move_sub_mt(vol, grp, as);
+		return;
+	}
+	if (MB_UNLIKELY(as > grp->bb_avg_sub)) {
+		mb_group_move_sub_rise(vol, grp, as);
 		return;
 	}
 	mb_avg_hi_move(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as);
