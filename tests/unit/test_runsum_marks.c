@@ -339,6 +339,88 @@ TEST(marks_in_a_fresh_tree_keep_it_fresh)
 }
 
 /*
+ * Marks in a tree partly stale: a group whose walks stop before its last
+ * leaves (the drain's, the aged cells').  Once a walk has read the tree,
+ * a mark within one fresh leaf joins the leaf's fresh ancestors up to the
+ * first stale one (runsum.c, mb_rs_lift_partial), so they stay fresh for
+ * the next walk; in a tree no walk has read since its load (a group the
+ * power-of-two fast path alone marks) they go stale, as before.  After
+ * every mark the fresh nodes must match a bit count.
+ */
+TEST(marks_in_a_walked_tree_lift_to_the_first_stale_node)
+{
+	uint64_t rng = mb_test_seed ^ 0x2d63;
+	uint64_t lifted = 0, staled = 0;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 4; round++) {
+			struct mb_group *grp =
+				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			static const uint32_t scale[] = {3, 8, 40, 300};
+			const struct mb_rs *t;
+			uint32_t len, p = vol->rs_leaves, last;
+			bool walked = round & 1;
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			len = grp->bb_len;
+			last = (len - 1) / LEAF_BITS;
+			if (last < 7) { /* too few leaves to keep three stale */
+				mb_unlock(&grp->bb_lock);
+				continue;
+			}
+			t = runs_by_turns(vol, grp, &rng, scale, round & 2);
+			if (!walked) /* as after a load: no walk since */
+				mb_runsum_invalidate_locked(vol, grp), mb_runsum_build_locked(vol, grp);
+			/* the last three leaves stale: more than a walk rebuilds */
+			for (uint32_t l = last - 2; l <= last; l++)
+				mb_runsum_update_locked(vol, grp, l * LEAF_BITS, 1);
+			if (walked) /* a walk that stops at the first free block */
+				ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, 0, 1),
+					      rs_model_next_long(grp->bb_bitmap, vol->bpg, 0, 1));
+			ASSERT_TRUE(t[1].cnt == UINT32_MAX);
+			for (int q = 0, nq = mb_test_rounds(300); q < nq; q++) {
+				bool used = mb_rand_below(&rng, 2);
+				uint32_t x = (uint32_t)mb_rand_below(&rng, (last - 2) * LEAF_BITS);
+				uint32_t lo = x / LEAF_BITS, rs, re, s, e;
+
+				run_around(grp->bb_bitmap, len, x, used, &rs, &re);
+				rs = rs > lo * LEAF_BITS ? rs : lo * LEAF_BITS; /* one leaf */
+				re = re < (lo + 1) * LEAF_BITS ? re : (lo + 1) * LEAF_BITS;
+				if (rs == re || t[p + lo].cnt == UINT32_MAX)
+					continue;
+				s = mb_rand_below(&rng, 2) ? rs : x; /* a head, or from inside */
+				e = s + 1 + (uint32_t)mb_rand_below(&rng, re - s);
+				bool parent_fresh = t[(p + lo) / 2].cnt != UINT32_MAX;
+
+				for (uint32_t b = s; b < e; b++)
+					set_bit_to(grp->bb_bitmap, b, used);
+				mb_runsum_mark_locked(vol, grp, s, e - s, used, false);
+				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
+				ASSERT_TRUE(t[p + lo].cnt != UINT32_MAX);
+				if (!parent_fresh)
+					continue;
+				/* lifted in a walked tree, stale in one never walked */
+				ASSERT_EQ_INT(t[(p + lo) / 2].cnt != UINT32_MAX, walked);
+				lifted += walked;
+				staled += !walked;
+			}
+			mb_runsum_flush_locked(vol, grp);
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+			mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	fprintf(stderr, "walked-tree marks: %llu lifted, %llu left stale (no walk)\n",
+		(unsigned long long)lifted, (unsigned long long)staled);
+	ASSERT_TRUE(lifted > 0 && staled > 0);
+}
+
+/*
  * The two lifts that change an ancestor without a join above the leaf's
  * parent, set up exactly: a free that makes an earlier run as long as the
  * leaf's longest (only at moves, up to the root), and a run taken whole
