@@ -405,6 +405,65 @@ TEST(queries_match_a_bit_walk)
 }
 
 /*
+ * A count from the group's start over a tree mostly stale (more stale
+ * leaves than a walk rebuilds at once), in a group with fewer free runs
+ * than the count's limit: the count cannot end inside, so the walk would
+ * reach every leaf unless a run of `want` stops it first -- the tree is
+ * flushed whole before it (runsum.c, mb_rs_scan), and is then all fresh
+ * even when a run of `want` near the start answers.  With as many runs as
+ * the limit the count may end early: the tree is left to the walk, its
+ * root stale after a stop at that run.
+ */
+TEST(a_count_of_every_run_flushes_a_stale_tree_first)
+{
+	uint64_t rng = mb_test_seed ^ 0x5f1d;
+	int flushed = 0, left = 0;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 8; round++) {
+			struct mb_group *grp =
+				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			const struct mb_rs *t;
+			const uint32_t want = 100;
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			if (grp->bb_len < 8 * 512) { /* too few leaves to stay stale */
+				mb_unlock(&grp->bb_lock);
+				continue;
+			}
+			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, 40, 50);
+			for (uint32_t b = 7; b <= 8 + want; b++) /* a run of want at 8 */
+				if (b == 7 || b == 8 + want)
+					grp->bb_bitmap[b >> 6] |= 1ULL << (b & 63);
+				else
+					grp->bb_bitmap[b >> 6] &= ~(1ULL << (b & 63));
+			mb_buddy_generate(vol, grp); /* counters; the tree all stale */
+			t = mb_runsum_tree(vol, grp);
+			ASSERT_TRUE(t[1].cnt == UINT32_MAX && grp->bb_fragments > 1);
+			ASSERT_EQ_INT(scan_differs(vol, grp, grp->bb_first_free, want,
+						   grp->bb_fragments + 1),
+				      0);
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0); /* all fresh */
+			flushed++;
+			mb_runsum_invalidate_locked(vol, grp);
+			ASSERT_EQ_INT(scan_differs(vol, grp, grp->bb_first_free, want,
+						   grp->bb_fragments),
+				      0);
+			ASSERT_TRUE(t[1].cnt == UINT32_MAX); /* stopped at the run of want */
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
+			left++;
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	ASSERT_TRUE(flushed > 0 && left > 0);
+}
+
+/*
  * A group whose free blocks are one run (or none), just derived from its
  * bitmap: its first scan builds the whole tree from the counters, each node
  * must equal the bit count, none left stale.  A bitmap that no longer is
