@@ -539,20 +539,6 @@ static inline bool mb_is_free_after(const struct mb_volume *vol, const struct mb
 	return end < vol->bpg && !mb_test_bit(grp->bb_bitmap, end);
 }
 
-/*
- * The fragment count once [start, end) changed hands: the blocks on either
- * side did not, so how many of them are free says it.  Marked used: both
- * free, the extent split a run (one more); both used, it was a whole run
- * (one less).  Freed, the other way round.
- */
-static inline uint32_t mb_frags_around(const struct mb_volume *vol, const struct mb_group *grp,
-				       mb_grpblk_t start, mb_grpblk_t end, bool used)
-{
-	int around = (int)mb_is_free_before(grp, start) + (int)mb_is_free_after(vol, grp, end) - 1;
-
-	return grp->bb_fragments + (uint32_t)(used ? around : -around);
-}
-
 /* The maximal free chunk of order k at block c leaves the buddy (marked
    used, or about to be split): its bit set, one fewer counted. */
 static inline void mb_chunk_take(struct mb_volume *vol, struct mb_group *grp, int k, uint32_t c)
@@ -560,6 +546,15 @@ static inline void mb_chunk_take(struct mb_volume *vol, struct mb_group *grp, in
 	if (k > MB_BUDDY_DERIVED)
 		mb_set_bit(mb_order_map(vol, grp, k), c >> k);
 	grp->bb_counters[k]--;
+}
+
+/* The maximal free chunk of order k at block c joins the buddy: its bit
+   cleared, one more counted. */
+static inline void mb_chunk_put(struct mb_volume *vol, struct mb_group *grp, int k, uint32_t c)
+{
+	if (k > MB_BUDDY_DERIVED)
+		mb_clear_bit(mb_order_map(vol, grp, k), c >> k);
+	grp->bb_counters[k]++;
 }
 
 /* The orders whose maps are derived (none stored): their chunks only count. */
@@ -722,6 +717,71 @@ static __attribute__((noinline)) void mb_take_run(struct mb_volume *vol, struct 
 
 	b = mb_take_rising(vol, grp, b, end, &jb);
 	mb_take_digits(vol, grp, b, end - b);
+}
+
+/*
+ * mb_take_run's mirror for a free: [b, end) was all used and so are the
+ * blocks on either side (or past the group), so it becomes a free run of
+ * its own, whose maximal chunks are its split (mb_buddy_counters_from_run):
+ * the largest aligned ones rising from b while they fit, then the binary
+ * digits of what is left, largest first -- each given back (bit cleared,
+ * one more counted), no buddy to merge with (each one's buddy holds a used
+ * block: the one before b or at end, or one of the run's chunk next to
+ * it).  mb_buddy_free_chunk's loop, a chunk at a time, tested each
+ * chunk's buddy.  Returns the largest order given back.
+ */
+static __attribute__((noinline)) int mb_put_run(struct mb_volume *vol, struct mb_group *grp,
+						uint32_t b, uint32_t end)
+{
+	uint32_t top = (uint32_t)vol->max_order, b0 = b;
+	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(b - 1) ^ end); /* b == 0: 31 */
+
+	m = m < top ? m : top;
+	uint32_t r = end & ~((1u << m) - 1);
+	uint32_t d = (r - b) & ((1u << top) - 1);
+	int hi = r > b0 ? mb_ilog2(r - b0) : -1, lo = end > r ? mb_ilog2(end - r) : -1;
+
+	b += d;
+	mb_chunks_digits(vol, grp, b, d, true, false);
+	for (; b < r; b += 1u << top)
+		mb_chunk_put(vol, grp, (int)top, b);
+	mb_chunks_digits(vol, grp, b, end - b, false, false);
+	hi = hi < (int)top ? hi : (int)top;
+	return hi > lo ? hi : lo;
+}
+
+/*
+ * Clears the bits of [start, start + len), all set: mb_bitmap_mark_clear's
+ * mirror (end masks, a store a word between, memset past 16 words).
+ */
+static __attribute__((noinline)) void mb_bitmap_clear_words(uint64_t *map, uint32_t w,
+							    uint32_t last, uint64_t head,
+							    uint64_t tail)
+{
+	map[w] &= ~head;
+	memset(map + w + 1, 0, (size_t)(last - w - 1) * sizeof(*map));
+	map[last] &= ~tail;
+}
+
+static inline void mb_bitmap_clear_set(uint64_t *map, uint32_t start, uint32_t len)
+{
+	uint32_t w = start >> 6, last = (start + len - 1) >> 6;
+	uint64_t head = ~0ULL << (start & 63), tail = ~0ULL >> (63 - ((start + len - 1) & 63));
+
+	if (w == last) {
+		map[w] &= ~(head & tail);
+		return;
+	}
+	if (last - w > 16) {
+		mb_bitmap_clear_words(map, w, last, head, tail);
+		return;
+	}
+	map[w] &= ~head;
+	for (uint64_t *p = map + w + 1, *stop = map + last; p < stop; p++) {
+		__asm__("" : "+r"(p)); /* no memset call, no vector code (see above) */
+		*p = 0;
+	}
+	map[last] &= ~tail;
 }
 
 /*
@@ -1004,7 +1064,14 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 
 	uint32_t b = start, rest = len;
 	int top = -1; /* the highest order a chunk ended in */
+	bool before = mb_is_free_before(grp, start);
+	bool after = mb_is_free_after(vol, grp, start + len);
 
+	if (!before && !after && (start | len) & (len - 1)) { /* a run of its own: its split, no merge */
+		top = mb_put_run(vol, grp, start, start + len);
+		mb_bitmap_clear_set(grp->bb_bitmap, start, len);
+		rest = 0;
+	}
 	while (rest) {
 		int k = mb_chunk_order(vol, b, rest);
 		int end = mb_buddy_free_chunk(vol, grp, k, b >> k);
@@ -1013,8 +1080,13 @@ int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start
 		b += 1u << k;
 		rest -= 1u << k;
 	}
-	mb_runsum_mark_locked(vol, grp, start, len, false, false);
-	MB_WRITE_ONCE(grp->bb_fragments, mb_frags_around(vol, grp, start, start + len, false));
+	/* neither side free: the run is the range, which the tree then
+	   need not look for (mb_rs_leaf_mark) */
+	mb_runsum_mark_locked(vol, grp, start, len, false, !before && !after);
+	/* the blocks on either side did not change: one run more when
+	   neither is free, one fewer when both are */
+	MB_WRITE_ONCE(grp->bb_fragments,
+		      grp->bb_fragments + 1u - (uint32_t)before - (uint32_t)after);
 	MB_WRITE_ONCE(grp->bb_free, grp->bb_free + len);
 	if (start < grp->bb_first_free)
 		MB_WRITE_ONCE(grp->bb_first_free, start);
