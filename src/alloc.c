@@ -1280,8 +1280,8 @@ static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t 
  * a group, mb_order2_req) with k above MB_BUDDY_DERIVED (the chunks of
  * the orders below live in the bitmap, the regular path's case), no
  * goal to try first (neither TRY_GOAL nor GOAL_ONLY, goal or not), no
- * reservation of the caller's to use; mb_stats and the three done-probes
- * off, no test hook, optimize_scan on and no linear groups first
+ * reservation of the caller's to use; mb_stats off (the done-probes off:
+ * the caller's test, mb_alloc_anon_valid), no test hook, optimize_scan on and no linear groups first
  * (mb_scan_criterion); and a set for the pass to walk.  Pure loads: a
  * "no" changes nothing.
  */
@@ -1310,9 +1310,7 @@ static inline int mb_scan_power2_fast_order(const struct mb_volume *vol,
 	   change nothing: rare, and decided alike there), so that the test
 	   is one mask, not the goal's compare and a select first */
 	if (lo < MB_READ_ONCE(vol->p2_fast_lo) ||
-	    (req->flags & (MB_HINT_DELALLOC_RESERVED | MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)) ||
-	    (MB_PROBE_SEM(ext4_mballoc_prealloc) | MB_PROBE_SEM(ext4_mballoc_alloc) |
-	     MB_PROBE_SEM(ext4_allocate_blocks)))
+	    (req->flags & (MB_HINT_DELALLOC_RESERVED | MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)))
 		return -1;
 	return (int)lo + __builtin_ctzll(m);
 }
@@ -2461,12 +2459,30 @@ static __attribute__((noinline)) int mb_alloc_regular(struct mb_volume *vol,
 	return err;
 }
 
+/*
+ * mb_alloc_anon_valid's request while a tracer listens to one of the hot
+ * probes (probe.h, mb_probe_hot): the request's probe, and the regular
+ * path, which fires the others (the fast path fires none)
+ */
+static __attribute__((noinline, cold)) int mb_alloc_anon_traced(struct mb_volume *vol,
+								  const struct mb_request *req,
+								  struct mb_extent *out)
+{
+	mb_probe_request(vol, req);
+	if (mb_store_read_only(vol->store))
+		return -EROFS; /* nothing allocated could ever be committed */
+	return mb_alloc_regular(vol, req, out);
+}
+
 /* mb_alloc_anon's steps past a valid request's test */
 static inline __attribute__((always_inline)) int mb_alloc_anon_valid(struct mb_volume *vol,
 								     const struct mb_request *req,
 								     struct mb_extent *out)
 {
-	mb_probe_request(vol, req);
+	/* one load and test for the four hot probes: the request's, which
+	   fires here, and the three the fast path would skip */
+	if (MB_UNLIKELY(MB_PROBE_HOT()))
+		return mb_alloc_anon_traced(vol, req, out);
 	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
 		return -EROFS; /* nothing allocated could ever be committed */
 	int k = mb_scan_power2_fast_order(vol, req);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "lockstep.h"
+#include "probe.h"
 
 struct fast_case {
 	uint32_t bpg, groups, flex;
@@ -199,3 +200,51 @@ TEST(settings_send_requests_the_regular_way)
 	ASSERT_EQ_U64(vol->p2_fast_lo, 1);
 	mb_volume_destroy(vol);
 }
+
+#ifdef MB_HAVE_SDT
+/*
+ * The four hot probes' semaphores are the halfwords of one word
+ * (probe.h, mb_probe_hot), which mb_alloc tests with one load: each
+ * named semaphore -- the address its probe's note gives a tracer -- must
+ * be its halfword, and a tracer's count in any of them must send a request
+ * the regular way (which fires them; the fast path fires none).  The hook
+ * that counts the regular path's claims would itself send every request
+ * there (p2_fast_lo), so the test puts p2_fast_lo back behind its back.
+ */
+TEST(traced_hot_probes_send_requests_the_regular_way)
+{
+	unsigned short *sem[] = { &mballoc_ext4_request_blocks_semaphore,
+				  &mballoc_ext4_allocate_blocks_semaphore,
+				  &mballoc_ext4_mballoc_alloc_semaphore,
+				  &mballoc_ext4_mballoc_prealloc_semaphore };
+	const struct mb_geometry g = {.block_size = 4096, .blocks_per_group = 1024,
+				      .blocks_count = 64 * 1024};
+	struct mb_request r = {.len = 16, .goal = MB_GOAL_NONE};
+	struct mb_volume *vol;
+	struct mb_extent e;
+	uint64_t claims = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&g, &vol), 0);
+	ASSERT_EQ_INT(mb_alloc(vol, &r, &e), 0); /* its group built: fast from here */
+	uint32_t lo = vol->p2_fast_lo;
+
+	mb_hook_set(vol, count_claims, &claims);
+	vol->p2_fast_lo = lo;
+	for (int i = 0; i < 4; i++) {
+		/* addresses as numbers, hidden from the compiler: to C these are
+		   distinct objects, and clang folds their compare to false */
+		uintptr_t a = (uintptr_t)sem[i], b = (uintptr_t)&mb_probe_hot.sem[i];
+
+		__asm__("" : "+r"(a), "+r"(b));
+		ASSERT_EQ_U64(a, b);
+		ASSERT_EQ_INT(mb_alloc(vol, &r, &e), 0);
+		ASSERT_EQ_U64(claims, (uint64_t)i); /* untraced: the fast path */
+		*sem[i] = 1;                         /* as a tracer's uprobe */
+		ASSERT_EQ_INT(mb_alloc(vol, &r, &e), 0);
+		*sem[i] = 0;
+		ASSERT_EQ_U64(claims, (uint64_t)i + 1);
+	}
+	mb_hook_set(vol, NULL, NULL);
+	mb_volume_destroy(vol);
+}
+#endif
