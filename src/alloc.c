@@ -127,22 +127,30 @@ static __attribute__((noinline)) bool mb_request_valid_full(const struct mb_volu
 /*
  * The words and fields every request but the common shape has nonzero:
  * the spare words (which must be zero: the rare test says no), the
- * neighbours, a CPU (named or not allowed), the rare and the unknown flags
- * (one mask), no length.  Nonzero: mb_request_rare_valid decides -- also
- * for a length above 2^31, valid but sent there by the length's test: one
- * shift of len - 1 (a zero length wraps to 2^32 - 1), not a compare and
- * a set.
+ * neighbours, a CPU (named, or MB_CPU_CURRENT, which the rare test
+ * allows), the rare and the unknown flags (one mask), no length.
+ * Nonzero: mb_request_rare_valid decides -- also for a length above 2^31,
+ * valid but sent there by the length's test: one shift of len - 1 (a zero
+ * length wraps to 2^32 - 1), not a compare and a set.  The CPU and spare0
+ * share a word, ORed in with one load: the common shape's CPU is 0 (a
+ * zeroed request); MB_CPU_CURRENT there cost a test of its own (~4
+ * instructions a request), and now the rare path's.
  */
 static inline uint64_t mb_request_rare(const struct mb_request *req)
 {
 	_Static_assert(sizeof(req->spare) == 3 * sizeof(uint64_t), "test every spare word");
-	_Static_assert(MB_CPU_CURRENT == UINT32_MAX, "cpu + 1 <= 1: 0 or MB_CPU_CURRENT");
-	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | req->spare0;
+	_Static_assert(offsetof(struct mb_request, spare0) == offsetof(struct mb_request, cpu) + 4 &&
+			       !(offsetof(struct mb_request, cpu) & 7),
+		       "cpu and spare0: one aligned word");
+	uint64_t cpu_spare0;
+
+	memcpy(&cpu_spare0, &req->cpu, sizeof(cpu_spare0));
+	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | cpu_spare0;
 
 	return bad | req->pleft | req->pright |
 	       (req->flags & (~(uint32_t)MB_HINT_PUBLIC_MASK | MB_REQ_PLEFT | MB_REQ_PRIGHT |
 			      MB_REQ_CPU)) |
-	       ((req->cpu + 1u) >> 1) | ((req->len - 1u) >> 31);
+	       ((req->len - 1u) >> 31);
 }
 
 /* mb_request_valid for a request mb_request_rare() sent here */

@@ -942,13 +942,17 @@ mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp, m
 	assert(len && mb_range_all_clear(grp->bb_bitmap, c, len));
 	assert(mb_test_bit(mb_order_map(vol, grp, k), c >> k));
 	grp->bb_counters[k]--;
-	for (int j = lo; j < k; j++) {
-		/* bit (c >> j) | 1: c >> j is even (c is 2^k aligned), so the
-		   back half's bit is n + 1, n = (c >> j) & 63 <= 62, and ~2
-		   rotated left by n clears it alone (one rotate, no OR, no NOT) */
-		uint32_t n = (c >> j) & 63;
+	/* x = c >> j, halved as j grows (no shift by j each order) */
+	uint64_t *buddy = grp->bb_buddy;
+	uint32_t x = c >> lo;
 
-		mb_order_map(vol, grp, j)[c >> j >> 6] &= ~2ULL << n | ~2ULL >> (-n & 63);
+	for (int j = lo; j < k; j++, x >>= 1) {
+		/* bit x | 1: x is even (c is 2^k aligned), so the back half's
+		   bit is n + 1, n = x & 63 <= 62, and ~2 rotated left by n
+		   clears it alone (one rotate, no OR, no NOT) */
+		uint32_t n = x & 63;
+
+		buddy[vol->mb_offsets[j] + (x >> 6)] &= ~2ULL << n | ~2ULL >> (-n & 63);
 		grp->bb_counters[j]++;
 	}
 	mb_bitmap_mark_aligned(grp->bb_bitmap, c, lo);
