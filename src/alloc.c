@@ -2491,13 +2491,15 @@ static inline __attribute__((always_inline)) int mb_alloc_anon_valid(struct mb_v
 	   fires here, and the three the fast path would skip */
 	if (MB_UNLIKELY(MB_PROBE_HOT()))
 		return mb_alloc_anon_traced(vol, req, out);
-	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
-		return -EROFS; /* nothing allocated could ever be committed */
+	/* a read-only store's p2_fast_lo sends every request past the fast
+	   path (mb_tunables_retune): its test is the regular path's alone */
 	int k = mb_scan_power2_fast_order(vol, req);
 
 	if (k >= 0)
 		return MB_SINGLE_THREADED() ? mb_scan_power2_fast_one(vol, req, out, k)
 					    : mb_scan_power2_fast_mt(vol, req, out, k);
+	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
+		return -EROFS; /* nothing allocated could ever be committed */
 	return mb_alloc_regular(vol, req, out);
 }
 

@@ -7,6 +7,7 @@
 
 #include "mb_int.h"
 #include "percpu.h"
+#include "store.h"
 
 struct mb_tunable_desc {
 	const char *name;
@@ -115,9 +116,11 @@ void mb_tunables_retune(struct mb_volume *vol)
 {
 	const struct mb_tunables *t = &vol->t;
 	uint32_t order2 = MB_READ_ONCE(t->mb_order2_req);
+	/* a read-only store too: the fast path then needs no test of its own
+	   (mb_alloc_anon_valid; set when the store is, mb_volume_create_on) */
 	bool regular = MB_READ_ONCE(t->mb_stats) || !MB_READ_ONCE(t->mb_optimize_scan) ||
 		       MB_READ_ONCE(t->mb_max_linear_groups) || !MB_READ_ONCE(t->mb_scan_summary) ||
-		       vol->hook_fn;
+		       vol->hook_fn || (vol->store && mb_store_read_only(vol->store));
 
 	/* ext4 takes CR_POWER2_ALIGNED for 2^k blocks when k >= mb_order2_req - 1
 	   (mb_order2_req is at least 1) */

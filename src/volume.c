@@ -175,6 +175,7 @@ int mb_volume_create_on(const struct mb_geometry *geo, struct mb_store *st,
 	st->vol = vol;
 	vol->store = st;
 	vol->frees_wait = mb_store_frees_wait(st);
+	mb_tunables_retune(vol); /* p2_fast_lo: a read-only store's requests go the regular way */
 	*out = vol;
 	return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "lockstep.h"
 #include "probe.h"
+#include "store.h"
 
 struct fast_case {
 	uint32_t bpg, groups, flex;
@@ -198,6 +199,33 @@ TEST(settings_send_requests_the_regular_way)
 	ASSERT_EQ_U64(claims, 1);
 	mb_hook_set(vol, NULL, NULL);
 	ASSERT_EQ_U64(vol->p2_fast_lo, 1);
+	mb_volume_destroy(vol);
+}
+
+/*
+ * A read-only store's volume turns every request away with -EROFS; the
+ * fast path's share of that test is p2_fast_lo, set when the volume gets
+ * its store (mb_volume_create_on, mb_tunables_retune): the first request,
+ * whose group still needs its load, would otherwise go past the fast path
+ * straight to the regular one and be served.
+ */
+TEST(read_only_store_turns_powers_of_two_away)
+{
+	const struct mb_geometry g = {.block_size = 4096, .blocks_per_group = 1024,
+				      .blocks_count = 64 * 1024};
+	struct mb_store *st;
+	struct mb_volume *vol;
+	struct mb_extent e;
+
+	ASSERT_EQ_INT(mb_store_memory_new(&st), 0);
+	st->flags |= MB_STORE_READ_ONLY;
+	ASSERT_EQ_INT(mb_volume_create_on(&g, st, &vol), 0);
+	ASSERT_EQ_U64(vol->p2_fast_lo, UINT32_MAX);
+	for (uint32_t len = 16; len <= 1024; len *= 4) {
+		struct mb_request r = {.len = len, .goal = len < 256 ? MB_GOAL_NONE : 0};
+
+		ASSERT_EQ_INT(mb_alloc(vol, &r, &e), -EROFS);
+	}
 	mb_volume_destroy(vol);
 }
 
