@@ -1302,8 +1302,10 @@ static inline int mb_scan_power2_fast_order(const struct mb_volume *vol,
 	uint32_t len = req->len;
 
 	/* first what fails on other requests, and on a volume with no room
-	   for the pass (mb_scan_power2 returns at once): a few instructions */
-	if ((len & (len - 1)) || len < 2u << MB_BUDDY_DERIVED)
+	   for the pass (mb_scan_power2 returns at once): a few instructions.
+	   A power of two no more than 2^MB_BUDDY_DERIVED fails p2_fast_lo's
+	   test below (mb_tunables_retune) */
+	if (len & (len - 1))
 		return -1;
 	uint32_t lo = (uint32_t)__builtin_ctz(len);
 	uint64_t m = atomic_load_explicit(&vol->largest_orders, memory_order_relaxed) >> lo;

@@ -1242,10 +1242,11 @@ struct mb_volume {
 	struct mb_tunables t;
 	/*
 	 * The lowest order mb_scan_power2_fast serves (alloc.c), or UINT32_MAX
-	 * while the tunables or a test hook send every request the regular way:
-	 * mb_order2_req's bound folded with mb_stats, mb_optimize_scan,
-	 * mb_max_linear_groups, mb_scan_summary and hook_fn, so that a request
-	 * reads one word for them, not six.  Written (relaxed) by whatever
+	 * while the tunables, a test hook or a read-only store send every
+	 * request the regular way: mb_order2_req's bound and the fast path's
+	 * own (above MB_BUDDY_DERIVED) folded with mb_stats, mb_optimize_scan,
+	 * mb_max_linear_groups, mb_scan_summary, hook_fn and the store, so
+	 * that a request reads one word for them, not eight.  Written (relaxed) by whatever
 	 * writes those (mb_tunables_retune: mb_tunables_default,
 	 * mb_tunable_set, mb_hook_set); a request racing a write sees the
 	 * value before or after, as it would see either tunable.

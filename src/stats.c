@@ -123,8 +123,11 @@ void mb_tunables_retune(struct mb_volume *vol)
 		       vol->hook_fn || (vol->store && mb_store_read_only(vol->store));
 
 	/* ext4 takes CR_POWER2_ALIGNED for 2^k blocks when k >= mb_order2_req - 1
-	   (mb_order2_req is at least 1) */
-	MB_WRITE_ONCE(vol->p2_fast_lo, regular ? UINT32_MAX : order2 - 1);
+	   (mb_order2_req is at least 1); the fast path, when k is above
+	   MB_BUDDY_DERIVED too (its orders have maps): one compare for both */
+	uint32_t lo = order2 - 1 > MB_BUDDY_DERIVED ? order2 - 1 : MB_BUDDY_DERIVED + 1;
+
+	MB_WRITE_ONCE(vol->p2_fast_lo, regular ? UINT32_MAX : lo);
 }
 
 /*

@@ -176,7 +176,7 @@ TEST(settings_send_requests_the_regular_way)
 		{ "mb_max_linear_groups", 4, 0, UINT32_MAX },
 		{ "mb_scan_summary", 0, 1, UINT32_MAX },
 		{ "mb_order2_req", 6, 2, 5 }, /* 2^k blocks from k >= 6 - 1 */
-		{ "mb_order2_req", 1, 2, 0 },  /* every power of two */
+		{ "mb_order2_req", 1, 2, 4 },  /* every power of two: from 16 */
 	};
 	const struct mb_geometry g = {.block_size = 4096, .blocks_per_group = 1024,
 				      .blocks_count = 64 * 1024};
@@ -186,19 +186,19 @@ TEST(settings_send_requests_the_regular_way)
 	uint64_t claims = 0;
 
 	ASSERT_EQ_INT(mb_volume_create(&g, &vol), 0);
-	ASSERT_EQ_U64(vol->p2_fast_lo, 1); /* mb_order2_req 2 */
+	ASSERT_EQ_U64(vol->p2_fast_lo, 4); /* mb_order2_req 2; above MB_BUDDY_DERIVED */
 	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++) {
 		ASSERT_EQ_INT(mb_tunable_set(vol, set[i].name, set[i].on), 0);
 		ASSERT_EQ_U64(vol->p2_fast_lo, set[i].lo);
 		ASSERT_EQ_INT(mb_tunable_set(vol, set[i].name, set[i].off), 0);
-		ASSERT_EQ_U64(vol->p2_fast_lo, 1);
+		ASSERT_EQ_U64(vol->p2_fast_lo, 4);
 	}
 	ASSERT_EQ_INT(mb_alloc(vol, &r, &e), 0); /* its group built: fast from here */
 	mb_hook_set(vol, count_claims, &claims);
 	ASSERT_EQ_INT(mb_alloc(vol, &r, &e), 0);
 	ASSERT_EQ_U64(claims, 1);
 	mb_hook_set(vol, NULL, NULL);
-	ASSERT_EQ_U64(vol->p2_fast_lo, 1);
+	ASSERT_EQ_U64(vol->p2_fast_lo, 4);
 	mb_volume_destroy(vol);
 }
 
