@@ -968,7 +968,7 @@ mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp, m
 		   new front is the first free block */
 		assert(!mb_is_free_before(grp, c));
 		MB_WRITE_ONCE(grp->bb_first_free, end);
-		hold = mb_group_orders_hold_front_used(vol, grp, free, frags);
+		hold = mb_group_orders_hold_front_used(vol, grp, free, frags, k);
 	} else {
 		bool after = lo < k || mb_is_free_after(vol, grp, end);
 

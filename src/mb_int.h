@@ -1650,21 +1650,27 @@ static inline bool mb_group_orders_hold_used_at(const struct mb_volume *vol,
  * mb_group_orders_hold_used_at for a use that left the fragments as they
  * were (it took the front of a run, not all of it) and lowered free: the
  * average only fell, and stays below the upper bound it was below.  The
- * group had that run free, so its recorded orders are not -1.
+ * group had that run free, so its recorded orders are not -1.  The use
+ * took a chunk of order k and gave back halves to orders below it
+ * (buddy.c's front take): only a largest order of k can have lost its
+ * last chunk (k <= it; the others' counters grew or stayed) -- one compare
+ * of k, not the counter's load; and free >= 2^fo is free >> fo, no shift
+ * of a 1 to compare with.
  */
 static inline bool mb_group_orders_hold_front_used(const struct mb_volume *vol,
 						   struct mb_group *grp, uint64_t free,
-						   uint64_t frags)
+						   uint64_t frags, int k)
 {
 	int lo = grp->bb_largest_free_order, ao = grp->bb_avg_fragment_size_order;
 	int fo = grp->bb_free_order, as = grp->bb_avg_sub;
 
 	assert(free == grp->bb_free && frags == grp->bb_fragments);
 	assert(lo >= 0 && ao >= 0 && fo >= 0 && frags && !mb_group_corrupt(grp));
-	if (!grp->bb_counters[lo])
+	assert(k <= lo && (k == lo || grp->bb_counters[lo]));
+	if (lo == k && !grp->bb_counters[lo])
 		return false;
 	assert(free < frags * vol->avg_floor[ao][as + 1]);
-	return free >= 1ULL << fo && free >= frags * vol->avg_floor[ao][as];
+	return (free >> fo) && free >= frags * vol->avg_floor[ao][as];
 }
 
 /* The same, free and frags read off the group (the caller that just wrote
