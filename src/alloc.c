@@ -904,8 +904,9 @@ static inline bool mb_visit_counts_locked(struct mb_ac *ac, struct mb_group *grp
  * runs -- bb_fragments read unlocked as a hint -- are fewer than the runs
  * until BREAK gets mb_visit_group's lock (none with no other thread) and
  * verdict here, inline, and if the count is the whole scan
- * (mb_visit_counts_locked) is done without the call and the scan's setup.  Returns false for any other, which the
- * caller sends to mb_visit_group (that takes the lock again after a wrong
+ * (mb_visit_counts_locked) is done without the call and the scan's
+ * setup.  Returns false for any other, which the caller sends to
+ * mb_visit_group (that takes the lock again after a wrong
  * hint).  A group counted or skipped leaves the status CONTINUE (the
  * count stops short of BREAK).
  */
@@ -1289,8 +1290,9 @@ static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t 
  * the orders below live in the bitmap, the regular path's case), no
  * goal to try first (neither TRY_GOAL nor GOAL_ONLY, goal or not), no
  * reservation of the caller's to use; mb_stats off (the done-probes off:
- * the caller's test, mb_alloc_anon_valid), no test hook, optimize_scan on and no linear groups first
- * (mb_scan_criterion); and a set for the pass to walk.  Pure loads: a
+ * the caller's test, mb_alloc_anon_valid), no test hook, optimize_scan on
+ * and no linear groups first (mb_scan_criterion); and a set for the pass
+ * to walk.  Pure loads: a
  * "no" changes nothing.
  */
 static int mb_alloc_regular(struct mb_volume *vol, const struct mb_request *req,
