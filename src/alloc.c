@@ -897,6 +897,15 @@ static inline bool mb_visit_counts_locked(struct mb_ac *ac, struct mb_group *grp
 	return true;
 }
 
+/* grp's buddy is built and current (no load due): bb_buddy read plain,
+   so with no other thread, or bb_lock held */
+static inline bool mb_visit_built(const struct mb_group *grp)
+{
+	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+
+	return (state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED && grp->bb_buddy;
+}
+
 /*
  * mb_visit_group for the linear passes (mb_scan_linear_indexed) when the
  * group's scan may only count (may: mb_visit_may_count as the pass last
@@ -925,10 +934,6 @@ mb_visit_linear_count(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g, int cr
 	/* as mb_scan_short_runs_locked: runs until BREAK, max - found + 1 */
 	uint32_t left = max - ac->found + (max - ac->found < UINT32_MAX);
 
-	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
-	bool built = (state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED &&
-		     grp->bb_buddy;
-
 	/* the verdict that counts is the locked one; but with no other thread
 	   and the group built already (no load to recount it) it is the
 	   prefilter's, which the caller just took on the same counters -- and
@@ -937,8 +942,9 @@ mb_visit_linear_count(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g, int cr
 	   for nothing, and the thread tested three times, cost
 	   cell:aged90:256:zero:20 33 and drain 22 instructions a call.  The
 	   contention estimate moves as for a lock found free
-	   (mb_lock_group). */
-	if (built && MB_SINGLE_THREADED()) {
+	   (mb_lock_group).  With threads, bb_buddy is the first load's to
+	   write under bb_lock: not read here */
+	if (MB_SINGLE_THREADED() && mb_visit_built(grp)) {
 		_Atomic uint32_t *busy = &ac->vol->lock_busy;
 		uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
 
