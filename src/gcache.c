@@ -77,20 +77,29 @@ void mb_gcache_destroy(struct mb_volume *vol)
  * need a copy takes one: in the aging protocol with a file, groups go
  * cold and others need a copy some 2,500 times a run, and a malloc and a
  * free of 4 KiB cost ~300 instructions a pair.  One spare per volume, kept
- * in vol->gc_spare (exchanged: any thread, under any group's lock), so at
- * most one bitmap more than the copies in use; freed at destroy.
+ * in vol->gc_spare (exchanged, acquire and release: any thread, under any
+ * group's lock), so at most one bitmap more than the copies in use; freed
+ * at destroy.
  */
 static uint64_t *mb_gcache_copy_mem(struct mb_volume *vol)
 {
-	/* relaxed: the memory is handed over whole; nothing else is ordered */
-	uint64_t *mem = atomic_exchange_explicit(&vol->gc_spare, NULL, memory_order_relaxed);
+	/* acquire: the releaser's last writes to the memory (its group's
+	   bitmap, under that group's lock) happen before our use of it */
+	uint64_t *mem = atomic_exchange_explicit(&vol->gc_spare, NULL, memory_order_acquire);
 
 	return mem ? mem : malloc(vol->bitmap_words * sizeof(uint64_t));
 }
 
+/*
+ * acq_rel: release, so that our writes to mem happen before its next
+ * owner's use or free; acquire, so that the last writes to the spare we
+ * take out happen before our free of it.  Relaxed, a thread could free a
+ * copy another had just written and given back (TSan, stress with more
+ * groups than the quiet ring's slots: b4k_128g).
+ */
 static void mb_gcache_copy_release(struct mb_volume *vol, uint64_t *mem)
 {
-	free(atomic_exchange_explicit(&vol->gc_spare, mem, memory_order_relaxed));
+	free(atomic_exchange_explicit(&vol->gc_spare, mem, memory_order_acq_rel));
 }
 
 /*
