@@ -1235,28 +1235,61 @@ inline __attribute__((always_inline)) void mb_runsum_mark_locked(const struct mb
 }
 
 /*
+ * Every stale node of n0's subtree (d levels above its leaves), a level
+ * at a time from the leaves up, each node tested once: a stale node's
+ * children are fresh by the time its level comes, and a fresh node's
+ * subtree is fresh (hidden nodes too: never stale), so only stale nodes
+ * change and each is joined once, as mb_rs_flush_inner's descent would.
+ * With many stale leaves -- a group's first walk after its load flushes
+ * the whole tree (mb_runsum_scan) -- the descent paid a test of both
+ * children and a step back up for each stale node, ~20 instructions,
+ * where this pays ~5 a node of the subtree, stale or not.  The stale
+ * count is the tree's: for a subtree it only guesses (either way the
+ * same nodes).  On main 032936a with the leaf's way kept apart
+ * (mb_rs_flush_node): cell:aged90:256:rand:20 2950 -> 2902, aged:256:5000
+ * 2397 -> 2391, cell:aged50:256:next:20 1481 -> 1478 instructions a call.
+ */
+#define MB_RS_SWEEP_SHARE 8u /* sweep when stale leaves * this >= its leaves */
+
+static inline __attribute__((always_inline)) void
+mb_rs_sweep(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t, uint32_t n0,
+	    uint32_t d)
+{
+	const uint32_t p = mb_rs_leaves(vol);
+	uint32_t stale = 0;
+
+	for (uint32_t m = n0 << d, end = (n0 + 1) << d; m < end; m++)
+		if (t[m].cnt == MB_RS_STALE) {
+			t[m] = mb_rs_leaf(vol, grp, m - p);
+			stale++;
+		}
+	*mb_rs_stale_leaves(t) -= stale;
+	for (uint32_t i = d, h = MB_RS_LEAF_BITS; i-- > 0; h *= 2)
+		for (uint32_t m = n0 << i, end = (n0 + 1) << i; m < end; m++)
+			if (t[m].cnt == MB_RS_STALE)
+				t[m] = mb_rs_join_up(t[2 * m], h, t[2 * m + 1], h);
+}
+
+/*
  * Recomputes stale node n0 (children of half0 blocks each) and every stale
  * node below it: the subtree then matches a fresh build.  When the stale
  * nodes lie on one leaf's path, that path is rejoined from the leaf up.
- * Else: a stale node's ancestors are stale, so a walk down stale nodes
- * from n0, children before parents, finds them all; no recursion.  A
- * stale leaf -- what the walks flush most, as they first reach a group's
- * leaves after its load -- is read at once, without those tests, and its
+ * Else, with many stale leaves, a sweep (mb_rs_sweep); with few, as a
+ * stale node's ancestors are stale, a walk down stale nodes from n0,
+ * children before parents, finds them all; no recursion.  A stale leaf
+ * n0 -- what the walks flush most, as they first reach a group's leaves
+ * after its load -- is read at once (mb_rs_flush_node), and its
  * summary stored as five scalar stores (MB_RS_SCALAR), not packed into one
  * vector store.  On main b4d3a25: cell:aged90:256:rand:20 3215 -> 3193,
  * aged:256:5000 2794 -> 2781, cell:aged50:256:next:20 1682 -> 1675, drain
  * 2015 -> 2014 instructions a call.
  */
-static MB_RS_SCALAR void mb_rs_flush_node(const struct mb_volume *vol, const struct mb_group *grp,
-					  struct mb_rs *t, uint32_t n0, uint32_t half0)
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_flush_inner(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t,
+		  uint32_t n0, uint32_t half0)
 {
 	uint32_t p = mb_rs_leaves(vol), n = n0, half = half0, m = *mb_rs_stale_path(t);
 
-	if (n0 >= p) { /* a leaf, the walks' common case: no path above it to rejoin */
-		t[n0] = mb_rs_leaf(vol, grp, n0 - p);
-		--*mb_rs_stale_leaves(t);
-		return;
-	}
 	if (m && m >> (__builtin_clz(n0) - __builtin_clz(m)) == n0) { /* on m's path */
 		struct mb_rs cur = t[m];
 
@@ -1271,6 +1304,13 @@ static MB_RS_SCALAR void mb_rs_flush_node(const struct mb_volume *vol, const str
 			cur = n & 1 ? mb_rs_join_up(sib, half, cur, half) : mb_rs_join_up(cur, half, sib, half);
 			t[n / 2] = cur;
 		}
+		return;
+	}
+	/* leaves under n0, n0 at depth log2(n0) and the leaves at log2(p) */
+	const uint32_t d = (uint32_t)__builtin_ctz(p) - (31 - (uint32_t)__builtin_clz(n0));
+
+	if (*mb_rs_stale_leaves(t) * MB_RS_SWEEP_SHARE >= 1u << d) {
+		mb_rs_sweep(vol, grp, t, n0, d);
 		return;
 	}
 	for (;;) {
@@ -1289,6 +1329,19 @@ static MB_RS_SCALAR void mb_rs_flush_node(const struct mb_volume *vol, const str
 		n /= 2; /* the parent: stale, its other child maybe too */
 		half *= 2;
 	}
+}
+
+/* The same, a leaf's at once; the rest out of line, so that the walks'
+   leaf flushes pay no more registers saved (~4 instructions each). */
+static MB_RS_SCALAR void mb_rs_flush_node(const struct mb_volume *vol, const struct mb_group *grp,
+					  struct mb_rs *t, uint32_t n0, uint32_t half0)
+{
+	if (n0 >= mb_rs_leaves(vol)) { /* a leaf, the walks' common case: no path above it to rejoin */
+		t[n0] = mb_rs_leaf(vol, grp, n0 - mb_rs_leaves(vol));
+		--*mb_rs_stale_leaves(t);
+		return;
+	}
+	mb_rs_flush_inner(vol, grp, t, n0, half0);
 }
 
 /* Recomputes the stale nodes: the tree then matches a fresh build. */

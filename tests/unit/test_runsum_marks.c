@@ -898,3 +898,93 @@ TEST(lazy_used_subtrees_push_down_on_use)
 	/* coverage, not a result: the pushes down happen */
 	ASSERT_TRUE(hidden_frees > 4 && hidden_starts > 4);
 }
+
+/*
+ * A flush of a tree with many stale leaves takes its nodes a level at a
+ * time (runsum.c, mb_rs_sweep) and must join the stale ones only: a fresh
+ * all-used node over a hidden subtree (a long used mark's) keeps its
+ * value, though its children read all free.  Long used marks hide
+ * subtrees in a fresh tree, then single-block changes told as any change
+ * make a quarter of the leaves or more stale, and a flush must leave every
+ * node as a bit count says (the model knows the hidden rule) and the
+ * hidden leaves still there.
+ */
+TEST(a_flush_of_many_stale_leaves_keeps_hidden_subtrees)
+{
+	static const uint32_t scale[] = {40, 600, 3000, 9000};
+	uint64_t rng = mb_test_seed ^ 0x5e7a;
+	uint64_t flushes = 0, with_hidden = 0;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 8; round++) {
+			struct mb_group *grp =
+				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			const uint32_t p = vol->rs_leaves;
+			const struct mb_rs *t;
+			uint32_t len, hidden = 0;
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			len = grp->bb_len;
+			if (len < 8 * LEAF_BITS || len < p * LEAF_BITS / 2) { /* few leaves in use */
+				mb_unlock(&grp->bb_lock);
+				continue;
+			}
+			t = runs_by_turns(vol, grp, &rng, scale, round & 1);
+			for (int q = 0; q < 40; q++) { /* whole free runs of 2 leaves or more, used */
+				uint32_t x = (uint32_t)mb_rand_below(&rng, len), rs, re;
+
+				run_around(grp->bb_bitmap, len, x, true, &rs, &re);
+				if (re - rs < 2 * LEAF_BITS)
+					continue;
+				for (uint32_t b = rs; b < re; b++)
+					set_bit_to(grp->bb_bitmap, b, true);
+				mb_runsum_mark_locked(vol, grp, rs, re - rs, true, false);
+			}
+			ASSERT_TRUE(t[1].cnt != UINT32_MAX);
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+			/* a block flipped in about every other leaf not hidden (a
+			   change's leaf is pushed down first, its hidden siblings
+			   with it) */
+			for (uint32_t l = 0; l * LEAF_BITS < len; l++) {
+				uint32_t b = l * LEAF_BITS + (uint32_t)mb_rand_below(&rng, LEAF_BITS);
+
+				if (leaf_hidden(vol, grp, l) || mb_rand_below(&rng, 2))
+					continue;
+				b = b < len ? b : len - 1;
+
+				set_bit_to(grp->bb_bitmap, b, rs_model_free(grp->bb_bitmap, b));
+				mb_runsum_update_locked(vol, grp, b, 1);
+			}
+			for (uint32_t l = 0; l < p; l++)
+				hidden += leaf_hidden(vol, grp, l);
+			if (t[0].cnt * 8 < p) { /* too few for a sweep */
+				mb_buddy_generate(vol, grp);
+				mb_unlock(&grp->bb_lock);
+				continue;
+			}
+			mb_runsum_flush_locked(vol, grp);
+			ASSERT_TRUE(t[0].cnt == 0 && t[1].cnt != UINT32_MAX);
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+			for (int k = 0; k < 8; k++) {
+				uint32_t from = (uint32_t)mb_rand_below(&rng, len);
+				uint32_t want = 1 + (uint32_t)mb_rand_below(&rng, 2000);
+
+				ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, from, want),
+					      rs_model_next_long(grp->bb_bitmap, vol->bpg, from, want));
+			}
+			flushes++;
+			with_hidden += hidden > 0;
+			mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	fprintf(stderr, "sweeps: %llu flushes, %llu over hidden leaves\n", (unsigned long long)flushes,
+		(unsigned long long)with_hidden);
+	/* coverage, not a result: flushes over hidden subtrees happen */
+	ASSERT_TRUE(flushes > 4 && with_hidden > 2);
+}
