@@ -1399,6 +1399,57 @@ static inline bool mb_power2_fast_good(const struct mb_volume *vol, struct mb_gr
 	return !((flags & MB_HINT_DATA) && flex >= 4 && !(g & (flex - 1)));
 }
 
+static inline mb_grp_t mb_window_first_group(struct mb_volume *vol, int lo, mb_grp_t goal);
+
+/*
+ * mb_scan_power2_fast's first group when order k's set has no member from
+ * the goal's group on (a random goal past them): the one mb_scan_power2's
+ * walk visits first all the same -- the next orders' sets from the goal,
+ * else the second pass's from group 0 -- as a window finds it
+ * (mb_window_first_group); ngroups when the walk visits none.  Out of
+ * line: the hot path keeps its registers.
+ */
+static __attribute__((noinline, cold)) mb_grp_t mb_power2_fast_far(struct mb_volume *vol, int lo,
+								   mb_grp_t goal)
+{
+	return mb_window_first_group(vol, lo, goal);
+}
+
+/*
+ * mb_scan_power2_fast's group when it is not built and counted in the
+ * cache, grp's lock held: what the regular path's first visit would do
+ * there (mb_scan_power2's prefilter, mb_visit_group's load and verdict),
+ * when the load reads no bitmap -- an uninit group's first load
+ * (pristine.c), a rebuild of dropped derived state -- as mb_window_judge_locked
+ * does for a window.  The prefilter's test first, on the counters as they
+ * are (synthesized before a first load: under the lock, the unlocked
+ * prefilter's values); then the load, and the verdict on the counters it
+ * built.  Whether the group is loaded and passes; a "no" leaves the
+ * group as the regular path's visit would have left it (loaded or not),
+ * and that path, given the same group first, decides alike: a bitmap to
+ * read, or a load failing for memory, is its to make and remember
+ * (ac->load_err).  Out of line and cold: ~1 call in a group's 2^15/len.
+ */
+static __attribute__((noinline, cold)) bool
+mb_power2_fast_load_locked(struct mb_volume *vol, struct mb_group *grp, mb_grp_t g,
+			   uint32_t flags, int lo)
+{
+	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+	uint32_t free = grp->bb_free, frags = grp->bb_fragments, flex = vol->geo.flex_bg;
+
+	/* mb_good_group_inline's CR_POWER2_ALIGNED test, goal 2^lo */
+	if (!free || !frags || (state & MB_GRP_CORRUPT) ||
+	    ((flags & MB_HINT_DATA) && flex >= 4 && !(g & (flex - 1))) || free < 1u << lo ||
+	    grp->bb_largest_free_order < lo)
+		return false;
+	if ((state & MB_GRP_NEED_INIT) && !vol->store->ops->group_uninit(vol->store, g))
+		return false;
+	if (mb_group_load_locked(vol, grp))
+		return false;
+	state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+	return mb_power2_fast_good(vol, grp, g, state, flags, lo);
+}
+
 /*
  * mb_scan_power2_fast under the group's lock, its load and verdict taken:
  * the simple scan (mb_simple_scan_group_locked), the claim and what
@@ -1453,11 +1504,14 @@ mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, int
  * serves from the first group its walk visits -- on an empty or lightly
  * used volume, almost every such request -- without an allocation
  * context: the steps mb_alloc_regular, mb_scan_power2, mb_visit_group and
- * mb_use_found_locked take, the same group, the same chunk.  Anything
- * else -- another group needed, a group to load, a lock taken, a claim
- * the share cannot grant -- declines, having changed nothing the regular
- * path would not do again, and the regular path decides (the group it
- * would load is left to it, so that a failing read is tried once).
+ * mb_use_found_locked take, the same group, the same chunk -- that group
+ * found past the goal's own word too (mb_power2_fast_far), and loaded
+ * here when its load reads no bitmap (mb_power2_fast_load_locked).
+ * Anything else -- another group needed, a bitmap to read, a lock taken,
+ * a claim the share cannot grant -- declines, having changed nothing the
+ * regular path would not do again, and the regular path decides (a group
+ * whose bitmap must be read is left to it, so that a failing read is
+ * tried once).
  * Returns mb_alloc's answer: a decline is a tail call of mb_alloc_regular,
  * so that mb_alloc_anon, which tail-calls this, saves no register for the
  * requests that do not come here.
@@ -1491,37 +1545,74 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 	}
 
 	assert(goal < set->nbits && set->nbits == vol->ngroups);
-	if (g >= vol->ngroups)
-		return mb_alloc_regular(vol, req, out);
-	struct mb_group *grp = mb_group_at(vol, g);
-	/* mb_lock_group's free-lock case; a held lock is the regular path's.
-	   The lock before the verdict: the group answers on almost every call,
-	   and one verdict under it is cheaper than a prefilter and a verdict
-	   (a "no" here is the regular path's prefilter's too) */
-	_Atomic uint32_t *busy = &vol->lock_busy;
-	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
-
-	struct mb_lock_thr *me = one ? NULL : mb_lock_me();
-
-	if (one ? mb_trylock_one(&grp->bb_lock) : mb_trylock_mt(&grp->bb_lock, MB_RANK_GROUP, me))
-		return mb_alloc_regular(vol, req, out);
-	if (b)
-		atomic_store_explicit(busy, b - 1, memory_order_relaxed);
+	if (MB_UNLIKELY(g >= vol->ngroups)) {
+		g = mb_power2_fast_far(vol, lo, goal);
+		if (g >= vol->ngroups)
+			return mb_alloc_regular(vol, req, out);
+	}
 	int64_t start = -1;
+	struct mb_group *grp;
 
-	/* built and counted in the cache: mb_group_load_locked's fast case,
-	   tested on the one load of the state (its call would load it again).
-	   A group to load is left to the regular path, where a failing read
-	   is remembered (ac->load_err) and tried once */
-	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+	if (one) {
+		/* no other thread: the group's state and verdict read before
+		   the lock say what they would under it, a "no" declines
+		   without the lock; TRACKED (a load's) implies SETUP, so one
+		   load of the state stands for mb_group_at's too.  No
+		   contention estimate to lower: lock_busy rises only when a
+		   lock was found held, never in a process with one thread */
+		grp = &vol->groups[g];
+		uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
 
-	if ((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED && grp->bb_buddy &&
-	    mb_power2_fast_good(vol, grp, g, state, req->flags, lo))
-		start = mb_scan_power2_fast_take_locked(vol, grp, lo, me, one);
+		assert(!atomic_load_explicit(&vol->lock_busy, memory_order_relaxed));
+		if (MB_LIKELY((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED &&
+			      grp->bb_buddy)) {
+			if (!mb_power2_fast_good(vol, grp, g, state, req->flags, lo) ||
+			    mb_trylock_one(&grp->bb_lock))
+				return mb_alloc_regular(vol, req, out);
+		} else {
+			grp = mb_group_at(vol, g);
+			if (mb_trylock_one(&grp->bb_lock))
+				return mb_alloc_regular(vol, req, out);
+			if (!mb_power2_fast_load_locked(vol, grp, g, req->flags, lo)) {
+				mb_unlock_one(&grp->bb_lock, true);
+				return mb_alloc_regular(vol, req, out);
+			}
+		}
+		start = mb_scan_power2_fast_take_locked(vol, grp, lo, NULL, true);
+	} else {
+		grp = mb_group_at(vol, g);
+		/* mb_lock_group's free-lock case; a held lock is the regular
+		   path's.  The lock before the verdict: the group answers on
+		   almost every call, and one verdict under it is cheaper than a
+		   prefilter and a verdict (a "no" here is the regular path's
+		   prefilter's too) */
+		_Atomic uint32_t *busy = &vol->lock_busy;
+		uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
+		struct mb_lock_thr *me = mb_lock_me();
+
+		if (mb_trylock_mt(&grp->bb_lock, MB_RANK_GROUP, me))
+			return mb_alloc_regular(vol, req, out);
+		if (b)
+			atomic_store_explicit(busy, b - 1, memory_order_relaxed);
+
+		/* built and counted in the cache: mb_group_load_locked's fast
+		   case, tested on the one load of the state (its call would
+		   load it again); else a load that reads no bitmap is made
+		   here, and one that reads is left to the regular path, where
+		   a failing read is remembered (ac->load_err) and tried once
+		   (mb_power2_fast_load_locked) */
+		uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+
+		bool built = (state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED &&
+			     grp->bb_buddy;
+
+		if (MB_LIKELY(built) ? mb_power2_fast_good(vol, grp, g, state, req->flags, lo)
+				     : mb_power2_fast_load_locked(vol, grp, g, req->flags, lo))
+			start = mb_scan_power2_fast_take_locked(vol, grp, lo, me, false);
+		mb_unlock_mt(&grp->bb_lock, MB_RANK_GROUP, me);
+	}
 	if (one)
 		mb_unlock_one(&grp->bb_lock, true);
-	else
-		mb_unlock_mt(&grp->bb_lock, MB_RANK_GROUP, me);
 	if (start < 0)
 		return mb_alloc_regular(vol, req, out);
 	/* the group's number again from grp: g kept in a register all along
@@ -2254,8 +2345,11 @@ static void mb_ac_stats(struct mb_ac *ac, int err)
  * goal the next orders' sets; when that pass has no group, the second's,
  * over [0, goal): the first member of the lowest order's set that has one
  * there, unless largest_ge says no set has (the walk's skip of the pass).
+ * Inline in both callers: with mb_power2_fast_far a second one, gcc made
+ * it a call from mb_window_fast (aging:8m64k:file +9 instructions a call).
  */
-static mb_grp_t mb_window_first_group(struct mb_volume *vol, int lo, mb_grp_t goal)
+static inline __attribute__((always_inline)) mb_grp_t
+mb_window_first_group(struct mb_volume *vol, int lo, mb_grp_t goal)
 {
 	const _Atomic uint64_t *orders = &vol->largest_orders;
 	uint64_t m = atomic_load_explicit(orders, memory_order_relaxed) >> lo;

@@ -203,6 +203,65 @@ TEST(settings_send_requests_the_regular_way)
 }
 
 /*
+ * Two requests the fast path used to leave to the regular one, now its
+ * own, decided alike: a group's first load that reads no bitmap (a memory
+ * volume's every group: pristine.c; mb_power2_fast_load_locked), and a
+ * goal past every member of the lowest order's set (the walk's first
+ * group then lies further on or before the goal: mb_power2_fast_far).
+ * Two fresh volumes, the second held on the regular path by the counting
+ * hook, the first's p2_fast_lo put back behind its back (as above): the
+ * same extents, and no claim through the regular path on the first.
+ */
+TEST(first_loads_and_far_goals_are_the_fast_paths)
+{
+	const struct mb_geometry g = {.block_size = 4096, .blocks_per_group = 1024,
+				      .blocks_count = 64 * 1024};
+	struct mb_volume *v[2];
+	struct mb_extent e[2];
+	uint64_t claims[2] = {0, 0};
+
+	for (int k = 0; k < 2; k++)
+		ASSERT_EQ_INT(mb_volume_create(&g, &v[k]), 0);
+	uint32_t lo = v[0]->p2_fast_lo;
+
+	for (int k = 0; k < 2; k++)
+		mb_hook_set(v[k], count_claims, &claims[k]);
+	v[0]->p2_fast_lo = lo;
+	/* the last 8 groups' largest chunks taken, each its group's first
+	   request (its first load); then the rest of each, down to chunks of
+	   16 blocks and less */
+	for (uint32_t len = 512; len >= 16; len /= 2) {
+		for (uint64_t gno = 56; gno < 64; gno++) {
+			struct mb_request r = {.len = len, .goal = gno * 1024 + 1023};
+
+			for (int k = 0; k < 2; k++)
+				ASSERT_EQ_INT(mb_alloc(v[k], &r, &e[k]), 0);
+			ASSERT_EQ_U64(e[0].start, e[1].start);
+			ASSERT_EQ_U64(e[0].len, e[1].len);
+			ASSERT_EQ_U64(e[0].start / 1024, gno);
+		}
+	}
+	ASSERT_EQ_U64(claims[0], 0);
+	/* goals in those groups: no set of order 5 or more has a member from
+	   there on; the walk's first group is one before them */
+	for (uint32_t i = 0; i < 24; i++) {
+		struct mb_request r = {.len = 32u << (i % 3), .goal = (56 + i % 8) * 1024 + i};
+
+		for (int k = 0; k < 2; k++)
+			ASSERT_EQ_INT(mb_alloc(v[k], &r, &e[k]), 0);
+		ASSERT_EQ_U64(e[0].start, e[1].start);
+		ASSERT_EQ_U64(e[0].len, e[1].len);
+		ASSERT_TRUE(e[0].start < 56 * 1024);
+	}
+	ASSERT_EQ_U64(claims[0], 0);
+	ASSERT_TRUE(claims[1] > 0);
+	for (int k = 0; k < 2; k++) {
+		mb_hook_set(v[k], NULL, NULL);
+		mb_volume_destroy(v[k]);
+	}
+}
+
+/*
  * A read-only store's volume turns every request away with -EROFS; the
  * fast path's share of that test is p2_fast_lo, set when the volume gets
  * its store (mb_volume_create_on, mb_tunables_retune): the first request,
