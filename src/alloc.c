@@ -1521,7 +1521,11 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 		    int k, bool one)
 {
 	int lo = __builtin_ctz(req->len);
-	mb_grp_t goal = req->goal != MB_GOAL_NONE ? mb_block_group(vol, req->goal) : 0;
+	/* the goal's block from the data's start: MB_GOAL_NONE's lies past
+	   every group, the first group's below bpg -- one compare for a goal
+	   of group 0, the raw and zero-goal cells' (no shift first) */
+	uint64_t gb = req->goal - vol->data_first;
+	mb_grp_t goal = 0;
 
 	assert(lo <= k && k <= vol->max_order);
 	/* mb_gset_next_far without its test of goal against the set's size:
@@ -1534,11 +1538,13 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 	const struct mb_gset *set = &vol->largest_set[k];
 	mb_grp_t g;
 
-	if (!goal) {
+	if (gb < vol->bpg || req->goal == MB_GOAL_NONE) {
 		uint64_t w = atomic_load_explicit(&set->lvl[0][0], memory_order_relaxed);
 
 		g = w ? (uint32_t)__builtin_ctzll(w) : mb_gset_next_past(set, 0);
 	} else {
+		goal = (mb_grp_t)(vol->bpg_shift ? gb >> vol->bpg_shift : gb / vol->bpg);
+		assert(goal == mb_block_group(vol, req->goal));
 		uint64_t w = mb_gset_word_from(set, goal);
 
 		g = w ? (goal & ~63u) + (uint32_t)__builtin_ctzll(w) : mb_gset_next_past(set, goal);
