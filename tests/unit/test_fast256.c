@@ -21,7 +21,7 @@
 #include "store.h"
 
 struct fast_case {
-	uint32_t bpg, groups, flex;
+	uint32_t bpg, groups, flex, first; /* first: first_data_block */
 	uint64_t seed;
 	uint32_t maxlen; /* ageing: runs of 1..maxlen blocks, keep% used; 0: none */
 	unsigned keep;
@@ -31,11 +31,11 @@ struct fast_case {
 /* mb_lockstep_init with a flex_bg size (no files, mb_stats off on both). */
 static int fast_init(struct mb_lockstep *ls, const struct fast_case *c, uint64_t *hooks)
 {
-	struct mb_geometry g = {.block_size = 4096, .blocks_per_group = c->bpg,
-				.flex_bg = c->flex};
+	struct mb_geometry g = {.block_size = c->first ? 1024 : 4096, .blocks_per_group = c->bpg,
+				.flex_bg = c->flex, .first_data_block = c->first};
 
 	memset(ls, 0, sizeof(*ls));
-	g.blocks_count = (uint64_t)c->groups * c->bpg;
+	g.blocks_count = (uint64_t)c->groups * c->bpg + c->first;
 	ls->blocks = g.blocks_count;
 	ls->rng = c->seed;
 	for (int k = 0; k < 2; k++) {
@@ -69,6 +69,8 @@ static int fast_request(struct mb_lockstep *ls, uint64_t dice, bool files, struc
 	else
 		r->len = 3 + (uint32_t)mb_rand_below(&ls->rng, 300);
 	r->goal = mb_lockstep_goal(ls);
+	if (r->goal < c->first)
+		r->goal = c->first; /* blocks before group 0 are no goal */
 	if (f < 4)
 		r->flags |= MB_HINT_DATA;
 	else if (f == 4)
@@ -104,6 +106,48 @@ TEST(empty_same)
 					    .seed = mb_test_seed * 7 + k, .ops = 4000};
 
 		ASSERT_EQ_INT(fast_same(&c), 0);
+	}
+}
+
+/*
+ * Data from block 1 (ext4's 1 KiB geometry), and groups of a size no
+ * power of two: the fast path finds the goal's group from the goal's
+ * block past first_data_block, group 0's by one compare with bpg
+ * (mb_scan_power2_fast), the others' by a shift or a division.
+ */
+TEST(first_data_block_same)
+{
+	static const uint32_t bpg[] = {1024, 1536};
+
+	for (unsigned k = 0; k < 4; k++) {
+		/* no ageing (mb_lockstep_age marks from block 0) */
+		const struct fast_case c = {.bpg = bpg[k & 1], .groups = 70, .first = 1,
+					    .seed = mb_test_seed * 17 + k, .ops = 3000 + 2000 * k};
+
+		ASSERT_EQ_INT(fast_same(&c), 0);
+	}
+	/* on an empty volume the goal's own group serves: goals at a group's
+	   last block and first, where a goal taken from block 0 would name
+	   the next group or stay in the last */
+	for (unsigned k = 0; k < 2; k++) {
+		const struct mb_geometry g = {.block_size = 1024, .blocks_per_group = bpg[k],
+					      .first_data_block = 1,
+					      .blocks_count = 1 + 16ULL * bpg[k]};
+		struct mb_volume *vol;
+		struct mb_extent e;
+
+		ASSERT_EQ_INT(mb_volume_create(&g, &vol), 0);
+		mb_tunable_set(vol, "mb_stats", 0);
+		for (uint64_t gno = 0; gno < 16; gno++) {
+			for (int end = 0; end < 2; end++) {
+				uint64_t goal = 1 + gno * bpg[k] + (end ? bpg[k] - 1 : 0);
+				struct mb_request r = {.len = 32, .goal = goal};
+
+				ASSERT_EQ_INT(mb_alloc(vol, &r, &e), 0);
+				ASSERT_EQ_U64((e.start - 1) / bpg[k], gno);
+			}
+		}
+		mb_volume_destroy(vol);
 	}
 }
 
