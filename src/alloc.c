@@ -1563,22 +1563,22 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 		/* no other thread: the group's state and verdict read before
 		   the lock say what they would under it, a "no" declines
 		   without the lock; TRACKED (a load's) implies SETUP, so one
-		   load of the state stands for mb_group_at's too.  No
-		   contention estimate to lower: lock_busy rises only when a
-		   lock was found held, never in a process with one thread */
+		   load of the state stands for mb_group_at's too.  The lock is
+		   free (mb_alloc holds none: mb_lock_one_free), and no
+		   contention estimate moves: lock_busy rises only when a lock
+		   was found held, never in a process with one thread */
 		grp = &vol->groups[g];
 		uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
 
 		assert(!atomic_load_explicit(&vol->lock_busy, memory_order_relaxed));
 		if (MB_LIKELY((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED &&
 			      grp->bb_buddy)) {
-			if (!mb_power2_fast_good(vol, grp, g, state, req->flags, lo) ||
-			    mb_trylock_one(&grp->bb_lock))
+			if (!mb_power2_fast_good(vol, grp, g, state, req->flags, lo))
 				return mb_alloc_regular(vol, req, out);
+			mb_lock_one_free(&grp->bb_lock);
 		} else {
 			grp = mb_group_at(vol, g);
-			if (mb_trylock_one(&grp->bb_lock))
-				return mb_alloc_regular(vol, req, out);
+			mb_lock_one_free(&grp->bb_lock);
 			if (!mb_power2_fast_load_locked(vol, grp, g, req->flags, lo)) {
 				mb_unlock_one(&grp->bb_lock, true);
 				return mb_alloc_regular(vol, req, out);

@@ -506,6 +506,21 @@ static inline __attribute__((always_inline)) int mb_trylock_one(struct mb_mutex 
 	atomic_store_explicit(&mx->word, 1, memory_order_relaxed); /* see mb_mutex_lock_raw */
 	return 0;
 }
+
+/*
+ * mb_trylock_one for a caller whose `one` read true and that holds no
+ * lock at all (mb_alloc's top: the power-of-two fast path's one-thread
+ * copy).  The only thread holds none, so mx is free: the store alone,
+ * no load and test (4 instructions a call of raw:256).  A caller that did
+ * hold one -- a store callback calling mb_alloc under its group's lock,
+ * which store.h forbids (a callback takes only leaf locks) -- is caught by
+ * debug builds, where this is mb_trylock_one asserted to succeed.
+ */
+static inline __attribute__((always_inline)) void mb_lock_one_free(struct mb_mutex *mx)
+{
+	assert(!atomic_load_explicit(&mx->word, memory_order_relaxed));
+	atomic_store_explicit(&mx->word, 1, memory_order_relaxed); /* see mb_mutex_lock_raw */
+}
 #else
 static inline void mb_lock_one(struct mb_mutex *mx, bool one)
 {
@@ -523,6 +538,14 @@ static inline int mb_trylock_one(struct mb_mutex *mx)
 {
 	mb_one_check(true);
 	return mb_trylock(mx);
+}
+
+static inline void mb_lock_one_free(struct mb_mutex *mx)
+{
+	int err = mb_trylock_one(mx);
+
+	assert(!err);
+	(void)err;
 }
 #endif
 
