@@ -196,7 +196,7 @@ static void mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_
 	   (a whole-struct literal, or a memset of the tail, became a rep stos
 	   of 16-24 words) */
 	ac->b_ex = (struct mb_fex){ 0 };
-	ac->f_ex = (struct mb_fex){ 0 };
+	ac->f_len = 0;
 	ac->criteria = 0;
 	ac->found = 0;
 	ac->groups_scanned = 0;
@@ -383,15 +383,15 @@ static inline __attribute__((always_inline)) void mb_use_marked_locked(struct mb
 {
 	struct mb_volume *vol = ac->vol;
 
-	ac->f_ex = ac->b_ex;
+	ac->f_len = ac->b_ex.fe_len;
 	ac->status = MB_AC_FOUND;
 	if (ac->flags & MB_STREAM_ALLOC) {
 		uint32_t h = (uint32_t)(ac->file->f_ino % vol->nr_stream_goals);
 
-		atomic_store_explicit(&vol->stream_goals[h], ac->f_ex.fe_group,
+		atomic_store_explicit(&vol->stream_goals[h], ac->b_ex.fe_group,
 				      memory_order_relaxed);
 	}
-	if (ac->pa_obj && ac->f_ex.fe_len > ac->o_ex.fe_len)
+	if (ac->pa_obj && ac->b_ex.fe_len > ac->o_ex.fe_len)
 		mb_new_preallocation_locked(ac, grp);
 	/* mb_group_mark_disk_used_locked, on the slot this call looked up */
 	mb_group_mark_disk_locked(grp, ac->b_ex.fe_start, ac->b_ex.fe_len);
@@ -2488,10 +2488,10 @@ static void mb_ac_stats(struct mb_ac *ac, int err)
 	}
 	atomic_fetch_add_explicit(&st[MB_ST_SUCCESS], ac->b_ex.fe_len >= ac->o_ex.fe_len,
 				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&st[MB_ST_LEN_GOAL_HITS], ac->f_ex.fe_len == ac->orig_goal_len,
+	atomic_fetch_add_explicit(&st[MB_ST_LEN_GOAL_HITS], ac->f_len == ac->orig_goal_len,
 				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&st[MB_ST_STREAM_GOAL_HITS],
-				  (ac->flags & MB_STREAM_ALLOC) && ac->f_ex.fe_group == ac->g_ex.fe_group,
+				  (ac->flags & MB_STREAM_ALLOC) && ac->b_ex.fe_group == ac->g_ex.fe_group,
 				  memory_order_relaxed);
 }
 

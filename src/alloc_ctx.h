@@ -39,7 +39,6 @@ struct mb_ac {
 	bool goal_block; /* a physical goal was given */
 	/* zeroed by mb_ac_init, from here to the end */
 	struct mb_fex b_ex; /* best found so far / the result */
-	struct mb_fex f_ex; /* what was marked used in the buddy */
 	int criteria;
 	uint32_t found;          /* extents measured */
 	uint32_t groups_scanned; /* groups examined under their lock */
@@ -52,6 +51,8 @@ struct mb_ac {
 	uint32_t rounds;         /* ENOSPC retry rounds (count toward mb_max_retries) */
 	int load_err;            /* a group's bitmap could not be read (-EIO, -ENOMEM): the
 				    answer instead of -ENOSPC, whose promise it cannot keep */
+	uint32_t f_len;          /* what was marked used in the buddy (ext4's ac_f_ex): b_ex
+				    before a new PA took its surplus, in b_ex's group */
 	/* last, together: the zeroed fields above have no hole between them
 	   (mb_ac_init's stores merge into wide ones) */
 	bool pa_created;         /* a new PA was made in this pass (hook point) */

@@ -862,7 +862,7 @@ struct mb_lg *mb_file_lg(struct mb_file *file, const struct mb_request *req)
 static bool mb_pa_hit(struct mb_ac *ac)
 {
 	ac->status = MB_AC_FOUND;
-	ac->f_ex = ac->b_ex;
+	ac->f_len = ac->b_ex.fe_len;
 	mb_stat_inc(ac->vol, MB_ST_PA_HITS);
 	return true;
 }
@@ -1273,7 +1273,7 @@ static void mb_new_group_pa_locked(struct mb_ac *ac, struct mb_pa *pa)
 
 /*
  * ext4_mb_new_preallocation, called from use_best_found with bb_lock held:
- * the surplus of ac->f_ex becomes a PA.  Under the seq policy it is on the
+ * the surplus of what was found (ac->f_len) becomes a PA.  Under the seq policy it is on the
  * group list before the lock is dropped (seed fix 2); under legacy, after
  * (mb_pa_after_unlock).  The file's tree is ours (f_data_sem); a group PA
  * joins its bucket at release (lg_mutex is held throughout).  Inline (under
@@ -1297,7 +1297,7 @@ inline __attribute__((always_inline)) void mb_new_preallocation_locked(struct mb
 	pa->pa_group = mb_group_no(vol, grp);
 	mb_probe_new_pa(ac, pa);
 	ac->pa_created = true;
-	mb_stat_add(vol, MB_ST_PREALLOCATED, ac->f_ex.fe_len); /* the whole find, as ext4 */
+	mb_stat_add(vol, MB_ST_PREALLOCATED, ac->f_len); /* the whole find, as ext4 */
 	if (pa->pa_type == MB_INODE_PA)
 		mb_file_insert_pa(ac->file, pa);
 	else
@@ -1332,7 +1332,7 @@ inline __attribute__((always_inline)) void mb_pa_after_unlock(struct mb_ac *ac)
 	if (!ac->pa_created)
 		return;
 	ac->pa_created = false;
-	MB_HOOK(ac->vol, MB_HOOK_LEFTOVER_UNLINKED, ac->f_ex.fe_group, 0);
+	MB_HOOK(ac->vol, MB_HOOK_LEFTOVER_UNLINKED, ac->b_ex.fe_group, 0);
 	if (ac->pa_late)
 		mb_pa_list_late(ac);
 }
