@@ -2289,11 +2289,15 @@ static inline void mb_scan_criteria_default(struct mb_ac *ac, int cr, mb_grp_t g
 	}
 }
 
+/* The search state a round starts from: mb_ac_init's, or mb_ac_reset_search's
+   before each retry (a PA path and mb_window_fast change none of it unless
+   they found). */
 static void mb_regular_allocator(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
 
-	mb_ac_reset_search(ac);
+	assert(!ac->b_ex.fe_len && !ac->found && ac->status == MB_AC_CONTINUE &&
+	       ac->g_ex.fe_len == ac->orig_goal_len);
 	mb_find_by_goal(ac);
 	if (ac->status == MB_AC_FOUND || (ac->flags & MB_HINT_GOAL_ONLY))
 		return;
@@ -2694,12 +2698,14 @@ static int mb_alloc_search(struct mb_ac *ac)
 		if (mb_window_fast(ac))
 			return 0; /* a new window where CR_POWER2_ALIGNED looks first */
 	}
-	do {
+	for (;;) {
 		mb_regular_allocator(ac);
 		if (ac->status == MB_AC_FOUND)
 			return 0;
-	} while (!(ac->flags & MB_HINT_GOAL_ONLY) && mb_should_retry(ac));
-	return ac->load_err ? ac->load_err : -ENOSPC;
+		if ((ac->flags & MB_HINT_GOAL_ONLY) || !mb_should_retry(ac))
+			return ac->load_err ? ac->load_err : -ENOSPC;
+		mb_ac_reset_search(ac); /* the first round's is mb_ac_init's */
+	}
 }
 
 /*
