@@ -714,6 +714,35 @@ static void mb_scan_one_block_locked(struct mb_ac *ac, struct mb_group *grp)
 }
 
 /*
+ * The next piece of mb_scan_long_runs_locked's run, when the buddy knows
+ * it: q, where the piece just measured ended (the end of a maximal free
+ * chunk, or the group's), starts a maximal free chunk of order k >= j,
+ * 2^j >= goal (a stored order: j > MB_BUDDY_DERIVED).  Its 2^k blocks are
+ * then a run of goal or more, which the run tree's walk from q names at
+ * once (block `from` counting as a run start), and the piece measured
+ * there is the chunk itself: the goal's last block lies in it, and the
+ * measure ends at the end of that block's chunk.  0 when the buddy does
+ * not say so (a used q, a smaller chunk, a remainder of several chunks):
+ * the walk decides.  q's chunk cannot start before q (the chunk before
+ * q is free and maximal), so its order is at most ctz(q).  The caller
+ * tests q's alignment, the chunk's blocks in q's bitmap word and block
+ * q + goal - 1 free first, which settle most.
+ */
+/* out of line: inline, it pushed the measure out of the caller (+60 a call) */
+static __attribute__((noinline)) uint32_t mb_long_chunk_at(const struct mb_volume *vol,
+							    const struct mb_group *grp, uint32_t q,
+							    int j)
+{
+	int top = __builtin_ctz(q);
+
+	for (int k = top < vol->max_order ? top : vol->max_order; k >= j; k--)
+		if ((q >> k) < vol->mb_maxs[k] &&
+		    !mb_test_bit(mb_buddy_order_map(vol, grp->bb_buddy, k), q >> k))
+			return 1u << k;
+	return 0;
+}
+
+/*
  * mb_complex_jump_group_locked's scan for CR_GOAL_LEN_FAST's own visits
  * (mb_visit_long_group), a goal of two blocks or more: the run tree names
  * each run of the goal's length or more (mb_runsum_next_long's walk), each
@@ -740,6 +769,12 @@ static __attribute__((noinline)) void mb_scan_long_runs_locked(struct mb_ac *ac,
 	uint32_t found = found0, free = grp->bb_free;
 	enum mb_limits verdict = MB_LIMITS_GO_ON;
 	bool corrupt = false;
+	/* the order whose chunks hold goal blocks, when stored; such a
+	   chunk starts at a multiple of its size (align + 1) */
+	const int j = goal > (1u << MB_BUDDY_DERIVED) ? mb_ilog2(goal - 1) + 1 : 0;
+	const uint32_t align = j ? (1u << j) - 1 : UINT32_MAX;
+	/* its blocks in its first bitmap word, from the chunk's start */
+	const uint64_t head = j >= 6 ? ~0ULL : j ? (2ULL << align) - 1 : 0;
 
 	assert(ac->criteria < MB_CR_GOAL_LEN_SLOW && goal > 1 && ac->status == MB_AC_CONTINUE);
 	for (uint32_t i = grp->bb_first_free; i < bpg;) {
@@ -748,40 +783,58 @@ static __attribute__((noinline)) void mb_scan_long_runs_locked(struct mb_ac *ac,
 
 		/* mb_runsum_next_long's walk (counting nothing), a copy of
 		   its own inline here: a second call of next_long left it out
-		   of line for the jump too (aging:triangle +40 a call) */
+		   of line for the jump too (aging:triangle +40 a call); the
+		   pieces of one run after the first need none when the buddy
+		   names them (mb_long_chunk_at) */
 		mb_runsum_scan(vol, grp, i, goal, 0, &o);
 		p = o.next;
 		if (p >= bpg)
 			break;
-		len = mb_buddy_find_extent_known(vol, grp, p, goal, goal);
-		if (!len || len > free) {
-			corrupt = true; /* counters disagree */
-			break;
-		}
-		free -= len;
-		found++;
-		/* ext4_mb_measure_extent's rules, as mb_scan_measure_at_locked */
-		if (len == goal || first) {
-			best = (struct mb_fex){ g, p, len, ac->g_ex.fe_logical };
-			verdict = MB_LIMITS_TAKE;
-			break;
-		}
-		if (!best.fe_len ||
-		    (best.fe_len < goal ? len > best.fe_len : len >= goal && len < best.fe_len))
-			best = (struct mb_fex){ g, p, len, ac->g_ex.fe_logical };
-		/* mb_limits_verdict(.., false), with no MB_HINT_FIRST here */
-		if (MB_UNLIKELY(found > decide)) {
-			if (found > max) {
-				verdict = MB_LIMITS_BREAK;
-				break;
+		len = 0;
+		do {
+			/* the measure stays inline when likely (+40 a call) */
+			if (MB_LIKELY(!len))
+				len = mb_buddy_find_extent_known(vol, grp, p, goal, goal);
+			else /* what the walk and the measure would have said */
+				assert(p == mb_runsum_next_long(vol, grp, i, goal) &&
+				       len == mb_buddy_find_extent_known(vol, grp, p, goal, goal));
+			if (!len || len > free) {
+				corrupt = true; /* counters disagree */
+				goto out;
 			}
-			if (best.fe_len >= goal && best.fe_group == g) { /* found > min */
+			free -= len;
+			found++;
+			/* ext4_mb_measure_extent's rules, as mb_scan_measure_at_locked */
+			if (len == goal || first) {
+				best = (struct mb_fex){ g, p, len, ac->g_ex.fe_logical };
 				verdict = MB_LIMITS_TAKE;
-				break;
+				goto out;
 			}
-		}
-		i = p + len;
+			if (!best.fe_len || (best.fe_len < goal ? len > best.fe_len
+							       : len >= goal && len < best.fe_len))
+				best = (struct mb_fex){ g, p, len, ac->g_ex.fe_logical };
+			/* mb_limits_verdict(.., false), with no MB_HINT_FIRST here */
+			if (MB_UNLIKELY(found > decide)) {
+				if (found > max) {
+					verdict = MB_LIMITS_BREAK;
+					goto out;
+				}
+				if (best.fe_len >= goal && best.fe_group == g) { /* found > min */
+					verdict = MB_LIMITS_TAKE;
+					goto out;
+				}
+			}
+			i = p += len;
+			/* the rest of the run just measured is the walk's answer
+			   when the buddy shows goal blocks there: the next piece
+			   starts at p, and is that chunk (0: the walk decides) */
+			len = !(p & align) && bpg - p >= goal &&
+					      !((grp->bb_bitmap[p >> 6] >> (p & 63)) & head) &&
+					      !mb_test_bit(grp->bb_bitmap, p + goal - 1)
+				      ? mb_long_chunk_at(vol, grp, p, j) : 0;
+		} while (len);
 	}
+out:
 	ac->b_ex = best;
 	ac->found = found;
 	mb_stat_cr(vol, ac->criteria, 2, found - found0);
