@@ -628,6 +628,19 @@ mb_run_low_counts(struct mb_group *grp, uint32_t d1, uint32_t d2, uint32_t sign)
 }
 
 /*
+ * Where the rising part of the split of a whole free run [b, end) ends:
+ * the one multiple of 2^m in (b - 1, end], m the highest bit where b - 1
+ * and end differ (b == 0: 31), capped at top (mb_take_rising's).
+ */
+static inline uint32_t mb_run_rising_end(uint32_t b, uint32_t end, uint32_t top)
+{
+	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(b - 1) ^ end);
+
+	m = m < top ? m : top;
+	return end & ~((1u << m) - 1);
+}
+
+/*
  * The split of a whole free run [b, end) of fewer than 16 blocks, taken
  * (sign UINT32_MAX) or given back (1): its chunks are of orders 0 to 3,
  * which have no map, so only their counts move.  Its rising part ends at
@@ -640,8 +653,7 @@ mb_run_low_counts(struct mb_group *grp, uint32_t d1, uint32_t d2, uint32_t sign)
 static inline __attribute__((always_inline)) int
 mb_short_run_counts(struct mb_group *grp, uint32_t b, uint32_t end, uint32_t sign)
 {
-	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(b - 1) ^ end); /* b == 0: 31 */
-	uint32_t r = end & ~((1u << m) - 1);
+	uint32_t r = mb_run_rising_end(b, end, 31); /* no cap: a run this short */
 
 	assert(end - b <= MB_DERIVED_MASK && r >= b && r <= end);
 	mb_run_low_counts(grp, r - b, end - r, sign);
@@ -758,6 +770,31 @@ static inline uint32_t mb_take_rising(struct mb_volume *vol, struct mb_group *gr
 }
 
 /*
+ * The split of a whole free run [b, end) whose rising part ends at r
+ * (mb_run_rising_end), taken (take) or given back: the derived orders
+ * counted in closed form (mb_run_low_counts), the rising chunks below
+ * top, whole chunks of order top, then the falling part's digits.
+ */
+static inline __attribute__((always_inline)) void
+mb_run_split(struct mb_volume *vol, struct mb_group *grp, uint32_t b, uint32_t r, uint32_t end,
+	     bool take)
+{
+	uint32_t top = (uint32_t)vol->max_order;
+	uint32_t d = (r - b) & ((1u << top) - 1);
+
+	mb_run_low_counts(grp, r - b, end - r, take ? UINT32_MAX : 1);
+	b += d;
+	mb_chunks_digits_as(vol, grp, b, d, true, take, false);
+	for (; b < r; b += 1u << top) {
+		if (take)
+			mb_chunk_take(vol, grp, (int)top, b);
+		else
+			mb_chunk_put(vol, grp, (int)top, b);
+	}
+	mb_chunks_digits_as(vol, grp, r, end - r, false, take, false);
+}
+
+/*
  * Takes the maximal chunks of a whole free run [b, end) -- the block
  * before b and the one at end used, or past the group: the largest aligned
  * ones that fit, one after the other (mb_buddy_counters_from_run's
@@ -771,19 +808,7 @@ static inline uint32_t mb_take_rising(struct mb_volume *vol, struct mb_group *gr
 static __attribute__((noinline)) void mb_take_run(struct mb_volume *vol, struct mb_group *grp,
 						  uint32_t b, uint32_t end)
 {
-	uint32_t top = (uint32_t)vol->max_order;
-	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(b - 1) ^ end); /* b == 0: 31 */
-
-	m = m < top ? m : top;
-	uint32_t r = end & ~((1u << m) - 1);
-	uint32_t d = (r - b) & ((1u << top) - 1);
-
-	mb_run_low_counts(grp, r - b, end - r, UINT32_MAX);
-	b += d;
-	mb_chunks_digits_as(vol, grp, b, d, true, true, false);
-	for (; b < r; b += 1u << top)
-		mb_chunk_take(vol, grp, (int)top, b);
-	mb_chunks_digits_as(vol, grp, r, end - r, false, true, false);
+	mb_run_split(vol, grp, b, mb_run_rising_end(b, end, (uint32_t)vol->max_order), end, true);
 }
 
 /*
@@ -800,21 +825,12 @@ static __attribute__((noinline)) void mb_take_run(struct mb_volume *vol, struct 
 static __attribute__((noinline)) int mb_put_run(struct mb_volume *vol, struct mb_group *grp,
 						uint32_t b, uint32_t end)
 {
-	uint32_t top = (uint32_t)vol->max_order, b0 = b;
-	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(b - 1) ^ end); /* b == 0: 31 */
+	int top = vol->max_order;
+	uint32_t r = mb_run_rising_end(b, end, (uint32_t)top);
+	int hi = r > b ? mb_ilog2(r - b) : -1, lo = end > r ? mb_ilog2(end - r) : -1;
 
-	m = m < top ? m : top;
-	uint32_t r = end & ~((1u << m) - 1);
-	uint32_t d = (r - b) & ((1u << top) - 1);
-	int hi = r > b0 ? mb_ilog2(r - b0) : -1, lo = end > r ? mb_ilog2(end - r) : -1;
-
-	mb_run_low_counts(grp, r - b, end - r, 1);
-	b += d;
-	mb_chunks_digits_as(vol, grp, b, d, true, false, false);
-	for (; b < r; b += 1u << top)
-		mb_chunk_put(vol, grp, (int)top, b);
-	mb_chunks_digits_as(vol, grp, r, end - r, false, false, false);
-	hi = hi < (int)top ? hi : (int)top;
+	mb_run_split(vol, grp, b, r, end, false);
+	hi = hi < top ? hi : top;
 	return hi > lo ? hi : lo;
 }
 
