@@ -1383,9 +1383,11 @@ struct mb_rs_walk {
 	uint32_t runs;    /* short runs closed */
 	uint32_t longest; /* the longest of them, at `at` */
 	uint32_t at;
+	uint32_t end;     /* the run at next: its end, or (open) how far it is known free */
 	bool stopped;     /* the left-th closed */
 	bool done;        /* next found, or stopped */
 	bool mend;        /* stale leaves past MB_RS_FLUSH_STALE at the start */
+	bool open;        /* the run at next goes on past end */
 };
 
 #define MB_RS_INLINE static inline __attribute__((always_inline))
@@ -1410,6 +1412,16 @@ MB_RS_INLINE void mb_rs_found(struct mb_rs_walk *w, uint32_t at)
 	w->done = true;
 }
 
+/* The run of want at `at` found, the piece just read free up to end, where
+   the run ends (open false) or goes on (open true); the queries that want
+   no end drop both. */
+MB_RS_INLINE void mb_rs_found_to(struct mb_rs_walk *w, uint32_t at, uint32_t end, bool open)
+{
+	mb_rs_found(w, at);
+	w->end = end;
+	w->open = open;
+}
+
 /*
  * Word z (free bits) at block `start`: its runs one by one, each by adding
  * its lowest bit (the carry clears the run and stops at the block past it).
@@ -1420,7 +1432,7 @@ MB_RS_INLINE void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t sta
 		uint32_t lead = mb_rs_run_at(z, 0), len = w->c + lead;
 
 		if (len >= w->want) {
-			mb_rs_found(w, w->s);
+			mb_rs_found_to(w, w->s, start + lead, lead == 64);
 			return;
 		}
 		if (lead == 64) {
@@ -1439,7 +1451,7 @@ MB_RS_INLINE void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t sta
 		uint32_t len = past ? (uint32_t)__builtin_ctzll(past) - x : 64 - x;
 
 		if (len >= w->want) {
-			mb_rs_found(w, start + x);
+			mb_rs_found_to(w, start + x, start + x + len, !past);
 			return;
 		}
 		if (!past) { /* open at the word's end */
@@ -1505,7 +1517,7 @@ MB_RS_INLINE bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz,
 	uint32_t c = w->c, j = c + x.pre, at = c ? w->s : st;
 
 	if (j >= w->want) {
-		mb_rs_found(w, at);
+		mb_rs_found_to(w, at, st + x.pre, x.pre == sz);
 		return false;
 	}
 	if (x.pre == sz) { /* all free: the open run goes on */
@@ -1637,6 +1649,75 @@ next:
 /* ------------------------------------------------------------------------ */
 
 /*
+ * The end of the free run that goes on at block x, a word's first (x - 1
+ * free; x's word all free, mb_rs_run_end): the first used block past x,
+ * or bpg.  The rest of x's leaf a word at a time, then the largest nodes
+ * from there (up, then right), as the walk goes: the first fresh one not
+ * all free places it by its pre, a stale one is read inside (a leaf: its
+ * words).  None of these nodes is hidden (mb_rs_unlazy_slow): each starts
+ * right after a free block, so no all-used node holds it.  Nothing is
+ * mended (a query's walk does that).  A run reaching far (aging:triangle's
+ * often reach the group's end) pays a node a level, not a word a 64 blocks.
+ */
+static __attribute__((noinline)) uint32_t mb_rs_run_end_slow(const struct mb_volume *vol,
+							   const struct mb_group *grp, uint32_t x)
+{
+	const struct mb_rs *t = mb_runsum_tree(vol, grp);
+	const uint32_t p = mb_rs_leaves(vol);
+	uint32_t n = p + x / MB_RS_LEAF_BITS, sz = MB_RS_LEAF_BITS, st = x - x % MB_RS_LEAF_BITS;
+	uint32_t wi = x >> 6, wend = 0;
+
+	if (x % MB_RS_LEAF_BITS) /* x's leaf from x's word on */
+		goto words;
+	/* the largest fresh node starting at x */
+	for (; !(n & 1) && t[n / 2].cnt != MB_RS_STALE; n /= 2)
+		sz *= 2;
+	for (;;) {
+		if (t[n].cnt == MB_RS_STALE) {
+			if (n < p) { /* its left child next */
+				n *= 2;
+				sz /= 2;
+				continue;
+			}
+			wi = st >> 6;
+		words:
+			for (wend = (n - p + 1) * MB_RS_LEAF_WORDS; wi < wend; wi++) {
+				uint64_t u = wi < vol->bitmap_words ? grp->bb_bitmap[wi] : ~0ULL;
+
+				if (u) {
+					uint32_t e = (wi << 6) + (uint32_t)__builtin_ctzll(u);
+
+					return e < vol->bpg ? e : vol->bpg;
+				}
+			}
+		} else if (t[n].pre < sz) {
+			return st + t[n].pre < vol->bpg ? st + t[n].pre : vol->bpg;
+		}
+		st += sz;
+		for (; n & 1; n >>= 1) /* up while a right child */
+			sz *= 2;
+		if (!n)
+			return vol->bpg;
+		n++;
+	}
+}
+
+MB_RS_INLINE uint32_t mb_rs_run_end(const struct mb_volume *vol, const struct mb_group *grp,
+				    uint32_t x)
+{
+	uint64_t u;
+
+	assert(!(x & 63));
+	if (x >= vol->bpg)
+		return vol->bpg;
+	u = grp->bb_bitmap[x >> 6];
+	if (u)
+		return x + (uint32_t)__builtin_ctzll(u) < vol->bpg ? x + (uint32_t)__builtin_ctzll(u)
+								      : vol->bpg;
+	return mb_rs_run_end_slow(vol, grp, x);
+}
+
+/*
  * A walk of the whole group (from its first free block) that its fresh
  * root answers: no run of `want`, and every run counted without the count
  * ending (fewer than max_runs).  Its longest is the root's max, the first
@@ -1668,7 +1749,7 @@ MB_RS_INLINE bool mb_rs_scan_root(const struct mb_rs *r, uint32_t sz, uint32_t w
  */
 MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			     uint32_t want, uint32_t max_runs, uint32_t floor,
-			     struct mb_runsum_scan *o)
+			     struct mb_runsum_scan *o, uint32_t *end)
 {
 	struct mb_rs_walk w = {.want = want, .left = max_runs, .next = vol->bpg, .longest = floor};
 
@@ -1714,19 +1795,21 @@ MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, 
 				     .longest = w.longest,
 				     .at = w.at,
 				     .stopped = w.stopped};
+	if (end && w.next < vol->bpg)
+		*end = w.open ? mb_rs_run_end(vol, grp, w.end) : w.end < vol->bpg ? w.end : vol->bpg;
 }
 
 void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o)
 {
-	mb_rs_scan(vol, grp, from, want, max_runs, 0, o);
+	mb_rs_scan(vol, grp, from, want, max_runs, 0, o, NULL);
 }
 
 void mb_runsum_scan_above(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			  uint32_t want, uint32_t max_runs, uint32_t floor,
 			  struct mb_runsum_scan *o)
 {
-	mb_rs_scan(vol, grp, from, want, max_runs, floor, o);
+	mb_rs_scan(vol, grp, from, want, max_runs, floor, o, NULL);
 }
 
 /*
@@ -1761,6 +1844,24 @@ uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, 
 	/* its own copy of the walk, the counting folded away (max_runs 0);
 	   out of line as mb_runsum_scan, so that LTO does not grow the
 	   scan's caller, mb_visit_group, with them (raw:1 pays then) */
-	mb_rs_scan(vol, grp, from, len, 0, 0, &o);
+	mb_rs_scan(vol, grp, from, len, 0, 0, &o, NULL);
+	return o.next;
+}
+
+/*
+ * mb_runsum_next_long, and in *end where that run ends (its first used
+ * block past it, or bpg), when one is found (*end untouched if none).  The
+ * walk stops where it learns the run holds len blocks: a node's pre or a
+ * word places the end there, or the run goes on past what it read
+ * (mb_rs_run_end).  The complex scan measures the run piece by piece
+ * (alloc.c): with its end known, each piece is a closed form and needs no
+ * walk before it.
+ */
+uint32_t mb_runsum_next_long_end(const struct mb_volume *vol, struct mb_group *grp,
+				 uint32_t from, uint32_t len, uint32_t *end)
+{
+	struct mb_runsum_scan o;
+
+	mb_rs_scan(vol, grp, from, len, 0, 0, &o, end);
 	return o.next;
 }

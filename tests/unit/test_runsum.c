@@ -405,6 +405,82 @@ TEST(queries_match_a_bit_walk)
 }
 
 /*
+ * mb_runsum_next_long_end against the model: the same run, and its end the
+ * first used block past it (or bpg); *end untouched when there is none.
+ * Long runs (up to 3000 blocks, most blocks free) so that the walk often
+ * finds a run still open where it stops (mb_rs_run_end: the word, then the
+ * leaves and nodes past it), over a tree all stale (just derived), one
+ * partly mended by queries, and one with a few leaves changed since.
+ */
+static int next_end_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+			    uint32_t want)
+{
+	uint32_t e = 0xdeadbeef, m = rs_model_next_long(grp->bb_bitmap, vol->bpg, from, want);
+	uint32_t n = mb_runsum_next_long_end(vol, grp, from, want, &e), me = m;
+
+	while (me < vol->bpg && rs_model_free(grp->bb_bitmap, me))
+		me++;
+	if (n == m && e == (m < vol->bpg ? me : 0xdeadbeef))
+		return 0;
+	fprintf(stderr, "next_long_end(from %u, want %u), bpg %u: next %u/%u end %u/%u\n", from,
+		want, vol->bpg, n, m, e, me);
+	return 1;
+}
+
+TEST(next_long_end_names_the_run_end)
+{
+	uint64_t rng = mb_test_seed ^ 0xe4d5;
+	int open = 0; /* runs found going on past the word or leaf that named them */
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 12; round++) {
+			struct mb_group *grp =
+				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			static const uint32_t maxrun[] = {3000, 700, 90};
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, maxrun[round % 3],
+				    round % 2 ? 90 : 70);
+			mb_buddy_generate(vol, grp); /* the tree all stale */
+			for (int q = 0, nq = mb_test_rounds(300); q < nq; q++) {
+				if (q % 50 == 49) { /* a few leaves change: stale, or marked */
+					uint32_t s = (uint32_t)mb_rand_below(&rng, grp->bb_len);
+					uint32_t e = s + 1 + (uint32_t)mb_rand_below(&rng, 1500);
+
+					e = e < grp->bb_len ? e : grp->bb_len;
+					random_runs(&rng, grp->bb_bitmap, s, e, maxrun[q % 3], 80);
+					mb_runsum_update_locked(vol, grp, s, e - s);
+					if (s < grp->bb_first_free)
+						grp->bb_first_free = s;
+				}
+				uint32_t a = (uint32_t)mb_rand_below(&rng, vol->bpg);
+				uint32_t want = 1 + (uint32_t)mb_rand_below(&rng, q % 3 ? 600 : 60);
+
+				if (q % 5 == 0)
+					a = grp->bb_first_free;
+				else if (q % 5 == 1)
+					a &= ~511u;
+				a = a < vol->bpg ? a : vol->bpg - 1;
+				ASSERT_EQ_INT(next_end_differs(vol, grp, a, want), 0);
+				uint32_t n = rs_model_next_long(grp->bb_bitmap, vol->bpg, a, want);
+
+				open += n < vol->bpg && n + want < vol->bpg &&
+					rs_model_free(grp->bb_bitmap, ((n + want + 63) & ~63u) < vol->bpg
+									 ? (n + want + 63) & ~63u
+									 : n);
+			}
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	ASSERT_TRUE(open > 0);
+}
+
+/*
  * A count from the group's start over a tree mostly stale (more stale
  * leaves than a walk rebuilds at once), in a group with fewer free runs
  * than the count's limit: the count cannot end inside, so the walk would
