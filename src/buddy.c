@@ -583,7 +583,8 @@ mb_chunks_digits_as(struct mb_volume *vol, struct mb_group *grp, uint32_t base, 
 		uint32_t j = (uint32_t)__builtin_ctz(h);
 		/* h: d's bits from j up; h & (h - 1): those above j */
 		uint32_t i = (rising ? base - h : base + (h & (h - 1))) >> j;
-		uint64_t *w = buddy + vol->mb_offsets[j] + (i >> 6);
+		/* the word's index a 32-bit sum: one add from memory */
+		uint64_t *w = buddy + (vol->mb_offsets[j] + (i >> 6));
 		uint32_t n = i & 63;
 
 		if (take)
@@ -886,6 +887,8 @@ static inline void mb_bitmap_clear_set(uint64_t *map, uint32_t start, uint32_t l
  * run goes on past the extent), and once it would overrun the extent's
  * end the chunks up to the last one are the binary digits of the distance
  * to it.  Both lookups read the buddy and bitmap before anything changes.
+ * An extent of 16 blocks or more at the run's start (the complex scan's
+ * usual find) needs no first lookup: its chunks rise from start itself.
  */
 static inline __attribute__((always_inline)) void
 mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len,
@@ -904,18 +907,35 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 			mb_take_run(vol, grp, start, end);
 		b = end;
 	} else {
-		if (k < 0) /* a run's first block is a chunk's first block */
-			k = before ? mb_order_holding(vol, grp, start, mb_fit_order(vol, start, end))
-				   : mb_order_at_start(vol, grp, start);
-		assert(k == mb_buddy_order_for_block(vol, grp, start));
+		uint32_t c, jb;
+		bool front = false; /* the extent starts the run, past 15 blocks */
 
-		uint32_t c = start & ~((1u << k) - 1), jb;
-
-		b = c + (1u << k);
-		mb_chunk_take(vol, grp, k, c);
-		mb_put_before(vol, grp, c, start);
-		if (b < end)
-			b = mb_take_rising(vol, grp, b, end, &jb);
+		if (k < 0) {
+			/* start inside the run: the chunk holding it; else a
+			   run's first block is a chunk's first block */
+			if (before)
+				k = mb_order_holding(vol, grp, start, mb_fit_order(vol, start, end));
+			else if (len > MB_DERIVED_MASK)
+				front = true;
+			else
+				k = mb_order_at_start(vol, grp, start);
+		}
+		if (front) {
+			/* its rising chunks are the run's, from start (a chunk
+			   boundary) while they fit in the extent: no lookup of
+			   start's order, the split gives it (the first chunk is
+			   one more digit).  A short extent's lookup is cheaper
+			   than the falling one this may need (raw:1 +7 a call) */
+			b = mb_take_rising(vol, grp, start, end, &jb);
+		} else {
+			assert(k == mb_buddy_order_for_block(vol, grp, start));
+			c = start & ~((1u << k) - 1);
+			b = c + (1u << k);
+			mb_chunk_take(vol, grp, k, c);
+			mb_put_before(vol, grp, c, start);
+			if (b < end)
+				b = mb_take_rising(vol, grp, b, end, &jb);
+		}
 		if (b < end) { /* falling: up to the chunk holding end - 1 */
 			k = mb_order_falling(vol, grp, end - 1, (int)jb);
 			c = (end - 1) & ~((1u << k) - 1);
