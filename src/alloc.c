@@ -189,8 +189,12 @@ bool mb_request_valid(const struct mb_volume *vol, const struct mb_request *req)
 	return mb_request_common_valid(vol, req);
 }
 
-/* Sets up the context of a request mb_request_valid() accepted. */
-static void mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_request *req)
+/* Sets up the context of a request mb_request_valid() accepted; anon: it
+   has no file (the caller knows, so no test of one is made). */
+static inline __attribute__((always_inline)) void mb_ac_init(struct mb_ac *ac,
+							     struct mb_volume *vol,
+							     const struct mb_request *req,
+							     bool anon)
 {
 	/* the fields below b_ex are all set here, the rest zeroed one by one
 	   (a whole-struct literal, or a memset of the tail, became a rep stos
@@ -211,7 +215,7 @@ static void mb_ac_init(struct mb_ac *ac, struct mb_volume *vol, const struct mb_
 	ac->pressured = false;
 	ac->load_err = 0;
 	ac->vol = vol;
-	ac->file = req->file;
+	ac->file = anon ? NULL : req->file;
 	ac->req = req;
 	ac->slot = mb_this_pcpu(vol);
 	ac->flags = req->flags;
@@ -1467,8 +1471,8 @@ static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t 
  * to walk.  Pure loads: a
  * "no" changes nothing.
  */
-static int mb_alloc_regular(struct mb_volume *vol, const struct mb_request *req,
-			    struct mb_extent *out);
+static int mb_alloc_regular_anon(struct mb_volume *vol, const struct mb_request *req,
+				 struct mb_extent *out);
 
 static inline int mb_scan_power2_fast_order(const struct mb_volume *vol,
 					    const struct mb_request *req)
@@ -1678,7 +1682,7 @@ mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, int
  * regular path would not do again, and the regular path decides (a group
  * whose bitmap must be read is left to it, so that a failing read is
  * tried once).
- * Returns mb_alloc's answer: a decline is a tail call of mb_alloc_regular,
+ * Returns mb_alloc's answer: a decline is a tail call of mb_alloc_regular_anon,
  * so that mb_alloc_anon, which tail-calls this, saves no register for the
  * requests that do not come here.
  */
@@ -1720,7 +1724,7 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 	if (MB_UNLIKELY(g >= vol->ngroups)) {
 		g = mb_power2_fast_far(vol, lo, goal);
 		if (g >= vol->ngroups)
-			return mb_alloc_regular(vol, req, out);
+			return mb_alloc_regular_anon(vol, req, out);
 	}
 	int64_t start = -1;
 	struct mb_group *grp;
@@ -1740,14 +1744,14 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 		if (MB_LIKELY((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED)) == MB_GRP_TRACKED &&
 			      grp->bb_buddy)) {
 			if (!mb_power2_fast_good(vol, grp, g, state, req->flags, lo))
-				return mb_alloc_regular(vol, req, out);
+				return mb_alloc_regular_anon(vol, req, out);
 			mb_lock_one_free(&grp->bb_lock);
 		} else {
 			grp = mb_group_at(vol, g);
 			mb_lock_one_free(&grp->bb_lock);
 			if (!mb_power2_fast_load_locked(vol, grp, g, req->flags, lo)) {
 				mb_unlock_one(&grp->bb_lock, true);
-				return mb_alloc_regular(vol, req, out);
+				return mb_alloc_regular_anon(vol, req, out);
 			}
 		}
 		start = mb_scan_power2_fast_take_locked(vol, grp, lo, NULL, true);
@@ -1763,7 +1767,7 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 		struct mb_lock_thr *me = mb_lock_me();
 
 		if (mb_trylock_mt(&grp->bb_lock, MB_RANK_GROUP, me))
-			return mb_alloc_regular(vol, req, out);
+			return mb_alloc_regular_anon(vol, req, out);
 		if (b)
 			atomic_store_explicit(busy, b - 1, memory_order_relaxed);
 
@@ -1786,7 +1790,7 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 	if (one)
 		mb_unlock_one(&grp->bb_lock, true);
 	if (start < 0)
-		return mb_alloc_regular(vol, req, out);
+		return mb_alloc_regular_anon(vol, req, out);
 	/* the group's number again from grp: g kept in a register all along
 	   pushed the chunk's block and order onto the stack (~4 a call) */
 	out->start = mb_group_first_block(vol, mb_group_no(vol, grp)) + (uint64_t)start;
@@ -2190,13 +2194,10 @@ static void mb_scan_criterion(struct mb_ac *ac, int cr, mb_grp_t goal)
 /* The regular allocator                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* ext4_mb_find_by_goal: the exact goal block, if asked for. */
-static void mb_find_by_goal(struct mb_ac *ac)
+/* ext4_mb_find_by_goal once the goal block is asked for (mb_find_by_goal) */
+static __attribute__((noinline)) void mb_find_by_goal_asked(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
-
-	if (!(ac->flags & (MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)))
-		return; /* before the group's lazy set-up: nothing asked of it */
 	struct mb_group *grp = mb_group_at(vol, ac->g_ex.fe_group);
 
 	if (!(ac->flags & MB_STRICT_CHECK) && !MB_READ_ONCE(grp->bb_free))
@@ -2228,6 +2229,15 @@ static void mb_find_by_goal(struct mb_ac *ac)
 	}
 	mb_unlock(&grp->bb_lock);
 	mb_pa_after_unlock(ac);
+}
+
+/* ext4_mb_find_by_goal: the exact goal block, if asked for.  The test
+   inline: with two copies of the regular path (mb_alloc_regular_as) gcc
+   made all of it a call (drain +14 instructions a call). */
+static inline __attribute__((always_inline)) void mb_find_by_goal(struct mb_ac *ac)
+{
+	if (ac->flags & (MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY))
+		mb_find_by_goal_asked(ac); /* before the group's lazy set-up: nothing asked of it */
 }
 
 /*
@@ -2340,7 +2350,7 @@ static inline void mb_scan_criteria_default(struct mb_ac *ac, int cr, mb_grp_t g
 /* The search state a round starts from: mb_ac_init's, or mb_ac_reset_search's
    before each retry (a PA path and mb_window_fast change none of it unless
    they found). */
-static void mb_regular_allocator(struct mb_ac *ac)
+static inline __attribute__((always_inline)) void mb_regular_allocator(struct mb_ac *ac)
 {
 	struct mb_volume *vol = ac->vol;
 
@@ -2527,12 +2537,10 @@ static void mb_release_context(struct mb_ac *ac)
 	ac->pa_obj = NULL;
 }
 
-static void mb_ac_stats(struct mb_ac *ac, int err)
+static __attribute__((noinline)) void mb_ac_stats_count(struct mb_ac *ac, int err)
 {
 	struct mb_volume *vol = ac->vol;
 
-	if (!MB_READ_ONCE(vol->t.mb_stats))
-		return;
 	/* one slot for the request's counters, and one mb_stat_add inline
 	   where there were five: inlined code the unit's growth budget keeps
 	   for the hot paths (gcc's LTO stopped inlining mb_stat_add and
@@ -2551,6 +2559,15 @@ static void mb_ac_stats(struct mb_ac *ac, int err)
 	atomic_fetch_add_explicit(&st[MB_ST_STREAM_GOAL_HITS],
 				  (ac->flags & MB_STREAM_ALLOC) && ac->b_ex.fe_group == ac->g_ex.fe_group,
 				  memory_order_relaxed);
+}
+
+/* The request's counters, with mb_stats on.  The test inline, the count
+   out of line: gcc made all of it a call from the two copies of the
+   regular path (mb_alloc_regular_as; drain +10 instructions a call). */
+static inline __attribute__((always_inline)) void mb_ac_stats(struct mb_ac *ac, int err)
+{
+	if (MB_UNLIKELY(MB_READ_ONCE(ac->vol->t.mb_stats)))
+		mb_ac_stats_count(ac, err);
 }
 
 /*
@@ -2725,21 +2742,26 @@ static __attribute__((noinline)) bool mb_window_fast(struct mb_ac *ac)
 	return true;
 }
 
-static int mb_alloc_search(struct mb_ac *ac)
+/* anon: the request has no file, so no PA serves it, it has no locality
+   group and is not normalized (each of those tests ac->file first) */
+static inline __attribute__((always_inline)) int mb_alloc_search(struct mb_ac *ac, bool anon)
 {
-	if (mb_use_inode_preallocated(ac))
-		return 0;
-	mb_group_or_file(ac);
-	if (mb_use_group_preallocated(ac))
-		return 0;
+	if (!anon) {
+		if (mb_use_inode_preallocated(ac))
+			return 0;
+		mb_group_or_file(ac);
+		if (mb_use_group_preallocated(ac))
+			return 0;
+	}
 	/* no discard_pa_seq sample here (ext4 takes one): mb_should_retry
 	   compares with ac->seq only under MB_STRICT_CHECK, which it sets
 	   together with the sum it samples itself, so the first is never read */
 	/* a request elsewhere is short of space: take only what is asked */
 	if (MB_UNLIKELY(atomic_load_explicit(&ac->vol->enospc_pressure, memory_order_relaxed)))
 		ac->flags |= MB_HINT_NOPREALLOC;
-	mb_normalize_request(ac);
-	if (ac->file && !(ac->flags & MB_HINT_NOPREALLOC)) {
+	if (!anon)
+		mb_normalize_request(ac);
+	if (!anon && ac->file && !(ac->flags & MB_HINT_NOPREALLOC)) {
 		ac->pa_obj = mb_pa_alloc(); /* filled under the group lock later */
 		if (!ac->pa_obj)
 			return -ENOMEM;
@@ -2758,40 +2780,67 @@ static int mb_alloc_search(struct mb_ac *ac)
 
 /*
  * What the PA fast path left: the allocation context and the search.  Out
- * of line, so that its ~400-byte context and its registers are not set up
- * (and saved) on every PA hit.
+ * of line (mb_alloc_regular, mb_alloc_regular_anon), so that its ~400-byte
+ * context and its registers are not set up (and saved) on every PA hit.
+ * anon: a request without a file that no hot probe listened to when it was
+ * tested (mb_alloc_anon_valid; one that did comes here with anon false,
+ * mb_alloc_anon_traced): no file to lock, no PA to use or make, no
+ * locality group, nothing to release, and no alloc_done probe to fire, as
+ * its request probe did not -- none of those tests made (~5 instructions
+ * the probe's).
  */
-static __attribute__((noinline)) int mb_alloc_regular(struct mb_volume *vol,
-						      const struct mb_request *req,
-						      struct mb_extent *out)
+static inline __attribute__((always_inline)) int mb_alloc_regular_as(struct mb_volume *vol,
+								     const struct mb_request *req,
+								     struct mb_extent *out,
+								     bool anon)
 {
 	struct mb_ac ac;
 
-	mb_ac_init(&ac, vol, req);
+	assert(!anon || !req->file);
+	mb_ac_init(&ac, vol, req, anon);
 	uint64_t claimed = 0; /* reserve.c: the free-space gate */
 	int err = mb_resv_claim_request(&ac, &claimed);
 
 	if (err)
 		return err;
-	if (ac.file)
+	if (!anon && ac.file)
 		mb_lock(&ac.file->f_data_sem);
-	err = mb_alloc_search(&ac);
+	err = mb_alloc_search(&ac, anon);
 	if (!err) {
-		if (ac.lg && ac.file)
+		if (!anon && ac.lg && ac.file)
 			ac.file->f_lg = ac.lg; /* it sticks to this group (mb_file_lg) */
 		out->start = mb_fex_block(vol, &ac.b_ex);
 		out->len = ac.b_ex.fe_len;
 		out->logical = req->logical;
 	}
-	mb_probe_alloc_done(&ac, err);
-	mb_release_context(&ac);
+	/* without a file there is no PA or locality group to release
+	   (mb_group_or_file, mb_alloc_search) */
+	assert(!anon || (!ac.lg && !ac.pa_obj && !ac.pa));
+	if (!anon) {
+		mb_probe_alloc_done(&ac, err);
+		mb_release_context(&ac);
+	}
 	mb_resv_consumed_at(vol, ac.slot, claimed, err ? 0 : ac.b_ex.fe_len, ac.flags);
 	if (ac.pressured)
 		atomic_fetch_sub_explicit(&vol->enospc_pressure, 1, memory_order_relaxed);
-	if (ac.file)
+	if (!anon && ac.file)
 		mb_unlock(&ac.file->f_data_sem);
 	mb_ac_stats(&ac, err);
 	return err;
+}
+
+static __attribute__((noinline)) int mb_alloc_regular(struct mb_volume *vol,
+						      const struct mb_request *req,
+						      struct mb_extent *out)
+{
+	return mb_alloc_regular_as(vol, req, out, false);
+}
+
+static __attribute__((noinline)) int mb_alloc_regular_anon(struct mb_volume *vol,
+							   const struct mb_request *req,
+							   struct mb_extent *out)
+{
+	return mb_alloc_regular_as(vol, req, out, true);
 }
 
 /*
@@ -2827,7 +2876,7 @@ static inline __attribute__((always_inline)) int mb_alloc_anon_valid(struct mb_v
 					    : mb_scan_power2_fast_mt(vol, req, out, k);
 	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
 		return -EROFS; /* nothing allocated could ever be committed */
-	return mb_alloc_regular(vol, req, out);
+	return mb_alloc_regular_anon(vol, req, out);
 }
 
 /* mb_alloc_anon's request of a rare shape (mb_request_rare): its own
@@ -2843,7 +2892,7 @@ static __attribute__((noinline)) int mb_alloc_anon_rare(struct mb_volume *vol,
 
 /*
  * mb_alloc's two shapes, out of line each so that mb_alloc itself is one
- * test and a jump: a request without a file reaches mb_alloc_regular with
+ * test and a jump: a request without a file reaches mb_alloc_regular_anon with
  * none of the frame the PA fast path's registers need (gcc set it up
  * before any test when both shared one function).  Without a file,
  * mb_request_valid's file test has nothing to test, and every way out is

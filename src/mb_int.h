@@ -1430,7 +1430,7 @@ int64_t mb_free_counter_sum(const struct mb_volume *vol);
 void mb_resv_init(struct mb_volume *vol);
 void mb_resv_destroy(struct mb_volume *vol);
 struct mb_ac;
-int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed);
+int mb_resv_claim_request_slow(struct mb_ac *ac, uint64_t *claimed); /* alloc_ctx.h */
 void mb_resv_consumed(struct mb_volume *vol, uint64_t claimed, uint64_t got, uint32_t flags);
 struct mb_pcpu;
 bool mb_resv_take_exact(struct mb_pcpu *slot, uint64_t need, uint64_t n);

@@ -77,6 +77,28 @@ static inline int64_t mb_resv_share_of(uint64_t w)
 	return (int64_t)(w << (64 - MB_RESV_SHARE_BITS)) >> (64 - MB_RESV_SHARE_BITS);
 }
 
+/* The claims in flight, the word's high 16 bits (reserve.c). */
+#define MB_RESV_FLIGHT_ONE ((uint64_t)1 << MB_RESV_SHARE_BITS)
+#define MB_RESV_FLIGHT_MAX 0xfff0u
+static inline uint32_t mb_resv_flight_of(uint64_t w)
+{
+	return (uint32_t)((w - (uint64_t)mb_resv_share_of(w)) >> MB_RESV_SHARE_BITS);
+}
+
+/* A claim's take of n from the share, the slot's lock held (or no other
+   thread), counted in flight in the same store: if the share holds need
+   and the slot is not full of claims (reserve.c, mb_resv_take_word) */
+static inline bool mb_resv_take_claim_held(struct mb_pcpu *slot, uint64_t need, uint64_t n)
+{
+	uint64_t w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
+
+	/* near empty the shares are dry: nothing published */
+	if (mb_resv_share_of(w) < (int64_t)need || mb_resv_flight_of(w) >= MB_RESV_FLIGHT_MAX)
+		return false;
+	atomic_store_explicit(&slot->resv_word, w + (MB_RESV_FLIGHT_ONE - n), memory_order_relaxed);
+	return true;
+}
+
 /* mb_resv_take_exact's take from the share, the slot's lock held (or no
    other thread): n if it holds need; relaxed, the lock orders it */
 static inline bool mb_resv_take_exact_held(struct mb_pcpu *slot, uint64_t need, uint64_t n)

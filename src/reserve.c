@@ -96,14 +96,7 @@ static inline int64_t mb_resv_refill(uint64_t n)
  * share's decoding (mb_resv_share_of) and the exact take are in percpu.h,
  * for the power-of-two fast path's inline claim.
  */
-#define MB_RESV_FLIGHT_ONE ((uint64_t)1 << MB_RESV_SHARE_BITS)
-#define MB_RESV_FLIGHT_MAX 0xfff0u
 #define MB_RESV_SPILL ((int64_t)1 << 44)
-
-static inline uint32_t mb_resv_flight_of(uint64_t w)
-{
-	return (uint32_t)((w - (uint64_t)mb_resv_share_of(w)) >> MB_RESV_SHARE_BITS);
-}
 
 static struct mb_pcpu *mb_resv_slot(struct mb_volume *vol)
 {
@@ -255,15 +248,9 @@ static uint32_t mb_resv_drain_locked(struct mb_volume *vol)
 static inline bool mb_resv_take_word(struct mb_pcpu *slot, uint64_t need, uint64_t n,
 				     bool track)
 {
-	if (!track) /* percpu.h's, which the power-of-two fast path inlines */
-		return mb_resv_take_exact_held(slot, need, n);
-	uint64_t w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
-
-	/* near empty the shares are dry: nothing published */
-	if (mb_resv_share_of(w) < (int64_t)need || mb_resv_flight_of(w) >= MB_RESV_FLIGHT_MAX)
-		return false;
-	atomic_store_explicit(&slot->resv_word, w + (MB_RESV_FLIGHT_ONE - n), memory_order_relaxed);
-	return true;
+	/* percpu.h's, which the power-of-two fast path and the regular
+	   path's claim (alloc_ctx.h) inline */
+	return track ? mb_resv_take_claim_held(slot, need, n) : mb_resv_take_exact_held(slot, need, n);
 }
 
 /* The general hold of the slot's lock (one that is not biased here). */
@@ -536,15 +523,16 @@ static uint64_t mb_resv_claim_wait(struct mb_volume *vol, struct mb_pcpu **slot,
  * may hand blocks back).  A DELALLOC_RESERVED one claimed when its caller
  * reserved.  The claim is counted on ac->slot, where it settles.
  */
-int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed)
+int mb_resv_claim_request_slow(struct mb_ac *ac, uint64_t *claimed)
 {
 	uint64_t n = ac->o_ex.fe_len;
 
 	*claimed = 0;
 	if (ac->flags & MB_HINT_DELALLOC_RESERVED)
 		return 0;
-	/* mb_resv_claim_wait's first step, on the slot the call looked up */
-	if (!mb_resv_take(ac->slot, n, n, true))
+	/* mb_resv_claim_wait's first step, on the slot the call looked up:
+	   with one thread, mb_resv_claim_request's inline take failed */
+	if (MB_SINGLE_THREADED() || !mb_resv_take_locked(ac->slot, n, n, true))
 		n = mb_resv_claim_wait_slow(ac->vol, &ac->slot, n, 1, ac->flags, true);
 	if (!n)
 		return -ENOSPC;

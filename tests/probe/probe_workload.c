@@ -2,8 +2,9 @@
 /*
  * probe_workload.c - one pass through every code path that fires a USDT
  * probe (src/probe.h), against the shared library, for t-usdt.sh to trace:
- * an inode PA created, hit and discarded; a group PA created and hit; a
- * free; a trim; every PA discarded.  Prints the blocks mb_alloc returned,
+ * an inode PA created, hit and discarded; a request without a file (the
+ * regular path, traced); a group PA created and hit; a free; a trim;
+ * every PA discarded.  Prints the blocks mb_alloc returned,
  * which the test compares with the sum of ext4_allocate_blocks' len.
  */
 #include <mballoc.h>
@@ -46,6 +47,8 @@ int main(void)
 	mb_file_open(vol, 8, &s2);
 	mb_file_set_size(big, 4096); /* a big file, open: an inode PA */
 	err = mb_wl_alloc(vol, big, 0, 8, &ex) || mb_wl_alloc(vol, big, 8, 8, &ex);
+	/* 3 blocks: no power of two, so no fast path would be tried */
+	err = err || mb_wl_alloc(vol, NULL, 0, 3, &ex);
 	mb_file_set_size(s1, 2); /* two small files: the locality group's PA */
 	mb_file_set_size(s2, 2);
 	err = err || mb_wl_alloc(vol, s1, 0, 2, &ex) || mb_wl_alloc(vol, s2, 0, 2, &ex);
