@@ -1924,6 +1924,43 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast_on(struct mb_ac *ac,
 }
 
 /*
+ * mb_scan_set_hinted_hi's search for its first candidate: the first
+ * member at or past g (g itself a member: next() just saw it) of set that
+ * the sub's map hi names, below n (the groups), or UINT32_MAX.  A word at a
+ * time, each word of the set read once: the next one's while it has
+ * members (the walk's next member is then in it), past empty ones
+ * mb_gset_next's summary -- the members next() would name, in order.  The
+ * pointers in registers, not reloaded after each atomic load (aging:triangle
+ * ~20 instructions a word).
+ */
+static inline uint32_t mb_goal_len_fast_first_hi(const struct mb_gset *set,
+						 const _Atomic uint64_t *hi, uint32_t g, uint32_t n)
+{
+	const _Atomic uint64_t *lvl0 = set->lvl[0];
+	uint32_t nw = (n + 63) >> 6;
+
+	while (g < n) {
+		uint32_t wi = g >> 6;
+		uint64_t w = (atomic_load_explicit(&lvl0[wi], memory_order_relaxed) |
+			      (1ULL << (g & 63))) & (~0ULL << (g & 63));
+
+		for (;;) {
+			uint64_t c = w & atomic_load_explicit(&hi[wi], memory_order_relaxed);
+
+			if (c)
+				return wi * 64 + (uint32_t)__builtin_ctzll(c);
+			if (++wi >= nw)
+				return UINT32_MAX;
+			w = atomic_load_explicit(&lvl0[wi], memory_order_relaxed);
+			if (!w)
+				break;
+		}
+		g = mb_gset_next_past(set, wi * 64); /* wi * 64 < n: wi < nw */
+	}
+	return UINT32_MAX;
+}
+
+/*
  * CR_GOAL_LEN_FAST's walk (mb_scan_orders over avg_set from order lo =
  * ilog2(goal length); the caller saw a set of order lo or more with a
  * member, lo <= max_order), its first step inline, as mb_scan_power2's:
@@ -1954,33 +1991,18 @@ static inline __attribute__((always_inline)) void mb_scan_goal_len_fast_as(struc
 		return;
 	}
 	const struct mb_gset *set = &vol->avg_set[k];
-	/* near, not next_far as mb_scan_goal_len_fast_on's next orders: its
-	   inline miss here cost raw:1 2 instructions a call (registers) for
-	   9 a call less in aging:triangle */
-	mb_grp_t g = mb_gset_next_near(set, goal);
+	/* the powers of two's copy near, not next_far as
+	   mb_scan_goal_len_fast_on's next orders: its inline miss there cost
+	   raw:1 2 instructions a call (registers); the others' far
+	   (aging:triangle 3378 -> 3369, aged90 rand +1) */
+	mb_grp_t g = p2 ? mb_gset_next_near(set, goal) : mb_gset_next_far(set, goal);
 
 	if (j && k == lo) {
-		/* mb_scan_set_hinted_hi's search for its first candidate:
-		   the members at or past g (g itself: next() just saw it)
-		   in the sub's map, a word at a time */
-		const _Atomic uint64_t *hi = mb_avg_hi_map(vol, j);
-
 		if (MB_READ_ONCE(vol->t.mb_stats)) { /* counting what it skips: the walk's */
 			mb_scan_goal_len_fast_all(ac, goal, lo, j);
 			return;
 		}
-		while (g < vol->ngroups) {
-			uint32_t base = g & ~63u;
-			uint64_t w = (atomic_load_explicit(&set->lvl[0][g >> 6], memory_order_relaxed) |
-				      (1ULL << (g & 63))) & (~0ULL << (g & 63));
-			uint64_t c = w & atomic_load_explicit(&hi[g >> 6], memory_order_relaxed);
-
-			if (c) {
-				g = base + (uint32_t)__builtin_ctzll(c);
-				break;
-			}
-			g = base + 64 < vol->ngroups ? mb_gset_next_near(set, base + 64) : UINT32_MAX;
-		}
+		g = mb_goal_len_fast_first_hi(set, mb_avg_hi_map(vol, j), g, vol->ngroups);
 	}
 	if (g < vol->ngroups) {
 		struct mb_group *grp = mb_group_at(vol, g);
