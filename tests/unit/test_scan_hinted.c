@@ -111,6 +111,28 @@ TEST(aged_spread_goals_same)
 	}
 }
 
+/*
+ * The same with mb_stats off on both sides: the first set walk's search of
+ * the sub's map then runs inline (mb_goal_len_fast_first_hi; with mb_stats
+ * on, the walk is taken whole to count what it skips), and every answer
+ * must still be the plain walk's (the counters are all 0 then).
+ */
+TEST(aged_spread_goals_no_stats_same)
+{
+	static const unsigned keep[] = {70, 90, 96};
+
+	for (unsigned k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
+		const struct hinted_case c = {.bpg = 2048, .groups = 150,
+					      .seed = mb_test_seed * 19 + k,
+					      .tunable = {"mb_stats", {0, 0}}, .maxlen = 64,
+					      .keep = keep[k], .ops = 2500, .spread = true};
+		uint64_t hooks = 0;
+
+		ASSERT_EQ_INT(hinted_same(&c, &hooks), 0);
+		ASSERT_TRUE(hooks > 0);
+	}
+}
+
 /* Files: normalized goals, preallocations, discards; mb_scan_summary off. */
 TEST(files_and_no_summary_same)
 {
