@@ -722,6 +722,19 @@ static __attribute__((noinline)) void mb_rs_leaf_redo(const struct mb_volume *vo
  * the nodes it passes anyway, and a lift there cost the drain ~30
  * instructions a call.
  */
+static inline __attribute__((always_inline)) void mb_rs_lift_joins(struct mb_rs *t, uint32_t n,
+								   struct mb_rs cur, uint32_t half)
+{
+	for (const struct mb_rs *q = t + n; n > 1; n /= 2, half *= 2) {
+		struct mb_rs *up = t + n / 2;
+
+		assert(up->cnt != MB_RS_STALE);
+		cur = n & 1 ? mb_rs_join_up(q[-1], half, cur, half) : mb_rs_join_up(cur, half, q[1], half);
+		*up = cur;
+		q = up;
+	}
+}
+
 static inline __attribute__((always_inline)) void mb_rs_lift_from(struct mb_rs *t, uint32_t n,
 								  struct mb_rs o, uint32_t half)
 {
@@ -734,13 +747,7 @@ static inline __attribute__((always_inline)) void mb_rs_lift_from(struct mb_rs *
 			t[n].cnt += d;
 		return;
 	}
-	for (; n > 1; n /= 2, half *= 2) {
-		assert(t[n / 2].cnt != MB_RS_STALE);
-		struct mb_rs sib = t[n ^ 1];
-
-		cur = n & 1 ? mb_rs_join_up(sib, half, cur, half) : mb_rs_join_up(cur, half, sib, half);
-		t[n / 2] = cur;
-	}
+	mb_rs_lift_joins(t, n, cur, half);
 }
 
 /* A leaf's lift.  Out of line: inline in buddy.c's mark it grew every mark. */
@@ -770,11 +777,13 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift_partial(struct mb_
 	struct mb_rs cur = t[n];
 	uint32_t half = MB_RS_LEAF_BITS;
 
-	for (; n > 1 && t[n / 2].cnt != MB_RS_STALE; n /= 2, half *= 2) {
-		struct mb_rs sib = t[n ^ 1];
+	for (const struct mb_rs *q = t + n; n > 1 && t[n / 2].cnt != MB_RS_STALE;
+	     n /= 2, half *= 2) {
+		struct mb_rs *up = t + n / 2;
 
-		cur = n & 1 ? mb_rs_join_up(sib, half, cur, half) : mb_rs_join_up(cur, half, sib, half);
-		t[n / 2] = cur;
+		cur = n & 1 ? mb_rs_join_up(q[-1], half, cur, half) : mb_rs_join_up(cur, half, q[1], half);
+		*up = cur;
+		q = up;
 	}
 }
 
@@ -937,28 +946,32 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 	   and b's node's start: used, L.suf and R.pre are 0; free, not (what
 	   the compiler is told) */
 	for (uint32_t x = a, h = half; x >> 1 != a >> k; x /= 2, h *= 2) {
+		struct mb_rs *q = t + x, *up = t + x / 2;
+
 		if (used ? L.suf != 0 : L.suf == 0)
 			__builtin_unreachable();
 		if (used && !(x & 1))
-			t[x + 1] = all;
-		L = x & 1 ? mb_rs_join_up(t[x - 1], h, L, h) : mb_rs_join_whole_after(L, h, used);
+			q[1] = all;
+		L = x & 1 ? mb_rs_join_up(q[-1], h, L, h) : mb_rs_join_whole_after(L, h, used);
 		assert(mb_rs_same(L, mb_rs_join(t[x & ~1u], h, t[x | 1], h)));
-		t[x / 2] = L;
+		*up = L;
 	}
 	for (uint32_t y = b, h = half; y >> 1 != b >> k; y /= 2, h *= 2) {
+		struct mb_rs *q = t + y, *up = t + y / 2;
+
 		if (used ? R.pre != 0 : R.pre == 0)
 			__builtin_unreachable();
 		if (used && y & 1)
-			t[y - 1] = all;
-		R = y & 1 ? mb_rs_join_whole_before(R, h, used) : mb_rs_join_up(R, h, t[y + 1], h);
+			q[-1] = all;
+		R = y & 1 ? mb_rs_join_whole_before(R, h, used) : mb_rs_join_up(R, h, q[1], h);
 		assert(mb_rs_same(R, mb_rs_join(t[y & ~1u], h, t[y | 1], h)));
-		t[y / 2] = R;
+		*up = R;
 	}
 	const uint32_t top = a >> k, ht = half << (k - 1);
-	const struct mb_rs o = t[top];
+	const struct mb_rs c = mb_rs_join_up(L, ht, R, ht);
 
-	t[top] = mb_rs_join_up(L, ht, R, ht);
-	mb_rs_lift_from(t, top, o, 2 * ht);
+	t[top] = c;
+	mb_rs_lift_joins(t, top, c, 2 * ht);
 }
 
 /*
@@ -983,9 +996,6 @@ mb_rs_mark_node(const struct mb_volume *vol, const struct mb_group *grp, uint32_
 	const uint32_t d = lo - MB_RS_LEAF_SHIFT, p = mb_rs_leaves(vol);
 	const uint32_t n = (p + c / MB_RS_LEAF_BITS) >> d;
 	const uint32_t w = used ? 0 : 1u << lo;
-	/* read before the loops: n is a leaf when lo is 9, the root too when
-	   the tree has one leaf */
-	const struct mb_rs o = t[n];
 	const bool fresh = t[1].cnt != MB_RS_STALE;
 	uint32_t stale = 0; /* of its leaves, before */
 
@@ -993,7 +1003,7 @@ mb_rs_mark_node(const struct mb_volume *vol, const struct mb_group *grp, uint32_
 	assert((n << d) - p + (1u << d) <= p);
 	if (used && fresh) { /* n alone: its subtree hidden (mb_rs_unlazy_slow) */
 		t[n] = (struct mb_rs){0, 0, 0, 0, 0};
-		mb_rs_lift_from(t, n, o, 1u << lo);
+		mb_rs_lift_joins(t, n, t[n], 1u << lo);
 		return;
 	}
 	for (uint32_t m = n << d, stop = (n + 1) << d; m < stop; m++) {
@@ -1011,7 +1021,7 @@ mb_rs_mark_node(const struct mb_volume *vol, const struct mb_group *grp, uint32_
 	}
 	if (fresh) { /* none of its leaves was stale */
 		t[n] = (struct mb_rs){w, w, w, !used, 0};
-		mb_rs_lift_from(t, n, o, 1u << lo);
+		mb_rs_lift_joins(t, n, t[n], 1u << lo);
 		return;
 	}
 	t[n] = (struct mb_rs){w, w, w, !used, 0};
@@ -1165,11 +1175,15 @@ mb_rs_mark_two(const struct mb_volume *vol, const struct mb_group *grp, uint32_t
 	struct mb_rs L = t[a], R = t[b];
 
 	for (; a / 2 != b / 2; a /= 2, b /= 2, half *= 2) {
+		/* a and b = a + 1 and their parents side by side: one address each */
+		const struct mb_rs *q = t + a;
+		struct mb_rs *up = t + a / 2;
+
 		assert(a & 1 && !(b & 1) && b == a + 1);
-		L = mb_rs_join_up(t[a - 1], half, L, half);
-		R = mb_rs_join_up(R, half, t[b + 1], half);
-		t[a / 2] = L;
-		t[b / 2] = R;
+		L = mb_rs_join_up(q[-1], half, L, half);
+		R = mb_rs_join_up(R, half, q[2], half);
+		up[0] = L;
+		up[1] = R;
 	}
 	const struct mb_rs o = t[a / 2];
 
@@ -1264,10 +1278,13 @@ mb_rs_sweep(const struct mb_volume *vol, const struct mb_group *grp, struct mb_r
 			stale++;
 		}
 	*mb_rs_stale_leaves(t) -= stale;
-	for (uint32_t i = d, h = MB_RS_LEAF_BITS; i-- > 0; h *= 2)
-		for (uint32_t m = n0 << i, end = (n0 + 1) << i; m < end; m++)
+	for (uint32_t i = d, h = MB_RS_LEAF_BITS; i-- > 0; h *= 2) {
+		const struct mb_rs *c = t + (n0 << (i + 1)); /* m's children: c[0], c[1] */
+
+		for (uint32_t m = n0 << i, end = (n0 + 1) << i; m < end; m++, c += 2)
 			if (t[m].cnt == MB_RS_STALE)
-				t[m] = mb_rs_join_up(t[2 * m], h, t[2 * m + 1], h);
+				t[m] = mb_rs_join_up(c[0], h, c[1], h);
+	}
 }
 
 /*
@@ -1298,11 +1315,14 @@ mb_rs_flush_inner(const struct mb_volume *vol, const struct mb_group *grp, struc
 			--*mb_rs_stale_leaves(t);
 		}
 		/* the node just joined stays at hand: only its sibling is read */
-		for (n = m, half = MB_RS_LEAF_BITS; n / 2 >= n0; n /= 2, half *= 2) {
-			struct mb_rs sib = t[n ^ 1];
+		const struct mb_rs *q = t + m;
 
-			cur = n & 1 ? mb_rs_join_up(sib, half, cur, half) : mb_rs_join_up(cur, half, sib, half);
-			t[n / 2] = cur;
+		for (n = m, half = MB_RS_LEAF_BITS; n / 2 >= n0; n /= 2, half *= 2) {
+			struct mb_rs *up = t + n / 2;
+
+			cur = n & 1 ? mb_rs_join_up(q[-1], half, cur, half) : mb_rs_join_up(cur, half, q[1], half);
+			*up = cur;
+			q = up;
 		}
 		return;
 	}
