@@ -944,11 +944,12 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 	   hidden (see mb_rs_unlazy_slow: the highest nodes inside the range
 	   are these siblings, and a and b).  The range covers a's node's end
 	   and b's node's start: used, L.suf and R.pre are 0; free, not (what
-	   the compiler is told) */
+	   the compiler is told, with h >= a leaf: a join's far edge then
+	   folds; aging:triangle 3218 -> 3208 instructions a call) */
 	for (uint32_t x = a, h = half; x >> 1 != a >> k; x /= 2, h *= 2) {
 		struct mb_rs *q = t + x, *up = t + x / 2;
 
-		if (used ? L.suf != 0 : L.suf == 0)
+		if ((used ? L.suf != 0 : L.suf == 0) || h < MB_RS_LEAF_BITS)
 			__builtin_unreachable();
 		if (used && !(x & 1))
 			q[1] = all;
@@ -959,7 +960,7 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 	for (uint32_t y = b, h = half; y >> 1 != b >> k; y /= 2, h *= 2) {
 		struct mb_rs *q = t + y, *up = t + y / 2;
 
-		if (used ? R.pre != 0 : R.pre == 0)
+		if ((used ? R.pre != 0 : R.pre == 0) || h < MB_RS_LEAF_BITS)
 			__builtin_unreachable();
 		if (used && y & 1)
 			q[-1] = all;
