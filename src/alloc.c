@@ -812,12 +812,12 @@ static __attribute__((noinline)) void mb_scan_long_runs_locked(struct mb_ac *ac,
 			i = p += len;
 		} while (e - p >= goal);
 		/* the next walk starts where the last piece ended when that
-		   starts a leaf of the run tree (512 blocks: the walk starts
-		   at the largest fresh node there), else at the run's end, the
-		   rest of the run's words not read (on main cc34c1d,
+		   starts a leaf of the run tree (MB_RUNSUM_LEAF_BLOCKS: the
+		   walk starts at the largest fresh node there), else at the
+		   run's end, the rest of the run's words not read (on main cc34c1d,
 		   aging:triangle 3445 instructions a call from the run's end
 		   always, 3373 from the piece's end always, 3370 so) */
-		if (p % 512)
+		if (p % MB_RUNSUM_LEAF_BLOCKS)
 			i = e;
 	}
 out:

@@ -1468,6 +1468,8 @@ bool mb_runsum_mark_aligned_idle_locked(const struct mb_volume *vol, struct mb_g
 void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp);
 uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			     uint32_t len);
+/* blocks a leaf of the run tree covers (runsum.c's MB_RS_LEAF_BITS) */
+#define MB_RUNSUM_LEAF_BLOCKS 512u
 uint32_t mb_runsum_next_long_end(const struct mb_volume *vol, struct mb_group *grp,
 				 uint32_t from, uint32_t len, uint32_t *end);
 /* mb_runsum_scan's answer: see there */

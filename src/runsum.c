@@ -45,6 +45,7 @@
 #define MB_RS_LEAF_BITS (64u * MB_RS_LEAF_WORDS)
 #define MB_RS_LEAF_SHIFT 9u /* log2(MB_RS_LEAF_BITS) */
 _Static_assert(1u << MB_RS_LEAF_SHIFT == MB_RS_LEAF_BITS, "leaf shift");
+_Static_assert(MB_RS_LEAF_BITS == MB_RUNSUM_LEAF_BLOCKS, "the leaf size mb_int.h tells alloc.c");
 #define MB_RS_NONE UINT32_MAX
 #define MB_RS_STALE UINT32_MAX /* in cnt: recompute before use */
 
