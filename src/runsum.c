@@ -706,6 +706,30 @@ static __attribute__((noinline)) void mb_rs_leaf_redo(const struct mb_volume *vo
 #define MB_RS_SCALAR
 #endif
 
+/* Node n (at q) joined with its sibling beside it (q[-1] or q[1]), each
+   of half blocks: their parent's summary.  A climb keeps q, the node just
+   joined, at hand: only the sibling is read. */
+static inline __attribute__((always_inline)) struct mb_rs
+mb_rs_join_beside(const struct mb_rs *q, uint32_t n, struct mb_rs cur, uint32_t half)
+{
+	return n & 1 ? mb_rs_join_up(q[-1], half, cur, half) : mb_rs_join_up(cur, half, q[1], half);
+}
+
+/* Node n's ancestors joined from their children up to the root (n was
+   just set to cur): no compare with an old value (see mb_rs_lift_from). */
+static inline __attribute__((always_inline)) void mb_rs_lift_joins(struct mb_rs *t, uint32_t n,
+								   struct mb_rs cur, uint32_t half)
+{
+	for (const struct mb_rs *q = t + n; n > 1; n /= 2, half *= 2) {
+		struct mb_rs *up = t + n / 2;
+
+		assert(up->cnt != MB_RS_STALE);
+		cur = mb_rs_join_beside(q, n, cur, half);
+		*up = cur;
+		q = up;
+	}
+}
+
 /*
  * Node n (half blocks) of a tree all fresh was o and is now t[n]: its
  * ancestors follow at once.  When only its count moved, theirs move by as
@@ -723,19 +747,6 @@ static __attribute__((noinline)) void mb_rs_leaf_redo(const struct mb_volume *vo
  * the nodes it passes anyway, and a lift there cost the drain ~30
  * instructions a call.
  */
-static inline __attribute__((always_inline)) void mb_rs_lift_joins(struct mb_rs *t, uint32_t n,
-								   struct mb_rs cur, uint32_t half)
-{
-	for (const struct mb_rs *q = t + n; n > 1; n /= 2, half *= 2) {
-		struct mb_rs *up = t + n / 2;
-
-		assert(up->cnt != MB_RS_STALE);
-		cur = n & 1 ? mb_rs_join_up(q[-1], half, cur, half) : mb_rs_join_up(cur, half, q[1], half);
-		*up = cur;
-		q = up;
-	}
-}
-
 static inline __attribute__((always_inline)) void mb_rs_lift_from(struct mb_rs *t, uint32_t n,
 								  struct mb_rs o, uint32_t half)
 {
@@ -782,7 +793,7 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift_partial(struct mb_
 	     n /= 2, half *= 2) {
 		struct mb_rs *up = t + n / 2;
 
-		cur = n & 1 ? mb_rs_join_up(q[-1], half, cur, half) : mb_rs_join_up(cur, half, q[1], half);
+		cur = mb_rs_join_beside(q, n, cur, half);
 		*up = cur;
 		q = up;
 	}
@@ -1322,7 +1333,7 @@ mb_rs_flush_inner(const struct mb_volume *vol, const struct mb_group *grp, struc
 		for (n = m, half = MB_RS_LEAF_BITS; n / 2 >= n0; n /= 2, half *= 2) {
 			struct mb_rs *up = t + n / 2;
 
-			cur = n & 1 ? mb_rs_join_up(q[-1], half, cur, half) : mb_rs_join_up(cur, half, q[1], half);
+			cur = mb_rs_join_beside(q, n, cur, half);
 			*up = cur;
 			q = up;
 		}
