@@ -981,6 +981,15 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 		*up = R;
 	}
 	const uint32_t top = a >> k, ht = half << (k - 1);
+
+	/* the top join's halves end and start inside the range, as the
+	   climbs' nodes did: used, L.suf and R.pre are 0, so neither half is
+	   all free and no run crosses the middle (aging:triangle 3208 ->
+	   3187 instructions a call: the join's middle and edges fold) */
+	assert(used ? !L.suf && !R.pre : L.suf && R.pre);
+	if ((used ? L.suf || R.pre || L.pre == ht || R.suf == ht : !L.suf || !R.pre) ||
+	    ht < MB_RS_LEAF_BITS)
+		__builtin_unreachable();
 	const struct mb_rs c = mb_rs_join_up(L, ht, R, ht);
 
 	t[top] = c;
