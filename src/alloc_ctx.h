@@ -49,6 +49,8 @@ struct mb_ac {
 	struct mb_pa *pa_late;   /* legacy policy: PA to link after the group unlock */
 	struct mb_lg *lg;        /* locality group (lg_mutex held) or NULL */
 	uint64_t seq;            /* discard_pa_seq sample */
+	uint64_t lock_epoch;     /* mb_lock_epoch() at the claim with threads, before any
+				    search; 0 (none) else (alloc.c, mb_best_as_measured) */
 	uint32_t rounds;         /* ENOSPC retry rounds (count toward mb_max_retries) */
 	int load_err;            /* a group's bitmap could not be read (-EIO, -ENOMEM): the
 				    answer instead of -ENOSPC, whose promise it cannot keep */
@@ -75,18 +77,37 @@ void mb_resv_consumed_at(struct mb_volume *vol, struct mb_pcpu *slot, uint64_t c
 
 /*
  * mb_alloc's gate (reserve.c, mb_resv_claim_request_slow says what it
- * does): with one thread, a plain request's take of its whole length from
- * the slot's share, inline -- as the slow one's first step, which is then
- * not tried again; else, or when that fails, the slow one.  Inline so that
- * both copies of the regular path (alloc.c, mb_alloc_regular_as) have it
- * without a call: a function of reserve.c with two callers, gcc made it a
- * call (drain +15 instructions a call).
+ * does): a plain request's take of its whole length from the slot's share,
+ * inline -- as the slow one's first step -- with one thread, or with
+ * threads under the slot's lock when it is biased here (the call to the
+ * slow one cost cell:aged90:256:zero:20 28 instructions a call threaded);
+ * else, or when that fails, the slow one.  Inline so that both copies of
+ * the regular path (alloc.c, mb_alloc_regular_as) have it without a call:
+ * a function of reserve.c with two callers, gcc made it a call (drain +15
+ * instructions a call).
  */
+static inline __attribute__((always_inline)) int mb_resv_claim_request_mt(struct mb_ac *ac,
+									    uint64_t *claimed)
+{
+	uint64_t n = ac->o_ex.fe_len;
+
+	ac->lock_epoch = mb_lock_epoch(); /* the search's, taken here: known threaded */
+	if (MB_LIKELY(!(ac->flags & MB_HINT_DELALLOC_RESERVED) &&
+		      mb_resv_take_claim_biased(ac->slot, n, n))) {
+		MB_HOOK(ac->vol, MB_HOOK_RESV_CLAIMED, 0, 0);
+		*claimed = n;
+		return 0;
+	}
+	return mb_resv_claim_request_slow(ac, claimed);
+}
+
 static inline int mb_resv_claim_request(struct mb_ac *ac, uint64_t *claimed)
 {
 	uint64_t n = ac->o_ex.fe_len;
 
-	if (MB_LIKELY(!(ac->flags & MB_HINT_DELALLOC_RESERVED) && MB_SINGLE_THREADED() &&
+	if (!MB_SINGLE_THREADED())
+		return mb_resv_claim_request_mt(ac, claimed);
+	if (MB_LIKELY(!(ac->flags & MB_HINT_DELALLOC_RESERVED) &&
 		      mb_resv_take_claim_held(ac->slot, n, n))) {
 		MB_HOOK(ac->vol, MB_HOOK_RESV_CLAIMED, 0, 0);
 		*claimed = n;

@@ -256,6 +256,12 @@ static struct mb_lock_thr *mb_rec_get(void)
  */
 _Atomic uint32_t mb_bias_need = MB_BIAS_STREAK_MIN;
 
+/* Biases granted to this thread (mb_mutex_streak): mb_held_alone_since's
+   epoch.  Per thread, not per record: a record taken over from a thread
+   that exited brings biases granted before this thread ran.  From 1: no
+   epoch is 0, which names none (alloc.c's before a claim took one). */
+_Thread_local uint64_t mb_bias_grants __attribute__((tls_model("initial-exec"))) = 1;
+
 /* A bias held by another thread was revoked: lengthen the streak. */
 static void mb_bias_revoked(void)
 {
@@ -278,8 +284,10 @@ static __attribute__((noinline)) void mb_mutex_streak(struct mb_mutex *mx)
 
 	mx->cand = me;
 	mx->streak = 0; /* unbiased (no record, no membarrier): count again */
-	if (me && mb_lock_asym)
+	if (me && mb_lock_asym) {
+		mb_bias_grants++; /* before the bias is ours: see mb_held_alone_since */
 		atomic_store_explicit(&mx->bias, me, memory_order_relaxed);
+	}
 }
 
 /* mb_mutex_unlock_raw of a lock held by the word (me: mb_lock_self). */

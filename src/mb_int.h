@@ -255,6 +255,8 @@ extern _Thread_local struct mb_lock_thr *mb_lock_self
     __attribute__((tls_model("initial-exec")));
 extern struct mb_lock_thr mb_lock_nobody;
 extern _Atomic uint32_t mb_bias_need; /* the streak that biases a lock (lock.c) */
+/* biases this thread was granted (mb_lock_epoch); this thread's alone */
+extern _Thread_local uint64_t mb_bias_grants __attribute__((tls_model("initial-exec")));
 void mb_mutex_unbias(struct mb_mutex *mx);
 bool mb_mutex_unbias_try(struct mb_mutex *mx);
 void mb_mutex_unlock_word(struct mb_mutex *mx, struct mb_lock_thr *me);
@@ -640,6 +642,45 @@ static inline bool mb_lock_if_biased(struct mb_mutex *mx)
 static inline void mb_unlock_biased(struct mb_mutex *mx)
 {
 	mb_unlock(mx);
+}
+#endif
+
+/*
+ * Whether nobody else held mx since epoch (a mb_lock_epoch() this thread
+ * took then; mx held by it now, of rank `rank`): true only if it holds mx
+ * by bias and was granted no bias since.  Any other holder -- by bias or
+ * by the word -- clears `bias` (revokes it) first, and only this thread's
+ * own streak sets it back to this thread (mb_mutex_streak, which counts
+ * it), so `bias` read as ours at this entry was ours all along since
+ * epoch.  The entry's re-read is the one that counts: a revoker whose
+ * clear it missed waits for this hold to end (the Dekker of struct
+ * mb_mutex).  alloc.c's mb_try_best_found trusts its measure by it.  False
+ * in debug builds' pthread locks and without membarrier (nothing biased).
+ */
+#ifdef MB_LOCK_FUTEX
+static inline uint64_t mb_lock_epoch(void)
+{
+	return mb_bias_grants;
+}
+
+static inline bool mb_held_alone_since(const struct mb_mutex *mx, int rank, uint64_t epoch)
+{
+	assert(mx->rank == rank);
+	return atomic_load_explicit(&mb_lock_self->in[rank], memory_order_relaxed) == mx &&
+	       mb_bias_grants == epoch;
+}
+#else
+static inline uint64_t mb_lock_epoch(void)
+{
+	return 0;
+}
+
+static inline bool mb_held_alone_since(const struct mb_mutex *mx, int rank, uint64_t epoch)
+{
+	(void)mx;
+	(void)rank;
+	(void)epoch;
+	return false;
 }
 #endif
 

@@ -129,6 +129,25 @@ mb_resv_take_exact_mt(struct mb_pcpu *slot, uint64_t need, uint64_t n, struct mb
 	return mb_resv_take_exact(slot, need, n);
 }
 
+/*
+ * A claim's take (mb_resv_take_claim_held) for a caller that knows the
+ * process threaded: inline when the slot's lock is biased to this thread
+ * (the slot a thread keeps using soon is); false otherwise, with nothing
+ * taken, and the caller goes to reserve.c's general hold.
+ */
+static inline __attribute__((always_inline)) bool
+mb_resv_take_claim_biased(struct mb_pcpu *slot, uint64_t need, uint64_t n)
+{
+	struct mb_lock_thr *me = mb_lock_me();
+
+	if (!mb_lock_if_biased_at(&slot->resv_lock, 0, me))
+		return false;
+	bool ok = mb_resv_take_claim_held(slot, need, n);
+
+	mb_unlock_biased_at(&slot->resv_lock, 0, me);
+	return ok;
+}
+
 /* discard_pa_seq: bumped (relaxed) whenever a lock-free search may have
    missed free space -- a buddy free, a discard, a group moving between
    scan sets -- under the group lock (struct mb_pcpu says what it pairs

@@ -531,7 +531,8 @@ int mb_resv_claim_request_slow(struct mb_ac *ac, uint64_t *claimed)
 	if (ac->flags & MB_HINT_DELALLOC_RESERVED)
 		return 0;
 	/* mb_resv_claim_wait's first step, on the slot the call looked up:
-	   with one thread, mb_resv_claim_request's inline take failed */
+	   with one thread, mb_resv_claim_request's inline take failed; with
+	   threads, it failed or the slot's lock is not biased here */
 	if (MB_SINGLE_THREADED() || !mb_resv_take_locked(ac->slot, n, n, true))
 		n = mb_resv_claim_wait_slow(ac->vol, &ac->slot, n, 1, ac->flags, true);
 	if (!n)

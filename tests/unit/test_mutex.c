@@ -37,6 +37,11 @@
  * until a thread revokes another's bias, then four times longer at each
  * such revocation up to MB_BIAS_STREAK, for good; a revocation by the
  * owner itself changes nothing.
+ * held_alone_since: mb_held_alone_since (alloc.c re-measures no best it
+ * says nobody else touched) is true for a hold by bias with no bias granted
+ * to this thread since the epoch, across its holds; false for a hold by
+ * the word once another thread held the lock, and still false for the
+ * epoch after this thread won the bias back (a grant since).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -600,6 +605,64 @@ TEST(bias_streak_grows)
 	atomic_store(&mb_bias_need, saved);
 	for (int i = 0; i < 5; i++)
 		mb_mutex_destroy(&mx[i]);
+}
+
+/* A thread that takes and drops mx once (revoking a bias to another). */
+static void *take_drop(void *arg)
+{
+	mb_lock(arg);
+	mb_unlock(arg);
+	return NULL;
+}
+
+/* This thread takes and drops mx until it is biased here; whether it is. */
+static bool bias_here(struct mb_mutex *mx)
+{
+	for (int i = 0; i <= MB_BIAS_STREAK && atomic_load(&mx->bias) != mb_lock_self; i++) {
+		mb_lock(mx);
+		mb_unlock(mx);
+	}
+	return atomic_load(&mx->bias) == mb_lock_self;
+}
+
+TEST(held_alone_since)
+{
+	struct mb_mutex mx;
+	uint32_t saved = atomic_load(&mb_bias_need);
+	pthread_t t;
+
+	if (!mb_lock_asym)
+		return; /* no membarrier: nothing is biased */
+	ASSERT_EQ_INT(mb_mutex_init(&mx, MB_RANK_GROUP), 0);
+	ASSERT_EQ_INT(pthread_create(&t, NULL, take_drop, &mx), 0); /* threaded locks */
+	pthread_join(t, NULL);
+	ASSERT_TRUE(bias_here(&mx));
+	uint64_t epoch = mb_lock_epoch();
+
+	for (int i = 0; i < 3; i++) { /* by bias, none granted since */
+		mb_lock(&mx);
+		bool alone = mb_held_alone_since(&mx, MB_RANK_GROUP, epoch);
+
+		mb_unlock(&mx);
+		ASSERT_TRUE(alone);
+	}
+	ASSERT_EQ_INT(pthread_create(&t, NULL, take_drop, &mx), 0); /* revokes */
+	pthread_join(t, NULL);
+	mb_lock(&mx); /* by the word */
+	bool alone = mb_held_alone_since(&mx, MB_RANK_GROUP, epoch);
+
+	mb_unlock(&mx);
+	ASSERT_TRUE(!alone);
+	ASSERT_TRUE(bias_here(&mx)); /* won back: a grant since the epoch */
+	mb_lock(&mx);
+	alone = mb_held_alone_since(&mx, MB_RANK_GROUP, epoch);
+	bool fresh = mb_held_alone_since(&mx, MB_RANK_GROUP, mb_lock_epoch());
+
+	mb_unlock(&mx);
+	ASSERT_TRUE(!alone);
+	ASSERT_TRUE(fresh);
+	atomic_store(&mb_bias_need, saved);
+	mb_mutex_destroy(&mx);
 }
 
 TEST(bias_handoff)
