@@ -1551,11 +1551,9 @@ struct mb_rs_walk {
 	uint32_t runs;    /* short runs closed */
 	uint32_t longest; /* the longest of them, at `at` */
 	uint32_t at;
-	uint32_t end;     /* the run at next: its end, or (open) how far it is known free */
 	bool stopped;     /* the left-th closed */
 	bool done;        /* next found, or stopped */
 	bool mend;        /* stale leaves past MB_RS_FLUSH_STALE at the start */
-	bool open;        /* the run at next goes on past end */
 };
 
 #define MB_RS_INLINE static inline __attribute__((always_inline))
@@ -1580,16 +1578,6 @@ MB_RS_INLINE void mb_rs_found(struct mb_rs_walk *w, uint32_t at)
 	w->done = true;
 }
 
-/* The run of want at `at` found, the piece just read free up to end, where
-   the run ends (open false) or goes on (open true); the queries that want
-   no end drop both. */
-MB_RS_INLINE void mb_rs_found_to(struct mb_rs_walk *w, uint32_t at, uint32_t end, bool open)
-{
-	mb_rs_found(w, at);
-	w->end = end;
-	w->open = open;
-}
-
 /*
  * Word z (free bits) at block `start`: its runs one by one, each by adding
  * its lowest bit (the carry clears the run and stops at the block past it).
@@ -1600,7 +1588,7 @@ MB_RS_INLINE void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t sta
 		uint32_t lead = mb_rs_run_at(z, 0), len = w->c + lead, s = start - w->c;
 
 		if (len >= w->want) {
-			mb_rs_found_to(w, s, start + lead, lead == 64);
+			mb_rs_found(w, s);
 			return;
 		}
 		if (lead == 64) {
@@ -1619,7 +1607,7 @@ MB_RS_INLINE void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t sta
 		uint32_t len = past ? (uint32_t)__builtin_ctzll(past) - x : 64 - x;
 
 		if (len >= w->want) {
-			mb_rs_found_to(w, start + x, start + x + len, !past);
+			mb_rs_found(w, start + x);
 			return;
 		}
 		if (!past) { /* open at the word's end */
@@ -1685,7 +1673,7 @@ MB_RS_INLINE bool mb_rs_scan_node(struct mb_rs_walk *w, uint32_t n, uint32_t sz,
 	uint32_t c = w->c, j = c + x.pre, at = st - c;
 
 	if (j >= w->want) {
-		mb_rs_found_to(w, at, st + x.pre, x.pre == sz);
+		mb_rs_found(w, at);
 		return false;
 	}
 	if (x.pre == sz) { /* all free: the open run goes on */
@@ -1918,7 +1906,7 @@ MB_RS_INLINE bool mb_rs_scan_root(const struct mb_rs *r, uint32_t sz, uint32_t w
  */
 MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			     uint32_t want, uint32_t max_runs, uint32_t floor,
-			     struct mb_runsum_scan *o, uint32_t *end)
+			     struct mb_runsum_scan *o)
 {
 	struct mb_rs_walk w = {.want = want, .left = max_runs, .next = vol->bpg, .longest = floor};
 
@@ -1964,21 +1952,19 @@ MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, 
 				     .longest = w.longest,
 				     .at = w.at,
 				     .stopped = w.stopped};
-	if (end && w.next < vol->bpg)
-		*end = w.open ? mb_rs_run_end(vol, grp, w.end) : w.end < vol->bpg ? w.end : vol->bpg;
 }
 
 void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o)
 {
-	mb_rs_scan(vol, grp, from, want, max_runs, 0, o, NULL);
+	mb_rs_scan(vol, grp, from, want, max_runs, 0, o);
 }
 
 void mb_runsum_scan_above(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			  uint32_t want, uint32_t max_runs, uint32_t floor,
 			  struct mb_runsum_scan *o)
 {
-	mb_rs_scan(vol, grp, from, want, max_runs, floor, o, NULL);
+	mb_rs_scan(vol, grp, from, want, max_runs, floor, o);
 }
 
 /*
@@ -2013,24 +1999,229 @@ uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, 
 	/* its own copy of the walk, the counting folded away (max_runs 0);
 	   out of line as mb_runsum_scan, so that LTO does not grow the
 	   scan's caller, mb_visit_group, with them (raw:1 pays then) */
-	mb_rs_scan(vol, grp, from, len, 0, 0, &o, NULL);
+	mb_rs_scan(vol, grp, from, len, 0, 0, &o);
 	return o.next;
+}
+
+/*
+ * Word z (free bits) at block `start` for mb_rs_long_walk: the run open at
+ * the cursor (*c blocks from *s) goes on into it or closes; the first run
+ * of want inside it is found (true: its start *at, *e how far the word
+ * has it free, *open whether it goes on past the word), else the run open
+ * at the word's end is left in *c, *s.  mb_rs_scan_word with no count.
+ */
+MB_RS_INLINE bool mb_rs_long_word(uint64_t z, uint32_t start, uint32_t want, uint32_t *c,
+				  uint32_t *s, uint32_t *at, uint32_t *e, bool *open)
+{
+	if (*c) {
+		uint32_t lead = mb_rs_run_at(z, 0), len = *c + lead;
+
+		if (len >= want) {
+			*at = *s;
+			*e = start + lead;
+			*open = lead == 64;
+			return true;
+		}
+		if (lead == 64) {
+			*c = len;
+			return false;
+		}
+		*c = 0;
+		z &= ~0ULL << lead;
+	}
+	while (z) {
+		uint64_t lo = z & -z, past = z + lo;
+		uint32_t x = (uint32_t)__builtin_ctzll(lo);
+		uint32_t len = past ? (uint32_t)__builtin_ctzll(past) - x : 64 - x;
+
+		if (len >= want) {
+			*at = start + x;
+			*e = start + x + len;
+			*open = !past;
+			return true;
+		}
+		if (!past) { /* open at the word's end */
+			*c = len;
+			*s = start + x;
+			return false;
+		}
+		z &= past;
+	}
+	return false;
+}
+
+/* Words [wi, wend) of a leaf for mb_rs_long_walk (mb_rs_long_word each). */
+MB_RS_INLINE bool mb_rs_long_words(const struct mb_volume *vol, const struct mb_group *grp,
+				   uint32_t wi, uint32_t wend, uint32_t want, uint32_t *c,
+				   uint32_t *s, uint32_t *at, uint32_t *e, bool *open)
+{
+	for (; wi < wend; wi++) {
+		if (wi >= vol->bitmap_words) { /* past the bitmap: used */
+			*c = 0;
+			return false;
+		}
+		if (mb_rs_long_word(~grp->bb_bitmap[wi], wi << 6, want, c, s, at, e, open))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * mb_rs_scan_walk for mb_runsum_next_long_end (no count, nothing sought
+ * but a run of want): the same pieces, the same stale nodes flushed or
+ * mended, and the same answer, its state in locals of one loop, out of
+ * line.  mb_rs_scan's walk, inlined into its query and so into
+ * mb_scan_long_runs_locked, kept its state in a struct GCC left on the
+ * stack beside the measures' (~40 instructions a node absorbed, ~14
+ * here): aging:triangle 3208 -> 3148 instructions a call.  A run found
+ * all free to a node's end is closed by the nodes after it, the walk's
+ * next steps (mb_rs_run_end_slow climbed again from its leaf): 3148 ->
+ * 3130.  The climb from a leaf-aligned start stopping below a parent that
+ * holds a run of want (no descent back into it) cost 3148 -> 3156: an
+ * extra read a level, and few such descents (4k of 137k nodes judged).
+ * Returns where the run of want starts (bpg or more if none) and, found,
+ * in *end where it ends.
+ */
+static __attribute__((noinline)) uint32_t mb_rs_long_walk(const struct mb_volume *vol,
+							  struct mb_group *grp, uint32_t from,
+							  uint32_t want, uint32_t *end)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+	const uint32_t p = mb_rs_leaves(vol);
+	const bool mend = *mb_rs_stale_leaves(t) > MB_RS_FLUSH_STALE;
+	uint32_t n = 1, sz = p * MB_RS_LEAF_BITS, st = 0, c = 0, s = 0, at, e;
+	bool open;
+
+	*mb_rs_walked(t) = 1;
+	if (from > grp->bb_first_free) { /* else from the root, as mb_rs_scan_walk */
+		uint32_t leaf = from / MB_RS_LEAF_BITS, wi = from >> 6;
+
+		n = p + leaf;
+		sz = MB_RS_LEAF_BITS;
+		if (from % MB_RS_LEAF_BITS == 0 && t[n].cnt != MB_RS_STALE) {
+			if (MB_UNLIKELY(t[n].pre == MB_RS_LEAF_BITS) &&
+			    mb_test_bit(grp->bb_bitmap, from))
+				mb_rs_unlazy_slow(t, n);
+			st = from;
+			for (; !(n & 1) && t[n / 2].cnt != MB_RS_STALE; n /= 2)
+				sz *= 2;
+		} else {
+			uint64_t z = mb_rs_free(vol, grp, wi) & (~0ULL << (from & 63));
+
+			if (!z && MB_UNLIKELY(t[n].pre == MB_RS_LEAF_BITS) && t[n].cnt == 1)
+				mb_rs_unlazy_slow(t, n);
+			if (mb_rs_long_word(z, wi << 6, want, &c, &s, &at, &e, &open) ||
+			    mb_rs_long_words(vol, grp, wi + 1, (leaf + 1) * MB_RS_LEAF_WORDS, want,
+					     &c, &s, &at, &e, &open))
+				goto found;
+			st = leaf * MB_RS_LEAF_BITS;
+			goto next;
+		}
+	}
+	for (;;) {
+		struct mb_rs x = t[n];
+
+		if (x.cnt == MB_RS_STALE) {
+			if (n < p && *mb_rs_stale_leaves(t) > MB_RS_FLUSH_STALE)
+				goto down;
+			mb_rs_flush_node(vol, grp, t, n, sz / 2);
+			x = t[n];
+		}
+		if (c + x.pre >= want) {
+			at = c ? s : st;
+			e = st + x.pre;
+			open = false;
+			if (x.pre == sz)
+				goto end;
+			goto found;
+		}
+		if (x.pre == sz) { /* all free: the open run goes on */
+			s = c ? s : st;
+			c += sz;
+		} else if (x.max >= want) {
+			goto down;
+		} else {
+			c = x.suf;
+			s = st + sz - x.suf;
+		}
+next:
+		st += sz;
+		for (; n & 1; n >>= 1) { /* up while a right child */
+			if (mend)
+				mb_rs_mend(t, n / 2, sz);
+			sz *= 2;
+		}
+		if (!n)
+			return vol->bpg;
+		n++;
+		continue;
+down:
+		if (n < p) { /* its left child next */
+			n *= 2;
+			sz /= 2;
+			continue;
+		}
+		if (mb_rs_long_words(vol, grp, (n - p) * MB_RS_LEAF_WORDS,
+				     (n - p + 1) * MB_RS_LEAF_WORDS, want, &c, &s, &at, &e, &open))
+			goto found;
+		goto next;
+	}
+end:
+	/* node n is all free, the run goes on past it: the nodes after it
+	   place its end, as mb_rs_run_end_slow does from its leaf (the climb
+	   to them saved); a stale one is left to mb_rs_run_end */
+	for (;;) {
+		for (; n & 1; n >>= 1)
+			sz *= 2;
+		if (!n)
+			break; /* the run reaches the tree's end: e */
+		n++;
+		if (t[n].cnt == MB_RS_STALE) {
+			open = true;
+			break;
+		}
+		if (t[n].pre < sz) {
+			e += t[n].pre;
+			break;
+		}
+		e += sz;
+	}
+found:
+	if (at < vol->bpg)
+		*end = open ? mb_rs_run_end(vol, grp, e) : e < vol->bpg ? e : vol->bpg;
+	return at;
 }
 
 /*
  * mb_runsum_next_long, and in *end where that run ends (its first used
  * block past it, or bpg), when one is found (*end untouched if none).  The
- * walk stops where it learns the run holds len blocks: a node's pre or a
- * word places the end there, or the run goes on past what it read
- * (mb_rs_run_end).  The complex scan measures the run piece by piece
- * (alloc.c): with its end known, each piece is a closed form and needs no
- * walk before it.
+ * walk (mb_rs_long_walk) stops where it learns the run holds len blocks: a
+ * node's pre or a word places the end there, or the run goes on past what
+ * it read -- past a node all free, the nodes after it, as the walk goes on;
+ * past a word, mb_rs_run_end.  The complex scan measures the run piece by
+ * piece (alloc.c): with its end known, each piece is a closed form and
+ * needs no walk before it.
  */
 uint32_t mb_runsum_next_long_end(const struct mb_volume *vol, struct mb_group *grp,
 				 uint32_t from, uint32_t len, uint32_t *end)
 {
-	struct mb_runsum_scan o;
+	uint32_t next;
 
-	mb_rs_scan(vol, grp, from, len, 0, 0, &o, end);
-	return o.next;
+	assert(len);
+	if (from >= vol->bpg)
+		return vol->bpg;
+	if (from <= grp->bb_first_free) { /* mb_rs_scan's whole-group start */
+		struct mb_rs *t = mb_runsum_tree(vol, grp);
+		struct mb_runsum_scan o;
+
+		if (MB_UNLIKELY(*mb_rs_stale_leaves(t) == mb_rs_leaves(vol)) && grp->bb_fragments <= 1)
+			mb_rs_build_one_run(vol, grp, t, grp->bb_fragments ? grp->bb_first_free : 0,
+					    grp->bb_fragments ? grp->bb_first_free + grp->bb_free : 0);
+		if (t[1].cnt == MB_RS_STALE && *mb_rs_stale_leaves(t) <= MB_RS_FLUSH_STALE)
+			mb_rs_flush_node(vol, grp, t, 1, mb_rs_leaves(vol) * MB_RS_LEAF_BITS / 2);
+		if (mb_rs_scan_root(&t[1], mb_rs_leaves(vol) * MB_RS_LEAF_BITS, len, 0, &o))
+			return vol->bpg;
+	}
+	next = mb_rs_long_walk(vol, grp, from, len, end);
+	return next < vol->bpg ? next : vol->bpg;
 }
