@@ -1297,8 +1297,9 @@ mb_rs_mark_two(const struct mb_volume *vol, const struct mb_group *grp, uint32_t
 		struct mb_rs *up = t + a / 2;
 
 		assert(a & 1 && !(b & 1) && b == a + 1);
+		assert(used ? !L.suf && !R.pre : L.suf && R.pre); /* see below */
 		if ((used ? L.suf || R.pre : !L.suf || !R.pre) || half < MB_RS_LEAF_BITS)
-			__builtin_unreachable(); /* see below */
+			__builtin_unreachable();
 		L = mb_rs_join_up(q[-1], half, L, half);
 		R = mb_rs_join_up(R, half, q[2], half);
 		up[0] = L;
