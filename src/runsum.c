@@ -786,6 +786,14 @@ mb_rs_lift_inside(struct mb_rs *t, uint32_t n, struct mb_rs cur, uint32_t d, uin
 	}
 }
 
+/* Node n's count moved by d, nothing else: its ancestors' counts follow. */
+static inline __attribute__((always_inline)) void mb_rs_lift_count(struct mb_rs *t, uint32_t n,
+								   uint32_t d)
+{
+	for (n /= 2; d && n; n /= 2)
+		t[n].cnt += d;
+}
+
 /*
  * Node n (half blocks) of a tree all fresh was o and is now t[n]: its
  * ancestors follow at once.  When only its count moved, theirs move by as
@@ -818,8 +826,7 @@ mb_rs_lift_from_as(struct mb_rs *t, uint32_t n, struct mb_rs o, uint32_t half, b
 		uint32_t d = cur.cnt - o.cnt; /* mod 2^32: a drop adds back */
 
 		if (cur.max == o.max && cur.at == o.at) {
-			for (n /= 2; d && n; n /= 2)
-				t[n].cnt += d;
+			mb_rs_lift_count(t, n, d);
 			return;
 		}
 		mb_rs_lift_inside(t, n, cur, d, half);
@@ -838,10 +845,7 @@ static inline __attribute__((always_inline)) void mb_rs_lift_from(struct mb_rs *
 	struct mb_rs cur = t[n];
 
 	if (cur.pre == o.pre && cur.suf == o.suf && cur.max == o.max && cur.at == o.at) {
-		uint32_t d = cur.cnt - o.cnt; /* mod 2^32: a drop adds back */
-
-		for (n /= 2; d && n; n /= 2)
-			t[n].cnt += d;
+		mb_rs_lift_count(t, n, cur.cnt - o.cnt); /* mod 2^32: a drop adds back */
 		return;
 	}
 	mb_rs_lift_joins(t, n, cur, half);
