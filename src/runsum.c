@@ -764,15 +764,18 @@ static inline __attribute__((always_inline)) void mb_rs_lift_joins(struct mb_rs 
  * are joined -- the sibling's max and the edge it shares with the node
  * below read, two fields stored and a count added to, not five joined and
  * stored.  A used mark inside a leaf, away from its edges, is most marks
- * of an aged group.  Stopping where max and at come out as they were
- * (then only counts above) cost more than it saved: a compare a level
- * against ~1 level spared (cell:aged90:256:zero:20 2158 -> 2160, drain
- * 1831 -> 1834 instructions a call).
+ * of an aged group.  part: in a tree partly stale, up to the first stale
+ * ancestor (mb_rs_lift_partial).  Stopping where max and at come out as
+ * they were (then only counts above) cost more than it saved: a compare a
+ * level against ~1 level spared (cell:aged90:256:zero:20 2158 -> 2160,
+ * drain 1831 -> 1834 instructions a call).
  */
 static inline __attribute__((always_inline)) void
-mb_rs_lift_inside(struct mb_rs *t, uint32_t n, struct mb_rs cur, uint32_t d, uint32_t half)
+mb_rs_lift_inside(struct mb_rs *t, uint32_t n, struct mb_rs cur, uint32_t d, uint32_t half,
+		  bool part)
 {
-	for (const struct mb_rs *q = t + n; n > 1; n /= 2, half *= 2) {
+	for (const struct mb_rs *q = t + n; n > 1 && (!part || t[n / 2].cnt != MB_RS_STALE);
+	     n /= 2, half *= 2) {
 		struct mb_rs *up = t + n / 2, x = *q;
 
 		assert(up->cnt != MB_RS_STALE);
@@ -829,7 +832,7 @@ mb_rs_lift_from_as(struct mb_rs *t, uint32_t n, struct mb_rs o, uint32_t half, b
 			mb_rs_lift_count(t, n, d);
 			return;
 		}
-		mb_rs_lift_inside(t, n, cur, d, half);
+		mb_rs_lift_inside(t, n, cur, d, half, false);
 		return;
 	}
 	mb_rs_lift_joins_as(t, n, cur, half, used);
@@ -866,33 +869,67 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift_used(struct mb_rs 
 }
 
 /*
- * Leaf n, fresh and just set, in a tree partly stale that the walks use
- * (mb_rs_walked): its ancestors are joined up to the first stale one,
- * whose own ancestors are stale already (a fresh node has fresh children,
- * so each sibling met is fresh).  Marked stale instead, those ancestors
- * cost the next walk a descent to the leaf and a mend on its way up, and
- * a walk that stops before passing them (a count ends there) leaves them
- * stale for the next; a group whose walks stop before its last leaves
- * keeps its root stale for good, so mb_rs_lift never applies there.  Not
- * in a tree no walk has read since its load (mb_rs_walked clear): the
+ * Leaf n, fresh and just set (it was o), in a tree partly stale that the
+ * walks use (mb_rs_walked): its ancestors are joined up to the first stale
+ * one, whose own ancestors are stale already (a fresh node has fresh
+ * children, so each sibling met is fresh).  Marked stale instead, those
+ * ancestors cost the next walk a descent to the leaf and a mend on its way
+ * up, and a walk that stops before passing them (a count ends there)
+ * leaves them stale for the next; a group whose walks stop before its last
+ * leaves keeps its root stale for good, so mb_rs_lift never applies there.
+ * Not in a tree no walk has read since its load (mb_rs_walked clear): the
  * power-of-two fast path's groups would pay joins nobody reads
  * (aging:8m64k +20 instructions a call).  On main fd37d55: aged:256:5000
  * 2776 -> 2418, cell:aged50:256:next:20 1648 -> 1518, aging:triangle 3693
  * -> 3683 instructions a call.
+ * The climbs of mb_rs_lift_from_as, each stopped at the first stale
+ * ancestor: the count alone when only it moved, max and at alone when the
+ * edges stayed (mb_rs_lift_inside), a used mark's edge on its side as it
+ * is -- a copy for each value of used, as mb_rs_lift's, and the helpers
+ * the long marks share (mb_rs_lift_count, mb_rs_lift_joins_as) left as
+ * they were: given the stop too, mb_rs_mark_range came out worse
+ * (aging:triangle +5 instructions a call, no partial lift in it).  On main
+ * 2febe32: aged:256:5000 2191 -> 2168, cell:aged50:256:next:20 1340 ->
+ * 1318, cell:aged50:256:zero:20 1253 -> 1235 instructions a call, the
+ * others -3..0.
  */
-static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift_partial(struct mb_rs *t, uint32_t n)
+static inline __attribute__((always_inline)) void
+mb_rs_lift_partial_as(struct mb_rs *t, uint32_t n, struct mb_rs o, bool used)
 {
 	struct mb_rs cur = t[n];
 	uint32_t half = MB_RS_LEAF_BITS;
 
+	if (cur.pre == o.pre && cur.suf == o.suf) {
+		uint32_t d = cur.cnt - o.cnt; /* mod 2^32: a drop adds back */
+
+		if (cur.max == o.max && cur.at == o.at) {
+			for (n /= 2; d && n && t[n].cnt != MB_RS_STALE; n /= 2)
+				t[n].cnt += d;
+			return;
+		}
+		mb_rs_lift_inside(t, n, cur, d, half, true);
+		return;
+	}
 	for (const struct mb_rs *q = t + n; n > 1 && t[n / 2].cnt != MB_RS_STALE;
 	     n /= 2, half *= 2) {
 		struct mb_rs *up = t + n / 2;
 
-		cur = mb_rs_join_beside(q, n, cur, half);
+		cur = mb_rs_join_beside_as(q, n, cur, half, used);
 		*up = cur;
 		q = up;
 	}
+}
+
+static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift_partial(struct mb_rs *t, uint32_t n,
+								      struct mb_rs o)
+{
+	mb_rs_lift_partial_as(t, n, o, false);
+}
+
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_lift_partial_used(struct mb_rs *t, uint32_t n, struct mb_rs o)
+{
+	mb_rs_lift_partial_as(t, n, o, true);
 }
 
 /* Fresh leaf `leaf` holds [s, e) of a range just made all used or all free: set at once. */
@@ -934,7 +971,7 @@ mb_rs_mark_leaf(const struct mb_volume *vol, const struct mb_group *grp, struct 
 	else if (lift && t[1].cnt != MB_RS_STALE)
 		mb_rs_lift(t, p + leaf, o);
 	else if (lift && *mb_rs_walked(t) && t[(p + leaf) / 2].cnt != MB_RS_STALE)
-		mb_rs_lift_partial(t, p + leaf);
+		used ? mb_rs_lift_partial_used(t, p + leaf, o) : mb_rs_lift_partial(t, p + leaf, o);
 	else
 		mb_rs_mark_above(t, p + leaf);
 }

@@ -345,12 +345,13 @@ TEST(marks_in_a_fresh_tree_keep_it_fresh)
  * first stale one (runsum.c, mb_rs_lift_partial), so they stay fresh for
  * the next walk; in a tree no walk has read since its load (a group the
  * power-of-two fast path alone marks) they go stale, as before.  After
- * every mark the fresh nodes must match a bit count.
+ * every mark the fresh nodes must match a bit count; a leaf freed run by
+ * run to all free checks the climb of a free that makes a node all free.
  */
 TEST(marks_in_a_walked_tree_lift_to_the_first_stale_node)
 {
 	uint64_t rng = mb_test_seed ^ 0x2d63;
-	uint64_t lifted = 0, staled = 0;
+	uint64_t lifted = 0, staled = 0, freed = 0;
 
 	for (int gi = 0; gi < mb_test_ngeos; gi++) {
 		struct mb_volume *vol;
@@ -408,6 +409,31 @@ TEST(marks_in_a_walked_tree_lift_to_the_first_stale_node)
 				lifted += walked;
 				staled += !walked;
 			}
+			/* a leaf freed run by run to all free: its last free's
+			   climb joins an all-free node, whose edges reach into its
+			   sibling's (a used mark's edge rule would stop them) */
+			for (uint32_t lo = 0; walked && lo < last - 2; lo++) {
+				uint32_t b0 = lo * LEAF_BITS, rs, re;
+
+				if (t[p + lo].cnt == UINT32_MAX || t[(p + lo) / 2].cnt == UINT32_MAX)
+					continue;
+				for (uint32_t b = b0; b < b0 + LEAF_BITS; b = re) {
+					run_around(grp->bb_bitmap, len, b, false, &rs, &re);
+					if (rs == re) { /* b free */
+						re = b + 1;
+						continue;
+					}
+					rs = rs > b0 ? rs : b0;
+					re = re < b0 + LEAF_BITS ? re : b0 + LEAF_BITS;
+					for (uint32_t x = rs; x < re; x++)
+						set_bit_to(grp->bb_bitmap, x, false);
+					mb_runsum_mark_locked(vol, grp, rs, re - rs, false, false);
+					ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
+				}
+				ASSERT_EQ_INT(t[p + lo].pre, LEAF_BITS);
+				freed += t[(p + lo) / 2].cnt != UINT32_MAX;
+				break;
+			}
 			mb_runsum_flush_locked(vol, grp);
 			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 			mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
@@ -415,9 +441,10 @@ TEST(marks_in_a_walked_tree_lift_to_the_first_stale_node)
 		}
 		mb_volume_destroy(vol);
 	}
-	fprintf(stderr, "walked-tree marks: %llu lifted, %llu left stale (no walk)\n",
-		(unsigned long long)lifted, (unsigned long long)staled);
-	ASSERT_TRUE(lifted > 0 && staled > 0);
+	fprintf(stderr, "walked-tree marks: %llu lifted, %llu left stale (no walk), %llu leaves "
+		"freed whole\n", (unsigned long long)lifted, (unsigned long long)staled,
+		(unsigned long long)freed);
+	ASSERT_TRUE(lifted > 0 && staled > 0 && freed > 0);
 }
 
 /*
