@@ -768,22 +768,53 @@ static inline __attribute__((always_inline)) void mb_rs_lift_joins(struct mb_rs 
  * ancestor (mb_rs_lift_partial).  Stopping where max and at come out as
  * they were (then only counts above) cost more than it saved: a compare a
  * level against ~1 level spared (cell:aged90:256:zero:20 2158 -> 2160,
- * drain 1831 -> 1834 instructions a call).
+ * drain 1831 -> 1834 instructions a call).  Each side's max and at
+ * written out (mb_rs_join_with's, as the node is the right half or the
+ * left), the climbing node's inner edge loaded on its side alone: the
+ * join of a node copy with max and at replaced had GCC load both edges
+ * each level.  On main ff79f35: cell:aged90:256:zero:20 2127 -> 2121,
+ * cell:aged90:256:rand:20 2612 -> 2607, aged:256:5000 2168 -> 2164
+ * instructions a call.
  */
 static inline __attribute__((always_inline)) void
 mb_rs_lift_inside(struct mb_rs *t, uint32_t n, struct mb_rs cur, uint32_t d, uint32_t half,
 		  bool part)
 {
+	uint32_t max = cur.max, at = cur.at;
+
 	for (const struct mb_rs *q = t + n; n > 1 && (!part || t[n / 2].cnt != MB_RS_STALE);
 	     n /= 2, half *= 2) {
-		struct mb_rs *up = t + n / 2, x = *q;
+		struct mb_rs *up = t + n / 2;
 
 		assert(up->cnt != MB_RS_STALE);
-		x.max = cur.max;
-		x.at = cur.at;
-		cur = mb_rs_join_beside(q, n, x, half);
-		up->max = cur.max;
-		up->at = cur.at;
+		if (n & 1) { /* q[-1], then q: a tie goes to the earlier */
+			uint32_t ls = q[-1].suf, mid = ls + q->pre;
+
+			at += half;
+			if (mid >= max) {
+				max = mid;
+				at = half - ls;
+			}
+			if (q[-1].max >= max) {
+				max = q[-1].max;
+				at = q[-1].at;
+			}
+		} else { /* q, then q[1] */
+			uint32_t qs = q->suf, mid = qs + q[1].pre, m = q[1].max, a = half + q[1].at;
+
+			if (mid >= m) {
+				m = mid;
+				a = half - qs;
+			}
+			if (max < m) {
+				max = m;
+				at = a;
+			}
+		}
+		assert(max == mb_rs_join(t[n & ~1u], half, t[n | 1], half).max &&
+		       at == mb_rs_join(t[n & ~1u], half, t[n | 1], half).at);
+		up->max = max;
+		up->at = at;
 		up->cnt += d;
 		q = up;
 	}
