@@ -1513,6 +1513,11 @@ uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, 
 #define MB_RUNSUM_LEAF_BLOCKS 512u
 uint32_t mb_runsum_next_long_end(const struct mb_volume *vol, struct mb_group *grp,
 				 uint32_t from, uint32_t len, uint32_t *end);
+/* The long scan's whole-group start (bb_lock held): true when the tree is
+   then all fresh, and mb_runsum_next_long_end_fresh answers, its walk inline */
+bool mb_runsum_long_begin(const struct mb_volume *vol, struct mb_group *grp);
+uint32_t mb_runsum_next_long_end_fresh(const struct mb_volume *vol, struct mb_group *grp,
+				       uint32_t from, uint32_t len, uint32_t *end);
 /* mb_runsum_scan's answer: see there */
 struct mb_runsum_scan {
 	uint32_t next;     /* first block of a run of `want` or more, or bpg */

@@ -2098,19 +2098,20 @@ uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, 
 
 /*
  * Word z (free bits) at block `start` for mb_rs_long_walk: the run open at
- * the cursor (*c blocks from *s) goes on into it or closes; the first run
- * of want inside it is found (true: its start *at, *e how far the word
- * has it free, *open whether it goes on past the word), else the run open
- * at the word's end is left in *c, *s.  mb_rs_scan_word with no count.
+ * the cursor (its last *c blocks before start) goes on into it or closes;
+ * the first run of want inside it is found (true: its start *at, *e how
+ * far the word has it free, *open whether it goes on past the word), else
+ * the run open at the word's end is left in *c.  mb_rs_scan_word with no
+ * count.
  */
 MB_RS_INLINE bool mb_rs_long_word(uint64_t z, uint32_t start, uint32_t want, uint32_t *c,
-				  uint32_t *s, uint32_t *at, uint32_t *e, bool *open)
+				  uint32_t *at, uint32_t *e, bool *open)
 {
 	if (*c) {
 		uint32_t lead = mb_rs_run_at(z, 0), len = *c + lead;
 
 		if (len >= want) {
-			*at = *s;
+			*at = start - *c;
 			*e = start + lead;
 			*open = lead == 64;
 			return true;
@@ -2135,7 +2136,6 @@ MB_RS_INLINE bool mb_rs_long_word(uint64_t z, uint32_t start, uint32_t want, uin
 		}
 		if (!past) { /* open at the word's end */
 			*c = len;
-			*s = start + x;
 			return false;
 		}
 		z &= past;
@@ -2146,14 +2146,14 @@ MB_RS_INLINE bool mb_rs_long_word(uint64_t z, uint32_t start, uint32_t want, uin
 /* Words [wi, wend) of a leaf for mb_rs_long_walk (mb_rs_long_word each). */
 MB_RS_INLINE bool mb_rs_long_words(const struct mb_volume *vol, const struct mb_group *grp,
 				   uint32_t wi, uint32_t wend, uint32_t want, uint32_t *c,
-				   uint32_t *s, uint32_t *at, uint32_t *e, bool *open)
+				   uint32_t *at, uint32_t *e, bool *open)
 {
 	for (; wi < wend; wi++) {
 		if (wi >= vol->bitmap_words) { /* past the bitmap: used */
 			*c = 0;
 			return false;
 		}
-		if (mb_rs_long_word(~grp->bb_bitmap[wi], wi << 6, want, c, s, at, e, open))
+		if (mb_rs_long_word(~grp->bb_bitmap[wi], wi << 6, want, c, at, e, open))
 			return true;
 	}
 	return false;
@@ -2162,8 +2162,8 @@ MB_RS_INLINE bool mb_rs_long_words(const struct mb_volume *vol, const struct mb_
 /*
  * mb_rs_scan_walk for mb_runsum_next_long_end (no count, nothing sought
  * but a run of want): the same pieces, the same stale nodes flushed or
- * mended, and the same answer, its state in locals of one loop, out of
- * line.  mb_rs_scan's walk, inlined into its query and so into
+ * mended, and the same answer, its state in locals of one loop.
+ * mb_rs_scan's walk, inlined into its query and so into
  * mb_scan_long_runs_locked, kept its state in a struct GCC left on the
  * stack beside the measures' (~40 instructions a node absorbed, ~14
  * here): aging:triangle 3208 -> 3148 instructions a call.  A run found
@@ -2172,36 +2172,47 @@ MB_RS_INLINE bool mb_rs_long_words(const struct mb_volume *vol, const struct mb_
  * 3130.  The climb from a leaf-aligned start stopping below a parent that
  * holds a run of want (no descent back into it) cost 3148 -> 3156: an
  * extra read a level, and few such descents (4k of 137k nodes judged).
- * Its climbs in closed form, a ctz for the levels: up from a fresh leaf
- * while a left child when the root is fresh (then every node is), up while
- * a right child when nothing is left to mend -- a load and a test a level
- * before: aging:triangle 3109 -> 3068, cell:aged90:256:zero:20 2127 ->
- * 2125, cell:aged90:256:rand:20 2612 -> 2608 instructions a call.
  * Returns where the run of want starts (bpg or more if none) and, found,
  * in *end where it ends.
+ *
+ * fresh: the root is fresh, and so every node (a fresh node's children
+ * are): no node is tested for stale, nothing is mended, and the climbs
+ * are in closed form, a ctz for the levels -- up from a fresh leaf while
+ * a left child, up while a right child (a load and a test a level before:
+ * aging:triangle 3109 -> 3068 instructions a call, the climbs alone); a
+ * walk of the whole group starts at the root's children (the caller read
+ * the root).  The fresh walk is inline in mb_scan_long_runs_locked's
+ * copy for a fresh tree (mb_runsum_next_long_end_fresh: out of line, it
+ * paid a frame of six saved registers a walk, 2.2 walks a call in
+ * aging:triangle); the other copy calls mb_rs_long_walk, either way out of
+ * line.  An open run's start is not kept: it is the cursor's block less
+ * the run's length (st - c), one register fewer in the loop.  A node not
+ * holding a run of want carries on its suffix, or the open run and all of
+ * it when it is all free, by a cmov.  All but the climbs: aging:triangle
+ * 3068 -> 2949 instructions a call.
  */
-static __attribute__((noinline)) uint32_t mb_rs_long_walk(const struct mb_volume *vol,
-							  struct mb_group *grp, uint32_t from,
-							  uint32_t want, uint32_t *end)
+MB_RS_INLINE uint32_t mb_rs_long_walk_as(const struct mb_volume *vol, struct mb_group *grp,
+					 struct mb_rs *t, uint32_t from, uint32_t want,
+					 uint32_t *end, bool fresh)
 {
-	struct mb_rs *t = mb_runsum_tree(vol, grp);
 	const uint32_t p = mb_rs_leaves(vol);
-	const bool mend = *mb_rs_stale_leaves(t) > MB_RS_FLUSH_STALE;
-	uint32_t n = 1, sz = p * MB_RS_LEAF_BITS, st = 0, c = 0, s = 0, at, e;
+	/* a tree all fresh has nothing to mend: no stale leaf */
+	const bool mend = !fresh && *mb_rs_stale_leaves(t) > MB_RS_FLUSH_STALE;
+	uint32_t n = 1, sz = p * MB_RS_LEAF_BITS, st = 0, c = 0, at, e;
 	bool open;
 
-	*mb_rs_walked(t) = 1;
+	assert(!fresh || (t[1].cnt != MB_RS_STALE && !*mb_rs_stale_leaves(t)));
 	if (from > grp->bb_first_free) { /* else from the root, as mb_rs_scan_walk */
 		uint32_t leaf = from / MB_RS_LEAF_BITS, wi = from >> 6;
 
 		n = p + leaf;
 		sz = MB_RS_LEAF_BITS;
-		if (from % MB_RS_LEAF_BITS == 0 && t[n].cnt != MB_RS_STALE) {
+		if (from % MB_RS_LEAF_BITS == 0 && (fresh || t[n].cnt != MB_RS_STALE)) {
 			if (MB_UNLIKELY(t[n].pre == MB_RS_LEAF_BITS) &&
 			    mb_test_bit(grp->bb_bitmap, from))
 				mb_rs_unlazy_slow(t, n);
 			st = from;
-			if (MB_LIKELY(t[1].cnt != MB_RS_STALE)) {
+			if (fresh) {
 				/* all fresh: up while a left child, in closed form
 				   (leaf > 0: from > bb_first_free) */
 				uint32_t k = (uint32_t)__builtin_ctz(n);
@@ -2217,43 +2228,43 @@ static __attribute__((noinline)) uint32_t mb_rs_long_walk(const struct mb_volume
 
 			if (!z && MB_UNLIKELY(t[n].pre == MB_RS_LEAF_BITS) && t[n].cnt == 1)
 				mb_rs_unlazy_slow(t, n);
-			if (mb_rs_long_word(z, wi << 6, want, &c, &s, &at, &e, &open) ||
+			if (mb_rs_long_word(z, wi << 6, want, &c, &at, &e, &open) ||
 			    mb_rs_long_words(vol, grp, wi + 1, (leaf + 1) * MB_RS_LEAF_WORDS, want,
-					     &c, &s, &at, &e, &open))
+					     &c, &at, &e, &open))
 				goto found;
 			st = leaf * MB_RS_LEAF_BITS;
 			goto next;
 		}
+	} else if (fresh && p > 1) {
+		/* its children, not the root: the caller read the root
+		   (mb_rs_scan_root), and its children answer as it would */
+		n = 2;
+		sz /= 2;
 	}
 	for (;;) {
 		struct mb_rs x = t[n];
 
-		if (x.cnt == MB_RS_STALE) {
+		if (!fresh && x.cnt == MB_RS_STALE) {
 			if (n < p && *mb_rs_stale_leaves(t) > MB_RS_FLUSH_STALE)
 				goto down;
 			mb_rs_flush_node(vol, grp, t, n, sz / 2);
 			x = t[n];
 		}
 		if (c + x.pre >= want) {
-			at = c ? s : st;
+			at = st - c;
 			e = st + x.pre;
 			open = false;
 			if (x.pre == sz)
 				goto end;
 			goto found;
 		}
-		if (x.pre == sz) { /* all free: the open run goes on */
-			s = c ? s : st;
-			c += sz;
-		} else if (x.max >= want) {
+		/* a node all free has max sz: with max >= want, c + pre was */
+		if (x.max >= want)
 			goto down;
-		} else {
-			c = x.suf;
-			s = st + sz - x.suf;
-		}
+		c = (x.pre == sz ? c : 0) + x.suf; /* all free: the open run goes on */
 next:
 		st += sz;
-		if (MB_LIKELY(!mend)) { /* up while a right child */
+		if (fresh || MB_LIKELY(!mend)) { /* up while a right child */
 			uint32_t k = (uint32_t)__builtin_ctz(~n);
 
 			n >>= k;
@@ -2265,7 +2276,7 @@ next:
 			}
 		}
 		if (!n)
-			return vol->bpg;
+			return MB_RS_NONE; /* not bpg: no load in the loop */
 		n++;
 		continue;
 down:
@@ -2275,7 +2286,7 @@ down:
 			continue;
 		}
 		if (mb_rs_long_words(vol, grp, (n - p) * MB_RS_LEAF_WORDS,
-				     (n - p + 1) * MB_RS_LEAF_WORDS, want, &c, &s, &at, &e, &open))
+				     (n - p + 1) * MB_RS_LEAF_WORDS, want, &c, &at, &e, &open))
 			goto found;
 		goto next;
 	}
@@ -2291,7 +2302,7 @@ end:
 		if (!n)
 			break; /* the run reaches the tree's end: e */
 		n++;
-		if (t[n].cnt == MB_RS_STALE) {
+		if (!fresh && t[n].cnt == MB_RS_STALE) {
 			open = true;
 			break;
 		}
@@ -2307,6 +2318,50 @@ found:
 	return at;
 }
 
+/* The walk out of line, either way (see mb_rs_long_walk_as). */
+static __attribute__((noinline)) uint32_t mb_rs_long_walk(const struct mb_volume *vol,
+							  struct mb_group *grp, uint32_t from,
+							  uint32_t want, uint32_t *end)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+
+	*mb_rs_walked(t) = 1;
+	if (MB_LIKELY(t[1].cnt != MB_RS_STALE))
+		return mb_rs_long_walk_as(vol, grp, t, from, want, end, true);
+	return mb_rs_long_walk_as(vol, grp, t, from, want, end, false);
+}
+
+/*
+ * The whole-group start of a query from bb_first_free, the tree's part: a
+ * whole stale tree of one run (or none) built in closed form, a stale root
+ * flushed when few leaves are stale.  mb_runsum_long_begin returns whether
+ * the tree is then all fresh (its root is), and so stays while the group's
+ * lock is held and no block changes: then mb_runsum_next_long_end_fresh
+ * answers.  The stale part out of line: inline in mb_visit_long_group, its
+ * calls moved GCC's code of mb_visit_group (drain, aged:256 +5
+ * instructions a call).
+ */
+static __attribute__((noinline)) void mb_rs_long_begin_stale(const struct mb_volume *vol,
+							     struct mb_group *grp, struct mb_rs *t)
+{
+	if (*mb_rs_stale_leaves(t) == mb_rs_leaves(vol) && grp->bb_fragments <= 1)
+		mb_rs_build_one_run(vol, grp, t, grp->bb_fragments ? grp->bb_first_free : 0,
+				    grp->bb_fragments ? grp->bb_first_free + grp->bb_free : 0);
+	if (t[1].cnt == MB_RS_STALE && *mb_rs_stale_leaves(t) <= MB_RS_FLUSH_STALE)
+		mb_rs_flush_node(vol, grp, t, 1, mb_rs_leaves(vol) * MB_RS_LEAF_BITS / 2);
+}
+
+inline __attribute__((always_inline)) bool mb_runsum_long_begin(const struct mb_volume *vol,
+								 struct mb_group *grp)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+
+	/* a fresh root: no stale leaf, nothing to build or flush */
+	if (MB_UNLIKELY(t[1].cnt == MB_RS_STALE))
+		mb_rs_long_begin_stale(vol, grp, t);
+	return t[1].cnt != MB_RS_STALE;
+}
+
 /*
  * mb_runsum_next_long, and in *end where that run ends (its first used
  * block past it, or bpg), when one is found (*end untouched if none).  The
@@ -2317,26 +2372,49 @@ found:
  * piece (alloc.c): with its end known, each piece is a closed form and
  * needs no walk before it.
  */
-uint32_t mb_runsum_next_long_end(const struct mb_volume *vol, struct mb_group *grp,
-				 uint32_t from, uint32_t len, uint32_t *end)
+static inline __attribute__((always_inline)) uint32_t
+mb_rs_next_long_end_as(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+		       uint32_t len, uint32_t *end, bool fresh)
 {
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
 	uint32_t next;
 
 	assert(len);
+	assert(!fresh || t[1].cnt != MB_RS_STALE);
 	if (from >= vol->bpg)
 		return vol->bpg;
 	if (from <= grp->bb_first_free) { /* mb_rs_scan's whole-group start */
-		struct mb_rs *t = mb_runsum_tree(vol, grp);
 		struct mb_runsum_scan o;
 
-		if (MB_UNLIKELY(*mb_rs_stale_leaves(t) == mb_rs_leaves(vol)) && grp->bb_fragments <= 1)
-			mb_rs_build_one_run(vol, grp, t, grp->bb_fragments ? grp->bb_first_free : 0,
-					    grp->bb_fragments ? grp->bb_first_free + grp->bb_free : 0);
-		if (t[1].cnt == MB_RS_STALE && *mb_rs_stale_leaves(t) <= MB_RS_FLUSH_STALE)
-			mb_rs_flush_node(vol, grp, t, 1, mb_rs_leaves(vol) * MB_RS_LEAF_BITS / 2);
+		if (!fresh)
+			mb_runsum_long_begin(vol, grp);
 		if (mb_rs_scan_root(&t[1], mb_rs_leaves(vol) * MB_RS_LEAF_BITS, len, 0, &o))
 			return vol->bpg;
 	}
-	next = mb_rs_long_walk(vol, grp, from, len, end);
+	if (fresh) {
+		*mb_rs_walked(t) = 1;
+		next = mb_rs_long_walk_as(vol, grp, t, from, len, end, true);
+	} else {
+		next = mb_rs_long_walk(vol, grp, from, len, end);
+	}
 	return next < vol->bpg ? next : vol->bpg;
+}
+
+uint32_t mb_runsum_next_long_end(const struct mb_volume *vol, struct mb_group *grp,
+				 uint32_t from, uint32_t len, uint32_t *end)
+{
+	return mb_rs_next_long_end_as(vol, grp, from, len, end, false);
+}
+
+/*
+ * The same in a tree all fresh (mb_runsum_long_begin true since), its walk
+ * inline in the caller's loop (mb_scan_long_runs_locked's): out of line
+ * the walk paid a frame of six saved registers, 2.2 walks a call in
+ * aging:triangle.
+ */
+inline __attribute__((always_inline)) uint32_t
+mb_runsum_next_long_end_fresh(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+			      uint32_t len, uint32_t *end)
+{
+	return mb_rs_next_long_end_as(vol, grp, from, len, end, true);
 }
