@@ -423,13 +423,15 @@ static inline int mb_order_at_start(const struct mb_volume *vol, const struct mb
  * it computed them, memset between (mb_set_bits_words computed the masks
  * again, around the same memset: aging:triangle's 2048-block marks paid
  * ~35 instructions more).  Out of line: inline it grew the short marks.
+ * The ends first, so that the memset is a tail call, no frame kept across
+ * it (aging:triangle -6 instructions a call, 11k such marks).
  */
 static __attribute__((noinline)) void mb_bitmap_mark_words(uint64_t *map, uint32_t w, uint32_t last,
 							   uint64_t head, uint64_t tail)
 {
 	map[w] |= head;
-	memset(map + w + 1, 0xff, (size_t)(last - w - 1) * sizeof(*map));
 	map[last] |= tail;
+	memset(map + w + 1, 0xff, (size_t)(last - w - 1) * sizeof(*map));
 }
 
 /*
