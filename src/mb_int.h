@@ -1528,6 +1528,7 @@ struct mb_runsum_scan {
 };
 void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 		    uint32_t want, uint32_t max_runs, struct mb_runsum_scan *o);
+/* max_runs > 0 here */
 void mb_runsum_scan_above(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			  uint32_t want, uint32_t max_runs, uint32_t floor,
 			  struct mb_runsum_scan *o);

@@ -2053,10 +2053,19 @@ void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t 
 	mb_rs_scan(vol, grp, from, want, max_runs, 0, o);
 }
 
+/* mb_runsum_scan counting (max_runs > 0) runs longer than floor only */
 void mb_runsum_scan_above(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			  uint32_t want, uint32_t max_runs, uint32_t floor,
 			  struct mb_runsum_scan *o)
 {
+	/* its caller (mb_scan_short_runs_locked) always counts: told so, the
+	   walk inlined here drops its tests of a count at every node and run
+	   (on main 2febe32: drain 1788 -> 1782, aged:256 2191 -> 2181, raw:1
+	   1059 -> 1053, cell:aged50:256:next:20 1340 -> 1334 instructions a
+	   call, none worse) */
+	assert(max_runs);
+	if (!max_runs)
+		__builtin_unreachable();
 	mb_rs_scan(vol, grp, from, want, max_runs, floor, o);
 }
 

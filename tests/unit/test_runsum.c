@@ -391,8 +391,11 @@ TEST(queries_match_a_bit_walk)
 				ASSERT_EQ_INT(mb_runsum_next_long(vol, grp, a, len),
 					      rs_model_next_long(grp->bb_bitmap, bpg, a, len));
 				ASSERT_EQ_INT(scan_differs(vol, grp, a, len, k), 0);
-				ASSERT_EQ_INT(scan_above_differs(vol, grp, a, len, k, q % 6 < 4 ? (uint32_t)q % 6
-							: (uint32_t)mb_rand_below(&rng, 100)), 0);
+				uint32_t pick = q % 6 < 4 ? (uint32_t)q % 6
+							  : (uint32_t)mb_rand_below(&rng, 100);
+
+				if (k) /* the scan above always counts (runsum.c) */
+					ASSERT_EQ_INT(scan_above_differs(vol, grp, a, len, k, pick), 0);
 				/* after a scan of the whole group the root is fresh */
 				if (k && q % 5 != 1)
 					ASSERT_EQ_INT(fresh_root_differs(vol, grp, len, k, &answered), 0);
