@@ -15,6 +15,9 @@
  * verdict must be taken again under the lock (only a one-thread process
  * keeps the first); with that re-check planted away, the assert there
  * fails in 6 of 6 runs of the suite built with asserts on (.ci/run).
+ * A group whose lock is biased to the thread keeps it too (nobody else
+ * held the lock since: mb_visit_lock_built_biased); with a lock held by
+ * the word let keep it so (planted), the assert fails in 2 of 6 runs.
  */
 #include <pthread.h>
 #include <stdlib.h>
