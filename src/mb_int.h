@@ -711,6 +711,16 @@ mb_trylock_mt(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
 	return 0;
 }
 
+/* mb_lock for such a path: the biased entry inline, with no nested test
+   (mb_lock never nests in its rank), else mb_lock's own way */
+static inline __attribute__((always_inline)) void mb_lock_mt(struct mb_mutex *mx, int rank,
+							      struct mb_lock_thr *me)
+{
+	if (MB_LIKELY(mb_lock_if_biased_at(mx, rank, me)))
+		return;
+	mb_mutex_lock_threaded(mx);
+}
+
 static inline __attribute__((always_inline)) void mb_unlock_mt(struct mb_mutex *mx, int rank,
 								struct mb_lock_thr *me)
 {
@@ -726,6 +736,13 @@ static inline int mb_trylock_mt(struct mb_mutex *mx, int rank, struct mb_lock_th
 	(void)me;
 	assert(mx->rank == rank);
 	return mb_trylock(mx);
+}
+
+static inline void mb_lock_mt(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
+{
+	(void)me;
+	assert(mx->rank == rank);
+	mb_lock(mx);
 }
 
 static inline void mb_unlock_mt(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
