@@ -478,7 +478,7 @@ void mb_lock(struct mb_mutex *mx)
 
 int mb_trylock(struct mb_mutex *mx)
 {
-	if (mb_mutex_trylock_raw(mx))
+	if (mb_mutex_trylock_raw_as(mx, false)) /* never nested: checked below */
 		return -EBUSY;
 	mb_rank_acquire(mb_rank_of(mx));
 	atomic_store_explicit(&mx->owner_tag, (pthread_t *)&mb_thread_tag, memory_order_relaxed);

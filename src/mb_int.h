@@ -344,7 +344,8 @@ static inline __attribute__((always_inline)) void mb_mutex_lock_raw(struct mb_mu
 	mb_mutex_lock_raw_one(mx, MB_SINGLE_THREADED());
 }
 
-static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
+static inline __attribute__((always_inline)) int mb_mutex_trylock_raw_as(struct mb_mutex *mx,
+									 bool nested)
 {
 	uint32_t c = 0;
 
@@ -357,7 +358,7 @@ static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
 	struct mb_lock_thr *me = mb_lock_self;
 
 	if (atomic_load_explicit(&mx->bias, memory_order_relaxed) == me &&
-	    mb_bias_enter(me, mx, true))
+	    mb_bias_enter(me, mx, nested))
 		return 0;
 	/* acquire; pairs with the release store in mb_mutex_unlock_raw */
 	if (!atomic_compare_exchange_strong_explicit(&mx->word, &c, 1, memory_order_acquire,
@@ -369,6 +370,16 @@ static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
 	    !mb_mutex_unbias_try(mx))
 		return -EBUSY; /* the word is released again */
 	return 0;
+}
+
+/* A trylock that may nest in a lock of its rank (mb_trylock_nested): the
+   biased entry checks the record's slot is free (mb_bias_enter_at).
+   mb_trylock never nests so (debug builds check the rank) and skips it:
+   threaded cell:aged90:256:zero:20 2245 -> 2241, drain 1873 -> 1869,
+   aged:256 2238 -> 2234 instructions a call, one thread -1 */
+static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
+{
+	return mb_mutex_trylock_raw_as(mx, true);
 }
 
 /*
@@ -436,6 +447,12 @@ static inline int mb_mutex_trylock_raw(struct mb_mutex *mx)
 	return pthread_mutex_trylock(&mx->m) ? -EBUSY : 0;
 }
 
+static inline int mb_mutex_trylock_raw_as(struct mb_mutex *mx, bool nested)
+{
+	(void)nested;
+	return mb_mutex_trylock_raw(mx);
+}
+
 static inline __attribute__((always_inline)) void mb_mutex_unlock_raw(struct mb_mutex *mx)
 {
 	pthread_mutex_unlock(&mx->m);
@@ -457,7 +474,7 @@ static inline __attribute__((always_inline)) void mb_lock(struct mb_mutex *mx)
 
 static inline int mb_trylock(struct mb_mutex *mx)
 {
-	return mb_mutex_trylock_raw(mx);
+	return mb_mutex_trylock_raw_as(mx, false);
 }
 
 static inline int mb_trylock_nested(struct mb_mutex *mx)
@@ -689,7 +706,7 @@ static inline bool mb_held_alone_since(const struct mb_mutex *mx, int rank, uint
  * read mb_lock_self once (me: alloc.c's power-of-two fast path, whose
  * one-thread copy takes mb_trylock_one), on a lock of a constant rank of
  * which it holds none (mb_alloc's top: so the biased entry needs no
- * nested test, unlike mb_trylock's).  Debug builds and pthread locks:
+ * nested test, as mb_trylock's).  Debug builds and pthread locks:
  * mb_trylock and mb_unlock.
  */
 #if defined(MB_LOCK_FUTEX) && !defined(MB_DEBUG)
