@@ -814,7 +814,11 @@ TEST(aligned_chunk_marks_set_their_subtree)
 	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
 	mb_unlock(&grp->bb_lock);
 	mb_volume_destroy(vol);
-	ASSERT_TRUE(marks > 200 && fresh_marks * 4 > marks && fresh_marks * 2 < marks);
+	/* Both kinds of tree were marked often.  About a third of the 203 marks
+	   are on a fresh tree (kind 0), so an eighth either way is over six
+	   deviations off; the old bound, a quarter, was 2.6 off and failed
+	   seed 11943289344181559517 (50 fresh of 203). */
+	ASSERT_TRUE(marks > 200 && fresh_marks * 8 > marks && (marks - fresh_marks) * 8 > marks);
 }
 
 /* Does leaf node n read all free though its range holds a used block?
