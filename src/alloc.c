@@ -1709,10 +1709,10 @@ mb_power2_fast_load_locked(struct mb_volume *vol, struct mb_group *grp, mb_grp_t
  * 4 KiB blocks (5 orders for 256 blocks): a counter a step cost it 25
  * instructions a call.  On main ff79f35: cell:empty:256:rand:20 580 ->
  * 564, cell:seq50:256:rand:20 503 -> 494, cell:empty:256:next:20 436 ->
- * 434, cell:seq90:256:rand:20 490 -> 488, aging:8m64k 893 -> 890 (a pair
- * alone: 571, 497, ...; +-2 on others, codegen).  The pair
- * read past the top order's counter ends in the array: the top is
- * max_order at most, 17 (64 KiB blocks), < MB_MAX_ORDERS - 1.
+ * 434, cell:seq90:256:rand:20 490 -> 488, aging:8m64k 893 -> 890 (the
+ * pair read alone, without the whole-group test: empty rand 571, seq50
+ * rand 497).  The pair read past the top order's counter ends in the
+ * array: the top is max_order at most, 17 (64 KiB blocks), < MB_MAX_ORDERS - 1.
  */
 static inline int mb_power2_fast_order_from(const struct mb_volume *vol,
 					    const struct mb_group *grp, int lo)
