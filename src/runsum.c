@@ -698,7 +698,8 @@ static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_
  * one (at a, r->at) is shorter than m, so the first run of m at or after a
  * is the leaf's first; only if there is none are the runs before a read,
  * up to the word of a -- its runs from a on, read again, are no longer
- * than the best after a and start no earlier, so a tie keeps the earlier.
+ * than the best after a, and one as long is that best (the first after a
+ * of its length, or cut short at the word's end: shorter).
  * aged:256 finds another run of m in 58% of its reads, and the runs before
  * a are passed; in the aged cells (a run of 24-64 blocks cut among 1-5)
  * there is rarely another and the read from the start, with its one stop,
@@ -728,7 +729,7 @@ static __attribute__((noinline)) void mb_rs_leaf_redo_after(uint32_t words,
 	if (a) {
 		mb_rs_span(map, nw < (a + 63) / 64 ? nw : (a + 63) / 64, &lo, true, m - 1, 0,
 			   ~map[0]);
-		if (lo.max > hi.max || (lo.max == hi.max && lo.at < hi.at))
+		if (lo.max >= hi.max) /* as long: before a, or a's word's run at hi.at */
 			hi = lo;
 	}
 	assert(hi.max < m);

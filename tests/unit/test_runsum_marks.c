@@ -744,6 +744,75 @@ TEST(a_cut_longest_run_is_read_again)
 }
 
 /*
+ * Leaf 0 free at the n ranges of fr (block pairs), the rest of the group
+ * used; then [s, e) of it marked used, the whole of a run: the leaf must
+ * read max and at, and match a bit count.
+ */
+static void cut_in_leaf(struct mb_volume *vol, struct mb_group *grp, const uint32_t (*fr)[2],
+			int n, uint32_t s, uint32_t e, uint32_t max, uint32_t at)
+{
+	const struct mb_rs *t = mb_runsum_tree(vol, grp);
+	uint32_t p = vol->rs_leaves;
+
+	for (uint32_t b = 0; b < grp->bb_len; b++)
+		set_bit_to(grp->bb_bitmap, b, true);
+	for (int i = 0; i < n; i++)
+		for (uint32_t b = fr[i][0]; b < fr[i][1]; b++)
+			set_bit_to(grp->bb_bitmap, b, false);
+	mb_runsum_build_locked(vol, grp);
+	grp->bb_first_free = 0;
+	for (uint32_t b = s; b < e; b++)
+		set_bit_to(grp->bb_bitmap, b, true);
+	mb_runsum_mark_locked(vol, grp, s, e - s, true, true);
+	ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+	ASSERT_EQ_INT(t[p].max, max);
+	ASSERT_EQ_INT(t[p].at, at);
+}
+
+/*
+ * A cut of the first of the longest runs in a leaf of more runs than its
+ * length (runsum.c, mb_rs_leaf_redo_after): the leaf is read from the cut
+ * run on, and only when no run as long follows are the runs before it
+ * read, up to the cut run's word.  Set up exactly: a run as long found
+ * after the cut; none, the longest before the cut in its word, or across
+ * into that word, or as long as the longest after it (the earlier is the
+ * first), or the cut run at the leaf's start (nothing before it).
+ */
+TEST(a_leaf_of_many_runs_is_read_from_the_cut_on)
+{
+	struct mb_volume *vol;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 0);
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	ASSERT_TRUE(grp->bb_len >= 2 * LEAF_BITS);
+	static const uint32_t found[][2] = {{10, 12},	{20, 22},   {30, 32},	{150, 153},
+					    {200, 202}, {210, 212}, {300, 303}, {400, 402}};
+	cut_in_leaf(vol, grp, found, 8, 150, 153, 3, 300);
+	/* the longest left, 3, lies in the cut run's word (128-191), before it */
+	static const uint32_t in_word[][2] = {{10, 12},	 {20, 22},   {130, 133}, {140, 144},
+					      {150, 152}, {200, 202}, {300, 302}, {400, 402}};
+	cut_in_leaf(vol, grp, in_word, 8, 140, 144, 3, 130);
+	/* ... or runs from the word before into it */
+	static const uint32_t across[][2] = {{10, 12},	{20, 22},   {126, 129}, {140, 144},
+					     {150, 152}, {200, 202}, {300, 302}, {400, 402}};
+	cut_in_leaf(vol, grp, across, 8, 140, 144, 3, 126);
+	/* as long before the cut as the longest after it: the earlier */
+	static const uint32_t tie[][2] = {{10, 12},   {20, 22},	  {30, 32},   {140, 143},
+					  {150, 152}, {200, 202}, {300, 302}, {400, 402}};
+	cut_in_leaf(vol, grp, tie, 8, 140, 143, 2, 10);
+	/* the cut run at the leaf's start, a run across word 0's end after it */
+	static const uint32_t first[][2] = {{0, 3},	{20, 22},   {63, 65},  {150, 152},
+					    {200, 202}, {300, 302}, {400, 402}};
+	cut_in_leaf(vol, grp, first, 7, 0, 3, 2, 20);
+	mb_buddy_generate(vol, grp);
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+}
+
+/*
  * Marks of a chunk of 2^lo blocks aligned to it -- the power-of-two fast
  * path's, and the frees of what it took -- used and free, of every order
  * up to the tree's and at every aligned place (a few a leaf below one).
