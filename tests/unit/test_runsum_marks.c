@@ -804,9 +804,9 @@ TEST(a_leaf_of_many_runs_is_read_from_the_cut_on)
 					  {150, 152}, {200, 202}, {300, 302}, {400, 402}};
 	cut_in_leaf(vol, grp, tie, 8, 140, 143, 2, 10);
 	/* the cut run at the leaf's start, a run across word 0's end after it */
-	static const uint32_t first[][2] = {{0, 3},	{20, 22},   {63, 65},  {150, 152},
+	static const uint32_t first[][2] = {{0, 3},	{20, 21},   {63, 65},  {150, 152},
 					    {200, 202}, {300, 302}, {400, 402}};
-	cut_in_leaf(vol, grp, first, 7, 0, 3, 2, 20);
+	cut_in_leaf(vol, grp, first, 7, 0, 3, 2, 63);
 	mb_buddy_generate(vol, grp);
 	mb_unlock(&grp->bb_lock);
 	mb_volume_destroy(vol);
