@@ -2168,7 +2168,12 @@ void mb_runsum_scan_above(const struct mb_volume *vol, struct mb_group *grp, uin
  * (mb_rs_scan_root: no run of `want`, fewer than max_runs runs, max_runs >
  * 0): true, with the same answer; else false and nothing done (a stale
  * root is the full scan's to flush).  A linear visit of a group the
- * allocator only counts runs in asks this first (alloc.c).
+ * allocator only counts runs in asks this first (alloc.c).  A group with
+ * no free block (bb_first_free past the group) needs no test of its own:
+ * its fresh root answers no runs, as the scan from bb_first_free would
+ * (and the visit's verdict sends none here).  The test dropped: on
+ * fe829d8 cell:aged90:256:zero:20 2086 -> 2079, cell:aged90:256:rand:20
+ * 2562 -> 2558, drain 1771 -> 1765 instructions a call.
  */
 bool mb_runsum_scan_fresh_root(const struct mb_volume *vol, struct mb_group *grp, uint32_t want,
 			       uint32_t max_runs, struct mb_runsum_scan *o)
@@ -2176,8 +2181,7 @@ bool mb_runsum_scan_fresh_root(const struct mb_volume *vol, struct mb_group *grp
 	const struct mb_rs *r = &mb_runsum_tree(vol, grp)[1];
 
 	assert(want && max_runs);
-	if (grp->bb_first_free >= vol->bpg ||
-	    !mb_rs_scan_root(r, mb_rs_leaves(vol) * MB_RS_LEAF_BITS, want, max_runs, o))
+	if (!mb_rs_scan_root(r, mb_rs_leaves(vol) * MB_RS_LEAF_BITS, want, max_runs, o))
 		return false;
 	o->next = vol->bpg;
 	return true;
