@@ -408,6 +408,36 @@ TEST(queries_match_a_bit_walk)
 }
 
 /*
+ * A group with no free block: its fresh root answers the count -- no runs,
+ * no run of want -- as the model's scan of the whole group does.  The
+ * linear visit asks it with no test of bb_first_free of its own
+ * (mb_runsum_scan_fresh_root), so it must answer, and answer that.
+ */
+TEST(full_groups_fresh_root_answers_none)
+{
+	uint64_t rng = mb_test_seed ^ 0xf011;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+		struct mb_group *grp;
+		int answered = 0;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		grp = mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+		mb_lock(&grp->bb_lock);
+		ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+		random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, 1, 0); /* all used */
+		mb_buddy_generate(vol, grp);
+		mb_runsum_flush_locked(vol, grp); /* the root fresh */
+		for (uint32_t k = 1; k <= 3; k++)
+			ASSERT_EQ_INT(fresh_root_differs(vol, grp, 1 + 7 * k, k, &answered), 0);
+		ASSERT_EQ_INT(answered, 3);
+		mb_unlock(&grp->bb_lock);
+		mb_volume_destroy(vol);
+	}
+}
+
+/*
  * mb_runsum_next_long_end against the model: the same run, and its end the
  * first used block past it (or bpg); *end untouched when there is none.
  * Long runs (up to 3000 blocks, most blocks free) so that the walk often
