@@ -1818,6 +1818,13 @@ MB_RS_INLINE void mb_rs_scan_word(struct mb_rs_walk *w, uint64_t z, uint32_t sta
  * longest).  Else its runs counted are no longer than the longest, or the
  * first of max is an inner run (x->at): the count and that are all the
  * walk needs from them.
+ * Tried on fe829d8 and not kept: a leaf the count ends in, its first of
+ * max an inner run, settled without its words when the runs that start
+ * before x->at (popcounts of free & ~(free << 1 | carry)) are fewer than
+ * those left -- drain's walks end so in 218K leaves, but the count ends
+ * before x->at in 152K of them, and the popcounts (no popcnt in portable
+ * builds: ~20 instructions a word, 5.7 words) cost more than the scan:
+ * drain 1771 -> 1944, cell:aged90:256:zero:20 2086 -> 2101.
  */
 MB_RS_INLINE bool mb_rs_count_inside(const struct mb_rs_walk *w, const struct mb_rs *x,
 				     uint32_t sz, uint32_t j, bool ends)
@@ -1900,6 +1907,11 @@ MB_RS_INLINE void mb_rs_scan_leaf_words(struct mb_rs_walk *w, uint32_t wi, uint3
 	   cell:aged90:256:rand:20 2694 -> 2684) */
 	uint32_t bw = w->vol->bitmap_words, in = end <= bw ? end : wi < bw ? bw : wi;
 
+	/* most of drain's scanned words are all used (580K of 997K), ~16
+	   instructions each here; yet on fe829d8 the used words passed by a
+	   loop of their own cost drain 1771 -> 1817, cell:aged90:256:zero:20
+	   2086 -> 2129 (the walk's registers spilled), a word read only when
+	   free or a run open 1782 and 2109, and this loop out of line 1886 */
 	for (; wi < in && !w->done; wi++)
 		mb_rs_scan_word(w, ~w->grp->bb_bitmap[wi], wi << 6);
 	if (wi < end && !w->done) /* past the bitmap: used, the open run closes */
@@ -2090,6 +2102,12 @@ MB_RS_INLINE bool mb_rs_scan_root(const struct mb_rs *r, uint32_t sz, uint32_t w
  * also the shorter runs before it -- how many, the longest and where the
  * first of them starts -- stopping after the max_runs-th (o->stopped).
  * One walk: what ext4's complex scan would skip, count and measure.
+ * Tried on fe829d8: a stale root left stale here (the walk descends it
+ * unjudged) skipped, the walk started at node 2: drain 1771 -> 1765 but
+ * cell:aged90:256:zero:20 2086 -> 2095, cell:aged90:256:rand:20 2562 ->
+ * 2570 (2079 -> 2088 on 0abdc3f); down the whole stale left spine, all
+ * worse (drain 1776); the stale root's case as a goto past scan_root,
+ * drain 1792.
  */
 MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			     uint32_t want, uint32_t max_runs, uint32_t floor,
