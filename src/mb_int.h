@@ -1552,6 +1552,14 @@ uint32_t mb_runsum_next_long_end(const struct mb_volume *vol, struct mb_group *g
 bool mb_runsum_long_begin(const struct mb_volume *vol, struct mb_group *grp);
 uint32_t mb_runsum_next_long_end_fresh(const struct mb_volume *vol, struct mb_group *grp,
 				       uint32_t from, uint32_t len, uint32_t *end);
+/* a free run [start, end) of mb_runsum_long_runs_fresh's batch */
+struct mb_runsum_run {
+	uint32_t start, end;
+};
+#define MB_RUNSUM_RUNS 8u /* the runs a batch holds at most */
+uint32_t mb_runsum_long_runs_fresh(const struct mb_volume *vol, struct mb_group *grp,
+				   uint32_t from, uint32_t len, struct mb_runsum_run *runs,
+				   uint32_t nmax, uint32_t *resume);
 /* mb_runsum_scan's answer: see there */
 struct mb_runsum_scan {
 	uint32_t next;     /* first block of a run of `want` or more, or bpg */

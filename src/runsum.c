@@ -2313,10 +2313,11 @@ MB_RS_INLINE bool mb_rs_long_words(const struct mb_volume *vol, const struct mb_
  * aging:triangle 3109 -> 3068 instructions a call, the climbs alone); a
  * walk of the whole group starts at the root's children (the caller read
  * the root).  The fresh walk is inline in mb_scan_long_runs_locked's
- * copy for a fresh tree (mb_runsum_next_long_end_fresh: out of line, it
- * paid a frame of six saved registers a walk, 2.2 walks a call in
- * aging:triangle); the other copy calls mb_rs_long_walk, either way out of
- * line.  An open run's start is not kept: it is the cursor's block less
+ * copy for a fresh tree and a short goal (mb_runsum_next_long_end_fresh:
+ * out of line, it paid a frame of six saved registers a walk, 2.2 walks a
+ * call in aging:triangle); a long goal's batches have a copy of their own
+ * (mb_runsum_long_runs_fresh); the stale copy calls mb_rs_long_walk,
+ * either way out of line.  An open run's start is not kept: it is the cursor's block less
  * the run's length (st - c), one register fewer in the loop.  A node not
  * holding a run of want carries on its suffix, or the open run and all of
  * it when it is all free, by a cmov.  All but the climbs: aging:triangle
@@ -2529,6 +2530,171 @@ mb_rs_next_long_end_as(const struct mb_volume *vol, struct mb_group *grp, uint32
 		next = mb_rs_long_walk(vol, grp, from, len, end);
 	}
 	return next < vol->bpg ? next : vol->bpg;
+}
+
+/*
+ * The runs of want blocks or more from `from` on (a run start, whatever
+ * precedes it), in a tree all fresh (mb_runsum_long_begin true since):
+ * up to nmax of them, in order, each [start, end) into runs[] as
+ * mb_runsum_next_long_end_fresh would name them one by one; returns how
+ * many, and in *resume where the next batch starts (bpg or more when none
+ * is left).  mb_rs_long_walk_as's fresh walk in a loop of its own (out of
+ * line: the measures' loop keeps its registers, the walk its own), going
+ * on past each run it names.  When the run ends inside a node that holds
+ * no other run of want (its max is less), the walk goes on from that
+ * node with its suffix open, as a new walk would once past it; else it
+ * starts again at the end's leaf (the run's rest there is shorter than
+ * want when the run holds want blocks before the leaf's start: a
+ * leaf-aligned start reads no word), or at the end itself.
+ */
+__attribute__((noinline)) uint32_t mb_runsum_long_runs_fresh(const struct mb_volume *vol,
+							      struct mb_group *grp, uint32_t from,
+							      uint32_t want, struct mb_runsum_run *runs,
+							      uint32_t nmax, uint32_t *resume)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+	const uint32_t p = mb_rs_leaves(vol), bpg = vol->bpg;
+	uint32_t k = 0, n, sz, st, c = 0, at, e;
+	bool open;
+
+	assert(want && nmax && t[1].cnt != MB_RS_STALE && !*mb_rs_stale_leaves(t));
+	if (from >= bpg)
+		goto none;
+	if (from <= grp->bb_first_free) { /* mb_rs_scan's whole-group start */
+		struct mb_runsum_scan o;
+
+		if (mb_rs_scan_root(&t[1], p * MB_RS_LEAF_BITS, want, 0, &o))
+			goto none;
+		*mb_rs_walked(t) = 1;
+		/* its children, not the root: the root answered as it would */
+		n = p > 1 ? 2 : 1;
+		sz = p > 1 ? p * MB_RS_LEAF_BITS / 2 : MB_RS_LEAF_BITS;
+		st = 0;
+		goto node;
+	}
+	*mb_rs_walked(t) = 1;
+restart: /* from > bb_first_free, from < bpg, no run open */
+	{
+		uint32_t leaf = from / MB_RS_LEAF_BITS, wi = from >> 6;
+
+		n = p + leaf;
+		sz = MB_RS_LEAF_BITS;
+		if (from % MB_RS_LEAF_BITS == 0) {
+			if (MB_UNLIKELY(t[n].pre == MB_RS_LEAF_BITS) &&
+			    mb_test_bit(grp->bb_bitmap, from))
+				mb_rs_unlazy_slow(t, n);
+			st = from;
+			uint32_t up = (uint32_t)__builtin_ctz(n); /* up while a left child */
+
+			n >>= up;
+			sz <<= up;
+			goto node;
+		}
+		uint64_t z = mb_rs_free(vol, grp, wi) & (~0ULL << (from & 63));
+
+		if (!z && MB_UNLIKELY(t[n].pre == MB_RS_LEAF_BITS) && t[n].cnt == 1)
+			mb_rs_unlazy_slow(t, n);
+		if (mb_rs_long_word(z, wi << 6, want, &c, &at, &e, &open) ||
+		    mb_rs_long_words(vol, grp, wi + 1, (leaf + 1) * MB_RS_LEAF_WORDS, want, &c,
+				     &at, &e, &open))
+			goto words;
+		st = leaf * MB_RS_LEAF_BITS;
+		goto next;
+	}
+node:
+	for (;;) {
+		struct mb_rs x = t[n];
+
+		if (c + x.pre >= want) {
+			at = st - c;
+			e = st + x.pre;
+			if (x.pre == sz)
+				goto end;
+			goto inside;
+		}
+		if (x.max >= want)
+			goto down;
+		c = (x.pre == sz ? c : 0) + x.suf; /* all free: the open run goes on */
+next:
+		st += sz;
+		uint32_t up = (uint32_t)__builtin_ctz(~n); /* up while a right child */
+
+		n >>= up;
+		sz <<= up;
+		if (!n)
+			goto none;
+		n++;
+		continue;
+down:
+		if (n < p) { /* its left child next */
+			n *= 2;
+			sz /= 2;
+			continue;
+		}
+		if (mb_rs_long_words(vol, grp, (n - p) * MB_RS_LEAF_WORDS,
+				     (n - p + 1) * MB_RS_LEAF_WORDS, want, &c, &at, &e, &open))
+			goto words;
+		goto next;
+	}
+end:
+	/* node n is all free, the run goes on past it: the nodes after it
+	   place its end (as mb_rs_long_walk_as) */
+	for (;;) {
+		uint32_t up = (uint32_t)__builtin_ctz(~n);
+
+		n >>= up;
+		sz <<= up;
+		if (!n) { /* the run reaches the tree's end */
+			if (at < bpg) {
+				runs[k].start = at;
+				runs[k++].end = e < bpg ? e : bpg;
+			}
+			goto none;
+		}
+		n++;
+		if (t[n].pre < sz)
+			break;
+		e += sz;
+	}
+	st = e;
+	e += t[n].pre;
+inside:
+	/* the run ends at e inside node n (at st, sz blocks) */
+	if (at >= bpg)
+		goto none;
+	runs[k].start = at;
+	runs[k++].end = e < bpg ? e : bpg;
+	if (e >= bpg)
+		goto none;
+	from = e % MB_RS_LEAF_BITS < want ? e - e % MB_RS_LEAF_BITS : e;
+	if (k == nmax) {
+		*resume = from;
+		return k;
+	}
+	c = 0;
+	if (t[n].max < want) { /* nothing more in n: its suffix is open */
+		c = t[n].suf;
+		goto next;
+	}
+	goto restart;
+words:
+	if (at >= bpg)
+		goto none;
+	e = open ? mb_rs_run_end(vol, grp, e) : e < bpg ? e : bpg;
+	runs[k].start = at;
+	runs[k++].end = e;
+	if (e >= bpg)
+		goto none;
+	from = e % MB_RS_LEAF_BITS < want ? e - e % MB_RS_LEAF_BITS : e;
+	if (k == nmax) {
+		*resume = from;
+		return k;
+	}
+	c = 0;
+	goto restart;
+none:
+	*resume = bpg;
+	return k;
 }
 
 uint32_t mb_runsum_next_long_end(const struct mb_volume *vol, struct mb_group *grp,

@@ -476,6 +476,56 @@ static int next_end_differs(struct mb_volume *vol, struct mb_group *grp, uint32_
 	return 1;
 }
 
+/*
+ * mb_runsum_long_runs_fresh against the model, in a tree all fresh: every
+ * run of want blocks or more from `from` on, in order, each with its end
+ * (its first used block past it, or bpg), in batches of 1 to 5 runs, each
+ * batch resumed where the last one said; a batch short of its size, or a
+ * resume at bpg, says no run is left.  Its walk goes on past a run inside
+ * the node where the run ends when that node holds no other run of want
+ * (its suffix then open), else starts again at the end's leaf: both are
+ * asked here, the runs long and short against want.
+ */
+static int long_runs_asked; /* runs the batches named */
+
+static int long_runs_differ(struct mb_volume *vol, struct mb_group *grp, uint32_t from,
+			    uint32_t want, uint64_t *rng)
+{
+	struct mb_runsum_run runs[5];
+	uint32_t m = from, resume = from, bpg = vol->bpg;
+
+	while (resume < bpg) {
+		uint32_t nmax = 1 + (uint32_t)mb_rand_below(rng, 5);
+		uint32_t k = mb_runsum_long_runs_fresh(vol, grp, resume, want, runs, nmax, &resume);
+
+		for (uint32_t i = 0; i < k; i++) {
+			uint32_t s = rs_model_next_long(grp->bb_bitmap, bpg, m, want), e = s;
+
+			while (e < bpg && rs_model_free(grp->bb_bitmap, e))
+				e++;
+			if (runs[i].start != s || runs[i].end != e) {
+				fprintf(stderr, "long_runs(from %u, want %u), bpg %u: run %u of %u "
+					"[%u, %u), model [%u, %u)\n", from, want, bpg, i, k,
+					runs[i].start, runs[i].end, s, e);
+				return 1;
+			}
+			m = e;
+			long_runs_asked++;
+		}
+		if (k > nmax || (k < nmax && resume < bpg)) {
+			fprintf(stderr, "long_runs(from %u, want %u): %u runs of %u, resume %u\n",
+				from, want, k, nmax, resume);
+			return 1;
+		}
+	}
+	if (rs_model_next_long(grp->bb_bitmap, bpg, m, want) < bpg) {
+		fprintf(stderr, "long_runs(from %u, want %u): none after %u, model %u\n", from,
+			want, m, rs_model_next_long(grp->bb_bitmap, bpg, m, want));
+		return 1;
+	}
+	return 0;
+}
+
 TEST(next_long_end_names_the_run_end)
 {
 	uint64_t rng = mb_test_seed ^ 0xe4d5;
@@ -515,6 +565,11 @@ TEST(next_long_end_names_the_run_end)
 					a &= ~511u;
 				a = a < vol->bpg ? a : vol->bpg - 1;
 				ASSERT_EQ_INT(next_end_differs(vol, grp, a, want), 0);
+				/* the batches over a tree all fresh (a whole-group
+				   start builds or flushes it first) */
+				if ((a > grp->bb_first_free || mb_runsum_long_begin(vol, grp)) &&
+				    mb_runsum_tree(vol, grp)[1].cnt != UINT32_MAX)
+					ASSERT_EQ_INT(long_runs_differ(vol, grp, a, want, &rng), 0);
 				uint32_t n = rs_model_next_long(grp->bb_bitmap, vol->bpg, a, want);
 
 				open += n < vol->bpg && n + want < vol->bpg &&
@@ -526,7 +581,7 @@ TEST(next_long_end_names_the_run_end)
 		}
 		mb_volume_destroy(vol);
 	}
-	ASSERT_TRUE(open > 0 && fresh_asked > 0);
+	ASSERT_TRUE(open > 0 && fresh_asked > 0 && long_runs_asked > 0);
 }
 
 /*
