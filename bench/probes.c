@@ -28,6 +28,12 @@
  *                  in LEN-block operations, each served in as many calls as
  *                  it takes (every call asks for the rest, its goal the end
  *                  of the last piece), then frees it all (untimed, as there)
+ *   free:FILL:LEN:GOAL:ROUNDS[:file]
+ *                  the same rounds as cell:, but the allocations untimed
+ *                  and the frees timed (each extent freed alone, the last
+ *                  one first, as the cell does); calls counts the frees,
+ *                  and the hash also takes the free count after each
+ *                  round (the extents are the cell's)
  *   aging:GEN[:file]
  *                  Ceph's aging protocol as `mballoc bench --workload
  *                  aging` runs it: 64 GiB, no goal, fill to 80% with a 10%
@@ -55,7 +61,7 @@ struct probe {
 	struct mb_volume *vol;
 	struct mb_file *file;
 	uint64_t blocks, logical, rng, hash;
-	uint64_t calls;
+	uint64_t calls, frees;
 	/* live extents: the cells free theirs after each round, aging at random */
 	uint64_t *s;
 	uint32_t *n;
@@ -246,7 +252,7 @@ static void pr_age_tiles(struct probe *p, int pct)
 /* The measured phases                                                       */
 /* ------------------------------------------------------------------------ */
 
-enum pr_kind { PR_RAW, PR_AGED, PR_FILE, PR_DRAIN, PR_CELL, PR_AGING };
+enum pr_kind { PR_RAW, PR_AGED, PR_FILE, PR_DRAIN, PR_CELL, PR_AGING, PR_FREE };
 
 struct pr_args {
 	enum pr_kind kind;
@@ -274,7 +280,7 @@ static void pr_requests(struct probe *p, struct pr_args *a)
 }
 
 /* One operation of len blocks, in as many calls as it takes (the harness's get_full). */
-static uint64_t pr_full(struct probe *p, uint32_t len, uint64_t goal)
+static inline __attribute__((always_inline)) uint64_t pr_full(struct probe *p, uint32_t len, uint64_t goal)
 {
 	uint64_t got = 0;
 
@@ -290,8 +296,10 @@ static uint64_t pr_full(struct probe *p, uint32_t len, uint64_t goal)
 	return got;
 }
 
-/* One round of a harness cell: 0.5% of the volume in len-block operations. */
-static void pr_cell_round(struct probe *p, struct pr_args *a)
+/* One round of a harness cell: 0.5% of the volume in len-block operations.
+   Inline in probe_phase, as before free: came (its second caller, pr_run,
+   made it a call: aging:8m64k +19 instructions a call). */
+static inline __attribute__((always_inline)) void pr_cell_round(struct probe *p, struct pr_args *a)
 {
 	uint64_t ops = p->blocks / 200 / a->len;
 
@@ -347,6 +355,10 @@ __attribute__((noinline)) void probe_phase(struct probe *p, struct pr_args *a, u
 		while (p->live < mark && pr_aging_request(p, a))
 			;
 		break;
+	case PR_FREE:
+		for (; p->cnt; p->frees++)
+			pr_free_at(p, p->cnt - 1);
+		break;
 	default:
 		pr_requests(p, a);
 	}
@@ -373,9 +385,10 @@ static bool pr_parse(const char *spec, struct pr_args *a)
 		a->len = 16;
 		return true;
 	}
-	if (sscanf(spec, "cell:%15[a-z0-9]:%u:%15[a-z]:%u", fill, &len, hint, &n) == 4 && len &&
-	    len <= BPG && n) {
-		a->kind = PR_CELL;
+	if ((sscanf(spec, "cell:%15[a-z0-9]:%u:%15[a-z]:%u", fill, &len, hint, &n) == 4 ||
+	     sscanf(spec, "free:%15[a-z0-9]:%u:%15[a-z]:%u", fill, &len, hint, &n) == 4) &&
+	    len && len <= BPG && n) {
+		a->kind = spec[0] == 'f' ? PR_FREE : PR_CELL;
 		a->len = len;
 		a->n = n;
 		a->hint = !strcmp(hint, "zero") ? 0 : !strcmp(hint, "next") ? 1 : 2;
@@ -413,11 +426,19 @@ static uint64_t pr_run(const char *spec, bool plain, bool stats, bool quiet)
 		mb_tunable_set(p.vol, "mb_stats", 1);
 	if (a.kind == PR_AGED || a.kind == PR_DRAIN)
 		pr_age_runs(&p, &a.goal_rng);
-	else if (a.kind == PR_CELL && a.seq)
+	else if ((a.kind == PR_CELL || a.kind == PR_FREE) && a.seq)
 		pr_mark(&p, 0, p.blocks * (uint64_t)a.fill_pct / 100);
-	else if (a.kind == PR_CELL && a.fill_pct)
+	else if ((a.kind == PR_CELL || a.kind == PR_FREE) && a.fill_pct)
 		pr_age_tiles(&p, a.fill_pct);
-	if (a.kind == PR_CELL) {
+	if (a.kind == PR_FREE) {
+		for (uint32_t r = 0; r < a.n; r++) {
+			pr_cell_round(&p, &a);
+			if (p.file)
+				mb_file_discard(p.file);
+			probe_phase(&p, &a, 0);
+			pr_mix(&p, mb_free_blocks(p.vol));
+		}
+	} else if (a.kind == PR_CELL) {
 		for (uint32_t r = 0; r < a.n; r++) {
 			probe_phase(&p, &a, 0);
 			if (p.file)
@@ -440,7 +461,8 @@ static uint64_t pr_run(const char *spec, bool plain, bool stats, bool quiet)
 	uint64_t free_now = mb_free_blocks(p.vol);
 
 	if (!quiet)
-		printf("%s calls %llu hash %016llx free %llu\n", spec, (unsigned long long)p.calls,
+		printf("%s calls %llu hash %016llx free %llu\n", spec,
+		       (unsigned long long)(a.kind == PR_FREE ? p.frees : p.calls),
 		       (unsigned long long)p.hash, (unsigned long long)free_now);
 	if (stats) {
 		struct mb_stats st;
@@ -465,6 +487,7 @@ static int pr_check(void)
 	    "cell:aged90:256:zero:2", "cell:aged90:256:rand:2", "cell:aged50:256:next:2",
 	    "cell:aged90:16:zero:1", "cell:seq90:256:rand:2", "cell:empty:256:zero:2",
 	    "cell:aged90:1:zero:1:file", "aging:triangle",    "aging:8m64k:file",
+	    "free:aged50:256:zero:2", "free:empty:16:rand:1", "free:aged90:1:zero:1:file",
 	};
 	int bad = 0;
 
