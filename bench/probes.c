@@ -280,7 +280,8 @@ static void pr_requests(struct probe *p, struct pr_args *a)
 }
 
 /* One operation of len blocks, in as many calls as it takes (the harness's get_full). */
-static inline __attribute__((always_inline)) uint64_t pr_full(struct probe *p, uint32_t len, uint64_t goal)
+static inline __attribute__((always_inline)) uint64_t pr_full(struct probe *p, uint32_t len,
+							     uint64_t goal)
 {
 	uint64_t got = 0;
 

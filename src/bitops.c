@@ -88,12 +88,16 @@ void mb_clear_bits(uint64_t *map, uint32_t start, uint32_t len)
 
 /*
  * Is every bit of [start, start + len) equal to the bits of `want` (~0: all
- * set, 0: all clear)?  Masked words at the ends; between them the words'
+ * set, 0: all clear)?  Masked words at the ends, OR-ed with the words
+ * between, no branch until the answer; past 8 words between, the
  * differences are OR-ed 8 at a time, with no per-word mask or branch: a
  * free validates its whole range (a 2048-block extent is 32 words) and
- * the answer is nearly always yes.
+ * the answer is nearly always yes.  Inline in its two callers, want a
+ * constant: a 256-block free's check (4 words) was 59 instructions with
+ * a test on each end word and a call.
  */
-static bool mb_range_all(const uint64_t *map, uint32_t start, uint32_t len, uint64_t want)
+static inline __attribute__((always_inline)) bool
+mb_range_all(const uint64_t *map, uint32_t start, uint32_t len, uint64_t want)
 {
 	if (!len)
 		return true;
@@ -102,8 +106,7 @@ static bool mb_range_all(const uint64_t *map, uint32_t start, uint32_t len, uint
 
 	if (w == last)
 		return !((map[w] ^ want) & head & tail);
-	if (((map[w] ^ want) & head) || ((map[last] ^ want) & tail))
-		return false;
+	uint64_t diff = ((map[w] ^ want) & head) | ((map[last] ^ want) & tail);
 	uint32_t i = w + 1;
 
 	/* 8 words a step as one expression: the loop over them paid its
@@ -111,12 +114,10 @@ static bool mb_range_all(const uint64_t *map, uint32_t start, uint32_t len, uint
 	for (; i + 8 <= last; i += 8) {
 		const uint64_t *p = map + i;
 
-		if ((p[0] ^ want) | (p[1] ^ want) | (p[2] ^ want) | (p[3] ^ want) | (p[4] ^ want) |
-		    (p[5] ^ want) | (p[6] ^ want) | (p[7] ^ want))
+		if (diff | (p[0] ^ want) | (p[1] ^ want) | (p[2] ^ want) | (p[3] ^ want) |
+		    (p[4] ^ want) | (p[5] ^ want) | (p[6] ^ want) | (p[7] ^ want))
 			return false;
 	}
-	uint64_t diff = 0;
-
 	for (; i < last; i++)
 		diff |= map[i] ^ want;
 	return !diff;

@@ -68,6 +68,11 @@ void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grp
 {
 	uint32_t end = off + len;
 
+	if (mb_list_empty(&grp->bb_prealloc_list)) { /* no PA: no walk for one */
+		if (mb_buddy_free(vol, grp, off, len))
+			mb_group_set_corrupt_locked(vol, grp);
+		return;
+	}
 	while (off < end) {
 		uint32_t pa_end;
 		struct mb_pa *pa = mb_inode_pa_at_locked(vol, grp, off, &pa_end);
@@ -97,7 +102,12 @@ static int mb_free_validate_locked(struct mb_volume *vol, struct mb_group *grp, 
 
 	if (err)
 		return err;
-	if (!mb_range_all_set(grp->bb_disk, off, len))
+	/* in one word (a short free): its test inline, not bitops.c's call */
+	uint32_t last = off + len - 1;
+
+	if ((off ^ last) < 64 ? ~grp->bb_disk[off >> 6] & (~0ULL << (off & 63)) &
+					(~0ULL >> (63 - (last & 63)))
+			      : !mb_range_all_set(grp->bb_disk, off, len))
 		return -EEXIST;
 	if (vol->store->ops->is_meta &&
 	    vol->store->ops->is_meta(vol->store, mb_group_no(vol, grp), off, len))
@@ -119,10 +129,17 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 		mb_probe_free(vol, g, off, len);
 		mb_group_clear_disk_locked(grp, off, len);
 		mb_free_counter_add(vol, len);
-		if (mb_store_frees_wait(vol->store)) { /* the free waits for its commit */
+		if (vol->frees_wait) { /* the free waits for its commit */
 			mb_set_bits(mb_group_pending_map(vol, grp), off, len);
 			grp->bb_pending_count += len;
 			atomic_fetch_add_explicit(&vol->free_pending, len, memory_order_relaxed);
+		} else if (grp->bb_bitmap == grp->bb_disk) {
+			/* shared: the in-core bits are the on-disk ones the
+			   validation found all set (nothing cleared them:
+			   mb_group_clear_disk_locked leaves a shared map to the
+			   buddy), and no PA can hold them (a PA unshares) */
+			assert(mb_list_empty(&grp->bb_prealloc_list));
+			mb_buddy_free_validated(vol, grp, off, len);
 		} else {
 			mb_return_blocks_locked(vol, grp, off, len);
 		}
@@ -131,9 +148,26 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 	return err;
 }
 
-/* Validates every piece first, then applies (mb_range_validate_apply). */
+/*
+ * Validates every piece first, then applies (mb_range_validate_apply).  A
+ * range inside one group -- nearly every free -- is one piece, which
+ * validates under its lock before it applies: straight to it, after
+ * mb_range_validate_apply's own checks (anything else goes there, and
+ * gets its answers).  With the one-word test inline in
+ * mb_free_validate_locked: free:aged50:1:rand 527 -> 497 instructions a
+ * free, free:aged90:256:zero 881 -> 862.
+ */
 int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len)
 {
+	if (MB_LIKELY(!mb_store_read_only(vol->store) && len &&
+		      start >= vol->geo.first_data_block && start < vol->geo.blocks_count &&
+		      len <= vol->geo.blocks_count - start)) {
+		mb_grpblk_t off = mb_block_offset(vol, start);
+
+		if (MB_LIKELY(len <= vol->bpg - off))
+			return mb_free_in_group(vol, mb_block_group(vol, start), off, (uint32_t)len,
+						true);
+	}
 	return mb_range_validate_apply(vol, start, len, mb_free_in_group);
 }
 

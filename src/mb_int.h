@@ -1603,6 +1603,8 @@ static inline void mb_buddy_chunk_unleave(uint64_t *kw, uint64_t kbit)
 	*kw &= ~kbit;
 }
 int mb_buddy_free(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len);
+void mb_buddy_free_validated(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			     uint32_t len);
 uint32_t mb_buddy_find_extent(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t block,
 			      uint32_t needed);
 uint32_t mb_buddy_find_extent_known(struct mb_volume *vol, struct mb_group *grp,
