@@ -93,6 +93,29 @@ void mb_return_blocks_locked(struct mb_volume *vol, struct mb_group *grp, mb_grp
 	}
 }
 
+/* Are [off, off + len), across words, all set in d?  Up to 5 words (a free
+   of up to 257 blocks) the words' AND, the end ones masked, in a leaf of
+   its own; past that bitops.c's.  free:empty:256:rand 615 -> 596
+   instructions a free, free:aged50:256:zero 785 -> 770 (inline in
+   mb_free_validate_locked the same test cost the short frees 6 more:
+   free:aged50:1:rand 497 -> 503). */
+static __attribute__((noinline)) bool mb_free_all_used(const uint64_t *d, uint32_t off,
+						       uint32_t len)
+{
+	uint32_t w = off >> 6, lw = (off + len - 1) >> 6;
+
+	if (lw - w > 4)
+		return mb_range_all_set(d, off, len);
+	uint64_t head = ~0ULL << (off & 63), tail = ~0ULL >> (63 - ((off + len - 1) & 63));
+	uint64_t acc = (d[w] | ~head) & (d[lw] | ~tail);
+
+	for (const uint64_t *p = d + w + 1, *stop = d + lw; p < stop; p++) {
+		__asm__("" : "+r"(p)); /* no vector code for 3 words */
+		acc &= *p;
+	}
+	return !~acc;
+}
+
 /* Checks a group-contained range: inside the group's data area, all used,
    none of it the store's metadata. */
 static int mb_free_validate_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
@@ -107,7 +130,7 @@ static int mb_free_validate_locked(struct mb_volume *vol, struct mb_group *grp, 
 
 	if ((off ^ last) < 64 ? ~grp->bb_disk[off >> 6] & (~0ULL << (off & 63)) &
 					(~0ULL >> (63 - (last & 63)))
-			      : !mb_range_all_set(grp->bb_disk, off, len))
+			      : !mb_free_all_used(grp->bb_disk, off, len))
 		return -EEXIST;
 	if (vol->store->ops->is_meta &&
 	    vol->store->ops->is_meta(vol->store, mb_group_no(vol, grp), off, len))
