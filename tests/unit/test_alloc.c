@@ -400,6 +400,46 @@ TEST(bad_arguments_change_nothing)
 /* Double free                                                               */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * A free whose blocks are used at both ends but free in the middle: the
+ * validation must read every word between the end ones (free.c checks up
+ * to 5 words in a leaf of its own, bitops.c the longer ranges 8 words a
+ * step).  Lengths of 4 to 16 words; the hole is 100 blocks or more from
+ * each end, so in a word of the middle.
+ */
+TEST(double_free_hole_inside_a_long_range)
+{
+	static const uint32_t lens[] = {200, 257, 300, 1000};
+
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct mb_volume *vol = new_volume(gi, false);
+
+		ASSERT_TRUE(vol);
+		for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]) && !mb_test_failed; li++) {
+			uint32_t len = lens[li], h = len / 2;
+			struct mb_extent a;
+			struct snap s;
+
+			if (len > group_len(vol, 1) - group_rsv(vol, 1))
+				continue;
+			ASSERT_EQ_INT(alloc_one(vol, first_free(vol, 1), len, MB_HINT_GOAL_ONLY, &a), 0);
+			ASSERT_EQ_U64(a.len, len);
+			ASSERT_EQ_INT(mb_free(vol, a.start + h, 3), 0);
+			snap_take(vol, &s);
+			ASSERT_EQ_INT(mb_free(vol, a.start, a.len), -EEXIST);
+			ASSERT_TRUE(snap_same(vol, &s));
+			ASSERT_TRUE(range_used(vol, a.start, h, true));
+			ASSERT_TRUE(range_used(vol, a.start + h, 3, false));
+			ASSERT_TRUE(range_used(vol, a.start + h + 3, len - h - 3, true));
+			ASSERT_CHECK_CLEAN(vol);
+			ASSERT_EQ_INT(mb_free(vol, a.start, h), 0);
+			ASSERT_EQ_INT(mb_free(vol, a.start + h + 3, len - h - 3), 0);
+			ASSERT_CHECK_CLEAN(vol);
+		}
+		mb_volume_destroy(vol);
+	}
+}
+
 TEST(double_free_changes_nothing)
 {
 	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
