@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mballoc.h"
@@ -991,7 +992,7 @@ struct mb_group {
 	 * past bb_len are set in both bitmaps.
 	 */
 	uint64_t *bb_bitmap;
-	uint64_t *bb_buddy; /* orders >= 1, at vol->mb_offsets[k] (in words) */
+	uint64_t *bb_buddy; /* orders >= 1, at vol->mb_offsets[k] (in words); line-aligned */
 	uint64_t *bb_disk;
 
 	/* free chunks per order; bb_lock.  Before the lists: every
@@ -1253,7 +1254,7 @@ struct mb_volume {
 	int max_order;       /* min(floor(log2(bpg)), log2(block_size) + 1): ext4's */
 	int bpg_shift;       /* log2(bpg) when bpg is a power of two, else 0 */
 	uint32_t bitmap_words;               /* uint64_t words of one bitmap */
-	uint32_t mb_offsets[MB_MAX_ORDERS];  /* buddy order k: word offset */
+	uint32_t mb_offsets[MB_MAX_ORDERS];  /* buddy order k: word offset, top order first */
 	uint32_t mb_maxs[MB_MAX_ORDERS];     /* buddy order k: bits (bpg >> k) */
 	uint32_t buddy_words;
 	uint32_t rs_leaves;  /* leaves of a group's run tree (runsum.c) */
@@ -1715,6 +1716,15 @@ static inline mb_grp_t mb_group_next_setup(const struct mb_volume *vol, mb_grp_t
 }
 void mb_groups_destroy(struct mb_volume *vol);
 int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp);
+/* Frees a group's derived buffer (buddy, run tree), which group.c
+   allocates on a cache line's start, the block malloc gave in the word
+   before it: not free() (NULL: nothing).  Here, not in group.c: gcache.c
+   frees one too, and group.c calls gcache.c */
+static inline void mb_group_derived_free(uint64_t *buf)
+{
+	if (buf)
+		free(((void **)buf)[-1]);
+}
 int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp);
 void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp);
 static inline mb_grp_t mb_group_no(const struct mb_volume *vol, const struct mb_group *grp)

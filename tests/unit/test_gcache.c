@@ -402,6 +402,38 @@ TEST(built_group_in_8k)
 	mb_volume_destroy(vol);
 }
 
+/* The derived buffer starts a cache line and the buddy's top orders lie in
+   that line: a 256-block take in a cold group (random goals) reads and
+   splits orders 8 to 13 at 4 KiB blocks, one line for them all (volume.c,
+   group.c). */
+TEST(derived_top_orders_in_first_line)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_count = 4 * 32768 };
+	struct mb_volume *vol;
+	struct mb_extent ex[4];
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(vol->max_order, 13);
+	for (int k = 8; k <= vol->max_order; k++)
+		ASSERT_LE_U64(vol->mb_offsets[k] + (vol->mb_maxs[k] + 63) / 64, 8);
+	/* every group's buffer: malloc aligns to 16 only, so one buffer
+	   may start a line by chance, four rarely all do */
+	for (mb_grp_t g = 0; g < 4; g++) {
+		struct mb_request rq = { .goal = g * 32768 + 77, .len = 256,
+					 .flags = MB_HINT_NOPREALLOC };
+
+		ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex[g]), 0);
+		struct mb_group *grp = mb_group_at(vol, g);
+
+		ASSERT_TRUE(grp->bb_buddy != NULL);
+		ASSERT_EQ_U64((uintptr_t)grp->bb_buddy % 64, 0);
+	}
+	for (int g = 0; g < 4; g++)
+		ASSERT_EQ_INT(mb_free(vol, ex[g].start, ex[g].len), 0);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
 TEST(hot_group_keeps_its_copy)
 {
 	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
