@@ -298,8 +298,9 @@ static inline __attribute__((always_inline)) uint64_t pr_full(struct probe *p, u
 }
 
 /* One round of a harness cell: 0.5% of the volume in len-block operations.
-   Inline in probe_phase, as before free: came (its second caller, pr_run,
-   made it a call: aging:8m64k +19 instructions a call). */
+   Inline in probe_phase, as it was before the free: probes gave it a
+   second caller (pr_run): made a call, it cost aging:8m64k +19
+   instructions a call. */
 static inline __attribute__((always_inline)) void pr_cell_round(struct probe *p, struct pr_args *a)
 {
 	uint64_t ops = p->blocks / 200 / a->len;
