@@ -182,9 +182,7 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
  */
 int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len)
 {
-	if (MB_LIKELY(!mb_store_read_only(vol->store) && len &&
-		      start >= vol->geo.first_data_block && start < vol->geo.blocks_count &&
-		      len <= vol->geo.blocks_count - start)) {
+	if (MB_LIKELY(!mb_store_read_only(vol->store) && !mb_range_bad(vol, start, len))) {
 		mb_grpblk_t off = mb_block_offset(vol, start);
 
 		if (MB_LIKELY(len <= vol->bpg - off))

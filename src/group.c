@@ -587,8 +587,7 @@ int mb_range_validate_apply(struct mb_volume *vol, uint64_t start, uint64_t len,
 {
 	if (mb_store_read_only(vol->store))
 		return -EROFS;
-	if (!len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
-	    len > vol->geo.blocks_count - start)
+	if (mb_range_bad(vol, start, len))
 		return -EINVAL;
 	/* One group: the piece validates under its lock before it applies,
 	   so the validation pass would only repeat that check (and the lock). */

@@ -1835,6 +1835,13 @@ typedef int (*mb_range_piece_fn)(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t 
 				 uint32_t len, bool apply);
 int mb_range_piece_check_locked(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t off,
 				uint32_t len);
+/* A range mb_free or mb_mark_used refuses with -EINVAL: empty, or not
+   inside the volume's data blocks (written so that no sum can wrap) */
+static inline bool mb_range_bad(const struct mb_volume *vol, uint64_t start, uint64_t len)
+{
+	return !len || start < vol->geo.first_data_block || start >= vol->geo.blocks_count ||
+	       len > vol->geo.blocks_count - start;
+}
 int mb_range_validate_apply(struct mb_volume *vol, uint64_t start, uint64_t len,
 			    mb_range_piece_fn piece);
 
