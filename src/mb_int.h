@@ -1860,6 +1860,7 @@ struct mb_lg *mb_file_lg(struct mb_file *file, const struct mb_request *req);
    the first that may overlap [l, ...) (the last starting at or before l,
    else the first); NULL past the end. */
 struct mb_pa *mb_file_pa_from(const struct mb_file *file, uint64_t lblk);
+uint64_t mb_file_pa_end(const struct mb_file *file);
 struct mb_pa *mb_file_pa_next(const struct mb_pa *pa);
 void *mb_zalloc_lines(size_t size);
 void mb_free_lines(void *p);

@@ -57,6 +57,12 @@ static bool mb_adjust_to_pas(struct mb_ac *ac, uint64_t *start, uint64_t *end)
 	uint64_t lblk = ac->o_ex.fe_logical;
 	bool ok = true;
 
+	/* the file's last PA ends at or before the window (an appending
+	   file between windows: its PAs used up, or only ones it left
+	   behind): none can overlap, as none ends past the last, and no
+	   floor walk or next is needed (~10 instructions a window) */
+	if (mb_file_pa_end(ac->file) <= *start)
+		return true;
 	/* PAs are disjoint and in order: only those from the one starting at
 	   or before *start up to *end can overlap, and *end only shrinks */
 	for (struct mb_pa *pa = mb_file_pa_from(ac->file, *start); pa && pa->pa_lstart < *end;
@@ -78,8 +84,18 @@ static bool mb_adjust_to_pas(struct mb_ac *ac, uint64_t *start, uint64_t *end)
 	return ok;
 }
 
-/* Clips the window to the mapped neighbours the caller told us about. */
-static void mb_clip_to_neighbours(const struct mb_request *req, uint64_t *start, uint64_t *end)
+/* Whether the request names a neighbour (either side): one test of the
+   words mb_req_has_left and mb_req_has_right look at */
+static inline bool mb_req_has_neighbour(const struct mb_request *req)
+{
+	return req->pleft | req->pright | (req->flags & (MB_REQ_PLEFT | MB_REQ_PRIGHT));
+}
+
+/* Clips the window to the mapped neighbours the caller told us about.  Out
+   of line, as mb_neighbour_goal: a request that names none (the file lane's
+   usual one) keeps none of their words in a register. */
+static __attribute__((noinline, cold)) void mb_clip_to_neighbours(const struct mb_request *req,
+								 uint64_t *start, uint64_t *end)
 {
 	if (mb_req_has_left(req) && *start <= req->lleft)
 		*start = req->lleft + 1;
@@ -87,11 +103,12 @@ static void mb_clip_to_neighbours(const struct mb_request *req, uint64_t *start,
 		*end = req->lright;
 }
 
-/* Physical goal: merge with a mapped neighbour when the window touches it. */
-static void mb_merge_goal(struct mb_ac *ac, uint64_t start, uint64_t size)
+/* The physical goal of a window [start, start + size) that touches a mapped
+   neighbour of the request, or MB_GOAL_NONE (the left one wins). */
+static __attribute__((noinline, cold)) mb_fsblk_t
+mb_neighbour_goal(const struct mb_volume *vol, const struct mb_request *req, uint64_t start,
+		  uint64_t size)
 {
-	const struct mb_request *req = ac->req;
-	struct mb_volume *vol = ac->vol;
 	mb_fsblk_t goal = MB_GOAL_NONE;
 
 	if (mb_req_has_right(req) && req->lright == start + size && req->pright >= size &&
@@ -99,10 +116,24 @@ static void mb_merge_goal(struct mb_ac *ac, uint64_t start, uint64_t size)
 		goal = req->pright - size;
 	if (mb_req_has_left(req) && req->lleft + 1 == start && req->pleft + 1 < vol->geo.blocks_count)
 		goal = req->pleft + 1;
+	return goal;
+}
+
+/* Physical goal: merge with a mapped neighbour when the window touches it;
+   nb: the request names one (mb_req_has_neighbour). */
+static void mb_merge_goal(struct mb_ac *ac, uint64_t start, uint64_t size, bool nb)
+{
+	const struct mb_request *req = ac->req;
+	struct mb_volume *vol = ac->vol;
+	mb_fsblk_t goal = MB_UNLIKELY(nb) ? mb_neighbour_goal(vol, req, start, size) : MB_GOAL_NONE;
+
 	if (goal == MB_GOAL_NONE && ac->goal_block) {
-		/* the caller's goal names the request's block: shift it to the window */
-		mb_fsblk_t g0 = mb_fex_block(vol, &ac->o_ex);
+		/* the caller's goal names the request's block: shift it to the
+		   window.  It is o_ex's block (mb_ac_init), read as given */
+		mb_fsblk_t g0 = req->goal;
 		uint64_t shift = ac->o_ex.fe_logical - start;
+
+		assert(g0 == mb_fex_block(vol, &ac->o_ex));
 
 		if (g0 >= vol->geo.first_data_block + shift) {
 			ac->g_ex.fe_group = mb_block_group(vol, g0 - shift);
@@ -149,11 +180,15 @@ void mb_normalize_request(struct mb_ac *ac)
 
 	if (end > MB_LOGICAL_LIMIT) /* no file block lies past the limit */
 		end = MB_LOGICAL_LIMIT;
-	uint64_t grp_floor = lblk - lblk % vol->bpg; /* tiny groups: stay in one */
+	/* tiny groups: stay in one (a mask where bpg is a power of two) */
+	uint64_t grp_floor = vol->bpg_shift ? lblk & ~(uint64_t)(vol->bpg - 1)
+					    : lblk - lblk % vol->bpg;
+	bool nb = mb_req_has_neighbour(ac->req);
 
 	if (start < grp_floor)
 		start = grp_floor;
-	mb_clip_to_neighbours(ac->req, &start, &end);
+	if (MB_UNLIKELY(nb))
+		mb_clip_to_neighbours(ac->req, &start, &end);
 	if (end - start > vol->bpg)
 		end = start + vol->bpg;
 	/*
@@ -170,5 +205,5 @@ void mb_normalize_request(struct mb_ac *ac)
 	ac->g_ex.fe_logical = start;
 	ac->g_ex.fe_len = (uint32_t)(end - start);
 	ac->orig_goal_len = ac->g_ex.fe_len;
-	mb_merge_goal(ac, start, end - start);
+	mb_merge_goal(ac, start, end - start, nb);
 }

@@ -298,6 +298,15 @@ struct mb_pa *mb_file_pa_from(const struct mb_file *file, uint64_t lblk)
 	return pa ? pa : mb_tnode_pa(mb_avl_first(&file->f_pa_tree));
 }
 
+/* The end (pa_lstart + pa_len) of the file's last PA, 0 if it has none:
+   no PA of the file reaches past it (they are disjoint and in order). */
+uint64_t mb_file_pa_end(const struct mb_file *file)
+{
+	const struct mb_pa *pa = mb_tnode_pa(mb_avl_last(&file->f_pa_tree));
+
+	return pa ? pa->pa_lstart + pa->pa_len : 0;
+}
+
 /*
  * The file's last PA has no next: answered from the tree's last node, not
  * by the climb to the root mb_avl_next would take (the window trim of
@@ -892,11 +901,11 @@ bool mb_use_inode_preallocated(struct mb_ac *ac)
 /* Second half, once the group-or-file decision is made: the lg's PAs. */
 bool mb_use_group_preallocated(struct mb_ac *ac)
 {
-	if (!mb_may_use_pa(ac))
+	/* the flag first: a file's own request (no locality group) is
+	   done with one test */
+	if (!(ac->flags & MB_HINT_GROUP_ALLOC) || !mb_may_use_pa(ac))
 		return false;
-	if ((ac->flags & MB_HINT_GROUP_ALLOC) && mb_use_group_pa(ac))
-		return mb_pa_hit(ac);
-	return false;
+	return mb_use_group_pa(ac) && mb_pa_hit(ac);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -208,3 +208,110 @@ TEST(normalize_clips_to_left_neighbour)
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
+
+/*
+ * The window is trimmed by a PA of the file that ends inside it, before
+ * the request (mb_adjust_to_pas: [0,512) -> [164,512)), and is whole where
+ * the file's last PA ends at its start (the trim's shortcut: no PA can
+ * reach into the window then).  A shortcut that skipped the first trim
+ * would make a PA of 512 blocks over the imposed one.
+ */
+TEST(normalize_trims_to_an_earlier_pa)
+{
+	const struct mb_geometry geo = { 4096, 0, 65536, 0, 2, 0 };
+	struct mb_volume *vol;
+	struct mb_file *file;
+	struct mb_extent ex;
+	struct mb_stats st;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_stats", 1), 0);
+	ASSERT_EQ_INT(mb_file_open(vol, 5, &file), 0);
+	ASSERT_EQ_INT(mb_prealloc_add(vol, file, 0, 40000, 100, 64), 0); /* logical [100,164) */
+	mb_file_set_size(file, 1024); /* 4 MiB: windows of 2 MiB, 512 blocks */
+	struct mb_request rq = { .file = file, .logical = 300, .goal = MB_GOAL_NONE, .len = 8 };
+
+	mb_stats_reset(vol);
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	mb_stats_get(vol, &st);
+	ASSERT_EQ_U64(st.preallocated, 512 - 164);
+	ASSERT_EQ_U64(ex.len, 8);
+	rq.logical = 600; /* [512,1024): the last PA, [164,512), ends at its start */
+	mb_stats_reset(vol);
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	mb_stats_get(vol, &st);
+	ASSERT_EQ_U64(st.preallocated, 512);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_INT(mb_file_discard(file), 64 + (512 - 164 - 8) + (512 - 8));
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/*
+ * The caller's goal names the request's block: the window's goal is that
+ * block shifted back to the window's start (mb_merge_goal, which reads it
+ * off the request), and a TRY_GOAL request gets the window there, its own
+ * blocks at the goal.
+ */
+TEST(normalize_goal_shifted_to_the_window)
+{
+	const struct mb_geometry geo = { 4096, 0, 65536, 0, 2, 0 };
+	struct mb_volume *vol;
+	struct mb_file *file;
+	struct mb_extent ex;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_file_open(vol, 6, &file), 0);
+	mb_file_set_size(file, 1024); /* window [0,512) for logical 300 */
+	struct mb_request rq = { .file = file, .logical = 300, .goal = 40300, .len = 8,
+				 .flags = MB_HINT_TRY_GOAL };
+
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	ASSERT_EQ_U64(ex.start, 40300);
+	ASSERT_EQ_U64(ex.len, 8);
+	rq = (struct mb_request){ .file = file, .logical = 0, .goal = MB_GOAL_NONE, .len = 1 };
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0); /* the window's first block */
+	ASSERT_EQ_U64(ex.start, 40000);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_INT(mb_file_discard(file), 512 - 9);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/*
+ * Tiny groups: a window wider than a group starts no lower than the
+ * request's group does (logical 300, groups of 256 blocks: [0,512) ->
+ * [256,512)), whether bpg is a power of two (the floor is a mask) or not
+ * (a modulo: groups of 200, [200,400)).
+ */
+TEST(normalize_window_stays_in_the_request_group)
+{
+	static const uint32_t bpgs[] = { 256, 200 };
+	static const uint64_t want[] = { 256, 200 };
+
+	for (int i = 0; i < 2; i++) {
+		const struct mb_geometry geo = { 4096, bpgs[i], 64 * (uint64_t)bpgs[i], 0, 0, 0 };
+		struct mb_volume *vol;
+		struct mb_file *file;
+		struct mb_extent ex;
+		struct mb_stats st;
+
+		ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+		ASSERT_EQ_INT(mb_tunable_set(vol, "mb_stats", 1), 0);
+		ASSERT_EQ_INT(mb_file_open(vol, 7, &file), 0);
+		mb_file_set_size(file, 1024);
+		struct mb_request rq = { .file = file, .logical = 300, .goal = MB_GOAL_NONE,
+					 .len = 1 };
+
+		ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+		mb_stats_get(vol, &st);
+		ASSERT_EQ_U64(st.preallocated, want[i]);
+		rq.logical = bpgs[i]; /* the window's first block: from its PA */
+		mb_stats_reset(vol);
+		ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+		mb_stats_get(vol, &st);
+		ASSERT_EQ_U64(st.pa_hits, 1);
+		ASSERT_CHECK_CLEAN(vol);
+		mb_volume_destroy(vol);
+	}
+}
