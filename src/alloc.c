@@ -3097,20 +3097,58 @@ static __attribute__((noinline)) int mb_alloc_anon(struct mb_volume *vol,
 	return mb_alloc_anon_valid(vol, req, out);
 }
 
+/* A file's request that a PA may serve (mb_pa_fast_may): the PA fast
+   path's frame is set up here, not in mb_alloc_file, which a miss leaves
+   for the regular path with none (aging:triangle:file, half misses: ~20
+   instructions a miss) */
+static __attribute__((noinline)) int mb_alloc_file_pa(struct mb_volume *vol,
+						      const struct mb_request *req,
+						      struct mb_extent *out)
+{
+	if (mb_pa_fast_alloc(vol, req, out))
+		return 0; /* its file's PA served it (prealloc.c) */
+	return mb_alloc_regular(vol, req, out);
+}
+
+/* mb_alloc_file's steps past a valid request's test: every way out a tail
+   call or a return */
+static inline __attribute__((always_inline)) int mb_alloc_file_valid(struct mb_volume *vol,
+								     const struct mb_request *req,
+								     struct mb_extent *out)
+{
+	mb_probe_request(vol, req);
+	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
+		return -EROFS;
+	if (mb_pa_fast_may(vol, req))
+		return mb_alloc_file_pa(vol, req, out);
+	return mb_alloc_regular(vol, req, out);
+}
+
+/* mb_alloc_file's request of a rare shape (mb_request_rare): its own
+   function, as mb_alloc_anon_rare, so that mb_alloc_file calls nothing
+   and keeps no frame */
+static __attribute__((noinline)) int mb_alloc_file_rare(struct mb_volume *vol,
+							const struct mb_request *req,
+							struct mb_extent *out)
+{
+	if (!mb_request_rare_valid(vol, req))
+		return -EINVAL;
+	return mb_alloc_file_valid(vol, req, out);
+}
+
+/* A file's request: mb_request_valid's tests, then the PA fast path's or
+   the regular path's function, each a tail call from a frameless body */
 static __attribute__((noinline)) int mb_alloc_file(struct mb_volume *vol,
 						   const struct mb_request *req,
 						   struct mb_extent *out)
 {
 	if (!req->file) /* mb_alloc's test: the inlined ones of req->file go */
 		__builtin_unreachable();
-	if (!mb_request_valid(vol, req))
+	if (MB_UNLIKELY(mb_request_rare(req)))
+		return mb_alloc_file_rare(vol, req, out);
+	if (req->file->f_vol != vol || !mb_request_common_valid(vol, req))
 		return -EINVAL;
-	mb_probe_request(vol, req);
-	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
-		return -EROFS;
-	if (mb_pa_fast_alloc(vol, req, out))
-		return 0; /* its file's PA served it (prealloc.c) */
-	return mb_alloc_regular(vol, req, out);
+	return mb_alloc_file_valid(vol, req, out);
 }
 
 int mb_alloc(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out)

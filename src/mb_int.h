@@ -1851,6 +1851,7 @@ void mb_normalize_request(struct mb_ac *ac);
 bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, int bsbits,
 			 uint64_t *wsize, uint64_t *wstart);
 bool mb_use_inode_preallocated(struct mb_ac *ac);
+bool mb_pa_fast_may(const struct mb_volume *vol, const struct mb_request *req);
 uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
 			  struct mb_extent *out);
 bool mb_use_group_preallocated(struct mb_ac *ac);

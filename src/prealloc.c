@@ -957,7 +957,8 @@ mb_pa_unlock(struct mb_mutex *mx, int rank, bool one, struct mb_lock_thr *me)
  */
 static bool mb_pa_fast_ok(const struct mb_volume *vol, const struct mb_request *req)
 {
-	return req->file && !(req->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)) &&
+	assert(req->file); /* mb_alloc_file's request: no test of it here */
+	return !(req->flags & (MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY)) &&
 	       !MB_READ_ONCE(vol->t.mb_stats);
 }
 
@@ -1115,8 +1116,9 @@ static bool mb_lg_fast_ok(const struct mb_volume *vol, const struct mb_request *
 	uint64_t end = req->logical + len;
 	uint64_t isize = MB_READ_ONCE(req->file->f_size);
 
-	return MB_READ_ONCE(vol->t.mb_group_prealloc) && !MB_READ_ONCE(vol->t.mb_lg_continuity) &&
-	       (isize > end ? isize : end) <= MB_READ_ONCE(vol->t.mb_stream_req);
+	/* the size first: a large file's miss is decided there */
+	return (isize > end ? isize : end) <= MB_READ_ONCE(vol->t.mb_stream_req) &&
+	       MB_READ_ONCE(vol->t.mb_group_prealloc) && !MB_READ_ONCE(vol->t.mb_lg_continuity);
 }
 
 static void mb_lg_refile(struct mb_volume *vol, struct mb_lg *lg, struct mb_pa *pa,
@@ -1192,14 +1194,32 @@ mb_pa_fast_alloc_locked(struct mb_volume *vol, const struct mb_request *req, uin
 }
 
 /*
+ * Whether mb_pa_fast_alloc may serve the request: mb_pa_fast_ok, and a PA
+ * to look at.  Without a last PA, a request is a miss -- its file's PA was
+ * used up, or it starts a new window -- save for a rare one in another of
+ * the file's PAs, which the regular path serves as well; a stale f_pa_last
+ * or f_size only picks the other path, which decides the same.  The miss
+ * costs no lock and no lookup (~15,000 a run of aging:8m64k:file), and
+ * its caller (mb_alloc_file) tests it before it sets up the hit's frame.
+ * A large file's size test comes first: it fails the lg's test alone.
+ */
+bool mb_pa_fast_may(const struct mb_volume *vol, const struct mb_request *req)
+{
+	return mb_pa_fast_ok(vol, req) &&
+	       (MB_READ_ONCE(req->file->f_pa_last) ||
+		mb_lg_fast_ok(vol, req, req->len < vol->bpg ? req->len : vol->bpg));
+}
+
+/*
  * mb_alloc's first try, before any allocation context exists: a PA serves
  * the request under f_data_sem (ext4: i_data_sem) and the PA's group lock
  * (ext4: pa_lock), with one CAS for the space claim and nothing in flight
  * to settle.  The inode PA covering the request's first block, as the
  * regular path's first step, mb_use_inode_pa; else, for a small file, its
- * locality group's PA, as mb_use_group_pa (lg_mutex too).  Whatever it
- * cannot decide that way (a PA deleted by a discarder, the block taken, a
- * dry share, mb_stats on) it leaves alone and returns 0, and the regular
+ * locality group's PA, as mb_use_group_pa (lg_mutex too).  Only for a
+ * request mb_pa_fast_may let through (mb_stats off, a PA to look at).
+ * Whatever it cannot decide that way (a PA deleted by a discarder, the
+ * block taken, a dry share) it leaves alone and returns 0, and the regular
  * path starts from scratch.  Returns the blocks allocated (*out filled)
  * or 0.  No malloc.
  */
@@ -1211,16 +1231,7 @@ uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
 	struct mb_lock_thr *me = NULL;
 	bool one;
 
-	if (!mb_pa_fast_ok(vol, req))
-		return 0;
-	/* without a last PA, a request is a miss -- its file's PA was used up,
-	   or it starts a new window -- save for a rare one in another of the
-	   file's PAs, which the regular path serves as well; a stale f_pa_last
-	   or f_size only picks the other path, which decides the same.  The
-	   miss costs no lock and no lookup here (~15,000 a run of
-	   aging:8m64k:file) */
-	if (!MB_READ_ONCE(req->file->f_pa_last) && !mb_lg_fast_ok(vol, req, len))
-		return 0; /* nothing to decide here (a file's first window) */
+	assert(mb_pa_fast_may(vol, req));
 	one = MB_SINGLE_THREADED();
 	if (one)
 		got = mb_pa_fast_alloc_locked(vol, req, len, &start, true, NULL);
