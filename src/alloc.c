@@ -220,7 +220,8 @@ static inline __attribute__((always_inline)) void mb_ac_init(struct mb_ac *ac,
 	ac->req = req;
 	ac->slot = mb_this_pcpu(vol);
 	ac->flags = req->flags;
-	ac->goal_block = req->goal != MB_GOAL_NONE;
+	if (!anon) /* normalize.c's and prealloc.c's only */
+		ac->goal_block = req->goal != MB_GOAL_NONE;
 	if (ac->file)
 		ac->flags |= MB_HINT_DATA;
 	uint32_t len = req->len < vol->bpg ? req->len : vol->bpg;
@@ -2610,19 +2611,26 @@ static inline __attribute__((always_inline)) void mb_regular_allocator(struct mb
 
 	assert(!ac->b_ex.fe_len && !ac->found && ac->status == MB_AC_CONTINUE &&
 	       ac->g_ex.fe_len == ac->orig_goal_len);
-	mb_find_by_goal(ac);
-	if (ac->status == MB_AC_FOUND || (ac->flags & MB_HINT_GOAL_ONLY))
-		return;
+	/* the status tested only after a goal's try (it is CONTINUE before):
+	   GOAL_ONLY implies one */
+	if (ac->flags & (MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)) {
+		mb_find_by_goal(ac);
+		if (ac->status == MB_AC_FOUND || (ac->flags & MB_HINT_GOAL_ONLY))
+			return;
+	}
 
 	uint32_t len = ac->g_ex.fe_len;
 	int k = __builtin_ctz(len | 1u << 31); /* ilog2(len) for a power of two */
 
-	/* a power of two 2^k >= 2^(mb_order2_req - 1) up to max_order */
-	ac->ac_2order = 0;
+	/* a power of two 2^k >= 2^(mb_order2_req - 1) up to max_order; in a
+	   local first (stored, then read back, it cost a load and a store) */
+	int order2 = 0;
+
 	if (!(len & (len - 1)) && k + 1 >= (int)MB_READ_ONCE(vol->t.mb_order2_req) &&
 	    k <= vol->max_order)
-		ac->ac_2order = k;
-	int cr = ac->ac_2order ? MB_CR_POWER2_ALIGNED : MB_CR_GOAL_LEN_FAST;
+		order2 = k;
+	ac->ac_2order = order2;
+	int cr = order2 ? MB_CR_POWER2_ALIGNED : MB_CR_GOAL_LEN_FAST;
 
 	if (ac->flags & MB_STREAM_ALLOC) {
 		/* ext4: the stream goal replaces the goal group (mb_ac_stats
@@ -2642,7 +2650,7 @@ again:
 		if (ac->status != MB_AC_FOUND)
 			mb_stat_cr(vol, cr, 3, 1); /* a useless loop */
 	}
-	if (ac->b_ex.fe_len && ac->status != MB_AC_FOUND && !(ac->flags & MB_HINT_FIRST)) {
+	if (ac->status != MB_AC_FOUND && ac->b_ex.fe_len && !(ac->flags & MB_HINT_FIRST)) {
 		mb_try_best_found(ac);
 		if (ac->status != MB_AC_FOUND) {
 			/* someone luckier took it: take the first thing found */
