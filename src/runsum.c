@@ -805,14 +805,17 @@ mb_rs_join_beside_as(const struct mb_rs *q, size_t n, struct mb_rs cur, uint32_t
    The index 64-bit, as mb_rs_lift_inside's (no zero extension for each
    level's address: on d42c28f with mb_rs_mark_long_fresh's climbs so,
    aging:triangle 2854 -> 2846, cell:aged90:256:zero:20 2072 -> 2071
-   instructions a call). */
+   instructions a call), and the loop on the parent's index u, its test
+   the flag of the halving (not i > 1 and then i / 2 again: 2846 -> 2836
+   with mb_rs_lift_inside's and mb_rs_lift_partial_joins' so). */
 static inline __attribute__((always_inline)) void
 mb_rs_lift_joins_as(struct mb_rs *t, uint32_t n, struct mb_rs cur, uint32_t half, bool used)
 {
 	size_t i = n;
+	const struct mb_rs *q = t + i;
 
-	for (const struct mb_rs *q = t + i; i > 1; i /= 2, half *= 2) {
-		struct mb_rs *up = t + i / 2;
+	for (size_t u = i / 2; u; i = u, u /= 2, half *= 2) {
+		struct mb_rs *up = t + u;
 
 		assert(up->cnt != MB_RS_STALE);
 		cur = mb_rs_join_beside_as(q, i, cur, half, used);
@@ -853,12 +856,15 @@ mb_rs_lift_inside(struct mb_rs *t, uint32_t n, struct mb_rs cur, uint32_t d, uin
 	uint32_t max = cur.max, at = cur.at;
 	/* 64-bit: the parent's address with no zero extension a level (on
 	   ccea269: cell:aged90:256:zero:20 2077 -> 2072, cell:aged90:256:rand:20
-	   2556 -> 2551, aged:256:5000 2083 -> 2079 instructions a call) */
+	   2556 -> 2551, aged:256:5000 2083 -> 2079 instructions a call); the
+	   loop on the parent's index u, as mb_rs_lift_joins_as's (on 97050f9:
+	   cell:aged90:256:zero:20 2071 -> 2067, cell:aged90:256:rand:20 2550
+	   -> 2547, aged:256:5000 2079 -> 2075) */
 	size_t i = n;
+	const struct mb_rs *q = t + i;
 
-	for (const struct mb_rs *q = t + i; i > 1 && (!part || t[i / 2].cnt != MB_RS_STALE);
-	     i /= 2, half *= 2) {
-		struct mb_rs *up = t + i / 2;
+	for (size_t u = i / 2; u && (!part || t[u].cnt != MB_RS_STALE); i = u, u /= 2, half *= 2) {
+		struct mb_rs *up = t + u;
 
 		assert(up->cnt != MB_RS_STALE);
 		if (i & 1) { /* q[-1], then q: a tie goes to the earlier */
@@ -1004,12 +1010,13 @@ mb_rs_lift_partial_joins(struct mb_rs *t, uint32_t n, bool used)
 {
 	struct mb_rs cur = t[n];
 	uint32_t half = MB_RS_LEAF_BITS;
+	size_t i = n; /* 64-bit, as mb_rs_lift_joins_as's */
+	const struct mb_rs *q = t + i;
 
-	for (const struct mb_rs *q = t + n; n > 1 && t[n / 2].cnt != MB_RS_STALE;
-	     n /= 2, half *= 2) {
-		struct mb_rs *up = t + n / 2;
+	for (size_t u = i / 2; u && t[u].cnt != MB_RS_STALE; i = u, u /= 2, half *= 2) {
+		struct mb_rs *up = t + u;
 
-		cur = mb_rs_join_beside_as(q, n, cur, half, used);
+		cur = mb_rs_join_beside_as(q, i, cur, half, used);
 		*up = cur;
 		q = up;
 	}
