@@ -243,10 +243,15 @@ bool mb_lock_remote_fence(void); /* the sleeper's half (lock.c) */
  * such revocation up to MB_BIAS_STREAK, for good (mb_bias_need, lock.c).  A
  * group lock serves one stream for a few hundred holds (128 requests of 256
  * blocks fill a group), which the long streak never biased; where threads
- * share locks, two revocations give the long streak back, which keeps them
- * to one per MB_BIAS_STREAK word locks of a lock.
+ * share locks, four revocations (4, 16, 64, 256, 1024) give the long
+ * streak back, which keeps them to one per MB_BIAS_STREAK word locks of a
+ * lock.  4 rather than 64 (session 29): a stream that moves on from a group
+ * every few dozen holds had it biased late or never -- threaded raw:256
+ * 492 -> 480, aging:triangle 3007 -> 2982, triangle:file 1529 -> 1499,
+ * 8m64k 1045 -> 1032, 8m64k:file 1406 -> 1372 instructions a call, no
+ * probe higher (16: about two thirds of that; 2 and 1: within 2 of 4).
  */
-#define MB_BIAS_STREAK_MIN 64
+#define MB_BIAS_STREAK_MIN 4
 #define MB_BIAS_STREAK 1024
 struct mb_lock_thr {
 	_Atomic(struct mb_mutex *) in[MB_BIAS_RANKS];
