@@ -211,10 +211,29 @@ static void mb_rec_put(void *p)
 	pthread_mutex_unlock(&mb_rec_lock);
 }
 
+static bool mb_rec_key_ok; /* mb_rec_key was made: the unload deletes it */
+
 static void mb_rec_key_init(void)
 {
 	if (pthread_key_create(&mb_rec_key, mb_rec_put))
 		mb_rec_exiting = true; /* this thread goes unbiased; others retry (once ran) */
+	else
+		mb_rec_key_ok = true;
+}
+
+/*
+ * The library is unloaded (dlclose) or the process exits: threads still
+ * alive must not run mb_rec_put, which goes away with the library (as
+ * prealloc.c's mb_pa_cache_fini).  Their records are never handed back,
+ * which no one can miss: the pool and every lock go with the library.
+ * Since the streak that biases a lock is 4 (MB_BIAS_STREAK_MIN), nearly
+ * every thread that calls in has a record: test_dlclose's worker crashed
+ * at its exit without this.
+ */
+__attribute__((destructor)) static void mb_rec_fini(void)
+{
+	if (mb_rec_key_ok)
+		pthread_key_delete(mb_rec_key);
 }
 
 /* This thread's record, made on its first streak; NULL if none can be had. */
