@@ -1114,9 +1114,11 @@ static __attribute__((noinline)) void mb_visit_long_group(struct mb_ac *ac, stru
  * no BREAK, and mb_check_limits_locked(.., true) returns at the short best.
  * Drain's and the aged cells' groups of crumbs before the one that decides
  * are mostly these.  Whether the first step is that count (max: the
- * tunable as read; found <= max, tested by the caller).
+ * tunable as read; found <= max, tested by the caller).  The linear pass
+ * works it out from what it already knows (mb_visit_linear_count) and is
+ * asserted against this, the reference: unused where asserts are off.
  */
-static inline bool mb_visit_may_count(const struct mb_ac *ac)
+static inline __attribute__((unused)) bool mb_visit_may_count(const struct mb_ac *ac)
 {
 	uint32_t goal = ac->g_ex.fe_len;
 
