@@ -37,7 +37,9 @@ struct mb_ac {
 	uint32_t orig_goal_len;
 	uint32_t flags;
 	enum mb_ac_status status;
-	bool goal_block; /* a physical goal was given */
+	/* a physical goal was given: set for a file's request only (mb_ac_init),
+	   read by normalize.c and prealloc.c, which no other request reaches */
+	bool goal_block;
 	/* zeroed by mb_ac_init, from here to the end */
 	struct mb_fex b_ex; /* best found so far / the result */
 	int criteria;
