@@ -334,6 +334,21 @@ static bool mb_flex_first_group(const struct mb_ac *ac, const struct mb_group *g
  * on the counters; called with bb_lock held for a verdict, or without it as
  * a prefilter whose "no" is only a hint.
  */
+/* CR_GOAL_LEN_SLOW's good_group for a group of free blocks and a goal
+   (skip_short: the tunable mb_slow_skip_short as read) */
+static inline bool mb_goal_len_slow_good(const struct mb_group *grp, uint32_t free, uint32_t goal,
+					 bool skip_short)
+{
+	if (!skip_short)
+		return free >= goal; /* ext4 (rule 5) */
+	/* departure: a free run of 4 * 2^k - 1 blocks would hold an aligned
+	   2^(k+1) chunk, so with largest order k no run exceeds 4 * 2^k - 2;
+	   skip groups where none can reach the goal */
+	int lo = MB_READ_ONCE(grp->bb_largest_free_order);
+
+	return free >= goal && lo >= 0 && (4ULL << lo) - 2 >= goal;
+}
+
 static inline bool mb_good_group_inline(struct mb_ac *ac, struct mb_group *grp, int cr)
 {
 	uint32_t free = MB_READ_ONCE(grp->bb_free);
@@ -354,16 +369,9 @@ static inline bool mb_good_group_inline(struct mb_ac *ac, struct mb_group *grp, 
 			return false;
 		return free >= goal &&
 		       MB_READ_ONCE(grp->bb_largest_free_order) >= ac->ac_2order;
-	case MB_CR_GOAL_LEN_SLOW: {
-		if (!MB_READ_ONCE(ac->vol->t.mb_slow_skip_short))
-			return free >= goal; /* ext4 (rule 5) */
-		/* departure: a free run of 4 * 2^k - 1 blocks would hold an
-		   aligned 2^(k+1) chunk, so with largest order k no run exceeds
-		   4 * 2^k - 2; skip groups where none can reach the goal */
-		int lo = MB_READ_ONCE(grp->bb_largest_free_order);
-
-		return free >= goal && lo >= 0 && (4ULL << lo) - 2 >= goal;
-	}
+	case MB_CR_GOAL_LEN_SLOW:
+		return mb_goal_len_slow_good(grp, free, goal,
+					     MB_READ_ONCE(ac->vol->t.mb_slow_skip_short));
 	default:
 		return true;
 	}
@@ -2248,13 +2256,7 @@ static inline __attribute__((always_inline)) bool
 mb_linear_prefilter(const struct mb_ac *ac, struct mb_volume *vol, struct mb_group *grp, int cr,
 		    bool skip_short, uint32_t *state, uint32_t *frags)
 {
-	/* acquire: pairs with the release store that ends mb_group_setup */
-	uint32_t st = atomic_load_explicit(&grp->bb_state, memory_order_acquire);
-
-	if (MB_UNLIKELY(!(st & MB_GRP_SETUP))) {
-		mb_group_setup(vol, grp);
-		st = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
-	}
+	uint32_t st = mb_group_setup_state(vol, grp);
 	uint32_t free = MB_READ_ONCE(grp->bb_free);
 	uint32_t fr = MB_READ_ONCE(grp->bb_fragments);
 	uint32_t goal = ac->g_ex.fe_len;
@@ -2265,11 +2267,7 @@ mb_linear_prefilter(const struct mb_ac *ac, struct mb_volume *vol, struct mb_gro
 		return false;
 	if (cr != MB_CR_GOAL_LEN_SLOW)
 		return true; /* CR_ANY_FREE */
-	if (!skip_short)
-		return free >= goal; /* ext4 (rule 5) */
-	int lo = MB_READ_ONCE(grp->bb_largest_free_order);
-
-	return free >= goal && lo >= 0 && (4ULL << lo) - 2 >= goal;
+	return mb_goal_len_slow_good(grp, free, goal, skip_short);
 }
 
 /* mb_linear_prefilter, checked against mb_good_group_inline, which it

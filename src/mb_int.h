@@ -1695,14 +1695,24 @@ uint32_t mb_group_pristine_free(const struct mb_volume *vol, mb_grp_t g);
  * Group g, set up on first use (lazy; safe from any thread, lock-free).
  * Every access to a group goes through here or mb_group_peek().
  */
+/* grp set up (mb_group_setup if it was not), and its bb_state as then read */
+static inline uint32_t mb_group_setup_state(struct mb_volume *vol, struct mb_group *grp)
+{
+	/* acquire: pairs with the release store that ends mb_group_setup */
+	uint32_t st = atomic_load_explicit(&grp->bb_state, memory_order_acquire);
+
+	if (MB_UNLIKELY(!(st & MB_GRP_SETUP))) {
+		mb_group_setup(vol, grp);
+		st = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+	}
+	return st;
+}
+
 static inline struct mb_group *mb_group_at(struct mb_volume *vol, mb_grp_t g)
 {
 	struct mb_group *grp = &vol->groups[g];
 
-	/* acquire: pairs with the release store that ends mb_group_setup */
-	if (MB_UNLIKELY(!(atomic_load_explicit(&grp->bb_state, memory_order_acquire) &
-			  MB_GRP_SETUP)))
-		mb_group_setup(vol, grp);
+	(void)mb_group_setup_state(vol, grp);
 	return grp;
 }
 /* Group g if it was ever set up, else NULL (it is then pristine: only its

@@ -178,6 +178,22 @@ TEST(normalize_first_request_end_to_end)
 	}
 }
 
+/* A volume of geo with mb_stats on and file ino open on it; 0 or the error. */
+static int stats_volume(const struct mb_geometry *geo, uint64_t ino, struct mb_volume **vol,
+			struct mb_file **file)
+{
+	int err = mb_volume_create(geo, vol);
+
+	if (err)
+		return err;
+	err = mb_tunable_set(*vol, "mb_stats", 1);
+	if (!err)
+		err = mb_file_open(*vol, ino, file);
+	if (err)
+		mb_volume_destroy(*vol);
+	return err;
+}
+
 /* The window stops at the mapped left neighbour (lleft) and merges with it. */
 TEST(normalize_clips_to_left_neighbour)
 {
@@ -188,9 +204,7 @@ TEST(normalize_clips_to_left_neighbour)
 	struct mb_extent ex, left;
 	struct mb_stats st;
 
-	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
-	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_stats", 1), 0);
-	ASSERT_EQ_INT(mb_file_open(vol, 3, &file), 0);
+	ASSERT_EQ_INT(stats_volume(&geo, 3, &vol, &file), 0);
 	rq.file = file;
 	rq.logical = 99;
 	ASSERT_EQ_INT(mb_alloc(vol, &rq, &left), 0); /* logical 99, mapped */
@@ -224,9 +238,7 @@ TEST(normalize_trims_to_an_earlier_pa)
 	struct mb_extent ex;
 	struct mb_stats st;
 
-	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
-	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_stats", 1), 0);
-	ASSERT_EQ_INT(mb_file_open(vol, 5, &file), 0);
+	ASSERT_EQ_INT(stats_volume(&geo, 5, &vol, &file), 0);
 	ASSERT_EQ_INT(mb_prealloc_add(vol, file, 0, 40000, 100, 64), 0); /* logical [100,164) */
 	mb_file_set_size(file, 1024); /* 4 MiB: windows of 2 MiB, 512 blocks */
 	struct mb_request rq = { .file = file, .logical = 300, .goal = MB_GOAL_NONE, .len = 8 };
@@ -296,9 +308,7 @@ TEST(normalize_window_stays_in_the_request_group)
 		struct mb_extent ex;
 		struct mb_stats st;
 
-		ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
-		ASSERT_EQ_INT(mb_tunable_set(vol, "mb_stats", 1), 0);
-		ASSERT_EQ_INT(mb_file_open(vol, 7, &file), 0);
+		ASSERT_EQ_INT(stats_volume(&geo, 7, &vol, &file), 0);
 		mb_file_set_size(file, 1024);
 		struct mb_request rq = { .file = file, .logical = 300, .goal = MB_GOAL_NONE,
 					 .len = 1 };
