@@ -1615,6 +1615,16 @@ inline __attribute__((always_inline)) void mb_runsum_mark_locked(const struct mb
  * same nodes).  On main 032936a with the leaf's way kept apart
  * (mb_rs_flush_node): cell:aged90:256:rand:20 2950 -> 2902, aged:256:5000
  * 2397 -> 2391, cell:aged50:256:next:20 1481 -> 1478 instructions a call.
+ * With no stale leaf at all, a sweep of the inner nodes too: the file
+ * lane's groups, filled since their load by power-of-two marks
+ * (mb_rs_mark_node: each chunk's subtree set, its ancestors left stale),
+ * reach their first walk with 31-34 of their 63 inner nodes stale and
+ * their stale nodes on no one path; the descent cost ~75 instructions a
+ * stale node with its join, the sweep ~55.  On 4c6c9d2:
+ * aging:triangle:file 1340 -> 1326, aging:8m64k:file 1228 -> 1217
+ * instructions a call (the leaves' loop kept apart from the test of the
+ * count, or a copy of the inner sweep of its own: cell:aged90:256:rand:20
+ * +2..3).
  */
 #define MB_RS_SWEEP_SHARE 8u /* sweep when stale leaves * this >= its leaves */
 
@@ -1625,12 +1635,14 @@ mb_rs_sweep(const struct mb_volume *vol, const struct mb_group *grp, struct mb_r
 	const uint32_t p = mb_rs_leaves(vol);
 	uint32_t stale = 0;
 
-	for (uint32_t m = n0 << d, end = (n0 + 1) << d; m < end; m++)
-		if (t[m].cnt == MB_RS_STALE) {
-			t[m] = mb_rs_leaf(vol, grp, m - p);
-			stale++;
-		}
-	*mb_rs_stale_leaves(t) -= stale;
+	if (*mb_rs_stale_leaves(t)) { /* else only inner nodes are stale */
+		for (uint32_t m = n0 << d, end = (n0 + 1) << d; m < end; m++)
+			if (t[m].cnt == MB_RS_STALE) {
+				t[m] = mb_rs_leaf(vol, grp, m - p);
+				stale++;
+			}
+		*mb_rs_stale_leaves(t) -= stale;
+	}
 	for (uint32_t i = d, h = MB_RS_LEAF_BITS; i-- > 0; h *= 2) {
 		const struct mb_rs *c = t + (n0 << (i + 1)); /* m's children: c[0], c[1] */
 
@@ -1644,7 +1656,7 @@ mb_rs_sweep(const struct mb_volume *vol, const struct mb_group *grp, struct mb_r
  * Recomputes stale node n0 (children of half0 blocks each) and every stale
  * node below it: the subtree then matches a fresh build.  When the stale
  * nodes lie on one leaf's path, that path is rejoined from the leaf up.
- * Else, with many stale leaves, a sweep (mb_rs_sweep); with few, as a
+ * Else, with many stale leaves or none, a sweep (mb_rs_sweep); with few, as a
  * stale node's ancestors are stale, a walk down stale nodes from n0,
  * children before parents, finds them all; no recursion.  A stale leaf
  * n0 -- what the walks flush most, as they first reach a group's leaves
@@ -1682,7 +1694,7 @@ mb_rs_flush_inner(const struct mb_volume *vol, const struct mb_group *grp, struc
 	/* leaves under n0, n0 at depth log2(n0) and the leaves at log2(p) */
 	const uint32_t d = (uint32_t)__builtin_ctz(p) - (31 - (uint32_t)__builtin_clz(n0));
 
-	if (*mb_rs_stale_leaves(t) * MB_RS_SWEEP_SHARE >= 1u << d) {
+	if (!*mb_rs_stale_leaves(t) || *mb_rs_stale_leaves(t) * MB_RS_SWEEP_SHARE >= 1u << d) {
 		mb_rs_sweep(vol, grp, t, n0, d);
 		return;
 	}
