@@ -423,12 +423,12 @@ void mb_gset_del_up_wi(struct mb_gset *s, uint32_t wi)
 	mb_gset_del_up(s, wi << 6);
 }
 
-/* gset.h's mb_gset_move_ge_as with threads (the word's writers excluded),
-   out of line: threads are not the case to make fast, and its code would
-   crowd the inlining of the rest. */
-__attribute__((noinline)) void mb_gset_move_ge(struct mb_gset *ge, uint32_t g, int from, int to)
+/* gset.h's mb_gset_up_mt: its remover emptied s's top word (the summary
+   above it the family word): the family bit's clear, as mb_gset_del_up's. */
+void mb_gset_fam_clear(struct mb_gset *s)
 {
-	mb_gset_move_ge_w(ge, g >> 6, 1ULL << (g & 63), from, to, false);
+	mb_gset_clear_summary(s, s->nlevels - 1, 0, &s->lvl[s->nlevels - 1][0], s->fam,
+			      s->fam_bit);
 }
 
 bool mb_gset_test(const struct mb_gset *s, uint32_t g)

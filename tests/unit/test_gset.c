@@ -802,9 +802,10 @@ static void *fam_thread(void *p)
 
 TEST(gset_threads_move_ge)
 {
-	static const uint32_t tsizes[] = {4097, 300000};
+	/* 2048: two levels, whose summaries gset.h's mb_gset_up_mt writes inline */
+	static const uint32_t tsizes[] = {2048, 4097, 300000};
 
-	for (size_t i = 0; i < 2 && !mb_test_failed; i++) {
+	for (size_t i = 0; i < sizeof(tsizes) / sizeof(tsizes[0]) && !mb_test_failed; i++) {
 		uint32_t n = tsizes[i], nthreads = 3;
 		struct mb_gset ge[FAM_K];
 		int8_t *order = malloc(n);
@@ -856,4 +857,79 @@ TEST(gset_threads_move_ge)
 		free(wlock);
 		free(order);
 	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* A threaded move's inline summaries (two levels, gset.h mb_gset_up_mt),    */
+/* their races made to happen                                                */
+/* ------------------------------------------------------------------------ */
+
+static bool mt2_armed;
+
+/* Between the move's clear of word 0's top bit and its re-check of word 0,
+   an adder puts group 1 in word 0 and stops before the top bit. */
+static void mt2_recheck_hook(struct mb_gset *s, int l)
+{
+	if (!mt2_armed || l != 0)
+		return;
+	mt2_armed = false;
+	atomic_fetch_or(&s->lvl[0][0], 1ULL << 1);
+}
+
+/* Before the move that emptied the set clears its family bit, another
+   word's writer (its lock held) moves group 64 in, whole: the top word was
+   empty, the family bit still set. */
+static void mt2_family_hook(struct mb_gset *s)
+{
+	if (!mt2_armed)
+		return;
+	mt2_armed = false;
+	mb_gset_move_ge_as(s, 64, -1, 0, false);
+}
+
+/*
+ * A threaded move out of a set of two levels, one set as its family of
+ * one (ge[0]: from order 0 to -1).  First the remover's re-check: it must
+ * see group 1 and set word 0's top bit again, else group 1 is hidden until
+ * its adder's second step.  Then the family bit: the remover must re-check
+ * the top word after its clear and set the bit again for group 64, else
+ * the whole set is hidden from the family's look.
+ */
+TEST(gset_move_ge_threaded_two_levels_races)
+{
+	struct mb_gset s;
+	_Atomic uint64_t fam = 0;
+
+	ASSERT_EQ_INT(mb_gset_init(&s, 4096), 0);
+	ASSERT_EQ_INT(s.nlevels, 2);
+	mb_gset_set_family(&s, &fam, 3);
+	mb_gset_move_ge_as(&s, 0, -1, 0, false);
+	mb_gset_move_ge_as(&s, 128, -1, 0, false); /* the top word stays non-empty */
+	mt2_armed = true;
+	mb_gset_recheck_hook = mt2_recheck_hook;
+	mb_gset_move_ge_as(&s, 0, 0, -1, false);
+	mb_gset_recheck_hook = NULL;
+	ASSERT_TRUE(!mt2_armed);
+	ASSERT_TRUE(atomic_load(&s.top) & 1ULL); /* before the adder's second step */
+	ASSERT_EQ_U64(mb_gset_next(&s, 0), 1);
+	/* the adder's second step; then the set as it was, less group 0 */
+	atomic_fetch_or(&s.top, 1ULL);
+	atomic_fetch_and(&s.lvl[0][0], ~(1ULL << 1));
+	mb_gset_move_ge_as(&s, 128, 0, -1, false);
+	ASSERT_EQ_U64(atomic_load(&s.top) & ~1ULL, 0);
+	ASSERT_EQ_U64(atomic_load(&fam), 1ULL << 3);
+
+	/* the family bit: group 0 the only member */
+	atomic_store(&s.top, 0);
+	mb_gset_move_ge_as(&s, 0, -1, 0, false);
+	ASSERT_EQ_U64(atomic_load(&fam), 1ULL << 3);
+	mt2_armed = true;
+	mb_gset_family_hook = mt2_family_hook;
+	mb_gset_move_ge_as(&s, 0, 0, -1, false);
+	mb_gset_family_hook = NULL;
+	ASSERT_TRUE(!mt2_armed);
+	ASSERT_EQ_U64(mb_gset_next(&s, 0), 64);
+	ASSERT_EQ_U64(atomic_load(&fam), 1ULL << 3);
+	ASSERT_TRUE(mb_gset_summaries_ok(&s));
+	mb_gset_destroy(&s);
 }
