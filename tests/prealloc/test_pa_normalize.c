@@ -110,6 +110,48 @@ TEST(normalize_power_of_two_boundaries)
 	}
 }
 
+/*
+ * The rows past 8 MiB at every block size, at the bounds of the size and
+ * the request (normalize.c tests a large file on big blocks first): 1 KiB
+ * blocks take the 2 MiB row, 2 KiB the 4 MiB row, 4 KiB the 8 MiB row
+ * whatever the request, larger blocks the 8 MiB row only for a request of
+ * 8 MiB or less; a size of exactly 8 MiB stays in the 4 MiB row.
+ */
+static uint64_t large_row(int bsbits, uint64_t size, uint64_t req)
+{
+	if (bsbits == 10)
+		return 2 * MIB;
+	if (bsbits == 11 || size <= 8 * MIB)
+		return 4 * MIB;
+	if (bsbits == 12 || req <= 8 * MIB)
+		return 8 * MIB;
+	return 0; /* no row: the request stays as it is */
+}
+
+TEST(normalize_large_rows_every_block_size)
+{
+	const uint64_t sizes[] = { 8 * MIB, 8 * MIB + 1, 64 * MIB, 1ULL << 50 };
+	const uint64_t reqs[] = { 4 * KIB, 8 * MIB, 8 * MIB + 1, 64 * MIB };
+
+	for (int bsbits = 10; bsbits <= 16; bsbits++) {
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			for (size_t j = 0; j < sizeof(reqs) / sizeof(reqs[0]); j++) {
+				uint64_t logical = (5 * MIB + 3 * KIB) >> bsbits, wsize, wstart;
+				uint64_t want = large_row(bsbits, sizes[i], reqs[j]);
+				bool ok = mb_normalize_window(sizes[i], reqs[j], logical, bsbits,
+							      &wsize, &wstart);
+				uint64_t blocks = want >> bsbits;
+
+				ASSERT_EQ_INT(ok, want != 0);
+				if (!want)
+					continue;
+				ASSERT_EQ_U64(wsize, want);
+				ASSERT_EQ_U64(wstart, logical / blocks * blocks);
+			}
+		}
+	}
+}
+
 /* A fresh file's first 1-block request; returns the stats after it and 3 more. */
 static int first_requests(uint32_t block_size, uint64_t stream_req, struct mb_stats *st,
 			  uint64_t *contiguous)
