@@ -156,6 +156,9 @@ static inline bool mb_pa_cache_usable(void)
  */
 _Static_assert(sizeof(void *) != 8 || sizeof(struct mb_pa) == 128,
 	       "a new field of struct mb_pa: zero it in mb_pa_zero");
+_Static_assert(offsetof(struct mb_pa, pa_node) == offsetof(struct mb_pa, pa_tnode.left) &&
+		       sizeof(struct mb_list) == 2 * sizeof(struct mb_avl_node *),
+	       "pa_node covers pa_tnode's links, which mb_pa_zero leaves to it");
 
 static inline void mb_pa_zero(struct mb_pa *pa)
 {
@@ -167,7 +170,9 @@ static inline void mb_pa_zero(struct mb_pa *pa)
 	pa->pa_release_pending = false;
 	pa->pa_type = 0;
 	pa->pa_group = 0;
-	pa->pa_tnode = (struct mb_avl_node){ 0 };
+	/* left and right lie under pa_node, which mb_pa_alloc sets next */
+	pa->pa_tnode.parent = NULL;
+	pa->pa_tnode.height = 0;
 	pa->pa_file = NULL;
 	pa->pa_lg = NULL;
 }
