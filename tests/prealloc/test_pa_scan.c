@@ -88,3 +88,32 @@ TEST(stream_goal_shared_and_small_files_apart)
 {
 	stream_scenario(2048);
 }
+
+/*
+ * A stream's new window (alloc.c's window route, which hashes the
+ * stream's slot once for its goal and its store) moves its own slot's
+ * goal and no other: file 1's window starts at its slot's goal, group 5,
+ * and leaves slot 0's, group 9, alone.  Needs two slots (two CPUs).
+ */
+TEST(stream_window_moves_its_own_slot)
+{
+	const struct mb_geometry geo = { 4096, 0, 16 * 32768, 0, 2, 0 };
+	struct mb_request rq = { .logical = 0, .len = 64, .goal = MB_GOAL_NONE };
+	struct mb_volume *vol;
+	struct mb_extent ex;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	if (vol->nr_stream_goals < 2) {
+		mb_volume_destroy(vol);
+		return; /* one slot: every file's */
+	}
+	ASSERT_EQ_INT(mb_file_open(vol, 1, &rq.file), 0);
+	ASSERT_EQ_INT(mb_stream_goal_set(vol, 0, 9), 0);
+	ASSERT_EQ_INT(mb_stream_goal_set(vol, 1, 5), 0);
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	ASSERT_EQ_U64(ex.start / 32768, 5);
+	ASSERT_EQ_U64(atomic_load(&vol->stream_goals[1]), 5);
+	ASSERT_EQ_U64(atomic_load(&vol->stream_goals[0]), 9);
+	mb_file_close(rq.file);
+	mb_volume_destroy(vol);
+}
