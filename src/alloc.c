@@ -407,7 +407,8 @@ bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
 /*
  * sh: the request's stream-goal slot (mb_stream_hash), or -1 for "work it
  * out here"; the window route hashed it already for mb_stream_goal, and a
- * second division cost ~5 instructions a window.
+ * second division cost ~5 instructions a window (aging:triangle:file
+ * 1340.2 -> 1338.1, aging:8m64k:file 1228.0 -> 1226.7 a call).
  */
 static inline __attribute__((always_inline)) void mb_use_marked_as(struct mb_ac *ac,
 								    struct mb_group *grp, int64_t sh)
