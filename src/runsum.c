@@ -2467,13 +2467,13 @@ MB_RS_INLINE uint32_t mb_rs_long_walk_as(const struct mb_volume *vol, struct mb_
 		}
 		/* a node all free has max sz: with max >= want, c + pre was */
 		if (x.max >= want) {
-			if (x.cnt != 1u + (x.pre != 0))
+			if (t[n].cnt != 1u + (x.pre != 0))
 				goto down;
 			/* its one run past its prefix is its max: no descent */
-			at = st + x.at;
+			at = st + t[n].at;
 			e = at + x.max;
 			open = false;
-			if (x.at + x.max == sz)
+			if (e - st == sz)
 				goto end;
 			goto found;
 		}
@@ -2635,7 +2635,12 @@ mb_rs_next_long_end_as(const struct mb_volume *vol, struct mb_group *grp, uint32
  * its max: the run starts at its at and ends at at + max, or goes on past
  * the node's end as an all-free node's does -- no descent, no word read,
  * and nothing more in the node after it (on 4c6c9d2: aging:triangle
- * 2818 -> 2757 instructions a call; the same in mb_rs_long_walk_as).
+ * 2818 -> 2757 instructions a call; the same in mb_rs_long_walk_as).  So
+ * too after a run that ended inside node n: n's runs past it, cnt less
+ * its prefix's, none (go on past n) or one that is its max (at not 0), is
+ * the next run with no new walk (2751 -> 2744); cnt and at read from the
+ * tree where tested, not with the node's other fields (GCC kept at on the
+ * stack and spilled sz: 2744 -> 2722).
  */
 __attribute__((noinline)) uint32_t mb_runsum_long_runs_fresh(const struct mb_volume *vol,
 							      struct mb_group *grp, uint32_t from,
@@ -2708,12 +2713,12 @@ node:
 			goto inside;
 		}
 		if (x.max >= want) {
-			if (x.cnt != 1u + (x.pre != 0))
+			if (t[n].cnt != 1u + (x.pre != 0))
 				goto down;
 			/* its one run past its prefix is its max: no descent */
-			at = st + x.at;
+			at = st + t[n].at;
 			e = at + x.max;
-			if (x.at + x.max == sz)
+			if (e - st == sz)
 				goto end;
 			goto alone;
 		}
@@ -2778,6 +2783,20 @@ inside:
 	if (t[n].max < want) { /* nothing more in n: its suffix is open */
 		c = t[n].suf;
 		goto next;
+	}
+	{
+		/* n's runs past the one just named (its prefix, if any) */
+		uint32_t rem = t[n].cnt - (t[n].pre != 0);
+
+		if (!rem) /* none: nothing more in n */
+			goto next;
+		if (rem == 1 && t[n].at) { /* one, its max (not its prefix) */
+			at = st + t[n].at;
+			e = at + t[n].max;
+			if (t[n].at + t[n].max == sz)
+				goto end;
+			goto alone;
+		}
 	}
 	goto restart;
 alone:
