@@ -771,7 +771,9 @@ static inline uint32_t mb_long_piece(uint32_t q, uint32_t e, uint32_t goal, uint
 {
 	uint32_t x = q + goal - 1, a = x ^ (q - 1u), b = x ^ e;
 	uint32_t m = a < b ? a : b;
-	int k = mb_ilog2(m < cap ? m : cap);
+	/* ilog2 as clz ^ 31: one bsr (63 - clz left GCC a bsr, a xor and
+	   a sub) */
+	int k = __builtin_clz(m < cap ? m : cap) ^ 31;
 
 	return (((x >> k) + 1) << k) - q;
 }
