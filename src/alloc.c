@@ -403,8 +403,6 @@ bool mb_good_group(struct mb_ac *ac, struct mb_group *grp, int cr)
  * mb_window_take_locked's closed-form mark): the found extent, the stream
  * goal, the PA of what the request leaves, the request's share on disk and
  * the free counter.  bb_lock held.
- */
-/*
  * sh: the request's stream-goal slot (mb_stream_hash), or -1 for "work it
  * out here"; the window route hashed it already for mb_stream_goal, and a
  * second division cost ~5 instructions a window (aging:triangle:file

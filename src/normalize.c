@@ -25,10 +25,13 @@ bool mb_normalize_window(uint64_t size, uint64_t req_bytes, uint64_t logical, in
 {
 	uint64_t max = 2ULL << bsbits;
 
-	/* a large file on blocks of 8 KiB or more (the file lane's appending
-	   streams) fails the first four rows' tests: one test of each bound
-	   instead of the four rows' seven: aging:triangle:file 1338.1 ->
-	   1334.1, aging:8m64k:file 1226.7 -> 1223.7 instructions a call */
+	/* a file past 8 MiB on blocks of 4 KiB or more (max 8 KiB or more:
+	   the file lane's appending streams) fails the first four rows'
+	   tests: one test of each bound instead of the four rows' seven; the
+	   fifth row's block test is max > 8 KiB, blocks of 8 KiB or more
+	   (test_pa_normalize's normalize_large_rows_every_block_size);
+	   aging:triangle:file 1338.1 -> 1334.1, aging:8m64k:file 1226.7 ->
+	   1223.7 instructions a call */
 	if (size > 8 * MB_MIB && max > 4 * MB_KIB) {
 		if (req_bytes > 8 * MB_MIB && max > 8 * MB_KIB)
 			return false;
