@@ -186,7 +186,7 @@ TEST(gset_random_vs_naive)
 }
 
 /* ------------------------------------------------------------------------ */
-/* A family moved by mb_gset_move_ge                                        */
+/* A family moved by mb_gset_move_ge_as                                     */
 /* ------------------------------------------------------------------------ */
 
 #define FAM_K 9 /* sets ge[0..8]; orders -1..8 */
