@@ -341,11 +341,6 @@ static bool mb_flex_first_group(const struct mb_ac *ac, const struct mb_group *g
 	       !(mb_group_no(ac->vol, grp) & (flex - 1));
 }
 
-/*
- * ext4_mb_good_group: may group grp serve this criterion?  A pure predicate
- * on the counters; called with bb_lock held for a verdict, or without it as
- * a prefilter whose "no" is only a hint.
- */
 /* CR_GOAL_LEN_SLOW's good_group for a group of free blocks and a goal
    (skip_short: the tunable mb_slow_skip_short as read) */
 static inline bool mb_goal_len_slow_good(const struct mb_group *grp, uint32_t free, uint32_t goal,
@@ -361,6 +356,11 @@ static inline bool mb_goal_len_slow_good(const struct mb_group *grp, uint32_t fr
 	return free >= goal && lo >= 0 && (4ULL << lo) - 2 >= goal;
 }
 
+/*
+ * ext4_mb_good_group: may group grp serve this criterion?  A pure predicate
+ * on the counters; called with bb_lock held for a verdict, or without it as
+ * a prefilter whose "no" is only a hint.
+ */
 static inline bool mb_good_group_inline(struct mb_ac *ac, struct mb_group *grp, int cr)
 {
 	uint32_t free = MB_READ_ONCE(grp->bb_free);

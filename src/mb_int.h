@@ -1691,10 +1691,6 @@ int mb_groups_init(struct mb_volume *vol);
 void mb_group_setup(struct mb_volume *vol, struct mb_group *grp);
 uint32_t mb_group_len(const struct mb_volume *vol, mb_grp_t g);
 uint32_t mb_group_pristine_free(const struct mb_volume *vol, mb_grp_t g);
-/*
- * Group g, set up on first use (lazy; safe from any thread, lock-free).
- * Every access to a group goes through here or mb_group_peek().
- */
 /* grp set up (mb_group_setup if it was not), and its bb_state as then read */
 static inline uint32_t mb_group_setup_state(struct mb_volume *vol, struct mb_group *grp)
 {
@@ -1708,6 +1704,10 @@ static inline uint32_t mb_group_setup_state(struct mb_volume *vol, struct mb_gro
 	return st;
 }
 
+/*
+ * Group g, set up on first use (lazy; safe from any thread, lock-free).
+ * Every access to a group goes through here or mb_group_peek().
+ */
 static inline struct mb_group *mb_group_at(struct mb_volume *vol, mb_grp_t g)
 {
 	struct mb_group *grp = &vol->groups[g];
