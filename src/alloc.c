@@ -138,14 +138,14 @@ static __attribute__((noinline)) bool mb_request_valid_full(const struct mb_volu
  */
 static inline uint64_t mb_request_rare(const struct mb_request *req)
 {
-	_Static_assert(sizeof(req->spare) == 3 * sizeof(uint64_t), "test every spare word");
+	_Static_assert(sizeof(req->spare) == sizeof(uint64_t), "test every spare word");
 	_Static_assert(offsetof(struct mb_request, spare0) == offsetof(struct mb_request, cpu) + 4 &&
 			       !(offsetof(struct mb_request, cpu) & 7),
 		       "cpu and spare0: one aligned word");
 	uint64_t cpu_spare0;
 
 	memcpy(&cpu_spare0, &req->cpu, sizeof(cpu_spare0));
-	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | cpu_spare0;
+	uint64_t bad = req->spare[0] | cpu_spare0;
 
 	return bad | req->pleft | req->pright |
 	       (req->flags & (~(uint32_t)MB_HINT_PUBLIC_MASK | MB_REQ_PLEFT | MB_REQ_PRIGHT |
@@ -156,7 +156,7 @@ static inline uint64_t mb_request_rare(const struct mb_request *req)
 /* mb_request_valid for a request mb_request_rare() sent here */
 static inline bool mb_request_rare_valid(const struct mb_volume *vol, const struct mb_request *req)
 {
-	uint64_t bad = req->spare[0] | req->spare[1] | req->spare[2] | req->spare0;
+	uint64_t bad = req->spare[0] | req->spare0;
 
 	return !bad && !(req->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK) && req->len &&
 	       mb_request_valid_full(vol, req);

@@ -24,7 +24,7 @@ if ldd "$tmp/consumer/hello_static" | grep -q libmballoc; then
 	echo "hello_static loads libmballoc.so"; exit 1
 fi
 # a version the package does not provide is refused
-sed 's/find_package(mballoc 0.2 REQUIRED)/find_package(mballoc 99 REQUIRED)/' \
+sed 's/find_package(mballoc 0.3 REQUIRED)/find_package(mballoc 99 REQUIRED)/' \
 	"$src/tests/install/consumer/CMakeLists.txt" >"$tmp/CMakeLists.txt"
 mkdir "$tmp/v99" && cp "$tmp/CMakeLists.txt" "$tmp/v99/"
 if cmake -S "$tmp/v99" -B "$tmp/v99/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null 2>&1; then

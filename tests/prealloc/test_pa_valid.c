@@ -31,7 +31,7 @@ static bool mb_model_valid(const struct mb_valid_env *e, const struct mb_request
 	bool left = r->pleft || (r->flags & MB_REQ_PLEFT);
 	bool right = r->pright || (r->flags & MB_REQ_PRIGHT);
 
-	if (r->spare0 || r->spare[0] || r->spare[1] || r->spare[2])
+	if (r->spare0 || r->spare[0])
 		return false;
 	if (r->flags & ~(uint32_t)MB_HINT_PUBLIC_MASK)
 		return false;
@@ -91,7 +91,8 @@ static void mb_random_request(const struct mb_valid_env *e, uint64_t *rs, struct
 	if (!mb_rand_below(rs, 16)) /* one spare word set */
 		switch (mb_rand_below(rs, 4)) {
 		case 0: r->spare0 = 1u << mb_rand_below(rs, 32); break;
-		default: r->spare[mb_rand_below(rs, 3)] = 1ull << mb_rand_below(rs, 64); break;
+		default: r->spare[mb_rand_below(rs, sizeof(r->spare) / sizeof(r->spare[0]))] =
+				1ull << mb_rand_below(rs, 64); break;
 		}
 	if (common)
 		return;
