@@ -306,6 +306,64 @@ TEST(first_loads_and_far_goals_are_the_fast_paths)
 }
 
 /*
+ * A group whose free blocks all lie in chunks of its top order (whole):
+ * the fast path takes the chunk at its first free block without the order
+ * map's search (mb_scan_power2_fast_take_locked), so that chunk must be
+ * the one the search finds -- each request of 256 blocks here is the first
+ * of a whole group, the regular path's answer the same.  A buddy at odds
+ * with its counters (the first chunk's bit set, the counters saying whole)
+ * is the search's: the next chunk, as on the regular path.  64 groups,
+ * not fewer: this CPU's share of the free blocks must hold each request,
+ * or the fast path stands aside.
+ */
+TEST(whole_groups_take_the_chunk_the_search_finds)
+{
+	const struct mb_geometry g = {.block_size = 4096, .blocks_per_group = 32768,
+				      .blocks_count = 64 * 32768};
+	struct mb_volume *v[2];
+	struct mb_extent e[2];
+	uint64_t claims[2] = {0, 0};
+
+	for (int k = 0; k < 2; k++)
+		ASSERT_EQ_INT(mb_volume_create(&g, &v[k]), 0);
+	uint32_t lo = v[0]->p2_fast_lo;
+
+	for (int k = 0; k < 2; k++)
+		mb_hook_set(v[k], count_claims, &claims[k]);
+	v[0]->p2_fast_lo = lo;
+	for (int round = 0; round < 3; round++) {
+		for (uint64_t gno = 1; gno < 8; gno++) {
+			struct mb_request r = {.len = 256, .goal = gno * 32768 + 5000};
+
+			for (int k = 0; k < 2; k++) {
+				struct mb_group *grp = &v[k]->groups[gno];
+				int top = grp->bb_largest_free_order;
+
+				/* built by round 0's request: whole again after its free */
+				ASSERT_TRUE(!round || grp->bb_free == grp->bb_counters[top] << top);
+				if (round == 2) { /* the first chunk's bit set: at odds */
+					uint32_t i = grp->bb_first_free >> top;
+
+					mb_buddy_order_map(v[k], grp->bb_buddy, top)[i >> 6] |=
+						1ULL << (i & 63);
+				}
+				ASSERT_EQ_INT(mb_alloc(v[k], &r, &e[k]), 0);
+			}
+			ASSERT_EQ_U64(e[0].start, e[1].start);
+			ASSERT_EQ_U64(e[0].len, 256);
+			ASSERT_EQ_U64(e[0].start / 32768, gno);
+			for (int k = 0; k < 2; k++)
+				ASSERT_EQ_INT(mb_free(v[k], e[k].start, e[k].len), 0);
+		}
+	}
+	ASSERT_EQ_U64(claims[0], 0);
+	for (int k = 0; k < 2; k++) {
+		mb_hook_set(v[k], NULL, NULL);
+		mb_volume_destroy(v[k]);
+	}
+}
+
+/*
  * A read-only store's volume turns every request away with -EROFS; the
  * fast path's share of that test is p2_fast_lo, set when the volume gets
  * its store (mb_volume_create_on, mb_tunables_retune): the first request,
