@@ -338,10 +338,10 @@ static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume
 }
 
 /* mb_group_move_sub_locked's move with threads (its bump first, as
-   there), under the word's lock as a move.  Out of line, a tail call: the
-   lock's code would cost the one-thread path registers. */
-static __attribute__((noinline)) void mb_group_move_sub_mt(struct mb_volume *vol,
-							   struct mb_group *grp, int as)
+   there), under the word's lock as a move: mb_group_move_sub_mt's cases
+   other than a falling average under a lock biased to this thread. */
+static __attribute__((noinline)) void mb_group_move_sub_mt_slow(struct mb_volume *vol,
+								struct mb_group *grp, int as)
 {
 	if (as > grp->bb_avg_sub)
 		mb_seq_bump(vol);
@@ -352,6 +352,39 @@ static __attribute__((noinline)) void mb_group_move_sub_mt(struct mb_volume *vol
 
 	mb_avg_hi_move(vol, g, grp->bb_avg_sub, as);
 	mb_set_unlock_mt(wl, me, biased);
+	MB_WRITE_ONCE(grp->bb_avg_sub, as);
+}
+
+/*
+ * mb_group_move_sub_locked's move with threads.  Out of line, a tail call:
+ * the lock's code would cost the one-thread path registers.  Its common
+ * case, a falling average (no bump) under the word's lock biased to this
+ * thread, keeps no frame; the others are a tail call (the slow lock's
+ * calls had every move save and restore six registers, ~70 instructions
+ * a move: threaded aging:triangle 2794 -> 2786 a call, raw:256 474 ->
+ * 470, 8m64k 935 -> 932, eight others -1 to -3, sum -35; one thread
+ * unchanged).  A failed biased try leaves nothing behind
+ * (mb_bias_enter_at), so the slow path tries again.  The hold must end in
+ * its unlock: an entry left in the record makes the set lock's next
+ * revoker wait for ever in mb_mutex_unbias, holding its bb_lock: the
+ * hang session 30 saw, which a build with that plant shows (gdb), and this
+ * code did not in 40 runs under load; a slot lock's hold, rank 0 too,
+ * wipes such an entry, so the plant hangs only some runs.  Tests:
+ * test_race_set_move, test_avg_hi's avg_hi_seq_bumps_threaded.
+ */
+static __attribute__((noinline)) void mb_group_move_sub_mt(struct mb_volume *vol,
+							   struct mb_group *grp, int as)
+{
+	mb_grp_t g = mb_group_no(vol, grp);
+	struct mb_mutex *wl = mb_set_lock(vol, g);
+	struct mb_lock_thr *me = mb_lock_me();
+
+	if (MB_UNLIKELY(as > grp->bb_avg_sub) || !MB_LIKELY(mb_lock_if_biased_at(wl, 0, me))) {
+		mb_group_move_sub_mt_slow(vol, grp, as);
+		return;
+	}
+	mb_avg_hi_move(vol, g, grp->bb_avg_sub, as); /* the word's other writers excluded */
+	mb_unlock_biased_at(wl, 0, me);
 	MB_WRITE_ONCE(grp->bb_avg_sub, as);
 }
 

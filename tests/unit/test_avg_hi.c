@@ -10,6 +10,8 @@
  * prefilter would accept (free >= goal * frags) must be in the goal's
  * bitmap.  The walk's decisions and counts: test_scan_hinted.
  */
+#include <pthread.h>
+
 #include "lockstep.h"
 #include "percpu.h"
 
@@ -251,7 +253,7 @@ static void grp_pos_of(struct mb_volume *vol, mb_grp_t g, struct grp_pos *p)
  * falls or stays (what a walk would now refuse).  Raw requests, no PA:
  * nothing else bumps on the allocation path.  Every kind must be seen.
  */
-TEST(avg_hi_seq_bumps)
+static void seq_bumps_run(void)
 {
 	struct mb_geometry geo = {.block_size = 1024, .blocks_per_group = 1024,
 				  .blocks_count = 1024 * 64};
@@ -317,4 +319,44 @@ TEST(avg_hi_seq_bumps)
 	free(klen);
 	ASSERT_EQ_INT(bad, 0);
 	ASSERT_TRUE(seen_move > 0 && seen_rise > 0 && seen_quiet > 0);
+}
+
+TEST(avg_hi_seq_bumps)
+{
+	seq_bumps_run();
+}
+
+/* A second thread that waits, doing nothing, until released. */
+static pthread_mutex_t park_mx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
+static bool park_done;
+
+static void *park_thread(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&park_mx);
+	while (!park_done)
+		pthread_cond_wait(&park_cv, &park_mx);
+	pthread_mutex_unlock(&park_mx);
+	return NULL;
+}
+
+/*
+ * The same in a process with a second thread: the moves then take the
+ * threaded paths (group_sets.c), where a falling sub under the set word's
+ * lock biased to this thread (soon: one thread takes it) skips the slow
+ * lock and the bump (mb_group_move_sub_mt), and a rising one must not.
+ */
+TEST(avg_hi_seq_bumps_threaded)
+{
+	pthread_t th;
+
+	park_done = false;
+	ASSERT_EQ_INT(pthread_create(&th, NULL, park_thread, NULL), 0);
+	seq_bumps_run();
+	pthread_mutex_lock(&park_mx);
+	park_done = true;
+	pthread_cond_signal(&park_cv);
+	pthread_mutex_unlock(&park_mx);
+	pthread_join(th, NULL);
 }
