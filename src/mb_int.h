@@ -1774,10 +1774,15 @@ static inline void mb_group_set_dirty_locked(struct mb_group *grp)
  * are all -1 (nothing free, or corrupt: mb_group_update_orders_from) or
  * all >= 0, so lo alone says which; a use that took the last free run
  * left no counter, and fails at lo's.  Inline in buddy.c's mark: most
- * uses end here, and a call would cost as much as the test.
+ * uses end here, and a call would cost as much as the test.  rose: the
+ * average may have risen -- the use took a whole free run, one fragment
+ * fewer; else the fragments stayed or grew by one as free fell, the
+ * average only fell, and the upper bound it was below holds (_as with
+ * rose false: one load, product and compare fewer).
  */
-static inline bool mb_group_orders_hold_used_at(const struct mb_volume *vol,
-						struct mb_group *grp, uint64_t free, uint64_t frags)
+static inline bool mb_group_orders_hold_used_as(const struct mb_volume *vol,
+						struct mb_group *grp, uint64_t free, uint64_t frags,
+						bool rose)
 {
 	int lo = grp->bb_largest_free_order, ao = grp->bb_avg_fragment_size_order;
 	int fo = grp->bb_free_order, as = grp->bb_avg_sub;
@@ -1788,7 +1793,14 @@ static inline bool mb_group_orders_hold_used_at(const struct mb_volume *vol,
 	assert(ao >= 0 && fo >= 0 && frags && !mb_group_corrupt(grp));
 	const uint32_t *floor = &vol->avg_floor[ao][as];
 
-	return free >= 1ULL << fo && free >= frags * floor[0] && free < frags * floor[1];
+	assert(rose || free < frags * floor[1]);
+	return free >= 1ULL << fo && free >= frags * floor[0] && (!rose || free < frags * floor[1]);
+}
+
+static inline bool mb_group_orders_hold_used_at(const struct mb_volume *vol,
+						struct mb_group *grp, uint64_t free, uint64_t frags)
+{
+	return mb_group_orders_hold_used_as(vol, grp, free, frags, true);
 }
 
 /*
