@@ -1004,7 +1004,9 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 		/* start's copy hidden from gcc (the empty asm is no
 		   instruction): else it computes the mark's word and mask
 		   at the function's entry, shared with the order lookups,
-		   and keeps them on the stack across the whole take */
+		   and keeps them on the stack across the whole take
+		   (drain 1709.9 -> 1700.6, cell:aged90:256:zero:20 2000.5
+		   -> 1992.8, aging:triangle 2695.7 -> 2684.4 a call) */
 		uint32_t s = start;
 
 		__asm__("" : "+r"(s));
