@@ -266,7 +266,8 @@ static __attribute__((noinline)) bool mb_gcache_share_cold_locked(struct mb_volu
  * otherwise it is dropped if the two agree.  Returns whether the group is
  * shared now.  bb_lock held.  The usual answers -- shared already, needed,
  * hot -- take no frame: the ring's work is a call (a file's used-up
- * window, ~8,400 calls a run of aging:8m64k:file, mostly hot).
+ * window, ~8,400 calls a run of aging:8m64k:file, mostly hot).  A PA's
+ * release (prealloc.c, mb_pa_unlist_locked) tests "hot" itself first.
  */
 bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp)
 {

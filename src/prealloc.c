@@ -422,12 +422,20 @@ static uint32_t mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_grou
 	return n;
 }
 
-/* A deleted PA leaves its group's list; bb_lock held. */
+/*
+ * A deleted PA leaves its group's list; bb_lock held.  Its group's last PA
+ * gives the group back to gcache.c, unless the group is in the quiet ring
+ * (hot: mb_gcache_share_locked would keep its copy and do nothing), which
+ * is tested here, with no call: 7,700 of 9,900 last PAs a run of
+ * aging:triangle:file, most of 8,400 in aging:8m64k:file; 1302 -> 1299
+ * and 1202 -> 1200 instructions a call.
+ */
 static void mb_pa_unlist_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa *pa)
 {
 	pa->pa_release_pending = false;
 	mb_list_del(&pa->pa_group_list);
-	if (mb_list_empty(&grp->bb_prealloc_list))
+	if (mb_list_empty(&grp->bb_prealloc_list) &&
+	    !(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_QUIET))
 		mb_gcache_share_locked(vol, grp); /* its last PA: one bitmap again */
 }
 
