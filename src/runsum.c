@@ -22,7 +22,7 @@
  * or joined (mb_rs_leaf_mark), or else is read again from its words at
  * once (mb_rs_leaf_redo): it stays fresh.  In a tree all fresh
  * the ancestors of the leaves so set follow them at once (mb_rs_lift,
- * mb_rs_mark_long_fresh), and a used mark over whole nodes sets the
+ * mb_rs_mark_long_fresh, mb_rs_mark_long_used_fresh), and a used mark over whole nodes sets the
  * highest of them alone, their subtrees left hidden until a free or a walk
  * from a used block there pushes down (mb_rs_unlazy_slow: the rule); else
  * they go stale.  A query's walk recomputes the stale nodes it reaches, no others
@@ -388,65 +388,72 @@ static bool mb_rs_is_one_run(const struct mb_volume *vol, const struct mb_group 
  * build the tree as usual.  aging:triangle's 512 groups each paid their
  * leaves one by one, and the joins above them, on first use.
  */
-/* The summary of the sz blocks from ns when [s, e) is their only free run. */
-static inline struct mb_rs mb_rs_one_run_node(uint32_t s, uint32_t e, uint32_t ns, uint32_t sz)
-{
-	uint32_t lo = s > ns ? s : ns, hi = e < ns + sz ? e : ns + sz;
-
-	/* a node counts a run that enters it too (mb_rs_join takes one off
-	   where two halves share a run) */
-	return lo >= hi ? (struct mb_rs){0, 0, 0, 0, 0}
-			: (struct mb_rs){lo == ns ? hi - lo : 0, hi == ns + sz ? hi - lo : 0, hi - lo,
-					 1, lo - ns};
-}
-
 /*
- * Nodes [k, end) of a level (sz blocks each) all free, two a step: the
- * pair's 40 bytes as five words, which GCC keeps in registers and stores
- * in three moves (a node at a time took five stores and a step's loop;
- * aging:triangle's first queries set ~114 such nodes a group).
+ * Nodes [k, end) of a level all v, two a step: the pair's 40 bytes as
+ * five words, which GCC keeps in registers and stores in three moves (a
+ * node at a time took five stores and a step's loop; aging:triangle's
+ * first queries set ~114 all-free nodes a group).
  */
-static inline void mb_rs_fill_free(struct mb_rs *lvl, uint32_t k, uint32_t end, uint32_t sz)
+static inline __attribute__((always_inline)) void mb_rs_fill(struct mb_rs *lvl, uint32_t k,
+							      uint32_t end, struct mb_rs v)
 {
-	const struct mb_rs two[2] = {{sz, sz, sz, 1, 0}, {sz, sz, sz, 1, 0}};
-	uint64_t v[5]; /* the pair as five words, kept in registers */
+	const struct mb_rs two[2] = {v, v};
+	uint64_t w[5]; /* the pair as five words, kept in registers */
 	char *q = (char *)(lvl + k);
 
-	_Static_assert(sizeof(two) == sizeof(v), "a node is five 32-bit fields");
+	_Static_assert(sizeof(two) == sizeof(w), "a node is five 32-bit fields");
 	if (k >= end)
 		return;
-	memcpy(v, two, sizeof(v));
-	for (uint32_t pairs = (end - k) / 2; pairs; pairs--, q += sizeof(v))
+	memcpy(w, two, sizeof(w));
+	for (uint32_t pairs = (end - k) / 2; pairs; pairs--, q += sizeof(w))
 		for (int i = 0; i < 5; i++)
-			memcpy(q + 8 * i, &v[i], 8);
+			memcpy(q + 8 * i, &w[i], 8);
 	if ((end - k) & 1)
 		memcpy(q, two, sizeof(two[0]));
 }
 
+/*
+ * Each level's two end nodes in closed form from where they start (ks's
+ * reaches its end, ke's its start, when they differ), a level's shift
+ * counted down, and none free a fill of its own: mb_rs_build_one_run
+ * 1944 -> 1759 instructions a group, aging:triangle 2667 -> 2660 a call
+ * (the general node's min, max and empty test, and GCC's vector packing
+ * of its fields, cost ~130 a level).  With GCC's SLP vectorizer off for
+ * it (MB_RS_SCALAR), 2667 -> 2673.  The bitmap's confirm (~720 a group)
+ * stays: a test changes the bitmap behind the counters.
+ */
 static void mb_rs_build_one_run(const struct mb_volume *vol, const struct mb_group *grp,
 				struct mb_rs *t, uint32_t s, uint32_t e)
 {
-	uint32_t p = mb_rs_leaves(vol);
+	const uint32_t p = mb_rs_leaves(vol);
+	const struct mb_rs used = {0, 0, 0, 0, 0};
 
 	if (!mb_rs_is_one_run(vol, grp, s, e))
 		return;
-	for (uint32_t first = 1, sz = p * MB_RS_LEAF_BITS; first < 2 * p; first *= 2, sz /= 2) {
+	if (s == e) /* none free: every node all used */
+		mb_rs_fill(t, 1, 2 * p, used);
+	for (uint32_t first = 1, sh = MB_RS_LEAF_SHIFT + (uint32_t)__builtin_ctz(p);
+	     s < e && first < 2 * p; first *= 2, sh--) {
 		struct mb_rs *lvl = t + first;
-		int sh = __builtin_ctz(sz); /* sz: a leaf's blocks times a power of two */
-		/* the nodes holding s and e - 1 (s == e, all used: none) */
-		uint32_t ks = s < e ? s >> sh : first, ke = s < e ? (e - 1) >> sh : first;
+		/* the nodes holding s and e - 1, and where they start: before
+		   ks and past ke all used, between them all free, and only
+		   those two worked out -- the run's part in each, which
+		   reaches the end of ks's node and the start of ke's when they
+		   differ (a node counts a run that enters it too: mb_rs_join
+		   takes one off where two halves share a run) */
+		const uint32_t sz = 1u << sh, ks = s >> sh, ke = (e - 1) >> sh;
+		const uint32_t ns = ks << sh, ne = ke << sh;
 
-		/* before ks and past ke all used, between them all free: only
-		   the two nodes at the run's ends are worked out */
-		for (uint32_t k = 0; k < ks; k++)
-			lvl[k] = (struct mb_rs){0, 0, 0, 0, 0};
-		mb_rs_fill_free(lvl, ks + 1, ke, sz);
-		for (uint32_t k = ke + 1; k < first; k++)
-			lvl[k] = (struct mb_rs){0, 0, 0, 0, 0};
-		if (s < e) {
-			lvl[ks] = mb_rs_one_run_node(s, e, ks << sh, sz);
-			lvl[ke] = mb_rs_one_run_node(s, e, ke << sh, sz);
+		mb_rs_fill(lvl, 0, ks, used);
+		mb_rs_fill(lvl, ks + 1, ke, (struct mb_rs){sz, sz, sz, 1, 0});
+		mb_rs_fill(lvl, ke + 1, first, used);
+		if (ks == ke) {
+			lvl[ks] = (struct mb_rs){s == ns ? e - s : 0, e == ns + sz ? e - s : 0, e - s, 1,
+						 s - ns};
+			continue;
 		}
+		lvl[ks] = (struct mb_rs){s == ns ? sz : 0, ns + sz - s, ns + sz - s, 1, s - ns};
+		lvl[ke] = (struct mb_rs){e - ne, e == ne + sz ? sz : 0, e - ne, 1, 0};
 	}
 	*mb_rs_stale_leaves(t) = 0;
 	*mb_rs_stale_path(t) = 0;
@@ -1180,7 +1187,8 @@ static inline struct mb_rs mb_rs_join_whole_before(struct mb_rs x, uint32_t h, b
 }
 
 /*
- * mb_rs_mark_long in a tree all fresh: it stays fresh.  The leaves changed
+ * mb_rs_mark_long in a tree all fresh: it stays fresh.  The free marks'
+ * (a used mark has mb_rs_mark_long_used_fresh).  The leaves changed
  * are lo..hi: the ends (set as mb_rs_leaf_set sets them) and those between,
  * wholly inside.  At each level above, the nodes over them are one range
  * too, from a's to b's: those between are all used or all free, as their
@@ -1303,8 +1311,159 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 	mb_rs_lift_joins(t, top, c, 2 * ht);
 }
 
+/*
+ * mb_rs_leaf_mark of a used mark at a fresh leaf's end, [x, 512) with
+ * 0 < x: the leaf's last run, [512 - suf, 512), keeps its part before x.
+ * False, and max and at left as they were, when that run was the first of
+ * the leaf's longest and others are left (mb_rs_leaf_redo).  No bound,
+ * side or edge test of the general mark, no flag kept for the redo: in
+ * mb_rs_mark_long_used_fresh, aging:triangle 2660 -> 2646 instructions a
+ * call (nearly every end leaf of the triangle's marks holds one run).
+ */
+static inline __attribute__((always_inline)) bool mb_rs_leaf_used_to_end(struct mb_rs *r,
+									  uint32_t x)
+{
+	const uint32_t a = MB_RS_LEAF_BITS - r->suf, m = x - a; /* the run's part left */
+	const uint32_t cnt = r->cnt - (a == x), pre = a ? r->pre : x;
+
+	assert(x && r->suf >= MB_RS_LEAF_BITS - x);
+	if (r->max == r->suf && r->at == a) { /* the first of the longest cut */
+		if (MB_UNLIKELY(r->cnt != 1)) {
+			*r = (struct mb_rs){pre, 0, r->max, cnt, r->at};
+			return false;
+		}
+		*r = (struct mb_rs){pre, 0, m, cnt, m ? a : 0};
+		return true;
+	}
+	*r = (struct mb_rs){pre, 0, r->max, cnt, r->at};
+	return true;
+}
+
+/* The same at a fresh leaf's start, [0, y) with y < 512: its first run,
+   [0, pre), keeps its part from y. */
+static inline __attribute__((always_inline)) bool mb_rs_leaf_used_from_start(struct mb_rs *r,
+									      uint32_t y)
+{
+	const uint32_t b = r->pre, m = b - y; /* the run's part left */
+	const uint32_t cnt = r->cnt - (b == y), suf = b == MB_RS_LEAF_BITS ? m : r->suf;
+
+	assert(y < MB_RS_LEAF_BITS && r->pre >= y);
+	if (r->max == b && !r->at) { /* the first of the longest cut */
+		if (MB_UNLIKELY(r->cnt != 1)) {
+			*r = (struct mb_rs){0, suf, r->max, cnt, r->at};
+			return false;
+		}
+		*r = (struct mb_rs){0, suf, m, cnt, m ? y : 0};
+		return true;
+	}
+	*r = (struct mb_rs){0, suf, r->max, cnt, r->at};
+	return true;
+}
+
+/*
+ * mb_rs_mark_long_fresh for a used mark: a's path, then b's on to the root
+ * in one climb.  Below the common ancestor a sibling inside the range is
+ * set all used, its subtree hidden, and from the common ancestor on each
+ * node holds a used block: its edge on the climbing side is its child's
+ * (mb_rs_join_beside_as).  So b's climb goes on past the common ancestor,
+ * whose left half a's climb has just stored, instead of a join of L and R
+ * kept in registers and a lift: one node in registers at a time, the node
+ * just stored kept as the next level's q.  The end leaves are set in
+ * registers (mb_rs_leaf_used_to_end/from_start), stored once.  Called
+ * from mb_rs_mark_long, not mb_rs_mark_range, whose frame and setup it
+ * then skips.  aging:triangle 2700 -> 2641 instructions a call with
+ * those leaf helpers (~449 -> ~429 a mark), aging:triangle:file 1302 ->
+ * 1300, aging:8m64k:file 1202 -> 1198, the others equal.  Tried: both
+ * leaves set before the climbs, each climb reloading its leaf (2667 ->
+ * 2692); the climbs' level counters as their stop nodes (2660 -> 2662).
+ * Stopping b's climb at the first ancestor left as it was would spare 12%
+ * of its levels above the common ancestor, one whose edges stayed (max
+ * and at alone, mb_rs_lift_inside) 33%: fewer than their compares cost.
+ */
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_mark_long_used_fresh(const struct mb_volume *vol, const struct mb_group *grp,
+			   struct mb_rs *t, uint32_t start, uint32_t len)
+{
+	const uint32_t p = mb_rs_leaves(vol), end = start + len;
+	/* the leaves at the range's ends, each partly inside or wholly */
+	const uint32_t lo = start / MB_RS_LEAF_BITS, hi = (end - 1) / MB_RS_LEAF_BITS;
+	const uint32_t a = p + lo, b = p + hi;
+	/* a and b meet k levels up (a < b: a range of one leaf is a chunk,
+	   mb_rs_mark_node's) */
+	const uint32_t k = 32 - (uint32_t)__builtin_clz(a ^ b);
+	struct mb_rs L = {0, 0, 0, 0, 0}, R = {0, 0, 0, 0, 0};
+
+	assert(lo < hi && t[1].cnt != MB_RS_STALE);
+	if (start % MB_RS_LEAF_BITS) {
+		L = t[a];
+		if (!mb_rs_leaf_used_to_end(&L, start % MB_RS_LEAF_BITS)) {
+			t[a] = L;
+			mb_rs_leaf_redo(vol, grp, &t[a], lo);
+			L = t[a];
+		}
+	}
+	t[a] = L;
+	assert(mb_rs_same(L, mb_rs_leaf(vol, grp, lo)));
+
+	size_t x = a;
+	uint32_t h = MB_RS_LEAF_BITS;
+	struct mb_rs *q = t + x;
+
+	for (uint32_t lv = k - 1; lv; lv--, x /= 2, h *= 2) {
+		struct mb_rs *up = t + x / 2;
+
+		if (L.suf || L.pre >= h)
+			__builtin_unreachable();
+		if (x & 1)
+			L = mb_rs_join_beside_as(q, x, L, h, true);
+		else
+			q[1] = (struct mb_rs){0, 0, 0, 0, 0};
+		*up = L;
+		q = up;
+	}
+	if (end % MB_RS_LEAF_BITS) {
+		R = t[b];
+		if (!mb_rs_leaf_used_from_start(&R, end % MB_RS_LEAF_BITS)) {
+			t[b] = R;
+			mb_rs_leaf_redo(vol, grp, &t[b], hi);
+			R = t[b];
+		}
+	}
+	t[b] = R;
+	assert(mb_rs_same(R, mb_rs_leaf(vol, grp, hi)));
+
+	size_t y = b;
+	h = MB_RS_LEAF_BITS;
+	q = t + y;
+	for (uint32_t lv = k - 1; lv; lv--, y /= 2, h *= 2) {
+		struct mb_rs *up = t + y / 2;
+
+		if (R.pre || R.suf >= h)
+			__builtin_unreachable();
+		if (y & 1) {
+			q[-1] = (struct mb_rs){0, 0, 0, 0, 0};
+			R = mb_rs_join_whole_before(R, h, true);
+		} else {
+			R = mb_rs_join_beside_as(q, y, R, h, true);
+		}
+		*up = R;
+		q = up;
+	}
+	/* from b's ancestor below the common one (a right child) up */
+	for (; y > 1; y /= 2, h *= 2) {
+		struct mb_rs *up = t + y / 2;
+
+		if (R.pre >= h || R.suf >= h)
+			__builtin_unreachable();
+		R = mb_rs_join_beside_as(q, y, R, h, true);
+		assert(mb_rs_same(R, mb_rs_join(t[y & ~(size_t)1], h, t[y | 1], h)));
+		*up = R;
+		q = up;
+	}
+}
+
 /* Nodes q[0] and q[1] both set to v: their 40 bytes as five words, as
-   mb_rs_fill_free stores them. */
+   mb_rs_fill stores them. */
 static inline __attribute__((always_inline)) void mb_rs_set_pair(struct mb_rs *q, struct mb_rs v)
 {
 	const struct mb_rs two[2] = {v, v};
@@ -1414,7 +1573,8 @@ mb_rs_mark_node_free(const struct mb_volume *vol, const struct mb_group *grp, ui
  * to what it now is, the two at the range's ends as mb_rs_mark_leaf sets
  * them, and only ancestors go stale, so that a walk rejoins nodes instead
  * of rebuilding the 4 or 5 leaves of a 2048-block extent; in a tree all
- * fresh the ancestors are set too (mb_rs_mark_long_fresh).  Out of line:
+ * fresh the ancestors are set too (mb_rs_mark_long_fresh; a used range's
+ * come to mb_rs_mark_long_used_fresh instead).  Out of line:
  * only a range of a leaf or more gets here.  Scalar stores (MB_RS_SCALAR)
  * for its joins: aging:triangle 4470 -> 4420 instructions a call.
  */
@@ -1435,10 +1595,8 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_range(const struct
 
 	assert(len >= MB_RS_LEAF_BITS && hi < p && in <= out);
 	if (t[1].cnt != MB_RS_STALE) { /* used a constant in each: its joins fold */
-		if (used)
-			mb_rs_mark_long_fresh(vol, grp, t, start, len, true, all);
-		else
-			mb_rs_mark_long_fresh(vol, grp, t, start, len, false, all);
+		assert(!used); /* mb_rs_mark_long_used_fresh */
+		mb_rs_mark_long_fresh(vol, grp, t, start, len, false, all);
 		return;
 	}
 	if (lo < in) /* the ends, partly inside */
@@ -1479,7 +1637,8 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_range(const struct
 
 /*
  * A range of a leaf or more: one node's subtree when it is a chunk (a
- * power of two, aligned: mb_rs_mark_node), else mb_rs_mark_range.  Out of
+ * power of two, aligned: mb_rs_mark_node), a used one in a tree all fresh
+ * mb_rs_mark_long_used_fresh, else mb_rs_mark_range.  Out of
  * line, a test and a jump to either: the test inside mb_rs_mark_range
  * cost aging:triangle 20 instructions a call (its code laid out worse),
  * and inline in buddy.c's marks it grew the power-of-two fast path's
@@ -1500,6 +1659,8 @@ static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vo
 		mb_rs_mark_node_used(vol, grp, start, (uint32_t)__builtin_ctz(len));
 	else if (!((start | len) & (len - 1)))
 		mb_rs_mark_node_free(vol, grp, start, (uint32_t)__builtin_ctz(len));
+	else if (used && mb_runsum_tree(vol, grp)[1].cnt != MB_RS_STALE) /* all fresh */
+		mb_rs_mark_long_used_fresh(vol, grp, mb_runsum_tree(vol, grp), start, len);
 	else
 		mb_rs_mark_range(vol, grp, start, len, used);
 }
