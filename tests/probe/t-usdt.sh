@@ -70,9 +70,25 @@ for i in $(seq 1 120); do
 	sleep 1
 done
 grep -q '^ready' "$tmp/out" || { cat "$tmp/out"; fail "bpftrace did not attach in 120 s"; }
+echo "bpftrace attached after $i s"
+# Every wait below is bounded and says which one ran out: one CI run under
+# load ~30 hit the test's 300 s timeout with no output, when the workload and
+# bpftrace's exit were waited for without a limit.  60 + 120 + 30 + 60 s stay
+# under that timeout.
+got=$(timeout 30 "$workload") || fail "probe_workload failed or took over 30 s: $got"
+echo "workload: $got"
 # TERM, not INT: a background job of a script starts with SIGINT ignored
-got=$("$workload") || fail "probe_workload failed: $got"
 kill -TERM "$bt"
+for i in $(seq 1 60); do
+	kill -0 "$bt" 2>/dev/null || break
+	sleep 1
+done
+if kill -0 "$bt" 2>/dev/null; then
+	kill -KILL "$bt"
+	cat "$tmp/out"
+	bt=
+	fail "bpftrace did not exit in 60 s after TERM"
+fi
 wait "$bt"
 bt=
 cat "$tmp/out"
