@@ -201,6 +201,29 @@ static void count_claims(void *arg, int id, uint32_t group, int cr)
 }
 
 /*
+ * Two fresh volumes of geometry g, each counting its claims through the
+ * regular path (count_claims): the hook holds v[1] on the regular path,
+ * and v[0]'s p2_fast_lo is put back behind its hook's back, so v[0] keeps
+ * the fast path.  The same requests on both must get the same extents.
+ */
+static int two_volumes_one_regular(const struct mb_geometry *g, struct mb_volume *v[2],
+				   uint64_t claims[2])
+{
+	if (mb_volume_create(g, &v[0]))
+		return -1;
+	if (mb_volume_create(g, &v[1])) {
+		mb_volume_destroy(v[0]);
+		return -1;
+	}
+	uint32_t lo = v[0]->p2_fast_lo;
+
+	for (int k = 0; k < 2; k++)
+		mb_hook_set(v[k], count_claims, &claims[k]);
+	v[0]->p2_fast_lo = lo;
+	return 0;
+}
+
+/*
  * What sends a request the regular way is read from one word its setters
  * keep (vol->p2_fast_lo, mb_tunables_retune), so each must keep it: a
  * tunable set after the volume was made moves it, and undone moves it
@@ -264,13 +287,7 @@ TEST(first_loads_and_far_goals_are_the_fast_paths)
 	struct mb_extent e[2];
 	uint64_t claims[2] = {0, 0};
 
-	for (int k = 0; k < 2; k++)
-		ASSERT_EQ_INT(mb_volume_create(&g, &v[k]), 0);
-	uint32_t lo = v[0]->p2_fast_lo;
-
-	for (int k = 0; k < 2; k++)
-		mb_hook_set(v[k], count_claims, &claims[k]);
-	v[0]->p2_fast_lo = lo;
+	ASSERT_EQ_INT(two_volumes_one_regular(&g, v, claims), 0);
 	/* the last 8 groups' largest chunks taken, each its group's first
 	   request (its first load); then the rest of each, down to chunks of
 	   16 blocks and less */
@@ -324,13 +341,7 @@ TEST(whole_groups_take_the_chunk_the_search_finds)
 	struct mb_extent e[2];
 	uint64_t claims[2] = {0, 0};
 
-	for (int k = 0; k < 2; k++)
-		ASSERT_EQ_INT(mb_volume_create(&g, &v[k]), 0);
-	uint32_t lo = v[0]->p2_fast_lo;
-
-	for (int k = 0; k < 2; k++)
-		mb_hook_set(v[k], count_claims, &claims[k]);
-	v[0]->p2_fast_lo = lo;
+	ASSERT_EQ_INT(two_volumes_one_regular(&g, v, claims), 0);
 	for (int round = 0; round < 3; round++) {
 		for (uint64_t gno = 1; gno < 8; gno++) {
 			struct mb_request r = {.len = 256, .goal = gno * 32768 + 5000};
