@@ -365,12 +365,13 @@ static __attribute__((noinline)) void mb_group_move_sub_mt_slow(struct mb_volume
  * 470, 8m64k 935 -> 932, eight others -1 to -3, sum -35; one thread
  * unchanged).  A failed biased try leaves nothing behind
  * (mb_bias_enter_at), so the slow path tries again.  The hold must end in
- * its unlock: an entry left in the record makes the set lock's next
- * revoker wait for ever in mb_mutex_unbias, holding its bb_lock: the
- * hang session 30 saw, which a build with that plant shows (gdb), and this
- * code did not in 40 runs under load; a slot lock's hold, rank 0 too,
- * wipes such an entry, so the plant hangs only some runs.  Tests:
- * test_race_set_move, test_avg_hi's avg_hi_seq_bumps_threaded.
+ * its unlock: an entry left in the thread's record makes the set lock's
+ * next revoker wait for ever in mb_mutex_unbias while it holds its own
+ * bb_lock.  That was session 30's hang: a build with the unlock removed
+ * shows its backtrace under gdb, and this code ran 40 times under load
+ * without it.  A slot lock's hold (rank 0 too) wipes such an entry, so
+ * that plant hangs only some runs.  Tests: test_race_set_move,
+ * test_avg_hi's avg_hi_seq_bumps_threaded.
  */
 static __attribute__((noinline)) void mb_group_move_sub_mt(struct mb_volume *vol,
 							   struct mb_group *grp, int as)
@@ -458,7 +459,7 @@ void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)
 
 /*
  * The same after blocks were marked used (buddy.c), when
- * mb_group_orders_hold_used (mb_int.h) says some order moved: a use only
+ * mb_group_orders_hold_used_as (mb_int.h) says some order moved: a use only
  * empties chunks and splits them into lower orders, so no counter above
  * the largest order recorded before can have become non-zero, and the
  * search for the largest starts there.  -1 recorded (nothing free, or

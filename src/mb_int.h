@@ -1797,6 +1797,8 @@ static inline bool mb_group_orders_hold_used_as(const struct mb_volume *vol,
 	return free >= 1ULL << fo && free >= frags * floor[0] && (!rose || free < frags * floor[1]);
 }
 
+/* mb_group_orders_hold_used_as when the caller cannot say the average
+   fell: the upper bound tested too */
 static inline bool mb_group_orders_hold_used_at(const struct mb_volume *vol,
 						struct mb_group *grp, uint64_t free, uint64_t frags)
 {
@@ -1828,14 +1830,6 @@ static inline bool mb_group_orders_hold_front_used(const struct mb_volume *vol,
 		return false;
 	assert(free < frags * vol->avg_floor[ao][as + 1]);
 	return (free >> fo) && free >= frags * vol->avg_floor[ao][as];
-}
-
-/* The same, free and frags read off the group (the caller that just wrote
-   them passes them: mb_group_orders_hold_used_at) */
-static inline bool mb_group_orders_hold_used(const struct mb_volume *vol,
-					     struct mb_group *grp)
-{
-	return mb_group_orders_hold_used_at(vol, grp, grp->bb_free, grp->bb_fragments);
 }
 
 /* Debug builds: the orders recorded are those the counters give. */
