@@ -1360,6 +1360,22 @@ static inline __attribute__((always_inline)) bool mb_rs_leaf_used_from_start(str
 	return true;
 }
 
+/* An end leaf of mb_rs_mark_long_used_fresh stored: v as its helper set it,
+   or, when it could not (!exact: the first of the leaf's longest runs cut
+   and others left), read again (mb_rs_leaf_redo).  Returns the leaf. */
+static inline __attribute__((always_inline)) struct mb_rs
+mb_rs_end_leaf_store(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *leaf,
+		     uint32_t no, struct mb_rs v, bool exact)
+{
+	*leaf = v;
+	if (!exact) {
+		mb_rs_leaf_redo(vol, grp, leaf, no);
+		v = *leaf;
+	}
+	assert(mb_rs_same(v, mb_rs_leaf(vol, grp, no)));
+	return v;
+}
+
 /*
  * mb_rs_mark_long_fresh for a used mark: a's path, then b's on to the root
  * in one climb.  Below the common ancestor a sibling inside the range is
@@ -1392,18 +1408,14 @@ mb_rs_mark_long_used_fresh(const struct mb_volume *vol, const struct mb_group *g
 	   mb_rs_mark_node's) */
 	const uint32_t k = 32 - (uint32_t)__builtin_clz(a ^ b);
 	struct mb_rs L = {0, 0, 0, 0, 0}, R = {0, 0, 0, 0, 0};
+	bool exact = true;
 
 	assert(lo < hi && t[1].cnt != MB_RS_STALE);
 	if (start % MB_RS_LEAF_BITS) {
 		L = t[a];
-		if (!mb_rs_leaf_used_to_end(&L, start % MB_RS_LEAF_BITS)) {
-			t[a] = L;
-			mb_rs_leaf_redo(vol, grp, &t[a], lo);
-			L = t[a];
-		}
+		exact = mb_rs_leaf_used_to_end(&L, start % MB_RS_LEAF_BITS);
 	}
-	t[a] = L;
-	assert(mb_rs_same(L, mb_rs_leaf(vol, grp, lo)));
+	L = mb_rs_end_leaf_store(vol, grp, t + a, lo, L, exact);
 
 	size_t x = a;
 	uint32_t h = MB_RS_LEAF_BITS;
@@ -1421,16 +1433,12 @@ mb_rs_mark_long_used_fresh(const struct mb_volume *vol, const struct mb_group *g
 		*up = L;
 		q = up;
 	}
+	exact = true;
 	if (end % MB_RS_LEAF_BITS) {
 		R = t[b];
-		if (!mb_rs_leaf_used_from_start(&R, end % MB_RS_LEAF_BITS)) {
-			t[b] = R;
-			mb_rs_leaf_redo(vol, grp, &t[b], hi);
-			R = t[b];
-		}
+		exact = mb_rs_leaf_used_from_start(&R, end % MB_RS_LEAF_BITS);
 	}
-	t[b] = R;
-	assert(mb_rs_same(R, mb_rs_leaf(vol, grp, hi)));
+	R = mb_rs_end_leaf_store(vol, grp, t + b, hi, R, exact);
 
 	size_t y = b;
 	h = MB_RS_LEAF_BITS;

@@ -223,6 +223,14 @@ static int two_volumes_one_regular(const struct mb_geometry *g, struct mb_volume
 	return 0;
 }
 
+static void two_volumes_destroy(struct mb_volume *v[2])
+{
+	for (int k = 0; k < 2; k++) {
+		mb_hook_set(v[k], NULL, NULL);
+		mb_volume_destroy(v[k]);
+	}
+}
+
 /*
  * What sends a request the regular way is read from one word its setters
  * keep (vol->p2_fast_lo, mb_tunables_retune), so each must keep it: a
@@ -316,10 +324,7 @@ TEST(first_loads_and_far_goals_are_the_fast_paths)
 	}
 	ASSERT_EQ_U64(claims[0], 0);
 	ASSERT_TRUE(claims[1] > 0);
-	for (int k = 0; k < 2; k++) {
-		mb_hook_set(v[k], NULL, NULL);
-		mb_volume_destroy(v[k]);
-	}
+	two_volumes_destroy(v);
 }
 
 /*
@@ -368,10 +373,7 @@ TEST(whole_groups_take_the_chunk_the_search_finds)
 		}
 	}
 	ASSERT_EQ_U64(claims[0], 0);
-	for (int k = 0; k < 2; k++) {
-		mb_hook_set(v[k], NULL, NULL);
-		mb_volume_destroy(v[k]);
-	}
+	two_volumes_destroy(v);
 }
 
 /*
