@@ -982,7 +982,13 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 			c = start & ~((1u << k) - 1);
 			b = c + (1u << k);
 			mb_chunk_take(vol, grp, k, c);
-			mb_put_before(vol, grp, c, start);
+			/* nothing before the extent in its chunk unless a
+			   block before it is free: a run's first block, or the
+			   scan's k, starts its chunk (c == start), and the
+			   empty put's tests cost more than this one (raw:1
+			   1021 -> 1006 instructions a call) */
+			if (before)
+				mb_put_before(vol, grp, c, start);
 			if (b < end)
 				b = mb_take_rising(vol, grp, b, end, &jb);
 		}
@@ -1020,9 +1026,12 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 
 	MB_WRITE_ONCE(grp->bb_fragments, frags);
 	MB_WRITE_ONCE(grp->bb_free, free);
+	/* after: the block at end is free (tested, or the last chunk taken
+	   goes on past end), so it is the first free one -- no search when
+	   the extent ended a chunk (raw:1 1006 -> 995 a call) */
 	if (grp->bb_first_free == start)
 		MB_WRITE_ONCE(grp->bb_first_free,
-			      b > end ? end : mb_first_free_from(vol, grp->bb_bitmap, end, free));
+			      after ? end : mb_first_free_from(vol, grp->bb_bitmap, end, free));
 	/* the counts as written, not read back; a side free (one fragment as
 	   many or more): the average fell, its upper bound holds */
 	if (MB_LIKELY(mb_group_orders_hold_used_as(vol, grp, free, frags, !before && !after)))
