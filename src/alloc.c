@@ -934,7 +934,12 @@ out:
  * of line (a partly stale tree, its walks flushing and mending: the aged
  * len-256 cells' visits).  One loop with the fresh walk inline and the
  * other's call beside it cost those cells 8 instructions a call in spills
- * (aging:triangle gained 24).
+ * (aging:triangle gained 24).  Tried on 3628fb8 and not kept: grp's number
+ * passed down from mb_visit_long_group (cell:aged90:256:rand:20 +3.7,
+ * triangle equal); the batch copy inline in mb_visit_long_group
+ * (triangle +2); on cc01883 the best in three registers, written back
+ * only when moved (triangle +5.6, the aged90 cells +0.7 and +2.7,
+ * cell:aged50:256:zero:20 -1).
  */
 static __attribute__((noinline)) void mb_scan_long_runs_fresh(struct mb_ac *ac,
 							     struct mb_group *grp)
@@ -1078,7 +1083,12 @@ static int mb_ac_load_locked(struct mb_ac *ac, struct mb_group *grp)
  * verdict that counts -- and scans it.  Out of line: the set walks inline
  * the prefilter and call this only for a group worth a lock.  No clone
  * either: gcc, given one call site more, cloned it for a constant cr and
- * left the group scan out of the clone (a call per visit).
+ * left the group scan out of the clone (a call per visit).  A copy of its
+ * own for the linear passes (on 3628fb8, the scans forced inline in both)
+ * left the run tree's count out of line: drain 1700 -> 1748; on cc01883
+ * one for the linear criteria beside one for the set walks' (the scans'
+ * criterion a constant in each) moved drain +28, raw:1 +13,
+ * cell:aged90:256:zero:20 +16 instructions a call.
  */
 /*
  * A group's visit by criterion cr, before its scan: its lock, load and
@@ -2121,7 +2131,10 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast_all(struct mb_ac *ac
  * passing, the rest does the second pass alone (an order past
  * max_order).  It saves the rest's set-up where the answer lies further
  * on in the first pass, a later word or order (aging:triangle).  Not with
- * mb_stats on and a map: the caller takes the walk whole then.
+ * mb_stats on and a map: the caller takes the walk whole then.  The goal's
+ * length in a register and the members counted once (no mb_stats test a
+ * member) shortened the member's loop but moved registers around it
+ * (aging:triangle +3.3 on 3628fb8; the length alone +7).
  */
 static __attribute__((noinline)) void mb_scan_goal_len_fast_on(struct mb_ac *ac, mb_grp_t goal,
 							       int lo, int j, int k, mb_grp_t g)
