@@ -92,9 +92,14 @@ static inline bool mb_resv_take_claim_held(struct mb_pcpu *slot, uint64_t need, 
 {
 	uint64_t w = atomic_load_explicit(&slot->resv_word, memory_order_relaxed);
 
-	/* near empty the shares are dry: nothing published */
-	if (mb_resv_share_of(w) < (int64_t)need || mb_resv_flight_of(w) >= MB_RESV_FLIGHT_MAX)
+	/* near empty the shares are dry: nothing published.  Past the share's
+	   test the share is need or more, not negative: the count is the
+	   word's top 16 bits as they are (mb_resv_flight_of's borrow is 0),
+	   one shift (2 instructions a regular call fewer) */
+	assert((int64_t)need >= 0);
+	if (mb_resv_share_of(w) < (int64_t)need || (w >> MB_RESV_SHARE_BITS) >= MB_RESV_FLIGHT_MAX)
 		return false;
+	assert(mb_resv_flight_of(w) == w >> MB_RESV_SHARE_BITS);
 	atomic_store_explicit(&slot->resv_word, w + (MB_RESV_FLIGHT_ONE - n), memory_order_relaxed);
 	return true;
 }
