@@ -7,12 +7,38 @@
  */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <unistd.h>
 
 #include "mb_int.h"
 #include "percpu.h"
 
 /* the cache mb_cpu_slot() (percpu.h) reads */
 _Thread_local struct mb_cpu_cache mb_cpu_tls MB_TLS_FAST = { .cpu = -1, .left = 1 };
+
+/*
+ * The slots of every volume: the CPUs configured, rounded up to a power of
+ * two, 1024 at most -- read once, so that a CPU's slot is at the same
+ * offset in every volume's array (mb_this_pcpu).
+ */
+uint32_t mb_pcpu_slots(void)
+{
+	static _Atomic uint32_t slots;
+	uint32_t s = atomic_load_explicit(&slots, memory_order_relaxed);
+
+	if (MB_LIKELY(s))
+		return s;
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+
+	for (s = 1; s < (uint32_t)(n > 0 ? n : 1) && s < 1024;)
+		s <<= 1;
+	uint32_t none = 0;
+
+	/* the first answer stays: a CPU brought up later changes no slot count */
+	if (!atomic_compare_exchange_strong_explicit(&slots, &none, s, memory_order_relaxed,
+						     memory_order_relaxed))
+		s = none;
+	return s;
+}
 
 int mb_cpu_refresh(void)
 {
@@ -23,6 +49,7 @@ int mb_cpu_refresh(void)
 		cpu = (int)(((uintptr_t)&tag >> 6) & 0xffff);
 	}
 	mb_cpu_cached = cpu;
+	mb_cpu_tls.off = ((unsigned)cpu & (mb_pcpu_slots() - 1)) * (uint32_t)sizeof(struct mb_pcpu);
 	return cpu;
 }
 

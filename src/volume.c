@@ -96,19 +96,9 @@ int mb_geometry_validate(const struct mb_geometry *in, struct mb_geometry *out, 
 	return err;
 }
 
-static uint32_t mb_slots(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_CONF);
-	uint32_t s = 1;
-
-	while (s < (uint32_t)(n > 0 ? n : 1) && s < 1024)
-		s <<= 1;
-	return s;
-}
-
 static int mb_volume_alloc_state(struct mb_volume *vol)
 {
-	uint32_t slots = mb_slots();
+	uint32_t slots = mb_pcpu_slots(); /* percpu.c: every volume alike */
 
 	vol->pcpu_mask = slots - 1;
 	vol->pcpu = aligned_alloc(MB_CACHELINE, sizeof(struct mb_pcpu) * slots);

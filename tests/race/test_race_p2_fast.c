@@ -87,8 +87,7 @@ static void p2_wait(struct p2_race *r, int check_round)
 /* Every call on the thread's slot (mb_cpu_slot), whatever CPU it is on. */
 static void on_slot(void)
 {
-	mb_cpu_cached = p2_slot;
-	mb_cpu_left = MB_CPU_USES; /* the next 63 uses keep it */
+	mb_cpu_pin(p2_slot); /* the next 63 uses keep it */
 }
 
 static void p2_mark(struct p2_race *r, const struct mb_extent *ex, bool set)

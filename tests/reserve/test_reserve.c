@@ -566,8 +566,7 @@ struct unresv_race {
 
 static void on_slot(unsigned s)
 {
-	mb_cpu_cached = (int)s;
-	mb_cpu_left = MB_CPU_USES; /* the next 63 uses keep it */
+	mb_cpu_pin((int)s); /* the next 63 uses keep it */
 }
 
 static void unresv_hook(void *arg, int id, uint32_t group, int cr)
