@@ -146,11 +146,25 @@ static inline uint64_t mb_request_rare(const struct mb_request *req)
 
 	memcpy(&cpu_spare0, &req->cpu, sizeof(cpu_spare0));
 	uint64_t bad = req->spare[0] | cpu_spare0;
+	const uint32_t rare_flags = ~(uint32_t)MB_HINT_PUBLIC_MASK | MB_REQ_PLEFT | MB_REQ_PRIGHT |
+				    MB_REQ_CPU;
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* len and flags one word, len low: minus 1 leaves the flags whole
+	   for a length of 1 or more and sets bit 31 for 0 (a borrow then
+	   moves the flags, already sent to the rare path) and above 2^31 --
+	   one mask of the word for the flags' test and the length's */
+	_Static_assert(offsetof(struct mb_request, flags) == offsetof(struct mb_request, len) + 4 &&
+			       !(offsetof(struct mb_request, len) & 7),
+		       "len and flags: one aligned word");
+	uint64_t len_flags;
+
+	memcpy(&len_flags, &req->len, sizeof(len_flags));
 	return bad | req->pleft | req->pright |
-	       (req->flags & (~(uint32_t)MB_HINT_PUBLIC_MASK | MB_REQ_PLEFT | MB_REQ_PRIGHT |
-			      MB_REQ_CPU)) |
-	       ((req->len - 1u) >> 31);
+	       ((len_flags - 1) & ((uint64_t)rare_flags << 32 | 1u << 31));
+#else
+	return bad | req->pleft | req->pright | (req->flags & rare_flags) | ((req->len - 1u) >> 31);
+#endif
 }
 
 /* mb_request_valid for a request mb_request_rare() sent here */
