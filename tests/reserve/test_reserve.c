@@ -938,3 +938,29 @@ TEST(cpu_read_every_64th_use)
 	free(got);
 	mb_volume_destroy(vol);
 }
+
+/*
+ * mb_this_pcpu adds the offset cached with the CPU (percpu.h): a thread
+ * pinned to slot s (mb_cpu_pin) charges s -- its reservation is counted
+ * on s's resv_added and on no other slot's.  An offset not kept with the
+ * CPU charges another slot.
+ */
+TEST(pinned_slot_is_the_one_charged)
+{
+	struct mb_volume *vol = new_volume();
+
+	ASSERT_TRUE(vol != NULL);
+	for (uint32_t s = 0; s <= vol->pcpu_mask; s++) {
+		uint64_t before[1024];
+
+		for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+			before[i] = atomic_load(&vol->pcpu[i].resv_added);
+		mb_cpu_pin((int)s);
+		ASSERT_EQ_INT(mb_reserve(vol, 3, 0), 0);
+		for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+			ASSERT_EQ_U64(atomic_load(&vol->pcpu[i].resv_added) - before[i],
+				      (uint64_t)(i == s ? 3 : 0));
+		ASSERT_EQ_INT(mb_unreserve(vol, 3), 0);
+	}
+	mb_volume_destroy(vol);
+}
