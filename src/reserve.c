@@ -585,8 +585,9 @@ uint64_t mb_resv_claim_span(struct mb_volume *vol, uint64_t lo, uint64_t hi, uin
  * regular call; inlined, raw:1 1008 -> 1004, drain 1697 -> 1693).
  */
 __attribute__((always_inline)) inline void mb_resv_consumed_at(struct mb_volume *vol,
-							       struct mb_pcpu *slot, uint64_t claimed,
-							       uint64_t got, uint32_t flags)
+							       struct mb_pcpu *slot,
+							       uint64_t claimed, uint64_t got,
+							       uint32_t flags)
 {
 	if (flags & MB_HINT_DELALLOC_RESERVED) {
 		mb_ctr_add(&slot->resv_removed, got, memory_order_seq_cst);
