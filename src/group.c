@@ -45,25 +45,6 @@ uint32_t mb_group_pristine_free(const struct mb_volume *vol, mb_grp_t g)
  */
 static void mb_group_fill_pristine(struct mb_volume *vol, struct mb_group *grp, mb_grp_t g)
 {
-	const struct mb_group *t = vol->setup_tmpl;
-
-	/* every group but the last has the template's shape: a copy, ~110
-	   instructions fewer than the counters' computation below, a setup
-	   for each group cell:empty:256:rand:20 first loads (507 -> 498 a
-	   call, seq50 rand 466 -> 460, aging:triangle 2600 -> 2592) */
-	if (t && g != vol->ngroups - 1) {
-		grp->bb_len = t->bb_len;
-		grp->bg_free = t->bg_free;
-		grp->bb_free = t->bb_free;
-		grp->bb_fragments = t->bb_fragments;
-		grp->bb_first_free = t->bb_first_free;
-		memcpy(grp->bb_counters, t->bb_counters, sizeof(grp->bb_counters));
-		grp->bb_largest_free_order = t->bb_largest_free_order;
-		grp->bb_avg_fragment_size_order = t->bb_avg_fragment_size_order;
-		grp->bb_free_order = t->bb_free_order;
-		grp->bb_avg_sub = t->bb_avg_sub;
-		return;
-	}
 	grp->bb_len = mb_group_len(vol, g);
 	uint32_t rsv = mb_group_reserved(vol, grp);
 	uint32_t free = grp->bb_len - rsv;
@@ -135,8 +116,6 @@ int mb_groups_init(struct mb_volume *vol)
 	mb_grp_t last = vol->ngroups - 1;
 	int err;
 
-	mb_mutex_init(&vol->disk_slab.lock, MB_RANK_LEAF);
-	mb_mutex_init(&vol->derived_slab.lock, MB_RANK_LEAF);
 	vol->groups_mem = mb_zmap(bytes); /* untouched until a group is used */
 	vol->zero_map = calloc(vol->bitmap_words, sizeof(uint64_t));
 	if (!vol->groups_mem || !vol->zero_map)
@@ -151,21 +130,18 @@ int mb_groups_init(struct mb_volume *vol)
 	if (err)
 		return err;
 	if (last) {
-		struct mb_group *tmpl = calloc(1, sizeof(*tmpl));
+		struct mb_group tmpl = { 0 };
 		struct mb_gset_image img; /* the sets' words, written once for all */
 
-		if (!tmpl)
-			return -ENOMEM;
 		mb_gset_image_open(&img, vol->ngroups, last);
-		mb_group_fill_pristine(vol, tmpl, 0);
-		if (tmpl->bb_largest_free_order >= 0)
-			mb_gset_fill(&vol->largest_set[tmpl->bb_largest_free_order], last, &img);
-		if (tmpl->bb_avg_fragment_size_order >= 0)
-			mb_gset_fill(&vol->avg_set[tmpl->bb_avg_fragment_size_order], last, &img);
-		mb_group_fill_ge(vol, tmpl, last, &img);
-		mb_avg_hi_fill(vol, tmpl->bb_avg_sub, last, &img);
+		mb_group_fill_pristine(vol, &tmpl, 0);
+		if (tmpl.bb_largest_free_order >= 0)
+			mb_gset_fill(&vol->largest_set[tmpl.bb_largest_free_order], last, &img);
+		if (tmpl.bb_avg_fragment_size_order >= 0)
+			mb_gset_fill(&vol->avg_set[tmpl.bb_avg_fragment_size_order], last, &img);
+		mb_group_fill_ge(vol, &tmpl, last, &img);
+		mb_avg_hi_fill(vol, tmpl.bb_avg_sub, last, &img);
 		mb_gset_image_close(&img);
-		vol->setup_tmpl = tmpl; /* before any group is set up */
 	}
 	struct mb_group *lg = mb_group_at(vol, last);
 
@@ -185,67 +161,6 @@ int mb_groups_init(struct mb_volume *vol)
 	return 0;
 }
 
-/*
- * The durable buffers are cut from chunks of fresh anonymous pages
- * (slab.c), which read as zeroes until written: a pristine group's first
- * load then sets its metadata bits alone (mb_pristine_fill_locked) where
- * a malloc'd buffer took a copy of the whole template bitmap (4 KiB at 4 KiB blocks,
- * ~430 instructions) and a malloc (~150): cell:empty:256:rand:20 first
- * loads 256 groups in the probe.  A durable buffer lives as long as its
- * group (a load that fails keeps its buffer for the next try, bb_disk), so
- * none is given back before destroy.  The derived buffers come from a slab
- * of their own, which takes back those a cache drop frees (gcache.c): a
- * bump where malloc cost ~150 instructions a load (empty:256:rand 498 ->
- * 489 a call, seq50 rand 460 -> 455, aging:triangle 2592 -> 2587).
- * Pages are touched only as buffers are used, so the memory still follows
- * the groups used (and the derived buffers the most ever built at once).
- */
-
-/* Words of a group's durable buffer: bb_disk, then pending and committing
-   maps when the store's frees wait for a commit. */
-static size_t mb_group_durable_words(const struct mb_volume *vol)
-{
-	return (vol->frees_wait ? 3 : 1) * (size_t)vol->bitmap_words;
-}
-
-/* Words of a group's derived buffer: buddy, free-run tree. */
-static size_t mb_group_derived_words(const struct mb_volume *vol)
-{
-	return (size_t)vol->buddy_words + mb_runsum_words(vol);
-}
-
-/* Bytes a buffer of words takes in a chunk: whole cache lines. */
-static size_t mb_slab_slot(size_t words)
-{
-	return (words * sizeof(uint64_t) + MB_CACHELINE - 1) & ~(size_t)(MB_CACHELINE - 1);
-}
-
-/* A durable buffer of zeroes, or NULL when out of memory. */
-static uint64_t *mb_group_durable_alloc(struct mb_volume *vol)
-{
-	bool fresh;
-	uint64_t *p = mb_slab_alloc(vol, &vol->disk_slab,
-				    mb_slab_slot(mb_group_durable_words(vol)), &fresh);
-
-	assert(!p || fresh); /* none is given back */
-	return p;
-}
-
-/*
- * A derived buffer, on a cache line's start (the slab's slots are whole
- * lines): the buddy's top orders then share one line (volume.c lays them
- * out first).  malloc's block, one line longer to align it, cost ~150
- * instructions a load, aligned_alloc's split of a block ~540 more.
- * Given back by mb_group_derived_free alone.
- */
-static uint64_t *mb_group_derived_alloc(struct mb_volume *vol)
-{
-	bool fresh;
-
-	return mb_slab_alloc(vol, &vol->derived_slab, mb_slab_slot(mb_group_derived_words(vol)),
-			     &fresh);
-}
-
 void mb_groups_destroy(struct mb_volume *vol)
 {
 	if (vol->groups && vol->setup_set.nlevels) {
@@ -255,23 +170,53 @@ void mb_groups_destroy(struct mb_volume *vol)
 
 			if (grp->bb_bitmap != grp->bb_disk)
 				free(grp->bb_bitmap);
+			mb_group_derived_free(grp->bb_buddy);
+			free(grp->bb_disk);
 			mb_mutex_destroy(&vol->groups[g].bb_lock);
 		}
 	}
 	mb_gcache_destroy(vol);
 	mb_pristine_destroy(vol);
-	mb_slab_destroy(&vol->disk_slab);
-	mb_slab_destroy(&vol->derived_slab);
-	mb_mutex_destroy(&vol->disk_slab.lock);
-	mb_mutex_destroy(&vol->derived_slab.lock);
-	free(vol->setup_tmpl);
-	vol->setup_tmpl = NULL;
 	mb_gset_destroy(&vol->setup_set);
 	mb_avg_hi_destroy(vol);
 	mb_zunmap(vol->groups_mem, sizeof(struct mb_group) * (size_t)vol->ngroups + MB_CACHELINE);
 	free(vol->zero_map);
 	vol->groups = vol->groups_mem = NULL;
 	vol->zero_map = NULL;
+}
+
+/* Words of a group's derived buffer: buddy, free-run tree. */
+static size_t mb_group_derived_words(const struct mb_volume *vol)
+{
+	return (size_t)vol->buddy_words + mb_runsum_words(vol);
+}
+
+/*
+ * A derived buffer, on a cache line's start: the buddy's top orders then
+ * share one line (volume.c lays them out first).  malloc's block one line
+ * longer, the buffer its first line start past the block's start, the
+ * block's address in the word before the buffer (malloc aligns to 16, so
+ * there is one): aligned_alloc's split of the block cost ~540
+ * instructions a buffer (cell:empty:256:rand:20 loads its 256 groups in
+ * the probe, +42 a call).  Freed by mb_group_derived_free (mb_int.h) alone.
+ */
+static uint64_t *mb_group_derived_alloc(const struct mb_volume *vol)
+{
+	char *raw = malloc(mb_group_derived_words(vol) * sizeof(uint64_t) + MB_CACHELINE);
+
+	if (!raw)
+		return NULL;
+	void **buf = (void **)(((uintptr_t)raw + MB_CACHELINE) & ~(uintptr_t)(MB_CACHELINE - 1));
+
+	buf[-1] = raw;
+	return (uint64_t *)buf;
+}
+
+/* Words of a group's durable buffer: bb_disk, then pending and committing
+   maps when the store's frees wait for a commit. */
+static size_t mb_group_durable_words(const struct mb_volume *vol)
+{
+	return (vol->frees_wait ? 3 : 1) * (size_t)vol->bitmap_words;
 }
 
 /*
@@ -293,7 +238,7 @@ static int mb_group_rebuild_locked(struct mb_volume *vol, struct mb_group *grp)
 	if (!buf)
 		return -ENOMEM;
 	if (vol->frees_wait && mb_gcache_unshare_locked(vol, grp)) {
-		mb_group_derived_free(vol, buf);
+		mb_group_derived_free(buf);
 		return -ENOMEM;
 	}
 	grp->bb_buddy = buf;
@@ -309,9 +254,8 @@ static int mb_group_rebuild_locked(struct mb_volume *vol, struct mb_group *grp)
  * Builds a NEED_INIT group's bitmaps.  The on-disk bitmap comes from the
  * volume's store, unless the store says the group is uninit (BLOCK_UNINIT;
  * every group of a memory store): then it is the group's metadata plus
- * the padding past bb_len, set in the fresh buffer's zeroes, and its
- * buddy, run tree and counters follow from its shape (pristine.c: copied
- * from the volume's template).  No PA
+ * the padding past bb_len, and its buddy, run tree and counters follow
+ * from its shape (pristine.c: copied from the volume's template).  No PA
  * can exist in a group that was never loaded,
  * so the in-core bitmap equals the on-disk one.  The counters seeded from
  * the descriptor (hints, see mb_group_seed_locked) are replaced by the
@@ -323,8 +267,7 @@ static int mb_group_rebuild_locked(struct mb_volume *vol, struct mb_group *grp)
  * group corrupt and returns -EUCLEAN; the group stays NEED_INIT and is never
  * allocated from.  A read that fails (-EIO, -ENOMEM) says nothing about the
  * bitmap: the group stays NEED_INIT, not corrupt, and the next caller reads
- * it again, into the same durable buffer cleared (a failed try keeps it in
- * bb_disk, tests/store/test_cbstore.c: failed_load_retried_on_zeroes).
+ * it again.
  */
 static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *grp)
 {
@@ -332,13 +275,9 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 		return -EUCLEAN;
 
 	size_t dbytes = mb_group_durable_words(vol) * sizeof(uint64_t);
-	/* zeroes, unless an earlier try wrote it (kept with the group, below) */
-	bool zero = !grp->bb_disk;
-	uint64_t *disk = zero ? mb_group_durable_alloc(vol) : grp->bb_disk;
-
-	/* a failed try leaves its buffer in bb_disk (not a map while
-	   NEED_INIT: nothing reads it) for the next: chunks are not freed */
-	grp->bb_disk = disk;
+	/* not zeroed: written whole below (the pristine fill, or zeroes and
+	   the store's read), so a pristine group pays no memset of it */
+	uint64_t *disk = malloc(dbytes);
 	/* the buffer of the group this one displaces from the cache, if any */
 	uint64_t *buf = mb_gcache_claim_locked(vol, grp);
 	uint32_t rsv = mb_group_reserved(vol, grp);
@@ -346,29 +285,32 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 	if (!buf)
 		buf = mb_group_derived_alloc(vol);
 	if (!disk || !buf) {
-		mb_group_derived_free(vol, buf);
+		free(disk);
+		mb_group_derived_free(buf);
 		return -ENOMEM;
 	}
 	bool pristine = vol->store->ops->group_uninit(vol->store, mb_group_no(vol, grp));
 
 	if (!pristine) {
-		if (!zero)
-			memset(disk, 0, dbytes);
+		memset(disk, 0, dbytes);
 		int err = vol->store->ops->load_bitmap(vol->store, mb_group_no(vol, grp), disk);
 
 		if (err) {
-			mb_group_derived_free(vol, buf);
+			free(disk);
+			mb_group_derived_free(buf);
 			if (err == -EUCLEAN)
 				mb_group_set_corrupt_locked(vol, grp);
 			return err;
 		}
 	} else {
-		mb_pristine_fill_locked(vol, grp, disk, rsv, zero);
+		mb_pristine_fill_locked(vol, grp, disk, rsv);
 	}
+	grp->bb_disk = disk;
 	grp->bb_bitmap = disk; /* no PA, nothing pending yet: the same bits */
 	if (vol->frees_wait && mb_gcache_unshare_locked(vol, grp)) {
-		grp->bb_bitmap = NULL;
-		mb_group_derived_free(vol, buf);
+		grp->bb_disk = grp->bb_bitmap = NULL;
+		free(disk);
+		mb_group_derived_free(buf);
 		return -ENOMEM;
 	}
 	grp->bb_buddy = buf;

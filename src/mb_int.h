@@ -1251,17 +1251,6 @@ struct mb_resv {
 	int64_t rs_pool; /* protected by rs_lock */
 } MB_ALIGNED;
 
-/*
- * slab.c: buffers of one size cut from chunks of fresh anonymous pages
- * (zeroes until written), newest chunk first, unmapped at destroy; those
- * given back wait on a free list for the next (linked through word 0).
- */
-struct mb_slab {
-	_Atomic(struct mb_slab_chunk *) chunk;
-	_Atomic(uint64_t *) free; /* written under lock; read first without it */
-	struct mb_mutex lock;     /* rank MB_RANK_LEAF: the free list */
-};
-
 struct mb_volume {
 	/* Geometry: constant after creation. */
 	struct mb_geometry geo;
@@ -1296,9 +1285,6 @@ struct mb_volume {
 	struct mb_group *groups;
 	void *groups_mem;
 	struct mb_gset setup_set;
-	/* group.c: a full-length group's counters at setup, copied by each
-	   (mb_group_fill_pristine); NULL with one group; const */
-	struct mb_group *setup_tmpl;
 	/* gcache.c: the ring of groups with derived state built (group + 1). */
 	_Atomic uint32_t *gc_slot;
 	uint32_t gc_size;           /* const; the most mb_cache_groups may be */
@@ -1318,8 +1304,6 @@ struct mb_volume {
 	   group, published once (release CAS), then read with acquire loads;
 	   freed at destroy */
 	_Atomic(struct mb_pristine *) pristine;
-	/* group.c: where the durable and the derived buffers are cut from */
-	struct mb_slab disk_slab, derived_slab;
 	bool frees_wait;            /* the store's MB_STORE_FREES_WAIT_COMMIT, kept:
 				       destroy tears the store down first; const */
 	/* Optimized scanning: by largest free order, by avg fragment order. */
@@ -1663,7 +1647,7 @@ void mb_buddy_apply_summary_locked(struct mb_volume *vol, struct mb_group *grp,
    the volume's template */
 struct mb_pristine;
 void mb_pristine_fill_locked(struct mb_volume *vol, const struct mb_group *grp, uint64_t *disk,
-			     uint32_t rsv, bool zero);
+			     uint32_t rsv);
 void mb_pristine_derive_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t rsv);
 void mb_pristine_destroy(struct mb_volume *vol);
 /* The reference build, run by run (mb_check, tests): the same result. */
@@ -1751,17 +1735,10 @@ int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp);
    allocates on a cache line's start, the block malloc gave in the word
    before it: not free() (NULL: nothing).  Here, not in group.c: gcache.c
    frees one too, and group.c calls gcache.c */
-/* slab.c: see struct mb_slab */
-uint64_t *mb_slab_alloc(const struct mb_volume *vol, struct mb_slab *sl, size_t slot,
-			bool *fresh);
-void mb_slab_free(struct mb_slab *sl, uint64_t *p);
-void mb_slab_destroy(struct mb_slab *sl);
-/* Gives a derived buffer (group.c) back to its slab, NULL or not.  Any
-   group's lock. */
-static inline void mb_group_derived_free(struct mb_volume *vol, uint64_t *buf)
+static inline void mb_group_derived_free(uint64_t *buf)
 {
 	if (buf)
-		mb_slab_free(&vol->derived_slab, buf);
+		free(((void **)buf)[-1]);
 }
 int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp);
 void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp);

@@ -7,15 +7,10 @@
  * same bitmap, the same buddy, the same free-run tree (runsum.c) and the
  * same counters.  The first such load builds them (buddy.c, runsum.c) and
  * publishes a copy of its durable bitmap and its derived buffer; later ones
- * copy the derived buffer: a memcpy instead of a buddy build and the
- * tree's marking stale -- most of a first touch (aging:triangle loads 512
- * groups of a fresh 64 GiB volume).  The bitmap is not copied: a durable
- * buffer comes from fresh zero pages (group.c), so its metadata and
- * padding bits are all there is to write.  That copy cost ~430
- * instructions a load (4 KiB at 4 KiB blocks): cell:empty:256:rand:20
- * 550 -> 507 a call with the malloc it replaced, seq50 rand 487 -> 466,
- * aging:triangle 2621 -> 2600.  The template's bitmap serves a load
- * whose buffer an earlier failed try wrote.
+ * copy them: two memcpys instead of a zeroed allocation (a memset of the
+ * bitmap, then its metadata bits), a buddy build and the tree's marking
+ * stale -- most of a first touch (aging:triangle loads 512 groups of a
+ * fresh 64 GiB volume).
  * The template costs one bitmap and one derived buffer per volume (7 KiB
  * at 4 KiB blocks), whatever the volume's size.
  *
@@ -67,22 +62,16 @@ static void mb_pristine_bitmap(const struct mb_volume *vol, uint64_t *map, uint3
 /*
  * Writes the durable buffer of a pristine group (group.c: bitmap_words of
  * on-disk bitmap, then the pending and committing maps when frees wait):
- * its metadata and padding used, the rest free, nothing pending.  zero:
- * disk holds zeroes (fresh pages, group.c), and only the used bits are
- * set; else every word is written here.  bb_lock held.
+ * its metadata and padding used, the rest free, nothing pending.  disk is
+ * not zeroed beforehand: every word is written here.  bb_lock held.
  */
 void mb_pristine_fill_locked(struct mb_volume *vol, const struct mb_group *grp, uint64_t *disk,
-			     uint32_t rsv, bool zero)
+			     uint32_t rsv)
 {
 	mb_assert_locked(&grp->bb_lock);
 	const struct mb_pristine *t = mb_pristine_for(vol, grp, rsv);
 	size_t bytes = vol->bitmap_words * sizeof(uint64_t);
 
-	if (zero) {
-		mb_set_bits(disk, 0, rsv);
-		mb_set_bits(disk, grp->bb_len, vol->bitmap_words * 64 - grp->bb_len);
-		return;
-	}
 	if (t)
 		memcpy(disk, t->words, bytes);
 	else

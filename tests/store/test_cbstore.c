@@ -27,7 +27,6 @@ struct db {
 	int commits;                   /* commit() calls */
 	int committed[NGROUPS];        /* times each group was committed */
 	int fail_commit;               /* return this from commit() */
-	int fail_load;                 /* the next load scribbles, returns this */
 	int bad_free_group;            /* group_free() lies for this group (-1: never) */
 	bool give_free;                /* group_free given */
 	int bad;                       /* broken promises seen inside callbacks */
@@ -43,13 +42,6 @@ static int db_load(void *arg, uint32_t g, uint64_t *bits)
 	d->loads[g]++;
 	for (int w = 0; w < WORDS; w++)
 		DB_CHECK(d, bits[w] == 0); /* zeroed by the library */
-	if (d->fail_load) {
-		int err = d->fail_load;
-
-		d->fail_load = 0;
-		memset(bits, 0x5a, sizeof(d->pages[g])); /* a read that failed midway */
-		return err;
-	}
 	memcpy(bits, d->pages[g], sizeof(d->pages[g]));
 	return 0;
 }
@@ -261,35 +253,6 @@ TEST(load_disagrees_with_count)
 		ASSERT_TRUE(ex.start / BPG != 2);
 	ASSERT_TRUE(mb_volume_verify(vol, buf, sizeof(buf)) > 0);
 	ASSERT_TRUE(strstr(buf, "group 2") != NULL);
-	mb_volume_destroy(vol);
-}
-
-/*
- * A load that fails leaves the group unloaded, and the next one is read
- * again into zeroes: the buffer the failed one wrote is kept for it
- * (group.c), and must be cleared first.
- */
-TEST(failed_load_retried_on_zeroes)
-{
-	struct db d;
-	struct mb_volume *vol;
-	struct mb_extent ex;
-	struct mb_request in1 = { .goal = BPG + 20, .len = 4,
-				  .flags = MB_HINT_NOPREALLOC | MB_HINT_GOAL_ONLY };
-
-	db_init(&d);
-	db_set(&d, BPG + 10, 5);
-	struct mb_store_callbacks cb = db_cb(&d);
-
-	ASSERT_EQ_INT(mb_volume_open_callbacks(&geo, &cb, &no_thread, &vol), 0);
-	d.fail_load = -EIO;
-	ASSERT_EQ_INT(mb_alloc(vol, &in1, &ex), -EIO);
-	ASSERT_EQ_INT(d.loads[1], 1);
-	ASSERT_EQ_INT(mb_alloc(vol, &in1, &ex), 0);
-	ASSERT_EQ_INT(d.loads[1], 2);
-	ASSERT_EQ_U64(ex.start, BPG + 20);
-	ASSERT_EQ_INT(d.bad, 0);
-	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
 
