@@ -49,7 +49,7 @@ int mb_cpu_refresh(void)
 		cpu = (int)(((uintptr_t)&tag >> 6) & 0xffff);
 	}
 	mb_cpu_cached = cpu;
-	mb_cpu_tls.off = ((unsigned)cpu & (mb_pcpu_slots() - 1)) * (uint32_t)sizeof(struct mb_pcpu);
+	mb_cpu_tls.off = mb_cpu_off(cpu);
 	return cpu;
 }
 

@@ -70,12 +70,19 @@ static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
 	return (struct mb_pcpu *)((char *)vol->pcpu + off);
 }
 
+/* CPU cpu's slot as a byte offset in every volume's pcpu array, kept in
+   mb_cpu_tls.off with the CPU (mb_cpu_refresh, mb_cpu_pin) */
+static inline uint32_t mb_cpu_off(int cpu)
+{
+	return ((unsigned)cpu & (mb_pcpu_slots() - 1)) * (uint32_t)sizeof(struct mb_pcpu);
+}
+
 /* Pins the calling thread's next 63 lookups to CPU cpu's slot (a test's:
    as if the cache had just read cpu) */
 static inline void mb_cpu_pin(int cpu)
 {
 	mb_cpu_cached = cpu;
-	mb_cpu_tls.off = ((unsigned)cpu & (mb_pcpu_slots() - 1)) * (uint32_t)sizeof(struct mb_pcpu);
+	mb_cpu_tls.off = mb_cpu_off(cpu);
 	mb_cpu_left = MB_CPU_USES;
 }
 /*
