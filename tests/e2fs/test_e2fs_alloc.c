@@ -411,7 +411,7 @@ TEST(metadata_reserve_kept_for_extent_split)
 }
 
 #else
-TEST(skip)
+TEST(skipped)
 {
 	mb_test_skip("built without libext2fs");
 }

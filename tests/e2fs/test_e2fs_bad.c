@@ -122,7 +122,7 @@ TEST(bad_arguments)
 }
 
 #else
-TEST(skip)
+TEST(skipped)
 {
 	mb_test_skip("built without libext2fs");
 }

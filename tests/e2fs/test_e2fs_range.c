@@ -198,7 +198,7 @@ TEST(last_block_held_where_punch_is_broken)
 }
 
 #else
-TEST(skip)
+TEST(skipped)
 {
 	mb_test_skip("built without libext2fs");
 }
