@@ -617,10 +617,15 @@ mb_chunks_digits_as(struct mb_volume *vol, struct mb_group *grp, uint32_t base, 
 
 	if (low && (d & MB_DERIVED_MASK)) /* none: a test, as the loop a digit was */
 		mb_low_counts_move(grp, mb_low_bits[d & MB_DERIVED_MASK], take);
-	for (uint32_t h = d & ~MB_DERIVED_MASK; h; h &= h - 1) {
-		uint32_t j = (uint32_t)__builtin_ctz(h);
-		/* h: d's bits from j up; h & (h - 1): those above j */
-		uint32_t i = (rising ? base - h : base + (h & (h - 1))) >> j;
+	/* h and j 64-bit: j indexes the offsets and counters as it is (a
+	   32-bit j was zero-extended into a copy, one instruction a digit) */
+	for (uint64_t h = d & ~MB_DERIVED_MASK; h; h &= h - 1) {
+		uint64_t j = (uint64_t)__builtin_ctzll(h);
+		/* h: d's bits from j up.  Falling, the chunk starts at base +
+		   (h - 2^j), a multiple of 2^j, so base + (h - 1) shifted by j
+		   is its index: one lea, where h & (h - 1) was computed a
+		   second time beside the loop's step */
+		uint32_t i = (rising ? base - (uint32_t)h : base + (uint32_t)(h - 1)) >> j;
 		/* the word's index a 32-bit sum: one add from memory */
 		uint64_t *w = buddy + (vol->mb_offsets[j] + (i >> 6));
 		uint32_t n = i & 63;
