@@ -883,11 +883,14 @@ static __attribute__((noinline)) int mb_put_run(struct mb_volume *vol, struct mb
 {
 	int top = vol->max_order;
 	uint32_t r = mb_run_rising_end(b, end, (uint32_t)top);
-	int hi = r > b ? mb_ilog2(r - b) : -1, lo = end > r ? mb_ilog2(end - r) : -1;
+	/* the largest chunk: the top digit of r - b or of end - r, capped
+	   (r - b may hold several of order top); end - r < 2^m, m <= top
+	   (mb_run_rising_end), so the cap changes only the rising part's:
+	   one bsr, not one a part and their tests */
+	int hi = mb_ilog2((r - b) | (end - r));
 
 	mb_run_split(vol, grp, b, r, end, false);
-	hi = hi < top ? hi : top;
-	return hi > lo ? hi : lo;
+	return hi < top ? hi : top;
 }
 
 /*
