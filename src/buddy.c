@@ -744,27 +744,42 @@ static inline int mb_order_holding(const struct mb_volume *vol, const struct mb_
 }
 
 /*
- * The order of the maximal free chunk holding x, the last block of an
- * extent whose rising chunks stopped at b (mb_take_rising): b is a chunk
- * boundary aligned to 2^jb (jb = min(ctz(b), max_order)) and x < b + 2^jb,
- * so that chunk starts at b or after and its order is at most jb.  A used
- * block in x's word keeps it below 6: the word says.  Else the stored
- * orders do, tried from jb down: most often the chunk is the one at b (an
- * allocation ends inside the large chunk after its rising ones), one bit
- * instead of a walk up from order 6.
+ * Takes the maximal free chunk holding x, the last block of an extent
+ * whose rising chunks stopped at b (mb_take_rising), and returns its
+ * order: b is a chunk boundary aligned to 2^jb (jb = min(ctz(b),
+ * max_order)) and x < b + 2^jb, so that chunk starts at b or after and its
+ * order is at most jb.  A used block in x's word keeps it below 6: the
+ * word says.  Else the stored orders do, tried from jb down: most often
+ * the chunk is the one at b (an allocation ends inside the large chunk
+ * after its rising ones), one bit instead of a walk up from order 6.  The
+ * bit found clear is set in the word just read (mb_chunk_take found it
+ * again).
  */
-static inline int mb_order_falling(const struct mb_volume *vol, const struct mb_group *grp,
-				   mb_grpblk_t x, int jb)
+static inline int mb_take_falling(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t x,
+				  int jb)
 {
 	uint64_t w = grp->bb_bitmap[x >> 6];
+	int k = 0; /* none: an inconsistent buddy, what the plain walk says */
 
-	if (jb < 6 || w || (x >> 6) == (vol->bpg >> 6))
-		return mb_order_fast_w(vol, grp, x, w);
-	for (int k = jb; k >= 6; k--)
-		if ((x >> k) < vol->mb_maxs[k] &&
-		    !mb_test_bit(grp->bb_buddy + vol->mb_offsets[k], x >> k))
-			return k;
-	return 0; /* an inconsistent buddy: what the plain walk says */
+	if (jb < 6 || w || (x >> 6) == (vol->bpg >> 6)) {
+		k = mb_order_fast_w(vol, grp, x, w);
+	} else {
+		for (int j = jb; j >= 6; j--) {
+			uint32_t i = x >> j;
+
+			if (i >= vol->mb_maxs[j])
+				continue;
+			uint64_t *p = grp->bb_buddy + vol->mb_offsets[j] + (i >> 6);
+
+			if (!((*p >> (i & 63)) & 1)) {
+				*p |= 1ULL << (i & 63);
+				grp->bb_counters[j]--;
+				return j;
+			}
+		}
+	}
+	mb_chunk_take(vol, grp, k, x & ~((1u << k) - 1));
+	return k;
 }
 
 /* Largest order of an aligned chunk at x inside [x, end), up to max_order:
@@ -1001,11 +1016,16 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 				b = mb_take_rising(vol, grp, b, end, &jb);
 		}
 		if (b < end) { /* falling: up to the chunk holding end - 1 */
-			k = mb_order_falling(vol, grp, end - 1, (int)jb);
+#ifndef NDEBUG
+			int want = mb_buddy_order_for_block(vol, grp, end - 1);
+#endif
+			k = mb_take_falling(vol, grp, end - 1, (int)jb);
 			c = (end - 1) & ~((1u << k) - 1);
-			assert(k == mb_buddy_order_for_block(vol, grp, end - 1) && c >= b);
-			mb_take_digits(vol, grp, b, c - b);
-			mb_chunk_take(vol, grp, k, c);
+			assert(k == want && c >= b);
+			/* most often none: the chunk is the one at b (an empty
+			   loop's tests were ~9 instructions) */
+			if (c != b)
+				mb_take_digits(vol, grp, b, c - b);
 			b = c + (1u << k);
 		}
 		/* b: the end of the last chunk taken; the block at end is free
