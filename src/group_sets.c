@@ -251,7 +251,7 @@ int mb_group_free_order(const struct mb_volume *vol, uint32_t free, uint32_t fra
    (gset.h): one thread, else the caller holds g's word's set lock. */
 static inline __attribute__((always_inline)) void
 mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int ao, int fo, int as,
-		      bool one)
+		      enum mb_gset_writer one)
 {
 	mb_grp_t g = mb_group_no(vol, grp);
 
@@ -318,7 +318,9 @@ mb_set_unlock_mt(struct mb_mutex *wl, struct mb_lock_thr *me, bool biased)
  * discard_pa_seq bump comes first: a pass that looks the group up while
  * it is in neither set sees it in its ENOSPC decision (percpu.h).  With
  * threads, under the word's lock: one locked instruction (none once
- * biased) instead of an RMW for each word the move changes.
+ * biased) instead of an RMW for each word the move changes.  One thread
+ * comes here only for sets of other than two levels (up to 64 groups, or
+ * over 4096: mb_group_move_sets).
  */
 static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume *vol,
 								struct mb_group *grp, int lo,
@@ -326,15 +328,63 @@ static __attribute__((noinline)) void mb_group_move_sets_locked(struct mb_volume
 {
 	mb_seq_bump(vol);
 	if (MB_SINGLE_THREADED()) {
-		mb_group_move_sets_as(vol, grp, lo, ao, fo, as, true);
+		mb_group_move_sets_as(vol, grp, lo, ao, fo, as, MB_GSET_ONE);
 		return;
 	}
 	struct mb_mutex *wl = mb_set_lock(vol, mb_group_no(vol, grp));
 	struct mb_lock_thr *me = mb_lock_me();
 	bool biased = mb_set_lock_mt(wl, me);
 
-	mb_group_move_sets_as(vol, grp, lo, ao, fo, as, false);
+	mb_group_move_sets_as(vol, grp, lo, ao, fo, as, MB_GSET_MT);
 	mb_set_unlock_mt(wl, me, biased);
+}
+
+/* mb_seq_bump, out of line for mb_group_move_sets_one: its refresh's call */
+static __attribute__((noinline)) void mb_group_seq_bump(struct mb_volume *vol)
+{
+	mb_seq_bump(vol);
+}
+
+/*
+ * The move with one thread and sets of two levels (65 to 4096 groups,
+ * most volumes): their summaries' updates inline (gset.h, MB_GSET_ONE2),
+ * it calls nothing but the bump's rare refresh, a tail call -- no value
+ * lives across a call, and none goes to the stack (the shared function
+ * kept a frame and spilled; the registers gcc saves stay).  Nobody can
+ * look at the sets between its stores, so the discard_pa_seq bump a
+ * threaded move makes first comes last, where only vol is live.
+ */
+static __attribute__((noinline)) void mb_group_move_sets_one(struct mb_volume *vol,
+							     struct mb_group *grp, int lo, int ao,
+							     int fo, int as)
+{
+	mb_group_move_sets_as(vol, grp, lo, ao, fo, as, MB_GSET_ONE2);
+	if (MB_UNLIKELY(mb_cpu_left == 1)) { /* the bump's count runs out: its refresh */
+		mb_group_seq_bump(vol);
+		return;
+	}
+	/* mb_seq_bump with one thread known: mb_ctr_add's plain add without
+	   its second look at the thread count */
+	_Atomic uint64_t *c = &mb_this_pcpu(vol)->discard_pa_seq;
+
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	mb_cpu_tls.bumps++;
+}
+
+/*
+ * Moves the group between the sets.  The look for one thread and two
+ * levels is the caller's, inline: as a function of its own it is a jump
+ * more, and in mb_group_move_sets_locked it comes after gcc saves the
+ * registers the threaded move needs.
+ */
+static inline void mb_group_move_sets(struct mb_volume *vol, struct mb_group *grp, int lo, int ao,
+				      int fo, int as)
+{
+	if (MB_LIKELY(MB_SINGLE_THREADED() && vol->free_ge[0].nlevels == 2))
+		mb_group_move_sets_one(vol, grp, lo, ao, fo, as);
+	else
+		mb_group_move_sets_locked(vol, grp, lo, ao, fo, as);
 }
 
 /* mb_group_move_sub_locked's move with threads (its bump first, as
@@ -449,7 +499,7 @@ static inline void mb_group_update_orders_from(struct mb_volume *vol, struct mb_
 			mb_group_move_sub_locked(vol, grp, as);
 		return;
 	}
-	mb_group_move_sets_locked(vol, grp, lo, ao, fo, as);
+	mb_group_move_sets(vol, grp, lo, ao, fo, as);
 }
 
 void mb_group_update_orders_locked(struct mb_volume *vol, struct mb_group *grp)

@@ -21,6 +21,17 @@
 
 #include "mb_int.h"
 
+/*
+ * Who writes level 0 through the helpers below, as `one` says: threads,
+ * each word under its lock (MB_GSET_MT, false); one thread (MB_GSET_ONE,
+ * true); or one thread, the set known to have two levels (MB_GSET_ONE2):
+ * every set of a volume has ngroups bits, so a move looks once
+ * (group_sets.c), and its summaries' updates then make no call at all --
+ * no call in the move, which keeps its values in scratch registers, no
+ * frame to save them in.
+ */
+enum mb_gset_writer { MB_GSET_MT = 0, MB_GSET_ONE = 1, MB_GSET_ONE2 = 2 };
+
 /* One thread: level 0's word wi was empty and has a member now (or has
    emptied): its summary bit, and so on upward (gset.c). */
 void mb_gset_add_one_up(struct mb_gset *s, uint32_t wi);
@@ -41,9 +52,11 @@ void mb_gset_fam_clear(struct mb_gset *s);
  * fill words often), where a call and the general loop cost twice that.
  * Other shapes: gset.c.
  */
-static inline void mb_gset_up_one(struct mb_gset *s, uint32_t wi, bool add)
+static inline __attribute__((always_inline)) void mb_gset_up_one(struct mb_gset *s, uint32_t wi,
+								  bool add, bool two)
 {
-	if (s->nlevels != 2) {
+	assert(!two || s->nlevels == 2);
+	if (!two && s->nlevels != 2) {
 		if (add)
 			mb_gset_add_one_up(s, wi);
 		else
@@ -114,17 +127,18 @@ static inline __attribute__((always_inline)) void mb_gset_up_mt(struct mb_gset *
 /* Level 0's word wi has a member now after none (add), or has emptied:
    the summaries above, as `one` says (see above). */
 static inline __attribute__((always_inline)) void mb_gset_up(struct mb_gset *s, uint32_t wi,
-								 bool add, bool one)
+								 bool add, enum mb_gset_writer one)
 {
-	if (one)
-		mb_gset_up_one(s, wi, add);
+	if (one != MB_GSET_MT)
+		mb_gset_up_one(s, wi, add, one == MB_GSET_ONE2);
 	else
 		mb_gset_up_mt(s, wi, add);
 }
 
 /* Adds g, the writer holding g's lock and excluding its word's other
    writers: see above for `one`. */
-static inline void mb_gset_add_as(struct mb_gset *s, uint32_t g, bool one)
+static inline __attribute__((always_inline)) void mb_gset_add_as(struct mb_gset *s, uint32_t g,
+								  enum mb_gset_writer one)
 {
 	_Atomic uint64_t *w = &s->lvl[0][g >> 6];
 	uint64_t bit = 1ULL << (g & 63);
@@ -135,7 +149,8 @@ static inline void mb_gset_add_as(struct mb_gset *s, uint32_t g, bool one)
 		mb_gset_up(s, g >> 6, true, one);
 }
 
-static inline void mb_gset_del_as(struct mb_gset *s, uint32_t g, bool one)
+static inline __attribute__((always_inline)) void mb_gset_del_as(struct mb_gset *s, uint32_t g,
+								  enum mb_gset_writer one)
 {
 	_Atomic uint64_t *w = &s->lvl[0][g >> 6];
 	uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~(1ULL << (g & 63));
@@ -157,7 +172,8 @@ static inline void mb_gset_del_as(struct mb_gset *s, uint32_t g, bool one)
  * it stays non-empty (no test).  g was in none of ge[from + 1..to].
  */
 static inline __attribute__((always_inline)) void
-mb_gset_move_ge_w(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int to, bool one)
+mb_gset_move_ge_w(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int to,
+		  enum mb_gset_writer one)
 {
 	int k = from + 1;
 
@@ -192,8 +208,8 @@ mb_gset_move_ge_w(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int t
 	}
 }
 
-static inline __attribute__((always_inline)) void mb_gset_move_ge_as(struct mb_gset *ge, uint32_t g,
-									int from, int to, bool one)
+static inline __attribute__((always_inline)) void
+mb_gset_move_ge_as(struct mb_gset *ge, uint32_t g, int from, int to, enum mb_gset_writer one)
 {
 	mb_gset_move_ge_w(ge, g >> 6, 1ULL << (g & 63), from, to, one);
 }

@@ -252,13 +252,15 @@ static void grp_pos_of(struct mb_volume *vol, mb_grp_t g, struct grp_pos *p)
  * test, so a failing search must retry), and not at all when the sub only
  * falls or stays (what a walk would now refuse).  Raw requests, no PA:
  * nothing else bumps on the allocation path.  Every kind must be seen.
+ * ngroups (up to 128): 64, sets of one level; 128, of two, whose moves
+ * with one thread bump last (mb_group_move_sets_one).
  */
-static void seq_bumps_run(void)
+static void seq_bumps_run(mb_grp_t ngroups)
 {
 	struct mb_geometry geo = {.block_size = 1024, .blocks_per_group = 1024,
-				  .blocks_count = 1024 * 64};
+				  .blocks_count = 1024 * (uint64_t)ngroups};
 	struct mb_volume *vol;
-	struct grp_pos before[64], after[64];
+	struct grp_pos before[128], after[128];
 	uint64_t rng = mb_test_seed * 3 + 1, seen_move = 0, seen_rise = 0, seen_quiet = 0;
 	uint64_t *kept = calloc(4096, sizeof(*kept));
 	uint32_t *klen = calloc(4096, sizeof(*klen));
@@ -280,7 +282,7 @@ static void seq_bumps_run(void)
 				       .goal = mb_rand_below(&rng, geo.blocks_count)};
 		struct mb_extent e;
 
-		for (mb_grp_t g = 0; g < 64; g++)
+		for (mb_grp_t g = 0; g < ngroups; g++)
 			grp_pos_of(vol, g, &before[g]);
 		uint64_t own = mb_seq_own();
 
@@ -292,7 +294,7 @@ static void seq_bumps_run(void)
 
 		kept[nkept] = e.start;
 		klen[nkept++] = e.len;
-		for (mb_grp_t g = 0; g < 64; g++) {
+		for (mb_grp_t g = 0; g < ngroups; g++) {
 			grp_pos_of(vol, g, &after[g]);
 			others += g != eg && !grp_pos_eq(&before[g], &after[g]);
 		}
@@ -323,7 +325,12 @@ static void seq_bumps_run(void)
 
 TEST(avg_hi_seq_bumps)
 {
-	seq_bumps_run();
+	seq_bumps_run(64);
+}
+
+TEST(avg_hi_seq_bumps_two_levels)
+{
+	seq_bumps_run(128);
 }
 
 /* A second thread that waits, doing nothing, until released. */
@@ -353,7 +360,7 @@ TEST(avg_hi_seq_bumps_threaded)
 
 	park_done = false;
 	ASSERT_EQ_INT(pthread_create(&th, NULL, park_thread, NULL), 0);
-	seq_bumps_run();
+	seq_bumps_run(64);
 	pthread_mutex_lock(&park_mx);
 	park_done = true;
 	pthread_cond_signal(&park_cv);
