@@ -175,6 +175,29 @@ static inline __attribute__((always_inline)) void
 mb_gset_move_ge_w(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int to,
 		  enum mb_gset_writer one)
 {
+	/* One order down or up, most moves (a use or a free of a fragment):
+	   ge[from]'s word alone loses g, or ge[to]'s gains it -- one word,
+	   without the loops' setup and tests (aging:triangle -5 a call).
+	   MB_GSET_ONE2 only: in mb_group_move_sets_locked (threads, other
+	   shapes) the extra code cost gcc registers, spills there */
+	if (one == MB_GSET_ONE2 && to == from - 1) {
+		_Atomic uint64_t *w = &ge[from].lvl[0][wi];
+		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~bit;
+
+		atomic_store_explicit(w, v, memory_order_relaxed);
+		if (MB_UNLIKELY(!v))
+			mb_gset_up(&ge[from], wi, false, one);
+		return;
+	}
+	if (one == MB_GSET_ONE2 && to == from + 1) {
+		_Atomic uint64_t *w = &ge[to].lvl[0][wi];
+		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) | bit;
+
+		atomic_store_explicit(w, v, memory_order_relaxed);
+		if (MB_UNLIKELY(v == bit))
+			mb_gset_up(&ge[to], wi, true, one);
+		return;
+	}
 	int k = from + 1;
 
 	for (; k <= to; k++) {
