@@ -2384,6 +2384,34 @@ MB_RS_INLINE bool mb_rs_scan_root(const struct mb_rs *r, uint32_t sz, uint32_t w
 }
 
 /*
+ * Whether a count from bb_first_free flushes a stale tree whole first,
+ * whatever its limit: when the group's free runs average
+ * MB_RS_FLUSH_RUN blocks or more.  Such a group (the aged cells' 30-70
+ * blocks a run) takes few marks between its walks and its walks absorb
+ * whole fresh nodes (no run of want, few runs in each), so the tree kept
+ * fresh pays.  A group of crumbs (drain's and aged:256's ~4 blocks a
+ * run) is the other way: each call's walk stops after its count near
+ * the group's start and each call marks, and there stale nodes on the
+ * walk's path cost less than fresh ones -- a stale node is passed down
+ * unjudged (~16 instructions) where a fresh one on the count's end is
+ * judged (~45), and a mark under a stale parent joins nothing, where in
+ * a tree all fresh it lifts to the root (~150).  Every group's tree
+ * flushed so: drain 1675 -> 1905, aged:256:5000 2008 -> 2923,
+ * cell:aged90:256:rand:20 2432 -> 2398, cell:aged50:256:next:20 1275 ->
+ * 1224 instructions a call (on main 72a3112); by this test, the cells'
+ * gains at drain's and aged:256's +5 (the test; tested after the count's
+ * limit instead, GCC's code for the walk cost them +12 and +8).  Any
+ * threshold from 8 to 32 gives the same; the counts are the buddy's (PA
+ * space used), a hint.
+ */
+#define MB_RS_FLUSH_RUN 16u
+
+MB_RS_INLINE bool mb_rs_flush_long_runs(const struct mb_group *grp)
+{
+	return MB_UNLIKELY(grp->bb_free >= MB_RS_FLUSH_RUN * grp->bb_fragments);
+}
+
+/*
  * From block `from` (a run start, whatever precedes it): the first run of
  * at least `want` blocks (o->next, vol->bpg if none); with max_runs > 0,
  * also the shorter runs before it -- how many, the longest and where the
@@ -2418,9 +2446,12 @@ MB_RS_INLINE void mb_rs_scan(const struct mb_volume *vol, struct mb_group *grp, 
 		   group's first) pays a descent, a judgement and a mend a
 		   node, where the flush joins each once and the root answers
 		   (on main 9b0ef1f: cell:aged90:256:rand:20 3159 -> 2992
-		   instructions a call, drain 2010 -> 2014: its test) */
+		   instructions a call, drain 2010 -> 2014: its test).
+		   A count also when the group's free runs average
+		   MB_RS_FLUSH_RUN blocks or more (mb_rs_flush_long_runs) */
 		if (t[1].cnt == MB_RS_STALE && (*mb_rs_stale_leaves(t) <= MB_RS_FLUSH_STALE ||
-						 (max_runs && grp->bb_fragments < max_runs)))
+						 (max_runs && (mb_rs_flush_long_runs(grp) ||
+								grp->bb_fragments < max_runs))))
 			mb_rs_flush_node(vol, grp, t, 1, sz / 2);
 		if (mb_rs_scan_root(&t[1], sz, want, max_runs, o)) {
 			o->next = vol->bpg;
