@@ -1211,7 +1211,7 @@ static inline struct mb_rs mb_rs_join_whole_before(struct mb_rs x, uint32_t h, b
  */
 static inline __attribute__((always_inline)) void
 mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t,
-		      uint32_t start, uint32_t len, bool used, struct mb_rs all)
+		      uint32_t start, uint32_t len, bool used, bool whole, struct mb_rs all)
 {
 	/* mb_rs_mark_long's leaves: lo..hi changed, [in, out) wholly inside */
 	uint32_t p = mb_rs_leaves(vol);
@@ -1229,10 +1229,10 @@ mb_rs_mark_long_fresh(const struct mb_volume *vol, const struct mb_group *grp, s
 		return;
 	}
 	if (lo < in)
-		mb_rs_leaf_set(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used, false,
+		mb_rs_leaf_set(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used, whole,
 			       MB_RS_TO_END);
 	if (hi >= out)
-		mb_rs_leaf_set(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used, false,
+		mb_rs_leaf_set(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used, whole,
 			       MB_RS_FROM_START);
 	if (used) { /* lazy: the end leaves if inside, the rest by the climbs */
 		if (lo == in)
@@ -1635,7 +1635,7 @@ mb_rs_mark_node_free(const struct mb_volume *vol, const struct mb_group *grp, ui
 static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_range(const struct mb_volume *vol,
 								    const struct mb_group *grp,
 								    uint32_t start, uint32_t len,
-								    bool used)
+								    bool used, bool whole)
 {
 	struct mb_rs *t = mb_runsum_tree(vol, grp);
 	uint32_t p = mb_rs_leaves(vol);
@@ -1650,14 +1650,17 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_range(const struct
 	assert(len >= MB_RS_LEAF_BITS && hi < p && in <= out);
 	if (t[1].cnt != MB_RS_STALE) { /* used a constant in each: its joins fold */
 		assert(!used); /* mb_rs_mark_long_used_fresh */
-		mb_rs_mark_long_fresh(vol, grp, t, start, len, false, all);
+		if (whole) /* the end leaves need not look for the run's ends */
+			mb_rs_mark_long_fresh(vol, grp, t, start, len, false, true, all);
+		else
+			mb_rs_mark_long_fresh(vol, grp, t, start, len, false, false, all);
 		return;
 	}
 	if (lo < in) /* the ends, partly inside */
-		mb_rs_mark_leaf(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used, false,
+		mb_rs_mark_leaf(vol, grp, t, lo, start, in * MB_RS_LEAF_BITS, used, whole,
 				MB_RS_TO_END, false);
 	if (hi >= out)
-		mb_rs_mark_leaf(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used, false,
+		mb_rs_mark_leaf(vol, grp, t, hi, out * MB_RS_LEAF_BITS, start + len, used, whole,
 				MB_RS_FROM_START, false);
 	for (uint32_t l = in; l < out; l++) {
 		assert(mb_rs_leaf(vol, grp, l).max == all.max); /* the caller's word */
@@ -1696,11 +1699,18 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_mark_range(const struct
  * line, a test and a jump to either: the test inside mb_rs_mark_range
  * cost aging:triangle 20 instructions a call (its code laid out worse),
  * and inline in buddy.c's marks it grew the power-of-two fast path's
- * (raw:16 +5).
+ * (raw:16 +5).  A copy for each value of used (mb_rs_mark_long_used and
+ * _free; buddy.c's callers each pass a constant): a free's takes whole
+ * too, so that its end leaves need not look for the run's ends
+ * (mb_rs_leaf_mark) -- as one function of six arguments its frame moved
+ * onto every path, the used marks' too.  On 72a3112: aging:triangle 2532
+ * -> 2522, aging:triangle:file 1282 -> 1279, aging:8m64k(:file) -3
+ * instructions a call (drain, cell:aged90:256:zero:20 +1: mb_use_found's
+ * blocks laid out anew).
  */
-static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vol,
-						      const struct mb_group *grp, uint32_t start,
-						      uint32_t len, bool used)
+static inline __attribute__((always_inline)) void
+mb_rs_mark_long(const struct mb_volume *vol, const struct mb_group *grp, uint32_t start,
+		uint32_t len, bool used, bool whole)
 {
 	if (!used) { /* the range's end leaves true: see mb_rs_unlazy_slow */
 		struct mb_rs *t = mb_runsum_tree(vol, grp);
@@ -1716,7 +1726,21 @@ static __attribute__((noinline)) void mb_rs_mark_long(const struct mb_volume *vo
 	else if (used && mb_runsum_tree(vol, grp)[1].cnt != MB_RS_STALE) /* all fresh */
 		mb_rs_mark_long_used_fresh(vol, grp, mb_runsum_tree(vol, grp), start, len);
 	else
-		mb_rs_mark_range(vol, grp, start, len, used);
+		mb_rs_mark_range(vol, grp, start, len, used, whole);
+}
+
+static __attribute__((noinline)) void mb_rs_mark_long_used(const struct mb_volume *vol,
+							   const struct mb_group *grp,
+							   uint32_t start, uint32_t len)
+{
+	mb_rs_mark_long(vol, grp, start, len, true, false);
+}
+
+static __attribute__((noinline)) void mb_rs_mark_long_free(const struct mb_volume *vol,
+							   const struct mb_group *grp,
+							   uint32_t start, uint32_t len, bool whole)
+{
+	mb_rs_mark_long(vol, grp, start, len, false, whole);
 }
 
 /*
@@ -1844,7 +1868,8 @@ inline __attribute__((always_inline)) void mb_runsum_mark_locked(const struct mb
 								 bool used, bool whole)
 {
 	if (len >= MB_RS_LEAF_BITS)
-		mb_rs_mark_long(vol, grp, start, len, used);
+		used ? mb_rs_mark_long_used(vol, grp, start, len)
+		     : mb_rs_mark_long_free(vol, grp, start, len, whole);
 	else
 		mb_rs_mark_short(vol, grp, start, len, used, whole);
 }
