@@ -334,35 +334,67 @@ void mb_runsum_invalidate_locked(const struct mb_volume *vol, struct mb_group *g
 	*mb_rs_walked(t) = 0;
 }
 
+/* mb_rs_is_one_run's ors left in the order written (see below); GCC's
+   option, which also keeps mb_rs_is_one_run out of its caller */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MB_RS_CHAIN __attribute__((optimize("no-tree-reassoc")))
+#else
+#define MB_RS_CHAIN
+#endif
+
 /*
- * Whether words [w, end) of bb_bitmap all equal v (0 or ~0): sixteen words
- * a step folded into one accumulator, a test a step (a whole group's
- * bitmap is 512 words; a test a word cost aging:triangle 2500 instructions
- * a group, and sixteen a step instead of eight saved it ~3 a call more).
- * Inline: v is a constant at each call, so a word is one and/or.
+ * Two bitmap words as one value, for mb_rs_words_are: 16-byte aligned, so
+ * that each load folds into its and/or (a word at a time, the loads were
+ * half of the loop), and of the words' alias set.
+ */
+typedef uint64_t mb_rs_w2 __attribute__((vector_size(16), may_alias));
+
+/*
+ * Whether words [w, end) of bb_bitmap all equal v (0 or ~0): thirty-two
+ * words a step, two a load, folded into one value and tested once a step
+ * (a whole group's bitmap is 512 words; a test a word cost aging:triangle
+ * 2500 instructions a group).  A word first when w is not 16-byte aligned
+ * (the bitmap's words are 8-byte aligned), the rest two a load, and a
+ * last word.  A step of 32 words costs ~27 instructions where two of 16,
+ * a word a load, cost ~40: on 27df693 the confirm of
+ * mb_rs_build_one_run ~720 -> 588 instructions a group, aging:triangle
+ * 2522 -> 2512 a call with the fills below.  The chain of ors kept one
+ * (MB_RS_CHAIN): GCC's reassociation made it a tree, a load and an or
+ * more each four words.  Inline: v is a constant at each call, so a word
+ * is one and/or.
  */
 static inline __attribute__((always_inline)) bool mb_rs_words_are(const uint64_t *map, uint32_t w,
 								   uint32_t end, uint64_t v)
 {
 	uint64_t acc = v;
 
-	for (; w + 16 <= end && acc == v; w += 16) {
-		const uint64_t *m = map + w;
+	if (w < end && (uintptr_t)(map + w) & 8 && map[w++] != v)
+		return false;
+	for (; w + 32 <= end && acc == v; w += 32) {
+		const mb_rs_w2 *m = (const mb_rs_w2 *)(const void *)(map + w);
+		mb_rs_w2 x = m[0];
 
-		if (v)
-			acc &= (m[0] & m[1] & m[2] & m[3] & m[4] & m[5] & m[6] & m[7]) &
-			       (m[8] & m[9] & m[10] & m[11] & m[12] & m[13] & m[14] & m[15]);
-		else
-			acc |= (m[0] | m[1] | m[2] | m[3] | m[4] | m[5] | m[6] | m[7]) |
-			       (m[8] | m[9] | m[10] | m[11] | m[12] | m[13] | m[14] | m[15]);
+		for (int i = 1; i < 16; i++) /* one chain: each load folds */
+			x = v ? x & m[i] : x | m[i];
+		acc = v ? x[0] & x[1] : x[0] | x[1];
 	}
-	for (; w < end; w++)
+	if (acc != v)
+		return false;
+	if (w + 2 <= end) { /* the rest two a load, then a word */
+		mb_rs_w2 x = *(const mb_rs_w2 *)(const void *)(map + w);
+
+		for (w += 2; w + 2 <= end; w += 2)
+			x = v ? x & *(const mb_rs_w2 *)(const void *)(map + w)
+			      : x | *(const mb_rs_w2 *)(const void *)(map + w);
+		acc = v ? x[0] & x[1] : x[0] | x[1];
+	}
+	if (w < end)
 		acc = v ? acc & map[w] : acc | map[w];
 	return acc == v;
 }
 
 /* Whether the bitmap's free blocks are exactly [s, e) (none if s == e). */
-static bool mb_rs_is_one_run(const struct mb_volume *vol, const struct mb_group *grp, uint32_t s,
+static MB_RS_CHAIN bool mb_rs_is_one_run(const struct mb_volume *vol, const struct mb_group *grp, uint32_t s,
 			     uint32_t e)
 {
 	const uint64_t *map = grp->bb_bitmap;
@@ -388,28 +420,63 @@ static bool mb_rs_is_one_run(const struct mb_volume *vol, const struct mb_group 
  * build the tree as usual.  aging:triangle's 512 groups each paid their
  * leaves one by one, and the joins above them, on first use.
  */
-/*
- * Nodes [k, end) of a level all v, two a step: the pair's 40 bytes as
- * five words, which GCC keeps in registers and stores in three moves (a
- * node at a time took five stores and a step's loop; aging:triangle's
- * first queries set ~114 all-free nodes a group).
- */
-static inline __attribute__((always_inline)) void mb_rs_fill(struct mb_rs *lvl, uint32_t k,
-							      uint32_t end, struct mb_rs v)
+/* Two 32-bit fields of a node as the 8 bytes they fill, lo's first (in
+   either byte order: a shift and an or) */
+static inline uint64_t mb_rs_two(uint32_t lo, uint32_t hi)
 {
-	const struct mb_rs two[2] = {v, v};
-	uint64_t w[5]; /* the pair as five words, kept in registers */
-	char *q = (char *)(lvl + k);
+	const uint32_t f[2] = {lo, hi};
+	uint64_t w;
 
-	_Static_assert(sizeof(two) == sizeof(w), "a node is five 32-bit fields");
-	if (k >= end)
-		return;
-	memcpy(w, two, sizeof(w));
-	for (uint32_t pairs = (end - k) / 2; pairs; pairs--, q += sizeof(w))
-		for (int i = 0; i < 5; i++)
-			memcpy(q + 8 * i, &w[i], 8);
-	if ((end - k) & 1)
-		memcpy(q, two, sizeof(two[0]));
+	memcpy(&w, f, sizeof(w));
+	return w;
+}
+
+/*
+ * Nodes [k, end) of a level all free, sz blocks each, four a step: their
+ * 80 bytes as five 16-byte values built in registers from the node's
+ * fields -- (pre, suf), (max, cnt), (at, pre), (suf, max), (cnt, at), and
+ * again -- five stores where a pair a step, its 40 bytes as two 16-byte
+ * stores and one of 8, took six for two nodes, and its template went
+ * through the stack each level (aging:triangle's first queries set ~114
+ * all-free nodes a group).  On 27df693 with the confirm above,
+ * mb_rs_build_one_run's levels 940 -> 893 instructions a group.
+ */
+static inline __attribute__((always_inline)) void mb_rs_fill_free(struct mb_rs *lvl, uint32_t k,
+								   uint32_t end, uint32_t sz)
+{
+	const uint64_t ps = mb_rs_two(sz, sz), mc = mb_rs_two(sz, 1), ap = mb_rs_two(0, sz);
+	const uint64_t ca = mb_rs_two(1, 0);
+	/* each its own value, not an array: GCC kept an array on the stack */
+	const mb_rs_w2 v0 = {ps, mc}, v1 = {ap, ps}, v2 = {ca, ps}, v3 = {mc, ap}, v4 = {ps, ca};
+	char *q = (char *)(lvl + k);
+	uint32_t n = k < end ? end - k : 0;
+
+	_Static_assert(5 * sizeof(v0) == 4 * sizeof(struct mb_rs), "a node is five 32-bit fields");
+	for (; n >= 4; n -= 4, q += 4 * sizeof(struct mb_rs)) {
+		memcpy(q, &v0, sizeof(v0));
+		memcpy(q + 16, &v1, sizeof(v1));
+		memcpy(q + 32, &v2, sizeof(v2));
+		memcpy(q + 48, &v3, sizeof(v3));
+		memcpy(q + 64, &v4, sizeof(v4));
+	}
+	if (n >= 2) { /* two: the first 40 bytes */
+		memcpy(q, &v0, sizeof(v0));
+		memcpy(q + 16, &v1, sizeof(v1));
+		memcpy(q + 32, &ca, sizeof(ca));
+		q += 2 * sizeof(struct mb_rs);
+	}
+	if (n & 1) { /* one: the first 20 */
+		memcpy(q, &v0, sizeof(v0));
+		memcpy(q + 16, &ap, sizeof(uint32_t)); /* at: ap's first field */
+	}
+}
+
+/* Nodes [k, end) of a level all used (zero) */
+static inline __attribute__((always_inline)) void mb_rs_fill_used(struct mb_rs *lvl, uint32_t k,
+								   uint32_t end)
+{
+	if (k < end)
+		memset(lvl + k, 0, (end - k) * sizeof(struct mb_rs));
 }
 
 /*
@@ -419,19 +486,18 @@ static inline __attribute__((always_inline)) void mb_rs_fill(struct mb_rs *lvl, 
  * 1944 -> 1759 instructions a group, aging:triangle 2667 -> 2660 a call
  * (the general node's min, max and empty test, and GCC's vector packing
  * of its fields, cost ~130 a level).  With GCC's SLP vectorizer off for
- * it (MB_RS_SCALAR), 2667 -> 2673.  The bitmap's confirm (~720 a group)
- * stays: a test changes the bitmap behind the counters.
+ * it (MB_RS_SCALAR), 2667 -> 2673.  The bitmap's confirm (588 a group:
+ * mb_rs_words_are) stays: a test changes the bitmap behind the counters.
  */
 static void mb_rs_build_one_run(const struct mb_volume *vol, const struct mb_group *grp,
 				struct mb_rs *t, uint32_t s, uint32_t e)
 {
 	const uint32_t p = mb_rs_leaves(vol);
-	const struct mb_rs used = {0, 0, 0, 0, 0};
 
 	if (!mb_rs_is_one_run(vol, grp, s, e))
 		return;
 	if (s == e) /* none free: every node all used */
-		mb_rs_fill(t, 1, 2 * p, used);
+		mb_rs_fill_used(t, 1, 2 * p);
 	for (uint32_t first = 1, sh = MB_RS_LEAF_SHIFT + (uint32_t)__builtin_ctz(p);
 	     s < e && first < 2 * p; first *= 2, sh--) {
 		struct mb_rs *lvl = t + first;
@@ -444,9 +510,9 @@ static void mb_rs_build_one_run(const struct mb_volume *vol, const struct mb_gro
 		const uint32_t sz = 1u << sh, ks = s >> sh, ke = (e - 1) >> sh;
 		const uint32_t ns = ks << sh, ne = ke << sh;
 
-		mb_rs_fill(lvl, 0, ks, used);
-		mb_rs_fill(lvl, ks + 1, ke, (struct mb_rs){sz, sz, sz, 1, 0});
-		mb_rs_fill(lvl, ke + 1, first, used);
+		mb_rs_fill_used(lvl, 0, ks);
+		mb_rs_fill_free(lvl, ks + 1, ke, sz);
+		mb_rs_fill_used(lvl, ke + 1, first);
 		if (ks == ke) {
 			lvl[ks] = (struct mb_rs){s == ns ? e - s : 0, e == ns + sz ? e - s : 0, e - s, 1,
 						 s - ns};
