@@ -1670,6 +1670,17 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_node_used_lift(struct m
 	mb_rs_lift_joins(t, n, t[n], 1u << lo);
 }
 
+/* The same for a free chunk: node n all free (on 31345af aging:8m64k
+   840 -> 839.6 instructions a call) */
+static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_node_free_lift(struct mb_rs *t, uint32_t n,
+									  uint32_t lo)
+{
+	const uint32_t w = 1u << lo;
+
+	t[n] = (struct mb_rs){w, w, w, 1, 0};
+	mb_rs_lift_joins(t, n, t[n], w);
+}
+
 static inline __attribute__((always_inline)) void
 mb_rs_mark_node(const struct mb_volume *vol, const struct mb_group *grp, uint32_t c, uint32_t lo,
 		bool used)
@@ -1711,9 +1722,9 @@ mb_rs_mark_node(const struct mb_volume *vol, const struct mb_group *grp, uint32_
 		for (uint32_t k = 1u << (i - 1); k; k--, q += 2)
 			mb_rs_set_pair(q, (struct mb_rs){v, v, v, !used, 0});
 	}
-	if (fresh) { /* none of its leaves was stale */
-		t[n] = (struct mb_rs){w, w, w, !used, 0};
-		mb_rs_lift_joins(t, n, t[n], 1u << lo);
+	if (fresh) { /* none of its leaves was stale: a free (used returned above) */
+		assert(!used);
+		mb_rs_node_free_lift(t, n, lo);
 		return;
 	}
 	t[n] = (struct mb_rs){w, w, w, !used, 0};
