@@ -824,9 +824,22 @@ static inline __attribute__((always_inline)) void mb_scan_long_runs_as(struct mb
 	const uint32_t min = MB_READ_ONCE(vol->t.mb_min_to_scan);
 	/* below it no verdict but the group's end: the first test of each */
 	const uint32_t decide = max < min ? max : min;
-	const bool first = ac->flags & MB_HINT_FIRST;
+	/* a piece this long or less is taken at once: with MB_HINT_FIRST
+	   (take UINT32_MAX) any, else one of the goal's length */
+	const uint32_t take = ac->flags & MB_HINT_FIRST ? UINT32_MAX : goal;
 	const mb_grp_t g = mb_group_no(vol, grp);
-	struct mb_fex best = ac->b_ex;
+	/* every piece holds the goal (mb_long_piece), so ext4's rule against
+	   a best short of it (none, or less: any piece is longer) picks the
+	   first piece, as against a best of UINT32_MAX blocks; against a best
+	   of the goal or more, the shortest piece, the first of equals: one
+	   test a piece (len < blen), and the best's start and length alone
+	   in registers, written back when a piece replaced it (bstart set).
+	   A best of the goal in this group is then one a piece made: one
+	   that came in so would have been used at that visit's end (a group
+	   is visited once a pass; a corrupt one's best is another group's),
+	   asserted */
+	uint32_t blen = ac->b_ex.fe_len < goal ? UINT32_MAX : ac->b_ex.fe_len;
+	uint32_t bstart = UINT32_MAX; /* none replaced the best */
 	const uint32_t found0 = ac->found;
 	uint32_t found = found0, free = grp->bb_free;
 	enum mb_limits verdict = MB_LIMITS_GO_ON;
@@ -837,6 +850,7 @@ static inline __attribute__((always_inline)) void mb_scan_long_runs_as(struct mb
 	uint32_t nr = 0, r = 0, resume = grp->bb_first_free;
 
 	assert(ac->criteria < MB_CR_GOAL_LEN_SLOW && goal > 1 && ac->status == MB_AC_CONTINUE);
+	assert(ac->b_ex.fe_len < goal || ac->b_ex.fe_group != g);
 	for (uint32_t i = grp->bb_first_free, e = 0;;) {
 		/* the run tree names the next run of goal blocks or more, and
 		   where it ends: its pieces are measured one after the other
@@ -867,29 +881,32 @@ static inline __attribute__((always_inline)) void mb_scan_long_runs_as(struct mb
 			uint32_t len = mb_long_piece(p, e, goal, cap);
 
 			assert(p == mb_runsum_next_long(vol, grp, i, goal) &&
-			       len == mb_buddy_find_extent_known(vol, grp, p, goal, goal));
-			if (len > free) {
+			       len == mb_buddy_find_extent_known(vol, grp, p, goal, goal) &&
+			       len >= goal);
+			/* free less len, or len > free: one sub, its borrow */
+			if (__builtin_sub_overflow(free, len, &free)) {
 				corrupt = true; /* counters disagree */
 				goto out;
 			}
-			free -= len;
 			found++;
-			/* ext4_mb_measure_extent's rules, as mb_scan_measure_at_locked */
-			if (len == goal || first) {
-				best = (struct mb_fex){ g, p, len, ac->g_ex.fe_logical };
+			/* ext4_mb_measure_extent's rules, as mb_scan_measure_at_locked:
+			   len == goal (len >= goal) or first, one test */
+			if (len <= take) { /* the best, whatever it was */
+				ac->b_ex = (struct mb_fex){ g, p, len, ac->g_ex.fe_logical };
 				verdict = MB_LIMITS_TAKE;
-				goto out;
+				goto taken;
 			}
-			if (!best.fe_len || (best.fe_len < goal ? len > best.fe_len
-							       : len >= goal && len < best.fe_len))
-				best = (struct mb_fex){ g, p, len, ac->g_ex.fe_logical };
+			if (len < blen) {
+				blen = len;
+				bstart = p;
+			}
 			/* mb_limits_verdict(.., false), with no MB_HINT_FIRST here */
 			if (MB_UNLIKELY(found > decide)) {
 				if (found > max) {
 					verdict = MB_LIMITS_BREAK;
 					goto out;
 				}
-				if (best.fe_len >= goal && best.fe_group == g) { /* found > min */
+				if (bstart != UINT32_MAX) { /* found > min */
 					verdict = MB_LIMITS_TAKE;
 					goto out;
 				}
@@ -906,7 +923,9 @@ static inline __attribute__((always_inline)) void mb_scan_long_runs_as(struct mb
 			i = e;
 	}
 out:
-	ac->b_ex = best;
+	if (bstart != UINT32_MAX) /* a piece replaced the best */
+		ac->b_ex = (struct mb_fex){ g, bstart, blen, ac->g_ex.fe_logical };
+taken:
 	ac->found = found;
 	mb_stat_cr(vol, ac->criteria, 2, found - found0);
 	if (corrupt) {
@@ -918,9 +937,9 @@ out:
 		   locals, the status CONTINUE (as at entry) and the tunable read
 		   again as there; its call reloaded all from ac (on 6b0f919:
 		   aging:triangle 2620.8 -> 2612.1 instructions a call) */
-		if (found > MB_READ_ONCE(vol->t.mb_max_to_scan) && !first)
+		if (found > MB_READ_ONCE(vol->t.mb_max_to_scan) && take != UINT32_MAX)
 			verdict = MB_LIMITS_BREAK;
-		else if (best.fe_len >= goal && best.fe_group == g)
+		else if (bstart != UINT32_MAX)
 			verdict = MB_LIMITS_TAKE;
 	}
 	if (verdict == MB_LIMITS_TAKE)
