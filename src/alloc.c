@@ -847,7 +847,11 @@ static inline __attribute__((always_inline)) void mb_scan_long_runs_as(struct mb
 	const uint32_t cap = 1u << vol->max_order;
 
 	struct mb_runsum_run runs[MB_RUNSUM_RUNS];
-	uint32_t nr = 0, r = 0, resume = grp->bb_first_free;
+	/* a batch short of MB_RUNSUM_RUNS runs is the group's last (its
+	   resume bpg): no test of resume here (the first batch's from
+	   bb_first_free); a full one may end at bpg too, and the walk then
+	   answers none */
+	uint32_t nr = MB_RUNSUM_RUNS, r = MB_RUNSUM_RUNS, resume = grp->bb_first_free;
 
 	assert(ac->criteria < MB_CR_GOAL_LEN_SLOW && goal > 1 && ac->status == MB_AC_CONTINUE);
 	assert(ac->b_ex.fe_len < goal || ac->b_ex.fe_group != g);
@@ -861,7 +865,7 @@ static inline __attribute__((always_inline)) void mb_scan_long_runs_as(struct mb
 
 		if (batch) {
 			if (r == nr) {
-				if (resume >= bpg)
+				if (nr < MB_RUNSUM_RUNS)
 					break;
 				nr = mb_runsum_long_runs_fresh(vol, grp, resume, goal, runs,
 							       MB_RUNSUM_RUNS, &resume);

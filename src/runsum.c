@@ -3036,7 +3036,7 @@ mb_rs_next_long_end_as(const struct mb_volume *vol, struct mb_group *grp, uint32
 
 /*
  * The runs of want blocks or more from `from` on (a run start, whatever
- * precedes it), in a tree all fresh (mb_runsum_long_begin true since):
+ * precedes it; a from of bpg names none), in a tree all fresh (mb_runsum_long_begin true since):
  * up to nmax of them, in order, each [start, end) into runs[] as
  * mb_runsum_next_long_end_fresh would name them one by one; returns how
  * many, and in *resume where the next batch starts (bpg or more when none
@@ -3076,8 +3076,6 @@ __attribute__((noinline)) uint32_t mb_runsum_long_runs_fresh(const struct mb_vol
 	bool open;
 
 	assert(want && nmax && t[1].cnt != MB_RS_STALE && !*mb_rs_stale_leaves(t));
-	if (from >= bpg)
-		goto none;
 	if (from <= grp->bb_first_free) { /* mb_rs_scan's whole-group start */
 		struct mb_runsum_scan o;
 
@@ -3090,8 +3088,13 @@ __attribute__((noinline)) uint32_t mb_runsum_long_runs_fresh(const struct mb_vol
 		st = 0;
 		goto node;
 	}
+	/* a resume of bpg: the last batch was full, its last run reaching
+	   bpg (tested past the whole-group start, which reads no from) */
+	if (from >= bpg)
+		goto none;
 	*mb_rs_walked(t) = 1;
 restart: /* from > bb_first_free, from < bpg, no run open */
+	assert(from < bpg);
 	{
 		uint32_t leaf = from / MB_RS_LEAF_BITS, wi = from >> 6;
 

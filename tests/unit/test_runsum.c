@@ -523,6 +523,15 @@ static int long_runs_differ(struct mb_volume *vol, struct mb_group *grp, uint32_
 			want, m, rs_model_next_long(grp->bb_bitmap, bpg, m, want));
 		return 1;
 	}
+	/* asked again from that resume (bpg: a full batch may end there,
+	   and alloc.c's loop then asks once more), none */
+	uint32_t k = mb_runsum_long_runs_fresh(vol, grp, resume, want, runs, 5, &resume);
+
+	if (k || resume < bpg) {
+		fprintf(stderr, "long_runs(from %u, want %u): %u runs past the end, resume %u\n",
+			from, want, k, resume);
+		return 1;
+	}
 	return 0;
 }
 
