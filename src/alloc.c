@@ -812,8 +812,11 @@ static inline uint32_t mb_long_piece(uint32_t q, uint32_t e, uint32_t goal, uint
  * (aging:triangle, ~2.5 measures a visit).
  */
 /* the goal from which a fresh tree's runs come in batches
-   (mb_scan_long_runs_batch); see mb_scan_long_runs_locked */
-#define MB_LONG_BATCH_MIN 256u
+   (mb_scan_long_runs_batch); see mb_scan_long_runs_locked.  64, not 256,
+   once the batch's loop had shed its tests (on d1f0c77: aging:triangle
+   2478.4 -> 2475.5 instructions a call, the aged cells equal; 128: 2476.3;
+   32: cell:aged90:256:rand:20 2414.5 -> 2444.6) */
+#define MB_LONG_BATCH_MIN 64u
 static inline __attribute__((always_inline)) void mb_scan_long_runs_as(struct mb_ac *ac,
 									struct mb_group *grp,
 									bool fresh, bool batch)
