@@ -36,16 +36,21 @@ uint32_t mb_pcpu_slots(void);
    before that; mb_cpu_refresh never stores a negative one), so there is
    no test of cpu < 0: 2 instructions a PA hit.  A count down, not a
    count of uses tested for a multiple of 64: one decrement in memory and
-   its flag (3 instructions fewer a call), the same uses reading it. */
-static inline unsigned mb_cpu_slot(const struct mb_volume *vol)
+   its flag (3 instructions fewer a call), the same uses reading it.
+   Every lookup of the cache counts one use here: mb_cpu_slot's and
+   mb_this_pcpu's alike. */
+static inline __attribute__((always_inline)) void mb_cpu_use(void)
 {
-	int cpu = mb_cpu_cached;
-
 	if (MB_UNLIKELY(--mb_cpu_left == 0)) {
 		mb_cpu_left = MB_CPU_USES;
-		cpu = mb_cpu_refresh();
+		mb_cpu_refresh();
 	}
-	return (unsigned)cpu & vol->pcpu_mask;
+}
+
+static inline unsigned mb_cpu_slot(const struct mb_volume *vol)
+{
+	mb_cpu_use();
+	return (unsigned)mb_cpu_cached & vol->pcpu_mask;
 }
 unsigned mb_cpu_now(const struct mb_volume *vol); /* read fresh: locality groups */
 /* the slot of the CPU a request names (MB_REQ_CPU), else mb_cpu_now() */
@@ -59,13 +64,9 @@ unsigned mb_req_cpu_slot(const struct mb_volume *vol, const struct mb_request *r
  */
 static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
 {
+	mb_cpu_use();
 	uint32_t off = mb_cpu_tls.off;
 
-	if (MB_UNLIKELY(--mb_cpu_left == 0)) {
-		mb_cpu_left = MB_CPU_USES;
-		mb_cpu_refresh();
-		off = mb_cpu_tls.off;
-	}
 	assert(off == ((unsigned)mb_cpu_cached & vol->pcpu_mask) * sizeof(struct mb_pcpu));
 	return (struct mb_pcpu *)((char *)vol->pcpu + off);
 }

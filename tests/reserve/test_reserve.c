@@ -5,6 +5,7 @@
  * the system reserve's flags, delalloc placement while PAs and pending
  * frees hold the space, and bad arguments that change nothing.
  */
+#define _GNU_SOURCE /* CPU affinity: first_charge_is_the_running_cpus_slot */
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -963,4 +964,67 @@ TEST(pinned_slot_is_the_one_charged)
 		ASSERT_EQ_INT(mb_unreserve(vol, 3), 0);
 	}
 	mb_volume_destroy(vol);
+}
+
+/*
+ * A new thread's first reservation is charged to the slot of the CPU it
+ * runs on: its first lookup (mb_this_pcpu) counts a use and reads the CPU,
+ * as mb_cpu_slot's does (mb_cpu_use).  A lookup that skipped the count
+ * would charge the never-read cache's slot 0 from every CPU.  Each thread
+ * is bound to one CPU, so it cannot move between its read and its charge.
+ */
+struct charge_arg {
+	struct mb_volume *vol;
+	int cpu;
+	bool bound; /* it ran on cpu: else not tried (a machine that refuses) */
+	int err;
+};
+
+static void *charge_on_cpu(void *p)
+{
+	struct charge_arg *a = p;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(a->cpu, &set);
+	a->bound = !pthread_setaffinity_np(pthread_self(), sizeof(set), &set) &&
+		   sched_getcpu() == a->cpu;
+	if (a->bound)
+		a->err = mb_reserve(a->vol, 3, 0);
+	return NULL;
+}
+
+TEST(first_charge_is_the_running_cpus_slot)
+{
+	struct mb_volume *vol = new_volume();
+	cpu_set_t mine;
+	int tried = 0;
+
+	ASSERT_TRUE(vol != NULL);
+	ASSERT_EQ_INT(pthread_getaffinity_np(pthread_self(), sizeof(mine), &mine), 0);
+	for (int c = 0; c < CPU_SETSIZE && c <= (int)vol->pcpu_mask; c++) {
+		if (!CPU_ISSET(c, &mine))
+			continue;
+		uint64_t before[1024];
+		struct charge_arg a = {vol, c, false, 0};
+		pthread_t th;
+
+		for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+			before[i] = atomic_load(&vol->pcpu[i].resv_added);
+		ASSERT_EQ_INT(pthread_create(&th, NULL, charge_on_cpu, &a), 0);
+		ASSERT_EQ_INT(pthread_join(th, NULL), 0);
+		if (!a.bound)
+			continue;
+		ASSERT_EQ_INT(a.err, 0);
+		for (uint32_t i = 0; i <= vol->pcpu_mask; i++)
+			ASSERT_EQ_U64(atomic_load(&vol->pcpu[i].resv_added) - before[i],
+				      (uint64_t)(i == ((unsigned)c & vol->pcpu_mask) ? 3 : 0));
+		ASSERT_EQ_INT(mb_unreserve(vol, 3), 0);
+		tried++;
+	}
+	mb_volume_destroy(vol);
+	/* not mb_test_skip: it would end the binary's other tests too */
+	if (tried < 2)
+		printf("note: first_charge_is_the_running_cpus_slot: %d CPU(s) to bind to, "
+		       "slot 0 alone can pass\n", tried);
 }
