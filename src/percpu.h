@@ -38,19 +38,27 @@ uint32_t mb_pcpu_slots(void);
    count of uses tested for a multiple of 64: one decrement in memory and
    its flag (3 instructions fewer a call), the same uses reading it.
    Every lookup of the cache counts one use here: mb_cpu_slot's and
-   mb_this_pcpu's alike. */
-static inline __attribute__((always_inline)) void mb_cpu_use(void)
+   mb_this_pcpu's alike; true when it read the CPU again, so that a
+   caller's value loaded before it is loaded again only then (loaded
+   after it, every call's order changed: +7 instructions in the 17
+   probes' sum, +19 threaded). */
+static inline __attribute__((always_inline)) bool mb_cpu_use(void)
 {
 	if (MB_UNLIKELY(--mb_cpu_left == 0)) {
 		mb_cpu_left = MB_CPU_USES;
 		mb_cpu_refresh();
+		return true;
 	}
+	return false;
 }
 
 static inline unsigned mb_cpu_slot(const struct mb_volume *vol)
 {
-	mb_cpu_use();
-	return (unsigned)mb_cpu_cached & vol->pcpu_mask;
+	int cpu = mb_cpu_cached;
+
+	if (mb_cpu_use())
+		cpu = mb_cpu_cached;
+	return (unsigned)cpu & vol->pcpu_mask;
 }
 unsigned mb_cpu_now(const struct mb_volume *vol); /* read fresh: locality groups */
 /* the slot of the CPU a request names (MB_REQ_CPU), else mb_cpu_now() */
@@ -64,8 +72,10 @@ unsigned mb_req_cpu_slot(const struct mb_volume *vol, const struct mb_request *r
  */
 static inline struct mb_pcpu *mb_this_pcpu(struct mb_volume *vol)
 {
-	mb_cpu_use();
 	uint32_t off = mb_cpu_tls.off;
+
+	if (mb_cpu_use())
+		off = mb_cpu_tls.off;
 
 	assert(off == ((unsigned)mb_cpu_cached & vol->pcpu_mask) * sizeof(struct mb_pcpu));
 	return (struct mb_pcpu *)((char *)vol->pcpu + off);
