@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "mb_int.h"
+#include "percpu.h"
 #include "probe.h"
 #include "store.h"
 
@@ -151,7 +152,7 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 	if (!err && apply) {
 		mb_probe_free(vol, g, off, len);
 		mb_group_clear_disk_locked(grp, off, len);
-		mb_free_counter_add(vol, len);
+		mb_free_counter_freed(vol, len);
 		if (vol->frees_wait) { /* the free waits for its commit */
 			mb_set_bits(mb_group_pending_map(vol, grp), off, len);
 			grp->bb_pending_count += len;

@@ -1505,6 +1505,7 @@ uint32_t mb_count_zero_bits(const uint64_t *map, uint32_t start, uint32_t len);
 
 /* reserve.c: the free-block counter (per-CPU stripes) and reservations */
 void mb_free_counter_add(struct mb_volume *vol, int64_t delta);
+void mb_free_counter_add_at(struct mb_volume *vol, struct mb_pcpu *slot, int64_t delta);
 void mb_free_counter_consume(struct mb_volume *vol, uint64_t len, uint32_t flags);
 void mb_free_counter_unconsume(struct mb_volume *vol, uint64_t len, uint32_t flags);
 int64_t mb_free_counter_sum(const struct mb_volume *vol);

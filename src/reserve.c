@@ -96,7 +96,7 @@ static inline int64_t mb_resv_refill(uint64_t n)
  * share's decoding (mb_resv_share_of) and the exact take are in percpu.h,
  * for the power-of-two fast path's inline claim.
  */
-#define MB_RESV_SPILL ((int64_t)1 << 44)
+/* MB_RESV_SPILL: percpu.h, for a free's inline add (mb_free_counter_freed) */
 
 static struct mb_pcpu *mb_resv_slot(struct mb_volume *vol)
 {
@@ -729,9 +729,20 @@ int mb_statfs(struct mb_volume *vol, struct mb_statfs *st)
  * reservable count by as much, so only the share moves (F is U plus the
  * reservations).  Lock-free, under bb_lock.
  */
-void mb_free_counter_add(struct mb_volume *vol, int64_t delta)
+/* noinline: it was its callers' call while a free made one too (since
+   mb_free_counter_freed, gcc inlined it into mb_group_set_corrupt_locked
+   and the rest, and the ripple cost raw:1 2 instructions a call) */
+__attribute__((noinline)) void mb_free_counter_add(struct mb_volume *vol, int64_t delta)
 {
 	mb_resv_share_add(vol, mb_this_pcpu(vol), delta);
+}
+
+/* The same on a slot the caller looked up (mb_free_counter_freed's
+   threaded add, and its rare spill): a call, so that the free's one-thread
+   path keeps no threaded code around it */
+__attribute__((noinline)) void mb_free_counter_add_at(struct mb_volume *vol, struct mb_pcpu *slot, int64_t delta)
+{
+	mb_resv_share_add(vol, slot, delta);
 }
 
 /* An allocation marks blocks it claimed (nothing to do) or that were reserved. */
