@@ -1140,6 +1140,53 @@ TEST(next_extent1_equals_plain)
  * the first of one block or before one exceeding the free budget; keeping
  * the first shortest.
  */
+/* The plain walk mb_buddy_scan1 stands for, from `from`. */
+static struct mb_scan1 plain_scan1(struct fixture *f, struct mb_group *grp, uint32_t from,
+				   uint32_t n, uint32_t budget)
+{
+	uint32_t bpg = f->vol->bpg, i = from, left = budget;
+	struct mb_scan1 want = { 0 };
+
+	while (want.count < n) {
+		uint32_t p = mb_find_next_zero_bit(grp->bb_bitmap, bpg, i);
+
+		if (p >= bpg)
+			break;
+		uint32_t len = mb_buddy_find_extent(f->vol, grp, p, 1);
+
+		if (len > left) {
+			want.over = true;
+			break;
+		}
+		left -= len;
+		want.count++;
+		if (!want.len || len < want.len) {
+			want.start = p;
+			want.len = len;
+		}
+		if (len == 1)
+			break;
+		i = p + len;
+	}
+	return want;
+}
+
+static void expect_scan1(struct fixture *f, struct mb_group *grp, uint32_t from, uint32_t n,
+			 uint32_t budget)
+{
+	struct mb_scan1 got, want = plain_scan1(f, grp, from, n, budget);
+
+	mb_buddy_scan1(f->vol, grp, from, n, budget, &got);
+	if (got.count != want.count || got.len != want.len ||
+	    (want.len && got.start != want.start) || got.over != want.over)
+		mb_test_fail(__FILE__, __LINE__,
+			     "%s: scan1(%u, n %u, free %u) = %u ext, %u+%u%s; "
+			     "walk %u ext, %u+%u%s",
+			     f->name, from, n, budget, got.count, got.start, got.len,
+			     got.over ? " over" : "", want.count, want.start, want.len,
+			     want.over ? " over" : "");
+}
+
 static void check_scan1(struct fixture *f, uint64_t *rng, struct mb_group *grp, uint64_t *shadow)
 {
 	uint32_t bpg = f->vol->bpg;
@@ -1150,43 +1197,59 @@ static void check_scan1(struct fixture *f, uint64_t *rng, struct mb_group *grp, 
 		uint32_t n = 1 + (uint32_t)mb_rand_below(rng, q & 1 ? 12 : 400);
 		uint32_t budget =
 		    q % 3 ? grp->bb_free : (uint32_t)mb_rand_below(rng, grp->bb_free + 1);
-		struct mb_scan1 got, want = { 0 };
-		uint32_t i = from, left = budget;
 
-		mb_buddy_scan1(f->vol, grp, from, n, budget, &got);
-		while (want.count < n) {
-			uint32_t p = mb_find_next_zero_bit(grp->bb_bitmap, bpg, i);
-
-			if (p >= bpg)
-				break;
-			uint32_t len = mb_buddy_find_extent(f->vol, grp, p, 1);
-
-			if (len > left) {
-				want.over = true;
-				break;
-			}
-			left -= len;
-			want.count++;
-			if (!want.len || len < want.len) {
-				want.start = p;
-				want.len = len;
-			}
-			if (len == 1)
-				break;
-			i = p + len;
-		}
-		if (got.count != want.count || got.len != want.len ||
-		    (want.len && got.start != want.start) || got.over != want.over)
-			mb_test_fail(__FILE__, __LINE__,
-				     "%s: scan1(%u, n %u, free %u) = %u ext, %u+%u%s; "
-				     "walk %u ext, %u+%u%s",
-				     f->name, from, n, budget, got.count, got.start, got.len,
-				     got.over ? " over" : "", want.count, want.start, want.len,
-				     want.over ? " over" : "");
+		expect_scan1(f, grp, from, n, budget);
 	}
 }
 
 TEST(scan1_equals_plain_walk)
 {
 	for_each_random_group(mb_test_seed ^ 0x5c1, 20, -1, check_scan1);
+}
+
+/*
+ * mb_buddy_scan1 from the first free block of a group used up to p and
+ * free from there to its end (a sequential fill's: mb_scan1_tail's closed
+ * form where it applies) == the plain walk: every p near a chunk's edge,
+ * every count up to past the chunks there are, the free count and one
+ * less, and the same group with one block past p used (no closed form).
+ */
+TEST(scan1_tail_free_equals_plain_walk)
+{
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct fixture f;
+
+		ASSERT_TRUE(fixture_init(&f, gi));
+		struct mb_volume *vol = f.vol;
+		uint32_t pts[4 * MB_MAX_ORDERS + 8];
+
+		for (int last = 0; last < 2 && !mb_test_failed; last++) {
+			struct mb_group *grp = mb_group_at(vol, last ? vol->ngroups - 1 : 0);
+			uint32_t np = edge_points(vol, grp->bb_len, pts);
+
+			mb_lock(&grp->bb_lock);
+			mb_group_load_locked(vol, grp);
+			for (uint32_t e = 0; e < np && !mb_test_failed; e++) {
+				for (int hole = 0; hole < 2 && !mb_test_failed; hole++) {
+					uint32_t p = pts[e];
+
+					memset(grp->bb_bitmap, 0, vol->bitmap_words * 8);
+					set_range(grp->bb_bitmap, 0, p, 1);
+					if (hole && p + 3 < grp->bb_len)
+						set_range(grp->bb_bitmap, p + 2, 1, 1);
+					set_padding(vol, grp->bb_bitmap, grp->bb_len);
+					mb_buddy_generate(vol, grp);
+					for (uint32_t n = 1; n <= 24 && !mb_test_failed; n++) {
+						expect_scan1(&f, grp, grp->bb_first_free, n, grp->bb_free);
+						expect_scan1(&f, grp, grp->bb_first_free, n,
+							     grp->bb_free ? grp->bb_free - 1 : 0);
+					}
+					expect_scan1(&f, grp, grp->bb_first_free, UINT32_MAX,
+						     grp->bb_free);
+				}
+			}
+			mb_unlock(&grp->bb_lock);
+		}
+		fixture_destroy(&f);
+	}
 }
