@@ -1185,6 +1185,14 @@ static void expect_scan1(struct fixture *f, struct mb_group *grp, uint32_t from,
 			     f->name, from, n, budget, got.count, got.start, got.len,
 			     got.over ? " over" : "", want.count, want.start, want.len,
 			     want.over ? " over" : "");
+	/* from a run's first block, the first of the shortest starts a
+	   maximal chunk whose order its length gives (the one-block scan
+	   hands the mark that order: mb_scan_one_block_locked) */
+	if (got.len && from == grp->bb_first_free &&
+	    ((got.len & (got.len - 1)) || got.start & (got.len - 1) ||
+	     mb_buddy_order_for_block(f->vol, grp, got.start) != __builtin_ctz(got.len)))
+		mb_test_fail(__FILE__, __LINE__, "%s: scan1(%u) = %u+%u: not a chunk of its order",
+			     f->name, from, got.start, got.len);
 }
 
 static void check_scan1(struct fixture *f, uint64_t *rng, struct mb_group *grp, uint64_t *shadow)
@@ -1199,6 +1207,7 @@ static void check_scan1(struct fixture *f, uint64_t *rng, struct mb_group *grp, 
 		    q % 3 ? grp->bb_free : (uint32_t)mb_rand_below(rng, grp->bb_free + 1);
 
 		expect_scan1(f, grp, from, n, budget);
+		expect_scan1(f, grp, grp->bb_first_free, n, grp->bb_free); /* the caller's */
 	}
 }
 
