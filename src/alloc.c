@@ -1882,15 +1882,11 @@ mb_power2_fast_load_locked(struct mb_volume *vol, struct mb_group *grp, mb_grp_t
  * pair read alone, without the whole-group test: empty rand 571, seq50
  * rand 497).  The pair read past the top order's counter ends in the
  * array: the top is max_order at most, 17 (64 KiB blocks), < MB_MAX_ORDERS - 1.
- * *whole: the answer is that top (mb_scan_power2_fast_take_locked then
- * needs no search for the chunk).
  */
 static inline int mb_power2_fast_order_from(const struct mb_volume *vol,
-					    const struct mb_group *grp, int lo, bool *whole)
+					    const struct mb_group *grp, int lo)
 {
 	int k = lo;
-
-	*whole = false;
 
 	assert(vol->max_order < MB_MAX_ORDERS - 1);
 	(void)vol;
@@ -1902,10 +1898,8 @@ static inline int mb_power2_fast_order_from(const struct mb_volume *vol,
 		return k + !(uint32_t)two;
 	int top = grp->bb_largest_free_order;
 
-	if (grp->bb_free == grp->bb_counters[top] << top) {
-		*whole = true;
+	if (grp->bb_free == grp->bb_counters[top] << top)
 		return top;
-	}
 	while (!two) {
 		k += 2;
 		memcpy(&two, &grp->bb_counters[k], sizeof(two));
@@ -1937,25 +1931,44 @@ static inline __attribute__((always_inline)) int64_t
 mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, int lo,
 				struct mb_lock_thr *me, bool one)
 {
-	bool whole;
-	int k = mb_power2_fast_order_from(vol, grp, lo, &whole);
+	int k = mb_power2_fast_order_from(vol, grp, lo);
 
 	assert(k <= grp->bb_largest_free_order);
-	uint32_t start = grp->bb_first_free, i = start >> k;
+	uint32_t i = grp->bb_first_free >> k, start;
 	uint64_t *kw = mb_buddy_order_map(vol, grp->bb_buddy, k) + (i >> 6), kbit = 1ULL << (i & 63);
 
-	/* a group whose free blocks all lie in chunks of order k (whole):
-	   its first free block starts one, maximal, its bit clear -- the
-	   chunk the search finds first, found without it (the random goals'
-	   whole groups, 3 calls in 4 of cell:empty:256:rand:20; on 79d74fc
-	   564 -> 552, seq50 rand 494 -> 488, aged50 zero 1211 -> 1209, raw:16
-	   363 -> 361, raw:256 422 -> 420).  A bit set is a buddy at odds
-	   with its counters: the search decides there, as before */
-	if ((!whole || (*kw & kbit)) &&
-	    !mb_scan_power2_fast_chunk_at_locked(vol, grp, k, &start, &kw, &kbit)) {
-		mb_group_set_corrupt_locked(vol, grp);
-		return -1;
+	/* the chunk of order k that holds the first free block, its bit
+	   clear (maximal and free): the first clear bit from there, the one
+	   the search (mb_scan_power2_fast_chunk_at_locked) finds, found
+	   without it.  Most calls: a group used from its front (every
+	   cell's on an empty or seq volume, the zero goal's, a random
+	   goal's group after its first call) has at its first free block
+	   the back half the last take left, of the lowest order from lo
+	   with a chunk; a whole group (the random goals' first touch of
+	   one) a chunk of its top order.  Not past the counted chunks: a
+	   first free block there is a group at odds with its counters (the
+	   search's own test, and flag).  Else the search (an aged group's
+	   first free block in a short run; seq90's group at the fill's end).
+	   It replaced the test of a whole group: cell:empty:256:zero:20 403
+	   -> 389, raw:256 413 -> 398, raw:16 354 -> 340, empty next 426 ->
+	   412, seq50 rand 482 -> 474, aging:8m64k 831 -> 822; the failed
+	   test and the search's inputs loaded again cost an aged group
+	   (cell:aged90:16:zero:4 541 -> 555, aged50 next 1210 -> 1218) */
+	if (MB_LIKELY(!(*kw & kbit) && i < vol->mb_maxs[k])) {
+		start = i << k;
+	} else {
+		struct mb_group *sg = grp;
+
+		/* the search's values its own, not kept from above (its inputs
+		   loaded anew): kept, they cost the direct find registers and
+		   stack stores */
+		__asm__("" : "+r"(sg));
+		if (!mb_scan_power2_fast_chunk_at_locked(vol, sg, k, &start, &kw, &kbit)) {
+			mb_group_set_corrupt_locked(vol, grp);
+			return -1;
+		}
 	}
+
 	struct mb_pcpu *slot = mb_this_pcpu(vol);
 
 	/* before the claim, undone if it fails: its bit and word then need

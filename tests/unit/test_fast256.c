@@ -377,6 +377,58 @@ TEST(whole_groups_take_the_chunk_the_search_finds)
 }
 
 /*
+ * The fast path takes the chunk of order k that holds a group's first free
+ * block when its bit says it is free, without the order map's search
+ * (mb_scan_power2_fast_take_locked).  A first free block past the chunks
+ * counted (bb_first_free at bpg: a group at odds with its counters) is not
+ * one: its index is past the map's chunks, and the search -- which then
+ * looks from the group's start, as the regular path's does -- decides.
+ * Each group is whole, built by round 0's request and freed; round 1 sets
+ * its first free block past the group in both volumes.
+ */
+TEST(first_free_past_the_chunks_is_the_searchs)
+{
+	const struct mb_geometry g = {.block_size = 4096, .blocks_per_group = 32768,
+				      .blocks_count = 64 * 32768};
+	struct mb_volume *v[2];
+	struct mb_extent e[2];
+	uint64_t claims[2] = {0, 0};
+
+	ASSERT_EQ_INT(two_volumes_one_regular(&g, v, claims), 0);
+	for (int round = 0; round < 2; round++) {
+		for (uint64_t gno = 1; gno < 8; gno++) {
+			struct mb_request r = {.len = 256, .goal = gno * 32768 + 5000};
+
+			for (int k = 0; k < 2; k++) {
+				struct mb_group *grp = &v[k]->groups[gno];
+				int top = grp->bb_largest_free_order;
+
+				if (round == 1) {
+					uint64_t *map = mb_buddy_order_map(v[k], grp->bb_buddy, top);
+					uint32_t n = v[k]->mb_maxs[top];
+
+					ASSERT_EQ_U64(grp->bb_free, (uint64_t)grp->bb_counters[top] << top);
+					ASSERT_TRUE(n & 63); /* the bit past it in its last word */
+					/* the map's bit past its last chunk clear, as the
+					   chunk there would be were it counted */
+					map[n >> 6] &= ~(1ULL << (n & 63));
+					grp->bb_first_free = v[k]->bpg;
+				}
+				ASSERT_EQ_INT(mb_alloc(v[k], &r, &e[k]), 0);
+			}
+			ASSERT_EQ_U64(e[0].start, e[1].start);
+			ASSERT_EQ_U64(e[0].len, 256);
+			ASSERT_EQ_U64(e[0].start / 32768, gno);
+			if (round == 0)
+				for (int k = 0; k < 2; k++)
+					ASSERT_EQ_INT(mb_free(v[k], e[k].start, e[k].len), 0);
+		}
+	}
+	ASSERT_EQ_U64(claims[0], 0);
+	two_volumes_destroy(v);
+}
+
+/*
  * A read-only store's volume turns every request away with -EROFS; the
  * fast path's share of that test is p2_fast_lo, set when the volume gets
  * its store (mb_volume_create_on, mb_tunables_retune): the first request,
