@@ -783,28 +783,6 @@ static void mb_scan_one_block_locked(struct mb_ac *ac, struct mb_group *grp)
 }
 
 /*
- * What ext4's measure (mb_find_extent, here mb_buddy_find_extent_known)
- * gets at q for a goal of `goal` blocks, when the free run holding q ends
- * at e >= q + goal and q starts a maximal free chunk (the run's start, or
- * where the last measure ended): the end of the maximal chunk holding the
- * goal's last block x.  A free run's maximal chunks are the largest
- * aligned ones inside it, capped at max_order; the aligned chunk of order
- * k holding x lies in [q, e) iff x and q - 1 differ in a bit k or higher,
- * as do x and e, so its order is ilog2 of the least of x ^ (q - 1), x ^ e
- * and 2^max_order (cap).  No buddy bit is read: the run tree gave e.
- */
-static inline uint32_t mb_long_piece(uint32_t q, uint32_t e, uint32_t goal, uint32_t cap)
-{
-	uint32_t x = q + goal - 1, a = x ^ (q - 1u), b = x ^ e;
-	uint32_t m = a < b ? a : b;
-	/* ilog2 as clz ^ 31: one bsr (63 - clz left GCC a bsr, a xor and
-	   a sub) */
-	int k = __builtin_clz(m < cap ? m : cap) ^ 31;
-
-	return (((x >> k) + 1) << k) - q;
-}
-
-/*
  * mb_complex_jump_group_locked's scan for CR_GOAL_LEN_FAST's own visits
  * (mb_visit_long_group), a goal of two blocks or more: the run tree names
  * each run of the goal's length or more and where it ends
@@ -814,17 +792,13 @@ static inline uint32_t mb_long_piece(uint32_t q, uint32_t e, uint32_t goal, uint
  * `found`, the free count and the tunables stay in registers across the
  * measures, and the measures' statistics are counted once.  The jump's
  * loop kept all in ac and called the measure, ~180 instructions a visit
- * (aging:triangle, ~2.5 measures a visit).
+ * (aging:triangle, ~2.5 measures a visit).  This copy is for a tree not
+ * all fresh at the visit's start: each run from a walk of its own that
+ * flushes and mends what it reaches; a fresh tree's is
+ * mb_scan_long_runs_fresh, its measures inside one walk.
  */
-/* the goal from which a fresh tree's runs come in batches
-   (mb_scan_long_runs_batch); see mb_scan_long_runs_locked.  64, not 256,
-   once the batch's loop had shed its tests (on d1f0c77: aging:triangle
-   2478.4 -> 2475.5 instructions a call, the aged cells equal; 128: 2476.3;
-   32: cell:aged90:256:rand:20 2414.5 -> 2444.6) */
-#define MB_LONG_BATCH_MIN 64u
-static inline __attribute__((always_inline)) void mb_scan_long_runs_as(struct mb_ac *ac,
-									struct mb_group *grp,
-									bool fresh, bool batch)
+static __attribute__((noinline)) void mb_scan_long_runs_stale(struct mb_ac *ac,
+							     struct mb_group *grp)
 {
 	struct mb_volume *vol = ac->vol;
 	const uint32_t goal = ac->g_ex.fe_len, bpg = vol->bpg;
@@ -854,13 +828,6 @@ static inline __attribute__((always_inline)) void mb_scan_long_runs_as(struct mb
 	bool corrupt = false;
 	const uint32_t cap = 1u << vol->max_order;
 
-	struct mb_runsum_run runs[MB_RUNSUM_RUNS];
-	/* a batch short of MB_RUNSUM_RUNS runs is the group's last (its
-	   resume bpg): no test of resume here (the first batch's from
-	   bb_first_free); a full one may end at bpg too, and the walk then
-	   answers none */
-	uint32_t nr = MB_RUNSUM_RUNS, r = MB_RUNSUM_RUNS, resume = grp->bb_first_free;
-
 	assert(ac->criteria < MB_CR_GOAL_LEN_SLOW && goal > 1 && ac->status == MB_AC_CONTINUE);
 	assert(ac->b_ex.fe_len < goal || ac->b_ex.fe_group != g);
 	for (uint32_t i = grp->bb_first_free, e = 0;;) {
@@ -869,26 +836,10 @@ static inline __attribute__((always_inline)) void mb_scan_long_runs_as(struct mb
 		   while goal blocks are left, no walk between them (the walk
 		   from a piece's end would name that end), each in closed
 		   form (mb_long_piece, asserted against the buddy's measure) */
-		uint32_t p;
+		uint32_t p = mb_runsum_next_long_end(vol, grp, i, goal, &e);
 
-		if (batch) {
-			if (r == nr) {
-				if (nr < MB_RUNSUM_RUNS)
-					break;
-				nr = mb_runsum_long_runs_fresh(vol, grp, resume, goal, runs,
-							       MB_RUNSUM_RUNS, &resume);
-				if (!nr)
-					break;
-				r = 0;
-			}
-			p = runs[r].start;
-			e = runs[r++].end;
-		} else {
-			p = fresh ? mb_runsum_next_long_end_fresh(vol, grp, i, goal, &e)
-				  : mb_runsum_next_long_end(vol, grp, i, goal, &e);
-			if (p >= bpg)
-				break;
-		}
+		if (p >= bpg)
+			break;
 		do {
 			uint32_t len = mb_long_piece(p, e, goal, cap);
 
@@ -961,55 +912,77 @@ taken:
 }
 
 /*
- * Its loop in three copies: a tree all fresh when the visit begins
- * (mb_runsum_long_begin) stays so while the group's lock is held, and its
- * walks are inline in the loop (mb_runsum_next_long_end_fresh), or, for a
- * goal of MB_LONG_BATCH_MIN blocks or more, come in batches of runs from
- * one walk out of line that goes on past each run
- * (mb_runsum_long_runs_fresh, MB_RUNSUM_RUNS a batch): the measures' loop
- * and the walk's then keep their registers, and a run ending in a node
- * with no other run of the goal needs no new walk (on fe829d8:
- * aging:triangle 2943 -> 2900 instructions a call; batches of 4: 2906,
- * of 2: 2925, of 16: 2904; from goals of 512: 2904, of 1024: 2915;
- * batches from new walks, one run after another: 2934, then 2938 with
- * the inline copy beside it).  The small goals keep the inline walk:
- * their first pieces often decide, and a batch then walked for runs no
- * measure reads (batches of 4 for every goal: cell:aged90:256:rand:20
- * 2562 -> 2614, zero 2086 -> 2113).  In the third copy the walks are out
- * of line (a partly stale tree, its walks flushing and mending: the aged
- * len-256 cells' visits).  One loop with the fresh walk inline and the
- * other's call beside it cost those cells 8 instructions a call in spills
- * (aging:triangle gained 24).  Tried on 3628fb8 and not kept: grp's number
- * passed down from mb_visit_long_group (cell:aged90:256:rand:20 +3.7,
- * triangle equal); the batch copy inline in mb_visit_long_group
- * (triangle +2); on cc01883 the best in three registers, written back
- * only when moved (triangle +5.6, the aged90 cells +0.7 and +2.7,
- * cell:aged50:256:zero:20 -1).
+ * The scan in a tree all fresh when the visit begins (mb_runsum_long_begin
+ * true), which stays so while the group's lock is held: its measures taken
+ * inside one walk of the group (mb_runsum_long_measure_fresh, inline
+ * here), which names each run of the goal as it goes on past the last, and
+ * stops at the first verdict -- the same runs in the same order, the same
+ * pieces, verdicts and end as mb_scan_long_runs_stale's.  Before, its runs
+ * came in batches of eight from a walk out of line (the measures' loop
+ * reading them from an array, two frames, and a walk that could not stop
+ * at a verdict), or, for goals under 64 blocks, from a walk inline a run
+ * at a time (aging:triangle 2415 -> 2359, cell:aged90:256:rand:20 2363 ->
+ * 2307, cell:aged50:256:next:20 1210 -> 1186 instructions a call).  The
+ * walk's measures kept out of line (a call from the walk, the state in a
+ * struct): aging:triangle 2402.
  */
 static __attribute__((noinline)) void mb_scan_long_runs_fresh(struct mb_ac *ac,
 							     struct mb_group *grp)
 {
-	mb_scan_long_runs_as(ac, grp, true, false);
-}
+	struct mb_volume *vol = ac->vol;
+	const uint32_t goal = ac->g_ex.fe_len;
+	const uint32_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
+	const uint32_t min = MB_READ_ONCE(vol->t.mb_min_to_scan);
+	const uint32_t found0 = ac->found;
+	struct mb_long_scan m = {
+		.goal = goal,
+		.take = ac->flags & MB_HINT_FIRST ? UINT32_MAX : goal,
+		.decide = max < min ? max : min,
+		.max = max,
+		.cap = 1u << vol->max_order,
+		.blen = ac->b_ex.fe_len < goal ? UINT32_MAX : ac->b_ex.fe_len,
+		.bstart = UINT32_MAX,
+		.found = found0,
+		.free = grp->bb_free,
+	};
+	const mb_grp_t g = mb_group_no(vol, grp);
 
-static __attribute__((noinline)) void mb_scan_long_runs_batch(struct mb_ac *ac,
-							     struct mb_group *grp)
-{
-	mb_scan_long_runs_as(ac, grp, true, true);
-}
+	assert(ac->criteria < MB_CR_GOAL_LEN_SLOW && goal > 1 && ac->status == MB_AC_CONTINUE);
+	assert(ac->b_ex.fe_len < goal || ac->b_ex.fe_group != g);
+	int end = mb_runsum_long_measure_fresh(vol, grp, &m);
 
-static __attribute__((noinline)) void mb_scan_long_runs_stale(struct mb_ac *ac,
-							     struct mb_group *grp)
-{
-	mb_scan_long_runs_as(ac, grp, false, false);
+	/* the pieces kept are the buddy's measures there */
+	assert(end != MB_LONG_TAKEN ||
+	       m.tlen == mb_buddy_find_extent_known(vol, grp, m.tstart, goal, goal));
+	assert(m.bstart == UINT32_MAX ||
+	       m.blen == mb_buddy_find_extent_known(vol, grp, m.bstart, goal, goal));
+	if (end == MB_LONG_TAKEN)
+		ac->b_ex = (struct mb_fex){ g, m.tstart, m.tlen, ac->g_ex.fe_logical };
+	else if (m.bstart != UINT32_MAX) /* a piece replaced the best */
+		ac->b_ex = (struct mb_fex){ g, m.bstart, m.blen, ac->g_ex.fe_logical };
+	ac->found = m.found;
+	mb_stat_cr(vol, ac->criteria, 2, m.found - found0);
+	if (end == MB_LONG_CORRUPT) {
+		mb_group_set_corrupt_locked(vol, grp);
+		return;
+	}
+	if (end == MB_LONG_GO_ON) {
+		/* the group's end, as mb_scan_long_runs_stale's */
+		if (m.found > MB_READ_ONCE(vol->t.mb_max_to_scan) && m.take != UINT32_MAX)
+			end = MB_LONG_BREAK;
+		else if (m.bstart != UINT32_MAX)
+			end = MB_LONG_BEST;
+	}
+	if (end == MB_LONG_TAKEN || end == MB_LONG_BEST)
+		mb_use_best_found_locked(ac, grp);
+	else if (end == MB_LONG_BREAK)
+		ac->status = MB_AC_BREAK;
 }
 
 static inline void mb_scan_long_runs_locked(struct mb_ac *ac, struct mb_group *grp)
 {
 	if (!mb_runsum_long_begin(ac->vol, grp))
 		mb_scan_long_runs_stale(ac, grp);
-	else if (ac->g_ex.fe_len >= MB_LONG_BATCH_MIN)
-		mb_scan_long_runs_batch(ac, grp);
 	else
 		mb_scan_long_runs_fresh(ac, grp);
 }

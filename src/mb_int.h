@@ -1567,6 +1567,50 @@ struct mb_runsum_run {
 uint32_t mb_runsum_long_runs_fresh(const struct mb_volume *vol, struct mb_group *grp,
 				   uint32_t from, uint32_t len, struct mb_runsum_run *runs,
 				   uint32_t nmax, uint32_t *resume);
+/*
+ * What ext4's measure (mb_find_extent, here mb_buddy_find_extent_known)
+ * gets at q for a goal of `goal` blocks, when the free run holding q ends
+ * at e >= q + goal and q starts a maximal free chunk (the run's start, or
+ * where the last measure ended): the end of the maximal chunk holding the
+ * goal's last block x.  A free run's maximal chunks are the largest
+ * aligned ones inside it, capped at max_order; the aligned chunk of order
+ * k holding x lies in [q, e) iff x and q - 1 differ in a bit k or higher,
+ * as do x and e, so its order is ilog2 of the least of x ^ (q - 1), x ^ e
+ * and 2^max_order (cap).  No buddy bit is read: the run tree gave e.
+ */
+static inline uint32_t mb_long_piece(uint32_t q, uint32_t e, uint32_t goal, uint32_t cap)
+{
+	uint32_t x = q + goal - 1, a = x ^ (q - 1u), b = x ^ e;
+	uint32_t m = a < b ? a : b;
+	/* ilog2 as clz ^ 31: one bsr (63 - clz left GCC a bsr, a xor and
+	   a sub) */
+	int k = __builtin_clz(m < cap ? m : cap) ^ 31;
+
+	return (((x >> k) + 1) << k) - q;
+}
+
+/*
+ * The long scan's measures (alloc.c, mb_scan_long_runs_batch), taken by
+ * mb_runsum_long_measure_fresh at each run of the goal as its walk names
+ * it: ext4's pieces of the run (mb_long_piece) and its verdicts on each,
+ * the walk going on only while none decides.  The best of the goal or
+ * more (blen, bstart: none replaced it while bstart is UINT32_MAX), the
+ * pieces counted (found) and the group's free count as measured down.
+ */
+struct mb_long_scan {
+	uint32_t goal, take, decide, max, cap; /* as mb_scan_long_runs_as's */
+	uint32_t blen, bstart, found, free;
+	uint32_t tstart, tlen; /* MB_LONG_TAKEN: the piece taken at once */
+};
+enum mb_long_end {
+	MB_LONG_GO_ON,   /* the group's end: no verdict */
+	MB_LONG_TAKEN,   /* a piece of `take` or less: tstart, tlen */
+	MB_LONG_BEST,    /* found past decide and min, a best: take it */
+	MB_LONG_BREAK,   /* found past max */
+	MB_LONG_CORRUPT, /* a piece longer than the free count */
+};
+int mb_runsum_long_measure_fresh(const struct mb_volume *vol, struct mb_group *grp,
+				 struct mb_long_scan *m);
 /* mb_runsum_scan's answer: see there */
 struct mb_runsum_scan {
 	uint32_t next;     /* first block of a run of `want` or more, or bpg */
