@@ -2755,7 +2755,13 @@ MB_RS_INLINE bool mb_rs_long_words(const struct mb_volume *vol, const struct mb_
 			*c = 0;
 			return false;
 		}
-		if (mb_rs_long_word(~grp->bb_bitmap[wi], wi << 6, want, c, at, e, open))
+		uint64_t u = grp->bb_bitmap[wi];
+
+		/* all used with no run open: nothing to close or find (an
+		   aged group's leaves are mostly such words) */
+		if (u == ~0ULL && !*c)
+			continue;
+		if (mb_rs_long_word(~u, wi << 6, want, c, at, e, open))
 			return true;
 	}
 	return false;

@@ -594,6 +594,71 @@ TEST(next_long_end_names_the_run_end)
 }
 
 /*
+ * A run open at a word's end is closed by a word all used after it: the
+ * free blocks of the word past that one start a new run, however long the
+ * two are together.  In a leaf: r free blocks ending word 2, word 3 all
+ * used, s free blocks starting word 4 (r + s >= want, each less), then a
+ * run of want from word 6.  Every long-run query from the group's first
+ * free block, or from word 2's start, names the run at word 6: the
+ * stale and fresh walks (a leaf's words read from a start inside it), the
+ * batches, and the scan's measure (the leaf descended into, its words
+ * read up to its first max).  Random bitmaps seldom hold a used word
+ * between two such runs: the words' loop skips an all-used word only
+ * while no run is open.
+ */
+TEST(a_used_word_closes_an_open_run)
+{
+	const uint32_t r = 30, s = 30, want = 40;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+			struct mb_group *grp = mb_group_at(vol, g);
+			uint64_t rng = 1;
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			/* the last whole leaf of the group */
+			uint32_t b = (grp->bb_len / 512) * 512, run = b - 512 + 384;
+
+			if (b < 512) {
+				mb_unlock(&grp->bb_lock);
+				continue;
+			}
+			b -= 512;
+			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, 1, 0); /* all used */
+			random_runs(&rng, grp->bb_bitmap, b + 192 - r, b + 192, r, 100);
+			random_runs(&rng, grp->bb_bitmap, b + 256, b + 256 + s, s, 100);
+			random_runs(&rng, grp->bb_bitmap, run, run + want, want, 100);
+			ASSERT_EQ_INT(rs_model_next_long(grp->bb_bitmap, vol->bpg, b + 128, want), run);
+			mb_buddy_generate(vol, grp); /* the tree all stale */
+			ASSERT_EQ_INT(next_end_differs(vol, grp, b + 128, want), 0);
+			mb_runsum_flush_locked(vol, grp); /* all fresh */
+			ASSERT_EQ_INT(next_end_differs(vol, grp, b + 128, want), 0);
+			ASSERT_EQ_INT(next_end_differs(vol, grp, grp->bb_first_free, want), 0);
+			uint64_t brng = 7;
+
+			ASSERT_EQ_INT(long_runs_differ(vol, grp, b + 128, want, &brng), 0);
+			ASSERT_EQ_INT(long_runs_differ(vol, grp, grp->bb_first_free, want, &brng), 0);
+			/* the scan's measure, any piece taken at once: the run's */
+			struct mb_long_scan m = {.goal = want, .take = UINT32_MAX, .decide = 10,
+						 .max = 200, .cap = 1u << vol->max_order,
+						 .blen = UINT32_MAX, .bstart = UINT32_MAX,
+						 .free = grp->bb_free};
+
+			ASSERT_EQ_INT(mb_runsum_long_measure_fresh(vol, grp, &m), MB_LONG_TAKEN);
+			ASSERT_EQ_INT(m.tstart, run);
+			ASSERT_EQ_INT(m.found, 1);
+			mb_buddy_generate(vol, grp);
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+}
+
+/*
  * A count from the group's start over a tree mostly stale (more stale
  * leaves than a walk rebuilds at once), in a group with fewer free runs
  * than the count's limit: the count cannot end inside, so the walk would
