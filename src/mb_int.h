@@ -1559,7 +1559,8 @@ uint32_t mb_runsum_next_long_end(const struct mb_volume *vol, struct mb_group *g
 bool mb_runsum_long_begin(const struct mb_volume *vol, struct mb_group *grp);
 uint32_t mb_runsum_next_long_end_fresh(const struct mb_volume *vol, struct mb_group *grp,
 				       uint32_t from, uint32_t len, uint32_t *end);
-/* a free run [start, end) of mb_runsum_long_runs_fresh's batch */
+/* a free run [start, end) of mb_runsum_long_runs_fresh's batch (the
+   scan measures in the walk instead: mb_runsum_long_measure_fresh) */
 struct mb_runsum_run {
 	uint32_t start, end;
 };
@@ -1590,7 +1591,7 @@ static inline uint32_t mb_long_piece(uint32_t q, uint32_t e, uint32_t goal, uint
 }
 
 /*
- * The long scan's measures (alloc.c, mb_scan_long_runs_batch), taken by
+ * The long scan's measures (alloc.c, mb_scan_long_runs_fresh), taken by
  * mb_runsum_long_measure_fresh at each run of the goal as its walk names
  * it: ext4's pieces of the run (mb_long_piece) and its verdicts on each,
  * the walk going on only while none decides.  The best of the goal or
@@ -1598,7 +1599,7 @@ static inline uint32_t mb_long_piece(uint32_t q, uint32_t e, uint32_t goal, uint
  * pieces counted (found) and the group's free count as measured down.
  */
 struct mb_long_scan {
-	uint32_t goal, take, decide, max, cap; /* as mb_scan_long_runs_as's */
+	uint32_t goal, take, decide, max, cap; /* as mb_scan_long_runs_stale's */
 	uint32_t blen, bstart, found, free;
 	uint32_t tstart, tlen; /* MB_LONG_TAKEN: the piece taken at once */
 };
