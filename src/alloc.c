@@ -1692,6 +1692,10 @@ static __attribute__((noinline)) void mb_scan_power2(struct mb_ac *ac, mb_grp_t 
 static int mb_alloc_regular_anon(struct mb_volume *vol, const struct mb_request *req,
 				 struct mb_extent *out);
 
+/* mb_scan_power2_fast_order's "no" for a request of one block: the one
+   place that knows it without a test of its own (mb_alloc_one_fast) */
+#define MB_P2_FAST_ONE_BLOCK (-2)
+
 static inline int mb_scan_power2_fast_order(const struct mb_volume *vol,
 					    const struct mb_request *req)
 {
@@ -1717,7 +1721,7 @@ static inline int mb_scan_power2_fast_order(const struct mb_volume *vol,
 	   is one mask, not the goal's compare and a select first */
 	if (lo < MB_READ_ONCE(vol->p2_fast_lo) ||
 	    (req->flags & (MB_HINT_DELALLOC_RESERVED | MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)))
-		return -1;
+		return lo ? -1 : MB_P2_FAST_ONE_BLOCK;
 	return (int)lo + __builtin_ctzll(m);
 }
 
@@ -3364,6 +3368,109 @@ static __attribute__((noinline, cold)) int mb_alloc_anon_traced(struct mb_volume
 	return mb_alloc_regular(vol, req, out);
 }
 
+/*
+ * A one-block request without a file in a process of one thread, under the
+ * default tunables (p2_fast_lo: no stats, the indexed scan, no linear
+ * groups, no hook, a writable store), with no goal block to try first and
+ * nothing reserved: what the regular path does for it when its first
+ * group's free blocks are one run from bb_first_free to the group's end --
+ * a sequential fill's, raw:1's every request -- without the allocation
+ * context's search.  That path: CR_GOAL_LEN_FAST (a one-block goal is never
+ * CR_POWER2_ALIGNED's, mb_regular_allocator), whose walk
+ * (mb_scan_goal_len_fast_as, j 0) visits first the first member of the
+ * lowest non-empty average order's set from the goal's group; the visit's
+ * verdict on its counters; the one-block scan from bb_first_free
+ * (mb_scan_one_block_locked), whose first shortest extent is then the
+ * tail's first chunk (mb_scan1_tail); and the take of its first block
+ * (mb_use_found_locked, the chunk's order known).  The claim is taken
+ * here, once the block is in hand, as the power-of-two fast path's
+ * (mb_scan_power2_fast): only from this CPU's share, and never settled.
+ * Anything else -- the walk's skip of the set, no member, a group not
+ * built or refused, free blocks that are no tail, a share that cannot
+ * grant -- declines having changed nothing, and the regular path decides.
+ * The group's lock is free: mb_alloc holds none (mb_lock_one_free).  On
+ * 8837a57 raw:1:200000 776 -> 506 instructions a call.
+ */
+static __attribute__((noinline)) int mb_alloc_one_fast(struct mb_volume *vol,
+							const struct mb_request *req,
+							struct mb_extent *out)
+{
+	uint64_t m = atomic_load_explicit(&vol->avg_orders, memory_order_relaxed);
+
+	/* enospc_pressure: the regular path's NOPREALLOC, which changes nothing
+	   for this request; declined all the same (rare) */
+	if (!m || MB_READ_ONCE(vol->p2_fast_lo) == UINT32_MAX ||
+	    (req->flags & (MB_HINT_DELALLOC_RESERVED | MB_HINT_TRY_GOAL | MB_HINT_GOAL_ONLY)) ||
+	    atomic_load_explicit(&vol->enospc_pressure, memory_order_relaxed))
+		return mb_alloc_regular_anon(vol, req, out);
+	int ao = __builtin_ctzll(m); /* the lowest average order with a group */
+	/* group 0's goal (no goal, or a block of the first group: a fill's
+	   from block 0) by one compare, as mb_scan_power2_fast's */
+	uint64_t gb = req->goal - vol->data_first;
+	mb_grp_t goal = 0;
+
+	if (gb >= vol->bpg && req->goal != MB_GOAL_NONE)
+		goal = mb_block_group(vol, req->goal);
+
+	/* the walk's first pass skipped, or its order past max_order: the
+	   walk of every set, the regular path's */
+	if (ao > vol->max_order || (goal && !mb_gset_any_from(&vol->avg_ge[0], goal)))
+		return mb_alloc_regular_anon(vol, req, out);
+	mb_grp_t g = mb_gset_next_near(&vol->avg_set[ao], goal);
+
+	if (g >= vol->ngroups)
+		return mb_alloc_regular_anon(vol, req, out);
+	/* built and counted in the cache (TRACKED implies set up: mb_group_at
+	   has nothing to do, the load nothing either); the prefilter's and the
+	   locked verdict's test on the counters, free / frags >= 1 */
+	struct mb_group *grp = &vol->groups[g];
+	uint32_t state = atomic_load_explicit(&grp->bb_state, memory_order_relaxed);
+	uint32_t free = grp->bb_free, frags = grp->bb_fragments;
+
+	if ((state & (MB_GRP_NEED_INIT | MB_GRP_TRACKED | MB_GRP_CORRUPT)) != MB_GRP_TRACKED ||
+	    !grp->bb_buddy || !frags || free < frags)
+		return mb_alloc_regular_anon(vol, req, out);
+	assert(free && mb_good_group(&(struct mb_ac){ .g_ex.fe_len = 1 }, grp,
+				     MB_CR_GOAL_LEN_FAST));
+	/* the scan's answer in closed form where the group is free from its
+	   first free block on (a sequential fill's): the tail's first chunk,
+	   the shortest (mb_scan1_tail), else the regular path's scan -- a
+	   second caller of mb_buddy_scan1 made gcc stop inlining it into
+	   mb_visit_group.  No count of the extents: where the scan breaks off
+	   past mb_max_to_scan (that at or below mb_min_to_scan), the criteria
+	   loop takes the best it left -- this chunk's front, as measured with
+	   one thread (mb_try_best_found) -- the same block */
+	uint32_t first = grp->bb_first_free;
+
+	if (!mb_scan1_tail_free(vol, grp, first, free))
+		return mb_alloc_regular_anon(vol, req, out);
+	int k = mb_scan1_tail_order(vol, first);
+
+	mb_lock_one_free(&grp->bb_lock);
+	/* the take is the regular path's, on its context as the search left
+	   it: mb_use_found_locked reads what it reads there (a mark of its
+	   own here made gcc stop inlining the buddy's into it: drain +15
+	   instructions a call) */
+	struct mb_ac ac;
+
+	mb_ac_init(&ac, vol, req, true);
+	if (!mb_resv_take_exact_held(ac.slot, 1, 1)) {
+		mb_unlock_one(&grp->bb_lock, true);
+		return mb_alloc_regular_anon(vol, req, out);
+	}
+	ac.criteria = MB_CR_GOAL_LEN_FAST;
+	ac.groups_scanned = 1;
+	ac.found = 1; /* one extent at least: the count, only mb_stats' */
+	ac.b_ex = (struct mb_fex){ g, first, 1u << k, req->logical };
+	mb_use_found_locked(&ac, grp, k); /* first starts a maximal chunk of order k */
+	mb_unlock_one(&grp->bb_lock, true);
+	assert(ac.status == MB_AC_FOUND && ac.b_ex.fe_len == 1 && !ac.pa_obj);
+	out->start = mb_group_first_block(vol, g) + first;
+	out->len = 1;
+	out->logical = req->logical;
+	return 0;
+}
+
 /* mb_alloc_anon's steps past a valid request's test */
 static inline __attribute__((always_inline)) int mb_alloc_anon_valid(struct mb_volume *vol,
 								     const struct mb_request *req,
@@ -3382,6 +3489,8 @@ static inline __attribute__((always_inline)) int mb_alloc_anon_valid(struct mb_v
 					    : mb_scan_power2_fast_mt(vol, req, out, k);
 	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
 		return -EROFS; /* nothing allocated could ever be committed */
+	if (k == MB_P2_FAST_ONE_BLOCK && MB_SINGLE_THREADED())
+		return mb_alloc_one_fast(vol, req, out);
 	return mb_alloc_regular_anon(vol, req, out);
 }
 

@@ -1671,6 +1671,48 @@ struct mb_scan1 {
 };
 void mb_buddy_scan1(const struct mb_volume *vol, const struct mb_group *grp, mb_grpblk_t from,
 		    uint32_t n, uint32_t free, struct mb_scan1 *out);
+/*
+ * mb_buddy_scan1 from the group's first free block when every block from
+ * there to the group's end is free (its free count is that tail's length)
+ * and the group's end is a multiple of 2^max_order: one run, whose
+ * maximal chunks rise from from's alignment (each chunk's end aligned to
+ * the next's larger order) up to 2^max_order, then stay there.  The first
+ * is the shortest (1 block when from is odd: the walk ends there), the
+ * chunks are one a set bit of the rising part's length, then one a
+ * 2^max_order, and none exceeds the free count: the walk's answer without
+ * a read of the bitmap or buddy.  The sequential fill of one-block
+ * requests (raw:1) finds its groups so: the walk's chunk after chunk cost
+ * it ~100 instructions a call.  Here, not in buddy.c: alloc.c's one-block
+ * fast path (mb_alloc_one_fast) answers with it alone -- a second caller
+ * of mb_buddy_scan1 made gcc stop inlining it into mb_visit_group.
+ */
+static inline bool mb_scan1_tail_free(const struct mb_volume *vol, const struct mb_group *grp,
+				      mb_grpblk_t from, uint32_t free)
+{
+	return from == grp->bb_first_free && free == grp->bb_free && free &&
+	       free == vol->bpg - from && !(vol->bpg & ((1u << vol->max_order) - 1));
+}
+
+/* the order of that tail's first chunk, the shortest */
+static inline int mb_scan1_tail_order(const struct mb_volume *vol, mb_grpblk_t from)
+{
+	int top = vol->max_order, k = from ? __builtin_ctz(from) : top;
+
+	return k < top ? k : top;
+}
+
+static inline void mb_scan1_tail(const struct mb_volume *vol, mb_grpblk_t from, uint32_t n,
+				 struct mb_scan1 *out)
+{
+	int top = vol->max_order, k = mb_scan1_tail_order(vol, from);
+	uint32_t step = 1u << top, rise_end = (from + step - 1) & ~(step - 1);
+	uint32_t chunks = (uint32_t)__builtin_popcount(rise_end - from) +
+			  ((vol->bpg - rise_end) >> top);
+
+	out->start = from;
+	out->len = 1u << k;
+	out->count = k == 0 ? 1 : chunks < n ? chunks : n;
+}
 int mb_buddy_order_fast(const struct mb_volume *vol, const struct mb_group *grp,
 			mb_grpblk_t block);
 int mb_buddy_order_for_block(const struct mb_volume *vol, const struct mb_group *grp,
