@@ -9,11 +9,13 @@
  * (lockstep.h): every answer must be the same.  mb_stats is off on both
  * (with it on, the fast path stands aside).  The requests are mostly of
  * one block, with goals of every kind and the flags that send them the
- * regular way, a few longer ones and frees in between (groups whose free
- * blocks are no tail: the regular path's); on empty and aged volumes,
- * groups of a size no power of two or of 2^max_order, data from block 1,
- * and the scan limits both ways round (mb_max_to_scan at or below
- * mb_min_to_scan: the scan may break off, the regular path's).
+ * regular way or change its walk (MB_HINT_FIRST), a few longer ones and
+ * frees in between (groups whose free blocks are no tail: the regular
+ * path's); on empty and aged volumes, groups of a size no power of two or
+ * of 2^max_order, data from block 1, and the scan limits both ways round
+ * (mb_max_to_scan at or below mb_min_to_scan: the scan may break off and
+ * the criteria loop take the best it left).  Free space (statfs) compared
+ * too: the fast path's claim must be the regular one's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -77,6 +79,8 @@ static int one_request(struct mb_lockstep *ls, uint64_t dice, bool files, struct
 		r->flags |= MB_HINT_DELALLOC_RESERVED;
 	else if (f == 15)
 		r->flags |= MB_HINT_DATA;
+	else if (f == 16) /* the walk's first extent taken at once: the same block */
+		r->flags |= MB_HINT_FIRST;
 	return -1;
 }
 
