@@ -476,6 +476,23 @@ static void mb_use_found_locked(struct mb_ac *ac, struct mb_group *grp, int orde
 	mb_use_marked_locked(ac, grp);
 }
 
+/*
+ * mb_use_found_locked for the one-block scan's take (mb_scan_one_block_locked):
+ * one block, the first of the maximal free chunk of order k the scan
+ * listed.  Whatever was asked (a goal cut to one block may be less than
+ * the request), one block is no surplus over it: no PA of the rest, as
+ * mb_use_found_locked finds.
+ */
+static void mb_use_one_found_locked(struct mb_ac *ac, struct mb_group *grp, int k)
+{
+	mb_assert_locked(&grp->bb_lock);
+	assert(ac->g_ex.fe_len == 1 && ac->o_ex.fe_len >= 1 && ac->b_ex.fe_len == 1u << k);
+	ac->b_ex.fe_len = 1;
+	ac->b_ex.fe_logical = ac->g_ex.fe_logical;
+	mb_buddy_mark_one_used(ac->vol, grp, ac->b_ex.fe_start, k);
+	mb_use_marked_locked(ac, grp);
+}
+
 void mb_use_best_found_locked(struct mb_ac *ac, struct mb_group *grp)
 {
 	mb_use_found_locked(ac, grp, -1);
@@ -763,7 +780,7 @@ static void mb_scan_one_block_locked(struct mb_ac *ac, struct mb_group *grp)
 	if (s.over)
 		mb_group_set_corrupt_locked(vol, grp); /* counters disagree */
 	else if (s.len == 1)
-		mb_use_found_locked(ac, grp, 0); /* a maximal chunk of order 0 */
+		mb_use_one_found_locked(ac, grp, 0); /* a maximal chunk of order 0 */
 	/* else mb_check_limits_locked(.., true) decides as the walk's last one
 	   would have, at `decide` found or at the group's end; inline, the
 	   status CONTINUE as at entry, the tunable read again as there, and no
@@ -774,12 +791,14 @@ static void mb_scan_one_block_locked(struct mb_ac *ac, struct mb_group *grp)
 	else if (ac->found > MB_READ_ONCE(vol->t.mb_max_to_scan))
 		ac->status = MB_AC_BREAK;
 	else if (s.count)
-		mb_use_found_locked(ac, grp, __builtin_ctz(s.len));
+		mb_use_one_found_locked(ac, grp, __builtin_ctz(s.len));
 	/* the takes above hand the mark the order of the chunk it starts: from
 	   bb_first_free, a run's first block, every extent the walk measures
 	   is a maximal chunk of 2^order blocks at its start (test_buddy's
 	   scan1 tests); the mark's own lookup of it cost raw:1 34
-	   instructions a call */
+	   instructions a call.  Its one block is marked by the closed form of
+	   such a take (mb_buddy_mark_one_used: raw:1 928 -> 878 before the
+	   one-block fast path, mb_alloc_one_fast) */
 }
 
 /*
@@ -3382,14 +3401,16 @@ static __attribute__((noinline, cold)) int mb_alloc_anon_traced(struct mb_volume
  * verdict on its counters; the one-block scan from bb_first_free
  * (mb_scan_one_block_locked), whose first shortest extent is then the
  * tail's first chunk (mb_scan1_tail); and the take of its first block
- * (mb_use_found_locked, the chunk's order known).  The claim is taken
+ * (mb_use_one_found_locked, the one-block scan's take: the chunk's order
+ * known, one block marked in closed form).  The claim is taken
  * here, once the block is in hand, as the power-of-two fast path's
  * (mb_scan_power2_fast): only from this CPU's share, and never settled.
  * Anything else -- the walk's skip of the set, no member, a group not
  * built or refused, free blocks that are no tail, a share that cannot
  * grant -- declines having changed nothing, and the regular path decides.
  * The group's lock is free: mb_alloc holds none (mb_lock_one_free).  On
- * 8837a57 raw:1:200000 776 -> 506 instructions a call.
+ * 8837a57 raw:1:200000 776 -> 506 instructions a call (456 with the
+ * closed-form one-block mark).
  */
 static __attribute__((noinline)) int mb_alloc_one_fast(struct mb_volume *vol,
 							const struct mb_request *req,
@@ -3447,10 +3468,11 @@ static __attribute__((noinline)) int mb_alloc_one_fast(struct mb_volume *vol,
 	int k = mb_scan1_tail_order(vol, first);
 
 	mb_lock_one_free(&grp->bb_lock);
-	/* the take is the regular path's, on its context as the search left
-	   it: mb_use_found_locked reads what it reads there (a mark of its
-	   own here made gcc stop inlining the buddy's into it: drain +15
-	   instructions a call) */
+	/* the take is the one-block scan's, on its context as the search left
+	   it: mb_use_one_found_locked reads what it reads there (a call of the
+	   buddy's general mark here made gcc stop inlining it into
+	   mb_use_found_locked: drain +15 instructions a call); raw:1 506 -> 456
+	   with the closed-form mark */
 	struct mb_ac ac;
 
 	mb_ac_init(&ac, vol, req, true);
@@ -3462,7 +3484,7 @@ static __attribute__((noinline)) int mb_alloc_one_fast(struct mb_volume *vol,
 	ac.groups_scanned = 1;
 	ac.found = 1; /* one extent at least: the count, only mb_stats' */
 	ac.b_ex = (struct mb_fex){ g, first, 1u << k, req->logical };
-	mb_use_found_locked(&ac, grp, k); /* first starts a maximal chunk of order k */
+	mb_use_one_found_locked(&ac, grp, k); /* first starts a maximal chunk of order k */
 	mb_unlock_one(&grp->bb_lock, true);
 	assert(ac.status == MB_AC_FOUND && ac.b_ex.fe_len == 1 && !ac.pa_obj);
 	out->start = mb_group_first_block(vol, g) + first;

@@ -1084,6 +1084,41 @@ void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_gr
 	mb_buddy_mark_used_at(vol, grp, start, len, k);
 }
 
+/*
+ * mb_buddy_mark_found_used of the one block at c, the first of the
+ * maximal free chunk of order k there (the one-block scan's take,
+ * alloc.c): the chunk leaves the buddy and the rest of it, [c + 1, c +
+ * 2^k), comes back as the binary digits of 2^k - 1, one chunk of each
+ * order below k (mb_put_after's), so the block after c is free unless k
+ * is 0.  None of the general mark's lookups or tests of where the extent
+ * lies in its run; one bit of the bitmap, in one leaf of the run tree.
+ */
+void mb_buddy_mark_one_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c, int k)
+{
+	const uint32_t end = c + 1;
+	const bool before = mb_is_free_before(grp, c);
+	const bool after = k || mb_is_free_after(vol, grp, end);
+
+	assert(!mb_test_bit(grp->bb_bitmap, c));
+	assert(k == mb_order_at_start(vol, grp, c) && !(c & ((1u << k) - 1)));
+	mb_chunk_take(vol, grp, k, c);
+	mb_put_after(vol, grp, end, c + (1u << k));
+	grp->bb_bitmap[c >> 6] |= 1ULL << (c & 63);
+	mb_runsum_mark_locked(vol, grp, c, 1, true, !before && !after);
+	uint32_t frags = grp->bb_fragments + (uint32_t)before + (uint32_t)after - 1;
+	uint32_t free = grp->bb_free - 1;
+
+	MB_WRITE_ONCE(grp->bb_fragments, frags);
+	MB_WRITE_ONCE(grp->bb_free, free);
+	if (grp->bb_first_free == c)
+		MB_WRITE_ONCE(grp->bb_first_free,
+			      after ? end : mb_first_free_from(vol, grp->bb_bitmap, end, free));
+	if (MB_LIKELY(mb_group_orders_hold_used_as(vol, grp, free, frags, !before && !after)))
+		mb_group_orders_check(vol, grp);
+	else
+		mb_group_reorder_used_locked(vol, grp);
+}
+
 /* 2^lo blocks at c aligned to them, lo > 10 (32 words or more): no end
    masks, memset alone (mb_set_bits_words computed them: aging:8m64k's
    2048-block chunks paid ~50 instructions more).  Out of line, as the
