@@ -526,17 +526,40 @@ void mb_group_reorder_used_locked(struct mb_volume *vol, struct mb_group *grp)
 
 /*
  * The same after blocks were freed (buddy.c): top is the highest order a
- * freed chunk ended in once merged.  A free adds chunks only of the orders
- * they end in, and takes a chunk of order j away only by merging it into
- * one of order j + 1 or more, so the largest order is the one recorded
- * before or top, whichever is higher, and the search starts there.  -1
- * recorded (nothing free, or corrupt): the full search.
+ * freed chunk ended in once merged (>= 0).  A free adds chunks only of the
+ * orders they end in, and takes a chunk of order j away only by merging it
+ * into one of order j + 1 or more, so the largest order is the one
+ * recorded before or top, whichever is higher: the chunk that ended at top
+ * is still there (one merged further would have ended higher), and one of
+ * order lo could only have gone into a chunk above top.  That holds for -1
+ * recorded too: nothing was free, and the largest is top (corrupt: -1,
+ * whatever the start; mb_group_update_orders_from).
+ *
+ * Most frees change no order (a block or a few, in a group with more):
+ * that case is told without a division, as mb_group_orders_hold_used_as
+ * tells it for a use -- lo holds when top <= lo (so lo >= 0: orders
+ * recorded, the group not corrupt); the average order and its sub while
+ * avg_floor[ao][as] <= free / frags < avg_floor[ao][as + 1], two products
+ * and compares (the average may rise or fall: the fragments may grow,
+ * stay or shrink by one); the free order while ilog2(free), capped, is fo
+ * (free rose: only its upper bound can fail).
  */
 void mb_group_update_orders_freed_locked(struct mb_volume *vol, struct mb_group *grp, int top)
 {
 	int lo = grp->bb_largest_free_order;
 
-	top = lo < 0 ? vol->max_order : lo > top ? lo : top;
-	assert(mb_group_largest_order(vol, grp->bb_counters) <= top);
-	mb_group_update_orders_from(vol, grp, top);
+	assert(top >= 0 && (mb_group_corrupt(grp) ||
+			    mb_group_largest_order(vol, grp->bb_counters) == (lo > top ? lo : top)));
+	if (MB_LIKELY(top <= lo)) {
+		uint64_t free = grp->bb_free, frags = grp->bb_fragments;
+		int fo = mb_ilog2(free);
+		const uint32_t *floor =
+			&vol->avg_floor[grp->bb_avg_fragment_size_order][grp->bb_avg_sub];
+
+		assert(!mb_group_corrupt(grp) && free && frags);
+		if (MB_LIKELY((fo < vol->max_order ? fo : vol->max_order) == grp->bb_free_order &&
+			      free >= frags * floor[0] && free < frags * floor[1]))
+			return;
+	}
+	mb_group_update_orders_from(vol, grp, lo > top ? lo : top);
 }
