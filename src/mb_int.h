@@ -1399,6 +1399,14 @@ struct mb_volume {
 	/* Test hooks: set before threads start; read without a lock. */
 	mb_hook_fn hook_fn;
 	void *hook_arg;
+	/* pristine.c: the template's built run tree of a pristine full-length
+	   group, whose one free run starts at rs_pristine_start (set before
+	   the release store of the pointer; NULL until a template is
+	   published).  Read by runsum.c with an acquire load: a field, not a
+	   call, so that runsum.c does not depend on pristine.c, which builds
+	   the tree with runsum.c */
+	_Atomic(const struct mb_rs *) rs_pristine;
+	uint32_t rs_pristine_start;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1541,6 +1549,7 @@ size_t mb_runsum_words(const struct mb_volume *vol);
 struct mb_rs *mb_runsum_tree(const struct mb_volume *vol, const struct mb_group *grp);
 void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp);
 void mb_runsum_invalidate_locked(const struct mb_volume *vol, struct mb_group *grp);
+void mb_runsum_fill_one_run(const struct mb_volume *vol, struct mb_rs *t, uint32_t s, uint32_t e);
 void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
 			     uint32_t len);
 void mb_runsum_mark_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,

@@ -16,9 +16,12 @@
  *
  * The copied tree is all stale, as mb_buddy_generate leaves it: its first
  * query builds it (runsum.c, in closed form while the group is one run).
- * A fresh copy would spare that build (~2,500 instructions, aging:triangle)
- * but costs every mark before a query its ancestors' joins: raw:256 went
- * from 698 to 1262 instructions a call with it.
+ * A fresh copy at the load would spare that build but costs every mark
+ * before a query its ancestors' joins: raw:256 went from 698 to 1262
+ * instructions a call with it.  So the template keeps the built tree
+ * apart (published in vol->rs_pristine), and the first query of a group
+ * its bitmap confirms still pristine copies it instead of filling its
+ * nodes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +32,8 @@ struct mb_pristine {
 	uint32_t rsv;                /* metadata blocks at the group's start */
 	struct mb_buddy_summary sum; /* what the build counted */
 	/* bitmap_words of the bitmap, then the derived buffer as group.c
-	   lays it out (buddy_words of buddy, then the run tree): one memcpy */
+	   lays it out (buddy_words of buddy, then the run tree, stale): one
+	   memcpy; then the run tree built (vol->rs_pristine) */
 	uint64_t words[];
 };
 
@@ -90,7 +94,8 @@ static const struct mb_pristine *mb_pristine_publish(struct mb_volume *vol, stru
 						     uint32_t rsv, struct mb_buddy_summary *sum)
 {
 	size_t bwords = vol->bitmap_words, dwords = mb_pristine_derived_words(vol);
-	struct mb_pristine *t = malloc(sizeof(*t) + (bwords + dwords) * sizeof(uint64_t));
+	size_t twords = mb_runsum_words(vol);
+	struct mb_pristine *t = malloc(sizeof(*t) + (bwords + dwords + twords) * sizeof(uint64_t));
 	struct mb_pristine *expected = NULL;
 
 	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, sum);
@@ -103,10 +108,22 @@ static const struct mb_pristine *mb_pristine_publish(struct mb_volume *vol, stru
 	t->sum = *sum;
 	memcpy(t->words, grp->bb_bitmap, bwords * sizeof(uint64_t));
 	memcpy(t->words + bwords, grp->bb_buddy, dwords * sizeof(uint64_t));
+	/* node 0 is each group's own: zeroes, never copied */
+	memset(t->words + bwords + dwords, 0, sizeof(struct mb_rs));
+	mb_runsum_fill_one_run(vol, (struct mb_rs *)(t->words + bwords + dwords), rsv, vol->bpg);
 	/* release: pairs with the acquire load in mb_pristine_for */
 	if (atomic_compare_exchange_strong_explicit(&vol->pristine, &expected, t,
-						    memory_order_release, memory_order_acquire))
+						    memory_order_release, memory_order_acquire)) {
+		/* the built tree for runsum.c's first queries (mb_rs_build_one_run):
+		   its start first, then the pointer with release, which that
+		   reader's acquire load pairs with; only the CAS's winner
+		   writes them */
+		vol->rs_pristine_start = rsv;
+		atomic_store_explicit(&vol->rs_pristine,
+				      (const struct mb_rs *)(t->words + bwords + dwords),
+				      memory_order_release);
 		return t;
+	}
 	free(t);
 	return expected;
 }

@@ -16,6 +16,8 @@
  * uses), a buddy and counters as a build gives, and a run tree that a
  * flush makes equal to a build.  The heap is soiled before each load, so
  * a word the load leaves unwritten shows.
+ * first_query_copies_built_tree: a pristine group's first query copies
+ * the template's built run tree: its nodes against bit counts.
  * frees_wait_maps_start_empty: the same for a persistent volume, whose
  * groups also carry pending and committing maps and a private copy.
  */
@@ -235,6 +237,59 @@ TEST(copies_are_pristine)
 		for (uint32_t g = 0; g < n; g++)
 			if (g != 1)
 				ASSERT_TRUE(loads_pristine(v, g));
+		ASSERT_CHECK_CLEAN(v);
+		mb_volume_destroy(v);
+	}
+}
+
+/*
+ * A pristine group's first query builds its run tree by copying the
+ * template's built one (pristine.c, vol->rs_pristine): on groups loaded
+ * after the template's own group was worked hard (soiled heap), the
+ * query's answer must be the bitmap's and every node a bit count's, none
+ * stale; so must they be for the short last group and for groups whose
+ * run lost its head before their first query, which fill instead.
+ */
+TEST(first_query_copies_built_tree)
+{
+	static const struct mb_geometry shapes[] = {
+		{ .block_size = 4096, .blocks_per_group = 4096, .blocks_count = 6 * 4096 + 1000,
+		  .reserved_per_group = 70 },
+		{ .block_size = 4096, .blocks_count = 4 * 32768 + 100, .reserved_per_group = 513 },
+		{ .block_size = 4096, .blocks_per_group = 72, .blocks_count = 72 * 5 + 71,
+		  .reserved_per_group = 0 },
+		{ .block_size = 1024, .blocks_count = 5 * 8192 + 1, .first_data_block = 1,
+		  .reserved_per_group = 260 },
+	};
+
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		struct mb_volume *v;
+
+		ASSERT_EQ_INT(mb_volume_create(&shapes[i], &v), 0);
+		uint32_t n = mb_groups_count(v);
+
+		ASSERT_TRUE(loads_pristine(v, 1)); /* builds the template */
+		work_group(v, 1, 200);
+		for (uint32_t g = 0; g < n; g++) {
+			struct mb_group *grp = mb_group_at(v, g);
+
+			if (g == 1)
+				continue;
+			soil_heap(((size_t)v->buddy_words + mb_runsum_words(v)) * sizeof(uint64_t));
+			if (g % 3 == 2) /* its run's head taken before its first
+					   query: one run still, not the template's */
+				work_group(v, g, 1);
+			ASSERT_EQ_INT(mb_group_lock_usable(v, grp), 0);
+			uint32_t want = 1 + g % 4 * (grp->bb_len / 4);
+
+			ASSERT_EQ_INT(mb_runsum_next_long(v, grp, grp->bb_first_free, want),
+				      rs_model_next_long(grp->bb_bitmap, v->bpg, grp->bb_first_free,
+							 want));
+			/* a group with no free block (metadata past a short last
+			   group's end) is never queried: its tree stays stale */
+			ASSERT_EQ_INT(rs_model_tree_differs(v, grp, !grp->bb_free), 0);
+			mb_unlock(&grp->bb_lock);
+		}
 		ASSERT_CHECK_CLEAN(v);
 		mb_volume_destroy(v);
 	}
