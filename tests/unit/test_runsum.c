@@ -890,3 +890,96 @@ TEST(tree_nodes_match_a_bit_count)
 		mb_volume_destroy(vol);
 	}
 }
+
+/* A free block of [lo, hi), searched from a random one on; hi if none. */
+static uint32_t some_block(uint64_t *rng, const uint64_t *map, uint32_t lo, uint32_t hi,
+			   bool free)
+{
+	if (lo >= hi)
+		return hi;
+	uint32_t s = lo + (uint32_t)mb_rand_below(rng, hi - lo);
+
+	for (uint32_t k = 0; k < hi - lo; k++) {
+		uint32_t b = lo + (s - lo + k) % (hi - lo);
+
+		if (rs_model_free(map, b) == free)
+			return b;
+	}
+	return hi;
+}
+
+/*
+ * The count's resume point (runsum.c, mb_rs_resume): counts from
+ * bb_first_free, call after call, as the drain's, each followed by a
+ * change through the buddy -- mostly the take of the count's longest
+ * (which the point outlives), else a block marked or freed before the
+ * point (which must drop it), at or past it (which it outlives), or the
+ * run at bb_first_free taken.  want, floor and limit change now and then:
+ * the point holds for some of them only.  Every count must match the
+ * model's, and some must have had a point to resume from.
+ */
+TEST(a_count_resumes_only_where_nothing_changed)
+{
+	uint64_t rng = mb_test_seed ^ 0x2e5e;
+	int resumable = 0, dropped = 0;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 4; round++) {
+			struct mb_group *grp =
+				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			const struct mb_rs *t = NULL;
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			for (int q = 0, nq = mb_test_rounds(600); q < nq; q++) {
+				if (q % 150 == 0 || grp->bb_free < 64) { /* crumbs of 1-6 blocks */
+					random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, 6, 50);
+					mb_buddy_generate(vol, grp);
+					t = mb_runsum_tree(vol, grp);
+				}
+				uint32_t want = q % 9 ? 16 : 2 + (uint32_t)mb_rand_below(&rng, 20);
+				uint32_t k = q % 11 ? 201 : 1 + (uint32_t)mb_rand_below(&rng, 300);
+				uint32_t pick = q % 7 < 4 ? 0 : q % 7 == 4 ? 1 + (uint32_t)q % 3
+							  : (uint32_t)mb_rand_below(&rng, 8);
+				uint32_t ff = grp->bb_first_free, b = t[0].max;
+				struct mb_runsum_scan m;
+
+				if (ff >= vol->bpg)
+					continue;
+				resumable += b != 0;
+				ASSERT_EQ_INT(scan_above_differs(vol, grp, ff, want, k, pick), 0);
+				rs_model_scan(grp->bb_bitmap, vol->bpg, ff, want, k, &m);
+				b = t[0].max; /* the point the count left */
+				uint32_t dice = (uint32_t)mb_rand_below(&rng, 100), x;
+
+				if (dice < 55 && m.runs && m.longest) { /* the drain's take */
+					mb_buddy_mark_used(vol, grp, m.at, m.longest);
+				} else if (dice < 70 && b) { /* a block before the point */
+					x = some_block(&rng, grp->bb_bitmap, ff, b, dice & 1);
+					if (x < b && (dice & 1))
+						mb_buddy_mark_used(vol, grp, x, 1);
+					else if (x < b)
+						ASSERT_EQ_INT(mb_buddy_free(vol, grp, x, 1), 0);
+					dropped += x < b;
+					ASSERT_TRUE(x >= b || t[0].max == 0);
+				} else if (dice < 90) { /* at or past the point: it stays */
+					x = some_block(&rng, grp->bb_bitmap, b, grp->bb_len, dice & 1);
+					if (x < grp->bb_len && (dice & 1))
+						mb_buddy_mark_used(vol, grp, x, 1);
+					else if (x < grp->bb_len)
+						ASSERT_EQ_INT(mb_buddy_free(vol, grp, x, 1), 0);
+					ASSERT_EQ_INT(t[0].max, b);
+				} else { /* bb_first_free taken: before any point */
+					mb_buddy_mark_used(vol, grp, ff, 1);
+				}
+			}
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	ASSERT_TRUE(resumable > 0 && dropped > 0);
+	printf("resume points: %d counts had one, %d dropped by a change\n", resumable, dropped);
+}
