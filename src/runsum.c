@@ -68,15 +68,17 @@ static inline uint32_t mb_rs_leaves(const struct mb_volume *vol)
 
 /*
  * A count's resume point: a counting walk's state (mb_rs_walk's fields) at
- * block b, a leaf's start -- the runs it closed in [from, b), the first of
- * the longest above its floor, the free run open at b -- so that the next
- * count from the same block walks from b alone (mb_rs_scan_resumed).  The
- * drain counts the same first runs of a group call after call, each call
- * taking the longest of them and the count then reaching one run further:
- * its walk starts at the root and descends ~6 levels to where the count
- * ends, each time.  b is the start of the last leaf whose words the walk
- * read, kept when the count's longest starts there or later: the take
- * then leaves [from, b) as it was.  b lives in node 0's max, which every
+ * block b -- the runs it closed in [from, b), the first of the longest
+ * above its floor, the free run open at b -- so that the next count from
+ * the same block walks from b alone (mb_rs_scan_resumed).  The drain
+ * counts the same first runs of a group call after call, each call taking
+ * the longest of them and the count then reaching one run further: its
+ * walk starts at the root and descends ~6 levels to where the count ends,
+ * each time.  b is the start of the count's longest run, noted as the walk
+ * closes it (mb_rs_close: the runs before it, the longest before it, no
+ * run open there): the take starts at b and leaves [from, b) as it was.
+ * A longest that a node's summary names (an inner run) notes nothing: the
+ * point noted before it stays, earlier.  b lives in node 0's max, which every
  * change of the bitmap tests (mb_rs_resume_cut): a mark or free that starts
  * before b drops it (0: none); the state itself lies behind the tree.
  * Locking: bb_lock, as the tree.
@@ -89,7 +91,7 @@ struct mb_rs_resume {
 	uint32_t from, floor;           /* the count it continues */
 	struct mb_rs_snap s;            /* its state at b (s.b == b) */
 	uint32_t cand_from, cand_floor; /* the current walk's count, and */
-	struct mb_rs_snap cand;         /* its state at the leaf it read last (b 0: none) */
+	struct mb_rs_snap cand;         /* its state at its longest's start (b 0: none) */
 };
 
 static inline struct mb_rs_resume *mb_rs_resume(struct mb_rs *t, uint32_t p)
@@ -2282,11 +2284,21 @@ MB_RS_INLINE void mb_rs_close(struct mb_rs_walk *w, uint32_t len, uint32_t at)
 {
 	if (!w->left)
 		return;
-	w->runs++;
 	if (len > w->longest) {
+		/* the state at the run's start, for a resume point (mb_rs_resume):
+		   c stays 0 (mb_rs_scan_resumed), four stores, not five (on
+		   ca805af: aged:256:5000 2075 -> 2055, cell:aged90:256:zero:20
+		   1986 -> 1978 instructions a call) */
+		struct mb_rs_snap *cd = &mb_rs_resume(w->t, w->p)->cand;
+
+		cd->b = at;
+		cd->runs = w->runs;
+		cd->longest = w->longest;
+		cd->at = w->at;
 		w->longest = len;
 		w->at = at;
 	}
+	w->runs++;
 	if (w->runs == w->left)
 		w->done = w->stopped = true;
 }
@@ -2513,9 +2525,6 @@ node:
 			}
 			uint32_t w0 = (n - p) * MB_RS_LEAF_WORDS;
 
-			/* the state at st, for a resume point (mb_rs_scan_resumed) */
-			mb_rs_resume(w->t, p)->cand =
-				(struct mb_rs_snap){st, w->runs, w->longest, w->at, w->c};
 			mb_rs_scan_leaf_words(w, w0, w0 + MB_RS_LEAF_WORDS);
 		}
 next:
@@ -2683,9 +2692,10 @@ static bool mb_rs_resume_true(const struct mb_volume *vol, const struct mb_group
 #endif
 
 /*
- * The walk read a leaf's words from cand.b on: its state there kept as
- * the group's resume point when the count's longest starts there or
- * later (the run its caller takes), past both from and bb_first_free (the
+ * The walk closed a longest run at cand.b: its state there kept as the
+ * group's resume point when no inner run named by a node came after it
+ * longer still, or the point is before that one too (either way at or
+ * before the run its caller takes), past both from and bb_first_free (the
  * walk from it then never starts at the root), and with a leaf fresh (a
  * tree all stale takes marks unseen: mb_runsum_mark_aligned_idle_locked).
  * Out of line: the walk's end tests cand.b alone.
@@ -2710,15 +2720,19 @@ static __attribute__((noinline)) void mb_rs_resume_keep(struct mb_rs *t, uint32_
  * block, a count not ended before b, no run of want before b (all are no
  * longer than its longest), and the first longest before b known above
  * this floor (its longest above its own floor, or this floor no lower).
- * Then the walk, counting, notes the state at each leaf whose words it
- * reads, and at its end keeps the last one that is of use.  On 3751bc5:
- * drain 1663 -> 1513 instructions a call (the count resumed in 213906 of
- * its 229120 walks); aged:256:5000 2011 -> 2040, cell:aged90:256:zero:20
- * 1927 -> 1954 (their walks seldom resume: a random group a call, or a
- * want and floor that change; the test of a point alone, never taken,
- * cost them ~11 of it, in GCC's code for the walk -- and a copy of the
- * walk of its own for a resumed count, out of line, cost more still:
- * aged:256:5000 2086, drain 1586).
+ * Then the walk, counting, notes the state at the start of each longer run
+ * it closes, and at its end keeps the last one.  On 3751bc5: drain 1663
+ * -> 1399 instructions a call; aged:256:5000 2011 -> 2055,
+ * cell:aged90:256:zero:20 1927 -> 1978 (their walks seldom resume: a
+ * random group a call, or a want and floor that change; they pay the
+ * notes, and the test of a point alone, never taken, cost them ~11 in
+ * GCC's code for the walk -- a copy of the walk of its own for a resumed
+ * count, out of line, cost more still: aged:256:5000 2086, drain 1586).
+ * The state noted at the start of each leaf read instead (the point then
+ * the last leaf's start at or before the longest): drain 1513,
+ * aged:256:5000 2040, cell:aged90:256:zero:20 1954; each walk reads the
+ * longest's leaf from its start again, and aged:256's walks end at nodes
+ * absorbed, seldom reading a leaf (12 in 5000 walks).
  */
 MB_RS_INLINE void mb_rs_scan_resumed(struct mb_rs_walk *w, uint32_t from, uint32_t floor)
 {
@@ -2728,8 +2742,7 @@ MB_RS_INLINE void mb_rs_scan_resumed(struct mb_rs_walk *w, uint32_t from, uint32
 
 	if (MB_UNLIKELY(b) && w->left && r->from == from && r->s.runs < w->left &&
 	    r->s.longest < w->want && (r->s.longest > r->floor || floor >= r->floor)) {
-		assert(b == r->s.b && b > from && b > w->grp->bb_first_free &&
-		       !(b % MB_RS_LEAF_BITS));
+		assert(b == r->s.b && b > from && b > w->grp->bb_first_free);
 		assert(mb_rs_resume_true(w->vol, w->grp, from, r->floor, &r->s));
 		w->runs = r->s.runs;
 		if (r->s.longest > floor) {
@@ -2743,6 +2756,7 @@ MB_RS_INLINE void mb_rs_scan_resumed(struct mb_rs_walk *w, uint32_t from, uint32
 	r->cand_from = from;
 	r->cand_floor = floor;
 	r->cand.b = 0;
+	r->cand.c = 0; /* a run's start: none open */
 	mb_rs_scan_walk(w, start);
 	if (MB_UNLIKELY(mb_rs_resume(w->t, w->p)->cand.b))
 		mb_rs_resume_keep(w->t, w->p, w->grp, w->at);
