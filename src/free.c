@@ -172,15 +172,6 @@ static int mb_free_in_group(struct mb_volume *vol, mb_grp_t g, mb_grpblk_t off, 
 	return err;
 }
 
-/*
- * Validates every piece first, then applies (mb_range_validate_apply).  A
- * range inside one group -- nearly every free -- is one piece, which
- * validates under its lock before it applies: straight to it, after
- * mb_range_validate_apply's own checks (anything else goes there, and
- * gets its answers).  With the one-word test inline in
- * mb_free_validate_locked: free:aged50:1:rand 527 -> 497 instructions a
- * free, free:aged90:256:zero 881 -> 862.
- */
 /* mb_free's range that is not one group's valid piece (or a read-only
    store's): out of line, so that mb_free keeps no frame -- with
    mb_range_validate_apply inlined there, every free saved and restored
@@ -191,6 +182,15 @@ static __attribute__((noinline, cold)) int mb_free_rare(struct mb_volume *vol, u
 	return mb_range_validate_apply(vol, start, len, mb_free_in_group);
 }
 
+/*
+ * Validates every piece first, then applies (mb_range_validate_apply).  A
+ * range inside one group -- nearly every free -- is one piece, which
+ * validates under its lock before it applies: straight to it, after
+ * mb_range_validate_apply's own checks (anything else goes there, and
+ * gets its answers).  With the one-word test inline in
+ * mb_free_validate_locked: free:aged50:1:rand 527 -> 497 instructions a
+ * free, free:aged90:256:zero 881 -> 862.
+ */
 int mb_free(struct mb_volume *vol, uint64_t start, uint64_t len)
 {
 	if (MB_LIKELY(!mb_store_read_only(vol->store) && !mb_range_bad(vol, start, len))) {
