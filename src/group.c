@@ -14,10 +14,15 @@
 #include "percpu.h"
 
 /* Metadata blocks at the head of group g (reserved_per_group, clipped). */
+/* The metadata blocks at the start of a group of len blocks. */
+static inline uint32_t mb_reserved_in(const struct mb_volume *vol, uint32_t len)
+{
+	return vol->geo.reserved_per_group < len ? vol->geo.reserved_per_group : len;
+}
+
 uint32_t mb_group_reserved(const struct mb_volume *vol, const struct mb_group *grp)
 {
-	return vol->geo.reserved_per_group < grp->bb_len ? vol->geo.reserved_per_group
-							 : grp->bb_len;
+	return mb_reserved_in(vol, grp->bb_len);
 }
 
 /* A group's length: bpg, the last one may be shorter. */
@@ -45,7 +50,7 @@ uint32_t mb_group_pristine_free(const struct mb_volume *vol, mb_grp_t g)
 static void mb_group_counts_pristine(const struct mb_volume *vol, uint32_t len,
 				     struct mb_group_counts *c)
 {
-	uint32_t rsv = vol->geo.reserved_per_group < len ? vol->geo.reserved_per_group : len;
+	uint32_t rsv = mb_reserved_in(vol, len);
 	uint32_t free = len - rsv;
 
 	c->free = free;

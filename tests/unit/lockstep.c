@@ -7,10 +7,10 @@
 int mb_lockstep_init(struct mb_lockstep *ls, const struct mb_lockstep_opts *o)
 {
 	struct mb_geometry g = {.block_size = o->block_size, .blocks_per_group = o->bpg,
-				.flex_bg = o->flex_bg};
+				.flex_bg = o->flex_bg, .first_data_block = o->first};
 
 	memset(ls, 0, sizeof(*ls));
-	g.blocks_count = (uint64_t)o->groups * o->bpg;
+	g.blocks_count = (uint64_t)o->groups * o->bpg + o->first;
 	ls->blocks = g.blocks_count;
 	ls->rng = o->seed;
 	ls->nfiles = o->nfiles;

@@ -7,7 +7,8 @@
  * operations, and compares every mb_alloc answer (error, start, length)
  * and, at the end, every scan counter of mb_stats.  Used by test_runsum
  * (mb_scan_summary on / off) and test_scan_hinted (hinted walks / the
- * plain ones a hook forces).  Single-threaded, as the tests are.
+ * plain ones a hook forces), test_fast256 and test_fast1 (the fast paths /
+ * the regular path a hook forces).  Single-threaded, as the tests are.
  */
 #ifndef MB_TEST_LOCKSTEP_H
 #define MB_TEST_LOCKSTEP_H
@@ -30,6 +31,7 @@ struct mb_lockstep_tunable {
 struct mb_lockstep_opts {
 	uint32_t block_size, bpg, groups;
 	uint32_t flex_bg;	/* the geometry's flex_bg (0: none) */
+	uint32_t first;		/* the geometry's first_data_block (groups start past it) */
 	uint64_t seed;		/* the operations' generator */
 	int nfiles;		/* files per volume (<= MB_LOCKSTEP_FILES) */
 	uint64_t ino, ino_step; /* file i's inode: ino + i * ino_step */

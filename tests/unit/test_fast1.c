@@ -33,29 +33,21 @@ struct one_case {
 
 static int one_init(struct mb_lockstep *ls, const struct one_case *c, uint64_t *hooks)
 {
-	struct mb_geometry g = {.block_size = c->block_size, .blocks_per_group = c->bpg,
-				.first_data_block = c->first};
+	struct mb_lockstep_opts o = {
+		.block_size = c->block_size, .bpg = c->bpg, .groups = c->groups, .first = c->first,
+		.seed = c->seed, .cap = 1 << 15, .tunables = {{"mb_stats", {0, 0}}},
+		.hook = mb_lockstep_count_hook, .hook_arg = hooks,
+	};
+	int t = 1;
 
-	memset(ls, 0, sizeof(*ls));
-	g.blocks_count = (uint64_t)c->groups * c->bpg + c->first;
-	ls->blocks = g.blocks_count;
-	ls->rng = c->seed;
-	for (int k = 0; k < 2; k++) {
-		int err = mb_volume_create(&g, &ls->v[k]);
-
-		if (err)
-			return err;
-		mb_tunable_set(ls->v[k], "mb_stats", 0);
-		if (c->max_to_scan)
-			mb_tunable_set(ls->v[k], "mb_max_to_scan", c->max_to_scan);
-		if (c->min_to_scan)
-			mb_tunable_set(ls->v[k], "mb_min_to_scan", c->min_to_scan);
-	}
-	mb_hook_set(ls->v[1], mb_lockstep_count_hook, hooks);
-	ls->cap = 1 << 15;
-	ls->start = malloc(ls->cap * sizeof(*ls->start));
-	ls->len = malloc(ls->cap * sizeof(*ls->len));
-	return ls->start && ls->len ? 0 : -ENOMEM;
+	/* 0: the defaults */
+	if (c->max_to_scan)
+		o.tunables[t++] = (struct mb_lockstep_tunable){"mb_max_to_scan",
+							       {c->max_to_scan, c->max_to_scan}};
+	if (c->min_to_scan)
+		o.tunables[t++] = (struct mb_lockstep_tunable){"mb_min_to_scan",
+							       {c->min_to_scan, c->min_to_scan}};
+	return mb_lockstep_init(ls, &o);
 }
 
 /* One block mostly, at a goal as mb_lockstep_goal or at block 0 (a

@@ -28,28 +28,18 @@ struct fast_case {
 	int ops;
 };
 
-/* mb_lockstep_init with a flex_bg size (no files, mb_stats off on both). */
+/* The pair for a case: no files, mb_stats off on both (with it on, the
+   fast path stands aside), the second held on the regular path by a hook. */
 static int fast_init(struct mb_lockstep *ls, const struct fast_case *c, uint64_t *hooks)
 {
-	struct mb_geometry g = {.block_size = c->first ? 1024 : 4096, .blocks_per_group = c->bpg,
-				.flex_bg = c->flex, .first_data_block = c->first};
+	const struct mb_lockstep_opts o = {
+		.block_size = c->first ? 1024 : 4096, .bpg = c->bpg, .groups = c->groups,
+		.flex_bg = c->flex, .first = c->first, .seed = c->seed, .cap = 1 << 15,
+		.tunables = {{"mb_stats", {0, 0}}},
+		.hook = mb_lockstep_count_hook, .hook_arg = hooks,
+	};
 
-	memset(ls, 0, sizeof(*ls));
-	g.blocks_count = (uint64_t)c->groups * c->bpg + c->first;
-	ls->blocks = g.blocks_count;
-	ls->rng = c->seed;
-	for (int k = 0; k < 2; k++) {
-		int err = mb_volume_create(&g, &ls->v[k]);
-
-		if (err)
-			return err;
-		mb_tunable_set(ls->v[k], "mb_stats", 0);
-	}
-	mb_hook_set(ls->v[1], mb_lockstep_count_hook, hooks);
-	ls->cap = 1 << 15;
-	ls->start = malloc(ls->cap * sizeof(*ls->start));
-	ls->len = malloc(ls->cap * sizeof(*ls->len));
-	return ls->start && ls->len ? 0 : -ENOMEM;
+	return mb_lockstep_init(ls, &o);
 }
 
 /* A power of two, 2..2 * bpg blocks (a few 1-block and odd ones too), a
