@@ -31,7 +31,9 @@
 
 #include "gset.h"
 
-int mb_gset_init(struct mb_gset *s, uint32_t nbits)
+/* mb_gset_init, level 0 at lvl0 (zeroed, not the set's to free) when
+   given and the set has more than one level */
+static int mb_gset_init_at(struct mb_gset *s, uint32_t nbits, _Atomic uint64_t *lvl0)
 {
 	uint32_t bits = nbits ? nbits : 1;
 
@@ -39,6 +41,8 @@ int mb_gset_init(struct mb_gset *s, uint32_t nbits)
 	s->nlevels = 0;
 	s->fam = NULL;
 	s->fam_bit = 0;
+	s->lvl0_block = 0;
+	s->lvl0_borrowed = false;
 	atomic_init(&s->top, 0);
 	for (;;) {
 		uint32_t words = (bits + 63) / 64;
@@ -53,6 +57,13 @@ int mb_gset_init(struct mb_gset *s, uint32_t nbits)
 			s->top_shift = 6 * (uint32_t)s->nlevels++;
 			return 0;
 		}
+		if (!s->nlevels && lvl0) {
+			s->lvl[0] = lvl0;
+			s->lvl0_borrowed = true;
+			s->nlevels++;
+			bits = words;
+			continue;
+		}
 		s->lvl[s->nlevels] = mb_zmap(words * sizeof(uint64_t));
 		if (!s->lvl[s->nlevels]) {
 			mb_gset_destroy(s);
@@ -63,12 +74,60 @@ int mb_gset_init(struct mb_gset *s, uint32_t nbits)
 	}
 }
 
+int mb_gset_init(struct mb_gset *s, uint32_t nbits)
+{
+	return mb_gset_init_at(s, nbits, NULL);
+}
+
+/*
+ * sets[0..n) (n <= MB_MAX_ORDERS), as mb_gset_init each: a family that
+ * mb_gset_move_ge_as moves groups through, set k holding those of order k
+ * or more.  Sets of two levels (65 to 4096 groups, most volumes) take
+ * their level 0 from one block, side by side: a group's words in the
+ * family are then a stride apart (the words of a level 0), and a move
+ * over many orders steps through them from one pointer, without each
+ * set's (mb_gset_move_ge_two).  The block is as big as the levels were
+ * apart and as dense: a 64 GiB volume's family is 20 cache lines, g's
+ * words in it one a line (a stride of 64 words, 512 bytes whatever the
+ * size, cost CPU time though it saved instructions: 10 KiB a family, its
+ * words 4 KiB apart alias).  Other shapes are as mb_gset_init makes them
+ * (past 4096 groups, fills map level 0: images).
+ */
+int mb_gset_init_family(struct mb_gset *sets, int n, uint32_t nbits)
+{
+	_Atomic uint64_t *block = NULL;
+	size_t words = ((size_t)nbits + 63) / 64;
+
+	assert(n > 0 && n <= MB_MAX_ORDERS);
+	if (nbits > 64 && nbits <= 64 * 64) {
+		block = mb_zmap((size_t)n * words * sizeof(uint64_t));
+		if (!block)
+			return -ENOMEM;
+	}
+	for (int k = 0; k < n; k++) {
+		int err = mb_gset_init_at(&sets[k], nbits, block ? block + (size_t)k * words : NULL);
+
+		if (err)
+			return err; /* not with a block: two levels, nothing to allocate */
+		assert(!block || (sets[k].nlevels == 2 && sets[k].lvl0_borrowed));
+	}
+	if (block) { /* the first set frees it */
+		sets[0].lvl0_borrowed = false;
+		sets[0].lvl0_block = (uint32_t)((size_t)n * words);
+	}
+	return 0;
+}
+
 void mb_gset_destroy(struct mb_gset *s)
 {
 	for (int i = 0; i < s->nlevels; i++)
-		if (s->lvl[i] != &s->top)
+		if (s->lvl[i] != &s->top && !(i == 0 && (s->lvl0_borrowed || s->lvl0_block)))
 			mb_zunmap((void *)s->lvl[i], s->nwords[i] * sizeof(uint64_t));
+	if (s->nlevels && s->lvl0_block)
+		mb_zunmap((void *)s->lvl[0], s->lvl0_block * sizeof(uint64_t));
 	s->nlevels = 0;
+	s->lvl0_block = 0;
+	s->lvl0_borrowed = false;
 }
 
 /* From now on fam's bit `bit` says whether s has a member (s still empty). */

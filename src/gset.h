@@ -160,6 +160,118 @@ static inline __attribute__((always_inline)) void mb_gset_del_as(struct mb_gset 
 		mb_gset_up(s, g >> 6, false, one);
 }
 
+/* g's word at w (a family's block, gset.c) takes or loses bit; w steps
+   down a stride, to its word in the set below */
+#define MB_GSET_FAM_STEP(w, st, add, bit)                                               \
+	do {                                                                            \
+		uint64_t o_ = atomic_load_explicit(w, memory_order_relaxed);             \
+                                                                                        \
+		atomic_store_explicit(w, (add) ? o_ | (bit) : o_ & ~(bit),               \
+				      memory_order_relaxed);                            \
+		(w) -= (st);                                                            \
+	} while (0)
+
+/*
+ * g's n words at q and in the n - 1 sets below it, st words apart, take
+ * bit (add) or lose it: a jump into the steps, each a load, an op, a store
+ * and the stride -- the loop took the set's pointer, its test, count and
+ * compare besides (~9 instructions a set; a group filled or emptied moves
+ * a dozen sets in each of three families).
+ */
+static inline __attribute__((always_inline)) void
+mb_gset_fam_steps(_Atomic uint64_t *q, size_t st, int n, bool add, uint64_t bit)
+{
+	_Static_assert(MB_MAX_ORDERS == 20, "mb_gset_fam_steps takes up to 20 steps");
+	_Atomic uint64_t *w = q;
+
+	assert(n >= 0 && n <= MB_MAX_ORDERS);
+	switch (n) {
+#define MB_GSET_FAM_CASE(j)                           \
+	case (j) + 1:                                 \
+		MB_GSET_FAM_STEP(w, st, add, bit);    \
+		__attribute__((fallthrough))
+		MB_GSET_FAM_CASE(19);
+		MB_GSET_FAM_CASE(18);
+		MB_GSET_FAM_CASE(17);
+		MB_GSET_FAM_CASE(16);
+		MB_GSET_FAM_CASE(15);
+		MB_GSET_FAM_CASE(14);
+		MB_GSET_FAM_CASE(13);
+		MB_GSET_FAM_CASE(12);
+		MB_GSET_FAM_CASE(11);
+		MB_GSET_FAM_CASE(10);
+		MB_GSET_FAM_CASE(9);
+		MB_GSET_FAM_CASE(8);
+		MB_GSET_FAM_CASE(7);
+		MB_GSET_FAM_CASE(6);
+		MB_GSET_FAM_CASE(5);
+		MB_GSET_FAM_CASE(4);
+		MB_GSET_FAM_CASE(3);
+		MB_GSET_FAM_CASE(2);
+		MB_GSET_FAM_CASE(1);
+		MB_GSET_FAM_CASE(0);
+#undef MB_GSET_FAM_CASE
+	default:
+		break;
+	}
+}
+
+/*
+ * The summaries of g's words in ge[top], ge[top - 1], ... down to ge[stop
+ * + 1] while the word is g alone (add: it was empty) or empty (it emptied):
+ * ge[top]'s, at q, is known to be.  Out of the common path: most moves
+ * fill or empty no word.
+ */
+static inline __attribute__((always_inline)) void
+mb_gset_fam_ups(struct mb_gset *ge, _Atomic uint64_t *q, size_t st, uint32_t wi, uint64_t bit,
+		int top, int stop, bool add)
+{
+	for (int k = top;;) {
+		mb_gset_up(&ge[k], wi, add, MB_GSET_ONE2);
+		q -= st;
+		if (--k <= stop ||
+		    atomic_load_explicit(q, memory_order_relaxed) != (add ? bit : 0))
+			return;
+	}
+}
+
+/*
+ * mb_gset_move_ge_w with one thread, in a family of two-level sets laid
+ * out by mb_gset_init_family: g's word in ge[k] is k strides (a level 0's
+ * words) past its word in ge[0].  Nobody looks at the sets during the
+ * move, so the words change first, every one blindly (mb_gset_fam_steps),
+ * and the summaries after: as the sets nest, the words that were empty
+ * before an add (that emptied in a delete) are the top ones of the range,
+ * so a look at the top one tells whether there are any (most moves:
+ * none), and a walk down finds them.
+ */
+static inline __attribute__((always_inline)) void
+mb_gset_move_ge_two(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int to)
+{
+	size_t st = ge[0].nwords[0];
+	_Atomic uint64_t *p = ge[0].lvl[0] + wi; /* ge[k]'s word: p[k * st] */
+
+	assert(ge[0].lvl0_block && ge[0].nlevels == 2);
+	assert(from < 1 || ge[from].lvl[0] == ge[0].lvl[0] + (size_t)from * st);
+	assert(to < 1 || ge[to].lvl[0] == ge[0].lvl[0] + (size_t)to * st);
+	if (to > from) {
+		_Atomic uint64_t *q = p + (size_t)to * st;
+
+		mb_gset_fam_steps(q, st, to - from, true, bit);
+		/* g alone: the word was empty (g was in none of them) */
+		if (MB_UNLIKELY(atomic_load_explicit(q, memory_order_relaxed) == bit))
+			mb_gset_fam_ups(ge, q, st, wi, bit, to, from, true);
+		return;
+	}
+	if (from > to) {
+		_Atomic uint64_t *q = p + (size_t)from * st;
+
+		mb_gset_fam_steps(q, st, from - to, false, bit);
+		if (MB_UNLIKELY(!atomic_load_explicit(q, memory_order_relaxed)))
+			mb_gset_fam_ups(ge, q, st, wi, bit, from, to, false);
+	}
+}
+
 /*
  * Moves g from the sets ge[0..from] to ge[0..to] (-1: in none): a family
  * where set k holds the groups of order >= k.  Adds go upward and deletes
@@ -196,6 +308,10 @@ mb_gset_move_ge_w(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int t
 		atomic_store_explicit(w, v, memory_order_relaxed);
 		if (MB_UNLIKELY(v == bit))
 			mb_gset_up(&ge[to], wi, true, one);
+		return;
+	}
+	if (one == MB_GSET_ONE2) {
+		mb_gset_move_ge_two(ge, wi, bit, from, to);
 		return;
 	}
 	int k = from + 1;

@@ -804,10 +804,16 @@ struct mb_gset {
 	   member (one level above the top word, same protocol); NULL: none. */
 	_Atomic uint64_t *fam;
 	uint64_t fam_bit;
+	/* Level 0 in a family's block (mb_gset_init_family): the block's
+	   words in its first set, which frees it; lvl0_borrowed in the others,
+	   which free no level 0.  Both 0: level 0 is the set's own. */
+	uint32_t lvl0_block;
+	bool lvl0_borrowed;
 	/* to 128 bytes: at 96 and 112 (nwords' last word dropped) gcc spilled
 	   more in mb_scan_goal_len_fast, worse on 8 of 9 probes */
-	uint64_t pad[2];
+	uint64_t pad[1];
 };
+_Static_assert(sizeof(struct mb_gset) == 128, "struct mb_gset: 128 bytes (see pad)");
 
 /* bigmem.c: zeroed memory untouched until used (mmap from MB_BIGMEM_MIN
    bytes; below, calloc is as cheap and wastes no page). */
@@ -828,6 +834,7 @@ struct mb_gset_image {
 };
 
 int mb_gset_init(struct mb_gset *s, uint32_t nbits);
+int mb_gset_init_family(struct mb_gset *sets, int n, uint32_t nbits);
 void mb_gset_destroy(struct mb_gset *s);
 void mb_gset_add(struct mb_gset *s, uint32_t g);
 void mb_gset_image_open(struct mb_gset_image *img, uint32_t nbits, uint32_t n);

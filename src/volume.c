@@ -128,16 +128,17 @@ static int mb_volume_alloc_state(struct mb_volume *vol)
 			mb_gset_set_family(&vol->largest_set[k], &vol->largest_orders, k);
 			mb_gset_set_family(&vol->avg_set[k], &vol->avg_orders, k);
 		}
-		if (!err)
-			err = mb_gset_init(&vol->free_ge[k], vol->ngroups);
-		if (!err)
-			err = mb_gset_init(&vol->largest_ge[k], vol->ngroups);
-		if (!err)
-			err = mb_gset_init(&vol->avg_ge[k], vol->ngroups);
 		if (err)
 			return err;
 	}
-	return 0;
+	/* the "order k or more" families, laid out for their moves (gset.c) */
+	int err = mb_gset_init_family(vol->free_ge, vol->max_order + 1, vol->ngroups);
+
+	if (!err)
+		err = mb_gset_init_family(vol->largest_ge, vol->max_order + 1, vol->ngroups);
+	if (!err)
+		err = mb_gset_init_family(vol->avg_ge, vol->max_order + 1, vol->ngroups);
+	return err;
 }
 
 int mb_volume_create_on(const struct mb_geometry *geo, struct mb_store *st,
