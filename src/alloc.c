@@ -1006,6 +1006,19 @@ static inline void mb_scan_long_runs_locked(struct mb_ac *ac, struct mb_group *g
 		mb_scan_long_runs_fresh(ac, grp);
 }
 
+/* The jump's end: a verdict taken (FOUND), or BREAK -- set only when found
+   passed mb_max_to_scan with no MB_HINT_FIRST, as mb_check_limits_locked
+   would find again: nothing left to decide, and no call (drain 1895 ->
+   1885 instructions a call).  The tunable not read again here: a write
+   since may move it */
+static inline void mb_complex_jump_end_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	assert(ac->status != MB_AC_BREAK || !(ac->flags & MB_HINT_FIRST));
+	if (ac->status != MB_AC_CONTINUE || mb_group_corrupt(grp))
+		return;
+	mb_check_limits_locked(ac, grp, true);
+}
+
 /*
  * The same walk, jumping: the run tree (runsum.c) names the next run the
  * walk would measure, and a stretch of runs the walk would measure one by
@@ -1013,17 +1026,14 @@ static inline void mb_scan_long_runs_locked(struct mb_ac *ac, struct mb_group *g
  * once.  Where a measure may decide -- a run of goal length or more, the
  * first run under MB_HINT_FIRST, a best of goal length in this group
  * waiting for mb_min_to_scan -- it measures exactly as the walk does.
+ * This is its loop, from block i (a run's start, or bb_first_free) with
+ * free blocks not yet measured; mb_complex_jump_group_locked starts it.
  */
-static void mb_complex_jump_group_locked(struct mb_ac *ac, struct mb_group *grp)
+static void mb_complex_jump_from_locked(struct mb_ac *ac, struct mb_group *grp, uint32_t i,
+					uint32_t free)
 {
 	struct mb_volume *vol = ac->vol;
-	uint32_t free = grp->bb_free;
-	uint32_t i = grp->bb_first_free;
 
-	if (mb_scan_one_block_applies(ac)) {
-		mb_scan_one_block_locked(ac, grp);
-		i = vol->bpg; /* the walk is done */
-	}
 	while (i < vol->bpg && ac->status == MB_AC_CONTINUE) {
 		/* every run is measured (need 1 but not a skip-short best of 0).
 		   The group's number and need only where read: each worked
@@ -1049,15 +1059,18 @@ static void mb_complex_jump_group_locked(struct mb_ac *ac, struct mb_group *grp)
 			break;
 		i = mb_scan_measure_at_locked(ac, grp, p, len, want > 1 ? want : 0, &free);
 	}
-	/* a verdict taken (FOUND), or BREAK -- set only when found passed
-	   mb_max_to_scan with no MB_HINT_FIRST, as mb_check_limits_locked
-	   would find again: nothing left to decide, and no call (drain 1895
-	   -> 1885 instructions a call).  The tunable not read again here: a
-	   write since may move it */
-	assert(ac->status != MB_AC_BREAK || !(ac->flags & MB_HINT_FIRST));
-	if (ac->status != MB_AC_CONTINUE || mb_group_corrupt(grp))
+	mb_complex_jump_end_locked(ac, grp);
+}
+
+/* The jump from bb_first_free, the one-block goal's scan first when it applies */
+static void mb_complex_jump_group_locked(struct mb_ac *ac, struct mb_group *grp)
+{
+	if (mb_scan_one_block_applies(ac)) {
+		mb_scan_one_block_locked(ac, grp); /* the walk is done */
+		mb_complex_jump_end_locked(ac, grp);
 		return;
-	mb_check_limits_locked(ac, grp, true);
+	}
+	mb_complex_jump_from_locked(ac, grp, grp->bb_first_free, grp->bb_free);
 }
 
 static void mb_complex_scan_group_locked(struct mb_ac *ac, struct mb_group *grp)
@@ -1288,6 +1301,133 @@ static inline __attribute__((always_inline)) bool mb_visit_lock_built_biased(str
 }
 
 /*
+ * How many runs the linear pass may count before the one that breaks
+ * (mb_max_to_scan, as max): max - found, or 0 once found reached it.
+ * Kept by the pass between visits -- only a count (which takes its runs
+ * off) or a visit changes found -- so that a group's hint is one compare,
+ * not found's load and two: with vol passed down to the count and no test
+ * of free for 0 in the prefilter, drain 1675 -> 1662,
+ * cell:aged90:256:zero:20 1958 -> 1939 instructions a call.
+ */
+static inline uint32_t mb_linear_room(const struct mb_ac *ac, uint32_t max)
+{
+	return ac->found < max ? max - ac->found : 0;
+}
+
+/*
+ * The rest of mb_visit_linear_bulk's visit when its count did not end the
+ * search, under the group's lock (held: taken already): the jump's loop
+ * from the run of the goal the count found (p; vol->bpg: none), as
+ * mb_complex_jump_group_locked goes on after its first count, and the
+ * visit's end.  Out of line: rare, and its loop holds a copy of the count.
+ */
+static __attribute__((noinline)) void mb_visit_linear_go_on(struct mb_ac *ac, struct mb_group *grp,
+							    int cr, uint32_t p, bool held)
+{
+	if (!held)
+		mb_lock(&grp->bb_lock);
+	uint32_t free = grp->bb_free;
+
+	if (p < ac->vol->bpg)
+		p = mb_scan_measure_at_locked(ac, grp, p, 0, ac->g_ex.fe_len, &free);
+	mb_complex_jump_from_locked(ac, grp, p, free);
+	mb_visit_leave(ac, grp, cr);
+}
+
+/*
+ * mb_visit_group for a linear pass's group whose scan starts with the bulk
+ * count (mb_visit_may_count, as *may from mb_linear_may; room:
+ * mb_linear_room as the pass keeps it; state: bb_state as the prefilter
+ * read it), that count -- mb_scan_short_runs_locked's from bb_first_free
+ * -- inline here: most of drain's and the aged cells' searches end in it
+ * (BREAK).  With one thread and the group built, no lock for it either:
+ * the verdict is the prefilter's and nobody can touch the group (as in
+ * mb_visit_linear_count); only a take of the best or a scan past the
+ * count (a run of the goal found, or the group's end) locks; with
+ * threads, as mb_visit_group.  Against mb_visit_group's lock, verdict and
+ * complex scan around the count, on eccc2f6: drain 1387 -> 1308,
+ * cell:aged90:256:zero:20 1943 -> 1890, cell:aged90:256:rand:20 2331 ->
+ * 2272, aged:256:5000 2041 -> 2013 instructions a call (threaded: drain
+ * 1467 -> 1386, cell:aged90:256:zero:20 2053 -> 2006).  The count inline
+ * in both (mb_runsum_scan_above), and the loop past it out of line in
+ * both (mb_complex_jump_from_locked): the count out of line here cost
+ * cell:aged90:256:zero:20 +11, the loop inline in both threaded raw:1
+ * +25.
+ */
+static __attribute__((noinline)) void mb_visit_linear_bulk(struct mb_ac *ac, struct mb_group *grp,
+							   mb_grp_t g, int cr, uint32_t room,
+							   uint32_t state)
+{
+	struct mb_volume *vol = ac->vol;
+	const bool held = !MB_SINGLE_THREADED() || !mb_visit_built_as(grp, state);
+	struct mb_runsum_scan sc;
+
+	/* with threads, a lock biased here skips the verdict, as in
+	   mb_visit_linear_count (mb_visit_lock_built_biased) */
+	if (!held || (!MB_SINGLE_THREADED() && mb_visit_lock_built_biased(grp))) {
+		/* the contention estimate as for a lock found free (mb_lock_group) */
+		_Atomic uint32_t *busy = &vol->lock_busy;
+		uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
+
+		assert(mb_good_group_inline(ac, grp, cr));
+		if (b)
+			atomic_store_explicit(busy, b - 1, memory_order_relaxed);
+		ac->groups_scanned++;
+		mb_stat_inc(vol, MB_ST_GROUPS_SCANNED);
+	} else if (!mb_visit_enter(ac, grp, cr)) {
+		return;
+	}
+	const uint32_t floor = ac->b_ex.fe_len;
+	const uint32_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
+
+	assert(mb_visit_may_count(ac) && room == mb_linear_room(ac, max));
+	mb_runsum_scan_above(vol, grp, grp->bb_first_free, ac->g_ex.fe_len,
+			     room + (room < UINT32_MAX), floor, &sc);
+	if (sc.runs) {
+		bool mine = sc.longest > floor;
+
+		ac->found += sc.runs;
+		mb_stat_cr(vol, cr, 2, sc.runs);
+		if (mine)
+			ac->b_ex = (struct mb_fex){ g, sc.at, sc.longest, ac->g_ex.fe_logical };
+		if (ac->found > max) { /* no MB_HINT_FIRST (mb_visit_may_count) */
+			ac->status = MB_AC_BREAK;
+			if (!mine && !held)
+				return;
+			if (!held)
+				mb_lock(&grp->bb_lock);
+			if (mine)
+				mb_take_best_on_break_locked(ac, grp);
+			mb_visit_leave(ac, grp, cr);
+			return;
+		}
+	}
+	mb_visit_linear_go_on(ac, grp, cr, sc.next, held);
+}
+
+/*
+ * mb_visit_may_count with what the linear pass knows (*may: -1 until
+ * worked out, again after each visit): ac->criteria is cr, mb_scan_summary
+ * was on (mb_scan_indexed), and with the best short of the goal
+ * mb_scan_skips_short is skip_short (drain 1744 -> 1728,
+ * cell:aged90:256:zero:20 2057 -> 2043 instructions a call)
+ */
+static inline __attribute__((always_inline)) bool mb_linear_may(const struct mb_ac *ac, int cr,
+								int *may, bool skip_short)
+{
+	if (*may < 0) {
+		uint32_t goal = ac->g_ex.fe_len;
+
+		*may = ac->b_ex.fe_len < goal && goal > 1 && !(ac->flags & MB_HINT_FIRST) &&
+		       !skip_short;
+		assert(ac->criteria == cr &&
+		       (!MB_SINGLE_THREADED() || *may == mb_visit_may_count(ac)));
+	}
+	(void)cr;
+	return *may;
+}
+
+/*
  * mb_visit_group for the linear passes (mb_scan_linear_indexed) when the
  * group's scan may only count (may: mb_visit_may_count as the pass last
  * read it; room: mb_linear_room as the pass keeps it): a group whose free
@@ -1312,20 +1452,7 @@ mb_visit_linear_count(struct mb_ac *ac, struct mb_volume *vol, struct mb_group *
 	assert(cr < MB_CR_GOAL_LEN_SLOW || frags);
 	if (cr < MB_CR_GOAL_LEN_SLOW || frags > *room)
 		return false;
-	if (*may < 0) {
-		/* mb_visit_may_count with what the pass knows: ac->criteria is
-		   cr, mb_scan_summary was on (mb_scan_indexed), and with the
-		   best short of the goal mb_scan_skips_short is skip_short
-		   (drain 1744 -> 1728, cell:aged90:256:zero:20 2057 -> 2043
-		   instructions a call) */
-		uint32_t goal = ac->g_ex.fe_len;
-
-		*may = ac->b_ex.fe_len < goal && goal > 1 && !(ac->flags & MB_HINT_FIRST) &&
-		       !skip_short;
-		assert(ac->criteria == cr &&
-		       (!MB_SINGLE_THREADED() || *may == mb_visit_may_count(ac)));
-	}
-	if (!*may)
+	if (!mb_linear_may(ac, cr, may, skip_short))
 		return false;
 	/* as mb_scan_short_runs_locked: runs until BREAK, max - found + 1 */
 	uint32_t left = *room + (*room < UINT32_MAX);
@@ -2435,20 +2562,6 @@ mb_linear_prefilter_checked(struct mb_ac *ac, struct mb_volume *vol, struct mb_g
 }
 
 /*
- * How many runs the linear pass may count before the one that breaks
- * (mb_max_to_scan, as max): max - found, or 0 once found reached it.
- * Kept by the pass between visits -- only a count (which takes its runs
- * off) or a visit changes found -- so that a group's hint is one compare,
- * not found's load and two: with vol passed down to the count and no test
- * of free for 0 in the prefilter, drain 1675 -> 1662,
- * cell:aged90:256:zero:20 1958 -> 1939 instructions a call.
- */
-static inline uint32_t mb_linear_room(const struct mb_ac *ac, uint32_t max)
-{
-	return ac->found < max ? max - ac->found : 0;
-}
-
-/*
  * The linear pass through the index: every criterion's good_group needs
  * bb_free >= need (need 1 for CR_ANY_FREE), and free_ge[ilog2(need)] holds
  * every such group, so the groups it skips are exactly groups the plain
@@ -2508,7 +2621,10 @@ mb_scan_linear_indexed(struct mb_ac *ac, int cr, mb_grp_t goal, uint32_t count)
 				assert(room == mb_linear_room(ac, max));
 				continue;
 			}
-			mb_visit_group(ac, grp, g, cr);
+			if (cr >= MB_CR_GOAL_LEN_SLOW && mb_linear_may(ac, cr, &may, skip_short))
+				mb_visit_linear_bulk(ac, grp, g, cr, room, state);
+			else
+				mb_visit_group(ac, grp, g, cr);
 			if (ac->status != MB_AC_CONTINUE) {
 				/* the count summed only with mb_stats on */
 				if (MB_UNLIKELY(MB_READ_ONCE(vol->t.mb_stats)))

@@ -2834,10 +2834,12 @@ void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t 
 	mb_rs_scan(vol, grp, from, want, max_runs, 0, o);
 }
 
-/* mb_runsum_scan counting (max_runs > 0) runs longer than floor only */
-void mb_runsum_scan_above(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
-			  uint32_t want, uint32_t max_runs, uint32_t floor,
-			  struct mb_runsum_scan *o)
+/* mb_runsum_scan counting (max_runs > 0) runs longer than floor only;
+   inline in each of its callers (LTO: alloc.c's mb_visit_group and
+   mb_visit_linear_bulk), the walk's state in registers */
+inline __attribute__((always_inline)) void
+mb_runsum_scan_above(const struct mb_volume *vol, struct mb_group *grp, uint32_t from, uint32_t want,
+		     uint32_t max_runs, uint32_t floor, struct mb_runsum_scan *o)
 {
 	/* its caller (mb_scan_short_runs_locked) always counts: told so, the
 	   walk inlined here drops its tests of a count at every node and run
