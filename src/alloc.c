@@ -3676,6 +3676,17 @@ static __attribute__((noinline)) int mb_alloc_file_pa(struct mb_volume *vol,
 	return mb_alloc_regular(vol, req, out);
 }
 
+/* A file's request that a PA may serve, in a process of one thread: the
+   one-word hit (mb_pa_fast_leaf), else the PA fast path's function */
+static __attribute__((noinline)) int mb_alloc_file_hit(struct mb_volume *vol,
+						       const struct mb_request *req,
+						       struct mb_extent *out)
+{
+	if (mb_pa_fast_leaf(vol, req, out))
+		return 0;
+	return mb_alloc_file_pa(vol, req, out);
+}
+
 /* mb_alloc_file's steps past a valid request's test: every way out a tail
    call or a return */
 static inline __attribute__((always_inline)) int mb_alloc_file_valid(struct mb_volume *vol,
@@ -3685,8 +3696,9 @@ static inline __attribute__((always_inline)) int mb_alloc_file_valid(struct mb_v
 	mb_probe_request(vol, req);
 	if (MB_UNLIKELY(mb_store_read_only(vol->store)))
 		return -EROFS;
-	if (mb_pa_fast_may(vol, req))
-		return mb_alloc_file_pa(vol, req, out);
+	if (mb_pa_fast_may(vol, req)) /* the leaf's one thread tested here */
+		return MB_SINGLE_THREADED() ? mb_alloc_file_hit(vol, req, out)
+					    : mb_alloc_file_pa(vol, req, out);
 	return mb_alloc_regular(vol, req, out);
 }
 

@@ -110,6 +110,8 @@ MB_PROBE_NAMES(MB_PROBE_SEM_DECLARE)
 #define MB_PROBE_HOT() MB_READ_ONCE(mb_probe_hot.any)
 #define MB_PROBE_HOT_MASK(...) ((union mb_probe_hot){ .sem = { __VA_ARGS__ } }).any
 #define MB_PROBE_HOT_DONE MB_PROBE_HOT_MASK(0, 0xffff, 0xffff, 0xffff)
+/* mb_probe_pa_fast's two semaphores' halfwords */
+#define MB_PROBE_HOT_PA_FAST MB_PROBE_HOT_MASK(0, 0xffff, 0, 0xffff)
 
 #define MB_PROBE_SEM(name) MB_READ_ONCE(mballoc_##name##_semaphore)
 #define MB_PROBE_ON(name) (MB_PROBE_SEM(name) != 0)
@@ -175,7 +177,7 @@ static inline void mb_probe_pa_fast(const struct mb_volume *vol, const struct mb
 				    uint64_t block, uint32_t len, uint32_t olen)
 {
 	/* the two semaphores' halfwords, one test */
-	if (MB_LIKELY(!(MB_PROBE_HOT() & MB_PROBE_HOT_MASK(0, 0xffff, 0, 0xffff))))
+	if (MB_LIKELY(!(MB_PROBE_HOT() & MB_PROBE_HOT_PA_FAST)))
 		return; /* nobody listens: compute nothing */
 	uint64_t ino = mb_probe_ino(r->file);
 	uint64_t goal = r->goal != MB_GOAL_NONE ? r->goal
@@ -233,6 +235,7 @@ static inline void mb_probe_trim_extent(const struct mb_volume *vol, mb_grp_t g,
 #define MB_PROBE_SEMAPHORES_DEFINE
 #define MB_PROBE_HOT() ((uint64_t)0)
 #define MB_PROBE_HOT_DONE ((uint64_t)0)
+#define MB_PROBE_HOT_PA_FAST ((uint64_t)0)
 
 #define mb_probe_request(vol, r) ((void)0)
 #define mb_probe_alloc_done(ac, err) ((void)0)
