@@ -23,14 +23,15 @@
 
 /*
  * Who writes level 0 through the helpers below, as `one` says: threads,
- * each word under its lock (MB_GSET_MT, false); one thread (MB_GSET_ONE,
- * true); or one thread, the set known to have two levels (MB_GSET_ONE2):
+ * each word under its lock (MB_GSET_MT, false), or so with the set known
+ * to have two levels (MB_GSET_MT2); one thread (MB_GSET_ONE, true); or
+ * one thread, the set known to have two levels (MB_GSET_ONE2):
  * every set of a volume has ngroups bits, so a move looks once
  * (group_sets.c), and its summaries' updates then make no call at all --
  * no call in the move, which keeps its values in scratch registers, no
  * frame to save them in.
  */
-enum mb_gset_writer { MB_GSET_MT = 0, MB_GSET_ONE = 1, MB_GSET_ONE2 = 2 };
+enum mb_gset_writer { MB_GSET_MT = 0, MB_GSET_ONE = 1, MB_GSET_ONE2 = 2, MB_GSET_MT2 = 3 };
 
 /* One thread: level 0's word wi was empty and has a member now (or has
    emptied): its summary bit, and so on upward (gset.c). */
@@ -91,12 +92,14 @@ static inline __attribute__((always_inline)) void mb_gset_up_one(struct mb_gset 
  * re-check of word wi stays: its writers are excluded (gset.h), so it
  * finds the word empty, but it is the protocol's step.  Its re-add (an
  * adder raced it) and the family bit's clear are calls: rare, or a set
- * emptied.  Other shapes: gset.c.
+ * emptied.  Other shapes: gset.c.  two: the caller knows s has two
+ * levels (MB_GSET_MT2), and the test of it goes.
  */
 static inline __attribute__((always_inline)) void mb_gset_up_mt(struct mb_gset *s, uint32_t wi,
-								 bool add)
+								 bool add, bool two)
 {
-	if (s->nlevels != 2) {
+	assert(!two || s->nlevels == 2);
+	if (!two && s->nlevels != 2) {
 		if (add)
 			mb_gset_add_up(s, wi);
 		else
@@ -129,10 +132,10 @@ static inline __attribute__((always_inline)) void mb_gset_up_mt(struct mb_gset *
 static inline __attribute__((always_inline)) void mb_gset_up(struct mb_gset *s, uint32_t wi,
 								 bool add, enum mb_gset_writer one)
 {
-	if (one != MB_GSET_MT)
+	if (one == MB_GSET_ONE || one == MB_GSET_ONE2)
 		mb_gset_up_one(s, wi, add, one == MB_GSET_ONE2);
 	else
-		mb_gset_up_mt(s, wi, add);
+		mb_gset_up_mt(s, wi, add, one == MB_GSET_MT2);
 }
 
 /* Adds g, the writer holding g's lock and excluding its word's other
@@ -290,9 +293,10 @@ mb_gset_move_ge_w(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int t
 	/* One order down or up, most moves (a use or a free of a fragment):
 	   ge[from]'s word alone loses g, or ge[to]'s gains it -- one word,
 	   without the loops' setup and tests (aging:triangle -5 a call).
-	   MB_GSET_ONE2 only: in mb_group_move_sets_locked (threads, other
-	   shapes) the extra code cost gcc registers, spills there */
-	if (one == MB_GSET_ONE2 && to == from - 1) {
+	   MB_GSET_ONE2 and MB_GSET_MT2 only: in mb_group_move_sets_locked
+	   (threads, any shape) the extra code cost gcc registers, spills
+	   there; in mb_group_move_sets_mt2 threaded aging:triangle -8 */
+	if ((one == MB_GSET_ONE2 || one == MB_GSET_MT2) && to == from - 1) {
 		_Atomic uint64_t *w = &ge[from].lvl[0][wi];
 		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~bit;
 
@@ -301,7 +305,7 @@ mb_gset_move_ge_w(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int t
 			mb_gset_up(&ge[from], wi, false, one);
 		return;
 	}
-	if (one == MB_GSET_ONE2 && to == from + 1) {
+	if ((one == MB_GSET_ONE2 || one == MB_GSET_MT2) && to == from + 1) {
 		_Atomic uint64_t *w = &ge[to].lvl[0][wi];
 		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) | bit;
 

@@ -17,6 +17,10 @@
  * update).  The test fails unless some thread saw the set lock biased to
  * it.
  *
+ * set_lock_two_levels does the same on 128 groups, whose sets have two
+ * levels (group_sets.c's mb_group_move_sets_mt2, gset.h's MB_GSET_MT2),
+ * the threads' groups those of the second word, 64 to 127.
+ *
  * The executable is built twice: with the testing flavour's lock checks,
  * and against the library the tools link (test_race_set_move_rel), whose
  * release lock paths (mb_lock_if_biased_at without mb_lock_noted) the
@@ -30,7 +34,7 @@
 #include "mb_int.h"
 
 #define SM_THREADS 4
-#define SM_GROUPS 64
+#define SM_GROUPS 64 /* the threads' groups: one word of the sets */
 #define SM_BPG 1024u
 #define SM_MAX (SM_GROUPS * SM_BPG)
 
@@ -41,6 +45,7 @@ struct sm_race {
 	_Atomic int left_in;             /* calls that returned with a bias entry */
 	_Atomic int biased;              /* times the set lock was seen biased to its thread */
 	int rounds;
+	uint32_t base; /* the threads' first group: SM_GROUPS from it, one set lock's */
 };
 
 struct sm_thread {
@@ -81,7 +86,8 @@ static void sm_after_call(struct sm_thread *t)
 static void sm_saw_bias(struct sm_thread *t)
 {
 #ifdef MB_LOCK_FUTEX
-	if (atomic_load_explicit(&t->r->vol->set_locks[0].bias, memory_order_relaxed) ==
+	if (atomic_load_explicit(&t->r->vol->set_locks[t->r->base >> 6].bias,
+				 memory_order_relaxed) ==
 	    mb_lock_self)
 		atomic_fetch_add(&t->r->biased, 1);
 #else
@@ -94,7 +100,7 @@ static void sm_cycle(struct sm_thread *t)
 {
 	struct sm_race *r = t->r;
 
-	for (int g = t->idx; g < SM_GROUPS; g += SM_THREADS) {
+	for (uint32_t g = r->base + (uint32_t)t->idx; g < r->base + SM_GROUPS; g += SM_THREADS) {
 		for (uint32_t i = 0; i < SM_BPG; i++) {
 			struct mb_request rq = { .goal = (uint64_t)g * SM_BPG + i, .len = 1 };
 			struct mb_extent ex;
@@ -139,17 +145,20 @@ static void *sm_main(void *arg)
 	return NULL;
 }
 
-TEST(set_lock_biased_and_revoked)
+/* The threads' groups from base on; the volume's groups: ngroups */
+static void sm_run(uint32_t base, uint32_t ngroups)
 {
 	struct mb_geometry geo = { .block_size = 1024, .blocks_per_group = SM_BPG,
-				   .blocks_count = SM_MAX };
+				   .blocks_count = (uint64_t)ngroups * SM_BPG };
 	static struct sm_thread th[SM_THREADS];
 	static struct sm_race r;
 	pthread_t id[SM_THREADS];
 
 	memset(&r, 0, sizeof(r));
 	r.rounds = mb_test_scale < 1 ? 2 : 12;
+	r.base = base;
 	ASSERT_EQ_INT(mb_volume_create(&geo, &r.vol), 0);
+	ASSERT_EQ_INT(r.vol->free_ge[0].nlevels, ngroups > 64 ? 2 : 1);
 	for (int i = 0; i < SM_THREADS; i++) {
 		th[i].r = &r;
 		th[i].idx = i;
@@ -166,4 +175,14 @@ TEST(set_lock_biased_and_revoked)
 #endif
 	ASSERT_CHECK_CLEAN(r.vol);
 	mb_volume_destroy(r.vol);
+}
+
+TEST(set_lock_biased_and_revoked)
+{
+	sm_run(0, SM_GROUPS);
+}
+
+TEST(set_lock_two_levels)
+{
+	sm_run(64, 128);
 }

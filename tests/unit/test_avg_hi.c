@@ -354,16 +354,27 @@ static void *park_thread(void *arg)
  * lock biased to this thread (soon: one thread takes it) skips the slow
  * lock and the bump (mb_group_move_sub_mt), and a rising one must not.
  */
-TEST(avg_hi_seq_bumps_threaded)
+static void seq_bumps_threaded(mb_grp_t ngroups)
 {
 	pthread_t th;
 
 	park_done = false;
 	ASSERT_EQ_INT(pthread_create(&th, NULL, park_thread, NULL), 0);
-	seq_bumps_run(64);
+	seq_bumps_run(ngroups);
 	pthread_mutex_lock(&park_mx);
 	park_done = true;
 	pthread_cond_signal(&park_cv);
 	pthread_mutex_unlock(&park_mx);
 	pthread_join(th, NULL);
+}
+
+TEST(avg_hi_seq_bumps_threaded)
+{
+	seq_bumps_threaded(64);
+}
+
+/* sets of two levels, threaded: mb_group_move_sets_mt2's own bump */
+TEST(avg_hi_seq_bumps_threaded_two_levels)
+{
+	seq_bumps_threaded(128);
 }
