@@ -770,6 +770,43 @@ static void cut_in_leaf(struct mb_volume *vol, struct mb_group *grp, const uint3
 }
 
 /*
+ * A cut of the first of the longest runs in a leaf left with one run or
+ * two (runsum.c, mb_rs_leaf_redo_one/_two): those runs are read from the
+ * leaf's start and no further.  Set up exactly: one run left inside a
+ * word, across a word's end, or on to the leaf's end; two left, as long
+ * (the earlier is the first), the later longer, the first across a word's
+ * end or at the leaf's start, the later on to the leaf's end.
+ */
+TEST(a_leaf_left_with_one_run_or_two_reads_them_alone)
+{
+	struct mb_volume *vol;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 0);
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	ASSERT_TRUE(grp->bb_len >= 2 * LEAF_BITS);
+	static const uint32_t one_in[][2] = {{100, 120}, {300, 305}};
+	cut_in_leaf(vol, grp, one_in, 2, 100, 120, 5, 300);
+	static const uint32_t one_across[][2] = {{60, 70}, {200, 300}};
+	cut_in_leaf(vol, grp, one_across, 2, 200, 300, 10, 60);
+	static const uint32_t one_to_end[][2] = {{0, 150}, {400, 512}};
+	cut_in_leaf(vol, grp, one_to_end, 2, 0, 150, 112, 400);
+	static const uint32_t two_tie[][2] = {{10, 15}, {100, 150}, {300, 305}};
+	cut_in_leaf(vol, grp, two_tie, 3, 100, 150, 5, 10);
+	static const uint32_t two_later[][2] = {{10, 15}, {100, 150}, {300, 307}};
+	cut_in_leaf(vol, grp, two_later, 3, 100, 150, 7, 300);
+	static const uint32_t two_across[][2] = {{60, 70}, {100, 150}, {200, 203}};
+	cut_in_leaf(vol, grp, two_across, 3, 100, 150, 10, 60);
+	static const uint32_t two_ends[][2] = {{0, 5}, {100, 150}, {480, 512}};
+	cut_in_leaf(vol, grp, two_ends, 3, 100, 150, 32, 480);
+	mb_buddy_generate(vol, grp);
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+}
+
+/*
  * A cut of the first of the longest runs in a leaf of more runs than its
  * length (runsum.c, mb_rs_leaf_redo_after): the leaf is read from the cut
  * run on, and only when no run as long follows are the runs before it
