@@ -338,7 +338,7 @@ static uint64_t *mb_gcache_evict(struct mb_volume *vol, uint32_t victim)
  */
 void mb_gcache_track_locked(struct mb_volume *vol, struct mb_group *grp)
 {
-	mb_group_derived_free(mb_gcache_claim_locked(vol, grp));
+	mb_group_derived_free(vol, mb_gcache_claim_locked(vol, grp));
 }
 
 /*

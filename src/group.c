@@ -149,6 +149,7 @@ int mb_groups_init(struct mb_volume *vol)
 
 	vol->groups_mem = mb_zmap(bytes); /* untouched until a group is used */
 	vol->zero_map = calloc(vol->bitmap_words, sizeof(uint64_t));
+	mb_garena_init(&vol->garena);
 	if (!vol->groups_mem || !vol->zero_map)
 		return -ENOMEM;
 	vol->groups = (struct mb_group *)(((uintptr_t)vol->groups_mem + MB_CACHELINE - 1) &
@@ -203,12 +204,12 @@ void mb_groups_destroy(struct mb_volume *vol)
 
 			if (grp->bb_bitmap != grp->bb_disk)
 				free(grp->bb_bitmap);
-			mb_group_derived_free(grp->bb_buddy);
-			free(grp->bb_disk);
+			/* bb_disk and bb_buddy: the arena's, unmapped below */
 			mb_mutex_destroy(&vol->groups[g].bb_lock);
 		}
 	}
 	mb_gcache_destroy(vol);
+	mb_garena_destroy(&vol->garena);
 	mb_pristine_destroy(vol);
 	mb_gset_destroy(&vol->setup_set);
 	mb_avg_hi_destroy(vol);
@@ -218,38 +219,41 @@ void mb_groups_destroy(struct mb_volume *vol)
 	vol->zero_map = NULL;
 }
 
-/* Words of a group's derived buffer: buddy, free-run tree. */
-static size_t mb_group_derived_words(const struct mb_volume *vol)
+/* Bytes of a group's derived buffer (buddy, free-run tree), in whole cache
+   lines: the arena hands them out on a line's start, so the buddy's top
+   orders share one line (volume.c lays them out first). */
+static size_t mb_group_derived_bytes(const struct mb_volume *vol)
 {
-	return (size_t)vol->buddy_words + mb_runsum_words(vol);
+	size_t b = ((size_t)vol->buddy_words + mb_runsum_words(vol)) * sizeof(uint64_t);
+
+	return (b + MB_CACHELINE - 1) & ~(size_t)(MB_CACHELINE - 1);
+}
+
+/* Bytes of a group's durable buffer: bb_disk, then pending and committing
+   maps when the store's frees wait for a commit; whole cache lines. */
+static size_t mb_group_durable_bytes(const struct mb_volume *vol)
+{
+	size_t b = (vol->frees_wait ? 3 : 1) * (size_t)vol->bitmap_words * sizeof(uint64_t);
+
+	return (b + MB_CACHELINE - 1) & ~(size_t)(MB_CACHELINE - 1);
+}
+
+/* A group's pieces, for the arena's chunk sizes (garena.c). */
+static size_t mb_group_arena_bytes(const struct mb_volume *vol)
+{
+	return mb_group_durable_bytes(vol) + mb_group_derived_bytes(vol);
 }
 
 /*
- * A derived buffer, on a cache line's start: the buddy's top orders then
- * share one line (volume.c lays them out first).  malloc's block one line
- * longer, the buffer its first line start past the block's start, the
- * block's address in the word before the buffer (malloc aligns to 16, so
- * there is one): aligned_alloc's split of the block cost ~540
- * instructions a buffer (cell:empty:256:rand:20 loads its 256 groups in
- * the probe, +42 a call).  Freed by mb_group_derived_free (mb_int.h) alone.
+ * A derived buffer from the volume's arena (garena.c), on a cache line's
+ * start.  Two mallocs a first load cost ~320 instructions and a fresh
+ * page each ~1.6 groups; the arena's huge chunks fault once for ~300
+ * groups.  Freed by mb_group_derived_free (mb_int.h) alone.
  */
-static uint64_t *mb_group_derived_alloc(const struct mb_volume *vol)
+static uint64_t *mb_group_derived_alloc(struct mb_volume *vol)
 {
-	char *raw = malloc(mb_group_derived_words(vol) * sizeof(uint64_t) + MB_CACHELINE);
-
-	if (!raw)
-		return NULL;
-	void **buf = (void **)(((uintptr_t)raw + MB_CACHELINE) & ~(uintptr_t)(MB_CACHELINE - 1));
-
-	buf[-1] = raw;
-	return (uint64_t *)buf;
-}
-
-/* Words of a group's durable buffer: bb_disk, then pending and committing
-   maps when the store's frees wait for a commit. */
-static size_t mb_group_durable_words(const struct mb_volume *vol)
-{
-	return (vol->frees_wait ? 3 : 1) * (size_t)vol->bitmap_words;
+	return mb_garena_get(vol, MB_GARENA_DERIVED, mb_group_derived_bytes(vol),
+			     mb_group_arena_bytes(vol));
 }
 
 /*
@@ -271,7 +275,7 @@ static int mb_group_rebuild_locked(struct mb_volume *vol, struct mb_group *grp)
 	if (!buf)
 		return -ENOMEM;
 	if (vol->frees_wait && mb_gcache_unshare_locked(vol, grp)) {
-		mb_group_derived_free(buf);
+		mb_group_derived_free(vol, buf);
 		return -ENOMEM;
 	}
 	grp->bb_buddy = buf;
@@ -307,10 +311,10 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 	if (mb_group_corrupt(grp))
 		return -EUCLEAN;
 
-	size_t dbytes = mb_group_durable_words(vol) * sizeof(uint64_t);
+	size_t dbytes = mb_group_durable_bytes(vol);
 	/* not zeroed: written whole below (the pristine fill, or zeroes and
 	   the store's read), so a pristine group pays no memset of it */
-	uint64_t *disk = malloc(dbytes);
+	uint64_t *disk = mb_garena_get(vol, MB_GARENA_DURABLE, dbytes, mb_group_arena_bytes(vol));
 	/* the buffer of the group this one displaces from the cache, if any */
 	uint64_t *buf = mb_gcache_claim_locked(vol, grp);
 	uint32_t rsv = mb_group_reserved(vol, grp);
@@ -318,8 +322,8 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 	if (!buf)
 		buf = mb_group_derived_alloc(vol);
 	if (!disk || !buf) {
-		free(disk);
-		mb_group_derived_free(buf);
+		mb_garena_put(vol, MB_GARENA_DURABLE, disk);
+		mb_group_derived_free(vol, buf);
 		return -ENOMEM;
 	}
 	bool pristine = vol->store->ops->group_uninit(vol->store, mb_group_no(vol, grp));
@@ -329,8 +333,8 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 		int err = vol->store->ops->load_bitmap(vol->store, mb_group_no(vol, grp), disk);
 
 		if (err) {
-			free(disk);
-			mb_group_derived_free(buf);
+			mb_garena_put(vol, MB_GARENA_DURABLE, disk);
+			mb_group_derived_free(vol, buf);
 			if (err == -EUCLEAN)
 				mb_group_set_corrupt_locked(vol, grp);
 			return err;
@@ -342,8 +346,8 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 	grp->bb_bitmap = disk; /* no PA, nothing pending yet: the same bits */
 	if (vol->frees_wait && mb_gcache_unshare_locked(vol, grp)) {
 		grp->bb_disk = grp->bb_bitmap = NULL;
-		free(disk);
-		mb_group_derived_free(buf);
+		mb_garena_put(vol, MB_GARENA_DURABLE, disk);
+		mb_group_derived_free(vol, buf);
 		return -ENOMEM;
 	}
 	grp->bb_buddy = buf;

@@ -822,6 +822,14 @@ void *mb_zmap(size_t size);
 void mb_zunmap(void *p, size_t size);
 void mb_zmap_prefault(void *p, size_t size);
 
+/* garena.c: the groups' durable and derived buffers (group.c) */
+enum { MB_GARENA_DURABLE, MB_GARENA_DERIVED };
+struct mb_garena;
+void mb_garena_init(struct mb_garena *a);
+void mb_garena_destroy(struct mb_garena *a);
+void *mb_garena_get(struct mb_volume *vol, int k, size_t bytes, size_t group_bytes);
+void mb_garena_put(struct mb_volume *vol, int k, void *p);
+
 /*
  * The words of a set of nbits groups whose members are [0, n), level by
  * level, in a memory file: a fill maps them copy-on-write instead of
@@ -1425,6 +1433,15 @@ struct mb_volume {
 	   the tree with runsum.c */
 	_Atomic(const struct mb_rs *) rs_pristine;
 	uint32_t rs_pristine_start;
+	/* garena.c: the memory of the groups' bitmaps and derived buffers */
+	struct mb_garena {
+		struct mb_mutex lock;           /* rank MB_RANK_LEAF: the rest */
+		char *next, *end;               /* the current chunk's unused part */
+		struct mb_garena_chunk *chunks; /* every chunk, newest first */
+		uint64_t left;                  /* bytes the groups not loaded may take */
+		void *free[2];                  /* pieces given back, by kind */
+		size_t bytes[2];                /* a piece's size, by kind */
+	} garena;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1847,14 +1864,12 @@ static inline mb_grp_t mb_group_next_setup(const struct mb_volume *vol, mb_grp_t
 }
 void mb_groups_destroy(struct mb_volume *vol);
 int mb_group_load_locked(struct mb_volume *vol, struct mb_group *grp);
-/* Frees a group's derived buffer (buddy, run tree), which group.c
-   allocates on a cache line's start, the block malloc gave in the word
-   before it: not free() (NULL: nothing).  Here, not in group.c: gcache.c
-   frees one too, and group.c calls gcache.c */
-static inline void mb_group_derived_free(uint64_t *buf)
+/* Gives a group's derived buffer (buddy, run tree) back to the volume's
+   arena (garena.c; NULL: nothing).  Here, not in group.c: gcache.c frees
+   one too, and group.c calls gcache.c */
+static inline void mb_group_derived_free(struct mb_volume *vol, uint64_t *buf)
 {
-	if (buf)
-		free(((void **)buf)[-1]);
+	mb_garena_put(vol, MB_GARENA_DERIVED, buf);
 }
 int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp);
 void mb_group_set_corrupt_locked(struct mb_volume *vol, struct mb_group *grp);

@@ -30,6 +30,8 @@
  * trim holds one of its runs (used in the buddy, free on disk): its copy
  * differs from bb_disk only there, and it must not be shared (the free
  * counts tell, mb_gcache_same_bits_locked).
+ * arena_pieces_by_kind_and_apart: the groups' buffers (garena.c) are
+ * reused by kind only and never overlap.
  * built_group_in_8k: at 4 KiB blocks a built group -- struct, shared
  * bitmap, stored buddy orders and run tree -- fits in 8 KiB, ext4's
  * bitmap + buddy: 64 MiB per TiB with every group built.
@@ -395,8 +397,8 @@ TEST(built_group_in_8k)
 	printf("built group: struct %zu + bitmap %zu + buddy %zu + run tree %zu bytes\n",
 	       sizeof(struct mb_group), bitmap, vol->buddy_words * sizeof(uint64_t),
 	       mb_runsum_words(vol) * sizeof(uint64_t));
-	/* malloc's headers: 16 bytes a buffer */
-	ASSERT_LE_U64(sizeof(struct mb_group) + bitmap + derived + 2 * 16, 8192);
+	/* the arena's pieces: whole cache lines (garena.c) */
+	ASSERT_LE_U64(sizeof(struct mb_group) + bitmap + ((derived + 63) & ~(size_t)63), 8192);
 	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
@@ -416,8 +418,8 @@ TEST(derived_top_orders_in_first_line)
 	ASSERT_EQ_INT(vol->max_order, 13);
 	for (int k = 8; k <= vol->max_order; k++)
 		ASSERT_LE_U64(vol->mb_offsets[k] + (vol->mb_maxs[k] + 63) / 64, 8);
-	/* every group's buffer: malloc aligns to 16 only, so one buffer
-	   may start a line by chance, four rarely all do */
+	/* every group's buffer (the arena's, on a line: four groups, in
+	   case one started a line by chance) */
 	for (mb_grp_t g = 0; g < 4; g++) {
 		struct mb_request rq = { .goal = g * 32768 + 77, .len = 256,
 					 .flags = MB_HINT_NOPREALLOC };
@@ -559,4 +561,90 @@ TEST(quiet_copy_not_freed_under_its_user)
 	mb_volume_destroy(vol);
 	pthread_mutex_destroy(&h.m);
 	pthread_cond_destroy(&h.c);
+}
+
+/* Whether the pieces [p[i], p[i] + len[i]) are all apart. */
+static bool pieces_apart(const char **p, const size_t *len, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = i + 1; j < n; j++)
+			if (p[i] < p[j] + len[j] && p[j] < p[i] + len[i])
+				return false;
+	return true;
+}
+
+/*
+ * The groups' buffers come from the volume's arena (garena.c): a piece
+ * given back is handed out again for its own kind only (a derived buffer
+ * is shorter than a bitmap), on a cache line; and over more groups than
+ * the first chunk and a huge chunk hold, loaded in a random order with a
+ * cache of 3 (derived buffers dropped and given back), no two live pieces
+ * overlap and every group checks clean.
+ */
+TEST(arena_pieces_by_kind_and_apart)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_count = 200 * 32768ULL };
+	enum { NG = 200 };
+	static const char *p[2 * NG];
+	static size_t len[2 * NG];
+	struct mb_volume *vol;
+	uint64_t rng = mb_test_seed ^ 0xa7e4a;
+	static mb_grp_t order[NG];
+	static struct mb_extent ex[NG];
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	size_t dur = vol->bitmap_words * sizeof(uint64_t);
+	size_t der = ((vol->buddy_words + mb_runsum_words(vol)) * sizeof(uint64_t) + 63) & ~(size_t)63;
+	struct mb_group *g0 = mb_group_at(vol, 0);
+
+	mb_lock(&g0->bb_lock);
+	void *a = mb_garena_get(vol, MB_GARENA_DERIVED, der, dur + der);
+	void *b = mb_garena_get(vol, MB_GARENA_DURABLE, dur, dur + der);
+
+	ASSERT_TRUE(a && b && a != b);
+	ASSERT_EQ_U64((uintptr_t)a % 64 + (uintptr_t)b % 64, 0);
+	mb_garena_put(vol, MB_GARENA_DERIVED, a);
+	void *c = mb_garena_get(vol, MB_GARENA_DURABLE, dur, dur + der);
+
+	ASSERT_TRUE(c != a && c != b); /* not the derived piece given back */
+	ASSERT_TRUE(mb_garena_get(vol, MB_GARENA_DERIVED, der, dur + der) == a);
+	mb_garena_put(vol, MB_GARENA_DURABLE, b);
+	mb_garena_put(vol, MB_GARENA_DURABLE, c);
+	mb_garena_put(vol, MB_GARENA_DERIVED, a);
+	mb_unlock(&g0->bb_lock);
+
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_cache_groups", 3), 0);
+	for (mb_grp_t g = 0; g < NG; g++)
+		order[g] = g;
+	for (mb_grp_t g = NG - 1; g > 0; g--) {
+		mb_grp_t k = (mb_grp_t)mb_rand_below(&rng, g + 1), t = order[g];
+
+		order[g] = order[k];
+		order[k] = t;
+	}
+	for (unsigned i = 0; i < NG; i++) {
+		struct mb_request rq = { .goal = order[i] * 32768ULL + 100, .len = 16,
+					 .flags = MB_HINT_NOPREALLOC };
+
+		ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex[i]), 0);
+		ASSERT_EQ_U64(ex[i].start / 32768, order[i]);
+	}
+	unsigned n = 0;
+
+	for (mb_grp_t g = 0; g < NG; g++) {
+		struct mb_group *grp = mb_group_at(vol, g);
+
+		p[n] = (const char *)grp->bb_disk;
+		len[n++] = dur;
+		if (grp->bb_buddy) {
+			p[n] = (const char *)grp->bb_buddy;
+			len[n++] = der;
+		}
+	}
+	ASSERT_TRUE(n > NG && n < 2 * NG); /* some dropped, some built */
+	ASSERT_TRUE(pieces_apart(p, len, n));
+	for (unsigned i = 0; i < NG; i++)
+		ASSERT_EQ_INT(mb_free(vol, ex[i].start, ex[i].len), 0);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
 }
