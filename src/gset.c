@@ -93,6 +93,11 @@ int mb_gset_init(struct mb_gset *s, uint32_t nbits)
  * words 4 KiB apart alias).  Other shapes are as mb_gset_init makes them
  * (past 4096 groups, fills map level 0: images).
  */
+/* a family's level 0 (at most 64 words a set) is below what an image maps
+   (mb_gset_image_open: levels of MB_BIGMEM_MIN bytes and more), so no fill
+   maps over a set's borrowed words */
+_Static_assert(64 * sizeof(uint64_t) < MB_BIGMEM_MIN, "a family's level 0 is never an image's");
+
 int mb_gset_init_family(struct mb_gset *sets, int n, uint32_t nbits)
 {
 	_Atomic uint64_t *block = NULL;
