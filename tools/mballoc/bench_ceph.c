@@ -425,6 +425,58 @@ static void mb_aging_run(const struct mb_bench_cfg *c, const struct mb_side_kind
 	mb_cb_close(&cb);
 }
 
+/*
+ * One row's runs: a run's timed calls are milliseconds of CPU (~0.003-0.01
+ * s at 64 GiB), below a loaded machine's noise, so the row repeats the run
+ * on fresh allocators in rounds, every allocator once a round in A B .. B
+ * A order, until each has spent --seconds of CPU in its timed calls (at
+ * most MB_AGING_ROUNDS rounds; three with --quick), and its rates are the
+ * sums' (as the drain's).  The other figures are the first run's, as the
+ * seed makes every run the same requests.  Returns the rounds run.
+ */
+#define MB_AGING_ROUNDS 64
+#define MB_AGING_ROUNDS_QUICK 3
+
+static int mb_aging_rounds(const struct mb_bench_cfg *c, const struct mb_side_kind *k, int n,
+			   const struct mb_bench_geo *g, int gen, struct mb_bench_row *row)
+{
+	double ops[MB_BENCH_MAX_PEERS] = {0}, wall[MB_BENCH_MAX_PEERS] = {0},
+	       cpu[MB_BENCH_MAX_PEERS] = {0};
+	bool done[MB_BENCH_MAX_PEERS] = {0}; /* skipped or failed */
+	int rounds = c->quick ? MB_AGING_ROUNDS_QUICK : MB_AGING_ROUNDS, round = 0;
+
+	while (round < rounds) {
+		bool more = false;
+
+		for (int jj = 0; jj < n; jj++) {
+			int j = round % 2 ? n - 1 - jj : jj;
+			struct mb_bench_res one = {0};
+
+			if (done[j])
+				continue;
+			mb_aging_run(c, &k[j], g, gen, &one);
+			if (round == 0 || !strncmp(one.note, "BUG", 3))
+				row->res[j] = one;
+			done[j] = one.skipped || !strncmp(one.note, "BUG", 3);
+			ops[j] += (double)one.ops;
+			wall[j] += one.ops_s > 0 ? (double)one.ops / one.ops_s : 0;
+			cpu[j] += one.cpu_ops_s > 0 ? (double)one.ops / one.cpu_ops_s : 0;
+		}
+		round++;
+		for (int j = 0; j < n; j++)
+			more |= !done[j] && cpu[j] < c->secs;
+		if (!more)
+			break;
+	}
+	for (int j = 0; j < n; j++)
+		if (!row->res[j].skipped && strncmp(row->res[j].note, "BUG", 3)) {
+			row->res[j].ops = (uint64_t)ops[j];
+			row->res[j].ops_s = wall[j] > 0 ? ops[j] / wall[j] : 0;
+			row->res[j].cpu_ops_s = cpu[j] > 0 ? ops[j] / cpu[j] : 0;
+		}
+	return round;
+}
+
 int mb_bench_aging(const struct mb_bench_cfg *c)
 {
 	static const char *const gens[] = {"triangle", "8M|64K"};
@@ -438,32 +490,13 @@ int mb_bench_aging(const struct mb_bench_cfg *c)
 
 		snprintf(row.params, sizeof(row.params), "%s %uK %lluM", gens[gen],
 			 c->block_size >> 10, (unsigned long long)(g.blocks * c->block_size >> 20));
-		int reps = c->quick ? 1 : 3;
-		double ops[MB_BENCH_MAX_PEERS][3], cops[MB_BENCH_MAX_PEERS][3];
+		int rounds = mb_aging_rounds(c, k, n, &g, gen, &row);
 
 		snprintf(row.note, sizeof(row.note),
 			 "marks 0.8/0.6, 3 refills, leak 0.1; ops = requests (every fill), each "
-			 "timed; median of %d interleaved runs; split%% and ext/al of the last "
-			 "refill; frag at the high mark",
-			 reps);
-		/* the fills take milliseconds for Ceph's allocators: several
-		 * interleaved runs, so that one burst of load decides nothing */
-		for (int rep = 0; rep < reps; rep++)
-			for (int jj = 0; jj < n; jj++) {
-				int j = rep % 2 ? n - 1 - jj : jj;
-				struct mb_bench_res one = {0};
-
-				mb_aging_run(c, &k[j], &g, gen, &one);
-				ops[j][rep] = one.ops_s;
-				cops[j][rep] = one.cpu_ops_s;
-				if (rep == 0 || !strncmp(one.note, "BUG", 3))
-					row.res[j] = one;
-			}
-		for (int j = 0; j < n; j++)
-			if (!row.res[j].skipped && strncmp(row.res[j].note, "BUG", 3)) {
-				row.res[j].ops_s = mb_side_median(ops[j], reps);
-				row.res[j].cpu_ops_s = mb_side_median(cops[j], reps);
-			}
+			 "timed; sums of %d interleaved runs; split%% and ext/al of the first "
+			 "run's last refill; frag at its high mark",
+			 rounds);
 		mb_bench_out_row(c->out, &row);
 	}
 	return 0;
