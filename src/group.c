@@ -222,7 +222,7 @@ void mb_groups_destroy(struct mb_volume *vol)
 /* Bytes of a group's derived buffer (buddy, free-run tree), in whole cache
    lines: the arena hands them out on a line's start, so the buddy's top
    orders share one line (volume.c lays them out first). */
-static size_t mb_group_derived_bytes(const struct mb_volume *vol)
+size_t mb_group_derived_bytes(const struct mb_volume *vol)
 {
 	size_t b = ((size_t)vol->buddy_words + mb_runsum_words(vol)) * sizeof(uint64_t);
 
@@ -231,7 +231,7 @@ static size_t mb_group_derived_bytes(const struct mb_volume *vol)
 
 /* Bytes of a group's durable buffer: bb_disk, then pending and committing
    maps when the store's frees wait for a commit; whole cache lines. */
-static size_t mb_group_durable_bytes(const struct mb_volume *vol)
+size_t mb_group_durable_bytes(const struct mb_volume *vol)
 {
 	size_t b = (vol->frees_wait ? 3 : 1) * (size_t)vol->bitmap_words * sizeof(uint64_t);
 
@@ -239,7 +239,7 @@ static size_t mb_group_durable_bytes(const struct mb_volume *vol)
 }
 
 /* A group's pieces, for the arena's chunk sizes (garena.c). */
-static size_t mb_group_arena_bytes(const struct mb_volume *vol)
+size_t mb_group_arena_bytes(const struct mb_volume *vol)
 {
 	return mb_group_durable_bytes(vol) + mb_group_derived_bytes(vol);
 }

@@ -824,6 +824,11 @@ void mb_zmap_prefault(void *p, size_t size);
 
 /* garena.c: the groups' durable and derived buffers (group.c) */
 enum { MB_GARENA_DURABLE, MB_GARENA_DERIVED };
+/* the pieces' sizes a volume's groups take (group.c): durable (bb_disk and
+   the frees' maps), derived (buddy and run tree), both */
+size_t mb_group_durable_bytes(const struct mb_volume *vol);
+size_t mb_group_derived_bytes(const struct mb_volume *vol);
+size_t mb_group_arena_bytes(const struct mb_volume *vol);
 struct mb_garena;
 void mb_garena_init(struct mb_garena *a);
 void mb_garena_destroy(struct mb_garena *a);

@@ -14,8 +14,9 @@
  * others load; each of them must still get its metadata and padding used
  * and nothing else (checked bit by bit, not by the closed form pristine.c
  * uses), a buddy and counters as a build gives, and a run tree that a
- * flush makes equal to a build.  The heap is soiled before each load, so
- * a word the load leaves unwritten shows.
+ * flush makes equal to a build.  The volume's arena holds a piece of
+ * each kind full of ones before each load (the first it hands out), so a
+ * word the load leaves unwritten shows.
  * first_query_copies_built_tree: a pristine group's first query copies
  * the template's built run tree: its nodes against bit counts.
  * frees_wait_maps_start_empty: the same for a persistent volume, whose
@@ -136,14 +137,24 @@ TEST(concurrent_first_loads)
 	}
 }
 
-/* Leaves a freed chunk of `bytes` full of ones, for the next malloc of that size. */
-static void soil_heap(size_t bytes)
+/*
+ * Leaves a piece of each kind full of ones on v's arena's free lists, which
+ * the next first load gets before any fresh (zeroed) memory: what a group
+ * loaded after another's buffers were given back finds (garena.c).
+ */
+static void soil_arena(struct mb_volume *v)
 {
-	void *p = malloc(bytes);
+	static const int kinds[] = { MB_GARENA_DURABLE, MB_GARENA_DERIVED };
 
-	if (p)
-		memset(p, 0xff, bytes);
-	free(p);
+	for (int i = 0; i < 2; i++) {
+		size_t bytes = i ? mb_group_derived_bytes(v) : mb_group_durable_bytes(v);
+		void *p = mb_garena_get(v, kinds[i], bytes, mb_group_arena_bytes(v));
+
+		if (p) {
+			memset(p, 0xff, bytes);
+			mb_garena_put(v, kinds[i], p); /* all but its first word stay ones */
+		}
+	}
 }
 
 /* Bit by bit: metadata and padding used, the rest free. */
@@ -173,15 +184,13 @@ static bool tree_as_built(struct mb_volume *v, struct mb_group *grp)
 	return same;
 }
 
-/* Loads group g (heap soiled first) and checks everything it derived. */
+/* Loads group g (its buffers soiled first) and checks everything it derived. */
 static bool loads_pristine(struct mb_volume *v, mb_grp_t g)
 {
 	struct mb_group *grp = mb_group_at(v, g);
-	size_t dbytes = (v->frees_wait ? 3 : 1) * (size_t)v->bitmap_words * sizeof(uint64_t);
 	bool ok;
 
-	soil_heap(dbytes);
-	soil_heap(((size_t)v->buddy_words + mb_runsum_words(v)) * sizeof(uint64_t));
+	soil_arena(v);
 	if (mb_group_lock_usable(v, grp)) {
 		mb_unlock(&grp->bb_lock);
 		return false;
@@ -215,20 +224,24 @@ static void work_group(struct mb_volume *v, mb_grp_t g, uint32_t n)
 	}
 }
 
+/* Volumes with a short last group: 4 KiB blocks in groups of 4096, 32768
+   and 72 (no reserve), 1 KiB blocks from block 1. */
+static const struct mb_geometry pristine_shapes[] = {
+	{ .block_size = 4096, .blocks_per_group = 4096, .blocks_count = 6 * 4096 + 1000,
+	  .reserved_per_group = 70 },
+	{ .block_size = 4096, .blocks_count = 4 * 32768 + 100, .reserved_per_group = 513 },
+	{ .block_size = 4096, .blocks_per_group = 72, .blocks_count = 72 * 5 + 71,
+	  .reserved_per_group = 0 },
+	{ .block_size = 1024, .blocks_count = 5 * 8192 + 1, .first_data_block = 1,
+	  .reserved_per_group = 260 },
+};
+
 TEST(copies_are_pristine)
 {
-	static const struct mb_geometry shapes[] = {
-		{ .block_size = 4096, .blocks_per_group = 4096, .blocks_count = 6 * 4096 + 1000,
-		  .reserved_per_group = 70 },
-		{ .block_size = 4096, .blocks_count = 3 * 32768 + 100, .reserved_per_group = 513 },
-		{ .block_size = 4096, .blocks_per_group = 72, .blocks_count = 72 * 5 + 71,
-		  .reserved_per_group = 0 },
-	};
-
-	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+	for (size_t i = 0; i < sizeof(pristine_shapes) / sizeof(pristine_shapes[0]); i++) {
 		struct mb_volume *v;
 
-		ASSERT_EQ_INT(mb_volume_create(&shapes[i], &v), 0);
+		ASSERT_EQ_INT(mb_volume_create(&pristine_shapes[i], &v), 0);
 		uint32_t n = mb_groups_count(v);
 
 		ASSERT_TRUE(loads_pristine(v, 1)); /* builds the template */
@@ -245,27 +258,17 @@ TEST(copies_are_pristine)
 /*
  * A pristine group's first query builds its run tree by copying the
  * template's built one (pristine.c, vol->rs_pristine): on groups loaded
- * after the template's own group was worked hard (soiled heap), the
+ * after the template's own group was worked hard (their buffers soiled), the
  * query's answer must be the bitmap's and every node a bit count's, none
  * stale; so must they be for the short last group and for groups whose
  * run lost its head before their first query, which fill instead.
  */
 TEST(first_query_copies_built_tree)
 {
-	static const struct mb_geometry shapes[] = {
-		{ .block_size = 4096, .blocks_per_group = 4096, .blocks_count = 6 * 4096 + 1000,
-		  .reserved_per_group = 70 },
-		{ .block_size = 4096, .blocks_count = 4 * 32768 + 100, .reserved_per_group = 513 },
-		{ .block_size = 4096, .blocks_per_group = 72, .blocks_count = 72 * 5 + 71,
-		  .reserved_per_group = 0 },
-		{ .block_size = 1024, .blocks_count = 5 * 8192 + 1, .first_data_block = 1,
-		  .reserved_per_group = 260 },
-	};
-
-	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+	for (size_t i = 0; i < sizeof(pristine_shapes) / sizeof(pristine_shapes[0]); i++) {
 		struct mb_volume *v;
 
-		ASSERT_EQ_INT(mb_volume_create(&shapes[i], &v), 0);
+		ASSERT_EQ_INT(mb_volume_create(&pristine_shapes[i], &v), 0);
 		uint32_t n = mb_groups_count(v);
 
 		ASSERT_TRUE(loads_pristine(v, 1)); /* builds the template */
@@ -275,7 +278,7 @@ TEST(first_query_copies_built_tree)
 
 			if (g == 1)
 				continue;
-			soil_heap(((size_t)v->buddy_words + mb_runsum_words(v)) * sizeof(uint64_t));
+			soil_arena(v);
 			if (g % 3 == 2) /* its run's head taken before its first
 					   query: one run still, not the template's */
 				work_group(v, g, 1);
