@@ -427,54 +427,57 @@ static void mb_aging_run(const struct mb_bench_cfg *c, const struct mb_side_kind
 
 /*
  * One row's runs: a run's timed calls are milliseconds of CPU (~0.003-0.01
- * s at 64 GiB), below a loaded machine's noise, so the row repeats the run
- * on fresh allocators in rounds, every allocator once a round in A B .. B
- * A order, until each has spent --seconds of CPU in its timed calls (at
- * most MB_AGING_ROUNDS rounds; three with --quick), and its rates are the
- * sums' (as the drain's).  The other figures are the first run's, as the
- * seed makes every run the same requests.  Returns the rounds run.
+ * s at 64 GiB), below a loaded machine's noise, so the row runs in rounds
+ * (mb_side_rounds, as the drain's) until each allocator has spent
+ * --seconds of CPU in its timed calls (at most MB_AGING_ROUNDS rounds;
+ * three with --quick), and its rates are the sums'.  The other figures
+ * are the first run's, as the seed makes every run the same requests.
  */
 #define MB_AGING_ROUNDS 64
 #define MB_AGING_ROUNDS_QUICK 3
 
+struct mb_aging_sums {
+	const struct mb_bench_cfg *c;
+	const struct mb_side_kind *k;
+	const struct mb_bench_geo *g;
+	int gen;
+	struct mb_bench_row *row;
+	double ops[MB_BENCH_MAX_PEERS], wall[MB_BENCH_MAX_PEERS], cpu[MB_BENCH_MAX_PEERS];
+	int runs[MB_BENCH_MAX_PEERS];
+};
+
+static double mb_aging_round(void *ctx, int j)
+{
+	struct mb_aging_sums *a = ctx;
+	struct mb_bench_res one = {0};
+	bool first = !a->runs[j]++;
+
+	mb_aging_run(a->c, &a->k[j], a->g, a->gen, &one);
+	bool bad = one.skipped || !strncmp(one.note, "BUG", 3);
+
+	if (first || bad)
+		a->row->res[j] = one;
+	a->ops[j] += (double)one.ops;
+	a->wall[j] += one.ops_s > 0 ? (double)one.ops / one.ops_s : 0;
+	a->cpu[j] += one.cpu_ops_s > 0 ? (double)one.ops / one.cpu_ops_s : 0;
+	return bad ? -1 : a->cpu[j];
+}
+
+/* Runs the row's rounds and sets its rates from the sums; the rounds run. */
 static int mb_aging_rounds(const struct mb_bench_cfg *c, const struct mb_side_kind *k, int n,
 			   const struct mb_bench_geo *g, int gen, struct mb_bench_row *row)
 {
-	double ops[MB_BENCH_MAX_PEERS] = {0}, wall[MB_BENCH_MAX_PEERS] = {0},
-	       cpu[MB_BENCH_MAX_PEERS] = {0};
-	bool done[MB_BENCH_MAX_PEERS] = {0}; /* skipped or failed */
-	int rounds = c->quick ? MB_AGING_ROUNDS_QUICK : MB_AGING_ROUNDS, round = 0;
+	struct mb_aging_sums a = {.c = c, .k = k, .g = g, .gen = gen, .row = row};
+	int rounds = mb_side_rounds(n, c->quick ? MB_AGING_ROUNDS_QUICK : MB_AGING_ROUNDS,
+				    c->secs, mb_aging_round, &a);
 
-	while (round < rounds) {
-		bool more = false;
-
-		for (int jj = 0; jj < n; jj++) {
-			int j = round % 2 ? n - 1 - jj : jj;
-			struct mb_bench_res one = {0};
-
-			if (done[j])
-				continue;
-			mb_aging_run(c, &k[j], g, gen, &one);
-			if (round == 0 || !strncmp(one.note, "BUG", 3))
-				row->res[j] = one;
-			done[j] = one.skipped || !strncmp(one.note, "BUG", 3);
-			ops[j] += (double)one.ops;
-			wall[j] += one.ops_s > 0 ? (double)one.ops / one.ops_s : 0;
-			cpu[j] += one.cpu_ops_s > 0 ? (double)one.ops / one.cpu_ops_s : 0;
-		}
-		round++;
-		for (int j = 0; j < n; j++)
-			more |= !done[j] && cpu[j] < c->secs;
-		if (!more)
-			break;
-	}
 	for (int j = 0; j < n; j++)
 		if (!row->res[j].skipped && strncmp(row->res[j].note, "BUG", 3)) {
-			row->res[j].ops = (uint64_t)ops[j];
-			row->res[j].ops_s = wall[j] > 0 ? ops[j] / wall[j] : 0;
-			row->res[j].cpu_ops_s = cpu[j] > 0 ? ops[j] / cpu[j] : 0;
+			row->res[j].ops = (uint64_t)a.ops[j];
+			row->res[j].ops_s = a.wall[j] > 0 ? a.ops[j] / a.wall[j] : 0;
+			row->res[j].cpu_ops_s = a.cpu[j] > 0 ? a.ops[j] / a.cpu[j] : 0;
 		}
-	return round;
+	return rounds;
 }
 
 int mb_bench_aging(const struct mb_bench_cfg *c)

@@ -496,36 +496,37 @@ static void mb_dr_run(const struct mb_bench_cfg *c, const struct mb_side_kind *k
 }
 
 /* A drain is short (~0.01 s of CPU on a 32 GiB volume), shorter than the
-   noise of a loaded machine, so a row repeats it on fresh allocators in
-   rounds, every allocator once a round, in A B .. B A order so that a drift
-   in the machine's load falls on all alike, until every one has spent
-   --seconds of CPU in its drains (at most MB_DR_ROUNDS rounds; three with
-   --quick, which the tests run).  All run the same rounds: the cheapest
-   sets their number. */
+   noise of a loaded machine: a row's drains run in rounds (mb_side_rounds)
+   until each allocator has spent --seconds of CPU in them, at most
+   MB_DR_ROUNDS rounds (three with --quick, which the tests run). */
 #define MB_DR_ROUNDS 64
 #define MB_DR_ROUNDS_QUICK 3
+
+struct mb_dr_rows {
+	const struct mb_bench_cfg *c;
+	const struct mb_side_kind *k;
+	const struct mb_bench_geo *g;
+	const struct mb_layout *lo;
+	int threads;
+	struct mb_bench_row *row;
+	struct mb_dr_sum sum[MB_BENCH_MAX_PEERS];
+};
+
+static double mb_dr_round(void *ctx, int i)
+{
+	struct mb_dr_rows *d = ctx;
+
+	mb_dr_run(d->c, &d->k[i], d->g, d->lo, d->threads, &d->row->res[i], &d->sum[i]);
+	return d->sum[i].done ? -1 : (double)d->sum[i].cpu / 1e9;
+}
 
 static void mb_dr_row(const struct mb_bench_cfg *c, const struct mb_side_kind *k, int n,
 		      const struct mb_bench_geo *g, const struct mb_layout *lo, int threads,
 		      struct mb_bench_row *row)
 {
-	struct mb_dr_sum sum[MB_BENCH_MAX_PEERS] = {0};
-	int rounds = c->quick ? MB_DR_ROUNDS_QUICK : MB_DR_ROUNDS;
+	struct mb_dr_rows d = {.c = c, .k = k, .g = g, .lo = lo, .threads = threads, .row = row};
 
-	for (int round = 0; round < rounds; round++) {
-		bool more = false;
-
-		for (int j = 0; j < n; j++) {
-			int i = round & 1 ? n - 1 - j : j;
-
-			if (!sum[i].done)
-				mb_dr_run(c, &k[i], g, lo, threads, &row->res[i], &sum[i]);
-		}
-		for (int i = 0; i < n; i++)
-			more |= !sum[i].done && (double)sum[i].cpu < c->secs * 1e9;
-		if (!more)
-			break;
-	}
+	mb_side_rounds(n, c->quick ? MB_DR_ROUNDS_QUICK : MB_DR_ROUNDS, c->secs, mb_dr_round, &d);
 }
 
 int mb_bench_drain(const struct mb_bench_cfg *c)

@@ -355,6 +355,32 @@ static int mb_cmp_dbl(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+int mb_side_rounds(int n, int rounds, double secs, double (*run)(void *ctx, int i), void *ctx)
+{
+	double cpu[MB_BENCH_MAX_PEERS] = {0};
+	bool done[MB_BENCH_MAX_PEERS] = {0};
+	int round = 0;
+
+	while (round < rounds) {
+		bool more = false;
+
+		for (int jj = 0; jj < n; jj++) {
+			int j = round % 2 ? n - 1 - jj : jj;
+
+			if (!done[j]) {
+				cpu[j] = run(ctx, j);
+				done[j] = cpu[j] < 0;
+			}
+		}
+		round++;
+		for (int j = 0; j < n; j++)
+			more |= !done[j] && cpu[j] < secs;
+		if (!more)
+			break;
+	}
+	return round;
+}
+
 double mb_side_median(double *v, int n)
 {
 	if (n <= 0)
