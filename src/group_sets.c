@@ -151,40 +151,47 @@ void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n, const struct mb_
 }
 
 /* One step of mb_avg_hi_move: the word at p takes `op` bit, p moves a
-   stride on (plain: see there) */
-#define MB_AVG_HI_STEP(p, stride, op, bit)                                                 \
+   stride on (plain: see there); with one thread (`one`) an op to memory
+   (gset.h, mb_gset_word_plain) */
+#define MB_AVG_HI_STEP(p, stride, op, bit, one)                                            \
 	do {                                                                               \
-		atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) op(bit), \
-				      memory_order_relaxed);                               \
+		if (one)                                                                   \
+			*(mb_gset_plain_word *)(void *)(p) =                               \
+				*(mb_gset_plain_word *)(void *)(p) op(bit);                \
+		else                                                                       \
+			atomic_store_explicit(p,                                           \
+					      atomic_load_explicit(p, memory_order_relaxed) \
+						      op(bit),                             \
+					      memory_order_relaxed);                       \
 		(p) += (stride);                                                           \
 	} while (0)
 
 /* The n (< MB_AVG_SUBS) words a stride apart from p take `op` bit: a jump
    into the steps rather than a loop, whose count and test cost as much
    again as each step (a move crosses ~4 subs) */
-#define MB_AVG_HI_STEPS(p, stride, n, op, bit)                                           \
+#define MB_AVG_HI_STEPS(p, stride, n, op, bit, one)                                      \
 	do {                                                                             \
 		switch (n) {                                                             \
 		case 7:                                                                  \
-			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			MB_AVG_HI_STEP(p, stride, op, bit, one);                         \
 			__attribute__((fallthrough));                                    \
 		case 6:                                                                  \
-			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			MB_AVG_HI_STEP(p, stride, op, bit, one);                         \
 			__attribute__((fallthrough));                                    \
 		case 5:                                                                  \
-			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			MB_AVG_HI_STEP(p, stride, op, bit, one);                         \
 			__attribute__((fallthrough));                                    \
 		case 4:                                                                  \
-			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			MB_AVG_HI_STEP(p, stride, op, bit, one);                         \
 			__attribute__((fallthrough));                                    \
 		case 3:                                                                  \
-			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			MB_AVG_HI_STEP(p, stride, op, bit, one);                         \
 			__attribute__((fallthrough));                                    \
 		case 2:                                                                  \
-			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			MB_AVG_HI_STEP(p, stride, op, bit, one);                         \
 			__attribute__((fallthrough));                                    \
 		case 1:                                                                  \
-			MB_AVG_HI_STEP(p, stride, op, bit);                              \
+			MB_AVG_HI_STEP(p, stride, op, bit, one);                         \
 			__attribute__((fallthrough));                                    \
 		default:                                                                 \
 			break;                                                           \
@@ -197,10 +204,10 @@ void mb_avg_hi_fill(struct mb_volume *vol, int sub, uint32_t n, const struct mb_
  * lock held; or the volume not yet shared).  g's word in bitmap j (sub j +
  * 1) is j strides past its word in the first: a pointer steps by the
  * stride from one sub's word to the next one's, each step a load, a store
- * and the step.
+ * and the step; with one thread (`one`) an op to memory and the step.
  */
 static inline __attribute__((always_inline)) void mb_avg_hi_move(struct mb_volume *vol, mb_grp_t g,
-								    int from, int to)
+								    int from, int to, bool one)
 {
 	_Static_assert(MB_AVG_SUBS == 8, "MB_AVG_HI_STEPS takes up to 7 steps");
 	uint64_t bit = 1ULL << (g & 63);
@@ -210,17 +217,17 @@ static inline __attribute__((always_inline)) void mb_avg_hi_move(struct mb_volum
 	assert(from >= 0 && from < MB_AVG_SUBS && to >= 0 && to < MB_AVG_SUBS);
 	if (to > from) { /* subs from + 1 .. to join */
 		w += (size_t)from * stride;
-		MB_AVG_HI_STEPS(w, stride, to - from, |, bit);
+		MB_AVG_HI_STEPS(w, stride, to - from, |, bit, one);
 	} else { /* subs to + 1 .. from leave */
 		w += (size_t)to * stride;
-		MB_AVG_HI_STEPS(w, stride, from - to, &, ~bit);
+		MB_AVG_HI_STEPS(w, stride, from - to, &, ~bit, one);
 	}
 }
 
 /* g (not yet in avg_hi) joins the bitmaps of sub `sub`, before the volume is shared. */
 void mb_avg_hi_add(struct mb_volume *vol, mb_grp_t g, int sub)
 {
-	mb_avg_hi_move(vol, g, 0, sub);
+	mb_avg_hi_move(vol, g, 0, sub, false);
 }
 
 /* The highest order at or below top with a free chunk, -1 if none. */
@@ -256,7 +263,8 @@ mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int a
 	mb_grp_t g = mb_group_no(vol, grp);
 
 	if (as != grp->bb_avg_sub) {
-		mb_avg_hi_move(vol, g, grp->bb_avg_sub, as);
+		mb_avg_hi_move(vol, g, grp->bb_avg_sub, as,
+			       one == MB_GSET_ONE || one == MB_GSET_ONE2);
 		MB_WRITE_ONCE(grp->bb_avg_sub, as);
 	}
 
@@ -461,7 +469,7 @@ static __attribute__((noinline)) void mb_group_move_sub_mt_slow(struct mb_volume
 	struct mb_lock_thr *me = mb_lock_me();
 	bool biased = mb_set_lock_mt(wl, me); /* the word's other writers excluded */
 
-	mb_avg_hi_move(vol, g, grp->bb_avg_sub, as);
+	mb_avg_hi_move(vol, g, grp->bb_avg_sub, as, false);
 	mb_set_unlock_mt(wl, me, biased);
 	MB_WRITE_ONCE(grp->bb_avg_sub, as);
 }
@@ -495,7 +503,7 @@ static __attribute__((noinline)) void mb_group_move_sub_mt(struct mb_volume *vol
 		mb_group_move_sub_mt_slow(vol, grp, as);
 		return;
 	}
-	mb_avg_hi_move(vol, g, grp->bb_avg_sub, as); /* the word's other writers excluded */
+	mb_avg_hi_move(vol, g, grp->bb_avg_sub, as, false); /* the word's other writers excluded */
 	mb_unlock_biased_at(wl, 0, me);
 	MB_WRITE_ONCE(grp->bb_avg_sub, as);
 }
@@ -506,7 +514,7 @@ static __attribute__((noinline)) void mb_group_move_sub_rise(struct mb_volume *v
 							     struct mb_group *grp, int as)
 {
 	mb_seq_bump(vol);
-	mb_avg_hi_move(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as);
+	mb_avg_hi_move(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as, true);
 	MB_WRITE_ONCE(grp->bb_avg_sub, as);
 }
 
@@ -535,7 +543,7 @@ static __attribute__((noinline)) void mb_group_move_sub_locked(struct mb_volume 
 		mb_group_move_sub_rise(vol, grp, as);
 		return;
 	}
-	mb_avg_hi_move(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as);
+	mb_avg_hi_move(vol, mb_group_no(vol, grp), grp->bb_avg_sub, as, true);
 	MB_WRITE_ONCE(grp->bb_avg_sub, as);
 }
 

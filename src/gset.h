@@ -33,6 +33,49 @@
  */
 enum mb_gset_writer { MB_GSET_MT = 0, MB_GSET_ONE = 1, MB_GSET_ONE2 = 2, MB_GSET_MT2 = 3 };
 
+/*
+ * One thread (MB_GSET_ONE, MB_GSET_ONE2): the word at w takes bit (add) or
+ * loses it by a plain read-modify-write, which x86-64 does in one
+ * instruction (an OR or AND to memory) where a relaxed atomic load and
+ * store take three -- no other thread runs, so none can see the word
+ * between the two halves; the type may alias the _Atomic word (gcc must
+ * not move an atomic access of it past this one), whose size and
+ * representation are uint64_t's.  For the writes whose result the move
+ * does not test (a family's steps, the summaries of the words a move
+ * filled or emptied, the avg_hi bitmaps: group_sets.c) and a clear whose
+ * result is the flags of that one instruction (mb_gset_word_clear).
+ */
+typedef uint64_t __attribute__((may_alias)) mb_gset_plain_word;
+_Static_assert(sizeof(_Atomic uint64_t) == sizeof(uint64_t), "a set's word is a uint64_t");
+
+static inline __attribute__((always_inline)) void mb_gset_word_plain(_Atomic uint64_t *w,
+								      uint64_t bit, bool add)
+{
+	mb_gset_plain_word *p = (mb_gset_plain_word *)(void *)w;
+
+	if (add)
+		*p |= bit;
+	else
+		*p &= ~bit;
+}
+
+/* The word at w loses bit, its other writers excluded (see above): true
+   if it emptied. */
+static inline __attribute__((always_inline)) bool mb_gset_word_clear(_Atomic uint64_t *w,
+								      uint64_t bit,
+								      enum mb_gset_writer one)
+{
+	if (one == MB_GSET_ONE || one == MB_GSET_ONE2) {
+		mb_gset_plain_word *p = (mb_gset_plain_word *)(void *)w;
+
+		return !(*p &= ~bit);
+	}
+	uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~bit;
+
+	atomic_store_explicit(w, v, memory_order_relaxed);
+	return !v;
+}
+
 /* One thread: level 0's word wi was empty and has a member now (or has
    emptied): its summary bit, and so on upward (gset.c). */
 void mb_gset_add_one_up(struct mb_gset *s, uint32_t wi);
@@ -65,17 +108,19 @@ static inline __attribute__((always_inline)) void mb_gset_up_one(struct mb_gset 
 		return;
 	}
 	_Atomic uint64_t *top = &s->top;
-	uint64_t old = atomic_load_explicit(top, memory_order_relaxed); /* one thread */
 	uint64_t bit = 1ULL << wi; /* wi < 64: level 0 has at most 64 words */
-	uint64_t v = add ? old | bit : old & ~bit;
+	bool edge; /* the top word was empty, or emptied */
 
-	atomic_store_explicit(top, v, memory_order_relaxed);
-	if (!(add ? old : v) && s->fam) { /* the top word was empty, or emptied */
-		uint64_t f = atomic_load_explicit(s->fam, memory_order_relaxed);
+	if (add) {
+		uint64_t old = atomic_load_explicit(top, memory_order_relaxed); /* one thread */
 
-		atomic_store_explicit(s->fam, add ? f | s->fam_bit : f & ~s->fam_bit,
-				      memory_order_relaxed);
+		atomic_store_explicit(top, old | bit, memory_order_relaxed);
+		edge = !old;
+	} else {
+		edge = mb_gset_word_clear(top, bit, MB_GSET_ONE);
 	}
+	if (edge && s->fam)
+		mb_gset_word_plain(s->fam, s->fam_bit, add);
 }
 
 /*
@@ -155,29 +200,22 @@ static inline __attribute__((always_inline)) void mb_gset_add_as(struct mb_gset 
 static inline __attribute__((always_inline)) void mb_gset_del_as(struct mb_gset *s, uint32_t g,
 								  enum mb_gset_writer one)
 {
-	_Atomic uint64_t *w = &s->lvl[0][g >> 6];
-	uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~(1ULL << (g & 63));
-
-	atomic_store_explicit(w, v, memory_order_relaxed); /* no other writer */
-	if (MB_UNLIKELY(!v))
+	if (MB_UNLIKELY(mb_gset_word_clear(&s->lvl[0][g >> 6], 1ULL << (g & 63), one)))
 		mb_gset_up(s, g >> 6, false, one);
 }
 
 /* g's word at w (a family's block, gset.c) takes or loses bit; w steps
    down a stride, to its word in the set below */
-#define MB_GSET_FAM_STEP(w, st, add, bit)                                               \
-	do {                                                                            \
-		uint64_t o_ = atomic_load_explicit(w, memory_order_relaxed);             \
-                                                                                        \
-		atomic_store_explicit(w, (add) ? o_ | (bit) : o_ & ~(bit),               \
-				      memory_order_relaxed);                            \
-		(w) -= (st);                                                            \
+#define MB_GSET_FAM_STEP(w, st, add, bit)                \
+	do {                                             \
+		mb_gset_word_plain(w, bit, add);         \
+		(w) -= (st);                             \
 	} while (0)
 
 /*
  * g's n words at q and in the n - 1 sets below it, st words apart, take
- * bit (add) or lose it: a jump into the steps, each a load, an op, a store
- * and the stride -- the loop took the set's pointer, its test, count and
+ * bit (add) or lose it: a jump into the steps, each an op to memory and
+ * the stride -- the loop took the set's pointer, its test, count and
  * compare besides (~9 instructions a set; a group filled or emptied moves
  * a dozen sets in each of three families).
  */
@@ -229,6 +267,19 @@ static inline __attribute__((always_inline)) void
 mb_gset_fam_ups(struct mb_gset *ge, _Atomic uint64_t *q, size_t st, uint32_t wi, uint64_t bit,
 		int top, int stop, bool add)
 {
+	/* A volume's families have no family word (volume.c: the exact
+	   sets have): their top words alone, each an op to memory, no test
+	   of whether it emptied or filled */
+	if (MB_LIKELY(!ge[top].fam)) {
+		for (int k = top;;) {
+			assert(!ge[k].fam);
+			mb_gset_word_plain(&ge[k].top, 1ULL << wi, add);
+			q -= st;
+			if (--k <= stop ||
+			    atomic_load_explicit(q, memory_order_relaxed) != (add ? bit : 0))
+				return;
+		}
+	}
 	for (int k = top;;) {
 		mb_gset_up(&ge[k], wi, add, MB_GSET_ONE2);
 		q -= st;
@@ -297,11 +348,7 @@ mb_gset_move_ge_w(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int t
 	   (threads, any shape) the extra code cost gcc registers, spills
 	   there; in mb_group_move_sets_mt2 threaded aging:triangle -8 */
 	if ((one == MB_GSET_ONE2 || one == MB_GSET_MT2) && to == from - 1) {
-		_Atomic uint64_t *w = &ge[from].lvl[0][wi];
-		uint64_t v = atomic_load_explicit(w, memory_order_relaxed) & ~bit;
-
-		atomic_store_explicit(w, v, memory_order_relaxed);
-		if (MB_UNLIKELY(!v))
+		if (MB_UNLIKELY(mb_gset_word_clear(&ge[from].lvl[0][wi], bit, one)))
 			mb_gset_up(&ge[from], wi, false, one);
 		return;
 	}
