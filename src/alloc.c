@@ -952,7 +952,6 @@ static __attribute__((noinline)) void mb_scan_long_runs_fresh(struct mb_ac *ac,
 	const uint32_t goal = ac->g_ex.fe_len;
 	const uint32_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
 	const uint32_t min = MB_READ_ONCE(vol->t.mb_min_to_scan);
-	const uint32_t found0 = ac->found;
 	struct mb_long_scan m = {
 		.goal = goal,
 		.take = ac->flags & MB_HINT_FIRST ? UINT32_MAX : goal,
@@ -961,14 +960,17 @@ static __attribute__((noinline)) void mb_scan_long_runs_fresh(struct mb_ac *ac,
 		.cap = 1u << vol->max_order,
 		.blen = ac->b_ex.fe_len < goal ? UINT32_MAX : ac->b_ex.fe_len,
 		.bstart = UINT32_MAX,
-		.found = found0,
+		.found = ac->found,
 		.free = grp->bb_free,
 	};
-	const mb_grp_t g = mb_group_no(vol, grp);
 
 	assert(ac->criteria < MB_CR_GOAL_LEN_SLOW && goal > 1 && ac->status == MB_AC_CONTINUE);
-	assert(ac->b_ex.fe_len < goal || ac->b_ex.fe_group != g);
+	assert(ac->b_ex.fe_len < goal || ac->b_ex.fe_group != mb_group_no(vol, grp));
 	int end = mb_runsum_long_measure_fresh(vol, grp, &m);
+	/* the group's number where the best is written, and ac->found the
+	   count at entry until the pieces are counted: neither held across
+	   the walk (aging:triangle 2308 -> 2299 instructions a call) */
+	const mb_grp_t g = mb_group_no(vol, grp);
 
 	/* the pieces kept are the buddy's measures there */
 	assert(end != MB_LONG_TAKEN ||
@@ -979,8 +981,8 @@ static __attribute__((noinline)) void mb_scan_long_runs_fresh(struct mb_ac *ac,
 		ac->b_ex = (struct mb_fex){ g, m.tstart, m.tlen, ac->g_ex.fe_logical };
 	else if (m.bstart != UINT32_MAX) /* a piece replaced the best */
 		ac->b_ex = (struct mb_fex){ g, m.bstart, m.blen, ac->g_ex.fe_logical };
+	mb_stat_cr(vol, ac->criteria, 2, m.found - ac->found);
 	ac->found = m.found;
-	mb_stat_cr(vol, ac->criteria, 2, m.found - found0);
 	if (end == MB_LONG_CORRUPT) {
 		mb_group_set_corrupt_locked(vol, grp);
 		return;
