@@ -3812,6 +3812,17 @@ static __attribute__((noinline)) int mb_alloc_file_hit(struct mb_volume *vol,
 	return mb_alloc_file_pa(vol, req, out);
 }
 
+/* The same in a process with threads: the leaf's threaded copy, its
+   locks held by bias (mb_pa_fast_leaf_mt) */
+static __attribute__((noinline)) int mb_alloc_file_hit_mt(struct mb_volume *vol,
+							  const struct mb_request *req,
+							  struct mb_extent *out)
+{
+	if (mb_pa_fast_leaf_mt(vol, req, out))
+		return 0;
+	return mb_alloc_file_pa(vol, req, out);
+}
+
 /* mb_alloc_file's steps past a valid request's test: every way out a tail
    call or a return */
 static inline __attribute__((always_inline)) int mb_alloc_file_valid(struct mb_volume *vol,
@@ -3823,7 +3834,7 @@ static inline __attribute__((always_inline)) int mb_alloc_file_valid(struct mb_v
 		return -EROFS;
 	if (mb_pa_fast_may(vol, req)) /* the leaf's one thread tested here */
 		return MB_SINGLE_THREADED() ? mb_alloc_file_hit(vol, req, out)
-					    : mb_alloc_file_pa(vol, req, out);
+					    : mb_alloc_file_hit_mt(vol, req, out);
 	return mb_alloc_regular(vol, req, out);
 }
 

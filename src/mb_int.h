@@ -2014,6 +2014,8 @@ uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
 /* the widest request mb_pa_fast_leaf serves: one bitmap word */
 #define MB_PA_LEAF_MAX 64u
 bool mb_pa_fast_leaf(struct mb_volume *vol, const struct mb_request *req, struct mb_extent *out);
+bool mb_pa_fast_leaf_mt(struct mb_volume *vol, const struct mb_request *req,
+			struct mb_extent *out);
 bool mb_use_group_preallocated(struct mb_ac *ac);
 struct mb_pa *mb_lg_pa_at(struct mb_lg *lg, mb_fsblk_t block);
 struct mb_lg *mb_file_lg(struct mb_file *file, const struct mb_request *req);
