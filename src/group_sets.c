@@ -254,6 +254,16 @@ int mb_group_free_order(const struct mb_volume *vol, uint32_t free, uint32_t fra
 	return o < vol->max_order ? o : vol->max_order;
 }
 
+/*
+ * Debug builds: a threaded writer of g's words in the sets holds g's
+ * word's set lock (gset.h).  A move outside it loses an update only when
+ * another move of the same word falls between its load and its store, a
+ * window of a few instructions: test_race_set_move passed with
+ * mb_group_move_sets_word's lock removed.  This check fails at the first
+ * such move, in any threaded test.
+ */
+#define mb_set_lock_assert(vol, g) mb_assert_locked(&(vol)->set_locks[(g) >> 6])
+
 /* Moves the group to the sets of its new orders (some changed); `one`
    (gset.h): one thread, else the caller holds g's word's set lock. */
 static inline __attribute__((always_inline)) void
@@ -262,6 +272,8 @@ mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int a
 {
 	mb_grp_t g = mb_group_no(vol, grp);
 
+	if (one == MB_GSET_MT || one == MB_GSET_MT2)
+		mb_set_lock_assert(vol, g);
 	if (as != grp->bb_avg_sub) {
 		mb_avg_hi_move(vol, g, grp->bb_avg_sub, as,
 			       one == MB_GSET_ONE || one == MB_GSET_ONE2);
@@ -469,6 +481,7 @@ static __attribute__((noinline)) void mb_group_move_sub_mt_slow(struct mb_volume
 	struct mb_lock_thr *me = mb_lock_me();
 	bool biased = mb_set_lock_mt(wl, me); /* the word's other writers excluded */
 
+	mb_set_lock_assert(vol, g);
 	mb_avg_hi_move(vol, g, grp->bb_avg_sub, as, false);
 	mb_set_unlock_mt(wl, me, biased);
 	MB_WRITE_ONCE(grp->bb_avg_sub, as);
@@ -503,6 +516,7 @@ static __attribute__((noinline)) void mb_group_move_sub_mt(struct mb_volume *vol
 		mb_group_move_sub_mt_slow(vol, grp, as);
 		return;
 	}
+	mb_set_lock_assert(vol, g);
 	mb_avg_hi_move(vol, g, grp->bb_avg_sub, as, false); /* the word's other writers excluded */
 	mb_unlock_biased_at(wl, 0, me);
 	MB_WRITE_ONCE(grp->bb_avg_sub, as);
