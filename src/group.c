@@ -253,7 +253,7 @@ size_t mb_group_arena_bytes(const struct mb_volume *vol)
 static uint64_t *mb_group_derived_alloc(struct mb_volume *vol)
 {
 	return mb_garena_get(vol, MB_GARENA_DERIVED, mb_group_derived_bytes(vol),
-			     mb_group_arena_bytes(vol));
+			     mb_group_arena_bytes(vol), NULL);
 }
 
 /*
@@ -312,9 +312,12 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 		return -EUCLEAN;
 
 	size_t dbytes = mb_group_durable_bytes(vol);
-	/* not zeroed: written whole below (the pristine fill, or zeroes and
-	   the store's read), so a pristine group pays no memset of it */
-	uint64_t *disk = mb_garena_get(vol, MB_GARENA_DURABLE, dbytes, mb_group_arena_bytes(vol));
+	bool zeroed;
+	/* zeroes when fresh (zeroed), else not: written whole below (the
+	   pristine fill, or zeroes and the store's read), all but the zero
+	   words of fresh memory -- most of a pristine group's bitmap */
+	uint64_t *disk = mb_garena_get(vol, MB_GARENA_DURABLE, dbytes, mb_group_arena_bytes(vol),
+				       &zeroed);
 	/* the buffer of the group this one displaces from the cache, if any */
 	uint64_t *buf = mb_gcache_claim_locked(vol, grp);
 	uint32_t rsv = mb_group_reserved(vol, grp);
@@ -329,7 +332,8 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 	bool pristine = vol->store->ops->group_uninit(vol->store, mb_group_no(vol, grp));
 
 	if (!pristine) {
-		memset(disk, 0, dbytes);
+		if (!zeroed)
+			memset(disk, 0, dbytes);
 		int err = vol->store->ops->load_bitmap(vol->store, mb_group_no(vol, grp), disk);
 
 		if (err) {
@@ -340,7 +344,7 @@ static int mb_group_first_load_locked(struct mb_volume *vol, struct mb_group *gr
 			return err;
 		}
 	} else {
-		mb_pristine_fill_locked(vol, grp, disk, rsv);
+		mb_pristine_fill_locked(vol, grp, disk, rsv, zeroed);
 	}
 	grp->bb_disk = disk;
 	grp->bb_bitmap = disk; /* no PA, nothing pending yet: the same bits */

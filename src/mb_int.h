@@ -832,7 +832,7 @@ size_t mb_group_arena_bytes(const struct mb_volume *vol);
 struct mb_garena;
 void mb_garena_init(struct mb_garena *a);
 void mb_garena_destroy(struct mb_garena *a);
-void *mb_garena_get(struct mb_volume *vol, int k, size_t bytes, size_t group_bytes);
+void *mb_garena_get(struct mb_volume *vol, int k, size_t bytes, size_t group_bytes, bool *zeroed);
 void mb_garena_put(struct mb_volume *vol, int k, void *p);
 
 /*
@@ -1785,7 +1785,7 @@ void mb_buddy_apply_summary_locked(struct mb_volume *vol, struct mb_group *grp,
    the volume's template */
 struct mb_pristine;
 void mb_pristine_fill_locked(struct mb_volume *vol, const struct mb_group *grp, uint64_t *disk,
-			     uint32_t rsv);
+			     uint32_t rsv, bool zeroed);
 void mb_pristine_derive_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t rsv);
 void mb_pristine_destroy(struct mb_volume *vol);
 /* The reference build, run by run (mb_check, tests): the same result. */

@@ -30,6 +30,9 @@
 
 struct mb_pristine {
 	uint32_t rsv;                /* metadata blocks at the group's start */
+	/* the bitmap's words [head, tail) are zeroes: a copy onto zeroes
+	   writes [0, head) and [tail, bitmap_words) alone */
+	uint32_t head, tail;
 	struct mb_buddy_summary sum; /* what the build counted */
 	/* bitmap_words of the bitmap, then the derived buffer as group.c
 	   lays it out (buddy_words of buddy, then the run tree, stale): one
@@ -54,33 +57,69 @@ static const struct mb_pristine *mb_pristine_for(struct mb_volume *vol,
 	return t && grp->bb_len == vol->bpg && t->rsv == rsv ? t : NULL;
 }
 
-/* The pristine bitmap of a group of len blocks with rsv metadata blocks. */
+/* The pristine bitmap of a group of len blocks with rsv metadata blocks;
+   zeroed: map is all zeroes already. */
 static void mb_pristine_bitmap(const struct mb_volume *vol, uint64_t *map, uint32_t rsv,
-			       uint32_t len)
+			       uint32_t len, bool zeroed)
 {
-	memset(map, 0, vol->bitmap_words * sizeof(uint64_t));
+	if (!zeroed)
+		memset(map, 0, vol->bitmap_words * sizeof(uint64_t));
 	mb_set_bits(map, 0, rsv);
 	mb_set_bits(map, len, vol->bitmap_words * 64 - len);
+}
+
+/* The template's bitmap onto disk; zeroed: disk is all zeroes already, and
+   its zero words [head, tail) are left so -- never written, the group's
+   first takes find them in no cache line and fault no page early. */
+static void mb_pristine_copy_bitmap(const struct mb_volume *vol, const struct mb_pristine *t,
+				    uint64_t *disk, bool zeroed)
+{
+	if (!zeroed) {
+		memcpy(disk, t->words, vol->bitmap_words * sizeof(uint64_t));
+		return;
+	}
+	memcpy(disk, t->words, t->head * sizeof(uint64_t));
+	memcpy(disk + t->tail, t->words + t->tail,
+	       (vol->bitmap_words - t->tail) * sizeof(uint64_t));
+}
+
+/* The zero words [head, tail) of a template's bitmap of n words: the run
+   between its leading and trailing nonzero words (metadata, padding), or
+   none when a zero word lies outside it. */
+static void mb_pristine_zero_span(struct mb_pristine *t, uint32_t n)
+{
+	uint32_t h = 0, e = n;
+
+	while (h < n && t->words[h])
+		h++;
+	while (e > h && t->words[e - 1])
+		e--;
+	for (uint32_t w = h; w < e; w++)
+		if (t->words[w])
+			h = e = n; /* not one zero run: copy it whole */
+	t->head = h;
+	t->tail = e;
 }
 
 /*
  * Writes the durable buffer of a pristine group (group.c: bitmap_words of
  * on-disk bitmap, then the pending and committing maps when frees wait):
- * its metadata and padding used, the rest free, nothing pending.  disk is
- * not zeroed beforehand: every word is written here.  bb_lock held.
+ * its metadata and padding used, the rest free, nothing pending.  zeroed:
+ * disk is all zeroes (a fresh arena piece, garena.c), and only its nonzero
+ * words are written; else every word is.  bb_lock held.
  */
 void mb_pristine_fill_locked(struct mb_volume *vol, const struct mb_group *grp, uint64_t *disk,
-			     uint32_t rsv)
+			     uint32_t rsv, bool zeroed)
 {
 	mb_assert_locked(&grp->bb_lock);
 	const struct mb_pristine *t = mb_pristine_for(vol, grp, rsv);
 	size_t bytes = vol->bitmap_words * sizeof(uint64_t);
 
 	if (t)
-		memcpy(disk, t->words, bytes);
+		mb_pristine_copy_bitmap(vol, t, disk, zeroed);
 	else
-		mb_pristine_bitmap(vol, disk, rsv, grp->bb_len);
-	if (vol->frees_wait)
+		mb_pristine_bitmap(vol, disk, rsv, grp->bb_len, zeroed);
+	if (vol->frees_wait && !zeroed)
 		memset(disk + vol->bitmap_words, 0, 2 * bytes);
 }
 
@@ -107,6 +146,7 @@ static const struct mb_pristine *mb_pristine_publish(struct mb_volume *vol, stru
 	t->rsv = rsv;
 	t->sum = *sum;
 	memcpy(t->words, grp->bb_bitmap, bwords * sizeof(uint64_t));
+	mb_pristine_zero_span(t, (uint32_t)bwords);
 	memcpy(t->words + bwords, grp->bb_buddy, dwords * sizeof(uint64_t));
 	/* node 0 is each group's own: zeroes, never copied */
 	memset(t->words + bwords + dwords, 0, sizeof(struct mb_rs));
@@ -144,7 +184,7 @@ static void mb_pristine_verify_locked(struct mb_volume *vol, struct mb_group *gr
 	struct mb_buddy_summary sum;
 
 	if (map && buddy && tree) {
-		mb_pristine_bitmap(vol, map, rsv, grp->bb_len);
+		mb_pristine_bitmap(vol, map, rsv, grp->bb_len, false);
 		assert(!memcmp(map, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t)));
 		assert(!memcmp(grp->bb_bitmap, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t)));
 		mb_buddy_build(vol, grp->bb_bitmap, buddy, &sum);

@@ -598,16 +598,16 @@ TEST(arena_pieces_by_kind_and_apart)
 	struct mb_group *g0 = mb_group_at(vol, 0);
 
 	mb_lock(&g0->bb_lock);
-	void *a = mb_garena_get(vol, MB_GARENA_DERIVED, der, dur + der);
-	void *b = mb_garena_get(vol, MB_GARENA_DURABLE, dur, dur + der);
+	void *a = mb_garena_get(vol, MB_GARENA_DERIVED, der, dur + der, NULL);
+	void *b = mb_garena_get(vol, MB_GARENA_DURABLE, dur, dur + der, NULL);
 
 	ASSERT_TRUE(a && b && a != b);
 	ASSERT_EQ_U64((uintptr_t)a % 64 + (uintptr_t)b % 64, 0);
 	mb_garena_put(vol, MB_GARENA_DERIVED, a);
-	void *c = mb_garena_get(vol, MB_GARENA_DURABLE, dur, dur + der);
+	void *c = mb_garena_get(vol, MB_GARENA_DURABLE, dur, dur + der, NULL);
 
 	ASSERT_TRUE(c != a && c != b); /* not the derived piece given back */
-	ASSERT_TRUE(mb_garena_get(vol, MB_GARENA_DERIVED, der, dur + der) == a);
+	ASSERT_TRUE(mb_garena_get(vol, MB_GARENA_DERIVED, der, dur + der, NULL) == a);
 	mb_garena_put(vol, MB_GARENA_DURABLE, b);
 	mb_garena_put(vol, MB_GARENA_DURABLE, c);
 	mb_garena_put(vol, MB_GARENA_DERIVED, a);

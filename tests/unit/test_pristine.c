@@ -148,7 +148,7 @@ static void soil_arena(struct mb_volume *v)
 
 	for (int i = 0; i < 2; i++) {
 		size_t bytes = i ? mb_group_derived_bytes(v) : mb_group_durable_bytes(v);
-		void *p = mb_garena_get(v, kinds[i], bytes, mb_group_arena_bytes(v));
+		void *p = mb_garena_get(v, kinds[i], bytes, mb_group_arena_bytes(v), NULL);
 
 		if (p) {
 			memset(p, 0xff, bytes);
