@@ -202,6 +202,26 @@ static void mb_pristine_verify_locked(struct mb_volume *vol, struct mb_group *gr
 #endif
 
 /*
+ * Whether grp's counters already are the template's summary s: those of
+ * the one run [s->first, s->first + s->free) after its metadata (none
+ * when s->frags is 0).  A group set up pristine (group.c: a copy of
+ * vol->grp_pristine) or seeded as free as at creation has them, and its
+ * orders and scan sets follow them: the summary's apply (a recompute of
+ * the orders, ~68 instructions) would change nothing.  A group's counters
+ * as one run are told by where it starts and its length, so the three
+ * compare; the debug flavour checks the counters themselves.
+ */
+static bool mb_pristine_counts_hold(const struct mb_group *grp, const struct mb_buddy_summary *s)
+{
+	bool hold = grp->bb_free == s->free && grp->bb_fragments == s->frags &&
+		    grp->bb_first_free == s->first;
+
+	assert(!hold || s->frags > 1 ||
+	       !memcmp(grp->bb_counters, s->counters, sizeof(grp->bb_counters)));
+	return hold && s->frags <= 1;
+}
+
+/*
  * Derives a pristine group's buddy, run tree and counters from its bitmap
  * (written by mb_pristine_fill_locked), as mb_buddy_generate does, copying
  * the template when the group has its shape, else building them (the
@@ -216,7 +236,8 @@ void mb_pristine_derive_locked(struct mb_volume *vol, struct mb_group *grp, uint
 	if (t) {
 		memcpy(grp->bb_buddy, t->words + vol->bitmap_words,
 		       mb_pristine_derived_words(vol) * sizeof(uint64_t));
-		mb_buddy_apply_summary_locked(vol, grp, &t->sum);
+		if (!mb_pristine_counts_hold(grp, &t->sum))
+			mb_buddy_apply_summary_locked(vol, grp, &t->sum);
 #ifdef MB_DEBUG
 		mb_pristine_verify_locked(vol, grp, t, rsv);
 #endif
