@@ -1600,7 +1600,7 @@ void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp);
 uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			     uint32_t len);
 /* blocks a leaf of the run tree covers (runsum.c's MB_RS_LEAF_BITS) */
-#define MB_RUNSUM_LEAF_BLOCKS 512u
+#define MB_RUNSUM_LEAF_BLOCKS 1024u
 uint32_t mb_runsum_next_long_end(const struct mb_volume *vol, struct mb_group *grp,
 				 uint32_t from, uint32_t len, uint32_t *end);
 /* The long scan's whole-group start (bb_lock held): true when the tree is

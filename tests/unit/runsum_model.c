@@ -7,7 +7,7 @@
 
 #include "runsum_model.h"
 
-#define RS_MODEL_LEAF_BITS 512u
+#define RS_MODEL_LEAF_BITS MB_RUNSUM_LEAF_BLOCKS
 #define RS_MODEL_STALE UINT32_MAX
 
 void rs_model_scan(const uint64_t *map, uint32_t bpg, uint32_t from, uint32_t want,

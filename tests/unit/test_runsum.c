@@ -621,13 +621,14 @@ TEST(a_used_word_closes_an_open_run)
 			mb_lock(&grp->bb_lock);
 			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 			/* the last whole leaf of the group */
-			uint32_t b = (grp->bb_len / 512) * 512, run = b - 512 + 384;
+			const uint32_t leaf = MB_RUNSUM_LEAF_BLOCKS;
+			uint32_t b = (grp->bb_len / leaf) * leaf, run = b - leaf + 384;
 
-			if (b < 512) {
+			if (b < leaf) {
 				mb_unlock(&grp->bb_lock);
 				continue;
 			}
-			b -= 512;
+			b -= leaf;
 			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, 1, 0); /* all used */
 			random_runs(&rng, grp->bb_bitmap, b + 192 - r, b + 192, r, 100);
 			random_runs(&rng, grp->bb_bitmap, b + 256, b + 256 + s, s, 100);
@@ -687,7 +688,7 @@ TEST(a_count_of_every_run_flushes_a_stale_tree_first)
 
 			mb_lock(&grp->bb_lock);
 			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
-			if (grp->bb_len < 8 * 512) { /* too few leaves to stay stale */
+			if (grp->bb_len < 8 * MB_RUNSUM_LEAF_BLOCKS) { /* too few leaves to stay stale */
 				mb_unlock(&grp->bb_lock);
 				continue;
 			}

@@ -19,7 +19,7 @@
 #include "mb_int.h"
 #include "runsum_model.h"
 
-#define LEAF_BITS 512u
+#define LEAF_BITS MB_RUNSUM_LEAF_BLOCKS
 
 static void set_bit_to(uint64_t *map, uint32_t b, bool used)
 {
@@ -791,16 +791,16 @@ TEST(a_leaf_left_with_one_run_or_two_reads_them_alone)
 	cut_in_leaf(vol, grp, one_in, 2, 100, 120, 5, 300);
 	static const uint32_t one_across[][2] = {{60, 70}, {200, 300}};
 	cut_in_leaf(vol, grp, one_across, 2, 200, 300, 10, 60);
-	static const uint32_t one_to_end[][2] = {{0, 150}, {400, 512}};
-	cut_in_leaf(vol, grp, one_to_end, 2, 0, 150, 112, 400);
+	static const uint32_t one_to_end[][2] = {{0, 150}, {LEAF_BITS - 112, LEAF_BITS}};
+	cut_in_leaf(vol, grp, one_to_end, 2, 0, 150, 112, LEAF_BITS - 112);
 	static const uint32_t two_tie[][2] = {{10, 15}, {100, 150}, {300, 305}};
 	cut_in_leaf(vol, grp, two_tie, 3, 100, 150, 5, 10);
 	static const uint32_t two_later[][2] = {{10, 15}, {100, 150}, {300, 307}};
 	cut_in_leaf(vol, grp, two_later, 3, 100, 150, 7, 300);
 	static const uint32_t two_across[][2] = {{60, 70}, {100, 150}, {200, 203}};
 	cut_in_leaf(vol, grp, two_across, 3, 100, 150, 10, 60);
-	static const uint32_t two_ends[][2] = {{0, 5}, {100, 150}, {480, 512}};
-	cut_in_leaf(vol, grp, two_ends, 3, 100, 150, 32, 480);
+	static const uint32_t two_ends[][2] = {{0, 5}, {100, 150}, {LEAF_BITS - 32, LEAF_BITS}};
+	cut_in_leaf(vol, grp, two_ends, 3, 100, 150, 32, LEAF_BITS - 32);
 	mb_buddy_generate(vol, grp);
 	mb_unlock(&grp->bb_lock);
 	mb_volume_destroy(vol);
@@ -874,7 +874,9 @@ TEST(aligned_chunk_marks_set_their_subtree)
 	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 	len = grp->bb_len;
 	for (uint32_t lo = 0; (1u << lo) <= top; lo++) {
-		uint32_t step = 1u << lo < LEAF_BITS ? LEAF_BITS - (1u << lo) + 1 : 1u << lo;
+		/* a small chunk steps 512 - n + 1 on, so that it falls at every
+		   offset of a leaf in turn: ~200 marks at any leaf size */
+		uint32_t step = 1u << lo < 512u ? 512u - (1u << lo) + 1 : 1u << lo;
 
 		for (uint32_t c = 0; c + (1u << lo) <= len; c += step) {
 			uint32_t kind = (uint32_t)mb_rand_below(&rng, 3), n = 1u << lo;
