@@ -47,11 +47,13 @@
  * A leaf of 1024 blocks, 16 words: the tree has half the nodes of 512-block
  * leaves (1.25 KiB a group of 32768 blocks against 2.5), a long mark climbs
  * a level less, and aging's groups keep more of their trees in cache.
- * Measured against 512 (session 36, every decision the same): instructions
- * a call aged:256 -7.8%, aging:triangle -2.7%, 8m64k -2.2%, but the aged
- * 90% cells +2-4% (a leaf's read after a cut reads 16 words); CPU time of
- * Ceph's aging shapes +14-19% calls a CPU-second, the aged90 len-256 cells
- * -5% to +5%.  256 and 2048 cost more overall.
+ * Measured against 512 (every decision the same): instructions a call
+ * aged:256 1960 -> 1868, aging:triangle 2289 -> 2227, 8m64k 777 -> 759,
+ * but cell:aged90:256:zero:20 1864 -> 1935, rand 2164 -> 2310 (a leaf's
+ * read after a cut reads 16 words); CPU time of Ceph's aging shapes +4%
+ * to +19% calls a CPU-second over four interleaved pairs, the aged90
+ * len-256 cells within their noise (-5% to +5%).  Leaves of 256 and 2048
+ * cost more instructions overall.
  */
 #define MB_RS_LEAF_WORDS 16u
 #define MB_RS_LEAF_BITS (64u * MB_RS_LEAF_WORDS)
