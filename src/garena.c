@@ -4,7 +4,7 @@
  * per-volume arena of mmap'd chunks, carved in cache-line multiples.
  *
  * Why: a group's first load wants a durable buffer (bb_disk, 4 KiB at
- * 4 KiB blocks) and a derived one (buddy and run tree, ~2.6 KiB), and
+ * 4 KiB blocks) and a derived one (buddy and run tree, ~1.8 KiB), and
  * nothing else has touched that memory yet.  Two mallocs cost ~320
  * instructions, but the pages cost more: on a guest a fresh page's fault
  * costs ~1.1 us, and aging:triangle's first loads of 512 groups take ~870

@@ -33,9 +33,9 @@
  * The default of mb_cache_groups: every group, so nothing is ever dropped
  * and a request never pays for a rebuild.  At 4 KiB blocks a used group
  * costs 4 KiB of bitmap (one, shared by on-disk and in-core while no PA
- * makes them differ) and 384 bytes of struct for good, and 2.6 KiB of
+ * makes them differ) and 384 bytes of struct for good, and 1.8 KiB of
  * derived state (the stored buddy orders, 0.5 KiB, and the run tree) while
- * built: a volume whose every group was used holds about 55 MiB per TiB
+ * built: a volume whose every group was used holds about 51 MiB per TiB
  * (bench_mem_size), under ext4's 64, plus at most MB_GCACHE_QUIET private
  * copies that hot groups keep between PAs (128 KiB a volume, below).  A
  * smaller cache saves at most the derived part, and random goals over the
