@@ -93,11 +93,13 @@ double mb_side_median(double *v, int n);
  * Rounds of interleaved runs on fresh allocators, for rows whose one run is
  * shorter than a loaded machine's noise (drain, aging): every allocator
  * once a round, in A B .. B A order so that a drift in the load falls on
- * all alike, until each has spent secs of CPU or rounds ran out.  run(ctx,
- * i) runs allocator i once and returns its CPU seconds so far, negative
- * when it was skipped or failed (no more runs).  Returns the rounds run.
+ * all alike, until each has spent c->secs of CPU, or after 64 rounds (3
+ * with c->quick, which the tests run).  run(ctx, i) runs allocator i once
+ * and returns its CPU seconds so far, negative when it was skipped or
+ * failed (no more runs).  Returns the rounds run.
  */
-int mb_side_rounds(int n, int rounds, double secs, double (*run)(void *ctx, int i), void *ctx);
+int mb_side_rounds(const struct mb_bench_cfg *c, int n, double (*run)(void *ctx, int i),
+		   void *ctx);
 /* Marks the run failed and writes "BUG: ..." into r->note. */
 void mb_side_fail(const struct mb_bench_cfg *c, struct mb_bench_res *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -429,12 +429,10 @@ static void mb_aging_run(const struct mb_bench_cfg *c, const struct mb_side_kind
  * One row's runs: a run's timed calls are milliseconds of CPU (~0.003-0.01
  * s at 64 GiB), below a loaded machine's noise, so the row runs in rounds
  * (mb_side_rounds, as the drain's) until each allocator has spent
- * --seconds of CPU in its timed calls (at most MB_AGING_ROUNDS rounds;
- * three with --quick), and its rates are the sums'.  The other figures
- * are the first run's, as the seed makes every run the same requests.
+ * --seconds of CPU in its timed calls, and its rates are the sums'.  The
+ * other figures are the first run's, as the seed makes every run the same
+ * requests.
  */
-#define MB_AGING_ROUNDS 64
-#define MB_AGING_ROUNDS_QUICK 3
 
 struct mb_aging_sums {
 	const struct mb_bench_cfg *c;
@@ -468,8 +466,7 @@ static int mb_aging_rounds(const struct mb_bench_cfg *c, const struct mb_side_ki
 			   const struct mb_bench_geo *g, int gen, struct mb_bench_row *row)
 {
 	struct mb_aging_sums a = {.c = c, .k = k, .g = g, .gen = gen, .row = row};
-	int rounds = mb_side_rounds(n, c->quick ? MB_AGING_ROUNDS_QUICK : MB_AGING_ROUNDS,
-				    c->secs, mb_aging_round, &a);
+	int rounds = mb_side_rounds(c, n, mb_aging_round, &a);
 
 	for (int j = 0; j < n; j++)
 		if (!row->res[j].skipped && strncmp(row->res[j].note, "BUG", 3)) {

@@ -497,10 +497,7 @@ static void mb_dr_run(const struct mb_bench_cfg *c, const struct mb_side_kind *k
 
 /* A drain is short (~0.01 s of CPU on a 32 GiB volume), shorter than the
    noise of a loaded machine: a row's drains run in rounds (mb_side_rounds)
-   until each allocator has spent --seconds of CPU in them, at most
-   MB_DR_ROUNDS rounds (three with --quick, which the tests run). */
-#define MB_DR_ROUNDS 64
-#define MB_DR_ROUNDS_QUICK 3
+   until each allocator has spent --seconds of CPU in them. */
 
 struct mb_dr_rows {
 	const struct mb_bench_cfg *c;
@@ -526,7 +523,7 @@ static void mb_dr_row(const struct mb_bench_cfg *c, const struct mb_side_kind *k
 {
 	struct mb_dr_rows d = {.c = c, .k = k, .g = g, .lo = lo, .threads = threads, .row = row};
 
-	mb_side_rounds(n, c->quick ? MB_DR_ROUNDS_QUICK : MB_DR_ROUNDS, c->secs, mb_dr_round, &d);
+	mb_side_rounds(c, n, mb_dr_round, &d);
 }
 
 int mb_bench_drain(const struct mb_bench_cfg *c)

@@ -355,8 +355,14 @@ static int mb_cmp_dbl(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int mb_side_rounds(int n, int rounds, double secs, double (*run)(void *ctx, int i), void *ctx)
+#define MB_SIDE_ROUNDS 64
+#define MB_SIDE_ROUNDS_QUICK 3
+
+int mb_side_rounds(const struct mb_bench_cfg *c, int n, double (*run)(void *ctx, int i),
+		   void *ctx)
 {
+	const int rounds = c->quick ? MB_SIDE_ROUNDS_QUICK : MB_SIDE_ROUNDS;
+	const double secs = c->secs;
 	double cpu[MB_BENCH_MAX_PEERS] = {0};
 	bool done[MB_BENCH_MAX_PEERS] = {0};
 	int round = 0;
