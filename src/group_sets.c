@@ -571,11 +571,15 @@ static inline void mb_group_update_orders_from(struct mb_volume *vol, struct mb_
 					       int top)
 {
 	bool corrupt = mb_group_corrupt(grp);
-	int lo = corrupt ? -1 : mb_largest_order_from(grp->bb_counters, top);
 	int ao = corrupt ? -1 : mb_group_avg_order(vol, grp->bb_free, grp->bb_fragments);
+	/* no average order: corrupt, or nothing free (no fragment) and every
+	   counter 0, which the search would read from top down (a group used
+	   up, a quarter of aging:8m64k's updates) */
+	int lo = ao < 0 ? -1 : mb_largest_order_from(grp->bb_counters, top);
 	int fo = corrupt ? -1 : mb_group_free_order(vol, grp->bb_free, grp->bb_fragments);
 	int as = mb_group_avg_sub(grp->bb_free, grp->bb_fragments, ao);
 
+	assert(ao >= 0 || corrupt || mb_group_largest_order(vol, grp->bb_counters) < 0);
 	if (MB_LIKELY(lo == grp->bb_largest_free_order && ao == grp->bb_avg_fragment_size_order &&
 		      fo == grp->bb_free_order)) {
 		if (as != grp->bb_avg_sub)
