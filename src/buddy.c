@@ -866,35 +866,65 @@ mb_run_split(struct mb_volume *vol, struct mb_group *grp, uint32_t b, uint32_t r
 }
 
 /*
- * Takes the maximal chunks of a whole free run [b, end) -- the block
- * before b and the one at end used, or past the group: the largest aligned
- * ones that fit, one after the other (mb_buddy_counters_from_run's
- * split), rising, then the binary digits of what is left, largest first.
- * No lookup: nothing of the run is left over.  The derived orders' counts
- * in closed form (mb_run_low_counts: an aged group's runs have some of
- * every order).  Out of line: inline it made the mark of a longer run
- * dearer; a run shorter than 16 blocks is counted inline
- * (mb_short_run_counts).
+ * The split of a whole free run [b, end) whose rising part ends at r, a
+ * multiple of 2^m, with m at most top (max_order): r - b and end - r are
+ * below 2^m, so no chunk is of order top, and the split is the derived
+ * orders' counts (mb_run_low_counts) and the digits of each part, both
+ * from r -- taken (take: bit set, one fewer counted) or given back (bit
+ * cleared, one more).  mb_run_split, for any m, moved b past the rising
+ * digits and tested for chunks of order top between them and r: its
+ * masks and tests, and the registers they held, were ~20 instructions of
+ * the ~77 of a take (the aged90 len-256 cells' whole-run takes, ~1.5
+ * stored digits a take).
  */
-static __attribute__((noinline)) void mb_take_run(struct mb_volume *vol, struct mb_group *grp,
-						  uint32_t b, uint32_t end)
+static inline __attribute__((always_inline)) void
+mb_run_split_short(struct mb_volume *vol, struct mb_group *grp, uint32_t b, uint32_t r,
+		   uint32_t end, bool take)
+{
+	mb_run_low_counts(grp, r - b, end - r, take ? UINT32_MAX : 1);
+	mb_chunks_digits_as(vol, grp, r, r - b, true, take, false);
+	mb_chunks_digits_as(vol, grp, r, end - r, false, take, false);
+}
+
+/* mb_take_run of a run that crosses a multiple of 2^(top + 1), top =
+   max_order (mb_run_rising_end's cap bites: b == 0 is one): its split
+   may hold whole chunks of order top.  Cold: a run so placed is rare. */
+static __attribute__((noinline, cold)) void mb_take_run_long(struct mb_volume *vol,
+							    struct mb_group *grp, uint32_t b,
+							    uint32_t end)
 {
 	mb_run_split(vol, grp, b, mb_run_rising_end(b, end, (uint32_t)vol->max_order), end, true);
 }
 
 /*
- * mb_take_run's mirror for a free: [b, end) was all used and so are the
- * blocks on either side (or past the group), so it becomes a free run of
- * its own, whose maximal chunks are its split (mb_buddy_counters_from_run):
- * the largest aligned ones rising from b while they fit, then the binary
- * digits of what is left, largest first -- each given back (bit cleared,
- * one more counted), no buddy to merge with (each one's buddy holds a used
- * block: the one before b or at end, or one of the run's chunk next to
- * it).  mb_buddy_free_chunk's loop, a chunk at a time, tested each
- * chunk's buddy.  Returns the largest order given back.
+ * Takes the maximal chunks of a whole free run [b, end) -- the block
+ * before b and the one at end used, or past the group: the largest aligned
+ * ones that fit, one after the other (mb_buddy_counters_from_run's
+ * split), rising, then the binary digits of what is left, largest first.
+ * No lookup: nothing of the run is left over.  The rising part ends at r,
+ * the one multiple of 2^m in (b - 1, end], m the highest bit where b - 1
+ * and end differ; with m at most max_order (nearly always) the split is
+ * mb_run_split_short's, else mb_take_run_long's.  Out of line: inline it
+ * made the mark of a longer run dearer; a run shorter than 16 blocks is
+ * counted inline (mb_short_run_counts).
  */
-static __attribute__((noinline)) int mb_put_run(struct mb_volume *vol, struct mb_group *grp,
-						uint32_t b, uint32_t end)
+static __attribute__((noinline)) void mb_take_run(struct mb_volume *vol, struct mb_group *grp,
+						  uint32_t b, uint32_t end)
+{
+	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(b - 1) ^ end); /* b == 0: 31 */
+
+	if (MB_UNLIKELY(m > (uint32_t)vol->max_order)) {
+		mb_take_run_long(vol, grp, b, end);
+		return;
+	}
+	mb_run_split_short(vol, grp, b, end & (~0u << m), end, true);
+}
+
+/* mb_put_run's split past the cap (mb_take_run_long's mirror); returns
+   the largest order given back. */
+static __attribute__((noinline, cold)) int mb_put_run_long(struct mb_volume *vol,
+							  struct mb_group *grp, uint32_t b,
+							  uint32_t end)
 {
 	int top = vol->max_order;
 	uint32_t r = mb_run_rising_end(b, end, (uint32_t)top);
@@ -906,6 +936,31 @@ static __attribute__((noinline)) int mb_put_run(struct mb_volume *vol, struct mb
 
 	mb_run_split(vol, grp, b, r, end, false);
 	return hi < top ? hi : top;
+}
+
+/*
+ * mb_take_run's mirror for a free: [b, end) was all used and so are the
+ * blocks on either side (or past the group), so it becomes a free run of
+ * its own, whose maximal chunks are its split (mb_buddy_counters_from_run):
+ * the largest aligned ones rising from b while they fit, then the binary
+ * digits of what is left, largest first -- each given back (bit cleared,
+ * one more counted), no buddy to merge with (each one's buddy holds a used
+ * block: the one before b or at end, or one of the run's chunk next to
+ * it).  mb_buddy_free_chunk's loop, a chunk at a time, tested each
+ * chunk's buddy.  Returns the largest order given back: below m, r - b
+ * and end - r being below 2^m (mb_run_split_short).
+ */
+static __attribute__((noinline)) int mb_put_run(struct mb_volume *vol, struct mb_group *grp,
+						uint32_t b, uint32_t end)
+{
+	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(b - 1) ^ end); /* b == 0: 31 */
+
+	if (MB_UNLIKELY(m > (uint32_t)vol->max_order))
+		return mb_put_run_long(vol, grp, b, end);
+	uint32_t r = end & (~0u << m);
+
+	mb_run_split_short(vol, grp, b, r, end, false);
+	return mb_ilog2((r - b) | (end - r));
 }
 
 /*
