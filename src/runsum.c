@@ -1025,6 +1025,81 @@ static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_
 	return known;
 }
 
+/* The shifts that make a word's free bits z into the starts of its runs of
+   at least m blocks (1 <= m <= 64): z &= z >> s for each, doubling the
+   length covered (1, 2, 4, ...) up to m; a shift of 0 changes nothing.
+   Up to 8 blocks, the first three: 1, 2, m - 4 from m = 4 on (an aged
+   volume's runs are of 1-7 blocks). */
+static inline void mb_rs_long_shifts(uint32_t m, uint32_t sh[6])
+{
+	if (m <= 8) {
+		sh[0] = m > 1;
+		sh[1] = m >= 4 ? 2 : m > 2;
+		sh[2] = m >= 4 ? m - 4 : 0;
+		return;
+	}
+	for (uint32_t j = 0, l = 1; j < 6; j++) {
+		sh[j] = l < m - l ? l : m - l;
+		l += sh[j];
+	}
+}
+
+/*
+ * The first run of at least m blocks (1 <= m <= 64, sh its shifts, the
+ * first steps of them: 3 when m <= 8) that starts in word k of the leaf's
+ * nw words at map, or later, z the free bits of word k not yet passed:
+ * its start, or MB_RS_NONE.  A word at a time, no run by run: a run inside
+ * a word is found by shifting and anding its free bits (a few
+ * instructions a word, against ~13 a run for mb_rs_span's walk: aged
+ * leaves hold several runs a word), a run across words by the free blocks
+ * open at a word's top (c, fewer than m) and those at the next one's
+ * bottom, tested first (that run starts before any inside the word).
+ */
+static inline __attribute__((always_inline)) uint32_t
+mb_rs_find_long(const uint64_t *map, uint32_t nw, uint32_t k, uint64_t z, uint32_t m,
+		const uint32_t sh[6], uint32_t steps)
+{
+	uint32_t c = 0;
+
+	for (;;) {
+		while (!z) { /* used words: a load and a test each */
+			if (++k >= nw)
+				return MB_RS_NONE;
+			z = ~map[k];
+			c = 0;
+		}
+		/* 1 <= m - c <= 63: c < m <= 64 */
+		if (c && !(~z & ((1ULL << (m - c)) - 1)))
+			return 64 * k - c;
+		uint64_t f = z;
+
+		for (uint32_t j = 0; j < steps; j++)
+			f &= f >> sh[j];
+		if (f)
+			return 64 * k + (uint32_t)__builtin_ctzll(f);
+		/* no run of m inside: the word has a used block, and its top
+		   run (c blocks) is shorter than m */
+		c = (uint32_t)__builtin_clzll(~z);
+		if (++k >= nw)
+			return MB_RS_NONE;
+		z = ~map[k];
+	}
+}
+
+/* mb_rs_find_long with the shifts for m, its steps a constant in each copy. */
+static inline __attribute__((always_inline)) uint32_t
+mb_rs_find_long_m(const uint64_t *map, uint32_t nw, uint32_t k, uint64_t z, uint32_t m)
+{
+	uint32_t sh[6];
+
+	mb_rs_long_shifts(m, sh);
+	if (m == 1) /* the first free block */
+		return mb_rs_find_long(map, nw, k, z, 1, sh, 0);
+	if (m <= 8)
+		return mb_rs_find_long(map, nw, k, z, m, sh, 3);
+	return mb_rs_find_long(map, nw, k, z, m, sh, 6);
+}
+
 /*
  * A mark of fresh leaf r that mb_rs_leaf_mark cannot follow (it cut the
  * first of the leaf's longest runs, with others beside it): the leaf's
@@ -1074,6 +1149,14 @@ static inline bool mb_rs_leaf_mark(const struct mb_volume *vol, const struct mb_
  * The parameters in the registers mb_rs_leaf_redo receives them in: its
  * test and call then cost the aged cells nothing (passed as vol and grp,
  * +4 instructions a call).
+ * A leaf of 16 runs or more, m 3 to 64, is searched word by word instead
+ * (mb_rs_find_long: its runs packed a few a word): the first run of m
+ * from a on, else the first of m - 1 from the leaf's start (aged:256's
+ * new longest in 98% of such reads), else all its runs.  On 75ae1c7:
+ * aged:256:5000 1806 -> 1784, drain 1292 -> 1291 instructions a call;
+ * in leaves of fewer runs too, drain +7 (its leaves of few runs, far
+ * apart), and the runs of m - 1, then m - 2 ..., searched each from the
+ * start, +3 more.
  */
 static __attribute__((noinline)) void mb_rs_leaf_redo_after(uint32_t words,
 							    const uint64_t *bitmap,
@@ -1082,6 +1165,31 @@ static __attribute__((noinline)) void mb_rs_leaf_redo_after(uint32_t words,
 	const uint32_t m = r->max, a = r->at, w0 = leaf * MB_RS_LEAF_WORDS;
 	const uint64_t *map = bitmap + w0;
 	const uint32_t nw = words - w0 < MB_RS_LEAF_WORDS ? words - w0 : MB_RS_LEAF_WORDS;
+
+	if (m <= 64 && m > 2 && r->cnt >= 16) {
+		uint32_t x = mb_rs_find_long_m(map, nw, a / 64, ~map[a / 64] & ~0ULL << (a % 64), m);
+
+		if (x != MB_RS_NONE) {
+			r->at = x;
+			return;
+		}
+		/* every run shorter than m now: a run of m - 1 is the longest
+		   (in most), its first the leaf's; else all the runs are read,
+		   up to the first of m - 2 */
+		x = mb_rs_find_long_m(map, nw, 0, ~map[0], m - 1);
+		if (x != MB_RS_NONE) {
+			r->max = m - 1;
+			r->at = x;
+			return;
+		}
+		struct mb_rs all = {0, 0, 0, 0, 0};
+
+		mb_rs_span(map, nw, &all, true, m - 2, 0, ~map[0]);
+		assert(all.max < m - 1);
+		r->max = all.max;
+		r->at = all.at;
+		return;
+	}
 	/* their cnt unused: the compiler drops the count */
 	struct mb_rs hi = {0, 0, 0, 0, 0}, lo = {0, 0, 0, 0, 0};
 
