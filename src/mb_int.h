@@ -1590,6 +1590,7 @@ struct mb_rs *mb_runsum_tree(const struct mb_volume *vol, const struct mb_group 
 void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp);
 void mb_runsum_invalidate_locked(const struct mb_volume *vol, struct mb_group *grp);
 void mb_runsum_fill_one_run(const struct mb_volume *vol, struct mb_rs *t, uint32_t s, uint32_t e);
+void mb_runsum_set_pristine(struct mb_rs *t);
 void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
 			     uint32_t len);
 void mb_runsum_mark_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,

@@ -20,8 +20,10 @@
  * before a query its ancestors' joins: raw:256 went from 698 to 1262
  * instructions a call with it.  So the template keeps the built tree
  * apart (published in vol->rs_pristine), and the first query of a group
- * its bitmap confirms still pristine copies it instead of filling its
- * nodes.
+ * still pristine copies it instead of filling its nodes.  The stale tree
+ * copied here carries runsum.c's pristine mark (mb_runsum_set_pristine):
+ * that query then takes the counters' word that the group is still one
+ * run without reading its 4 KiB bitmap.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,9 @@ static const struct mb_pristine *mb_pristine_publish(struct mb_volume *vol, stru
 	/* the fields a stale node does not use are zeroes in every copy */
 	memset(mb_runsum_tree(vol, grp), 0, mb_runsum_words(vol) * sizeof(uint64_t));
 	mb_runsum_invalidate_locked(vol, grp);
+	/* its bitmap is the template's: so is every copy's (runsum.c's first
+	   query then trusts the counters that name its run) */
+	mb_runsum_set_pristine(mb_runsum_tree(vol, grp));
 	if (!t)
 		return NULL;
 	t->rsv = rsv;
@@ -193,6 +198,7 @@ static void mb_pristine_verify_locked(struct mb_volume *vol, struct mb_group *gr
 		/* marked again in place: the same nodes if the copy was right */
 		memcpy(tree, mb_runsum_tree(vol, grp), twords * sizeof(uint64_t));
 		mb_runsum_invalidate_locked(vol, grp);
+		mb_runsum_set_pristine(mb_runsum_tree(vol, grp));
 		assert(!memcmp(tree, mb_runsum_tree(vol, grp), twords * sizeof(uint64_t)));
 	}
 	free(map);

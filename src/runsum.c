@@ -568,6 +568,30 @@ static inline uint32_t *mb_rs_walked(struct mb_rs *t)
 }
 
 /*
+ * Whether the group's bitmap is known to be the pristine template's, kept
+ * in node 0 beside the stale count: set in the template's stale tree
+ * (pristine.c, mb_runsum_set_pristine), so every group whose first load
+ * copies it has it, and cleared by every invalidation -- a bitmap built or
+ * rewritten some other way (a store's read, mb_buddy_generate after a
+ * test's writes) is confirmed word by word again -- and by every build
+ * (the first query's spends it).  A group's marks and frees before that
+ * leave it: they change the bitmap and the counters together, and
+ * counters that again name the template's one run can only be its
+ * bitmap.  So mb_rs_build_one_run trusts counters that name that run
+ * without reading the 4 KiB bitmap (~590 instructions a group, all cache
+ * misses, at aging:triangle's 512 first queries).
+ */
+static inline uint32_t *mb_rs_pristine_map(struct mb_rs *t)
+{
+	return &t[0].at;
+}
+
+void mb_runsum_set_pristine(struct mb_rs *t)
+{
+	*mb_rs_pristine_map(t) = 1;
+}
+
+/*
  * Marks the whole tree stale: the next query builds it (a freshly built
  * group whose request is served at its goal never pays for the tree).
  */
@@ -580,6 +604,7 @@ void mb_runsum_invalidate_locked(const struct mb_volume *vol, struct mb_group *g
 	*mb_rs_stale_leaves(t) = mb_rs_leaves(vol);
 	*mb_rs_stale_path(t) = 0;
 	*mb_rs_walked(t) = 0;
+	*mb_rs_pristine_map(t) = 0;
 	*mb_rs_resume_at(t) = 0;
 	*mb_rs_resume(t, mb_rs_leaves(vol)) = (struct mb_rs_resume){0, 0, {0}, 0, 0, {0}};
 }
@@ -666,8 +691,9 @@ static MB_RS_CHAIN bool mb_rs_is_one_run(const struct mb_volume *vol, const stru
  * none (s == e) -- a group just loaded (mb_runsum_invalidate_locked) and
  * never allocated from, its metadata at its start: each node follows from
  * the run in closed form, no leaf read and no join.  The counters only
- * name the run; the bitmap confirms it, a compare a word, or the walks
- * build the tree as usual.  aging:triangle's 512 groups each paid their
+ * name the run; the bitmap confirms it, a compare a word (unless it is
+ * known the pristine template's: mb_rs_pristine_map), or the walks build
+ * the tree as usual.  aging:triangle's 512 groups each paid their
  * leaves one by one, and the joins above them, on first use.
  */
 /* Two 32-bit fields of a node as the 8 bytes they fill, lo's first (in
@@ -737,7 +763,8 @@ static inline __attribute__((always_inline)) void mb_rs_fill_used(struct mb_rs *
  * (the general node's min, max and empty test, and GCC's vector packing
  * of its fields, cost ~130 a level).  With GCC's SLP vectorizer off for
  * it (MB_RS_SCALAR), 2667 -> 2673.  The bitmap's confirm (588 a group:
- * mb_rs_words_are) stays: a test changes the bitmap behind the counters.
+ * mb_rs_words_are) stays where the bitmap was not copied from the
+ * template: a test changes the bitmap behind the counters.
  */
 static inline __attribute__((always_inline)) void
 mb_rs_fill_one_run(const struct mb_volume *vol, struct mb_rs *t, uint32_t s, uint32_t e)
@@ -785,26 +812,32 @@ void mb_runsum_fill_one_run(const struct mb_volume *vol, struct mb_rs *t, uint32
  * template (pristine.c) when the run is a pristine full-length group's,
  * as the first query of every such group finds it -- one memcpy of the
  * nodes where their fill cost ~890 instructions a group (aging:triangle's
- * 512); else filled.  Node 0 (the stale count, path, walked flag) is the
- * group's own: not copied.  Out of line whole: GCC's split of it put the
+ * 512); else filled.  Node 0 (the stale count, path, walked flag,
+ * pristine mark) is the group's own: not copied.  A group first loaded
+ * from the template whose counters name its run skips the confirm:
+ * aging:triangle 2210 -> 2187 instructions a call, and 4 KiB of cold reads
+ * a group.  Out of line whole: GCC's split of it put the
  * confirm's call inline in mb_rs_scan's callers (aged:256 +21, drain +17
  * instructions a call).
  */
 static __attribute__((noinline)) void mb_rs_build_one_run(const struct mb_volume *vol, const struct mb_group *grp,
 				struct mb_rs *t, uint32_t s, uint32_t e)
 {
-	if (!mb_rs_is_one_run(vol, grp, s, e))
-		return;
 	/* acquire: pairs with the release store in mb_pristine_publish (the
 	   group may have been built, not copied, before it was published) */
 	const struct mb_rs *tmpl = atomic_load_explicit(&vol->rs_pristine, memory_order_acquire);
+	bool as_tmpl = tmpl && s == vol->rs_pristine_start && e == vol->bpg;
 
-	if (tmpl && s == vol->rs_pristine_start && e == vol->bpg)
+	/* a pristine copy's counters naming the template's run need no read */
+	if (!(as_tmpl && *mb_rs_pristine_map(t)) && !mb_rs_is_one_run(vol, grp, s, e))
+		return;
+	if (as_tmpl)
 		memcpy(t + 1, tmpl + 1, (2 * (size_t)mb_rs_leaves(vol) - 1) * sizeof(*t));
 	else
 		mb_rs_fill_one_run(vol, t, s, e);
 	*mb_rs_stale_leaves(t) = 0;
 	*mb_rs_stale_path(t) = 0;
+	*mb_rs_pristine_map(t) = 0; /* spent: built */
 }
 
 void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
@@ -813,6 +846,7 @@ void mb_runsum_build_locked(const struct mb_volume *vol, struct mb_group *grp)
 	uint32_t p = mb_rs_leaves(vol);
 
 	*mb_rs_stale_leaves(t) = 0;
+	*mb_rs_pristine_map(t) = 0; /* built from words a caller may have written */
 	for (uint32_t l = 0; l < p; l++)
 		t[p + l] = mb_rs_leaf(vol, grp, l);
 	for (uint32_t n = p - 1; n >= 1; n--) {

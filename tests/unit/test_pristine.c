@@ -19,6 +19,8 @@
  * word the load leaves unwritten shows.
  * first_query_copies_built_tree: a pristine group's first query copies
  * the template's built run tree: its nodes against bit counts.
+ * pristine_mark_only_while_template: the first query trusts a copy's
+ * counters only while its bitmap can be the template's.
  * frees_wait_maps_start_empty: the same for a persistent volume, whose
  * groups also carry pending and committing maps and a private copy.
  */
@@ -291,6 +293,71 @@ TEST(first_query_copies_built_tree)
 			/* a group with no free block (metadata past a short last
 			   group's end) is never queried: its tree stays stale */
 			ASSERT_EQ_INT(rs_model_tree_differs(v, grp, !grp->bb_free), 0);
+			mb_unlock(&grp->bb_lock);
+		}
+		ASSERT_CHECK_CLEAN(v);
+		mb_volume_destroy(v);
+	}
+}
+
+/*
+ * The pristine mark that lets a copy's first query skip the bitmap's
+ * confirm (runsum.c, mb_rs_pristine_map) stays only while the bitmap can
+ * be the template's.  A pristine group worked and given back (counters
+ * naming the template's run again: so is its bitmap) is queried without
+ * a read and must still be right; a group whose bitmap was rewritten and
+ * its buddy regenerated (the mark gone) with a block changed behind its
+ * counters must be confirmed, and its tree built from the words.
+ */
+TEST(pristine_mark_only_while_template)
+{
+	for (size_t i = 0; i < sizeof(pristine_shapes) / sizeof(pristine_shapes[0]); i++) {
+		struct mb_volume *v;
+
+		ASSERT_EQ_INT(mb_volume_create(&pristine_shapes[i], &v), 0);
+		uint32_t n = mb_groups_count(v);
+
+		ASSERT_TRUE(loads_pristine(v, 0)); /* builds the template */
+		for (uint32_t g = 1; g + 1 < n; g++) {
+			struct mb_group *grp = mb_group_at(v, g);
+			uint32_t want, b;
+
+			ASSERT_EQ_INT(mb_group_lock_usable(v, grp), 0);
+			if (g % 2) { /* worked, every block given back */
+				uint32_t full = grp->bb_free;
+				struct mb_extent e[4];
+				uint32_t k = 0;
+
+				mb_unlock(&grp->bb_lock);
+				for (; k < 4; k++) {
+					uint64_t at = v->geo.first_data_block +
+						      (uint64_t)g * v->bpg +
+						      mb_group_reserved(v, grp) + 16 * k;
+					struct mb_request r = { .goal = at, .len = 5 + k,
+								.flags = MB_HINT_NOPREALLOC |
+									 MB_HINT_GOAL_ONLY };
+
+					ASSERT_EQ_INT(mb_alloc(v, &r, &e[k]), 0);
+				}
+				while (k--)
+					ASSERT_EQ_INT(mb_free(v, e[k].start, e[k].len), 0);
+				mb_lock(&grp->bb_lock);
+				ASSERT_EQ_INT(grp->bb_free, full);
+				want = full;
+			} else { /* regenerated, then a block changed behind it */
+				mb_buddy_generate(v, grp);
+				b = grp->bb_first_free + grp->bb_free / 2;
+				grp->bb_bitmap[b >> 6] |= 1ULL << (b & 63);
+				want = grp->bb_free;
+			}
+			ASSERT_EQ_INT(mb_runsum_next_long(v, grp, grp->bb_first_free, want),
+				      rs_model_next_long(grp->bb_bitmap, v->bpg, grp->bb_first_free,
+							 want));
+			ASSERT_EQ_INT(rs_model_tree_differs(v, grp, g % 2 == 0), 0);
+			if (g % 2 == 0) {
+				grp->bb_bitmap[b >> 6] &= ~(1ULL << (b & 63));
+				mb_buddy_generate(v, grp);
+			}
 			mb_unlock(&grp->bb_lock);
 		}
 		ASSERT_CHECK_CLEAN(v);
