@@ -30,6 +30,8 @@
  * trim holds one of its runs (used in the buddy, free on disk): its copy
  * differs from bb_disk only there, and it must not be shared (the free
  * counts tell, mb_gcache_same_bits_locked).
+ * arena_goes_huge_after_sixteen_groups: the arena's first chunk holds
+ * sixteen groups' worth, then a huge one follows.
  * arena_pieces_by_kind_and_apart: the groups' buffers (garena.c) are
  * reused by kind only and never overlap.
  * built_group_in_8k: at 4 KiB blocks a built group -- struct, shared
@@ -571,6 +573,30 @@ static bool pieces_apart(const char **p, const size_t *len, unsigned n)
 			if (p[i] < p[j] + len[j] && p[j] < p[i] + len[i])
 				return false;
 	return true;
+}
+
+/*
+ * The arena's first chunk (small pages) holds 16 groups' worth: the
+ * seventeenth group's first load of a volume with groups enough to fill
+ * a huge chunk takes one (2 MiB, on a 2 MiB boundary: mb_garena_map_huge),
+ * where a larger first chunk faulted a small page each 4 KiB of its many
+ * more groups (garena.c).  Its first sixteen stay on small pages.
+ */
+TEST(arena_goes_huge_after_sixteen_groups)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_count = 512 * 32768ULL };
+	struct mb_volume *vol;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	for (mb_grp_t g = 0; g < 17; g++) {
+		struct mb_group *grp = mb_group_at(vol, g);
+
+		ASSERT_EQ_INT(mb_group_lock_usable(vol, grp), 0);
+		mb_unlock(&grp->bb_lock);
+		/* the newest chunk: huge from the seventeenth group on */
+		ASSERT_EQ_INT((uintptr_t)vol->garena.chunks % (2u << 20) == 0, g == 16);
+	}
+	mb_volume_destroy(vol);
 }
 
 /*
