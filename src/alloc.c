@@ -2346,37 +2346,33 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast_all(struct mb_ac *ac
 }
 
 /*
- * mb_scan_goal_len_fast's walk on from g, a member of order k's set (of
- * the sub's map's, for k == lo and j > 0; g past them: none), once its
- * first step met no group worth a visit -- still in mb_scan_orders' first
- * pass, [goal, ngroups): the sets of the orders from k up that have
- * members, each member (in the map) in turn, prefiltered and counted
- * considered one by one, as mb_scan_set_hinted(_hi) takes them (the
- * prefilter moves no group: the word read once serves every rejected
- * member in it).  The first that passes is visited; unless that decides,
- * mb_scan_goal_len_fast_rest goes on from the member after it.  None
- * passing, the rest does the second pass alone (an order past
+ * mb_scan_goal_len_fast_p2's walk on from g, a member of order k's set
+ * (g past them: none), once its first step met no group worth a visit --
+ * still in mb_scan_orders' first pass, [goal, ngroups): the sets of the
+ * orders from k up that have members, each member in turn, prefiltered
+ * and counted considered one by one, as mb_scan_set_hinted takes them
+ * (the prefilter moves no group: the word read once serves every
+ * rejected member in it).  The first that passes is visited; unless that
+ * decides, mb_scan_goal_len_fast_rest goes on from the member after it.
+ * None passing, the rest does the second pass alone (an order past
  * max_order).  It saves the rest's set-up where the answer lies further
- * on in the first pass, a later word or order (aging:triangle).  Not with
- * mb_stats on and a map: the caller takes the walk whole then.  The goal's
- * length in a register and the members counted once (no mb_stats test a
- * member) shortened the member's loop but moved registers around it
- * (aging:triangle +3.3 on 3628fb8; the length alone +7).
+ * on in the first pass, a later word or order.  The goal's length in a
+ * register and the members counted once (no mb_stats test a member)
+ * shortened the member's loop but moved registers around it
+ * (aging:triangle +3.3 on 3628fb8; the length alone +7).  A power of two
+ * only: mb_scan_goal_len_fast_np2 walks the other lengths whole.
  */
 static __attribute__((noinline)) void mb_scan_goal_len_fast_on(struct mb_ac *ac, mb_grp_t goal,
-							       int lo, int j, int k, mb_grp_t g)
+							       int lo, int k, mb_grp_t g)
 {
 	struct mb_volume *vol = ac->vol;
 	const struct mb_gset *set = &vol->avg_set[k];
-	const _Atomic uint64_t *hi = j && k == lo ? mb_avg_hi_map(vol, j) : NULL;
 
 	for (;;) {
 		while (g < vol->ngroups) {
 			uint32_t base = g & ~63u;
 			uint64_t w = mb_gset_word_from(set, g);
 
-			if (hi)
-				w &= atomic_load_explicit(&hi[g >> 6], memory_order_relaxed);
 			for (; w; w &= w - 1) {
 				g = base + (uint32_t)__builtin_ctzll(w);
 				struct mb_group *grp = mb_group_at(vol, g);
@@ -2385,7 +2381,7 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast_on(struct mb_ac *ac,
 				if (mb_good_group_inline(ac, grp, MB_CR_GOAL_LEN_FAST)) {
 					mb_visit_goal_len_fast(ac, grp, g, lo);
 					if (ac->status == MB_AC_CONTINUE)
-						mb_scan_goal_len_fast_rest(ac, goal, lo, j, k, g + 1);
+						mb_scan_goal_len_fast_rest(ac, goal, lo, 0, k, g + 1);
 					return;
 				}
 			}
@@ -2397,33 +2393,59 @@ static __attribute__((noinline)) void mb_scan_goal_len_fast_on(struct mb_ac *ac,
 		if (!m || (k += 1 + __builtin_ctzll(m)) > vol->max_order)
 			break;
 		set = &vol->avg_set[k];
-		hi = NULL; /* the map is the first set's only */
 		/* a goal past the set's members in its word: the miss goes on
 		   inline (mb_gset_next_far; aging:triangle 3838 -> 3835) */
 		g = mb_gset_next_far(set, goal);
 	}
-	mb_scan_goal_len_fast_rest(ac, goal, lo, j, vol->max_order + 1, 0);
+	mb_scan_goal_len_fast_rest(ac, goal, lo, 0, vol->max_order + 1, 0);
 }
 
 /*
- * mb_scan_set_hinted_hi's search for its first candidate: the first
- * member at or past g of set that the sub's map hi names, below n (the
- * groups), or UINT32_MAX -- from the goal group itself, not from the set's
- * first member past it (no mb_gset_next_far before it, whose words this
- * reads again: aging:triangle 2502 -> 2491, cell:aged90:256:rand:20
- * 2419 -> 2414 instructions a call).  A word at a
- * time, each word of the set read once: the next one's while it has
- * members (the walk's next member is then in it), past empty ones
- * mb_gset_next's summary -- the members next() would name, in order.  The
- * pointers in registers, not reloaded after each atomic load (aging:triangle
- * ~20 instructions a word).
+ * mb_scan_goal_len_fast_np2's search for its next candidates: the members
+ * of set that hi names (the sub's map, or the set's own level 0 for every
+ * member) in the first word at or past g's that has any (g's own from g
+ * on), below n; its index in *wi_out, which is past the words (nw) when
+ * none -- 0 then.  Each word of the set read once, from the goal group
+ * itself (no mb_gset_next_far before it, whose words this reads again).
+ * A set of two levels (65 to 4096 groups) reads only the words its top
+ * word names past g's (a stale bit only costs a look): the walk from
+ * group 0 through a sparse map met ~4 words a call, half of them empty
+ * in the set too (aging:triangle 2210 -> 2177 instructions a call with
+ * the walk in one frame); other sets a word at a time, past empty ones
+ * by mb_gset_next's summary.  The pointers in registers, not reloaded
+ * after each atomic load (aging:triangle ~20 instructions a word).
  */
-static inline uint32_t mb_goal_len_fast_first_hi(const struct mb_gset *set,
-						 const _Atomic uint64_t *hi, uint32_t g, uint32_t n)
+static inline __attribute__((always_inline)) uint64_t
+mb_goal_len_fast_word(const struct mb_gset *set, const _Atomic uint64_t *hi, uint32_t g,
+		      uint32_t n, uint32_t *wi_out)
 {
 	const _Atomic uint64_t *lvl0 = set->lvl[0];
 	uint32_t nw = (n + 63) >> 6;
 
+	if (set->nlevels == 2) {
+		/* the top word names every word with a member (a stale bit
+		   only costs a look): g's own word, then those it names past
+		   it, no empty word read */
+		uint32_t wi = g >> 6;
+		uint64_t c = atomic_load_explicit(&lvl0[wi], memory_order_relaxed) &
+			     atomic_load_explicit(&hi[wi], memory_order_relaxed) &
+			     (~0ULL << (g & 63));
+		if (!c) {
+			uint64_t t = atomic_load_explicit(&set->top, memory_order_relaxed) &
+				     (~1ULL << wi);
+
+			do {
+				if (!t)
+					goto none;
+				wi = (uint32_t)__builtin_ctzll(t);
+				t &= t - 1;
+				c = atomic_load_explicit(&lvl0[wi], memory_order_relaxed) &
+				    atomic_load_explicit(&hi[wi], memory_order_relaxed);
+			} while (!c);
+		}
+		*wi_out = wi;
+		return c;
+	}
 	while (g < n) {
 		uint32_t wi = g >> 6;
 		uint64_t w = atomic_load_explicit(&lvl0[wi], memory_order_relaxed) &
@@ -2432,34 +2454,37 @@ static inline uint32_t mb_goal_len_fast_first_hi(const struct mb_gset *set,
 		for (;;) {
 			uint64_t c = w & atomic_load_explicit(&hi[wi], memory_order_relaxed);
 
-			if (c)
-				return wi * 64 + (uint32_t)__builtin_ctzll(c);
+			if (c) {
+				*wi_out = wi;
+				return c;
+			}
 			if (++wi >= nw)
-				return UINT32_MAX;
+				goto none;
 			w = atomic_load_explicit(&lvl0[wi], memory_order_relaxed);
 			if (!w)
 				break;
 		}
-		g = mb_gset_next_past(set, wi * 64); /* wi * 64 < n: wi < nw */
+		g = mb_gset_next_past(set, wi * 64);
 	}
-	return UINT32_MAX;
+none:
+	*wi_out = nw;
+	return 0;
 }
 
 /*
- * CR_GOAL_LEN_FAST's walk (mb_scan_orders over avg_set from order lo =
- * ilog2(goal length); the caller saw a set of order lo or more with a
- * member, lo <= max_order), its first step inline, as mb_scan_power2's:
- * the first member at or past the goal group of the lowest order's set
- * that has one (in the first set, of those in the sub's map) -- on a
- * volume with room, the group that answers -- then
+ * CR_GOAL_LEN_FAST's walk for a goal length that is a power of two
+ * (mb_scan_orders over avg_set from order lo = ilog2(goal length), the sub
+ * 0: no map; the caller saw a set of order lo or more with a member, lo <=
+ * max_order), its first step inline, as mb_scan_power2's: the first member
+ * at or past the goal group of the lowest order's set that has one -- on
+ * a volume with room, the group that answers -- then
  * mb_scan_goal_len_fast_rest from the next member: the same groups in the
- * same order, the same count considered.  Where the first step would have
- * to look past its word of the first set's map, or count the members the
- * map skips (mb_stats), the walk is taken whole.
+ * same order, the same count considered.  The powers of two's copy near,
+ * not next_far as mb_scan_goal_len_fast_on's next orders: its inline miss
+ * there cost raw:1 2 instructions a call (registers).
  */
-static inline __attribute__((always_inline)) void mb_scan_goal_len_fast_as(struct mb_ac *ac,
-									    mb_grp_t goal, int lo,
-									    int j, bool p2)
+static __attribute__((noinline)) void mb_scan_goal_len_fast_p2(struct mb_ac *ac, mb_grp_t goal,
+								int lo)
 {
 	struct mb_volume *vol = ac->vol;
 	uint64_t m = atomic_load_explicit(&vol->avg_orders, memory_order_relaxed) >> lo;
@@ -2472,61 +2497,98 @@ static inline __attribute__((always_inline)) void mb_scan_goal_len_fast_as(struc
 	   indexes say no set of order lo or more has a member there */
 	if (!mb_scan_indexed(ac) || k > vol->max_order ||
 	    (goal && !mb_gset_any_from(&vol->avg_ge[lo], goal))) {
-		mb_scan_goal_len_fast_all(ac, goal, lo, j);
+		mb_scan_goal_len_fast_all(ac, goal, lo, 0);
 		return;
 	}
 	const struct mb_gset *set = &vol->avg_set[k];
-	/* the powers of two's copy near, not next_far as
-	   mb_scan_goal_len_fast_on's next orders: its inline miss there cost
-	   raw:1 2 instructions a call (registers); the others' far
-	   (aging:triangle 3378 -> 3369, aged90 rand +1) */
-	mb_grp_t g;
+	mb_grp_t g = mb_gset_next_near(set, goal);
 
-	if (j && k == lo) {
-		if (MB_READ_ONCE(vol->t.mb_stats)) { /* counting what it skips: the walk's */
-			mb_scan_goal_len_fast_all(ac, goal, lo, j);
-			return;
-		}
-		g = mb_goal_len_fast_first_hi(set, mb_avg_hi_map(vol, j), goal, vol->ngroups);
-	} else {
-		g = p2 ? mb_gset_next_near(set, goal) : mb_gset_next_far(set, goal);
-	}
 	if (g < vol->ngroups) {
 		struct mb_group *grp = mb_group_at(vol, g);
 
 		mb_stat_cr(vol, MB_CR_GOAL_LEN_FAST, 1, 1);
 		if (!mb_good_group_inline(ac, grp, MB_CR_GOAL_LEN_FAST)) {
-			mb_scan_goal_len_fast_on(ac, goal, lo, j, k, g + 1);
+			mb_scan_goal_len_fast_on(ac, goal, lo, k, g + 1);
 			return;
 		}
-		if (p2) /* a power of two: mb_visit_group, as it was */
-			mb_visit_group(ac, grp, g, MB_CR_GOAL_LEN_FAST);
-		else
-			mb_visit_long_group(ac, grp, g);
+		mb_visit_group(ac, grp, g, MB_CR_GOAL_LEN_FAST);
 		if (ac->status == MB_AC_CONTINUE)
-			mb_scan_goal_len_fast_rest(ac, goal, lo, j, k, g + 1);
+			mb_scan_goal_len_fast_rest(ac, goal, lo, 0, k, g + 1);
 		return;
 	}
-	mb_scan_goal_len_fast_on(ac, goal, lo, j, k, vol->ngroups); /* none in order k's set */
+	mb_scan_goal_len_fast_on(ac, goal, lo, k, vol->ngroups); /* none in order k's set */
 }
 
-/* a goal length not a power of two (so more than 2 blocks; the sub j may
-   be > 0): visits by mb_visit_long_group.  A copy of its own, so that the
-   powers of two's (raw:1's one block, j 0) has no sub's map and no test
-   of which visit (raw:1 1132 -> 1123 instructions a call) */
+/*
+ * CR_GOAL_LEN_FAST's walk for a goal length not a power of two (so more
+ * than 2 blocks; the sub j may be > 0), visits by mb_visit_long_group: a
+ * copy of its own, so that the powers of two's (raw:1's one block) has no
+ * sub's map and no test of which visit (raw:1 1132 -> 1123 instructions a
+ * call).  The whole of mb_scan_orders' first pass, [goal, ngroups), in
+ * one frame: the sets of the orders from the lowest with a member up,
+ * each member (in the first set, those the sub's map names:
+ * mb_goal_len_fast_word) prefiltered and counted considered one by one in
+ * turn, as mb_scan_set_hinted(_hi) takes them (the prefilter moves no
+ * group: the word read once serves every rejected member in it); the
+ * first that passes is visited, and unless that decides,
+ * mb_scan_goal_len_fast_rest goes on from the member after it.  None
+ * passing, the rest does the second pass alone (an order past
+ * max_order).  The same groups in the same order, the same count
+ * considered.  Not with mb_stats on and a map (counting what it skips):
+ * the walk whole then.  A first step inline and a second function for the
+ * walk on from a miss (as the powers of two's) set the walk up twice on
+ * half of aging:triangle's calls.
+ */
 static __attribute__((noinline)) void mb_scan_goal_len_fast_np2(struct mb_ac *ac, mb_grp_t goal,
 								 int lo, uint32_t len)
 {
+	struct mb_volume *vol = ac->vol;
 	int j = (int)(((uint64_t)len * MB_AVG_SUBS) >> lo) - MB_AVG_SUBS;
+	uint64_t m = atomic_load_explicit(&vol->avg_orders, memory_order_relaxed) >> lo;
 
-	mb_scan_goal_len_fast_as(ac, goal, lo, j, false);
-}
+	if (!m)
+		return; /* emptied since the caller looked */
+	int k = lo + __builtin_ctzll(m);
 
-/* a goal length that is a power of two (the sub 0) */
-static __attribute__((noinline)) void mb_scan_goal_len_fast_p2(struct mb_ac *ac, mb_grp_t goal,
-								int lo)
-{
-	mb_scan_goal_len_fast_as(ac, goal, lo, 0, true);
+	if (!mb_scan_indexed(ac) || k > vol->max_order ||
+	    (goal && !mb_gset_any_from(&vol->avg_ge[lo], goal)) ||
+	    (j && k == lo && MB_READ_ONCE(vol->t.mb_stats))) {
+		mb_scan_goal_len_fast_all(ac, goal, lo, j);
+		return;
+	}
+	const struct mb_gset *set = &vol->avg_set[k];
+	const _Atomic uint64_t *hi = j && k == lo ? mb_avg_hi_map(vol, j) : set->lvl[0];
+	mb_grp_t n = vol->ngroups;
+	uint32_t wi;
+	uint64_t w = mb_goal_len_fast_word(set, hi, goal, n, &wi);
+
+	for (;;) {
+		for (; w; w &= w - 1) {
+			mb_grp_t g = wi * 64 + (uint32_t)__builtin_ctzll(w);
+			struct mb_group *grp = mb_group_at(vol, g);
+
+			mb_stat_cr(vol, MB_CR_GOAL_LEN_FAST, 1, 1);
+			if (mb_good_group_inline(ac, grp, MB_CR_GOAL_LEN_FAST)) {
+				mb_visit_long_group(ac, grp, g);
+				if (ac->status == MB_AC_CONTINUE)
+					mb_scan_goal_len_fast_rest(ac, goal, lo, j, k, g + 1);
+				return;
+			}
+		}
+		if (wi * 64 + 64 < n) { /* wi past the words when none was found */
+			w = mb_goal_len_fast_word(set, hi, wi * 64 + 64, n, &wi);
+			if (w)
+				continue;
+		}
+		uint64_t o = atomic_load_explicit(&vol->avg_orders, memory_order_relaxed) >> k >> 1;
+
+		if (!o || (k += 1 + __builtin_ctzll(o)) > vol->max_order)
+			break;
+		set = &vol->avg_set[k];
+		hi = set->lvl[0];
+		w = mb_goal_len_fast_word(set, hi, goal, n, &wi);
+	}
+	mb_scan_goal_len_fast_rest(ac, goal, lo, j, vol->max_order + 1, 0);
 }
 
 /* Two tail calls, no frame: with the powers of two's walk inline here gcc
@@ -3616,7 +3678,7 @@ decline:
  * a sequential fill's, raw:1's every request -- without the allocation
  * context's search.  That path: CR_GOAL_LEN_FAST (a one-block goal is never
  * CR_POWER2_ALIGNED's, mb_regular_allocator), whose walk
- * (mb_scan_goal_len_fast_as, j 0) visits first the first member of the
+ * (mb_scan_goal_len_fast_p2) visits first the first member of the
  * lowest non-empty average order's set from the goal's group; the visit's
  * verdict on its counters; the one-block scan from bb_first_free
  * (mb_scan_one_block_locked), whose first shortest extent is then the
