@@ -1676,6 +1676,10 @@ void mb_runsum_scan(const struct mb_volume *vol, struct mb_group *grp, uint32_t 
 void mb_runsum_scan_above(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			  uint32_t want, uint32_t max_runs, uint32_t floor,
 			  struct mb_runsum_scan *o);
+bool mb_runsum_root_fresh(const struct mb_volume *vol, const struct mb_group *grp);
+bool mb_runsum_long_runs(const struct mb_group *grp);
+void mb_runsum_count_fresh(const struct mb_volume *vol, struct mb_group *grp, uint32_t want,
+			   uint32_t max_runs, uint32_t floor, struct mb_runsum_scan *o);
 bool mb_runsum_scan_fresh_root(const struct mb_volume *vol, struct mb_group *grp, uint32_t want,
 			       uint32_t max_runs, struct mb_runsum_scan *o);
 

@@ -3179,6 +3179,206 @@ mb_runsum_scan_above(const struct mb_volume *vol, struct mb_group *grp, uint32_t
 }
 
 /*
+ * The state of mb_rs_count_fresh's walk: mb_rs_walk's counting fields,
+ * the runs as those left until the count ends (rem), the rest in locals.
+ */
+struct mb_rs_cw {
+	uint32_t rem;     /* runs until the count ends: its left less those closed */
+	uint32_t c;       /* the free run open at the cursor (< want) */
+	uint32_t longest; /* the longest closed above the floor (the floor if none) */
+	uint32_t at;      /* the first of them */
+	uint32_t next;    /* the run of want found, or MB_RS_NONE */
+};
+
+/* mb_rs_close for mb_rs_count_fresh: true when it ends the count */
+MB_RS_INLINE bool mb_rs_cw_close(struct mb_rs_cw *s, uint32_t len, uint32_t at)
+{
+	if (len > s->longest) {
+		s->longest = len;
+		s->at = at;
+	}
+	return !--s->rem;
+}
+
+/* mb_rs_scan_word for mb_rs_count_fresh: true when the walk ends (the
+   count, or a run of want found: next) */
+MB_RS_INLINE bool mb_rs_cw_word(struct mb_rs_cw *s, uint64_t z, uint32_t start, uint32_t want)
+{
+	if (s->c) {
+		uint32_t lead = mb_rs_run_at(z, 0), len = s->c + lead;
+
+		if (len >= want) {
+			s->next = start - s->c;
+			return true;
+		}
+		if (lead == 64) {
+			s->c = len;
+			return false;
+		}
+		if (mb_rs_cw_close(s, len, start - s->c))
+			return true;
+		s->c = 0;
+		z &= ~0ULL << lead;
+	}
+	while (z) {
+		uint64_t lo = z & -z, past = z + lo;
+		uint32_t x = (uint32_t)__builtin_ctzll(lo);
+		uint32_t len = past ? (uint32_t)__builtin_ctzll(past) - x : 64 - x;
+
+		if (len >= want) {
+			s->next = start + x;
+			return true;
+		}
+		if (!past) { /* open at the word's end */
+			s->c = len;
+			return false;
+		}
+		if (mb_rs_cw_close(s, len, start + x))
+			return true;
+		z &= past;
+	}
+	return false;
+}
+
+/*
+ * mb_rs_scan's counting walk from the root (from bb_first_free) in a tree
+ * whose root is fresh and did not answer the count (mb_rs_scan_root): so is
+ * every node (a node is fresh only when all below it is), and the walk
+ * meets none stale and mends none.  mb_rs_scan_walk's judgements
+ * (mb_rs_scan_node, mb_rs_count_inside) in the same order, its state in
+ * locals and the runs kept as those left (one register fewer), in a
+ * function of its own: the generic walk inlined in mb_visit_linear_bulk
+ * keeps its cursors on the stack, ~45 instructions a node judged.  Neither
+ * uses nor notes a resume point (the aged cells' counts, whose trees are
+ * fresh, seldom resume: their floor and their group change call to call);
+ * a point noted stays true, as the bitmap is.
+ */
+static __attribute__((noinline)) void mb_rs_count_fresh(const struct mb_volume *vol,
+							const struct mb_group *grp,
+							const struct mb_rs *t, uint32_t want,
+							uint32_t left, uint32_t floor,
+							struct mb_runsum_scan *o)
+{
+	const uint32_t p = mb_rs_leaves(vol);
+	uint32_t n = 1, sz = p * MB_RS_LEAF_BITS, st = 0;
+	struct mb_rs_cw s = {.rem = left, .longest = floor, .next = MB_RS_NONE};
+	bool stopped = false;
+
+	for (;;) {
+		const struct mb_rs *x = &t[n];
+		uint32_t pre = x->pre, j = s.c + pre;
+
+		assert(x->cnt != MB_RS_STALE && s.rem);
+		if (j >= want) {
+			s.next = st - s.c;
+			goto out;
+		}
+		if (pre == sz) { /* all free: the open run goes on */
+			s.c = j;
+			goto up;
+		}
+		if (x->max < want) {
+			uint32_t inner = x->cnt - (pre > 0) - (x->suf > 0);
+			bool ends = (j > 0) + inner >= s.rem;
+			uint32_t top = j > s.longest ? j : s.longest;
+
+			/* absorbed unless mb_rs_count_inside: its runs
+			   counted, its longest kept */
+			if (x->max <= top || (ends ? j && s.rem == 1 : x->at != sz - x->suf)) {
+				if (j && mb_rs_cw_close(&s, j, st - s.c)) {
+					stopped = true;
+					goto out;
+				}
+				if (ends) { /* among runs no longer than the longest */
+					s.rem = 0;
+					stopped = true;
+					goto out;
+				}
+				s.rem -= inner;
+				if (x->max > s.longest) { /* an inner run */
+					s.longest = x->max;
+					s.at = st + x->at;
+				}
+				s.c = x->suf;
+				goto up;
+			}
+		}
+		if (n < p) { /* its left child next */
+			n *= 2;
+			sz /= 2;
+			continue;
+		}
+		/* a leaf: its words in the bitmap, then past it (used) */
+		uint32_t wi = (n - p) * MB_RS_LEAF_WORDS, end = wi + MB_RS_LEAF_WORDS;
+		uint32_t bw = vol->bitmap_words, in = end <= bw ? end : wi < bw ? bw : wi;
+
+		for (; wi < in; wi++)
+			if (mb_rs_cw_word(&s, ~grp->bb_bitmap[wi], wi << 6, want))
+				goto ended;
+		if (wi < end && mb_rs_cw_word(&s, 0, wi << 6, want))
+			goto ended;
+	up:
+		st += sz;
+		for (; n & 1; n >>= 1) /* up while a right child */
+			sz *= 2;
+		if (!n)
+			break;
+		n++;
+	}
+	/* a run up to the tree's end (the group fills its last leaf) */
+	if (s.c && mb_rs_cw_close(&s, s.c, st - s.c))
+		stopped = true;
+	goto out;
+ended:
+	stopped = s.next == MB_RS_NONE;
+out:
+	*o = (struct mb_runsum_scan){.next = s.next < vol->bpg ? s.next : vol->bpg,
+				     .runs = left - s.rem,
+				     .longest = s.longest,
+				     .at = s.at,
+				     .stopped = stopped};
+}
+
+/* Whether grp's run tree is fresh at its root, so throughout (bb_lock, or
+   no other thread; grp built) */
+bool mb_runsum_root_fresh(const struct mb_volume *vol, const struct mb_group *grp)
+{
+	return mb_runsum_tree(vol, grp)[1].cnt != MB_RS_STALE;
+}
+
+/*
+ * Whether grp's free runs are long (mb_rs_flush_long_runs: the aged
+ * cells' groups, not drain's crumbs), a hint read without the lock: a
+ * count there whose tree is fresh walks as mb_runsum_count_fresh.  Not in
+ * a group of crumbs, whose counts resume (mb_rs_scan_resumed): drain's
+ * fresh walks so cost drain 1295 -> 1348 instructions a call.
+ */
+bool mb_runsum_long_runs(const struct mb_group *grp)
+{
+	return mb_rs_flush_long_runs(grp);
+}
+
+/*
+ * mb_runsum_scan_above from bb_first_free in a tree fresh at its root
+ * (mb_runsum_root_fresh): the root's answer, or mb_rs_count_fresh's walk,
+ * out of line.  The same result, even with no free block (the root
+ * answers none).
+ */
+void mb_runsum_count_fresh(const struct mb_volume *vol, struct mb_group *grp, uint32_t want,
+			   uint32_t max_runs, uint32_t floor, struct mb_runsum_scan *o)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+
+	assert(max_runs && want && t[1].cnt != MB_RS_STALE);
+	if (mb_rs_scan_root(&t[1], mb_rs_leaves(vol) * MB_RS_LEAF_BITS, want, max_runs, o)) {
+		o->next = vol->bpg;
+		return;
+	}
+	*mb_rs_walked(t) = 1;
+	mb_rs_count_fresh(vol, grp, t, want, max_runs, floor, o);
+}
+
+/*
  * mb_runsum_scan from bb_first_free when the root is fresh and answers it
  * (mb_rs_scan_root: no run of `want`, fewer than max_runs runs, max_runs >
  * 0): true, with the same answer; else false and nothing done (a stale

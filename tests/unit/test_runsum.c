@@ -301,6 +301,36 @@ static int scan_above_differs(struct mb_volume *vol, struct mb_group *grp, uint3
 }
 
 /*
+ * mb_runsum_count_fresh (the linear pass's count from bb_first_free in a
+ * tree fresh at its root, by its own walk) against mb_runsum_scan_above's
+ * count from there with the same floor: the same next, runs and stop, and
+ * the same longest and its start when above the floor (at or below it,
+ * either may say the floor or less: the caller keeps nothing then).  Run only where the
+ * root is fresh (*counted counts them).  1 (and a message) when they differ.
+ */
+static int count_fresh_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t want,
+			       uint32_t max_runs, uint32_t floor, int *counted)
+{
+	struct mb_runsum_scan o, m;
+
+	if (!mb_runsum_root_fresh(vol, grp))
+		return 0;
+	++*counted;
+	mb_runsum_count_fresh(vol, grp, want, max_runs, floor, &o);
+	mb_runsum_scan_above(vol, grp, grp->bb_first_free, want, max_runs, floor, &m);
+	if (o.next == m.next && o.runs == m.runs && o.stopped == m.stopped &&
+	    (o.longest > floor) == (m.longest > floor) &&
+	    (o.longest <= floor || (o.longest == m.longest && o.at == m.at)))
+		return 0;
+	fprintf(stderr,
+		"count fresh above %u (want %u, max_runs %u), bpg %u: next %u/%u runs %u/%u "
+		"longest %u/%u at %u/%u stopped %d/%d\n",
+		floor, want, max_runs, vol->bpg, o.next, m.next, o.runs, m.runs, o.longest,
+		m.longest, o.at, m.at, o.stopped, m.stopped);
+	return 1;
+}
+
+/*
  * mb_runsum_scan_fresh_root, when it answers (*answered counts it), against
  * the model's scan of the whole group: 1 (and a message) when they differ.
  */
@@ -346,6 +376,7 @@ TEST(queries_match_a_bit_walk)
 {
 	uint64_t rng = mb_test_seed ^ 0x7eee;
 	int answered = 0; /* fresh-root answers checked */
+	int counted = 0;  /* mb_runsum_count_fresh's counts checked */
 
 	for (int gi = 0; gi < mb_test_ngeos; gi++) {
 		struct mb_volume *vol;
@@ -399,12 +430,20 @@ TEST(queries_match_a_bit_walk)
 				/* after a scan of the whole group the root is fresh */
 				if (k && q % 5 != 1)
 					ASSERT_EQ_INT(fresh_root_differs(vol, grp, len, k, &answered), 0);
+				/* the linear pass's lean count, floors as the scan above's */
+				if (k && q % 3 == 0) {
+					uint32_t fl = pick < 4 ? (uint32_t)mb_rand_below(&rng, 60) : pick;
+
+					ASSERT_EQ_INT(count_fresh_differs(vol, grp, len, k, fl, &counted),
+						      0);
+				}
 			}
 			mb_unlock(&grp->bb_lock);
 		}
 		mb_volume_destroy(vol);
 	}
 	ASSERT_TRUE(answered > 0);
+	ASSERT_TRUE(counted > 0);
 }
 
 /*
