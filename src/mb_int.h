@@ -1649,13 +1649,14 @@ static inline uint32_t mb_long_piece(uint32_t q, uint32_t e, uint32_t goal, uint
  * pieces counted (found) and the group's free count as measured down.
  */
 struct mb_long_scan {
-	uint32_t goal, take, decide, max, cap; /* as mb_scan_long_runs_stale's */
+	/* as mb_scan_long_runs_stale's, its take the goal: no MB_HINT_FIRST */
+	uint32_t goal, decide, max, cap;
 	uint32_t blen, bstart, found, free;
 	uint32_t tstart, tlen; /* MB_LONG_TAKEN: the piece taken at once */
 };
 enum mb_long_end {
 	MB_LONG_GO_ON,   /* the group's end: no verdict */
-	MB_LONG_TAKEN,   /* a piece of `take` or less: tstart, tlen */
+	MB_LONG_TAKEN,   /* a piece of the goal exactly: tstart, tlen */
 	MB_LONG_BEST,    /* found past decide and min, a best: take it */
 	MB_LONG_BREAK,   /* found past max */
 	MB_LONG_CORRUPT, /* a piece longer than the free count */

@@ -3794,7 +3794,7 @@ MB_RS_INLINE int mb_rs_long_measure(const struct mb_volume *vol, struct mb_group
 			break;
 		}
 		found++;
-		if (len <= m->take) {
+		if (len == goal) { /* take: the goal (no MB_HINT_FIRST here) */
 			m->tstart = p;
 			m->tlen = len;
 			r = MB_LONG_TAKEN;

@@ -682,8 +682,9 @@ TEST(a_used_word_closes_an_open_run)
 
 			ASSERT_EQ_INT(long_runs_differ(vol, grp, b + 128, want, &brng), 0);
 			ASSERT_EQ_INT(long_runs_differ(vol, grp, grp->bb_first_free, want, &brng), 0);
-			/* the scan's measure, any piece taken at once: the run's */
-			struct mb_long_scan m = {.goal = want, .take = UINT32_MAX, .decide = 10,
+			/* the scan's measure, a piece of the goal taken at once: the
+			   run's, want blocks */
+			struct mb_long_scan m = {.goal = want, .decide = 10,
 						 .max = 200, .cap = 1u << vol->max_order,
 						 .blen = UINT32_MAX, .bstart = UINT32_MAX,
 						 .free = grp->bb_free};
