@@ -113,7 +113,7 @@ TEST(aged_spread_goals_same)
 
 /*
  * The same with mb_stats off on both sides: the first set walk's search of
- * the sub's map then runs inline (mb_goal_len_fast_first_hi; with mb_stats
+ * the sub's map then runs inline (mb_goal_len_fast_word; with mb_stats
  * on, the walk is taken whole to count what it skips), and every answer
  * must still be the plain walk's (the counters are all 0 then).
  */
