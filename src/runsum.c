@@ -458,7 +458,10 @@ static inline __attribute__((always_inline)) struct mb_rs mb_rs_leaf_full(const 
  * The first of the longest runs of a leaf wholly in the bitmap that holds
  * want runs (its count, known): mb_rs_leaf_full's loop for max and at
  * alone, no edge read apart, left once the want-th run is closed -- the
- * words past a leaf's last run are not read (mb_rs_leaf_redo).
+ * words past a leaf's last run are not read (mb_rs_leaf_redo).  A copy
+ * of that loop on purpose: the two as one always_inline loop with a
+ * constant stop flag cost cell:aged90:256:rand:20 +22,
+ * cell:aged50:256:next:20 +17 instructions a call (GCC's registers).
  */
 static inline __attribute__((always_inline)) void
 mb_rs_leaf_full_max(const uint64_t *map, uint32_t want, uint32_t *pmax, uint32_t *pat)
