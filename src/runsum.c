@@ -3358,7 +3358,11 @@ bool mb_runsum_root_fresh(const struct mb_volume *vol, const struct mb_group *gr
  */
 bool mb_runsum_long_runs(const struct mb_group *grp)
 {
-	return mb_rs_flush_long_runs(grp);
+	/* unlocked (mb_linear_fresh tests it before its thread test): each
+	   count read once, relaxed -- with threads a mark may move them, and
+	   the answer is then not used */
+	return MB_UNLIKELY(MB_READ_ONCE(grp->bb_free) >=
+			   MB_RS_FLUSH_RUN * MB_READ_ONCE(grp->bb_fragments));
 }
 
 /*
