@@ -1130,8 +1130,7 @@ mb_rs_find_long_m(const uint64_t *map, uint32_t nw, uint32_t k, uint64_t z, uint
 	uint32_t sh[6];
 
 	mb_rs_long_shifts(m, sh);
-	if (m == 1) /* the first free block */
-		return mb_rs_find_long(map, nw, k, z, 1, sh, 0);
+	assert(m > 1); /* mb_rs_leaf_redo_after's m - 1 of m > 2 at the least */
 	if (m <= 8)
 		return mb_rs_find_long(map, nw, k, z, m, sh, 3);
 	return mb_rs_find_long(map, nw, k, z, m, sh, 6);
