@@ -1137,3 +1137,81 @@ TEST(a_flush_of_many_stale_leaves_keeps_hidden_subtrees)
 	/* coverage, not a result: flushes over hidden subtrees happen */
 	ASSERT_TRUE(flushes > 4 && with_hidden > 2);
 }
+
+/*
+ * Of the count from bb_first_free (scan_above, floor 0): whether it
+ * differs from the model's bit walk (and a message on stderr).
+ */
+static int count_differs(struct mb_volume *vol, struct mb_group *grp, uint32_t want,
+			 uint32_t max_runs)
+{
+	struct mb_runsum_scan o, m;
+	uint32_t from = grp->bb_first_free;
+
+	rs_model_scan(grp->bb_bitmap, vol->bpg, from, want, max_runs, &m);
+	mb_runsum_scan_above(vol, grp, from, want, max_runs, 0, &o);
+	if (o.next == m.next && o.runs == m.runs && o.stopped == m.stopped &&
+	    o.longest == m.longest && o.at == m.at)
+		return 0;
+	fprintf(stderr,
+		"count from %u (want %u, max_runs %u): next %u/%u runs %u/%u longest %u/%u "
+		"at %u/%u stopped %d/%d\n",
+		from, want, max_runs, o.next, m.next, o.runs, m.runs, o.longest, m.longest, o.at,
+		m.at, o.stopped, m.stopped);
+	return 1;
+}
+
+/*
+ * A long mark (a leaf or more: runsum.c, mb_rs_mark_long) that starts
+ * before the count's resume point (mb_rs_resume) must drop it: a count
+ * resumed there would keep what it read before the mark.  Set up exactly:
+ * free crumbs of one block, then a long range [s, e) and a run at b, the
+ * count's longest, where it notes its point as it closes it, and crumbs
+ * on.  used: [s, e) used, then freed -- the count must stop at it now, a
+ * run of want.  Else [s, e) free but shorter than want and than the run at
+ * b, then used: the count, one run fewer before b, reaches one run further
+ * before its limit, the longest of all (L).  After the mark the point is
+ * gone and the count matches the model's.
+ */
+TEST(a_long_mark_before_the_resume_point_drops_it)
+{
+	struct mb_volume *vol;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 0);
+	const struct mb_rs *t;
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	t = mb_runsum_tree(vol, grp);
+	ASSERT_TRUE(grp->bb_len >= 8192);
+	for (int used = 0; used < 2; used++) {
+		/* crumbs at even blocks of [0, 200) and [be + 2, crumbs);
+		   used: [200, 2248) used, [2300, 2310) free; else [200, 1300)
+		   and [1400, 2700) free, L = [2801, 4500) */
+		uint32_t s = 200, e = used ? 2248 : 1300, b = used ? 2300 : 1400;
+		uint32_t be = used ? 2310 : 2700, crumbs = used ? 8000 : 2800;
+		uint32_t want = used ? 16 : 3000, left = used ? 201 : 100 + 2 + 49;
+
+		for (uint32_t x = 0; x < grp->bb_len; x++) {
+			bool free = (x < s || (x >= be + 2 && x < crumbs)) ? x % 2 == 0
+				    : (x >= b && x < be) || (!used && x >= s && x < e) ||
+					      (!used && x >= 2801 && x < 4500);
+
+			set_bit_to(grp->bb_bitmap, x, !free);
+		}
+		mb_runsum_build_locked(vol, grp);
+		grp->bb_first_free = 0;
+		ASSERT_EQ_INT(count_differs(vol, grp, want, left), 0);
+		ASSERT_EQ_INT(t[0].max, b); /* the count noted its point */
+		for (uint32_t x = s; x < e; x++)
+			set_bit_to(grp->bb_bitmap, x, !used);
+		mb_runsum_mark_locked(vol, grp, s, e - s, !used,
+				      ends_used(grp->bb_bitmap, grp->bb_len, s, e));
+		ASSERT_EQ_INT(count_differs(vol, grp, want, left), 0);
+		ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
+	}
+	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+}
