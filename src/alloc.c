@@ -2225,7 +2225,7 @@ mb_scan_power2_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, int
 		mb_buddy_chunk_unleave(kw, kbit);
 		return -1;
 	}
-	mb_buddy_mark_chunk_front_used_at(vol, grp, start, k, lo);
+	mb_buddy_mark_chunk_front_used_anon(vol, grp, start, k, lo);
 	mb_group_mark_disk_fast_locked(grp, start, 1u << lo);
 	return start;
 }

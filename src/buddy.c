@@ -1230,9 +1230,9 @@ static inline void mb_bitmap_mark_aligned(uint64_t *map, uint32_t c, int lo)
  * finding them again cost ~8 instructions a call, and passing them here
  * kept them on the stack across the claim (~2).
  */
-inline __attribute__((always_inline)) void
-mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c,
-				  int k, int lo)
+static inline __attribute__((always_inline)) void
+mb_buddy_mark_chunk_front_used_as(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c,
+				  int k, int lo, bool anon)
 {
 	uint32_t len = 1u << lo, end = c + len;
 
@@ -1254,8 +1254,7 @@ mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp, m
 		grp->bb_counters[j]++;
 	}
 	mb_bitmap_mark_aligned(grp->bb_bitmap, c, lo);
-	if (!mb_runsum_mark_aligned_idle_locked(vol, grp, c, len))
-		mb_runsum_mark_locked(vol, grp, c, len, true, false);
+	mb_runsum_mark_aligned_used_locked(vol, grp, c, len, anon);
 	uint32_t frags = grp->bb_fragments, free = grp->bb_free - len, first = grp->bb_first_free;
 	bool hold;
 
@@ -1280,6 +1279,23 @@ mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp, m
 		mb_group_orders_check(vol, grp);
 	else
 		mb_group_reorder_used_locked(vol, grp);
+}
+
+inline __attribute__((always_inline)) void
+mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c,
+				  int k, int lo)
+{
+	mb_buddy_mark_chunk_front_used_as(vol, grp, c, k, lo, false);
+}
+
+/* The same for the fast path of a request with no file (alloc.c): an idle
+   run tree stays so through a long take too (its groups are seldom
+   walked: mb_runsum_mark_aligned_used_locked) */
+inline __attribute__((always_inline)) void
+mb_buddy_mark_chunk_front_used_anon(struct mb_volume *vol, struct mb_group *grp,
+				    mb_grpblk_t c, int k, int lo)
+{
+	mb_buddy_mark_chunk_front_used_as(vol, grp, c, k, lo, true);
 }
 
 /*

@@ -1595,8 +1595,8 @@ void mb_runsum_update_locked(const struct mb_volume *vol, struct mb_group *grp, 
 			     uint32_t len);
 void mb_runsum_mark_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t start,
 			   uint32_t len, bool used, bool whole);
-bool mb_runsum_mark_aligned_idle_locked(const struct mb_volume *vol, struct mb_group *grp,
-					uint32_t start, uint32_t len);
+void mb_runsum_mark_aligned_used_locked(const struct mb_volume *vol, struct mb_group *grp,
+					uint32_t start, uint32_t len, bool stay_idle);
 void mb_runsum_flush_locked(const struct mb_volume *vol, struct mb_group *grp);
 uint32_t mb_runsum_next_long(const struct mb_volume *vol, struct mb_group *grp, uint32_t from,
 			     uint32_t len);
@@ -1693,6 +1693,8 @@ void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_gr
 void mb_buddy_mark_one_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c, int k);
 void mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp,
 				       mb_grpblk_t c, int k, int lo);
+void mb_buddy_mark_chunk_front_used_anon(struct mb_volume *vol, struct mb_group *grp,
+					 mb_grpblk_t c, int k, int lo);
 /*
  * The first step of mb_buddy_mark_chunk_front_used_at, which its callers
  * take themselves: the maximal free chunk of order k at c leaves the
