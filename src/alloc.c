@@ -1396,13 +1396,14 @@ static __attribute__((noinline)) void mb_visit_linear_bulk_fresh(struct mb_ac *a
 	mb_visit_linear_go_on(ac, grp, cr, sc.next, false);
 }
 
-/* Whether mb_visit_linear_bulk_fresh counts grp (state: bb_state as the
-   prefilter read it): the runs' length first, which drain's groups fail */
+/* Whether mb_visit_linear_bulk_fresh counts grp, a group of long runs
+   (mb_runsum_long_runs) with one thread (state: bb_state as the
+   prefilter read it): no other thread marks its tree */
 static inline bool mb_linear_fresh(const struct mb_volume *vol, const struct mb_group *grp,
 				   uint32_t state)
 {
-	return mb_runsum_long_runs(grp) && MB_SINGLE_THREADED() && mb_visit_built_as(grp, state) &&
-	       mb_runsum_root_fresh(vol, grp);
+	assert(MB_SINGLE_THREADED());
+	return mb_visit_built_as(grp, state) && mb_runsum_root_fresh(vol, grp);
 }
 
 /*
@@ -1476,14 +1477,89 @@ static __attribute__((noinline)) void mb_visit_linear_bulk(struct mb_ac *ac, str
 	mb_visit_linear_go_on(ac, grp, cr, sc.next, held);
 }
 
-/* mb_visit_linear_bulk or mb_visit_linear_bulk_fresh, a tail call to
-   either: the linear pass's code stays as it was (its choice inline there
-   cost drain and aged:256:5000 +15 instructions a call) */
+/*
+ * mb_visit_linear_bulk with threads for a group of long runs
+ * (mb_runsum_long_runs, the unlocked hint): its lock taken as there --
+ * biased to this thread and the group built, or mb_visit_enter's lock,
+ * load and verdict -- and then the count mb_runsum_count_locked's, which
+ * tests the root's freshness under that lock: the lean walk of
+ * mb_visit_linear_bulk_fresh with threads (the lock it holds is what
+ * makes the root's word the tree's: one thread cannot read it while
+ * another marks; on b1dd5b0 threaded: cell:aged90:256:zero:20 2004 ->
+ * 1931, cell:aged90:256:rand:20 2275 -> 2210 instructions a call).  The
+ * end is mb_visit_linear_bulk's with held true, a copy on purpose, as
+ * _fresh's.  Hot: its one caller is cold (mb_visit_linear_bulk_thr), and
+ * GCC would else lay it out and build it for size (threaded +5).
+ */
+static __attribute__((noinline, hot)) void mb_visit_linear_bulk_held(struct mb_ac *ac,
+								struct mb_group *grp, mb_grp_t g,
+								int cr, uint32_t room)
+{
+	struct mb_volume *vol = ac->vol;
+	struct mb_runsum_scan sc;
+
+	if (mb_visit_lock_built_biased(grp)) {
+		/* the contention estimate as for a lock found free (mb_lock_group) */
+		_Atomic uint32_t *busy = &vol->lock_busy;
+		uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
+
+		assert(mb_good_group_inline(ac, grp, cr));
+		if (b)
+			atomic_store_explicit(busy, b - 1, memory_order_relaxed);
+		ac->groups_scanned++;
+		mb_stat_inc(vol, MB_ST_GROUPS_SCANNED);
+	} else if (!mb_visit_enter(ac, grp, cr)) {
+		return;
+	}
+	const uint32_t floor = ac->b_ex.fe_len;
+	const uint32_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
+
+	assert(mb_visit_may_count(ac) && room == mb_linear_room(ac, max));
+	mb_runsum_count_locked(vol, grp, ac->g_ex.fe_len, room + (room < UINT32_MAX), floor, &sc);
+	if (sc.runs) {
+		bool mine = sc.longest > floor;
+
+		ac->found += sc.runs;
+		mb_stat_cr(vol, cr, 2, sc.runs);
+		if (mine)
+			ac->b_ex = (struct mb_fex){ g, sc.at, sc.longest, ac->g_ex.fe_logical };
+		if (ac->found > max) { /* no MB_HINT_FIRST (mb_visit_may_count) */
+			ac->status = MB_AC_BREAK;
+			if (mine)
+				mb_take_best_on_break_locked(ac, grp);
+			mb_visit_leave(ac, grp, cr);
+			return;
+		}
+	}
+	mb_visit_linear_go_on(ac, grp, cr, sc.next, true);
+}
+
+/* mb_visit_linear_bulk_held, a jump to it alone: cold, so that GCC keeps
+   the choice's registers in mb_visit_linear_bulk_pick as they were (its
+   call there moved the group's number for every visit: drain, aged:256
+   and the aged cells +1 instruction a call); the jump costs the threaded
+   aged cells one */
+static __attribute__((noinline, cold)) void mb_visit_linear_bulk_thr(struct mb_ac *ac,
+								     struct mb_group *grp,
+								     mb_grp_t g, int cr,
+								     uint32_t room)
+{
+	mb_visit_linear_bulk_held(ac, grp, g, cr, room);
+}
+
+/* mb_visit_linear_bulk, mb_visit_linear_bulk_fresh or, with threads,
+   mb_visit_linear_bulk_held, a tail call to each: the linear pass's code
+   stays as it was (its choice inline there cost drain and aged:256:5000
+   +15 instructions a call) */
 static __attribute__((noinline)) void mb_visit_linear_bulk_pick(struct mb_ac *ac,
 								struct mb_group *grp, mb_grp_t g,
 								int cr, uint32_t room, uint32_t state)
 {
-	if (mb_linear_fresh(ac->vol, grp, state))
+	if (!mb_runsum_long_runs(grp)) /* first: drain's groups fail it */
+		mb_visit_linear_bulk(ac, grp, g, cr, room, state);
+	else if (!MB_SINGLE_THREADED())
+		mb_visit_linear_bulk_thr(ac, grp, g, cr, room);
+	else if (mb_linear_fresh(ac->vol, grp, state))
 		mb_visit_linear_bulk_fresh(ac, grp, g, cr, room);
 	else
 		mb_visit_linear_bulk(ac, grp, g, cr, room, state);

@@ -1681,6 +1681,8 @@ bool mb_runsum_root_fresh(const struct mb_volume *vol, const struct mb_group *gr
 bool mb_runsum_long_runs(const struct mb_group *grp);
 void mb_runsum_count_fresh(const struct mb_volume *vol, struct mb_group *grp, uint32_t want,
 			   uint32_t max_runs, uint32_t floor, struct mb_runsum_scan *o);
+void mb_runsum_count_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t want,
+			    uint32_t max_runs, uint32_t floor, struct mb_runsum_scan *o);
 bool mb_runsum_scan_fresh_root(const struct mb_volume *vol, struct mb_group *grp, uint32_t want,
 			       uint32_t max_runs, struct mb_runsum_scan *o);
 

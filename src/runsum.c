@@ -3403,6 +3403,35 @@ void mb_runsum_count_fresh(const struct mb_volume *vol, struct mb_group *grp, ui
 	mb_rs_count_fresh(vol, grp, t, want, max_runs, floor, o);
 }
 
+/* mb_runsum_scan_above from bb_first_free, out of line: a stale root's
+   count for mb_runsum_count_locked, a copy of the generic walk kept off
+   its caller's path */
+static __attribute__((noinline)) void mb_rs_count_stale(const struct mb_volume *vol,
+							struct mb_group *grp, uint32_t want,
+							uint32_t max_runs, uint32_t floor,
+							struct mb_runsum_scan *o)
+{
+	mb_runsum_scan_above(vol, grp, grp->bb_first_free, want, max_runs, floor, o);
+}
+
+/*
+ * mb_runsum_scan_above from bb_first_free under bb_lock (grp built):
+ * mb_runsum_count_fresh's when the root is fresh -- tested here, under
+ * the lock, as the tree's rule asks -- else the generic count.  The
+ * linear pass's count with threads (alloc.c, mb_visit_linear_bulk_held),
+ * whose root a thread may have marked stale up to the lock's taking.
+ */
+void mb_runsum_count_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t want,
+			    uint32_t max_runs, uint32_t floor, struct mb_runsum_scan *o)
+{
+	mb_assert_locked(&grp->bb_lock);
+	if (MB_UNLIKELY(!mb_runsum_root_fresh(vol, grp))) {
+		mb_rs_count_stale(vol, grp, want, max_runs, floor, o);
+		return;
+	}
+	mb_runsum_count_fresh(vol, grp, want, max_runs, floor, o);
+}
+
 /*
  * mb_runsum_scan from bb_first_free when the root is fresh and answers it
  * (mb_rs_scan_root: no run of `want`, fewer than max_runs runs, max_runs >
