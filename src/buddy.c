@@ -1174,7 +1174,7 @@ void mb_buddy_mark_one_used(struct mb_volume *vol, struct mb_group *grp, mb_grpb
 		mb_group_reorder_used_locked(vol, grp);
 }
 
-/* 2^lo blocks at c aligned to them, lo > 10 (32 words or more): no end
+/* 2^lo blocks at c aligned to them, lo > 11 (64 words or more): no end
    masks, memset alone (mb_set_bits_words computed them: aging:8m64k's
    2048-block chunks paid ~50 instructions more).  Out of line, as the
    call it replaces: the fast path's inlined mark keeps its shape. */
@@ -1200,7 +1200,14 @@ static inline void mb_bitmap_mark_aligned(uint64_t *map, uint32_t c, int lo)
 		return;
 	}
 	if (lo > 10) {
-		mb_bitmap_mark_chunk(map, c, lo);
+		/* 2048 blocks (Ceph's 8 MiB extents of 4 KiB blocks): a memset
+		   of a constant 256 bytes, which gcc makes 16 vector stores
+		   inline -- the call's and the library's set-up cost ~35
+		   instructions a take (aging:8m64k 719 -> 706 a call) */
+		if (lo == 11)
+			memset(p, 0xff, 256);
+		else
+			mb_bitmap_mark_chunk(map, c, lo);
 		return;
 	}
 	/* 4, 8 or 16 words: the stores of each doubling, no loop (a loop of
