@@ -39,6 +39,32 @@ void mb_zmap_prefault(void *p, size_t size)
 #endif
 }
 
+/*
+ * Faults in the pages of [off, off + len) of map, an mb_zmap(map_size), in
+ * one call: a page that is read before it is written (a group's state, then
+ * its set-up) otherwise takes two faults, the shared zero page's and then
+ * the write's copy (~2.6 us on this guest, against ~1.4 a page populated).
+ * Clipped to the map; a map below MB_BIGMEM_MIN is calloc's, and left.
+ * Only a hint: without MADV_POPULATE_WRITE (Linux 5.14) the pages fault
+ * as usual.
+ */
+void mb_zmap_prefault_in(void *map, size_t map_size, size_t off, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	if (map_size < MB_BIGMEM_MIN || off >= map_size)
+		return;
+	uintptr_t a = ((uintptr_t)map + off) & ~(uintptr_t)4095;
+	uintptr_t e = (uintptr_t)map + (len < map_size - off ? off + len : map_size);
+
+	(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#else
+	(void)map;
+	(void)map_size;
+	(void)off;
+	(void)len;
+#endif
+}
+
 /* Frees mb_zmap(size)'s p; size must be the same. */
 void mb_zunmap(void *p, size_t size)
 {

@@ -821,6 +821,7 @@ _Static_assert(sizeof(struct mb_gset) == 128, "struct mb_gset: 128 bytes (see pa
 void *mb_zmap(size_t size);
 void mb_zunmap(void *p, size_t size);
 void mb_zmap_prefault(void *p, size_t size);
+void mb_zmap_prefault_in(void *map, size_t map_size, size_t off, size_t len);
 
 /* garena.c: the groups' durable and derived buffers (group.c) */
 enum { MB_GARENA_DURABLE, MB_GARENA_DERIVED };
@@ -1447,6 +1448,9 @@ struct mb_volume {
 		void *free[2];                  /* pieces given back, by kind */
 		size_t bytes[2];                /* a piece's size, by kind */
 	} garena;
+	/* group.c: a bit per window of MB_GROUP_WINDOW group structs whose
+	   pages were faulted in together (set once, by an RMW) */
+	_Atomic uint64_t *groups_faulted;
 };
 
 /* ------------------------------------------------------------------------ */

@@ -34,6 +34,8 @@
  * sixteen groups' worth, then a huge one follows.
  * arena_pieces_by_kind_and_apart: the groups' buffers (garena.c) are
  * reused by kind only and never overlap.
+ * group_structs_faulted_by_window: the first set-up in a window of group
+ * structs faults in that window's pages, no other, and creation none.
  * built_group_in_8k: at 4 KiB blocks a built group -- struct, shared
  * bitmap, stored buddy orders and run tree -- fits in 8 KiB, ext4's
  * bitmap + buddy: 64 MiB per TiB with every group built.
@@ -42,6 +44,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "mb_int.h"
@@ -682,4 +686,59 @@ TEST(arena_pieces_by_kind_and_apart)
 		ASSERT_EQ_INT(mb_free(vol, ex[i].start, ex[i].len), 0);
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
+}
+
+/* Resident pages among those of groups [first, first + n)'s structs, and
+   their number in *pages. */
+static unsigned structs_resident(struct mb_volume *vol, mb_grp_t first, unsigned n, unsigned *pages)
+{
+	uintptr_t a = (uintptr_t)&vol->groups[first] & ~(uintptr_t)4095;
+	uintptr_t e = ((uintptr_t)&vol->groups[first + n] + 4095) & ~(uintptr_t)4095;
+	static unsigned char vec[1024];
+	unsigned in = 0;
+
+	*pages = (unsigned)((e - a) / 4096);
+	if (*pages > sizeof(vec) || mincore((void *)a, e - a, vec))
+		return UINT32_MAX;
+	for (unsigned i = 0; i < *pages; i++)
+		in += vec[i] & 1;
+	return in;
+}
+
+/*
+ * The group structs (group.c): a page of them read before it is written
+ * faults twice (the zero page, then the copy), so the first set-up in a
+ * window of 256 groups faults in the window's pages at once
+ * (MADV_POPULATE_WRITE).  Creation, which sets up the last group alone,
+ * faults in no window (an untouched volume's memory); a set-up faults in
+ * its own window and no other.  Pages by mincore; skipped where the kernel
+ * has no MADV_POPULATE_WRITE.
+ */
+TEST(group_structs_faulted_by_window)
+{
+#ifdef MADV_POPULATE_WRITE
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_count = 1024 * 32768ULL };
+	void *probe = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_TRUE(probe != MAP_FAILED);
+	int unsupported = madvise(probe, 4096, MADV_POPULATE_WRITE);
+
+	munmap(probe, 4096);
+	if (unsupported)
+		return;
+	struct mb_volume *vol;
+	unsigned pages;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	/* nothing of windows 0 to 2; of the last, the last group's page */
+	ASSERT_EQ_INT(structs_resident(vol, 0, 768, &pages), 0);
+	ASSERT_TRUE(structs_resident(vol, 768, 256, &pages) <= 1);
+	(void)mb_group_at(vol, 300);
+	ASSERT_EQ_INT(structs_resident(vol, 256, 256, &pages), pages);
+	ASSERT_EQ_INT(structs_resident(vol, 0, 256, &pages), 0);
+	ASSERT_EQ_INT(structs_resident(vol, 512, 256, &pages), 0);
+	(void)mb_group_at(vol, 1000); /* the last window: the whole of it too */
+	ASSERT_EQ_INT(structs_resident(vol, 768, 256, &pages), pages);
+	mb_volume_destroy(vol);
+#endif
 }
