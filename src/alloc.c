@@ -1376,6 +1376,27 @@ static __attribute__((noinline)) void mb_visit_linear_go_on(struct mb_ac *ac, st
 }
 
 /*
+ * A linear visit entered with no lock to take (one thread, the group
+ * built) or with a lock biased to this thread: the contention estimate
+ * as for a lock found free (mb_lock_group), and the group counted
+ * scanned.  The prefilter's verdict stands (nothing could change it).
+ */
+static inline __attribute__((always_inline)) void
+mb_visit_entered_free(struct mb_volume *vol, struct mb_ac *ac, struct mb_group *grp, int cr)
+{
+	_Atomic uint32_t *busy = &vol->lock_busy;
+	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
+
+	assert(mb_good_group_inline(ac, grp, cr));
+	(void)grp;
+	(void)cr;
+	if (b)
+		atomic_store_explicit(busy, b - 1, memory_order_relaxed);
+	ac->groups_scanned++;
+	mb_stat_inc(vol, MB_ST_GROUPS_SCANNED);
+}
+
+/*
  * mb_visit_linear_bulk for a group whose count is mb_runsum_count_fresh's
  * (mb_linear_fresh: one thread, the group built, its tree fresh at the
  * root and its runs long -- the aged cells'), the visit taking no lock
@@ -1392,17 +1413,9 @@ static __attribute__((noinline)) void mb_visit_linear_bulk_fresh(struct mb_ac *a
 								 int cr, uint32_t room)
 {
 	struct mb_volume *vol = ac->vol;
-	_Atomic uint32_t *busy = &vol->lock_busy;
-	uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
 	struct mb_runsum_scan sc;
 
-	/* as mb_visit_linear_bulk's visit with no lock held (!held) */
-	assert(mb_good_group_inline(ac, grp, cr));
-	if (b)
-		atomic_store_explicit(busy, b - 1, memory_order_relaxed);
-	ac->groups_scanned++;
-	mb_stat_inc(vol, MB_ST_GROUPS_SCANNED);
-
+	mb_visit_entered_free(vol, ac, grp, cr); /* as mb_visit_linear_bulk's, no lock held */
 	const uint32_t floor = ac->b_ex.fe_len;
 	const uint32_t max = MB_READ_ONCE(vol->t.mb_max_to_scan);
 
@@ -1469,15 +1482,7 @@ static __attribute__((noinline)) void mb_visit_linear_bulk(struct mb_ac *ac, str
 	/* with threads, a lock biased here skips the verdict, as in
 	   mb_visit_linear_count (mb_visit_lock_built_biased) */
 	if (!held || (!MB_SINGLE_THREADED() && mb_visit_lock_built_biased(grp))) {
-		/* the contention estimate as for a lock found free (mb_lock_group) */
-		_Atomic uint32_t *busy = &vol->lock_busy;
-		uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
-
-		assert(mb_good_group_inline(ac, grp, cr));
-		if (b)
-			atomic_store_explicit(busy, b - 1, memory_order_relaxed);
-		ac->groups_scanned++;
-		mb_stat_inc(vol, MB_ST_GROUPS_SCANNED);
+		mb_visit_entered_free(vol, ac, grp, cr);
 	} else if (!mb_visit_enter(ac, grp, cr)) {
 		return;
 	}
@@ -1531,15 +1536,7 @@ static __attribute__((noinline, hot)) void mb_visit_linear_bulk_held(struct mb_a
 	struct mb_runsum_scan sc;
 
 	if (mb_visit_lock_built_biased(grp)) {
-		/* the contention estimate as for a lock found free (mb_lock_group) */
-		_Atomic uint32_t *busy = &vol->lock_busy;
-		uint32_t b = atomic_load_explicit(busy, memory_order_relaxed);
-
-		assert(mb_good_group_inline(ac, grp, cr));
-		if (b)
-			atomic_store_explicit(busy, b - 1, memory_order_relaxed);
-		ac->groups_scanned++;
-		mb_stat_inc(vol, MB_ST_GROUPS_SCANNED);
+		mb_visit_entered_free(vol, ac, grp, cr);
 	} else if (!mb_visit_enter(ac, grp, cr)) {
 		return;
 	}
