@@ -1400,7 +1400,7 @@ mb_visit_entered_free(struct mb_volume *vol, struct mb_ac *ac, struct mb_group *
  * mb_visit_linear_bulk for a group whose count is mb_runsum_count_fresh's
  * (mb_linear_fresh: one thread, the group built, its tree fresh at the
  * root and its runs long -- the aged cells'), the visit taking no lock
- * but for a take: its count's walk a lean one out of line, not the
+ * but for a take: its count's walk a lean one (inline here too), not the
  * generic walk mb_visit_linear_bulk inlines.  A function of its own, so
  * that the other's code stays as it was: the choice inside it cost drain
  * +54, aged:256:5000 +84 instructions a call (GCC's registers).  Its end
