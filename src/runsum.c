@@ -1285,8 +1285,8 @@ static __attribute__((noinline)) void mb_rs_leaf_redo_after(uint32_t words,
  * its register saves or moves cost every redo (aged:256:5000 +5
  * instructions a call).
  */
-static __attribute__((noinline)) void mb_rs_leaf_redo_upto(uint32_t words, const uint64_t *bitmap,
-							   struct mb_rs *r, uint32_t leaf)
+static inline __attribute__((always_inline)) void
+mb_rs_leaf_redo_upto_in(uint32_t words, const uint64_t *bitmap, struct mb_rs *r, uint32_t leaf)
 {
 	const uint32_t w0 = leaf * MB_RS_LEAF_WORDS;
 
@@ -1301,6 +1301,12 @@ static __attribute__((noinline)) void mb_rs_leaf_redo_upto(uint32_t words, const
 	assert(runs.max <= r->max);
 	r->max = runs.max;
 	r->at = runs.at;
+}
+
+static __attribute__((noinline)) void mb_rs_leaf_redo_upto(uint32_t words, const uint64_t *bitmap,
+							   struct mb_rs *r, uint32_t leaf)
+{
+	mb_rs_leaf_redo_upto_in(words, bitmap, r, leaf);
 }
 
 static __attribute__((noinline)) void mb_rs_leaf_redo(const struct mb_volume *vol,
@@ -1498,7 +1504,8 @@ mb_rs_lift_joins_free(struct mb_rs *t, uint32_t n, uint32_t half)
  * instructions a call.
  * When n's edges stayed, a lift of max and at alone (mb_rs_lift_inside),
  * and a used mark's joins take cur's edge on its side as it is
- * (mb_rs_join_beside_as; used, a constant: two copies, mb_rs_lift_used).
+ * (mb_rs_join_beside_as; used, a constant: two copies, the used one now
+ * mb_rs_mark_leaf_used's, which knows what moved without o).
  * On main d17a8ae: cell:aged90:256:zero:20 2240 -> 2164,
  * cell:aged90:256:rand:20 2718 -> 2652, drain 1844 -> 1831 instructions a
  * call (the joins alone: aged90 zero 2240 -> 2225).
@@ -1546,12 +1553,6 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift(struct mb_rs *t, u
 							      struct mb_rs o)
 {
 	mb_rs_lift_from_as(t, n, o, MB_RS_LEAF_BITS, false);
-}
-
-static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift_used(struct mb_rs *t, uint32_t n,
-								   struct mb_rs o)
-{
-	mb_rs_lift_from_as(t, n, o, MB_RS_LEAF_BITS, true);
 }
 
 /* mb_rs_lift_partial_as's joins up to the first stale ancestor, out of
@@ -1643,12 +1644,6 @@ static __attribute__((noinline)) MB_RS_SCALAR void mb_rs_lift_partial(struct mb_
 	mb_rs_lift_partial_as(t, n, o, false);
 }
 
-static __attribute__((noinline)) MB_RS_SCALAR void
-mb_rs_lift_partial_used(struct mb_rs *t, uint32_t n, struct mb_rs o)
-{
-	mb_rs_lift_partial_as(t, n, o, true);
-}
-
 /* Fresh leaf `leaf` holds [s, e) of a range just made all used or all free: set at once. */
 static inline __attribute__((always_inline)) void
 mb_rs_leaf_set(const struct mb_volume *vol, const struct mb_group *grp, struct mb_rs *t,
@@ -1660,6 +1655,98 @@ mb_rs_leaf_set(const struct mb_volume *vol, const struct mb_group *grp, struct m
 	if (!mb_rs_leaf_mark(vol, grp, r, leaf * MB_RS_LEAF_BITS, s, e, used, whole, edge))
 		mb_rs_leaf_redo(vol, grp, r, leaf);
 	assert(mb_rs_same(*r, mb_rs_leaf(vol, grp, leaf)));
+}
+
+/*
+ * A used mark inside fresh leaf n = p + leaf, its edges as they were, that
+ * cut the first of its longest runs: the leaf's max and at read again when
+ * redo (mb_rs_leaf_redo's two reads, the one of a leaf of few runs inline),
+ * then its ancestors' max and at lifted and their counts moved by d -- in
+ * a tree all fresh to the root, else (part) up to the first stale ancestor.
+ */
+static inline __attribute__((always_inline)) void
+mb_rs_cut_lift_as(uint32_t words, const uint64_t *bitmap, struct mb_rs *t, uint32_t n,
+		  uint32_t leaf, uint32_t d, bool redo, bool part)
+{
+	if (redo && t[n].max < t[n].cnt)
+		mb_rs_leaf_redo_after(words, bitmap, t + n, leaf);
+	else if (redo)
+		mb_rs_leaf_redo_upto_in(words, bitmap, t + n, leaf);
+	mb_rs_lift_inside(t, n, t[n], d, MB_RS_LEAF_BITS, part);
+}
+
+/*
+ * mb_rs_mark_leaf of a used mark with its lift, in a tree all fresh or
+ * (part) one whose leaf's parent is fresh: what moved follows from the run
+ * the mark cut, [a, b) -- the leaf's edges when it touched one, its max and
+ * at when it was the first of the longest (read again unless the leaf had
+ * that one run), its count by the pieces left beside [s, e) -- and picks
+ * the lift: the counts alone, max and at with them (mb_rs_lift_inside), or
+ * the joins.  The same lifts mb_rs_lift_from_as picks from the leaf's old
+ * summary, o: the mark copied o, passed it on the stack to the lift, and
+ * the lift compared it with the new summary field by field; the read was a
+ * call of its own (mb_rs_leaf_redo, then _upto or _after).  One call here,
+ * out of line as the lift was (inline, the take's registers grew: aged:256
+ * +13 instructions a call).  On a77cafd: cell:aged90:256:zero:20 1814 ->
+ * 1800, cell:aged90:256:rand:20 2103 -> 2089, aged:256:5000 1790 -> 1786,
+ * cell:aged50:256:next:20 1119 -> 1115, drain 1298 -> 1294, raw:1 460 ->
+ * 462 (on b1dd5b0, the leaf's staleness tested after the root's instead:
+ * zero -6, rand -7, raw:1 +5 more -- but a stale leaf under a fresh root
+ * is marked).
+ */
+static inline __attribute__((always_inline)) void
+mb_rs_mark_leaf_used_as(const struct mb_volume *vol, const struct mb_group *grp, uint32_t s,
+			uint32_t e, bool whole, bool part)
+{
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+	const uint32_t p = mb_rs_leaves(vol), leaf = s / MB_RS_LEAF_BITS, n = p + leaf;
+	const uint32_t b0 = leaf * MB_RS_LEAF_BITS;
+	struct mb_rs *r = &t[n];
+	const uint32_t a = whole ? s : mb_rs_used_before(vol, grp, s, b0);
+	const uint32_t b = whole ? e : mb_rs_used_from(vol, grp, e, b0 + MB_RS_LEAF_BITS);
+	const uint32_t d = (a < s) + (e < b) - 1; /* mod 2^32: a drop adds back */
+	const bool cut = b - a == r->max && a - b0 == r->at;
+	const bool edges = a == b0 || b == b0 + MB_RS_LEAF_BITS;
+	bool redo = false;
+
+	assert(r->cnt != MB_RS_STALE && (part || t[1].cnt != MB_RS_STALE));
+	if (cut && r->cnt == 1) { /* its one run: what is left of it */
+		r->max = s - a >= b - e ? s - a : b - e;
+		r->at = !r->max ? 0 : s - a >= b - e ? a - b0 : e - b0;
+	} else if (cut) {
+		redo = true;
+	}
+	r->cnt += d;
+	if (a == b0)
+		r->pre = s - b0;
+	if (b == b0 + MB_RS_LEAF_BITS)
+		r->suf = b - e;
+	if (!edges && !cut) {
+		for (uint32_t u = n / 2; d && u && (!part || t[u].cnt != MB_RS_STALE); u /= 2)
+			t[u].cnt += d;
+	} else if (!edges) {
+		mb_rs_cut_lift_as(vol->bitmap_words, grp->bb_bitmap, t, n, leaf, d, redo, part);
+	} else {
+		if (redo)
+			mb_rs_leaf_redo(vol, grp, r, leaf);
+		part ? mb_rs_lift_partial_joins_used(t, n)
+		     : mb_rs_lift_joins_used(t, n, MB_RS_LEAF_BITS);
+	}
+	assert(mb_rs_same(*r, mb_rs_leaf(vol, grp, leaf)));
+}
+
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_mark_leaf_used(const struct mb_volume *vol, const struct mb_group *grp, uint32_t s,
+		     uint32_t e, bool whole)
+{
+	mb_rs_mark_leaf_used_as(vol, grp, s, e, whole, false);
+}
+
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_mark_leaf_used_partial(const struct mb_volume *vol, const struct mb_group *grp, uint32_t s,
+			     uint32_t e, bool whole)
+{
+	mb_rs_mark_leaf_used_as(vol, grp, s, e, whole, true);
 }
 
 /*
@@ -1676,19 +1763,33 @@ mb_rs_mark_leaf(const struct mb_volume *vol, const struct mb_group *grp, struct 
 	uint32_t p = mb_rs_leaves(vol);
 	struct mb_rs *r = &t[p + leaf];
 
+	assert(!lift || edge == MB_RS_INSIDE);
+	/* first: a fresh root does not make every leaf fresh (test_runsum's
+	   drain_same_answers marks one under it) */
 	if (r->cnt == MB_RS_STALE) { /* a tree never scanned: every mark */
 		mb_rs_mark_stale(t, p + leaf);
+		return;
+	}
+	if (used && lift && t[1].cnt != MB_RS_STALE) { /* all fresh */
+		mb_rs_mark_leaf_used(vol, grp, s, e, whole);
+		return;
+	}
+	if (used && lift && *mb_rs_walked(t) && t[(p + leaf) / 2].cnt != MB_RS_STALE) {
+		mb_rs_mark_leaf_used_partial(vol, grp, s, e, whole);
+		return;
+	}
+	if (used) { /* no lift (its ancestors go stale), or its parent stale, or no walk yet */
+		mb_rs_leaf_set(vol, grp, t, leaf, s, e, used, whole, edge);
+		mb_rs_mark_above(t, p + leaf);
 		return;
 	}
 	struct mb_rs o = *r;
 
 	mb_rs_leaf_set(vol, grp, t, leaf, s, e, used, whole, edge);
-	if (lift && t[1].cnt != MB_RS_STALE && used) /* all fresh */
-		mb_rs_lift_used(t, p + leaf, o);
-	else if (lift && t[1].cnt != MB_RS_STALE)
+	if (lift && t[1].cnt != MB_RS_STALE) /* all fresh */
 		mb_rs_lift(t, p + leaf, o);
 	else if (lift && *mb_rs_walked(t) && t[(p + leaf) / 2].cnt != MB_RS_STALE)
-		used ? mb_rs_lift_partial_used(t, p + leaf, o) : mb_rs_lift_partial(t, p + leaf, o);
+		mb_rs_lift_partial(t, p + leaf, o);
 	else
 		mb_rs_mark_above(t, p + leaf);
 }
@@ -2427,9 +2528,12 @@ mb_rs_mark_two_out(const struct mb_volume *vol, const struct mb_group *grp, uint
 		mb_rs_mark_two(vol, grp, lo, start, len, false, whole);
 }
 
-/* The same for a range shorter than a leaf: in one leaf or two. */
-static inline void mb_rs_mark_short(const struct mb_volume *vol, const struct mb_group *grp,
-				    uint32_t start, uint32_t len, bool used, bool whole)
+/* The same for a range shorter than a leaf: in one leaf or two.  Inline
+   always: GCC kept it out of line once mb_rs_mark_leaf grew the calls of
+   mb_rs_mark_leaf_used (cell:aged90:256:zero:20 +24 instructions a call). */
+static inline __attribute__((always_inline)) void
+mb_rs_mark_short(const struct mb_volume *vol, const struct mb_group *grp, uint32_t start,
+		 uint32_t len, bool used, bool whole)
 {
 	struct mb_rs *t = mb_runsum_tree(vol, grp);
 	uint32_t lo = start / MB_RS_LEAF_BITS, hi = (start + len - 1) / MB_RS_LEAF_BITS;
