@@ -2451,9 +2451,12 @@ static inline __attribute__((always_inline)) void
 mb_rs_mark_long(const struct mb_volume *vol, const struct mb_group *grp, uint32_t start,
 		uint32_t len, bool used, bool whole)
 {
-	mb_rs_resume_cut(mb_runsum_tree(vol, grp), start);
+	/* the tree's address once: recomputed, it was loaded again after the
+	   resume point's store (aging:triangle 2 instructions a mark) */
+	struct mb_rs *const t = mb_runsum_tree(vol, grp);
+
+	mb_rs_resume_cut(t, start);
 	if (!used) { /* the range's end leaves true: see mb_rs_unlazy_slow */
-		struct mb_rs *t = mb_runsum_tree(vol, grp);
 		uint32_t p = mb_rs_leaves(vol);
 
 		mb_rs_unlazy(t, p + start / MB_RS_LEAF_BITS);
@@ -2463,8 +2466,8 @@ mb_rs_mark_long(const struct mb_volume *vol, const struct mb_group *grp, uint32_
 		mb_rs_mark_node_used(vol, grp, start, (uint32_t)__builtin_ctz(len));
 	else if (!((start | len) & (len - 1)))
 		mb_rs_mark_node_free(vol, grp, start, (uint32_t)__builtin_ctz(len));
-	else if (used && mb_runsum_tree(vol, grp)[1].cnt != MB_RS_STALE) /* all fresh */
-		mb_rs_mark_long_used_fresh(vol, grp, mb_runsum_tree(vol, grp), start, len);
+	else if (used && t[1].cnt != MB_RS_STALE) /* all fresh */
+		mb_rs_mark_long_used_fresh(vol, grp, t, start, len);
 	else
 		mb_rs_mark_range(vol, grp, start, len, used, whole);
 }
