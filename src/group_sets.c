@@ -280,25 +280,30 @@ mb_group_move_sets_as(struct mb_volume *vol, struct mb_group *grp, int lo, int a
 		MB_WRITE_ONCE(grp->bb_avg_sub, as);
 	}
 
+	/* g's word and bit once for every set (gcc made them again in each
+	   family's code, a shift by %cl and its moves) */
+	uint32_t wi = g >> 6;
+	uint64_t bit = 1ULL << (g & 63);
+
 	if (fo != grp->bb_free_order) {
-		mb_gset_move_ge_as(vol->free_ge, g, grp->bb_free_order, fo, one);
+		mb_gset_move_ge_w(vol->free_ge, wi, bit, grp->bb_free_order, fo, one);
 		MB_WRITE_ONCE(grp->bb_free_order, fo);
 	}
 	if (lo != grp->bb_largest_free_order) {
 		if (grp->bb_largest_free_order >= 0)
-			mb_gset_del_as(&vol->largest_set[grp->bb_largest_free_order], g, one);
+			mb_gset_del_w(&vol->largest_set[grp->bb_largest_free_order], wi, bit, one);
 		MB_HOOK(vol, MB_HOOK_SET_MOVING, g, lo);
 		if (lo >= 0)
-			mb_gset_add_as(&vol->largest_set[lo], g, one);
-		mb_gset_move_ge_as(vol->largest_ge, g, grp->bb_largest_free_order, lo, one);
+			mb_gset_add_w(&vol->largest_set[lo], wi, bit, one);
+		mb_gset_move_ge_w(vol->largest_ge, wi, bit, grp->bb_largest_free_order, lo, one);
 		MB_WRITE_ONCE(grp->bb_largest_free_order, lo);
 	}
 	if (ao != grp->bb_avg_fragment_size_order) {
 		if (grp->bb_avg_fragment_size_order >= 0)
-			mb_gset_del_as(&vol->avg_set[grp->bb_avg_fragment_size_order], g, one);
+			mb_gset_del_w(&vol->avg_set[grp->bb_avg_fragment_size_order], wi, bit, one);
 		if (ao >= 0)
-			mb_gset_add_as(&vol->avg_set[ao], g, one);
-		mb_gset_move_ge_as(vol->avg_ge, g, grp->bb_avg_fragment_size_order, ao, one);
+			mb_gset_add_w(&vol->avg_set[ao], wi, bit, one);
+		mb_gset_move_ge_w(vol->avg_ge, wi, bit, grp->bb_avg_fragment_size_order, ao, one);
 		MB_WRITE_ONCE(grp->bb_avg_fragment_size_order, ao);
 	}
 }

@@ -183,25 +183,37 @@ static inline __attribute__((always_inline)) void mb_gset_up(struct mb_gset *s, 
 		mb_gset_up_mt(s, wi, add, one == MB_GSET_MT2);
 }
 
-/* Adds g, the writer holding g's lock and excluding its word's other
-   writers: see above for `one`. */
-static inline __attribute__((always_inline)) void mb_gset_add_as(struct mb_gset *s, uint32_t g,
-								  enum mb_gset_writer one)
+/* Adds g (its word index wi and bit there), the writer holding g's lock
+   and excluding its word's other writers: see above for `one`. */
+static inline __attribute__((always_inline)) void
+mb_gset_add_w(struct mb_gset *s, uint32_t wi, uint64_t bit, enum mb_gset_writer one)
 {
-	_Atomic uint64_t *w = &s->lvl[0][g >> 6];
-	uint64_t bit = 1ULL << (g & 63);
+	_Atomic uint64_t *w = &s->lvl[0][wi];
 	uint64_t v = atomic_load_explicit(w, memory_order_relaxed) | bit; /* no other writer */
 
 	atomic_store_explicit(w, v, memory_order_relaxed);
 	if (MB_UNLIKELY(v == bit)) /* the word was empty (or held g alone: no harm) */
-		mb_gset_up(s, g >> 6, true, one);
+		mb_gset_up(s, wi, true, one);
+}
+
+static inline __attribute__((always_inline)) void
+mb_gset_del_w(struct mb_gset *s, uint32_t wi, uint64_t bit, enum mb_gset_writer one)
+{
+	if (MB_UNLIKELY(mb_gset_word_clear(&s->lvl[0][wi], bit, one)))
+		mb_gset_up(s, wi, false, one);
+}
+
+/* The same given g. */
+static inline __attribute__((always_inline)) void mb_gset_add_as(struct mb_gset *s, uint32_t g,
+								  enum mb_gset_writer one)
+{
+	mb_gset_add_w(s, g >> 6, 1ULL << (g & 63), one);
 }
 
 static inline __attribute__((always_inline)) void mb_gset_del_as(struct mb_gset *s, uint32_t g,
 								  enum mb_gset_writer one)
 {
-	if (MB_UNLIKELY(mb_gset_word_clear(&s->lvl[0][g >> 6], 1ULL << (g & 63), one)))
-		mb_gset_up(s, g >> 6, false, one);
+	mb_gset_del_w(s, g >> 6, 1ULL << (g & 63), one);
 }
 
 /* g's word at w (a family's block, gset.c) takes or loses bit; w steps
