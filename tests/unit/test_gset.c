@@ -271,6 +271,68 @@ TEST(gset_move_ge_vs_naive)
 }
 
 /*
+ * Three families moved as group_sets.c moves a volume's free_ge,
+ * largest_ge and avg_ge with one thread: a jump of two orders or more
+ * that all three make together in one pass (gset.h,
+ * mb_gset_move_ge3_two), the other moves one family at a time, so that
+ * the families' words and summaries differ when the pass meets them.
+ * Each family must hold exactly its orders, every summary exact.
+ */
+static void family3_moves(uint32_t n, uint64_t *rng, bool with_fam)
+{
+	struct mb_gset ge[3][FAM_K];
+	int8_t *order[3];
+	_Atomic uint64_t fam[3] = { 0 };
+	uint32_t hot = 0;
+
+	for (int f = 0; f < 3; f++) {
+		ASSERT_TRUE((order[f] = malloc(n)) != NULL);
+		memset(order[f], -1, n);
+		ASSERT_EQ_INT(mb_gset_init_family(ge[f], FAM_K, n), 0);
+		for (int k = 0; k < FAM_K && with_fam; k++)
+			mb_gset_set_family(&ge[f][k], &fam[f], k);
+	}
+	for (int op = 0; op < 20000 && !mb_test_failed; op++) {
+		uint32_t g = pick(rng, n, &hot);
+		int from = order[0][g], to = (int)mb_rand_below(rng, FAM_K + 1) - 1;
+
+		if (order[1][g] == from && order[2][g] == from && (to > from + 1 || to < from - 1)) {
+			mb_gset_move_ge3_two(ge[0], ge[1], ge[2], g >> 6, 1ULL << (g & 63), from,
+					     to);
+			for (int f = 0; f < 3; f++)
+				order[f][g] = (int8_t)to;
+		} else { /* one family, by a step or a jump */
+			int f = (int)mb_rand_below(rng, 3);
+
+			to = mb_rand_below(rng, 2) ? to : order[f][g] + (int)mb_rand_below(rng, 3) - 1;
+			to = to < -1 ? -1 : to >= FAM_K ? FAM_K - 1 : to;
+			mb_gset_move_ge_as(ge[f], g, order[f][g], to, MB_GSET_ONE2);
+			order[f][g] = (int8_t)to;
+		}
+		if (op % 16 == 0 || op == 19999)
+			for (int f = 0; f < 3; f++)
+				if (!family_matches(ge[f], order[f], n))
+					mb_test_fail(__FILE__, __LINE__,
+						     "size %u op %d (fam %d): family %d differs", n,
+						     op, with_fam, f);
+	}
+	for (int f = 0; f < 3; f++) {
+		for (int k = 0; k < FAM_K; k++)
+			mb_gset_destroy(&ge[f][k]);
+		free(order[f]);
+	}
+}
+
+TEST(gset_move_ge3_vs_naive)
+{
+	uint64_t rng = mb_test_seed * 7;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !mb_test_failed; i++)
+		for (int f = 0; f < 2 && writer_fits(MB_GSET_ONE2, sizes[i]); f++)
+			family3_moves(sizes[i], &rng, f);
+}
+
+/*
  * A summary bit set over an empty word (a remover between its two steps)
  * only moves next() on: at every level, it still finds the next member.
  */
