@@ -3737,20 +3737,32 @@ MB_RS_INLINE bool mb_rs_long_words(const struct mb_volume *vol, const struct mb_
 				   uint32_t wi, uint32_t wend, uint32_t want, uint32_t *c,
 				   uint32_t *at, uint32_t *e, bool *open)
 {
-	for (; wi < wend; wi++) {
-		if (wi >= vol->bitmap_words) { /* past the bitmap: used */
-			*c = 0;
-			return false;
-		}
-		uint64_t u = grp->bb_bitmap[wi];
+	/* the bitmap's end tested once, not at each word (on 261012f:
+	   cell:aged90:256:rand:20 2100.9 -> 2086.1, aged90:256:zero 1813.4
+	   -> 1807.1 instructions a call; the aged cells' long visits read
+	   ~54 words each); the used words skipped in a loop of their own
+	   (-> 2079.0, 1802.8; two words a test there gained nothing) */
+	const uint32_t lim = wend < vol->bitmap_words ? wend : vol->bitmap_words;
+	const uint64_t *bm = grp->bb_bitmap;
+
+	for (; wi < lim; wi++) {
+		uint64_t u = bm[wi];
 
 		/* all used with no run open: nothing to close or find (an
-		   aged group's leaves are mostly such words) */
-		if (u == ~0ULL && !*c)
-			continue;
+		   aged group's leaves are mostly such words): on to the
+		   next word with a free block, a load and a test a word */
+		if (u == ~0ULL && !*c) {
+			do {
+				if (++wi >= lim)
+					goto past;
+			} while ((u = bm[wi]) == ~0ULL);
+		}
 		if (mb_rs_long_word(~u, wi << 6, want, c, at, e, open))
 			return true;
 	}
+past:
+	if (wi < wend) /* past the bitmap: used */
+		*c = 0;
 	return false;
 }
 
