@@ -1278,7 +1278,7 @@ mb_buddy_mark_chunk_front_used_as(struct mb_volume *vol, struct mb_group *grp, m
 		/* no split: the request's size was the chunk's */
 	} else if (!c) {
 		/* a chunk at the group's front (a whole group's first take,
-		   4 calls in 5 of cell:empty:256:rand): each back half is chunk
+		   3 calls in 4 of cell:empty:256:rand): each back half is chunk
 		   1 of its order, bit 1 of its map's first word -- no index or
 		   mask to compute, 6 instructions an order instead of 11 */
 		for (int j = lo; j < k; j++) {
