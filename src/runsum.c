@@ -281,7 +281,7 @@ static uint32_t mb_rs_leaf_edge(const struct mb_volume *vol, const struct mb_gro
  * tests of mb_rs_leaf: cell:aged90:256:rand:20 3186 -> 3165,
  * cell:aged90:256:zero:20 2453 -> 2445, drain 2013 -> 2011 instructions a
  * call; GCC then unrolls it).
- * A leaf wholly in the bitmap has a loop of its own (mb_rs_leaf_full);
+ * A leaf wholly in the bitmap has a loop of its own (mb_rs_leaf_full_as);
  * this one reads the others.  mb_rs_leaf_runs: the runs'
  * part, max, at and cnt into r; mb_rs_leaf_runs_to with early also stops
  * at the first run of stop blocks (mb_rs_leaf_redo's, whose count is
@@ -475,14 +475,9 @@ static inline __attribute__((always_inline)) struct mb_rs mb_rs_leaf_full_as(con
 	return (struct mb_rs){pre, suf, max, cnt, at};
 }
 
-static inline __attribute__((always_inline)) struct mb_rs mb_rs_leaf_full(const uint64_t *map)
-{
-	return mb_rs_leaf_full_as(map, false);
-}
-
 /*
  * The first of the longest runs of a leaf wholly in the bitmap that holds
- * want runs (its count, known): mb_rs_leaf_full's loop for max and at
+ * want runs (its count, known): mb_rs_leaf_full_as's loop for max and at
  * alone, no edge read apart, left once the want-th run is closed -- the
  * words past a leaf's last run are not read (mb_rs_leaf_redo).  A copy
  * of that loop on purpose: the two as one always_inline loop with a
