@@ -1412,6 +1412,39 @@ mb_visit_entered_free(struct mb_volume *vol, struct mb_ac *ac, struct mb_group *
 }
 
 /*
+ * The end of a lean count's visit (mb_visit_linear_bulk_fresh, no lock
+ * held; mb_visit_linear_bulk_held, the group's lock held): the runs
+ * counted, the longest kept when above the floor, and at mb_max_to_scan a
+ * BREAK that takes it (the lock taken first when not held), else the pass
+ * goes on from where the count stopped.
+ */
+static inline __attribute__((always_inline)) void
+mb_visit_lean_end(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g, int cr,
+		  const struct mb_runsum_scan *sc, uint32_t floor, uint32_t max, bool held)
+{
+	if (sc->runs) {
+		bool mine = sc->longest > floor;
+
+		ac->found += sc->runs;
+		mb_stat_cr(ac->vol, cr, 2, sc->runs);
+		if (mine)
+			ac->b_ex = (struct mb_fex){ g, sc->at, sc->longest, ac->g_ex.fe_logical };
+		if (ac->found > max) { /* no MB_HINT_FIRST (mb_visit_may_count) */
+			ac->status = MB_AC_BREAK;
+			if (!held && !mine)
+				return;
+			if (!held)
+				mb_lock(&grp->bb_lock);
+			if (mine)
+				mb_take_best_on_break_locked(ac, grp);
+			mb_visit_leave(ac, grp, cr);
+			return;
+		}
+	}
+	mb_visit_linear_go_on(ac, grp, cr, sc->next, held);
+}
+
+/*
  * mb_visit_linear_bulk for a group whose count is mb_runsum_count_fresh's
  * (mb_linear_fresh: one thread, the group built, its tree fresh at the
  * root and its runs long -- the aged cells'), the visit taking no lock
@@ -1436,24 +1469,7 @@ static __attribute__((noinline)) void mb_visit_linear_bulk_fresh(struct mb_ac *a
 
 	assert(mb_visit_may_count(ac) && room == mb_linear_room(ac, max));
 	mb_runsum_count_fresh(vol, grp, ac->g_ex.fe_len, room + (room < UINT32_MAX), floor, &sc);
-	if (sc.runs) {
-		bool mine = sc.longest > floor;
-
-		ac->found += sc.runs;
-		mb_stat_cr(vol, cr, 2, sc.runs);
-		if (mine)
-			ac->b_ex = (struct mb_fex){ g, sc.at, sc.longest, ac->g_ex.fe_logical };
-		if (ac->found > max) { /* no MB_HINT_FIRST (mb_visit_may_count) */
-			ac->status = MB_AC_BREAK;
-			if (!mine)
-				return;
-			mb_lock(&grp->bb_lock);
-			mb_take_best_on_break_locked(ac, grp);
-			mb_visit_leave(ac, grp, cr);
-			return;
-		}
-	}
-	mb_visit_linear_go_on(ac, grp, cr, sc.next, false);
+	mb_visit_lean_end(ac, grp, g, cr, &sc, floor, max, false);
 }
 
 /* Whether mb_visit_linear_bulk_fresh counts grp, a group of long runs
@@ -1560,22 +1576,7 @@ static __attribute__((noinline, hot)) void mb_visit_linear_bulk_held(struct mb_a
 
 	assert(mb_visit_may_count(ac) && room == mb_linear_room(ac, max));
 	mb_runsum_count_locked(vol, grp, ac->g_ex.fe_len, room + (room < UINT32_MAX), floor, &sc);
-	if (sc.runs) {
-		bool mine = sc.longest > floor;
-
-		ac->found += sc.runs;
-		mb_stat_cr(vol, cr, 2, sc.runs);
-		if (mine)
-			ac->b_ex = (struct mb_fex){ g, sc.at, sc.longest, ac->g_ex.fe_logical };
-		if (ac->found > max) { /* no MB_HINT_FIRST (mb_visit_may_count) */
-			ac->status = MB_AC_BREAK;
-			if (mine)
-				mb_take_best_on_break_locked(ac, grp);
-			mb_visit_leave(ac, grp, cr);
-			return;
-		}
-	}
-	mb_visit_linear_go_on(ac, grp, cr, sc.next, true);
+	mb_visit_lean_end(ac, grp, g, cr, &sc, floor, max, true);
 }
 
 /* mb_visit_linear_bulk_held, a jump to it alone: cold, so that GCC keeps
