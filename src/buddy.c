@@ -1042,14 +1042,23 @@ static inline void mb_bitmap_clear_set(uint64_t *map, uint32_t start, uint32_t l
  * to it.  Both lookups read the buddy and bitmap before anything changes.
  * An extent of 16 blocks or more at the run's start (the complex scan's
  * usual find) needs no first lookup: its chunks rise from start itself.
+ *
+ * pe: 0, or the end of the piece the scan measured from start, before
+ * any trim -- [start, pe) whole maximal chunks (mb_buddy_mark_piece_used).
+ * A union of maximal chunks has no two free buddies side by side, so its
+ * first chunk is the largest aligned one at start that fits before pe and
+ * its last the largest aligned one ending at pe that fits after start
+ * (mb_fit_order; the falling take's min(ctz(pe), jb)): the lookups become
+ * arithmetic, and a trimmed extent (end < pe) is followed by a free block.
  */
 static inline __attribute__((always_inline)) void
 mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len,
-		      int k)
+		      int k, uint32_t pe)
 {
 	uint32_t end = start + len, b;
 	bool before = mb_is_free_before(grp, start);
-	bool after = before || mb_is_free_after(vol, grp, end); /* before: read below */
+	/* before: read below */
+	bool after = before || end < pe || mb_is_free_after(vol, grp, end);
 
 	assert(len && mb_range_all_clear(grp->bb_bitmap, start, len));
 	assert(k < 0 || k == mb_buddy_order_for_block(vol, grp, start));
@@ -1067,7 +1076,9 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 			/* start inside the run: the chunk holding it; else a
 			   run's first block is a chunk's first block */
 			if (before)
-				k = mb_order_holding(vol, grp, start, mb_fit_order(vol, start, end));
+				k = pe ? mb_fit_order(vol, start, pe)
+				       : mb_order_holding(vol, grp, start,
+							  mb_fit_order(vol, start, end));
 			else if (len > MB_DERIVED_MASK)
 				front = true;
 			else
@@ -1099,9 +1110,21 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 #ifndef NDEBUG
 			int want = mb_buddy_order_for_block(vol, grp, end - 1);
 #endif
-			k = mb_take_falling(vol, grp, end - 1, (int)jb);
-			c = (end - 1) & ~((1u << k) - 1);
-			assert(k == want && c >= b);
+			/* the piece's last chunk, when it holds end - 1, is
+			   of order min(ctz(pe), jb): one ending at pe of order
+			   ctz(pe) below jb starts at b or after (b is aligned
+			   to 2^jb), and one of order jb or more would hold
+			   end - 1 only as the chunk at b, whose order is at
+			   most jb (mb_take_falling's bound) */
+			k = __builtin_ctz(pe | (1u << jb));
+			if (pe && end > pe - (1u << k)) {
+				c = pe - (1u << k);
+				mb_chunk_take(vol, grp, k, c);
+			} else {
+				k = mb_take_falling(vol, grp, end - 1, (int)jb);
+				c = (end - 1) & ~((1u << k) - 1);
+			}
+			assert(k == want && c == ((end - 1) & ~((1u << k) - 1)) && c >= b);
 			/* most often none: the chunk is the one at b (an empty
 			   loop's tests were ~9 instructions) */
 			if (c != b)
@@ -1151,8 +1174,21 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
 			uint32_t len)
 {
-	mb_buddy_mark_used_at(vol, grp, start, len, -1);
+	mb_buddy_mark_used_at(vol, grp, start, len, -1, 0);
 }
+
+#ifndef NDEBUG
+/* [start, pe) free and whole maximal chunks: start begins one, pe ends one */
+static bool mb_is_piece(const struct mb_volume *vol, const struct mb_group *grp, uint32_t start,
+			uint32_t pe)
+{
+	int k0 = mb_buddy_order_for_block(vol, grp, start);
+	int kl = mb_buddy_order_for_block(vol, grp, pe - 1);
+
+	return pe > start && pe <= vol->bpg && mb_range_all_clear(grp->bb_bitmap, start, pe - start) &&
+	       !(start & ((1u << k0) - 1)) && !(pe & ((1u << kl) - 1));
+}
+#endif
 
 /* The same for an allocation: k as mb_buddy_mark_used_at's (the order of
    the maximal free chunk that starts at start, when the scan read it off
@@ -1161,7 +1197,19 @@ void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_gr
 			      uint32_t len, int k)
 {
 	assert(k < 0 || k == mb_order_at_start(vol, grp, start));
-	mb_buddy_mark_used_at(vol, grp, start, len, k);
+	mb_buddy_mark_used_at(vol, grp, start, len, k, 0);
+}
+
+/* The same for the front of [start, pe), whole maximal chunks the scan
+   measured (a piece of ext4's measure, alloc.c's long scans):
+   mb_buddy_mark_used_at's pe.  A copy of its own, so that the other marks
+   test no pe (with one copy aged:256, drain and the aged90 cells paid +5
+   instructions a call). */
+void mb_buddy_mark_piece_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			      uint32_t len, uint32_t pe)
+{
+	assert(pe && pe - start >= len && mb_is_piece(vol, grp, start, pe));
+	mb_buddy_mark_used_at(vol, grp, start, len, -1, pe);
 }
 
 /*

@@ -1696,6 +1696,8 @@ void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t
 			uint32_t len);
 void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
 			      uint32_t len, int k);
+void mb_buddy_mark_piece_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			      uint32_t len, uint32_t pe);
 void mb_buddy_mark_one_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t c, int k);
 void mb_buddy_mark_chunk_front_used_at(struct mb_volume *vol, struct mb_group *grp,
 				       mb_grpblk_t c, int k, int lo);

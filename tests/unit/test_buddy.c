@@ -643,6 +643,18 @@ static bool check_double_free(struct fixture *f, uint64_t *rng, struct mb_group 
 	return ok;
 }
 
+/* The end of the piece ext4's measure takes from s to cover [s, s + n),
+   all free: whole maximal chunks (mb_buddy_mark_piece_used's pe); 0 when
+   s starts no maximal chunk. */
+static uint32_t piece_end(struct mb_volume *vol, struct mb_group *grp, uint32_t s, uint32_t n)
+{
+	int k = mb_buddy_order_for_block(vol, grp, s);
+
+	if (s & ((1u << k) - 1))
+		return 0;
+	return s + mb_buddy_find_extent(vol, grp, s, n);
+}
+
 /* One random step on a loaded group; mirrors it in `shadow`. */
 static bool incremental_step(struct fixture *f, uint64_t *rng, struct mb_group *grp,
 			     uint64_t *shadow)
@@ -654,7 +666,13 @@ static bool incremental_step(struct fixture *f, uint64_t *rng, struct mb_group *
 
 	if (!n)
 		return true;
-	if (use && (s == 0 || mb_test_bit(grp->bb_bitmap, s - 1)) && mb_rand_below(rng, 2)) {
+	uint32_t pe = use ? piece_end(vol, grp, s, n) : 0;
+
+	if (pe && mb_rand_below(rng, 2)) {
+		/* the long scan's path: the front of a piece it measured */
+		mb_buddy_mark_piece_used(vol, grp, s, n, pe);
+	} else if (use && (s == 0 || mb_test_bit(grp->bb_bitmap, s - 1)) &&
+		   mb_rand_below(rng, 2)) {
 		/* the allocation's path: s starts a run, so the maximal chunk
 		   holding s starts there, and its order is passed in */
 		mb_buddy_mark_found_used(vol, grp, s, n, mb_buddy_order_for_block(vol, grp, s));
@@ -804,7 +822,8 @@ static uint32_t edge_points(const struct mb_volume *vol, uint32_t bb_len, uint32
  * Marking used, then freeing, extents [s, e) between edge points, inside
  * free runs that end at random distances around them (or fill the group):
  * the first chunk split, the rising and falling middle, the last chunk's
- * lookup, the group's end.  After each the group must equal a rebuild.
+ * lookup, the group's end; the front of a piece from a chunk's start
+ * (mb_buddy_mark_piece_used).  After each the group must equal a rebuild.
  */
 static void check_mark_shapes(struct fixture *f, uint64_t *rng, struct mb_group *grp)
 {
@@ -846,7 +865,11 @@ static void check_mark_shapes(struct fixture *f, uint64_t *rng, struct mb_group 
 		}
 		set_padding(vol, grp->bb_bitmap, grp->bb_len);
 		mb_buddy_generate(vol, grp);
-		if ((s == 0 || mb_test_bit(grp->bb_bitmap, s - 1)) && (t & 1))
+		uint32_t pe = piece_end(vol, grp, s, e - s);
+
+		if (pe && (t & 2)) /* the front of a piece the long scan measured */
+			mb_buddy_mark_piece_used(vol, grp, s, e - s, pe);
+		else if ((s == 0 || mb_test_bit(grp->bb_bitmap, s - 1)) && (t & 1))
 			mb_buddy_mark_found_used(vol, grp, s, e - s,
 						 mb_buddy_order_for_block(vol, grp, s));
 		else
