@@ -273,9 +273,9 @@ mb_gset_fam_steps(_Atomic uint64_t *q, size_t st, int n, bool add, uint64_t bit)
  * The summaries of g's words in ge[top], ge[top - 1], ... down to ge[stop
  * + 1] while the word is g alone (add: it was empty) or empty (it emptied):
  * ge[top]'s, at q, is known to be.  Out of the common path: most moves
- * fill or empty no word.
+ * fill or empty no word.  The lowest order whose summary changed.
  */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) int
 mb_gset_fam_ups(struct mb_gset *ge, _Atomic uint64_t *q, size_t st, uint32_t wi, uint64_t bit,
 		int top, int stop, bool add)
 {
@@ -289,7 +289,7 @@ mb_gset_fam_ups(struct mb_gset *ge, _Atomic uint64_t *q, size_t st, uint32_t wi,
 			q -= st;
 			if (--k <= stop ||
 			    atomic_load_explicit(q, memory_order_relaxed) != (add ? bit : 0))
-				return;
+				return k + 1;
 		}
 	}
 	for (int k = top;;) {
@@ -297,8 +297,36 @@ mb_gset_fam_ups(struct mb_gset *ge, _Atomic uint64_t *q, size_t st, uint32_t wi,
 		q -= st;
 		if (--k <= stop ||
 		    atomic_load_explicit(q, memory_order_relaxed) != (add ? bit : 0))
-			return;
+			return k + 1;
 	}
+}
+
+/*
+ * mb_gset_fam_ups when g's words in ge[top] .. ge[low] (low > stop) are
+ * known to be g alone (add) or empty: their summaries without a look at
+ * them, then on down as there.  q: g's word in ge[top].
+ */
+static inline __attribute__((always_inline)) void
+mb_gset_fam_ups_known(struct mb_gset *ge, _Atomic uint64_t *q, size_t st, uint32_t wi,
+		      uint64_t bit, int top, int low, int stop, bool add)
+{
+	int k = top;
+
+	assert(low > stop && low <= top);
+	if (MB_LIKELY(!ge[top].fam)) {
+		for (; k >= low; k--, q -= st) {
+			assert(!ge[k].fam);
+			assert(atomic_load_explicit(q, memory_order_relaxed) == (add ? bit : 0));
+			mb_gset_word_plain(&ge[k].top, 1ULL << wi, add);
+		}
+	} else {
+		for (; k >= low; k--, q -= st) {
+			assert(atomic_load_explicit(q, memory_order_relaxed) == (add ? bit : 0));
+			mb_gset_up(&ge[k], wi, add, MB_GSET_ONE2);
+		}
+	}
+	if (k > stop && atomic_load_explicit(q, memory_order_relaxed) == (add ? bit : 0))
+		mb_gset_fam_ups(ge, q, st, wi, bit, k, stop, add);
 }
 
 /*
@@ -393,7 +421,9 @@ mb_gset_fam3_steps(_Atomic uint64_t *a, _Atomic uint64_t *b, _Atomic uint64_t *c
  * aging:8m64k).  The three words of a level change in one step, a
  * stride of one index for all three, and one dispatch serves where each
  * family had its own (mb_gset_fam3_steps); the summaries after, a family
- * at a time.
+ * at a time.  ga's sets hold gb's and gc's, order by order (free_ge
+ * holds largest_ge and avg_ge): where ga's word emptied or was filled by
+ * g alone, so were theirs.
  */
 static inline __attribute__((always_inline)) void
 mb_gset_move_ge3_two(struct mb_gset *ga, struct mb_gset *gb, struct mb_gset *gc, uint32_t wi,
@@ -413,8 +443,18 @@ mb_gset_move_ge3_two(struct mb_gset *ga, struct mb_gset *gb, struct mb_gset *gc,
 		mb_gset_fam3_steps(a, b, c, i, st, top - stop, true, bit);
 	else
 		mb_gset_fam3_steps(a, b, c, i, st, top - stop, false, bit);
-	if (MB_UNLIKELY(atomic_load_explicit(&a[i], memory_order_relaxed) == (add ? bit : 0)))
-		mb_gset_fam_ups(ga, &a[i], st, wi, bit, top, stop, add);
+	if (MB_UNLIKELY(atomic_load_explicit(&a[i], memory_order_relaxed) == (add ? bit : 0))) {
+		/* b and c hold no group a does not, order by order (free_ge
+		   holds largest_ge and avg_ge: a group's largest run and its
+		   average fragment are at most its free count), so their
+		   words at the orders where a's is g alone or empty are too:
+		   those summaries without a look at the words */
+		int low = mb_gset_fam_ups(ga, &a[i], st, wi, bit, top, stop, add);
+
+		mb_gset_fam_ups_known(gb, &b[i], st, wi, bit, top, low, stop, add);
+		mb_gset_fam_ups_known(gc, &c[i], st, wi, bit, top, low, stop, add);
+		return;
+	}
 	if (MB_UNLIKELY(atomic_load_explicit(&b[i], memory_order_relaxed) == (add ? bit : 0)))
 		mb_gset_fam_ups(gb, &b[i], st, wi, bit, top, stop, add);
 	if (MB_UNLIKELY(atomic_load_explicit(&c[i], memory_order_relaxed) == (add ? bit : 0)))

@@ -276,7 +276,10 @@ TEST(gset_move_ge_vs_naive)
  * that all three make together in one pass (gset.h,
  * mb_gset_move_ge3_two), the other moves one family at a time, so that
  * the families' words and summaries differ when the pass meets them.
- * Each family must hold exactly its orders, every summary exact.
+ * Family 0 holds the others, order by order, as free_ge holds
+ * largest_ge and avg_ge (the pass counts on it): a lone move keeps each
+ * group's orders 1 and 2 at most its order 0.  Each family must hold
+ * exactly its orders, every summary exact.
  */
 static void family3_moves(uint32_t n, uint64_t *rng, bool with_fam)
 {
@@ -306,6 +309,12 @@ static void family3_moves(uint32_t n, uint64_t *rng, bool with_fam)
 
 			to = mb_rand_below(rng, 2) ? to : order[f][g] + (int)mb_rand_below(rng, 3) - 1;
 			to = to < -1 ? -1 : to >= FAM_K ? FAM_K - 1 : to;
+			if (f && to > order[0][g]) /* family 0 holds the others */
+				to = order[0][g];
+			if (!f && to < order[1][g])
+				to = order[1][g];
+			if (!f && to < order[2][g])
+				to = order[2][g];
 			mb_gset_move_ge_as(ge[f], g, order[f][g], to, MB_GSET_ONE2);
 			order[f][g] = (int8_t)to;
 		}
