@@ -472,10 +472,11 @@ mb_use_found_as(struct mb_ac *ac, struct mb_group *grp, int order, bool piece, u
 	if (ac->b_ex.fe_len > ac->g_ex.fe_len)
 		ac->b_ex.fe_len = ac->g_ex.fe_len;
 	ac->b_ex.fe_logical = ac->g_ex.fe_logical;
-	/* a PA's surplus is used in the buddy, not on disk: the group needs its
-	   own in-core bitmap (group.c); without memory for it, no PA -- the
-	   request takes the front of what was found */
-	if (ac->pa_obj && ac->b_ex.fe_len > ac->o_ex.fe_len && mb_gcache_unshare_locked(vol, grp))
+	/* a PA's surplus is used in the buddy, not on disk: the group may need
+	   its own in-core bitmap (gcache.c); without memory for it, no PA --
+	   the request takes the front of what was found */
+	if (ac->pa_obj && ac->b_ex.fe_len > ac->o_ex.fe_len &&
+	    mb_pa_unshare_locked(ac, grp, ac->b_ex.fe_len))
 		ac->b_ex.fe_len = ac->o_ex.fe_len;
 	/* trimmed or not, b_ex starts the chunk the scan found (order >= 0) */
 	if (piece)
@@ -3671,7 +3672,7 @@ static __attribute__((noinline)) bool mb_window_fast(struct mb_ac *ac)
 		return false;
 	if (mb_window_judge_locked(ac, grp))
 		found = mb_window_chunk_locked(vol, grp, lo, &k, &start, &kw, &kbit);
-	if (!found || (ac->o_ex.fe_len < len && mb_gcache_unshare_locked(vol, grp))) {
+	if (!found || (ac->o_ex.fe_len < len && mb_pa_unshare_locked(ac, grp, len))) {
 		mb_unlock(&grp->bb_lock);
 		return false;
 	}

@@ -39,6 +39,7 @@ __attribute__((format(printf, 2, 3))) static void mb_report(struct mb_report *r,
 
 struct mb_check_bufs {
 	uint64_t *expect;  /* expected in-core bitmap */
+	uint64_t *disk;    /* a shared group's on-disk map (gcache.c) */
 	uint64_t *paspace; /* PA ranges, to catch overlaps */
 	uint64_t *buddy;   /* rebuilt buddy */
 };
@@ -54,7 +55,7 @@ static void mb_check_pa_range(struct mb_report *r, mb_grp_t g, struct mb_check_b
 }
 
 static void mb_check_pas_locked(struct mb_volume *vol, struct mb_group *grp, mb_grp_t g,
-				struct mb_check_bufs *b, struct mb_report *r)
+				const uint64_t *disk, struct mb_check_bufs *b, struct mb_report *r)
 {
 	const uint64_t *pending = mb_group_pending_map(vol, grp);
 	struct mb_list *pos;
@@ -76,7 +77,7 @@ static void mb_check_pas_locked(struct mb_volume *vol, struct mb_group *grp, mb_
 			if (pfree != pa->pa_len)
 				mb_report(r, "group %u: group PA at %u: free %u != len %u\n", g, off,
 					  pfree, pa->pa_len);
-			if (!mb_range_all_clear(grp->bb_disk, off, pfree))
+			if (!mb_range_all_clear(disk, off, pfree))
 				mb_report(r, "group %u: group PA at %u+%u is used on disk\n", g, off,
 					  pfree);
 			mb_check_pa_range(r, g, b, off, pfree);
@@ -84,7 +85,7 @@ static void mb_check_pas_locked(struct mb_volume *vol, struct mb_group *grp, mb_
 		}
 		uint32_t unused = 0;
 		for (uint32_t i = off; i < off + pa->pa_len; i++)
-			unused += !mb_test_bit(grp->bb_disk, i) && !mb_test_bit(pending, i);
+			unused += !mb_test_bit(disk, i) && !mb_test_bit(pending, i);
 		if (!deleted && unused != pfree)
 			mb_report(r, "group %u: inode PA at %u+%u: pa_free %u but %u unused blocks\n",
 				  g, off, pa->pa_len, pfree, unused);
@@ -93,7 +94,7 @@ static void mb_check_pas_locked(struct mb_volume *vol, struct mb_group *grp, mb_
 }
 
 static void mb_check_counters(struct mb_volume *vol, struct mb_group *grp, mb_grp_t g,
-			      struct mb_check_bufs *b, struct mb_report *r)
+			      const uint64_t *disk, struct mb_check_bufs *b, struct mb_report *r)
 {
 	struct mb_buddy_summary sum;
 
@@ -107,7 +108,7 @@ static void mb_check_counters(struct mb_volume *vol, struct mb_group *grp, mb_gr
 		mb_report(r, "group %u: free/frags/first %u/%u/%u, rebuild says %u/%u/%u\n", g,
 			  grp->bb_free, grp->bb_fragments, grp->bb_first_free, sum.free, sum.frags,
 			  sum.first);
-	uint32_t disk_free = mb_count_zero_bits(grp->bb_disk, 0, vol->bpg);
+	uint32_t disk_free = mb_count_zero_bits(disk, 0, vol->bpg);
 	if (disk_free != grp->bg_free)
 		mb_report(r, "group %u: descriptor free %u, on-disk bitmap %u\n", g, grp->bg_free,
 			  disk_free);
@@ -202,15 +203,18 @@ static void mb_check_group(struct mb_volume *vol, mb_grp_t g, struct mb_check_bu
 		return;
 	}
 	size_t bytes = vol->bitmap_words * sizeof(uint64_t);
+	/* shared with PAs: bb_disk without their tails (so a PA's free count
+	   and the descriptor's are checked against the tails' bookkeeping) */
+	const uint64_t *disk = mb_gcache_disk_view_locked(vol, grp, b->disk);
 
 	memset(b->paspace, 0, bytes);
-	memcpy(b->expect, grp->bb_disk, bytes);
+	memcpy(b->expect, disk, bytes);
 	for (uint32_t w = 0; w < vol->bitmap_words; w++)
 		b->expect[w] |= mb_group_pending_map(vol, grp)[w];
-	mb_check_pas_locked(vol, grp, g, b, r);
+	mb_check_pas_locked(vol, grp, g, disk, b, r);
 	if (memcmp(b->expect, grp->bb_bitmap, bytes))
 		mb_report(r, "group %u: in-core bitmap != on-disk | pending | PAs\n", g);
-	mb_check_counters(vol, grp, g, b, r);
+	mb_check_counters(vol, grp, g, disk, b, r);
 	mb_check_sets(vol, grp, g, r);
 	mb_unlock(&grp->bb_lock);
 }
@@ -249,14 +253,15 @@ int mb_check(struct mb_volume *vol, char *buf, size_t buflen)
 {
 	struct mb_report r = { buf, buflen, 0, 0 };
 	size_t bytes = vol->bitmap_words * sizeof(uint64_t);
-	struct mb_check_bufs b = { malloc(bytes), malloc(bytes),
+	struct mb_check_bufs b = { malloc(bytes), malloc(bytes), malloc(bytes),
 				   malloc(vol->buddy_words * sizeof(uint64_t)) };
 	int64_t disk_free = 0;
 
 	if (buf && buflen)
 		buf[0] = 0;
-	if (!b.expect || !b.paspace || !b.buddy) {
+	if (!b.expect || !b.disk || !b.paspace || !b.buddy) {
 		free(b.expect);
+		free(b.disk);
 		free(b.paspace);
 		free(b.buddy);
 		return -ENOMEM;
@@ -275,6 +280,7 @@ int mb_check(struct mb_volume *vol, char *buf, size_t buflen)
 			  (long long)mb_free_counter_sum(vol), (long long)disk_free);
 	mb_check_files(vol, &r);
 	free(b.expect);
+	free(b.disk);
 	free(b.paspace);
 	free(b.buddy);
 	return r.problems;
@@ -293,8 +299,9 @@ int64_t mb_allocated_blocks(struct mb_volume *vol, uint64_t start, uint64_t len)
 		uint32_t n = (uint32_t)(len < vol->bpg - off ? len : vol->bpg - off);
 		int err = mb_group_lock_usable(vol, grp);
 
-		if (!err)
-			used += n - mb_count_zero_bits(grp->bb_disk, off, n);
+		if (!err) /* a shared group's PA tails are free on disk (gcache.c) */
+			used += n - mb_count_zero_bits(grp->bb_disk, off, n) -
+				mb_gcache_tail_blocks_locked(vol, grp, off, n);
 		mb_unlock(&grp->bb_lock);
 		if (err)
 			return err;
@@ -314,7 +321,14 @@ int mb_group_free_extents(struct mb_volume *vol, uint32_t g, unsigned flags,
 	int ret;
 
 	ret = mb_group_lock_usable(vol, grp);
-	const uint64_t *map = (flags & MB_FREE_ONDISK) ? grp->bb_disk : grp->bb_bitmap;
+	uint64_t *scratch = NULL;
+	const uint64_t *map = grp->bb_bitmap;
+
+	if (!ret && (flags & MB_FREE_ONDISK)) { /* shared with PAs: a view (gcache.c) */
+		scratch = malloc(vol->bitmap_words * sizeof(uint64_t));
+		ret = scratch ? 0 : -ENOMEM;
+		map = scratch ? mb_gcache_disk_view_locked(vol, grp, scratch) : map;
+	}
 
 	for (uint32_t i = 0; !ret && (i = mb_find_next_zero_bit(map, vol->bpg, i)) < vol->bpg;) {
 		uint32_t end = mb_find_next_bit(map, vol->bpg, i);
@@ -323,5 +337,6 @@ int mb_group_free_extents(struct mb_volume *vol, uint32_t g, unsigned flags,
 		i = end;
 	}
 	mb_unlock(&grp->bb_lock);
+	free(scratch);
 	return ret;
 }

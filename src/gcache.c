@@ -2,7 +2,8 @@
 /*
  * gcache.c - which groups keep their derived state built.  A loaded group
  * has a durable on-disk bitmap (bb_disk), an in-core bitmap (bb_disk itself
- * while no PA, pending free or trim makes them differ: group.c) and
+ * while no PA -- but a tail-clean one, below --, pending free or trim makes
+ * them differ: group.c) and
  * derived state: the buddy and the run summary, rebuilt from the bitmap by
  * mb_group_load_locked.  ext4 keeps buddy pages in the
  * page cache and loses them under memory pressure; we keep at most
@@ -120,6 +121,26 @@ static void mb_gcache_copy_release(struct mb_volume *vol, uint64_t *mem)
  * group is built: its frees change the on-disk map alone, in the apply
  * pass of mb_free, where an allocation could not fail cleanly.
  *
+ * Shared with PAs.  A new PA whose unused blocks will be exactly its clean
+ * tail -- a group PA; an inode PA whose request's share is its front
+ * (mb_pa_new_tail_clean) -- does not need the copy: while every PA listed
+ * in a shared group is so ("tail-clean": [pa_clean_off, its end) unused,
+ * the rest of it used on disk), the on-disk map is bb_disk minus those
+ * tails, which the buddy marked in it (mb_gcache_pa_tail).  The copy waits
+ * for whatever would make the two differ otherwise, or reads the on-disk
+ * map apart from the in-core one, and then splits the maps
+ * (mb_gcache_unshare_locked clears the tails from bb_disk): a take past a
+ * PA's pa_clean_off (a hole below the tail), a free that meets a PA, an
+ * imposed PA, a PA not made at its front or listed after the lock
+ * (legacy), a trim's hold.  Until then a PA's take sets bits the buddy
+ * set already (a no-op on a shared map), its discard frees its tail in the
+ * buddy (which clears what on disk was clear), and readers of the on-disk
+ * map derive it (mb_gcache_disk_view_locked, mb_gcache_disk_used_locked,
+ * mb_gcache_tail_blocks_locked).  Most PAs of a file's lanes are so and are
+ * used up or discarded before anything splits them: the 4 KiB copy (and
+ * its release when the group goes cold) was ~140 instructions a call of
+ * the aged90 zero cell's file lane, one a PA made.
+ *
  * Hysteresis.  A hot group makes and loses PAs over and over (a file
  * appending through it): sharing at every last PA and copying at every
  * first one cost a memcmp, a free, a malloc and a memcpy of the bitmap
@@ -143,10 +164,29 @@ static void mb_gcache_copy_release(struct mb_volume *vol, uint64_t *mem)
  * costs a group its place (it is then shared at once, as without the ring).
  */
 
-/* Gives grp its own in-core bitmap, a copy of the shared one.  0 or
-   -ENOMEM (then nothing changed).  bb_lock held. */
+/*
+ * A PA listed in a shared group is tail-clean (above): its unused blocks,
+ * set in the shared map by the buddy and clear on disk, are [*from, *to)
+ * in group offsets -- a group PA's whole range (handed out from its front,
+ * so pa_clean_off is its start), an inode PA's clean tail.  bb_lock held.
+ */
+static inline void mb_gcache_pa_tail(const struct mb_volume *vol, const struct mb_pa *pa,
+				     uint32_t *from, uint32_t *to)
+{
+	*from = pa->pa_clean_off;
+	*to = (uint32_t)(pa->pa_pstart - mb_group_first_block(vol, pa->pa_group)) + pa->pa_len;
+	assert(*from <= *to && *to - *from == pa->pa_free);
+}
+
+/*
+ * Gives grp its own in-core bitmap, a copy of the shared one; a shared
+ * group's PAs' tails then leave bb_disk (they were never on disk).  0 or
+ * -ENOMEM (then nothing changed).  bb_lock held.
+ */
 int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp)
 {
+	struct mb_list *pos;
+
 	mb_assert_locked(&grp->bb_lock);
 	if (grp->bb_bitmap != grp->bb_disk)
 		return 0; /* needed already, or kept while hot (quiet ring) */
@@ -156,8 +196,99 @@ int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp)
 		return -ENOMEM;
 	memcpy(copy, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
 	grp->bb_bitmap = copy;
+	mb_list_for_each(pos, &grp->bb_prealloc_list)
+	{
+		uint32_t from, to;
+
+		mb_gcache_pa_tail(vol, MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list), &from,
+				  &to);
+		if (from < to)
+			mb_clear_bits(grp->bb_disk, from, to - from);
+	}
 	atomic_fetch_add_explicit(&vol->gc_copies, 1, memory_order_relaxed); /* tests, stats */
 	return 0;
+}
+
+/*
+ * Splits grp's maps (mb_gcache_unshare_locked) if it is shared and one of
+ * its PAs meets [off, off + len): a free there changes a PA's used blocks
+ * (an inode PA takes them back, clear on disk and used in the buddy) or is
+ * refused for blocks that are not used on disk, which only bb_disk apart
+ * tells.  A free elsewhere in a shared group needs no copy.  0 or -ENOMEM.
+ * bb_lock held.
+ */
+int mb_gcache_unshare_range_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t off,
+				   uint32_t len)
+{
+	struct mb_list *pos;
+
+	mb_assert_locked(&grp->bb_lock);
+	if (grp->bb_bitmap != grp->bb_disk)
+		return 0;
+	mb_list_for_each(pos, &grp->bb_prealloc_list)
+	{
+		const struct mb_pa *pa = MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list);
+		uint32_t s = (uint32_t)(pa->pa_pstart - mb_group_first_block(vol, pa->pa_group));
+
+		if (off < s + pa->pa_len && s < off + len)
+			return mb_gcache_unshare_locked(vol, grp);
+	}
+	return 0;
+}
+
+/*
+ * grp's on-disk map: bb_disk, or -- shared with PAs -- a copy of it in
+ * `scratch` (bitmap_words) without their tails.  bb_lock held.
+ */
+const uint64_t *mb_gcache_disk_view_locked(const struct mb_volume *vol, struct mb_group *grp,
+					   uint64_t *scratch)
+{
+	struct mb_list *pos;
+
+	mb_assert_locked(&grp->bb_lock);
+	if (grp->bb_bitmap != grp->bb_disk || mb_list_empty(&grp->bb_prealloc_list))
+		return grp->bb_disk;
+	memcpy(scratch, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
+	mb_list_for_each(pos, &grp->bb_prealloc_list)
+	{
+		uint32_t from, to;
+
+		mb_gcache_pa_tail(vol, MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list), &from,
+				  &to);
+		if (from < to)
+			mb_clear_bits(scratch, from, to - from);
+	}
+	return scratch;
+}
+
+/* How many blocks of [off, off + len) lie in a shared group's PA tails:
+   set in bb_disk, free on disk.  bb_lock held. */
+uint32_t mb_gcache_tail_blocks_locked(const struct mb_volume *vol, struct mb_group *grp,
+				      uint32_t off, uint32_t len)
+{
+	struct mb_list *pos;
+	uint32_t n = 0;
+
+	mb_assert_locked(&grp->bb_lock);
+	if (grp->bb_bitmap != grp->bb_disk)
+		return 0;
+	mb_list_for_each(pos, &grp->bb_prealloc_list)
+	{
+		uint32_t from, to;
+
+		mb_gcache_pa_tail(vol, MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list), &from,
+				  &to);
+		from = from > off ? from : off;
+		to = to < off + len ? to : off + len;
+		n += from < to ? to - from : 0;
+	}
+	return n;
+}
+
+/* Whether block off of grp is used on disk.  bb_lock held. */
+bool mb_gcache_disk_used_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t off)
+{
+	return mb_test_bit(grp->bb_disk, off) && !mb_gcache_tail_blocks_locked(vol, grp, off, 1);
 }
 
 /* Whether grp's private copy is needed: a PA, something pending, frees
@@ -286,6 +417,8 @@ bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp)
  * from bb_disk alone -- no PA, nothing pending, nothing held out of the
  * buddy (a trim in flight), which is when its in-core bitmap may be shared
  * with bb_disk (group.c) -- and returns its buffer (NULL if it cannot).
+ * A shared group may have PAs (tail-clean ones: above): never dropped, as
+ * their takes and releases use the buddy without loading the group.
  * bb_lock held.
  */
 static uint64_t *mb_group_drop_locked(struct mb_volume *vol, struct mb_group *grp)
@@ -301,8 +434,11 @@ static uint64_t *mb_group_drop_locked(struct mb_volume *vol, struct mb_group *gr
 			return NULL;
 		mb_gcache_copy_release(vol, grp->bb_bitmap);
 		grp->bb_bitmap = grp->bb_disk;
-	} else if (!mb_gcache_share_now_locked(vol, grp)) {
-		return NULL; /* a quiet group shared here stays in the ring: harmless */
+	} else if (!mb_list_empty(&grp->bb_prealloc_list) || !mb_gcache_share_now_locked(vol, grp)) {
+		/* a PA's take and release need the buddy built (a shared
+		   group's too); a quiet group shared here stays in the ring:
+		   harmless */
+		return NULL;
 	}
 	grp->bb_buddy = NULL;
 	atomic_fetch_add_explicit(&vol->gc_drops, 1, memory_order_relaxed); /* tests, stats */

@@ -476,8 +476,8 @@ int mb_group_lock_usable(struct mb_volume *vol, struct mb_group *grp)
  * disk (the group is dirty), leaving the volume's free counter to the
  * caller.  With a shared map the buddy free that follows
  * (mb_return_blocks_locked, mb_buddy_free) clears them: nothing to do
- * here, and a shared group has no PA that could keep them used in the
- * buddy.
+ * here, and no PA of a shared group holds them (a free that meets one
+ * splits the maps first: free.c, gcache.c).
  */
 void mb_group_clear_disk_locked(struct mb_group *grp, mb_grpblk_t start, uint32_t len)
 {

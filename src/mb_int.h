@@ -1012,7 +1012,13 @@ struct mb_group {
 	 * when the store's frees wait for a commit -- the pending and the
 	 * committing maps: kept while the volume lives.  bb_bitmap = buddy
 	 * order 0 = on-disk | PAs | pending frees: bb_disk itself while they
-	 * agree (shared), else a private copy (group.c).  bb_buddy and the
+	 * agree (shared), else a private copy (group.c).  Shared, bb_disk may
+	 * also hold the tails of tail-clean PAs -- their unused blocks are
+	 * [pa_clean_off, end), set in the buddy, clear on disk -- and the
+	 * on-disk map is bb_disk minus those tails: read it through
+	 * mb_gcache_disk_view_locked & co., and split the maps
+	 * (mb_gcache_unshare_locked) before a PA's used blocks could be
+	 * other than below its tail (gcache.c).  bb_buddy and the
 	 * free-run tree behind it (one buffer): derived, dropped when cold
 	 * (NULL; gcache.c) and rebuilt by mb_group_load_locked.  Padding bits
 	 * past bb_len are set in both bitmaps.
@@ -1056,7 +1062,10 @@ struct mb_pa {
 	   disk or a pending free -- and a take there needs no look at the
 	   bitmaps (prealloc.c, mb_pa_in_clean_tail).  Set where the PA is
 	   made (after the request's share, after an imposed PA's last used
-	   block); UINT32_MAX: nothing known.  Only grows, at each take; bb_lock */
+	   block); UINT32_MAX: nothing known.  Only grows, at each take.  In a
+	   group whose maps are shared (struct mb_group, bb_disk) every
+	   block of the PA below it is used on disk, and a take past it
+	   splits the maps first; bb_lock */
 	uint32_t pa_clean_off;
 	bool pa_deleted;         /* set once, under bb_lock, by whoever tears it down */
 	bool pa_release_pending; /* legacy file discard: deleted, space not yet back */
@@ -1585,7 +1594,14 @@ void mb_gcache_destroy(struct mb_volume *vol);
 void mb_gcache_track_locked(struct mb_volume *vol, struct mb_group *grp);
 uint64_t *mb_gcache_claim_locked(struct mb_volume *vol, struct mb_group *grp);
 int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp);
+int mb_gcache_unshare_range_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t off,
+				   uint32_t len);
 bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp);
+const uint64_t *mb_gcache_disk_view_locked(const struct mb_volume *vol, struct mb_group *grp,
+					   uint64_t *scratch);
+uint32_t mb_gcache_tail_blocks_locked(const struct mb_volume *vol, struct mb_group *grp,
+				      uint32_t off, uint32_t len);
+bool mb_gcache_disk_used_locked(const struct mb_volume *vol, struct mb_group *grp, uint32_t off);
 
 /* runsum.c: bb_lock held (the tree lives in the group's bitmap buffer) */
 uint32_t mb_runsum_leaves_for(uint32_t bitmap_words);
@@ -2046,6 +2062,7 @@ void mb_free_lines(void *p);
 struct mb_pa *mb_pa_alloc(void);
 void mb_pa_free(struct mb_pa *pa);
 void mb_new_preallocation_locked(struct mb_ac *ac, struct mb_group *grp);
+int mb_pa_unshare_locked(struct mb_ac *ac, struct mb_group *grp, uint32_t len);
 void mb_pa_after_unlock(struct mb_ac *ac);
 void mb_pa_release_context(struct mb_ac *ac);
 int64_t mb_discard_group_preallocations(struct mb_volume *vol, mb_grp_t g, uint32_t needed,

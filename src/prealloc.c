@@ -402,6 +402,8 @@ static inline uint32_t mb_unused_next(const uint64_t *disk, const uint64_t *pend
  * ext4_mb_release_inode_pa: frees every run of the PA that is clear on
  * disk and not a pending free.  Returns the count (pa_free, when the
  * bookkeeping is right; the bitmap wins, and mb_check reports a mismatch).
+ * In a group whose maps are shared the PA is tail-clean (gcache.c): its
+ * one run is its clean tail, set in bb_disk by the buddy alone.
  */
 static uint32_t mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_group *grp,
 					   struct mb_pa *pa)
@@ -410,6 +412,17 @@ static uint32_t mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_grou
 	const uint64_t *pending = mb_group_pending_map(vol, grp);
 	uint32_t n = 0;
 
+	if (grp->bb_bitmap == grp->bb_disk) {
+		uint32_t i = pa->pa_clean_off;
+
+		assert(i <= end && end - i == pa->pa_free);
+		if (i == end)
+			return 0;
+		if (mb_buddy_free(vol, grp, i, end - i))
+			mb_group_set_corrupt_locked(vol, grp);
+		mb_probe_release_inode_pa(vol, pa, pa->pa_pstart + (i - start), end - i);
+		return end - i;
+	}
 	for (uint32_t i = mb_unused_next(grp->bb_disk, pending, start, end, true); i < end;) {
 		uint32_t j = mb_unused_next(grp->bb_disk, pending, i, end, false);
 
@@ -663,6 +676,65 @@ static inline bool mb_pa_in_clean_tail(const struct mb_pa *pa, mb_grpblk_t off)
 	return off >= pa->pa_clean_off;
 }
 
+/*
+ * A take past pa's pa_clean_off leaves a hole below its new clean tail:
+ * unused blocks the tail no longer names, so the group's maps must be
+ * apart first (gcache.c).  0, or -ENOMEM (then the PA is not used).  Out
+ * of line: takes past the tail are rare in a file's lanes.  bb_lock held.
+ */
+static __attribute__((noinline)) int mb_pa_hole_unshare_locked(struct mb_volume *vol,
+								struct mb_group *grp)
+{
+	return mb_gcache_unshare_locked(vol, grp);
+}
+
+/*
+ * Whether n is the unused run at off (up to len) of pa's group: on a
+ * shared map (tail-clean, gcache.c) all of a take from the tail's start,
+ * nothing below it; else what the maps say.  For asserts.
+ */
+static inline __attribute__((unused)) bool mb_pa_run_ok(struct mb_volume *vol,
+							 struct mb_group *grp,
+							 const struct mb_pa *pa, mb_grpblk_t off,
+							 uint32_t len, uint32_t n)
+{
+	if (grp->bb_bitmap == grp->bb_disk)
+		return off < pa->pa_clean_off ? !n : off == pa->pa_clean_off && n == len;
+	return mb_pa_unused_run_locked(vol, grp, off, len) == n;
+}
+
+/*
+ * The leaves' (mb_pa_fast_leaf*) test of a take at off from pa: in its
+ * clean tail -- at the tail's start if grp's maps are shared: a take past
+ * it splits them first (mb_pa_fast_take_locked), which the leaves leave to
+ * the general path.  bb_lock held (or one thread).
+ */
+static inline bool mb_pa_leaf_tail(const struct mb_pa *pa, const struct mb_group *grp,
+				   mb_grpblk_t off)
+{
+	if (MB_LIKELY(off == pa->pa_clean_off)) /* an appending file's next blocks */
+		return true;
+	/* read again: the tail's start kept in no register for this rare
+	   case, the likely test is one of the word in memory (file:1 239 ->
+	   236 instructions a call) */
+	__asm__("" ::: "memory");
+	return off > pa->pa_clean_off && grp->bb_bitmap != grp->bb_disk;
+}
+
+/*
+ * Whether [off, off + n) of pa is unused on disk before its take: on a
+ * shared map the front of its clean tail (gcache.c), else clear in
+ * bb_disk.  For asserts.
+ */
+static inline __attribute__((unused)) bool mb_pa_take_clear(const struct mb_group *grp,
+							    const struct mb_pa *pa,
+							    mb_grpblk_t off, uint32_t n)
+{
+	if (grp->bb_bitmap == grp->bb_disk)
+		return off == pa->pa_clean_off;
+	return mb_range_all_clear(grp->bb_disk, off, n);
+}
+
 /* A take of [off, end) moved the clean tail's start to end at least. */
 static inline void mb_pa_clean_after_take(struct mb_pa *pa, mb_grpblk_t end)
 {
@@ -681,9 +753,12 @@ static uint32_t mb_pa_take_locked(struct mb_ac *ac, struct mb_group *grp, struct
 				  mb_grpblk_t off, uint32_t len)
 {
 	struct mb_volume *vol = ac->vol;
+
+	if (MB_UNLIKELY(off > pa->pa_clean_off) && mb_pa_hole_unshare_locked(vol, grp))
+		return 0; /* no memory to split the maps: the regular path serves it */
 	uint32_t n = mb_pa_in_clean_tail(pa, off) ? len : mb_pa_unused_run_locked(vol, grp, off, len);
 
-	assert(mb_pa_unused_run_locked(vol, grp, off, len) == n);
+	assert(mb_pa_run_ok(vol, grp, pa, off, len, n));
 	if (!n)
 		return 0;
 	mb_group_mark_disk_used_locked(vol, grp, off, n, ac->flags);
@@ -977,14 +1052,13 @@ static bool mb_pa_fast_ok(const struct mb_volume *vol, const struct mb_request *
 
 /*
  * mb_group_mark_disk_locked's bookkeeping for a live PA's run, whose bits
- * the caller set in bb_disk.  A group with a live PA has its private
- * in-core copy (gcache.c: a new PA unshares it and sharing waits for its
- * last PA), so the on-disk map is bb_disk alone.  bb_lock held.
+ * the caller set in bb_disk: in a group with its private in-core copy,
+ * the on-disk map; in one whose maps are shared, bits the buddy set when
+ * the PA was made (its clean tail's front: gcache.c).  bb_lock held.
  */
 static inline __attribute__((always_inline)) void
 mb_pa_disk_marked_locked(struct mb_group *grp, uint32_t n)
 {
-	assert(grp->bb_bitmap != grp->bb_disk);
 	grp->bg_free -= n;
 	mb_group_set_dirty_locked(grp);
 }
@@ -1013,7 +1087,7 @@ mb_pa_fast_claim_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_p
 		return 0; /* threaded, the slot's biased hold inline, no call:
 			     file:1 345 -> 331 instructions a call */
 	/* mb_group_mark_disk_used_locked, on the slot at hand */
-	assert(mb_range_all_clear(grp->bb_disk, off, n));
+	assert(mb_pa_take_clear(grp, pa, off, n));
 	if (word)
 		*word = bits | (~0ULL >> (64 - n)) << (off & 63); /* 1 <= n <= 64 - off % 64 */
 	else
@@ -1053,7 +1127,7 @@ mb_pa_fast_take_long_locked(struct mb_volume *vol, struct mb_group *grp, struct 
 	uint32_t n = mb_pa_in_clean_tail(pa, off) ? max
 						  : mb_unused_run_long(grp->bb_disk, pending, off, max);
 
-	assert(mb_unused_run_long(grp->bb_disk, pending, off, max) == n);
+	assert(mb_pa_run_ok(vol, grp, pa, off, max, n));
 	return mb_pa_fast_claim_locked(vol, grp, pa, req, off, n, len, NULL, 0, one, group_pa);
 }
 
@@ -1084,6 +1158,8 @@ mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa
 	uint64_t *word, bits, used;
 
 	assert(off == mb_block_offset(vol, start));
+	if (MB_UNLIKELY(off > pa->pa_clean_off) && mb_pa_hole_unshare_locked(vol, grp))
+		return 0; /* no memory to split the maps: the regular path tries */
 	if (MB_UNLIKELY(b + max > 64))
 		return mb_pa_fast_take_long_locked(vol, grp, pa, req, off, max, len, one, group_pa);
 	word = &grp->bb_disk[off >> 6];
@@ -1323,12 +1399,12 @@ bool mb_pa_fast_leaf(struct mb_volume *vol, const struct mb_request *req, struct
 	    (mb_grpblk_t)(pa->pa_pstart + d - mb_group_first_block(vol, pa->pa_group));
 
 	/* mb_pa_fast_take_locked's one-word take in the clean tail, no retire */
-	if ((off & 63) + n > 64 || !mb_pa_in_clean_tail(pa, off) || pa->pa_free <= n ||
-	    pa->pa_deleted)
+	if ((off & 63) + n > 64 || pa->pa_free <= n || pa->pa_deleted)
 		return false;
 	struct mb_group *grp = mb_pa_grp(vol, pa);
 
-	if (!(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
+	if (!mb_pa_leaf_tail(pa, grp, off) ||
+	    !(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
 		return false;
 	/* mb_alloc's top, one thread: no lock is held (mb_lock_one_free) */
 	mb_lock_one_free(&req->file->f_data_sem);
@@ -1346,8 +1422,7 @@ bool mb_pa_fast_leaf(struct mb_volume *vol, const struct mb_request *req, struct
 			      memory_order_relaxed);
 	/* the rest as mb_pa_fast_claim_locked; the group is dirty already
 	   (mb_pa_disk_marked_locked) */
-	assert(mb_range_all_clear(grp->bb_disk, off, n));
-	assert(grp->bb_bitmap != grp->bb_disk);
+	assert(mb_pa_take_clear(grp, pa, off, n));
 	grp->bb_disk[off >> 6] |= (~0ULL >> (64 - n)) << (off & 63);
 	grp->bg_free -= n;
 	pa->pa_clean_off = off + n; /* mb_pa_clean_after_take: off in the clean tail, n > 0 */
@@ -1416,7 +1491,7 @@ bool mb_pa_fast_leaf_mt(struct mb_volume *vol, const struct mb_request *req,
 			atomic_load_explicit(&slot->resv_lock.bias, memory_order_relaxed) != me))
 		goto out_both;
 	/* both held: the one-thread leaf's tests, on what the locks keep */
-	if ((off & 63) + n > 64 || !mb_pa_in_clean_tail(pa, off) || pa->pa_free <= n ||
+	if ((off & 63) + n > 64 || !mb_pa_leaf_tail(pa, grp, off) || pa->pa_free <= n ||
 	    pa->pa_deleted ||
 	    !(atomic_load_explicit(&grp->bb_state, memory_order_relaxed) & MB_GRP_DIRTY))
 		goto out_both;
@@ -1431,8 +1506,7 @@ bool mb_pa_fast_leaf_mt(struct mb_volume *vol, const struct mb_request *req,
 	atomic_store_explicit(&slot->resv_word, w - n, memory_order_relaxed);
 	/* release: a revoker's acquire reads what the hold wrote */
 	atomic_store_explicit(ins, NULL, memory_order_release);
-	assert(mb_range_all_clear(grp->bb_disk, off, n));
-	assert(grp->bb_bitmap != grp->bb_disk);
+	assert(mb_pa_take_clear(grp, pa, off, n));
 	grp->bb_disk[off >> 6] |= (~0ULL >> (64 - n)) << (off & 63);
 	grp->bg_free -= n;
 	pa->pa_clean_off = off + n;
@@ -1466,27 +1540,50 @@ bool mb_pa_fast_leaf_mt(struct mb_volume *vol, const struct mb_request *req,
 /* ------------------------------------------------------------------------ */
 
 /*
- * When less than the normalized goal was found, place the PA logically so
- * it still covers the original request: at the goal window's end, else its
- * start, else the request's start (ext4 6.4).
+ * When less than the normalized goal was found (len blocks), place the PA
+ * logically so it still covers the original request: at the goal window's
+ * end, else its start, else the request's start (ext4 6.4).  Its logical
+ * start; found the goal, the goal's.
  */
-static void mb_place_inode_pa(struct mb_ac *ac)
+static inline uint64_t mb_inode_pa_lstart(const struct mb_ac *ac, uint32_t len)
 {
 	uint64_t goal_end = ac->g_ex.fe_logical + ac->orig_goal_len;
 	uint64_t o_end = ac->o_ex.fe_logical + ac->o_ex.fe_len;
-	uint32_t len = ac->b_ex.fe_len;
 
 	if (len >= ac->orig_goal_len)
-		return;
-	if (goal_end >= len && ac->o_ex.fe_logical >= goal_end - len) {
-		ac->b_ex.fe_logical = goal_end - len;
-		return;
-	}
-	if (o_end <= ac->g_ex.fe_logical + len) {
-		ac->b_ex.fe_logical = ac->g_ex.fe_logical;
-		return;
-	}
-	ac->b_ex.fe_logical = ac->o_ex.fe_logical;
+		return ac->g_ex.fe_logical;
+	if (goal_end >= len && ac->o_ex.fe_logical >= goal_end - len)
+		return goal_end - len;
+	if (o_end <= ac->g_ex.fe_logical + len)
+		return ac->g_ex.fe_logical;
+	return ac->o_ex.fe_logical;
+}
+
+/* b_ex (from the goal's logical start) placed by mb_inode_pa_lstart */
+static void mb_place_inode_pa(struct mb_ac *ac)
+{
+	assert(ac->b_ex.fe_logical == ac->g_ex.fe_logical);
+	ac->b_ex.fe_logical = mb_inode_pa_lstart(ac, ac->b_ex.fe_len);
+}
+
+/*
+ * A PA of the surplus of a find of len blocks is about to be made in grp
+ * (mb_new_preallocation_locked, after the buddy's mark): whether it may
+ * keep grp's maps shared (gcache.c) -- it is listed under this lock (not
+ * the legacy policy's late listing) and its unused blocks will be exactly
+ * its clean tail: a group PA's, or an inode PA's whose request's share
+ * comes out of its front.  An inode PA placed further on (a front of
+ * blocks below the share left unused: ~1 in 8 in the file lanes) needs
+ * the copy.  Else the copy is made.  0 or -ENOMEM.  bb_lock held.
+ */
+int mb_pa_unshare_locked(struct mb_ac *ac, struct mb_group *grp, uint32_t len)
+{
+	if (grp->bb_bitmap != grp->bb_disk)
+		return 0;
+	if (!mb_policy_legacy(ac->vol) &&
+	    ((ac->flags & MB_HINT_GROUP_ALLOC) || mb_inode_pa_lstart(ac, len) == ac->o_ex.fe_logical))
+		return 0;
+	return mb_gcache_unshare_locked(ac->vol, grp);
 }
 
 static void mb_new_inode_pa_locked(struct mb_ac *ac, struct mb_pa *pa)
@@ -1794,6 +1891,10 @@ int mb_prealloc_add(struct mb_volume *vol, struct mb_file *file, uint32_t cpu, u
 		err = -EEXIST;
 	mb_lock(&grp->bb_lock);
 	err = err ? err : mb_group_load_locked(vol, grp);
+	/* the check reads the on-disk map apart from the in-core one: a group
+	   shared with PAs splits first (gcache.c) */
+	if (!err && !mb_list_empty(&grp->bb_prealloc_list))
+		err = mb_gcache_unshare_locked(vol, grp);
 	err = err ? err : mb_pa_add_check_locked(vol, grp, off, len, !file, &used, &clean);
 	err = err ? err : mb_gcache_unshare_locked(vol, grp); /* PA space: not on disk */
 	if (!err) {

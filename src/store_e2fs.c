@@ -205,8 +205,8 @@ int64_t mb_e2fs_group_diff(struct mb_volume *vol, ext2_filsys fs, uint32_t g)
 
 		diff = d < 0 ? -d : d;
 	} else {
-		for (uint32_t i = 0; i < grp->bb_len; i++)
-			diff += mb_test_bit(grp->bb_disk, i) !=
+		for (uint32_t i = 0; i < grp->bb_len; i++) /* PA tails: gcache.c */
+			diff += mb_gcache_disk_used_locked(vol, grp, i) !=
 				!!ext2fs_test_block_bitmap2(fs->block_map, first + i);
 	}
 	mb_unlock(&grp->bb_lock);

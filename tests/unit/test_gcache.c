@@ -13,9 +13,16 @@
  * short_last_group: the pristine counts of a volume whose last group is
  * short hold to the last block.
  * one_bitmap_until_a_pa: a built group without PA, pending free or trim
- * keeps one bitmap (in-core == on-disk, shared); a PA gives it its own
- * in-core copy, which losing its last PA keeps while the group is hot (the
- * quiet ring) and gives back when it goes cold; a trim's hold too.
+ * keeps one bitmap (in-core == on-disk, shared), and so does one whose PA
+ * is tail-clean (an lg PA); a trim's hold gives it its own in-core copy,
+ * which the group keeps while hot (the quiet ring) and gives back when it
+ * goes cold.
+ * shared_pa_splits_when_needed: a file's PA made at its request's front
+ * keeps its group's maps shared through takes at its tail and its
+ * discard, with the on-disk map (mb_check, mb_allocated_blocks,
+ * mb_group_free_extents) without the PA's tail; a take past the tail, a
+ * free inside the PA or of its tail, a trim and an imposed PA each split
+ * the maps first, and the volume stays mb_check-clean throughout.
  * hot_group_keeps_its_copy: PA create/release cycles on one group copy its
  * bitmap once (gc_copies), not once a cycle; MB_GCACHE_QUIET other groups
  * losing their last PA make it cold: shared again (its copy's memory kept
@@ -305,23 +312,23 @@ TEST(one_bitmap_until_a_pa)
 	mb_file_set_size(f, 1);
 	struct mb_request rq = { .file = f, .goal = 1024 + 300, .len = 1 };
 
+	uint64_t copies = atomic_load(&vol->gc_copies);
+
 	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
 	ASSERT_EQ_U64(mb_block_group(vol, ex.start), 1);
 	ASSERT_TRUE(!mb_list_empty(&grp->bb_prealloc_list));
-	ASSERT_TRUE(grp->bb_bitmap != grp->bb_disk);
+	/* an lg PA (a small file) is handed out from its front: tail-clean */
+	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
 	ASSERT_CHECK_CLEAN(vol);
-	ASSERT_LE_U64(1, (uint64_t)mb_discard_all(vol)); /* an lg PA: a small file */
+	ASSERT_LE_U64(1, (uint64_t)mb_discard_all(vol));
 	ASSERT_TRUE(mb_list_empty(&grp->bb_prealloc_list));
-	ASSERT_TRUE(quiet_copy(vol, grp)); /* hot: the copy is kept */
+	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
+	ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 0);
 	ASSERT_CHECK_CLEAN(vol);
-	/* cold once MB_GCACHE_QUIET other groups lost a PA: shared again */
 	struct mb_file *g;
 	uint64_t lblk = 0;
 
 	ASSERT_EQ_INT(mb_file_open(vol, 8, &g), 0);
-	cycle_groups(vol, g, 2, 2 + vol->gq_size, &lblk);
-	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
-	ASSERT_CHECK_CLEAN(vol);
 	/* a trim holds each run apart while its callback runs; then the group
 	   keeps the copy while hot, and shares when cold */
 	ASSERT_LE_U64(1, (uint64_t)mb_trim(vol, 1024, 1024, 1, count_runs, vol));
@@ -332,6 +339,130 @@ TEST(one_bitmap_until_a_pa)
 	ASSERT_CHECK_CLEAN(vol);
 	ASSERT_EQ_INT(mb_free(vol, ex.start, ex.len), 0);
 	mb_file_close(f);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/* The PA a file's first request made in group g: an inode PA whose
+   request's share is its front, in a group whose maps stay shared. */
+static struct mb_pa *front_pa(struct mb_volume *vol, struct mb_file *f, uint32_t g,
+			      struct mb_extent *ex)
+{
+	struct mb_request rq = { .file = f, .goal = (uint64_t)g * 1024 + 128, .len = 8,
+				 .flags = MB_HINT_TRY_GOAL };
+	struct mb_group *grp = mb_group_at(vol, g);
+
+	mb_file_set_size(f, 64); /* not a small file: an inode PA */
+	if (mb_alloc(vol, &rq, ex) || mb_block_group(vol, ex->start) != g ||
+	    mb_list_empty(&grp->bb_prealloc_list) || grp->bb_bitmap != grp->bb_disk)
+		return NULL;
+	struct mb_pa *pa = MB_CONTAINER_OF(grp->bb_prealloc_list.next, struct mb_pa, pa_group_list);
+
+	return pa->pa_type == MB_INODE_PA && pa->pa_pstart == ex->start &&
+			       pa->pa_clean_off == mb_block_offset(vol, ex->start) + 8 &&
+			       pa->pa_free == pa->pa_len - 8
+		       ? pa
+		       : NULL;
+}
+
+static int count_free(uint64_t start, uint32_t len, void *arg)
+{
+	(void)start;
+	*(uint64_t *)arg += len;
+	return 0;
+}
+
+static int keep_going(uint64_t start, uint64_t len, void *arg)
+{
+	(void)start;
+	(void)len;
+	(void)arg;
+	return 0;
+}
+
+TEST(shared_pa_splits_when_needed)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
+					 .blocks_count = 72 * 1024, .reserved_per_group = 2 };
+	struct mb_volume *vol;
+	struct mb_file *f[8];
+	struct mb_extent ex, ex2;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ_INT(mb_file_open(vol, 20 + (uint64_t)i, &f[i]), 0);
+	uint64_t copies = atomic_load(&vol->gc_copies);
+
+	/* group 1: takes at the tail and the discard, one bitmap throughout */
+	struct mb_group *grp = mb_group_at(vol, 1);
+	struct mb_pa *pa = front_pa(vol, f[1], 1, &ex);
+
+	ASSERT_TRUE(pa != NULL);
+	uint32_t plen = pa->pa_len;
+	uint64_t disk_free = 0, incore_free = 0;
+
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_U64((uint64_t)mb_allocated_blocks(vol, pa->pa_pstart, plen), 8);
+	ASSERT_EQ_INT(mb_group_free_extents(vol, 1, MB_FREE_ONDISK, count_free, &disk_free), 0);
+	ASSERT_EQ_INT(mb_group_free_extents(vol, 1, 0, count_free, &incore_free), 0);
+	ASSERT_EQ_U64(disk_free, grp->bg_free);
+	ASSERT_EQ_U64(incore_free + plen - 8, disk_free);
+	struct mb_request next = { .file = f[1], .logical = 8, .goal = ex.start + 8, .len = 8 };
+
+	ASSERT_EQ_INT(mb_alloc(vol, &next, &ex2), 0);
+	ASSERT_EQ_U64(ex2.start, ex.start + 8);
+	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_U64((uint64_t)mb_file_discard(f[1]), plen - 16);
+	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk && mb_list_empty(&grp->bb_prealloc_list));
+	ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 0);
+	ASSERT_CHECK_CLEAN(vol);
+
+	/* groups 2 and 3: a take past the tail (the fast path, then with
+	   mb_stats on the regular one) leaves a hole: split first */
+	for (uint32_t g = 2; g <= 3; g++) {
+		grp = mb_group_at(vol, g);
+		ASSERT_EQ_INT(mb_tunable_set(vol, "mb_stats", g == 3), 0);
+		ASSERT_TRUE((pa = front_pa(vol, f[g], g, &ex)) != NULL);
+		struct mb_request past = { .file = f[g], .logical = 16, .goal = ex.start + 16,
+					   .len = 8 };
+
+		ASSERT_EQ_INT(mb_alloc(vol, &past, &ex2), 0);
+		ASSERT_EQ_U64(ex2.start, ex.start + 16);
+		ASSERT_TRUE(grp->bb_bitmap != grp->bb_disk);
+		ASSERT_EQ_U64(pa->pa_free, pa->pa_len - 16);
+		ASSERT_CHECK_CLEAN(vol);
+	}
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_stats", 0), 0);
+	/* group 4: a free inside the PA's used front goes back to the PA */
+	grp = mb_group_at(vol, 4);
+	ASSERT_TRUE((pa = front_pa(vol, f[4], 4, &ex)) != NULL);
+	ASSERT_EQ_INT(mb_free(vol, ex.start + 2, 2), 0);
+	ASSERT_TRUE(grp->bb_bitmap != grp->bb_disk);
+	ASSERT_EQ_U64(pa->pa_free, pa->pa_len - 6);
+	ASSERT_CHECK_CLEAN(vol);
+	/* group 5: the PA's tail is not used on disk: its free is refused */
+	grp = mb_group_at(vol, 5);
+	ASSERT_TRUE((pa = front_pa(vol, f[5], 5, &ex)) != NULL);
+	ASSERT_EQ_INT(mb_free(vol, ex.start + 8, 1), -EEXIST);
+	ASSERT_EQ_INT(mb_free(vol, ex.start + 7, 2), -EEXIST);
+	ASSERT_CHECK_CLEAN(vol);
+	/* group 6: a trim's hold */
+	grp = mb_group_at(vol, 6);
+	ASSERT_TRUE((pa = front_pa(vol, f[6], 6, &ex)) != NULL);
+	ASSERT_LE_U64(1, (uint64_t)mb_trim(vol, 6 * 1024, 1024, 1, keep_going, NULL));
+	ASSERT_TRUE(grp->bb_bitmap != grp->bb_disk);
+	ASSERT_CHECK_CLEAN(vol);
+	/* group 7: an imposed PA, checked against the on-disk map */
+	grp = mb_group_at(vol, 7);
+	ASSERT_TRUE((pa = front_pa(vol, f[7], 7, &ex)) != NULL);
+	ASSERT_EQ_INT(mb_prealloc_add(vol, f[0], 0, ex.start + 8, 0, 4), -EEXIST);
+	ASSERT_TRUE(grp->bb_bitmap != grp->bb_disk);
+	ASSERT_EQ_INT(mb_prealloc_add(vol, f[0], 0, ex.start + pa->pa_len, 0, 4), 0);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 6);
+	for (int i = 0; i < 8; i++)
+		mb_file_close(f[i]);
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
