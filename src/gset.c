@@ -86,7 +86,7 @@ int mb_gset_init(struct mb_gset *s, uint32_t nbits)
  * their level 0 from one block, side by side: a group's words in the
  * family are then a stride apart (the words of a level 0), and a move
  * over many orders steps through them from one pointer, without each
- * set's (mb_gset_move_ge_two).  The block is as big as the levels were
+ * set's (mb_gset_move_ge_two_as).  The block is as big as the levels were
  * apart and as dense: a 64 GiB volume's family is 20 cache lines, g's
  * words in it one a line (a stride of 64 words, 512 bytes whatever the
  * size, cost CPU time though it saved instructions: 10 KiB a family, its

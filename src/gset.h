@@ -216,32 +216,43 @@ static inline __attribute__((always_inline)) void mb_gset_del_as(struct mb_gset 
 	mb_gset_del_w(s, g >> 6, 1ULL << (g & 63), one);
 }
 
-/* g's word at w (a family's block, gset.c) takes or loses bit; w steps
-   down a stride, to its word in the set below */
-#define MB_GSET_FAM_STEP(w, st, add, bit)                \
-	do {                                             \
-		mb_gset_word_plain(w, bit, add);         \
-		(w) -= (st);                             \
+/* g's word at w (a family's block, gset.c) takes or loses bit, and w steps
+   by `step` words, to its word in the next set: alone in the process one op
+   to memory (mb_gset_word_plain); with threads (mt) a relaxed load and store
+   (readers take no lock; its other writers are excluded, above) */
+#define MB_GSET_FAM_STEP(w, step, add, bit, mt)                                      \
+	do {                                                                         \
+		if (mt) {                                                            \
+			uint64_t v_ = atomic_load_explicit(w, memory_order_relaxed); \
+			atomic_store_explicit(w, (add) ? v_ | (bit) : v_ & ~(bit),   \
+					      memory_order_relaxed);                 \
+		} else {                                                             \
+			mb_gset_word_plain(w, bit, add);                             \
+		}                                                                    \
+		(w) += (step);                                                       \
 	} while (0)
 
 /*
- * g's n words at q and in the n - 1 sets below it, st words apart, take
+ * g's n words at q and in the n - 1 sets after it, `step` words apart, take
  * bit (add) or lose it: a jump into the steps, each an op to memory and
  * the stride -- the loop took the set's pointer, its test, count and
  * compare besides (~9 instructions a set; a group filled or emptied moves
- * a dozen sets in each of three families).
+ * a dozen sets in each of three families).  With threads (mt), an add
+ * steps upward and a delete downward, as mb_gset_move_ge_w's loops do, so
+ * that the stores keep g's words nested (ge[k]'s holds ge[k + 1]'s) in
+ * their order.
  */
 static inline __attribute__((always_inline)) void
-mb_gset_fam_steps(_Atomic uint64_t *q, size_t st, int n, bool add, uint64_t bit)
+mb_gset_fam_steps_as(_Atomic uint64_t *q, ptrdiff_t step, int n, bool add, uint64_t bit, bool mt)
 {
-	_Static_assert(MB_MAX_ORDERS == 20, "mb_gset_fam_steps takes up to 20 steps");
+	_Static_assert(MB_MAX_ORDERS == 20, "mb_gset_fam_steps_as takes up to 20 steps");
 	_Atomic uint64_t *w = q;
 
 	assert(n >= 0 && n <= MB_MAX_ORDERS);
 	switch (n) {
-#define MB_GSET_FAM_CASE(j)                           \
-	case (j) + 1:                                 \
-		MB_GSET_FAM_STEP(w, st, add, bit);    \
+#define MB_GSET_FAM_CASE(j)                                \
+	case (j) + 1:                                      \
+		MB_GSET_FAM_STEP(w, step, add, bit, mt);   \
 		__attribute__((fallthrough))
 		MB_GSET_FAM_CASE(19);
 		MB_GSET_FAM_CASE(18);
@@ -267,6 +278,13 @@ mb_gset_fam_steps(_Atomic uint64_t *q, size_t st, int n, bool add, uint64_t bit)
 	default:
 		break;
 	}
+}
+
+/* mb_gset_fam_steps_as alone in the process, stepping down a stride st */
+static inline __attribute__((always_inline)) void
+mb_gset_fam_steps(_Atomic uint64_t *q, size_t st, int n, bool add, uint64_t bit)
+{
+	mb_gset_fam_steps_as(q, -(ptrdiff_t)st, n, add, bit, false);
 }
 
 /*
@@ -330,43 +348,6 @@ mb_gset_fam_ups_known(struct mb_gset *ge, _Atomic uint64_t *q, size_t st, uint32
 }
 
 /*
- * mb_gset_move_ge_w with one thread, in a family of two-level sets laid
- * out by mb_gset_init_family: g's word in ge[k] is k strides (a level 0's
- * words) past its word in ge[0].  Nobody looks at the sets during the
- * move, so the words change first, every one blindly (mb_gset_fam_steps),
- * and the summaries after: as the sets nest, the words that were empty
- * before an add (that emptied in a delete) are the top ones of the range,
- * so a look at the top one tells whether there are any (most moves:
- * none), and a walk down finds them.
- */
-static inline __attribute__((always_inline)) void
-mb_gset_move_ge_two(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int to)
-{
-	size_t st = ge[0].nwords[0];
-	_Atomic uint64_t *p = ge[0].lvl[0] + wi; /* ge[k]'s word: p[k * st] */
-
-	assert(ge[0].lvl0_block && ge[0].nlevels == 2);
-	assert(from < 1 || ge[from].lvl[0] == ge[0].lvl[0] + (size_t)from * st);
-	assert(to < 1 || ge[to].lvl[0] == ge[0].lvl[0] + (size_t)to * st);
-	if (to > from) {
-		_Atomic uint64_t *q = p + (size_t)to * st;
-
-		mb_gset_fam_steps(q, st, to - from, true, bit);
-		/* g alone: the word was empty (g was in none of them) */
-		if (MB_UNLIKELY(atomic_load_explicit(q, memory_order_relaxed) == bit))
-			mb_gset_fam_ups(ge, q, st, wi, bit, to, from, true);
-		return;
-	}
-	if (from > to) {
-		_Atomic uint64_t *q = p + (size_t)from * st;
-
-		mb_gset_fam_steps(q, st, from - to, false, bit);
-		if (MB_UNLIKELY(!atomic_load_explicit(q, memory_order_relaxed)))
-			mb_gset_fam_ups(ge, q, st, wi, bit, from, to, false);
-	}
-}
-
-/*
  * mb_gset_fam_steps for three families laid out alike (mb_gset_move_ge3_two):
  * g's words at index i of a, b and c and the n - 1 below them, st words
  * apart, take bit or lose it -- each level three ops to memory and one
@@ -414,7 +395,7 @@ mb_gset_fam3_steps(_Atomic uint64_t *a, _Atomic uint64_t *b, _Atomic uint64_t *c
 }
 
 /*
- * mb_gset_move_ge_two for three families of two-level sets, all laid out
+ * mb_gset_move_ge_two_as for three families of two-level sets, all laid out
  * alike by mb_gset_init_family, whose moves are the same, from `from` to
  * `to`, two or more orders apart (a group filled up, or given one free
  * run: its three orders move together, by a dozen orders at a time in
@@ -510,77 +491,28 @@ mb_gset_fam_ups_mt(struct mb_gset *ge, _Atomic uint64_t *q, size_t st, uint32_t 
 	}
 }
 
-/* g's word at w takes or loses bit with threads (relaxed: readers take no
-   lock; its other writers are excluded, gset.h), w steps by `step` */
-#define MB_GSET_FAM_STEP_MT(w, step, add, bit)                                             \
-	do {                                                                               \
-		uint64_t v_ = atomic_load_explicit(w, memory_order_relaxed);               \
-		atomic_store_explicit(w, (add) ? v_ | (bit) : v_ & ~(bit),                  \
-				      memory_order_relaxed);                               \
-		(w) += (step);                                                             \
-	} while (0)
-
 /*
- * mb_gset_fam_steps with threads: n words from q, `step` apart, each a
- * relaxed load and store.  An add steps upward and a delete downward, as
- * mb_gset_move_ge_w's loops do, so that the stores keep g's words nested
- * (ge[k]'s holds ge[k + 1]'s) in their order.
- */
-static inline __attribute__((always_inline)) void
-mb_gset_fam_steps_mt(_Atomic uint64_t *q, ptrdiff_t step, int n, bool add, uint64_t bit)
-{
-	_Static_assert(MB_MAX_ORDERS == 20, "mb_gset_fam_steps_mt takes up to 20 steps");
-	_Atomic uint64_t *w = q;
-
-	assert(n >= 0 && n <= MB_MAX_ORDERS);
-	switch (n) {
-#define MB_GSET_FAM_CASE(j)                              \
-	case (j) + 1:                                    \
-		MB_GSET_FAM_STEP_MT(w, step, add, bit);  \
-		__attribute__((fallthrough))
-		MB_GSET_FAM_CASE(19);
-		MB_GSET_FAM_CASE(18);
-		MB_GSET_FAM_CASE(17);
-		MB_GSET_FAM_CASE(16);
-		MB_GSET_FAM_CASE(15);
-		MB_GSET_FAM_CASE(14);
-		MB_GSET_FAM_CASE(13);
-		MB_GSET_FAM_CASE(12);
-		MB_GSET_FAM_CASE(11);
-		MB_GSET_FAM_CASE(10);
-		MB_GSET_FAM_CASE(9);
-		MB_GSET_FAM_CASE(8);
-		MB_GSET_FAM_CASE(7);
-		MB_GSET_FAM_CASE(6);
-		MB_GSET_FAM_CASE(5);
-		MB_GSET_FAM_CASE(4);
-		MB_GSET_FAM_CASE(3);
-		MB_GSET_FAM_CASE(2);
-		MB_GSET_FAM_CASE(1);
-		MB_GSET_FAM_CASE(0);
-#undef MB_GSET_FAM_CASE
-	default:
-		break;
-	}
-}
-
-/*
- * mb_gset_move_ge_two with threads (MB_GSET_MT2), two orders or more: the
- * words first, upward for an add and downward for a delete, then the
- * summaries of those that filled or emptied (the top ones of the range,
- * as there).  A reader sees a word filled before its summary bit (as a
+ * mb_gset_move_ge_w in a family of two-level sets laid out by
+ * mb_gset_init_family, two orders or more: g's word in ge[k] is k strides
+ * (a level 0's words) past its word in ge[0].  The words change first,
+ * every one blindly (mb_gset_fam_steps_as), and the summaries after: as
+ * the sets nest, the words that were empty before an add (that emptied in
+ * a delete) are the top ones of the range, so a look at the top one tells
+ * whether there are any (most moves: none), and a walk down finds them.
+ * Alone in the process (MB_GSET_ONE2) nobody looks during the move.  With
+ * threads (mt, MB_GSET_MT2) the words go upward for an add and downward
+ * for a delete: a reader sees a word filled before its summary bit (as a
  * member not yet added: the move's discard_pa_seq bump came first,
  * group_sets.c), and a summary bit over a word emptied (a hint: it finds
- * no member there).  Threaded aging:8m64k 803 -> 781
- * instructions a call: the generic loops' test and count a set go, and
- * the summaries' compare-exchange loops (mb_gset_top_mt).  Measured and
- * left: a threaded pass of the three families at once (as
- * mb_gset_move_ge3_two) made 790, triangle +5 (its test on every move,
- * and registers); mb_gset_top_mt in the one-order moves too, 788,
- * triangle +4.
+ * no member there).  Threaded aging:8m64k 803 -> 781 instructions a call:
+ * the generic loops' test and count a set go, and the summaries'
+ * compare-exchange loops (mb_gset_top_mt).  Measured and left: a threaded
+ * pass of the three families at once (as mb_gset_move_ge3_two) made 790,
+ * triangle +5 (its test on every move, and registers); mb_gset_top_mt in
+ * the one-order moves too, 788, triangle +4.
  */
 static inline __attribute__((always_inline)) void
-mb_gset_move_ge_two_mt(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int to)
+mb_gset_move_ge_two_as(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int to, bool mt)
 {
 	size_t st = ge[0].nwords[0];
 	_Atomic uint64_t *p = ge[0].lvl[0] + wi; /* ge[k]'s word: p[k * st] */
@@ -591,18 +523,30 @@ mb_gset_move_ge_two_mt(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, 
 	if (to > from) {
 		_Atomic uint64_t *q = p + (size_t)to * st;
 
-		mb_gset_fam_steps_mt(p + (ptrdiff_t)(from + 1) * (ptrdiff_t)st, (ptrdiff_t)st,
-				     to - from, true, bit);
-		if (MB_UNLIKELY(atomic_load_explicit(q, memory_order_relaxed) == bit))
-			mb_gset_fam_ups_mt(ge, q, st, wi, bit, to, from, true);
+		if (mt)
+			mb_gset_fam_steps_as(p + (ptrdiff_t)(from + 1) * (ptrdiff_t)st,
+					     (ptrdiff_t)st, to - from, true, bit, true);
+		else
+			mb_gset_fam_steps(q, st, to - from, true, bit);
+		/* g alone: the word was empty (g was in none of them) */
+		if (MB_UNLIKELY(atomic_load_explicit(q, memory_order_relaxed) == bit)) {
+			if (mt)
+				mb_gset_fam_ups_mt(ge, q, st, wi, bit, to, from, true);
+			else
+				mb_gset_fam_ups(ge, q, st, wi, bit, to, from, true);
+		}
 		return;
 	}
 	if (from > to) {
 		_Atomic uint64_t *q = p + (size_t)from * st;
 
-		mb_gset_fam_steps_mt(q, -(ptrdiff_t)st, from - to, false, bit);
-		if (MB_UNLIKELY(!atomic_load_explicit(q, memory_order_relaxed)))
-			mb_gset_fam_ups_mt(ge, q, st, wi, bit, from, to, false);
+		mb_gset_fam_steps_as(q, -(ptrdiff_t)st, from - to, false, bit, mt);
+		if (MB_UNLIKELY(!atomic_load_explicit(q, memory_order_relaxed))) {
+			if (mt)
+				mb_gset_fam_ups_mt(ge, q, st, wi, bit, from, to, false);
+			else
+				mb_gset_fam_ups(ge, q, st, wi, bit, from, to, false);
+		}
 	}
 }
 
@@ -642,11 +586,11 @@ mb_gset_move_ge_w(struct mb_gset *ge, uint32_t wi, uint64_t bit, int from, int t
 		return;
 	}
 	if (one == MB_GSET_ONE2) {
-		mb_gset_move_ge_two(ge, wi, bit, from, to);
+		mb_gset_move_ge_two_as(ge, wi, bit, from, to, false);
 		return;
 	}
 	if (one == MB_GSET_MT2) {
-		mb_gset_move_ge_two_mt(ge, wi, bit, from, to);
+		mb_gset_move_ge_two_as(ge, wi, bit, from, to, true);
 		return;
 	}
 	int k = from + 1;
