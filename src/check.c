@@ -324,7 +324,10 @@ int mb_group_free_extents(struct mb_volume *vol, uint32_t g, unsigned flags,
 	uint64_t *scratch = NULL;
 	const uint64_t *map = grp->bb_bitmap;
 
-	if (!ret && (flags & MB_FREE_ONDISK)) { /* shared with PAs: a view (gcache.c) */
+	if (!ret && (flags & MB_FREE_ONDISK))
+		map = grp->bb_disk;
+	if (!ret && (flags & MB_FREE_ONDISK) && mb_gcache_pa_tails_locked(grp)) {
+		/* shared with PAs: a view without their tails (gcache.c) */
 		scratch = malloc(vol->bitmap_words * sizeof(uint64_t));
 		ret = scratch ? 0 : -ENOMEM;
 		map = scratch ? mb_gcache_disk_view_locked(vol, grp, scratch) : map;

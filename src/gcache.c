@@ -246,7 +246,7 @@ const uint64_t *mb_gcache_disk_view_locked(const struct mb_volume *vol, struct m
 	struct mb_list *pos;
 
 	mb_assert_locked(&grp->bb_lock);
-	if (grp->bb_bitmap != grp->bb_disk || mb_list_empty(&grp->bb_prealloc_list))
+	if (!mb_gcache_pa_tails_locked(grp))
 		return grp->bb_disk;
 	memcpy(scratch, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
 	mb_list_for_each(pos, &grp->bb_prealloc_list)

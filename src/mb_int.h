@@ -1597,6 +1597,12 @@ int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp);
 int mb_gcache_unshare_range_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t off,
 				   uint32_t len);
 bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp);
+/* Whether grp's bb_disk holds PA tails that are free on disk (gcache.c):
+   its maps shared and a PA listed.  bb_lock held. */
+static inline bool mb_gcache_pa_tails_locked(const struct mb_group *grp)
+{
+	return grp->bb_bitmap == grp->bb_disk && !mb_list_empty(&grp->bb_prealloc_list);
+}
 const uint64_t *mb_gcache_disk_view_locked(const struct mb_volume *vol, struct mb_group *grp,
 					   uint64_t *scratch);
 uint32_t mb_gcache_tail_blocks_locked(const struct mb_volume *vol, struct mb_group *grp,
