@@ -1442,8 +1442,9 @@ mb_visit_entered_free(struct mb_volume *vol, struct mb_ac *ac, struct mb_group *
 }
 
 /*
- * The end of a lean count's visit (mb_visit_linear_bulk_fresh, no lock
- * held; mb_visit_linear_bulk_held, the group's lock held): the runs
+ * The end of a linear count's visit (mb_visit_linear_bulk_fresh, no lock
+ * held; mb_visit_linear_bulk_held, the group's lock held;
+ * mb_visit_linear_bulk, either): the runs
  * counted, the longest kept when above the floor, and at mb_max_to_scan a
  * BREAK that takes it (the lock taken first when not held), else the pass
  * goes on from where the count stopped.
@@ -1482,9 +1483,7 @@ mb_visit_lean_end(struct mb_ac *ac, struct mb_group *grp, mb_grp_t g, int cr,
  * generic walk mb_visit_linear_bulk inlines.  A function of its own, so
  * that the other's code stays as it was: the choice inside it cost drain
  * +54, aged:256:5000 +84 instructions a call (GCC's registers).  Its end
- * after the count is mb_visit_linear_bulk's with held false, a copy on
- * purpose: the two ends as one always_inline function cost aged:256:5000
- * +24 instructions a call.
+ * after the count is mb_visit_lean_end's with held false.
  */
 static __attribute__((noinline)) void mb_visit_linear_bulk_fresh(struct mb_ac *ac,
 								 struct mb_group *grp, mb_grp_t g,
@@ -1553,26 +1552,7 @@ static __attribute__((noinline)) void mb_visit_linear_bulk(struct mb_ac *ac, str
 	assert(mb_visit_may_count(ac) && room == mb_linear_room(ac, max));
 	mb_runsum_scan_above(vol, grp, grp->bb_first_free, ac->g_ex.fe_len,
 			     room + (room < UINT32_MAX), floor, &sc);
-	if (sc.runs) {
-		bool mine = sc.longest > floor;
-
-		ac->found += sc.runs;
-		mb_stat_cr(vol, cr, 2, sc.runs);
-		if (mine)
-			ac->b_ex = (struct mb_fex){ g, sc.at, sc.longest, ac->g_ex.fe_logical };
-		if (ac->found > max) { /* no MB_HINT_FIRST (mb_visit_may_count) */
-			ac->status = MB_AC_BREAK;
-			if (!mine && !held)
-				return;
-			if (!held)
-				mb_lock(&grp->bb_lock);
-			if (mine)
-				mb_take_best_on_break_locked(ac, grp);
-			mb_visit_leave(ac, grp, cr);
-			return;
-		}
-	}
-	mb_visit_linear_go_on(ac, grp, cr, sc.next, held);
+	mb_visit_lean_end(ac, grp, g, cr, &sc, floor, max, held);
 }
 
 /*
@@ -1585,9 +1565,9 @@ static __attribute__((noinline)) void mb_visit_linear_bulk(struct mb_ac *ac, str
  * makes the root's word the tree's: one thread cannot read it while
  * another marks; on b1dd5b0 threaded: cell:aged90:256:zero:20 2004 ->
  * 1931, cell:aged90:256:rand:20 2275 -> 2210 instructions a call).  The
- * end is mb_visit_linear_bulk's with held true, a copy on purpose, as
- * _fresh's.  Hot: its one caller is cold (mb_visit_linear_bulk_thr), and
- * GCC would else lay it out and build it for size (threaded +5).
+ * end is mb_visit_lean_end's with held true.  Hot: its one caller is
+ * cold (mb_visit_linear_bulk_thr), and GCC would else lay it out and
+ * build it for size (threaded +5).
  */
 static __attribute__((noinline, hot)) void mb_visit_linear_bulk_held(struct mb_ac *ac,
 								struct mb_group *grp, mb_grp_t g,

@@ -154,7 +154,7 @@ static int mb_free_validate_locked(struct mb_volume *vol, struct mb_group *grp, 
 					(~0ULL >> (63 - (last & 63)))
 			      : !mb_free_all_used(grp->bb_disk, off, len))
 		return -EEXIST;
-	if (MB_UNLIKELY(!mb_list_empty(&grp->bb_prealloc_list)) && grp->bb_bitmap == grp->bb_disk &&
+	if (MB_UNLIKELY(mb_gcache_pa_tails_locked(grp)) &&
 	    (err = mb_free_validate_shared_locked(vol, grp, off, len)))
 		return err;
 	if (vol->store->ops->is_meta &&

@@ -504,7 +504,7 @@ mb_gset_fam_ups_mt(struct mb_gset *ge, _Atomic uint64_t *q, size_t st, uint32_t 
  * for a delete: a reader sees a word filled before its summary bit (as a
  * member not yet added: the move's discard_pa_seq bump came first,
  * group_sets.c), and a summary bit over a word emptied (a hint: it finds
- * no member there).  Threaded aging:8m64k 803 -> 781 instructions a call:
+ * no member there).  Threaded aging:8m64k 803 -> 782 instructions a call:
  * the generic loops' test and count a set go, and the summaries'
  * compare-exchange loops (mb_gset_top_mt).  Measured and left: a threaded
  * pass of the three families at once (as mb_gset_move_ge3_two) made 790,

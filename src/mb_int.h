@@ -1601,7 +1601,8 @@ bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp);
    its maps shared and a PA listed.  bb_lock held. */
 static inline bool mb_gcache_pa_tails_locked(const struct mb_group *grp)
 {
-	return grp->bb_bitmap == grp->bb_disk && !mb_list_empty(&grp->bb_prealloc_list);
+	/* most groups hold no PA: that test first (a free's) */
+	return !mb_list_empty(&grp->bb_prealloc_list) && grp->bb_bitmap == grp->bb_disk;
 }
 const uint64_t *mb_gcache_disk_view_locked(const struct mb_volume *vol, struct mb_group *grp,
 					   uint64_t *scratch);
