@@ -20,6 +20,10 @@
  *   file:LEN:N     one file appending LEN blocks a request (PA hits)
  *   drain          the aged volume, 16-block requests without a goal until
  *                  ENOSPC
+ *   drain:aged90   `mballoc bench --workload drain`'s one thread: the
+ *                  aged90 tiles (as cell:aged90's, marked used as that
+ *                  bench lays them out), 16-block requests, each goal the
+ *                  end of the last answer (0 at first), until ENOSPC
  *   cell:FILL:LEN:GOAL:ROUNDS[:file]
  *                  a cell of the shared Ceph harness's matrix
  *                  (../shared/peers/ceph): FILL empty, seqP or agedP (tiles
@@ -75,6 +79,15 @@ static uint64_t pr_rand(uint64_t *s)
 	*s ^= *s >> 7;
 	*s ^= *s << 17;
 	return *s;
+}
+
+/* xorshift64*: `mballoc bench`'s generator (mb_bench_rng), for its layouts */
+static uint64_t pr_rand_star(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ULL;
 }
 
 static void pr_mix(struct probe *p, uint64_t v)
@@ -200,8 +213,11 @@ static void pr_age_runs(struct probe *p, uint64_t *rng)
 	}
 }
 
-/* The harness's aged fill: tiles of 1-64 blocks, random ones freed to pct% used. */
-static void pr_age_tiles(struct probe *p, int pct)
+/* The harness's aged fill: tiles of 1-64 blocks, random ones freed to pct% used;
+   direct: `mballoc bench`'s instead (mb_layout_aged, same seed): its
+   generator, and each run of used tiles marked with mb_mark_used
+   (mb_layout_apply), else the harness's marks (pr_mark) */
+static void pr_age_tiles(struct probe *p, int pct, bool direct)
 {
 	uint64_t rng = 12345 | 1, used = p->blocks, goal = (uint64_t)(pct / 100.0 * (double)p->blocks);
 	size_t nt = 0, maxt = p->blocks + 1;
@@ -211,16 +227,18 @@ static void pr_age_tiles(struct probe *p, int pct)
 
 	if (!ts || !ord || !keep)
 		pr_die("malloc", ENOMEM);
+	uint64_t (*gen)(uint64_t *) = direct ? pr_rand_star : pr_rand;
+
 	for (uint64_t pos = 0; pos < p->blocks; nt++) {
 		ts[nt] = pos;
-		pos += 1 + pr_rand(&rng) % 64;
+		pos += 1 + gen(&rng) % 64;
 		pos = pos < p->blocks ? pos : p->blocks;
 	}
 	ts[nt] = p->blocks; /* tile i is [ts[i], ts[i + 1]) */
 	for (size_t i = 0; i < nt; i++)
 		ord[i] = (uint32_t)i;
 	for (size_t i = nt - 1; i > 0; i--) {
-		size_t j = pr_rand(&rng) % (i + 1);
+		size_t j = gen(&rng) % (i + 1);
 		uint32_t x = ord[i];
 
 		ord[i] = ord[j];
@@ -240,7 +258,10 @@ static void pr_age_tiles(struct probe *p, int pct)
 		}
 		while (j < nt && keep[j])
 			j++;
-		pr_mark(p, ts[i], ts[j] - ts[i]);
+		if (!direct)
+			pr_mark(p, ts[i], ts[j] - ts[i]);
+		else if (mb_mark_used(p->vol, ts[i], ts[j] - ts[i]))
+			pr_die("mb_mark_used", EIO);
 		i = j;
 	}
 	free(ts);
@@ -252,7 +273,7 @@ static void pr_age_tiles(struct probe *p, int pct)
 /* The measured phases                                                       */
 /* ------------------------------------------------------------------------ */
 
-enum pr_kind { PR_RAW, PR_AGED, PR_FILE, PR_DRAIN, PR_CELL, PR_AGING, PR_FREE };
+enum pr_kind { PR_RAW, PR_AGED, PR_FILE, PR_DRAIN, PR_CELL, PR_AGING, PR_FREE, PR_DRAIN_NEXT };
 
 struct pr_args {
 	enum pr_kind kind;
@@ -276,6 +297,27 @@ static void pr_requests(struct probe *p, struct pr_args *a)
 			return;
 		if (err)
 			pr_die("mb_alloc", err);
+	}
+}
+
+/* The bench's drain (drain:aged90): each goal the end of the last answer,
+   until ENOSPC.  A loop of its own, so that pr_requests' probes keep
+   their code, and out of line: inline in probe_phase it moved the aging
+   probes' own loop +19..+25 instructions a call (no allocator change) */
+static __attribute__((noinline)) void pr_drain_next(struct probe *p, struct pr_args *a)
+{
+	uint64_t goal = 0;
+
+	for (;;) {
+		uint32_t got;
+		int err = pr_call(p, goal, a->len, &got);
+
+		if (err == -ENOSPC)
+			return;
+		if (err)
+			pr_die("mb_alloc", err);
+		goal = p->s[p->cnt - 1] + got;
+		goal = goal < p->blocks ? goal : 0;
 	}
 }
 
@@ -361,6 +403,9 @@ __attribute__((noinline)) void probe_phase(struct probe *p, struct pr_args *a, u
 		for (; p->cnt; p->frees++)
 			pr_free_at(p, p->cnt - 1);
 		break;
+	case PR_DRAIN_NEXT:
+		pr_drain_next(p, a);
+		break;
 	default:
 		pr_requests(p, a);
 	}
@@ -382,9 +427,10 @@ static bool pr_parse(const char *spec, struct pr_args *a)
 		a->file = a->kind == PR_FILE;
 		return !strcmp(kind, "raw") || !strcmp(kind, "aged") || !strcmp(kind, "file");
 	}
-	if (!strcmp(spec, "drain")) {
-		a->kind = PR_DRAIN;
+	if (!strcmp(spec, "drain") || !strcmp(spec, "drain:aged90")) {
+		a->kind = spec[5] ? PR_DRAIN_NEXT : PR_DRAIN;
 		a->len = 16;
+		a->fill_pct = spec[5] ? 90 : 0;
 		return true;
 	}
 	if ((sscanf(spec, "cell:%15[a-z0-9]:%u:%15[a-z]:%u", fill, &len, hint, &n) == 4 ||
@@ -430,8 +476,9 @@ static uint64_t pr_run(const char *spec, bool plain, bool stats, bool quiet)
 		pr_age_runs(&p, &a.goal_rng);
 	else if ((a.kind == PR_CELL || a.kind == PR_FREE) && a.seq)
 		pr_mark(&p, 0, p.blocks * (uint64_t)a.fill_pct / 100);
-	else if ((a.kind == PR_CELL || a.kind == PR_FREE) && a.fill_pct)
-		pr_age_tiles(&p, a.fill_pct);
+	else if ((a.kind == PR_CELL || a.kind == PR_FREE || a.kind == PR_DRAIN_NEXT) &&
+		 a.fill_pct)
+		pr_age_tiles(&p, a.fill_pct, a.kind == PR_DRAIN_NEXT);
 	if (a.kind == PR_FREE) {
 		for (uint32_t r = 0; r < a.n; r++) {
 			pr_cell_round(&p, &a);
@@ -490,6 +537,7 @@ static int pr_check(void)
 	    "cell:aged90:16:zero:1", "cell:seq90:256:rand:2", "cell:empty:256:zero:2",
 	    "cell:aged90:1:zero:1:file", "aging:triangle",    "aging:8m64k:file",
 	    "free:aged50:256:zero:2", "free:empty:16:rand:1", "free:aged90:1:zero:1:file",
+	    "drain:aged90",
 	};
 	int bad = 0;
 
