@@ -168,13 +168,18 @@ void mb_mutex_unlock_slow(struct mb_mutex *mx, uint32_t waiters)
 /* ---- biased locks (struct mb_mutex says how they work) ---- */
 
 /*
- * A thread without a record of its own points at this one, so that the
- * inline paths need no NULL test: no lock is ever biased to it (the streak
- * gets the thread a real record first), so its in[] stays all NULL.
+ * A thread without a record of its own points at these, so that the
+ * inline paths need no NULL test: no lock is ever biased to either (the
+ * streak gets the thread a real record first).  Nobody's in[] stays all
+ * NULL; the sink's is written by the _at entries of every such thread and
+ * read for nothing (mb_int.h, mb_lock_entry, says why each is safe).
  */
 struct mb_lock_thr mb_lock_nobody;
+struct mb_lock_thr mb_lock_sink MB_ALIGNED; /* its own line: written by many threads */
 _Thread_local struct mb_lock_thr *mb_lock_self __attribute__((tls_model("initial-exec"))) =
     &mb_lock_nobody;
+_Thread_local struct mb_lock_thr *mb_lock_entry __attribute__((tls_model("initial-exec"))) =
+    &mb_lock_sink;
 
 /*
  * Records are never freed: a lock's `bias` may name the record of a thread
@@ -204,6 +209,7 @@ static void mb_rec_put(void *p)
 	for (int i = 0; i < MB_BIAS_RANKS; i++)
 		assert(!atomic_load_explicit(&r->thr.in[i], memory_order_relaxed));
 	mb_lock_self = &mb_lock_nobody;
+	mb_lock_entry = &mb_lock_sink;
 	mb_rec_exiting = true;
 	pthread_mutex_lock(&mb_rec_lock);
 	r->next = mb_rec_free;
@@ -265,6 +271,7 @@ static struct mb_lock_thr *mb_rec_get(void)
 		return NULL;
 	}
 	mb_lock_self = &r->thr;
+	mb_lock_entry = &r->thr;
 	return &r->thr;
 }
 

@@ -256,10 +256,45 @@ bool mb_lock_remote_fence(void); /* the sleeper's half (lock.c) */
 struct mb_lock_thr {
 	_Atomic(struct mb_mutex *) in[MB_BIAS_RANKS];
 };
-/* this thread's record; &mb_lock_nobody until it gets one (lock.c) */
+/*
+ * A thread's two views of its record, equal once it has one (lock.c's
+ * mb_rec_get sets both, its exit resets both).  Before that, two shared
+ * records that no lock is ever biased to (bias names only a record of
+ * its own, mb_mutex_streak), so no entry through either succeeds:
+ * - mb_lock_self, &mb_lock_nobody: what an unlock reads to tell a biased
+ *   hold from the word's (me->in[rank] == mx), and the entries that
+ *   pre-check `bias` (mb_mutex_lock_threaded, mb_mutex_trylock_raw_as),
+ *   which then never write it.  Nobody writes mb_lock_nobody: its in[]
+ *   stays NULL, and an unlock through it is the word's.
+ * - mb_lock_entry, &mb_lock_sink: mb_lock_me(), what the _at entries
+ *   (mb_lock_if_biased_at) write, with no pre-check.  Threads without a
+ *   record all store into mb_lock_sink, so its in[] holds whatever one of
+ *   them stored last: it is written, never read for a decision.  Its
+ *   readers: the entry's own re-read of `bias` (never &mb_lock_sink: the
+ *   entry fails, clears and takes the word), mb_unlock_biased_at (only
+ *   after an entry that succeeded, so never through the sink) and the
+ *   revokers (they read the record `bias` names, never the sink).  Every
+ *   unlock of a hold that may be the word's goes through mb_lock_self
+ *   (mb_unlock_mt too, not its caller's me), so a sink holding mx from
+ *   another thread's entry cannot pass for our biased hold of mx.
+ * The pre-check shared one record for both (nobody) and cost a load and
+ * a compare a biased entry (threaded aging:8m64k 782 -> 769,
+ * cell:aged90:256:zero:20 1900 -> 1874, drain 1379 -> 1371 instructions
+ * a call without it); a test of "no record yet" in mb_lock_me() instead
+ * cost all of that back (780, 1896, 1385): its callers read it about as
+ * often as they enter.  One thread runs none of it, but LTO allocates
+ * the registers of mb_scan_linear and mb_visit_linear_bulk, which inline
+ * the threaded visit, otherwise: drain 1301 -> 1311, aged:256 1712 ->
+ * 1720 (the 17's sum +37, threaded -182).  tests/race/test_race_sink.c
+ * keeps record-less threads hammering a lock by both kinds of entry
+ * (with one record for both views an unlock takes another's entry for
+ * its own and the word is never released).
+ */
 extern _Thread_local struct mb_lock_thr *mb_lock_self
     __attribute__((tls_model("initial-exec")));
-extern struct mb_lock_thr mb_lock_nobody;
+extern _Thread_local struct mb_lock_thr *mb_lock_entry
+    __attribute__((tls_model("initial-exec")));
+extern struct mb_lock_thr mb_lock_nobody, mb_lock_sink;
 extern _Atomic uint32_t mb_bias_need; /* the streak that biases a lock (lock.c) */
 /* biases this thread was granted (mb_lock_epoch); this thread's alone */
 extern _Thread_local uint64_t mb_bias_grants __attribute__((tls_model("initial-exec")));
@@ -284,6 +319,9 @@ mb_bias_enter_at(struct mb_lock_thr *me, struct mb_mutex *mx, int rank, bool nes
 
 	if (nested && atomic_load_explicit(in, memory_order_relaxed))
 		return false;
+	/* not nested: no hold of this rank's slot to overwrite (the sink's
+	   in[] is other threads' leftovers, see mb_lock_entry) */
+	assert(nested || me == &mb_lock_sink || !atomic_load_explicit(in, memory_order_relaxed));
 	atomic_store_explicit(in, mx, memory_order_relaxed);
 	atomic_signal_fence(memory_order_seq_cst); /* the load stays after the store */
 	if (MB_LIKELY(atomic_load_explicit(&mx->bias, memory_order_relaxed) == me))
@@ -596,21 +634,22 @@ void mb_lock_noted(struct mb_mutex *mx);
 void mb_unlock_noted(struct mb_mutex *mx);
 #endif
 /*
- * The _at forms are for a caller that read mb_lock_self once (me) for
+ * The _at forms are for a caller that read mb_lock_me() once (me) for
  * several holds and knows mx's rank (a constant: a slot lock's is 0, its
- * zeroed memory's, which indexes a record's in[]).  me may still be
- * &mb_lock_nobody when a hold since made this thread its record: no lock
- * is biased to nobody, so its holds are the word's.
+ * zeroed memory's, which indexes a record's in[]).  me may be
+ * &mb_lock_sink, also when a hold since made this thread its record: no
+ * lock is biased to the sink, so its holds are the word's.  The entry
+ * goes straight to the record's store and the re-read of `bias`, with no
+ * pre-check of it (mb_lock_entry says why that is safe).  The caller
+ * holds no lock of mx's rank slot (debug builds assert it).
  */
 struct mb_lock_thr;
 #ifdef MB_LOCK_FUTEX
-#define mb_lock_me() mb_lock_self
+#define mb_lock_me() mb_lock_entry
 static inline __attribute__((always_inline)) bool
 mb_lock_if_biased_at(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
 {
-	/* relaxed: as in mb_mutex_lock_raw */
-	if (atomic_load_explicit(&mx->bias, memory_order_relaxed) != me ||
-	    !mb_bias_enter_at(me, mx, rank, false))
+	if (!mb_bias_enter_at(me, mx, rank, false))
 		return false;
 #ifdef MB_DEBUG
 	mb_lock_noted(mx);
@@ -632,12 +671,13 @@ mb_unlock_biased_at(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
 
 static inline __attribute__((always_inline)) bool mb_lock_if_biased(struct mb_mutex *mx)
 {
-	return mb_lock_if_biased_at(mx, mx->rank, mb_lock_self);
+	return mb_lock_if_biased_at(mx, mx->rank, mb_lock_me());
 }
 
+/* after a hold that succeeded, mb_lock_me() is the thread's own record */
 static inline __attribute__((always_inline)) void mb_unlock_biased(struct mb_mutex *mx)
 {
-	mb_unlock_biased_at(mx, mx->rank, mb_lock_self);
+	mb_unlock_biased_at(mx, mx->rank, mb_lock_me());
 }
 #else
 #define mb_lock_me() ((struct mb_lock_thr *)NULL) /* nothing is biased */
@@ -709,7 +749,7 @@ static inline bool mb_held_alone_since(const struct mb_mutex *mx, int rank, uint
 
 /*
  * A trylock and its unlock for a path that knows the process threaded and
- * read mb_lock_self once (me: alloc.c's power-of-two fast path, whose
+ * read mb_lock_me() once (me: alloc.c's power-of-two fast path, whose
  * one-thread copy takes mb_trylock_one), on a lock of a constant rank of
  * which it holds none (mb_alloc's top: so the biased entry needs no
  * nested test, as mb_trylock's).  Debug builds and pthread locks:
@@ -744,9 +784,13 @@ static inline __attribute__((always_inline)) void mb_lock_mt(struct mb_mutex *mx
 	mb_mutex_lock_threaded(mx);
 }
 
+/* me is the caller's mb_lock_me(), which may be the sink: the test of
+   the hold is on mb_lock_self (see mb_lock_entry) */
 static inline __attribute__((always_inline)) void mb_unlock_mt(struct mb_mutex *mx, int rank,
 								struct mb_lock_thr *me)
 {
+	(void)me;
+	me = mb_lock_self;
 	if (atomic_load_explicit(&me->in[rank], memory_order_relaxed) == mx) {
 		atomic_store_explicit(&me->in[rank], NULL, memory_order_release);
 		return;

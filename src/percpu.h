@@ -192,7 +192,7 @@ static inline bool mb_resv_take_exact_held(struct mb_pcpu *slot, uint64_t need, 
 
 /*
  * mb_resv_take_exact for a caller that knows the process threaded and read
- * mb_lock_self (me; mb_trylock_mt): the slot lock's biased hold inline,
+ * mb_lock_me() (me; mb_trylock_mt): the slot lock's biased hold inline,
  * with no call and no second read of the thread's record; else reserve.c's
  * general hold.  The slot lock's rank is 0 (zeroed memory, struct mb_pcpu).
  */
