@@ -140,3 +140,24 @@ uint32_t mb_count_zero_bits(const uint64_t *map, uint32_t start, uint32_t len)
 	MB_FOR_RANGE_WORDS(start, len, w, mask, n += (uint32_t)__builtin_popcountll(~map[w] & mask));
 	return n;
 }
+
+/* The free-word summary of a bitmap (mb_int.h, mb_fws): a bit a word. */
+void mb_fws_build(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *fws)
+{
+	memset(fws, 0, mb_fws_words(vol) * sizeof(uint64_t));
+	for (uint32_t w = 0; w < vol->bitmap_words; w++)
+		fws[w >> 6] |= (uint64_t)(bitmap[w] != ~0ULL) << (w & 63);
+}
+
+/* Does fws summarize bitmap: a bit set over every word with a free block
+   (one over a full word may be left by a mark)?  (mb_check, asserts) */
+bool mb_fws_ok(const struct mb_volume *vol, const uint64_t *bitmap, const uint64_t *fws)
+{
+	for (uint32_t w = 0; w < vol->bitmap_words; w++)
+		if (~bitmap[w] && !mb_test_bit(fws, w))
+			return false;
+	for (uint32_t w = vol->bitmap_words; w < mb_fws_words(vol) * 64; w++)
+		if (mb_test_bit(fws, w))
+			return false;
+	return true;
+}

@@ -296,6 +296,7 @@ void mb_buddy_generate(struct mb_volume *vol, struct mb_group *grp)
 	struct mb_buddy_summary sum;
 
 	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, &sum);
+	mb_fws_build(vol, grp->bb_bitmap, mb_fws(vol, grp));
 	mb_runsum_invalidate_locked(vol, grp); /* built by its first query */
 	mb_buddy_apply_summary_locked(vol, grp, &sum);
 }
@@ -491,6 +492,62 @@ static inline void mb_bitmap_mark_clear(uint64_t *map, uint32_t start, uint32_t 
 	map[last] |= tail;
 	mb_words_fill16(map + w + 1);
 	mb_words_fill16(map + last - 16);
+}
+
+/*
+ * The free-word summary (mb_fws) after [start, start + len), len >= 1, was
+ * freed: every word it meets holds a free block now.  A mark needs no
+ * update (a set bit over a full word only costs a look, and the next
+ * search clears it: mb_fws_next_free); kept in every mark it cost raw:256
+ * 19 instructions a call, raw:1 7, aging:triangle 64.
+ */
+static inline void mb_fws_freed(const struct mb_volume *vol, const struct mb_group *grp,
+				uint32_t start, uint32_t len)
+{
+	uint32_t w = start >> 6;
+
+	mb_set_bits(mb_fws(vol, grp), w, ((start + len - 1) >> 6) - w + 1);
+	assert(mb_fws_ok(vol, grp->bb_bitmap, mb_fws(vol, grp)));
+}
+
+/*
+ * The first free block after x (bpg if none), x used: the rest of x's
+ * word, then the words the summary names, each of whose bits found over a
+ * full word (marked so since) is cleared on the way.  bb_lock held: the
+ * summary is the group's, a const scan's all the same.
+ */
+static inline uint32_t mb_fws_next_free(const struct mb_volume *vol, const struct mb_group *grp,
+					uint32_t x)
+{
+	const uint64_t *map = grp->bb_bitmap;
+	uint32_t w = x >> 6;
+	uint64_t f = ~map[w] & (~0ULL << (x & 63));
+
+	if (!f) {
+		uint64_t *fws = mb_fws(vol, grp);
+		uint32_t n = w + 1, i = n >> 6;
+
+		if (n >= vol->bitmap_words)
+			return vol->bpg;
+		uint64_t m = fws[i] & (~0ULL << (n & 63));
+
+		for (;;) {
+			while (!m) {
+				if (++i >= mb_fws_words(vol))
+					return vol->bpg;
+				m = fws[i];
+			}
+			w = (i << 6) + (uint32_t)__builtin_ctzll(m);
+			f = ~map[w];
+			if (f)
+				break;
+			m &= m - 1;
+			fws[i] &= ~(1ULL << (w & 63)); /* full since: clear it */
+		}
+	}
+	uint32_t p = (w << 6) + (uint32_t)__builtin_ctzll(f);
+
+	return p < vol->bpg ? p : vol->bpg;
 }
 
 /*
@@ -1528,6 +1585,7 @@ void mb_buddy_free_validated(struct mb_volume *vol, struct mb_group *grp, mb_grp
 		b += 1u << k;
 		rest -= 1u << k;
 	}
+	mb_fws_freed(vol, grp, start, len);
 	/* neither side free: the run is the range, which the tree then
 	   need not look for (mb_rs_leaf_mark) */
 	mb_runsum_mark_locked(vol, grp, start, len, false, !before && !after);
@@ -1785,7 +1843,8 @@ void mb_buddy_scan1(const struct mb_volume *vol, const struct mb_group *grp, mb_
 				return;
 		}
 		if (mb_test_bit(map, x)) {
-			x = mb_find_next_zero_bit(map, vol->bpg, x);
+			assert(mb_fws_next_free(vol, grp, x) == mb_find_next_zero_bit(map, vol->bpg, x));
+			x = mb_fws_next_free(vol, grp, x);
 			if (x >= vol->bpg)
 				return;
 		}

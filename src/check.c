@@ -101,6 +101,8 @@ static void mb_check_counters(struct mb_volume *vol, struct mb_group *grp, mb_gr
 	mb_buddy_build_runs(vol, grp->bb_bitmap, b->buddy, &sum);
 	if (memcmp(b->buddy, grp->bb_buddy, vol->buddy_words * sizeof(uint64_t)))
 		mb_report(r, "group %u: buddy differs from a rebuild\n", g);
+	if (!mb_fws_ok(vol, grp->bb_bitmap, mb_fws(vol, grp)))
+		mb_report(r, "group %u: free-word summary misses a free word\n", g);
 	if (memcmp(sum.counters, grp->bb_counters, sizeof(sum.counters)))
 		mb_report(r, "group %u: bb_counters differ from a rebuild\n", g);
 	if (sum.free != grp->bb_free || sum.frags != grp->bb_fragments ||

@@ -273,12 +273,13 @@ void mb_groups_destroy(struct mb_volume *vol)
 	vol->zero_map = NULL;
 }
 
-/* Bytes of a group's derived buffer (buddy, free-run tree), in whole cache
-   lines: the arena hands them out on a line's start, so the buddy's top
-   orders share one line (volume.c lays them out first). */
+/* Bytes of a group's derived buffer (buddy, free-run tree, free-word
+   summary), in whole cache lines: the arena hands them out on a line's
+   start, so the buddy's top orders share one line (volume.c lays them out
+   first). */
 size_t mb_group_derived_bytes(const struct mb_volume *vol)
 {
-	size_t b = ((size_t)vol->buddy_words + mb_runsum_words(vol)) * sizeof(uint64_t);
+	size_t b = ((size_t)vol->fws_off + mb_fws_words(vol)) * sizeof(uint64_t);
 
 	return (b + MB_CACHELINE - 1) & ~(size_t)(MB_CACHELINE - 1);
 }

@@ -1337,6 +1337,7 @@ struct mb_volume {
 	uint32_t mb_maxs[MB_MAX_ORDERS];     /* buddy order k: bits (bpg >> k) */
 	uint32_t buddy_words;
 	uint32_t rs_leaves;  /* leaves of a group's run tree (runsum.c) */
+	uint32_t fws_off;    /* words from bb_buddy to the free-word summary (mb_fws) */
 	/* geo.first_data_block in 64 bits: one subtract from a block (x86
 	   has none of a 32-bit memory operand) */
 	uint64_t data_first;
@@ -1607,6 +1608,35 @@ void mb_clear_bits(uint64_t *map, uint32_t start, uint32_t len);
 bool mb_range_all_set(const uint64_t *map, uint32_t start, uint32_t len);
 bool mb_range_all_clear(const uint64_t *map, uint32_t start, uint32_t len);
 uint32_t mb_count_zero_bits(const uint64_t *map, uint32_t start, uint32_t len);
+
+/*
+ * A group's free-word summary: a bit a word of bb_bitmap, set over every
+ * word that holds a free block (bits past bitmap_words clear), so that a
+ * search for the next free block skips a used stretch 64 words a summary
+ * word instead of a word at a time.  The one-block scan (mb_buddy_scan1)
+ * jumps over used stretches of hundreds of words after the round's holes
+ * are taken: cell:aged90:1:zero:20 read ~320 bitmap words a call for it.
+ * A bit over a full word is allowed: marks leave theirs (each mark's
+ * update cost 7 to 64 instructions a call in the other probes), and the
+ * search that finds one clears it (mb_fws_next_free).  A free sets its
+ * words' bits (mb_fws_freed): every change that frees a block is in
+ * buddy.c, next to the run tree's mark.  Derived from the bitmap, as the
+ * buddy: it lives in the derived buffer after the run tree (vol->fws_off;
+ * 8 words for 32768 blocks), built with the buddy (mb_buddy_generate, the
+ * pristine template).  mb_check and the asserts check it (mb_fws_ok).
+ * Locking: bb_lock, as the bitmap.
+ */
+static inline uint32_t mb_fws_words(const struct mb_volume *vol)
+{
+	return (vol->bitmap_words + 63) >> 6;
+}
+
+static inline uint64_t *mb_fws(const struct mb_volume *vol, const struct mb_group *grp)
+{
+	return grp->bb_buddy + vol->fws_off;
+}
+void mb_fws_build(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *fws);
+bool mb_fws_ok(const struct mb_volume *vol, const uint64_t *bitmap, const uint64_t *fws);
 
 /* reserve.c: the free-block counter (per-CPU stripes) and reservations */
 void mb_free_counter_add(struct mb_volume *vol, int64_t delta);

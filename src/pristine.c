@@ -37,14 +37,15 @@ struct mb_pristine {
 	uint32_t head, tail;
 	struct mb_buddy_summary sum; /* what the build counted */
 	/* bitmap_words of the bitmap, then the derived buffer as group.c
-	   lays it out (buddy_words of buddy, then the run tree, stale): one
-	   memcpy; then the run tree built (vol->rs_pristine) */
+	   lays it out (buddy_words of buddy, then the run tree, stale, then
+	   the free-word summary): one memcpy; then the run tree built
+	   (vol->rs_pristine) */
 	uint64_t words[];
 };
 
 static size_t mb_pristine_derived_words(const struct mb_volume *vol)
 {
-	return (size_t)vol->buddy_words + mb_runsum_words(vol);
+	return (size_t)vol->fws_off + mb_fws_words(vol);
 }
 
 /* The template, if it fits a group of grp's shape with rsv metadata blocks. */
@@ -140,6 +141,7 @@ static const struct mb_pristine *mb_pristine_publish(struct mb_volume *vol, stru
 	struct mb_pristine *expected = NULL;
 
 	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, sum);
+	mb_fws_build(vol, grp->bb_bitmap, mb_fws(vol, grp));
 	/* the fields a stale node does not use are zeroes in every copy */
 	memset(mb_runsum_tree(vol, grp), 0, mb_runsum_words(vol) * sizeof(uint64_t));
 	mb_runsum_invalidate_locked(vol, grp);
@@ -195,6 +197,7 @@ static void mb_pristine_verify_locked(struct mb_volume *vol, struct mb_group *gr
 		mb_buddy_build(vol, grp->bb_bitmap, buddy, &sum);
 		assert(!memcmp(buddy, grp->bb_buddy, vol->buddy_words * sizeof(uint64_t)));
 		assert(!memcmp(&sum, &t->sum, sizeof(sum)));
+		assert(mb_fws_ok(vol, grp->bb_bitmap, mb_fws(vol, grp)));
 		/* marked again in place: the same nodes if the copy was right */
 		memcpy(tree, mb_runsum_tree(vol, grp), twords * sizeof(uint64_t));
 		mb_runsum_invalidate_locked(vol, grp);

@@ -79,6 +79,8 @@ static int mb_geometry_resolve(struct mb_volume *vol, const struct mb_geometry *
 	vol->mb_maxs[0] = vol->bpg;
 	vol->buddy_words = off ? off : 1;
 	vol->rs_leaves = mb_runsum_leaves_for(vol->bitmap_words);
+	/* the free-word summary after the run tree: the derived buffer's end */
+	vol->fws_off = vol->buddy_words + (uint32_t)mb_runsum_words(vol);
 	return 0;
 }
 
