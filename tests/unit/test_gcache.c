@@ -528,7 +528,7 @@ TEST(built_group_in_8k)
 	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
 	struct mb_group *grp = mb_group_at(vol, 1);
 	size_t bitmap = vol->bitmap_words * sizeof(uint64_t);
-	size_t derived = (vol->buddy_words + mb_runsum_words(vol)) * sizeof(uint64_t);
+	size_t derived = (vol->fws_off + mb_fws_words(vol)) * sizeof(uint64_t);
 
 	ASSERT_TRUE(grp->bb_buddy && grp->bb_bitmap == grp->bb_disk);
 	printf("built group: struct %zu + bitmap %zu + buddy %zu + run tree %zu bytes\n",
@@ -764,7 +764,7 @@ TEST(arena_pieces_by_kind_and_apart)
 
 	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
 	size_t dur = vol->bitmap_words * sizeof(uint64_t);
-	size_t der = ((vol->buddy_words + mb_runsum_words(vol)) * sizeof(uint64_t) + 63) & ~(size_t)63;
+	size_t der = ((vol->fws_off + mb_fws_words(vol)) * sizeof(uint64_t) + 63) & ~(size_t)63;
 	struct mb_group *g0 = mb_group_at(vol, 0);
 
 	mb_lock(&g0->bb_lock);
