@@ -16,8 +16,11 @@
  * thread, plain stores (gset.h); the moves' level-0 words take plain
  * stores with threads too, under the word's lock (gset.h), and only the
  * summaries above them these RMWs.  A family word (fam) is one more level
- * above the top word, shared by a family of sets: a bit per set, kept the
- * same way.
+ * above the top word, shared by a family of sets: a bit per set, set by
+ * an adder that filled the top word, and cleared by a remover that
+ * emptied it, which then looks at the top word again (mb_gset_fam_clear;
+ * gset.h's threaded adders of two-level sets look at the bit rather than
+ * at the top word's old value: above mb_gset_up_mt).
  *
  * A fill (volume creation: every group is pristine, so in the sets of the
  * pristine orders) maps a file of its words copy-on-write rather than
@@ -375,20 +378,22 @@ void mb_gset_del_one_up(struct mb_gset *s, uint32_t wi)
  * summary set after it does).  A summary set (l >= 1, and the family word)
  * is a release, pairing with the acquire clear of a remover
  * (mb_gset_clear_summary) so that the remover's re-check sees the word
- * below non-empty.
+ * below non-empty; seq_cst (on x86-64 the same `lock` instruction), as
+ * the top word and the family word are written by gset.h's mb_gset_up_mt
+ * too, whose protocol needs it (there).
  */
 static inline void mb_gset_add_at(struct mb_gset *s, int l, uint32_t i)
 {
 	for (; l < s->nlevels; l++, i >>= 6) {
 		uint64_t old = atomic_fetch_or_explicit(&s->lvl[l][i >> 6], 1ULL << (i & 63),
-							l ? memory_order_release
+							l ? memory_order_seq_cst
 							  : memory_order_relaxed);
 
 		if (old)
 			return; /* the word was non-empty: its summary bit is set */
 	}
 	if (s->fam) /* the top word was empty */
-		atomic_fetch_or_explicit(s->fam, s->fam_bit, memory_order_release);
+		atomic_fetch_or_explicit(s->fam, s->fam_bit, memory_order_seq_cst);
 }
 
 void mb_gset_add(struct mb_gset *s, uint32_t g)
@@ -406,12 +411,13 @@ void mb_gset_add_up(struct mb_gset *s, uint32_t wi)
 #ifdef MB_TESTING
 void (*mb_gset_family_hook)(struct mb_gset *s);
 void (*mb_gset_recheck_hook)(struct mb_gset *s, int l);
+void (*mb_gset_adder_hook)(struct mb_gset *s);
 #endif
 
 /*
  * Threads: word *cur of level l emptied; clears its summary bit pbit in
- * *par (level l + 1, or the family word above the top) and re-checks
- * *cur.  Returns whether *par may have emptied too (the caller goes on
+ * *par (level l + 1; the family word above the top: mb_gset_fam_clear)
+ * and re-checks *cur.  Returns whether *par may have emptied too (the caller goes on
  * up).  The clear is an acquire, pairing with the release set of an adder
  * that filled *cur and then set pbit before our clear: the relaxed
  * re-check then sees its member.  Finding one, we set pbit again as an
@@ -422,10 +428,6 @@ void (*mb_gset_recheck_hook)(struct mb_gset *s, int l);
 static bool mb_gset_clear_summary(struct mb_gset *s, int l, uint32_t wi, _Atomic uint64_t *cur,
 				  _Atomic uint64_t *par, uint64_t pbit)
 {
-#ifdef MB_TESTING
-	if (par == s->fam && mb_gset_family_hook)
-		mb_gset_family_hook(s);
-#endif
 	uint64_t pold = atomic_fetch_and_explicit(par, ~pbit, memory_order_acquire);
 
 #ifdef MB_TESTING
@@ -433,10 +435,7 @@ static bool mb_gset_clear_summary(struct mb_gset *s, int l, uint32_t wi, _Atomic
 		mb_gset_recheck_hook(s, l);
 #endif
 	if (atomic_load_explicit(cur, memory_order_relaxed)) { /* an adder raced us */
-		if (par != s->fam)
-			mb_gset_add_at(s, l + 1, wi);
-		else
-			atomic_fetch_or_explicit(par, pbit, memory_order_release);
+		mb_gset_add_at(s, l + 1, wi);
 		return false;
 	}
 	return !(pold & ~pbit);
@@ -453,8 +452,7 @@ static void mb_gset_del_up(struct mb_gset *s, uint32_t g)
 			return;
 	}
 	if (s->fam) /* the top word emptied */
-		mb_gset_clear_summary(s, s->nlevels - 1, 0, &s->lvl[s->nlevels - 1][0], s->fam,
-				      s->fam_bit);
+		mb_gset_fam_clear(s);
 }
 
 /*
@@ -487,12 +485,23 @@ void mb_gset_del_up_wi(struct mb_gset *s, uint32_t wi)
 	mb_gset_del_up(s, wi << 6);
 }
 
-/* gset.h's mb_gset_up_mt: its remover emptied s's top word (the summary
-   above it the family word): the family bit's clear, as mb_gset_del_up's. */
+/*
+ * Threads: a remover saw s's top word empty (gset.h, mb_gset_up_mt's R3 to
+ * R5; mb_gset_del_up): the family bit's clear, then a look at the top
+ * word, and the bit set again if an adder filled it meanwhile.  Blind
+ * RMWs, seq_cst (why: above mb_gset_up_mt); the clear's old value, which
+ * mb_gset_clear_summary reads for the level above, has no use here: there
+ * is none.
+ */
 void mb_gset_fam_clear(struct mb_gset *s)
 {
-	mb_gset_clear_summary(s, s->nlevels - 1, 0, &s->lvl[s->nlevels - 1][0], s->fam,
-			      s->fam_bit);
+#ifdef MB_TESTING
+	if (mb_gset_family_hook)
+		mb_gset_family_hook(s);
+#endif
+	atomic_fetch_and_explicit(s->fam, ~s->fam_bit, memory_order_seq_cst); /* R3 */
+	if (atomic_load_explicit(&s->top, memory_order_seq_cst)) /* R4: an adder raced us */
+		atomic_fetch_or_explicit(s->fam, s->fam_bit, memory_order_seq_cst); /* R5 */
 }
 
 bool mb_gset_test(const struct mb_gset *s, uint32_t g)

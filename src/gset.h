@@ -13,8 +13,8 @@
  * vol->set_locks (group_sets.c), which every writer of these sets' level
  * 0 holds.  The summaries above are shared by the words of many locks:
  * `one`, plain too, and a remover needs no re-check; else the atomic
- * protocol of gset.c (mb_gset_add_up, mb_gset_del_up_wi), its RMWs inline
- * for a set of two levels (mb_gset_up_mt).
+ * protocol of gset.c (mb_gset_add_up, mb_gset_del_up_wi), or for a set of
+ * two levels blind RMWs inline (mb_gset_up_mt, mb_gset_top_mt).
  */
 #ifndef MB_GSET_H
 #define MB_GSET_H
@@ -123,22 +123,66 @@ static inline __attribute__((always_inline)) void mb_gset_up_one(struct mb_gset 
 		mb_gset_word_plain(s->fam, s->fam_bit, add);
 }
 
+#ifdef MB_TESTING
+/* Test-only: called by a threaded adder of a two-level set with a family
+   word (mb_gset_up_mt) after its look at the family bit (A2), before it
+   sets the bit (A3) if it found it clear. */
+extern void (*mb_gset_adder_hook)(struct mb_gset *s);
+#endif
+
 /*
  * With threads: the summary above level 0's word wi, which has a member now
  * after none (add) or has emptied.  A set of two levels (65 to 4096
- * groups, the top one word) takes gset.c's RMWs here inline, the same ones
- * in the same order with the same memory orders (mb_gset_add_at from
- * level 1; mb_gset_clear_summary of the top word's bit, then of the family
- * bit): the protocol above mb_gset_del is unchanged, and only the calls go
- * -- two of them a word a move emptied or filled, with the move's own
- * (mb_gset_move_ge, out of line, now gone): threaded aging:8m64k 1032 ->
- * 952 instructions a call, aging:triangle 2937 -> 2900, one thread -2
- * (test_gset's gset_move_ge_threaded_two_levels_races).  The remover's
- * re-check of word wi stays: its writers are excluded (gset.h), so it
- * finds the word empty, but it is the protocol's step.  Its re-add (an
- * adder raced it) and the family bit's clear are calls: rare, or a set
- * emptied.  Other shapes: gset.c.  two: the caller knows s has two
- * levels (MB_GSET_MT2), and the test of it goes.
+ * groups, the top one word: a volume's exact sets, largest_set and
+ * avg_set, with a family word, largest_orders / avg_orders) inline, and
+ * with no RMW whose old value is read: on x86-64 each such is a
+ * compare-exchange loop (a load, the op, `lock cmpxchg`, a branch back),
+ * where an RMW whose result goes unused is one `lock or` / `lock and`, as
+ * is one whose result is only tested for zero (gcc 12 then tests the
+ * instruction's flags).
+ *
+ * The top word's bit wi has one writer at a time, the holder of set lock
+ * wi (group_sets.c; gset.h's head): it changes only as word wi fills or
+ * empties, and the writer knows that from its own word.  So it takes a
+ * blind RMW (other bits of the word are other locks'), and a remover
+ * needs no re-check of word wi: no adder of it can race (mb_gset_top_mt,
+ * the families' sets, argues the same).  mb_gset_add and mb_gset_del
+ * (creation, tests) must not run on a set while threaded moves do.
+ *
+ * The family word is every lock's: its bit is kept by a look rather than
+ * by the old value of the top word.
+ *   adder:   A1 top |= bit; A2 look at the family bit; A3 if clear, set it.
+ *   remover: R1 top &= ~bit; R2 if that left top empty (R1's result):
+ *            R3 clear the family bit; R4 look at top; R5 if non-empty,
+ *            set the family bit again (mb_gset_fam_clear).
+ * All seq_cst (x86-64: the RMWs are lock-prefixed, full barriers; the
+ * loads plain movs: no instruction more).  Why no family bit stays
+ * clear over a non-empty top word once the writers stop: take the last
+ * time the top word went from empty to non-empty, an adder's A1 (only
+ * adders set top bits), and call it T; in the single order S of the
+ * seq_cst operations its A2 follows it.  After T the top word never
+ * empties, so an R1 after T leaves it non-empty and starts no clear.  If A2
+ * saw the family bit clear, A3 sets it; if set, A2 read the latest write
+ * to the bit before it in S, a set.  Either way the bit is set at some
+ * point after T in S, and any clear R3 later than that in S is followed
+ * by its R4, later than T: it sees the top word non-empty, and R5 sets
+ * the bit again.  So the last write to the bit sets it.  This is the
+ * store-buffering shape (A: write top, read fam; R: write fam, read top):
+ * acquire and release are not enough, seq_cst is (neither load may pass
+ * the RMW before it).  A family bit left set over an empty top word (an
+ * R5 for an adder whose bit has gone again) is a hint, as a stale summary
+ * bit is (gset.c); with one writer at a time, as in every probe, the bits
+ * come out exact, as before.  Tests: test_gset's
+ * gset_move_ge_threaded_two_levels_races (hooks between the steps),
+ * gset_threads_move_ge, gset_random_vs_naive (MB_GSET_MT2).
+ * Threaded aging:8m64k 782 -> 769 instructions a call, aging:triangle
+ * 2175 -> 2169, raw:256 441 -> 438, sum of the 17 -35 (the
+ * compare-exchange loops and the remover's re-check of word wi go; the
+ * family clear, blind, LTO now inlines at most sites, a call of gset.c's
+ * general step before); one thread unchanged.
+ * Other shapes: gset.c.
+ * two: the caller knows s has two levels (MB_GSET_MT2), and the test of
+ * it goes.
  */
 static inline __attribute__((always_inline)) void mb_gset_up_mt(struct mb_gset *s, uint32_t wi,
 								 bool add, bool two)
@@ -154,22 +198,26 @@ static inline __attribute__((always_inline)) void mb_gset_up_mt(struct mb_gset *
 	uint64_t bit = 1ULL << wi; /* wi < 64: level 0 has at most 64 words */
 
 	if (add) {
-		/* release: pairs with a remover's acquire clear (gset.c) */
-		if (!atomic_fetch_or_explicit(&s->top, bit, memory_order_release) && s->fam)
-			atomic_fetch_or_explicit(s->fam, s->fam_bit, memory_order_release);
-		return;
-	}
-	/* acquire: pairs with an adder's release set of the bit (gset.c) */
-	uint64_t pold = atomic_fetch_and_explicit(&s->top, ~bit, memory_order_acquire);
+		/* A1; seq_cst, so a release too: a reader that sees the bit
+		   sees word wi's member */
+		atomic_fetch_or_explicit(&s->top, bit, memory_order_seq_cst);
+		if (s->fam) {
+			uint64_t f = atomic_load_explicit(s->fam, memory_order_seq_cst); /* A2 */
 
 #ifdef MB_TESTING
-	if (mb_gset_recheck_hook)
-		mb_gset_recheck_hook(s, 0);
+			if (mb_gset_adder_hook)
+				mb_gset_adder_hook(s);
 #endif
-	if (MB_UNLIKELY(atomic_load_explicit(&s->lvl[0][wi], memory_order_relaxed)))
-		mb_gset_add_up(s, wi); /* an adder raced us: its bit again, as it sets it */
-	else if (!(pold & ~bit) && s->fam)
-		mb_gset_fam_clear(s); /* the top word emptied */
+			if (MB_UNLIKELY(!(f & s->fam_bit))) /* A3 */
+				atomic_fetch_or_explicit(s->fam, s->fam_bit, memory_order_seq_cst);
+		}
+		return;
+	}
+	/* R1, R2 (the test of its result: the `lock and`'s flags); R3 to R5 a
+	   call, a set emptied */
+	if (MB_UNLIKELY(!(atomic_fetch_and_explicit(&s->top, ~bit, memory_order_seq_cst) & ~bit)) &&
+	    s->fam)
+		mb_gset_fam_clear(s);
 }
 
 /* Level 0's word wi has a member now after none (add), or has emptied:
