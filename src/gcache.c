@@ -2,7 +2,7 @@
 /*
  * gcache.c - which groups keep their derived state built.  A loaded group
  * has a durable on-disk bitmap (bb_disk), an in-core bitmap (bb_disk itself
- * while no PA -- but a tail-clean one, below --, pending free or trim makes
+ * while no PA -- but one listed under the lock, below --, pending free or trim makes
  * them differ: group.c) and
  * derived state: the buddy and the run summary, rebuilt from the bitmap by
  * mb_group_load_locked.  ext4 keeps buddy pages in the
@@ -121,25 +121,28 @@ static void mb_gcache_copy_release(struct mb_volume *vol, uint64_t *mem)
  * group is built: its frees change the on-disk map alone, in the apply
  * pass of mb_free, where an allocation could not fail cleanly.
  *
- * Shared with PAs.  A new PA whose unused blocks will be exactly its clean
- * tail -- a group PA; an inode PA whose request's share is its front
- * (mb_pa_new_tail_clean) -- does not need the copy: while every PA listed
- * in a shared group is so ("tail-clean": [pa_clean_off, its end) unused,
- * the rest of it used on disk), the on-disk map is bb_disk minus those
- * tails, which the buddy marked in it (mb_gcache_pa_tail).  The copy waits
- * for whatever would make the two differ otherwise, or reads the on-disk
- * map apart from the in-core one, and then splits the maps
- * (mb_gcache_unshare_locked clears the tails from bb_disk): a take past a
- * PA's pa_clean_off (a hole below the tail), a free that meets a PA, an
- * imposed PA, a PA not made at its front or listed after the lock
- * (legacy), a trim's hold.  Until then a PA's take sets bits the buddy
- * set already (a no-op on a shared map), its discard frees its tail in the
- * buddy (which clears what on disk was clear), and readers of the on-disk
- * map derive it (mb_gcache_disk_view_locked, mb_gcache_disk_used_locked,
- * mb_gcache_tail_blocks_locked).  Most PAs of a file's lanes are so and are
- * used up or discarded before anything splits them: the 4 KiB copy (and
- * its release when the group goes cold) was ~140 instructions a call of
- * the aged90 zero cell's file lane, one a PA made.
+ * Shared with PAs.  A new PA under the seq policy -- listed under the
+ * lock that made it -- does not need the copy: its unused blocks are at
+ * most two runs, set in the shared map by the buddy and clear on disk,
+ * and the rest of it is used on disk: a group PA's whole range, its clean
+ * tail; an inode PA's front [its start, pa_front_end) -- blocks below its
+ * request's share, when mb_inode_pa_lstart placed it before the request --
+ * and its clean tail [pa_clean_off, its end), the share between them
+ * (mb_gcache_pa_run).  While every PA listed in a shared group is so, the
+ * on-disk map is bb_disk minus those runs.  The copy waits for whatever
+ * would make the two differ otherwise, or reads the on-disk map apart
+ * from the in-core one, and then splits the maps (mb_gcache_unshare_locked
+ * clears the runs from bb_disk): a take past a PA's pa_clean_off or below
+ * its pa_front_end (a hole in a run), a free that meets a PA, an imposed
+ * PA, a PA listed after the lock (legacy), a trim's hold.  Until then a
+ * PA's take sets bits the buddy set already (a no-op on a shared map), its
+ * discard frees its runs in the buddy (which clears what on disk was
+ * clear), and readers of the on-disk map derive it
+ * (mb_gcache_disk_view_locked, mb_gcache_disk_used_locked,
+ * mb_gcache_tail_blocks_locked).  Most PAs of a file's lanes are used up
+ * or discarded before anything splits them: the 4 KiB copy (and its
+ * release when the group goes cold) was ~140 instructions a call of the
+ * aged90 zero cell's file lane, one a PA made, when every PA copied.
  *
  * Hysteresis.  A hot group makes and loses PAs over and over (a file
  * appending through it): sharing at every last PA and copying at every
@@ -165,28 +168,52 @@ static void mb_gcache_copy_release(struct mb_volume *vol, uint64_t *mem)
  */
 
 /*
- * A PA listed in a shared group is tail-clean (above): its unused blocks,
- * set in the shared map by the buddy and clear on disk, are [*from, *to)
- * in group offsets -- a group PA's whole range (handed out from its front,
- * so pa_clean_off is its start), an inode PA's clean tail.  bb_lock held.
+ * A PA listed in a shared group has its unused blocks, set in the shared
+ * map by the buddy and clear on disk, in at most two runs (above): run 0,
+ * an inode PA's front, [its start, pa_front_end); run 1, its clean tail,
+ * [pa_clean_off, its end) -- a group PA's whole range (handed out from its
+ * front, so pa_clean_off is its start, and pa_front_end 0).  Each is
+ * [*from, *to) in group offsets, empty when *from >= *to.  bb_lock held.
  */
-static inline void mb_gcache_pa_tail(const struct mb_volume *vol, const struct mb_pa *pa,
-				     uint32_t *from, uint32_t *to)
+static inline void mb_gcache_pa_run(const struct mb_volume *vol, const struct mb_pa *pa, int i,
+				    uint32_t *from, uint32_t *to)
 {
-	*from = pa->pa_clean_off;
-	*to = (uint32_t)(pa->pa_pstart - mb_group_first_block(vol, pa->pa_group)) + pa->pa_len;
-	assert(*from <= *to && *to - *from == pa->pa_free);
+	uint32_t start = (uint32_t)(pa->pa_pstart - mb_group_first_block(vol, pa->pa_group));
+
+	assert(pa->pa_front_end <= pa->pa_clean_off &&
+	       (pa->pa_front_end > start ? pa->pa_front_end - start : 0) +
+			       (start + pa->pa_len - pa->pa_clean_off) ==
+		       pa->pa_free);
+	*from = i ? pa->pa_clean_off : start;
+	*to = i ? start + pa->pa_len : pa->pa_front_end;
+}
+
+/* Clears the unused runs of grp's PAs (mb_gcache_pa_run) in map. */
+static void mb_gcache_clear_pa_runs(const struct mb_volume *vol, struct mb_group *grp,
+				    uint64_t *map)
+{
+	struct mb_list *pos;
+
+	mb_list_for_each(pos, &grp->bb_prealloc_list)
+	{
+		for (int i = 0; i < 2; i++) {
+			uint32_t from, to;
+
+			mb_gcache_pa_run(vol, MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list), i,
+					 &from, &to);
+			if (from < to)
+				mb_clear_bits(map, from, to - from);
+		}
+	}
 }
 
 /*
  * Gives grp its own in-core bitmap, a copy of the shared one; a shared
- * group's PAs' tails then leave bb_disk (they were never on disk).  0 or
- * -ENOMEM (then nothing changed).  bb_lock held.
+ * group's PAs' unused runs then leave bb_disk (they were never on disk).
+ * 0 or -ENOMEM (then nothing changed).  bb_lock held.
  */
 int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp)
 {
-	struct mb_list *pos;
-
 	mb_assert_locked(&grp->bb_lock);
 	if (grp->bb_bitmap != grp->bb_disk)
 		return 0; /* needed already, or kept while hot (quiet ring) */
@@ -196,15 +223,7 @@ int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp)
 		return -ENOMEM;
 	memcpy(copy, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
 	grp->bb_bitmap = copy;
-	mb_list_for_each(pos, &grp->bb_prealloc_list)
-	{
-		uint32_t from, to;
-
-		mb_gcache_pa_tail(vol, MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list), &from,
-				  &to);
-		if (from < to)
-			mb_clear_bits(grp->bb_disk, from, to - from);
-	}
+	mb_gcache_clear_pa_runs(vol, grp, grp->bb_disk);
 	atomic_fetch_add_explicit(&vol->gc_copies, 1, memory_order_relaxed); /* tests, stats */
 	return 0;
 }
@@ -238,31 +257,21 @@ int mb_gcache_unshare_range_locked(struct mb_volume *vol, struct mb_group *grp, 
 
 /*
  * grp's on-disk map: bb_disk, or -- shared with PAs -- a copy of it in
- * `scratch` (bitmap_words) without their tails.  bb_lock held.
+ * `scratch` (bitmap_words) without their unused runs.  bb_lock held.
  */
 const uint64_t *mb_gcache_disk_view_locked(const struct mb_volume *vol, struct mb_group *grp,
 					   uint64_t *scratch)
 {
-	struct mb_list *pos;
-
 	mb_assert_locked(&grp->bb_lock);
 	if (!mb_gcache_pa_tails_locked(grp))
 		return grp->bb_disk;
 	memcpy(scratch, grp->bb_disk, vol->bitmap_words * sizeof(uint64_t));
-	mb_list_for_each(pos, &grp->bb_prealloc_list)
-	{
-		uint32_t from, to;
-
-		mb_gcache_pa_tail(vol, MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list), &from,
-				  &to);
-		if (from < to)
-			mb_clear_bits(scratch, from, to - from);
-	}
+	mb_gcache_clear_pa_runs(vol, grp, scratch);
 	return scratch;
 }
 
-/* How many blocks of [off, off + len) lie in a shared group's PA tails:
-   set in bb_disk, free on disk.  bb_lock held. */
+/* How many blocks of [off, off + len) lie in a shared group's PAs' unused
+   runs: set in bb_disk, free on disk.  bb_lock held. */
 uint32_t mb_gcache_tail_blocks_locked(const struct mb_volume *vol, struct mb_group *grp,
 				      uint32_t off, uint32_t len)
 {
@@ -274,13 +283,15 @@ uint32_t mb_gcache_tail_blocks_locked(const struct mb_volume *vol, struct mb_gro
 		return 0;
 	mb_list_for_each(pos, &grp->bb_prealloc_list)
 	{
-		uint32_t from, to;
+		for (int i = 0; i < 2; i++) {
+			uint32_t from, to;
 
-		mb_gcache_pa_tail(vol, MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list), &from,
-				  &to);
-		from = from > off ? from : off;
-		to = to < off + len ? to : off + len;
-		n += from < to ? to - from : 0;
+			mb_gcache_pa_run(vol, MB_CONTAINER_OF(pos, struct mb_pa, pa_group_list), i,
+					 &from, &to);
+			from = from > off ? from : off;
+			to = to < off + len ? to : off + len;
+			n += from < to ? to - from : 0;
+		}
 	}
 	return n;
 }
@@ -417,7 +428,7 @@ bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp)
  * from bb_disk alone -- no PA, nothing pending, nothing held out of the
  * buddy (a trim in flight), which is when its in-core bitmap may be shared
  * with bb_disk (group.c) -- and returns its buffer (NULL if it cannot).
- * A shared group may have PAs (tail-clean ones: above): never dropped, as
+ * A shared group may have PAs (above): never dropped, as
  * their takes and releases use the buddy without loading the group.
  * bb_lock held.
  */

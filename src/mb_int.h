@@ -1057,12 +1057,12 @@ struct mb_group {
 	 * committing maps: kept while the volume lives.  bb_bitmap = buddy
 	 * order 0 = on-disk | PAs | pending frees: bb_disk itself while they
 	 * agree (shared), else a private copy (group.c).  Shared, bb_disk may
-	 * also hold the tails of tail-clean PAs -- their unused blocks are
-	 * [pa_clean_off, end), set in the buddy, clear on disk -- and the
-	 * on-disk map is bb_disk minus those tails: read it through
-	 * mb_gcache_disk_view_locked & co., and split the maps
-	 * (mb_gcache_unshare_locked) before a PA's used blocks could be
-	 * other than below its tail (gcache.c).  bb_buddy and the
+	 * also hold the unused blocks of its PAs -- a front [start,
+	 * pa_front_end) and a clean tail [pa_clean_off, end), set in the
+	 * buddy, clear on disk -- and the on-disk map is bb_disk minus
+	 * those: read it through mb_gcache_disk_view_locked & co., and
+	 * split the maps (mb_gcache_unshare_locked) before a PA's used
+	 * blocks could be other than the run between them (gcache.c).  bb_buddy and the
 	 * free-run tree behind it (one buffer): derived, dropped when cold
 	 * (NULL; gcache.c) and rebuilt by mb_group_load_locked.  Padding bits
 	 * past bb_len are set in both bitmaps.
@@ -1108,13 +1108,21 @@ struct mb_pa {
 	   made (after the request's share, after an imposed PA's last used
 	   block); UINT32_MAX: nothing known.  Only grows, at each take.  In a
 	   group whose maps are shared (struct mb_group, bb_disk) every
-	   block of the PA below it is used on disk, and a take past it
-	   splits the maps first; bb_lock */
+	   block of the PA below it is used on disk but its front (below
+	   pa_front_end), and a take past it splits the maps first; bb_lock */
 	uint32_t pa_clean_off;
 	bool pa_deleted;         /* set once, under bb_lock, by whoever tears it down */
 	bool pa_release_pending; /* legacy file discard: deleted, space not yet back */
 	uint8_t pa_type;         /* enum mb_pa_type; const */
 	mb_grp_t pa_group;       /* group holding it; const */
+	/* an inode PA placed before its request (mb_inode_pa_lstart) left
+	   its front unused: in a group whose maps are shared, its blocks
+	   from its start to group offset pa_front_end are unused too (and
+	   those from there to pa_clean_off used on disk); a take below
+	   pa_front_end splits the maps first.  Set where the PA is made
+	   (<= its start: no front), read only while the maps are shared
+	   (a group with PAs is never shared again); bb_lock */
+	uint32_t pa_front_end;
 	struct mb_list pa_group_list; /* on group->bb_prealloc_list; bb_lock */
 	union {
 		struct mb_list pa_node;      /* group PA: on an lg bucket (lg_mutex) */
@@ -1671,7 +1679,7 @@ int mb_gcache_unshare_locked(struct mb_volume *vol, struct mb_group *grp);
 int mb_gcache_unshare_range_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t off,
 				   uint32_t len);
 bool mb_gcache_share_locked(struct mb_volume *vol, struct mb_group *grp);
-/* Whether grp's bb_disk holds PA tails that are free on disk (gcache.c):
+/* Whether grp's bb_disk holds PAs' unused blocks, free on disk (gcache.c):
    its maps shared and a PA listed.  bb_lock held. */
 static inline bool mb_gcache_pa_tails_locked(const struct mb_group *grp)
 {

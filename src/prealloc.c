@@ -170,6 +170,7 @@ static inline void mb_pa_zero(struct mb_pa *pa)
 	pa->pa_release_pending = false;
 	pa->pa_type = 0;
 	pa->pa_group = 0;
+	pa->pa_front_end = 0;
 	/* left and right lie under pa_node, which mb_pa_alloc sets next */
 	pa->pa_tnode.parent = NULL;
 	pa->pa_tnode.height = 0;
@@ -402,8 +403,9 @@ static inline uint32_t mb_unused_next(const uint64_t *disk, const uint64_t *pend
  * ext4_mb_release_inode_pa: frees every run of the PA that is clear on
  * disk and not a pending free.  Returns the count (pa_free, when the
  * bookkeeping is right; the bitmap wins, and mb_check reports a mismatch).
- * In a group whose maps are shared the PA is tail-clean (gcache.c): its
- * one run is its clean tail, set in bb_disk by the buddy alone.
+ * In a group whose maps are shared its runs are its front and its clean
+ * tail (gcache.c), set in bb_disk by the buddy alone: freed in that order,
+ * as the scan below would find them.
  */
 static uint32_t mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_group *grp,
 					   struct mb_pa *pa)
@@ -413,15 +415,21 @@ static uint32_t mb_release_inode_pa_locked(struct mb_volume *vol, struct mb_grou
 	uint32_t n = 0;
 
 	if (grp->bb_bitmap == grp->bb_disk) {
-		uint32_t i = pa->pa_clean_off;
+		uint32_t runs[2][2] = { { start, pa->pa_front_end }, { pa->pa_clean_off, end } };
 
-		assert(i <= end && end - i == pa->pa_free);
-		if (i == end)
-			return 0;
-		if (mb_buddy_free(vol, grp, i, end - i))
-			mb_group_set_corrupt_locked(vol, grp);
-		mb_probe_release_inode_pa(vol, pa, pa->pa_pstart + (i - start), end - i);
-		return end - i;
+		assert(pa->pa_front_end <= pa->pa_clean_off && pa->pa_clean_off <= end);
+		for (int r = 0; r < 2; r++) {
+			uint32_t i = runs[r][0], j = runs[r][1];
+
+			if (i >= j)
+				continue;
+			if (mb_buddy_free(vol, grp, i, j - i))
+				mb_group_set_corrupt_locked(vol, grp);
+			mb_probe_release_inode_pa(vol, pa, pa->pa_pstart + (i - start), j - i);
+			n += j - i;
+		}
+		assert(n == pa->pa_free);
+		return n;
 	}
 	for (uint32_t i = mb_unused_next(grp->bb_disk, pending, start, end, true); i < end;) {
 		uint32_t j = mb_unused_next(grp->bb_disk, pending, i, end, false);
@@ -677,10 +685,11 @@ static inline bool mb_pa_in_clean_tail(const struct mb_pa *pa, mb_grpblk_t off)
 }
 
 /*
- * A take past pa's pa_clean_off leaves a hole below its new clean tail:
- * unused blocks the tail no longer names, so the group's maps must be
- * apart first (gcache.c).  0, or -ENOMEM (then the PA is not used).  Out
- * of line: takes past the tail are rare in a file's lanes.  bb_lock held.
+ * A take past pa's pa_clean_off leaves a hole below its new clean tail,
+ * and one below pa_front_end a hole in its front: unused blocks that
+ * neither run names, so the group's maps must be apart first (gcache.c).
+ * 0, or -ENOMEM (then the PA is not used).  Out of line: such takes are
+ * rare in a file's lanes.  bb_lock held.
  */
 static __attribute__((noinline)) int mb_pa_hole_unshare_locked(struct mb_volume *vol,
 								struct mb_group *grp)
@@ -688,10 +697,17 @@ static __attribute__((noinline)) int mb_pa_hole_unshare_locked(struct mb_volume 
 	return mb_gcache_unshare_locked(vol, grp);
 }
 
+/* Whether a take at off from pa needs the maps apart first (above). */
+static inline bool mb_pa_take_splits(const struct mb_pa *pa, mb_grpblk_t off)
+{
+	return off > pa->pa_clean_off || off < pa->pa_front_end;
+}
+
 /*
  * Whether n is the unused run at off (up to len) of pa's group: on a
- * shared map (tail-clean, gcache.c) all of a take from the tail's start,
- * nothing below it; else what the maps say.  For asserts.
+ * shared map (gcache.c) all of a take from the tail's start, nothing
+ * between the front and the tail (a take elsewhere split the maps); else
+ * what the maps say.  For asserts.
  */
 static inline __attribute__((unused)) bool mb_pa_run_ok(struct mb_volume *vol,
 							 struct mb_group *grp,
@@ -699,7 +715,8 @@ static inline __attribute__((unused)) bool mb_pa_run_ok(struct mb_volume *vol,
 							 uint32_t len, uint32_t n)
 {
 	if (grp->bb_bitmap == grp->bb_disk)
-		return off < pa->pa_clean_off ? !n : off == pa->pa_clean_off && n == len;
+		return off < pa->pa_clean_off ? off >= pa->pa_front_end && !n
+					      : off == pa->pa_clean_off && n == len;
 	return mb_pa_unused_run_locked(vol, grp, off, len) == n;
 }
 
@@ -754,7 +771,7 @@ static uint32_t mb_pa_take_locked(struct mb_ac *ac, struct mb_group *grp, struct
 {
 	struct mb_volume *vol = ac->vol;
 
-	if (MB_UNLIKELY(off > pa->pa_clean_off) && mb_pa_hole_unshare_locked(vol, grp))
+	if (MB_UNLIKELY(mb_pa_take_splits(pa, off)) && mb_pa_hole_unshare_locked(vol, grp))
 		return 0; /* no memory to split the maps: the regular path serves it */
 	uint32_t n = mb_pa_in_clean_tail(pa, off) ? len : mb_pa_unused_run_locked(vol, grp, off, len);
 
@@ -1158,7 +1175,7 @@ mb_pa_fast_take_locked(struct mb_volume *vol, struct mb_group *grp, struct mb_pa
 	uint64_t *word, bits, used;
 
 	assert(off == mb_block_offset(vol, start));
-	if (MB_UNLIKELY(off > pa->pa_clean_off) && mb_pa_hole_unshare_locked(vol, grp))
+	if (MB_UNLIKELY(mb_pa_take_splits(pa, off)) && mb_pa_hole_unshare_locked(vol, grp))
 		return 0; /* no memory to split the maps: the regular path tries */
 	if (MB_UNLIKELY(b + max > 64))
 		return mb_pa_fast_take_long_locked(vol, grp, pa, req, off, max, len, one, group_pa);
@@ -1568,20 +1585,19 @@ static void mb_place_inode_pa(struct mb_ac *ac)
 
 /*
  * A PA of the surplus of a find of len blocks is about to be made in grp
- * (mb_new_preallocation_locked, after the buddy's mark): whether it may
- * keep grp's maps shared (gcache.c) -- it is listed under this lock (not
- * the legacy policy's late listing) and its unused blocks will be exactly
- * its clean tail: a group PA's, or an inode PA's whose request's share
- * comes out of its front.  An inode PA placed further on (a front of
- * blocks below the share left unused: ~1 in 8 in the file lanes) needs
- * the copy.  Else the copy is made.  0 or -ENOMEM.  bb_lock held.
+ * (mb_new_preallocation_locked, after the buddy's mark): whether grp's
+ * maps must be apart first.  Not under the seq policy, whose PAs are
+ * listed under this lock with their unused blocks in at most two runs, a
+ * front and a clean tail (gcache.c): a group PA's, all tail; an inode
+ * PA's, its request's share between them.  The legacy policy lists its
+ * PA after the lock: the copy is made.  0 or -ENOMEM.  bb_lock held.
+ * Inline (under LTO) into alloc.c's two PA makers.
  */
-int mb_pa_unshare_locked(struct mb_ac *ac, struct mb_group *grp, uint32_t len)
+inline __attribute__((always_inline)) int mb_pa_unshare_locked(struct mb_ac *ac,
+								 struct mb_group *grp, uint32_t len)
 {
-	if (grp->bb_bitmap != grp->bb_disk)
-		return 0;
-	if (!mb_policy_legacy(ac->vol) &&
-	    ((ac->flags & MB_HINT_GROUP_ALLOC) || mb_inode_pa_lstart(ac, len) == ac->o_ex.fe_logical))
+	(void)len;
+	if (grp->bb_bitmap != grp->bb_disk || !mb_policy_legacy(ac->vol))
 		return 0;
 	return mb_gcache_unshare_locked(ac->vol, grp);
 }
@@ -1608,6 +1624,7 @@ static void mb_new_inode_pa_locked(struct mb_ac *ac, struct mb_pa *pa)
 
 	pa->pa_free = pa->pa_len - len;
 	ac->b_ex.fe_start = mb_block_offset(vol, start);
+	pa->pa_front_end = ac->b_ex.fe_start; /* below the share: unused (a front) */
 	pa->pa_clean_off = ac->b_ex.fe_start + len; /* the space found was unused; ours came out */
 	ac->b_ex.fe_len = len;
 	ac->b_ex.fe_logical = ac->o_ex.fe_logical;

@@ -23,6 +23,13 @@
  * mb_group_free_extents) without the PA's tail; a take past the tail, a
  * free inside the PA or of its tail, a trim and an imposed PA each split
  * the maps first, and the volume stays mb_check-clean throughout.
+ * shared_pa_front_stays_shared: a file's PA placed before its request (an
+ * unused front below the request's share) keeps the maps shared through
+ * a take at its tail and its discard, the on-disk map without its front
+ * and tail; a take in the front and a free there split the maps first.
+ * legacy_pa_copies_before_listing: the legacy policy's PA, listed after
+ * the group lock, splits the maps before: the on-disk map read in between
+ * holds the request's share only.
  * hot_group_keeps_its_copy: PA create/release cycles on one group copy its
  * bitmap once (gc_copies), not once a cycle; MB_GCACHE_QUIET other groups
  * losing their last PA make it cold: shared again (its copy's memory kept
@@ -463,6 +470,162 @@ TEST(shared_pa_splits_when_needed)
 	ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 6);
 	for (int i = 0; i < 8; i++)
 		mb_file_close(f[i]);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/* The PA a file's request at logical 40 made in group g: an inode PA
+   placed before its request (the normalized window starts at logical 0),
+   its front unused, in a group whose maps stay shared. */
+static struct mb_pa *front_gap_pa(struct mb_volume *vol, struct mb_file *f, uint32_t g,
+				  struct mb_extent *ex)
+{
+	struct mb_request rq = { .file = f, .logical = 40, .goal = (uint64_t)g * 1024 + 128 + 40,
+				 .len = 8, .flags = MB_HINT_TRY_GOAL };
+	struct mb_group *grp = mb_group_at(vol, g);
+
+	mb_file_set_size(f, 64);
+	if (mb_alloc(vol, &rq, ex) || mb_block_group(vol, ex->start) != g ||
+	    mb_list_empty(&grp->bb_prealloc_list) || grp->bb_bitmap != grp->bb_disk)
+		return NULL;
+	struct mb_pa *pa = MB_CONTAINER_OF(grp->bb_prealloc_list.next, struct mb_pa, pa_group_list);
+
+	return pa->pa_type == MB_INODE_PA && pa->pa_pstart + 40 == ex->start &&
+			       pa->pa_lstart == 0 && pa->pa_len == 64 &&
+			       pa->pa_front_end == mb_block_offset(vol, ex->start) &&
+			       pa->pa_clean_off == mb_block_offset(vol, ex->start) + 8 &&
+			       pa->pa_free == 56
+		       ? pa
+		       : NULL;
+}
+
+/*
+ * A PA with an unused front keeps its group's maps shared: the on-disk
+ * map's readers see its front and tail free (mb_check, mb_allocated_blocks,
+ * mb_group_free_extents with MB_FREE_ONDISK), a take at its tail and its
+ * discard (front and tail back to the buddy) copy nothing; a take in the
+ * front, and a free there, split the maps first.
+ */
+TEST(shared_pa_front_stays_shared)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
+					 .blocks_count = 72 * 1024, .reserved_per_group = 2 };
+	struct mb_volume *vol;
+	struct mb_file *f[4];
+	struct mb_extent ex, ex2;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ_INT(mb_file_open(vol, 40 + (uint64_t)i, &f[i]), 0);
+	uint64_t copies = atomic_load(&vol->gc_copies);
+
+	/* group 1: the tail's take and the discard, one bitmap throughout */
+	struct mb_group *grp = mb_group_at(vol, 1);
+	struct mb_pa *pa = front_gap_pa(vol, f[1], 1, &ex);
+	uint64_t disk_free = 0, incore_free = 0;
+
+	ASSERT_TRUE(pa != NULL);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_U64((uint64_t)mb_allocated_blocks(vol, pa->pa_pstart, 64), 8);
+	ASSERT_EQ_U64((uint64_t)mb_allocated_blocks(vol, pa->pa_pstart + 39, 1), 0);
+	ASSERT_EQ_U64((uint64_t)mb_allocated_blocks(vol, pa->pa_pstart + 40, 1), 1);
+	ASSERT_EQ_INT(mb_group_free_extents(vol, 1, MB_FREE_ONDISK, count_free, &disk_free), 0);
+	ASSERT_EQ_INT(mb_group_free_extents(vol, 1, 0, count_free, &incore_free), 0);
+	ASSERT_EQ_U64(disk_free, grp->bg_free);
+	ASSERT_EQ_U64(incore_free + 56, disk_free);
+	struct mb_request next = { .file = f[1], .logical = 48, .goal = ex.start + 8, .len = 8 };
+
+	ASSERT_EQ_INT(mb_alloc(vol, &next, &ex2), 0);
+	ASSERT_EQ_U64(ex2.start, ex.start + 8);
+	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk);
+	ASSERT_CHECK_CLEAN(vol);
+	uint64_t pstart = pa->pa_pstart;
+
+	ASSERT_EQ_U64((uint64_t)mb_file_discard(f[1]), 48);
+	ASSERT_TRUE(grp->bb_bitmap == grp->bb_disk && mb_list_empty(&grp->bb_prealloc_list));
+	ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 0);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_U64((uint64_t)mb_allocated_blocks(vol, pstart, 64), 16);
+
+	/* group 2: a take in the front (logical 8) splits the maps first,
+	   then takes its blocks as unused */
+	grp = mb_group_at(vol, 2);
+	ASSERT_TRUE((pa = front_gap_pa(vol, f[2], 2, &ex)) != NULL);
+	struct mb_request back = { .file = f[2], .logical = 8, .goal = ex.start - 32, .len = 8 };
+
+	ASSERT_EQ_INT(mb_alloc(vol, &back, &ex2), 0);
+	ASSERT_EQ_U64(ex2.start, ex.start - 32);
+	ASSERT_TRUE(grp->bb_bitmap != grp->bb_disk);
+	ASSERT_EQ_U64(pa->pa_free, 48);
+	ASSERT_EQ_U64(atomic_load(&vol->gc_copies) - copies, 1);
+	ASSERT_CHECK_CLEAN(vol);
+	ASSERT_EQ_U64((uint64_t)mb_file_discard(f[2]), 48);
+	ASSERT_CHECK_CLEAN(vol);
+
+	/* group 3: the front is not used on disk: its free is refused (the
+	   maps split to tell) */
+	grp = mb_group_at(vol, 3);
+	ASSERT_TRUE((pa = front_gap_pa(vol, f[3], 3, &ex)) != NULL);
+	ASSERT_EQ_INT(mb_free(vol, ex.start - 1, 1), -EEXIST);
+	ASSERT_EQ_INT(mb_free(vol, ex.start - 1, 2), -EEXIST);
+	ASSERT_EQ_INT(mb_free(vol, ex.start, 1), 0);
+	ASSERT_EQ_U64(pa->pa_free, 57);
+	ASSERT_CHECK_CLEAN(vol);
+	for (int i = 0; i < 4; i++)
+		mb_file_close(f[i]);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+struct disk_count {
+	struct mb_volume *vol;
+	int64_t used;
+};
+
+/* The hook of legacy_pa_copies_before_listing: group 1's blocks used on
+   disk where the legacy policy's new PA is not yet listed. */
+static void count_on_disk(void *arg, int id, uint32_t group, int cr)
+{
+	struct disk_count *c = arg;
+
+	(void)cr;
+	if (id == MB_HOOK_LEFTOVER_UNLINKED && group == 1)
+		c->used = mb_allocated_blocks(c->vol, 1024, 1024);
+}
+
+/*
+ * The legacy policy lists its PA after the group lock is dropped: made in
+ * a shared group, the PA's unused blocks would be set in bb_disk with no
+ * PA to tell they are free on disk.  So it copies first, and the on-disk
+ * map read in between holds only the request's share.
+ */
+TEST(legacy_pa_copies_before_listing)
+{
+	const struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 1024,
+					 .blocks_count = 8 * 1024, .reserved_per_group = 2 };
+	struct mb_volume *vol;
+	struct mb_file *f;
+	struct mb_extent ex;
+	struct disk_count c = { .used = -1 };
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "mb_enospc_policy", MB_POLICY_LEGACY), 0);
+	ASSERT_EQ_INT(mb_file_open(vol, 9, &f), 0);
+	c.vol = vol;
+	int64_t before = mb_allocated_blocks(vol, 1024, 1024);
+	struct mb_request rq = { .file = f, .goal = 1024 + 128, .len = 8,
+				 .flags = MB_HINT_TRY_GOAL };
+
+	mb_file_set_size(f, 64);
+	mb_hook_set(vol, count_on_disk, &c);
+	ASSERT_EQ_INT(mb_alloc(vol, &rq, &ex), 0);
+	mb_hook_set(vol, NULL, NULL);
+	ASSERT_EQ_U64(mb_block_group(vol, ex.start), 1);
+	ASSERT_TRUE(!mb_list_empty(&mb_group_at(vol, 1)->bb_prealloc_list));
+	ASSERT_EQ_U64((uint64_t)c.used, (uint64_t)before + 8);
+	ASSERT_EQ_U64((uint64_t)mb_allocated_blocks(vol, 1024, 1024), (uint64_t)before + 8);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_file_close(f);
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
