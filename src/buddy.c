@@ -504,10 +504,18 @@ static inline void mb_bitmap_mark_clear(uint64_t *map, uint32_t start, uint32_t 
 static inline void mb_fws_freed(const struct mb_volume *vol, const struct mb_group *grp,
 				uint32_t start, uint32_t len)
 {
-	uint32_t w = start >> 6;
+	uint32_t w = start >> 6, last = (start + len - 1) >> 6;
+	uint64_t *fws = mb_fws(vol, grp);
 
-	mb_set_bits(mb_fws(vol, grp), w, ((start + len - 1) >> 6) - w + 1);
-	assert(mb_fws_ok(vol, grp->bb_bitmap, mb_fws(vol, grp)));
+	/* the first and last words by a bit each, the words between (a
+	   free of more than 64 blocks) by mb_set_bits: every free pays ~24
+	   instructions (free:empty:16:rand:20 448 -> 472, free:aged90:16:
+	   zero:4 439 -> 463); one mask over the range cost the same, a call
+	   to mb_set_bits for all +28 */
+	fws[w >> 6] |= 1ULL << (w & 63);
+	fws[last >> 6] |= 1ULL << (last & 63);
+	if (MB_UNLIKELY(last - w > 1))
+		mb_set_bits(fws, w + 1, last - w - 1);
 }
 
 /*
@@ -1565,6 +1573,8 @@ void mb_buddy_free_validated(struct mb_volume *vol, struct mb_group *grp, mb_grp
 			     uint32_t len)
 {
 	assert(mb_range_all_set(grp->bb_bitmap, start, len));
+	/* first, while start and len are in their argument registers */
+	mb_fws_freed(vol, grp, start, len);
 
 	uint32_t b = start, rest = len;
 	int top = -1; /* the highest order a chunk ended in */
@@ -1585,7 +1595,7 @@ void mb_buddy_free_validated(struct mb_volume *vol, struct mb_group *grp, mb_grp
 		b += 1u << k;
 		rest -= 1u << k;
 	}
-	mb_fws_freed(vol, grp, start, len);
+	assert(mb_fws_ok(vol, grp->bb_bitmap, mb_fws(vol, grp)));
 	/* neither side free: the run is the range, which the tree then
 	   need not look for (mb_rs_leaf_mark) */
 	mb_runsum_mark_locked(vol, grp, start, len, false, !before && !after);
