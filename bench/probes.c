@@ -538,6 +538,9 @@ static int pr_check(void)
 	    "cell:aged90:1:zero:1:file", "aging:triangle",    "aging:8m64k:file",
 	    "free:aged50:256:zero:2", "free:empty:16:rand:1", "free:aged90:1:zero:1:file",
 	    "drain:aged90",
+	    /* lengths off the matrix's: np2 pieces, a long run's, stale trees, the linear pass */
+	    "cell:empty:100:zero:2", "cell:seq90:1000:zero:2", "cell:aged50:100:zero:2",
+	    "cell:aged90:64:zero:2", "cell:aged90:1000:zero:2", "cell:aged50:4096:rand:2",
 	};
 	int bad = 0;
 
