@@ -43,6 +43,22 @@ assert aged and all(x["free_extents"] <= x["free_blocks"] for x in aged), aged'
 # bench on a pipe: no progress line (stderr is not a terminal here)
 [ ! -s "$T/err" ] && ok "bench: no progress off a terminal" || { bad "bench wrote to stderr"; cat "$T/err"; }
 
+# --cells names any request length: those run instead of 1, 16 and 256;
+# a length of 0, with a leading zero or past 2^20 is refused
+"$MB" bench --quick --workload matrix --cells empty,100,4096,zero,1thr --seconds 0.001 --json \
+	>"$T/mx.json" 2>"$T/err" || { bad "bench --cells 100,4096 exits 0"; cat "$T/err"; }
+js "bench --cells lengths" "$T/mx.json" '
+ps = [r["params"].split() for r in d["rows"]]
+assert [p[2] for p in ps] == ["100", "4096"], ps
+assert all(p[0] == "empty" and p[4] == "zero" and p[5] == "1" for p in ps), ps
+assert all(x["ops"] >= 1 for r in d["rows"] for x in r["results"] if not x["skipped"]), d'
+for v in 0 01 1048577 12x; do
+	"$MB" bench --quick --workload matrix --cells "$v" >"$T/out" 2>"$T/err"
+	rc=$?
+	[ $rc = 2 ] && grep -q "invalid value '$v'" "$T/err" && ok "bench --cells $v refused" ||
+		{ bad "bench --cells $v: exit $rc"; cat "$T/out" "$T/err"; }
+done
+
 # replay of a one-request trace on a fresh ext4 image (needs mkfs.ext4 and a
 # build with libext2fs: replay says so and exits 1 otherwise)
 MKFS=$(command -v mkfs.ext4 || command -v /sbin/mkfs.ext4)

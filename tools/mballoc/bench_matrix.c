@@ -4,7 +4,8 @@
  * allocator of a row, interleaved in one process:
  *
  * matrix: fills empty, seq50, seq90, aged50, aged90 (every allocator gets
- *   the same used runs), requests of 1, 16 and 256 blocks served in full,
+ *   the same used runs), requests of 1, 16 and 256 blocks (or the lengths
+ *   --cells names) served in full,
  *   goal zero / next (end of the thread's previous answer) / random, 1 and
  *   2 threads.  A round is 0.5% of the volume in requests, timed from a
  *   barrier to the last thread done, then freed untimed; rounds repeat for
@@ -262,9 +263,32 @@ static const struct mb_mx_dim {
     {mb_mx_thrs, 2},
 };
 
-/* The dimension a --cells name belongs to, or -1. */
+/* The most blocks a --cells length may ask: 2^20, a request longer than
+   any group (ext4 answers it a group's run at a time). */
+#define MB_MX_LEN_MAX (1u << 20)
+
+/* A --cells name of digits: a request length in blocks, else 0 (not digits,
+   0, a leading zero or past MB_MX_LEN_MAX). */
+static uint32_t mb_mx_len_of(const char *name, size_t len)
+{
+	uint32_t v = 0;
+
+	if (!len || len > 7 || name[0] == '0')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+		v = v * 10 + (uint32_t)(name[i] - '0');
+	}
+	return v <= MB_MX_LEN_MAX ? v : 0;
+}
+
+/* The dimension a --cells name belongs to, or -1.  Any length is a name
+   of the lengths' dimension: 1, 16 and 256 are the matrix's own. */
 static int mb_mx_dim_of(const char *name, size_t len)
 {
+	if (mb_mx_len_of(name, len))
+		return 1;
 	for (size_t d = 0; d < sizeof(mb_mx_dims) / sizeof(mb_mx_dims[0]); d++)
 		for (size_t i = 0; i < mb_mx_dims[d].n; i++)
 			if (strlen(mb_mx_dims[d].names[i]) == len &&
@@ -304,10 +328,42 @@ static bool mb_mx_selected(const char *list, int d, const char *name)
 	return !any;
 }
 
+/*
+ * The lengths --cells names, in its order, up to max; none named: the
+ * matrix's own three.  A length's cell numbers (its runs' seeds) are the
+ * same whatever else is named: 1, 16 and 256 keep their places among the
+ * 18 cells of a fill, any other gets its own past them.
+ */
+static size_t mb_mx_lens_named(const char *list, uint32_t *lens, uint64_t *base, size_t max)
+{
+	size_t n = 0;
+
+	for (const char *p = list ? list : ""; *p && n < max; p += *p == ',') {
+		size_t k = strcspn(p, ",");
+		uint32_t v = mb_mx_len_of(p, k);
+
+		p += k;
+		if (!v)
+			continue;
+		lens[n] = v;
+		base[n] = v == 1 ? 0 : v == 16 ? 6 : v == 256 ? 12 : 90 + 6ULL * v;
+		n++;
+	}
+	if (n)
+		return n;
+	for (size_t i = 0; i < 3; i++) {
+		lens[i] = (uint32_t)strtoul(mb_mx_lens[i], NULL, 10);
+		base[i] = 6 * i;
+	}
+	return 3;
+}
+
 int mb_bench_matrix(const struct mb_bench_cfg *c)
 {
 	static const char *const *fills = mb_mx_fills;
-	static const uint32_t lens[] = {1, 16, 256};
+	uint32_t lens[16];
+	uint64_t lbase[16];
+	const size_t nlens = mb_mx_lens_named(c->cells, lens, lbase, 16);
 	struct mb_bench_geo g = {.blocks = mb_side_blocks(c, 32ULL << 30, 64ULL << 20),
 				 .block_size = c->block_size};
 	struct mb_side_kind k[MB_BENCH_MAX_PEERS];
@@ -334,14 +390,15 @@ int mb_bench_matrix(const struct mb_bench_cfg *c)
 				ln[i].ok = false;
 			}
 		}
-		for (size_t li = 0; li < 3; li++)
+		for (size_t li = 0; li < nlens; li++)
 			for (int h = 0; h < 3; h++)
 				for (int t = 1; t <= 2; t++)
-					if (++cell, mb_mx_selected(c->cells, 1, mb_mx_lens[li]) &&
-						       mb_mx_selected(c->cells, 2, mb_hint_names[h]) &&
-						       mb_mx_selected(c->cells, 3, mb_mx_thrs[t - 1]))
+					if (mb_mx_selected(c->cells, 2, mb_hint_names[h]) &&
+					    mb_mx_selected(c->cells, 3, mb_mx_thrs[t - 1]))
 						mb_mx_cell(c, ln, n, nours, &lo, fills[f], g.blocks,
-							   lens[li], h, t, cell);
+							   lens[li], h, t,
+							   cell + lbase[li] + 2 * (uint64_t)h + t);
+		cell += 18;
 		for (int i = 0; i < n; i++)
 			if (ln[i].ok)
 				mb_bench_alloc_destroy(&ln[i].a);

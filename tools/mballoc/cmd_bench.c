@@ -59,7 +59,8 @@ static void mb_bench_usage(FILE *f)
 		   "  --size SIZE        their volume size (defaults: matrix, drain 32G;\n"
 		   "                     bench, aging 64G; 90_300 16G; quick 64M/256M)\n"
 		   "  --cells LIST       matrix cells only: fills (empty seq50 seq90 aged50\n"
-		   "                     aged90), lens (1 16 256), goals (zero next random),\n"
+		   "                     aged90), lens (1 16 256, or any other number of\n"
+		   "                     blocks up to 1048576), goals (zero next random),\n"
 		   "                     threads (1thr 2thr); a dimension not named runs all\n"
 		   "  --json             one JSON object on stdout\n"
 		   "  -h, --help\n");
