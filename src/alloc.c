@@ -2477,7 +2477,7 @@ mb_scan_power2_fast(struct mb_volume *vol, const struct mb_request *req, struct 
 		if (MB_LIKELY(built) ? mb_power2_fast_good(vol, grp, g, state, req->flags, lo)
 				     : mb_power2_fast_load_locked(vol, grp, g, req->flags, lo))
 			start = mb_scan_power2_fast_take_locked(vol, grp, lo, me, false);
-		mb_unlock_mt(&grp->bb_lock, MB_RANK_GROUP, me);
+		mb_unlock_mt(&grp->bb_lock, MB_RANK_GROUP);
 	}
 	if (one)
 		mb_unlock_one(&grp->bb_lock, true);
@@ -3883,7 +3883,7 @@ static inline __attribute__((always_inline)) int mb_alloc_one_fast_mt_at(struct 
 	ac.found = 1; /* one extent at least: the count, only mb_stats' */
 	ac.b_ex = (struct mb_fex){ g, first, 1u << k, req->logical };
 	mb_use_one_found_locked(&ac, grp, k); /* first starts a maximal chunk of order k */
-	mb_unlock_mt(&grp->bb_lock, MB_RANK_GROUP, me);
+	mb_unlock_mt(&grp->bb_lock, MB_RANK_GROUP);
 	assert(ac.status == MB_AC_FOUND && ac.b_ex.fe_len == 1 && !ac.pa_obj);
 
 	_Atomic uint32_t *busy = &vol->lock_busy; /* mb_lock_group's, the lock found free */
@@ -3896,7 +3896,7 @@ static inline __attribute__((always_inline)) int mb_alloc_one_fast_mt_at(struct 
 	out->logical = req->logical;
 	return 0;
 decline:
-	mb_unlock_mt(&grp->bb_lock, MB_RANK_GROUP, me);
+	mb_unlock_mt(&grp->bb_lock, MB_RANK_GROUP);
 	return mb_alloc_regular_anon(vol, req, out);
 }
 

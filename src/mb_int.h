@@ -784,13 +784,12 @@ static inline __attribute__((always_inline)) void mb_lock_mt(struct mb_mutex *mx
 	mb_mutex_lock_threaded(mx);
 }
 
-/* me is the caller's mb_lock_me(), which may be the sink: the test of
-   the hold is on mb_lock_self (see mb_lock_entry) */
-static inline __attribute__((always_inline)) void mb_unlock_mt(struct mb_mutex *mx, int rank,
-								struct mb_lock_thr *me)
+/* No record passed: the caller's mb_lock_me() may be the sink, so the
+   test of the hold is on mb_lock_self (see mb_lock_entry) */
+static inline __attribute__((always_inline)) void mb_unlock_mt(struct mb_mutex *mx, int rank)
 {
-	(void)me;
-	me = mb_lock_self;
+	struct mb_lock_thr *me = mb_lock_self;
+
 	if (atomic_load_explicit(&me->in[rank], memory_order_relaxed) == mx) {
 		atomic_store_explicit(&me->in[rank], NULL, memory_order_release);
 		return;
@@ -812,10 +811,9 @@ static inline void mb_lock_mt(struct mb_mutex *mx, int rank, struct mb_lock_thr 
 	mb_lock(mx);
 }
 
-static inline void mb_unlock_mt(struct mb_mutex *mx, int rank, struct mb_lock_thr *me)
+static inline void mb_unlock_mt(struct mb_mutex *mx, int rank)
 {
 	(void)rank;
-	(void)me;
 	mb_unlock(mx);
 }
 #endif

@@ -1032,8 +1032,8 @@ bool mb_use_group_preallocated(struct mb_ac *ac)
 
 /*
  * The fast path's holds of f_data_sem and of an inode PA's group lock:
- * mb_lock_one's with one thread; with threads, mb_lock_mt's and
- * mb_unlock_mt's on the thread's record read once (me), the ranks known,
+ * mb_lock_one's with one thread; with threads, mb_lock_mt's on the thread's
+ * record read once (me) and mb_unlock_mt's, the ranks known,
  * no second test of the thread count (threaded: file:1 331 -> 325,
  * file:16 342 -> 336 instructions a call; one thread equal).
  */
@@ -1047,12 +1047,12 @@ mb_pa_lock(struct mb_mutex *mx, int rank, bool one, struct mb_lock_thr *me)
 }
 
 static inline __attribute__((always_inline)) void
-mb_pa_unlock(struct mb_mutex *mx, int rank, bool one, struct mb_lock_thr *me)
+mb_pa_unlock(struct mb_mutex *mx, int rank, bool one)
 {
 	if (one)
 		mb_unlock_one(mx, mb_pa_one(one));
 	else
-		mb_unlock_mt(mx, rank, me);
+		mb_unlock_mt(mx, rank);
 }
 
 /*
@@ -1210,7 +1210,7 @@ mb_inode_fast_alloc_locked(struct mb_volume *vol, const struct mb_request *req, 
 		got = mb_pa_fast_take_locked(vol, grp, pa, req, *start,
 					     len < room ? len : (uint32_t)room, len, one, false);
 	used_up = got && !pa->pa_free; /* then retired by us (mb_pa_retire_locked) */
-	mb_pa_unlock(&grp->bb_lock, MB_RANK_GROUP, one, me);
+	mb_pa_unlock(&grp->bb_lock, MB_RANK_GROUP, one);
 	if (used_up)
 		mb_pa_forget_inode(pa); /* retired by us: its memory is ours to free */
 	return got;
@@ -1358,7 +1358,7 @@ uint32_t mb_pa_fast_alloc(struct mb_volume *vol, const struct mb_request *req,
 			mb_resv_consumed(vol, 0, got, req->flags);
 		mb_probe_pa_fast(vol, req, out->start, got, len);
 	}
-	mb_pa_unlock(&req->file->f_data_sem, MB_RANK_FILE_DATA, one, me);
+	mb_pa_unlock(&req->file->f_data_sem, MB_RANK_FILE_DATA, one);
 	return got;
 }
 

@@ -67,12 +67,12 @@ static void sk_hold(struct sk_race *r, unsigned k)
 	case 2:
 		mb_lock_mt(&r->mx, MB_RANK_GROUP, me);
 		r->plain++;
-		mb_unlock_mt(&r->mx, MB_RANK_GROUP, me);
+		mb_unlock_mt(&r->mx, MB_RANK_GROUP);
 		return;
 	case 3:
 		if (!mb_trylock_mt(&r->mx, MB_RANK_GROUP, me)) {
 			r->plain++;
-			mb_unlock_mt(&r->mx, MB_RANK_GROUP, me);
+			mb_unlock_mt(&r->mx, MB_RANK_GROUP);
 			return;
 		}
 		break;
