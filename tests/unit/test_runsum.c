@@ -583,15 +583,19 @@ TEST(next_long_end_names_the_run_end)
 		struct mb_volume *vol;
 
 		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
-		for (int round = 0; round < 12; round++) {
+		for (int round = 0; round < 16; round++) {
 			struct mb_group *grp =
 				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
 			static const uint32_t maxrun[] = {3000, 700, 90};
+			/* the last rounds crumbs: a stale tree the whole-group
+			   start leaves stale (mb_rs_flush_long_runs), its walks
+			   mend */
+			const bool crumbs = round >= 12;
 
 			mb_lock(&grp->bb_lock);
 			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
-			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, maxrun[round % 3],
-				    round % 2 ? 90 : 70);
+			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, crumbs ? 6 : maxrun[round % 3],
+				    crumbs ? 50 : round % 2 ? 90 : 70);
 			mb_buddy_generate(vol, grp); /* the tree all stale */
 			for (int q = 0, nq = mb_test_rounds(300); q < nq; q++) {
 				if (q % 50 == 49) { /* a few leaves change: stale, or marked */
@@ -764,6 +768,57 @@ TEST(a_count_of_every_run_flushes_a_stale_tree_first)
 		mb_volume_destroy(vol);
 	}
 	ASSERT_TRUE(flushed > 0 && left > 0 && long_runs > 0);
+}
+
+/*
+ * The long scan's whole-group start (mb_runsum_long_begin) in a tree all
+ * stale: a group of long free runs (bb_free >= 16 a fragment) is flushed
+ * whole, the tree then all fresh and the fresh walk's to take; a group of
+ * crumbs keeps its stale tree for the stale walk, which stops at its
+ * first runs.  Either way the walk from there names the model's run.
+ */
+TEST(a_long_scan_of_long_runs_flushes_a_stale_tree_first)
+{
+	uint64_t rng = mb_test_seed ^ 0x10e6;
+	int long_runs = 0, left = 0;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (int round = 0; round < 8; round++) {
+			struct mb_group *grp =
+				mb_group_at(vol, (mb_grp_t)mb_rand_below(&rng, vol->ngroups));
+			const struct mb_rs *t;
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			if (grp->bb_len < 8 * MB_RUNSUM_LEAF_BLOCKS) { /* too few leaves to stay stale */
+				mb_unlock(&grp->bb_lock);
+				continue;
+			}
+			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, round & 1 ? 40 : 6, 50);
+			mb_buddy_generate(vol, grp); /* counters; the tree all stale */
+			t = mb_runsum_tree(vol, grp);
+			ASSERT_TRUE(t[1].cnt == UINT32_MAX && grp->bb_fragments > 1);
+			bool fresh = mb_runsum_long_begin(vol, grp);
+
+			if (grp->bb_free >= 16 * grp->bb_fragments) {
+				ASSERT_TRUE(fresh);
+				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+				long_runs++;
+			} else {
+				ASSERT_TRUE(!fresh && t[1].cnt == UINT32_MAX);
+				ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
+				left++;
+			}
+			for (uint32_t want = 2; want < 200; want += 13)
+				ASSERT_EQ_INT(next_end_differs(vol, grp, grp->bb_first_free, want), 0);
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	ASSERT_TRUE(long_runs > 0 && left > 0);
 }
 
 /*
