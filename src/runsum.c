@@ -3614,8 +3614,17 @@ mb_rs_count_fresh(const struct mb_volume *vol, const struct mb_group *grp, const
 			goto up;
 		}
 		if (x->max < want) {
-			uint32_t inner = x->cnt - (pre > 0) - (x->suf > 0);
-			bool ends = (j > 0) + inner >= s.rem;
+			/* the runs that close in x (its tail's does not): j's
+			   and the inner ones, (j > 0) + cnt - (pre > 0) -
+			   (suf > 0), as cnt - (suf > 0) plus the open run
+			   when x starts used -- not three flags, one of them
+			   kept on the stack for the test of j below (on
+			   62d916f: cell:aged50:4096:zero:20 1679 -> 1674,
+			   cell:aged50:1000:zero:20 1728 -> 1723,
+			   cell:aged90:256:zero:20 1760 -> 1758 instructions
+			   a call); the inner runs, for an absorbed x alone */
+			uint32_t closes = x->cnt - (x->suf > 0) + (!pre & (s.c > 0));
+			bool ends = closes >= s.rem;
 			uint32_t top = j > s.longest ? j : s.longest;
 
 			/* absorbed unless mb_rs_count_inside: its runs
@@ -3630,7 +3639,7 @@ mb_rs_count_fresh(const struct mb_volume *vol, const struct mb_group *grp, const
 					stopped = true;
 					goto out;
 				}
-				s.rem -= inner;
+				s.rem -= x->cnt - (pre > 0) - (x->suf > 0); /* the inner runs */
 				if (x->max > s.longest) { /* an inner run */
 					s.longest = x->max;
 					s.at = st + x->at;
@@ -3639,7 +3648,13 @@ mb_rs_count_fresh(const struct mb_volume *vol, const struct mb_group *grp, const
 				goto up;
 			}
 		}
-		if (n < p) { /* its left child next */
+		/* an inner node (sz, in a register, not n < p: p was
+		   reloaded from the stack at each descent; on 62d916f
+		   cell:aged50:4096:zero:20 1683 -> 1679,
+		   cell:aged50:1000:zero:20 1732 -> 1728, cell:aged90:256:zero:20
+		   1763 -> 1760 instructions a call; in mb_rs_scan_walk the same
+		   cost aged:256:5000 +27): its left child next */
+		if (sz > MB_RS_LEAF_BITS) {
 			n *= 2;
 			sz /= 2;
 			continue;
