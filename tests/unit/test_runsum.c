@@ -477,6 +477,53 @@ TEST(full_groups_fresh_root_answers_none)
 }
 
 /*
+ * mb_runsum_count_fresh where its count ends at a node that starts used
+ * right after a free run one block long: that run closes at the node's
+ * start, so the runs that close in the node are its own (none at its tail)
+ * and that one -- and the count must end there (rem reaching 0), not go on
+ * past the node to a longer run beyond it.  Leaf 0 holds m single free
+ * blocks and its last block free, leaf 1 (starting used) q single blocks,
+ * leaf 2 a run of 5; the count is limited to the runs up to leaf 1's end
+ * (m + 1 + q).  A random bitmap seldom ends a count exactly at such a node.
+ */
+TEST(count_ends_at_a_node_after_a_one_block_run)
+{
+	int counted = 0;
+	struct mb_volume *vol;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[1].geo, &vol), 0); /* 32768 blocks a group */
+	struct mb_group *grp = mb_group_at(vol, 1);
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	ASSERT_TRUE(grp->bb_len >= 3 * 1024);
+	for (uint32_t m = 1; m <= 6; m++) {
+		for (uint32_t q = 1; q <= 6; q++) {
+			uint64_t rng = 1;
+
+			random_runs(&rng, grp->bb_bitmap, 0, grp->bb_len, 1, 0); /* all used */
+			for (uint32_t i = 1; i <= m; i++) /* leaf 0: m single blocks */
+				grp->bb_bitmap[(2 * i) >> 6] &= ~(1ULL << ((2 * i) & 63));
+			grp->bb_bitmap[1023 >> 6] &= ~(1ULL << (1023 & 63)); /* open at leaf 1 */
+			for (uint32_t i = 1; i <= q; i++) { /* leaf 1: q single blocks */
+				uint32_t b = 1024 + 2 * i;
+
+				grp->bb_bitmap[b >> 6] &= ~(1ULL << (b & 63));
+			}
+			for (uint32_t b = 2100; b < 2105; b++) /* leaf 2: a run of 5 */
+				grp->bb_bitmap[b >> 6] &= ~(1ULL << (b & 63));
+			mb_buddy_generate(vol, grp);
+			mb_runsum_flush_locked(vol, grp); /* the root fresh */
+			ASSERT_EQ_INT(count_fresh_differs(vol, grp, 100, m + 1 + q, 0, &counted), 0);
+			ASSERT_EQ_INT(count_fresh_differs(vol, grp, 100, m + q, 0, &counted), 0);
+		}
+	}
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+	ASSERT_EQ_INT(counted, 72);
+}
+
+/*
  * mb_runsum_next_long_end against the model: the same run, and its end the
  * first used block past it (or bpg); *end untouched when there is none.
  * Long runs (up to 3000 blocks, most blocks free) so that the walk often
