@@ -1090,6 +1090,33 @@ static inline uint32_t mb_rs_used_from(const struct mb_volume *vol, const struct
 	return (w << 6) + (uint32_t)__builtin_ctzll(m);
 }
 
+/*
+ * mb_rs_used_from, or MB_RS_NONE when x's word holds no used block from x
+ * on and the leaf's free blocks at its end, suf (0: none known), cover
+ * [x, end): the run goes on to end, and the caller takes another way
+ * (mb_rs_mark_leaf_used_suf).  The test only past x's word: a run that
+ * ends in it (an aged group's, nearly all) pays nothing for it -- a test
+ * before each used mark's look cost cell:aged90:64:zero:20 +3, drain +2
+ * instructions a call.
+ */
+static inline uint32_t mb_rs_used_from_or(const struct mb_volume *vol, const struct mb_group *grp,
+					  uint32_t x, uint32_t end, uint32_t suf)
+{
+	if (x >= end)
+		return end;
+	uint32_t w = x >> 6;
+	uint64_t m = mb_rs_used(vol, grp, w) & (~0ULL << (x & 63));
+
+	while (MB_UNLIKELY(!m)) {
+		if (w == x >> 6 && end - x <= suf)
+			return MB_RS_NONE;
+		if (++w == end >> 6)
+			return end;
+		m = mb_rs_used(vol, grp, w);
+	}
+	return (w << 6) + (uint32_t)__builtin_ctzll(m);
+}
+
 /* The block after the last used block before x, or begin (a leaf's start) if none. */
 static inline uint32_t mb_rs_used_before(const struct mb_volume *vol, const struct mb_group *grp,
 					 uint32_t x, uint32_t begin)
@@ -1791,6 +1818,44 @@ mb_rs_cut_lift_as(uint32_t words, const uint64_t *bitmap, struct mb_rs *t, uint3
 }
 
 /*
+ * The ancestors of node n (h blocks), just set after a used mark of [s, e)
+ * that started a free run and ended inside it, the run going on to n's
+ * end: a sequential take, its run on to its group's end.  Each ancestor
+ * whose one run (cnt 1) is that run, from s to its end (its suf, hi - s),
+ * keeps it from e on: suf and max hi - e, at e - lo, nothing else moves
+ * (pre stays 0: s is past the node's start, as past n's; the count stays
+ * 1: e before the node's end, as before n's).  No sibling read, three
+ * stores a level (~22 instructions, a join ~42); from the first other
+ * ancestor on, the joins.  A closed form of every used lift (each
+ * ancestor's pre, suf, count, max and at from its own old summary and
+ * the run's ends, a sibling's edge read where the run passes a child's)
+ * cost more than the joins: ~95 instructions a level against ~42
+ * (cell:empty:100:zero:20 1574 -> 1772 a call).  With
+ * mb_rs_mark_leaf_used_suf and mb_rs_mark_two's take, on lead42 62d916f:
+ * cell:empty:100:zero:20 1574 -> 1491, cell:empty:100:rand:20 1698 ->
+ * 1564, cell:seq90:100:rand:20 1714 -> 1637 instructions a call.
+ */
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_lift_take_used(struct mb_rs *t, uint32_t n, uint32_t h, uint32_t s, uint32_t e)
+{
+	size_t i = n; /* the node last set */
+
+	assert(s > (s & ~(h - 1)) && e < (s & ~(h - 1)) + h);
+	for (size_t u = i / 2; u; i = u, u /= 2) {
+		struct mb_rs *q = t + u;
+		const uint32_t lo = s & ~(2 * h - 1), hi = lo + 2 * h;
+
+		if (q->cnt != 1 || q->suf != hi - s)
+			break;
+		q->suf = q->max = hi - e;
+		q->at = e - lo;
+		h *= 2;
+		assert(mb_rs_same(*q, mb_rs_join(t[i & ~(size_t)1], h / 2, t[i | 1], h / 2)));
+	}
+	mb_rs_lift_joins_as(t, (uint32_t)i, t[i], h, true);
+}
+
+/*
  * mb_rs_mark_leaf of a used mark with its lift, in a tree all fresh or
  * (part) one whose leaf's parent is fresh: what moved follows from the run
  * the mark cut, [a, b) -- the leaf's edges when it touched one, its max and
@@ -1809,22 +1874,35 @@ mb_rs_cut_lift_as(uint32_t words, const uint64_t *bitmap, struct mb_rs *t, uint3
  * zero -6, rand -7, raw:1 +5 more -- but a stale leaf under a fresh root
  * is marked).
  */
+static void mb_rs_mark_leaf_used_suf(const struct mb_volume *vol, const struct mb_group *grp,
+				     uint32_t s, uint32_t e);
+
 static inline __attribute__((always_inline)) void
-mb_rs_mark_leaf_used_as(const struct mb_volume *vol, const struct mb_group *grp, uint32_t s,
-			uint32_t e, bool whole, bool part)
+mb_rs_mark_leaf_used_in(const struct mb_volume *vol, const struct mb_group *grp, uint32_t s,
+			uint32_t e, bool whole, bool part, bool suf)
 {
 	struct mb_rs *t = mb_runsum_tree(vol, grp);
 	const uint32_t p = mb_rs_leaves(vol), leaf = s / MB_RS_LEAF_BITS, n = p + leaf;
 	const uint32_t b0 = leaf * MB_RS_LEAF_BITS;
 	struct mb_rs *r = &t[n];
+	const uint32_t b = suf	  ? b0 + MB_RS_LEAF_BITS
+			   : whole ? e
+				   : mb_rs_used_from_or(vol, grp, e, b0 + MB_RS_LEAF_BITS,
+							part ? 0 : r->suf);
+
+	if (!suf && b == MB_RS_NONE) { /* [e, the leaf's end) free */
+		mb_rs_mark_leaf_used_suf(vol, grp, s, e);
+		return;
+	}
 	const uint32_t a = whole ? s : mb_rs_used_before(vol, grp, s, b0);
-	const uint32_t b = whole ? e : mb_rs_used_from(vol, grp, e, b0 + MB_RS_LEAF_BITS);
 	const uint32_t d = (a < s) + (e < b) - 1; /* mod 2^32: a drop adds back */
 	const bool cut = b - a == r->max && a - b0 == r->at;
 	const bool edges = a == b0 || b == b0 + MB_RS_LEAF_BITS;
 	bool redo = false;
 
 	assert(r->cnt != MB_RS_STALE && (part || t[1].cnt != MB_RS_STALE));
+	assert(!suf || (!whole && e < b0 + MB_RS_LEAF_BITS &&
+			b == mb_rs_used_from(vol, grp, e, b0 + MB_RS_LEAF_BITS)));
 	if (cut && r->cnt == 1) { /* its one run: what is left of it */
 		r->max = s - a >= b - e ? s - a : b - e;
 		r->at = !r->max ? 0 : s - a >= b - e ? a - b0 : e - b0;
@@ -1844,10 +1922,35 @@ mb_rs_mark_leaf_used_as(const struct mb_volume *vol, const struct mb_group *grp,
 	} else {
 		if (redo)
 			mb_rs_leaf_redo(vol, grp, r, leaf);
-		part ? mb_rs_lift_partial_joins_used(t, n)
-		     : mb_rs_lift_joins_used(t, n, MB_RS_LEAF_BITS);
+		if (suf && a == s && s > b0) /* a sequential take */
+			mb_rs_lift_take_used(t, n, MB_RS_LEAF_BITS, s, e);
+		else
+			part ? mb_rs_lift_partial_joins_used(t, n)
+			     : mb_rs_lift_joins_used(t, n, MB_RS_LEAF_BITS);
 	}
 	assert(mb_rs_same(*r, mb_rs_leaf(vol, grp, leaf)));
+}
+
+/* The same where [e, the leaf's end) is free (its suf covers it: the
+   general mark's look for the run's end, mb_rs_used_from_or, says so past
+   e's word): the run the mark cut ends at the leaf's end, no look in the
+   bitmap for it (the words up to the leaf's end were ~95 instructions a
+   call of a sequential take, whose run goes on to its group's end), and
+   from the start of that run the lift is mb_rs_lift_take_used's.  A copy
+   of its own: the take's lift inside the general mark's cost
+   cell:aged90:64:zero:20 +7 instructions a call. */
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_mark_leaf_used_suf(const struct mb_volume *vol, const struct mb_group *grp, uint32_t s,
+			 uint32_t e)
+{
+	mb_rs_mark_leaf_used_in(vol, grp, s, e, false, false, true);
+}
+
+static inline __attribute__((always_inline)) void
+mb_rs_mark_leaf_used_as(const struct mb_volume *vol, const struct mb_group *grp, uint32_t s,
+			uint32_t e, bool whole, bool part)
+{
+	mb_rs_mark_leaf_used_in(vol, grp, s, e, whole, part, false);
 }
 
 static __attribute__((noinline)) MB_RS_SCALAR void
@@ -2628,7 +2731,14 @@ mb_rs_mark_two(const struct mb_volume *vol, const struct mb_group *grp, uint32_t
 	if ((used ? L.suf || R.pre : !L.suf || !R.pre) || half < MB_RS_LEAF_BITS)
 		__builtin_unreachable();
 	t[a / 2] = mb_rs_join_up(L, half, R, half);
-	mb_rs_lift_from(t, a / 2, o, 2 * half);
+	/* a sequential take (mb_rs_lift_take_used): the run goes on from the
+	   range's end to the common parent's end.  The range, shorter than a
+	   leaf, starts after the parent's start and ends before its end. */
+	assert(start & (2 * half - 1) && (start + len) & (2 * half - 1));
+	if (used && t[a / 2].suf == 2 * half - ((start + len) & (2 * half - 1)))
+		mb_rs_lift_take_used(t, a / 2, 2 * half, start, start + len);
+	else
+		mb_rs_lift_from(t, a / 2, o, 2 * half);
 }
 
 /* mb_rs_mark_two out of line, a copy for each value of used: the climbs'

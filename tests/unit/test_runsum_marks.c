@@ -694,6 +694,63 @@ TEST(short_marks_across_every_leaf_edge)
 }
 
 /*
+ * Sequential takes: from the start of a free run that goes on to the
+ * group's end, each take [a, a + n) from the last one's end, n of 100,
+ * 1000 or 1500 blocks (inside one leaf or over two), the run starting at
+ * the group's start, a leaf's, a node's of two leaves or more, or inside a
+ * leaf, and before it the group all used or random runs: the ancestors
+ * whose one run is the take's are set in closed form (runsum.c,
+ * mb_rs_lift_take_used) from the leaf (mb_rs_mark_leaf_used_suf) or from
+ * the two leaves' parent (mb_rs_mark_two), the others joined.  Each node
+ * must match a bit count after each take.
+ */
+TEST(sequential_takes_from_a_run_to_the_group_end)
+{
+	static const uint32_t starts[] = {0,		 1,		    100,
+					  LEAF_BITS,	 2 * LEAF_BITS,	    4 * LEAF_BITS - 100,
+					  8 * LEAF_BITS, 8 * LEAF_BITS + 1000};
+	static const uint32_t lens[] = {100, 1000, 1500};
+	static const uint32_t scale[] = {3, 40, 300, 900};
+	uint64_t rng = mb_test_seed ^ 0x5e91;
+	struct mb_volume *vol;
+	uint64_t marks = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 0);
+	uint32_t len;
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	len = grp->bb_len;
+	for (uint32_t k = 0; k < 8 * 3 * 2; k++) {
+		uint32_t s = starts[k % 8], n = lens[k / 8 % 3];
+		bool busy = k / 24;
+
+		if (s + 6 * n > len)
+			continue;
+		if (busy)
+			runs_by_turns(vol, grp, &rng, scale, k & 1);
+		else
+			for (uint32_t b = 0; b < s; b++)
+				set_bit_to(grp->bb_bitmap, b, true);
+		mark_in_run(vol, grp, s, len, s, s + n, true, false);
+		marks++;
+		ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+		for (uint32_t a = s + n; a < s + 6 * n; a += n) {
+			for (uint32_t b = a; b < a + n; b++)
+				set_bit_to(grp->bb_bitmap, b, true);
+			mb_runsum_mark_locked(vol, grp, a, n, true, false);
+			marks++;
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+		}
+	}
+	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+	ASSERT_TRUE(marks > 100);
+}
+
+/*
  * A cut of the first of a leaf's longest runs, others beside it: the leaf
  * is read again (runsum.c, mb_rs_leaf_redo), and stops at the first run as
  * long as the cut one when there is one -- that run, later in the leaf, is
