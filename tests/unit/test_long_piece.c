@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_long_piece.c - the long scan's measures of one run (mb_int.h:
+ * mb_long_piece, mb_long_measure_run) against models that share nothing
+ * with them.  A run's maximal chunks are laid out greedily (at each block
+ * the largest aligned power of two up to cap that fits), a piece from q
+ * runs to the end of the chunk that holds the goal's last block, and the
+ * verdicts are ext4's rules taken a piece at a time, as the scan took them
+ * before the rising pieces were counted in bulk: every result (the
+ * verdict, found, the free count, the best, the piece taken) must agree
+ * over random runs, goals, caps, counts, limits and bests -- long runs from
+ * every alignment, runs to a multiple of cap (a group's tail), free counts
+ * short of the run (counters that disagree).
+ */
+#include <string.h>
+
+#include "harness.h"
+#include "mb_int.h"
+
+/* the ends of [p, e)'s maximal chunks (cap a power of two), in order:
+   at each block the largest aligned power of two up to cap that fits */
+#define MODEL_CHUNKS (1u << 15)
+static uint32_t model_ends[MODEL_CHUNKS];
+
+static uint32_t model_chunks(uint32_t p, uint32_t e, uint32_t cap)
+{
+	uint32_t n = 0;
+
+	for (uint32_t c = p; c < e && n < MODEL_CHUNKS; n++) {
+		uint32_t k = cap;
+
+		while (k > 1 && ((c & (k - 1)) || c + k > e))
+			k >>= 1;
+		c += k;
+		model_ends[n] = c;
+	}
+	return n;
+}
+
+/* the scan's loop, one piece at a time: each to the end of the chunk
+   holding the goal's last block */
+static int model_measure(struct mb_long_scan *m, uint32_t p, uint32_t e)
+{
+	uint32_t free = m->free, found = m->found, blen = m->blen, bstart = m->bstart;
+	uint32_t n = model_chunks(p, e, m->cap), i = 0;
+	int r = MB_LONG_GO_ON;
+
+	do {
+		while (i < n && model_ends[i] <= p + m->goal - 1)
+			i++;
+		if (i == n)
+			return -1; /* past the model's chunks */
+		uint32_t len = model_ends[i] - p;
+
+		if (free < len) {
+			free -= len;
+			r = MB_LONG_CORRUPT;
+			break;
+		}
+		free -= len;
+		found++;
+		if (len == m->goal) {
+			m->tstart = p;
+			m->tlen = len;
+			r = MB_LONG_TAKEN;
+			break;
+		}
+		if (len < blen) {
+			blen = len;
+			bstart = p;
+		}
+		if (found > m->decide) {
+			if (found > m->max) {
+				r = MB_LONG_BREAK;
+				break;
+			}
+			if (bstart != UINT32_MAX) {
+				r = MB_LONG_BEST;
+				break;
+			}
+		}
+		p += len;
+	} while (e - p >= m->goal);
+	m->free = free;
+	m->found = found;
+	m->blen = blen;
+	m->bstart = bstart;
+	return r;
+}
+
+/* every piece of random runs: mb_long_piece against the chunks' model */
+TEST(a_piece_ends_at_the_chunk_holding_the_goal)
+{
+	uint64_t rng = mb_test_seed ^ 0x9e11;
+	int rounds = mb_test_rounds(20000);
+
+	for (int i = 0; i < rounds; i++) {
+		uint32_t cap = 1u << mb_rand_below(&rng, 14);
+		uint32_t goal = 2 + (uint32_t)mb_rand_below(&rng, i & 1 ? 2 * cap : 300);
+		uint32_t p = (uint32_t)mb_rand_below(&rng, 1u << 16);
+		uint32_t e = p + goal + (uint32_t)mb_rand_below(&rng, 64 * cap);
+		uint32_t n = model_chunks(p, e, cap), c = 0;
+
+		ASSERT_TRUE(n < MODEL_CHUNKS);
+		for (uint32_t q = p; e - q >= goal;) {
+			uint32_t len = mb_long_piece(q, e, goal, cap);
+
+			while (model_ends[c] <= q + goal - 1)
+				c++;
+			ASSERT_EQ_INT(len, model_ends[c] - q);
+			q += len;
+		}
+	}
+}
+
+static uint32_t pick_goal(uint64_t *rng, uint32_t cap)
+{
+	switch (mb_rand_below(rng, 4)) {
+	case 0:
+		return 2 + (uint32_t)mb_rand_below(rng, 200); /* short, mostly not a power of two */
+	case 1:
+		return 1u << (1 + mb_rand_below(rng, 13)); /* a power of two */
+	case 2:
+		return 2 + (uint32_t)mb_rand_below(rng, 2 * cap); /* up to past cap */
+	default:
+		return 100 * (1 + (uint32_t)mb_rand_below(rng, 10)); /* the harness's 100, 1000 */
+	}
+}
+
+TEST(the_bulk_rising_pieces_decide_as_one_by_one)
+{
+	uint64_t rng = mb_test_seed ^ 0x10e9;
+	int rounds = mb_test_rounds(200000), bulk = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		uint32_t cap = 1u << (1 + mb_rand_below(&rng, 13));
+		uint32_t goal = pick_goal(&rng, cap);
+		uint32_t p, e, len;
+
+		/* the run: a group's tail (e a multiple of cap), from any start
+		   (or an aligned one), or any run of the goal or more */
+		if (mb_rand_below(&rng, 3) == 0) {
+			e = cap * (1 + (uint32_t)mb_rand_below(&rng, 8));
+			if (e < goal)
+				e = (goal + cap - 1) & ~(cap - 1);
+			p = (uint32_t)mb_rand_below(&rng, e - goal + 1);
+			if (mb_rand_below(&rng, 4) == 0)
+				p &= ~((1u << mb_rand_below(&rng, 14)) - 1);
+		} else {
+			p = (uint32_t)mb_rand_below(&rng, 1u << 17);
+			len = goal + (uint32_t)mb_rand_below(&rng, 1u << (4 + mb_rand_below(&rng, 14)));
+			len = len < goal + 256 * cap ? len : goal + 256 * cap;
+			e = p + len;
+		}
+		len = e - p;
+		uint32_t min = (uint32_t)mb_rand_below(&rng, 14);
+		uint32_t max = mb_rand_below(&rng, 8) ? (uint32_t)mb_rand_below(&rng, 40)
+						      : (uint32_t)mb_rand_below(&rng, 2) ? UINT32_MAX - 1
+										    : min;
+		struct mb_long_scan a = {
+			.goal = goal,
+			.decide = max < min ? max : min,
+			.max = max,
+			.cap = cap,
+			/* a best from before: none (or short of the goal), or one
+			   of the goal or more */
+			.blen = mb_rand_below(&rng, 3) ? UINT32_MAX
+						       : goal + (uint32_t)mb_rand_below(&rng, 3 * cap),
+			.bstart = UINT32_MAX,
+			.found = (uint32_t)mb_rand_below(&rng, 16),
+			/* the run's blocks and maybe more, or fewer (corrupt) */
+			.free = mb_rand_below(&rng, 6) ? len + (uint32_t)mb_rand_below(&rng, 5000)
+						       : (uint32_t)mb_rand_below(&rng, len + 1),
+		};
+		/* found past decide already, with no best of this visit: only
+		   max decides (a verdict would have ended the scan otherwise) */
+		if (a.found > a.decide && a.found > a.max)
+			a.found = a.max < a.decide ? a.max : a.decide;
+		if (mb_rand_below(&rng, 4) == 0 && a.found <= a.decide) { /* a best of this visit */
+			a.bstart = p ? p - 1 : 0;
+			a.blen = goal + (uint32_t)mb_rand_below(&rng, 3 * cap);
+		}
+		struct mb_long_scan b = a;
+		const uint32_t found0 = a.found;
+		int ra = mb_long_measure_run(&a, p, e, true);
+		int rb = model_measure(&b, p, e);
+
+		ASSERT_TRUE(rb >= 0);
+		if (ra != rb || a.found != b.found || a.free != b.free || a.blen != b.blen ||
+		    a.bstart != b.bstart ||
+		    (ra == MB_LONG_TAKEN && (a.tstart != b.tstart || a.tlen != b.tlen))) {
+			mb_test_fail(__FILE__, __LINE__,
+				     "run [%u, %u) goal %u cap %u found0 %u decide %u max %u: "
+				     "verdict %d/%d found %u/%u free %u/%u best %u@%u/%u@%u",
+				     p, e, goal, cap, found0, b.decide, b.max, ra, rb, a.found,
+				     b.found, a.free, b.free, a.blen, a.bstart, b.blen, b.bstart);
+			return;
+		}
+		bulk += a.found - found0 > 4;
+	}
+	ASSERT_TRUE(bulk > rounds / 20); /* runs of many pieces were met */
+}
+
+/* the scan of a fresh tree (mb_runsum_long_measure_fresh) against its runs
+   named by the batch walk (mb_runsum_long_runs_fresh), each measured */
+static int model_scan(struct mb_volume *vol, struct mb_group *grp, struct mb_long_scan *m)
+{
+	struct mb_runsum_run runs[MB_RUNSUM_RUNS];
+	uint32_t from = grp->bb_first_free;
+
+	while (from < vol->bpg) {
+		uint32_t n = mb_runsum_long_runs_fresh(vol, grp, from, m->goal, runs, MB_RUNSUM_RUNS,
+						       &from);
+
+		for (uint32_t i = 0; i < n; i++) {
+			int r = mb_long_measure_run(m, runs[i].start, runs[i].end, false);
+
+			if (r)
+				return r;
+		}
+		if (!n)
+			break;
+	}
+	return MB_LONG_GO_ON;
+}
+
+/*
+ * A group whose free blocks are one run to its end (the harness's sequential
+ * fills, an empty group) is measured with no walk: the same verdicts and
+ * counts as the walk's, and none when the run is shorter than the goal.
+ */
+TEST(a_groups_tail_run_is_measured_as_the_walk_names_it)
+{
+	uint64_t rng = mb_test_seed ^ 0x7a11;
+	int tails = 0;
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+			struct mb_group *grp = mb_group_at(vol, g);
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			for (int round = 0; round < 16; round++) {
+				uint32_t len = grp->bb_len;
+				uint32_t from = round ? (uint32_t)mb_rand_below(&rng, len + 1) : 0;
+
+				if (round & 1) /* near the end: a tail shorter than goals */
+					from = len - (uint32_t)mb_rand_below(&rng, len < 300 ? len : 300);
+				for (uint32_t b = 0; b < len; b++)
+					if (b < from)
+						grp->bb_bitmap[b >> 6] |= 1ULL << (b & 63);
+					else
+						grp->bb_bitmap[b >> 6] &= ~(1ULL << (b & 63));
+				mb_buddy_generate(vol, grp); /* the tree stale */
+				if (!mb_runsum_long_begin(vol, grp))
+					mb_runsum_flush_locked(vol, grp);
+				ASSERT_TRUE(mb_runsum_long_begin(vol, grp));
+				tails += grp->bb_free == vol->bpg - grp->bb_first_free;
+				for (int k = 0; k < 8; k++) {
+					uint32_t goal = k & 1 ? 2 + (uint32_t)mb_rand_below(&rng, 300)
+							      : 100 * (1 + (uint32_t)mb_rand_below(&rng, 12));
+					struct mb_long_scan a = {
+						.goal = goal,
+						.decide = 10,
+						.max = k & 2 ? 200 : 3,
+						.cap = 1u << vol->max_order,
+						.blen = UINT32_MAX,
+						.bstart = UINT32_MAX,
+						.found = (uint32_t)mb_rand_below(&rng, 12),
+						.free = grp->bb_free,
+					};
+					struct mb_long_scan b = a;
+					int ra = mb_runsum_long_measure_fresh(vol, grp, &a);
+					int rb = model_scan(vol, grp, &b);
+
+					ASSERT_EQ_INT(ra, rb);
+					ASSERT_EQ_INT(a.found, b.found);
+					ASSERT_EQ_INT(a.blen, b.blen);
+					ASSERT_EQ_INT(a.bstart, b.bstart);
+					if (ra == MB_LONG_TAKEN)
+						ASSERT_EQ_INT(a.tstart, b.tstart);
+				}
+			}
+			mb_buddy_generate(vol, grp);
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	ASSERT_TRUE(tails > 0);
+}
