@@ -198,7 +198,10 @@ TEST(the_bulk_rising_pieces_decide_as_one_by_one)
 		}
 		bulk += a.found - found0 > 4;
 	}
-	ASSERT_TRUE(bulk > rounds / 20); /* runs of many pieces were met */
+	/* runs of many pieces were met: ~5% of the rounds (9,925-10,429 of
+	   200,000 over five seeds), so the floor is half that -- at 5% itself
+	   seed 10 failed */
+	ASSERT_TRUE(bulk > rounds / 40);
 }
 
 /* the scan of a fresh tree (mb_runsum_long_measure_fresh) against its runs
