@@ -249,7 +249,6 @@ static void mb_mx_cell(const struct mb_bench_cfg *c, struct mb_mx_lane *ln, int 
 }
 
 static const char *const mb_mx_fills[] = {"empty", "seq50", "seq90", "aged50", "aged90"};
-static const char *const mb_mx_lens[] = {"1", "16", "256"};
 static const char *const mb_mx_thrs[] = {"1thr", "2thr"};
 
 /* The dimensions of --cells, each a list of the names it may hold. */
@@ -258,7 +257,7 @@ static const struct mb_mx_dim {
 	size_t n;
 } mb_mx_dims[] = {
     {mb_mx_fills, 5},
-    {mb_mx_lens, 3},
+    {NULL, 0}, /* lengths: numbers (mb_mx_len_of) */
     {mb_hint_names, 3},
     {mb_mx_thrs, 2},
 };
@@ -351,8 +350,10 @@ static size_t mb_mx_lens_named(const char *list, uint32_t *lens, uint64_t *base,
 	}
 	if (n)
 		return n;
+	static const uint32_t own[] = {1, 16, 256};
+
 	for (size_t i = 0; i < 3; i++) {
-		lens[i] = (uint32_t)strtoul(mb_mx_lens[i], NULL, 10);
+		lens[i] = own[i];
 		base[i] = 6 * i;
 	}
 	return 3;
