@@ -442,13 +442,57 @@ static __attribute__((noinline)) void mb_bitmap_mark_words(uint64_t *map, uint32
 
 typedef uint64_t mb_ones2 __attribute__((vector_size(16)));
 
-/* Sets words p[0] to p[15]: eight 16-byte stores (SSE2, in every x86-64). */
-static inline void mb_words_fill16(uint64_t *p)
+/* Sets words p[0] to p[n - 1], n even: n / 2 16-byte stores (SSE2, in
+   every x86-64). */
+static inline __attribute__((always_inline)) void mb_words_fill(uint64_t *p, int n)
 {
 	const mb_ones2 ones = { ~0ULL, ~0ULL };
 
-	for (int i = 0; i < 16; i += 2)
+	for (int i = 0; i < n; i += 2)
 		memcpy(p + i, &ones, sizeof(ones));
+}
+
+/*
+ * mb_bitmap_mark_clear's words w to last, w < last: the end masks as it
+ * computed them, and the n words between set by 16-byte stores from
+ * each end, overlapping -- up to 15 words 1, 2 or 4 a side, 16 to 32 eight
+ * a side, past that memset (mb_bitmap_mark_words).  A store a word
+ * between (its loop ~4 instructions a word: a 1000-block extent's ~15
+ * words ~60) had cell:seq90:1000:zero:20 at 1704 instructions a call,
+ * these 1654; out of line, as inline the extra registers made gcc keep
+ * bb_bitmap on the stack in mb_use_found_locked (aged:256 +6, the aged
+ * cells +5 to +8 a call).  The 16-to-32 case, inline before, was the
+ * same stores (aging:triangle 2128 -> 2120 a call when it left memset).
+ */
+static __attribute__((noinline)) void mb_bitmap_mark_span(uint64_t *map, uint32_t w, uint32_t last,
+							  uint64_t head, uint64_t tail)
+{
+	uint32_t n = last - w - 1;
+	uint64_t *p = map + w + 1, *q = map + last;
+
+	if (n > 32) {
+		mb_bitmap_mark_words(map, w, last, head, tail);
+		return;
+	}
+	map[w] |= head;
+	map[last] |= tail;
+	if (n >= 4) {
+		if (n >= 16) {
+			mb_words_fill(p, 16);
+			mb_words_fill(q - 16, 16);
+		} else if (n >= 8) {
+			mb_words_fill(p, 8);
+			mb_words_fill(q - 8, 8);
+		} else {
+			mb_words_fill(p, 4);
+			mb_words_fill(q - 4, 4);
+		}
+	} else if (n >= 2) {
+		mb_words_fill(p, 2);
+		mb_words_fill(q - 2, 2);
+	} else if (n) {
+		*p = ~0ULL;
+	}
 }
 
 /*
@@ -465,33 +509,7 @@ static inline void mb_bitmap_mark_clear(uint64_t *map, uint32_t start, uint32_t 
 		map[w] |= head & tail;
 		return;
 	}
-	if (last - w <= 16) {
-		map[w] |= head;
-		/* a store per word: gcc turns a plain store loop into a memset
-		   call and an ^= loop into vector code, each some 20-40
-		   instructions of set-up for the 2 or 3 words between a
-		   256-block extent's ends; the empty asm (no instruction) hides
-		   the pointer from both */
-		for (uint64_t *p = map + w + 1, *stop = map + last; p < stop; p++) {
-			__asm__("" : "+r"(p));
-			*p = ~0ULL;
-		}
-		map[last] |= tail;
-		return;
-	}
-	if (last - w > 33) {
-		mb_bitmap_mark_words(map, w, last, head, tail);
-		return;
-	}
-	/* 16 to 32 whole words between the ends (a 1024- to 2047-block
-	   extent, half of aging:triangle's marks): 16 from each end,
-	   overlapping, inline -- the call and memset's set-up for 128 to 256
-	   bytes were ~45 instructions, these ~25 (aging:triangle 2128 -> 2120
-	   a call) */
-	map[w] |= head;
-	map[last] |= tail;
-	mb_words_fill16(map + w + 1);
-	mb_words_fill16(map + last - 16);
+	mb_bitmap_mark_span(map, w, last, head, tail);
 }
 
 /*
@@ -892,21 +910,51 @@ static inline int mb_fit_order(const struct mb_volume *vol, uint32_t x, uint32_t
  * r - b, smallest first, those of max_order repeated.  Takes them;
  * returns r, and m in *jb.
  */
-static inline uint32_t mb_take_rising(struct mb_volume *vol, struct mb_group *grp, uint32_t b,
-				      uint32_t end, uint32_t *jb)
+static __attribute__((noinline, cold)) uint32_t mb_take_rising_long(struct mb_volume *vol,
+								      struct mb_group *grp, uint32_t b,
+								      uint32_t end, uint32_t *jb)
 {
 	uint32_t top = (uint32_t)vol->max_order;
-	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(b - 1) ^ end); /* b == 0: 31 */
-
-	m = m < top ? m : top;
-	uint32_t r = end & ~((1u << m) - 1);
-
+	uint32_t r = end & ~((1u << top) - 1);
 	uint32_t d = (r - b) & ((1u << top) - 1);
 
 	b += d;
 	mb_chunks_digits(vol, grp, b, d, true, true);
 	for (; b < r; b += 1u << top)
 		mb_chunk_take(vol, grp, (int)top, b);
+	*jb = top;
+	return r;
+}
+
+/* m above max_order (the extent crosses a multiple of 2^(max_order + 1),
+   or b == 0) is mb_take_rising_long's: the cap, and whole chunks of order
+   max_order.  Else r - b < 2^m has a digit per chunk, no mask (the cap's
+   masks and loop test inline were ~8 instructions a take and two spills:
+   with mb_buddy_mark_rest's split, cell:empty:1000:rand:20 1689 -> 1674,
+   seq90:1000 1659 -> 1653, the 100-block cells -5 to -9 a call).  An
+   empty volume's takes start groups (b == 0, 765 of 820 calls of
+   cell:empty:1000:rand:20): their "none" is told inline, the call cost
+   +27 a call there. */
+static inline uint32_t mb_take_rising(struct mb_volume *vol, struct mb_group *grp, uint32_t b,
+				      uint32_t end, uint32_t *jb)
+{
+	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(b - 1) ^ end); /* b == 0: 31 */
+
+	if (MB_UNLIKELY(m > (uint32_t)vol->max_order)) {
+		uint32_t top = (uint32_t)vol->max_order;
+
+		/* none at all when b is a multiple of 2^max_order and end -
+		   b below it: an extent from a group's start (b == 0) shorter
+		   than 2^max_order, as in an empty volume */
+		if ((end & (~0u << top)) == b) {
+			*jb = top;
+			return b;
+		}
+		return mb_take_rising_long(vol, grp, b, end, jb);
+	}
+	uint32_t r = end & (~0u << m);
+
+	mb_chunks_digits(vol, grp, r, r - b, true, true);
 	*jb = m;
 	return r;
 }
@@ -1088,6 +1136,51 @@ static inline void mb_bitmap_clear_set(uint64_t *map, uint32_t start, uint32_t l
 }
 
 /*
+ * The rest of a mark once the buddy has it (mb_buddy_mark_used_at): the
+ * bitmap, the run tree, the group's counts and orders.  before, after:
+ * the block before start, the one at end, free.
+ */
+static inline __attribute__((always_inline)) void
+mb_buddy_mark_rest(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len,
+		   bool before, bool after)
+{
+	uint32_t end = start + len;
+
+	{
+		/* start's copy hidden from gcc (the empty asm is no
+		   instruction): else it computes the mark's word and mask
+		   at the function's entry, shared with the order lookups,
+		   and keeps them on the stack across the whole take
+		   (drain 1709.9 -> 1700.6, cell:aged90:256:zero:20 2000.5
+		   -> 1992.8, aging:triangle 2695.7 -> 2684.4 a call) */
+		uint32_t s = start;
+
+		__asm__("" : "+r"(s));
+		mb_bitmap_mark_clear(grp->bb_bitmap, s, len);
+	}
+	/* neither side free: the extent was a whole run, which the tree
+	   then need not look for */
+	mb_runsum_mark_locked(vol, grp, start, len, true, !before && !after);
+	uint32_t frags = grp->bb_fragments + (uint32_t)before + (uint32_t)after - 1;
+	uint32_t free = grp->bb_free - len;
+
+	MB_WRITE_ONCE(grp->bb_fragments, frags);
+	MB_WRITE_ONCE(grp->bb_free, free);
+	/* after: the block at end is free (tested, or the last chunk taken
+	   goes on past end), so it is the first free one -- no search when
+	   the extent ended a chunk (raw:1 1006 -> 995 a call) */
+	if (grp->bb_first_free == start)
+		MB_WRITE_ONCE(grp->bb_first_free,
+			      after ? end : mb_first_free_from(vol, grp->bb_bitmap, end, free));
+	/* the counts as written, not read back; a side free (one fragment as
+	   many or more): the average fell, its upper bound holds */
+	if (MB_LIKELY(mb_group_orders_hold_used_as(vol, grp, free, frags, !before && !after)))
+		mb_group_orders_check(vol, grp);
+	else
+		mb_group_reorder_used_locked(vol, grp);
+}
+
+/*
  * Marks [start, start + len) used; every block in it must be free.  k: the
  * order of the maximal free chunk that starts at start, if the caller
  * found it there (the power-of-two scan), else -1.  discard_pa_seq is
@@ -1128,11 +1221,17 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 	assert(len && mb_range_all_clear(grp->bb_bitmap, start, len));
 	assert(k < 0 || k == mb_buddy_order_for_block(vol, grp, start));
 	if (!after) {
+		/* a whole run: its own copy of the rest, neither side free
+		   -- shared with the split's path, gcc kept before, after
+		   and bb_bitmap in stack slots for it; this copy had drain
+		   1307 -> 1284, aged:256 1705 -> 1688, aged50:4096:zero
+		   1689 -> 1670 a call */
 		if (len <= MB_DERIVED_MASK)
 			mb_short_run_counts(grp, start, end, UINT32_MAX);
 		else
 			mb_take_run(vol, grp, start, end);
-		b = end;
+		mb_buddy_mark_rest(vol, grp, start, len, false, false);
+		return;
 	} else {
 		uint32_t c, jb;
 		bool front = false; /* the extent starts the run, past 15 blocks */
@@ -1202,38 +1301,7 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 			after = b > end || mb_is_free_after(vol, grp, end);
 		mb_put_after(vol, grp, end, b);
 	}
-	{
-		/* start's copy hidden from gcc (the empty asm is no
-		   instruction): else it computes the mark's word and mask
-		   at the function's entry, shared with the order lookups,
-		   and keeps them on the stack across the whole take
-		   (drain 1709.9 -> 1700.6, cell:aged90:256:zero:20 2000.5
-		   -> 1992.8, aging:triangle 2695.7 -> 2684.4 a call) */
-		uint32_t s = start;
-
-		__asm__("" : "+r"(s));
-		mb_bitmap_mark_clear(grp->bb_bitmap, s, len);
-	}
-	/* neither side free: the extent was a whole run, which the tree
-	   then need not look for */
-	mb_runsum_mark_locked(vol, grp, start, len, true, !before && !after);
-	uint32_t frags = grp->bb_fragments + (uint32_t)before + (uint32_t)after - 1;
-	uint32_t free = grp->bb_free - len;
-
-	MB_WRITE_ONCE(grp->bb_fragments, frags);
-	MB_WRITE_ONCE(grp->bb_free, free);
-	/* after: the block at end is free (tested, or the last chunk taken
-	   goes on past end), so it is the first free one -- no search when
-	   the extent ended a chunk (raw:1 1006 -> 995 a call) */
-	if (grp->bb_first_free == start)
-		MB_WRITE_ONCE(grp->bb_first_free,
-			      after ? end : mb_first_free_from(vol, grp->bb_bitmap, end, free));
-	/* the counts as written, not read back; a side free (one fragment as
-	   many or more): the average fell, its upper bound holds */
-	if (MB_LIKELY(mb_group_orders_hold_used_as(vol, grp, free, frags, !before && !after)))
-		mb_group_orders_check(vol, grp);
-	else
-		mb_group_reorder_used_locked(vol, grp);
+	mb_buddy_mark_rest(vol, grp, start, len, before, after);
 }
 
 void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
