@@ -294,3 +294,114 @@ TEST(a_groups_tail_run_is_measured_as_the_walk_names_it)
 	}
 	ASSERT_TRUE(tails > 0);
 }
+
+/* the scan's walk as a bit walk: each free run of the goal or more from
+   the group's first free block, in order, measured by the model */
+static int bit_scan(const struct mb_volume *vol, const struct mb_group *grp,
+		    struct mb_long_scan *m)
+{
+	const uint64_t *bm = grp->bb_bitmap;
+
+	for (uint32_t b = grp->bb_first_free; b < vol->bpg;) {
+		if (bm[b >> 6] >> (b & 63) & 1) {
+			b++;
+			continue;
+		}
+		uint32_t s = b;
+
+		while (b < vol->bpg && !(bm[b >> 6] >> (b & 63) & 1))
+			b++;
+		if (b - s >= m->goal) {
+			int r = model_measure(m, s, b);
+
+			if (r)
+				return r;
+		}
+	}
+	return MB_LONG_GO_ON;
+}
+
+/* free runs of 1 to fmax blocks between used ones of 1 to umax (some all
+   used words between them), over [0, len) */
+static void aged_bits(uint64_t *rng, uint64_t *bm, uint32_t len, uint32_t fmax, uint32_t umax)
+{
+	for (uint32_t b = 0; b < len;) {
+		uint32_t u = 1 + (uint32_t)mb_rand_below(rng, mb_rand_below(rng, 8) ? umax : 200);
+		uint32_t f = 1 + (uint32_t)mb_rand_below(rng, mb_rand_below(rng, 6) ? fmax : 4 * fmax);
+
+		for (uint32_t e = b + u; b < e && b < len; b++)
+			bm[b >> 6] |= 1ULL << (b & 63);
+		for (uint32_t e = b + f; b < e && b < len; b++)
+			bm[b >> 6] &= ~(1ULL << (b & 63));
+	}
+}
+
+/*
+ * An aged group's scan (mb_runsum_long_measure_fresh's walk of its run
+ * tree, its leaves' words read for runs of the goal: a word with no run
+ * of the goal inside passed by its top run, a leaf read from a run's end
+ * or up to its first max) against a walk of the bitmap's bits measured by
+ * the model: the same verdicts, counts and bests, over runs short and long
+ * against goals of 2 to 62 blocks (a run inside a word), 63 to 127 (a
+ * word's edges) and more, limits that stop the walk early or late.
+ */
+TEST(an_aged_groups_walk_measures_the_runs_a_bit_walk_names)
+{
+	uint64_t rng = mb_test_seed ^ 0xa9ed;
+	int rounds = mb_test_rounds(12), verdicts[5] = {0};
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+			struct mb_group *grp = mb_group_at(vol, g);
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			for (int round = 0; round < rounds; round++) {
+				static const uint32_t fmax[] = {40, 90, 160, 700};
+				static const uint32_t umax[] = {30, 120, 400, 60};
+
+				aged_bits(&rng, grp->bb_bitmap, grp->bb_len, fmax[round % 4],
+					  umax[(round / 4) % 4]);
+				mb_buddy_generate(vol, grp); /* the tree stale */
+				if (!mb_runsum_long_begin(vol, grp))
+					mb_runsum_flush_locked(vol, grp);
+				ASSERT_TRUE(mb_runsum_long_begin(vol, grp));
+				for (int k = 0; k < 12; k++) {
+					static const uint32_t span[] = {61, 65, 500};
+					uint32_t goal = 2 + (uint32_t)mb_rand_below(&rng, span[k % 3]);
+					struct mb_long_scan a = {
+						.goal = goal,
+						.decide = k & 4 ? 10 : 1000,
+						.max = k & 8 ? 200 : 100000,
+						.cap = 1u << vol->max_order,
+						.blen = k & 1 ? UINT32_MAX : goal + 7,
+						.bstart = UINT32_MAX,
+						.free = grp->bb_free,
+					};
+					struct mb_long_scan b = a;
+					int ra = mb_runsum_long_measure_fresh(vol, grp, &a);
+					int rb = bit_scan(vol, grp, &b);
+
+					ASSERT_TRUE(rb >= 0);
+					ASSERT_EQ_INT(ra, rb);
+					ASSERT_EQ_INT(a.found, b.found);
+					ASSERT_EQ_INT(a.free, b.free);
+					ASSERT_EQ_INT(a.blen, b.blen);
+					ASSERT_EQ_INT(a.bstart, b.bstart);
+					if (ra == MB_LONG_TAKEN)
+						ASSERT_EQ_INT(a.tstart, b.tstart);
+					verdicts[ra]++;
+				}
+			}
+			mb_buddy_generate(vol, grp);
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	/* the walk ran to the group's end, and stopped at pieces */
+	ASSERT_TRUE(verdicts[MB_LONG_GO_ON] > 0 && verdicts[MB_LONG_TAKEN] > 0 &&
+		    verdicts[MB_LONG_BEST] > 0);
+}
