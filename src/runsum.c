@@ -1142,8 +1142,11 @@ static inline uint32_t mb_rs_used_before(const struct mb_volume *vol, const stru
  * leaf's suf (pre), no look in the bitmap.  aging:triangle's marks span
  * leaves: the look for the run's far end read up to 8 words in each
  * (on main 2655b25, aging:triangle 4297 -> 4195 instructions a call).
- * Only for mb_rs_mark_long: in mb_rs_mark_short's two leaves it cost
- * cell:aged90:256:zero:20 4 instructions a call and saved the triangle 3.
+ * In mb_rs_mark_short's two leaves it cost cell:aged90:256:zero:20 4
+ * instructions a call and saved the triangle 3 (on main 2655b25); a used
+ * mark's there since lead43 (mb_rs_mark_two): its 1000-block takes read
+ * up to a leaf's words for the run's ends, cell:seq90:1000:zero:20 1704 ->
+ * 1636, aging:triangle 2070 -> 2064, cell:aged90:256:zero:20 1759 -> 1758.
  */
 enum mb_rs_edge { MB_RS_INSIDE, MB_RS_TO_END, MB_RS_FROM_START };
 
@@ -1822,10 +1825,12 @@ mb_rs_cut_lift_as(uint32_t words, const uint64_t *bitmap, struct mb_rs *t, uint3
  * that started a free run and ended inside it, the run going on to n's
  * end: a sequential take, its run on to its group's end.  Each ancestor
  * whose one run (cnt 1) is that run, from s to its end (its suf, hi - s),
- * keeps it from e on: suf and max hi - e, at e - lo, nothing else moves
- * (pre stays 0: s is past the node's start, as past n's; the count stays
- * 1: e before the node's end, as before n's).  No sibling read, three
- * stores a level (~22 instructions, a join ~42); from the first other
+ * keeps it from e on: suf and max hi - e, at e - lo, pre 0 (it was, s
+ * past the node's start; or s is the node's start, the node was all
+ * free: a take from an empty group's start, or a leaf's in an all-free
+ * stretch), and the count stays 1 (e before the node's end, as before
+ * n's).  No sibling read, four stores a level (~24 instructions, a join
+ * ~42); from the first other
  * ancestor on, the joins.  A closed form of every used lift (each
  * ancestor's pre, suf, count, max and at from its own old summary and
  * the run's ends, a sibling's edge read where the run passes a child's)
@@ -1833,20 +1838,28 @@ mb_rs_cut_lift_as(uint32_t words, const uint64_t *bitmap, struct mb_rs *t, uint3
  * (cell:empty:100:zero:20 1574 -> 1772 a call).  With
  * mb_rs_mark_leaf_used_suf and mb_rs_mark_two's take, on lead42 62d916f:
  * cell:empty:100:zero:20 1574 -> 1491, cell:empty:100:rand:20 1698 ->
- * 1564, cell:seq90:100:rand:20 1714 -> 1637 instructions a call.
+ * 1564, cell:seq90:100:rand:20 1714 -> 1637 instructions a call.  With
+ * s at a node's start too (cell:empty:1000:rand's takes, each from a
+ * fresh group's block 0, had every ancestor joined), on lead43 2555073:
+ * cell:empty:1000:rand:20 1729 -> 1647, cell:empty:100:rand:20 1428 ->
+ * 1388, cell:empty:100:zero:20 1446 -> 1427 instructions a call, the
+ * rest even.  The general closed form (either piece of the cut run left,
+ * mb_rs_used_one on lead43) cost ~38 instructions a level against the
+ * join's ~45: cell:seq90:1000:zero:20 +29, cell:empty:100:rand:20 +32.
  */
 static __attribute__((noinline)) MB_RS_SCALAR void
 mb_rs_lift_take_used(struct mb_rs *t, uint32_t n, uint32_t h, uint32_t s, uint32_t e)
 {
 	size_t i = n; /* the node last set */
 
-	assert(s > (s & ~(h - 1)) && e < (s & ~(h - 1)) + h);
+	assert(e < (s & ~(h - 1)) + h);
 	for (size_t u = i / 2; u; i = u, u /= 2) {
 		struct mb_rs *q = t + u;
 		const uint32_t lo = s & ~(2 * h - 1), hi = lo + 2 * h;
 
 		if (q->cnt != 1 || q->suf != hi - s)
 			break;
+		q->pre = 0; /* it was already, unless s == lo: the node was all free */
 		q->suf = q->max = hi - e;
 		q->at = e - lo;
 		h *= 2;
@@ -1922,7 +1935,7 @@ mb_rs_mark_leaf_used_in(const struct mb_volume *vol, const struct mb_group *grp,
 	} else {
 		if (redo)
 			mb_rs_leaf_redo(vol, grp, r, leaf);
-		if (suf && a == s && s > b0) /* a sequential take */
+		if (suf && a == s) /* a sequential take, or one from an empty group's start */
 			mb_rs_lift_take_used(t, n, MB_RS_LEAF_BITS, s, e);
 		else
 			part ? mb_rs_lift_partial_joins_used(t, n)
@@ -2705,8 +2718,9 @@ mb_rs_mark_two(const struct mb_volume *vol, const struct mb_group *grp, uint32_t
 				true);
 		return;
 	}
-	mb_rs_leaf_set(vol, grp, t, lo, start, mid, used, whole, MB_RS_INSIDE);
-	mb_rs_leaf_set(vol, grp, t, lo + 1, mid, start + len, used, whole, MB_RS_INSIDE);
+	mb_rs_leaf_set(vol, grp, t, lo, start, mid, used, whole, used ? MB_RS_TO_END : MB_RS_INSIDE);
+	mb_rs_leaf_set(vol, grp, t, lo + 1, mid, start + len, used, whole,
+		       used ? MB_RS_FROM_START : MB_RS_INSIDE);
 	struct mb_rs L = t[a], R = t[b];
 
 	for (; a / 2 != b / 2; a /= 2, b /= 2, half *= 2) {
@@ -2741,6 +2755,77 @@ mb_rs_mark_two(const struct mb_volume *vol, const struct mb_group *grp, uint32_t
 		mb_rs_lift_from(t, a / 2, o, 2 * half);
 }
 
+/*
+ * mb_rs_mark_two's used mark in a tree all fresh when it takes the start
+ * of a run that held leaf lo's end alone and leaf lo + 1 was all free: a
+ * take of a free run's head over a leaf boundary (cell:seq90:1000's and
+ * the empty cells' takes, each 1000 blocks from the end of the last).
+ * Then each node of a's climb that held that run alone, [start, mid), is
+ * all used now, and each of b's climb that was all free keeps [e, its
+ * end): no join, no look in the bitmap (mb_rs_leaf_mark), and nothing
+ * carried from level to level; else the join, from the nodes just
+ * stored.  At the common parent, if it held the run alone, on to its end,
+ * its summary so and mb_rs_lift_take_used's closed form from there; else
+ * mb_rs_mark_two's ending.  The leaves so (mb_rs_two_is_take) tested
+ * inline in mb_rs_mark_two_out.  With mb_rs_mark_two's leaves set from
+ * their edges, on lead43 2555073: cell:seq90:1000:zero:20 1704 -> 1592
+ * instructions a call (the edges alone 1704 -> 1636; the closed forms
+ * inside mb_rs_mark_two, its L and R carried from level to level,
+ * 1636 -> 1627: GCC spilled them), aging:triangle 2070 -> 2064, the
+ * aged cells within +-2.
+ */
+static inline bool mb_rs_two_is_take(const struct mb_rs *t, uint32_t p, uint32_t lo, uint32_t start)
+{
+	const size_t a = (size_t)p + lo;
+
+	return t[1].cnt != MB_RS_STALE && t[a].cnt == 1 &&
+	       t[a].suf == (lo + 1) * MB_RS_LEAF_BITS - start && t[a + 1].cnt == 1 &&
+	       t[a + 1].pre == MB_RS_LEAF_BITS;
+}
+
+static __attribute__((noinline)) MB_RS_SCALAR void
+mb_rs_mark_two_take(struct mb_rs *t, uint32_t p, uint32_t lo, uint32_t start, uint32_t e)
+{
+	const uint32_t mid = (lo + 1) * MB_RS_LEAF_BITS, r = e - mid; /* the take's part in b */
+	size_t a = (size_t)p + lo, b = a + 1;
+	uint32_t half = MB_RS_LEAF_BITS;
+
+	assert(start < mid && mid < e && e - start < MB_RS_LEAF_BITS);
+	assert(mb_rs_two_is_take(t, p, lo, start));
+	t[a] = (struct mb_rs){0, 0, 0, 0, 0}; /* start past the leaf's start: pre 0 */
+	t[b] = (struct mb_rs){0, MB_RS_LEAF_BITS - r, MB_RS_LEAF_BITS - r, 1, r};
+	for (; a / 2 != b / 2; a /= 2, b /= 2, half *= 2) {
+		struct mb_rs *up = t + a / 2;
+		const struct mb_rs *q = t + a;
+
+		assert(a & 1 && !(b & 1) && b == a + 1);
+		if (up[0].cnt == 1) { /* the run: start - 1 is used, in leaf lo */
+			assert(up[0].suf == mid - start);
+			up[0] = (struct mb_rs){0, 0, 0, 0, 0};
+		} else {
+			up[0] = mb_rs_join_up(q[-1], half, q[0], half);
+		}
+		if (up[1].pre == 2 * half)
+			up[1] = (struct mb_rs){0, 2 * half - r, 2 * half - r, 1, r};
+		else
+			up[1] = mb_rs_join_up(q[1], half, q[2], half);
+	}
+	struct mb_rs *up = t + a / 2;
+	const struct mb_rs o = *up;
+
+	if (o.cnt == 1 && o.suf == mid + half - start) {
+		*up = (struct mb_rs){0, mid + half - e, mid + half - e, 1, e - (mid - half)};
+		assert(mb_rs_same(*up, mb_rs_join(t[a], half, t[b], half)));
+		mb_rs_lift_take_used(t, (uint32_t)(a / 2), 2 * half, start, e);
+		return;
+	}
+	*up = mb_rs_join_up(t[a], half, t[b], half);
+	if (up->suf == 2 * half - (e & (2 * half - 1)))
+		mb_rs_lift_take_used(t, (uint32_t)(a / 2), 2 * half, start, e);
+	else
+		mb_rs_lift_from(t, (uint32_t)(a / 2), o, 2 * half);
+}
+
 /* mb_rs_mark_two out of line, a copy for each value of used: the climbs'
    joins fold (cell:aged90:256:rand:20 2718 -> 2710, cell:aged90:256:zero:20
    2240 -> 2237 instructions a call), and the caller, inline in buddy.c's
@@ -2750,6 +2835,12 @@ static __attribute__((noinline)) MB_RS_SCALAR void
 mb_rs_mark_two_out(const struct mb_volume *vol, const struct mb_group *grp, uint32_t lo,
 		   uint32_t start, uint32_t len, bool used, bool whole)
 {
+	struct mb_rs *t = mb_runsum_tree(vol, grp);
+
+	if (used && mb_rs_two_is_take(t, mb_rs_leaves(vol), lo, start)) {
+		mb_rs_mark_two_take(t, mb_rs_leaves(vol), lo, start, start + len);
+		return;
+	}
 	if (used)
 		mb_rs_mark_two(vol, grp, lo, start, len, true, whole);
 	else

@@ -751,6 +751,63 @@ TEST(sequential_takes_from_a_run_to_the_group_end)
 }
 
 /*
+ * A take over a leaf edge from a run's start (runsum.c, mb_rs_mark_two_take):
+ * from every leaf lo to lo + 1, the run starting inside lo and ending
+ * inside lo + 1, at its end, just past it, further on or at the group's
+ * end; leaf lo holding that run alone or others before it, the rest of the
+ * group all used or random runs.  Where lo holds the run alone and lo + 1
+ * was all free, each node of the two climbs that held the run alone (a's)
+ * or was all free (b's) is set in closed form, the others joined; else the
+ * general mark.  Each node must match a bit count after the take.
+ */
+TEST(takes_over_a_leaf_edge_from_a_run_start)
+{
+	static const uint32_t scale[] = {3, 40, 300, 900};
+	uint64_t rng = mb_test_seed ^ 0x7a3c;
+	struct mb_volume *vol;
+	uint64_t marks = 0;
+
+	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
+	struct mb_group *grp = mb_group_at(vol, 0);
+	uint32_t len, p = vol->rs_leaves;
+
+	mb_lock(&grp->bb_lock);
+	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	len = grp->bb_len;
+	for (uint32_t lo = 0; lo + 1 < p; lo++) {
+		for (uint32_t k = 0; k < 5 * 4; k++) {
+			const uint32_t b0 = lo * LEAF_BITS, mid = b0 + LEAF_BITS;
+			const uint32_t ends[] = {mid + 10, mid + LEAF_BITS, mid + LEAF_BITS + 1,
+						 mid + 2 * LEAF_BITS + 17, len};
+			uint32_t s = mid - 1 - (uint32_t)mb_rand_below(&rng, 600), re = ends[k % 5];
+			bool busy = k / 5 % 2, alone = k / 10 % 2;
+
+			if (re > len || mid + LEAF_BITS > len)
+				continue;
+			if (busy)
+				runs_by_turns(vol, grp, &rng, scale, k & 1);
+			else
+				for (uint32_t b = 0; b < len; b++)
+					set_bit_to(grp->bb_bitmap, b, true);
+			if (alone) /* leaf lo: the run alone */
+				for (uint32_t b = b0; b < s; b++)
+					set_bit_to(grp->bb_bitmap, b, true);
+			uint32_t n = mid - s + 1 + (uint32_t)mb_rand_below(&rng, re - mid);
+
+			n = n < LEAF_BITS ? n : LEAF_BITS - 1;
+			mark_in_run(vol, grp, s, re, s, s + n, true, false);
+			marks++;
+			ASSERT_TRUE(mb_runsum_tree(vol, grp)[1].cnt != UINT32_MAX);
+			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
+		}
+	}
+	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+	ASSERT_TRUE(marks > 100);
+}
+
+/*
  * A cut of the first of a leaf's longest runs, others beside it: the leaf
  * is read again (runsum.c, mb_rs_leaf_redo), and stops at the first run as
  * long as the cut one when there is one -- that run, later in the leaf, is
