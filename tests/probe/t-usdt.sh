@@ -60,9 +60,9 @@ u="usdt:$lib:mballoc"
 		echo "$u:$p { @[probe] = count(); }"
 	done
 	# The maps are printed when the workload's main returns, not from END:
-	# bpftrace 0.17 runs END only after it has detached every probe, which
-	# under load took over 180 s (CI, three times), so the test never signals
-	# bpftrace and never waits for its exit.  Every probe fired before main
+	# after TERM, bpftrace 0.17 printed nothing from END in 180 s under load
+	# (CI, three times; its exit path detaches every probe), so the test never
+	# signals bpftrace and never waits for its exit.  Every probe fired before main
 	# returns, on the same thread: the maps are whole when this one runs.
 	printf '%s\n' "uretprobe:$workload:main { print(@); print(@len); print(@ino); print(@found);" \
 		'	printf("maps-done\n"); }'
