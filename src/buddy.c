@@ -706,6 +706,25 @@ static inline __attribute__((always_inline)) void mb_low_counts_move(struct mb_g
 }
 
 /*
+ * x != 0's lowest set bit, as a 64-bit index: __builtin_ctzll's int
+ * result cost a sign extension (movslq) where it indexed, and gcc clears
+ * the output register before its tzcnt -- two instructions a digit of
+ * mb_chunks_digits_at's loop.  (Its bit's set by bts/btr on the word
+ * loaded, one more less: cell:seq90:1000:zero:20 1 worse, tried.)
+ */
+static inline __attribute__((always_inline)) uint64_t mb_ctz64(uint64_t x)
+{
+#if defined(__x86_64__)
+	uint64_t j;
+
+	__asm__("tzcnt %1, %0" : "=r"(j) : "r"(x) : "cc");
+	return j;
+#else
+	return (uint64_t)__builtin_ctzll(x);
+#endif
+}
+
+/*
  * The maximal free chunks of d blocks, one of order j for each bit j of d,
  * taken (take: bit set, one fewer counted) or given back (bit cleared, one
  * more).  Rising: they end at `base`, smallest first, so chunk j starts at
@@ -718,8 +737,8 @@ static inline __attribute__((always_inline)) void mb_low_counts_move(struct mb_g
  * chunk has its own bit.
  */
 static inline __attribute__((always_inline)) void
-mb_chunks_digits_as(struct mb_volume *vol, struct mb_group *grp, uint32_t base, uint32_t d,
-		    bool rising, bool take, bool low)
+mb_chunks_digits_at(struct mb_volume *vol, struct mb_group *grp, uint32_t base, uint32_t d,
+		    bool rising, bool take, bool low, bool wide)
 {
 	uint64_t *buddy = grp->bb_buddy;
 
@@ -728,7 +747,10 @@ mb_chunks_digits_as(struct mb_volume *vol, struct mb_group *grp, uint32_t base, 
 	/* h and j 64-bit: j indexes the offsets and counters as it is (a
 	   32-bit j was zero-extended into a copy, one instruction a digit) */
 	for (uint64_t h = d & ~MB_DERIVED_MASK; h; h &= h - 1) {
-		uint64_t j = (uint64_t)__builtin_ctzll(h);
+		/* wide: mb_ctz64 (the piece's front take: its three loops
+		   cell:seq90:1000:zero:20 1507 -> 1502 a call; in every loop
+		   the other marks' registers moved, drain 1284 -> 1287) */
+		uint64_t j = wide ? mb_ctz64(h) : (uint64_t)__builtin_ctzll(h);
 		/* h: d's bits from j up.  Falling, the chunk starts at base +
 		   (h - 2^j), a multiple of 2^j, so base + (h - 1) shifted by j
 		   is its index: one lea, where h & (h - 1) was computed a
@@ -736,6 +758,7 @@ mb_chunks_digits_as(struct mb_volume *vol, struct mb_group *grp, uint32_t base, 
 		uint32_t i = (rising ? base - (uint32_t)h : base + (uint32_t)(h - 1)) >> j;
 		/* the word's index a 32-bit sum: one add from memory */
 		uint64_t *w = buddy + (vol->mb_offsets[j] + (i >> 6));
+
 		uint32_t n = i & 63;
 
 		if (take)
@@ -744,6 +767,13 @@ mb_chunks_digits_as(struct mb_volume *vol, struct mb_group *grp, uint32_t base, 
 			*w &= ~1ULL << n | ~1ULL >> (-n & 63); /* ~(1 << n): one rotate */
 		grp->bb_counters[j] += take ? UINT32_MAX : 1u;
 	}
+}
+
+static inline __attribute__((always_inline)) void
+mb_chunks_digits_as(struct mb_volume *vol, struct mb_group *grp, uint32_t base, uint32_t d,
+		    bool rising, bool take, bool low)
+{
+	mb_chunks_digits_at(vol, grp, base, d, rising, take, low, false);
 }
 
 static inline __attribute__((always_inline)) void
@@ -1138,11 +1168,13 @@ static inline void mb_bitmap_clear_set(uint64_t *map, uint32_t start, uint32_t l
 /*
  * The rest of a mark once the buddy has it (mb_buddy_mark_used_at): the
  * bitmap, the run tree, the group's counts and orders.  before, after:
- * the block before start, the one at end, free.
+ * the block before start, the one at end, free.  Returns whether the
+ * orders held; if not, reorder false leaves mb_group_reorder_used_locked
+ * to the caller (mb_buddy_mark_piece_used's one call).
  */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) bool
 mb_buddy_mark_rest(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len,
-		   bool before, bool after)
+		   bool before, bool after, bool reorder)
 {
 	uint32_t end = start + len;
 
@@ -1174,10 +1206,13 @@ mb_buddy_mark_rest(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t star
 			      after ? end : mb_first_free_from(vol, grp->bb_bitmap, end, free));
 	/* the counts as written, not read back; a side free (one fragment as
 	   many or more): the average fell, its upper bound holds */
-	if (MB_LIKELY(mb_group_orders_hold_used_as(vol, grp, free, frags, !before && !after)))
+	if (MB_LIKELY(mb_group_orders_hold_used_as(vol, grp, free, frags, !before && !after))) {
 		mb_group_orders_check(vol, grp);
-	else
+		return true;
+	}
+	if (reorder)
 		mb_group_reorder_used_locked(vol, grp);
+	return false;
 }
 
 /*
@@ -1209,9 +1244,9 @@ mb_buddy_mark_rest(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t star
  * (mb_fit_order; the falling take's min(ctz(pe), jb)): the lookups become
  * arithmetic, and a trimmed extent (end < pe) is followed by a free block.
  */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) bool
 mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start, uint32_t len,
-		      int k, uint32_t pe)
+		      int k, uint32_t pe, bool reorder)
 {
 	uint32_t end = start + len, b;
 	bool before = mb_is_free_before(grp, start);
@@ -1230,8 +1265,7 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 			mb_short_run_counts(grp, start, end, UINT32_MAX);
 		else
 			mb_take_run(vol, grp, start, end);
-		mb_buddy_mark_rest(vol, grp, start, len, false, false);
-		return;
+		return mb_buddy_mark_rest(vol, grp, start, len, false, false, reorder);
 	} else {
 		uint32_t c, jb;
 		bool front = false; /* the extent starts the run, past 15 blocks */
@@ -1301,13 +1335,13 @@ mb_buddy_mark_used_at(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t s
 			after = b > end || mb_is_free_after(vol, grp, end);
 		mb_put_after(vol, grp, end, b);
 	}
-	mb_buddy_mark_rest(vol, grp, start, len, before, after);
+	return mb_buddy_mark_rest(vol, grp, start, len, before, after, reorder);
 }
 
 void mb_buddy_mark_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
 			uint32_t len)
 {
-	mb_buddy_mark_used_at(vol, grp, start, len, -1, 0);
+	mb_buddy_mark_used_at(vol, grp, start, len, -1, 0, true);
 }
 
 #ifndef NDEBUG
@@ -1330,19 +1364,129 @@ void mb_buddy_mark_found_used(struct mb_volume *vol, struct mb_group *grp, mb_gr
 			      uint32_t len, int k)
 {
 	assert(k < 0 || k == mb_order_at_start(vol, grp, start));
-	mb_buddy_mark_used_at(vol, grp, start, len, k, 0);
+	mb_buddy_mark_used_at(vol, grp, start, len, k, 0, true);
+}
+
+/*
+ * mb_buddy_mark_used_at's piece take (pe) of an extent past 15 blocks that
+ * starts its run and leaves a free block after it (the block before start
+ * used, the one at end free): a long scan's usual take, the front of a run
+ * (cell:seq90:1000:zero:20 780 of its 820, every one of
+ * cell:empty:1000:rand:20's).  The same chunks as there: the rising digits
+ * of r - start, the piece's last chunk (or the falling lookup), the falling
+ * digits to it, what is left after end given back -- but with before and
+ * after known, no flags kept across the take (gcc held them, bb_bitmap and
+ * jb in stack slots), the fragments unchanged (one run shortened: no
+ * store), no first-free search (the block at end is free), and the derived
+ * orders' counts of all three digit sets moved by one vector op, not one
+ * a set.  Returns whether the group's orders hold; else the caller
+ * reorders, so that the piece take keeps a single call of
+ * mb_group_reorder_used_locked (a second one here, and LTO stopped
+ * inlining it into the power-of-two scans: aging:8m64k +3 a call).
+ * Inline in mb_use_piece_found_locked (mb_buddy_mark_piece_used):
+ * cell:seq90:1000:zero:20 1538 -> 1502 instructions a call,
+ * cell:empty:1000:rand:20 1589 -> 1557, the 100-block empty and seq90
+ * cells -36.
+ */
+static inline __attribute__((always_inline)) bool
+mb_buddy_mark_piece_front(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			  uint32_t len, uint32_t pe)
+{
+	uint32_t end = start + len, top = (uint32_t)vol->max_order;
+	uint32_t m = (uint32_t)mb_ilog2((uint32_t)(start - 1) ^ end); /* start == 0: 31 */
+	uint32_t r, b;
+	mb_low4 low = { 0, 0, 0, 0 }; /* the derived orders' chunks taken, net */
+
+	/* the rising chunks from start to r (mb_take_rising's, the counts of
+	   orders 0 to 3 left to low) */
+	if (MB_UNLIKELY(m > top)) {
+		if ((end & (~0u << top)) == start) {
+			r = start; /* none: start a multiple of 2^top, end before the next */
+			m = top;
+		} else {
+			r = mb_take_rising_long(vol, grp, start, end, &m); /* counts its own */
+		}
+	} else {
+		r = end & (~0u << m);
+		low = mb_low_bits[(r - start) & MB_DERIVED_MASK];
+		mb_chunks_digits_at(vol, grp, r, r - start, true, true, false, true);
+	}
+	b = r;
+	if (b < end) { /* falling: as mb_buddy_mark_used_at's, up to the chunk holding end - 1 */
+#ifndef NDEBUG
+		int want = mb_buddy_order_for_block(vol, grp, end - 1);
+#endif
+		int k = __builtin_ctz(pe | (1u << m));
+		uint32_t c = pe - (1u << k);
+
+		if (MB_LIKELY(end > c)) {
+			mb_chunk_take(vol, grp, k, c);
+		} else {
+			k = mb_take_falling(vol, grp, end - 1, (int)m);
+			c = (end - 1) & ~((1u << k) - 1);
+		}
+		assert(k == want && c == ((end - 1) & ~((1u << k) - 1)) && c >= b);
+		if (c != b) {
+			low += mb_low_bits[(c - b) & MB_DERIVED_MASK];
+			mb_chunks_digits_at(vol, grp, b, c - b, false, true, false, true);
+		}
+		b = c + (1u << k);
+	}
+	/* [end, b) given back (mb_put_after's) */
+	low -= mb_low_bits[(b - end) & MB_DERIVED_MASK];
+	mb_chunks_digits_at(vol, grp, b, b - end, true, false, false, true);
+	mb_low_counts_move(grp, low, true);
+	{
+		uint32_t s = start;
+
+		__asm__("" : "+r"(s)); /* as mb_buddy_mark_rest's */
+		mb_bitmap_mark_clear(grp->bb_bitmap, s, len);
+	}
+	mb_runsum_mark_locked(vol, grp, start, len, true, false);
+	uint32_t free = grp->bb_free - len;
+
+	MB_WRITE_ONCE(grp->bb_free, free);
+	if (grp->bb_first_free == start)
+		MB_WRITE_ONCE(grp->bb_first_free, end);
+	/* the fragments as they were: the average fell (rose false) */
+	if (!mb_group_orders_hold_used_as(vol, grp, free, grp->bb_fragments, false))
+		return false;
+	mb_group_orders_check(vol, grp);
+	return true;
+}
+
+/* The other piece takes (before free, short, or a whole run): the general
+   mark, out of line (inline, the front take paid +10 a call on the cells
+   above: cell:aged90:64:zero:20, whose pieces are a third whole runs and
+   half inside a run, 1026 inline, 1028 so) */
+static __attribute__((noinline)) bool mb_buddy_mark_piece_other(struct mb_volume *vol,
+								 struct mb_group *grp,
+								 mb_grpblk_t start, uint32_t len,
+								 uint32_t pe)
+{
+	return mb_buddy_mark_used_at(vol, grp, start, len, -1, pe, false);
 }
 
 /* The same for the front of [start, pe), whole maximal chunks the scan
    measured (a piece of ext4's measure, alloc.c's long scans):
    mb_buddy_mark_used_at's pe.  A copy of its own, so that the other marks
    test no pe (with one copy aged:256, drain and the aged90 cells paid +5
-   instructions a call). */
-void mb_buddy_mark_piece_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
-			      uint32_t len, uint32_t pe)
+   instructions a call); always inline, in its one caller,
+   mb_use_piece_found_locked (a call, the front take's registers saved and
+   restored twice: cell:seq90:1000:zero:20 1535 -> 1517 a call). */
+inline __attribute__((always_inline)) void
+mb_buddy_mark_piece_used(struct mb_volume *vol, struct mb_group *grp, mb_grpblk_t start,
+			 uint32_t len, uint32_t pe)
 {
 	assert(pe && pe - start >= len && mb_is_piece(vol, grp, start, pe));
-	mb_buddy_mark_used_at(vol, grp, start, len, -1, pe);
+	if (len > MB_DERIVED_MASK && !mb_is_free_before(grp, start) &&
+	    (start + len < pe || mb_is_free_after(vol, grp, start + len))) {
+		if (MB_LIKELY(mb_buddy_mark_piece_front(vol, grp, start, len, pe)))
+			return;
+	} else if (mb_buddy_mark_piece_other(vol, grp, start, len, pe)) {
+		return;
+	}
+	mb_group_reorder_used_locked(vol, grp);
 }
 
 /*
