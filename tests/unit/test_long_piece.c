@@ -405,3 +405,94 @@ TEST(an_aged_groups_walk_measures_the_runs_a_bit_walk_names)
 	ASSERT_TRUE(verdicts[MB_LONG_GO_ON] > 0 && verdicts[MB_LONG_TAKEN] > 0 &&
 		    verdicts[MB_LONG_BEST] > 0);
 }
+
+/* a group of the sequential cells' shapes: runs [a, b) and [c, len) --
+   a 0 (a prefix run), the hole [b, c) short or long, either run short of
+   the goal or longer than the other, or none of the second (c == len) --
+   and, some rounds, a third short run inside the hole */
+static void two_runs_bits(uint64_t *rng, uint64_t *bm, uint32_t len)
+{
+	uint32_t a = mb_rand_below(rng, 4) ? (uint32_t)mb_rand_below(rng, len / 2) : 0;
+	uint32_t b = a + 1 + (uint32_t)mb_rand_below(rng, mb_rand_below(rng, 2) ? 300 : len - a);
+	uint32_t c = b + 1 + (uint32_t)mb_rand_below(rng, mb_rand_below(rng, 2) ? 40 : 3000);
+
+	b = b < len ? b : len;
+	c = c < len ? c : len;
+	if (mb_rand_below(rng, 8) == 0)
+		c = len; /* one run */
+	for (uint32_t i = 0; i < len; i++)
+		if ((i >= a && i < b) || i >= c)
+			bm[i >> 6] &= ~(1ULL << (i & 63));
+		else
+			bm[i >> 6] |= 1ULL << (i & 63);
+	if (c - b > 8 && mb_rand_below(rng, 4) == 0) /* a third run, in the hole */
+		bm[(b + 2) >> 6] &= ~(1ULL << ((b + 2) & 63));
+}
+
+/*
+ * The sequential cells' groups (mb_runsum_long_measure_fresh's root runs,
+ * mb_rs_long_root_runs: the longest run alone of the goal, or two runs, the
+ * second the group's tail) against the bit walk measured by the model: the
+ * same verdicts, counts and bests -- with bb_first_free the first free
+ * block, or some rounds a lower bound before it (the first run's start
+ * then read from the bitmap).
+ */
+TEST(a_groups_root_runs_are_measured_as_a_bit_walk_names_them)
+{
+	uint64_t rng = mb_test_seed ^ 0x2e05;
+	int rounds = mb_test_rounds(40), verdicts[5] = {0};
+
+	for (int gi = 0; gi < mb_test_ngeos; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (mb_grp_t g = 0; g < vol->ngroups; g++) {
+			struct mb_group *grp = mb_group_at(vol, g);
+
+			mb_lock(&grp->bb_lock);
+			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+			for (int round = 0; round < rounds; round++) {
+				two_runs_bits(&rng, grp->bb_bitmap, grp->bb_len);
+				mb_buddy_generate(vol, grp); /* the tree stale */
+				if (!mb_runsum_long_begin(vol, grp))
+					mb_runsum_flush_locked(vol, grp);
+				ASSERT_TRUE(mb_runsum_long_begin(vol, grp));
+				if (round & 1 && grp->bb_first_free)
+					grp->bb_first_free -=
+						1 + (uint32_t)mb_rand_below(&rng, grp->bb_first_free);
+				for (int k = 0; k < 12; k++) {
+					uint32_t goal = k & 1 ? 2 + (uint32_t)mb_rand_below(&rng, 300)
+							      : 100 * (1 + (uint32_t)mb_rand_below(&rng, 12));
+					struct mb_long_scan a = {
+						.goal = goal,
+						.decide = k & 4 ? 10 : 1000,
+						.max = k & 8 ? 200 : 100000,
+						.cap = 1u << vol->max_order,
+						.blen = k & 2 ? UINT32_MAX : goal + 7,
+						.bstart = UINT32_MAX,
+						.found = (uint32_t)mb_rand_below(&rng, 12),
+						.free = grp->bb_free,
+					};
+					struct mb_long_scan b = a;
+					int ra = mb_runsum_long_measure_fresh(vol, grp, &a);
+					int rb = bit_scan(vol, grp, &b);
+
+					ASSERT_TRUE(rb >= 0);
+					ASSERT_EQ_INT(ra, rb);
+					ASSERT_EQ_INT(a.found, b.found);
+					ASSERT_EQ_INT(a.free, b.free);
+					ASSERT_EQ_INT(a.blen, b.blen);
+					ASSERT_EQ_INT(a.bstart, b.bstart);
+					if (ra == MB_LONG_TAKEN)
+						ASSERT_EQ_INT(a.tstart, b.tstart);
+					verdicts[ra]++;
+				}
+			}
+			mb_buddy_generate(vol, grp);
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+	ASSERT_TRUE(verdicts[MB_LONG_GO_ON] > 0 && verdicts[MB_LONG_TAKEN] > 0 &&
+		    verdicts[MB_LONG_BEST] > 0);
+}
