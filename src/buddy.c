@@ -710,7 +710,8 @@ static inline __attribute__((always_inline)) void mb_low_counts_move(struct mb_g
  * result cost a sign extension (movslq) where it indexed, and gcc clears
  * the output register before its tzcnt -- two instructions a digit of
  * mb_chunks_digits_at's loop.  (Its bit's set by bts/btr on the word
- * loaded, one more less: cell:seq90:1000:zero:20 1 worse, tried.)
+ * loaded, one more less: cell:seq90:1000:zero:20 1 worse, tried.)  A CPU
+ * without BMI1 runs tzcnt as bsf: the same index, x being nonzero.
  */
 static inline __attribute__((always_inline)) uint64_t mb_ctz64(uint64_t x)
 {
