@@ -321,6 +321,26 @@ static int bit_scan(const struct mb_volume *vol, const struct mb_group *grp,
 	return MB_LONG_GO_ON;
 }
 
+/* a's measure by the fresh walk against the bit walk's, field by field,
+   its verdict counted (a failure returns with mb_test_failed set) */
+static void measure_as_bit_scan(const struct mb_volume *vol, struct mb_group *grp,
+				struct mb_long_scan a, int *verdicts)
+{
+	struct mb_long_scan b = a;
+	int ra = mb_runsum_long_measure_fresh(vol, grp, &a);
+	int rb = bit_scan(vol, grp, &b);
+
+	ASSERT_TRUE(rb >= 0);
+	ASSERT_EQ_INT(ra, rb);
+	ASSERT_EQ_INT(a.found, b.found);
+	ASSERT_EQ_INT(a.free, b.free);
+	ASSERT_EQ_INT(a.blen, b.blen);
+	ASSERT_EQ_INT(a.bstart, b.bstart);
+	if (ra == MB_LONG_TAKEN)
+		ASSERT_EQ_INT(a.tstart, b.tstart);
+	verdicts[ra]++;
+}
+
 /* free runs of 1 to fmax blocks between used ones of 1 to umax (some all
    used words between them), over [0, len) */
 static void aged_bits(uint64_t *rng, uint64_t *bm, uint32_t len, uint32_t fmax, uint32_t umax)
@@ -381,19 +401,9 @@ TEST(an_aged_groups_walk_measures_the_runs_a_bit_walk_names)
 						.bstart = UINT32_MAX,
 						.free = grp->bb_free,
 					};
-					struct mb_long_scan b = a;
-					int ra = mb_runsum_long_measure_fresh(vol, grp, &a);
-					int rb = bit_scan(vol, grp, &b);
-
-					ASSERT_TRUE(rb >= 0);
-					ASSERT_EQ_INT(ra, rb);
-					ASSERT_EQ_INT(a.found, b.found);
-					ASSERT_EQ_INT(a.free, b.free);
-					ASSERT_EQ_INT(a.blen, b.blen);
-					ASSERT_EQ_INT(a.bstart, b.bstart);
-					if (ra == MB_LONG_TAKEN)
-						ASSERT_EQ_INT(a.tstart, b.tstart);
-					verdicts[ra]++;
+					measure_as_bit_scan(vol, grp, a, verdicts);
+					if (mb_test_failed)
+						return;
 				}
 			}
 			mb_buddy_generate(vol, grp);
@@ -473,19 +483,9 @@ TEST(a_groups_root_runs_are_measured_as_a_bit_walk_names_them)
 						.found = (uint32_t)mb_rand_below(&rng, 12),
 						.free = grp->bb_free,
 					};
-					struct mb_long_scan b = a;
-					int ra = mb_runsum_long_measure_fresh(vol, grp, &a);
-					int rb = bit_scan(vol, grp, &b);
-
-					ASSERT_TRUE(rb >= 0);
-					ASSERT_EQ_INT(ra, rb);
-					ASSERT_EQ_INT(a.found, b.found);
-					ASSERT_EQ_INT(a.free, b.free);
-					ASSERT_EQ_INT(a.blen, b.blen);
-					ASSERT_EQ_INT(a.bstart, b.bstart);
-					if (ra == MB_LONG_TAKEN)
-						ASSERT_EQ_INT(a.tstart, b.tstart);
-					verdicts[ra]++;
+					measure_as_bit_scan(vol, grp, a, verdicts);
+					if (mb_test_failed)
+						return;
 				}
 			}
 			mb_buddy_generate(vol, grp);
