@@ -3735,13 +3735,16 @@ MB_RS_INLINE bool mb_rs_cw_close(struct mb_rs_cw *s, uint32_t len, uint32_t at)
 }
 
 /* mb_rs_scan_word for mb_rs_count_fresh: true when the walk ends (the
-   count, or a run of want found: next) */
-MB_RS_INLINE bool mb_rs_cw_word(struct mb_rs_cw *s, uint64_t z, uint32_t start, uint32_t want)
+   count, or a run of want found: next).  of_want false: inside a node the
+   count ends in (mb_rs_count_fresh's `inside`), where no run is of want,
+   so none is measured against it (mb_rs_cw_word_count) */
+static inline __attribute__((always_inline)) bool
+mb_rs_cw_word_as(struct mb_rs_cw *s, uint64_t z, uint32_t start, uint32_t want, bool of_want)
 {
 	if (s->c) {
 		uint32_t lead = mb_rs_run_at(z, 0), len = s->c + lead;
 
-		if (len >= want) {
+		if (of_want && len >= want) {
 			s->next = start - s->c;
 			return true;
 		}
@@ -3759,7 +3762,7 @@ MB_RS_INLINE bool mb_rs_cw_word(struct mb_rs_cw *s, uint64_t z, uint32_t start, 
 		uint32_t x = (uint32_t)__builtin_ctzll(z);
 		uint32_t len = past ? (uint32_t)__builtin_ctzll(past) - x : 64 - x;
 
-		if (len >= want) {
+		if (of_want && len >= want) {
 			s->next = start + x;
 			return true;
 		}
@@ -3774,36 +3777,14 @@ MB_RS_INLINE bool mb_rs_cw_word(struct mb_rs_cw *s, uint64_t z, uint32_t start, 
 	return false;
 }
 
-/* mb_rs_cw_word inside a node the count ends in (mb_rs_count_fresh's
-   `inside`): no run there is of want, so none is measured against it;
-   true when the count ends */
+MB_RS_INLINE bool mb_rs_cw_word(struct mb_rs_cw *s, uint64_t z, uint32_t start, uint32_t want)
+{
+	return mb_rs_cw_word_as(s, z, start, want, true);
+}
+
 MB_RS_INLINE bool mb_rs_cw_word_count(struct mb_rs_cw *s, uint64_t z, uint32_t start)
 {
-	if (s->c) {
-		uint32_t lead = mb_rs_run_at(z, 0);
-
-		if (lead == 64) {
-			s->c += 64;
-			return false;
-		}
-		if (mb_rs_cw_close(s, s->c + lead, start - s->c))
-			return true;
-		s->c = 0;
-		z &= ~0ULL << lead;
-	}
-	while (z) {
-		uint64_t past = (z | (z - 1)) + 1; /* as mb_rs_span */
-		uint32_t x = (uint32_t)__builtin_ctzll(z);
-
-		if (!past) { /* open at the word's end */
-			s->c = 64 - x;
-			return false;
-		}
-		if (mb_rs_cw_close(s, (uint32_t)__builtin_ctzll(past) - x, start + x))
-			return true;
-		z &= past;
-	}
-	return false;
+	return mb_rs_cw_word_as(s, z, start, UINT32_MAX, false);
 }
 
 /*
