@@ -204,6 +204,16 @@ TEST(the_bulk_rising_pieces_decide_as_one_by_one)
 	ASSERT_TRUE(bulk > rounds / 40);
 }
 
+/* the group rebuilt from its bitmap (buddy, counts, its run tree stale),
+   then the tree flushed if it is not fresh: whether a long scan may begin */
+static bool rebuilt_fresh(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_buddy_generate(vol, grp);
+	if (!mb_runsum_long_begin(vol, grp))
+		mb_runsum_flush_locked(vol, grp);
+	return mb_runsum_long_begin(vol, grp);
+}
+
 /* the scan of a fresh tree (mb_runsum_long_measure_fresh) against its runs
    named by the batch walk (mb_runsum_long_runs_fresh), each measured */
 static int model_scan(struct mb_volume *vol, struct mb_group *grp, struct mb_long_scan *m)
@@ -257,10 +267,7 @@ TEST(a_groups_tail_run_is_measured_as_the_walk_names_it)
 						grp->bb_bitmap[b >> 6] |= 1ULL << (b & 63);
 					else
 						grp->bb_bitmap[b >> 6] &= ~(1ULL << (b & 63));
-				mb_buddy_generate(vol, grp); /* the tree stale */
-				if (!mb_runsum_long_begin(vol, grp))
-					mb_runsum_flush_locked(vol, grp);
-				ASSERT_TRUE(mb_runsum_long_begin(vol, grp));
+				ASSERT_TRUE(rebuilt_fresh(vol, grp));
 				tails += grp->bb_free == vol->bpg - grp->bb_first_free;
 				for (int k = 0; k < 8; k++) {
 					uint32_t goal = k & 1 ? 2 + (uint32_t)mb_rand_below(&rng, 300)
@@ -385,10 +392,7 @@ TEST(an_aged_groups_walk_measures_the_runs_a_bit_walk_names)
 
 				aged_bits(&rng, grp->bb_bitmap, grp->bb_len, fmax[round % 4],
 					  umax[(round / 4) % 4]);
-				mb_buddy_generate(vol, grp); /* the tree stale */
-				if (!mb_runsum_long_begin(vol, grp))
-					mb_runsum_flush_locked(vol, grp);
-				ASSERT_TRUE(mb_runsum_long_begin(vol, grp));
+				ASSERT_TRUE(rebuilt_fresh(vol, grp));
 				for (int k = 0; k < 12; k++) {
 					static const uint32_t span[] = {61, 65, 500};
 					uint32_t goal = 2 + (uint32_t)mb_rand_below(&rng, span[k % 3]);
@@ -463,10 +467,7 @@ TEST(a_groups_root_runs_are_measured_as_a_bit_walk_names_them)
 			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 			for (int round = 0; round < rounds; round++) {
 				two_runs_bits(&rng, grp->bb_bitmap, grp->bb_len);
-				mb_buddy_generate(vol, grp); /* the tree stale */
-				if (!mb_runsum_long_begin(vol, grp))
-					mb_runsum_flush_locked(vol, grp);
-				ASSERT_TRUE(mb_runsum_long_begin(vol, grp));
+				ASSERT_TRUE(rebuilt_fresh(vol, grp));
 				if (round & 1 && grp->bb_first_free)
 					grp->bb_first_free -=
 						1 + (uint32_t)mb_rand_below(&rng, grp->bb_first_free);
