@@ -72,6 +72,39 @@ static void pick_range(uint64_t *rng, uint32_t len, uint32_t *s, uint32_t *e)
 	*e = a + n < len ? a + n : len;
 }
 
+/* Group 0 of a volume of the first test geometry, locked and loaded: the
+   setup of the tests that place runs by hand.  NULL (the test failed) if
+   either step did. */
+static struct mb_group *group0_open(struct mb_volume **vol)
+{
+	struct mb_group *grp;
+	int rc = mb_volume_create(&mb_test_geos[0].geo, vol);
+
+	if (rc) {
+		mb_test_fail(__FILE__, __LINE__, "mb_volume_create: %d", rc);
+		return NULL;
+	}
+	grp = mb_group_at(*vol, 0);
+	mb_lock(&grp->bb_lock);
+	rc = mb_group_load_locked(*vol, grp);
+	if (rc) {
+		mb_test_fail(__FILE__, __LINE__, "mb_group_load_locked: %d", rc);
+		mb_unlock(&grp->bb_lock);
+		mb_volume_destroy(*vol);
+		return NULL;
+	}
+	return grp;
+}
+
+/* The tests' marks leave counters and first free as they were: rebuilt
+   from the bitmap (counters, first free, tree) before the group goes. */
+static void group0_close(struct mb_volume *vol, struct mb_group *grp)
+{
+	mb_buddy_generate(vol, grp);
+	mb_unlock(&grp->bb_lock);
+	mb_volume_destroy(vol);
+}
+
 TEST(marked_ranges_match_a_bit_count)
 {
 	uint64_t rng = mb_test_seed ^ 0x3a9c;
@@ -457,13 +490,12 @@ TEST(a_lift_moves_at_alone_or_the_count)
 {
 	struct mb_volume *vol;
 
-	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
-	struct mb_group *grp = mb_group_at(vol, 0);
+	struct mb_group *grp = group0_open(&vol);
+
+	ASSERT_TRUE(grp);
 	const struct mb_rs *t;
 	uint32_t len;
 
-	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 	t = mb_runsum_tree(vol, grp);
 	len = grp->bb_len;
 	ASSERT_TRUE(len >= 64);
@@ -483,9 +515,7 @@ TEST(a_lift_moves_at_alone_or_the_count)
 	mb_runsum_mark_locked(vol, grp, 30, 3, true, true);
 	ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 	ASSERT_EQ_INT(t[1].cnt, 2);
-	mb_buddy_generate(vol, grp);
-	mb_unlock(&grp->bb_lock);
-	mb_volume_destroy(vol);
+	group0_close(vol, grp);
 }
 
 /*
@@ -608,12 +638,11 @@ TEST(long_marks_from_every_leaf_to_every_leaf)
 	struct mb_volume *vol;
 	uint64_t marks = 0;
 
-	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
-	struct mb_group *grp = mb_group_at(vol, 0);
+	struct mb_group *grp = group0_open(&vol);
+
+	ASSERT_TRUE(grp);
 	uint32_t len, p = vol->rs_leaves;
 
-	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 	len = grp->bb_len;
 	for (uint32_t lo = 0; lo < p; lo++) {
 		for (uint32_t hi = lo + 1; hi < p; hi++) {
@@ -637,9 +666,7 @@ TEST(long_marks_from_every_leaf_to_every_leaf)
 			}
 		}
 	}
-	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
-	mb_unlock(&grp->bb_lock);
-	mb_volume_destroy(vol);
+	group0_close(vol, grp);
 	ASSERT_TRUE(marks > 1000);
 }
 
@@ -660,13 +687,12 @@ TEST(short_marks_across_every_leaf_edge)
 	struct mb_volume *vol;
 	uint64_t marks = 0;
 
-	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
-	struct mb_group *grp = mb_group_at(vol, 0);
+	struct mb_group *grp = group0_open(&vol);
+
+	ASSERT_TRUE(grp);
 	const struct mb_rs *t = NULL;
 	uint32_t len, p = vol->rs_leaves;
 
-	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 	len = grp->bb_len;
 	for (uint32_t lo = 0; lo + 1 < p; lo++) {
 		for (uint32_t k = 0; k < 9 * 4; k++) {
@@ -687,9 +713,7 @@ TEST(short_marks_across_every_leaf_edge)
 			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 		}
 	}
-	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
-	mb_unlock(&grp->bb_lock);
-	mb_volume_destroy(vol);
+	group0_close(vol, grp);
 	ASSERT_TRUE(marks > 100);
 }
 
@@ -715,12 +739,11 @@ TEST(sequential_takes_from_a_run_to_the_group_end)
 	struct mb_volume *vol;
 	uint64_t marks = 0;
 
-	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
-	struct mb_group *grp = mb_group_at(vol, 0);
+	struct mb_group *grp = group0_open(&vol);
+
+	ASSERT_TRUE(grp);
 	uint32_t len;
 
-	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 	len = grp->bb_len;
 	for (uint32_t k = 0; k < 8 * 3 * 2; k++) {
 		uint32_t s = starts[k % 8], n = lens[k / 8 % 3];
@@ -744,9 +767,7 @@ TEST(sequential_takes_from_a_run_to_the_group_end)
 			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 		}
 	}
-	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
-	mb_unlock(&grp->bb_lock);
-	mb_volume_destroy(vol);
+	group0_close(vol, grp);
 	ASSERT_TRUE(marks > 100);
 }
 
@@ -767,12 +788,11 @@ TEST(takes_over_a_leaf_edge_from_a_run_start)
 	struct mb_volume *vol;
 	uint64_t marks = 0;
 
-	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
-	struct mb_group *grp = mb_group_at(vol, 0);
+	struct mb_group *grp = group0_open(&vol);
+
+	ASSERT_TRUE(grp);
 	uint32_t len, p = vol->rs_leaves;
 
-	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 	len = grp->bb_len;
 	for (uint32_t lo = 0; lo + 1 < p; lo++) {
 		for (uint32_t k = 0; k < 5 * 4; k++) {
@@ -801,9 +821,7 @@ TEST(takes_over_a_leaf_edge_from_a_run_start)
 			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, false), 0);
 		}
 	}
-	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
-	mb_unlock(&grp->bb_lock);
-	mb_volume_destroy(vol);
+	group0_close(vol, grp);
 	ASSERT_TRUE(marks > 100);
 }
 
@@ -818,13 +836,12 @@ TEST(a_cut_longest_run_is_read_again)
 {
 	struct mb_volume *vol;
 
-	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
-	struct mb_group *grp = mb_group_at(vol, 0);
+	struct mb_group *grp = group0_open(&vol);
+
+	ASSERT_TRUE(grp);
 	const struct mb_rs *t;
 	uint32_t len, p = vol->rs_leaves;
 
-	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 	t = mb_runsum_tree(vol, grp);
 	len = grp->bb_len;
 	ASSERT_TRUE(len >= 2 * LEAF_BITS);
@@ -852,9 +869,7 @@ TEST(a_cut_longest_run_is_read_again)
 	ASSERT_EQ_INT(t[p].max, 5);
 	ASSERT_EQ_INT(t[p].at, 41);
 	ASSERT_EQ_INT(t[1].max, 5);
-	mb_buddy_generate(vol, grp);
-	mb_unlock(&grp->bb_lock);
-	mb_volume_destroy(vol);
+	group0_close(vol, grp);
 }
 
 /*
@@ -895,11 +910,9 @@ TEST(a_leaf_left_with_one_run_or_two_reads_them_alone)
 {
 	struct mb_volume *vol;
 
-	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
-	struct mb_group *grp = mb_group_at(vol, 0);
+	struct mb_group *grp = group0_open(&vol);
 
-	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	ASSERT_TRUE(grp);
 	ASSERT_TRUE(grp->bb_len >= 2 * LEAF_BITS);
 	static const uint32_t one_in[][2] = {{100, 120}, {300, 305}};
 	cut_in_leaf(vol, grp, one_in, 2, 100, 120, 5, 300);
@@ -915,9 +928,7 @@ TEST(a_leaf_left_with_one_run_or_two_reads_them_alone)
 	cut_in_leaf(vol, grp, two_across, 3, 100, 150, 10, 60);
 	static const uint32_t two_ends[][2] = {{0, 5}, {100, 150}, {LEAF_BITS - 32, LEAF_BITS}};
 	cut_in_leaf(vol, grp, two_ends, 3, 100, 150, 32, LEAF_BITS - 32);
-	mb_buddy_generate(vol, grp);
-	mb_unlock(&grp->bb_lock);
-	mb_volume_destroy(vol);
+	group0_close(vol, grp);
 }
 
 /*
@@ -933,11 +944,9 @@ TEST(a_leaf_of_many_runs_is_read_from_the_cut_on)
 {
 	struct mb_volume *vol;
 
-	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
-	struct mb_group *grp = mb_group_at(vol, 0);
+	struct mb_group *grp = group0_open(&vol);
 
-	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
+	ASSERT_TRUE(grp);
 	ASSERT_TRUE(grp->bb_len >= 2 * LEAF_BITS);
 	static const uint32_t found[][2] = {{10, 12},	{20, 22},   {30, 32},	{150, 153},
 					    {200, 202}, {210, 212}, {300, 303}, {400, 402}};
@@ -958,9 +967,7 @@ TEST(a_leaf_of_many_runs_is_read_from_the_cut_on)
 	static const uint32_t first[][2] = {{0, 3},	{20, 21},   {63, 65},  {150, 152},
 					    {200, 202}, {300, 302}, {400, 402}};
 	cut_in_leaf(vol, grp, first, 7, 0, 3, 2, 63);
-	mb_buddy_generate(vol, grp);
-	mb_unlock(&grp->bb_lock);
-	mb_volume_destroy(vol);
+	group0_close(vol, grp);
 }
 
 /*
@@ -980,12 +987,11 @@ TEST(aligned_chunk_marks_set_their_subtree)
 	uint64_t marks = 0, fresh_marks = 0;
 	struct mb_volume *vol;
 
-	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
-	struct mb_group *grp = mb_group_at(vol, 0);
+	struct mb_group *grp = group0_open(&vol);
+
+	ASSERT_TRUE(grp);
 	uint32_t len, top = vol->rs_leaves * LEAF_BITS;
 
-	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 	len = grp->bb_len;
 	for (uint32_t lo = 0; (1u << lo) <= top; lo++) {
 		/* a small chunk steps 512 - n + 1 on, so that it falls at every
@@ -1033,9 +1039,7 @@ TEST(aligned_chunk_marks_set_their_subtree)
 			ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
 		}
 	}
-	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
-	mb_unlock(&grp->bb_lock);
-	mb_volume_destroy(vol);
+	group0_close(vol, grp);
 	/* Both kinds of tree were marked often.  About a third of the 203 marks
 	   are on a fresh tree (kind 0), so an eighth either way is over six
 	   deviations off; the old bound, a quarter, was 2.6 off and failed
@@ -1291,12 +1295,11 @@ TEST(a_long_mark_before_the_resume_point_drops_it)
 {
 	struct mb_volume *vol;
 
-	ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[0].geo, &vol), 0);
-	struct mb_group *grp = mb_group_at(vol, 0);
+	struct mb_group *grp = group0_open(&vol);
+
+	ASSERT_TRUE(grp);
 	const struct mb_rs *t;
 
-	mb_lock(&grp->bb_lock);
-	ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
 	t = mb_runsum_tree(vol, grp);
 	ASSERT_TRUE(grp->bb_len >= 8192);
 	for (int used = 0; used < 2; used++) {
@@ -1325,7 +1328,5 @@ TEST(a_long_mark_before_the_resume_point_drops_it)
 		ASSERT_EQ_INT(count_differs(vol, grp, want, left), 0);
 		ASSERT_EQ_INT(rs_model_tree_differs(vol, grp, true), 0);
 	}
-	mb_buddy_generate(vol, grp); /* counters, first free, tree: rebuilt */
-	mb_unlock(&grp->bb_lock);
-	mb_volume_destroy(vol);
+	group0_close(vol, grp);
 }
