@@ -876,6 +876,8 @@ struct mb_garena;
 void mb_garena_init(struct mb_garena *a);
 void mb_garena_destroy(struct mb_garena *a);
 void *mb_garena_get(struct mb_volume *vol, int k, size_t bytes, size_t group_bytes, bool *zeroed);
+bool mb_garena_get_load(struct mb_volume *vol, size_t dbytes, size_t xbytes, size_t group_bytes,
+			uint64_t **disk, bool *zeroed, uint64_t **derived);
 void mb_garena_put(struct mb_volume *vol, int k, void *p);
 
 /*
@@ -2008,9 +2010,11 @@ void mb_buddy_apply_summary_locked(struct mb_volume *vol, struct mb_group *grp,
 /* pristine.c: a pristine group's bitmap, buddy and run tree, copied from
    the volume's template */
 struct mb_pristine;
-void mb_pristine_fill_locked(struct mb_volume *vol, const struct mb_group *grp, uint64_t *disk,
-			     uint32_t rsv, bool zeroed);
-void mb_pristine_derive_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t rsv);
+const struct mb_pristine *mb_pristine_fill_locked(struct mb_volume *vol,
+						  const struct mb_group *grp, uint64_t *disk,
+						  uint32_t rsv, bool zeroed);
+void mb_pristine_derive_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t rsv,
+			       const struct mb_pristine *t);
 void mb_pristine_destroy(struct mb_volume *vol);
 /* The reference build, run by run (mb_check, tests): the same result. */
 void mb_buddy_build_runs(const struct mb_volume *vol, const uint64_t *bitmap, uint64_t *buddy,

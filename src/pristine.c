@@ -5,7 +5,8 @@
  * made of its geometry alone (its metadata blocks, and the padding past its
  * end), so every full-length group with the same metadata count has the
  * same bitmap, the same buddy, the same free-run tree (runsum.c) and the
- * same counters.  The first such load builds them (buddy.c, runsum.c) and
+ * same counters.  The first such load builds them (in closed form from
+ * its shape: mb_pristine_build; runsum.c) and
  * publishes a copy of its durable bitmap and its derived buffer; later ones
  * copy them: two memcpys instead of a zeroed allocation (a memset of the
  * bitmap, then its metadata bits), a buddy build and the tree's marking
@@ -81,25 +82,36 @@ static void mb_pristine_copy_bitmap(const struct mb_volume *vol, const struct mb
 		memcpy(disk, t->words, vol->bitmap_words * sizeof(uint64_t));
 		return;
 	}
-	memcpy(disk, t->words, t->head * sizeof(uint64_t));
-	memcpy(disk + t->tail, t->words + t->tail,
-	       (vol->bitmap_words - t->tail) * sizeof(uint64_t));
+	/* no call for an empty part: a group with no metadata (the probes')
+	   has neither, and the two calls cost ~40 instructions a load */
+	if (t->head)
+		memcpy(disk, t->words, t->head * sizeof(uint64_t));
+	if (t->tail < vol->bitmap_words)
+		memcpy(disk + t->tail, t->words + t->tail,
+		       (vol->bitmap_words - t->tail) * sizeof(uint64_t));
 }
 
-/* The zero words [head, tail) of a template's bitmap of n words: the run
-   between its leading and trailing nonzero words (metadata, padding), or
-   none when a zero word lies outside it. */
-static void mb_pristine_zero_span(struct mb_pristine *t, uint32_t n)
+/* Whether words [h, e) of map all are v */
+static bool mb_pristine_words_are(const uint64_t *map, uint32_t h, uint32_t e, uint64_t v)
 {
-	uint32_t h = 0, e = n;
-
-	while (h < n && t->words[h])
-		h++;
-	while (e > h && t->words[e - 1])
-		e--;
 	for (uint32_t w = h; w < e; w++)
-		if (t->words[w])
-			h = e = n; /* not one zero run: copy it whole */
+		if (map[w] != v)
+			return false;
+	return true;
+}
+
+/* The zero words [head, tail) of a template's bitmap of n words (len
+   blocks, the first rsv of them metadata: mb_pristine_bitmap): those past
+   the metadata's and before the padding's, in closed form where a read of
+   the 4 KiB cost ~3,100 instructions a volume. */
+static void mb_pristine_zero_span(struct mb_pristine *t, uint32_t n, uint32_t rsv, uint32_t len)
+{
+	uint32_t h = (rsv + 63) / 64, e = len / 64 > h ? len / 64 : h;
+
+	assert(e <= n && mb_pristine_words_are(t->words, h, e, 0));
+	assert(!h || t->words[h - 1]);
+	assert(e == n || t->words[e] || e == h);
+	(void)mb_pristine_words_are;
 	t->head = h;
 	t->tail = e;
 }
@@ -109,10 +121,12 @@ static void mb_pristine_zero_span(struct mb_pristine *t, uint32_t n)
  * on-disk bitmap, then the pending and committing maps when frees wait):
  * its metadata and padding used, the rest free, nothing pending.  zeroed:
  * disk is all zeroes (a fresh arena piece, garena.c), and only its nonzero
- * words are written; else every word is.  bb_lock held.
+ * words are written; else every word is.  Returns the template it copied
+ * (NULL: none fits), for mb_pristine_derive_locked.  bb_lock held.
  */
-void mb_pristine_fill_locked(struct mb_volume *vol, const struct mb_group *grp, uint64_t *disk,
-			     uint32_t rsv, bool zeroed)
+const struct mb_pristine *mb_pristine_fill_locked(struct mb_volume *vol,
+						  const struct mb_group *grp, uint64_t *disk,
+						  uint32_t rsv, bool zeroed)
 {
 	mb_assert_locked(&grp->bb_lock);
 	const struct mb_pristine *t = mb_pristine_for(vol, grp, rsv);
@@ -124,6 +138,37 @@ void mb_pristine_fill_locked(struct mb_volume *vol, const struct mb_group *grp, 
 		mb_pristine_bitmap(vol, disk, rsv, grp->bb_len, zeroed);
 	if (vol->frees_wait && !zeroed)
 		memset(disk + vol->bitmap_words, 0, 2 * bytes);
+	return t;
+}
+
+/*
+ * The buddy, its summary and the free-word summary of a full-length
+ * pristine group (its bitmap mb_pristine_bitmap's: one free run after
+ * rsv metadata blocks), in closed form: the run's maximal chunks
+ * (mb_buddy_counters_from_run, as the reference build mb_buddy_build_runs
+ * takes each run), and a bit over every word that holds a block of the
+ * run.  The bitmap's builds read its 4 KiB word by word: ~22,500
+ * instructions a volume (mb_buddy_build ~17,300, mb_fws_build ~5,100),
+ * most of cell:empty:256:zero:2's 472 -> 394 instructions a call with
+ * the load's other cuts (group.c, garena.c).  The debug flavour checks
+ * every copy of it against mb_buddy_build (mb_pristine_verify_locked).
+ */
+static void mb_pristine_build(const struct mb_volume *vol, struct mb_group *grp, uint32_t rsv,
+			      struct mb_buddy_summary *sum)
+{
+	uint32_t len = vol->bpg;
+
+	memset(grp->bb_buddy, 0xff, vol->buddy_words * sizeof(uint64_t));
+	memset(sum, 0, sizeof(*sum));
+	memset(mb_fws(vol, grp), 0, mb_fws_words(vol) * sizeof(uint64_t));
+	sum->first = len;
+	if (rsv >= len)
+		return;
+	sum->first = rsv;
+	sum->frags = 1;
+	sum->free = len - rsv;
+	mb_buddy_counters_from_run(vol, sum->counters, rsv, len - rsv, grp->bb_buddy);
+	mb_set_bits(mb_fws(vol, grp), rsv / 64, (len + 63) / 64 - rsv / 64);
 }
 
 /*
@@ -140,8 +185,7 @@ static const struct mb_pristine *mb_pristine_publish(struct mb_volume *vol, stru
 	struct mb_pristine *t = malloc(sizeof(*t) + (bwords + dwords + twords) * sizeof(uint64_t));
 	struct mb_pristine *expected = NULL;
 
-	mb_buddy_build(vol, grp->bb_bitmap, grp->bb_buddy, sum);
-	mb_fws_build(vol, grp->bb_bitmap, mb_fws(vol, grp));
+	mb_pristine_build(vol, grp, rsv, sum);
 	/* the fields a stale node does not use are zeroes in every copy */
 	memset(mb_runsum_tree(vol, grp), 0, mb_runsum_words(vol) * sizeof(uint64_t));
 	mb_runsum_invalidate_locked(vol, grp);
@@ -153,7 +197,7 @@ static const struct mb_pristine *mb_pristine_publish(struct mb_volume *vol, stru
 	t->rsv = rsv;
 	t->sum = *sum;
 	memcpy(t->words, grp->bb_bitmap, bwords * sizeof(uint64_t));
-	mb_pristine_zero_span(t, (uint32_t)bwords);
+	mb_pristine_zero_span(t, (uint32_t)bwords, rsv, vol->bpg);
 	memcpy(t->words + bwords, grp->bb_buddy, dwords * sizeof(uint64_t));
 	/* node 0 is each group's own: zeroes, never copied */
 	memset(t->words + bwords + dwords, 0, sizeof(struct mb_rs));
@@ -233,13 +277,15 @@ static bool mb_pristine_counts_hold(const struct mb_group *grp, const struct mb_
 /*
  * Derives a pristine group's buddy, run tree and counters from its bitmap
  * (written by mb_pristine_fill_locked), as mb_buddy_generate does, copying
- * the template when the group has its shape, else building them (the
- * first full-length group builds the template).  bb_lock held.
+ * the template t when the group has its shape (t: what the fill returned,
+ * one lookup a load; NULL also when a template was published since then:
+ * the group builds its own), else building them (the first full-length
+ * group builds the template).  bb_lock held.
  */
-void mb_pristine_derive_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t rsv)
+void mb_pristine_derive_locked(struct mb_volume *vol, struct mb_group *grp, uint32_t rsv,
+			       const struct mb_pristine *t)
 {
 	mb_assert_locked(&grp->bb_lock);
-	const struct mb_pristine *t = mb_pristine_for(vol, grp, rsv);
 	struct mb_buddy_summary sum;
 
 	if (t) {
