@@ -14,6 +14,11 @@
  * the block without the lock answers from the locked group: this fails
  * at once, in every run.
  *
+ * np2_walk_skips_a_locked_group: the same busy first group met by
+ * CR_GOAL_LEN_FAST's walk for 100 blocks (mb_scan_goal_len_fast_np2),
+ * whose decline sends the walk on from the group after it: a walk that
+ * went on from elsewhere answers from group 2, not 1.
+ *
  * threads_one_slot, threads_own_slots: threads ask for one block at a
  * time in fill_race.h's rounds, on a volume whose groups' free blocks are
  * a tail from their first free block on (the fast path's case) after a
@@ -77,6 +82,7 @@ TEST(threads_own_slots)
 
 struct of_one {
 	struct mb_volume *vol;
+	uint32_t len;
 	struct mb_extent ex;
 	int err;
 };
@@ -84,7 +90,7 @@ struct of_one {
 static void *of_alloc_one(void *arg)
 {
 	struct of_one *o = arg;
-	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = 1 };
+	struct mb_request rq = { .goal = MB_GOAL_NONE, .len = o->len };
 
 	/* every request on slot 0, whose share the first (regular) claim
 	   filled: a dry share would send the fast path's claim to the
@@ -94,17 +100,23 @@ static void *of_alloc_one(void *arg)
 	return NULL;
 }
 
-/* One block taken by a thread of its own, while the process is threaded:
-   its first block, or UINT64_MAX (the test failed) */
-static uint64_t of_alloc_by_thread(struct mb_volume *vol)
+/* len blocks taken by a thread of its own, while the process is threaded:
+   the extent's first block, or UINT64_MAX (the test failed, or the extent
+   is shorter) */
+static uint64_t of_alloc_len_by_thread(struct mb_volume *vol, uint32_t len)
 {
-	struct of_one o = { .vol = vol };
+	struct of_one o = { .vol = vol, .len = len };
 	pthread_t t;
 
 	if (pthread_create(&t, NULL, of_alloc_one, &o))
 		return UINT64_MAX;
 	pthread_join(t, NULL);
-	return o.err || o.ex.len != 1 ? UINT64_MAX : o.ex.start;
+	return o.err || o.ex.len != len ? UINT64_MAX : o.ex.start;
+}
+
+static uint64_t of_alloc_by_thread(struct mb_volume *vol)
+{
+	return of_alloc_len_by_thread(vol, 1);
 }
 
 TEST(locked_group_skipped)
@@ -127,6 +139,37 @@ TEST(locked_group_skipped)
 	/* free again: its next block */
 	ASSERT_EQ_U64(of_alloc_by_thread(vol), 2);
 	ASSERT_EQ_U64(mb_free_blocks(vol), OF_BLOCKS - 4);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
+}
+
+/*
+ * CR_GOAL_LEN_FAST's walk for a length not a power of two (alloc.c,
+ * mb_scan_goal_len_fast_np2) with its first group busy: every group of
+ * the fresh volume is in one order's set, the first member's visit
+ * declines, and the walk goes on from the member after it
+ * (mb_scan_goal_len_fast_rest), whose first 100 blocks it takes.  Only a
+ * busy lock (or a failed load) reaches that step: no probe does.  A walk
+ * that went on from elsewhere answers from another group.
+ */
+TEST(np2_walk_skips_a_locked_group)
+{
+	struct mb_volume *vol = NULL;
+	struct mb_group *grp;
+	uint64_t b;
+
+	of_volume(&vol);
+	if (mb_test_failed)
+		return;
+	grp = mb_group_at(vol, 0);
+	mb_lock(&grp->bb_lock);
+	b = of_alloc_len_by_thread(vol, 100); /* the group busy: the next one's */
+	mb_unlock(&grp->bb_lock);
+	ASSERT_EQ_U64(b, OF_BPG);
+	/* free again, but walked after group 1: its one run of 156 blocks
+	   files it under order 7, below the fresh groups' 8 */
+	ASSERT_EQ_U64(of_alloc_len_by_thread(vol, 100), OF_BPG + 100);
+	ASSERT_EQ_U64(mb_free_blocks(vol), OF_BLOCKS - 200);
 	ASSERT_CHECK_CLEAN(vol);
 	mb_volume_destroy(vol);
 }
