@@ -119,11 +119,21 @@ static uint64_t of_alloc_by_thread(struct mb_volume *vol)
 	return of_alloc_len_by_thread(vol, 1);
 }
 
+/* The same while the test holds the first group's lock */
+static uint64_t of_alloc_len_group0_busy(struct mb_volume *vol, uint32_t len)
+{
+	struct mb_group *grp = mb_group_at(vol, 0);
+	uint64_t b;
+
+	mb_lock(&grp->bb_lock);
+	b = of_alloc_len_by_thread(vol, len);
+	mb_unlock(&grp->bb_lock);
+	return b;
+}
+
 TEST(locked_group_skipped)
 {
 	struct mb_volume *vol = NULL;
-	struct mb_group *grp;
-	uint64_t b;
 
 	of_volume(&vol);
 	if (mb_test_failed)
@@ -131,11 +141,8 @@ TEST(locked_group_skipped)
 	/* the first group loaded, its free blocks a tail from block 2 on */
 	for (uint64_t i = 0; i < 2; i++)
 		ASSERT_EQ_U64(of_alloc_by_thread(vol), i);
-	grp = mb_group_at(vol, 0);
-	mb_lock(&grp->bb_lock);
-	b = of_alloc_by_thread(vol); /* the group busy: the next one's */
-	mb_unlock(&grp->bb_lock);
-	ASSERT_EQ_U64(b / OF_BPG, 1);
+	/* the group busy: the next one's */
+	ASSERT_EQ_U64(of_alloc_len_group0_busy(vol, 1) / OF_BPG, 1);
 	/* free again: its next block */
 	ASSERT_EQ_U64(of_alloc_by_thread(vol), 2);
 	ASSERT_EQ_U64(mb_free_blocks(vol), OF_BLOCKS - 4);
@@ -155,17 +162,12 @@ TEST(locked_group_skipped)
 TEST(np2_walk_skips_a_locked_group)
 {
 	struct mb_volume *vol = NULL;
-	struct mb_group *grp;
-	uint64_t b;
 
 	of_volume(&vol);
 	if (mb_test_failed)
 		return;
-	grp = mb_group_at(vol, 0);
-	mb_lock(&grp->bb_lock);
-	b = of_alloc_len_by_thread(vol, 100); /* the group busy: the next one's */
-	mb_unlock(&grp->bb_lock);
-	ASSERT_EQ_U64(b, OF_BPG);
+	/* the group busy: the next one's first blocks */
+	ASSERT_EQ_U64(of_alloc_len_group0_busy(vol, 100), OF_BPG);
 	/* free again, but walked after group 1: its one run of 156 blocks
 	   files it under order 7, below the fresh groups' 8 */
 	ASSERT_EQ_U64(of_alloc_len_by_thread(vol, 100), OF_BPG + 100);
