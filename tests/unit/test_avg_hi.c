@@ -8,7 +8,8 @@
  * exactly the bitmaps of that sub, and -- the property the scan relies on
  * -- for every goal length, each member of the goal's avg set that the
  * prefilter would accept (free >= goal * frags) must be in the goal's
- * bitmap.  The walk's decisions and counts: test_scan_hinted.
+ * bitmap.  The walk's decisions and counts: test_scan_hinted.  And one
+ * use set up by hand whose reorder must move the free order alone.
  */
 #include <pthread.h>
 
@@ -377,4 +378,45 @@ TEST(avg_hi_seq_bumps_threaded)
 TEST(avg_hi_seq_bumps_threaded_two_levels)
 {
 	seq_bumps_threaded(128);
+}
+
+/*
+ * A use that leaves the largest order and the average's sub as they were
+ * but lowers the free order (group_sets.c, mb_group_reorder_used_locked:
+ * its short path holds only while free >> fo is non-zero): group 0's free
+ * blocks an aligned chunk of 32 and 32 single blocks, free 64 (free order
+ * 6), and one single block taken (63: free order 5).  A short path that
+ * kept the free order leaves it 6, which mb_check reports.
+ */
+TEST(a_use_that_lowers_only_the_free_order_moves_it)
+{
+	struct mb_geometry geo = { .block_size = 4096, .blocks_per_group = 256,
+				   .blocks_count = 256 * 16 };
+	struct mb_volume *vol;
+	struct mb_extent ex;
+
+	ASSERT_EQ_INT(mb_volume_create(&geo, &vol), 0);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "reserved_clusters", 0), 0);
+	ASSERT_EQ_INT(mb_tunable_set(vol, "r_blocks_count", 0), 0);
+	ASSERT_EQ_INT(mb_alloc(vol, &(struct mb_request){ .goal = 0, .len = 256 }, &ex), 0);
+	ASSERT_EQ_U64(ex.start, 0);
+	ASSERT_EQ_U64(ex.len, 256);
+	ASSERT_EQ_INT(mb_free(vol, 0, 32), 0);
+	for (uint64_t b = 65; b < 128; b += 2)
+		ASSERT_EQ_INT(mb_free(vol, b, 1), 0);
+
+	struct mb_group *grp = mb_group_at(vol, 0);
+
+	ASSERT_EQ_INT(grp->bb_free, 64);
+	ASSERT_EQ_INT(grp->bb_free_order, 6);
+	ASSERT_EQ_INT(grp->bb_largest_free_order, 5);
+	int sub = grp->bb_avg_sub;
+
+	ASSERT_EQ_INT(mb_alloc(vol, &(struct mb_request){ .goal = 65, .len = 1 }, &ex), 0);
+	ASSERT_EQ_U64(ex.start, 65);
+	ASSERT_EQ_INT(grp->bb_largest_free_order, 5);
+	ASSERT_EQ_INT(grp->bb_avg_sub, sub);
+	ASSERT_EQ_INT(grp->bb_free_order, 5);
+	ASSERT_CHECK_CLEAN(vol);
+	mb_volume_destroy(vol);
 }
