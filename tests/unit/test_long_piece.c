@@ -214,6 +214,39 @@ static bool rebuilt_fresh(struct mb_volume *vol, struct mb_group *grp)
 	return mb_runsum_long_begin(vol, grp);
 }
 
+/* One round of a test on a group, loaded and locked: lays its bits,
+   rebuilds the tree fresh, measures; tally: the test's count */
+typedef void group_round_fn(uint64_t *rng, struct mb_volume *vol, struct mb_group *grp,
+			    int round, int *tally);
+
+/* rounds of fn on every group of every test geometry, each group loaded
+   and locked, and rebuilt from its bitmap before it is left; at the first
+   failure the lock and the volume are given back, so that the next test
+   starts holding nothing */
+static void every_group_rounds(uint64_t *rng, int rounds, group_round_fn *fn, int *tally)
+{
+	for (int gi = 0; gi < mb_test_ngeos && !mb_test_failed; gi++) {
+		struct mb_volume *vol;
+
+		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
+		for (mb_grp_t g = 0; g < vol->ngroups && !mb_test_failed; g++) {
+			struct mb_group *grp = mb_group_at(vol, g);
+			int err;
+
+			mb_lock(&grp->bb_lock);
+			err = mb_group_load_locked(vol, grp);
+			if (err)
+				mb_test_fail(__FILE__, __LINE__, "mb_group_load_locked: %d", err);
+			for (int round = 0; round < rounds && !mb_test_failed; round++)
+				fn(rng, vol, grp, round, tally);
+			if (!mb_test_failed)
+				mb_buddy_generate(vol, grp);
+			mb_unlock(&grp->bb_lock);
+		}
+		mb_volume_destroy(vol);
+	}
+}
+
 /* the scan of a fresh tree (mb_runsum_long_measure_fresh) against its runs
    named by the batch walk (mb_runsum_long_runs_fresh), each measured */
 static int model_scan(struct mb_volume *vol, struct mb_group *grp, struct mb_long_scan *m)
@@ -242,63 +275,55 @@ static int model_scan(struct mb_volume *vol, struct mb_group *grp, struct mb_lon
  * fills, an empty group) is measured with no walk: the same verdicts and
  * counts as the walk's, and none when the run is shorter than the goal.
  */
+static void tail_run_round(uint64_t *rng, struct mb_volume *vol, struct mb_group *grp, int round,
+			   int *tails)
+{
+	uint32_t len = grp->bb_len;
+	uint32_t from = round ? (uint32_t)mb_rand_below(rng, len + 1) : 0;
+
+	if (round & 1) /* near the end: a tail shorter than goals */
+		from = len - (uint32_t)mb_rand_below(rng, len < 300 ? len : 300);
+	for (uint32_t b = 0; b < len; b++)
+		if (b < from)
+			grp->bb_bitmap[b >> 6] |= 1ULL << (b & 63);
+		else
+			grp->bb_bitmap[b >> 6] &= ~(1ULL << (b & 63));
+	ASSERT_TRUE(rebuilt_fresh(vol, grp));
+	*tails += grp->bb_free == vol->bpg - grp->bb_first_free;
+	for (int k = 0; k < 8; k++) {
+		uint32_t goal = k & 1 ? 2 + (uint32_t)mb_rand_below(rng, 300)
+				      : 100 * (1 + (uint32_t)mb_rand_below(rng, 12));
+		struct mb_long_scan a = {
+			.goal = goal,
+			.decide = 10,
+			.max = k & 2 ? 200 : 3,
+			.cap = 1u << vol->max_order,
+			.blen = UINT32_MAX,
+			.bstart = UINT32_MAX,
+			.found = (uint32_t)mb_rand_below(rng, 12),
+			.free = grp->bb_free,
+		};
+		struct mb_long_scan b = a;
+		int ra = mb_runsum_long_measure_fresh(vol, grp, &a);
+		int rb = model_scan(vol, grp, &b);
+
+		ASSERT_EQ_INT(ra, rb);
+		ASSERT_EQ_INT(a.found, b.found);
+		ASSERT_EQ_INT(a.blen, b.blen);
+		ASSERT_EQ_INT(a.bstart, b.bstart);
+		if (ra == MB_LONG_TAKEN)
+			ASSERT_EQ_INT(a.tstart, b.tstart);
+	}
+}
+
 TEST(a_groups_tail_run_is_measured_as_the_walk_names_it)
 {
 	uint64_t rng = mb_test_seed ^ 0x7a11;
 	int tails = 0;
 
-	for (int gi = 0; gi < mb_test_ngeos; gi++) {
-		struct mb_volume *vol;
-
-		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
-		for (mb_grp_t g = 0; g < vol->ngroups; g++) {
-			struct mb_group *grp = mb_group_at(vol, g);
-
-			mb_lock(&grp->bb_lock);
-			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
-			for (int round = 0; round < 16; round++) {
-				uint32_t len = grp->bb_len;
-				uint32_t from = round ? (uint32_t)mb_rand_below(&rng, len + 1) : 0;
-
-				if (round & 1) /* near the end: a tail shorter than goals */
-					from = len - (uint32_t)mb_rand_below(&rng, len < 300 ? len : 300);
-				for (uint32_t b = 0; b < len; b++)
-					if (b < from)
-						grp->bb_bitmap[b >> 6] |= 1ULL << (b & 63);
-					else
-						grp->bb_bitmap[b >> 6] &= ~(1ULL << (b & 63));
-				ASSERT_TRUE(rebuilt_fresh(vol, grp));
-				tails += grp->bb_free == vol->bpg - grp->bb_first_free;
-				for (int k = 0; k < 8; k++) {
-					uint32_t goal = k & 1 ? 2 + (uint32_t)mb_rand_below(&rng, 300)
-							      : 100 * (1 + (uint32_t)mb_rand_below(&rng, 12));
-					struct mb_long_scan a = {
-						.goal = goal,
-						.decide = 10,
-						.max = k & 2 ? 200 : 3,
-						.cap = 1u << vol->max_order,
-						.blen = UINT32_MAX,
-						.bstart = UINT32_MAX,
-						.found = (uint32_t)mb_rand_below(&rng, 12),
-						.free = grp->bb_free,
-					};
-					struct mb_long_scan b = a;
-					int ra = mb_runsum_long_measure_fresh(vol, grp, &a);
-					int rb = model_scan(vol, grp, &b);
-
-					ASSERT_EQ_INT(ra, rb);
-					ASSERT_EQ_INT(a.found, b.found);
-					ASSERT_EQ_INT(a.blen, b.blen);
-					ASSERT_EQ_INT(a.bstart, b.bstart);
-					if (ra == MB_LONG_TAKEN)
-						ASSERT_EQ_INT(a.tstart, b.tstart);
-				}
-			}
-			mb_buddy_generate(vol, grp);
-			mb_unlock(&grp->bb_lock);
-		}
-		mb_volume_destroy(vol);
-	}
+	every_group_rounds(&rng, 16, tail_run_round, &tails);
+	if (mb_test_failed)
+		return;
 	ASSERT_TRUE(tails > 0);
 }
 
@@ -348,6 +373,30 @@ static void measure_as_bit_scan(const struct mb_volume *vol, struct mb_group *gr
 	verdicts[ra]++;
 }
 
+/* The k-th scan of a round for goal: decided at 10 extents or 1000 (k &
+   4), stopped at 200 or never (k & 8), with no best yet (no_best) or one
+   of goal + 7 */
+static struct mb_long_scan scan_k(const struct mb_volume *vol, const struct mb_group *grp,
+				  uint32_t goal, int k, bool no_best)
+{
+	return (struct mb_long_scan){
+		.goal = goal,
+		.decide = k & 4 ? 10 : 1000,
+		.max = k & 8 ? 200 : 100000,
+		.cap = 1u << vol->max_order,
+		.blen = no_best ? UINT32_MAX : goal + 7,
+		.bstart = UINT32_MAX,
+		.free = grp->bb_free,
+	};
+}
+
+/* the walk ran to a group's end, and stopped at pieces */
+static bool every_verdict(const int *verdicts)
+{
+	return verdicts[MB_LONG_GO_ON] > 0 && verdicts[MB_LONG_TAKEN] > 0 &&
+	       verdicts[MB_LONG_BEST] > 0;
+}
+
 /* free runs of 1 to fmax blocks between used ones of 1 to umax (some all
    used words between them), over [0, len) */
 static void aged_bits(uint64_t *rng, uint64_t *bm, uint32_t len, uint32_t fmax, uint32_t umax)
@@ -372,52 +421,31 @@ static void aged_bits(uint64_t *rng, uint64_t *bm, uint32_t len, uint32_t fmax, 
  * against goals of 2 to 62 blocks (a run inside a word), 63 to 127 (a
  * word's edges) and more, limits that stop the walk early or late.
  */
+static void aged_round(uint64_t *rng, struct mb_volume *vol, struct mb_group *grp, int round,
+		       int *verdicts)
+{
+	static const uint32_t fmax[] = {40, 90, 160, 700};
+	static const uint32_t umax[] = {30, 120, 400, 60};
+
+	aged_bits(rng, grp->bb_bitmap, grp->bb_len, fmax[round % 4], umax[(round / 4) % 4]);
+	ASSERT_TRUE(rebuilt_fresh(vol, grp));
+	for (int k = 0; k < 12 && !mb_test_failed; k++) {
+		static const uint32_t span[] = {61, 65, 500};
+		uint32_t goal = 2 + (uint32_t)mb_rand_below(rng, span[k % 3]);
+
+		measure_as_bit_scan(vol, grp, scan_k(vol, grp, goal, k, k & 1), verdicts);
+	}
+}
+
 TEST(an_aged_groups_walk_measures_the_runs_a_bit_walk_names)
 {
 	uint64_t rng = mb_test_seed ^ 0xa9ed;
-	int rounds = mb_test_rounds(12), verdicts[5] = {0};
+	int verdicts[5] = {0};
 
-	for (int gi = 0; gi < mb_test_ngeos; gi++) {
-		struct mb_volume *vol;
-
-		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
-		for (mb_grp_t g = 0; g < vol->ngroups; g++) {
-			struct mb_group *grp = mb_group_at(vol, g);
-
-			mb_lock(&grp->bb_lock);
-			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
-			for (int round = 0; round < rounds; round++) {
-				static const uint32_t fmax[] = {40, 90, 160, 700};
-				static const uint32_t umax[] = {30, 120, 400, 60};
-
-				aged_bits(&rng, grp->bb_bitmap, grp->bb_len, fmax[round % 4],
-					  umax[(round / 4) % 4]);
-				ASSERT_TRUE(rebuilt_fresh(vol, grp));
-				for (int k = 0; k < 12; k++) {
-					static const uint32_t span[] = {61, 65, 500};
-					uint32_t goal = 2 + (uint32_t)mb_rand_below(&rng, span[k % 3]);
-					struct mb_long_scan a = {
-						.goal = goal,
-						.decide = k & 4 ? 10 : 1000,
-						.max = k & 8 ? 200 : 100000,
-						.cap = 1u << vol->max_order,
-						.blen = k & 1 ? UINT32_MAX : goal + 7,
-						.bstart = UINT32_MAX,
-						.free = grp->bb_free,
-					};
-					measure_as_bit_scan(vol, grp, a, verdicts);
-					if (mb_test_failed)
-						return;
-				}
-			}
-			mb_buddy_generate(vol, grp);
-			mb_unlock(&grp->bb_lock);
-		}
-		mb_volume_destroy(vol);
-	}
-	/* the walk ran to the group's end, and stopped at pieces */
-	ASSERT_TRUE(verdicts[MB_LONG_GO_ON] > 0 && verdicts[MB_LONG_TAKEN] > 0 &&
-		    verdicts[MB_LONG_BEST] > 0);
+	every_group_rounds(&rng, mb_test_rounds(12), aged_round, verdicts);
+	if (mb_test_failed)
+		return;
+	ASSERT_TRUE(every_verdict(verdicts));
 }
 
 /* a group of the sequential cells' shapes: runs [a, b) and [c, len) --
@@ -451,49 +479,30 @@ static void two_runs_bits(uint64_t *rng, uint64_t *bm, uint32_t len)
  * block, or some rounds a lower bound before it (the first run's start
  * then read from the bitmap).
  */
+static void root_runs_round(uint64_t *rng, struct mb_volume *vol, struct mb_group *grp, int round,
+			    int *verdicts)
+{
+	two_runs_bits(rng, grp->bb_bitmap, grp->bb_len);
+	ASSERT_TRUE(rebuilt_fresh(vol, grp));
+	if (round & 1 && grp->bb_first_free)
+		grp->bb_first_free -= 1 + (uint32_t)mb_rand_below(rng, grp->bb_first_free);
+	for (int k = 0; k < 12 && !mb_test_failed; k++) {
+		uint32_t goal = k & 1 ? 2 + (uint32_t)mb_rand_below(rng, 300)
+				      : 100 * (1 + (uint32_t)mb_rand_below(rng, 12));
+		struct mb_long_scan a = scan_k(vol, grp, goal, k, k & 2);
+
+		a.found = (uint32_t)mb_rand_below(rng, 12);
+		measure_as_bit_scan(vol, grp, a, verdicts);
+	}
+}
+
 TEST(a_groups_root_runs_are_measured_as_a_bit_walk_names_them)
 {
 	uint64_t rng = mb_test_seed ^ 0x2e05;
-	int rounds = mb_test_rounds(40), verdicts[5] = {0};
+	int verdicts[5] = {0};
 
-	for (int gi = 0; gi < mb_test_ngeos; gi++) {
-		struct mb_volume *vol;
-
-		ASSERT_EQ_INT(mb_volume_create(&mb_test_geos[gi].geo, &vol), 0);
-		for (mb_grp_t g = 0; g < vol->ngroups; g++) {
-			struct mb_group *grp = mb_group_at(vol, g);
-
-			mb_lock(&grp->bb_lock);
-			ASSERT_EQ_INT(mb_group_load_locked(vol, grp), 0);
-			for (int round = 0; round < rounds; round++) {
-				two_runs_bits(&rng, grp->bb_bitmap, grp->bb_len);
-				ASSERT_TRUE(rebuilt_fresh(vol, grp));
-				if (round & 1 && grp->bb_first_free)
-					grp->bb_first_free -=
-						1 + (uint32_t)mb_rand_below(&rng, grp->bb_first_free);
-				for (int k = 0; k < 12; k++) {
-					uint32_t goal = k & 1 ? 2 + (uint32_t)mb_rand_below(&rng, 300)
-							      : 100 * (1 + (uint32_t)mb_rand_below(&rng, 12));
-					struct mb_long_scan a = {
-						.goal = goal,
-						.decide = k & 4 ? 10 : 1000,
-						.max = k & 8 ? 200 : 100000,
-						.cap = 1u << vol->max_order,
-						.blen = k & 2 ? UINT32_MAX : goal + 7,
-						.bstart = UINT32_MAX,
-						.found = (uint32_t)mb_rand_below(&rng, 12),
-						.free = grp->bb_free,
-					};
-					measure_as_bit_scan(vol, grp, a, verdicts);
-					if (mb_test_failed)
-						return;
-				}
-			}
-			mb_buddy_generate(vol, grp);
-			mb_unlock(&grp->bb_lock);
-		}
-		mb_volume_destroy(vol);
-	}
-	ASSERT_TRUE(verdicts[MB_LONG_GO_ON] > 0 && verdicts[MB_LONG_TAKEN] > 0 &&
-		    verdicts[MB_LONG_BEST] > 0);
+	every_group_rounds(&rng, mb_test_rounds(40), root_runs_round, verdicts);
+	if (mb_test_failed)
+		return;
+	ASSERT_TRUE(every_verdict(verdicts));
 }
